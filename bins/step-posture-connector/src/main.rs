@@ -1,1 +1,141 @@
-fn main() {}
+//! `step-posture-connector`: a step-ca webhook that allows device certificates only for
+//! devices an inventory knows and deems compliant. Everything but argument handling lives
+//! in the library.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_macros)] // the CLI prints
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use posture_core::{Decision, DeviceMode};
+use step_posture_connector::commands::{self, CommandError, SimulateOptions};
+use step_posture_connector::config::gather_environment;
+
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the webhook (the default), configured from the environment and `.env`.
+    Serve,
+    /// Start a throwaway server with a self-made certificate and the example devices.
+    Demo {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = 9443)]
+        port: u16,
+    },
+    /// Act as step-ca: send a signed device-attest request and print the decision.
+    Simulate {
+        /// Webhook URL, e.g. https://127.0.0.1:9443/webhook/device-attest?mode=computer
+        #[arg(long)]
+        url: String,
+        /// Webhook ID.
+        #[arg(long)]
+        webhook_id: String,
+        /// Webhook secret, base64 as step-ca prints it.
+        #[arg(long, env = "SIMULATE_SECRET", hide_env_values = true)]
+        secret: String,
+        /// Device serial number (the attested permanent identifier).
+        #[arg(long)]
+        serial: String,
+        /// Common name for the CSR, when it should differ from the serial.
+        #[arg(long)]
+        common_name: Option<String>,
+        /// Send an AUTHORIZING body instead of an ENRICHING one.
+        #[arg(long)]
+        authorizing: bool,
+        /// CA certificate(s) to trust, PEM; default: the Mozilla root store.
+        #[arg(long)]
+        ca_cert: Option<PathBuf>,
+        /// Client certificate for mTLS, PEM.
+        #[arg(long, requires = "client_key")]
+        client_cert: Option<PathBuf>,
+        /// Client private key for mTLS, PEM.
+        #[arg(long, requires = "client_cert")]
+        client_key: Option<PathBuf>,
+    },
+    /// Validate the configuration and bootstrap the provider, then print a summary.
+    CheckConfig,
+    /// Ask the configured provider about one device and print the decision.
+    Lookup {
+        /// The device identifier (serial number).
+        identifier: String,
+        /// computer, mobiledevice or auto.
+        #[arg(long, default_value = "")]
+        mode: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("step-posture-connector: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve))) {
+        Ok(code) => code,
+        Err(err) => {
+            let prefix = match err {
+                CommandError::Config(_) => "configuration error",
+                CommandError::Other(_) => "error",
+            };
+            for line in format!("{err:#}").lines() {
+                eprintln!("step-posture-connector: {prefix}: {line}");
+            }
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, CommandError> {
+    let environment = || gather_environment(std::path::Path::new("."));
+    match command {
+        Command::Serve => commands::serve(&environment()?).await?,
+        Command::Demo { port } => {
+            let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("step-posture-connector"));
+            commands::demo(port, &exe).await?;
+        }
+        Command::Simulate { url, webhook_id, secret, serial, common_name, authorizing, ca_cert, client_cert, client_key } => {
+            let mut options = SimulateOptions::new(url, webhook_id, secret, serial);
+            options.common_name = common_name;
+            options.authorizing = authorizing;
+            options.ca_cert = ca_cert;
+            options.client_identity = client_cert.zip(client_key);
+            let result = commands::simulate(&options).await?;
+            println!("{}", result.summary());
+            return Ok(if result.allowed() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        Command::CheckConfig => println!("{}", commands::check_config(&environment()?).await?),
+        Command::Lookup { identifier, mode } => {
+            let mode: DeviceMode = mode.parse().map_err(|err| CommandError::Other(anyhow::Error::new(err)))?;
+            let decision = commands::lookup(&environment()?, &identifier, mode).await?;
+            print_decision(&decision);
+            return Ok(if decision.is_allowed() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_decision(decision: &Decision) {
+    match decision {
+        Decision::Allow { enrichment } => {
+            println!("ALLOW");
+            match enrichment {
+                Some(data) => println!(
+                    "data: {}",
+                    serde_json::to_string_pretty(&data.to_value()).unwrap_or_default()
+                ),
+                None => println!("data: (none)"),
+            }
+        }
+        Decision::Deny { code, message } => println!("DENY\ncode: {code}\nmessage: {message}"),
+        other => println!("{other:?}"),
+    }
+}

@@ -1,0 +1,480 @@
+//! The subcommands: `serve` (the default), `demo`, `simulate`, `check-config` and `lookup`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, bail};
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::Uri;
+use posture_core::{Decision, DeviceMode, DynPostureProvider, LookupRequest};
+use posture_file::FileProvider;
+use posture_jamf::JamfProvider;
+use smallstep_webhook::{RequestBody, ResponseBody, Signer, Verifier, WebhookKeys, WebhookSecret};
+
+use crate::client::{Connection, client_config};
+use crate::config::{Config, ConfigErrors, ProviderSettings};
+use crate::handler::{App, WEBHOOK_PATH};
+use crate::tls::{TlsState, build_server_config, sha256_hex};
+use crate::{logging, pki, server};
+
+/// Exit status for configuration errors.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// A failure that should end the process with a specific status.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The configuration is invalid; every problem is listed.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl CommandError {
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => EXIT_CONFIG,
+            Self::Other(_) => 1,
+        }
+    }
+}
+
+/// Builds the configured provider. No network or file access happens before
+/// [`DynPostureProvider::check_ready_boxed`], except that the file provider loads its file.
+pub fn build_provider(settings: &ProviderSettings) -> anyhow::Result<Arc<dyn DynPostureProvider>> {
+    Ok(match settings {
+        ProviderSettings::File { path, format } => Arc::new(
+            FileProvider::load(path, *format)
+                .with_context(|| format!("FILE_PATH={}: cannot load the device file", path.display()))?,
+        ),
+        ProviderSettings::Jamf(config) => Arc::new(
+            JamfProvider::new((**config).clone()).context("cannot set up the Jamf provider")?,
+        ),
+    })
+}
+
+/// Builds the HMAC verifier from the configured webhooks.
+pub fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
+    let mut keys = WebhookKeys::new();
+    for entry in &config.webhooks {
+        keys.insert(entry.id.clone(), entry.secret.clone())
+            .with_context(|| format!("webhook ID {}", entry.id))?;
+    }
+    Ok(Verifier::new(keys).with_timestamp_window(config.max_request_age, config.max_clock_skew))
+}
+
+/// Asks the provider whether it is ready, within the configured timeout, with an error
+/// that names the provider.
+pub async fn ensure_ready(provider: &dyn DynPostureProvider, timeout: Duration) -> anyhow::Result<()> {
+    match tokio::time::timeout(timeout, provider.check_ready_boxed()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(anyhow::Error::new(err))
+            .with_context(|| format!("provider {} is not ready", provider.name())),
+        Err(_) => bail!(
+            "provider {} did not become ready within TIMEOUT ({} s)",
+            provider.name(),
+            timeout.as_secs()
+        ),
+    }
+}
+
+/// `serve`: validates the configuration, checks the provider, then serves until SIGTERM
+/// or SIGINT.
+pub async fn serve(vars: &HashMap<String, String>) -> Result<(), CommandError> {
+    let config = Config::from_vars(vars)?;
+    run_server(config, server::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Runs a server for a validated configuration until `shutdown` completes.
+pub async fn run_server(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    logging::init(config.logging_level, config.log_format);
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    Server::bind(config).await?.run(shutdown).await;
+    Ok(())
+}
+
+/// A server that has checked its provider, loaded its certificate and bound its port, and
+/// is ready to [`run`](Server::run).
+#[derive(Debug)]
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    tls: Arc<ArcSwap<TlsState>>,
+    app: Arc<App>,
+    limits: crate::config::Limits,
+    drain: Duration,
+}
+
+impl Server {
+    /// Builds the provider and checks it is ready, loads TLS, and binds the listening
+    /// socket. `PORT=0` picks a free port; see [`Server::local_addr`].
+    pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        let provider = build_provider(&config.provider)?;
+        ensure_ready(provider.as_ref(), config.timeout).await?;
+        let tls_state = build_server_config(&config.tls).context("TLS configuration")?;
+        if !tls_state.certificate_is_current() {
+            tracing::warn!(path = %config.tls.cert_path.display(), "the server certificate has expired");
+        }
+        let tls = Arc::new(ArcSwap::from_pointee(tls_state));
+        let tls_for_ready = tls.clone();
+        let app = App::new(build_verifier(&config)?, provider.clone())
+            .with_timeout(config.timeout)
+            .with_max_body_bytes(config.limits.max_body_bytes)
+            .with_readiness(Arc::new(move || tls_for_ready.load().certificate_is_current()));
+        let listener = server::bind(config.listen).await?;
+        let address = listener.local_addr().unwrap_or(config.listen);
+        tracing::info!(
+            %address,
+            provider = provider.name(),
+            webhooks = config.webhooks.len(),
+            mtls = config.tls.mtls.is_some(),
+            version = env!("CARGO_PKG_VERSION"),
+            "listening on https://{address}{WEBHOOK_PATH}"
+        );
+        Ok(Self {
+            listener,
+            tls,
+            app: Arc::new(app),
+            limits: config.limits,
+            drain: config.timeout + Duration::from_secs(1),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The live TLS state; storing a new one affects new connections.
+    pub fn tls(&self) -> Arc<ArcSwap<TlsState>> {
+        self.tls.clone()
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        server::serve(self.listener, self.tls, self.app, self.limits, shutdown, self.drain).await;
+    }
+}
+
+/// What `simulate` sends.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SimulateOptions {
+    /// The webhook URL, e.g. `https://127.0.0.1:9443/webhook/device-attest?mode=computer`.
+    pub url: String,
+    /// The webhook ID step-ca would send.
+    pub webhook_id: String,
+    /// The webhook secret, base64 as step-ca prints it.
+    pub secret: String,
+    /// The permanent identifier (serial number) to attest.
+    pub serial: String,
+    /// The certificate's common name, when it should differ from the serial (to test the
+    /// mismatch rule).
+    pub common_name: Option<String>,
+    /// Send an AUTHORIZING body instead of an ENRICHING one.
+    pub authorizing: bool,
+    /// CA bundle to trust instead of the Mozilla roots.
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate and key for mTLS.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl SimulateOptions {
+    /// Options with the required fields; the rest default to an enriching call with no CA
+    /// override and no client certificate.
+    pub fn new(url: impl Into<String>, webhook_id: impl Into<String>, secret: impl Into<String>, serial: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            webhook_id: webhook_id.into(),
+            secret: secret.into(),
+            serial: serial.into(),
+            common_name: None,
+            authorizing: false,
+            ca_cert: None,
+            client_identity: None,
+        }
+    }
+}
+
+/// The answer `simulate` got.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SimulateResult {
+    /// HTTP status.
+    pub status: http::StatusCode,
+    /// The parsed response, when the body was a webhook response.
+    pub response: Option<ResponseBody>,
+    /// The raw body.
+    pub body: Bytes,
+}
+
+impl SimulateResult {
+    /// Whether the webhook allowed the certificate.
+    pub fn allowed(&self) -> bool {
+        self.status == http::StatusCode::OK && self.response.as_ref().is_some_and(|r| r.allow)
+    }
+
+    /// A human summary, as `simulate` prints it.
+    pub fn summary(&self) -> String {
+        match &self.response {
+            Some(response) if self.status == http::StatusCode::OK && response.allow => {
+                let data = response
+                    .data
+                    .as_ref()
+                    .map(|d| pretty(d.get()))
+                    .unwrap_or_else(|| "(no data)".to_owned());
+                format!("ALLOW (HTTP 200)\ndata: {data}")
+            }
+            Some(response) if self.status == http::StatusCode::OK => match &response.error {
+                Some(error) => format!("DENY (HTTP 200)\ncode: {}\nmessage: {}", error.code, error.message),
+                None => "DENY (HTTP 200, no reason given)".to_owned(),
+            },
+            _ => format!(
+                "REFUSED (HTTP {}): {}",
+                self.status.as_u16(),
+                String::from_utf8_lossy(&self.body)
+            ),
+        }
+    }
+}
+
+fn pretty(json: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| json.to_owned())
+}
+
+/// `simulate`: builds the body step-ca would build for a device-attest order (with a real
+/// CSR whose CN is the serial), signs it like step-ca, sends it and returns the answer.
+pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResult> {
+    let url: Uri = options
+        .url
+        .parse()
+        .with_context(|| format!("--url {:?} is not a URL", options.url))?;
+    let secret = WebhookSecret::from_base64(&options.secret)
+        .context("--secret is not a valid webhook secret (the base64 text step-ca printed)")?;
+    let common_name = options.common_name.as_deref().unwrap_or(&options.serial);
+    let now = SystemTime::now();
+    let body = if options.authorizing {
+        let mut body = RequestBody::device_attest_authorizing(&options.serial, now);
+        if options.common_name.is_some()
+            && let Some(cert) = body.x509_certificate.as_mut()
+        {
+            cert.subject.common_name = Some(common_name.to_owned());
+        }
+        body
+    } else {
+        let key = rcgen::KeyPair::generate().context("generating a device key")?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        let csr = params.serialize_request(&key).context("building the CSR")?;
+        RequestBody::device_attest_enriching(&options.serial, csr.der(), now)
+            .context("building the request body")?
+    };
+    let signed = Signer::new(options.webhook_id.clone(), secret).sign_body(&body);
+    let tls = client_config(
+        options.ca_cert.as_deref(),
+        options
+            .client_identity
+            .as_ref()
+            .map(|(cert, key)| (cert.as_path(), key.as_path())),
+    )?;
+    let mut connection = Connection::open(&url, tls).await?;
+    let (status, body) = connection
+        .post(&url, &signed.headers, Bytes::from(signed.body))
+        .await?;
+    let response = serde_json::from_slice::<ResponseBody>(&body).ok();
+    Ok(SimulateResult {
+        status,
+        response,
+        body,
+    })
+}
+
+/// `check-config`: validates the configuration, loads the TLS files, bootstraps the
+/// provider, and returns a summary with secrets redacted.
+pub async fn check_config(vars: &HashMap<String, String>) -> Result<String, CommandError> {
+    let config = Config::from_vars(vars)?;
+    let tls = build_server_config(&config.tls).context("TLS configuration")?;
+    let provider = build_provider(&config.provider)?;
+    ensure_ready(provider.as_ref(), config.timeout).await?;
+    build_verifier(&config)?;
+    Ok(summary(&config, &tls))
+}
+
+fn summary(config: &Config, tls: &TlsState) -> String {
+    let mut lines = vec![
+        "configuration OK".to_owned(),
+        format!("provider: {} (ready)", config.provider.name()),
+    ];
+    match &config.provider {
+        ProviderSettings::File { path, format } => {
+            lines.push(format!("  FILE_PATH={} FILE_TYPE={format}", path.display()));
+        }
+        ProviderSettings::Jamf(jamf) => lines.push(format!("  {jamf:?}")),
+    }
+    lines.push(format!("listen: {}", config.listen));
+    lines.push(format!(
+        "TLS certificate: {} (SHA-256 {}){}",
+        config.tls.cert_path.display(),
+        tls.fingerprint,
+        if tls.certificate_is_current() { "" } else { " EXPIRED" }
+    ));
+    match &config.tls.mtls {
+        None => lines.push("mTLS: off".to_owned()),
+        Some(mtls) => lines.push(format!(
+            "mTLS: on, CA {}, allowed names {:?}, serverAuth EKU {}",
+            mtls.ca_path.display(),
+            mtls.allowed_names,
+            if mtls.require_server_auth { "required" } else { "not required" }
+        )),
+    }
+    for entry in &config.webhooks {
+        lines.push(format!("webhook: {} (secret set, not shown)", entry.id));
+    }
+    lines.push(format!("TIMEOUT: {} s", config.timeout.as_secs()));
+    for warning in config.warnings() {
+        lines.push(format!("warning: {warning}"));
+    }
+    lines.join("\n")
+}
+
+/// `lookup`: asks the configured provider about one identifier, exactly as a webhook
+/// request would, and returns the decision.
+pub async fn lookup(
+    vars: &HashMap<String, String>,
+    identifier: &str,
+    mode: DeviceMode,
+) -> Result<Decision, CommandError> {
+    let config = Config::from_vars(vars)?;
+    let provider = build_provider(&config.provider)?;
+    ensure_ready(provider.as_ref(), config.timeout).await?;
+    let request = LookupRequest::new(identifier).with_mode(mode);
+    let decision = tokio::time::timeout(config.timeout, provider.lookup_boxed(&request))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within TIMEOUT ({} s)", config.timeout.as_secs()))?
+        .map_err(|err| anyhow::Error::new(err).context(format!("provider {} failed", provider.name())))?;
+    Ok(decision)
+}
+
+/// The example device list the demo serves.
+pub const DEMO_DEVICES: &str = include_str!("../../../examples/devices.json");
+
+/// `demo`: starts a working server on 127.0.0.1 with a throwaway certificate, the example
+/// device list and a generated webhook ID and secret, and prints how to try it.
+pub async fn demo(port: u16, exe: &Path) -> Result<(), CommandError> {
+    let dir = std::env::temp_dir().join(format!("step-posture-connector-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let pki = pki::generate_demo_pki()?;
+    let ca_path = dir.join("ca.pem");
+    let cert_path = dir.join("server.pem");
+    let key_path = dir.join("server-key.pem");
+    let devices_path = dir.join("devices.json");
+    for (path, text) in [
+        (&ca_path, pki.ca_pem.as_str()),
+        (&cert_path, pki.cert_pem.as_str()),
+        (&key_path, pki.key_pem.as_str()),
+        (&devices_path, DEMO_DEVICES),
+    ] {
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let webhook_id = random_uuid()?;
+    let secret = WebhookSecret::generate().context("generating a webhook secret")?;
+    let secret_b64 = secret.to_base64();
+    let vars: HashMap<String, String> = [
+        ("PROVIDER", "file".to_owned()),
+        ("FILE_PATH", devices_path.display().to_string()),
+        ("FILE_TYPE", "json".to_owned()),
+        ("TLS_CERT_PATH", cert_path.display().to_string()),
+        ("TLS_KEY_PATH", key_path.display().to_string()),
+        ("WEBHOOK_IDS", webhook_id.clone()),
+        ("WEBHOOK_SECRETS", secret_b64.clone()),
+        ("BIND_ADDRESS", "127.0.0.1".to_owned()),
+        ("PORT", port.to_string()),
+        ("LOGGING_LEVEL", "0".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Config::from_vars(&vars)?;
+    let url = format!("https://127.0.0.1:{port}{WEBHOOK_PATH}");
+    let exe = exe.display();
+    let simulate = format!(
+        "{exe} simulate --url {url} --ca-cert {} --webhook-id {webhook_id} --secret '{secret_b64}'",
+        ca_path.display()
+    );
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "step-posture-connector demo\n\
+             \n\
+             webhook URL:      {url}\n\
+             webhook ID:       {webhook_id}\n\
+             webhook secret:   {secret_b64}\n\
+             device list:      {devices}\n\
+             CA certificate:   {ca}\n\
+             server cert SHA-256 fingerprint: {fingerprint}\n\
+             \n\
+             In another terminal, ask as step-ca would for a listed device (allowed, with enrichment):\n\
+             \n  {simulate} --serial C02XL0GJJG5J\n\
+             \n\
+             and for a device that is not listed (denied with code deviceNotFound):\n\
+             \n  {simulate} --serial C02UNKNOWN00\n\
+             \n\
+             To put a real step-ca (with remote management) in front of a real deployment, register\n\
+             the webhook on an ACME provisioner that has device-attest-01; step-ca prints the ID and\n\
+             secret to put in WEBHOOK_IDS and WEBHOOK_SECRETS:\n\
+             \n  step ca provisioner webhook add acme-da posture \\\n      --url 'https://<this host>:9443{WEBHOOK_PATH}' --kind ENRICHING\n\
+             \n\
+             Press Ctrl-C to stop.\n",
+            devices = devices_path.display(),
+            ca = ca_path.display(),
+            fingerprint = colon_hex(&sha256_hex(&pki.cert_der)),
+        );
+    }
+    let result = run_server(config, server::shutdown_signal()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map_err(CommandError::from)
+}
+
+fn colon_hex(hex: &str) -> String {
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A random version-4 UUID, as step-ca generates for webhook IDs.
+pub fn random_uuid() -> anyhow::Result<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}

@@ -1,0 +1,784 @@
+//! Configuration: environment variables and a `.env` file, parsed once into a validated
+//! [`Config`].
+//!
+//! The variable names and meanings are the Go step-posture-connector's, so an existing
+//! `.env` keeps working. Everything new has a default.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use posture_file::FileFormat;
+use serde::Deserialize;
+use smallstep_webhook::WebhookSecret;
+
+/// step-ca waits 10 s for a webhook, including one retry made 1 s after a 5xx. An attempt
+/// must finish within this for the retry to fit.
+pub const STEP_CA_ATTEMPT_BUDGET: Duration = Duration::from_secs(4);
+
+/// The environment as read, before validation. Field names are the variable names in lower
+/// case, which is how envy matches them.
+#[derive(Debug, Default, Deserialize)]
+struct RawEnv {
+    provider: Option<String>,
+    tls_cert_path: Option<String>,
+    tls_key_path: Option<String>,
+    tls_ca_path: Option<String>,
+    enable_mtls: Option<String>,
+    mtls_allowed_names: Option<String>,
+    mtls_require_server_auth: Option<String>,
+    webhook_ids: Option<String>,
+    webhook_secrets: Option<String>,
+    webhook_secrets_file: Option<String>,
+    port: Option<String>,
+    bind_address: Option<String>,
+    logging_level: Option<String>,
+    log_format: Option<String>,
+    timeout: Option<String>,
+    file_path: Option<String>,
+    file_type: Option<String>,
+    max_body_bytes: Option<String>,
+    max_request_age: Option<String>,
+    max_clock_skew: Option<String>,
+    max_connections: Option<String>,
+    tls_handshake_timeout: Option<String>,
+    header_read_timeout: Option<String>,
+}
+
+/// The validated configuration of a server.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// Which provider answers lookups, with its settings.
+    pub provider: ProviderSettings,
+    /// Server certificate, key and optional client authentication.
+    pub tls: TlsSettings,
+    /// The webhooks step-ca calls us with, in the order configured.
+    pub webhooks: Vec<WebhookEntry>,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// `LOGGING_LEVEL`: 0 decisions only, 1 verbose, 2 debug.
+    pub logging_level: u8,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `TIMEOUT`: how long one request may take to decide, provider call included.
+    pub timeout: Duration,
+    /// Resource limits of the HTTP server.
+    pub limits: Limits,
+    /// How old a request's timestamp may be.
+    pub max_request_age: Duration,
+    /// How far in the future a request's timestamp may be.
+    pub max_clock_skew: Duration,
+}
+
+/// The provider chosen with `PROVIDER`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ProviderSettings {
+    /// `PROVIDER=file`: a JSON or CSV device list.
+    File {
+        /// `FILE_PATH`.
+        path: PathBuf,
+        /// `FILE_TYPE`.
+        format: FileFormat,
+    },
+    /// `PROVIDER=jamf`: Jamf Pro.
+    Jamf(Box<posture_jamf::JamfConfig>),
+}
+
+impl ProviderSettings {
+    /// The provider's name, as `PROVIDER` spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::File { .. } => "file",
+            Self::Jamf(_) => "jamf",
+        }
+    }
+}
+
+/// TLS settings.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TlsSettings {
+    /// `TLS_CERT_PATH`: the PEM certificate chain, leaf first.
+    pub cert_path: PathBuf,
+    /// `TLS_KEY_PATH`: the PEM private key.
+    pub key_path: PathBuf,
+    /// Client-certificate authentication, when `ENABLE_MTLS` is on.
+    pub mtls: Option<MtlsSettings>,
+}
+
+/// Client-certificate (mTLS) settings.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MtlsSettings {
+    /// `TLS_CA_PATH`: PEM roots a client certificate must chain to.
+    pub ca_path: PathBuf,
+    /// `MTLS_ALLOWED_NAMES`: DNS names, one of which the client certificate must carry as a
+    /// SAN. Empty means any certificate that chains to the CA.
+    pub allowed_names: Vec<String>,
+    /// `MTLS_REQUIRE_SERVER_AUTH`: require the serverAuth extended key usage, which step-ca's
+    /// own certificate has and device certificates don't.
+    pub require_server_auth: bool,
+}
+
+/// One step-ca webhook: its ID and secret.
+#[non_exhaustive]
+pub struct WebhookEntry {
+    /// The webhook ID (a UUID) step-ca sends in `X-Smallstep-Webhook-ID`.
+    pub id: String,
+    /// The decoded secret.
+    pub secret: WebhookSecret,
+}
+
+impl fmt::Debug for WebhookEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookEntry")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Server resource limits.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Limits {
+    /// `MAX_BODY_BYTES`: the largest request body accepted; larger gets 413.
+    pub max_body_bytes: usize,
+    /// `MAX_CONNECTIONS`: connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// `TLS_HANDSHAKE_TIMEOUT`.
+    pub handshake_timeout: Duration,
+    /// `HEADER_READ_TIMEOUT`: how long a client may take to send its request headers.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One configuration problem, naming the variable, the value and what was expected.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// The variable, e.g. `PORT`, or a description such as `WEBHOOK_SECRETS item 2`.
+    pub variable: String,
+    /// The value as given; `None` when the variable is missing or the value is a secret.
+    pub value: Option<String>,
+    /// What a valid value looks like.
+    pub expected: String,
+    /// Whether the value was withheld because it is a secret.
+    pub secret: bool,
+}
+
+impl ConfigError {
+    fn missing(variable: &str, expected: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            value: None,
+            expected: expected.into(),
+            secret: false,
+        }
+    }
+
+    fn invalid(variable: &str, value: &str, expected: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            value: Some(value.to_owned()),
+            expected: expected.into(),
+            secret: false,
+        }
+    }
+
+    fn invalid_secret(variable: impl Into<String>, expected: impl Into<String>) -> Self {
+        Self {
+            variable: variable.into(),
+            value: None,
+            expected: expected.into(),
+            secret: true,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.value, self.secret) {
+            (Some(value), _) => write!(
+                f,
+                "{}={value:?} is invalid: expected {}",
+                self.variable, self.expected
+            ),
+            (None, true) => write!(
+                f,
+                "{} is invalid (value not shown, it is a secret): expected {}",
+                self.variable, self.expected
+            ),
+            (None, false) => write!(f, "{} is not set: expected {}", self.variable, self.expected),
+        }
+    }
+}
+
+/// Every problem found in the configuration, one per line.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, err) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{err}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The variables of the process environment and of `.env` in `dir`, the environment
+/// winning. Nothing is written to the process environment.
+pub fn gather_environment(dir: &Path) -> Result<HashMap<String, String>, ConfigErrors> {
+    let mut vars = HashMap::new();
+    let dotenv = dir.join(".env");
+    match dotenvy::from_path_iter(&dotenv) {
+        Ok(iter) => {
+            for item in iter {
+                match item {
+                    Ok((key, value)) => {
+                        vars.insert(key, value);
+                    }
+                    Err(err) => {
+                        return Err(ConfigErrors(vec![ConfigError {
+                            variable: dotenv.display().to_string(),
+                            value: None,
+                            expected: format!("a readable KEY=value file ({err})"),
+                            secret: false,
+                        }]));
+                    }
+                }
+            }
+        }
+        Err(dotenvy::Error::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => {
+            return Err(ConfigErrors(vec![ConfigError {
+                variable: dotenv.display().to_string(),
+                value: None,
+                expected: format!("a readable KEY=value file ({err})"),
+                secret: false,
+            }]));
+        }
+    }
+    for (key, value) in std::env::vars_os() {
+        if let (Ok(key), Ok(value)) = (key.into_string(), value.into_string()) {
+            vars.insert(key, value);
+        }
+    }
+    Ok(vars)
+}
+
+impl Config {
+    /// Validates a set of variables. Every problem is reported, not just the first.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigErrors> {
+        // envy matches lower-cased keys; only our own variables are handed to it so that an
+        // unrelated variable can never make deserialisation fail.
+        let ours = vars
+            .iter()
+            .filter(|(key, _)| KNOWN_VARIABLES.contains(&key.as_str()))
+            .map(|(key, value)| (key.clone(), value.clone()));
+        let raw: RawEnv = envy::from_iter(ours).map_err(|err| {
+            ConfigErrors(vec![ConfigError {
+                variable: "environment".to_owned(),
+                value: None,
+                expected: err.to_string(),
+                secret: false,
+            }])
+        })?;
+        let mut errors = Vec::new();
+        let config = validate(raw, vars, &mut errors);
+        match config {
+            Some(config) if errors.is_empty() => Ok(config),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+
+    /// Warnings about settings that work but are probably not what the operator wants.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.timeout > STEP_CA_ATTEMPT_BUDGET {
+            warnings.push(format!(
+                "TIMEOUT={} leaves no room for step-ca's retry: step-ca allows 10 s in all, \
+                 retrying once 1 s after a 5xx, so an attempt should take at most {} s",
+                self.timeout.as_secs(),
+                STEP_CA_ATTEMPT_BUDGET.as_secs()
+            ));
+        }
+        if let Some(mtls) = &self.tls.mtls
+            && mtls.allowed_names.is_empty()
+        {
+            warnings.push(
+                "ENABLE_MTLS=1 without MTLS_ALLOWED_NAMES: any certificate from the CA is \
+                 accepted, including the device certificates it issues; set \
+                 MTLS_ALLOWED_NAMES to step-ca's DNS name"
+                    .to_owned(),
+            );
+        }
+        if self.tls.mtls.is_none() {
+            warnings.push(
+                "mTLS is off: only the webhook HMAC authenticates step-ca; consider \
+                 ENABLE_MTLS=1 with TLS_CA_PATH and MTLS_ALLOWED_NAMES"
+                    .to_owned(),
+            );
+        }
+        warnings
+    }
+}
+
+/// Every variable the server reads itself. Provider crates read their own.
+const KNOWN_VARIABLES: &[&str] = &[
+    "PROVIDER",
+    "TLS_CERT_PATH",
+    "TLS_KEY_PATH",
+    "TLS_CA_PATH",
+    "ENABLE_MTLS",
+    "MTLS_ALLOWED_NAMES",
+    "MTLS_REQUIRE_SERVER_AUTH",
+    "WEBHOOK_IDS",
+    "WEBHOOK_SECRETS",
+    "WEBHOOK_SECRETS_FILE",
+    "PORT",
+    "BIND_ADDRESS",
+    "LOGGING_LEVEL",
+    "LOG_FORMAT",
+    "TIMEOUT",
+    "FILE_PATH",
+    "FILE_TYPE",
+    "MAX_BODY_BYTES",
+    "MAX_REQUEST_AGE",
+    "MAX_CLOCK_SKEW",
+    "MAX_CONNECTIONS",
+    "TLS_HANDSHAKE_TIMEOUT",
+    "HEADER_READ_TIMEOUT",
+];
+
+fn validate(
+    raw: RawEnv,
+    vars: &HashMap<String, String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Config> {
+    let timeout = seconds(&raw.timeout, "TIMEOUT", 4, 1, 60, errors);
+    let provider = provider_settings(&raw, vars, errors);
+    let tls = tls_settings(&raw, errors);
+    let webhooks = webhook_entries(&raw, errors);
+    let port = number(&raw.port, "PORT", 9443, 0, 65535, "a TCP port from 1 to 65535 (0 picks a free one)", errors);
+    let bind = match raw.bind_address.as_deref().map(str::trim) {
+        None | Some("") => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        Some(text) => match text.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                errors.push(ConfigError::invalid(
+                    "BIND_ADDRESS",
+                    text,
+                    "an IP address such as 0.0.0.0, 127.0.0.1 or ::",
+                ));
+                None
+            }
+        },
+    };
+    let logging_level = match raw.logging_level.as_deref().map(str::trim) {
+        None | Some("") | Some("0") => Some(0),
+        Some("1") => Some(1),
+        Some("2") => Some(2),
+        Some(other) => {
+            errors.push(ConfigError::invalid(
+                "LOGGING_LEVEL",
+                other,
+                "0 (decisions only), 1 (verbose) or 2 (debug)",
+            ));
+            None
+        }
+    };
+    let log_format = match raw.log_format.as_deref().map(str::trim) {
+        None | Some("") | Some("text") => Some(LogFormat::Text),
+        Some("json") => Some(LogFormat::Json),
+        Some(other) => {
+            errors.push(ConfigError::invalid("LOG_FORMAT", other, "text or json"));
+            None
+        }
+    };
+    let defaults = Limits::default();
+    let max_body_bytes = number(
+        &raw.max_body_bytes,
+        "MAX_BODY_BYTES",
+        defaults.max_body_bytes as u64,
+        1024,
+        16 * 1024 * 1024,
+        "a byte count from 1024 to 16777216",
+        errors,
+    );
+    let max_connections = number(
+        &raw.max_connections,
+        "MAX_CONNECTIONS",
+        defaults.max_connections as u64,
+        1,
+        1_000_000,
+        "a number of connections from 1 to 1000000",
+        errors,
+    );
+    let handshake_timeout = seconds(
+        &raw.tls_handshake_timeout,
+        "TLS_HANDSHAKE_TIMEOUT",
+        defaults.handshake_timeout.as_secs(),
+        1,
+        300,
+        errors,
+    );
+    let header_read_timeout = seconds(
+        &raw.header_read_timeout,
+        "HEADER_READ_TIMEOUT",
+        defaults.header_read_timeout.as_secs(),
+        1,
+        300,
+        errors,
+    );
+    let max_request_age = seconds(&raw.max_request_age, "MAX_REQUEST_AGE", 60, 1, 3600, errors);
+    let max_clock_skew = seconds(&raw.max_clock_skew, "MAX_CLOCK_SKEW", 60, 0, 3600, errors);
+
+    Some(Config {
+        provider: provider?,
+        tls: tls?,
+        webhooks: webhooks?,
+        listen: SocketAddr::new(bind?, u16::try_from(port?).ok()?),
+        logging_level: logging_level?,
+        log_format: log_format?,
+        timeout: timeout?,
+        limits: Limits {
+            max_body_bytes: usize::try_from(max_body_bytes?).ok()?,
+            max_connections: usize::try_from(max_connections?).ok()?,
+            handshake_timeout: handshake_timeout?,
+            header_read_timeout: header_read_timeout?,
+        },
+        max_request_age: max_request_age?,
+        max_clock_skew: max_clock_skew?,
+    })
+}
+
+fn provider_settings(
+    raw: &RawEnv,
+    vars: &HashMap<String, String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ProviderSettings> {
+    const EXPECTED: &str = "file or jamf";
+    match raw.provider.as_deref().map(str::trim) {
+        None | Some("") => {
+            errors.push(ConfigError::missing("PROVIDER", EXPECTED));
+            None
+        }
+        Some("file") => {
+            let path = required_path(&raw.file_path, "FILE_PATH", "the path of a JSON or CSV device file", errors);
+            let format = match raw.file_type.as_deref().map(str::trim) {
+                None | Some("") => {
+                    errors.push(ConfigError::missing("FILE_TYPE", "json or csv"));
+                    None
+                }
+                Some(text) => match text.parse::<FileFormat>() {
+                    Ok(format) => Some(format),
+                    Err(_) => {
+                        errors.push(ConfigError::invalid("FILE_TYPE", text, "json or csv"));
+                        None
+                    }
+                },
+            };
+            Some(ProviderSettings::File {
+                path: path?,
+                format: format?,
+            })
+        }
+        Some("jamf") => {
+            match posture_jamf::JamfConfig::from_env(|name| vars.get(name).cloned()) {
+                Ok(config) => Some(ProviderSettings::Jamf(Box::new(config))),
+                Err(err) => {
+                    for problem in err.to_string().lines() {
+                        errors.push(ConfigError {
+                            variable: "jamf".to_owned(),
+                            value: None,
+                            expected: problem.to_owned(),
+                            secret: false,
+                        });
+                    }
+                    None
+                }
+            }
+        }
+        Some(other) => {
+            errors.push(ConfigError::invalid("PROVIDER", other, EXPECTED));
+            None
+        }
+    }
+}
+
+fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettings> {
+    let cert_path = required_path(&raw.tls_cert_path, "TLS_CERT_PATH", "the path of the server's PEM certificate chain", errors);
+    let key_path = required_path(&raw.tls_key_path, "TLS_KEY_PATH", "the path of the server's PEM private key", errors);
+    let enable_mtls = boolean(&raw.enable_mtls, "ENABLE_MTLS", false, errors);
+    let require_server_auth = boolean(&raw.mtls_require_server_auth, "MTLS_REQUIRE_SERVER_AUTH", true, errors);
+    let allowed_names = list(&raw.mtls_allowed_names);
+    for name in &allowed_names {
+        if !is_dns_name(name) {
+            errors.push(ConfigError::invalid(
+                "MTLS_ALLOWED_NAMES",
+                name,
+                "comma-separated DNS names such as ca.example.com",
+            ));
+        }
+    }
+    let mtls = match enable_mtls? {
+        false => None,
+        true => {
+            let ca_path = required_path(
+                &raw.tls_ca_path,
+                "TLS_CA_PATH",
+                "the path of the PEM CA certificate(s) client certificates must chain to (required with ENABLE_MTLS=1)",
+                errors,
+            );
+            Some(MtlsSettings {
+                ca_path: ca_path?,
+                allowed_names,
+                require_server_auth: require_server_auth?,
+            })
+        }
+    };
+    Some(TlsSettings {
+        cert_path: cert_path?,
+        key_path: key_path?,
+        mtls,
+    })
+}
+
+fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<WebhookEntry>> {
+    const SECRET_EXPECTED: &str =
+        "the base64 secret that `step ca provisioner webhook add` printed (88 characters ending in ==)";
+    let ids_text = raw.webhook_ids.as_deref().map(str::trim).unwrap_or("");
+    if ids_text.is_empty() {
+        errors.push(ConfigError::missing(
+            "WEBHOOK_IDS",
+            "a comma-separated list of step-ca webhook IDs (UUIDs)",
+        ));
+    }
+    let secrets_text = match (&raw.webhook_secrets, &raw.webhook_secrets_file) {
+        (Some(inline), None) => Some(inline.clone()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(text),
+            Err(err) => {
+                errors.push(ConfigError::invalid(
+                    "WEBHOOK_SECRETS_FILE",
+                    path,
+                    format!("a readable file of webhook secrets ({err})"),
+                ));
+                return None;
+            }
+        },
+        (Some(_), Some(_)) => {
+            errors.push(ConfigError::invalid_secret(
+                "WEBHOOK_SECRETS and WEBHOOK_SECRETS_FILE",
+                "only one of the two",
+            ));
+            return None;
+        }
+        (None, None) => {
+            errors.push(ConfigError::missing(
+                "WEBHOOK_SECRETS",
+                "a comma-separated list of webhook secrets, in the order of WEBHOOK_IDS (or WEBHOOK_SECRETS_FILE)",
+            ));
+            return None;
+        }
+    };
+    if ids_text.is_empty() {
+        return None;
+    }
+    let ids: Vec<&str> = ids_text.split(',').map(str::trim).collect();
+    let secrets_text = secrets_text?;
+    let secrets: Vec<&str> = secrets_text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if ids.len() != secrets.len() {
+        errors.push(ConfigError::invalid(
+            "WEBHOOK_IDS",
+            ids_text,
+            format!(
+                "as many IDs as WEBHOOK_SECRETS has secrets ({} IDs, {} secrets)",
+                ids.len(),
+                secrets.len()
+            ),
+        ));
+        return None;
+    }
+    let mut entries = Vec::with_capacity(ids.len());
+    let mut ok = true;
+    for (index, (id, secret)) in ids.iter().zip(&secrets).enumerate() {
+        if !is_uuid(id) {
+            errors.push(ConfigError::invalid(
+                "WEBHOOK_IDS",
+                id,
+                "webhook IDs as step-ca prints them (UUIDs such as d09736a5-780b-476e-abdb-e2e4c0439cf9)",
+            ));
+            ok = false;
+            continue;
+        }
+        if ids[..index].contains(id) {
+            errors.push(ConfigError::invalid("WEBHOOK_IDS", id, "each webhook ID once"));
+            ok = false;
+            continue;
+        }
+        match WebhookSecret::from_base64(secret) {
+            Ok(secret) => entries.push(WebhookEntry {
+                id: (*id).to_owned(),
+                secret,
+            }),
+            Err(_) => {
+                errors.push(ConfigError::invalid_secret(
+                    format!("WEBHOOK_SECRETS item {} (for webhook ID {id})", index + 1),
+                    SECRET_EXPECTED,
+                ));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(entries)
+}
+
+fn required_path(
+    value: &Option<String>,
+    variable: &str,
+    expected: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<PathBuf> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => {
+            errors.push(ConfigError::missing(variable, expected));
+            None
+        }
+        Some(path) => {
+            if Path::new(path).is_file() {
+                Some(PathBuf::from(path))
+            } else {
+                errors.push(ConfigError::invalid(
+                    variable,
+                    path,
+                    format!("{expected}; no readable file is there"),
+                ));
+                None
+            }
+        }
+    }
+}
+
+/// Go's `strconv.ParseBool` spellings, which the Go version accepted for its 0/1 flags.
+pub(crate) fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn boolean(
+    value: &Option<String>,
+    variable: &str,
+    default: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Option<bool> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Some(default),
+        Some(text) => parse_bool(text).or_else(|| {
+            errors.push(ConfigError::invalid(variable, text, "0 or 1 (or true/false)"));
+            None
+        }),
+    }
+}
+
+fn number(
+    value: &Option<String>,
+    variable: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+    expected: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<u64> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Some(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                errors.push(ConfigError::invalid(variable, text, expected));
+                None
+            }
+        },
+    }
+}
+
+fn seconds(
+    value: &Option<String>,
+    variable: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Duration> {
+    let expected = format!("a whole number of seconds from {min} to {max}");
+    number(value, variable, default, min, max, &expected, errors).map(Duration::from_secs)
+}
+
+fn list(value: &Option<String>) -> Vec<String> {
+    value
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn is_uuid(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+fn is_dns_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
+        })
+}

@@ -1,0 +1,455 @@
+//! The webhook handler: a plain async function from a request to a response, so tests call
+//! it without a socket.
+//!
+//! Order of work for `POST /webhook/device-attest`, fixed because it is the security
+//! boundary: cap the body, authenticate (headers, HMAC, optional `Authorization`), and only
+//! then parse; check the device-attest rules; ask the provider under a deadline.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use posture_core::{Decision, DenyCode, DeviceMode, DynPostureProvider, LookupRequest, WebhookKind};
+use smallstep_webhook::{RequestBody, ResponseBody, Verifier};
+
+/// The path step-ca posts to, as in the Go version.
+pub const WEBHOOK_PATH: &str = "/webhook/device-attest";
+
+/// Longest `X-Request-Id` we log; step-ca's are UUIDs, anything longer is someone else's.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Everything a request needs, shared by all connections.
+pub struct App {
+    verifier: Verifier,
+    provider: Arc<dyn DynPostureProvider>,
+    timeout: Duration,
+    max_body_bytes: usize,
+    readiness: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("provider", &self.provider.name())
+            .field("timeout", &self.timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// A handler that authenticates with `verifier` and asks `provider`.
+    pub fn new(verifier: Verifier, provider: Arc<dyn DynPostureProvider>) -> Self {
+        Self {
+            verifier,
+            provider,
+            timeout: Duration::from_secs(4),
+            max_body_bytes: 64 * 1024,
+            readiness: None,
+        }
+    }
+
+    /// How long a request may take, body and provider included (default 4 s).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The largest body accepted (default 64 KiB).
+    #[must_use]
+    pub fn with_max_body_bytes(mut self, max: usize) -> Self {
+        self.max_body_bytes = max;
+        self
+    }
+
+    /// An extra readiness condition for `/readyz`, such as "the certificate is current".
+    #[must_use]
+    pub fn with_readiness(mut self, check: Arc<dyn Fn() -> bool + Send + Sync>) -> Self {
+        self.readiness = Some(check);
+        self
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &Arc<dyn DynPostureProvider> {
+        &self.provider
+    }
+
+    /// The request deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// Answers one HTTP request.
+pub async fn handle<B>(app: Arc<App>, request: Request<B>) -> Result<Response<Full<Bytes>>, Infallible>
+where
+    B: Body<Data = Bytes>,
+    B::Error: fmt::Display,
+{
+    let response = match (request.uri().path(), request.method()) {
+        (WEBHOOK_PATH, &Method::POST) => webhook(&app, request).await,
+        (WEBHOOK_PATH, _) => method_not_allowed("POST"),
+        ("/livez", &Method::GET | &Method::HEAD) => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
+        ("/readyz", &Method::GET | &Method::HEAD) => readyz(&app).await,
+        ("/livez" | "/readyz", _) => method_not_allowed("GET, HEAD"),
+        _ => json(StatusCode::NOT_FOUND, Bytes::from_static(b"{\"error\":\"not found\"}")),
+    };
+    Ok(response)
+}
+
+async fn readyz(app: &App) -> Response<Full<Bytes>> {
+    let certificate_ok = app.readiness.as_ref().is_none_or(|check| check());
+    let provider_ok = match tokio::time::timeout(app.timeout, app.provider.check_ready_boxed()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(err)) => {
+            tracing::warn!(provider = app.provider.name(), error = %err, "provider not ready");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(provider = app.provider.name(), "provider readiness check timed out");
+            false
+        }
+    };
+    if certificate_ok && provider_ok {
+        json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ready\"}"))
+    } else {
+        json(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"{\"status\":\"not ready\"}"))
+    }
+}
+
+/// What one webhook request came to, for the audit log line.
+struct Outcome {
+    status: StatusCode,
+    body: Bytes,
+    outcome: &'static str,
+    code: Option<DenyCode>,
+    reason: String,
+    identifier: Option<String>,
+    provisioner: Option<String>,
+    mode: DeviceMode,
+}
+
+impl Outcome {
+    fn new(status: StatusCode, body: Bytes, outcome: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            status,
+            body,
+            outcome,
+            code: None,
+            reason: reason.into(),
+            identifier: None,
+            provisioner: None,
+            mode: DeviceMode::Unspecified,
+        }
+    }
+
+    fn unauthorized(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, deny_without_reason(), "unauthorized", reason)
+    }
+
+    fn deny(code: DenyCode, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let body = Bytes::from(ResponseBody::deny(code.as_str(), &message).to_json());
+        let mut outcome = Self::new(StatusCode::OK, body, "deny", message);
+        outcome.code = Some(code);
+        outcome
+    }
+}
+
+async fn webhook<B>(app: &App, request: Request<B>) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: fmt::Display,
+{
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let request_id = request_id(&parts.headers);
+    let claimed_webhook_id = parts
+        .headers
+        .get(smallstep_webhook::WEBHOOK_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(64)
+        .collect::<String>();
+    let outcome = match tokio::time::timeout(
+        app.timeout,
+        decide(app, &parts.headers, parts.uri.query(), body),
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            deny_without_reason(),
+            "error",
+            format!("no decision within TIMEOUT ({} s)", app.timeout.as_secs()),
+        ),
+    };
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        target: "step_posture_connector::decision",
+        outcome = outcome.outcome,
+        status = outcome.status.as_u16(),
+        code = outcome.code.as_ref().map(DenyCode::as_str).unwrap_or(""),
+        identifier = ?outcome.identifier.as_deref().unwrap_or(""),
+        webhook_id = ?claimed_webhook_id,
+        request_id = ?request_id,
+        provisioner = ?outcome.provisioner.as_deref().unwrap_or(""),
+        mode = %outcome.mode,
+        provider = app.provider.name(),
+        reason = %outcome.reason,
+        latency_ms = format_args!("{latency_ms:.2}"),
+        "decision"
+    );
+    json(outcome.status, outcome.body)
+}
+
+async fn decide<B>(app: &App, headers: &HeaderMap, query: Option<&str>, body: B) -> Outcome
+where
+    B: Body<Data = Bytes>,
+    B::Error: fmt::Display,
+{
+    // 1. Cap the body. A declared length over the cap is refused before reading anything.
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > app.max_body_bytes as u64) {
+        return too_large(app.max_body_bytes);
+    }
+    let bytes = match Limited::new(body, app.max_body_bytes).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            return too_large(app.max_body_bytes);
+        }
+        Err(err) => {
+            return Outcome::new(
+                StatusCode::BAD_REQUEST,
+                deny_without_reason(),
+                "error",
+                format!("could not read the request body: {err}"),
+            );
+        }
+    };
+
+    // 2. Authenticate, then parse. Nothing about the body is trusted before the HMAC checks.
+    let verified = match app.verifier.verify(headers, &bytes) {
+        Ok(verified) => verified,
+        Err(err) if err.is_malformed_body() => {
+            return Outcome::deny(
+                DenyCode::BAD_REQUEST,
+                format!("the request is not a step-ca webhook body: {err}"),
+            );
+        }
+        Err(err) => return Outcome::unauthorized(err.to_string()),
+    };
+    let body = verified.body();
+
+    // The query is not covered by the HMAC, so it is read only now, and only chooses which
+    // inventory to ask; the identifier always comes from the signed body.
+    let mode = match mode_from_query(query) {
+        Ok(mode) => mode,
+        Err(bad) => {
+            return Outcome::deny(
+                DenyCode::INVALID_MODE,
+                format!("unknown mode {bad:?}: expected computer, mobiledevice or auto"),
+            );
+        }
+    };
+
+    // 3. The device-attest rules.
+    let mut outcome = match device_attest_request(body) {
+        Ok(request) => lookup(app, request.with_mode(mode)).await,
+        Err(outcome) => outcome,
+    };
+    outcome.identifier = body.permanent_identifier().map(str::to_owned);
+    outcome.provisioner = body.provisioner_name().map(str::to_owned);
+    outcome.mode = mode;
+    outcome
+}
+
+/// Builds the provider request from a verified body, or the deny it deserves.
+fn device_attest_request(body: &RequestBody) -> Result<LookupRequest, Outcome> {
+    let identifier = match body.permanent_identifier() {
+        Some(id) if !id.is_empty() => id,
+        _ => {
+            return Err(Outcome::deny(
+                DenyCode::MISSING_IDENTIFIER,
+                "the request has no attestationData.permanentIdentifier: attach this webhook \
+                 to an ACME provisioner with the device-attest-01 challenge",
+            ));
+        }
+    };
+    let (kind, common_name) = if body.x509_certificate_request.is_some() {
+        match body.csr_common_name() {
+            Ok(cn) => (WebhookKind::Enriching, cn),
+            Err(err) => {
+                return Err(Outcome::deny(
+                    DenyCode::BAD_REQUEST,
+                    format!("the certificate request cannot be read: {err}"),
+                ));
+            }
+        }
+    } else if body.x509_certificate.is_some() {
+        (
+            WebhookKind::Authorizing,
+            body.certificate_common_name().map(str::to_owned),
+        )
+    } else {
+        return Err(Outcome::deny(
+            DenyCode::BAD_REQUEST,
+            "the request carries neither x509CertificateRequest nor x509Certificate",
+        ));
+    };
+    if let Some(cn) = common_name.as_deref()
+        && !cn.is_empty()
+        && cn != identifier
+    {
+        return Err(Outcome::deny(
+            DenyCode::IDENTIFIER_MISMATCH,
+            format!("subject common name {cn:?} differs from the attested identifier {identifier:?}"),
+        ));
+    }
+    let mut request = LookupRequest::new(identifier).with_kind(kind);
+    if let Some(provisioner) = body.provisioner_name() {
+        request = request.with_provisioner(provisioner);
+    }
+    Ok(request)
+}
+
+async fn lookup(app: &App, request: LookupRequest) -> Outcome {
+    match app.provider.lookup_boxed(&request).await {
+        Ok(Decision::Allow { enrichment }) => {
+            let body = match &enrichment {
+                None => Bytes::from_static(b"{\"allow\":true}"),
+                Some(data) => allow_with_data(data.as_bytes()),
+            };
+            Outcome::new(StatusCode::OK, body, "allow", "")
+        }
+        Ok(Decision::Deny { code, message }) => Outcome::deny(code, message),
+        Ok(other) => Outcome::deny(
+            DenyCode::PROVIDER_ERROR,
+            format!("the provider returned a decision this server does not understand: {other:?}"),
+        ),
+        Err(err) if err.is_transient() => {
+            // 503 makes step-ca retry once, a second later.
+            Outcome::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                deny_without_reason(),
+                "error",
+                format!("transient provider error: {}", error_chain(&err)),
+            )
+        }
+        Err(err) => {
+            // Fail closed, and say so to the device without exposing internals.
+            let mut outcome = Outcome::deny(
+                DenyCode::PROVIDER_ERROR,
+                "the device inventory could not be checked",
+            );
+            outcome.reason = format!("provider error: {}", error_chain(&err));
+            outcome
+        }
+    }
+}
+
+fn mode_from_query(query: Option<&str>) -> Result<DeviceMode, String> {
+    let mut mode = DeviceMode::Unspecified;
+    for pair in query.unwrap_or("").split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "mode" {
+            mode = value.parse().map_err(|_| value.chars().take(32).collect::<String>())?;
+        }
+    }
+    Ok(mode)
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(smallstep_webhook::REQUEST_ID_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(MAX_REQUEST_ID_LEN).collect())
+        .unwrap_or_default()
+}
+
+fn too_large(max: usize) -> Outcome {
+    Outcome::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        deny_without_reason(),
+        "error",
+        format!("request body over MAX_BODY_BYTES ({max} bytes)"),
+    )
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn deny_without_reason() -> Bytes {
+    Bytes::from_static(b"{\"allow\":false}")
+}
+
+/// `{"allow":true,"data":<data>}` without re-serialising the data, which the provider
+/// guarantees is one JSON object.
+fn allow_with_data(data: &[u8]) -> Bytes {
+    const HEAD: &[u8] = b"{\"allow\":true,\"data\":";
+    let mut body = Vec::with_capacity(HEAD.len() + data.len() + 1);
+    body.extend_from_slice(HEAD);
+    body.extend_from_slice(data);
+    body.push(b'}');
+    Bytes::from(body)
+}
+
+fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut response = json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Bytes::from_static(b"{\"error\":\"method not allowed\"}"),
+    );
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_query() {
+        assert_eq!(mode_from_query(None), Ok(DeviceMode::Unspecified));
+        assert_eq!(mode_from_query(Some("mode=computer")), Ok(DeviceMode::Computer));
+        assert_eq!(mode_from_query(Some("x=1&mode=mobiledevice")), Ok(DeviceMode::MobileDevice));
+        assert_eq!(mode_from_query(Some("mode=auto")), Ok(DeviceMode::Auto));
+        assert_eq!(mode_from_query(Some("mode=")), Ok(DeviceMode::Unspecified));
+        assert_eq!(mode_from_query(Some("mode=laptop")), Err("laptop".to_owned()));
+    }
+
+    #[test]
+    fn allow_body_embeds_data_verbatim() {
+        let body = allow_with_data(br#"{"user":"alice"}"#);
+        assert_eq!(&body[..], br#"{"allow":true,"data":{"user":"alice"}}"#);
+        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(parsed["data"]["user"], "alice");
+    }
+}

@@ -1,0 +1,15 @@
+//! The step-posture-connector server: a step-ca webhook that allows device certificates
+//! only for devices a provider (an inventory file, Jamf Pro) knows and deems compliant.
+//!
+//! The binary is a thin shell over this library, so every part can be tested without a
+//! socket: [`config`] parses the environment, [`handler`] answers requests, [`server`]
+//! runs the HTTPS loop, [`commands`] implements the subcommands.
+
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod handler;
+pub mod logging;
+pub mod pki;
+pub mod server;
+pub mod tls;

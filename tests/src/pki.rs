@@ -1,0 +1,125 @@
+//! A throwaway PKI shaped like a step-ca deployment.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType,
+};
+use tempfile::TempDir;
+
+/// The DNS name step-ca's own certificate carries in these tests.
+pub const STEP_CA_NAME: &str = "ca.example.com";
+
+/// A certificate and key written to files.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// PEM certificate.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// Certificates for every case the tests need, in a temporary directory.
+#[derive(Debug)]
+pub struct Pki {
+    dir: TempDir,
+    /// The step-ca root: trusted by the server for client certificates and by clients for
+    /// the server's certificate.
+    pub ca: PathBuf,
+    /// The webhook server's certificate (localhost, 127.0.0.1), signed by the root.
+    pub server: Identity,
+    /// step-ca's own TLS leaf: serverAuth + clientAuth, DNS name [`STEP_CA_NAME`].
+    pub step_ca: Identity,
+    /// A certificate from the same root with the right EKUs but another name.
+    pub wrong_name: Identity,
+    /// A device certificate from the same root: clientAuth only, CN = a serial, no DNS name.
+    pub device: Identity,
+    /// A device-style certificate carrying step-ca's DNS name but only clientAuth.
+    pub device_with_ca_name: Identity,
+    /// A certificate from an unrelated root, with step-ca's name and EKUs.
+    pub other_ca: Identity,
+}
+
+impl Pki {
+    /// Generates everything.
+    pub fn generate() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let root = issuer("Test step-ca Root")?;
+        let foreign = issuer("Unrelated Root")?;
+        let ca = dir.path().join("root.pem");
+        std::fs::write(&ca, root.pem())?;
+        let server = leaf(
+            dir.path(),
+            "server",
+            &root,
+            &["localhost", "127.0.0.1"],
+            &[ExtendedKeyUsagePurpose::ServerAuth],
+        )?;
+        let both = [ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        let step_ca = leaf(dir.path(), "step-ca", &root, &[STEP_CA_NAME], &both)?;
+        let wrong_name = leaf(dir.path(), "wrong-name", &root, &["evil.example.com"], &both)?;
+        let device = leaf(dir.path(), "device", &root, &[], &[ExtendedKeyUsagePurpose::ClientAuth])?;
+        let device_with_ca_name = leaf(
+            dir.path(),
+            "device-ca-name",
+            &root,
+            &[STEP_CA_NAME],
+            &[ExtendedKeyUsagePurpose::ClientAuth],
+        )?;
+        let other_ca = leaf(dir.path(), "other-ca", &foreign, &[STEP_CA_NAME], &both)?;
+        Ok(Self {
+            dir,
+            ca,
+            server,
+            step_ca,
+            wrong_name,
+            device,
+            device_with_ca_name,
+            other_ca,
+        })
+    }
+
+    /// The directory holding the files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn issuer(name: &str) -> anyhow::Result<CertifiedIssuer<'static, KeyPair>> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    Ok(CertifiedIssuer::self_signed(params, KeyPair::generate()?)?)
+}
+
+fn leaf(
+    dir: &Path,
+    name: &str,
+    issuer: &CertifiedIssuer<'static, KeyPair>,
+    sans: &[&str],
+    ekus: &[ExtendedKeyUsagePurpose],
+) -> anyhow::Result<Identity> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    for san in sans {
+        params.subject_alt_names.push(match san.parse() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName((*san).try_into()?),
+        });
+    }
+    params
+        .distinguished_name
+        .push(DnType::CommonName, sans.first().copied().unwrap_or("C02XL0GJJG5J"));
+    params.extended_key_usages = ekus.to_vec();
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, issuer)?;
+    let identity = Identity {
+        cert: dir.join(format!("{name}.pem")),
+        key: dir.join(format!("{name}-key.pem")),
+    };
+    std::fs::write(&identity.cert, cert.pem())?;
+    std::fs::write(&identity.key, key.serialize_pem())?;
+    Ok(identity)
+}
