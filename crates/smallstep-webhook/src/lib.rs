@@ -1,1 +1,98 @@
-//! Placeholder, replaced by the crate's implementation.
+//! Types, HMAC verification and signing for the step-ca certificate-authority webhook
+//! protocol.
+//!
+//! step-ca POSTs a JSON [`RequestBody`] to each webhook configured on a provisioner, signs
+//! the exact body bytes with HMAC-SHA256 under the webhook's secret, and expects a
+//! [`ResponseBody`] back. This crate:
+//!
+//! - verifies requests with a [`Verifier`]: headers, optional `Authorization`, the
+//!   signature over the raw bytes, *then* parsing and the timestamp's freshness. It works
+//!   on an [`http::HeaderMap`] and a byte slice, so any framework can use it;
+//! - models every body step-ca sends (X.509 and SSH, enriching and authorizing, SCEP, X5C)
+//!   with lenient parsing, and writes them back byte-for-byte as Go would
+//!   ([`to_go_json`]);
+//! - reads a CSR's common name ([`csr_common_name`]) with the pure-Rust `x509-parser`;
+//! - signs requests exactly as step-ca does ([`Signer`]), for tests and simulators.
+//!
+//! Verify first, then use the body:
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use http::{HeaderMap, HeaderValue};
+//! use smallstep_webhook::{
+//!     RequestKind, ResponseBody, Verifier, SIGNATURE_HEADER, WEBHOOK_ID_HEADER,
+//! };
+//!
+//! // The webhook as `step ca provisioner webhook add` printed it.
+//! let verifier = Verifier::builder()
+//!     .webhook(
+//!         "d09736a5-780b-476e-abdb-e2e4c0439cf9",
+//!         "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==",
+//!     )
+//!     .build()?;
+//!
+//! // A request exactly as step-ca sent it: raw body bytes and headers.
+//! let body = include_bytes!("../tests/data/01-device-attest-enriching.json");
+//! let mut headers = HeaderMap::new();
+//! headers.insert(
+//!     WEBHOOK_ID_HEADER,
+//!     HeaderValue::from_static("d09736a5-780b-476e-abdb-e2e4c0439cf9"),
+//! );
+//! headers.insert(
+//!     SIGNATURE_HEADER,
+//!     HeaderValue::from_static("5f5382c18582d0610cbd2a67d64115b32e0ec610359db1a23f6c02b00cf0e7ff"),
+//! );
+//!
+//! // One second after step-ca stamped it (use `verifier.verify` for the system clock).
+//! let now = SystemTime::from(time::macros::datetime!(2025-06-02 14:21:08 UTC));
+//! let request = match verifier.verify_at(&headers, body, now) {
+//!     Ok(request) => request,
+//!     Err(err) if err.is_malformed_body() => return Ok(()), // authentic: answer a deny
+//!     Err(err) => return Err(err.into()),                   // answer 401
+//! };
+//!
+//! let body = request.body();
+//! assert_eq!(body.kind(), RequestKind::X509Enriching);
+//! assert_eq!(body.provisioner_name(), Some("acme-da"));
+//! // The attested identifier is what step-ca verified; the CSR is client-controlled.
+//! let device = body.permanent_identifier().ok_or("not a device-attest order")?;
+//! assert_eq!(device, "C02XL0GJJG5J");
+//! assert_eq!(body.csr_common_name()?.as_deref(), Some(device));
+//!
+//! let response = ResponseBody::allow_with_value(&serde_json::json!({ "device": device }));
+//! assert_eq!(response.to_json(), br#"{"allow":true,"data":{"device":"C02XL0GJJG5J"}}"#);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Answer every request with status 200 and a [`ResponseBody`]: step-ca reads only the
+//! status of a 4xx or 5xx answer, and retries a 5xx once with the identical body.
+//!
+//! # Crate features
+//!
+//! None. The crate depends on `ring` for HMAC and randomness, `http` for header maps and
+//! `x509-parser` for CSRs; it has no async runtime or HTTP server dependency.
+
+mod builders;
+mod csr;
+mod gojson;
+mod response;
+mod secret;
+mod sign;
+mod types;
+mod verify;
+
+pub use csr::{CsrError, csr_common_name};
+pub use gojson::to_go_json;
+pub use response::{ResponseBody, ResponseError};
+pub use secret::{Authorization, AuthorizationError, SecretError, WebhookSecret};
+pub use sign::{SignedRequest, Signer};
+pub use types::{
+    AttestationData, BasicConstraints, CertificateRequestInfo, CertificateTemplate,
+    DistinguishedName, Extension, Name, NameConstraints, RequestBody, RequestKind, SshCertificate,
+    SshCertificateRequest, SshCertificateTemplate, SubjectAlternativeName, X5cCertificate,
+    X509Certificate, X509CertificateRequest,
+};
+pub use verify::{
+    ConfigError, DEFAULT_TIMESTAMP_TOLERANCE, REQUEST_ID_HEADER, SIGNATURE_HEADER, VerifiedRequest,
+    Verifier, VerifierBuilder, VerifyError, WEBHOOK_ID_HEADER,
+};
