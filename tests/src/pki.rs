@@ -56,10 +56,25 @@ impl Pki {
             &["localhost", "127.0.0.1"],
             &[ExtendedKeyUsagePurpose::ServerAuth],
         )?;
-        let both = [ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        let both = [
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         let step_ca = leaf(dir.path(), "step-ca", &root, &[STEP_CA_NAME], &both)?;
-        let wrong_name = leaf(dir.path(), "wrong-name", &root, &["evil.example.com"], &both)?;
-        let device = leaf(dir.path(), "device", &root, &[], &[ExtendedKeyUsagePurpose::ClientAuth])?;
+        let wrong_name = leaf(
+            dir.path(),
+            "wrong-name",
+            &root,
+            &["evil.example.com"],
+            &both,
+        )?;
+        let device = leaf(
+            dir.path(),
+            "device",
+            &root,
+            &[],
+            &[ExtendedKeyUsagePurpose::ClientAuth],
+        )?;
         let device_with_ca_name = leaf(
             dir.path(),
             "device-ca-name",
@@ -108,9 +123,10 @@ fn leaf(
             Err(_) => SanType::DnsName((*san).try_into()?),
         });
     }
-    params
-        .distinguished_name
-        .push(DnType::CommonName, sans.first().copied().unwrap_or("C02XL0GJJG5J"));
+    params.distinguished_name.push(
+        DnType::CommonName,
+        sans.first().copied().unwrap_or("C02XL0GJJG5J"),
+    );
     params.extended_key_usages = ekus.to_vec();
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     let key = KeyPair::generate()?;

@@ -63,7 +63,10 @@ impl Connection {
         }
         let host = url.host().context("the URL has no host")?;
         let port = url.port_u16().unwrap_or(443);
-        let host_for_sni = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host_for_sni = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let tcp = TcpStream::connect((host_for_sni.as_str(), port))
             .await
             .with_context(|| format!("cannot connect to {host}:{port}"))?;
@@ -94,9 +97,20 @@ impl Connection {
         headers: &HeaderMap,
         body: Bytes,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
+        self.send(Method::POST, url, headers, body).await
+    }
+
+    /// Sends any request on the connection and returns the status and body.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        url: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
         let path = url.path_and_query().map_or("/", |p| p.as_str());
         let mut request = Request::builder()
-            .method(Method::POST)
+            .method(method)
             .uri(path)
             .header(http::header::HOST, &self.authority)
             .body(Full::new(body))

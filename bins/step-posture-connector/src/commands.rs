@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use arc_swap::ArcSwap;
@@ -12,7 +12,7 @@ use http::Uri;
 use posture_core::{Decision, DeviceMode, DynPostureProvider, LookupRequest};
 use posture_file::FileProvider;
 use posture_jamf::JamfProvider;
-use smallstep_webhook::{RequestBody, ResponseBody, Signer, Verifier, WebhookKeys, WebhookSecret};
+use smallstep_webhook::{RequestBody, ResponseBody, Signer, Verifier, WebhookSecret};
 
 use crate::client::{Connection, client_config};
 use crate::config::{Config, ConfigErrors, ProviderSettings};
@@ -49,10 +49,11 @@ impl CommandError {
 /// [`DynPostureProvider::check_ready_boxed`], except that the file provider loads its file.
 pub fn build_provider(settings: &ProviderSettings) -> anyhow::Result<Arc<dyn DynPostureProvider>> {
     Ok(match settings {
-        ProviderSettings::File { path, format } => Arc::new(
-            FileProvider::load(path, *format)
-                .with_context(|| format!("FILE_PATH={}: cannot load the device file", path.display()))?,
-        ),
+        ProviderSettings::File { path, format } => {
+            Arc::new(FileProvider::load(path, *format).with_context(|| {
+                format!("FILE_PATH={}: cannot load the device file", path.display())
+            })?)
+        }
         ProviderSettings::Jamf(config) => Arc::new(
             JamfProvider::new((**config).clone()).context("cannot set up the Jamf provider")?,
         ),
@@ -61,17 +62,21 @@ pub fn build_provider(settings: &ProviderSettings) -> anyhow::Result<Arc<dyn Dyn
 
 /// Builds the HMAC verifier from the configured webhooks.
 pub fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
-    let mut keys = WebhookKeys::new();
+    let mut builder = Verifier::builder()
+        .max_age(config.max_request_age)
+        .max_future(config.max_clock_skew);
     for entry in &config.webhooks {
-        keys.insert(entry.id.clone(), entry.secret.clone())
-            .with_context(|| format!("webhook ID {}", entry.id))?;
+        builder = builder.webhook_secret(entry.id.clone(), entry.secret.clone());
     }
-    Ok(Verifier::new(keys).with_timestamp_window(config.max_request_age, config.max_clock_skew))
+    builder.build().context("webhook configuration")
 }
 
 /// Asks the provider whether it is ready, within the configured timeout, with an error
 /// that names the provider.
-pub async fn ensure_ready(provider: &dyn DynPostureProvider, timeout: Duration) -> anyhow::Result<()> {
+pub async fn ensure_ready(
+    provider: &dyn DynPostureProvider,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     match tokio::time::timeout(timeout, provider.check_ready_boxed()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(err)) => Err(anyhow::Error::new(err))
@@ -131,7 +136,9 @@ impl Server {
         let app = App::new(build_verifier(&config)?, provider.clone())
             .with_timeout(config.timeout)
             .with_max_body_bytes(config.limits.max_body_bytes)
-            .with_readiness(Arc::new(move || tls_for_ready.load().certificate_is_current()));
+            .with_readiness(Arc::new(move || {
+                tls_for_ready.load().certificate_is_current()
+            }));
         let listener = server::bind(config.listen).await?;
         let address = listener.local_addr().unwrap_or(config.listen);
         tracing::info!(
@@ -163,7 +170,15 @@ impl Server {
 
     /// Serves until `shutdown` completes, then lets requests in flight finish.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        server::serve(self.listener, self.tls, self.app, self.limits, shutdown, self.drain).await;
+        server::serve(
+            self.listener,
+            self.tls,
+            self.app,
+            self.limits,
+            shutdown,
+            self.drain,
+        )
+        .await;
     }
 }
 
@@ -193,7 +208,12 @@ pub struct SimulateOptions {
 impl SimulateOptions {
     /// Options with the required fields; the rest default to an enriching call with no CA
     /// override and no client certificate.
-    pub fn new(url: impl Into<String>, webhook_id: impl Into<String>, secret: impl Into<String>, serial: impl Into<String>) -> Self {
+    pub fn new(
+        url: impl Into<String>,
+        webhook_id: impl Into<String>,
+        secret: impl Into<String>,
+        serial: impl Into<String>,
+    ) -> Self {
         Self {
             url: url.into(),
             webhook_id: webhook_id.into(),
@@ -237,7 +257,10 @@ impl SimulateResult {
                 format!("ALLOW (HTTP 200)\ndata: {data}")
             }
             Some(response) if self.status == http::StatusCode::OK => match &response.error {
-                Some(error) => format!("DENY (HTTP 200)\ncode: {}\nmessage: {}", error.code, error.message),
+                Some(error) => format!(
+                    "DENY (HTTP 200)\ncode: {}\nmessage: {}",
+                    error.code, error.message
+                ),
                 None => "DENY (HTTP 200, no reason given)".to_owned(),
             },
             _ => format!(
@@ -266,18 +289,22 @@ pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResul
     let secret = WebhookSecret::from_base64(&options.secret)
         .context("--secret is not a valid webhook secret (the base64 text step-ca printed)")?;
     let common_name = options.common_name.as_deref().unwrap_or(&options.serial);
-    let now = SystemTime::now();
+    let now = time::OffsetDateTime::now_utc();
     let body = if options.authorizing {
         let mut body = RequestBody::device_attest_authorizing(&options.serial, now);
         if options.common_name.is_some()
-            && let Some(cert) = body.x509_certificate.as_mut()
+            && let Some(template) = body
+                .x509_certificate
+                .as_mut()
+                .and_then(|cert| cert.template.as_mut())
         {
-            cert.subject.common_name = Some(common_name.to_owned());
+            template.subject = smallstep_webhook::Name::with_common_name(common_name);
         }
         body
     } else {
         let key = rcgen::KeyPair::generate().context("generating a device key")?;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, common_name);
@@ -285,7 +312,9 @@ pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResul
         RequestBody::device_attest_enriching(&options.serial, csr.der(), now)
             .context("building the request body")?
     };
-    let signed = Signer::new(options.webhook_id.clone(), secret).sign_body(&body);
+    let signed = Signer::new(options.webhook_id.clone(), secret)
+        .context("--webhook-id cannot be sent in a header")?
+        .sign_body(&body);
     let tls = client_config(
         options.ca_cert.as_deref(),
         options
@@ -332,7 +361,11 @@ fn summary(config: &Config, tls: &TlsState) -> String {
         "TLS certificate: {} (SHA-256 {}){}",
         config.tls.cert_path.display(),
         tls.fingerprint,
-        if tls.certificate_is_current() { "" } else { " EXPIRED" }
+        if tls.certificate_is_current() {
+            ""
+        } else {
+            " EXPIRED"
+        }
     ));
     match &config.tls.mtls {
         None => lines.push("mTLS: off".to_owned()),
@@ -340,7 +373,11 @@ fn summary(config: &Config, tls: &TlsState) -> String {
             "mTLS: on, CA {}, allowed names {:?}, serverAuth EKU {}",
             mtls.ca_path.display(),
             mtls.allowed_names,
-            if mtls.require_server_auth { "required" } else { "not required" }
+            if mtls.require_server_auth {
+                "required"
+            } else {
+                "not required"
+            }
         )),
     }
     for entry in &config.webhooks {
@@ -367,7 +404,9 @@ pub async fn lookup(
     let decision = tokio::time::timeout(config.timeout, provider.lookup_boxed(&request))
         .await
         .map_err(|_| anyhow::anyhow!("no answer within TIMEOUT ({} s)", config.timeout.as_secs()))?
-        .map_err(|err| anyhow::Error::new(err).context(format!("provider {} failed", provider.name())))?;
+        .map_err(|err| {
+            anyhow::Error::new(err).context(format!("provider {} failed", provider.name()))
+        })?;
     Ok(decision)
 }
 
@@ -377,7 +416,10 @@ pub const DEMO_DEVICES: &str = include_str!("../../../examples/devices.json");
 /// `demo`: starts a working server on 127.0.0.1 with a throwaway certificate, the example
 /// device list and a generated webhook ID and secret, and prints how to try it.
 pub async fn demo(port: u16, exe: &Path) -> Result<(), CommandError> {
-    let dir = std::env::temp_dir().join(format!("step-posture-connector-demo-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "step-posture-connector-demo-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let pki = pki::generate_demo_pki()?;
     let ca_path = dir.join("ca.pem");
@@ -417,7 +459,8 @@ pub async fn demo(port: u16, exe: &Path) -> Result<(), CommandError> {
         "{exe} simulate --url {url} --ca-cert {} --webhook-id {webhook_id} --secret '{secret_b64}'",
         ca_path.display()
     );
-    #[allow(clippy::print_stdout)]
+    // The demo is an interactive command: its instructions go to the terminal.
+    #[allow(clippy::disallowed_macros)]
     {
         println!(
             "step-posture-connector demo\n\

@@ -233,7 +233,11 @@ impl fmt::Display for ConfigError {
                 "{} is invalid (value not shown, it is a secret): expected {}",
                 self.variable, self.expected
             ),
-            (None, false) => write!(f, "{} is not set: expected {}", self.variable, self.expected),
+            (None, false) => write!(
+                f,
+                "{} is not set: expected {}",
+                self.variable, self.expected
+            ),
         }
     }
 }
@@ -389,7 +393,15 @@ fn validate(
     let provider = provider_settings(&raw, vars, errors);
     let tls = tls_settings(&raw, errors);
     let webhooks = webhook_entries(&raw, errors);
-    let port = number(&raw.port, "PORT", 9443, 0, 65535, "a TCP port from 1 to 65535 (0 picks a free one)", errors);
+    let port = number(
+        &raw.port,
+        "PORT",
+        9443,
+        0,
+        65535,
+        "a TCP port from 1 to 65535 (0 picks a free one)",
+        errors,
+    );
     let bind = match raw.bind_address.as_deref().map(str::trim) {
         None | Some("") => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         Some(text) => match text.parse::<IpAddr>() {
@@ -494,7 +506,12 @@ fn provider_settings(
             None
         }
         Some("file") => {
-            let path = required_path(&raw.file_path, "FILE_PATH", "the path of a JSON or CSV device file", errors);
+            let path = required_path(
+                &raw.file_path,
+                "FILE_PATH",
+                "the path of a JSON or CSV device file",
+                errors,
+            );
             let format = match raw.file_type.as_deref().map(str::trim) {
                 None | Some("") => {
                     errors.push(ConfigError::missing("FILE_TYPE", "json or csv"));
@@ -513,22 +530,20 @@ fn provider_settings(
                 format: format?,
             })
         }
-        Some("jamf") => {
-            match posture_jamf::JamfConfig::from_env(|name| vars.get(name).cloned()) {
-                Ok(config) => Some(ProviderSettings::Jamf(Box::new(config))),
-                Err(err) => {
-                    for problem in err.to_string().lines() {
-                        errors.push(ConfigError {
-                            variable: "jamf".to_owned(),
-                            value: None,
-                            expected: problem.to_owned(),
-                            secret: false,
-                        });
-                    }
-                    None
+        Some("jamf") => match posture_jamf::JamfConfig::from_env(|name| vars.get(name).cloned()) {
+            Ok(config) => Some(ProviderSettings::Jamf(Box::new(config))),
+            Err(err) => {
+                for problem in err.to_string().lines() {
+                    errors.push(ConfigError {
+                        variable: "jamf".to_owned(),
+                        value: None,
+                        expected: problem.to_owned(),
+                        secret: false,
+                    });
                 }
+                None
             }
-        }
+        },
         Some(other) => {
             errors.push(ConfigError::invalid("PROVIDER", other, EXPECTED));
             None
@@ -537,10 +552,25 @@ fn provider_settings(
 }
 
 fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettings> {
-    let cert_path = required_path(&raw.tls_cert_path, "TLS_CERT_PATH", "the path of the server's PEM certificate chain", errors);
-    let key_path = required_path(&raw.tls_key_path, "TLS_KEY_PATH", "the path of the server's PEM private key", errors);
+    let cert_path = required_path(
+        &raw.tls_cert_path,
+        "TLS_CERT_PATH",
+        "the path of the server's PEM certificate chain",
+        errors,
+    );
+    let key_path = required_path(
+        &raw.tls_key_path,
+        "TLS_KEY_PATH",
+        "the path of the server's PEM private key",
+        errors,
+    );
     let enable_mtls = boolean(&raw.enable_mtls, "ENABLE_MTLS", false, errors);
-    let require_server_auth = boolean(&raw.mtls_require_server_auth, "MTLS_REQUIRE_SERVER_AUTH", true, errors);
+    let require_server_auth = boolean(
+        &raw.mtls_require_server_auth,
+        "MTLS_REQUIRE_SERVER_AUTH",
+        true,
+        errors,
+    );
     let allowed_names = list(&raw.mtls_allowed_names);
     for name in &allowed_names {
         if !is_dns_name(name) {
@@ -575,8 +605,7 @@ fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettin
 }
 
 fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<WebhookEntry>> {
-    const SECRET_EXPECTED: &str =
-        "the base64 secret that `step ca provisioner webhook add` printed (88 characters ending in ==)";
+    const SECRET_EXPECTED: &str = "the base64 secret that `step ca provisioner webhook add` printed (88 characters ending in ==)";
     let ids_text = raw.webhook_ids.as_deref().map(str::trim).unwrap_or("");
     if ids_text.is_empty() {
         errors.push(ConfigError::missing(
@@ -647,7 +676,11 @@ fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<We
             continue;
         }
         if ids[..index].contains(id) {
-            errors.push(ConfigError::invalid("WEBHOOK_IDS", id, "each webhook ID once"));
+            errors.push(ConfigError::invalid(
+                "WEBHOOK_IDS",
+                id,
+                "each webhook ID once",
+            ));
             ok = false;
             continue;
         }
@@ -712,7 +745,11 @@ fn boolean(
     match value.as_deref().map(str::trim) {
         None | Some("") => Some(default),
         Some(text) => parse_bool(text).or_else(|| {
-            errors.push(ConfigError::invalid(variable, text, "0 or 1 (or true/false)"));
+            errors.push(ConfigError::invalid(
+                variable,
+                text,
+                "0 or 1 (or true/false)",
+            ));
             None
         }),
     }

@@ -15,7 +15,9 @@ use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
-use posture_core::{Decision, DenyCode, DeviceMode, DynPostureProvider, LookupRequest, WebhookKind};
+use posture_core::{
+    Decision, DenyCode, DeviceMode, DynPostureProvider, LookupRequest, WebhookKind,
+};
 use smallstep_webhook::{RequestBody, ResponseBody, Verifier};
 
 /// The path step-ca posts to, as in the Go version.
@@ -88,39 +90,57 @@ impl App {
 }
 
 /// Answers one HTTP request.
-pub async fn handle<B>(app: Arc<App>, request: Request<B>) -> Result<Response<Full<Bytes>>, Infallible>
+pub async fn handle<B>(
+    app: Arc<App>,
+    request: Request<B>,
+) -> Result<Response<Full<Bytes>>, Infallible>
 where
     B: Body<Data = Bytes>,
-    B::Error: fmt::Display,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let response = match (request.uri().path(), request.method()) {
         (WEBHOOK_PATH, &Method::POST) => webhook(&app, request).await,
         (WEBHOOK_PATH, _) => method_not_allowed("POST"),
-        ("/livez", &Method::GET | &Method::HEAD) => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
+        ("/livez", &Method::GET | &Method::HEAD) => {
+            json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"))
+        }
         ("/readyz", &Method::GET | &Method::HEAD) => readyz(&app).await,
         ("/livez" | "/readyz", _) => method_not_allowed("GET, HEAD"),
-        _ => json(StatusCode::NOT_FOUND, Bytes::from_static(b"{\"error\":\"not found\"}")),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            Bytes::from_static(b"{\"error\":\"not found\"}"),
+        ),
     };
     Ok(response)
 }
 
 async fn readyz(app: &App) -> Response<Full<Bytes>> {
     let certificate_ok = app.readiness.as_ref().is_none_or(|check| check());
-    let provider_ok = match tokio::time::timeout(app.timeout, app.provider.check_ready_boxed()).await {
-        Ok(Ok(())) => true,
-        Ok(Err(err)) => {
-            tracing::warn!(provider = app.provider.name(), error = %err, "provider not ready");
-            false
-        }
-        Err(_) => {
-            tracing::warn!(provider = app.provider.name(), "provider readiness check timed out");
-            false
-        }
-    };
+    let provider_ok =
+        match tokio::time::timeout(app.timeout, app.provider.check_ready_boxed()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(err)) => {
+                tracing::warn!(provider = app.provider.name(), error = %err, "provider not ready");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    provider = app.provider.name(),
+                    "provider readiness check timed out"
+                );
+                false
+            }
+        };
     if certificate_ok && provider_ok {
-        json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ready\"}"))
+        json(
+            StatusCode::OK,
+            Bytes::from_static(b"{\"status\":\"ready\"}"),
+        )
     } else {
-        json(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"{\"status\":\"not ready\"}"))
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from_static(b"{\"status\":\"not ready\"}"),
+        )
     }
 }
 
@@ -137,7 +157,12 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn new(status: StatusCode, body: Bytes, outcome: &'static str, reason: impl Into<String>) -> Self {
+    fn new(
+        status: StatusCode,
+        body: Bytes,
+        outcome: &'static str,
+        reason: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             body,
@@ -151,7 +176,12 @@ impl Outcome {
     }
 
     fn unauthorized(reason: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, deny_without_reason(), "unauthorized", reason)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            deny_without_reason(),
+            "unauthorized",
+            reason,
+        )
     }
 
     fn deny(code: DenyCode, message: impl Into<String>) -> Self {
@@ -166,7 +196,7 @@ impl Outcome {
 async fn webhook<B>(app: &App, request: Request<B>) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes>,
-    B::Error: fmt::Display,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
@@ -215,7 +245,7 @@ where
 async fn decide<B>(app: &App, headers: &HeaderMap, query: Option<&str>, body: B) -> Outcome
 where
     B: Body<Data = Bytes>,
-    B::Error: fmt::Display,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     // 1. Cap the body. A declared length over the cap is refused before reading anything.
     let declared = headers
@@ -268,7 +298,7 @@ where
     // 3. The device-attest rules.
     let mut outcome = match device_attest_request(body) {
         Ok(request) => lookup(app, request.with_mode(mode)).await,
-        Err(outcome) => outcome,
+        Err(outcome) => *outcome,
     };
     outcome.identifier = body.permanent_identifier().map(str::to_owned);
     outcome.provisioner = body.provisioner_name().map(str::to_owned);
@@ -277,25 +307,25 @@ where
 }
 
 /// Builds the provider request from a verified body, or the deny it deserves.
-fn device_attest_request(body: &RequestBody) -> Result<LookupRequest, Outcome> {
+fn device_attest_request(body: &RequestBody) -> Result<LookupRequest, Box<Outcome>> {
     let identifier = match body.permanent_identifier() {
         Some(id) if !id.is_empty() => id,
         _ => {
-            return Err(Outcome::deny(
+            return Err(Box::new(Outcome::deny(
                 DenyCode::MISSING_IDENTIFIER,
                 "the request has no attestationData.permanentIdentifier: attach this webhook \
                  to an ACME provisioner with the device-attest-01 challenge",
-            ));
+            )));
         }
     };
     let (kind, common_name) = if body.x509_certificate_request.is_some() {
         match body.csr_common_name() {
             Ok(cn) => (WebhookKind::Enriching, cn),
             Err(err) => {
-                return Err(Outcome::deny(
+                return Err(Box::new(Outcome::deny(
                     DenyCode::BAD_REQUEST,
                     format!("the certificate request cannot be read: {err}"),
-                ));
+                )));
             }
         }
     } else if body.x509_certificate.is_some() {
@@ -304,19 +334,21 @@ fn device_attest_request(body: &RequestBody) -> Result<LookupRequest, Outcome> {
             body.certificate_common_name().map(str::to_owned),
         )
     } else {
-        return Err(Outcome::deny(
+        return Err(Box::new(Outcome::deny(
             DenyCode::BAD_REQUEST,
             "the request carries neither x509CertificateRequest nor x509Certificate",
-        ));
+        )));
     };
     if let Some(cn) = common_name.as_deref()
         && !cn.is_empty()
         && cn != identifier
     {
-        return Err(Outcome::deny(
+        return Err(Box::new(Outcome::deny(
             DenyCode::IDENTIFIER_MISMATCH,
-            format!("subject common name {cn:?} differs from the attested identifier {identifier:?}"),
-        ));
+            format!(
+                "subject common name {cn:?} differs from the attested identifier {identifier:?}"
+            ),
+        )));
     }
     let mut request = LookupRequest::new(identifier).with_kind(kind);
     if let Some(provisioner) = body.provisioner_name() {
@@ -365,7 +397,9 @@ fn mode_from_query(query: Option<&str>) -> Result<DeviceMode, String> {
     for pair in query.unwrap_or("").split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if key == "mode" {
-            mode = value.parse().map_err(|_| value.chars().take(32).collect::<String>())?;
+            mode = value
+                .parse()
+                .map_err(|_| value.chars().take(32).collect::<String>())?;
         }
     }
     Ok(mode)
@@ -374,7 +408,12 @@ fn mode_from_query(query: Option<&str>) -> Result<DeviceMode, String> {
 fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(smallstep_webhook::REQUEST_ID_HEADER)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(MAX_REQUEST_ID_LEN).collect())
+        .map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .chars()
+                .take(MAX_REQUEST_ID_LEN)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -427,7 +466,9 @@ fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
         StatusCode::METHOD_NOT_ALLOWED,
         Bytes::from_static(b"{\"error\":\"method not allowed\"}"),
     );
-    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
     response
 }
 
@@ -438,11 +479,20 @@ mod tests {
     #[test]
     fn mode_query() {
         assert_eq!(mode_from_query(None), Ok(DeviceMode::Unspecified));
-        assert_eq!(mode_from_query(Some("mode=computer")), Ok(DeviceMode::Computer));
-        assert_eq!(mode_from_query(Some("x=1&mode=mobiledevice")), Ok(DeviceMode::MobileDevice));
+        assert_eq!(
+            mode_from_query(Some("mode=computer")),
+            Ok(DeviceMode::Computer)
+        );
+        assert_eq!(
+            mode_from_query(Some("x=1&mode=mobiledevice")),
+            Ok(DeviceMode::MobileDevice)
+        );
         assert_eq!(mode_from_query(Some("mode=auto")), Ok(DeviceMode::Auto));
         assert_eq!(mode_from_query(Some("mode=")), Ok(DeviceMode::Unspecified));
-        assert_eq!(mode_from_query(Some("mode=laptop")), Err("laptop".to_owned()));
+        assert_eq!(
+            mode_from_query(Some("mode=laptop")),
+            Err("laptop".to_owned())
+        );
     }
 
     #[test]

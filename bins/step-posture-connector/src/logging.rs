@@ -9,9 +9,13 @@ use crate::config::LogFormat;
 pub fn filter_for_level(level: u8) -> &'static str {
     match level {
         // One line per decision, plus start-up and problems.
-        0 => "warn,step_posture_connector=info,posture_file=info,posture_jamf=info,posture_http=info",
+        0 => {
+            "warn,step_posture_connector=info,posture_file=info,posture_jamf=info,posture_http=info"
+        }
         // Verbose: what each provider does.
-        1 => "info,step_posture_connector=debug,posture_core=debug,posture_file=debug,posture_jamf=debug,posture_http=debug",
+        1 => {
+            "info,step_posture_connector=debug,posture_core=debug,posture_file=debug,posture_jamf=debug,posture_http=debug"
+        }
         // Debug: everything, including the HTTP and TLS stacks.
         _ => "debug",
     }

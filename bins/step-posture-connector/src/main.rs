@@ -84,7 +84,7 @@ fn main() -> ExitCode {
         Err(err) => {
             let prefix = match err {
                 CommandError::Config(_) => "configuration error",
-                CommandError::Other(_) => "error",
+                _ => "error",
             };
             for line in format!("{err:#}").lines() {
                 eprintln!("step-posture-connector: {prefix}: {line}");
@@ -99,10 +99,21 @@ async fn run(command: Command) -> Result<ExitCode, CommandError> {
     match command {
         Command::Serve => commands::serve(&environment()?).await?,
         Command::Demo { port } => {
-            let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("step-posture-connector"));
+            let exe =
+                std::env::current_exe().unwrap_or_else(|_| PathBuf::from("step-posture-connector"));
             commands::demo(port, &exe).await?;
         }
-        Command::Simulate { url, webhook_id, secret, serial, common_name, authorizing, ca_cert, client_cert, client_key } => {
+        Command::Simulate {
+            url,
+            webhook_id,
+            secret,
+            serial,
+            common_name,
+            authorizing,
+            ca_cert,
+            client_cert,
+            client_key,
+        } => {
             let mut options = SimulateOptions::new(url, webhook_id, secret, serial);
             options.common_name = common_name;
             options.authorizing = authorizing;
@@ -110,14 +121,24 @@ async fn run(command: Command) -> Result<ExitCode, CommandError> {
             options.client_identity = client_cert.zip(client_key);
             let result = commands::simulate(&options).await?;
             println!("{}", result.summary());
-            return Ok(if result.allowed() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            return Ok(if result.allowed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
         Command::CheckConfig => println!("{}", commands::check_config(&environment()?).await?),
         Command::Lookup { identifier, mode } => {
-            let mode: DeviceMode = mode.parse().map_err(|err| CommandError::Other(anyhow::Error::new(err)))?;
+            let mode: DeviceMode = mode
+                .parse()
+                .map_err(|err| CommandError::Other(anyhow::Error::new(err)))?;
             let decision = commands::lookup(&environment()?, &identifier, mode).await?;
             print_decision(&decision);
-            return Ok(if decision.is_allowed() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            return Ok(if decision.is_allowed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -12,9 +12,11 @@ use std::time::SystemTime;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
@@ -103,7 +105,8 @@ impl fmt::Debug for TlsState {
 impl TlsState {
     /// Whether the server certificate is within its validity period.
     pub fn certificate_is_current(&self) -> bool {
-        self.not_after.is_none_or(|not_after| SystemTime::now() < not_after)
+        self.not_after
+            .is_none_or(|not_after| SystemTime::now() < not_after)
     }
 }
 
@@ -112,7 +115,10 @@ pub fn build_server_config(settings: &TlsSettings) -> Result<TlsState, TlsError>
     let certs = load_certificates(&settings.cert_path)?;
     let key = load_private_key(&settings.key_path)?;
     let not_after = certs.first().and_then(|leaf| certificate_not_after(leaf));
-    let fingerprint = certs.first().map(|leaf| sha256_hex(leaf)).unwrap_or_default();
+    let fingerprint = certs
+        .first()
+        .map(|leaf| sha256_hex(leaf))
+        .unwrap_or_default();
     let provider = crypto_provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -195,12 +201,17 @@ impl ClientCertVerifier for StepCaClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self.chain.verify_client_cert(end_entity, intermediates, now)?;
-        check_client_identity(end_entity, &self.allowed_names, self.require_server_auth)
-            .map_err(|reason| {
+        let verified = self
+            .chain
+            .verify_client_cert(end_entity, intermediates, now)?;
+        check_client_identity(end_entity, &self.allowed_names, self.require_server_auth).map_err(
+            |reason| {
                 tracing::warn!(%reason, "client certificate refused");
-                rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)
-            })?;
+                rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::ApplicationVerificationFailure,
+                )
+            },
+        )?;
         Ok(verified)
     }
 
@@ -267,9 +278,11 @@ pub fn check_client_identity(
                 .collect()
         })
         .unwrap_or_default();
-    let allowed = allowed_names
-        .iter()
-        .any(|allowed| dns_names.iter().any(|name| *name == allowed.to_ascii_lowercase()));
+    let allowed = allowed_names.iter().any(|allowed| {
+        dns_names
+            .iter()
+            .any(|name| *name == allowed.to_ascii_lowercase())
+    });
     if allowed {
         Ok(())
     } else {

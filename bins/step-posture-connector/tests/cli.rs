@@ -1,0 +1,445 @@
+//! The real binary, run as a user would: configuration errors and exit codes, a Go-style
+//! `.env`, `simulate`, `check-config`, `lookup` and `--version`.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use step_posture_connector::pki::generate_demo_pki;
+
+const BIN: &str = env!("CARGO_BIN_EXE_step-posture-connector");
+const WEBHOOK_ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
+const SECRET: &str =
+    "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
+
+/// A working directory with certificates and device lists, like a Go deployment's.
+struct Deployment {
+    dir: tempfile::TempDir,
+}
+
+impl Deployment {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = generate_demo_pki().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem).unwrap();
+        std::fs::write(dir.path().join("server.pem"), &pki.cert_pem).unwrap();
+        std::fs::write(dir.path().join("server.key"), &pki.key_pem).unwrap();
+        std::fs::write(
+            dir.path().join("devices.json"),
+            include_str!("../../../examples/devices.json"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("devices.csv"),
+            include_str!("../../../examples/devices.csv"),
+        )
+        .unwrap();
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The `.env` a Go-version user of the file provider has.
+    fn write_go_dotenv(&self, file_type: &str) {
+        let text = format!(
+            "PROVIDER=file\nFILE_PATH=devices.{file_type}\nFILE_TYPE={file_type}\n\
+             TLS_CERT_PATH=server.pem\nTLS_KEY_PATH=server.key\n\
+             WEBHOOK_IDS={WEBHOOK_ID}\nWEBHOOK_SECRETS={SECRET}\nLOGGING_LEVEL=0\nPORT=0\n"
+        );
+        std::fs::write(self.file(".env"), text).unwrap();
+    }
+
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("BIND_ADDRESS", "127.0.0.1");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(args, env).output().unwrap()
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A running server process, stopped with SIGTERM when dropped.
+struct Running {
+    child: Child,
+    url: String,
+}
+
+impl Running {
+    fn start(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(start) = line.find("listening on https://") {
+                    let url = line[start + "listening on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
+                    let _ = tx.send(Ok(url));
+                } else {
+                    let _ = tx.send(Err(line));
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(Ok(url)) => return Self { child, url },
+                Ok(Err(line)) => seen.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("server did not start; it logged:\n{}", seen.join("\n"));
+                }
+            }
+        }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn simulate(deployment: &Deployment, url: &str, serial: &str, extra: &[&str]) -> Output {
+    let ca = deployment.file("ca.pem");
+    let mut args = vec![
+        "simulate",
+        "--url",
+        url,
+        "--ca-cert",
+        ca.to_str().unwrap(),
+        "--webhook-id",
+        WEBHOOK_ID,
+        "--serial",
+        serial,
+    ];
+    args.extend_from_slice(extra);
+    deployment.run(&args, &[("SIMULATE_SECRET", SECRET)])
+}
+
+#[test]
+fn version_flag() {
+    let output = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(output.status.success());
+    assert!(stdout(&output).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn empty_environment_names_every_required_variable() {
+    let deployment = Deployment::new();
+    let output = deployment.run(&[], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    for variable in [
+        "PROVIDER",
+        "TLS_CERT_PATH",
+        "TLS_KEY_PATH",
+        "WEBHOOK_IDS",
+        "WEBHOOK_SECRETS",
+    ] {
+        assert!(
+            text.contains(&format!(
+                "configuration error: {variable} is not set: expected"
+            )),
+            "{variable} missing from:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
+    let deployment = Deployment::new();
+    let base = [
+        ("PROVIDER", "file"),
+        ("FILE_PATH", "devices.json"),
+        ("FILE_TYPE", "json"),
+        ("TLS_CERT_PATH", "server.pem"),
+        ("TLS_KEY_PATH", "server.key"),
+        ("WEBHOOK_IDS", WEBHOOK_ID),
+        ("WEBHOOK_SECRETS", SECRET),
+    ];
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "PROVIDER",
+            "intune",
+            "PROVIDER=\"intune\" is invalid: expected file or jamf",
+        ),
+        (
+            "PORT",
+            "http",
+            "PORT=\"http\" is invalid: expected a TCP port",
+        ),
+        (
+            "PORT",
+            "70000",
+            "PORT=\"70000\" is invalid: expected a TCP port",
+        ),
+        (
+            "LOGGING_LEVEL",
+            "3",
+            "LOGGING_LEVEL=\"3\" is invalid: expected 0 (decisions only), 1 (verbose) or 2 (debug)",
+        ),
+        (
+            "LOG_FORMAT",
+            "xml",
+            "LOG_FORMAT=\"xml\" is invalid: expected text or json",
+        ),
+        (
+            "ENABLE_MTLS",
+            "yes",
+            "ENABLE_MTLS=\"yes\" is invalid: expected 0 or 1",
+        ),
+        (
+            "TIMEOUT",
+            "0",
+            "TIMEOUT=\"0\" is invalid: expected a whole number of seconds from 1 to 60",
+        ),
+        ("TIMEOUT", "4s", "TIMEOUT=\"4s\" is invalid"),
+        (
+            "FILE_TYPE",
+            "xml",
+            "FILE_TYPE=\"xml\" is invalid: expected json or csv",
+        ),
+        (
+            "FILE_PATH",
+            "nowhere.json",
+            "FILE_PATH=\"nowhere.json\" is invalid: expected the path of a JSON or CSV device file; no readable file is there",
+        ),
+        (
+            "TLS_CERT_PATH",
+            "missing.pem",
+            "TLS_CERT_PATH=\"missing.pem\" is invalid",
+        ),
+        (
+            "TLS_KEY_PATH",
+            "missing.key",
+            "TLS_KEY_PATH=\"missing.key\" is invalid",
+        ),
+        (
+            "WEBHOOK_IDS",
+            "not-a-uuid",
+            "WEBHOOK_IDS=\"not-a-uuid\" is invalid: expected webhook IDs as step-ca prints them",
+        ),
+        (
+            "WEBHOOK_IDS",
+            "d09736a5-780b-476e-abdb-e2e4c0439cf9,eeff6319-8883-419b-8d9b-0fe227dbe6b4",
+            "expected as many IDs as WEBHOOK_SECRETS has secrets (2 IDs, 1 secrets)",
+        ),
+        (
+            "WEBHOOK_SECRETS",
+            "not base64!",
+            "WEBHOOK_SECRETS item 1 (for webhook ID d09736a5-780b-476e-abdb-e2e4c0439cf9) is invalid (value not shown, it is a secret)",
+        ),
+        (
+            "BIND_ADDRESS",
+            "localhost",
+            "BIND_ADDRESS=\"localhost\" is invalid: expected an IP address",
+        ),
+        ("MAX_BODY_BYTES", "10", "MAX_BODY_BYTES=\"10\" is invalid"),
+        (
+            "MTLS_ALLOWED_NAMES",
+            "ca example",
+            "MTLS_ALLOWED_NAMES=\"ca example\" is invalid: expected comma-separated DNS names",
+        ),
+    ];
+    for (variable, value, expected) in cases {
+        let env: Vec<(&str, &str)> = base
+            .iter()
+            .copied()
+            .filter(|(key, _)| key != variable)
+            .chain([(*variable, *value)])
+            .collect();
+        let output = deployment.run(&[], &env);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{variable}={value}: {text}");
+        assert!(
+            text.contains(expected),
+            "{variable}={value}: expected {expected:?} in:\n{text}"
+        );
+        assert!(!text.contains(SECRET), "the secret leaked:\n{text}");
+    }
+}
+
+#[test]
+fn mtls_without_a_ca_is_a_configuration_error() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    let output = deployment.run(&[], &[("ENABLE_MTLS", "1")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("TLS_CA_PATH is not set: expected"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_broken_device_file_stops_start_up_with_status_1() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("csv");
+    std::fs::write(
+        deployment.file("devices.csv"),
+        "Identifier,user\nC02XL0GJJG5J,alice\nC02XL0GJJG5J,bob\n",
+    )
+    .unwrap();
+    let output = deployment.run(&[], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("devices.csv"), "{text}");
+    assert!(text.contains("duplicate identifier"), "{text}");
+}
+
+#[test]
+fn the_environment_wins_over_dotenv() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    let output = deployment.run(&[], &[("PORT", "not-a-port")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("PORT=\"not-a-port\""));
+}
+
+#[test]
+fn go_dotenv_json_and_csv_serve_allow_and_deny_then_stop_cleanly() {
+    for file_type in ["json", "csv"] {
+        let deployment = Deployment::new();
+        deployment.write_go_dotenv(file_type);
+        let server = Running::start(deployment.command(&[], &[]));
+
+        let allowed = simulate(&deployment, &server.url, "C02XL0GJJG5J", &[]);
+        let text = stdout(&allowed);
+        assert!(
+            allowed.status.success(),
+            "{file_type}: {text}{}",
+            stderr(&allowed)
+        );
+        assert!(text.starts_with("ALLOW (HTTP 200)"), "{text}");
+        assert!(text.contains("alice@example.com"), "{text}");
+
+        let authorizing = simulate(&deployment, &server.url, "F4KQ2J9XN7", &["--authorizing"]);
+        assert!(authorizing.status.success(), "{}", stdout(&authorizing));
+
+        let denied = simulate(&deployment, &server.url, "C02UNKNOWN00", &[]);
+        let text = stdout(&denied);
+        assert_eq!(denied.status.code(), Some(1), "{text}");
+        assert!(text.contains("DENY (HTTP 200)"), "{text}");
+        assert!(text.contains("code: deviceNotFound"), "{text}");
+
+        let mismatch = simulate(
+            &deployment,
+            &server.url,
+            "C02XL0GJJG5J",
+            &["--common-name", "F4KQ2J9XN7"],
+        );
+        assert!(
+            stdout(&mismatch).contains("code: identifierMismatch"),
+            "{}",
+            stdout(&mismatch)
+        );
+
+        let status = server.stop();
+        assert!(status.success(), "exit after SIGTERM: {status:?}");
+    }
+}
+
+#[test]
+fn simulate_with_the_wrong_secret_is_refused() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    let server = Running::start(deployment.command(&[], &[]));
+    let ca = deployment.file("ca.pem");
+    let output = deployment.run(
+        &[
+            "simulate",
+            "--url",
+            &server.url,
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--webhook-id",
+            WEBHOOK_ID,
+            "--serial",
+            "C02XL0GJJG5J",
+        ],
+        &[("SIMULATE_SECRET", "Raje4mOlzC1LOxFk5v/rb8uwlZXPF41B+MFgjOB+Sp3jo9uq73XgQnqFbbFLVKhM0WiLaUDS+vtWQK5ucGev0Q==")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("REFUSED (HTTP 401)"),
+        "{}",
+        stdout(&output)
+    );
+    server.stop();
+}
+
+#[test]
+fn check_config_prints_a_redacted_summary() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("csv");
+    let output = deployment.run(&["check-config"], &[]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(text.contains("configuration OK"), "{text}");
+    assert!(text.contains("provider: file (ready)"), "{text}");
+    assert!(text.contains(WEBHOOK_ID), "{text}");
+    assert!(!text.contains(SECRET), "{text}");
+
+    let broken = deployment.run(&["check-config"], &[("FILE_TYPE", "yaml")]);
+    assert_eq!(broken.status.code(), Some(2));
+}
+
+#[test]
+fn lookup_prints_the_decision() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    let found = deployment.run(&["lookup", "C02XL0GJJG5J"], &[]);
+    assert!(found.status.success(), "{}", stderr(&found));
+    assert!(stdout(&found).starts_with("ALLOW"));
+    assert!(stdout(&found).contains("\"email_address\": \"alice@example.com\""));
+
+    let missing = deployment.run(&["lookup", "NOPE1234"], &[]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stdout(&missing).contains("code: deviceNotFound"));
+
+    let bad_mode = deployment.run(&["lookup", "C02XL0GJJG5J", "--mode", "laptop"], &[]);
+    assert_eq!(bad_mode.status.code(), Some(1));
+    assert!(stderr(&bad_mode).contains("unknown device mode \"laptop\""));
+}

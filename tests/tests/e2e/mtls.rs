@@ -1,0 +1,96 @@
+//! mTLS: a client certificate that merely chains to step-ca's root is not enough.
+
+use http::{HeaderMap, Method, StatusCode};
+use step_posture_tests::pki::{Pki, STEP_CA_NAME};
+use step_posture_tests::server::{Client, TestServer, enriching_body, enriching_signer, json};
+
+async fn mtls_server(pki: &Pki, extra: &[(&str, &str)]) -> TestServer {
+    let ca = pki.ca.display().to_string();
+    let mut vars = vec![
+        ("ENABLE_MTLS", "1"),
+        ("TLS_CA_PATH", ca.as_str()),
+        ("MTLS_ALLOWED_NAMES", STEP_CA_NAME),
+    ];
+    vars.extend_from_slice(extra);
+    TestServer::start(pki, &vars).await.unwrap()
+}
+
+/// Whether a full webhook exchange succeeds with `client`.
+async fn exchange(server: &TestServer, client: &Client) -> anyhow::Result<StatusCode> {
+    let signed = enriching_signer()?.sign_body(&enriching_body("C02XL0GJJG5J", None)?);
+    let (status, body) = client
+        .post(&server.webhook_url(), &signed.headers, signed.body)
+        .await?;
+    if status == StatusCode::OK {
+        assert_eq!(json(&body)["allow"], true);
+    }
+    Ok(status)
+}
+
+#[tokio::test]
+async fn step_ca_certificate_with_an_allowed_name_passes() {
+    let pki = Pki::generate().unwrap();
+    let server = mtls_server(&pki, &[]).await;
+    let client = Client::with_identity(&pki, &pki.step_ca).unwrap();
+    assert_eq!(exchange(&server, &client).await.unwrap(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn clients_that_are_not_step_ca_are_refused_at_the_handshake() {
+    let pki = Pki::generate().unwrap();
+    let server = mtls_server(&pki, &[]).await;
+    let cases = [
+        ("no client certificate", Client::new(&pki).unwrap()),
+        (
+            "a certificate from another CA",
+            Client::with_identity(&pki, &pki.other_ca).unwrap(),
+        ),
+        (
+            "the right CA, a name not on the allowlist",
+            Client::with_identity(&pki, &pki.wrong_name).unwrap(),
+        ),
+        (
+            "a device certificate from the same CA",
+            Client::with_identity(&pki, &pki.device).unwrap(),
+        ),
+        (
+            "step-ca's name but only clientAuth",
+            Client::with_identity(&pki, &pki.device_with_ca_name).unwrap(),
+        ),
+    ];
+    for (case, client) in cases {
+        let result = exchange(&server, &client).await;
+        assert!(
+            result.is_err(),
+            "{case}: expected a TLS failure, got {result:?}"
+        );
+    }
+    // The server is still healthy for step-ca afterwards.
+    let client = Client::with_identity(&pki, &pki.step_ca).unwrap();
+    let (status, _) = client
+        .send(Method::GET, &server.url("/livez"), &HeaderMap::new(), "")
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_server_auth_requirement_can_be_turned_off() {
+    let pki = Pki::generate().unwrap();
+    let server = mtls_server(&pki, &[("MTLS_REQUIRE_SERVER_AUTH", "0")]).await;
+    let client = Client::with_identity(&pki, &pki.device_with_ca_name).unwrap();
+    assert_eq!(exchange(&server, &client).await.unwrap(), StatusCode::OK);
+    // The name allowlist still applies.
+    let client = Client::with_identity(&pki, &pki.wrong_name).unwrap();
+    assert!(exchange(&server, &client).await.is_err());
+}
+
+#[tokio::test]
+async fn without_an_allowlist_any_certificate_from_the_ca_with_server_auth_passes() {
+    let pki = Pki::generate().unwrap();
+    let server = mtls_server(&pki, &[("MTLS_ALLOWED_NAMES", "")]).await;
+    let client = Client::with_identity(&pki, &pki.wrong_name).unwrap();
+    assert_eq!(exchange(&server, &client).await.unwrap(), StatusCode::OK);
+    let client = Client::with_identity(&pki, &pki.other_ca).unwrap();
+    assert!(exchange(&server, &client).await.is_err());
+}
