@@ -92,7 +92,10 @@ mod tests {
     #[test]
     fn keeps_bytes_verbatim() {
         let text = "{ \"b\": 1, \"a\": 2 }";
-        assert_eq!(Enrichment::from_json(text).unwrap().as_bytes(), text.as_bytes());
+        assert_eq!(
+            Enrichment::from_json(text).unwrap().as_bytes(),
+            text.as_bytes()
+        );
     }
 
     #[test]

@@ -118,7 +118,10 @@ mod tests {
     fn keeps_the_source_chain() {
         let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
         let err = ProviderError::transient("jamf unreachable").with_source(io);
-        assert_eq!(err.source().map(ToString::to_string).as_deref(), Some("timed out"));
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("timed out")
+        );
         assert_eq!(err.kind(), ErrorKind::Transient);
     }
 }

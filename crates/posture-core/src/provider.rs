@@ -112,11 +112,20 @@ mod tests {
     #[tokio::test]
     async fn dyn_form_delegates_to_the_provider() {
         let provider: Arc<dyn DynPostureProvider> = Arc::new(Inventory);
-        let allowed = provider.lookup_boxed(&LookupRequest::new("ok")).await.unwrap();
+        let allowed = provider
+            .lookup_boxed(&LookupRequest::new("ok"))
+            .await
+            .unwrap();
         assert_eq!(allowed.enrichment().unwrap().as_bytes(), b"{\"a\":1}");
-        let denied = provider.lookup_boxed(&LookupRequest::new("x")).await.unwrap();
+        let denied = provider
+            .lookup_boxed(&LookupRequest::new("x"))
+            .await
+            .unwrap();
         assert_eq!(denied.deny_code(), Some(&DenyCode::DEVICE_NOT_FOUND));
-        let err = provider.lookup_boxed(&LookupRequest::new("down")).await.unwrap_err();
+        let err = provider
+            .lookup_boxed(&LookupRequest::new("down"))
+            .await
+            .unwrap_err();
         assert!(err.is_transient());
         assert!(provider.check_ready_boxed().await.is_ok());
     }

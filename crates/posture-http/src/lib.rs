@@ -1,1 +1,53 @@
-//! Placeholder, replaced by the crate's implementation.
+//! HTTP plumbing shared by the MDM posture providers (Jamf Pro, and later Intune and Kandji).
+//!
+//! Everything a provider needs between "a lookup request" and "a JSON answer from the MDM",
+//! so each provider crate holds only what is specific to its API:
+//!
+//! - [`BaseUrl`]: a validated tenant URL (https, or http on loopback only; path prefix and
+//!   trailing slash handled);
+//! - [`ClientOptions`]: one pooled `reqwest` client per provider, over rustls with the *ring*
+//!   crypto provider, the Mozilla roots plus an optional private [`CaBundle`], connect, read
+//!   and total timeouts, and no redirects;
+//! - [`TokenCache`]: a single-flight OAuth bearer-token cache that renews before expiry and
+//!   can be invalidated after a 401;
+//! - [`LookupCache`]: a moka cache with separate TTLs for positive and negative answers that
+//!   coalesces concurrent lookups of the same key and never stores errors;
+//! - [`status_error`], [`transport_error`], [`decode_json`], [`read_body`]: turning HTTP
+//!   outcomes into [`posture_core::ProviderError`]s, transient (connect errors, timeouts, 5xx,
+//!   408, 429 with `Retry-After`) or permanent (401, 403, other 4xx, unparsable bodies);
+//! - [`TokenStats`] and [`CacheStats`]: counter snapshots a server can export as metrics.
+//!
+//! ```
+//! use std::time::Duration;
+//! use posture_http::{BaseUrl, CacheConfig, ClientOptions, LookupCache, TokenCache};
+//!
+//! let base = BaseUrl::parse("https://example.jamfcloud.com/")?;
+//! let client = ClientOptions::new(Duration::from_secs(4)).build()?;
+//! let tokens = TokenCache::new(Duration::from_secs(30));
+//! let answers: LookupCache<String, bool> =
+//!     LookupCache::new(CacheConfig::new(Duration::from_secs(60), Duration::from_secs(10)));
+//! assert_eq!(base.join(&["api", "oauth", "token"]).path(), "/api/oauth/token");
+//! # drop((client, tokens, answers));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Crate features
+//! None. TLS always uses rustls with *ring*; aws-lc is never linked.
+
+mod base_url;
+mod cache;
+mod classify;
+mod client;
+mod secret;
+mod token;
+
+pub use base_url::{BaseUrl, BaseUrlError};
+pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache};
+pub use classify::{
+    MAX_RETRY_AFTER, decode_json, looks_like_html, read_body, retry_after, status_error,
+    transport_error,
+};
+pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};
+pub use reqwest::{self, StatusCode, Url};
+pub use secret::Secret;
+pub use token::{AccessToken, FetchedToken, TokenCache, TokenStats};

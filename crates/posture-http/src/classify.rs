@@ -1,0 +1,241 @@
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use posture_core::ProviderError;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+
+use crate::client::error_chain;
+
+/// The longest `Retry-After` we pass on; anything above is clamped.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Turns a non-success HTTP status into a [`ProviderError`].
+///
+/// - 5xx, 408 and 429 are transient (the server answers 503 and step-ca retries once), with
+///   the `Retry-After` delay attached when the response gave one in seconds;
+/// - 401 (credentials or token refused), 403 (a privilege is missing), every other 4xx,
+///   and 1xx/3xx are permanent.
+///
+/// `service` names the backend (`"Jamf Pro"`) and `request` what was asked
+/// (`"GET /api/v1/departments/3"`); neither may hold secrets.
+///
+/// ```
+/// use posture_http::{status_error, StatusCode};
+/// use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+/// let err = status_error("Jamf Pro", "GET /x", StatusCode::TOO_MANY_REQUESTS, &headers);
+/// assert!(err.is_transient());
+/// assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(7)));
+///
+/// let err = status_error("Jamf Pro", "GET /x", StatusCode::FORBIDDEN, &HeaderMap::new());
+/// assert!(!err.is_transient());
+/// ```
+pub fn status_error(
+    service: &str,
+    request: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> ProviderError {
+    let shown = show_status(status);
+    let err = match status {
+        StatusCode::TOO_MANY_REQUESTS => {
+            ProviderError::transient(format!("{service} rate-limited {request} ({shown})"))
+        }
+        StatusCode::REQUEST_TIMEOUT => {
+            ProviderError::transient(format!("{service} timed out {request} ({shown})"))
+        }
+        status if status.is_server_error() => {
+            ProviderError::transient(format!("{service} answered {shown} to {request}"))
+        }
+        StatusCode::UNAUTHORIZED => ProviderError::permanent(format!(
+            "{service} refused the credentials for {request} ({shown})"
+        )),
+        StatusCode::FORBIDDEN => ProviderError::permanent(format!(
+            "{service} denied {request} ({shown}): the API client lacks a privilege"
+        )),
+        _ => ProviderError::permanent(format!("{service} answered {shown} to {request}")),
+    };
+    match retry_after(headers) {
+        Some(delay) if err.is_transient() => err.with_retry_after(delay),
+        _ => err,
+    }
+}
+
+/// Turns a reqwest error (no answer, or an answer cut short) into a [`ProviderError`].
+///
+/// Timeouts, connection failures and bodies cut short are transient; a request that could not
+/// be built, or a redirect, is permanent. The message names the service and request and ends
+/// with the cause chain.
+pub fn transport_error(service: &str, request: &str, err: reqwest::Error) -> ProviderError {
+    // The request is named in the message; the URL would repeat it.
+    let err = err.without_url();
+    let cause = error_chain(&err);
+    let message = if err.is_timeout() {
+        format!("{service} did not answer {request} in time: {cause}")
+    } else if err.is_connect() {
+        format!("cannot connect to {service} for {request}: {cause}")
+    } else {
+        format!("{service} request {request} failed: {cause}")
+    };
+    let permanent = err.is_builder() || err.is_redirect();
+    if permanent {
+        ProviderError::permanent(message).with_source(err)
+    } else {
+        ProviderError::transient(message).with_source(err)
+    }
+}
+
+/// Reads `Retry-After` when it is a number of seconds (HTTP dates are ignored), clamped to
+/// [`MAX_RETRY_AFTER`].
+///
+/// ```
+/// use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+/// let mut headers = HeaderMap::new();
+/// headers.insert(RETRY_AFTER, HeaderValue::from_static(" 3 "));
+/// assert_eq!(posture_http::retry_after(&headers), Some(std::time::Duration::from_secs(3)));
+/// ```
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let seconds: u64 = text.parse().ok()?;
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+}
+
+/// Parses a JSON body; a body that doesn't parse into `T` is a permanent error that names
+/// the request (never a panic).
+///
+/// ```
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Department { name: String }
+/// let ok: Department = posture_http::decode_json("Jamf Pro", "GET /d/1", br#"{"name":"Sales"}"#)?;
+/// assert_eq!(ok.name, "Sales");
+/// let err = posture_http::decode_json::<Department>("Jamf Pro", "GET /d/1", b"<html>").unwrap_err();
+/// assert!(!err.is_transient());
+/// # Ok::<(), posture_core::ProviderError>(())
+/// ```
+pub fn decode_json<T: DeserializeOwned>(
+    service: &str,
+    request: &str,
+    body: &[u8],
+) -> Result<T, ProviderError> {
+    serde_json::from_slice(body).map_err(|err| {
+        let what = if looks_like_html(body) {
+            "an HTML page".to_owned()
+        } else {
+            format!("a body that is not the expected JSON ({err})")
+        };
+        ProviderError::permanent(format!("{service} answered {request} with {what}"))
+    })
+}
+
+/// Whether a body starts like an HTML page (after whitespace).
+pub fn looks_like_html(body: &[u8]) -> bool {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let head = &body[start..body.len().min(start + 16)];
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    head.starts_with("<!doctype html") || head.starts_with("<html") || head.starts_with("<head")
+}
+
+/// Reads a response body, refusing bodies over `limit` bytes (a permanent error), and
+/// turning a connection that drops mid-body into a transient error.
+pub async fn read_body(
+    service: &str,
+    request: &str,
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, ProviderError> {
+    if let Some(length) = response.content_length()
+        && length > limit as u64
+    {
+        return Err(too_large(service, request, limit));
+    }
+    let mut body = BytesMut::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large(service, request, limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(err) => return Err(transport_error(service, request, err)),
+        }
+    }
+}
+
+fn too_large(service: &str, request: &str, limit: usize) -> ProviderError {
+    ProviderError::permanent(format!(
+        "{service} answered {request} with more than {limit} bytes"
+    ))
+}
+
+fn show_status(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn classifies_statuses() {
+        let none = HeaderMap::new();
+        for code in [500, 502, 503, 504, 429, 408] {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert!(
+                status_error("S", "GET /a", status, &none).is_transient(),
+                "{code}"
+            );
+        }
+        for code in [400, 401, 403, 404, 405, 410, 418, 301, 302] {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert!(
+                !status_error("S", "GET /a", status, &none).is_transient(),
+                "{code}"
+            );
+        }
+        let err = status_error("Jamf Pro", "GET /a", StatusCode::BAD_GATEWAY, &none);
+        assert_eq!(
+            err.to_string(),
+            "Jamf Pro answered 502 Bad Gateway to GET /a"
+        );
+    }
+
+    #[test]
+    fn retry_after_only_on_transient_errors() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        let err = status_error("S", "GET /a", StatusCode::SERVICE_UNAVAILABLE, &headers);
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
+        let err = status_error("S", "GET /a", StatusCode::BAD_REQUEST, &headers);
+        assert_eq!(err.retry_after(), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("99999999"));
+        assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn decode_errors_name_html() {
+        let err =
+            decode_json::<serde_json::Value>("S", "GET /a", b"\n <!DOCTYPE html><p>x").unwrap_err();
+        assert_eq!(err.to_string(), "S answered GET /a with an HTML page");
+        let err = decode_json::<Vec<u8>>("S", "GET /a", b"{\"a\":1}").unwrap_err();
+        assert!(err.to_string().contains("not the expected JSON"), "{err}");
+    }
+}

@@ -1,0 +1,1029 @@
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use posture_core::DeviceMode;
+use posture_http::{BaseUrl, CaBundle, Secret};
+
+/// step-ca waits 10 s for a webhook answer, and retries once, 1 s after a 5xx. One attempt
+/// must end within about 4 s for the retry to fit; a longer `TIMEOUT` can't.
+pub const STEP_CA_ATTEMPT_BUDGET: Duration = Duration::from_secs(4);
+
+/// The default `TIMEOUT`: 4 s, which fits [`STEP_CA_ATTEMPT_BUDGET`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The default `JAMF_CACHE_TTL`: allowed answers are reused for 60 s.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// The default `JAMF_NEGATIVE_CACHE_TTL`: denies (not found, not in the group, not managed)
+/// are reused for 10 s, so a device that was just enrolled or fixed is seen quickly.
+pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// How long department names (Jamf Pro API) are kept: 1 hour.
+pub const DEPARTMENT_CACHE_TTL: Duration = Duration::from_secs(3600);
+
+/// The largest accepted `TIMEOUT`, in seconds.
+const MAX_TIMEOUT_SECS: u64 = 60;
+
+/// The largest accepted cache TTL, in seconds (one day).
+const MAX_TTL_SECS: u64 = 86_400;
+
+/// Which Jamf Pro API answers lookups.
+#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum JamfApi {
+    /// The Classic API, `GET /JSSResource/{computers,mobiledevices}/serialnumber/{serial}`,
+    /// exactly as the Go step-posture-connector calls it. The default, so a Go `.env` and its
+    /// API role (Read Computers, Read Mobile Devices) keep working unchanged.
+    #[default]
+    Classic,
+    /// The Jamf Pro API: `GET /api/v3/computers-inventory` and
+    /// `GET /api/v2/mobile-devices/detail` with a serial-number filter and only the sections
+    /// needed. Smaller answers than Classic's full records; computer department names take a
+    /// `GET /api/v1/departments/{id}` (cached), which needs the Read Departments privilege.
+    Pro,
+}
+
+impl JamfApi {
+    /// `"classic"` or `"pro"`, as `JAMF_API` spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::Pro => "pro",
+        }
+    }
+}
+
+impl fmt::Display for JamfApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `JAMF_API` was neither `classic` nor `pro`.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[error("unknown Jamf API {0:?}: expected classic or pro")]
+pub struct UnknownJamfApi(pub String);
+
+impl FromStr for JamfApi {
+    type Err = UnknownJamfApi;
+
+    /// Parses `classic` or `pro`, in any case.
+    ///
+    /// ```
+    /// use posture_jamf::JamfApi;
+    /// assert_eq!("Pro".parse(), Ok(JamfApi::Pro));
+    /// assert!("v2".parse::<JamfApi>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "classic" => Ok(Self::Classic),
+            "pro" => Ok(Self::Pro),
+            _ => Err(UnknownJamfApi(s.to_owned())),
+        }
+    }
+}
+
+/// The validated settings of a [`JamfProvider`](crate::JamfProvider).
+///
+/// Build it from environment-style variables with [`JamfConfig::from_env`], or in code with
+/// [`JamfConfig::new`] and the `with_*` setters. Every field has a getter. `Debug` never shows
+/// the client secret.
+///
+/// ```
+/// use std::time::Duration;
+/// use posture_core::DeviceMode;
+/// use posture_jamf::{JamfApi, JamfConfig};
+///
+/// let config = JamfConfig::new("https://example.jamfcloud.com", "3f6f1c9e-client-id", "s3cr3t")?
+///     .with_api(JamfApi::Pro)
+///     .with_computer_group("Compliant Macs")
+///     .with_computer_enrich(true)
+///     .with_default_mode(DeviceMode::Auto)
+///     .with_timeout(Duration::from_secs(3))?;
+/// assert_eq!(config.computer_group(), Some("Compliant Macs"));
+/// assert!(config.timeout_fits_step_ca());
+/// assert!(!format!("{config:?}").contains("s3cr3t"));
+/// # Ok::<(), posture_jamf::JamfConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct JamfConfig {
+    base_url: BaseUrl,
+    client_id: String,
+    client_secret: Secret,
+    api: JamfApi,
+    device_group: Option<String>,
+    computer_group: Option<String>,
+    device_enrich: bool,
+    computer_enrich: bool,
+    timeout: Duration,
+    cache_ttl: Duration,
+    negative_cache_ttl: Duration,
+    cache_capacity: u64,
+    default_mode: DeviceMode,
+    extra_roots: CaBundle,
+    token_renewal_margin: Duration,
+}
+
+/// One configuration problem: which variable, the bad value (never for secrets) and what was
+/// expected.
+///
+/// It displays on one line in the server's format:
+/// `TIMEOUT="abc" is invalid: expected …`, `JAMF_BASE_URL is not set: expected …`, or
+/// `JAMF_CLIENT_SECRET is invalid (value not shown, it is a secret): expected …`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct ConfigProblem {
+    /// The variable, such as `JAMF_BASE_URL`.
+    pub variable: String,
+    /// The value as given; `None` when the variable is missing or the value is secret.
+    pub value: Option<String>,
+    /// What a valid value looks like, and why this one isn't.
+    pub expected: String,
+    /// Whether the value was withheld because it is secret.
+    pub secret: bool,
+}
+
+impl ConfigProblem {
+    fn missing(variable: &str, expected: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            value: None,
+            expected: expected.into(),
+            secret: false,
+        }
+    }
+
+    fn invalid(variable: &str, value: &str, expected: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            value: Some(value.to_owned()),
+            expected: expected.into(),
+            secret: false,
+        }
+    }
+
+    fn secret(variable: &str, expected: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            value: None,
+            expected: expected.into(),
+            secret: true,
+        }
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.value, self.secret) {
+            (Some(value), _) => write!(
+                f,
+                "{}={value:?} is invalid: expected {}",
+                self.variable, self.expected
+            ),
+            (None, true) => write!(
+                f,
+                "{} is invalid (value not shown, it is a secret): expected {}",
+                self.variable, self.expected
+            ),
+            (None, false) => write!(
+                f,
+                "{} is not set: expected {}",
+                self.variable, self.expected
+            ),
+        }
+    }
+}
+
+/// The Jamf settings were invalid. Holds every problem found, and displays them one per line.
+///
+/// ```
+/// use posture_jamf::JamfConfig;
+/// let err = JamfConfig::from_env(|name| match name {
+///     "JAMF_BASE_URL" => Some("http://jamf.example.com".into()),
+///     "TIMEOUT" => Some("soon".into()),
+///     _ => None,
+/// })
+/// .unwrap_err();
+/// assert_eq!(err.problems().len(), 4);
+/// assert!(err.to_string().lines().any(|line| line.starts_with("TIMEOUT=\"soon\" is invalid")));
+/// assert!(err.problems().iter().any(|p| p.variable == "JAMF_CLIENT_ID"));
+/// ```
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub struct JamfConfigError {
+    problems: Vec<ConfigProblem>,
+}
+
+impl JamfConfigError {
+    /// The problems, in the order the variables are documented.
+    pub fn problems(&self) -> &[ConfigProblem] {
+        &self.problems
+    }
+
+    fn one(problem: ConfigProblem) -> Self {
+        Self {
+            problems: vec![problem],
+        }
+    }
+}
+
+impl fmt::Display for JamfConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+const BASE_URL_EXPECTED: &str = "the Jamf Pro URL, such as https://example.jamfcloud.com";
+const BOOL_EXPECTED: &str = "0 or 1 (or true/false)";
+
+impl JamfConfig {
+    /// Settings with the required values and every default:
+    /// Classic API, no compliance groups, no enrichment, `TIMEOUT` 4 s, cache TTLs 60 s and
+    /// 10 s (up to 10 000 answers), default mode `mobiledevice`, no extra CA, tokens renewed
+    /// 30 s before they expire.
+    ///
+    /// Fails when the URL is not https (or http on loopback), or the client ID or secret is
+    /// empty.
+    pub fn new(
+        base_url: &str,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Result<Self, JamfConfigError> {
+        let base_url = BaseUrl::parse(base_url).map_err(|err| {
+            JamfConfigError::one(ConfigProblem::invalid(
+                "JAMF_BASE_URL",
+                base_url,
+                format!("{BASE_URL_EXPECTED} ({err})"),
+            ))
+        })?;
+        let client_id = client_id.into();
+        if client_id.trim().is_empty() {
+            return Err(JamfConfigError::one(ConfigProblem::missing(
+                "JAMF_CLIENT_ID",
+                "the client ID of a Jamf Pro API client",
+            )));
+        }
+        let client_secret = Secret::new(client_secret);
+        if client_secret.is_empty() {
+            return Err(JamfConfigError::one(ConfigProblem::missing(
+                "JAMF_CLIENT_SECRET",
+                "the client secret of the Jamf Pro API client",
+            )));
+        }
+        Ok(Self {
+            base_url,
+            client_id: client_id.trim().to_owned(),
+            client_secret,
+            api: JamfApi::default(),
+            device_group: None,
+            computer_group: None,
+            device_enrich: false,
+            computer_enrich: false,
+            timeout: DEFAULT_TIMEOUT,
+            cache_ttl: DEFAULT_CACHE_TTL,
+            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
+            cache_capacity: 10_000,
+            default_mode: DeviceMode::MobileDevice,
+            extra_roots: CaBundle::empty(),
+            token_renewal_margin: Duration::from_secs(30),
+        })
+    }
+
+    /// Reads the settings from environment-style variables; `get` returns a variable's value,
+    /// or `None` when it is unset. An empty value counts as unset, and values other than the
+    /// secret are trimmed.
+    ///
+    /// Every problem is reported, not just the first. Reads the files named by
+    /// `JAMF_CLIENT_SECRET_FILE` and `JAMF_CA_PATH`; does no network I/O.
+    ///
+    /// | Variable | Meaning | Default |
+    /// |---|---|---|
+    /// | `JAMF_BASE_URL` | Jamf Pro URL; https, or http on loopback; path prefix allowed | required |
+    /// | `JAMF_CLIENT_ID` | API client ID | required |
+    /// | `JAMF_CLIENT_SECRET` | API client secret | required, or the file below |
+    /// | `JAMF_CLIENT_SECRET_FILE` | file holding the secret (one trailing newline removed) | — |
+    /// | `JAMF_DEVICE_GROUP` | mobile devices must be in this group (exact name) | none |
+    /// | `JAMF_COMPUTER_GROUP` | computers must be in this group (exact name) | none |
+    /// | `JAMF_DEVICE_ENRICH` | enrichment data for mobile devices (`0`/`1`, true/false) | `0` |
+    /// | `JAMF_COMPUTER_ENRICH` | enrichment data for computers | `0` |
+    /// | `TIMEOUT` | seconds one lookup may take, 1–60 | `4` |
+    /// | `JAMF_API` | `classic` or `pro` | `classic` |
+    /// | `JAMF_CACHE_TTL` | seconds allowed answers are reused; `0` disables | `60` |
+    /// | `JAMF_NEGATIVE_CACHE_TTL` | seconds denies are reused; `0` disables | `10` |
+    /// | `JAMF_DEFAULT_MODE` | mode when the request has none: `computer`, `mobiledevice`, `auto` | `mobiledevice` |
+    /// | `JAMF_CA_PATH` | PEM file of extra CA certificates for an on-premises Jamf | none |
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use posture_jamf::{JamfApi, JamfConfig};
+    ///
+    /// let env = HashMap::from([
+    ///     ("JAMF_BASE_URL", "https://example.jamfcloud.com/"),
+    ///     ("JAMF_CLIENT_ID", "a3f1c0de-0000-4000-8000-000000000001"),
+    ///     ("JAMF_CLIENT_SECRET", "s3cr3t"),
+    ///     ("JAMF_COMPUTER_GROUP", "Compliant Macs"),
+    ///     ("JAMF_DEVICE_ENRICH", "1"),
+    /// ]);
+    /// let config = JamfConfig::from_env(|name| env.get(name).map(|v| v.to_string()))?;
+    /// assert_eq!(config.base_url().as_str(), "https://example.jamfcloud.com");
+    /// assert_eq!(config.api(), JamfApi::Classic);
+    /// assert!(config.device_enrich() && !config.computer_enrich());
+    /// # Ok::<(), posture_jamf::JamfConfigError>(())
+    /// ```
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, JamfConfigError> {
+        let mut problems = Vec::new();
+        let value = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let base_url = match value("JAMF_BASE_URL") {
+            None => {
+                problems.push(ConfigProblem::missing("JAMF_BASE_URL", BASE_URL_EXPECTED));
+                None
+            }
+            Some(text) => match BaseUrl::parse(&text) {
+                Ok(url) => Some(url),
+                Err(err) => {
+                    problems.push(ConfigProblem::invalid(
+                        "JAMF_BASE_URL",
+                        &text,
+                        format!("{BASE_URL_EXPECTED} ({err})"),
+                    ));
+                    None
+                }
+            },
+        };
+        let client_id = value("JAMF_CLIENT_ID");
+        if client_id.is_none() {
+            problems.push(ConfigProblem::missing(
+                "JAMF_CLIENT_ID",
+                "the client ID of a Jamf Pro API client (Settings > API roles and clients)",
+            ));
+        }
+        let client_secret = client_secret(&get, &mut problems);
+        let device_group = value("JAMF_DEVICE_GROUP");
+        let computer_group = value("JAMF_COMPUTER_GROUP");
+        let device_enrich = boolean(
+            value("JAMF_DEVICE_ENRICH"),
+            "JAMF_DEVICE_ENRICH",
+            &mut problems,
+        );
+        let computer_enrich = boolean(
+            value("JAMF_COMPUTER_ENRICH"),
+            "JAMF_COMPUTER_ENRICH",
+            &mut problems,
+        );
+        let timeout = seconds(
+            value("TIMEOUT"),
+            "TIMEOUT",
+            DEFAULT_TIMEOUT,
+            1,
+            MAX_TIMEOUT_SECS,
+            &mut problems,
+        );
+        let api = match value("JAMF_API") {
+            None => Some(JamfApi::default()),
+            Some(text) => match text.parse() {
+                Ok(api) => Some(api),
+                Err(_) => {
+                    problems.push(ConfigProblem::invalid("JAMF_API", &text, "classic or pro"));
+                    None
+                }
+            },
+        };
+        let cache_ttl = seconds(
+            value("JAMF_CACHE_TTL"),
+            "JAMF_CACHE_TTL",
+            DEFAULT_CACHE_TTL,
+            0,
+            MAX_TTL_SECS,
+            &mut problems,
+        );
+        let negative_cache_ttl = seconds(
+            value("JAMF_NEGATIVE_CACHE_TTL"),
+            "JAMF_NEGATIVE_CACHE_TTL",
+            DEFAULT_NEGATIVE_CACHE_TTL,
+            0,
+            MAX_TTL_SECS,
+            &mut problems,
+        );
+        let default_mode = match value("JAMF_DEFAULT_MODE") {
+            None => Some(DeviceMode::MobileDevice),
+            Some(text) => match text.parse::<DeviceMode>() {
+                Ok(mode) if mode != DeviceMode::Unspecified => Some(mode),
+                _ => {
+                    problems.push(ConfigProblem::invalid(
+                        "JAMF_DEFAULT_MODE",
+                        &text,
+                        "computer, mobiledevice or auto",
+                    ));
+                    None
+                }
+            },
+        };
+        let extra_roots = match value("JAMF_CA_PATH") {
+            None => Some(CaBundle::empty()),
+            Some(path) => match CaBundle::from_pem_file(&path) {
+                Ok(bundle) => Some(bundle),
+                Err(err) => {
+                    problems.push(ConfigProblem::invalid(
+                        "JAMF_CA_PATH",
+                        &path,
+                        format!("a readable PEM file of CA certificates ({err})"),
+                    ));
+                    None
+                }
+            },
+        };
+
+        match (
+            base_url,
+            client_id,
+            client_secret,
+            device_enrich,
+            computer_enrich,
+            timeout,
+            api,
+            cache_ttl,
+            negative_cache_ttl,
+            default_mode,
+            extra_roots,
+        ) {
+            (
+                Some(base_url),
+                Some(client_id),
+                Some(client_secret),
+                Some(device_enrich),
+                Some(computer_enrich),
+                Some(timeout),
+                Some(api),
+                Some(cache_ttl),
+                Some(negative_cache_ttl),
+                Some(default_mode),
+                Some(extra_roots),
+            ) if problems.is_empty() => Ok(Self {
+                base_url,
+                client_id,
+                client_secret,
+                api,
+                device_group,
+                computer_group,
+                device_enrich,
+                computer_enrich,
+                timeout,
+                cache_ttl,
+                negative_cache_ttl,
+                cache_capacity: 10_000,
+                default_mode,
+                extra_roots,
+                token_renewal_margin: Duration::from_secs(30),
+            }),
+            _ => Err(JamfConfigError { problems }),
+        }
+    }
+
+    /// Uses the Classic API or the Jamf Pro API.
+    #[must_use]
+    pub fn with_api(mut self, api: JamfApi) -> Self {
+        self.api = api;
+        self
+    }
+
+    /// Requires mobile devices to be members of this group (exact name, as Jamf shows it).
+    #[must_use]
+    pub fn with_device_group(mut self, group: impl Into<String>) -> Self {
+        self.device_group = Some(group.into()).filter(|g| !g.is_empty());
+        self
+    }
+
+    /// Requires computers to be members of this group (exact name, as Jamf shows it).
+    #[must_use]
+    pub fn with_computer_group(mut self, group: impl Into<String>) -> Self {
+        self.computer_group = Some(group.into()).filter(|g| !g.is_empty());
+        self
+    }
+
+    /// Returns enrichment data for allowed mobile devices.
+    #[must_use]
+    pub fn with_device_enrich(mut self, enrich: bool) -> Self {
+        self.device_enrich = enrich;
+        self
+    }
+
+    /// Returns enrichment data for allowed computers.
+    #[must_use]
+    pub fn with_computer_enrich(mut self, enrich: bool) -> Self {
+        self.computer_enrich = enrich;
+        self
+    }
+
+    /// Sets how long one lookup may take, all Jamf calls included. Fails for zero.
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, JamfConfigError> {
+        if timeout.is_zero() {
+            return Err(JamfConfigError::one(ConfigProblem::invalid(
+                "TIMEOUT",
+                "0",
+                format!("a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}"),
+            )));
+        }
+        self.timeout = timeout;
+        Ok(self)
+    }
+
+    /// Sets how long allowed answers are reused; zero disables.
+    #[must_use]
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// Sets how long denies are reused; zero disables.
+    #[must_use]
+    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_cache_ttl = ttl;
+        self
+    }
+
+    /// Sets how many answers the cache holds at most.
+    #[must_use]
+    pub fn with_cache_capacity(mut self, entries: u64) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
+    /// Sets the mode used when a request names none. [`DeviceMode::Unspecified`] means the
+    /// Go default, [`DeviceMode::MobileDevice`].
+    #[must_use]
+    pub fn with_default_mode(mut self, mode: DeviceMode) -> Self {
+        self.default_mode = match mode {
+            DeviceMode::Unspecified => DeviceMode::MobileDevice,
+            other => other,
+        };
+        self
+    }
+
+    /// Trusts these CA certificates in addition to the Mozilla roots.
+    #[must_use]
+    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
+        self.extra_roots = roots;
+        self
+    }
+
+    /// Sets how long before expiry a token is renewed (halved for short-lived tokens).
+    #[must_use]
+    pub fn with_token_renewal_margin(mut self, margin: Duration) -> Self {
+        self.token_renewal_margin = margin;
+        self
+    }
+
+    /// `JAMF_BASE_URL`.
+    pub fn base_url(&self) -> &BaseUrl {
+        &self.base_url
+    }
+
+    /// `JAMF_CLIENT_ID`.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// `JAMF_CLIENT_SECRET`, redacted in `Debug`.
+    pub fn client_secret(&self) -> &Secret {
+        &self.client_secret
+    }
+
+    /// `JAMF_API`.
+    pub fn api(&self) -> JamfApi {
+        self.api
+    }
+
+    /// `JAMF_DEVICE_GROUP`.
+    pub fn device_group(&self) -> Option<&str> {
+        self.device_group.as_deref()
+    }
+
+    /// `JAMF_COMPUTER_GROUP`.
+    pub fn computer_group(&self) -> Option<&str> {
+        self.computer_group.as_deref()
+    }
+
+    /// `JAMF_DEVICE_ENRICH`.
+    pub fn device_enrich(&self) -> bool {
+        self.device_enrich
+    }
+
+    /// `JAMF_COMPUTER_ENRICH`.
+    pub fn computer_enrich(&self) -> bool {
+        self.computer_enrich
+    }
+
+    /// `TIMEOUT`.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Whether `TIMEOUT` fits step-ca's budget ([`STEP_CA_ATTEMPT_BUDGET`]). When it doesn't,
+    /// a slow Jamf makes step-ca give up before its retry; servers should warn.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use posture_jamf::JamfConfig;
+    /// let config = JamfConfig::new("https://jamf.example.com", "id", "secret")?
+    ///     .with_timeout(Duration::from_secs(10))?;
+    /// assert!(!config.timeout_fits_step_ca());
+    /// assert!(config.timeout_warning().unwrap().contains("TIMEOUT=10"));
+    /// # Ok::<(), posture_jamf::JamfConfigError>(())
+    /// ```
+    pub fn timeout_fits_step_ca(&self) -> bool {
+        self.timeout <= STEP_CA_ATTEMPT_BUDGET
+    }
+
+    /// A one-line warning for the server to log when `TIMEOUT` doesn't fit step-ca's budget.
+    pub fn timeout_warning(&self) -> Option<String> {
+        (!self.timeout_fits_step_ca()).then(|| {
+            format!(
+                "TIMEOUT={} exceeds {} s: step-ca waits 10 s in all and retries once after 1 s, \
+                 so a Jamf lookup that slow leaves no time for the retry",
+                self.timeout.as_secs(),
+                STEP_CA_ATTEMPT_BUDGET.as_secs()
+            )
+        })
+    }
+
+    /// `JAMF_CACHE_TTL`.
+    pub fn cache_ttl(&self) -> Duration {
+        self.cache_ttl
+    }
+
+    /// `JAMF_NEGATIVE_CACHE_TTL`.
+    pub fn negative_cache_ttl(&self) -> Duration {
+        self.negative_cache_ttl
+    }
+
+    /// The most answers the cache holds.
+    pub fn cache_capacity(&self) -> u64 {
+        self.cache_capacity
+    }
+
+    /// `JAMF_DEFAULT_MODE`: never [`DeviceMode::Unspecified`].
+    pub fn default_mode(&self) -> DeviceMode {
+        self.default_mode
+    }
+
+    /// `JAMF_CA_PATH`, read.
+    pub fn extra_roots(&self) -> &CaBundle {
+        &self.extra_roots
+    }
+
+    /// How long before expiry a token is renewed.
+    pub fn token_renewal_margin(&self) -> Duration {
+        self.token_renewal_margin
+    }
+}
+
+fn client_secret(
+    get: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Secret> {
+    let inline = get("JAMF_CLIENT_SECRET").filter(|v| !v.is_empty());
+    let file = get("JAMF_CLIENT_SECRET_FILE")
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    match (inline, file) {
+        (Some(secret), None) => Some(Secret::new(secret)),
+        (None, Some(path)) => match read_secret_file(Path::new(&path)) {
+            Ok(secret) => Some(secret),
+            Err(reason) => {
+                problems.push(ConfigProblem::invalid(
+                    "JAMF_CLIENT_SECRET_FILE",
+                    &path,
+                    format!("a readable file holding the Jamf API client secret ({reason})"),
+                ));
+                None
+            }
+        },
+        (Some(_), Some(_)) => {
+            problems.push(ConfigProblem::secret(
+                "JAMF_CLIENT_SECRET",
+                "either JAMF_CLIENT_SECRET or JAMF_CLIENT_SECRET_FILE, not both",
+            ));
+            None
+        }
+        (None, None) => {
+            problems.push(ConfigProblem::missing(
+                "JAMF_CLIENT_SECRET",
+                "the client secret of the Jamf Pro API client (or JAMF_CLIENT_SECRET_FILE)",
+            ));
+            None
+        }
+    }
+}
+
+fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|err| err.to_string())?;
+    let secret = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if secret.is_empty() {
+        return Err("the file is empty".to_owned());
+    }
+    Ok(Secret::new(secret))
+}
+
+/// Go's `strconv.ParseBool` spellings.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn boolean(
+    value: Option<String>,
+    variable: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<bool> {
+    match value {
+        None => Some(false),
+        Some(text) => parse_bool(&text).or_else(|| {
+            problems.push(ConfigProblem::invalid(variable, &text, BOOL_EXPECTED));
+            None
+        }),
+    }
+}
+
+fn seconds(
+    value: Option<String>,
+    variable: &str,
+    default: Duration,
+    min: u64,
+    max: u64,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Duration> {
+    match value {
+        None => Some(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Some(Duration::from_secs(n)),
+            _ => {
+                let zero = if min == 0 { " (0 disables)" } else { "" };
+                problems.push(ConfigProblem::invalid(
+                    variable,
+                    &text,
+                    format!("a whole number of seconds from {min} to {max}{zero}"),
+                ));
+                None
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<JamfConfig, JamfConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        JamfConfig::from_env(|name| map.get(name).cloned())
+    }
+
+    const MINIMAL: [(&str, &str); 3] = [
+        ("JAMF_BASE_URL", "https://example.jamfcloud.com"),
+        ("JAMF_CLIENT_ID", "5b8e6f44-2a0e-4a4e-9a43-0f4c9f8c1a11"),
+        ("JAMF_CLIENT_SECRET", "top-secret-value"),
+    ];
+
+    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        pairs.extend_from_slice(extra);
+        pairs
+    }
+
+    fn only_problem(pairs: &[(&str, &str)]) -> String {
+        let err = env(pairs).unwrap_err();
+        assert_eq!(err.problems().len(), 1, "{err}");
+        let text = err.to_string();
+        assert!(!text.contains('\n'));
+        assert!(!text.contains("top-secret-value"), "{text}");
+        text
+    }
+
+    #[test]
+    fn defaults() {
+        let config = env(&MINIMAL).unwrap();
+        assert_eq!(config.api(), JamfApi::Classic);
+        assert_eq!(config.timeout(), Duration::from_secs(4));
+        assert_eq!(config.cache_ttl(), Duration::from_secs(60));
+        assert_eq!(config.negative_cache_ttl(), Duration::from_secs(10));
+        assert_eq!(config.default_mode(), DeviceMode::MobileDevice);
+        assert_eq!(config.device_group(), None);
+        assert!(!config.device_enrich() && !config.computer_enrich());
+        assert!(config.extra_roots().is_empty());
+        assert!(config.timeout_fits_step_ca());
+        assert_eq!(config.timeout_warning(), None);
+        assert!(!format!("{config:?}").contains("top-secret-value"));
+    }
+
+    #[test]
+    fn go_env_file_values() {
+        let config = env(&with(&[
+            ("JAMF_BASE_URL", "https://example.jamfcloud.com/"),
+            ("JAMF_DEVICE_GROUP", "Compliant iPhones"),
+            ("JAMF_COMPUTER_GROUP", "Compliant Macs"),
+            ("JAMF_DEVICE_ENRICH", "0"),
+            ("JAMF_COMPUTER_ENRICH", "1"),
+            ("TIMEOUT", "10"),
+        ]))
+        .unwrap();
+        assert_eq!(config.device_group(), Some("Compliant iPhones"));
+        assert_eq!(config.computer_group(), Some("Compliant Macs"));
+        assert!(!config.device_enrich());
+        assert!(config.computer_enrich(), "each kind reads its own flag");
+        assert_eq!(config.timeout(), Duration::from_secs(10));
+        assert!(!config.timeout_fits_step_ca());
+        assert!(
+            config
+                .timeout_warning()
+                .unwrap()
+                .starts_with("TIMEOUT=10 exceeds 4 s")
+        );
+    }
+
+    #[test]
+    fn go_parse_bool_spellings() {
+        for (text, expected) in [
+            ("1", true),
+            ("t", true),
+            ("T", true),
+            ("true", true),
+            ("TRUE", true),
+            ("True", true),
+            ("0", false),
+            ("f", false),
+            ("F", false),
+            ("false", false),
+            ("FALSE", false),
+            ("False", false),
+        ] {
+            let config = env(&with(&[("JAMF_COMPUTER_ENRICH", text)])).unwrap();
+            assert_eq!(config.computer_enrich(), expected, "{text}");
+        }
+        let text = only_problem(&with(&[("JAMF_DEVICE_ENRICH", "yes")]));
+        assert_eq!(
+            text,
+            "JAMF_DEVICE_ENRICH=\"yes\" is invalid: expected 0 or 1 (or true/false)"
+        );
+        let text = only_problem(&with(&[("JAMF_COMPUTER_ENRICH", "2")]));
+        assert!(
+            text.starts_with("JAMF_COMPUTER_ENRICH=\"2\" is invalid"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_variable_names_itself() {
+        let text = only_problem(&with(&[("JAMF_BASE_URL", "http://example.jamfcloud.com")]));
+        assert!(
+            text.starts_with("JAMF_BASE_URL=\"http://example.jamfcloud.com\" is invalid: expected"),
+            "{text}"
+        );
+        assert!(text.contains("only allowed for loopback"), "{text}");
+        let text = only_problem(&with(&[("JAMF_BASE_URL", "example.jamfcloud.com")]));
+        assert!(text.contains("not an absolute URL"), "{text}");
+        let text = only_problem(&with(&[("TIMEOUT", "0")]));
+        assert_eq!(
+            text,
+            "TIMEOUT=\"0\" is invalid: expected a whole number of seconds from 1 to 60"
+        );
+        let text = only_problem(&with(&[("TIMEOUT", "4s")]));
+        assert!(text.starts_with("TIMEOUT=\"4s\" is invalid"), "{text}");
+        let text = only_problem(&with(&[("JAMF_API", "v1")]));
+        assert_eq!(text, "JAMF_API=\"v1\" is invalid: expected classic or pro");
+        let text = only_problem(&with(&[("JAMF_CACHE_TTL", "-1")]));
+        assert_eq!(
+            text,
+            "JAMF_CACHE_TTL=\"-1\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)"
+        );
+        let text = only_problem(&with(&[("JAMF_NEGATIVE_CACHE_TTL", "ten")]));
+        assert!(
+            text.starts_with("JAMF_NEGATIVE_CACHE_TTL=\"ten\" is invalid"),
+            "{text}"
+        );
+        let text = only_problem(&with(&[("JAMF_DEFAULT_MODE", "laptop")]));
+        assert_eq!(
+            text,
+            "JAMF_DEFAULT_MODE=\"laptop\" is invalid: expected computer, mobiledevice or auto"
+        );
+        let text = only_problem(&with(&[("JAMF_CA_PATH", "/nonexistent/ca.pem")]));
+        assert!(
+            text.starts_with(
+                "JAMF_CA_PATH=\"/nonexistent/ca.pem\" is invalid: expected a readable PEM file"
+            ),
+            "{text}"
+        );
+        let text = only_problem(&[MINIMAL[0], MINIMAL[2]]);
+        assert!(
+            text.starts_with("JAMF_CLIENT_ID is not set: expected"),
+            "{text}"
+        );
+        let text = only_problem(&[MINIMAL[0], MINIMAL[1]]);
+        assert!(
+            text.starts_with("JAMF_CLIENT_SECRET is not set: expected"),
+            "{text}"
+        );
+        let text = only_problem(&[MINIMAL[1], MINIMAL[2]]);
+        assert!(
+            text.starts_with("JAMF_BASE_URL is not set: expected"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn secret_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("posture-jamf-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let path_text = path.to_str().unwrap();
+        let config = env(&[
+            MINIMAL[0],
+            MINIMAL[1],
+            ("JAMF_CLIENT_SECRET_FILE", path_text),
+        ])
+        .unwrap();
+        assert_eq!(config.client_secret().expose(), "from-file");
+
+        let text = only_problem(&with(&[("JAMF_CLIENT_SECRET_FILE", path_text)]));
+        assert_eq!(
+            text,
+            "JAMF_CLIENT_SECRET is invalid (value not shown, it is a secret): expected either JAMF_CLIENT_SECRET or JAMF_CLIENT_SECRET_FILE, not both"
+        );
+        let text = only_problem(&[
+            MINIMAL[0],
+            MINIMAL[1],
+            ("JAMF_CLIENT_SECRET_FILE", "/nonexistent/s"),
+        ]);
+        assert!(
+            text.starts_with("JAMF_CLIENT_SECRET_FILE=\"/nonexistent/s\" is invalid"),
+            "{text}"
+        );
+        std::fs::write(&path, "\n").unwrap();
+        let text = only_problem(&[
+            MINIMAL[0],
+            MINIMAL[1],
+            ("JAMF_CLIENT_SECRET_FILE", path_text),
+        ]);
+        assert!(text.contains("the file is empty"), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let err = env(&[("TIMEOUT", "x"), ("JAMF_API", "y")]).unwrap_err();
+        let variables: Vec<_> = err.problems().iter().map(|p| p.variable.as_str()).collect();
+        assert_eq!(
+            variables,
+            [
+                "JAMF_BASE_URL",
+                "JAMF_CLIENT_ID",
+                "JAMF_CLIENT_SECRET",
+                "TIMEOUT",
+                "JAMF_API"
+            ]
+        );
+        assert_eq!(err.to_string().lines().count(), 5);
+    }
+
+    #[test]
+    fn setters() {
+        let config = JamfConfig::new("http://127.0.0.1:9", "id", "secret")
+            .unwrap()
+            .with_default_mode(DeviceMode::Unspecified)
+            .with_device_group("")
+            .with_cache_capacity(5);
+        assert_eq!(config.default_mode(), DeviceMode::MobileDevice);
+        assert_eq!(config.device_group(), None);
+        assert_eq!(config.cache_capacity(), 5);
+        assert!(config.with_timeout(Duration::ZERO).is_err());
+        assert!(JamfConfig::new("https://h.example.com", " ", "s").is_err());
+        assert!(JamfConfig::new("https://h.example.com", "id", "").is_err());
+        assert!(JamfConfig::new("http://h.example.com", "id", "s").is_err());
+    }
+}

@@ -1,0 +1,26 @@
+use std::error::Error as StdError;
+
+/// A [`JamfProvider`](crate::JamfProvider) could not be built.
+///
+/// Lookup failures are not `JamfError`s: they are [`posture_core::ProviderError`]s, which say
+/// whether a retry could help.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JamfError {
+    /// The HTTP client could not be built (for example, a CA from `JAMF_CA_PATH` was refused
+    /// by rustls).
+    #[error("cannot build the Jamf Pro HTTP client")]
+    Client {
+        /// What went wrong.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+}
+
+impl JamfError {
+    pub(crate) fn client(source: posture_http::ClientError) -> Self {
+        Self::Client {
+            source: Box::new(source),
+        }
+    }
+}

@@ -1,0 +1,1003 @@
+//! A fake Jamf Pro server for tests and benchmarks (feature `test-support`).
+//!
+//! [`FakeJamf`] listens on `127.0.0.1` over plain HTTP and speaks the documented shapes of
+//! the endpoints the provider uses:
+//!
+//! - `POST /api/oauth/token` (and `/api/v1/oauth/token`): client credentials in a form,
+//!   answering `{"access_token","scope","token_type","expires_in"}` or an RFC 6749
+//!   `invalid_client` error;
+//! - `GET /JSSResource/computers/serialnumber/{sn}` and `/JSSResource/mobiledevices/…`:
+//!   Classic records, JSON only when `Accept: application/json` is sent (XML otherwise, as
+//!   Jamf does), an HTML 404 page for unknown serials, and group lists either flattened or
+//!   in the XML-ish `size` form;
+//! - `GET /api/v3/computers-inventory` (and v4) and `GET /api/v2/mobile-devices/detail`:
+//!   `{"totalCount","results"}` with only the requested `section`s filled and an RSQL
+//!   `filter` on the serial;
+//! - `GET /api/v1/departments/{id}`;
+//! - bearer tokens that expire on time and can be revoked, answering 401.
+//!
+//! It can add latency, inject faults (a status, 429 with `Retry-After`, hanging, garbage
+//! JSON, an ignored filter), and counts everything.
+//!
+//! ```
+//! use posture_core::{DeviceMode, LookupRequest, PostureProvider};
+//! use posture_jamf::JamfProvider;
+//! use posture_jamf::testing::{FakeDevice, FakeJamf};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let jamf = FakeJamf::start().await?;
+//! jamf.add_computer(FakeDevice::new("C02XL0GJJG5J").with_groups(["Compliant Macs"]));
+//! let provider = JamfProvider::new(jamf.config()?.with_computer_group("Compliant Macs"))?;
+//! let request = LookupRequest::new("C02XL0GJJG5J").with_mode(DeviceMode::Computer);
+//! assert!(provider.lookup(&request).await?.is_allowed());
+//! assert_eq!(jamf.stats().token_requests, 1);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::{JamfConfig, JamfConfigError};
+
+/// The client ID the fake accepts.
+pub const CLIENT_ID: &str = "5b8e6f44-2a0e-4a4e-9a43-0f4c9f8c1a11";
+
+/// The client secret the fake accepts.
+pub const CLIENT_SECRET: &str = "fake-client-secret";
+
+/// A device in the fake inventory: a computer or a mobile device, depending on which list it
+/// is added to.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct FakeDevice {
+    /// The serial number, as Jamf stores it.
+    pub serial_number: String,
+    /// The UDID.
+    pub udid: String,
+    /// The device name.
+    pub name: String,
+    /// Whether the device is managed.
+    pub managed: bool,
+    /// The assigned user's short name.
+    pub username: String,
+    /// The assigned user's full name.
+    pub realname: String,
+    /// The assigned user's email address.
+    pub email_address: String,
+    /// The assigned user's position.
+    pub position: String,
+    /// The department name (Classic, and the Jamf Pro API for mobile devices).
+    pub department: String,
+    /// The department ID (Jamf Pro API); `-1` for none.
+    pub department_id: String,
+    /// The names of the groups the device belongs to.
+    pub groups: Vec<String>,
+}
+
+impl FakeDevice {
+    /// A managed device with a user, in no group and no department.
+    pub fn new(serial_number: impl Into<String>) -> Self {
+        let serial_number = serial_number.into();
+        Self {
+            udid: format!("UDID-{serial_number}"),
+            name: format!("Device {serial_number}"),
+            serial_number,
+            managed: true,
+            username: "alice".to_owned(),
+            realname: "Alice Example".to_owned(),
+            email_address: "alice@example.com".to_owned(),
+            position: "Engineer".to_owned(),
+            department: String::new(),
+            department_id: "-1".to_owned(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// Sets the group names.
+    #[must_use]
+    pub fn with_groups<I, S>(mut self, groups: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.groups = groups.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the department's ID and name. Add the department with
+    /// [`FakeJamf::add_department`] for the Jamf Pro API to resolve it.
+    #[must_use]
+    pub fn with_department(mut self, id: impl Into<String>, name: impl Into<String>) -> Self {
+        self.department_id = id.into();
+        self.department = name.into();
+        self
+    }
+
+    /// Marks the device as not managed.
+    #[must_use]
+    pub fn unmanaged(mut self) -> Self {
+        self.managed = false;
+        self
+    }
+}
+
+/// A failure the fake injects into inventory lookups (Classic and Jamf Pro API), after the
+/// token check.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer this status with a Jamf `ApiError` body.
+    Status(u16),
+    /// Answer 429 with `Retry-After: <seconds>`.
+    TooManyRequests {
+        /// The `Retry-After` value.
+        retry_after_secs: u64,
+    },
+    /// Never answer.
+    Hang,
+    /// Answer 200 with a body that is not valid JSON.
+    Garbage,
+    /// Answer 200 with JSON of the wrong shape (`{"error":"nope"}`).
+    WrongShape,
+    /// Jamf Pro API: ignore the filter and return every device.
+    IgnoreFilter,
+}
+
+/// A failure the fake injects into the token endpoint.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum TokenFault {
+    /// Answer this status with no body.
+    Status(u16),
+    /// Answer 404 with an HTML page, as a web server that isn't Jamf would.
+    NotFoundPage,
+    /// Answer 200 with an HTML page.
+    HtmlPage,
+    /// Answer 200 with JSON that holds no token.
+    NotAToken,
+    /// Never answer.
+    Hang,
+}
+
+/// How Classic group lists are rendered.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum GroupShape {
+    /// `["A","B"]` for computers, `[{"id":1,"name":"A"}]` for mobile devices.
+    #[default]
+    Flat,
+    /// The XML-ish form: `{"size":2,"group":["A","B"]}` for computers,
+    /// `[{"size":1},{"mobile_device_group":{"id":1,"name":"A"}}]` for mobile devices.
+    SizeWrapped,
+}
+
+/// Counters of what the fake served.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct FakeStats {
+    /// Token requests, whatever their outcome.
+    pub token_requests: u64,
+    /// Inventory lookups (Classic and Jamf Pro API), whatever their outcome.
+    pub lookup_requests: u64,
+    /// Department requests.
+    pub department_requests: u64,
+    /// Requests answered 401 for a missing, unknown, expired or revoked token.
+    pub unauthorized: u64,
+    /// The most requests (of any kind) in progress at once, latency included.
+    pub max_concurrent_requests: u64,
+}
+
+/// One request the fake received.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// The method.
+    pub method: String,
+    /// The path, without the fake's prefix.
+    pub path: String,
+    /// The decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// The `Accept` header.
+    pub accept: Option<String>,
+}
+
+/// A fake Jamf Pro on `127.0.0.1`. Stops when dropped.
+#[derive(Debug)]
+pub struct FakeJamf {
+    addr: SocketAddr,
+    prefix: String,
+    shared: Arc<Shared>,
+    accept: JoinHandle<()>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    token_requests: AtomicU64,
+    lookup_requests: AtomicU64,
+    department_requests: AtomicU64,
+    unauthorized: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+#[derive(Debug)]
+struct State {
+    prefix: String,
+    computers: HashMap<String, FakeDevice>,
+    mobile_devices: HashMap<String, FakeDevice>,
+    departments: HashMap<String, String>,
+    tokens: HashMap<String, Instant>,
+    next_token: u64,
+    token_lifetime: Duration,
+    latency: Duration,
+    fault: Option<(Fault, Option<usize>)>,
+    token_fault: Option<TokenFault>,
+    group_shape: GroupShape,
+    requests: Vec<RecordedRequest>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            computers: HashMap::new(),
+            mobile_devices: HashMap::new(),
+            departments: HashMap::new(),
+            tokens: HashMap::new(),
+            next_token: 0,
+            token_lifetime: Duration::from_secs(1200),
+            latency: Duration::ZERO,
+            fault: None,
+            token_fault: None,
+            group_shape: GroupShape::Flat,
+            requests: Vec::new(),
+        }
+    }
+}
+
+/// Requests kept for [`FakeJamf::requests`]; older ones are dropped.
+const MAX_RECORDED: usize = 10_000;
+
+impl FakeJamf {
+    /// Starts a fake with an empty inventory at the root path.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_with_prefix("").await
+    }
+
+    /// Starts a fake serving under a path prefix such as `/jamf`, as an on-premises Jamf
+    /// behind a reverse proxy might.
+    pub async fn start_with_prefix(prefix: &str) -> std::io::Result<Self> {
+        let prefix = prefix.trim_end_matches('/').to_owned();
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        lock(&shared.state).prefix.clone_from(&prefix);
+        let accept = tokio::spawn(serve(listener, shared.clone()));
+        Ok(Self {
+            addr,
+            prefix,
+            shared,
+            accept,
+        })
+    }
+
+    /// The base URL to configure, such as `http://127.0.0.1:40123/jamf`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{}", self.addr, self.prefix)
+    }
+
+    /// The `JAMF_BASE_URL`, `JAMF_CLIENT_ID` and `JAMF_CLIENT_SECRET` variables that point a
+    /// server at this fake.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        vec![
+            ("JAMF_BASE_URL".to_owned(), self.base_url()),
+            ("JAMF_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
+            ("JAMF_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
+        ]
+    }
+
+    /// A provider configuration for this fake, with every default.
+    pub fn config(&self) -> Result<JamfConfig, JamfConfigError> {
+        JamfConfig::new(&self.base_url(), CLIENT_ID, CLIENT_SECRET)
+    }
+
+    /// Adds (or replaces) a computer.
+    pub fn add_computer(&self, device: FakeDevice) {
+        let key = device.serial_number.to_ascii_uppercase();
+        lock(&self.shared.state).computers.insert(key, device);
+    }
+
+    /// Adds (or replaces) a mobile device.
+    pub fn add_mobile_device(&self, device: FakeDevice) {
+        let key = device.serial_number.to_ascii_uppercase();
+        lock(&self.shared.state).mobile_devices.insert(key, device);
+    }
+
+    /// Adds (or renames) a department.
+    pub fn add_department(&self, id: impl Into<String>, name: impl Into<String>) {
+        lock(&self.shared.state)
+            .departments
+            .insert(id.into(), name.into());
+    }
+
+    /// Delays every answer by `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        lock(&self.shared.state).latency = latency;
+    }
+
+    /// Sets the lifetime of tokens issued from now on (whole seconds in `expires_in`;
+    /// default 1200 s).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.shared.state).token_lifetime = lifetime;
+    }
+
+    /// Injects `fault` into every inventory lookup, or stops injecting with `None`.
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        lock(&self.shared.state).fault = fault.map(|f| (f, None));
+    }
+
+    /// Injects `fault` into the next `times` inventory lookups only.
+    pub fn fail_next(&self, fault: Fault, times: usize) {
+        lock(&self.shared.state).fault = Some((fault, Some(times)));
+    }
+
+    /// Injects a failure into the token endpoint, or stops with `None`.
+    pub fn set_token_fault(&self, fault: Option<TokenFault>) {
+        lock(&self.shared.state).token_fault = fault;
+    }
+
+    /// Renders Classic group lists in this shape.
+    pub fn set_group_shape(&self, shape: GroupShape) {
+        lock(&self.shared.state).group_shape = shape;
+    }
+
+    /// Revokes every token issued so far: requests bearing them get 401, as after a token
+    /// was invalidated on the Jamf side.
+    pub fn revoke_tokens(&self) {
+        lock(&self.shared.state).tokens.clear();
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> FakeStats {
+        FakeStats {
+            token_requests: self.shared.token_requests.load(Ordering::SeqCst),
+            lookup_requests: self.shared.lookup_requests.load(Ordering::SeqCst),
+            department_requests: self.shared.department_requests.load(Ordering::SeqCst),
+            unauthorized: self.shared.unauthorized.load(Ordering::SeqCst),
+            max_concurrent_requests: self.shared.max_in_flight.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The requests received, oldest first (at most the last 10 000).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.state).requests.clone()
+    }
+}
+
+impl Drop for FakeJamf {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // The fake's state stays consistent between statements, so a panicking test thread
+    // can't leave it torn.
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    // Owning the connections here means aborting this task stops them all.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+                    });
+                    // A client that goes away mid-request is normal here (timeouts under test).
+                    let _closed = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+type Answer = Response<Full<Bytes>>;
+
+async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
+    let (parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let accept = parts
+        .headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bearer = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let query = parse_pairs(parts.uri.query().unwrap_or(""));
+    let (path, latency) = {
+        let mut state = lock(&shared.state);
+        let full = parts.uri.path();
+        let Some(path) = full.strip_prefix(state.prefix.as_str()) else {
+            return html(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let path = path.to_owned();
+        if state.requests.len() >= MAX_RECORDED {
+            state.requests.remove(0);
+        }
+        state.requests.push(RecordedRequest {
+            method: parts.method.to_string(),
+            path: path.clone(),
+            query: query.clone(),
+            accept: accept.clone(),
+        });
+        (path, state.latency)
+    };
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _in_flight = InFlight(&shared.in_flight);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (&parts.method, segments.as_slice()) {
+        (&Method::POST, ["api", "oauth", "token"] | ["api", "v1", "oauth", "token"]) => {
+            token(shared, &body).await
+        }
+        (
+            &Method::GET,
+            [
+                "JSSResource",
+                collection @ ("computers" | "mobiledevices"),
+                "serialnumber",
+                serial,
+            ],
+        ) => {
+            let serial = percent_decode(serial);
+            let computer = *collection == "computers";
+            inventory(shared, bearer.as_deref(), true, |_| {
+                classic(shared, computer, &serial, accept.as_deref())
+            })
+            .await
+        }
+        (&Method::GET, ["api", "v3" | "v4", "computers-inventory"]) => {
+            inventory(shared, bearer.as_deref(), false, |ignore| {
+                pro(shared, true, &query, ignore)
+            })
+            .await
+        }
+        (&Method::GET, ["api", "v2", "mobile-devices", "detail"]) => {
+            inventory(shared, bearer.as_deref(), false, |ignore| {
+                pro(shared, false, &query, ignore)
+            })
+            .await
+        }
+        (&Method::GET, ["api", "v1", "departments", id]) => {
+            shared.department_requests.fetch_add(1, Ordering::SeqCst);
+            if let Some(denied) = check_token(shared, bearer.as_deref(), false) {
+                return denied;
+            }
+            let name = lock(&shared.state).departments.get(*id).cloned();
+            match name {
+                Some(name) => json_answer(StatusCode::OK, &json!({"id": id, "name": name})),
+                None => api_error(StatusCode::NOT_FOUND, "INVALID_ID", "Department not found"),
+            }
+        }
+        _ => html(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+async fn token(shared: &Shared, body: &[u8]) -> Answer {
+    shared.token_requests.fetch_add(1, Ordering::SeqCst);
+    let fault = lock(&shared.state).token_fault.clone();
+    match fault {
+        Some(TokenFault::Status(code)) => {
+            return plain(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "",
+            );
+        }
+        Some(TokenFault::NotFoundPage) => return html(StatusCode::NOT_FOUND, "Not Found"),
+        Some(TokenFault::HtmlPage) => return html(StatusCode::OK, "Welcome to nginx!"),
+        Some(TokenFault::NotAToken) => {
+            return json_answer(StatusCode::OK, &json!({"status": "ok"}));
+        }
+        Some(TokenFault::Hang) => return hang().await,
+        None => {}
+    }
+    let form: HashMap<String, String> = parse_pairs(&String::from_utf8_lossy(body))
+        .into_iter()
+        .collect();
+    let field = |name: &str| form.get(name).map(String::as_str);
+    if field("grant_type") != Some("client_credentials") {
+        return json_answer(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"}),
+        );
+    }
+    if field("client_id") != Some(CLIENT_ID) || field("client_secret") != Some(CLIENT_SECRET) {
+        return json_answer(
+            StatusCode::UNAUTHORIZED,
+            &json!({
+                "error": "invalid_client",
+                "error_description": "Client authentication failed",
+                "error_uri": "https://datatracker.ietf.org/doc/html/rfc6749#section-5.2",
+            }),
+        );
+    }
+    let mut state = lock(&shared.state);
+    state.next_token += 1;
+    let token = format!("fake-token-{}", state.next_token);
+    let lifetime = state.token_lifetime;
+    state
+        .tokens
+        .insert(token.clone(), Instant::now() + lifetime);
+    json_answer(
+        StatusCode::OK,
+        &json!({
+            "access_token": token,
+            "scope": "api-role:1",
+            "token_type": "Bearer",
+            "expires_in": lifetime.as_secs(),
+        }),
+    )
+}
+
+/// 401 for a missing, unknown or expired token; `None` when the token is good.
+fn check_token(shared: &Shared, bearer: Option<&str>, classic: bool) -> Option<Answer> {
+    let valid = bearer.is_some_and(|token| {
+        lock(&shared.state)
+            .tokens
+            .get(token)
+            .is_some_and(|expires| Instant::now() < *expires)
+    });
+    if valid {
+        return None;
+    }
+    shared.unauthorized.fetch_add(1, Ordering::SeqCst);
+    Some(if classic {
+        html(StatusCode::UNAUTHORIZED, "Unauthorized")
+    } else {
+        api_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN", "Unauthorized")
+    })
+}
+
+/// The common path of inventory lookups: count, check the token, inject faults, answer.
+async fn inventory(
+    shared: &Shared,
+    bearer: Option<&str>,
+    classic: bool,
+    answer: impl FnOnce(bool) -> Answer,
+) -> Answer {
+    shared.lookup_requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(denied) = check_token(shared, bearer, classic) {
+        return denied;
+    }
+    let fault = {
+        let mut state = lock(&shared.state);
+        match state.fault.take() {
+            Some((fault, Some(times))) => {
+                if times > 1 {
+                    state.fault = Some((fault.clone(), Some(times - 1)));
+                }
+                (times > 0).then_some(fault)
+            }
+            Some((fault, None)) => {
+                state.fault = Some((fault.clone(), None));
+                Some(fault)
+            }
+            None => None,
+        }
+    };
+    match fault {
+        Some(Fault::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            api_error(status, "FAULT", "injected failure")
+        }
+        Some(Fault::TooManyRequests { retry_after_secs }) => {
+            let mut response = api_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                "slow down",
+            );
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(RETRY_AFTER, value);
+            }
+            response
+        }
+        Some(Fault::Hang) => hang().await,
+        Some(Fault::Garbage) => respond(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from_static(b"{\"computer\": {\"general\": [1, 2"),
+        ),
+        Some(Fault::WrongShape) => json_answer(StatusCode::OK, &json!({"error": "nope"})),
+        Some(Fault::IgnoreFilter) => answer(true),
+        None => answer(false),
+    }
+}
+
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn hang() -> Answer {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    plain(StatusCode::GATEWAY_TIMEOUT, "")
+}
+
+fn classic(shared: &Shared, computer: bool, serial: &str, accept: Option<&str>) -> Answer {
+    let state = lock(&shared.state);
+    let devices = if computer {
+        &state.computers
+    } else {
+        &state.mobile_devices
+    };
+    let Some(device) = devices.get(&serial.to_ascii_uppercase()) else {
+        return html(StatusCode::NOT_FOUND, "Not Found");
+    };
+    if !accept.is_some_and(|a| a.contains("application/json")) {
+        let root = if computer {
+            "computer"
+        } else {
+            "mobile_device"
+        };
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><{root}><general><serial_number>{}</serial_number></general></{root}>",
+            device.serial_number
+        );
+        return respond(StatusCode::OK, "text/xml;charset=UTF-8", Bytes::from(xml));
+    }
+    let location = json!({
+        "username": device.username,
+        "realname": device.realname,
+        "real_name": device.realname,
+        "email_address": device.email_address,
+        "position": device.position,
+        "phone": "",
+        "phone_number": "",
+        "department": device.department,
+        "building": "",
+        "room": "",
+    });
+    let body = if computer {
+        let groups = match state.group_shape {
+            GroupShape::Flat => json!(device.groups),
+            GroupShape::SizeWrapped => json!({"size": device.groups.len(), "group": device.groups}),
+        };
+        json!({"computer": {
+            "general": {
+                "id": 82,
+                "name": device.name,
+                "mac_address": "00:00:00:A0:FE:00",
+                "serial_number": device.serial_number,
+                "udid": device.udid,
+                "platform": "Mac",
+                "report_date": "2020-09-11 23:06:00",
+                "remote_management": {"managed": device.managed, "management_username": "jamfadmin"},
+            },
+            "location": location,
+            "groups_accounts": {
+                "computer_group_memberships": groups,
+                "local_accounts": [{"name": device.username, "realname": device.realname, "uid": "501"}],
+            },
+        }})
+    } else {
+        let groups: Vec<Value> =
+            match state.group_shape {
+                GroupShape::Flat => device
+                    .groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| json!({"id": i + 1, "name": name}))
+                    .collect(),
+                GroupShape::SizeWrapped => std::iter::once(json!({"size": device.groups.len()}))
+                    .chain(device.groups.iter().enumerate().map(
+                        |(i, name)| json!({"mobile_device_group": {"id": i + 1, "name": name}}),
+                    ))
+                    .collect(),
+            };
+        json!({"mobile_device": {
+            "general": {
+                "id": 1,
+                "display_name": device.name,
+                "device_name": device.name,
+                "name": device.name,
+                "serial_number": device.serial_number,
+                "udid": device.udid,
+                "os_type": "iOS",
+                "managed": device.managed,
+                "supervised": true,
+            },
+            "location": location,
+            "security_object": {"passcode_present": true, "passcode_compliant": true},
+            "mobile_device_groups": groups,
+        }})
+    };
+    json_answer(StatusCode::OK, &body)
+}
+
+fn pro(shared: &Shared, computer: bool, query: &[(String, String)], ignore_filter: bool) -> Answer {
+    let state = lock(&shared.state);
+    let sections: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "section")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let has = |section: &str| sections.contains(&section);
+    let field = if computer {
+        "hardware.serialNumber"
+    } else {
+        "serialNumber"
+    };
+    let wanted = query
+        .iter()
+        .find(|(k, _)| k == "filter")
+        .map(|(_, filter)| parse_filter(filter, field));
+    let wanted = match wanted {
+        None => None,
+        Some(Some(serial)) => Some(serial),
+        Some(None) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_FILTER",
+                "filter not supported",
+            );
+        }
+    };
+    let devices = if computer {
+        &state.computers
+    } else {
+        &state.mobile_devices
+    };
+    let mut matching: Vec<&FakeDevice> = devices
+        .values()
+        .filter(|d| {
+            ignore_filter
+                || wanted
+                    .as_deref()
+                    .is_none_or(|w| d.serial_number.eq_ignore_ascii_case(w))
+        })
+        .collect();
+    matching.sort_by(|a, b| a.serial_number.cmp(&b.serial_number));
+    let results: Vec<Value> = matching
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            if computer {
+                pro_computer(i + 1, d, has)
+            } else {
+                pro_mobile(i + 1, d, has)
+            }
+        })
+        .collect();
+    json_answer(
+        StatusCode::OK,
+        &json!({"totalCount": results.len(), "results": results}),
+    )
+}
+
+fn pro_computer(id: usize, d: &FakeDevice, has: impl Fn(&str) -> bool) -> Value {
+    let section = |name: &str, value: Value| if has(name) { value } else { Value::Null };
+    json!({
+        "id": id.to_string(),
+        "udid": d.udid,
+        "general": section("GENERAL", json!({
+            "name": d.name,
+            "platform": "Mac",
+            "remoteManagement": {"managed": d.managed},
+            "supervised": true,
+            "mdmCapable": {"capable": true},
+            "reportDate": "2018-10-31T18:04:13Z",
+        })),
+        "hardware": section("HARDWARE", json!({
+            "make": "Apple",
+            "model": "MacBook Pro",
+            "serialNumber": d.serial_number,
+        })),
+        "userAndLocation": section("USER_AND_LOCATION", json!({
+            "username": d.username,
+            "realname": d.realname,
+            "email": d.email_address,
+            "position": d.position,
+            "phone": "",
+            "departmentId": d.department_id,
+            "buildingId": "-1",
+            "room": "",
+            "extensionAttributes": [],
+        })),
+        "groupMemberships": section("GROUP_MEMBERSHIPS", Value::Array(
+            d.groups.iter().enumerate().map(|(i, name)| json!({
+                "groupId": (i + 1).to_string(),
+                "groupName": name,
+                "groupDescription": "",
+                "smartGroup": true,
+            })).collect()
+        )),
+    })
+}
+
+fn pro_mobile(id: usize, d: &FakeDevice, has: impl Fn(&str) -> bool) -> Value {
+    let section = |name: &str, value: Value| if has(name) { value } else { Value::Null };
+    json!({
+        "mobileDeviceId": id.to_string(),
+        "deviceType": "iOS",
+        "general": section("GENERAL", json!({
+            "udid": d.udid,
+            "displayName": d.name,
+            "osVersion": "17.4",
+            "managed": d.managed,
+            "supervised": true,
+        })),
+        "hardware": section("HARDWARE", json!({
+            "serialNumber": d.serial_number,
+            "model": "iPhone 15",
+        })),
+        "userAndLocation": section("USER_AND_LOCATION", json!({
+            "username": d.username,
+            "realName": d.realname,
+            "emailAddress": d.email_address,
+            "position": d.position,
+            "phoneNumber": "",
+            "departmentId": d.department_id,
+            "department": d.department,
+        })),
+        "groups": section("GROUPS", Value::Array(
+            d.groups.iter().enumerate().map(|(i, name)| json!({
+                "groupId": (i + 1).to_string(),
+                "groupName": name,
+                "groupDescription": "",
+                "smart": false,
+            })).collect()
+        )),
+    })
+}
+
+/// Reads `field=="value"` or `field==value`; `None` for anything else.
+fn parse_filter(filter: &str, field: &str) -> Option<String> {
+    let value = filter.strip_prefix(field)?.strip_prefix("==")?;
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    (!value.contains(['"', ';', ','])).then(|| value.to_owned())
+}
+
+/// Decodes `a=b&c=d` as forms and queries encode it.
+fn parse_pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(key), form_decode(value))
+        })
+        .collect()
+}
+
+fn form_decode(text: &str) -> String {
+    percent_decode(&text.replace('+', " "))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(hi * 16 + lo);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Answer {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn json_answer(status: StatusCode, value: &Value) -> Answer {
+    respond(status, "application/json", Bytes::from(value.to_string()))
+}
+
+fn html(status: StatusCode, title: &str) -> Answer {
+    let page = format!(
+        "<html>\n<head>\n<title>{title}</title>\n</head>\n<body>\n<p>{title}</p>\n<p>You can get technical details here.</p>\n</body>\n</html>\n"
+    );
+    respond(status, "text/html;charset=UTF-8", Bytes::from(page))
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Answer {
+    respond(status, "text/plain", Bytes::from_static(text.as_bytes()))
+}
+
+fn api_error(status: StatusCode, code: &str, description: &str) -> Answer {
+    json_answer(
+        status,
+        &json!({
+            "httpStatus": status.as_u16(),
+            "errors": [{"code": code, "field": null, "description": description, "id": "0"}],
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_forms_and_filters() {
+        assert_eq!(
+            parse_pairs("grant_type=client_credentials&client_secret=a%2Bb+c%3D"),
+            [
+                ("grant_type".to_owned(), "client_credentials".to_owned()),
+                ("client_secret".to_owned(), "a+b c=".to_owned())
+            ]
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(
+            parse_filter("hardware.serialNumber==\"C02\"", "hardware.serialNumber").as_deref(),
+            Some("C02")
+        );
+        assert_eq!(
+            parse_filter("serialNumber==C02", "serialNumber").as_deref(),
+            Some("C02")
+        );
+        assert_eq!(parse_filter("udid==\"x\"", "serialNumber"), None);
+    }
+}

@@ -1,0 +1,169 @@
+//! Jamf failing: transient and permanent errors, hygiene before any call.
+
+use std::time::{Duration, Instant};
+
+use posture_core::{DeviceMode, LookupRequest, PostureProvider};
+use posture_jamf::JamfApi;
+use posture_jamf::testing::{FakeDevice, Fault, TokenFault};
+
+use crate::support::{APIS, code, decide, fake, lookup, provider};
+
+const MAC: &str = "C02XL0GJJG5J";
+
+#[tokio::test]
+async fn server_errors_are_transient() {
+    for api in APIS {
+        for status in [500, 502, 503] {
+            let jamf = fake().await;
+            jamf.add_computer(FakeDevice::new(MAC));
+            jamf.set_fault(Some(Fault::Status(status)));
+            let jamf_provider = provider(&jamf, api, |c| c);
+            let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
+                .await
+                .unwrap_err();
+            assert!(err.is_transient(), "{api} {status}: {err}");
+            assert!(err.to_string().contains(&status.to_string()), "{err}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_are_transient_with_retry_after() {
+    for api in APIS {
+        let jamf = fake().await;
+        jamf.add_mobile_device(FakeDevice::new("DMPXK2ABCD12"));
+        jamf.set_fault(Some(Fault::TooManyRequests {
+            retry_after_secs: 7,
+        }));
+        let jamf_provider = provider(&jamf, api, |c| c);
+        let err = lookup(&jamf_provider, "DMPXK2ABCD12", DeviceMode::MobileDevice)
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{api}: {err}");
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)), "{api}");
+        assert!(err.to_string().contains("429"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_jamf_gives_a_transient_error_within_the_deadline() {
+    for api in APIS {
+        let jamf = fake().await;
+        jamf.add_computer(FakeDevice::new(MAC));
+        jamf.set_fault(Some(Fault::Hang));
+        let jamf_provider = provider(&jamf, api, |c| {
+            c.with_timeout(Duration::from_secs(1)).unwrap()
+        });
+        jamf_provider.check_ready().await.unwrap();
+        let started = Instant::now();
+        let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
+            .await
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(err.is_transient(), "{api}: {err}");
+        assert!(
+            elapsed < Duration::from_millis(1500),
+            "{api}: took {elapsed:?}"
+        );
+        assert!(
+            elapsed >= Duration::from_millis(900),
+            "{api}: took {elapsed:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_token_endpoint_gives_a_transient_error_within_the_deadline() {
+    let jamf = fake().await;
+    jamf.add_computer(FakeDevice::new(MAC));
+    jamf.set_token_fault(Some(TokenFault::Hang));
+    let jamf_provider = provider(&jamf, JamfApi::Classic, |c| {
+        c.with_timeout(Duration::from_secs(1)).unwrap()
+    });
+    let started = Instant::now();
+    let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    let err = jamf_provider.check_ready().await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("JAMF_BASE_URL"), "{err}");
+}
+
+#[tokio::test]
+async fn garbage_json_is_an_error_not_a_panic() {
+    for api in APIS {
+        for fault in [Fault::Garbage, Fault::WrongShape] {
+            let jamf = fake().await;
+            jamf.add_computer(FakeDevice::new(MAC));
+            jamf.set_fault(Some(fault.clone()));
+            let jamf_provider = provider(&jamf, api, |c| c);
+            let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
+                .await
+                .unwrap_err();
+            assert!(!err.is_transient(), "{api} {fault:?}: {err}");
+            assert!(
+                err.to_string().contains("not the expected JSON"),
+                "{api} {fault:?}: {err}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_missing_privilege_is_permanent() {
+    for api in APIS {
+        let jamf = fake().await;
+        jamf.add_computer(FakeDevice::new(MAC));
+        jamf.set_fault(Some(Fault::Status(403)));
+        let jamf_provider = provider(&jamf, api, |c| c);
+        let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
+            .await
+            .unwrap_err();
+        assert!(!err.is_transient(), "{api}: {err}");
+        assert!(err.to_string().contains("lacks a privilege"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn identifiers_that_are_not_serials_make_no_jamf_call() {
+    let jamf = fake().await;
+    let jamf_provider = provider(&jamf, JamfApi::Pro, |c| c);
+    for (identifier, reason) in [
+        ("00008103-001A2B3C4D5E001E", "is a UDID"),
+        ("270aae10800b6e61a2ee2bbc285eb967050b5984", "is a UDID"),
+        ("C02XL0G", "8 to 14 characters"),
+        ("C02XL0GJJG5J\"", "only letters"),
+        ("serialNumber==\"x\"", "only letters"),
+        ("", "empty"),
+    ] {
+        for mode in [
+            DeviceMode::Computer,
+            DeviceMode::MobileDevice,
+            DeviceMode::Auto,
+        ] {
+            let decision = decide(&jamf_provider, identifier, mode).await;
+            assert_eq!(code(&decision), Some("invalidIdentifier"), "{identifier:?}");
+            assert!(
+                decision.deny_message().unwrap().contains(reason),
+                "{decision:?}"
+            );
+        }
+    }
+    let stats = jamf.stats();
+    assert_eq!((stats.token_requests, stats.lookup_requests), (0, 0));
+    assert!(jamf.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_old_jamf_without_the_pro_endpoints_says_to_use_classic() {
+    let jamf = fake().await;
+    jamf.set_fault(Some(Fault::Status(404)));
+    let jamf_provider = provider(&jamf, JamfApi::Pro, |c| c);
+    let err = jamf_provider
+        .lookup(&LookupRequest::new(MAC).with_mode(DeviceMode::Computer))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("JAMF_API=classic"), "{err}");
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the Jamf provider against the fake Jamf Pro on loopback.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
+mod cache;
+mod decisions;
+mod failures;
+mod ready;
+mod support;
+mod tokens;

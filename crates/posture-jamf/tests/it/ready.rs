@@ -1,0 +1,174 @@
+//! Start-up checks: bad credentials, an unreachable URL, a URL that isn't Jamf, bad settings.
+
+use std::time::Duration;
+
+use posture_core::PostureProvider;
+use posture_jamf::testing::{CLIENT_ID, CLIENT_SECRET, TokenFault};
+use posture_jamf::{JamfConfig, JamfProvider};
+
+use crate::support::fake;
+
+#[tokio::test]
+async fn a_good_configuration_is_ready() {
+    let jamf = fake().await;
+    let jamf_provider = JamfProvider::new(jamf.config().unwrap()).unwrap();
+    assert_eq!(jamf.stats().token_requests, 0, "new() does no I/O");
+    jamf_provider.check_ready().await.unwrap();
+    jamf_provider.check_ready().await.unwrap();
+    assert_eq!(jamf.stats().token_requests, 1, "a valid token is reused");
+}
+
+#[tokio::test]
+async fn the_go_env_file_variables_work() {
+    let jamf = fake().await;
+    let mut env = jamf.env_vars();
+    env.extend([
+        (
+            "JAMF_COMPUTER_GROUP".to_owned(),
+            "Compliant Macs".to_owned(),
+        ),
+        ("JAMF_DEVICE_ENRICH".to_owned(), "1".to_owned()),
+        ("TIMEOUT".to_owned(), "2".to_owned()),
+    ]);
+    let config =
+        JamfConfig::from_env(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .unwrap();
+    JamfProvider::new(config)
+        .unwrap()
+        .check_ready()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn refused_credentials_name_the_settings() {
+    let jamf = fake().await;
+    for (id, secret) in [(CLIENT_ID, "wrong-secret"), ("wrong-id", CLIENT_SECRET)] {
+        let config = JamfConfig::new(&jamf.base_url(), id, secret).unwrap();
+        let err = JamfProvider::new(config)
+            .unwrap()
+            .check_ready()
+            .await
+            .unwrap_err();
+        assert!(!err.is_transient(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("JAMF_CLIENT_ID / JAMF_CLIENT_SECRET"),
+            "{text}"
+        );
+        assert!(text.contains("invalid_client"), "{text}");
+        assert!(
+            !text.contains("wrong-secret") && !text.contains(CLIENT_SECRET),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_url_names_jamf_base_url_and_the_cause() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let config = JamfConfig::new(&url, CLIENT_ID, CLIENT_SECRET)
+        .unwrap()
+        .with_timeout(Duration::from_secs(2))
+        .unwrap();
+    let err = JamfProvider::new(config)
+        .unwrap()
+        .check_ready()
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&format!("JAMF_BASE_URL ({url})")), "{text}");
+    assert!(text.contains("cannot be reached"), "{text}");
+    assert!(
+        text.to_lowercase().contains("connect"),
+        "the cause is shown: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_url_that_is_not_jamf_says_so() {
+    for fault in [
+        TokenFault::NotFoundPage,
+        TokenFault::HtmlPage,
+        TokenFault::NotAToken,
+    ] {
+        let jamf = fake().await;
+        jamf.set_token_fault(Some(fault.clone()));
+        let err = JamfProvider::new(jamf.config().unwrap())
+            .unwrap()
+            .check_ready()
+            .await
+            .unwrap_err();
+        assert!(!err.is_transient(), "{fault:?}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "JAMF_BASE_URL ({}) does not look like Jamf Pro",
+                jamf.base_url()
+            )),
+            "{fault:?}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failing_token_endpoint_is_transient() {
+    let jamf = fake().await;
+    jamf.set_token_fault(Some(TokenFault::Status(503)));
+    let err = JamfProvider::new(jamf.config().unwrap())
+        .unwrap()
+        .check_ready()
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+}
+
+#[test]
+fn plain_http_is_refused_except_on_loopback() {
+    let env = |url: &'static str| {
+        move |name: &str| match name {
+            "JAMF_BASE_URL" => Some(url.to_owned()),
+            "JAMF_CLIENT_ID" => Some(CLIENT_ID.to_owned()),
+            "JAMF_CLIENT_SECRET" => Some(CLIENT_SECRET.to_owned()),
+            _ => None,
+        }
+    };
+    let err = JamfConfig::from_env(env("http://example.jamfcloud.com")).unwrap_err();
+    assert_eq!(err.problems().len(), 1);
+    assert_eq!(err.problems()[0].variable, "JAMF_BASE_URL");
+    assert!(
+        err.to_string()
+            .contains("use https://example.jamfcloud.com"),
+        "{err}"
+    );
+    assert!(JamfConfig::from_env(env("http://127.0.0.1:8080")).is_ok());
+    assert!(JamfConfig::from_env(env("http://localhost:8080/jamf/")).is_ok());
+    assert!(JamfConfig::from_env(env("https://example.jamfcloud.com")).is_ok());
+}
+
+#[test]
+fn an_extra_ca_from_jamf_ca_path_is_used() {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = params.self_signed(&key).unwrap().pem();
+    let path = std::env::temp_dir().join(format!("posture-jamf-ca-{}.pem", std::process::id()));
+    std::fs::write(&path, pem).unwrap();
+    let path_text = path.to_str().unwrap().to_owned();
+    let config = JamfConfig::from_env(|name| match name {
+        "JAMF_BASE_URL" => Some("https://jamf.example.com:8443/".to_owned()),
+        "JAMF_CLIENT_ID" => Some(CLIENT_ID.to_owned()),
+        "JAMF_CLIENT_SECRET" => Some(CLIENT_SECRET.to_owned()),
+        "JAMF_CA_PATH" => Some(path_text.clone()),
+        _ => None,
+    })
+    .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(config.extra_roots().len(), 1);
+    JamfProvider::new(config).unwrap();
+}

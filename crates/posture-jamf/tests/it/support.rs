@@ -1,0 +1,38 @@
+//! Helpers shared by the test modules.
+
+use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider, ProviderError};
+use posture_jamf::testing::FakeJamf;
+use posture_jamf::{JamfApi, JamfConfig, JamfProvider};
+
+pub(crate) const APIS: [JamfApi; 2] = [JamfApi::Classic, JamfApi::Pro];
+
+pub(crate) async fn fake() -> FakeJamf {
+    FakeJamf::start().await.unwrap()
+}
+
+pub(crate) fn provider(
+    jamf: &FakeJamf,
+    api: JamfApi,
+    tune: impl FnOnce(JamfConfig) -> JamfConfig,
+) -> JamfProvider {
+    let config = tune(jamf.config().unwrap().with_api(api));
+    JamfProvider::new(config).unwrap()
+}
+
+pub(crate) async fn lookup(
+    provider: &JamfProvider,
+    serial: &str,
+    mode: DeviceMode,
+) -> Result<Decision, ProviderError> {
+    provider
+        .lookup(&LookupRequest::new(serial).with_mode(mode))
+        .await
+}
+
+pub(crate) async fn decide(provider: &JamfProvider, serial: &str, mode: DeviceMode) -> Decision {
+    lookup(provider, serial, mode).await.unwrap()
+}
+
+pub(crate) fn code(decision: &Decision) -> Option<&str> {
+    decision.deny_code().map(|c| c.as_str())
+}
