@@ -354,7 +354,29 @@ fn summary(config: &Config, tls: &TlsState) -> String {
         ProviderSettings::File { path, format } => {
             lines.push(format!("  FILE_PATH={} FILE_TYPE={format}", path.display()));
         }
-        ProviderSettings::Jamf(jamf) => lines.push(format!("  {jamf:?}")),
+        ProviderSettings::Jamf(jamf) => {
+            let group =
+                |g: Option<&str>| g.map_or_else(|| "(none)".to_owned(), |g| format!("{g:?}"));
+            lines.push(format!(
+                "  JAMF_BASE_URL={} JAMF_API={:?} JAMF_CLIENT_ID={} (secret set, not shown)",
+                jamf.base_url().as_str(),
+                jamf.api(),
+                jamf.client_id()
+            ));
+            lines.push(format!(
+                "  JAMF_COMPUTER_GROUP={} JAMF_DEVICE_GROUP={} JAMF_COMPUTER_ENRICH={} JAMF_DEVICE_ENRICH={}",
+                group(jamf.computer_group()),
+                group(jamf.device_group()),
+                u8::from(jamf.computer_enrich()),
+                u8::from(jamf.device_enrich())
+            ));
+            lines.push(format!(
+                "  JAMF_DEFAULT_MODE={} JAMF_CACHE_TTL={} s JAMF_NEGATIVE_CACHE_TTL={} s",
+                jamf.default_mode(),
+                jamf.cache_ttl().as_secs(),
+                jamf.negative_cache_ttl().as_secs()
+            ));
+        }
     }
     lines.push(format!("listen: {}", config.listen));
     lines.push(format!(

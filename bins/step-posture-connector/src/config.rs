@@ -533,14 +533,18 @@ fn provider_settings(
         Some("jamf") => match posture_jamf::JamfConfig::from_env(|name| vars.get(name).cloned()) {
             Ok(config) => Some(ProviderSettings::Jamf(Box::new(config))),
             Err(err) => {
-                for problem in err.to_string().lines() {
-                    errors.push(ConfigError {
-                        variable: "jamf".to_owned(),
-                        value: None,
-                        expected: problem.to_owned(),
-                        secret: false,
-                    });
-                }
+                // TIMEOUT is shared, and the server reports it already.
+                errors.extend(
+                    err.problems()
+                        .iter()
+                        .filter(|problem| problem.variable != "TIMEOUT")
+                        .map(|problem| ConfigError {
+                            variable: problem.variable.clone(),
+                            value: problem.value.clone(),
+                            expected: problem.expected.clone(),
+                            secret: problem.secret,
+                        }),
+                );
                 None
             }
         },

@@ -443,3 +443,87 @@ fn lookup_prints_the_decision() {
     assert_eq!(bad_mode.status.code(), Some(1));
     assert!(stderr(&bad_mode).contains("unknown device mode \"laptop\""));
 }
+
+mod jamf {
+    use posture_jamf::testing::FakeJamf;
+
+    use super::*;
+
+    fn jamf_env(jamf: &FakeJamf) -> Vec<(String, String)> {
+        let mut env = jamf.env_vars();
+        env.push(("PROVIDER".to_owned(), "jamf".to_owned()));
+        env
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn check_config_obtains_a_token_and_redacts_the_secret() {
+        let jamf = FakeJamf::start().await.unwrap();
+        let deployment = Deployment::new();
+        deployment.write_go_dotenv("json");
+        let env = jamf_env(&jamf);
+        let output = tokio::task::spawn_blocking({
+            let dir = deployment.path().to_owned();
+            move || {
+                let mut command = Command::new(BIN);
+                command.arg("check-config").current_dir(dir).env_clear();
+                for (k, v) in &env {
+                    command.env(k, v);
+                }
+                command.output().unwrap()
+            }
+        })
+        .await
+        .unwrap();
+        let text = stdout(&output);
+        assert!(output.status.success(), "{text}{}", stderr(&output));
+        assert!(text.contains("provider: jamf (ready)"), "{text}");
+        assert!(text.contains("JAMF_COMPUTER_ENRICH=0"), "{text}");
+        assert!(
+            !text.contains(posture_jamf::testing::CLIENT_SECRET),
+            "{text}"
+        );
+        assert_eq!(jamf.stats().token_requests, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bad_credentials_and_unreachable_jamf_fail_fast_naming_the_setting() {
+        let jamf = FakeJamf::start().await.unwrap();
+        let deployment = Deployment::new();
+        deployment.write_go_dotenv("json");
+        let mut bad_secret = jamf_env(&jamf);
+        bad_secret.push(("JAMF_CLIENT_SECRET".to_owned(), "wrong".to_owned()));
+        let mut unreachable = jamf_env(&jamf);
+        unreachable.push(("JAMF_BASE_URL".to_owned(), "http://127.0.0.1:9".to_owned()));
+        let mut remote_http = jamf_env(&jamf);
+        remote_http.push((
+            "JAMF_BASE_URL".to_owned(),
+            "http://jamf.example.com".to_owned(),
+        ));
+        let cases = [
+            (bad_secret, 1, "JAMF_CLIENT_SECRET"),
+            (unreachable, 1, "JAMF_BASE_URL"),
+            (
+                remote_http,
+                2,
+                "JAMF_BASE_URL=\"http://jamf.example.com\" is invalid",
+            ),
+        ];
+        for (env, code, expected) in cases {
+            let dir = deployment.path().to_owned();
+            let output = tokio::task::spawn_blocking(move || {
+                let mut command = Command::new(BIN);
+                command.current_dir(dir).env_clear();
+                for (k, v) in &env {
+                    command.env(k, v);
+                }
+                command.output().unwrap()
+            })
+            .await
+            .unwrap();
+            let text = stderr(&output);
+            assert_eq!(output.status.code(), Some(code), "{expected}: {text}");
+            assert!(text.contains(expected), "expected {expected:?} in:\n{text}");
+            assert!(!text.contains("wrong"), "the secret leaked: {text}");
+        }
+    }
+}
