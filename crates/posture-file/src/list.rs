@@ -1,0 +1,288 @@
+use std::fmt;
+use std::path::Path;
+
+use posture_core::{Decision, DenyCode, Enrichment};
+
+use crate::index::{Index, MAX_DEVICES, TooMany};
+use crate::{FileFormat, LoadError, parse_csv, parse_json};
+
+/// The UTF-8 byte-order mark some editors (and Excel) put at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How strictly to load a device file.
+///
+/// ```
+/// use posture_file::{DeviceList, FileFormat, LoadOptions};
+/// let header_only = b"Identifier,user\n";
+/// assert!(DeviceList::parse(header_only, FileFormat::Csv, "devices.csv").is_err());
+///
+/// let options = LoadOptions::new().allow_empty(true);
+/// let list = DeviceList::parse_with(header_only, FileFormat::Csv, "devices.csv", options)?;
+/// assert!(list.is_empty());
+/// # Ok::<(), posture_file::LoadError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    allow_empty: bool,
+}
+
+impl LoadOptions {
+    /// The defaults: a file that lists no devices is an error.
+    pub const fn new() -> Self {
+        Self { allow_empty: false }
+    }
+
+    /// Whether a well-formed file that lists no devices loads (as a list that denies
+    /// every device) instead of failing with [`LoadError::NoDevices`]. Off by default: for
+    /// a gatekeeper an empty inventory is almost always a mistake, such as an export that
+    /// went wrong. An empty or whitespace-only file is an error either way
+    /// ([`LoadError::EmptyFile`]).
+    #[must_use]
+    pub const fn allow_empty(mut self, yes: bool) -> Self {
+        self.allow_empty = yes;
+        self
+    }
+
+    /// Whether [`Self::allow_empty`] is set.
+    pub const fn allows_empty(&self) -> bool {
+        self.allow_empty
+    }
+}
+
+/// An immutable, fully validated device inventory.
+///
+/// Lookups are exact (case-sensitive) and take constant time. Each device's enrichment
+/// data is kept as serialised JSON in one shared buffer.
+///
+/// ```
+/// use posture_file::{DeviceList, FileFormat};
+/// let json = br#"{"devices":[
+///     {"identifier":"C02XL0GJJG5J","data":{"user":"alice"}},
+///     {"identifier":"DMPXK2ABCDEF"}
+/// ]}"#;
+/// let list = DeviceList::parse(json, FileFormat::Json, "devices.json")?;
+/// assert_eq!(list.len(), 2);
+///
+/// let alice = list.get("C02XL0GJJG5J").unwrap();
+/// assert_eq!(alice.enrichment().unwrap().as_bytes(), br#"{"user":"alice"}"#);
+/// assert!(list.get("DMPXK2ABCDEF").unwrap().enrichment().is_none());
+/// assert!(list.get("c02xl0gjjg5j").is_none());
+/// assert!(!list.decide("unknown").is_allowed());
+/// # Ok::<(), posture_file::LoadError>(())
+/// ```
+pub struct DeviceList {
+    index: Index,
+    format: FileFormat,
+    source: Box<str>,
+}
+
+impl DeviceList {
+    /// Parses a device file already in memory, with the default [`LoadOptions`].
+    /// `source_name` names the file in error messages, for example `"devices.csv"`.
+    pub fn parse(bytes: &[u8], format: FileFormat, source_name: &str) -> Result<Self, LoadError> {
+        Self::parse_with(bytes, format, source_name, LoadOptions::new())
+    }
+
+    /// Parses a device file already in memory.
+    pub fn parse_with(
+        bytes: &[u8],
+        format: FileFormat,
+        source_name: &str,
+        options: LoadOptions,
+    ) -> Result<Self, LoadError> {
+        let content = bytes.strip_prefix(BOM).unwrap_or(bytes);
+        if content.iter().all(u8::is_ascii_whitespace) {
+            return Err(LoadError::EmptyFile {
+                file: source_name.to_owned(),
+            });
+        }
+        let builder = match format {
+            FileFormat::Json => parse_json::parse(content, source_name)?,
+            FileFormat::Csv => parse_csv::parse(content, source_name)?,
+        };
+        if builder.len() == 0 && !options.allows_empty() {
+            return Err(LoadError::NoDevices {
+                file: source_name.to_owned(),
+            });
+        }
+        let index = builder.finish().map_err(|duplicate| {
+            // Rare, so find the lines by reading the file again rather than remembering
+            // where every device was.
+            let line_of = |device| match format {
+                FileFormat::Json => parse_json::identifier_line(content, device),
+                FileFormat::Csv => parse_csv::device_line(content, device),
+            };
+            LoadError::DuplicateIdentifier {
+                file: source_name.to_owned(),
+                line: line_of(duplicate.index),
+                identifier: duplicate.identifier,
+                first_line: line_of(duplicate.first),
+            }
+        })?;
+        Ok(Self {
+            index,
+            format,
+            source: source_name.into(),
+        })
+    }
+
+    /// Reads and parses a device file, with the default [`LoadOptions`]. Errors name the
+    /// file by `path` as given.
+    pub fn load(path: impl AsRef<Path>, format: FileFormat) -> Result<Self, LoadError> {
+        Self::load_with(path, format, LoadOptions::new())
+    }
+
+    /// Reads and parses a device file.
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        format: FileFormat,
+        options: LoadOptions,
+    ) -> Result<Self, LoadError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse_with(&bytes, format, &path.display().to_string(), options)
+    }
+
+    /// How many devices the list holds.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the list holds no devices (possible only with
+    /// [`LoadOptions::allow_empty`]).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The format the list was read from.
+    pub fn format(&self) -> FileFormat {
+        self.format
+    }
+
+    /// The name of the file the list was read from, as used in error messages.
+    pub fn source_name(&self) -> &str {
+        &self.source
+    }
+
+    /// The device with exactly this identifier.
+    pub fn get(&self, identifier: &str) -> Option<DeviceRecord<'_>> {
+        self.index
+            .find(identifier)
+            .map(|index| DeviceRecord { list: self, index })
+    }
+
+    /// Whether a device with exactly this identifier is listed.
+    pub fn contains(&self, identifier: &str) -> bool {
+        self.index.find(identifier).is_some()
+    }
+
+    /// The devices, in file order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = DeviceRecord<'_>> + '_ {
+        (0..self.len()).map(|index| DeviceRecord { list: self, index })
+    }
+
+    /// The decision for a device: allowed with its data when it is listed, denied with
+    /// [`DenyCode::DEVICE_NOT_FOUND`] otherwise.
+    ///
+    /// ```
+    /// use posture_core::DenyCode;
+    /// use posture_file::{DeviceList, FileFormat};
+    /// let list = DeviceList::parse(b"Identifier\nC02XL0GJJG5J\n", FileFormat::Csv, "devices.csv")?;
+    /// assert_eq!(list.decide("C02XL0GJJG5J"), posture_core::Decision::allow());
+    /// let denied = list.decide("C02NOTLISTED");
+    /// assert_eq!(denied.deny_code(), Some(&DenyCode::DEVICE_NOT_FOUND));
+    /// assert_eq!(
+    ///     denied.deny_message(),
+    ///     Some("device identifier \"C02NOTLISTED\" is not in the device list")
+    /// );
+    /// # Ok::<(), posture_file::LoadError>(())
+    /// ```
+    pub fn decide(&self, identifier: &str) -> Decision {
+        match self.get(identifier).map(|device| device.enrichment()) {
+            Some(Some(data)) => Decision::allow_with(data),
+            Some(None) => Decision::allow(),
+            None => Decision::deny(
+                DenyCode::DEVICE_NOT_FOUND,
+                format!("device identifier {identifier:?} is not in the device list"),
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for DeviceList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceList")
+            .field("source", &self.source)
+            .field("format", &self.format)
+            .field("devices", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One device of a [`DeviceList`].
+#[derive(Clone, Copy)]
+pub struct DeviceRecord<'a> {
+    list: &'a DeviceList,
+    index: usize,
+}
+
+impl<'a> DeviceRecord<'a> {
+    /// The device's identifier.
+    pub fn identifier(&self) -> &'a str {
+        self.list.index.identifier(self.index)
+    }
+
+    /// The device's enrichment data, or `None` when the file gives it none (no `data`, a
+    /// `null` or empty `data` object, or a CSV with no column but `Identifier`). The value
+    /// shares the list's buffer; making it copies nothing.
+    pub fn enrichment(&self) -> Option<Enrichment> {
+        self.list
+            .index
+            .data(self.index)
+            .map(Enrichment::from_checked_json)
+    }
+}
+
+impl fmt::Debug for DeviceRecord<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceRecord")
+            .field("identifier", &self.identifier())
+            .field("enrichment", &self.enrichment())
+            .finish()
+    }
+}
+
+/// The error for a file with more devices than an index holds.
+pub(crate) fn too_many(_: TooMany, file: &str) -> LoadError {
+    LoadError::TooManyDevices {
+        file: file.to_owned(),
+        limit: MAX_DEVICES,
+    }
+}
+
+/// Checks an identifier is non-empty and has no surrounding whitespace.
+/// `line` is called only on failure.
+pub(crate) fn check_identifier(
+    identifier: &str,
+    file: &str,
+    line: impl FnOnce() -> usize,
+) -> Result<(), LoadError> {
+    if identifier.is_empty() {
+        return Err(LoadError::EmptyIdentifier {
+            file: file.to_owned(),
+            line: line(),
+        });
+    }
+    if identifier.trim() != identifier {
+        return Err(LoadError::UntrimmedIdentifier {
+            file: file.to_owned(),
+            line: line(),
+            identifier: identifier.to_owned(),
+        });
+    }
+    Ok(())
+}

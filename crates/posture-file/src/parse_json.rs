@@ -1,0 +1,542 @@
+//! The JSON format: `{"devices":[{"identifier":"…","data":{…}}]}`.
+//!
+//! The file is parsed in one streaming pass: each device's `identifier` and `data` are
+//! taken as raw JSON borrowed from the input, so `data` reaches the arena byte for byte and
+//! nothing is built per device but its index entry. As in the Go version (`encoding/json`),
+//! the keys `devices`, `identifier` and `data` match regardless of ASCII case and other keys
+//! are ignored. Unlike it, a key repeated within one object is an error, not "last wins".
+//!
+//! Positions: serde reports syntax errors where it finds them. For our own checks the raw
+//! values are slices of the input, so their offset in it gives the line.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::LoadError;
+use crate::index::Builder;
+use crate::list::{check_identifier, too_many};
+
+/// Parses a JSON device file (without its byte-order mark) into a builder.
+pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
+    // The data values are slices of the input, so the input's size bounds them.
+    let mut builder = Builder::with_data_capacity(input.len());
+    let result = walk(input, |index, device| {
+        add_device(&mut builder, input, file, index, device)
+    });
+    match result {
+        Ok(()) => Ok(builder),
+        Err((_, Some(Failure::Rejected(err)))) => Err(err),
+        Err((err, Some(Failure::Stop) | None)) => Err(syntax_error(&err, file)),
+    }
+}
+
+/// Validates one device and adds it.
+fn add_device(
+    builder: &mut Builder,
+    input: &[u8],
+    file: &str,
+    index: usize,
+    device: RawDevice<'_>,
+) -> Result<(), Failure> {
+    let Some(raw_id) = device.identifier else {
+        return Err(Failure::Rejected(LoadError::MissingIdentifier {
+            file: file.to_owned(),
+            line: device_start_line(input, index),
+            device: index + 1,
+        }));
+    };
+    let line = || position(input, raw_id.get()).0;
+    let identifier = match decode_identifier(raw_id) {
+        Ok(Some(identifier)) => identifier,
+        Ok(None) => {
+            return Err(Failure::Rejected(LoadError::MissingIdentifier {
+                file: file.to_owned(),
+                line: line(),
+                device: index + 1,
+            }));
+        }
+        Err(found) => {
+            let (line, column) = position(input, raw_id.get());
+            return Err(Failure::Rejected(LoadError::InvalidJson {
+                file: file.to_owned(),
+                line,
+                column,
+                reason: format!("the identifier must be a string, found {found}"),
+            }));
+        }
+    };
+    check_identifier(&identifier, file, line).map_err(Failure::Rejected)?;
+    let data = match device.data.map(classify_data) {
+        None | Some(Data::None) => &[][..],
+        Some(Data::Object(json)) => json.as_bytes(),
+        Some(Data::Other(found)) => {
+            let at = device.data.map_or(0, |raw| position(input, raw.get()).0);
+            return Err(Failure::Rejected(LoadError::DataNotObject {
+                file: file.to_owned(),
+                line: at,
+                identifier: identifier.into_owned(),
+                found,
+            }));
+        }
+    };
+    builder
+        .push(&identifier, data)
+        .map_err(|err| Failure::Rejected(too_many(err, file)))
+}
+
+/// The line of device `wanted`'s identifier, found by walking the file again. Used only
+/// to report a duplicate, so the fast path need not remember where every device was.
+pub(crate) fn identifier_line(input: &[u8], wanted: usize) -> usize {
+    let mut found = 0;
+    let _stopped = walk(input, |index, device| {
+        if index < wanted {
+            return Ok(());
+        }
+        if let Some(raw) = device.identifier {
+            found = position(input, raw.get()).0;
+        }
+        Err(Failure::Stop)
+    });
+    found
+}
+
+/// The line where device `wanted` (its `{`) starts, found by walking the file again. Used
+/// only to report a device without an identifier.
+fn device_start_line(input: &[u8], wanted: usize) -> usize {
+    let mut walker = Walker {
+        sink: |_: usize, _: RawDevice<'_>| Ok(()),
+        failure: None,
+        locate: Some(wanted),
+        located: None,
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(input);
+    let _stopped = Top(&mut walker).deserialize(&mut deserializer);
+    walker
+        .located
+        .map_or(0, |address| line_at_address(input, address).0)
+}
+
+/// The JSON text of an identifier, decoded; `None` for `null`; the kind of value otherwise.
+fn decode_identifier(raw: &RawValue) -> Result<Option<Cow<'_, str>>, &'static str> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => {
+            let inner = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+            match inner {
+                Some(inner) if !inner.contains('\\') => Ok(Some(Cow::Borrowed(inner))),
+                _ => serde_json::from_str::<String>(text)
+                    .map(|decoded| Some(Cow::Owned(decoded)))
+                    .map_err(|_| "a malformed string"),
+            }
+        }
+        Some(b'n') => Ok(None),
+        Some(&byte) => Err(kind_of(byte)),
+        None => Err("nothing"),
+    }
+}
+
+enum Data<'a> {
+    /// `null` or `{}`: no data, as the Go version omits an empty map from its response.
+    None,
+    /// A non-empty object, as written.
+    Object(&'a str),
+    /// Anything else, by kind.
+    Other(&'static str),
+}
+
+fn classify_data(raw: &RawValue) -> Data<'_> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            let inner = text.strip_prefix('{').and_then(|t| t.strip_suffix('}'));
+            if inner.is_some_and(|inner| inner.bytes().all(|b| b.is_ascii_whitespace())) {
+                Data::None
+            } else {
+                Data::Object(text)
+            }
+        }
+        Some(b'n') => Data::None,
+        Some(&byte) => Data::Other(kind_of(byte)),
+        None => Data::Other("nothing"),
+    }
+}
+
+/// The kind of JSON value that starts with `byte`, for messages.
+fn kind_of(byte: u8) -> &'static str {
+    match byte {
+        b'{' => "an object",
+        b'[' => "an array",
+        b'"' => "a string",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        _ => "a number",
+    }
+}
+
+/// The line and column (from 1, in bytes) where `raw`, a slice of `input`, starts.
+fn position(input: &[u8], raw: &str) -> (usize, usize) {
+    line_at_address(input, raw.as_ptr().addr())
+}
+
+/// The line and column of the byte of `input` at memory address `address`.
+fn line_at_address(input: &[u8], address: usize) -> (usize, usize) {
+    let offset = address.wrapping_sub(input.as_ptr().addr());
+    let Some(before) = input.get(..offset) else {
+        return (0, 0);
+    };
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let column = 1 + before.iter().rev().take_while(|&&b| b != b'\n').count();
+    (line, column)
+}
+
+fn syntax_error(err: &serde_json::Error, file: &str) -> LoadError {
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    let message = text.strip_suffix(&suffix).unwrap_or(&text);
+    let reason = if err.is_syntax() || err.is_eof() {
+        format!("invalid JSON: {message}")
+    } else {
+        message.to_owned()
+    };
+    LoadError::InvalidJson {
+        file: file.to_owned(),
+        line: err.line(),
+        column: err.column(),
+        reason,
+    }
+}
+
+/// A device's interesting values, as raw JSON borrowed from the input.
+#[derive(Clone, Copy, Debug)]
+struct RawDevice<'de> {
+    identifier: Option<&'de RawValue>,
+    data: Option<&'de RawValue>,
+}
+
+/// Why a walk stopped early.
+#[derive(Debug)]
+enum Failure {
+    /// A device failed a check.
+    Rejected(LoadError),
+    /// The caller has what it wanted.
+    Stop,
+}
+
+/// Streams the devices of `input` to `sink`, numbering them from 0. On error, returns
+/// serde's error (with its position) and the sink's failure, if the sink stopped it.
+fn walk<'de, F>(input: &'de [u8], sink: F) -> Result<(), (serde_json::Error, Option<Failure>)>
+where
+    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+{
+    let mut walker = Walker {
+        sink,
+        failure: None,
+        locate: None,
+        located: None,
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(input);
+    let result = Top(&mut walker)
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end());
+    result.map_err(|err| (err, walker.failure.take()))
+}
+
+struct Walker<F> {
+    sink: F,
+    failure: Option<Failure>,
+    /// When set, stop at this device and record where it starts in `located`.
+    locate: Option<usize>,
+    located: Option<usize>,
+}
+
+/// The keys we look for, matched regardless of ASCII case as `encoding/json` does.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Key {
+    Devices,
+    Identifier,
+    Data,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        Ok(if key.eq_ignore_ascii_case("devices") {
+            Key::Devices
+        } else if key.eq_ignore_ascii_case("identifier") {
+            Key::Identifier
+        } else if key.eq_ignore_ascii_case("data") {
+            Key::Data
+        } else {
+            Key::Other
+        })
+    }
+}
+
+/// The top-level object.
+struct Top<'w, F>(&'w mut Walker<F>);
+
+impl<'de, F> DeserializeSeed<'de> for Top<'_, F>
+where
+    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+{
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, F> Visitor<'de> for Top<'_, F>
+where
+    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with a \"devices\" array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = false;
+        while let Some(key) = map.next_key::<Key>()? {
+            if key == Key::Devices {
+                if seen {
+                    return Err(de::Error::custom("more than one \"devices\" key"));
+                }
+                seen = true;
+                map.next_value_seed(Devices(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `devices` value: an array, or `null` for none.
+struct Devices<'w, F>(&'w mut Walker<F>);
+
+impl<'de, F> DeserializeSeed<'de> for Devices<'_, F>
+where
+    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+{
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, F> Visitor<'de> for Devices<'_, F>
+where
+    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of devices")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        loop {
+            if self.0.locate == Some(index) {
+                let raw: Option<&'de RawValue> = seq.next_element()?;
+                self.0.located = raw.map(|raw| raw.get().as_ptr().addr());
+                return Err(de::Error::custom("device located"));
+            }
+            let device = Device {
+                walker: &mut *self.0,
+                index,
+            };
+            if seq.next_element_seed(device)?.is_none() {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+}
+
+/// One element of `devices`.
+struct Device<'w, F> {
+    walker: &'w mut Walker<F>,
+    index: usize,
+}
+
+impl<'de, F> DeserializeSeed<'de> for Device<'_, F>
+where
+    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+{
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, F> Visitor<'de> for Device<'_, F>
+where
+    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a device object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut device = RawDevice {
+            identifier: None,
+            data: None,
+        };
+        while let Some(key) = map.next_key::<Key>()? {
+            let slot = match key {
+                Key::Identifier => &mut device.identifier,
+                Key::Data => &mut device.data,
+                Key::Devices | Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                let name = if key == Key::Data {
+                    "data"
+                } else {
+                    "identifier"
+                };
+                return Err(de::Error::custom(format_args!(
+                    "device {} has more than one {name:?} key",
+                    self.index + 1
+                )));
+            }
+            *slot = Some(map.next_value::<&'de RawValue>()?);
+        }
+        (self.walker.sink)(self.index, device).map_err(|failure| {
+            self.walker.failure = Some(failure);
+            de::Error::custom("device rejected")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(json: &str) -> Result<crate::index::Index, LoadError> {
+        parse(json.as_bytes(), "t.json").map(|builder| builder.finish().unwrap())
+    }
+
+    #[test]
+    fn keeps_data_bytes_verbatim() {
+        let json =
+            "{\"devices\":[{\"identifier\":\"A\",\"data\":{ \"b\" : [1, 2.50],\n \"a\":null }}]}";
+        let index = parse_str(json).unwrap();
+        assert_eq!(
+            index.data(0).as_deref(),
+            Some(&b"{ \"b\" : [1, 2.50],\n \"a\":null }"[..])
+        );
+    }
+
+    #[test]
+    fn matches_keys_regardless_of_case_and_ignores_others() {
+        let json = r#"{"Devices":[{"IDENTIFIER":"A","Data":{"x":1},"notes":"spare"}],"version":2}"#;
+        let index = parse_str(json).unwrap();
+        assert_eq!(index.find("A"), Some(0));
+        assert_eq!(index.data(0).as_deref(), Some(&br#"{"x":1}"#[..]));
+    }
+
+    #[test]
+    fn decodes_escaped_identifiers() {
+        let index = parse_str(r#"{"devices":[{"identifier":"C02\u0058\"Q"}]}"#).unwrap();
+        assert_eq!(index.identifier(0), "C02X\"Q");
+    }
+
+    #[test]
+    fn empty_or_null_data_is_no_data() {
+        let json = r#"{"devices":[{"identifier":"A","data":{ }},{"identifier":"B","data":null}]}"#;
+        let index = parse_str(json).unwrap();
+        assert_eq!(index.data(0), None);
+        assert_eq!(index.data(1), None);
+    }
+
+    #[test]
+    fn null_devices_is_an_empty_list() {
+        assert_eq!(parse_str(r#"{"devices":null}"#).unwrap().len(), 0);
+        assert_eq!(parse_str(r#"{"other":[]}"#).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn reports_positions() {
+        let json = "{\"devices\":[\n{\"identifier\":\"A\"},\n{\"identifier\":7}\n]}";
+        let err = parse_str(json).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.json line 3 column 15: the identifier must be a string, found a number"
+        );
+
+        let err =
+            parse_str("{\"devices\":[{\"identifier\":\"A\"},\n\n{\n\"data\":{\"a\":1}\n}\n]}")
+                .unwrap_err();
+        assert_eq!(err.to_string(), "t.json line 3: device 2 has no identifier");
+
+        let err = parse_str("{\"devices\":[{\"identifier\":null}]}").unwrap_err();
+        assert_eq!(err.to_string(), "t.json line 1: device 1 has no identifier");
+    }
+
+    #[test]
+    fn refuses_repeated_keys_and_wrong_shapes() {
+        for (json, expected) in [
+            (
+                r#"{"devices":[],"devices":[]}"#,
+                "t.json line 1 column 23: more than one \"devices\" key",
+            ),
+            (
+                r#"{"devices":[{"identifier":"A","Identifier":"B"}]}"#,
+                "t.json line 1 column 42: device 1 has more than one \"identifier\" key",
+            ),
+            (
+                r#"[{"identifier":"A"}]"#,
+                "t.json line 1 column 0: invalid type: sequence, expected an object with a \"devices\" array",
+            ),
+            (
+                r#"{"devices":{"identifier":"A"}}"#,
+                "t.json line 1 column 11: invalid type: map, expected an array of devices",
+            ),
+            (
+                r#"{"devices":["A"]}"#,
+                "t.json line 1 column 15: invalid type: string \"A\", expected a device object",
+            ),
+            (
+                r#"{"devices":[]} x"#,
+                "t.json line 1 column 16: invalid JSON: trailing characters",
+            ),
+        ] {
+            assert_eq!(parse_str(json).unwrap_err().to_string(), expected, "{json}");
+        }
+    }
+}

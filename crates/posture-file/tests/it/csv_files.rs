@@ -1,0 +1,196 @@
+use posture_core::{Decision, DenyCode};
+use posture_file::{DeviceList, FileFormat, LoadError, LoadOptions};
+use serde_json::json;
+
+use crate::{load, load_error};
+
+#[test]
+fn allows_listed_devices_with_their_fields_as_strings() {
+    let list = load("devices.csv", FileFormat::Csv).unwrap();
+    assert_eq!(list.len(), 4);
+    assert_eq!(list.format(), FileFormat::Csv);
+
+    let alice = list.decide("C02XL0GJJG5J");
+    assert!(alice.is_allowed());
+    assert_eq!(
+        alice.enrichment().unwrap().as_bytes(),
+        br#"{"user":"alice","email":"alice@example.com","department":"Engineering","groups":"engineering;vpn-users"}"#
+    );
+    // Empty fields are empty strings, as in the Go version.
+    assert_eq!(
+        list.decide("DMPXQ3NZLMNO").enrichment().unwrap().to_value(),
+        json!({"user": "dave", "email": "dave@example.com", "department": "", "groups": ""})
+    );
+}
+
+#[test]
+fn an_unlisted_device_is_denied_as_not_found() {
+    let list = load("devices.csv", FileFormat::Csv).unwrap();
+    let decision = list.decide("c02xl0gjjg5j");
+    assert_eq!(decision.deny_code(), Some(&DenyCode::DEVICE_NOT_FOUND));
+    assert_eq!(
+        decision.deny_message(),
+        Some("device identifier \"c02xl0gjjg5j\" is not in the device list")
+    );
+}
+
+#[test]
+fn an_identifier_only_file_gives_no_data() {
+    let list = load("devices-identifier-only.csv", FileFormat::Csv).unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list.decide("C02XL0GJJG5J"), Decision::allow());
+    assert_eq!(list.decide("C02YM1HKKH6K"), Decision::allow());
+}
+
+#[test]
+fn skips_a_byte_order_mark_and_reads_crlf() {
+    let list = load("devices-bom.csv", FileFormat::Csv).unwrap();
+    assert_eq!(
+        list.decide("C02XL0GJJG5J").enrichment().unwrap().as_bytes(),
+        br#"{"user":"alice"}"#
+    );
+}
+
+#[test]
+fn reads_quoted_fields_with_commas_quotes_and_line_breaks() {
+    let list = load("devices-quoted.csv", FileFormat::Csv).unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        list.decide("C02XL0GJJG5J").enrichment().unwrap().to_value(),
+        json!({
+            "user": "Smith, Alice",
+            "department": "Engineering",
+            "notes": "Says \"hi\"\nand uses two lines"
+        })
+    );
+    // After a blank line, with a quoted identifier.
+    assert_eq!(
+        list.decide("C02YM1HKKH6K").enrichment().unwrap().to_value(),
+        json!({"user": "bob", "department": "Sales, EMEA", "notes": ""})
+    );
+}
+
+#[test]
+fn duplicate_identifiers_name_both_lines() {
+    let err = load_error("devices-duplicate.csv", FileFormat::Csv);
+    assert_eq!(
+        err.to_string(),
+        "devices-duplicate.csv line 4: duplicate identifier \"C02XL0GJJG5J\" (first seen on line 2)"
+    );
+}
+
+#[test]
+fn ragged_rows_are_refused() {
+    let err = load_error("devices-ragged.csv", FileFormat::Csv);
+    assert_eq!(
+        err.to_string(),
+        "devices-ragged.csv line 3: the record has 2 fields, but the header has 3"
+    );
+    assert!(matches!(
+        err,
+        LoadError::RaggedRow {
+            line: 3,
+            fields: 2,
+            expected: 3,
+            ..
+        }
+    ));
+    let long = b"Identifier,user\nA,alice,extra\n";
+    let err = DeviceList::parse(long, FileFormat::Csv, "t.csv").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "t.csv line 2: the record has 3 fields, but the header has 2"
+    );
+}
+
+#[test]
+fn empty_identifiers_are_refused() {
+    let err = load_error("devices-empty-identifier.csv", FileFormat::Csv);
+    assert_eq!(
+        err.to_string(),
+        "devices-empty-identifier.csv line 3: empty identifier"
+    );
+}
+
+#[test]
+fn padded_identifiers_are_refused() {
+    let err = load_error("devices-untrimmed.csv", FileFormat::Csv);
+    assert_eq!(
+        err.to_string(),
+        "devices-untrimmed.csv line 2: identifier \"C02XL0GJJG5J \" has leading or trailing whitespace"
+    );
+}
+
+#[test]
+fn the_first_header_must_be_identifier() {
+    let err = load_error("devices-bad-header.csv", FileFormat::Csv);
+    assert_eq!(
+        err.to_string(),
+        "devices-bad-header.csv line 1: the first header must be \"Identifier\", found \"SerialNumber\""
+    );
+    for header in ["identifier", " Identifier", "Identifier "] {
+        let csv = format!("{header},user\nA,alice\n");
+        let err = DeviceList::parse(csv.as_bytes(), FileFormat::Csv, "t.csv").unwrap_err();
+        assert!(
+            matches!(err, LoadError::BadHeader { .. }),
+            "{header:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn empty_and_duplicate_headers_are_refused() {
+    let err = load_error("devices-empty-header.csv", FileFormat::Csv);
+    assert_eq!(
+        err.to_string(),
+        "devices-empty-header.csv line 1: header 3 is empty"
+    );
+    let err = load_error("devices-duplicate-header.csv", FileFormat::Csv);
+    assert_eq!(
+        err.to_string(),
+        "devices-duplicate-header.csv line 1: duplicate header \"user\" (columns 2 and 4)"
+    );
+}
+
+#[test]
+fn a_header_without_devices_is_refused_unless_allowed() {
+    let err = load_error("devices-header-only.csv", FileFormat::Csv);
+    assert!(matches!(err, LoadError::NoDevices { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "devices-header-only.csv lists no devices (an empty device list would deny every device)"
+    );
+    let options = LoadOptions::new().allow_empty(true);
+    let list =
+        DeviceList::parse_with(b"Identifier,user\n", FileFormat::Csv, "t.csv", options).unwrap();
+    assert!(list.is_empty());
+}
+
+#[test]
+fn an_empty_file_is_refused() {
+    let err = load_error("devices-zero-bytes.csv", FileFormat::Csv);
+    assert_eq!(err.to_string(), "devices-zero-bytes.csv is empty");
+}
+
+#[test]
+fn text_that_is_not_utf8_is_refused() {
+    let err = load_error("devices-latin1.csv", FileFormat::Csv);
+    assert_eq!(
+        err.to_string(),
+        "devices-latin1.csv line 2: field 2 is not valid UTF-8 (save the file as UTF-8)"
+    );
+}
+
+#[test]
+fn blank_lines_are_skipped_as_go_does() {
+    let csv = b"\n\nIdentifier,user\n\n\nA,alice\n\nB,bob\n\n";
+    let list = DeviceList::parse(csv, FileFormat::Csv, "t.csv").unwrap();
+    assert_eq!(list.len(), 2);
+    // A line holding only spaces is a record, not a blank line.
+    let csv = b"Identifier\nA\n   \n";
+    let err = DeviceList::parse(csv, FileFormat::Csv, "t.csv").unwrap_err();
+    assert!(
+        matches!(err, LoadError::UntrimmedIdentifier { line: 3, .. }),
+        "{err}"
+    );
+}

@@ -1,0 +1,224 @@
+use posture_core::{Decision, DenyCode};
+use posture_file::{DeviceList, FileFormat, LoadError, LoadOptions};
+use serde_json::json;
+
+use crate::{load, load_error};
+
+#[test]
+fn allows_listed_devices_with_their_data_bytes_verbatim() {
+    let list = load("devices.json", FileFormat::Json).unwrap();
+    assert_eq!(list.len(), 5);
+    assert_eq!(list.format(), FileFormat::Json);
+    assert_eq!(list.source_name(), "devices.json");
+
+    let alice = list.get("C02XL0GJJG5J").unwrap();
+    assert_eq!(alice.identifier(), "C02XL0GJJG5J");
+    let expected = r#"{
+        "user": "alice",
+        "email": "alice@example.com",
+        "department": "Engineering",
+        "groups": ["engineering", "vpn-users"]
+      }"#;
+    assert_eq!(
+        std::str::from_utf8(alice.enrichment().unwrap().as_bytes()).unwrap(),
+        expected
+    );
+
+    let carol = list.decide("FVFZK2ABCDEF");
+    assert!(carol.is_allowed());
+    assert_eq!(
+        carol.enrichment().unwrap().to_value(),
+        json!({
+            "user": "carol",
+            "email": "carol@example.com",
+            "department": "Finance",
+            "groups": ["finance", "vpn-users"],
+            "assetTag": 10442,
+            "loaner": false
+        })
+    );
+}
+
+#[test]
+fn a_device_without_data_is_allowed_without_enrichment() {
+    let list = load("devices.json", FileFormat::Json).unwrap();
+    // No "data" key, and "data": null.
+    assert_eq!(list.decide("DMPXQ3NZLMNO"), Decision::allow());
+    assert_eq!(list.decide("F9FXW4GHJKLM"), Decision::allow());
+}
+
+#[test]
+fn an_unlisted_device_is_denied_as_not_found() {
+    let list = load("devices.json", FileFormat::Json).unwrap();
+    for unlisted in ["C02NOTLISTED", "c02xl0gjjg5j", "C02XL0GJJG5J ", ""] {
+        let decision = list.decide(unlisted);
+        assert_eq!(decision.deny_code(), Some(&DenyCode::DEVICE_NOT_FOUND));
+        assert_eq!(
+            decision.deny_message().unwrap(),
+            format!("device identifier {unlisted:?} is not in the device list")
+        );
+        assert!(list.get(unlisted).is_none());
+        assert!(!list.contains(unlisted));
+    }
+}
+
+#[test]
+fn iterates_in_file_order() {
+    let list = load("devices.json", FileFormat::Json).unwrap();
+    let ids: Vec<_> = list.iter().map(|device| device.identifier()).collect();
+    assert_eq!(
+        ids,
+        [
+            "C02XL0GJJG5J",
+            "C02YM1HKKH6K",
+            "FVFZK2ABCDEF",
+            "DMPXQ3NZLMNO",
+            "F9FXW4GHJKLM"
+        ]
+    );
+}
+
+#[test]
+fn skips_a_byte_order_mark() {
+    let list = load("devices-bom.json", FileFormat::Json).unwrap();
+    assert_eq!(
+        list.decide("C02XL0GJJG5J").enrichment().unwrap().as_bytes(),
+        br#"{"user":"alice"}"#
+    );
+}
+
+#[test]
+fn ignores_unknown_keys_as_the_go_version_does() {
+    let json =
+        br#"{"version":3,"devices":[{"identifier":"A","serial":"x","data":{"k":"v"}}],"x":{}}"#;
+    let list = DeviceList::parse(json, FileFormat::Json, "t.json").unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list.get("A").unwrap().enrichment().unwrap().as_bytes(),
+        br#"{"k":"v"}"#
+    );
+}
+
+#[test]
+fn duplicate_identifiers_name_both_lines() {
+    let err = load_error("devices-duplicate.json", FileFormat::Json);
+    assert_eq!(
+        err.to_string(),
+        "devices-duplicate.json line 6: duplicate identifier \"C02XL0GJJG5J\" (first seen on line 3)"
+    );
+    assert!(matches!(
+        err,
+        LoadError::DuplicateIdentifier { line: 6, first_line: 3, ref identifier, .. }
+            if identifier == "C02XL0GJJG5J"
+    ));
+}
+
+#[test]
+fn empty_identifiers_are_refused() {
+    let err = load_error("devices-empty-identifier.json", FileFormat::Json);
+    assert_eq!(
+        err.to_string(),
+        "devices-empty-identifier.json line 3: empty identifier"
+    );
+}
+
+#[test]
+fn padded_identifiers_are_refused() {
+    let err = load_error("devices-untrimmed.json", FileFormat::Json);
+    assert_eq!(
+        err.to_string(),
+        "devices-untrimmed.json line 2: identifier \" C02XL0GJJG5J\" has leading or trailing whitespace"
+    );
+}
+
+#[test]
+fn missing_identifiers_are_refused() {
+    let err = load_error("devices-missing-identifier.json", FileFormat::Json);
+    assert_eq!(
+        err.to_string(),
+        "devices-missing-identifier.json line 3: device 2 has no identifier"
+    );
+}
+
+#[test]
+fn invalid_json_names_line_and_column() {
+    let err = load_error("devices-invalid.json", FileFormat::Json);
+    assert_eq!(
+        err.to_string(),
+        "devices-invalid.json line 4 column 35: invalid JSON: expected `,` or `}`"
+    );
+    assert!(matches!(
+        err,
+        LoadError::InvalidJson {
+            line: 4,
+            column: 35,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn truncated_json_is_refused() {
+    let err = load_error("devices-truncated.json", FileFormat::Json);
+    assert_eq!(
+        err.to_string(),
+        "devices-truncated.json line 4 column 47: invalid JSON: EOF while parsing a string"
+    );
+}
+
+#[test]
+fn data_must_be_an_object() {
+    let err = load_error("devices-data-not-object.json", FileFormat::Json);
+    assert_eq!(
+        err.to_string(),
+        "devices-data-not-object.json line 4: the data of \"C02YM1HKKH6K\" must be an object or null, found an array"
+    );
+    for (data, found) in [
+        ("\"alice\"", "a string"),
+        ("7", "a number"),
+        ("true", "a boolean"),
+    ] {
+        let json = format!(r#"{{"devices":[{{"identifier":"A","data":{data}}}]}}"#);
+        let err = DeviceList::parse(json.as_bytes(), FileFormat::Json, "t.json").unwrap_err();
+        assert!(
+            matches!(err, LoadError::DataNotObject { found: f, .. } if f == found),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_device_list_is_refused_unless_allowed() {
+    let err = load_error("devices-no-devices.json", FileFormat::Json);
+    assert_eq!(
+        err.to_string(),
+        "devices-no-devices.json lists no devices (an empty device list would deny every device)"
+    );
+    let json = br#"{"devices":[]}"#;
+    let options = LoadOptions::new().allow_empty(true);
+    let list = DeviceList::parse_with(json, FileFormat::Json, "t.json", options).unwrap();
+    assert!(list.is_empty());
+    assert_eq!(
+        list.decide("A").deny_code(),
+        Some(&DenyCode::DEVICE_NOT_FOUND)
+    );
+}
+
+#[test]
+fn an_empty_file_is_refused_even_when_empty_lists_are_allowed() {
+    let options = LoadOptions::new().allow_empty(true);
+    for content in [&b""[..], b"  \n", b"\xEF\xBB\xBF"] {
+        let err = DeviceList::parse_with(content, FileFormat::Json, "t.json", options).unwrap_err();
+        assert_eq!(err.to_string(), "t.json is empty");
+    }
+}
+
+#[test]
+fn identifiers_must_be_strings() {
+    let json = b"{\"devices\":[\n  {\"identifier\": 12345}\n]}";
+    let err = DeviceList::parse(json, FileFormat::Json, "t.json").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "t.json line 2 column 18: the identifier must be a string, found a number"
+    );
+}
