@@ -474,7 +474,81 @@ fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
 
 #[cfg(test)]
 mod tests {
+    use posture_file::{DeviceList, FileFormat, FileProvider};
+    use smallstep_webhook::{Signer, WebhookSecret};
+
     use super::*;
+
+    const ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
+    const SECRET: &str =
+        "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
+
+    fn app() -> Arc<App> {
+        let verifier = Verifier::builder().webhook(ID, SECRET).build().unwrap();
+        let list = DeviceList::parse(
+            br#"{"devices":[{"identifier":"C02XL0GJJG5J","data":{"user":"alice"}}]}"#,
+            FileFormat::Json,
+            "inline",
+        )
+        .unwrap();
+        Arc::new(App::new(verifier, Arc::new(FileProvider::from_list(list))))
+    }
+
+    fn signer() -> Signer {
+        Signer::new(ID, WebhookSecret::from_base64(SECRET).unwrap()).unwrap()
+    }
+
+    async fn call(app: Arc<App>, request: Request<Full<Bytes>>) -> (StatusCode, serde_json::Value) {
+        let response = handle(app, request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn post(headers: HeaderMap, body: Vec<u8>) -> Request<Full<Bytes>> {
+        let mut request = Request::post(WEBHOOK_PATH)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        *request.headers_mut() = headers;
+        request
+    }
+
+    #[tokio::test]
+    async fn decides_without_a_socket() {
+        let app = app();
+        let body =
+            RequestBody::device_attest_authorizing("C02XL0GJJG5J", time::OffsetDateTime::now_utc());
+        let signed = signer().sign_body(&body);
+        let (status, json) = call(app.clone(), post(signed.headers, signed.body)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            json,
+            serde_json::json!({"allow": true, "data": {"user": "alice"}})
+        );
+
+        let body =
+            RequestBody::device_attest_authorizing("NOTLISTED1", time::OffsetDateTime::now_utc());
+        let signed = signer().sign_body(&body);
+        let (status, json) = call(app, post(signed.headers, signed.body)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json["error"]["code"], "deviceNotFound");
+    }
+
+    #[tokio::test]
+    async fn refuses_unsigned_requests_and_declared_oversized_bodies_before_reading() {
+        let app = app();
+        let (status, json) = call(app.clone(), post(HeaderMap::new(), b"{}".to_vec())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(json, serde_json::json!({"allow": false}));
+
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("1000000"));
+        let (status, _) = call(app, post(headers, Vec::new())).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
 
     #[test]
     fn mode_query() {

@@ -198,6 +198,7 @@ fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
         ("WEBHOOK_IDS", WEBHOOK_ID),
         ("WEBHOOK_SECRETS", SECRET),
     ];
+    // Each case replaces one variable of a working configuration.
     let cases: &[(&str, &str, &str)] = &[
         (
             "PROVIDER",
@@ -280,6 +281,41 @@ fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
             "MTLS_ALLOWED_NAMES",
             "ca example",
             "MTLS_ALLOWED_NAMES=\"ca example\" is invalid: expected comma-separated DNS names",
+        ),
+        (
+            "MTLS_REQUIRE_SERVER_AUTH",
+            "maybe",
+            "MTLS_REQUIRE_SERVER_AUTH=\"maybe\" is invalid: expected 0 or 1",
+        ),
+        (
+            "MAX_CONNECTIONS",
+            "0",
+            "MAX_CONNECTIONS=\"0\" is invalid: expected a number of connections",
+        ),
+        (
+            "MAX_REQUEST_AGE",
+            "0",
+            "MAX_REQUEST_AGE=\"0\" is invalid: expected a whole number of seconds from 1 to 3600",
+        ),
+        (
+            "MAX_CLOCK_SKEW",
+            "-1",
+            "MAX_CLOCK_SKEW=\"-1\" is invalid: expected a whole number of seconds from 0 to 3600",
+        ),
+        (
+            "TLS_HANDSHAKE_TIMEOUT",
+            "0",
+            "TLS_HANDSHAKE_TIMEOUT=\"0\" is invalid",
+        ),
+        (
+            "HEADER_READ_TIMEOUT",
+            "999",
+            "HEADER_READ_TIMEOUT=\"999\" is invalid",
+        ),
+        (
+            "WEBHOOK_SECRETS_FILE",
+            "secrets.txt",
+            "WEBHOOK_SECRETS and WEBHOOK_SECRETS_FILE is invalid (value not shown, it is a secret): expected only one of the two",
         ),
     ];
     for (variable, value, expected) in cases {
@@ -526,4 +562,26 @@ mod jamf {
             assert!(!text.contains("wrong"), "the secret leaked: {text}");
         }
     }
+}
+
+#[test]
+fn webhook_secrets_can_come_from_a_file() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    let dotenv = std::fs::read_to_string(deployment.file(".env")).unwrap();
+    let without_secret: String = dotenv
+        .lines()
+        .filter(|line| !line.starts_with("WEBHOOK_SECRETS="))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(deployment.file(".env"), without_secret).unwrap();
+    std::fs::write(deployment.file("secrets.txt"), format!("{SECRET}\n")).unwrap();
+    let output = deployment.run(
+        &["check-config"],
+        &[("WEBHOOK_SECRETS_FILE", "secrets.txt")],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let missing = deployment.run(&["check-config"], &[("WEBHOOK_SECRETS_FILE", "nope.txt")]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("WEBHOOK_SECRETS_FILE=\"nope.txt\" is invalid"));
 }
