@@ -89,19 +89,28 @@ pub fn transport_error(service: &str, request: &str, err: reqwest::Error) -> Pro
     }
 }
 
-/// Reads `Retry-After` when it is a number of seconds (HTTP dates are ignored), clamped to
-/// [`MAX_RETRY_AFTER`].
+/// Reads `Retry-After`, either a number of seconds or an HTTP date, clamped to
+/// [`MAX_RETRY_AFTER`]. A date in the past means no wait.
 ///
 /// ```
 /// use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 /// let mut headers = HeaderMap::new();
 /// headers.insert(RETRY_AFTER, HeaderValue::from_static(" 3 "));
 /// assert_eq!(posture_http::retry_after(&headers), Some(std::time::Duration::from_secs(3)));
+/// headers.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+/// assert_eq!(posture_http::retry_after(&headers), Some(std::time::Duration::ZERO));
 /// ```
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let seconds: u64 = text.parse().ok()?;
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+    let delay = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let when = httpdate::parse_http_date(text).ok()?;
+            when.duration_since(std::time::SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
 }
 
 /// Parses a JSON body; a body that doesn't parse into `T` is a permanent error that names
@@ -227,6 +236,20 @@ mod tests {
             RETRY_AFTER,
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
+        assert_eq!(
+            retry_after(&headers),
+            Some(Duration::ZERO),
+            "a past date: no wait"
+        );
+        let in_a_minute =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&in_a_minute).unwrap());
+        let delay = retry_after(&headers).unwrap();
+        assert!(
+            delay > Duration::from_secs(55) && delay <= Duration::from_secs(60),
+            "{delay:?}"
+        );
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
     }
 

@@ -34,6 +34,7 @@
 //! # Crate features
 //! None. TLS always uses rustls with *ring*; aws-lc is never linked.
 
+mod backoff;
 mod base_url;
 mod cache;
 mod classify;
@@ -41,6 +42,7 @@ mod client;
 mod secret;
 mod token;
 
+pub use backoff::Backoff;
 pub use base_url::{BaseUrl, BaseUrlError};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache};
 pub use classify::{

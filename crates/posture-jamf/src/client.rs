@@ -39,6 +39,7 @@ pub(crate) struct JamfClient {
     client_id: String,
     client_secret: Secret,
     tokens: TokenCache,
+    backoff: posture_http::Backoff,
     pub(crate) requests: AtomicU64,
     pub(crate) retries_after_401: AtomicU64,
 }
@@ -57,6 +58,7 @@ impl JamfClient {
             client_id,
             client_secret,
             tokens: TokenCache::new(renewal_margin),
+            backoff: posture_http::Backoff::default(),
             requests: AtomicU64::new(0),
             retries_after_401: AtomicU64::new(0),
         }
@@ -195,6 +197,7 @@ impl JamfClient {
         query: &[(&str, &str)],
         request: &str,
     ) -> Result<Answer, ProviderError> {
+        self.backoff.check(SERVICE)?;
         let token = self.token().await?;
         let mut response = self.send(&url, query, request, &token).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
@@ -216,6 +219,7 @@ impl JamfClient {
         }
         let status = response.status();
         let headers = response.headers().clone();
+        self.backoff.observe(status, &headers);
         let body = read_body(SERVICE, request, response, MAX_BODY).await?;
         Ok(Answer {
             status,

@@ -46,6 +46,39 @@ async fn rate_limits_are_transient_with_retry_after() {
 }
 
 #[tokio::test]
+async fn after_a_429_jamf_is_not_called_again_until_retry_after_has_passed() {
+    let jamf = fake().await;
+    jamf.add_mobile_device(FakeDevice::new("DMPXK2ABCD12"));
+    jamf.add_mobile_device(FakeDevice::new("DMPXK2ABCD13"));
+    jamf.fail_next(
+        Fault::TooManyRequests {
+            retry_after_secs: 1,
+        },
+        1,
+    );
+    let jamf_provider = provider(&jamf, APIS[0], |c| c);
+    let err = lookup(&jamf_provider, "DMPXK2ABCD12", DeviceMode::MobileDevice)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let calls = jamf.stats().lookup_requests;
+    // Within the delay, another device is refused locally: Jamf sees nothing.
+    let err = lookup(&jamf_provider, "DMPXK2ABCD13", DeviceMode::MobileDevice)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("Retry-After"), "{err}");
+    assert_eq!(jamf.stats().lookup_requests, calls);
+    // Once it has passed, lookups reach Jamf again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let decision = lookup(&jamf_provider, "DMPXK2ABCD13", DeviceMode::MobileDevice)
+        .await
+        .unwrap();
+    assert!(decision.is_allowed());
+    assert_eq!(jamf.stats().lookup_requests, calls + 1);
+}
+
+#[tokio::test]
 async fn a_hanging_jamf_gives_a_transient_error_within_the_deadline() {
     for api in APIS {
         let jamf = fake().await;
