@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod decisions;
+mod http2;
 mod jamf;
 mod mtls;
 mod refusals;
