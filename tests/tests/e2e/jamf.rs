@@ -209,3 +209,26 @@ async fn the_pro_api_gives_the_same_answers() {
         "{iphone}"
     );
 }
+
+#[tokio::test]
+async fn shutdown_lets_a_request_in_flight_finish() {
+    let d = Deployment::start(&[]).await;
+    d.jamf.set_latency(Duration::from_millis(400));
+    let signed = enriching_signer()
+        .unwrap()
+        .sign_body(&enriching_body(MAC, None).unwrap());
+    let url = d.server.url("/webhook/device-attest?mode=computer");
+    let client = d.client.clone();
+    let in_flight =
+        tokio::spawn(async move { client.post(&url, &signed.headers, signed.body).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let started = Instant::now();
+    d.server.stop().await;
+    let (status, body) = in_flight.await.unwrap().unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["allow"], true);
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "stop returned before the request finished"
+    );
+}
