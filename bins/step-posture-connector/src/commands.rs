@@ -414,9 +414,10 @@ pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResul
 /// provider, and returns a summary with secrets redacted.
 pub async fn check_config(vars: &HashMap<String, String>) -> Result<String, CommandError> {
     let config = Config::from_vars(vars)?;
-    let tls = build_server_config(&config.tls).context("TLS configuration")?;
+    // The same steps, in the same order and with the same errors, as `Server::bind`.
     let provider = build_provider(&config.provider)?;
     ensure_ready(provider.as_ref(), config.timeout).await?;
+    let tls = build_server_config(&config.tls).context("TLS configuration")?;
     build_verifier(&config)?;
     Ok(summary(&config, &tls))
 }
@@ -482,6 +483,18 @@ fn summary(config: &Config, tls: &TlsState) -> String {
         lines.push(format!("webhook: {} (secret set, not shown)", entry.id));
     }
     lines.push(format!("TIMEOUT: {} s", config.timeout.as_secs()));
+    lines.push(match config.metrics_addr {
+        Some(addr) => format!("metrics: http://{addr}/metrics (also /livez and /readyz)"),
+        None => "metrics: off (set METRICS_ADDR to serve them)".to_owned(),
+    });
+    lines.push(if config.reload_interval.is_zero() {
+        "reload: on SIGHUP only (RELOAD_INTERVAL=0)".to_owned()
+    } else {
+        format!(
+            "reload: on SIGHUP and when the files change (checked every {} s)",
+            config.reload_interval.as_secs()
+        )
+    });
     for warning in config.warnings() {
         lines.push(format!("warning: {warning}"));
     }

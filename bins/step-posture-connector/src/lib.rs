@@ -9,6 +9,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod handler;
+pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod pki;
