@@ -537,6 +537,10 @@ fn error_lines(output: &Output) -> Vec<String> {
         .collect()
 }
 
+/// A broken setup: its name, the variables that break it, the exit status and a fragment of
+/// the error.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], i32, &'a str);
+
 #[test]
 fn check_config_fails_with_the_same_errors_and_status_as_start_up() {
     let deployment = Deployment::new();
@@ -545,7 +549,7 @@ fn check_config_fails_with_the_same_errors_and_status_as_start_up() {
     std::fs::write(deployment.file("other.key"), &other.key_pem).unwrap();
     std::fs::write(deployment.file("garbage.pem"), "not a certificate\n").unwrap();
     std::fs::write(deployment.file("broken.json"), "{\"devices\": [").unwrap();
-    let cases: [(&str, &[(&str, &str)], i32, &str); 5] = [
+    let cases: [Case<'_>; 5] = [
         (
             "invalid variables",
             &[("PORT", "99999"), ("METRICS_ADDR", "localhost")],
