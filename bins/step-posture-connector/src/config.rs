@@ -366,7 +366,7 @@ impl Config {
 }
 
 /// Every variable the server reads itself. Provider crates read their own.
-const KNOWN_VARIABLES: &[&str] = &[
+pub const KNOWN_VARIABLES: &[&str] = &[
     "PROVIDER",
     "TLS_CERT_PATH",
     "TLS_KEY_PATH",
