@@ -182,7 +182,7 @@ fn the_deployment_probes_and_mounts_match_the_configuration() {
         );
     }
     assert!(
-        !deployment.contains("subPath"),
+        !deployment.contains("subPath:"),
         "subPath mounts never see updates"
     );
     // Every path the ConfigMap names lies under a mount.
