@@ -10,15 +10,15 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::Uri;
 use posture_core::{Decision, DeviceMode, DynPostureProvider, LookupRequest};
-use posture_file::FileProvider;
-use posture_jamf::JamfProvider;
 use smallstep_webhook::{RequestBody, ResponseBody, Signer, Verifier, WebhookSecret};
 
 use crate::client::{Connection, client_config};
 use crate::config::{Config, ConfigErrors, ProviderSettings};
 use crate::handler::{App, WEBHOOK_PATH};
+use crate::metrics::Metrics;
+use crate::reload::{FileWatch, Reloader};
 use crate::tls::{TlsState, build_server_config, sha256_hex};
-use crate::{logging, pki, server};
+use crate::{logging, pki, providers, server};
 
 /// Exit status for configuration errors.
 pub const EXIT_CONFIG: u8 = 2;
@@ -48,16 +48,7 @@ impl CommandError {
 /// Builds the configured provider. No network or file access happens before
 /// [`DynPostureProvider::check_ready_boxed`], except that the file provider loads its file.
 pub fn build_provider(settings: &ProviderSettings) -> anyhow::Result<Arc<dyn DynPostureProvider>> {
-    Ok(match settings {
-        ProviderSettings::File { path, format } => {
-            Arc::new(FileProvider::load(path, *format).with_context(|| {
-                format!("FILE_PATH={}: cannot load the device file", path.display())
-            })?)
-        }
-        ProviderSettings::Jamf(config) => Arc::new(
-            JamfProvider::new((**config).clone()).context("cannot set up the Jamf provider")?,
-        ),
-    })
+    Ok(providers::build(settings)?.provider)
 }
 
 /// Builds the HMAC verifier from the configured webhooks.
@@ -115,31 +106,62 @@ pub async fn run_server(
 #[derive(Debug)]
 pub struct Server {
     listener: tokio::net::TcpListener,
+    metrics_listener: Option<tokio::net::TcpListener>,
     tls: Arc<ArcSwap<TlsState>>,
     app: Arc<App>,
+    metrics: Arc<Metrics>,
+    reloader: Reloader,
+    watch: FileWatch,
+    reload_interval: Duration,
     limits: crate::config::Limits,
     drain: Duration,
 }
 
 impl Server {
     /// Builds the provider and checks it is ready, loads TLS, and binds the listening
-    /// socket. `PORT=0` picks a free port; see [`Server::local_addr`].
+    /// sockets (the webhook's and, with `METRICS_ADDR`, the metrics'). `PORT=0` picks a
+    /// free port; see [`Server::local_addr`].
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
-        let provider = build_provider(&config.provider)?;
+        // Stamp the files before loading them, so a change made meanwhile is reloaded.
+        let watch = FileWatch::for_config(&config);
+        let parts = providers::build(&config.provider)?;
+        let provider = parts.provider.clone();
         ensure_ready(provider.as_ref(), config.timeout).await?;
         let tls_state = build_server_config(&config.tls).context("TLS configuration")?;
         if !tls_state.certificate_is_current() {
             tracing::warn!(path = %config.tls.cert_path.display(), "the server certificate has expired");
         }
         let tls = Arc::new(ArcSwap::from_pointee(tls_state));
+        let mut metrics = Metrics::new(
+            config.webhooks.iter().map(|w| w.id.as_str()),
+            provider.name(),
+        )
+        .with_tls(tls.clone());
+        if let Some(jamf) = &parts.jamf {
+            metrics = metrics.with_jamf(jamf.clone());
+        }
+        if let Some(file) = &parts.file {
+            metrics = metrics.with_devices(file.clone());
+        }
+        let metrics = Arc::new(metrics);
         let tls_for_ready = tls.clone();
         let app = App::new(build_verifier(&config)?, provider.clone())
             .with_timeout(config.timeout)
             .with_max_body_bytes(config.limits.max_body_bytes)
+            .with_metrics(metrics.clone())
             .with_readiness(Arc::new(move || {
                 tls_for_ready.load().certificate_is_current()
             }));
+        let reloader = Reloader::new(config.tls.clone(), tls.clone(), parts.file, metrics.clone());
         let listener = server::bind(config.listen).await?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                server::bind(addr)
+                    .await
+                    .context("METRICS_ADDR: cannot serve metrics")?,
+            ),
+            None => None,
+        };
         let address = listener.local_addr().unwrap_or(config.listen);
         tracing::info!(
             %address,
@@ -149,10 +171,18 @@ impl Server {
             version = env!("CARGO_PKG_VERSION"),
             "listening on https://{address}{WEBHOOK_PATH}"
         );
+        if let Some(metrics_address) = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+            tracing::info!(%metrics_address, "serving metrics on http://{metrics_address}/metrics");
+        }
         Ok(Self {
             listener,
+            metrics_listener,
             tls,
             app: Arc::new(app),
+            metrics,
+            reloader,
+            watch,
+            reload_interval: config.reload_interval,
             limits: config.limits,
             drain: config.timeout + Duration::from_secs(1),
         })
@@ -163,22 +193,68 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The address of the metrics listener, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     /// The live TLS state; storing a new one affects new connections.
     pub fn tls(&self) -> Arc<ArcSwap<TlsState>> {
         self.tls.clone()
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    /// The reloader SIGHUP and file changes use; call it to reload on demand.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish. Reloads on
+    /// SIGHUP and on file changes meanwhile, and serves metrics if configured.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        // Dropping the sender tells the reloader and the metrics listener to stop.
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let stop_signal = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.changed().await;
+            }
+        };
+        let reload = tokio::spawn(self.reloader.run(
+            self.watch,
+            self.reload_interval,
+            stop_signal(),
+        ));
+        let metrics = self.metrics_listener.map(|listener| {
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                self.metrics,
+                self.app.clone(),
+                stop_signal(),
+            ))
+        });
         server::serve(
             self.listener,
             self.tls,
             self.app,
             self.limits,
-            shutdown,
+            async move {
+                shutdown.await;
+                drop(stop);
+            },
             self.drain,
         )
         .await;
+        let _ = reload.await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
     }
 }
 
@@ -338,9 +414,10 @@ pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResul
 /// provider, and returns a summary with secrets redacted.
 pub async fn check_config(vars: &HashMap<String, String>) -> Result<String, CommandError> {
     let config = Config::from_vars(vars)?;
-    let tls = build_server_config(&config.tls).context("TLS configuration")?;
+    // The same steps, in the same order and with the same errors, as `Server::bind`.
     let provider = build_provider(&config.provider)?;
     ensure_ready(provider.as_ref(), config.timeout).await?;
+    let tls = build_server_config(&config.tls).context("TLS configuration")?;
     build_verifier(&config)?;
     Ok(summary(&config, &tls))
 }
@@ -406,6 +483,18 @@ fn summary(config: &Config, tls: &TlsState) -> String {
         lines.push(format!("webhook: {} (secret set, not shown)", entry.id));
     }
     lines.push(format!("TIMEOUT: {} s", config.timeout.as_secs()));
+    lines.push(match config.metrics_addr {
+        Some(addr) => format!("metrics: http://{addr}/metrics (also /livez and /readyz)"),
+        None => "metrics: off (set METRICS_ADDR to serve them)".to_owned(),
+    });
+    lines.push(if config.reload_interval.is_zero() {
+        "reload: on SIGHUP only (RELOAD_INTERVAL=0)".to_owned()
+    } else {
+        format!(
+            "reload: on SIGHUP and when the files change (checked every {} s)",
+            config.reload_interval.as_secs()
+        )
+    });
     for warning in config.warnings() {
         lines.push(format!("warning: {warning}"));
     }

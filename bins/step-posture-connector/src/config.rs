@@ -45,6 +45,8 @@ struct RawEnv {
     max_connections: Option<String>,
     tls_handshake_timeout: Option<String>,
     header_read_timeout: Option<String>,
+    metrics_addr: Option<String>,
+    reload_interval: Option<String>,
 }
 
 /// The validated configuration of a server.
@@ -71,6 +73,12 @@ pub struct Config {
     pub max_request_age: Duration,
     /// How far in the future a request's timestamp may be.
     pub max_clock_skew: Duration,
+    /// `METRICS_ADDR`: where to serve `/metrics` (and `/livez`, `/readyz`) over plain HTTP;
+    /// `None` (the default) serves no metrics.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `RELOAD_INTERVAL`: how often to look for changed TLS and device files; zero turns
+    /// the polling off (SIGHUP still reloads).
+    pub reload_interval: Duration,
 }
 
 /// The provider chosen with `PROVIDER`.
@@ -358,7 +366,7 @@ impl Config {
 }
 
 /// Every variable the server reads itself. Provider crates read their own.
-const KNOWN_VARIABLES: &[&str] = &[
+pub const KNOWN_VARIABLES: &[&str] = &[
     "PROVIDER",
     "TLS_CERT_PATH",
     "TLS_KEY_PATH",
@@ -382,6 +390,8 @@ const KNOWN_VARIABLES: &[&str] = &[
     "MAX_CONNECTIONS",
     "TLS_HANDSHAKE_TIMEOUT",
     "HEADER_READ_TIMEOUT",
+    "METRICS_ADDR",
+    "RELOAD_INTERVAL",
 ];
 
 fn validate(
@@ -474,6 +484,8 @@ fn validate(
     );
     let max_request_age = seconds(&raw.max_request_age, "MAX_REQUEST_AGE", 60, 1, 3600, errors);
     let max_clock_skew = seconds(&raw.max_clock_skew, "MAX_CLOCK_SKEW", 60, 0, 3600, errors);
+    let metrics_addr = metrics_address(&raw.metrics_addr, errors);
+    let reload_interval = seconds(&raw.reload_interval, "RELOAD_INTERVAL", 5, 0, 3600, errors);
 
     Some(Config {
         provider: provider?,
@@ -491,7 +503,30 @@ fn validate(
         },
         max_request_age: max_request_age?,
         max_clock_skew: max_clock_skew?,
+        metrics_addr: metrics_addr?,
+        reload_interval: reload_interval?,
     })
+}
+
+/// `METRICS_ADDR`: empty or unset means no metrics listener.
+fn metrics_address(
+    value: &Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Option<SocketAddr>> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Some(None),
+        Some(text) => match text.parse::<SocketAddr>() {
+            Ok(addr) => Some(Some(addr)),
+            Err(_) => {
+                errors.push(ConfigError::invalid(
+                    "METRICS_ADDR",
+                    text,
+                    "an IP address and port such as 127.0.0.1:9464 or [::]:9464, or empty for no metrics",
+                ));
+                None
+            }
+        },
+    }
 }
 
 fn provider_settings(

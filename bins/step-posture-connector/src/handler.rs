@@ -20,6 +20,8 @@ use posture_core::{
 };
 use smallstep_webhook::{RequestBody, ResponseBody, Verifier};
 
+use crate::metrics::{LookupResult, Metrics, Outcome as Verdict};
+
 /// The path step-ca posts to, as in the Go version.
 pub const WEBHOOK_PATH: &str = "/webhook/device-attest";
 
@@ -33,6 +35,7 @@ pub struct App {
     timeout: Duration,
     max_body_bytes: usize,
     readiness: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for App {
@@ -54,7 +57,21 @@ impl App {
             timeout: Duration::from_secs(4),
             max_body_bytes: 64 * 1024,
             readiness: None,
+            metrics: Arc::new(Metrics::default()),
         }
+    }
+
+    /// Where decisions, latencies and provider lookups are counted (by default, metrics
+    /// that nothing serves).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// How long a request may take, body and provider included (default 4 s).
@@ -148,7 +165,7 @@ async fn readyz(app: &App) -> Response<Full<Bytes>> {
 struct Outcome {
     status: StatusCode,
     body: Bytes,
-    outcome: &'static str,
+    outcome: Verdict,
     code: Option<DenyCode>,
     reason: String,
     identifier: Option<String>,
@@ -157,12 +174,7 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn new(
-        status: StatusCode,
-        body: Bytes,
-        outcome: &'static str,
-        reason: impl Into<String>,
-    ) -> Self {
+    fn new(status: StatusCode, body: Bytes, outcome: Verdict, reason: impl Into<String>) -> Self {
         Self {
             status,
             body,
@@ -179,7 +191,7 @@ impl Outcome {
         Self::new(
             StatusCode::UNAUTHORIZED,
             deny_without_reason(),
-            "unauthorized",
+            Verdict::Unauthorized,
             reason,
         )
     }
@@ -187,7 +199,7 @@ impl Outcome {
     fn deny(code: DenyCode, message: impl Into<String>) -> Self {
         let message = message.into();
         let body = Bytes::from(ResponseBody::deny(code.as_str(), &message).to_json());
-        let mut outcome = Self::new(StatusCode::OK, body, "deny", message);
+        let mut outcome = Self::new(StatusCode::OK, body, Verdict::Deny, message);
         outcome.code = Some(code);
         outcome
     }
@@ -219,14 +231,22 @@ where
         Err(_) => Outcome::new(
             StatusCode::SERVICE_UNAVAILABLE,
             deny_without_reason(),
-            "error",
+            Verdict::Error,
             format!("no decision within TIMEOUT ({} s)", app.timeout.as_secs()),
         ),
     };
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    app.metrics.record_decision(
+        outcome.outcome,
+        outcome.code.as_ref(),
+        &claimed_webhook_id,
+        outcome.mode,
+        elapsed,
+    );
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     tracing::info!(
         target: "step_posture_connector::decision",
-        outcome = outcome.outcome,
+        outcome = outcome.outcome.as_str(),
         status = outcome.status.as_u16(),
         code = outcome.code.as_ref().map(DenyCode::as_str).unwrap_or(""),
         identifier = ?outcome.identifier.as_deref().unwrap_or(""),
@@ -264,7 +284,7 @@ where
             return Outcome::new(
                 StatusCode::BAD_REQUEST,
                 deny_without_reason(),
-                "error",
+                Verdict::Error,
                 format!("could not read the request body: {err}"),
             );
         }
@@ -358,13 +378,20 @@ fn device_attest_request(body: &RequestBody) -> Result<LookupRequest, Box<Outcom
 }
 
 async fn lookup(app: &App, request: LookupRequest) -> Outcome {
-    match app.provider.lookup_boxed(&request).await {
+    let timer = app.metrics.lookup_timer();
+    let result = app.provider.lookup_boxed(&request).await;
+    timer.finish(match &result {
+        Ok(Decision::Allow { .. }) => LookupResult::Allow,
+        Ok(Decision::Deny { .. }) => LookupResult::Deny,
+        _ => LookupResult::Error,
+    });
+    match result {
         Ok(Decision::Allow { enrichment }) => {
             let body = match &enrichment {
                 None => Bytes::from_static(b"{\"allow\":true}"),
                 Some(data) => allow_with_data(data.as_bytes()),
             };
-            Outcome::new(StatusCode::OK, body, "allow", "")
+            Outcome::new(StatusCode::OK, body, Verdict::Allow, "")
         }
         Ok(Decision::Deny { code, message }) => Outcome::deny(code, message),
         Ok(other) => Outcome::deny(
@@ -376,7 +403,7 @@ async fn lookup(app: &App, request: LookupRequest) -> Outcome {
             Outcome::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 deny_without_reason(),
-                "error",
+                Verdict::Error,
                 format!("transient provider error: {}", error_chain(&err)),
             )
         }
@@ -421,7 +448,7 @@ fn too_large(max: usize) -> Outcome {
     Outcome::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         deny_without_reason(),
-        "error",
+        Verdict::Error,
         format!("request body over MAX_BODY_BYTES ({max} bytes)"),
     )
 }

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use posture_core::{Decision, DeviceMode};
 use step_posture_connector::commands::{self, CommandError, SimulateOptions};
-use step_posture_connector::config::gather_environment;
+use step_posture_connector::config::{Config, gather_environment};
+use step_posture_connector::health;
 
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -67,6 +68,12 @@ enum Command {
         /// computer, mobiledevice or auto.
         #[arg(long, default_value = "")]
         mode: String,
+    },
+    /// Ask the running server's /livez (for container health checks); exits 0 or 1.
+    Healthcheck {
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
     },
 }
 
@@ -127,6 +134,22 @@ async fn run(command: Command) -> Result<ExitCode, CommandError> {
                 ExitCode::from(1)
             });
         }
+        Command::Healthcheck { timeout } => {
+            // Docker reserves exit status 2, so every failure here is 1.
+            return match healthcheck(timeout).await {
+                Ok(url) => {
+                    println!("ok: {url}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(err) => {
+                    eprintln!(
+                        "step-posture-connector: unhealthy: {}",
+                        format!("{err:#}").replace('\n', "; ")
+                    );
+                    Ok(ExitCode::from(1))
+                }
+            };
+        }
         Command::CheckConfig => println!("{}", commands::check_config(&environment()?).await?),
         Command::Lookup { identifier, mode } => {
             let mode: DeviceMode = mode
@@ -142,6 +165,13 @@ async fn run(command: Command) -> Result<ExitCode, CommandError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn healthcheck(timeout: u64) -> Result<String, CommandError> {
+    let config = Config::from_vars(&gather_environment(std::path::Path::new("."))?)?;
+    let target = health::target(&config)?;
+    health::check(&target, std::time::Duration::from_secs(timeout)).await?;
+    Ok(target.url())
 }
 
 fn print_decision(decision: &Decision) {

@@ -17,6 +17,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::Limits;
 use crate::handler::{self, App};
+use crate::metrics::HandshakeFailure;
 use crate::tls::TlsState;
 
 /// Most headers a request may carry. step-ca sends about eight.
@@ -87,10 +88,14 @@ pub async fn serve(
             let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(err)) => {
+                    app.metrics()
+                        .record_handshake_failure(HandshakeFailure::Error);
                     tracing::debug!(%peer, error = %err, "TLS handshake failed");
                     return;
                 }
                 Err(_) => {
+                    app.metrics()
+                        .record_handshake_failure(HandshakeFailure::Timeout);
                     tracing::debug!(%peer, "TLS handshake timed out");
                     return;
                 }

@@ -585,3 +585,225 @@ fn webhook_secrets_can_come_from_a_file() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("WEBHOOK_SECRETS_FILE=\"nope.txt\" is invalid"));
 }
+
+/// The lines the binary itself printed about an error (not the log).
+fn error_lines(output: &Output) -> Vec<String> {
+    stderr(output)
+        .lines()
+        .filter(|line| line.starts_with("step-posture-connector:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A broken setup: its name, the variables that break it, the exit status and a fragment of
+/// the error.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], i32, &'a str);
+
+#[test]
+fn check_config_fails_with_the_same_errors_and_status_as_start_up() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    let other = generate_demo_pki().unwrap();
+    std::fs::write(deployment.file("other.key"), &other.key_pem).unwrap();
+    std::fs::write(deployment.file("garbage.pem"), "not a certificate\n").unwrap();
+    std::fs::write(deployment.file("broken.json"), "{\"devices\": [").unwrap();
+    let cases: [Case<'_>; 5] = [
+        (
+            "invalid variables",
+            &[("PORT", "99999"), ("METRICS_ADDR", "localhost")],
+            2,
+            "METRICS_ADDR=\"localhost\" is invalid",
+        ),
+        (
+            "a broken device file",
+            &[("FILE_PATH", "broken.json")],
+            1,
+            "broken.json",
+        ),
+        (
+            "a file that holds no certificate",
+            &[("TLS_CERT_PATH", "garbage.pem")],
+            1,
+            "garbage.pem",
+        ),
+        (
+            "a key that does not match the certificate",
+            &[("TLS_KEY_PATH", "other.key")],
+            1,
+            "TLS configuration",
+        ),
+        (
+            "a missing secrets file",
+            &[
+                ("WEBHOOK_SECRETS", ""),
+                ("WEBHOOK_SECRETS_FILE", "nope.txt"),
+            ],
+            2,
+            "WEBHOOK_SECRETS",
+        ),
+    ];
+    for (case, env, code, expected) in cases {
+        // WEBHOOK_SECRETS from .env would conflict with WEBHOOK_SECRETS_FILE; an empty
+        // environment value can't unset it, so that case gets its own .env.
+        if env.iter().any(|(k, _)| *k == "WEBHOOK_SECRETS_FILE") {
+            let text = std::fs::read_to_string(deployment.file(".env")).unwrap();
+            let without: String = text
+                .lines()
+                .filter(|l| !l.starts_with("WEBHOOK_SECRETS="))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(deployment.file(".env"), without).unwrap();
+        }
+        let env: Vec<(&str, &str)> = env
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "WEBHOOK_SECRETS")
+            .collect();
+        let serve = deployment.run(&[], &env);
+        let check = deployment.run(&["check-config"], &env);
+        assert_eq!(
+            serve.status.code(),
+            Some(code),
+            "{case}: serve: {}",
+            stderr(&serve)
+        );
+        assert_eq!(
+            check.status.code(),
+            Some(code),
+            "{case}: check-config: {}",
+            stderr(&check)
+        );
+        assert_eq!(error_lines(&serve), error_lines(&check), "{case}");
+        assert!(
+            stderr(&check).contains(expected),
+            "{case}: {}",
+            stderr(&check)
+        );
+        assert!(stdout(&check).is_empty(), "{case}: no summary on failure");
+    }
+}
+
+#[test]
+fn check_config_summarises_metrics_and_reload() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    let output = deployment.run(
+        &["check-config"],
+        &[("METRICS_ADDR", "127.0.0.1:9464"), ("RELOAD_INTERVAL", "0")],
+    );
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(
+        text.contains("metrics: http://127.0.0.1:9464/metrics"),
+        "{text}"
+    );
+    assert!(text.contains("reload: on SIGHUP only"), "{text}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn healthcheck_asks_livez_on_the_webhook_port_or_the_metrics_listener() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    let port = free_port().to_string();
+    let server = Running::start(deployment.command(&[], &[("PORT", &port)]));
+    let healthy = deployment.run(&["healthcheck"], &[("PORT", &port)]);
+    assert!(healthy.status.success(), "{}", stderr(&healthy));
+    assert_eq!(
+        stdout(&healthy).trim(),
+        format!("ok: https://127.0.0.1:{port}/livez")
+    );
+    server.stop();
+    let down = deployment.run(&["healthcheck", "--timeout", "2"], &[("PORT", &port)]);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(stderr(&down).contains("unhealthy"), "{}", stderr(&down));
+
+    // With mTLS the webhook port wants a client certificate: the metrics listener answers.
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let ca = deployment.file("ca.pem");
+    let mtls = [
+        ("ENABLE_MTLS", "1"),
+        ("TLS_CA_PATH", ca.to_str().unwrap()),
+        ("MTLS_ALLOWED_NAMES", "ca.example.com"),
+    ];
+    let refused = deployment.run(&["healthcheck"], &mtls);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("set METRICS_ADDR"),
+        "{}",
+        stderr(&refused)
+    );
+    let mut env = mtls.to_vec();
+    env.push(("METRICS_ADDR", &metrics));
+    let server = Running::start(deployment.command(&[], &env));
+    let healthy = deployment.run(&["healthcheck"], &env);
+    assert!(healthy.status.success(), "{}", stderr(&healthy));
+    assert_eq!(
+        stdout(&healthy).trim(),
+        format!("ok: http://{metrics}/livez")
+    );
+    server.stop();
+}
+
+#[test]
+fn sighup_reloads_the_device_list_without_a_restart() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    // No polling: only the signal can make the change visible.
+    let server = Running::start(deployment.command(&[], &[("RELOAD_INTERVAL", "0")]));
+    let before = simulate(&deployment, &server.url, "C02NEWDEVICE", &[]);
+    assert!(
+        stdout(&before).contains("code: deviceNotFound"),
+        "{}",
+        stdout(&before)
+    );
+
+    let devices = r#"{"devices":[{"identifier":"C02NEWDEVICE","data":{"user":"new"}}]}"#;
+    let staged = deployment.file("devices.json.new");
+    std::fs::write(&staged, devices).unwrap();
+    std::fs::rename(&staged, deployment.file("devices.json")).unwrap();
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    // The reload runs in the background; give it a bounded moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = simulate(&deployment, &server.url, "C02NEWDEVICE", &[]);
+        if after.status.success() {
+            assert!(
+                stdout(&after).contains("\"user\": \"new\""),
+                "{}",
+                stdout(&after)
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reloaded: {}",
+            stdout(&after)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The old list is gone whole.
+    let old = simulate(&deployment, &server.url, "C02XL0GJJG5J", &[]);
+    assert!(
+        stdout(&old).contains("code: deviceNotFound"),
+        "{}",
+        stdout(&old)
+    );
+    let status = server.stop();
+    assert!(status.success(), "{status:?}");
+}

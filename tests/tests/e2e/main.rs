@@ -6,4 +6,5 @@ mod decisions;
 mod http2;
 mod jamf;
 mod mtls;
+mod ops;
 mod refusals;

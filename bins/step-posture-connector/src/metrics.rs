@@ -1,0 +1,726 @@
+//! Prometheus metrics, served on a separate plain-HTTP listener (`METRICS_ADDR`).
+//!
+//! Every series a request touches is created up front or keyed by a small label set built
+//! from `&'static str`s and shared pointers, so recording costs a few atomic operations and
+//! no allocation. Counters that providers keep themselves (the Jamf token and lookup
+//! caches) are read when Prometheus scrapes, through a [`Collector`].
+//!
+//! | series | labels |
+//! |---|---|
+//! | `step_posture_decisions_total` | `outcome` (allow, deny, unauthorized, error), `code`, `webhook_id`, `mode` |
+//! | `step_posture_request_duration_seconds` | histogram of webhook requests, end to end |
+//! | `step_posture_provider_lookup_duration_seconds` | `provider`, `result` (allow, deny, error, cancelled) |
+//! | `step_posture_provider_cache_hits_total`, `…_cache_misses_total` | `provider`, `cache` |
+//! | `step_posture_provider_token_requests_total`, `…_token_failures_total` | `provider` |
+//! | `step_posture_provider_requests_total` | `provider`: requests sent to the MDM |
+//! | `step_posture_tls_handshake_failures_total` | `reason` (error, timeout) |
+//! | `step_posture_reloads_total` | `target` (tls, devices), `result` (success, failure) |
+//! | `step_posture_tls_certificate_expiry_timestamp_seconds` | when the served certificate expires |
+//! | `step_posture_devices` | devices in the file provider's current list |
+//! | `step_posture_build_info` | `version` |
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use posture_core::{DenyCode, DeviceMode};
+use posture_file::FileProvider;
+use posture_jamf::JamfProvider;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::handler::{self, App};
+use crate::tls::TlsState;
+
+/// Connections the metrics listener serves at once; Prometheus and a probe need a few.
+const MAX_METRICS_CONNECTIONS: usize = 32;
+
+/// The OpenMetrics text content type.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// How a webhook request ended, as the `outcome` label spells it.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The certificate is allowed.
+    Allow,
+    /// The certificate is denied (HTTP 200 with a reason).
+    Deny,
+    /// The request failed authentication (HTTP 401).
+    Unauthorized,
+    /// No decision: body too large, unreadable, provider unavailable or too slow.
+    Error,
+}
+
+impl Outcome {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::Unauthorized => "unauthorized",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// What a provider lookup came to, as the `result` label spells it.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum LookupResult {
+    /// The provider allowed the device.
+    Allow,
+    /// The provider denied the device.
+    Deny,
+    /// The provider failed.
+    Error,
+    /// The request ended first (`TIMEOUT`, or the client went away).
+    Cancelled,
+}
+
+/// Which state a reload replaced.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum ReloadTarget {
+    /// The TLS certificate, key and client CA.
+    Tls,
+    /// The file provider's device list.
+    Devices,
+}
+
+impl ReloadTarget {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Tls => "tls",
+            Self::Devices => "devices",
+        }
+    }
+}
+
+impl fmt::Display for ReloadTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a TLS handshake failed.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum HandshakeFailure {
+    /// The client or the server refused (bad certificate, protocol error, reset).
+    Error,
+    /// The client did not finish within `TLS_HANDSHAKE_TIMEOUT`.
+    Timeout,
+}
+
+/// A deny code as a label value; no code is the empty value (no label).
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+struct CodeLabel(Option<DenyCode>);
+
+impl EncodeLabelValue for CodeLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), fmt::Error> {
+        EncodeLabelValue::encode(&self.0.as_ref().map_or("", DenyCode::as_str), encoder)
+    }
+}
+
+#[derive(Clone, Debug, Eq, Hash, PartialEq, EncodeLabelSet)]
+struct DecisionLabels {
+    outcome: &'static str,
+    code: CodeLabel,
+    webhook_id: Option<Arc<str>>,
+    mode: &'static str,
+}
+
+#[derive(Clone, Debug, Eq, Hash, PartialEq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: Arc<str>,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Eq, Hash, PartialEq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Eq, Hash, PartialEq, EncodeLabelSet)]
+struct ReloadLabels {
+    target: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Eq, Hash, PartialEq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// One histogram per lookup result, created up front.
+#[derive(Clone, Debug)]
+struct LookupHistograms {
+    allow: Histogram,
+    deny: Histogram,
+    error: Histogram,
+    cancelled: Histogram,
+}
+
+/// The server's metrics. Cheap to record into from any thread; see the module
+/// documentation for the series.
+pub struct Metrics {
+    registry: Registry,
+    webhook_ids: Vec<Arc<str>>,
+    decisions: Family<DecisionLabels, Counter>,
+    request_duration: Histogram,
+    lookups: LookupHistograms,
+    handshake_error: Counter,
+    handshake_timeout: Counter,
+    reload_tls_success: Counter,
+    reload_tls_failure: Counter,
+    reload_devices_success: Counter,
+    reload_devices_failure: Counter,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics")
+            .field("webhook_ids", &self.webhook_ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new(std::iter::empty::<&str>(), "none")
+    }
+}
+
+/// Request and lookup latency buckets: 0.5 ms to about 8 s, doubling.
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.0005, 2.0, 15)
+}
+
+impl Metrics {
+    /// Metrics for a server with these webhook IDs (the only values the `webhook_id` label
+    /// takes; requests claiming another ID are counted without it) and this provider.
+    pub fn new<I, S>(webhook_ids: I, provider: &str) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut registry = Registry::with_prefix("step_posture");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Webhook requests by outcome, deny code, webhook ID and device mode",
+            decisions.clone(),
+        );
+        let request_duration = Histogram::new(latency_buckets());
+        registry.register_with_unit(
+            "request_duration",
+            "Time to answer a webhook request, from its first byte to the answer",
+            Unit::Seconds,
+            request_duration.clone(),
+        );
+        let lookup_family =
+            Family::<ProviderLabels, Histogram, fn() -> Histogram>::new_with_constructor(|| {
+                Histogram::new(latency_buckets())
+            });
+        registry.register_with_unit(
+            "provider_lookup_duration",
+            "Time the provider took to decide, by provider and result",
+            Unit::Seconds,
+            lookup_family.clone(),
+        );
+        let provider: Arc<str> = Arc::from(provider);
+        let lookup = |result: &'static str| {
+            lookup_family.get_or_create_owned(&ProviderLabels {
+                provider: provider.clone(),
+                result,
+            })
+        };
+        let lookups = LookupHistograms {
+            allow: lookup("allow"),
+            deny: lookup("deny"),
+            error: lookup("error"),
+            cancelled: lookup("cancelled"),
+        };
+        let handshakes = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes on the webhook port that failed or timed out",
+            handshakes.clone(),
+        );
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "reloads",
+            "Reloads of the TLS files and of the device list, by result",
+            reloads.clone(),
+        );
+        let reload = |target: ReloadTarget, result: &'static str| {
+            reloads.get_or_create_owned(&ReloadLabels {
+                target: target.as_str(),
+                result,
+            })
+        };
+        registry.register(
+            "build",
+            "The running version",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        );
+        Self {
+            webhook_ids: webhook_ids
+                .into_iter()
+                .map(|id| Arc::from(id.as_ref()))
+                .collect(),
+            decisions,
+            request_duration,
+            lookups,
+            handshake_error: handshakes.get_or_create_owned(&ReasonLabels { reason: "error" }),
+            handshake_timeout: handshakes.get_or_create_owned(&ReasonLabels { reason: "timeout" }),
+            reload_tls_success: reload(ReloadTarget::Tls, "success"),
+            reload_tls_failure: reload(ReloadTarget::Tls, "failure"),
+            reload_devices_success: reload(ReloadTarget::Devices, "success"),
+            reload_devices_failure: reload(ReloadTarget::Devices, "failure"),
+            registry,
+        }
+    }
+
+    /// Also exports the Jamf provider's token, cache and request counters, read at scrape
+    /// time.
+    #[must_use]
+    pub fn with_jamf(mut self, jamf: Arc<JamfProvider>) -> Self {
+        self.registry
+            .register_collector(Box::new(JamfCollector { jamf }));
+        self
+    }
+
+    /// Also exports when the served certificate expires, read at scrape time.
+    #[must_use]
+    pub fn with_tls(mut self, tls: Arc<ArcSwap<TlsState>>) -> Self {
+        self.registry
+            .register_collector(Box::new(TlsCollector { tls }));
+        self
+    }
+
+    /// Also exports how many devices the file provider's current list holds.
+    #[must_use]
+    pub fn with_devices(mut self, file: Arc<FileProvider>) -> Self {
+        self.registry
+            .register_collector(Box::new(DevicesCollector { file }));
+        self
+    }
+
+    /// Counts one webhook request and observes its duration.
+    pub fn record_decision(
+        &self,
+        outcome: Outcome,
+        code: Option<&DenyCode>,
+        webhook_id: &str,
+        mode: DeviceMode,
+        elapsed: Duration,
+    ) {
+        let labels = DecisionLabels {
+            outcome: outcome.as_str(),
+            code: CodeLabel(code.cloned()),
+            webhook_id: self
+                .webhook_ids
+                .iter()
+                .find(|id| ***id == *webhook_id)
+                .cloned(),
+            mode: mode_label(mode),
+        };
+        self.decisions.get_or_create(&labels).inc();
+        self.request_duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Observes one provider lookup.
+    pub fn record_lookup(&self, result: LookupResult, elapsed: Duration) {
+        let histogram = match result {
+            LookupResult::Allow => &self.lookups.allow,
+            LookupResult::Deny => &self.lookups.deny,
+            LookupResult::Error => &self.lookups.error,
+            LookupResult::Cancelled => &self.lookups.cancelled,
+        };
+        histogram.observe(elapsed.as_secs_f64());
+    }
+
+    /// Starts timing a provider lookup; a timer dropped before
+    /// [`LookupTimer::finish`] counts as [`LookupResult::Cancelled`].
+    pub fn lookup_timer(&self) -> LookupTimer<'_> {
+        LookupTimer {
+            metrics: self,
+            started: Instant::now(),
+            done: false,
+        }
+    }
+
+    /// Counts a failed TLS handshake.
+    pub fn record_handshake_failure(&self, failure: HandshakeFailure) {
+        match failure {
+            HandshakeFailure::Error => self.handshake_error.inc(),
+            HandshakeFailure::Timeout => self.handshake_timeout.inc(),
+        };
+    }
+
+    /// Counts a reload.
+    pub fn record_reload(&self, target: ReloadTarget, success: bool) {
+        let counter = match (target, success) {
+            (ReloadTarget::Tls, true) => &self.reload_tls_success,
+            (ReloadTarget::Tls, false) => &self.reload_tls_failure,
+            (ReloadTarget::Devices, true) => &self.reload_devices_success,
+            (ReloadTarget::Devices, false) => &self.reload_devices_failure,
+        };
+        counter.inc();
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&self) -> Result<String, fmt::Error> {
+        let mut text = String::with_capacity(8 * 1024);
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// Times one provider lookup; see [`Metrics::lookup_timer`].
+#[derive(Debug)]
+pub struct LookupTimer<'a> {
+    metrics: &'a Metrics,
+    started: Instant,
+    done: bool,
+}
+
+impl LookupTimer<'_> {
+    /// Records the lookup's result and duration.
+    pub fn finish(mut self, result: LookupResult) {
+        self.done = true;
+        self.metrics.record_lookup(result, self.started.elapsed());
+    }
+}
+
+impl Drop for LookupTimer<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.metrics
+                .record_lookup(LookupResult::Cancelled, self.started.elapsed());
+        }
+    }
+}
+
+fn mode_label(mode: DeviceMode) -> &'static str {
+    match mode {
+        DeviceMode::Computer => "computer",
+        DeviceMode::MobileDevice => "mobiledevice",
+        DeviceMode::Auto => "auto",
+        _ => "unspecified",
+    }
+}
+
+/// Writes one counter family with one series per `(labels, value)`.
+fn encode_counters<const N: usize>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: &[([(&str, &str); N], u64)],
+) -> Result<(), fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in series {
+        let family = metric.encode_family(labels)?;
+        ConstCounter::new(*value).encode(family)?;
+    }
+    Ok(())
+}
+
+/// Exports [`JamfProvider::stats`] at scrape time.
+#[derive(Debug)]
+struct JamfCollector {
+    jamf: Arc<JamfProvider>,
+}
+
+impl Collector for JamfCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        let stats = self.jamf.stats();
+        let decisions = [("provider", "jamf"), ("cache", "decisions")];
+        let departments = [("provider", "jamf"), ("cache", "departments")];
+        encode_counters(
+            &mut encoder,
+            "provider_cache_hits",
+            "Lookups answered from the provider's cache.",
+            &[
+                (decisions, stats.decisions.hits),
+                (departments, stats.departments.hits),
+            ],
+        )?;
+        encode_counters(
+            &mut encoder,
+            "provider_cache_misses",
+            "Lookups the provider's cache could not answer, each one a request to the MDM.",
+            &[
+                (decisions, stats.decisions.misses),
+                (departments, stats.departments.misses),
+            ],
+        )?;
+        let jamf = [("provider", "jamf")];
+        encode_counters(
+            &mut encoder,
+            "provider_token_requests",
+            "API token requests (first token and renewals).",
+            &[(jamf, stats.token.fetches)],
+        )?;
+        encode_counters(
+            &mut encoder,
+            "provider_token_failures",
+            "API token requests that failed.",
+            &[(jamf, stats.token.failures)],
+        )?;
+        encode_counters(
+            &mut encoder,
+            "provider_requests",
+            "Authenticated requests sent to the MDM, retries included.",
+            &[(jamf, stats.jamf_requests)],
+        )
+    }
+}
+
+/// Exports the served certificate's expiry at scrape time.
+#[derive(Debug)]
+struct TlsCollector {
+    tls: Arc<ArcSwap<TlsState>>,
+}
+
+impl Collector for TlsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        let Some(not_after) = self.tls.load().not_after else {
+            return Ok(());
+        };
+        let seconds = not_after
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let metric = encoder.encode_descriptor(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the server certificate served to new connections expires (Unix time).",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(seconds).encode(metric)
+    }
+}
+
+/// Exports the device count of the file provider's current list at scrape time.
+#[derive(Debug)]
+struct DevicesCollector {
+    file: Arc<FileProvider>,
+}
+
+impl Collector for DevicesCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        let devices = i64::try_from(self.file.snapshot().len()).unwrap_or(i64::MAX);
+        let metric = encoder.encode_descriptor(
+            "devices",
+            "Devices in the file provider's current list.",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(devices).encode(metric)
+    }
+}
+
+/// Serves `GET /metrics`, and `/livez` and `/readyz` as the webhook port does, over plain
+/// HTTP/1.1 until `shutdown` completes. Nothing else: the webhook is never served here.
+///
+/// The health endpoints are here too so that probes work when the webhook port requires
+/// a client certificate (`ENABLE_MTLS=1`), which kubelets and Docker don't have.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_METRICS_CONNECTIONS));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "metrics listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let metrics = metrics.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = service_fn(move |request: Request<Incoming>| {
+                let metrics = metrics.clone();
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(route(&metrics, app, request).await) }
+            });
+            let _closed = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .max_headers(32)
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+async fn route(
+    metrics: &Metrics,
+    app: Arc<App>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    match (request.uri().path(), request.method()) {
+        ("/metrics", &Method::GET) => match metrics.encode() {
+            Ok(text) => {
+                let mut response = Response::new(Full::new(Bytes::from(text)));
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
+                response
+            }
+            Err(_) => status(StatusCode::INTERNAL_SERVER_ERROR),
+        },
+        ("/livez" | "/readyz", _) => match handler::handle(app, request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        ("/metrics", _) => status(StatusCode::METHOD_NOT_ALLOWED),
+        _ => status(StatusCode::NOT_FOUND),
+    }
+}
+
+fn status(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+        text.lines()
+            .filter(|line| line.starts_with(prefix))
+            .collect()
+    }
+
+    #[test]
+    fn decisions_are_counted_by_their_labels_and_unknown_ids_are_not_labels() {
+        let metrics = Metrics::new(["d09736a5-780b-476e-abdb-e2e4c0439cf9"], "file");
+        let id = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
+        let ms = Duration::from_millis(1);
+        metrics.record_decision(Outcome::Allow, None, id, DeviceMode::Computer, ms);
+        metrics.record_decision(Outcome::Allow, None, id, DeviceMode::Computer, ms);
+        metrics.record_decision(
+            Outcome::Deny,
+            Some(&DenyCode::DEVICE_NOT_FOUND),
+            id,
+            DeviceMode::Unspecified,
+            ms,
+        );
+        metrics.record_decision(
+            Outcome::Unauthorized,
+            None,
+            "attacker-chosen",
+            DeviceMode::Unspecified,
+            ms,
+        );
+        let text = metrics.encode().unwrap();
+        let decisions = series(&text, "step_posture_decisions_total");
+        assert!(decisions.contains(&format!(
+            "step_posture_decisions_total{{outcome=\"allow\",code=\"\",webhook_id=\"{id}\",mode=\"computer\"}} 2"
+        ).as_str()), "{text}");
+        assert!(decisions.contains(&format!(
+            "step_posture_decisions_total{{outcome=\"deny\",code=\"deviceNotFound\",webhook_id=\"{id}\",mode=\"unspecified\"}} 1"
+        ).as_str()), "{text}");
+        assert!(decisions.contains(
+            &"step_posture_decisions_total{outcome=\"unauthorized\",code=\"\",webhook_id=\"\",mode=\"unspecified\"} 1"
+        ), "{text}");
+        assert!(!text.contains("attacker-chosen"));
+        assert!(
+            text.contains("step_posture_request_duration_seconds_count 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "step_posture_build_info{{version=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn a_dropped_lookup_timer_counts_as_cancelled() {
+        let metrics = Metrics::new(std::iter::empty::<&str>(), "jamf");
+        metrics.lookup_timer().finish(LookupResult::Deny);
+        drop(metrics.lookup_timer());
+        let text = metrics.encode().unwrap();
+        assert!(text.contains(
+            "step_posture_provider_lookup_duration_seconds_count{provider=\"jamf\",result=\"deny\"} 1"
+        ), "{text}");
+        assert!(text.contains(
+            "step_posture_provider_lookup_duration_seconds_count{provider=\"jamf\",result=\"cancelled\"} 1"
+        ), "{text}");
+        assert!(text.contains(
+            "step_posture_provider_lookup_duration_seconds_count{provider=\"jamf\",result=\"allow\"} 0"
+        ), "{text}");
+    }
+
+    #[test]
+    fn handshake_failures_and_reloads_are_counted() {
+        let metrics = Metrics::default();
+        metrics.record_handshake_failure(HandshakeFailure::Timeout);
+        metrics.record_reload(ReloadTarget::Devices, false);
+        metrics.record_reload(ReloadTarget::Tls, true);
+        metrics.record_reload(ReloadTarget::Tls, true);
+        let text = metrics.encode().unwrap();
+        for line in [
+            "step_posture_tls_handshake_failures_total{reason=\"timeout\"} 1",
+            "step_posture_tls_handshake_failures_total{reason=\"error\"} 0",
+            "step_posture_reloads_total{target=\"devices\",result=\"failure\"} 1",
+            "step_posture_reloads_total{target=\"devices\",result=\"success\"} 0",
+            "step_posture_reloads_total{target=\"tls\",result=\"success\"} 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
+        }
+    }
+}

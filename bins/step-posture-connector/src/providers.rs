@@ -1,0 +1,51 @@
+//! Building the configured provider, keeping hold of its concrete type where the server
+//! needs more than the [`DynPostureProvider`] interface: the file provider to reload it,
+//! the Jamf provider to export its counters.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use posture_core::DynPostureProvider;
+use posture_file::FileProvider;
+use posture_jamf::JamfProvider;
+
+use crate::config::ProviderSettings;
+
+/// The configured provider, and the same object by its concrete type.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ProviderParts {
+    /// The provider every request asks.
+    pub provider: Arc<dyn DynPostureProvider>,
+    /// The same provider when it is the file provider, for reloads.
+    pub file: Option<Arc<FileProvider>>,
+    /// The same provider when it is Jamf, for metrics.
+    pub jamf: Option<Arc<JamfProvider>>,
+}
+
+/// Builds the configured provider. No network access happens before
+/// [`DynPostureProvider::check_ready_boxed`]; the file provider loads its file.
+pub fn build(settings: &ProviderSettings) -> anyhow::Result<ProviderParts> {
+    Ok(match settings {
+        ProviderSettings::File { path, format } => {
+            let file = Arc::new(FileProvider::load(path, *format).with_context(|| {
+                format!("FILE_PATH={}: cannot load the device file", path.display())
+            })?);
+            ProviderParts {
+                provider: file.clone(),
+                file: Some(file),
+                jamf: None,
+            }
+        }
+        ProviderSettings::Jamf(config) => {
+            let jamf = Arc::new(
+                JamfProvider::new((**config).clone()).context("cannot set up the Jamf provider")?,
+            );
+            ProviderParts {
+                provider: jamf.clone(),
+                file: None,
+                jamf: Some(jamf),
+            }
+        }
+    })
+}
