@@ -16,7 +16,7 @@ use crate::client::{Connection, client_config};
 use crate::config::{Config, ConfigErrors, ProviderSettings};
 use crate::handler::{App, WEBHOOK_PATH};
 use crate::metrics::Metrics;
-use crate::reload::{FileWatch, Reloader};
+use crate::reload::{self, FileWatch, Reloader};
 use crate::tls::{TlsState, build_server_config, sha256_hex};
 use crate::{logging, pki, providers, server};
 
@@ -112,6 +112,7 @@ pub struct Server {
     metrics: Arc<Metrics>,
     reloader: Reloader,
     watch: FileWatch,
+    hangup: Option<tokio::signal::unix::Signal>,
     reload_interval: Duration,
     limits: crate::config::Limits,
     drain: Duration,
@@ -162,6 +163,8 @@ impl Server {
             ),
             None => None,
         };
+        // Before announcing the server: a SIGHUP from now on reloads instead of ending it.
+        let hangup = reload::listen_for_sighup();
         let address = listener.local_addr().unwrap_or(config.listen);
         tracing::info!(
             %address,
@@ -182,6 +185,7 @@ impl Server {
             metrics,
             reloader,
             watch,
+            hangup,
             reload_interval: config.reload_interval,
             limits: config.limits,
             drain: config.timeout + Duration::from_secs(1),
@@ -229,6 +233,7 @@ impl Server {
         let reload = tokio::spawn(self.reloader.run(
             self.watch,
             self.reload_interval,
+            self.hangup,
             stop_signal(),
         ));
         let metrics = self.metrics_listener.map(|listener| {

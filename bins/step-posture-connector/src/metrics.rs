@@ -1,8 +1,9 @@
 //! Prometheus metrics, served on a separate plain-HTTP listener (`METRICS_ADDR`).
 //!
 //! Every series a request touches is created up front or keyed by a small label set built
-//! from `&'static str`s and shared pointers, so recording costs a few atomic operations and
-//! no allocation. Counters that providers keep themselves (the Jamf token and lookup
+//! from `&'static str`s, the deny code and a shared pointer to the webhook ID, so recording
+//! into an existing series takes a read lock and a few atomic operations, and allocates
+//! only for a provider's custom (owned) deny code. Counters that providers keep themselves (the Jamf token and lookup
 //! caches) are read when Prometheus scrapes, through a [`Collector`].
 //!
 //! | series | labels |

@@ -166,22 +166,15 @@ impl Reloader {
         }
     }
 
-    /// Reloads on SIGHUP and, unless `interval` is zero, when `watch` sees a file change,
-    /// until `shutdown` completes.
+    /// Reloads on `hangup` (see [`listen_for_sighup`]) and, unless `interval` is zero, when
+    /// `watch` sees a file change, until `shutdown` completes.
     pub async fn run(
         self,
         mut watch: FileWatch,
         interval: Duration,
+        mut hangup: Option<tokio::signal::unix::Signal>,
         shutdown: impl Future<Output = ()>,
     ) {
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        {
-            Ok(signal) => Some(signal),
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGHUP; reload by file changes only");
-                None
-            }
-        };
         let mut ticker = (!interval.is_zero()).then(|| {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -210,6 +203,18 @@ impl Reloader {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Starts listening for SIGHUP. Call it before announcing that the server is up: from then
+/// on a SIGHUP is queued for [`Reloader::run`] instead of ending the process.
+pub fn listen_for_sighup() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for SIGHUP; reload by file changes only");
+            None
         }
     }
 }
