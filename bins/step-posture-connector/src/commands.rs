@@ -1,6 +1,7 @@
 //! The subcommands: `serve` (the default), `demo`, `simulate`, `check-config` and `lookup`.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -575,10 +576,11 @@ pub async fn demo(port: u16, exe: &Path) -> Result<(), CommandError> {
         "{exe} simulate --url {url} --ca-cert {} --webhook-id {webhook_id} --secret '{secret_b64}'",
         ca_path.display()
     );
-    // The demo is an interactive command: its instructions go to the terminal.
-    #[allow(clippy::disallowed_macros)]
+    // The demo is an interactive command: its instructions go to the terminal; a closed
+    // stdout is not a reason to stop serving.
     {
-        println!(
+        let _ = writeln!(
+            std::io::stdout().lock(),
             "step-posture-connector demo\n\
              \n\
              webhook URL:      {url}\n\

@@ -1,10 +1,25 @@
 //! `step-posture-connector`: a step-ca webhook that allows device certificates only for
 //! devices an inventory knows and deems compliant. Everything but argument handling lives
 //! in the library.
-#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_macros)] // the CLI prints
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Like `println!`, but a closed stdout (`… | head`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Like `eprintln!`, without panicking when stderr is closed.
+macro_rules! complain {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 use clap::{Parser, Subcommand};
 use posture_core::{Decision, DeviceMode};
@@ -82,7 +97,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("step-posture-connector: cannot start the async runtime: {err}");
+            complain!("step-posture-connector: cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -94,7 +109,7 @@ fn main() -> ExitCode {
                 _ => "error",
             };
             for line in format!("{err:#}").lines() {
-                eprintln!("step-posture-connector: {prefix}: {line}");
+                complain!("step-posture-connector: {prefix}: {line}");
             }
             ExitCode::from(err.exit_code())
         }
@@ -127,7 +142,7 @@ async fn run(command: Command) -> Result<ExitCode, CommandError> {
             options.ca_cert = ca_cert;
             options.client_identity = client_cert.zip(client_key);
             let result = commands::simulate(&options).await?;
-            println!("{}", result.summary());
+            say!("{}", result.summary());
             return Ok(if result.allowed() {
                 ExitCode::SUCCESS
             } else {
@@ -138,11 +153,11 @@ async fn run(command: Command) -> Result<ExitCode, CommandError> {
             // Docker reserves exit status 2, so every failure here is 1.
             return match healthcheck(timeout).await {
                 Ok(url) => {
-                    println!("ok: {url}");
+                    say!("ok: {url}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(err) => {
-                    eprintln!(
+                    complain!(
                         "step-posture-connector: unhealthy: {}",
                         format!("{err:#}").replace('\n', "; ")
                     );
@@ -150,7 +165,7 @@ async fn run(command: Command) -> Result<ExitCode, CommandError> {
                 }
             };
         }
-        Command::CheckConfig => println!("{}", commands::check_config(&environment()?).await?),
+        Command::CheckConfig => say!("{}", commands::check_config(&environment()?).await?),
         Command::Lookup { identifier, mode } => {
             let mode: DeviceMode = mode
                 .parse()
@@ -177,16 +192,16 @@ async fn healthcheck(timeout: u64) -> Result<String, CommandError> {
 fn print_decision(decision: &Decision) {
     match decision {
         Decision::Allow { enrichment } => {
-            println!("ALLOW");
+            say!("ALLOW");
             match enrichment {
-                Some(data) => println!(
+                Some(data) => say!(
                     "data: {}",
                     serde_json::to_string_pretty(&data.to_value()).unwrap_or_default()
                 ),
-                None => println!("data: (none)"),
+                None => say!("data: (none)"),
             }
         }
-        Decision::Deny { code, message } => println!("DENY\ncode: {code}\nmessage: {message}"),
-        other => println!("{other:?}"),
+        Decision::Deny { code, message } => say!("DENY\ncode: {code}\nmessage: {message}"),
+        other => say!("{other:?}"),
     }
 }

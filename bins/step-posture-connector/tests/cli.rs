@@ -807,3 +807,20 @@ fn sighup_reloads_the_device_list_without_a_restart() {
     let status = server.stop();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    let mut child = deployment
+        .command(&["lookup", "C02XL0GJJG5J"], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `… | head -0`: the reader goes away before the answer is printed.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+}
