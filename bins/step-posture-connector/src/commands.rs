@@ -67,6 +67,9 @@ pub fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
         .max_future(config.max_clock_skew);
     for entry in &config.webhooks {
         builder = builder.webhook_secret(entry.id.clone(), entry.secret.clone());
+        if let Some(authorization) = &entry.authorization {
+            builder = builder.authorization(entry.id.clone(), authorization.clone());
+        }
     }
     builder.build().context("webhook configuration")
 }
@@ -126,6 +129,16 @@ impl Server {
     /// socket. `PORT=0` picks a free port; see [`Server::local_addr`].
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let provider = build_provider(&config.provider)?;
+        Self::bind_with_provider(config, provider).await
+    }
+
+    /// As [`Server::bind`], with `provider` answering lookups instead of the one
+    /// `config.provider` describes (which is not built). For embedding a provider of your
+    /// own, and for tests of provider faults.
+    pub async fn bind_with_provider(
+        config: Config,
+        provider: Arc<dyn DynPostureProvider>,
+    ) -> anyhow::Result<Self> {
         ensure_ready(provider.as_ref(), config.timeout).await?;
         let tls_state = build_server_config(&config.tls).context("TLS configuration")?;
         if !tls_state.certificate_is_current() {
@@ -403,7 +416,15 @@ fn summary(config: &Config, tls: &TlsState) -> String {
         )),
     }
     for entry in &config.webhooks {
-        lines.push(format!("webhook: {} (secret set, not shown)", entry.id));
+        let authorization = match &entry.authorization {
+            Some(auth) if auth.is_bearer() => ", bearer token required",
+            Some(_) => ", basic credentials required",
+            None => "",
+        };
+        lines.push(format!(
+            "webhook: {} (secret set, not shown{authorization})",
+            entry.id
+        ));
     }
     lines.push(format!("TIMEOUT: {} s", config.timeout.as_secs()));
     for warning in config.warnings() {

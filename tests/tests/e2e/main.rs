@@ -4,5 +4,6 @@
 
 mod decisions;
 mod jamf;
+mod limits;
 mod mtls;
 mod refusals;
