@@ -177,3 +177,171 @@ fn read_list(
     }
     ok.then_some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::config::Config;
+
+    const ID1: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
+    const ID2: &str = "eeff6319-8883-419b-8d9b-0fe227dbe6b4";
+    const SECRET: &str =
+        "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
+
+    fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        // Any existing file passes the path checks; nothing is loaded here.
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let mut vars: HashMap<String, String> = [
+            ("PROVIDER", "file"),
+            ("FILE_PATH", file),
+            ("FILE_TYPE", "json"),
+            ("TLS_CERT_PATH", file),
+            ("TLS_KEY_PATH", file),
+            ("WEBHOOK_IDS", &format!("{ID1},{ID2}")),
+            ("WEBHOOK_SECRETS", &format!("{SECRET},{SECRET}")),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        vars
+    }
+
+    fn errors(extra: &[(&str, &str)]) -> String {
+        match Config::from_vars(&vars(extra)) {
+            Ok(_) => panic!("{extra:?} was accepted"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn credentials_pair_with_webhook_ids_and_empty_entries_mean_none() {
+        let config = Config::from_vars(&vars(&[
+            ("WEBHOOK_BEARER_TOKENS", "tok,"),
+            ("WEBHOOK_BASIC_AUTH", ",user:pa:ss"),
+        ]))
+        .unwrap();
+        let first = config.webhooks[0].authorization.as_ref().unwrap();
+        let second = config.webhooks[1].authorization.as_ref().unwrap();
+        assert!(first.is_bearer());
+        assert_eq!(first.header_value(), "Bearer tok");
+        assert!(second.is_basic());
+        // "user:pa:ss": the password keeps its colon.
+        assert_eq!(second.header_value(), "Basic dXNlcjpwYTpzcw==");
+        // Secrets never reach the debug output.
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("tok\"") && !debug.contains("dXNlcjpwYTpzcw"),
+            "{debug}"
+        );
+        let none = Config::from_vars(&vars(&[])).unwrap();
+        assert!(none.webhooks.iter().all(|w| w.authorization.is_none()));
+        let blank = Config::from_vars(&vars(&[("WEBHOOK_BEARER_TOKENS", " ")])).unwrap();
+        assert!(blank.webhooks.iter().all(|w| w.authorization.is_none()));
+    }
+
+    #[test]
+    fn credential_files_hold_one_entry_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, "first\nsecond\n").unwrap();
+        let path = path.display().to_string();
+        let config = Config::from_vars(&vars(&[("WEBHOOK_BEARER_TOKENS_FILE", &path)])).unwrap();
+        assert_eq!(
+            config.webhooks[1]
+                .authorization
+                .as_ref()
+                .unwrap()
+                .header_value(),
+            "Bearer second"
+        );
+    }
+
+    #[test]
+    fn bad_credentials_are_reported_without_their_value() {
+        let text = errors(&[("WEBHOOK_BEARER_TOKENS", "only-one")]);
+        assert!(text.contains("WEBHOOK_BEARER_TOKENS"), "{text}");
+        assert!(text.contains("1 entries for 2 webhook IDs"), "{text}");
+        assert!(!text.contains("only-one"), "{text}");
+
+        let text = errors(&[("WEBHOOK_BEARER_TOKENS", "has space,ok")]);
+        assert!(text.contains("WEBHOOK_BEARER_TOKENS item 1"), "{text}");
+        assert!(!text.contains("has space"), "{text}");
+
+        let text = errors(&[("WEBHOOK_BASIC_AUTH", "nocolon,")]);
+        assert!(text.contains("WEBHOOK_BASIC_AUTH item 1"), "{text}");
+        assert!(!text.contains("nocolon"), "{text}");
+
+        let text = errors(&[
+            ("WEBHOOK_BEARER_TOKENS", "a,"),
+            ("WEBHOOK_BASIC_AUTH", "u:p,"),
+        ]);
+        assert!(text.contains("not both"), "{text}");
+
+        let text = errors(&[
+            ("WEBHOOK_BEARER_TOKENS", "a,b"),
+            ("WEBHOOK_BEARER_TOKENS_FILE", "/nonexistent"),
+        ]);
+        assert!(text.contains("only one of the two"), "{text}");
+
+        let text = errors(&[("WEBHOOK_BASIC_AUTH_FILE", "/nonexistent/basic")]);
+        assert!(
+            text.contains("WEBHOOK_BASIC_AUTH_FILE=\"/nonexistent/basic\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn secret_files_are_read_up_to_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, vec![b'a'; super::MAX_SECRET_FILE_BYTES as usize + 1]).unwrap();
+        let path = path.display().to_string();
+        let mut vars = vars(&[("WEBHOOK_SECRETS_FILE", &path)]);
+        vars.remove("WEBHOOK_SECRETS");
+        let text = Config::from_vars(&vars).unwrap_err().to_string();
+        assert!(text.contains("larger than 65536 bytes"), "{text}");
+        // A device that never ends, such as /dev/zero, is refused rather than read forever.
+        if std::path::Path::new("/dev/zero").exists() {
+            vars.insert("WEBHOOK_SECRETS_FILE".to_owned(), "/dev/zero".to_owned());
+            let text = Config::from_vars(&vars).unwrap_err().to_string();
+            assert!(text.contains("larger than"), "{text}");
+        }
+    }
+
+    #[test]
+    fn limits_have_documented_defaults_and_bounds() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.limits.idle_timeout.as_secs(), 120);
+        assert!(
+            config.limits.idle_timeout.as_secs() > 90,
+            "longer than step-ca's idle timeout"
+        );
+        assert_eq!(config.limits.max_headers, 64);
+        assert_eq!(config.limits.max_header_bytes, 16 * 1024);
+        let config = Config::from_vars(&vars(&[
+            ("IDLE_TIMEOUT", "300"),
+            ("MAX_HEADERS", "32"),
+            ("MAX_HEADER_BYTES", "8192"),
+        ]))
+        .unwrap();
+        assert_eq!(config.limits.idle_timeout.as_secs(), 300);
+        assert_eq!(config.limits.max_headers, 32);
+        assert_eq!(config.limits.max_header_bytes, 8192);
+        for (name, value) in [
+            ("IDLE_TIMEOUT", "0"),
+            ("MAX_HEADERS", "8"),
+            ("MAX_HEADERS", "many"),
+            ("MAX_HEADER_BYTES", "100"),
+        ] {
+            let text = errors(&[(name, value)]);
+            assert!(
+                text.contains(&format!("{name}={value:?} is invalid")),
+                "{text}"
+            );
+        }
+    }
+}
