@@ -4,6 +4,7 @@
 
 mod auth;
 mod decisions;
+mod faults;
 mod jamf;
 mod limits;
 mod mtls;
