@@ -24,13 +24,12 @@ else
 fi
 
 mkdir -p logs
-cargo +nightly fuzz build "${targets[@]/#/--}" >/dev/null 2>&1 || true
 status=0
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target"
     log="logs/$target.log"
     echo "== $target: ${seconds} s"
-    if cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+    if cargo +nightly fuzz run -O "$target" "corpus/$target" "seeds/$target" -- \
         -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
         -max_len=65536 >"$log" 2>&1; then
         result="no crash"
