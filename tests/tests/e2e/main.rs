@@ -9,3 +9,4 @@ mod jamf;
 mod limits;
 mod mtls;
 mod refusals;
+mod tls_tools;
