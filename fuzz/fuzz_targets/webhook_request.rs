@@ -131,11 +131,14 @@ fuzz_target!(|data: &[u8]| {
     });
     // Every answer is a JSON object with a boolean `allow`, and allows only an authentic
     // request for a listed device.
-    let value: serde_json::Value =
-        serde_json::from_slice(&response).unwrap_or_else(|err| panic!("response is not JSON: {err}"));
+    let value: serde_json::Value = serde_json::from_slice(&response)
+        .unwrap_or_else(|err| panic!("response is not JSON: {err}"));
     assert!(value["allow"].is_boolean(), "{value}");
     if value["allow"] == true {
-        assert!(signed, "allowed a request that was not signed by the fuzz target");
+        assert!(
+            signed,
+            "allowed a request that was not signed by the fuzz target"
+        );
         assert_eq!(status, StatusCode::OK);
         let id = value["data"].clone();
         assert!(id.is_null() || id.is_object());

@@ -356,6 +356,7 @@ struct Tally {
 }
 
 #[test]
+#[allow(clippy::disallowed_macros)] // the soak report is this test's output
 fn soak() {
     let seconds: u64 = std::env::var("SOAK_SECONDS")
         .ok()

@@ -104,3 +104,32 @@ pub fn parse_response(kind: ResponseKind, body: &[u8]) -> Result<Vec<String>, St
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_each_kind_and_refuses_what_is_not_jamf() {
+        let classic = br#"{"computer":{"general":{"serial_number":"C02ABC123DEF","remote_management":{"managed":true}},"groups_accounts":{"computer_group_memberships":["A"]}}}"#;
+        let values = parse_response(ResponseKind::ClassicComputer, classic).unwrap();
+        assert_eq!(values.len(), 1);
+        assert!(values[0].contains("C02ABC123DEF"), "{values:?}");
+        let pro = br#"{"totalCount":2,"results":[{"hardware":{"serialNumber":"A"}},{"hardware":{"serialNumber":"B"}}]}"#;
+        assert_eq!(
+            parse_response(ResponseKind::ProComputers, pro)
+                .unwrap()
+                .len(),
+            2
+        );
+        let department = parse_response(ResponseKind::Department, br#"{"name":"Eng"}"#).unwrap();
+        assert_eq!(department, ["Eng"]);
+        for kind in ResponseKind::ALL {
+            if kind != ResponseKind::Token {
+                assert!(parse_response(kind, b"<html>").is_err(), "{kind:?}");
+            }
+            // Never a panic, whatever the bytes.
+            let _ = parse_response(kind, &[0xff, 0x00, b'{']);
+        }
+    }
+}

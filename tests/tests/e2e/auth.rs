@@ -182,7 +182,7 @@ async fn basic_credentials_are_required_and_checked_when_configured() {
         ("not base64", Some("Basic !!!".to_owned())),
         (
             "unencoded credentials",
-            Some(format!("Basic {USER}:{}", PASSWORD)),
+            Some(format!("Basic {USER}:{PASSWORD}")),
         ),
     ] {
         let headers = with_authorization(signed.headers.clone(), value.as_deref());
