@@ -2,4 +2,6 @@
 //! real server started in-process on 127.0.0.1 with a step-ca-like client.
 
 pub mod pki;
+pub mod providers;
+pub mod raw;
 pub mod server;

@@ -39,6 +39,12 @@ pub struct Pki {
     pub device_with_ca_name: Identity,
     /// A certificate from an unrelated root, with step-ca's name and EKUs.
     pub other_ca: Identity,
+    /// step-ca's certificate as it was, expired yesterday: right root, name and EKUs.
+    pub expired_step_ca: Identity,
+    /// step-ca's certificate not valid until tomorrow.
+    pub future_step_ca: Identity,
+    /// The root certificate itself, with its key, presented as a client certificate.
+    pub root_as_client: Identity,
 }
 
 impl Pki {
@@ -83,6 +89,30 @@ impl Pki {
             &[ExtendedKeyUsagePurpose::ClientAuth],
         )?;
         let other_ca = leaf(dir.path(), "other-ca", &foreign, &[STEP_CA_NAME], &both)?;
+        let day = time::Duration::days(1);
+        let now = time::OffsetDateTime::now_utc();
+        let expired_step_ca = leaf_valid(
+            dir.path(),
+            "expired-step-ca",
+            &root,
+            &[STEP_CA_NAME],
+            &both,
+            (now - day * 2, now - day),
+        )?;
+        let future_step_ca = leaf_valid(
+            dir.path(),
+            "future-step-ca",
+            &root,
+            &[STEP_CA_NAME],
+            &both,
+            (now + day, now + day * 2),
+        )?;
+        let root_as_client = Identity {
+            cert: dir.path().join("root-as-client.pem"),
+            key: dir.path().join("root-as-client-key.pem"),
+        };
+        std::fs::write(&root_as_client.cert, root.pem())?;
+        std::fs::write(&root_as_client.key, root.key().serialize_pem())?;
         Ok(Self {
             dir,
             ca,
@@ -92,6 +122,9 @@ impl Pki {
             device,
             device_with_ca_name,
             other_ca,
+            expired_step_ca,
+            future_step_ca,
+            root_as_client,
         })
     }
 
@@ -116,6 +149,22 @@ fn leaf(
     sans: &[&str],
     ekus: &[ExtendedKeyUsagePurpose],
 ) -> anyhow::Result<Identity> {
+    let now = time::OffsetDateTime::now_utc();
+    let validity = (
+        now - time::Duration::hours(1),
+        now + time::Duration::days(1),
+    );
+    leaf_valid(dir, name, issuer, sans, ekus, validity)
+}
+
+fn leaf_valid(
+    dir: &Path,
+    name: &str,
+    issuer: &CertifiedIssuer<'static, KeyPair>,
+    sans: &[&str],
+    ekus: &[ExtendedKeyUsagePurpose],
+    (not_before, not_after): (time::OffsetDateTime, time::OffsetDateTime),
+) -> anyhow::Result<Identity> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     for san in sans {
         params.subject_alt_names.push(match san.parse() {
@@ -129,6 +178,8 @@ fn leaf(
     );
     params.extended_key_usages = ekus.to_vec();
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.not_before = not_before;
+    params.not_after = not_after;
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, issuer)?;
     let identity = Identity {

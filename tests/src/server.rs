@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri};
+use posture_core::DynPostureProvider;
 use rustls::ClientConfig;
 use smallstep_webhook::{RequestBody, Signer, WebhookSecret};
 use step_posture_connector::client::{Connection, client_config};
@@ -48,7 +49,33 @@ pub struct TestServer {
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    _dir: TempDir,
+    dir: TempDir,
+}
+
+/// Changes a validated configuration before the server starts, e.g. to set limits shorter
+/// than the variables allow (they count whole seconds).
+pub type Tweak<'a> = &'a dyn Fn(&mut Config);
+
+/// How to start a [`TestServer`] beyond its variables.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// The device file's name (its extension picks the format) and contents; the defaults
+    /// are `devices.json` and [`DEVICES_JSON`].
+    pub devices: Option<(&'a str, &'a str)>,
+    /// Applied to the configuration after validation.
+    pub tweak: Option<Tweak<'a>>,
+    /// A provider to use instead of the configured one.
+    pub provider: Option<Arc<dyn DynPostureProvider>>,
+}
+
+impl std::fmt::Debug for Options<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("devices", &self.devices)
+            .field("tweak", &self.tweak.is_some())
+            .field("provider", &self.provider.as_ref().map(|p| p.name()))
+            .finish()
+    }
 }
 
 impl TestServer {
@@ -65,6 +92,24 @@ impl TestServer {
         devices: &str,
         extra: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::start_with(
+            pki,
+            extra,
+            Options {
+                devices: Some((file_name, devices)),
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    /// Starts a server with `extra` variables and `options`.
+    pub async fn start_with(
+        pki: &Pki,
+        extra: &[(&str, &str)],
+        options: Options<'_>,
+    ) -> anyhow::Result<Self> {
+        let (file_name, devices) = options.devices.unwrap_or(("devices.json", DEVICES_JSON));
         let dir = tempfile::tempdir()?;
         let devices_path = dir.path().join(file_name);
         std::fs::write(&devices_path, devices)?;
@@ -93,8 +138,14 @@ impl TestServer {
         for (key, value) in extra {
             vars.insert((*key).to_owned(), (*value).to_owned());
         }
-        let config = Config::from_vars(&vars)?;
-        let server = Server::bind(config).await?;
+        let mut config = Config::from_vars(&vars)?;
+        if let Some(tweak) = options.tweak {
+            tweak(&mut config);
+        }
+        let server = match options.provider {
+            Some(provider) => Server::bind_with_provider(config, provider).await?,
+            None => Server::bind(config).await?,
+        };
         let addr = server.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -104,8 +155,18 @@ impl TestServer {
             addr,
             shutdown: Some(tx),
             task: Some(task),
-            _dir: dir,
+            dir,
         })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's temporary directory, which holds its device file.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// `https://127.0.0.1:<port><path_and_query>`.

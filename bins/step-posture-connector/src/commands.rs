@@ -59,6 +59,9 @@ pub fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
         .max_future(config.max_clock_skew);
     for entry in &config.webhooks {
         builder = builder.webhook_secret(entry.id.clone(), entry.secret.clone());
+        if let Some(authorization) = &entry.authorization {
+            builder = builder.authorization(entry.id.clone(), authorization.clone());
+        }
     }
     builder.build().context("webhook configuration")
 }
@@ -127,6 +130,25 @@ impl Server {
         // Stamp the files before loading them, so a change made meanwhile is reloaded.
         let watch = FileWatch::for_config(&config);
         let parts = providers::build(&config.provider)?;
+        Self::bind_parts(config, parts, watch).await
+    }
+
+    /// As [`Server::bind`], with `provider` answering lookups instead of the one
+    /// `config.provider` describes (which is not built). For embedding a provider of your
+    /// own, and for tests of provider faults. TLS files are still watched and reloaded.
+    pub async fn bind_with_provider(
+        config: Config,
+        provider: Arc<dyn DynPostureProvider>,
+    ) -> anyhow::Result<Self> {
+        let watch = FileWatch::for_config(&config);
+        Self::bind_parts(config, providers::ProviderParts::custom(provider), watch).await
+    }
+
+    async fn bind_parts(
+        config: Config,
+        parts: providers::ProviderParts,
+        watch: FileWatch,
+    ) -> anyhow::Result<Self> {
         let provider = parts.provider.clone();
         ensure_ready(provider.as_ref(), config.timeout).await?;
         let tls_state = build_server_config(&config.tls).context("TLS configuration")?;
@@ -486,7 +508,15 @@ fn summary(config: &Config, tls: &TlsState) -> String {
         )),
     }
     for entry in &config.webhooks {
-        lines.push(format!("webhook: {} (secret set, not shown)", entry.id));
+        let authorization = match &entry.authorization {
+            Some(auth) if auth.is_bearer() => ", bearer token required",
+            Some(_) => ", basic credentials required",
+            None => "",
+        };
+        lines.push(format!(
+            "webhook: {} (secret set, not shown{authorization})",
+            entry.id
+        ));
     }
     lines.push(format!("TIMEOUT: {} s", config.timeout.as_secs()));
     lines.push(match config.metrics_addr {

@@ -12,11 +12,18 @@ use std::time::Duration;
 
 use posture_file::FileFormat;
 use serde::Deserialize;
-use smallstep_webhook::WebhookSecret;
+use smallstep_webhook::{Authorization, WebhookSecret};
+
+mod auth;
 
 /// step-ca waits 10 s for a webhook, including one retry made 1 s after a 5xx. An attempt
 /// must finish within this for the retry to fit.
 pub const STEP_CA_ATTEMPT_BUDGET: Duration = Duration::from_secs(4);
+
+/// step-ca's HTTP client keeps idle connections for 90 s. Closing ours later than that
+/// means step-ca always drops an idle connection first and never sends a request on one we
+/// have just closed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The environment as read, before validation. Field names are the variable names in lower
 /// case, which is how envy matches them.
@@ -32,6 +39,10 @@ struct RawEnv {
     webhook_ids: Option<String>,
     webhook_secrets: Option<String>,
     webhook_secrets_file: Option<String>,
+    webhook_bearer_tokens: Option<String>,
+    webhook_bearer_tokens_file: Option<String>,
+    webhook_basic_auth: Option<String>,
+    webhook_basic_auth_file: Option<String>,
     port: Option<String>,
     bind_address: Option<String>,
     logging_level: Option<String>,
@@ -47,6 +58,9 @@ struct RawEnv {
     header_read_timeout: Option<String>,
     metrics_addr: Option<String>,
     reload_interval: Option<String>,
+    idle_timeout: Option<String>,
+    max_headers: Option<String>,
+    max_header_bytes: Option<String>,
 }
 
 /// The validated configuration of a server.
@@ -132,13 +146,16 @@ pub struct MtlsSettings {
     pub require_server_auth: bool,
 }
 
-/// One step-ca webhook: its ID and secret.
+/// One step-ca webhook: its ID, secret and optional `Authorization` credentials.
 #[non_exhaustive]
 pub struct WebhookEntry {
     /// The webhook ID (a UUID) step-ca sends in `X-Smallstep-Webhook-ID`.
     pub id: String,
     /// The decoded secret.
     pub secret: WebhookSecret,
+    /// `WEBHOOK_BEARER_TOKENS` / `WEBHOOK_BASIC_AUTH`: credentials step-ca must also send in
+    /// `Authorization`, checked in addition to the HMAC.
+    pub authorization: Option<Authorization>,
 }
 
 impl fmt::Debug for WebhookEntry {
@@ -146,6 +163,7 @@ impl fmt::Debug for WebhookEntry {
         f.debug_struct("WebhookEntry")
             .field("id", &self.id)
             .field("secret", &"[redacted]")
+            .field("authorization", &self.authorization)
             .finish()
     }
 }
@@ -170,8 +188,16 @@ pub struct Limits {
     pub max_connections: usize,
     /// `TLS_HANDSHAKE_TIMEOUT`.
     pub handshake_timeout: Duration,
-    /// `HEADER_READ_TIMEOUT`: how long a client may take to send its request headers.
+    /// `HEADER_READ_TIMEOUT`: how long a client may take to send its request headers, from
+    /// the first byte of a request.
     pub header_read_timeout: Duration,
+    /// `IDLE_TIMEOUT`: how long a kept-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// `MAX_HEADERS`: most header fields a request may carry.
+    pub max_headers: usize,
+    /// `MAX_HEADER_BYTES`: largest request header block (request line included, for
+    /// HTTP/1.1; the header list size, for HTTP/2).
+    pub max_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -181,6 +207,9 @@ impl Default for Limits {
             max_connections: 1024,
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
         }
     }
 }
@@ -377,6 +406,10 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "WEBHOOK_IDS",
     "WEBHOOK_SECRETS",
     "WEBHOOK_SECRETS_FILE",
+    "WEBHOOK_BEARER_TOKENS",
+    "WEBHOOK_BEARER_TOKENS_FILE",
+    "WEBHOOK_BASIC_AUTH",
+    "WEBHOOK_BASIC_AUTH_FILE",
     "PORT",
     "BIND_ADDRESS",
     "LOGGING_LEVEL",
@@ -392,6 +425,9 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "HEADER_READ_TIMEOUT",
     "METRICS_ADDR",
     "RELOAD_INTERVAL",
+    "IDLE_TIMEOUT",
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
 ];
 
 fn validate(
@@ -482,6 +518,32 @@ fn validate(
         300,
         errors,
     );
+    let idle_timeout = seconds(
+        &raw.idle_timeout,
+        "IDLE_TIMEOUT",
+        defaults.idle_timeout.as_secs(),
+        1,
+        3600,
+        errors,
+    );
+    let max_headers = number(
+        &raw.max_headers,
+        "MAX_HEADERS",
+        defaults.max_headers as u64,
+        16,
+        1024,
+        "a number of header fields from 16 to 1024",
+        errors,
+    );
+    let max_header_bytes = number(
+        &raw.max_header_bytes,
+        "MAX_HEADER_BYTES",
+        defaults.max_header_bytes as u64,
+        4096,
+        1024 * 1024,
+        "a byte count from 4096 to 1048576",
+        errors,
+    );
     let max_request_age = seconds(&raw.max_request_age, "MAX_REQUEST_AGE", 60, 1, 3600, errors);
     let max_clock_skew = seconds(&raw.max_clock_skew, "MAX_CLOCK_SKEW", 60, 0, 3600, errors);
     let metrics_addr = metrics_address(&raw.metrics_addr, errors);
@@ -500,6 +562,9 @@ fn validate(
             max_connections: usize::try_from(max_connections?).ok()?,
             handshake_timeout: handshake_timeout?,
             header_read_timeout: header_read_timeout?,
+            idle_timeout: idle_timeout?,
+            max_headers: usize::try_from(max_headers?).ok()?,
+            max_header_bytes: usize::try_from(max_header_bytes?).ok()?,
         },
         max_request_age: max_request_age?,
         max_clock_skew: max_clock_skew?,
@@ -654,7 +719,7 @@ fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<We
     }
     let secrets_text = match (&raw.webhook_secrets, &raw.webhook_secrets_file) {
         (Some(inline), None) => Some(inline.clone()),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
+        (None, Some(path)) => match auth::read_secret_file(Path::new(path)) {
             Ok(text) => Some(text),
             Err(err) => {
                 errors.push(ConfigError::invalid(
@@ -727,6 +792,7 @@ fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<We
             Ok(secret) => entries.push(WebhookEntry {
                 id: (*id).to_owned(),
                 secret,
+                authorization: None,
             }),
             Err(_) => {
                 errors.push(ConfigError::invalid_secret(
@@ -736,6 +802,9 @@ fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<We
                 ok = false;
             }
         }
+    }
+    if !auth::apply_authorizations(raw, &mut entries, errors) {
+        ok = false;
     }
     ok.then_some(entries)
 }

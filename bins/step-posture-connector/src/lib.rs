@@ -8,6 +8,7 @@
 pub mod client;
 pub mod commands;
 pub mod config;
+mod connection;
 pub mod handler;
 pub mod health;
 pub mod logging;

@@ -23,6 +23,18 @@ pub struct ProviderParts {
     pub jamf: Option<Arc<JamfProvider>>,
 }
 
+impl ProviderParts {
+    /// A provider the server did not build from its configuration: nothing to reload,
+    /// no provider counters to export.
+    pub fn custom(provider: Arc<dyn DynPostureProvider>) -> Self {
+        Self {
+            provider,
+            file: None,
+            jamf: None,
+        }
+    }
+}
+
 /// Builds the configured provider. No network access happens before
 /// [`DynPostureProvider::check_ready_boxed`]; the file provider loads its file.
 pub fn build(settings: &ProviderSettings) -> anyhow::Result<ProviderParts> {

@@ -1,5 +1,6 @@
 //! The HTTPS accept loop: TLS handshakes under a deadline, a cap on concurrent
-//! connections, HTTP/1 and HTTP/2 with header limits, and graceful shutdown.
+//! connections, and graceful shutdown. Each connection is served by [`crate::connection`]
+//! (HTTP/1.1 or HTTP/2, header limits, header-read and idle timeouts).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,25 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Limits;
-use crate::handler::{self, App};
+use crate::connection::{self, Protocols};
+use crate::handler::App;
 use crate::metrics::HandshakeFailure;
 use crate::tls::TlsState;
-
-/// Most headers a request may carry. step-ca sends about eight.
-const MAX_HEADERS: usize = 64;
-/// Largest header block, for HTTP/2's header-list limit.
-const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
-/// HTTP/2 streams per connection.
-const MAX_CONCURRENT_STREAMS: u32 = 64;
 
 /// Serves HTTPS on `listener` until `shutdown` completes, then lets requests in flight finish
 /// (for at most `drain`).
@@ -40,17 +31,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) {
-    let mut http = auto::Builder::new(TokioExecutor::new());
-    http.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_headers(MAX_HEADERS);
-    http.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-        .max_header_list_size(MAX_HEADER_LIST_BYTES);
-    let http = Arc::new(http);
-    let graceful = GracefulShutdown::new();
+    let protocols = Arc::new(Protocols::new(limits));
+    // Every connection holds a receiver: `true` asks it to finish, and once all receivers
+    // are gone every connection has closed.
+    let (stop, stopping) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
 
@@ -80,8 +64,8 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let acceptor = TlsAcceptor::from(tls.load().config.clone());
         let app = app.clone();
-        let http = http.clone();
-        let watcher = graceful.watcher();
+        let protocols = protocols.clone();
+        let stopping = stopping.clone();
         let handshake_timeout = limits.handshake_timeout;
         tokio::spawn(async move {
             let _permit = permit;
@@ -100,16 +84,15 @@ pub async fn serve(
                     return;
                 }
             };
-            let service = service_fn(move |request| handler::handle(app.clone(), request));
-            let connection = http.serve_connection(TokioIo::new(stream), service);
-            if let Err(err) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
-            }
+            let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            connection::serve(stream, http2, app, protocols, stopping, peer).await;
         });
     }
     drop(listener);
+    drop(stopping);
+    stop.send_replace(true);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = stop.closed() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(drain) => tracing::warn!("shutdown: connections still open after {} s, closing", drain.as_secs()),
     }
 }

@@ -102,6 +102,8 @@
 mod client;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod model;
 mod provider;
 mod serial;

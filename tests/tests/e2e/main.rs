@@ -2,9 +2,13 @@
 //! certificates.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod auth;
 mod decisions;
+mod faults;
 mod http2;
 mod jamf;
+mod limits;
 mod mtls;
 mod ops;
 mod refusals;
+mod tls_tools;

@@ -94,3 +94,51 @@ async fn without_an_allowlist_any_certificate_from_the_ca_with_server_auth_passe
     let client = Client::with_identity(&pki, &pki.other_ca).unwrap();
     assert!(exchange(&server, &client).await.is_err());
 }
+
+#[tokio::test]
+async fn expired_not_yet_valid_and_root_certificates_are_refused() {
+    let pki = Pki::generate().unwrap();
+    let server = mtls_server(&pki, &[]).await;
+    for (case, identity) in [
+        ("step-ca's certificate, expired", &pki.expired_step_ca),
+        ("step-ca's certificate, not yet valid", &pki.future_step_ca),
+        ("the root CA certificate itself", &pki.root_as_client),
+    ] {
+        let client = Client::with_identity(&pki, identity).unwrap();
+        let result = exchange(&server, &client).await;
+        assert!(
+            result.is_err(),
+            "{case}: expected a TLS failure, got {result:?}"
+        );
+    }
+    let client = Client::with_identity(&pki, &pki.step_ca).unwrap();
+    assert_eq!(exchange(&server, &client).await.unwrap(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_proxy_header_naming_step_ca_does_not_stand_in_for_a_certificate() {
+    let pki = Pki::generate().unwrap();
+    let server = mtls_server(&pki, &[]).await;
+    // A device certificate, with headers a TLS-terminating proxy would add for step-ca.
+    let client = Client::with_identity(&pki, &pki.device).unwrap();
+    let signed = enriching_signer()
+        .unwrap()
+        .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
+    let mut headers = signed.headers.clone();
+    headers.insert(
+        "x-forwarded-client-cert",
+        http::HeaderValue::from_static("By=spiffe://x;Hash=00;DNS=ca.example.com"),
+    );
+    headers.insert(
+        "x-ssl-client-verify",
+        http::HeaderValue::from_static("SUCCESS"),
+    );
+    headers.insert(
+        "x-forwarded-for",
+        http::HeaderValue::from_static("10.0.0.1"),
+    );
+    let result = client
+        .post(&server.webhook_url(), &headers, signed.body)
+        .await;
+    assert!(result.is_err(), "{result:?}");
+}

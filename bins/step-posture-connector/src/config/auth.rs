@@ -1,0 +1,347 @@
+//! The optional per-webhook `Authorization` credentials (`WEBHOOK_BEARER_TOKENS`,
+//! `WEBHOOK_BASIC_AUTH` and their `_FILE` forms), and bounded reads of secret files.
+//!
+//! Both lists pair with `WEBHOOK_IDS` by position; an empty entry means that webhook sends no
+//! `Authorization` header. step-ca sends a bearer token *or* basic credentials, so a webhook
+//! with both is refused. When credentials are configured, the header is required in addition
+//! to the HMAC, never instead of it.
+
+use std::io::Read;
+use std::path::Path;
+
+use smallstep_webhook::Authorization;
+
+use super::{ConfigError, RawEnv, WebhookEntry};
+
+/// The largest secret file read. Secrets are a few hundred bytes; the cap keeps a path such
+/// as `/dev/zero` from exhausting memory.
+pub(super) const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a secrets file of at most [`MAX_SECRET_FILE_BYTES`], as UTF-8.
+pub(super) fn read_secret_file(path: &Path) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|err| err.to_string())?;
+    let mut text = String::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|err| err.to_string())?;
+    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(format!("larger than {MAX_SECRET_FILE_BYTES} bytes"));
+    }
+    Ok(text)
+}
+
+/// One of the two credential lists: its variable names and how an entry is read.
+struct List {
+    variable: &'static str,
+    file_variable: &'static str,
+    expected: &'static str,
+    parse: fn(&str) -> Result<Authorization, String>,
+}
+
+const BEARER: List = List {
+    variable: "WEBHOOK_BEARER_TOKENS",
+    file_variable: "WEBHOOK_BEARER_TOKENS_FILE",
+    expected: "bearer tokens without spaces, comma-separated in the order of WEBHOOK_IDS (an empty entry for a webhook without one)",
+    parse: |token| Authorization::bearer(token).map_err(|err| err.to_string()),
+};
+
+const BASIC: List = List {
+    variable: "WEBHOOK_BASIC_AUTH",
+    file_variable: "WEBHOOK_BASIC_AUTH_FILE",
+    expected: "username:password entries, comma-separated in the order of WEBHOOK_IDS (an empty entry for a webhook without one)",
+    parse: |entry| match entry.split_once(':') {
+        Some((user, password)) => {
+            Authorization::basic(user, password).map_err(|err| err.to_string())
+        }
+        None => Err("no colon between username and password".to_owned()),
+    },
+};
+
+/// Reads both credential lists and sets each entry's `authorization`. Returns whether every
+/// value was valid; problems go to `errors`, never with the secret value.
+pub(super) fn apply_authorizations(
+    raw: &RawEnv,
+    entries: &mut [WebhookEntry],
+    errors: &mut Vec<ConfigError>,
+) -> bool {
+    let ids: Vec<&str> = raw
+        .webhook_ids
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let bearer = read_list(
+        &BEARER,
+        &raw.webhook_bearer_tokens,
+        &raw.webhook_bearer_tokens_file,
+        &ids,
+        errors,
+    );
+    let basic = read_list(
+        &BASIC,
+        &raw.webhook_basic_auth,
+        &raw.webhook_basic_auth_file,
+        &ids,
+        errors,
+    );
+    let (Some(bearer), Some(basic)) = (bearer, basic) else {
+        return false;
+    };
+    let mut ok = true;
+    for (index, id) in ids.iter().enumerate() {
+        let chosen = match (&bearer[index], &basic[index]) {
+            (Some(_), Some(_)) => {
+                errors.push(ConfigError::invalid_secret(
+                    format!("WEBHOOK_BEARER_TOKENS and WEBHOOK_BASIC_AUTH item {} (for webhook ID {id})", index + 1),
+                    "a bearer token or basic credentials for a webhook, not both (step-ca sends one Authorization header)",
+                ));
+                ok = false;
+                continue;
+            }
+            (Some(auth), None) | (None, Some(auth)) => Some(auth.clone()),
+            (None, None) => None,
+        };
+        if let Some(entry) = entries.iter_mut().find(|entry| entry.id == *id) {
+            entry.authorization = chosen;
+        }
+    }
+    ok
+}
+
+/// One list, as many entries as `ids`: `None` where an entry is empty. `None` overall when
+/// the list is invalid (reported in `errors`); all `None` when it is not set.
+fn read_list(
+    list: &List,
+    inline: &Option<String>,
+    file: &Option<String>,
+    ids: &[&str],
+    errors: &mut Vec<ConfigError>,
+) -> Option<Vec<Option<Authorization>>> {
+    let text = match (inline, file) {
+        (None, None) => return Some(vec![None; ids.len()]),
+        (Some(text), None) => text.clone(),
+        (None, Some(path)) => match read_secret_file(Path::new(path)) {
+            // A file may hold one entry per line.
+            Ok(text) => text.trim_end().replace('\n', ","),
+            Err(err) => {
+                errors.push(ConfigError::invalid(
+                    list.file_variable,
+                    path,
+                    format!("a readable file of {} ({err})", list.expected),
+                ));
+                return None;
+            }
+        },
+        (Some(_), Some(_)) => {
+            errors.push(ConfigError::invalid_secret(
+                format!("{} and {}", list.variable, list.file_variable),
+                "only one of the two",
+            ));
+            return None;
+        }
+    };
+    if text.trim().is_empty() {
+        return Some(vec![None; ids.len()]);
+    }
+    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    if items.len() != ids.len() {
+        errors.push(ConfigError::invalid_secret(
+            list.variable,
+            format!(
+                "{} ({} entries for {} webhook IDs)",
+                list.expected,
+                items.len(),
+                ids.len()
+            ),
+        ));
+        return None;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (index, (item, id)) in items.iter().zip(ids).enumerate() {
+        if item.is_empty() {
+            out.push(None);
+            continue;
+        }
+        match (list.parse)(item) {
+            Ok(auth) => out.push(Some(auth)),
+            Err(why) => {
+                errors.push(ConfigError::invalid_secret(
+                    format!("{} item {} (for webhook ID {id})", list.variable, index + 1),
+                    format!("{} ({why})", list.expected),
+                ));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::config::Config;
+
+    const ID1: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
+    const ID2: &str = "eeff6319-8883-419b-8d9b-0fe227dbe6b4";
+    const SECRET: &str =
+        "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
+
+    fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        // Any existing file passes the path checks; nothing is loaded here.
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let mut vars: HashMap<String, String> = [
+            ("PROVIDER", "file"),
+            ("FILE_PATH", file),
+            ("FILE_TYPE", "json"),
+            ("TLS_CERT_PATH", file),
+            ("TLS_KEY_PATH", file),
+            ("WEBHOOK_IDS", &format!("{ID1},{ID2}")),
+            ("WEBHOOK_SECRETS", &format!("{SECRET},{SECRET}")),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        vars
+    }
+
+    fn errors(extra: &[(&str, &str)]) -> String {
+        match Config::from_vars(&vars(extra)) {
+            Ok(_) => panic!("{extra:?} was accepted"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn credentials_pair_with_webhook_ids_and_empty_entries_mean_none() {
+        let config = Config::from_vars(&vars(&[
+            ("WEBHOOK_BEARER_TOKENS", "tok,"),
+            ("WEBHOOK_BASIC_AUTH", ",user:pa:ss"),
+        ]))
+        .unwrap();
+        let first = config.webhooks[0].authorization.as_ref().unwrap();
+        let second = config.webhooks[1].authorization.as_ref().unwrap();
+        assert!(first.is_bearer());
+        assert_eq!(first.header_value(), "Bearer tok");
+        assert!(second.is_basic());
+        // "user:pa:ss": the password keeps its colon.
+        assert_eq!(second.header_value(), "Basic dXNlcjpwYTpzcw==");
+        // Secrets never reach the debug output.
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("tok\"") && !debug.contains("dXNlcjpwYTpzcw"),
+            "{debug}"
+        );
+        let none = Config::from_vars(&vars(&[])).unwrap();
+        assert!(none.webhooks.iter().all(|w| w.authorization.is_none()));
+        let blank = Config::from_vars(&vars(&[("WEBHOOK_BEARER_TOKENS", " ")])).unwrap();
+        assert!(blank.webhooks.iter().all(|w| w.authorization.is_none()));
+    }
+
+    #[test]
+    fn credential_files_hold_one_entry_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, "first\nsecond\n").unwrap();
+        let path = path.display().to_string();
+        let config = Config::from_vars(&vars(&[("WEBHOOK_BEARER_TOKENS_FILE", &path)])).unwrap();
+        assert_eq!(
+            config.webhooks[1]
+                .authorization
+                .as_ref()
+                .unwrap()
+                .header_value(),
+            "Bearer second"
+        );
+    }
+
+    #[test]
+    fn bad_credentials_are_reported_without_their_value() {
+        let text = errors(&[("WEBHOOK_BEARER_TOKENS", "only-one")]);
+        assert!(text.contains("WEBHOOK_BEARER_TOKENS"), "{text}");
+        assert!(text.contains("1 entries for 2 webhook IDs"), "{text}");
+        assert!(!text.contains("only-one"), "{text}");
+
+        let text = errors(&[("WEBHOOK_BEARER_TOKENS", "has space,ok")]);
+        assert!(text.contains("WEBHOOK_BEARER_TOKENS item 1"), "{text}");
+        assert!(!text.contains("has space"), "{text}");
+
+        let text = errors(&[("WEBHOOK_BASIC_AUTH", "nocolon,")]);
+        assert!(text.contains("WEBHOOK_BASIC_AUTH item 1"), "{text}");
+        assert!(!text.contains("nocolon"), "{text}");
+
+        let text = errors(&[
+            ("WEBHOOK_BEARER_TOKENS", "a,"),
+            ("WEBHOOK_BASIC_AUTH", "u:p,"),
+        ]);
+        assert!(text.contains("not both"), "{text}");
+
+        let text = errors(&[
+            ("WEBHOOK_BEARER_TOKENS", "a,b"),
+            ("WEBHOOK_BEARER_TOKENS_FILE", "/nonexistent"),
+        ]);
+        assert!(text.contains("only one of the two"), "{text}");
+
+        let text = errors(&[("WEBHOOK_BASIC_AUTH_FILE", "/nonexistent/basic")]);
+        assert!(
+            text.contains("WEBHOOK_BASIC_AUTH_FILE=\"/nonexistent/basic\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn secret_files_are_read_up_to_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, vec![b'a'; super::MAX_SECRET_FILE_BYTES as usize + 1]).unwrap();
+        let path = path.display().to_string();
+        let mut vars = vars(&[("WEBHOOK_SECRETS_FILE", &path)]);
+        vars.remove("WEBHOOK_SECRETS");
+        let text = Config::from_vars(&vars).unwrap_err().to_string();
+        assert!(text.contains("larger than 65536 bytes"), "{text}");
+        // A device that never ends, such as /dev/zero, is refused rather than read forever.
+        if std::path::Path::new("/dev/zero").exists() {
+            vars.insert("WEBHOOK_SECRETS_FILE".to_owned(), "/dev/zero".to_owned());
+            let text = Config::from_vars(&vars).unwrap_err().to_string();
+            assert!(text.contains("larger than"), "{text}");
+        }
+    }
+
+    #[test]
+    fn limits_have_documented_defaults_and_bounds() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.limits.idle_timeout.as_secs(), 120);
+        assert!(
+            config.limits.idle_timeout.as_secs() > 90,
+            "longer than step-ca's idle timeout"
+        );
+        assert_eq!(config.limits.max_headers, 64);
+        assert_eq!(config.limits.max_header_bytes, 16 * 1024);
+        let config = Config::from_vars(&vars(&[
+            ("IDLE_TIMEOUT", "300"),
+            ("MAX_HEADERS", "32"),
+            ("MAX_HEADER_BYTES", "8192"),
+        ]))
+        .unwrap();
+        assert_eq!(config.limits.idle_timeout.as_secs(), 300);
+        assert_eq!(config.limits.max_headers, 32);
+        assert_eq!(config.limits.max_header_bytes, 8192);
+        for (name, value) in [
+            ("IDLE_TIMEOUT", "0"),
+            ("MAX_HEADERS", "8"),
+            ("MAX_HEADERS", "many"),
+            ("MAX_HEADER_BYTES", "100"),
+        ] {
+            let text = errors(&[(name, value)]);
+            assert!(
+                text.contains(&format!("{name}={value:?} is invalid")),
+                "{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! A bounded soak run against the real binary on 127.0.0.1: a mix of good and hostile
+//! traffic for `SOAK_SECONDS` (20 by default, as in CI; set it higher by hand, e.g.
+//! `SOAK_SECONDS=600 cargo test --release -p step-posture-connector --test soak -- --nocapture`).
+//!
+//! It checks every answer, counts unexpected 5xx (there must be none), checks the server is
+//! healthy afterwards, and compares its resident memory (`VmRSS`) after a warm-up with the
+//! end of the run. The report is printed; run with `--nocapture` to see it.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use smallstep_webhook::{RequestBody, SIGNATURE_HEADER, Signer, WEBHOOK_ID_HEADER, WebhookSecret};
+use step_posture_connector::client::{Connection, client_config};
+use step_posture_connector::pki::generate_demo_pki;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Mutex;
+
+const BIN: &str = env!("CARGO_BIN_EXE_step-posture-connector");
+const WEBHOOK_ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
+const SECRET: &str =
+    "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
+const LISTED: &str = "C02XL0GJJG5J";
+const UNLISTED: &str = "C02UNKNOWN00";
+const MAX_BODY_BYTES: usize = 8192;
+/// Concurrent clients.
+const WORKERS: usize = 8;
+/// Most the resident memory may grow between the end of the warm-up and the end of the run.
+const MAX_RSS_GROWTH_KIB: u64 = 16 * 1024;
+
+/// The kinds of traffic, in the order workers cycle through them.
+#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
+enum Kind {
+    Allowed,
+    UnknownDevice,
+    BadSignature,
+    UnknownId,
+    Oversized,
+    SlowClient,
+    DroppedMidRequest,
+    Health,
+}
+
+const MIX: [Kind; 12] = [
+    Kind::Allowed,
+    Kind::UnknownDevice,
+    Kind::Allowed,
+    Kind::BadSignature,
+    Kind::Allowed,
+    Kind::UnknownId,
+    Kind::Oversized,
+    Kind::Allowed,
+    Kind::DroppedMidRequest,
+    Kind::Health,
+    Kind::SlowClient,
+    Kind::UnknownDevice,
+];
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    ca: std::path::PathBuf,
+}
+
+impl Server {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = generate_demo_pki().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let ca = write("ca.pem", &pki.ca_pem);
+        write("server.pem", &pki.cert_pem);
+        write("server.key", &pki.key_pem);
+        write(
+            "devices.json",
+            include_str!("../../../examples/devices.json"),
+        );
+        let mut child = Command::new(BIN)
+            .current_dir(dir.path())
+            .env_clear()
+            .envs([
+                ("PROVIDER", "file"),
+                ("FILE_PATH", "devices.json"),
+                ("FILE_TYPE", "json"),
+                ("TLS_CERT_PATH", "server.pem"),
+                ("TLS_KEY_PATH", "server.key"),
+                ("WEBHOOK_IDS", WEBHOOK_ID),
+                ("WEBHOOK_SECRETS", SECRET),
+                ("BIND_ADDRESS", "127.0.0.1"),
+                ("PORT", "0"),
+                ("MAX_BODY_BYTES", &MAX_BODY_BYTES.to_string()),
+                ("HEADER_READ_TIMEOUT", "1"),
+                ("TIMEOUT", "2"),
+                // The start-up line, not one line per decision.
+                ("RUST_LOG", "info,step_posture_connector::decision=warn"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(start) = line.find("listening on https://") {
+                    let rest = &line[start + "listening on https://".len()..];
+                    let addr = rest.split('/').next().unwrap_or("").to_owned();
+                    let _ = tx.send(addr);
+                }
+                // Keep draining so the server never blocks on a full pipe.
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server did not start")
+            .parse()
+            .unwrap();
+        Self {
+            child,
+            addr,
+            _dir: dir,
+            ca,
+        }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server process is gone");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Traffic {
+    addr: SocketAddr,
+    tls: Arc<ClientConfig>,
+    signer: Signer,
+    /// CSRs by serial: a device puts its serial in the common name.
+    csrs: BTreeMap<&'static str, Vec<u8>>,
+}
+
+impl Traffic {
+    fn url(&self, path: &str) -> Uri {
+        format!("https://{}{path}", self.addr).parse().unwrap()
+    }
+
+    fn body(&self, serial: &str) -> Vec<u8> {
+        let csr = self.csrs.get(serial).map_or(&[][..], Vec::as_slice);
+        let body =
+            RequestBody::device_attest_enriching(serial, csr, time::OffsetDateTime::now_utc())
+                .unwrap();
+        smallstep_webhook::to_go_json(&body)
+    }
+
+    async fn raw(&self) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let tcp = tokio::net::TcpStream::connect(self.addr).await?;
+        let name = ServerName::try_from("localhost")?;
+        Ok(tokio_rustls::TlsConnector::from(self.tls.clone())
+            .connect(name, tcp)
+            .await?)
+    }
+
+    /// Runs one exchange of `kind`; `Err` describes a wrong answer.
+    async fn run(&self, kind: Kind, kept: &mut Option<Connection>) -> Result<Option<u16>, String> {
+        let webhook = self.url("/webhook/device-attest");
+        let (expected, headers, body) = match kind {
+            Kind::Allowed => {
+                let body = self.body(LISTED);
+                (200, self.signer.headers(&body), body)
+            }
+            Kind::UnknownDevice => {
+                let body = self.body(UNLISTED);
+                (200, self.signer.headers(&body), body)
+            }
+            Kind::BadSignature => {
+                let body = self.body(LISTED);
+                let mut headers = self.signer.headers(&body);
+                headers.insert(
+                    SIGNATURE_HEADER,
+                    HeaderValue::from_static(
+                        "0000000000000000000000000000000000000000000000000000000000000000",
+                    ),
+                );
+                (401, headers, body)
+            }
+            Kind::UnknownId => {
+                let body = self.body(LISTED);
+                let mut headers = self.signer.headers(&body);
+                headers.insert(
+                    WEBHOOK_ID_HEADER,
+                    HeaderValue::from_static("11111111-2222-4333-8444-555555555555"),
+                );
+                (401, headers, body)
+            }
+            Kind::Oversized => {
+                let body = vec![b' '; MAX_BODY_BYTES + 1000];
+                (413, self.signer.headers(&body), body)
+            }
+            Kind::Health => (200, HeaderMap::new(), Vec::new()),
+            Kind::SlowClient => return self.slow_client().await.map(Some),
+            Kind::DroppedMidRequest => return self.dropped().await.map(|()| None),
+        };
+        let (method, url) = if kind == Kind::Health {
+            (Method::GET, self.url("/readyz"))
+        } else {
+            (Method::POST, webhook)
+        };
+        // Reuse a kept-alive connection when there is one, as step-ca does.
+        if kept.is_none() {
+            *kept = Some(
+                Connection::open(&url, self.tls.clone())
+                    .await
+                    .map_err(|e| format!("{kind:?}: connect: {e:#}"))?,
+            );
+        }
+        let connection = kept.as_mut().unwrap();
+        let result = connection
+            .send(method, &url, &headers, Bytes::from(body))
+            .await;
+        let (status, response) = match result {
+            Ok(ok) => ok,
+            Err(err) => {
+                *kept = None;
+                // 413 may close the connection before the whole body is sent.
+                if kind == Kind::Oversized {
+                    return Ok(None);
+                }
+                return Err(format!("{kind:?}: {err:#}"));
+            }
+        };
+        if kind == Kind::Oversized {
+            *kept = None;
+        }
+        if status.as_u16() != expected {
+            return Err(format!(
+                "{kind:?}: expected {expected}, got {status}: {response:?}"
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&response)
+            .map_err(|e| format!("{kind:?}: not JSON ({e}): {response:?}"))?;
+        let right = match kind {
+            Kind::Allowed => value["allow"] == true && value["data"].is_object(),
+            Kind::UnknownDevice => value["error"]["code"] == "deviceNotFound",
+            Kind::BadSignature | Kind::UnknownId | Kind::Oversized => {
+                value == serde_json::json!({"allow": false})
+            }
+            Kind::Health => value["status"] == "ready",
+            Kind::SlowClient | Kind::DroppedMidRequest => true,
+        };
+        if !right {
+            return Err(format!("{kind:?}: wrong body {value}"));
+        }
+        Ok(Some(status.as_u16()))
+    }
+
+    /// Sends a valid request a few bytes at a time over 300 ms (within every limit).
+    async fn slow_client(&self) -> Result<u16, String> {
+        let body = self.body(LISTED);
+        let request = request_bytes(&self.signer.headers(&body), &body);
+        let mut stream = self
+            .raw()
+            .await
+            .map_err(|e| format!("slow: connect: {e}"))?;
+        for chunk in request.chunks(request.len() / 6 + 1) {
+            stream
+                .write_all(chunk)
+                .await
+                .map_err(|e| format!("slow: write: {e}"))?;
+            stream
+                .flush()
+                .await
+                .map_err(|e| format!("slow: flush: {e}"))?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut response = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut buf = [0_u8; 4096];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                response.extend_from_slice(&buf[..n]);
+                if response.windows(4).any(|w| w == b"\r\n\r\n") && response.ends_with(b"}") {
+                    break;
+                }
+            }
+        })
+        .await;
+        let text = String::from_utf8_lossy(&response);
+        if text.starts_with("HTTP/1.1 200") && text.contains("\"allow\":true") {
+            Ok(200)
+        } else {
+            Err(format!("slow: unexpected answer {text:?}"))
+        }
+    }
+
+    /// Sends the head and half the body, then drops the connection.
+    async fn dropped(&self) -> Result<(), String> {
+        let body = self.body(LISTED);
+        let request = request_bytes(&self.signer.headers(&body), &body);
+        let mut stream = self
+            .raw()
+            .await
+            .map_err(|e| format!("drop: connect: {e}"))?;
+        let cut = request.len() - body.len() / 2;
+        stream
+            .write_all(&request[..cut])
+            .await
+            .map_err(|e| format!("drop: write: {e}"))?;
+        drop(stream);
+        Ok(())
+    }
+}
+
+fn request_bytes(headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
+    let mut out = b"POST /webhook/device-attest HTTP/1.1\r\nhost: localhost\r\n".to_vec();
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+#[derive(Default)]
+struct Tally {
+    by_kind: BTreeMap<String, u64>,
+    failures: Vec<String>,
+    unexpected_5xx: u64,
+}
+
+#[test]
+#[allow(clippy::disallowed_macros)] // the soak report is this test's output
+fn soak() {
+    let seconds: u64 = std::env::var("SOAK_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let total = Duration::from_secs(seconds.max(4));
+    let warm_up = total / 5;
+    let server = Server::start();
+    let csrs = [LISTED, UNLISTED]
+        .into_iter()
+        .map(|serial| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name = rcgen::DistinguishedName::new();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, serial);
+            (
+                serial,
+                params.serialize_request(&key).unwrap().der().to_vec(),
+            )
+        })
+        .collect();
+    let traffic = Arc::new(Traffic {
+        addr: server.addr,
+        tls: client_config(Some(&server.ca), None).unwrap(),
+        signer: Signer::new(WEBHOOK_ID, WebhookSecret::from_base64(SECRET).unwrap()).unwrap(),
+        csrs,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let (rss_after_warm_up, rss_end) = runtime.block_on(async {
+        let mut workers = Vec::new();
+        for worker in 0..WORKERS {
+            let traffic = traffic.clone();
+            let tally = tally.clone();
+            let stop = stop.clone();
+            workers.push(tokio::spawn(async move {
+                let mut kept = None;
+                let mut i = worker;
+                while !stop.load(Ordering::Relaxed) {
+                    let kind = MIX[i % MIX.len()];
+                    i += 1;
+                    let result = traffic.run(kind, &mut kept).await;
+                    let mut tally = tally.lock().await;
+                    *tally.by_kind.entry(format!("{kind:?}")).or_default() += 1;
+                    match result {
+                        Ok(Some(status)) if status >= 500 => tally.unexpected_5xx += 1,
+                        Ok(_) => {}
+                        Err(failure) => {
+                            if failure.contains(" 5") {
+                                tally.unexpected_5xx += 1;
+                            }
+                            tally.failures.push(failure);
+                        }
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(warm_up).await;
+        let after_warm_up = server.rss_kib();
+        tokio::time::sleep(total - warm_up).await;
+        let end = server.rss_kib();
+        stop.store(true, Ordering::Relaxed);
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        (after_warm_up, end)
+    });
+    let elapsed = started.elapsed();
+
+    // Still healthy, and still right.
+    let (ready, allowed) = runtime.block_on(async {
+        let url = traffic.url("/readyz");
+        let mut connection = Connection::open(&url, traffic.tls.clone()).await.unwrap();
+        let ready = connection
+            .send(Method::GET, &url, &HeaderMap::new(), Bytes::new())
+            .await
+            .unwrap()
+            .0;
+        let allowed = traffic.run(Kind::Allowed, &mut None).await;
+        (ready, allowed)
+    });
+    let mut server = server;
+    let alive = server.child.try_wait().unwrap().is_none();
+
+    let tally = runtime.block_on(async { std::mem::take(&mut *tally.lock().await) });
+    let requests: u64 = tally.by_kind.values().sum();
+    let growth = rss_end as i64 - rss_after_warm_up as i64;
+    println!(
+        "soak: {:.1} s, {requests} exchanges ({:.0}/s) by {WORKERS} clients: {:?}",
+        elapsed.as_secs_f64(),
+        requests as f64 / elapsed.as_secs_f64(),
+        tally.by_kind
+    );
+    println!(
+        "soak: VmRSS {rss_after_warm_up} KiB after the {:.0} s warm-up, {rss_end} KiB at the end: {growth:+} KiB",
+        warm_up.as_secs_f64()
+    );
+    println!(
+        "soak: {} wrong answers, {} unexpected 5xx",
+        tally.failures.len(),
+        tally.unexpected_5xx
+    );
+    assert!(alive, "the server process exited during the soak");
+    assert_eq!(ready, StatusCode::OK, "not ready after the soak");
+    assert_eq!(allowed, Ok(Some(200)), "a valid request after the soak");
+    assert!(
+        tally.failures.is_empty(),
+        "wrong answers: {:#?}",
+        &tally.failures[..tally.failures.len().min(20)]
+    );
+    assert_eq!(tally.unexpected_5xx, 0);
+    for kind in [
+        Kind::Allowed,
+        Kind::UnknownDevice,
+        Kind::BadSignature,
+        Kind::UnknownId,
+        Kind::Oversized,
+        Kind::SlowClient,
+        Kind::DroppedMidRequest,
+    ] {
+        assert!(
+            tally
+                .by_kind
+                .get(&format!("{kind:?}"))
+                .copied()
+                .unwrap_or(0)
+                > 0,
+            "{kind:?} never ran"
+        );
+    }
+    assert!(
+        growth < MAX_RSS_GROWTH_KIB as i64,
+        "resident memory grew by {growth} KiB after the warm-up"
+    );
+}

@@ -1,0 +1,119 @@
+//! Raw TLS connections to the server, for tests that must misbehave at the byte level:
+//! dribbling headers, holding connections open, sending nothing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use step_posture_connector::client::client_config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::pki::Pki;
+
+/// A TLS client configuration that trusts the test root and offers `alpn`.
+pub fn tls_config(pki: &Pki, alpn: &[&[u8]]) -> anyhow::Result<Arc<ClientConfig>> {
+    let mut config = (*client_config(Some(&pki.ca), None)?).clone();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// Opens a TLS connection to `addr` offering HTTP/1.1.
+pub async fn connect(pki: &Pki, addr: SocketAddr) -> anyhow::Result<TlsStream<TcpStream>> {
+    connect_with(tls_config(pki, &[b"http/1.1"])?, addr).await
+}
+
+/// Opens a TLS connection to `addr` with `config`.
+pub async fn connect_with(
+    config: Arc<ClientConfig>,
+    addr: SocketAddr,
+) -> anyhow::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost")?;
+    Ok(TlsConnector::from(config).connect(name, tcp).await?)
+}
+
+/// Reads until the peer closes the connection (EOF or an error) and returns what was read
+/// and when it closed; `None` if it is still open after `within`.
+pub async fn wait_for_close<S>(stream: &mut S, within: Duration) -> Option<(Vec<u8>, Duration)>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buf = [0_u8; 4096];
+    loop {
+        let left = within.checked_sub(started.elapsed())?;
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some((received, started.elapsed())),
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Writes `bytes` one at a time, `interval` apart, stopping at the first write error (the
+/// server closed). Returns how many bytes were written.
+pub async fn dribble<S>(stream: &mut S, bytes: &[u8], interval: Duration) -> usize
+where
+    S: tokio::io::AsyncWrite + Unpin,
+{
+    for (i, byte) in bytes.iter().enumerate() {
+        if stream.write_all(&[*byte]).await.is_err() || stream.flush().await.is_err() {
+            return i;
+        }
+        tokio::time::sleep(interval).await;
+    }
+    bytes.len()
+}
+
+/// Reads one HTTP/1.1 response with a `Content-Length` from `stream`: its status and body.
+pub async fn read_response<S>(stream: &mut S) -> anyhow::Result<(u16, Vec<u8>)>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let mut data = Vec::new();
+    let mut buf = [0_u8; 4096];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let status: u16 = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("no status line in {head:?}"))?;
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while data.len() < end + 4 + length {
+                let n = stream.read(&mut buf).await?;
+                anyhow::ensure!(n > 0, "connection closed inside a response body");
+                data.extend_from_slice(&buf[..n]);
+            }
+            return Ok((status, data[end + 4..end + 4 + length].to_vec()));
+        }
+        let n = stream.read(&mut buf).await?;
+        anyhow::ensure!(n > 0, "connection closed before a response");
+        data.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// An HTTP/1.1 request: `method path`, `headers`, and `body` with its `Content-Length`.
+pub fn http1_request(method: &str, path: &str, headers: &http::HeaderMap, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\n").into_bytes();
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(body);
+    out
+}
