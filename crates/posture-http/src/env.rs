@@ -395,18 +395,26 @@ mod tests {
     fn values_name_their_variable() {
         let mut problems = Vec::new();
         assert_eq!(boolean(None, "B", true, &mut problems), Some(true));
-        assert_eq!(
-            boolean(Some("yes".into()), "B", true, &mut problems),
-            None
-        );
+        assert_eq!(boolean(Some("yes".into()), "B", true, &mut problems), None);
         assert_eq!(
             seconds(Some("0".into()), "T", Duration::ZERO, 1, 60, &mut problems),
             None
         );
-        assert!(base_url(Some("http://x.example.com".into()), "U", "a URL", &mut problems).is_none());
+        assert!(
+            base_url(
+                Some("http://x.example.com".into()),
+                "U",
+                "a URL",
+                &mut problems
+            )
+            .is_none()
+        );
         assert!(ca_bundle(Some("/nonexistent.pem".into()), "C", &mut problems).is_none());
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert_eq!(lines[0], "B=\"yes\" is invalid: expected 0 or 1 (or true/false)");
+        assert_eq!(
+            lines[0],
+            "B=\"yes\" is invalid: expected 0 or 1 (or true/false)"
+        );
         assert_eq!(
             lines[1],
             "T=\"0\" is invalid: expected a whole number of seconds from 1 to 60"

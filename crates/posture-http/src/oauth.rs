@@ -149,8 +149,14 @@ pub async fn client_credentials(
     }
 }
 
-fn parse(body: &[u8], request: &str, default_lifetime: Duration) -> Result<FetchedToken, TokenError> {
-    let not_token = |what: &str| TokenError::NotATokenEndpoint(format!("{request} answered 200 OK with {what}"));
+fn parse(
+    body: &[u8],
+    request: &str,
+    default_lifetime: Duration,
+) -> Result<FetchedToken, TokenError> {
+    let not_token = |what: &str| {
+        TokenError::NotATokenEndpoint(format!("{request} answered 200 OK with {what}"))
+    };
     if looks_like_html(body) {
         return Err(not_token("an HTML page"));
     }
@@ -199,9 +205,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(token.lifetime(), Duration::from_secs(3599));
-        let token = parse(br#"{"access_token":"x"}"#, "POST /t", Duration::from_secs(60)).unwrap();
+        let token = parse(
+            br#"{"access_token":"x"}"#,
+            "POST /t",
+            Duration::from_secs(60),
+        )
+        .unwrap();
         assert_eq!(token.lifetime(), Duration::from_secs(60));
-        for bad in [&b"<html>"[..], b"[1]", br#"{"access_token":""}"#, br#"{"status":"ok"}"#] {
+        for bad in [
+            &b"<html>"[..],
+            b"[1]",
+            br#"{"access_token":""}"#,
+            br#"{"status":"ok"}"#,
+        ] {
             let err = parse(bad, "POST /t", Duration::from_secs(60)).unwrap_err();
             assert!(matches!(err, TokenError::NotATokenEndpoint(_)), "{err:?}");
             assert!(!err.is_transient());

@@ -47,9 +47,9 @@ const MAX_LEN: usize = 14;
 fn check(identifier: &str, service: &str) -> Result<Serial, String> {
     let shown = shown(identifier);
     if identifier.is_empty() {
-        return Err(
-            format!("the permanent identifier is empty; {service} looks devices up by serial number"),
-        );
+        return Err(format!(
+            "the permanent identifier is empty; {service} looks devices up by serial number"
+        ));
     }
     if looks_like_udid(identifier) {
         return Err(format!(

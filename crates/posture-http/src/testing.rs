@@ -171,7 +171,11 @@ async fn serve(listener: TcpListener, handler: Handler) {
 }
 
 /// A response with a body and a content type.
-pub fn response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> FakeResponse {
+pub fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> FakeResponse {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response
@@ -190,7 +194,9 @@ pub fn html_response(status: StatusCode, title: &str) -> FakeResponse {
     response(
         status,
         "text/html;charset=UTF-8",
-        format!("<html>\n<head><title>{title}</title></head>\n<body><p>{title}</p></body>\n</html>\n"),
+        format!(
+            "<html>\n<head><title>{title}</title></head>\n<body><p>{title}</p></body>\n</html>\n"
+        ),
     )
 }
 
