@@ -62,12 +62,22 @@ struct TokenResponse {
     expires_in: serde_json::Value,
 }
 
+/// An RFC 6749 error answer, read leniently: a field of the wrong type counts as missing.
 #[derive(Deserialize)]
 struct OAuthError {
     #[serde(default)]
-    error: String,
+    error: serde_json::Value,
     #[serde(default)]
-    error_description: String,
+    error_description: serde_json::Value,
+}
+
+impl OAuthError {
+    fn code(&self) -> Option<String> {
+        self.error
+            .as_str()
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+    }
 }
 
 /// Requests a token with the client-credentials grant: `POST url` with `form` (which must
@@ -114,12 +124,15 @@ pub async fn client_credentials(
     }
     let oauth = serde_json::from_slice::<OAuthError>(&body)
         .ok()
-        .filter(|e| !e.error.is_empty());
+        .filter(|e| e.code().is_some());
     match (status, oauth) {
         (StatusCode::UNAUTHORIZED, oauth)
         | (StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN, oauth @ Some(_)) => {
             let (error, description) = match oauth {
-                Some(e) => (Some(e.error), first_line(&e.error_description)),
+                Some(e) => (
+                    e.code(),
+                    first_line(e.error_description.as_str().unwrap_or_default()),
+                ),
                 None => (None, None),
             };
             Err(TokenError::Refused {

@@ -104,7 +104,6 @@ mod config;
 mod error;
 mod model;
 mod provider;
-mod serial;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
