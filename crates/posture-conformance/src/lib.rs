@@ -478,7 +478,10 @@ mod tests {
         let text = report.failures.join("\n");
         assert!(text.contains("unknown device is not found"), "{text}");
         assert!(text.contains("known devices are allowed"), "{text}");
-        assert!(text.contains("\"\": the lookup panicked"), "{text}");
+        assert!(
+            text.contains("\"\": expected a deny with invalidIdentifier, got the lookup panicked"),
+            "{text}"
+        );
         assert!(text.contains("concurrent lookups are safe"), "{text}");
         assert_eq!(report.skipped.len(), 3);
     }

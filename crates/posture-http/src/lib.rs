@@ -50,6 +50,7 @@ mod classify;
 mod client;
 pub mod env;
 pub mod oauth;
+mod recent;
 mod secret;
 mod serial;
 #[cfg(feature = "test-support")]
@@ -64,6 +65,7 @@ pub use classify::{
     transport_error,
 };
 pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};
+pub use recent::RecentSuccess;
 pub use reqwest::{self, StatusCode, Url};
 pub use secret::Secret;
 pub use serial::Serial;

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::{
-    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, Serial, StatusCode,
-    TokenStats, decode_json,
+    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial,
+    StatusCode, TokenStats, decode_json,
 };
 use serde_json::json;
 
@@ -17,6 +17,9 @@ use crate::model::{Collection, EntraDevice, ManagedDevice, MemberGroups, SELECT,
 /// How many managed devices one lookup asks for. One serial should match one record; a few
 /// more allow for duplicates left by re-enrolment.
 const PAGE_SIZE: &str = "25";
+
+/// How long a successful readiness check counts, so frequent probes cost few Graph calls.
+const READY_WINDOW: Duration = Duration::from_secs(60);
 
 /// Counters for metrics: one snapshot of an [`IntuneProvider`]'s activity since it was built.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
@@ -61,6 +64,7 @@ pub struct IntuneProvider {
     client: GraphClient,
     decisions: LookupCache<Serial, Decision>,
     entra_devices: LookupCache<String, Option<String>>,
+    ready: RecentSuccess,
 }
 
 impl IntuneProvider {
@@ -89,6 +93,7 @@ impl IntuneProvider {
             client,
             decisions,
             entra_devices,
+            ready: RecentSuccess::new(READY_WINDOW),
         })
     }
 
@@ -337,8 +342,22 @@ impl PostureProvider for IntuneProvider {
 
     /// Fetches a token, then reads one managed device (`$top=1`), so refused credentials, a
     /// wrong URL and a missing `DeviceManagementManagedDevices.Read.All` permission each fail
-    /// fast with an error naming the setting.
+    /// fast with an error naming the setting. A success counts for a minute.
     async fn check_ready(&self) -> Result<(), ProviderError> {
+        if self.ready.is_fresh() {
+            return Ok(());
+        }
+        let result = self.probe().await;
+        match &result {
+            Ok(()) => self.ready.record(),
+            Err(_) => self.ready.forget(),
+        }
+        result
+    }
+}
+
+impl IntuneProvider {
+    async fn probe(&self) -> Result<(), ProviderError> {
         let timeout = self.config.timeout();
         let probe = async {
             let url = self

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::{
-    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, Serial, StatusCode,
-    decode_json, send_bearer,
+    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial,
+    StatusCode, decode_json, send_bearer,
 };
 
 use crate::config::KandjiConfig;
@@ -17,6 +17,10 @@ const SERVICE: &str = "Kandji";
 /// The most devices one list request returns (Kandji's maximum). A serial that is a
 /// substring of this many others can't be decided.
 const LIMIT: usize = 300;
+
+/// How long a successful readiness check counts: probes every few seconds must not eat the
+/// hourly quota.
+const READY_WINDOW: Duration = Duration::from_secs(60);
 
 /// The largest answer read: 300 devices of about 1.5 KiB.
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -58,6 +62,7 @@ pub struct KandjiProvider {
     http: posture_http::reqwest::Client,
     decisions: LookupCache<Serial, Decision>,
     requests: AtomicU64,
+    ready: RecentSuccess,
 }
 
 impl KandjiProvider {
@@ -80,6 +85,7 @@ impl KandjiProvider {
             http,
             decisions,
             requests: AtomicU64::new(0),
+            ready: RecentSuccess::new(READY_WINDOW),
         })
     }
 
@@ -256,8 +262,23 @@ impl PostureProvider for KandjiProvider {
     }
 
     /// Lists one device (`limit=1`): a wrong URL, a refused token and a missing permission
-    /// each fail fast with an error naming the setting.
+    /// each fail fast with an error naming the setting. A success counts for a minute, so
+    /// frequent readiness probes cost at most 60 requests an hour.
     async fn check_ready(&self) -> Result<(), ProviderError> {
+        if self.ready.is_fresh() {
+            return Ok(());
+        }
+        let result = self.probe().await;
+        match &result {
+            Ok(()) => self.ready.record(),
+            Err(_) => self.ready.forget(),
+        }
+        result
+    }
+}
+
+impl KandjiProvider {
+    async fn probe(&self) -> Result<(), ProviderError> {
         let timeout = self.config.timeout();
         tokio::time::timeout(
             timeout,

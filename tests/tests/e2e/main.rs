@@ -5,4 +5,5 @@
 mod decisions;
 mod jamf;
 mod mtls;
+mod providers;
 mod refusals;

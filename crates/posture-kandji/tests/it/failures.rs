@@ -122,3 +122,13 @@ async fn identifiers_that_are_not_serials_make_no_call() {
     }
     assert!(kandji.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_successful_readiness_check_counts_for_a_minute() {
+    let kandji = fake().await;
+    let kandji_provider = provider(&kandji, |c| c);
+    for _ in 0..5 {
+        kandji_provider.check_ready().await.unwrap();
+    }
+    assert_eq!(kandji.stats().requests, 1);
+}
