@@ -451,36 +451,21 @@ pub async fn check_config(vars: &HashMap<String, String>) -> Result<String, Comm
 }
 
 fn summary(config: &Config, tls: &TlsState) -> String {
-    let mut lines = vec![
-        "configuration OK".to_owned(),
-        format!("provider: {} (ready)", config.provider.name()),
-    ];
+    let mut lines = vec!["configuration OK".to_owned()];
     match &config.provider {
-        ProviderSettings::File { path, format } => {
-            lines.push(format!("  FILE_PATH={} FILE_TYPE={format}", path.display()));
+        ProviderSettings::Combined { policy, providers } => {
+            let names: Vec<&str> = providers.iter().map(ProviderSettings::name).collect();
+            lines.push(format!(
+                "providers: {} with POLICY={policy} (ready)",
+                names.join(",")
+            ));
+            for provider in providers {
+                provider_summary(provider, &mut lines);
+            }
         }
-        ProviderSettings::Jamf(jamf) => {
-            let group =
-                |g: Option<&str>| g.map_or_else(|| "(none)".to_owned(), |g| format!("{g:?}"));
-            lines.push(format!(
-                "  JAMF_BASE_URL={} JAMF_API={:?} JAMF_CLIENT_ID={} (secret set, not shown)",
-                jamf.base_url().as_str(),
-                jamf.api(),
-                jamf.client_id()
-            ));
-            lines.push(format!(
-                "  JAMF_COMPUTER_GROUP={} JAMF_DEVICE_GROUP={} JAMF_COMPUTER_ENRICH={} JAMF_DEVICE_ENRICH={}",
-                group(jamf.computer_group()),
-                group(jamf.device_group()),
-                u8::from(jamf.computer_enrich()),
-                u8::from(jamf.device_enrich())
-            ));
-            lines.push(format!(
-                "  JAMF_DEFAULT_MODE={} JAMF_CACHE_TTL={} s JAMF_NEGATIVE_CACHE_TTL={} s",
-                jamf.default_mode(),
-                jamf.cache_ttl().as_secs(),
-                jamf.negative_cache_ttl().as_secs()
-            ));
+        single => {
+            lines.push(format!("provider: {} (ready)", single.name()));
+            provider_summary(single, &mut lines);
         }
     }
     lines.push(format!("listen: {}", config.listen));
@@ -535,6 +520,85 @@ fn summary(config: &Config, tls: &TlsState) -> String {
         lines.push(format!("warning: {warning}"));
     }
     lines.join("\n")
+}
+
+fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {
+    match provider {
+        ProviderSettings::File { path, format } => {
+            lines.push(format!("  FILE_PATH={} FILE_TYPE={format}", path.display()));
+        }
+        ProviderSettings::Jamf(jamf) => {
+            let group =
+                |g: Option<&str>| g.map_or_else(|| "(none)".to_owned(), |g| format!("{g:?}"));
+            lines.push(format!(
+                "  JAMF_BASE_URL={} JAMF_API={:?} JAMF_CLIENT_ID={} (secret set, not shown)",
+                jamf.base_url().as_str(),
+                jamf.api(),
+                jamf.client_id()
+            ));
+            lines.push(format!(
+                "  JAMF_COMPUTER_GROUP={} JAMF_DEVICE_GROUP={} JAMF_COMPUTER_ENRICH={} JAMF_DEVICE_ENRICH={}",
+                group(jamf.computer_group()),
+                group(jamf.device_group()),
+                u8::from(jamf.computer_enrich()),
+                u8::from(jamf.device_enrich())
+            ));
+            lines.push(format!(
+                "  JAMF_DEFAULT_MODE={} JAMF_CACHE_TTL={} s JAMF_NEGATIVE_CACHE_TTL={} s",
+                jamf.default_mode(),
+                jamf.cache_ttl().as_secs(),
+                jamf.negative_cache_ttl().as_secs()
+            ));
+        }
+        ProviderSettings::Intune(intune) => {
+            lines.push(format!(
+                "  INTUNE_TENANT_ID={} INTUNE_CLIENT_ID={} (secret set, not shown)",
+                intune.tenant_id(),
+                intune.client_id()
+            ));
+            let states: Vec<&str> = intune.allowed_states().iter().map(|s| s.as_str()).collect();
+            lines.push(format!(
+                "  INTUNE_AUTHORITY_URL={} INTUNE_GRAPH_URL={} INTUNE_ALLOWED_COMPLIANCE_STATES={} INTUNE_GROUP_ID={}",
+                intune.authority_url(),
+                intune.graph_url(),
+                states.join(","),
+                intune.group_id().unwrap_or("(none)")
+            ));
+            lines.push(format!(
+                "  INTUNE_CACHE_TTL={} s INTUNE_NEGATIVE_CACHE_TTL={} s",
+                intune.cache_ttl().as_secs(),
+                intune.negative_cache_ttl().as_secs()
+            ));
+        }
+        ProviderSettings::Kandji(kandji) => {
+            let blueprints: Vec<String> = kandji
+                .blueprints()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            lines.push(format!(
+                "  KANDJI_API_URL={} (token set, not shown) KANDJI_BLUEPRINTS={}",
+                kandji.api_url(),
+                if blueprints.is_empty() {
+                    "(any)".to_owned()
+                } else {
+                    blueprints.join(",")
+                }
+            ));
+            lines.push(format!(
+                "  KANDJI_REQUIRE_MDM={} KANDJI_REQUIRE_AGENT={} KANDJI_CACHE_TTL={} s KANDJI_NEGATIVE_CACHE_TTL={} s",
+                u8::from(kandji.require_mdm()),
+                u8::from(kandji.require_agent()),
+                kandji.cache_ttl().as_secs(),
+                kandji.negative_cache_ttl().as_secs()
+            ));
+        }
+        ProviderSettings::Combined { providers, .. } => {
+            for provider in providers {
+                provider_summary(provider, lines);
+            }
+        }
+    }
 }
 
 /// `lookup`: asks the configured provider about one identifier, exactly as a webhook

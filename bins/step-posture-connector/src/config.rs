@@ -30,6 +30,7 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug, Default, Deserialize)]
 struct RawEnv {
     provider: Option<String>,
+    policy: Option<String>,
     tls_cert_path: Option<String>,
     tls_key_path: Option<String>,
     tls_ca_path: Option<String>,
@@ -108,14 +109,28 @@ pub enum ProviderSettings {
     },
     /// `PROVIDER=jamf`: Jamf Pro.
     Jamf(Box<posture_jamf::JamfConfig>),
+    /// `PROVIDER=intune`: Microsoft Intune, through Microsoft Graph.
+    Intune(Box<posture_intune::IntuneConfig>),
+    /// `PROVIDER=kandji`: Kandji.
+    Kandji(Box<posture_kandji::KandjiConfig>),
+    /// Several providers, such as `PROVIDER=file,jamf`, combined under `POLICY`.
+    Combined {
+        /// `POLICY`: `all` (the default) or `any`.
+        policy: posture_core::Policy,
+        /// The providers, in the order `PROVIDER` lists them.
+        providers: Vec<Self>,
+    },
 }
 
 impl ProviderSettings {
-    /// The provider's name, as `PROVIDER` spells it.
+    /// The provider's name, as `PROVIDER` spells it; `combined` for several.
     pub fn name(&self) -> &'static str {
         match self {
             Self::File { .. } => "file",
             Self::Jamf(_) => "jamf",
+            Self::Intune(_) => "intune",
+            Self::Kandji(_) => "kandji",
+            Self::Combined { .. } => "combined",
         }
     }
 }
@@ -397,6 +412,7 @@ impl Config {
 /// Every variable the server reads itself. Provider crates read their own.
 pub const KNOWN_VARIABLES: &[&str] = &[
     "PROVIDER",
+    "POLICY",
     "TLS_CERT_PATH",
     "TLS_KEY_PATH",
     "TLS_CA_PATH",
@@ -594,18 +610,71 @@ fn metrics_address(
     }
 }
 
+/// The providers `PROVIDER` may name.
+const PROVIDER_EXPECTED: &str = "file, jamf, intune or kandji, or several of them separated by commas (such as file,jamf) with POLICY=all or any";
+
 fn provider_settings(
     raw: &RawEnv,
     vars: &HashMap<String, String>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<ProviderSettings> {
-    const EXPECTED: &str = "file or jamf";
-    match raw.provider.as_deref().map(str::trim) {
-        None | Some("") => {
-            errors.push(ConfigError::missing("PROVIDER", EXPECTED));
-            None
+    let text = raw.provider.as_deref().map(str::trim).unwrap_or("");
+    let policy = match raw.policy.as_deref().map(str::trim) {
+        None | Some("") => Some(posture_core::Policy::All),
+        Some(text) => match text.parse::<posture_core::Policy>() {
+            Ok(policy) => Some(policy),
+            Err(_) => {
+                errors.push(ConfigError::invalid("POLICY", text, "all or any"));
+                None
+            }
+        },
+    };
+    if text.is_empty() {
+        errors.push(ConfigError::missing("PROVIDER", PROVIDER_EXPECTED));
+        return None;
+    }
+    let names: Vec<&str> = text.split(',').map(str::trim).collect();
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() || !matches!(*name, "file" | "jamf" | "intune" | "kandji") {
+            errors.push(ConfigError::invalid("PROVIDER", text, PROVIDER_EXPECTED));
+            return None;
         }
-        Some("file") => {
+        if names[..i].contains(name) {
+            errors.push(ConfigError::invalid(
+                "PROVIDER",
+                text,
+                format!("each provider once ({name} is named twice)"),
+            ));
+            return None;
+        }
+    }
+    let mut providers = Vec::with_capacity(names.len());
+    let mut ok = true;
+    for name in &names {
+        match one_provider(name, raw, vars, errors) {
+            Some(settings) => providers.push(settings),
+            None => ok = false,
+        }
+    }
+    let policy = policy?;
+    if !ok {
+        return None;
+    }
+    if providers.len() == 1 {
+        return providers.pop();
+    }
+    Some(ProviderSettings::Combined { policy, providers })
+}
+
+fn one_provider(
+    name: &str,
+    raw: &RawEnv,
+    vars: &HashMap<String, String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ProviderSettings> {
+    let get = |name: &str| vars.get(name).cloned();
+    match name {
+        "file" => {
             let path = required_path(
                 &raw.file_path,
                 "FILE_PATH",
@@ -630,29 +699,45 @@ fn provider_settings(
                 format: format?,
             })
         }
-        Some("jamf") => match posture_jamf::JamfConfig::from_env(|name| vars.get(name).cloned()) {
+        "jamf" => match posture_jamf::JamfConfig::from_env(get) {
             Ok(config) => Some(ProviderSettings::Jamf(Box::new(config))),
             Err(err) => {
-                // TIMEOUT is shared, and the server reports it already.
-                errors.extend(
-                    err.problems()
-                        .iter()
-                        .filter(|problem| problem.variable != "TIMEOUT")
-                        .map(|problem| ConfigError {
-                            variable: problem.variable.clone(),
-                            value: problem.value.clone(),
-                            expected: problem.expected.clone(),
-                            secret: problem.secret,
-                        }),
-                );
+                report(err.problems(), errors);
                 None
             }
         },
-        Some(other) => {
-            errors.push(ConfigError::invalid("PROVIDER", other, EXPECTED));
-            None
-        }
+        "intune" => match posture_intune::IntuneConfig::from_env(get) {
+            Ok(config) => Some(ProviderSettings::Intune(Box::new(config))),
+            Err(err) => {
+                report(err.problems(), errors);
+                None
+            }
+        },
+        "kandji" => match posture_kandji::KandjiConfig::from_env(get) {
+            Ok(config) => Some(ProviderSettings::Kandji(Box::new(config))),
+            Err(err) => {
+                report(err.problems(), errors);
+                None
+            }
+        },
+        _ => None,
     }
+}
+
+/// A provider crate's problems as the server's; `TIMEOUT` is shared, and the server reports
+/// it already.
+fn report(problems: &[posture_intune::ConfigProblem], errors: &mut Vec<ConfigError>) {
+    errors.extend(
+        problems
+            .iter()
+            .filter(|problem| problem.variable != "TIMEOUT")
+            .map(|problem| ConfigError {
+                variable: problem.variable.clone(),
+                value: problem.value.clone(),
+                expected: problem.expected.clone(),
+                secret: problem.secret,
+            }),
+    );
 }
 
 fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettings> {

@@ -202,8 +202,8 @@ fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
     let cases: &[(&str, &str, &str)] = &[
         (
             "PROVIDER",
-            "intune",
-            "PROVIDER=\"intune\" is invalid: expected file or jamf",
+            "mosyle",
+            "PROVIDER=\"mosyle\" is invalid: expected file, jamf, intune or kandji",
         ),
         (
             "PORT",

@@ -7,6 +7,10 @@
 //! machine code and a human message. When a provider cannot answer at all, it returns a
 //! [`ProviderError`] that says whether the failure is transient (worth a retry) or not.
 //!
+//! Several providers combine into one with a [`PolicyProvider`]: under [`Policy::All`] every
+//! provider must allow, under [`Policy::Any`] one suffices; enrichment data is merged under
+//! each provider's name.
+//!
 //! This crate has no HTTP client, no async runtime and no MDM specifics, so third parties
 //! can implement a provider without pulling in anything they don't use.
 //!
@@ -43,11 +47,13 @@
 mod decision;
 mod enrichment;
 mod error;
+mod policy;
 mod provider;
 mod request;
 
 pub use decision::{Decision, DenyCode, InvalidDenyCode};
 pub use enrichment::{Enrichment, InvalidEnrichment};
 pub use error::{ErrorKind, ProviderError};
+pub use policy::{Policy, PolicyError, PolicyProvider, UnknownPolicy};
 pub use provider::{BoxFuture, DynPostureProvider, PostureProvider};
 pub use request::{DeviceMode, LookupRequest, UnknownDeviceMode, WebhookKind};

@@ -15,7 +15,13 @@
 //! - [`status_error`], [`transport_error`], [`decode_json`], [`read_body`]: turning HTTP
 //!   outcomes into [`posture_core::ProviderError`]s, transient (connect errors, timeouts, 5xx,
 //!   408, 429 with `Retry-After`) or permanent (401, 403, other 4xx, unparsable bodies);
-//! - [`TokenStats`] and [`CacheStats`]: counter snapshots a server can export as metrics.
+//! - [`TokenStats`] and [`CacheStats`]: counter snapshots a server can export as metrics;
+//! - [`oauth::client_credentials`]: the OAuth client-credentials grant (Jamf Pro, Microsoft
+//!   identity platform), with failures sorted for the provider to word;
+//! - [`send_bearer`]: an API request with a bearer token, read within a size limit;
+//! - [`Serial`]: identifier hygiene, so only Apple serial numbers reach an MDM;
+//! - [`env`]: reading settings from environment-style variables, with problems that name the
+//!   variable, the value and what was expected.
 //!
 //! ```
 //! use std::time::Duration;
@@ -32,24 +38,37 @@
 //! ```
 //!
 //! # Crate features
-//! None. TLS always uses rustls with *ring*; aws-lc is never linked.
+//! - `test-support`: the [`testing`] module, building blocks for fake MDM servers on
+//!   loopback. Off by default.
+//!
+//! TLS always uses rustls with *ring*; aws-lc is never linked.
 
 mod backoff;
 mod base_url;
+mod bearer;
 mod cache;
 mod classify;
 mod client;
+pub mod env;
+pub mod oauth;
+mod recent;
 mod secret;
+mod serial;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod token;
 
 pub use backoff::Backoff;
 pub use base_url::{BaseUrl, BaseUrlError};
+pub use bearer::{Answer, bearer_header, send_bearer};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache};
 pub use classify::{
     MAX_RETRY_AFTER, decode_json, looks_like_html, read_body, retry_after, status_error,
     transport_error,
 };
 pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};
+pub use recent::RecentSuccess;
 pub use reqwest::{self, StatusCode, Url};
 pub use secret::Secret;
+pub use serial::Serial;
 pub use token::{AccessToken, FetchedToken, TokenCache, TokenStats};

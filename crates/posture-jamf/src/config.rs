@@ -1,9 +1,9 @@
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use posture_core::DeviceMode;
+use posture_http::env;
 use posture_http::{BaseUrl, CaBundle, Secret};
 
 /// step-ca waits 10 s for a webhook answer, and retries once, 1 s after a 5xx. One attempt
@@ -127,75 +127,7 @@ pub struct JamfConfig {
     token_renewal_margin: Duration,
 }
 
-/// One configuration problem: which variable, the bad value (never for secrets) and what was
-/// expected.
-///
-/// It displays on one line in the server's format:
-/// `TIMEOUT="abc" is invalid: expected …`, `JAMF_BASE_URL is not set: expected …`, or
-/// `JAMF_CLIENT_SECRET is invalid (value not shown, it is a secret): expected …`.
-#[derive(Clone, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub struct ConfigProblem {
-    /// The variable, such as `JAMF_BASE_URL`.
-    pub variable: String,
-    /// The value as given; `None` when the variable is missing or the value is secret.
-    pub value: Option<String>,
-    /// What a valid value looks like, and why this one isn't.
-    pub expected: String,
-    /// Whether the value was withheld because it is secret.
-    pub secret: bool,
-}
-
-impl ConfigProblem {
-    fn missing(variable: &str, expected: impl Into<String>) -> Self {
-        Self {
-            variable: variable.to_owned(),
-            value: None,
-            expected: expected.into(),
-            secret: false,
-        }
-    }
-
-    fn invalid(variable: &str, value: &str, expected: impl Into<String>) -> Self {
-        Self {
-            variable: variable.to_owned(),
-            value: Some(value.to_owned()),
-            expected: expected.into(),
-            secret: false,
-        }
-    }
-
-    fn secret(variable: &str, expected: impl Into<String>) -> Self {
-        Self {
-            variable: variable.to_owned(),
-            value: None,
-            expected: expected.into(),
-            secret: true,
-        }
-    }
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.value, self.secret) {
-            (Some(value), _) => write!(
-                f,
-                "{}={value:?} is invalid: expected {}",
-                self.variable, self.expected
-            ),
-            (None, true) => write!(
-                f,
-                "{} is invalid (value not shown, it is a secret): expected {}",
-                self.variable, self.expected
-            ),
-            (None, false) => write!(
-                f,
-                "{} is not set: expected {}",
-                self.variable, self.expected
-            ),
-        }
-    }
-}
+pub use posture_http::env::ConfigProblem;
 
 /// The Jamf settings were invalid. Holds every problem found, and displays them one per line.
 ///
@@ -243,7 +175,6 @@ impl fmt::Display for JamfConfigError {
 }
 
 const BASE_URL_EXPECTED: &str = "the Jamf Pro URL, such as https://example.jamfcloud.com";
-const BOOL_EXPECTED: &str = "0 or 1 (or true/false)";
 
 impl JamfConfig {
     /// Settings with the required values and every default:
@@ -341,29 +272,14 @@ impl JamfConfig {
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, JamfConfigError> {
         let mut problems = Vec::new();
-        let value = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let value = |name: &str| env::value(&get, name);
 
-        let base_url = match value("JAMF_BASE_URL") {
-            None => {
-                problems.push(ConfigProblem::missing("JAMF_BASE_URL", BASE_URL_EXPECTED));
-                None
-            }
-            Some(text) => match BaseUrl::parse(&text) {
-                Ok(url) => Some(url),
-                Err(err) => {
-                    problems.push(ConfigProblem::invalid(
-                        "JAMF_BASE_URL",
-                        &text,
-                        format!("{BASE_URL_EXPECTED} ({err})"),
-                    ));
-                    None
-                }
-            },
-        };
+        let base_url = env::base_url(
+            value("JAMF_BASE_URL"),
+            "JAMF_BASE_URL",
+            BASE_URL_EXPECTED,
+            &mut problems,
+        );
         let client_id = value("JAMF_CLIENT_ID");
         if client_id.is_none() {
             problems.push(ConfigProblem::missing(
@@ -371,20 +287,28 @@ impl JamfConfig {
                 "the client ID of a Jamf Pro API client (Settings > API roles and clients)",
             ));
         }
-        let client_secret = client_secret(&get, &mut problems);
+        let client_secret = env::secret(
+            &get,
+            "JAMF_CLIENT_SECRET",
+            "JAMF_CLIENT_SECRET_FILE",
+            "the client secret of the Jamf Pro API client",
+            &mut problems,
+        );
         let device_group = value("JAMF_DEVICE_GROUP");
         let computer_group = value("JAMF_COMPUTER_GROUP");
-        let device_enrich = boolean(
+        let device_enrich = env::boolean(
             value("JAMF_DEVICE_ENRICH"),
             "JAMF_DEVICE_ENRICH",
+            false,
             &mut problems,
         );
-        let computer_enrich = boolean(
+        let computer_enrich = env::boolean(
             value("JAMF_COMPUTER_ENRICH"),
             "JAMF_COMPUTER_ENRICH",
+            false,
             &mut problems,
         );
-        let timeout = seconds(
+        let timeout = env::seconds(
             value("TIMEOUT"),
             "TIMEOUT",
             DEFAULT_TIMEOUT,
@@ -402,7 +326,7 @@ impl JamfConfig {
                 }
             },
         };
-        let cache_ttl = seconds(
+        let cache_ttl = env::seconds(
             value("JAMF_CACHE_TTL"),
             "JAMF_CACHE_TTL",
             DEFAULT_CACHE_TTL,
@@ -410,7 +334,7 @@ impl JamfConfig {
             MAX_TTL_SECS,
             &mut problems,
         );
-        let negative_cache_ttl = seconds(
+        let negative_cache_ttl = env::seconds(
             value("JAMF_NEGATIVE_CACHE_TTL"),
             "JAMF_NEGATIVE_CACHE_TTL",
             DEFAULT_NEGATIVE_CACHE_TTL,
@@ -432,20 +356,7 @@ impl JamfConfig {
                 }
             },
         };
-        let extra_roots = match value("JAMF_CA_PATH") {
-            None => Some(CaBundle::empty()),
-            Some(path) => match CaBundle::from_pem_file(&path) {
-                Ok(bundle) => Some(bundle),
-                Err(err) => {
-                    problems.push(ConfigProblem::invalid(
-                        "JAMF_CA_PATH",
-                        &path,
-                        format!("a readable PEM file of CA certificates ({err})"),
-                    ));
-                    None
-                }
-            },
-        };
+        let extra_roots = env::ca_bundle(value("JAMF_CA_PATH"), "JAMF_CA_PATH", &mut problems);
 
         match (
             base_url,
@@ -688,104 +599,6 @@ impl JamfConfig {
     /// How long before expiry a token is renewed.
     pub fn token_renewal_margin(&self) -> Duration {
         self.token_renewal_margin
-    }
-}
-
-fn client_secret(
-    get: &impl Fn(&str) -> Option<String>,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<Secret> {
-    let inline = get("JAMF_CLIENT_SECRET").filter(|v| !v.is_empty());
-    let file = get("JAMF_CLIENT_SECRET_FILE")
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty());
-    match (inline, file) {
-        (Some(secret), None) => Some(Secret::new(secret)),
-        (None, Some(path)) => match read_secret_file(Path::new(&path)) {
-            Ok(secret) => Some(secret),
-            Err(reason) => {
-                problems.push(ConfigProblem::invalid(
-                    "JAMF_CLIENT_SECRET_FILE",
-                    &path,
-                    format!("a readable file holding the Jamf API client secret ({reason})"),
-                ));
-                None
-            }
-        },
-        (Some(_), Some(_)) => {
-            problems.push(ConfigProblem::secret(
-                "JAMF_CLIENT_SECRET",
-                "either JAMF_CLIENT_SECRET or JAMF_CLIENT_SECRET_FILE, not both",
-            ));
-            None
-        }
-        (None, None) => {
-            problems.push(ConfigProblem::missing(
-                "JAMF_CLIENT_SECRET",
-                "the client secret of the Jamf Pro API client (or JAMF_CLIENT_SECRET_FILE)",
-            ));
-            None
-        }
-    }
-}
-
-fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path).map_err(|err| err.to_string())?;
-    let secret = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
-    if secret.is_empty() {
-        return Err("the file is empty".to_owned());
-    }
-    Ok(Secret::new(secret))
-}
-
-/// Go's `strconv.ParseBool` spellings.
-fn parse_bool(text: &str) -> Option<bool> {
-    match text {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
-}
-
-fn boolean(
-    value: Option<String>,
-    variable: &str,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<bool> {
-    match value {
-        None => Some(false),
-        Some(text) => parse_bool(&text).or_else(|| {
-            problems.push(ConfigProblem::invalid(variable, &text, BOOL_EXPECTED));
-            None
-        }),
-    }
-}
-
-fn seconds(
-    value: Option<String>,
-    variable: &str,
-    default: Duration,
-    min: u64,
-    max: u64,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<Duration> {
-    match value {
-        None => Some(default),
-        Some(text) => match text.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Some(Duration::from_secs(n)),
-            _ => {
-                let zero = if min == 0 { " (0 disables)" } else { "" };
-                problems.push(ConfigProblem::invalid(
-                    variable,
-                    &text,
-                    format!("a whole number of seconds from {min} to {max}{zero}"),
-                ));
-                None
-            }
-        },
     }
 }
 

@@ -9,9 +9,10 @@ use posture_http::decode_json;
 
 use crate::client::SERVICE;
 use crate::model::{
-    ClassicComputerEnvelope, ClassicMobileEnvelope, Department, Device, OAuthError, ProComputer,
-    ProMobile, SearchResults, TokenResponse,
+    ClassicComputerEnvelope, ClassicMobileEnvelope, Department, Device, ProComputer, ProMobile,
+    SearchResults,
 };
+use posture_http::oauth::parse_token_answer;
 
 /// Which Jamf answer a body is read as.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -85,15 +86,9 @@ pub fn parse_response(kind: ResponseKind, body: &[u8]) -> Result<Vec<String>, St
             return Ok(vec![department.name]);
         }
         ResponseKind::Token => {
-            let mut out = Vec::new();
-            if let Ok(token) = serde_json::from_slice::<TokenResponse>(body) {
-                out.push(token.access_token.to_string());
-                out.push(token.expires_in.to_string());
-            }
-            if let Ok(error) = serde_json::from_slice::<OAuthError>(body) {
-                out.push(error.error);
-            }
-            return Ok(out);
+            let token = parse_token_answer(body, REQUEST, std::time::Duration::from_secs(60))
+                .map_err(|e| format!("{e:?}"))?;
+            return Ok(vec![token.lifetime().as_secs().to_string()]);
         }
     };
     Ok(devices
@@ -125,9 +120,7 @@ mod tests {
         let department = parse_response(ResponseKind::Department, br#"{"name":"Eng"}"#).unwrap();
         assert_eq!(department, ["Eng"]);
         for kind in ResponseKind::ALL {
-            if kind != ResponseKind::Token {
-                assert!(parse_response(kind, b"<html>").is_err(), "{kind:?}");
-            }
+            assert!(parse_response(kind, b"<html>").is_err(), "{kind:?}");
             // Never a panic, whatever the bytes.
             let _ = parse_response(kind, &[0xff, 0x00, b'{']);
         }

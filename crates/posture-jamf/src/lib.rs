@@ -106,7 +106,6 @@ mod error;
 pub mod fuzzing;
 mod model;
 mod provider;
-mod serial;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

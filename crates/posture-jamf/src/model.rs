@@ -414,23 +414,6 @@ pub(crate) struct Department {
     pub(crate) name: String,
 }
 
-/// The OAuth token answer. Fields are read leniently so that a wrong type never puts the
-/// token text into an error message.
-#[derive(Deserialize)]
-pub(crate) struct TokenResponse {
-    #[serde(default)]
-    pub(crate) access_token: Value,
-    #[serde(default)]
-    pub(crate) expires_in: Value,
-}
-
-/// An RFC 6749 error answer: `{"error":"invalid_client","error_description":"…"}`.
-#[derive(Deserialize)]
-pub(crate) struct OAuthError {
-    #[serde(deserialize_with = "text")]
-    pub(crate) error: String,
-}
-
 // ---- lenient field readers --------------------------------------------------------------
 
 /// A section that may be missing or `null`.

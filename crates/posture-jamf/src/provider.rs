@@ -4,18 +4,17 @@ use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::{
-    CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, StatusCode, TokenStats,
-    decode_json, status_error,
+    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, Serial, StatusCode,
+    TokenStats, decode_json, status_error,
 };
 
-use crate::client::{Answer, JamfClient, SERVICE};
+use crate::client::{JamfClient, SERVICE};
 use crate::config::{DEPARTMENT_CACHE_TTL, JamfApi, JamfConfig};
 use crate::error::JamfError;
 use crate::model::{
     ClassicComputerEnvelope, ClassicMobileEnvelope, Department, Device, ProComputer, ProMobile,
     SearchResults,
 };
-use crate::serial::{self, Serial};
 
 /// How many inventory records one Jamf Pro API search may return. One serial should match one
 /// record; a few more allow for duplicates left by re-enrolment.
@@ -383,7 +382,7 @@ impl PostureProvider for JamfProvider {
     }
 
     async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let serial = match serial::check(request.identifier()) {
+        let serial = match Serial::check(request.identifier(), "Jamf") {
             Ok(serial) => serial,
             Err(reason) => {
                 tracing::debug!(%reason, "identifier refused before any Jamf call");

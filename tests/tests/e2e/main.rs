@@ -10,5 +10,6 @@ mod jamf;
 mod limits;
 mod mtls;
 mod ops;
+mod providers;
 mod refusals;
 mod tls_tools;

@@ -319,3 +319,18 @@ async fn lookups_during_reloads_always_see_a_whole_list() {
         assert!(reader.await.unwrap() >= 1000);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_provider_conforms() {
+    // The upstream checks need a backend and the identifier check a serial rule; the file
+    // provider has neither (it looks any identifier up exactly), so those are skipped.
+    let provider = FileProvider::load(fixture("devices.json"), FileFormat::Json).unwrap();
+    let allowed: Vec<String> = ["C02XL0GJJG5J"].map(str::to_owned).to_vec();
+    assert!(decide(&provider, &allowed[0]).await.is_allowed());
+    let subject = posture_conformance::Subject::new(Arc::new(provider))
+        .with_allowed(allowed)
+        .without_identifier_checks();
+    let report = posture_conformance::run(&subject).await;
+    report.assert_passed();
+    assert_eq!(report.passed.len(), 3, "{report:?}");
+}

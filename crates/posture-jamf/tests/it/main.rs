@@ -6,6 +6,7 @@
 )]
 
 mod cache;
+mod conformance;
 mod decisions;
 mod failures;
 mod ready;

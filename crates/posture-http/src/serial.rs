@@ -1,14 +1,35 @@
-//! Identifier hygiene: only Apple serial numbers reach Jamf.
-
 use std::fmt;
 
-/// A checked Apple serial number, upper-cased.
+/// A checked Apple serial number, upper-cased: 8 to 14 ASCII letters and digits.
+///
+/// Only serials reach an MDM: they can't escape the quotes of a filter (RSQL, OData) or add
+/// path segments, and anything else (a UDID, an empty string) is refused before any call.
+///
+/// ```
+/// use posture_http::Serial;
+/// assert_eq!(Serial::check("c02xl0gjjg5j", "Jamf").unwrap().as_str(), "C02XL0GJJG5J");
+/// let reason = Serial::check("00008103-001A2B3C4D5E001E", "Intune").unwrap_err();
+/// assert!(reason.contains("is a UDID, not a serial number; Intune looks devices up by serial number"));
+/// ```
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub(crate) struct Serial(String);
+pub struct Serial(String);
 
 impl Serial {
-    pub(crate) fn as_str(&self) -> &str {
+    /// The serial, upper-cased.
+    pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Checks that `identifier` can be an Apple serial number: 8 to 14 ASCII letters and
+    /// digits, as the Go version requires. Lower case is accepted (Go accepts it too) and
+    /// upper-cased, since Apple serials are upper case; the upper-cased form is what the MDM
+    /// is asked and what caches are keyed by.
+    ///
+    /// On failure, returns the reason for an `invalidIdentifier` deny message; `service`
+    /// names the MDM in it (`"Jamf"`). UDIDs get their own explanation: Apple's provisioning
+    /// UDID is what a device attests when the ACME payload doesn't ask for the serial.
+    pub fn check(identifier: &str, service: &str) -> Result<Self, String> {
+        check(identifier, service)
     }
 }
 
@@ -23,25 +44,17 @@ impl fmt::Display for Serial {
 const MIN_LEN: usize = 8;
 const MAX_LEN: usize = 14;
 
-/// Checks that `identifier` can be an Apple serial number: 8 to 14 ASCII letters and digits,
-/// as the Go version requires. Lower case is accepted (Go accepts it too) and upper-cased,
-/// since Apple serials are upper case; the upper-cased form is what Jamf is asked and what
-/// the cache is keyed by.
-///
-/// On failure, returns the reason for the deny message. UDIDs get their own explanation:
-/// Apple's provisioning UDID is what a device attests when the ACME payload doesn't ask for
-/// the serial, and Jamf can't look devices up by it here.
-pub(crate) fn check(identifier: &str) -> Result<Serial, String> {
+fn check(identifier: &str, service: &str) -> Result<Serial, String> {
     let shown = shown(identifier);
     if identifier.is_empty() {
-        return Err(
-            "the permanent identifier is empty; Jamf looks devices up by serial number".to_owned(),
-        );
+        return Err(format!(
+            "the permanent identifier is empty; {service} looks devices up by serial number"
+        ));
     }
     if looks_like_udid(identifier) {
         return Err(format!(
-            "{shown} is a UDID, not a serial number; Jamf looks devices up by serial number, so \
-             the device must attest its serial number"
+            "{shown} is a UDID, not a serial number; {service} looks devices up by serial \
+             number, so the device must attest its serial number"
         ));
     }
     if !identifier.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -98,7 +111,7 @@ mod tests {
             ("ABCDEFGH", "ABCDEFGH"),
             ("ABCDEFGHIJKLMN", "ABCDEFGHIJKLMN"),
         ] {
-            assert_eq!(check(given).unwrap().as_str(), expected);
+            assert_eq!(check(given, "Jamf").unwrap().as_str(), expected);
         }
     }
 
@@ -109,7 +122,7 @@ mod tests {
             "270aae10800b6e61a2ee2bbc285eb967050b5984",
             "000DF0BF-00FF-D00B-FA00-000F0DA0FE00",
         ] {
-            let reason = check(udid).unwrap_err();
+            let reason = check(udid, "Jamf").unwrap_err();
             assert!(reason.contains("is a UDID"), "{udid}: {reason}");
         }
     }
@@ -126,10 +139,10 @@ mod tests {
             ("C02XL0GJJG5É", "only letters"),
             ("hardware.serialNumber==\"x\"", "only letters"),
         ] {
-            let reason = check(bad).unwrap_err();
+            let reason = check(bad, "Jamf").unwrap_err();
             assert!(reason.contains(why), "{bad:?}: {reason}");
         }
         let long = "x".repeat(500);
-        assert!(check(&long).unwrap_err().len() < 200);
+        assert!(check(&long, "Jamf").unwrap_err().len() < 200);
     }
 }

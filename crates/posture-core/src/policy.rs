@@ -1,0 +1,583 @@
+use std::error::Error as StdError;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::{
+    Decision, DenyCode, DynPostureProvider, Enrichment, LookupRequest, PostureProvider,
+    ProviderError,
+};
+
+/// How a [`PolicyProvider`] combines the answers of its providers.
+#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum Policy {
+    /// Every provider must allow. They are asked in order; the first deny is the answer,
+    /// and the first error is the error (so a transient error stays transient). Example: an
+    /// explicit allowlist file *and* Jamf compliance.
+    #[default]
+    All,
+    /// The first provider that allows is the answer. They are asked in order until one
+    /// allows. Example: Jamf *or* Intune during a migration.
+    Any,
+}
+
+impl Policy {
+    /// `"all"` or `"any"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Any => "any",
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The policy was neither `all` nor `any`.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[error("unknown policy {0:?}: expected all or any")]
+pub struct UnknownPolicy(pub String);
+
+impl FromStr for Policy {
+    type Err = UnknownPolicy;
+
+    /// Parses `all` or `any`, in any case.
+    ///
+    /// ```
+    /// use posture_core::Policy;
+    /// assert_eq!("ANY".parse(), Ok(Policy::Any));
+    /// assert!("both".parse::<Policy>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "all" => Ok(Self::All),
+            "any" => Ok(Self::Any),
+            _ => Err(UnknownPolicy(s.to_owned())),
+        }
+    }
+}
+
+/// A [`PolicyProvider`] could not be built.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// No provider was given.
+    #[error("a policy needs at least one provider")]
+    Empty,
+    /// Two providers have the same name, so their enrichment data would collide.
+    #[error("provider {0:?} is named twice: each provider may appear once")]
+    Duplicate(String),
+}
+
+/// A provider that asks several others and combines their answers under a [`Policy`].
+///
+/// # Answers
+///
+/// - **`all`**: the providers are asked in order. The first deny is the answer, its message
+///   prefixed with the provider's name (`jamf: C02… is not a member of …`); its code is
+///   kept. The first error is the error, prefixed likewise, of the same kind (a transient
+///   error stays transient, so the server answers 503 and step-ca retries). Later providers
+///   are not asked. When all allow, the answer is an allow.
+/// - **`any`**: the providers are asked in order until one allows; that allow is the answer.
+///   When none allows: if any provider failed, the answer is an error — transient if any
+///   failure was transient (a retry might reach the provider that would allow), permanent
+///   otherwise. If all denied, the answer is a deny whose message lists every provider's
+///   reason (`jamf: …; intune: …`) and whose code is the first that is neither
+///   `deviceNotFound` nor `invalidIdentifier` (the provider that knows the device says more),
+///   or else the first provider's.
+///
+/// # Enrichment
+///
+/// The data of each provider that allowed with data is placed under the provider's name:
+/// `{"file":{…},"jamf":{…}}`. With `all` that is every provider that had data; with `any`,
+/// the one that allowed. An allow without any data has none. (A single provider, not wrapped
+/// in a policy, keeps its data at the top level.)
+///
+/// ```
+/// use std::sync::Arc;
+/// use posture_core::{Decision, DenyCode, Enrichment, LookupRequest, Policy, PolicyProvider,
+///     PostureProvider, ProviderError};
+///
+/// #[derive(Debug)]
+/// struct Fixed(&'static str, bool);
+/// impl PostureProvider for Fixed {
+///     fn name(&self) -> &str { self.0 }
+///     async fn lookup(&self, _: &LookupRequest) -> Result<Decision, ProviderError> {
+///         Ok(if self.1 {
+///             Decision::allow_with(Enrichment::from_json(r#"{"ok":true}"#)?)
+///         } else {
+///             Decision::deny(DenyCode::DEVICE_NOT_FOUND, "unknown device")
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let request = LookupRequest::new("C02XL0GJJG5J");
+/// let both = PolicyProvider::new(Policy::All, vec![Arc::new(Fixed("file", true)), Arc::new(Fixed("jamf", true))])?;
+/// let data = both.lookup(&request).await?.enrichment().unwrap().to_value();
+/// assert_eq!(data, serde_json::json!({"file": {"ok": true}, "jamf": {"ok": true}}));
+///
+/// let strict = PolicyProvider::new(Policy::All, vec![Arc::new(Fixed("file", true)), Arc::new(Fixed("jamf", false))])?;
+/// assert_eq!(strict.lookup(&request).await?.deny_message(), Some("jamf: unknown device"));
+///
+/// let either = PolicyProvider::new(Policy::Any, vec![Arc::new(Fixed("jamf", false)), Arc::new(Fixed("intune", true))])?;
+/// let data = either.lookup(&request).await?.enrichment().unwrap().to_value();
+/// assert_eq!(data, serde_json::json!({"intune": {"ok": true}}));
+/// assert_eq!(either.name(), "any(jamf,intune)");
+/// # Ok(())
+/// # }
+/// ```
+pub struct PolicyProvider {
+    policy: Policy,
+    providers: Vec<Arc<dyn DynPostureProvider>>,
+    name: String,
+}
+
+impl PolicyProvider {
+    /// Combines `providers`, asked in the order given. Fails when there are none, or when
+    /// two share a name.
+    pub fn new(
+        policy: Policy,
+        providers: Vec<Arc<dyn DynPostureProvider>>,
+    ) -> Result<Self, PolicyError> {
+        if providers.is_empty() {
+            return Err(PolicyError::Empty);
+        }
+        for (i, provider) in providers.iter().enumerate() {
+            if providers[..i].iter().any(|p| p.name() == provider.name()) {
+                return Err(PolicyError::Duplicate(provider.name().to_owned()));
+            }
+        }
+        let names: Vec<&str> = providers.iter().map(|p| p.name()).collect();
+        let name = format!("{policy}({})", names.join(","));
+        Ok(Self {
+            policy,
+            providers,
+            name,
+        })
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The providers, in the order they are asked.
+    pub fn providers(&self) -> &[Arc<dyn DynPostureProvider>] {
+        &self.providers
+    }
+
+    async fn all(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
+        let mut data = Vec::new();
+        for provider in &self.providers {
+            match provider.lookup_boxed(request).await {
+                Ok(Decision::Allow { enrichment }) => {
+                    if let Some(enrichment) = enrichment {
+                        data.push((provider.name(), enrichment));
+                    }
+                }
+                Ok(Decision::Deny { code, message }) => {
+                    return Ok(Decision::deny(
+                        code,
+                        format!("{}: {message}", provider.name()),
+                    ));
+                }
+                Err(err) => return Err(named(provider.name(), err, "")),
+            }
+        }
+        Ok(allow(&data))
+    }
+
+    async fn any(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
+        let mut denies: Vec<(&str, DenyCode, String)> = Vec::new();
+        let mut errors: Vec<(&str, ProviderError)> = Vec::new();
+        for provider in &self.providers {
+            match provider.lookup_boxed(request).await {
+                Ok(Decision::Allow { enrichment }) => {
+                    let data: Vec<(&str, Enrichment)> = enrichment
+                        .map(|e| (provider.name(), e))
+                        .into_iter()
+                        .collect();
+                    return Ok(allow(&data));
+                }
+                Ok(Decision::Deny { code, message }) => {
+                    denies.push((provider.name(), code, message));
+                }
+                Err(err) => errors.push((provider.name(), err)),
+            }
+        }
+        let first_transient = errors.iter().position(|(_, err)| err.is_transient());
+        if let Some(index) = first_transient.or((!errors.is_empty()).then_some(0)) {
+            let (name, err) = errors.swap_remove(index);
+            return Err(named(name, err, "; no other provider allowed the device"));
+        }
+        let code = denies
+            .iter()
+            .map(|(_, code, _)| code)
+            .find(|code| {
+                **code != DenyCode::DEVICE_NOT_FOUND && **code != DenyCode::INVALID_IDENTIFIER
+            })
+            .or_else(|| denies.first().map(|(_, code, _)| code))
+            .cloned()
+            .unwrap_or(DenyCode::DEVICE_NOT_FOUND);
+        let message = denies
+            .iter()
+            .map(|(name, _, message)| format!("{name}: {message}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Ok(Decision::deny(code, message))
+    }
+}
+
+impl PostureProvider for PolicyProvider {
+    /// `all(file,jamf)` or `any(jamf,intune)`.
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
+        match self.policy {
+            Policy::All => self.all(request).await,
+            Policy::Any => self.any(request).await,
+        }
+    }
+
+    /// Ready when every provider is ready, whatever the policy: a misconfigured provider
+    /// should stop the server at start-up, not hide behind the others. The first failure is
+    /// returned, prefixed with the provider's name.
+    async fn check_ready(&self) -> Result<(), ProviderError> {
+        for provider in &self.providers {
+            provider
+                .check_ready_boxed()
+                .await
+                .map_err(|err| named(provider.name(), err, ""))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for PolicyProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyProvider")
+            .field("policy", &self.policy)
+            .field("providers", &self.providers)
+            .finish()
+    }
+}
+
+/// An allow whose data is each provider's data under its name; no data when none had any.
+fn allow(data: &[(&str, Enrichment)]) -> Decision {
+    if data.is_empty() {
+        return Decision::allow();
+    }
+    let mut bytes = BytesMut::new();
+    bytes.put_u8(b'{');
+    for (i, (name, enrichment)) in data.iter().enumerate() {
+        if i > 0 {
+            bytes.put_u8(b',');
+        }
+        // A string always serialises.
+        let key = serde_json::to_string(name).unwrap_or_else(|_| "\"provider\"".to_owned());
+        bytes.put_slice(key.as_bytes());
+        bytes.put_u8(b':');
+        bytes.put_slice(enrichment.as_bytes());
+    }
+    bytes.put_u8(b'}');
+    // Each part is one JSON object (the providers' contract), so the whole is one too.
+    Decision::allow_with(Enrichment::from_checked_json(Bytes::from(bytes)))
+}
+
+/// The error, its message prefixed with the provider's name, of the same kind and with the
+/// same `Retry-After`.
+fn named(name: &str, err: ProviderError, suffix: &str) -> ProviderError {
+    let mut named = ProviderError::new(err.kind(), format!("{name}: {}{suffix}", err.message()));
+    if let Some(delay) = err.retry_after() {
+        named = named.with_retry_after(delay);
+    }
+    if err.source().is_some() {
+        named = named.with_source(SourceOf(err));
+    }
+    named
+}
+
+/// Stands for a wrapped error's source, so the chain reads `jamf: message: cause` without
+/// repeating the message.
+struct SourceOf(ProviderError);
+
+impl fmt::Debug for SourceOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SourceOf").field(&self.0).finish()
+    }
+}
+
+impl fmt::Display for SourceOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.source() {
+            Some(source) => fmt::Display::fmt(source, f),
+            None => Ok(()),
+        }
+    }
+}
+
+impl StdError for SourceOf {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source().and_then(StdError::source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A provider with a scripted answer that counts its calls.
+    #[derive(Debug)]
+    struct Scripted {
+        name: &'static str,
+        answer: fn() -> Result<Decision, ProviderError>,
+        calls: AtomicUsize,
+        ready: bool,
+    }
+
+    impl PostureProvider for Scripted {
+        fn name(&self) -> &str {
+            self.name
+        }
+
+        async fn lookup(&self, _: &LookupRequest) -> Result<Decision, ProviderError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            (self.answer)()
+        }
+
+        async fn check_ready(&self) -> Result<(), ProviderError> {
+            if self.ready {
+                Ok(())
+            } else {
+                Err(ProviderError::transient("token endpoint down"))
+            }
+        }
+    }
+
+    fn scripted(
+        name: &'static str,
+        answer: fn() -> Result<Decision, ProviderError>,
+    ) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            name,
+            answer,
+            calls: AtomicUsize::new(0),
+            ready: true,
+        })
+    }
+
+    fn allow_a() -> Result<Decision, ProviderError> {
+        Ok(Decision::allow_with(Enrichment::from_json(r#"{"a":1}"#)?))
+    }
+    fn allow_b() -> Result<Decision, ProviderError> {
+        Ok(Decision::allow_with(Enrichment::from_json(r#"{"b":[2]}"#)?))
+    }
+    fn allow_bare() -> Result<Decision, ProviderError> {
+        Ok(Decision::allow())
+    }
+    fn not_found() -> Result<Decision, ProviderError> {
+        Ok(Decision::deny(DenyCode::DEVICE_NOT_FOUND, "no such device"))
+    }
+    fn not_compliant() -> Result<Decision, ProviderError> {
+        Ok(Decision::deny(DenyCode::NOT_COMPLIANT, "not in the group"))
+    }
+    fn transient() -> Result<Decision, ProviderError> {
+        Err(ProviderError::transient("answered 503")
+            .with_retry_after(Duration::from_secs(4))
+            .with_source(std::io::Error::other("connection reset")))
+    }
+    fn permanent() -> Result<Decision, ProviderError> {
+        Err(ProviderError::permanent("refused the credentials"))
+    }
+
+    fn policy(policy: Policy, providers: &[&Arc<Scripted>]) -> PolicyProvider {
+        let providers: Vec<Arc<dyn DynPostureProvider>> = providers
+            .iter()
+            .map(|p| (*p).clone() as Arc<dyn DynPostureProvider>)
+            .collect();
+        PolicyProvider::new(policy, providers).unwrap()
+    }
+
+    async fn ask(provider: &PolicyProvider) -> Result<Decision, ProviderError> {
+        provider.lookup(&LookupRequest::new("C02XL0GJJG5J")).await
+    }
+
+    fn calls(provider: &Scripted) -> usize {
+        provider.calls.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn all_merges_enrichment_under_each_name() {
+        let (file, bare, jamf) = (
+            scripted("file", allow_a),
+            scripted("bare", allow_bare),
+            scripted("jamf", allow_b),
+        );
+        let decision = ask(&policy(Policy::All, &[&file, &bare, &jamf]))
+            .await
+            .unwrap();
+        let data = decision.enrichment().unwrap();
+        assert_eq!(data.as_bytes(), br#"{"file":{"a":1},"jamf":{"b":[2]}}"#);
+        let none = ask(&policy(Policy::All, &[&bare])).await.unwrap();
+        assert_eq!(none, Decision::allow());
+    }
+
+    #[tokio::test]
+    async fn all_stops_at_the_first_deny_and_names_the_provider() {
+        let (file, jamf, intune) = (
+            scripted("file", allow_a),
+            scripted("jamf", not_compliant),
+            scripted("intune", allow_b),
+        );
+        let decision = ask(&policy(Policy::All, &[&file, &jamf, &intune]))
+            .await
+            .unwrap();
+        assert_eq!(decision.deny_code(), Some(&DenyCode::NOT_COMPLIANT));
+        assert_eq!(decision.deny_message(), Some("jamf: not in the group"));
+        assert_eq!((calls(&file), calls(&jamf), calls(&intune)), (1, 1, 0));
+    }
+
+    #[tokio::test]
+    async fn all_keeps_an_error_transient_and_its_retry_after() {
+        let (file, jamf, intune) = (
+            scripted("file", allow_a),
+            scripted("jamf", transient),
+            scripted("intune", not_found),
+        );
+        let err = ask(&policy(Policy::All, &[&file, &jamf, &intune]))
+            .await
+            .unwrap_err();
+        assert!(err.is_transient());
+        assert_eq!(err.message(), "jamf: answered 503");
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(4)));
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("connection reset")
+        );
+        assert_eq!(calls(&intune), 0, "an error ends the evaluation");
+        let err = ask(&policy(Policy::All, &[&scripted("kandji", permanent)]))
+            .await
+            .unwrap_err();
+        assert!(!err.is_transient());
+        assert_eq!(err.to_string(), "kandji: refused the credentials");
+        assert!(err.source().is_none());
+    }
+
+    #[tokio::test]
+    async fn any_takes_the_first_allow_and_asks_no_further() {
+        let (jamf, intune, kandji) = (
+            scripted("jamf", not_found),
+            scripted("intune", allow_b),
+            scripted("kandji", allow_a),
+        );
+        let decision = ask(&policy(Policy::Any, &[&jamf, &intune, &kandji]))
+            .await
+            .unwrap();
+        assert_eq!(
+            decision.enrichment().unwrap().as_bytes(),
+            br#"{"intune":{"b":[2]}}"#
+        );
+        assert_eq!((calls(&jamf), calls(&intune), calls(&kandji)), (1, 1, 0));
+        // An error from an earlier provider doesn't stop a later one from allowing.
+        let (down, file) = (scripted("jamf", transient), scripted("file", allow_bare));
+        assert_eq!(
+            ask(&policy(Policy::Any, &[&down, &file])).await.unwrap(),
+            Decision::allow()
+        );
+    }
+
+    #[tokio::test]
+    async fn any_denies_with_every_reason_and_the_most_specific_code() {
+        let (jamf, intune) = (
+            scripted("jamf", not_found),
+            scripted("intune", not_compliant),
+        );
+        let decision = ask(&policy(Policy::Any, &[&jamf, &intune])).await.unwrap();
+        assert_eq!(decision.deny_code(), Some(&DenyCode::NOT_COMPLIANT));
+        assert_eq!(
+            decision.deny_message(),
+            Some("jamf: no such device; intune: not in the group")
+        );
+        let both_missing = ask(&policy(Policy::Any, &[&jamf, &scripted("file", not_found)]))
+            .await
+            .unwrap();
+        assert_eq!(both_missing.deny_code(), Some(&DenyCode::DEVICE_NOT_FOUND));
+    }
+
+    #[tokio::test]
+    async fn any_fails_transiently_when_a_failed_provider_might_have_allowed() {
+        let (jamf, broken, down) = (
+            scripted("jamf", not_found),
+            scripted("kandji", permanent),
+            scripted("intune", transient),
+        );
+        let err = ask(&policy(Policy::Any, &[&jamf, &broken, &down]))
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(
+            err.message(),
+            "intune: answered 503; no other provider allowed the device"
+        );
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(4)));
+        let err = ask(&policy(Policy::Any, &[&jamf, &broken]))
+            .await
+            .unwrap_err();
+        assert!(!err.is_transient(), "{err}");
+        assert!(err.message().starts_with("kandji: refused the credentials"));
+    }
+
+    #[tokio::test]
+    async fn readiness_needs_every_provider() {
+        let down = Arc::new(Scripted {
+            name: "intune",
+            answer: allow_a,
+            calls: AtomicUsize::new(0),
+            ready: false,
+        });
+        for p in [Policy::All, Policy::Any] {
+            let combined = policy(p, &[&scripted("jamf", allow_a), &down]);
+            let err = combined.check_ready().await.unwrap_err();
+            assert_eq!(err.to_string(), "intune: token endpoint down");
+            assert!(err.is_transient());
+        }
+        assert!(
+            policy(Policy::Any, &[&scripted("jamf", allow_a)])
+                .check_ready()
+                .await
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn names_must_be_unique_and_present() {
+        let a: Arc<dyn DynPostureProvider> = scripted("jamf", allow_a);
+        let b: Arc<dyn DynPostureProvider> = scripted("jamf", allow_b);
+        assert_eq!(
+            PolicyProvider::new(Policy::All, vec![a.clone(), b]).unwrap_err(),
+            PolicyError::Duplicate("jamf".to_owned())
+        );
+        assert_eq!(
+            PolicyProvider::new(Policy::Any, Vec::new()).unwrap_err(),
+            PolicyError::Empty
+        );
+        let one = PolicyProvider::new(Policy::All, vec![a]).unwrap();
+        assert_eq!(PostureProvider::name(&one), "all(jamf)");
+        assert_eq!(one.policy(), Policy::All);
+        assert_eq!(one.providers().len(), 1);
+    }
+}

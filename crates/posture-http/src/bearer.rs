@@ -1,0 +1,71 @@
+//! Sending an API request with a bearer token and reading its answer.
+
+use bytes::Bytes;
+use posture_core::ProviderError;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::{RequestBuilder, StatusCode};
+
+use crate::{read_body, status_error, transport_error};
+
+/// The answer to an authenticated request: the status is the caller's to judge.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body, read completely (within the limit given).
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The [`status_error`] for this answer's status and headers.
+    pub fn error(&self, service: &str, request: &str) -> ProviderError {
+        status_error(service, request, self.status, &self.headers)
+    }
+}
+
+/// An `Authorization: Bearer <token>` header value, marked sensitive so it is never logged.
+///
+/// ```
+/// let value = posture_http::bearer_header("eyJ0", "Kandji").unwrap();
+/// assert!(value.is_sensitive());
+/// assert!(posture_http::bearer_header("a\nb", "Kandji").is_err());
+/// ```
+pub fn bearer_header(token: &str, service: &str) -> Result<HeaderValue, ProviderError> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        ProviderError::permanent(format!(
+            "the {service} access token is not a valid HTTP header value"
+        ))
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Sends `builder` with the bearer token and `Accept: application/json`, and reads the body
+/// (at most `limit` bytes). No answer, or an answer cut short, is a
+/// [`transport_error`]; a body over the limit is permanent. Any status is returned as an
+/// [`Answer`].
+pub async fn send_bearer(
+    builder: RequestBuilder,
+    token: &str,
+    service: &str,
+    request: &str,
+    limit: usize,
+) -> Result<Answer, ProviderError> {
+    let response = builder
+        .header(ACCEPT, "application/json")
+        .header(AUTHORIZATION, bearer_header(token, service)?)
+        .send()
+        .await
+        .map_err(|err| transport_error(service, request, err))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_body(service, request, response, limit).await?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}

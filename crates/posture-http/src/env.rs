@@ -1,0 +1,425 @@
+//! Reading a provider's settings from environment-style variables, with problems that name
+//! the variable, the value and what was expected.
+//!
+//! Every provider reads the same kinds of values (a URL, a secret or a secret file, a
+//! boolean, a number of seconds, a CA bundle, a list) and reports problems in the server's
+//! format. The helpers here push a [`ConfigProblem`] and return `None` on a bad value, so a
+//! provider can collect every problem before it fails:
+//!
+//! ```
+//! use std::time::Duration;
+//! use posture_http::env::{self, ConfigProblem, ConfigProblems};
+//!
+//! let get = |name: &str| match name {
+//!     "ACME_URL" => Some("https://acme.example.com/".to_owned()),
+//!     "ACME_CACHE_TTL" => Some("soon".to_owned()),
+//!     _ => None,
+//! };
+//! let mut problems = Vec::new();
+//! let url = env::base_url(env::value(&get, "ACME_URL"), "ACME_URL", "the tenant URL", &mut problems);
+//! let ttl = env::seconds(env::value(&get, "ACME_CACHE_TTL"), "ACME_CACHE_TTL",
+//!     Duration::from_secs(60), 0, 86_400, &mut problems);
+//! let token = env::secret(&get, "ACME_TOKEN", "ACME_TOKEN_FILE", "the API token", &mut problems);
+//! assert!(url.is_some() && ttl.is_none() && token.is_none());
+//! let err = ConfigProblems::new(problems);
+//! assert_eq!(err.to_string().lines().collect::<Vec<_>>(), [
+//!     "ACME_CACHE_TTL=\"soon\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
+//!     "ACME_TOKEN is not set: expected the API token (or ACME_TOKEN_FILE)",
+//! ]);
+//! ```
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{BaseUrl, CaBundle, Secret};
+
+/// One configuration problem: which variable, the bad value (never for secrets) and what was
+/// expected.
+///
+/// It displays on one line in the server's format:
+/// `TIMEOUT="abc" is invalid: expected …`, `JAMF_BASE_URL is not set: expected …`, or
+/// `JAMF_CLIENT_SECRET is invalid (value not shown, it is a secret): expected …`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct ConfigProblem {
+    /// The variable, such as `JAMF_BASE_URL`.
+    pub variable: String,
+    /// The value as given; `None` when the variable is missing or the value is secret.
+    pub value: Option<String>,
+    /// What a valid value looks like, and why this one isn't.
+    pub expected: String,
+    /// Whether the value was withheld because it is secret.
+    pub secret: bool,
+}
+
+impl ConfigProblem {
+    /// A required variable is not set.
+    pub fn missing(variable: &str, expected: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            value: None,
+            expected: expected.into(),
+            secret: false,
+        }
+    }
+
+    /// A variable has a value that can't be used.
+    pub fn invalid(variable: &str, value: &str, expected: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            value: Some(value.to_owned()),
+            expected: expected.into(),
+            secret: false,
+        }
+    }
+
+    /// A secret variable is wrong; its value is not shown.
+    pub fn secret(variable: &str, expected: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            value: None,
+            expected: expected.into(),
+            secret: true,
+        }
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.value, self.secret) {
+            (Some(value), _) => write!(
+                f,
+                "{}={value:?} is invalid: expected {}",
+                self.variable, self.expected
+            ),
+            (None, true) => write!(
+                f,
+                "{} is invalid (value not shown, it is a secret): expected {}",
+                self.variable, self.expected
+            ),
+            (None, false) => write!(
+                f,
+                "{} is not set: expected {}",
+                self.variable, self.expected
+            ),
+        }
+    }
+}
+
+/// A provider's settings were invalid. Holds every problem found, and displays them one per
+/// line.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub struct ConfigProblems {
+    problems: Vec<ConfigProblem>,
+}
+
+impl ConfigProblems {
+    /// Wraps the problems found.
+    pub fn new(problems: Vec<ConfigProblem>) -> Self {
+        Self { problems }
+    }
+
+    /// One problem.
+    pub fn one(problem: ConfigProblem) -> Self {
+        Self {
+            problems: vec![problem],
+        }
+    }
+
+    /// The problems, in the order the variables were read.
+    pub fn problems(&self) -> &[ConfigProblem] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a boolean variable accepts.
+pub const BOOL_EXPECTED: &str = "0 or 1 (or true/false)";
+
+/// A variable's value, trimmed; `None` when unset or empty.
+pub fn value(get: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A required value: pushes a "not set" problem when it is missing.
+pub fn required(
+    value: Option<String>,
+    variable: &str,
+    expected: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<String> {
+    if value.is_none() {
+        problems.push(ConfigProblem::missing(variable, expected));
+    }
+    value
+}
+
+/// A tenant URL ([`BaseUrl`] rules); `expected` describes it, such as "the Jamf Pro URL, such
+/// as https://example.jamfcloud.com". Missing is a problem.
+pub fn base_url(
+    value: Option<String>,
+    variable: &str,
+    expected: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<BaseUrl> {
+    let text = required(value, variable, expected, problems)?;
+    match BaseUrl::parse(&text) {
+        Ok(url) => Some(url),
+        Err(err) => {
+            problems.push(ConfigProblem::invalid(
+                variable,
+                &text,
+                format!("{expected} ({err})"),
+            ));
+            None
+        }
+    }
+}
+
+/// A secret given inline in `variable` or in the file named by `file_variable` (one trailing
+/// newline removed), not both. The inline value is taken as it is, untrimmed.
+pub fn secret(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &str,
+    file_variable: &str,
+    expected: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Secret> {
+    let inline = get(variable).filter(|v| !v.is_empty());
+    let file = value(get, file_variable);
+    match (inline, file) {
+        (Some(secret), None) => Some(Secret::new(secret)),
+        (None, Some(path)) => match read_secret_file(Path::new(&path)) {
+            Ok(secret) => Some(secret),
+            Err(reason) => {
+                problems.push(ConfigProblem::invalid(
+                    file_variable,
+                    &path,
+                    format!("a readable file holding {expected} ({reason})"),
+                ));
+                None
+            }
+        },
+        (Some(_), Some(_)) => {
+            problems.push(ConfigProblem::secret(
+                variable,
+                format!("either {variable} or {file_variable}, not both"),
+            ));
+            None
+        }
+        (None, None) => {
+            problems.push(ConfigProblem::missing(
+                variable,
+                format!("{expected} (or {file_variable})"),
+            ));
+            None
+        }
+    }
+}
+
+/// Reads a secret file: one trailing newline (`\n` or `\r\n`) is removed; an empty secret is
+/// refused. On failure, returns the reason (never the content).
+pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|err| err.to_string())?;
+    let secret = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if secret.is_empty() {
+        return Err("the file is empty".to_owned());
+    }
+    Ok(Secret::new(secret))
+}
+
+/// Go's `strconv.ParseBool` spellings, which the Go version accepted for its 0/1 flags.
+///
+/// ```
+/// assert_eq!(posture_http::env::parse_bool("True"), Some(true));
+/// assert_eq!(posture_http::env::parse_bool("0"), Some(false));
+/// assert_eq!(posture_http::env::parse_bool("yes"), None);
+/// ```
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// A boolean in [`parse_bool`]'s spellings; `default` when unset.
+pub fn boolean(
+    value: Option<String>,
+    variable: &str,
+    default: bool,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<bool> {
+    match value {
+        None => Some(default),
+        Some(text) => parse_bool(&text).or_else(|| {
+            problems.push(ConfigProblem::invalid(variable, &text, BOOL_EXPECTED));
+            None
+        }),
+    }
+}
+
+/// A whole number of seconds from `min` to `max`; `default` when unset. When `min` is 0 the
+/// message says that 0 disables.
+pub fn seconds(
+    value: Option<String>,
+    variable: &str,
+    default: Duration,
+    min: u64,
+    max: u64,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Duration> {
+    match value {
+        None => Some(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Some(Duration::from_secs(n)),
+            _ => {
+                let zero = if min == 0 { " (0 disables)" } else { "" };
+                problems.push(ConfigProblem::invalid(
+                    variable,
+                    &text,
+                    format!("a whole number of seconds from {min} to {max}{zero}"),
+                ));
+                None
+            }
+        },
+    }
+}
+
+/// A PEM file of extra CA certificates; an empty bundle when unset.
+pub fn ca_bundle(
+    value: Option<String>,
+    variable: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<CaBundle> {
+    match value {
+        None => Some(CaBundle::empty()),
+        Some(path) => match CaBundle::from_pem_file(&path) {
+            Ok(bundle) => Some(bundle),
+            Err(err) => {
+                problems.push(ConfigProblem::invalid(
+                    variable,
+                    &path,
+                    format!("a readable PEM file of CA certificates ({err})"),
+                ));
+                None
+            }
+        },
+    }
+}
+
+/// A comma-separated list: items trimmed, empty items dropped.
+///
+/// ```
+/// assert_eq!(posture_http::env::list(Some(" a, ,b ".to_owned())), ["a", "b"]);
+/// ```
+pub fn list(value: Option<String>) -> Vec<String> {
+    value
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether `text` is a GUID in the 8-4-4-4-12 hex form (any case).
+///
+/// ```
+/// assert!(posture_http::env::is_guid("0f0f0f0f-1111-2222-3333-444444444444"));
+/// assert!(!posture_http::env::is_guid("0f0f0f0f11112222333344444444444a"));
+/// ```
+pub fn is_guid(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_inline_or_from_a_file_never_both() {
+        let dir = std::env::temp_dir().join(format!("posture-http-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, "from-file\r\n").unwrap();
+        let path_text = path.to_str().unwrap().to_owned();
+
+        let mut problems = Vec::new();
+        let get = |name: &str| (name == "S_FILE").then(|| path_text.clone());
+        let secret = secret(&get, "S", "S_FILE", "the secret", &mut problems).unwrap();
+        assert_eq!(secret.expose(), "from-file");
+
+        let both = |name: &str| match name {
+            "S" => Some("inline".to_owned()),
+            "S_FILE" => Some(path_text.clone()),
+            _ => None,
+        };
+        assert!(super::secret(&both, "S", "S_FILE", "the secret", &mut problems).is_none());
+        assert_eq!(
+            problems[0].to_string(),
+            "S is invalid (value not shown, it is a secret): expected either S or S_FILE, not both"
+        );
+
+        std::fs::write(&path, "\n").unwrap();
+        assert!(super::secret(&get, "S", "S_FILE", "the secret", &mut problems).is_none());
+        assert!(problems[1].to_string().contains("the file is empty"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn values_name_their_variable() {
+        let mut problems = Vec::new();
+        assert_eq!(boolean(None, "B", true, &mut problems), Some(true));
+        assert_eq!(boolean(Some("yes".into()), "B", true, &mut problems), None);
+        assert_eq!(
+            seconds(Some("0".into()), "T", Duration::ZERO, 1, 60, &mut problems),
+            None
+        );
+        assert!(
+            base_url(
+                Some("http://x.example.com".into()),
+                "U",
+                "a URL",
+                &mut problems
+            )
+            .is_none()
+        );
+        assert!(ca_bundle(Some("/nonexistent.pem".into()), "C", &mut problems).is_none());
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines[0],
+            "B=\"yes\" is invalid: expected 0 or 1 (or true/false)"
+        );
+        assert_eq!(
+            lines[1],
+            "T=\"0\" is invalid: expected a whole number of seconds from 1 to 60"
+        );
+        assert!(lines[2].starts_with("U=\"http://x.example.com\" is invalid: expected a URL ("));
+        assert!(lines[3].starts_with("C=\"/nonexistent.pem\" is invalid: expected a readable PEM"));
+    }
+}

@@ -1,0 +1,328 @@
+//! Building blocks for fake MDM servers in tests (feature `test-support`).
+//!
+//! A provider crate's fake (`posture_intune::testing::FakeIntune`,
+//! `posture_kandji::testing::FakeKandji`) is a [`FakeServer`] on `127.0.0.1` over plain HTTP
+//! with a handler that speaks the MDM's documented shapes. This module holds what every fake
+//! needs: the accept loop, a parsed [`FakeRequest`], response helpers, query and form
+//! decoding, and a [`FaultSlot`] for injected failures.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use posture_http::testing::{FakeServer, json_response};
+//! use posture_http::{ClientOptions, StatusCode};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = FakeServer::start(Arc::new(|request: posture_http::testing::FakeRequest| {
+//!     Box::pin(async move {
+//!         json_response(StatusCode::OK, &serde_json::json!({"path": request.path}))
+//!     }) as posture_http::testing::BoxResponse
+//! }))
+//! .await?;
+//! let client = ClientOptions::new(Duration::from_secs(2)).build()?;
+//! let body = client.get(format!("{}/hello", server.url())).send().await?.text().await?;
+//! assert_eq!(body, r#"{"path":"/hello"}"#);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// A response from a fake.
+pub type FakeResponse = Response<Full<Bytes>>;
+
+/// The future a fake's handler returns.
+pub type BoxResponse = Pin<Box<dyn Future<Output = FakeResponse> + Send>>;
+
+/// A fake's request handler.
+pub type Handler = Arc<dyn Fn(FakeRequest) -> BoxResponse + Send + Sync>;
+
+/// One request, read completely.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FakeRequest {
+    /// The method.
+    pub method: Method,
+    /// The path, percent-encoded as sent.
+    pub path: String,
+    /// The query parameters, decoded, in order.
+    pub query: Vec<(String, String)>,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl FakeRequest {
+    /// The token of an `Authorization: Bearer …` header.
+    pub fn bearer(&self) -> Option<&str> {
+        self.headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+    }
+
+    /// The first query parameter called `key`.
+    pub fn query_value(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body decoded as an `application/x-www-form-urlencoded` form.
+    pub fn form(&self) -> Vec<(String, String)> {
+        parse_pairs(&String::from_utf8_lossy(&self.body))
+    }
+
+    /// The path's segments, percent-decoded, without the leading slash.
+    pub fn segments(&self) -> Vec<String> {
+        self.path
+            .trim_start_matches('/')
+            .split('/')
+            .map(percent_decode)
+            .collect()
+    }
+}
+
+/// A fake server on `127.0.0.1`, plain HTTP/1.1. Stops when dropped.
+#[derive(Debug)]
+pub struct FakeServer {
+    addr: SocketAddr,
+    accept: JoinHandle<()>,
+}
+
+impl FakeServer {
+    /// Binds a free port on `127.0.0.1` and serves every request with `handler`.
+    pub async fn start(handler: Handler) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let accept = tokio::spawn(serve(listener, handler));
+        Ok(Self { addr, accept })
+    }
+
+    /// The address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn serve(listener: TcpListener, handler: Handler) {
+    // Owning the connections here means aborting this task stops them all.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let handler = handler.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let handler = handler.clone();
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = match body.collect().await {
+                                Ok(collected) => collected.to_bytes(),
+                                Err(_) => Bytes::new(),
+                            };
+                            let request = FakeRequest {
+                                method: parts.method,
+                                path: parts.uri.path().to_owned(),
+                                query: parse_pairs(parts.uri.query().unwrap_or("")),
+                                headers: parts.headers,
+                                body,
+                            };
+                            Ok::<_, Infallible>(handler(request).await)
+                        }
+                    });
+                    // A client that goes away mid-request is normal here (timeouts under test).
+                    let _closed = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// A response with a body and a content type.
+pub fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> FakeResponse {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> FakeResponse {
+    response(status, "application/json", value.to_string())
+}
+
+/// An HTML page, as a web server that is not the MDM would answer.
+pub fn html_response(status: StatusCode, title: &str) -> FakeResponse {
+    response(
+        status,
+        "text/html;charset=UTF-8",
+        format!(
+            "<html>\n<head><title>{title}</title></head>\n<body><p>{title}</p></body>\n</html>\n"
+        ),
+    )
+}
+
+/// Adds `Retry-After: <seconds>`.
+pub fn with_retry_after(mut response: FakeResponse, seconds: u64) -> FakeResponse {
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
+}
+
+/// Never answers (for an hour, which outlives any test).
+pub async fn hang() -> FakeResponse {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    response(StatusCode::GATEWAY_TIMEOUT, "text/plain", "")
+}
+
+/// A failure to inject: forever, or for the next few requests only.
+///
+/// ```
+/// use posture_http::testing::FaultSlot;
+/// let slot = FaultSlot::default();
+/// slot.fail_next(503u16, 2);
+/// assert_eq!((slot.take(), slot.take(), slot.take()), (Some(503), Some(503), None));
+/// slot.set(Some(500));
+/// assert_eq!((slot.take(), slot.take()), (Some(500), Some(500)));
+/// ```
+#[derive(Debug)]
+pub struct FaultSlot<F> {
+    fault: Mutex<Option<(F, Option<usize>)>>,
+}
+
+impl<F> Default for FaultSlot<F> {
+    fn default() -> Self {
+        Self {
+            fault: Mutex::new(None),
+        }
+    }
+}
+
+impl<F: Clone> FaultSlot<F> {
+    /// Injects `fault` into every request from now on, or stops with `None`.
+    pub fn set(&self, fault: Option<F>) {
+        *self.lock() = fault.map(|f| (f, None));
+    }
+
+    /// Injects `fault` into the next `times` requests only.
+    pub fn fail_next(&self, fault: F, times: usize) {
+        *self.lock() = (times > 0).then_some((fault, Some(times)));
+    }
+
+    /// The fault for this request, if any (counting it down).
+    pub fn take(&self) -> Option<F> {
+        let mut slot = self.lock();
+        match slot.take() {
+            Some((fault, Some(times))) => {
+                if times > 1 {
+                    *slot = Some((fault.clone(), Some(times - 1)));
+                }
+                Some(fault)
+            }
+            Some((fault, None)) => {
+                *slot = Some((fault.clone(), None));
+                Some(fault)
+            }
+            None => None,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<(F, Option<usize>)>> {
+        // The slot is replaced whole, so a panicking test thread can't leave it torn.
+        self.fault.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Locks a fake's state, ignoring poisoning: the state is replaced field by field between
+/// statements, so a panicking test thread can't leave it torn.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Decodes `a=b&c=d` as forms and queries encode it (`+` is a space).
+///
+/// ```
+/// use posture_http::testing::parse_pairs;
+/// assert_eq!(parse_pairs("a=b%2Bc+d&e"), [("a".into(), "b+c d".into()), ("e".into(), String::new())]);
+/// ```
+pub fn parse_pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(key), form_decode(value))
+        })
+        .collect()
+}
+
+fn form_decode(text: &str) -> String {
+    percent_decode(&text.replace('+', " "))
+}
+
+/// Decodes `%XX` escapes; malformed escapes are kept as they are.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(hi * 16 + lo);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}

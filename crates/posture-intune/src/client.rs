@@ -1,0 +1,238 @@
+//! Talking to Microsoft Graph: the client-credentials token and authenticated requests with
+//! one retry after a 401.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use posture_core::ProviderError;
+use posture_http::oauth::{self, TokenError, show_status};
+use posture_http::{
+    AccessToken, Answer, BaseUrl, FetchedToken, Secret, StatusCode, TokenCache, Url, error_chain,
+    send_bearer,
+};
+
+use crate::config::IntuneConfig;
+
+pub(crate) const SERVICE: &str = "Microsoft Graph";
+
+/// The largest answer read. A page of managed devices with the selected properties is a few
+/// kilobytes per device; an ignored filter returns up to 1000 devices per page.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// Token lifetime assumed when `expires_in` is missing (Entra issues 60–90 minute tokens).
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
+
+/// A request to send: `GET` with a query, or `POST` with a JSON body.
+pub(crate) enum Call<'a> {
+    Get { query: &'a str },
+    PostJson { body: &'a serde_json::Value },
+}
+
+#[derive(Debug)]
+pub(crate) struct GraphClient {
+    http: posture_http::reqwest::Client,
+    authority: BaseUrl,
+    graph: BaseUrl,
+    tenant_id: String,
+    client_id: String,
+    client_secret: Secret,
+    scope: String,
+    tokens: TokenCache,
+    backoff: posture_http::Backoff,
+    pub(crate) requests: AtomicU64,
+    pub(crate) retries_after_401: AtomicU64,
+}
+
+impl GraphClient {
+    pub(crate) fn new(http: posture_http::reqwest::Client, config: &IntuneConfig) -> Self {
+        Self {
+            http,
+            authority: config.authority_url().clone(),
+            graph: config.graph_url().clone(),
+            tenant_id: config.tenant_id().to_owned(),
+            client_id: config.client_id().to_owned(),
+            client_secret: config.client_secret().clone(),
+            scope: config.scope(),
+            tokens: TokenCache::new(config.token_renewal_margin()),
+            backoff: posture_http::Backoff::default(),
+            requests: AtomicU64::new(0),
+            retries_after_401: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn graph(&self) -> &BaseUrl {
+        &self.graph
+    }
+
+    pub(crate) fn tokens(&self) -> &TokenCache {
+        &self.tokens
+    }
+
+    /// A valid token, fetched once for all concurrent callers when none is cached.
+    pub(crate) async fn token(&self) -> Result<AccessToken, ProviderError> {
+        self.tokens.get(|| self.fetch_token()).await
+    }
+
+    /// `POST {authority}/{tenant}/oauth2/v2.0/token` with the client credentials and the
+    /// `.default` scope of the Graph URL.
+    async fn fetch_token(&self) -> Result<FetchedToken, ProviderError> {
+        let url = self
+            .authority
+            .join(&[&self.tenant_id, "oauth2", "v2.0", "token"]);
+        let request = format!("POST /{}/oauth2/v2.0/token", self.tenant_id);
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.expose()),
+            ("scope", self.scope.as_str()),
+        ];
+        oauth::client_credentials(
+            &self.http,
+            url,
+            &form,
+            "the Microsoft identity platform",
+            &request,
+            DEFAULT_TOKEN_LIFETIME,
+        )
+        .await
+        .map_err(|err| self.token_error(err, &request))
+    }
+
+    fn token_error(&self, err: TokenError, request: &str) -> ProviderError {
+        match err {
+            TokenError::Unreachable { timed_out, source } => {
+                let what = if timed_out {
+                    "did not answer in time"
+                } else {
+                    "cannot be reached"
+                };
+                let message = format!(
+                    "the Microsoft identity platform at INTUNE_AUTHORITY_URL ({}) {what} ({request}): {}",
+                    self.authority,
+                    error_chain(&source)
+                );
+                if source.is_builder() {
+                    ProviderError::permanent(message).with_source(source)
+                } else {
+                    ProviderError::transient(message).with_source(source)
+                }
+            }
+            TokenError::Refused {
+                status,
+                error,
+                description,
+            } => {
+                let detail = match (error, description) {
+                    (Some(error), Some(description)) => format!(": {error}: {description}"),
+                    (Some(error), None) => format!(": {error}"),
+                    _ => String::new(),
+                };
+                ProviderError::permanent(format!(
+                    "the Microsoft identity platform refused the app credentials \
+                     INTUNE_TENANT_ID / INTUNE_CLIENT_ID / INTUNE_CLIENT_SECRET ({}{detail}); \
+                     check the tenant, the app registration and that the client secret is current",
+                    show_status(status),
+                ))
+            }
+            TokenError::Unavailable(err) => err,
+            TokenError::NotATokenEndpoint(what) => ProviderError::permanent(format!(
+                "INTUNE_AUTHORITY_URL ({}) does not look like the Microsoft identity platform: {what}",
+                self.authority
+            )),
+            other => ProviderError::permanent(format!("token request failed: {other:?}")),
+        }
+    }
+
+    /// An authenticated Graph request. A 401 invalidates the token, renews it once and
+    /// retries once; every other status is the caller's to judge. While Graph's
+    /// `Retry-After` runs, no request is sent and the answer is a transient error.
+    pub(crate) async fn call(
+        &self,
+        url: Url,
+        call: Call<'_>,
+        request: &str,
+    ) -> Result<Answer, ProviderError> {
+        self.backoff.check(SERVICE)?;
+        let token = self.token().await?;
+        let mut answer = self.send(&url, &call, request, &token).await?;
+        if answer.status == StatusCode::UNAUTHORIZED {
+            tracing::debug!(
+                request,
+                "Microsoft Graph refused the token; renewing it and retrying once"
+            );
+            self.tokens.invalidate(&token);
+            self.retries_after_401.fetch_add(1, Ordering::Relaxed);
+            let token = self.token().await?;
+            answer = self.send(&url, &call, request, &token).await?;
+            if answer.status == StatusCode::UNAUTHORIZED {
+                self.tokens.invalidate(&token);
+                return Err(ProviderError::permanent(format!(
+                    "Microsoft Graph refused a freshly issued token for {request} \
+                     (401 Unauthorized); check INTUNE_GRAPH_URL matches INTUNE_AUTHORITY_URL's cloud"
+                )));
+            }
+        }
+        self.backoff.observe(answer.status, &answer.headers);
+        Ok(answer)
+    }
+
+    async fn send(
+        &self,
+        url: &Url,
+        call: &Call<'_>,
+        request: &str,
+        token: &AccessToken,
+    ) -> Result<Answer, ProviderError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let builder = match call {
+            Call::Get { query } => {
+                let mut url = url.clone();
+                if !query.is_empty() {
+                    url.set_query(Some(query));
+                }
+                self.http.get(url)
+            }
+            Call::PostJson { body } => self.http.post(url.clone()).json(body),
+        };
+        send_bearer(builder, token.secret(), SERVICE, request, MAX_BODY).await
+    }
+}
+
+/// An OData query string: `$` names sent literally, values percent-encoded (spaces as `%20`,
+/// quotes as `%27`), as Graph's documentation shows.
+///
+/// The values are our own constants and checked serials or GUIDs, so they never carry `'`.
+pub(crate) fn odata_query(pairs: &[(&str, &str)]) -> String {
+    let mut query = String::new();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            query.push('&');
+        }
+        query.push_str(name);
+        query.push('=');
+        for byte in value.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b',') {
+                query.push(char::from(byte));
+            } else {
+                query.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    query
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odata_queries_keep_dollars_and_encode_values() {
+        assert_eq!(
+            odata_query(&[
+                ("$filter", "serialNumber eq 'C02'"),
+                ("$select", "id,deviceName")
+            ]),
+            "$filter=serialNumber%20eq%20%27C02%27&$select=id,deviceName"
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! A [`PostureProvider`](posture_core::PostureProvider) backed by Microsoft Intune, through
+//! Microsoft Graph.
+//!
+//! step-ca asks, for each attested device, whether it may get a certificate; this provider
+//! answers by looking the attested serial number up among Intune's managed devices.
+//!
+//! ```
+//! use posture_core::{LookupRequest, PostureProvider};
+//! use posture_intune::IntuneProvider;
+//! use posture_intune::testing::{FakeIntune, FakeManagedDevice};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let intune = FakeIntune::start().await?; // a fake Graph on 127.0.0.1
+//! intune.add_device(FakeManagedDevice::new("C02XL0GJJG5J"));
+//! intune.add_device(FakeManagedDevice::new("C02NONCOMPL1").with_compliance_state("noncompliant"));
+//!
+//! let provider = IntuneProvider::new(intune.config()?)?;
+//! provider.check_ready().await?;
+//!
+//! let allowed = provider.lookup(&LookupRequest::new("C02XL0GJJG5J")).await?;
+//! let data = allowed.enrichment().unwrap().to_value();
+//! assert_eq!(data["device"]["operating_system"], "macOS");
+//! assert_eq!(data["user"]["upn"], "alice@contoso.com");
+//!
+//! let denied = provider.lookup(&LookupRequest::new("C02NONCOMPL1")).await?;
+//! assert_eq!(denied.deny_code().map(|c| c.as_str()), Some("notCompliant"));
+//! assert!(denied.deny_message().unwrap().contains("\"noncompliant\""));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What a lookup does
+//!
+//! 1. **Identifier hygiene.** The identifier must look like an Apple serial number (8 to 14
+//!    ASCII letters and digits, upper-cased); anything else, a UDID notably, is denied with
+//!    `invalidIdentifier` and Graph is not called. Only such serials reach the OData filter,
+//!    so they can't escape its quotes.
+//! 2. **Lookup**, through the cache: `GET /v1.0/deviceManagement/managedDevices` with
+//!    `$filter=serialNumber eq '<serial>'`, `$select` of the properties used, `$top=25`.
+//! 3. **Re-check.** Graph silently ignores filters it doesn't support and then returns every
+//!    device, so the serial of every record is compared again (ignoring case). Records with
+//!    another serial mean the filter was ignored: if none has ours, the answer is a permanent
+//!    error, never "not found". No record at all: `deviceNotFound`.
+//! 4. **Duplicates.** Re-enrolment can leave several records with one serial. The rule: the
+//!    record with the most recent `lastSyncDateTime` decides (the device that checked in
+//!    last is the one in use). Records without a readable `lastSyncDateTime` rank last;
+//!    among equals, Graph's order wins.
+//! 5. **Compliance.** `complianceState` must be one of `INTUNE_ALLOWED_COMPLIANCE_STATES`
+//!    (default `compliant`); otherwise `notCompliant`, naming the state:
+//!    `C02… has compliance state "noncompliant" in Intune; allowed: compliant`.
+//! 6. **Entra ID group** (with `INTUNE_GROUP_ID`). Intune's `azureADDeviceId` is the Entra
+//!    `deviceId`, not the directory object ID, so the object is found with
+//!    `GET /v1.0/devices?$filter=deviceId eq '…'&$select=id,deviceId` (cached for an hour),
+//!    then `POST /v1.0/devices/{object-id}/checkMemberGroups` with the group: one call,
+//!    transitive membership. A device with an empty or all-zero `azureADDeviceId`, one Entra
+//!    doesn't know, or one outside the group: `notCompliant`.
+//! 7. **Allowed**, with this enrichment data (every value a string, empty when Intune has
+//!    none):
+//!
+//!    ```json
+//!    {
+//!      "device": {"id": "…", "name": "Betty's MacBook Pro", "serial_number": "C02ABC123DEF",
+//!                 "operating_system": "macOS", "os_version": "14.4.1",
+//!                 "model": "MacBookPro18,3", "manufacturer": "Apple", "ownership": "company",
+//!                 "compliance_state": "compliant", "management_agent": "mdm",
+//!                 "last_sync": "2024-05-01T10:00:00Z",
+//!                 "azure_ad_device_id": "0f0f0f0f-1111-2222-3333-444444444444"},
+//!      "user": {"id": "…", "upn": "betty@contoso.com", "email": "betty@contoso.com",
+//!               "display_name": "Betty Jackson"}
+//!    }
+//!    ```
+//!
+//! # Errors
+//!
+//! No answer within `TIMEOUT`, connection failures, 5xx, 408 and 429 (with its
+//! `Retry-After`) are transient [`ProviderError`](posture_core::ProviderError)s: the server
+//! answers 503 and step-ca retries once. Refused credentials, a missing permission (403, the
+//! message names the permission to grant), an ignored filter and malformed answers are
+//! permanent. Nothing from Graph can cause a panic.
+//!
+//! # Tokens
+//!
+//! Client credentials: `POST {INTUNE_AUTHORITY_URL}/{tenant}/oauth2/v2.0/token` with
+//! `scope=<Graph origin>/.default`. The token (about an hour) is cached and renewed five
+//! minutes before it expires; renewal is single-flight. A 401 from Graph invalidates the
+//! token, renews it once and retries once.
+//!
+//! # Graph application permissions
+//!
+//! | Permission | Needed for |
+//! |---|---|
+//! | `DeviceManagementManagedDevices.Read.All` | every lookup, and the readiness check |
+//! | `Device.Read.All` | `INTUNE_GROUP_ID`: finding the Entra device object |
+//! | `GroupMember.Read.All` (or `Directory.Read.All`) | `INTUNE_GROUP_ID`: `checkMemberGroups` |
+//!
+//! All are application permissions and need admin consent.
+//!
+//! # Caching
+//!
+//! Decisions are cached per serial: allowed answers for `INTUNE_CACHE_TTL` (60 s), denies for
+//! `INTUNE_NEGATIVE_CACHE_TTL` (10 s); `0` disables either. Concurrent lookups of one serial
+//! make one Graph call. Errors are never cached. Graph allows an app 1000 Intune requests per
+//! 20 s per tenant.
+//!
+//! # Crate features
+//!
+//! - `test-support`: the `testing` module, a fake Intune / Graph server for tests. Off by
+//!   default.
+
+mod client;
+mod config;
+mod error;
+mod model;
+mod provider;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use config::{
+    ComplianceState, DEFAULT_AUTHORITY_URL, DEFAULT_CACHE_TTL, DEFAULT_GRAPH_URL,
+    DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT, ENTRA_OBJECT_CACHE_TTL, IntuneConfig,
+    IntuneConfigError, UnknownComplianceState,
+};
+pub use error::IntuneError;
+pub use posture_http::env::ConfigProblem;
+pub use posture_http::{CacheStats, TokenStats};
+pub use provider::{IntuneProvider, IntuneStats};

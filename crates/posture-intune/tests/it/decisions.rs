@@ -1,0 +1,208 @@
+//! Allow, deny, duplicates and enrichment.
+
+use posture_intune::ComplianceState;
+use posture_intune::testing::{FakeManagedDevice, Fault};
+use serde_json::json;
+
+use crate::support::{code, decide, fake, lookup, provider};
+
+const MAC: &str = "C02XL0GJJG5J";
+
+#[tokio::test]
+async fn a_compliant_device_is_allowed_with_the_documented_enrichment() {
+    let intune = fake().await;
+    let device = FakeManagedDevice::new(MAC);
+    intune.add_device(device.clone());
+    let intune_provider = provider(&intune, |c| c);
+    let decision = decide(&intune_provider, &MAC.to_ascii_lowercase()).await;
+    assert!(decision.is_allowed(), "{decision:?}");
+    assert_eq!(
+        decision.enrichment().unwrap().to_value(),
+        json!({
+            "device": {
+                "id": device.id,
+                "name": "Mac C02XL0GJJG5J",
+                "serial_number": MAC,
+                "operating_system": "macOS",
+                "os_version": "14.4.1",
+                "model": "MacBookPro18,3",
+                "manufacturer": "Apple",
+                "ownership": "company",
+                "compliance_state": "compliant",
+                "management_agent": "mdm",
+                "last_sync": "2024-05-01T10:00:00Z",
+                "azure_ad_device_id": device.azure_ad_device_id,
+            },
+            "user": {
+                "id": "b0a8c1d2-0000-4000-8000-00000000a11c",
+                "upn": "alice@contoso.com",
+                "email": "alice@contoso.com",
+                "display_name": "Alice Example",
+            },
+        })
+    );
+    // The request filtered by the upper-cased serial and selected only what is used.
+    let request = intune
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/managedDevices"))
+        .unwrap();
+    let param = |name: &str| {
+        request
+            .query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        param("$filter").as_deref(),
+        Some("serialNumber eq 'C02XL0GJJG5J'")
+    );
+    let select = param("$select").unwrap();
+    assert!(select.contains("complianceState") && select.contains("azureADDeviceId"));
+    assert!(!select.contains("activationLockBypassCode"));
+}
+
+#[tokio::test]
+async fn an_unknown_device_is_not_found() {
+    let intune = fake().await;
+    intune.add_device(FakeManagedDevice::new(MAC));
+    let intune_provider = provider(&intune, |c| c);
+    let decision = decide(&intune_provider, "C02MISSING01").await;
+    assert_eq!(code(&decision), Some("deviceNotFound"));
+    assert_eq!(
+        decision.deny_message(),
+        Some("no managed device with serial number C02MISSING01 in Intune")
+    );
+}
+
+#[tokio::test]
+async fn compliance_states_outside_the_allowed_set_are_denied_naming_the_state() {
+    let intune = fake().await;
+    for (serial, state) in [
+        ("C02NONCOMP01", "noncompliant"),
+        ("C02GRACE0001", "inGracePeriod"),
+        ("C02UNKNOWN01", "unknown"),
+        ("C02FUTURE001", "unknownFutureValue"),
+        ("C02EMPTY0001", ""),
+    ] {
+        intune.add_device(FakeManagedDevice::new(serial).with_compliance_state(state));
+    }
+    let strict = provider(&intune, |c| c);
+    for (serial, shown) in [
+        ("C02NONCOMP01", "\"noncompliant\""),
+        ("C02GRACE0001", "\"inGracePeriod\""),
+        ("C02UNKNOWN01", "\"unknown\""),
+        ("C02FUTURE001", "\"unknownFutureValue\""),
+        ("C02EMPTY0001", "\"unknown\""),
+    ] {
+        let decision = decide(&strict, serial).await;
+        assert_eq!(code(&decision), Some("notCompliant"), "{serial}");
+        assert_eq!(
+            decision.deny_message().unwrap(),
+            format!("{serial} has compliance state {shown} in Intune; allowed: compliant")
+        );
+    }
+    let lenient = provider(&intune, |c| {
+        c.with_allowed_states([ComplianceState::Compliant, ComplianceState::InGracePeriod])
+    });
+    assert!(decide(&lenient, "C02GRACE0001").await.is_allowed());
+    let denied = decide(&lenient, "C02NONCOMP01").await;
+    assert!(
+        denied
+            .deny_message()
+            .unwrap()
+            .ends_with("allowed: compliant, inGracePeriod")
+    );
+}
+
+#[tokio::test]
+async fn the_most_recently_synced_record_decides_among_duplicates() {
+    let intune = fake().await;
+    // An old compliant enrolment, the current noncompliant one, and one never synced.
+    intune.add_device(FakeManagedDevice::new(MAC).with_last_sync("2024-01-01T00:00:00Z"));
+    intune.add_device(
+        FakeManagedDevice::new(MAC)
+            .with_last_sync("2024-06-01T08:00:00.1234567-07:00")
+            .with_compliance_state("noncompliant"),
+    );
+    intune.add_device(FakeManagedDevice::new(MAC).with_last_sync("0001-01-01T00:00:00Z"));
+    let intune_provider = provider(&intune, |c| c);
+    let decision = decide(&intune_provider, MAC).await;
+    assert_eq!(code(&decision), Some("notCompliant"), "{decision:?}");
+
+    // Re-enrolled and compliant now: the newest record allows.
+    let other = "C02REENROLL1";
+    intune.add_device(
+        FakeManagedDevice::new(other)
+            .with_last_sync("2024-01-01T00:00:00Z")
+            .with_compliance_state("noncompliant"),
+    );
+    let newest = FakeManagedDevice::new(other).with_last_sync("2024-06-01T00:00:00Z");
+    intune.add_device(newest.clone());
+    let decision = decide(&intune_provider, other).await;
+    assert!(decision.is_allowed(), "{decision:?}");
+    assert_eq!(
+        decision.enrichment().unwrap().to_value()["device"]["id"],
+        newest.id
+    );
+}
+
+#[tokio::test]
+async fn an_ignored_filter_is_never_read_as_not_found() {
+    let intune = fake().await;
+    intune.add_device(FakeManagedDevice::new("C02OTHER0001"));
+    intune.add_device(FakeManagedDevice::new("C02OTHER0002"));
+    intune.add_device(FakeManagedDevice::new(MAC));
+    intune.set_fault(Some(Fault::IgnoreFilter));
+    let intune_provider = provider(&intune, |c| {
+        c.with_cache_ttl(std::time::Duration::ZERO)
+            .with_negative_cache_ttl(std::time::Duration::ZERO)
+    });
+    // Every device comes back: ours is still found by its serial, and only ours counts.
+    let decision = decide(&intune_provider, MAC).await;
+    assert!(decision.is_allowed(), "{decision:?}");
+    assert_eq!(
+        decision.enrichment().unwrap().to_value()["device"]["serial_number"],
+        MAC
+    );
+    // Devices with other serials, none with ours: an error, not a deny.
+    let err = lookup(&intune_provider, "C02MISSING01").await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert!(
+        err.to_string().contains("ignored the serialNumber filter"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("returned 3 devices"), "{err}");
+}
+
+#[tokio::test]
+async fn decisions_are_cached_and_concurrent_lookups_share_one_call() {
+    let intune = fake().await;
+    intune.add_device(FakeManagedDevice::new(MAC));
+    intune.set_latency(std::time::Duration::from_millis(50));
+    let intune_provider = std::sync::Arc::new(provider(&intune, |c| c));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let p = intune_provider.clone();
+        tasks.spawn(async move { decide(&p, MAC).await.is_allowed() });
+    }
+    while let Some(allowed) = tasks.join_next().await {
+        assert!(allowed.unwrap());
+    }
+    assert!(decide(&intune_provider, MAC).await.is_allowed());
+    let stats = intune.stats();
+    assert_eq!((stats.token_requests, stats.device_requests), (1, 1));
+    let own = intune_provider.stats();
+    assert_eq!(own.decisions.misses, 1);
+    assert_eq!(own.graph_requests, 1);
+
+    // A removed device stays allowed for the TTL, then is seen as gone once cleared.
+    intune.remove_device(MAC);
+    assert!(decide(&intune_provider, MAC).await.is_allowed());
+    intune_provider.clear_cache();
+    assert_eq!(
+        code(&decide(&intune_provider, MAC).await),
+        Some("deviceNotFound")
+    );
+}

@@ -1,0 +1,119 @@
+//! Graph failing: transient and permanent errors, hygiene before any call.
+
+use std::time::{Duration, Instant};
+
+use posture_core::PostureProvider;
+use posture_intune::testing::{FakeManagedDevice, Fault};
+
+use crate::support::{code, decide, fake, lookup, provider};
+
+const MAC: &str = "C02XL0GJJG5J";
+
+#[tokio::test]
+async fn server_errors_and_rate_limits_are_transient() {
+    for fault in [
+        Fault::Status(500),
+        Fault::Status(502),
+        Fault::Status(503),
+        Fault::Status(504),
+        Fault::TooManyRequests {
+            retry_after_secs: 12,
+        },
+    ] {
+        let intune = fake().await;
+        intune.add_device(FakeManagedDevice::new(MAC));
+        intune.set_fault(Some(fault.clone()));
+        let intune_provider = provider(&intune, |c| c);
+        let err = lookup(&intune_provider, MAC).await.unwrap_err();
+        assert!(err.is_transient(), "{fault:?}: {err}");
+        assert!(err.to_string().contains("Microsoft Graph"), "{err}");
+        intune.set_fault(None);
+        if let Fault::TooManyRequests { .. } = fault {
+            assert_eq!(err.retry_after(), Some(Duration::from_secs(12)));
+            // Graph asked for quiet: until the delay passes, nothing is sent to it.
+            let sent = intune.stats().graph_requests;
+            let err = lookup(&intune_provider, MAC).await.unwrap_err();
+            assert!(err.is_transient(), "{err}");
+            assert!(
+                err.retry_after()
+                    .is_some_and(|left| left <= Duration::from_secs(12))
+            );
+            assert_eq!(intune.stats().graph_requests, sent);
+        } else {
+            // Errors are not cached: once Graph recovers, so does the answer.
+            assert!(decide(&intune_provider, MAC).await.is_allowed());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_graph_gives_a_transient_error_within_the_deadline() {
+    let intune = fake().await;
+    intune.add_device(FakeManagedDevice::new(MAC));
+    intune.set_fault(Some(Fault::Hang));
+    let intune_provider = provider(&intune, |c| c.with_timeout(Duration::from_secs(1)).unwrap());
+    let started = Instant::now();
+    let err = lookup(&intune_provider, MAC).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(err.is_transient(), "{err}");
+    assert!(elapsed < Duration::from_millis(1500), "took {elapsed:?}");
+    assert!(elapsed >= Duration::from_millis(900), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn garbage_and_wrong_shapes_are_permanent_errors() {
+    for fault in [Fault::Garbage, Fault::WrongShape] {
+        let intune = fake().await;
+        intune.add_device(FakeManagedDevice::new(MAC));
+        intune.set_fault(Some(fault.clone()));
+        let intune_provider = provider(&intune, |c| c);
+        let err = lookup(&intune_provider, MAC).await.unwrap_err();
+        assert!(!err.is_transient(), "{fault:?}: {err}");
+        assert!(err.to_string().contains("not the expected JSON"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_permission_names_it() {
+    let intune = fake().await;
+    intune.set_fault(Some(Fault::Status(403)));
+    let intune_provider = provider(&intune, |c| c);
+    let err = lookup(&intune_provider, MAC).await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert!(
+        err.to_string().contains(
+            "grant the app registration the DeviceManagementManagedDevices.Read.All application permission"
+        ),
+        "{err}"
+    );
+    let err = intune_provider.check_ready().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("DeviceManagementManagedDevices.Read.All"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn identifiers_that_are_not_serials_make_no_call() {
+    let intune = fake().await;
+    let intune_provider = provider(&intune, |c| c);
+    for (identifier, reason) in [
+        (
+            "00008103-001A2B3C4D5E001E",
+            "is a UDID, not a serial number; Intune looks devices up by serial number",
+        ),
+        ("C02XL0G", "8 to 14 characters"),
+        ("C02XL0GJJG5J'", "only letters"),
+        ("x' or serialNumber ne '", "only letters"),
+        ("", "empty"),
+    ] {
+        let decision = decide(&intune_provider, identifier).await;
+        assert_eq!(code(&decision), Some("invalidIdentifier"), "{identifier:?}");
+        assert!(
+            decision.deny_message().unwrap().contains(reason),
+            "{decision:?}"
+        );
+    }
+    assert!(intune.requests().is_empty());
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the Intune provider against the fake Graph on loopback.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
+mod conformance;
+mod decisions;
+mod failures;
+mod groups;
+mod support;
+mod tokens;

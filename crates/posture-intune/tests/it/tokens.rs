@@ -1,0 +1,174 @@
+//! The client-credentials token: scope, caching, renewal, refusal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use posture_core::PostureProvider;
+use posture_intune::IntuneConfig;
+use posture_intune::testing::{self, FakeManagedDevice, TokenFault};
+
+use crate::support::{decide, fake, provider};
+
+const MAC: &str = "C02XL0GJJG5J";
+
+#[tokio::test]
+async fn one_token_for_many_concurrent_lookups_with_the_default_scope() {
+    let intune = fake().await;
+    intune.set_latency(Duration::from_millis(30));
+    for i in 0..10 {
+        intune.add_device(FakeManagedDevice::new(format!("C02XL0GJJG{i:02}")));
+    }
+    let intune_provider = Arc::new(provider(&intune, |c| c));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let p = intune_provider.clone();
+        tasks.spawn(async move {
+            decide(&p, &format!("C02XL0GJJG{:02}", i % 10))
+                .await
+                .is_allowed()
+        });
+    }
+    while let Some(allowed) = tasks.join_next().await {
+        assert!(allowed.unwrap());
+    }
+    assert_eq!(intune.stats().token_requests, 1);
+    assert_eq!(intune.stats().device_requests, 10);
+    let token = intune
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .unwrap();
+    assert_eq!(
+        token.path,
+        format!("/{}/oauth2/v2.0/token", testing::TENANT_ID)
+    );
+    assert!(token.body.contains("grant_type=client_credentials"));
+    let scope = format!("scope={}", percent(&format!("{}/.default", intune.url())));
+    assert!(token.body.contains(&scope), "{}", token.body);
+}
+
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn tokens_are_renewed_early_and_after_a_revocation() {
+    let intune = fake().await;
+    intune.add_device(FakeManagedDevice::new(MAC));
+    intune.set_token_lifetime(Duration::from_secs(2));
+    let intune_provider = provider(&intune, |c| c.with_cache_ttl(Duration::ZERO));
+    assert!(decide(&intune_provider, MAC).await.is_allowed());
+    // A 2 s token is renewed at half its life.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(decide(&intune_provider, MAC).await.is_allowed());
+    assert_eq!(intune.stats().token_requests, 2);
+    assert_eq!(intune.stats().unauthorized, 0);
+
+    intune.set_token_lifetime(Duration::from_secs(3600));
+    intune.revoke_tokens();
+    assert!(decide(&intune_provider, MAC).await.is_allowed());
+    assert_eq!(intune.stats().unauthorized, 1);
+    assert_eq!(intune_provider.stats().retries_after_401, 1);
+}
+
+#[tokio::test]
+async fn refused_credentials_name_the_settings_and_the_entra_error() {
+    let intune = fake().await;
+    let config = IntuneConfig::new(testing::TENANT_ID, testing::CLIENT_ID, "wrong-secret")
+        .unwrap()
+        .with_authority_url(&intune.url())
+        .unwrap()
+        .with_graph_url(&intune.url())
+        .unwrap();
+    let intune_provider = posture_intune::IntuneProvider::new(config).unwrap();
+    let err = intune_provider.check_ready().await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("INTUNE_TENANT_ID / INTUNE_CLIENT_ID / INTUNE_CLIENT_SECRET"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "401 Unauthorized: invalid_client: AADSTS7000215: Invalid client secret provided."
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-secret"), "{text}");
+    assert!(!text.contains("Trace ID"), "{text}");
+
+    let config = IntuneConfig::new(
+        "11111111-2222-4333-8444-555555555555",
+        testing::CLIENT_ID,
+        testing::CLIENT_SECRET,
+    )
+    .unwrap()
+    .with_authority_url(&intune.url())
+    .unwrap()
+    .with_graph_url(&intune.url())
+    .unwrap();
+    let err = posture_intune::IntuneProvider::new(config)
+        .unwrap()
+        .check_ready()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("AADSTS90002"), "{err}");
+}
+
+#[tokio::test]
+async fn token_endpoint_failures_are_classified() {
+    for (fault, transient, expected) in [
+        (TokenFault::Status(503), true, "503 Service Unavailable"),
+        (
+            TokenFault::Status(404),
+            false,
+            "does not look like the Microsoft identity platform",
+        ),
+        (TokenFault::HtmlPage, false, "with an HTML page"),
+        (TokenFault::NotAToken, false, "holds no access_token"),
+    ] {
+        let intune = fake().await;
+        intune.set_token_fault(Some(fault.clone()));
+        let intune_provider = provider(&intune, |c| c);
+        let err = intune_provider.check_ready().await.unwrap_err();
+        assert_eq!(err.is_transient(), transient, "{fault:?}: {err}");
+        assert!(err.to_string().contains(expected), "{fault:?}: {err}");
+    }
+    let intune = fake().await;
+    intune.set_token_fault(Some(TokenFault::Hang));
+    let intune_provider = provider(&intune, |c| c.with_timeout(Duration::from_secs(1)).unwrap());
+    let err = intune_provider.check_ready().await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_authority_is_transient_and_named() {
+    let intune = fake().await;
+    let url = intune.url();
+    drop(intune);
+    let config = IntuneConfig::new(
+        testing::TENANT_ID,
+        testing::CLIENT_ID,
+        testing::CLIENT_SECRET,
+    )
+    .unwrap()
+    .with_authority_url(&url)
+    .unwrap()
+    .with_graph_url(&url)
+    .unwrap();
+    let err = posture_intune::IntuneProvider::new(config)
+        .unwrap()
+        .check_ready()
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("INTUNE_AUTHORITY_URL"), "{err}");
+}

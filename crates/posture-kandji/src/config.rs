@@ -1,0 +1,501 @@
+use std::fmt;
+use std::time::Duration;
+
+use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::{BaseUrl, CaBundle, Secret};
+
+/// The settings were invalid: every problem found, one per line.
+pub type KandjiConfigError = ConfigProblems;
+
+/// The default `TIMEOUT`: 4 s, so step-ca's retry fits in its 10 s budget.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The default `KANDJI_CACHE_TTL`: allowed answers are reused for 60 s.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// The default `KANDJI_NEGATIVE_CACHE_TTL`: denies are reused for 10 s.
+pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
+
+const MAX_TIMEOUT_SECS: u64 = 60;
+const MAX_TTL_SECS: u64 = 86_400;
+
+/// One entry of `KANDJI_BLUEPRINTS`: a blueprint's ID or its name.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum Blueprint {
+    /// A blueprint ID (a GUID, matched in any case against `blueprint_id`).
+    Id(String),
+    /// A blueprint name (matched exactly against `blueprint_name`).
+    Name(String),
+}
+
+impl Blueprint {
+    /// An entry as written in `KANDJI_BLUEPRINTS`: a GUID is an ID, anything else a name.
+    ///
+    /// ```
+    /// use posture_kandji::Blueprint;
+    /// assert_eq!(
+    ///     Blueprint::parse("AB102B9D-8E9C-420D-A498-F2A1123091C7"),
+    ///     Blueprint::Id("ab102b9d-8e9c-420d-a498-f2a1123091c7".into())
+    /// );
+    /// assert_eq!(Blueprint::parse("Engineering Macs"), Blueprint::Name("Engineering Macs".into()));
+    /// ```
+    pub fn parse(entry: &str) -> Self {
+        let entry = entry.trim();
+        if env::is_guid(entry) {
+            Self::Id(entry.to_ascii_lowercase())
+        } else {
+            Self::Name(entry.to_owned())
+        }
+    }
+
+    /// Whether a device in the blueprint with this ID and name matches the entry.
+    pub fn matches(&self, id: &str, name: &str) -> bool {
+        match self {
+            Self::Id(wanted) => id.trim().eq_ignore_ascii_case(wanted),
+            Self::Name(wanted) => name == wanted,
+        }
+    }
+}
+
+impl fmt::Display for Blueprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => f.write_str(id),
+            Self::Name(name) => write!(f, "{name:?}"),
+        }
+    }
+}
+
+/// The validated settings of a [`KandjiProvider`](crate::KandjiProvider).
+///
+/// Build it from environment-style variables with [`KandjiConfig::from_env`], or in code with
+/// [`KandjiConfig::new`] and the `with_*` setters. `Debug` never shows the API token.
+///
+/// ```
+/// use posture_kandji::{Blueprint, KandjiConfig};
+///
+/// let config = KandjiConfig::new("https://example.api.kandji.io", "s3cr3t-token")?
+///     .with_blueprints([Blueprint::parse("Engineering Macs")])
+///     .with_require_agent(true);
+/// assert!(config.require_mdm());
+/// assert!(!format!("{config:?}").contains("s3cr3t"));
+/// # Ok::<(), posture_kandji::KandjiConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct KandjiConfig {
+    api_url: BaseUrl,
+    api_token: Secret,
+    blueprints: Vec<Blueprint>,
+    require_mdm: bool,
+    require_agent: bool,
+    timeout: Duration,
+    cache_ttl: Duration,
+    negative_cache_ttl: Duration,
+    cache_capacity: u64,
+    extra_roots: CaBundle,
+}
+
+const URL_EXPECTED: &str =
+    "the Kandji API URL of the tenant, such as https://example.api.kandji.io";
+const TOKEN_EXPECTED: &str = "a Kandji API token (Settings > Access > API Token)";
+
+impl KandjiConfig {
+    /// Settings with the required values and every default: any blueprint, MDM required,
+    /// agent not required, `TIMEOUT` 4 s, cache TTLs 60 s and 10 s (up to 10 000 answers),
+    /// no extra CA.
+    pub fn new(api_url: &str, api_token: impl Into<String>) -> Result<Self, KandjiConfigError> {
+        let api_url = BaseUrl::parse(api_url).map_err(|err| {
+            ConfigProblems::one(ConfigProblem::invalid(
+                "KANDJI_API_URL",
+                api_url,
+                format!("{URL_EXPECTED} ({err})"),
+            ))
+        })?;
+        let api_token = Secret::new(api_token);
+        if api_token.is_empty() {
+            return Err(ConfigProblems::one(ConfigProblem::missing(
+                "KANDJI_API_TOKEN",
+                TOKEN_EXPECTED,
+            )));
+        }
+        Ok(Self {
+            api_url,
+            api_token,
+            blueprints: Vec::new(),
+            require_mdm: true,
+            require_agent: false,
+            timeout: DEFAULT_TIMEOUT,
+            cache_ttl: DEFAULT_CACHE_TTL,
+            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
+            cache_capacity: 10_000,
+            extra_roots: CaBundle::empty(),
+        })
+    }
+
+    /// Reads the settings from environment-style variables; `get` returns a variable's value,
+    /// or `None` when it is unset. An empty value counts as unset, and values other than the
+    /// token are trimmed. Every problem is reported, not just the first. Reads the files named
+    /// by `KANDJI_API_TOKEN_FILE` and `KANDJI_CA_PATH`; does no network I/O.
+    ///
+    /// | Variable | Meaning | Default |
+    /// |---|---|---|
+    /// | `KANDJI_API_URL` | the tenant's API URL, such as `https://example.api.kandji.io` | required |
+    /// | `KANDJI_API_TOKEN` | an API token | required, or the file below |
+    /// | `KANDJI_API_TOKEN_FILE` | file holding the token (one trailing newline removed) | — |
+    /// | `KANDJI_BLUEPRINTS` | comma-separated blueprint IDs or names a device must be in | any |
+    /// | `KANDJI_REQUIRE_MDM` | deny devices whose MDM is not enabled | `1` |
+    /// | `KANDJI_REQUIRE_AGENT` | deny Macs without the Kandji agent | `0` |
+    /// | `KANDJI_CACHE_TTL` | seconds allowed answers are reused; `0` disables | `60` |
+    /// | `KANDJI_NEGATIVE_CACHE_TTL` | seconds denies are reused; `0` disables | `10` |
+    /// | `KANDJI_CA_PATH` | PEM file of extra CA certificates (a TLS-inspecting proxy) | none |
+    /// | `TIMEOUT` | seconds one lookup may take, 1–60 | `4` |
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use posture_kandji::KandjiConfig;
+    ///
+    /// let env = HashMap::from([
+    ///     ("KANDJI_API_URL", "https://example.api.kandji.io"),
+    ///     ("KANDJI_API_TOKEN", "s3cr3t"),
+    ///     ("KANDJI_BLUEPRINTS", "Engineering Macs, ab102b9d-8e9c-420d-a498-f2a1123091c7"),
+    ///     ("KANDJI_REQUIRE_AGENT", "True"),
+    /// ]);
+    /// let config = KandjiConfig::from_env(|name| env.get(name).map(|v| v.to_string()))?;
+    /// assert_eq!(config.blueprints().len(), 2);
+    /// assert!(config.require_agent());
+    /// # Ok::<(), posture_kandji::KandjiConfigError>(())
+    /// ```
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, KandjiConfigError> {
+        let mut problems = Vec::new();
+        let value = |name: &str| env::value(&get, name);
+        let api_url = env::base_url(
+            value("KANDJI_API_URL"),
+            "KANDJI_API_URL",
+            URL_EXPECTED,
+            &mut problems,
+        );
+        let api_token = env::secret(
+            &get,
+            "KANDJI_API_TOKEN",
+            "KANDJI_API_TOKEN_FILE",
+            TOKEN_EXPECTED,
+            &mut problems,
+        );
+        let blueprints: Vec<Blueprint> = env::list(value("KANDJI_BLUEPRINTS"))
+            .iter()
+            .map(|entry| Blueprint::parse(entry))
+            .collect();
+        let require_mdm = env::boolean(
+            value("KANDJI_REQUIRE_MDM"),
+            "KANDJI_REQUIRE_MDM",
+            true,
+            &mut problems,
+        );
+        let require_agent = env::boolean(
+            value("KANDJI_REQUIRE_AGENT"),
+            "KANDJI_REQUIRE_AGENT",
+            false,
+            &mut problems,
+        );
+        let timeout = env::seconds(
+            value("TIMEOUT"),
+            "TIMEOUT",
+            DEFAULT_TIMEOUT,
+            1,
+            MAX_TIMEOUT_SECS,
+            &mut problems,
+        );
+        let cache_ttl = env::seconds(
+            value("KANDJI_CACHE_TTL"),
+            "KANDJI_CACHE_TTL",
+            DEFAULT_CACHE_TTL,
+            0,
+            MAX_TTL_SECS,
+            &mut problems,
+        );
+        let negative_cache_ttl = env::seconds(
+            value("KANDJI_NEGATIVE_CACHE_TTL"),
+            "KANDJI_NEGATIVE_CACHE_TTL",
+            DEFAULT_NEGATIVE_CACHE_TTL,
+            0,
+            MAX_TTL_SECS,
+            &mut problems,
+        );
+        let extra_roots = env::ca_bundle(value("KANDJI_CA_PATH"), "KANDJI_CA_PATH", &mut problems);
+        match (
+            api_url,
+            api_token,
+            require_mdm,
+            require_agent,
+            timeout,
+            cache_ttl,
+            negative_cache_ttl,
+            extra_roots,
+        ) {
+            (
+                Some(api_url),
+                Some(api_token),
+                Some(require_mdm),
+                Some(require_agent),
+                Some(timeout),
+                Some(cache_ttl),
+                Some(negative_cache_ttl),
+                Some(extra_roots),
+            ) if problems.is_empty() => Ok(Self {
+                api_url,
+                api_token,
+                blueprints,
+                require_mdm,
+                require_agent,
+                timeout,
+                cache_ttl,
+                negative_cache_ttl,
+                cache_capacity: 10_000,
+                extra_roots,
+            }),
+            _ => Err(ConfigProblems::new(problems)),
+        }
+    }
+
+    /// Requires devices to be in one of these blueprints; an empty list allows any.
+    #[must_use]
+    pub fn with_blueprints(mut self, blueprints: impl IntoIterator<Item = Blueprint>) -> Self {
+        self.blueprints = blueprints.into_iter().collect();
+        self
+    }
+
+    /// Whether devices must have MDM enabled.
+    #[must_use]
+    pub fn with_require_mdm(mut self, require: bool) -> Self {
+        self.require_mdm = require;
+        self
+    }
+
+    /// Whether Macs must have the Kandji agent installed.
+    #[must_use]
+    pub fn with_require_agent(mut self, require: bool) -> Self {
+        self.require_agent = require;
+        self
+    }
+
+    /// Sets how long one lookup may take. Fails for zero.
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, KandjiConfigError> {
+        if timeout.is_zero() {
+            return Err(ConfigProblems::one(ConfigProblem::invalid(
+                "TIMEOUT",
+                "0",
+                format!("a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}"),
+            )));
+        }
+        self.timeout = timeout;
+        Ok(self)
+    }
+
+    /// Sets how long allowed answers are reused; zero disables.
+    #[must_use]
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// Sets how long denies are reused; zero disables.
+    #[must_use]
+    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_cache_ttl = ttl;
+        self
+    }
+
+    /// Sets how many answers the cache holds at most.
+    #[must_use]
+    pub fn with_cache_capacity(mut self, entries: u64) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
+    /// Trusts these CA certificates in addition to the Mozilla roots.
+    #[must_use]
+    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
+        self.extra_roots = roots;
+        self
+    }
+
+    /// `KANDJI_API_URL`.
+    pub fn api_url(&self) -> &BaseUrl {
+        &self.api_url
+    }
+
+    /// `KANDJI_API_TOKEN`, redacted in `Debug`.
+    pub fn api_token(&self) -> &Secret {
+        &self.api_token
+    }
+
+    /// `KANDJI_BLUEPRINTS`.
+    pub fn blueprints(&self) -> &[Blueprint] {
+        &self.blueprints
+    }
+
+    /// `KANDJI_REQUIRE_MDM`.
+    pub fn require_mdm(&self) -> bool {
+        self.require_mdm
+    }
+
+    /// `KANDJI_REQUIRE_AGENT`.
+    pub fn require_agent(&self) -> bool {
+        self.require_agent
+    }
+
+    /// `TIMEOUT`.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `KANDJI_CACHE_TTL`.
+    pub fn cache_ttl(&self) -> Duration {
+        self.cache_ttl
+    }
+
+    /// `KANDJI_NEGATIVE_CACHE_TTL`.
+    pub fn negative_cache_ttl(&self) -> Duration {
+        self.negative_cache_ttl
+    }
+
+    /// The most answers the cache holds.
+    pub fn cache_capacity(&self) -> u64 {
+        self.cache_capacity
+    }
+
+    /// `KANDJI_CA_PATH`, read.
+    pub fn extra_roots(&self) -> &CaBundle {
+        &self.extra_roots
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const MINIMAL: [(&str, &str); 2] = [
+        ("KANDJI_API_URL", "https://example.api.kandji.io"),
+        ("KANDJI_API_TOKEN", "top-secret-token"),
+    ];
+
+    fn env(pairs: &[(&str, &str)]) -> Result<KandjiConfig, KandjiConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        KandjiConfig::from_env(|name| map.get(name).cloned())
+    }
+
+    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        pairs.extend_from_slice(extra);
+        pairs
+    }
+
+    fn only_problem(pairs: &[(&str, &str)]) -> String {
+        let err = env(pairs).unwrap_err();
+        assert_eq!(err.problems().len(), 1, "{err}");
+        let text = err.to_string();
+        assert!(!text.contains("top-secret-token"), "{text}");
+        text
+    }
+
+    #[test]
+    fn defaults() {
+        let config = env(&MINIMAL).unwrap();
+        assert!(config.blueprints().is_empty());
+        assert!(config.require_mdm());
+        assert!(!config.require_agent());
+        assert_eq!(config.timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
+        assert_eq!(config.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
+        assert!(!format!("{config:?}").contains("top-secret-token"));
+    }
+
+    #[test]
+    fn blueprints_are_ids_or_names() {
+        let config = env(&with(&[(
+            "KANDJI_BLUEPRINTS",
+            " Engineering Macs ,AB102B9D-8E9C-420D-A498-F2A1123091C7,,",
+        )]))
+        .unwrap();
+        assert_eq!(
+            config.blueprints(),
+            [
+                Blueprint::Name("Engineering Macs".into()),
+                Blueprint::Id("ab102b9d-8e9c-420d-a498-f2a1123091c7".into())
+            ]
+        );
+        let id = &config.blueprints()[1];
+        assert!(id.matches("AB102B9D-8E9C-420D-A498-F2A1123091C7", "whatever"));
+        let name = &config.blueprints()[0];
+        assert!(name.matches("x", "Engineering Macs"));
+        assert!(!name.matches("x", "engineering macs"));
+    }
+
+    #[test]
+    fn every_variable_names_itself() {
+        for (pairs, start) in [
+            (
+                with(&[("KANDJI_API_URL", "http://example.api.kandji.io")]),
+                "KANDJI_API_URL=\"http://example.api.kandji.io\" is invalid: expected the Kandji API URL",
+            ),
+            (
+                with(&[("KANDJI_REQUIRE_MDM", "yes")]),
+                "KANDJI_REQUIRE_MDM=\"yes\" is invalid: expected 0 or 1 (or true/false)",
+            ),
+            (
+                with(&[("KANDJI_REQUIRE_AGENT", "2")]),
+                "KANDJI_REQUIRE_AGENT=\"2\" is invalid",
+            ),
+            (
+                with(&[("KANDJI_CACHE_TTL", "1h")]),
+                "KANDJI_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
+            ),
+            (
+                with(&[("KANDJI_NEGATIVE_CACHE_TTL", "-5")]),
+                "KANDJI_NEGATIVE_CACHE_TTL=\"-5\" is invalid",
+            ),
+            (with(&[("TIMEOUT", "61")]), "TIMEOUT=\"61\" is invalid"),
+            (
+                with(&[("KANDJI_CA_PATH", "/nonexistent/ca.pem")]),
+                "KANDJI_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
+            ),
+            (vec![MINIMAL[1]], "KANDJI_API_URL is not set"),
+            (
+                vec![MINIMAL[0]],
+                "KANDJI_API_TOKEN is not set: expected a Kandji API token (Settings > Access > API Token) (or KANDJI_API_TOKEN_FILE)",
+            ),
+        ] {
+            let text = only_problem(&pairs);
+            assert!(text.starts_with(start), "{text}");
+        }
+    }
+
+    #[test]
+    fn string_booleans_in_any_go_spelling() {
+        for (text, expected) in [("True", true), ("FALSE", false), ("1", true), ("f", false)] {
+            let config = env(&with(&[("KANDJI_REQUIRE_MDM", text)])).unwrap();
+            assert_eq!(config.require_mdm(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn setters() {
+        let config = KandjiConfig::new("http://127.0.0.1:9", "t")
+            .unwrap()
+            .with_require_mdm(false)
+            .with_cache_capacity(3);
+        assert!(!config.require_mdm());
+        assert_eq!(config.cache_capacity(), 3);
+        assert!(config.with_timeout(Duration::ZERO).is_err());
+        assert!(KandjiConfig::new("https://x.api.kandji.io", "").is_err());
+        assert!(KandjiConfig::new("x.api.kandji.io", "t").is_err());
+    }
+}

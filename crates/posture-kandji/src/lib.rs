@@ -1,0 +1,110 @@
+//! A [`PostureProvider`](posture_core::PostureProvider) backed by Kandji (now branded Iru).
+//!
+//! step-ca asks, for each Apple-attested device, whether it may get a certificate; this
+//! provider answers by looking the attested serial number up in Kandji.
+//!
+//! ```
+//! use posture_core::{LookupRequest, PostureProvider};
+//! use posture_kandji::{Blueprint, KandjiProvider};
+//! use posture_kandji::testing::{FakeKandji, FakeKandjiDevice};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let kandji = FakeKandji::start().await?; // a fake Kandji on 127.0.0.1
+//! kandji.add_device(FakeKandjiDevice::new("FVHHFKF7Q6L4"));
+//! kandji.add_device(FakeKandjiDevice::iphone("DMPXK2ABCD12")); // no user: "user": ""
+//!
+//! let config = kandji.config()?.with_blueprints([Blueprint::parse("Engineering Macs")]);
+//! let provider = KandjiProvider::new(config)?;
+//! provider.check_ready().await?;
+//!
+//! let mac = provider.lookup(&LookupRequest::new("FVHHFKF7Q6L4")).await?;
+//! assert_eq!(mac.enrichment().unwrap().to_value()["user"]["email"], "alice@example.com");
+//!
+//! let iphone = provider.lookup(&LookupRequest::new("DMPXK2ABCD12")).await?;
+//! assert_eq!(iphone.deny_code().map(|c| c.as_str()), Some("notCompliant")); // other blueprint
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What a lookup does
+//!
+//! 1. **Identifier hygiene.** The identifier must look like an Apple serial number (8 to 14
+//!    ASCII letters and digits, upper-cased); anything else, a UDID notably, is denied with
+//!    `invalidIdentifier` and Kandji is not called.
+//! 2. **Lookup**, through the cache: `GET /api/v1/devices?serial_number=<serial>&limit=300`
+//!    with the API token as a bearer token.
+//! 3. **Exact re-check.** Kandji's `serial_number` filter is a *contains* match, so every
+//!    device returned is compared with the serial exactly (ignoring case); the others are
+//!    dropped. None left: `deviceNotFound`. (300 devices containing the serial, none equal
+//!    to it, is an error: the answer may be incomplete.) Several records with the serial
+//!    (re-enrolment): one not removed wins, then the most recent `last_check_in`.
+//! 4. **Decision**, in this order: `is_removed` → `notManaged`; MDM not enabled (with
+//!    `KANDJI_REQUIRE_MDM`, on by default) → `notManaged`; a Mac without the Kandji agent
+//!    (with `KANDJI_REQUIRE_AGENT`, off by default; iPhones and iPads have no agent and are
+//!    not held to it) → `notCompliant`; outside `KANDJI_BLUEPRINTS` (when set) →
+//!    `notCompliant`, naming the device's blueprint. Kandji's booleans are read whether they
+//!    come as JSON booleans or as its strings `"True"` / `"False"`; an unknown value fails
+//!    the check (closed).
+//! 5. **Allowed**, with this enrichment data (every value a string; the user's fields are
+//!    empty when no user is assigned, which Kandji writes as `"user": ""`):
+//!
+//!    ```json
+//!    {
+//!      "device": {"id": "03f81208-…", "name": "Alice's MacBook Air", "serial_number": "FVHHFKF7Q6L4",
+//!                 "model": "MacBook Air (M1, 2020)", "platform": "Mac", "os_version": "14.4.1",
+//!                 "asset_tag": "", "last_check_in": "2024-07-23T14:11:37.150080Z"},
+//!      "blueprint": {"id": "ab102b9d-…", "name": "Engineering Macs"},
+//!      "user": {"id": "5344c996-…", "name": "Alice Example", "email": "alice@example.com"},
+//!      "tags": ["engineering"]
+//!    }
+//!    ```
+//!
+//! # `KANDJI_BLUEPRINTS`
+//!
+//! A comma-separated allowlist. An entry that is a GUID is a blueprint ID, compared with the
+//! device's `blueprint_id` (any case); anything else is a blueprint name, compared exactly
+//! with `blueprint_name`. IDs survive a rename; names are easier to read. A name that
+//! contains a comma must be given by its ID.
+//!
+//! # Errors
+//!
+//! No answer within `TIMEOUT`, connection failures, 5xx, 408 and 429 (with its
+//! `Retry-After`) are transient [`ProviderError`](posture_core::ProviderError)s: the server
+//! answers 503 and step-ca retries once. A refused token (401), a missing permission (403),
+//! a URL that isn't Kandji's API (404) and malformed answers are permanent. Nothing from
+//! Kandji can cause a panic.
+//!
+//! # API token permissions
+//!
+//! Create an API token in Kandji (Settings › Access › API Token) with one permission:
+//! **Devices › Device list** (`GET /api/v1/devices`). The list carries the blueprint and the
+//! user, so nothing else is needed.
+//!
+//! # Caching and the rate limit
+//!
+//! Kandji allows 10 000 requests per hour per tenant, shared by every integration. Decisions
+//! are cached per serial: allowed answers for `KANDJI_CACHE_TTL` (60 s), denies for
+//! `KANDJI_NEGATIVE_CACHE_TTL` (10 s); `0` disables either. Concurrent lookups of one serial
+//! make one request (step-ca's enriching and authorizing calls for one order cost one).
+//! Errors are never cached. Each device therefore costs at most one request per TTL.
+//!
+//! # Crate features
+//!
+//! - `test-support`: the `testing` module, a fake Kandji for tests. Off by default.
+
+mod config;
+mod error;
+mod model;
+mod provider;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use config::{
+    Blueprint, DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT, KandjiConfig,
+    KandjiConfigError,
+};
+pub use error::KandjiError;
+pub use posture_http::CacheStats;
+pub use posture_http::env::ConfigProblem;
+pub use provider::{KandjiProvider, KandjiStats};

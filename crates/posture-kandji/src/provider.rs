@@ -1,0 +1,334 @@
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
+use posture_http::{
+    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial,
+    StatusCode, decode_json, send_bearer,
+};
+
+use crate::config::KandjiConfig;
+use crate::error::KandjiError;
+use crate::model::{self, Device};
+
+const SERVICE: &str = "Kandji";
+
+/// The most devices one list request returns (Kandji's maximum). A serial that is a
+/// substring of this many others can't be decided.
+const LIMIT: usize = 300;
+
+/// How long a successful readiness check counts: probes every few seconds must not eat the
+/// hourly quota.
+const READY_WINDOW: Duration = Duration::from_secs(60);
+
+/// The largest answer read: 300 devices of about 1.5 KiB.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// Counters for metrics: one snapshot of a [`KandjiProvider`]'s activity since it was built.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct KandjiStats {
+    /// The decision cache: hits, misses (each one a Kandji request), coalesced waiters,
+    /// errors.
+    pub decisions: CacheStats,
+    /// Requests sent to Kandji (lookups and readiness checks). Kandji allows 10 000 an hour.
+    pub kandji_requests: u64,
+}
+
+/// A [`PostureProvider`] backed by Kandji.
+///
+/// It looks devices up by serial number with `GET /api/v1/devices`, allows those that are
+/// enrolled and pass the configured checks (MDM enabled, agent installed, blueprint), and
+/// returns enrichment data about the device, its blueprint and its user. See the crate
+/// documentation for the whole behaviour.
+///
+/// ```no_run
+/// use posture_core::{LookupRequest, PostureProvider};
+/// use posture_kandji::{KandjiConfig, KandjiProvider};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = KandjiConfig::from_env(|name| std::env::var(name).ok())?;
+/// let kandji = KandjiProvider::new(config)?; // no I/O
+/// kandji.check_ready().await?; // one request: fails fast on a bad URL or token
+/// let decision = kandji.lookup(&LookupRequest::new("C02XL0GJJG5J")).await?;
+/// assert!(decision.is_allowed() || decision.deny_code().is_some());
+/// # Ok(())
+/// # }
+/// ```
+pub struct KandjiProvider {
+    config: KandjiConfig,
+    http: posture_http::reqwest::Client,
+    decisions: LookupCache<Serial, Decision>,
+    requests: AtomicU64,
+    backoff: posture_http::Backoff,
+    ready: RecentSuccess,
+}
+
+impl KandjiProvider {
+    /// Builds the provider and its HTTP client. Does no I/O.
+    pub fn new(config: KandjiConfig) -> Result<Self, KandjiError> {
+        let http = ClientOptions::new(config.timeout())
+            .with_extra_roots(config.extra_roots().clone())
+            .with_user_agent(concat!(
+                "step-posture-connector posture-kandji/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(KandjiError::client)?;
+        let decisions = LookupCache::new(
+            CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
+                .with_max_entries(config.cache_capacity()),
+        );
+        Ok(Self {
+            config,
+            http,
+            decisions,
+            requests: AtomicU64::new(0),
+            backoff: posture_http::Backoff::default(),
+            ready: RecentSuccess::new(READY_WINDOW),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &KandjiConfig {
+        &self.config
+    }
+
+    /// A snapshot of the counters, for metrics.
+    pub fn stats(&self) -> KandjiStats {
+        KandjiStats {
+            decisions: self.decisions.stats(),
+            kandji_requests: self.requests.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Forgets every cached decision.
+    pub fn clear_cache(&self) {
+        self.decisions.clear();
+    }
+
+    /// `GET /api/v1/devices` with `query`, authenticated with the API token. While Kandji's
+    /// `Retry-After` runs, nothing is sent and the answer is a transient error: the hourly
+    /// quota is shared by every replica.
+    async fn list(
+        &self,
+        query: &[(&str, &str)],
+        request: &str,
+    ) -> Result<Vec<Device>, ProviderError> {
+        self.backoff.check(SERVICE)?;
+        let url = self.config.api_url().join(&["api", "v1", "devices"]);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let builder = self.http.get(url).query(query);
+        let answer = send_bearer(
+            builder,
+            self.config.api_token().expose(),
+            SERVICE,
+            request,
+            MAX_BODY,
+        )
+        .await?;
+        self.backoff.observe(answer.status, &answer.headers);
+        if answer.status != StatusCode::OK {
+            return Err(self.answer_error(&answer, request));
+        }
+        let body: serde_json::Value = decode_json(SERVICE, request, &answer.body)?;
+        match model::devices(&body) {
+            Some(Ok(devices)) => Ok(devices),
+            Some(Err(err)) => Err(ProviderError::permanent(format!(
+                "Kandji answered {request} with a body that is not the expected JSON ({err})"
+            ))),
+            None => Err(ProviderError::permanent(format!(
+                "Kandji answered {request} with a body that is not the expected JSON \
+                 (neither a list of devices nor a device)"
+            ))),
+        }
+    }
+
+    fn answer_error(&self, answer: &Answer, request: &str) -> ProviderError {
+        match answer.status {
+            StatusCode::UNAUTHORIZED => ProviderError::permanent(format!(
+                "Kandji at KANDJI_API_URL ({}) refused KANDJI_API_TOKEN for {request} \
+                 (401 Unauthorized): the token is wrong, revoked or expired",
+                self.config.api_url()
+            )),
+            StatusCode::FORBIDDEN => ProviderError::permanent(format!(
+                "Kandji denied {request} (403 Forbidden): give the API token the \
+                 Devices > Device list permission"
+            )),
+            StatusCode::NOT_FOUND => ProviderError::permanent(format!(
+                "KANDJI_API_URL ({}) does not look like a Kandji API: {request} answered 404 \
+                 Not Found; use the tenant's API URL, such as https://example.api.kandji.io",
+                self.config.api_url()
+            )),
+            _ => answer.error(SERVICE, request),
+        }
+    }
+
+    async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
+        let request = format!("GET /api/v1/devices (serial {serial})");
+        let limit = LIMIT.to_string();
+        // `serial_number` is a contains-match: every answer is checked for the exact serial.
+        let devices = self
+            .list(
+                &[("serial_number", serial.as_str()), ("limit", &limit)],
+                &request,
+            )
+            .await?;
+        let returned = devices.len();
+        let matching: Vec<Device> = devices
+            .into_iter()
+            .filter(|d| d.serial_number.trim().eq_ignore_ascii_case(serial.as_str()))
+            .collect();
+        if matching.is_empty() && returned >= LIMIT {
+            return Err(ProviderError::permanent(format!(
+                "Kandji returned {returned} devices whose serial number contains {serial}, \
+                 none equal to it; the answer can't be trusted to be complete"
+            )));
+        }
+        let Some(device) = model::current(matching) else {
+            tracing::debug!(%serial, returned, "not found in Kandji");
+            return Ok(Decision::deny(
+                DenyCode::DEVICE_NOT_FOUND,
+                format!("no device with serial number {serial} in Kandji"),
+            ));
+        };
+        Ok(self.decide(serial, &device))
+    }
+
+    fn decide(&self, serial: &Serial, device: &Device) -> Decision {
+        if device.is_removed == Some(true) {
+            return Decision::deny(
+                DenyCode::NOT_MANAGED,
+                format!("{serial} was removed from Kandji"),
+            );
+        }
+        if self.config.require_mdm() && device.mdm_enabled != Some(true) {
+            return Decision::deny(
+                DenyCode::NOT_MANAGED,
+                format!("{serial} is in Kandji but its MDM is not enabled"),
+            );
+        }
+        if self.config.require_agent() && device.is_mac() && device.agent_installed != Some(true) {
+            return Decision::deny(
+                DenyCode::NOT_COMPLIANT,
+                format!("{serial} does not have the Kandji agent installed"),
+            );
+        }
+        let blueprints = self.config.blueprints();
+        if !blueprints.is_empty()
+            && !blueprints
+                .iter()
+                .any(|b| b.matches(&device.blueprint_id, &device.blueprint_name))
+        {
+            let allowed: Vec<String> = blueprints.iter().map(ToString::to_string).collect();
+            return Decision::deny(
+                DenyCode::NOT_COMPLIANT,
+                format!(
+                    "{serial} is in blueprint {:?} ({}), not one of {}",
+                    device.blueprint_name,
+                    device.blueprint_id,
+                    allowed.join(", ")
+                ),
+            );
+        }
+        tracing::debug!(%serial, blueprint = %device.blueprint_name, "allowed");
+        Decision::allow_with(device.enrichment())
+    }
+}
+
+impl PostureProvider for KandjiProvider {
+    fn name(&self) -> &str {
+        "kandji"
+    }
+
+    async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
+        let serial = match Serial::check(request.identifier(), "Kandji") {
+            Ok(serial) => serial,
+            Err(reason) => {
+                tracing::debug!(%reason, "identifier refused before any Kandji call");
+                return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
+            }
+        };
+        let timeout = self.config.timeout();
+        self.decisions
+            .get_or_fetch(serial.clone(), async {
+                let decision = tokio::time::timeout(timeout, self.fetch_decision(&serial))
+                    .await
+                    .map_err(|_| timed_out(timeout))??;
+                let class = if decision.is_allowed() {
+                    CacheClass::Positive
+                } else {
+                    CacheClass::Negative
+                };
+                Ok((decision, class))
+            })
+            .await
+    }
+
+    /// Lists one device (`limit=1`): a wrong URL, a refused token and a missing permission
+    /// each fail fast with an error naming the setting. A success counts for a minute, so
+    /// frequent readiness probes cost at most 60 requests an hour.
+    async fn check_ready(&self) -> Result<(), ProviderError> {
+        if self.ready.is_fresh() {
+            return Ok(());
+        }
+        let result = self.probe().await;
+        match &result {
+            Ok(()) => self.ready.record(),
+            Err(_) => self.ready.forget(),
+        }
+        result
+    }
+}
+
+impl KandjiProvider {
+    async fn probe(&self) -> Result<(), ProviderError> {
+        let timeout = self.config.timeout();
+        tokio::time::timeout(
+            timeout,
+            self.list(&[("limit", "1")], "GET /api/v1/devices?limit=1"),
+        )
+        .await
+        .map_err(|_| {
+            ProviderError::transient(format!(
+                "Kandji at KANDJI_API_URL ({}) did not answer within {} s (TIMEOUT)",
+                self.config.api_url(),
+                timeout.as_secs_f32()
+            ))
+        })?
+        .map(|_| ())
+        .map_err(|err| {
+            if err.is_transient() {
+                let message = format!(
+                    "Kandji at KANDJI_API_URL ({}) is not reachable: {err}",
+                    self.config.api_url()
+                );
+                match err.retry_after() {
+                    Some(delay) => ProviderError::transient(message).with_retry_after(delay),
+                    None => ProviderError::transient(message),
+                }
+                .with_source(err)
+            } else {
+                err
+            }
+        })
+    }
+}
+
+impl fmt::Debug for KandjiProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KandjiProvider")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+fn timed_out(timeout: Duration) -> ProviderError {
+    ProviderError::transient(format!(
+        "Kandji did not answer within {} s (TIMEOUT)",
+        timeout.as_secs_f32()
+    ))
+}

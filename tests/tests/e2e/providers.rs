@@ -1,0 +1,409 @@
+//! The real server with `PROVIDER=intune`, `PROVIDER=kandji`, and combined policies
+//! (`PROVIDER=file,jamf`, `PROVIDER=jamf,intune`), against fakes on loopback that speak the
+//! MDMs' documented shapes.
+
+use std::collections::HashMap;
+
+use http::StatusCode;
+use posture_intune::testing::{FakeIntune, FakeManagedDevice};
+use posture_jamf::testing::{FakeDevice, FakeJamf};
+use posture_kandji::testing::{FakeKandji, FakeKandjiDevice};
+use serde_json::{Value, json};
+use step_posture_connector::commands::check_config;
+use step_posture_connector::config::{Config, ProviderSettings};
+use step_posture_tests::pki::Pki;
+use step_posture_tests::server::{Client, TestServer, enriching_body, enriching_signer, json};
+
+/// In the file provider's [`DEVICES_JSON`](step_posture_tests::server::DEVICES_JSON).
+const LISTED_MAC: &str = "C02XL0GJJG5J";
+/// In the file too, without data.
+const LISTED_KEY: &str = "13804722";
+
+struct Deployment {
+    server: TestServer,
+    client: Client,
+}
+
+impl Deployment {
+    async fn start(vars: Vec<(String, String)>, extra: &[(&str, &str)]) -> Self {
+        let pki = Pki::generate().unwrap();
+        let mut all: Vec<(&str, &str)> =
+            vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        all.extend_from_slice(extra);
+        let server = TestServer::start(&pki, &all).await.unwrap();
+        let client = Client::new(&pki).unwrap();
+        Self { server, client }
+    }
+
+    async fn ask(&self, serial: &str) -> (StatusCode, Value) {
+        let signed = enriching_signer()
+            .unwrap()
+            .sign_body(&enriching_body(serial, None).unwrap());
+        let (status, body) = self
+            .client
+            .post(&self.server.webhook_url(), &signed.headers, signed.body)
+            .await
+            .unwrap();
+        (status, json(&body))
+    }
+}
+
+// ---- Intune ------------------------------------------------------------------------------
+
+const GROUP: &str = "c5a6b9a1-7f3e-4a55-9c1e-2f0f3a1d9e01";
+
+async fn fake_intune() -> FakeIntune {
+    let intune = FakeIntune::start().await.unwrap();
+    intune.add_device(FakeManagedDevice::new(LISTED_MAC).with_entra_groups([GROUP]));
+    intune.add_device(FakeManagedDevice::new("C02NONCOMP01").with_compliance_state("noncompliant"));
+    intune.add_device(FakeManagedDevice::new("C02OUTSIDE01"));
+    intune
+}
+
+#[tokio::test]
+async fn intune_allows_compliant_group_members_with_the_documented_enrichment() {
+    let intune = fake_intune().await;
+    let d = Deployment::start(
+        intune.env_vars(),
+        &[("PROVIDER", "intune"), ("INTUNE_GROUP_ID", GROUP)],
+    )
+    .await;
+    let (status, body) = d.ask(LISTED_MAC).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["allow"], true, "{body}");
+    let data = &body["data"];
+    assert_eq!(data["device"]["serial_number"], LISTED_MAC);
+    assert_eq!(data["device"]["operating_system"], "macOS");
+    assert_eq!(data["device"]["ownership"], "company");
+    assert_eq!(data["user"]["upn"], "alice@contoso.com");
+    assert_eq!(data["user"]["display_name"], "Alice Example");
+
+    let (_, body) = d.ask("C02NONCOMP01").await;
+    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"noncompliant\"")
+    );
+    let (_, body) = d.ask("C02OUTSIDE01").await;
+    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(GROUP));
+    let (_, body) = d.ask("C02UNKNOWN00").await;
+    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
+
+    let before = intune.stats().graph_requests;
+    let (_, body) = d.ask("00008103-001A2B3C4D5E001E").await;
+    assert_eq!(body["error"]["code"], "invalidIdentifier", "{body}");
+    assert_eq!(intune.stats().graph_requests, before);
+}
+
+#[tokio::test]
+async fn intune_throttling_is_a_503_and_garbage_a_provider_error() {
+    let intune = fake_intune().await;
+    let d = Deployment::start(
+        intune.env_vars(),
+        &[
+            ("PROVIDER", "intune"),
+            ("INTUNE_CACHE_TTL", "0"),
+            ("INTUNE_NEGATIVE_CACHE_TTL", "0"),
+        ],
+    )
+    .await;
+    intune.set_fault(Some(posture_intune::testing::Fault::Garbage));
+    let (status, body) = d.ask(LISTED_MAC).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["error"]["code"], "providerError", "{body}");
+
+    intune.set_fault(Some(posture_intune::testing::Fault::TooManyRequests {
+        retry_after_secs: 1,
+    }));
+    let throttled_at = std::time::Instant::now();
+    let (status, body) = d.ask(LISTED_MAC).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body, json!({"allow": false}));
+    // Graph has recovered, but it asked for a second of quiet: step-ca's retry still gets
+    // a 503, and Graph sees no request.
+    intune.set_fault(None);
+    let sent = intune.stats().graph_requests;
+    let (status, _) = d.ask(LISTED_MAC).await;
+    if throttled_at.elapsed() < std::time::Duration::from_millis(900) {
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(intune.stats().graph_requests, sent);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, body) = d.ask(LISTED_MAC).await;
+    assert_eq!(body["allow"], true, "{body}");
+}
+
+// ---- Kandji ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn kandji_allows_enrolled_devices_in_the_allowed_blueprints() {
+    let kandji = FakeKandji::start().await.unwrap();
+    kandji.add_device(FakeKandjiDevice::new(LISTED_MAC));
+    kandji.add_device(FakeKandjiDevice::iphone("DMPXK2ABCD12"));
+    kandji.add_device(FakeKandjiDevice::new("C02NOMDM0001").with_mdm_enabled(false));
+    kandji.set_string_booleans(true);
+    let d = Deployment::start(
+        kandji.env_vars(),
+        &[
+            ("PROVIDER", "kandji"),
+            ("KANDJI_BLUEPRINTS", "Engineering Macs,Shared iPhones"),
+            ("KANDJI_REQUIRE_AGENT", "1"),
+        ],
+    )
+    .await;
+    let (status, body) = d.ask(LISTED_MAC).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["data"]["blueprint"]["name"], "Engineering Macs",
+        "{body}"
+    );
+    assert_eq!(body["data"]["user"]["email"], "alice@example.com");
+    // No user assigned: empty user fields, still allowed.
+    let (_, body) = d.ask("DMPXK2ABCD12").await;
+    assert_eq!(
+        body["data"]["user"],
+        json!({"id": "", "name": "", "email": ""}),
+        "{body}"
+    );
+    let (_, body) = d.ask("C02NOMDM0001").await;
+    assert_eq!(body["error"]["code"], "notManaged", "{body}");
+    // A partial serial is not a device.
+    let (_, body) = d.ask("C02XL0GJ").await;
+    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
+}
+
+// ---- Combined policies -------------------------------------------------------------------
+
+async fn fake_jamf() -> FakeJamf {
+    let jamf = FakeJamf::start().await.unwrap();
+    // In Jamf and in the file: allowed by both.
+    jamf.add_mobile_device(FakeDevice::new(LISTED_MAC));
+    // In Jamf only.
+    jamf.add_mobile_device(FakeDevice::new("DMPJAMFONLY1"));
+    jamf
+}
+
+#[tokio::test]
+async fn all_requires_every_provider_and_merges_enrichment_by_name() {
+    let jamf = fake_jamf().await;
+    let d = Deployment::start(
+        jamf.env_vars(),
+        &[
+            ("PROVIDER", "file,jamf"),
+            ("POLICY", "all"),
+            ("JAMF_DEVICE_ENRICH", "1"),
+        ],
+    )
+    .await;
+    let (status, body) = d.ask(LISTED_MAC).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["allow"], true, "{body}");
+    assert_eq!(
+        body["data"]["file"],
+        json!({"user": {"email_address": "alice@example.com", "department": "Engineering"}, "groups": ["Compliant Macs"]})
+    );
+    assert_eq!(body["data"]["jamf"]["device"]["serial_number"], LISTED_MAC);
+    assert_eq!(body["data"].as_object().unwrap().len(), 2, "{body}");
+
+    // Listed in the file but unknown to Jamf: Jamf's deny, named.
+    let (_, body) = d.ask(LISTED_KEY).await;
+    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("jamf: "),
+        "{body}"
+    );
+    // Known to Jamf but not in the file: the file's deny, and Jamf is not asked.
+    let before = jamf.stats().lookup_requests;
+    let (_, body) = d.ask("DMPJAMFONLY1").await;
+    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("file: "),
+        "{body}"
+    );
+    assert_eq!(jamf.stats().lookup_requests, before);
+
+    // Jamf down: transient, 503, even though the file allows.
+    jamf.set_fault(Some(posture_jamf::testing::Fault::Status(503)));
+    let (status, _) = d.ask("F4KQ2J9XN7").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn any_takes_the_first_provider_that_allows_during_a_migration() {
+    let jamf = fake_jamf().await;
+    let intune = fake_intune().await;
+    intune.add_device(FakeManagedDevice::new("C02MIGRATED1"));
+    let mut vars = jamf.env_vars();
+    vars.extend(intune.env_vars());
+    let d = Deployment::start(
+        vars,
+        &[
+            ("PROVIDER", "jamf,intune"),
+            ("POLICY", "any"),
+            ("JAMF_DEVICE_ENRICH", "1"),
+            ("INTUNE_NEGATIVE_CACHE_TTL", "0"),
+        ],
+    )
+    .await;
+    // Still in Jamf: Jamf allows, Intune is not asked.
+    let before = intune.stats().device_requests;
+    let (_, body) = d.ask("DMPJAMFONLY1").await;
+    assert_eq!(body["allow"], true, "{body}");
+    assert_eq!(
+        body["data"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["jamf"]
+    );
+    assert_eq!(intune.stats().device_requests, before);
+    // Moved to Intune: Intune allows, its data under its name.
+    let (_, body) = d.ask("C02MIGRATED1").await;
+    assert_eq!(
+        body["data"]["intune"]["device"]["serial_number"], "C02MIGRATED1",
+        "{body}"
+    );
+    // Neither allows: every reason, the most specific code.
+    let (_, body) = d.ask("C02NONCOMP01").await;
+    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("jamf: no mobile device with serial number C02NONCOMP01"),
+        "{message}"
+    );
+    assert!(
+        message.contains("; intune: C02NONCOMP01 has compliance state"),
+        "{message}"
+    );
+    // Intune down and Jamf doesn't know the device: it might have allowed, so 503.
+    intune.set_fault(Some(posture_intune::testing::Fault::Status(503)));
+    let (status, _) = d.ask("C02MIGRATED2").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+// ---- Configuration -----------------------------------------------------------------------
+
+fn base_vars(pki: &Pki, dir: &std::path::Path) -> HashMap<String, String> {
+    let devices = dir.join("devices.json");
+    std::fs::write(&devices, step_posture_tests::server::DEVICES_JSON).unwrap();
+    [
+        ("FILE_PATH", devices.display().to_string()),
+        ("FILE_TYPE", "json".to_owned()),
+        ("TLS_CERT_PATH", pki.server.cert.display().to_string()),
+        ("TLS_KEY_PATH", pki.server.key.display().to_string()),
+        (
+            "WEBHOOK_IDS",
+            step_posture_tests::server::ENRICHING_ID.to_owned(),
+        ),
+        (
+            "WEBHOOK_SECRETS",
+            step_posture_tests::server::ENRICHING_SECRET.to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+#[tokio::test]
+async fn provider_lists_and_policies_are_validated() {
+    let pki = Pki::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_vars(&pki, dir.path());
+    let problems = |extra: &[(&str, &str)]| {
+        let mut vars = base.clone();
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Config::from_vars(&vars).unwrap_err().to_string()
+    };
+    let text = problems(&[("PROVIDER", "file,jamf,file")]);
+    assert_eq!(
+        text,
+        "PROVIDER=\"file,jamf,file\" is invalid: expected each provider once (file is named twice)"
+    );
+    let text = problems(&[("PROVIDER", "file,mosyle")]);
+    assert!(
+        text.starts_with(
+            "PROVIDER=\"file,mosyle\" is invalid: expected file, jamf, intune or kandji"
+        ),
+        "{text}"
+    );
+    let text = problems(&[("PROVIDER", "file"), ("POLICY", "both")]);
+    assert_eq!(text, "POLICY=\"both\" is invalid: expected all or any");
+    // Every provider's own problems are reported, each naming its variable.
+    let text = problems(&[("PROVIDER", "intune,kandji")]);
+    for variable in [
+        "INTUNE_TENANT_ID",
+        "INTUNE_CLIENT_ID",
+        "INTUNE_CLIENT_SECRET",
+        "KANDJI_API_URL",
+        "KANDJI_API_TOKEN",
+    ] {
+        assert!(
+            text.contains(&format!("{variable} is not set")),
+            "{variable}: {text}"
+        );
+    }
+
+    let mut vars = base.clone();
+    vars.insert("PROVIDER".to_owned(), " file , kandji ".to_owned());
+    vars.insert(
+        "KANDJI_API_URL".to_owned(),
+        "https://example.api.kandji.io".to_owned(),
+    );
+    vars.insert("KANDJI_API_TOKEN".to_owned(), "t".to_owned());
+    let config = Config::from_vars(&vars).unwrap();
+    match &config.provider {
+        ProviderSettings::Combined { policy, providers } => {
+            assert_eq!(*policy, posture_core::Policy::All, "all is the default");
+            let names: Vec<_> = providers.iter().map(ProviderSettings::name).collect();
+            assert_eq!(names, ["file", "kandji"]);
+        }
+        other => panic!("expected a combined provider, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn check_config_bootstraps_every_provider_of_a_combination() {
+    let pki = Pki::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kandji = FakeKandji::start().await.unwrap();
+    let intune = FakeIntune::start().await.unwrap();
+    let mut vars = base_vars(&pki, dir.path());
+    vars.extend(kandji.env_vars());
+    vars.extend(intune.env_vars());
+    vars.insert("PROVIDER".to_owned(), "kandji,intune".to_owned());
+    vars.insert("POLICY".to_owned(), "any".to_owned());
+    let summary = check_config(&vars).await.unwrap();
+    assert!(
+        summary.contains("providers: kandji,intune with POLICY=any (ready)"),
+        "{summary}"
+    );
+    assert!(summary.contains("KANDJI_API_URL="), "{summary}");
+    assert!(
+        summary.contains("INTUNE_ALLOWED_COMPLIANCE_STATES=compliant"),
+        "{summary}"
+    );
+    assert!(
+        !summary.contains(posture_kandji::testing::API_TOKEN),
+        "{summary}"
+    );
+    assert!(
+        !summary.contains(posture_intune::testing::CLIENT_SECRET),
+        "{summary}"
+    );
+    assert_eq!(intune.stats().token_requests, 1);
+    assert_eq!(kandji.stats().device_requests, 1);
+
+    // One provider not ready stops the whole combination, naming it.
+    intune.set_token_fault(Some(posture_intune::testing::TokenFault::Status(401)));
+    let err = check_config(&vars).await.unwrap_err().to_string();
+    assert!(err.contains("any(kandji,intune)"), "{err}");
+}
