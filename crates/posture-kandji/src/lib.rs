@@ -92,9 +92,13 @@
 //! # Crate features
 //!
 //! - `test-support`: the `testing` module, a fake Kandji for tests. Off by default.
+//! - `fuzzing`: the `fuzzing` module, the readers of the MDM's answers as plain functions
+//!   for `cargo fuzz`. Off by default.
 
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod model;
 mod provider;
 #[cfg(feature = "test-support")]

@@ -12,7 +12,7 @@ use crate::config::KandjiConfig;
 use crate::error::KandjiError;
 use crate::model::{self, Device};
 
-const SERVICE: &str = "Kandji";
+pub(crate) const SERVICE: &str = "Kandji";
 
 /// The most devices one list request returns (Kandji's maximum). A serial that is a
 /// substring of this many others can't be decided.
