@@ -46,7 +46,9 @@ pub(crate) fn identifier(n: usize) -> String {
 /// `count` identifiers spread evenly over a list of `devices`, the ones a run asks about.
 pub(crate) fn sample(devices: usize, count: usize) -> Vec<String> {
     let count = count.min(devices).max(1);
-    (0..count).map(|i| identifier(i * devices / count)).collect()
+    (0..count)
+        .map(|i| identifier(i * devices / count))
+        .collect()
 }
 
 /// Where the file of `devices` devices in `format` goes in `dir`.
@@ -105,8 +107,12 @@ mod tests {
 
     #[test]
     fn generated_files_load_with_the_real_loader_and_list_the_sample() {
-        let dir = std::env::temp_dir().join(format!("step-posture-load-test-{}", std::process::id()));
-        for (format, file_format) in [(Format::Json, FileFormat::Json), (Format::Csv, FileFormat::Csv)] {
+        let dir =
+            std::env::temp_dir().join(format!("step-posture-load-test-{}", std::process::id()));
+        for (format, file_format) in [
+            (Format::Json, FileFormat::Json),
+            (Format::Csv, FileFormat::Csv),
+        ] {
             let path = write(&dir, 50, format).unwrap();
             let list = DeviceList::load(&path, file_format).unwrap();
             assert_eq!(list.len(), 50);
@@ -120,7 +126,15 @@ mod tests {
 
     #[test]
     fn sample_is_spread_and_bounded() {
-        assert_eq!(sample(1_000_000, 4), ["C02000000000", "C02000250000", "C02000500000", "C02000750000"]);
+        assert_eq!(
+            sample(1_000_000, 4),
+            [
+                "C02000000000",
+                "C02000250000",
+                "C02000500000",
+                "C02000750000"
+            ]
+        );
         assert_eq!(sample(3, 10).len(), 3);
     }
 }

@@ -154,7 +154,10 @@ impl Report {
             line.push_str(&format!("; server CPU {cpu:.1} µs/request"));
         }
         if let Some(rss) = self.peak_rss {
-            line.push_str(&format!("; server peak RSS {:.1} MB", crate::report::mb(rss)));
+            line.push_str(&format!(
+                "; server peak RSS {:.1} MB",
+                crate::report::mb(rss)
+            ));
         }
         if let Some(err) = &self.first_error {
             line.push_str(&format!("; first error: {err}"));

@@ -225,7 +225,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn seconds(value: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).with_context(|| format!("{value} is not a duration in seconds"))
+    Duration::try_from_secs_f64(value)
+        .with_context(|| format!("{value} is not a duration in seconds"))
 }
 
 /// The machine, for the record.
@@ -242,6 +243,9 @@ fn machine() -> String {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
         "Machine: {cpu}, nproc = {cores}; load average at the end: {}",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     )
 }

@@ -92,7 +92,9 @@ impl Setup {
     fn target(&self, port: u16, query: &str, connections: usize, warmup: u64) -> Target {
         let url = format!("https://127.0.0.1:{port}{WEBHOOK_PATH}{query}");
         Target {
-            url: url.parse().unwrap_or_else(|_| Uri::from_static("https://127.0.0.1/")),
+            url: url
+                .parse()
+                .unwrap_or_else(|_| Uri::from_static("https://127.0.0.1/")),
             ca: self.ca.clone(),
             webhook_id: self.webhook_id.clone(),
             secret: self.secret.clone(),
@@ -121,7 +123,10 @@ pub(crate) async fn all(options: &Options) -> anyhow::Result<Results> {
     let mut bodies = HashMap::new();
     for devices in SIZES {
         let started = Instant::now();
-        bodies.insert(devices, pool.bodies(&devices::sample(devices, options.pool))?);
+        bodies.insert(
+            devices,
+            pool.bodies(&devices::sample(devices, options.pool))?,
+        );
         say(&format!(
             "  {devices} devices: {} CSRs ready in {:.2} s",
             bodies.get(&devices).map_or(0, Vec::len),
@@ -384,7 +389,10 @@ async fn reload(
     if let Some(status) = exited {
         bail!("the server exited on SIGHUP ({status}): this branch has no reload");
     }
-    say(&format!("reload of 1M devices under load: {}", report.summary()));
+    say(&format!(
+        "reload of 1M devices under load: {}",
+        report.summary()
+    ));
     Ok(report)
 }
 
@@ -425,7 +433,11 @@ fn prepare(options: &Options) -> anyhow::Result<Setup> {
     let ca = dir.join("ca.pem");
     let cert = dir.join("server.pem");
     let key = dir.join("server-key.pem");
-    for (path, text) in [(&ca, &pki.ca_pem), (&cert, &pki.cert_pem), (&key, &pki.key_pem)] {
+    for (path, text) in [
+        (&ca, &pki.ca_pem),
+        (&cert, &pki.cert_pem),
+        (&key, &pki.key_pem),
+    ] {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     for devices in SIZES {
@@ -497,7 +509,11 @@ struct Spawned {
 }
 
 impl Spawned {
-    fn start(setup: &Setup, program: Program, vars: &HashMap<String, String>) -> anyhow::Result<Self> {
+    fn start(
+        setup: &Setup,
+        program: Program,
+        vars: &HashMap<String, String>,
+    ) -> anyhow::Result<Self> {
         let mut command = match program {
             Program::Server => Command::new(&setup.server_bin),
             Program::Ceiling => {
@@ -554,7 +570,10 @@ impl Spawned {
                 Ok(found) => break found,
                 Err(mpsc::TryRecvError::Empty) if Instant::now() < deadline => {
                     if let Ok(Some(status)) = self.child.try_wait() {
-                        bail!("the process exited ({status}) before listening:\n{}", self.tail());
+                        bail!(
+                            "the process exited ({status}) before listening:\n{}",
+                            self.tail()
+                        );
                     }
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }

@@ -191,7 +191,11 @@ impl Results {
             &self.jamf_cold,
             true,
         );
-        row("file, 1M devices, SIGHUP reload during the load", &self.reload, true);
+        row(
+            "file, 1M devices, SIGHUP reload during the load",
+            &self.reload,
+            true,
+        );
 
         let _ = writeln!(out, "\n| target | goal | measured | |");
         let _ = writeln!(out, "|---|---|---|---|");
@@ -217,7 +221,9 @@ impl Results {
             .collect();
         let (low, high) = per_size
             .iter()
-            .fold((f64::INFINITY, 0.0_f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            .fold((f64::INFINITY, 0.0_f64), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
         let spread = high / low - 1.0;
         target(
             "CPU per request flat from 1k to 1M devices",
@@ -239,7 +245,11 @@ impl Results {
                     .iter()
                     .map(|r| r.peak_rss.map_or(f64::NAN, mb)),
             );
-            let json_peak = median(self.startup(devices, Format::Json).iter().map(|s| mb(s.peak_rss)));
+            let json_peak = median(
+                self.startup(devices, Format::Json)
+                    .iter()
+                    .map(|s| mb(s.peak_rss)),
+            );
             target(
                 &format!("peak RSS, {devices} devices"),
                 &format!("≤ {goal:.0} MB"),
@@ -248,10 +258,21 @@ impl Results {
             );
         }
         for (devices, goal_ms) in [(100_000, 300.0), (1_000_000, 1500.0)] {
-            let csv = median(self.startup(devices, Format::Csv).iter().map(|s| s.ready.as_secs_f64() * 1000.0));
-            let json = median(self.startup(devices, Format::Json).iter().map(|s| s.ready.as_secs_f64() * 1000.0));
+            let csv = median(
+                self.startup(devices, Format::Csv)
+                    .iter()
+                    .map(|s| s.ready.as_secs_f64() * 1000.0),
+            );
+            let json = median(
+                self.startup(devices, Format::Json)
+                    .iter()
+                    .map(|s| s.ready.as_secs_f64() * 1000.0),
+            );
             let (goal, ok) = if devices == 100_000 {
-                (format!("≤ {goal_ms:.0} ms"), csv <= goal_ms && json <= goal_ms)
+                (
+                    format!("≤ {goal_ms:.0} ms"),
+                    csv <= goal_ms && json <= goal_ms,
+                )
             } else {
                 (format!("CSV ≤ {:.1} s", goal_ms / 1000.0), csv <= goal_ms)
             };
