@@ -11,6 +11,8 @@
 mod ceiling;
 mod devices;
 mod load;
+#[cfg(test)]
+mod loopback_tests;
 mod orchestrate;
 mod procfs;
 mod report;
