@@ -30,6 +30,9 @@ fn verify(c: &mut Criterion) {
     c.bench_function("verify_and_parse_vector_01", |b| {
         b.iter(|| verifier.verify_at(black_box(&headers), black_box(BODY), now))
     });
+    c.bench_function("verify_device_attest_vector_01", |b| {
+        b.iter(|| verifier.verify_device_attest_at(black_box(&headers), black_box(BODY), now))
+    });
     c.bench_function("parse_vector_01", |b| {
         b.iter(|| serde_json::from_slice::<RequestBody>(black_box(BODY)))
     });

@@ -74,6 +74,7 @@
 
 mod builders;
 mod csr;
+mod device_attest;
 mod gojson;
 mod response;
 mod secret;
@@ -82,6 +83,7 @@ mod types;
 mod verify;
 
 pub use csr::{CsrError, csr_common_name};
+pub use device_attest::DeviceAttestRequest;
 pub use gojson::to_go_json;
 pub use response::{ResponseBody, ResponseError};
 pub use secret::{Authorization, AuthorizationError, SecretError, WebhookSecret};

@@ -127,16 +127,7 @@ impl Verifier {
         now: SystemTime,
     ) -> Result<VerifiedRequest, VerifyError> {
         let webhook_id = self.authenticate(headers, body)?;
-        // serde's derived impls would take a JSON array positionally; Go's decoder would not.
-        if body.trim_ascii_start().first() != Some(&b'{') {
-            return Err(VerifyError::MalformedBody {
-                reason: "body is not a JSON object".to_owned(),
-            });
-        }
-        let request: RequestBody =
-            serde_json::from_slice(body).map_err(|err| VerifyError::MalformedBody {
-                reason: describe_json_error(&err),
-            })?;
+        let request: RequestBody = parse_object(body)?;
         let timestamp = request.timestamp.ok_or(VerifyError::MissingTimestamp)?;
         self.check_freshness(timestamp.unix_timestamp_nanos(), now)?;
         Ok(VerifiedRequest {
@@ -193,7 +184,11 @@ impl Verifier {
         self.webhooks.keys().map(String::as_str)
     }
 
-    fn check_freshness(&self, timestamp_nanos: i128, now: SystemTime) -> Result<(), VerifyError> {
+    pub(crate) fn check_freshness(
+        &self,
+        timestamp_nanos: i128,
+        now: SystemTime,
+    ) -> Result<(), VerifyError> {
         let now_nanos = match now.duration_since(UNIX_EPOCH) {
             Ok(since) => i128::try_from(since.as_nanos()).unwrap_or(i128::MAX),
             Err(before) => -i128::try_from(before.duration().as_nanos()).unwrap_or(i128::MAX),
@@ -303,6 +298,19 @@ fn check_authorization(
 
 /// Describes a JSON error by category and position only, so no body content (which may
 /// hold a SCEP challenge password) ends up in logs.
+/// Parses an authenticated body, which must be one JSON object.
+pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, VerifyError> {
+    // serde's derived impls would take a JSON array positionally; Go's decoder would not.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(VerifyError::MalformedBody {
+            reason: "body is not a JSON object".to_owned(),
+        });
+    }
+    serde_json::from_slice(body).map_err(|err| VerifyError::MalformedBody {
+        reason: describe_json_error(&err),
+    })
+}
+
 fn describe_json_error(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
     let what = match err.classify() {
