@@ -70,6 +70,9 @@ enum Command {
         /// Also write the tables to this file.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Run only these groups of scenarios (the others show as not measured).
+        #[arg(long, value_delimiter = ',', default_values_t = orchestrate::Group::ALL)]
+        only: Vec<orchestrate::Group>,
     },
     /// Write device files of the given sizes, in JSON and CSV.
     Devices {
@@ -152,6 +155,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             reload,
             jamf_latency_ms,
             output,
+            only,
         } => {
             let options = orchestrate::Options {
                 runs: runs.max(1),
@@ -163,6 +167,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 server_bin,
                 reload,
                 jamf_latency: Duration::from_millis(jamf_latency_ms),
+                groups: only,
             };
             let header = machine();
             let results = orchestrate::all(&options).await?;

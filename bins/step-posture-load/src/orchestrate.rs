@@ -5,6 +5,7 @@
 //! measured in the same run.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,6 +46,34 @@ pub(crate) struct Options {
     pub(crate) reload: bool,
     /// Upstream latency of the fake Jamf.
     pub(crate) jamf_latency: Duration,
+    /// The groups of scenarios to run.
+    pub(crate) groups: Vec<Group>,
+}
+
+/// A group of scenarios `all` runs, so one part can be measured again on its own.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, clap::ValueEnum)]
+pub(crate) enum Group {
+    /// The ceiling, the file provider at every size (CSV), and JSON start-up.
+    File,
+    /// Jamf with a warm and a cold cache.
+    Jamf,
+    /// Jamf token requests per token lifetime.
+    Tokens,
+}
+
+impl Group {
+    /// Every group, the default.
+    pub(crate) const ALL: [Self; 3] = [Self::File, Self::Jamf, Self::Tokens];
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::File => "file",
+            Self::Jamf => "jamf",
+            Self::Tokens => "tokens",
+        })
+    }
 }
 
 /// Fixed parts of every server's environment.
@@ -136,71 +165,76 @@ pub(crate) async fn all(options: &Options) -> anyhow::Result<Results> {
     let jamf_ids = devices::sample(1_000, 1_000);
     let jamf_bodies = pool.bodies(&jamf_ids)?;
 
+    let wants = |group| options.groups.contains(&group);
     for run in 1..=options.runs {
         say(&format!("== run {run} of {}", options.runs));
 
         // The ceiling first, then the server on the same settings.
-        let ceiling_vars = setup.file_vars(1_000, Format::Csv);
-        let (report, _) = load_process(
-            &setup,
-            options,
-            Program::Ceiling,
-            &ceiling_vars,
-            "",
-            bodies.get(&1_000).cloned().unwrap_or_default(),
-        )
-        .await?;
-        say(&format!("ceiling: {}", report.summary()));
-        results.ceiling.push(report);
-
-        for devices in SIZES {
-            let vars = setup.file_vars(devices, Format::Csv);
-            let (report, startup) = load_process(
+        if wants(Group::File) {
+            let ceiling_vars = setup.file_vars(1_000, Format::Csv);
+            let (report, _) = load_process(
                 &setup,
                 options,
-                Program::Server,
-                &vars,
+                Program::Ceiling,
+                &ceiling_vars,
                 "",
-                bodies.get(&devices).cloned().unwrap_or_default(),
+                bodies.get(&1_000).cloned().unwrap_or_default(),
             )
             .await?;
-            say(&format!(
-                "file, {devices} devices (CSV): listening after {:.0} ms, ready after {:.0} ms ({:.1} MB resident); {}",
-                startup.listening.as_secs_f64() * 1000.0,
-                startup.ready.as_secs_f64() * 1000.0,
-                mb(startup.rss),
-                report.summary()
-            ));
-            results.file.entry(devices).or_default().push(report);
-            results
-                .startup
-                .entry((devices, Format::Csv))
-                .or_default()
-                .push(startup);
+            say(&format!("ceiling: {}", report.summary()));
+            results.ceiling.push(report);
+
+            for devices in SIZES {
+                let vars = setup.file_vars(devices, Format::Csv);
+                let (report, startup) = load_process(
+                    &setup,
+                    options,
+                    Program::Server,
+                    &vars,
+                    "",
+                    bodies.get(&devices).cloned().unwrap_or_default(),
+                )
+                .await?;
+                say(&format!(
+                    "file, {devices} devices (CSV): listening after {:.0} ms, ready after {:.0} ms ({:.1} MB resident); {}",
+                    startup.listening.as_secs_f64() * 1000.0,
+                    startup.ready.as_secs_f64() * 1000.0,
+                    mb(startup.rss),
+                    report.summary()
+                ));
+                results.file.entry(devices).or_default().push(report);
+                results
+                    .startup
+                    .entry((devices, Format::Csv))
+                    .or_default()
+                    .push(startup);
+            }
+
+            for devices in [100_000, 1_000_000] {
+                let vars = setup.file_vars(devices, Format::Json);
+                let mut process = Spawned::start(&setup, Program::Server, &vars)?;
+                let startup = process.wait_ready(&setup).await?;
+                process.stop();
+                say(&format!(
+                    "file, {devices} devices (JSON): started in {:.0} ms, peak RSS {:.1} MB",
+                    startup.ready.as_secs_f64() * 1000.0,
+                    mb(startup.peak_rss)
+                ));
+                results
+                    .startup
+                    .entry((devices, Format::Json))
+                    .or_default()
+                    .push(startup);
+            }
         }
 
-        for devices in [100_000, 1_000_000] {
-            let vars = setup.file_vars(devices, Format::Json);
-            let mut process = Spawned::start(&setup, Program::Server, &vars)?;
-            let startup = process.wait_ready(&setup).await?;
-            process.stop();
-            say(&format!(
-                "file, {devices} devices (JSON): started in {:.0} ms, peak RSS {:.1} MB",
-                startup.ready.as_secs_f64() * 1000.0,
-                mb(startup.peak_rss)
-            ));
-            results
-                .startup
-                .entry((devices, Format::Json))
-                .or_default()
-                .push(startup);
+        if wants(Group::Jamf) {
+            let (warm, cold) = jamf(&setup, options, &jamf_ids, &jamf_bodies).await?;
+            results.jamf_warm.push(warm);
+            results.jamf_cold.push(cold);
         }
 
-        let (warm, cold) = jamf(&setup, options, &jamf_ids, &jamf_bodies).await?;
-        results.jamf_warm.push(warm);
-        results.jamf_cold.push(cold);
-
-        if run == 1 {
+        if run == 1 && wants(Group::Tokens) {
             results.tokens = Some(jamf_tokens(&setup, options, &jamf_ids, &jamf_bodies).await?);
         }
 
