@@ -214,7 +214,11 @@ impl IntuneProvider {
             let page: Collection<ManagedDevice> = decode_json(SERVICE, &request, &answer.body)?;
             returned += page.value.len();
             for device in page.value {
-                if device.serial_number.trim().eq_ignore_ascii_case(serial.as_str()) {
+                if device
+                    .serial_number
+                    .trim()
+                    .eq_ignore_ascii_case(serial.as_str())
+                {
                     matching.push(device);
                 } else {
                     ignored_filter = true;
@@ -229,7 +233,9 @@ impl IntuneProvider {
                     if matching.is_empty() {
                         format!("none with serial number {serial}")
                     } else {
-                        format!("so not every record of {serial} can be seen without reading the whole inventory")
+                        format!(
+                            "so not every record of {serial} can be seen without reading the whole inventory"
+                        )
                     }
                 )));
             }

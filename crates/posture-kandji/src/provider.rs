@@ -193,7 +193,10 @@ impl KandjiProvider {
         let mut matching = Vec::new();
         for page in 0..MAX_PAGES {
             let offset = (page * LIMIT).to_string();
-            let mut query = vec![("serial_number", serial.as_str()), ("limit", limit.as_str())];
+            let mut query = vec![
+                ("serial_number", serial.as_str()),
+                ("limit", limit.as_str()),
+            ];
             if page > 0 {
                 query.push(("offset", offset.as_str()));
             }
