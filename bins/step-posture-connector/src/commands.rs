@@ -565,7 +565,8 @@ fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {
                 intune.group_id().unwrap_or("(none)")
             ));
             lines.push(format!(
-                "  INTUNE_CACHE_TTL={} s INTUNE_NEGATIVE_CACHE_TTL={} s",
+                "  INTUNE_ENRICH={} INTUNE_CACHE_TTL={} s INTUNE_NEGATIVE_CACHE_TTL={} s",
+                u8::from(intune.enrich()),
                 intune.cache_ttl().as_secs(),
                 intune.negative_cache_ttl().as_secs()
             ));
@@ -586,9 +587,14 @@ fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {
                 }
             ));
             lines.push(format!(
-                "  KANDJI_REQUIRE_MDM={} KANDJI_REQUIRE_AGENT={} KANDJI_CACHE_TTL={} s KANDJI_NEGATIVE_CACHE_TTL={} s",
+                "  KANDJI_REQUIRE_MDM={} KANDJI_REQUIRE_AGENT={} KANDJI_DENY_MISSING={} KANDJI_ENRICH={}",
                 u8::from(kandji.require_mdm()),
                 u8::from(kandji.require_agent()),
+                u8::from(kandji.deny_missing()),
+                u8::from(kandji.enrich()),
+            ));
+            lines.push(format!(
+                "  KANDJI_CACHE_TTL={} s KANDJI_NEGATIVE_CACHE_TTL={} s",
                 kandji.cache_ttl().as_secs(),
                 kandji.negative_cache_ttl().as_secs()
             ));

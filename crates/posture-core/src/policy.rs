@@ -85,8 +85,9 @@ pub enum PolicyError {
 ///   kept. The first error is the error, prefixed likewise, of the same kind (a transient
 ///   error stays transient, so the server answers 503 and step-ca retries). Later providers
 ///   are not asked. When all allow, the answer is an allow.
-/// - **`any`**: the providers are asked in order until one allows; that allow is the answer.
-///   When none allows: if any provider failed, the answer is an error — transient if any
+/// - **`any`**: the providers are asked in order until one allows; that allow is the answer,
+///   even when an earlier provider failed (its answer could only have been another allow
+///   or a deny, and one allow is enough). When none allows: if any provider failed, the answer is an error — transient if any
 ///   failure was transient (a retry might reach the provider that would allow), permanent
 ///   otherwise. If all denied, the answer is a deny whose message lists every provider's
 ///   reason (`jamf: …; intune: …`) and whose code is the first that is neither

@@ -133,6 +133,7 @@ pub struct IntuneConfig {
     graph_url: BaseUrl,
     allowed_states: Vec<ComplianceState>,
     group_id: Option<String>,
+    enrich: bool,
     timeout: Duration,
     cache_ttl: Duration,
     negative_cache_ttl: Duration,
@@ -150,7 +151,7 @@ const GROUP_EXPECTED: &str =
 
 impl IntuneConfig {
     /// Settings with the required values and every default: the global cloud's authority
-    /// and Graph URLs, allowed state `compliant`, no group, `TIMEOUT` 4 s, cache TTLs 60 s
+    /// and Graph URLs, allowed state `compliant`, no group, enrichment on, `TIMEOUT` 4 s, cache TTLs 60 s
     /// and 10 s (up to 10 000 answers), no extra CA, tokens renewed 5 minutes before expiry.
     ///
     /// Fails when the tenant or client ID is malformed or the secret is empty.
@@ -201,6 +202,7 @@ impl IntuneConfig {
             graph_url,
             allowed_states: vec![ComplianceState::Compliant],
             group_id: None,
+            enrich: true,
             timeout: DEFAULT_TIMEOUT,
             cache_ttl: DEFAULT_CACHE_TTL,
             negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
@@ -225,6 +227,7 @@ impl IntuneConfig {
     /// | `INTUNE_GRAPH_URL` | Microsoft Graph URL; the token scope is `<origin>/.default` | `https://graph.microsoft.com` |
     /// | `INTUNE_ALLOWED_COMPLIANCE_STATES` | comma-separated `complianceState`s that allow | `compliant` |
     /// | `INTUNE_GROUP_ID` | object ID of an Entra ID group devices must be in | none |
+    /// | `INTUNE_ENRICH` | return enrichment data with allowed answers | `1` |
     /// | `INTUNE_CACHE_TTL` | seconds allowed answers are reused; `0` disables | `60` |
     /// | `INTUNE_NEGATIVE_CACHE_TTL` | seconds denies are reused; `0` disables | `10` |
     /// | `INTUNE_CA_PATH` | PEM file of extra CA certificates (a TLS-inspecting proxy) | none |
@@ -280,6 +283,7 @@ impl IntuneConfig {
             None => Some(None),
             text => guid(text, "INTUNE_GROUP_ID", GROUP_EXPECTED, &mut problems).map(Some),
         };
+        let enrich = env::boolean(value("INTUNE_ENRICH"), "INTUNE_ENRICH", true, &mut problems);
         let timeout = env::seconds(
             value("TIMEOUT"),
             "TIMEOUT",
@@ -314,6 +318,7 @@ impl IntuneConfig {
             graph_url,
             allowed_states,
             group_id,
+            enrich,
             timeout,
             cache_ttl,
             negative_cache_ttl,
@@ -327,6 +332,7 @@ impl IntuneConfig {
                 Some(graph_url),
                 Some(allowed_states),
                 Some(group_id),
+                Some(enrich),
                 Some(timeout),
                 Some(cache_ttl),
                 Some(negative_cache_ttl),
@@ -334,6 +340,7 @@ impl IntuneConfig {
             ) if problems.is_empty() => Ok(Self {
                 allowed_states,
                 group_id,
+                enrich,
                 timeout,
                 cache_ttl,
                 negative_cache_ttl,
@@ -393,6 +400,14 @@ impl IntuneConfig {
             Some(problem) => Err(ConfigProblems::one(problem)),
             None => Ok(self),
         }
+    }
+
+    /// Whether allowed answers carry the enrichment data. Off, an allow has no data: for a
+    /// template that doesn't use it, the user's UPN and email need not reach step-ca.
+    #[must_use]
+    pub fn with_enrich(mut self, enrich: bool) -> Self {
+        self.enrich = enrich;
+        self
     }
 
     /// Sets how long one lookup may take, all Graph calls included. Fails for zero.
@@ -483,6 +498,11 @@ impl IntuneConfig {
     /// `INTUNE_GROUP_ID`, lower-cased.
     pub fn group_id(&self) -> Option<&str> {
         self.group_id.as_deref()
+    }
+
+    /// `INTUNE_ENRICH`.
+    pub fn enrich(&self) -> bool {
+        self.enrich
     }
 
     /// `TIMEOUT`.
@@ -651,6 +671,7 @@ mod tests {
         assert_eq!(config.scope(), "https://graph.microsoft.com/.default");
         assert_eq!(config.allowed_states(), [ComplianceState::Compliant]);
         assert_eq!(config.group_id(), None);
+        assert!(config.enrich());
         assert_eq!(config.timeout(), DEFAULT_TIMEOUT);
         assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
         assert_eq!(config.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
@@ -737,6 +758,10 @@ mod tests {
             ),
             (with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
             (
+                with(&[("INTUNE_ENRICH", "yes")]),
+                "INTUNE_ENRICH=\"yes\" is invalid: expected 0 or 1",
+            ),
+            (
                 with(&[("INTUNE_CA_PATH", "/nonexistent/ca.pem")]),
                 "INTUNE_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
             ),
@@ -765,6 +790,12 @@ mod tests {
                 "TIMEOUT"
             ]
         );
+    }
+
+    #[test]
+    fn enrichment_is_a_switch() {
+        assert!(!env(&with(&[("INTUNE_ENRICH", "0")])).unwrap().enrich());
+        assert!(env(&with(&[("INTUNE_ENRICH", "true")])).unwrap().enrich());
     }
 
     #[test]

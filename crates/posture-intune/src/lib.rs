@@ -38,10 +38,14 @@
 //!    so they can't escape its quotes.
 //! 2. **Lookup**, through the cache: `GET /v1.0/deviceManagement/managedDevices` with
 //!    `$filter=serialNumber eq '<serial>'`, `$select` of the properties used, `$top=25`.
-//! 3. **Re-check.** Graph silently ignores filters it doesn't support and then returns every
-//!    device, so the serial of every record is compared again (ignoring case). Records with
-//!    another serial mean the filter was ignored: if none has ours, the answer is a permanent
-//!    error, never "not found". No record at all: `deviceNotFound`.
+//! 3. **Re-check and paging.** Graph silently ignores filters it doesn't support and then
+//!    returns every device, so the serial of every record is compared again (ignoring
+//!    case). Records with another serial mean the filter was ignored: if none has ours, or
+//!    if `@odata.nextLink` says more pages follow (a newer record of ours could be on any of
+//!    them), the answer is a permanent error, never "not found" or a guess. An honoured
+//!    filter's `@odata.nextLink` is followed, only on the Graph origin (the token goes with
+//!    it), for at most 4 pages (100 records of one serial); beyond that, a permanent error.
+//!    No record at all: `deviceNotFound`.
 //! 4. **Duplicates.** Re-enrolment can leave several records with one serial. The rule: the
 //!    record with the most recent `lastSyncDateTime` decides (the device that checked in
 //!    last is the one in use). Records without a readable `lastSyncDateTime` rank last;
@@ -55,8 +59,8 @@
 //!    then `POST /v1.0/devices/{object-id}/checkMemberGroups` with the group: one call,
 //!    transitive membership. A device with an empty or all-zero `azureADDeviceId`, one Entra
 //!    doesn't know, or one outside the group: `notCompliant`.
-//! 7. **Allowed**, with this enrichment data (every value a string, empty when Intune has
-//!    none):
+//! 7. **Allowed**, with this enrichment data unless `INTUNE_ENRICH=0` (every value a
+//!    string, empty when Intune has none):
 //!
 //!    ```json
 //!    {

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::{
-    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial,
-    StatusCode, TokenStats, decode_json,
+    Answer, BaseUrl, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache,
+    RecentSuccess, Serial, StatusCode, TokenStats, Url, decode_json,
 };
 use serde_json::json;
 
@@ -16,7 +16,12 @@ use crate::model::{Collection, EntraDevice, ManagedDevice, MemberGroups, SELECT,
 
 /// How many managed devices one lookup asks for. One serial should match one record; a few
 /// more allow for duplicates left by re-enrolment.
-const PAGE_SIZE: &str = "25";
+const PAGE_SIZE: usize = 25;
+
+/// How many pages one lookup reads at most. Only a filter Graph honoured is followed past
+/// the first page, so every record is one of ours: more than 100 records for one serial is
+/// no re-enrolment history, and the lookup stops rather than guess.
+const MAX_PAGES: usize = 4;
 
 /// How long a successful readiness check counts, so frequent probes cost few Graph calls.
 const READY_WINDOW: Duration = Duration::from_secs(60);
@@ -148,7 +153,11 @@ impl IntuneProvider {
             return Ok(deny);
         }
         tracing::debug!(%serial, state, "allowed");
-        Ok(Decision::allow_with(device.enrichment()))
+        if self.config.enrich() {
+            Ok(Decision::allow_with(device.enrichment()))
+        } else {
+            Ok(Decision::allow())
+        }
     }
 
     fn allowed_list(&self) -> String {
@@ -160,63 +169,96 @@ impl IntuneProvider {
             .join(", ")
     }
 
-    /// `GET /v1.0/deviceManagement/managedDevices?$filter=serialNumber eq '…'&$select=…`.
+    /// `GET /v1.0/deviceManagement/managedDevices?$filter=serialNumber eq '…'&$select=…`,
+    /// following `@odata.nextLink`.
     ///
     /// Graph silently ignores filters it doesn't support and returns every device, so the
     /// serial is checked again here. Records with another serial mean the filter was
-    /// ignored: if none has ours, that is an error, not "not found". Several records with our
-    /// serial (re-enrolment) resolve to the most recently synced.
+    /// ignored: if none has ours, that is an error, not "not found"; and with more pages to
+    /// come, the records of ours can't all be seen without reading the whole inventory, so
+    /// that is an error too. Several records with our serial (re-enrolment) resolve to the
+    /// most recently synced, which is why every page of an honoured filter is read.
     async fn find_device(&self, serial: &Serial) -> Result<Option<ManagedDevice>, ProviderError> {
-        let url = self
+        let mut url = self
             .client
             .graph()
             .join(&["v1.0", "deviceManagement", "managedDevices"]);
         let filter = format!("serialNumber eq '{serial}'");
-        let query = odata_query(&[
+        let page_size = PAGE_SIZE.to_string();
+        url.set_query(Some(&odata_query(&[
             ("$filter", &filter),
             ("$select", SELECT),
-            ("$top", PAGE_SIZE),
-        ]);
-        let request = format!("GET /v1.0/deviceManagement/managedDevices (serial {serial})");
-        let answer = self
-            .client
-            .call(url, Call::Get { query: &query }, &request)
-            .await?;
-        if answer.status != StatusCode::OK {
-            return Err(graph_error(
-                &answer,
-                &request,
-                "DeviceManagementManagedDevices.Read.All",
-            ));
-        }
-        let page: Collection<ManagedDevice> = decode_json(SERVICE, &request, &answer.body)?;
-        let returned = page.value.len();
-        let (matching, others): (Vec<_>, Vec<_>) = page
-            .value
-            .into_iter()
-            .partition(|d| d.serial_number.trim().eq_ignore_ascii_case(serial.as_str()));
-        if matching.is_empty() && (!others.is_empty() || !page.next_link.is_empty()) {
-            return Err(ProviderError::permanent(format!(
-                "Microsoft Graph ignored the serialNumber filter of {request}: it returned \
-                 {returned} devices{}, none with serial number {serial}",
-                if page.next_link.is_empty() {
-                    ""
+            ("$top", &page_size),
+        ])));
+        let first_request = format!("GET /v1.0/deviceManagement/managedDevices (serial {serial})");
+        let mut matching = Vec::new();
+        let mut returned = 0;
+        let mut ignored_filter = false;
+        for page_number in 1..=MAX_PAGES {
+            let request = if page_number == 1 {
+                first_request.clone()
+            } else {
+                format!("{first_request}, page {page_number}")
+            };
+            let answer = self
+                .client
+                .call(url, Call::Get { query: "" }, &request)
+                .await?;
+            if answer.status != StatusCode::OK {
+                return Err(graph_error(
+                    &answer,
+                    &request,
+                    "DeviceManagementManagedDevices.Read.All",
+                ));
+            }
+            let page: Collection<ManagedDevice> = decode_json(SERVICE, &request, &answer.body)?;
+            returned += page.value.len();
+            for device in page.value {
+                if device
+                    .serial_number
+                    .trim()
+                    .eq_ignore_ascii_case(serial.as_str())
+                {
+                    matching.push(device);
                 } else {
-                    " and more pages"
+                    ignored_filter = true;
                 }
-            )));
+            }
+            let more = !page.next_link.is_empty();
+            if ignored_filter && (matching.is_empty() || more) {
+                return Err(ProviderError::permanent(format!(
+                    "Microsoft Graph ignored the serialNumber filter of {first_request}: it \
+                     returned {returned} devices{}, {}",
+                    if more { " and more pages" } else { "" },
+                    if matching.is_empty() {
+                        format!("none with serial number {serial}")
+                    } else {
+                        format!(
+                            "so not every record of {serial} can be seen without reading the whole inventory"
+                        )
+                    }
+                )));
+            }
+            if !more {
+                if ignored_filter {
+                    tracing::warn!(
+                        %serial,
+                        returned,
+                        "Microsoft Graph returned devices with other serial numbers; they were ignored"
+                    );
+                }
+                if matching.len() > 1 {
+                    tracing::debug!(%serial, records = matching.len(), "several Intune records; using the most recently synced");
+                }
+                return Ok(most_recent(matching));
+            }
+            url = next_page(self.client.graph(), &page.next_link, &request)?;
         }
-        if !others.is_empty() {
-            tracing::warn!(
-                %serial,
-                returned,
-                "Microsoft Graph returned devices with other serial numbers; they were ignored"
-            );
-        }
-        if matching.len() > 1 {
-            tracing::debug!(%serial, records = matching.len(), "several Intune records; using the most recently synced");
-        }
-        Ok(most_recent(matching))
+        Err(ProviderError::permanent(format!(
+            "Intune has more than {} managed-device records with serial number {serial}; \
+             the lookup stops after {MAX_PAGES} pages, so it can't tell which one was synced last",
+            MAX_PAGES * PAGE_SIZE
+        )))
     }
 
     /// Checks membership of the Entra ID group through the device object found from
@@ -398,6 +440,19 @@ impl fmt::Debug for IntuneProvider {
     }
 }
 
+/// The URL of Graph's `@odata.nextLink`, which must stay on the configured Graph origin:
+/// the bearer token is sent with it, so a link elsewhere is refused, not followed.
+fn next_page(graph: &BaseUrl, link: &str, request: &str) -> Result<Url, ProviderError> {
+    let expected = graph.join(&[]).origin();
+    match Url::parse(link) {
+        Ok(url) if url.origin() == expected => Ok(url),
+        _ => Err(ProviderError::permanent(format!(
+            "Microsoft Graph answered {request} with an @odata.nextLink outside \
+             INTUNE_GRAPH_URL ({graph}); it was not followed"
+        ))),
+    }
+}
+
 /// A Graph error; a 403 names the application permission to grant.
 fn graph_error(answer: &Answer, request: &str, permission: &str) -> ProviderError {
     let err = answer.error(SERVICE, request);
@@ -414,4 +469,36 @@ fn timed_out(timeout: Duration) -> ProviderError {
         "Intune did not answer within {} s (TIMEOUT)",
         timeout.as_secs_f32()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_links_must_stay_on_the_graph_origin() {
+        let graph = BaseUrl::parse("https://graph.microsoft.com").unwrap();
+        let next = next_page(
+            &graph,
+            "https://graph.microsoft.com/v1.0/deviceManagement/managedDevices?$skiptoken=X",
+            "GET x",
+        )
+        .unwrap();
+        assert_eq!(next.query(), Some("$skiptoken=X"));
+        for link in [
+            "https://attacker.example/v1.0/deviceManagement/managedDevices",
+            "http://graph.microsoft.com/v1.0/deviceManagement/managedDevices",
+            "https://graph.microsoft.com:8443/v1.0/x",
+            "/v1.0/deviceManagement/managedDevices",
+        ] {
+            let err = next_page(&graph, link, "GET x").unwrap_err();
+            assert!(!err.is_transient());
+            assert_eq!(
+                err.message(),
+                "Microsoft Graph answered GET x with an @odata.nextLink outside \
+                 INTUNE_GRAPH_URL (https://graph.microsoft.com); it was not followed",
+                "{link}"
+            );
+        }
+    }
 }

@@ -595,7 +595,13 @@ fn managed_devices(shared: &Shared, request: &FakeRequest, ignore_filter: bool) 
     let top = request
         .query_value("$top")
         .and_then(|t| t.parse::<usize>().ok())
-        .unwrap_or(1000);
+        .unwrap_or(1000)
+        .max(1);
+    // Graph's skip tokens are opaque; here one is simply the index of the page's first record.
+    let skip = request
+        .query_value("$skiptoken")
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or(0);
     let matching: Vec<Value> = state
         .devices
         .iter()
@@ -607,22 +613,39 @@ fn managed_devices(shared: &Shared, request: &FakeRequest, ignore_filter: bool) 
         })
         .map(|d| project(managed_device_json(d), select.as_deref()))
         .collect();
-    let more = matching.len() > top;
-    let value: Vec<Value> = matching.into_iter().take(top).collect();
+    let more = matching.len() > skip.saturating_add(top);
+    let value: Vec<Value> = matching.into_iter().skip(skip).take(top).collect();
     let mut body = json!({
         "@odata.context": format!("{}/v1.0/$metadata#deviceManagement/managedDevices", state.base_url),
         "value": value,
     });
     if more && let Some(map) = body.as_object_mut() {
-        map.insert(
-            "@odata.nextLink".to_owned(),
-            json!(format!(
-                "{}/v1.0/deviceManagement/managedDevices?$top={top}&$skiptoken=page2",
-                state.base_url
-            )),
-        );
+        // Like Graph's, the link repeats the request's query, with the next skip token.
+        let mut next = format!("{}/v1.0/deviceManagement/managedDevices", state.base_url);
+        let mut separator = '?';
+        for (name, value) in request.query.iter().filter(|(n, _)| n != "$skiptoken") {
+            next.push(separator);
+            next.push_str(&format!("{name}={}", query_encode(value)));
+            separator = '&';
+        }
+        next.push(separator);
+        next.push_str(&format!("$skiptoken={}", skip + top));
+        map.insert("@odata.nextLink".to_owned(), json!(next));
     }
     json_response(StatusCode::OK, &body)
+}
+
+/// Percent-encodes a query value as Graph writes its links (`$` and `,` kept).
+fn query_encode(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b',' | b'$') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 fn managed_device_json(d: &FakeManagedDevice) -> Value {

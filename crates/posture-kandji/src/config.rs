@@ -90,6 +90,8 @@ pub struct KandjiConfig {
     blueprints: Vec<Blueprint>,
     require_mdm: bool,
     require_agent: bool,
+    deny_missing: bool,
+    enrich: bool,
     timeout: Duration,
     cache_ttl: Duration,
     negative_cache_ttl: Duration,
@@ -103,7 +105,7 @@ const TOKEN_EXPECTED: &str = "a Kandji API token (Settings > Access > API Token)
 
 impl KandjiConfig {
     /// Settings with the required values and every default: any blueprint, MDM required,
-    /// agent not required, `TIMEOUT` 4 s, cache TTLs 60 s and 10 s (up to 10 000 answers),
+    /// agent not required, missing devices not denied, enrichment on, `TIMEOUT` 4 s, cache TTLs 60 s and 10 s (up to 10 000 answers),
     /// no extra CA.
     pub fn new(api_url: &str, api_token: impl Into<String>) -> Result<Self, KandjiConfigError> {
         let api_url = BaseUrl::parse(api_url).map_err(|err| {
@@ -126,6 +128,8 @@ impl KandjiConfig {
             blueprints: Vec::new(),
             require_mdm: true,
             require_agent: false,
+            deny_missing: false,
+            enrich: true,
             timeout: DEFAULT_TIMEOUT,
             cache_ttl: DEFAULT_CACHE_TTL,
             negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
@@ -147,6 +151,8 @@ impl KandjiConfig {
     /// | `KANDJI_BLUEPRINTS` | comma-separated blueprint IDs or names a device must be in | any |
     /// | `KANDJI_REQUIRE_MDM` | deny devices whose MDM is not enabled | `1` |
     /// | `KANDJI_REQUIRE_AGENT` | deny Macs without the Kandji agent | `0` |
+    /// | `KANDJI_DENY_MISSING` | deny devices Kandji flags as missing (`is_missing`) | `0` |
+    /// | `KANDJI_ENRICH` | return enrichment data with allowed answers | `1` |
     /// | `KANDJI_CACHE_TTL` | seconds allowed answers are reused; `0` disables | `60` |
     /// | `KANDJI_NEGATIVE_CACHE_TTL` | seconds denies are reused; `0` disables | `10` |
     /// | `KANDJI_CA_PATH` | PEM file of extra CA certificates (a TLS-inspecting proxy) | none |
@@ -199,6 +205,13 @@ impl KandjiConfig {
             false,
             &mut problems,
         );
+        let deny_missing = env::boolean(
+            value("KANDJI_DENY_MISSING"),
+            "KANDJI_DENY_MISSING",
+            false,
+            &mut problems,
+        );
+        let enrich = env::boolean(value("KANDJI_ENRICH"), "KANDJI_ENRICH", true, &mut problems);
         let timeout = env::seconds(
             value("TIMEOUT"),
             "TIMEOUT",
@@ -229,6 +242,8 @@ impl KandjiConfig {
             api_token,
             require_mdm,
             require_agent,
+            deny_missing,
+            enrich,
             timeout,
             cache_ttl,
             negative_cache_ttl,
@@ -239,6 +254,8 @@ impl KandjiConfig {
                 Some(api_token),
                 Some(require_mdm),
                 Some(require_agent),
+                Some(deny_missing),
+                Some(enrich),
                 Some(timeout),
                 Some(cache_ttl),
                 Some(negative_cache_ttl),
@@ -249,6 +266,8 @@ impl KandjiConfig {
                 blueprints,
                 require_mdm,
                 require_agent,
+                deny_missing,
+                enrich,
                 timeout,
                 cache_ttl,
                 negative_cache_ttl,
@@ -277,6 +296,22 @@ impl KandjiConfig {
     #[must_use]
     pub fn with_require_agent(mut self, require: bool) -> Self {
         self.require_agent = require;
+        self
+    }
+
+    /// Whether devices Kandji flags as missing (`is_missing`: not checked in for longer
+    /// than the tenant's threshold) are denied.
+    #[must_use]
+    pub fn with_deny_missing(mut self, deny: bool) -> Self {
+        self.deny_missing = deny;
+        self
+    }
+
+    /// Whether allowed answers carry the enrichment data. Off, an allow has no data: for a
+    /// template that doesn't use it, the user's name and email need not reach step-ca.
+    #[must_use]
+    pub fn with_enrich(mut self, enrich: bool) -> Self {
+        self.enrich = enrich;
         self
     }
 
@@ -346,6 +381,16 @@ impl KandjiConfig {
         self.require_agent
     }
 
+    /// `KANDJI_DENY_MISSING`.
+    pub fn deny_missing(&self) -> bool {
+        self.deny_missing
+    }
+
+    /// `KANDJI_ENRICH`.
+    pub fn enrich(&self) -> bool {
+        self.enrich
+    }
+
     /// `TIMEOUT`.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -412,6 +457,8 @@ mod tests {
         assert!(config.blueprints().is_empty());
         assert!(config.require_mdm());
         assert!(!config.require_agent());
+        assert!(!config.deny_missing());
+        assert!(config.enrich());
         assert_eq!(config.timeout(), DEFAULT_TIMEOUT);
         assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
         assert_eq!(config.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
@@ -455,6 +502,14 @@ mod tests {
                 "KANDJI_REQUIRE_AGENT=\"2\" is invalid",
             ),
             (
+                with(&[("KANDJI_DENY_MISSING", "maybe")]),
+                "KANDJI_DENY_MISSING=\"maybe\" is invalid",
+            ),
+            (
+                with(&[("KANDJI_ENRICH", "on")]),
+                "KANDJI_ENRICH=\"on\" is invalid",
+            ),
+            (
                 with(&[("KANDJI_CACHE_TTL", "1h")]),
                 "KANDJI_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
             ),
@@ -484,6 +539,17 @@ mod tests {
             let config = env(&with(&[("KANDJI_REQUIRE_MDM", text)])).unwrap();
             assert_eq!(config.require_mdm(), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn missing_devices_and_enrichment_are_switches() {
+        let config = env(&with(&[
+            ("KANDJI_DENY_MISSING", "1"),
+            ("KANDJI_ENRICH", "false"),
+        ]))
+        .unwrap();
+        assert!(config.deny_missing());
+        assert!(!config.enrich());
     }
 
     #[test]

@@ -36,18 +36,22 @@
 //!    with the API token as a bearer token.
 //! 3. **Exact re-check.** Kandji's `serial_number` filter is a *contains* match, so every
 //!    device returned is compared with the serial exactly (ignoring case); the others are
-//!    dropped. None left: `deviceNotFound`. (300 devices containing the serial, none equal
-//!    to it, is an error: the answer may be incomplete.) Several records with the serial
-//!    (re-enrolment): one not removed wins, then the most recent `last_check_in`.
+//!    dropped. A full page of 300 may hide the exact serial (or a second record of it)
+//!    behind longer ones, so pages are read with `offset` until one comes back short: at
+//!    most 5 pages (1500 devices), after which the lookup is a permanent error rather than
+//!    a guess. None left: `deviceNotFound`. Several records with the serial (re-enrolment):
+//!    one not removed wins, then the most recent `last_check_in`.
 //! 4. **Decision**, in this order: `is_removed` → `notManaged`; MDM not enabled (with
 //!    `KANDJI_REQUIRE_MDM`, on by default) → `notManaged`; a Mac without the Kandji agent
 //!    (with `KANDJI_REQUIRE_AGENT`, off by default; iPhones and iPads have no agent and are
-//!    not held to it) → `notCompliant`; outside `KANDJI_BLUEPRINTS` (when set) →
+//!    not held to it) → `notCompliant`; flagged `is_missing` (with `KANDJI_DENY_MISSING`,
+//!    off by default) → `notCompliant`; outside `KANDJI_BLUEPRINTS` (when set) →
 //!    `notCompliant`, naming the device's blueprint. Kandji's booleans are read whether they
 //!    come as JSON booleans or as its strings `"True"` / `"False"`; an unknown value fails
 //!    the check (closed).
-//! 5. **Allowed**, with this enrichment data (every value a string; the user's fields are
-//!    empty when no user is assigned, which Kandji writes as `"user": ""`):
+//! 5. **Allowed**, with this enrichment data unless `KANDJI_ENRICH=0` (every value a
+//!    string; the user's fields are empty when no user is assigned, which Kandji writes as
+//!    `"user": ""`):
 //!
 //!    ```json
 //!    {
@@ -59,6 +63,14 @@
 //!      "tags": ["engineering"]
 //!    }
 //!    ```
+//!
+//! # Missing devices
+//!
+//! Kandji flags a device `is_missing` when it hasn't checked in for longer than the tenant's
+//! threshold. That is not a deny by default: a device asking for a certificate through its
+//! MDM profile is talking to the MDM right now, and the flag clears only at the next
+//! inventory check-in, so a laptop back from a long trip would be refused for no fault of
+//! its own. Tenants that want the stricter rule set `KANDJI_DENY_MISSING=1`.
 //!
 //! # `KANDJI_BLUEPRINTS`
 //!

@@ -42,6 +42,8 @@ pub(crate) struct Device {
     #[serde(deserialize_with = "flag")]
     pub(crate) agent_installed: Option<bool>,
     #[serde(deserialize_with = "flag")]
+    pub(crate) is_missing: Option<bool>,
+    #[serde(deserialize_with = "flag")]
     pub(crate) is_removed: Option<bool>,
     #[serde(deserialize_with = "tags")]
     pub(crate) tags: Vec<String>,
@@ -187,7 +189,7 @@ mod tests {
         let body: Value = serde_json::from_str(
             r#"[{"device_id":"03f8","serial_number":"FVHHFKF7Q6L4","platform":"Mac",
                  "user":{"email":"a@x.io","name":"A","id":"5344","is_archived":false},
-                 "mdm_enabled":true,"agent_installed":"True","is_removed":"False",
+                 "mdm_enabled":true,"agent_installed":"True","is_removed":"False","is_missing":"True",
                  "tags":["t1",2,null],"blueprint_name":"main hive","asset_tag":null},
                 {"serial_number":"DMP","platform":"iPhone","user":"","mdm_enabled":"false",
                  "agent_installed":null}]"#,
@@ -197,6 +199,7 @@ mod tests {
         assert_eq!(list[0].user.email, "a@x.io");
         assert_eq!(list[0].agent_installed, Some(true));
         assert_eq!(list[0].is_removed, Some(false));
+        assert_eq!(list[0].is_missing, Some(true));
         assert_eq!(list[0].tags, ["t1", "2"]);
         assert!(list[0].is_mac());
         assert_eq!(list[1].user, User::default());

@@ -14,9 +14,13 @@ use crate::model::{self, Device};
 
 pub(crate) const SERVICE: &str = "Kandji";
 
-/// The most devices one list request returns (Kandji's maximum). A serial that is a
-/// substring of this many others can't be decided.
+/// The most devices one list request returns (Kandji's maximum).
 const LIMIT: usize = 300;
+
+/// How many pages of [`LIMIT`] devices one lookup reads at most. The serial filter is a
+/// contains-match, so the exact serial may sit behind hundreds of longer ones; past this
+/// many (1500 devices), the lookup gives up rather than spend the hourly quota.
+const MAX_PAGES: usize = 5;
 
 /// How long a successful readiness check counts: probes every few seconds must not eat the
 /// hourly quota.
@@ -167,34 +171,57 @@ impl KandjiProvider {
     }
 
     async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
-        let request = format!("GET /api/v1/devices (serial {serial})");
-        let limit = LIMIT.to_string();
-        // `serial_number` is a contains-match: every answer is checked for the exact serial.
-        let devices = self
-            .list(
-                &[("serial_number", serial.as_str()), ("limit", &limit)],
-                &request,
-            )
-            .await?;
-        let returned = devices.len();
-        let matching: Vec<Device> = devices
-            .into_iter()
-            .filter(|d| d.serial_number.trim().eq_ignore_ascii_case(serial.as_str()))
-            .collect();
-        if matching.is_empty() && returned >= LIMIT {
-            return Err(ProviderError::permanent(format!(
-                "Kandji returned {returned} devices whose serial number contains {serial}, \
-                 none equal to it; the answer can't be trusted to be complete"
-            )));
-        }
+        let matching = self.exact_matches(serial).await?;
         let Some(device) = model::current(matching) else {
-            tracing::debug!(%serial, returned, "not found in Kandji");
+            tracing::debug!(%serial, "not found in Kandji");
             return Ok(Decision::deny(
                 DenyCode::DEVICE_NOT_FOUND,
                 format!("no device with serial number {serial} in Kandji"),
             ));
         };
         Ok(self.decide(serial, &device))
+    }
+
+    /// Every record whose serial is exactly `serial`, read page by page with `offset`.
+    ///
+    /// `serial_number` is a contains-match, so a full page may hold only longer serials, and
+    /// a record of ours (a live one after a removed one) may be on a later page: pages are
+    /// read until one is short, which means the list ended. A list that hasn't ended after
+    /// [`MAX_PAGES`] is a permanent error, never "not found" or a guess from part of it.
+    async fn exact_matches(&self, serial: &Serial) -> Result<Vec<Device>, ProviderError> {
+        let limit = LIMIT.to_string();
+        let mut matching = Vec::new();
+        for page in 0..MAX_PAGES {
+            let offset = (page * LIMIT).to_string();
+            let mut query = vec![
+                ("serial_number", serial.as_str()),
+                ("limit", limit.as_str()),
+            ];
+            if page > 0 {
+                query.push(("offset", offset.as_str()));
+            }
+            let request = if page == 0 {
+                format!("GET /api/v1/devices (serial {serial})")
+            } else {
+                format!("GET /api/v1/devices (serial {serial}, offset {offset})")
+            };
+            let devices = self.list(&query, &request).await?;
+            let returned = devices.len();
+            matching.extend(
+                devices
+                    .into_iter()
+                    .filter(|d| d.serial_number.trim().eq_ignore_ascii_case(serial.as_str())),
+            );
+            if returned < LIMIT {
+                return Ok(matching);
+            }
+        }
+        Err(ProviderError::permanent(format!(
+            "Kandji has more than {} devices whose serial number contains {serial}; \
+             the lookup stops after {MAX_PAGES} pages of {LIMIT}, so it can't tell which \
+             records are {serial}'s",
+            MAX_PAGES * LIMIT
+        )))
     }
 
     fn decide(&self, serial: &Serial, device: &Device) -> Decision {
@@ -216,6 +243,12 @@ impl KandjiProvider {
                 format!("{serial} does not have the Kandji agent installed"),
             );
         }
+        if self.config.deny_missing() && device.is_missing != Some(false) {
+            return Decision::deny(
+                DenyCode::NOT_COMPLIANT,
+                format!("{serial} is flagged as missing in Kandji: it has not checked in recently"),
+            );
+        }
         let blueprints = self.config.blueprints();
         if !blueprints.is_empty()
             && !blueprints
@@ -234,7 +267,11 @@ impl KandjiProvider {
             );
         }
         tracing::debug!(%serial, blueprint = %device.blueprint_name, "allowed");
-        Decision::allow_with(device.enrichment())
+        if self.config.enrich() {
+            Decision::allow_with(device.enrichment())
+        } else {
+            Decision::allow()
+        }
     }
 }
 

@@ -77,6 +77,8 @@ pub struct FakeKandjiDevice {
     pub mdm_enabled: bool,
     /// `agent_installed`.
     pub agent_installed: bool,
+    /// `is_missing`: not checked in for longer than the tenant's threshold.
+    pub is_missing: bool,
     /// `is_removed`.
     pub is_removed: bool,
     /// The assigned user: ID, name, email; `None` renders `"user": ""`.
@@ -102,6 +104,7 @@ impl FakeKandjiDevice {
             blueprint_name: "Engineering Macs".to_owned(),
             mdm_enabled: true,
             agent_installed: true,
+            is_missing: false,
             is_removed: false,
             user: Some((
                 "5344c996-8823-4b37-8d6e-8515fc7c3a0a".to_owned(),
@@ -148,6 +151,13 @@ impl FakeKandjiDevice {
     #[must_use]
     pub fn with_agent_installed(mut self, installed: bool) -> Self {
         self.agent_installed = installed;
+        self
+    }
+
+    /// Flags the device as missing (`is_missing: true`).
+    #[must_use]
+    pub fn missing(mut self) -> Self {
+        self.is_missing = true;
         self
     }
 
@@ -434,7 +444,7 @@ fn device_json(d: &FakeKandjiDevice, string_booleans: bool) -> Value {
         "blueprint_id": d.blueprint_id,
         "mdm_enabled": flag(d.mdm_enabled),
         "agent_installed": flag(d.agent_installed),
-        "is_missing": flag(false),
+        "is_missing": flag(d.is_missing),
         "is_removed": flag(d.is_removed),
         "agent_version": if d.agent_installed { "4.5.9 (5160)" } else { "" },
         "first_enrollment": "2024-01-26 16:15:36.087016+00:00",

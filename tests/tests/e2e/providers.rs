@@ -281,6 +281,17 @@ async fn any_takes_the_first_provider_that_allows_during_a_migration() {
         message.contains("; intune: C02NONCOMP01 has compliance state"),
         "{message}"
     );
+    // Jamf down but Intune allows: one allow is enough, whatever Jamf would have said.
+    intune.add_device(FakeManagedDevice::new("C02MIGRATED3"));
+    jamf.set_fault(Some(posture_jamf::testing::Fault::Status(503)));
+    let (status, body) = d.ask("C02MIGRATED3").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["allow"], true, "{body}");
+    assert_eq!(
+        body["data"]["intune"]["device"]["serial_number"], "C02MIGRATED3",
+        "{body}"
+    );
+    jamf.set_fault(None);
     // Intune down and Jamf doesn't know the device: it might have allowed, so 503.
     intune.set_fault(Some(posture_intune::testing::Fault::Status(503)));
     let (status, _) = d.ask("C02MIGRATED2").await;

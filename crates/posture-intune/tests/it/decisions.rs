@@ -206,3 +206,91 @@ async fn decisions_are_cached_and_concurrent_lookups_share_one_call() {
         Some("deviceNotFound")
     );
 }
+
+#[tokio::test]
+async fn every_page_is_read_so_the_newest_record_decides() {
+    let intune = fake().await;
+    // 29 old compliant records fill the first page of 25; the current, noncompliant one is
+    // on the second.
+    for day in 1..=29 {
+        intune.add_device(
+            FakeManagedDevice::new(MAC).with_last_sync(format!("2024-01-{day:02}T00:00:00Z")),
+        );
+    }
+    intune.add_device(
+        FakeManagedDevice::new(MAC)
+            .with_last_sync("2024-06-01T00:00:00Z")
+            .with_compliance_state("noncompliant"),
+    );
+    let intune_provider = provider(&intune, |c| c);
+    let decision = decide(&intune_provider, MAC).await;
+    assert_eq!(code(&decision), Some("notCompliant"), "{decision:?}");
+    assert_eq!(intune.stats().device_requests, 2);
+    let second = intune
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1.0/deviceManagement/managedDevices")
+        .nth(1)
+        .unwrap();
+    let query = |name: &str| {
+        second
+            .query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(query("$skiptoken").as_deref(), Some("25"));
+    assert_eq!(
+        query("$filter").as_deref(),
+        Some("serialNumber eq 'C02XL0GJJG5J'")
+    );
+}
+
+#[tokio::test]
+async fn more_records_than_four_pages_is_a_permanent_error() {
+    let intune = fake().await;
+    for _ in 0..101 {
+        intune.add_device(FakeManagedDevice::new(MAC));
+    }
+    let intune_provider = provider(&intune, |c| c);
+    let err = lookup(&intune_provider, MAC).await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert_eq!(
+        err.message(),
+        "Intune has more than 100 managed-device records with serial number C02XL0GJJG5J; \
+         the lookup stops after 4 pages, so it can't tell which one was synced last"
+    );
+    assert_eq!(intune.stats().device_requests, 4);
+}
+
+#[tokio::test]
+async fn an_ignored_filter_with_more_pages_is_not_crawled() {
+    let intune = fake().await;
+    intune.add_device(FakeManagedDevice::new(MAC));
+    for i in 0..30 {
+        intune.add_device(FakeManagedDevice::new(format!("C02OTHER{i:04}")));
+    }
+    intune.set_fault(Some(Fault::IgnoreFilter));
+    let intune_provider = provider(&intune, |c| c);
+    // Ours is on the first page, but a newer record of it could be on any later one.
+    let err = lookup(&intune_provider, MAC).await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert_eq!(
+        err.message(),
+        "Microsoft Graph ignored the serialNumber filter of GET \
+         /v1.0/deviceManagement/managedDevices (serial C02XL0GJJG5J): it returned 25 devices \
+         and more pages, so not every record of C02XL0GJJG5J can be seen without reading the \
+         whole inventory"
+    );
+    assert_eq!(intune.stats().device_requests, 1);
+}
+
+#[tokio::test]
+async fn enrichment_can_be_turned_off() {
+    let intune = fake().await;
+    intune.add_device(FakeManagedDevice::new(MAC));
+    let quiet = provider(&intune, |c| c.with_enrich(false));
+    let decision = decide(&quiet, MAC).await;
+    assert!(decision.is_allowed(), "{decision:?}");
+    assert!(decision.enrichment().is_none());
+}

@@ -225,3 +225,104 @@ async fn the_cache_keeps_kandji_requests_to_one_per_device() {
     assert_eq!(kandji_provider.stats().kandji_requests, 2);
     assert_eq!(kandji_provider.stats().decisions.misses, 2);
 }
+
+/// `count` devices whose serials contain `serial` without being it.
+fn longer_serials(serial: &str, count: usize) -> impl Iterator<Item = FakeKandjiDevice> + '_ {
+    (0..count).map(move |i| FakeKandjiDevice::new(format!("{serial}{i:04}")))
+}
+
+#[tokio::test]
+async fn the_exact_serial_is_found_behind_a_full_page_of_longer_ones() {
+    let kandji = fake().await;
+    for device in longer_serials(MAC, 300) {
+        kandji.add_device(device);
+    }
+    kandji.add_device(FakeKandjiDevice::new(MAC));
+    let kandji_provider = provider(&kandji, |c| c);
+    let decision = decide(&kandji_provider, MAC).await;
+    assert!(decision.is_allowed(), "{decision:?}");
+    let requests = kandji.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[1].query,
+        [
+            ("serial_number".to_owned(), MAC.to_owned()),
+            ("limit".to_owned(), "300".to_owned()),
+            ("offset".to_owned(), "300".to_owned()),
+        ]
+    );
+    // Not there at all: the list ends on the short second page, so the answer is "not found".
+    let kandji = fake().await;
+    for device in longer_serials(MAC, 301) {
+        kandji.add_device(device);
+    }
+    let kandji_provider = provider(&kandji, |c| c);
+    assert_eq!(
+        code(&decide(&kandji_provider, MAC).await),
+        Some("deviceNotFound")
+    );
+    assert_eq!(kandji.stats().device_requests, 2);
+}
+
+#[tokio::test]
+async fn a_live_record_on_a_later_page_beats_a_removed_one_on_the_first() {
+    let kandji = fake().await;
+    kandji.add_device(FakeKandjiDevice::new(MAC).removed());
+    for device in longer_serials(MAC, 299) {
+        kandji.add_device(device);
+    }
+    kandji.add_device(FakeKandjiDevice::new(MAC));
+    let kandji_provider = provider(&kandji, |c| c);
+    let decision = decide(&kandji_provider, MAC).await;
+    assert!(decision.is_allowed(), "{decision:?}");
+    assert_eq!(kandji.stats().device_requests, 2);
+}
+
+#[tokio::test]
+async fn a_flood_of_partial_matches_is_a_permanent_error_not_a_guess() {
+    let kandji = fake().await;
+    for device in longer_serials(MAC, 1500) {
+        kandji.add_device(device);
+    }
+    kandji.add_device(FakeKandjiDevice::new(MAC));
+    let kandji_provider = provider(&kandji, |c| c);
+    let err = crate::support::lookup(&kandji_provider, MAC)
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert_eq!(
+        err.message(),
+        "Kandji has more than 1500 devices whose serial number contains FVHHFKF7Q6L4; \
+         the lookup stops after 5 pages of 300, so it can't tell which records are \
+         FVHHFKF7Q6L4's"
+    );
+    assert_eq!(kandji.stats().device_requests, 5);
+}
+
+#[tokio::test]
+async fn missing_devices_are_denied_only_when_asked() {
+    let kandji = fake().await;
+    kandji.set_string_booleans(true);
+    kandji.add_device(FakeKandjiDevice::new(MAC).missing());
+    kandji.add_device(FakeKandjiDevice::new("C02PRESENT01"));
+    let lenient = provider(&kandji, |c| c);
+    assert!(decide(&lenient, MAC).await.is_allowed());
+    let strict = provider(&kandji, |c| c.with_deny_missing(true));
+    let denied = decide(&strict, MAC).await;
+    assert_eq!(code(&denied), Some("notCompliant"));
+    assert_eq!(
+        denied.deny_message(),
+        Some("FVHHFKF7Q6L4 is flagged as missing in Kandji: it has not checked in recently")
+    );
+    assert!(decide(&strict, "C02PRESENT01").await.is_allowed());
+}
+
+#[tokio::test]
+async fn enrichment_can_be_turned_off() {
+    let kandji = fake().await;
+    kandji.add_device(FakeKandjiDevice::new(MAC));
+    let quiet = provider(&kandji, |c| c.with_enrich(false));
+    let decision = decide(&quiet, MAC).await;
+    assert!(decision.is_allowed(), "{decision:?}");
+    assert!(decision.enrichment().is_none());
+}
