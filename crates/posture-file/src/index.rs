@@ -5,7 +5,10 @@
 //! `entries[i - 1].data_end..entries[i].data_end` of `data` (all enrichment objects,
 //! concatenated; an empty range means no data). A [`HashTable`] of device numbers, hashed
 //! by identifier, finds a device in constant time. Overhead beyond the identifiers and data
-//! themselves is one 16-byte [`Entry`] and one table slot per device.
+//! themselves is one 8-byte [`Entry`] and one table slot per device.
+//!
+//! Offsets are `u32`, half the size of `usize`, so each arena holds at most 4 GiB: a
+//! million devices need about a hundredth of that, and the saving is 8 bytes a device.
 //!
 //! The table is built once parsing is done, at its final size: growing it while parsing
 //! would rehash every identifier several times, which costs more than the parse.
@@ -19,16 +22,24 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 /// Where one device's identifier and data end.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
-    id_end: usize,
-    data_end: usize,
+    id_end: u32,
+    data_end: u32,
 }
 
 /// The most devices one index holds: device numbers are `u32`.
 pub(crate) const MAX_DEVICES: usize = u32::MAX as usize;
 
-/// The index is full: [`MAX_DEVICES`] devices were added.
-#[derive(Debug)]
-pub(crate) struct TooMany;
+/// The most bytes of identifiers, and of data, one index holds: offsets are `u32`.
+pub(crate) const MAX_ARENA_BYTES: usize = u32::MAX as usize;
+
+/// The index is full.
+#[derive(Debug, Eq, PartialEq)]
+pub(crate) enum Full {
+    /// [`MAX_DEVICES`] devices were added.
+    Devices,
+    /// The identifiers or the data would exceed [`MAX_ARENA_BYTES`].
+    Bytes,
+}
 
 /// Two devices have the same identifier.
 #[derive(Debug)]
@@ -47,6 +58,8 @@ pub(crate) struct Builder {
     ids: String,
     data: Vec<u8>,
     entries: Vec<Entry>,
+    /// [`MAX_ARENA_BYTES`], lowered by tests to reach it without allocating 4 GiB.
+    arena_limit: usize,
 }
 
 impl Builder {
@@ -67,6 +80,16 @@ impl Builder {
             ids: String::new(),
             data: arena,
             entries: Vec::new(),
+            arena_limit: MAX_ARENA_BYTES,
+        }
+    }
+
+    /// An empty builder whose arenas each hold at most `limit` bytes.
+    #[cfg(test)]
+    pub(crate) fn with_arena_limit(limit: usize) -> Self {
+        Self {
+            arena_limit: limit.min(MAX_ARENA_BYTES),
+            ..Self::new()
         }
     }
 
@@ -77,16 +100,15 @@ impl Builder {
 
     /// Adds a device. `data` is its serialised JSON object, or empty for no data.
     /// Duplicates are found by [`Self::finish`].
-    pub(crate) fn push(&mut self, id: &str, data: &[u8]) -> Result<(), TooMany> {
+    pub(crate) fn push(&mut self, id: &str, data: &[u8]) -> Result<(), Full> {
         if self.entries.len() >= MAX_DEVICES {
-            return Err(TooMany);
+            return Err(Full::Devices);
         }
+        let id_end = end_offset(self.ids.len(), id.len(), self.arena_limit)?;
+        let data_end = end_offset(self.data.len(), data.len(), self.arena_limit)?;
         self.ids.push_str(id);
         self.data.extend_from_slice(data);
-        self.entries.push(Entry {
-            id_end: self.ids.len(),
-            data_end: self.data.len(),
-        });
+        self.entries.push(Entry { id_end, data_end });
         Ok(())
     }
 
@@ -174,13 +196,23 @@ impl Index {
     }
 }
 
+/// Where an arena of `len` bytes ends once `added` more are appended, if that is within
+/// `limit` (at most [`MAX_ARENA_BYTES`], so the offset fits a `u32`).
+fn end_offset(len: usize, added: usize, limit: usize) -> Result<u32, Full> {
+    len.checked_add(added)
+        .filter(|&end| end <= limit)
+        .and_then(|end| u32::try_from(end).ok())
+        .ok_or(Full::Bytes)
+}
+
 /// The byte range of device `index` in an arena whose end offsets `end` reads.
-fn range(entries: &[Entry], index: usize, end: impl Fn(&Entry) -> usize) -> (usize, usize) {
+fn range(entries: &[Entry], index: usize, end: impl Fn(&Entry) -> u32) -> (usize, usize) {
+    let end = |entry: &Entry| widen(end(entry));
     let start = index
         .checked_sub(1)
         .and_then(|previous| entries.get(previous))
-        .map_or(0, &end);
-    let stop = entries.get(index).map_or(start, &end);
+        .map_or(0, end);
+    let stop = entries.get(index).map_or(start, end);
     (start, stop)
 }
 
@@ -238,6 +270,28 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_device_that_would_overflow_an_arena() {
+        let mut builder = Builder::with_arena_limit(8);
+        builder.push("abcd", b"{\"n\":1}").unwrap();
+        assert_eq!(builder.push("e", b"{}"), Err(Full::Bytes));
+        builder.push("efgh", b"").unwrap();
+        assert_eq!(builder.push("i", b""), Err(Full::Bytes));
+        let index = builder.finish().unwrap();
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.identifier(1), "efgh");
+        assert_eq!(index.data(0).as_deref(), Some(&b"{\"n\":1}"[..]));
+    }
+
+    #[test]
+    fn arena_offsets_stop_at_4_gib() {
+        let limit = MAX_ARENA_BYTES;
+        assert_eq!(end_offset(limit - 1, 1, limit), Ok(u32::MAX));
+        assert_eq!(end_offset(limit, 1, limit), Err(Full::Bytes));
+        assert_eq!(end_offset(usize::MAX, 1, limit), Err(Full::Bytes));
+        assert_eq!(end_offset(10, 5, 12), Err(Full::Bytes));
+    }
+
+    #[test]
     fn overhead_stays_well_under_150_bytes_per_device() {
         let mut builder = Builder::new();
         let devices = 100_000;
@@ -248,7 +302,7 @@ mod tests {
         }
         let index = builder.finish().unwrap();
         let per_device = index.overhead_bytes() / devices;
-        assert!(per_device < 40, "{per_device} bytes of overhead per device");
+        assert!(per_device < 32, "{per_device} bytes of overhead per device");
         for n in (0..devices).step_by(997) {
             assert_eq!(index.find(&format!("C02{n:09}")), Some(n));
         }

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use posture_core::{Decision, DenyCode, Enrichment};
 
-use crate::index::{Index, MAX_DEVICES, TooMany};
+use crate::index::{Full, Index, MAX_ARENA_BYTES, MAX_DEVICES};
 use crate::{FileFormat, LoadError, parse_csv, parse_json};
 
 /// The UTF-8 byte-order mark some editors (and Excel) put at the start of a file.
@@ -256,11 +256,17 @@ impl fmt::Debug for DeviceRecord<'_> {
     }
 }
 
-/// The error for a file with more devices than an index holds.
-pub(crate) fn too_many(_: TooMany, file: &str) -> LoadError {
-    LoadError::TooManyDevices {
-        file: file.to_owned(),
-        limit: MAX_DEVICES,
+/// The error for a file with more devices, or more bytes of them, than an index holds.
+pub(crate) fn full(full: Full, file: &str) -> LoadError {
+    match full {
+        Full::Devices => LoadError::TooManyDevices {
+            file: file.to_owned(),
+            limit: MAX_DEVICES,
+        },
+        Full::Bytes => LoadError::TooMuchData {
+            file: file.to_owned(),
+            limit: MAX_ARENA_BYTES as u64,
+        },
     }
 }
 
@@ -285,4 +291,22 @@ pub(crate) fn check_identifier(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_index_names_the_file_and_the_limit() {
+        assert_eq!(
+            full(Full::Bytes, "devices.csv").to_string(),
+            "devices.csv: the identifiers or the enrichment data exceed 4294967295 bytes \
+             (4 GiB), the most one device list holds"
+        );
+        assert_eq!(
+            full(Full::Devices, "devices.csv").to_string(),
+            "devices.csv lists more than 4294967295 devices"
+        );
+    }
 }

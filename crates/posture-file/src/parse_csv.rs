@@ -12,7 +12,7 @@ use csv::{ByteRecord, ReaderBuilder, StringRecord};
 
 use crate::LoadError;
 use crate::index::Builder;
-use crate::list::{check_identifier, too_many};
+use crate::list::{check_identifier, full};
 
 /// The first header, exactly as the Go version requires it.
 const IDENTIFIER_HEADER: &str = "Identifier";
@@ -58,7 +58,7 @@ pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
         })?;
         builder
             .push(identifier, &object)
-            .map_err(|err| too_many(err, file))?;
+            .map_err(|err| full(err, file))?;
     }
     Ok(builder)
 }

@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 
 use crate::LoadError;
 use crate::index::Builder;
-use crate::list::{check_identifier, too_many};
+use crate::list::{check_identifier, full};
 
 /// Parses a JSON device file (without its byte-order mark) into a builder.
 pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
@@ -84,7 +84,7 @@ fn add_device(
     };
     builder
         .push(&identifier, data)
-        .map_err(|err| Failure::Rejected(too_many(err, file)))
+        .map_err(|err| Failure::Rejected(full(err, file)))
 }
 
 /// The line of device `wanted`'s identifier, found by walking the file again. Used only
