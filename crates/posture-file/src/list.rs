@@ -1,4 +1,6 @@
 use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use posture_core::{Decision, DenyCode, Enrichment};
@@ -134,17 +136,32 @@ impl DeviceList {
     }
 
     /// Reads and parses a device file.
+    ///
+    /// The file is parsed as it is read, so loading needs little memory beyond the list
+    /// itself. If the file fails a check, it is read again whole to say where: errors are
+    /// reported exactly as [`Self::parse_with`] reports them.
     pub fn load_with(
         path: impl AsRef<Path>,
         format: FileFormat,
         options: LoadOptions,
     ) -> Result<Self, LoadError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse_with(&bytes, format, &path.display().to_string(), options)
+        let source = path.display().to_string();
+        match stream(path, format, &source, options) {
+            Ok(index) => Ok(Self {
+                index,
+                format,
+                source: source.into(),
+            }),
+            Err(Streamed::Failed(err)) => Err(err),
+            // Streaming keeps no positions, and whitespace-only files look like other
+            // errors, so let the in-memory parser name the problem. Should the file have
+            // changed meanwhile, this loads it as it is now.
+            Err(Streamed::Diagnose) => {
+                let bytes = std::fs::read(path).map_err(|err| io_error(path, err))?;
+                Self::parse_with(&bytes, format, &source, options)
+            }
+        }
     }
 
     /// How many devices the list holds.
@@ -220,6 +237,63 @@ impl fmt::Debug for DeviceList {
             .field("format", &self.format)
             .field("devices", &self.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// The buffer for reading a file: large enough that reads cost little next to parsing.
+pub(crate) const READ_BUFFER: usize = 64 * 1024;
+
+/// Why a streamed load stopped.
+enum Streamed {
+    /// For a reason that needs no position in the file, or could not be read.
+    Failed(LoadError),
+    /// The file is invalid; parse it in memory to say where.
+    Diagnose,
+}
+
+/// Parses the file at `path` as it is read.
+fn stream(
+    path: &Path,
+    format: FileFormat,
+    source: &str,
+    options: LoadOptions,
+) -> Result<Index, Streamed> {
+    let failed = |err| Streamed::Failed(io_error(path, err));
+    let file = File::open(path).map_err(failed)?;
+    let size = file
+        .metadata()
+        .map_or(0, |meta| usize::try_from(meta.len()).unwrap_or(usize::MAX));
+    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+    skip_bom(&mut reader).map_err(failed)?;
+    let builder = match format {
+        FileFormat::Json => parse_json::parse_reader(reader, size, source),
+        FileFormat::Csv => parse_csv::parse_reader(reader, size, source),
+    }
+    .map_err(|err| match err {
+        // Reading the whole of a file this large to report it would defeat the limit.
+        LoadError::TooManyDevices { .. } | LoadError::TooMuchData { .. } => Streamed::Failed(err),
+        _ => Streamed::Diagnose,
+    })?;
+    if builder.len() == 0 && !options.allows_empty() {
+        return Err(Streamed::Diagnose);
+    }
+    builder.finish().map_err(|_| Streamed::Diagnose)
+}
+
+/// Skips a byte-order mark at the start of `reader`.
+fn skip_bom(reader: &mut impl BufRead) -> io::Result<()> {
+    // A first read shorter than the mark only happens for a file that short, or an odd
+    // reader; a mark left in place then fails the parse, and the in-memory parse skips it.
+    if reader.fill_buf()?.starts_with(BOM) {
+        reader.consume(BOM.len());
+    }
+    Ok(())
+}
+
+fn io_error(path: &Path, source: io::Error) -> LoadError {
+    LoadError::Io {
+        path: path.to_owned(),
+        source,
     }
 }
 

@@ -7,18 +7,48 @@
 //! header. As Go does, a carriage return before a line feed inside a field is dropped.
 
 use std::collections::HashMap;
+use std::io::Read;
 
 use csv::{ByteRecord, ReaderBuilder, StringRecord};
 
 use crate::LoadError;
 use crate::index::Builder;
+use crate::list::READ_BUFFER;
 use crate::list::{check_identifier, full};
 
 /// The first header, exactly as the Go version requires it.
 const IDENTIFIER_HEADER: &str = "Identifier";
 
-/// Parses a CSV device file (without its byte-order mark) into a builder.
+/// Parses a CSV device file in memory (without its byte-order mark) into a builder.
 pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
+    parse_from(input, input.len(), file, |position| {
+        line_at(position, input)
+    })
+}
+
+/// Parses a CSV device file (without its byte-order mark) as it is read. `size` is the
+/// file's length, to size the data arena.
+///
+/// Lines in errors may be off: without the text at hand, the blank lines skipped before a
+/// record go uncounted. [`DeviceList::load_with`](crate::DeviceList::load_with) reports
+/// such errors by parsing the file again in memory.
+pub(crate) fn parse_reader(
+    input: impl Read,
+    size: usize,
+    file: &str,
+) -> Result<Builder, LoadError> {
+    parse_from(input, size, file, |position| widen(position.line()))
+}
+
+/// Parses CSV from `input`, of about `size` bytes; `locate` gives the line where the
+/// record at a position starts.
+fn parse_from<R: Read>(
+    input: R,
+    size: usize,
+    file: &str,
+    locate: impl Fn(&csv::Position) -> usize,
+) -> Result<Builder, LoadError> {
+    let line_of = |record: &StringRecord| record.position().map_or(0, &locate);
     let mut reader = reader(input);
     let mut record = StringRecord::new();
     let read = reader
@@ -29,16 +59,16 @@ pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
             file: file.to_owned(),
         });
     }
-    let keys = header_keys(&record, line_of(&record, input), file)?;
+    let keys = header_keys(&record, line_of(&record), file)?;
     let width = record.len();
 
-    let mut builder = Builder::with_data_capacity(data_estimate(input, &keys));
+    let mut builder = Builder::with_data_capacity(data_estimate(size, &keys));
     let mut object = Vec::new();
     while reader
         .read_record(&mut record)
         .map_err(|err| csv_error(&err, file))?
     {
-        let line = line_of(&record, input);
+        let line = line_of(&record);
         if record.len() != width {
             return Err(LoadError::RaggedRow {
                 file: file.to_owned(),
@@ -63,23 +93,21 @@ pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
     Ok(builder)
 }
 
-/// About how many bytes the data objects of `input` take: each record's text again, plus
-/// every key, the quotes and the braces. A hint only; escapes can take more.
-fn data_estimate(input: &[u8], keys: &[Vec<u8>]) -> usize {
+/// About how many bytes the data objects of a `size`-byte file take: the file again, as
+/// values, with half as much again for the keys. A hint only: it may be short, and what is
+/// reserved but never written costs no memory.
+fn data_estimate(size: usize, keys: &[Vec<u8>]) -> usize {
     if keys.is_empty() {
         return 0;
     }
-    let records = input.iter().filter(|&&b| b == b'\n').count() + 1;
-    let per_record: usize = keys.iter().map(|key| key.len() + 3).sum::<usize>() + 2;
-    input
-        .len()
-        .saturating_add(records.saturating_mul(per_record))
+    size.saturating_add(size / 2)
 }
 
-fn reader(input: &[u8]) -> csv::Reader<&[u8]> {
+fn reader<R: Read>(input: R) -> csv::Reader<R> {
     ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        .buffer_capacity(READ_BUFFER)
         .from_reader(input)
 }
 
@@ -168,10 +196,6 @@ pub(crate) fn device_line(input: &[u8], wanted: usize) -> usize {
         index += 1;
     }
     0
-}
-
-fn line_of(record: &StringRecord, input: &[u8]) -> usize {
-    record.position().map_or(0, |p| line_at(p, input))
 }
 
 /// The line where the record at `position` starts. The reader's position for a record is

@@ -6,26 +6,65 @@
 //! the keys `devices`, `identifier` and `data` match regardless of ASCII case and other keys
 //! are ignored. Unlike it, a key repeated within one object is an error, not "last wins".
 //!
+//! The same walk reads a file as a stream, taking each device's values as owned raw JSON
+//! instead, so the file is never in memory whole.
+//!
 //! Positions: serde reports syntax errors where it finds them. For our own checks the raw
-//! values are slices of the input, so their offset in it gives the line.
+//! values are slices of the input, so their offset in it gives the line. A stream has no
+//! such input, so its errors have no line for our checks;
+//! [`DeviceList::load_with`](crate::DeviceList::load_with) reports those by parsing the
+//! file again in memory.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::Read;
+use std::marker::PhantomData;
+use std::ops::Deref;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::value::RawValue;
 
 use crate::LoadError;
 use crate::index::Builder;
 use crate::list::{check_identifier, full};
 
-/// Parses a JSON device file (without its byte-order mark) into a builder.
+/// Parses a JSON device file in memory (without its byte-order mark) into a builder.
 pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
     // The data values are slices of the input, so the input's size bounds them.
     let mut builder = Builder::with_data_capacity(input.len());
-    let result = walk(input, |index, device| {
-        add_device(&mut builder, input, file, index, device)
+    let mut deserializer = serde_json::Deserializer::from_slice(input);
+    let result = walk(&mut deserializer, |index, device: RawDevice<&RawValue>| {
+        add_device(&mut builder, Some(input), file, index, &device)
     });
+    outcome(result, builder, file)
+}
+
+/// Parses a JSON device file (without its byte-order mark) as it is read. `size` is the
+/// file's length, which bounds the data. Errors from our own checks have no position (see
+/// the module's documentation).
+pub(crate) fn parse_reader(
+    input: impl Read,
+    size: usize,
+    file: &str,
+) -> Result<Builder, LoadError> {
+    let mut builder = Builder::with_data_capacity(size);
+    let mut deserializer = serde_json::Deserializer::from_reader(input);
+    let result = walk(
+        &mut deserializer,
+        |index, device: RawDevice<Box<RawValue>>| {
+            add_device(&mut builder, None, file, index, &device)
+        },
+    );
+    outcome(result, builder, file)
+}
+
+fn outcome(
+    result: Result<(), (serde_json::Error, Option<Failure>)>,
+    builder: Builder,
+    file: &str,
+) -> Result<Builder, LoadError> {
     match result {
         Ok(()) => Ok(builder),
         Err((_, Some(Failure::Rejected(err)))) => Err(err),
@@ -33,18 +72,18 @@ pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
     }
 }
 
-/// Validates one device and adds it.
-fn add_device(
+/// Validates one device and adds it. `input` is the whole file, when parsing in memory.
+fn add_device<V: Deref<Target = RawValue>>(
     builder: &mut Builder,
-    input: &[u8],
+    input: Option<&[u8]>,
     file: &str,
     index: usize,
-    device: RawDevice<'_>,
+    device: &RawDevice<V>,
 ) -> Result<(), Failure> {
-    let Some(raw_id) = device.identifier else {
+    let Some(raw_id) = device.identifier.as_deref() else {
         return Err(Failure::Rejected(LoadError::MissingIdentifier {
             file: file.to_owned(),
-            line: device_start_line(input, index),
+            line: input.map_or(0, |input| device_start_line(input, index)),
             device: index + 1,
         }));
     };
@@ -69,11 +108,14 @@ fn add_device(
         }
     };
     check_identifier(&identifier, file, line).map_err(Failure::Rejected)?;
-    let data = match device.data.map(classify_data) {
+    let data = match device.data.as_deref().map(classify_data) {
         None | Some(Data::None) => &[][..],
         Some(Data::Object(json)) => json.as_bytes(),
         Some(Data::Other(found)) => {
-            let at = device.data.map_or(0, |raw| position(input, raw.get()).0);
+            let at = device
+                .data
+                .as_deref()
+                .map_or(0, |raw| position(input, raw.get()).0);
             return Err(Failure::Rejected(LoadError::DataNotObject {
                 file: file.to_owned(),
                 line: at,
@@ -91,12 +133,13 @@ fn add_device(
 /// to report a duplicate, so the fast path need not remember where every device was.
 pub(crate) fn identifier_line(input: &[u8], wanted: usize) -> usize {
     let mut found = 0;
-    let _stopped = walk(input, |index, device| {
+    let mut deserializer = serde_json::Deserializer::from_slice(input);
+    let _stopped = walk(&mut deserializer, |index, device: RawDevice<&RawValue>| {
         if index < wanted {
             return Ok(());
         }
         if let Some(raw) = device.identifier {
-            found = position(input, raw.get()).0;
+            found = position(Some(input), raw.get()).0;
         }
         Err(Failure::Stop)
     });
@@ -107,10 +150,11 @@ pub(crate) fn identifier_line(input: &[u8], wanted: usize) -> usize {
 /// only to report a device without an identifier.
 fn device_start_line(input: &[u8], wanted: usize) -> usize {
     let mut walker = Walker {
-        sink: |_: usize, _: RawDevice<'_>| Ok(()),
+        sink: |_: usize, _: RawDevice<&RawValue>| Ok(()),
         failure: None,
         locate: Some(wanted),
         located: None,
+        raw: PhantomData,
     };
     let mut deserializer = serde_json::Deserializer::from_slice(input);
     let _stopped = Top(&mut walker).deserialize(&mut deserializer);
@@ -176,9 +220,10 @@ fn kind_of(byte: u8) -> &'static str {
     }
 }
 
-/// The line and column (from 1, in bytes) where `raw`, a slice of `input`, starts.
-fn position(input: &[u8], raw: &str) -> (usize, usize) {
-    line_at_address(input, raw.as_ptr().addr())
+/// The line and column (from 1, in bytes) where `raw`, a slice of `input`, starts; zeros
+/// when streaming, with no input to measure against.
+fn position(input: Option<&[u8]>, raw: &str) -> (usize, usize) {
+    input.map_or((0, 0), |input| line_at_address(input, raw.as_ptr().addr()))
 }
 
 /// The line and column of the byte of `input` at memory address `address`.
@@ -209,11 +254,12 @@ fn syntax_error(err: &serde_json::Error, file: &str) -> LoadError {
     }
 }
 
-/// A device's interesting values, as raw JSON borrowed from the input.
-#[derive(Clone, Copy, Debug)]
-struct RawDevice<'de> {
-    identifier: Option<&'de RawValue>,
-    data: Option<&'de RawValue>,
+/// A device's interesting values, as raw JSON: borrowed from the input (`&RawValue`) when
+/// it is in memory, owned (`Box<RawValue>`) when it is streamed.
+#[derive(Debug)]
+struct RawDevice<V> {
+    identifier: Option<V>,
+    data: Option<V>,
 }
 
 /// Why a walk stopped early.
@@ -225,31 +271,39 @@ enum Failure {
     Stop,
 }
 
-/// Streams the devices of `input` to `sink`, numbering them from 0. On error, returns
-/// serde's error (with its position) and the sink's failure, if the sink stopped it.
-fn walk<'de, F>(input: &'de [u8], sink: F) -> Result<(), (serde_json::Error, Option<Failure>)>
+/// Streams the devices `deserializer` reads to `sink`, numbering them from 0. On error,
+/// returns serde's error (with its position) and the sink's failure, if the sink stopped
+/// it.
+fn walk<'de, R, V, F>(
+    deserializer: &mut serde_json::Deserializer<R>,
+    sink: F,
+) -> Result<(), (serde_json::Error, Option<Failure>)>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    R: serde_json::de::Read<'de>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     let mut walker = Walker {
         sink,
         failure: None,
         locate: None,
         located: None,
+        raw: PhantomData,
     };
-    let mut deserializer = serde_json::Deserializer::from_slice(input);
     let result = Top(&mut walker)
-        .deserialize(&mut deserializer)
+        .deserialize(&mut *deserializer)
         .and_then(|()| deserializer.end());
     result.map_err(|err| (err, walker.failure.take()))
 }
 
-struct Walker<F> {
+struct Walker<F, V> {
     sink: F,
     failure: Option<Failure>,
     /// When set, stop at this device and record where it starts in `located`.
     locate: Option<usize>,
     located: Option<usize>,
+    /// How raw values are held.
+    raw: PhantomData<fn() -> V>,
 }
 
 /// The keys we look for, matched regardless of ASCII case as `encoding/json` does.
@@ -290,11 +344,12 @@ impl Visitor<'_> for KeyVisitor {
 }
 
 /// The top-level object.
-struct Top<'w, F>(&'w mut Walker<F>);
+struct Top<'w, F, V>(&'w mut Walker<F, V>);
 
-impl<'de, F> DeserializeSeed<'de> for Top<'_, F>
+impl<'de, F, V> DeserializeSeed<'de> for Top<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -303,9 +358,10 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for Top<'_, F>
+impl<'de, F, V> Visitor<'de> for Top<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -331,11 +387,12 @@ where
 }
 
 /// The `devices` value: an array, or `null` for none.
-struct Devices<'w, F>(&'w mut Walker<F>);
+struct Devices<'w, F, V>(&'w mut Walker<F, V>);
 
-impl<'de, F> DeserializeSeed<'de> for Devices<'_, F>
+impl<'de, F, V> DeserializeSeed<'de> for Devices<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -344,9 +401,10 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for Devices<'_, F>
+impl<'de, F, V> Visitor<'de> for Devices<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -366,7 +424,7 @@ where
         let mut index = 0;
         loop {
             if self.0.locate == Some(index) {
-                let raw: Option<&'de RawValue> = seq.next_element()?;
+                let raw: Option<V> = seq.next_element()?;
                 self.0.located = raw.map(|raw| raw.get().as_ptr().addr());
                 return Err(de::Error::custom("device located"));
             }
@@ -383,14 +441,15 @@ where
 }
 
 /// One element of `devices`.
-struct Device<'w, F> {
-    walker: &'w mut Walker<F>,
+struct Device<'w, F, V> {
+    walker: &'w mut Walker<F, V>,
     index: usize,
 }
 
-impl<'de, F> DeserializeSeed<'de> for Device<'_, F>
+impl<'de, F, V> DeserializeSeed<'de> for Device<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -399,9 +458,10 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for Device<'_, F>
+impl<'de, F, V> Visitor<'de> for Device<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -434,7 +494,7 @@ where
                     self.index + 1
                 )));
             }
-            *slot = Some(map.next_value::<&'de RawValue>()?);
+            *slot = Some(map.next_value::<V>()?);
         }
         (self.walker.sink)(self.index, device).map_err(|failure| {
             self.walker.failure = Some(failure);
