@@ -55,7 +55,8 @@ impl LoadOptions {
 /// An immutable, fully validated device inventory.
 ///
 /// Lookups are exact (case-sensitive) and take constant time. Each device's enrichment
-/// data is kept as serialised JSON in one shared buffer.
+/// data is kept as serialised JSON in one shared buffer (for CSV, only the values: the
+/// keys, the same for every device, are kept once).
 ///
 /// ```
 /// use posture_file::{DeviceList, FileFormat};
@@ -311,8 +312,11 @@ impl<'a> DeviceRecord<'a> {
     }
 
     /// The device's enrichment data, or `None` when the file gives it none (no `data`, a
-    /// `null` or empty `data` object, or a CSV with no column but `Identifier`). The value
-    /// shares the list's buffer; making it copies nothing.
+    /// `null` or empty `data` object, or a CSV with no column but `Identifier`).
+    ///
+    /// From a JSON file the value shares the list's buffer, so making it copies nothing.
+    /// A CSV list keeps each device's values without the header keys, to save memory, so
+    /// this puts the object together in a new buffer: one small allocation.
     pub fn enrichment(&self) -> Option<Enrichment> {
         self.list
             .index

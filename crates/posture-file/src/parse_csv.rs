@@ -12,7 +12,7 @@ use std::io::Read;
 use csv::{ByteRecord, ReaderBuilder, StringRecord};
 
 use crate::LoadError;
-use crate::index::Builder;
+use crate::index::{Builder, Layout};
 use crate::list::READ_BUFFER;
 use crate::list::{check_identifier, full};
 
@@ -62,8 +62,9 @@ fn parse_from<R: Read>(
     let keys = header_keys(&record, line_of(&record), file)?;
     let width = record.len();
 
-    let mut builder = Builder::with_data_capacity(data_estimate(size, &keys));
-    let mut object = Vec::new();
+    let estimate = if keys.is_empty() { 0 } else { size };
+    let mut builder = Builder::with_data_capacity(estimate, Layout::Columns(keys));
+    let mut values = Vec::new();
     while reader
         .read_record(&mut record)
         .map_err(|err| csv_error(&err, file))?
@@ -80,27 +81,17 @@ fn parse_from<R: Read>(
         let mut fields = record.iter();
         let identifier = fields.next().unwrap_or_default();
         check_identifier(identifier, file, || line)?;
-        object.clear();
-        write_object(&mut object, &keys, fields).map_err(|reason| LoadError::InvalidCsv {
+        values.clear();
+        write_values(&mut values, fields).map_err(|reason| LoadError::InvalidCsv {
             file: file.to_owned(),
             line,
             reason,
         })?;
         builder
-            .push(identifier, &object)
+            .push(identifier, &values)
             .map_err(|err| full(err, file))?;
     }
     Ok(builder)
-}
-
-/// About how many bytes the data objects of a `size`-byte file take: the file again, as
-/// values, with half as much again for the keys. A hint only: it may be short, and what is
-/// reserved but never written costs no memory.
-fn data_estimate(size: usize, keys: &[Vec<u8>]) -> usize {
-    if keys.is_empty() {
-        return 0;
-    }
-    size.saturating_add(size / 2)
 }
 
 fn reader<R: Read>(input: R) -> csv::Reader<R> {
@@ -154,22 +145,14 @@ fn header_keys(header: &StringRecord, line: usize, file: &str) -> Result<Vec<Vec
     Ok(keys)
 }
 
-/// Serialises a record's data fields as a JSON object of strings; writes nothing when
+/// Serialises a record's data fields as JSON strings, one after another: the values of
+/// its object, whose keys the header gives ([`Layout::Columns`]). Writes nothing when
 /// there are no data columns.
-fn write_object<'r>(
+fn write_values<'r>(
     out: &mut Vec<u8>,
-    keys: &[Vec<u8>],
     fields: impl Iterator<Item = &'r str>,
 ) -> Result<(), String> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    out.push(b'{');
-    for (position, (key, value)) in keys.iter().zip(fields).enumerate() {
-        if position > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(key);
+    for (position, value) in fields.enumerate() {
         let value = if value.contains('\r') {
             std::borrow::Cow::Owned(value.replace("\r\n", "\n"))
         } else {
@@ -178,7 +161,6 @@ fn write_object<'r>(
         serde_json::to_writer(&mut *out, &*value)
             .map_err(|err| format!("field {} cannot be encoded: {err}", position + 2))?;
     }
-    out.push(b'}');
     Ok(())
 }
 

@@ -27,13 +27,13 @@ use serde::de::{
 use serde_json::value::RawValue;
 
 use crate::LoadError;
-use crate::index::Builder;
+use crate::index::{Builder, Layout};
 use crate::list::{check_identifier, full};
 
 /// Parses a JSON device file in memory (without its byte-order mark) into a builder.
 pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
     // The data values are slices of the input, so the input's size bounds them.
-    let mut builder = Builder::with_data_capacity(input.len());
+    let mut builder = Builder::with_data_capacity(input.len(), Layout::Objects);
     let mut deserializer = serde_json::Deserializer::from_slice(input);
     let result = walk(&mut deserializer, |index, device: RawDevice<&RawValue>| {
         add_device(&mut builder, Some(input), file, index, &device)
@@ -49,7 +49,7 @@ pub(crate) fn parse_reader(
     size: usize,
     file: &str,
 ) -> Result<Builder, LoadError> {
-    let mut builder = Builder::with_data_capacity(size);
+    let mut builder = Builder::with_data_capacity(size, Layout::Objects);
     let mut deserializer = serde_json::Deserializer::from_reader(input);
     let result = walk(
         &mut deserializer,
