@@ -56,6 +56,7 @@ mod list;
 mod parse_csv;
 mod parse_json;
 mod provider;
+mod split_json;
 
 pub use error::LoadError;
 pub use format::{FileFormat, UnknownFileFormat};

@@ -260,14 +260,15 @@ fn stream(
     options: LoadOptions,
 ) -> Result<Index, Streamed> {
     let failed = |err| Streamed::Failed(io_error(path, err));
-    let file = File::open(path).map_err(failed)?;
-    let size = file
-        .metadata()
-        .map_or(0, |meta| usize::try_from(meta.len()).unwrap_or(usize::MAX));
-    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
-    skip_bom(&mut reader).map_err(failed)?;
+    let (reader, size) = open(path).map_err(failed)?;
     let builder = match format {
-        FileFormat::Json => parse_json::parse_reader(reader, size, source),
+        FileFormat::Json => match parse_json::parse_split(reader, size, source) {
+            Some(parsed) => parsed,
+            None => {
+                let (reader, size) = open(path).map_err(failed)?;
+                parse_json::parse_reader(reader, size, source)
+            }
+        },
         FileFormat::Csv => parse_csv::parse_reader(reader, size, source),
     }
     .map_err(|err| match err {
@@ -279,6 +280,18 @@ fn stream(
         return Err(Streamed::Diagnose);
     }
     builder.finish().map_err(|_| Streamed::Diagnose)
+}
+
+/// Opens the file at `path` for reading from after its byte-order mark, if any; also
+/// returns its size.
+fn open(path: &Path) -> io::Result<(BufReader<File>, usize)> {
+    let file = File::open(path)?;
+    let size = file
+        .metadata()
+        .map_or(0, |meta| usize::try_from(meta.len()).unwrap_or(usize::MAX));
+    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+    skip_bom(&mut reader)?;
+    Ok((reader, size))
 }
 
 /// Skips a byte-order mark at the start of `reader`.

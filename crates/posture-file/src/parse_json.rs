@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::Read;
+use std::io::{self, Read};
 use std::marker::PhantomData;
 use std::ops::Deref;
 
@@ -29,6 +29,7 @@ use serde_json::value::RawValue;
 use crate::LoadError;
 use crate::index::{Builder, Layout};
 use crate::list::{check_identifier, full};
+use crate::split_json::Blocks;
 
 /// Parses a JSON device file in memory (without its byte-order mark) into a builder.
 pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
@@ -58,6 +59,97 @@ pub(crate) fn parse_reader(
         },
     );
     outcome(result, builder, file)
+}
+
+/// Parses a JSON device file (without its byte-order mark) of the usual shape,
+/// `{"devices":[…]}` and nothing else, as it is read: each device is cut out of the stream
+/// and parsed from its slice. `None` when the file has another shape (say, more keys at the
+/// top, or escapes in `"devices"`); then [`parse_reader`] reads it. Errors from our own
+/// checks have no position, as with [`parse_reader`].
+pub(crate) fn parse_split(
+    input: impl Read,
+    size: usize,
+    file: &str,
+) -> Option<Result<Builder, LoadError>> {
+    let mut blocks = Blocks::new(input);
+    let mut builder = Builder::with_data_capacity(size, Layout::Objects);
+    let result = (|| {
+        let opened = blocks.eat(b'{')?
+            && blocks.eat_ignoring_case(b"\"devices\"")?
+            && blocks.eat(b':')?
+            && blocks.eat(b'[')?;
+        if !opened {
+            return Ok(false);
+        }
+        if blocks.eat(b']')? {
+            return Ok(blocks.eat(b'}')? && blocks.peek()?.is_none());
+        }
+        for index in 0.. {
+            let Some(device) = blocks.value()? else {
+                return Ok(false);
+            };
+            if let Err(err) = parse_device(device, index, &mut builder, file) {
+                return Err(Split::Rejected(err));
+            }
+            if !blocks.eat(b',')? {
+                break;
+            }
+        }
+        Ok(blocks.eat(b']')? && blocks.eat(b'}')? && blocks.peek()?.is_none())
+    })();
+    match result {
+        Ok(true) => Some(Ok(builder)),
+        Ok(false) => None,
+        Err(Split::Rejected(err)) => Some(Err(err)),
+        Err(Split::Io(err)) => Some(Err(LoadError::InvalidJson {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            reason: format!("cannot read the file: {err}"),
+        })),
+    }
+}
+
+/// Why [`parse_split`] stopped.
+enum Split {
+    Rejected(LoadError),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Split {
+    fn from(err: io::Error) -> Self {
+        Self::Io(err)
+    }
+}
+
+/// Parses one device object, device `index` of the file, and adds it.
+fn parse_device(
+    object: &[u8],
+    index: usize,
+    builder: &mut Builder,
+    file: &str,
+) -> Result<(), LoadError> {
+    let mut walker = Walker {
+        sink: |index, device: RawDevice<&RawValue>| add_device(builder, None, file, index, &device),
+        failure: None,
+        locate: None,
+        located: None,
+        raw: PhantomData,
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(object);
+    let parsed = Device {
+        walker: &mut walker,
+        index,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|()| deserializer.end());
+    match parsed {
+        Ok(()) => Ok(()),
+        Err(err) => match walker.failure.take() {
+            Some(Failure::Rejected(rejected)) => Err(rejected),
+            Some(Failure::Stop) | None => Err(syntax_error(&err, file)),
+        },
+    }
 }
 
 fn outcome(
@@ -548,6 +640,30 @@ mod tests {
     fn null_devices_is_an_empty_list() {
         assert_eq!(parse_str(r#"{"devices":null}"#).unwrap().len(), 0);
         assert_eq!(parse_str(r#"{"other":[]}"#).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn cuts_out_devices_only_from_the_usual_shape() {
+        let split = |json: &str| {
+            parse_split(json.as_bytes(), json.len(), "t.json")
+                .map(|parsed| parsed.map(|builder| builder.finish().unwrap().len()))
+        };
+        let usual = "\n{ \"Devices\" :[\n{\"identifier\":\"A\",\"data\":{\"a\":[1]}},\n{\"identifier\":\"B\"}\n] }\n";
+        assert_eq!(split(usual).unwrap().unwrap(), 2);
+        assert_eq!(split(r#"{"devices":[]}"#).unwrap().unwrap(), 0);
+        let err = split(r#"{"devices":[{"identifier":7}]}"#)
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(err, LoadError::InvalidJson { .. }), "{err}");
+        for other in [
+            r#"{"version":1,"devices":[]}"#,
+            r#"{"devices":[],"version":1}"#,
+            r#"{"devices":null}"#,
+            r#"{"devices":[{"identifier":"A"}"#,
+            "",
+        ] {
+            assert!(split(other).is_none(), "{other}");
+        }
     }
 
     #[test]

@@ -159,6 +159,49 @@ fn files_longer_than_the_read_buffer_load_whole() {
 }
 
 #[test]
+fn json_of_any_shape_loads() {
+    for (json, devices) in [
+        (
+            r#" { "DEVICES" : [ { "data" : { "a" : 1 } , "identifier" : "A" } ] } "#,
+            1,
+        ),
+        (
+            r#"{"version":2,"devices":[{"identifier":"A"},{"identifier":"B"}]}"#,
+            2,
+        ),
+        (
+            r#"{"devices":[{"identifier":"A"}],"notes":{"devices":[]}}"#,
+            1,
+        ),
+        (
+            r#"{"dev\u0069ces":[{"identifier":"A","data":{"x":"}]"}}]}"#,
+            1,
+        ),
+        (r#"{"devices":null}"#, 0),
+        (
+            "{\"devices\":[{\"identifier\":\"\\\"A\\\\\"},{\"identifier\":\"B\"}\n]}",
+            2,
+        ),
+    ] {
+        let loaded = same_both_ways(json.as_bytes(), FileFormat::Json).unwrap();
+        assert_eq!(loaded.len(), devices, "{json}");
+    }
+    for json in [
+        r#"{"devices":[{"identifier":"A"}]"#,
+        r#"{"devices":[{"identifier":"A"},]}"#,
+        r#"{"devices":[{"identifier":"A"} {"identifier":"B"}]}"#,
+        r#"{"devices":[{"identifier":"A"}]}}"#,
+        r#"{"devices":[{"identifier":"A"}]} []"#,
+        r#"{"devices":[{"identifier":"A"}],"devices":[]}"#,
+        r#"{"devices":[{"identifier":"A"}, null]}"#,
+        r#"{"devices":[{"identifier":"A"}, {"identifier":"B"}}]}"#,
+        r#"{"devices":[{"identifier":"A", "data": {"x": [}}]}"#,
+    ] {
+        same_both_ways(json.as_bytes(), FileFormat::Json).unwrap_err();
+    }
+}
+
+#[test]
 fn a_missing_file_is_a_read_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = DeviceList::load(dir.path().join("absent.csv"), FileFormat::Csv).unwrap_err();
