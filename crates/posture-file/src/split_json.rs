@@ -19,46 +19,55 @@ fn is_space(byte: u8) -> bool {
 #[derive(Debug)]
 pub(crate) struct Blocks<R> {
     reader: R,
-    /// Read but not yet consumed from `start` on.
+    /// Bytes `start..end` are read but not yet consumed; the rest is room to read into.
     buffer: Vec<u8>,
     start: usize,
+    end: usize,
 }
 
 impl<R: Read> Blocks<R> {
     pub(crate) fn new(reader: R) -> Self {
         Self {
-            buffer: Vec::with_capacity(READ_BUFFER),
-            start: 0,
             reader,
+            buffer: vec![0; READ_BUFFER],
+            start: 0,
+            end: 0,
         }
     }
 
-    /// Reads another block, dropping what was consumed; false at the end of the file.
+    /// What is read but not yet consumed.
+    fn pending(&self) -> &[u8] {
+        self.buffer.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// Reads more, after moving what is pending to the front; false at the end of the file.
     fn fill(&mut self) -> io::Result<bool> {
-        self.buffer.drain(..self.start);
+        self.buffer.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
         self.start = 0;
-        let kept = self.buffer.len();
-        // At least doubles the buffer when an object outgrows it, so a large object is
-        // read in a number of steps logarithmic in its size.
-        self.buffer.resize(kept + kept.max(READ_BUFFER), 0);
-        let read = loop {
+        if self.end == self.buffer.len() {
+            // An object longer than the buffer: doubling keeps reading it linear.
+            self.buffer.resize(self.buffer.len() * 2, 0);
+        }
+        loop {
             match self
                 .reader
-                .read(self.buffer.get_mut(kept..).unwrap_or_default())
+                .read(self.buffer.get_mut(self.end..).unwrap_or_default())
             {
+                Ok(read) => {
+                    self.end += read;
+                    return Ok(read > 0);
+                }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                result => break result,
+                Err(err) => return Err(err),
             }
-        };
-        let added = *read.as_ref().unwrap_or(&0);
-        self.buffer.truncate(kept + added);
-        Ok(read? > 0)
+        }
     }
 
     /// The next byte after any whitespace, which it skips; `None` at the end of the file.
     pub(crate) fn peek(&mut self) -> io::Result<Option<u8>> {
         loop {
-            while let Some(&byte) = self.buffer.get(self.start) {
+            while let Some(&byte) = self.pending().first() {
                 if !is_space(byte) {
                     return Ok(Some(byte));
                 }
@@ -82,18 +91,17 @@ impl<R: Read> Blocks<R> {
     /// Skips whitespace and then `word`, if it comes next, ignoring ASCII case.
     pub(crate) fn eat_ignoring_case(&mut self, word: &[u8]) -> io::Result<bool> {
         self.peek()?;
-        while self.buffer.len() - self.start < word.len() {
+        while self.pending().len() < word.len() {
             if !self.fill()? {
                 return Ok(false);
             }
         }
-        let end = self.start + word.len();
         let found = self
-            .buffer
-            .get(self.start..end)
+            .pending()
+            .get(..word.len())
             .is_some_and(|next| next.eq_ignore_ascii_case(word));
         if found {
-            self.start = end;
+            self.start += word.len();
         }
         Ok(found)
     }
@@ -106,14 +114,13 @@ impl<R: Read> Blocks<R> {
         let mut nesting = Nesting::default();
         let mut scanned = 0;
         loop {
-            let from = self.start + scanned;
-            let rest = self.buffer.get(from..).unwrap_or_default();
+            let rest = self.pending().get(scanned..).unwrap_or_default();
             if let Some(length) = nesting.close(rest) {
-                let value = self.start..from + length;
+                let value = self.start..self.start + scanned + length;
                 self.start = value.end;
                 return Ok(self.buffer.get(value));
             }
-            scanned = self.buffer.len() - self.start;
+            scanned = self.pending().len();
             if !self.fill()? {
                 return Ok(None);
             }
@@ -186,6 +193,16 @@ mod tests {
         }
         assert_eq!(values(Blocks::new(&text[..])), expected);
         assert_eq!(values(Blocks::new(Trickle(text))), expected);
+    }
+
+    #[test]
+    fn reads_values_longer_than_the_buffer() {
+        let long = format!("{{\"data\":\"{}\"}} {{}}", "x".repeat(3 * READ_BUFFER));
+        let mut blocks = Blocks::new(long.as_bytes());
+        let first = blocks.value().unwrap().map(<[u8]>::len);
+        assert_eq!(first, Some(3 * READ_BUFFER + 11));
+        assert_eq!(blocks.value().unwrap(), Some(&b"{}"[..]));
+        assert_eq!(blocks.value().unwrap(), None);
     }
 
     #[test]
