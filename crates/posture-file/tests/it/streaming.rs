@@ -28,9 +28,9 @@ fn same_both_ways(
     bytes: &[u8],
     format: FileFormat,
 ) -> Result<Vec<(String, Option<String>)>, String> {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join(format!("devices.{format}"));
-    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(&path, bytes).expect("write the device file");
     let name = path.display().to_string();
     let mut streamed = Err(String::new());
     for options in [LoadOptions::new(), LoadOptions::new().allow_empty(true)] {
