@@ -195,6 +195,18 @@ pub enum LoadError {
         limit: usize,
     },
 
+    /// The file's identifiers, or its enrichment data, take more bytes than one list can
+    /// index: offsets into them are 32-bit, so each is limited to 4 GiB.
+    #[error(
+        "{file}: the identifiers or the enrichment data exceed {limit} bytes (4 GiB), the most one device list holds"
+    )]
+    TooMuchData {
+        /// The file.
+        file: String,
+        /// The most bytes of identifiers, and of data, a list can hold.
+        limit: u64,
+    },
+
     /// [`FileProvider::reload`](crate::FileProvider::reload) was called on a provider built
     /// from an in-memory list, which has no file to read.
     #[error("no device file to reload: the provider was built from an in-memory list")]

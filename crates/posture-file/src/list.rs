@@ -1,9 +1,11 @@
 use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use posture_core::{Decision, DenyCode, Enrichment};
 
-use crate::index::{Index, MAX_DEVICES, TooMany};
+use crate::index::{Full, Index, MAX_ARENA_BYTES, MAX_DEVICES};
 use crate::{FileFormat, LoadError, parse_csv, parse_json};
 
 /// The UTF-8 byte-order mark some editors (and Excel) put at the start of a file.
@@ -53,7 +55,8 @@ impl LoadOptions {
 /// An immutable, fully validated device inventory.
 ///
 /// Lookups are exact (case-sensitive) and take constant time. Each device's enrichment
-/// data is kept as serialised JSON in one shared buffer.
+/// data is kept as serialised JSON in one shared buffer (for CSV, only the values: the
+/// keys, the same for every device, are kept once).
 ///
 /// ```
 /// use posture_file::{DeviceList, FileFormat};
@@ -134,17 +137,32 @@ impl DeviceList {
     }
 
     /// Reads and parses a device file.
+    ///
+    /// The file is parsed as it is read, so loading needs little memory beyond the list
+    /// itself. If the file fails a check, it is read again whole to say where: errors are
+    /// reported exactly as [`Self::parse_with`] reports them.
     pub fn load_with(
         path: impl AsRef<Path>,
         format: FileFormat,
         options: LoadOptions,
     ) -> Result<Self, LoadError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse_with(&bytes, format, &path.display().to_string(), options)
+        let source = path.display().to_string();
+        match stream(path, format, &source, options) {
+            Ok(index) => Ok(Self {
+                index,
+                format,
+                source: source.into(),
+            }),
+            Err(Streamed::Failed(err)) => Err(err),
+            // Streaming keeps no positions, and whitespace-only files look like other
+            // errors, so let the in-memory parser name the problem. Should the file have
+            // changed meanwhile, this loads it as it is now.
+            Err(Streamed::Diagnose) => {
+                let bytes = std::fs::read(path).map_err(|err| io_error(path, err))?;
+                Self::parse_with(&bytes, format, &source, options)
+            }
+        }
     }
 
     /// How many devices the list holds.
@@ -223,6 +241,76 @@ impl fmt::Debug for DeviceList {
     }
 }
 
+/// The buffer for reading a file: large enough that reads cost little next to parsing.
+pub(crate) const READ_BUFFER: usize = 64 * 1024;
+
+/// Why a streamed load stopped.
+enum Streamed {
+    /// For a reason that needs no position in the file, or could not be read.
+    Failed(LoadError),
+    /// The file is invalid; parse it in memory to say where.
+    Diagnose,
+}
+
+/// Parses the file at `path` as it is read.
+fn stream(
+    path: &Path,
+    format: FileFormat,
+    source: &str,
+    options: LoadOptions,
+) -> Result<Index, Streamed> {
+    let failed = |err| Streamed::Failed(io_error(path, err));
+    let (reader, size) = open(path).map_err(failed)?;
+    let builder = match format {
+        FileFormat::Json => match parse_json::parse_split(reader, size, source) {
+            Some(parsed) => parsed,
+            None => {
+                let (reader, size) = open(path).map_err(failed)?;
+                parse_json::parse_reader(reader, size, source)
+            }
+        },
+        FileFormat::Csv => parse_csv::parse_reader(reader, size, source),
+    }
+    .map_err(|err| match err {
+        // Reading the whole of a file this large to report it would defeat the limit.
+        LoadError::TooManyDevices { .. } | LoadError::TooMuchData { .. } => Streamed::Failed(err),
+        _ => Streamed::Diagnose,
+    })?;
+    if builder.len() == 0 && !options.allows_empty() {
+        return Err(Streamed::Diagnose);
+    }
+    builder.finish().map_err(|_| Streamed::Diagnose)
+}
+
+/// Opens the file at `path` for reading from after its byte-order mark, if any; also
+/// returns its size.
+fn open(path: &Path) -> io::Result<(BufReader<File>, usize)> {
+    let file = File::open(path)?;
+    let size = file
+        .metadata()
+        .map_or(0, |meta| usize::try_from(meta.len()).unwrap_or(usize::MAX));
+    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+    skip_bom(&mut reader)?;
+    Ok((reader, size))
+}
+
+/// Skips a byte-order mark at the start of `reader`.
+fn skip_bom(reader: &mut impl BufRead) -> io::Result<()> {
+    // A first read shorter than the mark only happens for a file that short, or an odd
+    // reader; a mark left in place then fails the parse, and the in-memory parse skips it.
+    if reader.fill_buf()?.starts_with(BOM) {
+        reader.consume(BOM.len());
+    }
+    Ok(())
+}
+
+fn io_error(path: &Path, source: io::Error) -> LoadError {
+    LoadError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// One device of a [`DeviceList`].
 #[derive(Clone, Copy)]
 pub struct DeviceRecord<'a> {
@@ -237,8 +325,11 @@ impl<'a> DeviceRecord<'a> {
     }
 
     /// The device's enrichment data, or `None` when the file gives it none (no `data`, a
-    /// `null` or empty `data` object, or a CSV with no column but `Identifier`). The value
-    /// shares the list's buffer; making it copies nothing.
+    /// `null` or empty `data` object, or a CSV with no column but `Identifier`).
+    ///
+    /// From a JSON file the value shares the list's buffer, so making it copies nothing.
+    /// A CSV list keeps each device's values without the header keys, to save memory, so
+    /// this puts the object together in a new buffer: one small allocation.
     pub fn enrichment(&self) -> Option<Enrichment> {
         self.list
             .index
@@ -256,11 +347,17 @@ impl fmt::Debug for DeviceRecord<'_> {
     }
 }
 
-/// The error for a file with more devices than an index holds.
-pub(crate) fn too_many(_: TooMany, file: &str) -> LoadError {
-    LoadError::TooManyDevices {
-        file: file.to_owned(),
-        limit: MAX_DEVICES,
+/// The error for a file with more devices, or more bytes of them, than an index holds.
+pub(crate) fn full(full: Full, file: &str) -> LoadError {
+    match full {
+        Full::Devices => LoadError::TooManyDevices {
+            file: file.to_owned(),
+            limit: MAX_DEVICES,
+        },
+        Full::Bytes => LoadError::TooMuchData {
+            file: file.to_owned(),
+            limit: MAX_ARENA_BYTES as u64,
+        },
     }
 }
 
@@ -285,4 +382,22 @@ pub(crate) fn check_identifier(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_index_names_the_file_and_the_limit() {
+        assert_eq!(
+            full(Full::Bytes, "devices.csv").to_string(),
+            "devices.csv: the identifiers or the enrichment data exceed 4294967295 bytes \
+             (4 GiB), the most one device list holds"
+        );
+        assert_eq!(
+            full(Full::Devices, "devices.csv").to_string(),
+            "devices.csv lists more than 4294967295 devices"
+        );
+    }
 }

@@ -7,18 +7,48 @@
 //! header. As Go does, a carriage return before a line feed inside a field is dropped.
 
 use std::collections::HashMap;
+use std::io::Read;
 
 use csv::{ByteRecord, ReaderBuilder, StringRecord};
 
 use crate::LoadError;
-use crate::index::Builder;
-use crate::list::{check_identifier, too_many};
+use crate::index::{Builder, Layout};
+use crate::list::READ_BUFFER;
+use crate::list::{check_identifier, full};
 
 /// The first header, exactly as the Go version requires it.
 const IDENTIFIER_HEADER: &str = "Identifier";
 
-/// Parses a CSV device file (without its byte-order mark) into a builder.
+/// Parses a CSV device file in memory (without its byte-order mark) into a builder.
 pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
+    parse_from(input, input.len(), file, |position| {
+        line_at(position, input)
+    })
+}
+
+/// Parses a CSV device file (without its byte-order mark) as it is read. `size` is the
+/// file's length, to size the data arena.
+///
+/// Lines in errors may be off: without the text at hand, the blank lines skipped before a
+/// record go uncounted. [`DeviceList::load_with`](crate::DeviceList::load_with) reports
+/// such errors by parsing the file again in memory.
+pub(crate) fn parse_reader(
+    input: impl Read,
+    size: usize,
+    file: &str,
+) -> Result<Builder, LoadError> {
+    parse_from(input, size, file, |position| widen(position.line()))
+}
+
+/// Parses CSV from `input`, of about `size` bytes; `locate` gives the line where the
+/// record at a position starts.
+fn parse_from<R: Read>(
+    input: R,
+    size: usize,
+    file: &str,
+    locate: impl Fn(&csv::Position) -> usize,
+) -> Result<Builder, LoadError> {
+    let line_of = |record: &StringRecord| record.position().map_or(0, &locate);
     let mut reader = reader(input);
     let mut record = StringRecord::new();
     let read = reader
@@ -29,16 +59,17 @@ pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
             file: file.to_owned(),
         });
     }
-    let keys = header_keys(&record, line_of(&record, input), file)?;
+    let keys = header_keys(&record, line_of(&record), file)?;
     let width = record.len();
 
-    let mut builder = Builder::with_data_capacity(data_estimate(input, &keys));
-    let mut object = Vec::new();
+    let estimate = if keys.is_empty() { 0 } else { size };
+    let mut builder = Builder::with_data_capacity(estimate, Layout::Columns(keys));
+    let mut values = Vec::new();
     while reader
         .read_record(&mut record)
         .map_err(|err| csv_error(&err, file))?
     {
-        let line = line_of(&record, input);
+        let line = line_of(&record);
         if record.len() != width {
             return Err(LoadError::RaggedRow {
                 file: file.to_owned(),
@@ -50,36 +81,24 @@ pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
         let mut fields = record.iter();
         let identifier = fields.next().unwrap_or_default();
         check_identifier(identifier, file, || line)?;
-        object.clear();
-        write_object(&mut object, &keys, fields).map_err(|reason| LoadError::InvalidCsv {
+        values.clear();
+        write_values(&mut values, fields).map_err(|reason| LoadError::InvalidCsv {
             file: file.to_owned(),
             line,
             reason,
         })?;
         builder
-            .push(identifier, &object)
-            .map_err(|err| too_many(err, file))?;
+            .push(identifier, &values)
+            .map_err(|err| full(err, file))?;
     }
     Ok(builder)
 }
 
-/// About how many bytes the data objects of `input` take: each record's text again, plus
-/// every key, the quotes and the braces. A hint only; escapes can take more.
-fn data_estimate(input: &[u8], keys: &[Vec<u8>]) -> usize {
-    if keys.is_empty() {
-        return 0;
-    }
-    let records = input.iter().filter(|&&b| b == b'\n').count() + 1;
-    let per_record: usize = keys.iter().map(|key| key.len() + 3).sum::<usize>() + 2;
-    input
-        .len()
-        .saturating_add(records.saturating_mul(per_record))
-}
-
-fn reader(input: &[u8]) -> csv::Reader<&[u8]> {
+fn reader<R: Read>(input: R) -> csv::Reader<R> {
     ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        .buffer_capacity(READ_BUFFER)
         .from_reader(input)
 }
 
@@ -126,22 +145,14 @@ fn header_keys(header: &StringRecord, line: usize, file: &str) -> Result<Vec<Vec
     Ok(keys)
 }
 
-/// Serialises a record's data fields as a JSON object of strings; writes nothing when
+/// Serialises a record's data fields as JSON strings, one after another: the values of
+/// its object, whose keys the header gives ([`Layout::Columns`]). Writes nothing when
 /// there are no data columns.
-fn write_object<'r>(
+fn write_values<'r>(
     out: &mut Vec<u8>,
-    keys: &[Vec<u8>],
     fields: impl Iterator<Item = &'r str>,
 ) -> Result<(), String> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    out.push(b'{');
-    for (position, (key, value)) in keys.iter().zip(fields).enumerate() {
-        if position > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(key);
+    for (position, value) in fields.enumerate() {
         let value = if value.contains('\r') {
             std::borrow::Cow::Owned(value.replace("\r\n", "\n"))
         } else {
@@ -150,7 +161,6 @@ fn write_object<'r>(
         serde_json::to_writer(&mut *out, &*value)
             .map_err(|err| format!("field {} cannot be encoded: {err}", position + 2))?;
     }
-    out.push(b'}');
     Ok(())
 }
 
@@ -168,10 +178,6 @@ pub(crate) fn device_line(input: &[u8], wanted: usize) -> usize {
         index += 1;
     }
     0
-}
-
-fn line_of(record: &StringRecord, input: &[u8]) -> usize {
-    record.position().map_or(0, |p| line_at(p, input))
 }
 
 /// The line where the record at `position` starts. The reader's position for a record is

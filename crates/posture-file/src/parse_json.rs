@@ -6,26 +6,157 @@
 //! the keys `devices`, `identifier` and `data` match regardless of ASCII case and other keys
 //! are ignored. Unlike it, a key repeated within one object is an error, not "last wins".
 //!
+//! The same walk reads a file as a stream, taking each device's values as owned raw JSON
+//! instead, so the file is never in memory whole.
+//!
 //! Positions: serde reports syntax errors where it finds them. For our own checks the raw
-//! values are slices of the input, so their offset in it gives the line.
+//! values are slices of the input, so their offset in it gives the line. A stream has no
+//! such input, so its errors have no line for our checks;
+//! [`DeviceList::load_with`](crate::DeviceList::load_with) reports those by parsing the
+//! file again in memory.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::{self, Read};
+use std::marker::PhantomData;
+use std::ops::Deref;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::value::RawValue;
 
 use crate::LoadError;
-use crate::index::Builder;
-use crate::list::{check_identifier, too_many};
+use crate::index::{Builder, Layout};
+use crate::list::{check_identifier, full};
+use crate::split_json::Blocks;
 
-/// Parses a JSON device file (without its byte-order mark) into a builder.
+/// Parses a JSON device file in memory (without its byte-order mark) into a builder.
 pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
     // The data values are slices of the input, so the input's size bounds them.
-    let mut builder = Builder::with_data_capacity(input.len());
-    let result = walk(input, |index, device| {
-        add_device(&mut builder, input, file, index, device)
+    let mut builder = Builder::with_data_capacity(input.len(), Layout::Objects);
+    let mut deserializer = serde_json::Deserializer::from_slice(input);
+    let result = walk(&mut deserializer, |index, device: RawDevice<&RawValue>| {
+        add_device(&mut builder, Some(input), file, index, &device)
     });
+    outcome(result, builder, file)
+}
+
+/// Parses a JSON device file (without its byte-order mark) as it is read. `size` is the
+/// file's length, which bounds the data. Errors from our own checks have no position (see
+/// the module's documentation).
+pub(crate) fn parse_reader(
+    input: impl Read,
+    size: usize,
+    file: &str,
+) -> Result<Builder, LoadError> {
+    let mut builder = Builder::with_data_capacity(size, Layout::Objects);
+    let mut deserializer = serde_json::Deserializer::from_reader(input);
+    let result = walk(
+        &mut deserializer,
+        |index, device: RawDevice<Box<RawValue>>| {
+            add_device(&mut builder, None, file, index, &device)
+        },
+    );
+    outcome(result, builder, file)
+}
+
+/// Parses a JSON device file (without its byte-order mark) of the usual shape,
+/// `{"devices":[…]}` and nothing else, as it is read: each device is cut out of the stream
+/// and parsed from its slice. `None` when the file has another shape (say, more keys at the
+/// top, or escapes in `"devices"`); then [`parse_reader`] reads it. Errors from our own
+/// checks have no position, as with [`parse_reader`].
+pub(crate) fn parse_split(
+    input: impl Read,
+    size: usize,
+    file: &str,
+) -> Option<Result<Builder, LoadError>> {
+    let mut blocks = Blocks::new(input);
+    let mut builder = Builder::with_data_capacity(size, Layout::Objects);
+    let result = (|| {
+        let opened = blocks.eat(b'{')?
+            && blocks.eat_ignoring_case(b"\"devices\"")?
+            && blocks.eat(b':')?
+            && blocks.eat(b'[')?;
+        if !opened {
+            return Ok(false);
+        }
+        if blocks.eat(b']')? {
+            return Ok(blocks.eat(b'}')? && blocks.peek()?.is_none());
+        }
+        for index in 0.. {
+            let Some(device) = blocks.value()? else {
+                return Ok(false);
+            };
+            if let Err(err) = parse_device(device, index, &mut builder, file) {
+                return Err(Split::Rejected(err));
+            }
+            if !blocks.eat(b',')? {
+                break;
+            }
+        }
+        Ok(blocks.eat(b']')? && blocks.eat(b'}')? && blocks.peek()?.is_none())
+    })();
+    match result {
+        Ok(true) => Some(Ok(builder)),
+        Ok(false) => None,
+        Err(Split::Rejected(err)) => Some(Err(err)),
+        Err(Split::Io(err)) => Some(Err(LoadError::InvalidJson {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            reason: format!("cannot read the file: {err}"),
+        })),
+    }
+}
+
+/// Why [`parse_split`] stopped.
+enum Split {
+    Rejected(LoadError),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Split {
+    fn from(err: io::Error) -> Self {
+        Self::Io(err)
+    }
+}
+
+/// Parses one device object, device `index` of the file, and adds it.
+fn parse_device(
+    object: &[u8],
+    index: usize,
+    builder: &mut Builder,
+    file: &str,
+) -> Result<(), LoadError> {
+    let mut walker = Walker {
+        sink: |index, device: RawDevice<&RawValue>| add_device(builder, None, file, index, &device),
+        failure: None,
+        locate: None,
+        located: None,
+        raw: PhantomData,
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(object);
+    let parsed = Device {
+        walker: &mut walker,
+        index,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|()| deserializer.end());
+    match parsed {
+        Ok(()) => Ok(()),
+        Err(err) => match walker.failure.take() {
+            Some(Failure::Rejected(rejected)) => Err(rejected),
+            Some(Failure::Stop) | None => Err(syntax_error(&err, file)),
+        },
+    }
+}
+
+fn outcome(
+    result: Result<(), (serde_json::Error, Option<Failure>)>,
+    builder: Builder,
+    file: &str,
+) -> Result<Builder, LoadError> {
     match result {
         Ok(()) => Ok(builder),
         Err((_, Some(Failure::Rejected(err)))) => Err(err),
@@ -33,18 +164,18 @@ pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
     }
 }
 
-/// Validates one device and adds it.
-fn add_device(
+/// Validates one device and adds it. `input` is the whole file, when parsing in memory.
+fn add_device<V: Deref<Target = RawValue>>(
     builder: &mut Builder,
-    input: &[u8],
+    input: Option<&[u8]>,
     file: &str,
     index: usize,
-    device: RawDevice<'_>,
+    device: &RawDevice<V>,
 ) -> Result<(), Failure> {
-    let Some(raw_id) = device.identifier else {
+    let Some(raw_id) = device.identifier.as_deref() else {
         return Err(Failure::Rejected(LoadError::MissingIdentifier {
             file: file.to_owned(),
-            line: device_start_line(input, index),
+            line: input.map_or(0, |input| device_start_line(input, index)),
             device: index + 1,
         }));
     };
@@ -69,11 +200,14 @@ fn add_device(
         }
     };
     check_identifier(&identifier, file, line).map_err(Failure::Rejected)?;
-    let data = match device.data.map(classify_data) {
+    let data = match device.data.as_deref().map(classify_data) {
         None | Some(Data::None) => &[][..],
         Some(Data::Object(json)) => json.as_bytes(),
         Some(Data::Other(found)) => {
-            let at = device.data.map_or(0, |raw| position(input, raw.get()).0);
+            let at = device
+                .data
+                .as_deref()
+                .map_or(0, |raw| position(input, raw.get()).0);
             return Err(Failure::Rejected(LoadError::DataNotObject {
                 file: file.to_owned(),
                 line: at,
@@ -84,19 +218,20 @@ fn add_device(
     };
     builder
         .push(&identifier, data)
-        .map_err(|err| Failure::Rejected(too_many(err, file)))
+        .map_err(|err| Failure::Rejected(full(err, file)))
 }
 
 /// The line of device `wanted`'s identifier, found by walking the file again. Used only
 /// to report a duplicate, so the fast path need not remember where every device was.
 pub(crate) fn identifier_line(input: &[u8], wanted: usize) -> usize {
     let mut found = 0;
-    let _stopped = walk(input, |index, device| {
+    let mut deserializer = serde_json::Deserializer::from_slice(input);
+    let _stopped = walk(&mut deserializer, |index, device: RawDevice<&RawValue>| {
         if index < wanted {
             return Ok(());
         }
         if let Some(raw) = device.identifier {
-            found = position(input, raw.get()).0;
+            found = position(Some(input), raw.get()).0;
         }
         Err(Failure::Stop)
     });
@@ -107,10 +242,11 @@ pub(crate) fn identifier_line(input: &[u8], wanted: usize) -> usize {
 /// only to report a device without an identifier.
 fn device_start_line(input: &[u8], wanted: usize) -> usize {
     let mut walker = Walker {
-        sink: |_: usize, _: RawDevice<'_>| Ok(()),
+        sink: |_: usize, _: RawDevice<&RawValue>| Ok(()),
         failure: None,
         locate: Some(wanted),
         located: None,
+        raw: PhantomData,
     };
     let mut deserializer = serde_json::Deserializer::from_slice(input);
     let _stopped = Top(&mut walker).deserialize(&mut deserializer);
@@ -176,9 +312,10 @@ fn kind_of(byte: u8) -> &'static str {
     }
 }
 
-/// The line and column (from 1, in bytes) where `raw`, a slice of `input`, starts.
-fn position(input: &[u8], raw: &str) -> (usize, usize) {
-    line_at_address(input, raw.as_ptr().addr())
+/// The line and column (from 1, in bytes) where `raw`, a slice of `input`, starts; zeros
+/// when streaming, with no input to measure against.
+fn position(input: Option<&[u8]>, raw: &str) -> (usize, usize) {
+    input.map_or((0, 0), |input| line_at_address(input, raw.as_ptr().addr()))
 }
 
 /// The line and column of the byte of `input` at memory address `address`.
@@ -209,11 +346,12 @@ fn syntax_error(err: &serde_json::Error, file: &str) -> LoadError {
     }
 }
 
-/// A device's interesting values, as raw JSON borrowed from the input.
-#[derive(Clone, Copy, Debug)]
-struct RawDevice<'de> {
-    identifier: Option<&'de RawValue>,
-    data: Option<&'de RawValue>,
+/// A device's interesting values, as raw JSON: borrowed from the input (`&RawValue`) when
+/// it is in memory, owned (`Box<RawValue>`) when it is streamed.
+#[derive(Debug)]
+struct RawDevice<V> {
+    identifier: Option<V>,
+    data: Option<V>,
 }
 
 /// Why a walk stopped early.
@@ -225,31 +363,39 @@ enum Failure {
     Stop,
 }
 
-/// Streams the devices of `input` to `sink`, numbering them from 0. On error, returns
-/// serde's error (with its position) and the sink's failure, if the sink stopped it.
-fn walk<'de, F>(input: &'de [u8], sink: F) -> Result<(), (serde_json::Error, Option<Failure>)>
+/// Streams the devices `deserializer` reads to `sink`, numbering them from 0. On error,
+/// returns serde's error (with its position) and the sink's failure, if the sink stopped
+/// it.
+fn walk<'de, R, V, F>(
+    deserializer: &mut serde_json::Deserializer<R>,
+    sink: F,
+) -> Result<(), (serde_json::Error, Option<Failure>)>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    R: serde_json::de::Read<'de>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     let mut walker = Walker {
         sink,
         failure: None,
         locate: None,
         located: None,
+        raw: PhantomData,
     };
-    let mut deserializer = serde_json::Deserializer::from_slice(input);
     let result = Top(&mut walker)
-        .deserialize(&mut deserializer)
+        .deserialize(&mut *deserializer)
         .and_then(|()| deserializer.end());
     result.map_err(|err| (err, walker.failure.take()))
 }
 
-struct Walker<F> {
+struct Walker<F, V> {
     sink: F,
     failure: Option<Failure>,
     /// When set, stop at this device and record where it starts in `located`.
     locate: Option<usize>,
     located: Option<usize>,
+    /// How raw values are held.
+    raw: PhantomData<fn() -> V>,
 }
 
 /// The keys we look for, matched regardless of ASCII case as `encoding/json` does.
@@ -290,11 +436,12 @@ impl Visitor<'_> for KeyVisitor {
 }
 
 /// The top-level object.
-struct Top<'w, F>(&'w mut Walker<F>);
+struct Top<'w, F, V>(&'w mut Walker<F, V>);
 
-impl<'de, F> DeserializeSeed<'de> for Top<'_, F>
+impl<'de, F, V> DeserializeSeed<'de> for Top<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -303,9 +450,10 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for Top<'_, F>
+impl<'de, F, V> Visitor<'de> for Top<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -331,11 +479,12 @@ where
 }
 
 /// The `devices` value: an array, or `null` for none.
-struct Devices<'w, F>(&'w mut Walker<F>);
+struct Devices<'w, F, V>(&'w mut Walker<F, V>);
 
-impl<'de, F> DeserializeSeed<'de> for Devices<'_, F>
+impl<'de, F, V> DeserializeSeed<'de> for Devices<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -344,9 +493,10 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for Devices<'_, F>
+impl<'de, F, V> Visitor<'de> for Devices<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -366,7 +516,7 @@ where
         let mut index = 0;
         loop {
             if self.0.locate == Some(index) {
-                let raw: Option<&'de RawValue> = seq.next_element()?;
+                let raw: Option<V> = seq.next_element()?;
                 self.0.located = raw.map(|raw| raw.get().as_ptr().addr());
                 return Err(de::Error::custom("device located"));
             }
@@ -383,14 +533,15 @@ where
 }
 
 /// One element of `devices`.
-struct Device<'w, F> {
-    walker: &'w mut Walker<F>,
+struct Device<'w, F, V> {
+    walker: &'w mut Walker<F, V>,
     index: usize,
 }
 
-impl<'de, F> DeserializeSeed<'de> for Device<'_, F>
+impl<'de, F, V> DeserializeSeed<'de> for Device<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -399,9 +550,10 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for Device<'_, F>
+impl<'de, F, V> Visitor<'de> for Device<'_, F, V>
 where
-    F: FnMut(usize, RawDevice<'de>) -> Result<(), Failure>,
+    V: Deserialize<'de> + Deref<Target = RawValue>,
+    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
 {
     type Value = ();
 
@@ -434,7 +586,7 @@ where
                     self.index + 1
                 )));
             }
-            *slot = Some(map.next_value::<&'de RawValue>()?);
+            *slot = Some(map.next_value::<V>()?);
         }
         (self.walker.sink)(self.index, device).map_err(|failure| {
             self.walker.failure = Some(failure);
@@ -488,6 +640,30 @@ mod tests {
     fn null_devices_is_an_empty_list() {
         assert_eq!(parse_str(r#"{"devices":null}"#).unwrap().len(), 0);
         assert_eq!(parse_str(r#"{"other":[]}"#).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn cuts_out_devices_only_from_the_usual_shape() {
+        let split = |json: &str| {
+            parse_split(json.as_bytes(), json.len(), "t.json")
+                .map(|parsed| parsed.map(|builder| builder.finish().unwrap().len()))
+        };
+        let usual = "\n{ \"Devices\" :[\n{\"identifier\":\"A\",\"data\":{\"a\":[1]}},\n{\"identifier\":\"B\"}\n] }\n";
+        assert_eq!(split(usual).unwrap().unwrap(), 2);
+        assert_eq!(split(r#"{"devices":[]}"#).unwrap().unwrap(), 0);
+        let err = split(r#"{"devices":[{"identifier":7}]}"#)
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(err, LoadError::InvalidJson { .. }), "{err}");
+        for other in [
+            r#"{"version":1,"devices":[]}"#,
+            r#"{"devices":[],"version":1}"#,
+            r#"{"devices":null}"#,
+            r#"{"devices":[{"identifier":"A"}"#,
+            "",
+        ] {
+            assert!(split(other).is_none(), "{other}");
+        }
     }
 
     #[test]
