@@ -202,7 +202,27 @@ fn add_device<V: Deref<Target = RawValue>>(
     check_identifier(&identifier, file, line).map_err(Failure::Rejected)?;
     let data = match device.data.as_deref().map(classify_data) {
         None | Some(Data::None) => &[][..],
-        Some(Data::Object(json)) => json.as_bytes(),
+        Some(Data::Object(json)) => {
+            if let Err(err) = check_numbers(json) {
+                let (line, column) = position(input, json);
+                let (line, column) = if err.line() <= 1 {
+                    (line, column + err.column().saturating_sub(1))
+                } else {
+                    (line + err.line() - 1, err.column())
+                };
+                return Err(Failure::Rejected(LoadError::InvalidJson {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                    reason: format!(
+                        "the data of {identifier:?} holds a number step-ca cannot read \
+                         (it must fit a 64-bit float): {}",
+                        error_message(&err)
+                    ),
+                }));
+            }
+            json.as_bytes()
+        }
         Some(Data::Other(found)) => {
             let at = device
                 .data
@@ -329,10 +349,37 @@ fn line_at_address(input: &[u8], address: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn syntax_error(err: &serde_json::Error, file: &str) -> LoadError {
+/// Checks that every number in the object `json` fits a 64-bit float. Raw values are
+/// checked for syntax only, so `1e999` would load, and step-ca, decoding numbers as Go's
+/// `float64`, would then refuse the whole webhook response. Only an exponent or more than
+/// 308 digits can overflow, so objects without either skip the full parse.
+fn check_numbers(json: &str) -> Result<(), serde_json::Error> {
+    let mut digits = 0_usize;
+    let might_overflow = json.bytes().any(|byte| {
+        if byte.is_ascii_digit() {
+            digits += 1;
+            return digits > 308;
+        }
+        let exponent = digits > 0 && matches!(byte, b'e' | b'E');
+        digits = 0;
+        exponent
+    });
+    if might_overflow {
+        serde_json::from_str::<serde_json::Value>(json)?;
+    }
+    Ok(())
+}
+
+/// A serde_json error's message without its position.
+fn error_message(err: &serde_json::Error) -> String {
     let text = err.to_string();
     let suffix = format!(" at line {} column {}", err.line(), err.column());
-    let message = text.strip_suffix(&suffix).unwrap_or(&text);
+    text.strip_suffix(&suffix).unwrap_or(&text).to_owned()
+}
+
+fn syntax_error(err: &serde_json::Error, file: &str) -> LoadError {
+    let message = error_message(err);
+    let message = message.as_str();
     let reason = if err.is_syntax() || err.is_eof() {
         format!("invalid JSON: {message}")
     } else {

@@ -222,3 +222,36 @@ fn identifiers_must_be_strings() {
         "t.json line 2 column 18: the identifier must be a string, found a number"
     );
 }
+
+#[test]
+fn numbers_step_ca_cannot_read_are_refused_where_they_are() {
+    // Found by fuzzing: raw values check number syntax only, so 1e999 loaded and every
+    // answer for the device would have been refused by step-ca's float64 decoding.
+    let err = load_error("devices-number-out-of-range.json", FileFormat::Json);
+    assert_eq!(
+        err.to_string(),
+        "devices-number-out-of-range.json line 8 column 49: the data of \"C02XL0GJJG5J\" holds a \
+         number step-ca cannot read (it must fit a 64-bit float): number out of range"
+    );
+    let digits = "9".repeat(400);
+    for data in [
+        format!(r#"{{"big":{digits}}}"#),
+        r#"{"neg":-1E+400}"#.to_owned(),
+        r#"{"list":[1,[2,{"x":3e309}]]}"#.to_owned(),
+    ] {
+        let json = format!(r#"{{"devices":[{{"identifier":"A","data":{data}}}]}}"#);
+        let err = DeviceList::parse(json.as_bytes(), FileFormat::Json, "t.json").unwrap_err();
+        assert!(
+            matches!(err, LoadError::InvalidJson { .. }),
+            "{data}: {err}"
+        );
+    }
+    // Exponents and long numbers that fit, and letters after digits in strings, still load.
+    let digits = "9".repeat(300);
+    let json = format!(
+        r#"{{"devices":[{{"identifier":"A","data":{{"a":1e308,"b":-2.5E-400,"c":{digits},"d":"room 4e"}}}}]}}"#
+    );
+    let list = DeviceList::parse(json.as_bytes(), FileFormat::Json, "t.json").unwrap();
+    let data = list.get("A").unwrap().enrichment().unwrap();
+    assert!(data.as_bytes().starts_with(br#"{"a":1e308"#));
+}
