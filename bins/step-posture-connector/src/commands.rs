@@ -97,7 +97,7 @@ pub async fn run_server(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let _log_writer = logging::init(config.logging_level, config.log_format);
+    logging::init(config.logging_level, config.log_format);
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
