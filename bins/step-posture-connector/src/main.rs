@@ -94,14 +94,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match step_posture_connector::logging::runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
             complain!("step-posture-connector: cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve))) {
+    let outcome = runtime.block_on(run(cli.command.unwrap_or(Command::Serve)));
+    // Stopping the workers writes out the log lines they still hold, before any error.
+    drop(runtime);
+    match outcome {
         Ok(code) => code,
         Err(err) => {
             let prefix = match err {

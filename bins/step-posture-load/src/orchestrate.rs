@@ -20,6 +20,7 @@ use smallstep_webhook::WebhookSecret;
 use step_posture_connector::client::{Connection, client_config};
 use step_posture_connector::commands::random_uuid;
 use step_posture_connector::handler::WEBHOOK_PATH;
+use step_posture_connector::logging::filter_for_level;
 use step_posture_connector::pki::generate_demo_pki;
 
 use crate::devices::{self, Format, SIZES};
@@ -209,6 +210,30 @@ pub(crate) async fn all(options: &Options) -> anyhow::Result<Results> {
                     .or_default()
                     .push(startup);
             }
+
+            // The same as 1,000 devices, with only the decision lines filtered out.
+            let mut vars = setup.file_vars(1_000, Format::Csv);
+            vars.insert(
+                "RUST_LOG".into(),
+                format!(
+                    "{},step_posture_connector::decision=off",
+                    filter_for_level(0)
+                ),
+            );
+            let (report, _) = load_process(
+                &setup,
+                options,
+                Program::Server,
+                &vars,
+                "",
+                bodies.get(&1_000).cloned().unwrap_or_default(),
+            )
+            .await?;
+            say(&format!(
+                "file, 1000 devices, decision lines off: {}",
+                report.summary()
+            ));
+            results.unlogged.push(report);
 
             for devices in [100_000, 1_000_000] {
                 let vars = setup.file_vars(devices, Format::Json);
