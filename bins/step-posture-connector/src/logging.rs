@@ -204,6 +204,10 @@ mod tests {
         });
         assert!(batched_on_worker, "workers batch their lines");
         drop(runtime);
-        assert_eq!(batched(), None, "the thread that built the runtime does not batch");
+        assert_eq!(
+            batched(),
+            None,
+            "the thread that built the runtime does not batch"
+        );
     }
 }
