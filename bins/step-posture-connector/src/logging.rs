@@ -85,11 +85,18 @@ pub fn flush_this_thread() {
 }
 
 /// The multi-threaded runtime the server runs on, its workers batching log lines.
+///
+/// A worker starts batching the first time it parks, and writes its batch every time it
+/// parks. The blocking pool's threads never park this way, so they never batch: a line
+/// logged there (a device-list reload, say) is written at once rather than when the
+/// thread retires.
 pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .on_thread_start(batch_this_thread)
-        .on_thread_park(flush_this_thread)
+        .on_thread_park(|| {
+            flush_this_thread();
+            batch_this_thread();
+        })
         .on_thread_stop(flush_this_thread)
         .build()
 }
@@ -195,14 +202,28 @@ mod tests {
     }
 
     #[test]
-    fn runtime_workers_batch_and_the_thread_that_built_it_does_not() {
+    fn runtime_workers_batch_and_blocking_threads_do_not() {
         let runtime = runtime().unwrap_or_else(|err| panic!("runtime: {err}"));
-        let batched_on_worker = runtime.block_on(async {
-            tokio::spawn(async { batched().is_some() })
+        let (on_worker, on_blocking) = runtime.block_on(async {
+            // Idle workers park, and from then on batch; give a busy machine time to get
+            // there.
+            let mut on_worker = false;
+            for _ in 0..200 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                on_worker = tokio::spawn(async { batched().is_some() })
+                    .await
+                    .unwrap_or(false);
+                if on_worker {
+                    break;
+                }
+            }
+            let on_blocking = tokio::task::spawn_blocking(|| batched().is_some())
                 .await
-                .unwrap_or(false)
+                .unwrap_or(true);
+            (on_worker, on_blocking)
         });
-        assert!(batched_on_worker, "workers batch their lines");
+        assert!(on_worker, "workers batch their lines");
+        assert!(!on_blocking, "blocking threads write at once");
         drop(runtime);
         assert_eq!(
             batched(),
