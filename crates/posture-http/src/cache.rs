@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use posture_core::ProviderError;
+use posture_core::{Decision, ProviderError};
 
 /// How long a fetched answer may be reused.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -231,6 +231,44 @@ where
             errors: self.errors.load(Ordering::Relaxed),
             entries: self.inner.entry_count(),
         }
+    }
+}
+
+impl<K> LookupCache<K, Decision>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+{
+    /// A provider's decision for `key`: the stored one, or the one `fetch` makes, run once
+    /// for all concurrent callers under `timeout` (past it, [`timed_out`](crate::timed_out)
+    /// for `service`). Allows are kept for the positive TTL, denies for the negative one;
+    /// errors are never kept.
+    ///
+    /// `fetch` makes its future only on a miss, and that future lives on the heap: a
+    /// provider's request state is large, a miss costs a network request anyway, and
+    /// nesting it in the cache's own future would deepen every caller's stack.
+    pub async fn decide<F, Fut>(
+        &self,
+        key: K,
+        service: &str,
+        timeout: Duration,
+        fetch: F,
+    ) -> Result<Decision, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Decision, ProviderError>>,
+    {
+        self.get_or_fetch(key, async {
+            let decision = tokio::time::timeout(timeout, Box::pin(fetch()))
+                .await
+                .map_err(|_| crate::timed_out(service, timeout))??;
+            let class = if decision.is_allowed() {
+                CacheClass::Positive
+            } else {
+                CacheClass::Negative
+            };
+            Ok((decision, class))
+        })
+        .await
     }
 }
 

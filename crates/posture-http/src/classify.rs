@@ -65,6 +65,21 @@ pub fn status_error(
     }
 }
 
+/// The transient error for a lookup that took longer than `timeout` (`TIMEOUT`).
+///
+/// ```
+/// use std::time::Duration;
+/// let err = posture_http::timed_out("Kandji", Duration::from_secs(4));
+/// assert!(err.is_transient());
+/// assert_eq!(err.message(), "Kandji did not answer within 4 s (TIMEOUT)");
+/// ```
+pub fn timed_out(service: &str, timeout: Duration) -> ProviderError {
+    ProviderError::transient(format!(
+        "{service} did not answer within {} s (TIMEOUT)",
+        timeout.as_secs_f32()
+    ))
+}
+
 /// Turns a reqwest error (no answer, or an answer cut short) into a [`ProviderError`].
 ///
 /// Timeouts, connection failures and bodies cut short are transient; a request that could not

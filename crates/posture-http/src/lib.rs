@@ -63,7 +63,7 @@ pub use base_url::{BaseUrl, BaseUrlError};
 pub use bearer::{Answer, bearer_header, send_bearer};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache};
 pub use classify::{
-    MAX_RETRY_AFTER, decode_json, looks_like_html, read_body, retry_after, status_error,
+    MAX_RETRY_AFTER, decode_json, looks_like_html, read_body, retry_after, status_error, timed_out,
     transport_error,
 };
 pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};

@@ -1,6 +1,8 @@
+use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use posture_core::ProviderError;
 use tokio::time::Instant;
 
 /// Remembers when something last succeeded, so a check that costs an upstream request (a
@@ -45,6 +47,23 @@ impl RecentSuccess {
     /// Forgets the last success (after a failure).
     pub fn forget(&self) {
         *self.lock() = None;
+    }
+
+    /// Succeeds at once while the last success is fresh; otherwise runs `probe` and
+    /// records or forgets its outcome.
+    pub async fn check<F>(&self, probe: F) -> Result<(), ProviderError>
+    where
+        F: Future<Output = Result<(), ProviderError>>,
+    {
+        if self.is_fresh() {
+            return Ok(());
+        }
+        let result = probe.await;
+        match &result {
+            Ok(()) => self.record(),
+            Err(_) => self.forget(),
+        }
+        result
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {

@@ -366,18 +366,9 @@ impl PostureProvider for IntuneProvider {
                 return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
             }
         };
-        let timeout = self.config.timeout();
         self.decisions
-            .get_or_fetch(serial.clone(), async {
-                let decision = tokio::time::timeout(timeout, self.fetch_decision(&serial))
-                    .await
-                    .map_err(|_| timed_out(timeout))??;
-                let class = if decision.is_allowed() {
-                    CacheClass::Positive
-                } else {
-                    CacheClass::Negative
-                };
-                Ok((decision, class))
+            .decide(serial.clone(), "Intune", self.config.timeout(), || {
+                self.fetch_decision(&serial)
             })
             .await
     }
@@ -386,15 +377,7 @@ impl PostureProvider for IntuneProvider {
     /// wrong URL and a missing `DeviceManagementManagedDevices.Read.All` permission each fail
     /// fast with an error naming the setting. A success counts for a minute.
     async fn check_ready(&self) -> Result<(), ProviderError> {
-        if self.ready.is_fresh() {
-            return Ok(());
-        }
-        let result = self.probe().await;
-        match &result {
-            Ok(()) => self.ready.record(),
-            Err(_) => self.ready.forget(),
-        }
-        result
+        self.ready.check(self.probe()).await
     }
 }
 
@@ -462,13 +445,6 @@ fn graph_error(answer: &Answer, request: &str, permission: &str) -> ProviderErro
         ));
     }
     err
-}
-
-fn timed_out(timeout: Duration) -> ProviderError {
-    ProviderError::transient(format!(
-        "Intune did not answer within {} s (TIMEOUT)",
-        timeout.as_secs_f32()
-    ))
 }
 
 #[cfg(test)]

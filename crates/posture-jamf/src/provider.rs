@@ -1,6 +1,5 @@
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::{
@@ -174,19 +173,13 @@ impl JamfProvider {
 
     /// One kind's decision, from the cache or from Jamf (one call for concurrent askers).
     async fn decide_kind(&self, kind: Kind, serial: &Serial) -> Result<Decision, ProviderError> {
-        let timeout = self.config.timeout();
         self.decisions
-            .get_or_fetch((kind, serial.clone()), async {
-                let decision = tokio::time::timeout(timeout, self.fetch_decision(kind, serial))
-                    .await
-                    .map_err(|_| timed_out(timeout))??;
-                let class = if decision.is_allowed() {
-                    CacheClass::Positive
-                } else {
-                    CacheClass::Negative
-                };
-                Ok((decision, class))
-            })
+            .decide(
+                (kind, serial.clone()),
+                "Jamf Pro",
+                self.config.timeout(),
+                || self.fetch_decision(kind, serial),
+            )
             .await
     }
 
@@ -396,7 +389,7 @@ impl PostureProvider for JamfProvider {
         let timeout = self.config.timeout();
         tokio::time::timeout(timeout, self.decide(mode, &serial))
             .await
-            .map_err(|_| timed_out(timeout))?
+            .map_err(|_| posture_http::timed_out("Jamf Pro", timeout))?
     }
 
     /// Fetches a token (or finds a valid one cached). Bad credentials, an unreachable
@@ -426,13 +419,6 @@ impl fmt::Debug for JamfProvider {
 
 fn answer_error(answer: &Answer, request: &str) -> ProviderError {
     status_error(SERVICE, request, answer.status, &answer.headers)
-}
-
-fn timed_out(timeout: Duration) -> ProviderError {
-    ProviderError::transient(format!(
-        "Jamf Pro did not answer within {} s (TIMEOUT)",
-        timeout.as_secs_f32()
-    ))
 }
 
 /// Jamf uses `-1` (and sometimes an empty string) for "no department".

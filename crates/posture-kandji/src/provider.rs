@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::{
-    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial,
-    StatusCode, decode_json, send_bearer,
+    Answer, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial, StatusCode,
+    decode_json, send_bearer,
 };
 
 use crate::config::KandjiConfig;
@@ -288,18 +288,9 @@ impl PostureProvider for KandjiProvider {
                 return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
             }
         };
-        let timeout = self.config.timeout();
         self.decisions
-            .get_or_fetch(serial.clone(), async {
-                let decision = tokio::time::timeout(timeout, self.fetch_decision(&serial))
-                    .await
-                    .map_err(|_| timed_out(timeout))??;
-                let class = if decision.is_allowed() {
-                    CacheClass::Positive
-                } else {
-                    CacheClass::Negative
-                };
-                Ok((decision, class))
+            .decide(serial.clone(), "Kandji", self.config.timeout(), || {
+                self.fetch_decision(&serial)
             })
             .await
     }
@@ -308,15 +299,7 @@ impl PostureProvider for KandjiProvider {
     /// each fail fast with an error naming the setting. A success counts for a minute, so
     /// frequent readiness probes cost at most 60 requests an hour.
     async fn check_ready(&self) -> Result<(), ProviderError> {
-        if self.ready.is_fresh() {
-            return Ok(());
-        }
-        let result = self.probe().await;
-        match &result {
-            Ok(()) => self.ready.record(),
-            Err(_) => self.ready.forget(),
-        }
-        result
+        self.ready.check(self.probe()).await
     }
 }
 
@@ -361,11 +344,4 @@ impl fmt::Debug for KandjiProvider {
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
-}
-
-fn timed_out(timeout: Duration) -> ProviderError {
-    ProviderError::transient(format!(
-        "Kandji did not answer within {} s (TIMEOUT)",
-        timeout.as_secs_f32()
-    ))
 }
