@@ -447,10 +447,10 @@ pub async fn check_config(vars: &HashMap<String, String>) -> Result<String, Comm
     ensure_ready(provider.as_ref(), config.timeout).await?;
     let tls = build_server_config(&config.tls).context("TLS configuration")?;
     build_verifier(&config)?;
-    Ok(summary(&config, &tls))
+    Ok(summary(&config, &tls, &provider.report()))
 }
 
-fn summary(config: &Config, tls: &TlsState) -> String {
+fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
     let mut lines = vec!["configuration OK".to_owned()];
     match &config.provider {
         ProviderSettings::Combined { policy, providers } => {
@@ -467,6 +467,9 @@ fn summary(config: &Config, tls: &TlsState) -> String {
             lines.push(format!("provider: {} (ready)", single.name()));
             provider_summary(single, &mut lines);
         }
+    }
+    for line in report {
+        lines.push(format!("  {line}"));
     }
     lines.push(format!("listen: {}", config.listen));
     lines.push(format!(

@@ -263,6 +263,20 @@ impl PostureProvider for PolicyProvider {
         }
         Ok(())
     }
+
+    /// Every provider's lines, each prefixed with the provider's name.
+    fn report(&self) -> Vec<String> {
+        self.providers
+            .iter()
+            .flat_map(|provider| {
+                let name = provider.name().to_owned();
+                provider
+                    .report()
+                    .into_iter()
+                    .map(move |line| format!("{name}: {line}"))
+            })
+            .collect()
+    }
 }
 
 impl fmt::Debug for PolicyProvider {
@@ -358,6 +372,10 @@ mod tests {
         async fn lookup(&self, _: &LookupRequest) -> Result<Decision, ProviderError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             (self.answer)()
+        }
+
+        fn report(&self) -> Vec<String> {
+            vec![format!("scripted {}", self.name)]
         }
 
         async fn check_ready(&self) -> Result<(), ProviderError> {
@@ -561,6 +579,18 @@ mod tests {
                 .check_ready()
                 .await
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn report_names_each_provider() {
+        let combined = policy(
+            Policy::All,
+            &[&scripted("jamf", allow_a), &scripted("kandji", allow_b)],
+        );
+        assert_eq!(
+            PostureProvider::report(&combined),
+            ["jamf: scripted jamf", "kandji: scripted kandji"]
         );
     }
 

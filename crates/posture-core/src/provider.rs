@@ -32,6 +32,14 @@ pub trait PostureProvider: Send + Sync + fmt::Debug {
     fn check_ready(&self) -> impl Future<Output = Result<(), ProviderError>> + Send {
         async { Ok(()) }
     }
+
+    /// What the provider learned about its backend while getting ready, one fact a line,
+    /// for operators: which endpoint and API version each device family uses, a privilege
+    /// that is missing but not required. `check-config` prints these after a successful
+    /// [`check_ready`](Self::check_ready). Lines never hold secrets. The default is none.
+    fn report(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The object-safe form of [`PostureProvider`], for `Arc<dyn DynPostureProvider>`.
@@ -66,6 +74,9 @@ pub trait DynPostureProvider: Send + Sync + fmt::Debug {
 
     /// See [`PostureProvider::check_ready`].
     fn check_ready_boxed(&self) -> BoxFuture<'_, Result<(), ProviderError>>;
+
+    /// See [`PostureProvider::report`].
+    fn report(&self) -> Vec<String>;
 }
 
 impl<P: PostureProvider> DynPostureProvider for P {
@@ -82,6 +93,10 @@ impl<P: PostureProvider> DynPostureProvider for P {
 
     fn check_ready_boxed(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
         Box::pin(self.check_ready())
+    }
+
+    fn report(&self) -> Vec<String> {
+        PostureProvider::report(self)
     }
 }
 
@@ -128,5 +143,6 @@ mod tests {
             .unwrap_err();
         assert!(err.is_transient());
         assert!(provider.check_ready_boxed().await.is_ok());
+        assert!(provider.report().is_empty());
     }
 }
