@@ -534,10 +534,11 @@ fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {
             let group =
                 |g: Option<&str>| g.map_or_else(|| "(none)".to_owned(), |g| format!("{g:?}"));
             lines.push(format!(
-                "  JAMF_BASE_URL={} JAMF_API={:?} JAMF_CLIENT_ID={} (secret set, not shown)",
+                "  JAMF_BASE_URL={} JAMF_API={} JAMF_CLIENT_ID={} (secret set, not shown) JAMF_MAX_CONNECTIONS={}",
                 jamf.base_url().as_str(),
                 jamf.api(),
-                jamf.client_id()
+                jamf.client_id(),
+                jamf.max_connections()
             ));
             lines.push(format!(
                 "  JAMF_COMPUTER_GROUP={} JAMF_DEVICE_GROUP={} JAMF_COMPUTER_ENRICH={} JAMF_DEVICE_ENRICH={}",

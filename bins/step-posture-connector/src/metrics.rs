@@ -14,6 +14,7 @@
 //! | `step_posture_provider_cache_hits_total`, `…_cache_misses_total` | `provider`, `cache` |
 //! | `step_posture_provider_token_requests_total`, `…_token_failures_total` | `provider` |
 //! | `step_posture_provider_requests_total` | `provider`: requests sent to the MDM |
+//! | `step_posture_provider_connection_waits_total` | `provider`: requests that waited for a connection slot (Jamf) |
 //! | `step_posture_tls_handshake_failures_total` | `reason` (error, timeout) |
 //! | `step_posture_reloads_total` | `target` (tls, devices), `result` (success, failure) |
 //! | `step_posture_tls_certificate_expiry_timestamp_seconds` | when the served certificate expires |
@@ -500,6 +501,12 @@ impl Collector for JamfCollector {
             "provider_requests",
             "Authenticated requests sent to the MDM, retries included.",
             &[(jamf, stats.jamf_requests)],
+        )?;
+        encode_counters(
+            &mut encoder,
+            "provider_connection_waits",
+            "Requests that waited for a free connection slot (JAMF_MAX_CONNECTIONS).",
+            &[(jamf, stats.connection_waits)],
         )
     }
 }

@@ -51,6 +51,7 @@ const NAMES: &[&str] = &[
     "JAMF_CLIENT_ID",
     "JAMF_CLIENT_SECRET",
     "JAMF_API",
+    "JAMF_MAX_CONNECTIONS",
     "JAMF_CACHE_TTL",
     "JAMF_DEFAULT_MODE",
 ];

@@ -300,6 +300,37 @@ fn unshare(shared: Arc<ProviderError>) -> ProviderError {
     }
 }
 
+/// The first error of type `T` in `err`'s source chain, looking through the copies
+/// [`LookupCache`] hands to coalesced callers, whose chain only displays the original's.
+/// Providers use it to recognise a cause they attached (a missing privilege, say) whichever
+/// caller ran the fetch.
+///
+/// ```
+/// use posture_core::ProviderError;
+/// use posture_http::find_cause;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("no privilege")]
+/// struct NoPrivilege;
+///
+/// let err = ProviderError::permanent("denied").with_source(NoPrivilege);
+/// assert!(find_cause::<NoPrivilege>(&err).is_some());
+/// assert!(find_cause::<std::io::Error>(&err).is_none());
+/// ```
+pub fn find_cause<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    let mut next = Some(err);
+    while let Some(current) = next {
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = match current.downcast_ref::<SharedSource>() {
+            Some(shared) => shared.0.source(),
+            None => current.source(),
+        };
+    }
+    None
+}
+
 /// The source chain of an error shared between coalesced callers.
 struct SharedSource(Arc<ProviderError>);
 
@@ -456,6 +487,9 @@ mod tests {
                 err.source().map(ToString::to_string).as_deref(),
                 Some("reset")
             );
+            // Every caller, the one that fetched and the copies, can find the cause by type.
+            let cause = find_cause::<std::io::Error>(&err).map(ToString::to_string);
+            assert_eq!(cause.as_deref(), Some("reset"));
         }
         assert_eq!(count.load(Ordering::SeqCst), 1);
         let value = fetch_counted(&cache, "k", CacheClass::Positive, &count)

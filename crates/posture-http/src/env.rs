@@ -304,6 +304,40 @@ pub fn seconds(
     }
 }
 
+/// A whole number from `min` to `max` (a count, not a duration); `default` when unset.
+///
+/// ```
+/// use posture_http::env;
+/// let mut problems = Vec::new();
+/// assert_eq!(env::number(Some("3".into()), "N", 5, 1, 50, &mut problems), Some(3));
+/// assert_eq!(env::number(None, "N", 5, 1, 50, &mut problems), Some(5));
+/// assert_eq!(env::number(Some("0".into()), "N", 5, 1, 50, &mut problems), None);
+/// assert_eq!(problems[0].to_string(), "N=\"0\" is invalid: expected a whole number from 1 to 50");
+/// ```
+pub fn number(
+    value: Option<String>,
+    variable: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<u64> {
+    match value {
+        None => Some(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                problems.push(ConfigProblem::invalid(
+                    variable,
+                    &text,
+                    format!("a whole number from {min} to {max}"),
+                ));
+                None
+            }
+        },
+    }
+}
+
 /// A PEM file of extra CA certificates; an empty bundle when unset.
 pub fn ca_bundle(
     value: Option<String>,

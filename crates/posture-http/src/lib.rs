@@ -61,7 +61,7 @@ mod token;
 pub use backoff::Backoff;
 pub use base_url::{BaseUrl, BaseUrlError};
 pub use bearer::{Answer, bearer_header, send_bearer};
-pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache};
+pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache, find_cause};
 pub use classify::{
     MAX_RETRY_AFTER, decode_json, looks_like_html, read_body, retry_after, status_error, timed_out,
     transport_error,

@@ -9,6 +9,7 @@ use posture_http::{
     AccessToken, Answer, BaseUrl, FetchedToken, Secret, StatusCode, TokenCache, Url, error_chain,
     send_bearer,
 };
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 pub(crate) const SERVICE: &str = "Jamf Pro";
 
@@ -27,8 +28,12 @@ pub(crate) struct JamfClient {
     client_secret: Secret,
     tokens: TokenCache,
     backoff: posture_http::Backoff,
+    /// One permit per request in flight to Jamf (`JAMF_MAX_CONNECTIONS`): Jamf sends no 429,
+    /// so this cap is the only thing that keeps a burst of cold lookups within its guidance.
+    slots: Semaphore,
     pub(crate) requests: AtomicU64,
     pub(crate) retries_after_401: AtomicU64,
+    pub(crate) connection_waits: AtomicU64,
 }
 
 impl JamfClient {
@@ -38,6 +43,7 @@ impl JamfClient {
         client_id: String,
         client_secret: Secret,
         renewal_margin: Duration,
+        max_connections: usize,
     ) -> Self {
         Self {
             http,
@@ -46,9 +52,24 @@ impl JamfClient {
             client_secret,
             tokens: TokenCache::new(renewal_margin),
             backoff: posture_http::Backoff::default(),
+            slots: Semaphore::new(max_connections.max(1)),
             requests: AtomicU64::new(0),
             retries_after_401: AtomicU64::new(0),
+            connection_waits: AtomicU64::new(0),
         }
+    }
+
+    /// A free connection slot, waiting for one if all are taken. The wait counts against
+    /// the caller's `TIMEOUT`, which bounds every lookup.
+    async fn slot(&self) -> Result<SemaphorePermit<'_>, ProviderError> {
+        if let Ok(permit) = self.slots.try_acquire() {
+            return Ok(permit);
+        }
+        self.connection_waits.fetch_add(1, Ordering::Relaxed);
+        self.slots
+            .acquire()
+            .await
+            .map_err(|_| ProviderError::permanent("the Jamf Pro connection slots were closed"))
     }
 
     pub(crate) fn base(&self) -> &BaseUrl {
@@ -73,6 +94,7 @@ impl JamfClient {
             ("client_id", self.client_id.as_str()),
             ("client_secret", self.client_secret.expose()),
         ];
+        let _slot = self.slot().await?;
         oauth::client_credentials(
             &self.http,
             url,
@@ -162,6 +184,7 @@ impl JamfClient {
         request: &str,
         token: &AccessToken,
     ) -> Result<Answer, ProviderError> {
+        let _slot = self.slot().await?;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut builder = self.http.get(url.clone());
         if !query.is_empty() {

@@ -26,29 +26,57 @@ pub const DEPARTMENT_CACHE_TTL: Duration = Duration::from_secs(3600);
 /// The largest accepted `TIMEOUT`, in seconds.
 const MAX_TIMEOUT_SECS: u64 = 60;
 
+/// The default `JAMF_MAX_CONNECTIONS`: Jamf's scalability guide asks API clients for no more
+/// than 5 concurrent connections, and Jamf sends no 429 or `Retry-After` to enforce it.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 5;
+
+/// The largest accepted `JAMF_MAX_CONNECTIONS`.
+const MAX_MAX_CONNECTIONS: u64 = 50;
+
 /// The largest accepted cache TTL, in seconds (one day).
 const MAX_TTL_SECS: u64 = 86_400;
 
-/// Which Jamf Pro API answers lookups.
+/// Which of Jamf's two APIs answers lookups.
+///
+/// Jamf deprecated the Classic API's `computers` endpoints in Jamf Pro 11.15 (with a year of
+/// support, now over), and `/api/v3/computers-inventory` in 11.30 in favour of
+/// `/api/v4/computers-inventory`. [`Auto`](Self::Auto), the default, never touches a
+/// deprecated endpoint while a current one answers.
 #[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
 #[non_exhaustive]
 pub enum JamfApi {
-    /// The Classic API, `GET /JSSResource/{computers,mobiledevices}/serialnumber/{serial}`,
-    /// exactly as the Go step-posture-connector calls it. The default, so a Go `.env` and its
-    /// API role (Read Computers, Read Mobile Devices) keep working unchanged.
+    /// The best endpoint this Jamf Pro has, per device family, found at the first lookup or
+    /// readiness check and remembered:
+    ///
+    /// - computers: the Jamf Pro API's `GET /api/v4/computers-inventory`, falling back to
+    ///   `/api/v3/…` and then `/api/v1/…` when the newer route answers 404. Never the Classic
+    ///   API, whose computer endpoints are deprecated;
+    /// - mobile devices: the Jamf Pro API's `GET /api/v2/mobile-devices/detail` (not
+    ///   deprecated), falling back to the Classic `GET /JSSResource/mobiledevices/…` (not
+    ///   deprecated either) on a Jamf Pro too old to have it.
+    ///
+    /// Both need the same privileges as the Go version's Classic calls (Read Computers,
+    /// Read Mobile Devices); computer department names take `GET /api/v1/departments/{id}`
+    /// (cached), which needs Read Departments.
     #[default]
+    Auto,
+    /// The Classic API for both families, as the Go step-posture-connector calls it, with
+    /// the record subsets the provider reads:
+    /// `GET /JSSResource/computers/serialnumber/{sn}/subset/General&Location&GroupsAccounts`
+    /// and `GET /JSSResource/mobiledevices/serialnumber/{sn}/subset/General&Location&MobileDeviceGroups`.
+    /// Its computer endpoints are deprecated by Jamf; choose it only for a Jamf Pro without
+    /// the Jamf Pro API inventory endpoints.
     Classic,
-    /// The Jamf Pro API: `GET /api/v3/computers-inventory` and
-    /// `GET /api/v2/mobile-devices/detail` with a serial-number filter and only the sections
-    /// needed. Smaller answers than Classic's full records; computer department names take a
-    /// `GET /api/v1/departments/{id}` (cached), which needs the Read Departments privilege.
+    /// The Jamf Pro API only: computers as in [`Auto`](Self::Auto) (v4, v3, v1) and mobile
+    /// devices through `GET /api/v2/mobile-devices/detail`, never falling back to Classic.
     Pro,
 }
 
 impl JamfApi {
-    /// `"classic"` or `"pro"`, as `JAMF_API` spells it.
+    /// `"auto"`, `"classic"` or `"pro"`, as `JAMF_API` spells it.
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::Classic => "classic",
             Self::Pro => "pro",
         }
@@ -61,23 +89,25 @@ impl fmt::Display for JamfApi {
     }
 }
 
-/// `JAMF_API` was neither `classic` nor `pro`.
+/// `JAMF_API` was none of `auto`, `classic` and `pro`.
 #[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
-#[error("unknown Jamf API {0:?}: expected classic or pro")]
+#[error("unknown Jamf API {0:?}: expected auto, classic or pro")]
 pub struct UnknownJamfApi(pub String);
 
 impl FromStr for JamfApi {
     type Err = UnknownJamfApi;
 
-    /// Parses `classic` or `pro`, in any case.
+    /// Parses `auto`, `classic` or `pro`, in any case.
     ///
     /// ```
     /// use posture_jamf::JamfApi;
     /// assert_eq!("Pro".parse(), Ok(JamfApi::Pro));
+    /// assert_eq!("auto".parse(), Ok(JamfApi::Auto));
     /// assert!("v2".parse::<JamfApi>().is_err());
     /// ```
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
             "classic" => Ok(Self::Classic),
             "pro" => Ok(Self::Pro),
             _ => Err(UnknownJamfApi(s.to_owned())),
@@ -125,6 +155,7 @@ pub struct JamfConfig {
     default_mode: DeviceMode,
     extra_roots: CaBundle,
     token_renewal_margin: Duration,
+    max_connections: usize,
 }
 
 pub use posture_http::env::ConfigProblem;
@@ -178,7 +209,7 @@ const BASE_URL_EXPECTED: &str = "the Jamf Pro URL, such as https://example.jamfc
 
 impl JamfConfig {
     /// Settings with the required values and every default:
-    /// Classic API, no compliance groups, no enrichment, `TIMEOUT` 4 s, cache TTLs 60 s and
+    /// [`JamfApi::Auto`], at most 5 connections to Jamf at once, no compliance groups, no enrichment, `TIMEOUT` 4 s, cache TTLs 60 s and
     /// 10 s (up to 10 000 answers), default mode `mobiledevice`, no extra CA, tokens renewed
     /// 30 s before they expire.
     ///
@@ -226,6 +257,7 @@ impl JamfConfig {
             default_mode: DeviceMode::MobileDevice,
             extra_roots: CaBundle::empty(),
             token_renewal_margin: Duration::from_secs(30),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         })
     }
 
@@ -247,7 +279,8 @@ impl JamfConfig {
     /// | `JAMF_DEVICE_ENRICH` | enrichment data for mobile devices (`0`/`1`, true/false) | `0` |
     /// | `JAMF_COMPUTER_ENRICH` | enrichment data for computers | `0` |
     /// | `TIMEOUT` | seconds one lookup may take, 1–60 | `4` |
-    /// | `JAMF_API` | `classic` or `pro` | `classic` |
+    /// | `JAMF_API` | `auto`, `classic` or `pro` ([`JamfApi`]) | `auto` |
+    /// | `JAMF_MAX_CONNECTIONS` | requests in flight to Jamf at once, 1–50 | `5` |
     /// | `JAMF_CACHE_TTL` | seconds allowed answers are reused; `0` disables | `60` |
     /// | `JAMF_NEGATIVE_CACHE_TTL` | seconds denies are reused; `0` disables | `10` |
     /// | `JAMF_DEFAULT_MODE` | mode when the request has none: `computer`, `mobiledevice`, `auto` | `mobiledevice` |
@@ -266,7 +299,7 @@ impl JamfConfig {
     /// ]);
     /// let config = JamfConfig::from_env(|name| env.get(name).map(|v| v.to_string()))?;
     /// assert_eq!(config.base_url().as_str(), "https://example.jamfcloud.com");
-    /// assert_eq!(config.api(), JamfApi::Classic);
+    /// assert_eq!(config.api(), JamfApi::Auto);
     /// assert!(config.device_enrich() && !config.computer_enrich());
     /// # Ok::<(), posture_jamf::JamfConfigError>(())
     /// ```
@@ -321,11 +354,23 @@ impl JamfConfig {
             Some(text) => match text.parse() {
                 Ok(api) => Some(api),
                 Err(_) => {
-                    problems.push(ConfigProblem::invalid("JAMF_API", &text, "classic or pro"));
+                    problems.push(ConfigProblem::invalid(
+                        "JAMF_API",
+                        &text,
+                        "auto, classic or pro",
+                    ));
                     None
                 }
             },
         };
+        let max_connections = env::number(
+            value("JAMF_MAX_CONNECTIONS"),
+            "JAMF_MAX_CONNECTIONS",
+            DEFAULT_MAX_CONNECTIONS as u64,
+            1,
+            MAX_MAX_CONNECTIONS,
+            &mut problems,
+        );
         let cache_ttl = env::seconds(
             value("JAMF_CACHE_TTL"),
             "JAMF_CACHE_TTL",
@@ -370,6 +415,7 @@ impl JamfConfig {
             negative_cache_ttl,
             default_mode,
             extra_roots,
+            max_connections,
         ) {
             (
                 Some(base_url),
@@ -383,6 +429,7 @@ impl JamfConfig {
                 Some(negative_cache_ttl),
                 Some(default_mode),
                 Some(extra_roots),
+                Some(max_connections),
             ) if problems.is_empty() => Ok(Self {
                 base_url,
                 client_id,
@@ -399,16 +446,32 @@ impl JamfConfig {
                 default_mode,
                 extra_roots,
                 token_renewal_margin: Duration::from_secs(30),
+                max_connections: usize::try_from(max_connections)
+                    .unwrap_or(DEFAULT_MAX_CONNECTIONS),
             }),
             _ => Err(JamfConfigError { problems }),
         }
     }
 
-    /// Uses the Classic API or the Jamf Pro API.
+    /// Chooses the API ([`JamfApi`]).
     #[must_use]
     pub fn with_api(mut self, api: JamfApi) -> Self {
         self.api = api;
         self
+    }
+
+    /// Sets how many requests may be in flight to Jamf at once (Jamf asks for at most 5);
+    /// lookups beyond it wait for a free slot within their `TIMEOUT`. Fails outside 1–50.
+    pub fn with_max_connections(mut self, connections: usize) -> Result<Self, JamfConfigError> {
+        if connections == 0 || connections as u64 > MAX_MAX_CONNECTIONS {
+            return Err(JamfConfigError::one(ConfigProblem::invalid(
+                "JAMF_MAX_CONNECTIONS",
+                &connections.to_string(),
+                format!("a whole number from 1 to {MAX_MAX_CONNECTIONS}"),
+            )));
+        }
+        self.max_connections = connections;
+        Ok(self)
     }
 
     /// Requires mobile devices to be members of this group (exact name, as Jamf shows it).
@@ -516,6 +579,11 @@ impl JamfConfig {
     /// `JAMF_API`.
     pub fn api(&self) -> JamfApi {
         self.api
+    }
+
+    /// `JAMF_MAX_CONNECTIONS`.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
     }
 
     /// `JAMF_DEVICE_GROUP`.
@@ -641,7 +709,8 @@ mod tests {
     #[test]
     fn defaults() {
         let config = env(&MINIMAL).unwrap();
-        assert_eq!(config.api(), JamfApi::Classic);
+        assert_eq!(config.api(), JamfApi::Auto);
+        assert_eq!(config.max_connections(), 5);
         assert_eq!(config.timeout(), Duration::from_secs(4));
         assert_eq!(config.cache_ttl(), Duration::from_secs(60));
         assert_eq!(config.negative_cache_ttl(), Duration::from_secs(10));
@@ -728,7 +797,23 @@ mod tests {
         let text = only_problem(&with(&[("TIMEOUT", "4s")]));
         assert!(text.starts_with("TIMEOUT=\"4s\" is invalid"), "{text}");
         let text = only_problem(&with(&[("JAMF_API", "v1")]));
-        assert_eq!(text, "JAMF_API=\"v1\" is invalid: expected classic or pro");
+        assert_eq!(
+            text,
+            "JAMF_API=\"v1\" is invalid: expected auto, classic or pro"
+        );
+        for api in ["auto", "Classic", "PRO"] {
+            let config = env(&with(&[("JAMF_API", api)])).unwrap();
+            assert_eq!(config.api().as_str(), api.to_ascii_lowercase());
+        }
+        let text = only_problem(&with(&[("JAMF_MAX_CONNECTIONS", "0")]));
+        assert!(
+            text.starts_with("JAMF_MAX_CONNECTIONS=\"0\" is invalid: expected"),
+            "{text}"
+        );
+        let text = only_problem(&with(&[("JAMF_MAX_CONNECTIONS", "51")]));
+        assert!(text.contains("50"), "{text}");
+        let config = env(&with(&[("JAMF_MAX_CONNECTIONS", "2")])).unwrap();
+        assert_eq!(config.max_connections(), 2);
         let text = only_problem(&with(&[("JAMF_CACHE_TTL", "-1")]));
         assert_eq!(
             text,
@@ -834,7 +919,10 @@ mod tests {
         assert_eq!(config.default_mode(), DeviceMode::MobileDevice);
         assert_eq!(config.device_group(), None);
         assert_eq!(config.cache_capacity(), 5);
-        assert!(config.with_timeout(Duration::ZERO).is_err());
+        assert!(config.clone().with_timeout(Duration::ZERO).is_err());
+        assert!(config.clone().with_max_connections(0).is_err());
+        assert!(config.clone().with_max_connections(51).is_err());
+        assert_eq!(config.with_max_connections(1).unwrap().max_connections(), 1);
         assert!(JamfConfig::new("https://h.example.com", " ", "s").is_err());
         assert!(JamfConfig::new("https://h.example.com", "id", "").is_err());
         assert!(JamfConfig::new("http://h.example.com", "id", "s").is_err());

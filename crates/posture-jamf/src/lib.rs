@@ -106,13 +106,14 @@ mod error;
 pub mod fuzzing;
 mod model;
 mod provider;
+mod routes;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
 pub use config::{
-    ConfigProblem, DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT,
-    DEPARTMENT_CACHE_TTL, JamfApi, JamfConfig, JamfConfigError, STEP_CA_ATTEMPT_BUDGET,
-    UnknownJamfApi,
+    ConfigProblem, DEFAULT_CACHE_TTL, DEFAULT_MAX_CONNECTIONS, DEFAULT_NEGATIVE_CACHE_TTL,
+    DEFAULT_TIMEOUT, DEPARTMENT_CACHE_TTL, JamfApi, JamfConfig, JamfConfigError,
+    STEP_CA_ATTEMPT_BUDGET, UnknownJamfApi,
 };
 pub use error::JamfError;
 pub use posture_http::{CacheStats, TokenStats};

@@ -1,45 +1,54 @@
 use std::fmt;
 use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::{
-    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, Serial, StatusCode,
-    TokenStats, decode_json, status_error,
+    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial,
+    StatusCode, TokenStats, decode_json, find_cause, status_error,
 };
+use tokio::time::Instant;
 
 use crate::client::{JamfClient, SERVICE};
-use crate::config::{DEPARTMENT_CACHE_TTL, JamfApi, JamfConfig};
+use crate::config::{DEPARTMENT_CACHE_TTL, JamfConfig};
 use crate::error::JamfError;
 use crate::model::{
     ClassicComputerEnvelope, ClassicMobileEnvelope, Department, Device, ProComputer, ProMobile,
     SearchResults,
 };
+use crate::routes::{Endpoint, Kind, RouteMemo, advice};
 
 /// How many inventory records one Jamf Pro API search may return. One serial should match one
 /// record; a few more allow for duplicates left by re-enrolment.
 const PAGE_SIZE: &str = "10";
 
-/// The two inventories Jamf keeps.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-enum Kind {
-    Computer,
-    MobileDevice,
+/// How long a successful readiness check is trusted before the next one calls Jamf again:
+/// probes come every few seconds, and each check costs a request per device family.
+const READY_WINDOW: Duration = Duration::from_secs(60);
+
+/// How long, in `auto` mode, a 403 on the computer inventory is remembered, so lookups go
+/// straight to mobile devices instead of spending one of Jamf's few connections on a refusal
+/// each time.
+const FORBIDDEN_MEMORY: Duration = Duration::from_secs(60);
+
+/// A Classic `match` pattern no device carries: the answer tells whether the route exists.
+const ROUTE_PROBE: &str = "step-posture-connector-route-probe";
+
+/// The API role lacks the privilege that reads one device family. Carried as the source of
+/// the lookup's [`ProviderError`], so `auto` mode can recognise it.
+#[derive(Debug, thiserror::Error)]
+#[error("the Jamf Pro API role lacks the {privilege} privilege")]
+struct MissingPrivilege {
+    privilege: &'static str,
 }
 
-impl Kind {
-    fn noun(self) -> &'static str {
-        match self {
-            Self::Computer => "computer",
-            Self::MobileDevice => "mobile device",
-        }
-    }
-
-    fn classic_collection(self) -> &'static str {
-        match self {
-            Self::Computer => "computers",
-            Self::MobileDevice => "mobiledevices",
-        }
-    }
+/// What one endpoint said.
+enum Reply<T> {
+    /// The route exists and answered.
+    Answered(T),
+    /// The route does not exist on this Jamf Pro (a 404 for the route, not for a device).
+    NoRoute,
 }
 
 /// Counters for metrics: one snapshot of a [`JamfProvider`]'s activity since it was built.
@@ -56,14 +65,16 @@ pub struct JamfStats {
     pub jamf_requests: u64,
     /// GETs retried with a renewed token after Jamf answered 401.
     pub retries_after_401: u64,
+    /// Requests that waited for a free connection slot (`JAMF_MAX_CONNECTIONS`).
+    pub connection_waits: u64,
 }
 
 /// A [`PostureProvider`] backed by Jamf Pro.
 ///
-/// It looks devices up by serial number in the Classic API or the Jamf Pro API
-/// ([`JamfApi`]), denies devices that are unknown, unmanaged or outside the configured
-/// compliance group, and returns the Go version's enrichment data when asked. See the crate
-/// documentation for the whole behaviour.
+/// It looks devices up by serial number through the Jamf Pro API or the Classic API
+/// ([`JamfApi`](crate::JamfApi)), denies devices that are unknown, unmanaged or outside the
+/// configured compliance group, and returns the Go version's enrichment data when asked. See
+/// the crate documentation for the whole behaviour.
 ///
 /// ```no_run
 /// use posture_core::{DeviceMode, LookupRequest, PostureProvider};
@@ -73,7 +84,7 @@ pub struct JamfStats {
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let config = JamfConfig::from_env(|name| std::env::var(name).ok())?;
 /// let jamf = JamfProvider::new(config)?; // no I/O
-/// jamf.check_ready().await?; // fetches a token: fails fast on bad settings
+/// jamf.check_ready().await?; // a token and one read per device family
 /// let request = LookupRequest::new("C02XL0GJJG5J").with_mode(DeviceMode::Computer);
 /// let decision = jamf.lookup(&request).await?;
 /// assert!(decision.is_allowed() || decision.deny_code().is_some());
@@ -85,6 +96,12 @@ pub struct JamfProvider {
     client: JamfClient,
     decisions: LookupCache<(Kind, Serial), Decision>,
     departments: LookupCache<String, String>,
+    routes: RouteMemo,
+    /// When the computer inventory last answered 403, and what it said (`auto` mode).
+    computers_forbidden: Mutex<Option<(Instant, String)>>,
+    ready: RecentSuccess,
+    /// What the last readiness check found, for [`PostureProvider::report`].
+    findings: Mutex<Vec<String>>,
 }
 
 impl JamfProvider {
@@ -105,6 +122,7 @@ impl JamfProvider {
             config.client_id().to_owned(),
             config.client_secret().clone(),
             config.token_renewal_margin(),
+            config.max_connections(),
         );
         let decisions = LookupCache::new(
             CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
@@ -115,10 +133,14 @@ impl JamfProvider {
                 .with_max_entries(1_000),
         );
         Ok(Self {
+            routes: RouteMemo::new(config.api()),
             config,
             client,
             decisions,
             departments,
+            computers_forbidden: Mutex::new(None),
+            ready: RecentSuccess::new(READY_WINDOW),
+            findings: Mutex::new(Vec::new()),
         })
     }
 
@@ -135,10 +157,12 @@ impl JamfProvider {
             departments: self.departments.stats(),
             jamf_requests: self.client.requests.load(Ordering::Relaxed),
             retries_after_401: self.client.retries_after_401.load(Ordering::Relaxed),
+            connection_waits: self.client.connection_waits.load(Ordering::Relaxed),
         }
     }
 
-    /// Forgets every cached decision and department name (not the token).
+    /// Forgets every cached decision and department name (not the token, nor the endpoints
+    /// found).
     pub fn clear_cache(&self) {
         self.decisions.clear();
         self.departments.clear();
@@ -148,26 +172,62 @@ impl JamfProvider {
         match mode {
             DeviceMode::Computer => self.decide_kind(Kind::Computer, serial).await,
             DeviceMode::MobileDevice => self.decide_kind(Kind::MobileDevice, serial).await,
-            DeviceMode::Auto => {
-                let computer = self.decide_kind(Kind::Computer, serial).await?;
-                if computer.deny_code() != Some(&DenyCode::DEVICE_NOT_FOUND) {
-                    return Ok(computer);
-                }
-                let mobile = self.decide_kind(Kind::MobileDevice, serial).await?;
-                if mobile.deny_code() != Some(&DenyCode::DEVICE_NOT_FOUND) {
-                    return Ok(mobile);
-                }
-                Ok(Decision::deny(
-                    DenyCode::DEVICE_NOT_FOUND,
-                    format!("no computer or mobile device with serial number {serial} in Jamf Pro"),
-                ))
-            }
+            DeviceMode::Auto => self.decide_auto(serial).await,
             other => Ok(Decision::deny(
                 DenyCode::INVALID_MODE,
                 format!(
                     "mode {other} is not supported by the Jamf provider: use computer, mobiledevice or auto"
                 ),
             )),
+        }
+    }
+
+    /// Computers first, then mobile devices. A computer found but denied is the answer. When
+    /// the API role may not read computers, mobile devices are still tried, and the missing
+    /// privilege is the answer only if no mobile device has the serial either.
+    async fn decide_auto(&self, serial: &Serial) -> Result<Decision, ProviderError> {
+        let computer_failure = match self.recently_forbidden_computers() {
+            Some(message) => Some(ProviderError::permanent(message)),
+            None => match self.decide_kind(Kind::Computer, serial).await {
+                Ok(decision) if decision.deny_code() != Some(&DenyCode::DEVICE_NOT_FOUND) => {
+                    return Ok(decision);
+                }
+                Ok(_) => None,
+                Err(err) if lacks_privilege(&err) => {
+                    tracing::warn!(
+                        "{err}; auto mode goes on to mobile devices, and skips computers for {} s",
+                        FORBIDDEN_MEMORY.as_secs()
+                    );
+                    *lock(&self.computers_forbidden) = Some((Instant::now(), err.to_string()));
+                    Some(err)
+                }
+                Err(err) => return Err(err),
+            },
+        };
+        let mobile = self.decide_kind(Kind::MobileDevice, serial).await?;
+        if mobile.deny_code() != Some(&DenyCode::DEVICE_NOT_FOUND) {
+            return Ok(mobile);
+        }
+        match computer_failure {
+            // Not a mobile device, and computers couldn't be read: "not found" would be a
+            // guess.
+            Some(err) => Err(err),
+            None => Ok(Decision::deny(
+                DenyCode::DEVICE_NOT_FOUND,
+                format!("no computer or mobile device with serial number {serial} in Jamf Pro"),
+            )),
+        }
+    }
+
+    fn recently_forbidden_computers(&self) -> Option<String> {
+        let mut memory = lock(&self.computers_forbidden);
+        match &*memory {
+            Some((at, message)) if at.elapsed() < FORBIDDEN_MEMORY => Some(message.clone()),
+            Some(_) => {
+                *memory = None;
+                None
+            }
+            None => None,
         }
     }
 
@@ -184,28 +244,36 @@ impl JamfProvider {
     }
 
     async fn fetch_decision(&self, kind: Kind, serial: &Serial) -> Result<Decision, ProviderError> {
-        let found = match self.config.api() {
-            JamfApi::Pro => self.pro_lookup(kind, serial).await?,
-            JamfApi::Classic => self.classic_lookup(kind, serial).await?,
-        };
-        let Some(mut device) = found else {
+        let Some(mut device) = self.find(kind, serial).await? else {
             tracing::debug!(%serial, kind = kind.noun(), "not found in Jamf Pro");
             return Ok(Decision::deny(
                 DenyCode::DEVICE_NOT_FOUND,
                 format!("no {} with serial number {serial} in Jamf Pro", kind.noun()),
             ));
         };
-        if device.managed == Some(false) {
-            tracing::debug!(%serial, kind = kind.noun(), "found but not managed");
-            return Ok(Decision::deny(
-                DenyCode::NOT_MANAGED,
-                format!("{} {serial} is in Jamf Pro but not managed", kind.noun()),
-            ));
+        match device.managed {
+            Some(true) => {}
+            Some(false) => {
+                tracing::debug!(%serial, kind = kind.noun(), "found but not managed");
+                return Ok(Decision::deny(
+                    DenyCode::NOT_MANAGED,
+                    format!("{} {serial} is in Jamf Pro but not managed", kind.noun()),
+                ));
+            }
+            None => {
+                // Jamf always reports the flag with the general section, so its absence is a
+                // partial record: never a reason to allow.
+                tracing::debug!(%serial, kind = kind.noun(), "no management state in the answer");
+                return Ok(Decision::deny(
+                    DenyCode::NOT_MANAGED,
+                    format!(
+                        "Jamf Pro did not report whether {} {serial} is managed",
+                        kind.noun()
+                    ),
+                ));
+            }
         }
-        let (group, enrich) = match kind {
-            Kind::Computer => (self.config.computer_group(), self.config.computer_enrich()),
-            Kind::MobileDevice => (self.config.device_group(), self.config.device_enrich()),
-        };
+        let (group, enrich) = self.wants(kind);
         if let Some(group) = group
             && !device.in_group(group)
         {
@@ -226,22 +294,109 @@ impl JamfProvider {
         Ok(Decision::allow_with(device.enrichment()))
     }
 
-    /// `GET /JSSResource/{computers,mobiledevices}/serialnumber/{serial}`: 404 is not found.
-    async fn classic_lookup(
+    /// The compliance group and the enrichment switch for `kind`.
+    fn wants(&self, kind: Kind) -> (Option<&str>, bool) {
+        match kind {
+            Kind::Computer => (self.config.computer_group(), self.config.computer_enrich()),
+            Kind::MobileDevice => (self.config.device_group(), self.config.device_enrich()),
+        }
+    }
+
+    /// Looks `serial` up at the remembered endpoint for `kind`, or at each candidate in turn
+    /// until one exists. A missing route is a transient error (503), never a missing device.
+    async fn find(&self, kind: Kind, serial: &Serial) -> Result<Option<Device>, ProviderError> {
+        let remembered = self.routes.chosen(kind);
+        for endpoint in self.routes.order(kind) {
+            match self.find_at(endpoint, kind, serial).await? {
+                Reply::Answered(device) => {
+                    self.remember(kind, endpoint);
+                    return Ok(device);
+                }
+                Reply::NoRoute => {
+                    if remembered == Some(endpoint) {
+                        tracing::warn!(
+                            "Jamf Pro no longer serves {} for {}; looking for another endpoint",
+                            endpoint.route(),
+                            kind.plural()
+                        );
+                        self.routes.forget(kind, endpoint);
+                    }
+                }
+            }
+        }
+        Err(self.no_route(kind))
+    }
+
+    fn remember(&self, kind: Kind, endpoint: Endpoint) {
+        if self.routes.choose(kind, endpoint) {
+            tracing::info!(
+                "Jamf Pro {} are read with {}",
+                kind.plural(),
+                endpoint.describe()
+            );
+        }
+    }
+
+    fn no_route(&self, kind: Kind) -> ProviderError {
+        let tried: Vec<String> = self
+            .routes
+            .candidates(kind)
+            .iter()
+            .map(|e| e.route())
+            .collect();
+        let err = ProviderError::transient(format!(
+            "Jamf Pro at JAMF_BASE_URL ({}) answered 404 for every {} endpoint ({}), so it \
+             can't say whether a device exists; {}",
+            self.config.base_url(),
+            kind.noun(),
+            tried.join(", "),
+            advice(self.config.api(), kind)
+        ));
+        tracing::error!("{err}");
+        err
+    }
+
+    async fn find_at(
         &self,
+        endpoint: Endpoint,
         kind: Kind,
         serial: &Serial,
-    ) -> Result<Option<Device>, ProviderError> {
-        let collection = kind.classic_collection();
-        let url =
-            self.client
-                .base()
-                .join(&["JSSResource", collection, "serialnumber", serial.as_str()]);
-        let request = format!("GET /JSSResource/{collection}/serialnumber/{serial}");
+    ) -> Result<Reply<Option<Device>>, ProviderError> {
+        if endpoint.is_classic() {
+            self.classic_lookup(endpoint, kind, serial).await
+        } else {
+            self.pro_lookup(endpoint, kind, serial).await
+        }
+    }
+
+    /// `GET /JSSResource/{collection}/serialnumber/{serial}/subset/…`. Classic answers 404
+    /// both for an unknown serial and for a route it no longer has, so a 404 is confirmed
+    /// with [`classic_route_exists`](Self::classic_route_exists) before it means "not found".
+    async fn classic_lookup(
+        &self,
+        endpoint: Endpoint,
+        kind: Kind,
+        serial: &Serial,
+    ) -> Result<Reply<Option<Device>>, ProviderError> {
+        let collection = endpoint.path();
+        let subset = endpoint.classic_subset();
+        let mut segments = collection.to_vec();
+        segments.extend(["serialnumber", serial.as_str(), "subset", subset]);
+        let url = self.client.base().join(&segments);
+        let request = format!(
+            "GET {}/serialnumber/{serial}/subset/{subset}",
+            endpoint.route()
+        );
         let answer = self.client.get(url, &[], &request).await?;
         match answer.status {
             StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
+            StatusCode::NOT_FOUND => {
+                return Ok(match self.classic_route_exists(endpoint, kind).await? {
+                    true => Reply::Answered(None),
+                    false => Reply::NoRoute,
+                });
+            }
+            StatusCode::FORBIDDEN => return Err(forbidden(kind, &request)),
             _ => return Err(answer_error(&answer, &request)),
         }
         let device: Device = match kind {
@@ -256,33 +411,45 @@ impl JamfProvider {
             && !device.serial_number.eq_ignore_ascii_case(serial.as_str())
         {
             tracing::debug!(%serial, answered = %device.serial_number, "Jamf answered another serial; treating as not found");
-            return Ok(None);
+            return Ok(Reply::Answered(None));
         }
-        Ok(Some(device))
+        Ok(Reply::Answered(Some(device)))
+    }
+
+    /// Whether the Classic collection still exists: its `match` route (same family, same
+    /// privilege) answers 200 with a list, empty for a pattern no device has, and 404 once
+    /// Jamf has removed the family.
+    async fn classic_route_exists(
+        &self,
+        endpoint: Endpoint,
+        kind: Kind,
+    ) -> Result<bool, ProviderError> {
+        let mut segments = endpoint.path().to_vec();
+        segments.extend(["match", ROUTE_PROBE]);
+        let url = self.client.base().join(&segments);
+        let request = format!("GET {}/match/{ROUTE_PROBE}", endpoint.route());
+        let answer = self.client.get(url, &[], &request).await?;
+        match answer.status {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            StatusCode::FORBIDDEN => Err(forbidden(kind, &request)),
+            _ => Err(answer_error(&answer, &request)),
+        }
     }
 
     /// The Jamf Pro API inventory search, with only the sections needed. The serial is
-    /// checked again in the answer, in case a filter was ignored.
+    /// checked again in the answer, in case a filter was ignored. Not found is an empty
+    /// result; 404 means the route is missing.
     async fn pro_lookup(
         &self,
+        endpoint: Endpoint,
         kind: Kind,
         serial: &Serial,
-    ) -> Result<Option<Device>, ProviderError> {
-        let (group, enrich) = match kind {
-            Kind::Computer => (self.config.computer_group(), self.config.computer_enrich()),
-            Kind::MobileDevice => (self.config.device_group(), self.config.device_enrich()),
-        };
-        let (path, filter_field, groups_section): (&[&str], &str, &str) = match kind {
-            Kind::Computer => (
-                &["api", "v3", "computers-inventory"],
-                "hardware.serialNumber",
-                "GROUP_MEMBERSHIPS",
-            ),
-            Kind::MobileDevice => (
-                &["api", "v2", "mobile-devices", "detail"],
-                "serialNumber",
-                "GROUPS",
-            ),
+    ) -> Result<Reply<Option<Device>>, ProviderError> {
+        let (group, enrich) = self.wants(kind);
+        let (filter_field, groups_section) = match kind {
+            Kind::Computer => ("hardware.serialNumber", "GROUP_MEMBERSHIPS"),
+            Kind::MobileDevice => ("serialNumber", "GROUPS"),
         };
         // The serial is ASCII letters and digits only (checked), so it can't escape the quotes.
         let filter = format!("{filter_field}==\"{serial}\"");
@@ -298,17 +465,14 @@ impl JamfProvider {
             ("page-size", PAGE_SIZE),
             ("filter", filter.as_str()),
         ]);
-        let url = self.client.base().join(path);
-        let request = format!("GET /{} (serial {serial})", path.join("/"));
+        let url = self.client.base().join(endpoint.path());
+        let request = format!("GET {} (serial {serial})", endpoint.route());
         let answer = self.client.get(url, &query, &request).await?;
-        if answer.status != StatusCode::OK {
-            let err = answer_error(&answer, &request);
-            if answer.status == StatusCode::NOT_FOUND {
-                return Err(ProviderError::permanent(format!(
-                    "{err}: this Jamf Pro lacks the endpoint; set JAMF_API=classic"
-                )));
-            }
-            return Err(err);
+        match answer.status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(Reply::NoRoute),
+            StatusCode::FORBIDDEN => return Err(forbidden(kind, &request)),
+            _ => return Err(answer_error(&answer, &request)),
         }
         let matches = |found: &str| found.eq_ignore_ascii_case(serial.as_str());
         let devices: Vec<Device> = match kind {
@@ -330,14 +494,10 @@ impl JamfProvider {
             }
         };
         // Duplicates come from re-enrolment; prefer the managed record.
-        let mut devices = devices.into_iter();
-        let first = devices.next();
-        Ok(match first {
-            Some(device) if device.managed == Some(false) => {
-                Some(devices.find(|d| d.managed != Some(false)).unwrap_or(device))
-            }
-            other => other,
-        })
+        let managed = devices.iter().position(|d| d.managed == Some(true));
+        Ok(Reply::Answered(
+            devices.into_iter().nth(managed.unwrap_or(0)),
+        ))
     }
 
     /// A department's name from its ID (`GET /api/v1/departments/{id}`), cached for an hour.
@@ -367,6 +527,113 @@ impl JamfProvider {
             })
             .await
     }
+
+    /// One cheap authorised read of `kind`'s inventory at the endpoint it will use (found
+    /// here if not yet known): proves the route exists and the privilege is granted.
+    async fn probe(&self, kind: Kind) -> Result<Endpoint, ProviderError> {
+        for endpoint in self.routes.order(kind) {
+            let exists = if endpoint.is_classic() {
+                self.classic_route_exists(endpoint, kind).await?
+            } else {
+                let url = self.client.base().join(endpoint.path());
+                let request = format!("GET {} (readiness, one record)", endpoint.route());
+                let query = [("section", "GENERAL"), ("page", "0"), ("page-size", "1")];
+                let answer = self.client.get(url, &query, &request).await?;
+                match answer.status {
+                    StatusCode::OK => true,
+                    StatusCode::NOT_FOUND => false,
+                    StatusCode::FORBIDDEN => {
+                        // The route exists; remember it so lookups don't probe again.
+                        self.remember(kind, endpoint);
+                        return Err(forbidden(kind, &request));
+                    }
+                    _ => return Err(answer_error(&answer, &request)),
+                }
+            };
+            if exists {
+                self.remember(kind, endpoint);
+                return Ok(endpoint);
+            }
+            self.routes.forget(kind, endpoint);
+        }
+        Err(self.no_route(kind))
+    }
+
+    /// Which families must be readable for the server to be ready: those with a group or
+    /// enrichment configured, and the one `JAMF_DEFAULT_MODE` names. With `auto`, either one
+    /// is enough unless settings name it.
+    fn required(&self, kind: Kind) -> Option<&'static str> {
+        let (group, enrich) = self.wants(kind);
+        let (group_var, enrich_var, mode) = match kind {
+            Kind::Computer => (
+                "JAMF_COMPUTER_GROUP",
+                "JAMF_COMPUTER_ENRICH",
+                DeviceMode::Computer,
+            ),
+            Kind::MobileDevice => (
+                "JAMF_DEVICE_GROUP",
+                "JAMF_DEVICE_ENRICH",
+                DeviceMode::MobileDevice,
+            ),
+        };
+        if group.is_some() {
+            Some(group_var)
+        } else if enrich {
+            Some(enrich_var)
+        } else if self.config.default_mode() == mode {
+            Some("JAMF_DEFAULT_MODE")
+        } else {
+            None
+        }
+    }
+
+    /// Fetches a token (or finds one cached), then, at most once a [`READY_WINDOW`] while
+    /// they pass, reads each device family once. The token is checked every time: it costs
+    /// nothing while cached, and it is what fails first when Jamf or the credentials do.
+    async fn readiness(&self) -> Result<(), ProviderError> {
+        self.client.token().await?;
+        self.ready.check(self.probe_families()).await
+    }
+
+    /// Reads each device family once, recording what it found for the report.
+    async fn probe_families(&self) -> Result<(), ProviderError> {
+        let mut findings = Vec::new();
+        let mut readable = 0;
+        let mut first_failure = None;
+        for kind in Kind::ALL {
+            match self.probe(kind).await {
+                Ok(endpoint) => {
+                    readable += 1;
+                    findings.push(format!("{}: {}", kind.plural(), endpoint.describe()));
+                }
+                Err(err) => {
+                    if let Some(variable) = self.required(kind) {
+                        let err = ProviderError::new(
+                            err.kind(),
+                            format!("{err} ({} are needed because of {variable})", kind.plural()),
+                        );
+                        *lock(&self.findings) = findings;
+                        return Err(err);
+                    }
+                    findings.push(format!(
+                        "warning: {}: {err}; {} lookups will fail",
+                        kind.plural(),
+                        kind.noun()
+                    ));
+                    first_failure.get_or_insert(err);
+                }
+            }
+        }
+        findings.push(format!(
+            "at most {} requests in flight to Jamf Pro (JAMF_MAX_CONNECTIONS)",
+            self.config.max_connections()
+        ));
+        *lock(&self.findings) = findings;
+        match first_failure {
+            Some(err) if readable == 0 => Err(err),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl PostureProvider for JamfProvider {
@@ -392,19 +659,30 @@ impl PostureProvider for JamfProvider {
             .map_err(|_| posture_http::timed_out("Jamf Pro", timeout))?
     }
 
-    /// Fetches a token (or finds a valid one cached). Bad credentials, an unreachable
-    /// `JAMF_BASE_URL` and a URL that isn't Jamf Pro each give an error naming the setting.
+    /// Fetches a token (or finds a valid one cached), then makes one cheap read of each
+    /// device family at the endpoint lookups will use, finding it if need be. Bad
+    /// credentials, an unreachable `JAMF_BASE_URL`, a URL that isn't Jamf Pro, a missing
+    /// endpoint and a missing privilege each give an error naming what to fix. A family
+    /// nothing requires (see the crate documentation) only warns in
+    /// [`report`](PostureProvider::report). The inventory reads are trusted for a minute
+    /// once they pass; the token is checked every time.
     async fn check_ready(&self) -> Result<(), ProviderError> {
         let timeout = self.config.timeout();
-        match tokio::time::timeout(timeout, self.client.token()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => Err(err),
+        match tokio::time::timeout(timeout, self.readiness()).await {
+            Ok(result) => result,
             Err(_) => Err(ProviderError::transient(format!(
-                "Jamf Pro at JAMF_BASE_URL ({}) did not issue a token within {} s (TIMEOUT)",
+                "Jamf Pro at JAMF_BASE_URL ({}) did not answer the readiness checks within {} s \
+                 (TIMEOUT)",
                 self.config.base_url(),
                 timeout.as_secs_f32()
             ))),
         }
+    }
+
+    /// The endpoint and API version each device family uses, any family the API role can't
+    /// read, and the connection cap, as the last readiness check found them.
+    fn report(&self) -> Vec<String> {
+        lock(&self.findings).clone()
     }
 }
 
@@ -417,8 +695,27 @@ impl fmt::Debug for JamfProvider {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Values are replaced whole, so a panic elsewhere can't leave them torn.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn answer_error(answer: &Answer, request: &str) -> ProviderError {
     status_error(SERVICE, request, answer.status, &answer.headers)
+}
+
+/// A 403 on an inventory read: the API role lacks the family's privilege.
+fn forbidden(kind: Kind, request: &str) -> ProviderError {
+    let privilege = kind.privilege();
+    ProviderError::permanent(format!(
+        "Jamf Pro denied {request} (403 Forbidden): give the API role the {privilege} privilege"
+    ))
+    .with_source(MissingPrivilege { privilege })
+}
+
+/// Whether `err` (or a copy the lookup cache shared) is a missing privilege.
+fn lacks_privilege(err: &ProviderError) -> bool {
+    find_cause::<MissingPrivilege>(err).is_some()
 }
 
 /// Jamf uses `-1` (and sometimes an empty string) for "no department".

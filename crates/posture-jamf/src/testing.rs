@@ -6,18 +6,24 @@
 //! - `POST /api/oauth/token` (and `/api/v1/oauth/token`): client credentials in a form,
 //!   answering `{"access_token","scope","token_type","expires_in"}` or an RFC 6749
 //!   `invalid_client` error;
-//! - `GET /JSSResource/computers/serialnumber/{sn}` and `/JSSResource/mobiledevices/…`:
-//!   Classic records, JSON only when `Accept: application/json` is sent (XML otherwise, as
-//!   Jamf does), an HTML 404 page for unknown serials, and group lists either flattened or
-//!   in the XML-ish `size` form;
-//! - `GET /api/v3/computers-inventory` (and v4) and `GET /api/v2/mobile-devices/detail`:
-//!   `{"totalCount","results"}` with only the requested `section`s filled and an RSQL
-//!   `filter` on the serial;
+//! - `GET /JSSResource/computers/serialnumber/{sn}` and `/JSSResource/mobiledevices/…`,
+//!   whole or as `/subset/General&Location&…`: Classic records with only the subsets asked
+//!   for, JSON only when `Accept: application/json` is sent (XML otherwise, as Jamf does),
+//!   an HTML 404 page for unknown serials, and group lists in any of the shapes Jamf has
+//!   been seen to use ([`GroupShape`]);
+//! - `GET /JSSResource/{computers,mobiledevices}/match/{pattern}`: Classic searches (`*`
+//!   wildcards) over names and serial numbers;
+//! - `GET /api/v1/computers-inventory`, `/api/v3/…` and `/api/v4/…` (v4 with its renamed
+//!   `lastContact`) and `GET /api/v2/mobile-devices/detail`: `{"totalCount","results"}` with
+//!   only the requested `section`s filled and an RSQL `filter` on the serial;
 //! - `GET /api/v1/departments/{id}`;
 //! - bearer tokens that expire on time and can be revoked, answering 401.
 //!
-//! It can add latency, inject faults (a status, 429 with `Retry-After`, hanging, garbage
-//! JSON, an ignored filter), and counts everything.
+//! Like a real Jamf Pro it can lack endpoints (removed in a later release, or not yet added:
+//! [`FakeJamf::remove_endpoint`]) and its API role can lack privileges
+//! ([`FakeJamf::revoke_privilege`]), answering 404 or 403 as Jamf does. It can add latency,
+//! inject faults (a status, 429 with `Retry-After`, hanging, garbage JSON, an ignored
+//! filter), and counts everything, including the most requests in flight at once.
 //!
 //! ```
 //! use posture_core::{DeviceMode, LookupRequest, PostureProvider};
@@ -36,7 +42,7 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,8 +78,9 @@ pub struct FakeDevice {
     pub udid: String,
     /// The device name.
     pub name: String,
-    /// Whether the device is managed.
-    pub managed: bool,
+    /// Whether the device is managed; `None` renders the flag as `null`, as a partial
+    /// record would.
+    pub managed: Option<bool>,
     /// The assigned user's short name.
     pub username: String,
     /// The assigned user's full name.
@@ -98,7 +105,7 @@ impl FakeDevice {
             udid: format!("UDID-{serial_number}"),
             name: format!("Device {serial_number}"),
             serial_number,
-            managed: true,
+            managed: Some(true),
             username: "alice".to_owned(),
             realname: "Alice Example".to_owned(),
             email_address: "alice@example.com".to_owned(),
@@ -132,9 +139,46 @@ impl FakeDevice {
     /// Marks the device as not managed.
     #[must_use]
     pub fn unmanaged(mut self) -> Self {
-        self.managed = false;
+        self.managed = Some(false);
         self
     }
+
+    /// Leaves the management flag out of the record (`null`).
+    #[must_use]
+    pub fn management_unreported(mut self) -> Self {
+        self.managed = None;
+        self
+    }
+}
+
+/// An inventory endpoint the fake serves unless it is removed.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum FakeEndpoint {
+    /// Every `/JSSResource/computers/…` route (deprecated by Jamf in 11.15).
+    ClassicComputers,
+    /// Every `/JSSResource/mobiledevices/…` route.
+    ClassicMobileDevices,
+    /// `/api/v1/computers-inventory`.
+    ComputersV1,
+    /// `/api/v3/computers-inventory` (deprecated in 11.30).
+    ComputersV3,
+    /// `/api/v4/computers-inventory` (added in 11.30).
+    ComputersV4,
+    /// `/api/v2/mobile-devices/detail`.
+    MobileDevicesV2,
+}
+
+/// A privilege of the fake's API role; all are granted until revoked.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum FakePrivilege {
+    /// Read Computers: every computer inventory route.
+    ReadComputers,
+    /// Read Mobile Devices: every mobile-device inventory route.
+    ReadMobileDevices,
+    /// Read Departments: `/api/v1/departments/{id}`.
+    ReadDepartments,
 }
 
 /// A failure the fake injects into inventory lookups (Classic and Jamf Pro API), after the
@@ -179,9 +223,13 @@ pub enum TokenFault {
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 #[non_exhaustive]
 pub enum GroupShape {
-    /// `["A","B"]` for computers, `[{"id":1,"name":"A"}]` for mobile devices.
+    /// `["A","B"]` for computers (what real tenants return), `[{"id":1,"name":"A"}]` for
+    /// mobile devices.
     #[default]
     Flat,
+    /// Jamf's documentation example for computers, `[{"group":"A"},{"group":"B"}]`; mobile
+    /// devices as in [`Flat`](Self::Flat).
+    GroupObjects,
     /// The XML-ish form: `{"size":2,"group":["A","B"]}` for computers,
     /// `[{"size":1},{"mobile_device_group":{"id":1,"name":"A"}}]` for mobile devices.
     SizeWrapped,
@@ -193,8 +241,11 @@ pub enum GroupShape {
 pub struct FakeStats {
     /// Token requests, whatever their outcome.
     pub token_requests: u64,
-    /// Inventory lookups (Classic and Jamf Pro API), whatever their outcome.
+    /// Inventory lookups (Classic records and Jamf Pro API searches), whatever their
+    /// outcome.
     pub lookup_requests: u64,
+    /// Classic `match` searches, whatever their outcome.
+    pub match_requests: u64,
     /// Department requests.
     pub department_requests: u64,
     /// Requests answered 401 for a missing, unknown, expired or revoked token.
@@ -231,6 +282,7 @@ struct Shared {
     state: Mutex<State>,
     token_requests: AtomicU64,
     lookup_requests: AtomicU64,
+    match_requests: AtomicU64,
     department_requests: AtomicU64,
     unauthorized: AtomicU64,
     in_flight: AtomicU64,
@@ -250,6 +302,9 @@ struct State {
     fault: Option<(Fault, Option<usize>)>,
     token_fault: Option<TokenFault>,
     group_shape: GroupShape,
+    removed: HashSet<FakeEndpoint>,
+    revoked: HashSet<FakePrivilege>,
+    stale_computers: Vec<FakeDevice>,
     requests: Vec<RecordedRequest>,
 }
 
@@ -267,6 +322,9 @@ impl Default for State {
             fault: None,
             token_fault: None,
             group_shape: GroupShape::Flat,
+            removed: HashSet::new(),
+            revoked: HashSet::new(),
+            stale_computers: Vec::new(),
             requests: Vec::new(),
         }
     }
@@ -324,6 +382,13 @@ impl FakeJamf {
         lock(&self.shared.state).computers.insert(key, device);
     }
 
+    /// Adds a second, stale computer record for a serial, as a re-enrolment or a logic-board
+    /// swap leaves behind. Jamf Pro API searches return it before the live record; Classic
+    /// lookups by serial don't see it.
+    pub fn add_stale_computer(&self, device: FakeDevice) {
+        lock(&self.shared.state).stale_computers.push(device);
+    }
+
     /// Adds (or replaces) a mobile device.
     pub fn add_mobile_device(&self, device: FakeDevice) {
         let key = device.serial_number.to_ascii_uppercase();
@@ -368,6 +433,27 @@ impl FakeJamf {
         lock(&self.shared.state).group_shape = shape;
     }
 
+    /// Removes an endpoint, as a Jamf Pro release that dropped it (or predates it) would:
+    /// its routes answer 404, an HTML page for Classic and an `ApiError` for the Jamf Pro API.
+    pub fn remove_endpoint(&self, endpoint: FakeEndpoint) {
+        lock(&self.shared.state).removed.insert(endpoint);
+    }
+
+    /// Serves a removed endpoint again.
+    pub fn restore_endpoint(&self, endpoint: FakeEndpoint) {
+        lock(&self.shared.state).removed.remove(&endpoint);
+    }
+
+    /// Takes a privilege from the API role: the routes it guards answer 403.
+    pub fn revoke_privilege(&self, privilege: FakePrivilege) {
+        lock(&self.shared.state).revoked.insert(privilege);
+    }
+
+    /// Grants a revoked privilege again.
+    pub fn grant_privilege(&self, privilege: FakePrivilege) {
+        lock(&self.shared.state).revoked.remove(&privilege);
+    }
+
     /// Revokes every token issued so far: requests bearing them get 401, as after a token
     /// was invalidated on the Jamf side.
     pub fn revoke_tokens(&self) {
@@ -379,6 +465,7 @@ impl FakeJamf {
         FakeStats {
             token_requests: self.shared.token_requests.load(Ordering::SeqCst),
             lookup_requests: self.shared.lookup_requests.load(Ordering::SeqCst),
+            match_requests: self.shared.match_requests.load(Ordering::SeqCst),
             department_requests: self.shared.department_requests.load(Ordering::SeqCst),
             unauthorized: self.shared.unauthorized.load(Ordering::SeqCst),
             max_concurrent_requests: self.shared.max_in_flight.load(Ordering::SeqCst),
@@ -481,26 +568,75 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
             [
                 "JSSResource",
                 collection @ ("computers" | "mobiledevices"),
-                "serialnumber",
-                serial,
+                rest @ ..,
             ],
         ) => {
-            let serial = percent_decode(serial);
             let computer = *collection == "computers";
-            inventory(shared, bearer.as_deref(), true, |_| {
-                classic(shared, computer, &serial, accept.as_deref())
-            })
+            let endpoint = if computer {
+                FakeEndpoint::ClassicComputers
+            } else {
+                FakeEndpoint::ClassicMobileDevices
+            };
+            let rest: Vec<String> = rest.iter().map(|s| percent_decode(s)).collect();
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            let route = match rest.as_slice() {
+                ["serialnumber", serial] => ClassicRoute::Record(serial, None),
+                ["serialnumber", serial, "subset", subsets] => {
+                    ClassicRoute::Record(serial, Some(subsets))
+                }
+                ["match", pattern] => ClassicRoute::Match(pattern),
+                _ => return html(StatusCode::NOT_FOUND, "Not Found"),
+            };
+            let counter = match route {
+                ClassicRoute::Record(..) => &shared.lookup_requests,
+                ClassicRoute::Match(_) => &shared.match_requests,
+            };
+            if let Some(missing) = removed(shared, counter, endpoint, true) {
+                return missing;
+            }
+            let privilege = inventory_privilege(computer);
+            inventory(
+                shared,
+                bearer.as_deref(),
+                true,
+                privilege,
+                |_| match route {
+                    ClassicRoute::Record(serial, subsets) => {
+                        classic(shared, computer, serial, subsets, accept.as_deref())
+                    }
+                    ClassicRoute::Match(pattern) => classic_match(shared, computer, pattern),
+                },
+            )
             .await
         }
-        (&Method::GET, ["api", "v3" | "v4", "computers-inventory"]) => {
-            inventory(shared, bearer.as_deref(), false, |ignore| {
-                pro(shared, true, &query, ignore)
+        (&Method::GET, ["api", version @ ("v1" | "v3" | "v4"), "computers-inventory"]) => {
+            let endpoint = match *version {
+                "v1" => FakeEndpoint::ComputersV1,
+                "v3" => FakeEndpoint::ComputersV3,
+                _ => FakeEndpoint::ComputersV4,
+            };
+            if let Some(missing) = removed(shared, &shared.lookup_requests, endpoint, false) {
+                return missing;
+            }
+            let v4 = *version == "v4";
+            let privilege = inventory_privilege(true);
+            inventory(shared, bearer.as_deref(), false, privilege, |ignore| {
+                pro(shared, true, v4, &query, ignore)
             })
             .await
         }
         (&Method::GET, ["api", "v2", "mobile-devices", "detail"]) => {
-            inventory(shared, bearer.as_deref(), false, |ignore| {
-                pro(shared, false, &query, ignore)
+            if let Some(missing) = removed(
+                shared,
+                &shared.lookup_requests,
+                FakeEndpoint::MobileDevicesV2,
+                false,
+            ) {
+                return missing;
+            }
+            let privilege = inventory_privilege(false);
+            inventory(shared, bearer.as_deref(), false, privilege, |ignore| {
+                pro(shared, false, false, &query, ignore)
             })
             .await
         }
@@ -509,6 +645,12 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
             if let Some(denied) = check_token(shared, bearer.as_deref(), false) {
                 return denied;
             }
+            if lock(&shared.state)
+                .revoked
+                .contains(&FakePrivilege::ReadDepartments)
+            {
+                return api_error(StatusCode::FORBIDDEN, "FORBIDDEN", "Forbidden");
+            }
             let name = lock(&shared.state).departments.get(*id).cloned();
             match name {
                 Some(name) => json_answer(StatusCode::OK, &json!({"id": id, "name": name})),
@@ -516,6 +658,42 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
             }
         }
         _ => html(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+/// What a Classic inventory request asks for.
+enum ClassicRoute<'a> {
+    /// One record by serial number, whole or in the named subsets (`General&Location`).
+    Record(&'a str, Option<&'a str>),
+    /// A search.
+    Match(&'a str),
+}
+
+/// The 404 for a removed endpoint: an HTML page from Classic, an `ApiError` from the Jamf
+/// Pro API. Jamf routes before it authenticates, so no token is needed to get it.
+fn removed(
+    shared: &Shared,
+    counter: &AtomicU64,
+    endpoint: FakeEndpoint,
+    classic: bool,
+) -> Option<Answer> {
+    counter.fetch_add(1, Ordering::SeqCst);
+    if !lock(&shared.state).removed.contains(&endpoint) {
+        return None;
+    }
+    Some(if classic {
+        html(StatusCode::NOT_FOUND, "Not Found")
+    } else {
+        api_error(StatusCode::NOT_FOUND, "NOT_FOUND", "Not Found")
+    })
+}
+
+/// The privilege that guards one family's inventory.
+fn inventory_privilege(computer: bool) -> FakePrivilege {
+    if computer {
+        FakePrivilege::ReadComputers
+    } else {
+        FakePrivilege::ReadMobileDevices
     }
 }
 
@@ -594,16 +772,28 @@ fn check_token(shared: &Shared, bearer: Option<&str>, classic: bool) -> Option<A
     })
 }
 
-/// The common path of inventory lookups: count, check the token, inject faults, answer.
+/// The common path of inventory lookups: count, check the token and the privilege, inject
+/// faults, answer.
 async fn inventory(
     shared: &Shared,
     bearer: Option<&str>,
     classic: bool,
+    privilege: FakePrivilege,
     answer: impl FnOnce(bool) -> Answer,
 ) -> Answer {
-    shared.lookup_requests.fetch_add(1, Ordering::SeqCst);
     if let Some(denied) = check_token(shared, bearer, classic) {
         return denied;
+    }
+    if lock(&shared.state).revoked.contains(&privilege) {
+        return if classic {
+            html(StatusCode::FORBIDDEN, "Forbidden")
+        } else {
+            api_error(
+                StatusCode::FORBIDDEN,
+                "INVALID_PRIVILEGE",
+                "Forbidden: the API role lacks the privilege to read this inventory",
+            )
+        };
     }
     let fault = {
         let mut state = lock(&shared.state);
@@ -662,7 +852,13 @@ async fn hang() -> Answer {
     plain(StatusCode::GATEWAY_TIMEOUT, "")
 }
 
-fn classic(shared: &Shared, computer: bool, serial: &str, accept: Option<&str>) -> Answer {
+fn classic(
+    shared: &Shared,
+    computer: bool,
+    serial: &str,
+    subsets: Option<&str>,
+    accept: Option<&str>,
+) -> Answer {
     let state = lock(&shared.state);
     let devices = if computer {
         &state.computers
@@ -684,6 +880,14 @@ fn classic(shared: &Shared, computer: bool, serial: &str, accept: Option<&str>) 
         );
         return respond(StatusCode::OK, "text/xml;charset=UTF-8", Bytes::from(xml));
     }
+    // Subset names are case-insensitive in Jamf; a record without a subset list is whole.
+    let wanted: Option<Vec<String>> =
+        subsets.map(|list| list.split('&').map(str::to_ascii_lowercase).collect());
+    let has = |subset: &str| {
+        wanted
+            .as_ref()
+            .is_none_or(|w| w.iter().any(|s| s == subset))
+    };
     let location = json!({
         "username": device.username,
         "realname": device.realname,
@@ -696,32 +900,58 @@ fn classic(shared: &Shared, computer: bool, serial: &str, accept: Option<&str>) 
         "building": "",
         "room": "",
     });
-    let body = if computer {
+    let mut record = serde_json::Map::new();
+    if computer {
         let groups = match state.group_shape {
             GroupShape::Flat => json!(device.groups),
+            GroupShape::GroupObjects => Value::Array(
+                device
+                    .groups
+                    .iter()
+                    .map(|name| json!({"group": name}))
+                    .collect(),
+            ),
             GroupShape::SizeWrapped => json!({"size": device.groups.len(), "group": device.groups}),
         };
-        json!({"computer": {
-            "general": {
-                "id": 82,
-                "name": device.name,
-                "mac_address": "00:00:00:A0:FE:00",
-                "serial_number": device.serial_number,
-                "udid": device.udid,
-                "platform": "Mac",
-                "report_date": "2020-09-11 23:06:00",
-                "remote_management": {"managed": device.managed, "management_username": "jamfadmin"},
-            },
-            "location": location,
-            "groups_accounts": {
-                "computer_group_memberships": groups,
-                "local_accounts": [{"name": device.username, "realname": device.realname, "uid": "501"}],
-            },
-        }})
+        if has("general") {
+            record.insert(
+                "general".into(),
+                json!({
+                    "id": 82,
+                    "name": device.name,
+                    "mac_address": "00:00:00:A0:FE:00",
+                    "serial_number": device.serial_number,
+                    "udid": device.udid,
+                    "platform": "Mac",
+                    "report_date": "2020-09-11 23:06:00",
+                    "remote_management": {"managed": device.managed, "management_username": "jamfadmin"},
+                }),
+            );
+        }
+        if has("location") {
+            record.insert("location".into(), location);
+        }
+        if has("groupsaccounts") {
+            record.insert(
+                "groups_accounts".into(),
+                json!({
+                    "computer_group_memberships": groups,
+                    "local_accounts": [{"name": device.username, "realname": device.realname, "uid": "501"}],
+                }),
+            );
+        }
+        if has("software") {
+            // What makes whole Classic records large; never part of a subset the provider asks for.
+            record.insert(
+                "software".into(),
+                json!({"applications": [{"name": "Safari.app", "version": "17.4"}]}),
+            );
+        }
+        json_answer(StatusCode::OK, &json!({"computer": record}))
     } else {
         let groups: Vec<Value> =
             match state.group_shape {
-                GroupShape::Flat => device
+                GroupShape::Flat | GroupShape::GroupObjects => device
                     .groups
                     .iter()
                     .enumerate()
@@ -733,27 +963,104 @@ fn classic(shared: &Shared, computer: bool, serial: &str, accept: Option<&str>) 
                     ))
                     .collect(),
             };
-        json!({"mobile_device": {
-            "general": {
-                "id": 1,
-                "display_name": device.name,
-                "device_name": device.name,
-                "name": device.name,
-                "serial_number": device.serial_number,
-                "udid": device.udid,
-                "os_type": "iOS",
-                "managed": device.managed,
-                "supervised": true,
-            },
-            "location": location,
-            "security_object": {"passcode_present": true, "passcode_compliant": true},
-            "mobile_device_groups": groups,
-        }})
-    };
-    json_answer(StatusCode::OK, &body)
+        if has("general") {
+            record.insert(
+                "general".into(),
+                json!({
+                    "id": 1,
+                    "display_name": device.name,
+                    "device_name": device.name,
+                    "name": device.name,
+                    "serial_number": device.serial_number,
+                    "udid": device.udid,
+                    "os_type": "iOS",
+                    "managed": device.managed,
+                    "supervised": true,
+                }),
+            );
+        }
+        if has("location") {
+            record.insert("location".into(), location);
+        }
+        if has("security") {
+            record.insert(
+                "security_object".into(),
+                json!({"passcode_present": true, "passcode_compliant": true}),
+            );
+        }
+        if has("mobiledevicegroups") {
+            record.insert("mobile_device_groups".into(), Value::Array(groups));
+        }
+        json_answer(StatusCode::OK, &json!({"mobile_device": record}))
+    }
 }
 
-fn pro(shared: &Shared, computer: bool, query: &[(String, String)], ignore_filter: bool) -> Answer {
+/// `GET /JSSResource/{computers,mobiledevices}/match/{pattern}`: devices whose name or serial
+/// number matches the pattern (`*` matches any run of characters), case-insensitively.
+fn classic_match(shared: &Shared, computer: bool, pattern: &str) -> Answer {
+    let state = lock(&shared.state);
+    let devices = if computer {
+        &state.computers
+    } else {
+        &state.mobile_devices
+    };
+    let mut found: Vec<&FakeDevice> = devices
+        .values()
+        .filter(|d| wildcard_match(pattern, &d.name) || wildcard_match(pattern, &d.serial_number))
+        .collect();
+    found.sort_by(|a, b| a.serial_number.cmp(&b.serial_number));
+    let items: Vec<Value> = found
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            json!({
+                "id": i + 1,
+                "name": d.name,
+                "udid": d.udid,
+                "serial_number": d.serial_number,
+                "username": d.username,
+            })
+        })
+        .collect();
+    let key = if computer {
+        "computers"
+    } else {
+        "mobile_devices"
+    };
+    json_answer(StatusCode::OK, &json!({ key: items }))
+}
+
+/// Case-insensitive match of `text` against `pattern`, where `*` is any run of characters.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let pattern = pattern.to_ascii_lowercase();
+    let text = text.to_ascii_lowercase();
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+fn pro(
+    shared: &Shared,
+    computer: bool,
+    v4: bool,
+    query: &[(String, String)],
+    ignore_filter: bool,
+) -> Answer {
     let state = lock(&shared.state);
     let sections: Vec<&str> = query
         .iter()
@@ -786,22 +1093,35 @@ fn pro(shared: &Shared, computer: bool, query: &[(String, String)], ignore_filte
     } else {
         &state.mobile_devices
     };
-    let mut matching: Vec<&FakeDevice> = devices
-        .values()
-        .filter(|d| {
-            ignore_filter
-                || wanted
-                    .as_deref()
-                    .is_none_or(|w| d.serial_number.eq_ignore_ascii_case(w))
-        })
-        .collect();
+    let selected = |d: &&FakeDevice| {
+        ignore_filter
+            || wanted
+                .as_deref()
+                .is_none_or(|w| d.serial_number.eq_ignore_ascii_case(w))
+    };
+    let mut matching: Vec<&FakeDevice> = devices.values().filter(selected).collect();
     matching.sort_by(|a, b| a.serial_number.cmp(&b.serial_number));
+    if computer {
+        let stale: Vec<&FakeDevice> = state.stale_computers.iter().filter(selected).collect();
+        matching.splice(0..0, stale);
+    }
+    let total = matching.len();
+    let number = |name: &str, default: usize| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let (page, page_size) = (number("page", 0), number("page-size", 100));
     let results: Vec<Value> = matching
         .iter()
         .enumerate()
+        .skip(page.saturating_mul(page_size))
+        .take(page_size)
         .map(|(i, d)| {
             if computer {
-                pro_computer(i + 1, d, has)
+                pro_computer(i + 1, d, v4, has)
             } else {
                 pro_mobile(i + 1, d, has)
             }
@@ -809,23 +1129,34 @@ fn pro(shared: &Shared, computer: bool, query: &[(String, String)], ignore_filte
         .collect();
     json_answer(
         StatusCode::OK,
-        &json!({"totalCount": results.len(), "results": results}),
+        &json!({"totalCount": total, "results": results}),
     )
 }
 
-fn pro_computer(id: usize, d: &FakeDevice, has: impl Fn(&str) -> bool) -> Value {
+fn pro_computer(id: usize, d: &FakeDevice, v4: bool, has: impl Fn(&str) -> bool) -> Value {
     let section = |name: &str, value: Value| if has(name) { value } else { Value::Null };
+    let mut general = json!({
+        "name": d.name,
+        "platform": "Mac",
+        "remoteManagement": {"managed": d.managed, "managementUsername": "jamfadmin"},
+        "supervised": true,
+        "mdmCapable": {"capable": true},
+        "reportDate": "2018-10-31T18:04:13Z",
+    });
+    // The one difference between the versions in what the fake renders: v4 renamed
+    // `lastContactTime` and added `lastCheckIn`.
+    let contact = if v4 {
+        json!({"lastContact": "2018-10-31T18:04:13Z", "lastCheckIn": "2018-10-31T19:12:44Z"})
+    } else {
+        json!({"lastContactTime": "2018-10-31T18:04:13Z", "lastReportedIp": "10.0.0.2"})
+    };
+    if let (Value::Object(general), Value::Object(contact)) = (&mut general, contact) {
+        general.extend(contact);
+    }
     json!({
         "id": id.to_string(),
         "udid": d.udid,
-        "general": section("GENERAL", json!({
-            "name": d.name,
-            "platform": "Mac",
-            "remoteManagement": {"managed": d.managed},
-            "supervised": true,
-            "mdmCapable": {"capable": true},
-            "reportDate": "2018-10-31T18:04:13Z",
-        })),
+        "general": section("GENERAL", general),
         "hardware": section("HARDWARE", json!({
             "make": "Apple",
             "model": "MacBook Pro",

@@ -23,7 +23,9 @@ async fn fake_jamf() -> FakeJamf {
         "All Managed Clients".to_owned(),
         "Compliant Macs".to_owned(),
     ];
-    mac.department = "Engineering".to_owned();
+    // The Jamf Pro API gives a computer's department as an ID, resolved by name.
+    let mac = mac.with_department("7", "Engineering");
+    jamf.add_department("7", "Engineering");
     jamf.add_computer(mac);
     jamf.add_computer(FakeDevice::new(UNCOMPLIANT_MAC));
     let mut iphone = FakeDevice::new(IPHONE);

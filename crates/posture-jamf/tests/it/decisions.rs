@@ -284,13 +284,16 @@ async fn requests_have_the_documented_shape() {
     let requests = jamf.requests();
     let lookups: Vec<_> = requests.iter().filter(|r| r.method == "GET").collect();
     assert_eq!(lookups.len(), 4);
+    // Classic asks only for the subsets it reads; the `&`s stay unescaped in the path.
     assert_eq!(
         lookups[0].path,
-        format!("/JSSResource/computers/serialnumber/{MAC}")
+        format!("/JSSResource/computers/serialnumber/{MAC}/subset/General&Location&GroupsAccounts")
     );
     assert_eq!(
         lookups[1].path,
-        format!("/JSSResource/mobiledevices/serialnumber/{IPHONE}")
+        format!(
+            "/JSSResource/mobiledevices/serialnumber/{IPHONE}/subset/General&Location&MobileDeviceGroups"
+        )
     );
     for request in &lookups {
         assert_eq!(request.accept.as_deref(), Some("application/json"));
@@ -303,7 +306,7 @@ async fn requests_have_the_documented_shape() {
             .map(|(_, v)| v.clone())
             .collect()
     };
-    assert_eq!(lookups[2].path, "/api/v3/computers-inventory");
+    assert_eq!(lookups[2].path, "/api/v4/computers-inventory");
     // A group but no enrichment: no USER_AND_LOCATION section.
     assert_eq!(
         param(2, "section"),

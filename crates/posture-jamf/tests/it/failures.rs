@@ -83,11 +83,11 @@ async fn a_hanging_jamf_gives_a_transient_error_within_the_deadline() {
     for api in APIS {
         let jamf = fake().await;
         jamf.add_computer(FakeDevice::new(MAC));
-        jamf.set_fault(Some(Fault::Hang));
         let jamf_provider = provider(&jamf, api, |c| {
             c.with_timeout(Duration::from_secs(1)).unwrap()
         });
         jamf_provider.check_ready().await.unwrap();
+        jamf.set_fault(Some(Fault::Hang));
         let started = Instant::now();
         let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
             .await
@@ -155,7 +155,11 @@ async fn a_missing_privilege_is_permanent() {
             .await
             .unwrap_err();
         assert!(!err.is_transient(), "{api}: {err}");
-        assert!(err.to_string().contains("lacks a privilege"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("(403 Forbidden): give the API role the Read Computers privilege"),
+            "{err}"
+        );
     }
 }
 
@@ -198,5 +202,13 @@ async fn an_old_jamf_without_the_pro_endpoints_says_to_use_classic() {
         .lookup(&LookupRequest::new(MAC).with_mode(DeviceMode::Computer))
         .await
         .unwrap_err();
+    // 503, so step-ca retries and the device is never told it doesn't exist.
+    assert!(err.is_transient(), "{err}");
     assert!(err.to_string().contains("JAMF_API=classic"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "/api/v4/computers-inventory, /api/v3/computers-inventory, /api/v1/computers-inventory"
+        ),
+        "{err}"
+    );
 }

@@ -8,6 +8,7 @@
 mod cache;
 mod conformance;
 mod decisions;
+mod endpoints;
 mod failures;
 mod ready;
 mod support;

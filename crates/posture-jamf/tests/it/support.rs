@@ -4,7 +4,7 @@ use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider, Provide
 use posture_jamf::testing::FakeJamf;
 use posture_jamf::{JamfApi, JamfConfig, JamfProvider};
 
-pub(crate) const APIS: [JamfApi; 2] = [JamfApi::Classic, JamfApi::Pro];
+pub(crate) const APIS: [JamfApi; 3] = [JamfApi::Auto, JamfApi::Classic, JamfApi::Pro];
 
 pub(crate) async fn fake() -> FakeJamf {
     FakeJamf::start().await.unwrap()
