@@ -287,21 +287,10 @@ pub fn seconds(
     max: u64,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<Duration> {
-    match value {
-        None => Some(default),
-        Some(text) => match text.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Some(Duration::from_secs(n)),
-            _ => {
-                let zero = if min == 0 { " (0 disables)" } else { "" };
-                problems.push(ConfigProblem::invalid(
-                    variable,
-                    &text,
-                    format!("a whole number of seconds from {min} to {max}{zero}"),
-                ));
-                None
-            }
-        },
-    }
+    let zero = if min == 0 { " (0 disables)" } else { "" };
+    let expected = format!("a whole number of seconds from {min} to {max}{zero}");
+    whole(value, variable, min..=max, &expected, problems)
+        .map(|n| n.map_or(default, Duration::from_secs))
 }
 
 /// A whole number from `min` to `max` (a count, not a duration); `default` when unset.
@@ -322,19 +311,28 @@ pub fn number(
     max: u64,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<u64> {
-    match value {
-        None => Some(default),
-        Some(text) => match text.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Some(n),
-            _ => {
-                problems.push(ConfigProblem::invalid(
-                    variable,
-                    &text,
-                    format!("a whole number from {min} to {max}"),
-                ));
-                None
-            }
-        },
+    let expected = format!("a whole number from {min} to {max}");
+    whole(value, variable, min..=max, &expected, problems).map(|n| n.unwrap_or(default))
+}
+
+/// `Some(None)` when unset, `Some(Some(n))` for a whole number in `range`, and `None` after
+/// recording the problem otherwise.
+fn whole(
+    value: Option<String>,
+    variable: &str,
+    range: std::ops::RangeInclusive<u64>,
+    expected: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Option<u64>> {
+    let Some(text) = value else {
+        return Some(None);
+    };
+    match text.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Some(Some(n)),
+        _ => {
+            problems.push(ConfigProblem::invalid(variable, &text, expected));
+            None
+        }
     }
 }
 
