@@ -518,7 +518,82 @@ mod jamf {
             !text.contains(posture_jamf::testing::CLIENT_SECRET),
             "{text}"
         );
+        assert!(text.contains("JAMF_API=auto"), "{text}");
+        assert!(text.contains("JAMF_MAX_CONNECTIONS=5"), "{text}");
         assert_eq!(jamf.stats().token_requests, 1);
+    }
+
+    /// Runs `check-config` with `extra` on top of the fake's variables.
+    async fn check_config(jamf: &FakeJamf, extra: &[(&str, &str)]) -> (bool, String) {
+        let deployment = Deployment::new();
+        deployment.write_go_dotenv("json");
+        let mut env = jamf_env(jamf);
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let output = tokio::task::spawn_blocking({
+            let dir = deployment.path().to_owned();
+            move || {
+                let mut command = Command::new(BIN);
+                command.arg("check-config").current_dir(dir).env_clear();
+                for (k, v) in &env {
+                    command.env(k, v);
+                }
+                command.output().unwrap()
+            }
+        })
+        .await
+        .unwrap();
+        (
+            output.status.success(),
+            format!("{}{}", stdout(&output), stderr(&output)),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn check_config_names_the_endpoint_each_device_family_uses() {
+        use posture_jamf::testing::FakeEndpoint;
+        let jamf = FakeJamf::start().await.unwrap();
+        let (ok, text) = check_config(&jamf, &[]).await;
+        assert!(ok, "{text}");
+        assert!(
+            text.contains("  computers: GET /api/v4/computers-inventory (Jamf Pro API v4)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  mobile devices: GET /api/v2/mobile-devices/detail (Jamf Pro API v2)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  at most 5 requests in flight to Jamf Pro (JAMF_MAX_CONNECTIONS)"),
+            "{text}"
+        );
+
+        // A Jamf Pro older than 11.30: v3, which Jamf has deprecated, says so.
+        jamf.remove_endpoint(FakeEndpoint::ComputersV4);
+        let (ok, text) = check_config(&jamf, &[]).await;
+        assert!(ok, "{text}");
+        assert!(
+            text.contains(
+                "  computers: GET /api/v3/computers-inventory (Jamf Pro API v3, deprecated by Jamf in 11.30)"
+            ),
+            "{text}"
+        );
+
+        // The Go settings' Classic API on a Jamf Pro that removed Classic computers, with
+        // computers needed: not ready, naming what to set.
+        jamf.restore_endpoint(FakeEndpoint::ComputersV4);
+        jamf.remove_endpoint(FakeEndpoint::ClassicComputers);
+        let (ok, text) = check_config(
+            &jamf,
+            &[("JAMF_API", "classic"), ("JAMF_COMPUTER_GROUP", "Compliant Macs")],
+        )
+        .await;
+        assert!(!ok, "{text}");
+        assert!(
+            text.contains("answered 404 for every computer endpoint (/JSSResource/computers)"),
+            "{text}"
+        );
+        assert!(text.contains("JAMF_API=auto"), "{text}");
+        assert!(text.contains("because of JAMF_COMPUTER_GROUP"), "{text}");
     }
 
     #[tokio::test(flavor = "multi_thread")]

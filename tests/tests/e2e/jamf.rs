@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use posture_jamf::testing::{FakeDevice, FakeJamf, Fault};
+use posture_jamf::testing::{FakeDevice, FakeEndpoint, FakeJamf, Fault};
 use smallstep_webhook::RequestBody;
 use step_posture_tests::pki::Pki;
 use step_posture_tests::server::{
@@ -244,4 +244,53 @@ async fn shutdown_lets_a_request_in_flight_finish() {
         started.elapsed() >= Duration::from_millis(100),
         "stop returned before the request finished"
     );
+}
+
+#[tokio::test]
+async fn the_default_api_never_touches_the_deprecated_classic_computer_endpoints() {
+    let d = Deployment::start(&[("JAMF_DEVICE_ENRICH", "1")]).await;
+    d.jamf.remove_endpoint(FakeEndpoint::ClassicComputers);
+    let (status, mac) = d.ask(MAC, "?mode=computer").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mac["allow"], true, "{mac}");
+    assert_eq!(mac["data"]["user"]["department"], "Engineering", "{mac}");
+    let (_, iphone) = d.ask(IPHONE, "?mode=auto").await;
+    assert_eq!(iphone["allow"], true, "{iphone}");
+    let (_, unknown) = d.ask("C02UNKNOWN00", "?mode=computer").await;
+    assert_eq!(unknown["error"]["code"], "deviceNotFound", "{unknown}");
+    let requests = d.jamf.requests();
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.path.starts_with("/JSSResource/computers")),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path == "/api/v4/computers-inventory")
+    );
+}
+
+#[tokio::test]
+async fn a_jamf_release_that_removes_the_classic_route_gets_503_not_deny() {
+    // The Go version's settings (Classic API) while Jamf still serves Classic computers...
+    let d = Deployment::start(&[
+        ("JAMF_API", "classic"),
+        ("JAMF_CACHE_TTL", "0"),
+        ("JAMF_NEGATIVE_CACHE_TTL", "0"),
+    ])
+    .await;
+    let (_, body) = d.ask(MAC, "?mode=computer").await;
+    assert_eq!(body["allow"], true, "{body}");
+    let (_, body) = d.ask("C02UNKNOWN00", "?mode=computer").await;
+    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
+    // ...then an upgrade removes them: every Mac, known or not, gets a 503 (step-ca retries
+    // and the operator sees errors), never a deny that would look like an unknown device.
+    d.jamf.remove_endpoint(FakeEndpoint::ClassicComputers);
+    for serial in [MAC, "C02UNKNOWN00"] {
+        let (status, body) = d.ask(serial, "?mode=computer").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{serial}: {body}");
+        assert_eq!(body, serde_json::json!({"allow": false}));
+    }
 }
