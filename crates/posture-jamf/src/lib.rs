@@ -49,14 +49,17 @@
 //! 2. **Mode.** `computer` or `mobiledevice` picks the inventory; no mode means
 //!    `JAMF_DEFAULT_MODE` (`mobiledevice` unless set); `auto` tries computers, then mobile
 //!    devices, so one step-ca provisioner serves Macs and iPhones.
-//! 3. **Lookup**, through the cache (see below). Classic API:
-//!    `GET /JSSResource/{computers,mobiledevices}/serialnumber/{serial}` with
-//!    `Accept: application/json`; 404 is "not found". Jamf Pro API:
-//!    `GET /api/v3/computers-inventory` with the RSQL filter `hardware.serialNumber=="…"`, or
+//! 3. **Lookup**, through the cache (see below), at the endpoint [`JamfApi`] picks for the
+//!    device family: by default the Jamf Pro API's `GET /api/v4/computers-inventory` (v3 and
+//!    v1 on older releases) with the RSQL filter `hardware.serialNumber=="…"`, and
 //!    `GET /api/v2/mobile-devices/detail` with `serialNumber=="…"`, asking only for the
-//!    sections needed (`GENERAL`, `HARDWARE`, and `USER_AND_LOCATION` / group memberships when
-//!    enrichment or a group needs them). The serial is checked again in every answer.
-//! 4. **Decision.** Not found: `deviceNotFound`. Found but not managed: `notManaged`. Not in
+//!    sections needed; or the Classic API's `serialnumber/{serial}/subset/…` routes. The serial
+//!    is checked again in every answer. At most `JAMF_MAX_CONNECTIONS` requests are in flight.
+//!    **A missing route is never a missing device**: a Classic 404 is confirmed with the
+//!    collection's `match` route, a Jamf Pro API 404 means the route is gone, and a family with
+//!    no endpoint left is a transient error naming it.
+//! 4. **Decision.** Not found: `deviceNotFound`. Not managed, or the record doesn't say:
+//!    `notManaged`. Not in
 //!    the configured compliance group (`JAMF_COMPUTER_GROUP` / `JAMF_DEVICE_GROUP`, exact
 //!    name): `notCompliant`, with the Go message
 //!    `<serial> is not a member of supplied compliance group "<group>"`. Otherwise allowed,
@@ -92,7 +95,8 @@
 //! - Unmanaged devices are denied with `notManaged` (Go didn't check).
 //! - Serials are upper-cased before the lookup; `JAMF_CLIENT_ID` needn't be a UUID.
 //! - The default `TIMEOUT` is 4 s (Go: 10 s), so step-ca's retry fits in its 10 s budget.
-//! - New: `auto` mode, the Jamf Pro API, caching, `JAMF_CLIENT_SECRET_FILE`, `JAMF_CA_PATH`.
+//! - The Jamf Pro API by default (the Go version's Classic computer endpoints are deprecated).
+//! - New: `auto` mode, caching, a connection cap, `JAMF_CLIENT_SECRET_FILE`, `JAMF_CA_PATH`.
 //!
 //! # Crate features
 //!
