@@ -528,7 +528,11 @@ mod jamf {
         let deployment = Deployment::new();
         deployment.write_go_dotenv("json");
         let mut env = jamf_env(jamf);
-        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let output = tokio::task::spawn_blocking({
             let dir = deployment.path().to_owned();
             move || {
@@ -559,7 +563,9 @@ mod jamf {
             "{text}"
         );
         assert!(
-            text.contains("  mobile devices: GET /api/v2/mobile-devices/detail (Jamf Pro API v2)\n"),
+            text.contains(
+                "  mobile devices: GET /api/v2/mobile-devices/detail (Jamf Pro API v2)\n"
+            ),
             "{text}"
         );
         assert!(
@@ -584,7 +590,10 @@ mod jamf {
         jamf.remove_endpoint(FakeEndpoint::ClassicComputers);
         let (ok, text) = check_config(
             &jamf,
-            &[("JAMF_API", "classic"), ("JAMF_COMPUTER_GROUP", "Compliant Macs")],
+            &[
+                ("JAMF_API", "classic"),
+                ("JAMF_COMPUTER_GROUP", "Compliant Macs"),
+            ],
         )
         .await;
         assert!(!ok, "{text}");

@@ -2,8 +2,10 @@
 //!
 //! 200 concurrent lookups over 100 devices (each device asked twice), with no token and an
 //! empty cache, for each API; then the same 200 again with a warm cache. It prints the token
-//! requests (must be 1), the Jamf lookups (at most 100) and the p50/p99 latency, and exits
-//! non-zero when a bound is broken.
+//! requests (must be 1), the Jamf lookups (at most 100), the most requests in flight at once
+//! (at most `JAMF_MAX_CONNECTIONS`, 5) and the p50/p99 latency, and exits non-zero when a bound
+//! is broken. With 5 connections and 50 ms a request, a cold round of 100 distinct devices
+//! takes about a second: lookups queue for a slot, as Jamf asks.
 //!
 //! Run with
 //! ```not_rust
@@ -46,7 +48,7 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let mut ok = true;
-    for api in [JamfApi::Classic, JamfApi::Pro] {
+    for api in [JamfApi::Auto, JamfApi::Classic, JamfApi::Pro] {
         let jamf = FakeJamf::start().await?;
         for i in 0..DEVICES {
             jamf.add_computer(
@@ -91,6 +93,14 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
             eprintln!(
                 "{api}: expected 1 token request, got {}",
                 fake.token_requests
+            );
+            ok = false;
+        }
+        let cap = provider.config().max_connections() as u64;
+        if fake.max_concurrent_requests > cap {
+            eprintln!(
+                "{api}: expected at most {cap} requests in flight, got {}",
+                fake.max_concurrent_requests
             );
             ok = false;
         }
