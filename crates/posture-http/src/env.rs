@@ -287,17 +287,43 @@ pub fn seconds(
     max: u64,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<Duration> {
+    if value.is_none() {
+        return Some(default);
+    }
+    let zero = if min == 0 { " (0 disables)" } else { "" };
+    let expected = format!("a whole number of seconds from {min} to {max}{zero}");
+    number(value, variable, min, min, max, &expected, problems).map(Duration::from_secs)
+}
+
+/// A whole number from `min` to `max`; `default` when unset. `expected` says what the
+/// number counts and its bounds, such as "a whole number of requests a second from 1 to 50".
+///
+/// ```
+/// let mut problems = Vec::new();
+/// let expected = "a whole number of requests a second from 1 to 50";
+/// assert_eq!(posture_http::env::number(None, "RATE", 50, 1, 50, expected, &mut problems), Some(50));
+/// assert_eq!(posture_http::env::number(Some("8".into()), "RATE", 50, 1, 50, expected, &mut problems), Some(8));
+/// assert_eq!(posture_http::env::number(Some("51".into()), "RATE", 50, 1, 50, expected, &mut problems), None);
+/// assert_eq!(
+///     problems[0].to_string(),
+///     "RATE=\"51\" is invalid: expected a whole number of requests a second from 1 to 50"
+/// );
+/// ```
+pub fn number(
+    value: Option<String>,
+    variable: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+    expected: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<u64> {
     match value {
         None => Some(default),
         Some(text) => match text.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Some(Duration::from_secs(n)),
+            Ok(n) if (min..=max).contains(&n) => Some(n),
             _ => {
-                let zero = if min == 0 { " (0 disables)" } else { "" };
-                problems.push(ConfigProblem::invalid(
-                    variable,
-                    &text,
-                    format!("a whole number of seconds from {min} to {max}{zero}"),
-                ));
+                problems.push(ConfigProblem::invalid(variable, &text, expected));
                 None
             }
         },
