@@ -117,8 +117,8 @@ mod provider;
 pub mod testing;
 
 pub use config::{
-    Blueprint, DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT, KandjiConfig,
-    KandjiConfigError,
+    ApiHost, Blueprint, DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT,
+    KandjiConfig, KandjiConfigError, MAX_REQUESTS_PER_SECOND,
 };
 pub use error::KandjiError;
 pub use posture_http::CacheStats;
