@@ -198,6 +198,8 @@ impl KandjiProvider {
         }
     }
 
+    /// Refuses, as a transient error saying how long is left, while Kandji's `Retry-After`
+    /// runs or the hour's quota is used up.
     fn hold_offs(&self) -> Result<(), ProviderError> {
         self.backoff.check(SERVICE)?;
         self.quota.check(SERVICE).map_err(|err| {
