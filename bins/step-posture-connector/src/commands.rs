@@ -598,9 +598,10 @@ fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {
                 u8::from(kandji.enrich()),
             ));
             lines.push(format!(
-                "  KANDJI_CACHE_TTL={} s KANDJI_NEGATIVE_CACHE_TTL={} s",
+                "  KANDJI_CACHE_TTL={} s KANDJI_NEGATIVE_CACHE_TTL={} s KANDJI_MAX_REQUESTS_PER_SECOND={}",
                 kandji.cache_ttl().as_secs(),
-                kandji.negative_cache_ttl().as_secs()
+                kandji.negative_cache_ttl().as_secs(),
+                kandji.max_requests_per_second()
             ));
         }
         ProviderSettings::Combined { providers, .. } => {

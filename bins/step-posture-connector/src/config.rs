@@ -405,7 +405,22 @@ impl Config {
                     .to_owned(),
             );
         }
+        provider_warnings(&self.provider, &mut warnings);
         warnings
+    }
+}
+
+/// The providers' own warnings (a Kandji URL on a host that is going away).
+fn provider_warnings(provider: &ProviderSettings, warnings: &mut Vec<String>) {
+    match provider {
+        ProviderSettings::Kandji(kandji) => warnings.extend(kandji.warnings()),
+        ProviderSettings::Combined { providers, .. } => {
+            for provider in providers {
+                provider_warnings(provider, warnings);
+            }
+        }
+        ProviderSettings::File { .. } | ProviderSettings::Jamf(_) | ProviderSettings::Intune(_) => {
+        }
     }
 }
 

@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use posture_core::ProviderError;
-use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::client::error_chain;
@@ -16,7 +16,9 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// - 5xx, 408 and 429 are transient (the server answers 503 and step-ca retries once), with
 ///   the `Retry-After` delay attached when the response gave one in seconds;
 /// - 401 (credentials or token refused), 403 (a privilege is missing), every other 4xx,
-///   and 1xx/3xx are permanent.
+///   and 1xx/3xx are permanent. A 3xx names the origin its absolute `Location` points to:
+///   redirects are never followed, because they would take the credentials along, so the
+///   operator has to configure the new address.
 ///
 /// `service` names the backend (`"Jamf Pro"`) and `request` what was asked
 /// (`"GET /api/v1/departments/3"`); neither may hold secrets.
@@ -33,6 +35,12 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 ///
 /// let err = status_error("Jamf Pro", "GET /x", StatusCode::FORBIDDEN, &HeaderMap::new());
 /// assert!(!err.is_transient());
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("location", HeaderValue::from_static("https://new.example.com/x?page=1"));
+/// let err = status_error("Jamf Pro", "GET /x", StatusCode::MOVED_PERMANENTLY, &headers);
+/// assert!(!err.is_transient());
+/// assert!(err.message().contains("redirecting to https://new.example.com;"));
 /// ```
 pub fn status_error(
     service: &str,
@@ -57,12 +65,77 @@ pub fn status_error(
         StatusCode::FORBIDDEN => ProviderError::permanent(format!(
             "{service} denied {request} ({shown}): the API client lacks a privilege"
         )),
+        status if status.is_redirection() => {
+            ProviderError::permanent(redirected(service, request, &shown, headers))
+        }
         _ => ProviderError::permanent(format!("{service} answered {shown} to {request}")),
     };
     match retry_after(headers) {
         Some(delay) if err.is_transient() => err.with_retry_after(delay),
         _ => err,
     }
+}
+
+/// The message for a redirect: where it points, and that it was not followed.
+fn redirected(service: &str, request: &str, shown: &str, headers: &HeaderMap) -> String {
+    let location = headers.get(LOCATION).and_then(|v| v.to_str().ok());
+    // Only an absolute Location names another origin; a relative one stays on this host.
+    match location
+        .and_then(|l| Url::parse(l.trim()).ok())
+        .and_then(|url| origin(&url))
+    {
+        Some(origin) => format!(
+            "{service} answered {shown} to {request}, redirecting to {origin}; redirects are \
+             not followed, so the credentials never leave the configured URL: if {origin} is \
+             {service}'s new address, configure it instead"
+        ),
+        None if location.is_some() => format!(
+            "{service} answered {shown} to {request}, redirecting to another path on the same \
+             host; redirects are not followed: check the path of the configured URL"
+        ),
+        None => format!("{service} answered {shown} to {request}"),
+    }
+}
+
+/// Where a redirect answer points: its `Location`, resolved against the URL that was
+/// requested. `None` without a `Location` that makes an http(s) URL.
+///
+/// Redirects are never followed (see [`ClientOptions::build`](crate::ClientOptions::build));
+/// this is for telling the operator where the service has gone.
+///
+/// ```
+/// use posture_http::{Url, redirect_target};
+/// use reqwest::header::{HeaderMap, HeaderValue, LOCATION};
+///
+/// let asked = Url::parse("https://acme.api.kandji.io/api/v1/devices?limit=1")?;
+/// let mut headers = HeaderMap::new();
+/// headers.insert(LOCATION, HeaderValue::from_static("https://acme.api.iru.com/api/v1/devices?limit=1"));
+/// let target = redirect_target(&asked, &headers).unwrap();
+/// assert_eq!(posture_http::origin(&target).unwrap(), "https://acme.api.iru.com");
+///
+/// // A relative Location stays on the host that was asked.
+/// headers.insert(LOCATION, HeaderValue::from_static("/api/v2/devices"));
+/// let target = redirect_target(&asked, &headers).unwrap();
+/// assert_eq!(target.as_str(), "https://acme.api.kandji.io/api/v2/devices");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn redirect_target(requested: &Url, headers: &HeaderMap) -> Option<Url> {
+    let location = headers.get(LOCATION)?.to_str().ok()?.trim();
+    let target = requested.join(location).ok()?;
+    matches!(target.scheme(), "https" | "http").then_some(target)
+}
+
+/// A URL's origin, `scheme://host[:port]` (the port only when it isn't the scheme's
+/// default); `None` for URLs without a host.
+///
+/// ```
+/// let url = posture_http::Url::parse("https://acme.api.iru.com:443/api/v1?x=1")?;
+/// assert_eq!(posture_http::origin(&url).as_deref(), Some("https://acme.api.iru.com"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn origin(url: &Url) -> Option<String> {
+    let origin = url.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
 /// The transient error for a lookup that took longer than `timeout` (`TIMEOUT`).
@@ -235,6 +308,64 @@ mod tests {
             err.to_string(),
             "Jamf Pro answered 502 Bad Gateway to GET /a"
         );
+    }
+
+    #[test]
+    fn redirects_name_where_they_point_and_are_permanent() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LOCATION,
+            HeaderValue::from_static("https://acme.api.iru.com:443/api/v1/devices?limit=1"),
+        );
+        for status in [301, 302, 307, 308] {
+            let status = StatusCode::from_u16(status).unwrap();
+            let err = status_error("Kandji", "GET /api/v1/devices", status, &headers);
+            assert!(!err.is_transient(), "{status}");
+            assert!(
+                err.message().contains(
+                    "redirecting to https://acme.api.iru.com; redirects are not followed"
+                ),
+                "{err}"
+            );
+            assert!(
+                err.message().ends_with(
+                    "if https://acme.api.iru.com is Kandji's new address, configure it instead"
+                ),
+                "{err}"
+            );
+        }
+        headers.insert(LOCATION, HeaderValue::from_static("/login?next=%2Fapi"));
+        let err = status_error("Jamf Pro", "GET /a", StatusCode::FOUND, &headers);
+        assert_eq!(
+            err.message(),
+            "Jamf Pro answered 302 Found to GET /a, redirecting to another path on the same \
+             host; redirects are not followed: check the path of the configured URL"
+        );
+        let err = status_error("S", "GET /a", StatusCode::FOUND, &HeaderMap::new());
+        assert_eq!(err.message(), "S answered 302 Found to GET /a");
+    }
+
+    #[test]
+    fn redirect_targets_resolve_against_the_request_and_stay_on_http() {
+        let asked = Url::parse("https://acme.api.kandji.io/api/v1/devices").unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(redirect_target(&asked, &headers), None);
+        headers.insert(
+            LOCATION,
+            HeaderValue::from_static("http://127.0.0.1:8080/x"),
+        );
+        let target = redirect_target(&asked, &headers).unwrap();
+        assert_eq!(origin(&target).unwrap(), "http://127.0.0.1:8080");
+        headers.insert(LOCATION, HeaderValue::from_static("devices/"));
+        let target = redirect_target(&asked, &headers).unwrap();
+        assert_eq!(
+            target.as_str(),
+            "https://acme.api.kandji.io/api/v1/devices/"
+        );
+        headers.insert(LOCATION, HeaderValue::from_static("javascript:alert(1)"));
+        assert_eq!(redirect_target(&asked, &headers), None);
+        let opaque = Url::parse("data:text/plain,x").unwrap();
+        assert_eq!(origin(&opaque), None);
     }
 
     #[test]

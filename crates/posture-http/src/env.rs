@@ -287,21 +287,27 @@ pub fn seconds(
     max: u64,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<Duration> {
+    if value.is_none() {
+        return Some(default);
+    }
     let zero = if min == 0 { " (0 disables)" } else { "" };
     let expected = format!("a whole number of seconds from {min} to {max}{zero}");
-    whole(value, variable, min..=max, &expected, problems)
-        .map(|n| n.map_or(default, Duration::from_secs))
+    number(value, variable, min, min, max, &expected, problems).map(Duration::from_secs)
 }
 
-/// A whole number from `min` to `max` (a count, not a duration); `default` when unset.
+/// A whole number from `min` to `max`; `default` when unset. `expected` says what the
+/// number counts and its bounds, such as "a whole number of requests a second from 1 to 50".
 ///
 /// ```
-/// use posture_http::env;
 /// let mut problems = Vec::new();
-/// assert_eq!(env::number(Some("3".into()), "N", 5, 1, 50, &mut problems), Some(3));
-/// assert_eq!(env::number(None, "N", 5, 1, 50, &mut problems), Some(5));
-/// assert_eq!(env::number(Some("0".into()), "N", 5, 1, 50, &mut problems), None);
-/// assert_eq!(problems[0].to_string(), "N=\"0\" is invalid: expected a whole number from 1 to 50");
+/// let expected = "a whole number of requests a second from 1 to 50";
+/// assert_eq!(posture_http::env::number(None, "RATE", 50, 1, 50, expected, &mut problems), Some(50));
+/// assert_eq!(posture_http::env::number(Some("8".into()), "RATE", 50, 1, 50, expected, &mut problems), Some(8));
+/// assert_eq!(posture_http::env::number(Some("51".into()), "RATE", 50, 1, 50, expected, &mut problems), None);
+/// assert_eq!(
+///     problems[0].to_string(),
+///     "RATE=\"51\" is invalid: expected a whole number of requests a second from 1 to 50"
+/// );
 /// ```
 pub fn number(
     value: Option<String>,
@@ -309,30 +315,18 @@ pub fn number(
     default: u64,
     min: u64,
     max: u64,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<u64> {
-    let expected = format!("a whole number from {min} to {max}");
-    whole(value, variable, min..=max, &expected, problems).map(|n| n.unwrap_or(default))
-}
-
-/// `Some(None)` when unset, `Some(Some(n))` for a whole number in `range`, and `None` after
-/// recording the problem otherwise.
-fn whole(
-    value: Option<String>,
-    variable: &str,
-    range: std::ops::RangeInclusive<u64>,
     expected: &str,
     problems: &mut Vec<ConfigProblem>,
-) -> Option<Option<u64>> {
-    let Some(text) = value else {
-        return Some(None);
-    };
-    match text.parse::<u64>() {
-        Ok(n) if range.contains(&n) => Some(Some(n)),
-        _ => {
-            problems.push(ConfigProblem::invalid(variable, &text, expected));
-            None
-        }
+) -> Option<u64> {
+    match value {
+        None => Some(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                problems.push(ConfigProblem::invalid(variable, &text, expected));
+                None
+            }
+        },
     }
 }
 

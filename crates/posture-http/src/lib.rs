@@ -19,6 +19,10 @@
 //! - [`oauth::client_credentials`]: the OAuth client-credentials grant (Jamf Pro, Microsoft
 //!   identity platform), with failures sorted for the provider to word;
 //! - [`send_bearer`]: an API request with a bearer token, read within a size limit;
+//! - [`RateLimiter`]: at most so many requests in any window, waiting for a slot only as
+//!   long as the caller's deadline allows;
+//! - [`redirect_target`] and [`origin`]: where a redirect (never followed) points, for the
+//!   error message;
 //! - [`Serial`]: identifier hygiene, so only Apple serial numbers reach an MDM;
 //! - [`env`]: reading settings from environment-style variables, with problems that name the
 //!   variable, the value and what was expected.
@@ -51,6 +55,7 @@ mod classify;
 mod client;
 pub mod env;
 pub mod oauth;
+mod ratelimit;
 mod recent;
 mod secret;
 mod serial;
@@ -63,10 +68,11 @@ pub use base_url::{BaseUrl, BaseUrlError};
 pub use bearer::{Answer, bearer_header, send_bearer};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache, find_cause};
 pub use classify::{
-    MAX_RETRY_AFTER, decode_json, looks_like_html, read_body, retry_after, status_error, timed_out,
-    transport_error,
+    MAX_RETRY_AFTER, decode_json, looks_like_html, origin, read_body, redirect_target, retry_after,
+    status_error, timed_out, transport_error,
 };
 pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};
+pub use ratelimit::{NoSlot, RateLimiter};
 pub use recent::RecentSuccess;
 pub use reqwest::{self, StatusCode, Url};
 pub use secret::Secret;

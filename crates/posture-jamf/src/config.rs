@@ -33,6 +33,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 5;
 /// The largest accepted `JAMF_MAX_CONNECTIONS`.
 const MAX_MAX_CONNECTIONS: u64 = 50;
 
+const CONNECTIONS_EXPECTED: &str = "a whole number of connections from 1 to 50";
+
 /// The largest accepted cache TTL, in seconds (one day).
 const MAX_TTL_SECS: u64 = 86_400;
 
@@ -369,6 +371,7 @@ impl JamfConfig {
             DEFAULT_MAX_CONNECTIONS as u64,
             1,
             MAX_MAX_CONNECTIONS,
+            CONNECTIONS_EXPECTED,
             &mut problems,
         );
         let cache_ttl = env::seconds(
@@ -467,7 +470,7 @@ impl JamfConfig {
             return Err(JamfConfigError::one(ConfigProblem::invalid(
                 "JAMF_MAX_CONNECTIONS",
                 &connections.to_string(),
-                format!("a whole number from 1 to {MAX_MAX_CONNECTIONS}"),
+                CONNECTIONS_EXPECTED,
             )));
         }
         self.max_connections = connections;

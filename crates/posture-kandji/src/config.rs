@@ -1,4 +1,5 @@
 use std::fmt;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
@@ -15,6 +16,10 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
 
 /// The default `KANDJI_NEGATIVE_CACHE_TTL`: denies are reused for 10 s.
 pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// Kandji's limit per tenant, `X-RateLimit-Limit-Second: 50`, and the default and largest
+/// `KANDJI_MAX_REQUESTS_PER_SECOND`.
+pub const MAX_REQUESTS_PER_SECOND: u32 = 50;
 
 const MAX_TIMEOUT_SECS: u64 = 60;
 const MAX_TTL_SECS: u64 = 86_400;
@@ -67,6 +72,73 @@ impl fmt::Display for Blueprint {
     }
 }
 
+/// Which family of API hosts `KANDJI_API_URL` names.
+///
+/// Kandji is now Iru. Tenants' API hosts are `<tenant>.api.iru.com` (US) and
+/// `<tenant>.api.eu.iru.com` (EU); the older `<tenant>.api.kandji.io`,
+/// `<tenant>.api.eu.kandji.io` and `<tenant>.clients.kandji.io` still answer, but Iru's own
+/// tools warn that kandji.io support will stop in a future version.
+///
+/// ```
+/// use posture_kandji::ApiHost;
+/// assert_eq!(ApiHost::of("acme.api.eu.iru.com"), ApiHost::Iru);
+/// assert_eq!(ApiHost::of("acme.api.kandji.io"), ApiHost::Kandji);
+/// assert_eq!(ApiHost::of("127.0.0.1"), ApiHost::Other);
+/// ```
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum ApiHost {
+    /// An `iru.com` host: `<tenant>.api.iru.com` or `<tenant>.api.eu.iru.com`.
+    Iru,
+    /// A `kandji.io` host, which Iru says will stop being supported.
+    Kandji,
+    /// Neither: a proxy, a test server.
+    Other,
+}
+
+impl ApiHost {
+    /// The family of a host name (any case, a trailing dot ignored).
+    pub fn of(host: &str) -> Self {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if host == "iru.com" || host.ends_with(".iru.com") {
+            Self::Iru
+        } else if host == "kandji.io" || host.ends_with(".kandji.io") {
+            Self::Kandji
+        } else {
+            Self::Other
+        }
+    }
+}
+
+impl fmt::Display for ApiHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Iru => "iru.com",
+            Self::Kandji => "kandji.io",
+            Self::Other => "neither iru.com nor kandji.io",
+        })
+    }
+}
+
+/// The Iru host of a tenant's kandji.io API host, where the mapping is Iru's documented one:
+/// `<t>.api.kandji.io` → `<t>.api.iru.com`, `<t>.api.eu.kandji.io` → `<t>.api.eu.iru.com`.
+fn iru_host(host: &str) -> Option<String> {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    [
+        (".api.eu.kandji.io", ".api.eu.iru.com"),
+        (".api.kandji.io", ".api.iru.com"),
+    ]
+    .into_iter()
+    .find_map(|(kandji, iru)| {
+        let tenant = host.strip_suffix(kandji)?;
+        let single_label = !tenant.is_empty()
+            && tenant
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        single_label.then(|| format!("{tenant}{iru}"))
+    })
+}
+
 /// The validated settings of a [`KandjiProvider`](crate::KandjiProvider).
 ///
 /// Build it from environment-style variables with [`KandjiConfig::from_env`], or in code with
@@ -75,7 +147,7 @@ impl fmt::Display for Blueprint {
 /// ```
 /// use posture_kandji::{Blueprint, KandjiConfig};
 ///
-/// let config = KandjiConfig::new("https://example.api.kandji.io", "s3cr3t-token")?
+/// let config = KandjiConfig::new("https://example.api.iru.com", "s3cr3t-token")?
 ///     .with_blueprints([Blueprint::parse("Engineering Macs")])
 ///     .with_require_agent(true);
 /// assert!(config.require_mdm());
@@ -96,17 +168,20 @@ pub struct KandjiConfig {
     cache_ttl: Duration,
     negative_cache_ttl: Duration,
     cache_capacity: u64,
+    max_requests_per_second: NonZeroU32,
     extra_roots: CaBundle,
 }
 
-const URL_EXPECTED: &str =
-    "the Kandji API URL of the tenant, such as https://example.api.kandji.io";
+const URL_EXPECTED: &str = "the Kandji (Iru) API URL of the tenant, such as \
+     https://example.api.iru.com (EU: https://example.api.eu.iru.com)";
+const RATE_EXPECTED: &str = "a whole number of requests a second from 1 to 50 (Kandji allows \
+     50 a second per tenant)";
 const TOKEN_EXPECTED: &str = "a Kandji API token (Settings > Access > API Token)";
 
 impl KandjiConfig {
     /// Settings with the required values and every default: any blueprint, MDM required,
-    /// agent not required, missing devices not denied, enrichment on, `TIMEOUT` 4 s, cache TTLs 60 s and 10 s (up to 10 000 answers),
-    /// no extra CA.
+    /// agent not required, missing devices not denied, enrichment on, `TIMEOUT` 4 s, cache
+    /// TTLs 60 s and 10 s (up to 10 000 answers), at most 50 requests a second, no extra CA.
     pub fn new(api_url: &str, api_token: impl Into<String>) -> Result<Self, KandjiConfigError> {
         let api_url = BaseUrl::parse(api_url).map_err(|err| {
             ConfigProblems::one(ConfigProblem::invalid(
@@ -134,6 +209,7 @@ impl KandjiConfig {
             cache_ttl: DEFAULT_CACHE_TTL,
             negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
             cache_capacity: 10_000,
+            max_requests_per_second: MAX_RATE,
             extra_roots: CaBundle::empty(),
         })
     }
@@ -145,7 +221,7 @@ impl KandjiConfig {
     ///
     /// | Variable | Meaning | Default |
     /// |---|---|---|
-    /// | `KANDJI_API_URL` | the tenant's API URL, such as `https://example.api.kandji.io` | required |
+    /// | `KANDJI_API_URL` | the tenant's API URL, such as `https://example.api.iru.com` | required |
     /// | `KANDJI_API_TOKEN` | an API token | required, or the file below |
     /// | `KANDJI_API_TOKEN_FILE` | file holding the token (one trailing newline removed) | — |
     /// | `KANDJI_BLUEPRINTS` | comma-separated blueprint IDs or names a device must be in | any |
@@ -155,6 +231,7 @@ impl KandjiConfig {
     /// | `KANDJI_ENRICH` | return enrichment data with allowed answers | `1` |
     /// | `KANDJI_CACHE_TTL` | seconds allowed answers are reused; `0` disables | `60` |
     /// | `KANDJI_NEGATIVE_CACHE_TTL` | seconds denies are reused; `0` disables | `10` |
+    /// | `KANDJI_MAX_REQUESTS_PER_SECOND` | requests a second at most, 1–50 | `50` |
     /// | `KANDJI_CA_PATH` | PEM file of extra CA certificates (a TLS-inspecting proxy) | none |
     /// | `TIMEOUT` | seconds one lookup may take, 1–60 | `4` |
     ///
@@ -163,7 +240,7 @@ impl KandjiConfig {
     /// use posture_kandji::KandjiConfig;
     ///
     /// let env = HashMap::from([
-    ///     ("KANDJI_API_URL", "https://example.api.kandji.io"),
+    ///     ("KANDJI_API_URL", "https://example.api.iru.com"),
     ///     ("KANDJI_API_TOKEN", "s3cr3t"),
     ///     ("KANDJI_BLUEPRINTS", "Engineering Macs, ab102b9d-8e9c-420d-a498-f2a1123091c7"),
     ///     ("KANDJI_REQUIRE_AGENT", "True"),
@@ -236,6 +313,17 @@ impl KandjiConfig {
             MAX_TTL_SECS,
             &mut problems,
         );
+        let max_requests_per_second = env::number(
+            value("KANDJI_MAX_REQUESTS_PER_SECOND"),
+            "KANDJI_MAX_REQUESTS_PER_SECOND",
+            MAX_REQUESTS_PER_SECOND.into(),
+            1,
+            MAX_REQUESTS_PER_SECOND.into(),
+            RATE_EXPECTED,
+            &mut problems,
+        )
+        .and_then(|n| u32::try_from(n).ok())
+        .and_then(NonZeroU32::new);
         let extra_roots = env::ca_bundle(value("KANDJI_CA_PATH"), "KANDJI_CA_PATH", &mut problems);
         match (
             api_url,
@@ -247,6 +335,7 @@ impl KandjiConfig {
             timeout,
             cache_ttl,
             negative_cache_ttl,
+            max_requests_per_second,
             extra_roots,
         ) {
             (
@@ -259,6 +348,7 @@ impl KandjiConfig {
                 Some(timeout),
                 Some(cache_ttl),
                 Some(negative_cache_ttl),
+                Some(max_requests_per_second),
                 Some(extra_roots),
             ) if problems.is_empty() => Ok(Self {
                 api_url,
@@ -272,6 +362,7 @@ impl KandjiConfig {
                 cache_ttl,
                 negative_cache_ttl,
                 cache_capacity: 10_000,
+                max_requests_per_second,
                 extra_roots,
             }),
             _ => Err(ConfigProblems::new(problems)),
@@ -349,6 +440,25 @@ impl KandjiConfig {
         self
     }
 
+    /// Sends at most `per_second` requests a second (any second: the limit slides). Fails
+    /// for 0 and above Kandji's 50.
+    pub fn with_max_requests_per_second(
+        mut self,
+        per_second: u32,
+    ) -> Result<Self, KandjiConfigError> {
+        match NonZeroU32::new(per_second).filter(|n| n.get() <= MAX_REQUESTS_PER_SECOND) {
+            Some(n) => {
+                self.max_requests_per_second = n;
+                Ok(self)
+            }
+            None => Err(ConfigProblems::one(ConfigProblem::invalid(
+                "KANDJI_MAX_REQUESTS_PER_SECOND",
+                &per_second.to_string(),
+                RATE_EXPECTED,
+            ))),
+        }
+    }
+
     /// Trusts these CA certificates in addition to the Mozilla roots.
     #[must_use]
     pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
@@ -411,11 +521,81 @@ impl KandjiConfig {
         self.cache_capacity
     }
 
+    /// `KANDJI_MAX_REQUESTS_PER_SECOND`.
+    pub fn max_requests_per_second(&self) -> u32 {
+        self.max_requests_per_second.get()
+    }
+
+    pub(crate) fn max_requests_per_second_nonzero(&self) -> NonZeroU32 {
+        self.max_requests_per_second
+    }
+
     /// `KANDJI_CA_PATH`, read.
     pub fn extra_roots(&self) -> &CaBundle {
         &self.extra_roots
     }
+
+    /// The family of `KANDJI_API_URL`'s host.
+    pub fn api_host(&self) -> ApiHost {
+        ApiHost::of(self.api_url.host())
+    }
+
+    /// For a kandji.io `KANDJI_API_URL`, the same tenant's Iru URL: `https://<t>.api.iru.com`
+    /// for `https://<t>.api.kandji.io`, `https://<t>.api.eu.iru.com` for
+    /// `https://<t>.api.eu.kandji.io`. `None` for other hosts, the legacy
+    /// `<t>.clients.kandji.io` among them: Iru documents no mapping for it.
+    ///
+    /// ```
+    /// use posture_kandji::KandjiConfig;
+    /// let config = KandjiConfig::new("https://acme.api.eu.kandji.io", "t")?;
+    /// assert_eq!(config.iru_api_url().as_deref(), Some("https://acme.api.eu.iru.com"));
+    /// # Ok::<(), posture_kandji::KandjiConfigError>(())
+    /// ```
+    pub fn iru_api_url(&self) -> Option<String> {
+        iru_host(self.api_url.host()).map(|host| format!("https://{host}"))
+    }
+
+    /// What to change before it breaks, one warning a line: a kandji.io `KANDJI_API_URL`,
+    /// which Iru says will stop working. The server logs these at start-up and
+    /// `check-config` prints them.
+    ///
+    /// ```
+    /// use posture_kandji::KandjiConfig;
+    /// let old = KandjiConfig::new("https://acme.api.kandji.io", "t")?;
+    /// assert!(old.warnings()[0].contains("set KANDJI_API_URL=https://acme.api.iru.com"));
+    /// assert!(KandjiConfig::new("https://acme.api.iru.com", "t")?.warnings().is_empty());
+    /// # Ok::<(), posture_kandji::KandjiConfigError>(())
+    /// ```
+    pub fn warnings(&self) -> Vec<String> {
+        match self.move_advice() {
+            Some(advice) => vec![format!(
+                "KANDJI_API_URL ({}) is a kandji.io host, and Iru (formerly Kandji) says \
+                 kandji.io support will stop working in a future version: {advice}",
+                self.api_url
+            )],
+            None => Vec::new(),
+        }
+    }
+
+    /// For a kandji.io host, what to set instead.
+    pub(crate) fn move_advice(&self) -> Option<String> {
+        if self.api_host() != ApiHost::Kandji {
+            return None;
+        }
+        Some(match self.iru_api_url() {
+            Some(url) => format!("set KANDJI_API_URL={url}, the same tenant's Iru host"),
+            None => "set KANDJI_API_URL to the API URL Iru shows under Settings > Access \
+                     (https://<tenant>.api.iru.com, or https://<tenant>.api.eu.iru.com for EU \
+                     tenants)"
+                .to_owned(),
+        })
+    }
 }
+
+const MAX_RATE: NonZeroU32 = match NonZeroU32::new(MAX_REQUESTS_PER_SECOND) {
+    Some(rate) => rate,
+    None => NonZeroU32::MIN,
+};
 
 #[cfg(test)]
 mod tests {
@@ -424,7 +604,7 @@ mod tests {
     use super::*;
 
     const MINIMAL: [(&str, &str); 2] = [
-        ("KANDJI_API_URL", "https://example.api.kandji.io"),
+        ("KANDJI_API_URL", "https://example.api.iru.com"),
         ("KANDJI_API_TOKEN", "top-secret-token"),
     ];
 
@@ -462,7 +642,86 @@ mod tests {
         assert_eq!(config.timeout(), DEFAULT_TIMEOUT);
         assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
         assert_eq!(config.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
+        assert_eq!(config.max_requests_per_second(), 50);
+        assert!(config.warnings().is_empty());
         assert!(!format!("{config:?}").contains("top-secret-token"));
+    }
+
+    #[test]
+    fn every_host_family_is_accepted_and_kandji_io_is_told_to_move() {
+        for (url, host, iru) in [
+            ("https://acme.api.iru.com", ApiHost::Iru, None),
+            ("https://acme.api.eu.iru.com/", ApiHost::Iru, None),
+            (
+                "https://acme.api.kandji.io",
+                ApiHost::Kandji,
+                Some("https://acme.api.iru.com"),
+            ),
+            (
+                "https://ACME.api.eu.kandji.io.",
+                ApiHost::Kandji,
+                Some("https://acme.api.eu.iru.com"),
+            ),
+            ("https://acme.clients.kandji.io", ApiHost::Kandji, None),
+            ("https://kandji.example.com", ApiHost::Other, None),
+            (
+                "https://acme.api.iru.com.evil.example",
+                ApiHost::Other,
+                None,
+            ),
+            ("http://127.0.0.1:8080", ApiHost::Other, None),
+        ] {
+            let config = env(&with(&[("KANDJI_API_URL", url)])).unwrap();
+            assert_eq!(config.api_host(), host, "{url}");
+            assert_eq!(config.iru_api_url().as_deref(), iru, "{url}");
+            let warnings = config.warnings();
+            if host == ApiHost::Kandji {
+                assert_eq!(warnings.len(), 1, "{url}");
+                let advice = match iru {
+                    Some(iru) => format!("set KANDJI_API_URL={iru}, the same tenant's Iru host"),
+                    None => "set KANDJI_API_URL to the API URL Iru shows under Settings > Access"
+                        .to_owned(),
+                };
+                assert!(warnings[0].contains(&advice), "{}", warnings[0]);
+                assert!(
+                    warnings[0].contains("kandji.io support will stop"),
+                    "{}",
+                    warnings[0]
+                );
+            } else {
+                assert!(warnings.is_empty(), "{url}: {warnings:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_request_rate_is_bounded_by_kandjis() {
+        for (text, expected) in [("1", 1), ("50", 50), (" 7 ", 7)] {
+            let config = env(&with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)])).unwrap();
+            assert_eq!(config.max_requests_per_second(), expected, "{text}");
+        }
+        for text in ["0", "51", "-1", "ten", "1.5"] {
+            let message = only_problem(&with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)]));
+            assert_eq!(
+                message,
+                format!(
+                    "KANDJI_MAX_REQUESTS_PER_SECOND={:?} is invalid: expected a whole number \
+                     of requests a second from 1 to 50 (Kandji allows 50 a second per tenant)",
+                    text.trim()
+                )
+            );
+        }
+        let config = KandjiConfig::new("https://x.api.iru.com", "t").unwrap();
+        assert_eq!(
+            config
+                .clone()
+                .with_max_requests_per_second(5)
+                .unwrap()
+                .max_requests_per_second(),
+            5
+        );
+        assert!(config.clone().with_max_requests_per_second(0).is_err());
+        assert!(config.with_max_requests_per_second(51).is_err());
     }
 
     #[test]
@@ -490,8 +749,8 @@ mod tests {
     fn every_variable_names_itself() {
         for (pairs, start) in [
             (
-                with(&[("KANDJI_API_URL", "http://example.api.kandji.io")]),
-                "KANDJI_API_URL=\"http://example.api.kandji.io\" is invalid: expected the Kandji API URL",
+                with(&[("KANDJI_API_URL", "http://example.api.iru.com")]),
+                "KANDJI_API_URL=\"http://example.api.iru.com\" is invalid: expected the Kandji (Iru) API URL",
             ),
             (
                 with(&[("KANDJI_REQUIRE_MDM", "yes")]),

@@ -33,7 +33,8 @@
 //!    ASCII letters and digits, upper-cased); anything else, a UDID notably, is denied with
 //!    `invalidIdentifier` and Kandji is not called.
 //! 2. **Lookup**, through the cache: `GET /api/v1/devices?serial_number=<serial>&limit=300`
-//!    with the API token as a bearer token.
+//!    with the API token as a bearer token, and `ordering=serial_number,device_id` so that
+//!    every page comes in the same, total order.
 //! 3. **Exact re-check.** Kandji's `serial_number` filter is a *contains* match, so every
 //!    device returned is compared with the serial exactly (ignoring case); the others are
 //!    dropped. A full page of 300 may hide the exact serial (or a second record of it)
@@ -72,6 +73,17 @@
 //! inventory check-in, so a laptop back from a long trip would be refused for no fault of
 //! its own. Tenants that want the stricter rule set `KANDJI_DENY_MISSING=1`.
 //!
+//! # Hosts: Kandji is now Iru
+//!
+//! Tenants' API hosts are `https://<tenant>.api.iru.com` (US) and
+//! `https://<tenant>.api.eu.iru.com` (EU). The older `<tenant>.api.kandji.io`,
+//! `<tenant>.api.eu.kandji.io` and `<tenant>.clients.kandji.io` still answer, and are
+//! accepted, but Iru's own tools warn that kandji.io support will stop working in a future
+//! version: [`KandjiConfig::warnings`] says so and names the Iru URL to set, and the server
+//! logs it at start-up. A host that answers a redirect is a permanent error naming the
+//! `Location`'s host; the redirect is never followed, so the API token goes only where
+//! `KANDJI_API_URL` points.
+//!
 //! # `KANDJI_BLUEPRINTS`
 //!
 //! A comma-separated allowlist. An entry that is a GUID is a blueprint ID, compared with the
@@ -84,8 +96,8 @@
 //! No answer within `TIMEOUT`, connection failures, 5xx, 408 and 429 (with its
 //! `Retry-After`) are transient [`ProviderError`](posture_core::ProviderError)s: the server
 //! answers 503 and step-ca retries once. A refused token (401), a missing permission (403),
-//! a URL that isn't Kandji's API (404) and malformed answers are permanent. Nothing from
-//! Kandji can cause a panic.
+//! a URL that isn't Kandji's API (404), a redirect (named, never followed) and malformed
+//! answers are permanent. Nothing from Kandji can cause a panic.
 //!
 //! # API token permissions
 //!
@@ -93,10 +105,13 @@
 //! **Devices › Device list** (`GET /api/v1/devices`). The list carries the blueprint and the
 //! user, so nothing else is needed.
 //!
-//! # Caching and the rate limit
+//! # Caching and the rate limits
 //!
-//! Kandji allows 10 000 requests per hour per tenant, shared by every integration. Decisions
-//! are cached per serial: allowed answers for `KANDJI_CACHE_TTL` (60 s), denies for
+//! Kandji allows 50 requests a second and 10 000 an hour per tenant, shared by every
+//! integration. At most `KANDJI_MAX_REQUESTS_PER_SECOND` (50) requests go out in any 1.1 s;
+//! a lookup whose turn would come after its `TIMEOUT` fails at once, transiently, without a
+//! request. When an answer says `X-RateLimit-Remaining-Hour: 0`, nothing is sent until
+//! `RateLimit-Reset` has passed. Decisions are cached per serial: allowed answers for `KANDJI_CACHE_TTL` (60 s), denies for
 //! `KANDJI_NEGATIVE_CACHE_TTL` (10 s); `0` disables either. Concurrent lookups of one serial
 //! make one request (step-ca's enriching and authorizing calls for one order cost one).
 //! Errors are never cached. Each device therefore costs at most one request per TTL.
@@ -117,8 +132,8 @@ mod provider;
 pub mod testing;
 
 pub use config::{
-    Blueprint, DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT, KandjiConfig,
-    KandjiConfigError,
+    ApiHost, Blueprint, DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT,
+    KandjiConfig, KandjiConfigError, MAX_REQUESTS_PER_SECOND,
 };
 pub use error::KandjiError;
 pub use posture_http::CacheStats;

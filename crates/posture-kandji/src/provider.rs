@@ -1,14 +1,16 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
+use posture_http::reqwest::header::HeaderMap;
 use posture_http::{
-    Answer, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial, StatusCode,
-    decode_json, send_bearer,
+    Answer, Backoff, CacheConfig, CacheStats, ClientOptions, LookupCache, MAX_RETRY_AFTER, NoSlot,
+    RateLimiter, RecentSuccess, Serial, StatusCode, Url, decode_json, send_bearer,
 };
+use tokio::time::Instant;
 
-use crate::config::KandjiConfig;
+use crate::config::{ApiHost, KandjiConfig};
 use crate::error::KandjiError;
 use crate::model::{self, Device};
 
@@ -29,6 +31,26 @@ const READY_WINDOW: Duration = Duration::from_secs(60);
 /// The largest answer read: 300 devices of about 1.5 KiB.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// The order pages are read in: one Kandji documents, and total (`device_id` breaks ties
+/// between records of one serial), so a page boundary falls at the same place every time
+/// rather than wherever the database's unspecified order puts it.
+const ORDERING: &str = "serial_number,device_id";
+
+/// The window of the client-side limit: a second, plus a margin for the trip to Kandji.
+/// Kandji's gateway (Kong) counts requests as they arrive, in fixed one-second windows;
+/// were our slots exactly a second apart, a slow request of one burst and a fast one of the
+/// next could land in the same window.
+const RATE_WINDOW: Duration = Duration::from_millis(1100);
+
+/// Kong's hourly quota headers, sent with every answer.
+const REMAINING_HOUR: &str = "x-ratelimit-remaining-hour";
+const LIMIT_HOUR: &str = "x-ratelimit-limit-hour";
+/// Seconds until the most nearly used-up window resets: the hour, once its quota is gone.
+const RESET: &str = "ratelimit-reset";
+
+/// No hourly quota header seen yet.
+const UNKNOWN: u64 = u64::MAX;
+
 /// Counters for metrics: one snapshot of a [`KandjiProvider`]'s activity since it was built.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 #[non_exhaustive]
@@ -36,8 +58,12 @@ pub struct KandjiStats {
     /// The decision cache: hits, misses (each one a Kandji request), coalesced waiters,
     /// errors.
     pub decisions: CacheStats,
-    /// Requests sent to Kandji (lookups and readiness checks). Kandji allows 10 000 an hour.
+    /// Requests sent to Kandji (lookups and readiness checks). Kandji allows 10 000 an hour
+    /// and 50 a second.
     pub kandji_requests: u64,
+    /// What is left of the tenant's hourly quota, from the last answer's
+    /// `X-RateLimit-Remaining-Hour`; `None` before any answer carried it.
+    pub hourly_quota_left: Option<u64>,
 }
 
 /// A [`PostureProvider`] backed by Kandji.
@@ -66,7 +92,14 @@ pub struct KandjiProvider {
     http: posture_http::reqwest::Client,
     decisions: LookupCache<Serial, Decision>,
     requests: AtomicU64,
-    backoff: posture_http::Backoff,
+    /// Kandji's `Retry-After`.
+    backoff: Backoff,
+    /// The hourly quota, used up: no request until it resets.
+    quota: Backoff,
+    /// `KANDJI_MAX_REQUESTS_PER_SECOND`.
+    limiter: RateLimiter,
+    quota_left: AtomicU64,
+    quota_limit: AtomicU64,
     ready: RecentSuccess,
 }
 
@@ -85,12 +118,17 @@ impl KandjiProvider {
             CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
                 .with_max_entries(config.cache_capacity()),
         );
+        let limiter = RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW);
         Ok(Self {
             config,
             http,
             decisions,
             requests: AtomicU64::new(0),
-            backoff: posture_http::Backoff::default(),
+            backoff: Backoff::default(),
+            quota: Backoff::default(),
+            limiter,
+            quota_left: AtomicU64::new(UNKNOWN),
+            quota_limit: AtomicU64::new(UNKNOWN),
             ready: RecentSuccess::new(READY_WINDOW),
         })
     }
@@ -105,6 +143,7 @@ impl KandjiProvider {
         KandjiStats {
             decisions: self.decisions.stats(),
             kandji_requests: self.requests.load(Ordering::Relaxed),
+            hourly_quota_left: known(&self.quota_left),
         }
     }
 
@@ -113,18 +152,26 @@ impl KandjiProvider {
         self.decisions.clear();
     }
 
-    /// `GET /api/v1/devices` with `query`, authenticated with the API token. While Kandji's
-    /// `Retry-After` runs, nothing is sent and the answer is a transient error: the hourly
-    /// quota is shared by every replica.
+    /// `GET /api/v1/devices` with `query`, authenticated with the API token, sent in a slot
+    /// of the client-side rate limit that comes before `deadline`. While Kandji's
+    /// `Retry-After` runs, or its hourly quota is used up, nothing is sent and the answer is
+    /// a transient error: the quota is shared by every replica and integration.
     async fn list(
         &self,
         query: &[(&str, &str)],
         request: &str,
+        deadline: Instant,
     ) -> Result<Vec<Device>, ProviderError> {
-        self.backoff.check(SERVICE)?;
+        self.hold_offs()?;
+        self.limiter
+            .acquire_before(deadline)
+            .await
+            .map_err(|no_slot| self.no_slot(no_slot))?;
+        // Another request may have used up the quota while this one waited for its slot.
+        self.hold_offs()?;
         let url = self.config.api_url().join(&["api", "v1", "devices"]);
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let builder = self.http.get(url).query(query);
+        let builder = self.http.get(url.clone()).query(query);
         let answer = send_bearer(
             builder,
             self.config.api_token().expose(),
@@ -133,9 +180,10 @@ impl KandjiProvider {
             MAX_BODY,
         )
         .await?;
+        self.observe_quota(&answer.headers);
         self.backoff.observe(answer.status, &answer.headers);
         if answer.status != StatusCode::OK {
-            return Err(self.answer_error(&answer, request));
+            return Err(self.answer_error(&answer, &url, request));
         }
         let body: serde_json::Value = decode_json(SERVICE, request, &answer.body)?;
         match model::devices(&body) {
@@ -150,7 +198,64 @@ impl KandjiProvider {
         }
     }
 
-    fn answer_error(&self, answer: &Answer, request: &str) -> ProviderError {
+    /// Refuses, as a transient error saying how long is left, while Kandji's `Retry-After`
+    /// runs or the hour's quota is used up.
+    fn hold_offs(&self) -> Result<(), ProviderError> {
+        self.backoff.check(SERVICE)?;
+        self.quota.check(SERVICE).map_err(|err| {
+            let left = err.retry_after().unwrap_or_default();
+            ProviderError::transient(format!(
+                "Kandji's hourly request quota is used up (X-RateLimit-Remaining-Hour: 0); \
+                 not calling it for another {} s, until the quota resets",
+                left.as_secs_f64().ceil()
+            ))
+            .with_retry_after(left)
+        })
+    }
+
+    fn no_slot(&self, no_slot: NoSlot) -> ProviderError {
+        ProviderError::transient(format!(
+            "Kandji was not called: at KANDJI_MAX_REQUESTS_PER_SECOND={} the next request slot \
+             is {} ms away, past TIMEOUT ({} s)",
+            self.limiter.permits(),
+            no_slot.available_in().as_millis(),
+            self.config.timeout().as_secs_f32()
+        ))
+        .with_retry_after(no_slot.available_in())
+    }
+
+    /// Reads Kong's hourly quota headers. An answer saying none is left stops every request
+    /// until the quota resets (`RateLimit-Reset`; without it, the next full hour, where Kong
+    /// starts its windows), instead of spending requests on 429s.
+    fn observe_quota(&self, headers: &HeaderMap) {
+        let number = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let Some(left) = number(REMAINING_HOUR) else {
+            return;
+        };
+        self.quota_left.store(left, Ordering::Relaxed);
+        if let Some(limit) = number(LIMIT_HOUR) {
+            self.quota_limit.store(limit, Ordering::Relaxed);
+        }
+        if left > 0 {
+            return;
+        }
+        let reset = number(RESET)
+            .map_or_else(until_the_next_hour, Duration::from_secs)
+            .min(MAX_RETRY_AFTER);
+        self.quota.hold_off(reset);
+        tracing::warn!(
+            reset_secs = reset.as_secs(),
+            "Kandji's hourly request quota is used up (X-RateLimit-Remaining-Hour: 0); \
+             no request until it resets"
+        );
+    }
+
+    fn answer_error(&self, answer: &Answer, url: &Url, request: &str) -> ProviderError {
         match answer.status {
             StatusCode::UNAUTHORIZED => ProviderError::permanent(format!(
                 "Kandji at KANDJI_API_URL ({}) refused KANDJI_API_TOKEN for {request} \
@@ -163,15 +268,44 @@ impl KandjiProvider {
             )),
             StatusCode::NOT_FOUND => ProviderError::permanent(format!(
                 "KANDJI_API_URL ({}) does not look like a Kandji API: {request} answered 404 \
-                 Not Found; use the tenant's API URL, such as https://example.api.kandji.io",
+                 Not Found; use the tenant's API URL, such as https://example.api.iru.com",
                 self.config.api_url()
             )),
+            status if status.is_redirection() => self.redirected(answer, url, request),
             _ => answer.error(SERVICE, request),
         }
     }
 
+    /// A redirect to another host, such as kandji.io to iru.com, names the host to configure.
+    /// It is never followed: the API token must not go anywhere `KANDJI_API_URL` doesn't name.
+    fn redirected(&self, answer: &Answer, url: &Url, request: &str) -> ProviderError {
+        let here = posture_http::origin(url);
+        match posture_http::redirect_target(url, &answer.headers)
+            .and_then(|target| posture_http::origin(&target))
+        {
+            Some(there) if Some(&there) != here.as_ref() => ProviderError::permanent(format!(
+                "KANDJI_API_URL ({}) redirects to {there}; set KANDJI_API_URL to it (Kandji \
+                 answered {} to {request}; redirects are not followed, so that the API token \
+                 never goes to a host it wasn't configured for)",
+                self.config.api_url(),
+                answer.status
+            )),
+            Some(_) => ProviderError::permanent(format!(
+                "KANDJI_API_URL ({}) answered {} to {request}, redirecting to another path on \
+                 the same host; redirects are not followed: KANDJI_API_URL is the tenant's API \
+                 URL without a path, such as https://example.api.iru.com",
+                self.config.api_url(),
+                answer.status
+            )),
+            None => answer.error(SERVICE, request),
+        }
+    }
+
     async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
-        let matching = self.exact_matches(serial).await?;
+        // The cache runs this under the same TIMEOUT; waiting for a rate-limit slot past it
+        // would be waiting to fail.
+        let deadline = Instant::now() + self.config.timeout();
+        let matching = self.exact_matches(serial, deadline).await?;
         let Some(device) = model::current(matching) else {
             tracing::debug!(%serial, "not found in Kandji");
             return Ok(Decision::deny(
@@ -182,19 +316,25 @@ impl KandjiProvider {
         Ok(self.decide(serial, &device))
     }
 
-    /// Every record whose serial is exactly `serial`, read page by page with `offset`.
+    /// Every record whose serial is exactly `serial`, read page by page with `offset`, in
+    /// a stable [`ORDERING`].
     ///
     /// `serial_number` is a contains-match, so a full page may hold only longer serials, and
     /// a record of ours (a live one after a removed one) may be on a later page: pages are
     /// read until one is short, which means the list ended. A list that hasn't ended after
     /// [`MAX_PAGES`] is a permanent error, never "not found" or a guess from part of it.
-    async fn exact_matches(&self, serial: &Serial) -> Result<Vec<Device>, ProviderError> {
+    async fn exact_matches(
+        &self,
+        serial: &Serial,
+        deadline: Instant,
+    ) -> Result<Vec<Device>, ProviderError> {
         let limit = LIMIT.to_string();
         let mut matching = Vec::new();
         for page in 0..MAX_PAGES {
             let offset = (page * LIMIT).to_string();
             let mut query = vec![
                 ("serial_number", serial.as_str()),
+                ("ordering", ORDERING),
                 ("limit", limit.as_str()),
             ];
             if page > 0 {
@@ -205,7 +345,7 @@ impl KandjiProvider {
             } else {
                 format!("GET /api/v1/devices (serial {serial}, offset {offset})")
             };
-            let devices = self.list(&query, &request).await?;
+            let devices = self.list(&query, &request, deadline).await?;
             let returned = devices.len();
             matching.extend(
                 devices
@@ -301,6 +441,47 @@ impl PostureProvider for KandjiProvider {
     async fn check_ready(&self) -> Result<(), ProviderError> {
         self.ready.check(self.probe()).await
     }
+
+    /// The endpoint and the request rate, the host's family (with what to set instead of a
+    /// kandji.io host), and the hourly quota left, when an answer has said.
+    fn report(&self) -> Vec<String> {
+        let api_url = self.config.api_url();
+        let mut lines = vec![format!(
+            "devices: GET {} (Kandji/Iru API v1), at most {} requests a second",
+            api_url.join(&["api", "v1", "devices"]),
+            self.config.max_requests_per_second()
+        )];
+        let host = api_url.host();
+        lines.push(match (self.config.api_host(), self.config.move_advice()) {
+            (_, Some(advice)) => format!(
+                "host: {host} is a kandji.io host, which Iru will stop supporting: {advice}"
+            ),
+            (ApiHost::Iru, None) => format!("host: {host} is an Iru host (iru.com)"),
+            (_, None) => format!(
+                "host: {host} is neither an Iru (iru.com) nor a Kandji (kandji.io) host: a \
+                 proxy or a test server"
+            ),
+        });
+        if let (Some(left), Some(limit)) = (known(&self.quota_left), known(&self.quota_limit)) {
+            lines.push(format!(
+                "hourly quota: {left} of {limit} requests left (X-RateLimit-Remaining-Hour)"
+            ));
+        }
+        lines
+    }
+}
+
+fn known(value: &AtomicU64) -> Option<u64> {
+    Some(value.load(Ordering::Relaxed)).filter(|&v| v != UNKNOWN)
+}
+
+/// Kong's hour windows start on the hour (UTC), so one used up resets at the next.
+fn until_the_next_hour() -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    Duration::from_secs(3600 - now % 3600)
 }
 
 impl KandjiProvider {
@@ -308,7 +489,11 @@ impl KandjiProvider {
         let timeout = self.config.timeout();
         tokio::time::timeout(
             timeout,
-            self.list(&[("limit", "1")], "GET /api/v1/devices?limit=1"),
+            self.list(
+                &[("limit", "1")],
+                "GET /api/v1/devices?limit=1",
+                Instant::now() + timeout,
+            ),
         )
         .await
         .map_err(|_| {

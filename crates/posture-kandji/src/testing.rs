@@ -6,12 +6,21 @@
 //! - a JSON **array** of devices (`[]` when none matches);
 //! - `serial_number` is a **contains** match, as in Kandji ("all devices containing the
 //!   partial string"), case-insensitive; `limit` (at most 300) and `offset` page;
+//!   `ordering` sorts by Kandji's documented fields, comma-separated, `-` for descending;
 //! - `user` is an object, or the empty string `""` when no user is assigned;
 //! - booleans can be rendered as Kandji's strings (`"True"`, `"False"`), as its details
 //!   endpoint does, with [`FakeKandji::set_string_booleans`];
-//! - a static bearer token; anything else gets 401 `{"detail":…}`.
+//! - a static bearer token; anything else gets 401 `{"detail":…}`;
+//! - the rate limits of Kandji's gateway (Kong): 50 requests a second and 10 000 an hour by
+//!   default ([`FakeKandji::set_rate_limits`]), counted in fixed windows that start on the
+//!   second and on the hour; every answer carries Kong's headers
+//!   (`X-RateLimit-Limit-Second`, `X-RateLimit-Remaining-Second`, `X-RateLimit-Limit-Hour`,
+//!   `X-RateLimit-Remaining-Hour`, `RateLimit-Limit`, `RateLimit-Remaining`,
+//!   `RateLimit-Reset`), and a request over a limit gets Kong's 429
+//!   `{"message":"API rate limit exceeded"}` with `Retry-After`.
 //!
-//! Faults: a status, 429 with `Retry-After`, hanging, garbage, the wrong JSON shape.
+//! Faults: a status, 429 with `Retry-After`, hanging, garbage, the wrong JSON shape, and a
+//! host that has moved ([`FakeKandji::set_moved`]: 301 to another URL for every request).
 //!
 //! ```
 //! use posture_core::{LookupRequest, PostureProvider};
@@ -29,16 +38,18 @@
 //! # }
 //! ```
 
+use std::cmp;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use posture_http::StatusCode;
 use posture_http::reqwest::Method;
+use posture_http::reqwest::header::{HeaderName, HeaderValue, LOCATION};
 use posture_http::testing::{
     BoxResponse, FakeRequest, FakeResponse, FakeServer, FaultSlot, hang, html_response,
     json_response, lock, response, with_retry_after,
 };
+use posture_http::{StatusCode, Url};
 use serde_json::{Value, json};
 
 use crate::{KandjiConfig, KandjiConfigError};
@@ -207,6 +218,11 @@ pub struct FakeStats {
     pub device_requests: u64,
     /// Requests answered 401.
     pub unauthorized: u64,
+    /// The most requests that arrived within one second (a window starting on the second,
+    /// as Kong counts), refused ones included.
+    pub busiest_second: u64,
+    /// Requests refused with 429 for going over the per-second or hourly limit.
+    pub rate_limited: u64,
 }
 
 /// One request the fake received.
@@ -231,10 +247,12 @@ pub struct FakeKandji {
 #[derive(Debug, Default)]
 struct Shared {
     state: Mutex<State>,
+    quota: Mutex<Quota>,
     fault: FaultSlot<Fault>,
     requests: AtomicU64,
     device_requests: AtomicU64,
     unauthorized: AtomicU64,
+    rate_limited: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -242,7 +260,95 @@ struct State {
     devices: Vec<FakeKandjiDevice>,
     latency: Duration,
     string_booleans: bool,
+    moved_to: Option<String>,
     requests: Vec<RecordedRequest>,
+}
+
+/// Kong's rate limiting: fixed windows starting on the second and on the hour (UTC).
+#[derive(Debug)]
+struct Quota {
+    per_second: u64,
+    per_hour: u64,
+    second: u64,
+    /// Requests let through in this second and this hour; refused ones don't count, as in
+    /// Kong.
+    used_second: u64,
+    used_hour: u64,
+    hour: u64,
+    /// Requests that arrived in this second, refused ones included.
+    arrived_second: u64,
+    busiest_second: u64,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Self {
+            per_second: 50,
+            per_hour: 10_000,
+            second: 0,
+            used_second: 0,
+            used_hour: 0,
+            hour: 0,
+            arrived_second: 0,
+            busiest_second: 0,
+        }
+    }
+}
+
+/// What Kong decided about one request, and the headers it sends with the answer.
+#[derive(Debug)]
+struct Admission {
+    /// `Some(Retry-After)` when the request is refused.
+    refused: Option<u64>,
+    headers: Vec<(&'static str, u64)>,
+}
+
+impl Quota {
+    fn admit(&mut self) -> Admission {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        if now != self.second {
+            (self.second, self.used_second, self.arrived_second) = (now, 0, 0);
+        }
+        if now / 3600 != self.hour {
+            (self.hour, self.used_hour) = (now / 3600, 0);
+        }
+        self.arrived_second += 1;
+        self.busiest_second = self.busiest_second.max(self.arrived_second);
+        let hour_reset = 3600 - now % 3600;
+        let hour_gone = self.used_hour >= self.per_hour;
+        let refused = if hour_gone {
+            Some(hour_reset)
+        } else if self.used_second >= self.per_second {
+            Some(1)
+        } else {
+            self.used_second += 1;
+            self.used_hour += 1;
+            None
+        };
+        let left_second = self.per_second.saturating_sub(self.used_second);
+        let left_hour = self.per_hour.saturating_sub(self.used_hour);
+        // RateLimit-* describe the window with the least left; on a tie, the longer one.
+        let (limit, left, reset) = if left_hour <= left_second {
+            (self.per_hour, left_hour, hour_reset)
+        } else {
+            (self.per_second, left_second, 1)
+        };
+        Admission {
+            refused,
+            headers: vec![
+                ("x-ratelimit-limit-second", self.per_second),
+                ("x-ratelimit-remaining-second", left_second),
+                ("x-ratelimit-limit-hour", self.per_hour),
+                ("x-ratelimit-remaining-hour", left_hour),
+                ("ratelimit-limit", limit),
+                ("ratelimit-remaining", left),
+                ("ratelimit-reset", reset),
+            ],
+        }
+    }
 }
 
 /// Requests kept for [`FakeKandji::requests`]; older ones are dropped.
@@ -305,6 +411,22 @@ impl FakeKandji {
         self.shared.fault.fail_next(fault, times);
     }
 
+    /// Sets the gateway's limits (Kandji's: 50 a second, 10 000 an hour). Requests over
+    /// either get 429 `{"message":"API rate limit exceeded"}` with `Retry-After`: 1 for the
+    /// second, the seconds left in the hour for the hour.
+    pub fn set_rate_limits(&self, per_second: u64, per_hour: u64) {
+        let mut quota = lock(&self.shared.quota);
+        quota.per_second = per_second;
+        quota.per_hour = per_hour;
+    }
+
+    /// Answers every request, whatever its path or token, `301 Moved Permanently` with
+    /// `Location: <url><path>?<query>`, as a host that has moved does (kandji.io to
+    /// iru.com); `None` serves again.
+    pub fn set_moved(&self, url: Option<String>) {
+        lock(&self.shared.state).moved_to = url;
+    }
+
     /// The counters.
     pub fn stats(&self) -> FakeStats {
         let s = &self.shared;
@@ -312,6 +434,8 @@ impl FakeKandji {
             requests: s.requests.load(Ordering::SeqCst),
             device_requests: s.device_requests.load(Ordering::SeqCst),
             unauthorized: s.unauthorized.load(Ordering::SeqCst),
+            busiest_second: lock(&s.quota).busiest_second,
+            rate_limited: s.rate_limited.load(Ordering::SeqCst),
         }
     }
 
@@ -323,7 +447,7 @@ impl FakeKandji {
 
 async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
     shared.requests.fetch_add(1, Ordering::SeqCst);
-    let latency = {
+    let (latency, moved_to) = {
         let mut state = lock(&shared.state);
         if state.requests.len() >= MAX_RECORDED {
             state.requests.remove(0);
@@ -333,11 +457,51 @@ async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
             path: request.path.clone(),
             query: request.query.clone(),
         });
-        state.latency
+        (state.latency, state.moved_to.clone())
     };
+    if let Some(url) = moved_to {
+        return moved(&url, &request);
+    }
+    // Kong counts a request when it arrives, before the API sees it.
+    let admission = lock(&shared.quota).admit();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let mut answer = match admission.refused {
+        Some(retry_after) => {
+            shared.rate_limited.fetch_add(1, Ordering::SeqCst);
+            with_retry_after(
+                json_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &json!({"message": "API rate limit exceeded"}),
+                ),
+                retry_after,
+            )
+        }
+        None => route(shared, &request).await,
+    };
+    for (name, value) in admission.headers {
+        answer
+            .headers_mut()
+            .insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+    answer
+}
+
+fn moved(url: &str, request: &FakeRequest) -> FakeResponse {
+    let mut answer = html_response(StatusCode::MOVED_PERMANENTLY, "Moved Permanently");
+    if let Ok(mut target) = Url::parse(&format!("{}{}", url.trim_end_matches('/'), request.path)) {
+        if !request.query.is_empty() {
+            target.query_pairs_mut().extend_pairs(&request.query);
+        }
+        if let Ok(value) = HeaderValue::from_str(target.as_str()) {
+            answer.headers_mut().insert(LOCATION, value);
+        }
+    }
+    answer
+}
+
+async fn route(shared: &Shared, request: &FakeRequest) -> FakeResponse {
     let segments = request.segments();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (&request.method, segments.as_slice()) {
@@ -361,7 +525,7 @@ async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
                 Some(Fault::TooManyRequests { retry_after_secs }) => with_retry_after(
                     json_response(
                         StatusCode::TOO_MANY_REQUESTS,
-                        &json!({"detail": "Request was throttled."}),
+                        &json!({"message": "API rate limit exceeded"}),
                     ),
                     retry_after_secs,
                 ),
@@ -374,7 +538,7 @@ async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
                 Some(Fault::WrongShape) => {
                     json_response(StatusCode::OK, &json!({"detail": "nope"}))
                 }
-                None => list(shared, &request),
+                None => list(shared, request),
             }
         }
         _ => html_response(StatusCode::NOT_FOUND, "Not Found"),
@@ -400,7 +564,7 @@ fn list(shared: &Shared, request: &FakeRequest) -> FakeResponse {
     let wanted = request
         .query_value("serial_number")
         .map(str::to_ascii_uppercase);
-    let devices: Vec<Value> = state
+    let mut matching: Vec<&FakeKandjiDevice> = state
         .devices
         .iter()
         .filter(|d| {
@@ -408,11 +572,57 @@ fn list(shared: &Shared, request: &FakeRequest) -> FakeResponse {
                 .as_deref()
                 .is_none_or(|w| d.serial_number.to_ascii_uppercase().contains(w))
         })
+        .collect();
+    if let Some(ordering) = request.query_value("ordering") {
+        order(&mut matching, ordering);
+    }
+    let devices: Vec<Value> = matching
+        .into_iter()
         .skip(offset)
         .take(limit)
         .map(|d| device_json(d, state.string_booleans))
         .collect();
     json_response(StatusCode::OK, &Value::Array(devices))
+}
+
+/// Sorts as Kandji's `ordering` does: comma-separated fields, each ascending or, with a
+/// leading `-`, descending; fields it doesn't document are ignored (Django REST framework
+/// drops them). The sort is stable, so ties keep the inventory's order.
+fn order(devices: &mut [&FakeKandjiDevice], ordering: &str) {
+    type Key = fn(&FakeKandjiDevice) -> &str;
+    let keys: Vec<(bool, Key)> = ordering
+        .split(',')
+        .filter_map(|field| {
+            let field = field.trim();
+            let (descending, name) = match field.strip_prefix('-') {
+                Some(name) => (true, name),
+                None => (false, field),
+            };
+            let key: Key = match name {
+                "asset_tag" => |d| &d.asset_tag,
+                "blueprint_id" => |d| &d.blueprint_id,
+                "device_id" => |d| &d.device_id,
+                "device_name" => |d| &d.device_name,
+                "last_check_in" => |d| &d.last_check_in,
+                "model" => |d| &d.model,
+                "platform" => |d| &d.platform,
+                "os_version" => |d| &d.os_version,
+                "serial_number" => |d| &d.serial_number,
+                "user" => |d| d.user.as_ref().map_or("", |(_, name, _)| name.as_str()),
+                _ => return None,
+            };
+            Some((descending, key))
+        })
+        .collect();
+    devices.sort_by(|a, b| {
+        keys.iter()
+            .map(|(descending, key)| {
+                let order = key(a).cmp(key(b));
+                if *descending { order.reverse() } else { order }
+            })
+            .find(|order| order.is_ne())
+            .unwrap_or(cmp::Ordering::Equal)
+    });
 }
 
 fn device_json(d: &FakeKandjiDevice, string_booleans: bool) -> Value {

@@ -175,6 +175,73 @@ async fn kandji_allows_enrolled_devices_in_the_allowed_blueprints() {
     assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
 }
 
+#[tokio::test]
+async fn kandji_bursts_stay_within_its_per_second_limit() {
+    // Kandji's gateway allows 50 requests a second; scaled down to 5 on both sides.
+    let kandji = FakeKandji::start().await.unwrap();
+    kandji.set_rate_limits(5, 10_000);
+    let serials: Vec<String> = (0..12).map(|i| format!("C02BURST{i:04}")).collect();
+    for serial in &serials {
+        kandji.add_device(FakeKandjiDevice::new(serial));
+    }
+    let d = std::sync::Arc::new(
+        Deployment::start(
+            kandji.env_vars(),
+            &[
+                ("PROVIDER", "kandji"),
+                ("KANDJI_MAX_REQUESTS_PER_SECOND", "5"),
+                // Room for 12 lookups at 5 a second: the limit is tested, not TIMEOUT.
+                ("TIMEOUT", "10"),
+            ],
+        )
+        .await,
+    );
+    let mut asks = tokio::task::JoinSet::new();
+    for serial in serials {
+        let d = d.clone();
+        asks.spawn(async move { d.ask(&serial).await });
+    }
+    for (status, body) in asks.join_all().await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["allow"], true, "{body}");
+    }
+    let stats = kandji.stats();
+    assert_eq!(
+        stats.device_requests, 13,
+        "12 lookups and the readiness check"
+    );
+    assert_eq!(stats.rate_limited, 0, "{stats:?}");
+    assert!(stats.busiest_second <= 5, "{stats:?}");
+}
+
+#[tokio::test]
+async fn kandji_moved_to_another_host_is_named_by_check_config() {
+    let pki = Pki::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let old = FakeKandji::start().await.unwrap();
+    let new = FakeKandji::start().await.unwrap();
+    old.set_moved(Some(new.url()));
+    let mut vars = base_vars(&pki, dir.path());
+    vars.extend(old.env_vars());
+    vars.insert("PROVIDER".to_owned(), "kandji".to_owned());
+    let err = format!("{:#}", check_config(&vars).await.unwrap_err());
+    assert!(
+        err.contains(&format!(
+            "KANDJI_API_URL ({}) redirects to {}; set KANDJI_API_URL to it",
+            old.url(),
+            new.url()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(posture_kandji::testing::API_TOKEN), "{err}");
+    assert_eq!(old.stats().requests, 1);
+    assert_eq!(
+        new.stats().requests,
+        0,
+        "the token never followed the redirect"
+    );
+}
+
 // ---- Combined policies -------------------------------------------------------------------
 
 async fn fake_jamf() -> FakeJamf {
@@ -379,6 +446,38 @@ async fn provider_lists_and_policies_are_validated() {
         }
         other => panic!("expected a combined provider, got {other:?}"),
     }
+    // Kandji is now Iru: a kandji.io host still works, with a warning naming its successor.
+    let moving = config
+        .warnings()
+        .into_iter()
+        .filter(|w| w.starts_with("KANDJI_API_URL (https://example.api.kandji.io)"))
+        .collect::<Vec<_>>();
+    assert_eq!(moving.len(), 1, "{moving:?}");
+    assert!(
+        moving[0].ends_with(
+            "set KANDJI_API_URL=https://example.api.iru.com, the same tenant's Iru host"
+        ),
+        "{moving:?}"
+    );
+    vars.insert(
+        "KANDJI_API_URL".to_owned(),
+        "https://example.api.eu.iru.com".to_owned(),
+    );
+    let config = Config::from_vars(&vars).unwrap();
+    assert!(
+        config
+            .warnings()
+            .iter()
+            .all(|w| !w.contains("KANDJI_API_URL")),
+        "{:?}",
+        config.warnings()
+    );
+    vars.insert("KANDJI_MAX_REQUESTS_PER_SECOND".to_owned(), "80".to_owned());
+    let text = Config::from_vars(&vars).unwrap_err().to_string();
+    assert!(
+        text.starts_with("KANDJI_MAX_REQUESTS_PER_SECOND=\"80\" is invalid: expected a whole number of requests a second from 1 to 50"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -398,6 +497,21 @@ async fn check_config_bootstraps_every_provider_of_a_combination() {
         "{summary}"
     );
     assert!(summary.contains("KANDJI_API_URL="), "{summary}");
+    assert!(
+        summary.contains("KANDJI_MAX_REQUESTS_PER_SECOND=50"),
+        "{summary}"
+    );
+    // What Kandji told the readiness check, under its provider's name.
+    for line in [
+        format!(
+            "  kandji: devices: GET {}/api/v1/devices (Kandji/Iru API v1), at most 50 requests a second",
+            kandji.url()
+        ),
+        "  kandji: host: 127.0.0.1 is neither an Iru (iru.com) nor a Kandji (kandji.io) host: a proxy or a test server".to_owned(),
+        "  kandji: hourly quota: 9999 of 10000 requests left (X-RateLimit-Remaining-Hour)".to_owned(),
+    ] {
+        assert!(summary.lines().any(|l| l == line), "{line:?} in\n{summary}");
+    }
     assert!(
         summary.contains("INTUNE_ALLOWED_COMPLIANCE_STATES=compliant"),
         "{summary}"

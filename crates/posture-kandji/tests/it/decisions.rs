@@ -47,6 +47,7 @@ async fn an_enrolled_mac_is_allowed_with_the_documented_enrichment() {
         request.query,
         [
             ("serial_number".to_owned(), MAC.to_owned()),
+            ("ordering".to_owned(), "serial_number,device_id".to_owned()),
             ("limit".to_owned(), "300".to_owned())
         ]
     );
@@ -247,10 +248,13 @@ async fn the_exact_serial_is_found_behind_a_full_page_of_longer_ones() {
         requests[1].query,
         [
             ("serial_number".to_owned(), MAC.to_owned()),
+            ("ordering".to_owned(), "serial_number,device_id".to_owned()),
             ("limit".to_owned(), "300".to_owned()),
             ("offset".to_owned(), "300".to_owned()),
         ]
     );
+    // Both pages in the same, total order, so the second continues where the first ended.
+    assert_eq!(requests[0].query[..3], requests[1].query[..3]);
     // Not there at all: the list ends on the short second page, so the answer is "not found".
     let kandji = fake().await;
     for device in longer_serials(MAC, 301) {

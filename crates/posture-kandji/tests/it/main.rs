@@ -8,4 +8,6 @@
 mod conformance;
 mod decisions;
 mod failures;
+mod hosts;
+mod rate_limits;
 mod support;
