@@ -9,6 +9,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 mod connection;
+pub mod doctor;
 pub mod handler;
 pub mod health;
 pub mod logging;

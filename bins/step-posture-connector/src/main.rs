@@ -25,7 +25,7 @@ use clap::{Parser, Subcommand};
 use posture_core::{Decision, DeviceMode};
 use step_posture_connector::commands::{self, CommandError, SimulateOptions};
 use step_posture_connector::config::{Config, gather_environment};
-use step_posture_connector::health;
+use step_posture_connector::{doctor, health};
 
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -83,6 +83,22 @@ enum Command {
         /// computer, mobiledevice or auto.
         #[arg(long, default_value = "")]
         mode: String,
+    },
+    /// Read step-ca's provisioners and check its webhooks against this configuration;
+    /// exits 1 when a finding is an error.
+    Doctor {
+        /// The CA's URL, e.g. https://ca.example.com:9000
+        #[arg(long)]
+        ca_url: String,
+        /// The CA's root certificate, PEM; default: the Mozilla root store.
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Treat this provisioner as an admin provisioner too (JWK ones always are).
+        #[arg(long = "admin-provisioner", value_name = "NAME")]
+        admin_provisioners: Vec<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Ask the running server's /livez (for container health checks); exits 0 or 1.
     Healthcheck {
@@ -169,6 +185,23 @@ async fn run(command: Command) -> Result<ExitCode, CommandError> {
             };
         }
         Command::CheckConfig => say!("{}", commands::check_config(&environment()?).await?),
+        Command::Doctor {
+            ca_url,
+            root,
+            admin_provisioners,
+            json,
+        } => {
+            let mut options = doctor::DoctorOptions::new(ca_url);
+            options.root = root;
+            options.admin_provisioners = admin_provisioners;
+            let report = doctor::doctor(&environment()?, &options).await?;
+            if json {
+                say!("{}", report.json());
+            } else {
+                std::io::Write::write_all(&mut std::io::stdout(), report.text().as_bytes()).ok();
+            }
+            return Ok(ExitCode::from(u8::from(report.has_errors())));
+        }
         Command::Lookup { identifier, mode } => {
             let mode: DeviceMode = mode
                 .parse()
