@@ -77,6 +77,7 @@ mod csr;
 mod device_attest;
 mod gojson;
 mod response;
+mod scep;
 mod secret;
 mod sign;
 mod types;
@@ -86,6 +87,7 @@ pub use csr::{CsrError, csr_common_name};
 pub use device_attest::DeviceAttestRequest;
 pub use gojson::to_go_json;
 pub use response::{ResponseBody, ResponseError};
+pub use scep::CsrIdentity;
 pub use secret::{Authorization, AuthorizationError, SecretError, WebhookSecret};
 pub use sign::{SignedRequest, Signer};
 pub use types::{
