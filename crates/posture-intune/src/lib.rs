@@ -116,6 +116,7 @@
 
 mod client;
 mod config;
+mod credential;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -127,7 +128,11 @@ pub mod testing;
 pub use config::{
     ComplianceState, DEFAULT_AUTHORITY_URL, DEFAULT_CACHE_TTL, DEFAULT_GRAPH_URL,
     DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT, ENTRA_OBJECT_CACHE_TTL, IntuneConfig,
-    IntuneConfigError, UnknownComplianceState,
+    IntuneConfigError, IntuneCredential, ManagementAgent, UnknownComplianceState,
+    UnknownManagementAgent,
+};
+pub use credential::{
+    AssertionAlgorithm, ClientCertificate, ClientCertificateError, UnknownAssertionAlgorithm,
 };
 pub use error::IntuneError;
 pub use posture_http::env::ConfigProblem;

@@ -43,8 +43,49 @@ async fn one_token_for_many_concurrent_lookups_with_the_default_scope() {
         format!("/{}/oauth2/v2.0/token", testing::TENANT_ID)
     );
     assert!(token.body.contains("grant_type=client_credentials"));
-    let scope = format!("scope={}", percent(&format!("{}/.default", intune.url())));
+    // The fake's host is no Graph resource: the scope is the global cloud's, as for any
+    // proxy, and the fake (like Entra) would refuse anything else.
+    let scope = format!("scope={}", percent("https://graph.microsoft.com/.default"));
     assert!(token.body.contains(&scope), "{}", token.body);
+    assert!(
+        token.body.contains(&format!(
+            "client_secret={}",
+            percent(testing::CLIENT_SECRET)
+        )),
+        "{}",
+        token.body
+    );
+    assert!(!token.body.contains("client_assertion"), "{}", token.body);
+}
+
+#[tokio::test]
+async fn a_scope_that_is_not_a_graph_resource_is_refused_as_entra_does() {
+    let intune = fake().await;
+    let intune_provider = provider(&intune, |c| {
+        c.with_scope(&format!("{}/.default", intune.url())).unwrap()
+    });
+    let err = intune_provider.check_ready().await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "the Microsoft identity platform refused the token scope {}/.default (400 Bad Request: invalid_resource: AADSTS500011: The resource principal named {} was not found",
+            intune.url(),
+            intune.url()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("set INTUNE_SCOPE"), "{text}");
+
+    // Every cloud's Graph resource, and Graph's application ID, is a Graph resource.
+    for scope in [
+        "https://graph.microsoft.us/.default",
+        "https://graph.microsoft.com//.default",
+        "00000003-0000-0000-c000-000000000000/.default",
+    ] {
+        let intune_provider = provider(&intune, |c| c.with_scope(scope).unwrap());
+        intune_provider.check_ready().await.unwrap();
+    }
 }
 
 fn percent(text: &str) -> String {
