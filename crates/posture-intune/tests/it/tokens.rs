@@ -213,3 +213,54 @@ async fn an_unreachable_authority_is_transient_and_named() {
     assert!(err.is_transient(), "{err}");
     assert!(err.to_string().contains("INTUNE_AUTHORITY_URL"), "{err}");
 }
+
+#[tokio::test]
+async fn the_report_names_the_endpoints_the_credential_the_scope_and_the_permissions() {
+    let intune = fake().await;
+    let group = "c5a6b9a1-7f3e-4a55-9c1e-2f0f3a1d9e01";
+    let intune_provider = provider(&intune, |c| c.with_group_id(group).unwrap());
+    intune_provider.check_ready().await.unwrap();
+    let report = intune_provider.report();
+    assert_eq!(
+        report,
+        [
+            format!(
+                "devices: GET {}/v1.0/deviceManagement/managedDevices (Microsoft Graph v1.0, DeviceManagementManagedDevices.Read.All)",
+                intune.url()
+            ),
+            format!(
+                "token: {}/{}/oauth2/v2.0/token, client secret, scope https://graph.microsoft.com/.default",
+                intune.url(),
+                testing::TENANT_ID
+            ),
+            "managed: managementAgent in mdm, easMdm, intuneClient, easIntuneClient, \
+             configurationManagerClientMdm, configurationManagerClientMdmEas, jamf, \
+             googleCloudDevicePolicyController, microsoft365ManagedMdm; compliant: \
+             complianceState in compliant"
+                .to_owned(),
+            format!(
+                "group check: GET /v1.0/devices?$filter=deviceId eq '…', then POST \
+                 /v1.0/devices/{{id}}/checkMemberGroups for {group} (Device.Read.All)"
+            ),
+        ]
+    );
+    assert!(
+        report
+            .iter()
+            .all(|line| !line.contains(testing::CLIENT_SECRET))
+    );
+
+    let certificate = testing::TestCertificate::generate().unwrap();
+    let with_certificate = provider(&intune, |c| {
+        c.with_client_certificate(certificate.client_certificate().unwrap())
+    });
+    let report = with_certificate.report();
+    assert!(
+        report[1].contains(&format!(
+            ", client certificate (PS256, x5t#S256 {}), ",
+            certificate.x5t_s256()
+        )),
+        "{report:?}"
+    );
+    assert_eq!(report.len(), 3, "no group, no group line");
+}
