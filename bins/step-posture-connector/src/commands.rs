@@ -555,18 +555,45 @@ fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {
             ));
         }
         ProviderSettings::Intune(intune) => {
+            let credential = match intune.client_certificate() {
+                // The certificate's path and thumbprint, never the key.
+                Some(cert) => format!(
+                    "INTUNE_CLIENT_CERT_PATH={} (SHA-256 {}, Entra thumbprint {}, valid until {}) \
+                     INTUNE_CLIENT_KEY_PATH={} (not shown) INTUNE_CLIENT_ASSERTION_ALG={}",
+                    cert.cert_path()
+                        .map_or_else(String::new, |p| p.display().to_string()),
+                    colon_hex(&cert.sha256_hex()),
+                    cert.entra_thumbprint(),
+                    cert.not_after().date(),
+                    cert.key_path()
+                        .map_or_else(String::new, |p| p.display().to_string()),
+                    cert.algorithm()
+                ),
+                None => "(secret set, not shown)".to_owned(),
+            };
             lines.push(format!(
-                "  INTUNE_TENANT_ID={} INTUNE_CLIENT_ID={} (secret set, not shown)",
+                "  INTUNE_TENANT_ID={} INTUNE_CLIENT_ID={} {credential}",
                 intune.tenant_id(),
                 intune.client_id()
             ));
             let states: Vec<&str> = intune.allowed_states().iter().map(|s| s.as_str()).collect();
             lines.push(format!(
-                "  INTUNE_AUTHORITY_URL={} INTUNE_GRAPH_URL={} INTUNE_ALLOWED_COMPLIANCE_STATES={} INTUNE_GROUP_ID={}",
+                "  INTUNE_AUTHORITY_URL={} INTUNE_GRAPH_URL={} INTUNE_SCOPE={}{} INTUNE_ALLOWED_COMPLIANCE_STATES={} INTUNE_GROUP_ID={}",
                 intune.authority_url(),
                 intune.graph_url(),
+                intune.scope(),
+                if intune.scope_is_set() { "" } else { " (default)" },
                 states.join(","),
                 intune.group_id().unwrap_or("(none)")
+            ));
+            let agents: Vec<&str> = intune
+                .allowed_management_agents()
+                .iter()
+                .map(|a| a.as_str())
+                .collect();
+            lines.push(format!(
+                "  INTUNE_ALLOWED_MANAGEMENT_AGENTS={}",
+                agents.join(",")
             ));
             lines.push(format!(
                 "  INTUNE_ENRICH={} INTUNE_CACHE_TTL={} s INTUNE_NEGATIVE_CACHE_TTL={} s",

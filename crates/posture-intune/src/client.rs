@@ -7,11 +7,12 @@ use std::time::Duration;
 use posture_core::ProviderError;
 use posture_http::oauth::{self, TokenError, show_status};
 use posture_http::{
-    AccessToken, Answer, BaseUrl, FetchedToken, Secret, StatusCode, TokenCache, Url, error_chain,
+    AccessToken, Answer, BaseUrl, FetchedToken, StatusCode, TokenCache, Url, error_chain,
     send_bearer,
 };
 
-use crate::config::IntuneConfig;
+use crate::config::{IntuneConfig, IntuneCredential};
+use crate::credential::ASSERTION_TYPE;
 
 pub(crate) const SERVICE: &str = "Microsoft Graph";
 
@@ -35,7 +36,7 @@ pub(crate) struct GraphClient {
     graph: BaseUrl,
     tenant_id: String,
     client_id: String,
-    client_secret: Secret,
+    credential: IntuneCredential,
     scope: String,
     tokens: TokenCache,
     backoff: posture_http::Backoff,
@@ -51,7 +52,7 @@ impl GraphClient {
             graph: config.graph_url().clone(),
             tenant_id: config.tenant_id().to_owned(),
             client_id: config.client_id().to_owned(),
-            client_secret: config.client_secret().clone(),
+            credential: config.credential().clone(),
             scope: config.scope(),
             tokens: TokenCache::new(config.token_renewal_margin()),
             backoff: posture_http::Backoff::default(),
@@ -73,19 +74,38 @@ impl GraphClient {
         self.tokens.get(|| self.fetch_token()).await
     }
 
-    /// `POST {authority}/{tenant}/oauth2/v2.0/token` with the client credentials and the
-    /// `.default` scope of the Graph URL.
+    /// The token endpoint: `{authority}/{tenant}/oauth2/v2.0/token`.
+    pub(crate) fn token_url(&self) -> Url {
+        self.authority
+            .join(&[&self.tenant_id, "oauth2", "v2.0", "token"])
+    }
+
+    /// `POST {authority}/{tenant}/oauth2/v2.0/token` with the client credentials — the
+    /// secret, or a client assertion signed with the certificate's key — and the scope.
     async fn fetch_token(&self) -> Result<FetchedToken, ProviderError> {
-        let url = self
-            .authority
-            .join(&[&self.tenant_id, "oauth2", "v2.0", "token"]);
+        let url = self.token_url();
         let request = format!("POST /{}/oauth2/v2.0/token", self.tenant_id);
-        let form = [
+        let assertion: String;
+        let mut form = vec![
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.expose()),
-            ("scope", self.scope.as_str()),
         ];
+        match &self.credential {
+            IntuneCredential::Secret(secret) => form.push(("client_secret", secret.expose())),
+            IntuneCredential::Certificate(certificate) => {
+                // The audience is the token endpoint exactly as posted.
+                assertion = certificate
+                    .assertion(&self.client_id, url.as_str())
+                    .map_err(|_| {
+                        ProviderError::permanent(
+                            "cannot sign the client assertion with the key of INTUNE_CLIENT_KEY_PATH",
+                        )
+                    })?;
+                form.push(("client_assertion_type", ASSERTION_TYPE));
+                form.push(("client_assertion", assertion.as_str()));
+            }
+        }
+        form.push(("scope", self.scope.as_str()));
         oauth::client_credentials(
             &self.http,
             url,
@@ -122,16 +142,35 @@ impl GraphClient {
                 error,
                 description,
             } => {
+                let scope_refused =
+                    matches!(error.as_deref(), Some("invalid_resource" | "invalid_scope"));
                 let detail = match (error, description) {
                     (Some(error), Some(description)) => format!(": {error}: {description}"),
                     (Some(error), None) => format!(": {error}"),
                     _ => String::new(),
                 };
+                let status = show_status(status);
+                if scope_refused {
+                    return ProviderError::permanent(format!(
+                        "the Microsoft identity platform refused the token scope {} ({status}{detail}); \
+                         set INTUNE_SCOPE to the Graph resource of the tenant's cloud, such as \
+                         https://graph.microsoft.com/.default",
+                        self.scope
+                    ));
+                }
+                let (credential, check) = match &self.credential {
+                    IntuneCredential::Secret(_) => {
+                        ("INTUNE_CLIENT_SECRET", "that the client secret is current")
+                    }
+                    IntuneCredential::Certificate(_) => (
+                        "INTUNE_CLIENT_CERT_PATH / INTUNE_CLIENT_KEY_PATH",
+                        "that the certificate is uploaded to the app registration (Certificates & secrets) and current",
+                    ),
+                };
                 ProviderError::permanent(format!(
                     "the Microsoft identity platform refused the app credentials \
-                     INTUNE_TENANT_ID / INTUNE_CLIENT_ID / INTUNE_CLIENT_SECRET ({}{detail}); \
-                     check the tenant, the app registration and that the client secret is current",
-                    show_status(status),
+                     INTUNE_TENANT_ID / INTUNE_CLIENT_ID / {credential} ({status}{detail}); \
+                     check the tenant, the app registration and {check}",
                 ))
             }
             TokenError::Unavailable(err) => err,

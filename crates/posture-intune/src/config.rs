@@ -5,6 +5,8 @@ use std::time::Duration;
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::{BaseUrl, CaBundle, Secret};
 
+use crate::credential::{AssertionAlgorithm, ClientCertificate, ClientCertificateError};
+
 /// The settings were invalid: every problem found, one per line.
 pub type IntuneConfigError = ConfigProblems;
 
@@ -108,6 +110,149 @@ impl FromStr for ComplianceState {
     }
 }
 
+/// A `managementAgent` of an Intune managed device (Microsoft Graph v1.0
+/// `managementAgentType`): what manages the device.
+///
+/// A certificate for a device is meant for a device under MDM management, so the default
+/// ([`ManagementAgent::MDM_MANAGED`]) is every agent that includes an MDM channel: Intune MDM
+/// alone or alongside Exchange ActiveSync, the Intune PC client, Configuration Manager
+/// co-management with MDM, Jamf (partner compliance: Jamf Pro is the device's MDM), Android
+/// Enterprise's Cloud DPC and Microsoft 365's basic MDM. Left out: `eas` (Exchange
+/// ActiveSync only: a mailbox connection, no device management), `configurationManagerClient`
+/// (Configuration Manager alone, without an MDM channel Intune can see) and `unknown`.
+///
+/// ```
+/// use posture_intune::ManagementAgent;
+/// assert_eq!("EASMDM".parse(), Ok(ManagementAgent::EasMdm));
+/// assert!(ManagementAgent::MDM_MANAGED.contains(&ManagementAgent::Jamf));
+/// assert!(!ManagementAgent::MDM_MANAGED.contains(&ManagementAgent::Eas));
+/// ```
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum ManagementAgent {
+    /// `eas`: Exchange ActiveSync only.
+    Eas,
+    /// `mdm`: Intune MDM.
+    Mdm,
+    /// `easMdm`: Exchange ActiveSync and Intune MDM.
+    EasMdm,
+    /// `intuneClient`: the Intune PC client.
+    IntuneClient,
+    /// `easIntuneClient`: Exchange ActiveSync and the Intune PC client.
+    EasIntuneClient,
+    /// `configurationManagerClient`: Configuration Manager alone.
+    ConfigurationManagerClient,
+    /// `configurationManagerClientMdm`: Configuration Manager and MDM (co-management).
+    ConfigurationManagerClientMdm,
+    /// `configurationManagerClientMdmEas`: Configuration Manager, MDM and Exchange
+    /// ActiveSync.
+    ConfigurationManagerClientMdmEas,
+    /// `unknown`.
+    Unknown,
+    /// `jamf`: managed by Jamf Pro, its attributes reported to Intune (partner compliance).
+    Jamf,
+    /// `googleCloudDevicePolicyController`: Android Enterprise, managed through Google's
+    /// Cloud DPC.
+    GoogleCloudDevicePolicyController,
+    /// `microsoft365ManagedMdm`: Basic Mobility and Security of Microsoft 365, through
+    /// Intune.
+    Microsoft365ManagedMdm,
+}
+
+impl ManagementAgent {
+    /// Every agent, in Graph's order.
+    pub const ALL: [Self; 12] = [
+        Self::Eas,
+        Self::Mdm,
+        Self::EasMdm,
+        Self::IntuneClient,
+        Self::EasIntuneClient,
+        Self::ConfigurationManagerClient,
+        Self::ConfigurationManagerClientMdm,
+        Self::ConfigurationManagerClientMdmEas,
+        Self::Unknown,
+        Self::Jamf,
+        Self::GoogleCloudDevicePolicyController,
+        Self::Microsoft365ManagedMdm,
+    ];
+
+    /// The default `INTUNE_ALLOWED_MANAGEMENT_AGENTS`: every agent that means the device is
+    /// MDM-managed.
+    pub const MDM_MANAGED: [Self; 9] = [
+        Self::Mdm,
+        Self::EasMdm,
+        Self::IntuneClient,
+        Self::EasIntuneClient,
+        Self::ConfigurationManagerClientMdm,
+        Self::ConfigurationManagerClientMdmEas,
+        Self::Jamf,
+        Self::GoogleCloudDevicePolicyController,
+        Self::Microsoft365ManagedMdm,
+    ];
+
+    /// Graph's spelling, such as `easMdm`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Eas => "eas",
+            Self::Mdm => "mdm",
+            Self::EasMdm => "easMdm",
+            Self::IntuneClient => "intuneClient",
+            Self::EasIntuneClient => "easIntuneClient",
+            Self::ConfigurationManagerClient => "configurationManagerClient",
+            Self::ConfigurationManagerClientMdm => "configurationManagerClientMdm",
+            Self::ConfigurationManagerClientMdmEas => "configurationManagerClientMdmEas",
+            Self::Unknown => "unknown",
+            Self::Jamf => "jamf",
+            Self::GoogleCloudDevicePolicyController => "googleCloudDevicePolicyController",
+            Self::Microsoft365ManagedMdm => "microsoft365ManagedMdm",
+        }
+    }
+}
+
+impl fmt::Display for ManagementAgent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A management agent that Graph doesn't define.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[error("unknown management agent {0:?}: expected one of {list}", list = agent_list(&ManagementAgent::ALL))]
+pub struct UnknownManagementAgent(pub String);
+
+impl FromStr for ManagementAgent {
+    type Err = UnknownManagementAgent;
+
+    /// Parses Graph's spelling, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|agent| agent.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownManagementAgent(s.to_owned()))
+    }
+}
+
+/// The agents, comma-separated.
+pub(crate) fn agent_list(agents: &[ManagementAgent]) -> String {
+    agents
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How the app registration proves its identity to the Microsoft identity platform.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum IntuneCredential {
+    /// A client secret (`INTUNE_CLIENT_SECRET` or `INTUNE_CLIENT_SECRET_FILE`).
+    Secret(Secret),
+    /// A certificate and its RSA key (`INTUNE_CLIENT_CERT_PATH`, `INTUNE_CLIENT_KEY_PATH`):
+    /// the token request carries a signed client assertion instead of a secret.
+    Certificate(ClientCertificate),
+}
+
 /// The validated settings of an [`IntuneProvider`](crate::IntuneProvider).
 ///
 /// Build it from environment-style variables with [`IntuneConfig::from_env`], or in code with
@@ -128,10 +273,12 @@ impl FromStr for ComplianceState {
 pub struct IntuneConfig {
     tenant_id: String,
     client_id: String,
-    client_secret: Secret,
+    credential: IntuneCredential,
     authority_url: BaseUrl,
     graph_url: BaseUrl,
+    scope: Option<String>,
     allowed_states: Vec<ComplianceState>,
+    allowed_agents: Vec<ManagementAgent>,
     group_id: Option<String>,
     enrich: bool,
     timeout: Duration,
@@ -148,6 +295,21 @@ const CLIENT_ID_EXPECTED: &str =
     "the application (client) ID of the Entra ID app registration (a GUID)";
 const GROUP_EXPECTED: &str =
     "the object ID (a GUID) of the Entra ID group compliant devices must belong to";
+const CERT_PATH: &str = "INTUNE_CLIENT_CERT_PATH";
+const KEY_PATH: &str = "INTUNE_CLIENT_KEY_PATH";
+const CERT_EXPECTED: &str = "a PEM file holding the certificate registered on the app registration (Certificates & secrets)";
+const KEY_EXPECTED: &str = "a PEM file holding the RSA private key of INTUNE_CLIENT_CERT_PATH";
+const SCOPE_EXPECTED: &str = "the resource of Microsoft Graph followed by /.default, such as \
+     https://graph.microsoft.com/.default (the client-credentials grant takes only .default scopes)";
+
+/// The Microsoft Graph hosts of Microsoft's clouds: global, US Government L4, US Government
+/// L5 (DoD) and China (21Vianet). Each is its cloud's Graph resource.
+const GRAPH_HOSTS: [&str; 4] = [
+    "graph.microsoft.com",
+    "graph.microsoft.us",
+    "dod-graph.microsoft.us",
+    "microsoftgraph.chinacloudapi.cn",
+];
 
 impl IntuneConfig {
     /// Settings with the required values and every default: the global cloud's authority
@@ -179,7 +341,7 @@ impl IntuneConfig {
             (Some(tenant_id), Some(client_id)) if problems.is_empty() => Ok(Self::with_defaults(
                 tenant_id,
                 client_id,
-                client_secret,
+                IntuneCredential::Secret(client_secret),
                 parse_url("INTUNE_AUTHORITY_URL", DEFAULT_AUTHORITY_URL)?,
                 parse_url("INTUNE_GRAPH_URL", DEFAULT_GRAPH_URL)?,
             )),
@@ -190,17 +352,19 @@ impl IntuneConfig {
     fn with_defaults(
         tenant_id: String,
         client_id: String,
-        client_secret: Secret,
+        credential: IntuneCredential,
         authority_url: BaseUrl,
         graph_url: BaseUrl,
     ) -> Self {
         Self {
             tenant_id,
             client_id,
-            client_secret,
+            credential,
+            scope: None,
             authority_url,
             graph_url,
             allowed_states: vec![ComplianceState::Compliant],
+            allowed_agents: ManagementAgent::MDM_MANAGED.to_vec(),
             group_id: None,
             enrich: true,
             timeout: DEFAULT_TIMEOUT,
@@ -215,16 +379,26 @@ impl IntuneConfig {
     /// Reads the settings from environment-style variables; `get` returns a variable's value,
     /// or `None` when it is unset. An empty value counts as unset, and values other than the
     /// secret are trimmed. Every problem is reported, not just the first. Reads the files
-    /// named by `INTUNE_CLIENT_SECRET_FILE` and `INTUNE_CA_PATH`; does no network I/O.
+    /// named by `INTUNE_CLIENT_SECRET_FILE`, `INTUNE_CLIENT_CERT_PATH`,
+    /// `INTUNE_CLIENT_KEY_PATH` and `INTUNE_CA_PATH`; does no network I/O.
+    ///
+    /// Exactly one credential: a secret (`INTUNE_CLIENT_SECRET` or its file) or a
+    /// certificate (`INTUNE_CLIENT_CERT_PATH` and `INTUNE_CLIENT_KEY_PATH` together). A
+    /// certificate must be RSA, match its key and be valid now.
     ///
     /// | Variable | Meaning | Default |
     /// |---|---|---|
     /// | `INTUNE_TENANT_ID` | tenant ID (GUID) or verified domain | required |
     /// | `INTUNE_CLIENT_ID` | application (client) ID of the app registration | required |
-    /// | `INTUNE_CLIENT_SECRET` | a client secret of the app | required, or the file below |
+    /// | `INTUNE_CLIENT_SECRET` | a client secret of the app | required, or the file below, or a certificate |
     /// | `INTUNE_CLIENT_SECRET_FILE` | file holding the secret (one trailing newline removed) | — |
-    /// | `INTUNE_AUTHORITY_URL` | Microsoft identity platform URL | `https://login.microsoftonline.com` |
-    /// | `INTUNE_GRAPH_URL` | Microsoft Graph URL; the token scope is `<origin>/.default` | `https://graph.microsoft.com` |
+    /// | `INTUNE_CLIENT_CERT_PATH` | PEM certificate registered on the app (RSA) | — |
+    /// | `INTUNE_CLIENT_KEY_PATH` | PEM private key of that certificate (PKCS#8 or PKCS#1) | — |
+    /// | `INTUNE_CLIENT_ASSERTION_ALG` | `PS256` or `RS256`, the assertion's signature | `PS256` |
+    /// | `INTUNE_AUTHORITY_URL` | Microsoft identity platform URL, no path | `https://login.microsoftonline.com` |
+    /// | `INTUNE_GRAPH_URL` | Microsoft Graph URL, no path | `https://graph.microsoft.com` |
+    /// | `INTUNE_SCOPE` | token scope | the Graph resource of the `INTUNE_GRAPH_URL` cloud, else `https://graph.microsoft.com/.default` |
+    /// | `INTUNE_ALLOWED_MANAGEMENT_AGENTS` | comma-separated `managementAgent`s that count as managed | [`ManagementAgent::MDM_MANAGED`] |
     /// | `INTUNE_ALLOWED_COMPLIANCE_STATES` | comma-separated `complianceState`s that allow | `compliant` |
     /// | `INTUNE_GROUP_ID` | object ID of an Entra ID group devices must be in | none |
     /// | `INTUNE_ENRICH` | return enrichment data with allowed answers | `1` |
@@ -259,26 +433,23 @@ impl IntuneConfig {
             CLIENT_ID_EXPECTED,
             &mut problems,
         );
-        let client_secret = env::secret(
-            &get,
-            "INTUNE_CLIENT_SECRET",
-            "INTUNE_CLIENT_SECRET_FILE",
-            "a client secret of the app registration",
-            &mut problems,
-        );
-        let authority_url = env::base_url(
-            Some(value("INTUNE_AUTHORITY_URL").unwrap_or_else(|| DEFAULT_AUTHORITY_URL.to_owned())),
+        let credential = credential(&get, &mut problems);
+        let authority_url = root_url(
+            value("INTUNE_AUTHORITY_URL").unwrap_or_else(|| DEFAULT_AUTHORITY_URL.to_owned()),
             "INTUNE_AUTHORITY_URL",
-            "the Microsoft identity platform URL, such as https://login.microsoftonline.com",
             &mut problems,
         );
-        let graph_url = env::base_url(
-            Some(value("INTUNE_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.to_owned())),
+        let graph_url = root_url(
+            value("INTUNE_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.to_owned()),
             "INTUNE_GRAPH_URL",
-            "the Microsoft Graph URL, such as https://graph.microsoft.com",
             &mut problems,
         );
+        let scope = match value("INTUNE_SCOPE") {
+            None => Some(None),
+            Some(text) => scope(&text).map(Some).map_err(|p| problems.push(p)).ok(),
+        };
         let allowed_states = states(value("INTUNE_ALLOWED_COMPLIANCE_STATES"), &mut problems);
+        let allowed_agents = agents(value("INTUNE_ALLOWED_MANAGEMENT_AGENTS"), &mut problems);
         let group_id = match value("INTUNE_GROUP_ID") {
             None => Some(None),
             text => guid(text, "INTUNE_GROUP_ID", GROUP_EXPECTED, &mut problems).map(Some),
@@ -311,62 +482,87 @@ impl IntuneConfig {
         let extra_roots = env::ca_bundle(value("INTUNE_CA_PATH"), "INTUNE_CA_PATH", &mut problems);
 
         match (
-            tenant_id,
-            client_id,
-            client_secret,
-            authority_url,
-            graph_url,
-            allowed_states,
-            group_id,
-            enrich,
-            timeout,
-            cache_ttl,
-            negative_cache_ttl,
-            extra_roots,
+            (tenant_id, client_id, credential, authority_url, graph_url),
+            (scope, allowed_states, allowed_agents, group_id),
+            (enrich, timeout, cache_ttl, negative_cache_ttl, extra_roots),
         ) {
             (
-                Some(tenant_id),
-                Some(client_id),
-                Some(client_secret),
-                Some(authority_url),
-                Some(graph_url),
-                Some(allowed_states),
-                Some(group_id),
-                Some(enrich),
-                Some(timeout),
-                Some(cache_ttl),
-                Some(negative_cache_ttl),
-                Some(extra_roots),
+                (
+                    Some(tenant_id),
+                    Some(client_id),
+                    Some(credential),
+                    Some(authority_url),
+                    Some(graph_url),
+                ),
+                (Some(scope), Some(allowed_states), Some(allowed_agents), Some(group_id)),
+                (
+                    Some(enrich),
+                    Some(timeout),
+                    Some(cache_ttl),
+                    Some(negative_cache_ttl),
+                    Some(extra_roots),
+                ),
             ) if problems.is_empty() => Ok(Self {
+                scope,
                 allowed_states,
+                allowed_agents,
                 group_id,
                 enrich,
                 timeout,
                 cache_ttl,
                 negative_cache_ttl,
                 extra_roots,
-                ..Self::with_defaults(
-                    tenant_id,
-                    client_id,
-                    client_secret,
-                    authority_url,
-                    graph_url,
-                )
+                ..Self::with_defaults(tenant_id, client_id, credential, authority_url, graph_url)
             }),
             _ => Err(ConfigProblems::new(problems)),
         }
     }
 
-    /// Sets the Microsoft identity platform URL (a national cloud, or a fake in tests).
+    /// Sets the Microsoft identity platform URL (a national cloud, or a fake in tests). It
+    /// must have no path: the client adds `/{tenant}/oauth2/v2.0/token`.
     pub fn with_authority_url(mut self, url: &str) -> Result<Self, IntuneConfigError> {
         self.authority_url = parse_url("INTUNE_AUTHORITY_URL", url)?;
         Ok(self)
     }
 
-    /// Sets the Microsoft Graph URL (a national cloud, or a fake in tests).
+    /// Sets the Microsoft Graph URL (a national cloud, a proxy, or a fake in tests). It must
+    /// have no path: the client adds `/v1.0`. Unless a scope was set, the token scope follows
+    /// the host (see [`scope`](Self::scope)).
     pub fn with_graph_url(mut self, url: &str) -> Result<Self, IntuneConfigError> {
         self.graph_url = parse_url("INTUNE_GRAPH_URL", url)?;
         Ok(self)
+    }
+
+    /// Sets the token scope (`INTUNE_SCOPE`), such as `https://graph.microsoft.us/.default`.
+    pub fn with_scope(mut self, scope_text: &str) -> Result<Self, IntuneConfigError> {
+        self.scope = Some(scope(scope_text).map_err(ConfigProblems::one)?);
+        Ok(self)
+    }
+
+    /// Authenticates with a certificate and its key instead of the client secret.
+    #[must_use]
+    pub fn with_client_certificate(mut self, certificate: ClientCertificate) -> Self {
+        self.credential = IntuneCredential::Certificate(certificate);
+        self
+    }
+
+    /// Sets the management agents that count as managed. An empty set keeps the default,
+    /// [`ManagementAgent::MDM_MANAGED`].
+    #[must_use]
+    pub fn with_allowed_management_agents(
+        mut self,
+        agents: impl IntoIterator<Item = ManagementAgent>,
+    ) -> Self {
+        let mut allowed: Vec<ManagementAgent> = Vec::new();
+        for agent in agents {
+            if !allowed.contains(&agent) {
+                allowed.push(agent);
+            }
+        }
+        if !allowed.is_empty() {
+            self.allowed_agents = allowed;
+        }
+        self
     }
 
     /// Sets the compliance states that allow. An empty set keeps the default, `compliant`.
@@ -468,9 +664,25 @@ impl IntuneConfig {
         &self.client_id
     }
 
-    /// `INTUNE_CLIENT_SECRET`, redacted in `Debug`.
-    pub fn client_secret(&self) -> &Secret {
-        &self.client_secret
+    /// How the app authenticates: a client secret or a certificate.
+    pub fn credential(&self) -> &IntuneCredential {
+        &self.credential
+    }
+
+    /// `INTUNE_CLIENT_SECRET`, redacted in `Debug`; `None` with a certificate.
+    pub fn client_secret(&self) -> Option<&Secret> {
+        match &self.credential {
+            IntuneCredential::Secret(secret) => Some(secret),
+            IntuneCredential::Certificate(_) => None,
+        }
+    }
+
+    /// `INTUNE_CLIENT_CERT_PATH` and `INTUNE_CLIENT_KEY_PATH`, read; `None` with a secret.
+    pub fn client_certificate(&self) -> Option<&ClientCertificate> {
+        match &self.credential {
+            IntuneCredential::Certificate(certificate) => Some(certificate),
+            IntuneCredential::Secret(_) => None,
+        }
     }
 
     /// `INTUNE_AUTHORITY_URL`.
@@ -483,11 +695,25 @@ impl IntuneConfig {
         &self.graph_url
     }
 
-    /// The token scope: the Graph URL's origin followed by `/.default`, as the
-    /// client-credentials grant requires (`https://graph.microsoft.com/.default`).
+    /// The token scope: `INTUNE_SCOPE`, or else the Graph resource of the cloud whose Graph
+    /// host `INTUNE_GRAPH_URL` names (`https://graph.microsoft.us/.default` for
+    /// `graph.microsoft.us`, …), or else — a proxy, a fake — the global cloud's
+    /// `https://graph.microsoft.com/.default`. The scope names a resource registered in
+    /// Entra ID, never an arbitrary host: Entra refuses others (`AADSTS500011`).
     pub fn scope(&self) -> String {
-        let origin = self.graph_url.join(&[]).origin().ascii_serialization();
-        format!("{origin}/.default")
+        self.scope
+            .clone()
+            .unwrap_or_else(|| default_scope(&self.graph_url))
+    }
+
+    /// Whether the scope was set (`INTUNE_SCOPE`) rather than derived.
+    pub fn scope_is_set(&self) -> bool {
+        self.scope.is_some()
+    }
+
+    /// `INTUNE_ALLOWED_MANAGEMENT_AGENTS`.
+    pub fn allowed_management_agents(&self) -> &[ManagementAgent] {
+        &self.allowed_agents
     }
 
     /// `INTUNE_ALLOWED_COMPLIANCE_STATES`.
@@ -537,13 +763,171 @@ impl IntuneConfig {
 }
 
 fn parse_url(variable: &str, text: &str) -> Result<BaseUrl, IntuneConfigError> {
-    BaseUrl::parse(text).map_err(|err| {
-        ConfigProblems::one(ConfigProblem::invalid(
-            variable,
-            text,
-            format!("an https:// URL ({err})"),
-        ))
-    })
+    let mut problems = Vec::new();
+    match root_url(text.to_owned(), variable, &mut problems) {
+        Some(url) => Ok(url),
+        None => Err(ConfigProblems::new(problems)),
+    }
+}
+
+/// An `https://` URL without a path: the client adds Graph's `/v1.0` and the token
+/// endpoint's `/{tenant}/oauth2/v2.0/token` itself, so a path would be doubled.
+fn root_url(text: String, variable: &str, problems: &mut Vec<ConfigProblem>) -> Option<BaseUrl> {
+    let (what, adds) = if variable == "INTUNE_GRAPH_URL" {
+        (
+            "the Microsoft Graph URL, such as https://graph.microsoft.com",
+            "/v1.0",
+        )
+    } else {
+        (
+            "the Microsoft identity platform URL, such as https://login.microsoftonline.com",
+            "/{tenant}/oauth2/v2.0/token",
+        )
+    };
+    let url = env::base_url(Some(text.clone()), variable, what, problems)?;
+    let path = url.join(&[]).path().to_owned();
+    if path.is_empty() || path == "/" {
+        return Some(url);
+    }
+    problems.push(ConfigProblem::invalid(
+        variable,
+        &text,
+        format!("{what}, without a path: leave {path} out, the client adds {adds} itself"),
+    ));
+    None
+}
+
+/// The `.default` scope of the Graph resource of `graph`'s cloud.
+fn default_scope(graph: &BaseUrl) -> String {
+    let host = graph.host().trim_end_matches('.').to_ascii_lowercase();
+    let resource = GRAPH_HOSTS
+        .iter()
+        .find(|known| **known == host)
+        .unwrap_or(&GRAPH_HOSTS[0]);
+    format!("https://{resource}/.default")
+}
+
+fn scope(text: &str) -> Result<String, ConfigProblem> {
+    let text = text.trim();
+    let resource = text.strip_suffix("/.default").unwrap_or_default();
+    if resource.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigProblem::invalid("INTUNE_SCOPE", text, SCOPE_EXPECTED));
+    }
+    Ok(text.to_owned())
+}
+
+/// The credential: a secret (inline or in a file) or a certificate and its key, exactly one.
+fn credential(
+    get: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<IntuneCredential> {
+    let value = |name: &str| env::value(get, name);
+    let secret_given = get("INTUNE_CLIENT_SECRET").is_some_and(|v| !v.is_empty())
+        || value("INTUNE_CLIENT_SECRET_FILE").is_some();
+    let algorithm = value("INTUNE_CLIENT_ASSERTION_ALG");
+    match (secret_given, value(CERT_PATH), value(KEY_PATH)) {
+        (false, None, None) => {
+            problems.push(ConfigProblem::missing(
+                "INTUNE_CLIENT_SECRET",
+                "a client secret of the app registration (or INTUNE_CLIENT_SECRET_FILE, or a \
+                 certificate: INTUNE_CLIENT_CERT_PATH and INTUNE_CLIENT_KEY_PATH)",
+            ));
+            None
+        }
+        (true, None, None) => {
+            if let Some(alg) = algorithm {
+                problems.push(ConfigProblem::invalid(
+                    "INTUNE_CLIENT_ASSERTION_ALG",
+                    &alg,
+                    "no value with a client secret: it applies to certificate credentials \
+                     (INTUNE_CLIENT_CERT_PATH and INTUNE_CLIENT_KEY_PATH) only",
+                ));
+            }
+            env::secret(
+                get,
+                "INTUNE_CLIENT_SECRET",
+                "INTUNE_CLIENT_SECRET_FILE",
+                "a client secret of the app registration",
+                problems,
+            )
+            .map(IntuneCredential::Secret)
+        }
+        (true, cert, key) => {
+            let (variable, path) = match (cert, key) {
+                (Some(cert), _) => (CERT_PATH, cert),
+                (None, Some(key)) => (KEY_PATH, key),
+                (None, None) => return None,
+            };
+            problems.push(ConfigProblem::invalid(
+                variable,
+                &path,
+                "either a client secret (INTUNE_CLIENT_SECRET or INTUNE_CLIENT_SECRET_FILE) or \
+                 a certificate (INTUNE_CLIENT_CERT_PATH and INTUNE_CLIENT_KEY_PATH), not both",
+            ));
+            None
+        }
+        (false, Some(_), None) => {
+            problems.push(ConfigProblem::missing(KEY_PATH, KEY_EXPECTED));
+            None
+        }
+        (false, None, Some(_)) => {
+            problems.push(ConfigProblem::missing(CERT_PATH, CERT_EXPECTED));
+            None
+        }
+        (false, Some(cert), Some(key)) => {
+            let algorithm = match algorithm {
+                None => AssertionAlgorithm::default(),
+                Some(text) => match text.parse() {
+                    Ok(alg) => alg,
+                    Err(_) => {
+                        problems.push(ConfigProblem::invalid(
+                            "INTUNE_CLIENT_ASSERTION_ALG",
+                            &text,
+                            "PS256 (the default, as Microsoft documents) or RS256",
+                        ));
+                        return None;
+                    }
+                },
+            };
+            match ClientCertificate::from_pem_files(&cert, &key) {
+                Ok(certificate) => Some(IntuneCredential::Certificate(
+                    certificate.with_algorithm(algorithm),
+                )),
+                Err(err) => {
+                    problems.push(certificate_problem(&err, &cert, &key));
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Names the file at fault: the key's problems name `INTUNE_CLIENT_KEY_PATH`, the
+/// certificate's `INTUNE_CLIENT_CERT_PATH`.
+fn certificate_problem(err: &ClientCertificateError, cert: &str, key: &str) -> ConfigProblem {
+    if err.is_about_the_key() {
+        ConfigProblem::invalid(KEY_PATH, key, format!("{KEY_EXPECTED} ({err})"))
+    } else {
+        ConfigProblem::invalid(
+            CERT_PATH,
+            cert,
+            format!("{CERT_EXPECTED}, valid now ({err})"),
+        )
+    }
+}
+
+fn agents(
+    value: Option<String>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Vec<ManagementAgent>> {
+    enum_list(
+        value,
+        "INTUNE_ALLOWED_MANAGEMENT_AGENTS",
+        &agent_list(&ManagementAgent::ALL),
+        "management agent, such as mdm",
+        &ManagementAgent::MDM_MANAGED,
+        problems,
+    )
 }
 
 fn tenant(value: Option<String>, problems: &mut Vec<ConfigProblem>) -> Option<String> {
@@ -596,22 +980,38 @@ fn states(
     value: Option<String>,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<Vec<ComplianceState>> {
+    enum_list(
+        value,
+        "INTUNE_ALLOWED_COMPLIANCE_STATES",
+        &ComplianceState::ALL.map(ComplianceState::as_str).join(", "),
+        "compliance state, such as compliant",
+        &[ComplianceState::Compliant],
+        problems,
+    )
+}
+
+/// A comma-separated list of enum values in any case, each kept once; `default` when unset.
+fn enum_list<T: Copy + PartialEq + FromStr>(
+    value: Option<String>,
+    variable: &str,
+    valid: &str,
+    one: &str,
+    default: &[T],
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Vec<T>> {
     let Some(text) = value else {
-        return Some(vec![ComplianceState::Compliant]);
+        return Some(default.to_vec());
     };
     let mut allowed = Vec::new();
     for item in env::list(Some(text.clone())) {
-        match item.parse::<ComplianceState>() {
-            Ok(state) if !allowed.contains(&state) => allowed.push(state),
+        match item.parse::<T>() {
+            Ok(value) if !allowed.contains(&value) => allowed.push(value),
             Ok(_) => {}
             Err(_) => {
                 problems.push(ConfigProblem::invalid(
-                    "INTUNE_ALLOWED_COMPLIANCE_STATES",
+                    variable,
                     &text,
-                    format!(
-                        "a comma-separated list of unknown, compliant, noncompliant, conflict, \
-                         error, inGracePeriod, configManager ({item:?} is not one)"
-                    ),
+                    format!("a comma-separated list of {valid} ({item:?} is not one)"),
                 ));
                 return None;
             }
@@ -619,9 +1019,9 @@ fn states(
     }
     if allowed.is_empty() {
         problems.push(ConfigProblem::invalid(
-            "INTUNE_ALLOWED_COMPLIANCE_STATES",
+            variable,
             &text,
-            "at least one compliance state, such as compliant",
+            format!("at least one {one}"),
         ));
         return None;
     }
@@ -679,6 +1079,125 @@ mod tests {
     }
 
     #[test]
+    fn the_scope_is_a_graph_resource_whatever_the_graph_host() {
+        for (graph, scope) in [
+            (
+                "https://graph.microsoft.com",
+                "https://graph.microsoft.com/.default",
+            ),
+            (
+                "https://GRAPH.microsoft.us/",
+                "https://graph.microsoft.us/.default",
+            ),
+            (
+                "https://dod-graph.microsoft.us",
+                "https://dod-graph.microsoft.us/.default",
+            ),
+            (
+                "https://microsoftgraph.chinacloudapi.cn",
+                "https://microsoftgraph.chinacloudapi.cn/.default",
+            ),
+            // A proxy or a fake: the host is no resource Entra knows.
+            (
+                "https://graph-proxy.example.com:8443",
+                "https://graph.microsoft.com/.default",
+            ),
+            (
+                "http://127.0.0.1:4321",
+                "https://graph.microsoft.com/.default",
+            ),
+        ] {
+            let config = env(&with(&[("INTUNE_GRAPH_URL", graph)])).unwrap();
+            assert_eq!(config.scope(), scope, "{graph}");
+            assert!(!config.scope_is_set());
+        }
+        let config = env(&with(&[
+            ("INTUNE_GRAPH_URL", "https://graph-proxy.example.com"),
+            ("INTUNE_SCOPE", " https://graph.microsoft.us/.default "),
+        ]))
+        .unwrap();
+        assert_eq!(config.scope(), "https://graph.microsoft.us/.default");
+        assert!(config.scope_is_set());
+        let set = IntuneConfig::new(MINIMAL[0].1, MINIMAL[1].1, "s")
+            .unwrap()
+            .with_scope("00000003-0000-0000-c000-000000000000/.default")
+            .unwrap()
+            .with_graph_url("https://graph.microsoft.us")
+            .unwrap();
+        assert_eq!(set.scope(), "00000003-0000-0000-c000-000000000000/.default");
+        for bad in [
+            "https://graph.microsoft.com",
+            "/.default",
+            "https://graph.microsoft.com/User.Read",
+        ] {
+            let text = only_problem(&with(&[("INTUNE_SCOPE", bad)]));
+            assert!(
+                text.starts_with(&format!("INTUNE_SCOPE={bad:?} is invalid: expected the resource of Microsoft Graph followed by /.default")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn urls_with_a_path_are_refused() {
+        let text = only_problem(&with(&[(
+            "INTUNE_GRAPH_URL",
+            "https://graph.microsoft.com/v1.0",
+        )]));
+        assert_eq!(
+            text,
+            "INTUNE_GRAPH_URL=\"https://graph.microsoft.com/v1.0\" is invalid: expected the Microsoft \
+             Graph URL, such as https://graph.microsoft.com, without a path: leave /v1.0 out, the \
+             client adds /v1.0 itself"
+        );
+        let text = only_problem(&with(&[(
+            "INTUNE_AUTHORITY_URL",
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/",
+        )]));
+        assert!(
+            text.starts_with("INTUNE_AUTHORITY_URL=\"https://login.microsoftonline.com/contoso.onmicrosoft.com/\" is invalid"),
+            "{text}"
+        );
+        assert!(text.contains("leave /contoso.onmicrosoft.com out, the client adds /{tenant}/oauth2/v2.0/token itself"), "{text}");
+        let config = IntuneConfig::new(MINIMAL[0].1, MINIMAL[1].1, "s").unwrap();
+        let err = config
+            .with_graph_url("http://127.0.0.1:1/prefix")
+            .unwrap_err();
+        assert!(err.to_string().contains("without a path"), "{err}");
+    }
+
+    #[test]
+    fn management_agents() {
+        let config = env(&MINIMAL).unwrap();
+        assert_eq!(
+            config.allowed_management_agents(),
+            ManagementAgent::MDM_MANAGED
+        );
+        let config = env(&with(&[(
+            "INTUNE_ALLOWED_MANAGEMENT_AGENTS",
+            "MDM, eas,mdm",
+        )]))
+        .unwrap();
+        assert_eq!(
+            config.allowed_management_agents(),
+            [ManagementAgent::Mdm, ManagementAgent::Eas]
+        );
+        let text = only_problem(&with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", "mdm,intune")]));
+        assert!(
+            text.starts_with(
+                "INTUNE_ALLOWED_MANAGEMENT_AGENTS=\"mdm,intune\" is invalid: expected a comma-separated list of eas, mdm, easMdm, intuneClient, easIntuneClient, configurationManagerClient, configurationManagerClientMdm, configurationManagerClientMdmEas, unknown, jamf, googleCloudDevicePolicyController, microsoft365ManagedMdm"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("(\"intune\" is not one)"), "{text}");
+        let text = only_problem(&with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", " , ")]));
+        assert!(text.contains("at least one management agent"), "{text}");
+        for agent in ManagementAgent::ALL {
+            assert_eq!(agent.as_str().parse(), Ok(agent));
+        }
+    }
+
+    #[test]
     fn national_clouds_and_fakes_derive_the_scope() {
         let config = env(&with(&[
             ("INTUNE_AUTHORITY_URL", "https://login.microsoftonline.us/"),
@@ -694,7 +1213,7 @@ mod tests {
             Some("c5a6b9a1-7f3e-4a55-9c1e-2f0f3a1d9e01")
         );
         let fake = config.with_graph_url("http://127.0.0.1:4321/").unwrap();
-        assert_eq!(fake.scope(), "http://127.0.0.1:4321/.default");
+        assert_eq!(fake.scope(), "https://graph.microsoft.com/.default");
     }
 
     #[test]
@@ -769,7 +1288,43 @@ mod tests {
             (vec![MINIMAL[0], MINIMAL[2]], "INTUNE_CLIENT_ID is not set"),
             (
                 vec![MINIMAL[0], MINIMAL[1]],
-                "INTUNE_CLIENT_SECRET is not set: expected a client secret of the app registration (or INTUNE_CLIENT_SECRET_FILE)",
+                "INTUNE_CLIENT_SECRET is not set: expected a client secret of the app registration (or INTUNE_CLIENT_SECRET_FILE, or a certificate: INTUNE_CLIENT_CERT_PATH and INTUNE_CLIENT_KEY_PATH)",
+            ),
+            (
+                with(&[("INTUNE_CLIENT_ASSERTION_ALG", "PS256")]),
+                "INTUNE_CLIENT_ASSERTION_ALG=\"PS256\" is invalid: expected no value with a client secret",
+            ),
+            (
+                with(&[
+                    ("INTUNE_CLIENT_CERT_PATH", "/etc/intune.crt"),
+                    ("INTUNE_CLIENT_KEY_PATH", "/etc/intune.key"),
+                ]),
+                "INTUNE_CLIENT_CERT_PATH=\"/etc/intune.crt\" is invalid: expected either a client secret (INTUNE_CLIENT_SECRET or INTUNE_CLIENT_SECRET_FILE) or a certificate (INTUNE_CLIENT_CERT_PATH and INTUNE_CLIENT_KEY_PATH), not both",
+            ),
+            (
+                vec![
+                    MINIMAL[0],
+                    MINIMAL[1],
+                    ("INTUNE_CLIENT_CERT_PATH", "/etc/intune.crt"),
+                ],
+                "INTUNE_CLIENT_KEY_PATH is not set: expected a PEM file holding the RSA private key of INTUNE_CLIENT_CERT_PATH",
+            ),
+            (
+                vec![
+                    MINIMAL[0],
+                    MINIMAL[1],
+                    ("INTUNE_CLIENT_KEY_PATH", "/etc/intune.key"),
+                ],
+                "INTUNE_CLIENT_CERT_PATH is not set: expected a PEM file holding the certificate",
+            ),
+            (
+                vec![
+                    MINIMAL[0],
+                    MINIMAL[1],
+                    ("INTUNE_CLIENT_CERT_PATH", "/nonexistent.crt"),
+                    ("INTUNE_CLIENT_KEY_PATH", "/nonexistent.key"),
+                ],
+                "INTUNE_CLIENT_CERT_PATH=\"/nonexistent.crt\" is invalid: expected a PEM file holding the certificate registered on the app registration (Certificates & secrets), valid now (cannot read the certificate:",
             ),
         ] {
             let text = only_problem(&pairs);

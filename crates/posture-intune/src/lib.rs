@@ -50,16 +50,20 @@
 //!    record with the most recent `lastSyncDateTime` decides (the device that checked in
 //!    last is the one in use). Records without a readable `lastSyncDateTime` rank last;
 //!    among equals, Graph's order wins.
-//! 5. **Compliance.** `complianceState` must be one of `INTUNE_ALLOWED_COMPLIANCE_STATES`
+//! 5. **Management.** `managementAgent` must be one of `INTUNE_ALLOWED_MANAGEMENT_AGENTS`
+//!    (default: every agent with an MDM channel, [`ManagementAgent::MDM_MANAGED`]); an
+//!    Exchange-ActiveSync-only (`eas`), `configurationManagerClient`, `unknown` or missing
+//!    agent is `notManaged`, naming it, whatever the compliance state.
+//! 6. **Compliance.** `complianceState` must be one of `INTUNE_ALLOWED_COMPLIANCE_STATES`
 //!    (default `compliant`); otherwise `notCompliant`, naming the state:
 //!    `C02… has compliance state "noncompliant" in Intune; allowed: compliant`.
-//! 6. **Entra ID group** (with `INTUNE_GROUP_ID`). Intune's `azureADDeviceId` is the Entra
+//! 7. **Entra ID group** (with `INTUNE_GROUP_ID`). Intune's `azureADDeviceId` is the Entra
 //!    `deviceId`, not the directory object ID, so the object is found with
 //!    `GET /v1.0/devices?$filter=deviceId eq '…'&$select=id,deviceId` (cached for an hour),
 //!    then `POST /v1.0/devices/{object-id}/checkMemberGroups` with the group: one call,
 //!    transitive membership. A device with an empty or all-zero `azureADDeviceId`, one Entra
 //!    doesn't know, or one outside the group: `notCompliant`.
-//! 7. **Allowed**, with this enrichment data unless `INTUNE_ENRICH=0` (every value a
+//! 8. **Allowed**, with this enrichment data unless `INTUNE_ENRICH=0` (every value a
 //!    string, empty when Intune has none):
 //!
 //!    ```json
@@ -85,8 +89,13 @@
 //!
 //! # Tokens
 //!
-//! Client credentials: `POST {INTUNE_AUTHORITY_URL}/{tenant}/oauth2/v2.0/token` with
-//! `scope=<Graph origin>/.default`. The token (about an hour) is cached and renewed five
+//! Client credentials: `POST {INTUNE_AUTHORITY_URL}/{tenant}/oauth2/v2.0/token` with a
+//! client secret, or with a [`ClientCertificate`] (`INTUNE_CLIENT_CERT_PATH`,
+//! `INTUNE_CLIENT_KEY_PATH`): a JWT client assertion signed for each request (`PS256` by
+//! default, `x5t#S256` of the certificate, `aud` = the token URL, `iss` = `sub` = the client
+//! ID, a random `jti`, five minutes of validity). The scope is `INTUNE_SCOPE`, by default the
+//! Graph resource of the cloud `INTUNE_GRAPH_URL` names (`https://graph.microsoft.com/.default`
+//! for any other host, such as a proxy). The token (about an hour) is cached and renewed five
 //! minutes before it expires; renewal is single-flight. A 401 from Graph invalidates the
 //! token, renews it once and retries once.
 //!
@@ -95,10 +104,11 @@
 //! | Permission | Needed for |
 //! |---|---|
 //! | `DeviceManagementManagedDevices.Read.All` | every lookup, and the readiness check |
-//! | `Device.Read.All` | `INTUNE_GROUP_ID`: finding the Entra device object |
-//! | `GroupMember.Read.All` (or `Directory.Read.All`) | `INTUNE_GROUP_ID`: `checkMemberGroups` |
+//! | `Device.Read.All` | `INTUNE_GROUP_ID`: finding the Entra device object, and `checkMemberGroups` on it |
 //!
-//! All are application permissions and need admin consent.
+//! Both are application permissions and need admin consent. `GroupMember.Read.All` is not
+//! needed: Graph lists `Device.Read.All` for `checkMemberGroups` on a device. No user object
+//! is read, so `User.Read.All` isn't either.
 //!
 //! # Caching
 //!
@@ -116,6 +126,7 @@
 
 mod client;
 mod config;
+mod credential;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -127,7 +138,11 @@ pub mod testing;
 pub use config::{
     ComplianceState, DEFAULT_AUTHORITY_URL, DEFAULT_CACHE_TTL, DEFAULT_GRAPH_URL,
     DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT, ENTRA_OBJECT_CACHE_TTL, IntuneConfig,
-    IntuneConfigError, UnknownComplianceState,
+    IntuneConfigError, IntuneCredential, ManagementAgent, UnknownComplianceState,
+    UnknownManagementAgent,
+};
+pub use credential::{
+    AssertionAlgorithm, ClientCertificate, ClientCertificateError, UnknownAssertionAlgorithm,
 };
 pub use error::IntuneError;
 pub use posture_http::env::ConfigProblem;

@@ -10,7 +10,10 @@ use posture_http::{
 use serde_json::json;
 
 use crate::client::{Call, GraphClient, SERVICE, odata_query};
-use crate::config::{ComplianceState, ENTRA_OBJECT_CACHE_TTL, IntuneConfig};
+use crate::config::{
+    ComplianceState, ENTRA_OBJECT_CACHE_TTL, IntuneConfig, IntuneCredential, ManagementAgent,
+    agent_list,
+};
 use crate::error::IntuneError;
 use crate::model::{Collection, EntraDevice, ManagedDevice, MemberGroups, SELECT, most_recent};
 
@@ -132,6 +135,9 @@ impl IntuneProvider {
                 format!("no managed device with serial number {serial} in Intune"),
             ));
         };
+        if let Some(deny) = self.check_management_agent(serial, &device) {
+            return Ok(deny);
+        }
         let state = device.compliance_state.trim();
         let allowed = state
             .parse::<ComplianceState>()
@@ -158,6 +164,33 @@ impl IntuneProvider {
         } else {
             Ok(Decision::allow())
         }
+    }
+
+    /// A record whose `managementAgent` does not mean MDM management (Exchange ActiveSync
+    /// only, Configuration Manager alone, unknown, missing) is denied whatever its
+    /// compliance: Intune reports such records as compliant when no policy applies to them.
+    fn check_management_agent(&self, serial: &Serial, device: &ManagedDevice) -> Option<Decision> {
+        let agent = device.management_agent.trim();
+        let allowed_agents = self.config.allowed_management_agents();
+        if agent
+            .parse::<ManagementAgent>()
+            .is_ok_and(|agent| allowed_agents.contains(&agent))
+        {
+            return None;
+        }
+        tracing::debug!(%serial, agent, "management agent not allowed");
+        let what = if agent.is_empty() {
+            "no management agent".to_owned()
+        } else {
+            format!("management agent {agent:?}")
+        };
+        Some(Decision::deny(
+            DenyCode::NOT_MANAGED,
+            format!(
+                "{serial} has {what} in Intune, so it is not managed by an MDM; allowed: {}",
+                agent_list(allowed_agents)
+            ),
+        ))
     }
 
     fn allowed_list(&self) -> String {
@@ -301,11 +334,7 @@ impl IntuneProvider {
             )));
         }
         if answer.status != StatusCode::OK {
-            return Err(graph_error(
-                &answer,
-                &request,
-                "GroupMember.Read.All (or Directory.Read.All)",
-            ));
+            return Err(graph_error(&answer, &request, "Device.Read.All"));
         }
         let groups: MemberGroups = decode_json(SERVICE, &request, &answer.body)?;
         let member = groups
@@ -378,6 +407,43 @@ impl PostureProvider for IntuneProvider {
     /// fast with an error naming the setting. A success counts for a minute.
     async fn check_ready(&self) -> Result<(), ProviderError> {
         self.ready.check(self.probe()).await
+    }
+
+    /// The endpoints, the credential and the scope in use, and the permission each call
+    /// needs. No secret or key material.
+    fn report(&self) -> Vec<String> {
+        let graph = self.client.graph().join(&[]).origin().ascii_serialization();
+        let credential = match self.config.credential() {
+            IntuneCredential::Certificate(certificate) => format!(
+                "client certificate ({}, x5t#S256 {})",
+                certificate.algorithm(),
+                certificate.x5t_s256()
+            ),
+            IntuneCredential::Secret(_) => "client secret".to_owned(),
+        };
+        let mut lines = vec![
+            format!(
+                "devices: GET {graph}/v1.0/deviceManagement/managedDevices (Microsoft Graph v1.0, \
+                 DeviceManagementManagedDevices.Read.All)"
+            ),
+            format!(
+                "token: {}, {credential}, scope {}",
+                self.client.token_url(),
+                self.config.scope()
+            ),
+            format!(
+                "managed: managementAgent in {}; compliant: complianceState in {}",
+                agent_list(self.config.allowed_management_agents()),
+                self.allowed_list()
+            ),
+        ];
+        if let Some(group) = self.config.group_id() {
+            lines.push(format!(
+                "group check: GET /v1.0/devices?$filter=deviceId eq '…', then POST \
+                 /v1.0/devices/{{id}}/checkMemberGroups for {group} (Device.Read.All)"
+            ));
+        }
+        lines
     }
 }
 

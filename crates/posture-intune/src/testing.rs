@@ -1,13 +1,20 @@
 //! A fake Intune / Microsoft Graph for tests (feature `test-support`).
 //!
-//! [`FakeIntune`] listens on `127.0.0.1` over plain HTTP and serves, from one address, both
-//! the Microsoft identity platform and the Graph endpoints the provider uses, in their
-//! documented shapes:
+//! [`FakeIntune`] listens on `127.0.0.1` over plain HTTP and serves at its root, from one
+//! address, both the Microsoft identity platform and the Graph endpoints the provider uses,
+//! in their documented shapes, so it is pointed at exactly as a real tenant is (same
+//! default scope, no path prefix):
 //!
-//! - `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant, checking the tenant,
-//!   the credentials and that the scope ends in `/.default`, answering
+//! - `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant, checking the tenant
+//!   and the credentials — the client secret, or a JWT client assertion verified as Entra
+//!   does (a registered certificate's `x5t#S256`, its signature with `PS256` or `RS256`,
+//!   `aud` equal to this token URL, `iss` = `sub` = the client ID, `nbf`/`exp`, a `jti`
+//!   never seen before) — and that the scope is `<a Graph resource>/.default`, answering
 //!   `{"token_type","expires_in","ext_expires_in","access_token"}` or an Entra error
-//!   (`{"error","error_description":"AADSTS…","error_codes",…}`);
+//!   (`{"error","error_description":"AADSTS…","error_codes",…}`): `AADSTS700027` for an
+//!   unregistered or expired certificate or a bad signature, `AADSTS700024` for an assertion
+//!   outside its time range, `AADSTS500011` (`invalid_resource`) for a scope whose resource
+//!   is not Microsoft Graph;
 //! - `GET /v1.0/deviceManagement/managedDevices` with `$filter=serialNumber eq '…'`,
 //!   `$select` projection and `$top` paging (`@odata.nextLink`). Like Graph, a filter it
 //!   doesn't understand is silently ignored and every device is returned;
@@ -35,10 +42,16 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256, UnparsedPublicKey};
+use time::OffsetDateTime;
 
 use posture_http::StatusCode;
 use posture_http::reqwest::Method;
@@ -48,7 +61,8 @@ use posture_http::testing::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::{IntuneConfig, IntuneConfigError};
+use crate::credential::{ASSERTION_TYPE, show_time};
+use crate::{ClientCertificate, IntuneConfig, IntuneConfigError};
 
 /// The tenant ID the fake accepts.
 pub const TENANT_ID: &str = "8d6e3f8b-55a4-4a1f-9d0b-3c6f2b9e1a10";
@@ -58,6 +72,138 @@ pub const CLIENT_ID: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
 
 /// The client secret the fake accepts.
 pub const CLIENT_SECRET: &str = "fake-intune-client-secret";
+
+/// A 2048-bit RSA key in PKCS#8 PEM, for tests only (it is public: never trust it).
+pub const TEST_RSA_KEY: &str = include_str!("../testdata/rsa-a.pk8.pem");
+
+/// [`TEST_RSA_KEY`] in PKCS#1 (`RSA PRIVATE KEY`) PEM.
+pub const TEST_RSA_KEY_PKCS1: &str = include_str!("../testdata/rsa-a.pk1.pem");
+
+/// Another 2048-bit RSA key in PKCS#8 PEM, for tests only: one that belongs to no
+/// certificate made from [`TEST_RSA_KEY`].
+pub const OTHER_TEST_RSA_KEY: &str = include_str!("../testdata/rsa-b.pk8.pem");
+
+/// The Microsoft Graph resources of Microsoft's clouds, and Graph's application ID: the
+/// resources the fake grants tokens for.
+const GRAPH_RESOURCES: [&str; 5] = [
+    "https://graph.microsoft.com",
+    "https://graph.microsoft.us",
+    "https://dod-graph.microsoft.us",
+    "https://microsoftgraph.chinacloudapi.cn",
+    "00000003-0000-0000-c000-000000000000",
+];
+
+/// A self-signed client certificate made with rcgen, for the certificate credentials of
+/// the fake's app registration.
+///
+/// ```
+/// use posture_intune::testing::{FakeIntune, TestCertificate};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let intune = FakeIntune::start().await?;
+/// let certificate = TestCertificate::generate()?;
+/// intune.register_certificate(certificate.der())?;
+/// let dir = std::env::temp_dir();
+/// let (cert_path, key_path) = certificate.write_to(&dir)?;
+/// let vars = intune.certificate_env_vars(&cert_path, &key_path);
+/// assert!(vars.iter().all(|(name, _)| name != "INTUNE_CLIENT_SECRET"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TestCertificate {
+    cert_pem: String,
+    key_pem: String,
+    der: Vec<u8>,
+}
+
+impl TestCertificate {
+    /// A certificate for [`TEST_RSA_KEY`], valid from an hour ago for a year.
+    pub fn generate() -> Result<Self, rcgen::Error> {
+        let now = OffsetDateTime::now_utc();
+        Self::new(
+            TEST_RSA_KEY,
+            now - time::Duration::hours(1),
+            now + time::Duration::days(365),
+        )
+    }
+
+    /// A certificate for `key_pem` (PKCS#8 PEM: RSA, or any key rcgen signs with), valid
+    /// from `not_before` to `not_after`.
+    pub fn new(
+        key_pem: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<Self, rcgen::Error> {
+        let key = rcgen::KeyPair::from_pem(key_pem)?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            "step-posture-connector test client",
+        );
+        params.not_before = not_before;
+        params.not_after = not_after;
+        let cert = params.self_signed(&key)?;
+        Ok(Self {
+            cert_pem: cert.pem(),
+            key_pem: key_pem.to_owned(),
+            der: cert.der().to_vec(),
+        })
+    }
+
+    /// The certificate, PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// Its private key, PEM, as given.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// The certificate, DER.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// Its `x5t#S256`: base64url of the SHA-256 of the DER.
+    pub fn x5t_s256(&self) -> String {
+        URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, &self.der))
+    }
+
+    /// Writes the certificate and the key to PEM files in `dir`, named after the
+    /// certificate, and returns their paths (certificate, key).
+    pub fn write_to(&self, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+        let name: String = self
+            .x5t_s256()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(16)
+            .collect();
+        let cert = dir.join(format!("intune-client-{name}.crt"));
+        let key = dir.join(format!("intune-client-{name}.key"));
+        std::fs::write(&cert, &self.cert_pem)?;
+        std::fs::write(&key, &self.key_pem)?;
+        Ok((cert, key))
+    }
+
+    /// The certificate as the provider reads it.
+    pub fn client_certificate(&self) -> Result<ClientCertificate, crate::ClientCertificateError> {
+        ClientCertificate::from_pem(self.cert_pem.as_bytes(), self.key_pem.as_bytes())
+    }
+}
+
+/// A certificate uploaded to the fake's app registration.
+#[derive(Clone, Debug)]
+struct RegisteredCertificate {
+    x5t_s256: String,
+    /// The DER `RSAPublicKey` ring verifies with.
+    public_key: Vec<u8>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+}
 
 /// An Intune managed device; its Entra ID device object is registered with it when
 /// `azure_ad_device_id` is a real GUID.
@@ -82,7 +228,7 @@ pub struct FakeManagedDevice {
     pub ownership: String,
     /// `complianceState`.
     pub compliance_state: String,
-    /// `managementAgent`.
+    /// `managementAgent`: `mdm` unless set.
     pub management_agent: String,
     /// `lastSyncDateTime`.
     pub last_sync: String,
@@ -138,6 +284,14 @@ impl FakeManagedDevice {
     pub fn with_last_sync(mut self, last_sync: impl Into<String>) -> Self {
         self.last_sync = last_sync.into();
         self.id = guid_from(&format!("record-{}-{}", self.serial_number, self.last_sync));
+        self
+    }
+
+    /// Sets `managementAgent`, such as `eas` (Exchange ActiveSync only); empty leaves the
+    /// property out of Graph's answer.
+    #[must_use]
+    pub fn with_management_agent(mut self, agent: impl Into<String>) -> Self {
+        self.management_agent = agent.into();
         self
     }
 
@@ -276,6 +430,8 @@ struct State {
     latency: Duration,
     token_fault: Option<TokenFault>,
     requests: Vec<RecordedRequest>,
+    certificates: Vec<RegisteredCertificate>,
+    used_jtis: HashSet<String>,
 }
 
 impl Default for State {
@@ -289,6 +445,8 @@ impl Default for State {
             latency: Duration::ZERO,
             token_fault: None,
             requests: Vec::new(),
+            certificates: Vec::new(),
+            used_jtis: HashSet::new(),
         }
     }
 }
@@ -325,6 +483,39 @@ impl FakeIntune {
             ("INTUNE_AUTHORITY_URL".to_owned(), self.url()),
             ("INTUNE_GRAPH_URL".to_owned(), self.url()),
         ]
+    }
+
+    /// The variables that point a server at this fake with certificate credentials: like
+    /// [`env_vars`](Self::env_vars), with `INTUNE_CLIENT_CERT_PATH` and
+    /// `INTUNE_CLIENT_KEY_PATH` instead of the secret. Register the certificate first.
+    pub fn certificate_env_vars(&self, cert_path: &Path, key_path: &Path) -> Vec<(String, String)> {
+        let mut vars = self.env_vars();
+        vars.retain(|(name, _)| name != "INTUNE_CLIENT_SECRET");
+        vars.push((
+            "INTUNE_CLIENT_CERT_PATH".to_owned(),
+            cert_path.display().to_string(),
+        ));
+        vars.push((
+            "INTUNE_CLIENT_KEY_PATH".to_owned(),
+            key_path.display().to_string(),
+        ));
+        vars
+    }
+
+    /// Uploads a certificate (DER) to the fake's app registration: client assertions whose
+    /// `x5t#S256` names it and that its key signed are accepted while it is valid.
+    pub fn register_certificate(&self, der: &[u8]) -> std::io::Result<()> {
+        let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(der).map_err(|err| invalid(err.to_string()))?;
+        let registered = RegisteredCertificate {
+            x5t_s256: URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, der)),
+            public_key: cert.public_key().subject_public_key.data.to_vec(),
+            not_before: cert.validity().not_before.to_datetime(),
+            not_after: cert.validity().not_after.to_datetime(),
+        };
+        lock(&self.shared.state).certificates.push(registered);
+        Ok(())
     }
 
     /// A provider configuration for this fake, with every default.
@@ -531,20 +722,76 @@ async fn token(shared: &Shared, tenant: &str, request: &FakeRequest) -> FakeResp
             "AADSTS700016: Application was not found in the directory.",
         );
     }
-    if field("client_secret") != Some(CLIENT_SECRET) {
-        return entra_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            "AADSTS7000215: Invalid client secret provided.",
-        );
+    match (field("client_secret"), field("client_assertion")) {
+        (Some(_), Some(_)) => {
+            return entra_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                90023,
+                "AADSTS90023: Only one client credential may be presented: client_secret or client_assertion.",
+            );
+        }
+        (None, None) => {
+            return entra_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000218,
+                "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            );
+        }
+        (Some(secret), None) if secret != CLIENT_SECRET => {
+            return entra_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000215,
+                "AADSTS7000215: Invalid client secret provided.",
+            );
+        }
+        (Some(_), None) => {}
+        (None, Some(assertion)) => {
+            if field("client_assertion_type") != Some(ASSERTION_TYPE) {
+                return entra_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    90023,
+                    &format!("AADSTS90023: client_assertion_type must be {ASSERTION_TYPE}."),
+                );
+            }
+            let mut state = lock(&shared.state);
+            let audience = format!("{}/{tenant}/oauth2/v2.0/token", state.base_url);
+            if let Some(refused) = check_assertion(&mut state, assertion, &audience) {
+                return refused;
+            }
+        }
     }
-    if !field("scope").is_some_and(|scope| scope.ends_with("/.default")) {
+    let Some(scope) = field("scope") else {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "AADSTS900144: The request body must contain the following parameter: 'scope'.",
+        );
+    };
+    let Some(resource) = scope.strip_suffix("/.default") else {
         return entra_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
             1002012,
             "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
+        );
+    };
+    let resource = resource.trim_end_matches('/');
+    if !GRAPH_RESOURCES
+        .iter()
+        .any(|graph| graph.eq_ignore_ascii_case(resource))
+    {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            &format!(
+                "AADSTS500011: The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
         );
     }
     let mut state = lock(&shared.state);
@@ -563,6 +810,125 @@ async fn token(shared: &Shared, tenant: &str, request: &FakeRequest) -> FakeResp
             "access_token": token,
         }),
     )
+}
+
+/// Verifies a client assertion as Entra does: Entra's refusal, or `None` when accepted. A verified
+/// assertion's `jti` is remembered, so it can't be used again.
+fn check_assertion(state: &mut State, assertion: &str, audience: &str) -> Option<FakeResponse> {
+    let refuse = |code: u32, message: &str| {
+        entra_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            code,
+            &format!("AADSTS{code}: {message}"),
+        )
+    };
+    let malformed = || refuse(50027, "JWT token is invalid or malformed.");
+    let decode_json = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+    };
+    let mut parts = assertion.split('.');
+    let (Some(header), Some(claims), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Some(malformed());
+    };
+    let (Some(head), Some(body), Ok(signature)) = (
+        decode_json(header),
+        decode_json(claims),
+        URL_SAFE_NO_PAD.decode(signature),
+    ) else {
+        return Some(malformed());
+    };
+    let text = |map: &Map<String, Value>, key: &str| {
+        map.get(key).and_then(Value::as_str).map(str::to_owned)
+    };
+    let algorithm: &'static dyn ring::signature::VerificationAlgorithm =
+        match text(&head, "alg").as_deref() {
+            Some("PS256") => &RSA_PSS_2048_8192_SHA256,
+            Some("RS256") => &RSA_PKCS1_2048_8192_SHA256,
+            _ => {
+                return Some(refuse(
+                    5002738,
+                    "Invalid JWT token. 'alg' must be PS256 or RS256.",
+                ));
+            }
+        };
+    let thumbprint = text(&head, "x5t#S256").unwrap_or_default();
+    let Some(certificate) = state.certificates.iter().find(|c| c.x5t_s256 == thumbprint) else {
+        return Some(refuse(
+            700027,
+            &format!(
+                "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{thumbprint}']"
+            ),
+        ));
+    };
+    let now = OffsetDateTime::now_utc();
+    if now < certificate.not_before || now > certificate.not_after {
+        return Some(refuse(
+            700027,
+            &format!(
+                "Client assertion contains an invalid signature. [Reason - The key used is expired., Thumbprint of key used by client: '{thumbprint}', Found key 'Start={}, End={}']",
+                show_time(certificate.not_before),
+                show_time(certificate.not_after)
+            ),
+        ));
+    }
+    let signed = &assertion[..header.len() + 1 + claims.len()];
+    if UnparsedPublicKey::new(algorithm, &certificate.public_key)
+        .verify(signed.as_bytes(), &signature)
+        .is_err()
+    {
+        return Some(refuse(
+            700027,
+            "Client assertion failed signature validation.",
+        ));
+    }
+    let (iss, sub) = (text(&body, "iss"), text(&body, "sub"));
+    if iss.as_deref() != Some(CLIENT_ID) || sub.as_deref() != Some(CLIENT_ID) {
+        return Some(refuse(
+            700021,
+            "Client assertion application identifier doesn't match 'client_id' parameter.",
+        ));
+    }
+    if text(&body, "aud").as_deref() != Some(audience) {
+        return Some(refuse(
+            50013,
+            &format!("Assertion failed audience validation: the audience must be {audience}."),
+        ));
+    }
+    let seconds = |key: &str| body.get(key).and_then(Value::as_i64);
+    let now_secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .try_into()
+        .unwrap_or(i64::MAX);
+    match (seconds("nbf"), seconds("exp")) {
+        (Some(nbf), Some(exp)) if nbf <= now_secs && now_secs < exp => {}
+        (nbf, exp) => {
+            return Some(refuse(
+                700024,
+                &format!(
+                    "Client assertion is not within its valid time range. Current time: {now_secs}, assertion valid from {}, expiry time of assertion {}.",
+                    nbf.map_or("(none)".to_owned(), |t| t.to_string()),
+                    exp.map_or("(none)".to_owned(), |t| t.to_string())
+                ),
+            ));
+        }
+    }
+    let jti = text(&body, "jti").unwrap_or_default();
+    if jti.is_empty() || !state.used_jtis.insert(jti.clone()) {
+        return Some(refuse(
+            50013,
+            &format!(
+                "Assertion is invalid: the assertion with jti '{jti}' was already used (replayed)."
+            ),
+        ));
+    }
+    None
 }
 
 /// 401 for a missing, unknown or expired token; `None` when the token is good.
@@ -660,7 +1026,7 @@ fn managed_device_json(d: &FakeManagedDevice) -> Value {
         "operatingSystem": d.operating_system,
         "complianceState": d.compliance_state,
         "jailBroken": "Unknown",
-        "managementAgent": d.management_agent,
+        "managementAgent": if d.management_agent.is_empty() { Value::Null } else { json!(d.management_agent) },
         "osVersion": d.os_version,
         "azureADRegistered": d.registered(),
         "deviceEnrollmentType": "appleBulkWithUser",
@@ -847,6 +1213,144 @@ fn guid_from(seed: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    /// Posts a client assertion to the fake's token endpoint; returns the status and the
+    /// AADSTS code of a refusal (0 for a token).
+    async fn post(intune: &FakeIntune, assertion: &str) -> (u16, u64) {
+        let http = posture_http::ClientOptions::new(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let answer = http
+            .post(format!("{}/{TENANT_ID}/oauth2/v2.0/token", intune.url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT_ID),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", assertion),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap();
+        (status, body["error_codes"][0].as_u64().unwrap_or(0))
+    }
+
+    #[tokio::test]
+    async fn the_token_endpoint_verifies_assertions_as_entra_does() {
+        let intune = FakeIntune::start().await.unwrap();
+        let made = TestCertificate::generate().unwrap();
+        intune.register_certificate(made.der()).unwrap();
+        let certificate = made.client_certificate().unwrap();
+        let audience = format!("{}/{TENANT_ID}/oauth2/v2.0/token", intune.url());
+        let sign =
+            |client: &str, aud: &str, at: u64| certificate.assertion_at(client, aud, at).unwrap();
+
+        assert_eq!(
+            post(&intune, &sign(CLIENT_ID, &audience, now())).await,
+            (200, 0)
+        );
+        let rs256 = made
+            .client_certificate()
+            .unwrap()
+            .with_algorithm(crate::AssertionAlgorithm::Rs256)
+            .assertion_at(CLIENT_ID, &audience, now())
+            .unwrap();
+        assert_eq!(post(&intune, &rs256).await, (200, 0));
+
+        // Expired, and not valid yet.
+        assert_eq!(
+            post(&intune, &sign(CLIENT_ID, &audience, now() - 600)).await,
+            (401, 700024)
+        );
+        assert_eq!(
+            post(&intune, &sign(CLIENT_ID, &audience, now() + 120)).await,
+            (401, 700024)
+        );
+        // Another audience: a path prefix, another tenant, another host.
+        for aud in [
+            format!("{}/prefix/{TENANT_ID}/oauth2/v2.0/token", intune.url()),
+            format!("{}/common/oauth2/v2.0/token", intune.url()),
+            format!("https://login.microsoftonline.com/{TENANT_ID}/oauth2/v2.0/token"),
+        ] {
+            assert_eq!(
+                post(&intune, &sign(CLIENT_ID, &aud, now())).await,
+                (401, 50013),
+                "{aud}"
+            );
+        }
+        // Another issuer.
+        assert_eq!(
+            post(
+                &intune,
+                &sign("11111111-2222-4333-8444-555555555555", &audience, now())
+            )
+            .await,
+            (401, 700021)
+        );
+        // A signature that does not verify, an alg that is not the one signed with.
+        let good = sign(CLIENT_ID, &audience, now());
+        let (signed, signature) = good.rsplit_once('.').unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        bytes[10] ^= 1;
+        let tampered = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(bytes));
+        assert_eq!(post(&intune, &tampered).await, (401, 700027));
+        let relabelled = rs256.replacen(
+            &URL_SAFE_NO_PAD.encode(format!(
+                r#"{{"alg":"RS256","typ":"JWT","x5t#S256":"{}"}}"#,
+                made.x5t_s256()
+            )),
+            &URL_SAFE_NO_PAD.encode(format!(
+                r#"{{"alg":"PS256","typ":"JWT","x5t#S256":"{}"}}"#,
+                made.x5t_s256()
+            )),
+            1,
+        );
+        assert_ne!(relabelled, rs256);
+        assert_eq!(post(&intune, &relabelled).await, (401, 700027));
+        // Replay of an accepted assertion.
+        let once = sign(CLIENT_ID, &audience, now());
+        assert_eq!(post(&intune, &once).await, (200, 0));
+        assert_eq!(post(&intune, &once).await, (401, 50013));
+        // Malformed.
+        assert_eq!(post(&intune, "a.b").await, (401, 50027));
+    }
+
+    #[tokio::test]
+    async fn only_registered_certificates_in_their_validity_are_accepted() {
+        let intune = FakeIntune::start().await.unwrap();
+        let audience = format!("{}/{TENANT_ID}/oauth2/v2.0/token", intune.url());
+        let made = TestCertificate::generate().unwrap();
+        let certificate = made.client_certificate().unwrap();
+        let assertion = certificate
+            .assertion_at(CLIENT_ID, &audience, now())
+            .unwrap();
+        assert_eq!(post(&intune, &assertion).await, (401, 700027));
+        // The registered key has expired (the provider refuses such a certificate at start).
+        let past = OffsetDateTime::now_utc() - time::Duration::days(30);
+        let expired =
+            TestCertificate::new(TEST_RSA_KEY, past - time::Duration::days(30), past).unwrap();
+        intune.register_certificate(expired.der()).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"alg":"PS256","typ":"JWT","x5t#S256":"{}"}}"#,
+            expired.x5t_s256()
+        ));
+        let (_, rest) = assertion.split_once('.').unwrap();
+        assert_eq!(
+            post(&intune, &format!("{header}.{rest}")).await,
+            (401, 700027)
+        );
+        intune.register_certificate(made.der()).unwrap();
+        assert_eq!(post(&intune, &assertion).await, (200, 0));
+        assert!(intune.register_certificate(b"not DER").is_err());
+    }
 
     #[test]
     fn reads_odata_equality_filters() {

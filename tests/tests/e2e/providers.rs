@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use http::StatusCode;
-use posture_intune::testing::{FakeIntune, FakeManagedDevice};
+use posture_intune::testing::{FakeIntune, FakeManagedDevice, TestCertificate};
 use posture_jamf::testing::{FakeDevice, FakeJamf};
 use posture_kandji::testing::{FakeKandji, FakeKandjiDevice};
 use serde_json::{Value, json};
@@ -133,6 +133,104 @@ async fn intune_throttling_is_a_503_and_garbage_a_provider_error() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (_, body) = d.ask(LISTED_MAC).await;
+    assert_eq!(body["allow"], true, "{body}");
+}
+
+#[tokio::test]
+async fn intune_with_certificate_credentials_allows_and_check_config_shows_the_certificate() {
+    let intune = fake_intune().await;
+    let dir = tempfile::tempdir().unwrap();
+    let certificate = TestCertificate::generate().unwrap();
+    intune.register_certificate(certificate.der()).unwrap();
+    let (cert_path, key_path) = certificate.write_to(dir.path()).unwrap();
+    let vars = intune.certificate_env_vars(&cert_path, &key_path);
+    let d = Deployment::start(vars.clone(), &[("PROVIDER", "intune")]).await;
+    let (status, body) = d.ask(LISTED_MAC).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["allow"], true, "{body}");
+    let (_, body) = d.ask("C02NONCOMP01").await;
+    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
+    // Every token request carried a client assertion, none a secret.
+    let tokens: Vec<_> = intune
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .collect();
+    assert!(!tokens.is_empty());
+    for token in &tokens {
+        assert!(token.body.contains("client_assertion="), "{}", token.body);
+        assert!(!token.body.contains("client_secret"), "{}", token.body);
+    }
+
+    let pki = Pki::generate().unwrap();
+    let mut all = base_vars(&pki, dir.path());
+    all.extend(vars);
+    all.insert("PROVIDER".to_owned(), "intune".to_owned());
+    all.insert("INTUNE_CLIENT_ASSERTION_ALG".to_owned(), "RS256".to_owned());
+    let summary = check_config(&all).await.unwrap();
+    let thumbprint = ring::digest::digest(&ring::digest::SHA256, certificate.der())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    assert!(
+        summary.contains(&format!(
+            "INTUNE_CLIENT_CERT_PATH={} (SHA-256 {thumbprint}, ",
+            cert_path.display()
+        )),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "INTUNE_CLIENT_KEY_PATH={} (not shown) INTUNE_CLIENT_ASSERTION_ALG=RS256",
+            key_path.display()
+        )),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "  token: {}/{}/oauth2/v2.0/token, client certificate (RS256, x5t#S256 {}), scope https://graph.microsoft.com/.default",
+            intune.url(),
+            posture_intune::testing::TENANT_ID,
+            certificate.x5t_s256()
+        )),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("INTUNE_SCOPE=https://graph.microsoft.com/.default (default)"),
+        "{summary}"
+    );
+    assert!(!summary.contains("PRIVATE KEY"), "{summary}");
+    let key_body = certificate.key_pem().lines().nth(1).unwrap();
+    assert!(!summary.contains(key_body), "{summary}");
+}
+
+#[tokio::test]
+async fn intune_denies_devices_no_mdm_manages() {
+    let intune = fake_intune().await;
+    intune.add_device(FakeManagedDevice::new("C02EASONLY01").with_management_agent("eas"));
+    let d = Deployment::start(intune.env_vars(), &[("PROVIDER", "intune")]).await;
+    let (status, body) = d.ask("C02EASONLY01").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["allow"], false, "{body}");
+    assert_eq!(body["error"]["code"], "notManaged", "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().starts_with(
+            "C02EASONLY01 has management agent \"eas\" in Intune, so it is not managed by an MDM"
+        ),
+        "{body}"
+    );
+    // Allowing eas explicitly allows it: the setting is what decides.
+    let d = Deployment::start(
+        intune.env_vars(),
+        &[
+            ("PROVIDER", "intune"),
+            ("INTUNE_ALLOWED_MANAGEMENT_AGENTS", "mdm,eas"),
+        ],
+    )
+    .await;
+    let (_, body) = d.ask("C02EASONLY01").await;
     assert_eq!(body["allow"], true, "{body}");
 }
 

@@ -1,7 +1,7 @@
 //! Allow, deny, duplicates and enrichment.
 
-use posture_intune::ComplianceState;
 use posture_intune::testing::{FakeManagedDevice, Fault};
+use posture_intune::{ComplianceState, ManagementAgent};
 use serde_json::json;
 
 use crate::support::{code, decide, fake, lookup, provider};
@@ -293,4 +293,70 @@ async fn enrichment_can_be_turned_off() {
     let decision = decide(&quiet, MAC).await;
     assert!(decision.is_allowed(), "{decision:?}");
     assert!(decision.enrichment().is_none());
+}
+
+#[tokio::test]
+async fn records_no_mdm_manages_are_not_managed_whatever_their_compliance() {
+    let intune = fake().await;
+    let unmanaged = [
+        ("C02EASONLY01", "eas", "management agent \"eas\""),
+        (
+            "C02CMONLY001",
+            "configurationManagerClient",
+            "management agent \"configurationManagerClient\"",
+        ),
+        ("C02UNKNOWN02", "unknown", "management agent \"unknown\""),
+        ("C02LATER0001", "msSense", "management agent \"msSense\""),
+        ("C02NOAGENT01", "", "no management agent"),
+    ];
+    for (serial, agent, _) in unmanaged {
+        intune.add_device(FakeManagedDevice::new(serial).with_management_agent(agent));
+    }
+    let managed: Vec<(String, ManagementAgent)> = ManagementAgent::MDM_MANAGED
+        .into_iter()
+        .enumerate()
+        .map(|(i, agent)| (format!("C02MANAGED{i:02}"), agent))
+        .collect();
+    for (serial, agent) in &managed {
+        intune.add_device(FakeManagedDevice::new(serial).with_management_agent(agent.as_str()));
+    }
+    let intune_provider = provider(&intune, |c| c);
+    for (serial, _, shown) in unmanaged {
+        let decision = decide(&intune_provider, serial).await;
+        assert_eq!(code(&decision), Some("notManaged"), "{serial}");
+        assert_eq!(
+            decision.deny_message().unwrap(),
+            format!(
+                "{serial} has {shown} in Intune, so it is not managed by an MDM; allowed: mdm, \
+                 easMdm, intuneClient, easIntuneClient, configurationManagerClientMdm, \
+                 configurationManagerClientMdmEas, jamf, googleCloudDevicePolicyController, \
+                 microsoft365ManagedMdm"
+            )
+        );
+    }
+    for (serial, agent) in &managed {
+        let decision = decide(&intune_provider, serial).await;
+        assert!(decision.is_allowed(), "{agent}: {decision:?}");
+    }
+    // The agent is checked first: an unmanaged noncompliant record is notManaged.
+    intune.add_device(
+        FakeManagedDevice::new("C02EASNONC01")
+            .with_management_agent("eas")
+            .with_compliance_state("noncompliant"),
+    );
+    let decision = decide(&intune_provider, "C02EASNONC01").await;
+    assert_eq!(code(&decision), Some("notManaged"));
+
+    let strict = provider(&intune, |c| {
+        c.with_allowed_management_agents([ManagementAgent::Mdm])
+    });
+    let decision = decide(&strict, "C02MANAGED01").await;
+    assert_eq!(code(&decision), Some("notManaged"));
+    assert!(
+        decision.deny_message().unwrap().ends_with(
+            "management agent \"easMdm\" in Intune, so it is not managed by an MDM; allowed: mdm"
+        ),
+        "{decision:?}"
+    );
+    assert!(decide(&strict, "C02MANAGED00").await.is_allowed());
 }

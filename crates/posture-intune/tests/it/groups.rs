@@ -123,4 +123,18 @@ async fn a_missing_directory_permission_names_it_and_directory_outages_are_trans
     intune.set_directory_fault(None);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert!(decide(&intune_provider, "C02MEMBER001").await.is_allowed());
+
+    // With the device object cached, checkMemberGroups alone is refused: it needs the same
+    // Device.Read.All, not GroupMember.Read.All.
+    intune.set_directory_fault(Some(Fault::Status(403)));
+    let err = lookup(&intune_provider, "C02MEMBER001").await.unwrap_err();
+    let last = intune.requests().pop().unwrap();
+    assert!(last.path.ends_with("/checkMemberGroups"), "{last:?}");
+    assert!(
+        err.to_string().ends_with(
+            "grant the app registration the Device.Read.All application permission (with admin consent)"
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("checkMemberGroups"), "{err}");
 }

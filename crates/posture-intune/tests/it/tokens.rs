@@ -43,8 +43,49 @@ async fn one_token_for_many_concurrent_lookups_with_the_default_scope() {
         format!("/{}/oauth2/v2.0/token", testing::TENANT_ID)
     );
     assert!(token.body.contains("grant_type=client_credentials"));
-    let scope = format!("scope={}", percent(&format!("{}/.default", intune.url())));
+    // The fake's host is no Graph resource: the scope is the global cloud's, as for any
+    // proxy, and the fake (like Entra) would refuse anything else.
+    let scope = format!("scope={}", percent("https://graph.microsoft.com/.default"));
     assert!(token.body.contains(&scope), "{}", token.body);
+    assert!(
+        token.body.contains(&format!(
+            "client_secret={}",
+            percent(testing::CLIENT_SECRET)
+        )),
+        "{}",
+        token.body
+    );
+    assert!(!token.body.contains("client_assertion"), "{}", token.body);
+}
+
+#[tokio::test]
+async fn a_scope_that_is_not_a_graph_resource_is_refused_as_entra_does() {
+    let intune = fake().await;
+    let intune_provider = provider(&intune, |c| {
+        c.with_scope(&format!("{}/.default", intune.url())).unwrap()
+    });
+    let err = intune_provider.check_ready().await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "the Microsoft identity platform refused the token scope {}/.default (400 Bad Request: invalid_resource: AADSTS500011: The resource principal named {} was not found",
+            intune.url(),
+            intune.url()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("set INTUNE_SCOPE"), "{text}");
+
+    // Every cloud's Graph resource, and Graph's application ID, is a Graph resource.
+    for scope in [
+        "https://graph.microsoft.us/.default",
+        "https://graph.microsoft.com//.default",
+        "00000003-0000-0000-c000-000000000000/.default",
+    ] {
+        let intune_provider = provider(&intune, |c| c.with_scope(scope).unwrap());
+        intune_provider.check_ready().await.unwrap();
+    }
 }
 
 fn percent(text: &str) -> String {
@@ -171,4 +212,55 @@ async fn an_unreachable_authority_is_transient_and_named() {
         .unwrap_err();
     assert!(err.is_transient(), "{err}");
     assert!(err.to_string().contains("INTUNE_AUTHORITY_URL"), "{err}");
+}
+
+#[tokio::test]
+async fn the_report_names_the_endpoints_the_credential_the_scope_and_the_permissions() {
+    let intune = fake().await;
+    let group = "c5a6b9a1-7f3e-4a55-9c1e-2f0f3a1d9e01";
+    let intune_provider = provider(&intune, |c| c.with_group_id(group).unwrap());
+    intune_provider.check_ready().await.unwrap();
+    let report = intune_provider.report();
+    assert_eq!(
+        report,
+        [
+            format!(
+                "devices: GET {}/v1.0/deviceManagement/managedDevices (Microsoft Graph v1.0, DeviceManagementManagedDevices.Read.All)",
+                intune.url()
+            ),
+            format!(
+                "token: {}/{}/oauth2/v2.0/token, client secret, scope https://graph.microsoft.com/.default",
+                intune.url(),
+                testing::TENANT_ID
+            ),
+            "managed: managementAgent in mdm, easMdm, intuneClient, easIntuneClient, \
+             configurationManagerClientMdm, configurationManagerClientMdmEas, jamf, \
+             googleCloudDevicePolicyController, microsoft365ManagedMdm; compliant: \
+             complianceState in compliant"
+                .to_owned(),
+            format!(
+                "group check: GET /v1.0/devices?$filter=deviceId eq '…', then POST \
+                 /v1.0/devices/{{id}}/checkMemberGroups for {group} (Device.Read.All)"
+            ),
+        ]
+    );
+    assert!(
+        report
+            .iter()
+            .all(|line| !line.contains(testing::CLIENT_SECRET))
+    );
+
+    let certificate = testing::TestCertificate::generate().unwrap();
+    let with_certificate = provider(&intune, |c| {
+        c.with_client_certificate(certificate.client_certificate().unwrap())
+    });
+    let report = with_certificate.report();
+    assert!(
+        report[1].contains(&format!(
+            ", client certificate (PS256, x5t#S256 {}), ",
+            certificate.x5t_s256()
+        )),
+        "{report:?}"
+    );
+    assert_eq!(report.len(), 3, "no group, no group line");
 }
