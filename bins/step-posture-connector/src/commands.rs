@@ -18,6 +18,7 @@ use crate::config::{Config, ConfigErrors, ProviderSettings};
 use crate::handler::{App, WEBHOOK_PATH};
 use crate::metrics::Metrics;
 use crate::reload::{self, FileWatch, Reloader};
+use crate::scep::ScepGate;
 use crate::tls::{TlsState, build_server_config, sha256_hex};
 use crate::{logging, pki, providers, server};
 
@@ -169,13 +170,16 @@ impl Server {
         }
         let metrics = Arc::new(metrics);
         let tls_for_ready = tls.clone();
-        let app = App::new(build_verifier(&config)?, provider.clone())
+        let mut app = App::new(build_verifier(&config)?, provider.clone())
             .with_timeout(config.timeout)
             .with_max_body_bytes(config.limits.max_body_bytes)
             .with_metrics(metrics.clone())
             .with_readiness(Arc::new(move || {
                 tls_for_ready.load().certificate_is_current()
             }));
+        if let Some(scep) = &config.scep {
+            app = app.with_scep(Arc::new(ScepGate::new(scep)));
+        }
         let reloader = Reloader::new(config.tls.clone(), tls.clone(), parts.file, metrics.clone());
         let listener = server::bind(config.listen).await?;
         let metrics_listener = match config.metrics_addr {

@@ -15,6 +15,13 @@ use serde::Deserialize;
 use smallstep_webhook::{Authorization, WebhookSecret};
 
 mod auth;
+mod scep;
+
+#[cfg(test)]
+pub(crate) use scep::scep_settings;
+pub use scep::{
+    ChallengeMethod, Hidden, IdentifierSource, IssuerCredentials, SCEP_VARIABLES, ScepSettings,
+};
 
 /// step-ca waits 10 s for a webhook, including one retry made 1 s after a 5xx. An attempt
 /// must finish within this for the retry to fit.
@@ -94,6 +101,9 @@ pub struct Config {
     /// `RELOAD_INTERVAL`: how often to look for changed TLS and device files; zero turns
     /// the polling off (SIGHUP still reloads).
     pub reload_interval: Duration,
+    /// The SCEP gate (`SCEP_CHALLENGE` and the other `SCEP_*` variables); `None` when
+    /// `SCEP_CHALLENGE` is unset.
+    pub scep: Option<ScepSettings>,
 }
 
 /// The provider chosen with `PROVIDER`.
@@ -579,6 +589,7 @@ fn validate(
     let max_clock_skew = seconds(&raw.max_clock_skew, "MAX_CLOCK_SKEW", 60, 0, 3600, errors);
     let metrics_addr = metrics_address(&raw.metrics_addr, errors);
     let reload_interval = seconds(&raw.reload_interval, "RELOAD_INTERVAL", 5, 0, 3600, errors);
+    let scep = scep::scep_settings(vars, errors);
 
     Some(Config {
         provider: provider?,
@@ -601,6 +612,7 @@ fn validate(
         max_clock_skew: max_clock_skew?,
         metrics_addr: metrics_addr?,
         reload_interval: reload_interval?,
+        scep: scep?,
     })
 }
 

@@ -21,9 +21,34 @@ use posture_core::{
 use smallstep_webhook::{DeviceAttestRequest, ResponseBody, Verifier};
 
 use crate::metrics::{LookupResult, Metrics, Outcome as Verdict};
+use crate::scep::{self, ScepGate, issuer};
 
 /// The path step-ca posts to, as in the Go version.
 pub const WEBHOOK_PATH: &str = "/webhook/device-attest";
+
+/// Where step-ca posts SCEPCHALLENGE requests.
+pub const SCEP_CHALLENGE_PATH: &str = "/webhook/scep-challenge";
+
+/// Where step-ca posts NOTIFYING requests.
+pub const SCEP_NOTIFY_PATH: &str = "/webhook/scep-notify";
+
+/// Which webhook a request came to: each path takes one kind of body.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Route {
+    DeviceAttest,
+    ScepChallenge,
+    ScepNotify,
+}
+
+impl Route {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::DeviceAttest => "device-attest",
+            Self::ScepChallenge => "scep-challenge",
+            Self::ScepNotify => "scep-notify",
+        }
+    }
+}
 
 /// Longest `X-Request-Id` we log; step-ca's are UUIDs, anything longer is someone else's.
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -36,6 +61,7 @@ pub struct App {
     max_body_bytes: usize,
     readiness: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
     metrics: Arc<Metrics>,
+    scep: Option<Arc<ScepGate>>,
 }
 
 impl fmt::Debug for App {
@@ -58,7 +84,20 @@ impl App {
             max_body_bytes: 64 * 1024,
             readiness: None,
             metrics: Arc::new(Metrics::default()),
+            scep: None,
         }
+    }
+
+    /// Serves the SCEP webhooks and challenge-issuing routes through `gate`.
+    #[must_use]
+    pub fn with_scep(mut self, gate: Arc<ScepGate>) -> Self {
+        self.scep = Some(gate);
+        self
+    }
+
+    /// The SCEP gate, when configured.
+    pub fn scep(&self) -> Option<&Arc<ScepGate>> {
+        self.scep.as_ref()
     }
 
     /// Where decisions, latencies and provider lookups are counted (by default, metrics
@@ -116,8 +155,14 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let response = match (request.uri().path(), request.method()) {
-        (WEBHOOK_PATH, &Method::POST) => webhook(&app, request).await,
-        (WEBHOOK_PATH, _) => method_not_allowed("POST"),
+        (WEBHOOK_PATH, &Method::POST) => webhook(&app, request, Route::DeviceAttest).await,
+        (SCEP_CHALLENGE_PATH, &Method::POST) => webhook(&app, request, Route::ScepChallenge).await,
+        (SCEP_NOTIFY_PATH, &Method::POST) => webhook(&app, request, Route::ScepNotify).await,
+        (WEBHOOK_PATH | SCEP_CHALLENGE_PATH | SCEP_NOTIFY_PATH, _) => method_not_allowed("POST"),
+        (issuer::JAMF_PATH, &Method::POST) => issue_challenge(&app, request).await,
+        (issuer::NDES_PATH | "/certsrv/mscep_admin", &Method::GET) => {
+            issue_challenge(&app, request).await
+        }
         ("/livez", &Method::GET | &Method::HEAD) => {
             json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"))
         }
@@ -205,7 +250,7 @@ impl Outcome {
     }
 }
 
-async fn webhook<B>(app: &App, request: Request<B>) -> Response<Full<Bytes>>
+async fn webhook<B>(app: &App, request: Request<B>, route: Route) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -223,7 +268,7 @@ where
         .collect::<String>();
     let outcome = match tokio::time::timeout(
         app.timeout,
-        decide(app, &parts.headers, parts.uri.query(), body),
+        decide(app, &parts.headers, parts.uri.query(), body, route),
     )
     .await
     {
@@ -255,6 +300,7 @@ where
         provisioner = ?outcome.provisioner.as_deref().unwrap_or(""),
         mode = %outcome.mode,
         provider = app.provider.name(),
+        webhook = route.as_str(),
         reason = %outcome.reason,
         latency_ms = format_args!("{latency_ms:.2}"),
         "decision"
@@ -262,7 +308,13 @@ where
     json(outcome.status, outcome.body)
 }
 
-async fn decide<B>(app: &App, headers: &HeaderMap, query: Option<&str>, body: B) -> Outcome
+async fn decide<B>(
+    app: &App,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: B,
+    route: Route,
+) -> Outcome
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -289,6 +341,10 @@ where
             );
         }
     };
+
+    if route != Route::DeviceAttest {
+        return scep_decide(app, headers, query, &bytes, route).await;
+    }
 
     // 2. Authenticate, then parse. Nothing about the body is trusted before the HMAC checks.
     // Only the members a decision reads are parsed (see BENCHMARKS.md, "Profile").
@@ -418,6 +474,184 @@ async fn lookup(app: &App, request: LookupRequest) -> Outcome {
             outcome
         }
     }
+}
+
+/// A SCEPCHALLENGE or NOTIFYING request, once its body is read: authenticated exactly as a
+/// device-attest request, then handed to the SCEP gate.
+async fn scep_decide(
+    app: &App,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    bytes: &[u8],
+    route: Route,
+) -> Outcome {
+    let body = match app.verifier.verify(headers, bytes) {
+        Ok(verified) => verified.into_body(),
+        Err(err) if err.is_malformed_body() => {
+            return scep_refusal(format!("the request is not a step-ca webhook body: {err}"));
+        }
+        Err(err) => return Outcome::unauthorized(err.to_string()),
+    };
+    let Some(gate) = app.scep.as_deref() else {
+        return scep_refusal(
+            "SCEP webhooks are not configured here: set SCEP_CHALLENGE (and its settings)",
+        );
+    };
+    let mut outcome = match route {
+        Route::ScepNotify => scep_notify(app, gate, &body),
+        _ => scep_challenge(app, gate, &body, query).await,
+    };
+    outcome.provisioner = body.provisioner_name().map(str::to_owned);
+    outcome
+}
+
+async fn scep_challenge(
+    app: &App,
+    gate: &ScepGate,
+    body: &smallstep_webhook::RequestBody,
+    query: Option<&str>,
+) -> Outcome {
+    if body.kind() != smallstep_webhook::RequestKind::ScepChallenge {
+        return scep_refusal(
+            "not a SCEPCHALLENGE body: attach this webhook to a SCEP provisioner with kind \
+             SCEPCHALLENGE",
+        );
+    }
+    let mode = match mode_from_query(query) {
+        Ok(mode) => mode,
+        Err(bad) => {
+            return scep_refusal(format!(
+                "unknown mode {bad:?}: expected computer, mobiledevice or auto"
+            ));
+        }
+    };
+    let admitted = match gate.check(body) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            app.metrics.record_scep_challenge("refused");
+            let mut outcome = scep_refusal(refusal.reason);
+            outcome.identifier = refusal.identifier;
+            outcome.mode = mode;
+            return outcome;
+        }
+    };
+    app.metrics.record_scep_challenge(admitted.method.as_str());
+    let mut outcome = if gate.posture() {
+        let mut request = LookupRequest::new(admitted.identifier.as_str()).with_mode(mode);
+        if let Some(provisioner) = body.provisioner_name() {
+            request = request.with_provisioner(provisioner);
+        }
+        let mut outcome = lookup(app, request).await;
+        if outcome.outcome == Verdict::Deny {
+            // step-ca ignores `error` for SCEP; the reason stays in the audit line.
+            outcome.body = deny_without_reason();
+        }
+        outcome.reason = format!(
+            "challenge passed ({}){}{}",
+            admitted.method,
+            if outcome.reason.is_empty() { "" } else { "; " },
+            outcome.reason
+        );
+        outcome
+    } else {
+        Outcome::new(
+            StatusCode::OK,
+            Bytes::from_static(b"{\"allow\":true}"),
+            Verdict::Allow,
+            format!("challenge passed ({}); SCEP_POSTURE=0", admitted.method),
+        )
+    };
+    outcome.identifier = Some(admitted.identifier);
+    outcome.mode = mode;
+    outcome
+}
+
+fn scep_notify(app: &App, gate: &ScepGate, body: &smallstep_webhook::RequestBody) -> Outcome {
+    if body.kind() != smallstep_webhook::RequestKind::ScepNotifying {
+        return scep_refusal(
+            "not a NOTIFYING body: attach this webhook to a SCEP provisioner with kind NOTIFYING",
+        );
+    }
+    let notification = match scep::Notification::from_body(body) {
+        Ok(notification) => notification,
+        Err(reason) => return scep_refusal(reason),
+    };
+    let duplicate = gate.already_notified(&notification.key());
+    app.metrics
+        .record_scep_notification(notification.success, duplicate);
+    let reason = if notification.success {
+        format!(
+            "issued: transaction {} serial {} sha256 {} sha1 {} subject {:?} not after {}{}",
+            notification.transaction_id,
+            notification.serial,
+            notification.sha256,
+            notification.sha1,
+            notification.subject,
+            notification.not_after,
+            if duplicate {
+                " (repeated delivery)"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!(
+            "issuance failed: transaction {}: {}{}",
+            notification.transaction_id,
+            notification.failure.chars().take(512).collect::<String>(),
+            if duplicate {
+                " (repeated delivery)"
+            } else {
+                ""
+            }
+        )
+    };
+    let verdict = if notification.success {
+        Verdict::Allow
+    } else {
+        Verdict::Deny
+    };
+    Outcome::new(StatusCode::OK, Bytes::from_static(b"{}"), verdict, reason)
+}
+
+/// A SCEP refusal: `{"allow":false}` (step-ca shows SCEP clients no reason), the reason in
+/// the audit line.
+fn scep_refusal(reason: impl Into<String>) -> Outcome {
+    Outcome::new(StatusCode::OK, deny_without_reason(), Verdict::Deny, reason)
+}
+
+/// The challenge-issuing routes: their own credentials, `Cache-Control: no-store`, and an
+/// audit line without the challenge.
+async fn issue_challenge<B>(app: &App, request: Request<B>) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let Some(gate) = app.scep.as_deref() else {
+        return json(
+            StatusCode::NOT_FOUND,
+            Bytes::from_static(b"{\"error\":\"not found\"}"),
+        );
+    };
+    let (parts, body) = request.into_parts();
+    let issued = if parts.method == Method::GET {
+        issuer::ndes(gate, &parts.headers)
+    } else {
+        match Limited::new(body, issuer::MAX_EVENT_BYTES).collect().await {
+            Ok(collected) => issuer::jamf(gate, &parts.headers, &collected.to_bytes()),
+            Err(_) => issuer::unreadable(gate, &parts.headers),
+        }
+    };
+    app.metrics.record_scep_issue(issued.outcome);
+    tracing::info!(
+        target: "step_posture_connector::decision",
+        outcome = issued.outcome,
+        status = issued.response.status().as_u16(),
+        route = parts.uri.path(),
+        reason = %issued.reason,
+        "scep challenge issue"
+    );
+    issued.response
 }
 
 fn mode_from_query(query: Option<&str>) -> Result<DeviceMode, String> {

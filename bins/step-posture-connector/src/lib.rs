@@ -17,5 +17,6 @@ pub mod metrics;
 pub mod pki;
 pub mod providers;
 pub mod reload;
+pub mod scep;
 pub mod server;
 pub mod tls;

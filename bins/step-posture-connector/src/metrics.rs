@@ -19,6 +19,9 @@
 //! | `step_posture_reloads_total` | `target` (tls, devices), `result` (success, failure) |
 //! | `step_posture_tls_certificate_expiry_timestamp_seconds` | when the served certificate expires |
 //! | `step_posture_devices` | devices in the file provider's current list |
+//! | `step_posture_scep_challenges_total` | `result`: the method that passed (`static`, `signed`) or `refused` |
+//! | `step_posture_scep_notifications_total` | `result`: `success`, `failure`, `repeated` |
+//! | `step_posture_scep_challenge_requests_total` | `result`: `issued`, `unauthorized`, `refused` |
 //! | `step_posture_build_info` | `version` |
 
 use std::convert::Infallible;
@@ -173,6 +176,11 @@ struct ReloadLabels {
 }
 
 #[derive(Clone, Debug, Eq, Hash, PartialEq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Eq, Hash, PartialEq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -200,6 +208,9 @@ pub struct Metrics {
     reload_tls_failure: Counter,
     reload_devices_success: Counter,
     reload_devices_failure: Counter,
+    scep_challenges: Family<ResultLabels, Counter>,
+    scep_notifications: Family<ResultLabels, Counter>,
+    scep_issued: Family<ResultLabels, Counter>,
 }
 
 impl fmt::Debug for Metrics {
@@ -284,6 +295,24 @@ impl Metrics {
                 result,
             })
         };
+        let scep_challenges = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "scep_challenges",
+            "SCEP challenges checked, by the method that passed (static, signed) or refused",
+            scep_challenges.clone(),
+        );
+        let scep_notifications = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "scep_notifications",
+            "SCEP notifications received, by result (success, failure, repeated)",
+            scep_notifications.clone(),
+        );
+        let scep_issued = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "scep_challenge_requests",
+            "Requests to the challenge-issuing routes, by outcome (issued, unauthorized, refused)",
+            scep_issued.clone(),
+        );
         registry.register(
             "build",
             "The running version",
@@ -305,8 +334,37 @@ impl Metrics {
             reload_tls_failure: reload(ReloadTarget::Tls, "failure"),
             reload_devices_success: reload(ReloadTarget::Devices, "success"),
             reload_devices_failure: reload(ReloadTarget::Devices, "failure"),
+            scep_challenges,
+            scep_notifications,
+            scep_issued,
             registry,
         }
+    }
+
+    /// Counts a SCEP challenge check: the method that passed, or `refused`.
+    pub fn record_scep_challenge(&self, result: &'static str) {
+        self.scep_challenges
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// Counts a SCEP notification; a repeated delivery counts as `repeated` only.
+    pub fn record_scep_notification(&self, success: bool, repeated: bool) {
+        let result = match (repeated, success) {
+            (true, _) => "repeated",
+            (false, true) => "success",
+            (false, false) => "failure",
+        };
+        self.scep_notifications
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// Counts a request to the challenge-issuing routes by outcome.
+    pub fn record_scep_issue(&self, outcome: &'static str) {
+        self.scep_issued
+            .get_or_create(&ResultLabels { result: outcome })
+            .inc();
     }
 
     /// Also exports the Jamf provider's token, cache and request counters, read at scrape

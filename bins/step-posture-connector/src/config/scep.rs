@@ -1,0 +1,569 @@
+//! The SCEP gate's settings (`SCEP_*`), read from the variables directly.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use super::auth::read_secret_file;
+use super::{ConfigError, parse_bool};
+
+/// The shortest static challenge accepted.
+const MIN_STATIC_CHALLENGE: usize = 16;
+/// The shortest signing key accepted, in decoded bytes.
+const MIN_CHALLENGE_KEY: usize = 32;
+
+/// How a SCEP client's challenge password can pass (`SCEP_CHALLENGE`).
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum ChallengeMethod {
+    /// One shared password, `SCEP_STATIC_CHALLENGE`.
+    Static,
+    /// Challenges this server issues and signs with `SCEP_CHALLENGE_KEY`.
+    Signed,
+    /// Microsoft Intune's SCEP validation service.
+    Intune,
+}
+
+impl ChallengeMethod {
+    /// `static`, `signed` or `intune`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Static => "static",
+            Self::Signed => "signed",
+            Self::Intune => "intune",
+        }
+    }
+}
+
+impl fmt::Display for ChallengeMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the device's identifier is read from in a SCEP CSR (`SCEP_IDENTIFIER`).
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum IdentifierSource {
+    /// The subject's serialNumber attribute (OID 2.5.4.5).
+    SerialNumber,
+    /// The subject's common name.
+    CommonName,
+    /// A URI subject alternative name.
+    Uri,
+}
+
+impl IdentifierSource {
+    /// `serialNumber`, `commonName` or `uri`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SerialNumber => "serialNumber",
+            Self::CommonName => "commonName",
+            Self::Uri => "uri",
+        }
+    }
+}
+
+/// A secret that never shows in `Debug`.
+#[derive(Clone)]
+pub struct Hidden(pub(crate) Vec<u8>);
+
+impl fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{} bytes, not shown]", self.0.len())
+    }
+}
+
+impl Hidden {
+    /// The bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Basic credentials for the challenge-issuing routes (`SCEP_ISSUER_BASIC_AUTH`).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct IssuerCredentials {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: Hidden,
+}
+
+/// The SCEP gate's settings; present when `SCEP_CHALLENGE` is set.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ScepSettings {
+    /// `SCEP_CHALLENGE`: the methods a challenge may pass, in order.
+    pub methods: Vec<ChallengeMethod>,
+    /// `SCEP_STATIC_CHALLENGE` (or `_FILE`).
+    pub static_challenge: Option<Hidden>,
+    /// `SCEP_CHALLENGE_KEY` (or `_FILE`): signing keys, the one that signs first.
+    pub challenge_keys: Vec<Hidden>,
+    /// `SCEP_CHALLENGE_TTL`.
+    pub challenge_ttl: Duration,
+    /// `SCEP_IDENTIFIER`.
+    pub identifiers: Vec<IdentifierSource>,
+    /// `SCEP_POSTURE`.
+    pub posture: bool,
+    /// `SCEP_ISSUER_BASIC_AUTH` (or `_FILE`).
+    pub issuer_credentials: Option<IssuerCredentials>,
+    /// `SCEP_ISSUER_ADDR`.
+    pub issuer_addr: Option<SocketAddr>,
+}
+
+/// Every `SCEP_*` variable, for the list of known variables.
+pub const SCEP_VARIABLES: &[&str] = &[
+    "SCEP_CHALLENGE",
+    "SCEP_STATIC_CHALLENGE",
+    "SCEP_STATIC_CHALLENGE_FILE",
+    "SCEP_CHALLENGE_KEY",
+    "SCEP_CHALLENGE_KEY_FILE",
+    "SCEP_CHALLENGE_TTL",
+    "SCEP_IDENTIFIER",
+    "SCEP_POSTURE",
+    "SCEP_ISSUER_BASIC_AUTH",
+    "SCEP_ISSUER_BASIC_AUTH_FILE",
+    "SCEP_ISSUER_ADDR",
+];
+
+/// Reads the `SCEP_*` variables. `Some(None)` when `SCEP_CHALLENGE` is unset (no SCEP gate);
+/// `None` after recording every problem.
+pub(crate) fn scep_settings(
+    vars: &HashMap<String, String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Option<ScepSettings>> {
+    let value = |name: &str| {
+        vars.get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(methods_text) = value("SCEP_CHALLENGE") else {
+        let stray: Vec<&str> = SCEP_VARIABLES[1..]
+            .iter()
+            .copied()
+            .filter(|name| value(name).is_some())
+            .collect();
+        if !stray.is_empty() {
+            errors.push(ConfigError::missing(
+                "SCEP_CHALLENGE",
+                format!(
+                    "static, signed and/or intune, since {} {} set",
+                    stray.join(", "),
+                    if stray.len() == 1 { "is" } else { "are" }
+                ),
+            ));
+            return None;
+        }
+        return Some(None);
+    };
+    let before = errors.len();
+    let mut methods = Vec::new();
+    for item in methods_text
+        .split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+    {
+        let method = match item.to_ascii_lowercase().as_str() {
+            "static" => ChallengeMethod::Static,
+            "signed" => ChallengeMethod::Signed,
+            "intune" => ChallengeMethod::Intune,
+            _ => {
+                errors.push(ConfigError::invalid(
+                    "SCEP_CHALLENGE",
+                    &methods_text,
+                    "a comma-separated list of static, signed and intune",
+                ));
+                return None;
+            }
+        };
+        if !methods.contains(&method) {
+            methods.push(method);
+        }
+    }
+    if methods.contains(&ChallengeMethod::Intune) {
+        errors.push(ConfigError::invalid(
+            "SCEP_CHALLENGE",
+            &methods_text,
+            "static and/or signed: Intune SCEP validation is not available in this version",
+        ));
+    }
+
+    let static_challenge = secret(
+        vars,
+        "SCEP_STATIC_CHALLENGE",
+        "SCEP_STATIC_CHALLENGE_FILE",
+        errors,
+    );
+    let static_challenge = match (methods.contains(&ChallengeMethod::Static), static_challenge) {
+        (true, Some(Some(text))) if text.trim().chars().count() < MIN_STATIC_CHALLENGE => {
+            errors.push(ConfigError::invalid_secret(
+                "SCEP_STATIC_CHALLENGE",
+                format!("at least {MIN_STATIC_CHALLENGE} characters"),
+            ));
+            None
+        }
+        (true, Some(Some(text))) => Some(Hidden(text.trim().as_bytes().to_vec())),
+        (true, Some(None)) => {
+            errors.push(ConfigError::missing(
+                "SCEP_STATIC_CHALLENGE",
+                "the shared challenge password (or SCEP_STATIC_CHALLENGE_FILE), since \
+                 SCEP_CHALLENGE lists static",
+            ));
+            None
+        }
+        (false, Some(Some(_))) => {
+            errors.push(ConfigError::invalid_secret(
+                "SCEP_STATIC_CHALLENGE",
+                "unset unless SCEP_CHALLENGE lists static",
+            ));
+            None
+        }
+        _ => None,
+    };
+
+    let keys = secret(
+        vars,
+        "SCEP_CHALLENGE_KEY",
+        "SCEP_CHALLENGE_KEY_FILE",
+        errors,
+    );
+    let challenge_keys = match (methods.contains(&ChallengeMethod::Signed), keys) {
+        (true, Some(Some(text))) => challenge_keys(&text, errors),
+        (true, Some(None)) => {
+            errors.push(ConfigError::missing(
+                "SCEP_CHALLENGE_KEY",
+                "a base64 key of at least 32 bytes (openssl rand -base64 32), or \
+                 SCEP_CHALLENGE_KEY_FILE, since SCEP_CHALLENGE lists signed",
+            ));
+            Vec::new()
+        }
+        (false, Some(Some(_))) => {
+            errors.push(ConfigError::invalid_secret(
+                "SCEP_CHALLENGE_KEY",
+                "unset unless SCEP_CHALLENGE lists signed",
+            ));
+            Vec::new()
+        }
+        _ => Vec::new(),
+    };
+
+    let challenge_ttl = super::seconds(
+        &value("SCEP_CHALLENGE_TTL"),
+        "SCEP_CHALLENGE_TTL",
+        3600,
+        60,
+        7 * 86_400,
+        errors,
+    );
+    let identifiers = identifier_sources(value("SCEP_IDENTIFIER"), errors);
+    let posture = match value("SCEP_POSTURE") {
+        None => Some(true),
+        Some(text) => parse_bool(&text).or_else(|| {
+            errors.push(ConfigError::invalid(
+                "SCEP_POSTURE",
+                &text,
+                "0 or 1 (or true/false)",
+            ));
+            None
+        }),
+    };
+    let issuer_credentials = match secret(
+        vars,
+        "SCEP_ISSUER_BASIC_AUTH",
+        "SCEP_ISSUER_BASIC_AUTH_FILE",
+        errors,
+    ) {
+        Some(Some(text)) => issuer_credentials(text.trim(), errors),
+        _ => None,
+    };
+    let issuer_addr = match value("SCEP_ISSUER_ADDR") {
+        None => Some(None),
+        Some(text) => match text.parse::<SocketAddr>() {
+            Ok(addr) if issuer_credentials.is_some() => Some(Some(addr)),
+            Ok(_) => {
+                errors.push(ConfigError::missing(
+                    "SCEP_ISSUER_BASIC_AUTH",
+                    "user:password for the challenge-issuing routes, since SCEP_ISSUER_ADDR \
+                     serves them",
+                ));
+                None
+            }
+            Err(_) => {
+                errors.push(ConfigError::invalid(
+                    "SCEP_ISSUER_ADDR",
+                    &text,
+                    "an IP address and port such as 0.0.0.0:9444",
+                ));
+                None
+            }
+        },
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(Some(ScepSettings {
+        methods,
+        static_challenge,
+        challenge_keys,
+        challenge_ttl: challenge_ttl?,
+        identifiers: identifiers?,
+        posture: posture?,
+        issuer_credentials,
+        issuer_addr: issuer_addr?,
+    }))
+}
+
+/// A secret from `variable` or the file `file_variable` names: `Some(None)` when neither is
+/// set, `None` after recording a problem.
+fn secret(
+    vars: &HashMap<String, String>,
+    variable: &str,
+    file_variable: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Option<String>> {
+    let inline = vars.get(variable).filter(|v| !v.trim().is_empty());
+    let path = vars
+        .get(file_variable)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty());
+    match (inline, path) {
+        (Some(_), Some(_)) => {
+            errors.push(ConfigError::invalid_secret(
+                format!("{variable} and {file_variable}"),
+                "only one of the two",
+            ));
+            None
+        }
+        (Some(text), None) => Some(Some(text.clone())),
+        (None, Some(path)) => match read_secret_file(Path::new(path)) {
+            Ok(text) if !text.trim().is_empty() => Some(Some(text)),
+            Ok(_) => {
+                errors.push(ConfigError::invalid(
+                    file_variable,
+                    path,
+                    "a file holding the secret; the file is empty",
+                ));
+                None
+            }
+            Err(err) => {
+                errors.push(ConfigError::invalid(
+                    file_variable,
+                    path,
+                    format!("a readable file holding the secret ({err})"),
+                ));
+                None
+            }
+        },
+        (None, None) => Some(None),
+    }
+}
+
+/// Comma- or newline-separated base64 keys, the signing one first.
+fn challenge_keys(text: &str, errors: &mut Vec<ConfigError>) -> Vec<Hidden> {
+    let mut keys = Vec::new();
+    for (index, item) in text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .enumerate()
+    {
+        match base64::engine::general_purpose::STANDARD.decode(item) {
+            Ok(bytes) if bytes.len() >= MIN_CHALLENGE_KEY => keys.push(Hidden(bytes)),
+            Ok(bytes) => errors.push(ConfigError::invalid_secret(
+                format!("SCEP_CHALLENGE_KEY item {}", index + 1),
+                format!(
+                    "at least {MIN_CHALLENGE_KEY} bytes once decoded, not {} (openssl rand -base64 32)",
+                    bytes.len()
+                ),
+            )),
+            Err(_) => errors.push(ConfigError::invalid_secret(
+                format!("SCEP_CHALLENGE_KEY item {}", index + 1),
+                "standard base64 (openssl rand -base64 32)",
+            )),
+        }
+    }
+    keys
+}
+
+fn identifier_sources(
+    text: Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Vec<IdentifierSource>> {
+    let Some(text) = text else {
+        return Some(vec![
+            IdentifierSource::SerialNumber,
+            IdentifierSource::CommonName,
+        ]);
+    };
+    let mut sources = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let source = match item.to_ascii_lowercase().as_str() {
+            "serialnumber" => IdentifierSource::SerialNumber,
+            "commonname" => IdentifierSource::CommonName,
+            "uri" => IdentifierSource::Uri,
+            _ => {
+                errors.push(ConfigError::invalid(
+                    "SCEP_IDENTIFIER",
+                    &text,
+                    "a comma-separated list of serialNumber, commonName and uri",
+                ));
+                return None;
+            }
+        };
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+    if sources.is_empty() {
+        errors.push(ConfigError::invalid(
+            "SCEP_IDENTIFIER",
+            &text,
+            "a comma-separated list of serialNumber, commonName and uri",
+        ));
+        return None;
+    }
+    Some(sources)
+}
+
+fn issuer_credentials(text: &str, errors: &mut Vec<ConfigError>) -> Option<IssuerCredentials> {
+    match text.split_once(':') {
+        Some((user, password)) if !user.is_empty() && password.chars().count() >= 16 => {
+            Some(IssuerCredentials {
+                username: user.to_owned(),
+                password: Hidden(password.as_bytes().to_vec()),
+            })
+        }
+        _ => {
+            errors.push(ConfigError::invalid_secret(
+                "SCEP_ISSUER_BASIC_AUTH",
+                "user:password, with a password of at least 16 characters",
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> (Option<Option<ScepSettings>>, Vec<String>) {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut errors = Vec::new();
+        let settings = scep_settings(&vars, &mut errors);
+        (settings, errors.iter().map(ToString::to_string).collect())
+    }
+
+    const KEY: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
+
+    #[test]
+    fn unset_means_no_gate_and_stray_settings_are_an_error() {
+        assert!(matches!(parse(&[]), (Some(None), errors) if errors.is_empty()));
+        let (settings, errors) = parse(&[("SCEP_CHALLENGE_KEY", KEY)]);
+        assert!(settings.is_none());
+        assert!(
+            errors[0].starts_with("SCEP_CHALLENGE is not set"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let (settings, errors) = parse(&[
+            ("SCEP_CHALLENGE", "signed, static"),
+            ("SCEP_CHALLENGE_KEY", KEY),
+            ("SCEP_STATIC_CHALLENGE", "a-long-shared-challenge"),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let settings = settings.unwrap().unwrap();
+        assert_eq!(
+            settings.methods,
+            [ChallengeMethod::Signed, ChallengeMethod::Static]
+        );
+        assert_eq!(settings.challenge_ttl, Duration::from_secs(3600));
+        assert_eq!(
+            settings.identifiers,
+            [IdentifierSource::SerialNumber, IdentifierSource::CommonName]
+        );
+        assert!(settings.posture);
+        assert_eq!(settings.challenge_keys.len(), 1);
+        assert!(!format!("{settings:?}").contains("a-long-shared-challenge"));
+    }
+
+    #[test]
+    fn every_problem_names_its_variable_and_hides_secrets() {
+        for (pairs, expected) in [
+            (
+                vec![("SCEP_CHALLENGE", "ndes")],
+                "SCEP_CHALLENGE=\"ndes\" is invalid",
+            ),
+            (
+                vec![
+                    ("SCEP_CHALLENGE", "static"),
+                    ("SCEP_STATIC_CHALLENGE", "short"),
+                ],
+                "SCEP_STATIC_CHALLENGE is invalid (value not shown",
+            ),
+            (
+                vec![("SCEP_CHALLENGE", "static")],
+                "SCEP_STATIC_CHALLENGE is not set",
+            ),
+            (
+                vec![
+                    ("SCEP_CHALLENGE", "signed"),
+                    ("SCEP_CHALLENGE_KEY", "c2hvcnQ="),
+                ],
+                "SCEP_CHALLENGE_KEY item 1 is invalid (value not shown",
+            ),
+            (
+                vec![("SCEP_CHALLENGE", "signed")],
+                "SCEP_CHALLENGE_KEY is not set",
+            ),
+            (
+                vec![
+                    ("SCEP_CHALLENGE", "signed"),
+                    ("SCEP_CHALLENGE_KEY", KEY),
+                    ("SCEP_CHALLENGE_TTL", "5"),
+                ],
+                "SCEP_CHALLENGE_TTL=\"5\" is invalid",
+            ),
+            (
+                vec![
+                    ("SCEP_CHALLENGE", "signed"),
+                    ("SCEP_CHALLENGE_KEY", KEY),
+                    ("SCEP_IDENTIFIER", "udid"),
+                ],
+                "SCEP_IDENTIFIER=\"udid\" is invalid",
+            ),
+            (
+                vec![
+                    ("SCEP_CHALLENGE", "signed"),
+                    ("SCEP_CHALLENGE_KEY", KEY),
+                    ("SCEP_ISSUER_BASIC_AUTH", "jamf:short"),
+                ],
+                "SCEP_ISSUER_BASIC_AUTH is invalid (value not shown",
+            ),
+            (
+                vec![("SCEP_CHALLENGE", "intune")],
+                "not available in this version",
+            ),
+        ] {
+            let (settings, errors) = parse(&pairs);
+            assert!(settings.is_none(), "{pairs:?}");
+            assert!(
+                errors.iter().any(|e| e.contains(expected)),
+                "{pairs:?}: {errors:?}"
+            );
+            assert!(errors.iter().all(|e| !e.contains(KEY)), "{errors:?}");
+        }
+    }
+}

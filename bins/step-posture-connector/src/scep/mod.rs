@@ -1,0 +1,395 @@
+//! The SCEP gate: step-ca's SCEPCHALLENGE and NOTIFYING webhooks.
+//!
+//! A SCEP client's challenge password must pass one of the configured methods
+//! (`SCEP_CHALLENGE`): a static password, or a challenge this server signed (optionally bound
+//! to one device). Then, with `SCEP_POSTURE=1`, the device the CSR names must be allowed by
+//! the configured provider, exactly as a device-attest request would be. Notifications are
+//! written to the audit log once each, however often step-ca delivers them.
+
+pub mod challenge;
+pub mod issuer;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use ring::digest;
+use smallstep_webhook::{CsrIdentity, RequestBody};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::config::{ChallengeMethod, IdentifierSource, IssuerCredentials, ScepSettings};
+pub use challenge::{ChallengeError, SignedChallenges, StaticChallenge, VerifiedChallenge};
+
+/// How long a delivered notification is remembered, so step-ca's retry of it is recognised.
+const NOTIFICATION_MEMORY: Duration = Duration::from_secs(600);
+/// The most notifications remembered at once.
+const MAX_NOTIFICATIONS: usize = 10_000;
+
+/// A challenge that passed, and the device the CSR names.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct Admitted {
+    /// The device identifier read from the CSR.
+    pub identifier: String,
+    /// Which method the challenge passed.
+    pub method: ChallengeMethod,
+}
+
+/// Why a SCEPCHALLENGE request is refused, for the audit log (step-ca shows SCEP clients no
+/// reason).
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct Refusal {
+    /// What went wrong; never the challenge itself.
+    pub reason: String,
+    /// The device the CSR names, when it could be read.
+    pub identifier: Option<String>,
+}
+
+impl Refusal {
+    fn new(reason: impl Into<String>, identifier: Option<&str>) -> Self {
+        Self {
+            reason: reason.into(),
+            identifier: identifier.map(str::to_owned),
+        }
+    }
+}
+
+/// The SCEP gate's state: the challenge methods and what it remembers.
+#[derive(Debug)]
+pub struct ScepGate {
+    methods: Vec<ChallengeMethod>,
+    identifiers: Vec<IdentifierSource>,
+    posture: bool,
+    static_challenge: Option<StaticChallenge>,
+    signed: Option<SignedChallenges>,
+    issuer: Option<IssuerCredentials>,
+    notifications: Mutex<HashMap<String, Instant>>,
+}
+
+impl ScepGate {
+    /// The gate `settings` describe.
+    pub fn new(settings: &ScepSettings) -> Self {
+        let keys: Vec<&[u8]> = settings.challenge_keys.iter().map(|k| k.expose()).collect();
+        Self {
+            methods: settings.methods.clone(),
+            identifiers: settings.identifiers.clone(),
+            posture: settings.posture,
+            static_challenge: settings
+                .static_challenge
+                .as_ref()
+                .map(|c| StaticChallenge::new(c.expose())),
+            signed: (!keys.is_empty())
+                .then(|| SignedChallenges::new(&keys, settings.challenge_ttl)),
+            issuer: settings.issuer_credentials.clone(),
+            notifications: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether an admitted device must also pass the provider (`SCEP_POSTURE`).
+    pub fn posture(&self) -> bool {
+        self.posture
+    }
+
+    /// The signed-challenge issuer, when `signed` is a method.
+    pub fn signed(&self) -> Option<&SignedChallenges> {
+        self.signed.as_ref()
+    }
+
+    /// The credentials the issuing routes require, if they are served.
+    pub fn issuer_credentials(&self) -> Option<&IssuerCredentials> {
+        self.issuer.as_ref()
+    }
+
+    /// The device a verified SCEPCHALLENGE body's CSR names, by `SCEP_IDENTIFIER`.
+    pub fn identifier(&self, csr: &CsrIdentity) -> Option<String> {
+        self.identifiers.iter().find_map(|source| match source {
+            IdentifierSource::SerialNumber => csr.serial_number.clone(),
+            IdentifierSource::CommonName => csr.common_name.clone(),
+            IdentifierSource::Uri => csr.uris.first().cloned(),
+        })
+    }
+
+    /// Checks a verified SCEPCHALLENGE body: the CSR (read from its DER) must name a device,
+    /// and the challenge must pass one of the methods, in the order configured.
+    pub fn check(&self, body: &RequestBody) -> Result<Admitted, Refusal> {
+        let challenge = body
+            .scep_challenge
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Refusal::new("the request has no scepChallenge", None))?;
+        let csr = body.csr_identity().map_err(|err| {
+            Refusal::new(
+                format!("the certificate request cannot be read: {err}"),
+                None,
+            )
+        })?;
+        let identifier = self.identifier(&csr).ok_or_else(|| {
+            Refusal::new(
+                format!(
+                    "the certificate request names no device in {} (SCEP_IDENTIFIER)",
+                    self.identifiers
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None,
+            )
+        })?;
+        let mut reasons = Vec::new();
+        for method in &self.methods {
+            match method {
+                ChallengeMethod::Static => match &self.static_challenge {
+                    Some(expected) if expected.matches(challenge) => {
+                        return Ok(Admitted {
+                            identifier,
+                            method: ChallengeMethod::Static,
+                        });
+                    }
+                    _ => reasons.push("static: does not match".to_owned()),
+                },
+                ChallengeMethod::Signed => match &self.signed {
+                    Some(signed) => match signed.verify(challenge, &identifier, &csr.public_key) {
+                        Ok(_) => {
+                            return Ok(Admitted {
+                                identifier,
+                                method: ChallengeMethod::Signed,
+                            });
+                        }
+                        Err(err) => reasons.push(format!("signed: {err}")),
+                    },
+                    None => reasons.push("signed: no key".to_owned()),
+                },
+                other => reasons.push(format!("{other}: not available")),
+            }
+        }
+        Err(Refusal::new(
+            format!("the challenge passed no method ({})", reasons.join("; ")),
+            Some(&identifier),
+        ))
+    }
+
+    /// Whether this notification was already delivered (step-ca retries once after a 5xx or
+    /// a lost answer); remembers it otherwise.
+    pub fn already_notified(&self, key: &str) -> bool {
+        let mut seen = self
+            .notifications
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if seen.len() >= MAX_NOTIFICATIONS {
+            seen.retain(|_, at| now.duration_since(*at) < NOTIFICATION_MEMORY);
+        }
+        match seen.get(key) {
+            Some(at) if now.duration_since(*at) < NOTIFICATION_MEMORY => true,
+            _ => {
+                if seen.len() < MAX_NOTIFICATIONS {
+                    seen.insert(key.to_owned(), now);
+                }
+                false
+            }
+        }
+    }
+}
+
+/// What a NOTIFYING body reports, for the audit line.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct Notification {
+    /// `scepTransactionID`.
+    pub transaction_id: String,
+    /// Whether issuance succeeded.
+    pub success: bool,
+    /// The issued certificate's serial number, hex.
+    pub serial: String,
+    /// SHA-256 of the issued certificate's DER, hex.
+    pub sha256: String,
+    /// SHA-1 of the issued certificate's DER, hex (the thumbprint Intune and Windows show).
+    pub sha1: String,
+    /// The issued certificate's subject.
+    pub subject: String,
+    /// When it expires, RFC 3339.
+    pub not_after: String,
+    /// The failure description, for a failure.
+    pub failure: String,
+}
+
+impl Notification {
+    /// Reads a verified NOTIFYING body. A success must carry the issued certificate's DER.
+    pub fn from_body(body: &RequestBody) -> Result<Self, String> {
+        let transaction_id = body
+            .scep_transaction_id
+            .clone()
+            .filter(|t| !t.is_empty())
+            .ok_or("the request has no scepTransactionID")?;
+        let Some(certificate) = body.x509_certificate.as_ref() else {
+            return Ok(Self {
+                transaction_id,
+                success: false,
+                failure: body
+                    .scep_error_description
+                    .clone()
+                    .unwrap_or_else(|| "(no description)".to_owned()),
+                ..Self::default()
+            });
+        };
+        let der = certificate
+            .raw
+            .as_deref()
+            .ok_or("the success notification has no x509Certificate.raw")?;
+        let (_, parsed) = X509Certificate::from_der(der)
+            .map_err(|err| format!("the issued certificate cannot be read: {err}"))?;
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        Ok(Self {
+            transaction_id,
+            success: true,
+            serial: hex(parsed.raw_serial()),
+            sha256: hex(digest::digest(&digest::SHA256, der).as_ref()),
+            sha1: hex(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref()),
+            subject: parsed.subject().to_string(),
+            not_after: parsed
+                .validity()
+                .not_after
+                .to_datetime()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            failure: String::new(),
+        })
+    }
+
+    /// What identifies one delivery, for de-duplication.
+    pub fn key(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.transaction_id,
+            if self.success { "ok" } else { "failed" },
+            self.sha256
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Hidden;
+
+    fn csr(serial: Option<&str>, cn: &str) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        if let Some(serial) = serial {
+            params.distinguished_name.push(
+                rcgen::DnType::CustomDnType(vec![2, 5, 4, 5]),
+                rcgen::DnValue::PrintableString(serial.try_into().unwrap()),
+            );
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.serialize_request(&key).unwrap().der().to_vec()
+    }
+
+    fn settings(methods: &[ChallengeMethod]) -> ScepSettings {
+        let vars: HashMap<String, String> = [
+            (
+                "SCEP_CHALLENGE",
+                methods
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "SCEP_CHALLENGE_KEY",
+                "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=".to_owned(),
+            ),
+            (
+                "SCEP_STATIC_CHALLENGE",
+                "a-long-shared-challenge".to_owned(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(k, _)| {
+            (*k != "SCEP_CHALLENGE_KEY" || methods.contains(&ChallengeMethod::Signed))
+                && (*k != "SCEP_STATIC_CHALLENGE" || methods.contains(&ChallengeMethod::Static))
+        })
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut errors = Vec::new();
+        crate::config::scep_settings(&vars, &mut errors)
+            .flatten()
+            .unwrap_or_else(|| panic!("{errors:?}"))
+    }
+
+    fn body(csr: &[u8], challenge: &str) -> RequestBody {
+        RequestBody::scep_challenge(
+            csr,
+            challenge,
+            "tx-1",
+            "wifi",
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_identifier_follows_scep_identifier() {
+        let gate = ScepGate::new(&settings(&[ChallengeMethod::Static]));
+        let with_serial = CsrIdentity::parse(&csr(Some("C02XL0GJJG5J"), "Alice's Mac")).unwrap();
+        assert_eq!(
+            gate.identifier(&with_serial).as_deref(),
+            Some("C02XL0GJJG5J")
+        );
+        let cn_only = CsrIdentity::parse(&csr(None, "C02CNONLY001")).unwrap();
+        assert_eq!(gate.identifier(&cn_only).as_deref(), Some("C02CNONLY001"));
+    }
+
+    #[test]
+    fn methods_in_order() {
+        let gate = ScepGate::new(&settings(&[
+            ChallengeMethod::Static,
+            ChallengeMethod::Signed,
+        ]));
+        let der = csr(Some("C02XL0GJJG5J"), "x");
+        let admitted = gate.check(&body(&der, "a-long-shared-challenge")).unwrap();
+        assert_eq!(admitted.method, ChallengeMethod::Static);
+        assert_eq!(admitted.identifier, "C02XL0GJJG5J");
+        let token = gate.signed().unwrap().issue(Some("C02XL0GJJG5J")).unwrap();
+        assert_eq!(
+            gate.check(&body(&der, &token)).unwrap().method,
+            ChallengeMethod::Signed
+        );
+        let refusal = gate.check(&body(&der, "guess")).unwrap_err();
+        assert_eq!(refusal.identifier.as_deref(), Some("C02XL0GJJG5J"));
+        assert!(
+            refusal.reason.contains("static: does not match"),
+            "{refusal:?}"
+        );
+        assert!(
+            refusal.reason.contains("signed: not a signed challenge"),
+            "{refusal:?}"
+        );
+        assert!(!refusal.reason.contains("guess"));
+        // A token bound to one device doesn't pass for another.
+        let other = csr(Some("C02OTHER0001"), "x");
+        let refusal = gate.check(&body(&other, &token)).unwrap_err();
+        assert!(refusal.reason.contains("issued for device"), "{refusal:?}");
+    }
+
+    #[test]
+    fn notifications_are_remembered() {
+        let gate = ScepGate::new(&settings(&[ChallengeMethod::Static]));
+        assert!(!gate.already_notified("tx-1:ok:ab"));
+        assert!(gate.already_notified("tx-1:ok:ab"));
+        assert!(!gate.already_notified("tx-2:ok:ab"));
+    }
+
+    #[test]
+    fn hidden_is_hidden() {
+        assert_eq!(
+            format!("{:?}", Hidden(b"secret".to_vec())),
+            "[6 bytes, not shown]"
+        );
+    }
+}
