@@ -15,7 +15,7 @@ use smallstep_webhook::{RequestBody, ResponseBody, Signer, Verifier, WebhookSecr
 
 use crate::client::{Connection, client_config};
 use crate::config::{Config, ConfigErrors, ProviderSettings};
-use crate::handler::{App, WEBHOOK_PATH};
+use crate::handler::{App, SCEP_CHALLENGE_PATH, SCEP_NOTIFY_PATH, WEBHOOK_PATH};
 use crate::metrics::Metrics;
 use crate::reload::{self, FileWatch, Reloader};
 use crate::scep::ScepGate;
@@ -311,6 +311,22 @@ pub struct SimulateOptions {
     pub ca_cert: Option<PathBuf>,
     /// Client certificate and key for mTLS.
     pub client_identity: Option<(PathBuf, PathBuf)>,
+    /// Play a SCEP provisioner instead of ACME: a SCEPCHALLENGE with this challenge, or a
+    /// NOTIFYING body.
+    pub scep: Option<ScepSimulation>,
+}
+
+/// What `simulate` sends as a SCEP provisioner.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ScepSimulation {
+    /// A SCEPCHALLENGE body: a fresh CSR whose subject carries the serial (serialNumber
+    /// attribute) and the common name, with this challenge password.
+    Challenge(String),
+    /// A NOTIFYING body for a certificate issued to such a CSR.
+    NotifySuccess,
+    /// A NOTIFYING body for a failed issuance.
+    NotifyFailure,
 }
 
 impl SimulateOptions {
@@ -331,6 +347,7 @@ impl SimulateOptions {
             authorizing: false,
             ca_cert: None,
             client_identity: None,
+            scep: None,
         }
     }
 }
@@ -398,7 +415,9 @@ pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResul
         .context("--secret is not a valid webhook secret (the base64 text step-ca printed)")?;
     let common_name = options.common_name.as_deref().unwrap_or(&options.serial);
     let now = time::OffsetDateTime::now_utc();
-    let body = if options.authorizing {
+    let body = if let Some(scep) = &options.scep {
+        scep_body(scep, &options.serial, common_name, now)?
+    } else if options.authorizing {
         let mut body = RequestBody::device_attest_authorizing(&options.serial, now);
         if options.common_name.is_some()
             && let Some(template) = body
@@ -440,6 +459,100 @@ pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResul
         response,
         body,
     })
+}
+
+/// A SCEP body as step-ca would send it for a device with serial `serial`.
+fn scep_body(
+    scep: &ScepSimulation,
+    serial: &str,
+    common_name: &str,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<RequestBody> {
+    let key = rcgen::KeyPair::generate().context("generating a device key")?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    params.distinguished_name.push(
+        rcgen::DnType::CustomDnType(vec![2, 5, 4, 5]),
+        rcgen::DnValue::PrintableString(
+            serial
+                .try_into()
+                .context("the serial is not a PrintableString")?,
+        ),
+    );
+    let transaction_id = format!("simulate-{}", now.unix_timestamp_nanos());
+    Ok(match scep {
+        ScepSimulation::Challenge(challenge) => {
+            let csr = params
+                .serialize_request_with_attributes(&key, vec![challenge_password(challenge)])
+                .context("building the CSR")?;
+            RequestBody::scep_challenge(csr.der(), challenge.as_str(), transaction_id, "scep", now)
+                .context("building the request body")?
+        }
+        ScepSimulation::NotifySuccess => {
+            let csr = params.serialize_request(&key).context("building the CSR")?;
+            let issuer_key = rcgen::KeyPair::generate()?;
+            let mut issuer = rcgen::CertificateParams::new(Vec::<String>::new())?;
+            issuer.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let issuer = rcgen::CertifiedIssuer::self_signed(issuer, issuer_key)?;
+            let certificate = params.signed_by(&key, &issuer)?;
+            RequestBody::scep_notify_success(csr.der(), certificate.der(), transaction_id, now)
+                .context("building the request body")?
+        }
+        ScepSimulation::NotifyFailure => {
+            let csr = params.serialize_request(&key).context("building the CSR")?;
+            RequestBody::scep_notify_failure(csr.der(), transaction_id, "simulated failure", now)
+                .context("building the request body")?
+        }
+    })
+}
+
+/// The PKCS #9 challengePassword attribute (1.2.840.113549.1.9.7) with `challenge` as a
+/// PrintableString when it fits one, else a UTF8String.
+fn challenge_password(challenge: &str) -> rcgen::Attribute {
+    let tag = if crate::scep::challenge::is_printable_string(challenge) {
+        0x13
+    } else {
+        0x0c
+    };
+    let mut value = vec![tag];
+    let bytes = challenge.as_bytes();
+    if bytes.len() < 128 {
+        value.push(u8::try_from(bytes.len()).unwrap_or(0));
+    } else {
+        value.push(0x81);
+        value.push(u8::try_from(bytes.len().min(255)).unwrap_or(255));
+    }
+    value.extend_from_slice(&bytes[..bytes.len().min(255)]);
+    rcgen::Attribute {
+        oid: &[1, 2, 840, 113_549, 1, 9, 7],
+        values: value,
+    }
+}
+
+/// `challenge issue`: a signed SCEP challenge from the configured `SCEP_CHALLENGE_KEY`,
+/// bound to `identifier` when given, valid for `ttl` (at most `SCEP_CHALLENGE_TTL`).
+pub fn issue_challenge(
+    vars: &HashMap<String, String>,
+    identifier: Option<&str>,
+    ttl: Option<Duration>,
+) -> Result<String, CommandError> {
+    let config = Config::from_vars(vars)?;
+    let gate = config
+        .scep
+        .as_ref()
+        .map(ScepGate::new)
+        .context("SCEP_CHALLENGE is not set: configure the SCEP gate with signed challenges")?;
+    let signed = gate
+        .signed()
+        .context("SCEP_CHALLENGE does not list signed, so there is no SCEP_CHALLENGE_KEY")?;
+    let challenge = match ttl {
+        Some(ttl) => signed.issue_for(identifier, ttl),
+        None => signed.issue(identifier),
+    };
+    Ok(challenge.context("issuing the challenge")?)
 }
 
 /// `check-config`: validates the configuration, loads the TLS files, bootstraps the
@@ -510,6 +623,7 @@ fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
             entry.id
         ));
     }
+    lines.push(scep_summary(config.scep.as_ref()));
     lines.push(format!("TIMEOUT: {} s", config.timeout.as_secs()));
     lines.push(match config.metrics_addr {
         Some(addr) => format!("metrics: http://{addr}/metrics (also /livez and /readyz)"),
@@ -527,6 +641,41 @@ fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
         lines.push(format!("warning: {warning}"));
     }
     lines.join("\n")
+}
+
+fn scep_summary(scep: Option<&crate::config::ScepSettings>) -> String {
+    let Some(scep) = scep else {
+        return format!(
+            "SCEP: off (set SCEP_CHALLENGE to serve {SCEP_CHALLENGE_PATH} and {SCEP_NOTIFY_PATH})"
+        );
+    };
+    let join = |items: Vec<&str>| items.join(",");
+    let mut line = format!(
+        "SCEP: SCEP_CHALLENGE={} SCEP_IDENTIFIER={} SCEP_POSTURE={}",
+        join(scep.methods.iter().map(|m| m.as_str()).collect()),
+        join(scep.identifiers.iter().map(|i| i.as_str()).collect()),
+        u8::from(scep.posture)
+    );
+    if scep.static_challenge.is_some() {
+        line.push_str(" static challenge set (not shown)");
+    }
+    if !scep.challenge_keys.is_empty() {
+        line.push_str(&format!(
+            " SCEP_CHALLENGE_TTL={} s, {} signing key(s) (not shown)",
+            scep.challenge_ttl.as_secs(),
+            scep.challenge_keys.len()
+        ));
+    }
+    match &scep.issuer_credentials {
+        Some(credentials) => line.push_str(&format!(
+            "; issuing routes {} and {} for user {:?}",
+            crate::scep::issuer::JAMF_PATH,
+            crate::scep::issuer::NDES_PATH,
+            credentials.username
+        )),
+        None => line.push_str("; issuing routes off (SCEP_ISSUER_BASIC_AUTH unset)"),
+    }
+    line
 }
 
 fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {

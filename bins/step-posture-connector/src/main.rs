@@ -23,7 +23,7 @@ macro_rules! complain {
 
 use clap::{Parser, Subcommand};
 use posture_core::{Decision, DeviceMode};
-use step_posture_connector::commands::{self, CommandError, SimulateOptions};
+use step_posture_connector::commands::{self, CommandError, ScepSimulation, SimulateOptions};
 use step_posture_connector::config::{Config, gather_environment};
 use step_posture_connector::{doctor, health};
 
@@ -73,6 +73,18 @@ enum Command {
         /// Client private key for mTLS, PEM.
         #[arg(long, requires = "client_cert")]
         client_key: Option<PathBuf>,
+        /// Play a SCEP provisioner: send a SCEPCHALLENGE with this challenge password (the
+        /// serial goes into the CSR subject's serialNumber attribute).
+        #[arg(long, conflicts_with_all = ["authorizing", "scep_notify"])]
+        scep_challenge: Option<String>,
+        /// Play a SCEP provisioner: send a NOTIFYING body, success or failure.
+        #[arg(long, value_parser = ["success", "failure"], conflicts_with = "authorizing")]
+        scep_notify: Option<String>,
+    },
+    /// Signed SCEP challenges (SCEP_CHALLENGE=signed).
+    Challenge {
+        #[command(subcommand)]
+        command: ChallengeCommand,
     },
     /// Validate the configuration and bootstrap the provider, then print a summary.
     CheckConfig,
@@ -105,6 +117,19 @@ enum Command {
         /// Seconds to wait for the answer.
         #[arg(long, default_value_t = 5)]
         timeout: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChallengeCommand {
+    /// Print a new signed challenge.
+    Issue {
+        /// Bind it to this device: only a CSR naming it passes.
+        #[arg(long)]
+        identifier: Option<String>,
+        /// Seconds it stays valid (at most SCEP_CHALLENGE_TTL, the default).
+        #[arg(long)]
+        ttl: Option<u64>,
     },
 }
 
@@ -154,12 +179,20 @@ async fn run(command: Command) -> Result<ExitCode, CommandError> {
             ca_cert,
             client_cert,
             client_key,
+            scep_challenge,
+            scep_notify,
         } => {
             let mut options = SimulateOptions::new(url, webhook_id, secret, serial);
             options.common_name = common_name;
             options.authorizing = authorizing;
             options.ca_cert = ca_cert;
             options.client_identity = client_cert.zip(client_key);
+            options.scep = match (scep_challenge, scep_notify.as_deref()) {
+                (Some(challenge), _) => Some(ScepSimulation::Challenge(challenge)),
+                (None, Some("success")) => Some(ScepSimulation::NotifySuccess),
+                (None, Some(_)) => Some(ScepSimulation::NotifyFailure),
+                (None, None) => None,
+            };
             let result = commands::simulate(&options).await?;
             say!("{}", result.summary());
             return Ok(if result.allowed() {
@@ -184,6 +217,16 @@ async fn run(command: Command) -> Result<ExitCode, CommandError> {
                 }
             };
         }
+        Command::Challenge {
+            command: ChallengeCommand::Issue { identifier, ttl },
+        } => say!(
+            "{}",
+            commands::issue_challenge(
+                &environment()?,
+                identifier.as_deref(),
+                ttl.map(std::time::Duration::from_secs)
+            )?
+        ),
         Command::CheckConfig => say!("{}", commands::check_config(&environment()?).await?),
         Command::Doctor {
             ca_url,

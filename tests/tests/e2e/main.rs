@@ -12,4 +12,5 @@ mod mtls;
 mod ops;
 mod providers;
 mod refusals;
+mod scep;
 mod tls_tools;
