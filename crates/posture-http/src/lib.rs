@@ -63,7 +63,7 @@ mod serial;
 pub mod testing;
 mod token;
 
-pub use backoff::Backoff;
+pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
 pub use base_url::{BaseUrl, BaseUrlError};
 pub use bearer::{Answer, bearer_header, send_bearer};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache, find_cause};
@@ -73,7 +73,7 @@ pub use classify::{
 };
 pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};
 pub use ratelimit::{NoSlot, RateLimiter};
-pub use recent::RecentSuccess;
+pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess};
 pub use reqwest::{self, StatusCode, Url};
 pub use secret::Secret;
 pub use serial::Serial;
