@@ -11,5 +11,6 @@ mod limits;
 mod mtls;
 mod ops;
 mod providers;
+mod readiness;
 mod refusals;
 mod tls_tools;
