@@ -21,6 +21,10 @@
 //! - [`send_bearer`]: an API request with a bearer token, read within a size limit;
 //! - [`RateLimiter`]: at most so many requests in any window, waiting for a slot only as
 //!   long as the caller's deadline allows;
+//! - [`Backoff`]: honours `Retry-After` up to a cap, then lets one probe through before the
+//!   others;
+//! - [`RecentSuccess`]: the readiness memo, one check in flight and its outcome reused (a
+//!   success for longer than a failure), so unauthenticated probes can't spend a quota;
 //! - [`redirect_target`] and [`origin`]: where a redirect (never followed) points, for the
 //!   error message;
 //! - [`Serial`]: identifier hygiene, so only Apple serial numbers reach an MDM;
