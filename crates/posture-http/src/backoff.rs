@@ -99,7 +99,7 @@ impl Backoff {
                 state.probes += 1;
                 let probe = state.probes;
                 state.gate = Gate::Probing { probe };
-                tracing::debug!(service, "the Retry-After delay is over; one request probes");
+                tracing::debug!(service, "the wait is over; one request probes");
                 Some(probe)
             }
             Gate::Closed { until } => return Err(waiting(service, until)),
@@ -163,6 +163,7 @@ fn probing(service: &str) -> ProviderError {
 /// Leave for one request, from [`Backoff::check`]; give it the answer with
 /// [`observe`](Self::observe) or [`answered`](Self::answered).
 #[derive(Debug)]
+#[non_exhaustive]
 #[must_use = "a pass takes the request's answer, or lets another request probe when dropped"]
 pub struct BackoffPass<'a> {
     backoff: &'a Backoff,
