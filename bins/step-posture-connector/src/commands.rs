@@ -701,10 +701,11 @@ fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {
                 u8::from(jamf.device_enrich())
             ));
             lines.push(format!(
-                "  JAMF_DEFAULT_MODE={} JAMF_CACHE_TTL={} s JAMF_NEGATIVE_CACHE_TTL={} s",
+                "  JAMF_DEFAULT_MODE={} JAMF_CACHE_TTL={} s JAMF_NEGATIVE_CACHE_TTL={} s JAMF_MAX_RETRY_AFTER={} s",
                 jamf.default_mode(),
                 jamf.cache_ttl().as_secs(),
-                jamf.negative_cache_ttl().as_secs()
+                jamf.negative_cache_ttl().as_secs(),
+                jamf.max_retry_after().as_secs()
             ));
         }
         ProviderSettings::Intune(intune) => {
@@ -749,10 +750,11 @@ fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {
                 agents.join(",")
             ));
             lines.push(format!(
-                "  INTUNE_ENRICH={} INTUNE_CACHE_TTL={} s INTUNE_NEGATIVE_CACHE_TTL={} s",
+                "  INTUNE_ENRICH={} INTUNE_CACHE_TTL={} s INTUNE_NEGATIVE_CACHE_TTL={} s INTUNE_MAX_RETRY_AFTER={} s",
                 u8::from(intune.enrich()),
                 intune.cache_ttl().as_secs(),
-                intune.negative_cache_ttl().as_secs()
+                intune.negative_cache_ttl().as_secs(),
+                intune.max_retry_after().as_secs()
             ));
         }
         ProviderSettings::Kandji(kandji) => {
@@ -778,10 +780,11 @@ fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {
                 u8::from(kandji.enrich()),
             ));
             lines.push(format!(
-                "  KANDJI_CACHE_TTL={} s KANDJI_NEGATIVE_CACHE_TTL={} s KANDJI_MAX_REQUESTS_PER_SECOND={}",
+                "  KANDJI_CACHE_TTL={} s KANDJI_NEGATIVE_CACHE_TTL={} s KANDJI_MAX_REQUESTS_PER_SECOND={} KANDJI_MAX_RETRY_AFTER={} s",
                 kandji.cache_ttl().as_secs(),
                 kandji.negative_cache_ttl().as_secs(),
-                kandji.max_requests_per_second()
+                kandji.max_requests_per_second(),
+                kandji.max_retry_after().as_secs()
             ));
         }
         ProviderSettings::Combined { providers, .. } => {

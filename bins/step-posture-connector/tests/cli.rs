@@ -520,6 +520,7 @@ mod jamf {
         );
         assert!(text.contains("JAMF_API=auto"), "{text}");
         assert!(text.contains("JAMF_MAX_CONNECTIONS=5"), "{text}");
+        assert!(text.contains("JAMF_MAX_RETRY_AFTER=60 s"), "{text}");
         assert_eq!(jamf.stats().token_requests, 1);
     }
 

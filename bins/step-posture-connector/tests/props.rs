@@ -52,6 +52,7 @@ const NAMES: &[&str] = &[
     "JAMF_CLIENT_SECRET",
     "JAMF_API",
     "JAMF_MAX_CONNECTIONS",
+    "JAMF_MAX_RETRY_AFTER",
     "JAMF_CACHE_TTL",
     "JAMF_DEFAULT_MODE",
 ];

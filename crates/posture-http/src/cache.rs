@@ -285,19 +285,20 @@ impl<K, V> fmt::Debug for LookupCache<K, V> {
 /// only holder, otherwise a copy with the same kind, message and `Retry-After`, whose source
 /// is the original's source.
 fn unshare(shared: Arc<ProviderError>) -> ProviderError {
-    match Arc::try_unwrap(shared) {
-        Ok(err) => err,
-        Err(shared) => {
-            let mut err = ProviderError::new(shared.kind(), shared.message());
-            if let Some(delay) = shared.retry_after() {
-                err = err.with_retry_after(delay);
-            }
-            if shared.source().is_some() {
-                err = err.with_source(SharedSource(shared));
-            }
-            err
-        }
+    Arc::try_unwrap(shared).unwrap_or_else(|shared| copy_error(&shared))
+}
+
+/// A copy of a shared error with the same kind, message and `Retry-After`, whose source is
+/// the original's source (so [`find_cause`] still finds what the original carried).
+pub(crate) fn copy_error(shared: &Arc<ProviderError>) -> ProviderError {
+    let mut err = ProviderError::new(shared.kind(), shared.message());
+    if let Some(delay) = shared.retry_after() {
+        err = err.with_retry_after(delay);
     }
+    if shared.source().is_some() {
+        err = err.with_source(SharedSource(Arc::clone(shared)));
+    }
+    err
 }
 
 /// The first error of type `T` in `err`'s source chain, looking through the copies

@@ -32,7 +32,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{BaseUrl, CaBundle, Secret};
+use crate::{BaseUrl, CaBundle, DEFAULT_MAX_RETRY_AFTER, MAX_RETRY_AFTER, Secret};
 
 /// One configuration problem: which variable, the bad value (never for secrets) and what was
 /// expected.
@@ -290,9 +290,81 @@ pub fn seconds(
     if value.is_none() {
         return Some(default);
     }
+    number(
+        value,
+        variable,
+        min,
+        min,
+        max,
+        &seconds_expected(min, max),
+        problems,
+    )
+    .map(Duration::from_secs)
+}
+
+fn seconds_expected(min: u64, max: u64) -> String {
     let zero = if min == 0 { " (0 disables)" } else { "" };
-    let expected = format!("a whole number of seconds from {min} to {max}{zero}");
-    number(value, variable, min, min, max, &expected, problems).map(Duration::from_secs)
+    format!("a whole number of seconds from {min} to {max}{zero}")
+}
+
+/// A provider's `*_MAX_RETRY_AFTER`: the longest `Retry-After` its [`Backoff`](crate::Backoff)
+/// honours, a whole number of seconds from 1 to 3600 ([`MAX_RETRY_AFTER`]);
+/// [`DEFAULT_MAX_RETRY_AFTER`] when unset.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut problems = Vec::new();
+/// let read = |text: Option<&str>, problems: &mut Vec<_>| {
+///     posture_http::env::max_retry_after(text.map(Into::into), "JAMF_MAX_RETRY_AFTER", problems)
+/// };
+/// assert_eq!(read(None, &mut problems), Some(Duration::from_secs(60)));
+/// assert_eq!(read(Some("5"), &mut problems), Some(Duration::from_secs(5)));
+/// assert_eq!(read(Some("7200"), &mut problems), None);
+/// assert_eq!(
+///     problems[0].to_string(),
+///     "JAMF_MAX_RETRY_AFTER=\"7200\" is invalid: expected a whole number of seconds from 1 to 3600"
+/// );
+/// ```
+pub fn max_retry_after(
+    value: Option<String>,
+    variable: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Duration> {
+    seconds(
+        value,
+        variable,
+        DEFAULT_MAX_RETRY_AFTER,
+        1,
+        MAX_RETRY_AFTER.as_secs(),
+        problems,
+    )
+}
+
+/// Checks a `*_MAX_RETRY_AFTER` given in code rather than read with [`max_retry_after`]:
+/// from 1 s to [`MAX_RETRY_AFTER`]; the problem names `variable`.
+///
+/// ```
+/// use std::time::Duration;
+/// use posture_http::env::max_retry_after_in_range;
+/// assert!(max_retry_after_in_range(Duration::from_secs(1), "KANDJI_MAX_RETRY_AFTER").is_ok());
+/// let problem = max_retry_after_in_range(Duration::ZERO, "KANDJI_MAX_RETRY_AFTER").unwrap_err();
+/// assert_eq!(
+///     problem.to_string(),
+///     "KANDJI_MAX_RETRY_AFTER=\"0\" is invalid: expected a whole number of seconds from 1 to 3600"
+/// );
+/// ```
+pub fn max_retry_after_in_range(
+    delay: Duration,
+    variable: &str,
+) -> Result<Duration, ConfigProblem> {
+    if (Duration::from_secs(1)..=MAX_RETRY_AFTER).contains(&delay) {
+        return Ok(delay);
+    }
+    Err(ConfigProblem::invalid(
+        variable,
+        &delay.as_secs_f64().to_string(),
+        seconds_expected(1, MAX_RETRY_AFTER.as_secs()),
+    ))
 }
 
 /// A whole number from `min` to `max`; `default` when unset. `expected` says what the

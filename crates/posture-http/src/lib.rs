@@ -21,6 +21,10 @@
 //! - [`send_bearer`]: an API request with a bearer token, read within a size limit;
 //! - [`RateLimiter`]: at most so many requests in any window, waiting for a slot only as
 //!   long as the caller's deadline allows;
+//! - [`Backoff`]: honours `Retry-After` up to a cap, then lets one probe through before the
+//!   others;
+//! - [`RecentSuccess`]: the readiness memo, one check in flight and its outcome reused (a
+//!   success for longer than a failure), so unauthenticated probes can't spend a quota;
 //! - [`redirect_target`] and [`origin`]: where a redirect (never followed) points, for the
 //!   error message;
 //! - [`Serial`]: identifier hygiene, so only Apple serial numbers reach an MDM;
@@ -63,7 +67,7 @@ mod serial;
 pub mod testing;
 mod token;
 
-pub use backoff::Backoff;
+pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
 pub use base_url::{BaseUrl, BaseUrlError};
 pub use bearer::{Answer, bearer_header, send_bearer};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache, find_cause};
@@ -73,7 +77,7 @@ pub use classify::{
 };
 pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};
 pub use ratelimit::{NoSlot, RateLimiter};
-pub use recent::RecentSuccess;
+pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess};
 pub use reqwest::{self, StatusCode, Url};
 pub use secret::Secret;
 pub use serial::Serial;

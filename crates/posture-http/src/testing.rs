@@ -278,6 +278,30 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Runs `call(0)` … `call(n - 1)` at once, each in its own task, and returns their outputs
+/// (in the order they finish): a burst of concurrent lookups or readiness probes.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut squares = posture_http::testing::at_once(4, |i| async move { i * i }).await;
+/// squares.sort_unstable();
+/// assert_eq!(squares, [0, 1, 4, 9]);
+/// # }
+/// ```
+pub async fn at_once<F, Fut>(n: usize, call: F) -> Vec<Fut::Output>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        tasks.spawn(call(i));
+    }
+    tasks.join_all().await
+}
+
 /// Decodes `a=b&c=d` as forms and queries encode it (`+` is a space).
 ///
 /// ```

@@ -55,7 +55,7 @@ impl GraphClient {
             credential: config.credential().clone(),
             scope: config.scope(),
             tokens: TokenCache::new(config.token_renewal_margin()),
-            backoff: posture_http::Backoff::default(),
+            backoff: posture_http::Backoff::new(config.max_retry_after()),
             requests: AtomicU64::new(0),
             retries_after_401: AtomicU64::new(0),
         }
@@ -184,14 +184,15 @@ impl GraphClient {
 
     /// An authenticated Graph request. A 401 invalidates the token, renews it once and
     /// retries once; every other status is the caller's to judge. While Graph's
-    /// `Retry-After` runs, no request is sent and the answer is a transient error.
+    /// `Retry-After` runs (at most `INTUNE_MAX_RETRY_AFTER`), no request is sent and the
+    /// answer is a transient error; then one request probes before the others go.
     pub(crate) async fn call(
         &self,
         url: Url,
         call: Call<'_>,
         request: &str,
     ) -> Result<Answer, ProviderError> {
-        self.backoff.check(SERVICE)?;
+        let pass = self.backoff.check(SERVICE)?;
         let token = self.token().await?;
         let mut answer = self.send(&url, &call, request, &token).await?;
         if answer.status == StatusCode::UNAUTHORIZED {
@@ -211,7 +212,7 @@ impl GraphClient {
                 )));
             }
         }
-        self.backoff.observe(answer.status, &answer.headers);
+        pass.observe(answer.status, &answer.headers);
         Ok(answer)
     }
 

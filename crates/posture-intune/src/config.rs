@@ -287,6 +287,7 @@ pub struct IntuneConfig {
     cache_capacity: u64,
     extra_roots: CaBundle,
     token_renewal_margin: Duration,
+    max_retry_after: Duration,
 }
 
 const TENANT_EXPECTED: &str =
@@ -373,6 +374,7 @@ impl IntuneConfig {
             cache_capacity: 10_000,
             extra_roots: CaBundle::empty(),
             token_renewal_margin: Duration::from_secs(300),
+            max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
         }
     }
 
@@ -404,6 +406,7 @@ impl IntuneConfig {
     /// | `INTUNE_ENRICH` | return enrichment data with allowed answers | `1` |
     /// | `INTUNE_CACHE_TTL` | seconds allowed answers are reused; `0` disables | `60` |
     /// | `INTUNE_NEGATIVE_CACHE_TTL` | seconds denies are reused; `0` disables | `10` |
+    /// | `INTUNE_MAX_RETRY_AFTER` | longest `Retry-After` honoured, in seconds, 1–3600 | `60` |
     /// | `INTUNE_CA_PATH` | PEM file of extra CA certificates (a TLS-inspecting proxy) | none |
     /// | `TIMEOUT` | seconds one lookup may take, 1–60 | `4` |
     ///
@@ -479,12 +482,18 @@ impl IntuneConfig {
             MAX_TTL_SECS,
             &mut problems,
         );
+        let max_retry_after = env::max_retry_after(
+            value("INTUNE_MAX_RETRY_AFTER"),
+            "INTUNE_MAX_RETRY_AFTER",
+            &mut problems,
+        );
         let extra_roots = env::ca_bundle(value("INTUNE_CA_PATH"), "INTUNE_CA_PATH", &mut problems);
 
         match (
             (tenant_id, client_id, credential, authority_url, graph_url),
             (scope, allowed_states, allowed_agents, group_id),
             (enrich, timeout, cache_ttl, negative_cache_ttl, extra_roots),
+            max_retry_after,
         ) {
             (
                 (
@@ -502,6 +511,7 @@ impl IntuneConfig {
                     Some(negative_cache_ttl),
                     Some(extra_roots),
                 ),
+                Some(max_retry_after),
             ) if problems.is_empty() => Ok(Self {
                 scope,
                 allowed_states,
@@ -512,6 +522,7 @@ impl IntuneConfig {
                 cache_ttl,
                 negative_cache_ttl,
                 extra_roots,
+                max_retry_after,
                 ..Self::with_defaults(tenant_id, client_id, credential, authority_url, graph_url)
             }),
             _ => Err(ConfigProblems::new(problems)),
@@ -616,6 +627,14 @@ impl IntuneConfig {
             )));
         }
         self.timeout = timeout;
+        Ok(self)
+    }
+
+    /// Sets the longest `Retry-After` honoured (`INTUNE_MAX_RETRY_AFTER`): when Graph asks
+    /// for a longer wait, one request probes after this long. Fails outside 1 s–1 h.
+    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, IntuneConfigError> {
+        self.max_retry_after = env::max_retry_after_in_range(delay, "INTUNE_MAX_RETRY_AFTER")
+            .map_err(ConfigProblems::one)?;
         Ok(self)
     }
 
@@ -744,6 +763,11 @@ impl IntuneConfig {
     /// `INTUNE_NEGATIVE_CACHE_TTL`.
     pub fn negative_cache_ttl(&self) -> Duration {
         self.negative_cache_ttl
+    }
+
+    /// `INTUNE_MAX_RETRY_AFTER`.
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
     }
 
     /// The most answers the cache holds.
@@ -1075,6 +1099,7 @@ mod tests {
         assert_eq!(config.timeout(), DEFAULT_TIMEOUT);
         assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
         assert_eq!(config.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
+        assert_eq!(config.max_retry_after(), Duration::from_secs(60));
         assert!(!format!("{config:?}").contains("top-secret-value"));
     }
 
@@ -1276,6 +1301,10 @@ mod tests {
                 "INTUNE_NEGATIVE_CACHE_TTL=\"x\" is invalid",
             ),
             (with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
+            (
+                with(&[("INTUNE_MAX_RETRY_AFTER", "3601")]),
+                "INTUNE_MAX_RETRY_AFTER=\"3601\" is invalid: expected a whole number of seconds from 1 to 3600",
+            ),
             (
                 with(&[("INTUNE_ENRICH", "yes")]),
                 "INTUNE_ENRICH=\"yes\" is invalid: expected 0 or 1",

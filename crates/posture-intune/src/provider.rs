@@ -404,7 +404,9 @@ impl PostureProvider for IntuneProvider {
 
     /// Fetches a token, then reads one managed device (`$top=1`), so refused credentials, a
     /// wrong URL and a missing `DeviceManagementManagedDevices.Read.All` permission each fail
-    /// fast with an error naming the setting. A success counts for a minute.
+    /// fast with an error naming the setting. A success counts for a minute and a failure for
+    /// 10 s, and concurrent checks share the one in flight, so no probe rate makes more than
+    /// one Graph check at a time, nor more than one per 10 s while Graph fails.
     async fn check_ready(&self) -> Result<(), ProviderError> {
         self.ready.check(self.probe()).await
     }

@@ -44,6 +44,7 @@ impl JamfClient {
         client_secret: Secret,
         renewal_margin: Duration,
         max_connections: usize,
+        max_retry_after: Duration,
     ) -> Self {
         Self {
             http,
@@ -51,7 +52,7 @@ impl JamfClient {
             client_id,
             client_secret,
             tokens: TokenCache::new(renewal_margin),
-            backoff: posture_http::Backoff::default(),
+            backoff: posture_http::Backoff::new(max_retry_after),
             slots: Semaphore::new(max_connections.max(1)),
             requests: AtomicU64::new(0),
             retries_after_401: AtomicU64::new(0),
@@ -153,7 +154,7 @@ impl JamfClient {
         query: &[(&str, &str)],
         request: &str,
     ) -> Result<Answer, ProviderError> {
-        self.backoff.check(SERVICE)?;
+        let pass = self.backoff.check(SERVICE)?;
         let token = self.token().await?;
         let mut answer = self.send(&url, query, request, &token).await?;
         if answer.status == StatusCode::UNAUTHORIZED {
@@ -173,7 +174,7 @@ impl JamfClient {
                 )));
             }
         }
-        self.backoff.observe(answer.status, &answer.headers);
+        pass.observe(answer.status, &answer.headers);
         Ok(answer)
     }
 

@@ -158,6 +158,7 @@ pub struct JamfConfig {
     extra_roots: CaBundle,
     token_renewal_margin: Duration,
     max_connections: usize,
+    max_retry_after: Duration,
 }
 
 pub use posture_http::env::ConfigProblem;
@@ -260,6 +261,7 @@ impl JamfConfig {
             extra_roots: CaBundle::empty(),
             token_renewal_margin: Duration::from_secs(30),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
         })
     }
 
@@ -283,6 +285,7 @@ impl JamfConfig {
     /// | `TIMEOUT` | seconds one lookup may take, 1–60 | `4` |
     /// | `JAMF_API` | `auto`, `classic` or `pro` ([`JamfApi`]) | `auto` |
     /// | `JAMF_MAX_CONNECTIONS` | requests in flight to Jamf at once, 1–50 | `5` |
+    /// | `JAMF_MAX_RETRY_AFTER` | longest `Retry-After` honoured, in seconds, 1–3600 | `60` |
     /// | `JAMF_CACHE_TTL` | seconds allowed answers are reused; `0` disables | `60` |
     /// | `JAMF_NEGATIVE_CACHE_TTL` | seconds denies are reused; `0` disables | `10` |
     /// | `JAMF_DEFAULT_MODE` | mode when the request has none: `computer`, `mobiledevice`, `auto` | `mobiledevice` |
@@ -374,6 +377,11 @@ impl JamfConfig {
             CONNECTIONS_EXPECTED,
             &mut problems,
         );
+        let max_retry_after = env::max_retry_after(
+            value("JAMF_MAX_RETRY_AFTER"),
+            "JAMF_MAX_RETRY_AFTER",
+            &mut problems,
+        );
         let cache_ttl = env::seconds(
             value("JAMF_CACHE_TTL"),
             "JAMF_CACHE_TTL",
@@ -419,6 +427,7 @@ impl JamfConfig {
             default_mode,
             extra_roots,
             max_connections,
+            max_retry_after,
         ) {
             (
                 Some(base_url),
@@ -433,6 +442,7 @@ impl JamfConfig {
                 Some(default_mode),
                 Some(extra_roots),
                 Some(max_connections),
+                Some(max_retry_after),
             ) if problems.is_empty() => Ok(Self {
                 base_url,
                 client_id,
@@ -451,6 +461,7 @@ impl JamfConfig {
                 token_renewal_margin: Duration::from_secs(30),
                 max_connections: usize::try_from(max_connections)
                     .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+                max_retry_after,
             }),
             _ => Err(JamfConfigError { problems }),
         }
@@ -474,6 +485,14 @@ impl JamfConfig {
             )));
         }
         self.max_connections = connections;
+        Ok(self)
+    }
+
+    /// Sets the longest `Retry-After` honoured (`JAMF_MAX_RETRY_AFTER`): when Jamf asks for
+    /// a longer wait, one request probes after this long. Fails outside 1 s–1 h.
+    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, JamfConfigError> {
+        self.max_retry_after = env::max_retry_after_in_range(delay, "JAMF_MAX_RETRY_AFTER")
+            .map_err(JamfConfigError::one)?;
         Ok(self)
     }
 
@@ -587,6 +606,11 @@ impl JamfConfig {
     /// `JAMF_MAX_CONNECTIONS`.
     pub fn max_connections(&self) -> usize {
         self.max_connections
+    }
+
+    /// `JAMF_MAX_RETRY_AFTER`.
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
     }
 
     /// `JAMF_DEVICE_GROUP`.
@@ -714,6 +738,7 @@ mod tests {
         let config = env(&MINIMAL).unwrap();
         assert_eq!(config.api(), JamfApi::Auto);
         assert_eq!(config.max_connections(), 5);
+        assert_eq!(config.max_retry_after(), Duration::from_secs(60));
         assert_eq!(config.timeout(), Duration::from_secs(4));
         assert_eq!(config.cache_ttl(), Duration::from_secs(60));
         assert_eq!(config.negative_cache_ttl(), Duration::from_secs(10));
@@ -817,6 +842,17 @@ mod tests {
         assert!(text.contains("50"), "{text}");
         let config = env(&with(&[("JAMF_MAX_CONNECTIONS", "2")])).unwrap();
         assert_eq!(config.max_connections(), 2);
+        for bad in ["0", "3601", "1m"] {
+            let text = only_problem(&with(&[("JAMF_MAX_RETRY_AFTER", bad)]));
+            assert_eq!(
+                text,
+                format!(
+                    "JAMF_MAX_RETRY_AFTER=\"{bad}\" is invalid: expected a whole number of seconds from 1 to 3600"
+                )
+            );
+        }
+        let config = env(&with(&[("JAMF_MAX_RETRY_AFTER", "5")])).unwrap();
+        assert_eq!(config.max_retry_after(), Duration::from_secs(5));
         let text = only_problem(&with(&[("JAMF_CACHE_TTL", "-1")]));
         assert_eq!(
             text,
@@ -924,6 +960,13 @@ mod tests {
         assert_eq!(config.cache_capacity(), 5);
         assert!(config.clone().with_timeout(Duration::ZERO).is_err());
         assert!(config.clone().with_max_connections(0).is_err());
+        assert!(config.clone().with_max_retry_after(Duration::ZERO).is_err());
+        assert!(
+            config
+                .clone()
+                .with_max_retry_after(Duration::from_secs(3601))
+                .is_err()
+        );
         assert!(config.clone().with_max_connections(51).is_err());
         assert_eq!(config.with_max_connections(1).unwrap().max_connections(), 1);
         assert!(JamfConfig::new("https://h.example.com", " ", "s").is_err());

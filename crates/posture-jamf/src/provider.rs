@@ -100,6 +100,9 @@ pub struct JamfProvider {
     /// When the computer inventory last answered 403, and what it said (`auto` mode).
     computers_forbidden: Mutex<Option<(Instant, String)>>,
     ready: RecentSuccess,
+    /// The token part of readiness. A cached token costs nothing, so no success is reused;
+    /// a failure is, so that probes while Jamf fails can't each send a token request.
+    token_ready: RecentSuccess,
     /// What the last readiness check found, for [`PostureProvider::report`].
     findings: Mutex<Vec<String>>,
 }
@@ -123,6 +126,7 @@ impl JamfProvider {
             config.client_secret().clone(),
             config.token_renewal_margin(),
             config.max_connections(),
+            config.max_retry_after(),
         );
         let decisions = LookupCache::new(
             CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
@@ -140,6 +144,7 @@ impl JamfProvider {
             departments,
             computers_forbidden: Mutex::new(None),
             ready: RecentSuccess::new(READY_WINDOW),
+            token_ready: RecentSuccess::new(Duration::ZERO),
             findings: Mutex::new(Vec::new()),
         })
     }
@@ -590,8 +595,12 @@ impl JamfProvider {
     /// Fetches a token (or finds one cached), then, at most once a [`READY_WINDOW`] while
     /// they pass, reads each device family once. The token is checked every time: it costs
     /// nothing while cached, and it is what fails first when Jamf or the credentials do.
+    /// Either failure is reused for [`RecentSuccess`]'s failure window, and concurrent
+    /// checks share one call, so unauthenticated probes can't multiply Jamf requests.
     async fn readiness(&self) -> Result<(), ProviderError> {
-        self.client.token().await?;
+        self.token_ready
+            .check(async { self.client.token().await.map(drop) })
+            .await?;
         self.ready.check(self.probe_families()).await
     }
 
@@ -665,7 +674,9 @@ impl PostureProvider for JamfProvider {
     /// endpoint and a missing privilege each give an error naming what to fix. A family
     /// nothing requires (see the crate documentation) only warns in
     /// [`report`](PostureProvider::report). The inventory reads are trusted for a minute
-    /// once they pass; the token is checked every time.
+    /// once they pass; the token is checked every time. A failure is reused for 10 s, and
+    /// concurrent checks wait for the one in flight, so no probe rate makes more than one
+    /// Jamf call at a time, nor more than one per 10 s while Jamf fails.
     async fn check_ready(&self) -> Result<(), ProviderError> {
         let timeout = self.config.timeout();
         match tokio::time::timeout(timeout, self.readiness()).await {

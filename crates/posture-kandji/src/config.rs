@@ -170,6 +170,7 @@ pub struct KandjiConfig {
     cache_capacity: u64,
     max_requests_per_second: NonZeroU32,
     extra_roots: CaBundle,
+    max_retry_after: Duration,
 }
 
 const URL_EXPECTED: &str = "the Kandji (Iru) API URL of the tenant, such as \
@@ -211,6 +212,7 @@ impl KandjiConfig {
             cache_capacity: 10_000,
             max_requests_per_second: MAX_RATE,
             extra_roots: CaBundle::empty(),
+            max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
         })
     }
 
@@ -232,6 +234,7 @@ impl KandjiConfig {
     /// | `KANDJI_CACHE_TTL` | seconds allowed answers are reused; `0` disables | `60` |
     /// | `KANDJI_NEGATIVE_CACHE_TTL` | seconds denies are reused; `0` disables | `10` |
     /// | `KANDJI_MAX_REQUESTS_PER_SECOND` | requests a second at most, 1–50 | `50` |
+    /// | `KANDJI_MAX_RETRY_AFTER` | longest `Retry-After` honoured, in seconds, 1–3600 | `60` |
     /// | `KANDJI_CA_PATH` | PEM file of extra CA certificates (a TLS-inspecting proxy) | none |
     /// | `TIMEOUT` | seconds one lookup may take, 1–60 | `4` |
     ///
@@ -324,6 +327,11 @@ impl KandjiConfig {
         )
         .and_then(|n| u32::try_from(n).ok())
         .and_then(NonZeroU32::new);
+        let max_retry_after = env::max_retry_after(
+            value("KANDJI_MAX_RETRY_AFTER"),
+            "KANDJI_MAX_RETRY_AFTER",
+            &mut problems,
+        );
         let extra_roots = env::ca_bundle(value("KANDJI_CA_PATH"), "KANDJI_CA_PATH", &mut problems);
         match (
             api_url,
@@ -337,6 +345,7 @@ impl KandjiConfig {
             negative_cache_ttl,
             max_requests_per_second,
             extra_roots,
+            max_retry_after,
         ) {
             (
                 Some(api_url),
@@ -350,6 +359,7 @@ impl KandjiConfig {
                 Some(negative_cache_ttl),
                 Some(max_requests_per_second),
                 Some(extra_roots),
+                Some(max_retry_after),
             ) if problems.is_empty() => Ok(Self {
                 api_url,
                 api_token,
@@ -364,6 +374,7 @@ impl KandjiConfig {
                 cache_capacity: 10_000,
                 max_requests_per_second,
                 extra_roots,
+                max_retry_after,
             }),
             _ => Err(ConfigProblems::new(problems)),
         }
@@ -459,6 +470,14 @@ impl KandjiConfig {
         }
     }
 
+    /// Sets the longest `Retry-After` honoured (`KANDJI_MAX_RETRY_AFTER`): when Kandji asks
+    /// for a longer wait, one request probes after this long. Fails outside 1 s–1 h.
+    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, KandjiConfigError> {
+        self.max_retry_after = env::max_retry_after_in_range(delay, "KANDJI_MAX_RETRY_AFTER")
+            .map_err(ConfigProblems::one)?;
+        Ok(self)
+    }
+
     /// Trusts these CA certificates in addition to the Mozilla roots.
     #[must_use]
     pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
@@ -524,6 +543,11 @@ impl KandjiConfig {
     /// `KANDJI_MAX_REQUESTS_PER_SECOND`.
     pub fn max_requests_per_second(&self) -> u32 {
         self.max_requests_per_second.get()
+    }
+
+    /// `KANDJI_MAX_RETRY_AFTER`.
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
     }
 
     pub(crate) fn max_requests_per_second_nonzero(&self) -> NonZeroU32 {
@@ -642,6 +666,7 @@ mod tests {
         assert_eq!(config.timeout(), DEFAULT_TIMEOUT);
         assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
         assert_eq!(config.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
+        assert_eq!(config.max_retry_after(), Duration::from_secs(60));
         assert_eq!(config.max_requests_per_second(), 50);
         assert!(config.warnings().is_empty());
         assert!(!format!("{config:?}").contains("top-secret-token"));
@@ -771,6 +796,10 @@ mod tests {
             (
                 with(&[("KANDJI_CACHE_TTL", "1h")]),
                 "KANDJI_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
+            ),
+            (
+                with(&[("KANDJI_MAX_RETRY_AFTER", "0")]),
+                "KANDJI_MAX_RETRY_AFTER=\"0\" is invalid: expected a whole number of seconds from 1 to 3600",
             ),
             (
                 with(&[("KANDJI_NEGATIVE_CACHE_TTL", "-5")]),

@@ -111,7 +111,8 @@
 //! integration. At most `KANDJI_MAX_REQUESTS_PER_SECOND` (50) requests go out in any 1.1 s;
 //! a lookup whose turn would come after its `TIMEOUT` fails at once, transiently, without a
 //! request. When an answer says `X-RateLimit-Remaining-Hour: 0`, nothing is sent until
-//! `RateLimit-Reset` has passed. Decisions are cached per serial: allowed answers for `KANDJI_CACHE_TTL` (60 s), denies for
+//! `RateLimit-Reset` has passed; a `Retry-After` is honoured up to `KANDJI_MAX_RETRY_AFTER`
+//! (60 s), and when either wait ends one request goes first. Decisions are cached per serial: allowed answers for `KANDJI_CACHE_TTL` (60 s), denies for
 //! `KANDJI_NEGATIVE_CACHE_TTL` (10 s); `0` disables either. Concurrent lookups of one serial
 //! make one request (step-ca's enriching and authorizing calls for one order cost one).
 //! Errors are never cached. Each device therefore costs at most one request per TTL.

@@ -92,9 +92,10 @@ pub struct KandjiProvider {
     http: posture_http::reqwest::Client,
     decisions: LookupCache<Serial, Decision>,
     requests: AtomicU64,
-    /// Kandji's `Retry-After`.
+    /// Kandji's `Retry-After`, honoured up to `KANDJI_MAX_RETRY_AFTER`.
     backoff: Backoff,
-    /// The hourly quota, used up: no request until it resets.
+    /// The hourly quota, used up: no request until it resets (Kong's own count, so its
+    /// reset time is honoured in full), then one request to see.
     quota: Backoff,
     /// `KANDJI_MAX_REQUESTS_PER_SECOND`.
     limiter: RateLimiter,
@@ -119,12 +120,13 @@ impl KandjiProvider {
                 .with_max_entries(config.cache_capacity()),
         );
         let limiter = RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW);
+        let backoff = Backoff::new(config.max_retry_after());
         Ok(Self {
             config,
             http,
             decisions,
             requests: AtomicU64::new(0),
-            backoff: Backoff::default(),
+            backoff,
             quota: Backoff::default(),
             limiter,
             quota_left: AtomicU64::new(UNKNOWN),
@@ -155,20 +157,24 @@ impl KandjiProvider {
     /// `GET /api/v1/devices` with `query`, authenticated with the API token, sent in a slot
     /// of the client-side rate limit that comes before `deadline`. While Kandji's
     /// `Retry-After` runs, or its hourly quota is used up, nothing is sent and the answer is
-    /// a transient error: the quota is shared by every replica and integration.
+    /// a transient error: the quota is shared by every replica and integration. When either
+    /// wait ends, one request goes first and the others wait for its answer.
     async fn list(
         &self,
         query: &[(&str, &str)],
         request: &str,
         deadline: Instant,
     ) -> Result<Vec<Device>, ProviderError> {
-        self.hold_offs()?;
+        // Fail fast rather than wait for a slot, but take no probe's turn before having one.
+        self.backoff.peek(SERVICE)?;
+        self.quota.peek(SERVICE).map_err(quota_used_up)?;
         self.limiter
             .acquire_before(deadline)
             .await
             .map_err(|no_slot| self.no_slot(no_slot))?;
         // Another request may have used up the quota while this one waited for its slot.
-        self.hold_offs()?;
+        let retry_pass = self.backoff.check(SERVICE)?;
+        let quota_pass = self.quota.check(SERVICE).map_err(quota_used_up)?;
         let url = self.config.api_url().join(&["api", "v1", "devices"]);
         self.requests.fetch_add(1, Ordering::Relaxed);
         let builder = self.http.get(url.clone()).query(query);
@@ -181,7 +187,8 @@ impl KandjiProvider {
         )
         .await?;
         self.observe_quota(&answer.headers);
-        self.backoff.observe(answer.status, &answer.headers);
+        quota_pass.answered();
+        retry_pass.observe(answer.status, &answer.headers);
         if answer.status != StatusCode::OK {
             return Err(self.answer_error(&answer, &url, request));
         }
@@ -196,21 +203,6 @@ impl KandjiProvider {
                  (neither a list of devices nor a device)"
             ))),
         }
-    }
-
-    /// Refuses, as a transient error saying how long is left, while Kandji's `Retry-After`
-    /// runs or the hour's quota is used up.
-    fn hold_offs(&self) -> Result<(), ProviderError> {
-        self.backoff.check(SERVICE)?;
-        self.quota.check(SERVICE).map_err(|err| {
-            let left = err.retry_after().unwrap_or_default();
-            ProviderError::transient(format!(
-                "Kandji's hourly request quota is used up (X-RateLimit-Remaining-Hour: 0); \
-                 not calling it for another {} s, until the quota resets",
-                left.as_secs_f64().ceil()
-            ))
-            .with_retry_after(left)
-        })
     }
 
     fn no_slot(&self, no_slot: NoSlot) -> ProviderError {
@@ -436,8 +428,10 @@ impl PostureProvider for KandjiProvider {
     }
 
     /// Lists one device (`limit=1`): a wrong URL, a refused token and a missing permission
-    /// each fail fast with an error naming the setting. A success counts for a minute, so
-    /// frequent readiness probes cost at most 60 requests an hour.
+    /// each fail fast with an error naming the setting. A success counts for a minute and a
+    /// failure for 10 s, and concurrent checks share the one in flight, so readiness probes
+    /// at any rate cost at most 60 requests an hour while Kandji answers, and 360 while it
+    /// fails.
     async fn check_ready(&self) -> Result<(), ProviderError> {
         self.ready.check(self.probe()).await
     }
@@ -468,6 +462,24 @@ impl PostureProvider for KandjiProvider {
             ));
         }
         lines
+    }
+}
+
+/// The quota gate's refusal, reworded: how long until the quota resets, or, once it should
+/// have, that one request is finding out (the only refusal without a `Retry-After`).
+fn quota_used_up(err: ProviderError) -> ProviderError {
+    const USED_UP: &str =
+        "Kandji's hourly request quota is used up (X-RateLimit-Remaining-Hour: 0)";
+    match err.retry_after() {
+        Some(left) => ProviderError::transient(format!(
+            "{USED_UP}; not calling it for another {} s, until the quota resets",
+            left.as_secs_f64().ceil()
+        ))
+        .with_retry_after(left),
+        None => ProviderError::transient(format!(
+            "{USED_UP}; it should have reset, and one request is checking: not calling Kandji \
+             until that one is answered"
+        )),
     }
 }
 

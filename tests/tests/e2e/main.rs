@@ -11,6 +11,7 @@ mod limits;
 mod mtls;
 mod ops;
 mod providers;
+mod readiness;
 mod refusals;
 mod scep;
 mod tls_tools;

@@ -589,6 +589,7 @@ async fn check_config_bootstraps_every_provider_of_a_combination() {
     vars.extend(intune.env_vars());
     vars.insert("PROVIDER".to_owned(), "kandji,intune".to_owned());
     vars.insert("POLICY".to_owned(), "any".to_owned());
+    vars.insert("KANDJI_MAX_RETRY_AFTER".to_owned(), "30".to_owned());
     let summary = check_config(&vars).await.unwrap();
     assert!(
         summary.contains("providers: kandji,intune with POLICY=any (ready)"),
@@ -599,6 +600,8 @@ async fn check_config_bootstraps_every_provider_of_a_combination() {
         summary.contains("KANDJI_MAX_REQUESTS_PER_SECOND=50"),
         "{summary}"
     );
+    assert!(summary.contains("KANDJI_MAX_RETRY_AFTER=30 s"), "{summary}");
+    assert!(summary.contains("INTUNE_MAX_RETRY_AFTER=60 s"), "{summary}");
     // What Kandji told the readiness check, under its provider's name.
     for line in [
         format!(

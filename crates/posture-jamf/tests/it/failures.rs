@@ -1,8 +1,10 @@
 //! Jamf failing: transient and permanent errors, hygiene before any call.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use posture_core::{DeviceMode, LookupRequest, PostureProvider};
+use posture_http::testing::at_once;
 use posture_jamf::JamfApi;
 use posture_jamf::testing::{FakeDevice, Fault, TokenFault};
 
@@ -76,6 +78,72 @@ async fn after_a_429_jamf_is_not_called_again_until_retry_after_has_passed() {
         .unwrap();
     assert!(decision.is_allowed());
     assert_eq!(jamf.stats().lookup_requests, calls + 1);
+}
+
+/// One `Retry-After: 3600` must not lock Jamf out for an hour: the delay honoured is capped
+/// (`JAMF_MAX_RETRY_AFTER`, 1 s here), and when it ends one lookup probes while the others
+/// fail fast until its answer arrives, instead of all of them reaching Jamf at once.
+#[tokio::test]
+async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends() {
+    let serials: Vec<String> = (0..20).map(|i| format!("DMPXK2AB{i:04}")).collect();
+    let jamf = fake().await;
+    for serial in &serials {
+        jamf.add_mobile_device(FakeDevice::new(serial));
+    }
+    let jamf_provider = Arc::new(provider(&jamf, JamfApi::Pro, |c| {
+        c.with_max_retry_after(Duration::from_secs(1)).unwrap()
+    }));
+    jamf.fail_next(
+        Fault::TooManyRequests {
+            retry_after_secs: 3600,
+        },
+        1,
+    );
+    let limited_at = Instant::now();
+    let err = lookup(&jamf_provider, &serials[0], DeviceMode::MobileDevice)
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)), "{err}");
+    let sent = jamf.stats().lookup_requests;
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let err = lookup(&jamf_provider, &serials[1], DeviceMode::MobileDevice)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Retry-After"), "{err}");
+    assert_eq!(
+        jamf.stats().lookup_requests,
+        sent,
+        "called within the delay"
+    );
+
+    // A slow Jamf, so that the probe is still in flight when the others ask.
+    jamf.set_latency(Duration::from_millis(300));
+    let ends = limited_at + Duration::from_millis(1050);
+    tokio::time::sleep(ends.saturating_duration_since(Instant::now())).await;
+    let outcomes = at_once(serials.len(), |i| {
+        let (jamf_provider, serial) = (jamf_provider.clone(), serials[i].clone());
+        async move { lookup(&jamf_provider, &serial, DeviceMode::MobileDevice).await }
+    })
+    .await;
+    let mut allowed = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(decision) => {
+                assert!(decision.is_allowed(), "{decision:?}");
+                allowed += 1;
+            }
+            Err(err) => assert!(err.to_string().contains("one request is checking"), "{err}"),
+        }
+    }
+    assert_eq!(allowed, 1, "exactly one probe when the delay ends");
+    assert_eq!(jamf.stats().lookup_requests, sent + 1);
+    // Its answer opened the way for everyone.
+    assert!(
+        decide(&jamf_provider, &serials[1], DeviceMode::MobileDevice)
+            .await
+            .is_allowed()
+    );
 }
 
 #[tokio::test]

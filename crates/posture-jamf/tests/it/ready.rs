@@ -1,9 +1,11 @@
 //! Start-up checks: bad credentials, an unreachable URL, a URL that isn't Jamf, bad settings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use posture_core::PostureProvider;
-use posture_jamf::testing::{CLIENT_ID, CLIENT_SECRET, TokenFault};
+use posture_http::testing::at_once;
+use posture_jamf::testing::{CLIENT_ID, CLIENT_SECRET, Fault, TokenFault};
 use posture_jamf::{JamfConfig, JamfProvider};
 
 use crate::support::fake;
@@ -126,6 +128,56 @@ async fn a_failing_token_endpoint_is_transient() {
         .await
         .unwrap_err();
     assert!(err.is_transient(), "{err}");
+}
+
+/// `n` readiness checks at once; each must fail, transiently.
+async fn all_unready(jamf_provider: &Arc<JamfProvider>, n: usize) {
+    let outcomes = at_once(n, |_| {
+        let jamf_provider = jamf_provider.clone();
+        async move { jamf_provider.check_ready().await }
+    })
+    .await;
+    for outcome in outcomes {
+        let err = outcome.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+    }
+}
+
+/// `/readyz` needs no authentication: however many probes arrive while Jamf fails, Jamf
+/// sees one readiness check (a token, and a read per device family), and its failure is
+/// reused for the next ones.
+#[tokio::test]
+async fn readiness_probes_while_jamf_fails_make_one_check() {
+    let jamf = fake().await;
+    jamf.set_fault(Some(Fault::Status(500)));
+    let jamf_provider = Arc::new(JamfProvider::new(jamf.config().unwrap()).unwrap());
+    all_unready(&jamf_provider, 200).await;
+    let stats = jamf.stats();
+    assert_eq!(stats.token_requests, 1, "{stats:?}");
+    assert!(stats.lookup_requests <= 2, "{stats:?}");
+    for _ in 0..3 {
+        all_unready(&jamf_provider, 50).await;
+    }
+    assert_eq!(jamf.stats(), stats, "the failure was not reused");
+}
+
+/// The same while the token endpoint fails: the token is checked at every probe, but a
+/// failed fetch is reused too, so the probes don't each send one.
+#[tokio::test]
+async fn readiness_probes_while_the_token_endpoint_fails_make_one_token_request() {
+    let jamf = fake().await;
+    jamf.set_token_fault(Some(TokenFault::Status(500)));
+    let jamf_provider = Arc::new(JamfProvider::new(jamf.config().unwrap()).unwrap());
+    all_unready(&jamf_provider, 200).await;
+    for _ in 0..20 {
+        all_unready(&jamf_provider, 1).await;
+    }
+    let stats = jamf.stats();
+    assert_eq!(
+        (stats.token_requests, stats.lookup_requests),
+        (1, 0),
+        "{stats:?}"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+mod backoff;
 mod conformance;
 mod decisions;
 mod failures;
