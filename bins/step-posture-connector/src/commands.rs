@@ -264,6 +264,7 @@ impl Server {
                 listener,
                 self.metrics,
                 self.app.clone(),
+                self.limits,
                 stop_signal(),
             ))
         });

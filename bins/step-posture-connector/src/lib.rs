@@ -5,12 +5,15 @@
 //! socket: [`config`] parses the environment, [`handler`] answers requests, [`server`]
 //! runs the HTTPS loop, [`commands`] implements the subcommands.
 
+mod activity;
+mod admission;
 pub mod client;
 pub mod commands;
 pub mod config;
 mod connection;
 pub mod handler;
 pub mod health;
+mod linger;
 pub mod logging;
 pub mod metrics;
 pub mod pki;
