@@ -42,8 +42,13 @@ const MAX_BODY_BYTES: usize = 8192;
 const WORKERS: usize = 8;
 /// Most the resident memory may grow between the end of the warm-up and the end of the run.
 const MAX_RSS_GROWTH_KIB: u64 = 16 * 1024;
-/// The server's `MAX_CONNECTIONS`; each address may hold a quarter (the default share).
-const MAX_CONNECTIONS: usize = 128;
+/// The server's `MAX_CONNECTIONS`; each address may hold a quarter (the default share), so
+/// the flood's three addresses hold at most three quarters, and the workers' address the
+/// rest. (Without the per-address share, the flood's 120 sockets would fill it.)
+const MAX_CONNECTIONS: usize = 96;
+/// Longest one exchange may take before it counts as failed: far above any answer's time,
+/// so that a server that stops answering fails the soak instead of hanging it.
+const EXCHANGE_LIMIT: Duration = Duration::from_secs(10);
 /// The flood's client addresses; the workers connect from 127.0.0.1.
 const FLOOD_FROM: [Ipv4Addr; 3] = [
     Ipv4Addr::new(127, 0, 0, 2),
@@ -551,7 +556,16 @@ fn soak() {
                 while !stop.load(Ordering::Relaxed) {
                     let kind = MIX[i % MIX.len()];
                     i += 1;
-                    let result = traffic.run(kind, &mut kept).await;
+                    let result =
+                        match tokio::time::timeout(EXCHANGE_LIMIT, traffic.run(kind, &mut kept))
+                            .await
+                        {
+                            Ok(result) => result,
+                            Err(_) => {
+                                kept = None;
+                                Err(format!("{kind:?}: no answer within {EXCHANGE_LIMIT:?}"))
+                            }
+                        };
                     let mut tally = tally.lock().await;
                     *tally.by_kind.entry(format!("{kind:?}")).or_default() += 1;
                     match result {
