@@ -18,7 +18,8 @@
 //!   [`crate::activity`]) bounds it.
 //!
 //! A yielding connection no longer counts against either limit, so at most `max`
-//! connections are served, plus those closing, each for at most a second.
+//! connections are served, plus those closing: each within a second, or, if a request
+//! slipped in as it was chosen, once that request is answered (`TIMEOUT` bounds it).
 
 use std::collections::HashMap;
 use std::future::Future;
