@@ -1,7 +1,7 @@
 //! Raw TLS connections to the server, for tests that must misbehave at the byte level:
 //! dribbling headers, holding connections open, sending nothing.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use step_posture_connector::client::client_config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -33,8 +33,32 @@ pub async fn connect_with(
     addr: SocketAddr,
 ) -> anyhow::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
+    tls_over(config, tcp).await
+}
+
+/// Completes a TLS handshake with `config` over a connected `tcp`.
+pub async fn tls_over(
+    config: Arc<ClientConfig>,
+    tcp: TcpStream,
+) -> anyhow::Result<TlsStream<TcpStream>> {
     let name = ServerName::try_from("localhost")?;
     Ok(TlsConnector::from(config).connect(name, tcp).await?)
+}
+
+/// `127.0.0.<n>`: on Linux every address of 127.0.0.0/8 is the loopback interface's, so each
+/// is a distinct client address to the server.
+pub fn loopback(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+}
+
+/// A TCP connection to `addr` from the local address `from` (any free port).
+pub async fn tcp_from(from: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = match from {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(addr).await
 }
 
 /// Reads until the peer closes the connection (EOF or an error) and returns what was read

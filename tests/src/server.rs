@@ -47,6 +47,7 @@ F4KQ2J9XN7,bob@example.com,Sales\n\
 #[derive(Debug)]
 pub struct TestServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     dir: TempDir,
@@ -147,12 +148,14 @@ impl TestServer {
             None => Server::bind(config).await?,
         };
         let addr = server.local_addr()?;
+        let metrics_addr = server.metrics_addr();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = rx.await;
         }));
         Ok(Self {
             addr,
+            metrics_addr,
             shutdown: Some(tx),
             task: Some(task),
             dir,
@@ -162,6 +165,11 @@ impl TestServer {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the plain-HTTP metrics and health listener, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The server's temporary directory, which holds its device file.

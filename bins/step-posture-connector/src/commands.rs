@@ -268,6 +268,7 @@ impl Server {
                 listener,
                 self.metrics,
                 self.app.clone(),
+                self.limits,
                 stop_signal(),
             ))
         });

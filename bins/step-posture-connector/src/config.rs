@@ -32,6 +32,14 @@ pub const STEP_CA_ATTEMPT_BUDGET: Duration = Duration::from_secs(4);
 /// have just closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// `MAX_CONNECTIONS` by default.
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// `MAX_CONNECTIONS_PER_ADDRESS` is by default `MAX_CONNECTIONS` divided by this, rounded
+/// up: one address cannot take every slot, while a load balancer or a few step-ca instances
+/// behind one address still get plenty.
+const PER_ADDRESS_SHARE: usize = 4;
+
 /// The environment as read, before validation. Field names are the variable names in lower
 /// case, which is how envy matches them.
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +70,7 @@ struct RawEnv {
     max_request_age: Option<String>,
     max_clock_skew: Option<String>,
     max_connections: Option<String>,
+    max_connections_per_address: Option<String>,
     tls_handshake_timeout: Option<String>,
     header_read_timeout: Option<String>,
     metrics_addr: Option<String>,
@@ -209,12 +218,17 @@ pub enum LogFormat {
 pub struct Limits {
     /// `MAX_BODY_BYTES`: the largest request body accepted; larger gets 413.
     pub max_body_bytes: usize,
-    /// `MAX_CONNECTIONS`: connections served at once; more wait to be accepted.
+    /// `MAX_CONNECTIONS`: connections served at once. Past it, the connection idle longest
+    /// is closed to admit a new one; with none idle, new ones wait to be accepted.
     pub max_connections: usize,
+    /// `MAX_CONNECTIONS_PER_ADDRESS`: connections one client address (one IPv6 /64) may
+    /// hold at once; more are closed at once. 0: no limit.
+    pub max_connections_per_address: usize,
     /// `TLS_HANDSHAKE_TIMEOUT`.
     pub handshake_timeout: Duration,
-    /// `HEADER_READ_TIMEOUT`: how long a client may take to send its request headers, from
-    /// the first byte of a request.
+    /// `HEADER_READ_TIMEOUT`: how long a client may take to send its request headers: from
+    /// the accept for a connection's first request (TLS handshake included), from their
+    /// first byte for a later HTTP/1.1 request.
     pub header_read_timeout: Duration,
     /// `IDLE_TIMEOUT`: how long a kept-alive connection may wait for its next request.
     pub idle_timeout: Duration,
@@ -229,7 +243,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 64 * 1024,
-            max_connections: 1024,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS.div_ceil(PER_ADDRESS_SHARE),
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -462,6 +477,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "MAX_REQUEST_AGE",
     "MAX_CLOCK_SKEW",
     "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_ADDRESS",
     "TLS_HANDSHAKE_TIMEOUT",
     "HEADER_READ_TIMEOUT",
     "METRICS_ADDR",
@@ -543,6 +559,11 @@ fn validate(
         "a number of connections from 1 to 1000000",
         errors,
     );
+    let max_connections_per_address = per_address(
+        &raw.max_connections_per_address,
+        max_connections.unwrap_or(defaults.max_connections as u64),
+        errors,
+    );
     let handshake_timeout = seconds(
         &raw.tls_handshake_timeout,
         "TLS_HANDSHAKE_TIMEOUT",
@@ -602,6 +623,7 @@ fn validate(
         limits: Limits {
             max_body_bytes: usize::try_from(max_body_bytes?).ok()?,
             max_connections: usize::try_from(max_connections?).ok()?,
+            max_connections_per_address: usize::try_from(max_connections_per_address?).ok()?,
             handshake_timeout: handshake_timeout?,
             header_read_timeout: header_read_timeout?,
             idle_timeout: idle_timeout?,
@@ -614,6 +636,26 @@ fn validate(
         reload_interval: reload_interval?,
         scep: scep?,
     })
+}
+
+/// `MAX_CONNECTIONS_PER_ADDRESS`: 0 (no limit) up to `MAX_CONNECTIONS`; a quarter of it by
+/// default.
+fn per_address(
+    value: &Option<String>,
+    max_connections: u64,
+    errors: &mut Vec<ConfigError>,
+) -> Option<u64> {
+    number(
+        value,
+        "MAX_CONNECTIONS_PER_ADDRESS",
+        max_connections.div_ceil(PER_ADDRESS_SHARE as u64),
+        0,
+        max_connections,
+        &format!(
+            "0 (no limit) or a number of connections from 1 to MAX_CONNECTIONS ({max_connections})"
+        ),
+        errors,
+    )
 }
 
 /// `METRICS_ADDR`: empty or unset means no metrics listener.
@@ -1038,4 +1080,34 @@ fn is_dns_name(text: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_connections_per_address_defaults_to_a_quarter_and_zero_turns_it_off() {
+        let mut errors = Vec::new();
+        assert_eq!(per_address(&None, 1024, &mut errors), Some(256));
+        assert_eq!(per_address(&None, 2, &mut errors), Some(1));
+        assert_eq!(per_address(&Some("0".into()), 16, &mut errors), Some(0));
+        assert_eq!(per_address(&Some(" 16 ".into()), 16, &mut errors), Some(16));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(Limits::default().max_connections_per_address, 256);
+        assert_eq!(per_address(&Some("17".into()), 16, &mut errors), None);
+        assert_eq!(per_address(&Some("-1".into()), 16, &mut errors), None);
+        let text = ConfigErrors(errors).to_string();
+        assert!(
+            text.contains(
+                "MAX_CONNECTIONS_PER_ADDRESS=\"17\" is invalid: expected 0 (no limit) or a \
+                 number of connections from 1 to MAX_CONNECTIONS (16)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("MAX_CONNECTIONS_PER_ADDRESS=\"-1\" is invalid"),
+            "{text}"
+        );
+    }
 }

@@ -1,26 +1,30 @@
-//! One client connection after its TLS handshake: HTTP/1.1 or HTTP/2 (by ALPN) with header
-//! limits, a header-read timeout, a keep-alive idle timeout, and graceful shutdown.
+//! One admitted client connection: HTTP/1.1 or HTTP/2 (by ALPN on the webhook port; plain
+//! HTTP/1.1 on the metrics listener) with header limits, a first-request deadline, a
+//! header-read timeout, a keep-alive idle timeout, and graceful shutdown.
 //!
 //! hyper's own HTTP/1 header-read timer also runs while a kept-alive connection waits for
 //! its next request, so it would close idle connections after `HEADER_READ_TIMEOUT` (10 s),
 //! well before step-ca's client gives up on them (90 s): step-ca could then send a request on
-//! a connection we had just closed. So hyper's timer is off, and a small watchdog here tells
-//! the two cases apart:
+//! a connection we had just closed. So hyper's timer is off, and a small watchdog here
+//! ([`crate::activity`]) tells the cases apart:
 //!
-//! * **header read**: the first byte of an HTTP/1.1 request has arrived, and the request has
-//!   not reached the handler within `HEADER_READ_TIMEOUT`: the connection is dropped;
+//! * **first request**: no request has reached the handler within `HEADER_READ_TIMEOUT` of
+//!   the accept (TLS handshake included), over HTTP/1.1 and HTTP/2 alike: the connection is
+//!   dropped. A connection that says nothing holds its slot no longer than that;
+//! * **header read**: the first byte of a later HTTP/1.1 request has arrived, and the request
+//!   has not reached the handler within `HEADER_READ_TIMEOUT`: the connection is dropped;
 //! * **idle**: no request is in flight and no byte of a new one has arrived for
-//!   `IDLE_TIMEOUT`: the connection is shut down gracefully.
+//!   `IDLE_TIMEOUT`: the connection is shut down gracefully;
+//! * **yield**: the listener is full and this is the connection idle longest
+//!   ([`crate::admission`]): it is shut down gracefully.
 //!
-//! While a request is in flight, neither runs: the handler's `TIMEOUT` bounds it, body
-//! included.
+//! While a request is in flight, none runs: the handler's `TIMEOUT` bounds it, body
+//! included. A connection shut down gracefully half-closes and then reads what the client
+//! still sends, briefly ([`crate::linger`]), so that the last answer is not lost to a reset.
 
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,18 +34,26 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Notify, watch};
-use tokio::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 
+use crate::activity::{Activity, Expiry};
+use crate::admission::Slot;
 use crate::config::Limits;
-use crate::handler::{self, App};
+use crate::linger::{LINGER_TIME, Lingering};
 
 /// HTTP/2 streams per connection.
 const MAX_CONCURRENT_STREAMS: u32 = 64;
 
-/// How long a connection shut down for idleness may take to close before it is dropped.
+/// How long a connection shut down for idleness (or to yield its slot) may take to close
+/// before it is dropped, once no request is in flight.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Most bytes a closing connection reads and discards: a few bodies' worth, and at least
+/// 1 MiB, so that a client sending a body over the cap still reads its 413.
+fn linger_bytes(limits: &Limits) -> usize {
+    limits.max_body_bytes.saturating_mul(4).max(1 << 20)
+}
 
 /// The HTTP settings shared by every connection.
 #[derive(Debug)]
@@ -55,7 +67,7 @@ impl Protocols {
     pub(crate) fn new(limits: Limits) -> Self {
         let mut http1 = http1::Builder::new();
         http1
-            // Off: the watchdog below times header reads (see the module docs).
+            // Off: the watchdog times header reads (see the module docs).
             .header_read_timeout(None)
             .max_headers(limits.max_headers)
             .max_header_size(limits.max_header_bytes)
@@ -74,159 +86,6 @@ impl Protocols {
     }
 }
 
-/// Why the watchdog ended a connection.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-enum Expiry {
-    HeaderRead,
-    Idle,
-}
-
-/// What the watchdog knows about a connection. Times are milliseconds since `epoch`.
-#[derive(Debug)]
-struct Activity {
-    epoch: Instant,
-    /// Whether a byte read while no request is in flight starts the header-read timer
-    /// (HTTP/1.1 only: HTTP/2 exchanges control frames between requests).
-    times_headers: bool,
-    in_flight: AtomicUsize,
-    /// When the connection last became quiet: opened, or its last request answered.
-    quiet_since: AtomicU64,
-    /// When the first byte of a request not yet handed to the handler arrived; `NONE` if none.
-    head_started: AtomicU64,
-    changed: Notify,
-}
-
-const NONE: u64 = u64::MAX;
-
-impl Activity {
-    fn new(times_headers: bool) -> Self {
-        Self {
-            epoch: Instant::now(),
-            times_headers,
-            in_flight: AtomicUsize::new(0),
-            quiet_since: AtomicU64::new(0),
-            head_started: AtomicU64::new(NONE),
-            changed: Notify::new(),
-        }
-    }
-
-    fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(NONE - 1)
-    }
-
-    fn bytes_read(&self) {
-        if self.times_headers
-            && self.in_flight.load(Ordering::Acquire) == 0
-            && self
-                .head_started
-                .compare_exchange(NONE, self.now(), Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            self.changed.notify_one();
-        }
-    }
-
-    fn request_started(&self) {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.head_started.store(NONE, Ordering::Release);
-        self.changed.notify_one();
-    }
-
-    fn request_finished(&self) {
-        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.quiet_since.store(self.now(), Ordering::Release);
-        }
-        self.changed.notify_one();
-    }
-
-    /// Resolves when the connection has been idle, or reading one request head, for too long.
-    async fn expired(&self, limits: &Limits) -> Expiry {
-        let header_ms = duration_ms(limits.header_read_timeout);
-        let idle_ms = duration_ms(limits.idle_timeout);
-        loop {
-            let deadline = if self.in_flight.load(Ordering::Acquire) > 0 {
-                None
-            } else {
-                match self.head_started.load(Ordering::Acquire) {
-                    NONE => Some((
-                        self.quiet_since
-                            .load(Ordering::Acquire)
-                            .saturating_add(idle_ms),
-                        Expiry::Idle,
-                    )),
-                    started => Some((started.saturating_add(header_ms), Expiry::HeaderRead)),
-                }
-            };
-            match deadline {
-                Some((at, expiry)) if at <= self.now() => return expiry,
-                Some((at, _)) => {
-                    let at = self.epoch + Duration::from_millis(at);
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at) => {}
-                        () = self.changed.notified() => {}
-                    }
-                }
-                None => self.changed.notified().await,
-            }
-        }
-    }
-}
-
-fn duration_ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX / 2)
-}
-
-/// The client stream, reporting reads to the watchdog.
-struct Watched<S> {
-    inner: S,
-    activity: Arc<Activity>,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.bytes_read();
-        }
-        result
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
 /// Marks a request finished when dropped, so a request cancelled mid-way (client gone)
 /// still counts as finished.
 struct InFlight(Arc<Activity>);
@@ -237,36 +96,46 @@ impl Drop for InFlight {
     }
 }
 
-/// Serves one connection until it ends, its watchdog expires, or `shutdown` turns true
-/// (then it finishes the requests in flight).
-pub(crate) async fn serve<S>(
+/// Serves one admitted connection until it ends, its watchdog expires, or `shutdown` turns
+/// true (then it finishes the requests in flight). `handler` answers each request; the
+/// connection gives up `slot` when it ends.
+pub(crate) async fn serve<S, H, F>(
     stream: S,
     http2: bool,
-    app: Arc<App>,
+    handler: H,
     protocols: Arc<Protocols>,
     shutdown: watch::Receiver<bool>,
     peer: std::net::SocketAddr,
+    slot: Slot,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
-    let activity = Arc::new(Activity::new(!http2));
-    let io = TokioIo::new(Watched {
-        inner: stream,
-        activity: activity.clone(),
-    });
+    let activity = slot.activity().clone();
+    if http2 {
+        activity.set_http2();
+    }
+    // Reads are reported to the watchdog; closing lingers (see the module docs).
+    let io = TokioIo::new(Lingering::new(
+        stream,
+        activity.clone(),
+        linger_bytes(&protocols.limits),
+        LINGER_TIME,
+    ));
     let max_headers = protocols.limits.max_headers;
     let service_activity = activity.clone();
     let service = service_fn(move |request: Request<Incoming>| {
-        let app = app.clone();
         service_activity.request_started();
         let guard = InFlight(service_activity.clone());
+        // HTTP/1.1 counts headers in hyper; HTTP/2 only bounds their total size.
+        let answer = (request.headers().len() <= max_headers).then(|| handler(request));
         async move {
             let _guard = guard;
-            // HTTP/1.1 counts headers in hyper; HTTP/2 only bounds their total size.
-            if request.headers().len() > max_headers {
-                return Ok(too_many_headers());
-            }
-            handler::handle(app, request).await
+            Ok::<_, std::convert::Infallible>(match answer {
+                Some(answer) => answer.await,
+                None => too_many_headers(),
+            })
         }
     });
     if http2 {
@@ -292,6 +161,7 @@ pub(crate) async fn serve<S>(
         )
         .await;
     }
+    drop(slot);
 }
 
 /// Runs `connection` under the watchdog and the server's shutdown signal.
@@ -320,13 +190,21 @@ async fn drive<C>(
                 }
                 return;
             }
-            expiry = activity.expired(limits), if closing.is_none() => match expiry {
+            expiry = activity.expired(limits.header_read_timeout, limits.idle_timeout), if closing.is_none() => match expiry {
+                Expiry::FirstRequest => {
+                    tracing::debug!(%peer, "no request within HEADER_READ_TIMEOUT of the accept, closing");
+                    return;
+                }
                 Expiry::HeaderRead => {
                     tracing::debug!(%peer, "request headers not received within HEADER_READ_TIMEOUT, closing");
                     return;
                 }
-                Expiry::Idle => {
-                    tracing::debug!(%peer, "connection idle for IDLE_TIMEOUT, closing");
+                Expiry::Idle | Expiry::Yield => {
+                    if expiry == Expiry::Idle {
+                        tracing::debug!(%peer, "connection idle for IDLE_TIMEOUT, closing");
+                    } else {
+                        tracing::debug!(%peer, "connection idle while the listener is full, closing to admit another");
+                    }
                     graceful_shutdown(connection.as_mut());
                     closing = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
                 }
@@ -341,7 +219,14 @@ async fn drive<C>(
                 if let Some(sleep) = closing.as_mut() {
                     sleep.as_mut().await;
                 }
-            }, if closing.is_some() => return,
+            }, if closing.is_some() => {
+                // A request that arrived just as the connection was chosen to close is
+                // answered first (hyper closes right after it); TIMEOUT bounds it.
+                if activity.in_flight() == 0 {
+                    return;
+                }
+                closing = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
+            }
         }
     }
 }

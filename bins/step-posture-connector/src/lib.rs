@@ -5,6 +5,8 @@
 //! socket: [`config`] parses the environment, [`handler`] answers requests, [`server`]
 //! runs the HTTPS loop, [`commands`] implements the subcommands.
 
+mod activity;
+mod admission;
 pub mod client;
 pub mod commands;
 pub mod config;
@@ -12,6 +14,7 @@ mod connection;
 pub mod doctor;
 pub mod handler;
 pub mod health;
+mod linger;
 pub mod logging;
 pub mod metrics;
 pub mod pki;

@@ -24,7 +24,6 @@
 //! | `step_posture_scep_challenge_requests_total` | `result`: `issued`, `unauthorized`, `refused` |
 //! | `step_posture_build_info` | `version` |
 
-use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -36,8 +35,6 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use posture_core::{DenyCode, DeviceMode};
 use posture_file::FileProvider;
 use posture_jamf::JamfProvider;
@@ -53,13 +50,20 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::watch;
 
+use crate::admission::{self, Admission};
+use crate::config::Limits;
+use crate::connection::{self, Protocols};
 use crate::handler::{self, App};
 use crate::tls::TlsState;
 
-/// Connections the metrics listener serves at once; Prometheus and a probe need a few.
-const MAX_METRICS_CONNECTIONS: usize = 32;
+/// Connections the metrics listener serves at once; Prometheus and the probes need a few.
+pub const MAX_METRICS_CONNECTIONS: usize = 32;
+
+/// Connections one client address may hold on the metrics listener: a quarter, as
+/// `MAX_CONNECTIONS_PER_ADDRESS` is by default on the webhook port.
+pub const MAX_METRICS_CONNECTIONS_PER_ADDRESS: usize = MAX_METRICS_CONNECTIONS / 4;
 
 /// The OpenMetrics text content type.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -616,51 +620,47 @@ impl Collector for DevicesCollector {
 /// HTTP/1.1 until `shutdown` completes. Nothing else: the webhook is never served here.
 ///
 /// The health endpoints are here too so that probes work when the webhook port requires
-/// a client certificate (`ENABLE_MTLS=1`), which kubelets and Docker don't have.
+/// a client certificate (`ENABLE_MTLS=1`), which kubelets and Docker don't have. So this
+/// listener has the webhook port's admission rules and timeouts from `limits`, with
+/// [`MAX_METRICS_CONNECTIONS`] connections of which [`MAX_METRICS_CONNECTIONS_PER_ADDRESS`]
+/// per client address: a flood of idle sockets cannot fail the probes.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     app: Arc<App>,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let permits = Arc::new(Semaphore::new(MAX_METRICS_CONNECTIONS));
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let (tcp, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    tracing::warn!(error = %err, "metrics listener: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let metrics = metrics.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let service = service_fn(move |request: Request<Incoming>| {
+    let protocols = Arc::new(Protocols::new(limits));
+    let admission = Admission::new(MAX_METRICS_CONNECTIONS, MAX_METRICS_CONNECTIONS_PER_ADDRESS);
+    // Dropped at the end: every connection then closes gracefully.
+    let (_stop, stopping) = watch::channel(false);
+    let shutdown = std::pin::pin!(shutdown);
+    admission::accept_loop(
+        &listener,
+        &admission,
+        shutdown,
+        "metrics",
+        move |tcp, peer, slot| {
+            let metrics = metrics.clone();
+            let app = app.clone();
+            let handler = move |request: Request<Incoming>| {
                 let metrics = metrics.clone();
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(route(&metrics, app, request).await) }
-            });
-            let _closed = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .max_headers(32)
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
-        });
-    }
+                async move { route(&metrics, app, request).await }
+            };
+            tokio::spawn(connection::serve(
+                tcp,
+                false,
+                handler,
+                protocols.clone(),
+                stopping.clone(),
+                peer,
+                slot,
+            ));
+        },
+    )
+    .await;
 }
 
 async fn route(

@@ -1,6 +1,7 @@
-//! The HTTPS accept loop: TLS handshakes under a deadline, a cap on concurrent
-//! connections, and graceful shutdown. Each connection is served by [`crate::connection`]
-//! (HTTP/1.1 or HTTP/2, header limits, header-read and idle timeouts).
+//! The HTTPS listener: admission ([`crate::admission`]: a cap on concurrent connections,
+//! a share per client address, idle connections yielding), TLS handshakes under a deadline,
+//! and graceful shutdown. Each connection is served by [`crate::connection`] (HTTP/1.1 or
+//! HTTP/2, header limits, first-request, header-read and idle timeouts).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,12 +10,13 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admission::{self, Admission};
 use crate::config::Limits;
 use crate::connection::{self, Protocols};
-use crate::handler::App;
+use crate::handler::{self, App};
 use crate::metrics::HandshakeFailure;
 use crate::tls::TlsState;
 
@@ -32,64 +34,58 @@ pub async fn serve(
     drain: Duration,
 ) {
     let protocols = Arc::new(Protocols::new(limits));
+    let admission = Admission::new(limits.max_connections, limits.max_connections_per_address);
     // Every connection holds a receiver: `true` asks it to finish, and once all receivers
     // are gone every connection has closed.
     let (stop, stopping) = watch::channel(false);
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let mut shutdown = std::pin::pin!(shutdown);
-
-    loop {
-        // Take a connection slot first: at the cap we stop accepting, and clients wait in the
-        // listen backlog instead of being served badly.
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Usually EMFILE or a connection reset before accept; pausing avoids a
-                    // hot loop while the condition lasts.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = TlsAcceptor::from(tls.load().config.clone());
-        let app = app.clone();
-        let protocols = protocols.clone();
-        let stopping = stopping.clone();
-        let handshake_timeout = limits.handshake_timeout;
-        tokio::spawn(async move {
-            let _permit = permit;
-            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(err)) => {
-                    app.metrics()
-                        .record_handshake_failure(HandshakeFailure::Error);
-                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    app.metrics()
-                        .record_handshake_failure(HandshakeFailure::Timeout);
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            connection::serve(stream, http2, app, protocols, stopping, peer).await;
-        });
-    }
+    // The first request is due HEADER_READ_TIMEOUT after the accept, so a handshake may not
+    // take longer than that either.
+    let handshake_timeout = limits.handshake_timeout.min(limits.header_read_timeout);
+    let shutdown = std::pin::pin!(shutdown);
+    admission::accept_loop(
+        &listener,
+        &admission,
+        shutdown,
+        "webhook",
+        move |tcp, peer, slot| {
+            let _ = tcp.set_nodelay(true);
+            let acceptor = TlsAcceptor::from(tls.load().config.clone());
+            let app = app.clone();
+            let protocols = protocols.clone();
+            let stopping = stopping.clone();
+            tokio::spawn(async move {
+                let stream =
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(err)) => {
+                            app.metrics()
+                                .record_handshake_failure(HandshakeFailure::Error);
+                            tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            app.metrics()
+                                .record_handshake_failure(HandshakeFailure::Timeout);
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let handler = move |request: http::Request<hyper::body::Incoming>| {
+                    let app = app.clone();
+                    async move {
+                        match handler::handle(app, request).await {
+                            Ok(response) => response,
+                            Err(never) => match never {},
+                        }
+                    }
+                };
+                connection::serve(stream, http2, handler, protocols, stopping, peer, slot).await;
+            });
+        },
+    )
+    .await;
     drop(listener);
-    drop(stopping);
     stop.send_replace(true);
     tokio::select! {
         () = stop.closed() => tracing::info!("all connections closed"),

@@ -5,14 +5,19 @@
 //! It checks every answer, counts unexpected 5xx (there must be none), checks the server is
 //! healthy afterwards, and compares its resident memory (`VmRSS`) after a warm-up with the
 //! end of the run. The report is printed; run with `--nocapture` to see it.
+//!
+//! Meanwhile a flood of connections that ask nothing comes from three other loopback
+//! addresses (127.0.0.2 to .4): 120 sockets at most, each opened again 200 ms after the
+//! server closes it, silent over TCP, silent after the TLS handshake, stopped inside an
+//! HTTP/2 HEADERS frame, or idle after one request. No legitimate exchange may fail for it.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,7 +28,8 @@ use smallstep_webhook::{RequestBody, SIGNATURE_HEADER, Signer, WEBHOOK_ID_HEADER
 use step_posture_connector::client::{Connection, client_config};
 use step_posture_connector::pki::generate_demo_pki;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Mutex;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{Mutex, watch};
 
 const BIN: &str = env!("CARGO_BIN_EXE_step-posture-connector");
 const WEBHOOK_ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
@@ -36,6 +42,44 @@ const MAX_BODY_BYTES: usize = 8192;
 const WORKERS: usize = 8;
 /// Most the resident memory may grow between the end of the warm-up and the end of the run.
 const MAX_RSS_GROWTH_KIB: u64 = 16 * 1024;
+/// The server's `MAX_CONNECTIONS`; each address may hold a quarter (the default share), so
+/// the flood's three addresses hold at most three quarters, and the workers' address the
+/// rest. (Without the per-address share, the flood's 120 sockets would fill it.)
+const MAX_CONNECTIONS: usize = 96;
+/// Longest one exchange may take before it counts as failed: far above any answer's time,
+/// so that a server that stops answering fails the soak instead of hanging it.
+const EXCHANGE_LIMIT: Duration = Duration::from_secs(10);
+/// The flood's client addresses; the workers connect from 127.0.0.1.
+const FLOOD_FROM: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(127, 0, 0, 2),
+    Ipv4Addr::new(127, 0, 0, 3),
+    Ipv4Addr::new(127, 0, 0, 4),
+];
+/// Flood sockets per address: more than its share of `MAX_CONNECTIONS`.
+const FLOOD_SOCKETS: usize = 40;
+/// The pause before a flood socket the server closed is opened again.
+const FLOOD_PAUSE: Duration = Duration::from_millis(200);
+
+/// How a flood socket keeps quiet.
+#[derive(Clone, Copy, Debug)]
+enum Quiet {
+    /// Never starts the TLS handshake.
+    Tcp,
+    /// Completes the handshake, then sends nothing.
+    Tls,
+    /// HTTP/2: the preface, an empty SETTINGS frame and 10 bytes of a 100-byte HEADERS frame.
+    Http2,
+    /// One `GET /livez`, answered, then nothing.
+    Idle,
+}
+
+const QUIET: [Quiet; 4] = [Quiet::Tcp, Quiet::Tls, Quiet::Http2, Quiet::Idle];
+
+/// See [`Quiet::Http2`].
+const UNFINISHED_HTTP2: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\
+\x00\x00\x00\x04\x00\x00\x00\x00\x00\
+\x00\x00\x64\x01\x04\x00\x00\x00\x01\
+0123456789";
 
 /// The kinds of traffic, in the order workers cycle through them.
 #[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
@@ -102,6 +146,7 @@ impl Server {
                 ("BIND_ADDRESS", "127.0.0.1"),
                 ("PORT", "0"),
                 ("MAX_BODY_BYTES", &MAX_BODY_BYTES.to_string()),
+                ("MAX_CONNECTIONS", &MAX_CONNECTIONS.to_string()),
                 ("HEADER_READ_TIMEOUT", "1"),
                 ("TIMEOUT", "2"),
                 // The start-up line, not one line per decision.
@@ -157,6 +202,8 @@ impl Drop for Server {
 struct Traffic {
     addr: SocketAddr,
     tls: Arc<ClientConfig>,
+    /// Offers h2, for the flood.
+    tls_h2: Arc<ClientConfig>,
     signer: Signer,
     /// CSRs by serial: a device puts its serial in the common name.
     csrs: BTreeMap<&'static str, Vec<u8>>,
@@ -175,12 +222,50 @@ impl Traffic {
         smallstep_webhook::to_go_json(&body)
     }
 
-    async fn raw(&self) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-        let tcp = tokio::net::TcpStream::connect(self.addr).await?;
+    async fn raw(&self) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        self.tls_over(tcp, &self.tls).await
+    }
+
+    async fn tls_over(
+        &self,
+        tcp: TcpStream,
+        tls: &Arc<ClientConfig>,
+    ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
         let name = ServerName::try_from("localhost")?;
-        Ok(tokio_rustls::TlsConnector::from(self.tls.clone())
+        Ok(tokio_rustls::TlsConnector::from(tls.clone())
             .connect(name, tcp)
             .await?)
+    }
+
+    /// Opens a connection from `from` and brings it to its quiet state; an error if the
+    /// server closed or refused it first.
+    async fn quiet(
+        &self,
+        from: Ipv4Addr,
+        quiet: Quiet,
+    ) -> anyhow::Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(IpAddr::V4(from), 0))?;
+        let tcp = socket.connect(self.addr).await?;
+        Ok(match quiet {
+            Quiet::Tcp => Box::new(tcp),
+            Quiet::Tls => Box::new(self.tls_over(tcp, &self.tls).await?),
+            Quiet::Http2 => {
+                let mut stream = self.tls_over(tcp, &self.tls_h2).await?;
+                stream.write_all(UNFINISHED_HTTP2).await?;
+                Box::new(stream)
+            }
+            Quiet::Idle => {
+                let mut stream = self.tls_over(tcp, &self.tls).await?;
+                stream
+                    .write_all(b"GET /livez HTTP/1.1\r\nhost: localhost\r\n\r\n")
+                    .await?;
+                let answer = read_answer(&mut stream).await;
+                anyhow::ensure!(answer.starts_with(b"HTTP/1.1 200"), "not answered");
+                Box::new(stream)
+            }
+        })
     }
 
     /// Runs one exchange of `kind`; `Err` describes a wrong answer.
@@ -295,20 +380,7 @@ impl Traffic {
                 .map_err(|e| format!("slow: flush: {e}"))?;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let mut response = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            let mut buf = [0_u8; 4096];
-            while let Ok(n) = stream.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                response.extend_from_slice(&buf[..n]);
-                if response.windows(4).any(|w| w == b"\r\n\r\n") && response.ends_with(b"}") {
-                    break;
-                }
-            }
-        })
-        .await;
+        let response = read_answer(&mut stream).await;
         let text = String::from_utf8_lossy(&response);
         if text.starts_with("HTTP/1.1 200") && text.contains("\"allow\":true") {
             Ok(200)
@@ -332,6 +404,64 @@ impl Traffic {
             .map_err(|e| format!("drop: write: {e}"))?;
         drop(stream);
         Ok(())
+    }
+}
+
+/// Reads one small JSON answer (head and body) for at most 5 s.
+async fn read_answer<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0_u8; 4096];
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            response.extend_from_slice(&buf[..n]);
+            if response.windows(4).any(|w| w == b"\r\n\r\n") && response.ends_with(b"}") {
+                break;
+            }
+        }
+    })
+    .await;
+    response
+}
+
+/// Counts of the flood's connections.
+#[derive(Debug, Default)]
+struct FloodCounts {
+    /// Connections that reached their quiet state (then held until the server closed them).
+    held: AtomicU64,
+    /// Connections refused (closed before their quiet state) or that failed otherwise.
+    refused: AtomicU64,
+}
+
+/// Runs one flood socket from `from` until `stopped` turns true.
+async fn flood_socket(
+    traffic: Arc<Traffic>,
+    from: Ipv4Addr,
+    quiet: Quiet,
+    counts: Arc<FloodCounts>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let hold = async || match traffic.quiet(from, quiet).await {
+        Ok(mut held) => {
+            counts.held.fetch_add(1, Ordering::Relaxed);
+            let mut buf = [0_u8; 1024];
+            while matches!(held.read(&mut buf).await, Ok(n) if n > 0) {}
+        }
+        Err(_) => {
+            counts.refused.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    loop {
+        tokio::select! {
+            () = hold() => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(FLOOD_PAUSE) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
     }
 }
 
@@ -383,6 +513,11 @@ fn soak() {
     let traffic = Arc::new(Traffic {
         addr: server.addr,
         tls: client_config(Some(&server.ca), None).unwrap(),
+        tls_h2: {
+            let mut tls = (*client_config(Some(&server.ca), None).unwrap()).clone();
+            tls.alpn_protocols = vec![b"h2".to_vec()];
+            Arc::new(tls)
+        },
         signer: Signer::new(WEBHOOK_ID, WebhookSecret::from_base64(SECRET).unwrap()).unwrap(),
         csrs,
     });
@@ -394,7 +529,22 @@ fn soak() {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
+    let flood_counts = Arc::new(FloodCounts::default());
     let (rss_after_warm_up, rss_end) = runtime.block_on(async {
+        let (stop_flood, flood_stopped) = watch::channel(false);
+        let flood: Vec<_> = FLOOD_FROM
+            .iter()
+            .flat_map(|from| (0..FLOOD_SOCKETS).map(move |n| (*from, QUIET[n % QUIET.len()])))
+            .map(|(from, quiet)| {
+                tokio::spawn(flood_socket(
+                    traffic.clone(),
+                    from,
+                    quiet,
+                    flood_counts.clone(),
+                    flood_stopped.clone(),
+                ))
+            })
+            .collect();
         let mut workers = Vec::new();
         for worker in 0..WORKERS {
             let traffic = traffic.clone();
@@ -406,7 +556,16 @@ fn soak() {
                 while !stop.load(Ordering::Relaxed) {
                     let kind = MIX[i % MIX.len()];
                     i += 1;
-                    let result = traffic.run(kind, &mut kept).await;
+                    let result =
+                        match tokio::time::timeout(EXCHANGE_LIMIT, traffic.run(kind, &mut kept))
+                            .await
+                        {
+                            Ok(result) => result,
+                            Err(_) => {
+                                kept = None;
+                                Err(format!("{kind:?}: no answer within {EXCHANGE_LIMIT:?}"))
+                            }
+                        };
                     let mut tally = tally.lock().await;
                     *tally.by_kind.entry(format!("{kind:?}")).or_default() += 1;
                     match result {
@@ -429,6 +588,10 @@ fn soak() {
         stop.store(true, Ordering::Relaxed);
         for worker in workers {
             worker.await.unwrap();
+        }
+        stop_flood.send_replace(true);
+        for socket in flood {
+            socket.await.unwrap();
         }
         (after_warm_up, end)
     });
@@ -463,6 +626,13 @@ fn soak() {
         warm_up.as_secs_f64()
     );
     println!(
+        "soak: flood of {} sockets from {} addresses: {} connections held until the server closed them, {} refused",
+        FLOOD_FROM.len() * FLOOD_SOCKETS,
+        FLOOD_FROM.len(),
+        flood_counts.held.load(Ordering::Relaxed),
+        flood_counts.refused.load(Ordering::Relaxed),
+    );
+    println!(
         "soak: {} wrong answers, {} unexpected 5xx",
         tally.failures.len(),
         tally.unexpected_5xx
@@ -495,6 +665,10 @@ fn soak() {
             "{kind:?} never ran"
         );
     }
+    assert!(
+        flood_counts.held.load(Ordering::Relaxed) > 0,
+        "the flood never held a connection"
+    );
     assert!(
         growth < MAX_RSS_GROWTH_KIB as i64,
         "resident memory grew by {growth} KiB after the warm-up"

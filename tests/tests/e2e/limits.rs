@@ -21,7 +21,7 @@ use step_posture_tests::server::{
 };
 use tokio::io::AsyncWriteExt;
 
-fn signed_request() -> (HeaderMap, Vec<u8>) {
+pub(crate) fn signed_request() -> (HeaderMap, Vec<u8>) {
     let signed = enriching_signer()
         .unwrap()
         .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
@@ -237,14 +237,22 @@ async fn idle_connections_live_until_the_idle_timeout_and_no_longer() {
     );
 }
 
-/// With `MAX_CONNECTIONS=2` and two connections held open, a third client waits; once one
-/// closes, it is served. The server neither crashes nor stalls.
+/// With `MAX_CONNECTIONS=2` and two connections held open, neither idle (both still owe
+/// their first request), a third client waits; once a slot frees, it is served. The server
+/// neither crashes nor stalls. (One address holds both: the per-address limit is off here;
+/// `admission.rs` tests it.)
 #[tokio::test]
 async fn past_max_connections_clients_wait_and_are_served_when_a_slot_frees() {
     let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[("MAX_CONNECTIONS", "2")])
-        .await
-        .unwrap();
+    let server = TestServer::start(
+        &pki,
+        &[
+            ("MAX_CONNECTIONS", "2"),
+            ("MAX_CONNECTIONS_PER_ADDRESS", "0"),
+        ],
+    )
+    .await
+    .unwrap();
     let first = connect(&pki, server.addr()).await.unwrap();
     let mut second = connect(&pki, server.addr()).await.unwrap();
     let client = Client::new(&pki).unwrap();

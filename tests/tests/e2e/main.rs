@@ -2,6 +2,7 @@
 //! certificates.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod admission;
 mod auth;
 mod decisions;
 mod faults;
