@@ -59,6 +59,8 @@ struct RawEnv {
     header_read_timeout: Option<String>,
     metrics_addr: Option<String>,
     reload_interval: Option<String>,
+    reload_settle: Option<String>,
+    reload_allow_shrink: Option<String>,
     idle_timeout: Option<String>,
     max_headers: Option<String>,
     max_header_bytes: Option<String>,
@@ -94,6 +96,11 @@ pub struct Config {
     /// `RELOAD_INTERVAL`: how often to look for changed TLS and device files; zero turns
     /// the polling off (SIGHUP still reloads).
     pub reload_interval: Duration,
+    /// `RELOAD_SETTLE`: how long a changed file must stay unchanged (size, modification
+    /// time and identity) before it is reloaded, so that a file still being written is not
+    /// loaded half done. SIGHUP waits for it too, at most
+    /// [`SIGHUP_SETTLE_FACTOR`](crate::reload::SIGHUP_SETTLE_FACTOR) times as long.
+    pub reload_settle: Duration,
 }
 
 /// The provider chosen with `PROVIDER`.
@@ -106,6 +113,8 @@ pub enum ProviderSettings {
         path: PathBuf,
         /// `FILE_TYPE`.
         format: FileFormat,
+        /// `RELOAD_ALLOW_SHRINK`: whether a reload may leave fewer than half the devices.
+        allow_shrink: bool,
     },
     /// `PROVIDER=jamf`: Jamf Pro.
     Jamf(Box<posture_jamf::JamfConfig>),
@@ -456,6 +465,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "HEADER_READ_TIMEOUT",
     "METRICS_ADDR",
     "RELOAD_INTERVAL",
+    "RELOAD_SETTLE",
+    "RELOAD_ALLOW_SHRINK",
     "IDLE_TIMEOUT",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
@@ -579,6 +590,7 @@ fn validate(
     let max_clock_skew = seconds(&raw.max_clock_skew, "MAX_CLOCK_SKEW", 60, 0, 3600, errors);
     let metrics_addr = metrics_address(&raw.metrics_addr, errors);
     let reload_interval = seconds(&raw.reload_interval, "RELOAD_INTERVAL", 5, 0, 3600, errors);
+    let reload_settle = seconds(&raw.reload_settle, "RELOAD_SETTLE", 1, 0, 300, errors);
 
     Some(Config {
         provider: provider?,
@@ -601,6 +613,7 @@ fn validate(
         max_clock_skew: max_clock_skew?,
         metrics_addr: metrics_addr?,
         reload_interval: reload_interval?,
+        reload_settle: reload_settle?,
     })
 }
 
@@ -709,9 +722,16 @@ fn one_provider(
                     }
                 },
             };
+            let allow_shrink = boolean(
+                &raw.reload_allow_shrink,
+                "RELOAD_ALLOW_SHRINK",
+                false,
+                errors,
+            );
             Some(ProviderSettings::File {
                 path: path?,
                 format: format?,
+                allow_shrink: allow_shrink?,
             })
         }
         "jamf" => match posture_jamf::JamfConfig::from_env(get) {

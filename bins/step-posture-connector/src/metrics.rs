@@ -19,12 +19,13 @@
 //! | `step_posture_reloads_total` | `target` (tls, devices), `result` (success, failure) |
 //! | `step_posture_tls_certificate_expiry_timestamp_seconds` | when the served certificate expires |
 //! | `step_posture_devices` | devices in the file provider's current list |
+//! | `step_posture_devices_stale_seconds` | how long the device file on disk has differed from the list served (a reload failed, was refused, or waits for the file to settle); 0 when current |
 //! | `step_posture_build_info` | `version` |
 
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -200,6 +201,9 @@ pub struct Metrics {
     reload_tls_failure: Counter,
     reload_devices_success: Counter,
     reload_devices_failure: Counter,
+    /// Since when the device file has differed from the list served; shared with the
+    /// collector that exports it.
+    devices_stale_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl fmt::Debug for Metrics {
@@ -305,6 +309,7 @@ impl Metrics {
             reload_tls_failure: reload(ReloadTarget::Tls, "failure"),
             reload_devices_success: reload(ReloadTarget::Devices, "success"),
             reload_devices_failure: reload(ReloadTarget::Devices, "failure"),
+            devices_stale_since: Arc::default(),
             registry,
         }
     }
@@ -329,9 +334,19 @@ impl Metrics {
     /// Also exports how many devices the file provider's current list holds.
     #[must_use]
     pub fn with_devices(mut self, file: Arc<FileProvider>) -> Self {
+        let stale_since = self.devices_stale_since.clone();
         self.registry
-            .register_collector(Box::new(DevicesCollector { file }));
+            .register_collector(Box::new(DevicesCollector { file, stale_since }));
         self
+    }
+
+    /// Records since when the device file on disk has differed from the list served
+    /// (`None`: it has not), for `step_posture_devices_stale_seconds`.
+    pub fn set_devices_stale_since(&self, since: Option<Instant>) {
+        *self
+            .devices_stale_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = since;
     }
 
     /// Counts one webhook request and observes its duration.
@@ -535,10 +550,12 @@ impl Collector for TlsCollector {
     }
 }
 
-/// Exports the device count of the file provider's current list at scrape time.
+/// Exports the device count of the file provider's current list, and how long it has been
+/// out of date, at scrape time.
 #[derive(Debug)]
 struct DevicesCollector {
     file: Arc<FileProvider>,
+    stale_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Collector for DevicesCollector {
@@ -550,7 +567,20 @@ impl Collector for DevicesCollector {
             None,
             MetricType::Gauge,
         )?;
-        ConstGauge::new(devices).encode(metric)
+        ConstGauge::new(devices).encode(metric)?;
+        // Computed now rather than stored, so the value keeps rising between polls.
+        let stale = self
+            .stale_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or(0.0, |since| since.elapsed().as_secs_f64());
+        let metric = encoder.encode_descriptor(
+            "devices_stale",
+            "How long the device file on disk has differed from the list served, without a successful reload; 0 when current.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(stale).encode(metric)
     }
 }
 

@@ -27,12 +27,17 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 #[non_exhaustive]
 pub struct LoadOptions {
     allow_empty: bool,
+    allow_shrink: bool,
 }
 
 impl LoadOptions {
-    /// The defaults: a file that lists no devices is an error.
+    /// The defaults: a file that lists no devices is an error, and so is a reload that
+    /// would leave fewer than half the devices.
     pub const fn new() -> Self {
-        Self { allow_empty: false }
+        Self {
+            allow_empty: false,
+            allow_shrink: false,
+        }
     }
 
     /// Whether a well-formed file that lists no devices loads (as a list that denies
@@ -49,6 +54,40 @@ impl LoadOptions {
     /// Whether [`Self::allow_empty`] is set.
     pub const fn allows_empty(&self) -> bool {
         self.allow_empty
+    }
+
+    /// Whether [`FileProvider::reload`](crate::FileProvider::reload) may replace the list
+    /// with one of fewer than half as many devices, instead of failing with
+    /// [`LoadError::Shrunk`]. Off by default: an export cut short, or written by a job
+    /// that lost half its input, looks just like that, and would deny every device it
+    /// left out. Loading a file the first time is never refused for its size.
+    ///
+    /// ```
+    /// use posture_file::{FileFormat, FileProvider, LoadError, LoadOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("devices.csv");
+    /// std::fs::write(&path, "Identifier\nA1\nA2\nA3\n")?;
+    /// let provider = FileProvider::load(&path, FileFormat::Csv)?;
+    /// std::fs::write(&path, "Identifier\nA1\n")?;
+    /// assert!(matches!(provider.reload(), Err(LoadError::Shrunk { devices: 1, served: 3, .. })));
+    ///
+    /// let options = LoadOptions::new().allow_shrink(true);
+    /// let provider = FileProvider::load_with(&path, FileFormat::Csv, options)?;
+    /// std::fs::write(&path, "Identifier\nA1\nA2\nA3\n")?;
+    /// provider.reload()?;
+    /// std::fs::write(&path, "Identifier\nA1\n")?;
+    /// assert_eq!(provider.reload()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub const fn allow_shrink(mut self, yes: bool) -> Self {
+        self.allow_shrink = yes;
+        self
+    }
+
+    /// Whether [`Self::allow_shrink`] is set.
+    pub const fn allows_shrink(&self) -> bool {
+        self.allow_shrink
     }
 }
 
@@ -304,7 +343,7 @@ fn skip_bom(reader: &mut impl BufRead) -> io::Result<()> {
     Ok(())
 }
 
-fn io_error(path: &Path, source: io::Error) -> LoadError {
+pub(crate) fn io_error(path: &Path, source: io::Error) -> LoadError {
     LoadError::Io {
         path: path.to_owned(),
         source,

@@ -12,4 +12,5 @@ mod mtls;
 mod ops;
 mod providers;
 mod refusals;
+mod reload_integrity;
 mod tls_tools;
