@@ -1,6 +1,6 @@
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read, Take};
 use std::path::Path;
 
 use posture_core::{Decision, DenyCode, Enrichment};
@@ -198,7 +198,7 @@ impl DeviceList {
             // errors, so let the in-memory parser name the problem. Should the file have
             // changed meanwhile, this loads it as it is now.
             Err(Streamed::Diagnose) => {
-                let bytes = std::fs::read(path).map_err(|err| io_error(path, err))?;
+                let bytes = read_whole(path).map_err(|err| io_error(path, err))?;
                 Self::parse_with(&bytes, format, &source, options)
             }
         }
@@ -323,14 +323,29 @@ fn stream(
 
 /// Opens the file at `path` for reading from after its byte-order mark, if any; also
 /// returns its size.
-fn open(path: &Path) -> io::Result<(BufReader<File>, usize)> {
-    let file = File::open(path)?;
-    let size = file
-        .metadata()
-        .map_or(0, |meta| usize::try_from(meta.len()).unwrap_or(usize::MAX));
+fn open(path: &Path) -> io::Result<(BufReader<Take<File>>, usize)> {
+    let (file, size) = open_bounded(path)?;
     let mut reader = BufReader::with_capacity(READ_BUFFER, file);
     skip_bom(&mut reader)?;
     Ok((reader, size))
+}
+
+/// Opens the file at `path` to be read no further than the size it has now, which it also
+/// returns. A file that a writer keeps appending to could otherwise keep a load reading,
+/// and its memory growing, for as long as the writer goes on.
+fn open_bounded(path: &Path) -> io::Result<(Take<File>, usize)> {
+    let file = File::open(path)?;
+    let len = file.metadata().ok().map(|meta| meta.len());
+    let size = len.map_or(0, |len| usize::try_from(len).unwrap_or(usize::MAX));
+    Ok((file.take(len.unwrap_or(u64::MAX)), size))
+}
+
+/// Reads the file at `path` whole, as far as its size when opened.
+fn read_whole(path: &Path) -> io::Result<Vec<u8>> {
+    let (mut file, size) = open_bounded(path)?;
+    let mut bytes = Vec::with_capacity(size);
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Skips a byte-order mark at the start of `reader`.

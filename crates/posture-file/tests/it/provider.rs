@@ -282,9 +282,13 @@ fn a_file_that_changes_while_it_is_read_is_not_loaded() {
                 .append(true)
                 .open(&path)
                 .unwrap();
+            // Whole rows, one write each, so that the file is valid CSV at every moment;
+            // for at most 2 s, so that a reader chasing the end of the file finishes.
+            let started = std::time::Instant::now();
             let mut appended = 0_u32;
-            while !done.load(Ordering::Relaxed) {
-                writeln!(file, "E{appended:07},late").unwrap();
+            while !done.load(Ordering::Relaxed) && started.elapsed().as_secs() < 2 {
+                let row = format!("E{appended:07},late\n");
+                file.write_all(row.as_bytes()).unwrap();
                 appended += 1;
             }
         })
