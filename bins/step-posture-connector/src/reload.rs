@@ -728,7 +728,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let devices = dir.path().join("devices.csv");
         write(&devices, "Identifier\nA1\n");
-        let settle = Duration::from_millis(300);
+        let settle = Duration::from_millis(500);
         let mut watch =
             FileWatch::new([(ReloadTarget::Devices, devices.clone())]).with_settle(settle);
         // A writer rewriting the file in place, pausing between writes for less than the
