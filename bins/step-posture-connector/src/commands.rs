@@ -638,6 +638,11 @@ fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
             config.reload_interval.as_secs()
         )
     });
+    lines.push(format!(
+        "  a changed file is loaded once unchanged for RELOAD_SETTLE={} s (SIGHUP waits up to {} s)",
+        config.reload_settle.as_secs(),
+        (config.reload_settle * reload::SIGHUP_SETTLE_FACTOR).as_secs()
+    ));
     for warning in config.warnings() {
         lines.push(format!("warning: {warning}"));
     }
@@ -681,8 +686,21 @@ fn scep_summary(scep: Option<&crate::config::ScepSettings>) -> String {
 
 fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {
     match provider {
-        ProviderSettings::File { path, format } => {
-            lines.push(format!("  FILE_PATH={} FILE_TYPE={format}", path.display()));
+        ProviderSettings::File {
+            path,
+            format,
+            allow_shrink,
+        } => {
+            lines.push(format!(
+                "  FILE_PATH={} FILE_TYPE={format} RELOAD_ALLOW_SHRINK={} ({})",
+                path.display(),
+                u8::from(*allow_shrink),
+                if *allow_shrink {
+                    "a reload may drop any number of devices"
+                } else {
+                    "a reload that drops more than half the devices is refused"
+                }
+            ));
         }
         ProviderSettings::Jamf(jamf) => {
             let group =

@@ -75,6 +75,8 @@ struct RawEnv {
     header_read_timeout: Option<String>,
     metrics_addr: Option<String>,
     reload_interval: Option<String>,
+    reload_settle: Option<String>,
+    reload_allow_shrink: Option<String>,
     idle_timeout: Option<String>,
     max_headers: Option<String>,
     max_header_bytes: Option<String>,
@@ -113,6 +115,11 @@ pub struct Config {
     /// The SCEP gate (`SCEP_CHALLENGE` and the other `SCEP_*` variables); `None` when
     /// `SCEP_CHALLENGE` is unset.
     pub scep: Option<ScepSettings>,
+    /// `RELOAD_SETTLE`: how long a changed file must stay unchanged (size, modification
+    /// time and identity) before it is reloaded, so that a file still being written is not
+    /// loaded half done. SIGHUP waits for it too, at most
+    /// [`SIGHUP_SETTLE_FACTOR`](crate::reload::SIGHUP_SETTLE_FACTOR) times as long.
+    pub reload_settle: Duration,
 }
 
 /// The provider chosen with `PROVIDER`.
@@ -125,6 +132,8 @@ pub enum ProviderSettings {
         path: PathBuf,
         /// `FILE_TYPE`.
         format: FileFormat,
+        /// `RELOAD_ALLOW_SHRINK`: whether a reload may leave fewer than half the devices.
+        allow_shrink: bool,
     },
     /// `PROVIDER=jamf`: Jamf Pro.
     Jamf(Box<posture_jamf::JamfConfig>),
@@ -482,6 +491,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "HEADER_READ_TIMEOUT",
     "METRICS_ADDR",
     "RELOAD_INTERVAL",
+    "RELOAD_SETTLE",
+    "RELOAD_ALLOW_SHRINK",
     "IDLE_TIMEOUT",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
@@ -611,6 +622,7 @@ fn validate(
     let metrics_addr = metrics_address(&raw.metrics_addr, errors);
     let reload_interval = seconds(&raw.reload_interval, "RELOAD_INTERVAL", 5, 0, 3600, errors);
     let scep = scep::scep_settings(vars, errors);
+    let reload_settle = seconds(&raw.reload_settle, "RELOAD_SETTLE", 1, 0, 300, errors);
 
     Some(Config {
         provider: provider?,
@@ -635,6 +647,7 @@ fn validate(
         metrics_addr: metrics_addr?,
         reload_interval: reload_interval?,
         scep: scep?,
+        reload_settle: reload_settle?,
     })
 }
 
@@ -763,9 +776,16 @@ fn one_provider(
                     }
                 },
             };
+            let allow_shrink = boolean(
+                &raw.reload_allow_shrink,
+                "RELOAD_ALLOW_SHRINK",
+                false,
+                errors,
+            );
             Some(ProviderSettings::File {
                 path: path?,
                 format: format?,
+                allow_shrink: allow_shrink?,
             })
         }
         "jamf" => match posture_jamf::JamfConfig::from_env(get) {

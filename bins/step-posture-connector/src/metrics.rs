@@ -22,11 +22,12 @@
 //! | `step_posture_scep_challenges_total` | `result`: the method that passed (`static`, `signed`) or `refused` |
 //! | `step_posture_scep_notifications_total` | `result`: `success`, `failure`, `repeated` |
 //! | `step_posture_scep_challenge_requests_total` | `result`: `issued`, `unauthorized`, `refused` |
+//! | `step_posture_devices_stale_seconds` | how long the device file on disk has differed from the list served (a reload failed, was refused, or waits for the file to settle); 0 when current |
 //! | `step_posture_build_info` | `version` |
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -215,6 +216,9 @@ pub struct Metrics {
     scep_challenges: Family<ResultLabels, Counter>,
     scep_notifications: Family<ResultLabels, Counter>,
     scep_issued: Family<ResultLabels, Counter>,
+    /// Since when the device file has differed from the list served; shared with the
+    /// collector that exports it.
+    devices_stale_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl fmt::Debug for Metrics {
@@ -341,6 +345,7 @@ impl Metrics {
             scep_challenges,
             scep_notifications,
             scep_issued,
+            devices_stale_since: Arc::default(),
             registry,
         }
     }
@@ -391,9 +396,19 @@ impl Metrics {
     /// Also exports how many devices the file provider's current list holds.
     #[must_use]
     pub fn with_devices(mut self, file: Arc<FileProvider>) -> Self {
+        let stale_since = self.devices_stale_since.clone();
         self.registry
-            .register_collector(Box::new(DevicesCollector { file }));
+            .register_collector(Box::new(DevicesCollector { file, stale_since }));
         self
+    }
+
+    /// Records since when the device file on disk has differed from the list served
+    /// (`None`: it has not), for `step_posture_devices_stale_seconds`.
+    pub fn set_devices_stale_since(&self, since: Option<Instant>) {
+        *self
+            .devices_stale_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = since;
     }
 
     /// Counts one webhook request and observes its duration.
@@ -597,10 +612,12 @@ impl Collector for TlsCollector {
     }
 }
 
-/// Exports the device count of the file provider's current list at scrape time.
+/// Exports the device count of the file provider's current list, and how long it has been
+/// out of date, at scrape time.
 #[derive(Debug)]
 struct DevicesCollector {
     file: Arc<FileProvider>,
+    stale_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Collector for DevicesCollector {
@@ -612,7 +629,20 @@ impl Collector for DevicesCollector {
             None,
             MetricType::Gauge,
         )?;
-        ConstGauge::new(devices).encode(metric)
+        ConstGauge::new(devices).encode(metric)?;
+        // Computed now rather than stored, so the value keeps rising between polls.
+        let stale = self
+            .stale_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or(0.0, |since| since.elapsed().as_secs_f64());
+        let metric = encoder.encode_descriptor(
+            "devices_stale",
+            "How long the device file on disk has differed from the list served, without a successful reload; 0 when current.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(stale).encode(metric)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use posture_core::{DynPostureProvider, PolicyProvider};
-use posture_file::FileProvider;
+use posture_file::{FileProvider, LoadOptions};
 use posture_intune::IntuneProvider;
 use posture_jamf::JamfProvider;
 use posture_kandji::KandjiProvider;
@@ -44,10 +44,17 @@ impl ProviderParts {
 /// reload reaches the device file and the metrics reach Jamf's counters.
 pub fn build(settings: &ProviderSettings) -> anyhow::Result<ProviderParts> {
     Ok(match settings {
-        ProviderSettings::File { path, format } => {
-            let file = Arc::new(FileProvider::load(path, *format).with_context(|| {
-                format!("FILE_PATH={}: cannot load the device file", path.display())
-            })?);
+        ProviderSettings::File {
+            path,
+            format,
+            allow_shrink,
+        } => {
+            let options = LoadOptions::new().allow_shrink(*allow_shrink);
+            let file = Arc::new(
+                FileProvider::load_with(path, *format, options).with_context(|| {
+                    format!("FILE_PATH={}: cannot load the device file", path.display())
+                })?,
+            );
             ProviderParts {
                 provider: file.clone(),
                 file: Some(file),

@@ -7,24 +7,32 @@
 //! per new connection, so connections in flight finish on the state they started with;
 //! the device list is swapped the same way by [`FileProvider::reload`].
 //!
-//! Changes are found by polling each file's metadata (modification time, size, inode) every
-//! `RELOAD_INTERVAL`. A change is applied once the file has stayed the same for one more
-//! poll, so a file caught half-written is not loaded; and a failed reload is not retried
-//! until a file changes again, so a broken file is reported once, not at every poll. Files
-//! behind symbolic links, such as Kubernetes Secret and ConfigMap volumes, are followed.
+//! Changes are found by polling each file's [`FileVersion`] (size, modification time and
+//! identity) every `RELOAD_INTERVAL`. A changed file is reloaded only once it has stayed
+//! the same for `RELOAD_SETTLE` (and for at least one more poll), and the device file must
+//! also stay the same while it is read: a file that a writer rewrites in place, pausing on
+//! the way, is not loaded half written. SIGHUP waits for the files to settle too, for at
+//! most [`SIGHUP_SETTLE_FACTOR`] × `RELOAD_SETTLE`. A failed reload is not retried until a
+//! file changes again, so a broken file is reported once, not at every poll; meanwhile
+//! `step_posture_devices_stale_seconds` says how long the device file on disk has differed
+//! from the list served. Files behind symbolic links, such as Kubernetes Secret and
+//! ConfigMap volumes, are followed.
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use posture_file::FileProvider;
-use tokio::sync::Mutex;
+use posture_file::{FileProvider, FileVersion, LoadError};
 
 use crate::config::{Config, ProviderSettings, TlsSettings};
 use crate::metrics::{Metrics, ReloadTarget};
 use crate::tls::{TlsError, TlsState, build_server_config};
+
+/// SIGHUP waits at most this many `RELOAD_SETTLE` intervals for changing files to settle;
+/// a file still changing then is left to the polling.
+pub const SIGHUP_SETTLE_FACTOR: u32 = 10;
 
 /// Why a reload was refused. The previous state stays in place.
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +43,33 @@ pub enum ReloadError {
     Tls(#[from] TlsError),
     /// The device file could not be loaded.
     #[error("cannot load the device file: {0}")]
-    Devices(#[from] posture_file::LoadError),
+    Devices(#[from] LoadError),
+    /// The device file would leave fewer than half the devices ([`LoadError::Shrunk`]).
+    #[error("{0}; set RELOAD_ALLOW_SHRINK=1 to accept such a change")]
+    Shrunk(LoadError),
+    /// A file was still changing when SIGHUP stopped waiting for it to settle.
+    #[error(
+        "{} was still changing after {} s: not reloaded yet (it is once it stays unchanged for RELOAD_SETTLE)",
+        path.display(),
+        waited.as_secs_f64()
+    )]
+    Unsettled {
+        /// The file.
+        path: PathBuf,
+        /// How long SIGHUP waited.
+        waited: Duration,
+    },
     /// The blocking task that loads the files did not finish.
     #[error("the reload task failed: {0}")]
     Task(String),
+}
+
+impl ReloadError {
+    /// Whether the file changed while it was read: not a failure, the reload is retried
+    /// once the file settles.
+    fn is_deferred(&self) -> bool {
+        matches!(self, Self::Devices(LoadError::Changed { .. }))
+    }
 }
 
 /// What one reload of everything came to.
@@ -72,7 +103,20 @@ struct Inner {
     devices: Option<Arc<FileProvider>>,
     metrics: Arc<Metrics>,
     /// Serialises TLS reloads, so two racing reloads can't store out of order.
-    tls_lock: Mutex<()>,
+    tls_lock: tokio::sync::Mutex<()>,
+    /// Set while the device file on disk differs from the list served.
+    stale: Mutex<Option<Stale>>,
+}
+
+/// Since when the device file has differed from the list served.
+#[derive(Clone, Copy, Debug)]
+struct Stale {
+    since: Instant,
+    /// The same moment by the wall clock, for the log.
+    at: SystemTime,
+    /// The version served when the difference was first seen: a reload since then starts
+    /// the clock again.
+    served: Option<FileVersion>,
 }
 
 impl Reloader {
@@ -90,7 +134,8 @@ impl Reloader {
                 tls,
                 devices,
                 metrics,
-                tls_lock: Mutex::new(()),
+                tls_lock: tokio::sync::Mutex::new(()),
+                stale: Mutex::new(None),
             }),
         }
     }
@@ -125,22 +170,43 @@ impl Reloader {
         result
     }
 
-    /// Reloads the device list, or returns `None` when the provider has no file.
+    /// Reloads the device list at once, or returns `None` when the provider has no file.
+    /// The file must not change while it is read; unlike SIGHUP, this does not wait for it
+    /// to settle first.
     pub async fn reload_devices(&self) -> Option<Result<usize, ReloadError>> {
+        self.reload_devices_at(None).await
+    }
+
+    /// Reloads the device list if the file is at `version` (any version for `None`).
+    async fn reload_devices_at(
+        &self,
+        version: Option<FileVersion>,
+    ) -> Option<Result<usize, ReloadError>> {
         let file = self.inner.devices.clone()?;
-        let result = match tokio::task::spawn_blocking(move || file.reload()).await {
+        let path = file.path().map(Path::to_owned);
+        let result = match tokio::task::spawn_blocking(move || match version {
+            Some(version) => file.reload_if_unchanged(version),
+            None => file.reload(),
+        })
+        .await
+        {
             Ok(Ok(devices)) => {
                 tracing::info!(devices, "device list reloaded");
                 Ok(devices)
             }
+            Ok(Err(err @ LoadError::Shrunk { .. })) => Err(ReloadError::Shrunk(err)),
             Ok(Err(err)) => Err(ReloadError::Devices(err)),
             Err(err) => Err(ReloadError::Task(err.to_string())),
         };
         self.count(ReloadTarget::Devices, &result);
+        if let Some(path) = path {
+            self.note_device_file(FileVersion::of(path).ok());
+        }
         Some(result)
     }
 
-    /// Reloads the TLS files and the device list, as SIGHUP does.
+    /// Reloads the TLS files and the device list at once. SIGHUP does the same once the
+    /// files have settled.
     pub async fn reload_all(&self) -> ReloadReport {
         ReloadReport {
             tls: self.reload_tls().await,
@@ -148,22 +214,56 @@ impl Reloader {
         }
     }
 
-    async fn reload(&self, target: ReloadTarget) {
-        match target {
-            ReloadTarget::Tls => {
-                let _ = self.reload_tls().await;
+    fn count<T>(&self, target: ReloadTarget, result: &Result<T, ReloadError>) {
+        match result {
+            Err(err) if err.is_deferred() => {
+                tracing::warn!(
+                    %target,
+                    error = %err,
+                    "the file changed while it was read; not loaded, retried once it stops changing"
+                );
             }
-            _ => {
-                let _ = self.reload_devices().await;
+            Err(err) => {
+                self.inner.metrics.record_reload(target, false);
+                tracing::error!(%target, error = %err, "reload failed; keeping the previous state");
             }
+            Ok(_) => self.inner.metrics.record_reload(target, true),
         }
     }
 
-    fn count<T>(&self, target: ReloadTarget, result: &Result<T, ReloadError>) {
-        self.inner.metrics.record_reload(target, result.is_ok());
-        if let Err(err) = result {
-            tracing::error!(%target, error = %err, "reload failed; keeping the previous state");
+    /// Compares the device file on disk (`None`: missing or unreadable) with the list
+    /// served, and starts or stops the clock of `step_posture_devices_stale_seconds`.
+    fn note_device_file(&self, on_disk: Option<FileVersion>) {
+        let Some(file) = &self.inner.devices else {
+            return;
+        };
+        let served = file.version();
+        let mut stale = self
+            .inner
+            .stale
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if on_disk.is_some() && on_disk == served {
+            *stale = None;
+        } else if stale.is_none_or(|stale| stale.served != served) {
+            *stale = Some(Stale {
+                since: Instant::now(),
+                at: SystemTime::now(),
+                served,
+            });
         }
+        self.inner
+            .metrics
+            .set_devices_stale_since(stale.map(|stale| stale.since));
+    }
+
+    /// Since when the device file on disk has differed from the list served, if it does.
+    fn stale_since(&self) -> Option<Stale> {
+        *self
+            .inner
+            .stale
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reloads on `hangup` (see [`listen_for_sighup`]) and, unless `interval` is zero, when
@@ -189,22 +289,171 @@ impl Reloader {
                         hangup = None;
                         continue;
                     }
-                    tracing::info!("SIGHUP received: reloading the TLS files and the device list");
-                    watch.refresh();
-                    self.reload_all().await;
-                    watch.mark_applied(ReloadTarget::Tls);
-                    watch.mark_applied(ReloadTarget::Devices);
+                    tracing::info!(
+                        "SIGHUP received: reloading the TLS files and the device list once they stop changing"
+                    );
+                    // Waiting for a file to settle must not hold up a shutdown.
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = self.on_hangup(&mut watch) => {}
+                    }
                 }
                 () = next_tick(&mut ticker) => {
                     for target in watch.poll() {
                         tracing::info!(%target, "file change detected: reloading");
-                        self.reload(target).await;
+                        match target {
+                            ReloadTarget::Tls => {
+                                let _ = self.reload_tls().await;
+                            }
+                            _ => {
+                                let _ = self.reload_devices_at(watch.version_of(target)).await;
+                            }
+                        }
                         watch.mark_applied(target);
                     }
+                    self.note_device_file(watch.version_of(ReloadTarget::Devices));
                 }
             }
         }
     }
+
+    /// SIGHUP: reloads everything once the files have settled (waiting a bounded time),
+    /// then logs a summary of what is served, as `check-config` would.
+    async fn on_hangup(&self, watch: &mut FileWatch) {
+        let waited = watch.settle.saturating_mul(SIGHUP_SETTLE_FACTOR);
+        let deadline = Instant::now() + waited;
+        let tls = match settled(watch, ReloadTarget::Tls, deadline, waited).await {
+            Ok(()) => {
+                let result = self.reload_tls().await;
+                watch.mark_applied(ReloadTarget::Tls);
+                result
+            }
+            Err(err) => {
+                let result = Err(err);
+                self.count(ReloadTarget::Tls, &result);
+                result
+            }
+        };
+        let devices = match self.inner.devices {
+            None => None,
+            Some(_) => loop {
+                let result = match settled(watch, ReloadTarget::Devices, deadline, waited).await {
+                    Ok(()) => {
+                        let version = watch.version_of(ReloadTarget::Devices);
+                        let result = self.reload_devices_at(version).await;
+                        watch.mark_applied(ReloadTarget::Devices);
+                        result
+                    }
+                    Err(err) => {
+                        let result = Err(err);
+                        self.count(ReloadTarget::Devices, &result);
+                        Some(result)
+                    }
+                };
+                match result {
+                    Some(Err(err)) if err.is_deferred() && Instant::now() < deadline => {}
+                    result => break result,
+                }
+            },
+        };
+        self.note_device_file(watch.version_of(ReloadTarget::Devices));
+        let report = ReloadReport { tls, devices };
+        let summary = self.summary(&report).join("\n");
+        if report.is_ok() {
+            tracing::info!("{summary}");
+        } else {
+            tracing::error!("{summary}");
+        }
+    }
+
+    /// What a SIGHUP reload came to and what is served now, one line per item: each
+    /// error, the certificate, and the device list with when it was loaded and, when the
+    /// file on disk differs from it, since when.
+    fn summary(&self, report: &ReloadReport) -> Vec<String> {
+        let mut lines = vec![if report.is_ok() {
+            "reload on SIGHUP: OK".to_owned()
+        } else {
+            "reload on SIGHUP: FAILED; what failed keeps its previous state".to_owned()
+        }];
+        let cert = self.inner.tls_settings.cert_path.display();
+        let fingerprint = self.inner.tls.load().fingerprint.clone();
+        match &report.tls {
+            Ok(()) => lines.push(format!("  TLS: reloaded {cert} (SHA-256 {fingerprint})")),
+            Err(err) => {
+                lines.push(format!("  TLS: not reloaded: {err}"));
+                lines.push(format!("  TLS still served: SHA-256 {fingerprint}"));
+            }
+        }
+        let (Some(file), Some(result)) = (&self.inner.devices, &report.devices) else {
+            return lines;
+        };
+        lines.push(format!(
+            "  device file: FILE_PATH={} FILE_TYPE={}",
+            file.path().unwrap_or(Path::new("(none)")).display(),
+            file.format()
+        ));
+        match result {
+            Ok(devices) => lines.push(format!("  devices: reloaded, {devices} devices")),
+            Err(err) => lines.push(format!("  devices: not reloaded: {err}")),
+        }
+        let loaded_at = file.loaded_at();
+        lines.push(format!(
+            "  still serving: {} devices, loaded {} ({} s ago)",
+            file.snapshot().len(),
+            timestamp(loaded_at),
+            seconds_since(loaded_at)
+        ));
+        if let Some(stale) = self.stale_since() {
+            lines.push(format!(
+                "  out of date: the file on disk has differed from the list served since {} ({} s; step_posture_devices_stale_seconds)",
+                timestamp(stale.at),
+                seconds_since(stale.at)
+            ));
+        }
+        lines
+    }
+}
+
+/// Waits until every file of `target` has stayed unchanged for the settle interval, or
+/// until `deadline`.
+async fn settled(
+    watch: &mut FileWatch,
+    target: ReloadTarget,
+    deadline: Instant,
+    waited: Duration,
+) -> Result<(), ReloadError> {
+    // Looking often enough to restart the wait soon after each write.
+    let step = (watch.settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
+    loop {
+        let now = Instant::now();
+        watch.observe(now);
+        match watch.unsettled(target, now) {
+            None => return Ok(()),
+            Some(path) if now >= deadline => {
+                return Err(ReloadError::Unsettled {
+                    path: path.to_owned(),
+                    waited,
+                });
+            }
+            Some(_) => tokio::time::sleep(step.min(deadline - now)).await,
+        }
+    }
+}
+
+/// `at` in RFC 3339, to the second.
+fn timestamp(at: SystemTime) -> String {
+    let at = time::OffsetDateTime::from(at);
+    at.replace_nanosecond(0)
+        .unwrap_or(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "(unknown time)".to_owned())
+}
+
+fn seconds_since(at: SystemTime) -> u64 {
+    SystemTime::now()
+        .duration_since(at)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Starts listening for SIGHUP. Call it before announcing that the server is up: from then
@@ -235,67 +484,62 @@ async fn next_tick(ticker: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// What identifies one version of a file: a replaced or rewritten file differs in at least
-/// one of these.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-struct Stamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
-    device: u64,
-}
-
-fn stamp(path: &std::path::Path) -> Option<Stamp> {
-    use std::os::unix::fs::MetadataExt;
-    // `metadata` follows symbolic links, so a Kubernetes volume's `..data` swap is seen.
-    let metadata = std::fs::metadata(path).ok()?;
-    Some(Stamp {
-        modified: metadata.modified().ok(),
-        len: metadata.len(),
-        inode: metadata.ino(),
-        device: metadata.dev(),
-    })
-}
-
 #[derive(Debug)]
 struct Watched {
     target: ReloadTarget,
     path: PathBuf,
     /// The version last loaded (or last tried).
-    applied: Option<Stamp>,
-    /// The version the last poll saw.
-    seen: Option<Stamp>,
+    applied: Option<FileVersion>,
+    /// The version the last look saw.
+    seen: Option<FileVersion>,
+    /// When a look first saw `seen`.
+    seen_since: Instant,
 }
 
-/// Watches files by polling their metadata. No threads, no sockets: [`FileWatch::poll`]
-/// says which targets changed.
+/// Watches files by polling their [`FileVersion`]s. No threads, no sockets:
+/// [`FileWatch::poll`] says which targets changed and have settled.
 #[derive(Debug)]
 pub struct FileWatch {
     files: Vec<Watched>,
+    settle: Duration,
 }
 
 impl FileWatch {
     /// Watches `files`, taking their current versions as loaded. Create it before loading
-    /// the files, so that a change made while they load is seen.
+    /// the files, so that a change made while they load is seen. A change is due at the
+    /// first poll that finds it unchanged since the one before; see [`Self::with_settle`].
     pub fn new(files: impl IntoIterator<Item = (ReloadTarget, PathBuf)>) -> Self {
+        let now = Instant::now();
         Self {
             files: files
                 .into_iter()
                 .map(|(target, path)| {
-                    let now = stamp(&path);
+                    let version = FileVersion::of(&path).ok();
                     Watched {
                         target,
                         path,
-                        applied: now,
-                        seen: now,
+                        applied: version,
+                        seen: version,
+                        seen_since: now,
                     }
                 })
                 .collect(),
+            settle: Duration::ZERO,
         }
     }
 
+    /// Makes a changed file due only once it has also stayed unchanged for `settle`
+    /// (`RELOAD_SETTLE`), so that a writer pausing mid-file for less than that is waited
+    /// for. SIGHUP waits for it too.
+    #[must_use]
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
     /// The files a server with `config` reloads: the certificate, the key, the client CA
-    /// (with mTLS) and the device file (with the file provider).
+    /// (with mTLS) and the device file (with the file provider); settling for
+    /// `RELOAD_SETTLE`.
     pub fn for_config(config: &Config) -> Self {
         let mut files = vec![
             (ReloadTarget::Tls, config.tls.cert_path.clone()),
@@ -307,34 +551,24 @@ impl FileWatch {
         if let ProviderSettings::File { path, .. } = &config.provider {
             files.push((ReloadTarget::Devices, path.clone()));
         }
-        Self::new(files)
+        Self::new(files).with_settle(config.reload_settle)
     }
 
     /// Looks at every file once and returns the targets to reload: those with a file that
     /// differs from the version last loaded, provided none of the target's files changed
-    /// since the previous poll (a certificate replaced a moment before its key waits for
-    /// the key).
+    /// since the previous poll and all have stayed unchanged for the settle interval (a
+    /// certificate replaced a moment before its key waits for the key).
     pub fn poll(&mut self) -> Vec<ReloadTarget> {
+        let now = Instant::now();
+        let changed = self.observe(now);
         let mut due = Vec::new();
-        let mut unsettled = Vec::new();
-        for file in &mut self.files {
-            let now = stamp(&file.path);
-            if now != file.seen {
-                unsettled.push(file.target);
-            } else if now != file.applied && !due.contains(&file.target) {
+        for file in &self.files {
+            if file.seen != file.applied && !due.contains(&file.target) {
                 due.push(file.target);
             }
-            file.seen = now;
         }
-        due.retain(|target| !unsettled.contains(target));
+        due.retain(|target| !changed.contains(target) && self.unsettled(*target, now).is_none());
         due
-    }
-
-    /// Re-reads every file's version without judging it (before a SIGHUP reload).
-    pub fn refresh(&mut self) {
-        for file in &mut self.files {
-            file.seen = stamp(&file.path);
-        }
     }
 
     /// Records that `target` was just reloaded (or tried) from the versions last seen.
@@ -342,6 +576,43 @@ impl FileWatch {
         for file in self.files.iter_mut().filter(|file| file.target == target) {
             file.applied = file.seen;
         }
+    }
+
+    /// Looks at every file once; returns the targets with a file that changed since the
+    /// last look.
+    fn observe(&mut self, now: Instant) -> Vec<ReloadTarget> {
+        let mut changed = Vec::new();
+        for file in &mut self.files {
+            let version = FileVersion::of(&file.path).ok();
+            if version != file.seen {
+                file.seen = version;
+                file.seen_since = now;
+                if !changed.contains(&file.target) {
+                    changed.push(file.target);
+                }
+            }
+        }
+        changed
+    }
+
+    /// A file of `target` that, as of `now`, has not stayed unchanged for the settle
+    /// interval.
+    fn unsettled(&self, target: ReloadTarget, now: Instant) -> Option<&Path> {
+        self.files
+            .iter()
+            .find(|file| {
+                file.target == target
+                    && now.saturating_duration_since(file.seen_since) < self.settle
+            })
+            .map(|file| file.path.as_path())
+    }
+
+    /// The version of `target`'s (first) file that the last look saw.
+    fn version_of(&self, target: ReloadTarget) -> Option<FileVersion> {
+        self.files
+            .iter()
+            .find(|file| file.target == target)
+            .and_then(|file| file.seen)
     }
 }
 
@@ -450,5 +721,53 @@ mod tests {
             "the key changed since the last poll"
         );
         assert_eq!(watch.poll(), vec![ReloadTarget::Tls]);
+    }
+
+    #[test]
+    fn a_change_is_due_only_once_unchanged_for_the_settle_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let devices = dir.path().join("devices.csv");
+        write(&devices, "Identifier\nA1\n");
+        let settle = Duration::from_millis(500);
+        let mut watch =
+            FileWatch::new([(ReloadTarget::Devices, devices.clone())]).with_settle(settle);
+        // A writer rewriting the file in place, pausing between writes for less than the
+        // settle interval but longer than many polls.
+        let started = Instant::now();
+        write(&devices, "Identifier\nA1\nA2");
+        for _ in 0..2 {
+            for _ in 0..5 {
+                assert!(watch.poll().is_empty(), "due mid-write");
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            write(&devices, "Identifier\nA1\nA2\nA3\n");
+        }
+        let last_write = Instant::now();
+        while watch.poll().is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(5), "never due");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            last_write.elapsed() >= settle,
+            "due {:?} after the last write",
+            last_write.elapsed()
+        );
+    }
+
+    #[test]
+    fn with_no_settle_interval_a_change_is_due_at_the_next_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let devices = dir.path().join("devices.csv");
+        write(&devices, "one");
+        let mut watch = FileWatch::new([(ReloadTarget::Devices, devices.clone())]);
+        write(&devices, "two, longer");
+        let now = Instant::now();
+        assert_eq!(watch.observe(now), vec![ReloadTarget::Devices]);
+        assert_eq!(watch.unsettled(ReloadTarget::Devices, now), None);
+        assert_eq!(
+            watch.version_of(ReloadTarget::Devices),
+            FileVersion::of(&devices).ok()
+        );
+        assert_eq!(watch.poll(), vec![ReloadTarget::Devices]);
     }
 }

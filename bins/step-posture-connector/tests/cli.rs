@@ -87,6 +87,8 @@ fn stdout(output: &Output) -> String {
 struct Running {
     child: Child,
     url: String,
+    /// The lines it logs after start-up.
+    log: std::sync::mpsc::Receiver<Result<String, String>>,
 }
 
 impl Running {
@@ -115,12 +117,53 @@ impl Running {
         let mut seen = Vec::new();
         loop {
             match rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(Ok(url)) => return Self { child, url },
+                Ok(Ok(url)) => {
+                    return Self {
+                        child,
+                        url,
+                        log: rx,
+                    };
+                }
                 Ok(Err(line)) => seen.push(line),
                 Err(_) => {
                     let _ = child.kill();
                     panic!("server did not start; it logged:\n{}", seen.join("\n"));
                 }
+            }
+        }
+    }
+
+    /// Sends SIGHUP.
+    fn hangup(&self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// The next logged line containing `needle` and the lines after it until the log is
+    /// quiet for a moment (the rest of a multi-line message); fails after 10 s.
+    fn log_from(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(Ok(line) | Err(line)) if line.contains(needle) => {
+                    let mut text = line;
+                    while let Ok(Ok(line) | Err(line)) =
+                        self.log.recv_timeout(Duration::from_millis(300))
+                    {
+                        text.push('\n');
+                        text.push_str(&line);
+                    }
+                    return text;
+                }
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?} within 10 s"),
             }
         }
     }
@@ -311,6 +354,16 @@ fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
             "HEADER_READ_TIMEOUT",
             "999",
             "HEADER_READ_TIMEOUT=\"999\" is invalid",
+        ),
+        (
+            "RELOAD_SETTLE",
+            "301",
+            "RELOAD_SETTLE=\"301\" is invalid: expected a whole number of seconds from 0 to 300",
+        ),
+        (
+            "RELOAD_ALLOW_SHRINK",
+            "maybe",
+            "RELOAD_ALLOW_SHRINK=\"maybe\" is invalid: expected 0 or 1",
         ),
         (
             "WEBHOOK_SECRETS_FILE",
@@ -783,6 +836,16 @@ fn check_config_summarises_metrics_and_reload() {
         "{text}"
     );
     assert!(text.contains("reload: on SIGHUP only"), "{text}");
+    assert!(
+        text.contains("loaded once unchanged for RELOAD_SETTLE=1 s (SIGHUP waits up to 10 s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "RELOAD_ALLOW_SHRINK=0 (a reload that drops more than half the devices is refused)"
+        ),
+        "{text}"
+    );
 }
 
 fn free_port() -> u16 {
@@ -850,18 +913,12 @@ fn sighup_reloads_the_device_list_without_a_restart() {
         stdout(&before)
     );
 
-    let devices = r#"{"devices":[{"identifier":"C02NEWDEVICE","data":{"user":"new"}}]}"#;
+    // Two devices for three: a reload may not drop more than half of them.
+    let devices = r#"{"devices":[{"identifier":"C02NEWDEVICE","data":{"user":"new"}},{"identifier":"C02NEWDEVICE2"}]}"#;
     let staged = deployment.file("devices.json.new");
     std::fs::write(&staged, devices).unwrap();
     std::fs::rename(&staged, deployment.file("devices.json")).unwrap();
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.hangup();
 
     // The reload runs in the background; give it a bounded moment.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -889,6 +946,71 @@ fn sighup_reloads_the_device_list_without_a_restart() {
         "{}",
         stdout(&old)
     );
+    let status = server.stop();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A CSV of `count` devices `SN0000…`.
+fn numbered_devices(count: usize) -> String {
+    let mut csv = String::from("Identifier,email_address\n");
+    for i in 0..count {
+        csv.push_str(&format!("SN{i:04},user{i:04}@example.com\n"));
+    }
+    csv
+}
+
+#[test]
+fn sighup_waits_for_the_device_file_to_settle_and_logs_what_failed() {
+    use std::io::Write as _;
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("csv");
+    let path = deployment.file("devices.csv");
+    std::fs::write(&path, numbered_devices(100)).unwrap();
+    let server = Running::start(
+        deployment.command(&[], &[("RELOAD_INTERVAL", "0"), ("RELOAD_SETTLE", "1")]),
+    );
+
+    // The file is rewritten in place, 110 devices, with a pause after the first 50 (a
+    // whole, loadable CSV of 50) during which SIGHUP arrives.
+    let new = numbered_devices(110);
+    let half = new.find("SN0050,").unwrap();
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.write_all(&new.as_bytes()[..half]).unwrap();
+    server.hangup();
+    std::thread::sleep(Duration::from_millis(500));
+    file.write_all(&new.as_bytes()[half..]).unwrap();
+    drop(file);
+    let summary = server.log_from("reload on SIGHUP");
+    assert!(summary.contains("reload on SIGHUP: OK"), "{summary}");
+    assert!(
+        summary.contains("devices: reloaded, 110 devices"),
+        "{summary}"
+    );
+    let device = simulate(&deployment, &server.url, "SN0105", &[]);
+    assert!(device.status.success(), "{}", stdout(&device));
+
+    // A broken file: the summary names the file and the error, and what still serves.
+    let staged = deployment.file("devices.csv.new");
+    std::fs::write(&staged, "Identifier,email_address\nSN0000\n").unwrap();
+    std::fs::rename(&staged, &path).unwrap();
+    server.hangup();
+    let summary = server.log_from("reload on SIGHUP");
+    for expected in [
+        "reload on SIGHUP: FAILED",
+        "device file: FILE_PATH=devices.csv FILE_TYPE=csv",
+        "devices: not reloaded: cannot load the device file: devices.csv line 2: the record \
+         has 1 fields, but the header has 2",
+        "still serving: 110 devices, loaded ",
+        "out of date: the file on disk has differed from the list served since ",
+        "TLS: reloaded",
+    ] {
+        assert!(
+            summary.contains(expected),
+            "{expected:?} missing from:\n{summary}"
+        );
+    }
+    let device = simulate(&deployment, &server.url, "SN0105", &[]);
+    assert!(device.status.success(), "{}", stdout(&device));
     let status = server.stop();
     assert!(status.success(), "{status:?}");
 }

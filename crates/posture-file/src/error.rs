@@ -211,4 +211,32 @@ pub enum LoadError {
     /// from an in-memory list, which has no file to read.
     #[error("no device file to reload: the provider was built from an in-memory list")]
     NotReloadable,
+
+    /// The file changed while it was read (or since the version the caller expected), so
+    /// what was read may be half old, half new, or cut short: it is not loaded. Try again
+    /// once the file has stopped changing. Writers should write a temporary file in the same
+    /// directory and rename it over the device file, which no reader ever sees half done.
+    #[error(
+        "{} changed while it was read: not loaded (replace the file by renaming a complete new file over it)",
+        path.display()
+    )]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A reload would replace the list with one of fewer than half as many devices, which
+    /// looks more like a cut-short export than a real change. Refused unless
+    /// [`LoadOptions::allow_shrink`](crate::LoadOptions::allow_shrink) is set.
+    #[error(
+        "{file} lists {devices} devices, fewer than half of the {served} in the list being served: refused as a probable partial export"
+    )]
+    Shrunk {
+        /// The file.
+        file: String,
+        /// How many devices the file lists.
+        devices: usize,
+        /// How many devices the list being served holds.
+        served: usize,
+    },
 }

@@ -63,11 +63,13 @@ mod parse_csv;
 mod parse_json;
 mod provider;
 mod split_json;
+mod version;
 
 pub use error::LoadError;
 pub use format::{FileFormat, UnknownFileFormat};
 pub use list::{DeviceList, DeviceRecord, LoadOptions};
 pub use provider::FileProvider;
+pub use version::FileVersion;
 
 /// Compiles the README's example.
 #[cfg(doctest)]

@@ -1,6 +1,6 @@
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read, Take};
 use std::path::Path;
 
 use posture_core::{Decision, DenyCode, Enrichment};
@@ -27,12 +27,17 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 #[non_exhaustive]
 pub struct LoadOptions {
     allow_empty: bool,
+    allow_shrink: bool,
 }
 
 impl LoadOptions {
-    /// The defaults: a file that lists no devices is an error.
+    /// The defaults: a file that lists no devices is an error, and so is a reload that
+    /// would leave fewer than half the devices.
     pub const fn new() -> Self {
-        Self { allow_empty: false }
+        Self {
+            allow_empty: false,
+            allow_shrink: false,
+        }
     }
 
     /// Whether a well-formed file that lists no devices loads (as a list that denies
@@ -49,6 +54,40 @@ impl LoadOptions {
     /// Whether [`Self::allow_empty`] is set.
     pub const fn allows_empty(&self) -> bool {
         self.allow_empty
+    }
+
+    /// Whether [`FileProvider::reload`](crate::FileProvider::reload) may replace the list
+    /// with one of fewer than half as many devices, instead of failing with
+    /// [`LoadError::Shrunk`]. Off by default: an export cut short, or written by a job
+    /// that lost half its input, looks just like that, and would deny every device it
+    /// left out. Loading a file the first time is never refused for its size.
+    ///
+    /// ```
+    /// use posture_file::{FileFormat, FileProvider, LoadError, LoadOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("devices.csv");
+    /// std::fs::write(&path, "Identifier\nA1\nA2\nA3\n")?;
+    /// let provider = FileProvider::load(&path, FileFormat::Csv)?;
+    /// std::fs::write(&path, "Identifier\nA1\n")?;
+    /// assert!(matches!(provider.reload(), Err(LoadError::Shrunk { devices: 1, served: 3, .. })));
+    ///
+    /// let options = LoadOptions::new().allow_shrink(true);
+    /// let provider = FileProvider::load_with(&path, FileFormat::Csv, options)?;
+    /// std::fs::write(&path, "Identifier\nA1\nA2\nA3\n")?;
+    /// provider.reload()?;
+    /// std::fs::write(&path, "Identifier\nA1\n")?;
+    /// assert_eq!(provider.reload()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub const fn allow_shrink(mut self, yes: bool) -> Self {
+        self.allow_shrink = yes;
+        self
+    }
+
+    /// Whether [`Self::allow_shrink`] is set.
+    pub const fn allows_shrink(&self) -> bool {
+        self.allow_shrink
     }
 }
 
@@ -159,7 +198,7 @@ impl DeviceList {
             // errors, so let the in-memory parser name the problem. Should the file have
             // changed meanwhile, this loads it as it is now.
             Err(Streamed::Diagnose) => {
-                let bytes = std::fs::read(path).map_err(|err| io_error(path, err))?;
+                let bytes = read_whole(path).map_err(|err| io_error(path, err))?;
                 Self::parse_with(&bytes, format, &source, options)
             }
         }
@@ -284,14 +323,29 @@ fn stream(
 
 /// Opens the file at `path` for reading from after its byte-order mark, if any; also
 /// returns its size.
-fn open(path: &Path) -> io::Result<(BufReader<File>, usize)> {
-    let file = File::open(path)?;
-    let size = file
-        .metadata()
-        .map_or(0, |meta| usize::try_from(meta.len()).unwrap_or(usize::MAX));
+fn open(path: &Path) -> io::Result<(BufReader<Take<File>>, usize)> {
+    let (file, size) = open_bounded(path)?;
     let mut reader = BufReader::with_capacity(READ_BUFFER, file);
     skip_bom(&mut reader)?;
     Ok((reader, size))
+}
+
+/// Opens the file at `path` to be read no further than the size it has now, which it also
+/// returns. A file that a writer keeps appending to could otherwise keep a load reading,
+/// and its memory growing, for as long as the writer goes on.
+fn open_bounded(path: &Path) -> io::Result<(Take<File>, usize)> {
+    let file = File::open(path)?;
+    let len = file.metadata().ok().map(|meta| meta.len());
+    let size = len.map_or(0, |len| usize::try_from(len).unwrap_or(usize::MAX));
+    Ok((file.take(len.unwrap_or(u64::MAX)), size))
+}
+
+/// Reads the file at `path` whole, as far as its size when opened.
+fn read_whole(path: &Path) -> io::Result<Vec<u8>> {
+    let (mut file, size) = open_bounded(path)?;
+    let mut bytes = Vec::with_capacity(size);
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Skips a byte-order mark at the start of `reader`.
@@ -304,7 +358,7 @@ fn skip_bom(reader: &mut impl BufRead) -> io::Result<()> {
     Ok(())
 }
 
-fn io_error(path: &Path, source: io::Error) -> LoadError {
+pub(crate) fn io_error(path: &Path, source: io::Error) -> LoadError {
     LoadError::Io {
         path: path.to_owned(),
         source,

@@ -210,9 +210,13 @@ async fn a_deleted_or_truncated_device_file_leaves_the_last_good_list_serving() 
         "the last good list is still a ready provider"
     );
 
-    // A good file again: the new list serves.
-    std::fs::write(&path, r#"{"devices":[{"identifier":"NEWDEVICE01"}]}"#).unwrap();
-    assert_eq!(provider.reload().unwrap(), 1);
+    // A good file again (with at least half as many devices): the new list serves.
+    std::fs::write(
+        &path,
+        r#"{"devices":[{"identifier":"NEWDEVICE01"},{"identifier":"NEWDEVICE02"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(provider.reload().unwrap(), 2);
     let (_, body, _) = ask(&server, &client, "C02XL0GJJG5J").await;
     assert_eq!(body["error"]["code"], "deviceNotFound");
     let (_, body, _) = ask(&server, &client, "NEWDEVICE01").await;

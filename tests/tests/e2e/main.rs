@@ -15,4 +15,5 @@ mod providers;
 mod readiness;
 mod refusals;
 mod scep;
+mod reload_integrity;
 mod tls_tools;

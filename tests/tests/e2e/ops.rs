@@ -73,20 +73,20 @@ impl Authority {
 }
 
 /// Replaces a file the way deployment tools should: a complete new file renamed over it.
-fn replace(path: &Path, text: &str) {
+pub(super) fn replace(path: &Path, text: &str) {
     let staged = path.with_extension("staged");
     std::fs::write(&staged, text).unwrap();
     std::fs::rename(&staged, path).unwrap();
 }
 
 /// A server on 127.0.0.1 with its files in a directory the test can change.
-struct Ops {
+pub(super) struct Ops {
     dir: TempDir,
     authority: Authority,
     first: Leaf,
     addr: SocketAddr,
-    metrics_addr: Option<SocketAddr>,
-    reloader: Reloader,
+    pub(super) metrics_addr: Option<SocketAddr>,
+    pub(super) reloader: Reloader,
     tls: Arc<ClientConfig>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -94,20 +94,43 @@ struct Ops {
 
 impl Ops {
     /// Starts a file-provider server. `poll` sets how often files are checked for changes
-    /// (`None`: never; reloads only on demand, as on SIGHUP).
-    async fn start(poll: Option<Duration>, extra: &[(&str, &str)]) -> Self {
+    /// (`None`: never; reloads only on demand, as on SIGHUP). A changed file is reloaded
+    /// once it has stayed the same for 50 ms.
+    pub(super) async fn start(poll: Option<Duration>, extra: &[(&str, &str)]) -> Self {
+        Self::start_with(
+            poll,
+            Duration::from_millis(50),
+            ("devices.json", DEVICES_JSON),
+            extra,
+        )
+        .await
+    }
+
+    /// As [`Ops::start`], with `settle` for `RELOAD_SETTLE` and the device file `name`
+    /// (`.json` or `.csv`) holding `devices`.
+    pub(super) async fn start_with(
+        poll: Option<Duration>,
+        settle: Duration,
+        (name, devices): (&str, &str),
+        extra: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let authority = Authority::new();
         let first = authority.leaf();
         std::fs::write(dir.path().join("ca.pem"), authority.issuer.pem()).unwrap();
         std::fs::write(dir.path().join("server.pem"), &first.cert).unwrap();
         std::fs::write(dir.path().join("server-key.pem"), &first.key).unwrap();
-        std::fs::write(dir.path().join("devices.json"), DEVICES_JSON).unwrap();
+        std::fs::write(dir.path().join(name), devices).unwrap();
         let path = |name: &str| dir.path().join(name).display().to_string();
+        let file_type = if name.ends_with(".csv") {
+            "csv"
+        } else {
+            "json"
+        };
         let mut vars: HashMap<String, String> = [
             ("PROVIDER", "file".to_owned()),
-            ("FILE_PATH", path("devices.json")),
-            ("FILE_TYPE", "json".to_owned()),
+            ("FILE_PATH", path(name)),
+            ("FILE_TYPE", file_type.to_owned()),
             ("TLS_CERT_PATH", path("server.pem")),
             ("TLS_KEY_PATH", path("server-key.pem")),
             ("WEBHOOK_IDS", ENRICHING_ID.to_owned()),
@@ -123,6 +146,7 @@ impl Ops {
         }
         let mut config = Config::from_vars(&vars).unwrap();
         config.reload_interval = poll.unwrap_or(Duration::ZERO);
+        config.reload_settle = settle;
         let (server, task, shutdown) = spawn(config).await;
         let tls = client_config(Some(&dir.path().join("ca.pem")), None).unwrap();
         Self {
@@ -138,7 +162,7 @@ impl Ops {
         }
     }
 
-    fn file(&self, name: &str) -> PathBuf {
+    pub(super) fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
@@ -149,7 +173,7 @@ impl Ops {
     }
 
     /// Asks about `serial` on a new connection; returns the status and `allow`.
-    async fn ask(&self, serial: &str) -> (StatusCode, serde_json::Value) {
+    pub(super) async fn ask(&self, serial: &str) -> (StatusCode, serde_json::Value) {
         let signed = enriching_signer()
             .unwrap()
             .sign_body(&enriching_body(serial, None).unwrap());
@@ -173,7 +197,7 @@ impl Ops {
         sha256_hex(&leaf)
     }
 
-    async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -200,7 +224,7 @@ async fn spawn(config: Config) -> (Started, JoinHandle<()>, oneshot::Sender<()>)
 }
 
 /// Polls `check` every 20 ms until it holds, for at most 5 s.
-async fn eventually<F, Fut>(what: &str, check: F)
+pub(super) async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -239,14 +263,14 @@ async fn http_get(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-async fn scrape(ops: &Ops) -> String {
+pub(super) async fn scrape(ops: &Ops) -> String {
     let (status, body) = http_get(ops.metrics_addr.unwrap(), "GET", "/metrics").await;
     assert_eq!(status, 200, "{body}");
     body
 }
 
 /// The value of the series `line_start` (name and labels, exactly), or `None`.
-fn value(metrics: &str, series: &str) -> Option<f64> {
+pub(super) fn value(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|line| {
         line.strip_prefix(series)
             .and_then(|rest| rest.strip_prefix(' '))

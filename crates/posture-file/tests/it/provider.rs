@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use posture_core::{
     Decision, DenyCode, DeviceMode, DynPostureProvider, LookupRequest, PostureProvider,
 };
-use posture_file::{DeviceList, FileFormat, FileProvider, LoadError, LoadOptions};
+use posture_file::{DeviceList, FileFormat, FileProvider, FileVersion, LoadError, LoadOptions};
 use serde_json::json;
 
 use crate::fixture;
@@ -248,11 +248,141 @@ fn reload_keeps_the_options_it_was_loaded_with() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("devices.csv");
     replace(&path, VERSION_1.as_bytes());
-    let options = LoadOptions::new().allow_empty(true);
+    let options = LoadOptions::new().allow_empty(true).allow_shrink(true);
     let provider = FileProvider::load_with(&path, FileFormat::Csv, options).unwrap();
     replace(&path, b"Identifier,user\n");
     assert_eq!(provider.reload().unwrap(), 0);
     assert!(provider.snapshot().is_empty());
+}
+
+/// A CSV of `count` devices `D00000…`, each with `user` set to `user`.
+fn csv_of(count: usize, user: &str) -> String {
+    let mut csv = String::from("Identifier,user\n");
+    for i in 0..count {
+        csv.push_str(&format!("D{i:05},{user}\n"));
+    }
+    csv
+}
+
+#[test]
+fn a_file_that_changes_while_it_is_read_is_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devices.csv");
+    replace(&path, VERSION_1.as_bytes());
+    let provider = FileProvider::load(&path, FileFormat::Csv).unwrap();
+    let before = provider.snapshot();
+    // Large enough that reading it takes far longer than one append.
+    std::fs::write(&path, csv_of(100_000, "old")).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (path, done) = (path.clone(), done.clone());
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            // Whole rows, one write each, so that the file is valid CSV at every moment;
+            // for at most 2 s, so that a reader chasing the end of the file finishes.
+            let started = std::time::Instant::now();
+            let mut appended = 0_u32;
+            while !done.load(Ordering::Relaxed) && started.elapsed().as_secs() < 2 {
+                let row = format!("E{appended:07},late\n");
+                file.write_all(row.as_bytes()).unwrap();
+                appended += 1;
+            }
+        })
+    };
+    let result = provider.reload();
+    done.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let err = result.unwrap_err();
+    assert!(matches!(err, LoadError::Changed { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} changed while it was read: not loaded (replace the file by renaming a \
+             complete new file over it)",
+            path.display()
+        )
+    );
+    assert!(
+        Arc::ptr_eq(&before, &provider.snapshot()),
+        "the list was replaced"
+    );
+    // Once the file stays still, it loads, and the provider knows which version it serves.
+    let devices = provider.reload().unwrap();
+    assert!(devices > 100_000, "{devices}");
+    assert_eq!(provider.version(), Some(FileVersion::of(&path).unwrap()));
+}
+
+#[test]
+fn a_reload_expecting_another_version_is_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devices.csv");
+    replace(&path, VERSION_1.as_bytes());
+    let provider = FileProvider::load(&path, FileFormat::Csv).unwrap();
+    let served = provider.version().unwrap();
+    assert_eq!(served, FileVersion::of(&path).unwrap());
+    let loaded_at = provider.loaded_at();
+
+    // The caller saw this version settle, but the file changed again before the reload.
+    replace(&path, VERSION_2.as_bytes());
+    let settled = FileVersion::of(&path).unwrap();
+    std::fs::write(&path, VERSION_2.replace("carol", "carol-again")).unwrap();
+    let err = provider.reload_if_unchanged(settled).unwrap_err();
+    assert!(matches!(err, LoadError::Changed { .. }), "{err}");
+    assert_eq!(provider.version(), Some(served));
+    assert_eq!(provider.loaded_at(), loaded_at);
+    assert_eq!(provider.snapshot().len(), 2);
+
+    let now = FileVersion::of(&path).unwrap();
+    assert_eq!(provider.reload_if_unchanged(now).unwrap(), 3);
+    assert_eq!(provider.version(), Some(now));
+    assert!(provider.loaded_at() >= loaded_at);
+}
+
+#[test]
+fn a_reload_that_drops_more_than_half_the_devices_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devices.csv");
+    replace(&path, csv_of(2000, "first").as_bytes());
+    let provider = FileProvider::load(&path, FileFormat::Csv).unwrap();
+    let served = provider.version();
+
+    replace(&path, csv_of(999, "cut").as_bytes());
+    let err = provider.reload().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::Shrunk {
+                devices: 999,
+                served: 2000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} lists 999 devices, fewer than half of the 2000 in the list being served: \
+             refused as a probable partial export",
+            path.display()
+        )
+    );
+    assert_eq!(provider.snapshot().len(), 2000);
+    assert_eq!(provider.version(), served, "still serving the first file");
+
+    // Exactly half is not more than half.
+    replace(&path, csv_of(1000, "half").as_bytes());
+    assert_eq!(provider.reload().unwrap(), 1000);
+
+    let options = LoadOptions::new().allow_shrink(true);
+    let provider = FileProvider::load_with(&path, FileFormat::Csv, options).unwrap();
+    replace(&path, csv_of(10, "few").as_bytes());
+    assert_eq!(provider.reload().unwrap(), 10);
+    assert!(!provider.snapshot().contains("D00010"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
