@@ -14,6 +14,6 @@ mod ops;
 mod providers;
 mod readiness;
 mod refusals;
-mod scep;
 mod reload_integrity;
+mod scep;
 mod tls_tools;

@@ -7,7 +7,14 @@ use serde::Serialize;
 use url::Url;
 
 use super::ca::{CaSnapshot, Provisioner, Webhook};
-use crate::handler::WEBHOOK_PATH;
+use crate::handler::{SCEP_CHALLENGE_PATH, SCEP_NOTIFY_PATH, WEBHOOK_PATH};
+
+/// The paths this server serves webhooks on, and the kinds and provisioner type each takes.
+const ENDPOINTS: [(&str, &[&str], &str); 3] = [
+    (WEBHOOK_PATH, &["ENRICHING", "AUTHORIZING"], "ACME"),
+    (SCEP_CHALLENGE_PATH, &["SCEPCHALLENGE"], "SCEP"),
+    (SCEP_NOTIFY_PATH, &["NOTIFYING"], "SCEP"),
+];
 
 /// How serious a finding is.
 #[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd, Serialize)]
@@ -409,15 +416,17 @@ fn check_url(webhook: &Webhook, target: &Target, us: &OurSide, add: &mut Add<'_>
             "use the server's port in the URL, unless a proxy forwards that port to it",
         );
     }
-    if url.path() != WEBHOOK_PATH && !url.path().contains("{{") {
+    if !ENDPOINTS.iter().any(|(path, _, _)| url.path() == *path) && !url.path().contains("{{") {
         add(
             Level::Error,
             "url",
             format!(
-                "its path {} is not one this server serves ({WEBHOOK_PATH})",
+                "its path {} is not one this server serves ({WEBHOOK_PATH}, \
+                 {SCEP_CHALLENGE_PATH}, {SCEP_NOTIFY_PATH})",
                 url.path()
             ),
-            "set the path to /webhook/device-attest",
+            "set the path to /webhook/device-attest (ACME), /webhook/scep-challenge or \
+             /webhook/scep-notify (SCEP)",
         );
     }
     for (key, value) in url.query_pairs() {
@@ -437,10 +446,22 @@ fn check_url(webhook: &Webhook, target: &Target, us: &OurSide, add: &mut Add<'_>
 
 fn check_kind(provisioner: &Provisioner, webhook: &Webhook, target: &Target, add: &mut Add<'_>) {
     let kind = webhook.kind.to_ascii_uppercase();
-    let device_attest = target
-        .url
-        .as_ref()
-        .is_none_or(|u| u.path() == WEBHOOK_PATH || u.path().contains("{{"));
+    let path = target.url.as_ref().map(Url::path);
+    if let Some(&(path, kinds, provisioner_kind)) =
+        ENDPOINTS.iter().skip(1).find(|(p, _, _)| Some(*p) == path)
+    {
+        check_scep_kind(
+            provisioner,
+            webhook,
+            &kind,
+            path,
+            kinds[0],
+            provisioner_kind,
+            add,
+        );
+        return;
+    }
+    let device_attest = path.is_none_or(|p| p == WEBHOOK_PATH || p.contains("{{"));
     if !device_attest {
         return;
     }
@@ -515,6 +536,46 @@ fn check_kind(provisioner: &Provisioner, webhook: &Webhook, target: &Target, add
             ),
             "offer only device-attest-01 on the gated provisioner (a separate provisioner can \
              serve the other challenges)",
+        );
+    }
+}
+
+/// A webhook at one of the SCEP paths: the one kind that path takes, on a SCEP provisioner.
+fn check_scep_kind(
+    provisioner: &Provisioner,
+    webhook: &Webhook,
+    kind: &str,
+    path: &str,
+    expected: &str,
+    provisioner_kind: &str,
+    add: &mut Add<'_>,
+) {
+    if kind != expected {
+        add(
+            Level::Error,
+            "kind",
+            format!("is a {kind} webhook, but {path} answers {expected} calls only"),
+            &format!("recreate it with --kind {expected}, or point it at the path for {kind}"),
+        );
+    }
+    if webhook.cert_type.eq_ignore_ascii_case("SSH") {
+        add(
+            Level::Error,
+            "kind",
+            "has certType SSH, so step-ca never calls it for SCEP".to_owned(),
+            "recreate it with --cert-type X509 (or ALL)",
+        );
+    }
+    if !provisioner.kind.eq_ignore_ascii_case(provisioner_kind) {
+        add(
+            Level::Error,
+            "provisioner",
+            format!(
+                "is on a {} provisioner, but step-ca calls {expected} webhooks only from SCEP \
+                 provisioners",
+                provisioner.kind
+            ),
+            "attach it to the SCEP provisioner devices enrol with",
         );
     }
 }
@@ -797,6 +858,59 @@ mod tests {
             findings
                 .iter()
                 .any(|f| f.check == "provisioner" && f.level == Level::Error)
+        );
+    }
+
+    #[test]
+    fn scep_webhooks_fit_their_paths() {
+        let scep = |webhooks| Provisioner {
+            kind: "SCEP".to_owned(),
+            name: "wifi".to_owned(),
+            claims: Claims {
+                disable_renewal: Some(true),
+            },
+            options: Options { webhooks },
+            ..Provisioner::default()
+        };
+        let challenge = "https://posture.example.com:9443/webhook/scep-challenge";
+        let notify = "https://posture.example.com:9443/webhook/scep-notify";
+        let mut notifying = webhook(notify, "NOTIFYING");
+        notifying.id = "second".to_owned();
+        let mut ours = us();
+        ours.webhook_ids.push("second".to_owned());
+        let findings = check(
+            &ca(
+                "0.29.0",
+                vec![scep(vec![webhook(challenge, "SCEPCHALLENGE"), notifying])],
+            ),
+            &ours,
+        );
+        assert!(
+            findings.iter().all(|f| f.level == Level::Ok),
+            "{findings:#?}"
+        );
+        // Swapped kinds, and a SCEP path on an ACME provisioner.
+        let findings = check(
+            &ca("0.29.0", vec![scep(vec![webhook(challenge, "NOTIFYING")])]),
+            &us(),
+        );
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.check == "kind" && f.level == Level::Error)
+        );
+        let findings = check(
+            &ca(
+                "0.29.0",
+                vec![acme(vec![webhook(challenge, "SCEPCHALLENGE")])],
+            ),
+            &us(),
+        );
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.check == "provisioner" && f.message.contains("only from SCEP")),
+            "{findings:#?}"
         );
     }
 
