@@ -430,12 +430,7 @@ pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResul
         }
         body
     } else {
-        let key = rcgen::KeyPair::generate().context("generating a device key")?;
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, common_name);
+        let (key, params) = device_csr_params(common_name)?;
         let csr = params.serialize_request(&key).context("building the CSR")?;
         RequestBody::device_attest_enriching(&options.serial, csr.der(), now)
             .context("building the request body")?
@@ -462,6 +457,20 @@ pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResul
     })
 }
 
+/// A fresh device key, and certificate-request parameters whose subject is only
+/// `common_name` (rcgen's default subject has a CN of its own).
+fn device_csr_params(
+    common_name: &str,
+) -> anyhow::Result<(rcgen::KeyPair, rcgen::CertificateParams)> {
+    let key = rcgen::KeyPair::generate().context("generating a device key")?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    Ok((key, params))
+}
+
 /// A SCEP body as step-ca would send it for a device with serial `serial`.
 fn scep_body(
     scep: &ScepSimulation,
@@ -469,12 +478,7 @@ fn scep_body(
     common_name: &str,
     now: time::OffsetDateTime,
 ) -> anyhow::Result<RequestBody> {
-    let key = rcgen::KeyPair::generate().context("generating a device key")?;
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, common_name);
+    let (key, mut params) = device_csr_params(common_name)?;
     params.distinguished_name.push(
         rcgen::DnType::CustomDnType(vec![2, 5, 4, 5]),
         rcgen::DnValue::PrintableString(

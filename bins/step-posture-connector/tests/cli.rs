@@ -547,24 +547,8 @@ mod jamf {
     #[tokio::test(flavor = "multi_thread")]
     async fn check_config_obtains_a_token_and_redacts_the_secret() {
         let jamf = FakeJamf::start().await.unwrap();
-        let deployment = Deployment::new();
-        deployment.write_go_dotenv("json");
-        let env = jamf_env(&jamf);
-        let output = tokio::task::spawn_blocking({
-            let dir = deployment.path().to_owned();
-            move || {
-                let mut command = Command::new(BIN);
-                command.arg("check-config").current_dir(dir).env_clear();
-                for (k, v) in &env {
-                    command.env(k, v);
-                }
-                command.output().unwrap()
-            }
-        })
-        .await
-        .unwrap();
-        let text = stdout(&output);
-        assert!(output.status.success(), "{text}{}", stderr(&output));
+        let (ok, text) = check_config(&jamf, &[]).await;
+        assert!(ok, "{text}");
         assert!(text.contains("provider: jamf (ready)"), "{text}");
         assert!(text.contains("JAMF_COMPUTER_ENRICH=0"), "{text}");
         assert!(
