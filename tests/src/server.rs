@@ -67,6 +67,9 @@ pub struct Options<'a> {
     pub tweak: Option<Tweak<'a>>,
     /// A provider to use instead of the configured one.
     pub provider: Option<Arc<dyn DynPostureProvider>>,
+    /// Reload the webhooks from this directory's `.env` (and the `WEBHOOK_*_FILE` files),
+    /// as `serve` does from the working directory.
+    pub reload_webhooks_from: Option<&'a std::path::Path>,
 }
 
 impl std::fmt::Debug for Options<'_> {
@@ -75,6 +78,7 @@ impl std::fmt::Debug for Options<'_> {
             .field("devices", &self.devices)
             .field("tweak", &self.tweak.is_some())
             .field("provider", &self.provider.as_ref().map(|p| p.name()))
+            .field("reload_webhooks_from", &self.reload_webhooks_from)
             .finish()
     }
 }
@@ -143,10 +147,13 @@ impl TestServer {
         if let Some(tweak) = options.tweak {
             tweak(&mut config);
         }
-        let server = match options.provider {
+        let mut server = match options.provider {
             Some(provider) => Server::bind_with_provider(config, provider).await?,
             None => Server::bind(config).await?,
         };
+        if let Some(dir) = options.reload_webhooks_from {
+            server = server.reload_webhooks_from(dir);
+        }
         let addr = server.local_addr()?;
         let metrics_addr = server.metrics_addr();
         let (tx, rx) = oneshot::channel::<()>();

@@ -55,10 +55,22 @@ pub fn build_provider(settings: &ProviderSettings) -> anyhow::Result<Arc<dyn Dyn
 
 /// Builds the HMAC verifier from the configured webhooks.
 pub fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
-    let mut builder = Verifier::builder()
-        .max_age(config.max_request_age)
-        .max_future(config.max_clock_skew);
-    for entry in &config.webhooks {
+    verifier_for(
+        &config.webhooks,
+        config.max_request_age,
+        config.max_clock_skew,
+    )
+}
+
+/// Builds the HMAC verifier for `webhooks`, accepting timestamps up to `max_age` old and
+/// `max_future` ahead.
+fn verifier_for(
+    webhooks: &[crate::config::WebhookEntry],
+    max_age: Duration,
+    max_future: Duration,
+) -> anyhow::Result<Verifier> {
+    let mut builder = Verifier::builder().max_age(max_age).max_future(max_future);
+    for entry in webhooks {
         builder = builder.webhook_secret(entry.id.clone(), entry.secret.clone());
         if let Some(authorization) = &entry.authorization {
             builder = builder.authorization(entry.id.clone(), authorization.clone());
@@ -102,7 +114,11 @@ pub async fn run_server(
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    Server::bind(config).await?.run(shutdown).await;
+    Server::bind(config)
+        .await?
+        .reload_webhooks_from(Path::new("."))
+        .run(shutdown)
+        .await;
     Ok(())
 }
 
@@ -121,6 +137,8 @@ pub struct Server {
     reload_interval: Duration,
     limits: crate::config::Limits,
     drain: Duration,
+    /// `MAX_REQUEST_AGE` and `MAX_CLOCK_SKEW`, for verifiers built on a reload.
+    request_window: (Duration, Duration),
 }
 
 impl Server {
@@ -216,7 +234,33 @@ impl Server {
             reload_interval: config.reload_interval,
             limits: config.limits,
             drain: config.timeout + Duration::from_secs(1),
+            request_window: (config.max_request_age, config.max_clock_skew),
         })
+    }
+
+    /// Also reloads the webhook IDs and secrets on SIGHUP and when `dir/.env` or a
+    /// `WEBHOOK_*_FILE` file changes, from `dir/.env` and the process environment (which
+    /// wins, as at start-up), so a secret is rotated without a restart. `serve` does this
+    /// with the working directory.
+    #[must_use]
+    pub fn reload_webhooks_from(mut self, dir: &Path) -> Self {
+        let dir = dir.to_owned();
+        self.watch
+            .add(crate::metrics::ReloadTarget::Webhooks, dir.join(".env"));
+        let (max_age, max_future) = self.request_window;
+        let build = move || -> Result<(Verifier, usize), String> {
+            let vars = crate::config::gather_environment(&dir).map_err(|err| err.to_string())?;
+            let entries = Config::webhooks_from_vars(&vars).map_err(|err| err.to_string())?;
+            let count = entries.len();
+            verifier_for(&entries, max_age, max_future)
+                .map(|verifier| (verifier, count))
+                .map_err(|err| format!("{err:#}"))
+        };
+        self.reloader = self.reloader.with_webhooks(reload::WebhookSource {
+            verifier: self.app.verifier().clone(),
+            build: Arc::new(build),
+        });
+        self
     }
 
     /// The address the server listens on.

@@ -115,6 +115,10 @@ pub struct Config {
     /// The SCEP gate (`SCEP_CHALLENGE` and the other `SCEP_*` variables); `None` when
     /// `SCEP_CHALLENGE` is unset.
     pub scep: Option<ScepSettings>,
+    /// The files the webhooks are read from (`WEBHOOK_SECRETS_FILE`,
+    /// `WEBHOOK_BEARER_TOKENS_FILE`, `WEBHOOK_BASIC_AUTH_FILE`): a change to one reloads the
+    /// webhooks.
+    pub webhook_files: Vec<PathBuf>,
     /// `RELOAD_SETTLE`: how long a changed file must stay unchanged (size, modification
     /// time and identity) before it is reloaded, so that a file still being written is not
     /// loaded half done. SIGHUP waits for it too, at most
@@ -411,6 +415,30 @@ impl Config {
         }
     }
 
+    /// Reads only the webhook settings (`WEBHOOK_IDS`, `WEBHOOK_SECRETS` and their
+    /// `Authorization` companions, or their `_FILE` forms), for a reload that rotates them.
+    pub fn webhooks_from_vars(
+        vars: &HashMap<String, String>,
+    ) -> Result<Vec<WebhookEntry>, ConfigErrors> {
+        let ours = vars
+            .iter()
+            .filter(|(key, _)| key.starts_with("WEBHOOK_"))
+            .map(|(key, value)| (key.clone(), value.clone()));
+        let raw: RawEnv = envy::from_iter(ours).map_err(|err| {
+            ConfigErrors(vec![ConfigError {
+                variable: "environment".to_owned(),
+                value: None,
+                expected: err.to_string(),
+                secret: false,
+            }])
+        })?;
+        let mut errors = Vec::new();
+        match webhook_entries(&raw, &mut errors) {
+            Some(entries) if errors.is_empty() => Ok(entries),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+
     /// Warnings about settings that work but are probably not what the operator wants.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
@@ -647,6 +675,15 @@ fn validate(
         metrics_addr: metrics_addr?,
         reload_interval: reload_interval?,
         scep: scep?,
+        webhook_files: [
+            &raw.webhook_secrets_file,
+            &raw.webhook_bearer_tokens_file,
+            &raw.webhook_basic_auth_file,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|path| PathBuf::from(path.trim()))
+        .collect(),
         reload_settle: reload_settle?,
     })
 }

@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -55,7 +56,7 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Everything a request needs, shared by all connections.
 pub struct App {
-    verifier: Verifier,
+    verifier: Arc<ArcSwap<Verifier>>,
     provider: Arc<dyn DynPostureProvider>,
     timeout: Duration,
     max_body_bytes: usize,
@@ -78,7 +79,7 @@ impl App {
     /// A handler that authenticates with `verifier` and asks `provider`.
     pub fn new(verifier: Verifier, provider: Arc<dyn DynPostureProvider>) -> Self {
         Self {
-            verifier,
+            verifier: Arc::new(ArcSwap::from_pointee(verifier)),
             provider,
             timeout: Duration::from_secs(4),
             max_body_bytes: 64 * 1024,
@@ -93,6 +94,12 @@ impl App {
     pub fn with_scep(mut self, gate: Arc<ScepGate>) -> Self {
         self.scep = Some(gate);
         self
+    }
+
+    /// The webhook verifier, swappable: a reload stores a new one, and each request keeps
+    /// the one it started with.
+    pub fn verifier(&self) -> &Arc<ArcSwap<Verifier>> {
+        &self.verifier
     }
 
     /// The SCEP gate, when configured.
@@ -348,7 +355,7 @@ where
 
     // 2. Authenticate, then parse. Nothing about the body is trusted before the HMAC checks.
     // Only the members a decision reads are parsed (see BENCHMARKS.md, "Profile").
-    let body = match app.verifier.verify_device_attest(headers, &bytes) {
+    let body = match app.verifier.load().verify_device_attest(headers, &bytes) {
         Ok(verified) => verified,
         Err(err) if err.is_malformed_body() => {
             return Outcome::deny(
@@ -485,7 +492,7 @@ async fn scep_decide(
     bytes: &[u8],
     route: Route,
 ) -> Outcome {
-    let body = match app.verifier.verify(headers, bytes) {
+    let body = match app.verifier.load().verify(headers, bytes) {
         Ok(verified) => verified.into_body(),
         Err(err) if err.is_malformed_body() => {
             return scep_refusal(format!("the request is not a step-ca webhook body: {err}"));

@@ -16,7 +16,7 @@
 //! | `step_posture_provider_requests_total` | `provider`: requests sent to the MDM |
 //! | `step_posture_provider_connection_waits_total` | `provider`: requests that waited for a connection slot (Jamf) |
 //! | `step_posture_tls_handshake_failures_total` | `reason` (error, timeout) |
-//! | `step_posture_reloads_total` | `target` (tls, devices), `result` (success, failure) |
+//! | `step_posture_reloads_total` | `target` (tls, devices, webhooks), `result` (success, failure) |
 //! | `step_posture_tls_certificate_expiry_timestamp_seconds` | when the served certificate expires |
 //! | `step_posture_devices` | devices in the file provider's current list |
 //! | `step_posture_scep_challenges_total` | `result`: the method that passed (`static`, `signed`) or `refused` |
@@ -117,6 +117,8 @@ pub enum ReloadTarget {
     Tls,
     /// The file provider's device list.
     Devices,
+    /// The webhook IDs, secrets and `Authorization` credentials.
+    Webhooks,
 }
 
 impl ReloadTarget {
@@ -125,6 +127,7 @@ impl ReloadTarget {
         match self {
             Self::Tls => "tls",
             Self::Devices => "devices",
+            Self::Webhooks => "webhooks",
         }
     }
 }
@@ -213,6 +216,8 @@ pub struct Metrics {
     reload_tls_failure: Counter,
     reload_devices_success: Counter,
     reload_devices_failure: Counter,
+    reload_webhooks_success: Counter,
+    reload_webhooks_failure: Counter,
     scep_challenges: Family<ResultLabels, Counter>,
     scep_notifications: Family<ResultLabels, Counter>,
     scep_issued: Family<ResultLabels, Counter>,
@@ -342,6 +347,8 @@ impl Metrics {
             reload_tls_failure: reload(ReloadTarget::Tls, "failure"),
             reload_devices_success: reload(ReloadTarget::Devices, "success"),
             reload_devices_failure: reload(ReloadTarget::Devices, "failure"),
+            reload_webhooks_success: reload(ReloadTarget::Webhooks, "success"),
+            reload_webhooks_failure: reload(ReloadTarget::Webhooks, "failure"),
             scep_challenges,
             scep_notifications,
             scep_issued,
@@ -470,6 +477,8 @@ impl Metrics {
             (ReloadTarget::Tls, false) => &self.reload_tls_failure,
             (ReloadTarget::Devices, true) => &self.reload_devices_success,
             (ReloadTarget::Devices, false) => &self.reload_devices_failure,
+            (ReloadTarget::Webhooks, true) => &self.reload_webhooks_success,
+            (ReloadTarget::Webhooks, false) => &self.reload_webhooks_failure,
         };
         counter.inc();
     }

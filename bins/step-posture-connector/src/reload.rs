@@ -1,5 +1,11 @@
-//! Hot reload of the TLS certificate, key and client CA, and of the file provider's device
-//! list: on SIGHUP, and when the files change.
+//! Hot reload of the TLS certificate, key and client CA, of the file provider's device
+//! list, and of the webhook IDs and secrets: on SIGHUP, and when the files change.
+//!
+//! Webhook secrets are re-read from `.env` and the `WEBHOOK_*_FILE` files (variables set in
+//! the process environment win, as at start-up, and can't change): rotating a secret is
+//! adding the new webhook to the CA and to the files, then removing the old one from both.
+//! A new set is all-or-nothing, and a request in flight finishes with the set it started
+//! with.
 //!
 //! A reload builds the new state aside and swaps it in whole, or keeps the current state
 //! whole, logs why and counts the failure. Never half-applied: the TLS configuration is
@@ -20,11 +26,12 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use posture_file::{FileProvider, FileVersion, LoadError};
+use smallstep_webhook::Verifier;
 
 use crate::config::{Config, ProviderSettings, TlsSettings};
 use crate::metrics::{Metrics, ReloadTarget};
@@ -59,6 +66,9 @@ pub enum ReloadError {
         /// How long SIGHUP waited.
         waited: Duration,
     },
+    /// The webhook settings could not be read, or do not build a verifier.
+    #[error("cannot load the webhook settings: {0}")]
+    Webhooks(String),
     /// The blocking task that loads the files did not finish.
     #[error("the reload task failed: {0}")]
     Task(String),
@@ -81,12 +91,32 @@ pub struct ReloadReport {
     /// The device list's reload and its device count, or `None` for providers without a
     /// file.
     pub devices: Option<Result<usize, ReloadError>>,
+    /// The webhooks' reload and how many there are now, or `None` when they are not
+    /// reloaded.
+    pub webhooks: Option<Result<usize, ReloadError>>,
 }
 
 impl ReloadReport {
     /// Whether everything reloaded.
     pub fn is_ok(&self) -> bool {
-        self.tls.is_ok() && self.devices.as_ref().is_none_or(Result::is_ok)
+        self.tls.is_ok()
+            && self.devices.as_ref().is_none_or(Result::is_ok)
+            && self.webhooks.as_ref().is_none_or(Result::is_ok)
+    }
+}
+
+/// Where a reload gets the webhooks from, and where it puts them.
+#[derive(Clone)]
+pub struct WebhookSource {
+    /// The verifier requests load, swapped whole.
+    pub verifier: Arc<ArcSwap<Verifier>>,
+    /// Builds a verifier from the current settings, or says why it can't.
+    pub build: Arc<dyn Fn() -> Result<(Verifier, usize), String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for WebhookSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSource").finish_non_exhaustive()
     }
 }
 
@@ -106,6 +136,8 @@ struct Inner {
     tls_lock: tokio::sync::Mutex<()>,
     /// Set while the device file on disk differs from the list served.
     stale: Mutex<Option<Stale>>,
+    /// The webhooks, when they are reloaded too.
+    webhooks: OnceLock<WebhookSource>,
 }
 
 /// Since when the device file has differed from the list served.
@@ -136,8 +168,37 @@ impl Reloader {
                 metrics,
                 tls_lock: tokio::sync::Mutex::new(()),
                 stale: Mutex::new(None),
+                webhooks: OnceLock::new(),
             }),
         }
+    }
+
+    /// Also reloads the webhooks from `source` (on SIGHUP, and when
+    /// [`FileWatch::for_config`]'s webhook files change). Set once.
+    #[must_use]
+    pub fn with_webhooks(self, source: WebhookSource) -> Self {
+        if self.inner.webhooks.set(source).is_err() {
+            tracing::warn!("the webhook source was set twice; keeping the first");
+        }
+        self
+    }
+
+    /// Builds the webhooks from the current settings and, if they build, swaps them in.
+    /// `None` when webhooks are not reloaded.
+    pub async fn reload_webhooks(&self) -> Option<Result<usize, ReloadError>> {
+        let source = self.inner.webhooks.get()?.clone();
+        let build = source.build.clone();
+        let result = match tokio::task::spawn_blocking(move || build()).await {
+            Ok(Ok((verifier, count))) => {
+                source.verifier.store(Arc::new(verifier));
+                tracing::info!(webhooks = count, "webhooks reloaded; new requests use them");
+                Ok(count)
+            }
+            Ok(Err(err)) => Err(ReloadError::Webhooks(err)),
+            Err(err) => Err(ReloadError::Task(err.to_string())),
+        };
+        self.count(ReloadTarget::Webhooks, &result);
+        Some(result)
     }
 
     /// Rebuilds the TLS configuration from the certificate, key and client-CA files and,
@@ -211,6 +272,7 @@ impl Reloader {
         ReloadReport {
             tls: self.reload_tls().await,
             devices: self.reload_devices().await,
+            webhooks: self.reload_webhooks().await,
         }
     }
 
@@ -305,6 +367,9 @@ impl Reloader {
                             ReloadTarget::Tls => {
                                 let _ = self.reload_tls().await;
                             }
+                            ReloadTarget::Webhooks => {
+                                let _ = self.reload_webhooks().await;
+                            }
                             _ => {
                                 let _ = self.reload_devices_at(watch.version_of(target)).await;
                             }
@@ -357,7 +422,27 @@ impl Reloader {
             },
         };
         self.note_device_file(watch.version_of(ReloadTarget::Devices));
-        let report = ReloadReport { tls, devices };
+        let webhooks = if self.inner.webhooks.get().is_none() {
+            None
+        } else {
+            match settled(watch, ReloadTarget::Webhooks, deadline, waited).await {
+                Ok(()) => {
+                    let result = self.reload_webhooks().await;
+                    watch.mark_applied(ReloadTarget::Webhooks);
+                    result
+                }
+                Err(err) => {
+                    let result = Err(err);
+                    self.count(ReloadTarget::Webhooks, &result);
+                    Some(result)
+                }
+            }
+        };
+        let report = ReloadReport {
+            tls,
+            devices,
+            webhooks,
+        };
         let summary = self.summary(&report).join("\n");
         if report.is_ok() {
             tracing::info!("{summary}");
@@ -383,6 +468,13 @@ impl Reloader {
                 lines.push(format!("  TLS: not reloaded: {err}"));
                 lines.push(format!("  TLS still served: SHA-256 {fingerprint}"));
             }
+        }
+        match &report.webhooks {
+            Some(Ok(count)) => lines.push(format!("  webhooks: reloaded, {count} webhooks")),
+            Some(Err(err)) => lines.push(format!(
+                "  webhooks: not reloaded, the previous set is still served: {err}"
+            )),
+            None => {}
         }
         let (Some(file), Some(result)) = (&self.inner.devices, &report.devices) else {
             return lines;
@@ -551,7 +643,25 @@ impl FileWatch {
         if let ProviderSettings::File { path, .. } = &config.provider {
             files.push((ReloadTarget::Devices, path.clone()));
         }
+        files.extend(
+            config
+                .webhook_files
+                .iter()
+                .map(|path| (ReloadTarget::Webhooks, path.clone())),
+        );
         Self::new(files).with_settle(config.reload_settle)
+    }
+
+    /// Also watches `path` for `target`, taking its current version as loaded.
+    pub fn add(&mut self, target: ReloadTarget, path: PathBuf) {
+        let version = FileVersion::of(&path).ok();
+        self.files.push(Watched {
+            target,
+            path,
+            applied: version,
+            seen: version,
+            seen_since: Instant::now(),
+        });
     }
 
     /// Looks at every file once and returns the targets to reload: those with a file that

@@ -15,5 +15,6 @@ mod providers;
 mod readiness;
 mod refusals;
 mod reload_integrity;
+mod rotation;
 mod scep;
 mod tls_tools;
