@@ -139,6 +139,9 @@ pub struct Server {
     drain: Duration,
     /// `MAX_REQUEST_AGE` and `MAX_CLOCK_SKEW`, for verifiers built on a reload.
     request_window: (Duration, Duration),
+    /// Whether client certificates are pinned to step-ca's names, which mTLS-only webhooks
+    /// need.
+    mtls_pinned: bool,
 }
 
 impl Server {
@@ -235,6 +238,11 @@ impl Server {
             limits: config.limits,
             drain: config.timeout + Duration::from_secs(1),
             request_window: (config.max_request_age, config.max_clock_skew),
+            mtls_pinned: config
+                .tls
+                .mtls
+                .as_ref()
+                .is_some_and(|mtls| !mtls.allowed_names.is_empty()),
         })
     }
 
@@ -248,9 +256,17 @@ impl Server {
         self.watch
             .add(crate::metrics::ReloadTarget::Webhooks, dir.join(".env"));
         let (max_age, max_future) = self.request_window;
+        let mtls_pinned = self.mtls_pinned;
         let build = move || -> Result<(Verifier, usize), String> {
             let vars = crate::config::gather_environment(&dir).map_err(|err| err.to_string())?;
             let entries = Config::webhooks_from_vars(&vars).map_err(|err| err.to_string())?;
+            if !mtls_pinned && entries.iter().any(|entry| entry.secret.is_empty()) {
+                return Err(
+                    "WEBHOOK_MTLS_ONLY_IDS needs ENABLE_MTLS=1 and MTLS_ALLOWED_NAMES, \
+                            which are read at start-up"
+                        .to_owned(),
+                );
+            }
             let count = entries.len();
             verifier_for(&entries, max_age, max_future)
                 .map(|verifier| (verifier, count))

@@ -55,6 +55,7 @@ struct RawEnv {
     webhook_ids: Option<String>,
     webhook_secrets: Option<String>,
     webhook_secrets_file: Option<String>,
+    webhook_mtls_only_ids: Option<String>,
     webhook_bearer_tokens: Option<String>,
     webhook_bearer_tokens_file: Option<String>,
     webhook_basic_auth: Option<String>,
@@ -499,6 +500,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "WEBHOOK_IDS",
     "WEBHOOK_SECRETS",
     "WEBHOOK_SECRETS_FILE",
+    "WEBHOOK_MTLS_ONLY_IDS",
     "WEBHOOK_BEARER_TOKENS",
     "WEBHOOK_BEARER_TOKENS_FILE",
     "WEBHOOK_BASIC_AUTH",
@@ -650,6 +652,20 @@ fn validate(
     let metrics_addr = metrics_address(&raw.metrics_addr, errors);
     let reload_interval = seconds(&raw.reload_interval, "RELOAD_INTERVAL", 5, 0, 3600, errors);
     let scep = scep::scep_settings(vars, errors);
+    if !list(&raw.webhook_mtls_only_ids).is_empty() {
+        let pinned = tls
+            .as_ref()
+            .and_then(|tls| tls.mtls.as_ref())
+            .is_some_and(|mtls| !mtls.allowed_names.is_empty());
+        if !pinned {
+            errors.push(ConfigError::invalid(
+                "WEBHOOK_MTLS_ONLY_IDS",
+                raw.webhook_mtls_only_ids.as_deref().unwrap_or(""),
+                "set only with ENABLE_MTLS=1 and a non-empty MTLS_ALLOWED_NAMES: these webhooks \
+                 carry no secret, so only step-ca's pinned client certificate authenticates them",
+            ));
+        }
+    }
     let reload_settle = seconds(&raw.reload_settle, "RELOAD_SETTLE", 1, 0, 300, errors);
 
     Some(Config {
@@ -919,9 +935,29 @@ fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettin
     })
 }
 
+/// Entries for `WEBHOOK_MTLS_ONLY_IDS` not in `skip`: step-ca's empty `ca.json` key.
+fn mtls_only_entries(ids: &[String], skip: &[String]) -> Vec<WebhookEntry> {
+    ids.iter()
+        .filter(|id| !skip.contains(id))
+        .map(|id| WebhookEntry {
+            id: id.clone(),
+            secret: WebhookSecret::ca_json_empty_key(),
+            authorization: None,
+        })
+        .collect()
+}
+
 fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<WebhookEntry>> {
     const SECRET_EXPECTED: &str = "the base64 secret that `step ca provisioner webhook add` printed (88 characters ending in ==)";
     let ids_text = raw.webhook_ids.as_deref().map(str::trim).unwrap_or("");
+    let mtls_only = list(&raw.webhook_mtls_only_ids);
+    if ids_text.is_empty()
+        && raw.webhook_secrets.is_none()
+        && raw.webhook_secrets_file.is_none()
+        && !mtls_only.is_empty()
+    {
+        return Some(mtls_only_entries(&mtls_only, &[]));
+    }
     if ids_text.is_empty() {
         errors.push(ConfigError::missing(
             "WEBHOOK_IDS",
@@ -1017,6 +1053,16 @@ fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<We
     if !auth::apply_authorizations(raw, &mut entries, errors) {
         ok = false;
     }
+    let known: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+    for id in mtls_only.iter().filter(|id| known.contains(id)) {
+        errors.push(ConfigError::invalid(
+            "WEBHOOK_MTLS_ONLY_IDS",
+            id,
+            "IDs that are not also in WEBHOOK_IDS: a webhook has a secret or is mTLS-only",
+        ));
+        ok = false;
+    }
+    entries.extend(mtls_only_entries(&mtls_only, &known));
     ok.then_some(entries)
 }
 

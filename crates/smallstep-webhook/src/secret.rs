@@ -62,6 +62,21 @@ impl WebhookSecret {
         Ok(Self { key: key.into() })
     }
 
+    /// The empty key step-ca signs with for a webhook defined in `ca.json`, which can't carry
+    /// a secret. Such a signature proves nothing about who sent the request; it only lets a
+    /// body altered in transit be told apart. Use it only where the connection itself
+    /// authenticates step-ca (a client certificate pinned to step-ca's name).
+    ///
+    /// ```
+    /// use smallstep_webhook::WebhookSecret;
+    /// assert!(WebhookSecret::ca_json_empty_key().is_empty());
+    /// ```
+    pub fn ca_json_empty_key() -> Self {
+        Self {
+            key: Box::default(),
+        }
+    }
+
     /// Generates a new secret of 64 random bytes, as step-ca does, from the operating
     /// system's secure random source.
     ///

@@ -142,3 +142,77 @@ async fn a_proxy_header_naming_step_ca_does_not_stand_in_for_a_certificate() {
         .await;
     assert!(result.is_err(), "{result:?}");
 }
+
+/// A webhook defined in step-ca's `ca.json`, which signs with an empty key.
+const CA_JSON_ID: &str = "5f2a1c7e-0000-4000-8000-0000000ca750";
+
+fn ca_json_signer() -> smallstep_webhook::Signer {
+    smallstep_webhook::Signer::new(
+        CA_JSON_ID,
+        smallstep_webhook::WebhookSecret::ca_json_empty_key(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_mtls_only_webhook_passes_with_step_ca_s_certificate_and_an_unaltered_body() {
+    let pki = Pki::generate().unwrap();
+    let server = mtls_server(&pki, &[("WEBHOOK_MTLS_ONLY_IDS", CA_JSON_ID)]).await;
+    let client = Client::with_identity(&pki, &pki.step_ca).unwrap();
+    let signed = ca_json_signer().sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
+    let (status, body) = client
+        .post(&server.webhook_url(), &signed.headers, signed.body.clone())
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["allow"], true, "{}", json(&body));
+    // A body altered in transit no longer matches step-ca's (empty-key) signature.
+    let mut altered = signed.body.clone();
+    let at = altered.len() / 2;
+    altered[at] ^= 0x01;
+    let (status, _) = client
+        .post(&server.webhook_url(), &signed.headers, altered)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Webhooks with a secret keep full HMAC authentication: the empty key is not theirs.
+    let forged = smallstep_webhook::Signer::new(
+        step_posture_tests::server::ENRICHING_ID,
+        smallstep_webhook::WebhookSecret::ca_json_empty_key(),
+    )
+    .unwrap()
+    .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
+    let (status, _) = client
+        .post(&server.webhook_url(), &forged.headers, forged.body)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Without step-ca's certificate nothing reaches the webhook.
+    let device = Client::with_identity(&pki, &pki.device).unwrap();
+    let signed = ca_json_signer().sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
+    assert!(
+        device
+            .post(&server.webhook_url(), &signed.headers, signed.body)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn mtls_only_webhooks_need_client_certificates_pinned_to_step_ca() {
+    let pki = Pki::generate().unwrap();
+    let ca = pki.ca.display().to_string();
+    for extra in [
+        vec![("WEBHOOK_MTLS_ONLY_IDS", CA_JSON_ID)],
+        vec![
+            ("WEBHOOK_MTLS_ONLY_IDS", CA_JSON_ID),
+            ("ENABLE_MTLS", "1"),
+            ("TLS_CA_PATH", ca.as_str()),
+        ],
+    ] {
+        let err = TestServer::start(&pki, &extra).await.unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("WEBHOOK_MTLS_ONLY_IDS"), "{text}");
+        assert!(text.contains("MTLS_ALLOWED_NAMES"), "{text}");
+    }
+}

@@ -85,6 +85,8 @@ pub struct OurSide {
     pub mtls: bool,
     /// Provisioner names to treat as admin provisioners, besides every JWK provisioner.
     pub admin_provisioners: Vec<String>,
+    /// `WEBHOOK_MTLS_ONLY_IDS`: webhooks authenticated by the client certificate alone.
+    pub mtls_only_ids: Vec<String>,
 }
 
 /// The first step-ca release whose webhook signatures are right.
@@ -325,6 +327,16 @@ fn check_webhook(
             ),
             "add the ID to WEBHOOK_IDS and its secret (shown once by `step ca provisioner \
              webhook add`) to WEBHOOK_SECRETS, or remove the webhook from the CA",
+        );
+    }
+    if us.mtls_only_ids.contains(&webhook.id) {
+        add(
+            Level::Ok,
+            "mtls-only",
+            "is authenticated by step-ca's client certificate only (WEBHOOK_MTLS_ONLY_IDS: a \
+             ca.json webhook, signed with an empty key)"
+                .to_owned(),
+            "",
         );
     }
     if is_admin(provisioner, us) {
@@ -634,6 +646,7 @@ mod tests {
             port: 9443,
             mtls: false,
             admin_provisioners: Vec::new(),
+            mtls_only_ids: Vec::new(),
         }
     }
 
@@ -933,6 +946,22 @@ mod tests {
             &named,
         );
         assert!(findings.iter().any(|f| f.check == "admin"));
+    }
+
+    #[test]
+    fn mtls_only_webhooks_are_reported() {
+        let mut ours = us();
+        ours.mtls_only_ids = vec![ID.to_owned()];
+        let findings = check(
+            &ca("0.30.0", vec![acme(vec![webhook(URL, "ENRICHING")])]),
+            &ours,
+        );
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.check == "mtls-only" && f.level == Level::Ok),
+            "{findings:#?}"
+        );
     }
 
     #[test]

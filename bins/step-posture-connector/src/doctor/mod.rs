@@ -161,6 +161,12 @@ pub fn our_side(config: &Config) -> anyhow::Result<OurSide> {
         port: config.listen.port(),
         mtls: config.tls.mtls.is_some(),
         admin_provisioners: Vec::new(),
+        mtls_only_ids: config
+            .webhooks
+            .iter()
+            .filter(|w| w.secret.is_empty())
+            .map(|w| w.id.clone())
+            .collect(),
     })
 }
 
