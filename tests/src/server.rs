@@ -48,6 +48,7 @@ F4KQ2J9XN7,bob@example.com,Sales\n\
 pub struct TestServer {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
+    issuer_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     dir: TempDir,
@@ -156,6 +157,7 @@ impl TestServer {
         }
         let addr = server.local_addr()?;
         let metrics_addr = server.metrics_addr();
+        let issuer_addr = server.issuer_addr();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = rx.await;
@@ -163,6 +165,7 @@ impl TestServer {
         Ok(Self {
             addr,
             metrics_addr,
+            issuer_addr,
             shutdown: Some(tx),
             task: Some(task),
             dir,
@@ -172,6 +175,11 @@ impl TestServer {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the challenge-issuing listener, when `SCEP_ISSUER_ADDR` is set.
+    pub fn issuer_addr(&self) -> Option<SocketAddr> {
+        self.issuer_addr
     }
 
     /// The address of the plain-HTTP metrics and health listener, when `METRICS_ADDR` is set.

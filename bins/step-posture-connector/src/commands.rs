@@ -53,6 +53,16 @@ pub fn build_provider(settings: &ProviderSettings) -> anyhow::Result<Arc<dyn Dyn
     Ok(providers::build(settings)?.provider)
 }
 
+/// The TLS state of the `SCEP_ISSUER_ADDR` listener: the server certificate, and no client
+/// certificate asked for (an MDM in the cloud has none).
+pub fn issuer_tls_state(
+    settings: &crate::config::TlsSettings,
+) -> Result<TlsState, crate::tls::TlsError> {
+    let mut settings = settings.clone();
+    settings.mtls = None;
+    build_server_config(&settings)
+}
+
 /// Builds the HMAC verifier from the configured webhooks.
 pub fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
     verifier_for(
@@ -128,6 +138,9 @@ pub async fn run_server(
 pub struct Server {
     listener: tokio::net::TcpListener,
     metrics_listener: Option<tokio::net::TcpListener>,
+    /// `SCEP_ISSUER_ADDR`: the challenge-issuing routes' own listener and its TLS state
+    /// (the server certificate, never asking for a client certificate).
+    issuer: Option<(tokio::net::TcpListener, Arc<ArcSwap<TlsState>>)>,
     tls: Arc<ArcSwap<TlsState>>,
     app: Arc<App>,
     metrics: Arc<Metrics>,
@@ -211,6 +224,24 @@ impl Server {
             ),
             None => None,
         };
+        let issuer = match config.scep.as_ref().and_then(|scep| scep.issuer_addr) {
+            Some(addr) => {
+                let state = issuer_tls_state(&config.tls).context("SCEP_ISSUER_ADDR: TLS")?;
+                let listener = server::bind(addr)
+                    .await
+                    .context("SCEP_ISSUER_ADDR: cannot serve the challenge-issuing routes")?;
+                tracing::info!(
+                    address = %listener.local_addr().unwrap_or(addr),
+                    "serving the SCEP challenge-issuing routes on their own listener"
+                );
+                Some((listener, Arc::new(ArcSwap::from_pointee(state))))
+            }
+            None => None,
+        };
+        let reloader = match &issuer {
+            Some((_, tls)) => reloader.with_issuer_tls(tls.clone()),
+            None => reloader,
+        };
         // Before announcing the server: a SIGHUP from now on reloads instead of ending it.
         let hangup = reload::listen_for_sighup();
         let address = listener.local_addr().unwrap_or(config.listen);
@@ -228,6 +259,7 @@ impl Server {
         Ok(Self {
             listener,
             metrics_listener,
+            issuer,
             tls,
             app: Arc::new(app),
             metrics,
@@ -284,6 +316,13 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The address of the challenge-issuing listener, when `SCEP_ISSUER_ADDR` is set.
+    pub fn issuer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.issuer
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
     /// The address of the metrics listener, when `METRICS_ADDR` is set.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.metrics_listener
@@ -323,6 +362,16 @@ impl Server {
             self.hangup,
             stop_signal(),
         ));
+        let issuer = self.issuer.map(|(listener, tls)| {
+            tokio::spawn(server::serve(
+                listener,
+                tls,
+                Arc::new(self.app.issuer_only()),
+                self.limits,
+                stop_signal(),
+                self.drain,
+            ))
+        });
         let metrics = self.metrics_listener.map(|listener| {
             tokio::spawn(crate::metrics::serve(
                 listener,
@@ -347,6 +396,9 @@ impl Server {
         let _ = reload.await;
         if let Some(metrics) = metrics {
             let _ = metrics.await;
+        }
+        if let Some(issuer) = issuer {
+            let _ = issuer.await;
         }
     }
 }

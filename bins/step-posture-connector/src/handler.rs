@@ -63,6 +63,9 @@ pub struct App {
     readiness: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
     metrics: Arc<Metrics>,
     scep: Option<Arc<ScepGate>>,
+    /// Serve only the challenge-issuing routes (and `/livez`): the `SCEP_ISSUER_ADDR`
+    /// listener.
+    issuer_only: bool,
 }
 
 impl fmt::Debug for App {
@@ -86,6 +89,22 @@ impl App {
             readiness: None,
             metrics: Arc::new(Metrics::default()),
             scep: None,
+            issuer_only: false,
+        }
+    }
+
+    /// The same application serving only the challenge-issuing routes and `/livez`, for
+    /// the `SCEP_ISSUER_ADDR` listener: nothing a webhook does is reachable there.
+    pub fn issuer_only(&self) -> Self {
+        Self {
+            verifier: self.verifier.clone(),
+            provider: self.provider.clone(),
+            timeout: self.timeout,
+            max_body_bytes: self.max_body_bytes,
+            readiness: self.readiness.clone(),
+            metrics: self.metrics.clone(),
+            scep: self.scep.clone(),
+            issuer_only: true,
         }
     }
 
@@ -162,10 +181,6 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let response = match (request.uri().path(), request.method()) {
-        (WEBHOOK_PATH, &Method::POST) => webhook(&app, request, Route::DeviceAttest).await,
-        (SCEP_CHALLENGE_PATH, &Method::POST) => webhook(&app, request, Route::ScepChallenge).await,
-        (SCEP_NOTIFY_PATH, &Method::POST) => webhook(&app, request, Route::ScepNotify).await,
-        (WEBHOOK_PATH | SCEP_CHALLENGE_PATH | SCEP_NOTIFY_PATH, _) => method_not_allowed("POST"),
         (issuer::JAMF_PATH, &Method::POST) => issue_challenge(&app, request).await,
         (issuer::NDES_PATH | "/certsrv/mscep_admin", &Method::GET) => {
             issue_challenge(&app, request).await
@@ -173,6 +188,14 @@ where
         ("/livez", &Method::GET | &Method::HEAD) => {
             json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"))
         }
+        _ if app.issuer_only => json(
+            StatusCode::NOT_FOUND,
+            Bytes::from_static(b"{\"error\":\"not found\"}"),
+        ),
+        (WEBHOOK_PATH, &Method::POST) => webhook(&app, request, Route::DeviceAttest).await,
+        (SCEP_CHALLENGE_PATH, &Method::POST) => webhook(&app, request, Route::ScepChallenge).await,
+        (SCEP_NOTIFY_PATH, &Method::POST) => webhook(&app, request, Route::ScepNotify).await,
+        (WEBHOOK_PATH | SCEP_CHALLENGE_PATH | SCEP_NOTIFY_PATH, _) => method_not_allowed("POST"),
         ("/readyz", &Method::GET | &Method::HEAD) => readyz(&app).await,
         ("/livez" | "/readyz", _) => method_not_allowed("GET, HEAD"),
         _ => json(

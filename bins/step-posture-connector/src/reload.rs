@@ -138,6 +138,9 @@ struct Inner {
     stale: Mutex<Option<Stale>>,
     /// The webhooks, when they are reloaded too.
     webhooks: OnceLock<WebhookSource>,
+    /// The `SCEP_ISSUER_ADDR` listener's TLS state (the same certificate, no client
+    /// certificates), rebuilt with the main one.
+    issuer_tls: OnceLock<Arc<ArcSwap<TlsState>>>,
 }
 
 /// Since when the device file has differed from the list served.
@@ -169,6 +172,7 @@ impl Reloader {
                 tls_lock: tokio::sync::Mutex::new(()),
                 stale: Mutex::new(None),
                 webhooks: OnceLock::new(),
+                issuer_tls: OnceLock::new(),
             }),
         }
     }
@@ -179,6 +183,16 @@ impl Reloader {
     pub fn with_webhooks(self, source: WebhookSource) -> Self {
         if self.inner.webhooks.set(source).is_err() {
             tracing::warn!("the webhook source was set twice; keeping the first");
+        }
+        self
+    }
+
+    /// Also rebuilds `tls`, the challenge-issuing listener's state, whenever the TLS files
+    /// reload. Set once.
+    #[must_use]
+    pub fn with_issuer_tls(self, tls: Arc<ArcSwap<TlsState>>) -> Self {
+        if self.inner.issuer_tls.set(tls).is_err() {
+            tracing::warn!("the issuer TLS state was set twice; keeping the first");
         }
         self
     }
@@ -222,6 +236,15 @@ impl Reloader {
                     );
                 }
                 self.inner.tls.store(Arc::new(state));
+                if let Some(issuer) = self.inner.issuer_tls.get() {
+                    match crate::commands::issuer_tls_state(&self.inner.tls_settings) {
+                        Ok(state) => issuer.store(Arc::new(state)),
+                        Err(err) => tracing::error!(
+                            error = %err,
+                            "the challenge-issuing listener keeps its previous certificate"
+                        ),
+                    }
+                }
                 Ok(())
             }
             Ok(Err(err)) => Err(ReloadError::Tls(err)),

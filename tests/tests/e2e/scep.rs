@@ -323,3 +323,65 @@ async fn notifications_are_answered_and_a_retry_is_recognised() {
     let (_, body) = gate.signed("/webhook/scep-notify", &challenge).await;
     assert_eq!(body, serde_json::json!({"allow": false}));
 }
+
+#[tokio::test]
+async fn the_issuing_routes_can_have_a_listener_of_their_own_without_client_certificates() {
+    let pki = Pki::generate().unwrap();
+    let ca = pki.ca.display().to_string();
+    let server = TestServer::start(
+        &pki,
+        &[
+            ("SCEP_CHALLENGE", "signed"),
+            ("SCEP_CHALLENGE_KEY", KEY),
+            ("SCEP_ISSUER_BASIC_AUTH", ISSUER),
+            ("SCEP_ISSUER_ADDR", "127.0.0.1:0"),
+            // The webhook port demands step-ca's certificate, which an MDM doesn't have.
+            ("ENABLE_MTLS", "1"),
+            ("TLS_CA_PATH", ca.as_str()),
+            ("MTLS_ALLOWED_NAMES", step_posture_tests::pki::STEP_CA_NAME),
+        ],
+    )
+    .await
+    .unwrap();
+    let issuer = server.issuer_addr().unwrap();
+    let mdm = Client::new(&pki).unwrap();
+    let url = |path: &str| -> http::Uri {
+        format!("https://localhost:{}{path}", issuer.port())
+            .parse()
+            .unwrap()
+    };
+    let (status, page) = mdm
+        .send(
+            Method::GET,
+            &url("/certsrv/mscep_admin/"),
+            &basic(Some(ISSUER)),
+            bytes::Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8_lossy(&page).contains("The enrollment challenge password is: <B> v1."),
+        "{page:?}"
+    );
+    // Nothing a webhook does is served there.
+    let signed = enriching_signer()
+        .unwrap()
+        .sign_body(&step_posture_tests::server::enriching_body(LISTED, None).unwrap());
+    let (status, _) = mdm
+        .post(&url("/webhook/device-attest"), &signed.headers, signed.body)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // And the webhook port still refuses a client without step-ca's certificate.
+    assert!(
+        mdm.send(
+            Method::GET,
+            &server.url("/certsrv/mscep_admin/"),
+            &basic(Some(ISSUER)),
+            bytes::Bytes::new()
+        )
+        .await
+        .is_err()
+    );
+}

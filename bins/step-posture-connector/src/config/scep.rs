@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -112,6 +113,10 @@ pub struct ScepSettings {
     pub posture: bool,
     /// `SCEP_ISSUER_BASIC_AUTH` (or `_FILE`).
     pub issuer_credentials: Option<IssuerCredentials>,
+    /// `SCEP_ISSUER_ADDR`: a TLS listener of its own for the issuing routes, without client
+    /// certificates, so an MDM in the cloud can reach them while the webhook port stays
+    /// private.
+    pub issuer_addr: Option<SocketAddr>,
 }
 
 /// Every `SCEP_*` variable, for the list of known variables.
@@ -279,15 +284,28 @@ pub(crate) fn scep_settings(
         Some(Some(text)) => issuer_credentials(text.trim(), errors),
         _ => None,
     };
-    if let Some(text) = value("SCEP_ISSUER_ADDR") {
-        errors.push(ConfigError::invalid(
-            "SCEP_ISSUER_ADDR",
-            &text,
-            "unset: a listener of its own for the issuing routes is not available in this \
-             version; they are served on the webhook port (PORT), so put a reverse proxy in \
-             front of /scep/challenge/jamf and /certsrv/mscep_admin/ to expose only them",
-        ));
-    }
+    let issuer_addr = match value("SCEP_ISSUER_ADDR") {
+        None => Some(None),
+        Some(text) => match text.parse::<SocketAddr>() {
+            Ok(addr) if issuer_credentials.is_some() => Some(Some(addr)),
+            Ok(_) => {
+                errors.push(ConfigError::missing(
+                    "SCEP_ISSUER_BASIC_AUTH",
+                    "user:password for the challenge-issuing routes, since SCEP_ISSUER_ADDR \
+                     serves them",
+                ));
+                None
+            }
+            Err(_) => {
+                errors.push(ConfigError::invalid(
+                    "SCEP_ISSUER_ADDR",
+                    &text,
+                    "an IP address and port such as 0.0.0.0:9444",
+                ));
+                None
+            }
+        },
+    };
     if errors.len() > before {
         return None;
     }
@@ -299,6 +317,7 @@ pub(crate) fn scep_settings(
         identifiers: identifiers?,
         posture: posture?,
         issuer_credentials,
+        issuer_addr: issuer_addr?,
     }))
 }
 
@@ -545,7 +564,16 @@ mod tests {
                     ("SCEP_CHALLENGE_KEY", KEY),
                     ("SCEP_ISSUER_ADDR", "0.0.0.0:9444"),
                 ],
-                "SCEP_ISSUER_ADDR=\"0.0.0.0:9444\" is invalid",
+                "SCEP_ISSUER_BASIC_AUTH is not set",
+            ),
+            (
+                vec![
+                    ("SCEP_CHALLENGE", "signed"),
+                    ("SCEP_CHALLENGE_KEY", KEY),
+                    ("SCEP_ISSUER_BASIC_AUTH", "jamf:issuer-password-0123456789"),
+                    ("SCEP_ISSUER_ADDR", "port 9444"),
+                ],
+                "SCEP_ISSUER_ADDR=\"port 9444\" is invalid",
             ),
         ] {
             let (settings, errors) = parse(&pairs);
