@@ -154,7 +154,8 @@ pub struct MtlsSettings {
     /// `TLS_CA_PATH`: PEM roots a client certificate must chain to.
     pub ca_path: PathBuf,
     /// `MTLS_ALLOWED_NAMES`: DNS names, one of which the client certificate must carry as a
-    /// SAN. Empty means any certificate that chains to the CA.
+    /// SAN, compared exactly (ASCII case-insensitively); wildcards are refused at start-up.
+    /// Empty means any certificate that chains to the CA.
     pub allowed_names: Vec<String>,
     /// `MTLS_REQUIRE_SERVER_AUTH`: require the serverAuth extended key usage, which step-ca's
     /// own certificate has and device certificates don't.
@@ -777,7 +778,18 @@ fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettin
     );
     let allowed_names = list(&raw.mtls_allowed_names);
     for name in &allowed_names {
-        if !is_dns_name(name) {
+        if name.contains('*') {
+            // Names are compared literally with the certificate's DNS names, so a wildcard
+            // would match only a certificate that itself says `*.example.com`: refused rather
+            // than silently never (or wrongly) matching.
+            errors.push(ConfigError::invalid(
+                "MTLS_ALLOWED_NAMES",
+                name,
+                "exact DNS names such as ca.example.com; wildcards are not supported (each \
+                 entry is compared literally with the client certificate's DNS names, so list \
+                 step-ca's name itself)",
+            ));
+        } else if !is_dns_name(name) {
             errors.push(ConfigError::invalid(
                 "MTLS_ALLOWED_NAMES",
                 name,
@@ -1024,6 +1036,44 @@ fn is_dns_name(text: &str) -> bool {
                 && label.len() <= 63
                 && label
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auth::tests::{errors, vars};
+    use super::*;
+
+    #[test]
+    fn wildcard_allowed_names_are_refused_naming_the_variable_and_value() {
+        for value in ["*.example.com", "*", "ca.*.com"] {
+            let list = format!("ca.example.com,{value}");
+            let text = errors(&[
+                ("ENABLE_MTLS", "1"),
+                (
+                    "TLS_CA_PATH",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+                ),
+                ("MTLS_ALLOWED_NAMES", &list),
+            ]);
+            assert!(
+                text.contains(&format!("MTLS_ALLOWED_NAMES={value:?} is invalid")),
+                "{text}"
+            );
+            assert!(text.contains("wildcard"), "{text}");
+            assert!(!text.contains("\"ca.example.com\""), "{text}");
+        }
+        let config = Config::from_vars(&vars(&[
+            ("ENABLE_MTLS", "1"),
+            (
+                "TLS_CA_PATH",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+            ),
+            ("MTLS_ALLOWED_NAMES", "ca.example.com, CA2.example.com"),
+        ]))
+        .unwrap();
+        let mtls = config.tls.mtls.unwrap();
+        assert_eq!(mtls.allowed_names, ["ca.example.com", "CA2.example.com"]);
+    }
 }
