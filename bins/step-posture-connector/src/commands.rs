@@ -386,10 +386,18 @@ fn pretty(json: &str) -> String {
 /// `simulate`: builds the body step-ca would build for a device-attest order (with a real
 /// CSR whose CN is the serial), signs it like step-ca, sends it and returns the answer.
 pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResult> {
+    // Shown in errors without any password it may carry.
+    let shown = posture_http::redact_userinfo(&options.url);
     let url: Uri = options
         .url
         .parse()
-        .with_context(|| format!("--url {:?} is not a URL", options.url))?;
+        .with_context(|| format!("--url {shown:?} is not a URL"))?;
+    if url
+        .authority()
+        .is_some_and(|authority| authority.as_str().contains('@'))
+    {
+        bail!("--url {shown:?} must not contain a user name or password: the webhook takes none");
+    }
     let secret = WebhookSecret::from_base64(&options.secret)
         .context("--secret is not a valid webhook secret (the base64 text step-ca printed)")?;
     let common_name = options.common_name.as_deref().unwrap_or(&options.serial);

@@ -908,3 +908,127 @@ fn a_closed_stdout_is_not_a_panic() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
 }
+
+/// A password an operator put in an MDM URL; it must never be printed.
+const URL_PASSWORD: &str = "Hunter2-Url-Password";
+
+/// URLs carrying [`URL_PASSWORD`] in their user information, valid and not.
+fn urls_with_a_password(host: &str) -> Vec<String> {
+    let p = URL_PASSWORD;
+    vec![
+        format!("https://admin:{p}@{host}"),
+        format!("https://admin:{p}@{host}/prefix/"),
+        format!("https://:{p}@{host}"),
+        format!("https://{p}@{host}"),
+        format!("https://admin:{p}@{host}/?query=1"),
+        format!("http://admin:{p}@{host}"),
+        format!("ftp://admin:{p}@{host}"),
+        format!("https://admin:{p}@{host} with a space"),
+        format!("https://admin:{p}/more@{host}"),
+        format!("https://admin:{p}@@{host}"),
+        format!("https:admin:{p}@{host}"),
+        format!("admin:{p}@{host}"),
+        format!("{p}@{host}"),
+    ]
+}
+
+#[test]
+fn a_password_in_an_mdm_url_never_appears_in_errors_or_check_config() {
+    let deployment = Deployment::new();
+    let server = [
+        ("TLS_CERT_PATH", "server.pem"),
+        ("TLS_KEY_PATH", "server.key"),
+        ("WEBHOOK_IDS", WEBHOOK_ID),
+        ("WEBHOOK_SECRETS", SECRET),
+    ];
+    let tenant = "0f0f0f0f-1111-2222-3333-444444444444";
+    // The variable, the host its URL names, and the provider settings around it.
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: [Case<'_>; 4] = [
+        (
+            "JAMF_BASE_URL",
+            "jamf.example.com",
+            &[
+                ("PROVIDER", "jamf"),
+                ("JAMF_CLIENT_ID", "client"),
+                ("JAMF_CLIENT_SECRET", "not-the-url-password"),
+            ],
+        ),
+        (
+            "INTUNE_AUTHORITY_URL",
+            "login.microsoftonline.com",
+            &[
+                ("PROVIDER", "intune"),
+                ("INTUNE_TENANT_ID", tenant),
+                ("INTUNE_CLIENT_ID", tenant),
+                ("INTUNE_CLIENT_SECRET", "not-the-url-password"),
+            ],
+        ),
+        (
+            "INTUNE_GRAPH_URL",
+            "graph.microsoft.com",
+            &[
+                ("PROVIDER", "intune"),
+                ("INTUNE_TENANT_ID", tenant),
+                ("INTUNE_CLIENT_ID", tenant),
+                ("INTUNE_CLIENT_SECRET", "not-the-url-password"),
+            ],
+        ),
+        (
+            "KANDJI_API_URL",
+            "example.api.iru.com",
+            &[
+                ("PROVIDER", "kandji"),
+                ("KANDJI_API_TOKEN", "not-the-url-password"),
+            ],
+        ),
+    ];
+    for (variable, host, provider) in cases {
+        for url in urls_with_a_password(host) {
+            let mut env: Vec<(&str, &str)> = server.to_vec();
+            env.extend_from_slice(provider);
+            env.push((variable, &url));
+            for args in [&["check-config"][..], &[]] {
+                let output = deployment.run(args, &env);
+                let text = format!("{}{}", stdout(&output), stderr(&output));
+                assert_eq!(output.status.code(), Some(2), "{args:?} {url}: {text}");
+                assert!(text.contains(variable), "{args:?} {url}: {text}");
+                assert!(
+                    !text.contains(URL_PASSWORD),
+                    "{args:?} {variable}={url} printed the password: {text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_password_in_the_simulate_url_is_never_printed() {
+    let deployment = Deployment::new();
+    for url in [
+        format!("https://admin:{URL_PASSWORD}@127.0.0.1:1/webhook/device-attest"),
+        format!("https://admin:{URL_PASSWORD}@127.0.0.1 :1/"),
+    ] {
+        let output = simulate(&deployment, &url, "C02XL0GJJG5J", &[]);
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(!output.status.success(), "{text}");
+        assert!(text.contains("--url"), "{text}");
+        assert!(!text.contains(URL_PASSWORD), "{url}: {text}");
+    }
+}
+
+#[test]
+fn a_password_in_a_url_never_appears_in_provider_constructor_errors() {
+    for url in urls_with_a_password("mdm.example.com") {
+        let jamf = posture_jamf::JamfConfig::new(&url, "client", "secret")
+            .err()
+            .map(|err| err.to_string());
+        let kandji = posture_kandji::KandjiConfig::new(&url, "token")
+            .err()
+            .map(|err| err.to_string());
+        for (provider, text) in [("jamf", jamf), ("kandji", kandji)] {
+            let text = text.unwrap_or_else(|| panic!("{provider}: {url} was accepted"));
+            assert!(!text.contains(URL_PASSWORD), "{provider}: {text}");
+        }
+    }
+}
