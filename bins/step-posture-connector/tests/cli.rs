@@ -1032,3 +1032,124 @@ fn a_password_in_a_url_never_appears_in_provider_constructor_errors() {
         }
     }
 }
+
+/// Runs `demo` with `TMPDIR=tmp` after `plant` (a shell snippet) has run in the shell that
+/// then becomes the demo (`exec` keeps the process ID, so `$$` in `plant` is the demo's).
+/// Returns the directory the demo says it wrote to, its key file's metadata (read while the
+/// demo runs) and the demo's exit status after SIGTERM.
+fn run_demo_after(
+    tmp: &Path,
+    plant: &str,
+    victim: &Path,
+) -> (PathBuf, std::fs::Metadata, std::fs::Metadata) {
+    let script = format!("{plant}\nexec \"$BIN\" demo --port 0");
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TMPDIR", tmp)
+        .env("VICTIM", victim)
+        .env("BIN", BIN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(path) = line.strip_prefix("device list:") {
+                let _ = tx.send(PathBuf::from(path.trim()));
+            }
+        }
+    });
+    // SIGTERM stops the demo cleanly (removing its directory) once it serves.
+    let stderr = child.stderr.take().unwrap();
+    let (listening, serving) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on https://") {
+                let _ = listening.send(());
+            }
+        }
+    });
+    let devices = rx.recv_timeout(Duration::from_secs(60));
+    let ready = serving.recv_timeout(Duration::from_secs(60));
+    let (Ok(devices), Ok(())) = (devices, ready) else {
+        let _ = child.kill();
+        panic!("the demo did not print its device list and start serving");
+    };
+    let dir = devices.parent().unwrap().to_owned();
+    let dir_meta = std::fs::symlink_metadata(&dir).unwrap();
+    let key_meta = std::fs::symlink_metadata(dir.join("server-key.pem")).unwrap();
+    // The SIGTERM handler is installed just after the listening line; until then SIGTERM
+    // would kill the demo before it cleans up.
+    let handles_sigterm = || {
+        std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .ok()
+            .and_then(|status| {
+                let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+                u64::from_str_radix(mask.trim(), 16).ok()
+            })
+            .is_some_and(|mask| mask & (1 << 14) != 0)
+    };
+    for _ in 0..600 {
+        if handles_sigterm() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    (dir, dir_meta, key_meta)
+}
+
+#[test]
+fn demo_writes_a_fresh_private_directory_and_never_follows_planted_links() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let victims = tempfile::tempdir().unwrap();
+    let victim = victims.path().join("victim.txt");
+    std::fs::write(&victim, "the victim's own content\n").unwrap();
+    let victim_dir = victims.path().join("victim-dir");
+    std::fs::create_dir(&victim_dir).unwrap();
+    let old_path = "\"$TMPDIR/step-posture-connector-demo-$$\"";
+    for (case, plant, target) in [
+        (
+            "the old path holds links to a victim file",
+            format!(
+                "mkdir {old_path} && for f in ca.pem server.pem server-key.pem devices.json; \
+                 do ln -s \"$VICTIM\" {old_path}/$f; done"
+            ),
+            &victim,
+        ),
+        (
+            "the old path is a link to a victim directory",
+            format!("ln -s \"$VICTIM\" {old_path}"),
+            &victim_dir,
+        ),
+    ] {
+        let (dir, dir_meta, key_meta) = run_demo_after(tmp.path(), &plant, target);
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "the victim's own content\n",
+            "{case}: the victim file was written"
+        );
+        assert_eq!(
+            std::fs::read_dir(&victim_dir).unwrap().count(),
+            0,
+            "{case}: files appeared in the victim directory"
+        );
+        assert_eq!(dir.parent(), Some(tmp.path()), "{case}: {}", dir.display());
+        assert!(dir_meta.is_dir(), "{case}: a real directory");
+        assert_eq!(dir_meta.permissions().mode() & 0o777, 0o700, "{case}");
+        assert_eq!(dir_meta.uid(), std::fs::metadata(tmp.path()).unwrap().uid());
+        assert!(key_meta.is_file(), "{case}: the key is a regular file");
+        assert_eq!(key_meta.permissions().mode() & 0o777, 0o600, "{case}");
+        assert!(!dir.exists(), "{case}: the demo removes its directory");
+    }
+}
