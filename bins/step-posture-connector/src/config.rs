@@ -25,6 +25,11 @@ pub const STEP_CA_ATTEMPT_BUDGET: Duration = Duration::from_secs(4);
 /// have just closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The shortest webhook secret accepted, in decoded bytes: 256 bits, as much as HMAC-SHA256
+/// can use. step-ca generates 64 random bytes; anything shorter was chosen by hand, and a
+/// dictionary attack found such a secret in a few thousand guesses.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// The environment as read, before validation. Field names are the variable names in lower
 /// case, which is how envy matches them.
 #[derive(Debug, Default, Deserialize)]
@@ -901,6 +906,19 @@ fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<We
             continue;
         }
         match WebhookSecret::from_base64(secret) {
+            Ok(secret) if secret.len() < MIN_SECRET_BYTES => {
+                // Not the length either: it would narrow a guesser's search.
+                errors.push(ConfigError::invalid_secret(
+                    format!("WEBHOOK_SECRETS item {} (for webhook ID {id})", index + 1),
+                    format!(
+                        "a secret of at least {MIN_SECRET_BYTES} bytes once base64-decoded, \
+                         such as the 64 random bytes `step ca provisioner webhook add` \
+                         prints (88 characters ending in ==); a shorter or human-chosen \
+                         secret can be found by guessing"
+                    ),
+                ));
+                ok = false;
+            }
             Ok(secret) => entries.push(WebhookEntry {
                 id: (*id).to_owned(),
                 secret,
@@ -1044,6 +1062,47 @@ fn is_dns_name(text: &str) -> bool {
 mod tests {
     use super::auth::tests::{errors, vars};
     use super::*;
+
+    fn base64_of(bytes: &[u8]) -> String {
+        WebhookSecret::from_bytes(bytes).unwrap().to_base64()
+    }
+
+    #[test]
+    fn secrets_shorter_than_32_bytes_are_refused_naming_the_webhook_id() {
+        const ID2: &str = "eeff6319-8883-419b-8d9b-0fe227dbe6b4";
+        let strong = base64_of(&[7; 64]);
+        for short in [1, 16, 31] {
+            let weak = base64_of(&vec![b'x'; short]);
+            let secrets = format!("{strong},{weak}");
+            let text = errors(&[("WEBHOOK_SECRETS", &secrets)]);
+            assert!(
+                text.contains(&format!(
+                    "WEBHOOK_SECRETS item 2 (for webhook ID {ID2}) is invalid (value not shown, it is a secret): expected"
+                )),
+                "{text}"
+            );
+            assert!(text.contains("at least 32 bytes"), "{text}");
+            assert!(!text.contains(&weak) && !text.contains(&strong), "{text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+
+            // The same from a secrets file.
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("secrets");
+            std::fs::write(&path, format!("{strong}\n{weak}\n")).unwrap();
+            let mut vars = vars(&[("WEBHOOK_SECRETS_FILE", &path.display().to_string())]);
+            vars.remove("WEBHOOK_SECRETS");
+            let text = Config::from_vars(&vars).unwrap_err().to_string();
+            assert!(text.contains(&format!("for webhook ID {ID2}")), "{text}");
+            assert!(text.contains("at least 32 bytes"), "{text}");
+        }
+        let exactly = base64_of(&[b'x'; 32]);
+        let config = Config::from_vars(&vars(&[(
+            "WEBHOOK_SECRETS",
+            &format!("{strong},{exactly}"),
+        )]))
+        .unwrap();
+        assert_eq!(config.webhooks[1].secret.len(), 32);
+    }
 
     #[test]
     fn wildcard_allowed_names_are_refused_naming_the_variable_and_value() {

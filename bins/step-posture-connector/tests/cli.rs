@@ -337,6 +337,61 @@ fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
 }
 
 #[test]
+fn a_short_webhook_secret_stops_start_up_naming_the_webhook_id() {
+    let deployment = Deployment::new();
+    let other_id = "eeff6319-8883-419b-8d9b-0fe227dbe6b4";
+    // A human-chosen secret such as a dictionary attack finds, and one byte short of 32.
+    for weak in ["tr0ub4dor&3", "0123456789abcdef0123456789abcde"] {
+        let encoded = smallstep_webhook::WebhookSecret::from_bytes(weak.as_bytes())
+            .unwrap()
+            .to_base64();
+        let ids = format!("{WEBHOOK_ID},{other_id}");
+        let secrets = format!("{SECRET},{encoded}");
+        let base = [
+            ("PROVIDER", "file"),
+            ("FILE_PATH", "devices.json"),
+            ("FILE_TYPE", "json"),
+            ("TLS_CERT_PATH", "server.pem"),
+            ("TLS_KEY_PATH", "server.key"),
+            ("WEBHOOK_IDS", ids.as_str()),
+            ("WEBHOOK_SECRETS", secrets.as_str()),
+        ];
+        for args in [&[][..], &["check-config"]] {
+            // A server that accepted the secret would serve until stopped.
+            let mut child = deployment
+                .command(args, &base)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let started = std::time::Instant::now();
+            while child.try_wait().unwrap().is_none() {
+                if started.elapsed() > Duration::from_secs(60) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("{args:?}: started with the secret {weak:?}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let output = child.wait_with_output().unwrap();
+            let text = format!("{}{}", stdout(&output), stderr(&output));
+            assert_eq!(output.status.code(), Some(2), "{weak}: {text}");
+            assert!(
+                text.contains(&format!(
+                    "WEBHOOK_SECRETS item 2 (for webhook ID {other_id}) is invalid (value not shown, it is a secret)"
+                )),
+                "{weak}: {text}"
+            );
+            assert!(text.contains("at least 32 bytes"), "{weak}: {text}");
+            assert!(!text.contains(WEBHOOK_ID), "only the weak one: {text}");
+            for shown in [weak, encoded.as_str(), SECRET] {
+                assert!(!text.contains(shown), "{shown} leaked: {text}");
+            }
+        }
+    }
+}
+
+#[test]
 fn mtls_without_a_ca_is_a_configuration_error() {
     let deployment = Deployment::new();
     deployment.write_go_dotenv("json");
