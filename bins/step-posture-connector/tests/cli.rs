@@ -186,18 +186,20 @@ fn empty_environment_names_every_required_variable() {
     }
 }
 
+/// A file-provider server in a [`Deployment`], but for its webhooks.
+const FILE_SERVER: [(&str, &str); 5] = [
+    ("PROVIDER", "file"),
+    ("FILE_PATH", "devices.json"),
+    ("FILE_TYPE", "json"),
+    ("TLS_CERT_PATH", "server.pem"),
+    ("TLS_KEY_PATH", "server.key"),
+];
+
 #[test]
 fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
     let deployment = Deployment::new();
-    let base = [
-        ("PROVIDER", "file"),
-        ("FILE_PATH", "devices.json"),
-        ("FILE_TYPE", "json"),
-        ("TLS_CERT_PATH", "server.pem"),
-        ("TLS_KEY_PATH", "server.key"),
-        ("WEBHOOK_IDS", WEBHOOK_ID),
-        ("WEBHOOK_SECRETS", SECRET),
-    ];
+    let mut base = FILE_SERVER.to_vec();
+    base.extend([("WEBHOOK_IDS", WEBHOOK_ID), ("WEBHOOK_SECRETS", SECRET)]);
     // Each case replaces one variable of a working configuration.
     let cases: &[(&str, &str, &str)] = &[
         (
@@ -347,15 +349,11 @@ fn a_short_webhook_secret_stops_start_up_naming_the_webhook_id() {
             .to_base64();
         let ids = format!("{WEBHOOK_ID},{other_id}");
         let secrets = format!("{SECRET},{encoded}");
-        let base = [
-            ("PROVIDER", "file"),
-            ("FILE_PATH", "devices.json"),
-            ("FILE_TYPE", "json"),
-            ("TLS_CERT_PATH", "server.pem"),
-            ("TLS_KEY_PATH", "server.key"),
+        let mut base = FILE_SERVER.to_vec();
+        base.extend([
             ("WEBHOOK_IDS", ids.as_str()),
             ("WEBHOOK_SECRETS", secrets.as_str()),
-        ];
+        ]);
         for args in [&[][..], &["check-config"]] {
             // A server that accepted the secret would serve until stopped.
             let mut child = deployment
