@@ -18,6 +18,7 @@ use crate::config::{Config, ConfigErrors, ProviderSettings};
 use crate::handler::{App, WEBHOOK_PATH};
 use crate::metrics::Metrics;
 use crate::reload::{self, FileWatch, Reloader};
+use crate::throttle::AuthThrottle;
 use crate::tls::{TlsState, build_server_config, sha256_hex};
 use crate::{logging, pki, providers, server};
 
@@ -169,13 +170,16 @@ impl Server {
         }
         let metrics = Arc::new(metrics);
         let tls_for_ready = tls.clone();
-        let app = App::new(build_verifier(&config)?, provider.clone())
+        let mut app = App::new(build_verifier(&config)?, provider.clone())
             .with_timeout(config.timeout)
             .with_max_body_bytes(config.limits.max_body_bytes)
             .with_metrics(metrics.clone())
             .with_readiness(Arc::new(move || {
                 tls_for_ready.load().certificate_is_current()
             }));
+        if let Some(throttle) = config.auth_throttle {
+            app = app.with_auth_throttle(AuthThrottle::new(throttle.limit, throttle.window));
+        }
         let reloader = Reloader::new(config.tls.clone(), tls.clone(), parts.file, metrics.clone());
         let listener = server::bind(config.listen).await?;
         let metrics_listener = match config.metrics_addr {
@@ -259,6 +263,12 @@ impl Server {
             self.hangup,
             stop_signal(),
         ));
+        let refusals = tokio::spawn({
+            let app = self.app.clone();
+            let stop = stop_signal();
+            async move { app.refusals().run(stop).await }
+        });
+        let app = self.app.clone();
         let metrics = self.metrics_listener.map(|listener| {
             tokio::spawn(crate::metrics::serve(
                 listener,
@@ -280,6 +290,10 @@ impl Server {
         )
         .await;
         let _ = reload.await;
+        let _ = refusals.await;
+        // Requests finished while draining are counted too: no refused request goes
+        // unlogged and uncounted.
+        app.refusals().flush(std::time::Instant::now(), true);
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }
@@ -518,6 +532,14 @@ fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
     lines.push(match config.metrics_addr {
         Some(addr) => format!("metrics: http://{addr}/metrics (also /livez and /readyz)"),
         None => "metrics: off (set METRICS_ADDR to serve them)".to_owned(),
+    });
+    lines.push(match config.auth_throttle {
+        Some(throttle) => format!(
+            "failed authentications: {} per client address per {} s, then answered 429",
+            throttle.limit,
+            throttle.window.as_secs()
+        ),
+        None => "failed authentications: not throttled (AUTH_FAILURE_LIMIT=0)".to_owned(),
     });
     lines.push(if config.reload_interval.is_zero() {
         "reload: on SIGHUP only (RELOAD_INTERVAL=0)".to_owned()

@@ -67,6 +67,8 @@ struct RawEnv {
     idle_timeout: Option<String>,
     max_headers: Option<String>,
     max_header_bytes: Option<String>,
+    auth_failure_limit: Option<String>,
+    auth_failure_window: Option<String>,
 }
 
 /// The validated configuration of a server.
@@ -99,6 +101,30 @@ pub struct Config {
     /// `RELOAD_INTERVAL`: how often to look for changed TLS and device files; zero turns
     /// the polling off (SIGHUP still reloads).
     pub reload_interval: Duration,
+    /// `AUTH_FAILURE_LIMIT` and `AUTH_FAILURE_WINDOW`: how many failed authentications a
+    /// client address may make before its failures are throttled; `None` when
+    /// `AUTH_FAILURE_LIMIT=0` turns throttling off.
+    pub auth_throttle: Option<AuthThrottleSettings>,
+}
+
+/// How failed authentications are throttled per client address (see
+/// [`crate::throttle`]).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct AuthThrottleSettings {
+    /// `AUTH_FAILURE_LIMIT`: failures an address may make per window before it is throttled.
+    pub limit: u32,
+    /// `AUTH_FAILURE_WINDOW`: the window; the allowance refills evenly over it.
+    pub window: Duration,
+}
+
+impl Default for AuthThrottleSettings {
+    fn default() -> Self {
+        Self {
+            limit: 10,
+            window: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The provider chosen with `PROVIDER`.
@@ -465,6 +491,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "IDLE_TIMEOUT",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
+    "AUTH_FAILURE_LIMIT",
+    "AUTH_FAILURE_WINDOW",
 ];
 
 fn validate(
@@ -585,6 +613,24 @@ fn validate(
     let max_clock_skew = seconds(&raw.max_clock_skew, "MAX_CLOCK_SKEW", 60, 0, 3600, errors);
     let metrics_addr = metrics_address(&raw.metrics_addr, errors);
     let reload_interval = seconds(&raw.reload_interval, "RELOAD_INTERVAL", 5, 0, 3600, errors);
+    let throttle_defaults = AuthThrottleSettings::default();
+    let auth_failure_limit = number(
+        &raw.auth_failure_limit,
+        "AUTH_FAILURE_LIMIT",
+        u64::from(throttle_defaults.limit),
+        0,
+        100_000,
+        "a number of failed authentications per client address from 0 (no throttling) to 100000",
+        errors,
+    );
+    let auth_failure_window = seconds(
+        &raw.auth_failure_window,
+        "AUTH_FAILURE_WINDOW",
+        throttle_defaults.window.as_secs(),
+        1,
+        86_400,
+        errors,
+    );
 
     Some(Config {
         provider: provider?,
@@ -607,6 +653,13 @@ fn validate(
         max_clock_skew: max_clock_skew?,
         metrics_addr: metrics_addr?,
         reload_interval: reload_interval?,
+        auth_throttle: match (
+            u32::try_from(auth_failure_limit?).ok()?,
+            auth_failure_window?,
+        ) {
+            (0, _) => None,
+            (limit, window) => Some(AuthThrottleSettings { limit, window }),
+        },
     })
 }
 

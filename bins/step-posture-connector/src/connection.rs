@@ -256,7 +256,9 @@ pub(crate) async fn serve<S>(
     });
     let max_headers = protocols.limits.max_headers;
     let service_activity = activity.clone();
-    let service = service_fn(move |request: Request<Incoming>| {
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        // The handler throttles and summarises refusals per client address.
+        request.extensions_mut().insert(handler::ClientAddr(peer));
         let app = app.clone();
         service_activity.request_started();
         let guard = InFlight(service_activity.clone());

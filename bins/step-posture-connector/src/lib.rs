@@ -17,4 +17,5 @@ pub mod pki;
 pub mod providers;
 pub mod reload;
 pub mod server;
+pub mod throttle;
 pub mod tls;

@@ -87,6 +87,9 @@ fn stdout(output: &Output) -> String {
 struct Running {
     child: Child,
     url: String,
+    /// Every line the server wrote to stderr.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -97,25 +100,38 @@ impl Running {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(start) = line.find("listening on https://") {
-                    let url = line[start + "listening on ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_owned();
-                    let _ = tx.send(Ok(url));
-                } else {
-                    let _ = tx.send(Err(line));
+        let reader = std::thread::spawn({
+            let log = log.clone();
+            move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(start) = line.find("listening on https://") {
+                        // Ends at a space (text logs) or a quote (JSON logs).
+                        let url = line[start + "listening on ".len()..]
+                            .split([' ', '"'])
+                            .next()
+                            .unwrap_or("")
+                            .to_owned();
+                        let _ = tx.send(Ok(url));
+                    } else {
+                        let _ = tx.send(Err(line.clone()));
+                    }
+                    log.lock().unwrap().push(line);
                 }
             }
         });
         let mut seen = Vec::new();
         loop {
             match rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(Ok(url)) => return Self { child, url },
+                Ok(Ok(url)) => {
+                    return Self {
+                        child,
+                        url,
+                        log,
+                        reader: Some(reader),
+                    };
+                }
                 Ok(Err(line)) => seen.push(line),
                 Err(_) => {
                     let _ = child.kill();
@@ -125,12 +141,20 @@ impl Running {
         }
     }
 
-    fn stop(mut self) -> std::process::ExitStatus {
+    fn stop(self) -> std::process::ExitStatus {
+        self.stop_with_log().0
+    }
+
+    /// Stops the server with SIGTERM and returns its exit status and every line it logged.
+    fn stop_with_log(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();
-        std::mem::forget(self);
-        status
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        let log = std::mem::take(&mut *self.log.lock().unwrap());
+        (status, log)
     }
 }
 
@@ -1205,4 +1229,149 @@ fn demo_writes_a_fresh_private_directory_and_never_follows_planted_links() {
         assert_eq!(key_meta.permissions().mode() & 0o777, 0o600, "{case}");
         assert!(!dir.exists(), "{case}: the demo removes its directory");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_refused_requests_is_summarised_and_every_decision_is_still_logged() {
+    use http::{HeaderMap, HeaderValue};
+    use smallstep_webhook::{RequestBody, SIGNATURE_HEADER, Signer, WebhookSecret};
+    use step_posture_connector::client::{Connection, client_config};
+
+    const REFUSED: usize = 1000;
+    const AUTHENTICATED_EVERY: usize = 20;
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    // Throttling off, so that wrong signatures are answered at once.
+    let server = Running::start(deployment.command(
+        &[],
+        &[
+            ("LOG_FORMAT", "json"),
+            ("AUTH_FAILURE_LIMIT", "0"),
+            ("MAX_BODY_BYTES", "1024"),
+        ],
+    ));
+    let url: http::Uri = server.url.parse().unwrap();
+    let tls = client_config(Some(&deployment.file("ca.pem")), None).unwrap();
+    let secret = WebhookSecret::from_base64(SECRET).unwrap();
+    let signer = Signer::new(WEBHOOK_ID, secret).unwrap();
+    let wrong = Signer::new(WEBHOOK_ID, WebhookSecret::generate().unwrap()).unwrap();
+
+    let mut connection = Connection::open(&url, tls.clone()).await.unwrap();
+    let mut authenticated = Vec::new();
+    for i in 0..REFUSED {
+        let body =
+            RequestBody::device_attest_authorizing("C02XL0GJJG5J", time::OffsetDateTime::now_utc());
+        let signed = signer.sign_body(&body);
+        let (headers, payload, expected) = match i % 4 {
+            0 => (HeaderMap::new(), signed.body.clone(), 401),
+            1 => (wrong.headers(&signed.body), signed.body.clone(), 401),
+            2 => {
+                let mut headers = signed.headers.clone();
+                headers.insert(SIGNATURE_HEADER, HeaderValue::from_static("not-hex"));
+                (headers, signed.body.clone(), 401)
+            }
+            _ => (signed.headers.clone(), vec![b' '; 2048], 413),
+        };
+        if expected == 413 {
+            // The server answers before reading such a body: a connection of its own.
+            let mut once = Connection::open(&url, tls.clone()).await.unwrap();
+            let (status, _) = once.post(&url, &headers, payload.into()).await.unwrap();
+            assert_eq!(status.as_u16(), 413);
+        } else {
+            let (status, _) = connection
+                .post(&url, &headers, payload.into())
+                .await
+                .unwrap();
+            assert_eq!(status.as_u16(), expected, "request {i}");
+        }
+        if i % AUTHENTICATED_EVERY == 0 {
+            let request_id = format!("authenticated-{i}");
+            let serial = if i % 40 == 0 {
+                "C02XL0GJJG5J"
+            } else {
+                "C02UNKNOWN00"
+            };
+            let body =
+                RequestBody::device_attest_authorizing(serial, time::OffsetDateTime::now_utc());
+            let mut signed = signer.sign_body(&body);
+            signed
+                .headers
+                .insert("x-request-id", HeaderValue::from_str(&request_id).unwrap());
+            let (status, _) = connection
+                .post(&url, &signed.headers, signed.body.into())
+                .await
+                .unwrap();
+            assert_eq!(status.as_u16(), 200);
+            authenticated.push(request_id);
+        }
+    }
+    let (status, log) = server.stop_with_log();
+    assert!(status.success(), "{status:?}");
+
+    let lines: Vec<serde_json::Value> = log
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let decisions: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "decision")
+        .collect();
+    let mut logged_ids: Vec<&str> = decisions
+        .iter()
+        // Logged with `?`, so quoted.
+        .filter_map(|l| l["request_id"].as_str())
+        .map(|id| id.trim_matches('"'))
+        .filter(|id| id.starts_with("authenticated-"))
+        .collect();
+    logged_ids.sort_unstable();
+    let mut expected_ids: Vec<&str> = authenticated.iter().map(String::as_str).collect();
+    expected_ids.sort_unstable();
+    assert_eq!(
+        logged_ids, expected_ids,
+        "every authenticated decision has its line"
+    );
+
+    let refused_lines = decisions
+        .iter()
+        .filter(|l| matches!(l["status"].as_u64(), Some(401 | 413)))
+        .count();
+    let summaries: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "refused requests summarised")
+        .collect();
+    assert!(
+        !summaries.is_empty(),
+        "no summary among {} lines",
+        log.len()
+    );
+    let mut suppressed = 0;
+    for summary in &summaries {
+        let count = |field: &str| summary[field].as_u64().unwrap();
+        assert_eq!(count("refused"), count("logged") + count("suppressed"));
+        let by_reason: u64 = summary["reasons"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .map(|pair| pair.split_once('=').unwrap().1.parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(by_reason, count("refused"), "{summary}");
+        assert!(
+            summary["top_clients"]
+                .as_str()
+                .unwrap()
+                .contains("127.0.0.1="),
+            "{summary}"
+        );
+        suppressed += count("suppressed");
+    }
+    assert_eq!(
+        refused_lines + usize::try_from(suppressed).unwrap(),
+        REFUSED,
+        "each refused request is on a line or in a summary"
+    );
+    assert!(
+        refused_lines + summaries.len() < REFUSED / 10,
+        "{refused_lines} lines and {} summaries for {REFUSED} refused requests",
+        summaries.len()
+    );
 }
