@@ -44,8 +44,6 @@ const NAMES: &[&str] = &[
     "TLS_HANDSHAKE_TIMEOUT",
     "HEADER_READ_TIMEOUT",
     "IDLE_TIMEOUT",
-    "AUTH_FAILURE_LIMIT",
-    "AUTH_FAILURE_WINDOW",
     "JAMF_BASE_URL",
     "JAMF_CLIENT_ID",
     "JAMF_CLIENT_SECRET",
@@ -60,6 +58,9 @@ const NAMES: &[&str] = &[
     "JAMF_NEGATIVE_CACHE_TTL",
     "JAMF_DEFAULT_MODE",
     "JAMF_CA_PATH",
+    // Last, so the committed seeds' bytes keep naming the same variables.
+    "AUTH_FAILURE_LIMIT",
+    "AUTH_FAILURE_WINDOW",
 ];
 
 struct Files {
