@@ -258,7 +258,9 @@ pub(crate) async fn serve<S>(
     let service_activity = activity.clone();
     let service = service_fn(move |mut request: Request<Incoming>| {
         // The handler throttles and summarises refusals per client address.
-        request.extensions_mut().insert(handler::ClientAddr(peer));
+        request
+            .extensions_mut()
+            .insert(handler::ClientAddr::new(peer));
         let app = app.clone();
         service_activity.request_started();
         let guard = InFlight(service_activity.clone());

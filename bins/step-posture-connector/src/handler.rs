@@ -40,9 +40,24 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 /// The address a request came from. The server adds it to each request's extensions; a
 /// request without it (a test calling [`handle`] directly) is throttled with every other
 /// such request, as one client.
+///
+/// ```
+/// use step_posture_connector::handler::ClientAddr;
+/// let mut request = http::Request::new(());
+/// request
+///     .extensions_mut()
+///     .insert(ClientAddr::new(([192, 0, 2, 1], 50000).into()));
+/// ```
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 #[non_exhaustive]
 pub struct ClientAddr(pub SocketAddr);
+
+impl ClientAddr {
+    /// The address `addr` sent the request from.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self(addr)
+    }
+}
 
 /// Everything a request needs, shared by all connections.
 pub struct App {
