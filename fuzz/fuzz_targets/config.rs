@@ -62,6 +62,9 @@ const NAMES: &[&str] = &[
     "JAMF_NEGATIVE_CACHE_TTL",
     "JAMF_DEFAULT_MODE",
     "JAMF_CA_PATH",
+    // Last, so the committed seeds' bytes keep naming the same variables.
+    "AUTH_FAILURE_LIMIT",
+    "AUTH_FAILURE_WINDOW",
 ];
 
 struct Files {

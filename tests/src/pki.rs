@@ -39,6 +39,8 @@ pub struct Pki {
     pub device_with_ca_name: Identity,
     /// A certificate from an unrelated root, with step-ca's name and EKUs.
     pub other_ca: Identity,
+    /// step-ca's name with clientAuth and anyExtendedKeyUsage in place of serverAuth.
+    pub any_eku_with_ca_name: Identity,
     /// step-ca's certificate as it was, expired yesterday: right root, name and EKUs.
     pub expired_step_ca: Identity,
     /// step-ca's certificate not valid until tomorrow.
@@ -89,6 +91,16 @@ impl Pki {
             &[ExtendedKeyUsagePurpose::ClientAuth],
         )?;
         let other_ca = leaf(dir.path(), "other-ca", &foreign, &[STEP_CA_NAME], &both)?;
+        let any_eku_with_ca_name = leaf(
+            dir.path(),
+            "any-eku-ca-name",
+            &root,
+            &[STEP_CA_NAME],
+            &[
+                ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsagePurpose::Any,
+            ],
+        )?;
         let day = time::Duration::days(1);
         let now = time::OffsetDateTime::now_utc();
         let expired_step_ca = leaf_valid(
@@ -122,6 +134,7 @@ impl Pki {
             device,
             device_with_ca_name,
             other_ca,
+            any_eku_with_ca_name,
             expired_step_ca,
             future_step_ca,
             root_as_client,

@@ -27,6 +27,46 @@ pub async fn connect(pki: &Pki, addr: SocketAddr) -> anyhow::Result<TlsStream<Tc
     connect_with(tls_config(pki, &[b"http/1.1"])?, addr).await
 }
 
+/// Opens a TLS connection to `addr` offering HTTP/1.1, from the local address `from` (any
+/// of 127.0.0.0/8 on Linux), so one test can be several clients.
+pub async fn connect_from(
+    pki: &Pki,
+    from: std::net::IpAddr,
+    addr: SocketAddr,
+) -> anyhow::Result<TlsStream<TcpStream>> {
+    let socket = match from {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(from, 0))?;
+    let tcp = socket.connect(addr).await?;
+    let name = ServerName::try_from("localhost")?;
+    Ok(TlsConnector::from(tls_config(pki, &[b"http/1.1"])?)
+        .connect(name, tcp)
+        .await?)
+}
+
+/// POSTs `body` with `headers` to the webhook path on a new connection from `from`, and
+/// returns the status, the response head (lower case) and the body.
+pub async fn post_from(
+    pki: &Pki,
+    from: std::net::IpAddr,
+    addr: SocketAddr,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> anyhow::Result<(u16, String, Vec<u8>)> {
+    let mut stream = connect_from(pki, from, addr).await?;
+    stream
+        .write_all(&http1_request(
+            "POST",
+            "/webhook/device-attest",
+            headers,
+            body,
+        ))
+        .await?;
+    read_response_with_head(&mut stream).await
+}
+
 /// Opens a TLS connection to `addr` with `config`.
 pub async fn connect_with(
     config: Arc<ClientConfig>,
@@ -100,6 +140,15 @@ pub async fn read_response<S>(stream: &mut S) -> anyhow::Result<(u16, Vec<u8>)>
 where
     S: tokio::io::AsyncRead + Unpin,
 {
+    let (status, _, body) = read_response_with_head(stream).await?;
+    Ok((status, body))
+}
+
+/// As [`read_response`], with the response head (status line and headers) in lower case.
+pub async fn read_response_with_head<S>(stream: &mut S) -> anyhow::Result<(u16, String, Vec<u8>)>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
     let mut data = Vec::new();
     let mut buf = [0_u8; 4096];
     loop {
@@ -120,7 +169,7 @@ where
                 anyhow::ensure!(n > 0, "connection closed inside a response body");
                 data.extend_from_slice(&buf[..n]);
             }
-            return Ok((status, data[end + 4..end + 4 + length].to_vec()));
+            return Ok((status, head, data[end + 4..end + 4 + length].to_vec()));
         }
         let n = stream.read(&mut buf).await?;
         anyhow::ensure!(n > 0, "connection closed before a response");

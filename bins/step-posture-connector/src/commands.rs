@@ -19,6 +19,7 @@ use crate::handler::{App, SCEP_CHALLENGE_PATH, SCEP_NOTIFY_PATH, WEBHOOK_PATH};
 use crate::metrics::Metrics;
 use crate::reload::{self, FileWatch, Reloader};
 use crate::scep::ScepGate;
+use crate::throttle::AuthThrottle;
 use crate::tls::{TlsState, build_server_config, sha256_hex};
 use crate::{logging, pki, providers, server};
 
@@ -214,6 +215,9 @@ impl Server {
         if let Some(scep) = &config.scep {
             app = app.with_scep(Arc::new(ScepGate::new(scep)));
         }
+        if let Some(throttle) = config.auth_throttle {
+            app = app.with_auth_throttle(AuthThrottle::new(throttle.limit, throttle.window));
+        }
         let reloader = Reloader::new(config.tls.clone(), tls.clone(), parts.file, metrics.clone());
         let listener = server::bind(config.listen).await?;
         let metrics_listener = match config.metrics_addr {
@@ -372,6 +376,12 @@ impl Server {
                 self.drain,
             ))
         });
+        let refusals = tokio::spawn({
+            let app = self.app.clone();
+            let stop = stop_signal();
+            async move { app.refusals().run(stop).await }
+        });
+        let app = self.app.clone();
         let metrics = self.metrics_listener.map(|listener| {
             tokio::spawn(crate::metrics::serve(
                 listener,
@@ -394,6 +404,10 @@ impl Server {
         )
         .await;
         let _ = reload.await;
+        let _ = refusals.await;
+        // Requests finished while draining are counted too: no refused request goes
+        // unlogged and uncounted.
+        app.refusals().flush(std::time::Instant::now(), true);
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }
@@ -520,10 +534,18 @@ fn pretty(json: &str) -> String {
 /// `simulate`: builds the body step-ca would build for a device-attest order (with a real
 /// CSR whose CN is the serial), signs it like step-ca, sends it and returns the answer.
 pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResult> {
+    // Shown in errors without any password it may carry.
+    let shown = posture_http::redact_userinfo(&options.url);
     let url: Uri = options
         .url
         .parse()
-        .with_context(|| format!("--url {:?} is not a URL", options.url))?;
+        .with_context(|| format!("--url {shown:?} is not a URL"))?;
+    if url
+        .authority()
+        .is_some_and(|authority| authority.as_str().contains('@'))
+    {
+        bail!("--url {shown:?} must not contain a user name or password: the webhook takes none");
+    }
     let secret = WebhookSecret::from_base64(&options.secret)
         .context("--secret is not a valid webhook secret (the base64 text step-ca printed)")?;
     let common_name = options.common_name.as_deref().unwrap_or(&options.serial);
@@ -746,6 +768,14 @@ fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
         Some(addr) => format!("metrics: http://{addr}/metrics (also /livez and /readyz)"),
         None => "metrics: off (set METRICS_ADDR to serve them)".to_owned(),
     });
+    lines.push(match config.auth_throttle {
+        Some(throttle) => format!(
+            "failed authentications: {} per client address per {} s, then answered 429",
+            throttle.limit,
+            throttle.window.as_secs()
+        ),
+        None => "failed authentications: not throttled (AUTH_FAILURE_LIMIT=0)".to_owned(),
+    });
     lines.push(if config.reload_interval.is_zero() {
         "reload: on SIGHUP only (RELOAD_INTERVAL=0)".to_owned()
     } else {
@@ -956,24 +986,15 @@ pub const DEMO_DEVICES: &str = include_str!("../../../examples/devices.json");
 /// `demo`: starts a working server on 127.0.0.1 with a throwaway certificate, the example
 /// device list and a generated webhook ID and secret, and prints how to try it.
 pub async fn demo(port: u16, exe: &Path) -> Result<(), CommandError> {
-    let dir = std::env::temp_dir().join(format!(
-        "step-posture-connector-demo-{}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let pki = pki::generate_demo_pki()?;
-    let ca_path = dir.join("ca.pem");
-    let cert_path = dir.join("server.pem");
-    let key_path = dir.join("server-key.pem");
-    let devices_path = dir.join("devices.json");
-    for (path, text) in [
-        (&ca_path, pki.ca_pem.as_str()),
-        (&cert_path, pki.cert_pem.as_str()),
-        (&key_path, pki.key_pem.as_str()),
-        (&devices_path, DEMO_DEVICES),
-    ] {
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
+    let files = DemoFiles::write(&std::env::temp_dir(), &pki)?;
+    let DemoFiles {
+        dir,
+        ca: ca_path,
+        cert: cert_path,
+        key: key_path,
+        devices: devices_path,
+    } = &files;
     let webhook_id = random_uuid()?;
     let secret = WebhookSecret::generate().context("generating a webhook secret")?;
     let secret_b64 = secret.to_base64();
@@ -1031,8 +1052,101 @@ pub async fn demo(port: u16, exe: &Path) -> Result<(), CommandError> {
         );
     }
     let result = run_server(config, server::shutdown_signal()).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     result.map_err(CommandError::from)
+}
+
+/// Where `demo` put its certificate, key and device list.
+#[derive(Debug)]
+struct DemoFiles {
+    dir: PathBuf,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    devices: PathBuf,
+}
+
+impl DemoFiles {
+    /// Writes the demo's files into a new directory under `parent`.
+    ///
+    /// `parent` is usually a shared temporary directory, where anyone can create names. So
+    /// the directory gets a random name and is created new (mode 0700), never reused: a name
+    /// someone created first, as a directory or a link, is not entered. Each file is created
+    /// new too (`O_CREAT|O_EXCL`, mode 0600), which never follows a link.
+    fn write(parent: &Path, pki: &pki::DemoPki) -> anyhow::Result<Self> {
+        let dir = create_private_dir(parent, "step-posture-connector-demo-")?;
+        let files = Self {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server-key.pem"),
+            devices: dir.join("devices.json"),
+            dir,
+        };
+        for (path, text) in [
+            (&files.ca, pki.ca_pem.as_str()),
+            (&files.cert, pki.cert_pem.as_str()),
+            (&files.key, pki.key_pem.as_str()),
+            (&files.devices, DEMO_DEVICES),
+        ] {
+            if let Err(err) = write_new_private_file(path, text) {
+                let _ = std::fs::remove_dir_all(&files.dir);
+                return Err(err);
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// Creates a new directory `<parent>/<prefix><random>` with mode 0700 and returns its path.
+fn create_private_dir(parent: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    // A clash with 64 random bits means someone is guessing; a few tries are plenty.
+    for _ in 0..8 {
+        let name: String = random_bytes::<8>()?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let dir = parent.join(format!("{prefix}{name}"));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {
+                // The umask can only have removed bits; put the owner's back, nothing more.
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                    .with_context(|| format!("setting the mode of {}", dir.display()))?;
+                return Ok(dir);
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => {
+                return Err(anyhow::Error::new(err).context(format!("creating {}", dir.display())));
+            }
+        }
+    }
+    bail!(
+        "could not create a new directory in {}: every name tried exists",
+        parent.display()
+    )
+}
+
+/// Writes `text` to a file that must not exist yet (a link there is not followed), mode 0600.
+fn write_new_private_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// `N` bytes from the system's secure random generator.
+fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0_u8; N];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+    Ok(bytes)
 }
 
 fn colon_hex(hex: &str) -> String {
@@ -1045,11 +1159,7 @@ fn colon_hex(hex: &str) -> String {
 
 /// A random version-4 UUID, as step-ca generates for webhook IDs.
 pub fn random_uuid() -> anyhow::Result<String> {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+    let mut bytes = random_bytes::<16>()?;
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

@@ -40,6 +40,11 @@ const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// behind one address still get plenty.
 const PER_ADDRESS_SHARE: usize = 4;
 
+/// The shortest webhook secret accepted, in decoded bytes: 256 bits, as much as HMAC-SHA256
+/// can use. step-ca generates 64 random bytes; anything shorter was chosen by hand, and a
+/// dictionary attack found such a secret in a few thousand guesses.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// The environment as read, before validation. Field names are the variable names in lower
 /// case, which is how envy matches them.
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +86,8 @@ struct RawEnv {
     idle_timeout: Option<String>,
     max_headers: Option<String>,
     max_header_bytes: Option<String>,
+    auth_failure_limit: Option<String>,
+    auth_failure_window: Option<String>,
 }
 
 /// The validated configuration of a server.
@@ -125,6 +132,30 @@ pub struct Config {
     /// loaded half done. SIGHUP waits for it too, at most
     /// [`SIGHUP_SETTLE_FACTOR`](crate::reload::SIGHUP_SETTLE_FACTOR) times as long.
     pub reload_settle: Duration,
+    /// `AUTH_FAILURE_LIMIT` and `AUTH_FAILURE_WINDOW`: how many failed authentications a
+    /// client address may make before its failures are throttled; `None` when
+    /// `AUTH_FAILURE_LIMIT=0` turns throttling off.
+    pub auth_throttle: Option<AuthThrottleSettings>,
+}
+
+/// How failed authentications are throttled per client address (see
+/// [`crate::throttle`]).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct AuthThrottleSettings {
+    /// `AUTH_FAILURE_LIMIT`: failures an address may make per window before it is throttled.
+    pub limit: u32,
+    /// `AUTH_FAILURE_WINDOW`: the window; the allowance refills evenly over it.
+    pub window: Duration,
+}
+
+impl Default for AuthThrottleSettings {
+    fn default() -> Self {
+        Self {
+            limit: 10,
+            window: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The provider chosen with `PROVIDER`.
@@ -187,7 +218,8 @@ pub struct MtlsSettings {
     /// `TLS_CA_PATH`: PEM roots a client certificate must chain to.
     pub ca_path: PathBuf,
     /// `MTLS_ALLOWED_NAMES`: DNS names, one of which the client certificate must carry as a
-    /// SAN. Empty means any certificate that chains to the CA.
+    /// SAN, compared exactly (ASCII case-insensitively); wildcards are refused at start-up.
+    /// Empty means any certificate that chains to the CA.
     pub allowed_names: Vec<String>,
     /// `MTLS_REQUIRE_SERVER_AUTH`: require the serverAuth extended key usage, which step-ca's
     /// own certificate has and device certificates don't.
@@ -526,6 +558,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "IDLE_TIMEOUT",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
+    "AUTH_FAILURE_LIMIT",
+    "AUTH_FAILURE_WINDOW",
 ];
 
 fn validate(
@@ -667,6 +701,24 @@ fn validate(
         }
     }
     let reload_settle = seconds(&raw.reload_settle, "RELOAD_SETTLE", 1, 0, 300, errors);
+    let throttle_defaults = AuthThrottleSettings::default();
+    let auth_failure_limit = number(
+        &raw.auth_failure_limit,
+        "AUTH_FAILURE_LIMIT",
+        u64::from(throttle_defaults.limit),
+        0,
+        100_000,
+        "a number of failed authentications per client address from 0 (no throttling) to 100000",
+        errors,
+    );
+    let auth_failure_window = seconds(
+        &raw.auth_failure_window,
+        "AUTH_FAILURE_WINDOW",
+        throttle_defaults.window.as_secs(),
+        1,
+        86_400,
+        errors,
+    );
 
     Some(Config {
         provider: provider?,
@@ -701,6 +753,13 @@ fn validate(
         .map(|path| PathBuf::from(path.trim()))
         .collect(),
         reload_settle: reload_settle?,
+        auth_throttle: match (
+            u32::try_from(auth_failure_limit?).ok()?,
+            auth_failure_window?,
+        ) {
+            (0, _) => None,
+            (limit, window) => Some(AuthThrottleSettings { limit, window }),
+        },
     })
 }
 
@@ -904,7 +963,18 @@ fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettin
     );
     let allowed_names = list(&raw.mtls_allowed_names);
     for name in &allowed_names {
-        if !is_dns_name(name) {
+        if name.contains('*') {
+            // Names are compared literally with the certificate's DNS names, so a wildcard
+            // would match only a certificate that itself says `*.example.com`: refused rather
+            // than silently never (or wrongly) matching.
+            errors.push(ConfigError::invalid(
+                "MTLS_ALLOWED_NAMES",
+                name,
+                "exact DNS names such as ca.example.com; wildcards are not supported (each \
+                 entry is compared literally with the client certificate's DNS names, so list \
+                 step-ca's name itself)",
+            ));
+        } else if !is_dns_name(name) {
             errors.push(ConfigError::invalid(
                 "MTLS_ALLOWED_NAMES",
                 name,
@@ -1036,6 +1106,19 @@ fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<We
             continue;
         }
         match WebhookSecret::from_base64(secret) {
+            Ok(secret) if secret.len() < MIN_SECRET_BYTES => {
+                // Not the length either: it would narrow a guesser's search.
+                errors.push(ConfigError::invalid_secret(
+                    format!("WEBHOOK_SECRETS item {} (for webhook ID {id})", index + 1),
+                    format!(
+                        "a secret of at least {MIN_SECRET_BYTES} bytes once base64-decoded, \
+                         such as the 64 random bytes `step ca provisioner webhook add` \
+                         prints (88 characters ending in ==); a shorter or human-chosen \
+                         secret can be found by guessing"
+                    ),
+                ));
+                ok = false;
+            }
             Ok(secret) => entries.push(WebhookEntry {
                 id: (*id).to_owned(),
                 secret,
@@ -1181,12 +1264,13 @@ fn is_dns_name(text: &str) -> bool {
                 && label.len() <= 63
                 && label
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::auth::tests::{errors, vars};
     use super::*;
 
     #[test]
@@ -1212,5 +1296,78 @@ mod tests {
             text.contains("MAX_CONNECTIONS_PER_ADDRESS=\"-1\" is invalid"),
             "{text}"
         );
+    }
+
+    fn base64_of(bytes: &[u8]) -> String {
+        WebhookSecret::from_bytes(bytes).unwrap().to_base64()
+    }
+
+    #[test]
+    fn secrets_shorter_than_32_bytes_are_refused_naming_the_webhook_id() {
+        const ID2: &str = "eeff6319-8883-419b-8d9b-0fe227dbe6b4";
+        let strong = base64_of(&[7; 64]);
+        for short in [1, 16, 31] {
+            let weak = base64_of(&vec![b'x'; short]);
+            let secrets = format!("{strong},{weak}");
+            let text = errors(&[("WEBHOOK_SECRETS", &secrets)]);
+            assert!(
+                text.contains(&format!(
+                    "WEBHOOK_SECRETS item 2 (for webhook ID {ID2}) is invalid (value not shown, it is a secret): expected"
+                )),
+                "{text}"
+            );
+            assert!(text.contains("at least 32 bytes"), "{text}");
+            assert!(!text.contains(&weak) && !text.contains(&strong), "{text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+
+            // The same from a secrets file.
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("secrets");
+            std::fs::write(&path, format!("{strong}\n{weak}\n")).unwrap();
+            let mut vars = vars(&[("WEBHOOK_SECRETS_FILE", &path.display().to_string())]);
+            vars.remove("WEBHOOK_SECRETS");
+            let text = Config::from_vars(&vars).unwrap_err().to_string();
+            assert!(text.contains(&format!("for webhook ID {ID2}")), "{text}");
+            assert!(text.contains("at least 32 bytes"), "{text}");
+        }
+        let exactly = base64_of(&[b'x'; 32]);
+        let config = Config::from_vars(&vars(&[(
+            "WEBHOOK_SECRETS",
+            &format!("{strong},{exactly}"),
+        )]))
+        .unwrap();
+        assert_eq!(config.webhooks[1].secret.len(), 32);
+    }
+
+    #[test]
+    fn wildcard_allowed_names_are_refused_naming_the_variable_and_value() {
+        for value in ["*.example.com", "*", "ca.*.com"] {
+            let list = format!("ca.example.com,{value}");
+            let text = errors(&[
+                ("ENABLE_MTLS", "1"),
+                (
+                    "TLS_CA_PATH",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+                ),
+                ("MTLS_ALLOWED_NAMES", &list),
+            ]);
+            assert!(
+                text.contains(&format!("MTLS_ALLOWED_NAMES={value:?} is invalid")),
+                "{text}"
+            );
+            assert!(text.contains("wildcard"), "{text}");
+            assert!(!text.contains("\"ca.example.com\""), "{text}");
+        }
+        let config = Config::from_vars(&vars(&[
+            ("ENABLE_MTLS", "1"),
+            (
+                "TLS_CA_PATH",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+            ),
+            ("MTLS_ALLOWED_NAMES", "ca.example.com, CA2.example.com"),
+        ]))
+        .unwrap();
+        let mtls = config.tls.mtls.unwrap();
+        assert_eq!(mtls.allowed_names, ["ca.example.com", "CA2.example.com"]);
     }
 }

@@ -125,7 +125,11 @@ pub(crate) async fn serve<S, H, F>(
     ));
     let max_headers = protocols.limits.max_headers;
     let service_activity = activity.clone();
-    let service = service_fn(move |request: Request<Incoming>| {
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        // The handler throttles and summarises refusals per client address.
+        request
+            .extensions_mut()
+            .insert(crate::handler::ClientAddr::new(peer));
         service_activity.request_started();
         let guard = InFlight(service_activity.clone());
         // HTTP/1.1 counts headers in hyper; HTTP/2 only bounds their total size.

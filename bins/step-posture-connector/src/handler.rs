@@ -4,25 +4,34 @@
 //! Order of work for `POST /webhook/device-attest`, fixed because it is the security
 //! boundary: cap the body, authenticate (headers, HMAC, optional `Authorization`), and only
 //! then parse; check the device-attest rules; ask the provider under a deadline.
+//!
+//! A failed authentication is counted against the client's address ([`crate::throttle`]);
+//! past its allowance it is answered `429` after a short hold. Every authenticated request
+//! gets its decision line; refused ones are summarised when they come fast
+//! ([`crate::logging::RefusalLog`]).
 
 use std::convert::Infallible;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 use posture_core::{
     Decision, DenyCode, DeviceMode, DynPostureProvider, LookupRequest, WebhookKind,
 };
-use smallstep_webhook::{DeviceAttestRequest, ResponseBody, Verifier};
+use smallstep_webhook::{DeviceAttestRequest, ResponseBody, Verifier, VerifyError};
 
+use crate::logging::RefusalLog;
 use crate::metrics::{LookupResult, Metrics, Outcome as Verdict};
 use crate::scep::{self, ScepGate, issuer};
+use crate::throttle::{AuthThrottle, FailureVerdict};
 
 /// The path step-ca posts to, as in the Go version.
 pub const WEBHOOK_PATH: &str = "/webhook/device-attest";
@@ -54,6 +63,28 @@ impl Route {
 /// Longest `X-Request-Id` we log; step-ca's are UUIDs, anything longer is someone else's.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// The address a request came from. The server adds it to each request's extensions; a
+/// request without it (a test calling [`handle`] directly) is throttled with every other
+/// such request, as one client.
+///
+/// ```
+/// use step_posture_connector::handler::ClientAddr;
+/// let mut request = http::Request::new(());
+/// request
+///     .extensions_mut()
+///     .insert(ClientAddr::new(([192, 0, 2, 1], 50000).into()));
+/// ```
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct ClientAddr(pub SocketAddr);
+
+impl ClientAddr {
+    /// The address `addr` sent the request from.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self(addr)
+    }
+}
+
 /// Everything a request needs, shared by all connections.
 pub struct App {
     verifier: Arc<ArcSwap<Verifier>>,
@@ -66,6 +97,8 @@ pub struct App {
     /// Serve only the challenge-issuing routes (and `/livez`): the `SCEP_ISSUER_ADDR`
     /// listener.
     issuer_only: bool,
+    throttle: Option<AuthThrottle>,
+    refusals: RefusalLog,
 }
 
 impl fmt::Debug for App {
@@ -90,6 +123,8 @@ impl App {
             metrics: Arc::new(Metrics::default()),
             scep: None,
             issuer_only: false,
+            throttle: None,
+            refusals: RefusalLog::default(),
         }
     }
 
@@ -105,6 +140,9 @@ impl App {
             metrics: self.metrics.clone(),
             scep: self.scep.clone(),
             issuer_only: true,
+            // The issuing routes have their own credentials and log their own lines.
+            throttle: None,
+            refusals: RefusalLog::default(),
         }
     }
 
@@ -124,6 +162,27 @@ impl App {
     /// The SCEP gate, when configured.
     pub fn scep(&self) -> Option<&Arc<ScepGate>> {
         self.scep.as_ref()
+    }
+
+    /// Throttles failed authentications per client address (by default, nothing is
+    /// throttled). See [`crate::throttle`].
+    #[must_use]
+    pub fn with_auth_throttle(mut self, throttle: AuthThrottle) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    /// Which refused requests get a log line of their own (by default, at most
+    /// [`crate::logging::REFUSED_LINES_PER_SECOND`] a second, the rest summarised).
+    #[must_use]
+    pub fn with_refusal_log(mut self, refusals: RefusalLog) -> Self {
+        self.refusals = refusals;
+        self
+    }
+
+    /// The log of refused requests, to write its summaries.
+    pub fn refusals(&self) -> &RefusalLog {
+        &self.refusals
     }
 
     /// Where decisions, latencies and provider lookups are counted (by default, metrics
@@ -246,6 +305,11 @@ struct Outcome {
     identifier: Option<String>,
     provisioner: Option<String>,
     mode: DeviceMode,
+    /// For a request refused before it was authenticated: why, as a short name to count
+    /// it under in a summary.
+    refusal: Option<&'static str>,
+    /// `Retry-After`, for a throttled request.
+    retry_after: Option<Duration>,
 }
 
 impl Outcome {
@@ -259,16 +323,44 @@ impl Outcome {
             identifier: None,
             provisioner: None,
             mode: DeviceMode::Unspecified,
+            refusal: None,
+            retry_after: None,
         }
     }
 
-    fn unauthorized(reason: impl Into<String>) -> Self {
-        Self::new(
+    /// Refused before authentication, counted under `refusal`.
+    fn refused(
+        status: StatusCode,
+        outcome: Verdict,
+        refusal: &'static str,
+        reason: impl Into<String>,
+    ) -> Self {
+        let mut refused = Self::new(status, deny_without_reason(), outcome, reason);
+        refused.refusal = Some(refusal);
+        refused
+    }
+
+    fn unauthorized(err: &VerifyError) -> Self {
+        Self::refused(
             StatusCode::UNAUTHORIZED,
-            deny_without_reason(),
             Verdict::Unauthorized,
-            reason,
+            refusal_name(err),
+            err.to_string(),
         )
+    }
+
+    fn throttled(err: &VerifyError, retry_after: Duration) -> Self {
+        let mut throttled = Self::refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            Verdict::Unauthorized,
+            "throttled",
+            format!(
+                "{err}; too many failed authentications from this address, retry after {} s",
+                retry_after_seconds(retry_after)
+            ),
+        );
+        throttled.retry_after = Some(retry_after);
+        throttled
     }
 
     fn deny(code: DenyCode, message: impl Into<String>) -> Self {
@@ -287,6 +379,10 @@ where
 {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
+    let client = parts
+        .extensions
+        .get::<ClientAddr>()
+        .map(|ClientAddr(addr)| addr.ip().to_canonical());
     let request_id = request_id(&parts.headers);
     let claimed_webhook_id = parts
         .headers
@@ -296,19 +392,41 @@ where
         .chars()
         .take(64)
         .collect::<String>();
+    let authenticated = AtomicBool::new(false);
     let outcome = match tokio::time::timeout(
         app.timeout,
-        decide(app, &parts.headers, parts.uri.query(), body, route),
+        decide(
+            app,
+            &parts.headers,
+            parts.uri.query(),
+            body,
+            route,
+            client,
+            &authenticated,
+        ),
     )
     .await
     {
         Ok(outcome) => outcome,
-        Err(_) => Outcome::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            deny_without_reason(),
-            Verdict::Error,
-            format!("no decision within TIMEOUT ({} s)", app.timeout.as_secs()),
-        ),
+        Err(_) => {
+            let reason = format!("no decision within TIMEOUT ({} s)", app.timeout.as_secs());
+            if authenticated.load(Ordering::Relaxed) {
+                Outcome::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    deny_without_reason(),
+                    Verdict::Error,
+                    reason,
+                )
+            } else {
+                // Still reading the body, or held as throttled.
+                Outcome::refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Verdict::Error,
+                    "deadline",
+                    reason,
+                )
+            }
+        }
     };
     let elapsed = started.elapsed();
     app.metrics.record_decision(
@@ -318,24 +436,38 @@ where
         outcome.mode,
         elapsed,
     );
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
-    tracing::info!(
-        target: "step_posture_connector::decision",
-        outcome = outcome.outcome.as_str(),
-        status = outcome.status.as_u16(),
-        code = outcome.code.as_ref().map(DenyCode::as_str).unwrap_or(""),
-        identifier = ?outcome.identifier.as_deref().unwrap_or(""),
-        webhook_id = ?claimed_webhook_id,
-        request_id = ?request_id,
-        provisioner = ?outcome.provisioner.as_deref().unwrap_or(""),
-        mode = %outcome.mode,
-        provider = app.provider.name(),
-        webhook = route.as_str(),
-        reason = %outcome.reason,
-        latency_ms = format_args!("{latency_ms:.2}"),
-        "decision"
-    );
-    json(outcome.status, outcome.body)
+    // Every authenticated request gets its line; refused ones may only be counted.
+    let own_line = outcome
+        .refusal
+        .is_none_or(|refusal| app.refusals.admit(refusal, client, Instant::now()));
+    if own_line {
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        tracing::info!(
+            target: "step_posture_connector::decision",
+            outcome = outcome.outcome.as_str(),
+            status = outcome.status.as_u16(),
+            code = outcome.code.as_ref().map(DenyCode::as_str).unwrap_or(""),
+            identifier = ?outcome.identifier.as_deref().unwrap_or(""),
+            webhook_id = ?claimed_webhook_id,
+            request_id = ?request_id,
+            provisioner = ?outcome.provisioner.as_deref().unwrap_or(""),
+            mode = %outcome.mode,
+            provider = app.provider.name(),
+            webhook = route.as_str(),
+            client = %client.map_or_else(String::new, |ip| ip.to_string()),
+            reason = %outcome.reason,
+            latency_ms = format_args!("{latency_ms:.2}"),
+            "decision"
+        );
+    }
+    let mut response = json(outcome.status, outcome.body);
+    if let Some(retry_after) = outcome.retry_after {
+        response.headers_mut().insert(
+            RETRY_AFTER,
+            HeaderValue::from(retry_after_seconds(retry_after)),
+        );
+    }
+    response
 }
 
 async fn decide<B>(
@@ -344,6 +476,8 @@ async fn decide<B>(
     query: Option<&str>,
     body: B,
     route: Route,
+    client: Option<IpAddr>,
+    authenticated: &AtomicBool,
 ) -> Outcome
 where
     B: Body<Data = Bytes>,
@@ -363,17 +497,17 @@ where
             return too_large(app.max_body_bytes);
         }
         Err(err) => {
-            return Outcome::new(
+            return Outcome::refused(
                 StatusCode::BAD_REQUEST,
-                deny_without_reason(),
                 Verdict::Error,
+                "bodyUnreadable",
                 format!("could not read the request body: {err}"),
             );
         }
     };
 
     if route != Route::DeviceAttest {
-        return scep_decide(app, headers, query, &bytes, route).await;
+        return scep_decide(app, headers, query, &bytes, route, client, authenticated).await;
     }
 
     // 2. Authenticate, then parse. Nothing about the body is trusted before the HMAC checks.
@@ -381,13 +515,15 @@ where
     let body = match app.verifier.load().verify_device_attest(headers, &bytes) {
         Ok(verified) => verified,
         Err(err) if err.is_malformed_body() => {
+            authenticated.store(true, Ordering::Relaxed);
             return Outcome::deny(
                 DenyCode::BAD_REQUEST,
                 format!("the request is not a step-ca webhook body: {err}"),
             );
         }
-        Err(err) => return Outcome::unauthorized(err.to_string()),
+        Err(err) => return refuse(app, &err, client).await,
     };
+    authenticated.store(true, Ordering::Relaxed);
     let body = &body;
 
     // The query is not covered by the HMAC, so it is read only now, and only chooses which
@@ -411,6 +547,65 @@ where
     outcome.provisioner = body.provisioner_name().map(str::to_owned);
     outcome.mode = mode;
     outcome
+}
+
+/// The answer to a request that failed authentication: `401`, or `429` after a hold when
+/// its address has used up its allowance of failures.
+async fn refuse(app: &App, err: &VerifyError, client: Option<IpAddr>) -> Outcome {
+    let Some(throttle) = &app.throttle else {
+        return Outcome::unauthorized(err);
+    };
+    if !is_guess(err) {
+        return Outcome::unauthorized(err);
+    }
+    match throttle.record_failure(client, Instant::now()) {
+        FailureVerdict::Throttled { retry_after } => {
+            // The request was verified like any other; only the answer to a failure waits,
+            // which slows a guesser that waits for answers and never a signed request.
+            tokio::time::sleep(throttle.hold().min(app.timeout / 2)).await;
+            Outcome::throttled(err, retry_after)
+        }
+        FailureVerdict::Counted => Outcome::unauthorized(err),
+    }
+}
+
+/// Whether a failure tried a secret: a signature or credentials that were checked and were
+/// wrong (or an ID that has none). Missing or malformed headers guess nothing, and a bad
+/// timestamp comes with a valid signature.
+fn is_guess(err: &VerifyError) -> bool {
+    matches!(
+        err,
+        VerifyError::UnknownWebhook
+            | VerifyError::MissingAuthorization
+            | VerifyError::DuplicateAuthorization
+            | VerifyError::AuthorizationMismatch
+            | VerifyError::SignatureMismatch
+    )
+}
+
+/// A short, fixed name for why a request was refused, to count it under in a summary.
+fn refusal_name(err: &VerifyError) -> &'static str {
+    match err {
+        VerifyError::MissingWebhookId => "missingWebhookId",
+        VerifyError::DuplicateWebhookId => "duplicateWebhookId",
+        VerifyError::MissingSignature => "missingSignature",
+        VerifyError::DuplicateSignature => "duplicateSignature",
+        VerifyError::MalformedSignature => "malformedSignature",
+        VerifyError::UnknownWebhook => "unknownWebhook",
+        VerifyError::MissingAuthorization => "missingAuthorization",
+        VerifyError::DuplicateAuthorization => "duplicateAuthorization",
+        VerifyError::AuthorizationMismatch => "authorizationMismatch",
+        VerifyError::SignatureMismatch => "signatureMismatch",
+        VerifyError::MissingTimestamp => "missingTimestamp",
+        VerifyError::StaleTimestamp { .. } => "staleTimestamp",
+        VerifyError::FutureTimestamp { .. } => "futureTimestamp",
+        _ => "unauthenticated",
+    }
+}
+
+/// Whole seconds for `Retry-After`, rounded up and at least one.
+fn retry_after_seconds(retry_after: Duration) -> u64 {
+    retry_after.as_secs_f64().ceil().max(1.0) as u64
 }
 
 /// Builds the provider request from a verified body, or the deny it deserves.
@@ -514,14 +709,18 @@ async fn scep_decide(
     query: Option<&str>,
     bytes: &[u8],
     route: Route,
+    client: Option<IpAddr>,
+    authenticated: &AtomicBool,
 ) -> Outcome {
     let body = match app.verifier.load().verify(headers, bytes) {
         Ok(verified) => verified.into_body(),
         Err(err) if err.is_malformed_body() => {
+            authenticated.store(true, Ordering::Relaxed);
             return scep_refusal(format!("the request is not a step-ca webhook body: {err}"));
         }
-        Err(err) => return Outcome::unauthorized(err.to_string()),
+        Err(err) => return refuse(app, &err, client).await,
     };
+    authenticated.store(true, Ordering::Relaxed);
     let Some(gate) = app.scep.as_deref() else {
         return scep_refusal(
             "SCEP webhooks are not configured here: set SCEP_CHALLENGE (and its settings)",
@@ -710,10 +909,10 @@ fn request_id(headers: &HeaderMap) -> String {
 }
 
 fn too_large(max: usize) -> Outcome {
-    Outcome::new(
+    Outcome::refused(
         StatusCode::PAYLOAD_TOO_LARGE,
-        deny_without_reason(),
         Verdict::Error,
+        "bodyTooLarge",
         format!("request body over MAX_BODY_BYTES ({max} bytes)"),
     )
 }
@@ -840,6 +1039,76 @@ mod tests {
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("1000000"));
         let (status, _) = call(app, post(headers, Vec::new())).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    /// A request from `client`, as the server hands it to the handler.
+    fn from(client: [u8; 4], headers: HeaderMap, body: Vec<u8>) -> Request<Full<Bytes>> {
+        let mut request = post(headers, body);
+        request
+            .extensions_mut()
+            .insert(ClientAddr(SocketAddr::from((client, 40000))));
+        request
+    }
+
+    #[tokio::test]
+    async fn only_failures_of_a_throttled_address_are_held() {
+        const GUESSER: [u8; 4] = [192, 0, 2, 1];
+        const OTHER: [u8; 4] = [192, 0, 2, 2];
+        let hour = Duration::from_secs(3600);
+        let throttled = |hold| {
+            let app = Arc::into_inner(app()).unwrap();
+            Arc::new(
+                app.with_timeout(hour * 4)
+                    .with_auth_throttle(AuthThrottle::new(1, hour).with_hold(hold)),
+            )
+        };
+        let body =
+            RequestBody::device_attest_authorizing("C02XL0GJJG5J", time::OffsetDateTime::now_utc());
+        let signed = signer().sign_body(&body);
+        let wrong = Signer::new(ID, WebhookSecret::generate().unwrap())
+            .unwrap()
+            .headers(&signed.body);
+        let within = |request| tokio::time::timeout(Duration::from_secs(60), request);
+
+        // Held for an hour: a failure past the allowance is still waiting, while a signed
+        // request from the same address and a failure from another address are answered.
+        let app = throttled(hour);
+        let first = within(call(
+            app.clone(),
+            from(GUESSER, wrong.clone(), signed.body.clone()),
+        ));
+        assert_eq!(first.await.unwrap().0, StatusCode::UNAUTHORIZED);
+        let held = tokio::spawn(call(
+            app.clone(),
+            from(GUESSER, wrong.clone(), signed.body.clone()),
+        ));
+        let (status, json) = within(call(
+            app.clone(),
+            from(GUESSER, signed.headers.clone(), signed.body.clone()),
+        ))
+        .await
+        .unwrap();
+        assert_eq!((status, &json["allow"]), (StatusCode::OK, &true.into()));
+        let other = within(call(
+            app.clone(),
+            from(OTHER, wrong.clone(), signed.body.clone()),
+        ));
+        assert_eq!(other.await.unwrap().0, StatusCode::UNAUTHORIZED);
+        assert!(!held.is_finished(), "a throttled failure is held");
+        held.abort();
+
+        // Once its hold is over, a throttled failure says when to come back.
+        let app = throttled(Duration::ZERO);
+        let _ = call(
+            app.clone(),
+            from(GUESSER, wrong.clone(), signed.body.clone()),
+        )
+        .await;
+        let response = handle(app, from(GUESSER, wrong, signed.body))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "3600");
     }
 
     #[test]

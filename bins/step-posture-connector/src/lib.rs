@@ -22,4 +22,5 @@ pub mod providers;
 pub mod reload;
 pub mod scep;
 pub mod server;
+pub mod throttle;
 pub mod tls;

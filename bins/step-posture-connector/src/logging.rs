@@ -13,6 +13,15 @@
 //! so when traffic is light every line still goes out immediately; under load, lines wait
 //! at most for the batch to fill.
 //!
+//! # Refused requests
+//!
+//! Every request that was authenticated gets its decision line. Requests refused before
+//! authentication (401, 413, 429, an unreadable body) are unauthenticated and cheap to send,
+//! so one line each would let anyone fill the disk: [`RefusalLog`] writes their lines only
+//! while they come at most [`REFUSED_LINES_PER_SECOND`] a second, and past that counts them
+//! and writes one summary line per [`REFUSAL_SUMMARY_INTERVAL`] instead. Every refused
+//! request is either on a line of its own or counted in a summary.
+//!
 //! Writes go to a duplicate of the stderr descriptor rather than through
 //! `std::io::stderr()`, whose lock the workers would otherwise contend for. Batches end on
 //! line boundaries, so lines never interleave. A process killed outright loses at most the
@@ -20,10 +29,14 @@
 //! them.
 
 use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
+use std::net::IpAddr;
 use std::os::fd::AsFd;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -140,6 +153,245 @@ impl Write for LogSink {
     }
 }
 
+/// Past this many refused requests in a second, they are summarised instead of logged one
+/// by one.
+pub const REFUSED_LINES_PER_SECOND: u32 = 10;
+
+/// How often a summary of refused requests is written while they are being summarised.
+pub const REFUSAL_SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Distinct client addresses counted per summary; more are counted together.
+const MAX_SUMMARY_ADDRESSES: usize = 1024;
+
+/// Addresses a summary names.
+const TOP_ADDRESSES: usize = 5;
+
+/// Decides which refused (unauthenticated) requests get a log line of their own, and
+/// summarises the rest.
+///
+/// While refused requests come at most [`REFUSED_LINES_PER_SECOND`] in any second, each
+/// gets its own line. Once a second holds more, the log switches to summaries: refused
+/// requests are only counted, and every [`REFUSAL_SUMMARY_INTERVAL`] one line says how many
+/// there were, for which reasons, from how many addresses and which sent the most. It
+/// switches back after an interval in which no second held more than the threshold.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use step_posture_connector::logging::RefusalLog;
+///
+/// let log = RefusalLog::new(2, Duration::from_secs(10));
+/// let now = Instant::now();
+/// let own_lines = (0..5).filter(|_| log.admit("missingSignature", None, now)).count();
+/// assert_eq!(own_lines, 2);
+/// let summary = log.take_summary(now + Duration::from_secs(10), false).unwrap();
+/// assert_eq!((summary.refused, summary.logged, summary.suppressed), (5, 2, 3));
+/// assert_eq!(summary.reasons["missingSignature"], 5);
+/// ```
+#[derive(Debug)]
+pub struct RefusalLog {
+    per_second: u32,
+    interval: Duration,
+    state: Mutex<RefusalState>,
+}
+
+#[derive(Debug)]
+struct RefusalState {
+    second_started: Instant,
+    this_second: u32,
+    /// The busiest second of this interval.
+    peak: u32,
+    summarising: bool,
+    interval_started: Instant,
+    tally: RefusalSummary,
+}
+
+/// What a summary line reports: the refused requests of one interval.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct RefusalSummary {
+    /// Refused requests in the interval.
+    pub refused: u64,
+    /// Of those, how many were logged on a line of their own.
+    pub logged: u64,
+    /// Of those, how many were only counted here.
+    pub suppressed: u64,
+    /// How long the interval lasted.
+    pub interval: Duration,
+    /// Refused requests per reason.
+    pub reasons: BTreeMap<&'static str, u64>,
+    /// Refused requests per client address (at most 1024 addresses).
+    pub clients: HashMap<Option<IpAddr>, u64>,
+    /// Refused requests from addresses beyond those counted one by one.
+    pub other_clients: u64,
+}
+
+impl RefusalSummary {
+    /// The addresses that sent the most, most first, at most `n`.
+    pub fn top_clients(&self, n: usize) -> Vec<(Option<IpAddr>, u64)> {
+        let mut clients: Vec<(Option<IpAddr>, u64)> = self
+            .clients
+            .iter()
+            .map(|(ip, count)| (*ip, *count))
+            .collect();
+        clients.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        clients.truncate(n);
+        clients
+    }
+
+    /// Writes the summary line (target `step_posture_connector::decision`, level warn).
+    pub fn log(&self) {
+        let mut reasons = String::new();
+        for (reason, count) in &self.reasons {
+            let _ = write!(
+                reasons,
+                "{}{reason}={count}",
+                if reasons.is_empty() { "" } else { " " }
+            );
+        }
+        let mut top = String::new();
+        for (ip, count) in self.top_clients(TOP_ADDRESSES) {
+            let ip = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+            let _ = write!(top, "{}{ip}={count}", if top.is_empty() { "" } else { " " });
+        }
+        tracing::warn!(
+            target: "step_posture_connector::decision",
+            refused = self.refused,
+            logged = self.logged,
+            suppressed = self.suppressed,
+            interval_s = self.interval.as_secs(),
+            reasons = %reasons,
+            clients = self.clients.len() + usize::from(self.other_clients > 0),
+            top_clients = %top,
+            "refused requests summarised"
+        );
+    }
+}
+
+impl Default for RefusalLog {
+    fn default() -> Self {
+        Self::new(REFUSED_LINES_PER_SECOND, REFUSAL_SUMMARY_INTERVAL)
+    }
+}
+
+impl RefusalLog {
+    /// Lines of their own for up to `per_second` refused requests a second, and a summary
+    /// every `interval` past that.
+    pub fn new(per_second: u32, interval: Duration) -> Self {
+        Self {
+            per_second,
+            interval: interval.max(Duration::from_secs(1)),
+            state: Mutex::new(RefusalState::new(Instant::now())),
+        }
+    }
+
+    /// Counts one refused request, refused for `reason` from `client` at `now`. Returns
+    /// whether it gets a line of its own; if not, it is counted in the next summary. Writes
+    /// the previous interval's summary first if it is due.
+    pub fn admit(&self, reason: &'static str, client: Option<IpAddr>, now: Instant) -> bool {
+        let (own_line, due) = {
+            let mut guard = self.lock();
+            let due = self.roll(&mut guard, now, false);
+            let state = &mut *guard;
+            if now.saturating_duration_since(state.second_started) >= Duration::from_secs(1) {
+                state.second_started = now;
+                state.this_second = 0;
+            }
+            state.this_second = state.this_second.saturating_add(1);
+            state.peak = state.peak.max(state.this_second);
+            if state.this_second > self.per_second {
+                state.summarising = true;
+            }
+            let summarising = state.summarising;
+            let tally = &mut state.tally;
+            tally.refused += 1;
+            *tally.reasons.entry(reason).or_default() += 1;
+            if let Some(count) = tally.clients.get_mut(&client) {
+                *count += 1;
+            } else if tally.clients.len() < MAX_SUMMARY_ADDRESSES {
+                tally.clients.insert(client, 1);
+            } else {
+                tally.other_clients += 1;
+            }
+            if summarising {
+                tally.suppressed += 1;
+            } else {
+                tally.logged += 1;
+            }
+            (!summarising, due)
+        };
+        if let Some(summary) = due {
+            summary.log();
+        }
+        own_line
+    }
+
+    /// Ends the current interval if it is over (or at once, with `force`) and returns its
+    /// summary when it has requests that were not logged one by one.
+    pub fn take_summary(&self, now: Instant, force: bool) -> Option<RefusalSummary> {
+        self.roll(&mut self.lock(), now, force)
+    }
+
+    /// Writes the summary that is due, if any; with `force`, ends the interval now (at
+    /// shutdown, so no refused request goes uncounted).
+    pub fn flush(&self, now: Instant, force: bool) {
+        if let Some(summary) = self.take_summary(now, force) {
+            summary.log();
+        }
+    }
+
+    /// Calls [`flush`](Self::flush) every second until `stop` completes, so a summary is
+    /// written even when no further request comes.
+    pub async fn run(&self, stop: impl std::future::Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => self.flush(Instant::now(), false),
+                () = &mut stop => return,
+            }
+        }
+    }
+
+    /// Ends the interval if due; the summary to write, if it suppressed anything.
+    fn roll(
+        &self,
+        current: &mut RefusalState,
+        now: Instant,
+        force: bool,
+    ) -> Option<RefusalSummary> {
+        let elapsed = now.saturating_duration_since(current.interval_started);
+        if !force && elapsed < self.interval {
+            return None;
+        }
+        let mut tally = std::mem::take(&mut current.tally);
+        tally.interval = elapsed;
+        // Keep summarising while the last interval still had a second over the threshold.
+        current.summarising = current.peak > self.per_second;
+        current.peak = 0;
+        current.interval_started = now;
+        (tally.suppressed > 0).then_some(tally)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RefusalState> {
+        // Counters only: one left half-updated by a panic is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl RefusalState {
+    fn new(now: Instant) -> Self {
+        Self {
+            second_started: now,
+            this_second: 0,
+            peak: 0,
+            summarising: false,
+            interval_started: now,
+            tally: RefusalSummary::default(),
+        }
+    }
+}
+
 /// The filter for a Go-style `LOGGING_LEVEL`.
 pub fn filter_for_level(level: u8) -> &'static str {
     match level {
@@ -177,6 +429,64 @@ mod tests {
 
     fn batched() -> Option<usize> {
         BATCH.with(|batch| batch.borrow().as_ref().map(Vec::len))
+    }
+
+    fn ip(n: u32) -> Option<std::net::IpAddr> {
+        Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(n)))
+    }
+
+    #[test]
+    fn refused_requests_past_the_rate_are_counted_not_lost() {
+        let log = RefusalLog::new(10, Duration::from_secs(10));
+        let start = Instant::now();
+        let mut own_lines = 0;
+        let mut summaries = Vec::new();
+        // 1,000 refusals over 5 s from 3 addresses, then quiet.
+        for i in 0..1000_u32 {
+            let now = start + Duration::from_millis(u64::from(i) * 5);
+            let reason = if i % 4 == 0 {
+                "bodyTooLarge"
+            } else {
+                "missingSignature"
+            };
+            if log.admit(reason, ip(i % 3), now) {
+                own_lines += 1;
+            }
+            summaries.extend(log.take_summary(now, false));
+        }
+        summaries.extend(log.take_summary(start + Duration::from_secs(30), true));
+        assert_eq!(own_lines, 10, "only the first second's ten get lines");
+        let suppressed: u64 = summaries.iter().map(|s| s.suppressed).sum();
+        assert_eq!(own_lines + suppressed, 1000);
+        for summary in &summaries {
+            assert_eq!(summary.refused, summary.logged + summary.suppressed);
+            assert_eq!(summary.reasons.values().sum::<u64>(), summary.refused);
+            assert_eq!(summary.clients.values().sum::<u64>(), summary.refused);
+        }
+        let top = summaries[0].top_clients(2);
+        assert_eq!(top.len(), 2);
+        assert!(top[0].1 >= top[1].1);
+
+        // After a quiet interval, refusals get their own lines again.
+        let later = start + Duration::from_secs(60);
+        assert!(log.take_summary(later, false).is_none());
+        let quiet = later + Duration::from_secs(11);
+        assert!(log.take_summary(quiet, false).is_none());
+        assert!(log.admit("missingSignature", ip(1), quiet));
+    }
+
+    #[test]
+    fn a_summary_counts_at_most_so_many_addresses_one_by_one() {
+        let log = RefusalLog::new(0, Duration::from_secs(10));
+        let now = Instant::now();
+        let spray = u32::try_from(MAX_SUMMARY_ADDRESSES).unwrap() + 500;
+        for i in 0..spray {
+            assert!(!log.admit("signatureMismatch", ip(i), now));
+        }
+        let summary = log.take_summary(now, true).unwrap();
+        assert_eq!(summary.clients.len(), MAX_SUMMARY_ADDRESSES);
+        assert_eq!(summary.other_clients, 500);
+        assert_eq!(summary.refused, u64::from(spray));
     }
 
     #[test]

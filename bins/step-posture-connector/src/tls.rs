@@ -238,7 +238,9 @@ impl ClientCertVerifier for StepCaClientVerifier {
     }
 }
 
-/// Checks a chain-verified client certificate against the name allowlist and EKU rule.
+/// Checks a chain-verified client certificate against the name allowlist and EKU rule: with
+/// `require_server_auth`, the serverAuth extended key usage itself (anyExtendedKeyUsage does
+/// not count).
 pub fn check_client_identity(
     der: &[u8],
     allowed_names: &[String],
@@ -247,11 +249,13 @@ pub fn check_client_identity(
     let (_, cert) = X509Certificate::from_der(der)
         .map_err(|err| format!("client certificate does not parse: {err}"))?;
     if require_server_auth {
+        // serverAuth itself: anyExtendedKeyUsage is what a permissive device template might
+        // add, and step-ca's own certificate never needs it.
         let has_server_auth = cert
             .extended_key_usage()
             .ok()
             .flatten()
-            .is_some_and(|eku| eku.value.server_auth || eku.value.any);
+            .is_some_and(|eku| eku.value.server_auth);
         if !has_server_auth {
             return Err(
                 "client certificate lacks the serverAuth extended key usage that step-ca's own \

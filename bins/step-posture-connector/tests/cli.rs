@@ -87,8 +87,11 @@ fn stdout(output: &Output) -> String {
 struct Running {
     child: Child,
     url: String,
-    /// The lines it logs after start-up.
-    log: std::sync::mpsc::Receiver<Result<String, String>>,
+    /// The lines it logs after start-up, as they come.
+    events: std::sync::mpsc::Receiver<Result<String, String>>,
+    /// Every line the server wrote to stderr.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -99,18 +102,24 @@ impl Running {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(start) = line.find("listening on https://") {
-                    let url = line[start + "listening on ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_owned();
-                    let _ = tx.send(Ok(url));
-                } else {
-                    let _ = tx.send(Err(line));
+        let reader = std::thread::spawn({
+            let log = log.clone();
+            move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(start) = line.find("listening on https://") {
+                        // Ends at a space (text logs) or a quote (JSON logs).
+                        let url = line[start + "listening on ".len()..]
+                            .split([' ', '"'])
+                            .next()
+                            .unwrap_or("")
+                            .to_owned();
+                        let _ = tx.send(Ok(url));
+                    } else {
+                        let _ = tx.send(Err(line.clone()));
+                    }
+                    log.lock().unwrap().push(line);
                 }
             }
         });
@@ -121,7 +130,9 @@ impl Running {
                     return Self {
                         child,
                         url,
-                        log: rx,
+                        events: rx,
+                        log,
+                        reader: Some(reader),
                     };
                 }
                 Ok(Err(line)) => seen.push(line),
@@ -151,11 +162,11 @@ impl Running {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.log.recv_timeout(left) {
+            match self.events.recv_timeout(left) {
                 Ok(Ok(line) | Err(line)) if line.contains(needle) => {
                     let mut text = line;
                     while let Ok(Ok(line) | Err(line)) =
-                        self.log.recv_timeout(Duration::from_millis(300))
+                        self.events.recv_timeout(Duration::from_millis(300))
                     {
                         text.push('\n');
                         text.push_str(&line);
@@ -168,12 +179,20 @@ impl Running {
         }
     }
 
-    fn stop(mut self) -> std::process::ExitStatus {
+    fn stop(self) -> std::process::ExitStatus {
+        self.stop_with_log().0
+    }
+
+    /// Stops the server with SIGTERM and returns its exit status and every line it logged.
+    fn stop_with_log(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();
-        std::mem::forget(self);
-        status
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        let log = std::mem::take(&mut *self.log.lock().unwrap());
+        (status, log)
     }
 }
 
@@ -229,18 +248,20 @@ fn empty_environment_names_every_required_variable() {
     }
 }
 
+/// A file-provider server in a [`Deployment`], but for its webhooks.
+const FILE_SERVER: [(&str, &str); 5] = [
+    ("PROVIDER", "file"),
+    ("FILE_PATH", "devices.json"),
+    ("FILE_TYPE", "json"),
+    ("TLS_CERT_PATH", "server.pem"),
+    ("TLS_KEY_PATH", "server.key"),
+];
+
 #[test]
 fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
     let deployment = Deployment::new();
-    let base = [
-        ("PROVIDER", "file"),
-        ("FILE_PATH", "devices.json"),
-        ("FILE_TYPE", "json"),
-        ("TLS_CERT_PATH", "server.pem"),
-        ("TLS_KEY_PATH", "server.key"),
-        ("WEBHOOK_IDS", WEBHOOK_ID),
-        ("WEBHOOK_SECRETS", SECRET),
-    ];
+    let mut base = FILE_SERVER.to_vec();
+    base.extend([("WEBHOOK_IDS", WEBHOOK_ID), ("WEBHOOK_SECRETS", SECRET)]);
     // Each case replaces one variable of a working configuration.
     let cases: &[(&str, &str, &str)] = &[
         (
@@ -386,6 +407,57 @@ fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
             "{variable}={value}: expected {expected:?} in:\n{text}"
         );
         assert!(!text.contains(SECRET), "the secret leaked:\n{text}");
+    }
+}
+
+#[test]
+fn a_short_webhook_secret_stops_start_up_naming_the_webhook_id() {
+    let deployment = Deployment::new();
+    let other_id = "eeff6319-8883-419b-8d9b-0fe227dbe6b4";
+    // A human-chosen secret such as a dictionary attack finds, and one byte short of 32.
+    for weak in ["tr0ub4dor&3", "0123456789abcdef0123456789abcde"] {
+        let encoded = smallstep_webhook::WebhookSecret::from_bytes(weak.as_bytes())
+            .unwrap()
+            .to_base64();
+        let ids = format!("{WEBHOOK_ID},{other_id}");
+        let secrets = format!("{SECRET},{encoded}");
+        let mut base = FILE_SERVER.to_vec();
+        base.extend([
+            ("WEBHOOK_IDS", ids.as_str()),
+            ("WEBHOOK_SECRETS", secrets.as_str()),
+        ]);
+        for args in [&[][..], &["check-config"]] {
+            // A server that accepted the secret would serve until stopped.
+            let mut child = deployment
+                .command(args, &base)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let started = std::time::Instant::now();
+            while child.try_wait().unwrap().is_none() {
+                if started.elapsed() > Duration::from_secs(60) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("{args:?}: started with the secret {weak:?}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let output = child.wait_with_output().unwrap();
+            let text = format!("{}{}", stdout(&output), stderr(&output));
+            assert_eq!(output.status.code(), Some(2), "{weak}: {text}");
+            assert!(
+                text.contains(&format!(
+                    "WEBHOOK_SECRETS item 2 (for webhook ID {other_id}) is invalid (value not shown, it is a secret)"
+                )),
+                "{weak}: {text}"
+            );
+            assert!(text.contains("at least 32 bytes"), "{weak}: {text}");
+            assert!(!text.contains(WEBHOOK_ID), "only the weak one: {text}");
+            for shown in [weak, encoded.as_str(), SECRET] {
+                assert!(!text.contains(shown), "{shown} leaked: {text}");
+            }
+        }
     }
 }
 
@@ -1014,4 +1086,394 @@ fn a_closed_stdout_is_not_a_panic() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+}
+
+/// A password an operator put in an MDM URL; it must never be printed.
+const URL_PASSWORD: &str = "Hunter2-Url-Password";
+
+/// URLs carrying [`URL_PASSWORD`] in their user information, valid and not.
+fn urls_with_a_password(host: &str) -> Vec<String> {
+    let p = URL_PASSWORD;
+    vec![
+        format!("https://admin:{p}@{host}"),
+        format!("https://admin:{p}@{host}/prefix/"),
+        format!("https://:{p}@{host}"),
+        format!("https://{p}@{host}"),
+        format!("https://admin:{p}@{host}/?query=1"),
+        format!("http://admin:{p}@{host}"),
+        format!("ftp://admin:{p}@{host}"),
+        format!("https://admin:{p}@{host} with a space"),
+        format!("https://admin:{p}/more@{host}"),
+        format!("https://admin:{p}@@{host}"),
+        format!("https:admin:{p}@{host}"),
+        format!("admin:{p}@{host}"),
+        format!("{p}@{host}"),
+    ]
+}
+
+#[test]
+fn a_password_in_an_mdm_url_never_appears_in_errors_or_check_config() {
+    let deployment = Deployment::new();
+    let server = [
+        ("TLS_CERT_PATH", "server.pem"),
+        ("TLS_KEY_PATH", "server.key"),
+        ("WEBHOOK_IDS", WEBHOOK_ID),
+        ("WEBHOOK_SECRETS", SECRET),
+    ];
+    let tenant = "0f0f0f0f-1111-2222-3333-444444444444";
+    // The variable, the host its URL names, and the provider settings around it.
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: [Case<'_>; 4] = [
+        (
+            "JAMF_BASE_URL",
+            "jamf.example.com",
+            &[
+                ("PROVIDER", "jamf"),
+                ("JAMF_CLIENT_ID", "client"),
+                ("JAMF_CLIENT_SECRET", "not-the-url-password"),
+            ],
+        ),
+        (
+            "INTUNE_AUTHORITY_URL",
+            "login.microsoftonline.com",
+            &[
+                ("PROVIDER", "intune"),
+                ("INTUNE_TENANT_ID", tenant),
+                ("INTUNE_CLIENT_ID", tenant),
+                ("INTUNE_CLIENT_SECRET", "not-the-url-password"),
+            ],
+        ),
+        (
+            "INTUNE_GRAPH_URL",
+            "graph.microsoft.com",
+            &[
+                ("PROVIDER", "intune"),
+                ("INTUNE_TENANT_ID", tenant),
+                ("INTUNE_CLIENT_ID", tenant),
+                ("INTUNE_CLIENT_SECRET", "not-the-url-password"),
+            ],
+        ),
+        (
+            "KANDJI_API_URL",
+            "example.api.iru.com",
+            &[
+                ("PROVIDER", "kandji"),
+                ("KANDJI_API_TOKEN", "not-the-url-password"),
+            ],
+        ),
+    ];
+    for (variable, host, provider) in cases {
+        for url in urls_with_a_password(host) {
+            let mut env: Vec<(&str, &str)> = server.to_vec();
+            env.extend_from_slice(provider);
+            env.push((variable, &url));
+            for args in [&["check-config"][..], &[]] {
+                let output = deployment.run(args, &env);
+                let text = format!("{}{}", stdout(&output), stderr(&output));
+                assert_eq!(output.status.code(), Some(2), "{args:?} {url}: {text}");
+                assert!(text.contains(variable), "{args:?} {url}: {text}");
+                assert!(
+                    !text.contains(URL_PASSWORD),
+                    "{args:?} {variable}={url} printed the password: {text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_password_in_the_simulate_url_is_never_printed() {
+    let deployment = Deployment::new();
+    for url in [
+        format!("https://admin:{URL_PASSWORD}@127.0.0.1:1/webhook/device-attest"),
+        format!("https://admin:{URL_PASSWORD}@127.0.0.1 :1/"),
+    ] {
+        let output = simulate(&deployment, &url, "C02XL0GJJG5J", &[]);
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(!output.status.success(), "{text}");
+        assert!(text.contains("--url"), "{text}");
+        assert!(!text.contains(URL_PASSWORD), "{url}: {text}");
+    }
+}
+
+#[test]
+fn a_password_in_a_url_never_appears_in_provider_constructor_errors() {
+    for url in urls_with_a_password("mdm.example.com") {
+        let jamf = posture_jamf::JamfConfig::new(&url, "client", "secret")
+            .err()
+            .map(|err| err.to_string());
+        let kandji = posture_kandji::KandjiConfig::new(&url, "token")
+            .err()
+            .map(|err| err.to_string());
+        for (provider, text) in [("jamf", jamf), ("kandji", kandji)] {
+            let text = text.unwrap_or_else(|| panic!("{provider}: {url} was accepted"));
+            assert!(!text.contains(URL_PASSWORD), "{provider}: {text}");
+        }
+    }
+}
+
+/// Runs `demo` with `TMPDIR=tmp` after `plant` (a shell snippet) has run in the shell that
+/// then becomes the demo (`exec` keeps the process ID, so `$$` in `plant` is the demo's).
+/// Returns the directory the demo says it wrote to, its key file's metadata (read while the
+/// demo runs) and the demo's exit status after SIGTERM.
+fn run_demo_after(
+    tmp: &Path,
+    plant: &str,
+    victim: &Path,
+) -> (PathBuf, std::fs::Metadata, std::fs::Metadata) {
+    let script = format!("{plant}\nexec \"$BIN\" demo --port 0");
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TMPDIR", tmp)
+        .env("VICTIM", victim)
+        .env("BIN", BIN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(path) = line.strip_prefix("device list:") {
+                let _ = tx.send(PathBuf::from(path.trim()));
+            }
+        }
+    });
+    // SIGTERM stops the demo cleanly (removing its directory) once it serves.
+    let stderr = child.stderr.take().unwrap();
+    let (listening, serving) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on https://") {
+                let _ = listening.send(());
+            }
+        }
+    });
+    let devices = rx.recv_timeout(Duration::from_secs(60));
+    let ready = serving.recv_timeout(Duration::from_secs(60));
+    let (Ok(devices), Ok(())) = (devices, ready) else {
+        let _ = child.kill();
+        panic!("the demo did not print its device list and start serving");
+    };
+    let dir = devices.parent().unwrap().to_owned();
+    let dir_meta = std::fs::symlink_metadata(&dir).unwrap();
+    let key_meta = std::fs::symlink_metadata(dir.join("server-key.pem")).unwrap();
+    // The SIGTERM handler is installed just after the listening line; until then SIGTERM
+    // would kill the demo before it cleans up.
+    let handles_sigterm = || {
+        std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .ok()
+            .and_then(|status| {
+                let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+                u64::from_str_radix(mask.trim(), 16).ok()
+            })
+            .is_some_and(|mask| mask & (1 << 14) != 0)
+    };
+    for _ in 0..600 {
+        if handles_sigterm() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    (dir, dir_meta, key_meta)
+}
+
+#[test]
+fn demo_writes_a_fresh_private_directory_and_never_follows_planted_links() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let victims = tempfile::tempdir().unwrap();
+    let victim = victims.path().join("victim.txt");
+    std::fs::write(&victim, "the victim's own content\n").unwrap();
+    let victim_dir = victims.path().join("victim-dir");
+    std::fs::create_dir(&victim_dir).unwrap();
+    let old_path = "\"$TMPDIR/step-posture-connector-demo-$$\"";
+    for (case, plant, target) in [
+        (
+            "the old path holds links to a victim file",
+            format!(
+                "mkdir {old_path} && for f in ca.pem server.pem server-key.pem devices.json; \
+                 do ln -s \"$VICTIM\" {old_path}/$f; done"
+            ),
+            &victim,
+        ),
+        (
+            "the old path is a link to a victim directory",
+            format!("ln -s \"$VICTIM\" {old_path}"),
+            &victim_dir,
+        ),
+    ] {
+        let (dir, dir_meta, key_meta) = run_demo_after(tmp.path(), &plant, target);
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "the victim's own content\n",
+            "{case}: the victim file was written"
+        );
+        assert_eq!(
+            std::fs::read_dir(&victim_dir).unwrap().count(),
+            0,
+            "{case}: files appeared in the victim directory"
+        );
+        assert_eq!(dir.parent(), Some(tmp.path()), "{case}: {}", dir.display());
+        assert!(dir_meta.is_dir(), "{case}: a real directory");
+        assert_eq!(dir_meta.permissions().mode() & 0o777, 0o700, "{case}");
+        assert_eq!(dir_meta.uid(), std::fs::metadata(tmp.path()).unwrap().uid());
+        assert!(key_meta.is_file(), "{case}: the key is a regular file");
+        assert_eq!(key_meta.permissions().mode() & 0o777, 0o600, "{case}");
+        assert!(!dir.exists(), "{case}: the demo removes its directory");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_refused_requests_is_summarised_and_every_decision_is_still_logged() {
+    use http::{HeaderMap, HeaderValue};
+    use smallstep_webhook::{RequestBody, SIGNATURE_HEADER, Signer, WebhookSecret};
+    use step_posture_connector::client::{Connection, client_config};
+
+    const REFUSED: usize = 1000;
+    const AUTHENTICATED_EVERY: usize = 20;
+    let deployment = Deployment::new();
+    deployment.write_go_dotenv("json");
+    // Throttling off, so that wrong signatures are answered at once.
+    let server = Running::start(deployment.command(
+        &[],
+        &[
+            ("LOG_FORMAT", "json"),
+            ("AUTH_FAILURE_LIMIT", "0"),
+            ("MAX_BODY_BYTES", "1024"),
+        ],
+    ));
+    let url: http::Uri = server.url.parse().unwrap();
+    let tls = client_config(Some(&deployment.file("ca.pem")), None).unwrap();
+    let secret = WebhookSecret::from_base64(SECRET).unwrap();
+    let signer = Signer::new(WEBHOOK_ID, secret).unwrap();
+    let wrong = Signer::new(WEBHOOK_ID, WebhookSecret::generate().unwrap()).unwrap();
+
+    let mut connection = Connection::open(&url, tls.clone()).await.unwrap();
+    let mut authenticated = Vec::new();
+    for i in 0..REFUSED {
+        let body =
+            RequestBody::device_attest_authorizing("C02XL0GJJG5J", time::OffsetDateTime::now_utc());
+        let signed = signer.sign_body(&body);
+        let (headers, payload, expected) = match i % 4 {
+            0 => (HeaderMap::new(), signed.body.clone(), 401),
+            1 => (wrong.headers(&signed.body), signed.body.clone(), 401),
+            2 => {
+                let mut headers = signed.headers.clone();
+                headers.insert(SIGNATURE_HEADER, HeaderValue::from_static("not-hex"));
+                (headers, signed.body.clone(), 401)
+            }
+            _ => (signed.headers.clone(), vec![b' '; 2048], 413),
+        };
+        if expected == 413 {
+            // The server answers before reading such a body: a connection of its own.
+            let mut once = Connection::open(&url, tls.clone()).await.unwrap();
+            let (status, _) = once.post(&url, &headers, payload.into()).await.unwrap();
+            assert_eq!(status.as_u16(), 413);
+        } else {
+            let (status, _) = connection
+                .post(&url, &headers, payload.into())
+                .await
+                .unwrap();
+            assert_eq!(status.as_u16(), expected, "request {i}");
+        }
+        if i % AUTHENTICATED_EVERY == 0 {
+            let request_id = format!("authenticated-{i}");
+            let serial = if i % 40 == 0 {
+                "C02XL0GJJG5J"
+            } else {
+                "C02UNKNOWN00"
+            };
+            let body =
+                RequestBody::device_attest_authorizing(serial, time::OffsetDateTime::now_utc());
+            let mut signed = signer.sign_body(&body);
+            signed
+                .headers
+                .insert("x-request-id", HeaderValue::from_str(&request_id).unwrap());
+            let (status, _) = connection
+                .post(&url, &signed.headers, signed.body.into())
+                .await
+                .unwrap();
+            assert_eq!(status.as_u16(), 200);
+            authenticated.push(request_id);
+        }
+    }
+    let (status, log) = server.stop_with_log();
+    assert!(status.success(), "{status:?}");
+
+    let lines: Vec<serde_json::Value> = log
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let decisions: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "decision")
+        .collect();
+    let mut logged_ids: Vec<&str> = decisions
+        .iter()
+        // Logged with `?`, so quoted.
+        .filter_map(|l| l["request_id"].as_str())
+        .map(|id| id.trim_matches('"'))
+        .filter(|id| id.starts_with("authenticated-"))
+        .collect();
+    logged_ids.sort_unstable();
+    let mut expected_ids: Vec<&str> = authenticated.iter().map(String::as_str).collect();
+    expected_ids.sort_unstable();
+    assert_eq!(
+        logged_ids, expected_ids,
+        "every authenticated decision has its line"
+    );
+
+    let refused_lines = decisions
+        .iter()
+        .filter(|l| matches!(l["status"].as_u64(), Some(401 | 413)))
+        .count();
+    let summaries: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "refused requests summarised")
+        .collect();
+    assert!(
+        !summaries.is_empty(),
+        "no summary among {} lines",
+        log.len()
+    );
+    let mut suppressed = 0;
+    for summary in &summaries {
+        let count = |field: &str| summary[field].as_u64().unwrap();
+        assert_eq!(count("refused"), count("logged") + count("suppressed"));
+        let by_reason: u64 = summary["reasons"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .map(|pair| pair.split_once('=').unwrap().1.parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(by_reason, count("refused"), "{summary}");
+        assert!(
+            summary["top_clients"]
+                .as_str()
+                .unwrap()
+                .contains("127.0.0.1="),
+            "{summary}"
+        );
+        suppressed += count("suppressed");
+    }
+    assert_eq!(
+        refused_lines + usize::try_from(suppressed).unwrap(),
+        REFUSED,
+        "each refused request is on a line or in a summary"
+    );
+    assert!(
+        refused_lines + summaries.len() < REFUSED / 10,
+        "{refused_lines} lines and {} summaries for {REFUSED} refused requests",
+        summaries.len()
+    );
 }

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -13,7 +14,11 @@ use reqwest::Url;
 /// - a path prefix is kept and a trailing slash is ignored, so `https://h/jamf/` and
 ///   `https://h/jamf` are the same base;
 /// - user names, passwords, queries and fragments are refused: credentials belong in their
-///   own settings, and the others would be silently dropped.
+///   own settings, and the others would be silently dropped;
+/// - the scheme must be followed by `//`.
+///
+/// No error message quotes the text, so a refused URL's password is never shown; show the
+/// text itself with [`redact_userinfo`].
 ///
 /// ```
 /// use posture_http::BaseUrl;
@@ -80,6 +85,13 @@ impl BaseUrl {
         let mut url = Url::parse(text).map_err(|err| BaseUrlError::Malformed {
             reason: err.to_string(),
         })?;
+        // Without `//`, what the parser took for a scheme is usually a user name
+        // (`admin:password@host`) or a host (`host:443`): neither is worth naming.
+        if !text[url.scheme().len()..].starts_with("://") {
+            return Err(BaseUrlError::Malformed {
+                reason: "no :// after the scheme".to_owned(),
+            });
+        }
         let Some(host) = url.host_str().map(str::to_owned) else {
             return Err(BaseUrlError::Malformed {
                 reason: "no host".to_owned(),
@@ -140,6 +152,53 @@ impl BaseUrl {
         }
         url
     }
+}
+
+/// `text` with the user information of a URL (user name and password) replaced by
+/// `[redacted]`, for showing a URL that may carry credentials in an error or a log line.
+///
+/// It works on text that does not parse as a URL too, and errs on the side of hiding:
+/// everything from the start of the authority (after `scheme:` and any slashes) to the *last*
+/// `@` is hidden, so a password holding `/`, `@` or spaces is hidden whole. Text without `@`
+/// is returned as it is.
+///
+/// ```
+/// use posture_http::redact_userinfo;
+/// assert_eq!(
+///     redact_userinfo("https://admin:pa55@jamf.example.com/jamf"),
+///     "https://[redacted]@jamf.example.com/jamf"
+/// );
+/// assert_eq!(redact_userinfo("https://a:p/w@x@h.example.com"), "https://[redacted]@h.example.com");
+/// assert_eq!(redact_userinfo("admin:pa55@jamf.example.com"), "admin:[redacted]@jamf.example.com");
+/// assert_eq!(redact_userinfo("https://jamf.example.com"), "https://jamf.example.com");
+/// ```
+pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
+    let Some(at) = text.rfind('@') else {
+        return Cow::Borrowed(text);
+    };
+    let start = authority_start(text).min(at);
+    Cow::Owned(format!("{}[redacted]{}", &text[..start], &text[at..]))
+}
+
+/// Where a URL's authority starts: after a leading `scheme:` and the slashes (or
+/// backslashes, which URL parsers take for slashes) that follow it; 0 without a scheme.
+fn authority_start(text: &str) -> usize {
+    let leading = text.len() - text.trim_start().len();
+    let rest = &text[leading..];
+    let Some(colon) = rest.find(':') else {
+        return leading;
+    };
+    let scheme = &rest[..colon];
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return leading;
+    }
+    let after = &rest[colon + 1..];
+    let slashes = after.len() - after.trim_start_matches(['/', '\\']).len();
+    leading + colon + 1 + slashes
 }
 
 fn is_loopback_host(url: &Url) -> bool {
@@ -262,6 +321,72 @@ mod tests {
         ));
         assert!(matches!(
             BaseUrl::parse(""),
+            Err(BaseUrlError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn redaction_hides_every_form_of_user_information() {
+        let password = "Pa55-word";
+        for (text, shown) in [
+            (
+                "https://admin:Pa55-word@h.example.com",
+                "https://[redacted]@h.example.com",
+            ),
+            (
+                "https://:Pa55-word@h.example.com/x",
+                "https://[redacted]@h.example.com/x",
+            ),
+            (
+                "https://Pa55-word@h.example.com",
+                "https://[redacted]@h.example.com",
+            ),
+            (
+                "https://a:Pa55-word/x@h.example.com",
+                "https://[redacted]@h.example.com",
+            ),
+            (
+                "https://a:Pa55-word@@h.example.com",
+                "https://[redacted]@h.example.com",
+            ),
+            (
+                "https:a:Pa55-word@h.example.com",
+                "https:[redacted]@h.example.com",
+            ),
+            ("https:\\\\a:Pa55-word@h", "https:\\\\[redacted]@h"),
+            ("a:Pa55-word@h.example.com", "a:[redacted]@h.example.com"),
+            ("Pa55-word@h.example.com", "[redacted]@h.example.com"),
+            ("  https://a:Pa55-word@h", "  https://[redacted]@h"),
+            ("//a:Pa55-word@h", "[redacted]@h"),
+        ] {
+            let redacted = redact_userinfo(text);
+            assert_eq!(redacted, shown, "{text}");
+            assert!(!redacted.contains(password), "{text}");
+            assert_eq!(redact_userinfo(&redacted), redacted, "idempotent: {text}");
+        }
+        assert!(matches!(
+            redact_userinfo("https://h.example.com/a"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn errors_never_quote_the_text() {
+        for text in [
+            "https://admin:Pa55-word@h.example.com",
+            "http://admin:Pa55-word@h.example.com",
+            "ftp://admin:Pa55-word@h.example.com",
+            "https://admin:Pa55-word@h example.com",
+            "https:admin:Pa55-word@h.example.com",
+            "admin:Pa55-word@h.example.com",
+            "Pa55-word@h.example.com",
+        ] {
+            let err = BaseUrl::parse(text).unwrap_err().to_string();
+            assert!(!err.contains("Pa55-word"), "{text}: {err}");
+        }
+        // A host with a port but no scheme is not taken for a scheme.
+        assert!(matches!(
+            BaseUrl::parse("h.example.com:443"),
             Err(BaseUrlError::Malformed { .. })
         ));
     }

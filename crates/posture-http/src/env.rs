@@ -32,7 +32,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{BaseUrl, CaBundle, DEFAULT_MAX_RETRY_AFTER, MAX_RETRY_AFTER, Secret};
+use crate::{BaseUrl, CaBundle, DEFAULT_MAX_RETRY_AFTER, MAX_RETRY_AFTER, Secret, redact_userinfo};
 
 /// One configuration problem: which variable, the bad value (never for secrets) and what was
 /// expected.
@@ -65,10 +65,25 @@ impl ConfigProblem {
     }
 
     /// A variable has a value that can't be used.
+    ///
+    /// A value that may be a URL with a user name or password — one holding `@` after a `:`,
+    /// or any value with `@` of a variable whose name ends in `_URL` — is stored with its user
+    /// information replaced by `[redacted]` ([`redact_userinfo`]), so a password typed into a
+    /// URL is never shown.
+    ///
+    /// ```
+    /// use posture_http::env::ConfigProblem;
+    /// let problem = ConfigProblem::invalid("JAMF_BASE_URL", "https://me:pa55@jamf.example.com", "no credentials");
+    /// assert_eq!(problem.value.as_deref(), Some("https://[redacted]@jamf.example.com"));
+    /// let problem = ConfigProblem::invalid("KANDJI_API_URL", "t0ken@example.api.iru.com", "a URL");
+    /// assert_eq!(problem.value.as_deref(), Some("[redacted]@example.api.iru.com"));
+    /// let problem = ConfigProblem::invalid("JAMF_DEVICE_GROUP", "ops@example.com", "a group");
+    /// assert_eq!(problem.value.as_deref(), Some("ops@example.com"));
+    /// ```
     pub fn invalid(variable: &str, value: &str, expected: impl Into<String>) -> Self {
         Self {
             variable: variable.to_owned(),
-            value: Some(value.to_owned()),
+            value: Some(shown_value(variable, value).into_owned()),
             expected: expected.into(),
             secret: false,
         }
@@ -88,10 +103,14 @@ impl ConfigProblem {
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.value, self.secret) {
+            // Again here: the fields are public, so a value may not have come through
+            // `invalid`.
             (Some(value), _) => write!(
                 f,
-                "{}={value:?} is invalid: expected {}",
-                self.variable, self.expected
+                "{}={:?} is invalid: expected {}",
+                self.variable,
+                shown_value(&self.variable, value),
+                self.expected
             ),
             (None, true) => write!(
                 f,
@@ -104,6 +123,19 @@ impl fmt::Display for ConfigProblem {
                 self.variable, self.expected
             ),
         }
+    }
+}
+
+/// `value` as a problem shows it: with the user information of anything that may be a URL
+/// with credentials redacted.
+fn shown_value<'a>(variable: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
+    let may_hold_userinfo = value
+        .rfind('@')
+        .is_some_and(|at| variable.ends_with("_URL") || value[..at].contains(':'));
+    if may_hold_userinfo {
+        redact_userinfo(value)
+    } else {
+        std::borrow::Cow::Borrowed(value)
     }
 }
 
@@ -170,7 +202,8 @@ pub fn required(
 }
 
 /// A tenant URL ([`BaseUrl`] rules); `expected` describes it, such as "the Jamf Pro URL, such
-/// as https://example.jamfcloud.com". Missing is a problem.
+/// as https://example.jamfcloud.com". Missing is a problem. A refused URL is shown with its
+/// user information redacted ([`redact_userinfo`]).
 pub fn base_url(
     value: Option<String>,
     variable: &str,
@@ -183,7 +216,7 @@ pub fn base_url(
         Err(err) => {
             problems.push(ConfigProblem::invalid(
                 variable,
-                &text,
+                &redact_userinfo(&text),
                 format!("{expected} ({err})"),
             ));
             None
@@ -487,6 +520,33 @@ mod tests {
         assert!(super::secret(&get, "S", "S_FILE", "the secret", &mut problems).is_none());
         assert!(problems[1].to_string().contains("the file is empty"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn url_passwords_never_reach_a_problem() {
+        let password = "Hunter2-Url-Password";
+        for text in [
+            format!("https://admin:{password}@jamf.example.com"),
+            format!("http://admin:{password}@jamf.example.com"),
+            format!("https://admin:{password}@jamf example.com"),
+            format!("admin:{password}@jamf.example.com"),
+            format!("{password}@jamf.example.com"),
+            format!("https://admin:{password}/x@jamf.example.com"),
+        ] {
+            let mut problems = Vec::new();
+            assert!(base_url(Some(text.clone()), "ACME_URL", "a URL", &mut problems).is_none());
+            let shown = format!("{} {:?}", problems[0], problems[0]);
+            assert!(!shown.contains(password), "{text}: {shown}");
+            assert!(shown.contains("ACME_URL"), "{shown}");
+        }
+        // Built by hand, a problem still does not show it.
+        let problem = ConfigProblem {
+            variable: "OTHER".to_owned(),
+            value: Some(format!("https://u:{password}@h.example.com")),
+            expected: "x".to_owned(),
+            secret: false,
+        };
+        assert!(!problem.to_string().contains(password), "{problem}");
     }
 
     #[test]

@@ -34,6 +34,12 @@ const SIGNATURE_HEX_LEN: usize = 64;
 /// are compared as fixed-length tags in constant time. It need not be secret.
 const AUTHORIZATION_COMPARE_KEY: &[u8] = b"smallstep-webhook authorization compare";
 
+/// The key a request for an unknown webhook ID is checked with, so that it costs the same
+/// MAC work as a request for a known one and answer times do not tell which IDs exist. Such a
+/// request is refused whatever its signature; the key need not be secret. 64 bytes, the
+/// length of the secrets step-ca generates, so the key schedule costs the same too.
+const UNKNOWN_ID_KEY: &[u8] = &[0x5a; 64];
+
 /// Default for [`VerifierBuilder::max_age`] and [`VerifierBuilder::max_future`].
 pub const DEFAULT_TIMESTAMP_TOLERANCE: Duration = Duration::from_secs(60);
 
@@ -68,6 +74,8 @@ pub const DEFAULT_TIMESTAMP_TOLERANCE: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Verifier {
     webhooks: HashMap<String, Webhook>,
+    /// [`UNKNOWN_ID_KEY`], prepared once.
+    unknown_id_key: hmac::Key,
     max_age: Duration,
     max_future: Duration,
 }
@@ -114,6 +122,10 @@ impl Verifier {
     /// 7. its `timestamp` is present, at most [`max_age`](VerifierBuilder::max_age) before
     ///    `now` and at most [`max_future`](VerifierBuilder::max_future) after it.
     ///
+    /// Checks 3 to 5 all run before any of their failures is returned, and a request for an
+    /// unknown webhook ID has its MAC computed under a fixed key (it is refused whatever the
+    /// result), so answer times do not tell which webhook IDs are configured.
+    ///
     /// # Errors
     ///
     /// A [`VerifyError`]. Every variant but [`VerifyError::MalformedBody`] means the
@@ -157,20 +169,34 @@ impl Verifier {
         // 2. A strict 64-character hex signature.
         let signature = parse_signature(signature_value.as_bytes())?;
 
-        // 3. A known webhook. An unknown ID never falls back to some default key.
-        let id = id_value.to_str().map_err(|_| VerifyError::UnknownWebhook)?;
-        let webhook = self.webhooks.get(id).ok_or(VerifyError::UnknownWebhook)?;
+        // 3. A known webhook. An unknown ID never falls back to some default key: it is
+        // checked against a fixed key that authenticates nothing, only so that it costs the
+        // same MAC work as a known ID and answer times do not tell which IDs exist.
+        let id = id_value.to_str().ok();
+        let webhook = id.and_then(|id| self.webhooks.get(id));
+        let key = webhook.map_or(&self.unknown_id_key, |webhook| &webhook.key);
 
         // 4. The Authorization header, when this webhook has one configured.
-        if let Some(expected) = &webhook.authorization {
-            let presented = single(headers, &AUTHORIZATION)
-                .map_err(|()| VerifyError::DuplicateAuthorization)?
-                .ok_or(VerifyError::MissingAuthorization)?;
-            check_authorization(expected, presented)?;
-        }
+        let authorization = match webhook.and_then(|webhook| webhook.authorization.as_ref()) {
+            None => Ok(()),
+            Some(expected) => match single(headers, &AUTHORIZATION) {
+                Err(()) => Err(VerifyError::DuplicateAuthorization),
+                Ok(None) => Err(VerifyError::MissingAuthorization),
+                Ok(Some(presented)) => check_authorization(expected, presented),
+            },
+        };
 
-        // 5. The HMAC, in constant time.
-        hmac::verify(&webhook.key, body, &signature).map_err(|_| VerifyError::SignatureMismatch)?;
+        // 5. The HMAC, in constant time, computed on every path that got this far.
+        let mac_matches = body_mac_matches(key, body, &signature);
+
+        // Failures are reported in the documented order.
+        let (Some(id), Some(_)) = (id, webhook) else {
+            return Err(VerifyError::UnknownWebhook);
+        };
+        authorization?;
+        if !mac_matches {
+            return Err(VerifyError::SignatureMismatch);
+        }
         Ok(id.to_owned())
     }
 
@@ -233,6 +259,20 @@ fn nanos_to_duration(nanos: i128) -> Duration {
     // The remainder is below 10^9, so it fits a u32.
     let sub = u32::try_from(nanos % 1_000_000_000).unwrap_or(0);
     Duration::new(secs, sub)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many body MACs this thread has computed, so tests can check that every path
+    /// does the same MAC work.
+    static BODY_MACS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether `signature` is the HMAC-SHA256 of `body` under `key` (constant time).
+fn body_mac_matches(key: &hmac::Key, body: &[u8], signature: &[u8; 32]) -> bool {
+    #[cfg(test)]
+    BODY_MACS.with(|count| count.set(count.get() + 1));
+    hmac::verify(key, body, signature).is_ok()
 }
 
 /// The value of the only `name` header: `Ok(None)` if absent, `Err(())` if repeated.
@@ -442,6 +482,7 @@ impl VerifierBuilder {
         }
         Ok(Verifier {
             webhooks,
+            unknown_id_key: hmac::Key::new(hmac::HMAC_SHA256, UNKNOWN_ID_KEY),
             max_age: self.max_age.unwrap_or(DEFAULT_TIMESTAMP_TOLERANCE),
             max_future: self.max_future.unwrap_or(DEFAULT_TIMESTAMP_TOLERANCE),
         })
@@ -595,5 +636,90 @@ impl VerifyError {
             self,
             Self::MissingTimestamp | Self::StaleTimestamp { .. } | Self::FutureTimestamp { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, HeaderValue};
+
+    use super::*;
+    use crate::{Authorization, Signer, WebhookSecret};
+
+    const KNOWN: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
+    const UNKNOWN: &str = "11111111-2222-4333-8444-555555555555";
+    const WITH_TOKEN: &str = "eeff6319-8883-419b-8d9b-0fe227dbe6b4";
+
+    fn body_macs() -> usize {
+        BODY_MACS.with(std::cell::Cell::get)
+    }
+
+    /// The body MACs one call to `authenticate` computes, and its result.
+    fn macs_for(
+        verifier: &Verifier,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> (usize, Result<String, VerifyError>) {
+        let before = body_macs();
+        let result = verifier.authenticate(headers, body);
+        (body_macs() - before, result)
+    }
+
+    #[test]
+    fn unknown_ids_cost_the_same_mac_work_as_known_ones() {
+        let secret = WebhookSecret::generate().unwrap();
+        let verifier = Verifier::builder()
+            .webhook_secret(KNOWN, secret.clone())
+            .webhook_secret(WITH_TOKEN, secret.clone())
+            .authorization(WITH_TOKEN, Authorization::bearer("token").unwrap())
+            .build()
+            .unwrap();
+        let body = br#"{"timestamp":"2025-06-02T14:21:07Z"}"#;
+        let right = Signer::new(KNOWN, secret.clone()).unwrap().headers(body);
+        let wrong = Signer::new(KNOWN, WebhookSecret::generate().unwrap())
+            .unwrap()
+            .headers(body);
+        let unknown = Signer::new(UNKNOWN, secret).unwrap().headers(body);
+        let mut unreadable_id = right.clone();
+        unreadable_id.insert(WEBHOOK_ID, HeaderValue::from_bytes(&[0xff; 8]).unwrap());
+        let mut missing_token = right.clone();
+        missing_token.insert(WEBHOOK_ID, HeaderValue::from_static(WITH_TOKEN));
+
+        let (macs, result) = macs_for(&verifier, &right, body);
+        assert_eq!((macs, result.ok().as_deref()), (1, Some(KNOWN)));
+        for (case, headers, expected) in [
+            ("known ID, wrong secret", &wrong, "SignatureMismatch"),
+            ("unknown ID", &unknown, "UnknownWebhook"),
+            ("ID that is not text", &unreadable_id, "UnknownWebhook"),
+            (
+                "known ID, Authorization missing",
+                &missing_token,
+                "MissingAuthorization",
+            ),
+        ] {
+            let (macs, result) = macs_for(&verifier, headers, body);
+            assert_eq!(macs, 1, "{case}: one body MAC, as for a known ID");
+            let err = format!("{:?}", result.err());
+            assert!(err.contains(expected), "{case}: {err}");
+        }
+        // Nothing to MAC with: the signature is not even well-formed.
+        let mut malformed = right;
+        malformed.insert(SIGNATURE, HeaderValue::from_static("zz"));
+        assert_eq!(macs_for(&verifier, &malformed, body).0, 0);
+    }
+
+    #[test]
+    fn the_key_unknown_ids_are_checked_with_never_authenticates() {
+        let verifier = Verifier::builder()
+            .webhook_secret(KNOWN, WebhookSecret::generate().unwrap())
+            .build()
+            .unwrap();
+        let body = br#"{"timestamp":"2025-06-02T14:21:07Z"}"#;
+        let dummy = WebhookSecret::from_bytes(UNKNOWN_ID_KEY).unwrap();
+        let headers = Signer::new(UNKNOWN, dummy).unwrap().headers(body);
+        assert!(matches!(
+            verifier.authenticate(&headers, body),
+            Err(VerifyError::UnknownWebhook)
+        ));
     }
 }

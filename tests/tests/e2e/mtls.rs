@@ -75,6 +75,19 @@ async fn clients_that_are_not_step_ca_are_refused_at_the_handshake() {
 }
 
 #[tokio::test]
+async fn any_extended_key_usage_does_not_stand_in_for_server_auth() {
+    let pki = Pki::generate().unwrap();
+    let server = mtls_server(&pki, &[]).await;
+    // step-ca's name and root, clientAuth for the chain check, and anyExtendedKeyUsage where
+    // serverAuth should be: device templates can carry it, step-ca's own certificate does not.
+    let client = Client::with_identity(&pki, &pki.any_eku_with_ca_name).unwrap();
+    let result = exchange(&server, &client).await;
+    assert!(result.is_err(), "expected a TLS failure, got {result:?}");
+    let client = Client::with_identity(&pki, &pki.step_ca).unwrap();
+    assert_eq!(exchange(&server, &client).await.unwrap(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn the_server_auth_requirement_can_be_turned_off() {
     let pki = Pki::generate().unwrap();
     let server = mtls_server(&pki, &[("MTLS_REQUIRE_SERVER_AUTH", "0")]).await;

@@ -1,8 +1,11 @@
 //! Requests that must be refused before any provider is asked.
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use http::{HeaderMap, HeaderValue, StatusCode};
 use smallstep_webhook::{SIGNATURE_HEADER, Signer, WEBHOOK_ID_HEADER, WebhookSecret};
 use step_posture_tests::pki::Pki;
+use step_posture_tests::raw::post_from;
 use step_posture_tests::server::{
     AUTHORIZING_SECRET, Client, ENRICHING_ID, TestServer, enriching_body, enriching_signer, json,
 };
@@ -258,4 +261,61 @@ async fn proxy_client_certificate_headers_are_ignored() {
         "XFCC without a signature",
     )
     .await;
+}
+
+#[tokio::test]
+async fn guessing_from_one_address_is_throttled_and_signed_requests_and_other_addresses_are_not() {
+    let pki = Pki::generate().unwrap();
+    let server = TestServer::start(
+        &pki,
+        &[("AUTH_FAILURE_LIMIT", "5"), ("AUTH_FAILURE_WINDOW", "3600")],
+    )
+    .await
+    .unwrap();
+    let guesser = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+    let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let post = |from, headers: HeaderMap, body: Vec<u8>| {
+        let pki = &pki;
+        let addr = server.addr();
+        async move { post_from(pki, from, addr, &headers, &body).await.unwrap() }
+    };
+    let (signed, body) = valid();
+    let guess = || Signer::new(ENRICHING_ID, WebhookSecret::generate().unwrap()).unwrap();
+
+    // Wrong secrets, as a dictionary attack sends them: the allowance is answered 401.
+    for attempt in 1..=5 {
+        let (status, head, response) = post(guesser, guess().headers(&body), body.clone()).await;
+        assert_eq!(status, 401, "attempt {attempt}");
+        assert!(!head.contains("retry-after"), "{head}");
+        assert_eq!(json(&response), serde_json::json!({"allow": false}));
+    }
+    // Past it, every further guess is answered 429, with when to come back.
+    for attempt in 6..=8 {
+        let (status, head, response) = post(guesser, guess().headers(&body), body.clone()).await;
+        assert_eq!(status, 429, "attempt {attempt}");
+        assert!(head.contains("\r\nretry-after: "), "{head}");
+        assert_eq!(json(&response), serde_json::json!({"allow": false}));
+    }
+
+    // A correctly signed request from the throttled address is verified and allowed, also
+    // while a guess from the same address is being held.
+    let (held, allowed) = tokio::join!(
+        post(guesser, guess().headers(&body), body.clone()),
+        post(guesser, signed.clone(), body.clone()),
+    );
+    assert_eq!(held.0, 429);
+    assert_eq!(allowed.0, 200);
+    assert_eq!(json(&allowed.2)["allow"], true);
+    // It did not lift the throttle either.
+    assert_eq!(
+        post(guesser, guess().headers(&body), body.clone()).await.0,
+        429
+    );
+
+    // Another address has its own allowance, and is served as before.
+    let (status, _, _) = post(other, guess().headers(&body), body.clone()).await;
+    assert_eq!(status, 401);
+    let (status, _, response) = post(other, signed, body).await;
+    assert_eq!(status, 200);
+    assert_eq!(json(&response)["allow"], true);
 }

@@ -179,7 +179,7 @@ fn read_list(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::HashMap;
 
     use crate::config::Config;
@@ -189,7 +189,8 @@ mod tests {
     const SECRET: &str =
         "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
 
-    fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
+    /// A working file-provider configuration with two webhooks, and `extra` on top.
+    pub(in crate::config) fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
         // Any existing file passes the path checks; nothing is loaded here.
         let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
         let mut vars: HashMap<String, String> = [
@@ -210,7 +211,8 @@ mod tests {
         vars
     }
 
-    fn errors(extra: &[(&str, &str)]) -> String {
+    /// The errors `extra` on top of [`vars`] causes; panics if it is accepted.
+    pub(in crate::config) fn errors(extra: &[(&str, &str)]) -> String {
         match Config::from_vars(&vars(extra)) {
             Ok(_) => panic!("{extra:?} was accepted"),
             Err(err) => err.to_string(),
