@@ -10,6 +10,8 @@
 //! addresses (127.0.0.2 to .4): 120 sockets at most, each opened again 200 ms after the
 //! server closes it, silent over TCP, silent after the TLS handshake, stopped inside an
 //! HTTP/2 HEADERS frame, or idle after one request. No legitimate exchange may fail for it.
+//! And a flood of readiness probes: `PROBES` clients asking `/readyz` back to back, each of
+//! which must be answered 200 within the exchange limit.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
@@ -49,6 +51,12 @@ const MAX_CONNECTIONS: usize = 96;
 /// Longest one exchange may take before it counts as failed: far above any answer's time,
 /// so that a server that stops answering fails the soak instead of hanging it.
 const EXCHANGE_LIMIT: Duration = Duration::from_secs(10);
+/// Clients that ask `/readyz` back to back, beside the workers (from 127.0.0.1 too).
+const PROBES: usize = 4;
+
+/// The pause between one readiness client's probes.
+const PROBE_PAUSE: Duration = Duration::from_millis(5);
+
 /// The flood's client addresses; the workers connect from 127.0.0.1.
 const FLOOD_FROM: [Ipv4Addr; 3] = [
     Ipv4Addr::new(127, 0, 0, 2),
@@ -581,6 +589,55 @@ fn soak() {
                             tally.failures.push(failure);
                         }
                     }
+                }
+            }));
+        }
+        for _ in 0..PROBES {
+            let traffic = traffic.clone();
+            let tally = tally.clone();
+            let stop = stop.clone();
+            workers.push(tokio::spawn(async move {
+                let url = traffic.url("/readyz");
+                let mut kept: Option<Connection> = None;
+                while !stop.load(Ordering::Relaxed) {
+                    let probe = async {
+                        if kept.is_none() {
+                            kept = Some(
+                                Connection::open(&url, traffic.tls.clone())
+                                    .await
+                                    .map_err(|e| format!("readiness probe: connect: {e:#}"))?,
+                            );
+                        }
+                        let connection = kept.as_mut().ok_or("readiness probe: no connection")?;
+                        let (status, _) = connection
+                            .send(Method::GET, &url, &HeaderMap::new(), Bytes::new())
+                            .await
+                            .map_err(|e| format!("readiness probe: {e:#}"))?;
+                        if status == StatusCode::OK {
+                            Ok(())
+                        } else {
+                            Err(format!("readiness probe: {status}"))
+                        }
+                    };
+                    let result = match tokio::time::timeout(EXCHANGE_LIMIT, probe).await {
+                        Ok(result) => result,
+                        Err(_) => Err(format!(
+                            "readiness probe: no answer within {EXCHANGE_LIMIT:?}"
+                        )),
+                    };
+                    let mut tally = tally.lock().await;
+                    *tally
+                        .by_kind
+                        .entry("ReadinessFlood".to_owned())
+                        .or_default() += 1;
+                    if let Err(failure) = result {
+                        kept = None;
+                        tally.failures.push(failure);
+                    }
+                    drop(tally);
+                    // Some hundreds of probes a second: far past any prober's rate, while
+                    // leaving the workers their share of two cores.
+                    tokio::time::sleep(PROBE_PAUSE).await;
                 }
             }));
         }
