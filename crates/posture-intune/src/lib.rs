@@ -132,6 +132,7 @@ mod error;
 pub mod fuzzing;
 mod model;
 mod provider;
+pub mod scep;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
