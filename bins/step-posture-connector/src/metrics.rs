@@ -319,7 +319,7 @@ impl Metrics {
         let scep_challenges = Family::<ResultLabels, Counter>::default();
         registry.register(
             "scep_challenges",
-            "SCEP challenges checked, by the method that passed (static, signed) or refused",
+            "SCEP challenges checked, by the method that passed (static, signed, intune) or refused",
             scep_challenges.clone(),
         );
         let scep_notifications = Family::<ResultLabels, Counter>::default();

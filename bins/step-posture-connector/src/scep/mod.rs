@@ -1,10 +1,12 @@
 //! The SCEP gate: step-ca's SCEPCHALLENGE and NOTIFYING webhooks.
 //!
 //! A SCEP client's challenge password must pass one of the configured methods
-//! (`SCEP_CHALLENGE`): a static password, or a challenge this server signed (optionally bound
-//! to one device). Then, with `SCEP_POSTURE=1`, the device the CSR names must be allowed by
-//! the configured provider, exactly as a device-attest request would be. Notifications are
-//! written to the audit log once each, however often step-ca delivers them.
+//! (`SCEP_CHALLENGE`): a static password, a challenge this server signed (optionally bound
+//! to one device), or one Microsoft Intune validates (`validateRequest`). Then, with
+//! `SCEP_POSTURE=1`, the device the CSR names must be allowed by the configured provider,
+//! exactly as a device-attest request would be. Notifications are written to the audit log
+//! once each, however often step-ca delivers them; those of transactions Intune validated are
+//! also forwarded to Intune, once.
 
 pub mod challenge;
 pub mod issuer;
