@@ -333,6 +333,7 @@ async fn intune_gate(intune: &posture_intune::testing::FakeIntune) -> Gate {
         ("SCEP_CHALLENGE", "intune"),
         ("SCEP_CHALLENGE_KEY", ""),
         ("SCEP_STATIC_CHALLENGE", ""),
+        ("METRICS_ADDR", "127.0.0.1:0"),
     ]);
     Gate::start(&extra).await
 }
@@ -402,6 +403,14 @@ async fn an_intune_challenge_is_validated_by_intune() {
         actions(&intune)
     );
     assert_documented(&intune);
+    let (_, metrics) =
+        super::ops::http_get(gate.server.metrics_addr().unwrap(), "GET", "/metrics").await;
+    for (result, count) in [("success", 1), ("rejected", 1), ("transient", 2)] {
+        let line = format!(
+            "step_posture_scep_intune_calls_total{{action=\"validateRequest\",result=\"{result}\"}} {count}"
+        );
+        assert!(metrics.contains(&line), "{line}\n{metrics}");
+    }
 }
 
 /// A SCEPCHALLENGE with this very CSR (ECDSA signatures differ each time one is made).
