@@ -511,6 +511,12 @@ impl IntuneScepClient {
                 "{SERVICE} answered 404 Not Found to {request}; the service URL will be discovered again"
             )));
         }
+        if answer.status == StatusCode::FORBIDDEN {
+            return Err(ProviderError::permanent(format!(
+                "{SERVICE} denied {request} (403 Forbidden): grant the app the Intune API \
+                 application permission scep_challenge_provider, with admin consent"
+            )));
+        }
         if !answer.status.is_success() {
             if answer.status.is_server_error() {
                 self.forget_service();

@@ -108,13 +108,9 @@ async fn refusals_are_verdicts_and_outages_are_transient() {
         assert!(err.is_transient(), "{status}: {err}");
     }
     intune.set_scep_answer(ScepAnswer::Status(403));
-    assert!(
-        !client
-            .validate_request("tx", &csr)
-            .await
-            .unwrap_err()
-            .is_transient()
-    );
+    let err = client.validate_request("tx", &csr).await.unwrap_err();
+    assert!(!err.is_transient());
+    assert!(err.message().contains("scep_challenge_provider"), "{err}");
 }
 
 #[tokio::test]
