@@ -213,7 +213,8 @@ impl Server {
                 tls_for_ready.load().certificate_is_current()
             }));
         if let Some(scep) = &config.scep {
-            app = app.with_scep(Arc::new(ScepGate::new(scep)));
+            let gate = ScepGate::new(scep).context("the Intune SCEP validation client")?;
+            app = app.with_scep(Arc::new(gate));
         }
         if let Some(throttle) = config.auth_throttle {
             app = app.with_auth_throttle(AuthThrottle::new(throttle.limit, throttle.window));
@@ -683,7 +684,8 @@ pub fn issue_challenge(
         .scep
         .as_ref()
         .map(ScepGate::new)
-        .context("SCEP_CHALLENGE is not set: configure the SCEP gate with signed challenges")?;
+        .context("SCEP_CHALLENGE is not set: configure the SCEP gate with signed challenges")?
+        .context("the Intune SCEP validation client")?;
     let signed = gate
         .signed()
         .context("SCEP_CHALLENGE does not list signed, so there is no SCEP_CHALLENGE_KEY")?;
@@ -703,7 +705,11 @@ pub async fn check_config(vars: &HashMap<String, String>) -> Result<String, Comm
     ensure_ready(provider.as_ref(), config.timeout).await?;
     let tls = build_server_config(&config.tls).context("TLS configuration")?;
     build_verifier(&config)?;
-    Ok(summary(&config, &tls, &provider.report()))
+    let mut report = provider.report();
+    if let Some(intune) = config.scep.as_ref().and_then(|s| s.intune.as_deref()) {
+        report.push(check_intune_scep(intune, config.timeout).await?);
+    }
+    Ok(summary(&config, &tls, &report))
 }
 
 fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
@@ -795,6 +801,35 @@ fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
     lines.join("\n")
 }
 
+/// Obtains both tokens (Graph and the Intune API) and resolves the service URL, as the
+/// first SCEPCHALLENGE would.
+async fn check_intune_scep(
+    config: &posture_intune::scep::IntuneScepConfig,
+    timeout: Duration,
+) -> Result<String, CommandError> {
+    let client = posture_intune::scep::IntuneScepClient::new(config)
+        .context("the Intune SCEP validation client")?;
+    // Two tokens and a discovery: three calls in a row.
+    let url = tokio::time::timeout(timeout * 3, client.check_ready())
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "Intune SCEP validation: no answer within {} s",
+                (timeout * 3).as_secs()
+            )
+        })?
+        .context("Intune SCEP validation (SCEP_CHALLENGE=intune)")?;
+    Ok(format!(
+        "SCEP intune: tokens for Microsoft Graph and {} obtained; ScepRequestValidationFEService at {url}{}",
+        config.scope(),
+        if config.service_url().is_some() {
+            " (INTUNE_SCEP_SERVICE_URL)"
+        } else {
+            " (discovered)"
+        }
+    ))
+}
+
 fn scep_summary(scep: Option<&crate::config::ScepSettings>) -> String {
     let Some(scep) = scep else {
         return format!(
@@ -816,6 +851,15 @@ fn scep_summary(scep: Option<&crate::config::ScepSettings>) -> String {
             " SCEP_CHALLENGE_TTL={} s, {} signing key(s) (not shown)",
             scep.challenge_ttl.as_secs(),
             scep.challenge_keys.len()
+        ));
+    }
+    if let Some(intune) = scep.intune.as_deref() {
+        line.push_str(&format!(
+            " INTUNE_SCEP_SCOPE={} INTUNE_SCEP_SERVICE_URL={}",
+            intune.scope(),
+            intune
+                .service_url()
+                .map_or("(discovered through Microsoft Graph)", |u| u.as_str())
         ));
     }
     match &scep.issuer_credentials {

@@ -20,7 +20,8 @@ mod scep;
 #[cfg(test)]
 pub(crate) use scep::scep_settings;
 pub use scep::{
-    ChallengeMethod, Hidden, IdentifierSource, IssuerCredentials, SCEP_VARIABLES, ScepSettings,
+    ChallengeMethod, Hidden, INTUNE_SCEP_VARIABLES, IdentifierSource, IssuerCredentials,
+    SCEP_VARIABLES, ScepSettings,
 };
 
 /// step-ca waits 10 s for a webhook, including one retry made 1 s after a 5xx. An attempt

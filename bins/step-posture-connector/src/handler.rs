@@ -727,7 +727,7 @@ async fn scep_decide(
         );
     };
     let mut outcome = match route {
-        Route::ScepNotify => scep_notify(app, gate, &body),
+        Route::ScepNotify => scep_notify(app, gate, &body).await,
         _ => scep_challenge(app, gate, &body, query).await,
     };
     outcome.provisioner = body.provisioner_name().map(str::to_owned);
@@ -754,17 +754,33 @@ async fn scep_challenge(
             ));
         }
     };
-    let admitted = match gate.check(body) {
+    let admitted = match gate.check(body).await {
         Ok(admitted) => admitted,
         Err(refusal) => {
-            app.metrics.record_scep_challenge("refused");
-            let mut outcome = scep_refusal(refusal.reason);
+            if let Some(call) = &refusal.intune {
+                app.metrics.record_scep_intune(call.action, call.result);
+            }
+            let mut outcome = if refusal.is_transient() {
+                // 503 makes step-ca retry once, a second later; Intune may answer by then.
+                Outcome::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    deny_without_reason(),
+                    Verdict::Error,
+                    refusal.reason,
+                )
+            } else {
+                app.metrics.record_scep_challenge("refused");
+                scep_refusal(refusal.reason)
+            };
             outcome.identifier = refusal.identifier;
             outcome.mode = mode;
             return outcome;
         }
     };
     app.metrics.record_scep_challenge(admitted.method.as_str());
+    if let Some(call) = &admitted.intune {
+        app.metrics.record_scep_intune(call.action, call.result);
+    }
     let mut outcome = if gate.posture() {
         let mut request = LookupRequest::new(admitted.identifier.as_str()).with_mode(mode);
         if let Some(provisioner) = body.provisioner_name() {
@@ -781,6 +797,13 @@ async fn scep_challenge(
             if outcome.reason.is_empty() { "" } else { "; " },
             outcome.reason
         );
+        if outcome.outcome == Verdict::Deny
+            && let Some(transaction) = body.scep_transaction_id.as_deref()
+            && let Some(call) = gate.intune_refused(transaction, &outcome.reason).await
+        {
+            app.metrics.record_scep_intune(call.action, call.result);
+            outcome.reason = format!("{}; {}", outcome.reason, call.description);
+        }
         outcome
     } else {
         Outcome::new(
@@ -795,7 +818,7 @@ async fn scep_challenge(
     outcome
 }
 
-fn scep_notify(app: &App, gate: &ScepGate, body: &smallstep_webhook::RequestBody) -> Outcome {
+async fn scep_notify(app: &App, gate: &ScepGate, body: &smallstep_webhook::RequestBody) -> Outcome {
     if body.kind() != smallstep_webhook::RequestKind::ScepNotifying {
         return scep_refusal(
             "not a NOTIFYING body: attach this webhook to a SCEP provisioner with kind NOTIFYING",
@@ -835,6 +858,11 @@ fn scep_notify(app: &App, gate: &ScepGate, body: &smallstep_webhook::RequestBody
             }
         )
     };
+    let mut reason = reason;
+    if !duplicate && let Some(call) = gate.intune_notify(&notification, body).await {
+        app.metrics.record_scep_intune(call.action, call.result);
+        reason = format!("{reason}; {}", call.description);
+    }
     let verdict = if notification.success {
         Verdict::Allow
     } else {

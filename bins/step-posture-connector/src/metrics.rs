@@ -19,7 +19,8 @@
 //! | `step_posture_reloads_total` | `target` (tls, devices, webhooks), `result` (success, failure) |
 //! | `step_posture_tls_certificate_expiry_timestamp_seconds` | when the served certificate expires |
 //! | `step_posture_devices` | devices in the file provider's current list |
-//! | `step_posture_scep_challenges_total` | `result`: the method that passed (`static`, `signed`) or `refused` |
+//! | `step_posture_scep_challenges_total` | `result`: the method that passed (`static`, `signed`, `intune`) or `refused` |
+//! | `step_posture_scep_intune_calls_total` | `action` (`validateRequest`, `successNotification`, `failureNotification`), `result` (`success`, `rejected`, `transient`, `error`) |
 //! | `step_posture_scep_notifications_total` | `result`: `success`, `failure`, `repeated` |
 //! | `step_posture_scep_challenge_requests_total` | `result`: `issued`, `unauthorized`, `refused` |
 //! | `step_posture_devices_stale_seconds` | how long the device file on disk has differed from the list served (a reload failed, was refused, or waits for the file to settle); 0 when current |
@@ -189,6 +190,12 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Eq, Hash, PartialEq, EncodeLabelSet)]
+struct ActionLabels {
+    action: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Eq, Hash, PartialEq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -221,6 +228,7 @@ pub struct Metrics {
     scep_challenges: Family<ResultLabels, Counter>,
     scep_notifications: Family<ResultLabels, Counter>,
     scep_issued: Family<ResultLabels, Counter>,
+    scep_intune_calls: Family<ActionLabels, Counter>,
     /// Since when the device file has differed from the list served; shared with the
     /// collector that exports it.
     devices_stale_since: Arc<Mutex<Option<Instant>>>,
@@ -311,7 +319,7 @@ impl Metrics {
         let scep_challenges = Family::<ResultLabels, Counter>::default();
         registry.register(
             "scep_challenges",
-            "SCEP challenges checked, by the method that passed (static, signed) or refused",
+            "SCEP challenges checked, by the method that passed (static, signed, intune) or refused",
             scep_challenges.clone(),
         );
         let scep_notifications = Family::<ResultLabels, Counter>::default();
@@ -325,6 +333,12 @@ impl Metrics {
             "scep_challenge_requests",
             "Requests to the challenge-issuing routes, by outcome (issued, unauthorized, refused)",
             scep_issued.clone(),
+        );
+        let scep_intune_calls = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "scep_intune_calls",
+            "Calls to Intune's SCEP validation service, by action and result (success, rejected, transient, error)",
+            scep_intune_calls.clone(),
         );
         registry.register(
             "build",
@@ -352,6 +366,7 @@ impl Metrics {
             scep_challenges,
             scep_notifications,
             scep_issued,
+            scep_intune_calls,
             devices_stale_since: Arc::default(),
             registry,
         }
@@ -373,6 +388,13 @@ impl Metrics {
         };
         self.scep_notifications
             .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// Counts a call to Intune's SCEP validation service by action and result.
+    pub fn record_scep_intune(&self, action: &'static str, result: &'static str) {
+        self.scep_intune_calls
+            .get_or_create(&ActionLabels { action, result })
             .inc();
     }
 

@@ -25,8 +25,18 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
 
 /// A request to send: `GET` with a query, or `POST` with a JSON body.
 pub(crate) enum Call<'a> {
-    Get { query: &'a str },
-    PostJson { body: &'a serde_json::Value },
+    Get {
+        query: &'a str,
+    },
+    PostJson {
+        body: &'a serde_json::Value,
+    },
+    /// A call to Intune's SCEP validation service: JSON, with its `api-version` header and a
+    /// `client-request-id` Microsoft's support can correlate.
+    ScepAction {
+        body: &'a serde_json::Value,
+        request_id: &'a str,
+    },
 }
 
 #[derive(Debug)]
@@ -38,6 +48,10 @@ pub(crate) struct GraphClient {
     client_id: String,
     credential: IntuneCredential,
     scope: String,
+    /// The variable that sets `scope`, for the message when Entra refuses it.
+    scope_variable: &'static str,
+    /// The service named in messages and in the `Retry-After` backoff.
+    service: &'static str,
     tokens: TokenCache,
     backoff: posture_http::Backoff,
     pub(crate) requests: AtomicU64,
@@ -46,6 +60,17 @@ pub(crate) struct GraphClient {
 
 impl GraphClient {
     pub(crate) fn new(http: posture_http::reqwest::Client, config: &IntuneConfig) -> Self {
+        Self::for_resource(http, config, config.scope(), "INTUNE_SCOPE", SERVICE)
+    }
+
+    /// A client whose tokens are for another resource (Intune's SCEP validation service).
+    pub(crate) fn for_resource(
+        http: posture_http::reqwest::Client,
+        config: &IntuneConfig,
+        scope: String,
+        scope_variable: &'static str,
+        service: &'static str,
+    ) -> Self {
         Self {
             http,
             authority: config.authority_url().clone(),
@@ -53,7 +78,9 @@ impl GraphClient {
             tenant_id: config.tenant_id().to_owned(),
             client_id: config.client_id().to_owned(),
             credential: config.credential().clone(),
-            scope: config.scope(),
+            scope,
+            scope_variable,
+            service,
             tokens: TokenCache::new(config.token_renewal_margin()),
             backoff: posture_http::Backoff::new(config.max_retry_after()),
             requests: AtomicU64::new(0),
@@ -153,9 +180,15 @@ impl GraphClient {
                 if scope_refused {
                     return ProviderError::permanent(format!(
                         "the Microsoft identity platform refused the token scope {} ({status}{detail}); \
-                         set INTUNE_SCOPE to the Graph resource of the tenant's cloud, such as \
-                         https://graph.microsoft.com/.default",
-                        self.scope
+                         set {} to the resource of the tenant's cloud{}",
+                        self.scope,
+                        self.scope_variable,
+                        if self.service == SERVICE {
+                            ", such as https://graph.microsoft.com/.default"
+                        } else {
+                            ", such as https://api.manage.microsoft.com//.default, and grant the app \
+                             Intune's scep_challenge_provider permission"
+                        }
                     ));
                 }
                 let (credential, check) = match &self.credential {
@@ -192,13 +225,14 @@ impl GraphClient {
         call: Call<'_>,
         request: &str,
     ) -> Result<Answer, ProviderError> {
-        let pass = self.backoff.check(SERVICE)?;
+        let pass = self.backoff.check(self.service)?;
         let token = self.token().await?;
         let mut answer = self.send(&url, &call, request, &token).await?;
         if answer.status == StatusCode::UNAUTHORIZED {
             tracing::debug!(
                 request,
-                "Microsoft Graph refused the token; renewing it and retrying once"
+                service = self.service,
+                "the service refused the token; renewing it and retrying once"
             );
             self.tokens.invalidate(&token);
             self.retries_after_401.fetch_add(1, Ordering::Relaxed);
@@ -207,8 +241,14 @@ impl GraphClient {
             if answer.status == StatusCode::UNAUTHORIZED {
                 self.tokens.invalidate(&token);
                 return Err(ProviderError::permanent(format!(
-                    "Microsoft Graph refused a freshly issued token for {request} \
-                     (401 Unauthorized); check INTUNE_GRAPH_URL matches INTUNE_AUTHORITY_URL's cloud"
+                    "{} refused a freshly issued token for {request} \
+                     (401 Unauthorized); check {} matches INTUNE_AUTHORITY_URL's cloud",
+                    self.service,
+                    if self.service == SERVICE {
+                        "INTUNE_GRAPH_URL"
+                    } else {
+                        "INTUNE_SCEP_SCOPE"
+                    }
                 )));
             }
         }
@@ -233,8 +273,14 @@ impl GraphClient {
                 self.http.get(url)
             }
             Call::PostJson { body } => self.http.post(url.clone()).json(body),
+            Call::ScepAction { body, request_id } => self
+                .http
+                .post(url.clone())
+                .header("api-version", crate::scep::API_VERSION)
+                .header("client-request-id", *request_id)
+                .json(body),
         };
-        send_bearer(builder, token.secret(), SERVICE, request, MAX_BODY).await
+        send_bearer(builder, token.secret(), self.service, request, MAX_BODY).await
     }
 }
 

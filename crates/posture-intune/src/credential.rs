@@ -467,7 +467,7 @@ fn key_kind(oid: &Oid<'_>) -> String {
     }
 }
 
-fn random_guid(mut bytes: [u8; 16]) -> String {
+pub(crate) fn random_guid(mut bytes: [u8; 16]) -> String {
     // RFC 9562 version 4 and variant bits, so the jti reads as the GUID Entra's example shows.
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;

@@ -117,6 +117,12 @@
 //! make one Graph call. Errors are never cached. Graph allows an app 1000 Intune requests per
 //! 20 s per tenant.
 //!
+//! # SCEP validation
+//!
+//! [`scep::IntuneScepClient`] speaks to Intune's SCEP validation service for third-party
+//! certification authorities (`validateRequest`, `successNotification`,
+//! `failureNotification`), with the same tenant and credentials; see [`scep`].
+//!
 //! # Crate features
 //!
 //! - `test-support`: the `testing` module, a fake Intune / Graph server for tests. Off by
@@ -132,6 +138,7 @@ mod error;
 pub mod fuzzing;
 mod model;
 mod provider;
+pub mod scep;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

@@ -22,6 +22,19 @@
 //! - `POST /v1.0/devices/{object-id}/checkMemberGroups`;
 //! - bearer tokens that expire on time and can be revoked (401 with Graph's error body).
 //!
+//! Intune's SCEP validation service, for [`crate::scep`]:
+//!
+//! - tokens for the Intune API (`https://api.manage.microsoft.com//.default`, with or without
+//!   the double slash), accepted only by the service (and Graph tokens only by Graph);
+//! - `GET /v1.0/servicePrincipals/appId=0000000a-0000-0000-c000-000000000000/endpoints`,
+//!   listing `PkiConnectorFEService` and `ScepRequestValidationFEService` at
+//!   [`FakeIntune::scep_service_url`];
+//! - `POST {that URL}/ScepActions/{validateRequest|successNotification|failureNotification}`,
+//!   checking the `api-version` header, a UUID `client-request-id` and the body's keys and
+//!   formats (400 otherwise), recording each call ([`FakeIntune::scep_calls`]), and
+//!   answering as [`FakeIntune::set_scep_answer`] says (validateRequest only; notifications
+//!   succeed).
+//!
 //! Several records may share a serial (re-enrolment). Faults: a status, 429 with
 //! `Retry-After`, hanging, garbage, the wrong JSON shape, an ignored filter.
 //!
@@ -354,6 +367,34 @@ pub enum Fault {
     IgnoreFilter,
 }
 
+/// How the fake's SCEP validation service answers `validateRequest`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum ScepAnswer {
+    /// `{"code":"Success"}`.
+    Success,
+    /// `{"code":<this>,"errorDescription":…}`.
+    Code(String),
+    /// This HTTP status with an error body.
+    Status(u16),
+}
+
+/// One call the fake's SCEP validation service received with a valid token.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ScepCall {
+    /// `validateRequest`, `successNotification` or `failureNotification`.
+    pub action: String,
+    /// The `api-version` header.
+    pub api_version: Option<String>,
+    /// The `client-request-id` header.
+    pub client_request_id: Option<String>,
+    /// The body.
+    pub body: Value,
+    /// Why the shape was refused (400), if it was.
+    pub refused: Option<String>,
+}
+
 /// A failure the fake injects into the token endpoint.
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
@@ -432,6 +473,10 @@ struct State {
     requests: Vec<RecordedRequest>,
     certificates: Vec<RegisteredCertificate>,
     used_jtis: HashSet<String>,
+    intune_tokens: HashSet<String>,
+    token_scopes: Vec<String>,
+    scep_answer: Option<ScepAnswer>,
+    scep_calls: Vec<ScepCall>,
 }
 
 impl Default for State {
@@ -447,6 +492,10 @@ impl Default for State {
             requests: Vec::new(),
             certificates: Vec::new(),
             used_jtis: HashSet::new(),
+            intune_tokens: HashSet::new(),
+            token_scopes: Vec::new(),
+            scep_answer: None,
+            scep_calls: Vec::new(),
         }
     }
 }
@@ -586,6 +635,32 @@ impl FakeIntune {
         }
     }
 
+    /// The URL of the fake's SCEP validation service (what discovery finds).
+    pub fn scep_service_url(&self) -> String {
+        format!("{}/{SCEP_SERVICE_PATH}", self.url())
+    }
+
+    /// How `validateRequest` answers from now on (`Success` at first).
+    pub fn set_scep_answer(&self, answer: ScepAnswer) {
+        lock(&self.shared.state).scep_answer = Some(answer);
+    }
+
+    /// The SCEP validation calls received with a valid Intune token, in order.
+    pub fn scep_calls(&self) -> Vec<ScepCall> {
+        lock(&self.shared.state).scep_calls.clone()
+    }
+
+    /// The scopes of every token request, in order.
+    pub fn token_scopes(&self) -> Vec<String> {
+        lock(&self.shared.state).token_scopes.clone()
+    }
+
+    /// The variables for SCEP validation with this fake: the provider's, plus nothing else
+    /// (the service is discovered through the fake Graph).
+    pub fn scep_config(&self) -> Result<crate::scep::IntuneScepConfig, IntuneConfigError> {
+        Ok(crate::scep::IntuneScepConfig::new(self.config()?))
+    }
+
     /// The requests received, oldest first (at most the last 10 000).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.state).requests.clone()
@@ -615,10 +690,18 @@ async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
         (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => {
             token(shared, tenant, &request).await
         }
+        (&Method::POST, ["scep", "Gateway", "ScepActions", action]) => {
+            scep_action(shared, action, &request)
+        }
         (_, ["v1.0", ..]) => {
             shared.graph_requests.fetch_add(1, Ordering::SeqCst);
             if let Some(denied) = check_token(shared, request.bearer()) {
                 return denied;
+            }
+            if let (&Method::GET, ["servicePrincipals", app, "endpoints"]) =
+                (&request.method, &segments[1..])
+            {
+                return service_endpoints(shared, app);
             }
             let fault = match segments.get(1) {
                 Some(&"deviceManagement") => shared.fault.take(),
@@ -781,9 +864,12 @@ async fn token(shared: &Shared, tenant: &str, request: &FakeRequest) -> FakeResp
         );
     };
     let resource = resource.trim_end_matches('/');
-    if !GRAPH_RESOURCES
-        .iter()
-        .any(|graph| graph.eq_ignore_ascii_case(resource))
+    let intune = resource.eq_ignore_ascii_case(INTUNE_RESOURCE);
+    lock(&shared.state).token_scopes.push(scope.to_owned());
+    if !intune
+        && !GRAPH_RESOURCES
+            .iter()
+            .any(|graph| graph.eq_ignore_ascii_case(resource))
     {
         return entra_error(
             StatusCode::BAD_REQUEST,
@@ -796,7 +882,14 @@ async fn token(shared: &Shared, tenant: &str, request: &FakeRequest) -> FakeResp
     }
     let mut state = lock(&shared.state);
     state.next_token += 1;
-    let token = format!("fake-graph-token-{}", state.next_token);
+    let token = if intune {
+        format!("fake-intune-token-{}", state.next_token)
+    } else {
+        format!("fake-graph-token-{}", state.next_token)
+    };
+    if intune {
+        state.intune_tokens.insert(token.clone());
+    }
     let lifetime = state.token_lifetime;
     state
         .tokens
@@ -933,11 +1026,19 @@ fn check_assertion(state: &mut State, assertion: &str, audience: &str) -> Option
 
 /// 401 for a missing, unknown or expired token; `None` when the token is good.
 fn check_token(shared: &Shared, bearer: Option<&str>) -> Option<FakeResponse> {
+    check_audience(shared, bearer, false)
+}
+
+/// Refuses a missing, unknown or expired token, or one for the other resource (Graph or
+/// the Intune API).
+fn check_audience(shared: &Shared, bearer: Option<&str>, intune: bool) -> Option<FakeResponse> {
     let valid = bearer.is_some_and(|token| {
-        lock(&shared.state)
-            .tokens
-            .get(token)
-            .is_some_and(|expires| Instant::now() < *expires)
+        let state = lock(&shared.state);
+        state.intune_tokens.contains(token) == intune
+            && state
+                .tokens
+                .get(token)
+                .is_some_and(|expires| Instant::now() < *expires)
     });
     if valid {
         return None;
@@ -1208,6 +1309,208 @@ fn guid_from(seed: &str) -> String {
         &hex[17..20],
         &hex[20..32]
     )
+}
+
+/// The Intune API resource the fake grants SCEP validation tokens for.
+const INTUNE_RESOURCE: &str = "https://api.manage.microsoft.com";
+
+/// Where the fake serves its SCEP validation service, under its root.
+const SCEP_SERVICE_PATH: &str = "scep/Gateway";
+
+fn service_endpoints(shared: &Shared, app: &str) -> FakeResponse {
+    if app != format!("appId={}", crate::scep::INTUNE_APP_ID) {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            "Resource does not exist.",
+        );
+    }
+    let base = lock(&shared.state).base_url.clone();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals('x')/endpoints",
+            "value": [
+                {"id": "1", "capability": "", "providerId": "", "providerResourceId": "",
+                 "providerName": "PkiConnectorFEService", "uri": format!("{base}/pki/Gateway")},
+                {"id": "2", "capability": "", "providerId": "", "providerResourceId": "",
+                 "providerName": "ScepRequestValidationFEService",
+                 "uri": format!("{base}/{SCEP_SERVICE_PATH}")},
+            ],
+        }),
+    )
+}
+
+/// Why a SCEP action's request does not have the documented shape, if it doesn't.
+fn scep_shape(
+    action: &str,
+    api_version: Option<&str>,
+    request_id: Option<&str>,
+    body: &Value,
+) -> Option<String> {
+    if api_version != Some(crate::scep::API_VERSION) {
+        return Some(format!("api-version header {api_version:?}"));
+    }
+    let uuid = request_id.is_some_and(|id| {
+        id.len() == 36
+            && id.char_indices().all(|(i, c)| {
+                if matches!(i, 8 | 13 | 18 | 23) {
+                    c == '-'
+                } else {
+                    c.is_ascii_hexdigit()
+                }
+            })
+    });
+    if !uuid {
+        return Some(format!("client-request-id {request_id:?} is not a UUID"));
+    }
+    let (outer, keys): (&str, &[&str]) = match action {
+        "validateRequest" => (
+            "request",
+            &["transactionId", "certificateRequest", "callerInfo"],
+        ),
+        "successNotification" => (
+            "notification",
+            &[
+                "transactionId",
+                "certificateRequest",
+                "certificateThumbprint",
+                "certificateSerialNumber",
+                "certificateExpirationDateUtc",
+                "issuingCertificateAuthority",
+                "callerInfo",
+                "caConfiguration",
+                "certificateAuthority",
+            ],
+        ),
+        "failureNotification" => (
+            "notification",
+            &[
+                "transactionId",
+                "certificateRequest",
+                "hResult",
+                "errorDescription",
+                "callerInfo",
+            ],
+        ),
+        other => return Some(format!("unknown action {other}")),
+    };
+    let Some(inner) = body.get(outer).and_then(Value::as_object) else {
+        return Some(format!("no {outer} object"));
+    };
+    if body.as_object().map(Map::len) != Some(1) {
+        return Some("keys beside the outer object".to_owned());
+    }
+    let mut names: Vec<&str> = inner.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut wanted = keys.to_vec();
+    wanted.sort_unstable();
+    if names != wanted {
+        return Some(format!("keys {names:?}, expected {wanted:?}"));
+    }
+    let csr_ok = inner
+        .get("certificateRequest")
+        .and_then(Value::as_str)
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .is_some_and(|der| der.first() == Some(&0x30));
+    if !csr_ok {
+        return Some("certificateRequest is not a base64 DER CSR".to_owned());
+    }
+    let text = |key: &str| inner.get(key).and_then(Value::as_str).unwrap_or("");
+    if text("transactionId").is_empty() || text("callerInfo").is_empty() {
+        return Some("empty transactionId or callerInfo".to_owned());
+    }
+    match action {
+        "successNotification" => {
+            let thumbprint = text("certificateThumbprint");
+            if thumbprint.len() != 40 || !thumbprint.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Some("certificateThumbprint is not a SHA-1 in hex".to_owned());
+            }
+            if time::OffsetDateTime::parse(
+                text("certificateExpirationDateUtc"),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .is_err()
+            {
+                return Some("certificateExpirationDateUtc is not ISO 8601".to_owned());
+            }
+            if text("certificateSerialNumber").is_empty()
+                || text("issuingCertificateAuthority").is_empty()
+            {
+                return Some("empty serial or issuer".to_owned());
+            }
+        }
+        "failureNotification" => {
+            if !inner.get("hResult").is_some_and(Value::is_i64) {
+                return Some("hResult is not an integer".to_owned());
+            }
+            if text("errorDescription").chars().count() > 255 {
+                return Some("errorDescription over 255 characters".to_owned());
+            }
+        }
+        _ => {}
+    }
+    None
+}
+
+fn scep_action(shared: &Shared, action: &str, request: &FakeRequest) -> FakeResponse {
+    if let Some(denied) = check_audience(shared, request.bearer(), true) {
+        return denied;
+    }
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let api_version = header("api-version");
+    let client_request_id = header("client-request-id");
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let json_type = header("content-type").is_some_and(|t| t.starts_with("application/json"));
+    let refused = if json_type {
+        scep_shape(
+            action,
+            api_version.as_deref(),
+            client_request_id.as_deref(),
+            &body,
+        )
+    } else {
+        Some("Content-Type is not application/json".to_owned())
+    };
+    let mut state = lock(&shared.state);
+    state.scep_calls.push(ScepCall {
+        action: action.to_owned(),
+        api_version,
+        client_request_id,
+        body,
+        refused: refused.clone(),
+    });
+    if let Some(reason) = refused {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": {"code": "BadRequest", "message": reason}}),
+        );
+    }
+    let answer = match action {
+        "validateRequest" => state.scep_answer.clone().unwrap_or(ScepAnswer::Success),
+        _ => ScepAnswer::Success,
+    };
+    drop(state);
+    match answer {
+        ScepAnswer::Success => json_response(
+            StatusCode::OK,
+            &json!({"code": "Success", "errorDescription": ""}),
+        ),
+        ScepAnswer::Code(code) => json_response(
+            StatusCode::OK,
+            &json!({"code": code, "errorDescription": "refused by the fake"}),
+        ),
+        ScepAnswer::Status(status) => json_response(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &json!({"error": {"code": "InternalError", "message": "injected"}}),
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -245,7 +245,7 @@ where
 }
 
 /// GETs `path` from the plain-HTTP metrics listener.
-async fn http_get(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+pub(super) async fn http_get(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     tcp.write_all(
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),

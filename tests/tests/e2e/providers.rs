@@ -633,3 +633,31 @@ async fn check_config_bootstraps_every_provider_of_a_combination() {
     let err = check_config(&vars).await.unwrap_err().to_string();
     assert!(err.contains("any(kandji,intune)"), "{err}");
 }
+
+#[tokio::test]
+async fn check_config_with_intune_scep_validation_gets_both_tokens_and_the_service_url() {
+    let intune = fake_intune().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate().unwrap();
+    let mut all = base_vars(&pki, dir.path());
+    all.extend(intune.env_vars());
+    all.insert("PROVIDER".to_owned(), "intune".to_owned());
+    all.insert("SCEP_CHALLENGE".to_owned(), "intune".to_owned());
+    let summary = check_config(&all).await.unwrap();
+    assert!(
+        summary.contains(&format!(
+            "ScepRequestValidationFEService at {} (discovered)",
+            intune.scep_service_url()
+        )),
+        "{summary}"
+    );
+    assert!(
+        intune
+            .token_scopes()
+            .contains(&"https://api.manage.microsoft.com//.default".to_owned())
+    );
+    assert!(
+        !summary.contains(posture_intune::testing::CLIENT_SECRET),
+        "{summary}"
+    );
+}

@@ -385,3 +385,169 @@ async fn the_issuing_routes_can_have_a_listener_of_their_own_without_client_cert
         .is_err()
     );
 }
+
+/// The gate with `SCEP_CHALLENGE=intune` against a fake Intune (tenant, Graph discovery and
+/// the SCEP validation service), the file provider deciding posture.
+async fn intune_gate(intune: &posture_intune::testing::FakeIntune) -> Gate {
+    let vars = intune.env_vars();
+    let mut extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    extra.extend([
+        ("SCEP_CHALLENGE", "intune"),
+        ("SCEP_CHALLENGE_KEY", ""),
+        ("SCEP_STATIC_CHALLENGE", ""),
+        ("METRICS_ADDR", "127.0.0.1:0"),
+    ]);
+    Gate::start(&extra).await
+}
+
+/// Every SCEP validation call had the documented shape (the fake checks path, api-version
+/// header, UUID client-request-id, body keys and formats).
+fn assert_documented(intune: &posture_intune::testing::FakeIntune) {
+    for call in intune.scep_calls() {
+        assert_eq!(call.refused, None, "{call:?}");
+        assert_eq!(call.api_version.as_deref(), Some("2018-02-20"));
+    }
+}
+
+fn actions(intune: &posture_intune::testing::FakeIntune) -> Vec<String> {
+    intune.scep_calls().into_iter().map(|c| c.action).collect()
+}
+
+#[tokio::test]
+async fn an_intune_challenge_is_validated_by_intune() {
+    let intune = posture_intune::testing::FakeIntune::start().await.unwrap();
+    let gate = intune_gate(&intune).await;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let der = csr(&key, LISTED);
+    let (status, body) = challenge_with(&gate, &der).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["allow"], true, "{body}");
+    assert!(body["data"].is_object(), "{body}");
+    let calls = intune.scep_calls();
+    assert_eq!(calls.len(), 1);
+    let request = &calls[0].body["request"];
+    assert_eq!(request["transactionId"], "tx-1");
+    assert_eq!(request["certificateRequest"], STANDARD.encode(&der));
+    assert_documented(&intune);
+    // Both tokens: Graph for discovery, the Intune API for the call.
+    let scopes = intune.token_scopes();
+    assert!(
+        scopes
+            .iter()
+            .any(|s| s == "https://api.manage.microsoft.com//.default"),
+        "{scopes:?}"
+    );
+    assert!(
+        scopes
+            .iter()
+            .any(|s| s == "https://graph.microsoft.com/.default"),
+        "{scopes:?}"
+    );
+
+    // Intune's refusal is a refusal, without asking for a notification.
+    intune.set_scep_answer(posture_intune::testing::ScepAnswer::Code(
+        "ChallengeExpired".into(),
+    ));
+    let (status, body) = gate.challenge(&key, LISTED, "opaque-intune-blob", "").await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, serde_json::json!({"allow": false}))
+    );
+    // 429 and 500 are worth step-ca's retry.
+    for code in [429, 500] {
+        intune.set_scep_answer(posture_intune::testing::ScepAnswer::Status(code));
+        let (status, _) = gate.challenge(&key, LISTED, "opaque-intune-blob", "").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{code}");
+    }
+    assert!(
+        !actions(&intune).iter().any(|a| a != "validateRequest"),
+        "{:?}",
+        actions(&intune)
+    );
+    assert_documented(&intune);
+    let (_, metrics) =
+        super::ops::http_get(gate.server.metrics_addr().unwrap(), "GET", "/metrics").await;
+    for (result, count) in [("success", 1), ("rejected", 1), ("transient", 2)] {
+        let line = format!(
+            "step_posture_scep_intune_calls_total{{action=\"validateRequest\",result=\"{result}\"}} {count}"
+        );
+        assert!(metrics.contains(&line), "{line}\n{metrics}");
+    }
+}
+
+/// A SCEPCHALLENGE with this very CSR (ECDSA signatures differ each time one is made).
+async fn challenge_with(gate: &Gate, der: &[u8]) -> (StatusCode, serde_json::Value) {
+    let body =
+        RequestBody::scep_challenge(der, "opaque-intune-blob", "tx-1", "scep", now()).unwrap();
+    gate.signed("/webhook/scep-challenge", &body).await
+}
+
+#[tokio::test]
+async fn a_posture_refusal_after_intune_success_is_reported_to_intune() {
+    let intune = posture_intune::testing::FakeIntune::start().await.unwrap();
+    let gate = intune_gate(&intune).await;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let (status, body) = gate
+        .challenge(&key, UNLISTED, "opaque-intune-blob", "")
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, serde_json::json!({"allow": false}))
+    );
+    assert_eq!(actions(&intune), ["validateRequest", "failureNotification"]);
+    let calls = intune.scep_calls();
+    let notification = &calls[1].body["notification"];
+    assert_eq!(notification["transactionId"], "tx-1");
+    assert_eq!(notification["hResult"], 0x8009_4004_i64);
+    assert_documented(&intune);
+}
+
+#[tokio::test]
+async fn an_issued_certificate_is_reported_to_intune_once() {
+    let intune = posture_intune::testing::FakeIntune::start().await.unwrap();
+    let gate = intune_gate(&intune).await;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let der = csr(&key, LISTED);
+    let (_, body) = challenge_with(&gate, &der).await;
+    assert_eq!(body["allow"], true, "{body}");
+    let issuer_key = rcgen::KeyPair::generate().unwrap();
+    let mut issuer = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    issuer.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    issuer
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Example Issuing CA");
+    let issuer = rcgen::CertifiedIssuer::self_signed(issuer, issuer_key).unwrap();
+    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x5d, 0x2e, 0x0c, 0x01]));
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, LISTED);
+    let certificate = leaf.signed_by(&key, &issuer).unwrap();
+    let success = RequestBody::scep_notify_success(&der, certificate.der(), "tx-1", now()).unwrap();
+    // step-ca delivers twice (a retry after a lost answer).
+    for _ in 0..2 {
+        let (status, body) = gate.signed("/webhook/scep-notify", &success).await;
+        assert_eq!((status, body), (StatusCode::OK, serde_json::json!({})));
+    }
+    // A transaction Intune never validated is not forwarded.
+    let other =
+        RequestBody::scep_notify_failure(&der, "tx-unknown", "signing failed", now()).unwrap();
+    gate.signed("/webhook/scep-notify", &other).await;
+    assert_eq!(actions(&intune), ["validateRequest", "successNotification"]);
+    let calls = intune.scep_calls();
+    let notification = &calls[1].body["notification"];
+    let sha1: String =
+        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, certificate.der())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+    assert_eq!(notification["certificateThumbprint"], sha1);
+    assert_eq!(notification["certificateSerialNumber"], "5D2E0C01");
+    assert_eq!(
+        notification["issuingCertificateAuthority"],
+        "CN=Example Issuing CA"
+    );
+    assert_eq!(notification["transactionId"], "tx-1");
+    assert_eq!(notification["certificateRequest"], STANDARD.encode(&der));
+    assert_documented(&intune);
+}

@@ -117,7 +117,13 @@ pub struct ScepSettings {
     /// certificates, so an MDM in the cloud can reach them while the webhook port stays
     /// private.
     pub issuer_addr: Option<SocketAddr>,
+    /// With `intune` in `SCEP_CHALLENGE`: the Intune tenant and app (`INTUNE_*`), and
+    /// `INTUNE_SCEP_SCOPE` / `INTUNE_SCEP_SERVICE_URL`.
+    pub intune: Option<Box<posture_intune::scep::IntuneScepConfig>>,
 }
+
+/// The variables of Intune SCEP validation beside the Intune provider's.
+pub const INTUNE_SCEP_VARIABLES: &[&str] = &["INTUNE_SCEP_SCOPE", "INTUNE_SCEP_SERVICE_URL"];
 
 /// Every `SCEP_*` variable, for the list of known variables.
 pub const SCEP_VARIABLES: &[&str] = &[
@@ -188,13 +194,39 @@ pub(crate) fn scep_settings(
             methods.push(method);
         }
     }
-    if methods.contains(&ChallengeMethod::Intune) {
-        errors.push(ConfigError::invalid(
-            "SCEP_CHALLENGE",
-            &methods_text,
-            "static and/or signed: Intune SCEP validation is not available in this version",
-        ));
-    }
+    let intune = if methods.contains(&ChallengeMethod::Intune) {
+        match posture_intune::scep::IntuneScepConfig::from_env(|name| vars.get(name).cloned()) {
+            Ok(config) => Some(Box::new(config)),
+            Err(err) => {
+                // With PROVIDER=intune the provider reports the same problems: once is enough.
+                for problem in err.problems() {
+                    let known = errors
+                        .iter()
+                        .any(|e| e.variable == problem.variable && e.expected == problem.expected);
+                    if !known && problem.variable != "TIMEOUT" {
+                        errors.push(ConfigError {
+                            variable: problem.variable.clone(),
+                            value: problem.value.clone(),
+                            expected: problem.expected.clone(),
+                            secret: problem.secret,
+                        });
+                    }
+                }
+                None
+            }
+        }
+    } else {
+        for name in INTUNE_SCEP_VARIABLES {
+            if let Some(text) = value(name) {
+                errors.push(ConfigError::invalid(
+                    name,
+                    &text,
+                    "unset unless SCEP_CHALLENGE lists intune",
+                ));
+            }
+        }
+        None
+    };
 
     let static_challenge = secret(
         vars,
@@ -318,6 +350,7 @@ pub(crate) fn scep_settings(
         posture: posture?,
         issuer_credentials,
         issuer_addr: issuer_addr?,
+        intune,
     }))
 }
 
@@ -556,7 +589,28 @@ mod tests {
             ),
             (
                 vec![("SCEP_CHALLENGE", "intune")],
-                "not available in this version",
+                "INTUNE_TENANT_ID is not set",
+            ),
+            (
+                vec![
+                    ("SCEP_CHALLENGE", "intune"),
+                    ("INTUNE_TENANT_ID", "8d6e3f8b-55a4-4a1f-9d0b-3c6f2b9e1a10"),
+                    ("INTUNE_CLIENT_ID", "6731de76-14a6-49ae-97bc-6eba6914391e"),
+                    ("INTUNE_CLIENT_SECRET", KEY),
+                    ("INTUNE_SCEP_SERVICE_URL", "ftp://x"),
+                ],
+                "INTUNE_SCEP_SERVICE_URL=\"ftp://x\" is invalid",
+            ),
+            (
+                vec![
+                    ("SCEP_CHALLENGE", "signed"),
+                    ("SCEP_CHALLENGE_KEY", KEY),
+                    (
+                        "INTUNE_SCEP_SCOPE",
+                        "https://api.manage.microsoft.com//.default",
+                    ),
+                ],
+                "unset unless SCEP_CHALLENGE lists intune",
             ),
             (
                 vec![

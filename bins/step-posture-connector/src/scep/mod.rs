@@ -1,10 +1,12 @@
 //! The SCEP gate: step-ca's SCEPCHALLENGE and NOTIFYING webhooks.
 //!
 //! A SCEP client's challenge password must pass one of the configured methods
-//! (`SCEP_CHALLENGE`): a static password, or a challenge this server signed (optionally bound
-//! to one device). Then, with `SCEP_POSTURE=1`, the device the CSR names must be allowed by
-//! the configured provider, exactly as a device-attest request would be. Notifications are
-//! written to the audit log once each, however often step-ca delivers them.
+//! (`SCEP_CHALLENGE`): a static password, a challenge this server signed (optionally bound
+//! to one device), or one Microsoft Intune validates (`validateRequest`). Then, with
+//! `SCEP_POSTURE=1`, the device the CSR names must be allowed by the configured provider,
+//! exactly as a device-attest request would be. Notifications are written to the audit log
+//! once each, however often step-ca delivers them; those of transactions Intune validated are
+//! also forwarded to Intune, once.
 
 pub mod challenge;
 pub mod issuer;
@@ -13,6 +15,12 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use posture_core::ProviderError;
+use posture_intune::scep::{
+    HRESULT_DENIED, HRESULT_FAILED, IntuneScepClient, IssuedCertificate, ScepVerdict,
+};
 use ring::digest;
 use smallstep_webhook::{CsrIdentity, RequestBody};
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -24,6 +32,54 @@ pub use challenge::{ChallengeError, SignedChallenges, StaticChallenge, VerifiedC
 const NOTIFICATION_MEMORY: Duration = Duration::from_secs(600);
 /// The most notifications remembered at once.
 const MAX_NOTIFICATIONS: usize = 10_000;
+/// How long a transaction Intune validated is remembered, waiting for its NOTIFYING.
+const INTUNE_MEMORY: Duration = Duration::from_secs(3600);
+/// The most Intune-validated transactions remembered at once.
+const MAX_INTUNE_TRANSACTIONS: usize = 10_000;
+
+/// One call to Intune's SCEP validation service and how it ended, for the audit line and
+/// the metrics.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct IntuneCall {
+    /// `validateRequest`, `successNotification` or `failureNotification`.
+    pub action: &'static str,
+    /// `success`, `rejected`, `transient` or `error`: the metrics label.
+    pub result: &'static str,
+    /// For the audit line: never the CSR or the challenge, which Intune's answers don't
+    /// carry either.
+    pub description: String,
+}
+
+impl IntuneCall {
+    fn new(action: &'static str, outcome: Result<ScepVerdict, ProviderError>) -> Self {
+        let (result, description) = match outcome {
+            Ok(ScepVerdict::Success) => ("success", format!("Intune {action}: Success")),
+            Ok(ScepVerdict::Rejected { code, description }) => {
+                let description: String = description.chars().take(200).collect();
+                (
+                    "rejected",
+                    format!("Intune {action}: {code} {description:?}"),
+                )
+            }
+            Ok(other) => ("error", format!("Intune {action}: {other:?}")),
+            Err(err) if err.is_transient() => {
+                ("transient", format!("Intune {action} failed: {err}"))
+            }
+            Err(err) => ("error", format!("Intune {action} failed: {err}")),
+        };
+        Self {
+            action,
+            result,
+            description,
+        }
+    }
+
+    /// Whether Intune said `Success`.
+    pub fn succeeded(&self) -> bool {
+        self.result == "success"
+    }
+}
 
 /// A challenge that passed, and the device the CSR names.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -33,6 +89,8 @@ pub struct Admitted {
     pub identifier: String,
     /// Which method the challenge passed.
     pub method: ChallengeMethod,
+    /// The `validateRequest` call, when Intune was asked.
+    pub intune: Option<IntuneCall>,
 }
 
 /// Why a SCEPCHALLENGE request is refused, for the audit log (step-ca shows SCEP clients no
@@ -44,6 +102,8 @@ pub struct Refusal {
     pub reason: String,
     /// The device the CSR names, when it could be read.
     pub identifier: Option<String>,
+    /// The `validateRequest` call, when Intune was asked.
+    pub intune: Option<IntuneCall>,
 }
 
 impl Refusal {
@@ -51,7 +111,16 @@ impl Refusal {
         Self {
             reason: reason.into(),
             identifier: identifier.map(str::to_owned),
+            intune: None,
         }
+    }
+
+    /// Whether no method passed only because Intune could not answer now (429, 5xx, a
+    /// timeout): worth a retry, so the webhook answers 503.
+    pub fn is_transient(&self) -> bool {
+        self.intune
+            .as_ref()
+            .is_some_and(|call| call.result == "transient")
     }
 }
 
@@ -65,13 +134,21 @@ pub struct ScepGate {
     signed: Option<SignedChallenges>,
     issuer: Option<IssuerCredentials>,
     notifications: Mutex<HashMap<String, Instant>>,
+    intune: Option<IntuneScepClient>,
+    /// Transactions Intune validated → (the base64 CSR, when), for their notifications.
+    intune_transactions: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl ScepGate {
-    /// The gate `settings` describe.
-    pub fn new(settings: &ScepSettings) -> Self {
+    /// The gate `settings` describe. Fails only when the Intune client cannot be built.
+    pub fn new(settings: &ScepSettings) -> Result<Self, posture_intune::IntuneError> {
         let keys: Vec<&[u8]> = settings.challenge_keys.iter().map(|k| k.expose()).collect();
-        Self {
+        let intune = settings
+            .intune
+            .as_deref()
+            .map(IntuneScepClient::new)
+            .transpose()?;
+        Ok(Self {
             methods: settings.methods.clone(),
             identifiers: settings.identifiers.clone(),
             posture: settings.posture,
@@ -83,7 +160,14 @@ impl ScepGate {
                 .then(|| SignedChallenges::new(&keys, settings.challenge_ttl)),
             issuer: settings.issuer_credentials.clone(),
             notifications: Mutex::new(HashMap::new()),
-        }
+            intune,
+            intune_transactions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The Intune SCEP validation client, when `intune` is a method.
+    pub fn intune(&self) -> Option<&IntuneScepClient> {
+        self.intune.as_ref()
     }
 
     /// Whether an admitted device must also pass the provider (`SCEP_POSTURE`).
@@ -112,7 +196,7 @@ impl ScepGate {
 
     /// Checks a verified SCEPCHALLENGE body: the CSR (read from its DER) must name a device,
     /// and the challenge must pass one of the methods, in the order configured.
-    pub fn check(&self, body: &RequestBody) -> Result<Admitted, Refusal> {
+    pub async fn check(&self, body: &RequestBody) -> Result<Admitted, Refusal> {
         let challenge = body
             .scep_challenge
             .as_deref()
@@ -138,6 +222,7 @@ impl ScepGate {
             )
         })?;
         let mut reasons = Vec::new();
+        let mut intune_call = None;
         for method in &self.methods {
             match method {
                 ChallengeMethod::Static => match &self.static_challenge {
@@ -145,6 +230,7 @@ impl ScepGate {
                         return Ok(Admitted {
                             identifier,
                             method: ChallengeMethod::Static,
+                            intune: None,
                         });
                     }
                     _ => reasons.push("static: does not match".to_owned()),
@@ -155,19 +241,127 @@ impl ScepGate {
                             return Ok(Admitted {
                                 identifier,
                                 method: ChallengeMethod::Signed,
+                                intune: None,
                             });
                         }
                         Err(err) => reasons.push(format!("signed: {err}")),
                     },
                     None => reasons.push("signed: no key".to_owned()),
                 },
-                other => reasons.push(format!("{other}: not available")),
+                ChallengeMethod::Intune => {
+                    let (Some(client), Some(transaction), Some(der)) = (
+                        &self.intune,
+                        body.scep_transaction_id
+                            .as_deref()
+                            .filter(|t| !t.is_empty()),
+                        body.csr_der(),
+                    ) else {
+                        reasons.push("intune: no client, scepTransactionID or CSR".to_owned());
+                        continue;
+                    };
+                    // Intune reads the challenge from the CSR's challengePassword itself.
+                    let csr = STANDARD.encode(der);
+                    let call = IntuneCall::new(
+                        "validateRequest",
+                        client.validate_request(transaction, &csr).await,
+                    );
+                    if call.succeeded() {
+                        self.remember_intune(transaction, csr);
+                        return Ok(Admitted {
+                            identifier,
+                            method: ChallengeMethod::Intune,
+                            intune: Some(call),
+                        });
+                    }
+                    reasons.push(format!("intune: {}", call.description));
+                    intune_call = Some(call);
+                }
             }
         }
-        Err(Refusal::new(
+        let mut refusal = Refusal::new(
             format!("the challenge passed no method ({})", reasons.join("; ")),
             Some(&identifier),
+        );
+        refusal.intune = intune_call;
+        Err(refusal)
+    }
+
+    fn remember_intune(&self, transaction: &str, csr: String) {
+        let mut remembered = self
+            .intune_transactions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if remembered.len() >= MAX_INTUNE_TRANSACTIONS {
+            remembered.retain(|_, (_, at)| now.duration_since(*at) < INTUNE_MEMORY);
+        }
+        // Past the bound, a transaction is not remembered: its notification is not
+        // forwarded, which Intune tolerates, rather than memory growing without end.
+        if remembered.len() < MAX_INTUNE_TRANSACTIONS {
+            remembered.insert(transaction.to_owned(), (csr, now));
+        }
+    }
+
+    /// The base64 CSR of a transaction Intune validated, forgotten as it is taken, so each
+    /// transaction is notified once.
+    fn take_intune(&self, transaction: &str) -> Option<String> {
+        let mut remembered = self
+            .intune_transactions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match remembered.remove(transaction) {
+            Some((csr, at)) if at.elapsed() < INTUNE_MEMORY => Some(csr),
+            _ => None,
+        }
+    }
+
+    /// After Intune validated a request that the gate then refused (posture): tells Intune
+    /// no certificate will come, since step-ca sends no NOTIFYING for a refused challenge.
+    pub async fn intune_refused(&self, transaction: &str, reason: &str) -> Option<IntuneCall> {
+        let client = self.intune.as_ref()?;
+        let csr = self.take_intune(transaction)?;
+        let description = format!("refused by step-posture-connector: {reason}");
+        Some(IntuneCall::new(
+            "failureNotification",
+            client
+                .failure_notification(transaction, &csr, HRESULT_DENIED, &description)
+                .await,
         ))
+    }
+
+    /// Forwards a first-delivered NOTIFYING for a transaction Intune validated:
+    /// `successNotification` with the issued certificate's details, or
+    /// `failureNotification`. `None` for other transactions.
+    pub async fn intune_notify(
+        &self,
+        notification: &Notification,
+        body: &RequestBody,
+    ) -> Option<IntuneCall> {
+        let client = self.intune.as_ref()?;
+        let transaction = notification.transaction_id.as_str();
+        let csr = self.take_intune(transaction)?;
+        if !notification.success {
+            return Some(IntuneCall::new(
+                "failureNotification",
+                client
+                    .failure_notification(transaction, &csr, HRESULT_FAILED, &notification.failure)
+                    .await,
+            ));
+        }
+        let der = body
+            .x509_certificate
+            .as_ref()
+            .and_then(|c| c.raw.as_deref())
+            .unwrap_or_default();
+        let outcome = match IssuedCertificate::from_der(der) {
+            Ok(certificate) => {
+                client
+                    .success_notification(transaction, &csr, &certificate)
+                    .await
+            }
+            Err(err) => Err(ProviderError::permanent(err.to_string())),
+        };
+        Some(IntuneCall::new("successNotification", outcome))
     }
 
     /// Whether this notification was already delivered (step-ca retries once after a 5xx or
@@ -335,7 +529,7 @@ mod tests {
 
     #[test]
     fn the_identifier_follows_scep_identifier() {
-        let gate = ScepGate::new(&settings(&[ChallengeMethod::Static]));
+        let gate = ScepGate::new(&settings(&[ChallengeMethod::Static])).unwrap();
         let with_serial = CsrIdentity::parse(&csr(Some("C02XL0GJJG5J"), "Alice's Mac")).unwrap();
         assert_eq!(
             gate.identifier(&with_serial).as_deref(),
@@ -345,22 +539,26 @@ mod tests {
         assert_eq!(gate.identifier(&cn_only).as_deref(), Some("C02CNONLY001"));
     }
 
-    #[test]
-    fn methods_in_order() {
+    #[tokio::test]
+    async fn methods_in_order() {
         let gate = ScepGate::new(&settings(&[
             ChallengeMethod::Static,
             ChallengeMethod::Signed,
-        ]));
+        ]))
+        .unwrap();
         let der = csr(Some("C02XL0GJJG5J"), "x");
-        let admitted = gate.check(&body(&der, "a-long-shared-challenge")).unwrap();
+        let admitted = gate
+            .check(&body(&der, "a-long-shared-challenge"))
+            .await
+            .unwrap();
         assert_eq!(admitted.method, ChallengeMethod::Static);
         assert_eq!(admitted.identifier, "C02XL0GJJG5J");
         let token = gate.signed().unwrap().issue(Some("C02XL0GJJG5J")).unwrap();
         assert_eq!(
-            gate.check(&body(&der, &token)).unwrap().method,
+            gate.check(&body(&der, &token)).await.unwrap().method,
             ChallengeMethod::Signed
         );
-        let refusal = gate.check(&body(&der, "guess")).unwrap_err();
+        let refusal = gate.check(&body(&der, "guess")).await.unwrap_err();
         assert_eq!(refusal.identifier.as_deref(), Some("C02XL0GJJG5J"));
         assert!(
             refusal.reason.contains("static: does not match"),
@@ -373,13 +571,13 @@ mod tests {
         assert!(!refusal.reason.contains("guess"));
         // A token bound to one device doesn't pass for another.
         let other = csr(Some("C02OTHER0001"), "x");
-        let refusal = gate.check(&body(&other, &token)).unwrap_err();
+        let refusal = gate.check(&body(&other, &token)).await.unwrap_err();
         assert!(refusal.reason.contains("issued for device"), "{refusal:?}");
     }
 
     #[test]
     fn notifications_are_remembered() {
-        let gate = ScepGate::new(&settings(&[ChallengeMethod::Static]));
+        let gate = ScepGate::new(&settings(&[ChallengeMethod::Static])).unwrap();
         assert!(!gate.already_notified("tx-1:ok:ab"));
         assert!(gate.already_notified("tx-1:ok:ab"));
         assert!(!gate.already_notified("tx-2:ok:ab"));

@@ -11,5 +11,6 @@ mod conformance;
 mod decisions;
 mod failures;
 mod groups;
+mod scep;
 mod support;
 mod tokens;
