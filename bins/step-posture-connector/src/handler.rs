@@ -758,7 +758,8 @@ async fn scep_challenge(
         Ok(admitted) => admitted,
         Err(refusal) => {
             if let Some(call) = &refusal.intune {
-                app.metrics.record_scep_intune(call.action, call.result);
+                app.metrics
+                    .record_scep_intune(call.action, call.result, call.elapsed);
             }
             let mut outcome = if refusal.is_transient() {
                 // 503 makes step-ca retry once, a second later; Intune may answer by then.
@@ -779,7 +780,8 @@ async fn scep_challenge(
     };
     app.metrics.record_scep_challenge(admitted.method.as_str());
     if let Some(call) = &admitted.intune {
-        app.metrics.record_scep_intune(call.action, call.result);
+        app.metrics
+            .record_scep_intune(call.action, call.result, call.elapsed);
     }
     let mut outcome = if gate.posture() {
         let mut request = LookupRequest::new(admitted.identifier.as_str()).with_mode(mode);
@@ -801,7 +803,8 @@ async fn scep_challenge(
             && let Some(transaction) = body.scep_transaction_id.as_deref()
             && let Some(call) = gate.intune_refused(transaction, &outcome.reason).await
         {
-            app.metrics.record_scep_intune(call.action, call.result);
+            app.metrics
+                .record_scep_intune(call.action, call.result, call.elapsed);
             outcome.reason = format!("{}; {}", outcome.reason, call.description);
         }
         outcome
@@ -860,7 +863,8 @@ async fn scep_notify(app: &App, gate: &ScepGate, body: &smallstep_webhook::Reque
     };
     let mut reason = reason;
     if !duplicate && let Some(call) = gate.intune_notify(&notification, body).await {
-        app.metrics.record_scep_intune(call.action, call.result);
+        app.metrics
+            .record_scep_intune(call.action, call.result, call.elapsed);
         reason = format!("{reason}; {}", call.description);
     }
     let verdict = if notification.success {

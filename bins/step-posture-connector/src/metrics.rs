@@ -20,6 +20,7 @@
 //! | `step_posture_tls_certificate_expiry_timestamp_seconds` | when the served certificate expires |
 //! | `step_posture_devices` | devices in the file provider's current list |
 //! | `step_posture_scep_challenges_total` | `result`: the method that passed (`static`, `signed`, `intune`) or `refused` |
+//! | `step_posture_scep_intune_call_duration_seconds` | histogram by `action`: each Intune SCEP call, token and discovery included |
 //! | `step_posture_scep_intune_calls_total` | `action` (`validateRequest`, `successNotification`, `failureNotification`), `result` (`success`, `rejected`, `transient`, `error`) |
 //! | `step_posture_scep_notifications_total` | `result`: `success`, `failure`, `repeated` |
 //! | `step_posture_scep_challenge_requests_total` | `result`: `issued`, `unauthorized`, `refused` |
@@ -196,6 +197,11 @@ struct ActionLabels {
 }
 
 #[derive(Clone, Debug, Eq, Hash, PartialEq, EncodeLabelSet)]
+struct IntuneActionLabels {
+    action: &'static str,
+}
+
+#[derive(Clone, Debug, Eq, Hash, PartialEq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -229,6 +235,7 @@ pub struct Metrics {
     scep_notifications: Family<ResultLabels, Counter>,
     scep_issued: Family<ResultLabels, Counter>,
     scep_intune_calls: Family<ActionLabels, Counter>,
+    scep_intune_duration: Family<IntuneActionLabels, Histogram, fn() -> Histogram>,
     /// Since when the device file has differed from the list served; shared with the
     /// collector that exports it.
     devices_stale_since: Arc<Mutex<Option<Instant>>>,
@@ -334,6 +341,16 @@ impl Metrics {
             "Requests to the challenge-issuing routes, by outcome (issued, unauthorized, refused)",
             scep_issued.clone(),
         );
+        let scep_intune_duration =
+            Family::<IntuneActionLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                || Histogram::new(latency_buckets()),
+            );
+        registry.register_with_unit(
+            "scep_intune_call_duration",
+            "Time each Intune SCEP validation call took, token and discovery included, by action",
+            Unit::Seconds,
+            scep_intune_duration.clone(),
+        );
         let scep_intune_calls = Family::<ActionLabels, Counter>::default();
         registry.register(
             "scep_intune_calls",
@@ -367,6 +384,7 @@ impl Metrics {
             scep_notifications,
             scep_issued,
             scep_intune_calls,
+            scep_intune_duration,
             devices_stale_since: Arc::default(),
             registry,
         }
@@ -391,11 +409,14 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts a call to Intune's SCEP validation service by action and result.
-    pub fn record_scep_intune(&self, action: &'static str, result: &'static str) {
+    /// Counts a call to Intune's SCEP validation service by action and result, and times it.
+    pub fn record_scep_intune(&self, action: &'static str, result: &'static str, took: Duration) {
         self.scep_intune_calls
             .get_or_create(&ActionLabels { action, result })
             .inc();
+        self.scep_intune_duration
+            .get_or_create(&IntuneActionLabels { action })
+            .observe(took.as_secs_f64());
     }
 
     /// Counts a request to the challenge-issuing routes by outcome.

@@ -49,9 +49,23 @@ pub struct IntuneCall {
     /// For the audit line: never the CSR or the challenge, which Intune's answers don't
     /// carry either.
     pub description: String,
+    /// How long the call took, token and discovery included.
+    pub elapsed: Duration,
 }
 
 impl IntuneCall {
+    /// Runs `call` and reads its outcome, timing it.
+    async fn timed(
+        action: &'static str,
+        call: impl std::future::Future<Output = Result<ScepVerdict, ProviderError>>,
+    ) -> Self {
+        let started = Instant::now();
+        let outcome = call.await;
+        let mut call = Self::new(action, outcome);
+        call.elapsed = started.elapsed();
+        call
+    }
+
     fn new(action: &'static str, outcome: Result<ScepVerdict, ProviderError>) -> Self {
         let (result, description) = match outcome {
             Ok(ScepVerdict::Success) => ("success", format!("Intune {action}: Success")),
@@ -72,6 +86,7 @@ impl IntuneCall {
             action,
             result,
             description,
+            elapsed: Duration::ZERO,
         }
     }
 
@@ -261,10 +276,11 @@ impl ScepGate {
                     };
                     // Intune reads the challenge from the CSR's challengePassword itself.
                     let csr = STANDARD.encode(der);
-                    let call = IntuneCall::new(
+                    let call = IntuneCall::timed(
                         "validateRequest",
-                        client.validate_request(transaction, &csr).await,
-                    );
+                        client.validate_request(transaction, &csr),
+                    )
+                    .await;
                     if call.succeeded() {
                         self.remember_intune(transaction, csr);
                         return Ok(Admitted {
@@ -321,12 +337,13 @@ impl ScepGate {
         let client = self.intune.as_ref()?;
         let csr = self.take_intune(transaction)?;
         let description = format!("refused by step-posture-connector: {reason}");
-        Some(IntuneCall::new(
-            "failureNotification",
-            client
-                .failure_notification(transaction, &csr, HRESULT_DENIED, &description)
-                .await,
-        ))
+        Some(
+            IntuneCall::timed(
+                "failureNotification",
+                client.failure_notification(transaction, &csr, HRESULT_DENIED, &description),
+            )
+            .await,
+        )
     }
 
     /// Forwards a first-delivered NOTIFYING for a transaction Intune validated:
@@ -341,27 +358,38 @@ impl ScepGate {
         let transaction = notification.transaction_id.as_str();
         let csr = self.take_intune(transaction)?;
         if !notification.success {
-            return Some(IntuneCall::new(
-                "failureNotification",
-                client
-                    .failure_notification(transaction, &csr, HRESULT_FAILED, &notification.failure)
-                    .await,
-            ));
+            return Some(
+                IntuneCall::timed(
+                    "failureNotification",
+                    client.failure_notification(
+                        transaction,
+                        &csr,
+                        HRESULT_FAILED,
+                        &notification.failure,
+                    ),
+                )
+                .await,
+            );
         }
         let der = body
             .x509_certificate
             .as_ref()
             .and_then(|c| c.raw.as_deref())
             .unwrap_or_default();
-        let outcome = match IssuedCertificate::from_der(der) {
-            Ok(certificate) => {
-                client
-                    .success_notification(transaction, &csr, &certificate)
-                    .await
-            }
-            Err(err) => Err(ProviderError::permanent(err.to_string())),
-        };
-        Some(IntuneCall::new("successNotification", outcome))
+        let certificate = IssuedCertificate::from_der(der);
+        Some(
+            IntuneCall::timed("successNotification", async {
+                match certificate {
+                    Ok(certificate) => {
+                        client
+                            .success_notification(transaction, &csr, &certificate)
+                            .await
+                    }
+                    Err(err) => Err(ProviderError::permanent(err.to_string())),
+                }
+            })
+            .await,
+        )
     }
 
     /// Whether this notification was already delivered (step-ca retries once after a 5xx or
