@@ -427,20 +427,7 @@ pub fn gather_environment(dir: &Path) -> Result<HashMap<String, String>, ConfigE
 impl Config {
     /// Validates a set of variables. Every problem is reported, not just the first.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigErrors> {
-        // envy matches lower-cased keys; only our own variables are handed to it so that an
-        // unrelated variable can never make deserialisation fail.
-        let ours = vars
-            .iter()
-            .filter(|(key, _)| KNOWN_VARIABLES.contains(&key.as_str()))
-            .map(|(key, value)| (key.clone(), value.clone()));
-        let raw: RawEnv = envy::from_iter(ours).map_err(|err| {
-            ConfigErrors(vec![ConfigError {
-                variable: "environment".to_owned(),
-                value: None,
-                expected: err.to_string(),
-                secret: false,
-            }])
-        })?;
+        let raw = raw_env(vars, |key| KNOWN_VARIABLES.contains(&key))?;
         let mut errors = Vec::new();
         let config = validate(raw, vars, &mut errors);
         match config {
@@ -454,18 +441,7 @@ impl Config {
     pub fn webhooks_from_vars(
         vars: &HashMap<String, String>,
     ) -> Result<Vec<WebhookEntry>, ConfigErrors> {
-        let ours = vars
-            .iter()
-            .filter(|(key, _)| key.starts_with("WEBHOOK_"))
-            .map(|(key, value)| (key.clone(), value.clone()));
-        let raw: RawEnv = envy::from_iter(ours).map_err(|err| {
-            ConfigErrors(vec![ConfigError {
-                variable: "environment".to_owned(),
-                value: None,
-                expected: err.to_string(),
-                secret: false,
-            }])
-        })?;
+        let raw = raw_env(vars, |key| key.starts_with("WEBHOOK_"))?;
         let mut errors = Vec::new();
         match webhook_entries(&raw, &mut errors) {
             Some(entries) if errors.is_empty() => Ok(entries),
@@ -1003,6 +979,26 @@ fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettin
         cert_path: cert_path?,
         key_path: key_path?,
         mtls,
+    })
+}
+
+/// The variables `ours` picks, as envy reads them. envy matches lower-cased keys; only our
+/// own variables are handed to it, so an unrelated variable can never make it fail.
+fn raw_env(
+    vars: &HashMap<String, String>,
+    ours: impl Fn(&str) -> bool,
+) -> Result<RawEnv, ConfigErrors> {
+    let picked = vars
+        .iter()
+        .filter(|(key, _)| ours(key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()));
+    envy::from_iter(picked).map_err(|err| {
+        ConfigErrors(vec![ConfigError {
+            variable: "environment".to_owned(),
+            value: None,
+            expected: err.to_string(),
+            secret: false,
+        }])
     })
 }
 

@@ -474,7 +474,8 @@ async fn an_intune_challenge_is_validated_by_intune() {
         assert!(metrics.contains(&line), "{line}\n{metrics}");
     }
     // Each call is timed too.
-    let timed = "step_posture_scep_intune_call_duration_seconds_count{action=\"validateRequest\"} 4";
+    let timed =
+        "step_posture_scep_intune_call_duration_seconds_count{action=\"validateRequest\"} 4";
     assert!(metrics.contains(timed), "{timed}\n{metrics}");
 }
 
