@@ -1,6 +1,6 @@
-//! The HTTPS listener: admission ([`crate::admission`]: a cap on concurrent connections,
+//! The HTTPS listener: admission (the `admission` module: a cap on concurrent connections,
 //! a share per client address, idle connections yielding), TLS handshakes under a deadline,
-//! and graceful shutdown. Each connection is served by [`crate::connection`] (HTTP/1.1 or
+//! and graceful shutdown. Each connection is served by the `connection` module (HTTP/1.1 or
 //! HTTP/2, header limits, first-request, header-read and idle timeouts).
 
 use std::future::Future;

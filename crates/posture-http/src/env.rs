@@ -202,7 +202,7 @@ pub fn required(
 }
 
 /// A tenant URL ([`BaseUrl`] rules); `expected` describes it, such as "the Jamf Pro URL, such
-/// as https://example.jamfcloud.com". Missing is a problem. A refused URL is shown with its
+/// as `https://example.jamfcloud.com`". Missing is a problem. A refused URL is shown with its
 /// user information redacted ([`redact_userinfo`]).
 pub fn base_url(
     value: Option<String>,

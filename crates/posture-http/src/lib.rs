@@ -28,7 +28,7 @@
 //! - [`redirect_target`] and [`origin`]: where a redirect (never followed) points, for the
 //!   error message;
 //! - [`Serial`]: identifier hygiene, so only Apple serial numbers reach an MDM;
-//! - [`env`]: reading settings from environment-style variables, with problems that name the
+//! - [`env`](mod@env): reading settings from environment-style variables, with problems that name the
 //!   variable, the value and what was expected.
 //!
 //! ```
