@@ -1203,16 +1203,5 @@ fn colon_hex(hex: &str) -> String {
 
 /// A random version-4 UUID, as step-ca generates for webhook IDs.
 pub fn random_uuid() -> anyhow::Result<String> {
-    let mut bytes = random_bytes::<16>()?;
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+    Ok(posture_http::guid_v4(random_bytes::<16>()?))
 }

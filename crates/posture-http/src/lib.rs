@@ -58,6 +58,7 @@ mod cache;
 mod classify;
 mod client;
 pub mod env;
+mod guid;
 pub mod oauth;
 mod ratelimit;
 mod recent;
@@ -76,6 +77,7 @@ pub use classify::{
     status_error, timed_out, transport_error,
 };
 pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};
+pub use guid::guid_v4;
 pub use ratelimit::{NoSlot, RateLimiter};
 pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess};
 pub use reqwest::{self, StatusCode, Url};

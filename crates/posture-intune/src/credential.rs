@@ -351,7 +351,7 @@ impl ClientCertificate {
             "aud": audience,
             "iss": client_id,
             "sub": client_id,
-            "jti": random_guid(id),
+            "jti": posture_http::guid_v4(id),
             "nbf": now,
             "iat": now,
             "exp": now + ASSERTION_LIFETIME.as_secs(),
@@ -467,21 +467,6 @@ fn key_kind(oid: &Oid<'_>) -> String {
     }
 }
 
-pub(crate) fn random_guid(mut bytes: [u8; 16]) -> String {
-    // RFC 9562 version 4 and variant bits, so the jti reads as the GUID Entra's example shows.
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
 /// A certificate date in RFC 3339, such as `2024-01-01T00:00:00Z`.
 pub(crate) fn show_time(time: OffsetDateTime) -> String {
     time.format(&Rfc3339)
@@ -495,9 +480,9 @@ mod tests {
 
     #[test]
     fn jtis_are_version_4_guids() {
-        let id = random_guid([0xff; 16]);
+        let id = posture_http::guid_v4([0xff; 16]);
         assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
-        assert!(posture_http::env::is_guid(&random_guid([0; 16])));
+        assert!(posture_http::env::is_guid(&posture_http::guid_v4([0; 16])));
     }
 
     #[test]

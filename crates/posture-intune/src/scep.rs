@@ -538,7 +538,7 @@ impl IntuneScepClient {
         let mut bytes = [0u8; 16];
         // Without randomness the ID is all zeros: it only correlates logs, it protects nothing.
         let _ = self.rng.fill(&mut bytes);
-        crate::credential::random_guid(bytes)
+        posture_http::guid_v4(bytes)
     }
 }
 
