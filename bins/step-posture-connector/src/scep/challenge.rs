@@ -269,7 +269,8 @@ impl SignedChallenges {
     }
 }
 
-/// The static challenge, compared in constant time.
+/// A secret value compared in constant time: the static challenge, and the issuing
+/// routes' Basic credentials.
 pub struct StaticChallenge {
     key: hmac::Key,
     tag: hmac::Tag,
@@ -296,7 +297,13 @@ impl StaticChallenge {
 
     /// Whether `presented` is the expected challenge.
     pub fn matches(&self, presented: &str) -> bool {
-        hmac::verify(&self.key, presented.as_bytes(), self.tag.as_ref()).is_ok()
+        self.matches_bytes(presented.as_bytes())
+    }
+
+    /// Whether `presented` is the expected value, as bytes (such as decoded Basic
+    /// credentials, which need not be UTF-8).
+    pub fn matches_bytes(&self, presented: &[u8]) -> bool {
+        hmac::verify(&self.key, presented, self.tag.as_ref()).is_ok()
     }
 }
 

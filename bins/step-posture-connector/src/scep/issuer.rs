@@ -17,8 +17,6 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
-use ring::hmac;
-use ring::rand::SystemRandom;
 use serde::Deserialize;
 
 use super::ScepGate;
@@ -165,19 +163,6 @@ fn issue(gate: &ScepGate) -> Result<String, String> {
 
 /// `None` when the request carries the issuer credentials; the 401 otherwise.
 fn authenticate(gate: &ScepGate, headers: &HeaderMap) -> Option<Issued> {
-    let Some(expected) = gate.issuer_credentials() else {
-        return Some(Issued {
-            response: respond(
-                StatusCode::NOT_FOUND,
-                "application/json",
-                Bytes::from_static(b"{\"error\":\"not found\"}"),
-            ),
-            outcome: "refused",
-            reason: "SCEP_ISSUER_BASIC_AUTH is not set, so challenges are not issued over \
-                     HTTP"
-                .to_owned(),
-        });
-    };
     let presented = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -187,11 +172,22 @@ fn authenticate(gate: &ScepGate, headers: &HeaderMap) -> Option<Issued> {
                 .decode(b64.trim())
                 .ok()
         });
-    let mut expected_bytes = expected.username.as_bytes().to_vec();
-    expected_bytes.push(b':');
-    expected_bytes.extend_from_slice(expected.password.expose());
-    if presented.is_some_and(|p| equal(&p, &expected_bytes)) {
-        return None;
+    match gate.issuer_accepts(presented.as_deref()) {
+        None => {
+            return Some(Issued {
+                response: respond(
+                    StatusCode::NOT_FOUND,
+                    "application/json",
+                    Bytes::from_static(b"{\"error\":\"not found\"}"),
+                ),
+                outcome: "refused",
+                reason: "SCEP_ISSUER_BASIC_AUTH is not set, so challenges are not issued over \
+                         HTTP"
+                    .to_owned(),
+            });
+        }
+        Some(true) => return None,
+        Some(false) => {}
     }
     let mut response = respond(
         StatusCode::UNAUTHORIZED,
@@ -207,15 +203,6 @@ fn authenticate(gate: &ScepGate, headers: &HeaderMap) -> Option<Issued> {
         outcome: "unauthorized",
         reason: "missing or wrong SCEP_ISSUER_BASIC_AUTH credentials".to_owned(),
     })
-}
-
-/// Constant-time equality of two byte strings of any lengths: both are MACed under a random
-/// key and the tags compared with ring's constant-time verify.
-fn equal(a: &[u8], b: &[u8]) -> bool {
-    let Ok(key) = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new()) else {
-        return false;
-    };
-    hmac::verify(&key, a, hmac::sign(&key, b).as_ref()).is_ok()
 }
 
 fn refused(status: StatusCode, reason: String) -> Issued {

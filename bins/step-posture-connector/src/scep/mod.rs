@@ -25,7 +25,7 @@ use ring::digest;
 use smallstep_webhook::{CsrIdentity, RequestBody};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::config::{ChallengeMethod, IdentifierSource, IssuerCredentials, ScepSettings};
+use crate::config::{ChallengeMethod, IdentifierSource, ScepSettings};
 pub use challenge::{ChallengeError, SignedChallenges, StaticChallenge, VerifiedChallenge};
 
 /// How long a delivered notification is remembered, so step-ca's retry of it is recognised.
@@ -147,7 +147,8 @@ pub struct ScepGate {
     posture: bool,
     static_challenge: Option<StaticChallenge>,
     signed: Option<SignedChallenges>,
-    issuer: Option<IssuerCredentials>,
+    /// `user:password` of `SCEP_ISSUER_BASIC_AUTH`, ready for constant-time comparison.
+    issuer: Option<StaticChallenge>,
     notifications: Mutex<HashMap<String, Instant>>,
     intune: Option<IntuneScepClient>,
     /// Transactions Intune validated → (the base64 CSR, when), for their notifications.
@@ -173,7 +174,12 @@ impl ScepGate {
                 .map(|c| StaticChallenge::new(c.expose())),
             signed: (!keys.is_empty())
                 .then(|| SignedChallenges::new(&keys, settings.challenge_ttl)),
-            issuer: settings.issuer_credentials.clone(),
+            issuer: settings.issuer_credentials.as_ref().map(|credentials| {
+                let mut expected = credentials.username.as_bytes().to_vec();
+                expected.push(b':');
+                expected.extend_from_slice(credentials.password.expose());
+                StaticChallenge::new(&expected)
+            }),
             notifications: Mutex::new(HashMap::new()),
             intune,
             intune_transactions: Mutex::new(HashMap::new()),
@@ -195,9 +201,12 @@ impl ScepGate {
         self.signed.as_ref()
     }
 
-    /// The credentials the issuing routes require, if they are served.
-    pub fn issuer_credentials(&self) -> Option<&IssuerCredentials> {
-        self.issuer.as_ref()
+    /// Whether the issuing routes are served (`SCEP_ISSUER_BASIC_AUTH` is set) and, if so,
+    /// whether `presented` (decoded Basic credentials, `user:password`) are theirs, compared
+    /// in constant time. `None` when the routes are not served.
+    pub fn issuer_accepts(&self, presented: Option<&[u8]>) -> Option<bool> {
+        let expected = self.issuer.as_ref()?;
+        Some(presented.is_some_and(|p| expected.matches_bytes(p)))
     }
 
     /// The device a verified SCEPCHALLENGE body's CSR names, by `SCEP_IDENTIFIER`.
