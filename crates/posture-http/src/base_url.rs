@@ -1,4 +1,3 @@
-use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -154,53 +153,6 @@ impl BaseUrl {
     }
 }
 
-/// `text` with the user information of a URL (user name and password) replaced by
-/// `[redacted]`, for showing a URL that may carry credentials in an error or a log line.
-///
-/// It works on text that does not parse as a URL too, and errs on the side of hiding:
-/// everything from the start of the authority (after `scheme:` and any slashes) to the *last*
-/// `@` is hidden, so a password holding `/`, `@` or spaces is hidden whole. Text without `@`
-/// is returned as it is.
-///
-/// ```
-/// use posture_http::redact_userinfo;
-/// assert_eq!(
-///     redact_userinfo("https://admin:pa55@jamf.example.com/jamf"),
-///     "https://[redacted]@jamf.example.com/jamf"
-/// );
-/// assert_eq!(redact_userinfo("https://a:p/w@x@h.example.com"), "https://[redacted]@h.example.com");
-/// assert_eq!(redact_userinfo("admin:pa55@jamf.example.com"), "admin:[redacted]@jamf.example.com");
-/// assert_eq!(redact_userinfo("https://jamf.example.com"), "https://jamf.example.com");
-/// ```
-pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
-    let Some(at) = text.rfind('@') else {
-        return Cow::Borrowed(text);
-    };
-    let start = authority_start(text).min(at);
-    Cow::Owned(format!("{}[redacted]{}", &text[..start], &text[at..]))
-}
-
-/// Where a URL's authority starts: after a leading `scheme:` and the slashes (or
-/// backslashes, which URL parsers take for slashes) that follow it; 0 without a scheme.
-fn authority_start(text: &str) -> usize {
-    let leading = text.len() - text.trim_start().len();
-    let rest = &text[leading..];
-    let Some(colon) = rest.find(':') else {
-        return leading;
-    };
-    let scheme = &rest[..colon];
-    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !is_scheme {
-        return leading;
-    }
-    let after = &rest[colon + 1..];
-    let slashes = after.len() - after.trim_start_matches(['/', '\\']).len();
-    leading + colon + 1 + slashes
-}
-
 fn is_loopback_host(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
@@ -235,6 +187,8 @@ impl std::str::FromStr for BaseUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use posture_settings::redact_userinfo;
+    use std::borrow::Cow;
 
     #[test]
     fn accepts_https_with_and_without_trailing_slash_and_prefix() {

@@ -28,158 +28,14 @@
 //! ]);
 //! ```
 
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+pub use posture_settings::{
+    BOOL_EXPECTED, ConfigProblem, ConfigProblems, parse_bool, seconds_expected,
+};
+
 use crate::{BaseUrl, CaBundle, DEFAULT_MAX_RETRY_AFTER, MAX_RETRY_AFTER, Secret, redact_userinfo};
-
-/// One configuration problem: which variable, the bad value (never for secrets) and what was
-/// expected.
-///
-/// It displays on one line in the server's format:
-/// `TIMEOUT="abc" is invalid: expected …`, `JAMF_BASE_URL is not set: expected …`, or
-/// `JAMF_CLIENT_SECRET is invalid (value not shown, it is a secret): expected …`.
-#[derive(Clone, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub struct ConfigProblem {
-    /// The variable, such as `JAMF_BASE_URL`.
-    pub variable: String,
-    /// The value as given; `None` when the variable is missing or the value is secret.
-    pub value: Option<String>,
-    /// What a valid value looks like, and why this one isn't.
-    pub expected: String,
-    /// Whether the value was withheld because it is secret.
-    pub secret: bool,
-}
-
-impl ConfigProblem {
-    /// A required variable is not set.
-    pub fn missing(variable: &str, expected: impl Into<String>) -> Self {
-        Self {
-            variable: variable.to_owned(),
-            value: None,
-            expected: expected.into(),
-            secret: false,
-        }
-    }
-
-    /// A variable has a value that can't be used.
-    ///
-    /// A value that may be a URL with a user name or password — one holding `@` after a `:`,
-    /// or any value with `@` of a variable whose name ends in `_URL` — is stored with its user
-    /// information replaced by `[redacted]` ([`redact_userinfo`]), so a password typed into a
-    /// URL is never shown.
-    ///
-    /// ```
-    /// use posture_http::env::ConfigProblem;
-    /// let problem = ConfigProblem::invalid("JAMF_BASE_URL", "https://me:pa55@jamf.example.com", "no credentials");
-    /// assert_eq!(problem.value.as_deref(), Some("https://[redacted]@jamf.example.com"));
-    /// let problem = ConfigProblem::invalid("KANDJI_API_URL", "t0ken@example.api.iru.com", "a URL");
-    /// assert_eq!(problem.value.as_deref(), Some("[redacted]@example.api.iru.com"));
-    /// let problem = ConfigProblem::invalid("JAMF_DEVICE_GROUP", "ops@example.com", "a group");
-    /// assert_eq!(problem.value.as_deref(), Some("ops@example.com"));
-    /// ```
-    pub fn invalid(variable: &str, value: &str, expected: impl Into<String>) -> Self {
-        Self {
-            variable: variable.to_owned(),
-            value: Some(shown_value(variable, value).into_owned()),
-            expected: expected.into(),
-            secret: false,
-        }
-    }
-
-    /// A secret variable is wrong; its value is not shown.
-    pub fn secret(variable: &str, expected: impl Into<String>) -> Self {
-        Self {
-            variable: variable.to_owned(),
-            value: None,
-            expected: expected.into(),
-            secret: true,
-        }
-    }
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.value, self.secret) {
-            // Again here: the fields are public, so a value may not have come through
-            // `invalid`.
-            (Some(value), _) => write!(
-                f,
-                "{}={:?} is invalid: expected {}",
-                self.variable,
-                shown_value(&self.variable, value),
-                self.expected
-            ),
-            (None, true) => write!(
-                f,
-                "{} is invalid (value not shown, it is a secret): expected {}",
-                self.variable, self.expected
-            ),
-            (None, false) => write!(
-                f,
-                "{} is not set: expected {}",
-                self.variable, self.expected
-            ),
-        }
-    }
-}
-
-/// `value` as a problem shows it: with the user information of anything that may be a URL
-/// with credentials redacted.
-fn shown_value<'a>(variable: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
-    let may_hold_userinfo = value
-        .rfind('@')
-        .is_some_and(|at| variable.ends_with("_URL") || value[..at].contains(':'));
-    if may_hold_userinfo {
-        redact_userinfo(value)
-    } else {
-        std::borrow::Cow::Borrowed(value)
-    }
-}
-
-/// A provider's settings were invalid. Holds every problem found, and displays them one per
-/// line.
-#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub struct ConfigProblems {
-    problems: Vec<ConfigProblem>,
-}
-
-impl ConfigProblems {
-    /// Wraps the problems found.
-    pub fn new(problems: Vec<ConfigProblem>) -> Self {
-        Self { problems }
-    }
-
-    /// One problem.
-    pub fn one(problem: ConfigProblem) -> Self {
-        Self {
-            problems: vec![problem],
-        }
-    }
-
-    /// The problems, in the order the variables were read.
-    pub fn problems(&self) -> &[ConfigProblem] {
-        &self.problems
-    }
-}
-
-impl fmt::Display for ConfigProblems {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.problems.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{problem}")?;
-        }
-        Ok(())
-    }
-}
-
-/// What a boolean variable accepts.
-pub const BOOL_EXPECTED: &str = "0 or 1 (or true/false)";
 
 /// A variable's value, trimmed; `None` when unset or empty.
 pub fn value(get: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
@@ -265,33 +121,10 @@ pub fn secret(
     }
 }
 
-/// Reads a secret file: one trailing newline (`\n` or `\r\n`) is removed; an empty secret is
-/// refused. On failure, returns the reason (never the content).
+/// Reads a secret file with [`posture_settings::read_secret_file`] (at most 64 KiB, one
+/// trailing newline removed, not empty). On failure, returns the reason (never the content).
 pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path).map_err(|err| err.to_string())?;
-    let secret = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
-    if secret.is_empty() {
-        return Err("the file is empty".to_owned());
-    }
-    Ok(Secret::new(secret))
-}
-
-/// Go's `strconv.ParseBool` spellings, which the Go version accepted for its 0/1 flags.
-///
-/// ```
-/// assert_eq!(posture_http::env::parse_bool("True"), Some(true));
-/// assert_eq!(posture_http::env::parse_bool("0"), Some(false));
-/// assert_eq!(posture_http::env::parse_bool("yes"), None);
-/// ```
-pub fn parse_bool(text: &str) -> Option<bool> {
-    match text {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
+    posture_settings::read_secret_file(path).map(Secret::new)
 }
 
 /// A boolean in [`parse_bool`]'s spellings; `default` when unset.
@@ -335,10 +168,6 @@ pub fn seconds(
     .map(Duration::from_secs)
 }
 
-fn seconds_expected(min: u64, max: u64) -> String {
-    let zero = if min == 0 { " (0 disables)" } else { "" };
-    format!("a whole number of seconds from {min} to {max}{zero}")
-}
 
 /// A provider's `*_MAX_RETRY_AFTER`: the longest `Retry-After` its [`Backoff`](crate::Backoff)
 /// honours, a whole number of seconds from 1 to 3600 ([`MAX_RETRY_AFTER`]);
@@ -539,14 +368,6 @@ mod tests {
             assert!(!shown.contains(password), "{text}: {shown}");
             assert!(shown.contains("ACME_URL"), "{shown}");
         }
-        // Built by hand, a problem still does not show it.
-        let problem = ConfigProblem {
-            variable: "OTHER".to_owned(),
-            value: Some(format!("https://u:{password}@h.example.com")),
-            expected: "x".to_owned(),
-            secret: false,
-        };
-        assert!(!problem.to_string().contains(password), "{problem}");
     }
 
     #[test]

@@ -69,7 +69,8 @@ pub mod testing;
 mod token;
 
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
-pub use base_url::{BaseUrl, BaseUrlError, redact_userinfo};
+pub use base_url::{BaseUrl, BaseUrlError};
+pub use posture_settings::redact_userinfo;
 pub use bearer::{Answer, bearer_header, send_bearer};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache, find_cause};
 pub use classify::{

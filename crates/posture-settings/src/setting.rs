@@ -1,0 +1,630 @@
+//! One declaration per variable, and the reader that parses variables by their declarations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{ConfigProblem, ConfigProblems};
+
+/// What a boolean variable accepts.
+pub const BOOL_EXPECTED: &str = "0 or 1 (or true/false)";
+
+/// The largest secret file read, in bytes. A secret, or a list of them, is far smaller; a
+/// bigger file is a wrong path (a log, a disk image) that must not be read into memory.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// The type of a variable's value, with its default and bounds.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// Free text.
+    Text,
+    /// A secret, given inline or in the file named by the `file` variable (not both). Never
+    /// shown.
+    Secret {
+        /// The variable naming a file that holds the secret, such as `JAMF_CLIENT_SECRET_FILE`.
+        file: &'static str,
+    },
+    /// A flag in Go's `strconv.ParseBool` spellings.
+    Flag {
+        /// The value when unset.
+        default: bool,
+    },
+    /// A whole number of seconds.
+    Seconds {
+        /// The value when unset.
+        default: u64,
+        /// The smallest value accepted; when 0, 0 is documented as "disables".
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
+    /// A whole number of something.
+    Number {
+        /// The value when unset.
+        default: u64,
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+        /// What it counts, in the plural, such as `"connections"`.
+        unit: &'static str,
+    },
+    /// A comma-separated list; items trimmed, empty ones dropped.
+    List,
+    /// A file system path.
+    Path,
+    /// A URL.
+    Url,
+    /// One of a fixed set of words.
+    Choice {
+        /// The words accepted.
+        values: &'static [&'static str],
+        /// The value when unset; `None` when one must be given.
+        default: Option<&'static str>,
+    },
+}
+
+/// The declaration of one variable: its name, type, default, bounds, whether it is a secret
+/// (with its `_FILE` form) and a doc line. Parsing ([`Reader`]), problem messages
+/// ([`Setting::expected`]), the `check-config` summary ([`summary`]), documentation tables
+/// ([`markdown_table`]) and the list of known variables all come from it.
+///
+/// ```
+/// use posture_settings::Setting;
+///
+/// const CACHE_TTL: Setting = Setting::seconds("ACME_CACHE_TTL", 60, 0, 86_400, "how long an answer is cached");
+/// assert_eq!(CACHE_TTL.expected(), "a whole number of seconds from 0 to 86400 (0 disables)");
+/// assert_eq!(CACHE_TTL.default_text().as_deref(), Some("60"));
+/// ```
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct Setting {
+    /// The variable's name, such as `JAMF_BASE_URL`.
+    pub name: &'static str,
+    /// Its type, default and bounds.
+    pub kind: Kind,
+    /// Whether it must be set.
+    pub required: bool,
+    /// One line saying what it is for; for text, paths, URLs and secrets also what a valid
+    /// value looks like in problem messages.
+    pub doc: &'static str,
+}
+
+impl Setting {
+    const fn new(name: &'static str, kind: Kind, doc: &'static str) -> Self {
+        Self {
+            name,
+            kind,
+            required: false,
+            doc,
+        }
+    }
+
+    /// Free text, optional.
+    pub const fn text(name: &'static str, doc: &'static str) -> Self {
+        Self::new(name, Kind::Text, doc)
+    }
+
+    /// A secret, inline in `name` or in the file named by `file`; required.
+    pub const fn secret(name: &'static str, file: &'static str, doc: &'static str) -> Self {
+        Self::new(name, Kind::Secret { file }, doc).required()
+    }
+
+    /// A flag, `default` when unset.
+    pub const fn flag(name: &'static str, default: bool, doc: &'static str) -> Self {
+        Self::new(name, Kind::Flag { default }, doc)
+    }
+
+    /// Whole seconds from `min` to `max`, `default` when unset.
+    pub const fn seconds(
+        name: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+        doc: &'static str,
+    ) -> Self {
+        Self::new(name, Kind::Seconds { default, min, max }, doc)
+    }
+
+    /// A whole number of `unit` from `min` to `max`, `default` when unset.
+    pub const fn number(
+        name: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+        unit: &'static str,
+        doc: &'static str,
+    ) -> Self {
+        Self::new(
+            name,
+            Kind::Number {
+                default,
+                min,
+                max,
+                unit,
+            },
+            doc,
+        )
+    }
+
+    /// A comma-separated list, empty when unset.
+    pub const fn list(name: &'static str, doc: &'static str) -> Self {
+        Self::new(name, Kind::List, doc)
+    }
+
+    /// A path, optional.
+    pub const fn path(name: &'static str, doc: &'static str) -> Self {
+        Self::new(name, Kind::Path, doc)
+    }
+
+    /// A URL, optional.
+    pub const fn url(name: &'static str, doc: &'static str) -> Self {
+        Self::new(name, Kind::Url, doc)
+    }
+
+    /// One of `values`, `default` when unset (`None`: required).
+    pub const fn choice(
+        name: &'static str,
+        values: &'static [&'static str],
+        default: Option<&'static str>,
+        doc: &'static str,
+    ) -> Self {
+        Self::new(name, Kind::Choice { values, default }, doc)
+    }
+
+    /// The same declaration, required.
+    pub const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// Whether the value is a secret, never shown.
+    pub const fn is_secret(&self) -> bool {
+        matches!(self.kind, Kind::Secret { .. })
+    }
+
+    /// The variable naming a file that holds the secret, for secrets.
+    pub const fn file_form(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::Secret { file } => Some(file),
+            _ => None,
+        }
+    }
+
+    /// The variable's names: its own and, for a secret, its `_FILE` form.
+    ///
+    /// ```
+    /// use posture_settings::Setting;
+    /// let token = Setting::secret("ACME_TOKEN", "ACME_TOKEN_FILE", "the API token");
+    /// assert_eq!(token.names().collect::<Vec<_>>(), ["ACME_TOKEN", "ACME_TOKEN_FILE"]);
+    /// ```
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + use<> {
+        std::iter::once(self.name).chain(self.file_form())
+    }
+
+    /// The default as text, when there is one.
+    pub fn default_text(&self) -> Option<String> {
+        match self.kind {
+            Kind::Flag { default } => Some(u8::from(default).to_string()),
+            Kind::Seconds { default, .. } | Kind::Number { default, .. } => {
+                Some(default.to_string())
+            }
+            Kind::Choice { default, .. } => default.map(str::to_owned),
+            Kind::Text | Kind::Secret { .. } | Kind::List | Kind::Path | Kind::Url => None,
+        }
+    }
+
+    /// What a valid value looks like, as problem messages say it.
+    pub fn expected(&self) -> String {
+        match self.kind {
+            Kind::Flag { .. } => BOOL_EXPECTED.to_owned(),
+            Kind::Seconds { min, max, .. } => seconds_expected(min, max),
+            Kind::Number { min, max, unit, .. } => {
+                format!("a whole number of {unit} from {min} to {max}")
+            }
+            Kind::Choice { values, .. } => one_of(values),
+            Kind::Secret { file } if !self.required => format!("{} (or {file})", self.doc),
+            Kind::Text | Kind::Secret { .. } | Kind::List | Kind::Path | Kind::Url => {
+                self.doc.to_owned()
+            }
+        }
+    }
+}
+
+/// "a, b or c".
+fn one_of(values: &[&str]) -> String {
+    match values {
+        [] => String::new(),
+        [only] => (*only).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// What a number of seconds from `min` to `max` must be; when `min` is 0, saying that 0
+/// disables.
+///
+/// ```
+/// assert_eq!(posture_settings::seconds_expected(1, 60), "a whole number of seconds from 1 to 60");
+/// ```
+pub fn seconds_expected(min: u64, max: u64) -> String {
+    let zero = if min == 0 { " (0 disables)" } else { "" };
+    format!("a whole number of seconds from {min} to {max}{zero}")
+}
+
+/// Go's `strconv.ParseBool` spellings, which the Go version accepted for its 0/1 flags.
+///
+/// ```
+/// assert_eq!(posture_settings::parse_bool("True"), Some(true));
+/// assert_eq!(posture_settings::parse_bool("0"), Some(false));
+/// assert_eq!(posture_settings::parse_bool("yes"), None);
+/// ```
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// A comma-separated list: items trimmed, empty items dropped.
+///
+/// ```
+/// assert_eq!(posture_settings::split_list(" a, ,b "), ["a", "b"]);
+/// ```
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Reads a file of at most [`MAX_SECRET_FILE_BYTES`] as UTF-8, whole. On failure, returns
+/// the reason, never the content.
+pub fn read_capped(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|err| err.to_string())?;
+    let mut text = String::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|err| err.to_string())?;
+    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(format!("larger than {MAX_SECRET_FILE_BYTES} bytes"));
+    }
+    Ok(text)
+}
+
+/// Reads a file holding one secret: at most [`MAX_SECRET_FILE_BYTES`], one trailing newline
+/// (`\n` or `\r\n`) removed, not empty. On failure, returns the reason (never the content).
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("posture-settings-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("token");
+/// std::fs::write(&path, "s3cret\n").unwrap();
+/// assert_eq!(posture_settings::read_secret_file(&path).unwrap(), "s3cret");
+/// std::fs::write(&path, "\n").unwrap();
+/// assert_eq!(posture_settings::read_secret_file(&path).unwrap_err(), "the file is empty");
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn read_secret_file(path: &Path) -> Result<String, String> {
+    let mut text = read_capped(path)?;
+    if text.ends_with("\r\n") {
+        text.truncate(text.len() - 2);
+    } else if text.ends_with('\n') {
+        text.truncate(text.len() - 1);
+    }
+    if text.is_empty() {
+        return Err("the file is empty".to_owned());
+    }
+    Ok(text)
+}
+
+/// Reads variables by their declarations, collecting every problem rather than stopping at
+/// the first. Each getter returns `None` when the value was refused (the problem is kept);
+/// optional values come as `Option<Option<T>>`.
+///
+/// ```
+/// use posture_settings::{Reader, Setting};
+///
+/// const URL: Setting = Setting::url("ACME_URL", "the tenant URL, such as https://acme.example.com").required();
+/// const TTL: Setting = Setting::seconds("ACME_CACHE_TTL", 60, 0, 86_400, "how long an answer is cached");
+/// const TOKEN: Setting = Setting::secret("ACME_TOKEN", "ACME_TOKEN_FILE", "the API token");
+///
+/// let get = |name: &str| match name {
+///     "ACME_URL" => Some("https://acme.example.com".to_owned()),
+///     "ACME_CACHE_TTL" => Some("soon".to_owned()),
+///     _ => None,
+/// };
+/// let mut reader = Reader::new(&get);
+/// assert_eq!(reader.required_text(&URL).as_deref(), Some("https://acme.example.com"));
+/// assert_eq!(reader.seconds(&TTL), None);
+/// assert_eq!(reader.required_secret(&TOKEN), None);
+/// let problems = reader.finish().unwrap_err();
+/// assert_eq!(problems.to_string().lines().collect::<Vec<_>>(), [
+///     "ACME_CACHE_TTL=\"soon\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
+///     "ACME_TOKEN is not set: expected the API token (or ACME_TOKEN_FILE)",
+/// ]);
+/// ```
+pub struct Reader<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<ConfigProblem>,
+}
+
+impl std::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("problems", &self.problems)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// Reads through `get`, which returns a variable's value, or `None` when unset.
+    pub fn new(get: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self {
+            get,
+            problems: Vec::new(),
+        }
+    }
+
+    /// A variable's value, trimmed; `None` when unset or empty.
+    pub fn value(&self, name: &str) -> Option<String> {
+        (self.get)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Keeps a problem found by the caller's own checks.
+    pub fn problem(&mut self, problem: ConfigProblem) {
+        self.problems.push(problem);
+    }
+
+    /// Keeps several problems.
+    pub fn problems_from(&mut self, problems: impl IntoIterator<Item = ConfigProblem>) {
+        self.problems.extend(problems);
+    }
+
+    /// Whether a problem has been found so far.
+    pub fn has_problems(&self) -> bool {
+        !self.problems.is_empty()
+    }
+
+    /// `Ok` when every value was accepted, else every problem, in the order found.
+    pub fn finish(self) -> Result<(), ConfigProblems> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigProblems::new(self.problems))
+        }
+    }
+
+    /// The problems found so far, leaving none.
+    pub fn take_problems(&mut self) -> Vec<ConfigProblem> {
+        std::mem::take(&mut self.problems)
+    }
+
+    /// Optional text (also paths and URLs, unparsed): `Some(None)` when unset, `None` when
+    /// required and unset.
+    pub fn text(&mut self, setting: &Setting) -> Option<Option<String>> {
+        match self.value(setting.name) {
+            Some(text) => Some(Some(text)),
+            None if setting.required => {
+                self.problems
+                    .push(ConfigProblem::missing(setting.name, setting.expected()));
+                None
+            }
+            None => Some(None),
+        }
+    }
+
+    /// Required text: `None` (with a problem) when unset.
+    pub fn required_text(&mut self, setting: &Setting) -> Option<String> {
+        match self.value(setting.name) {
+            Some(text) => Some(text),
+            None => {
+                self.problems
+                    .push(ConfigProblem::missing(setting.name, setting.expected()));
+                None
+            }
+        }
+    }
+
+    /// A flag; its default when unset.
+    pub fn flag(&mut self, setting: &Setting) -> Option<bool> {
+        let default = match setting.kind {
+            Kind::Flag { default } => default,
+            _ => false,
+        };
+        match self.value(setting.name) {
+            None => Some(default),
+            Some(text) => parse_bool(&text).or_else(|| {
+                self.problems
+                    .push(ConfigProblem::invalid(setting.name, &text, BOOL_EXPECTED));
+                None
+            }),
+        }
+    }
+
+    /// A whole number within the declared bounds; the default when unset.
+    pub fn number(&mut self, setting: &Setting) -> Option<u64> {
+        let (default, min, max) = match setting.kind {
+            Kind::Seconds { default, min, max } | Kind::Number { default, min, max, .. } => {
+                (default, min, max)
+            }
+            _ => (0, 0, u64::MAX),
+        };
+        match self.value(setting.name) {
+            None => Some(default),
+            Some(text) => match text.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Some(n),
+                _ => {
+                    self.problems.push(ConfigProblem::invalid(
+                        setting.name,
+                        &text,
+                        setting.expected(),
+                    ));
+                    None
+                }
+            },
+        }
+    }
+
+    /// A number of seconds within the declared bounds; the default when unset.
+    pub fn seconds(&mut self, setting: &Setting) -> Option<Duration> {
+        self.number(setting).map(Duration::from_secs)
+    }
+
+    /// A comma-separated list; empty when unset.
+    pub fn list(&self, setting: &Setting) -> Vec<String> {
+        self.value(setting.name)
+            .as_deref()
+            .map(split_list)
+            .unwrap_or_default()
+    }
+
+    /// One of the declared words; the default when unset.
+    pub fn choice(&mut self, setting: &Setting) -> Option<&'static str> {
+        let Kind::Choice { values, default } = setting.kind else {
+            return None;
+        };
+        match self.value(setting.name) {
+            None => default.or_else(|| {
+                self.problems
+                    .push(ConfigProblem::missing(setting.name, setting.expected()));
+                None
+            }),
+            Some(text) => values
+                .iter()
+                .copied()
+                .find(|value| value.eq_ignore_ascii_case(&text))
+                .or_else(|| {
+                    self.problems.push(ConfigProblem::invalid(
+                        setting.name,
+                        &text,
+                        setting.expected(),
+                    ));
+                    None
+                }),
+        }
+    }
+
+    /// An optional secret, inline (taken as it is, untrimmed) or from its `_FILE` form (read
+    /// with [`read_secret_file`]), not both: `Some(None)` when neither is set.
+    pub fn secret(&mut self, setting: &Setting) -> Option<Option<String>> {
+        let file_variable = setting.file_form().unwrap_or("");
+        let inline = (self.get)(setting.name).filter(|v| !v.is_empty());
+        let file = self.value(file_variable);
+        match (inline, file) {
+            (Some(secret), None) => Some(Some(secret)),
+            (None, Some(path)) => match read_secret_file(Path::new(&path)) {
+                Ok(secret) => Some(Some(secret)),
+                Err(reason) => {
+                    self.problems.push(ConfigProblem::invalid(
+                        file_variable,
+                        &path,
+                        format!("a readable file holding {} ({reason})", setting.doc),
+                    ));
+                    None
+                }
+            },
+            (Some(_), Some(_)) => {
+                self.problems.push(ConfigProblem::secret(
+                    setting.name,
+                    format!("either {} or {file_variable}, not both", setting.name),
+                ));
+                None
+            }
+            (None, None) if setting.required => {
+                self.problems.push(ConfigProblem::missing(
+                    setting.name,
+                    format!("{} (or {file_variable})", setting.doc),
+                ));
+                None
+            }
+            (None, None) => Some(None),
+        }
+    }
+
+    /// A required secret: `None` (with a problem) when neither form is set.
+    pub fn required_secret(&mut self, setting: &Setting) -> Option<String> {
+        self.secret(&setting.required())?
+    }
+}
+
+/// `NAME=value` for every declared variable that is set, secrets shown as `(set, not
+/// shown)`, for a `check-config` summary.
+///
+/// ```
+/// use posture_settings::{Setting, summary};
+/// const SETTINGS: &[Setting] = &[
+///     Setting::url("ACME_URL", "the tenant URL"),
+///     Setting::secret("ACME_TOKEN", "ACME_TOKEN_FILE", "the API token"),
+///     Setting::seconds("ACME_CACHE_TTL", 60, 0, 86_400, "cache lifetime"),
+/// ];
+/// let get = |name: &str| match name {
+///     "ACME_URL" => Some("https://acme.example.com".to_owned()),
+///     "ACME_TOKEN" => Some("s3cret".to_owned()),
+///     _ => None,
+/// };
+/// assert_eq!(summary(SETTINGS, &get), [
+///     "ACME_URL=https://acme.example.com",
+///     "ACME_TOKEN=(set, not shown)",
+///     "ACME_CACHE_TTL=60 (default)",
+/// ]);
+/// ```
+pub fn summary(settings: &[Setting], get: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let reader = Reader::new(get);
+    settings
+        .iter()
+        .filter_map(|setting| {
+            let set = setting.names().find_map(|name| reader.value(name));
+            match (set, setting.is_secret()) {
+                (Some(_), true) => Some(format!("{}=(set, not shown)", setting.name)),
+                (Some(value), false) => Some(format!(
+                    "{}={}",
+                    setting.name,
+                    crate::redact_userinfo(&value)
+                )),
+                (None, _) => setting
+                    .default_text()
+                    .map(|default| format!("{}={default} (default)", setting.name)),
+            }
+        })
+        .collect()
+}
+
+/// A Markdown table of the declared variables (name, default, description), as the READMEs
+/// show them; their tests compare the two.
+///
+/// ```
+/// use posture_settings::{Setting, markdown_table};
+/// const SETTINGS: &[Setting] = &[Setting::flag("ACME_ENRICH", true, "return enrichment data")];
+/// assert_eq!(markdown_table(SETTINGS), "\
+/// | Variable | Default | Description |
+/// |---|---|---|
+/// | `ACME_ENRICH` | `1` | return enrichment data |
+/// ");
+/// ```
+pub fn markdown_table(settings: &[Setting]) -> String {
+    let mut table = String::from("| Variable | Default | Description |\n|---|---|---|\n");
+    for setting in settings {
+        let name = match setting.file_form() {
+            Some(file) => format!("`{}` / `{file}`", setting.name),
+            None => format!("`{}`", setting.name),
+        };
+        let default = match (setting.default_text(), setting.required) {
+            (Some(default), _) => format!("`{default}`"),
+            (None, true) => "required".to_owned(),
+            (None, false) => String::new(),
+        };
+        table.push_str(&format!("| {name} | {default} | {} |\n", setting.doc));
+    }
+    table
+}
+
+/// Every variable name the declarations use (`_FILE` forms included), for fuzzing, property
+/// tests and warnings about unknown variables.
+pub fn variable_names(settings: &[Setting]) -> Vec<&'static str> {
+    settings.iter().flat_map(Setting::names).collect()
+}
