@@ -11,6 +11,10 @@
 //! provider must allow, under [`Policy::Any`] one suffices; enrichment data is merged under
 //! each provider's name.
 //!
+//! A provider crate also exports a [`ProviderKind`]: its `PROVIDER` name, its settings
+//! (declared with [`posture_settings`]) and how to build it, so a server composes providers
+//! from a list without naming their types.
+//!
 //! This crate has no HTTP client, no async runtime and no MDM specifics, so third parties
 //! can implement a provider without pulling in anything they don't use.
 //!
@@ -47,13 +51,23 @@
 mod decision;
 mod enrichment;
 mod error;
+mod kind;
 mod policy;
 mod provider;
 mod request;
+mod version;
 
 pub use decision::{Decision, DenyCode, InvalidDenyCode};
 pub use enrichment::{Enrichment, InvalidEnrichment};
 pub use error::{ErrorKind, ProviderError};
 pub use policy::{Policy, PolicyError, PolicyProvider, UnknownPolicy};
 pub use provider::{BoxFuture, DynPostureProvider, PostureProvider};
+pub use kind::{
+    BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
+    ReloadFailure, ReloadableList,
+};
 pub use request::{DeviceMode, LookupRequest, UnknownDeviceMode, WebhookKind};
+pub use version::FileVersion;
+
+/// The settings layer providers declare their variables with.
+pub use posture_settings;

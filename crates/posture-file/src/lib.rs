@@ -58,18 +58,19 @@
 mod error;
 mod format;
 mod index;
+mod kind;
 mod list;
 mod parse_csv;
 mod parse_json;
 mod provider;
 mod split_json;
-mod version;
 
 pub use error::LoadError;
 pub use format::{FileFormat, UnknownFileFormat};
+pub use kind::{FileKind, KIND, SETTINGS};
 pub use list::{DeviceList, DeviceRecord, LoadOptions};
 pub use provider::FileProvider;
-pub use version::FileVersion;
+pub use posture_core::FileVersion;
 
 /// Compiles the README's example.
 #[cfg(doctest)]

@@ -30,7 +30,7 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
 pub const ENTRA_OBJECT_CACHE_TTL: Duration = Duration::from_secs(3600);
 
 const MAX_TIMEOUT_SECS: u64 = 60;
-const MAX_TTL_SECS: u64 = 86_400;
+pub(crate) const MAX_TTL_SECS: u64 = 86_400;
 
 /// A `complianceState` of an Intune managed device (Microsoft Graph v1.0 enum).
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]

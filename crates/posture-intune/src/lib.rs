@@ -134,6 +134,7 @@ mod client;
 mod config;
 mod credential;
 mod error;
+mod kind;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod model;
@@ -152,6 +153,7 @@ pub use credential::{
     AssertionAlgorithm, ClientCertificate, ClientCertificateError, UnknownAssertionAlgorithm,
 };
 pub use error::IntuneError;
+pub use kind::{IntuneKind, KIND, SETTINGS};
 pub use posture_http::env::ConfigProblem;
 pub use posture_http::{CacheStats, TokenStats};
 pub use provider::{IntuneProvider, IntuneStats};

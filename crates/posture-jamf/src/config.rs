@@ -31,12 +31,12 @@ const MAX_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 5;
 
 /// The largest accepted `JAMF_MAX_CONNECTIONS`.
-const MAX_MAX_CONNECTIONS: u64 = 50;
+pub(crate) const MAX_MAX_CONNECTIONS: u64 = 50;
 
 const CONNECTIONS_EXPECTED: &str = "a whole number of connections from 1 to 50";
 
 /// The largest accepted cache TTL, in seconds (one day).
-const MAX_TTL_SECS: u64 = 86_400;
+pub(crate) const MAX_TTL_SECS: u64 = 86_400;
 
 /// Which of Jamf's two APIs answers lookups.
 ///

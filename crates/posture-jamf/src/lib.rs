@@ -106,6 +106,7 @@
 mod client;
 mod config;
 mod error;
+mod kind;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod model;
@@ -120,5 +121,6 @@ pub use config::{
     STEP_CA_ATTEMPT_BUDGET, UnknownJamfApi,
 };
 pub use error::JamfError;
+pub use kind::{JamfKind, KIND, SETTINGS};
 pub use posture_http::{CacheStats, TokenStats};
 pub use provider::{JamfProvider, JamfStats};

@@ -22,7 +22,7 @@ pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
 pub const MAX_REQUESTS_PER_SECOND: u32 = 50;
 
 const MAX_TIMEOUT_SECS: u64 = 60;
-const MAX_TTL_SECS: u64 = 86_400;
+pub(crate) const MAX_TTL_SECS: u64 = 86_400;
 
 /// One entry of `KANDJI_BLUEPRINTS`: a blueprint's ID or its name.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]

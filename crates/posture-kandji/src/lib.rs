@@ -125,6 +125,7 @@
 
 mod config;
 mod error;
+mod kind;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod model;
@@ -137,6 +138,7 @@ pub use config::{
     KandjiConfig, KandjiConfigError, MAX_REQUESTS_PER_SECOND,
 };
 pub use error::KandjiError;
+pub use kind::{KandjiKind, KIND, SETTINGS};
 pub use posture_http::CacheStats;
 pub use posture_http::env::ConfigProblem;
 pub use provider::{KandjiProvider, KandjiStats};

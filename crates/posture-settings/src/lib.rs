@@ -25,6 +25,7 @@ pub use problem::{ConfigProblem, ConfigProblems, redact_userinfo};
 pub use setting::{
     BOOL_EXPECTED, Kind, MAX_SECRET_FILE_BYTES, Reader, Setting, markdown_table, parse_bool,
     read_capped, read_secret_file, seconds_expected, split_list, summary, variable_names,
+    variables_read,
 };
 
 #[cfg(doctest)]

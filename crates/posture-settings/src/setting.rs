@@ -178,6 +178,12 @@ impl Setting {
         self
     }
 
+    /// The same declaration, optional.
+    pub const fn optional(mut self) -> Self {
+        self.required = false;
+        self
+    }
+
     /// Whether the value is a secret, never shown.
     pub const fn is_secret(&self) -> bool {
         matches!(self.kind, Kind::Secret { .. })
@@ -627,4 +633,28 @@ pub fn markdown_table(settings: &[Setting]) -> String {
 /// tests and warnings about unknown variables.
 pub fn variable_names(settings: &[Setting]) -> Vec<&'static str> {
     settings.iter().flat_map(Setting::names).collect()
+}
+
+/// The names of the variables `read` asks for, for a test that a crate's declarations
+/// match what its parser reads. The values given are all unset.
+///
+/// ```
+/// use posture_settings::{Reader, Setting, variables_read};
+/// const URL: Setting = Setting::url("ACME_URL", "the tenant URL");
+/// let asked = variables_read(|get| {
+///     let mut reader = Reader::new(get);
+///     let _ = reader.text(&URL);
+///     let _ = reader.value("ACME_UNDECLARED");
+/// });
+/// assert_eq!(asked, ["ACME_UNDECLARED", "ACME_URL"]);
+/// ```
+pub fn variables_read(
+    read: impl FnOnce(&dyn Fn(&str) -> Option<String>),
+) -> std::collections::BTreeSet<String> {
+    let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    read(&|name: &str| {
+        asked.borrow_mut().insert(name.to_owned());
+        None
+    });
+    asked.into_inner()
 }

@@ -6,13 +6,13 @@ use std::time::SystemTime;
 /// identity (device and inode). Writing to a file changes its size or modification time;
 /// renaming another file over it changes its identity.
 ///
-/// [`FileProvider`](crate::FileProvider) compares the versions before and after reading the
-/// device file, so a file that changes while it is read is not loaded, and remembers the
-/// version it loaded ([`FileProvider::version`](crate::FileProvider::version)), so a caller
+/// A provider that serves a list read from a file (posture-file's `FileProvider`) compares the
+/// versions before and after reading it, so a file that changes while it is read is not
+/// loaded, and remembers the version it loaded ([`ReloadableList::version`]), so a server
 /// can tell whether the file on disk is still the one being served.
 ///
 /// ```
-/// use posture_file::FileVersion;
+/// use posture_core::FileVersion;
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("devices.csv");
 /// std::fs::write(&path, "Identifier\nC02XL0GJJG5J\n")?;

@@ -1,0 +1,300 @@
+//! How a provider crate describes itself to a server: its `PROVIDER` name, its settings, how
+//! to build it, and the optional hooks a server uses for reloads, metrics, `check-config`
+//! and readiness.
+//!
+//! A server holds a list of [`ProviderKind`]s; adding a provider is a new crate exporting
+//! one, and one more entry in that list. The server never names a provider's type.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use posture_core::{
+//!     BuildError, BuiltProvider, Decision, DenyCode, LookupRequest, PostureProvider,
+//!     ProviderError, ProviderKind, ProviderSetup,
+//! };
+//! use posture_settings::{ConfigProblems, Reader, Setting};
+//!
+//! const ALLOW: Setting = Setting::list("ONLY_ALLOW", "the identifiers to allow").required();
+//!
+//! #[derive(Debug)]
+//! struct Only(Vec<String>);
+//!
+//! impl PostureProvider for Only {
+//!     fn name(&self) -> &str { "only" }
+//!     async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
+//!         Ok(if self.0.iter().any(|id| id == request.identifier()) {
+//!             Decision::allow()
+//!         } else {
+//!             Decision::deny(DenyCode::DEVICE_NOT_FOUND, "not listed in ONLY_ALLOW")
+//!         })
+//!     }
+//! }
+//!
+//! #[derive(Debug)]
+//! struct OnlyKind;
+//!
+//! #[derive(Debug)]
+//! struct OnlySetup(Vec<String>);
+//!
+//! impl ProviderKind for OnlyKind {
+//!     fn name(&self) -> &'static str { "only" }
+//!     fn settings(&self) -> &'static [Setting] { &[ALLOW] }
+//!     fn configure(&self, get: &dyn Fn(&str) -> Option<String>) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
+//!         let mut reader = Reader::new(get);
+//!         let ids = reader.list(&ALLOW);
+//!         reader.finish()?;
+//!         Ok(Box::new(OnlySetup(ids)))
+//!     }
+//! }
+//!
+//! impl ProviderSetup for OnlySetup {
+//!     fn summary(&self) -> Vec<String> { vec![format!("ONLY_ALLOW={}", self.0.join(","))] }
+//!     fn build(&self) -> Result<BuiltProvider, BuildError> {
+//!         Ok(BuiltProvider::new(Arc::new(Only(self.0.clone()))))
+//!     }
+//! }
+//!
+//! let get = |name: &str| (name == "ONLY_ALLOW").then(|| "C02XL0GJJG5J".to_owned());
+//! let setup = OnlyKind.configure(&get).unwrap();
+//! assert_eq!(setup.summary(), ["ONLY_ALLOW=C02XL0GJJG5J"]);
+//! let built = setup.build().unwrap();
+//! assert_eq!(built.provider().name(), "only");
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use posture_settings::{ConfigProblems, Setting};
+
+use crate::{DynPostureProvider, FileVersion};
+
+/// A provider as a server sees it before configuration: a name for `PROVIDER`, the
+/// variables it reads, and how to turn them into a [`ProviderSetup`].
+///
+/// Implementations are usually unit structs exported as a `static` by the provider crate
+/// (`posture_file::KIND`, `posture_jamf::KIND`, …).
+pub trait ProviderKind: Send + Sync + fmt::Debug {
+    /// The name `PROVIDER` uses, lower case, such as `jamf`. Unique among a server's kinds.
+    fn name(&self) -> &'static str;
+
+    /// Every variable the provider reads, declared once. Variables the server reads itself
+    /// (such as `TIMEOUT`) may be listed too, so the provider's documentation is complete.
+    fn settings(&self) -> &'static [Setting];
+
+    /// Validates the variables (`get` returns a variable's value, `None` when unset),
+    /// reporting every problem, without network access or loading data.
+    fn configure(
+        &self,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems>;
+}
+
+/// A validated provider configuration, not yet built.
+pub trait ProviderSetup: Send + Sync + fmt::Debug {
+    /// Lines for `check-config`, secrets redacted, describing what the provider will do.
+    fn summary(&self) -> Vec<String>;
+
+    /// Settings that work but are probably not what the operator wants.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Files the provider reads at build time, which a server stamps before building, so
+    /// a change made meanwhile is reloaded ([`BuiltProvider::reloadable`]).
+    fn watched_files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
+    /// Builds the provider. No network access happens here; data files are loaded.
+    /// Readiness is [`DynPostureProvider::check_ready_boxed`].
+    fn build(&self) -> Result<BuiltProvider, BuildError>;
+}
+
+/// Why a provider could not be built, such as a device file that does not load.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+#[non_exhaustive]
+pub struct BuildError {
+    /// What was being built, naming the variable where one is at fault, such as
+    /// `FILE_PATH=/etc/devices.json: cannot load the device file`.
+    pub context: String,
+    /// The cause.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl BuildError {
+    /// A failure to build, with what was being built.
+    pub fn new(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// A built provider, with the hooks a server uses beyond lookups.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BuiltProvider {
+    provider: Arc<dyn DynPostureProvider>,
+    reloadable: Option<Arc<dyn ReloadableList>>,
+    counters: Option<Arc<dyn ProviderCounters>>,
+}
+
+impl BuiltProvider {
+    /// A provider with no reload or counter hooks.
+    pub fn new(provider: Arc<dyn DynPostureProvider>) -> Self {
+        Self {
+            provider,
+            reloadable: None,
+            counters: None,
+        }
+    }
+
+    /// Adds the hook that reloads the provider's list when its file changes.
+    pub fn with_reloadable(mut self, list: Arc<dyn ReloadableList>) -> Self {
+        self.reloadable = Some(list);
+        self
+    }
+
+    /// Adds the provider's counters, read by a server's metrics at scrape time.
+    pub fn with_counters(mut self, counters: Arc<dyn ProviderCounters>) -> Self {
+        self.counters = Some(counters);
+        self
+    }
+
+    /// The provider lookups go to.
+    pub fn provider(&self) -> &Arc<dyn DynPostureProvider> {
+        &self.provider
+    }
+
+    /// The reload hook, for a provider serving a list read from a file.
+    pub fn reloadable(&self) -> Option<&Arc<dyn ReloadableList>> {
+        self.reloadable.as_ref()
+    }
+
+    /// The provider's counters, when it keeps any.
+    pub fn counters(&self) -> Option<&Arc<dyn ProviderCounters>> {
+        self.counters.as_ref()
+    }
+}
+
+/// A provider serving a list read from a file, which a server reloads when the file
+/// changes (on SIGHUP, or when polling finds a new [`FileVersion`]).
+pub trait ReloadableList: Send + Sync + fmt::Debug {
+    /// The file the list comes from; `None` when it was not read from a file.
+    fn path(&self) -> Option<&Path>;
+
+    /// The version of the file the served list was read from.
+    fn version(&self) -> Option<FileVersion>;
+
+    /// Reads the file again and swaps the list in whole, or keeps the old one on failure.
+    /// With `expected`, the file must still be at that version, and must not change while it
+    /// is read. Returns the new list's length.
+    fn reload(&self, expected: Option<FileVersion>) -> Result<usize, ReloadFailure>;
+
+    /// How many entries the served list holds.
+    fn len(&self) -> usize;
+
+    /// Whether the served list is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Why a reload kept the old list.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReloadFailure {
+    /// The file changed while it was read, or is not at the expected version: not a
+    /// failure of the file, the reload is retried once it settles.
+    #[error(transparent)]
+    Changed(Box<dyn std::error::Error + Send + Sync>),
+    /// The new list would drop more entries than allowed.
+    #[error(transparent)]
+    Shrunk(Box<dyn std::error::Error + Send + Sync>),
+    /// The file could not be read or is invalid.
+    #[error(transparent)]
+    Invalid(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Counters a provider keeps (requests sent, tokens fetched, cache hits), which a server
+/// exports as metrics. Read at scrape time, so keep it cheap.
+pub trait ProviderCounters: Send + Sync + fmt::Debug {
+    /// The counters' current values.
+    fn samples(&self) -> Vec<CounterSample>;
+}
+
+/// One counter's value. A server names the metric after `name` (for example
+/// `step_posture_provider_requests_total`) and labels it with the provider's name, then
+/// with `labels`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct CounterSample {
+    /// The metric name without prefix or `_total`, such as `provider_requests`; the same
+    /// name means the same metric across providers, so reuse the common ones
+    /// ([`CounterSample::REQUESTS`] and the others) where they fit.
+    pub name: &'static str,
+    /// One line saying what is counted.
+    pub help: &'static str,
+    /// Labels besides `provider`, such as `("cache", "decisions")`.
+    pub labels: Vec<(&'static str, String)>,
+    /// The count since start.
+    pub value: u64,
+}
+
+impl CounterSample {
+    /// Authenticated requests sent to the backend, retries included.
+    pub const REQUESTS: (&'static str, &'static str) = (
+        "provider_requests",
+        "Authenticated requests sent to the MDM, retries included.",
+    );
+    /// Access-token requests (the first token and renewals).
+    pub const TOKEN_REQUESTS: (&'static str, &'static str) = (
+        "provider_token_requests",
+        "API token requests (first token and renewals).",
+    );
+    /// Access-token requests that failed.
+    pub const TOKEN_FAILURES: (&'static str, &'static str) = (
+        "provider_token_failures",
+        "API token requests that failed.",
+    );
+    /// Lookups answered from a cache (label `cache`).
+    pub const CACHE_HITS: (&'static str, &'static str) = (
+        "provider_cache_hits",
+        "Lookups answered from the provider's cache.",
+    );
+    /// Lookups a cache could not answer (label `cache`).
+    pub const CACHE_MISSES: (&'static str, &'static str) = (
+        "provider_cache_misses",
+        "Lookups the provider's cache could not answer, each one a request to the MDM.",
+    );
+
+    /// A sample of the counter `(name, help)` (one of the associated constants, or your
+    /// own) with no labels besides `provider`.
+    ///
+    /// ```
+    /// use posture_core::CounterSample;
+    /// let sample = CounterSample::new(CounterSample::REQUESTS, 7).label("route", "computers");
+    /// assert_eq!(sample.name, "provider_requests");
+    /// assert_eq!(sample.labels, [("route", "computers".to_owned())]);
+    /// ```
+    pub fn new((name, help): (&'static str, &'static str), value: u64) -> Self {
+        Self {
+            name,
+            help,
+            labels: Vec::new(),
+            value,
+        }
+    }
+
+    /// Adds a label.
+    pub fn label(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.labels.push((name, value.into()));
+        self
+    }
+}

@@ -1,0 +1,163 @@
+//! The file provider as a server composes it: `PROVIDER=file`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use posture_core::{
+    BuildError, BuiltProvider, FileVersion, ProviderKind, ProviderSetup, ReloadFailure,
+    ReloadableList,
+};
+use posture_settings::{ConfigProblem, ConfigProblems, Reader, Setting};
+
+use crate::{FileFormat, FileProvider, LoadError, LoadOptions};
+
+/// `PROVIDER=file`, for a server's list of providers.
+pub static KIND: FileKind = FileKind;
+
+const FILE_PATH: Setting =
+    Setting::path("FILE_PATH", "the path of a JSON or CSV device file").required();
+const FILE_TYPE: Setting = Setting::choice("FILE_TYPE", &["json", "csv"], None, "json or csv");
+const RELOAD_ALLOW_SHRINK: Setting = Setting::flag(
+    "RELOAD_ALLOW_SHRINK",
+    false,
+    "let a reload drop more than half the devices",
+);
+
+/// Every variable the file provider reads.
+pub const SETTINGS: &[Setting] = &[FILE_PATH, FILE_TYPE, RELOAD_ALLOW_SHRINK];
+
+/// The file provider's [`ProviderKind`]: a JSON or CSV device list, reloaded when it
+/// changes ([`ReloadableList`]).
+///
+/// ```
+/// use posture_core::ProviderKind;
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("devices.csv");
+/// std::fs::write(&path, "Identifier\nC02XL0GJJG5J\n")?;
+/// let path_text = path.display().to_string();
+/// let get = |name: &str| match name {
+///     "FILE_PATH" => Some(path_text.clone()),
+///     "FILE_TYPE" => Some("csv".to_owned()),
+///     _ => None,
+/// };
+/// let setup = posture_file::KIND.configure(&get)?;
+/// let built = setup.build()?;
+/// assert_eq!(built.reloadable().map(|list| list.len()), Some(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct FileKind;
+
+impl ProviderKind for FileKind {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    fn settings(&self) -> &'static [Setting] {
+        SETTINGS
+    }
+
+    fn configure(
+        &self,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
+        let mut reader = Reader::new(get);
+        let path = reader.required_text(&FILE_PATH).map(PathBuf::from);
+        let format = match reader.value(FILE_TYPE.name) {
+            None => {
+                reader.problem(ConfigProblem::missing(FILE_TYPE.name, FILE_TYPE.expected()));
+                None
+            }
+            Some(text) => text.parse::<FileFormat>().ok().or_else(|| {
+                reader.problem(ConfigProblem::invalid(
+                    FILE_TYPE.name,
+                    &text,
+                    FILE_TYPE.expected(),
+                ));
+                None
+            }),
+        };
+        let allow_shrink = reader.flag(&RELOAD_ALLOW_SHRINK);
+        reader.finish()?;
+        match (path, format, allow_shrink) {
+            (Some(path), Some(format), Some(allow_shrink)) => Ok(Box::new(FileSetup {
+                path,
+                format,
+                allow_shrink,
+            })),
+            // Every None pushed a problem, so `finish` has returned them.
+            _ => Err(ConfigProblems::new(Vec::new())),
+        }
+    }
+}
+
+/// A validated file-provider configuration.
+#[derive(Debug)]
+struct FileSetup {
+    path: PathBuf,
+    format: FileFormat,
+    allow_shrink: bool,
+}
+
+impl ProviderSetup for FileSetup {
+    fn summary(&self) -> Vec<String> {
+        vec![format!(
+            "FILE_PATH={} FILE_TYPE={} RELOAD_ALLOW_SHRINK={} ({})",
+            self.path.display(),
+            self.format,
+            u8::from(self.allow_shrink),
+            if self.allow_shrink {
+                "a reload may drop any number of devices"
+            } else {
+                "a reload that drops more than half the devices is refused"
+            }
+        )]
+    }
+
+    fn watched_files(&self) -> Vec<PathBuf> {
+        vec![self.path.clone()]
+    }
+
+    fn build(&self) -> Result<BuiltProvider, BuildError> {
+        let options = LoadOptions::new().allow_shrink(self.allow_shrink);
+        let file = Arc::new(
+            FileProvider::load_with(&self.path, self.format, options).map_err(|err| {
+                BuildError::new(
+                    format!(
+                        "FILE_PATH={}: cannot load the device file",
+                        self.path.display()
+                    ),
+                    err,
+                )
+            })?,
+        );
+        Ok(BuiltProvider::new(file.clone()).with_reloadable(file))
+    }
+}
+
+impl ReloadableList for FileProvider {
+    fn path(&self) -> Option<&Path> {
+        FileProvider::path(self)
+    }
+
+    fn version(&self) -> Option<FileVersion> {
+        FileProvider::version(self)
+    }
+
+    fn reload(&self, expected: Option<FileVersion>) -> Result<usize, ReloadFailure> {
+        let result = match expected {
+            Some(version) => self.reload_if_unchanged(version),
+            None => FileProvider::reload(self),
+        };
+        result.map_err(|err| match err {
+            LoadError::Changed { .. } => ReloadFailure::Changed(Box::new(err)),
+            LoadError::Shrunk { .. } => ReloadFailure::Shrunk(Box::new(err)),
+            other => ReloadFailure::Invalid(Box::new(other)),
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.snapshot().len()
+    }
+}

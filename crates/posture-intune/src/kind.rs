@@ -1,0 +1,229 @@
+//! The Intune provider as a server composes it: `PROVIDER=intune`.
+
+use std::sync::Arc;
+
+use posture_core::{
+    BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
+};
+use posture_http::DEFAULT_MAX_RETRY_AFTER;
+use posture_settings::{ConfigProblems, Setting};
+
+use crate::config::{
+    DEFAULT_AUTHORITY_URL, DEFAULT_CACHE_TTL, DEFAULT_GRAPH_URL, DEFAULT_NEGATIVE_CACHE_TTL,
+    MAX_TTL_SECS,
+};
+use crate::{IntuneConfig, IntuneProvider};
+
+/// `PROVIDER=intune`, for a server's list of providers.
+pub static KIND: IntuneKind = IntuneKind;
+
+/// Every variable the Intune provider reads (besides the server's `TIMEOUT`).
+pub const SETTINGS: &[Setting] = &[
+    Setting::text("INTUNE_TENANT_ID", "the Entra tenant ID (a GUID)").required(),
+    Setting::text(
+        "INTUNE_CLIENT_ID",
+        "the app registration's application (client) ID (a GUID)",
+    )
+    .required(),
+    Setting::secret(
+        "INTUNE_CLIENT_SECRET",
+        "INTUNE_CLIENT_SECRET_FILE",
+        "the app registration's client secret (or use a certificate)",
+    )
+    .optional(),
+    Setting::path(
+        "INTUNE_CLIENT_CERT_PATH",
+        "the PEM certificate registered on the app registration, instead of a secret",
+    ),
+    Setting::path(
+        "INTUNE_CLIENT_KEY_PATH",
+        "the PEM RSA private key of INTUNE_CLIENT_CERT_PATH",
+    ),
+    Setting::choice(
+        "INTUNE_CLIENT_ASSERTION_ALG",
+        &["PS256", "RS256"],
+        Some("PS256"),
+        "the signature algorithm of certificate assertions",
+    ),
+    Setting::url("INTUNE_AUTHORITY_URL", DEFAULT_AUTHORITY_URL),
+    Setting::url("INTUNE_GRAPH_URL", DEFAULT_GRAPH_URL),
+    Setting::text(
+        "INTUNE_SCOPE",
+        "the Graph resource with /.default; by default the one of INTUNE_GRAPH_URL",
+    ),
+    Setting::list(
+        "INTUNE_ALLOWED_COMPLIANCE_STATES",
+        "compliance states that allow (default: compliant)",
+    ),
+    Setting::list(
+        "INTUNE_ALLOWED_MANAGEMENT_AGENTS",
+        "management agents that count as managed (default: every MDM agent)",
+    ),
+    Setting::text(
+        "INTUNE_GROUP_ID",
+        "an Entra group (object ID) the device must belong to",
+    ),
+    Setting::flag(
+        "INTUNE_ENRICH",
+        true,
+        "return user and device data as enrichment",
+    ),
+    Setting::seconds(
+        "INTUNE_CACHE_TTL",
+        DEFAULT_CACHE_TTL.as_secs(),
+        0,
+        MAX_TTL_SECS,
+        "how long a decision is cached",
+    ),
+    Setting::seconds(
+        "INTUNE_NEGATIVE_CACHE_TTL",
+        DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
+        0,
+        MAX_TTL_SECS,
+        "how long a device-not-found answer is cached",
+    ),
+    Setting::seconds(
+        "INTUNE_MAX_RETRY_AFTER",
+        DEFAULT_MAX_RETRY_AFTER.as_secs(),
+        1,
+        3600,
+        "the longest Retry-After from Graph that is honoured",
+    ),
+    Setting::path(
+        "INTUNE_CA_PATH",
+        "extra PEM CA certificates (for a proxy or a test server)",
+    ),
+];
+
+/// The Intune provider's [`ProviderKind`]: reads [`SETTINGS`] with
+/// [`IntuneConfig::from_env`].
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct IntuneKind;
+
+impl ProviderKind for IntuneKind {
+    fn name(&self) -> &'static str {
+        "intune"
+    }
+
+    fn settings(&self) -> &'static [Setting] {
+        SETTINGS
+    }
+
+    fn configure(
+        &self,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
+        IntuneConfig::from_env(get)
+            .map(|config| Box::new(IntuneSetup(config)) as Box<dyn ProviderSetup>)
+            .map_err(|err| ConfigProblems::new(err.problems().to_vec()))
+    }
+}
+
+/// A validated Intune configuration.
+#[derive(Debug)]
+struct IntuneSetup(IntuneConfig);
+
+/// `ab12…` as `AB:12:…`, as certificate tools show fingerprints.
+fn colon_hex(hex: &str) -> String {
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+impl ProviderSetup for IntuneSetup {
+    fn summary(&self) -> Vec<String> {
+        let intune = &self.0;
+        let credential = match intune.client_certificate() {
+            // The certificate's path and thumbprint, never the key.
+            Some(cert) => format!(
+                "INTUNE_CLIENT_CERT_PATH={} (SHA-256 {}, Entra thumbprint {}, valid until {}) \
+                 INTUNE_CLIENT_KEY_PATH={} (not shown) INTUNE_CLIENT_ASSERTION_ALG={}",
+                cert.cert_path()
+                    .map_or_else(String::new, |p| p.display().to_string()),
+                colon_hex(&cert.sha256_hex()),
+                cert.entra_thumbprint(),
+                cert.not_after().date(),
+                cert.key_path()
+                    .map_or_else(String::new, |p| p.display().to_string()),
+                cert.algorithm()
+            ),
+            None => "(secret set, not shown)".to_owned(),
+        };
+        let states: Vec<&str> = intune.allowed_states().iter().map(|s| s.as_str()).collect();
+        let agents: Vec<&str> = intune
+            .allowed_management_agents()
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        vec![
+            format!(
+                "INTUNE_TENANT_ID={} INTUNE_CLIENT_ID={} {credential}",
+                intune.tenant_id(),
+                intune.client_id()
+            ),
+            format!(
+                "INTUNE_AUTHORITY_URL={} INTUNE_GRAPH_URL={} INTUNE_SCOPE={}{} INTUNE_ALLOWED_COMPLIANCE_STATES={} INTUNE_GROUP_ID={}",
+                intune.authority_url(),
+                intune.graph_url(),
+                intune.scope(),
+                if intune.scope_is_set() { "" } else { " (default)" },
+                states.join(","),
+                intune.group_id().unwrap_or("(none)")
+            ),
+            format!("INTUNE_ALLOWED_MANAGEMENT_AGENTS={}", agents.join(",")),
+            format!(
+                "INTUNE_ENRICH={} INTUNE_CACHE_TTL={} s INTUNE_NEGATIVE_CACHE_TTL={} s INTUNE_MAX_RETRY_AFTER={} s",
+                u8::from(intune.enrich()),
+                intune.cache_ttl().as_secs(),
+                intune.negative_cache_ttl().as_secs(),
+                intune.max_retry_after().as_secs()
+            ),
+        ]
+    }
+
+    fn build(&self) -> Result<BuiltProvider, BuildError> {
+        let intune = Arc::new(
+            IntuneProvider::new(self.0.clone())
+                .map_err(|err| BuildError::new("cannot set up the Intune provider", err))?,
+        );
+        Ok(BuiltProvider::new(intune.clone()).with_counters(intune))
+    }
+}
+
+impl ProviderCounters for IntuneProvider {
+    fn samples(&self) -> Vec<CounterSample> {
+        let stats = self.stats();
+        vec![
+            CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
+                .label("cache", "decisions"),
+            CounterSample::new(CounterSample::CACHE_HITS, stats.entra_devices.hits)
+                .label("cache", "entra_devices"),
+            CounterSample::new(CounterSample::CACHE_MISSES, stats.decisions.misses)
+                .label("cache", "decisions"),
+            CounterSample::new(CounterSample::CACHE_MISSES, stats.entra_devices.misses)
+                .label("cache", "entra_devices"),
+            CounterSample::new(CounterSample::TOKEN_REQUESTS, stats.token.fetches),
+            CounterSample::new(CounterSample::TOKEN_FAILURES, stats.token.failures),
+            CounterSample::new(CounterSample::REQUESTS, stats.graph_requests),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declarations_match_what_the_parser_reads() {
+        let asked = posture_settings::variables_read(|get| {
+            let _ = IntuneConfig::from_env(get);
+        });
+        let mut declared: Vec<&str> = posture_settings::variable_names(SETTINGS);
+        declared.push("TIMEOUT");
+        declared.sort_unstable();
+        assert_eq!(asked.iter().map(String::as_str).collect::<Vec<_>>(), declared);
+    }
+}
