@@ -14,9 +14,10 @@ use posture_core::{Decision, DeviceMode, DynPostureProvider, LookupRequest};
 use smallstep_webhook::{RequestBody, ResponseBody, Signer, Verifier, WebhookSecret};
 
 use crate::client::{Connection, client_config};
-use crate::config::{Config, ConfigErrors, ProviderSettings};
+use crate::config::{Config, ConfigErrors, ProviderChoice};
 use crate::handler::{App, SCEP_CHALLENGE_PATH, SCEP_NOTIFY_PATH, WEBHOOK_PATH};
 use crate::metrics::Metrics;
+use crate::providers::Providers;
 use crate::reload::{self, FileWatch, Reloader};
 use crate::scep::ScepGate;
 use crate::throttle::AuthThrottle;
@@ -50,8 +51,8 @@ impl CommandError {
 
 /// Builds the configured provider. No network or file access happens before
 /// [`DynPostureProvider::check_ready_boxed`], except that the file provider loads its file.
-pub fn build_provider(settings: &ProviderSettings) -> anyhow::Result<Arc<dyn DynPostureProvider>> {
-    Ok(providers::build(settings)?.provider)
+pub fn build_provider(choice: &ProviderChoice) -> anyhow::Result<Arc<dyn DynPostureProvider>> {
+    Ok(providers::build(choice)?.provider)
 }
 
 /// The TLS state of the `SCEP_ISSUER_ADDR` listener: the server certificate, and no client
@@ -110,8 +111,11 @@ pub async fn ensure_ready(
 
 /// `serve`: validates the configuration, checks the provider, then serves until SIGTERM
 /// or SIGINT.
-pub async fn serve(vars: &HashMap<String, String>) -> Result<(), CommandError> {
-    let config = Config::from_vars(vars)?;
+pub async fn serve(
+    vars: &HashMap<String, String>,
+    providers: &Providers,
+) -> Result<(), CommandError> {
+    let config = Config::from_vars_with(vars, providers)?;
     run_server(config, server::shutdown_signal()).await?;
     Ok(())
 }
@@ -197,11 +201,9 @@ impl Server {
             provider.name(),
         )
         .with_tls(tls.clone());
-        if let Some(jamf) = &parts.jamf {
-            metrics = metrics.with_jamf(jamf.clone());
-        }
-        if let Some(file) = &parts.file {
-            metrics = metrics.with_devices(file.clone());
+        metrics = metrics.with_provider_counters(parts.counters.clone());
+        if let Some(list) = &parts.reloadable {
+            metrics = metrics.with_devices(list.clone());
         }
         let metrics = Arc::new(metrics);
         let tls_for_ready = tls.clone();
@@ -219,7 +221,12 @@ impl Server {
         if let Some(throttle) = config.auth_throttle {
             app = app.with_auth_throttle(AuthThrottle::new(throttle.limit, throttle.window));
         }
-        let reloader = Reloader::new(config.tls.clone(), tls.clone(), parts.file, metrics.clone());
+        let reloader = Reloader::new(
+            config.tls.clone(),
+            tls.clone(),
+            parts.reloadable,
+            metrics.clone(),
+        );
         let listener = server::bind(config.listen).await?;
         let metrics_listener = match config.metrics_addr {
             Some(addr) => Some(
@@ -676,10 +683,11 @@ fn challenge_password(challenge: &str) -> rcgen::Attribute {
 /// bound to `identifier` when given, valid for `ttl` (at most `SCEP_CHALLENGE_TTL`).
 pub fn issue_challenge(
     vars: &HashMap<String, String>,
+    providers: &Providers,
     identifier: Option<&str>,
     ttl: Option<Duration>,
 ) -> Result<String, CommandError> {
-    let config = Config::from_vars(vars)?;
+    let config = Config::from_vars_with(vars, providers)?;
     let gate = config
         .scep
         .as_ref()
@@ -698,8 +706,11 @@ pub fn issue_challenge(
 
 /// `check-config`: validates the configuration, loads the TLS files, bootstraps the
 /// provider, and returns a summary with secrets redacted.
-pub async fn check_config(vars: &HashMap<String, String>) -> Result<String, CommandError> {
-    let config = Config::from_vars(vars)?;
+pub async fn check_config(
+    vars: &HashMap<String, String>,
+    providers: &Providers,
+) -> Result<String, CommandError> {
+    let config = Config::from_vars_with(vars, providers)?;
     // The same steps, in the same order and with the same errors, as `Server::bind`.
     let provider = build_provider(&config.provider)?;
     ensure_ready(provider.as_ref(), config.timeout).await?;
@@ -714,20 +725,21 @@ pub async fn check_config(vars: &HashMap<String, String>) -> Result<String, Comm
 
 fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
     let mut lines = vec!["configuration OK".to_owned()];
-    match &config.provider {
-        ProviderSettings::Combined { policy, providers } => {
-            let names: Vec<&str> = providers.iter().map(ProviderSettings::name).collect();
-            lines.push(format!(
-                "providers: {} with POLICY={policy} (ready)",
-                names.join(",")
-            ));
-            for provider in providers {
-                provider_summary(provider, &mut lines);
-            }
+    let choice = &config.provider;
+    match choice.members.as_slice() {
+        [(name, setup)] => {
+            lines.push(format!("provider: {name} (ready)"));
+            lines.extend(setup.summary().into_iter().map(|line| format!("  {line}")));
         }
-        single => {
-            lines.push(format!("provider: {} (ready)", single.name()));
-            provider_summary(single, &mut lines);
+        members => {
+            lines.push(format!(
+                "providers: {} with POLICY={} (ready)",
+                choice.names().join(","),
+                choice.policy
+            ));
+            for (_, setup) in members {
+                lines.extend(setup.summary().into_iter().map(|line| format!("  {line}")));
+            }
         }
     }
     for line in report {
@@ -874,144 +886,15 @@ fn scep_summary(scep: Option<&crate::config::ScepSettings>) -> String {
     line
 }
 
-fn provider_summary(provider: &ProviderSettings, lines: &mut Vec<String>) {
-    match provider {
-        ProviderSettings::File {
-            path,
-            format,
-            allow_shrink,
-        } => {
-            lines.push(format!(
-                "  FILE_PATH={} FILE_TYPE={format} RELOAD_ALLOW_SHRINK={} ({})",
-                path.display(),
-                u8::from(*allow_shrink),
-                if *allow_shrink {
-                    "a reload may drop any number of devices"
-                } else {
-                    "a reload that drops more than half the devices is refused"
-                }
-            ));
-        }
-        ProviderSettings::Jamf(jamf) => {
-            let group =
-                |g: Option<&str>| g.map_or_else(|| "(none)".to_owned(), |g| format!("{g:?}"));
-            lines.push(format!(
-                "  JAMF_BASE_URL={} JAMF_API={} JAMF_CLIENT_ID={} (secret set, not shown) JAMF_MAX_CONNECTIONS={}",
-                jamf.base_url().as_str(),
-                jamf.api(),
-                jamf.client_id(),
-                jamf.max_connections()
-            ));
-            lines.push(format!(
-                "  JAMF_COMPUTER_GROUP={} JAMF_DEVICE_GROUP={} JAMF_COMPUTER_ENRICH={} JAMF_DEVICE_ENRICH={}",
-                group(jamf.computer_group()),
-                group(jamf.device_group()),
-                u8::from(jamf.computer_enrich()),
-                u8::from(jamf.device_enrich())
-            ));
-            lines.push(format!(
-                "  JAMF_DEFAULT_MODE={} JAMF_CACHE_TTL={} s JAMF_NEGATIVE_CACHE_TTL={} s JAMF_MAX_RETRY_AFTER={} s",
-                jamf.default_mode(),
-                jamf.cache_ttl().as_secs(),
-                jamf.negative_cache_ttl().as_secs(),
-                jamf.max_retry_after().as_secs()
-            ));
-        }
-        ProviderSettings::Intune(intune) => {
-            let credential = match intune.client_certificate() {
-                // The certificate's path and thumbprint, never the key.
-                Some(cert) => format!(
-                    "INTUNE_CLIENT_CERT_PATH={} (SHA-256 {}, Entra thumbprint {}, valid until {}) \
-                     INTUNE_CLIENT_KEY_PATH={} (not shown) INTUNE_CLIENT_ASSERTION_ALG={}",
-                    cert.cert_path()
-                        .map_or_else(String::new, |p| p.display().to_string()),
-                    colon_hex(&cert.sha256_hex()),
-                    cert.entra_thumbprint(),
-                    cert.not_after().date(),
-                    cert.key_path()
-                        .map_or_else(String::new, |p| p.display().to_string()),
-                    cert.algorithm()
-                ),
-                None => "(secret set, not shown)".to_owned(),
-            };
-            lines.push(format!(
-                "  INTUNE_TENANT_ID={} INTUNE_CLIENT_ID={} {credential}",
-                intune.tenant_id(),
-                intune.client_id()
-            ));
-            let states: Vec<&str> = intune.allowed_states().iter().map(|s| s.as_str()).collect();
-            lines.push(format!(
-                "  INTUNE_AUTHORITY_URL={} INTUNE_GRAPH_URL={} INTUNE_SCOPE={}{} INTUNE_ALLOWED_COMPLIANCE_STATES={} INTUNE_GROUP_ID={}",
-                intune.authority_url(),
-                intune.graph_url(),
-                intune.scope(),
-                if intune.scope_is_set() { "" } else { " (default)" },
-                states.join(","),
-                intune.group_id().unwrap_or("(none)")
-            ));
-            let agents: Vec<&str> = intune
-                .allowed_management_agents()
-                .iter()
-                .map(|a| a.as_str())
-                .collect();
-            lines.push(format!(
-                "  INTUNE_ALLOWED_MANAGEMENT_AGENTS={}",
-                agents.join(",")
-            ));
-            lines.push(format!(
-                "  INTUNE_ENRICH={} INTUNE_CACHE_TTL={} s INTUNE_NEGATIVE_CACHE_TTL={} s INTUNE_MAX_RETRY_AFTER={} s",
-                u8::from(intune.enrich()),
-                intune.cache_ttl().as_secs(),
-                intune.negative_cache_ttl().as_secs(),
-                intune.max_retry_after().as_secs()
-            ));
-        }
-        ProviderSettings::Kandji(kandji) => {
-            let blueprints: Vec<String> = kandji
-                .blueprints()
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            lines.push(format!(
-                "  KANDJI_API_URL={} (token set, not shown) KANDJI_BLUEPRINTS={}",
-                kandji.api_url(),
-                if blueprints.is_empty() {
-                    "(any)".to_owned()
-                } else {
-                    blueprints.join(",")
-                }
-            ));
-            lines.push(format!(
-                "  KANDJI_REQUIRE_MDM={} KANDJI_REQUIRE_AGENT={} KANDJI_DENY_MISSING={} KANDJI_ENRICH={}",
-                u8::from(kandji.require_mdm()),
-                u8::from(kandji.require_agent()),
-                u8::from(kandji.deny_missing()),
-                u8::from(kandji.enrich()),
-            ));
-            lines.push(format!(
-                "  KANDJI_CACHE_TTL={} s KANDJI_NEGATIVE_CACHE_TTL={} s KANDJI_MAX_REQUESTS_PER_SECOND={} KANDJI_MAX_RETRY_AFTER={} s",
-                kandji.cache_ttl().as_secs(),
-                kandji.negative_cache_ttl().as_secs(),
-                kandji.max_requests_per_second(),
-                kandji.max_retry_after().as_secs()
-            ));
-        }
-        ProviderSettings::Combined { providers, .. } => {
-            for provider in providers {
-                provider_summary(provider, lines);
-            }
-        }
-    }
-}
-
 /// `lookup`: asks the configured provider about one identifier, exactly as a webhook
 /// request would, and returns the decision.
 pub async fn lookup(
     vars: &HashMap<String, String>,
+    providers: &Providers,
     identifier: &str,
     mode: DeviceMode,
 ) -> Result<Decision, CommandError> {
-    let config = Config::from_vars(vars)?;
+    let config = Config::from_vars_with(vars, providers)?;
     let provider = build_provider(&config.provider)?;
     ensure_ready(provider.as_ref(), config.timeout).await?;
     let request = LookupRequest::new(identifier).with_mode(mode);
@@ -1092,7 +975,7 @@ pub async fn demo(port: u16, exe: &Path) -> Result<(), CommandError> {
              Press Ctrl-C to stop.\n",
             devices = devices_path.display(),
             ca = ca_path.display(),
-            fingerprint = colon_hex(&sha256_hex(&pki.cert_der)),
+            fingerprint = posture_http::colon_hex(&sha256_hex(&pki.cert_der)),
         );
     }
     let result = run_server(config, server::shutdown_signal()).await;
@@ -1191,14 +1074,6 @@ fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
         .fill(&mut bytes)
         .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
     Ok(bytes)
-}
-
-fn colon_hex(hex: &str) -> String {
-    hex.as_bytes()
-        .chunks(2)
-        .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 /// A random version-4 UUID, as step-ca generates for webhook IDs.

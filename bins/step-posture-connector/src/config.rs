@@ -10,12 +10,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use posture_file::FileFormat;
+use posture_core::ProviderSetup;
+use posture_settings::ConfigProblem;
 use serde::Deserialize;
 use smallstep_webhook::{Authorization, WebhookSecret};
 
 mod auth;
 mod scep;
+
+use crate::providers::Providers;
 
 #[cfg(test)]
 pub(crate) use scep::scep_settings;
@@ -71,8 +74,6 @@ struct RawEnv {
     logging_level: Option<String>,
     log_format: Option<String>,
     timeout: Option<String>,
-    file_path: Option<String>,
-    file_type: Option<String>,
     max_body_bytes: Option<String>,
     max_request_age: Option<String>,
     max_clock_skew: Option<String>,
@@ -83,7 +84,6 @@ struct RawEnv {
     metrics_addr: Option<String>,
     reload_interval: Option<String>,
     reload_settle: Option<String>,
-    reload_allow_shrink: Option<String>,
     idle_timeout: Option<String>,
     max_headers: Option<String>,
     max_header_bytes: Option<String>,
@@ -96,7 +96,7 @@ struct RawEnv {
 #[non_exhaustive]
 pub struct Config {
     /// Which provider answers lookups, with its settings.
-    pub provider: ProviderSettings,
+    pub provider: ProviderChoice,
     /// Server certificate, key and optional client authentication.
     pub tls: TlsSettings,
     /// The webhooks step-ca calls us with, in the order configured.
@@ -159,44 +159,37 @@ impl Default for AuthThrottleSettings {
     }
 }
 
-/// The provider chosen with `PROVIDER`.
+/// The providers chosen with `PROVIDER` (and `POLICY` when there are several), validated
+/// but not built.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ProviderSettings {
-    /// `PROVIDER=file`: a JSON or CSV device list.
-    File {
-        /// `FILE_PATH`.
-        path: PathBuf,
-        /// `FILE_TYPE`.
-        format: FileFormat,
-        /// `RELOAD_ALLOW_SHRINK`: whether a reload may leave fewer than half the devices.
-        allow_shrink: bool,
-    },
-    /// `PROVIDER=jamf`: Jamf Pro.
-    Jamf(Box<posture_jamf::JamfConfig>),
-    /// `PROVIDER=intune`: Microsoft Intune, through Microsoft Graph.
-    Intune(Box<posture_intune::IntuneConfig>),
-    /// `PROVIDER=kandji`: Kandji.
-    Kandji(Box<posture_kandji::KandjiConfig>),
-    /// Several providers, such as `PROVIDER=file,jamf`, combined under `POLICY`.
-    Combined {
-        /// `POLICY`: `all` (the default) or `any`.
-        policy: posture_core::Policy,
-        /// The providers, in the order `PROVIDER` lists them.
-        providers: Vec<Self>,
-    },
+pub struct ProviderChoice {
+    /// `POLICY`: `all` (the default) or `any`; used when `members` holds several.
+    pub policy: posture_core::Policy,
+    /// The providers, in the order `PROVIDER` lists them: each kind's name and setup.
+    pub members: Vec<(&'static str, Box<dyn ProviderSetup>)>,
 }
 
-impl ProviderSettings {
+impl ProviderChoice {
     /// The provider's name, as `PROVIDER` spells it; `combined` for several.
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::File { .. } => "file",
-            Self::Jamf(_) => "jamf",
-            Self::Intune(_) => "intune",
-            Self::Kandji(_) => "kandji",
-            Self::Combined { .. } => "combined",
+        match self.members.as_slice() {
+            [(name, _)] => name,
+            _ => "combined",
         }
+    }
+
+    /// The members' names, in order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.members.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// The files the members read when built, watched for reloads.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        self.members
+            .iter()
+            .flat_map(|(_, setup)| setup.watched_files())
+            .collect()
     }
 }
 
@@ -426,10 +419,20 @@ pub fn gather_environment(dir: &Path) -> Result<HashMap<String, String>, ConfigE
 
 impl Config {
     /// Validates a set of variables. Every problem is reported, not just the first.
+    /// `PROVIDER` may name the built-in providers ([`Providers::builtin`]).
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigErrors> {
+        Self::from_vars_with(vars, &Providers::builtin())
+    }
+
+    /// Validates a set of variables, `PROVIDER` naming any of `providers`. Every problem is
+    /// reported, not just the first.
+    pub fn from_vars_with(
+        vars: &HashMap<String, String>,
+        providers: &Providers,
+    ) -> Result<Self, ConfigErrors> {
         let raw = raw_env(vars, |key| KNOWN_VARIABLES.contains(&key))?;
         let mut errors = Vec::new();
-        let config = validate(raw, vars, &mut errors);
+        let config = validate(raw, vars, providers, &mut errors);
         match config {
             Some(config) if errors.is_empty() => Ok(config),
             _ => Err(ConfigErrors(errors)),
@@ -477,22 +480,10 @@ impl Config {
                     .to_owned(),
             );
         }
-        provider_warnings(&self.provider, &mut warnings);
+        for (_, setup) in &self.provider.members {
+            warnings.extend(setup.warnings());
+        }
         warnings
-    }
-}
-
-/// The providers' own warnings (a Kandji URL on a host that is going away).
-fn provider_warnings(provider: &ProviderSettings, warnings: &mut Vec<String>) {
-    match provider {
-        ProviderSettings::Kandji(kandji) => warnings.extend(kandji.warnings()),
-        ProviderSettings::Combined { providers, .. } => {
-            for provider in providers {
-                provider_warnings(provider, warnings);
-            }
-        }
-        ProviderSettings::File { .. } | ProviderSettings::Jamf(_) | ProviderSettings::Intune(_) => {
-        }
     }
 }
 
@@ -519,8 +510,6 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "LOGGING_LEVEL",
     "LOG_FORMAT",
     "TIMEOUT",
-    "FILE_PATH",
-    "FILE_TYPE",
     "MAX_BODY_BYTES",
     "MAX_REQUEST_AGE",
     "MAX_CLOCK_SKEW",
@@ -531,7 +520,6 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "METRICS_ADDR",
     "RELOAD_INTERVAL",
     "RELOAD_SETTLE",
-    "RELOAD_ALLOW_SHRINK",
     "IDLE_TIMEOUT",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
@@ -542,10 +530,11 @@ pub const KNOWN_VARIABLES: &[&str] = &[
 fn validate(
     raw: RawEnv,
     vars: &HashMap<String, String>,
+    providers: &Providers,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Config> {
     let timeout = seconds(&raw.timeout, "TIMEOUT", 4, 1, 60, errors);
-    let provider = provider_settings(&raw, vars, errors);
+    let provider = provider_choice(&raw, vars, providers, errors);
     let tls = tls_settings(&raw, errors);
     let webhooks = webhook_entries(&raw, errors);
     let port = number(
@@ -781,14 +770,28 @@ fn metrics_address(
     }
 }
 
-/// The providers `PROVIDER` may name.
-const PROVIDER_EXPECTED: &str = "file, jamf, intune or kandji, or several of them separated by commas (such as file,jamf) with POLICY=all or any";
+/// What `PROVIDER` may name, given the kinds the server was built with.
+fn provider_expected(providers: &Providers) -> String {
+    let names = providers.names();
+    let list = match names.as_slice() {
+        [] => "a provider".to_owned(),
+        [only] => (*only).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    };
+    match names.as_slice() {
+        [first, second, ..] => format!(
+            "{list}, or several of them separated by commas (such as {first},{second}) with POLICY=all or any"
+        ),
+        _ => list,
+    }
+}
 
-fn provider_settings(
+fn provider_choice(
     raw: &RawEnv,
     vars: &HashMap<String, String>,
+    providers: &Providers,
     errors: &mut Vec<ConfigError>,
-) -> Option<ProviderSettings> {
+) -> Option<ProviderChoice> {
     let text = raw.provider.as_deref().map(str::trim).unwrap_or("");
     let policy = match raw.policy.as_deref().map(str::trim) {
         None | Some("") => Some(posture_core::Policy::All),
@@ -801,15 +804,23 @@ fn provider_settings(
         },
     };
     if text.is_empty() {
-        errors.push(ConfigError::missing("PROVIDER", PROVIDER_EXPECTED));
+        errors.push(ConfigError::missing(
+            "PROVIDER",
+            provider_expected(providers),
+        ));
         return None;
     }
     let names: Vec<&str> = text.split(',').map(str::trim).collect();
+    let mut kinds = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
-        if name.is_empty() || !matches!(*name, "file" | "jamf" | "intune" | "kandji") {
-            errors.push(ConfigError::invalid("PROVIDER", text, PROVIDER_EXPECTED));
+        let Some(kind) = providers.get(name) else {
+            errors.push(ConfigError::invalid(
+                "PROVIDER",
+                text,
+                provider_expected(providers),
+            ));
             return None;
-        }
+        };
         if names[..i].contains(name) {
             errors.push(ConfigError::invalid(
                 "PROVIDER",
@@ -818,104 +829,36 @@ fn provider_settings(
             ));
             return None;
         }
+        kinds.push(kind);
     }
-    let mut providers = Vec::with_capacity(names.len());
-    let mut ok = true;
-    for name in &names {
-        match one_provider(name, raw, vars, errors) {
-            Some(settings) => providers.push(settings),
-            None => ok = false,
+    let get = |name: &str| vars.get(name).cloned();
+    let mut members = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        match kind.configure(&get) {
+            Ok(setup) => members.push((kind.name(), setup)),
+            // `TIMEOUT` is shared, and the server reports it already.
+            Err(problems) => errors.extend(
+                problems
+                    .problems()
+                    .iter()
+                    .filter(|problem| problem.variable != "TIMEOUT")
+                    .map(ConfigError::from),
+            ),
         }
     }
     let policy = policy?;
-    if !ok {
-        return None;
-    }
-    if providers.len() == 1 {
-        return providers.pop();
-    }
-    Some(ProviderSettings::Combined { policy, providers })
+    (members.len() == names.len()).then_some(ProviderChoice { policy, members })
 }
 
-fn one_provider(
-    name: &str,
-    raw: &RawEnv,
-    vars: &HashMap<String, String>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<ProviderSettings> {
-    let get = |name: &str| vars.get(name).cloned();
-    match name {
-        "file" => {
-            let path = required_path(
-                &raw.file_path,
-                "FILE_PATH",
-                "the path of a JSON or CSV device file",
-                errors,
-            );
-            let format = match raw.file_type.as_deref().map(str::trim) {
-                None | Some("") => {
-                    errors.push(ConfigError::missing("FILE_TYPE", "json or csv"));
-                    None
-                }
-                Some(text) => match text.parse::<FileFormat>() {
-                    Ok(format) => Some(format),
-                    Err(_) => {
-                        errors.push(ConfigError::invalid("FILE_TYPE", text, "json or csv"));
-                        None
-                    }
-                },
-            };
-            let allow_shrink = boolean(
-                &raw.reload_allow_shrink,
-                "RELOAD_ALLOW_SHRINK",
-                false,
-                errors,
-            );
-            Some(ProviderSettings::File {
-                path: path?,
-                format: format?,
-                allow_shrink: allow_shrink?,
-            })
+impl From<&ConfigProblem> for ConfigError {
+    fn from(problem: &ConfigProblem) -> Self {
+        Self {
+            variable: problem.variable.clone(),
+            value: problem.value.clone(),
+            expected: problem.expected.clone(),
+            secret: problem.secret,
         }
-        "jamf" => match posture_jamf::JamfConfig::from_env(get) {
-            Ok(config) => Some(ProviderSettings::Jamf(Box::new(config))),
-            Err(err) => {
-                report(err.problems(), errors);
-                None
-            }
-        },
-        "intune" => match posture_intune::IntuneConfig::from_env(get) {
-            Ok(config) => Some(ProviderSettings::Intune(Box::new(config))),
-            Err(err) => {
-                report(err.problems(), errors);
-                None
-            }
-        },
-        "kandji" => match posture_kandji::KandjiConfig::from_env(get) {
-            Ok(config) => Some(ProviderSettings::Kandji(Box::new(config))),
-            Err(err) => {
-                report(err.problems(), errors);
-                None
-            }
-        },
-        _ => None,
     }
-}
-
-/// A provider crate's problems as the server's; `TIMEOUT` is shared, and the server reports
-/// it already.
-fn report(problems: &[posture_intune::ConfigProblem], errors: &mut Vec<ConfigError>) {
-    errors.extend(
-        problems
-            .iter()
-            .filter(|problem| problem.variable != "TIMEOUT")
-            .map(|problem| ConfigError {
-                variable: problem.variable.clone(),
-                value: problem.value.clone(),
-                expected: problem.expected.clone(),
-                secret: problem.secret,
-            }),
-    );
 }
 
 fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettings> {

@@ -7,6 +7,7 @@
 
 mod activity;
 mod admission;
+pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;

@@ -3,8 +3,9 @@
 //! Every series a request touches is created up front or keyed by a small label set built
 //! from `&'static str`s, the deny code and a shared pointer to the webhook ID, so recording
 //! into an existing series takes a read lock and a few atomic operations, and allocates
-//! only for a provider's custom (owned) deny code. Counters that providers keep themselves (the Jamf token and lookup
-//! caches) are read when Prometheus scrapes, through a [`Collector`].
+//! only for a provider's custom (owned) deny code. Counters that providers keep themselves
+//! (tokens, caches, requests: [`ProviderCounters`]) are read when Prometheus scrapes,
+//! through a [`Collector`], the same way for every provider.
 //!
 //! | series | labels |
 //! |---|---|
@@ -15,6 +16,7 @@
 //! | `step_posture_provider_token_requests_total`, `…_token_failures_total` | `provider` |
 //! | `step_posture_provider_requests_total` | `provider`: requests sent to the MDM |
 //! | `step_posture_provider_connection_waits_total` | `provider`: requests that waited for a connection slot (Jamf) |
+//! | `step_posture_provider_hourly_quota_left_total` | `provider`: requests left in the MDM's hourly quota (Kandji) |
 //! | `step_posture_tls_handshake_failures_total` | `reason` (error, timeout) |
 //! | `step_posture_reloads_total` | `target` (tls, devices, webhooks), `result` (success, failure) |
 //! | `step_posture_tls_certificate_expiry_timestamp_seconds` | when the served certificate expires |
@@ -39,8 +41,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use posture_core::{DenyCode, DeviceMode};
-use posture_file::FileProvider;
-use posture_jamf::JamfProvider;
+use posture_core::{ProviderCounters, ReloadableList};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
@@ -426,12 +427,17 @@ impl Metrics {
             .inc();
     }
 
-    /// Also exports the Jamf provider's token, cache and request counters, read at scrape
-    /// time.
+    /// Also exports the providers' own counters (tokens, caches, requests), read at scrape
+    /// time, each series labelled with its provider's name.
     #[must_use]
-    pub fn with_jamf(mut self, jamf: Arc<JamfProvider>) -> Self {
-        self.registry
-            .register_collector(Box::new(JamfCollector { jamf }));
+    pub fn with_provider_counters(
+        mut self,
+        sources: Vec<(String, Arc<dyn ProviderCounters>)>,
+    ) -> Self {
+        if !sources.is_empty() {
+            self.registry
+                .register_collector(Box::new(ProviderCollector { sources }));
+        }
         self
     }
 
@@ -445,7 +451,7 @@ impl Metrics {
 
     /// Also exports how many devices the file provider's current list holds.
     #[must_use]
-    pub fn with_devices(mut self, file: Arc<FileProvider>) -> Self {
+    pub fn with_devices(mut self, file: Arc<dyn ReloadableList>) -> Self {
         let stale_since = self.devices_stale_since.clone();
         self.registry
             .register_collector(Box::new(DevicesCollector { file, stale_since }));
@@ -568,75 +574,41 @@ fn mode_label(mode: DeviceMode) -> &'static str {
     }
 }
 
-/// Writes one counter family with one series per `(labels, value)`.
-fn encode_counters<const N: usize>(
-    encoder: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    series: &[([(&str, &str); N], u64)],
-) -> Result<(), fmt::Error> {
-    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-    for (labels, value) in series {
-        let family = metric.encode_family(labels)?;
-        ConstCounter::new(*value).encode(family)?;
-    }
-    Ok(())
-}
+/// One series of a provider counter: its labels and value.
+type Series = (Vec<(&'static str, String)>, u64);
 
-/// Exports [`JamfProvider::stats`] at scrape time.
+/// Exports every provider's [`ProviderCounters`] at scrape time: one family per counter
+/// name, whichever providers report it, with `provider` as the first label.
 #[derive(Debug)]
-struct JamfCollector {
-    jamf: Arc<JamfProvider>,
+struct ProviderCollector {
+    sources: Vec<(String, Arc<dyn ProviderCounters>)>,
 }
 
-impl Collector for JamfCollector {
+impl Collector for ProviderCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
-        let stats = self.jamf.stats();
-        let decisions = [("provider", "jamf"), ("cache", "decisions")];
-        let departments = [("provider", "jamf"), ("cache", "departments")];
-        encode_counters(
-            &mut encoder,
-            "provider_cache_hits",
-            "Lookups answered from the provider's cache.",
-            &[
-                (decisions, stats.decisions.hits),
-                (departments, stats.departments.hits),
-            ],
-        )?;
-        encode_counters(
-            &mut encoder,
-            "provider_cache_misses",
-            "Lookups the provider's cache could not answer, each one a request to the MDM.",
-            &[
-                (decisions, stats.decisions.misses),
-                (departments, stats.departments.misses),
-            ],
-        )?;
-        let jamf = [("provider", "jamf")];
-        encode_counters(
-            &mut encoder,
-            "provider_token_requests",
-            "API token requests (first token and renewals).",
-            &[(jamf, stats.token.fetches)],
-        )?;
-        encode_counters(
-            &mut encoder,
-            "provider_token_failures",
-            "API token requests that failed.",
-            &[(jamf, stats.token.failures)],
-        )?;
-        encode_counters(
-            &mut encoder,
-            "provider_requests",
-            "Authenticated requests sent to the MDM, retries included.",
-            &[(jamf, stats.jamf_requests)],
-        )?;
-        encode_counters(
-            &mut encoder,
-            "provider_connection_waits",
-            "Requests that waited for a free connection slot (JAMF_MAX_CONNECTIONS).",
-            &[(jamf, stats.connection_waits)],
-        )
+        // Families in the order their names first appear.
+        let mut families: Vec<(&str, &str, Vec<Series>)> = Vec::new();
+        for (provider, source) in &self.sources {
+            for sample in source.samples() {
+                let mut labels = Vec::with_capacity(sample.labels.len() + 1);
+                labels.push(("provider", provider.clone()));
+                labels.extend(sample.labels);
+                match families.iter_mut().find(|(name, ..)| *name == sample.name) {
+                    Some((_, _, series)) => series.push((labels, sample.value)),
+                    None => families.push((sample.name, sample.help, vec![(labels, sample.value)])),
+                }
+            }
+        }
+        for (name, help, series) in families {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (labels, value) in series {
+                let labels: Vec<(&str, &str)> =
+                    labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let family = metric.encode_family(&labels)?;
+                ConstCounter::new(value).encode(family)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -668,13 +640,13 @@ impl Collector for TlsCollector {
 /// out of date, at scrape time.
 #[derive(Debug)]
 struct DevicesCollector {
-    file: Arc<FileProvider>,
+    file: Arc<dyn ReloadableList>,
     stale_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Collector for DevicesCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
-        let devices = i64::try_from(self.file.snapshot().len()).unwrap_or(i64::MAX);
+        let devices = i64::try_from(self.file.len()).unwrap_or(i64::MAX);
         let metric = encoder.encode_descriptor(
             "devices",
             "Devices in the file provider's current list.",
@@ -779,6 +751,50 @@ fn status(status: StatusCode) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counters as a provider outside this crate would report them.
+    #[derive(Debug)]
+    struct Reported(Vec<posture_core::CounterSample>);
+
+    impl ProviderCounters for Reported {
+        fn samples(&self) -> Vec<posture_core::CounterSample> {
+            self.0.clone()
+        }
+    }
+
+    #[test]
+    fn every_providers_counters_share_one_family_per_name() {
+        use posture_core::CounterSample;
+        let jamf = Reported(vec![
+            CounterSample::new(CounterSample::REQUESTS, 3),
+            CounterSample::new(CounterSample::CACHE_HITS, 2).label("cache", "decisions"),
+        ]);
+        let static_list = Reported(vec![CounterSample::new(CounterSample::REQUESTS, 7)]);
+        let sources: Vec<(String, Arc<dyn ProviderCounters>)> = vec![
+            ("jamf".to_owned(), Arc::new(jamf)),
+            ("static".to_owned(), Arc::new(static_list)),
+        ];
+        let metrics =
+            Metrics::new(std::iter::empty::<&str>(), "combined").with_provider_counters(sources);
+        let text = metrics.encode().unwrap();
+        assert_eq!(
+            series(&text, "step_posture_provider_requests_total"),
+            [
+                "step_posture_provider_requests_total{provider=\"jamf\"} 3",
+                "step_posture_provider_requests_total{provider=\"static\"} 7",
+            ]
+        );
+        assert_eq!(
+            text.matches("# TYPE step_posture_provider_requests counter")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(
+            series(&text, "step_posture_provider_cache_hits_total"),
+            ["step_posture_provider_cache_hits_total{provider=\"jamf\",cache=\"decisions\"} 2"]
+        );
+    }
 
     fn series<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
         text.lines()

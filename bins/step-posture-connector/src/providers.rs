@@ -1,28 +1,106 @@
-//! Building the configured provider, keeping hold of its concrete type where the server
-//! needs more than the [`DynPostureProvider`] interface: the file provider to reload it,
-//! the Jamf provider to export its counters, also when they sit inside a combined policy.
+//! The providers a server can be configured with, and building the configured one.
+//!
+//! A server holds a [`Providers`] list of [`ProviderKind`]s. `PROVIDER` names one or
+//! several of them; each validates its own variables, and several combine under `POLICY`.
+//! The server knows no provider by type: a file provider's reload and every provider's
+//! counters reach it through the hooks of [`BuiltProvider`](posture_core::BuiltProvider).
 
 use std::sync::Arc;
 
-use anyhow::Context;
-use posture_core::{DynPostureProvider, PolicyProvider};
-use posture_file::{FileProvider, LoadOptions};
-use posture_intune::IntuneProvider;
-use posture_jamf::JamfProvider;
-use posture_kandji::KandjiProvider;
+use posture_core::{
+    BuildError, DynPostureProvider, PolicyProvider, ProviderCounters, ProviderKind, ReloadableList,
+};
 
-use crate::config::ProviderSettings;
+use crate::config::ProviderChoice;
 
-/// The configured provider, and the same object by its concrete type.
+/// The provider kinds a server accepts in `PROVIDER`.
+///
+/// ```
+/// use step_posture_connector::providers::Providers;
+/// let providers = Providers::builtin();
+/// assert!(providers.get("file").is_some());
+/// assert!(providers.get("static").is_none());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Providers {
+    kinds: Vec<&'static dyn ProviderKind>,
+}
+
+impl Providers {
+    /// No providers; add them with [`Providers::with`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The providers this build includes: `file`, `jamf`, `intune` and `kandji`, each
+    /// behind the Cargo feature of the same name (all on by default).
+    pub fn builtin() -> Self {
+        #[allow(unused_mut)]
+        let mut providers = Self::new();
+        #[cfg(feature = "file")]
+        {
+            providers = providers.with(&posture_file::KIND);
+        }
+        #[cfg(feature = "jamf")]
+        {
+            providers = providers.with(&posture_jamf::KIND);
+        }
+        #[cfg(feature = "intune")]
+        {
+            providers = providers.with(&posture_intune::KIND);
+        }
+        #[cfg(feature = "kandji")]
+        {
+            providers = providers.with(&posture_kandji::KIND);
+        }
+        providers
+    }
+
+    /// Adds a provider kind. A kind with the same name as one already listed replaces it,
+    /// so a build can swap a built-in provider for its own.
+    pub fn with(mut self, kind: &'static dyn ProviderKind) -> Self {
+        match self.kinds.iter_mut().find(|k| k.name() == kind.name()) {
+            Some(slot) => *slot = kind,
+            None => self.kinds.push(kind),
+        }
+        self
+    }
+
+    /// The kind `PROVIDER` calls `name`.
+    pub fn get(&self, name: &str) -> Option<&'static dyn ProviderKind> {
+        self.kinds.iter().copied().find(|kind| kind.name() == name)
+    }
+
+    /// The names `PROVIDER` accepts, in the order the kinds were added.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.iter().map(|kind| kind.name()).collect()
+    }
+
+    /// Every kind, in the order added.
+    pub fn kinds(&self) -> &[&'static dyn ProviderKind] {
+        &self.kinds
+    }
+
+    /// Every variable the providers declare, `_FILE` forms included.
+    pub fn variable_names(&self) -> Vec<&'static str> {
+        self.kinds
+            .iter()
+            .flat_map(|kind| posture_settings::variable_names(kind.settings()))
+            .collect()
+    }
+}
+
+/// The configured provider, built, with the hooks the server uses.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ProviderParts {
     /// The provider every request asks.
     pub provider: Arc<dyn DynPostureProvider>,
-    /// The same provider when it is the file provider, for reloads.
-    pub file: Option<Arc<FileProvider>>,
-    /// The same provider when it is Jamf, for metrics.
-    pub jamf: Option<Arc<JamfProvider>>,
+    /// The list reloaded when its file changes (the file provider's), also inside a
+    /// combined policy.
+    pub reloadable: Option<Arc<dyn ReloadableList>>,
+    /// Each member's counters, with the member's name, for `/metrics`.
+    pub counters: Vec<(String, Arc<dyn ProviderCounters>)>,
 }
 
 impl ProviderParts {
@@ -31,65 +109,38 @@ impl ProviderParts {
     pub fn custom(provider: Arc<dyn DynPostureProvider>) -> Self {
         Self {
             provider,
-            file: None,
-            jamf: None,
+            reloadable: None,
+            counters: Vec::new(),
         }
     }
 }
 
-/// Builds the configured provider. No network access happens before
-/// [`DynPostureProvider::check_ready_boxed`]; the file provider loads its file.
-///
-/// For a combined policy, `file` and `jamf` point at the members of those kinds, so a
-/// reload reaches the device file and the metrics reach Jamf's counters.
-pub fn build(settings: &ProviderSettings) -> anyhow::Result<ProviderParts> {
-    Ok(match settings {
-        ProviderSettings::File {
-            path,
-            format,
-            allow_shrink,
-        } => {
-            let options = LoadOptions::new().allow_shrink(*allow_shrink);
-            let file = Arc::new(
-                FileProvider::load_with(path, *format, options).with_context(|| {
-                    format!("FILE_PATH={}: cannot load the device file", path.display())
-                })?,
-            );
-            ProviderParts {
-                provider: file.clone(),
-                file: Some(file),
-                jamf: None,
-            }
+/// Builds the configured providers, combining several under `POLICY`. No network access
+/// happens before [`DynPostureProvider::check_ready_boxed`]; data files are loaded.
+pub fn build(choice: &ProviderChoice) -> Result<ProviderParts, BuildError> {
+    let mut members = Vec::with_capacity(choice.members.len());
+    let mut reloadable = None;
+    let mut counters = Vec::new();
+    for (name, setup) in &choice.members {
+        let built = setup.build()?;
+        if reloadable.is_none() {
+            reloadable = built.reloadable().cloned();
         }
-        ProviderSettings::Jamf(config) => {
-            let jamf = Arc::new(
-                JamfProvider::new((**config).clone()).context("cannot set up the Jamf provider")?,
-            );
-            ProviderParts {
-                provider: jamf.clone(),
-                file: None,
-                jamf: Some(jamf),
-            }
+        if let Some(source) = built.counters() {
+            counters.push(((*name).to_owned(), source.clone()));
         }
-        ProviderSettings::Intune(config) => ProviderParts::custom(Arc::new(
-            IntuneProvider::new((**config).clone()).context("cannot set up the Intune provider")?,
-        )),
-        ProviderSettings::Kandji(config) => ProviderParts::custom(Arc::new(
-            KandjiProvider::new((**config).clone()).context("cannot set up the Kandji provider")?,
-        )),
-        ProviderSettings::Combined { policy, providers } => {
-            let members = providers
-                .iter()
-                .map(build)
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let file = members.iter().find_map(|part| part.file.clone());
-            let jamf = members.iter().find_map(|part| part.jamf.clone());
-            let members = members.into_iter().map(|part| part.provider).collect();
-            ProviderParts {
-                provider: Arc::new(PolicyProvider::new(*policy, members).context("PROVIDER")?),
-                file,
-                jamf,
-            }
-        }
+        members.push(built.provider().clone());
+    }
+    let provider = match <[_; 1]>::try_from(members) {
+        Ok([only]) => only,
+        Err(members) => Arc::new(
+            PolicyProvider::new(choice.policy, members)
+                .map_err(|err| BuildError::new("PROVIDER", err))?,
+        ),
+    };
+    Ok(ProviderParts {
+        provider,
+        reloadable,
+        counters,
     })
 }

@@ -11,7 +11,7 @@
 //! whole, logs why and counts the failure. Never half-applied: the TLS configuration is
 //! one value (certificate, key and client verifier together) in an [`ArcSwap`] read once
 //! per new connection, so connections in flight finish on the state they started with;
-//! the device list is swapped the same way by [`FileProvider::reload`].
+//! the device list is swapped the same way by [`ReloadableList::reload`].
 //!
 //! Changes are found by polling each file's [`FileVersion`] (size, modification time and
 //! identity) every `RELOAD_INTERVAL`. A changed file is reloaded only once it has stayed
@@ -30,10 +30,10 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use posture_file::{FileProvider, FileVersion, LoadError};
+use posture_core::{FileVersion, ReloadFailure, ReloadableList};
 use smallstep_webhook::Verifier;
 
-use crate::config::{Config, ProviderSettings, TlsSettings};
+use crate::config::{Config, TlsSettings};
 use crate::metrics::{Metrics, ReloadTarget};
 use crate::tls::{TlsError, TlsState, build_server_config};
 
@@ -50,10 +50,10 @@ pub enum ReloadError {
     Tls(#[from] TlsError),
     /// The device file could not be loaded.
     #[error("cannot load the device file: {0}")]
-    Devices(#[from] LoadError),
-    /// The device file would leave fewer than half the devices ([`LoadError::Shrunk`]).
+    Devices(#[from] ReloadFailure),
+    /// The device file would leave fewer than half the devices ([`ReloadFailure::Shrunk`]).
     #[error("{0}; set RELOAD_ALLOW_SHRINK=1 to accept such a change")]
-    Shrunk(LoadError),
+    Shrunk(ReloadFailure),
     /// A file was still changing when SIGHUP stopped waiting for it to settle.
     #[error(
         "{} was still changing after {} s: not reloaded yet (it is once it stays unchanged for RELOAD_SETTLE)",
@@ -78,7 +78,7 @@ impl ReloadError {
     /// Whether the file changed while it was read: not a failure, the reload is retried
     /// once the file settles.
     fn is_deferred(&self) -> bool {
-        matches!(self, Self::Devices(LoadError::Changed { .. }))
+        matches!(self, Self::Devices(ReloadFailure::Changed(_)))
     }
 }
 
@@ -130,7 +130,7 @@ pub struct Reloader {
 struct Inner {
     tls_settings: TlsSettings,
     tls: Arc<ArcSwap<TlsState>>,
-    devices: Option<Arc<FileProvider>>,
+    devices: Option<Arc<dyn ReloadableList>>,
     metrics: Arc<Metrics>,
     /// Serialises TLS reloads, so two racing reloads can't store out of order.
     tls_lock: tokio::sync::Mutex<()>,
@@ -160,7 +160,7 @@ impl Reloader {
     pub fn new(
         tls_settings: TlsSettings,
         tls: Arc<ArcSwap<TlsState>>,
-        devices: Option<Arc<FileProvider>>,
+        devices: Option<Arc<dyn ReloadableList>>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
@@ -268,17 +268,12 @@ impl Reloader {
     ) -> Option<Result<usize, ReloadError>> {
         let file = self.inner.devices.clone()?;
         let path = file.path().map(Path::to_owned);
-        let result = match tokio::task::spawn_blocking(move || match version {
-            Some(version) => file.reload_if_unchanged(version),
-            None => file.reload(),
-        })
-        .await
-        {
+        let result = match tokio::task::spawn_blocking(move || file.reload(version)).await {
             Ok(Ok(devices)) => {
                 tracing::info!(devices, "device list reloaded");
                 Ok(devices)
             }
-            Ok(Err(err @ LoadError::Shrunk { .. })) => Err(ReloadError::Shrunk(err)),
+            Ok(Err(err @ ReloadFailure::Shrunk(_))) => Err(ReloadError::Shrunk(err)),
             Ok(Err(err)) => Err(ReloadError::Devices(err)),
             Err(err) => Err(ReloadError::Task(err.to_string())),
         };
@@ -502,11 +497,7 @@ impl Reloader {
         let (Some(file), Some(result)) = (&self.inner.devices, &report.devices) else {
             return lines;
         };
-        lines.push(format!(
-            "  device file: FILE_PATH={} FILE_TYPE={}",
-            file.path().unwrap_or(Path::new("(none)")).display(),
-            file.format()
-        ));
+        lines.push(format!("  device file: {}", file.describe()));
         match result {
             Ok(devices) => lines.push(format!("  devices: reloaded, {devices} devices")),
             Err(err) => lines.push(format!("  devices: not reloaded: {err}")),
@@ -514,7 +505,7 @@ impl Reloader {
         let loaded_at = file.loaded_at();
         lines.push(format!(
             "  still serving: {} devices, loaded {} ({} s ago)",
-            file.snapshot().len(),
+            file.len(),
             timestamp(loaded_at),
             seconds_since(loaded_at)
         ));
@@ -663,9 +654,13 @@ impl FileWatch {
         if let Some(mtls) = &config.tls.mtls {
             files.push((ReloadTarget::Tls, mtls.ca_path.clone()));
         }
-        if let ProviderSettings::File { path, .. } = &config.provider {
-            files.push((ReloadTarget::Devices, path.clone()));
-        }
+        files.extend(
+            config
+                .provider
+                .watched_files()
+                .into_iter()
+                .map(|path| (ReloadTarget::Devices, path)),
+        );
         files.extend(
             config
                 .webhook_files

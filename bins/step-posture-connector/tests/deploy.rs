@@ -4,12 +4,12 @@
 //! (Docker and Kubernetes can't run here; this is what can be checked without them.)
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use smallstep_webhook::WebhookSecret;
 use step_posture_connector::config::{Config, KNOWN_VARIABLES};
+use step_posture_connector::providers::Providers;
 
 fn repo_file(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,19 +18,13 @@ fn repo_file(path: &str) -> String {
     std::fs::read_to_string(&full).unwrap_or_else(|err| panic!("{}: {err}", full.display()))
 }
 
-/// Every variable name the server and the Jamf provider read.
+/// Every variable name the server and its built-in providers read.
 fn known_variables() -> BTreeSet<String> {
-    let asked = RefCell::new(BTreeSet::new());
-    let _ = posture_jamf::JamfConfig::from_env(|name| {
-        asked.borrow_mut().insert(name.to_owned());
-        None
-    });
-    let mut known = asked.into_inner();
-    // Read only when the plain one is unset; the provider asks for them then.
-    known.extend([
-        "JAMF_CLIENT_SECRET_FILE".to_owned(),
-        "JAMF_CA_PATH".to_owned(),
-    ]);
+    let mut known: BTreeSet<String> = Providers::builtin()
+        .variable_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     known.extend(KNOWN_VARIABLES.iter().map(|v| (*v).to_owned()));
     known
 }
@@ -249,4 +243,47 @@ fn the_systemd_unit_reloads_with_sighup_and_is_hardened() {
         assert!(unit.contains(needle), "the unit lacks {needle:?}");
     }
     assert!(!unit.lines().any(|l| l.starts_with("User=root")));
+}
+
+/// The variables a README table documents: every `` `NAME` `` in the first column of the
+/// table rows between the heading that names `PROVIDER=<provider>` and the next heading.
+fn readme_table_variables(readme: &str, provider: &str) -> BTreeSet<String> {
+    let heading = format!("(`PROVIDER={provider}`)");
+    let section: Vec<&str> = readme
+        .lines()
+        .skip_while(|line| !(line.starts_with("### ") && line.contains(&heading)))
+        .skip(1)
+        .take_while(|line| !line.starts_with('#'))
+        .collect();
+    assert!(!section.is_empty(), "README has no section for {heading}");
+    section
+        .iter()
+        .filter_map(|line| line.strip_prefix('|')?.split('|').next())
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn readme_tables_list_exactly_the_variables_each_provider_declares() {
+    let readme = repo_file("README.md");
+    for kind in Providers::builtin().kinds() {
+        let documented = readme_table_variables(&readme, kind.name());
+        let declared: BTreeSet<String> = posture_settings::variable_names(kind.settings())
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        // TIMEOUT is the server's, shown in provider tables as a reminder.
+        let documented: BTreeSet<String> = documented
+            .into_iter()
+            .filter(|name| name != "TIMEOUT")
+            .collect();
+        assert_eq!(
+            documented,
+            declared,
+            "README's PROVIDER={} table (left) against the crate's SETTINGS (right)",
+            kind.name()
+        );
+    }
 }

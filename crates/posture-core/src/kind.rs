@@ -112,7 +112,7 @@ pub trait ProviderSetup: Send + Sync + fmt::Debug {
 
 /// Why a provider could not be built, such as a device file that does not load.
 #[derive(Debug, thiserror::Error)]
-#[error("{context}: {source}")]
+#[error("{context}")]
 #[non_exhaustive]
 pub struct BuildError {
     /// What was being built, naming the variable where one is at fault, such as
@@ -200,6 +200,16 @@ pub trait ReloadableList: Send + Sync + fmt::Debug {
     /// How many entries the served list holds.
     fn len(&self) -> usize;
 
+    /// When the served list was loaded.
+    fn loaded_at(&self) -> std::time::SystemTime;
+
+    /// Where the list comes from, for a reload summary, such as
+    /// `FILE_PATH=/etc/devices.json FILE_TYPE=json`.
+    fn describe(&self) -> String {
+        self.path()
+            .map_or_else(|| "(no file)".to_owned(), |path| path.display().to_string())
+    }
+
     /// Whether the served list is empty.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -259,10 +269,8 @@ impl CounterSample {
         "API token requests (first token and renewals).",
     );
     /// Access-token requests that failed.
-    pub const TOKEN_FAILURES: (&'static str, &'static str) = (
-        "provider_token_failures",
-        "API token requests that failed.",
-    );
+    pub const TOKEN_FAILURES: (&'static str, &'static str) =
+        ("provider_token_failures", "API token requests that failed.");
     /// Lookups answered from a cache (label `cache`).
     pub const CACHE_HITS: (&'static str, &'static str) = (
         "provider_cache_hits",

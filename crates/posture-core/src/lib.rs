@@ -60,12 +60,12 @@ mod version;
 pub use decision::{Decision, DenyCode, InvalidDenyCode};
 pub use enrichment::{Enrichment, InvalidEnrichment};
 pub use error::{ErrorKind, ProviderError};
-pub use policy::{Policy, PolicyError, PolicyProvider, UnknownPolicy};
-pub use provider::{BoxFuture, DynPostureProvider, PostureProvider};
 pub use kind::{
     BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
     ReloadFailure, ReloadableList,
 };
+pub use policy::{Policy, PolicyError, PolicyProvider, UnknownPolicy};
+pub use provider::{BoxFuture, DynPostureProvider, PostureProvider};
 pub use request::{DeviceMode, LookupRequest, UnknownDeviceMode, WebhookKind};
 pub use version::FileVersion;
 

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 ///
 /// A provider that serves a list read from a file (posture-file's `FileProvider`) compares the
 /// versions before and after reading it, so a file that changes while it is read is not
-/// loaded, and remembers the version it loaded ([`ReloadableList::version`]), so a server
+/// loaded, and remembers the version it loaded ([`ReloadableList::version`](crate::ReloadableList::version)), so a server
 /// can tell whether the file on disk is still the one being served.
 ///
 /// ```

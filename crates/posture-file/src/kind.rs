@@ -63,7 +63,7 @@ impl ProviderKind for FileKind {
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
         let mut reader = Reader::new(get);
-        let path = reader.required_text(&FILE_PATH).map(PathBuf::from);
+        let path = reader.file(&FILE_PATH).flatten();
         let format = match reader.value(FILE_TYPE.name) {
             None => {
                 reader.problem(ConfigProblem::missing(FILE_TYPE.name, FILE_TYPE.expected()));
@@ -138,17 +138,17 @@ impl ProviderSetup for FileSetup {
 
 impl ReloadableList for FileProvider {
     fn path(&self) -> Option<&Path> {
-        FileProvider::path(self)
+        Self::path(self)
     }
 
     fn version(&self) -> Option<FileVersion> {
-        FileProvider::version(self)
+        Self::version(self)
     }
 
     fn reload(&self, expected: Option<FileVersion>) -> Result<usize, ReloadFailure> {
         let result = match expected {
             Some(version) => self.reload_if_unchanged(version),
-            None => FileProvider::reload(self),
+            None => Self::reload(self),
         };
         result.map_err(|err| match err {
             LoadError::Changed { .. } => ReloadFailure::Changed(Box::new(err)),
@@ -159,5 +159,17 @@ impl ReloadableList for FileProvider {
 
     fn len(&self) -> usize {
         self.snapshot().len()
+    }
+
+    fn loaded_at(&self) -> std::time::SystemTime {
+        Self::loaded_at(self)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "FILE_PATH={} FILE_TYPE={}",
+            Self::path(self).unwrap_or(Path::new("(none)")).display(),
+            self.format()
+        )
     }
 }

@@ -69,8 +69,8 @@ pub use error::LoadError;
 pub use format::{FileFormat, UnknownFileFormat};
 pub use kind::{FileKind, KIND, SETTINGS};
 pub use list::{DeviceList, DeviceRecord, LoadOptions};
-pub use provider::FileProvider;
 pub use posture_core::FileVersion;
+pub use provider::FileProvider;
 
 /// Compiles the README's example.
 #[cfg(doctest)]

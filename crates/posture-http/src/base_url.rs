@@ -17,7 +17,7 @@ use reqwest::Url;
 /// - the scheme must be followed by `//`.
 ///
 /// No error message quotes the text, so a refused URL's password is never shown; show the
-/// text itself with [`redact_userinfo`].
+/// text itself with [`redact_userinfo`](crate::redact_userinfo).
 ///
 /// ```
 /// use posture_http::BaseUrl;

@@ -168,7 +168,6 @@ pub fn seconds(
     .map(Duration::from_secs)
 }
 
-
 /// A provider's `*_MAX_RETRY_AFTER`: the longest `Retry-After` its [`Backoff`](crate::Backoff)
 /// honours, a whole number of seconds from 1 to 3600 ([`MAX_RETRY_AFTER`]);
 /// [`DEFAULT_MAX_RETRY_AFTER`] when unset.

@@ -19,3 +19,16 @@ pub fn guid_v4(mut bytes: [u8; 16]) -> String {
         &hex[20..32]
     )
 }
+
+/// Hex digits as certificate tools show a fingerprint: upper case, in colon-separated pairs.
+///
+/// ```
+/// assert_eq!(posture_http::colon_hex("ab12cd"), "AB:12:CD");
+/// ```
+pub fn colon_hex(hex: &str) -> String {
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
+        .collect::<Vec<_>>()
+        .join(":")
+}

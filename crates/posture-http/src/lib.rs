@@ -70,7 +70,6 @@ mod token;
 
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
 pub use base_url::{BaseUrl, BaseUrlError};
-pub use posture_settings::redact_userinfo;
 pub use bearer::{Answer, bearer_header, send_bearer};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache, find_cause};
 pub use classify::{
@@ -78,7 +77,8 @@ pub use classify::{
     status_error, timed_out, transport_error,
 };
 pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};
-pub use guid::guid_v4;
+pub use guid::{colon_hex, guid_v4};
+pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};
 pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess};
 pub use reqwest::{self, StatusCode, Url};

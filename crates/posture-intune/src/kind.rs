@@ -5,7 +5,7 @@ use std::sync::Arc;
 use posture_core::{
     BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
 };
-use posture_http::DEFAULT_MAX_RETRY_AFTER;
+use posture_http::{DEFAULT_MAX_RETRY_AFTER, colon_hex};
 use posture_settings::{ConfigProblems, Setting};
 
 use crate::config::{
@@ -124,15 +124,6 @@ impl ProviderKind for IntuneKind {
 #[derive(Debug)]
 struct IntuneSetup(IntuneConfig);
 
-/// `ab12…` as `AB:12:…`, as certificate tools show fingerprints.
-fn colon_hex(hex: &str) -> String {
-    hex.as_bytes()
-        .chunks(2)
-        .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 impl ProviderSetup for IntuneSetup {
     fn summary(&self) -> Vec<String> {
         let intune = &self.0;
@@ -169,7 +160,11 @@ impl ProviderSetup for IntuneSetup {
                 intune.authority_url(),
                 intune.graph_url(),
                 intune.scope(),
-                if intune.scope_is_set() { "" } else { " (default)" },
+                if intune.scope_is_set() {
+                    ""
+                } else {
+                    " (default)"
+                },
                 states.join(","),
                 intune.group_id().unwrap_or("(none)")
             ),
@@ -224,6 +219,9 @@ mod tests {
         let mut declared: Vec<&str> = posture_settings::variable_names(SETTINGS);
         declared.push("TIMEOUT");
         declared.sort_unstable();
-        assert_eq!(asked.iter().map(String::as_str).collect::<Vec<_>>(), declared);
+        assert_eq!(
+            asked.iter().map(String::as_str).collect::<Vec<_>>(),
+            declared
+        );
     }
 }

@@ -134,9 +134,9 @@ mod client;
 mod config;
 mod credential;
 mod error;
-mod kind;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod kind;
 mod model;
 mod provider;
 pub mod scep;

@@ -106,9 +106,9 @@
 mod client;
 mod config;
 mod error;
-mod kind;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod kind;
 mod model;
 mod provider;
 mod routes;

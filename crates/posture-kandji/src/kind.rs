@@ -199,6 +199,9 @@ mod tests {
         let mut declared: Vec<&str> = posture_settings::variable_names(SETTINGS);
         declared.push("TIMEOUT");
         declared.sort_unstable();
-        assert_eq!(asked.iter().map(String::as_str).collect::<Vec<_>>(), declared);
+        assert_eq!(
+            asked.iter().map(String::as_str).collect::<Vec<_>>(),
+            declared
+        );
     }
 }

@@ -125,9 +125,9 @@
 
 mod config;
 mod error;
-mod kind;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod kind;
 mod model;
 mod provider;
 #[cfg(feature = "test-support")]
@@ -138,7 +138,7 @@ pub use config::{
     KandjiConfig, KandjiConfigError, MAX_REQUESTS_PER_SECOND,
 };
 pub use error::KandjiError;
-pub use kind::{KandjiKind, KIND, SETTINGS};
+pub use kind::{KIND, KandjiKind, SETTINGS};
 pub use posture_http::CacheStats;
 pub use posture_http::env::ConfigProblem;
 pub use provider::{KandjiProvider, KandjiStats};

@@ -436,6 +436,26 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A path that must name an existing file: `Some(None)` when unset and optional, `None`
+    /// (with a problem) when required and unset, or when no file is there.
+    pub fn file(&mut self, setting: &Setting) -> Option<Option<std::path::PathBuf>> {
+        let text = self.text(setting)?;
+        let Some(text) = text else {
+            return Some(None);
+        };
+        let path = std::path::PathBuf::from(&text);
+        if path.is_file() {
+            Some(Some(path))
+        } else {
+            self.problems.push(ConfigProblem::invalid(
+                setting.name,
+                &text,
+                format!("{}; no readable file is there", setting.expected()),
+            ));
+            None
+        }
+    }
+
     /// A flag; its default when unset.
     pub fn flag(&mut self, setting: &Setting) -> Option<bool> {
         let default = match setting.kind {
@@ -455,9 +475,10 @@ impl<'a> Reader<'a> {
     /// A whole number within the declared bounds; the default when unset.
     pub fn number(&mut self, setting: &Setting) -> Option<u64> {
         let (default, min, max) = match setting.kind {
-            Kind::Seconds { default, min, max } | Kind::Number { default, min, max, .. } => {
-                (default, min, max)
-            }
+            Kind::Seconds { default, min, max }
+            | Kind::Number {
+                default, min, max, ..
+            } => (default, min, max),
             _ => (0, 0, u64::MAX),
         };
         match self.value(setting.name) {

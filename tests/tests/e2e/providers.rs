@@ -10,7 +10,8 @@ use posture_jamf::testing::{FakeDevice, FakeJamf};
 use posture_kandji::testing::{FakeKandji, FakeKandjiDevice};
 use serde_json::{Value, json};
 use step_posture_connector::commands::check_config;
-use step_posture_connector::config::{Config, ProviderSettings};
+use step_posture_connector::config::Config;
+use step_posture_connector::providers::Providers;
 use step_posture_tests::pki::Pki;
 use step_posture_tests::server::{Client, TestServer, enriching_body, enriching_signer, json};
 
@@ -167,7 +168,7 @@ async fn intune_with_certificate_credentials_allows_and_check_config_shows_the_c
     all.extend(vars);
     all.insert("PROVIDER".to_owned(), "intune".to_owned());
     all.insert("INTUNE_CLIENT_ASSERTION_ALG".to_owned(), "RS256".to_owned());
-    let summary = check_config(&all).await.unwrap();
+    let summary = check_config(&all, &Providers::builtin()).await.unwrap();
     let thumbprint = ring::digest::digest(&ring::digest::SHA256, certificate.der())
         .as_ref()
         .iter()
@@ -322,7 +323,12 @@ async fn kandji_moved_to_another_host_is_named_by_check_config() {
     let mut vars = base_vars(&pki, dir.path());
     vars.extend(old.env_vars());
     vars.insert("PROVIDER".to_owned(), "kandji".to_owned());
-    let err = format!("{:#}", check_config(&vars).await.unwrap_err());
+    let err = format!(
+        "{:#}",
+        check_config(&vars, &Providers::builtin())
+            .await
+            .unwrap_err()
+    );
     assert!(
         err.contains(&format!(
             "KANDJI_API_URL ({}) redirects to {}; set KANDJI_API_URL to it",
@@ -536,14 +542,12 @@ async fn provider_lists_and_policies_are_validated() {
     );
     vars.insert("KANDJI_API_TOKEN".to_owned(), "t".to_owned());
     let config = Config::from_vars(&vars).unwrap();
-    match &config.provider {
-        ProviderSettings::Combined { policy, providers } => {
-            assert_eq!(*policy, posture_core::Policy::All, "all is the default");
-            let names: Vec<_> = providers.iter().map(ProviderSettings::name).collect();
-            assert_eq!(names, ["file", "kandji"]);
-        }
-        other => panic!("expected a combined provider, got {other:?}"),
-    }
+    assert_eq!(
+        config.provider.policy,
+        posture_core::Policy::All,
+        "all is the default"
+    );
+    assert_eq!(config.provider.names(), ["file", "kandji"]);
     // Kandji is now Iru: a kandji.io host still works, with a warning naming its successor.
     let moving = config
         .warnings()
@@ -590,7 +594,7 @@ async fn check_config_bootstraps_every_provider_of_a_combination() {
     vars.insert("PROVIDER".to_owned(), "kandji,intune".to_owned());
     vars.insert("POLICY".to_owned(), "any".to_owned());
     vars.insert("KANDJI_MAX_RETRY_AFTER".to_owned(), "30".to_owned());
-    let summary = check_config(&vars).await.unwrap();
+    let summary = check_config(&vars, &Providers::builtin()).await.unwrap();
     assert!(
         summary.contains("providers: kandji,intune with POLICY=any (ready)"),
         "{summary}"
@@ -630,7 +634,10 @@ async fn check_config_bootstraps_every_provider_of_a_combination() {
 
     // One provider not ready stops the whole combination, naming it.
     intune.set_token_fault(Some(posture_intune::testing::TokenFault::Status(401)));
-    let err = check_config(&vars).await.unwrap_err().to_string();
+    let err = check_config(&vars, &Providers::builtin())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("any(kandji,intune)"), "{err}");
 }
 
@@ -643,7 +650,7 @@ async fn check_config_with_intune_scep_validation_gets_both_tokens_and_the_servi
     all.extend(intune.env_vars());
     all.insert("PROVIDER".to_owned(), "intune".to_owned());
     all.insert("SCEP_CHALLENGE".to_owned(), "intune".to_owned());
-    let summary = check_config(&all).await.unwrap();
+    let summary = check_config(&all, &Providers::builtin()).await.unwrap();
     assert!(
         summary.contains(&format!(
             "ScepRequestValidationFEService at {} (discovered)",

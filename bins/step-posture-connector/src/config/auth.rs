@@ -6,29 +6,13 @@
 //! with both is refused. When credentials are configured, the header is required in addition
 //! to the HMAC, never instead of it.
 
-use std::io::Read;
 use std::path::Path;
 
 use smallstep_webhook::Authorization;
 
 use super::{ConfigError, RawEnv, WebhookEntry};
 
-/// The largest secret file read. Secrets are a few hundred bytes; the cap keeps a path such
-/// as `/dev/zero` from exhausting memory.
-pub(super) const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
-
-/// Reads a secrets file of at most [`MAX_SECRET_FILE_BYTES`], as UTF-8.
-pub(super) fn read_secret_file(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|err| err.to_string())?;
-    let mut text = String::new();
-    file.take(MAX_SECRET_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|err| err.to_string())?;
-    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
-        return Err(format!("larger than {MAX_SECRET_FILE_BYTES} bytes"));
-    }
-    Ok(text)
-}
+pub(super) use posture_settings::read_capped as read_secret_file;
 
 /// One of the two credential lists: its variable names and how an entry is read.
 struct List {
@@ -300,7 +284,11 @@ pub(super) mod tests {
     fn secret_files_are_read_up_to_a_bound() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big");
-        std::fs::write(&path, vec![b'a'; super::MAX_SECRET_FILE_BYTES as usize + 1]).unwrap();
+        std::fs::write(
+            &path,
+            vec![b'a'; posture_settings::MAX_SECRET_FILE_BYTES as usize + 1],
+        )
+        .unwrap();
         let path = path.display().to_string();
         let mut vars = vars(&[("WEBHOOK_SECRETS_FILE", &path)]);
         vars.remove("WEBHOOK_SECRETS");

@@ -140,9 +140,10 @@ impl DoctorReport {
 /// Reaches no MDM.
 pub async fn doctor(
     vars: &HashMap<String, String>,
+    providers: &crate::providers::Providers,
     options: &DoctorOptions,
 ) -> Result<DoctorReport, CommandError> {
-    let config = Config::from_vars(vars)?;
+    let config = Config::from_vars_with(vars, providers)?;
     let mut ours = our_side(&config)?;
     ours.admin_provisioners
         .clone_from(&options.admin_provisioners);
