@@ -908,7 +908,7 @@ pub async fn lookup(
 }
 
 /// The example device list the demo serves.
-pub const DEMO_DEVICES: &str = include_str!("../../../examples/devices.json");
+pub const DEMO_DEVICES: &str = include_str!("../demo/devices.json");
 
 /// `demo`: starts a working server on 127.0.0.1 with a throwaway certificate, the example
 /// device list and a generated webhook ID and secret, and prints how to try it.

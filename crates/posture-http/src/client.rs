@@ -275,6 +275,7 @@ impl ClientOptions {
     /// # Ok::<(), posture_http::ClientError>(())
     /// ```
     pub fn build(&self) -> Result<reqwest::Client, ClientError> {
+        install_ring_as_process_default();
         let tls = tls_config(&self.extra_roots)?;
         reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
@@ -291,6 +292,27 @@ impl ClientOptions {
                 reason: error_chain(&err),
             })
     }
+}
+
+/// Makes *ring* the process's default rustls crypto provider, unless one is set already;
+/// returns whether this call set it.
+///
+/// Depending on posture-http turns on reqwest's `rustls-no-provider` feature, and Cargo
+/// unifies features across a build: another reqwest client in the same program (your own
+/// `reqwest::get`, say) then uses rustls without a provider of its own and panics unless the
+/// process has a default. [`ClientOptions::build`] calls this, and so does the server at
+/// start-up; call it first thing in `main` if you build reqwest clients before either.
+///
+/// ```
+/// posture_http::install_ring_as_process_default();
+/// assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+/// let plain = reqwest::Client::new(); // would panic without a process default
+/// # drop(plain);
+/// ```
+pub fn install_ring_as_process_default() -> bool {
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_ok()
 }
 
 /// The rustls client configuration [`ClientOptions::build`] uses: the *ring* crypto

@@ -76,7 +76,10 @@ pub use classify::{
     MAX_RETRY_AFTER, decode_json, looks_like_html, origin, read_body, redirect_target, retry_after,
     status_error, timed_out, transport_error,
 };
-pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};
+pub use client::{
+    CaBundle, CaBundleError, ClientError, ClientOptions, error_chain,
+    install_ring_as_process_default, tls_config,
+};
 pub use guid::{colon_hex, guid_v4};
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};
