@@ -1,7 +1,7 @@
 //! The configuration parser, `Config::from_vars`, on arbitrary variables.
 //!
 //! Input: lines. A line starting with a byte below 0x80 sets one of the variables the server
-//! and the Jamf provider read (the byte picks which) to the rest of the line; any other line is
+//! and its providers declare (the byte picks which) to the rest of the line; any other line is
 //! a raw `KEY=VALUE`. The values `@cert`, `@key`, `@devices` and `@secrets` become paths of real
 //! files, so the fuzzer can reach configurations that validate.
 #![no_main]
@@ -11,61 +11,15 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use step_posture_connector::config::Config;
+use step_posture_connector::config::{self, Config};
+use step_posture_connector::providers::Providers;
 
-const NAMES: &[&str] = &[
-    "PROVIDER",
-    "TLS_CERT_PATH",
-    "TLS_KEY_PATH",
-    "TLS_CA_PATH",
-    "ENABLE_MTLS",
-    "MTLS_ALLOWED_NAMES",
-    "MTLS_REQUIRE_SERVER_AUTH",
-    "WEBHOOK_IDS",
-    "WEBHOOK_SECRETS",
-    "WEBHOOK_SECRETS_FILE",
-    "WEBHOOK_BEARER_TOKENS",
-    "WEBHOOK_BEARER_TOKENS_FILE",
-    "WEBHOOK_BASIC_AUTH",
-    "WEBHOOK_BASIC_AUTH_FILE",
-    "PORT",
-    "BIND_ADDRESS",
-    "LOGGING_LEVEL",
-    "LOG_FORMAT",
-    "TIMEOUT",
-    "FILE_PATH",
-    "FILE_TYPE",
-    "MAX_BODY_BYTES",
-    "MAX_REQUEST_AGE",
-    "MAX_CLOCK_SKEW",
-    "MAX_CONNECTIONS",
-    "MAX_CONNECTIONS_PER_ADDRESS",
-    "MAX_HEADERS",
-    "MAX_HEADER_BYTES",
-    "TLS_HANDSHAKE_TIMEOUT",
-    "HEADER_READ_TIMEOUT",
-    "IDLE_TIMEOUT",
-    "RELOAD_SETTLE",
-    "RELOAD_ALLOW_SHRINK",
-    "JAMF_BASE_URL",
-    "JAMF_CLIENT_ID",
-    "JAMF_CLIENT_SECRET",
-    "JAMF_CLIENT_SECRET_FILE",
-    "JAMF_DEVICE_GROUP",
-    "JAMF_COMPUTER_GROUP",
-    "JAMF_DEVICE_ENRICH",
-    "JAMF_COMPUTER_ENRICH",
-    "JAMF_API",
-    "JAMF_MAX_CONNECTIONS",
-    "JAMF_MAX_RETRY_AFTER",
-    "JAMF_CACHE_TTL",
-    "JAMF_NEGATIVE_CACHE_TTL",
-    "JAMF_DEFAULT_MODE",
-    "JAMF_CA_PATH",
-    // Last, so the committed seeds' bytes keep naming the same variables.
-    "AUTH_FAILURE_LIMIT",
-    "AUTH_FAILURE_WINDOW",
-];
+/// Every variable the server and its built-in providers declare, so the byte that picks one
+/// reaches every validator; taken from the declarations, so it never goes stale.
+fn names() -> &'static [&'static str] {
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| config::known_variables(&Providers::builtin()))
+}
 
 struct Files {
     cert: PathBuf,
@@ -105,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         };
         let (key, value) = if first < 0x80 {
             (
-                NAMES[usize::from(first) % NAMES.len()].to_owned(),
+                names()[usize::from(first) % names().len()].to_owned(),
                 String::from_utf8_lossy(rest).into_owned(),
             )
         } else {

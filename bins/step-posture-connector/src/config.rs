@@ -11,21 +11,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use posture_core::ProviderSetup;
-use posture_settings::ConfigProblem;
-use serde::Deserialize;
+use posture_settings::{Reader, Setting};
 use smallstep_webhook::{Authorization, WebhookSecret};
 
 mod auth;
 mod scep;
+pub mod settings;
 
 use crate::providers::Providers;
 
 #[cfg(test)]
 pub(crate) use scep::scep_settings;
 pub use scep::{
-    ChallengeMethod, Hidden, INTUNE_SCEP_VARIABLES, IdentifierSource, IssuerCredentials,
-    SCEP_VARIABLES, ScepSettings,
+    ChallengeMethod, Hidden, INTUNE_SCEP_SETTINGS, IdentifierSource, IssuerCredentials,
+    SCEP_SETTINGS, ScepSettings,
 };
+pub use settings::SETTINGS;
 
 /// step-ca waits 10 s for a webhook, including one retry made 1 s after a 5xx. An attempt
 /// must finish within this for the retry to fit.
@@ -49,18 +50,16 @@ const PER_ADDRESS_SHARE: usize = 4;
 /// dictionary attack found such a secret in a few thousand guesses.
 pub const MIN_SECRET_BYTES: usize = 32;
 
-/// The environment as read, before validation. Field names are the variable names in lower
-/// case, which is how envy matches them.
-#[derive(Debug, Default, Deserialize)]
+/// The text of the server's own variables, as given (untrimmed; `None` when unset), for the
+/// checks that need more than a declaration: lists that must line up, paths, addresses.
+#[derive(Debug, Default)]
 struct RawEnv {
     provider: Option<String>,
     policy: Option<String>,
     tls_cert_path: Option<String>,
     tls_key_path: Option<String>,
     tls_ca_path: Option<String>,
-    enable_mtls: Option<String>,
     mtls_allowed_names: Option<String>,
-    mtls_require_server_auth: Option<String>,
     webhook_ids: Option<String>,
     webhook_secrets: Option<String>,
     webhook_secrets_file: Option<String>,
@@ -69,26 +68,41 @@ struct RawEnv {
     webhook_bearer_tokens_file: Option<String>,
     webhook_basic_auth: Option<String>,
     webhook_basic_auth_file: Option<String>,
-    port: Option<String>,
     bind_address: Option<String>,
-    logging_level: Option<String>,
-    log_format: Option<String>,
-    timeout: Option<String>,
-    max_body_bytes: Option<String>,
-    max_request_age: Option<String>,
-    max_clock_skew: Option<String>,
-    max_connections: Option<String>,
     max_connections_per_address: Option<String>,
-    tls_handshake_timeout: Option<String>,
-    header_read_timeout: Option<String>,
     metrics_addr: Option<String>,
-    reload_interval: Option<String>,
-    reload_settle: Option<String>,
-    idle_timeout: Option<String>,
-    max_headers: Option<String>,
-    max_header_bytes: Option<String>,
-    auth_failure_limit: Option<String>,
-    auth_failure_window: Option<String>,
+}
+
+impl RawEnv {
+    /// The declared variables ([`SETTINGS`], `_FILE` forms included) that `ours` picks.
+    fn read(vars: &HashMap<String, String>, ours: impl Fn(&str) -> bool) -> Self {
+        let get = |name: &str| {
+            if ours(name) {
+                vars.get(name).cloned()
+            } else {
+                None
+            }
+        };
+        Self {
+            provider: get(settings::PROVIDER.name),
+            policy: get(settings::POLICY.name),
+            tls_cert_path: get(settings::TLS_CERT_PATH.name),
+            tls_key_path: get(settings::TLS_KEY_PATH.name),
+            tls_ca_path: get(settings::TLS_CA_PATH.name),
+            mtls_allowed_names: get(settings::MTLS_ALLOWED_NAMES.name),
+            webhook_ids: get(settings::WEBHOOK_IDS.name),
+            webhook_secrets: get(settings::WEBHOOK_SECRETS.name),
+            webhook_secrets_file: settings::WEBHOOK_SECRETS.file_form().and_then(get),
+            webhook_mtls_only_ids: get(settings::WEBHOOK_MTLS_ONLY_IDS.name),
+            webhook_bearer_tokens: get(settings::WEBHOOK_BEARER_TOKENS.name),
+            webhook_bearer_tokens_file: settings::WEBHOOK_BEARER_TOKENS.file_form().and_then(get),
+            webhook_basic_auth: get(settings::WEBHOOK_BASIC_AUTH.name),
+            webhook_basic_auth_file: settings::WEBHOOK_BASIC_AUTH.file_form().and_then(get),
+            bind_address: get(settings::BIND_ADDRESS.name),
+            max_connections_per_address: get(settings::MAX_CONNECTIONS_PER_ADDRESS.name),
+            metrics_addr: get(settings::METRICS_ADDR.name),
+        }
+    }
 }
 
 /// The validated configuration of a server.
@@ -294,70 +308,9 @@ impl Default for Limits {
     }
 }
 
-/// One configuration problem, naming the variable, the value and what was expected.
-#[derive(Clone, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub struct ConfigError {
-    /// The variable, e.g. `PORT`, or a description such as `WEBHOOK_SECRETS item 2`.
-    pub variable: String,
-    /// The value as given; `None` when the variable is missing or the value is a secret.
-    pub value: Option<String>,
-    /// What a valid value looks like.
-    pub expected: String,
-    /// Whether the value was withheld because it is a secret.
-    pub secret: bool,
-}
-
-impl ConfigError {
-    fn missing(variable: &str, expected: impl Into<String>) -> Self {
-        Self {
-            variable: variable.to_owned(),
-            value: None,
-            expected: expected.into(),
-            secret: false,
-        }
-    }
-
-    fn invalid(variable: &str, value: &str, expected: impl Into<String>) -> Self {
-        Self {
-            variable: variable.to_owned(),
-            value: Some(value.to_owned()),
-            expected: expected.into(),
-            secret: false,
-        }
-    }
-
-    fn invalid_secret(variable: impl Into<String>, expected: impl Into<String>) -> Self {
-        Self {
-            variable: variable.into(),
-            value: None,
-            expected: expected.into(),
-            secret: true,
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.value, self.secret) {
-            (Some(value), _) => write!(
-                f,
-                "{}={value:?} is invalid: expected {}",
-                self.variable, self.expected
-            ),
-            (None, true) => write!(
-                f,
-                "{} is invalid (value not shown, it is a secret): expected {}",
-                self.variable, self.expected
-            ),
-            (None, false) => write!(
-                f,
-                "{} is not set: expected {}",
-                self.variable, self.expected
-            ),
-        }
-    }
-}
+/// One configuration problem, naming the variable, the value (never a secret's) and what
+/// was expected: the same type every provider reports.
+pub use posture_settings::ConfigProblem as ConfigError;
 
 /// Every problem found in the configuration, one per line.
 #[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
@@ -389,24 +342,20 @@ pub fn gather_environment(dir: &Path) -> Result<HashMap<String, String>, ConfigE
                         vars.insert(key, value);
                     }
                     Err(err) => {
-                        return Err(ConfigErrors(vec![ConfigError {
-                            variable: dotenv.display().to_string(),
-                            value: None,
-                            expected: format!("a readable KEY=value file ({err})"),
-                            secret: false,
-                        }]));
+                        return Err(ConfigErrors(vec![ConfigError::missing(
+                            dotenv.display().to_string(),
+                            format!("a readable KEY=value file ({err})"),
+                        )]));
                     }
                 }
             }
         }
         Err(dotenvy::Error::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => {
-            return Err(ConfigErrors(vec![ConfigError {
-                variable: dotenv.display().to_string(),
-                value: None,
-                expected: format!("a readable KEY=value file ({err})"),
-                secret: false,
-            }]));
+            return Err(ConfigErrors(vec![ConfigError::missing(
+                dotenv.display().to_string(),
+                format!("a readable KEY=value file ({err})"),
+            )]));
         }
     }
     for (key, value) in std::env::vars_os() {
@@ -430,7 +379,7 @@ impl Config {
         vars: &HashMap<String, String>,
         providers: &Providers,
     ) -> Result<Self, ConfigErrors> {
-        let raw = raw_env(vars, |key| KNOWN_VARIABLES.contains(&key))?;
+        let raw = RawEnv::read(vars, |_| true);
         let mut errors = Vec::new();
         let config = validate(raw, vars, providers, &mut errors);
         match config {
@@ -444,7 +393,7 @@ impl Config {
     pub fn webhooks_from_vars(
         vars: &HashMap<String, String>,
     ) -> Result<Vec<WebhookEntry>, ConfigErrors> {
-        let raw = raw_env(vars, |key| key.starts_with("WEBHOOK_"))?;
+        let raw = RawEnv::read(vars, |key| key.starts_with("WEBHOOK_"));
         let mut errors = Vec::new();
         match webhook_entries(&raw, &mut errors) {
             Some(entries) if errors.is_empty() => Ok(entries),
@@ -487,45 +436,20 @@ impl Config {
     }
 }
 
-/// Every variable the server reads itself. Provider crates read their own.
-pub const KNOWN_VARIABLES: &[&str] = &[
-    "PROVIDER",
-    "POLICY",
-    "TLS_CERT_PATH",
-    "TLS_KEY_PATH",
-    "TLS_CA_PATH",
-    "ENABLE_MTLS",
-    "MTLS_ALLOWED_NAMES",
-    "MTLS_REQUIRE_SERVER_AUTH",
-    "WEBHOOK_IDS",
-    "WEBHOOK_SECRETS",
-    "WEBHOOK_SECRETS_FILE",
-    "WEBHOOK_MTLS_ONLY_IDS",
-    "WEBHOOK_BEARER_TOKENS",
-    "WEBHOOK_BEARER_TOKENS_FILE",
-    "WEBHOOK_BASIC_AUTH",
-    "WEBHOOK_BASIC_AUTH_FILE",
-    "PORT",
-    "BIND_ADDRESS",
-    "LOGGING_LEVEL",
-    "LOG_FORMAT",
-    "TIMEOUT",
-    "MAX_BODY_BYTES",
-    "MAX_REQUEST_AGE",
-    "MAX_CLOCK_SKEW",
-    "MAX_CONNECTIONS",
-    "MAX_CONNECTIONS_PER_ADDRESS",
-    "TLS_HANDSHAKE_TIMEOUT",
-    "HEADER_READ_TIMEOUT",
-    "METRICS_ADDR",
-    "RELOAD_INTERVAL",
-    "RELOAD_SETTLE",
-    "IDLE_TIMEOUT",
-    "MAX_HEADERS",
-    "MAX_HEADER_BYTES",
-    "AUTH_FAILURE_LIMIT",
-    "AUTH_FAILURE_WINDOW",
-];
+/// Every variable a server with `providers` reads: its own ([`SETTINGS`]), the SCEP gate's
+/// and each provider's, `_FILE` forms included. Fuzzing, property tests and the deployment
+/// checks take their names from here.
+pub fn known_variables(providers: &Providers) -> Vec<&'static str> {
+    let mut names = posture_settings::variable_names(SETTINGS);
+    names.extend(posture_settings::variable_names(SCEP_SETTINGS));
+    names.extend(posture_settings::variable_names(INTUNE_SCEP_SETTINGS));
+    for name in providers.variable_names() {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
 
 fn validate(
     raw: RawEnv,
@@ -533,19 +457,13 @@ fn validate(
     providers: &Providers,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Config> {
-    let timeout = seconds(&raw.timeout, "TIMEOUT", 4, 1, 60, errors);
+    let get = |name: &str| vars.get(name).cloned();
+    let mut declared = Declared::new(&get);
+    let timeout = declared.seconds(&settings::TIMEOUT, errors);
     let provider = provider_choice(&raw, vars, providers, errors);
-    let tls = tls_settings(&raw, errors);
+    let tls = tls_settings(&raw, &mut declared, errors);
     let webhooks = webhook_entries(&raw, errors);
-    let port = number(
-        &raw.port,
-        "PORT",
-        9443,
-        0,
-        65535,
-        "a TCP port from 1 to 65535 (0 picks a free one)",
-        errors,
-    );
+    let port = declared.number(&settings::PORT, errors);
     let bind = match raw.bind_address.as_deref().map(str::trim) {
         None | Some("") => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         Some(text) => match text.parse::<IpAddr>() {
@@ -560,97 +478,32 @@ fn validate(
             }
         },
     };
-    let logging_level = match raw.logging_level.as_deref().map(str::trim) {
-        None | Some("") | Some("0") => Some(0),
-        Some("1") => Some(1),
-        Some("2") => Some(2),
-        Some(other) => {
-            errors.push(ConfigError::invalid(
-                "LOGGING_LEVEL",
-                other,
-                "0 (decisions only), 1 (verbose) or 2 (debug)",
-            ));
-            None
-        }
-    };
-    let log_format = match raw.log_format.as_deref().map(str::trim) {
-        None | Some("") | Some("text") => Some(LogFormat::Text),
-        Some("json") => Some(LogFormat::Json),
-        Some(other) => {
-            errors.push(ConfigError::invalid("LOG_FORMAT", other, "text or json"));
-            None
-        }
-    };
+    let logging_level = declared
+        .choice(&settings::LOGGING_LEVEL, errors)
+        .and_then(|level| level.parse::<u8>().ok());
+    let log_format = declared
+        .choice(&settings::LOG_FORMAT, errors)
+        .map(|format| match format {
+            "json" => LogFormat::Json,
+            _ => LogFormat::Text,
+        });
     let defaults = Limits::default();
-    let max_body_bytes = number(
-        &raw.max_body_bytes,
-        "MAX_BODY_BYTES",
-        defaults.max_body_bytes as u64,
-        1024,
-        16 * 1024 * 1024,
-        "a byte count from 1024 to 16777216",
-        errors,
-    );
-    let max_connections = number(
-        &raw.max_connections,
-        "MAX_CONNECTIONS",
-        defaults.max_connections as u64,
-        1,
-        1_000_000,
-        "a number of connections from 1 to 1000000",
-        errors,
-    );
+    let max_body_bytes = declared.number(&settings::MAX_BODY_BYTES, errors);
+    let max_connections = declared.number(&settings::MAX_CONNECTIONS, errors);
     let max_connections_per_address = per_address(
         &raw.max_connections_per_address,
         max_connections.unwrap_or(defaults.max_connections as u64),
         errors,
     );
-    let handshake_timeout = seconds(
-        &raw.tls_handshake_timeout,
-        "TLS_HANDSHAKE_TIMEOUT",
-        defaults.handshake_timeout.as_secs(),
-        1,
-        300,
-        errors,
-    );
-    let header_read_timeout = seconds(
-        &raw.header_read_timeout,
-        "HEADER_READ_TIMEOUT",
-        defaults.header_read_timeout.as_secs(),
-        1,
-        300,
-        errors,
-    );
-    let idle_timeout = seconds(
-        &raw.idle_timeout,
-        "IDLE_TIMEOUT",
-        defaults.idle_timeout.as_secs(),
-        1,
-        3600,
-        errors,
-    );
-    let max_headers = number(
-        &raw.max_headers,
-        "MAX_HEADERS",
-        defaults.max_headers as u64,
-        16,
-        1024,
-        "a number of header fields from 16 to 1024",
-        errors,
-    );
-    let max_header_bytes = number(
-        &raw.max_header_bytes,
-        "MAX_HEADER_BYTES",
-        defaults.max_header_bytes as u64,
-        4096,
-        1024 * 1024,
-        "a byte count from 4096 to 1048576",
-        errors,
-    );
-    let max_request_age = seconds(&raw.max_request_age, "MAX_REQUEST_AGE", 60, 1, 3600, errors);
-    let max_clock_skew = seconds(&raw.max_clock_skew, "MAX_CLOCK_SKEW", 60, 0, 3600, errors);
+    let handshake_timeout = declared.seconds(&settings::TLS_HANDSHAKE_TIMEOUT, errors);
+    let header_read_timeout = declared.seconds(&settings::HEADER_READ_TIMEOUT, errors);
+    let idle_timeout = declared.seconds(&settings::IDLE_TIMEOUT, errors);
+    let max_headers = declared.number(&settings::MAX_HEADERS, errors);
+    let max_header_bytes = declared.number(&settings::MAX_HEADER_BYTES, errors);
+    let max_request_age = declared.seconds(&settings::MAX_REQUEST_AGE, errors);
+    let max_clock_skew = declared.seconds(&settings::MAX_CLOCK_SKEW, errors);
     let metrics_addr = metrics_address(&raw.metrics_addr, errors);
-    let reload_interval = seconds(&raw.reload_interval, "RELOAD_INTERVAL", 5, 0, 3600, errors);
+    let reload_interval = declared.seconds(&settings::RELOAD_INTERVAL, errors);
     let scep = scep::scep_settings(vars, errors);
     if !list(&raw.webhook_mtls_only_ids).is_empty() {
         let pinned = tls
@@ -666,25 +519,9 @@ fn validate(
             ));
         }
     }
-    let reload_settle = seconds(&raw.reload_settle, "RELOAD_SETTLE", 1, 0, 300, errors);
-    let throttle_defaults = AuthThrottleSettings::default();
-    let auth_failure_limit = number(
-        &raw.auth_failure_limit,
-        "AUTH_FAILURE_LIMIT",
-        u64::from(throttle_defaults.limit),
-        0,
-        100_000,
-        "a number of failed authentications per client address from 0 (no throttling) to 100000",
-        errors,
-    );
-    let auth_failure_window = seconds(
-        &raw.auth_failure_window,
-        "AUTH_FAILURE_WINDOW",
-        throttle_defaults.window.as_secs(),
-        1,
-        86_400,
-        errors,
-    );
+    let reload_settle = declared.seconds(&settings::RELOAD_SETTLE, errors);
+    let auth_failure_limit = declared.number(&settings::AUTH_FAILURE_LIMIT, errors);
+    let auth_failure_window = declared.seconds(&settings::AUTH_FAILURE_WINDOW, errors);
 
     Some(Config {
         provider: provider?,
@@ -842,7 +679,7 @@ fn provider_choice(
                     .problems()
                     .iter()
                     .filter(|problem| problem.variable != "TIMEOUT")
-                    .map(ConfigError::from),
+                    .cloned(),
             ),
         }
     }
@@ -850,18 +687,11 @@ fn provider_choice(
     (members.len() == names.len()).then_some(ProviderChoice { policy, members })
 }
 
-impl From<&ConfigProblem> for ConfigError {
-    fn from(problem: &ConfigProblem) -> Self {
-        Self {
-            variable: problem.variable.clone(),
-            value: problem.value.clone(),
-            expected: problem.expected.clone(),
-            secret: problem.secret,
-        }
-    }
-}
-
-fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettings> {
+fn tls_settings(
+    raw: &RawEnv,
+    declared: &mut Declared<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<TlsSettings> {
     let cert_path = required_path(
         &raw.tls_cert_path,
         "TLS_CERT_PATH",
@@ -874,13 +704,8 @@ fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettin
         "the path of the server's PEM private key",
         errors,
     );
-    let enable_mtls = boolean(&raw.enable_mtls, "ENABLE_MTLS", false, errors);
-    let require_server_auth = boolean(
-        &raw.mtls_require_server_auth,
-        "MTLS_REQUIRE_SERVER_AUTH",
-        true,
-        errors,
-    );
+    let enable_mtls = declared.flag(&settings::ENABLE_MTLS, errors);
+    let require_server_auth = declared.flag(&settings::MTLS_REQUIRE_SERVER_AUTH, errors);
     let allowed_names = list(&raw.mtls_allowed_names);
     for name in &allowed_names {
         if name.contains('*') {
@@ -922,26 +747,6 @@ fn tls_settings(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<TlsSettin
         cert_path: cert_path?,
         key_path: key_path?,
         mtls,
-    })
-}
-
-/// The variables `ours` picks, as envy reads them. envy matches lower-cased keys; only our
-/// own variables are handed to it, so an unrelated variable can never make it fail.
-fn raw_env(
-    vars: &HashMap<String, String>,
-    ours: impl Fn(&str) -> bool,
-) -> Result<RawEnv, ConfigErrors> {
-    let picked = vars
-        .iter()
-        .filter(|(key, _)| ours(key.as_str()))
-        .map(|(key, value)| (key.clone(), value.clone()));
-    envy::from_iter(picked).map_err(|err| {
-        ConfigErrors(vec![ConfigError {
-            variable: "environment".to_owned(),
-            value: None,
-            expected: err.to_string(),
-            secret: false,
-        }])
     })
 }
 
@@ -988,7 +793,7 @@ fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<We
             }
         },
         (Some(_), Some(_)) => {
-            errors.push(ConfigError::invalid_secret(
+            errors.push(ConfigError::secret(
                 "WEBHOOK_SECRETS and WEBHOOK_SECRETS_FILE",
                 "only one of the two",
             ));
@@ -1048,7 +853,7 @@ fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<We
         match WebhookSecret::from_base64(secret) {
             Ok(secret) if secret.len() < MIN_SECRET_BYTES => {
                 // Not the length either: it would narrow a guesser's search.
-                errors.push(ConfigError::invalid_secret(
+                errors.push(ConfigError::secret(
                     format!("WEBHOOK_SECRETS item {} (for webhook ID {id})", index + 1),
                     format!(
                         "a secret of at least {MIN_SECRET_BYTES} bytes once base64-decoded, \
@@ -1065,7 +870,7 @@ fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<We
                 authorization: None,
             }),
             Err(_) => {
-                errors.push(ConfigError::invalid_secret(
+                errors.push(ConfigError::secret(
                     format!("WEBHOOK_SECRETS item {} (for webhook ID {id})", index + 1),
                     SECRET_EXPECTED,
                 ));
@@ -1087,6 +892,45 @@ fn webhook_entries(raw: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Vec<We
     }
     entries.extend(mtls_only_entries(&mtls_only, &known));
     ok.then_some(entries)
+}
+
+/// Reads declared variables, moving each problem into the server's list as it is found, so
+/// problems come in the order the variables are read.
+struct Declared<'a> {
+    reader: Reader<'a>,
+}
+
+impl<'a> Declared<'a> {
+    fn new(get: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self {
+            reader: Reader::new(get),
+        }
+    }
+
+    fn collect<T>(&mut self, value: Option<T>, errors: &mut Vec<ConfigError>) -> Option<T> {
+        errors.extend(self.reader.take_problems());
+        value
+    }
+
+    fn number(&mut self, setting: &Setting, errors: &mut Vec<ConfigError>) -> Option<u64> {
+        let value = self.reader.number(setting);
+        self.collect(value, errors)
+    }
+
+    fn seconds(&mut self, setting: &Setting, errors: &mut Vec<ConfigError>) -> Option<Duration> {
+        let value = self.reader.seconds(setting);
+        self.collect(value, errors)
+    }
+
+    fn flag(&mut self, setting: &Setting, errors: &mut Vec<ConfigError>) -> Option<bool> {
+        let value = self.reader.flag(setting);
+        self.collect(value, errors)
+    }
+
+    fn choice(&mut self, setting: &Setting, errors: &mut Vec<ConfigError>) -> Option<&'static str> {
+        let value = self.reader.choice(setting);
+        self.collect(value, errors)
+    }
 }
 
 fn required_path(
@@ -1115,34 +959,6 @@ fn required_path(
     }
 }
 
-/// Go's `strconv.ParseBool` spellings, which the Go version accepted for its 0/1 flags.
-pub(crate) fn parse_bool(text: &str) -> Option<bool> {
-    match text {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
-}
-
-fn boolean(
-    value: &Option<String>,
-    variable: &str,
-    default: bool,
-    errors: &mut Vec<ConfigError>,
-) -> Option<bool> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Some(default),
-        Some(text) => parse_bool(text).or_else(|| {
-            errors.push(ConfigError::invalid(
-                variable,
-                text,
-                "0 or 1 (or true/false)",
-            ));
-            None
-        }),
-    }
-}
-
 fn number(
     value: &Option<String>,
     variable: &str,
@@ -1162,18 +978,6 @@ fn number(
             }
         },
     }
-}
-
-fn seconds(
-    value: &Option<String>,
-    variable: &str,
-    default: u64,
-    min: u64,
-    max: u64,
-    errors: &mut Vec<ConfigError>,
-) -> Option<Duration> {
-    let expected = format!("a whole number of seconds from {min} to {max}");
-    number(value, variable, default, min, max, &expected, errors).map(Duration::from_secs)
 }
 
 fn list(value: &Option<String>) -> Vec<String> {

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use smallstep_webhook::WebhookSecret;
-use step_posture_connector::config::{Config, KNOWN_VARIABLES};
+use step_posture_connector::config::{self, Config};
 use step_posture_connector::providers::Providers;
 
 fn repo_file(path: &str) -> String {
@@ -20,13 +20,10 @@ fn repo_file(path: &str) -> String {
 
 /// Every variable name the server and its built-in providers read.
 fn known_variables() -> BTreeSet<String> {
-    let mut known: BTreeSet<String> = Providers::builtin()
-        .variable_names()
+    config::known_variables(&Providers::builtin())
         .into_iter()
         .map(str::to_owned)
-        .collect();
-    known.extend(KNOWN_VARIABLES.iter().map(|v| (*v).to_owned()));
-    known
+        .collect()
 }
 
 /// `(name, value, commented out)` for each `- NAME=value` line of the Compose file.

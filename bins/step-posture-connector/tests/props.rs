@@ -11,56 +11,13 @@ use http_body_util::{BodyExt, Full};
 use posture_file::{DeviceList, FileFormat, FileProvider};
 use proptest::prelude::*;
 use smallstep_webhook::{Signer, Verifier, WebhookSecret};
-use step_posture_connector::config::Config;
+use step_posture_connector::config::{self, Config};
 use step_posture_connector::handler::{App, handle};
+use step_posture_connector::providers::Providers;
 
 const ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
 const SECRET: &str =
     "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
-
-/// The variables the server reads, so arbitrary values reach every validator.
-const NAMES: &[&str] = &[
-    "PROVIDER",
-    "TLS_CERT_PATH",
-    "TLS_KEY_PATH",
-    "TLS_CA_PATH",
-    "ENABLE_MTLS",
-    "MTLS_ALLOWED_NAMES",
-    "MTLS_REQUIRE_SERVER_AUTH",
-    "WEBHOOK_IDS",
-    "WEBHOOK_SECRETS",
-    "WEBHOOK_BEARER_TOKENS",
-    "WEBHOOK_BASIC_AUTH",
-    "PORT",
-    "BIND_ADDRESS",
-    "LOGGING_LEVEL",
-    "LOG_FORMAT",
-    "TIMEOUT",
-    "FILE_PATH",
-    "FILE_TYPE",
-    "MAX_BODY_BYTES",
-    "MAX_REQUEST_AGE",
-    "MAX_CLOCK_SKEW",
-    "MAX_CONNECTIONS",
-    "MAX_CONNECTIONS_PER_ADDRESS",
-    "MAX_HEADERS",
-    "MAX_HEADER_BYTES",
-    "TLS_HANDSHAKE_TIMEOUT",
-    "HEADER_READ_TIMEOUT",
-    "IDLE_TIMEOUT",
-    "RELOAD_SETTLE",
-    "RELOAD_ALLOW_SHRINK",
-    "AUTH_FAILURE_LIMIT",
-    "AUTH_FAILURE_WINDOW",
-    "JAMF_BASE_URL",
-    "JAMF_CLIENT_ID",
-    "JAMF_CLIENT_SECRET",
-    "JAMF_API",
-    "JAMF_MAX_CONNECTIONS",
-    "JAMF_MAX_RETRY_AFTER",
-    "JAMF_CACHE_TTL",
-    "JAMF_DEFAULT_MODE",
-];
 
 fn value() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -112,12 +69,15 @@ proptest! {
 
     #[test]
     fn the_configuration_parser_never_panics(
-        known in proptest::collection::vec((0..NAMES.len(), value()), 0..12),
+        known in proptest::collection::vec((any::<prop::sample::Index>(), value()), 0..12),
         unknown in proptest::collection::vec(("\\PC{0,12}", "\\PC{0,12}"), 0..4),
     ) {
+        // Every variable the server and its providers declare, so arbitrary values reach
+        // every validator.
+        let names = config::known_variables(&Providers::builtin());
         let mut vars: HashMap<String, String> = unknown.into_iter().collect();
         for (index, value) in known {
-            vars.insert(NAMES[index].to_owned(), value);
+            vars.insert(index.get(&names).to_string(), value);
         }
         match Config::from_vars(&vars) {
             Ok(config) => {

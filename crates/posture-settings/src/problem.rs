@@ -24,9 +24,9 @@ pub struct ConfigProblem {
 
 impl ConfigProblem {
     /// A required variable is not set.
-    pub fn missing(variable: &str, expected: impl Into<String>) -> Self {
+    pub fn missing(variable: impl Into<String>, expected: impl Into<String>) -> Self {
         Self {
-            variable: variable.to_owned(),
+            variable: variable.into(),
             value: None,
             expected: expected.into(),
             secret: false,
@@ -49,19 +49,20 @@ impl ConfigProblem {
     /// let problem = ConfigProblem::invalid("JAMF_DEVICE_GROUP", "ops@example.com", "a group");
     /// assert_eq!(problem.value.as_deref(), Some("ops@example.com"));
     /// ```
-    pub fn invalid(variable: &str, value: &str, expected: impl Into<String>) -> Self {
+    pub fn invalid(variable: impl Into<String>, value: &str, expected: impl Into<String>) -> Self {
+        let variable = variable.into();
         Self {
-            variable: variable.to_owned(),
-            value: Some(shown_value(variable, value).into_owned()),
+            value: Some(shown_value(&variable, value).into_owned()),
+            variable,
             expected: expected.into(),
             secret: false,
         }
     }
 
     /// A secret variable is wrong; its value is not shown.
-    pub fn secret(variable: &str, expected: impl Into<String>) -> Self {
+    pub fn secret(variable: impl Into<String>, expected: impl Into<String>) -> Self {
         Self {
-            variable: variable.to_owned(),
+            variable: variable.into(),
             value: None,
             expected: expected.into(),
             secret: true,

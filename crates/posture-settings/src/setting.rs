@@ -88,6 +88,9 @@ pub struct Setting {
     /// One line saying what it is for; for text, paths, URLs and secrets also what a valid
     /// value looks like in problem messages.
     pub doc: &'static str,
+    /// What problem messages say a valid value looks like, when the type's own wording
+    /// ([`Setting::expected`]) is not precise enough.
+    pub expecting: Option<&'static str>,
 }
 
 impl Setting {
@@ -97,6 +100,7 @@ impl Setting {
             kind,
             required: false,
             doc,
+            expecting: None,
         }
     }
 
@@ -178,6 +182,20 @@ impl Setting {
         self
     }
 
+    /// The same declaration, with problem messages saying `expected` is what a valid value
+    /// looks like.
+    ///
+    /// ```
+    /// use posture_settings::Setting;
+    /// const PORT: Setting = Setting::number("PORT", 9443, 0, 65_535, "ports", "where to listen")
+    ///     .expecting("a TCP port from 1 to 65535 (0 picks a free one)");
+    /// assert_eq!(PORT.expected(), "a TCP port from 1 to 65535 (0 picks a free one)");
+    /// ```
+    pub const fn expecting(mut self, expected: &'static str) -> Self {
+        self.expecting = Some(expected);
+        self
+    }
+
     /// The same declaration, optional.
     pub const fn optional(mut self) -> Self {
         self.required = false;
@@ -222,6 +240,9 @@ impl Setting {
 
     /// What a valid value looks like, as problem messages say it.
     pub fn expected(&self) -> String {
+        if let Some(expected) = self.expecting {
+            return expected.to_owned();
+        }
         match self.kind {
             Kind::Flag { .. } => BOOL_EXPECTED.to_owned(),
             Kind::Seconds { min, max, .. } => seconds_expected(min, max),
@@ -667,7 +688,7 @@ pub fn variable_names(settings: &[Setting]) -> Vec<&'static str> {
 ///     let _ = reader.text(&URL);
 ///     let _ = reader.value("ACME_UNDECLARED");
 /// });
-/// assert_eq!(asked, ["ACME_UNDECLARED", "ACME_URL"]);
+/// assert_eq!(asked.iter().map(String::as_str).collect::<Vec<_>>(), ["ACME_UNDECLARED", "ACME_URL"]);
 /// ```
 pub fn variables_read(
     read: impl FnOnce(&dyn Fn(&str) -> Option<String>),

@@ -76,7 +76,7 @@ pub(super) fn apply_authorizations(
     for (index, id) in ids.iter().enumerate() {
         let chosen = match (&bearer[index], &basic[index]) {
             (Some(_), Some(_)) => {
-                errors.push(ConfigError::invalid_secret(
+                errors.push(ConfigError::secret(
                     format!("WEBHOOK_BEARER_TOKENS and WEBHOOK_BASIC_AUTH item {} (for webhook ID {id})", index + 1),
                     "a bearer token or basic credentials for a webhook, not both (step-ca sends one Authorization header)",
                 ));
@@ -118,7 +118,7 @@ fn read_list(
             }
         },
         (Some(_), Some(_)) => {
-            errors.push(ConfigError::invalid_secret(
+            errors.push(ConfigError::secret(
                 format!("{} and {}", list.variable, list.file_variable),
                 "only one of the two",
             ));
@@ -130,7 +130,7 @@ fn read_list(
     }
     let items: Vec<&str> = text.split(',').map(str::trim).collect();
     if items.len() != ids.len() {
-        errors.push(ConfigError::invalid_secret(
+        errors.push(ConfigError::secret(
             list.variable,
             format!(
                 "{} ({} entries for {} webhook IDs)",
@@ -151,7 +151,7 @@ fn read_list(
         match (list.parse)(item) {
             Ok(auth) => out.push(Some(auth)),
             Err(why) => {
-                errors.push(ConfigError::invalid_secret(
+                errors.push(ConfigError::secret(
                     format!("{} item {} (for webhook ID {id})", list.variable, index + 1),
                     format!("{} ({why})", list.expected),
                 ));

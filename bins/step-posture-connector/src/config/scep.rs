@@ -9,7 +9,9 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use super::auth::read_secret_file;
-use super::{ConfigError, parse_bool};
+use posture_settings::{Reader, Setting};
+
+use super::ConfigError;
 
 /// The shortest static challenge accepted.
 const MIN_STATIC_CHALLENGE: usize = 16;
@@ -123,21 +125,64 @@ pub struct ScepSettings {
 }
 
 /// The variables of Intune SCEP validation beside the Intune provider's.
-pub const INTUNE_SCEP_VARIABLES: &[&str] = &["INTUNE_SCEP_SCOPE", "INTUNE_SCEP_SERVICE_URL"];
+pub const INTUNE_SCEP_SETTINGS: &[Setting] = &[
+    Setting::text(
+        "INTUNE_SCEP_SCOPE",
+        "the Intune SCEP validation service's resource with /.default",
+    ),
+    Setting::url(
+        "INTUNE_SCEP_SERVICE_URL",
+        "the validation service URL, instead of discovering it through Graph",
+    ),
+];
 
-/// Every `SCEP_*` variable, for the list of known variables.
-pub const SCEP_VARIABLES: &[&str] = &[
-    "SCEP_CHALLENGE",
-    "SCEP_STATIC_CHALLENGE",
-    "SCEP_STATIC_CHALLENGE_FILE",
-    "SCEP_CHALLENGE_KEY",
-    "SCEP_CHALLENGE_KEY_FILE",
+const SCEP_CHALLENGE_TTL: Setting = Setting::seconds(
     "SCEP_CHALLENGE_TTL",
-    "SCEP_IDENTIFIER",
+    3600,
+    60,
+    7 * 86_400,
+    "how long a signed challenge stays valid",
+);
+const SCEP_POSTURE: Setting = Setting::flag(
     "SCEP_POSTURE",
-    "SCEP_ISSUER_BASIC_AUTH",
-    "SCEP_ISSUER_BASIC_AUTH_FILE",
-    "SCEP_ISSUER_ADDR",
+    true,
+    "also ask the provider about the device the CSR names",
+);
+
+/// Every `SCEP_*` variable; `SCEP_CHALLENGE` first, which the others need.
+pub const SCEP_SETTINGS: &[Setting] = &[
+    Setting::text(
+        "SCEP_CHALLENGE",
+        "the challenge methods, in order: static, signed and/or intune",
+    ),
+    Setting::secret(
+        "SCEP_STATIC_CHALLENGE",
+        "SCEP_STATIC_CHALLENGE_FILE",
+        "the one challenge password every device sends",
+    )
+    .optional(),
+    Setting::secret(
+        "SCEP_CHALLENGE_KEY",
+        "SCEP_CHALLENGE_KEY_FILE",
+        "signing keys of signed challenges, the one that signs first",
+    )
+    .optional(),
+    SCEP_CHALLENGE_TTL,
+    Setting::list(
+        "SCEP_IDENTIFIER",
+        "where the CSR names the device, in order (default: serialNumber, then CN)",
+    ),
+    SCEP_POSTURE,
+    Setting::secret(
+        "SCEP_ISSUER_BASIC_AUTH",
+        "SCEP_ISSUER_BASIC_AUTH_FILE",
+        "username:password the MDM sends to the challenge-issuing routes",
+    )
+    .optional(),
+    Setting::text(
+        "SCEP_ISSUER_ADDR",
+        "a TLS listener of its own for the challenge-issuing routes",
+    ),
 ];
 
 /// Reads the `SCEP_*` variables. `Some(None)` when `SCEP_CHALLENGE` is unset (no SCEP gate);
@@ -152,7 +197,7 @@ pub(crate) fn scep_settings(
             .filter(|v| !v.is_empty())
     };
     let Some(methods_text) = value("SCEP_CHALLENGE") else {
-        let stray: Vec<&str> = SCEP_VARIABLES[1..]
+        let stray: Vec<&str> = posture_settings::variable_names(&SCEP_SETTINGS[1..])
             .iter()
             .copied()
             .filter(|name| value(name).is_some())
@@ -204,19 +249,14 @@ pub(crate) fn scep_settings(
                         .iter()
                         .any(|e| e.variable == problem.variable && e.expected == problem.expected);
                     if !known && problem.variable != "TIMEOUT" {
-                        errors.push(ConfigError {
-                            variable: problem.variable.clone(),
-                            value: problem.value.clone(),
-                            expected: problem.expected.clone(),
-                            secret: problem.secret,
-                        });
+                        errors.push(problem.clone());
                     }
                 }
                 None
             }
         }
     } else {
-        for name in INTUNE_SCEP_VARIABLES {
+        for name in posture_settings::variable_names(INTUNE_SCEP_SETTINGS) {
             if let Some(text) = value(name) {
                 errors.push(ConfigError::invalid(
                     name,
@@ -236,7 +276,7 @@ pub(crate) fn scep_settings(
     );
     let static_challenge = match (methods.contains(&ChallengeMethod::Static), static_challenge) {
         (true, Some(Some(text))) if text.trim().chars().count() < MIN_STATIC_CHALLENGE => {
-            errors.push(ConfigError::invalid_secret(
+            errors.push(ConfigError::secret(
                 "SCEP_STATIC_CHALLENGE",
                 format!("at least {MIN_STATIC_CHALLENGE} characters"),
             ));
@@ -252,7 +292,7 @@ pub(crate) fn scep_settings(
             None
         }
         (false, Some(Some(_))) => {
-            errors.push(ConfigError::invalid_secret(
+            errors.push(ConfigError::secret(
                 "SCEP_STATIC_CHALLENGE",
                 "unset unless SCEP_CHALLENGE lists static",
             ));
@@ -278,7 +318,7 @@ pub(crate) fn scep_settings(
             Vec::new()
         }
         (false, Some(Some(_))) => {
-            errors.push(ConfigError::invalid_secret(
+            errors.push(ConfigError::secret(
                 "SCEP_CHALLENGE_KEY",
                 "unset unless SCEP_CHALLENGE lists signed",
             ));
@@ -287,26 +327,13 @@ pub(crate) fn scep_settings(
         _ => Vec::new(),
     };
 
-    let challenge_ttl = super::seconds(
-        &value("SCEP_CHALLENGE_TTL"),
-        "SCEP_CHALLENGE_TTL",
-        3600,
-        60,
-        7 * 86_400,
-        errors,
-    );
+    let get = |name: &str| vars.get(name).cloned();
+    let mut reader = Reader::new(&get);
+    let challenge_ttl = reader.seconds(&SCEP_CHALLENGE_TTL);
+    let posture = reader.flag(&SCEP_POSTURE);
+    errors.extend(reader.take_problems());
     let identifiers = identifier_sources(value("SCEP_IDENTIFIER"), errors);
-    let posture = match value("SCEP_POSTURE") {
-        None => Some(true),
-        Some(text) => parse_bool(&text).or_else(|| {
-            errors.push(ConfigError::invalid(
-                "SCEP_POSTURE",
-                &text,
-                "0 or 1 (or true/false)",
-            ));
-            None
-        }),
-    };
+
     let issuer_credentials = match secret(
         vars,
         "SCEP_ISSUER_BASIC_AUTH",
@@ -369,7 +396,7 @@ fn secret(
         .filter(|v| !v.is_empty());
     match (inline, path) {
         (Some(_), Some(_)) => {
-            errors.push(ConfigError::invalid_secret(
+            errors.push(ConfigError::secret(
                 format!("{variable} and {file_variable}"),
                 "only one of the two",
             ));
@@ -410,14 +437,14 @@ fn challenge_keys(text: &str, errors: &mut Vec<ConfigError>) -> Vec<Hidden> {
     {
         match base64::engine::general_purpose::STANDARD.decode(item) {
             Ok(bytes) if bytes.len() >= MIN_CHALLENGE_KEY => keys.push(Hidden(bytes)),
-            Ok(bytes) => errors.push(ConfigError::invalid_secret(
+            Ok(bytes) => errors.push(ConfigError::secret(
                 format!("SCEP_CHALLENGE_KEY item {}", index + 1),
                 format!(
                     "at least {MIN_CHALLENGE_KEY} bytes once decoded, not {} (openssl rand -base64 32)",
                     bytes.len()
                 ),
             )),
-            Err(_) => errors.push(ConfigError::invalid_secret(
+            Err(_) => errors.push(ConfigError::secret(
                 format!("SCEP_CHALLENGE_KEY item {}", index + 1),
                 "standard base64 (openssl rand -base64 32)",
             )),
@@ -475,7 +502,7 @@ fn issuer_credentials(text: &str, errors: &mut Vec<ConfigError>) -> Option<Issue
             })
         }
         _ => {
-            errors.push(ConfigError::invalid_secret(
+            errors.push(ConfigError::secret(
                 "SCEP_ISSUER_BASIC_AUTH",
                 "user:password, with a password of at least 16 characters",
             ));
