@@ -106,9 +106,7 @@ impl TokenFault {
             Self::Status(code) => response(status(*code), "text/plain", ""),
             Self::NotFoundPage => (wording.html)(StatusCode::NOT_FOUND, "Not Found"),
             Self::HtmlPage => (wording.html)(StatusCode::OK, wording.page_title),
-            Self::NotAToken => {
-                json_response(StatusCode::OK, &(wording.not_a_token)())
-            }
+            Self::NotAToken => json_response(StatusCode::OK, &(wording.not_a_token)()),
             Self::Hang => hang().await,
         }
     }

@@ -758,7 +758,13 @@ async fn inventory(
 /// How Jamf words injected failures.
 const WORDING: Wording = Wording {
     error: |status| api_error(status, "FAULT", "injected failure"),
-    too_many: || api_error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "slow down"),
+    too_many: || {
+        api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            "slow down",
+        )
+    },
     garbage: "{\"computer\": {\"general\": [1, 2",
     wrong_shape: || json!({"error": "nope"}),
 };
