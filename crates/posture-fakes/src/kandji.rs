@@ -675,3 +675,38 @@ fn device_json(d: &FakeKandjiDevice, string_booleans: bool) -> Value {
         "tags": d.tags,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_ignored_filter_lists_every_device() {
+        let kandji = FakeKandji::start().await.unwrap();
+        kandji.add_device(FakeKandjiDevice::new("FVHHFKF7Q6L4"));
+        kandji.add_device(FakeKandjiDevice::iphone("DMPXK2ABCD12"));
+        let c = kandji.connection();
+        let http = posture_http::ClientOptions::new(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let count = || async {
+            let devices: Value = http
+                .get(format!(
+                    "{}/api/v1/devices?serial_number=FVHHFKF7Q6L4",
+                    c.api_url
+                ))
+                .bearer_auth(c.api_token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            devices.as_array().map_or(0, Vec::len)
+        };
+        assert_eq!(count().await, 1);
+        kandji.fail_next(Fault::IgnoreFilter, 1);
+        assert_eq!(count().await, 2);
+        assert_eq!(count().await, 1);
+    }
+}
