@@ -606,7 +606,7 @@ fn lookup_prints_the_decision() {
 }
 
 mod jamf {
-    use posture_jamf::testing::FakeJamf;
+    use posture_fakes::jamf::FakeJamf;
 
     use super::*;
 
@@ -623,10 +623,7 @@ mod jamf {
         assert!(ok, "{text}");
         assert!(text.contains("provider: jamf (ready)"), "{text}");
         assert!(text.contains("JAMF_COMPUTER_ENRICH=0"), "{text}");
-        assert!(
-            !text.contains(posture_jamf::testing::CLIENT_SECRET),
-            "{text}"
-        );
+        assert!(!text.contains(posture_fakes::jamf::CLIENT_SECRET), "{text}");
         assert!(text.contains("JAMF_API=auto"), "{text}");
         assert!(text.contains("JAMF_MAX_CONNECTIONS=5"), "{text}");
         assert!(text.contains("JAMF_MAX_RETRY_AFTER=60 s"), "{text}");
@@ -664,7 +661,7 @@ mod jamf {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn check_config_names_the_endpoint_each_device_family_uses() {
-        use posture_jamf::testing::FakeEndpoint;
+        use posture_fakes::jamf::FakeEndpoint;
         let jamf = FakeJamf::start().await.unwrap();
         let (ok, text) = check_config(&jamf, &[]).await;
         assert!(ok, "{text}");

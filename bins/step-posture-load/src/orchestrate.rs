@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri};
-use posture_jamf::testing::{FakeDevice, FakeJamf};
+use posture_fakes::jamf::{FakeDevice, FakeJamf};
 use smallstep_webhook::WebhookSecret;
 use step_posture_connector::client::{Connection, client_config};
 use step_posture_connector::commands::random_uuid;

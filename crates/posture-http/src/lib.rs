@@ -45,10 +45,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Crate features
-//! - `test-support`: the [`testing`] module, building blocks for fake MDM servers on
-//!   loopback. Off by default.
-//!
 //! TLS always uses rustls with *ring*; aws-lc is never linked.
 
 mod backoff;
@@ -64,8 +60,6 @@ mod ratelimit;
 mod recent;
 mod secret;
 mod serial;
-#[cfg(feature = "test-support")]
-pub mod testing;
 mod token;
 
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};

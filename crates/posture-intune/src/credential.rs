@@ -173,7 +173,7 @@ impl ClientCertificateError {
 ///
 /// ```
 /// use posture_intune::{AssertionAlgorithm, ClientCertificate};
-/// use posture_intune::testing::TestCertificate;
+/// use posture_fakes::intune::TestCertificate;
 ///
 /// let made = TestCertificate::generate()?; // a self-signed RSA certificate, from rcgen
 /// let certificate = ClientCertificate::from_pem(made.cert_pem().as_bytes(), made.key_pem().as_bytes())?;
@@ -181,7 +181,7 @@ impl ClientCertificateError {
 /// assert_eq!(certificate.x5t_s256(), made.x5t_s256());
 /// assert!(!format!("{certificate:?}").contains("PRIVATE"));
 ///
-/// let wrong_key = posture_intune::testing::OTHER_TEST_RSA_KEY;
+/// let wrong_key = posture_fakes::intune::OTHER_TEST_RSA_KEY;
 /// let err = ClientCertificate::from_pem(made.cert_pem().as_bytes(), wrong_key.as_bytes()).unwrap_err();
 /// assert_eq!(err.to_string(), "the private key does not belong to the certificate (their public keys differ)");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -476,7 +476,10 @@ pub(crate) fn show_time(time: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{TEST_RSA_KEY, TEST_RSA_KEY_PKCS1, TestCertificate};
+    use posture_fakes::intune::{
+        CLIENT_ID, FakeIntune, TENANT_ID, TEST_RSA_KEY, TEST_RSA_KEY_PKCS1, TestCertificate,
+    };
+    use serde_json::Value;
 
     #[test]
     fn jtis_are_version_4_guids() {
@@ -519,5 +522,149 @@ mod tests {
             err.contains("the key is encrypted: decrypt it first"),
             "{err}"
         );
+    }
+
+    // The fake Intune verifies client assertions as Entra does; these assertions are the
+    // provider's own.
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    /// The certificate as the provider reads it.
+    fn read(made: &TestCertificate) -> ClientCertificate {
+        ClientCertificate::from_pem(made.cert_pem().as_bytes(), made.key_pem().as_bytes()).unwrap()
+    }
+
+    /// Posts a client assertion to the fake's token endpoint; returns the status and the
+    /// AADSTS code of a refusal (0 for a token).
+    async fn post(intune: &FakeIntune, assertion: &str) -> (u16, u64) {
+        let http = posture_http::ClientOptions::new(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let answer = http
+            .post(format!("{}/{TENANT_ID}/oauth2/v2.0/token", intune.url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT_ID),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", assertion),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap();
+        (status, body["error_codes"][0].as_u64().unwrap_or(0))
+    }
+
+    #[tokio::test]
+    async fn the_token_endpoint_verifies_assertions_as_entra_does() {
+        let intune = FakeIntune::start().await.unwrap();
+        let made = TestCertificate::generate().unwrap();
+        intune.register_certificate(made.der()).unwrap();
+        let certificate = read(&made);
+        let audience = format!("{}/{TENANT_ID}/oauth2/v2.0/token", intune.url());
+        let sign =
+            |client: &str, aud: &str, at: u64| certificate.assertion_at(client, aud, at).unwrap();
+
+        assert_eq!(
+            post(&intune, &sign(CLIENT_ID, &audience, now())).await,
+            (200, 0)
+        );
+        let rs256 = read(&made)
+            .with_algorithm(AssertionAlgorithm::Rs256)
+            .assertion_at(CLIENT_ID, &audience, now())
+            .unwrap();
+        assert_eq!(post(&intune, &rs256).await, (200, 0));
+
+        // Expired, and not valid yet.
+        assert_eq!(
+            post(&intune, &sign(CLIENT_ID, &audience, now() - 600)).await,
+            (401, 700024)
+        );
+        assert_eq!(
+            post(&intune, &sign(CLIENT_ID, &audience, now() + 120)).await,
+            (401, 700024)
+        );
+        // Another audience: a path prefix, another tenant, another host.
+        for aud in [
+            format!("{}/prefix/{TENANT_ID}/oauth2/v2.0/token", intune.url()),
+            format!("{}/common/oauth2/v2.0/token", intune.url()),
+            format!("https://login.microsoftonline.com/{TENANT_ID}/oauth2/v2.0/token"),
+        ] {
+            assert_eq!(
+                post(&intune, &sign(CLIENT_ID, &aud, now())).await,
+                (401, 50013),
+                "{aud}"
+            );
+        }
+        // Another issuer.
+        assert_eq!(
+            post(
+                &intune,
+                &sign("11111111-2222-4333-8444-555555555555", &audience, now())
+            )
+            .await,
+            (401, 700021)
+        );
+        // A signature that does not verify, an alg that is not the one signed with.
+        let good = sign(CLIENT_ID, &audience, now());
+        let (signed, signature) = good.rsplit_once('.').unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        bytes[10] ^= 1;
+        let tampered = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(bytes));
+        assert_eq!(post(&intune, &tampered).await, (401, 700027));
+        let relabelled = rs256.replacen(
+            &URL_SAFE_NO_PAD.encode(format!(
+                r#"{{"alg":"RS256","typ":"JWT","x5t#S256":"{}"}}"#,
+                made.x5t_s256()
+            )),
+            &URL_SAFE_NO_PAD.encode(format!(
+                r#"{{"alg":"PS256","typ":"JWT","x5t#S256":"{}"}}"#,
+                made.x5t_s256()
+            )),
+            1,
+        );
+        assert_ne!(relabelled, rs256);
+        assert_eq!(post(&intune, &relabelled).await, (401, 700027));
+        // Replay of an accepted assertion.
+        let once = sign(CLIENT_ID, &audience, now());
+        assert_eq!(post(&intune, &once).await, (200, 0));
+        assert_eq!(post(&intune, &once).await, (401, 50013));
+        // Malformed.
+        assert_eq!(post(&intune, "a.b").await, (401, 50027));
+    }
+
+    #[tokio::test]
+    async fn only_registered_certificates_in_their_validity_are_accepted() {
+        let intune = FakeIntune::start().await.unwrap();
+        let audience = format!("{}/{TENANT_ID}/oauth2/v2.0/token", intune.url());
+        let made = TestCertificate::generate().unwrap();
+        let certificate = read(&made);
+        let assertion = certificate
+            .assertion_at(CLIENT_ID, &audience, now())
+            .unwrap();
+        assert_eq!(post(&intune, &assertion).await, (401, 700027));
+        // The registered key has expired (the provider refuses such a certificate at start).
+        let past = OffsetDateTime::now_utc() - time::Duration::days(30);
+        let expired =
+            TestCertificate::new(TEST_RSA_KEY, past - time::Duration::days(30), past).unwrap();
+        intune.register_certificate(expired.der()).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"alg":"PS256","typ":"JWT","x5t#S256":"{}"}}"#,
+            expired.x5t_s256()
+        ));
+        let (_, rest) = assertion.split_once('.').unwrap();
+        assert_eq!(
+            post(&intune, &format!("{header}.{rest}")).await,
+            (401, 700027)
+        );
+        intune.register_certificate(made.der()).unwrap();
+        assert_eq!(post(&intune, &assertion).await, (200, 0));
+        assert!(intune.register_certificate(b"not DER").is_err());
     }
 }

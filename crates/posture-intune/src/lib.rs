@@ -6,8 +6,8 @@
 //!
 //! ```
 //! use posture_core::{LookupRequest, PostureProvider};
-//! use posture_intune::IntuneProvider;
-//! use posture_intune::testing::{FakeIntune, FakeManagedDevice};
+//! use posture_fakes::intune::{FakeIntune, FakeManagedDevice};
+//! use posture_intune::{IntuneConfig, IntuneProvider};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,7 +15,11 @@
 //! intune.add_device(FakeManagedDevice::new("C02XL0GJJG5J"));
 //! intune.add_device(FakeManagedDevice::new("C02NONCOMPL1").with_compliance_state("noncompliant"));
 //!
-//! let provider = IntuneProvider::new(intune.config()?)?;
+//! let c = intune.connection();
+//! let config = IntuneConfig::new(c.tenant_id, c.client_id, c.client_secret)?
+//!     .with_authority_url(&c.url)?
+//!     .with_graph_url(&c.url)?;
+//! let provider = IntuneProvider::new(config)?;
 //! provider.check_ready().await?;
 //!
 //! let allowed = provider.lookup(&LookupRequest::new("C02XL0GJJG5J")).await?;
@@ -125,10 +129,11 @@
 //!
 //! # Crate features
 //!
-//! - `test-support`: the `testing` module, a fake Intune / Graph server for tests. Off by
-//!   default.
 //! - `fuzzing`: the `fuzzing` module, the readers of the MDM's answers as plain functions
 //!   for `cargo fuzz`. Off by default.
+//!
+//! The fake Intune / Graph the tests use is `posture_fakes::intune::FakeIntune`, in the
+//! repository's unpublished `posture-fakes` crate.
 
 mod client;
 mod config;
@@ -140,8 +145,6 @@ mod kind;
 mod model;
 mod provider;
 pub mod scep;
-#[cfg(feature = "test-support")]
-pub mod testing;
 
 pub use config::{
     ComplianceState, DEFAULT_AUTHORITY_URL, DEFAULT_CACHE_TTL, DEFAULT_GRAPH_URL,

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use posture_core::{DeviceMode, LookupRequest, PostureProvider};
-use posture_jamf::testing::{FakeDevice, FakeJamf};
-use posture_jamf::{JamfApi, JamfProvider};
+use posture_fakes::jamf::{FakeDevice, FakeJamf};
+use posture_jamf::{JamfApi, JamfConfig, JamfProvider};
 
 const DEVICES: usize = 100;
 const REQUESTS: usize = 200;
@@ -59,8 +59,8 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
         }
         jamf.add_department("1", "Engineering");
         jamf.set_latency(LATENCY);
-        let config = jamf
-            .config()?
+        let c = jamf.connection();
+        let config = JamfConfig::new(&c.base_url, c.client_id, c.client_secret)?
             .with_api(api)
             .with_computer_group("Compliant Macs")
             .with_computer_enrich(true);

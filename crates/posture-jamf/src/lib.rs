@@ -8,16 +8,16 @@
 //!
 //! ```
 //! use posture_core::{DeviceMode, LookupRequest, PostureProvider};
-//! use posture_jamf::JamfProvider;
-//! use posture_jamf::testing::{FakeDevice, FakeJamf};
+//! use posture_fakes::jamf::{FakeDevice, FakeJamf};
+//! use posture_jamf::{JamfConfig, JamfProvider};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let jamf = FakeJamf::start().await?; // a fake Jamf Pro on 127.0.0.1
 //! jamf.add_mobile_device(FakeDevice::new("DMPXK2ABCD12").with_groups(["Compliant iPhones"]));
 //!
-//! let config = jamf
-//!     .config()?
+//! let c = jamf.connection();
+//! let config = JamfConfig::new(&c.base_url, c.client_id, c.client_secret)?
 //!     .with_device_group("Compliant iPhones")
 //!     .with_device_enrich(true);
 //! let provider = JamfProvider::new(config)?;
@@ -100,8 +100,11 @@
 //!
 //! # Crate features
 //!
-//! - `test-support`: the `testing` module, a fake Jamf Pro server for tests and
-//!   benchmarks. Off by default.
+//! - `fuzzing`: the `fuzzing` module, the response parsers as plain functions for
+//!   `cargo fuzz` and property tests. Off by default.
+//!
+//! The fake Jamf Pro the tests and examples use is `posture_fakes::jamf::FakeJamf`, in the
+//! repository's unpublished `posture-fakes` crate.
 
 mod client;
 mod config;
@@ -112,8 +115,6 @@ mod kind;
 mod model;
 mod provider;
 mod routes;
-#[cfg(feature = "test-support")]
-pub mod testing;
 
 pub use config::{
     ConfigProblem, DEFAULT_CACHE_TTL, DEFAULT_MAX_CONNECTIONS, DEFAULT_NEGATIVE_CACHE_TTL,

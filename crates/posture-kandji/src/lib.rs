@@ -5,8 +5,8 @@
 //!
 //! ```
 //! use posture_core::{LookupRequest, PostureProvider};
-//! use posture_kandji::{Blueprint, KandjiProvider};
-//! use posture_kandji::testing::{FakeKandji, FakeKandjiDevice};
+//! use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
+//! use posture_kandji::{Blueprint, KandjiConfig, KandjiProvider};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,7 +14,9 @@
 //! kandji.add_device(FakeKandjiDevice::new("FVHHFKF7Q6L4"));
 //! kandji.add_device(FakeKandjiDevice::iphone("DMPXK2ABCD12")); // no user: "user": ""
 //!
-//! let config = kandji.config()?.with_blueprints([Blueprint::parse("Engineering Macs")]);
+//! let c = kandji.connection();
+//! let config = KandjiConfig::new(&c.api_url, c.api_token)?
+//!     .with_blueprints([Blueprint::parse("Engineering Macs")]);
 //! let provider = KandjiProvider::new(config)?;
 //! provider.check_ready().await?;
 //!
@@ -119,9 +121,11 @@
 //!
 //! # Crate features
 //!
-//! - `test-support`: the `testing` module, a fake Kandji for tests. Off by default.
 //! - `fuzzing`: the `fuzzing` module, the readers of the MDM's answers as plain functions
 //!   for `cargo fuzz`. Off by default.
+//!
+//! The fake Kandji the tests use is `posture_fakes::kandji::FakeKandji`, in the
+//! repository's unpublished `posture-fakes` crate.
 
 mod config;
 mod error;
@@ -130,8 +134,6 @@ pub mod fuzzing;
 mod kind;
 mod model;
 mod provider;
-#[cfg(feature = "test-support")]
-pub mod testing;
 
 pub use config::{
     ApiHost, Blueprint, DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT,

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
+use posture_fakes::TokenFault;
+use posture_fakes::jamf::{FakeDevice, FakeJamf};
 use posture_file::{FileFormat, FileProvider};
-use posture_jamf::testing::{FakeDevice, FakeJamf, TokenFault};
 use step_posture_connector::config::Config;
 use step_posture_tests::pki::Pki;
 use step_posture_tests::providers::{Behaviour, Scripted};

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use posture_jamf::testing::{FakeDevice, FakeEndpoint, FakeJamf, Fault};
+use posture_fakes::Fault;
+use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf};
 use smallstep_webhook::RequestBody;
 use step_posture_tests::pki::Pki;
 use step_posture_tests::server::{

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method, StatusCode};
-use posture_jamf::testing::{FakeDevice, FakeJamf, TokenFault};
+use posture_fakes::TokenFault;
+use posture_fakes::jamf::{FakeDevice, FakeJamf};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType,

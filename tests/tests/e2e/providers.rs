@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use http::StatusCode;
-use posture_intune::testing::{FakeIntune, FakeManagedDevice, TestCertificate};
-use posture_jamf::testing::{FakeDevice, FakeJamf};
-use posture_kandji::testing::{FakeKandji, FakeKandjiDevice};
+use posture_fakes::intune::{FakeIntune, FakeManagedDevice, TestCertificate};
+use posture_fakes::jamf::{FakeDevice, FakeJamf};
+use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
 use serde_json::{Value, json};
 use step_posture_connector::commands::check_config;
 use step_posture_connector::config::Config;
@@ -111,12 +111,12 @@ async fn intune_throttling_is_a_503_and_garbage_a_provider_error() {
         ],
     )
     .await;
-    intune.set_fault(Some(posture_intune::testing::Fault::Garbage));
+    intune.set_fault(Some(posture_fakes::Fault::Garbage));
     let (status, body) = d.ask(LISTED_MAC).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["error"]["code"], "providerError", "{body}");
 
-    intune.set_fault(Some(posture_intune::testing::Fault::TooManyRequests {
+    intune.set_fault(Some(posture_fakes::Fault::TooManyRequests {
         retry_after_secs: 1,
     }));
     let throttled_at = std::time::Instant::now();
@@ -193,7 +193,7 @@ async fn intune_with_certificate_credentials_allows_and_check_config_shows_the_c
         summary.contains(&format!(
             "  token: {}/{}/oauth2/v2.0/token, client certificate (RS256, x5t#S256 {}), scope https://graph.microsoft.com/.default",
             intune.url(),
-            posture_intune::testing::TENANT_ID,
+            posture_fakes::intune::TENANT_ID,
             certificate.x5t_s256()
         )),
         "{summary}"
@@ -337,7 +337,7 @@ async fn kandji_moved_to_another_host_is_named_by_check_config() {
         )),
         "{err}"
     );
-    assert!(!err.contains(posture_kandji::testing::API_TOKEN), "{err}");
+    assert!(!err.contains(posture_fakes::kandji::API_TOKEN), "{err}");
     assert_eq!(old.stats().requests, 1);
     assert_eq!(
         new.stats().requests,
@@ -403,7 +403,7 @@ async fn all_requires_every_provider_and_merges_enrichment_by_name() {
     assert_eq!(jamf.stats().lookup_requests, before);
 
     // Jamf down: transient, 503, even though the file allows.
-    jamf.set_fault(Some(posture_jamf::testing::Fault::Status(503)));
+    jamf.set_fault(Some(posture_fakes::Fault::Status(503)));
     let (status, _) = d.ask("F4KQ2J9XN7").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
@@ -454,7 +454,7 @@ async fn any_takes_the_first_provider_that_allows_during_a_migration() {
     );
     // Jamf down but Intune allows: one allow is enough, whatever Jamf would have said.
     intune.add_device(FakeManagedDevice::new("C02MIGRATED3"));
-    jamf.set_fault(Some(posture_jamf::testing::Fault::Status(503)));
+    jamf.set_fault(Some(posture_fakes::Fault::Status(503)));
     let (status, body) = d.ask("C02MIGRATED3").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["allow"], true, "{body}");
@@ -464,7 +464,7 @@ async fn any_takes_the_first_provider_that_allows_during_a_migration() {
     );
     jamf.set_fault(None);
     // Intune down and Jamf doesn't know the device: it might have allowed, so 503.
-    intune.set_fault(Some(posture_intune::testing::Fault::Status(503)));
+    intune.set_fault(Some(posture_fakes::Fault::Status(503)));
     let (status, _) = d.ask("C02MIGRATED2").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
@@ -622,18 +622,18 @@ async fn check_config_bootstraps_every_provider_of_a_combination() {
         "{summary}"
     );
     assert!(
-        !summary.contains(posture_kandji::testing::API_TOKEN),
+        !summary.contains(posture_fakes::kandji::API_TOKEN),
         "{summary}"
     );
     assert!(
-        !summary.contains(posture_intune::testing::CLIENT_SECRET),
+        !summary.contains(posture_fakes::intune::CLIENT_SECRET),
         "{summary}"
     );
     assert_eq!(intune.stats().token_requests, 1);
     assert_eq!(kandji.stats().device_requests, 1);
 
     // One provider not ready stops the whole combination, naming it.
-    intune.set_token_fault(Some(posture_intune::testing::TokenFault::Status(401)));
+    intune.set_token_fault(Some(posture_fakes::TokenFault::Status(401)));
     let err = check_config(&vars, &Providers::builtin())
         .await
         .unwrap_err()
@@ -664,7 +664,7 @@ async fn check_config_with_intune_scep_validation_gets_both_tokens_and_the_servi
             .contains(&"https://api.manage.microsoft.com//.default".to_owned())
     );
     assert!(
-        !summary.contains(posture_intune::testing::CLIENT_SECRET),
+        !summary.contains(posture_fakes::intune::CLIENT_SECRET),
         "{summary}"
     );
 }

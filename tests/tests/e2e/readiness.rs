@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use http::{HeaderMap, Method, StatusCode};
-use posture_jamf::testing::{FakeDevice, FakeJamf, TokenFault};
+use posture_fakes::TokenFault;
+use posture_fakes::jamf::{FakeDevice, FakeJamf};
 use step_posture_tests::pki::Pki;
 use step_posture_tests::server::{Client, TestServer};
 use tokio::task::JoinSet;

@@ -388,7 +388,7 @@ async fn the_issuing_routes_can_have_a_listener_of_their_own_without_client_cert
 
 /// The gate with `SCEP_CHALLENGE=intune` against a fake Intune (tenant, Graph discovery and
 /// the SCEP validation service), the file provider deciding posture.
-async fn intune_gate(intune: &posture_intune::testing::FakeIntune) -> Gate {
+async fn intune_gate(intune: &posture_fakes::intune::FakeIntune) -> Gate {
     let vars = intune.env_vars();
     let mut extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     extra.extend([
@@ -402,20 +402,20 @@ async fn intune_gate(intune: &posture_intune::testing::FakeIntune) -> Gate {
 
 /// Every SCEP validation call had the documented shape (the fake checks path, api-version
 /// header, UUID client-request-id, body keys and formats).
-fn assert_documented(intune: &posture_intune::testing::FakeIntune) {
+fn assert_documented(intune: &posture_fakes::intune::FakeIntune) {
     for call in intune.scep_calls() {
         assert_eq!(call.refused, None, "{call:?}");
         assert_eq!(call.api_version.as_deref(), Some("2018-02-20"));
     }
 }
 
-fn actions(intune: &posture_intune::testing::FakeIntune) -> Vec<String> {
+fn actions(intune: &posture_fakes::intune::FakeIntune) -> Vec<String> {
     intune.scep_calls().into_iter().map(|c| c.action).collect()
 }
 
 #[tokio::test]
 async fn an_intune_challenge_is_validated_by_intune() {
-    let intune = posture_intune::testing::FakeIntune::start().await.unwrap();
+    let intune = posture_fakes::intune::FakeIntune::start().await.unwrap();
     let gate = intune_gate(&intune).await;
     let key = rcgen::KeyPair::generate().unwrap();
     let der = csr(&key, LISTED);
@@ -445,7 +445,7 @@ async fn an_intune_challenge_is_validated_by_intune() {
     );
 
     // Intune's refusal is a refusal, without asking for a notification.
-    intune.set_scep_answer(posture_intune::testing::ScepAnswer::Code(
+    intune.set_scep_answer(posture_fakes::intune::ScepAnswer::Code(
         "ChallengeExpired".into(),
     ));
     let (status, body) = gate.challenge(&key, LISTED, "opaque-intune-blob", "").await;
@@ -455,7 +455,7 @@ async fn an_intune_challenge_is_validated_by_intune() {
     );
     // 429 and 500 are worth step-ca's retry.
     for code in [429, 500] {
-        intune.set_scep_answer(posture_intune::testing::ScepAnswer::Status(code));
+        intune.set_scep_answer(posture_fakes::intune::ScepAnswer::Status(code));
         let (status, _) = gate.challenge(&key, LISTED, "opaque-intune-blob", "").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{code}");
     }
@@ -488,7 +488,7 @@ async fn challenge_with(gate: &Gate, der: &[u8]) -> (StatusCode, serde_json::Val
 
 #[tokio::test]
 async fn a_posture_refusal_after_intune_success_is_reported_to_intune() {
-    let intune = posture_intune::testing::FakeIntune::start().await.unwrap();
+    let intune = posture_fakes::intune::FakeIntune::start().await.unwrap();
     let gate = intune_gate(&intune).await;
     let key = rcgen::KeyPair::generate().unwrap();
     let (status, body) = gate
@@ -508,7 +508,7 @@ async fn a_posture_refusal_after_intune_success_is_reported_to_intune() {
 
 #[tokio::test]
 async fn an_issued_certificate_is_reported_to_intune_once() {
-    let intune = posture_intune::testing::FakeIntune::start().await.unwrap();
+    let intune = posture_fakes::intune::FakeIntune::start().await.unwrap();
     let gate = intune_gate(&intune).await;
     let key = rcgen::KeyPair::generate().unwrap();
     let der = csr(&key, LISTED);

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use posture_core::PostureProvider;
-use posture_http::testing::at_once;
-use posture_intune::testing::{FakeManagedDevice, Fault};
+use posture_fakes::Fault;
+use posture_fakes::at_once;
+use posture_fakes::intune::FakeManagedDevice;
 
 use crate::support::{decide, fake, lookup, provider};
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use posture_core::PostureProvider;
-use posture_intune::testing::{
-    self, FakeIntune, FakeManagedDevice, OTHER_TEST_RSA_KEY, TEST_RSA_KEY, TEST_RSA_KEY_PKCS1,
+use posture_fakes::intune::{
+    FakeIntune, FakeManagedDevice, OTHER_TEST_RSA_KEY, TEST_RSA_KEY, TEST_RSA_KEY_PKCS1,
     TestCertificate,
 };
 use posture_intune::{AssertionAlgorithm, IntuneConfig, IntuneConfigError, IntuneProvider};
@@ -75,7 +75,7 @@ fn token_forms(intune: &FakeIntune) -> Vec<HashMap<String, String>> {
         .into_iter()
         .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
         .map(|r| {
-            posture_http::testing::parse_pairs(&r.body)
+            posture_fakes::server::parse_pairs(&r.body)
                 .into_iter()
                 .collect()
         })
@@ -129,7 +129,7 @@ async fn a_certificate_signs_the_assertion_with_each_algorithm_and_devices_are_l
         let mut ids = Vec::new();
         for form in &forms {
             assert_eq!(form["grant_type"], "client_credentials");
-            assert_eq!(form["client_id"], testing::CLIENT_ID);
+            assert_eq!(form["client_id"], posture_fakes::intune::CLIENT_ID);
             assert_eq!(
                 form["client_assertion_type"],
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -145,10 +145,14 @@ async fn a_certificate_signs_the_assertion_with_each_algorithm_and_devices_are_l
             let claims = decode(parts[1]);
             assert_eq!(
                 claims["aud"],
-                format!("{}/{}/oauth2/v2.0/token", intune.url(), testing::TENANT_ID)
+                format!(
+                    "{}/{}/oauth2/v2.0/token",
+                    intune.url(),
+                    posture_fakes::intune::TENANT_ID
+                )
             );
-            assert_eq!(claims["iss"], testing::CLIENT_ID);
-            assert_eq!(claims["sub"], testing::CLIENT_ID);
+            assert_eq!(claims["iss"], posture_fakes::intune::CLIENT_ID);
+            assert_eq!(claims["sub"], posture_fakes::intune::CLIENT_ID);
             let (nbf, iat, exp) = (
                 claims["nbf"].as_i64().unwrap(),
                 claims["iat"].as_i64().unwrap(),
@@ -382,7 +386,7 @@ async fn a_replayed_assertion_is_refused() {
 fn the_default_algorithm_is_the_documented_one() {
     assert_eq!(AssertionAlgorithm::default().as_str(), "PS256");
     let certificate = TestCertificate::generate().unwrap();
-    let read = certificate.client_certificate().unwrap();
+    let read = crate::support::client_certificate(&certificate);
     assert_eq!(read.algorithm(), AssertionAlgorithm::Ps256);
     assert_eq!(read.entra_thumbprint().len(), 40);
     assert_eq!(read.sha256_hex().len(), 64);

@@ -1,6 +1,7 @@
 //! Allow, deny, duplicates and enrichment.
 
-use posture_intune::testing::{FakeManagedDevice, Fault};
+use posture_fakes::Fault;
+use posture_fakes::intune::FakeManagedDevice;
 use posture_intune::{ComplianceState, ManagementAgent};
 use serde_json::json;
 

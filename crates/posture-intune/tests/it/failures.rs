@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use posture_core::PostureProvider;
-use posture_intune::testing::{FakeManagedDevice, Fault};
+use posture_fakes::Fault;
+use posture_fakes::intune::FakeManagedDevice;
 
 use crate::support::{code, decide, fake, lookup, provider};
 

@@ -1,6 +1,7 @@
 //! The optional Entra ID group, checked through the device object.
 
-use posture_intune::testing::{FakeManagedDevice, Fault};
+use posture_fakes::Fault;
+use posture_fakes::intune::FakeManagedDevice;
 
 use crate::support::{code, decide, fake, lookup, provider};
 

@@ -3,12 +3,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use posture_fakes::intune::{FakeIntune, ScepAnswer};
 use posture_http::BaseUrl;
 use posture_intune::scep::{
     DEFAULT_SCEP_SCOPE, HRESULT_DENIED, IntuneScepClient, IntuneScepConfig, IssuedCertificate,
     ScepVerdict,
 };
-use posture_intune::testing::{FakeIntune, ScepAnswer};
+
+use crate::support;
 
 fn csr() -> String {
     let key = rcgen::KeyPair::generate().unwrap();
@@ -25,7 +27,7 @@ fn issued() -> Vec<u8> {
 #[tokio::test]
 async fn validates_and_notifies_with_the_documented_shapes() {
     let intune = FakeIntune::start().await.unwrap();
-    let client = IntuneScepClient::new(&intune.scep_config().unwrap()).unwrap();
+    let client = IntuneScepClient::new(&IntuneScepConfig::new(support::config(&intune))).unwrap();
     let url = client.check_ready().await.unwrap();
     assert_eq!(url.as_str(), intune.scep_service_url());
     let scopes = intune.token_scopes();
@@ -92,7 +94,7 @@ async fn validates_and_notifies_with_the_documented_shapes() {
 #[tokio::test]
 async fn refusals_are_verdicts_and_outages_are_transient() {
     let intune = FakeIntune::start().await.unwrap();
-    let client = IntuneScepClient::new(&intune.scep_config().unwrap()).unwrap();
+    let client = IntuneScepClient::new(&IntuneScepConfig::new(support::config(&intune))).unwrap();
     let csr = csr();
     intune.set_scep_answer(ScepAnswer::Code("ChallengeExpired".into()));
     assert_eq!(
@@ -116,9 +118,7 @@ async fn refusals_are_verdicts_and_outages_are_transient() {
 #[tokio::test]
 async fn a_fixed_service_url_skips_discovery_and_a_graph_token_is_refused_by_the_service() {
     let intune = FakeIntune::start().await.unwrap();
-    let config = intune
-        .scep_config()
-        .unwrap()
+    let config = IntuneScepConfig::new(support::config(&intune))
         .with_service_url(BaseUrl::parse(&intune.scep_service_url()).unwrap());
     let client = IntuneScepClient::new(&config).unwrap();
     client.validate_request("tx", &csr()).await.unwrap();
@@ -130,9 +130,7 @@ async fn a_fixed_service_url_skips_discovery_and_a_graph_token_is_refused_by_the
     );
 
     // A scope for Graph gets a Graph token, which the service refuses (twice: one renewal).
-    let wrong = intune
-        .scep_config()
-        .unwrap()
+    let wrong = IntuneScepConfig::new(support::config(&intune))
         .with_scope("https://graph.microsoft.com/.default");
     let client = IntuneScepClient::new(&wrong).unwrap();
     let err = client.validate_request("tx", &csr()).await.unwrap_err();
@@ -142,8 +140,8 @@ async fn a_fixed_service_url_skips_discovery_and_a_graph_token_is_refused_by_the
 #[test]
 fn settings_from_the_environment() {
     let base = [
-        ("INTUNE_TENANT_ID", posture_intune::testing::TENANT_ID),
-        ("INTUNE_CLIENT_ID", posture_intune::testing::CLIENT_ID),
+        ("INTUNE_TENANT_ID", posture_fakes::intune::TENANT_ID),
+        ("INTUNE_CLIENT_ID", posture_fakes::intune::CLIENT_ID),
         ("INTUNE_CLIENT_SECRET", "s3cret-value"),
     ];
     let get = |extra: &'static [(&'static str, &'static str)]| {

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posture_core::PostureProvider;
+use posture_fakes::TokenFault;
+use posture_fakes::intune::FakeManagedDevice;
 use posture_intune::IntuneConfig;
-use posture_intune::testing::{self, FakeManagedDevice, TokenFault};
 
 use crate::support::{decide, fake, provider};
 
@@ -40,7 +41,7 @@ async fn one_token_for_many_concurrent_lookups_with_the_default_scope() {
         .unwrap();
     assert_eq!(
         token.path,
-        format!("/{}/oauth2/v2.0/token", testing::TENANT_ID)
+        format!("/{}/oauth2/v2.0/token", posture_fakes::intune::TENANT_ID)
     );
     assert!(token.body.contains("grant_type=client_credentials"));
     // The fake's host is no Graph resource: the scope is the global cloud's, as for any
@@ -50,7 +51,7 @@ async fn one_token_for_many_concurrent_lookups_with_the_default_scope() {
     assert!(
         token.body.contains(&format!(
             "client_secret={}",
-            percent(testing::CLIENT_SECRET)
+            percent(posture_fakes::intune::CLIENT_SECRET)
         )),
         "{}",
         token.body
@@ -123,12 +124,16 @@ async fn tokens_are_renewed_early_and_after_a_revocation() {
 #[tokio::test]
 async fn refused_credentials_name_the_settings_and_the_entra_error() {
     let intune = fake().await;
-    let config = IntuneConfig::new(testing::TENANT_ID, testing::CLIENT_ID, "wrong-secret")
-        .unwrap()
-        .with_authority_url(&intune.url())
-        .unwrap()
-        .with_graph_url(&intune.url())
-        .unwrap();
+    let config = IntuneConfig::new(
+        posture_fakes::intune::TENANT_ID,
+        posture_fakes::intune::CLIENT_ID,
+        "wrong-secret",
+    )
+    .unwrap()
+    .with_authority_url(&intune.url())
+    .unwrap()
+    .with_graph_url(&intune.url())
+    .unwrap();
     let intune_provider = posture_intune::IntuneProvider::new(config).unwrap();
     let err = intune_provider.check_ready().await.unwrap_err();
     assert!(!err.is_transient(), "{err}");
@@ -148,8 +153,8 @@ async fn refused_credentials_name_the_settings_and_the_entra_error() {
 
     let config = IntuneConfig::new(
         "11111111-2222-4333-8444-555555555555",
-        testing::CLIENT_ID,
-        testing::CLIENT_SECRET,
+        posture_fakes::intune::CLIENT_ID,
+        posture_fakes::intune::CLIENT_SECRET,
     )
     .unwrap()
     .with_authority_url(&intune.url())
@@ -196,9 +201,9 @@ async fn an_unreachable_authority_is_transient_and_named() {
     let url = intune.url();
     drop(intune);
     let config = IntuneConfig::new(
-        testing::TENANT_ID,
-        testing::CLIENT_ID,
-        testing::CLIENT_SECRET,
+        posture_fakes::intune::TENANT_ID,
+        posture_fakes::intune::CLIENT_ID,
+        posture_fakes::intune::CLIENT_SECRET,
     )
     .unwrap()
     .with_authority_url(&url)
@@ -231,7 +236,7 @@ async fn the_report_names_the_endpoints_the_credential_the_scope_and_the_permiss
             format!(
                 "token: {}/{}/oauth2/v2.0/token, client secret, scope https://graph.microsoft.com/.default",
                 intune.url(),
-                testing::TENANT_ID
+                posture_fakes::intune::TENANT_ID
             ),
             "managed: managementAgent in mdm, easMdm, intuneClient, easIntuneClient, \
              configurationManagerClientMdm, configurationManagerClientMdmEas, jamf, \
@@ -247,12 +252,12 @@ async fn the_report_names_the_endpoints_the_credential_the_scope_and_the_permiss
     assert!(
         report
             .iter()
-            .all(|line| !line.contains(testing::CLIENT_SECRET))
+            .all(|line| !line.contains(posture_fakes::intune::CLIENT_SECRET))
     );
 
-    let certificate = testing::TestCertificate::generate().unwrap();
+    let certificate = posture_fakes::intune::TestCertificate::generate().unwrap();
     let with_certificate = provider(&intune, |c| {
-        c.with_client_certificate(certificate.client_certificate().unwrap())
+        c.with_client_certificate(crate::support::client_certificate(&certificate))
     });
     let report = with_certificate.report();
     assert!(

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posture_core::DeviceMode;
-use posture_jamf::testing::{FakeDevice, Fault};
+use posture_fakes::Fault;
+use posture_fakes::jamf::FakeDevice;
 
 use crate::support::{APIS, code, decide, fake, lookup, provider};
 

@@ -2,33 +2,10 @@
 
 use std::sync::Arc;
 
-use posture_conformance::{Fault, Subject, Upstream, run};
-use posture_jamf::testing::{self, FakeDevice, FakeJamf};
+use posture_conformance::{Subject, run};
+use posture_fakes::jamf::FakeDevice;
 
 use crate::support::{APIS, fake, provider};
-
-struct Backend(FakeJamf);
-
-impl Upstream for Backend {
-    fn requests(&self) -> u64 {
-        let stats = self.0.stats();
-        stats.token_requests + stats.lookup_requests + stats.department_requests
-    }
-
-    fn inject(&self, fault: Fault) {
-        self.0.set_fault(Some(match fault {
-            Fault::Unavailable => testing::Fault::Status(503),
-            Fault::RateLimited { retry_after_secs } => {
-                testing::Fault::TooManyRequests { retry_after_secs }
-            }
-            _ => testing::Fault::Garbage,
-        }));
-    }
-
-    fn heal(&self) {
-        self.0.set_fault(None);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jamf_provider_conforms() {
@@ -40,7 +17,7 @@ async fn the_jamf_provider_conforms() {
         let jamf_provider = Arc::new(provider(&jamf, api, |c| c.with_device_enrich(true)));
         let subject = Subject::new(jamf_provider)
             .with_allowed(["DMPXK2ABCD12", "F4KQ2J9XN7"])
-            .with_upstream(Arc::new(Backend(jamf)));
+            .with_upstream(Arc::new(jamf));
         let report = run(&subject).await;
         assert!(report.failures.is_empty(), "{api}: {report:?}");
         report.assert_passed();

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use posture_core::{DeviceMode, LookupRequest, PostureProvider};
+use posture_fakes::jamf::{FakeDevice, FakeJamf, GroupShape};
 use posture_jamf::JamfApi;
-use posture_jamf::testing::{FakeDevice, FakeJamf, GroupShape};
 use serde_json::json;
 
 use crate::support::{APIS, code, decide, fake, provider};
@@ -355,7 +355,7 @@ async fn lower_case_serials_are_upper_cased() {
 async fn pro_api_answers_are_checked_against_the_serial() {
     let jamf = inventory().await;
     jamf.add_computer(FakeDevice::new("C02OTHER0001"));
-    jamf.set_fault(Some(posture_jamf::testing::Fault::IgnoreFilter));
+    jamf.set_fault(Some(posture_fakes::Fault::IgnoreFilter));
     let jamf_provider = provider(&jamf, JamfApi::Pro, |c| c.with_computer_enrich(true));
     // The filter is ignored and every computer comes back: only the matching one counts.
     let decision = decide(&jamf_provider, "C02OTHER0001", DeviceMode::Computer).await;
@@ -460,8 +460,8 @@ async fn base_url_with_a_path_prefix_and_trailing_slash() {
     for api in APIS {
         let config = posture_jamf::JamfConfig::new(
             &format!("{}/", jamf.base_url()),
-            posture_jamf::testing::CLIENT_ID,
-            posture_jamf::testing::CLIENT_SECRET,
+            posture_fakes::jamf::CLIENT_ID,
+            posture_fakes::jamf::CLIENT_SECRET,
         )
         .unwrap()
         .with_api(api);
@@ -486,7 +486,7 @@ async fn debug_output_holds_no_secret_or_token() {
     decide(&jamf_provider, MAC, DeviceMode::Computer).await;
     let debug = format!("{jamf_provider:?}");
     assert!(
-        !debug.contains(posture_jamf::testing::CLIENT_SECRET),
+        !debug.contains(posture_fakes::jamf::CLIENT_SECRET),
         "{debug}"
     );
     assert!(!debug.contains("fake-token"), "{debug}");

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posture_core::{DeviceMode, PostureProvider};
+use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf, FakePrivilege, GroupShape};
 use posture_jamf::JamfApi;
-use posture_jamf::testing::{FakeDevice, FakeEndpoint, FakeJamf, FakePrivilege, GroupShape};
 
 use crate::support::{APIS, code, decide, fake, lookup, provider};
 

@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use posture_core::{DeviceMode, LookupRequest, PostureProvider};
-use posture_http::testing::at_once;
+use posture_fakes::at_once;
+use posture_fakes::jamf::FakeDevice;
+use posture_fakes::{Fault, TokenFault};
 use posture_jamf::JamfApi;
-use posture_jamf::testing::{FakeDevice, Fault, TokenFault};
 
 use crate::support::{APIS, code, decide, fake, lookup, provider};
 

@@ -4,16 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posture_core::PostureProvider;
-use posture_http::testing::at_once;
-use posture_jamf::testing::{CLIENT_ID, CLIENT_SECRET, Fault, TokenFault};
+use posture_fakes::at_once;
+use posture_fakes::jamf::{CLIENT_ID, CLIENT_SECRET};
+use posture_fakes::{Fault, TokenFault};
 use posture_jamf::{JamfConfig, JamfProvider};
 
-use crate::support::fake;
+use crate::support::{config, fake};
 
 #[tokio::test]
 async fn a_good_configuration_is_ready() {
     let jamf = fake().await;
-    let jamf_provider = JamfProvider::new(jamf.config().unwrap()).unwrap();
+    let jamf_provider = JamfProvider::new(config(&jamf)).unwrap();
     assert_eq!(jamf.stats().token_requests, 0, "new() does no I/O");
     jamf_provider.check_ready().await.unwrap();
     jamf_provider.check_ready().await.unwrap();
@@ -101,7 +102,7 @@ async fn a_url_that_is_not_jamf_says_so() {
     ] {
         let jamf = fake().await;
         jamf.set_token_fault(Some(fault.clone()));
-        let err = JamfProvider::new(jamf.config().unwrap())
+        let err = JamfProvider::new(config(&jamf))
             .unwrap()
             .check_ready()
             .await
@@ -122,7 +123,7 @@ async fn a_url_that_is_not_jamf_says_so() {
 async fn a_failing_token_endpoint_is_transient() {
     let jamf = fake().await;
     jamf.set_token_fault(Some(TokenFault::Status(503)));
-    let err = JamfProvider::new(jamf.config().unwrap())
+    let err = JamfProvider::new(config(&jamf))
         .unwrap()
         .check_ready()
         .await
@@ -150,7 +151,7 @@ async fn all_unready(jamf_provider: &Arc<JamfProvider>, n: usize) {
 async fn readiness_probes_while_jamf_fails_make_one_check() {
     let jamf = fake().await;
     jamf.set_fault(Some(Fault::Status(500)));
-    let jamf_provider = Arc::new(JamfProvider::new(jamf.config().unwrap()).unwrap());
+    let jamf_provider = Arc::new(JamfProvider::new(config(&jamf)).unwrap());
     all_unready(&jamf_provider, 200).await;
     let stats = jamf.stats();
     assert_eq!(stats.token_requests, 1, "{stats:?}");
@@ -167,7 +168,7 @@ async fn readiness_probes_while_jamf_fails_make_one_check() {
 async fn readiness_probes_while_the_token_endpoint_fails_make_one_token_request() {
     let jamf = fake().await;
     jamf.set_token_fault(Some(TokenFault::Status(500)));
-    let jamf_provider = Arc::new(JamfProvider::new(jamf.config().unwrap()).unwrap());
+    let jamf_provider = Arc::new(JamfProvider::new(config(&jamf)).unwrap());
     all_unready(&jamf_provider, 200).await;
     for _ in 0..20 {
         all_unready(&jamf_provider, 1).await;

@@ -1,7 +1,7 @@
 //! Helpers shared by the test modules.
 
 use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider, ProviderError};
-use posture_jamf::testing::FakeJamf;
+use posture_fakes::jamf::FakeJamf;
 use posture_jamf::{JamfApi, JamfConfig, JamfProvider};
 
 pub(crate) const APIS: [JamfApi; 3] = [JamfApi::Auto, JamfApi::Classic, JamfApi::Pro];
@@ -10,12 +10,18 @@ pub(crate) async fn fake() -> FakeJamf {
     FakeJamf::start().await.unwrap()
 }
 
+/// A configuration pointing at the fake, with every default.
+pub(crate) fn config(jamf: &FakeJamf) -> JamfConfig {
+    let c = jamf.connection();
+    JamfConfig::new(&c.base_url, c.client_id, c.client_secret).unwrap()
+}
+
 pub(crate) fn provider(
     jamf: &FakeJamf,
     api: JamfApi,
     tune: impl FnOnce(JamfConfig) -> JamfConfig,
 ) -> JamfProvider {
-    let config = tune(jamf.config().unwrap().with_api(api));
+    let config = tune(config(jamf).with_api(api));
     JamfProvider::new(config).unwrap()
 }
 

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use posture_core::PostureProvider;
-use posture_http::testing::at_once;
-use posture_kandji::testing::{FakeKandjiDevice, Fault};
+use posture_fakes::Fault;
+use posture_fakes::at_once;
+use posture_fakes::kandji::FakeKandjiDevice;
 
 use crate::support::{decide, fake, lookup, provider};
 

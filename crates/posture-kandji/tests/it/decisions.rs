@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use posture_fakes::kandji::{ENGINEERING_BLUEPRINT_ID, FakeKandjiDevice};
 use posture_kandji::Blueprint;
-use posture_kandji::testing::{ENGINEERING_BLUEPRINT_ID, FakeKandjiDevice};
 use serde_json::json;
 
 use crate::support::{code, decide, fake, provider};

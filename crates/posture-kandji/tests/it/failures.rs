@@ -3,8 +3,9 @@
 use std::time::{Duration, Instant};
 
 use posture_core::PostureProvider;
+use posture_fakes::Fault;
+use posture_fakes::kandji::FakeKandjiDevice;
 use posture_kandji::KandjiConfig;
-use posture_kandji::testing::{FakeKandjiDevice, Fault};
 
 use crate::support::{code, decide, fake, lookup, provider};
 
@@ -98,7 +99,7 @@ async fn a_url_that_is_not_kandji_is_named() {
     let kandji = fake().await;
     let config = KandjiConfig::new(
         &format!("{}/web", kandji.url()),
-        posture_kandji::testing::API_TOKEN,
+        posture_fakes::kandji::API_TOKEN,
     )
     .unwrap();
     let err = posture_kandji::KandjiProvider::new(config)
@@ -114,7 +115,7 @@ async fn a_url_that_is_not_kandji_is_named() {
 
     let url = kandji.url();
     drop(kandji);
-    let config = KandjiConfig::new(&url, posture_kandji::testing::API_TOKEN).unwrap();
+    let config = KandjiConfig::new(&url, posture_fakes::kandji::API_TOKEN).unwrap();
     let err = posture_kandji::KandjiProvider::new(config)
         .unwrap()
         .check_ready()

@@ -1,7 +1,7 @@
 //! Kandji is now Iru: both host families, a host that has moved, and what check-config hears.
 
 use posture_core::PostureProvider;
-use posture_kandji::testing::{API_TOKEN, FakeKandjiDevice};
+use posture_fakes::kandji::{API_TOKEN, FakeKandjiDevice};
 use posture_kandji::{KandjiConfig, KandjiProvider};
 
 use crate::support::{decide, fake, lookup, provider};

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posture_core::{Decision, PostureProvider, ProviderError};
+use posture_fakes::kandji::{API_TOKEN, FakeKandji, FakeKandjiDevice};
 use posture_http::ClientOptions;
 use posture_http::reqwest::header::{HeaderMap, RETRY_AFTER};
 use posture_kandji::KandjiProvider;
-use posture_kandji::testing::{API_TOKEN, FakeKandji, FakeKandjiDevice};
 use serde_json::{Value, json};
 
 use crate::support::{decide, fake, lookup, provider};

@@ -1,23 +1,24 @@
-//! Building blocks for fake MDM servers in tests (feature `test-support`).
+//! The skeleton every fake is built on: a loopback HTTP server and its helpers.
 //!
-//! A provider crate's fake (`posture_intune::testing::FakeIntune`,
-//! `posture_kandji::testing::FakeKandji`) is a [`FakeServer`] on `127.0.0.1` over plain HTTP
-//! with a handler that speaks the MDM's documented shapes. This module holds what every fake
-//! needs: the accept loop, a parsed [`FakeRequest`], response helpers, query and form
-//! decoding, and a [`FaultSlot`] for injected failures.
+//! Each fake ([`FakeJamf`](crate::jamf::FakeJamf), [`FakeIntune`](crate::intune::FakeIntune),
+//! [`FakeKandji`](crate::kandji::FakeKandji)) is a [`FakeServer`] on `127.0.0.1` over plain
+//! HTTP with a handler that speaks the MDM's documented shapes. This module holds what every
+//! fake needs: the accept loop, a parsed [`FakeRequest`], response helpers, query and form
+//! decoding, and a [`FaultSlot`] for injected failures. A test can build its own fake with
+//! them.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use posture_http::testing::{FakeServer, json_response};
-//! use posture_http::{ClientOptions, StatusCode};
+//! use posture_fakes::server::{BoxResponse, FakeRequest, FakeServer, StatusCode, json_response};
+//! use posture_http::ClientOptions;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let server = FakeServer::start(Arc::new(|request: posture_http::testing::FakeRequest| {
+//! let server = FakeServer::start(Arc::new(|request: FakeRequest| {
 //!     Box::pin(async move {
 //!         json_response(StatusCode::OK, &serde_json::json!({"path": request.path}))
-//!     }) as posture_http::testing::BoxResponse
+//!     }) as BoxResponse
 //! }))
 //! .await?;
 //! let client = ClientOptions::new(Duration::from_secs(2)).build()?;
@@ -37,10 +38,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+
+pub use hyper::{Method, StatusCode};
 
 /// A response from a fake.
 pub type FakeResponse = Response<Full<Bytes>>;
@@ -217,7 +220,7 @@ pub async fn hang() -> FakeResponse {
 /// A failure to inject: forever, or for the next few requests only.
 ///
 /// ```
-/// use posture_http::testing::FaultSlot;
+/// use posture_fakes::server::FaultSlot;
 /// let slot = FaultSlot::default();
 /// slot.fail_next(503u16, 2);
 /// assert_eq!((slot.take(), slot.take(), slot.take()), (Some(503), Some(503), None));
@@ -284,7 +287,7 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let mut squares = posture_http::testing::at_once(4, |i| async move { i * i }).await;
+/// let mut squares = posture_fakes::at_once(4, |i| async move { i * i }).await;
 /// squares.sort_unstable();
 /// assert_eq!(squares, [0, 1, 4, 9]);
 /// # }
@@ -305,7 +308,7 @@ where
 /// Decodes `a=b&c=d` as forms and queries encode it (`+` is a space).
 ///
 /// ```
-/// use posture_http::testing::parse_pairs;
+/// use posture_fakes::server::parse_pairs;
 /// assert_eq!(parse_pairs("a=b%2Bc+d&e"), [("a".into(), "b+c d".into()), ("e".into(), String::new())]);
 /// ```
 pub fn parse_pairs(text: &str) -> Vec<(String, String)> {

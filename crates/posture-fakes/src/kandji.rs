@@ -1,4 +1,4 @@
-//! A fake Kandji for tests (feature `test-support`).
+//! A fake Kandji for tests.
 //!
 //! [`FakeKandji`] listens on `127.0.0.1` over plain HTTP and serves
 //! `GET /api/v1/devices` in Kandji's documented shape:
@@ -19,21 +19,31 @@
 //!   `RateLimit-Reset`), and a request over a limit gets Kong's 429
 //!   `{"message":"API rate limit exceeded"}` with `Retry-After`.
 //!
-//! Faults: a status, 429 with `Retry-After`, hanging, garbage, the wrong JSON shape, and a
-//! host that has moved ([`FakeKandji::set_moved`]: 301 to another URL for every request).
+//! Faults ([`Fault`]): a status, 429 with `Retry-After`, hanging, garbage, the wrong JSON
+//! shape, an ignored `serial_number`; and a host that has moved ([`FakeKandji::set_moved`]:
+//! 301 to another URL for every request).
+//!
+//! Point a provider at it with [`FakeKandji::connection`]: in posture-kandji's tests,
+//! `KandjiConfig::new(&c.api_url, c.api_token)`.
 //!
 //! ```
-//! use posture_core::{LookupRequest, PostureProvider};
-//! use posture_kandji::KandjiProvider;
-//! use posture_kandji::testing::{FakeKandji, FakeKandjiDevice};
+//! use std::time::Duration;
+//! use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let kandji = FakeKandji::start().await?;
 //! kandji.add_device(FakeKandjiDevice::new("FVHHFKF7Q6L4"));
-//! let provider = KandjiProvider::new(kandji.config()?)?;
-//! let decision = provider.lookup(&LookupRequest::new("FVHHFKF7Q6L4")).await?;
-//! assert_eq!(decision.enrichment().unwrap().to_value()["blueprint"]["name"], "Engineering Macs");
+//! let c = kandji.connection();
+//! let http = posture_http::ClientOptions::new(Duration::from_secs(2)).build()?;
+//! let devices: serde_json::Value = http
+//!     .get(format!("{}/api/v1/devices?serial_number=FVHHFKF7Q6L4", c.api_url))
+//!     .bearer_auth(c.api_token)
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert_eq!(devices[0]["blueprint_name"], "Engineering Macs");
 //! # Ok(())
 //! # }
 //! ```
@@ -43,16 +53,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use posture_http::reqwest::Method;
-use posture_http::reqwest::header::{HeaderName, HeaderValue, LOCATION};
-use posture_http::testing::{
-    BoxResponse, FakeRequest, FakeResponse, FakeServer, FaultSlot, hang, html_response,
-    json_response, lock, response, with_retry_after,
-};
-use posture_http::{StatusCode, Url};
+use hyper::header::{HeaderName, HeaderValue, LOCATION};
 use serde_json::{Value, json};
+use url::Url;
 
-use crate::{KandjiConfig, KandjiConfigError};
+use crate::Fault;
+use crate::fault::Wording;
+use crate::server::{
+    BoxResponse, FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode,
+    html_response, json_response, lock, with_retry_after,
+};
 
 /// The API token the fake accepts.
 pub const API_TOKEN: &str = "fake-kandji-api-token";
@@ -189,25 +199,6 @@ impl FakeKandjiDevice {
     }
 }
 
-/// A failure the fake injects into device lists, after the token check.
-#[derive(Clone, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Answer this status with a `{"detail":…}` body.
-    Status(u16),
-    /// Answer 429 with `Retry-After: <seconds>`.
-    TooManyRequests {
-        /// The `Retry-After` value.
-        retry_after_secs: u64,
-    },
-    /// Never answer.
-    Hang,
-    /// Answer 200 with a body that is not valid JSON.
-    Garbage,
-    /// Answer 200 with JSON of the wrong shape (`{"detail":"nope"}`).
-    WrongShape,
-}
-
 /// Counters of what the fake served.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 #[non_exhaustive]
@@ -235,6 +226,17 @@ pub struct RecordedRequest {
     pub path: String,
     /// The decoded query parameters, in order.
     pub query: Vec<(String, String)>,
+}
+
+/// What a provider needs to reach a [`FakeKandji`]: `KANDJI_API_URL` and
+/// `KANDJI_API_TOKEN`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct KandjiConnection {
+    /// The API URL, such as `http://127.0.0.1:40123`.
+    pub api_url: String,
+    /// The API token ([`API_TOKEN`]).
+    pub api_token: &'static str,
 }
 
 /// A fake Kandji on `127.0.0.1`. Stops when dropped.
@@ -381,9 +383,12 @@ impl FakeKandji {
         ]
     }
 
-    /// A provider configuration for this fake, with every default.
-    pub fn config(&self) -> Result<KandjiConfig, KandjiConfigError> {
-        KandjiConfig::new(&self.url(), API_TOKEN)
+    /// The API URL and the token the fake accepts.
+    pub fn connection(&self) -> KandjiConnection {
+        KandjiConnection {
+            api_url: self.url(),
+            api_token: API_TOKEN,
+        }
     }
 
     /// Adds a device record. Records may share a serial, as after a re-enrolment.
@@ -445,6 +450,21 @@ impl FakeKandji {
     }
 }
 
+impl posture_conformance::Upstream for FakeKandji {
+    /// Requests of any kind.
+    fn requests(&self) -> u64 {
+        self.stats().requests
+    }
+
+    fn inject(&self, fault: posture_conformance::Fault) {
+        self.set_fault(Some(fault.into()));
+    }
+
+    fn heal(&self) {
+        self.set_fault(None);
+    }
+}
+
 async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
     shared.requests.fetch_add(1, Ordering::SeqCst);
     let (latency, moved_to) = {
@@ -470,13 +490,7 @@ async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
     let mut answer = match admission.refused {
         Some(retry_after) => {
             shared.rate_limited.fetch_add(1, Ordering::SeqCst);
-            with_retry_after(
-                json_response(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &json!({"message": "API rate limit exceeded"}),
-                ),
-                retry_after,
-            )
+            with_retry_after((WORDING.too_many)(), retry_after)
         }
         None => route(shared, &request).await,
     };
@@ -517,35 +531,31 @@ async fn route(shared: &Shared, request: &FakeRequest) -> FakeResponse {
                 return json_response(StatusCode::UNAUTHORIZED, &json!({"detail": detail}));
             }
             match shared.fault.take() {
-                Some(Fault::Status(code)) => {
-                    let status =
-                        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                    json_response(status, &json!({"detail": "injected failure"}))
-                }
-                Some(Fault::TooManyRequests { retry_after_secs }) => with_retry_after(
-                    json_response(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        &json!({"message": "API rate limit exceeded"}),
-                    ),
-                    retry_after_secs,
-                ),
-                Some(Fault::Hang) => hang().await,
-                Some(Fault::Garbage) => response(
-                    StatusCode::OK,
-                    "application/json",
-                    "[{\"device_id\": \"03f8\", \"serial_number\": ",
-                ),
-                Some(Fault::WrongShape) => {
-                    json_response(StatusCode::OK, &json!({"detail": "nope"}))
-                }
-                None => list(shared, request),
+                Some(fault) => match fault.answer(&WORDING).await {
+                    Some(injected) => injected,
+                    None => list(shared, request, true),
+                },
+                None => list(shared, request, false),
             }
         }
         _ => html_response(StatusCode::NOT_FOUND, "Not Found"),
     }
 }
 
-fn list(shared: &Shared, request: &FakeRequest) -> FakeResponse {
+/// How Kandji words injected failures.
+const WORDING: Wording = Wording {
+    error: |status| json_response(status, &json!({"detail": "injected failure"})),
+    too_many: || {
+        json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({"message": "API rate limit exceeded"}),
+        )
+    },
+    garbage: "[{\"device_id\": \"03f8\", \"serial_number\": ",
+    wrong_shape: || json!({"detail": "nope"}),
+};
+
+fn list(shared: &Shared, request: &FakeRequest, ignore_filter: bool) -> FakeResponse {
     let state = lock(&shared.state);
     let limit = match request.query_value("limit").map(str::parse::<usize>) {
         None => 300,
@@ -563,6 +573,7 @@ fn list(shared: &Shared, request: &FakeRequest) -> FakeResponse {
         .unwrap_or(0);
     let wanted = request
         .query_value("serial_number")
+        .filter(|_| !ignore_filter)
         .map(str::to_ascii_uppercase);
     let mut matching: Vec<&FakeKandjiDevice> = state
         .devices
@@ -663,4 +674,39 @@ fn device_json(d: &FakeKandjiDevice, string_booleans: bool) -> Value {
         "lost_mode_status": "",
         "tags": d.tags,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_ignored_filter_lists_every_device() {
+        let kandji = FakeKandji::start().await.unwrap();
+        kandji.add_device(FakeKandjiDevice::new("FVHHFKF7Q6L4"));
+        kandji.add_device(FakeKandjiDevice::iphone("DMPXK2ABCD12"));
+        let c = kandji.connection();
+        let http = posture_http::ClientOptions::new(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let count = || async {
+            let devices: Value = http
+                .get(format!(
+                    "{}/api/v1/devices?serial_number=FVHHFKF7Q6L4",
+                    c.api_url
+                ))
+                .bearer_auth(c.api_token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            devices.as_array().map_or(0, Vec::len)
+        };
+        assert_eq!(count().await, 1);
+        kandji.fail_next(Fault::IgnoreFilter, 1);
+        assert_eq!(count().await, 2);
+        assert_eq!(count().await, 1);
+    }
 }

@@ -1,4 +1,4 @@
-//! A fake Jamf Pro server for tests and benchmarks (feature `test-support`).
+//! A fake Jamf Pro server for tests and benchmarks.
 //!
 //! [`FakeJamf`] listens on `127.0.0.1` over plain HTTP and speaks the documented shapes of
 //! the endpoints the provider uses:
@@ -22,44 +22,53 @@
 //! Like a real Jamf Pro it can lack endpoints (removed in a later release, or not yet added:
 //! [`FakeJamf::remove_endpoint`]) and its API role can lack privileges
 //! ([`FakeJamf::revoke_privilege`]), answering 404 or 403 as Jamf does. It can add latency,
-//! inject faults (a status, 429 with `Retry-After`, hanging, garbage JSON, an ignored
-//! filter), and counts everything, including the most requests in flight at once.
+//! inject faults ([`Fault`], [`TokenFault`]), and counts everything, including the most
+//! requests in flight at once.
+//!
+//! Point a provider at it with [`FakeJamf::connection`]: in posture-jamf's tests,
+//! `JamfConfig::new(&c.base_url, c.client_id, c.client_secret)`.
 //!
 //! ```
-//! use posture_core::{DeviceMode, LookupRequest, PostureProvider};
-//! use posture_jamf::JamfProvider;
-//! use posture_jamf::testing::{FakeDevice, FakeJamf};
+//! use std::time::Duration;
+//! use posture_fakes::jamf::{FakeDevice, FakeJamf};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let jamf = FakeJamf::start().await?;
 //! jamf.add_computer(FakeDevice::new("C02XL0GJJG5J").with_groups(["Compliant Macs"]));
-//! let provider = JamfProvider::new(jamf.config()?.with_computer_group("Compliant Macs"))?;
-//! let request = LookupRequest::new("C02XL0GJJG5J").with_mode(DeviceMode::Computer);
-//! assert!(provider.lookup(&request).await?.is_allowed());
+//! let c = jamf.connection();
+//! let http = posture_http::ClientOptions::new(Duration::from_secs(2)).build()?;
+//! let token: serde_json::Value = http
+//!     .post(format!("{}/api/oauth/token", c.base_url))
+//!     .form(&[
+//!         ("grant_type", "client_credentials"),
+//!         ("client_id", c.client_id),
+//!         ("client_secret", c.client_secret),
+//!     ])
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert_eq!(token["token_type"], "Bearer");
 //! assert_eq!(jamf.stats().token_requests, 1);
 //! # Ok(())
 //! # }
 //! ```
 
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::header::ACCEPT;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
 
-use crate::{JamfConfig, JamfConfigError};
+use crate::fault::{TokenWording, Wording};
+use crate::server::{
+    BoxResponse, FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode,
+    json_response, lock, parse_pairs, percent_decode, response,
+};
+use crate::{Fault, TokenFault};
 
 /// The client ID the fake accepts.
 pub const CLIENT_ID: &str = "5b8e6f44-2a0e-4a4e-9a43-0f4c9f8c1a11";
@@ -181,44 +190,6 @@ pub enum FakePrivilege {
     ReadDepartments,
 }
 
-/// A failure the fake injects into inventory lookups (Classic and Jamf Pro API), after the
-/// token check.
-#[derive(Clone, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Answer this status with a Jamf `ApiError` body.
-    Status(u16),
-    /// Answer 429 with `Retry-After: <seconds>`.
-    TooManyRequests {
-        /// The `Retry-After` value.
-        retry_after_secs: u64,
-    },
-    /// Never answer.
-    Hang,
-    /// Answer 200 with a body that is not valid JSON.
-    Garbage,
-    /// Answer 200 with JSON of the wrong shape (`{"error":"nope"}`).
-    WrongShape,
-    /// Jamf Pro API: ignore the filter and return every device.
-    IgnoreFilter,
-}
-
-/// A failure the fake injects into the token endpoint.
-#[derive(Clone, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub enum TokenFault {
-    /// Answer this status with no body.
-    Status(u16),
-    /// Answer 404 with an HTML page, as a web server that isn't Jamf would.
-    NotFoundPage,
-    /// Answer 200 with an HTML page.
-    HtmlPage,
-    /// Answer 200 with JSON that holds no token.
-    NotAToken,
-    /// Never answer.
-    Hang,
-}
-
 /// How Classic group lists are rendered.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 #[non_exhaustive]
@@ -268,18 +239,31 @@ pub struct RecordedRequest {
     pub accept: Option<String>,
 }
 
+/// What a provider needs to reach a [`FakeJamf`]: `JAMF_BASE_URL`, `JAMF_CLIENT_ID`,
+/// `JAMF_CLIENT_SECRET`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct JamfConnection {
+    /// The base URL, such as `http://127.0.0.1:40123/jamf`.
+    pub base_url: String,
+    /// The API client ID ([`CLIENT_ID`]).
+    pub client_id: &'static str,
+    /// The API client secret ([`CLIENT_SECRET`]).
+    pub client_secret: &'static str,
+}
+
 /// A fake Jamf Pro on `127.0.0.1`. Stops when dropped.
 #[derive(Debug)]
 pub struct FakeJamf {
-    addr: SocketAddr,
+    server: FakeServer,
     prefix: String,
     shared: Arc<Shared>,
-    accept: JoinHandle<()>,
 }
 
 #[derive(Debug, Default)]
 struct Shared {
     state: Mutex<State>,
+    fault: FaultSlot<Fault>,
     token_requests: AtomicU64,
     lookup_requests: AtomicU64,
     match_requests: AtomicU64,
@@ -299,7 +283,6 @@ struct State {
     next_token: u64,
     token_lifetime: Duration,
     latency: Duration,
-    fault: Option<(Fault, Option<usize>)>,
     token_fault: Option<TokenFault>,
     group_shape: GroupShape,
     removed: HashSet<FakeEndpoint>,
@@ -319,7 +302,6 @@ impl Default for State {
             next_token: 0,
             token_lifetime: Duration::from_secs(1200),
             latency: Duration::ZERO,
-            fault: None,
             token_fault: None,
             group_shape: GroupShape::Flat,
             removed: HashSet::new(),
@@ -343,22 +325,33 @@ impl FakeJamf {
     /// behind a reverse proxy might.
     pub async fn start_with_prefix(prefix: &str) -> std::io::Result<Self> {
         let prefix = prefix.trim_end_matches('/').to_owned();
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
         lock(&shared.state).prefix.clone_from(&prefix);
-        let accept = tokio::spawn(serve(listener, shared.clone()));
+        let handler_state = shared.clone();
+        let server = FakeServer::start(Arc::new(move |request| {
+            let shared = handler_state.clone();
+            Box::pin(async move { handle(&shared, request).await }) as BoxResponse
+        }))
+        .await?;
         Ok(Self {
-            addr,
+            server,
             prefix,
             shared,
-            accept,
         })
     }
 
     /// The base URL to configure, such as `http://127.0.0.1:40123/jamf`.
     pub fn base_url(&self) -> String {
-        format!("http://{}{}", self.addr, self.prefix)
+        format!("{}{}", self.server.url(), self.prefix)
+    }
+
+    /// The base URL and the credentials the fake accepts.
+    pub fn connection(&self) -> JamfConnection {
+        JamfConnection {
+            base_url: self.base_url(),
+            client_id: CLIENT_ID,
+            client_secret: CLIENT_SECRET,
+        }
     }
 
     /// The `JAMF_BASE_URL`, `JAMF_CLIENT_ID` and `JAMF_CLIENT_SECRET` variables that point a
@@ -369,11 +362,6 @@ impl FakeJamf {
             ("JAMF_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
             ("JAMF_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
         ]
-    }
-
-    /// A provider configuration for this fake, with every default.
-    pub fn config(&self) -> Result<JamfConfig, JamfConfigError> {
-        JamfConfig::new(&self.base_url(), CLIENT_ID, CLIENT_SECRET)
     }
 
     /// Adds (or replaces) a computer.
@@ -415,12 +403,12 @@ impl FakeJamf {
 
     /// Injects `fault` into every inventory lookup, or stops injecting with `None`.
     pub fn set_fault(&self, fault: Option<Fault>) {
-        lock(&self.shared.state).fault = fault.map(|f| (f, None));
+        self.shared.fault.set(fault);
     }
 
     /// Injects `fault` into the next `times` inventory lookups only.
     pub fn fail_next(&self, fault: Fault, times: usize) {
-        lock(&self.shared.state).fault = Some((fault, Some(times)));
+        self.shared.fault.fail_next(fault, times);
     }
 
     /// Injects a failure into the token endpoint, or stops with `None`.
@@ -478,65 +466,40 @@ impl FakeJamf {
     }
 }
 
-impl Drop for FakeJamf {
-    fn drop(&mut self) {
-        self.accept.abort();
+impl posture_conformance::Upstream for FakeJamf {
+    /// Token, inventory and department requests.
+    fn requests(&self) -> u64 {
+        let stats = self.stats();
+        stats.token_requests + stats.lookup_requests + stats.department_requests
+    }
+
+    fn inject(&self, fault: posture_conformance::Fault) {
+        self.set_fault(Some(fault.into()));
+    }
+
+    fn heal(&self) {
+        self.set_fault(None);
     }
 }
 
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    // The fake's state stays consistent between statements, so a panicking test thread
-    // can't leave it torn.
-    state.lock().unwrap_or_else(PoisonError::into_inner)
-}
+type Answer = FakeResponse;
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    // Owning the connections here means aborting this task stops them all.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let shared = shared.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(&shared, request).await) }
-                    });
-                    // A client that goes away mid-request is normal here (timeouts under test).
-                    let _closed = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-}
-
-type Answer = Response<Full<Bytes>>;
-
-async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
-    let (parts, body) = request.into_parts();
-    let body = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => Bytes::new(),
-    };
-    let accept = parts
+async fn handle(shared: &Shared, request: FakeRequest) -> Answer {
+    let accept = request
         .headers
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let bearer = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let query = parse_pairs(parts.uri.query().unwrap_or(""));
+    let bearer = request.bearer().map(str::to_owned);
+    let FakeRequest {
+        method,
+        path: full,
+        query,
+        body,
+        ..
+    } = request;
     let (path, latency) = {
         let mut state = lock(&shared.state);
-        let full = parts.uri.path();
         let Some(path) = full.strip_prefix(state.prefix.as_str()) else {
             return html(StatusCode::NOT_FOUND, "Not Found");
         };
@@ -545,7 +508,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
             state.requests.remove(0);
         }
         state.requests.push(RecordedRequest {
-            method: parts.method.to_string(),
+            method: method.to_string(),
             path: path.clone(),
             query: query.clone(),
             accept: accept.clone(),
@@ -559,7 +522,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
         tokio::time::sleep(latency).await;
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (&parts.method, segments.as_slice()) {
+    match (&method, segments.as_slice()) {
         (&Method::POST, ["api", "oauth", "token"] | ["api", "v1", "oauth", "token"]) => {
             token(shared, &body).await
         }
@@ -653,7 +616,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
             }
             let name = lock(&shared.state).departments.get(*id).cloned();
             match name {
-                Some(name) => json_answer(StatusCode::OK, &json!({"id": id, "name": name})),
+                Some(name) => json_response(StatusCode::OK, &json!({"id": id, "name": name})),
                 None => api_error(StatusCode::NOT_FOUND, "INVALID_ID", "Department not found"),
             }
         }
@@ -700,33 +663,21 @@ fn inventory_privilege(computer: bool) -> FakePrivilege {
 async fn token(shared: &Shared, body: &[u8]) -> Answer {
     shared.token_requests.fetch_add(1, Ordering::SeqCst);
     let fault = lock(&shared.state).token_fault.clone();
-    match fault {
-        Some(TokenFault::Status(code)) => {
-            return plain(
-                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                "",
-            );
-        }
-        Some(TokenFault::NotFoundPage) => return html(StatusCode::NOT_FOUND, "Not Found"),
-        Some(TokenFault::HtmlPage) => return html(StatusCode::OK, "Welcome to nginx!"),
-        Some(TokenFault::NotAToken) => {
-            return json_answer(StatusCode::OK, &json!({"status": "ok"}));
-        }
-        Some(TokenFault::Hang) => return hang().await,
-        None => {}
+    if let Some(fault) = fault {
+        return fault.answer(&TOKEN_WORDING).await;
     }
     let form: HashMap<String, String> = parse_pairs(&String::from_utf8_lossy(body))
         .into_iter()
         .collect();
     let field = |name: &str| form.get(name).map(String::as_str);
     if field("grant_type") != Some("client_credentials") {
-        return json_answer(
+        return json_response(
             StatusCode::BAD_REQUEST,
             &json!({"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"}),
         );
     }
     if field("client_id") != Some(CLIENT_ID) || field("client_secret") != Some(CLIENT_SECRET) {
-        return json_answer(
+        return json_response(
             StatusCode::UNAUTHORIZED,
             &json!({
                 "error": "invalid_client",
@@ -742,7 +693,7 @@ async fn token(shared: &Shared, body: &[u8]) -> Answer {
     state
         .tokens
         .insert(token.clone(), Instant::now() + lifetime);
-    json_answer(
+    json_response(
         StatusCode::OK,
         &json!({
             "access_token": token,
@@ -795,49 +746,35 @@ async fn inventory(
             )
         };
     }
-    let fault = {
-        let mut state = lock(&shared.state);
-        match state.fault.take() {
-            Some((fault, Some(times))) => {
-                if times > 1 {
-                    state.fault = Some((fault.clone(), Some(times - 1)));
-                }
-                (times > 0).then_some(fault)
-            }
-            Some((fault, None)) => {
-                state.fault = Some((fault.clone(), None));
-                Some(fault)
-            }
-            None => None,
-        }
-    };
-    match fault {
-        Some(Fault::Status(code)) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            api_error(status, "FAULT", "injected failure")
-        }
-        Some(Fault::TooManyRequests { retry_after_secs }) => {
-            let mut response = api_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_REQUESTS",
-                "slow down",
-            );
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(RETRY_AFTER, value);
-            }
-            response
-        }
-        Some(Fault::Hang) => hang().await,
-        Some(Fault::Garbage) => respond(
-            StatusCode::OK,
-            "application/json",
-            Bytes::from_static(b"{\"computer\": {\"general\": [1, 2"),
-        ),
-        Some(Fault::WrongShape) => json_answer(StatusCode::OK, &json!({"error": "nope"})),
-        Some(Fault::IgnoreFilter) => answer(true),
+    match shared.fault.take() {
+        Some(fault) => match fault.answer(&WORDING).await {
+            Some(injected) => injected,
+            None => answer(true),
+        },
         None => answer(false),
     }
 }
+
+/// How Jamf words injected failures.
+const WORDING: Wording = Wording {
+    error: |status| api_error(status, "FAULT", "injected failure"),
+    too_many: || {
+        api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            "slow down",
+        )
+    },
+    garbage: "{\"computer\": {\"general\": [1, 2",
+    wrong_shape: || json!({"error": "nope"}),
+};
+
+/// How Jamf's token endpoint, or what stands in front of it, words injected failures.
+const TOKEN_WORDING: TokenWording = TokenWording {
+    html,
+    page_title: "Welcome to nginx!",
+    not_a_token: || json!({"status": "ok"}),
+};
 
 struct InFlight<'a>(&'a AtomicU64);
 
@@ -845,11 +782,6 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-async fn hang() -> Answer {
-    tokio::time::sleep(Duration::from_secs(3600)).await;
-    plain(StatusCode::GATEWAY_TIMEOUT, "")
 }
 
 fn classic(
@@ -878,7 +810,7 @@ fn classic(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><{root}><general><serial_number>{}</serial_number></general></{root}>",
             device.serial_number
         );
-        return respond(StatusCode::OK, "text/xml;charset=UTF-8", Bytes::from(xml));
+        return response(StatusCode::OK, "text/xml;charset=UTF-8", xml);
     }
     // Subset names are case-insensitive in Jamf; a record without a subset list is whole.
     let wanted: Option<Vec<String>> =
@@ -947,7 +879,7 @@ fn classic(
                 json!({"applications": [{"name": "Safari.app", "version": "17.4"}]}),
             );
         }
-        json_answer(StatusCode::OK, &json!({"computer": record}))
+        json_response(StatusCode::OK, &json!({"computer": record}))
     } else {
         let groups: Vec<Value> =
             match state.group_shape {
@@ -991,7 +923,7 @@ fn classic(
         if has("mobiledevicegroups") {
             record.insert("mobile_device_groups".into(), Value::Array(groups));
         }
-        json_answer(StatusCode::OK, &json!({"mobile_device": record}))
+        json_response(StatusCode::OK, &json!({"mobile_device": record}))
     }
 }
 
@@ -1027,7 +959,7 @@ fn classic_match(shared: &Shared, computer: bool, pattern: &str) -> Answer {
     } else {
         "mobile_devices"
     };
-    json_answer(StatusCode::OK, &json!({ key: items }))
+    json_response(StatusCode::OK, &json!({ key: items }))
 }
 
 /// Case-insensitive match of `text` against `pattern`, where `*` is any run of characters.
@@ -1127,7 +1059,7 @@ fn pro(
             }
         })
         .collect();
-    json_answer(
+    json_response(
         StatusCode::OK,
         &json!({"totalCount": total, "results": results}),
     )
@@ -1230,75 +1162,15 @@ fn parse_filter(filter: &str, field: &str) -> Option<String> {
     (!value.contains(['"', ';', ','])).then(|| value.to_owned())
 }
 
-/// Decodes `a=b&c=d` as forms and queries encode it.
-fn parse_pairs(text: &str) -> Vec<(String, String)> {
-    text.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(key), form_decode(value))
-        })
-        .collect()
-}
-
-fn form_decode(text: &str) -> String {
-    percent_decode(&text.replace('+', " "))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(hi * 16 + lo);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Answer {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
-fn json_answer(status: StatusCode, value: &Value) -> Answer {
-    respond(status, "application/json", Bytes::from(value.to_string()))
-}
-
 fn html(status: StatusCode, title: &str) -> Answer {
     let page = format!(
         "<html>\n<head>\n<title>{title}</title>\n</head>\n<body>\n<p>{title}</p>\n<p>You can get technical details here.</p>\n</body>\n</html>\n"
     );
-    respond(status, "text/html;charset=UTF-8", Bytes::from(page))
-}
-
-fn plain(status: StatusCode, text: &'static str) -> Answer {
-    respond(status, "text/plain", Bytes::from_static(text.as_bytes()))
+    response(status, "text/html;charset=UTF-8", page)
 }
 
 fn api_error(status: StatusCode, code: &str, description: &str) -> Answer {
-    json_answer(
+    json_response(
         status,
         &json!({
             "httpStatus": status.as_u16(),

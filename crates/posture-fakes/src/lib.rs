@@ -1,0 +1,41 @@
+//! Fake MDM servers on loopback, for the tests and benchmarks of step-posture-connector.
+//!
+//! Each fake listens on `127.0.0.1` over plain HTTP and speaks the documented shapes of the
+//! endpoints its provider uses:
+//!
+//! - [`jamf::FakeJamf`]: Jamf Pro (OAuth tokens, Classic and Jamf Pro API inventory);
+//! - [`intune::FakeIntune`]: the Microsoft identity platform, Microsoft Graph and Intune's
+//!   SCEP validation service;
+//! - [`kandji::FakeKandji`]: Kandji's device list behind its rate-limiting gateway.
+//!
+//! They share one skeleton ([`server`]) and one vocabulary of injected failures
+//! ([`Fault`], [`TokenFault`]), and each is a [`posture_conformance::Upstream`] for the
+//! conformance suite.
+//!
+//! This crate depends on none of the provider crates (they dev-depend on it), so a fake
+//! hands out plain connection facts ([`jamf::JamfConnection`] and its kin) rather than a
+//! provider configuration; a test builds the configuration from them.
+//!
+//! ```
+//! use posture_fakes::jamf::{FakeDevice, FakeJamf};
+//! use posture_fakes::Fault;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let jamf = FakeJamf::start().await?;
+//! jamf.add_computer(FakeDevice::new("C02XL0GJJG5J").with_groups(["Compliant Macs"]));
+//! jamf.fail_next(Fault::Status(503), 1);
+//! let connection = jamf.connection();
+//! assert!(connection.base_url.starts_with("http://127.0.0.1:"));
+//! # Ok(())
+//! # }
+//! ```
+
+mod fault;
+pub mod intune;
+pub mod jamf;
+pub mod kandji;
+pub mod server;
+
+pub use fault::{Fault, TokenFault};
+pub use server::at_once;
