@@ -14,7 +14,8 @@ use crate::verify::{REQUEST_ID_HEADER, SIGNATURE, WEBHOOK_ID};
 /// use smallstep_webhook::HeaderField;
 /// assert_eq!(HeaderField::from_values(Vec::<&[u8]>::new()), HeaderField::Absent);
 /// assert_eq!(HeaderField::from_values([&b"a"[..]]), HeaderField::One(b"a"));
-/// assert_eq!(HeaderField::from_values([&b"a"[..], b"b"]), HeaderField::Repeated);
+/// assert_eq!(HeaderField::from_values([&b"a"[..], b"b"]), HeaderField::Repeated(b"a"));
+/// assert_eq!(HeaderField::Repeated(b"a").first(), Some(&b"a"[..]));
 /// assert_eq!(HeaderField::from(Some(&b"a"[..])), HeaderField::One(b"a"));
 /// ```
 #[non_exhaustive]
@@ -25,8 +26,8 @@ pub enum HeaderField<'a> {
     Absent,
     /// The request has exactly one such header, with this value.
     One(&'a [u8]),
-    /// The request has the header more than once.
-    Repeated,
+    /// The request has the header more than once; this is the first value, for logs only.
+    Repeated(&'a [u8]),
 }
 
 impl<'a> HeaderField<'a> {
@@ -39,7 +40,7 @@ impl<'a> HeaderField<'a> {
         match (values.next(), values.next()) {
             (None, _) => Self::Absent,
             (Some(value), None) => Self::One(value),
-            (Some(_), Some(_)) => Self::Repeated,
+            (Some(first), Some(_)) => Self::Repeated(first),
         }
     }
 
@@ -48,12 +49,21 @@ impl<'a> HeaderField<'a> {
         Self::from_values(headers.get_all(name).iter().map(|v| v.as_bytes()))
     }
 
+    /// The first value, however many there are: what a log line may show, never what a
+    /// check may trust.
+    pub fn first(self) -> Option<&'a [u8]> {
+        match self {
+            Self::Absent => None,
+            Self::One(value) | Self::Repeated(value) => Some(value),
+        }
+    }
+
     /// The value if present once, `Ok(None)` if absent, `Err(())` if repeated.
     pub(crate) fn single(self) -> Result<Option<&'a [u8]>, ()> {
         match self {
             Self::Absent => Ok(None),
             Self::One(value) => Ok(Some(value)),
-            Self::Repeated => Err(()),
+            Self::Repeated(_) => Err(()),
         }
     }
 }
@@ -92,7 +102,7 @@ impl<'a> From<Option<&'a [u8]>> for HeaderField<'a> {
 /// map.append(SIGNATURE_HEADER, HeaderValue::from_static("bb"));
 /// let headers = WebhookHeaders::from_header_map(&map);
 /// assert_eq!(headers.webhook_id(), HeaderField::One(b"d09736a5-780b-476e-abdb-e2e4c0439cf9"));
-/// assert_eq!(headers.signature(), HeaderField::Repeated);
+/// assert_eq!(headers.signature(), HeaderField::Repeated(b"aa"));
 /// assert_eq!(headers.authorization(), HeaderField::Absent);
 ///
 /// // From a framework that hands out single values:
@@ -222,7 +232,7 @@ mod tests {
         // Repeated signatures are refused, however they are handed over.
         let err = verifier
             .verify_parts_at(
-                WebhookHeaders::new(Some(ID.as_bytes()), HeaderField::Repeated, None),
+                WebhookHeaders::new(Some(ID.as_bytes()), HeaderField::Repeated(b"x"), None),
                 &signed.body,
                 now,
             )

@@ -295,7 +295,7 @@ fn every_positive_vector_verifies_from_parts() {
         // The same values, one of them repeated, are refused.
         let repeated = smallstep_webhook::WebhookHeaders::new(
             Some(vector.webhook_id.as_bytes()),
-            smallstep_webhook::HeaderField::Repeated,
+            smallstep_webhook::HeaderField::Repeated(vector.signature.as_bytes()),
             None,
         );
         let err = verifier
