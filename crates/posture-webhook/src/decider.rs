@@ -343,14 +343,7 @@ impl Decider {
     ) -> Answer {
         match tokio::time::timeout_at(deadline, self.lookup(request)).await {
             Ok(answer) => answer,
-            Err(_) => {
-                let mut answer = Answer::deadline(self.timeout);
-                let record = answer.record_mut();
-                record.identifier = Some(request.identifier().to_owned());
-                record.provisioner = request.provisioner().map(str::to_owned);
-                record.mode = request.mode();
-                answer
-            }
+            Err(_) => about(Answer::deadline(self.timeout), request),
         }
     }
 
@@ -410,13 +403,18 @@ impl Decider {
                 answer
             }
         };
-        let record = answer.record_mut();
-        record.identifier = Some(request.identifier().to_owned());
-        record.provisioner = request.provisioner().map(str::to_owned);
-        record.mode = request.mode();
-        record.provider = self.provider_name.clone();
-        answer
+        answer.record_mut().provider = self.provider_name.clone();
+        about(answer, request)
     }
+}
+
+/// `answer`, its record naming the identifier, provisioner and mode of `request`.
+fn about(mut answer: Answer, request: &LookupRequest) -> Answer {
+    let record = answer.record_mut();
+    record.identifier = Some(request.identifier().to_owned());
+    record.provisioner = request.provisioner().map(str::to_owned);
+    record.mode = request.mode();
+    answer
 }
 
 /// Reports one lookup to the observer, as [`LookupResult::Cancelled`] if dropped

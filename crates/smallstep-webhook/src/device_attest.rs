@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use crate::csr::{self, CsrError};
 use crate::gojson::{go_bytes, go_time, null_default};
 use crate::headers::WebhookHeaders;
-use crate::verify::{Verifier, VerifyError, parse_object};
+use crate::verify::{Verifier, VerifyError};
 
 /// What a device-attest decision needs from a verified step-ca request body.
 ///
@@ -220,10 +220,8 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<DeviceAttestRequest, VerifyError> {
-        let webhook_id = self.authenticate_parts(headers, body)?;
-        let view: View = parse_object(body)?;
-        let timestamp = view.timestamp.ok_or(VerifyError::MissingTimestamp)?;
-        self.check_freshness(timestamp.unix_timestamp_nanos(), now)?;
+        let (webhook_id, view) =
+            self.verify_as(headers, body, now, |view: &View| view.timestamp)?;
         Ok(DeviceAttestRequest {
             webhook_id,
             body: view,
@@ -236,6 +234,7 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+    use crate::verify::parse_object;
     use crate::{RequestBody, SIGNATURE_HEADER, Signer, WEBHOOK_ID_HEADER, WebhookSecret};
 
     const ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";

@@ -194,10 +194,10 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<VerifiedRequest, VerifyError> {
-        let webhook_id = self.authenticate_parts(headers, body)?;
-        let request: RequestBody = parse_object(body)?;
-        let timestamp = request.timestamp.ok_or(VerifyError::MissingTimestamp)?;
-        self.check_freshness(timestamp.unix_timestamp_nanos(), now)?;
+        let (webhook_id, request) =
+            self.verify_as(headers, body, now, |request: &RequestBody| {
+                request.timestamp
+            })?;
         Ok(VerifiedRequest {
             webhook_id,
             body: request,
@@ -272,6 +272,22 @@ impl Verifier {
             return Err(VerifyError::SignatureMismatch);
         }
         Ok(id.to_owned())
+    }
+
+    /// Checks 1 to 7 of [`Verifier::verify_at`], reading the body as a `T` whose
+    /// `timestamp` says when step-ca built it.
+    pub(crate) fn verify_as<T: serde::de::DeserializeOwned>(
+        &self,
+        headers: WebhookHeaders<'_>,
+        body: &[u8],
+        now: SystemTime,
+        timestamp: impl FnOnce(&T) -> Option<time::OffsetDateTime>,
+    ) -> Result<(String, T), VerifyError> {
+        let webhook_id = self.authenticate_parts(headers, body)?;
+        let parsed: T = parse_object(body)?;
+        let timestamp = timestamp(&parsed).ok_or(VerifyError::MissingTimestamp)?;
+        self.check_freshness(timestamp.unix_timestamp_nanos(), now)?;
+        Ok((webhook_id, parsed))
     }
 
     /// Whether `webhook_id` is configured.
