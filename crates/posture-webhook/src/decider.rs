@@ -8,7 +8,7 @@ use http::StatusCode;
 use posture_core::{Decision, DenyCode, DynPostureProvider, LookupRequest};
 use smallstep_webhook::{Verifier, WebhookHeaders};
 
-use crate::answer::{Answer, AuditRecord, Outcome};
+use crate::answer::{Answer, Outcome, claimed_webhook_id, request_id};
 use crate::rules::{device_attest_request, mode_from_query};
 
 /// The largest body [`Decider`] accepts by default: 64 KiB.
@@ -29,7 +29,7 @@ pub enum LookupResult {
 }
 
 /// Watches provider lookups, for metrics: the one part of a decision an [`Answer`] does
-/// not carry. Everything else is in the answer's [`AuditRecord`].
+/// not carry. Everything else is in the answer's [`AuditRecord`](crate::AuditRecord).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -279,13 +279,8 @@ impl Decider {
         let started = Instant::now();
         let mut answer = self.decide_inner(headers, query, body, deadline).await;
         let record = answer.record_mut();
-        let AuditRecord {
-            request_id,
-            webhook_id,
-            ..
-        } = AuditRecord::new(&headers);
-        record.request_id = request_id;
-        record.webhook_id = webhook_id;
+        record.request_id = request_id(&headers);
+        record.webhook_id = claimed_webhook_id(&headers);
         record.provider = self.provider_name.clone();
         record.duration = started.elapsed();
         answer
