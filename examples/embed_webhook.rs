@@ -2,6 +2,9 @@
 //! for the protocol: authenticate the request, read the attested device identifier, answer
 //! allow (with data for the certificate template) or deny (with a reason the device sees).
 //!
+//! For the inventory-backed decision the server makes (device-attest rules, a provider
+//! under a deadline, audit records), use the `posture-webhook` crate's `Decider` instead.
+//!
 //! Run it with the webhook ID and secret that `step ca provisioner webhook add` printed:
 //!
 //! ```sh
@@ -116,23 +119,25 @@ async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.uri().path() != "/webhook" || request.method() != Method::POST {
-        return Ok(reply(StatusCode::NOT_FOUND, &refused()));
+        return Ok(reply(
+            StatusCode::NOT_FOUND,
+            &ResponseBody::deny_without_reason(),
+        ));
     }
     let (parts, body) = request.into_parts();
     let Ok(collected) = Limited::new(body, MAX_BODY).collect().await else {
-        return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, &refused()));
+        return Ok(reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &ResponseBody::deny_without_reason(),
+        ));
     };
     let bytes = collected.to_bytes();
     // The HMAC is checked over the raw bytes before anything in them is believed.
     let verified = match verifier.verify(&parts.headers, &bytes) {
         Ok(verified) => verified,
-        // Authentic but not a body we understand: a deny, with a reason.
-        Err(err) if err.is_malformed_body() => {
-            let answer = ResponseBody::deny("badRequest", err.to_string());
-            return Ok(reply(StatusCode::OK, &answer));
-        }
-        // Not from step-ca: no detail.
-        Err(_) => return Ok(reply(StatusCode::UNAUTHORIZED, &refused())),
+        // Not from step-ca: 401 with no detail. Authentic but not a body we understand:
+        // a `badRequest` deny (200), with a reason.
+        Err(err) => return Ok(reply(err.status(), &err.response_body())),
     };
     // Only the attested identifier was verified by the CA; the CSR is the client's.
     let answer = match verified.body().permanent_identifier() {
@@ -150,11 +155,6 @@ async fn handle(
     };
     // Denies are HTTP 200 so that step-ca 0.28.1+ passes the reason to the device.
     Ok(reply(StatusCode::OK, &answer))
-}
-
-/// `{"allow":false}`, for callers that get no reason.
-fn refused() -> ResponseBody {
-    ResponseBody::default()
 }
 
 fn reply(status: StatusCode, answer: &ResponseBody) -> Response<Full<Bytes>> {

@@ -23,10 +23,9 @@ use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
-use posture_core::{
-    Decision, DenyCode, DeviceMode, DynPostureProvider, LookupRequest, WebhookKind,
-};
-use smallstep_webhook::{DeviceAttestRequest, ResponseBody, Verifier, VerifyError};
+use posture_core::{DenyCode, DeviceMode, DynPostureProvider, LookupRequest};
+use posture_webhook::{Answer, Decider, LookupObserver};
+use smallstep_webhook::{ResponseBody, Verifier, VerifyError, WebhookHeaders};
 
 use crate::logging::RefusalLog;
 use crate::metrics::{LookupResult, Metrics, Outcome as Verdict};
@@ -60,8 +59,8 @@ impl Route {
     }
 }
 
-/// Longest `X-Request-Id` we log; step-ca's are UUIDs, anything longer is someone else's.
-const MAX_REQUEST_ID_LEN: usize = 128;
+/// `{"allow":false}`: the body of every refusal, which tells the caller nothing.
+const DENY_WITHOUT_REASON: Bytes = Bytes::from_static(ResponseBody::DENY_WITHOUT_REASON_JSON);
 
 /// The address a request came from. The server adds it to each request's extensions; a
 /// request without it (a test calling [`handle`] directly) is throttled with every other
@@ -88,6 +87,8 @@ impl ClientAddr {
 /// Everything a request needs, shared by all connections.
 pub struct App {
     verifier: Arc<ArcSwap<Verifier>>,
+    /// The device-attest pipeline; each request gets it with the current verifier.
+    decider: Decider,
     provider: Arc<dyn DynPostureProvider>,
     timeout: Duration,
     max_body_bytes: usize,
@@ -114,13 +115,19 @@ impl fmt::Debug for App {
 impl App {
     /// A handler that authenticates with `verifier` and asks `provider`.
     pub fn new(verifier: Verifier, provider: Arc<dyn DynPostureProvider>) -> Self {
+        let verifier = Arc::new(verifier);
+        let timeout = Duration::from_secs(4);
+        let metrics = Arc::new(Metrics::default());
         Self {
-            verifier: Arc::new(ArcSwap::from_pointee(verifier)),
+            decider: Decider::new(verifier.clone(), provider.clone(), timeout)
+                .with_max_body_bytes(posture_webhook::DEFAULT_MAX_BODY_BYTES)
+                .with_observer(Arc::new(LookupMetrics(metrics.clone()))),
+            verifier: Arc::new(ArcSwap::new(verifier)),
             provider,
-            timeout: Duration::from_secs(4),
-            max_body_bytes: 64 * 1024,
+            timeout,
+            max_body_bytes: posture_webhook::DEFAULT_MAX_BODY_BYTES,
             readiness: None,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             scep: None,
             issuer_only: false,
             throttle: None,
@@ -133,6 +140,7 @@ impl App {
     pub fn issuer_only(&self) -> Self {
         Self {
             verifier: self.verifier.clone(),
+            decider: self.decider.clone(),
             provider: self.provider.clone(),
             timeout: self.timeout,
             max_body_bytes: self.max_body_bytes,
@@ -189,6 +197,9 @@ impl App {
     /// that nothing serves).
     #[must_use]
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.decider = self
+            .decider
+            .with_observer(Arc::new(LookupMetrics(metrics.clone())));
         self.metrics = metrics;
         self
     }
@@ -201,6 +212,7 @@ impl App {
     /// How long a request may take, body and provider included (default 4 s).
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.decider = self.decider.with_timeout(timeout);
         self.timeout = timeout;
         self
     }
@@ -208,6 +220,7 @@ impl App {
     /// The largest body accepted (default 64 KiB).
     #[must_use]
     pub fn with_max_body_bytes(mut self, max: usize) -> Self {
+        self.decider = self.decider.with_max_body_bytes(max);
         self.max_body_bytes = max;
         self
     }
@@ -335,7 +348,7 @@ impl Outcome {
         refusal: &'static str,
         reason: impl Into<String>,
     ) -> Self {
-        let mut refused = Self::new(status, deny_without_reason(), outcome, reason);
+        let mut refused = Self::new(status, DENY_WITHOUT_REASON, outcome, reason);
         refused.refusal = Some(refusal);
         refused
     }
@@ -356,19 +369,69 @@ impl Outcome {
             "throttled",
             format!(
                 "{err}; too many failed authentications from this address, retry after {} s",
-                retry_after_seconds(retry_after)
+                posture_webhook::retry_after_seconds(retry_after)
             ),
         );
         throttled.retry_after = Some(retry_after);
         throttled
     }
 
-    fn deny(code: DenyCode, message: impl Into<String>) -> Self {
-        let message = message.into();
-        let body = Bytes::from(ResponseBody::deny(code.as_str(), &message).to_json());
-        let mut outcome = Self::new(StatusCode::OK, body, Verdict::Deny, message);
-        outcome.code = Some(code);
+    /// No decision by the deadline: counted under `deadline` if the request was not yet
+    /// authenticated. Like before the pipeline moved to posture-webhook, the line names
+    /// no identifier and no mode.
+    fn past_deadline(timeout: Duration, authenticated: bool) -> Self {
+        let mut outcome = Self::from(Answer::deadline(timeout));
+        if !authenticated {
+            outcome.refusal = Some("deadline");
+        }
         outcome
+    }
+}
+
+impl From<Answer> for Outcome {
+    /// The decision posture-webhook came to. A transient provider error's `Retry-After`
+    /// is not passed on: step-ca retries after its own second, and the answers stay as
+    /// they were.
+    fn from(answer: Answer) -> Self {
+        let record = answer.record();
+        let verdict = match record.outcome {
+            posture_webhook::Outcome::Allow => Verdict::Allow,
+            posture_webhook::Outcome::Deny => Verdict::Deny,
+            posture_webhook::Outcome::Unauthorized => Verdict::Unauthorized,
+            _ => Verdict::Error,
+        };
+        let mut outcome = Self::new(
+            answer.status(),
+            answer.body().clone(),
+            verdict,
+            record.reason.clone(),
+        );
+        outcome.code = record.code.clone();
+        outcome.identifier = record.identifier.clone();
+        outcome.provisioner = record.provisioner.clone();
+        outcome.mode = record.mode;
+        outcome
+    }
+}
+
+/// Times provider lookups into the metrics.
+#[derive(Debug)]
+struct LookupMetrics(Arc<Metrics>);
+
+impl LookupObserver for LookupMetrics {
+    fn lookup_finished(
+        &self,
+        _provider: &str,
+        result: posture_webhook::LookupResult,
+        elapsed: Duration,
+    ) {
+        let result = match result {
+            posture_webhook::LookupResult::Allow => LookupResult::Allow,
+            posture_webhook::LookupResult::Deny => LookupResult::Deny,
+            posture_webhook::LookupResult::Error => LookupResult::Error,
+            _ => LookupResult::Cancelled,
+        };
+        self.0.record_lookup(result, elapsed);
     }
 }
 
@@ -378,56 +441,16 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + app.timeout;
     let (parts, body) = request.into_parts();
     let client = parts
         .extensions
         .get::<ClientAddr>()
         .map(|ClientAddr(addr)| addr.ip().to_canonical());
-    let request_id = request_id(&parts.headers);
-    let claimed_webhook_id = parts
-        .headers
-        .get(smallstep_webhook::WEBHOOK_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(64)
-        .collect::<String>();
-    let authenticated = AtomicBool::new(false);
-    let outcome = match tokio::time::timeout(
-        app.timeout,
-        decide(
-            app,
-            &parts.headers,
-            parts.uri.query(),
-            body,
-            route,
-            client,
-            &authenticated,
-        ),
-    )
-    .await
-    {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            let reason = format!("no decision within TIMEOUT ({} s)", app.timeout.as_secs());
-            if authenticated.load(Ordering::Relaxed) {
-                Outcome::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    deny_without_reason(),
-                    Verdict::Error,
-                    reason,
-                )
-            } else {
-                // Still reading the body, or held as throttled.
-                Outcome::refused(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Verdict::Error,
-                    "deadline",
-                    reason,
-                )
-            }
-        }
-    };
+    let headers = WebhookHeaders::from_header_map(&parts.headers);
+    let request_id = posture_webhook::request_id(&headers);
+    let claimed_webhook_id = posture_webhook::claimed_webhook_id(&headers);
+    let outcome = decide(app, &parts, headers, body, route, client, deadline).await;
     let elapsed = started.elapsed();
     app.metrics.record_decision(
         outcome.outcome,
@@ -464,89 +487,97 @@ where
     if let Some(retry_after) = outcome.retry_after {
         response.headers_mut().insert(
             RETRY_AFTER,
-            HeaderValue::from(retry_after_seconds(retry_after)),
+            HeaderValue::from(posture_webhook::retry_after_seconds(retry_after)),
         );
     }
     response
 }
 
+/// Everything but the log line, within `deadline`.
 async fn decide<B>(
     app: &App,
-    headers: &HeaderMap,
-    query: Option<&str>,
+    parts: &http::request::Parts,
+    headers: WebhookHeaders<'_>,
     body: B,
     route: Route,
     client: Option<IpAddr>,
-    authenticated: &AtomicBool,
+    deadline: tokio::time::Instant,
 ) -> Outcome
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     // 1. Cap the body. A declared length over the cap is refused before reading anything.
+    let bytes = match tokio::time::timeout_at(deadline, read_body(app, &parts.headers, body)).await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(refused)) => return refused,
+        // Still reading the body.
+        Err(_) => return Outcome::past_deadline(app.timeout, false),
+    };
+
+    let query = parts.uri.query();
+    if route != Route::DeviceAttest {
+        let authenticated = AtomicBool::new(false);
+        let scep = scep_decide(
+            app,
+            &parts.headers,
+            query,
+            &bytes,
+            route,
+            client,
+            &authenticated,
+        );
+        return match tokio::time::timeout_at(deadline, scep).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::past_deadline(app.timeout, authenticated.load(Ordering::Relaxed)),
+        };
+    }
+
+    // 2.-5. Authenticate, then parse; the device-attest rules; the mode; the provider.
+    let answer = app
+        .decider
+        .with_verifier(app.verifier.load_full())
+        .decide_until(headers, query, &bytes, deadline)
+        .await;
+    if let Some(err) = answer.verify_error() {
+        return match tokio::time::timeout_at(deadline, refuse(app, err, client)).await {
+            Ok(outcome) => outcome,
+            // Held as throttled.
+            Err(_) => Outcome::past_deadline(app.timeout, false),
+        };
+    }
+    if answer.timed_out() {
+        return Outcome::past_deadline(app.timeout, true);
+    }
+    Outcome::from(answer)
+}
+
+/// Reads the body, up to `MAX_BODY_BYTES`.
+async fn read_body<B>(app: &App, headers: &HeaderMap, body: B) -> Result<Bytes, Outcome>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > app.max_body_bytes as u64) {
-        return too_large(app.max_body_bytes);
+        return Err(too_large(app.max_body_bytes));
     }
-    let bytes = match Limited::new(body, app.max_body_bytes).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    match Limited::new(body, app.max_body_bytes).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            return too_large(app.max_body_bytes);
+            Err(too_large(app.max_body_bytes))
         }
-        Err(err) => {
-            return Outcome::refused(
-                StatusCode::BAD_REQUEST,
-                Verdict::Error,
-                "bodyUnreadable",
-                format!("could not read the request body: {err}"),
-            );
-        }
-    };
-
-    if route != Route::DeviceAttest {
-        return scep_decide(app, headers, query, &bytes, route, client, authenticated).await;
+        Err(err) => Err(Outcome::refused(
+            StatusCode::BAD_REQUEST,
+            Verdict::Error,
+            "bodyUnreadable",
+            format!("could not read the request body: {err}"),
+        )),
     }
-
-    // 2. Authenticate, then parse. Nothing about the body is trusted before the HMAC checks.
-    // Only the members a decision reads are parsed (see BENCHMARKS.md, "Profile").
-    let body = match app.verifier.load().verify_device_attest(headers, &bytes) {
-        Ok(verified) => verified,
-        Err(err) if err.is_malformed_body() => {
-            authenticated.store(true, Ordering::Relaxed);
-            return Outcome::deny(
-                DenyCode::BAD_REQUEST,
-                format!("the request is not a step-ca webhook body: {err}"),
-            );
-        }
-        Err(err) => return refuse(app, &err, client).await,
-    };
-    authenticated.store(true, Ordering::Relaxed);
-    let body = &body;
-
-    // The query is not covered by the HMAC, so it is read only now, and only chooses which
-    // inventory to ask; the identifier always comes from the signed body.
-    let mode = match mode_from_query(query) {
-        Ok(mode) => mode,
-        Err(bad) => {
-            return Outcome::deny(
-                DenyCode::INVALID_MODE,
-                format!("unknown mode {bad:?}: expected computer, mobiledevice or auto"),
-            );
-        }
-    };
-
-    // 3. The device-attest rules.
-    let mut outcome = match device_attest_request(body) {
-        Ok(request) => lookup(app, request.with_mode(mode)).await,
-        Err(outcome) => *outcome,
-    };
-    outcome.identifier = body.permanent_identifier().map(str::to_owned);
-    outcome.provisioner = body.provisioner_name().map(str::to_owned);
-    outcome.mode = mode;
-    outcome
 }
 
 /// The answer to a request that failed authentication: `401`, or `429` after a hold when
@@ -603,104 +634,6 @@ fn refusal_name(err: &VerifyError) -> &'static str {
     }
 }
 
-/// Whole seconds for `Retry-After`, rounded up and at least one.
-fn retry_after_seconds(retry_after: Duration) -> u64 {
-    retry_after.as_secs_f64().ceil().max(1.0) as u64
-}
-
-/// Builds the provider request from a verified body, or the deny it deserves.
-fn device_attest_request(body: &DeviceAttestRequest) -> Result<LookupRequest, Box<Outcome>> {
-    let identifier = match body.permanent_identifier() {
-        Some(id) if !id.is_empty() => id,
-        _ => {
-            return Err(Box::new(Outcome::deny(
-                DenyCode::MISSING_IDENTIFIER,
-                "the request has no attestationData.permanentIdentifier: attach this webhook \
-                 to an ACME provisioner with the device-attest-01 challenge",
-            )));
-        }
-    };
-    let (kind, common_name) = if body.has_certificate_request() {
-        match body.csr_common_name() {
-            Ok(cn) => (WebhookKind::Enriching, cn),
-            Err(err) => {
-                return Err(Box::new(Outcome::deny(
-                    DenyCode::BAD_REQUEST,
-                    format!("the certificate request cannot be read: {err}"),
-                )));
-            }
-        }
-    } else if body.has_certificate() {
-        (
-            WebhookKind::Authorizing,
-            body.certificate_common_name().map(str::to_owned),
-        )
-    } else {
-        return Err(Box::new(Outcome::deny(
-            DenyCode::BAD_REQUEST,
-            "the request carries neither x509CertificateRequest nor x509Certificate",
-        )));
-    };
-    if let Some(cn) = common_name.as_deref()
-        && !cn.is_empty()
-        && cn != identifier
-    {
-        return Err(Box::new(Outcome::deny(
-            DenyCode::IDENTIFIER_MISMATCH,
-            format!(
-                "subject common name {cn:?} differs from the attested identifier {identifier:?}"
-            ),
-        )));
-    }
-    let mut request = LookupRequest::new(identifier).with_kind(kind);
-    if let Some(provisioner) = body.provisioner_name() {
-        request = request.with_provisioner(provisioner);
-    }
-    Ok(request)
-}
-
-async fn lookup(app: &App, request: LookupRequest) -> Outcome {
-    let timer = app.metrics.lookup_timer();
-    let result = app.provider.lookup_boxed(&request).await;
-    timer.finish(match &result {
-        Ok(Decision::Allow { .. }) => LookupResult::Allow,
-        Ok(Decision::Deny { .. }) => LookupResult::Deny,
-        _ => LookupResult::Error,
-    });
-    match result {
-        Ok(Decision::Allow { enrichment }) => {
-            let body = match &enrichment {
-                None => Bytes::from_static(b"{\"allow\":true}"),
-                Some(data) => allow_with_data(data.as_bytes()),
-            };
-            Outcome::new(StatusCode::OK, body, Verdict::Allow, "")
-        }
-        Ok(Decision::Deny { code, message }) => Outcome::deny(code, message),
-        Ok(other) => Outcome::deny(
-            DenyCode::PROVIDER_ERROR,
-            format!("the provider returned a decision this server does not understand: {other:?}"),
-        ),
-        Err(err) if err.is_transient() => {
-            // 503 makes step-ca retry once, a second later.
-            Outcome::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                deny_without_reason(),
-                Verdict::Error,
-                format!("transient provider error: {}", error_chain(&err)),
-            )
-        }
-        Err(err) => {
-            // Fail closed, and say so to the device without exposing internals.
-            let mut outcome = Outcome::deny(
-                DenyCode::PROVIDER_ERROR,
-                "the device inventory could not be checked",
-            );
-            outcome.reason = format!("provider error: {}", error_chain(&err));
-            outcome
-        }
-    }
-}
-
 /// A SCEPCHALLENGE or NOTIFYING request, once its body is read: authenticated exactly as a
 /// device-attest request, then handed to the SCEP gate.
 async fn scep_decide(
@@ -746,13 +679,9 @@ async fn scep_challenge(
              SCEPCHALLENGE",
         );
     }
-    let mode = match mode_from_query(query) {
+    let mode = match posture_webhook::mode_from_query(query) {
         Ok(mode) => mode,
-        Err(bad) => {
-            return scep_refusal(format!(
-                "unknown mode {bad:?}: expected computer, mobiledevice or auto"
-            ));
-        }
+        Err(bad) => return scep_refusal(bad.to_string()),
     };
     let admitted = match gate.check(body).await {
         Ok(admitted) => admitted,
@@ -765,7 +694,7 @@ async fn scep_challenge(
                 // 503 makes step-ca retry once, a second later; Intune may answer by then.
                 Outcome::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    deny_without_reason(),
+                    DENY_WITHOUT_REASON,
                     Verdict::Error,
                     refusal.reason,
                 )
@@ -788,10 +717,10 @@ async fn scep_challenge(
         if let Some(provisioner) = body.provisioner_name() {
             request = request.with_provisioner(provisioner);
         }
-        let mut outcome = lookup(app, request).await;
+        let mut outcome = Outcome::from(app.decider.lookup(&request).await);
         if outcome.outcome == Verdict::Deny {
             // step-ca ignores `error` for SCEP; the reason stays in the audit line.
-            outcome.body = deny_without_reason();
+            outcome.body = DENY_WITHOUT_REASON;
         }
         outcome.reason = format!(
             "challenge passed ({}){}{}",
@@ -811,7 +740,7 @@ async fn scep_challenge(
     } else {
         Outcome::new(
             StatusCode::OK,
-            Bytes::from_static(b"{\"allow\":true}"),
+            Bytes::from_static(ResponseBody::ALLOW_JSON),
             Verdict::Allow,
             format!("challenge passed ({}); SCEP_POSTURE=0", admitted.method),
         )
@@ -878,7 +807,7 @@ async fn scep_notify(app: &App, gate: &ScepGate, body: &smallstep_webhook::Reque
 /// A SCEP refusal: `{"allow":false}` (step-ca shows SCEP clients no reason), the reason in
 /// the audit line.
 fn scep_refusal(reason: impl Into<String>) -> Outcome {
-    Outcome::new(StatusCode::OK, deny_without_reason(), Verdict::Deny, reason)
+    Outcome::new(StatusCode::OK, DENY_WITHOUT_REASON, Verdict::Deny, reason)
 }
 
 /// The challenge-issuing routes: their own credentials, `Cache-Control: no-store`, and an
@@ -915,64 +844,11 @@ where
     issued.response
 }
 
-fn mode_from_query(query: Option<&str>) -> Result<DeviceMode, String> {
-    let mut mode = DeviceMode::Unspecified;
-    for pair in query.unwrap_or("").split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if key == "mode" {
-            mode = value
-                .parse()
-                .map_err(|_| value.chars().take(32).collect::<String>())?;
-        }
-    }
-    Ok(mode)
-}
-
-fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get(smallstep_webhook::REQUEST_ID_HEADER)
-        .map(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .chars()
-                .take(MAX_REQUEST_ID_LEN)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
+/// `413`, counted under `bodyTooLarge`.
 fn too_large(max: usize) -> Outcome {
-    Outcome::refused(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        Verdict::Error,
-        "bodyTooLarge",
-        format!("request body over MAX_BODY_BYTES ({max} bytes)"),
-    )
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-fn deny_without_reason() -> Bytes {
-    Bytes::from_static(b"{\"allow\":false}")
-}
-
-/// `{"allow":true,"data":<data>}` without re-serialising the data, which the provider
-/// guarantees is one JSON object.
-fn allow_with_data(data: &[u8]) -> Bytes {
-    const HEAD: &[u8] = b"{\"allow\":true,\"data\":";
-    let mut body = Vec::with_capacity(HEAD.len() + data.len() + 1);
-    body.extend_from_slice(HEAD);
-    body.extend_from_slice(data);
-    body.push(b'}');
-    Bytes::from(body)
+    let mut outcome = Outcome::from(Answer::too_large(max));
+    outcome.refusal = Some("bodyTooLarge");
+    outcome
 }
 
 fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
@@ -1141,32 +1017,5 @@ mod tests {
             .unwrap();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[RETRY_AFTER], "3600");
-    }
-
-    #[test]
-    fn mode_query() {
-        assert_eq!(mode_from_query(None), Ok(DeviceMode::Unspecified));
-        assert_eq!(
-            mode_from_query(Some("mode=computer")),
-            Ok(DeviceMode::Computer)
-        );
-        assert_eq!(
-            mode_from_query(Some("x=1&mode=mobiledevice")),
-            Ok(DeviceMode::MobileDevice)
-        );
-        assert_eq!(mode_from_query(Some("mode=auto")), Ok(DeviceMode::Auto));
-        assert_eq!(mode_from_query(Some("mode=")), Ok(DeviceMode::Unspecified));
-        assert_eq!(
-            mode_from_query(Some("mode=laptop")),
-            Err("laptop".to_owned())
-        );
-    }
-
-    #[test]
-    fn allow_body_embeds_data_verbatim() {
-        let body = allow_with_data(br#"{"user":"alice"}"#);
-        assert_eq!(&body[..], br#"{"allow":true,"data":{"user":"alice"}}"#);
-        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(parsed["data"]["user"], "alice");
     }
 }

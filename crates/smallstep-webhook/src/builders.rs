@@ -1,13 +1,16 @@
-//! Building the bodies step-ca sends in ACME `device-attest-01`, for simulators and tests.
+//! Building the bodies step-ca sends (ACME `device-attest-01`, other X.509 and SSH
+//! provisioners), for simulators and tests. The SCEP bodies are in `scep.rs`.
 
 use std::net::IpAddr;
 
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::csr::{self, CsrError};
+use crate::scep::x509_request;
 use crate::types::{
     AttestationData, CertificateRequestInfo, CertificateTemplate, Extension, Name, RequestBody,
-    SubjectAlternativeName, X509Certificate, X509CertificateRequest,
+    SshCertificate, SshCertificateRequest, SshCertificateTemplate, SubjectAlternativeName,
+    X509Certificate, X509CertificateRequest,
 };
 
 /// OID of the subjectAltName extension.
@@ -174,6 +177,239 @@ impl RequestBody {
             x509_certificate: Some(certificate),
             ..Self::default()
         }
+    }
+}
+
+impl RequestBody {
+    /// The X.509 ENRICHING body step-ca sends for the DER CSR `csr_der` at time `now`, from
+    /// a provisioner other than ACME (JWK, OIDC, X5C, K8sSA, …).
+    ///
+    /// The request is described as `x509util.NewCertificateRequestFromX509` does (subject,
+    /// raw subject, SANs, extensions, key usages, public key, `raw`), without ACME's
+    /// canonicalisation: the CN is not added to `dnsNames`. `provisionerName` is left unset
+    /// as released step-ca versions send it; add it with
+    /// [`RequestBody::with_provisioner_name`].
+    ///
+    /// ```
+    /// use smallstep_webhook::{RequestBody, RequestKind};
+    /// # let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD,
+    /// #   "MIHRMHkCAQAwFzEVMBMGA1UEAwwMQzAyWEwwR0pKRzVKMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEVxm1xJWHhZ42DKcdMmiI2XlHPBusGpyjpizesd/Hdz6GBwNM0NG5FFegzZXAkzyqOWP6vNu9X/w/dmyif7ZYBKAAMAoGCCqGSM49BAMCA0gAMEUCIQC+YTEWk+ucn2BrHl0IF3++DQXqELNrfCoz+s8RWFhyYAIgZaR2pBIYkHSUARtGBXuwm8Udk8UqsKTZAsB8jUIRO8A=")?;
+    /// let body = RequestBody::x509_enriching(&der, time::OffsetDateTime::now_utc())?
+    ///     .with_provisioner_name("jwk@example.com");
+    /// assert_eq!(body.kind(), RequestKind::X509Enriching);
+    /// assert_eq!(body.csr_common_name()?.as_deref(), Some("C02XL0GJJG5J"));
+    /// assert_eq!(body.permanent_identifier(), None); // not a device-attest order
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`CsrError`] if `csr_der` is not a certificate request.
+    pub fn x509_enriching(csr_der: &[u8], now: OffsetDateTime) -> Result<Self, CsrError> {
+        Ok(Self {
+            timestamp: Some(now),
+            x509_certificate_request: Some(x509_request(csr_der)?),
+            ..Self::default()
+        })
+    }
+
+    /// The X.509 AUTHORIZING body step-ca sends at time `now` for `certificate`: the
+    /// rendered template and the final validity (see [`X509Certificate::new`]).
+    ///
+    /// ```
+    /// use smallstep_webhook::{CertificateTemplate, Name, RequestBody, RequestKind, X509Certificate};
+    /// use time::macros::datetime;
+    /// let mut template = CertificateTemplate::default();
+    /// template.subject = Name::with_common_name("alice@example.com");
+    /// template.email_addresses = Some(vec!["alice@example.com".to_owned()]);
+    /// let certificate = X509Certificate::new(
+    ///     template,
+    ///     datetime!(2025-06-02 14:00 UTC),
+    ///     datetime!(2025-06-03 14:00 UTC),
+    /// );
+    /// let body = RequestBody::x509_authorizing(certificate, datetime!(2025-06-02 14:00:01 UTC));
+    /// assert_eq!(body.kind(), RequestKind::X509Authorizing);
+    /// assert_eq!(body.certificate_common_name(), Some("alice@example.com"));
+    /// ```
+    pub fn x509_authorizing(certificate: X509Certificate, now: OffsetDateTime) -> Self {
+        Self {
+            timestamp: Some(now),
+            x509_certificate: Some(certificate),
+            ..Self::default()
+        }
+    }
+
+    /// The SSH ENRICHING body step-ca sends for `request` at time `now`.
+    ///
+    /// ```
+    /// use smallstep_webhook::{RequestBody, RequestKind, SshCertificateRequest};
+    /// let request = SshCertificateRequest::new("user", "alice@example.com", ["alice"]);
+    /// let body = RequestBody::ssh_enriching(request, time::OffsetDateTime::now_utc());
+    /// assert_eq!(body.kind(), RequestKind::SshEnriching);
+    /// ```
+    pub fn ssh_enriching(request: SshCertificateRequest, now: OffsetDateTime) -> Self {
+        Self {
+            timestamp: Some(now),
+            ssh_certificate_request: Some(request),
+            ..Self::default()
+        }
+    }
+
+    /// The SSH AUTHORIZING body step-ca sends for `certificate` at time `now`.
+    ///
+    /// ```
+    /// use smallstep_webhook::{RequestBody, RequestKind, SshCertificate, SshCertificateTemplate};
+    /// let template = SshCertificateTemplate::new("user", "alice@example.com", ["alice"]);
+    /// let certificate = SshCertificate::new(template, 1_748_872_800, 1_748_959_200);
+    /// let body = RequestBody::ssh_authorizing(certificate, time::OffsetDateTime::now_utc());
+    /// assert_eq!(body.kind(), RequestKind::SshAuthorizing);
+    /// ```
+    pub fn ssh_authorizing(certificate: SshCertificate, now: OffsetDateTime) -> Self {
+        Self {
+            timestamp: Some(now),
+            ssh_certificate: Some(certificate),
+            ..Self::default()
+        }
+    }
+
+    /// The same body with `provisionerName` set, as step-ca master sends it in X.509 and
+    /// SSH bodies (and every release in SCEPCHALLENGE bodies).
+    ///
+    /// ```
+    /// use smallstep_webhook::RequestBody;
+    /// let body = RequestBody::device_attest_authorizing("C02XL0GJJG5J", time::OffsetDateTime::now_utc())
+    ///     .with_provisioner_name("acme-da");
+    /// assert_eq!(body.provisioner_name(), Some("acme-da"));
+    /// ```
+    #[must_use]
+    pub fn with_provisioner_name(mut self, name: impl Into<String>) -> Self {
+        self.provisioner_name = Some(name.into());
+        self
+    }
+}
+
+impl X509Certificate {
+    /// The `x509Certificate` member of an X.509 AUTHORIZING body: the rendered `template`
+    /// and the final validity bounds, which step-ca writes in UTC (converted here).
+    ///
+    /// `publicKey` is unset (`null`) and `publicKeyAlgorithm` empty until
+    /// [`X509Certificate::with_public_key`]; `raw` is `null`, as in every AUTHORIZING call.
+    ///
+    /// ```
+    /// use smallstep_webhook::{CertificateTemplate, X509Certificate};
+    /// use time::macros::datetime;
+    /// let certificate = X509Certificate::new(
+    ///     CertificateTemplate::default(),
+    ///     datetime!(2025-06-02 16:00 +02:00),
+    ///     datetime!(2025-06-03 14:00 UTC),
+    /// );
+    /// assert_eq!(certificate.not_before, Some(datetime!(2025-06-02 14:00 UTC)));
+    /// ```
+    pub fn new(
+        template: CertificateTemplate,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Self {
+        Self {
+            template: Some(template),
+            not_before: not_before.checked_to_offset(UtcOffset::UTC),
+            not_after: not_after.checked_to_offset(UtcOffset::UTC),
+            ..Self::default()
+        }
+    }
+
+    /// The same certificate with the leaf's SubjectPublicKeyInfo DER and its algorithm
+    /// name (`"ECDSA"`, `"RSA"`, `"Ed25519"`).
+    #[must_use]
+    pub fn with_public_key(mut self, spki_der: Vec<u8>, algorithm: impl Into<String>) -> Self {
+        self.public_key = Some(spki_der);
+        self.public_key_algorithm = algorithm.into();
+        self
+    }
+}
+
+impl SshCertificateRequest {
+    /// An SSH certificate request for a `cert_type` (`"user"` or `"host"`) certificate with
+    /// `key_id` and `principals`; `publicKey` is `null` until
+    /// [`SshCertificateRequest::with_public_key`].
+    ///
+    /// ```
+    /// use smallstep_webhook::SshCertificateRequest;
+    /// let request = SshCertificateRequest::new("user", "alice@example.com", ["alice"]);
+    /// assert_eq!(request.key_id, "alice@example.com");
+    /// assert_eq!(request.principals.as_deref(), Some(&["alice".to_owned()][..]));
+    /// ```
+    pub fn new<P: Into<String>>(
+        cert_type: impl Into<String>,
+        key_id: impl Into<String>,
+        principals: impl IntoIterator<Item = P>,
+    ) -> Self {
+        Self {
+            public_key: None,
+            r#type: cert_type.into(),
+            key_id: key_id.into(),
+            principals: Some(principals.into_iter().map(Into::into).collect()),
+        }
+    }
+
+    /// The same request with the SSH wire-format public key (the blob of an OpenSSH
+    /// `.pub` line, base64-decoded).
+    #[must_use]
+    pub fn with_public_key(mut self, ssh_wire: Vec<u8>) -> Self {
+        self.public_key = Some(ssh_wire);
+        self
+    }
+}
+
+impl SshCertificateTemplate {
+    /// A rendered SSH template for a `cert_type` (`"user"` or `"host"`) certificate with
+    /// `key_id` and `principals`; nonce, serial, options, extensions and reserved bytes are
+    /// unset, as step-ca's templates leave them.
+    ///
+    /// ```
+    /// use smallstep_webhook::SshCertificateTemplate;
+    /// let template = SshCertificateTemplate::new("host", "web1", ["web1.example.com"]);
+    /// assert_eq!(template.r#type, "host");
+    /// ```
+    pub fn new<P: Into<String>>(
+        cert_type: impl Into<String>,
+        key_id: impl Into<String>,
+        principals: impl IntoIterator<Item = P>,
+    ) -> Self {
+        Self {
+            r#type: cert_type.into(),
+            key_id: key_id.into(),
+            principals: Some(principals.into_iter().map(Into::into).collect()),
+            ..Self::default()
+        }
+    }
+}
+
+impl SshCertificate {
+    /// The `sshCertificate` member of an SSH AUTHORIZING body: the rendered `template` and
+    /// the final validity in Unix seconds. `publicKey` and `signatureKey` are `null` (step-ca
+    /// never sets `signatureKey`); set the key with [`SshCertificate::with_public_key`].
+    ///
+    /// ```
+    /// use smallstep_webhook::{SshCertificate, SshCertificateTemplate};
+    /// let certificate = SshCertificate::new(SshCertificateTemplate::default(), 10, 20);
+    /// assert_eq!((certificate.valid_after, certificate.valid_before), (10, 20));
+    /// ```
+    pub fn new(template: SshCertificateTemplate, valid_after: u64, valid_before: u64) -> Self {
+        Self {
+            template: Some(template),
+            public_key: None,
+            signature_key: None,
+            valid_before,
+            valid_after,
+        }
+    }
+
+    /// The same certificate with the SSH wire-format public key.
+    #[must_use]
+    pub fn with_public_key(mut self, ssh_wire: Vec<u8>) -> Self {
+        self.public_key = Some(ssh_wire);
+        self
     }
 }
 

@@ -15,7 +15,8 @@ use time::OffsetDateTime;
 
 use crate::csr::{self, CsrError};
 use crate::gojson::{go_bytes, go_time, null_default};
-use crate::verify::{Verifier, VerifyError, parse_object};
+use crate::headers::WebhookHeaders;
+use crate::verify::{Verifier, VerifyError};
 
 /// What a device-attest decision needs from a verified step-ca request body.
 ///
@@ -186,10 +187,41 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<DeviceAttestRequest, VerifyError> {
-        let webhook_id = self.authenticate(headers, body)?;
-        let view: View = parse_object(body)?;
-        let timestamp = view.timestamp.ok_or(VerifyError::MissingTimestamp)?;
-        self.check_freshness(timestamp.unix_timestamp_nanos(), now)?;
+        self.verify_device_attest_parts_at(WebhookHeaders::from_header_map(headers), body, now)
+    }
+
+    /// [`Verifier::verify_device_attest_at`] for header values taken from any framework:
+    /// see [`WebhookHeaders`].
+    ///
+    /// ```
+    /// use smallstep_webhook::{RequestBody, Signer, Verifier, WebhookHeaders, WebhookSecret};
+    /// let secret = WebhookSecret::generate()?;
+    /// let verifier = Verifier::builder()
+    ///     .webhook("d09736a5-780b-476e-abdb-e2e4c0439cf9", &secret.to_base64())
+    ///     .build()?;
+    /// let signer = Signer::new("d09736a5-780b-476e-abdb-e2e4c0439cf9", secret)?;
+    /// let now = std::time::SystemTime::now();
+    /// let request = signer.sign_body(&RequestBody::device_attest_authorizing("C02XL0GJJG5J", now.into()));
+    /// let view = verifier.verify_device_attest_parts_at(
+    ///     WebhookHeaders::from_header_map(&request.headers),
+    ///     &request.body,
+    ///     now,
+    /// )?;
+    /// assert_eq!(view.permanent_identifier(), Some("C02XL0GJJG5J"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// See [`Verifier::verify_at`].
+    pub fn verify_device_attest_parts_at(
+        &self,
+        headers: WebhookHeaders<'_>,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<DeviceAttestRequest, VerifyError> {
+        let (webhook_id, view) =
+            self.verify_as(headers, body, now, |view: &View| view.timestamp)?;
         Ok(DeviceAttestRequest {
             webhook_id,
             body: view,
@@ -202,6 +234,7 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+    use crate::verify::parse_object;
     use crate::{RequestBody, SIGNATURE_HEADER, Signer, WEBHOOK_ID_HEADER, WebhookSecret};
 
     const ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";

@@ -64,8 +64,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Answer every request with status 200 and a [`ResponseBody`]: step-ca reads only the
-//! status of a 4xx or 5xx answer, and retries a 5xx once with the identical body.
+//! # Status codes
+//!
+//! step-ca reads the body only of a 2xx answer: a 4xx or 5xx reaches the client as a bare
+//! number, and a 5xx is retried once, about a second later, with the identical body. So:
+//!
+//! | situation | status | body |
+//! |---|---|---|
+//! | every decision: allow, and every deny, including an authentic body that is malformed or of the wrong kind | `200` | [`ResponseBody::allow`] (with data) or [`ResponseBody::deny`] |
+//! | authentication failed: headers, webhook ID, `Authorization`, signature or timestamp ([`VerifyError::status`]) | `401` | [`ResponseBody::deny_without_reason`] |
+//! | body larger than the server accepts | `413` | [`ResponseBody::deny_without_reason`] |
+//! | body could not be read (the connection failed mid-body) | `400` | [`ResponseBody::deny_without_reason`] |
+//! | no decision now (a backend is down or slow): step-ca retries once | `503` | [`ResponseBody::deny_without_reason`] |
+//!
+//! [`VerifyError::status`] and [`VerifyError::response_body`] give the first two rows for
+//! a failed verification. Never give the caller the reason for a refusal; log it.
+//!
+//! # Without `http` 1
+//!
+//! [`Verifier::verify_parts`] takes the header values as [`WebhookHeaders`], built from any
+//! framework's header type; mind its note on header maps that keep only the last value of
+//! a repeated header. [`http`] and [`time`] are re-exported for the types of theirs that
+//! appear here.
 //!
 //! # Crate features
 //!
@@ -76,6 +96,7 @@ mod builders;
 mod csr;
 mod device_attest;
 mod gojson;
+mod headers;
 mod response;
 mod scep;
 mod secret;
@@ -86,10 +107,16 @@ mod verify;
 pub use csr::{CsrError, csr_common_name};
 pub use device_attest::DeviceAttestRequest;
 pub use gojson::to_go_json;
+pub use headers::{HeaderField, WebhookHeaders};
+/// The `http` crate (version 1), whose types appear in this crate's API.
+pub use http;
 pub use response::{ResponseBody, ResponseError};
 pub use scep::CsrIdentity;
 pub use secret::{Authorization, AuthorizationError, SecretError, WebhookSecret};
 pub use sign::{SignedRequest, Signer};
+/// The `time` crate, whose [`OffsetDateTime`](time::OffsetDateTime) appears in this
+/// crate's API.
+pub use time;
 pub use types::{
     AttestationData, BasicConstraints, CertificateRequestInfo, CertificateTemplate,
     DistinguishedName, Extension, Name, NameConstraints, RequestBody, RequestKind, SshCertificate,

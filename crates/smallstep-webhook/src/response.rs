@@ -48,6 +48,56 @@ pub struct ResponseBody {
 }
 
 impl ResponseBody {
+    /// The bytes of [`ResponseBody::allow`], `{"allow":true}`, ready to send.
+    pub const ALLOW_JSON: &'static [u8] = b"{\"allow\":true}";
+
+    /// The bytes of [`ResponseBody::deny_without_reason`], `{"allow":false}`, ready to send.
+    pub const DENY_WITHOUT_REASON_JSON: &'static [u8] = b"{\"allow\":false}";
+
+    /// `{"allow":false}`: a refusal that tells the caller nothing.
+    ///
+    /// The body of every non-200 answer a webhook gives (401 for a failed authentication,
+    /// 413 for a body over the cap, 503 when no decision could be made in time), and of a
+    /// deny whose reason must stay in the log (step-ca shows SCEP clients no reason).
+    ///
+    /// ```
+    /// use smallstep_webhook::ResponseBody;
+    /// let refused = ResponseBody::deny_without_reason();
+    /// assert!(!refused.is_allowed() && refused.error.is_none());
+    /// assert_eq!(refused.to_json(), ResponseBody::DENY_WITHOUT_REASON_JSON);
+    /// ```
+    pub fn deny_without_reason() -> Self {
+        Self::default()
+    }
+
+    /// The bytes of `{"allow":true,"data":<data>}` with `data` embedded verbatim, without
+    /// parsing or re-serialising it: for data serialized once and sent many times (an
+    /// inventory's enrichment). `None` gives `{"allow":true}`.
+    ///
+    /// The caller guarantees `data` is one JSON value, best an object (step-ca templates
+    /// read it as `.Webhooks.<name>`); nothing here checks it. For data not yet
+    /// serialized, use [`ResponseBody::allow_with_value`].
+    ///
+    /// ```
+    /// use smallstep_webhook::ResponseBody;
+    /// assert_eq!(
+    ///     ResponseBody::allow_json_with_raw_data(Some(br#"{"user":"alice"}"#)),
+    ///     br#"{"allow":true,"data":{"user":"alice"}}"#,
+    /// );
+    /// assert_eq!(ResponseBody::allow_json_with_raw_data(None), ResponseBody::ALLOW_JSON);
+    /// ```
+    pub fn allow_json_with_raw_data(data: Option<&[u8]>) -> Vec<u8> {
+        const HEAD: &[u8] = b"{\"allow\":true,\"data\":";
+        let Some(data) = data else {
+            return Self::ALLOW_JSON.to_vec();
+        };
+        let mut body = Vec::with_capacity(HEAD.len() + data.len() + 1);
+        body.extend_from_slice(HEAD);
+        body.extend_from_slice(data);
+        body.push(b'}');
+        body
+    }
+
     /// `{"allow":true}`.
     pub fn allow() -> Self {
         Self {

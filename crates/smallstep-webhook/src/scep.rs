@@ -167,7 +167,7 @@ impl RequestBody {
 }
 
 /// `x509util.NewCertificateRequestFromX509`, as SCEP bodies carry it.
-fn x509_request(csr_der: &[u8]) -> Result<X509CertificateRequest, CsrError> {
+pub(crate) fn x509_request(csr_der: &[u8]) -> Result<X509CertificateRequest, CsrError> {
     let details = csr::details(csr_der)?;
     let non_empty = |items: Vec<String>| Some(items).filter(|i| !i.is_empty());
     let request = CertificateRequestInfo {

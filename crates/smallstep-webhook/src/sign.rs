@@ -144,3 +144,21 @@ pub struct SignedRequest {
     /// `X-Smallstep-Signature`, `X-Smallstep-Webhook-ID` and, if configured, `Authorization`.
     pub headers: HeaderMap,
 }
+
+impl SignedRequest {
+    /// A request from its body bytes and headers, for instance a recorded one to replay,
+    /// or one whose headers a test alters.
+    ///
+    /// ```
+    /// use smallstep_webhook::{SignedRequest, Signer, WebhookSecret};
+    /// let signer = Signer::new("d09736a5-780b-476e-abdb-e2e4c0439cf9", WebhookSecret::generate()?)?;
+    /// let body = br#"{"timestamp":"2025-06-02T14:21:07Z"}"#.to_vec();
+    /// let request = SignedRequest::new(body.clone(), signer.headers(&body));
+    /// assert_eq!(request.body, body);
+    /// assert_eq!(request.headers["x-smallstep-signature"], signer.sign(&body).as_str());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(body: Vec<u8>, headers: HeaderMap) -> Self {
+        Self { body, headers }
+    }
+}

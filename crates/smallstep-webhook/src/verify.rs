@@ -6,8 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use http::StatusCode;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use ring::hmac;
+
+use crate::headers::WebhookHeaders;
+use crate::response::ResponseBody;
 
 use crate::secret::{Authorization, Scheme, SecretError, WebhookSecret};
 use crate::types::RequestBody;
@@ -138,10 +142,62 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<VerifiedRequest, VerifyError> {
-        let webhook_id = self.authenticate(headers, body)?;
-        let request: RequestBody = parse_object(body)?;
-        let timestamp = request.timestamp.ok_or(VerifyError::MissingTimestamp)?;
-        self.check_freshness(timestamp.unix_timestamp_nanos(), now)?;
+        self.verify_parts_at(WebhookHeaders::from_header_map(headers), body, now)
+    }
+
+    /// [`Verifier::verify`] for header values taken from any framework, without an `http`
+    /// 1 [`HeaderMap`]: see [`WebhookHeaders`].
+    ///
+    /// ```
+    /// use smallstep_webhook::{RequestBody, Signer, Verifier, WebhookHeaders, WebhookSecret};
+    ///
+    /// let secret = WebhookSecret::generate()?;
+    /// let verifier = Verifier::builder()
+    ///     .webhook("d09736a5-780b-476e-abdb-e2e4c0439cf9", &secret.to_base64())
+    ///     .build()?;
+    /// let signer = Signer::new("d09736a5-780b-476e-abdb-e2e4c0439cf9", secret)?;
+    /// let body = RequestBody::device_attest_authorizing("C02XL0GJJG5J", std::time::SystemTime::now().into());
+    /// let request = signer.sign_body(&body);
+    /// let signature = signer.sign(&request.body);
+    ///
+    /// // The three values as a framework hands them over, each present exactly once.
+    /// let headers = WebhookHeaders::new(
+    ///     Some(&b"d09736a5-780b-476e-abdb-e2e4c0439cf9"[..]),
+    ///     Some(signature.as_bytes()),
+    ///     None,
+    /// );
+    /// let verified = verifier.verify_parts(headers, &request.body)?;
+    /// assert_eq!(verified.body().permanent_identifier(), Some("C02XL0GJJG5J"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// See [`Verifier::verify_at`].
+    pub fn verify_parts(
+        &self,
+        headers: WebhookHeaders<'_>,
+        body: &[u8],
+    ) -> Result<VerifiedRequest, VerifyError> {
+        self.verify_parts_at(headers, body, SystemTime::now())
+    }
+
+    /// [`Verifier::verify_at`] for header values taken from any framework: see
+    /// [`WebhookHeaders`]. The checks, their order and their errors are the same.
+    ///
+    /// # Errors
+    ///
+    /// See [`Verifier::verify_at`].
+    pub fn verify_parts_at(
+        &self,
+        headers: WebhookHeaders<'_>,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<VerifiedRequest, VerifyError> {
+        let (webhook_id, request) =
+            self.verify_as(headers, body, now, |request: &RequestBody| {
+                request.timestamp
+            })?;
         Ok(VerifiedRequest {
             webhook_id,
             body: request,
@@ -158,28 +214,46 @@ impl Verifier {
     ///
     /// A [`VerifyError`] for the first failed check.
     pub fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Result<String, VerifyError> {
+        self.authenticate_parts(WebhookHeaders::from_header_map(headers), body)
+    }
+
+    /// [`Verifier::authenticate`] for header values taken from any framework: see
+    /// [`WebhookHeaders`].
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] for the first failed check.
+    pub fn authenticate_parts(
+        &self,
+        headers: WebhookHeaders<'_>,
+        body: &[u8],
+    ) -> Result<String, VerifyError> {
         // 1. Exactly one of each header.
-        let id_value = single(headers, &WEBHOOK_ID)
+        let id_value = headers
+            .webhook_id
+            .single()
             .map_err(|()| VerifyError::DuplicateWebhookId)?
             .ok_or(VerifyError::MissingWebhookId)?;
-        let signature_value = single(headers, &SIGNATURE)
+        let signature_value = headers
+            .signature
+            .single()
             .map_err(|()| VerifyError::DuplicateSignature)?
             .ok_or(VerifyError::MissingSignature)?;
 
         // 2. A strict 64-character hex signature.
-        let signature = parse_signature(signature_value.as_bytes())?;
+        let signature = parse_signature(signature_value)?;
 
         // 3. A known webhook. An unknown ID never falls back to some default key: it is
         // checked against a fixed key that authenticates nothing, only so that it costs the
         // same MAC work as a known ID and answer times do not tell which IDs exist.
-        let id = id_value.to_str().ok();
+        let id = visible_ascii(id_value);
         let webhook = id.and_then(|id| self.webhooks.get(id));
         let key = webhook.map_or(&self.unknown_id_key, |webhook| &webhook.key);
 
         // 4. The Authorization header, when this webhook has one configured.
         let authorization = match webhook.and_then(|webhook| webhook.authorization.as_ref()) {
             None => Ok(()),
-            Some(expected) => match single(headers, &AUTHORIZATION) {
+            Some(expected) => match headers.authorization.single() {
                 Err(()) => Err(VerifyError::DuplicateAuthorization),
                 Ok(None) => Err(VerifyError::MissingAuthorization),
                 Ok(Some(presented)) => check_authorization(expected, presented),
@@ -198,6 +272,22 @@ impl Verifier {
             return Err(VerifyError::SignatureMismatch);
         }
         Ok(id.to_owned())
+    }
+
+    /// Checks 1 to 7 of [`Verifier::verify_at`], reading the body as a `T` whose
+    /// `timestamp` says when step-ca built it.
+    pub(crate) fn verify_as<T: serde::de::DeserializeOwned>(
+        &self,
+        headers: WebhookHeaders<'_>,
+        body: &[u8],
+        now: SystemTime,
+        timestamp: impl FnOnce(&T) -> Option<time::OffsetDateTime>,
+    ) -> Result<(String, T), VerifyError> {
+        let webhook_id = self.authenticate_parts(headers, body)?;
+        let parsed: T = parse_object(body)?;
+        let timestamp = timestamp(&parsed).ok_or(VerifyError::MissingTimestamp)?;
+        self.check_freshness(timestamp.unix_timestamp_nanos(), now)?;
+        Ok((webhook_id, parsed))
     }
 
     /// Whether `webhook_id` is configured.
@@ -275,13 +365,13 @@ fn body_mac_matches(key: &hmac::Key, body: &[u8], signature: &[u8; 32]) -> bool 
     hmac::verify(key, body, signature).is_ok()
 }
 
-/// The value of the only `name` header: `Ok(None)` if absent, `Err(())` if repeated.
-fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a HeaderValue>, ()> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        (Some(value), None) => Ok(Some(value)),
-        (Some(_), Some(_)) => Err(()),
+/// `text` as a `&str` if it is visible ASCII (or tab), as [`HeaderValue::to_str`] reads
+/// a header value.
+fn visible_ascii(text: &[u8]) -> Option<&str> {
+    if text.iter().all(|&b| b == b'\t' || (32..127).contains(&b)) {
+        std::str::from_utf8(text).ok()
+    } else {
+        None
     }
 }
 
@@ -307,11 +397,7 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
-fn check_authorization(
-    expected: &ExpectedAuthorization,
-    presented: &HeaderValue,
-) -> Result<(), VerifyError> {
-    let value = presented.as_bytes();
+fn check_authorization(expected: &ExpectedAuthorization, value: &[u8]) -> Result<(), VerifyError> {
     let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space + 1..]),
         None => return Err(VerifyError::AuthorizationMismatch),
@@ -637,7 +723,51 @@ impl VerifyError {
             Self::MissingTimestamp | Self::StaleTimestamp { .. } | Self::FutureTimestamp { .. }
         )
     }
+
+    /// The HTTP status to answer with (see the crate documentation, "Status codes"):
+    /// `401 Unauthorized` for every authentication or freshness failure, and `200 OK` for a
+    /// malformed body, which was authentic and so gets a deny step-ca can pass on.
+    ///
+    /// ```
+    /// use smallstep_webhook::VerifyError;
+    /// use smallstep_webhook::http::StatusCode;
+    /// assert_eq!(VerifyError::SignatureMismatch.status(), StatusCode::UNAUTHORIZED);
+    /// let malformed = VerifyError::MalformedBody { reason: "invalid JSON".into() };
+    /// assert_eq!(malformed.status(), StatusCode::OK);
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        if self.is_malformed_body() {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        }
+    }
+
+    /// The body to answer with, alongside [`VerifyError::status`]: `{"allow":false}` for an
+    /// authentication failure (the reason goes to your log, never to the caller), and a
+    /// `badRequest` deny naming the JSON problem (category and position, never content)
+    /// for a malformed body.
+    ///
+    /// ```
+    /// use smallstep_webhook::VerifyError;
+    /// assert_eq!(VerifyError::MissingSignature.response_body().to_json(), br#"{"allow":false}"#);
+    /// let malformed = VerifyError::MalformedBody { reason: "invalid JSON at line 1 column 2".into() };
+    /// assert_eq!(
+    ///     malformed.response_body().to_json(),
+    ///     br#"{"allow":false,"error":{"code":"badRequest","message":"malformed request body: invalid JSON at line 1 column 2"}}"#,
+    /// );
+    /// ```
+    pub fn response_body(&self) -> ResponseBody {
+        if self.is_malformed_body() {
+            ResponseBody::deny(BAD_REQUEST_CODE, self.to_string())
+        } else {
+            ResponseBody::deny_without_reason()
+        }
+    }
 }
+
+/// The deny code for an authentic body that is not a usable step-ca request.
+pub(crate) const BAD_REQUEST_CODE: &str = "badRequest";
 
 #[cfg(test)]
 mod tests {

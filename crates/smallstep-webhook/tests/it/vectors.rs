@@ -277,3 +277,121 @@ fn authorizing_builder_reproduces_vector_02() {
         String::from_utf8_lossy(V02.body)
     );
 }
+
+#[test]
+fn every_positive_vector_verifies_from_parts() {
+    let verifier = verifier();
+    for vector in VECTORS {
+        let parts = smallstep_webhook::WebhookHeaders::new(
+            Some(vector.webhook_id.as_bytes()),
+            Some(vector.signature.as_bytes()),
+            None,
+        );
+        let result = verifier.verify_parts_at(parts, vector.body, after(vector.timestamp, 1.0));
+        match result {
+            Ok(request) => assert_eq!(request.webhook_id(), vector.webhook_id),
+            Err(err) => panic!("{}: {err}", vector.name),
+        }
+        // The same values, one of them repeated, are refused.
+        let repeated = smallstep_webhook::WebhookHeaders::new(
+            Some(vector.webhook_id.as_bytes()),
+            smallstep_webhook::HeaderField::Repeated(vector.signature.as_bytes()),
+            None,
+        );
+        let err = verifier
+            .verify_parts_at(repeated, vector.body, after(vector.timestamp, 1.0))
+            .unwrap_err();
+        assert!(matches!(err, VerifyError::DuplicateSignature), "{err}");
+    }
+}
+
+#[test]
+fn ssh_enriching_builder_reproduces_vector_03() {
+    let sent = parse(V03.body);
+    let Some(request) = sent.ssh_certificate_request else {
+        panic!("vector 03 has an sshCertificateRequest");
+    };
+    let built = RequestBody::ssh_enriching(
+        smallstep_webhook::SshCertificateRequest::new(
+            request.r#type,
+            request.key_id,
+            request.principals.unwrap_or_default(),
+        )
+        .with_public_key(request.public_key.unwrap_or_default()),
+        V03.timestamp,
+    )
+    .with_provisioner_name("admin@example.com");
+    assert_eq!(
+        String::from_utf8_lossy(&built.to_json()),
+        String::from_utf8_lossy(V03.body)
+    );
+}
+
+#[test]
+fn x509_authorizing_builder_reproduces_vector_02() {
+    let sent = parse(V02.body);
+    let Some(cert) = sent.x509_certificate.clone() else {
+        panic!("vector 02 has an x509Certificate");
+    };
+    let (Some(template), Some(not_before), Some(not_after), Some(key)) = (
+        cert.template,
+        cert.not_before,
+        cert.not_after,
+        cert.public_key,
+    ) else {
+        panic!("vector 02's certificate is complete");
+    };
+    let mut built = RequestBody::x509_authorizing(
+        smallstep_webhook::X509Certificate::new(template, not_before, not_after)
+            .with_public_key(key, "ECDSA"),
+        V02.timestamp,
+    )
+    .with_provisioner_name("acme-da");
+    built.attestation_data = sent.attestation_data;
+    assert_eq!(
+        String::from_utf8_lossy(&built.to_json()),
+        String::from_utf8_lossy(V02.body)
+    );
+}
+
+#[test]
+fn ssh_authorizing_and_x509_enriching_bodies_round_trip() {
+    let template = smallstep_webhook::SshCertificateTemplate::new("user", "alice", ["alice"]);
+    let certificate = smallstep_webhook::SshCertificate::new(template, 10, 20);
+    let body = RequestBody::ssh_authorizing(certificate, V03.timestamp);
+    let json = body.to_json();
+    assert_eq!(
+        String::from_utf8_lossy(&json),
+        r#"{"timestamp":"2025-06-02T16:05:44.090172635+02:00","sshCertificate":{"nonce":null,"serial":0,"type":"user","keyId":"alice","principals":["alice"],"criticalOptions":null,"extensions":null,"reserved":null,"publicKey":null,"signatureKey":null,"validBefore":20,"validAfter":10}}"#
+    );
+    assert_eq!(parse(&json).kind(), RequestKind::SshAuthorizing);
+
+    let csr = parse(V01.body).csr_der().map(<[u8]>::to_vec);
+    let Some(csr) = csr else {
+        panic!("vector 01 has a CSR");
+    };
+    let body = RequestBody::x509_enriching(&csr, V01.timestamp).unwrap();
+    let reparsed = parse(&body.to_json());
+    assert_eq!(reparsed.kind(), RequestKind::X509Enriching);
+    assert_eq!(reparsed.csr_der(), Some(&csr[..]));
+    assert_eq!(to_go_json(&reparsed), body.to_json());
+}
+
+#[test]
+fn verify_errors_map_to_status_and_body() {
+    use smallstep_webhook::http::StatusCode;
+    let verifier = verifier();
+    // A wrong signature, and a right one an hour late.
+    for (signature, age) in [(V02.signature, 1.0), (V01.signature, 3600.0)] {
+        let result = verifier.verify_at(
+            &headers(V01.webhook_id, signature),
+            V01.body,
+            after(V01.timestamp, age),
+        );
+        let Err(err) = result else {
+            panic!("refused: {signature} at {age} s");
+        };
+        assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(err.response_body().to_json(), br#"{"allow":false}"#);
+    }
+}
