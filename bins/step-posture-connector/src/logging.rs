@@ -392,17 +392,14 @@ impl RefusalState {
     }
 }
 
-/// The filter for a Go-style `LOGGING_LEVEL`.
+/// The filter for a Go-style `LOGGING_LEVEL`. Targets match by prefix, so `posture` covers
+/// every `posture_*` crate, built-in providers and added ones alike; `RUST_LOG` overrides it.
 pub fn filter_for_level(level: u8) -> &'static str {
     match level {
         // One line per decision, plus start-up and problems.
-        0 => {
-            "warn,step_posture_connector=info,posture_file=info,posture_jamf=info,posture_http=info"
-        }
+        0 => "warn,step_posture_connector=info,posture=info",
         // Verbose: what each provider does.
-        1 => {
-            "info,step_posture_connector=debug,posture_core=debug,posture_file=debug,posture_jamf=debug,posture_http=debug"
-        }
+        1 => "info,step_posture_connector=debug,posture=debug",
         // Debug: everything, including the HTTP and TLS stacks.
         _ => "debug",
     }

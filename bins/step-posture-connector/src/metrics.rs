@@ -16,7 +16,7 @@
 //! | `step_posture_provider_token_requests_total`, `…_token_failures_total` | `provider` |
 //! | `step_posture_provider_requests_total` | `provider`: requests sent to the MDM |
 //! | `step_posture_provider_connection_waits_total` | `provider`: requests that waited for a connection slot (Jamf) |
-//! | `step_posture_provider_hourly_quota_left_total` | `provider`: requests left in the MDM's hourly quota (Kandji) |
+//! | `step_posture_provider_hourly_quota_left` | gauge by `provider`: requests left in the MDM's hourly quota, as its last answer said (Kandji) |
 //! | `step_posture_tls_handshake_failures_total` | `reason` (error, timeout) |
 //! | `step_posture_reloads_total` | `target` (tls, devices, webhooks), `result` (success, failure) |
 //! | `step_posture_tls_certificate_expiry_timestamp_seconds` | when the served certificate expires |
@@ -587,25 +587,42 @@ struct ProviderCollector {
 impl Collector for ProviderCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
         // Families in the order their names first appear.
-        let mut families: Vec<(&str, &str, Vec<Series>)> = Vec::new();
+        let mut families: Vec<(&str, &str, bool, Vec<Series>)> = Vec::new();
         for (provider, source) in &self.sources {
             for sample in source.samples() {
                 let mut labels = Vec::with_capacity(sample.labels.len() + 1);
                 labels.push(("provider", provider.clone()));
                 labels.extend(sample.labels);
-                match families.iter_mut().find(|(name, ..)| *name == sample.name) {
-                    Some((_, _, series)) => series.push((labels, sample.value)),
-                    None => families.push((sample.name, sample.help, vec![(labels, sample.value)])),
+                let family = families
+                    .iter_mut()
+                    .find(|(name, _, gauge, _)| *name == sample.name && *gauge == sample.gauge);
+                match family {
+                    Some((.., series)) => series.push((labels, sample.value)),
+                    None => families.push((
+                        sample.name,
+                        sample.help,
+                        sample.gauge,
+                        vec![(labels, sample.value)],
+                    )),
                 }
             }
         }
-        for (name, help, series) in families {
-            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (name, help, gauge, series) in families {
+            let kind = if gauge {
+                MetricType::Gauge
+            } else {
+                MetricType::Counter
+            };
+            let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
             for (labels, value) in series {
                 let labels: Vec<(&str, &str)> =
                     labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 let family = metric.encode_family(&labels)?;
-                ConstCounter::new(value).encode(family)?;
+                if gauge {
+                    ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(family)?;
+                } else {
+                    ConstCounter::new(value).encode(family)?;
+                }
             }
         }
         Ok(())
@@ -769,7 +786,10 @@ mod tests {
             CounterSample::new(CounterSample::REQUESTS, 3),
             CounterSample::new(CounterSample::CACHE_HITS, 2).label("cache", "decisions"),
         ]);
-        let static_list = Reported(vec![CounterSample::new(CounterSample::REQUESTS, 7)]);
+        let static_list = Reported(vec![
+            CounterSample::new(CounterSample::REQUESTS, 7),
+            CounterSample::gauge(("provider_quota_left", "Requests left."), 40),
+        ]);
         let sources: Vec<(String, Arc<dyn ProviderCounters>)> = vec![
             ("jamf".to_owned(), Arc::new(jamf)),
             ("static".to_owned(), Arc::new(static_list)),
@@ -789,6 +809,14 @@ mod tests {
                 .count(),
             1,
             "{text}"
+        );
+        assert!(
+            text.contains("# TYPE step_posture_provider_quota_left gauge"),
+            "{text}"
+        );
+        assert_eq!(
+            series(&text, "step_posture_provider_quota_left"),
+            ["step_posture_provider_quota_left{provider=\"static\"} 40"]
         );
         assert_eq!(
             series(&text, "step_posture_provider_cache_hits_total"),

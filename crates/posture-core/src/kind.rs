@@ -232,8 +232,8 @@ pub enum ReloadFailure {
     Invalid(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Counters a provider keeps (requests sent, tokens fetched, cache hits), which a server
-/// exports as metrics. Read at scrape time, so keep it cheap.
+/// Counters a provider keeps (requests sent, tokens fetched, cache hits) and gauges it reads
+/// (a quota left), which a server exports as metrics. Read at scrape time, so keep it cheap.
 pub trait ProviderCounters: Send + Sync + fmt::Debug {
     /// The counters' current values.
     fn samples(&self) -> Vec<CounterSample>;
@@ -253,8 +253,10 @@ pub struct CounterSample {
     pub help: &'static str,
     /// Labels besides `provider`, such as `("cache", "decisions")`.
     pub labels: Vec<(&'static str, String)>,
-    /// The count since start.
+    /// The count since start, or for a gauge the current value.
     pub value: u64,
+    /// Whether the value can go down (a quota left, a queue length) rather than count up.
+    pub gauge: bool,
 }
 
 impl CounterSample {
@@ -297,6 +299,22 @@ impl CounterSample {
             help,
             labels: Vec::new(),
             value,
+            gauge: false,
+        }
+    }
+
+    /// A sample of a gauge `(name, help)`: a current value that can go down, such as a quota
+    /// left, exported without `_total`.
+    ///
+    /// ```
+    /// use posture_core::CounterSample;
+    /// let left = CounterSample::gauge(("provider_hourly_quota_left", "Requests left this hour."), 9_000);
+    /// assert!(left.gauge);
+    /// ```
+    pub fn gauge((name, help): (&'static str, &'static str), value: u64) -> Self {
+        Self {
+            gauge: true,
+            ..Self::new((name, help), value)
         }
     }
 

@@ -175,7 +175,7 @@ impl ProviderCounters for KandjiProvider {
             CounterSample::new(CounterSample::REQUESTS, stats.kandji_requests),
         ];
         if let Some(left) = stats.hourly_quota_left {
-            samples.push(CounterSample::new(
+            samples.push(CounterSample::gauge(
                 (
                     "provider_hourly_quota_left",
                     "Requests left in the MDM's hourly quota, as its last answer said.",

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method, StatusCode};
 use posture_fakes::TokenFault;
+use posture_fakes::intune::{FakeIntune, FakeManagedDevice};
 use posture_fakes::jamf::{FakeDevice, FakeJamf};
+use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType,
@@ -675,5 +677,48 @@ async fn readyz_follows_jamf_and_its_cache_and_token_counters_are_exported() {
         || async { ready().await == StatusCode::OK },
     )
     .await;
+    ops.stop().await;
+}
+
+#[tokio::test]
+async fn intune_and_kandji_counters_reach_metrics_the_way_jamfs_do() {
+    let intune = FakeIntune::start().await.unwrap();
+    intune.add_device(FakeManagedDevice::new("C02XL0GJJG5J"));
+    let kandji = FakeKandji::start().await.unwrap();
+    kandji.add_device(FakeKandjiDevice::new("C02XL0GJJG5J"));
+    let mut extra: Vec<(String, String)> = intune.env_vars();
+    extra.extend(kandji.env_vars());
+    extra.push(("PROVIDER".to_owned(), "intune,kandji".to_owned()));
+    extra.push(("METRICS_ADDR".to_owned(), "127.0.0.1:0".to_owned()));
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let ops = Ops::start(None, &extra).await;
+    for _ in 0..2 {
+        assert_eq!(ops.ask("C02XL0GJJG5J").await.1["allow"], true);
+    }
+    let metrics = scrape(&ops).await;
+    for provider in ["intune", "kandji"] {
+        let hits = format!(
+            "step_posture_provider_cache_hits_total{{provider=\"{provider}\",cache=\"decisions\"}}"
+        );
+        assert_eq!(value(&metrics, &hits), Some(1.0), "{hits} in\n{metrics}");
+        let requests = format!("step_posture_provider_requests_total{{provider=\"{provider}\"}}");
+        assert!(
+            value(&metrics, &requests).is_some_and(|n| n >= 1.0),
+            "{requests} in\n{metrics}"
+        );
+    }
+    let tokens = "step_posture_provider_token_requests_total{provider=\"intune\"}";
+    assert_eq!(value(&metrics, tokens), Some(1.0), "{metrics}");
+    // One family per name, whichever providers report it.
+    assert_eq!(
+        metrics
+            .matches("# TYPE step_posture_provider_requests counter")
+            .count(),
+        1,
+        "{metrics}"
+    );
     ops.stop().await;
 }
