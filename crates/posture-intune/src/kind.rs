@@ -17,6 +17,28 @@ use crate::{IntuneConfig, IntuneProvider};
 /// `PROVIDER=intune`, for a server's list of providers.
 pub static KIND: IntuneKind = IntuneKind;
 
+const INTUNE_CACHE_TTL: Setting = Setting::seconds(
+    "INTUNE_CACHE_TTL",
+    DEFAULT_CACHE_TTL.as_secs(),
+    0,
+    MAX_TTL_SECS,
+    "how long a decision is cached",
+);
+const INTUNE_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
+    "INTUNE_NEGATIVE_CACHE_TTL",
+    DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
+    0,
+    MAX_TTL_SECS,
+    "how long a device-not-found answer is cached",
+);
+const INTUNE_MAX_RETRY_AFTER: Setting = Setting::seconds(
+    "INTUNE_MAX_RETRY_AFTER",
+    DEFAULT_MAX_RETRY_AFTER.as_secs(),
+    1,
+    3600,
+    "the longest Retry-After from Graph that is honoured",
+);
+
 /// Every variable the Intune provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
     Setting::text("INTUNE_TENANT_ID", "the Entra tenant ID (a GUID)").required(),
@@ -68,27 +90,9 @@ pub const SETTINGS: &[Setting] = &[
         true,
         "return user and device data as enrichment",
     ),
-    Setting::seconds(
-        "INTUNE_CACHE_TTL",
-        DEFAULT_CACHE_TTL.as_secs(),
-        0,
-        MAX_TTL_SECS,
-        "how long a decision is cached",
-    ),
-    Setting::seconds(
-        "INTUNE_NEGATIVE_CACHE_TTL",
-        DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
-        0,
-        MAX_TTL_SECS,
-        "how long a device-not-found answer is cached",
-    ),
-    Setting::seconds(
-        "INTUNE_MAX_RETRY_AFTER",
-        DEFAULT_MAX_RETRY_AFTER.as_secs(),
-        1,
-        3600,
-        "the longest Retry-After from Graph that is honoured",
-    ),
+    INTUNE_CACHE_TTL,
+    INTUNE_NEGATIVE_CACHE_TTL,
+    INTUNE_MAX_RETRY_AFTER,
     Setting::path(
         "INTUNE_CA_PATH",
         "extra PEM CA certificates (for a proxy or a test server)",
@@ -207,21 +211,57 @@ impl ProviderCounters for IntuneProvider {
     }
 }
 
+impl IntuneConfig {
+    /// Checks every bounded value against its declaration in [`SETTINGS`], so that a
+    /// configuration built in code meets the bounds a variable would, with the same problem
+    /// messages. [`IntuneProvider::new`] runs it.
+    pub fn check_bounds(&self) -> Result<(), ConfigProblems> {
+        ConfigProblems::from_checks([
+            INTUNE_CACHE_TTL.check_duration(self.cache_ttl()).map(drop),
+            INTUNE_NEGATIVE_CACHE_TTL
+                .check_duration(self.negative_cache_ttl())
+                .map(drop),
+            INTUNE_MAX_RETRY_AFTER
+                .check_duration(self.max_retry_after())
+                .map(drop),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The variables a minimal valid configuration needs.
+    const BASE: &[(&str, &str)] = &[
+        ("INTUNE_TENANT_ID", "0f0f0f0f-1111-2222-3333-444444444444"),
+        ("INTUNE_CLIENT_ID", "0f0f0f0f-1111-2222-3333-555555555555"),
+        ("INTUNE_CLIENT_SECRET", "s3cret"),
+    ];
+
     #[test]
-    fn declarations_match_what_the_parser_reads() {
-        let asked = posture_settings::variables_read(|get| {
-            let _ = IntuneConfig::from_env(get);
-        });
-        let mut declared: Vec<&str> = posture_settings::variable_names(SETTINGS);
-        declared.push("TIMEOUT");
-        declared.sort_unstable();
-        assert_eq!(
-            asked.iter().map(String::as_str).collect::<Vec<_>>(),
-            declared
-        );
+    fn values_set_in_code_meet_the_declared_bounds() {
+        let config = IntuneConfig::from_env(|name| {
+            BASE.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+        assert!(config.check_bounds().is_ok());
+        let too_long = config.with_cache_ttl(std::time::Duration::from_secs(86_401));
+        let problems = too_long.check_bounds().unwrap_err();
+        assert_eq!(problems.problems()[0].variable, "INTUNE_CACHE_TTL");
+        assert!(IntuneProvider::new(too_long).is_err());
+    }
+
+    #[test]
+    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
+        let mismatches =
+            posture_settings::declaration_mismatches(SETTINGS, &["TIMEOUT"], BASE, |get| {
+                IntuneConfig::from_env(get)
+                    .map(drop)
+                    .map_err(|err| ConfigProblems::new(err.problems().to_vec()))
+            });
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }

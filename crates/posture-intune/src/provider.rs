@@ -79,6 +79,7 @@ impl IntuneProvider {
     /// Builds the provider and its HTTP client. Does no I/O: the first lookup or
     /// [`check_ready`](PostureProvider::check_ready) fetches the token.
     pub fn new(config: IntuneConfig) -> Result<Self, IntuneError> {
+        config.check_bounds()?;
         let http = ClientOptions::new(config.timeout())
             .with_extra_roots(config.extra_roots().clone())
             .with_user_agent(concat!(

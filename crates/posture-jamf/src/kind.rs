@@ -17,6 +17,36 @@ use crate::{JamfConfig, JamfProvider};
 /// `PROVIDER=jamf`, for a server's list of providers.
 pub static KIND: JamfKind = JamfKind;
 
+const JAMF_MAX_CONNECTIONS: Setting = Setting::number(
+    "JAMF_MAX_CONNECTIONS",
+    DEFAULT_MAX_CONNECTIONS as u64,
+    1,
+    MAX_MAX_CONNECTIONS,
+    "connections",
+    "concurrent connections to Jamf Pro (Jamf asks for at most 5)",
+);
+const JAMF_CACHE_TTL: Setting = Setting::seconds(
+    "JAMF_CACHE_TTL",
+    DEFAULT_CACHE_TTL.as_secs(),
+    0,
+    MAX_TTL_SECS,
+    "how long an allow or a managed device's decision is cached",
+);
+const JAMF_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
+    "JAMF_NEGATIVE_CACHE_TTL",
+    DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
+    0,
+    MAX_TTL_SECS,
+    "how long a device-not-found answer is cached",
+);
+const JAMF_MAX_RETRY_AFTER: Setting = Setting::seconds(
+    "JAMF_MAX_RETRY_AFTER",
+    DEFAULT_MAX_RETRY_AFTER.as_secs(),
+    1,
+    3600,
+    "the longest Retry-After from Jamf that is honoured",
+);
+
 /// Every variable the Jamf provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
     Setting::url(
@@ -64,35 +94,10 @@ pub const SETTINGS: &[Setting] = &[
         Some("mobiledevice"),
         "the device family when step-ca's URL names none",
     ),
-    Setting::number(
-        "JAMF_MAX_CONNECTIONS",
-        DEFAULT_MAX_CONNECTIONS as u64,
-        1,
-        MAX_MAX_CONNECTIONS,
-        "connections",
-        "concurrent connections to Jamf Pro (Jamf asks for at most 5)",
-    ),
-    Setting::seconds(
-        "JAMF_CACHE_TTL",
-        DEFAULT_CACHE_TTL.as_secs(),
-        0,
-        MAX_TTL_SECS,
-        "how long an allow or a managed device's decision is cached",
-    ),
-    Setting::seconds(
-        "JAMF_NEGATIVE_CACHE_TTL",
-        DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
-        0,
-        MAX_TTL_SECS,
-        "how long a device-not-found answer is cached",
-    ),
-    Setting::seconds(
-        "JAMF_MAX_RETRY_AFTER",
-        DEFAULT_MAX_RETRY_AFTER.as_secs(),
-        1,
-        3600,
-        "the longest Retry-After from Jamf that is honoured",
-    ),
+    JAMF_MAX_CONNECTIONS,
+    JAMF_CACHE_TTL,
+    JAMF_NEGATIVE_CACHE_TTL,
+    JAMF_MAX_RETRY_AFTER,
     Setting::path(
         "JAMF_CA_PATH",
         "extra PEM CA certificates for a Jamf Pro server with a private CA",
@@ -191,21 +196,60 @@ impl ProviderCounters for JamfProvider {
     }
 }
 
+impl JamfConfig {
+    /// Checks every bounded value against its declaration in [`SETTINGS`], so that a
+    /// configuration built in code meets the bounds a variable would, with the same problem
+    /// messages. [`JamfProvider::new`] runs it.
+    pub fn check_bounds(&self) -> Result<(), ConfigProblems> {
+        ConfigProblems::from_checks([
+            JAMF_CACHE_TTL.check_duration(self.cache_ttl()).map(drop),
+            JAMF_NEGATIVE_CACHE_TTL
+                .check_duration(self.negative_cache_ttl())
+                .map(drop),
+            JAMF_MAX_RETRY_AFTER
+                .check_duration(self.max_retry_after())
+                .map(drop),
+            JAMF_MAX_CONNECTIONS
+                .check(self.max_connections() as u64)
+                .map(drop),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The variables a minimal valid configuration needs.
+    const BASE: &[(&str, &str)] = &[
+        ("JAMF_BASE_URL", "https://example.jamfcloud.com"),
+        ("JAMF_CLIENT_ID", "id"),
+        ("JAMF_CLIENT_SECRET", "s3cret"),
+    ];
+
     #[test]
-    fn declarations_match_what_the_parser_reads() {
-        let asked = posture_settings::variables_read(|get| {
-            let _ = JamfConfig::from_env(get);
-        });
-        let mut declared: Vec<&str> = posture_settings::variable_names(SETTINGS);
-        declared.push("TIMEOUT");
-        declared.sort_unstable();
-        assert_eq!(
-            asked.iter().map(String::as_str).collect::<Vec<_>>(),
-            declared
-        );
+    fn values_set_in_code_meet_the_declared_bounds() {
+        let config = JamfConfig::from_env(|name| {
+            BASE.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+        assert!(config.check_bounds().is_ok());
+        let too_long = config.with_cache_ttl(std::time::Duration::from_secs(86_401));
+        let problems = too_long.check_bounds().unwrap_err();
+        assert_eq!(problems.problems()[0].variable, "JAMF_CACHE_TTL");
+        assert!(JamfProvider::new(too_long).is_err());
+    }
+
+    #[test]
+    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
+        let mismatches =
+            posture_settings::declaration_mismatches(SETTINGS, &["TIMEOUT"], BASE, |get| {
+                JamfConfig::from_env(get)
+                    .map(drop)
+                    .map_err(|err| ConfigProblems::new(err.problems().to_vec()))
+            });
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }

@@ -111,6 +111,7 @@ impl JamfProvider {
     /// Builds the provider and its HTTP client. Does no I/O: the first lookup or
     /// [`check_ready`](PostureProvider::check_ready) fetches the token.
     pub fn new(config: JamfConfig) -> Result<Self, JamfError> {
+        config.check_bounds()?;
         let http = ClientOptions::new(config.timeout())
             .with_extra_roots(config.extra_roots().clone())
             .with_user_agent(concat!(

@@ -7,6 +7,10 @@ use std::error::Error as StdError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KandjiError {
+    /// A value set in code is outside the bounds its variable has
+    /// ([`check_bounds`](crate::KandjiConfig::check_bounds)).
+    #[error("invalid configuration: {0}")]
+    Config(#[from] posture_settings::ConfigProblems),
     /// The HTTP client could not be built (for example, a CA from `KANDJI_CA_PATH` was
     /// refused by rustls).
     #[error("cannot build the Kandji HTTP client")]

@@ -16,6 +16,36 @@ use crate::{KandjiConfig, KandjiProvider};
 /// `PROVIDER=kandji`, for a server's list of providers.
 pub static KIND: KandjiKind = KandjiKind;
 
+const KANDJI_CACHE_TTL: Setting = Setting::seconds(
+    "KANDJI_CACHE_TTL",
+    DEFAULT_CACHE_TTL.as_secs(),
+    0,
+    MAX_TTL_SECS,
+    "how long a decision is cached",
+);
+const KANDJI_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
+    "KANDJI_NEGATIVE_CACHE_TTL",
+    DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
+    0,
+    MAX_TTL_SECS,
+    "how long a device-not-found answer is cached",
+);
+const KANDJI_MAX_REQUESTS_PER_SECOND: Setting = Setting::number(
+    "KANDJI_MAX_REQUESTS_PER_SECOND",
+    MAX_REQUESTS_PER_SECOND as u64,
+    1,
+    MAX_REQUESTS_PER_SECOND as u64,
+    "requests a second",
+    "client-side rate limit below Kandji's 50 a second",
+);
+const KANDJI_MAX_RETRY_AFTER: Setting = Setting::seconds(
+    "KANDJI_MAX_RETRY_AFTER",
+    DEFAULT_MAX_RETRY_AFTER.as_secs(),
+    1,
+    3600,
+    "the longest Retry-After from Kandji that is honoured",
+);
+
 /// Every variable the Kandji provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
     Setting::url(
@@ -52,35 +82,10 @@ pub const SETTINGS: &[Setting] = &[
         true,
         "return user and device data as enrichment",
     ),
-    Setting::seconds(
-        "KANDJI_CACHE_TTL",
-        DEFAULT_CACHE_TTL.as_secs(),
-        0,
-        MAX_TTL_SECS,
-        "how long a decision is cached",
-    ),
-    Setting::seconds(
-        "KANDJI_NEGATIVE_CACHE_TTL",
-        DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
-        0,
-        MAX_TTL_SECS,
-        "how long a device-not-found answer is cached",
-    ),
-    Setting::number(
-        "KANDJI_MAX_REQUESTS_PER_SECOND",
-        MAX_REQUESTS_PER_SECOND as u64,
-        1,
-        MAX_REQUESTS_PER_SECOND as u64,
-        "requests a second",
-        "client-side rate limit below Kandji's 50 a second",
-    ),
-    Setting::seconds(
-        "KANDJI_MAX_RETRY_AFTER",
-        DEFAULT_MAX_RETRY_AFTER.as_secs(),
-        1,
-        3600,
-        "the longest Retry-After from Kandji that is honoured",
-    ),
+    KANDJI_CACHE_TTL,
+    KANDJI_NEGATIVE_CACHE_TTL,
+    KANDJI_MAX_REQUESTS_PER_SECOND,
+    KANDJI_MAX_RETRY_AFTER,
     Setting::path(
         "KANDJI_CA_PATH",
         "extra PEM CA certificates (for a proxy or a test server)",
@@ -187,21 +192,59 @@ impl ProviderCounters for KandjiProvider {
     }
 }
 
+impl KandjiConfig {
+    /// Checks every bounded value against its declaration in [`SETTINGS`], so that a
+    /// configuration built in code meets the bounds a variable would, with the same problem
+    /// messages. [`KandjiProvider::new`] runs it.
+    pub fn check_bounds(&self) -> Result<(), ConfigProblems> {
+        ConfigProblems::from_checks([
+            KANDJI_CACHE_TTL.check_duration(self.cache_ttl()).map(drop),
+            KANDJI_NEGATIVE_CACHE_TTL
+                .check_duration(self.negative_cache_ttl())
+                .map(drop),
+            KANDJI_MAX_RETRY_AFTER
+                .check_duration(self.max_retry_after())
+                .map(drop),
+            KANDJI_MAX_REQUESTS_PER_SECOND
+                .check(u64::from(self.max_requests_per_second()))
+                .map(drop),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The variables a minimal valid configuration needs.
+    const BASE: &[(&str, &str)] = &[
+        ("KANDJI_API_URL", "https://example.api.iru.com"),
+        ("KANDJI_API_TOKEN", "t0ken"),
+    ];
+
     #[test]
-    fn declarations_match_what_the_parser_reads() {
-        let asked = posture_settings::variables_read(|get| {
-            let _ = KandjiConfig::from_env(get);
-        });
-        let mut declared: Vec<&str> = posture_settings::variable_names(SETTINGS);
-        declared.push("TIMEOUT");
-        declared.sort_unstable();
-        assert_eq!(
-            asked.iter().map(String::as_str).collect::<Vec<_>>(),
-            declared
-        );
+    fn values_set_in_code_meet_the_declared_bounds() {
+        let config = KandjiConfig::from_env(|name| {
+            BASE.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+        assert!(config.check_bounds().is_ok());
+        let too_long = config.with_cache_ttl(std::time::Duration::from_secs(86_401));
+        let problems = too_long.check_bounds().unwrap_err();
+        assert_eq!(problems.problems()[0].variable, "KANDJI_CACHE_TTL");
+        assert!(KandjiProvider::new(too_long).is_err());
+    }
+
+    #[test]
+    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
+        let mismatches =
+            posture_settings::declaration_mismatches(SETTINGS, &["TIMEOUT"], BASE, |get| {
+                KandjiConfig::from_env(get)
+                    .map(drop)
+                    .map_err(|err| ConfigProblems::new(err.problems().to_vec()))
+            });
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }

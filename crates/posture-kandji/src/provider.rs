@@ -107,6 +107,7 @@ pub struct KandjiProvider {
 impl KandjiProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: KandjiConfig) -> Result<Self, KandjiError> {
+        config.check_bounds()?;
         let http = ClientOptions::new(config.timeout())
             .with_extra_roots(config.extra_roots().clone())
             .with_user_agent(concat!(

@@ -23,9 +23,9 @@ mod setting;
 
 pub use problem::{ConfigProblem, ConfigProblems, redact_userinfo};
 pub use setting::{
-    BOOL_EXPECTED, Kind, MAX_SECRET_FILE_BYTES, Reader, Setting, markdown_table, parse_bool,
-    read_capped, read_secret_file, seconds_expected, split_list, summary, variable_names,
-    variables_read,
+    BOOL_EXPECTED, Kind, MAX_SECRET_FILE_BYTES, Reader, Setting, declaration_mismatches,
+    markdown_table, parse_bool, parser_disagreements, read_capped, read_secret_file,
+    seconds_expected, split_list, summary, variable_names, variables_read,
 };
 
 #[cfg(doctest)]

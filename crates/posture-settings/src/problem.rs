@@ -130,6 +130,24 @@ impl ConfigProblems {
         }
     }
 
+    /// `Ok` when every check passed, else every problem found, in order.
+    ///
+    /// ```
+    /// use posture_settings::{ConfigProblem, ConfigProblems};
+    /// let checks = [Ok(()), Err(ConfigProblem::invalid("A", "0", "more than 0"))];
+    /// assert_eq!(ConfigProblems::from_checks(checks).unwrap_err().problems().len(), 1);
+    /// ```
+    pub fn from_checks<T>(
+        checks: impl IntoIterator<Item = Result<T, ConfigProblem>>,
+    ) -> Result<(), Self> {
+        let problems: Vec<ConfigProblem> = checks.into_iter().filter_map(Result::err).collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::new(problems))
+        }
+    }
+
     /// The problems, in the order the variables were read.
     pub fn problems(&self) -> &[ConfigProblem] {
         &self.problems

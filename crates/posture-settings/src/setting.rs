@@ -258,6 +258,178 @@ impl Setting {
     }
 }
 
+impl Setting {
+    /// Checks a number given in code (a builder's value, not a variable) against the declared
+    /// bounds, with the same problem a variable with that value gets. Kinds without bounds
+    /// accept anything.
+    ///
+    /// ```
+    /// use posture_settings::Setting;
+    /// const RATE: Setting = Setting::number("ACME_RATE", 50, 1, 50, "requests a second", "rate limit");
+    /// assert_eq!(RATE.check(8), Ok(8));
+    /// assert_eq!(
+    ///     RATE.check(51).unwrap_err().to_string(),
+    ///     "ACME_RATE=\"51\" is invalid: expected a whole number of requests a second from 1 to 50"
+    /// );
+    /// ```
+    pub fn check(&self, value: u64) -> Result<u64, ConfigProblem> {
+        match self.kind {
+            Kind::Seconds { min, max, .. } | Kind::Number { min, max, .. }
+                if !(min..=max).contains(&value) =>
+            {
+                Err(ConfigProblem::invalid(
+                    self.name,
+                    &value.to_string(),
+                    self.expected(),
+                ))
+            }
+            _ => Ok(value),
+        }
+    }
+
+    /// Checks a duration given in code against the declared bounds in seconds (fractions
+    /// allowed between them), with the same problem a variable gets.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use posture_settings::Setting;
+    /// const TTL: Setting = Setting::seconds("ACME_CACHE_TTL", 60, 0, 86_400, "cache lifetime");
+    /// assert!(TTL.check_duration(Duration::from_millis(1500)).is_ok());
+    /// assert!(TTL.check_duration(Duration::from_secs(86_401)).is_err());
+    /// ```
+    pub fn check_duration(&self, value: Duration) -> Result<Duration, ConfigProblem> {
+        match self.kind {
+            Kind::Seconds { min, max, .. } | Kind::Number { min, max, .. }
+                if value < Duration::from_secs(min) || value > Duration::from_secs(max) =>
+            {
+                Err(ConfigProblem::invalid(
+                    self.name,
+                    &value.as_secs_f64().to_string(),
+                    self.expected(),
+                ))
+            }
+            _ => Ok(value),
+        }
+    }
+}
+
+/// Checks that a parser agrees with the declarations: for every declared number or number of
+/// seconds, its bounds are accepted and the values just outside them are refused naming the
+/// variable; for every flag, `1` and `0` are accepted and `maybe` refused. `base` is a set of
+/// variables the parser accepts; `parse` runs the parser. Returns one line per disagreement,
+/// so a test asserts the list is empty.
+///
+/// ```
+/// use posture_settings::{Reader, Setting, parser_disagreements};
+/// const TTL: Setting = Setting::seconds("ACME_CACHE_TTL", 60, 0, 600, "cache lifetime");
+/// let parse = |get: &dyn Fn(&str) -> Option<String>| {
+///     let mut reader = Reader::new(get);
+///     reader.seconds(&TTL);
+///     reader.finish()
+/// };
+/// assert!(parser_disagreements(&[TTL], &[], parse).is_empty());
+/// // A parser with other bounds than its declaration is caught.
+/// const WIDER: Setting = Setting::seconds("ACME_CACHE_TTL", 60, 0, 900, "cache lifetime");
+/// assert_eq!(parser_disagreements(&[WIDER], &[], parse).len(), 1);
+/// ```
+pub fn parser_disagreements(
+    settings: &[Setting],
+    base: &[(&str, &str)],
+    parse: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<(), ConfigProblems>,
+) -> Vec<String> {
+    let try_value = |name: &str, value: &str| {
+        let get = |key: &str| {
+            if key == name {
+                Some(value.to_owned())
+            } else {
+                base.iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        match parse(&get) {
+            Ok(()) => None,
+            Err(problems) => Some(problems.problems().iter().any(|p| p.variable == name)),
+        }
+    };
+    let mut disagreements = Vec::new();
+    for setting in settings {
+        let (accepted, refused): (Vec<String>, Vec<String>) = match setting.kind {
+            Kind::Seconds { min, max, .. } | Kind::Number { min, max, .. } => {
+                let mut refused = vec![(max + 1).to_string()];
+                if min > 0 {
+                    refused.push((min - 1).to_string());
+                }
+                (vec![min.to_string(), max.to_string()], refused)
+            }
+            Kind::Flag { .. } => (
+                vec!["1".to_owned(), "0".to_owned()],
+                vec!["maybe".to_owned()],
+            ),
+            _ => continue,
+        };
+        for value in accepted {
+            if try_value(setting.name, &value) == Some(true) {
+                disagreements.push(format!(
+                    "{}={value} is declared valid but the parser refuses it",
+                    setting.name
+                ));
+            }
+        }
+        for value in refused {
+            if try_value(setting.name, &value) != Some(true) {
+                disagreements.push(format!(
+                    "{}={value} is declared invalid but the parser does not name it",
+                    setting.name
+                ));
+            }
+        }
+    }
+    disagreements
+}
+
+/// Everything on which a parser and its declarations disagree: variables it reads that are
+/// not declared (besides `shared` ones such as the server's `TIMEOUT`), declared ones it never
+/// reads, and bounds it does not enforce as declared ([`parser_disagreements`]). A provider's
+/// test asserts the list is empty.
+///
+/// ```
+/// use posture_settings::{Reader, Setting, declaration_mismatches};
+/// const TTL: Setting = Setting::seconds("ACME_CACHE_TTL", 60, 0, 600, "cache lifetime");
+/// let parse = |get: &dyn Fn(&str) -> Option<String>| {
+///     let mut reader = Reader::new(get);
+///     reader.seconds(&TTL);
+///     let _ = reader.value("TIMEOUT");
+///     reader.finish()
+/// };
+/// assert!(declaration_mismatches(&[TTL], &["TIMEOUT"], &[], parse).is_empty());
+/// assert_eq!(declaration_mismatches(&[TTL], &[], &[], parse), ["TIMEOUT is read but not declared"]);
+/// ```
+pub fn declaration_mismatches(
+    settings: &[Setting],
+    shared: &[&str],
+    base: &[(&str, &str)],
+    parse: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<(), ConfigProblems>,
+) -> Vec<String> {
+    let asked = variables_read(|get| {
+        let _ = parse(get);
+    });
+    let declared = variable_names(settings);
+    let mut mismatches: Vec<String> = asked
+        .iter()
+        .filter(|name| !declared.contains(&name.as_str()) && !shared.contains(&name.as_str()))
+        .map(|name| format!("{name} is read but not declared"))
+        .collect();
+    mismatches.extend(
+        declared
+            .iter()
+            .filter(|name| !asked.contains(**name))
+            .map(|name| format!("{name} is declared but never read")),
+    );
+    mismatches.extend(parser_disagreements(settings, base, parse));
+    mismatches
+}
+
 /// "a, b or c".
 fn one_of(values: &[&str]) -> String {
     match values {
