@@ -34,6 +34,44 @@ use std::time::Duration;
 pub use posture_settings::{
     BOOL_EXPECTED, ConfigProblem, ConfigProblems, parse_bool, seconds_expected,
 };
+use posture_settings::{Reader, Setting};
+
+/// `TIMEOUT`: the server's, which every provider also reads as the longest a lookup may take.
+pub const TIMEOUT: Setting = Setting::seconds(
+    "TIMEOUT",
+    4,
+    1,
+    60,
+    "seconds one request may take to decide, provider call included",
+);
+
+/// A tenant URL declared by `setting`, read through `reader` with [`base_url`]'s rules; its
+/// doc line says what is expected.
+pub fn read_base_url(reader: &mut Reader<'_>, setting: &Setting) -> Option<BaseUrl> {
+    let mut problems = Vec::new();
+    let url = base_url(
+        reader.value(setting.name),
+        setting.name,
+        &setting.expected(),
+        &mut problems,
+    );
+    reader.problems_from(problems);
+    url
+}
+
+/// A secret declared by `setting` (inline or its `_FILE` form), read through `reader`;
+/// required or not as declared.
+pub fn read_secret(reader: &mut Reader<'_>, setting: &Setting) -> Option<Option<Secret>> {
+    reader.secret(setting).map(|secret| secret.map(Secret::new))
+}
+
+/// A PEM CA bundle named by the path variable `setting`; empty when unset.
+pub fn read_ca_bundle(reader: &mut Reader<'_>, setting: &Setting) -> Option<CaBundle> {
+    let mut problems = Vec::new();
+    let bundle = ca_bundle(reader.value(setting.name), setting.name, &mut problems);
+    reader.problems_from(problems);
+    bundle
+}
 
 use crate::{BaseUrl, CaBundle, DEFAULT_MAX_RETRY_AFTER, MAX_RETRY_AFTER, Secret, redact_userinfo};
 

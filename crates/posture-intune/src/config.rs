@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::{BaseUrl, CaBundle, Secret};
+use posture_settings::Reader;
 
 use crate::credential::{AssertionAlgorithm, ClientCertificate, ClientCertificateError};
+use crate::kind;
 
 /// The settings were invalid: every problem found, one per line.
 pub type IntuneConfigError = ConfigProblems;
@@ -457,37 +459,16 @@ impl IntuneConfig {
             None => Some(None),
             text => guid(text, "INTUNE_GROUP_ID", GROUP_EXPECTED, &mut problems).map(Some),
         };
-        let enrich = env::boolean(value("INTUNE_ENRICH"), "INTUNE_ENRICH", true, &mut problems);
-        let timeout = env::seconds(
-            value("TIMEOUT"),
-            "TIMEOUT",
-            DEFAULT_TIMEOUT,
-            1,
-            MAX_TIMEOUT_SECS,
-            &mut problems,
-        );
-        let cache_ttl = env::seconds(
-            value("INTUNE_CACHE_TTL"),
-            "INTUNE_CACHE_TTL",
-            DEFAULT_CACHE_TTL,
-            0,
-            MAX_TTL_SECS,
-            &mut problems,
-        );
-        let negative_cache_ttl = env::seconds(
-            value("INTUNE_NEGATIVE_CACHE_TTL"),
-            "INTUNE_NEGATIVE_CACHE_TTL",
-            DEFAULT_NEGATIVE_CACHE_TTL,
-            0,
-            MAX_TTL_SECS,
-            &mut problems,
-        );
-        let max_retry_after = env::max_retry_after(
-            value("INTUNE_MAX_RETRY_AFTER"),
-            "INTUNE_MAX_RETRY_AFTER",
-            &mut problems,
-        );
-        let extra_roots = env::ca_bundle(value("INTUNE_CA_PATH"), "INTUNE_CA_PATH", &mut problems);
+        // The variables with plain types, read by their declarations.
+        let mut reader = Reader::new(&get);
+        reader.problems_from(problems);
+        let enrich = reader.flag(&kind::INTUNE_ENRICH);
+        let timeout = reader.seconds(&env::TIMEOUT);
+        let cache_ttl = reader.seconds(&kind::INTUNE_CACHE_TTL);
+        let negative_cache_ttl = reader.seconds(&kind::INTUNE_NEGATIVE_CACHE_TTL);
+        let max_retry_after = reader.seconds(&kind::INTUNE_MAX_RETRY_AFTER);
+        let extra_roots = env::read_ca_bundle(&mut reader, &kind::INTUNE_CA_PATH);
+        let problems = reader.take_problems();
 
         match (
             (tenant_id, client_id, credential, authority_url, graph_url),

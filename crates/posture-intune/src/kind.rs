@@ -17,26 +17,36 @@ use crate::{IntuneConfig, IntuneProvider};
 /// `PROVIDER=intune`, for a server's list of providers.
 pub static KIND: IntuneKind = IntuneKind;
 
-const INTUNE_CACHE_TTL: Setting = Setting::seconds(
+pub(crate) const INTUNE_CACHE_TTL: Setting = Setting::seconds(
     "INTUNE_CACHE_TTL",
     DEFAULT_CACHE_TTL.as_secs(),
     0,
     MAX_TTL_SECS,
     "how long a decision is cached",
 );
-const INTUNE_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
+pub(crate) const INTUNE_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
     "INTUNE_NEGATIVE_CACHE_TTL",
     DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
     0,
     MAX_TTL_SECS,
     "how long a device-not-found answer is cached",
 );
-const INTUNE_MAX_RETRY_AFTER: Setting = Setting::seconds(
+pub(crate) const INTUNE_MAX_RETRY_AFTER: Setting = Setting::seconds(
     "INTUNE_MAX_RETRY_AFTER",
     DEFAULT_MAX_RETRY_AFTER.as_secs(),
     1,
     3600,
     "the longest Retry-After from Graph that is honoured",
+);
+
+pub(crate) const INTUNE_ENRICH: Setting = Setting::flag(
+    "INTUNE_ENRICH",
+    true,
+    "return user and device data as enrichment",
+);
+pub(crate) const INTUNE_CA_PATH: Setting = Setting::path(
+    "INTUNE_CA_PATH",
+    "extra PEM CA certificates (for a proxy or a test server)",
 );
 
 /// Every variable the Intune provider reads (besides the server's `TIMEOUT`).
@@ -85,18 +95,11 @@ pub const SETTINGS: &[Setting] = &[
         "INTUNE_GROUP_ID",
         "an Entra group (object ID) the device must belong to",
     ),
-    Setting::flag(
-        "INTUNE_ENRICH",
-        true,
-        "return user and device data as enrichment",
-    ),
+    INTUNE_ENRICH,
     INTUNE_CACHE_TTL,
     INTUNE_NEGATIVE_CACHE_TTL,
     INTUNE_MAX_RETRY_AFTER,
-    Setting::path(
-        "INTUNE_CA_PATH",
-        "extra PEM CA certificates (for a proxy or a test server)",
-    ),
+    INTUNE_CA_PATH,
 ];
 
 /// The Intune provider's [`ProviderKind`]: reads [`SETTINGS`] with

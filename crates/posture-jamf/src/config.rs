@@ -5,6 +5,9 @@ use std::time::Duration;
 use posture_core::DeviceMode;
 use posture_http::env;
 use posture_http::{BaseUrl, CaBundle, Secret};
+use posture_settings::Reader;
+
+use crate::kind;
 
 /// step-ca waits 10 s for a webhook answer, and retries once, 1 s after a 5xx. One attempt
 /// must end within about 4 s for the retry to fit; a longer `TIMEOUT` can't.
@@ -32,8 +35,6 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 5;
 
 /// The largest accepted `JAMF_MAX_CONNECTIONS`.
 pub(crate) const MAX_MAX_CONNECTIONS: u64 = 50;
-
-const CONNECTIONS_EXPECTED: &str = "a whole number of connections from 1 to 50";
 
 /// The largest accepted cache TTL, in seconds (one day).
 pub(crate) const MAX_TTL_SECS: u64 = 86_400;
@@ -208,8 +209,6 @@ impl fmt::Display for JamfConfigError {
     }
 }
 
-const BASE_URL_EXPECTED: &str = "the Jamf Pro URL, such as https://example.jamfcloud.com";
-
 impl JamfConfig {
     /// Settings with the required values and every default:
     /// [`JamfApi::Auto`], at most 5 connections to Jamf at once, no compliance groups, no enrichment, `TIMEOUT` 4 s, cache TTLs 60 s and
@@ -227,7 +226,7 @@ impl JamfConfig {
             JamfConfigError::one(ConfigProblem::invalid(
                 "JAMF_BASE_URL",
                 base_url,
-                format!("{BASE_URL_EXPECTED} ({err})"),
+                format!("{} ({err})", kind::JAMF_BASE_URL.doc),
             ))
         })?;
         let client_id = client_id.into();
@@ -309,110 +308,27 @@ impl JamfConfig {
     /// # Ok::<(), posture_jamf::JamfConfigError>(())
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, JamfConfigError> {
-        let mut problems = Vec::new();
-        let value = |name: &str| env::value(&get, name);
-
-        let base_url = env::base_url(
-            value("JAMF_BASE_URL"),
-            "JAMF_BASE_URL",
-            BASE_URL_EXPECTED,
-            &mut problems,
-        );
-        let client_id = value("JAMF_CLIENT_ID");
-        if client_id.is_none() {
-            problems.push(ConfigProblem::missing(
-                "JAMF_CLIENT_ID",
-                "the client ID of a Jamf Pro API client (Settings > API roles and clients)",
-            ));
-        }
-        let client_secret = env::secret(
-            &get,
-            "JAMF_CLIENT_SECRET",
-            "JAMF_CLIENT_SECRET_FILE",
-            "the client secret of the Jamf Pro API client",
-            &mut problems,
-        );
-        let device_group = value("JAMF_DEVICE_GROUP");
-        let computer_group = value("JAMF_COMPUTER_GROUP");
-        let device_enrich = env::boolean(
-            value("JAMF_DEVICE_ENRICH"),
-            "JAMF_DEVICE_ENRICH",
-            false,
-            &mut problems,
-        );
-        let computer_enrich = env::boolean(
-            value("JAMF_COMPUTER_ENRICH"),
-            "JAMF_COMPUTER_ENRICH",
-            false,
-            &mut problems,
-        );
-        let timeout = env::seconds(
-            value("TIMEOUT"),
-            "TIMEOUT",
-            DEFAULT_TIMEOUT,
-            1,
-            MAX_TIMEOUT_SECS,
-            &mut problems,
-        );
-        let api = match value("JAMF_API") {
-            None => Some(JamfApi::default()),
-            Some(text) => match text.parse() {
-                Ok(api) => Some(api),
-                Err(_) => {
-                    problems.push(ConfigProblem::invalid(
-                        "JAMF_API",
-                        &text,
-                        "auto, classic or pro",
-                    ));
-                    None
-                }
-            },
-        };
-        let max_connections = env::number(
-            value("JAMF_MAX_CONNECTIONS"),
-            "JAMF_MAX_CONNECTIONS",
-            DEFAULT_MAX_CONNECTIONS as u64,
-            1,
-            MAX_MAX_CONNECTIONS,
-            CONNECTIONS_EXPECTED,
-            &mut problems,
-        );
-        let max_retry_after = env::max_retry_after(
-            value("JAMF_MAX_RETRY_AFTER"),
-            "JAMF_MAX_RETRY_AFTER",
-            &mut problems,
-        );
-        let cache_ttl = env::seconds(
-            value("JAMF_CACHE_TTL"),
-            "JAMF_CACHE_TTL",
-            DEFAULT_CACHE_TTL,
-            0,
-            MAX_TTL_SECS,
-            &mut problems,
-        );
-        let negative_cache_ttl = env::seconds(
-            value("JAMF_NEGATIVE_CACHE_TTL"),
-            "JAMF_NEGATIVE_CACHE_TTL",
-            DEFAULT_NEGATIVE_CACHE_TTL,
-            0,
-            MAX_TTL_SECS,
-            &mut problems,
-        );
-        let default_mode = match value("JAMF_DEFAULT_MODE") {
-            None => Some(DeviceMode::MobileDevice),
-            Some(text) => match text.parse::<DeviceMode>() {
-                Ok(mode) if mode != DeviceMode::Unspecified => Some(mode),
-                _ => {
-                    problems.push(ConfigProblem::invalid(
-                        "JAMF_DEFAULT_MODE",
-                        &text,
-                        "computer, mobiledevice or auto",
-                    ));
-                    None
-                }
-            },
-        };
-        let extra_roots = env::ca_bundle(value("JAMF_CA_PATH"), "JAMF_CA_PATH", &mut problems);
+        let mut reader = Reader::new(&get);
+        let base_url = env::read_base_url(&mut reader, &kind::JAMF_BASE_URL);
+        let client_id = reader.required_text(&kind::JAMF_CLIENT_ID);
+        let client_secret = env::read_secret(&mut reader, &kind::JAMF_CLIENT_SECRET).flatten();
+        let device_group = reader.text(&kind::JAMF_DEVICE_GROUP).flatten();
+        let computer_group = reader.text(&kind::JAMF_COMPUTER_GROUP).flatten();
+        let device_enrich = reader.flag(&kind::JAMF_DEVICE_ENRICH);
+        let computer_enrich = reader.flag(&kind::JAMF_COMPUTER_ENRICH);
+        let timeout = reader.seconds(&env::TIMEOUT);
+        let api = reader
+            .choice(&kind::JAMF_API)
+            .and_then(|text| text.parse::<JamfApi>().ok());
+        let max_connections = reader.number(&kind::JAMF_MAX_CONNECTIONS);
+        let max_retry_after = reader.seconds(&kind::JAMF_MAX_RETRY_AFTER);
+        let cache_ttl = reader.seconds(&kind::JAMF_CACHE_TTL);
+        let negative_cache_ttl = reader.seconds(&kind::JAMF_NEGATIVE_CACHE_TTL);
+        let default_mode = reader
+            .choice(&kind::JAMF_DEFAULT_MODE)
+            .and_then(|text| text.parse::<DeviceMode>().ok());
+        let extra_roots = env::read_ca_bundle(&mut reader, &kind::JAMF_CA_PATH);
+        let problems = reader.take_problems();
 
         match (
             base_url,
@@ -477,13 +393,9 @@ impl JamfConfig {
     /// Sets how many requests may be in flight to Jamf at once (Jamf asks for at most 5);
     /// lookups beyond it wait for a free slot within their `TIMEOUT`. Fails outside 1–50.
     pub fn with_max_connections(mut self, connections: usize) -> Result<Self, JamfConfigError> {
-        if connections == 0 || connections as u64 > MAX_MAX_CONNECTIONS {
-            return Err(JamfConfigError::one(ConfigProblem::invalid(
-                "JAMF_MAX_CONNECTIONS",
-                &connections.to_string(),
-                CONNECTIONS_EXPECTED,
-            )));
-        }
+        kind::JAMF_MAX_CONNECTIONS
+            .check(connections as u64)
+            .map_err(JamfConfigError::one)?;
         self.max_connections = connections;
         Ok(self)
     }

@@ -17,7 +17,7 @@ use crate::{JamfConfig, JamfProvider};
 /// `PROVIDER=jamf`, for a server's list of providers.
 pub static KIND: JamfKind = JamfKind;
 
-const JAMF_MAX_CONNECTIONS: Setting = Setting::number(
+pub(crate) const JAMF_MAX_CONNECTIONS: Setting = Setting::number(
     "JAMF_MAX_CONNECTIONS",
     DEFAULT_MAX_CONNECTIONS as u64,
     1,
@@ -25,21 +25,21 @@ const JAMF_MAX_CONNECTIONS: Setting = Setting::number(
     "connections",
     "concurrent connections to Jamf Pro (Jamf asks for at most 5)",
 );
-const JAMF_CACHE_TTL: Setting = Setting::seconds(
+pub(crate) const JAMF_CACHE_TTL: Setting = Setting::seconds(
     "JAMF_CACHE_TTL",
     DEFAULT_CACHE_TTL.as_secs(),
     0,
     MAX_TTL_SECS,
     "how long an allow or a managed device's decision is cached",
 );
-const JAMF_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
+pub(crate) const JAMF_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
     "JAMF_NEGATIVE_CACHE_TTL",
     DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
     0,
     MAX_TTL_SECS,
     "how long a device-not-found answer is cached",
 );
-const JAMF_MAX_RETRY_AFTER: Setting = Setting::seconds(
+pub(crate) const JAMF_MAX_RETRY_AFTER: Setting = Setting::seconds(
     "JAMF_MAX_RETRY_AFTER",
     DEFAULT_MAX_RETRY_AFTER.as_secs(),
     1,
@@ -47,61 +47,72 @@ const JAMF_MAX_RETRY_AFTER: Setting = Setting::seconds(
     "the longest Retry-After from Jamf that is honoured",
 );
 
+pub(crate) const JAMF_BASE_URL: Setting = Setting::url(
+    "JAMF_BASE_URL",
+    "the Jamf Pro URL, such as https://example.jamfcloud.com",
+)
+.required();
+pub(crate) const JAMF_CLIENT_ID: Setting = Setting::text(
+    "JAMF_CLIENT_ID",
+    "the client ID of a Jamf Pro API client (Settings > API roles and clients)",
+)
+.required();
+pub(crate) const JAMF_CLIENT_SECRET: Setting = Setting::secret(
+    "JAMF_CLIENT_SECRET",
+    "JAMF_CLIENT_SECRET_FILE",
+    "the client secret of the Jamf Pro API client",
+);
+pub(crate) const JAMF_API: Setting = Setting::choice(
+    "JAMF_API",
+    &["auto", "classic", "pro"],
+    Some("auto"),
+    "which API reads devices: auto finds the newest route the server has",
+);
+pub(crate) const JAMF_COMPUTER_GROUP: Setting = Setting::text(
+    "JAMF_COMPUTER_GROUP",
+    "a computer group the computer must belong to",
+);
+pub(crate) const JAMF_DEVICE_GROUP: Setting = Setting::text(
+    "JAMF_DEVICE_GROUP",
+    "a mobile-device group the device must belong to",
+);
+pub(crate) const JAMF_COMPUTER_ENRICH: Setting = Setting::flag(
+    "JAMF_COMPUTER_ENRICH",
+    false,
+    "return user and department data for computers",
+);
+pub(crate) const JAMF_DEVICE_ENRICH: Setting = Setting::flag(
+    "JAMF_DEVICE_ENRICH",
+    false,
+    "return user and department data for mobile devices",
+);
+pub(crate) const JAMF_DEFAULT_MODE: Setting = Setting::choice(
+    "JAMF_DEFAULT_MODE",
+    &["computer", "mobiledevice", "auto"],
+    Some("mobiledevice"),
+    "the device family when step-ca's URL names none",
+);
+pub(crate) const JAMF_CA_PATH: Setting = Setting::path(
+    "JAMF_CA_PATH",
+    "extra PEM CA certificates for a Jamf Pro server with a private CA",
+);
+
 /// Every variable the Jamf provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
-    Setting::url(
-        "JAMF_BASE_URL",
-        "the Jamf Pro URL, such as https://example.jamfcloud.com",
-    )
-    .required(),
-    Setting::text(
-        "JAMF_CLIENT_ID",
-        "the API client ID (Settings > API roles and clients)",
-    )
-    .required(),
-    Setting::secret(
-        "JAMF_CLIENT_SECRET",
-        "JAMF_CLIENT_SECRET_FILE",
-        "the API client secret",
-    ),
-    Setting::choice(
-        "JAMF_API",
-        &["auto", "classic", "pro"],
-        Some("auto"),
-        "which API reads devices: auto finds the newest route the server has",
-    ),
-    Setting::text(
-        "JAMF_COMPUTER_GROUP",
-        "a computer group the computer must belong to",
-    ),
-    Setting::text(
-        "JAMF_DEVICE_GROUP",
-        "a mobile-device group the device must belong to",
-    ),
-    Setting::flag(
-        "JAMF_COMPUTER_ENRICH",
-        false,
-        "return user and department data for computers",
-    ),
-    Setting::flag(
-        "JAMF_DEVICE_ENRICH",
-        false,
-        "return user and department data for mobile devices",
-    ),
-    Setting::choice(
-        "JAMF_DEFAULT_MODE",
-        &["computer", "mobiledevice", "auto"],
-        Some("mobiledevice"),
-        "the device family when step-ca's URL names none",
-    ),
+    JAMF_BASE_URL,
+    JAMF_CLIENT_ID,
+    JAMF_CLIENT_SECRET,
+    JAMF_API,
+    JAMF_COMPUTER_GROUP,
+    JAMF_DEVICE_GROUP,
+    JAMF_COMPUTER_ENRICH,
+    JAMF_DEVICE_ENRICH,
+    JAMF_DEFAULT_MODE,
     JAMF_MAX_CONNECTIONS,
     JAMF_CACHE_TTL,
     JAMF_NEGATIVE_CACHE_TTL,
     JAMF_MAX_RETRY_AFTER,
-    Setting::path(
-        "JAMF_CA_PATH",
-        "extra PEM CA certificates for a Jamf Pro server with a private CA",
-    ),
+    JAMF_CA_PATH,
 ];
 
 /// The Jamf provider's [`ProviderKind`]: reads [`SETTINGS`] with [`JamfConfig::from_env`].

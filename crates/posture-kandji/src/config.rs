@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::{BaseUrl, CaBundle, Secret};
+use posture_settings::Reader;
+
+use crate::kind;
 
 /// The settings were invalid: every problem found, one per line.
 pub type KandjiConfigError = ConfigProblems;
@@ -173,11 +176,11 @@ pub struct KandjiConfig {
     max_retry_after: Duration,
 }
 
-const URL_EXPECTED: &str = "the Kandji (Iru) API URL of the tenant, such as \
+pub(crate) const URL_EXPECTED: &str = "the Kandji (Iru) API URL of the tenant, such as \
      https://example.api.iru.com (EU: https://example.api.eu.iru.com)";
-const RATE_EXPECTED: &str = "a whole number of requests a second from 1 to 50 (Kandji allows \
+pub(crate) const RATE_EXPECTED: &str = "a whole number of requests a second from 1 to 50 (Kandji allows \
      50 a second per tenant)";
-const TOKEN_EXPECTED: &str = "a Kandji API token (Settings > Access > API Token)";
+pub(crate) const TOKEN_EXPECTED: &str = "a Kandji API token (Settings > Access > API Token)";
 
 impl KandjiConfig {
     /// Settings with the required values and every default: any blueprint, MDM required,
@@ -254,85 +257,28 @@ impl KandjiConfig {
     /// # Ok::<(), posture_kandji::KandjiConfigError>(())
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, KandjiConfigError> {
-        let mut problems = Vec::new();
-        let value = |name: &str| env::value(&get, name);
-        let api_url = env::base_url(
-            value("KANDJI_API_URL"),
-            "KANDJI_API_URL",
-            URL_EXPECTED,
-            &mut problems,
-        );
-        let api_token = env::secret(
-            &get,
-            "KANDJI_API_TOKEN",
-            "KANDJI_API_TOKEN_FILE",
-            TOKEN_EXPECTED,
-            &mut problems,
-        );
-        let blueprints: Vec<Blueprint> = env::list(value("KANDJI_BLUEPRINTS"))
+        let mut reader = Reader::new(&get);
+        let api_url = env::read_base_url(&mut reader, &kind::KANDJI_API_URL);
+        let api_token = env::read_secret(&mut reader, &kind::KANDJI_API_TOKEN).flatten();
+        let blueprints: Vec<Blueprint> = reader
+            .list(&kind::KANDJI_BLUEPRINTS)
             .iter()
             .map(|entry| Blueprint::parse(entry))
             .collect();
-        let require_mdm = env::boolean(
-            value("KANDJI_REQUIRE_MDM"),
-            "KANDJI_REQUIRE_MDM",
-            true,
-            &mut problems,
-        );
-        let require_agent = env::boolean(
-            value("KANDJI_REQUIRE_AGENT"),
-            "KANDJI_REQUIRE_AGENT",
-            false,
-            &mut problems,
-        );
-        let deny_missing = env::boolean(
-            value("KANDJI_DENY_MISSING"),
-            "KANDJI_DENY_MISSING",
-            false,
-            &mut problems,
-        );
-        let enrich = env::boolean(value("KANDJI_ENRICH"), "KANDJI_ENRICH", true, &mut problems);
-        let timeout = env::seconds(
-            value("TIMEOUT"),
-            "TIMEOUT",
-            DEFAULT_TIMEOUT,
-            1,
-            MAX_TIMEOUT_SECS,
-            &mut problems,
-        );
-        let cache_ttl = env::seconds(
-            value("KANDJI_CACHE_TTL"),
-            "KANDJI_CACHE_TTL",
-            DEFAULT_CACHE_TTL,
-            0,
-            MAX_TTL_SECS,
-            &mut problems,
-        );
-        let negative_cache_ttl = env::seconds(
-            value("KANDJI_NEGATIVE_CACHE_TTL"),
-            "KANDJI_NEGATIVE_CACHE_TTL",
-            DEFAULT_NEGATIVE_CACHE_TTL,
-            0,
-            MAX_TTL_SECS,
-            &mut problems,
-        );
-        let max_requests_per_second = env::number(
-            value("KANDJI_MAX_REQUESTS_PER_SECOND"),
-            "KANDJI_MAX_REQUESTS_PER_SECOND",
-            MAX_REQUESTS_PER_SECOND.into(),
-            1,
-            MAX_REQUESTS_PER_SECOND.into(),
-            RATE_EXPECTED,
-            &mut problems,
-        )
-        .and_then(|n| u32::try_from(n).ok())
-        .and_then(NonZeroU32::new);
-        let max_retry_after = env::max_retry_after(
-            value("KANDJI_MAX_RETRY_AFTER"),
-            "KANDJI_MAX_RETRY_AFTER",
-            &mut problems,
-        );
-        let extra_roots = env::ca_bundle(value("KANDJI_CA_PATH"), "KANDJI_CA_PATH", &mut problems);
+        let require_mdm = reader.flag(&kind::KANDJI_REQUIRE_MDM);
+        let require_agent = reader.flag(&kind::KANDJI_REQUIRE_AGENT);
+        let deny_missing = reader.flag(&kind::KANDJI_DENY_MISSING);
+        let enrich = reader.flag(&kind::KANDJI_ENRICH);
+        let timeout = reader.seconds(&env::TIMEOUT);
+        let cache_ttl = reader.seconds(&kind::KANDJI_CACHE_TTL);
+        let negative_cache_ttl = reader.seconds(&kind::KANDJI_NEGATIVE_CACHE_TTL);
+        let max_requests_per_second = reader
+            .number(&kind::KANDJI_MAX_REQUESTS_PER_SECOND)
+            .and_then(|n| u32::try_from(n).ok())
+            .and_then(NonZeroU32::new);
+        let max_retry_after = reader.seconds(&kind::KANDJI_MAX_RETRY_AFTER);
+        let extra_roots = env::read_ca_bundle(&mut reader, &kind::KANDJI_CA_PATH);
+        let problems = reader.take_problems();
         match (
             api_url,
             api_token,

@@ -10,35 +10,37 @@ use posture_settings::{ConfigProblems, Setting};
 
 use crate::config::{
     DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, MAX_REQUESTS_PER_SECOND, MAX_TTL_SECS,
+    RATE_EXPECTED, TOKEN_EXPECTED, URL_EXPECTED,
 };
 use crate::{KandjiConfig, KandjiProvider};
 
 /// `PROVIDER=kandji`, for a server's list of providers.
 pub static KIND: KandjiKind = KandjiKind;
 
-const KANDJI_CACHE_TTL: Setting = Setting::seconds(
+pub(crate) const KANDJI_CACHE_TTL: Setting = Setting::seconds(
     "KANDJI_CACHE_TTL",
     DEFAULT_CACHE_TTL.as_secs(),
     0,
     MAX_TTL_SECS,
     "how long a decision is cached",
 );
-const KANDJI_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
+pub(crate) const KANDJI_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
     "KANDJI_NEGATIVE_CACHE_TTL",
     DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
     0,
     MAX_TTL_SECS,
     "how long a device-not-found answer is cached",
 );
-const KANDJI_MAX_REQUESTS_PER_SECOND: Setting = Setting::number(
+pub(crate) const KANDJI_MAX_REQUESTS_PER_SECOND: Setting = Setting::number(
     "KANDJI_MAX_REQUESTS_PER_SECOND",
     MAX_REQUESTS_PER_SECOND as u64,
     1,
     MAX_REQUESTS_PER_SECOND as u64,
     "requests a second",
     "client-side rate limit below Kandji's 50 a second",
-);
-const KANDJI_MAX_RETRY_AFTER: Setting = Setting::seconds(
+)
+.expecting(RATE_EXPECTED);
+pub(crate) const KANDJI_MAX_RETRY_AFTER: Setting = Setting::seconds(
     "KANDJI_MAX_RETRY_AFTER",
     DEFAULT_MAX_RETRY_AFTER.as_secs(),
     1,
@@ -46,50 +48,52 @@ const KANDJI_MAX_RETRY_AFTER: Setting = Setting::seconds(
     "the longest Retry-After from Kandji that is honoured",
 );
 
+pub(crate) const KANDJI_API_URL: Setting = Setting::url("KANDJI_API_URL", URL_EXPECTED).required();
+pub(crate) const KANDJI_API_TOKEN: Setting =
+    Setting::secret("KANDJI_API_TOKEN", "KANDJI_API_TOKEN_FILE", TOKEN_EXPECTED);
+pub(crate) const KANDJI_BLUEPRINTS: Setting = Setting::list(
+    "KANDJI_BLUEPRINTS",
+    "blueprint names or IDs the device must be assigned to (default: any)",
+);
+pub(crate) const KANDJI_REQUIRE_MDM: Setting = Setting::flag(
+    "KANDJI_REQUIRE_MDM",
+    true,
+    "require the MDM profile to be installed",
+);
+pub(crate) const KANDJI_REQUIRE_AGENT: Setting = Setting::flag(
+    "KANDJI_REQUIRE_AGENT",
+    false,
+    "require the Kandji agent to be installed",
+);
+pub(crate) const KANDJI_DENY_MISSING: Setting = Setting::flag(
+    "KANDJI_DENY_MISSING",
+    false,
+    "deny devices Kandji marks as missing",
+);
+pub(crate) const KANDJI_ENRICH: Setting = Setting::flag(
+    "KANDJI_ENRICH",
+    true,
+    "return user and device data as enrichment",
+);
+pub(crate) const KANDJI_CA_PATH: Setting = Setting::path(
+    "KANDJI_CA_PATH",
+    "extra PEM CA certificates (for a proxy or a test server)",
+);
+
 /// Every variable the Kandji provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
-    Setting::url(
-        "KANDJI_API_URL",
-        "the Kandji (Iru) API URL of the tenant, such as https://example.api.kandji.io",
-    )
-    .required(),
-    Setting::secret(
-        "KANDJI_API_TOKEN",
-        "KANDJI_API_TOKEN_FILE",
-        "a Kandji API token (Settings > Access > API Token)",
-    ),
-    Setting::list(
-        "KANDJI_BLUEPRINTS",
-        "blueprint names or IDs the device must be assigned to (default: any)",
-    ),
-    Setting::flag(
-        "KANDJI_REQUIRE_MDM",
-        true,
-        "require the MDM profile to be installed",
-    ),
-    Setting::flag(
-        "KANDJI_REQUIRE_AGENT",
-        false,
-        "require the Kandji agent to be installed",
-    ),
-    Setting::flag(
-        "KANDJI_DENY_MISSING",
-        false,
-        "deny devices Kandji marks as missing",
-    ),
-    Setting::flag(
-        "KANDJI_ENRICH",
-        true,
-        "return user and device data as enrichment",
-    ),
+    KANDJI_API_URL,
+    KANDJI_API_TOKEN,
+    KANDJI_BLUEPRINTS,
+    KANDJI_REQUIRE_MDM,
+    KANDJI_REQUIRE_AGENT,
+    KANDJI_DENY_MISSING,
+    KANDJI_ENRICH,
     KANDJI_CACHE_TTL,
     KANDJI_NEGATIVE_CACHE_TTL,
     KANDJI_MAX_REQUESTS_PER_SECOND,
     KANDJI_MAX_RETRY_AFTER,
-    Setting::path(
-        "KANDJI_CA_PATH",
-        "extra PEM CA certificates (for a proxy or a test server)",
-    ),
+    KANDJI_CA_PATH,
 ];
 
 /// The Kandji provider's [`ProviderKind`]: reads [`SETTINGS`] with
