@@ -100,15 +100,8 @@ pub const LOG_FORMAT: Setting = Setting::choice(
     Some("text"),
     "log lines as text or one JSON object each",
 );
-/// `TIMEOUT`.
-pub const TIMEOUT: Setting = Setting::seconds(
-    "TIMEOUT",
-    4,
-    1,
-    60,
-    "seconds one request may take to decide, provider call included",
-)
-.expecting("a whole number of seconds from 1 to 60");
+/// `TIMEOUT`: declared once in posture-http, since every MDM provider reads it too.
+pub const TIMEOUT: Setting = posture_http::env::TIMEOUT;
 /// `MAX_BODY_BYTES`.
 pub const MAX_BODY_BYTES: Setting = Setting::number(
     "MAX_BODY_BYTES",
