@@ -726,21 +726,24 @@ pub async fn check_config(
 fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
     let mut lines = vec!["configuration OK".to_owned()];
     let choice = &config.provider;
-    match choice.members.as_slice() {
-        [(name, setup)] => {
-            lines.push(format!("provider: {name} (ready)"));
-            lines.extend(setup.summary().into_iter().map(|line| format!("  {line}")));
-        }
-        members => {
-            lines.push(format!(
-                "providers: {} with POLICY={} (ready)",
-                choice.names().join(","),
-                choice.policy
-            ));
-            for (_, setup) in members {
-                lines.extend(setup.summary().into_iter().map(|line| format!("  {line}")));
-            }
-        }
+    if let [only] = choice.members.as_slice() {
+        lines.push(format!("provider: {} (ready)", only.name));
+    } else {
+        lines.push(format!(
+            "providers: {} with POLICY={} (ready)",
+            choice.names().join(","),
+            choice.policy
+        ));
+    }
+    for member in &choice.members {
+        lines.extend(wrap_settings(&member.declared));
+        lines.extend(
+            member
+                .setup
+                .summary()
+                .into_iter()
+                .map(|line| format!("  {line}")),
+        );
     }
     for line in report {
         lines.push(format!("  {line}"));
@@ -884,6 +887,21 @@ fn scep_summary(scep: Option<&crate::config::ScepSettings>) -> String {
         None => line.push_str("; issuing routes off (SCEP_ISSUER_BASIC_AUTH unset)"),
     }
     line
+}
+
+/// `NAME=value` entries on indented lines of about 100 characters.
+fn wrap_settings(entries: &[String]) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for entry in entries {
+        match lines.last_mut() {
+            Some(line) if line.len() + entry.len() < 100 => {
+                line.push(' ');
+                line.push_str(entry);
+            }
+            _ => lines.push(format!("  {entry}")),
+        }
+    }
+    lines
 }
 
 /// `lookup`: asks the configured provider about one identifier, exactly as a webhook

@@ -180,29 +180,42 @@ impl Default for AuthThrottleSettings {
 pub struct ProviderChoice {
     /// `POLICY`: `all` (the default) or `any`; used when `members` holds several.
     pub policy: posture_core::Policy,
-    /// The providers, in the order `PROVIDER` lists them: each kind's name and setup.
-    pub members: Vec<(&'static str, Box<dyn ProviderSetup>)>,
+    /// The providers, in the order `PROVIDER` lists them.
+    pub members: Vec<ProviderMember>,
+}
+
+/// One provider named in `PROVIDER`, validated.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ProviderMember {
+    /// Its name, as `PROVIDER` spells it.
+    pub name: &'static str,
+    /// Its declared variables as set, secrets redacted, for `check-config`
+    /// ([`posture_settings::summary`]).
+    pub declared: Vec<String>,
+    /// What it will build.
+    pub setup: Box<dyn ProviderSetup>,
 }
 
 impl ProviderChoice {
     /// The provider's name, as `PROVIDER` spells it; `combined` for several.
     pub fn name(&self) -> &'static str {
         match self.members.as_slice() {
-            [(name, _)] => name,
+            [only] => only.name,
             _ => "combined",
         }
     }
 
     /// The members' names, in order.
     pub fn names(&self) -> Vec<&'static str> {
-        self.members.iter().map(|(name, _)| *name).collect()
+        self.members.iter().map(|member| member.name).collect()
     }
 
     /// The files the members read when built, watched for reloads.
     pub fn watched_files(&self) -> Vec<PathBuf> {
         self.members
             .iter()
-            .flat_map(|(_, setup)| setup.watched_files())
+            .flat_map(|member| member.setup.watched_files())
             .collect()
     }
 }
@@ -429,8 +442,8 @@ impl Config {
                     .to_owned(),
             );
         }
-        for (_, setup) in &self.provider.members {
-            warnings.extend(setup.warnings());
+        for member in &self.provider.members {
+            warnings.extend(member.setup.warnings());
         }
         warnings
     }
@@ -672,7 +685,11 @@ fn provider_choice(
     let mut members = Vec::with_capacity(kinds.len());
     for kind in kinds {
         match kind.configure(&get) {
-            Ok(setup) => members.push((kind.name(), setup)),
+            Ok(setup) => members.push(ProviderMember {
+                name: kind.name(),
+                declared: posture_settings::summary(kind.settings(), &get),
+                setup,
+            }),
             // `TIMEOUT` is shared, and the server reports it already.
             Err(problems) => errors.extend(
                 problems

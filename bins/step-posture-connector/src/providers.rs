@@ -121,13 +121,13 @@ pub fn build(choice: &ProviderChoice) -> Result<ProviderParts, BuildError> {
     let mut members = Vec::with_capacity(choice.members.len());
     let mut reloadable = None;
     let mut counters = Vec::new();
-    for (name, setup) in &choice.members {
-        let built = setup.build()?;
+    for member in &choice.members {
+        let built = member.setup.build()?;
         if reloadable.is_none() {
             reloadable = built.reloadable().cloned();
         }
         if let Some(source) = built.counters() {
-            counters.push(((*name).to_owned(), source.clone()));
+            counters.push((member.name.to_owned(), source.clone()));
         }
         members.push(built.provider().clone());
     }

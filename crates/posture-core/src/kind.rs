@@ -91,7 +91,10 @@ pub trait ProviderKind: Send + Sync + fmt::Debug {
 
 /// A validated provider configuration, not yet built.
 pub trait ProviderSetup: Send + Sync + fmt::Debug {
-    /// Lines for `check-config`, secrets redacted, describing what the provider will do.
+    /// Lines for `check-config` with what the declared variables alone don't show (a
+    /// certificate's thumbprint, the effective defaults of lists); secrets never. A server
+    /// prints the declared variables as set before these
+    /// ([`posture_settings::summary`]).
     fn summary(&self) -> Vec<String>;
 
     /// Settings that work but are probably not what the operator wants.

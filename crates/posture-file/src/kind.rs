@@ -102,17 +102,14 @@ struct FileSetup {
 
 impl ProviderSetup for FileSetup {
     fn summary(&self) -> Vec<String> {
-        vec![format!(
-            "FILE_PATH={} FILE_TYPE={} RELOAD_ALLOW_SHRINK={} ({})",
-            self.path.display(),
-            self.format,
-            u8::from(self.allow_shrink),
+        vec![
             if self.allow_shrink {
                 "a reload may drop any number of devices"
             } else {
                 "a reload that drops more than half the devices is refused"
             }
-        )]
+            .to_owned(),
+        ]
     }
 
     fn watched_files(&self) -> Vec<PathBuf> {

@@ -135,20 +135,15 @@ impl ProviderSetup for IntuneSetup {
     fn summary(&self) -> Vec<String> {
         let intune = &self.0;
         let credential = match intune.client_certificate() {
-            // The certificate's path and thumbprint, never the key.
+            // The certificate's fingerprints and validity, never the key.
             Some(cert) => format!(
-                "INTUNE_CLIENT_CERT_PATH={} (SHA-256 {}, Entra thumbprint {}, valid until {}) \
-                 INTUNE_CLIENT_KEY_PATH={} (not shown) INTUNE_CLIENT_ASSERTION_ALG={}",
-                cert.cert_path()
-                    .map_or_else(String::new, |p| p.display().to_string()),
+                "client certificate: SHA-256 {}, Entra thumbprint {}, valid until {}, signing with {}",
                 colon_hex(&cert.sha256_hex()),
                 cert.entra_thumbprint(),
                 cert.not_after().date(),
-                cert.key_path()
-                    .map_or_else(String::new, |p| p.display().to_string()),
                 cert.algorithm()
             ),
-            None => "(secret set, not shown)".to_owned(),
+            None => "client secret (not shown)".to_owned(),
         };
         let states: Vec<&str> = intune.allowed_states().iter().map(|s| s.as_str()).collect();
         let agents: Vec<&str> = intune
@@ -157,15 +152,9 @@ impl ProviderSetup for IntuneSetup {
             .map(|a| a.as_str())
             .collect();
         vec![
+            credential,
             format!(
-                "INTUNE_TENANT_ID={} INTUNE_CLIENT_ID={} {credential}",
-                intune.tenant_id(),
-                intune.client_id()
-            ),
-            format!(
-                "INTUNE_AUTHORITY_URL={} INTUNE_GRAPH_URL={} INTUNE_SCOPE={}{} INTUNE_ALLOWED_COMPLIANCE_STATES={} INTUNE_GROUP_ID={}",
-                intune.authority_url(),
-                intune.graph_url(),
+                "scope {}{}; compliance states allowed: {}; management agents allowed: {}",
                 intune.scope(),
                 if intune.scope_is_set() {
                     ""
@@ -173,15 +162,7 @@ impl ProviderSetup for IntuneSetup {
                     " (default)"
                 },
                 states.join(","),
-                intune.group_id().unwrap_or("(none)")
-            ),
-            format!("INTUNE_ALLOWED_MANAGEMENT_AGENTS={}", agents.join(",")),
-            format!(
-                "INTUNE_ENRICH={} INTUNE_CACHE_TTL={} s INTUNE_NEGATIVE_CACHE_TTL={} s INTUNE_MAX_RETRY_AFTER={} s",
-                u8::from(intune.enrich()),
-                intune.cache_ttl().as_secs(),
-                intune.negative_cache_ttl().as_secs(),
-                intune.max_retry_after().as_secs()
+                agents.join(",")
             ),
         ]
     }

@@ -127,37 +127,20 @@ struct KandjiSetup(KandjiConfig);
 
 impl ProviderSetup for KandjiSetup {
     fn summary(&self) -> Vec<String> {
-        let kandji = &self.0;
-        let blueprints: Vec<String> = kandji
+        let blueprints: Vec<String> = self
+            .0
             .blueprints()
             .iter()
             .map(ToString::to_string)
             .collect();
-        vec![
-            format!(
-                "KANDJI_API_URL={} (token set, not shown) KANDJI_BLUEPRINTS={}",
-                kandji.api_url(),
-                if blueprints.is_empty() {
-                    "(any)".to_owned()
-                } else {
-                    blueprints.join(",")
-                }
-            ),
-            format!(
-                "KANDJI_REQUIRE_MDM={} KANDJI_REQUIRE_AGENT={} KANDJI_DENY_MISSING={} KANDJI_ENRICH={}",
-                u8::from(kandji.require_mdm()),
-                u8::from(kandji.require_agent()),
-                u8::from(kandji.deny_missing()),
-                u8::from(kandji.enrich()),
-            ),
-            format!(
-                "KANDJI_CACHE_TTL={} s KANDJI_NEGATIVE_CACHE_TTL={} s KANDJI_MAX_REQUESTS_PER_SECOND={} KANDJI_MAX_RETRY_AFTER={} s",
-                kandji.cache_ttl().as_secs(),
-                kandji.negative_cache_ttl().as_secs(),
-                kandji.max_requests_per_second(),
-                kandji.max_retry_after().as_secs()
-            ),
-        ]
+        vec![format!(
+            "blueprints allowed: {}",
+            if blueprints.is_empty() {
+                "any".to_owned()
+            } else {
+                blueprints.join(", ")
+            }
+        )]
     }
 
     fn warnings(&self) -> Vec<String> {

@@ -790,7 +790,7 @@ impl<'a> Reader<'a> {
 /// assert_eq!(summary(SETTINGS, &get), [
 ///     "ACME_URL=https://acme.example.com",
 ///     "ACME_TOKEN=(set, not shown)",
-///     "ACME_CACHE_TTL=60 (default)",
+///     "ACME_CACHE_TTL=60 s (default)",
 /// ]);
 /// ```
 pub fn summary(settings: &[Setting], get: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
@@ -798,17 +798,21 @@ pub fn summary(settings: &[Setting], get: &dyn Fn(&str) -> Option<String>) -> Ve
     settings
         .iter()
         .filter_map(|setting| {
+            let unit = match setting.kind {
+                Kind::Seconds { .. } => " s",
+                _ => "",
+            };
             let set = setting.names().find_map(|name| reader.value(name));
             match (set, setting.is_secret()) {
                 (Some(_), true) => Some(format!("{}=(set, not shown)", setting.name)),
                 (Some(value), false) => Some(format!(
-                    "{}={}",
+                    "{}={}{unit}",
                     setting.name,
                     crate::redact_userinfo(&value)
                 )),
                 (None, _) => setting
                     .default_text()
-                    .map(|default| format!("{}={default} (default)", setting.name)),
+                    .map(|default| format!("{}={default}{unit} (default)", setting.name)),
             }
         })
         .collect()
