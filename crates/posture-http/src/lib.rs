@@ -64,7 +64,7 @@ mod token;
 
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
 pub use base_url::{BaseUrl, BaseUrlError};
-pub use bearer::{Answer, bearer_header, send_bearer};
+pub use bearer::{Answer, bearer_header, send_bearer, send_json};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache, find_cause};
 pub use classify::{
     MAX_RETRY_AFTER, decode_json, looks_like_html, origin, read_body, redirect_target, retry_after,
@@ -77,7 +77,7 @@ pub use client::{
 pub use guid::{colon_hex, guid_v4};
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};
-pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess};
+pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess, probe_within};
 pub use reqwest::{self, StatusCode, Url};
 pub use secret::Secret;
 pub use serial::Serial;
