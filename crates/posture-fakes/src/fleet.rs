@@ -116,10 +116,7 @@ impl FakeFleetHost {
             connected_to_fleet: true,
             labels: vec![(6, "All Hosts".to_owned()), (17, "wifi-allowed".to_owned())],
             policies: vec![(1, "Gatekeeper enabled".to_owned(), "pass".to_owned())],
-            end_user: Some((
-                "betty@example.com".to_owned(),
-                "Betty Jackson".to_owned(),
-            )),
+            end_user: Some(("betty@example.com".to_owned(), "Betty Jackson".to_owned())),
             hardware_serial,
         }
     }
@@ -155,14 +152,18 @@ impl FakeFleetHost {
     /// Sets the labels.
     #[must_use]
     pub fn with_labels(mut self, labels: &[(u64, &str)]) -> Self {
-        self.labels = labels.iter().map(|(id, n)| (*id, (*n).to_owned())).collect();
+        self.labels = labels
+            .iter()
+            .map(|(id, n)| (*id, (*n).to_owned()))
+            .collect();
         self
     }
 
     /// Adds a policy with its response (`pass`, `fail`, or `""` when not yet run).
     #[must_use]
     pub fn with_policy(mut self, id: u64, name: &str, response: &str) -> Self {
-        self.policies.push((id, name.to_owned(), response.to_owned()));
+        self.policies
+            .push((id, name.to_owned(), response.to_owned()));
         self
     }
 
@@ -368,7 +369,11 @@ fn host(shared: &Shared, identifier: Option<&str>) -> FakeResponse {
     let hosts = lock(&shared.hosts);
     let fields = *lock(&shared.team_fields);
     let found = hosts.iter().find(|h| {
-        identifier.is_none_or(|id| [&h.hostname, &h.uuid, &h.hardware_serial].iter().any(|v| *v == id))
+        identifier.is_none_or(|id| {
+            [&h.hostname, &h.uuid, &h.hardware_serial]
+                .iter()
+                .any(|v| *v == id)
+        })
     });
     match found {
         Some(h) => json_response(StatusCode::OK, &json!({"host": host_json(h, fields)})),

@@ -5,8 +5,8 @@ use posture_http::{BaseUrl, CaBundle, Secret};
 use posture_settings::Reader;
 
 use crate::kind::{
-    API_TOKEN, CA_PATH, CACHE_TTL, ENRICH, LABELS, MAX_RETRY_AFTER, NEGATIVE_CACHE_TTL,
-    POLICIES, REQUIRE_CONNECTED, TEAMS, URL,
+    API_TOKEN, CA_PATH, CACHE_TTL, ENRICH, LABELS, MAX_RETRY_AFTER, NEGATIVE_CACHE_TTL, POLICIES,
+    REQUIRE_CONNECTED, TEAMS, URL,
 };
 
 /// The default `TIMEOUT`: 4 s, so step-ca's retry fits in its 10 s budget.
@@ -122,7 +122,12 @@ impl FleetConfig {
         let get: &dyn Fn(&str) -> Option<String> = &get;
         let mut reader = Reader::new(get);
         let mut problems = Vec::new();
-        let url = env::base_url(reader.value(URL.name), URL.name, &URL.expected(), &mut problems);
+        let url = env::base_url(
+            reader.value(URL.name),
+            URL.name,
+            &URL.expected(),
+            &mut problems,
+        );
         reader.problems_from(problems.drain(..));
         let api_token = reader.required_secret(&API_TOKEN);
         let require_connected = reader.flag(&REQUIRE_CONNECTED);
@@ -345,7 +350,10 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Result<FleetConfig, ConfigProblems> {
         let mut map: HashMap<String, String> = HashMap::from([
-            ("FLEET_URL".to_owned(), "https://fleet.example.com".to_owned()),
+            (
+                "FLEET_URL".to_owned(),
+                "https://fleet.example.com".to_owned(),
+            ),
             ("FLEET_API_TOKEN".to_owned(), "top-secret-token".to_owned()),
         ]);
         for (k, v) in pairs {
@@ -379,7 +387,10 @@ mod tests {
                 vec![("FLEET_REQUIRE_CONNECTED", "yes")],
                 "FLEET_REQUIRE_CONNECTED=\"yes\" is invalid: expected 0 or 1",
             ),
-            (vec![("FLEET_ENRICH", "on")], "FLEET_ENRICH=\"on\" is invalid"),
+            (
+                vec![("FLEET_ENRICH", "on")],
+                "FLEET_ENRICH=\"on\" is invalid",
+            ),
             (
                 vec![("FLEET_CACHE_TTL", "1h")],
                 "FLEET_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400",
@@ -434,6 +445,10 @@ mod tests {
         assert!(FleetConfig::new("https://fleet.example.com", "").is_err());
         let config = FleetConfig::new("http://127.0.0.1:9", "t").unwrap();
         assert!(config.clone().with_timeout(Duration::ZERO).is_err());
-        assert!(config.with_max_retry_after(Duration::from_secs(7200)).is_err());
+        assert!(
+            config
+                .with_max_retry_after(Duration::from_secs(7200))
+                .is_err()
+        );
     }
 }

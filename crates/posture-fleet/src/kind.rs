@@ -33,8 +33,10 @@ pub(crate) const TEAMS: Setting = Setting::list(
     "FLEET_TEAMS",
     "team (fleet) names or ids the host must be in (default: any)",
 );
-pub(crate) const LABELS: Setting =
-    Setting::list("FLEET_LABELS", "label names or ids the host must carry, all of them");
+pub(crate) const LABELS: Setting = Setting::list(
+    "FLEET_LABELS",
+    "label names or ids the host must carry, all of them",
+);
 pub(crate) const POLICIES: Setting = Setting::list(
     "FLEET_POLICIES",
     "policy names or ids the host must pass; * for every policy of the host",
@@ -114,7 +116,8 @@ impl ProviderKind for FleetKind {
         &self,
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
-        FleetConfig::from_env(get).map(|config| Box::new(FleetSetup(config)) as Box<dyn ProviderSetup>)
+        FleetConfig::from_env(get)
+            .map(|config| Box::new(FleetSetup(config)) as Box<dyn ProviderSetup>)
     }
 }
 

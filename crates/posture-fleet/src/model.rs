@@ -37,8 +37,14 @@ pub(crate) fn host(body: &Value) -> Option<Host> {
     let mdm = host.get("mdm").and_then(Value::as_object);
     let mdm_text = |key: &str| mdm.and_then(|m| m.get(key)).map(text).unwrap_or_default();
     let team = ["fleet", "team"].iter().find_map(|prefix| {
-        let id = host.get(&format!("{prefix}_id")).map(text).unwrap_or_default();
-        let name = host.get(&format!("{prefix}_name")).map(text).unwrap_or_default();
+        let id = host
+            .get(&format!("{prefix}_id"))
+            .map(text)
+            .unwrap_or_default();
+        let name = host
+            .get(&format!("{prefix}_name"))
+            .map(text)
+            .unwrap_or_default();
         (!id.is_empty() || !name.is_empty()).then_some((id, name))
     });
     let objects = |key: &str| -> Vec<&Map<String, Value>> {
@@ -47,7 +53,8 @@ pub(crate) fn host(body: &Value) -> Option<Host> {
             .map(|items| items.iter().filter_map(Value::as_object).collect())
             .unwrap_or_default()
     };
-    let field = |object: &Map<String, Value>, key: &str| object.get(key).map(text).unwrap_or_default();
+    let field =
+        |object: &Map<String, Value>, key: &str| object.get(key).map(text).unwrap_or_default();
     let labels = objects("labels")
         .into_iter()
         .map(|l| (field(l, "id"), field(l, "name")))
@@ -64,7 +71,11 @@ pub(crate) fn host(body: &Value) -> Option<Host> {
     let mut user_email = end_user
         .map(|u| {
             let username = field(u, "idp_username");
-            if username.is_empty() { field(u, "idp_email") } else { username }
+            if username.is_empty() {
+                field(u, "idp_email")
+            } else {
+                username
+            }
         })
         .unwrap_or_default();
     if user_email.is_empty() {
@@ -74,7 +85,9 @@ pub(crate) fn host(body: &Value) -> Option<Host> {
             .find(|e| !e.is_empty())
             .unwrap_or_default();
     }
-    let user_name = end_user.map(|u| field(u, "idp_full_name")).unwrap_or_default();
+    let user_name = end_user
+        .map(|u| field(u, "idp_full_name"))
+        .unwrap_or_default();
     let name = ["display_name", "computer_name", "hostname"]
         .iter()
         .map(|k| text(host.get(*k).unwrap_or(&Value::Null)))
@@ -89,7 +102,9 @@ pub(crate) fn host(body: &Value) -> Option<Host> {
         os_version: get_text("os_version"),
         team,
         enrollment_status: mdm_text("enrollment_status"),
-        connected_to_fleet: mdm.and_then(|m| m.get("connected_to_fleet")).and_then(Value::as_bool),
+        connected_to_fleet: mdm
+            .and_then(|m| m.get("connected_to_fleet"))
+            .and_then(Value::as_bool),
         labels,
         policies,
         failing_policies_count,
@@ -109,9 +124,8 @@ impl Host {
     /// The number of failing policies: Fleet's count when it gave one, else the policies
     /// answering `fail`.
     pub(crate) fn failing_policies(&self) -> u64 {
-        self.failing_policies_count.unwrap_or_else(|| {
-            self.policies.iter().filter(|(_, _, r)| r == "fail").count() as u64
-        })
+        self.failing_policies_count
+            .unwrap_or_else(|| self.policies.iter().filter(|(_, _, r)| r == "fail").count() as u64)
     }
 
     /// The enrichment data (documented in the crate root).
@@ -212,7 +226,10 @@ mod tests {
             ("Online", false),
             ("", false),
         ] {
-            let h = Host { enrollment_status: status.into(), ..Host::default() };
+            let h = Host {
+                enrollment_status: status.into(),
+                ..Host::default()
+            };
             assert_eq!(h.is_enrolled(), enrolled, "{status}");
         }
         assert!(super::host(&json!({"message": "Resource Not Found"})).is_none());

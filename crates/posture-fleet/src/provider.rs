@@ -138,11 +138,12 @@ impl FleetProvider {
     }
 
     async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
-        let mut url = self
-            .config
-            .url()
-            .join(&["api", "v1", "fleet", "hosts", "identifier", serial.as_str()]);
-        url.query_pairs_mut().append_pair("exclude_software", "true");
+        let mut url =
+            self.config
+                .url()
+                .join(&["api", "v1", "fleet", "hosts", "identifier", serial.as_str()]);
+        url.query_pairs_mut()
+            .append_pair("exclude_software", "true");
         let request = format!("GET /api/v1/fleet/hosts/identifier/{serial}");
         let answer = self.get(url, &request).await?;
         if answer.status == StatusCode::NOT_FOUND {
@@ -209,7 +210,9 @@ impl FleetProvider {
             };
             return Decision::deny(
                 DenyCode::NOT_MANAGED,
-                format!("{serial} is in Fleet but not enrolled in MDM (enrollment status {status})"),
+                format!(
+                    "{serial} is in Fleet but not enrolled in MDM (enrollment status {status})"
+                ),
             );
         }
         if self.config.require_connected() && host.connected_to_fleet != Some(true) {
@@ -255,7 +258,12 @@ impl FleetProvider {
             .config
             .labels()
             .iter()
-            .filter(|wanted| !host.labels.iter().any(|(id, name)| id == *wanted || name == *wanted))
+            .filter(|wanted| {
+                !host
+                    .labels
+                    .iter()
+                    .any(|(id, name)| id == *wanted || name == *wanted)
+            })
             .map(String::as_str)
             .collect();
         if !missing.is_empty() {
@@ -269,7 +277,11 @@ impl FleetProvider {
 
     fn policy_failure(&self, serial: &Serial, host: &Host) -> Option<String> {
         let show = |(id, name, response): &(String, String, String)| {
-            let state = if response.is_empty() { "not yet run" } else { response.as_str() };
+            let state = if response.is_empty() {
+                "not yet run"
+            } else {
+                response.as_str()
+            };
             format!("{name:?} ({id}): {state}")
         };
         if self.config.requires_every_policy() {

@@ -412,10 +412,5 @@ mod tests {
 /// let mut reader = Reader::new(&get);
 /// assert_eq!(reader.seconds(&posture_http::env::TIMEOUT), Some(std::time::Duration::from_secs(7)));
 /// ```
-pub const TIMEOUT: posture_settings::Setting = posture_settings::Setting::seconds(
-    "TIMEOUT",
-    4,
-    1,
-    60,
-    "seconds one lookup may take",
-);
+pub const TIMEOUT: posture_settings::Setting =
+    posture_settings::Setting::seconds("TIMEOUT", 4, 1, 60, "seconds one lookup may take");

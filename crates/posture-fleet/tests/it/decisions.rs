@@ -114,10 +114,19 @@ async fn teams_by_name_or_id_in_either_field_pair() {
     .await;
     for fields in [TeamFields::Team, TeamFields::Fleet, TeamFields::Both] {
         fleet.set_team_fields(fields);
-        let by_name = provider(&fleet, |c| c.with_teams(["Engineering"]).with_cache_ttl(std::time::Duration::ZERO));
-        assert!(decide(&by_name, "C02XL0GJJG5J").await.is_allowed(), "{fields:?}");
+        let by_name = provider(&fleet, |c| {
+            c.with_teams(["Engineering"])
+                .with_cache_ttl(std::time::Duration::ZERO)
+        });
+        assert!(
+            decide(&by_name, "C02XL0GJJG5J").await.is_allowed(),
+            "{fields:?}"
+        );
         let by_id = provider(&fleet, |c| c.with_teams(["8"]));
-        assert!(decide(&by_id, "C02SALES0001").await.is_allowed(), "{fields:?}");
+        assert!(
+            decide(&by_id, "C02SALES0001").await.is_allowed(),
+            "{fields:?}"
+        );
         let decision = decide(&by_name, "C02SALES0001").await;
         let (code, message) = denied(&decision);
         assert_eq!(code, "notCompliant");
@@ -126,7 +135,10 @@ async fn teams_by_name_or_id_in_either_field_pair() {
             "C02SALES0001 is in team \"Sales\" (8), not one of FLEET_TEAMS (Engineering)"
         );
         let decision = decide(&by_name, "C02NOTEAM001").await;
-        assert!(denied(&decision).1.contains("is in no team"), "{decision:?}");
+        assert!(
+            denied(&decision).1.contains("is in no team"),
+            "{decision:?}"
+        );
     }
 }
 
@@ -161,7 +173,10 @@ async fn named_policies_and_every_policy() {
     let decision = decide(&named, "C02XL0GJJG5J").await;
     let (code, message) = denied(&decision);
     assert_eq!(code, "notCompliant");
-    assert!(message.ends_with("\"2\": not a policy of this host"), "{message}");
+    assert!(
+        message.ends_with("\"2\": not a policy of this host"),
+        "{message}"
+    );
     let decision = decide(&named, "C02FAILING01").await;
     assert!(
         denied(&decision).1.ends_with("\"FileVault on\" (2): fail"),
@@ -178,7 +193,12 @@ async fn named_policies_and_every_policy() {
         )
     );
     let decision = decide(&every, "C02NOTRUN001").await;
-    assert!(denied(&decision).1.contains("\"Firewall on\" (3): not yet run"), "{decision:?}");
+    assert!(
+        denied(&decision)
+            .1
+            .contains("\"Firewall on\" (3): not yet run"),
+        "{decision:?}"
+    );
     let data = decide(&provider(&fleet, |c| c), "C02FAILING01").await;
     assert_eq!(data.enrichment().unwrap().to_value()["failing_policies"], 1);
 }

@@ -32,7 +32,11 @@ async fn a_refused_token_is_permanent_and_named_and_fails_readiness() {
     assert!(err.message().contains("refused FLEET_API_TOKEN"), "{err}");
     assert!(!err.message().contains("wrong-token"), "{err}");
     let err = p.check_ready().await.unwrap_err();
-    assert!(err.message().contains("refused FLEET_API_TOKEN for GET /api/v1/fleet/me"), "{err}");
+    assert!(
+        err.message()
+            .contains("refused FLEET_API_TOKEN for GET /api/v1/fleet/me"),
+        "{err}"
+    );
     assert!(fleet.stats().unauthorized >= 2);
 }
 
@@ -43,7 +47,11 @@ async fn readiness_reads_the_user_once_a_minute() {
         p.check_ready().await.unwrap();
     }
     assert_eq!(fleet.stats().requests, 1);
-    assert!(p.report()[0].contains("/api/v1/fleet/hosts/identifier/"), "{:?}", p.report());
+    assert!(
+        p.report()[0].contains("/api/v1/fleet/hosts/identifier/"),
+        "{:?}",
+        p.report()
+    );
 }
 
 #[tokio::test]
@@ -64,7 +72,12 @@ async fn statuses_are_sorted_into_transient_and_permanent() {
     let err = error(&p, "C02AAAAAAAA6").await;
     assert!(err.message().contains("observer role"), "{err}");
     fleet.set_fault(None);
-    assert!(p.lookup(&LookupRequest::new("C02XL0GJJG5J")).await.unwrap().is_allowed());
+    assert!(
+        p.lookup(&LookupRequest::new("C02XL0GJJG5J"))
+            .await
+            .unwrap()
+            .is_allowed()
+    );
 }
 
 #[tokio::test]
@@ -75,13 +88,21 @@ async fn a_url_that_is_not_fleet_is_not_a_missing_device() {
     let p = FleetProvider::new(config).unwrap();
     let err = error(&p, "C02XL0GJJG5J").await;
     assert!(!err.is_transient());
-    assert!(err.message().contains("does not look like a Fleet server"), "{err}");
+    assert!(
+        err.message().contains("does not look like a Fleet server"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn retry_after_is_honoured_without_calling_fleet() {
     let (fleet, p) = setup(posture_fakes::fleet::API_TOKEN).await;
-    fleet.fail_next(Fault::TooManyRequests { retry_after_secs: 30 }, 1);
+    fleet.fail_next(
+        Fault::TooManyRequests {
+            retry_after_secs: 30,
+        },
+        1,
+    );
     let err = error(&p, "C02XL0GJJG5J").await;
     assert!(err.is_transient());
     assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
