@@ -510,10 +510,10 @@ async fn provider_lists_and_policies_are_validated() {
         text,
         "PROVIDER=\"file,jamf,file\" is invalid: expected each provider once (file is named twice)"
     );
-    let text = problems(&[("PROVIDER", "file,mosyle")]);
+    let text = problems(&[("PROVIDER", "file,jumpcloud")]);
     assert!(
         text.starts_with(
-            "PROVIDER=\"file,mosyle\" is invalid: expected file, jamf, intune or kandji"
+            "PROVIDER=\"file,jumpcloud\" is invalid: expected file, jamf, intune, kandji, fleet or http"
         ),
         "{text}"
     );
