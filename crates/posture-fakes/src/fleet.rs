@@ -46,8 +46,8 @@ use serde_json::{Value, json};
 use crate::Fault;
 use crate::fault::Wording;
 use crate::server::{
-    BoxResponse, FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode,
-    html_response, json_response, lock,
+    FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode, html_response,
+    json_response, lock,
 };
 
 /// The API token the fake accepts.
@@ -218,12 +218,7 @@ impl FakeFleet {
     /// Starts a fake with no hosts.
     pub async fn start() -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
-        let handler_state = shared.clone();
-        let server = FakeServer::start(Arc::new(move |request| {
-            let shared = handler_state.clone();
-            Box::pin(async move { handle(&shared, request).await }) as BoxResponse
-        }))
-        .await?;
+        let server = FakeServer::start_with(shared.clone(), handle).await?;
         Ok(Self { server, shared })
     }
 
@@ -324,7 +319,7 @@ const WORDING: Wording = Wording {
     wrong_shape: || json!({"hosts": []}),
 };
 
-async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
+async fn handle(shared: Arc<Shared>, request: FakeRequest) -> FakeResponse {
     shared.requests.fetch_add(1, Ordering::SeqCst);
     let segments = request.segments();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -356,9 +351,9 @@ async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
         ["hosts", "identifier", identifier] => match shared.fault.take() {
             Some(fault) => match fault.answer(&WORDING).await {
                 Some(injected) => injected,
-                None => host(shared, None),
+                None => host(&shared, None),
             },
-            None => host(shared, Some(identifier)),
+            None => host(&shared, Some(identifier)),
         },
         _ => error(StatusCode::NOT_FOUND, "Resource Not Found", "not found"),
     }

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use posture_http::env::{self, ConfigProblem, ConfigProblems, TIMEOUT};
-use posture_http::{BaseUrl, CaBundle, Secret};
+use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::{BaseUrl, LookupSettings, Secret};
 use posture_settings::Reader;
 
 use crate::kind::{
@@ -48,12 +48,7 @@ pub struct FleetConfig {
     labels: Vec<String>,
     policies: Vec<String>,
     enrich: bool,
-    timeout: Duration,
-    cache_ttl: Duration,
-    negative_cache_ttl: Duration,
-    cache_capacity: u64,
-    max_retry_after: Duration,
-    extra_roots: CaBundle,
+    lookup: LookupSettings,
 }
 
 impl FleetConfig {
@@ -83,12 +78,7 @@ impl FleetConfig {
             labels: Vec::new(),
             policies: Vec::new(),
             enrich: true,
-            timeout: DEFAULT_TIMEOUT,
-            cache_ttl: DEFAULT_CACHE_TTL,
-            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-            cache_capacity: 10_000,
-            max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
-            extra_roots: CaBundle::empty(),
+            lookup: LookupSettings::default(),
         })
     }
 
@@ -142,50 +132,30 @@ impl FleetConfig {
             ));
         }
         let enrich = reader.flag(&ENRICH);
-        let timeout = reader.seconds(&TIMEOUT);
-        let cache_ttl = reader.seconds(&CACHE_TTL);
-        let negative_cache_ttl = reader.seconds(&NEGATIVE_CACHE_TTL);
-        let max_retry_after = reader.seconds(&MAX_RETRY_AFTER);
-        let extra_roots = env::ca_bundle(reader.value(CA_PATH.name), CA_PATH.name, &mut problems);
-        reader.problems_from(problems);
+        let lookup = LookupSettings::read(
+            &mut reader,
+            &CACHE_TTL,
+            &NEGATIVE_CACHE_TTL,
+            &MAX_RETRY_AFTER,
+            &CA_PATH,
+        );
         let has_problems = reader.has_problems();
         reader.finish()?;
-        match (
-            url,
-            api_token,
-            require_connected,
-            enrich,
-            timeout,
-            cache_ttl,
-            negative_cache_ttl,
-            max_retry_after,
-            extra_roots,
-        ) {
-            (
-                Some(url),
-                Some(api_token),
-                Some(require_connected),
-                Some(enrich),
-                Some(timeout),
-                Some(cache_ttl),
-                Some(negative_cache_ttl),
-                Some(max_retry_after),
-                Some(extra_roots),
-            ) if !has_problems => Ok(Self {
-                url,
-                api_token: Secret::new(api_token),
-                require_connected,
-                teams,
-                labels,
-                policies,
-                enrich,
-                timeout,
-                cache_ttl,
-                negative_cache_ttl,
-                cache_capacity: 10_000,
-                max_retry_after,
-                extra_roots,
-            }),
+        match (url, api_token, require_connected, enrich, lookup) {
+            (Some(url), Some(api_token), Some(require_connected), Some(enrich), Some(lookup))
+                if !has_problems =>
+            {
+                Ok(Self {
+                    url,
+                    api_token: Secret::new(api_token),
+                    require_connected,
+                    teams,
+                    labels,
+                    policies,
+                    enrich,
+                    lookup,
+                })
+            }
             // Every None above came with a problem, so finish() has returned already.
             _ => Err(ConfigProblems::new(Vec::new())),
         }
@@ -230,44 +200,11 @@ impl FleetConfig {
         self
     }
 
-    /// Sets how long one lookup may take (`TIMEOUT`). Fails outside 1–60 s.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigProblems> {
-        if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(60) {
-            return Err(ConfigProblems::one(ConfigProblem::invalid(
-                TIMEOUT.name,
-                &timeout.as_secs_f64().to_string(),
-                TIMEOUT.expected(),
-            )));
-        }
-        self.timeout = timeout;
-        Ok(self)
-    }
-
-    /// Sets how long allowed answers are reused; zero disables.
+    /// Sets `TIMEOUT`, the cache TTLs, the longest `Retry-After` honoured and extra CA
+    /// certificates.
     #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how long denies are reused; zero disables.
-    #[must_use]
-    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_cache_ttl = ttl;
-        self
-    }
-
-    /// Sets the longest `Retry-After` honoured. Fails outside 1 s–1 h.
-    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, ConfigProblems> {
-        self.max_retry_after = env::max_retry_after_in_range(delay, MAX_RETRY_AFTER.name)
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// Trusts these CA certificates in addition to the Mozilla roots.
-    #[must_use]
-    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
-        self.extra_roots = roots;
+    pub fn with_lookup(mut self, lookup: LookupSettings) -> Self {
+        self.lookup = lookup;
         self
     }
 
@@ -311,34 +248,10 @@ impl FleetConfig {
         self.enrich
     }
 
-    /// `TIMEOUT`.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// `FLEET_CACHE_TTL`.
-    pub fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    /// `FLEET_NEGATIVE_CACHE_TTL`.
-    pub fn negative_cache_ttl(&self) -> Duration {
-        self.negative_cache_ttl
-    }
-
-    /// The most answers the cache holds.
-    pub fn cache_capacity(&self) -> u64 {
-        self.cache_capacity
-    }
-
-    /// `FLEET_MAX_RETRY_AFTER`.
-    pub fn max_retry_after(&self) -> Duration {
-        self.max_retry_after
-    }
-
-    /// `FLEET_CA_PATH`, read.
-    pub fn extra_roots(&self) -> &CaBundle {
-        &self.extra_roots
+    /// `TIMEOUT`, `FLEET_CACHE_TTL`, `FLEET_NEGATIVE_CACHE_TTL`, `FLEET_MAX_RETRY_AFTER` and
+    /// `FLEET_CA_PATH`.
+    pub fn lookup(&self) -> &LookupSettings {
+        &self.lookup
     }
 }
 
@@ -369,10 +282,13 @@ mod tests {
         assert!(config.enrich());
         assert!(config.teams().is_empty() && config.labels().is_empty());
         assert!(!config.requires_every_policy());
-        assert_eq!(config.timeout(), DEFAULT_TIMEOUT);
-        assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
-        assert_eq!(config.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
-        assert_eq!(config.max_retry_after(), Duration::from_secs(60));
+        assert_eq!(config.lookup().timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(config.lookup().cache_ttl(), DEFAULT_CACHE_TTL);
+        assert_eq!(
+            config.lookup().negative_cache_ttl(),
+            DEFAULT_NEGATIVE_CACHE_TTL
+        );
+        assert_eq!(config.lookup().max_retry_after(), Duration::from_secs(60));
         assert!(!format!("{config:?}").contains("top-secret-token"));
     }
 
@@ -443,12 +359,9 @@ mod tests {
         assert!(!config.require_connected());
         assert!(FleetConfig::new("fleet.example.com", "t").is_err());
         assert!(FleetConfig::new("https://fleet.example.com", "").is_err());
-        let config = FleetConfig::new("http://127.0.0.1:9", "t").unwrap();
-        assert!(config.clone().with_timeout(Duration::ZERO).is_err());
-        assert!(
-            config
-                .with_max_retry_after(Duration::from_secs(7200))
-                .is_err()
-        );
+        let config = FleetConfig::new("http://127.0.0.1:9", "t")
+            .unwrap()
+            .with_lookup(LookupSettings::default().with_cache_ttl(Duration::ZERO));
+        assert_eq!(config.lookup().cache_ttl(), Duration::ZERO);
     }
 }

@@ -153,12 +153,7 @@ impl ProviderSetup for FleetSetup {
                     fleet.policies().join(",")
                 }
             ),
-            format!(
-                "FLEET_CACHE_TTL={} s FLEET_NEGATIVE_CACHE_TTL={} s FLEET_MAX_RETRY_AFTER={} s",
-                fleet.cache_ttl().as_secs(),
-                fleet.negative_cache_ttl().as_secs(),
-                fleet.max_retry_after().as_secs()
-            ),
+            fleet.lookup().summary("FLEET"),
         ]
     }
 
@@ -174,13 +169,7 @@ impl ProviderSetup for FleetSetup {
 impl ProviderCounters for FleetProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        vec![
-            CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::CACHE_MISSES, stats.decisions.misses)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::REQUESTS, stats.fleet_requests),
-        ]
+        posture_http::decision_counters(&stats.decisions, stats.fleet_requests)
     }
 }
 

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::{
-    Answer, Backoff, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial,
-    StatusCode, Url, decode_json, send_bearer,
+    Answer, Backoff, CacheStats, LookupCache, RecentSuccess, Serial, StatusCode, Url, decode_json,
+    send_bearer,
 };
 
 use crate::config::FleetConfig;
@@ -64,25 +64,19 @@ pub struct FleetProvider {
 impl FleetProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: FleetConfig) -> Result<Self, FleetError> {
-        let http = ClientOptions::new(config.timeout())
-            .with_extra_roots(config.extra_roots().clone())
-            .with_user_agent(concat!(
+        let lookup = config.lookup();
+        let http = lookup
+            .client(concat!(
                 "step-posture-connector posture-fleet/",
                 env!("CARGO_PKG_VERSION")
             ))
-            .build()
             .map_err(FleetError::client)?;
-        let decisions = LookupCache::new(
-            CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
-                .with_max_entries(config.cache_capacity()),
-        );
-        let backoff = Backoff::new(config.max_retry_after());
         Ok(Self {
-            config,
+            decisions: lookup.decision_cache(),
+            backoff: lookup.backoff(),
             http,
-            decisions,
+            config,
             requests: AtomicU64::new(0),
-            backoff,
             ready: RecentSuccess::new(READY_WINDOW),
         })
     }
@@ -328,7 +322,7 @@ impl FleetProvider {
     async fn probe(&self) -> Result<(), ProviderError> {
         let request = "GET /api/v1/fleet/me";
         let setting = format!("FLEET_URL ({})", self.config.url());
-        posture_http::probe_within(SERVICE, &setting, self.config.timeout(), async {
+        posture_http::probe_within(SERVICE, &setting, self.config.lookup().timeout(), async {
             let url = self.config.url().join(&["api", "v1", "fleet", "me"]);
             let answer = self.get(url, request).await?;
             match answer.status {
@@ -358,9 +352,12 @@ impl PostureProvider for FleetProvider {
             }
         };
         self.decisions
-            .decide(serial.clone(), SERVICE, self.config.timeout(), || {
-                self.fetch_decision(&serial)
-            })
+            .decide(
+                serial.clone(),
+                SERVICE,
+                self.config.lookup().timeout(),
+                || self.fetch_decision(&serial),
+            )
             .await
     }
 

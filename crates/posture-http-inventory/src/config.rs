@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use posture_http::CaBundle;
-use posture_http::env::{self, ConfigProblem, ConfigProblems, TIMEOUT};
+use posture_http::LookupSettings;
+use posture_http::env::{ConfigProblem, ConfigProblems};
 use posture_http::reqwest::header::{HeaderName, HeaderValue};
 use posture_settings::Reader;
 
@@ -55,12 +55,7 @@ pub struct HttpInventoryConfig {
     match_pointer: String,
     require: Vec<Condition>,
     enrich: Vec<(String, String)>,
-    timeout: Duration,
-    cache_ttl: Duration,
-    negative_cache_ttl: Duration,
-    cache_capacity: u64,
-    max_retry_after: Duration,
-    extra_roots: CaBundle,
+    lookup: LookupSettings,
 }
 
 impl HttpInventoryConfig {
@@ -86,12 +81,7 @@ impl HttpInventoryConfig {
             match_pointer: match_pointer.to_owned(),
             require: Vec::new(),
             enrich: Vec::new(),
-            timeout: Duration::from_secs(4),
-            cache_ttl: DEFAULT_CACHE_TTL,
-            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-            cache_capacity: 10_000,
-            max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
-            extra_roots: CaBundle::empty(),
+            lookup: LookupSettings::default(),
         })
     }
 
@@ -188,47 +178,24 @@ impl HttpInventoryConfig {
                 pairs
             }
         };
-        let timeout = reader.seconds(&TIMEOUT);
-        let cache_ttl = reader.seconds(&CACHE_TTL);
-        let negative_cache_ttl = reader.seconds(&NEGATIVE_CACHE_TTL);
-        let max_retry_after = reader.seconds(&MAX_RETRY_AFTER);
-        let mut problems = Vec::new();
-        let extra_roots = env::ca_bundle(reader.value(CA_PATH.name), CA_PATH.name, &mut problems);
-        reader.problems_from(problems);
+        let lookup = LookupSettings::read(
+            &mut reader,
+            &CACHE_TTL,
+            &NEGATIVE_CACHE_TTL,
+            &MAX_RETRY_AFTER,
+            &CA_PATH,
+        );
         let complete = !reader.has_problems();
         reader.finish()?;
-        match (
-            url,
-            headers,
-            match_pointer,
-            timeout,
-            cache_ttl,
-            negative_cache_ttl,
-            max_retry_after,
-            extra_roots,
-        ) {
-            (
-                Some(url),
-                Some(headers),
-                Some(match_pointer),
-                Some(timeout),
-                Some(cache_ttl),
-                Some(negative_cache_ttl),
-                Some(max_retry_after),
-                Some(extra_roots),
-            ) if complete => Ok(Self {
+        match (url, headers, match_pointer, lookup) {
+            (Some(url), Some(headers), Some(match_pointer), Some(lookup)) if complete => Ok(Self {
                 url,
                 headers,
                 record,
                 match_pointer,
                 require,
                 enrich,
-                timeout,
-                cache_ttl,
-                negative_cache_ttl,
-                cache_capacity: 10_000,
-                max_retry_after,
-                extra_roots,
+                lookup,
             }),
             // Every None above came with a problem, so finish() has returned already.
             _ => Err(ConfigProblems::new(Vec::new())),
@@ -271,37 +238,11 @@ impl HttpInventoryConfig {
         Ok(self)
     }
 
-    /// Sets how long one lookup may take (`TIMEOUT`). Fails outside 1–60 s.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigProblems> {
-        if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(60) {
-            return Err(ConfigProblems::one(ConfigProblem::invalid(
-                TIMEOUT.name,
-                &timeout.as_secs_f64().to_string(),
-                TIMEOUT.expected(),
-            )));
-        }
-        self.timeout = timeout;
-        Ok(self)
-    }
-
-    /// Sets how long allowed answers are reused; zero disables.
+    /// Sets `TIMEOUT`, the cache TTLs, the longest `Retry-After` honoured and extra CA
+    /// certificates.
     #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how long denies are reused; zero disables.
-    #[must_use]
-    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_cache_ttl = ttl;
-        self
-    }
-
-    /// Trusts these CA certificates in addition to the Mozilla roots.
-    #[must_use]
-    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
-        self.extra_roots = roots;
+    pub fn with_lookup(mut self, lookup: LookupSettings) -> Self {
+        self.lookup = lookup;
         self
     }
 
@@ -339,34 +280,10 @@ impl HttpInventoryConfig {
         &self.enrich
     }
 
-    /// `TIMEOUT`.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// `HTTP_CACHE_TTL`.
-    pub fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    /// `HTTP_NEGATIVE_CACHE_TTL`.
-    pub fn negative_cache_ttl(&self) -> Duration {
-        self.negative_cache_ttl
-    }
-
-    /// The most answers the cache holds.
-    pub fn cache_capacity(&self) -> u64 {
-        self.cache_capacity
-    }
-
-    /// `HTTP_MAX_RETRY_AFTER`.
-    pub fn max_retry_after(&self) -> Duration {
-        self.max_retry_after
-    }
-
-    /// `HTTP_CA_PATH`, read.
-    pub fn extra_roots(&self) -> &CaBundle {
-        &self.extra_roots
+    /// `TIMEOUT`, `HTTP_CACHE_TTL`, `HTTP_NEGATIVE_CACHE_TTL`, `HTTP_MAX_RETRY_AFTER` and
+    /// `HTTP_CA_PATH`.
+    pub fn lookup(&self) -> &LookupSettings {
+        &self.lookup
     }
 }
 
@@ -453,9 +370,12 @@ mod tests {
         assert_eq!(config.record(), "");
         assert_eq!(config.match_pointer(), "/serial");
         assert!(config.require().is_empty() && config.enrich().is_empty());
-        assert_eq!(config.timeout(), Duration::from_secs(4));
-        assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
-        assert_eq!(config.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
+        assert_eq!(config.lookup().timeout(), Duration::from_secs(4));
+        assert_eq!(config.lookup().cache_ttl(), DEFAULT_CACHE_TTL);
+        assert_eq!(
+            config.lookup().negative_cache_ttl(),
+            DEFAULT_NEGATIVE_CACHE_TTL
+        );
         assert!(!format!("{config:?}").contains("top-secret-token"));
         assert!(env(&[("HTTP_ENRICH", "0")]).unwrap().enrich().is_empty());
         assert!(

@@ -164,12 +164,7 @@ impl ProviderSetup for HttpSetup {
                     enrich.join(",")
                 }
             ),
-            format!(
-                "HTTP_CACHE_TTL={} s HTTP_NEGATIVE_CACHE_TTL={} s HTTP_MAX_RETRY_AFTER={} s",
-                c.cache_ttl().as_secs(),
-                c.negative_cache_ttl().as_secs(),
-                c.max_retry_after().as_secs()
-            ),
+            c.lookup().summary("HTTP"),
         ]
     }
 
@@ -185,13 +180,7 @@ impl ProviderSetup for HttpSetup {
 impl ProviderCounters for HttpInventoryProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        vec![
-            CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::CACHE_MISSES, stats.decisions.misses)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::REQUESTS, stats.requests),
-        ]
+        posture_http::decision_counters(&stats.decisions, stats.requests)
     }
 }
 

@@ -6,8 +6,8 @@ use posture_core::{
     Decision, DenyCode, DeviceMode, Enrichment, LookupRequest, PostureProvider, ProviderError,
 };
 use posture_http::{
-    Answer, Backoff, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial,
-    StatusCode, decode_json, send_json,
+    Answer, Backoff, CacheStats, LookupCache, RecentSuccess, Serial, StatusCode, decode_json,
+    send_json,
 };
 use serde_json::{Map, Value};
 
@@ -66,27 +66,21 @@ pub struct HttpInventoryProvider {
 impl HttpInventoryProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: HttpInventoryConfig) -> Result<Self, HttpInventoryError> {
-        let http = ClientOptions::new(config.timeout())
-            .with_extra_roots(config.extra_roots().clone())
-            .with_user_agent(concat!(
+        let lookup = config.lookup();
+        let http = lookup
+            .client(concat!(
                 "step-posture-connector posture-http-inventory/",
                 env!("CARGO_PKG_VERSION")
             ))
-            .build()
             .map_err(|err| HttpInventoryError::Client {
                 source: Box::new(err),
             })?;
-        let decisions = LookupCache::new(
-            CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
-                .with_max_entries(config.cache_capacity()),
-        );
-        let backoff = Backoff::new(config.max_retry_after());
         Ok(Self {
-            config,
+            decisions: lookup.decision_cache(),
+            backoff: lookup.backoff(),
             http,
-            decisions,
+            config,
             requests: AtomicU64::new(0),
-            backoff,
             ready: RecentSuccess::new(READY_WINDOW),
         })
     }
@@ -228,7 +222,7 @@ impl HttpInventoryProvider {
 
     async fn probe(&self) -> Result<(), ProviderError> {
         let setting = format!("HTTP_URL ({})", self.config.url());
-        posture_http::probe_within(SERVICE, &setting, self.config.timeout(), async {
+        posture_http::probe_within(SERVICE, &setting, self.config.lookup().timeout(), async {
             let (answer, request) = self.get(PROBE_SERIAL, DeviceMode::Auto).await?;
             match answer.status {
                 StatusCode::OK | StatusCode::NOT_FOUND => Ok(()),
@@ -270,7 +264,7 @@ impl PostureProvider for HttpInventoryProvider {
             .decide(
                 (serial.clone(), mode),
                 SERVICE,
-                self.config.timeout(),
+                self.config.lookup().timeout(),
                 || self.fetch_decision(&serial, mode),
             )
             .await

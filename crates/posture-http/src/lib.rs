@@ -55,6 +55,7 @@ mod classify;
 mod client;
 pub mod env;
 mod guid;
+mod lookup;
 pub mod oauth;
 mod ratelimit;
 mod recent;
@@ -75,6 +76,7 @@ pub use client::{
     install_ring_as_process_default, tls_config,
 };
 pub use guid::{colon_hex, guid_v4};
+pub use lookup::{LookupSettings, decision_counters};
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};
 pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess, probe_within};

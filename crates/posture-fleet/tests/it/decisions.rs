@@ -114,10 +114,7 @@ async fn teams_by_name_or_id_in_either_field_pair() {
     .await;
     for fields in [TeamFields::Team, TeamFields::Fleet, TeamFields::Both] {
         fleet.set_team_fields(fields);
-        let by_name = provider(&fleet, |c| {
-            c.with_teams(["Engineering"])
-                .with_cache_ttl(std::time::Duration::ZERO)
-        });
+        let by_name = provider(&fleet, |c| c.with_teams(["Engineering"]));
         assert!(
             decide(&by_name, "C02XL0GJJG5J").await.is_allowed(),
             "{fields:?}"
