@@ -22,7 +22,8 @@ use crate::{
 ///
 /// let lookup = LookupSettings::default()
 ///     .with_cache_ttl(Duration::from_secs(30))
-///     .with_timeout(Duration::from_secs(2))?;
+///     .with_timeout(Duration::from_secs(2))
+///     .map_err(|problem| problem.to_string())?;
 /// assert_eq!(lookup.summary("FLEET"), "FLEET_CACHE_TTL=30 s FLEET_NEGATIVE_CACHE_TTL=10 s FLEET_MAX_RETRY_AFTER=60 s");
 /// assert!(lookup.clone().with_timeout(Duration::ZERO).is_err());
 /// let client = lookup.client("posture-example/1")?;
