@@ -13,8 +13,9 @@ use crate::{
     DEFAULT_MAX_RETRY_AFTER, LookupCache, env,
 };
 
-/// The lookup settings of one provider: `TIMEOUT`, `<P>_CACHE_TTL`,
-/// `<P>_NEGATIVE_CACHE_TTL`, `<P>_MAX_RETRY_AFTER`, `<P>_CA_PATH`, and the cache's capacity.
+/// The lookup settings of one provider: `TIMEOUT`, `PREFIX_CACHE_TTL`,
+/// `PREFIX_NEGATIVE_CACHE_TTL`, `PREFIX_MAX_RETRY_AFTER`, `PREFIX_CA_PATH`, and the cache's
+/// capacity.
 ///
 /// ```
 /// use std::time::Duration;
@@ -165,8 +166,8 @@ impl LookupSettings {
         &self.extra_roots
     }
 
-    /// The `check-config` line: `<P>_CACHE_TTL=… s <P>_NEGATIVE_CACHE_TTL=… s
-    /// <P>_MAX_RETRY_AFTER=… s`.
+    /// The `check-config` line for the variables' common `prefix`:
+    /// `PREFIX_CACHE_TTL=… s PREFIX_NEGATIVE_CACHE_TTL=… s PREFIX_MAX_RETRY_AFTER=… s`.
     pub fn summary(&self, prefix: &str) -> String {
         format!(
             "{prefix}_CACHE_TTL={} s {prefix}_NEGATIVE_CACHE_TTL={} s {prefix}_MAX_RETRY_AFTER={} s",
