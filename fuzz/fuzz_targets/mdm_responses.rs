@@ -1,17 +1,18 @@
 //! The readers of every MDM's answers: Jamf Pro (Classic and Pro API inventory records,
 //! departments, tokens), Microsoft Graph for Intune (managed devices, Entra devices, group
-//! checks, tokens) and Kandji (the device list). The first byte picks the answer, the rest
+//! checks, tokens), Kandji (the device list) and Fleet (a host). The first byte picks the answer, the rest
 //! is the body. Every enrichment produced must be a JSON object.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use posture_intune::fuzzing as intune;
+use posture_fleet::fuzzing as fleet;
 use posture_jamf::fuzzing as jamf;
 use posture_kandji::fuzzing as kandji;
 
 const JAMF: usize = jamf::ResponseKind::ALL.len();
 const INTUNE: usize = intune::ResponseKind::ALL.len();
-const KINDS: usize = JAMF + INTUNE + 1;
+const KINDS: usize = JAMF + INTUNE + 2;
 
 fn assert_objects(values: &[String]) {
     for value in values {
@@ -46,6 +47,10 @@ fuzz_target!(|data: &[u8]| {
                 values.pop(); // the next link, not an enrichment
                 assert_objects(&values);
             }
+        }
+    } else if pick == JAMF + INTUNE + 1 {
+        if let Ok((value, _enrolled)) = fleet::parse_host(body) {
+            assert_objects(&[value]);
         }
     } else if let Ok(values) = kandji::parse_devices(body) {
         assert_objects(&values);

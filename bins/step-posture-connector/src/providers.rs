@@ -32,7 +32,8 @@ impl Providers {
         Self::default()
     }
 
-    /// The providers this build includes: `file`, `jamf`, `intune` and `kandji`, each
+    /// The providers this build includes: `file`, `jamf`, `intune`, `kandji`, `fleet` and
+    /// `http` (the generic HTTP inventory), each
     /// behind the Cargo feature of the same name (all on by default).
     pub fn builtin() -> Self {
         #[allow(unused_mut)]
@@ -52,6 +53,14 @@ impl Providers {
         #[cfg(feature = "kandji")]
         {
             providers = providers.with(&posture_kandji::KIND);
+        }
+        #[cfg(feature = "fleet")]
+        {
+            providers = providers.with(&posture_fleet::KIND);
+        }
+        #[cfg(feature = "http")]
+        {
+            providers = providers.with(&posture_http_inventory::KIND);
         }
         providers
     }

@@ -6,7 +6,10 @@
 //! - [`jamf::FakeJamf`]: Jamf Pro (OAuth tokens, Classic and Jamf Pro API inventory);
 //! - [`intune::FakeIntune`]: the Microsoft identity platform, Microsoft Graph and Intune's
 //!   SCEP validation service;
-//! - [`kandji::FakeKandji`]: Kandji's device list behind its rate-limiting gateway.
+//! - [`kandji::FakeKandji`]: Kandji's device list behind its rate-limiting gateway;
+//! - [`fleet::FakeFleet`]: Fleet's host lookup by identifier;
+//! - [`snipeit::FakeSnipeIt`]: Snipe-IT's asset lookup by serial, for the generic HTTP
+//!   inventory provider.
 //!
 //! They share one skeleton ([`server`]) and one vocabulary of injected failures
 //! ([`Fault`], [`TokenFault`]), and each is a [`posture_conformance::Upstream`] for the
@@ -32,10 +35,12 @@
 //! ```
 
 mod fault;
+pub mod fleet;
 pub mod intune;
 pub mod jamf;
 pub mod kandji;
 pub mod server;
+pub mod snipeit;
 
 pub use fault::{Fault, TokenFault};
 pub use server::at_once;

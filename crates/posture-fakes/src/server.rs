@@ -118,6 +118,38 @@ impl FakeServer {
         Ok(Self { addr, accept })
     }
 
+    /// Binds a free port on `127.0.0.1` and serves every request with `handle`, given the
+    /// fake's shared `state`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use posture_fakes::server::{FakeServer, StatusCode, response};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let hits = Arc::new(AtomicU64::new(0));
+    /// let server = FakeServer::start_with(hits.clone(), |hits, _request| async move {
+    ///     hits.fetch_add(1, Ordering::SeqCst);
+    ///     response(StatusCode::NO_CONTENT, "text/plain", "")
+    /// })
+    /// .await?;
+    /// assert!(server.url().starts_with("http://127.0.0.1:"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn start_with<S, F, Fut>(state: Arc<S>, handle: F) -> std::io::Result<Self>
+    where
+        S: Send + Sync + 'static,
+        F: Fn(Arc<S>, FakeRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = FakeResponse> + Send + 'static,
+    {
+        Self::start(Arc::new(move |request| {
+            Box::pin(handle(state.clone(), request)) as BoxResponse
+        }))
+        .await
+    }
+
     /// The address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

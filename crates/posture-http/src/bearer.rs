@@ -54,9 +54,41 @@ pub async fn send_bearer(
     request: &str,
     limit: usize,
 ) -> Result<Answer, ProviderError> {
+    send_json(
+        builder.header(AUTHORIZATION, bearer_header(token, service)?),
+        service,
+        request,
+        limit,
+    )
+    .await
+}
+
+/// Sends `builder` (with whatever credentials it already carries) and
+/// `Accept: application/json`, and reads the body (at most `limit` bytes). No answer, or an
+/// answer cut short, is a [`transport_error`]; a body over the limit is permanent. Any
+/// status is returned as an [`Answer`].
+///
+/// ```no_run
+/// # async fn demo(client: posture_http::reqwest::Client) -> Result<(), posture_core::ProviderError> {
+/// let answer = posture_http::send_json(
+///     client.get("https://assets.example.com/api/v1/hardware/byserial/C02XL0GJJG5J"),
+///     "Snipe-IT",
+///     "GET /api/v1/hardware/byserial/C02XL0GJJG5J",
+///     1024 * 1024,
+/// )
+/// .await?;
+/// assert!(answer.status.is_success() || answer.status.is_client_error() || answer.status.is_server_error());
+/// # Ok(())
+/// # }
+/// ```
+pub async fn send_json(
+    builder: RequestBuilder,
+    service: &str,
+    request: &str,
+    limit: usize,
+) -> Result<Answer, ProviderError> {
     let response = builder
         .header(ACCEPT, "application/json")
-        .header(AUTHORIZATION, bearer_header(token, service)?)
         .send()
         .await
         .map_err(|err| transport_error(service, request, err))?;

@@ -55,6 +55,7 @@ mod classify;
 mod client;
 pub mod env;
 mod guid;
+mod lookup;
 pub mod oauth;
 mod ratelimit;
 mod recent;
@@ -64,7 +65,7 @@ mod token;
 
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
 pub use base_url::{BaseUrl, BaseUrlError};
-pub use bearer::{Answer, bearer_header, send_bearer};
+pub use bearer::{Answer, bearer_header, send_bearer, send_json};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache, find_cause};
 pub use classify::{
     MAX_RETRY_AFTER, decode_json, looks_like_html, origin, read_body, redirect_target, retry_after,
@@ -75,9 +76,10 @@ pub use client::{
     install_ring_as_process_default, tls_config,
 };
 pub use guid::{colon_hex, guid_v4};
+pub use lookup::{LookupSettings, decision_counters};
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};
-pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess};
+pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess, probe_within};
 pub use reqwest::{self, StatusCode, Url};
 pub use secret::Secret;
 pub use serial::Serial;

@@ -12,6 +12,59 @@ use crate::cache::copy_error;
 /// is failing.
 pub const DEFAULT_FAILURE_WINDOW: Duration = Duration::from_secs(10);
 
+/// One readiness request under `timeout`, its failures worded for the operator: no answer in
+/// time, or a transient failure, says that `service` at `setting` (`"FLEET_URL
+/// (https://fleet.example.com)"`) is not reachable, keeping the `Retry-After`; a permanent
+/// failure (a refused token) is returned as it is, since its message already names the
+/// setting to fix.
+///
+/// ```
+/// use std::time::Duration;
+/// use posture_core::ProviderError;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let err = posture_http::probe_within(
+///     "Fleet",
+///     "FLEET_URL (https://fleet.example.com)",
+///     Duration::from_secs(4),
+///     async { Err::<(), _>(ProviderError::transient("Fleet answered 502 Bad Gateway")) },
+/// )
+/// .await
+/// .unwrap_err();
+/// assert_eq!(
+///     err.message(),
+///     "Fleet at FLEET_URL (https://fleet.example.com) is not reachable: Fleet answered 502 Bad Gateway"
+/// );
+/// # }
+/// ```
+pub async fn probe_within<F>(
+    service: &str,
+    setting: &str,
+    timeout: Duration,
+    probe: F,
+) -> Result<(), ProviderError>
+where
+    F: Future<Output = Result<(), ProviderError>>,
+{
+    match tokio::time::timeout(timeout, probe).await {
+        Err(_) => Err(ProviderError::transient(format!(
+            "{service} at {setting} did not answer within {} s (TIMEOUT)",
+            timeout.as_secs_f32()
+        ))),
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) if err.is_transient() => {
+            let message = format!("{service} at {setting} is not reachable: {err}");
+            Err(match err.retry_after() {
+                Some(delay) => ProviderError::transient(message).with_retry_after(delay),
+                None => ProviderError::transient(message),
+            }
+            .with_source(err))
+        }
+        Ok(Err(err)) => Err(err),
+    }
+}
+
 /// The readiness memo: makes a check that costs an upstream request (a readiness probe every
 /// few seconds, against an API with an hourly quota) at most once per window, however many
 /// callers ask and however often.

@@ -6,6 +6,7 @@ mod admission;
 mod auth;
 mod decisions;
 mod faults;
+mod fleet_http;
 mod http2;
 mod jamf;
 mod limits;

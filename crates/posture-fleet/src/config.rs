@@ -1,0 +1,367 @@
+use std::time::Duration;
+
+use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::{BaseUrl, LookupSettings, Secret};
+use posture_settings::Reader;
+
+use crate::kind::{
+    API_TOKEN, CA_PATH, CACHE_TTL, ENRICH, LABELS, MAX_RETRY_AFTER, NEGATIVE_CACHE_TTL, POLICIES,
+    REQUIRE_CONNECTED, TEAMS, URL,
+};
+
+/// The default `TIMEOUT`: 4 s, so step-ca's retry fits in its 10 s budget.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The default `FLEET_CACHE_TTL`: allowed answers are reused for 60 s.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// The default `FLEET_NEGATIVE_CACHE_TTL`: denies are reused for 10 s.
+pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
+
+pub(crate) const MAX_TTL_SECS: u64 = 86_400;
+
+/// `FLEET_POLICIES=*`: every policy the host has must pass.
+pub const ALL_POLICIES: &str = "*";
+
+/// The validated settings of a [`FleetProvider`](crate::FleetProvider).
+///
+/// Build it from environment-style variables with [`FleetConfig::from_env`], or in code with
+/// [`FleetConfig::new`] and the `with_*` setters. `Debug` never shows the API token.
+///
+/// ```
+/// use posture_fleet::FleetConfig;
+///
+/// let config = FleetConfig::new("https://fleet.example.com", "s3cr3t-token")?
+///     .with_teams(["Engineering"])
+///     .with_policies(["*"]);
+/// assert!(config.require_connected());
+/// assert!(!format!("{config:?}").contains("s3cr3t"));
+/// # Ok::<(), posture_settings::ConfigProblems>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FleetConfig {
+    url: BaseUrl,
+    api_token: Secret,
+    require_connected: bool,
+    teams: Vec<String>,
+    labels: Vec<String>,
+    policies: Vec<String>,
+    enrich: bool,
+    lookup: LookupSettings,
+}
+
+impl FleetConfig {
+    /// Settings with the required values and every default: connected to this Fleet
+    /// required, any team, no label or policy required, enrichment on, `TIMEOUT` 4 s, cache
+    /// TTLs 60 s and 10 s (up to 10 000 answers), `Retry-After` honoured up to 60 s.
+    pub fn new(url: &str, api_token: impl Into<String>) -> Result<Self, ConfigProblems> {
+        let url = BaseUrl::parse(url).map_err(|err| {
+            ConfigProblems::one(ConfigProblem::invalid(
+                URL.name,
+                &posture_http::redact_userinfo(url),
+                format!("{} ({err})", URL.expected()),
+            ))
+        })?;
+        let api_token = Secret::new(api_token);
+        if api_token.is_empty() {
+            return Err(ConfigProblems::one(ConfigProblem::missing(
+                API_TOKEN.name,
+                API_TOKEN.doc,
+            )));
+        }
+        Ok(Self {
+            url,
+            api_token,
+            require_connected: true,
+            teams: Vec::new(),
+            labels: Vec::new(),
+            policies: Vec::new(),
+            enrich: true,
+            lookup: LookupSettings::default(),
+        })
+    }
+
+    /// Reads the settings ([`SETTINGS`](crate::SETTINGS) and `TIMEOUT`) from
+    /// environment-style variables; `get` returns a variable's value, or `None` when it is
+    /// unset. Every problem is reported, each naming its variable. Reads the files named by
+    /// `FLEET_API_TOKEN_FILE` and `FLEET_CA_PATH`; does no network I/O.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use posture_fleet::FleetConfig;
+    ///
+    /// let env = HashMap::from([
+    ///     ("FLEET_URL", "https://fleet.example.com"),
+    ///     ("FLEET_API_TOKEN", "s3cr3t"),
+    ///     ("FLEET_TEAMS", "Engineering, 7"),
+    ///     ("FLEET_POLICIES", "*"),
+    /// ]);
+    /// let config = FleetConfig::from_env(|name| env.get(name).map(|v| v.to_string()))?;
+    /// assert_eq!(config.teams(), ["Engineering", "7"]);
+    /// assert!(config.requires_every_policy());
+    ///
+    /// let err = FleetConfig::from_env(|name| (name == "FLEET_URL").then(|| "http://fleet.example.com".into()))
+    ///     .unwrap_err()
+    ///     .to_string();
+    /// assert!(err.starts_with("FLEET_URL=\"http://fleet.example.com\" is invalid"), "{err}");
+    /// assert!(err.contains("FLEET_API_TOKEN is not set"), "{err}");
+    /// # Ok::<(), posture_settings::ConfigProblems>(())
+    /// ```
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
+        let get: &dyn Fn(&str) -> Option<String> = &get;
+        let mut reader = Reader::new(get);
+        let mut problems = Vec::new();
+        let url = env::base_url(
+            reader.value(URL.name),
+            URL.name,
+            &URL.expected(),
+            &mut problems,
+        );
+        reader.problems_from(problems.drain(..));
+        let api_token = reader.required_secret(&API_TOKEN);
+        let require_connected = reader.flag(&REQUIRE_CONNECTED);
+        let teams = reader.list(&TEAMS);
+        let labels = reader.list(&LABELS);
+        let policies = reader.list(&POLICIES);
+        if policies.len() > 1 && policies.iter().any(|p| p == ALL_POLICIES) {
+            reader.problem(ConfigProblem::invalid(
+                POLICIES.name,
+                &policies.join(","),
+                "either * (every policy of the host) or a list of policy names or ids, not both",
+            ));
+        }
+        let enrich = reader.flag(&ENRICH);
+        let lookup = LookupSettings::read(
+            &mut reader,
+            &CACHE_TTL,
+            &NEGATIVE_CACHE_TTL,
+            &MAX_RETRY_AFTER,
+            &CA_PATH,
+        );
+        let has_problems = reader.has_problems();
+        reader.finish()?;
+        match (url, api_token, require_connected, enrich, lookup) {
+            (Some(url), Some(api_token), Some(require_connected), Some(enrich), Some(lookup))
+                if !has_problems =>
+            {
+                Ok(Self {
+                    url,
+                    api_token: Secret::new(api_token),
+                    require_connected,
+                    teams,
+                    labels,
+                    policies,
+                    enrich,
+                    lookup,
+                })
+            }
+            // Every None above came with a problem, so finish() has returned already.
+            _ => Err(ConfigProblems::new(Vec::new())),
+        }
+    }
+
+    /// Requires the host's MDM to be this Fleet (`mdm.connected_to_fleet`).
+    #[must_use]
+    pub fn with_require_connected(mut self, require: bool) -> Self {
+        self.require_connected = require;
+        self
+    }
+
+    /// Requires the host to be in one of these teams (names or ids); empty allows any.
+    #[must_use]
+    pub fn with_teams<I: IntoIterator<Item = S>, S: Into<String>>(mut self, teams: I) -> Self {
+        self.teams = teams.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Requires the host to carry every one of these labels (names or ids).
+    #[must_use]
+    pub fn with_labels<I: IntoIterator<Item = S>, S: Into<String>>(mut self, labels: I) -> Self {
+        self.labels = labels.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Requires the host to pass these policies (names or ids), or with `["*"]` every policy
+    /// it has.
+    #[must_use]
+    pub fn with_policies<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        policies: I,
+    ) -> Self {
+        self.policies = policies.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether allowed answers carry enrichment data.
+    #[must_use]
+    pub fn with_enrich(mut self, enrich: bool) -> Self {
+        self.enrich = enrich;
+        self
+    }
+
+    /// Sets `TIMEOUT`, the cache TTLs, the longest `Retry-After` honoured and extra CA
+    /// certificates.
+    #[must_use]
+    pub fn with_lookup(mut self, lookup: LookupSettings) -> Self {
+        self.lookup = lookup;
+        self
+    }
+
+    /// `FLEET_URL`.
+    pub fn url(&self) -> &BaseUrl {
+        &self.url
+    }
+
+    /// `FLEET_API_TOKEN`, redacted in `Debug`.
+    pub fn api_token(&self) -> &Secret {
+        &self.api_token
+    }
+
+    /// `FLEET_REQUIRE_CONNECTED`.
+    pub fn require_connected(&self) -> bool {
+        self.require_connected
+    }
+
+    /// `FLEET_TEAMS`.
+    pub fn teams(&self) -> &[String] {
+        &self.teams
+    }
+
+    /// `FLEET_LABELS`.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// `FLEET_POLICIES`.
+    pub fn policies(&self) -> &[String] {
+        &self.policies
+    }
+
+    /// Whether `FLEET_POLICIES` is `*`.
+    pub fn requires_every_policy(&self) -> bool {
+        self.policies.iter().any(|p| p == ALL_POLICIES)
+    }
+
+    /// `FLEET_ENRICH`.
+    pub fn enrich(&self) -> bool {
+        self.enrich
+    }
+
+    /// `TIMEOUT`, `FLEET_CACHE_TTL`, `FLEET_NEGATIVE_CACHE_TTL`, `FLEET_MAX_RETRY_AFTER` and
+    /// `FLEET_CA_PATH`.
+    pub fn lookup(&self) -> &LookupSettings {
+        &self.lookup
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<FleetConfig, ConfigProblems> {
+        let mut map: HashMap<String, String> = HashMap::from([
+            (
+                "FLEET_URL".to_owned(),
+                "https://fleet.example.com".to_owned(),
+            ),
+            ("FLEET_API_TOKEN".to_owned(), "top-secret-token".to_owned()),
+        ]);
+        for (k, v) in pairs {
+            map.insert((*k).to_owned(), (*v).to_owned());
+        }
+        FleetConfig::from_env(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let config = env(&[]).unwrap();
+        assert!(config.require_connected());
+        assert!(config.enrich());
+        assert!(config.teams().is_empty() && config.labels().is_empty());
+        assert!(!config.requires_every_policy());
+        assert_eq!(config.lookup().timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(config.lookup().cache_ttl(), DEFAULT_CACHE_TTL);
+        assert_eq!(
+            config.lookup().negative_cache_ttl(),
+            DEFAULT_NEGATIVE_CACHE_TTL
+        );
+        assert_eq!(config.lookup().max_retry_after(), Duration::from_secs(60));
+        assert!(!format!("{config:?}").contains("top-secret-token"));
+    }
+
+    #[test]
+    fn every_variable_names_itself() {
+        for (pairs, start) in [
+            (
+                vec![("FLEET_URL", "http://fleet.example.com")],
+                "FLEET_URL=\"http://fleet.example.com\" is invalid: expected the Fleet server's URL",
+            ),
+            (
+                vec![("FLEET_REQUIRE_CONNECTED", "yes")],
+                "FLEET_REQUIRE_CONNECTED=\"yes\" is invalid: expected 0 or 1",
+            ),
+            (
+                vec![("FLEET_ENRICH", "on")],
+                "FLEET_ENRICH=\"on\" is invalid",
+            ),
+            (
+                vec![("FLEET_CACHE_TTL", "1h")],
+                "FLEET_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400",
+            ),
+            (
+                vec![("FLEET_NEGATIVE_CACHE_TTL", "-1")],
+                "FLEET_NEGATIVE_CACHE_TTL=\"-1\" is invalid",
+            ),
+            (
+                vec![("FLEET_MAX_RETRY_AFTER", "0")],
+                "FLEET_MAX_RETRY_AFTER=\"0\" is invalid: expected a whole number of seconds from 1 to 3600",
+            ),
+            (vec![("TIMEOUT", "61")], "TIMEOUT=\"61\" is invalid"),
+            (
+                vec![("FLEET_CA_PATH", "/nonexistent/ca.pem")],
+                "FLEET_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
+            ),
+            (
+                vec![("FLEET_POLICIES", "*,Gatekeeper")],
+                "FLEET_POLICIES=\"*,Gatekeeper\" is invalid: expected either *",
+            ),
+            (
+                vec![("FLEET_API_TOKEN_FILE", "/nonexistent/token")],
+                "FLEET_API_TOKEN is invalid (value not shown, it is a secret): expected either FLEET_API_TOKEN or FLEET_API_TOKEN_FILE, not both",
+            ),
+        ] {
+            let err = env(&pairs).unwrap_err();
+            assert_eq!(err.problems().len(), 1, "{err}");
+            let text = err.to_string();
+            assert!(text.starts_with(start), "{text}");
+            assert!(!text.contains("top-secret-token"), "{text}");
+        }
+        let err = FleetConfig::from_env(|_| None).unwrap_err().to_string();
+        assert!(err.contains("FLEET_URL is not set"), "{err}");
+        assert!(err.contains("FLEET_API_TOKEN is not set"), "{err}");
+    }
+
+    #[test]
+    fn lists_and_setters() {
+        let config = env(&[
+            ("FLEET_TEAMS", " Engineering , 3,,"),
+            ("FLEET_LABELS", "wifi-allowed"),
+            ("FLEET_POLICIES", "Gatekeeper enabled,12"),
+            ("FLEET_REQUIRE_CONNECTED", "false"),
+        ])
+        .unwrap();
+        assert_eq!(config.teams(), ["Engineering", "3"]);
+        assert_eq!(config.labels(), ["wifi-allowed"]);
+        assert_eq!(config.policies(), ["Gatekeeper enabled", "12"]);
+        assert!(!config.require_connected());
+        assert!(FleetConfig::new("fleet.example.com", "t").is_err());
+        assert!(FleetConfig::new("https://fleet.example.com", "").is_err());
+        let config = FleetConfig::new("http://127.0.0.1:9", "t")
+            .unwrap()
+            .with_lookup(LookupSettings::default().with_cache_ttl(Duration::ZERO));
+        assert_eq!(config.lookup().cache_ttl(), Duration::ZERO);
+    }
+}

@@ -1,0 +1,193 @@
+//! The Fleet provider as a server composes it: `PROVIDER=fleet`.
+
+use std::sync::Arc;
+
+use posture_core::{
+    BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
+};
+use posture_http::DEFAULT_MAX_RETRY_AFTER;
+use posture_settings::{ConfigProblems, Setting};
+
+use crate::config::{DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, MAX_TTL_SECS};
+use crate::{FleetConfig, FleetProvider};
+
+/// `PROVIDER=fleet`, for a server's list of providers.
+pub static KIND: FleetKind = FleetKind;
+
+pub(crate) const URL: Setting = Setting::url(
+    "FLEET_URL",
+    "the Fleet server's URL, such as https://fleet.example.com",
+)
+.required();
+pub(crate) const API_TOKEN: Setting = Setting::secret(
+    "FLEET_API_TOKEN",
+    "FLEET_API_TOKEN_FILE",
+    "the API token of a Fleet API-only user (observer role)",
+);
+pub(crate) const REQUIRE_CONNECTED: Setting = Setting::flag(
+    "FLEET_REQUIRE_CONNECTED",
+    true,
+    "require the host's MDM to be this Fleet (mdm.connected_to_fleet)",
+);
+pub(crate) const TEAMS: Setting = Setting::list(
+    "FLEET_TEAMS",
+    "team (fleet) names or ids the host must be in (default: any)",
+);
+pub(crate) const LABELS: Setting = Setting::list(
+    "FLEET_LABELS",
+    "label names or ids the host must carry, all of them",
+);
+pub(crate) const POLICIES: Setting = Setting::list(
+    "FLEET_POLICIES",
+    "policy names or ids the host must pass; * for every policy of the host",
+);
+pub(crate) const ENRICH: Setting = Setting::flag(
+    "FLEET_ENRICH",
+    true,
+    "return host, team, label and end-user data as enrichment",
+);
+pub(crate) const CACHE_TTL: Setting = Setting::seconds(
+    "FLEET_CACHE_TTL",
+    DEFAULT_CACHE_TTL.as_secs(),
+    0,
+    MAX_TTL_SECS,
+    "how long an allowed answer is cached",
+);
+pub(crate) const NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
+    "FLEET_NEGATIVE_CACHE_TTL",
+    DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
+    0,
+    MAX_TTL_SECS,
+    "how long a deny is cached",
+);
+pub(crate) const MAX_RETRY_AFTER: Setting = Setting::seconds(
+    "FLEET_MAX_RETRY_AFTER",
+    DEFAULT_MAX_RETRY_AFTER.as_secs(),
+    1,
+    3600,
+    "the longest Retry-After from Fleet that is honoured",
+);
+pub(crate) const CA_PATH: Setting = Setting::path(
+    "FLEET_CA_PATH",
+    "extra PEM CA certificates (a private CA, a proxy, a test server)",
+);
+
+/// Every variable the Fleet provider reads (besides the server's `TIMEOUT`).
+pub const SETTINGS: &[Setting] = &[
+    URL,
+    API_TOKEN,
+    REQUIRE_CONNECTED,
+    TEAMS,
+    LABELS,
+    POLICIES,
+    ENRICH,
+    CACHE_TTL,
+    NEGATIVE_CACHE_TTL,
+    MAX_RETRY_AFTER,
+    CA_PATH,
+];
+
+/// The Fleet provider's [`ProviderKind`]: reads [`SETTINGS`] with [`FleetConfig::from_env`].
+///
+/// ```
+/// use posture_core::ProviderKind;
+/// let get = |name: &str| match name {
+///     "FLEET_URL" => Some("https://fleet.example.com".to_owned()),
+///     "FLEET_API_TOKEN" => Some("s3cr3t".to_owned()),
+///     _ => None,
+/// };
+/// let setup = posture_fleet::KIND.configure(&get).unwrap();
+/// assert!(setup.summary()[0].starts_with("FLEET_URL=https://fleet.example.com (token set, not shown)"));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct FleetKind;
+
+impl ProviderKind for FleetKind {
+    fn name(&self) -> &'static str {
+        "fleet"
+    }
+
+    fn settings(&self) -> &'static [Setting] {
+        SETTINGS
+    }
+
+    fn configure(
+        &self,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
+        FleetConfig::from_env(get)
+            .map(|config| Box::new(FleetSetup(config)) as Box<dyn ProviderSetup>)
+    }
+}
+
+/// A validated Fleet configuration.
+#[derive(Debug)]
+struct FleetSetup(FleetConfig);
+
+fn shown(entries: &[String]) -> String {
+    if entries.is_empty() {
+        "(any)".to_owned()
+    } else {
+        entries.join(",")
+    }
+}
+
+impl ProviderSetup for FleetSetup {
+    fn summary(&self) -> Vec<String> {
+        let fleet = &self.0;
+        vec![
+            format!(
+                "FLEET_URL={} (token set, not shown) FLEET_REQUIRE_CONNECTED={} FLEET_ENRICH={}",
+                fleet.url(),
+                u8::from(fleet.require_connected()),
+                u8::from(fleet.enrich()),
+            ),
+            format!(
+                "FLEET_TEAMS={} FLEET_LABELS={} FLEET_POLICIES={}",
+                shown(fleet.teams()),
+                shown(fleet.labels()),
+                if fleet.policies().is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    fleet.policies().join(",")
+                }
+            ),
+            fleet.lookup().summary("FLEET"),
+        ]
+    }
+
+    fn build(&self) -> Result<BuiltProvider, BuildError> {
+        let fleet = Arc::new(
+            FleetProvider::new(self.0.clone())
+                .map_err(|err| BuildError::new("cannot set up the Fleet provider", err))?,
+        );
+        Ok(BuiltProvider::new(fleet.clone()).with_counters(fleet))
+    }
+}
+
+impl ProviderCounters for FleetProvider {
+    fn samples(&self) -> Vec<CounterSample> {
+        let stats = self.stats();
+        posture_http::decision_counters(&stats.decisions, stats.fleet_requests)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declarations_match_what_the_parser_reads() {
+        let asked = posture_settings::variables_read(|get| {
+            let _ = FleetConfig::from_env(get);
+        });
+        let mut declared: Vec<&str> = posture_settings::variable_names(SETTINGS);
+        declared.push("TIMEOUT");
+        declared.sort_unstable();
+        assert_eq!(
+            asked.iter().map(String::as_str).collect::<Vec<_>>(),
+            declared
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! A [`PostureProvider`](posture_core::PostureProvider) backed by [Fleet](https://fleetdm.com),
+//! the open-source device management server.
+//!
+//! step-ca asks, for each attested device, whether it may get a certificate; this provider
+//! answers by looking the attested serial number up in Fleet.
+//!
+//! ```
+//! use posture_core::{LookupRequest, PostureProvider};
+//! use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
+//! use posture_fleet::{FleetConfig, FleetProvider};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let fleet = FakeFleet::start().await?; // a fake Fleet on 127.0.0.1
+//! fleet.add_host(FakeFleetHost::new("C02XL0GJJG5J"));
+//! fleet.add_host(FakeFleetHost::new("C02PENDING01").with_enrollment_status(Some("Pending")));
+//!
+//! let c = fleet.connection();
+//! let config = FleetConfig::new(&c.url, c.api_token)?.with_teams(["Engineering"]);
+//! let provider = FleetProvider::new(config)?;
+//! provider.check_ready().await?;
+//!
+//! let mac = provider.lookup(&LookupRequest::new("C02XL0GJJG5J")).await?;
+//! assert_eq!(mac.enrichment().unwrap().to_value()["user"]["email"], "betty@example.com");
+//!
+//! let pending = provider.lookup(&LookupRequest::new("C02PENDING01")).await?;
+//! assert_eq!(pending.deny_code().map(|c| c.as_str()), Some("notManaged"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What a lookup does
+//!
+//! 1. **Identifier hygiene.** The identifier must look like an Apple serial number (8 to 14
+//!    ASCII letters and digits, upper-cased); anything else is denied with
+//!    `invalidIdentifier` and Fleet is not called.
+//! 2. **Lookup**, through the cache: `GET /api/v1/fleet/hosts/identifier/{serial}?exclude_software=true`
+//!    with the API token as a bearer token. A 404 carrying Fleet's JSON error is
+//!    `deviceNotFound`; a 404 without it means `FLEET_URL` is not a Fleet server (a permanent
+//!    error, never "not found").
+//! 3. **Exact re-check.** Fleet's identifier route matches `hostname`, `uuid`,
+//!    `osquery_host_id` and `node_key` as well as `hardware_serial`, and returns the first
+//!    match: a host whose hostname is another device's serial would be found instead. The
+//!    host's `hardware_serial` must equal the serial (ignoring ASCII case); otherwise
+//!    `deviceNotFound`, naming the host that matched.
+//! 4. **Decision**, in this order: `mdm.enrollment_status` is not `On` or `On (…)`
+//!    (`Pending`, `Off`, `null`) → `notManaged`; with `FLEET_REQUIRE_CONNECTED` (on by
+//!    default) `mdm.connected_to_fleet` is not `true` → `notManaged`; outside `FLEET_TEAMS`
+//!    → `notCompliant`; missing one of `FLEET_LABELS` → `notCompliant`; failing (or not yet
+//!    having run) one of `FLEET_POLICIES` → `notCompliant`. Every message names the
+//!    reason: the status, the team, the labels or the policies with their responses.
+//! 5. **Allowed**, with this enrichment data unless `FLEET_ENRICH=0` (ids as strings; the
+//!    user's fields are empty when Fleet knows no end user):
+//!
+//!    ```json
+//!    {
+//!      "host": {"id": "42", "name": "Betty's MacBook Pro", "hostname": "bettys-mbp.local",
+//!               "serial_number": "C02XL0GJJG5J", "platform": "darwin", "os_version": "macOS 14.4.1"},
+//!      "team": {"id": "3", "name": "Engineering"},
+//!      "labels": ["All Hosts", "wifi-allowed"],
+//!      "failing_policies": 0,
+//!      "user": {"email": "betty@example.com", "name": "Betty Jackson"}
+//!    }
+//!    ```
+//!
+//! # Documented variants accepted
+//!
+//! - The team: `fleet_id`/`fleet_name` (Fleet's 2026 rename) or `team_id`/`team_name`; during
+//!   the rename answers carry both, and `fleet_*` is read first. `FLEET_TEAMS` entries match
+//!   the team's id or its exact name; `null` is "no team".
+//! - Enrollment: `On (automatic)` (the legacy name the API still returns), `On
+//!   (company-owned)`, `On (manual)`, `On (personal)`, `On (manual - personal)`; `Pending`,
+//!   `Off` and `null` are not enrolled.
+//! - The end user: `end_users[0].idp_username`, or `idp_email` in earlier versions, and
+//!   `idp_full_name`; without end users, the first `device_mapping[].email`.
+//! - Policies: `FLEET_POLICIES` entries match a policy's id or exact name; `*` requires every
+//!   policy of the host to answer `pass`, so a policy that hasn't run yet (`""`) denies
+//!   (fail closed).
+//!
+//! # Errors
+//!
+//! No answer within `TIMEOUT`, connection failures, 5xx, 408 and 429 (with its
+//! `Retry-After`, honoured up to `FLEET_MAX_RETRY_AFTER`: nothing is sent until it has
+//! passed, then one request goes first) are transient
+//! [`ProviderError`](posture_core::ProviderError)s: the server answers 503 and step-ca
+//! retries once. A refused token (401), a missing permission (403), a URL that isn't Fleet's,
+//! redirects (never followed) and malformed answers are permanent.
+//!
+//! # API token permissions
+//!
+//! Create an **API-only user** (`fleetctl user create --api-only`) with the **Observer**
+//! role, globally or on the teams whose hosts may get certificates, and use its token. The
+//! lookup reads one host (`GET /api/v1/fleet/hosts/identifier/…`); the readiness check reads
+//! the user itself (`GET /api/v1/fleet/me`).
+//!
+//! # Caching
+//!
+//! Decisions are cached per serial: allowed answers for `FLEET_CACHE_TTL` (60 s), denies for
+//! `FLEET_NEGATIVE_CACHE_TTL` (10 s); `0` disables either. Concurrent lookups of one serial
+//! make one request. Errors are never cached.
+//!
+//! # Crate features
+//!
+//! - `fuzzing`: the `fuzzing` module, the reader of Fleet's host answer as a plain function
+//!   for `cargo fuzz`. Off by default.
+//!
+//! The fake Fleet the tests use is `posture_fakes::fleet::FakeFleet`, in the repository's
+//! unpublished `posture-fakes` crate.
+
+mod config;
+mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+mod kind;
+mod model;
+mod provider;
+
+pub use config::{
+    ALL_POLICIES, DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT, FleetConfig,
+};
+pub use error::FleetError;
+pub use kind::{FleetKind, KIND, SETTINGS};
+pub use posture_http::CacheStats;
+pub use provider::{FleetProvider, FleetStats};

@@ -1,0 +1,23 @@
+//! The conformance suite every provider runs.
+
+use std::sync::Arc;
+
+use posture_conformance::{Subject, run};
+use posture_fakes::snipeit::{FakeAsset, FakeSnipeIt};
+use posture_http_inventory::{HttpInventoryConfig, HttpInventoryProvider};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_inventory_provider_conforms() {
+    let snipe = FakeSnipeIt::start().await.unwrap();
+    snipe.add_asset(FakeAsset::new("C02XL0GJJG5J"));
+    snipe.add_asset(FakeAsset::new("DMPXK2ABCD12").unassigned());
+    let env = snipe.env_vars();
+    let config = HttpInventoryConfig::from_env(|name| {
+        env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let subject = Subject::new(Arc::new(HttpInventoryProvider::new(config).unwrap()))
+        .with_allowed(["C02XL0GJJG5J", "DMPXK2ABCD12"])
+        .with_upstream(Arc::new(snipe));
+    run(&subject).await.assert_passed();
+}

@@ -1,0 +1,227 @@
+//! The generic provider against Snipe-IT's documented `GET /api/v1/hardware/byserial/{serial}`.
+
+use std::time::Duration;
+
+use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider};
+use posture_fakes::Fault;
+use posture_fakes::snipeit::{FakeAsset, FakeSnipeIt, NotFound};
+use posture_http_inventory::{HttpInventoryConfig, HttpInventoryProvider};
+use serde_json::json;
+
+fn provider(snipe: &FakeSnipeIt, extra: &[(&str, &str)]) -> HttpInventoryProvider {
+    let mut env = snipe.env_vars();
+    for (k, v) in extra {
+        env.retain(|(name, _)| name != k);
+        env.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    let config = HttpInventoryConfig::from_env(|name| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    })
+    .unwrap();
+    HttpInventoryProvider::new(config).unwrap()
+}
+
+async fn decide(provider: &HttpInventoryProvider, serial: &str) -> Decision {
+    provider.lookup(&LookupRequest::new(serial)).await.unwrap()
+}
+
+fn denied(decision: &Decision) -> (&str, &str) {
+    (
+        decision.deny_code().map_or("allowed", |c| c.as_str()),
+        decision.deny_message().unwrap_or(""),
+    )
+}
+
+async fn fake() -> FakeSnipeIt {
+    let snipe = FakeSnipeIt::start().await.unwrap();
+    snipe.add_asset(FakeAsset::new("C02XL0GJJG5J"));
+    snipe.add_asset(
+        FakeAsset::new("C02INSTOCK01")
+            .with_status("Ready to Deploy", "deployable")
+            .unassigned(),
+    );
+    snipe
+}
+
+#[tokio::test]
+async fn deployed_assets_are_allowed_with_the_configured_enrichment() {
+    let snipe = fake().await;
+    let p = provider(
+        &snipe,
+        &[
+            (
+                "HTTP_REQUIRE",
+                "/status_label/status_meta=deployed,/status_label/id=2",
+            ),
+            (
+                "HTTP_ENRICH",
+                "user=/assigned_to/username,email=/assigned_to/email,department=/assigned_to/department/name,asset=/asset_tag,model=/model",
+            ),
+        ],
+    );
+    let decision = decide(&p, "c02xl0gjjg5j").await;
+    assert_eq!(
+        decision.enrichment().unwrap().to_value(),
+        json!({"user": "alice", "email": "alice@example.com", "asset": "A-C02XL0GJJG5J",
+               "model": {"id": 1, "name": "MacBook Pro 14"}})
+    );
+    let decision = decide(&p, "C02INSTOCK01").await;
+    assert_eq!(
+        denied(&decision),
+        (
+            "notCompliant",
+            "C02INSTOCK01 fails the HTTP_REQUIRE condition /status_label/status_meta=deployed \
+             (the inventory has \"deployable\")"
+        )
+    );
+    // No HTTP_ENRICH: allowed without data.
+    let plain = provider(&snipe, &[]);
+    let decision = decide(&plain, "C02XL0GJJG5J").await;
+    assert!(decision.is_allowed() && decision.enrichment().is_none());
+}
+
+#[tokio::test]
+async fn every_documented_not_found_is_device_not_found() {
+    let snipe = fake().await;
+    let p = provider(&snipe, &[("HTTP_NEGATIVE_CACHE_TTL", "0")]);
+    for (style, why) in [
+        (
+            NotFound::StatusError,
+            "/rows/0 (HTTP_RECORD) is missing; it answered \"Asset does not exist.\"",
+        ),
+        (
+            NotFound::EmptyRows,
+            "/rows/0 (HTTP_RECORD) is missing from its answer",
+        ),
+        (NotFound::Http404, "it answered 404 Not Found"),
+    ] {
+        snipe.set_not_found(style);
+        let decision = decide(&p, "C02UNKNOWN01").await;
+        assert_eq!(
+            denied(&decision),
+            (
+                "deviceNotFound",
+                format!("no device with serial number C02UNKNOWN01 in the inventory: {why}")
+                    .as_str()
+            ),
+            "{style:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_record_for_another_device_is_not_this_device() {
+    let snipe = fake().await;
+    let p = provider(&snipe, &[]);
+    // As a search API that ignores its filter: the first row is another asset.
+    snipe.fail_next(Fault::IgnoreFilter, 1);
+    let decision = decide(&p, "C02INSTOCK01").await;
+    assert_eq!(
+        denied(&decision),
+        (
+            "deviceNotFound",
+            "no device with serial number C02INSTOCK01 in the inventory: the record it answered \
+             has /serial (HTTP_MATCH) = \"C02XL0GJJG5J\", not C02INSTOCK01"
+        )
+    );
+    let missing = provider(&snipe, &[("HTTP_MATCH", "/serial_number")]);
+    let decision = decide(&missing, "C02XL0GJJG5J").await;
+    assert!(
+        denied(&decision)
+            .1
+            .ends_with("has /serial_number (HTTP_MATCH) = missing, not C02XL0GJJG5J"),
+        "{decision:?}"
+    );
+}
+
+#[tokio::test]
+async fn credentials_go_in_headers_and_a_refusal_is_named() {
+    let snipe = fake().await;
+    let p = provider(&snipe, &[("HTTP_HEADERS", "Authorization: Bearer wrong")]);
+    let err = p
+        .lookup(&LookupRequest::new("C02XL0GJJG5J"))
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient());
+    assert!(
+        err.message()
+            .contains("check the credentials in HTTP_HEADERS"),
+        "{err}"
+    );
+    assert!(!err.message().contains("wrong"), "{err}");
+    let err = p.check_ready().await.unwrap_err();
+    assert!(
+        err.message()
+            .contains("refused GET /api/v1/hardware/byserial/READINESSPROBE"),
+        "{err}"
+    );
+    assert_eq!(snipe.stats().unauthorized, 2);
+    let good = provider(&snipe, &[]);
+    good.check_ready().await.unwrap();
+    good.check_ready().await.unwrap();
+    assert_eq!(snipe.stats().requests, 3);
+}
+
+#[tokio::test]
+async fn the_mode_goes_into_the_url_and_the_cache_key() {
+    let snipe = fake().await;
+    let url = format!(
+        "{}/api/v1/hardware/byserial/{{identifier}}?kind={{mode}}",
+        snipe.url()
+    );
+    let p = provider(&snipe, &[("HTTP_URL", url.as_str())]);
+    for mode in [
+        DeviceMode::Computer,
+        DeviceMode::MobileDevice,
+        DeviceMode::Computer,
+    ] {
+        let request = LookupRequest::new("C02XL0GJJG5J").with_mode(mode);
+        assert!(p.lookup(&request).await.unwrap().is_allowed());
+    }
+    assert_eq!(snipe.stats().requests, 2);
+    assert!(
+        p.report()[0].contains("?kind={mode} with header(s) authorization"),
+        "{:?}",
+        p.report()
+    );
+}
+
+#[tokio::test]
+async fn transient_and_permanent_failures() {
+    let snipe = fake().await;
+    let p = provider(&snipe, &[("TIMEOUT", "1")]);
+    for (fault, transient, serial) in [
+        (Fault::Status(503), true, "C02AAAAAAAA1"),
+        (Fault::Status(500), true, "C02AAAAAAAA2"),
+        (Fault::Status(400), false, "C02AAAAAAAA3"),
+        (Fault::Garbage, false, "C02AAAAAAAA4"),
+        (Fault::Hang, true, "C02AAAAAAAA5"),
+    ] {
+        snipe.set_fault(Some(fault.clone()));
+        let err = p.lookup(&LookupRequest::new(serial)).await.unwrap_err();
+        assert_eq!(err.is_transient(), transient, "{fault:?}: {err}");
+    }
+    snipe.set_fault(Some(Fault::TooManyRequests {
+        retry_after_secs: 20,
+    }));
+    let err = p
+        .lookup(&LookupRequest::new("C02AAAAAAAA6"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(20)));
+    snipe.set_fault(None);
+    let before = snipe.stats().requests;
+    let err = p
+        .lookup(&LookupRequest::new("C02XL0GJJG5J"))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient() && err.retry_after().is_some(), "{err}");
+    assert_eq!(
+        snipe.stats().requests,
+        before,
+        "nothing is sent within Retry-After"
+    );
+}
