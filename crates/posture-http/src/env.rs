@@ -36,7 +36,16 @@ pub use posture_settings::{
 };
 use posture_settings::{Reader, Setting};
 
-/// `TIMEOUT`: the server's, which every provider also reads as the longest a lookup may take.
+/// The server's `TIMEOUT` as providers read it: whole seconds from 1 to 60, 4 by default, so
+/// step-ca's retry fits in its 10 s budget. Providers read it with their own variables (it
+/// bounds each lookup) but do not declare it: it is the server's.
+///
+/// ```
+/// use posture_settings::Reader;
+/// let get = |_: &str| Some("7".to_owned());
+/// let mut reader = Reader::new(&get);
+/// assert_eq!(reader.seconds(&posture_http::env::TIMEOUT), Some(std::time::Duration::from_secs(7)));
+/// ```
 pub const TIMEOUT: Setting = Setting::seconds(
     "TIMEOUT",
     4,
@@ -353,19 +362,6 @@ pub fn is_guid(text: &str) -> bool {
             _ => b.is_ascii_hexdigit(),
         })
 }
-
-/// The server's `TIMEOUT` as providers read it: whole seconds from 1 to 60, 4 by default, so
-/// step-ca's retry fits in its 10 s budget. Providers read it with their own variables (it
-/// bounds each lookup) but do not declare it: it is the server's.
-///
-/// ```
-/// use posture_settings::Reader;
-/// let get = |_: &str| Some("7".to_owned());
-/// let mut reader = Reader::new(&get);
-/// assert_eq!(reader.seconds(&posture_http::env::TIMEOUT), Some(std::time::Duration::from_secs(7)));
-/// ```
-pub const TIMEOUT: posture_settings::Setting =
-    posture_settings::Setting::seconds("TIMEOUT", 4, 1, 60, "seconds one lookup may take");
 
 #[cfg(test)]
 mod tests {
