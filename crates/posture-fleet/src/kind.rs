@@ -125,36 +125,24 @@ impl ProviderKind for FleetKind {
 #[derive(Debug)]
 struct FleetSetup(FleetConfig);
 
-fn shown(entries: &[String]) -> String {
+fn shown(entries: &[String], empty: &str) -> String {
     if entries.is_empty() {
-        "(any)".to_owned()
+        format!("({empty})")
     } else {
-        entries.join(",")
+        entries.join(", ")
     }
 }
 
 impl ProviderSetup for FleetSetup {
     fn summary(&self) -> Vec<String> {
+        // The variables themselves are in the declared summary check-config prints.
         let fleet = &self.0;
-        vec![
-            format!(
-                "FLEET_URL={} (token set, not shown) FLEET_REQUIRE_CONNECTED={} FLEET_ENRICH={}",
-                fleet.url(),
-                u8::from(fleet.require_connected()),
-                u8::from(fleet.enrich()),
-            ),
-            format!(
-                "FLEET_TEAMS={} FLEET_LABELS={} FLEET_POLICIES={}",
-                shown(fleet.teams()),
-                shown(fleet.labels()),
-                if fleet.policies().is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    fleet.policies().join(",")
-                }
-            ),
-            fleet.lookup().summary("FLEET"),
-        ]
+        vec![format!(
+            "teams allowed: {}; labels required: {}; policies that must pass: {}",
+            shown(fleet.teams(), "any"),
+            shown(fleet.labels(), "none"),
+            shown(fleet.policies(), "none"),
+        )]
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {

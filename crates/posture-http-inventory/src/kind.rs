@@ -128,12 +128,11 @@ struct HttpSetup(HttpInventoryConfig);
 
 impl ProviderSetup for HttpSetup {
     fn summary(&self) -> Vec<String> {
+        // The variables themselves are in the declared summary check-config prints, header
+        // values redacted; what is derived from them follows.
         let c = &self.0;
         let names = c.header_names();
-        let requires: Vec<String> = c.require().iter().map(ToString::to_string).collect();
-        let enrich: Vec<String> = c.enrich().iter().map(|(n, p)| format!("{n}={p}")).collect();
         vec![
-            format!("HTTP_URL={}", c.url()),
             format!(
                 "HTTP_HEADERS: {} (values not shown)",
                 if names.is_empty() {
@@ -143,28 +142,14 @@ impl ProviderSetup for HttpSetup {
                 }
             ),
             format!(
-                "HTTP_RECORD={} HTTP_MATCH={}",
+                "device record: {}; must equal the identifier: {}",
                 if c.record().is_empty() {
-                    "(the whole answer)"
+                    "the whole answer"
                 } else {
                     c.record()
                 },
                 c.match_pointer()
             ),
-            format!(
-                "HTTP_REQUIRE={} HTTP_ENRICH={}",
-                if requires.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    requires.join(",")
-                },
-                if enrich.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    enrich.join(",")
-                }
-            ),
-            c.lookup().summary("HTTP"),
         ]
     }
 
