@@ -166,7 +166,10 @@ fn refused() -> DecisionLine<'static> {
 
 /// The lines `tracing-subscriber` 0.3.23 wrote for these decisions before the formatter
 /// of its own: text, then JSON.
-const GOLDEN: [(fn() -> DecisionLine<'static>, &str, &str); 4] = [
+/// A decision, its golden text line and its golden JSON line.
+type Golden = (fn() -> DecisionLine<'static>, &'static str, &'static str);
+
+const GOLDEN: [Golden; 4] = [
     (allow, GOLDEN_ALLOW_TEXT, GOLDEN_ALLOW_JSON),
     (deny, GOLDEN_DENY_TEXT, GOLDEN_DENY_JSON),
     (transient, GOLDEN_TRANSIENT_TEXT, GOLDEN_TRANSIENT_JSON),
