@@ -27,7 +27,7 @@ use posture_core::{DenyCode, DeviceMode, DynPostureProvider, LookupRequest};
 use posture_webhook::{Answer, Decider, LookupObserver};
 use smallstep_webhook::{ResponseBody, Verifier, VerifyError, WebhookHeaders};
 
-use crate::logging::RefusalLog;
+use crate::logging::{DecisionLine, RefusalLog};
 use crate::metrics::{LookupResult, Metrics, Outcome as Verdict};
 use crate::scep::{self, ScepGate, issuer};
 use crate::throttle::{AuthThrottle, FailureVerdict};
@@ -464,24 +464,22 @@ where
         .refusal
         .is_none_or(|refusal| app.refusals.admit(refusal, client, Instant::now()));
     if own_line {
-        let latency_ms = elapsed.as_secs_f64() * 1000.0;
-        tracing::info!(
-            target: "step_posture_connector::decision",
-            outcome = outcome.outcome.as_str(),
-            status = outcome.status.as_u16(),
-            code = outcome.code.as_ref().map(DenyCode::as_str).unwrap_or(""),
-            identifier = ?outcome.identifier.as_deref().unwrap_or(""),
-            webhook_id = ?claimed_webhook_id,
-            request_id = ?request_id,
-            provisioner = ?outcome.provisioner.as_deref().unwrap_or(""),
-            mode = %outcome.mode,
-            provider = app.provider.name(),
-            webhook = route.as_str(),
-            client = %client.map_or_else(String::new, |ip| ip.to_string()),
-            reason = %outcome.reason,
-            latency_ms = format_args!("{latency_ms:.2}"),
-            "decision"
-        );
+        DecisionLine {
+            outcome: outcome.outcome.as_str(),
+            status: outcome.status.as_u16(),
+            code: outcome.code.as_ref().map(DenyCode::as_str).unwrap_or(""),
+            identifier: outcome.identifier.as_deref().unwrap_or(""),
+            webhook_id: &claimed_webhook_id,
+            request_id: &request_id,
+            provisioner: outcome.provisioner.as_deref().unwrap_or(""),
+            mode: outcome.mode,
+            provider: app.provider.name(),
+            webhook: route.as_str(),
+            client,
+            reason: &outcome.reason,
+            latency: elapsed,
+        }
+        .log();
     }
     let mut response = json(outcome.status, outcome.body);
     if let Some(retry_after) = outcome.retry_after {

@@ -13,6 +13,14 @@
 //! so when traffic is light every line still goes out immediately; under load, lines wait
 //! at most for the batch to fill.
 //!
+//! # The decision line
+//!
+//! The per-decision audit line has a formatter of its own (`audit`): the same bytes as the
+//! subscriber's `text` or `json` line for the same event, written straight into the batch
+//! above, with none of the subscriber's per-field machinery. It still obeys the filter
+//! (`RUST_LOG`, `LOGGING_LEVEL`) for its target, `step_posture_connector::decision`, and
+//! joins the same batches. Every other line goes through `tracing-subscriber`.
+//!
 //! # Refused requests
 //!
 //! Every request that was authenticated gets its decision line. Requests refused before
@@ -43,6 +51,10 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
 
+mod audit;
+
+pub(crate) use audit::DecisionLine;
+
 /// A batch is written once it holds this much.
 const BATCH_BYTES: usize = 64 * 1024;
 
@@ -52,6 +64,7 @@ thread_local! {
 }
 
 /// stderr, duplicated once for the process; `None` if it could not be.
+#[cfg_attr(test, allow(dead_code))]
 fn stderr_file() -> Option<&'static Arc<File>> {
     static STDERR: OnceLock<Option<Arc<File>>> = OnceLock::new();
     STDERR
@@ -66,6 +79,9 @@ fn stderr_file() -> Option<&'static Arc<File>> {
 }
 
 fn write_out(bytes: &[u8]) -> io::Result<()> {
+    #[cfg(test)]
+    return tests::capture(bytes);
+    #[cfg(not(test))]
     match stderr_file() {
         Some(file) => (&**file).write_all(bytes),
         None => io::stderr().lock().write_all(bytes),
@@ -95,6 +111,29 @@ pub fn flush_this_thread() {
             pending.clear();
         }
     });
+}
+
+/// Formats one line with `format` straight into the calling thread's batch, or, on a
+/// thread that does not batch, into a buffer written at once.
+pub(crate) fn write_line(format: impl FnOnce(&mut Vec<u8>)) {
+    let mut format = Some(format);
+    let _ = BATCH.try_with(|batch| {
+        if let Ok(mut batch) = batch.try_borrow_mut()
+            && let Some(pending) = batch.as_mut()
+            && let Some(format) = format.take()
+        {
+            format(pending);
+            if pending.len() >= BATCH_BYTES {
+                let _ = write_out(pending);
+                pending.clear();
+            }
+        }
+    });
+    if let Some(format) = format {
+        let mut line = Vec::with_capacity(512);
+        format(&mut line);
+        let _ = write_out(&line);
+    }
 }
 
 /// The multi-threaded runtime the server runs on, its workers batching log lines.
@@ -412,17 +451,46 @@ pub fn init(level: u8, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(LogSink)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let ansi = std::io::stderr().is_terminal();
+    let builder = builder.with_ansi(ansi);
+    let installed = match format {
+        LogFormat::Text => builder.try_init().is_ok(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init().is_ok(),
     };
+    // The decision line copies the subscriber's format; coloured text (a terminal) is
+    // left to the subscriber.
+    if installed {
+        match format {
+            LogFormat::Text if ansi => {}
+            LogFormat::Text => audit::install(audit::Style::Text),
+            LogFormat::Json => audit::install(audit::Style::Json),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What unit tests write instead of stderr.
+    static CAPTURED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+    pub(super) fn capture(bytes: &[u8]) -> io::Result<()> {
+        CAPTURED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Everything written so far.
+    pub(super) fn captured() -> Vec<u8> {
+        CAPTURED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 
     fn batched() -> Option<usize> {
         BATCH.with(|batch| batch.borrow().as_ref().map(Vec::len))
