@@ -6,7 +6,10 @@
 //! - [`jamf::FakeJamf`]: Jamf Pro (OAuth tokens, Classic and Jamf Pro API inventory);
 //! - [`intune::FakeIntune`]: the Microsoft identity platform, Microsoft Graph and Intune's
 //!   SCEP validation service;
-//! - [`kandji::FakeKandji`]: Kandji's device list behind its rate-limiting gateway.
+//! - [`kandji::FakeKandji`]: Kandji's device list behind its rate-limiting gateway;
+//! - [`mosyle::FakeMosyle`]: Mosyle Manager and Mosyle Business (JWT login, device and
+//!   group lists);
+//! - [`addigy::FakeAddigy`]: Addigy's API v2 device search behind its rate limit.
 //!
 //! They share one skeleton ([`server`]) and one vocabulary of injected failures
 //! ([`Fault`], [`TokenFault`]), and each is a [`posture_conformance::Upstream`] for the
@@ -35,6 +38,7 @@ mod fault;
 pub mod intune;
 pub mod jamf;
 pub mod kandji;
+pub mod mosyle;
 pub mod server;
 
 pub use fault::{Fault, TokenFault};

@@ -34,7 +34,19 @@ impl Answer {
 /// assert!(posture_http::bearer_header("a\nb", "Kandji").is_err());
 /// ```
 pub fn bearer_header(token: &str, service: &str) -> Result<HeaderValue, ProviderError> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+    secret_header(&format!("Bearer {token}"), service)
+}
+
+/// A header value holding a credential as it is (an `x-api-key`, an `accessToken`), marked
+/// sensitive so it is never logged.
+///
+/// ```
+/// let value = posture_http::secret_header("k3y", "Addigy").unwrap();
+/// assert!(value.is_sensitive());
+/// assert!(posture_http::secret_header("a\nb", "Addigy").is_err());
+/// ```
+pub fn secret_header(secret: &str, service: &str) -> Result<HeaderValue, ProviderError> {
+    let mut value = HeaderValue::from_str(secret).map_err(|_| {
         ProviderError::permanent(format!(
             "the {service} access token is not a valid HTTP header value"
         ))
@@ -54,9 +66,26 @@ pub async fn send_bearer(
     request: &str,
     limit: usize,
 ) -> Result<Answer, ProviderError> {
+    send(
+        builder.header(AUTHORIZATION, bearer_header(token, service)?),
+        service,
+        request,
+        limit,
+    )
+    .await
+}
+
+/// Sends `builder` as it is (its credentials already set, in whatever header the backend
+/// wants) with `Accept: application/json`, and reads the body (at most `limit` bytes), as
+/// [`send_bearer`] does.
+pub async fn send(
+    builder: RequestBuilder,
+    service: &str,
+    request: &str,
+    limit: usize,
+) -> Result<Answer, ProviderError> {
     let response = builder
         .header(ACCEPT, "application/json")
-        .header(AUTHORIZATION, bearer_header(token, service)?)
         .send()
         .await
         .map_err(|err| transport_error(service, request, err))?;

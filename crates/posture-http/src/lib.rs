@@ -55,6 +55,7 @@ mod classify;
 mod client;
 pub mod env;
 mod guid;
+pub mod lenient;
 pub mod oauth;
 mod ratelimit;
 mod recent;
@@ -64,7 +65,7 @@ mod token;
 
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
 pub use base_url::{BaseUrl, BaseUrlError};
-pub use bearer::{Answer, bearer_header, send_bearer};
+pub use bearer::{Answer, bearer_header, secret_header, send, send_bearer};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache, find_cause};
 pub use classify::{
     MAX_RETRY_AFTER, decode_json, looks_like_html, origin, read_body, redirect_target, retry_after,
