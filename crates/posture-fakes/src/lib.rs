@@ -34,6 +34,7 @@
 //! # }
 //! ```
 
+pub mod addigy;
 mod fault;
 pub mod intune;
 pub mod jamf;
