@@ -32,8 +32,8 @@ impl Providers {
         Self::default()
     }
 
-    /// The providers this build includes: `file`, `jamf`, `intune` and `kandji`, each
-    /// behind the Cargo feature of the same name (all on by default).
+    /// The providers this build includes: `file`, `jamf`, `intune`, `kandji`, `mosyle` and
+    /// `addigy`, each behind the Cargo feature of the same name (all on by default).
     pub fn builtin() -> Self {
         #[allow(unused_mut)]
         let mut providers = Self::new();
@@ -52,6 +52,14 @@ impl Providers {
         #[cfg(feature = "kandji")]
         {
             providers = providers.with(&posture_kandji::KIND);
+        }
+        #[cfg(feature = "mosyle")]
+        {
+            providers = providers.with(&posture_mosyle::KIND);
+        }
+        #[cfg(feature = "addigy")]
+        {
+            providers = providers.with(&posture_addigy::KIND);
         }
         providers
     }

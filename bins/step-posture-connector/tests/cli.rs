@@ -266,8 +266,8 @@ fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
     let cases: &[(&str, &str, &str)] = &[
         (
             "PROVIDER",
-            "mosyle",
-            "PROVIDER=\"mosyle\" is invalid: expected file, jamf, intune or kandji",
+            "jumpcloud",
+            "PROVIDER=\"jumpcloud\" is invalid: expected file, jamf, intune, kandji, mosyle or addigy",
         ),
         (
             "PORT",

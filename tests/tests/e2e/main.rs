@@ -9,6 +9,7 @@ mod faults;
 mod http2;
 mod jamf;
 mod limits;
+mod mosyle_addigy;
 mod mtls;
 mod ops;
 mod providers;

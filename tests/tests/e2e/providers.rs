@@ -16,17 +16,17 @@ use step_posture_tests::pki::Pki;
 use step_posture_tests::server::{Client, TestServer, enriching_body, enriching_signer, json};
 
 /// In the file provider's [`DEVICES_JSON`](step_posture_tests::server::DEVICES_JSON).
-const LISTED_MAC: &str = "C02XL0GJJG5J";
+pub(super) const LISTED_MAC: &str = "C02XL0GJJG5J";
 /// In the file too, without data.
-const LISTED_KEY: &str = "13804722";
+pub(super) const LISTED_KEY: &str = "13804722";
 
-struct Deployment {
-    server: TestServer,
+pub(super) struct Deployment {
+    pub(super) server: TestServer,
     client: Client,
 }
 
 impl Deployment {
-    async fn start(vars: Vec<(String, String)>, extra: &[(&str, &str)]) -> Self {
+    pub(super) async fn start(vars: Vec<(String, String)>, extra: &[(&str, &str)]) -> Self {
         let pki = Pki::generate().unwrap();
         let mut all: Vec<(&str, &str)> =
             vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -36,7 +36,7 @@ impl Deployment {
         Self { server, client }
     }
 
-    async fn ask(&self, serial: &str) -> (StatusCode, Value) {
+    pub(super) async fn ask(&self, serial: &str) -> (StatusCode, Value) {
         let signed = enriching_signer()
             .unwrap()
             .sign_body(&enriching_body(serial, None).unwrap());
@@ -471,7 +471,7 @@ async fn any_takes_the_first_provider_that_allows_during_a_migration() {
 
 // ---- Configuration -----------------------------------------------------------------------
 
-fn base_vars(pki: &Pki, dir: &std::path::Path) -> HashMap<String, String> {
+pub(super) fn base_vars(pki: &Pki, dir: &std::path::Path) -> HashMap<String, String> {
     let devices = dir.join("devices.json");
     std::fs::write(&devices, step_posture_tests::server::DEVICES_JSON).unwrap();
     [
@@ -510,10 +510,10 @@ async fn provider_lists_and_policies_are_validated() {
         text,
         "PROVIDER=\"file,jamf,file\" is invalid: expected each provider once (file is named twice)"
     );
-    let text = problems(&[("PROVIDER", "file,mosyle")]);
+    let text = problems(&[("PROVIDER", "file,jumpcloud")]);
     assert!(
         text.starts_with(
-            "PROVIDER=\"file,mosyle\" is invalid: expected file, jamf, intune or kandji"
+            "PROVIDER=\"file,jumpcloud\" is invalid: expected file, jamf, intune, kandji, mosyle or addigy"
         ),
         "{text}"
     );
