@@ -36,6 +36,10 @@ pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 20;
 /// Addigy's limit, leaving the rest to other integrations and replicas.
 pub const MAX_REQUESTS_PER_SECOND: u32 = 50;
 
+// Even at the most, the limiter's 1.1 s window leaves any 10 s of Addigy's at no more than
+// half its limit.
+const _: () = assert!(MAX_REQUESTS_PER_SECOND * 10 <= ADDIGY_LIMIT_PER_10_SECONDS / 2);
+
 const RATE_EXPECTED: &str = "a whole number of requests a second from 1 to 50 (Addigy allows \
      1,000 per 10 s and blocks the key for 24 hours beyond; 50 a second is half of that)";
 
@@ -451,9 +455,6 @@ mod tests {
                 "{message}"
             );
         }
-        // Even at the most, the limiter's 1.1 s window leaves Addigy's 10 s window at no
-        // more than half its limit.
-        assert!(MAX_REQUESTS_PER_SECOND * 10 <= ADDIGY_LIMIT_PER_10_SECONDS / 2);
         let config = AddigyConfig::new("https://api.addigy.com", "t").unwrap();
         assert!(config.clone().with_max_requests_per_second(0).is_err());
         assert!(config.clone().with_max_requests_per_second(51).is_err());

@@ -172,8 +172,11 @@ pub(crate) fn listing(body: &Value) -> Result<Listing, String> {
     })
 }
 
-/// A device group of `listdevicegroups`: its ID and name.
-pub(crate) fn groups(body: &Value) -> Result<(Vec<(String, String)>, Option<u64>), String> {
+/// A device group's ID and name.
+pub(crate) type GroupEntry = (String, String);
+
+/// The device groups of `listdevicegroups`, and the page size Mosyle used.
+pub(crate) fn groups(body: &Value) -> Result<(Vec<GroupEntry>, Option<u64>), String> {
     if let Some(status) = refusal(body) {
         return Err(format!("status {status}"));
     }
