@@ -2,13 +2,22 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
-use posture_http::{BaseUrl, CaBundle, Secret, Url};
+use posture_http::{BaseUrl, CommonNames, CommonSettings, Secret, Url};
 use posture_settings::Reader;
 
 use crate::kind::{
     API_TOKEN, API_URL, CA_PATH, CACHE_TTL, ENRICH, MAX_REQUESTS, MAX_RETRY_AFTER,
     NEGATIVE_CACHE_TTL, POLICIES, REQUIRE_COMPLIANT, TIMEOUT,
 };
+
+/// `TIMEOUT` and the common settings' Addigy names.
+const COMMON: CommonNames = CommonNames::new(
+    &TIMEOUT,
+    &CACHE_TTL,
+    &NEGATIVE_CACHE_TTL,
+    &MAX_RETRY_AFTER,
+    &CA_PATH,
+);
 
 /// The settings were invalid: every problem found, one per line.
 pub type AddigyConfigError = ConfigProblems;
@@ -65,13 +74,8 @@ pub struct AddigyConfig {
     policies: Vec<String>,
     require_compliant: bool,
     enrich: bool,
-    timeout: Duration,
-    cache_ttl: Duration,
-    negative_cache_ttl: Duration,
-    cache_capacity: u64,
     max_requests_per_second: NonZeroU32,
-    max_retry_after: Duration,
-    extra_roots: CaBundle,
+    common: CommonSettings,
 }
 
 impl AddigyConfig {
@@ -97,13 +101,8 @@ impl AddigyConfig {
                 policies: Vec::new(),
                 require_compliant: false,
                 enrich: true,
-                timeout: DEFAULT_TIMEOUT,
-                cache_ttl: DEFAULT_CACHE_TTL,
-                negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-                cache_capacity: 10_000,
                 max_requests_per_second: DEFAULT_RATE,
-                max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
-                extra_roots: CaBundle::empty(),
+                common: CommonSettings::defaults(COMMON),
             }),
             _ => Err(ConfigProblems::new(problems)),
         }
@@ -147,9 +146,7 @@ impl AddigyConfig {
         let policies = reader.list(&POLICIES);
         let require_compliant = reader.flag(&REQUIRE_COMPLIANT);
         let enrich = reader.flag(&ENRICH);
-        let timeout = reader.seconds(&TIMEOUT);
-        let cache_ttl = reader.seconds(&CACHE_TTL);
-        let negative_cache_ttl = reader.seconds(&NEGATIVE_CACHE_TTL);
+        let common = CommonSettings::read(&mut reader, COMMON);
         let rate = match reader.value(MAX_REQUESTS.name) {
             None => Some(DEFAULT_RATE),
             Some(text) => rate(&text).or_else(|| {
@@ -161,46 +158,24 @@ impl AddigyConfig {
                 None
             }),
         };
-        let max_retry_after = reader.seconds(&MAX_RETRY_AFTER);
-        let extra_roots = env::ca_bundle(reader.value(CA_PATH.name), CA_PATH.name, &mut problems);
         reader.problems_from(problems);
         reader.finish()?;
-        match (
-            api_url,
-            api_token,
-            require_compliant,
-            enrich,
-            timeout,
-            cache_ttl,
-            negative_cache_ttl,
-            rate,
-            max_retry_after,
-            extra_roots,
-        ) {
+        match (api_url, api_token, require_compliant, enrich, rate, common) {
             (
                 Some(api_url),
                 Some(api_token),
                 Some(require_compliant),
                 Some(enrich),
-                Some(timeout),
-                Some(cache_ttl),
-                Some(negative_cache_ttl),
                 Some(max_requests_per_second),
-                Some(max_retry_after),
-                Some(extra_roots),
+                Some(common),
             ) => Ok(Self {
                 api_url,
                 api_token: Secret::new(api_token),
                 policies,
                 require_compliant,
                 enrich,
-                timeout,
-                cache_ttl,
-                negative_cache_ttl,
-                cache_capacity: 10_000,
                 max_requests_per_second,
-                max_retry_after,
-                extra_roots,
+                common,
             }),
             _ => Err(ConfigProblems::new(Vec::new())),
         }
@@ -231,30 +206,19 @@ impl AddigyConfig {
         self
     }
 
-    /// Sets how long a whole lookup may take (`TIMEOUT`). Fails outside 1–60 s.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, AddigyConfigError> {
-        if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&timeout) {
-            return Err(ConfigProblems::one(ConfigProblem::invalid(
-                TIMEOUT.name,
-                &timeout.as_secs_f64().to_string(),
-                TIMEOUT.expected(),
-            )));
-        }
-        self.timeout = timeout;
-        Ok(self)
-    }
-
-    /// Sets how long allowed answers are reused; zero disables.
+    /// Changes the common settings (`TIMEOUT`, the cache TTLs, `ADDIGY_MAX_RETRY_AFTER`,
+    /// `ADDIGY_CA_PATH`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = posture_addigy::AddigyConfig::new(posture_addigy::DEFAULT_API_URL, "k")?
+    ///     .map_common(|c| c.with_negative_cache_ttl(Duration::ZERO));
+    /// assert_eq!(config.common().negative_cache_ttl(), Duration::ZERO);
+    /// # Ok::<(), posture_addigy::AddigyConfigError>(())
+    /// ```
     #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how long denies are reused; zero disables.
-    #[must_use]
-    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_cache_ttl = ttl;
+    pub fn map_common(mut self, change: impl FnOnce(CommonSettings) -> CommonSettings) -> Self {
+        self.common = change(self.common);
         self
     }
 
@@ -274,21 +238,6 @@ impl AddigyConfig {
                 RATE_EXPECTED,
             ))),
         }
-    }
-
-    /// Sets the longest `Retry-After` honoured (`ADDIGY_MAX_RETRY_AFTER`). Fails outside
-    /// 1 s–1 h.
-    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, AddigyConfigError> {
-        self.max_retry_after = env::max_retry_after_in_range(delay, MAX_RETRY_AFTER.name)
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// Trusts these CA certificates in addition to the Mozilla roots.
-    #[must_use]
-    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
-        self.extra_roots = roots;
-        self
     }
 
     /// `ADDIGY_API_URL`.
@@ -334,26 +283,6 @@ impl AddigyConfig {
         self.enrich
     }
 
-    /// `TIMEOUT`.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// `ADDIGY_CACHE_TTL`.
-    pub fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    /// `ADDIGY_NEGATIVE_CACHE_TTL`.
-    pub fn negative_cache_ttl(&self) -> Duration {
-        self.negative_cache_ttl
-    }
-
-    /// The most answers the cache holds.
-    pub fn cache_capacity(&self) -> u64 {
-        self.cache_capacity
-    }
-
     /// `ADDIGY_MAX_REQUESTS_PER_SECOND`.
     pub fn max_requests_per_second(&self) -> u32 {
         self.max_requests_per_second.get()
@@ -363,14 +292,10 @@ impl AddigyConfig {
         self.max_requests_per_second
     }
 
-    /// `ADDIGY_MAX_RETRY_AFTER`.
-    pub fn max_retry_after(&self) -> Duration {
-        self.max_retry_after
-    }
-
-    /// `ADDIGY_CA_PATH`, read.
-    pub fn extra_roots(&self) -> &CaBundle {
-        &self.extra_roots
+    /// `TIMEOUT`, `ADDIGY_CACHE_TTL`, `ADDIGY_NEGATIVE_CACHE_TTL`, `ADDIGY_MAX_RETRY_AFTER`
+    /// and `ADDIGY_CA_PATH`.
+    pub fn common(&self) -> &CommonSettings {
+        &self.common
     }
 }
 
@@ -430,11 +355,12 @@ mod tests {
         assert!(config.policies().is_empty());
         assert!(!config.require_compliant());
         assert!(config.enrich());
-        assert_eq!(config.timeout(), DEFAULT_TIMEOUT);
-        assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
-        assert_eq!(config.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
+        let common = config.common();
+        assert_eq!(common.timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(common.cache_ttl(), DEFAULT_CACHE_TTL);
+        assert_eq!(common.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
         assert_eq!(config.max_requests_per_second(), 20);
-        assert_eq!(config.max_retry_after(), Duration::from_secs(60));
+        assert_eq!(common.max_retry_after(), Duration::from_secs(60));
         assert!(!format!("{config:?}").contains("top-secret"));
     }
 
@@ -525,8 +451,20 @@ mod tests {
             .unwrap()
             .with_policies([" a ", "", "b"]);
         assert_eq!(config.policies(), ["a", "b"]);
-        assert!(config.clone().with_timeout(Duration::ZERO).is_err());
-        assert!(config.with_max_retry_after(Duration::ZERO).is_err());
+        assert!(
+            config
+                .common()
+                .clone()
+                .with_timeout(Duration::ZERO)
+                .is_err()
+        );
+        assert!(
+            config
+                .common()
+                .clone()
+                .with_max_retry_after(Duration::ZERO)
+                .is_err()
+        );
         assert!(AddigyConfig::new("https://api.addigy.com", "").is_err());
         assert!(AddigyConfig::new("api.addigy.com", "t").is_err());
     }

@@ -144,12 +144,9 @@ impl ProviderSetup for AddigySetup {
                 u8::from(addigy.enrich())
             ),
             format!(
-                "ADDIGY_CACHE_TTL={} s ADDIGY_NEGATIVE_CACHE_TTL={} s \
-                 ADDIGY_MAX_REQUESTS_PER_SECOND={} ADDIGY_MAX_RETRY_AFTER={} s",
-                addigy.cache_ttl().as_secs(),
-                addigy.negative_cache_ttl().as_secs(),
-                addigy.max_requests_per_second(),
-                addigy.max_retry_after().as_secs()
+                "{} ADDIGY_MAX_REQUESTS_PER_SECOND={}",
+                addigy.common().summary(),
+                addigy.max_requests_per_second()
             ),
         ]
     }

@@ -5,8 +5,8 @@ use std::time::Duration;
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::reqwest::header::AUTHORIZATION;
 use posture_http::{
-    Answer, Backoff, CacheConfig, CacheStats, ClientOptions, LookupCache, NoSlot, RateLimiter,
-    RecentSuccess, Serial, StatusCode, bearer_header, decode_json, secret_header, send,
+    Answer, Backoff, CacheStats, ClientOptions, LookupCache, NoSlot, RateLimiter, RecentSuccess,
+    Serial, StatusCode, bearer_header, decode_json, secret_header, send,
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -111,20 +111,18 @@ pub struct AddigyProvider {
 impl AddigyProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: AddigyConfig) -> Result<Self, AddigyError> {
-        let http = ClientOptions::new(config.timeout())
-            .with_extra_roots(config.extra_roots().clone())
+        let common = config.common();
+        let http = ClientOptions::new(common.timeout())
+            .with_extra_roots(common.extra_roots().clone())
             .with_user_agent(concat!(
                 "step-posture-connector posture-addigy/",
                 env!("CARGO_PKG_VERSION")
             ))
             .build()
             .map_err(AddigyError::client)?;
-        let decisions = LookupCache::new(
-            CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
-                .with_max_entries(config.cache_capacity()),
-        );
+        let decisions = LookupCache::new(common.cache_config());
         let limiter = RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW);
-        let backoff = Backoff::new(config.max_retry_after());
+        let backoff = Backoff::new(common.max_retry_after());
         Ok(Self {
             config,
             http,
@@ -235,7 +233,8 @@ impl AddigyProvider {
         {
             // Addigy blocks a key that keeps going over its limit for 24 hours: without a
             // Retry-After, wait the longest we honour rather than send more.
-            self.backoff.hold_off(self.config.max_retry_after());
+            self.backoff
+                .hold_off(self.config.common().max_retry_after());
             pass.answered();
         } else {
             pass.observe(answer.status, &answer.headers);
@@ -249,7 +248,7 @@ impl AddigyProvider {
              is {} ms away, past TIMEOUT ({} s)",
             self.limiter.permits(),
             no_slot.available_in().as_millis(),
-            self.config.timeout().as_secs_f32()
+            self.config.common().timeout().as_secs_f32()
         ))
         .with_retry_after(no_slot.available_in())
     }
@@ -269,8 +268,8 @@ impl AddigyProvider {
                 let err = answer.error(SERVICE, request);
                 let wait = err
                     .retry_after()
-                    .unwrap_or(self.config.max_retry_after())
-                    .min(self.config.max_retry_after());
+                    .unwrap_or(self.config.common().max_retry_after())
+                    .min(self.config.common().max_retry_after());
                 ProviderError::transient(format!(
                     "{}; Addigy blocks a key that keeps exceeding 1,000 requests per 10 s for \
                      24 hours: lower ADDIGY_MAX_REQUESTS_PER_SECOND ({}) or check what else \
@@ -280,15 +279,10 @@ impl AddigyProvider {
                 ))
                 .with_retry_after(wait)
             }
-            _ => {
-                let err = answer.error(SERVICE, request);
-                match err.retry_after() {
-                    Some(delay) if delay > self.config.max_retry_after() => {
-                        err.with_retry_after(self.config.max_retry_after())
-                    }
-                    _ => err,
-                }
-            }
+            _ => self
+                .config
+                .common()
+                .cap_retry_after(answer.error(SERVICE, request)),
         }
     }
 
@@ -340,7 +334,7 @@ impl AddigyProvider {
     }
 
     async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
-        let deadline = Instant::now() + self.config.timeout();
+        let deadline = Instant::now() + self.config.common().timeout();
         let matching = self.exact_matches(serial, deadline).await?;
         // Several records of one serial (a re-enrolment): one with MDM first.
         let device = matching
@@ -402,33 +396,15 @@ impl AddigyProvider {
     }
 
     async fn probe(&self) -> Result<(), ProviderError> {
-        let timeout = self.config.timeout();
+        let timeout = self.config.common().timeout();
         let body = json!({"page": 1, "per_page": 1, "query": {"filters": []}});
-        let outcome = tokio::time::timeout(
-            timeout,
-            self.search(
-                &body,
-                "POST /api/v2/devices (per_page 1)",
-                Instant::now() + timeout,
-            ),
-        )
-        .await;
-        match outcome {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) if err.is_transient() => {
-                let message = format!(
-                    "Addigy at ADDIGY_API_URL ({}) is not reachable: {err}",
-                    self.config.api_url()
-                );
-                Err(match err.retry_after() {
-                    Some(delay) => ProviderError::transient(message).with_retry_after(delay),
-                    None => ProviderError::transient(message),
-                }
-                .with_source(err))
-            }
-            Ok(Err(err)) => Err(err),
-            Err(_) => Err(posture_http::timed_out(SERVICE, timeout)),
-        }
+        let place = format!("Addigy at ADDIGY_API_URL ({})", self.config.api_url());
+        let search = self.search(
+            &body,
+            "POST /api/v2/devices (per_page 1)",
+            Instant::now() + timeout,
+        );
+        posture_http::probe_within(timeout, &place, search).await
     }
 }
 
@@ -446,9 +422,12 @@ impl PostureProvider for AddigyProvider {
             }
         };
         self.decisions
-            .decide(serial.clone(), SERVICE, self.config.timeout(), || {
-                self.fetch_decision(&serial)
-            })
+            .decide(
+                serial.clone(),
+                SERVICE,
+                self.config.common().timeout(),
+                || self.fetch_decision(&serial),
+            )
             .await
     }
 

@@ -53,6 +53,7 @@ mod bearer;
 mod cache;
 mod classify;
 mod client;
+mod common;
 pub mod env;
 mod guid;
 pub mod lenient;
@@ -75,6 +76,7 @@ pub use client::{
     CaBundle, CaBundleError, ClientError, ClientOptions, error_chain,
     install_ring_as_process_default, tls_config,
 };
+pub use common::{CommonNames, CommonSettings, probe_within};
 pub use guid::{colon_hex, guid_v4};
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};

@@ -2,13 +2,22 @@ use std::fmt;
 use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
-use posture_http::{BaseUrl, CaBundle, Secret};
+use posture_http::{BaseUrl, CommonNames, CommonSettings, Secret};
 use posture_settings::Reader;
 
 use crate::kind::{
     ACCESS_TOKEN, API_URL, CA_PATH, CACHE_TTL, EMAIL, ENRICH, GROUPS, MAX_RETRY_AFTER,
     NEGATIVE_CACHE_TTL, PASSWORD, TIMEOUT,
 };
+
+/// `TIMEOUT` and the common settings' Mosyle names.
+const COMMON: CommonNames = CommonNames::new(
+    &TIMEOUT,
+    &CACHE_TTL,
+    &NEGATIVE_CACHE_TTL,
+    &MAX_RETRY_AFTER,
+    &CA_PATH,
+);
 
 /// The settings were invalid: every problem found, one per line.
 pub type MosyleConfigError = ConfigProblems;
@@ -131,12 +140,7 @@ pub struct MosyleConfig {
     password: Secret,
     groups: Vec<Group>,
     enrich: bool,
-    timeout: Duration,
-    cache_ttl: Duration,
-    negative_cache_ttl: Duration,
-    cache_capacity: u64,
-    max_retry_after: Duration,
-    extra_roots: CaBundle,
+    common: CommonSettings,
 }
 
 impl MosyleConfig {
@@ -176,12 +180,7 @@ impl MosyleConfig {
                 password,
                 groups: Vec::new(),
                 enrich: true,
-                timeout: DEFAULT_TIMEOUT,
-                cache_ttl: DEFAULT_CACHE_TTL,
-                negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-                cache_capacity: 10_000,
-                max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
-                extra_roots: CaBundle::empty(),
+                common: CommonSettings::defaults(COMMON),
             }),
             _ => Err(ConfigProblems::new(problems)),
         }
@@ -231,36 +230,17 @@ impl MosyleConfig {
             .map(|entry| Group::parse(entry))
             .collect();
         let enrich = reader.flag(&ENRICH);
-        let timeout = reader.seconds(&TIMEOUT);
-        let cache_ttl = reader.seconds(&CACHE_TTL);
-        let negative_cache_ttl = reader.seconds(&NEGATIVE_CACHE_TTL);
-        let max_retry_after = reader.seconds(&MAX_RETRY_AFTER);
-        let extra_roots = env::ca_bundle(reader.value(CA_PATH.name), CA_PATH.name, &mut problems);
+        let common = CommonSettings::read(&mut reader, COMMON);
         reader.problems_from(problems);
         reader.finish()?;
-        match (
-            api_url,
-            access_token,
-            email,
-            password,
-            enrich,
-            timeout,
-            cache_ttl,
-            negative_cache_ttl,
-            max_retry_after,
-            extra_roots,
-        ) {
+        match (api_url, access_token, email, password, enrich, common) {
             (
                 Some(api_url),
                 Some(access_token),
                 Some(email),
                 Some(password),
                 Some(enrich),
-                Some(timeout),
-                Some(cache_ttl),
-                Some(negative_cache_ttl),
-                Some(max_retry_after),
-                Some(extra_roots),
+                Some(common),
             ) => Ok(Self {
                 api_url,
                 access_token: Secret::new(access_token),
@@ -268,12 +248,7 @@ impl MosyleConfig {
                 password: Secret::new(password),
                 groups,
                 enrich,
-                timeout,
-                cache_ttl,
-                negative_cache_ttl,
-                cache_capacity: 10_000,
-                max_retry_after,
-                extra_roots,
+                common,
             }),
             _ => Err(ConfigProblems::new(Vec::new())),
         }
@@ -293,45 +268,19 @@ impl MosyleConfig {
         self
     }
 
-    /// Sets how long a whole lookup may take (`TIMEOUT`). Fails outside 1–60 s.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, MosyleConfigError> {
-        if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&timeout) {
-            return Err(ConfigProblems::one(ConfigProblem::invalid(
-                TIMEOUT.name,
-                &timeout.as_secs_f64().to_string(),
-                TIMEOUT.expected(),
-            )));
-        }
-        self.timeout = timeout;
-        Ok(self)
-    }
-
-    /// Sets how long allowed answers are reused; zero disables.
+    /// Changes the common settings (`TIMEOUT`, the cache TTLs, `MOSYLE_MAX_RETRY_AFTER`,
+    /// `MOSYLE_CA_PATH`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = posture_mosyle::MosyleConfig::new(posture_mosyle::DEFAULT_API_URL, "t", "e", "p")?
+    ///     .map_common(|c| c.with_cache_ttl(Duration::ZERO));
+    /// assert_eq!(config.common().cache_ttl(), Duration::ZERO);
+    /// # Ok::<(), posture_mosyle::MosyleConfigError>(())
+    /// ```
     #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how long denies are reused; zero disables.
-    #[must_use]
-    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_cache_ttl = ttl;
-        self
-    }
-
-    /// Sets the longest `Retry-After` honoured (`MOSYLE_MAX_RETRY_AFTER`). Fails outside
-    /// 1 s–1 h.
-    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, MosyleConfigError> {
-        self.max_retry_after = env::max_retry_after_in_range(delay, MAX_RETRY_AFTER.name)
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// Trusts these CA certificates in addition to the Mozilla roots.
-    #[must_use]
-    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
-        self.extra_roots = roots;
+    pub fn map_common(mut self, change: impl FnOnce(CommonSettings) -> CommonSettings) -> Self {
+        self.common = change(self.common);
         self
     }
 
@@ -370,34 +319,10 @@ impl MosyleConfig {
         self.enrich
     }
 
-    /// `TIMEOUT`.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// `MOSYLE_CACHE_TTL`.
-    pub fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    /// `MOSYLE_NEGATIVE_CACHE_TTL`.
-    pub fn negative_cache_ttl(&self) -> Duration {
-        self.negative_cache_ttl
-    }
-
-    /// The most answers the cache holds.
-    pub fn cache_capacity(&self) -> u64 {
-        self.cache_capacity
-    }
-
-    /// `MOSYLE_MAX_RETRY_AFTER`.
-    pub fn max_retry_after(&self) -> Duration {
-        self.max_retry_after
-    }
-
-    /// `MOSYLE_CA_PATH`, read.
-    pub fn extra_roots(&self) -> &CaBundle {
-        &self.extra_roots
+    /// `TIMEOUT`, `MOSYLE_CACHE_TTL`, `MOSYLE_NEGATIVE_CACHE_TTL`, `MOSYLE_MAX_RETRY_AFTER`
+    /// and `MOSYLE_CA_PATH`.
+    pub fn common(&self) -> &CommonSettings {
+        &self.common
     }
 }
 
@@ -443,10 +368,11 @@ mod tests {
         assert_eq!(config.flavor(), Flavor::Manager);
         assert!(config.groups().is_empty());
         assert!(config.enrich());
-        assert_eq!(config.timeout(), DEFAULT_TIMEOUT);
-        assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
-        assert_eq!(config.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
-        assert_eq!(config.max_retry_after(), Duration::from_secs(60));
+        let common = config.common();
+        assert_eq!(common.timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(common.cache_ttl(), DEFAULT_CACHE_TTL);
+        assert_eq!(common.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
+        assert_eq!(common.max_retry_after(), Duration::from_secs(60));
         assert!(!format!("{config:?}").contains("top-secret"));
     }
 
@@ -545,8 +471,20 @@ mod tests {
     #[test]
     fn setters() {
         let config = MosyleConfig::new("http://127.0.0.1:9/v2", "t", "e", "p").unwrap();
-        assert!(config.clone().with_timeout(Duration::ZERO).is_err());
-        assert!(config.clone().with_max_retry_after(Duration::ZERO).is_err());
+        assert!(
+            config
+                .common()
+                .clone()
+                .with_timeout(Duration::ZERO)
+                .is_err()
+        );
+        assert!(
+            config
+                .common()
+                .clone()
+                .with_max_retry_after(Duration::ZERO)
+                .is_err()
+        );
         assert!(!config.with_enrich(false).enrich());
         let err = MosyleConfig::new("x", "", " ", "").unwrap_err();
         assert_eq!(err.problems().len(), 4, "{err}");

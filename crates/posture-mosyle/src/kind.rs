@@ -147,12 +147,7 @@ impl ProviderSetup for MosyleSetup {
                 },
                 u8::from(mosyle.enrich())
             ),
-            format!(
-                "MOSYLE_CACHE_TTL={} s MOSYLE_NEGATIVE_CACHE_TTL={} s MOSYLE_MAX_RETRY_AFTER={} s",
-                mosyle.cache_ttl().as_secs(),
-                mosyle.negative_cache_ttl().as_secs(),
-                mosyle.max_retry_after().as_secs()
-            ),
+            mosyle.common().summary(),
         ]
     }
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::reqwest::header::{AUTHORIZATION, HeaderMap};
 use posture_http::{
-    AccessToken, Answer, Backoff, CacheConfig, CacheStats, ClientOptions, FetchedToken,
-    LookupCache, RecentSuccess, Serial, StatusCode, TokenCache, TokenStats, decode_json,
-    secret_header, send, send_bearer,
+    AccessToken, Answer, Backoff, CacheStats, ClientOptions, FetchedToken, LookupCache,
+    RecentSuccess, Serial, StatusCode, TokenCache, TokenStats, decode_json, secret_header, send,
+    send_bearer,
 };
 use serde_json::{Value, json};
 
@@ -83,19 +83,17 @@ pub struct MosyleProvider {
 impl MosyleProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: MosyleConfig) -> Result<Self, MosyleError> {
-        let http = ClientOptions::new(config.timeout())
-            .with_extra_roots(config.extra_roots().clone())
+        let common = config.common();
+        let http = ClientOptions::new(common.timeout())
+            .with_extra_roots(common.extra_roots().clone())
             .with_user_agent(concat!(
                 "step-posture-connector posture-mosyle/",
                 env!("CARGO_PKG_VERSION")
             ))
             .build()
             .map_err(MosyleError::client)?;
-        let decisions = LookupCache::new(
-            CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
-                .with_max_entries(config.cache_capacity()),
-        );
-        let backoff = Backoff::new(config.max_retry_after());
+        let decisions = LookupCache::new(common.cache_config());
+        let backoff = Backoff::new(common.max_retry_after());
         Ok(Self {
             config,
             http,
@@ -248,16 +246,10 @@ impl MosyleProvider {
                  https://businessapi.mosyle.com/v1 (Business)",
                 self.config.api_url()
             )),
-            _ => {
-                let err = answer.error(SERVICE, request);
-                // The wait asked for, as the backoff honours it.
-                match err.retry_after() {
-                    Some(delay) if delay > self.config.max_retry_after() => {
-                        err.with_retry_after(self.config.max_retry_after())
-                    }
-                    _ => err,
-                }
-            }
+            _ => self
+                .config
+                .common()
+                .cap_retry_after(answer.error(SERVICE, request)),
         }
     }
 
@@ -483,27 +475,8 @@ impl MosyleProvider {
     }
 
     async fn probe(&self) -> Result<(), ProviderError> {
-        let timeout = self.config.timeout();
-        match tokio::time::timeout(timeout, self.token()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) if err.is_transient() => {
-                let message = format!(
-                    "Mosyle at MOSYLE_API_URL ({}) is not reachable: {err}",
-                    self.config.api_url()
-                );
-                Err(match err.retry_after() {
-                    Some(delay) => ProviderError::transient(message).with_retry_after(delay),
-                    None => ProviderError::transient(message),
-                }
-                .with_source(err))
-            }
-            Ok(Err(err)) => Err(err),
-            Err(_) => Err(ProviderError::transient(format!(
-                "Mosyle at MOSYLE_API_URL ({}) did not answer the login within {} s (TIMEOUT)",
-                self.config.api_url(),
-                timeout.as_secs_f32()
-            ))),
-        }
+        let place = format!("Mosyle at MOSYLE_API_URL ({})", self.config.api_url());
+        posture_http::probe_within(self.config.common().timeout(), &place, self.token()).await
     }
 }
 
@@ -561,7 +534,7 @@ impl PostureProvider for MosyleProvider {
             _ => (serial.clone(), "auto"),
         };
         self.decisions
-            .decide(key, SERVICE, self.config.timeout(), || {
+            .decide(key, SERVICE, self.config.common().timeout(), || {
                 self.fetch_decision(&serial, oses)
             })
             .await

@@ -95,7 +95,7 @@ async fn an_ignored_filter_is_caught_by_the_exact_recheck() {
     addigy.set_fault(Some(Fault::IgnoreFilter));
     let p = provider(&addigy, |c| {
         c.with_require_compliant(true)
-            .with_cache_ttl(Duration::ZERO)
+            .map_common(|s| s.with_cache_ttl(Duration::ZERO))
     });
     // Found on the second page, and judged on its own facts, not the first device's.
     let d = decide(&p, "C02XL0GJJG5J").await;

@@ -56,7 +56,7 @@ async fn a_token_refused_both_ways_is_permanent_and_named() {
 async fn transient_answers_and_malformed_ones() {
     let addigy = fake().await;
     let p = provider(&addigy, |c| {
-        c.with_max_retry_after(Duration::from_secs(2)).unwrap()
+        c.map_common(|s| s.with_max_retry_after(Duration::from_secs(2)).unwrap())
     });
     addigy.fail_next(Fault::Status(500), 1);
     assert!(lookup(&p, "C02XL0GJJG5J").await.unwrap_err().is_transient());
@@ -118,8 +118,7 @@ async fn bursts_stay_within_the_client_side_limit_and_never_get_the_key_blocked(
     let p = Arc::new(provider(&addigy, |c| {
         c.with_max_requests_per_second(2)
             .unwrap()
-            .with_timeout(Duration::from_secs(10))
-            .unwrap()
+            .map_common(|s| s.with_timeout(Duration::from_secs(10)).unwrap())
     }));
     let started = tokio::time::Instant::now();
     let results = posture_fakes::at_once(10, |i| {
@@ -146,8 +145,7 @@ async fn bursts_stay_within_the_client_side_limit_and_never_get_the_key_blocked(
     let tight = provider(&addigy, |c| {
         c.with_max_requests_per_second(1)
             .unwrap()
-            .with_timeout(Duration::from_secs(1))
-            .unwrap()
+            .map_common(|s| s.with_timeout(Duration::from_secs(1)).unwrap())
     });
     assert!(lookup(&tight, "C02BURST0001").await.is_ok());
     let before = addigy.stats().requests;

@@ -29,7 +29,9 @@ async fn enrolled_devices_are_allowed_with_the_documented_enrichment() {
     );
     // Tags as a list read the same.
     mosyle.set_tags_as_list(true);
-    let p = provider(&mosyle, |c| c.with_cache_ttl(Duration::ZERO));
+    let p = provider(&mosyle, |c| {
+        c.map_common(|s| s.with_cache_ttl(Duration::ZERO))
+    });
     let decision = decide(&p, "C02XL0GJJG5J").await;
     assert_eq!(
         decision.enrichment().unwrap().to_value()["tags"],
@@ -108,7 +110,9 @@ async fn unenrolled_and_deleted_devices_are_not_managed() {
 #[tokio::test]
 async fn both_not_found_shapes_mean_not_found() {
     let mosyle = fake().await;
-    let p = provider(&mosyle, |c| c.with_negative_cache_ttl(Duration::ZERO));
+    let p = provider(&mosyle, |c| {
+        c.map_common(|s| s.with_negative_cache_ttl(Duration::ZERO))
+    });
     assert_eq!(
         code(&decide(&p, "C02UNKNOWN01").await),
         Some("deviceNotFound")

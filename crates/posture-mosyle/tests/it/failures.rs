@@ -49,7 +49,7 @@ async fn transient_answers_are_transient_and_retry_after_is_honoured() {
     let mosyle = fake().await;
     mosyle.add_device(FakeMosyleDevice::new("C02XL0GJJG5J"));
     let p = provider(&mosyle, |c| {
-        c.with_max_retry_after(Duration::from_secs(2)).unwrap()
+        c.map_common(|s| s.with_max_retry_after(Duration::from_secs(2)).unwrap())
     });
     mosyle.fail_next(Fault::Status(502), 1);
     let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
@@ -118,7 +118,9 @@ async fn a_wrong_url_is_named() {
 #[tokio::test]
 async fn a_hanging_mosyle_times_out_transiently() {
     let mosyle = fake().await;
-    let p = provider(&mosyle, |c| c.with_timeout(Duration::from_secs(1)).unwrap());
+    let p = provider(&mosyle, |c| {
+        c.map_common(|s| s.with_timeout(Duration::from_secs(1)).unwrap())
+    });
     p.check_ready().await.unwrap();
     mosyle.set_fault(Some(Fault::Hang));
     let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
