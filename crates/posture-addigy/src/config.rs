@@ -132,16 +132,7 @@ impl AddigyConfig {
         let get: &dyn Fn(&str) -> Option<String> = &get;
         let mut reader = Reader::new(get);
         let mut problems = Vec::new();
-        let api_url = env::base_url(
-            Some(
-                reader
-                    .value(API_URL.name)
-                    .unwrap_or_else(|| DEFAULT_API_URL.to_owned()),
-            ),
-            API_URL.name,
-            &API_URL.expected(),
-            &mut problems,
-        );
+        let api_url = posture_http::read_base_url(&mut reader, &API_URL, DEFAULT_API_URL);
         let api_token = reader.required_secret(&API_TOKEN);
         let policies = reader.list(&POLICIES);
         let require_compliant = reader.flag(&REQUIRE_COMPLIANT);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use posture_core::ProviderError;
 use posture_settings::{ConfigProblem, ConfigProblems, Reader, Setting};
 
-use crate::{CaBundle, CacheConfig, DEFAULT_MAX_RETRY_AFTER, env};
+use crate::{BaseUrl, CaBundle, CacheConfig, DEFAULT_MAX_RETRY_AFTER, env};
 
 /// The declarations of a provider's common settings (its own names, such as
 /// `MOSYLE_CACHE_TTL`).
@@ -225,6 +225,27 @@ impl CommonSettings {
             _ => err,
         }
     }
+}
+
+/// A provider's base URL from `setting` ([`BaseUrl`] rules), `default` when unset; a refused
+/// URL is a problem kept in `reader`, naming the variable.
+///
+/// ```
+/// use posture_settings::{Reader, Setting};
+/// const URL: Setting = Setting::url("ACME_API_URL", "the Acme API URL");
+/// let get = |_: &str| None;
+/// let mut reader = Reader::new(&get);
+/// let url = posture_http::read_base_url(&mut reader, &URL, "https://api.acme.example").unwrap();
+/// assert_eq!(url.as_str(), "https://api.acme.example");
+/// ```
+pub fn read_base_url(reader: &mut Reader<'_>, setting: &Setting, default: &str) -> Option<BaseUrl> {
+    let text = reader
+        .value(setting.name)
+        .unwrap_or_else(|| default.to_owned());
+    let mut problems = Vec::new();
+    let url = env::base_url(Some(text), setting.name, &setting.expected(), &mut problems);
+    reader.problems_from(problems);
+    url
 }
 
 /// A duration within a seconds setting's declared bounds, or the problem naming it.

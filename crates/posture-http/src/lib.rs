@@ -76,7 +76,7 @@ pub use client::{
     CaBundle, CaBundleError, ClientError, ClientOptions, error_chain,
     install_ring_as_process_default, tls_config,
 };
-pub use common::{CommonNames, CommonSettings, probe_within};
+pub use common::{CommonNames, CommonSettings, probe_within, read_base_url};
 pub use guid::{colon_hex, guid_v4};
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};

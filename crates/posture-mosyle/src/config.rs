@@ -210,17 +210,7 @@ impl MosyleConfig {
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, MosyleConfigError> {
         let get: &dyn Fn(&str) -> Option<String> = &get;
         let mut reader = Reader::new(get);
-        let mut problems = Vec::new();
-        let api_url = env::base_url(
-            Some(
-                reader
-                    .value(API_URL.name)
-                    .unwrap_or_else(|| DEFAULT_API_URL.to_owned()),
-            ),
-            API_URL.name,
-            &API_URL.expected(),
-            &mut problems,
-        );
+        let api_url = posture_http::read_base_url(&mut reader, &API_URL, DEFAULT_API_URL);
         let access_token = reader.required_secret(&ACCESS_TOKEN);
         let email = reader.required_text(&EMAIL);
         let password = reader.required_secret(&PASSWORD);
@@ -231,7 +221,6 @@ impl MosyleConfig {
             .collect();
         let enrich = reader.flag(&ENRICH);
         let common = CommonSettings::read(&mut reader, COMMON);
-        reader.problems_from(problems);
         reader.finish()?;
         match (api_url, access_token, email, password, enrich, common) {
             (
