@@ -32,9 +32,9 @@ impl Providers {
         Self::default()
     }
 
-    /// The providers this build includes: `file`, `jamf`, `intune`, `kandji`, `fleet` and
-    /// `http` (the generic HTTP inventory), each
-    /// behind the Cargo feature of the same name (all on by default).
+    /// The providers this build includes: `file`, `jamf`, `intune`, `kandji`, `fleet`,
+    /// `http` (the generic HTTP inventory), `mosyle` and `addigy`, each behind the Cargo
+    /// feature of the same name (all on by default).
     pub fn builtin() -> Self {
         #[allow(unused_mut)]
         let mut providers = Self::new();
@@ -61,6 +61,14 @@ impl Providers {
         #[cfg(feature = "http")]
         {
             providers = providers.with(&posture_http_inventory::KIND);
+        }
+        #[cfg(feature = "mosyle")]
+        {
+            providers = providers.with(&posture_mosyle::KIND);
+        }
+        #[cfg(feature = "addigy")]
+        {
+            providers = providers.with(&posture_addigy::KIND);
         }
         providers
     }

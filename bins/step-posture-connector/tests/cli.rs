@@ -267,7 +267,7 @@ fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
         (
             "PROVIDER",
             "jumpcloud",
-            "PROVIDER=\"jumpcloud\" is invalid: expected file, jamf, intune, kandji, fleet or http",
+            "PROVIDER=\"jumpcloud\" is invalid: expected file, jamf, intune, kandji, fleet, http, mosyle or addigy",
         ),
         (
             "PORT",

@@ -10,6 +10,9 @@
 //! - [`fleet::FakeFleet`]: Fleet's host lookup by identifier;
 //! - [`snipeit::FakeSnipeIt`]: Snipe-IT's asset lookup by serial, for the generic HTTP
 //!   inventory provider.
+//! - [`mosyle::FakeMosyle`]: Mosyle Manager and Mosyle Business (JWT login, device and
+//!   group lists);
+//! - [`addigy::FakeAddigy`]: Addigy's API v2 device search behind its rate limit.
 //!
 //! They share one skeleton ([`server`]) and one vocabulary of injected failures
 //! ([`Fault`], [`TokenFault`]), and each is a [`posture_conformance::Upstream`] for the
@@ -34,11 +37,13 @@
 //! # }
 //! ```
 
+pub mod addigy;
 mod fault;
 pub mod fleet;
 pub mod intune;
 pub mod jamf;
 pub mod kandji;
+pub mod mosyle;
 pub mod server;
 pub mod snipeit;
 

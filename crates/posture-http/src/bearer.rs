@@ -34,7 +34,19 @@ impl Answer {
 /// assert!(posture_http::bearer_header("a\nb", "Kandji").is_err());
 /// ```
 pub fn bearer_header(token: &str, service: &str) -> Result<HeaderValue, ProviderError> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+    secret_header(&format!("Bearer {token}"), service)
+}
+
+/// A header value holding a credential as it is (an `x-api-key`, an `accessToken`), marked
+/// sensitive so it is never logged.
+///
+/// ```
+/// let value = posture_http::secret_header("k3y", "Addigy").unwrap();
+/// assert!(value.is_sensitive());
+/// assert!(posture_http::secret_header("a\nb", "Addigy").is_err());
+/// ```
+pub fn secret_header(secret: &str, service: &str) -> Result<HeaderValue, ProviderError> {
+    let mut value = HeaderValue::from_str(secret).map_err(|_| {
         ProviderError::permanent(format!(
             "the {service} access token is not a valid HTTP header value"
         ))

@@ -53,8 +53,10 @@ mod bearer;
 mod cache;
 mod classify;
 mod client;
+mod common;
 pub mod env;
 mod guid;
+pub mod lenient;
 mod lookup;
 pub mod oauth;
 mod ratelimit;
@@ -65,7 +67,7 @@ mod token;
 
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
 pub use base_url::{BaseUrl, BaseUrlError};
-pub use bearer::{Answer, bearer_header, send_bearer, send_json};
+pub use bearer::{Answer, bearer_header, secret_header, send_bearer, send_json};
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache, find_cause};
 pub use classify::{
     MAX_RETRY_AFTER, decode_json, looks_like_html, origin, read_body, redirect_target, retry_after,
@@ -75,6 +77,7 @@ pub use client::{
     CaBundle, CaBundleError, ClientError, ClientOptions, error_chain,
     install_ring_as_process_default, tls_config,
 };
+pub use common::{CommonNames, CommonSettings, read_base_url};
 pub use guid::{colon_hex, guid_v4};
 pub use lookup::{LookupSettings, decision_counters};
 pub use posture_settings::redact_userinfo;

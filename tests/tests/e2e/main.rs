@@ -10,6 +10,7 @@ mod fleet_http;
 mod http2;
 mod jamf;
 mod limits;
+mod mosyle_addigy;
 mod mtls;
 mod ops;
 mod providers;

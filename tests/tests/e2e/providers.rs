@@ -514,7 +514,7 @@ async fn provider_lists_and_policies_are_validated() {
     let text = problems(&[("PROVIDER", "file,jumpcloud")]);
     assert!(
         text.starts_with(
-            "PROVIDER=\"file,jumpcloud\" is invalid: expected file, jamf, intune, kandji, fleet or http"
+            "PROVIDER=\"file,jumpcloud\" is invalid: expected file, jamf, intune, kandji, fleet, http, mosyle or addigy"
         ),
         "{text}"
     );

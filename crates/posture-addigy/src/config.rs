@@ -1,0 +1,462 @@
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::{BaseUrl, CommonNames, CommonSettings, Secret, Url};
+use posture_settings::Reader;
+
+use crate::kind::{
+    API_TOKEN, API_URL, CA_PATH, CACHE_TTL, ENRICH, MAX_REQUESTS, MAX_RETRY_AFTER,
+    NEGATIVE_CACHE_TTL, POLICIES, REQUIRE_COMPLIANT, TIMEOUT,
+};
+
+/// `TIMEOUT` and the common settings' Addigy names.
+const COMMON: CommonNames = CommonNames::new(
+    &TIMEOUT,
+    &CACHE_TTL,
+    &NEGATIVE_CACHE_TTL,
+    &MAX_RETRY_AFTER,
+    &CA_PATH,
+);
+
+/// The settings were invalid: every problem found, one per line.
+pub type AddigyConfigError = ConfigProblems;
+
+/// The default `ADDIGY_API_URL`.
+pub const DEFAULT_API_URL: &str = "https://api.addigy.com";
+
+/// The default `TIMEOUT`: 4 s, so step-ca's retry fits in its 10 s budget.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The default `ADDIGY_CACHE_TTL`: allowed answers are reused for 60 s.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// The default `ADDIGY_NEGATIVE_CACHE_TTL`: denies are reused for 10 s.
+pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// Addigy's documented limit: 1,000 requests per 10 s per key; going over blocks the key for
+/// 24 hours.
+pub const ADDIGY_LIMIT_PER_10_SECONDS: u32 = 1000;
+
+/// The default `ADDIGY_MAX_REQUESTS_PER_SECOND`: 20, at most about 200 per 10 s.
+pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 20;
+
+/// The largest `ADDIGY_MAX_REQUESTS_PER_SECOND`: 50, at most about 500 per 10 s, half of
+/// Addigy's limit, leaving the rest to other integrations and replicas.
+pub const MAX_REQUESTS_PER_SECOND: u32 = 50;
+
+// Even at the most, the limiter's 1.1 s window leaves any 10 s of Addigy's at no more than
+// half its limit.
+const _: () = assert!(MAX_REQUESTS_PER_SECOND * 10 <= ADDIGY_LIMIT_PER_10_SECONDS / 2);
+
+const RATE_EXPECTED: &str = "a whole number of requests a second from 1 to 50 (Addigy allows \
+     1,000 per 10 s and blocks the key for 24 hours beyond; 50 a second is half of that)";
+
+/// The validated settings of an [`AddigyProvider`](crate::AddigyProvider).
+///
+/// Build it from environment-style variables with [`AddigyConfig::from_env`], or in code
+/// with [`AddigyConfig::new`] and the `with_*` setters. `Debug` never shows the token.
+///
+/// ```
+/// use posture_addigy::AddigyConfig;
+/// let config = AddigyConfig::new(posture_addigy::DEFAULT_API_URL, "s3cr3t-k3y")?
+///     .with_policies(["Staff Macs"])
+///     .with_require_compliant(true);
+/// assert_eq!(config.devices_url().as_str(), "https://api.addigy.com/api/v2/devices");
+/// assert!(!format!("{config:?}").contains("s3cr3t"));
+/// # Ok::<(), posture_addigy::AddigyConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AddigyConfig {
+    api_url: BaseUrl,
+    api_token: Secret,
+    policies: Vec<String>,
+    require_compliant: bool,
+    enrich: bool,
+    max_requests_per_second: NonZeroU32,
+    common: CommonSettings,
+}
+
+impl AddigyConfig {
+    /// Settings with the required values and every default: any policy, compliance not
+    /// required, enrichment on, `TIMEOUT` 4 s, cache TTLs 60 s and 10 s, at most 20 requests
+    /// a second, `Retry-After` honoured up to 60 s, no extra CA.
+    pub fn new(api_url: &str, api_token: impl Into<String>) -> Result<Self, AddigyConfigError> {
+        let mut problems = Vec::new();
+        let api_url = env::base_url(
+            Some(api_url.to_owned()),
+            API_URL.name,
+            &API_URL.expected(),
+            &mut problems,
+        );
+        let api_token = Secret::new(api_token);
+        if api_token.is_empty() {
+            problems.push(ConfigProblem::missing(API_TOKEN.name, API_TOKEN.expected()));
+        }
+        match api_url {
+            Some(api_url) if problems.is_empty() => Ok(Self {
+                api_url,
+                api_token,
+                policies: Vec::new(),
+                require_compliant: false,
+                enrich: true,
+                max_requests_per_second: DEFAULT_RATE,
+                common: CommonSettings::defaults(COMMON),
+            }),
+            _ => Err(ConfigProblems::new(problems)),
+        }
+    }
+
+    /// Reads the settings from environment-style variables ([`SETTINGS`](crate::SETTINGS)
+    /// and `TIMEOUT`); `get` returns a variable's value, or `None` when it is unset. Every
+    /// problem is reported, not just the first. Reads the files named by
+    /// `ADDIGY_API_TOKEN_FILE` and `ADDIGY_CA_PATH`; does no network I/O.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use posture_addigy::AddigyConfig;
+    ///
+    /// let env = HashMap::from([
+    ///     ("ADDIGY_API_TOKEN", "k3y"),
+    ///     ("ADDIGY_POLICIES", "Staff Macs, 5b5b5b5b-0000-4000-8000-0000000000ff"),
+    ///     ("ADDIGY_REQUIRE_COMPLIANT", "1"),
+    /// ]);
+    /// let config = AddigyConfig::from_env(|name| env.get(name).map(|v| v.to_string()))?;
+    /// assert_eq!(config.policies().len(), 2);
+    /// assert!(config.require_compliant());
+    /// assert_eq!(config.max_requests_per_second(), 20);
+    /// # Ok::<(), posture_addigy::AddigyConfigError>(())
+    /// ```
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, AddigyConfigError> {
+        let get: &dyn Fn(&str) -> Option<String> = &get;
+        let mut reader = Reader::new(get);
+        let mut problems = Vec::new();
+        let api_url = posture_http::read_base_url(&mut reader, &API_URL, DEFAULT_API_URL);
+        let api_token = reader.required_secret(&API_TOKEN);
+        let policies = reader.list(&POLICIES);
+        let require_compliant = reader.flag(&REQUIRE_COMPLIANT);
+        let enrich = reader.flag(&ENRICH);
+        let common = CommonSettings::read(&mut reader, COMMON);
+        let rate = match reader.value(MAX_REQUESTS.name) {
+            None => Some(DEFAULT_RATE),
+            Some(text) => rate(&text).or_else(|| {
+                problems.push(ConfigProblem::invalid(
+                    MAX_REQUESTS.name,
+                    &text,
+                    RATE_EXPECTED,
+                ));
+                None
+            }),
+        };
+        reader.problems_from(problems);
+        reader.finish()?;
+        match (api_url, api_token, require_compliant, enrich, rate, common) {
+            (
+                Some(api_url),
+                Some(api_token),
+                Some(require_compliant),
+                Some(enrich),
+                Some(max_requests_per_second),
+                Some(common),
+            ) => Ok(Self {
+                api_url,
+                api_token: Secret::new(api_token),
+                policies,
+                require_compliant,
+                enrich,
+                max_requests_per_second,
+                common,
+            }),
+            _ => Err(ConfigProblems::new(Vec::new())),
+        }
+    }
+
+    /// Requires devices to be in one of these policies (IDs or names); empty allows any.
+    #[must_use]
+    pub fn with_policies<S: Into<String>>(mut self, policies: impl IntoIterator<Item = S>) -> Self {
+        self.policies = policies
+            .into_iter()
+            .map(|p| p.into().trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect();
+        self
+    }
+
+    /// Whether the device's `is_compliant` fact must be true.
+    #[must_use]
+    pub fn with_require_compliant(mut self, require: bool) -> Self {
+        self.require_compliant = require;
+        self
+    }
+
+    /// Whether allowed answers carry enrichment data.
+    #[must_use]
+    pub fn with_enrich(mut self, enrich: bool) -> Self {
+        self.enrich = enrich;
+        self
+    }
+
+    /// Changes the common settings (`TIMEOUT`, the cache TTLs, `ADDIGY_MAX_RETRY_AFTER`,
+    /// `ADDIGY_CA_PATH`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = posture_addigy::AddigyConfig::new(posture_addigy::DEFAULT_API_URL, "k")?
+    ///     .map_common(|c| c.with_negative_cache_ttl(Duration::ZERO));
+    /// assert_eq!(config.common().negative_cache_ttl(), Duration::ZERO);
+    /// # Ok::<(), posture_addigy::AddigyConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn map_common(mut self, change: impl FnOnce(CommonSettings) -> CommonSettings) -> Self {
+        self.common = change(self.common);
+        self
+    }
+
+    /// Sends at most `per_second` requests in any 1.1 s. Fails for 0 and above 50.
+    pub fn with_max_requests_per_second(
+        mut self,
+        per_second: u32,
+    ) -> Result<Self, AddigyConfigError> {
+        match rate(&per_second.to_string()) {
+            Some(rate) => {
+                self.max_requests_per_second = rate;
+                Ok(self)
+            }
+            None => Err(ConfigProblems::one(ConfigProblem::invalid(
+                MAX_REQUESTS.name,
+                &per_second.to_string(),
+                RATE_EXPECTED,
+            ))),
+        }
+    }
+
+    /// `ADDIGY_API_URL`.
+    pub fn api_url(&self) -> &BaseUrl {
+        &self.api_url
+    }
+
+    /// The device search: `<ADDIGY_API_URL>/api/v2/devices`, or `<ADDIGY_API_URL>/devices`
+    /// when the URL already ends in `/api/v2` or names an organisation
+    /// (`/api/v2/o/<org id>`).
+    ///
+    /// ```
+    /// use posture_addigy::AddigyConfig;
+    /// let org = AddigyConfig::new("https://api.addigy.com/api/v2/o/1234", "k")?;
+    /// assert_eq!(org.devices_url().as_str(), "https://api.addigy.com/api/v2/o/1234/devices");
+    /// # Ok::<(), posture_addigy::AddigyConfigError>(())
+    /// ```
+    pub fn devices_url(&self) -> Url {
+        if self.api_url.as_str().contains("/api/v2") {
+            self.api_url.join(&["devices"])
+        } else {
+            self.api_url.join(&["api", "v2", "devices"])
+        }
+    }
+
+    /// `ADDIGY_API_TOKEN`, redacted in `Debug`.
+    pub fn api_token(&self) -> &Secret {
+        &self.api_token
+    }
+
+    /// `ADDIGY_POLICIES`.
+    pub fn policies(&self) -> &[String] {
+        &self.policies
+    }
+
+    /// `ADDIGY_REQUIRE_COMPLIANT`.
+    pub fn require_compliant(&self) -> bool {
+        self.require_compliant
+    }
+
+    /// `ADDIGY_ENRICH`.
+    pub fn enrich(&self) -> bool {
+        self.enrich
+    }
+
+    /// `ADDIGY_MAX_REQUESTS_PER_SECOND`.
+    pub fn max_requests_per_second(&self) -> u32 {
+        self.max_requests_per_second.get()
+    }
+
+    pub(crate) fn max_requests_per_second_nonzero(&self) -> NonZeroU32 {
+        self.max_requests_per_second
+    }
+
+    /// `TIMEOUT`, `ADDIGY_CACHE_TTL`, `ADDIGY_NEGATIVE_CACHE_TTL`, `ADDIGY_MAX_RETRY_AFTER`
+    /// and `ADDIGY_CA_PATH`.
+    pub fn common(&self) -> &CommonSettings {
+        &self.common
+    }
+}
+
+const DEFAULT_RATE: NonZeroU32 = match NonZeroU32::new(DEFAULT_REQUESTS_PER_SECOND) {
+    Some(rate) => rate,
+    None => NonZeroU32::MIN,
+};
+
+/// A request rate from 1 to [`MAX_REQUESTS_PER_SECOND`].
+fn rate(text: &str) -> Option<NonZeroU32> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n <= MAX_REQUESTS_PER_SECOND)
+        .and_then(NonZeroU32::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const MINIMAL: [(&str, &str); 1] = [("ADDIGY_API_TOKEN", "top-secret-token")];
+
+    fn env(pairs: &[(&str, &str)]) -> Result<AddigyConfig, AddigyConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        AddigyConfig::from_env(|name| map.get(name).cloned())
+    }
+
+    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        pairs.extend_from_slice(extra);
+        pairs
+    }
+
+    fn only_problem(pairs: &[(&str, &str)]) -> String {
+        let err = env(pairs).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.problems().len(), 1, "{text}");
+        assert!(!text.contains("top-secret"), "{text}");
+        text
+    }
+
+    #[test]
+    fn defaults() {
+        let config = env(&MINIMAL).unwrap();
+        assert_eq!(config.api_url().as_str(), DEFAULT_API_URL);
+        assert_eq!(
+            config.devices_url().as_str(),
+            "https://api.addigy.com/api/v2/devices"
+        );
+        assert!(config.policies().is_empty());
+        assert!(!config.require_compliant());
+        assert!(config.enrich());
+        let common = config.common();
+        assert_eq!(common.timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(common.cache_ttl(), DEFAULT_CACHE_TTL);
+        assert_eq!(common.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
+        assert_eq!(config.max_requests_per_second(), 20);
+        assert_eq!(common.max_retry_after(), Duration::from_secs(60));
+        assert!(!format!("{config:?}").contains("top-secret"));
+    }
+
+    #[test]
+    fn the_rate_stays_well_below_addigys_limit() {
+        for (text, expected) in [("1", 1), ("50", 50), (" 7 ", 7)] {
+            let config = env(&with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)])).unwrap();
+            assert_eq!(config.max_requests_per_second(), expected, "{text}");
+        }
+        for text in ["0", "51", "100", "-1", "ten"] {
+            let message = only_problem(&with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)]));
+            assert!(
+                message.starts_with(&format!(
+                    "ADDIGY_MAX_REQUESTS_PER_SECOND={:?} is invalid: expected a whole number of \
+                     requests a second from 1 to 50",
+                    text.trim()
+                )),
+                "{message}"
+            );
+        }
+        let config = AddigyConfig::new("https://api.addigy.com", "t").unwrap();
+        assert!(config.clone().with_max_requests_per_second(0).is_err());
+        assert!(config.clone().with_max_requests_per_second(51).is_err());
+        assert_eq!(
+            config
+                .with_max_requests_per_second(5)
+                .unwrap()
+                .max_requests_per_second(),
+            5
+        );
+    }
+
+    #[test]
+    fn every_variable_names_itself() {
+        for (pairs, start) in [
+            (
+                with(&[("ADDIGY_API_URL", "http://api.addigy.com")]),
+                "ADDIGY_API_URL=\"http://api.addigy.com\" is invalid: expected",
+            ),
+            (
+                with(&[("ADDIGY_REQUIRE_COMPLIANT", "yes")]),
+                "ADDIGY_REQUIRE_COMPLIANT=\"yes\" is invalid",
+            ),
+            (
+                with(&[("ADDIGY_ENRICH", "on")]),
+                "ADDIGY_ENRICH=\"on\" is invalid",
+            ),
+            (
+                with(&[("ADDIGY_CACHE_TTL", "1h")]),
+                "ADDIGY_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
+            ),
+            (
+                with(&[("ADDIGY_NEGATIVE_CACHE_TTL", "x")]),
+                "ADDIGY_NEGATIVE_CACHE_TTL=\"x\" is invalid",
+            ),
+            (
+                with(&[("ADDIGY_MAX_RETRY_AFTER", "0")]),
+                "ADDIGY_MAX_RETRY_AFTER=\"0\" is invalid: expected a whole number of seconds from 1 to 3600",
+            ),
+            (
+                with(&[("ADDIGY_CA_PATH", "/nonexistent/ca.pem")]),
+                "ADDIGY_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
+            ),
+            (with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
+            (Vec::new(), "ADDIGY_API_TOKEN is not set: expected"),
+            (
+                vec![("ADDIGY_API_TOKEN_FILE", "/nonexistent/token")],
+                "ADDIGY_API_TOKEN_FILE=\"/nonexistent/token\" is invalid",
+            ),
+        ] {
+            let text = only_problem(&pairs);
+            assert!(text.starts_with(start), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_token_comes_from_a_file() {
+        let path = std::env::temp_dir().join(format!("posture-addigy-{}", std::process::id()));
+        std::fs::write(&path, "file-token\n").unwrap();
+        let config = env(&[("ADDIGY_API_TOKEN_FILE", path.to_str().unwrap())]).unwrap();
+        assert_eq!(config.api_token().expose(), "file-token");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn setters() {
+        let config = AddigyConfig::new("http://127.0.0.1:9", "t")
+            .unwrap()
+            .with_policies([" a ", "", "b"]);
+        assert_eq!(config.policies(), ["a", "b"]);
+        assert!(
+            config
+                .common()
+                .clone()
+                .with_timeout(Duration::ZERO)
+                .is_err()
+        );
+        assert!(
+            config
+                .common()
+                .clone()
+                .with_max_retry_after(Duration::ZERO)
+                .is_err()
+        );
+        assert!(AddigyConfig::new("https://api.addigy.com", "").is_err());
+        assert!(AddigyConfig::new("api.addigy.com", "t").is_err());
+    }
+}

@@ -1,0 +1,159 @@
+//! Errors, the token's two headers, and the rate limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use posture_addigy::AuthStyle;
+use posture_core::PostureProvider;
+use posture_fakes::Fault;
+use posture_fakes::addigy::{AcceptedAuth, FakeAddigyDevice};
+
+use crate::support::{decide, fake, lookup, provider};
+
+#[tokio::test]
+async fn a_401_to_the_bearer_form_falls_back_to_x_api_key_once_and_remembers() {
+    let addigy = fake().await;
+    addigy.set_auth(AcceptedAuth::ApiKey);
+    addigy.add_device(FakeAddigyDevice::new("C02XL0GJJG5J"));
+    let p = provider(&addigy, |c| c);
+    assert_eq!(p.auth_style(), AuthStyle::Bearer);
+    assert!(decide(&p, "C02XL0GJJG5J").await.is_allowed());
+    assert_eq!(p.auth_style(), AuthStyle::ApiKey);
+    assert_eq!(addigy.stats().unauthorized, 1);
+    assert!(decide(&p, "C02OTHER0001").await.deny_code().is_some());
+    assert_eq!(addigy.stats().unauthorized, 1, "the working style is kept");
+    assert_eq!(p.stats().auth_fallbacks, 1);
+    assert!(
+        p.report()[0].contains("token sent as x-api-key"),
+        "{:?}",
+        p.report()
+    );
+    // And back, if the key's style changes again.
+    addigy.set_auth(AcceptedAuth::Bearer);
+    assert!(lookup(&p, "C02THIRD0001").await.is_ok());
+    assert_eq!(p.auth_style(), AuthStyle::Bearer);
+}
+
+#[tokio::test]
+async fn a_token_refused_both_ways_is_permanent_and_named() {
+    let addigy = fake().await;
+    let c = addigy.connection();
+    let config = posture_addigy::AddigyConfig::new(&c.api_url, "wrong-token").unwrap();
+    let p = posture_addigy::AddigyProvider::new(config).unwrap();
+    let err = p.check_ready().await.unwrap_err();
+    assert!(!err.is_transient());
+    let message = err.to_string();
+    assert!(message.contains("refused ADDIGY_API_TOKEN"), "{message}");
+    assert!(
+        message.contains("as Authorization: Bearer and as x-api-key"),
+        "{message}"
+    );
+    assert!(!message.contains("wrong-token"), "{message}");
+    assert_eq!(addigy.stats().unauthorized, 2, "one fallback, not more");
+}
+
+#[tokio::test]
+async fn transient_answers_and_malformed_ones() {
+    let addigy = fake().await;
+    let p = provider(&addigy, |c| {
+        c.map_common(|s| s.with_max_retry_after(Duration::from_secs(2)).unwrap())
+    });
+    addigy.fail_next(Fault::Status(500), 1);
+    assert!(lookup(&p, "C02XL0GJJG5J").await.unwrap_err().is_transient());
+    for fault in [Fault::Garbage, Fault::WrongShape] {
+        addigy.fail_next(fault.clone(), 1);
+        let err = lookup(&p, "C02XL0GJJG5J").await.unwrap_err();
+        assert!(!err.is_transient(), "{fault:?}: {err}");
+    }
+    addigy.fail_next(
+        Fault::TooManyRequests {
+            retry_after_secs: 3600,
+        },
+        1,
+    );
+    let err = lookup(&p, "C02XL0GJJG5J").await.unwrap_err();
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("blocks a key"), "{err}");
+    assert!(
+        err.retry_after()
+            .is_some_and(|d| d <= Duration::from_secs(2)),
+        "{err:?}"
+    );
+    let before = addigy.stats().requests;
+    assert!(lookup(&p, "C02XL0GJJG5J").await.unwrap_err().is_transient());
+    assert_eq!(
+        addigy.stats().requests,
+        before,
+        "nothing sent while waiting"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_url_is_named() {
+    let addigy = fake().await;
+    let c = addigy.connection();
+    let url = format!("{}/elsewhere/api/v3", c.api_url);
+    let config = posture_addigy::AddigyConfig::new(&url, c.api_token).unwrap();
+    let err = posture_addigy::AddigyProvider::new(config)
+        .unwrap()
+        .check_ready()
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient());
+    assert!(
+        err.to_string().contains("does not look like Addigy's API"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_stay_within_the_client_side_limit_and_never_get_the_key_blocked() {
+    // Addigy's 1,000 per 10 s scaled down: the fake blocks past 30 per 10 s, the provider
+    // sends at most 2 a second (about 20 per 10 s).
+    let addigy = fake().await;
+    addigy.set_rate_limit(30);
+    for i in 0..10 {
+        addigy.add_device(FakeAddigyDevice::new(format!("C02BURST{i:04}")));
+    }
+    let p = Arc::new(provider(&addigy, |c| {
+        c.with_max_requests_per_second(2)
+            .unwrap()
+            .map_common(|s| s.with_timeout(Duration::from_secs(10)).unwrap())
+    }));
+    let started = tokio::time::Instant::now();
+    let results = posture_fakes::at_once(10, |i| {
+        let p = p.clone();
+        async move { lookup(&p, &format!("C02BURST{i:04}")).await }
+    })
+    .await;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|d| d.is_allowed())),
+        "{results:?}"
+    );
+    // Ten requests at two per 1.1 s take at least 4 windows.
+    assert!(
+        started.elapsed() >= Duration::from_millis(4400),
+        "{:?}",
+        started.elapsed()
+    );
+    let stats = addigy.stats();
+    assert_eq!(stats.rate_limited, 0, "{stats:?}");
+    assert!(!stats.blocked);
+    // A lookup whose slot would come after TIMEOUT fails at once, without a request.
+    let tight = provider(&addigy, |c| {
+        c.with_max_requests_per_second(1)
+            .unwrap()
+            .map_common(|s| s.with_timeout(Duration::from_secs(1)).unwrap())
+    });
+    assert!(lookup(&tight, "C02BURST0001").await.is_ok());
+    let before = addigy.stats().requests;
+    let err = lookup(&tight, "C02BURST0002").await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(
+        err.to_string().contains("ADDIGY_MAX_REQUESTS_PER_SECOND=1"),
+        "{err}"
+    );
+    assert_eq!(addigy.stats().requests, before);
+}

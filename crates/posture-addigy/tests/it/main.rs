@@ -1,0 +1,11 @@
+//! Integration tests of the Addigy provider against the fake Addigy on loopback.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
+mod conformance;
+mod decisions;
+mod failures;
+mod support;

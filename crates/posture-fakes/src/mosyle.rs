@@ -1,0 +1,599 @@
+//! A fake Mosyle for tests.
+//!
+//! [`FakeMosyle`] listens on `127.0.0.1` over plain HTTP and serves Mosyle's documented
+//! shapes, for both products, under the path prefix that names them:
+//!
+//! - **Mosyle Manager** under `/v2`: `POST /v2/login` with `{"accessToken","email","password"}`
+//!   answers `200 {"UserID","email"}` with the JWT in the `Authorization: Bearer …` response
+//!   header; `POST /v2/listdevices` `{"accessToken","options":{"os",…}}` answers
+//!   `{"status":"OK","response":{"devices":[…],"rows":"1","page_size":100,"page":0}}`;
+//!   `POST /v2/listdevicegroups` and `POST /v2/listdevicesbygroup` list device groups and
+//!   their members' UDIDs.
+//! - **Mosyle Business** under `/v1`: the access token comes as an `accessToken` **header**
+//!   on `/v1/login`; devices are `POST /v1/devices` with `"operation":"list"`, and
+//!   `response` is a **list** of one object.
+//!
+//! Every call after the login needs both the JWT (`Authorization: Bearer`) and the access
+//! token (in the body or the header); anything else answers 401. `options.os` is required
+//! (`{"status":"OK","response":[{"status":"MISSING_DATA","info":"Missing key: os"}]}`
+//! otherwise). Every value is rendered as a string, as Mosyle does (`"1"`/`"0"`, `"rows"`);
+//! `tags` as a comma-separated string, or a list with [`FakeMosyle::set_tags_as_list`].
+//! A serial no device has is answered with an empty list, or with `DEVICES_NOTFOUND`
+//! ([`FakeMosyle::set_not_found_status`]). Tokens expire when told
+//! ([`FakeMosyle::expire_tokens`]).
+//!
+//! Faults ([`Fault`]) apply to device and group lists: a status, 429 with `Retry-After`,
+//! hanging, garbage, the wrong JSON shape, an ignored `serial_numbers` filter (every device
+//! of the `os`, a page at a time).
+//!
+//! ```
+//! use std::time::Duration;
+//! use posture_fakes::mosyle::{FakeMosyle, FakeMosyleDevice};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mosyle = FakeMosyle::start().await?;
+//! mosyle.add_device(FakeMosyleDevice::new("C02XL0GJJG5J"));
+//! let c = mosyle.connection();
+//! let http = posture_http::ClientOptions::new(Duration::from_secs(2)).build()?;
+//! let login = http
+//!     .post(format!("{}/login", c.manager_url))
+//!     .json(&serde_json::json!({"accessToken": c.access_token, "email": c.email, "password": c.password}))
+//!     .send()
+//!     .await?;
+//! assert!(login.headers()["authorization"].to_str()?.starts_with("Bearer "));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::header::{AUTHORIZATION, HeaderValue};
+use serde_json::{Value, json};
+
+use crate::Fault;
+use crate::fault::Wording;
+use crate::server::{
+    BoxResponse, FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode,
+    html_response, json_response, lock,
+};
+
+/// The API access token the fake accepts.
+pub const ACCESS_TOKEN: &str = "fake-mosyle-access-token";
+/// The administrator's email the fake accepts.
+pub const EMAIL: &str = "api-admin@school.example";
+/// The administrator's password the fake accepts.
+pub const PASSWORD: &str = "fake-mosyle-password";
+
+/// How many devices a page holds.
+pub const PAGE_SIZE: usize = 50;
+
+/// A device in the fake inventory.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct FakeMosyleDevice {
+    /// `deviceudid`.
+    pub udid: String,
+    /// `serial_number`.
+    pub serial_number: String,
+    /// `os`: `mac`, `ios`, `tvos` or `visionos`.
+    pub os: String,
+    /// `device_name`.
+    pub device_name: String,
+    /// `osversion`.
+    pub os_version: String,
+    /// `status`: `INSTALLED` for a managed device.
+    pub status: String,
+    /// `is_deleted`.
+    pub is_deleted: bool,
+    /// `userid`, `username`, `useremail`, `usertype`; `None` for no user.
+    pub user: Option<(String, String, String, String)>,
+    /// `tags`.
+    pub tags: Vec<String>,
+}
+
+impl FakeMosyleDevice {
+    /// An enrolled Mac (`status` `INSTALLED`), assigned to the staff member Betty.
+    pub fn new(serial_number: impl Into<String>) -> Self {
+        let serial_number = serial_number.into();
+        Self {
+            udid: format!("UDID-{serial_number}"),
+            os: "mac".to_owned(),
+            device_name: format!("Mac {serial_number}"),
+            os_version: "14.4.1".to_owned(),
+            status: "INSTALLED".to_owned(),
+            is_deleted: false,
+            user: Some((
+                "betty".to_owned(),
+                "Betty Jackson".to_owned(),
+                "betty@school.example".to_owned(),
+                "STAFF".to_owned(),
+            )),
+            tags: vec!["staff".to_owned(), "macs".to_owned()],
+            serial_number,
+        }
+    }
+
+    /// An enrolled iPad (`os` `ios`) with no user.
+    pub fn ipad(serial_number: impl Into<String>) -> Self {
+        let mut device = Self::new(serial_number);
+        device.os = "ios".to_owned();
+        device.device_name = format!("iPad {}", device.serial_number);
+        device.os_version = "17.5".to_owned();
+        device.user = None;
+        device.tags = Vec::new();
+        device
+    }
+
+    /// Sets `os`.
+    #[must_use]
+    pub fn with_os(mut self, os: impl Into<String>) -> Self {
+        self.os = os.into();
+        self
+    }
+
+    /// Sets `status` (`ENROLLED`, `UNINSTALLED`, …).
+    #[must_use]
+    pub fn with_status(mut self, status: impl Into<String>) -> Self {
+        self.status = status.into();
+        self
+    }
+
+    /// Marks the device deleted (`is_deleted: "1"`).
+    #[must_use]
+    pub fn deleted(mut self) -> Self {
+        self.is_deleted = true;
+        self
+    }
+}
+
+/// A device group: its ID, name, `os`, and members' UDIDs.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct FakeMosyleGroup {
+    /// `id`.
+    pub id: String,
+    /// `name`.
+    pub name: String,
+    /// The `os` whose group list shows it.
+    pub os: String,
+    /// The members' UDIDs.
+    pub udids: Vec<String>,
+}
+
+impl FakeMosyleGroup {
+    /// A Mac group.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, udids: &[&str]) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            os: "mac".to_owned(),
+            udids: udids.iter().map(|u| (*u).to_owned()).collect(),
+        }
+    }
+}
+
+/// Counters of what the fake served.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct FakeMosyleStats {
+    /// Requests of any kind.
+    pub requests: u64,
+    /// Logins answered with a token.
+    pub logins: u64,
+    /// Device-list requests.
+    pub device_requests: u64,
+    /// Group requests (`listdevicegroups`, `listdevicesbygroup`).
+    pub group_requests: u64,
+    /// Requests answered 401.
+    pub unauthorized: u64,
+}
+
+/// What a provider needs to reach a [`FakeMosyle`].
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct MosyleConnection {
+    /// The Mosyle Manager API URL, `http://127.0.0.1:<port>/v2`.
+    pub manager_url: String,
+    /// The Mosyle Business API URL, `http://127.0.0.1:<port>/v1`.
+    pub business_url: String,
+    /// [`ACCESS_TOKEN`].
+    pub access_token: &'static str,
+    /// [`EMAIL`].
+    pub email: &'static str,
+    /// [`PASSWORD`].
+    pub password: &'static str,
+}
+
+/// A fake Mosyle on `127.0.0.1`. Stops when dropped.
+#[derive(Debug)]
+pub struct FakeMosyle {
+    server: FakeServer,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    fault: FaultSlot<Fault>,
+    requests: AtomicU64,
+    logins: AtomicU64,
+    device_requests: AtomicU64,
+    group_requests: AtomicU64,
+    unauthorized: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    devices: Vec<FakeMosyleDevice>,
+    groups: Vec<FakeMosyleGroup>,
+    tokens: Vec<String>,
+    not_found_status: bool,
+    tags_as_list: bool,
+    latency: Duration,
+}
+
+/// The products, by the path prefix that names them.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Product {
+    Manager,
+    Business,
+}
+
+impl FakeMosyle {
+    /// Starts a fake with no devices.
+    pub async fn start() -> std::io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let handler_state = shared.clone();
+        let server = FakeServer::start(Arc::new(move |request| {
+            let shared = handler_state.clone();
+            Box::pin(async move { handle(&shared, request).await }) as BoxResponse
+        }))
+        .await?;
+        Ok(Self { server, shared })
+    }
+
+    /// The Mosyle Manager `MOSYLE_API_URL`.
+    pub fn url(&self) -> String {
+        format!("{}/v2", self.server.url())
+    }
+
+    /// The variables that point a server at this fake (Mosyle Manager).
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        vec![
+            ("MOSYLE_API_URL".to_owned(), self.url()),
+            ("MOSYLE_ACCESS_TOKEN".to_owned(), ACCESS_TOKEN.to_owned()),
+            ("MOSYLE_EMAIL".to_owned(), EMAIL.to_owned()),
+            ("MOSYLE_PASSWORD".to_owned(), PASSWORD.to_owned()),
+        ]
+    }
+
+    /// The URLs and credentials.
+    pub fn connection(&self) -> MosyleConnection {
+        MosyleConnection {
+            manager_url: self.url(),
+            business_url: format!("{}/v1", self.server.url()),
+            access_token: ACCESS_TOKEN,
+            email: EMAIL,
+            password: PASSWORD,
+        }
+    }
+
+    /// Adds a device record. Records may share a serial.
+    pub fn add_device(&self, device: FakeMosyleDevice) {
+        lock(&self.shared.state).devices.push(device);
+    }
+
+    /// Adds a device group.
+    pub fn add_group(&self, group: FakeMosyleGroup) {
+        lock(&self.shared.state).groups.push(group);
+    }
+
+    /// Answers a serial no device has with `{"status":"DEVICES_NOTFOUND"}` instead of an
+    /// empty list.
+    pub fn set_not_found_status(&self, on: bool) {
+        lock(&self.shared.state).not_found_status = on;
+    }
+
+    /// Renders `tags` as a JSON list instead of a comma-separated string.
+    pub fn set_tags_as_list(&self, on: bool) {
+        lock(&self.shared.state).tags_as_list = on;
+    }
+
+    /// Delays every answer by `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        lock(&self.shared.state).latency = latency;
+    }
+
+    /// Makes every JWT handed out so far invalid (401), as after 24 hours.
+    pub fn expire_tokens(&self) {
+        lock(&self.shared.state).tokens.clear();
+    }
+
+    /// Injects `fault` into every device and group list, or stops with `None`.
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        self.shared.fault.set(fault);
+    }
+
+    /// Injects `fault` into the next `times` lists only.
+    pub fn fail_next(&self, fault: Fault, times: usize) {
+        self.shared.fault.fail_next(fault, times);
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> FakeMosyleStats {
+        let s = &self.shared;
+        FakeMosyleStats {
+            requests: s.requests.load(Ordering::SeqCst),
+            logins: s.logins.load(Ordering::SeqCst),
+            device_requests: s.device_requests.load(Ordering::SeqCst),
+            group_requests: s.group_requests.load(Ordering::SeqCst),
+            unauthorized: s.unauthorized.load(Ordering::SeqCst),
+        }
+    }
+}
+
+impl posture_conformance::Upstream for FakeMosyle {
+    fn requests(&self) -> u64 {
+        self.stats().requests
+    }
+
+    fn inject(&self, fault: posture_conformance::Fault) {
+        self.set_fault(Some(fault.into()));
+    }
+
+    fn heal(&self) {
+        self.set_fault(None);
+    }
+}
+
+/// How Mosyle words injected failures.
+const WORDING: Wording = Wording {
+    error: |status| {
+        json_response(
+            status,
+            &json!({"status": "ERROR", "info": "injected failure"}),
+        )
+    },
+    too_many: || {
+        json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({"status": "ERROR", "info": "Too many requests"}),
+        )
+    },
+    garbage: "{\"status\":\"OK\",\"response\":{\"devices\":[{\"serial_number\":",
+    wrong_shape: || json!(["not", "a", "response"]),
+};
+
+async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    let latency = lock(&shared.state).latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let segments = request.segments();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let (product, endpoint) = match segments.as_slice() {
+        ["v2", endpoint] => (Product::Manager, *endpoint),
+        ["v1", endpoint] => (Product::Business, *endpoint),
+        _ => return html_response(StatusCode::NOT_FOUND, "Not Found"),
+    };
+    if request.method != Method::POST {
+        return html_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+    }
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let header_token = request
+        .headers
+        .get("accesstoken")
+        .and_then(|v| v.to_str().ok());
+    let access_token = body
+        .get("accessToken")
+        .and_then(Value::as_str)
+        .or(header_token);
+    if endpoint == "login" {
+        return login(shared, &body, access_token);
+    }
+    let jwt_ok = request
+        .bearer()
+        .is_some_and(|jwt| lock(&shared.state).tokens.iter().any(|t| t == jwt));
+    if !jwt_ok || access_token != Some(ACCESS_TOKEN) {
+        shared.unauthorized.fetch_add(1, Ordering::SeqCst);
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"status": "UNAUTHORIZED", "info": "Invalid or expired token"}),
+        );
+    }
+    let options = body.get("options").cloned().unwrap_or(Value::Null);
+    let answer = match (product, endpoint) {
+        (Product::Manager, "listdevices") => Endpoint::Devices,
+        (Product::Business, "devices")
+            if body.get("operation").and_then(Value::as_str) == Some("list") =>
+        {
+            Endpoint::Devices
+        }
+        (_, "listdevicegroups") => Endpoint::Groups,
+        (_, "listdevicesbygroup") => Endpoint::Members,
+        _ => return html_response(StatusCode::NOT_FOUND, "Not Found"),
+    };
+    let ignore_filter = match shared.fault.take() {
+        Some(fault) => match fault.answer(&WORDING).await {
+            Some(injected) => return injected,
+            None => true,
+        },
+        None => false,
+    };
+    let state = lock(&shared.state);
+    match answer {
+        Endpoint::Devices => {
+            shared.device_requests.fetch_add(1, Ordering::SeqCst);
+            devices(&state, product, &options, ignore_filter)
+        }
+        Endpoint::Groups => {
+            shared.group_requests.fetch_add(1, Ordering::SeqCst);
+            groups(&state, &options)
+        }
+        Endpoint::Members => {
+            shared.group_requests.fetch_add(1, Ordering::SeqCst);
+            members(&state, &options)
+        }
+    }
+}
+
+enum Endpoint {
+    Devices,
+    Groups,
+    Members,
+}
+
+fn login(shared: &Shared, body: &Value, access_token: Option<&str>) -> FakeResponse {
+    let field = |name: &str| body.get(name).and_then(Value::as_str);
+    if access_token != Some(ACCESS_TOKEN)
+        || field("email") != Some(EMAIL)
+        || field("password") != Some(PASSWORD)
+    {
+        shared.unauthorized.fetch_add(1, Ordering::SeqCst);
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"status": "WRONG_CREDENTIALS", "info": "Invalid credentials"}),
+        );
+    }
+    let n = shared.logins.fetch_add(1, Ordering::SeqCst) + 1;
+    let jwt = format!("eyJhbGciOiJIUzI1NiJ9.fake-mosyle-{n}.sig");
+    lock(&shared.state).tokens.push(jwt.clone());
+    let mut answer = json_response(StatusCode::OK, &json!({"UserID": "42", "email": EMAIL}));
+    if let Ok(value) = HeaderValue::from_str(&format!("Bearer {jwt}")) {
+        answer.headers_mut().insert(AUTHORIZATION, value);
+    }
+    answer
+}
+
+fn missing(key: &str) -> FakeResponse {
+    json_response(
+        StatusCode::OK,
+        &json!({"status": "OK", "response": [{"status": "MISSING_DATA", "info": format!("Missing key: {key}")}]}),
+    )
+}
+
+fn devices(state: &State, product: Product, options: &Value, ignore_filter: bool) -> FakeResponse {
+    let Some(os) = options.get("os").and_then(Value::as_str) else {
+        return missing("os");
+    };
+    let serials: Vec<String> = match options.get("serial_numbers") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    let page = options
+        .get("page")
+        .and_then(|p| {
+            p.as_u64()
+                .or_else(|| p.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(0) as usize;
+    let matching: Vec<&FakeMosyleDevice> = state
+        .devices
+        .iter()
+        .filter(|d| d.os == os)
+        .filter(|d| ignore_filter || serials.is_empty() || serials.contains(&d.serial_number))
+        .collect();
+    if matching.is_empty() && state.not_found_status {
+        return json_response(
+            StatusCode::OK,
+            &json!({"status": "DEVICES_NOTFOUND", "info": "No devices found"}),
+        );
+    }
+    let rows = matching.len();
+    let devices: Vec<Value> = matching
+        .into_iter()
+        .skip(page * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .map(|d| device_json(d, state.tags_as_list))
+        .collect();
+    let inner = json!({
+        "devices": devices,
+        "rows": rows.to_string(),
+        "page_size": PAGE_SIZE,
+        "page": page,
+    });
+    let response = match product {
+        Product::Manager => inner,
+        Product::Business => json!([inner]),
+    };
+    json_response(
+        StatusCode::OK,
+        &json!({"status": "OK", "response": response}),
+    )
+}
+
+fn groups(state: &State, options: &Value) -> FakeResponse {
+    let Some(os) = options.get("os").and_then(Value::as_str) else {
+        return missing("os");
+    };
+    let groups: Vec<Value> = state
+        .groups
+        .iter()
+        .filter(|g| g.os == os)
+        .map(|g| json!({"id": g.id, "name": g.name, "device_numbers": g.udids.len().to_string()}))
+        .collect();
+    let rows = groups.len();
+    json_response(
+        StatusCode::OK,
+        &json!({"status": "OK", "response": [{"groups": groups, "rows": rows, "page_size": PAGE_SIZE, "page": 1}]}),
+    )
+}
+
+fn members(state: &State, options: &Value) -> FakeResponse {
+    let id = options
+        .get("iddevicegroup")
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .unwrap_or_default();
+    if id.is_empty() {
+        return missing("iddevicegroup");
+    }
+    match state.groups.iter().find(|g| g.id == id) {
+        Some(group) => json_response(
+            StatusCode::OK,
+            &json!({"status": "OK", "response": {"group_name": group.name, "udids": group.udids}}),
+        ),
+        None => json_response(
+            StatusCode::OK,
+            &json!({"status": "GROUP_NOTFOUND", "info": "Device group not found"}),
+        ),
+    }
+}
+
+fn device_json(d: &FakeMosyleDevice, tags_as_list: bool) -> Value {
+    let (userid, username, useremail, usertype) = d.user.clone().unwrap_or_default();
+    let tags = if tags_as_list {
+        json!(d.tags)
+    } else {
+        json!(d.tags.join(","))
+    };
+    json!({
+        "deviceudid": d.udid,
+        "total_disk": "256.0000000000",
+        "os": d.os,
+        "serial_number": d.serial_number,
+        "device_name": d.device_name,
+        "osversion": d.os_version,
+        "status": d.status,
+        "is_supervised": "1",
+        "is_deleted": if d.is_deleted { "1" } else { "0" },
+        "date_last_beat": "1721740000",
+        "userid": userid,
+        "useremail": useremail,
+        "username": username,
+        "usertype": usertype,
+        "tags": tags,
+        "asset_tag": "",
+    })
+}

@@ -1,0 +1,262 @@
+//! What the settings of every HTTP-based provider share, declared by the provider and read
+//! once here: `TIMEOUT`, the two cache TTLs, `*_MAX_RETRY_AFTER` and `*_CA_PATH`; and the
+//! readiness probe that names the provider's URL setting.
+
+use std::time::Duration;
+
+use posture_core::ProviderError;
+use posture_settings::{ConfigProblem, ConfigProblems, Reader, Setting};
+
+use crate::{BaseUrl, CaBundle, CacheConfig, DEFAULT_MAX_RETRY_AFTER, env};
+
+/// The declarations of a provider's common settings (its own names, such as
+/// `MOSYLE_CACHE_TTL`).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct CommonNames {
+    /// `TIMEOUT`: seconds a whole lookup may take.
+    pub timeout: &'static Setting,
+    /// `*_CACHE_TTL`.
+    pub cache_ttl: &'static Setting,
+    /// `*_NEGATIVE_CACHE_TTL`.
+    pub negative_cache_ttl: &'static Setting,
+    /// `*_MAX_RETRY_AFTER`.
+    pub max_retry_after: &'static Setting,
+    /// `*_CA_PATH`.
+    pub ca_path: &'static Setting,
+}
+
+impl CommonNames {
+    /// The five declarations, in that order.
+    pub const fn new(
+        timeout: &'static Setting,
+        cache_ttl: &'static Setting,
+        negative_cache_ttl: &'static Setting,
+        max_retry_after: &'static Setting,
+        ca_path: &'static Setting,
+    ) -> Self {
+        Self {
+            timeout,
+            cache_ttl,
+            negative_cache_ttl,
+            max_retry_after,
+            ca_path,
+        }
+    }
+}
+
+/// The values of a provider's common settings.
+///
+/// ```
+/// use std::time::Duration;
+/// use posture_http::{CommonNames, CommonSettings};
+/// use posture_settings::{Reader, Setting};
+///
+/// const TIMEOUT: Setting = Setting::seconds("TIMEOUT", 4, 1, 60, "lookup time");
+/// const TTL: Setting = Setting::seconds("ACME_CACHE_TTL", 60, 0, 86_400, "allow TTL");
+/// const NEG: Setting = Setting::seconds("ACME_NEGATIVE_CACHE_TTL", 10, 0, 86_400, "deny TTL");
+/// const RETRY: Setting = Setting::seconds("ACME_MAX_RETRY_AFTER", 60, 1, 3600, "longest wait");
+/// const CA: Setting = Setting::path("ACME_CA_PATH", "extra CAs");
+/// const NAMES: CommonNames = CommonNames::new(&TIMEOUT, &TTL, &NEG, &RETRY, &CA);
+///
+/// let get = |name: &str| (name == "ACME_CACHE_TTL").then(|| "0".to_owned());
+/// let mut reader = Reader::new(&get);
+/// let common = CommonSettings::read(&mut reader, NAMES).unwrap();
+/// assert_eq!(common.cache_ttl(), Duration::ZERO);
+/// assert_eq!(common.timeout(), Duration::from_secs(4));
+/// assert!(common.clone().with_timeout(Duration::ZERO).is_err());
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CommonSettings {
+    names: CommonNames,
+    timeout: Duration,
+    cache_ttl: Duration,
+    negative_cache_ttl: Duration,
+    cache_capacity: u64,
+    max_retry_after: Duration,
+    extra_roots: CaBundle,
+}
+
+impl CommonSettings {
+    /// Every declared default, a cache of 10 000 answers and no extra CA.
+    pub fn defaults(names: CommonNames) -> Self {
+        let default = |setting: &Setting| {
+            setting
+                .default_text()
+                .and_then(|text| text.parse().ok())
+                .map_or(Duration::ZERO, Duration::from_secs)
+        };
+        Self {
+            timeout: default(names.timeout),
+            cache_ttl: default(names.cache_ttl),
+            negative_cache_ttl: default(names.negative_cache_ttl),
+            cache_capacity: 10_000,
+            max_retry_after: match default(names.max_retry_after) {
+                Duration::ZERO => DEFAULT_MAX_RETRY_AFTER,
+                declared => declared,
+            },
+            extra_roots: CaBundle::empty(),
+            names,
+        }
+    }
+
+    /// Reads the five settings, keeping problems in `reader`; `None` when one was refused.
+    pub fn read(reader: &mut Reader<'_>, names: CommonNames) -> Option<Self> {
+        let timeout = reader.seconds(names.timeout);
+        let cache_ttl = reader.seconds(names.cache_ttl);
+        let negative_cache_ttl = reader.seconds(names.negative_cache_ttl);
+        let max_retry_after = reader.seconds(names.max_retry_after);
+        let mut problems = Vec::new();
+        let extra_roots = env::ca_bundle(
+            reader.value(names.ca_path.name),
+            names.ca_path.name,
+            &mut problems,
+        );
+        reader.problems_from(problems);
+        Some(Self {
+            timeout: timeout?,
+            cache_ttl: cache_ttl?,
+            negative_cache_ttl: negative_cache_ttl?,
+            max_retry_after: max_retry_after?,
+            extra_roots: extra_roots?,
+            ..Self::defaults(names)
+        })
+    }
+
+    /// Sets `TIMEOUT`; fails outside its declared bounds.
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigProblems> {
+        self.timeout = in_bounds(self.names.timeout, timeout)?;
+        Ok(self)
+    }
+
+    /// Sets `*_MAX_RETRY_AFTER`; fails outside its declared bounds.
+    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, ConfigProblems> {
+        self.max_retry_after = in_bounds(self.names.max_retry_after, delay)?;
+        Ok(self)
+    }
+
+    /// Sets `*_CACHE_TTL`; zero disables.
+    #[must_use]
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// Sets `*_NEGATIVE_CACHE_TTL`; zero disables.
+    #[must_use]
+    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_cache_ttl = ttl;
+        self
+    }
+
+    /// Sets how many answers the cache holds at most.
+    #[must_use]
+    pub fn with_cache_capacity(mut self, entries: u64) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
+    /// Trusts these CA certificates besides the Mozilla roots.
+    #[must_use]
+    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
+        self.extra_roots = roots;
+        self
+    }
+
+    /// `TIMEOUT`.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `*_CACHE_TTL`.
+    pub fn cache_ttl(&self) -> Duration {
+        self.cache_ttl
+    }
+
+    /// `*_NEGATIVE_CACHE_TTL`.
+    pub fn negative_cache_ttl(&self) -> Duration {
+        self.negative_cache_ttl
+    }
+
+    /// The most answers the cache holds.
+    pub fn cache_capacity(&self) -> u64 {
+        self.cache_capacity
+    }
+
+    /// `*_MAX_RETRY_AFTER`.
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
+    }
+
+    /// `*_CA_PATH`, read.
+    pub fn extra_roots(&self) -> &CaBundle {
+        &self.extra_roots
+    }
+
+    /// The cache TTLs and `*_MAX_RETRY_AFTER` as a `check-config` summary line names them,
+    /// such as `ACME_CACHE_TTL=60 s ACME_NEGATIVE_CACHE_TTL=10 s ACME_MAX_RETRY_AFTER=60 s`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}={} s {}={} s {}={} s",
+            self.names.cache_ttl.name,
+            self.cache_ttl.as_secs(),
+            self.names.negative_cache_ttl.name,
+            self.negative_cache_ttl.as_secs(),
+            self.names.max_retry_after.name,
+            self.max_retry_after.as_secs()
+        )
+    }
+
+    /// The decision cache's configuration.
+    pub fn cache_config(&self) -> CacheConfig {
+        CacheConfig::new(self.cache_ttl, self.negative_cache_ttl)
+            .with_max_entries(self.cache_capacity)
+    }
+
+    /// The `Retry-After` of `err`, at most `*_MAX_RETRY_AFTER`: the wait a caller is told
+    /// matches the one the provider's [`Backoff`](crate::Backoff) keeps.
+    pub fn cap_retry_after(&self, err: ProviderError) -> ProviderError {
+        match err.retry_after() {
+            Some(delay) if delay > self.max_retry_after => {
+                err.with_retry_after(self.max_retry_after)
+            }
+            _ => err,
+        }
+    }
+}
+
+/// A provider's base URL from `setting` ([`BaseUrl`] rules), `default` when unset; a refused
+/// URL is a problem kept in `reader`, naming the variable.
+///
+/// ```
+/// use posture_settings::{Reader, Setting};
+/// const URL: Setting = Setting::url("ACME_API_URL", "the Acme API URL");
+/// let get = |_: &str| None;
+/// let mut reader = Reader::new(&get);
+/// let url = posture_http::read_base_url(&mut reader, &URL, "https://api.acme.example").unwrap();
+/// assert_eq!(url.as_str(), "https://api.acme.example");
+/// ```
+pub fn read_base_url(reader: &mut Reader<'_>, setting: &Setting, default: &str) -> Option<BaseUrl> {
+    let text = reader
+        .value(setting.name)
+        .unwrap_or_else(|| default.to_owned());
+    let mut problems = Vec::new();
+    let url = env::base_url(Some(text), setting.name, &setting.expected(), &mut problems);
+    reader.problems_from(problems);
+    url
+}
+
+/// A duration within a seconds setting's declared bounds, or the problem naming it.
+fn in_bounds(setting: &Setting, value: Duration) -> Result<Duration, ConfigProblems> {
+    if let posture_settings::Kind::Seconds { min, max, .. } = setting.kind
+        && !(Duration::from_secs(min)..=Duration::from_secs(max)).contains(&value)
+    {
+        return Err(ConfigProblems::one(ConfigProblem::invalid(
+            setting.name,
+            &value.as_secs_f64().to_string(),
+            setting.expected(),
+        )));
+    }
+    Ok(value)
+}

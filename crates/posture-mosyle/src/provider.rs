@@ -1,0 +1,620 @@
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
+use posture_http::reqwest::header::{AUTHORIZATION, HeaderMap};
+use posture_http::{
+    AccessToken, Answer, Backoff, CacheStats, ClientOptions, FetchedToken, LookupCache,
+    RecentSuccess, Serial, StatusCode, TokenCache, TokenStats, decode_json, secret_header,
+    send_bearer, send_json,
+};
+use serde_json::{Value, json};
+
+use crate::config::{Flavor, Group, MosyleConfig};
+use crate::error::MosyleError;
+use crate::model::{self, Device, Listing};
+
+pub(crate) const SERVICE: &str = "Mosyle";
+
+/// How long a Mosyle JWT lives: "The token will expire every 24 hours".
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// How long before expiry a token is renewed.
+const TOKEN_MARGIN: Duration = Duration::from_secs(3600);
+
+/// How long a successful readiness check counts.
+const READY_WINDOW: Duration = Duration::from_secs(60);
+
+/// The largest answer read.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// How many pages one lookup reads at most when Mosyle ignores the serial filter.
+const MAX_PAGES: u64 = 10;
+
+/// How many pages of device groups are read at most to find a group by name.
+const MAX_GROUP_PAGES: u64 = 10;
+
+/// The `os` values, in the order `auto` tries them.
+const EVERY_OS: [&str; 4] = ["mac", "ios", "tvos", "visionos"];
+
+/// Counters for metrics: one snapshot of a [`MosyleProvider`]'s activity since it was
+/// built.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct MosyleStats {
+    /// The decision cache.
+    pub decisions: CacheStats,
+    /// Authenticated requests sent to Mosyle (device lists, group lists).
+    pub requests: u64,
+    /// Logins (JWT fetches) and their failures.
+    pub tokens: TokenStats,
+}
+
+/// A [`PostureProvider`] backed by Mosyle Manager or Mosyle Business.
+///
+/// See the crate documentation for the whole behaviour.
+///
+/// ```no_run
+/// use posture_core::{LookupRequest, PostureProvider};
+/// use posture_mosyle::{MosyleConfig, MosyleProvider};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = MosyleConfig::from_env(|name| std::env::var(name).ok())?;
+/// let mosyle = MosyleProvider::new(config)?; // no I/O
+/// mosyle.check_ready().await?; // logs in: fails fast on refused credentials
+/// let decision = mosyle.lookup(&LookupRequest::new("C02XL0GJJG5J")).await?;
+/// assert!(decision.is_allowed() || decision.deny_code().is_some());
+/// # Ok(())
+/// # }
+/// ```
+pub struct MosyleProvider {
+    config: MosyleConfig,
+    http: posture_http::reqwest::Client,
+    decisions: LookupCache<(Serial, &'static str), Decision>,
+    tokens: TokenCache,
+    backoff: Backoff,
+    requests: AtomicU64,
+    ready: RecentSuccess,
+}
+
+impl MosyleProvider {
+    /// Builds the provider and its HTTP client. Does no I/O.
+    pub fn new(config: MosyleConfig) -> Result<Self, MosyleError> {
+        let common = config.common();
+        let http = ClientOptions::new(common.timeout())
+            .with_extra_roots(common.extra_roots().clone())
+            .with_user_agent(concat!(
+                "step-posture-connector posture-mosyle/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(MosyleError::client)?;
+        let decisions = LookupCache::new(common.cache_config());
+        let backoff = Backoff::new(common.max_retry_after());
+        Ok(Self {
+            config,
+            http,
+            decisions,
+            tokens: TokenCache::new(TOKEN_MARGIN),
+            backoff,
+            requests: AtomicU64::new(0),
+            ready: RecentSuccess::new(READY_WINDOW),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MosyleConfig {
+        &self.config
+    }
+
+    /// A snapshot of the counters, for metrics.
+    pub fn stats(&self) -> MosyleStats {
+        MosyleStats {
+            decisions: self.decisions.stats(),
+            requests: self.requests.load(Ordering::Relaxed),
+            tokens: self.tokens.stats(),
+        }
+    }
+
+    /// Forgets every cached decision.
+    pub fn clear_cache(&self) {
+        self.decisions.clear();
+    }
+
+    /// `POST /login`: the JWT comes back in the `Authorization` response header. The access
+    /// token goes in the body (Mosyle Manager) and in an `accessToken` header (Mosyle
+    /// Business); each product ignores the other's.
+    async fn login(&self) -> Result<FetchedToken, ProviderError> {
+        const REQUEST: &str = "POST /login";
+        let retry_pass = self.backoff.check(SERVICE)?;
+        let url = self.config.api_url().join(&["login"]);
+        let body = json!({
+            "accessToken": self.config.access_token().expose(),
+            "email": self.config.email(),
+            "password": self.config.password().expose(),
+        });
+        let builder = self
+            .http
+            .post(url)
+            .header(
+                "accessToken",
+                secret_header(self.config.access_token().expose(), SERVICE)?,
+            )
+            .json(&body);
+        let answer = send_json(builder, SERVICE, REQUEST, MAX_BODY).await?;
+        retry_pass.observe(answer.status, &answer.headers);
+        match answer.status {
+            StatusCode::OK => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(ProviderError::permanent(format!(
+                    "Mosyle at MOSYLE_API_URL ({}) refused the login of MOSYLE_EMAIL ({}) with \
+                     MOSYLE_PASSWORD and MOSYLE_ACCESS_TOKEN ({}): check all three, and that \
+                     the administrator has API access",
+                    self.config.api_url(),
+                    self.config.email(),
+                    answer.status
+                )));
+            }
+            _ => return Err(self.answer_error(&answer, REQUEST)),
+        }
+        match jwt(&answer.headers) {
+            Some(token) => Ok(FetchedToken::new(token, TOKEN_LIFETIME)),
+            None => {
+                let status = serde_json::from_slice::<Value>(&answer.body)
+                    .ok()
+                    .and_then(|b| b.get("status").map(posture_http::lenient::text))
+                    .filter(|s| !s.is_empty())
+                    .map(|s| format!(" (status {s})"))
+                    .unwrap_or_default();
+                Err(ProviderError::permanent(format!(
+                    "Mosyle answered {REQUEST} for MOSYLE_EMAIL ({}) without a bearer token in \
+                     its Authorization header{status}: check MOSYLE_ACCESS_TOKEN, MOSYLE_EMAIL \
+                     and MOSYLE_PASSWORD, and that MOSYLE_API_URL ({}) is Mosyle's API",
+                    self.config.email(),
+                    self.config.api_url()
+                )))
+            }
+        }
+    }
+
+    async fn token(&self) -> Result<AccessToken, ProviderError> {
+        self.tokens.get(|| self.login()).await
+    }
+
+    /// `POST <path>` with the JWT and the access token (in the body and a header), as every
+    /// Mosyle call wants. A 401 drops the JWT and logs in again, once.
+    async fn call(
+        &self,
+        path: &str,
+        mut body: Value,
+        request: &str,
+    ) -> Result<Value, ProviderError> {
+        if let Value::Object(map) = &mut body {
+            map.insert(
+                "accessToken".to_owned(),
+                Value::String(self.config.access_token().expose().to_owned()),
+            );
+        }
+        let url = self.config.api_url().join(&[path]);
+        let mut renewed = false;
+        loop {
+            let token = self.token().await?;
+            let retry_pass = self.backoff.check(SERVICE)?;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let builder = self
+                .http
+                .post(url.clone())
+                .header(
+                    "accessToken",
+                    secret_header(self.config.access_token().expose(), SERVICE)?,
+                )
+                .json(&body);
+            let answer = send_bearer(builder, token.secret(), SERVICE, request, MAX_BODY).await?;
+            retry_pass.observe(answer.status, &answer.headers);
+            match answer.status {
+                StatusCode::OK => return decode_json(SERVICE, request, &answer.body),
+                StatusCode::UNAUTHORIZED if !renewed => {
+                    // Expired early, or revoked: one new login, then the answer stands.
+                    self.tokens.invalidate(&token);
+                    renewed = true;
+                }
+                StatusCode::UNAUTHORIZED => {
+                    return Err(ProviderError::permanent(format!(
+                        "Mosyle refused a fresh login's token for {request} (401 Unauthorized): \
+                         check that the administrator MOSYLE_EMAIL ({}) may use the API",
+                        self.config.email()
+                    )));
+                }
+                _ => return Err(self.answer_error(&answer, request)),
+            }
+        }
+    }
+
+    fn answer_error(&self, answer: &Answer, request: &str) -> ProviderError {
+        match answer.status {
+            StatusCode::FORBIDDEN => ProviderError::permanent(format!(
+                "Mosyle denied {request} (403 Forbidden): give the administrator MOSYLE_EMAIL \
+                 ({}) API access to devices",
+                self.config.email()
+            )),
+            StatusCode::NOT_FOUND => ProviderError::permanent(format!(
+                "MOSYLE_API_URL ({}) does not look like Mosyle's API: {request} answered 404 \
+                 Not Found; use https://managerapi.mosyle.com/v2 (Manager) or \
+                 https://businessapi.mosyle.com/v1 (Business)",
+                self.config.api_url()
+            )),
+            _ => self
+                .config
+                .common()
+                .cap_retry_after(answer.error(SERVICE, request)),
+        }
+    }
+
+    /// One page of the devices of `os` with `serial` (Manager: `POST /listdevices`;
+    /// Business: `POST /devices` with `"operation": "list"`).
+    async fn list_page(
+        &self,
+        os: &str,
+        serial: &Serial,
+        page: Option<u64>,
+    ) -> Result<Listing, ProviderError> {
+        let mut options = json!({"os": os, "serial_numbers": [serial.as_str()]});
+        if let (Some(page), Value::Object(map)) = (page, &mut options) {
+            map.insert("page".to_owned(), json!(page));
+        }
+        let (path, body) = match self.config.flavor() {
+            Flavor::Manager => ("listdevices", json!({"options": options})),
+            Flavor::Business => ("devices", json!({"operation": "list", "options": options})),
+        };
+        let request = match page {
+            Some(page) => format!("POST /{path} (os {os}, serial {serial}, page {page})"),
+            None => format!("POST /{path} (os {os}, serial {serial})"),
+        };
+        let body = self.call(path, body, &request).await?;
+        model::listing(&body).map_err(|why| {
+            ProviderError::permanent(format!(
+                "Mosyle answered {request} with a body that is not the expected device list \
+                 ({why})"
+            ))
+        })
+    }
+
+    /// Every record of `os` whose serial is exactly `serial`. The `serial_numbers` filter
+    /// may be ignored, so every device is compared, and when a full page came back without
+    /// the serial, the next page is read: at most [`MAX_PAGES`], stopping early at a short
+    /// page or one that repeats what was seen.
+    async fn exact_matches(&self, os: &str, serial: &Serial) -> Result<Vec<Device>, ProviderError> {
+        let mut seen = HashSet::new();
+        let mut matching = Vec::new();
+        let mut page = None;
+        for _ in 0..MAX_PAGES {
+            let (devices, page_size, answered_page) = match self.list_page(os, serial, page).await?
+            {
+                Listing::NotFound => return Ok(matching),
+                Listing::Devices {
+                    devices,
+                    page_size,
+                    page,
+                } => (devices, page_size, page),
+            };
+            let returned = devices.len() as u64;
+            let mut new = 0;
+            for device in devices {
+                let key = (device.udid.clone(), device.serial_number.clone());
+                if seen.insert(key) {
+                    new += 1;
+                    if device
+                        .serial_number
+                        .trim()
+                        .eq_ignore_ascii_case(serial.as_str())
+                    {
+                        matching.push(device);
+                    }
+                }
+            }
+            let full = page_size.is_some_and(|size| size > 0 && returned >= size);
+            if !matching.is_empty() || !full || new == 0 {
+                return Ok(matching);
+            }
+            tracing::debug!(%serial, os, "Mosyle ignored the serial filter; reading the next page");
+            page = Some(answered_page.or(page).map_or(1, |p| p + 1));
+        }
+        Err(ProviderError::permanent(format!(
+            "Mosyle ignored the serial_numbers filter and listed more than {MAX_PAGES} full \
+             pages of {os} devices without {serial}; the lookup stops there rather than read \
+             the whole inventory"
+        )))
+    }
+
+    async fn fetch_decision(
+        &self,
+        serial: &Serial,
+        oses: &'static [&'static str],
+    ) -> Result<Decision, ProviderError> {
+        for os in oses {
+            let matching = self.exact_matches(os, serial).await?;
+            if let Some(device) = current(matching) {
+                return self.decide(serial, &device).await;
+            }
+        }
+        tracing::debug!(%serial, "not found in Mosyle");
+        Ok(Decision::deny(
+            DenyCode::DEVICE_NOT_FOUND,
+            format!(
+                "no device with serial number {serial} in Mosyle (os {})",
+                oses.join(", ")
+            ),
+        ))
+    }
+
+    async fn decide(&self, serial: &Serial, device: &Device) -> Result<Decision, ProviderError> {
+        if device.is_deleted == Some(true) {
+            return Ok(Decision::deny(
+                DenyCode::NOT_MANAGED,
+                format!("{serial} is deleted in Mosyle"),
+            ));
+        }
+        if !device.is_managed() {
+            return Ok(Decision::deny(
+                DenyCode::NOT_MANAGED,
+                format!(
+                    "{serial} is in Mosyle with status {:?}, not enrolled (INSTALLED or ENROLLED)",
+                    device.status
+                ),
+            ));
+        }
+        let groups = self.config.groups();
+        if !groups.is_empty() && !self.in_any_group(device).await? {
+            let wanted: Vec<String> = groups.iter().map(ToString::to_string).collect();
+            return Ok(Decision::deny(
+                DenyCode::NOT_COMPLIANT,
+                format!(
+                    "{serial} (UDID {}) is in none of the Mosyle device groups {}",
+                    if device.udid.is_empty() {
+                        "unknown"
+                    } else {
+                        device.udid.as_str()
+                    },
+                    wanted.join(", ")
+                ),
+            ));
+        }
+        tracing::debug!(%serial, os = %device.os, "allowed");
+        Ok(if self.config.enrich() {
+            Decision::allow_with(device.enrichment())
+        } else {
+            Decision::allow()
+        })
+    }
+
+    /// Whether the device's UDID is a member of one of `MOSYLE_GROUPS`: names are resolved
+    /// to IDs with `listdevicegroups` (for the device's `os`), members read with
+    /// `listdevicesbygroup`.
+    async fn in_any_group(&self, device: &Device) -> Result<bool, ProviderError> {
+        if device.udid.trim().is_empty() {
+            return Ok(false);
+        }
+        let mut ids: Vec<String> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        for group in self.config.groups() {
+            match group {
+                Group::Id(id) => ids.push(id.clone()),
+                Group::Name(name) => names.push(name),
+            }
+        }
+        if !names.is_empty() {
+            ids.extend(self.group_ids(&device.os, &names).await?);
+        }
+        for id in ids {
+            let request = format!("POST /listdevicesbygroup (group {id})");
+            let body = self
+                .call(
+                    "listdevicesbygroup",
+                    json!({"options": {"iddevicegroup": id}}),
+                    &request,
+                )
+                .await?;
+            let udids = model::group_udids(&body).map_err(|why| {
+                ProviderError::permanent(format!(
+                    "Mosyle answered {request} with a body that is not the expected group \
+                     ({why})"
+                ))
+            })?;
+            if udids
+                .iter()
+                .any(|udid| udid.trim().eq_ignore_ascii_case(device.udid.trim()))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The IDs of the device groups of `os` called one of `names` (exactly).
+    async fn group_ids(&self, os: &str, names: &[&str]) -> Result<Vec<String>, ProviderError> {
+        let os = if os.trim().is_empty() {
+            "mac"
+        } else {
+            os.trim()
+        };
+        let mut ids = Vec::new();
+        let mut seen = HashSet::new();
+        for page in 0..MAX_GROUP_PAGES {
+            let request = format!("POST /listdevicegroups (os {os}, page {page})");
+            let body = self
+                .call(
+                    "listdevicegroups",
+                    json!({"options": {"os": os, "page": page}}),
+                    &request,
+                )
+                .await?;
+            let (groups, page_size) = model::groups(&body).map_err(|why| {
+                ProviderError::permanent(format!(
+                    "Mosyle answered {request} with a body that is not the expected group list \
+                     ({why})"
+                ))
+            })?;
+            let returned = groups.len() as u64;
+            let mut new = 0;
+            for (id, name) in groups {
+                if seen.insert(id.clone()) {
+                    new += 1;
+                    if names.contains(&name.as_str()) {
+                        ids.push(id);
+                    }
+                }
+            }
+            if !page_size.is_some_and(|size| size > 0 && returned >= size) || new == 0 {
+                break;
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn probe(&self) -> Result<(), ProviderError> {
+        let setting = format!("MOSYLE_API_URL ({})", self.config.api_url());
+        posture_http::probe_within("Mosyle", &setting, self.config.common().timeout(), async {
+            self.token().await.map(drop)
+        })
+        .await
+    }
+}
+
+/// The bearer token of an `Authorization: Bearer <JWT>` response header (the scheme in any
+/// case; a bare token is taken as it is).
+fn jwt(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        Some(_) => return None,
+        None if value.eq_ignore_ascii_case("bearer") => return None,
+        None => value,
+    };
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// Which of several records for one serial counts: an enrolled one first, then Mosyle's
+/// order.
+fn current(devices: Vec<Device>) -> Option<Device> {
+    let mut best: Option<Device> = None;
+    for device in devices {
+        match &best {
+            Some(b) if b.is_managed() || !device.is_managed() => {}
+            _ => best = Some(device),
+        }
+    }
+    best
+}
+
+/// The `os` values a lookup in `mode` tries, in order.
+pub(crate) fn oses(mode: DeviceMode) -> &'static [&'static str] {
+    match mode {
+        DeviceMode::Computer => &EVERY_OS[..1],
+        DeviceMode::MobileDevice => &EVERY_OS[1..2],
+        _ => &EVERY_OS,
+    }
+}
+
+impl PostureProvider for MosyleProvider {
+    fn name(&self) -> &str {
+        "mosyle"
+    }
+
+    async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
+        let serial = match Serial::check(request.identifier(), SERVICE) {
+            Ok(serial) => serial,
+            Err(reason) => {
+                tracing::debug!(%reason, "identifier refused before any Mosyle call");
+                return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
+            }
+        };
+        let oses = oses(request.mode());
+        let key = match oses {
+            [one] => (serial.clone(), *one),
+            _ => (serial.clone(), "auto"),
+        };
+        self.decisions
+            .decide(key, SERVICE, self.config.common().timeout(), || {
+                self.fetch_decision(&serial, oses)
+            })
+            .await
+    }
+
+    /// Logs in (or reuses the JWT, valid for a day): refused credentials fail fast, naming
+    /// the settings. A success counts for a minute.
+    async fn check_ready(&self) -> Result<(), ProviderError> {
+        self.ready.check(self.probe()).await
+    }
+
+    fn report(&self) -> Vec<String> {
+        let api = self.config.api_url();
+        let list = match self.config.flavor() {
+            Flavor::Manager => api.join(&["listdevices"]),
+            Flavor::Business => api.join(&["devices"]),
+        };
+        vec![format!(
+            "devices: POST {list} ({}), logged in as {}",
+            self.config.flavor(),
+            self.config.email()
+        )]
+    }
+}
+
+impl fmt::Debug for MosyleProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MosyleProvider")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use posture_http::reqwest::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn modes_choose_the_os() {
+        assert_eq!(oses(DeviceMode::Computer), ["mac"]);
+        assert_eq!(oses(DeviceMode::MobileDevice), ["ios"]);
+        assert_eq!(oses(DeviceMode::Auto), ["mac", "ios", "tvos", "visionos"]);
+        assert_eq!(oses(DeviceMode::Unspecified), oses(DeviceMode::Auto));
+    }
+
+    #[test]
+    fn the_jwt_comes_from_the_authorization_header() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(jwt(&headers), None);
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer eyJ.a.b"));
+        assert_eq!(jwt(&headers).as_deref(), Some("eyJ.a.b"));
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("bearer  eyJ.c "));
+        assert_eq!(jwt(&headers).as_deref(), Some("eyJ.c"));
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(jwt(&headers), None);
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(jwt(&headers), None);
+    }
+
+    #[test]
+    fn enrolled_records_win() {
+        let record = |udid: &str, status: &str| Device {
+            udid: udid.to_owned(),
+            status: status.to_owned(),
+            ..Device::default()
+        };
+        let picked = current(vec![
+            record("old", "UNINSTALLED"),
+            record("new", "INSTALLED"),
+            record("newer", "ENROLLED"),
+        ])
+        .unwrap();
+        assert_eq!(picked.udid, "new");
+        assert_eq!(current(vec![record("only", "")]).unwrap().udid, "only");
+        assert!(current(Vec::new()).is_none());
+    }
+}

@@ -1,0 +1,130 @@
+//! Errors: refused credentials, transient answers, malformed bodies.
+
+use std::time::Duration;
+
+use posture_core::{DeviceMode, PostureProvider};
+use posture_fakes::Fault;
+use posture_fakes::mosyle::FakeMosyleDevice;
+use posture_mosyle::{MosyleConfig, MosyleProvider};
+
+use crate::support::{fake, lookup, provider};
+
+#[tokio::test]
+async fn refused_credentials_are_permanent_and_named() {
+    let mosyle = fake().await;
+    let c = mosyle.connection();
+    let config =
+        MosyleConfig::new(&c.manager_url, c.access_token, c.email, "wrong-password").unwrap();
+    let p = MosyleProvider::new(config).unwrap();
+    let err = p.check_ready().await.unwrap_err();
+    assert!(!err.is_transient());
+    let message = err.to_string();
+    assert!(
+        message.contains("refused the login of MOSYLE_EMAIL"),
+        "{message}"
+    );
+    assert!(!message.contains("wrong-password"), "{message}");
+    let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+}
+
+#[tokio::test]
+async fn ready_means_logged_in() {
+    let mosyle = fake().await;
+    let p = provider(&mosyle, |c| c);
+    p.check_ready().await.unwrap();
+    p.check_ready().await.unwrap();
+    assert_eq!(mosyle.stats().logins, 1);
+    assert!(
+        p.report()[0].contains("/v2/listdevices (Mosyle Manager)"),
+        "{:?}",
+        p.report()
+    );
+}
+
+#[tokio::test]
+async fn transient_answers_are_transient_and_retry_after_is_honoured() {
+    let mosyle = fake().await;
+    mosyle.add_device(FakeMosyleDevice::new("C02XL0GJJG5J"));
+    let p = provider(&mosyle, |c| {
+        c.map_common(|s| s.with_max_retry_after(Duration::from_secs(2)).unwrap())
+    });
+    mosyle.fail_next(Fault::Status(502), 1);
+    let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    mosyle.fail_next(
+        Fault::TooManyRequests {
+            retry_after_secs: 3600,
+        },
+        1,
+    );
+    let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient());
+    // An hour asked for, MOSYLE_MAX_RETRY_AFTER honoured.
+    assert!(
+        err.retry_after()
+            .is_some_and(|d| d <= Duration::from_secs(2)),
+        "{err:?}"
+    );
+    let before = mosyle.stats().requests;
+    let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient());
+    assert_eq!(
+        mosyle.stats().requests,
+        before,
+        "nothing sent while waiting"
+    );
+}
+
+#[tokio::test]
+async fn malformed_answers_are_permanent() {
+    let mosyle = fake().await;
+    let p = provider(&mosyle, |c| c);
+    for fault in [Fault::Garbage, Fault::WrongShape] {
+        mosyle.fail_next(fault.clone(), 1);
+        let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
+            .await
+            .unwrap_err();
+        assert!(!err.is_transient(), "{fault:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_url_is_named() {
+    let mosyle = fake().await;
+    let c = mosyle.connection();
+    let url = c.manager_url.replace("/v2", "/v9");
+    let config = MosyleConfig::new(&url, c.access_token, c.email, c.password).unwrap();
+    let err = MosyleProvider::new(config)
+        .unwrap()
+        .check_ready()
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient());
+    assert!(
+        err.to_string().contains("does not look like Mosyle's API"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_mosyle_times_out_transiently() {
+    let mosyle = fake().await;
+    let p = provider(&mosyle, |c| {
+        c.map_common(|s| s.with_timeout(Duration::from_secs(1)).unwrap())
+    });
+    p.check_ready().await.unwrap();
+    mosyle.set_fault(Some(Fault::Hang));
+    let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+}
