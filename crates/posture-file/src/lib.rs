@@ -57,7 +57,6 @@
 
 mod error;
 mod format;
-mod index;
 mod kind;
 mod list;
 mod parse_csv;

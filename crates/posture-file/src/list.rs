@@ -5,7 +5,7 @@ use std::path::Path;
 
 use posture_core::{Decision, DenyCode, Enrichment};
 
-use crate::index::{Full, Index, MAX_ARENA_BYTES, MAX_DEVICES};
+use posture_index::{Full, Index, MAX_ARENA_BYTES, MAX_DEVICES};
 use crate::{FileFormat, LoadError, parse_csv, parse_json};
 
 /// The UTF-8 byte-order mark some editors (and Excel) put at the start of a file.
@@ -408,7 +408,8 @@ pub(crate) fn full(full: Full, file: &str) -> LoadError {
             file: file.to_owned(),
             limit: MAX_DEVICES,
         },
-        Full::Bytes => LoadError::TooMuchData {
+        // Full::Bytes, and anything else the index may refuse for size.
+        _ => LoadError::TooMuchData {
             file: file.to_owned(),
             limit: MAX_ARENA_BYTES as u64,
         },

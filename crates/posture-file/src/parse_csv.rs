@@ -12,7 +12,7 @@ use std::io::Read;
 use csv::{ByteRecord, ReaderBuilder, StringRecord};
 
 use crate::LoadError;
-use crate::index::{Builder, Layout};
+use posture_index::{Builder, Layout};
 use crate::list::READ_BUFFER;
 use crate::list::{check_identifier, full};
 
@@ -217,11 +217,11 @@ fn csv_error(err: &csv::Error, file: &str) -> LoadError {
 mod tests {
     use super::*;
 
-    fn parse_str(csv: &str) -> Result<crate::index::Index, LoadError> {
+    fn parse_str(csv: &str) -> Result<posture_index::Index, LoadError> {
         parse(csv.as_bytes(), "t.csv").map(|builder| builder.finish().unwrap())
     }
 
-    fn data(index: &crate::index::Index, device: usize) -> Option<String> {
+    fn data(index: &posture_index::Index, device: usize) -> Option<String> {
         index
             .data(device)
             .map(|bytes| String::from_utf8(bytes.to_vec()).unwrap())

@@ -27,7 +27,7 @@ use serde::de::{
 use serde_json::value::RawValue;
 
 use crate::LoadError;
-use crate::index::{Builder, Layout};
+use posture_index::{Builder, Layout};
 use crate::list::{check_identifier, full};
 use crate::split_json::Blocks;
 
@@ -646,7 +646,7 @@ where
 mod tests {
     use super::*;
 
-    fn parse_str(json: &str) -> Result<crate::index::Index, LoadError> {
+    fn parse_str(json: &str) -> Result<posture_index::Index, LoadError> {
         parse(json.as_bytes(), "t.json").map(|builder| builder.finish().unwrap())
     }
 

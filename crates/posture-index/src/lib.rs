@@ -1,4 +1,22 @@
-//! The compact identifier index shared by both formats.
+//! A compact, immutable index of devices by identifier, each with a byte string of data.
+//!
+//! `posture-file` keeps a device inventory file in it, and the MDM providers' inventory sync
+//! (`posture-http`'s `sync` module) keeps a whole MDM's devices in it: one layout, measured
+//! once (see `BENCHMARKS.md`).
+//!
+//! ```
+//! use posture_index::{Builder, Layout};
+//!
+//! let mut builder = Builder::with_data_capacity(0, Layout::Objects);
+//! builder.push("C02XL0GJJG5J", br#"{"user":"ada"}"#)?;
+//! builder.push("F9FXK2ABCD12", b"")?;
+//! let index = builder.finish()?;
+//! let device = index.find("C02XL0GJJG5J").expect("added");
+//! assert_eq!(index.identifier(device), "C02XL0GJJG5J");
+//! assert_eq!(index.data(device).as_deref(), Some(&br#"{"user":"ada"}"#[..]));
+//! assert_eq!(index.find("c02xl0gjjg5j"), None); // exact match only
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! Devices are numbered in file order. Device `i` owns the byte range
 //! `entries[i - 1].id_end..entries[i].id_end` of `ids` (all identifiers, concatenated) and
@@ -17,6 +35,10 @@
 
 use std::hash::BuildHasher;
 
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 use bytes::Bytes;
 use hashbrown::hash_table::Entry as TableEntry;
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -29,35 +51,41 @@ struct Entry {
 }
 
 /// The most devices one index holds: device numbers are `u32`.
-pub(crate) const MAX_DEVICES: usize = u32::MAX as usize;
+pub const MAX_DEVICES: usize = u32::MAX as usize;
 
 /// The most bytes of identifiers, and of data, one index holds: offsets are `u32`.
-pub(crate) const MAX_ARENA_BYTES: usize = u32::MAX as usize;
+pub const MAX_ARENA_BYTES: usize = u32::MAX as usize;
 
 /// The index is full.
-#[derive(Debug, Eq, PartialEq)]
-pub(crate) enum Full {
+#[derive(Clone, Copy, Debug, Eq, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Full {
     /// [`MAX_DEVICES`] devices were added.
+    #[error("the index holds at most {MAX_DEVICES} devices")]
     Devices,
     /// The identifiers or the data would exceed [`MAX_ARENA_BYTES`].
+    #[error("the index holds at most {MAX_ARENA_BYTES} bytes of identifiers and of data")]
     Bytes,
 }
 
 /// Two devices have the same identifier.
-#[derive(Debug)]
-pub(crate) struct Duplicate {
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[error("devices {first} and {index} both have the identifier {identifier:?}")]
+#[non_exhaustive]
+pub struct Duplicate {
     /// The later device.
-    pub(crate) index: usize,
+    pub index: usize,
     /// The earlier device.
-    pub(crate) first: usize,
+    pub first: usize,
     /// Their identifier.
-    pub(crate) identifier: String,
+    pub identifier: String,
 }
 
-/// How the data arena holds each device's JSON object.
-#[derive(Debug)]
-pub(crate) enum Layout {
-    /// Each object as written.
+/// How the data arena holds each device's data.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum Layout {
+    /// Each device's bytes as given (a JSON object, or any encoding the caller chooses).
     Objects,
     /// Objects that all have these keys, in this order, each serialised as a JSON string
     /// followed by `:`; the arena holds only the values. A CSV file gives this: storing its
@@ -65,9 +93,9 @@ pub(crate) enum Layout {
     Columns(Vec<Vec<u8>>),
 }
 
-/// Collects devices while a file is parsed.
+/// Collects devices, then indexes them with [`Builder::finish`].
 #[derive(Debug)]
-pub(crate) struct Builder {
+pub struct Builder {
     ids: String,
     data: Vec<u8>,
     layout: Layout,
@@ -77,9 +105,8 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
-    /// An empty builder.
-    #[cfg(test)]
-    pub(crate) fn new() -> Self {
+    /// An empty builder for data kept as given ([`Layout::Objects`]).
+    pub fn new() -> Self {
         Self::with_data_capacity(0, Layout::Objects)
     }
 
@@ -87,7 +114,7 @@ impl Builder {
     /// it up front saves copying the arena as it grows; spare room is given back by
     /// [`Self::finish`], and pages never written are never resident. The estimate is only
     /// a hint: if the allocator refuses it, the arena grows as usual.
-    pub(crate) fn with_data_capacity(data: usize, layout: Layout) -> Self {
+    pub fn with_data_capacity(data: usize, layout: Layout) -> Self {
         let mut arena = Vec::new();
         let _hint = arena.try_reserve_exact(data);
         Self {
@@ -99,9 +126,9 @@ impl Builder {
         }
     }
 
-    /// An empty builder whose arenas each hold at most `limit` bytes.
-    #[cfg(test)]
-    pub(crate) fn with_arena_limit(limit: usize) -> Self {
+    /// An empty builder whose arenas each hold at most `limit` bytes (at most
+    /// [`MAX_ARENA_BYTES`]): how tests reach the limit without allocating 4 GiB.
+    pub fn with_arena_limit(limit: usize) -> Self {
         Self {
             arena_limit: limit.min(MAX_ARENA_BYTES),
             ..Self::new()
@@ -109,13 +136,18 @@ impl Builder {
     }
 
     /// How many devices were added.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Whether no device was added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// Adds a device. `data` is its serialised JSON object (or, for [`Layout::Columns`],
     /// its values), or empty for no data. Duplicates are found by [`Self::finish`].
-    pub(crate) fn push(&mut self, id: &str, data: &[u8]) -> Result<(), Full> {
+    pub fn push(&mut self, id: &str, data: &[u8]) -> Result<(), Full> {
         if self.entries.len() >= MAX_DEVICES {
             return Err(Full::Devices);
         }
@@ -129,7 +161,7 @@ impl Builder {
 
     /// Indexes the devices, in file order, and gives back spare capacity. Fails on the
     /// first device whose identifier an earlier one has.
-    pub(crate) fn finish(mut self) -> Result<Index, Duplicate> {
+    pub fn finish(mut self) -> Result<Index, Duplicate> {
         // foldhash, seeded at random per list.
         let hasher = DefaultHashBuilder::default();
         let mut table = HashTable::with_capacity(self.entries.len());
@@ -169,9 +201,9 @@ impl Builder {
     }
 }
 
-/// An immutable set of devices, searchable by identifier.
+/// An immutable set of devices, searchable by identifier in constant time.
 #[derive(Debug)]
-pub(crate) struct Index {
+pub struct Index {
     ids: Box<str>,
     data: Bytes,
     layout: Layout,
@@ -182,12 +214,17 @@ pub(crate) struct Index {
 
 impl Index {
     /// How many devices there are.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// The number of the device with exactly this identifier.
-    pub(crate) fn find(&self, id: &str) -> Option<usize> {
+    pub fn find(&self, id: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(id);
         self.table
             .find(hash, |&other| id_at(&self.ids, &self.entries, other) == id)
@@ -195,14 +232,15 @@ impl Index {
     }
 
     /// The identifier of device `index`.
-    pub(crate) fn identifier(&self, index: usize) -> &str {
+    pub fn identifier(&self, index: usize) -> &str {
         let (start, end) = range(&self.entries, index, |entry| entry.id_end);
         self.ids.get(start..end).unwrap_or_default()
     }
 
-    /// The data of device `index`, a JSON object; `None` when it has none. Objects kept
+    /// The data of device `index` (with [`Layout::Columns`], a JSON object put back
+    /// together); `None` when it has none. Objects kept
     /// whole are shared slices of the arena; others are put together afresh.
-    pub(crate) fn data(&self, index: usize) -> Option<Bytes> {
+    pub fn data(&self, index: usize) -> Option<Bytes> {
         let (start, end) = range(&self.entries, index, |entry| entry.data_end);
         if start >= end || end > self.data.len() {
             return None;
@@ -217,9 +255,19 @@ impl Index {
     }
 
     /// Heap bytes spent on indexing, beyond the identifiers and data themselves.
-    #[cfg(test)]
-    pub(crate) fn overhead_bytes(&self) -> usize {
+    pub fn overhead_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.entries) + self.table.allocation_size()
+    }
+
+    /// Heap bytes the index holds in all: identifiers, data and [`Self::overhead_bytes`].
+    pub fn heap_bytes(&self) -> usize {
+        self.ids.len() + self.data.len() + self.overhead_bytes()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
