@@ -5,8 +5,8 @@ use std::path::Path;
 
 use posture_core::{Decision, DenyCode, Enrichment};
 
-use posture_index::{Full, Index, MAX_ARENA_BYTES, MAX_DEVICES};
 use crate::{FileFormat, LoadError, parse_csv, parse_json};
+use posture_index::{Full, Index, MAX_ARENA_BYTES, MAX_DEVICES};
 
 /// The UTF-8 byte-order mark some editors (and Excel) put at the start of a file.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -143,7 +143,7 @@ impl DeviceList {
             FileFormat::Json => parse_json::parse(content, source_name)?,
             FileFormat::Csv => parse_csv::parse(content, source_name)?,
         };
-        if builder.len() == 0 && !options.allows_empty() {
+        if builder.is_empty() && !options.allows_empty() {
             return Err(LoadError::NoDevices {
                 file: source_name.to_owned(),
             });
@@ -315,7 +315,7 @@ fn stream(
         LoadError::TooManyDevices { .. } | LoadError::TooMuchData { .. } => Streamed::Failed(err),
         _ => Streamed::Diagnose,
     })?;
-    if builder.len() == 0 && !options.allows_empty() {
+    if builder.is_empty() && !options.allows_empty() {
         return Err(Streamed::Diagnose);
     }
     builder.finish().map_err(|_| Streamed::Diagnose)

@@ -12,9 +12,9 @@ use std::io::Read;
 use csv::{ByteRecord, ReaderBuilder, StringRecord};
 
 use crate::LoadError;
-use posture_index::{Builder, Layout};
 use crate::list::READ_BUFFER;
 use crate::list::{check_identifier, full};
+use posture_index::{Builder, Layout};
 
 /// The first header, exactly as the Go version requires it.
 const IDENTIFIER_HEADER: &str = "Identifier";

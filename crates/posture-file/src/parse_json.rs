@@ -27,9 +27,9 @@ use serde::de::{
 use serde_json::value::RawValue;
 
 use crate::LoadError;
-use posture_index::{Builder, Layout};
 use crate::list::{check_identifier, full};
 use crate::split_json::Blocks;
+use posture_index::{Builder, Layout};
 
 /// Parses a JSON device file in memory (without its byte-order mark) into a builder.
 pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {

@@ -28,6 +28,8 @@
 //! - [`redirect_target`] and [`origin`]: where a redirect (never followed) points, for the
 //!   error message;
 //! - [`Serial`]: identifier hygiene, so only Apple serial numbers reach an MDM;
+//! - [`sync`]: inventory sync, a whole MDM inventory pulled in pages into a compact index
+//!   of decisions that lookups answer from, falling back to live lookups;
 //! - [`env`](mod@env): reading settings from environment-style variables, with problems that name the
 //!   variable, the value and what was expected.
 //!
@@ -63,6 +65,7 @@ mod ratelimit;
 mod recent;
 mod secret;
 mod serial;
+pub mod sync;
 mod token;
 
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};

@@ -1,0 +1,744 @@
+//! Inventory sync: a provider pulls its MDM's whole inventory in pages, decides every device
+//! once, and answers lookups from the result, so that a fleet asking for certificates all at
+//! once costs the MDM a few pages rather than one request a device.
+//!
+//! A provider that can list its devices implements [`SyncSource`]: how to pull every record
+//! (`pull`, page by page, through the same client, rate limit and `Retry-After` handling as
+//! its live lookups) and how to decide a device from its records (`decide`, the function its
+//! live lookup uses, so both give the same answer). [`spawn`] then runs [`sync_now`] at start
+//! and on the interval; each run builds a new [`posture_index::Index`] of encoded decisions
+//! and swaps it in whole, so a failed or partial sync leaves the previous index untouched,
+//! and two indexes exist only while the new one is swapped in.
+//!
+//! Lookups ask [`Inventory::lookup`] first. A device the index doesn't list (enrolled since
+//! the last sync), and every device while the index is older than the maximum age, falls
+//! back to the provider's live lookup, so a new enrolment is never denied for staleness.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use posture_core::{Decision, DenyCode, ProviderError};
+//! use posture_http::sync::{self, FromIndex, Inventory, Pull, SyncSettings, SyncSource};
+//!
+//! /// A source whose one page lists two devices.
+//! struct Listed(Inventory);
+//!
+//! impl SyncSource for Listed {
+//!     type Record = bool; // managed?
+//!
+//!     fn inventory(&self) -> &Inventory {
+//!         &self.0
+//!     }
+//!
+//!     async fn pull(&self, pull: &mut Pull<bool>) -> Result<(), ProviderError> {
+//!         let page = pull
+//!             .page("GET /devices", || async { Ok(vec![("A1", true), ("B2", false)]) })
+//!             .await?;
+//!         for (serial, managed) in page {
+//!             pull.add(serial, managed);
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     fn decide(&self, serial: &str, records: Vec<bool>) -> Decision {
+//!         if records.contains(&true) {
+//!             Decision::allow()
+//!         } else {
+//!             Decision::deny(DenyCode::NOT_MANAGED, format!("{serial} is not managed"))
+//!         }
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), ProviderError> {
+//! let settings = SyncSettings::new("EXAMPLE_SYNC_INTERVAL", "EXAMPLE_SYNC_MAX_AGE")
+//!     .every(Duration::from_secs(3600));
+//! let source = Listed(Inventory::new("Example", settings));
+//! let report = sync::sync_now(&source).await?;
+//! assert_eq!((report.devices, report.calls), (2, 1));
+//! assert!(matches!(source.0.lookup("A1"), FromIndex::Decided(d) if d.is_allowed()));
+//! assert!(matches!(source.0.lookup("C3"), FromIndex::NotListed)); // look it up live
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use posture_core::{CounterSample, Decision, DenyCode, Enrichment, ProviderError};
+use posture_index::{Builder, Index, Layout};
+use posture_settings::{ConfigProblem, Reader, Setting};
+use tokio::time::Instant;
+
+/// The longest `<PROVIDER>_SYNC_INTERVAL`: a week.
+pub const MAX_INTERVAL_SECS: u64 = 7 * 86_400;
+
+/// The shortest `<PROVIDER>_SYNC_INTERVAL` other than 0 (off): five minutes. A whole
+/// inventory every few seconds would spend an hourly quota on pages no decision needed.
+pub const MIN_INTERVAL_SECS: u64 = 300;
+
+/// The longest `<PROVIDER>_SYNC_MAX_AGE`: 30 days.
+pub const MAX_AGE_SECS: u64 = 30 * 86_400;
+
+/// How often one page is tried: a transient error is retried twice, after its
+/// `Retry-After` (at most [`MAX_PAGE_WAIT`]) or a doubling pause from a second.
+pub const PAGE_ATTEMPTS: u32 = 3;
+
+/// The longest wait before a page is tried again.
+pub const MAX_PAGE_WAIT: Duration = Duration::from_secs(60);
+
+/// The longest wait before a failed sync is tried again (sooner than the interval, so a
+/// short outage at sync time doesn't leave the index a whole interval older).
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// The declaration of a provider's `<PROVIDER>_SYNC_INTERVAL` variable.
+///
+/// ```
+/// use posture_settings::Setting;
+/// const KANDJI_SYNC_INTERVAL: Setting = posture_http::sync::interval_setting("KANDJI_SYNC_INTERVAL");
+/// assert_eq!(KANDJI_SYNC_INTERVAL.name, "KANDJI_SYNC_INTERVAL");
+/// ```
+pub const fn interval_setting(name: &'static str) -> Setting {
+    Setting::seconds(
+        name,
+        0,
+        0,
+        MAX_INTERVAL_SECS,
+        "pull the whole inventory this often and answer from it (0: look each device up)",
+    )
+    .expecting("0 (off) or a whole number of seconds from 300 to 604800")
+}
+
+/// The declaration of a provider's `<PROVIDER>_SYNC_MAX_AGE` variable.
+pub const fn max_age_setting(name: &'static str) -> Setting {
+    Setting::seconds(
+        name,
+        0,
+        0,
+        MAX_AGE_SECS,
+        "the oldest synced inventory answered from (0: 3 × the interval)",
+    )
+    .expecting("0 (3 × the interval) or whole seconds, at least the interval, up to 2592000")
+}
+
+/// When a provider syncs its inventory, and how old an index it answers from.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct SyncSettings {
+    interval: Duration,
+    max_age: Option<Duration>,
+    interval_name: &'static str,
+    max_age_name: &'static str,
+}
+
+impl SyncSettings {
+    /// Sync off, with the names of the provider's two variables (for messages).
+    pub const fn new(interval_name: &'static str, max_age_name: &'static str) -> Self {
+        Self {
+            interval: Duration::ZERO,
+            max_age: None,
+            interval_name,
+            max_age_name,
+        }
+    }
+
+    /// Reads both variables as declared by [`interval_setting`] and [`max_age_setting`],
+    /// with their cross-checks: an interval other than 0 is at least
+    /// [`MIN_INTERVAL_SECS`], and a maximum age other than 0 at least the interval.
+    pub fn read(reader: &mut Reader<'_>, interval: &Setting, max_age: &Setting) -> Self {
+        let mut settings = Self::new(interval.name, max_age.name);
+        let every = reader.seconds(interval).unwrap_or_default();
+        let oldest = reader.seconds(max_age).unwrap_or_default();
+        if let Err(problem) = settings.clone().every(every).checked() {
+            reader.problem(problem);
+            return settings;
+        }
+        settings = settings.every(every);
+        if !oldest.is_zero() {
+            settings = settings.max_age(oldest);
+        }
+        if let Err(problem) = settings.clone().checked() {
+            reader.problem(problem);
+            return Self::new(interval.name, max_age.name);
+        }
+        settings
+    }
+
+    /// Sync every `interval` (zero: off).
+    #[must_use]
+    pub const fn every(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Answer from an index at most `max_age` old (the default is 3 × the interval).
+    #[must_use]
+    pub const fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Checks the values against the variables' rules, for settings built in code.
+    pub fn checked(self) -> Result<Self, ConfigProblem> {
+        let secs = self.interval.as_secs();
+        if secs != 0 && !(MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&secs) {
+            return Err(ConfigProblem::invalid(
+                self.interval_name,
+                &secs.to_string(),
+                format!(
+                    "0 (off) or a whole number of seconds from {MIN_INTERVAL_SECS} to \
+                     {MAX_INTERVAL_SECS}"
+                ),
+            ));
+        }
+        if let Some(max_age) = self.max_age {
+            let age = max_age.as_secs();
+            if self.is_on() && !(secs..=MAX_AGE_SECS).contains(&age) {
+                return Err(ConfigProblem::invalid(
+                    self.max_age_name,
+                    &age.to_string(),
+                    format!(
+                        "0 (3 × the interval) or at least {}={secs} and at most {MAX_AGE_SECS} \
+                         seconds: an index is only replaced every interval",
+                        self.interval_name
+                    ),
+                ));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Whether the provider syncs.
+    pub const fn is_on(&self) -> bool {
+        !self.interval.is_zero()
+    }
+
+    /// How often it syncs (zero: never).
+    pub const fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// The oldest index it answers from: as set, or 3 × the interval.
+    pub fn oldest(&self) -> Duration {
+        self.max_age.unwrap_or(self.interval.saturating_mul(3))
+    }
+
+    /// The `check-config` line: off, or the interval and the maximum age.
+    pub fn summary(&self) -> String {
+        if self.is_on() {
+            format!(
+                "inventory sync: every {} s, answering from an index at most {} s old; devices \
+                 not in it are looked up live",
+                self.interval.as_secs(),
+                self.oldest().as_secs()
+            )
+        } else {
+            format!(
+                "inventory sync: off ({}=0), every device is looked up live",
+                self.interval_name
+            )
+        }
+    }
+}
+
+/// What the synced index says about a device.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum FromIndex {
+    /// The index holds the device: this is the decision a live lookup would give.
+    Decided(Decision),
+    /// A fresh index doesn't hold the device: look it up live (it may have enrolled since).
+    NotListed,
+    /// No index younger than the maximum age: look it up live.
+    Stale,
+    /// Sync is off.
+    Off,
+}
+
+/// How ready the synced index is, for a provider's readiness check.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum Readiness {
+    /// An index younger than the maximum age answers: the provider is ready without asking
+    /// the MDM.
+    Fresh,
+    /// Sync is off, or the first sync is still within the maximum age of start-up: the
+    /// provider's live readiness check decides.
+    Live,
+}
+
+/// One finished sync.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct SyncReport {
+    /// Devices in the new index.
+    pub devices: usize,
+    /// Requests sent to the MDM, retries included.
+    pub calls: u64,
+    /// How long the sync took.
+    pub duration: Duration,
+    /// Heap bytes of the new index.
+    pub index_bytes: usize,
+}
+
+/// A swapped-in index and how it was made.
+struct Snapshot {
+    index: Index,
+    finished: Instant,
+    finished_at: SystemTime,
+    report: SyncReport,
+}
+
+/// A provider's synced inventory: the current index, its age and the sync counters.
+pub struct Inventory {
+    service: &'static str,
+    settings: SyncSettings,
+    current: ArcSwapOption<Snapshot>,
+    created: Instant,
+    /// One sync at a time: a second one waits for the first, then runs itself.
+    running: tokio::sync::Mutex<()>,
+    syncs_ok: AtomicU64,
+    syncs_failed: AtomicU64,
+    answered: AtomicU64,
+    not_listed: AtomicU64,
+    stale: AtomicU64,
+    last_failure: Mutex<Option<String>>,
+}
+
+impl Inventory {
+    /// An empty inventory of `service` (the MDM's name, for messages).
+    pub fn new(service: &'static str, settings: SyncSettings) -> Self {
+        Self {
+            service,
+            settings,
+            current: ArcSwapOption::empty(),
+            created: Instant::now(),
+            running: tokio::sync::Mutex::new(()),
+            syncs_ok: AtomicU64::new(0),
+            syncs_failed: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
+            not_listed: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
+            last_failure: Mutex::new(None),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &SyncSettings {
+        &self.settings
+    }
+
+    /// What the index says about the device with exactly this key.
+    pub fn lookup(&self, key: &str) -> FromIndex {
+        if !self.settings.is_on() {
+            return FromIndex::Off;
+        }
+        let guard = self.current.load();
+        let Some(snapshot) = guard.as_deref().filter(|s| self.is_fresh(s)) else {
+            self.stale.fetch_add(1, Ordering::Relaxed);
+            return FromIndex::Stale;
+        };
+        let decision = snapshot
+            .index
+            .find(key)
+            .and_then(|device| snapshot.index.data(device))
+            .and_then(decode);
+        match decision {
+            Some(decision) => {
+                self.answered.fetch_add(1, Ordering::Relaxed);
+                FromIndex::Decided(decision)
+            }
+            None => {
+                self.not_listed.fetch_add(1, Ordering::Relaxed);
+                FromIndex::NotListed
+            }
+        }
+    }
+
+    /// Whether the provider may report ready from the index alone; an error once sync is
+    /// on and no sync has succeeded within the maximum age (of the last success, or of
+    /// start-up), naming the variable and the last failure.
+    pub fn readiness(&self) -> Result<Readiness, ProviderError> {
+        if !self.settings.is_on() {
+            return Ok(Readiness::Live);
+        }
+        let guard = self.current.load();
+        if guard.as_deref().is_some_and(|s| self.is_fresh(s)) {
+            return Ok(Readiness::Fresh);
+        }
+        let since = guard
+            .as_deref()
+            .map_or(self.created, |snapshot| snapshot.finished);
+        if since.elapsed() <= self.settings.oldest() {
+            return Ok(Readiness::Live);
+        }
+        let failure = lock(&self.last_failure)
+            .clone()
+            .map_or_else(String::new, |failure| {
+                format!("; the last attempt failed: {failure}")
+            });
+        Err(ProviderError::transient(format!(
+            "no successful {} inventory sync in the last {} s ({}={}, {}={}){failure}",
+            self.service,
+            since.elapsed().as_secs(),
+            self.settings.interval_name,
+            self.settings.interval.as_secs(),
+            self.settings.max_age_name,
+            self.settings.oldest().as_secs(),
+        )))
+    }
+
+    /// The `check-config` and `doctor` lines: the settings, the index and the last failure.
+    pub fn report(&self) -> Vec<String> {
+        let mut lines = vec![self.settings.summary()];
+        if !self.settings.is_on() {
+            return lines;
+        }
+        match self.current.load().as_deref() {
+            Some(snapshot) => lines.push(format!(
+                "inventory index: {} devices ({} KiB), synced {} s ago in {} ms with {} requests",
+                snapshot.report.devices,
+                snapshot.report.index_bytes / 1024,
+                snapshot.finished.elapsed().as_secs(),
+                snapshot.report.duration.as_millis(),
+                snapshot.report.calls
+            )),
+            None => lines.push("inventory index: none yet".to_owned()),
+        }
+        if let Some(failure) = lock(&self.last_failure).as_deref() {
+            lines.push(format!(
+                "inventory sync: the last attempt failed: {failure}"
+            ));
+        }
+        lines
+    }
+
+    /// When the current index was swapped in, by the wall clock.
+    pub fn synced_at(&self) -> Option<SystemTime> {
+        self.current.load().as_deref().map(|s| s.finished_at)
+    }
+
+    /// The counters and gauges for metrics (none while sync is off).
+    pub fn samples(&self) -> Vec<CounterSample> {
+        if !self.settings.is_on() {
+            return Vec::new();
+        }
+        let lookups = (
+            "provider_inventory_lookups",
+            "Lookups asked of the synced inventory, by outcome: answered from the index, not \
+             listed or stale (both then looked up live).",
+        );
+        let syncs = (
+            "provider_inventory_syncs",
+            "Inventory syncs, by result; a failed one leaves the previous index in place.",
+        );
+        let mut samples = vec![
+            CounterSample::new(syncs, self.syncs_ok.load(Ordering::Relaxed)).label("result", "ok"),
+            CounterSample::new(syncs, self.syncs_failed.load(Ordering::Relaxed))
+                .label("result", "failed"),
+            CounterSample::new(lookups, self.answered.load(Ordering::Relaxed))
+                .label("outcome", "answered"),
+            CounterSample::new(lookups, self.not_listed.load(Ordering::Relaxed))
+                .label("outcome", "not_listed"),
+            CounterSample::new(lookups, self.stale.load(Ordering::Relaxed))
+                .label("outcome", "stale"),
+        ];
+        if let Some(snapshot) = self.current.load().as_deref() {
+            let report = snapshot.report;
+            samples.extend([
+                CounterSample::gauge(
+                    (
+                        "provider_inventory_devices",
+                        "Devices in the synced inventory index.",
+                    ),
+                    to_u64(report.devices),
+                ),
+                CounterSample::gauge(
+                    (
+                        "provider_inventory_index_bytes",
+                        "Heap bytes of the synced inventory index.",
+                    ),
+                    to_u64(report.index_bytes),
+                ),
+                CounterSample::gauge(
+                    (
+                        "provider_inventory_age_seconds",
+                        "Seconds since the synced inventory index was swapped in.",
+                    ),
+                    snapshot.finished.elapsed().as_secs(),
+                ),
+                CounterSample::gauge(
+                    (
+                        "provider_inventory_last_sync_milliseconds",
+                        "How long the last successful inventory sync took.",
+                    ),
+                    u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+                ),
+                CounterSample::gauge(
+                    (
+                        "provider_inventory_last_sync_requests",
+                        "Requests the last successful inventory sync sent, retries included.",
+                    ),
+                    report.calls,
+                ),
+            ]);
+        }
+        samples
+    }
+
+    fn is_fresh(&self, snapshot: &Snapshot) -> bool {
+        snapshot.finished.elapsed() <= self.settings.oldest()
+    }
+
+    fn failed(&self, err: &ProviderError) {
+        self.syncs_failed.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.last_failure) = Some(err.to_string());
+        tracing::warn!(
+            service = self.service,
+            error = %err,
+            "inventory sync failed; the previous index stays in place"
+        );
+    }
+}
+
+impl fmt::Debug for Inventory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inventory")
+            .field("service", &self.service)
+            .field("settings", &self.settings)
+            .field(
+                "devices",
+                &self.current.load().as_deref().map(|s| s.report.devices),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// The records a sync has pulled so far, grouped by device key, and the requests it sent.
+#[derive(Debug)]
+pub struct Pull<R> {
+    records: HashMap<String, Vec<R>>,
+    calls: u64,
+}
+
+impl<R> Pull<R> {
+    fn new() -> Self {
+        Self {
+            records: HashMap::new(),
+            calls: 0,
+        }
+    }
+
+    /// Adds one record of the device `key` (normalised as the live lookup normalises it). A
+    /// device may have several records, as in the MDM; `decide` gets them all.
+    pub fn add(&mut self, key: impl Into<String>, record: R) {
+        self.records.entry(key.into()).or_default().push(record);
+    }
+
+    /// Devices pulled so far.
+    pub fn devices(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Requests sent so far.
+    pub fn calls(&self) -> u64 {
+        self.calls
+    }
+
+    /// Sends one page request with `send`, counting it, and tries again on a transient
+    /// error up to [`PAGE_ATTEMPTS`] times, after the error's `Retry-After` (at most
+    /// [`MAX_PAGE_WAIT`]) or a pause doubling from a second. A permanent error, or the last
+    /// transient one, ends the sync.
+    pub async fn page<T, F, Fut>(&mut self, what: &str, mut send: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut pause = Duration::from_secs(1);
+        let mut attempt = 1;
+        loop {
+            self.calls += 1;
+            match send().await {
+                Ok(page) => return Ok(page),
+                Err(err) if err.is_transient() && attempt < PAGE_ATTEMPTS => {
+                    let wait = err.retry_after().unwrap_or(pause).min(MAX_PAGE_WAIT);
+                    tracing::debug!(page = what, error = %err, wait_ms = wait.as_millis(), "retrying a sync page");
+                    tokio::time::sleep(wait).await;
+                    pause = pause.saturating_mul(2);
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+}
+
+/// A provider whose MDM can list every device in pages.
+pub trait SyncSource: Send + Sync + 'static {
+    /// What one page item becomes: the fields `decide` needs.
+    type Record: Send;
+
+    /// The provider's synced inventory.
+    fn inventory(&self) -> &Inventory;
+
+    /// Pulls every device into `pull`, page by page, within the MDM's limits. An error
+    /// (after [`Pull::page`]'s retries) abandons this sync; the previous index stays.
+    fn pull(
+        &self,
+        pull: &mut Pull<Self::Record>,
+    ) -> impl Future<Output = Result<(), ProviderError>> + Send;
+
+    /// The decision for device `key` from all its records: the same function the live
+    /// lookup uses on the records it finds.
+    fn decide(&self, key: &str, records: Vec<Self::Record>) -> Decision;
+}
+
+/// Runs one sync of `source` now (after any sync in progress) and swaps its index in.
+pub async fn sync_now<S: SyncSource>(source: &S) -> Result<SyncReport, ProviderError> {
+    let inventory = source.inventory();
+    let _one_at_a_time = inventory.running.lock().await;
+    let started = Instant::now();
+    let mut pull = Pull::new();
+    let pulled = source.pull(&mut pull).await;
+    let built = pulled.and_then(|()| build_index(source, pull.records));
+    let index = match built {
+        Ok(index) => index,
+        Err(err) => {
+            inventory.failed(&err);
+            return Err(err);
+        }
+    };
+    let report = SyncReport {
+        devices: index.len(),
+        calls: pull.calls,
+        duration: started.elapsed(),
+        index_bytes: index.heap_bytes(),
+    };
+    inventory.current.store(Some(Arc::new(Snapshot {
+        index,
+        finished: Instant::now(),
+        finished_at: SystemTime::now(),
+        report,
+    })));
+    inventory.syncs_ok.fetch_add(1, Ordering::Relaxed);
+    *lock(&inventory.last_failure) = None;
+    tracing::info!(
+        service = inventory.service,
+        devices = report.devices,
+        requests = report.calls,
+        duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+        index_kib = report.index_bytes / 1024,
+        "inventory synced"
+    );
+    Ok(report)
+}
+
+/// Starts syncing `source` in the background: now, then every interval (after a failure,
+/// within [`MAX_RETRY_DELAY`]). The task holds only a weak reference and ends once the
+/// provider is dropped. `None` when sync is off or no Tokio runtime is running.
+pub fn spawn<S: SyncSource>(source: &Arc<S>) -> Option<tokio::task::JoinHandle<()>> {
+    let settings = source.inventory().settings().clone();
+    if !settings.is_on() {
+        return None;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!("inventory sync is set but no Tokio runtime runs; not syncing");
+        return None;
+    };
+    let source = Arc::downgrade(source);
+    Some(runtime.spawn(async move {
+        loop {
+            let Some(strong) = source.upgrade() else {
+                return;
+            };
+            let next = match sync_now(&*strong).await {
+                Ok(_) => settings.interval(),
+                Err(_) => settings.interval().min(MAX_RETRY_DELAY),
+            };
+            drop(strong);
+            tokio::time::sleep(next).await;
+        }
+    }))
+}
+
+fn build_index<S: SyncSource>(
+    source: &S,
+    records: HashMap<String, Vec<S::Record>>,
+) -> Result<Index, ProviderError> {
+    let service = source.inventory().service;
+    let mut builder = Builder::with_data_capacity(0, Layout::Objects);
+    let mut encoded = Vec::new();
+    for (key, records) in records {
+        let decision = source.decide(&key, records);
+        encoded.clear();
+        if !encode(&decision, &mut encoded) {
+            continue;
+        }
+        builder.push(&key, &encoded).map_err(|full| {
+            ProviderError::permanent(format!("the {service} inventory is too large: {full}"))
+        })?;
+    }
+    builder.finish().map_err(|duplicate| {
+        ProviderError::permanent(format!(
+            "the {service} inventory names {:?} twice",
+            duplicate.identifier
+        ))
+    })
+}
+
+const ALLOW: u8 = b'A';
+const DENY: u8 = b'D';
+
+/// `A` and the enrichment JSON, or `D`, the code, a newline and the message. A decision of
+/// a kind this module doesn't know is not stored, so its device is looked up live.
+fn encode(decision: &Decision, out: &mut Vec<u8>) -> bool {
+    match decision {
+        Decision::Allow { enrichment } => {
+            out.push(ALLOW);
+            if let Some(enrichment) = enrichment {
+                out.extend_from_slice(enrichment.as_bytes());
+            }
+            true
+        }
+        Decision::Deny { code, message } => {
+            out.push(DENY);
+            out.extend_from_slice(code.as_str().as_bytes());
+            out.push(b'\n');
+            out.extend_from_slice(message.as_bytes());
+            true
+        }
+        _ => false,
+    }
+}
+
+fn decode(bytes: Bytes) -> Option<Decision> {
+    match bytes.first() {
+        Some(&ALLOW) if bytes.len() == 1 => Some(Decision::allow()),
+        Some(&ALLOW) => Some(Decision::allow_with(Enrichment::from_checked_json(
+            bytes.slice(1..),
+        ))),
+        Some(&DENY) => {
+            let text = std::str::from_utf8(bytes.get(1..)?).ok()?;
+            let (code, message) = text.split_once('\n')?;
+            Some(Decision::deny(DenyCode::new(code).ok()?, message))
+        }
+        _ => None,
+    }
+}
+
+fn to_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests;
