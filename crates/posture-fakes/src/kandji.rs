@@ -416,6 +416,11 @@ impl FakeKandji {
         self.shared.fault.fail_next(fault, times);
     }
 
+    /// Lets the next `skip` device lists through, then injects `fault` into `times`.
+    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
+        self.shared.fault.fail_after(skip, fault, times);
+    }
+
     /// Sets the gateway's limits (Kandji's: 50 a second, 10 000 an hour). Requests over
     /// either get 429 `{"message":"API rate limit exceeded"}` with `Retry-After`: 1 for the
     /// second, the seconds left in the hour for the hour.

@@ -249,7 +249,8 @@ pub async fn hang() -> FakeResponse {
     response(StatusCode::GATEWAY_TIMEOUT, "text/plain", "")
 }
 
-/// A failure to inject: forever, or for the next few requests only.
+/// A failure to inject: forever, for the next few requests only, or for a few requests
+/// after some that succeed (a sync failing midway).
 ///
 /// ```
 /// use posture_fakes::server::FaultSlot;
@@ -258,10 +259,22 @@ pub async fn hang() -> FakeResponse {
 /// assert_eq!((slot.take(), slot.take(), slot.take()), (Some(503), Some(503), None));
 /// slot.set(Some(500));
 /// assert_eq!((slot.take(), slot.take()), (Some(500), Some(500)));
+/// slot.fail_after(1, 403, 1);
+/// assert_eq!((slot.take(), slot.take(), slot.take()), (None, Some(403), None));
 /// ```
 #[derive(Debug)]
 pub struct FaultSlot<F> {
-    fault: Mutex<Option<(F, Option<usize>)>>,
+    fault: Mutex<Option<Planned<F>>>,
+}
+
+/// A fault and when it strikes.
+#[derive(Debug)]
+struct Planned<F> {
+    fault: F,
+    /// Requests still to let through first.
+    skip: usize,
+    /// Requests still to fail; `None` for all.
+    times: Option<usize>,
 }
 
 impl<F> Default for FaultSlot<F> {
@@ -275,33 +288,45 @@ impl<F> Default for FaultSlot<F> {
 impl<F: Clone> FaultSlot<F> {
     /// Injects `fault` into every request from now on, or stops with `None`.
     pub fn set(&self, fault: Option<F>) {
-        *self.lock() = fault.map(|f| (f, None));
+        *self.lock() = fault.map(|fault| Planned {
+            fault,
+            skip: 0,
+            times: None,
+        });
     }
 
     /// Injects `fault` into the next `times` requests only.
     pub fn fail_next(&self, fault: F, times: usize) {
-        *self.lock() = (times > 0).then_some((fault, Some(times)));
+        self.fail_after(0, fault, times);
+    }
+
+    /// Lets the next `skip` requests through, then injects `fault` into `times` requests.
+    pub fn fail_after(&self, skip: usize, fault: F, times: usize) {
+        *self.lock() = (times > 0).then_some(Planned {
+            fault,
+            skip,
+            times: Some(times),
+        });
     }
 
     /// The fault for this request, if any (counting it down).
     pub fn take(&self) -> Option<F> {
         let mut slot = self.lock();
-        match slot.take() {
-            Some((fault, Some(times))) => {
-                if times > 1 {
-                    *slot = Some((fault.clone(), Some(times - 1)));
-                }
-                Some(fault)
-            }
-            Some((fault, None)) => {
-                *slot = Some((fault.clone(), None));
-                Some(fault)
-            }
-            None => None,
+        let planned = slot.as_mut()?;
+        if planned.skip > 0 {
+            planned.skip -= 1;
+            return None;
         }
+        let fault = planned.fault.clone();
+        match &mut planned.times {
+            Some(1) => *slot = None,
+            Some(times) => *times -= 1,
+            None => {}
+        }
+        Some(fault)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<(F, Option<usize>)>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Planned<F>>> {
         // The slot is replaced whole, so a panicking test thread can't leave it torn.
         self.fault.lock().unwrap_or_else(PoisonError::into_inner)
     }

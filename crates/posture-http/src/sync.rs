@@ -394,12 +394,13 @@ impl Inventory {
         )))
     }
 
-    /// The `check-config` and `doctor` lines: the settings, the index and the last failure.
+    /// The `check-config` and `doctor` lines while sync is on: the settings, the index and
+    /// the last failure. None while it is off ([`SyncSettings::summary`] says so).
     pub fn report(&self) -> Vec<String> {
-        let mut lines = vec![self.settings.summary()];
         if !self.settings.is_on() {
-            return lines;
+            return Vec::new();
         }
+        let mut lines = vec![self.settings.summary()];
         match self.current.load().as_deref() {
             Some(snapshot) => lines.push(format!(
                 "inventory index: {} devices ({} KiB), synced {} s ago in {} ms with {} requests",
@@ -580,7 +581,11 @@ impl<R> Pull<R> {
 }
 
 /// A provider whose MDM can list every device in pages.
-pub trait SyncSource: Send + Sync + 'static {
+///
+/// A provider whose record type is private implements it on a private adapter, such as
+/// `struct Synced<'a>(&'a MyProvider)`, and offers `sync_inventory(&self)` calling
+/// [`sync_now`] on it; [`spawn`] then runs that.
+pub trait SyncSource: Send + Sync {
     /// What one page item becomes: the fields `decide` needs.
     type Record: Send;
 
@@ -639,11 +644,37 @@ pub async fn sync_now<S: SyncSource>(source: &S) -> Result<SyncReport, ProviderE
     Ok(report)
 }
 
-/// Starts syncing `source` in the background: now, then every interval (after a failure,
-/// within [`MAX_RETRY_DELAY`]). The task holds only a weak reference and ends once the
-/// provider is dropped. `None` when sync is off or no Tokio runtime is running.
-pub fn spawn<S: SyncSource>(source: &Arc<S>) -> Option<tokio::task::JoinHandle<()>> {
-    let settings = source.inventory().settings().clone();
+/// Starts syncing in the background: `sync` (one run of [`sync_now`] for `provider`) now,
+/// then every `settings` interval (after a failure, within [`MAX_RETRY_DELAY`]). The task
+/// holds only a weak reference to the provider and ends once it is dropped. `None` when
+/// sync is off or no Tokio runtime is running.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use posture_core::ProviderError;
+/// # use posture_http::sync::{self, SyncReport, SyncSettings};
+/// # struct MyProvider { settings: SyncSettings }
+/// # impl MyProvider {
+/// #     async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> { unimplemented!() }
+/// # }
+/// fn start(provider: &Arc<MyProvider>) {
+///     let settings = provider.settings.clone();
+///     // Detached on purpose: it stops when the provider is dropped.
+///     drop(sync::spawn(provider, &settings, |provider| async move {
+///         provider.sync_inventory().await
+///     }));
+/// }
+/// ```
+pub fn spawn<P, F, Fut>(
+    provider: &Arc<P>,
+    settings: &SyncSettings,
+    sync: F,
+) -> Option<tokio::task::JoinHandle<()>>
+where
+    P: Send + Sync + 'static,
+    F: Fn(Arc<P>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<SyncReport, ProviderError>> + Send,
+{
     if !settings.is_on() {
         return None;
     }
@@ -651,17 +682,17 @@ pub fn spawn<S: SyncSource>(source: &Arc<S>) -> Option<tokio::task::JoinHandle<(
         tracing::warn!("inventory sync is set but no Tokio runtime runs; not syncing");
         return None;
     };
-    let source = Arc::downgrade(source);
+    let interval = settings.interval();
+    let provider = Arc::downgrade(provider);
     Some(runtime.spawn(async move {
         loop {
-            let Some(strong) = source.upgrade() else {
+            let Some(strong) = provider.upgrade() else {
                 return;
             };
-            let next = match sync_now(&*strong).await {
-                Ok(_) => settings.interval(),
-                Err(_) => settings.interval().min(MAX_RETRY_DELAY),
+            let next = match sync(strong).await {
+                Ok(_) => interval,
+                Err(_) => interval.min(MAX_RETRY_DELAY),
             };
-            drop(strong);
             tokio::time::sleep(next).await;
         }
     }))

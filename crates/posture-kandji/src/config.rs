@@ -3,6 +3,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, CaBundle, Secret};
 use posture_settings::Reader;
 
@@ -174,6 +175,7 @@ pub struct KandjiConfig {
     max_requests_per_second: NonZeroU32,
     extra_roots: CaBundle,
     max_retry_after: Duration,
+    sync: SyncSettings,
 }
 
 pub(crate) const URL_EXPECTED: &str = "the Kandji (Iru) API URL of the tenant, such as \
@@ -216,6 +218,7 @@ impl KandjiConfig {
             max_requests_per_second: MAX_RATE,
             extra_roots: CaBundle::empty(),
             max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
+            sync: SyncSettings::new("KANDJI_SYNC_INTERVAL", "KANDJI_SYNC_MAX_AGE"),
         })
     }
 
@@ -239,6 +242,8 @@ impl KandjiConfig {
     /// | `KANDJI_MAX_REQUESTS_PER_SECOND` | requests a second at most, 1–50 | `50` |
     /// | `KANDJI_MAX_RETRY_AFTER` | longest `Retry-After` honoured, in seconds, 1–3600 | `60` |
     /// | `KANDJI_CA_PATH` | PEM file of extra CA certificates (a TLS-inspecting proxy) | none |
+    /// | `KANDJI_SYNC_INTERVAL` | seconds between inventory syncs; `0` looks each device up | `0` |
+    /// | `KANDJI_SYNC_MAX_AGE` | oldest synced inventory answered from; `0` is 3 × the interval | `0` |
     /// | `TIMEOUT` | seconds one lookup may take, 1–60 | `4` |
     ///
     /// ```
@@ -278,6 +283,11 @@ impl KandjiConfig {
             .and_then(NonZeroU32::new);
         let max_retry_after = reader.seconds(&kind::KANDJI_MAX_RETRY_AFTER);
         let extra_roots = env::read_ca_bundle(&mut reader, &kind::KANDJI_CA_PATH);
+        let sync = SyncSettings::read(
+            &mut reader,
+            &kind::KANDJI_SYNC_INTERVAL,
+            &kind::KANDJI_SYNC_MAX_AGE,
+        );
         let problems = reader.take_problems();
         match (
             api_url,
@@ -321,6 +331,7 @@ impl KandjiConfig {
                 max_requests_per_second,
                 extra_roots,
                 max_retry_after,
+                sync,
             }),
             _ => Err(ConfigProblems::new(problems)),
         }
@@ -374,6 +385,24 @@ impl KandjiConfig {
         }
         self.timeout = timeout;
         Ok(self)
+    }
+
+    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
+    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
+    /// `KANDJI_SYNC_INTERVAL` and `KANDJI_SYNC_MAX_AGE` would refuse.
+    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, KandjiConfigError> {
+        let sync = SyncSettings::new("KANDJI_SYNC_INTERVAL", "KANDJI_SYNC_MAX_AGE")
+            .every(sync.interval())
+            .max_age(sync.oldest())
+            .checked()
+            .map_err(ConfigProblems::one)?;
+        self.sync = sync;
+        Ok(self)
+    }
+
+    /// The inventory sync settings.
+    pub fn sync(&self) -> &SyncSettings {
+        &self.sync
     }
 
     /// Sets how long allowed answers are reused; zero disables.

@@ -80,6 +80,11 @@ pub(crate) const KANDJI_CA_PATH: Setting = Setting::path(
     "extra PEM CA certificates (for a proxy or a test server)",
 );
 
+pub(crate) const KANDJI_SYNC_INTERVAL: Setting =
+    posture_http::sync::interval_setting("KANDJI_SYNC_INTERVAL");
+pub(crate) const KANDJI_SYNC_MAX_AGE: Setting =
+    posture_http::sync::max_age_setting("KANDJI_SYNC_MAX_AGE");
+
 /// Every variable the Kandji provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
     KANDJI_API_URL,
@@ -94,6 +99,8 @@ pub const SETTINGS: &[Setting] = &[
     KANDJI_MAX_REQUESTS_PER_SECOND,
     KANDJI_MAX_RETRY_AFTER,
     KANDJI_CA_PATH,
+    KANDJI_SYNC_INTERVAL,
+    KANDJI_SYNC_MAX_AGE,
 ];
 
 /// The Kandji provider's [`ProviderKind`]: reads [`SETTINGS`] with
@@ -133,14 +140,17 @@ impl ProviderSetup for KandjiSetup {
             .iter()
             .map(ToString::to_string)
             .collect();
-        vec![format!(
-            "blueprints allowed: {}",
-            if blueprints.is_empty() {
-                "any".to_owned()
-            } else {
-                blueprints.join(", ")
-            }
-        )]
+        vec![
+            format!(
+                "blueprints allowed: {}",
+                if blueprints.is_empty() {
+                    "any".to_owned()
+                } else {
+                    blueprints.join(", ")
+                }
+            ),
+            self.0.sync().summary(),
+        ]
     }
 
     fn warnings(&self) -> Vec<String> {
@@ -152,6 +162,12 @@ impl ProviderSetup for KandjiSetup {
             KandjiProvider::new(self.0.clone())
                 .map_err(|err| BuildError::new("cannot set up the Kandji provider", err))?,
         );
+        // Detached: the task holds a weak reference and ends with the provider.
+        drop(posture_http::sync::spawn(
+            &kandji,
+            self.0.sync(),
+            |kandji| async move { kandji.sync_inventory().await },
+        ));
         Ok(BuiltProvider::new(kandji.clone()).with_counters(kandji))
     }
 }
@@ -175,6 +191,7 @@ impl ProviderCounters for KandjiProvider {
                 left,
             ));
         }
+        samples.extend(self.inventory().samples());
         samples
     }
 }

@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::reqwest::header::HeaderMap;
+use posture_http::sync::{FromIndex, Inventory, Pull, Readiness, SyncReport, SyncSource};
 use posture_http::{
     Answer, Backoff, CacheConfig, CacheStats, ClientOptions, LookupCache, MAX_RETRY_AFTER, NoSlot,
     RateLimiter, RecentSuccess, Serial, StatusCode, Url, decode_json, send_bearer,
@@ -102,6 +103,8 @@ pub struct KandjiProvider {
     quota_left: AtomicU64,
     quota_limit: AtomicU64,
     ready: RecentSuccess,
+    /// `KANDJI_SYNC_INTERVAL`: the synced inventory lookups ask first.
+    inventory: Inventory,
 }
 
 impl KandjiProvider {
@@ -122,6 +125,7 @@ impl KandjiProvider {
         );
         let limiter = RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW);
         let backoff = Backoff::new(config.max_retry_after());
+        let inventory = Inventory::new(SERVICE, config.sync().clone());
         Ok(Self {
             config,
             http,
@@ -133,6 +137,7 @@ impl KandjiProvider {
             quota_left: AtomicU64::new(UNKNOWN),
             quota_limit: AtomicU64::new(UNKNOWN),
             ready: RecentSuccess::new(READY_WINDOW),
+            inventory,
         })
     }
 
@@ -148,6 +153,11 @@ impl KandjiProvider {
             kandji_requests: self.requests.load(Ordering::Relaxed),
             hourly_quota_left: known(&self.quota_left),
         }
+    }
+
+    /// The synced inventory (empty while `KANDJI_SYNC_INTERVAL` is 0).
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
     }
 
     /// Forgets every cached decision.
@@ -421,6 +431,9 @@ impl PostureProvider for KandjiProvider {
                 return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
             }
         };
+        if let FromIndex::Decided(decision) = self.inventory.lookup(serial.as_str()) {
+            return Ok(decision);
+        }
         self.decisions
             .decide(serial.clone(), "Kandji", self.config.timeout(), || {
                 self.fetch_decision(&serial)
@@ -433,7 +446,13 @@ impl PostureProvider for KandjiProvider {
     /// failure for 10 s, and concurrent checks share the one in flight, so readiness probes
     /// at any rate cost at most 60 requests an hour while Kandji answers, and 360 while it
     /// fails.
+    ///
+    /// With inventory sync on, a synced inventory younger than `KANDJI_SYNC_MAX_AGE` is
+    /// ready without a request; none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
+        if self.inventory.readiness()? == Readiness::Fresh {
+            return Ok(());
+        }
         self.ready.check(self.probe()).await
     }
 
@@ -462,6 +481,7 @@ impl PostureProvider for KandjiProvider {
                 "hourly quota: {left} of {limit} requests left (X-RateLimit-Remaining-Hour)"
             ));
         }
+        lines.extend(self.inventory.report());
         lines
     }
 }
@@ -532,6 +552,69 @@ impl KandjiProvider {
                 err
             }
         })
+    }
+}
+
+impl KandjiProvider {
+    /// Syncs the whole inventory now (after any sync in progress) and answers from it; the
+    /// server runs this on `KANDJI_SYNC_INTERVAL`. A failed sync keeps the previous
+    /// inventory.
+    pub async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
+        posture_http::sync::sync_now(&Synced(self)).await
+    }
+}
+
+/// The provider as a [`SyncSource`], over its private device model.
+struct Synced<'a>(&'a KandjiProvider);
+
+/// The whole inventory, read as lookups read it: pages of [`LIMIT`] in [`ORDERING`], each
+/// through the rate limit, `Retry-After` and quota gates, until a short page.
+impl SyncSource for Synced<'_> {
+    type Record = Device;
+
+    fn inventory(&self) -> &Inventory {
+        &self.0.inventory
+    }
+
+    async fn pull(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
+        let kandji = self.0;
+        let limit = LIMIT.to_string();
+        for page in 0.. {
+            let offset = (page * LIMIT).to_string();
+            let query = [
+                ("ordering", ORDERING),
+                ("limit", limit.as_str()),
+                ("offset", offset.as_str()),
+            ];
+            let request = format!("GET /api/v1/devices (inventory sync, offset {offset})");
+            let devices = pull
+                .page(&request, || {
+                    kandji.list(&query, &request, Instant::now() + kandji.config.timeout())
+                })
+                .await?;
+            let returned = devices.len();
+            for device in devices {
+                // A record no lookup could name (no valid serial) is left out.
+                if let Ok(serial) = Serial::check(&device.serial_number, SERVICE) {
+                    pull.add(serial.as_str(), device);
+                }
+            }
+            if returned < LIMIT {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn decide(&self, key: &str, records: Vec<Device>) -> Decision {
+        match (Serial::check(key, SERVICE), model::current(records)) {
+            (Ok(serial), Some(device)) => self.0.decide(&serial, &device),
+            (Ok(serial), None) => Decision::deny(
+                DenyCode::DEVICE_NOT_FOUND,
+                format!("no device with serial number {serial} in Kandji"),
+            ),
+            (Err(reason), _) => Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
+        }
     }
 }
 

@@ -141,7 +141,8 @@ async fn off_answers_nothing_and_spawns_nothing() {
     let fleet = Arc::new(Fleet::new(off, two_pages()));
     assert_eq!(fleet.inventory.lookup("A1"), FromIndex::Off);
     assert_eq!(fleet.inventory.readiness().unwrap(), Readiness::Live);
-    assert!(spawn(&fleet).is_none());
+    let settings = fleet.inventory.settings().clone();
+    assert!(spawn(&fleet, &settings, |f| async move { sync_now(&*f).await }).is_none());
     assert!(fleet.inventory.samples().is_empty());
     assert_eq!(fleet.sent.load(Ordering::Relaxed), 0);
 }
@@ -243,7 +244,7 @@ async fn without_any_sync_the_provider_is_not_ready_after_the_max_age() {
 #[tokio::test(start_paused = true)]
 async fn the_background_task_syncs_on_the_interval_and_stops_with_the_provider() {
     let fleet = Arc::new(Fleet::new(hourly(), two_pages()));
-    let task = spawn(&fleet).unwrap();
+    let task = spawn(&fleet, &hourly(), |f| async move { sync_now(&*f).await }).unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(fleet.sent.load(Ordering::Relaxed), 2, "one sync at start");
     tokio::time::sleep(Duration::from_secs(3600)).await;

@@ -12,3 +12,4 @@ mod failures;
 mod hosts;
 mod rate_limits;
 mod support;
+mod sync;
