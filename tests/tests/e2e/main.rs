@@ -19,4 +19,5 @@ mod refusals;
 mod reload_integrity;
 mod rotation;
 mod scep;
+mod sync;
 mod tls_tools;
