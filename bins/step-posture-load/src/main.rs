@@ -4,6 +4,7 @@
 //! cargo run --release -p step-posture-load -- all       # everything, prints the tables
 //! cargo run --release -p step-posture-load -- devices --dir /tmp/devices
 //! cargo run --release -p step-posture-load -- ceiling   # configured like the server
+//! cargo run --release -p step-posture-load -- sync    # inventory sync: bursts and index memory
 //! cargo run --release -p step-posture-load -- load --url … --ca-cert … --webhook-id … --secret … --pid …
 //! ```
 #![allow(clippy::disallowed_macros)] // a harness's job is to print its figures
@@ -16,6 +17,7 @@ mod loopback_tests;
 mod orchestrate;
 mod procfs;
 mod report;
+mod sync_burst;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +75,31 @@ enum Command {
         /// Run only these groups of scenarios (the others show as not measured).
         #[arg(long, value_delimiter = ',', default_values_t = orchestrate::Group::ALL)]
         only: Vec<orchestrate::Group>,
+    },
+    /// Inventory sync: a burst of distinct devices against each fake MDM with sync off and
+    /// on (and the file provider as the baseline), then the synced index's memory.
+    Sync {
+        /// Distinct devices in the burst.
+        #[arg(long, default_value_t = 20_000)]
+        devices: usize,
+        /// Of those, how many are enrolled only after the first sync.
+        #[arg(long, default_value_t = 100)]
+        added: usize,
+        /// Lookups in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Providers to burst.
+        #[arg(long, value_delimiter = ',', default_values_t = sync_burst::Vendor::ALL.to_vec())]
+        providers: Vec<sync_burst::Vendor>,
+        /// Index sizes to measure the memory of (0 to skip).
+        #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
+        index_sizes: Vec<usize>,
+        /// Directory for the baseline's device file.
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Also write the tables to this file.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Write device files of the given sizes, in JSON and CSV.
     Devices {
@@ -172,6 +199,39 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let header = machine();
             let results = orchestrate::all(&options).await?;
             let tables = format!("{header}\n{}", results.markdown());
+            println!("{tables}");
+            if let Some(path) = output {
+                std::fs::write(&path, &tables)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        Command::Sync {
+            devices,
+            added,
+            concurrency,
+            providers,
+            index_sizes,
+            work_dir,
+            output,
+        } => {
+            let options = sync_burst::Options {
+                devices,
+                added,
+                concurrency,
+                vendors: providers,
+                work_dir: work_dir
+                    .unwrap_or_else(|| std::env::temp_dir().join("step-posture-load")),
+            };
+            // The index first, while the process is small: its RSS figures are deltas.
+            let sizes: Vec<usize> = index_sizes.into_iter().filter(|&n| n > 0).collect();
+            let memory = sync_burst::index_memory(&sizes).await?;
+            let rows = sync_burst::bursts(&options).await?;
+            let tables = format!(
+                "{}\n{}\n{}",
+                machine(),
+                sync_burst::burst_table(&rows, &options),
+                sync_burst::memory_table(&memory)
+            );
             println!("{tables}");
             if let Some(path) = output {
                 std::fs::write(&path, &tables)
