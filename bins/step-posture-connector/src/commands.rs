@@ -1,4 +1,9 @@
-//! The subcommands: `serve` (the default), `demo`, `simulate`, `check-config` and `lookup`.
+//! The subcommands: `serve` (the default), `demo`, `simulate`, `challenge issue`,
+//! `check-config` and `lookup`.
+//!
+//! Public are those an embedder calls with variables of its own, [`serve`],
+//! [`check_config`] and [`lookup`], and [`Server`], the server they start; the others are
+//! reached through [`crate::cli::main`].
 
 use std::collections::HashMap;
 use std::io::Write as _;

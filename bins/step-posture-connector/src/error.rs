@@ -66,10 +66,9 @@ impl Cause {
     pub(crate) fn msg(message: impl fmt::Display) -> Self {
         Self(message.to_string().into())
     }
-}
 
-impl From<anyhow::Error> for Cause {
-    fn from(err: anyhow::Error) -> Self {
+    /// The message and causes of `err` (crate-private: no `anyhow` type in the public API).
+    pub(crate) fn from_anyhow(err: anyhow::Error) -> Self {
         Self(err.into())
     }
 }
@@ -110,7 +109,7 @@ pub(crate) trait OrFail<T> {
 
 impl<T, E: Into<anyhow::Error>> OrFail<T> for Result<T, E> {
     fn or_fail(self, kind: fn(Cause) -> ServerError) -> Result<T, ServerError> {
-        self.map_err(|err| kind(Cause::from(err.into())))
+        self.map_err(|err| kind(Cause::from_anyhow(err.into())))
     }
 }
 
@@ -125,7 +124,7 @@ mod tests {
             .context("reading key.pem")
             .context("TLS configuration");
         let expected = format!("{err:#}");
-        let ours = ServerError::Tls(Cause::from(err));
+        let ours = ServerError::Tls(Cause::from_anyhow(err));
         assert_eq!(format!("{ours:#}"), expected);
         assert_eq!(ours.to_string(), "TLS configuration");
         // Wrapped again by a caller's anyhow, the chain reads the same.
