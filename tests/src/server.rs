@@ -253,7 +253,7 @@ impl Client {
         body: impl Into<Bytes>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
         let mut connection = Connection::open(url, self.tls.clone()).await?;
-        connection.send(method, url, headers, body.into()).await
+        Ok(connection.send(method, url, headers, body.into()).await?)
     }
 
     /// POSTs on a fresh connection.

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use posture_core::{Decision, DeviceMode};
 
-use crate::commands::{self, CommandError, ScepSimulation, SimulateOptions};
+use crate::commands::{self, ScepSimulation, SimulateOptions};
 use crate::config::{Config, gather_environment};
+use crate::error::{OrFail as _, ServerError};
 use crate::providers::Providers;
 use crate::{doctor, health};
 
@@ -167,7 +168,7 @@ pub fn main(providers: Providers) -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             let prefix = match err {
-                CommandError::Config(_) => "configuration error",
+                ServerError::Config(_) => "configuration error",
                 _ => "error",
             };
             for line in format!("{err:#}").lines() {
@@ -178,7 +179,7 @@ pub fn main(providers: Providers) -> ExitCode {
     }
 }
 
-async fn run(command: Command, providers: &Providers) -> Result<ExitCode, CommandError> {
+async fn run(command: Command, providers: &Providers) -> Result<ExitCode, ServerError> {
     let environment = || gather_environment(std::path::Path::new("."));
     match command {
         Command::Serve => commands::serve(&environment()?, providers).await?,
@@ -211,7 +212,9 @@ async fn run(command: Command, providers: &Providers) -> Result<ExitCode, Comman
                 (None, Some(_)) => Some(ScepSimulation::NotifyFailure),
                 (None, None) => None,
             };
-            let result = commands::simulate(&options).await?;
+            let result = commands::simulate(&options)
+                .await
+                .or_fail(ServerError::Other)?;
             say!("{}", result.summary());
             return Ok(if result.allowed() {
                 ExitCode::SUCCESS
@@ -268,9 +271,7 @@ async fn run(command: Command, providers: &Providers) -> Result<ExitCode, Comman
             return Ok(ExitCode::from(u8::from(report.has_errors())));
         }
         Command::Lookup { identifier, mode } => {
-            let mode: DeviceMode = mode
-                .parse()
-                .map_err(|err| CommandError::Other(anyhow::Error::new(err)))?;
+            let mode: DeviceMode = mode.parse().or_fail(ServerError::Other)?;
             let decision = commands::lookup(&environment()?, providers, &identifier, mode).await?;
             print_decision(&decision);
             return Ok(if decision.is_allowed() {
@@ -283,11 +284,13 @@ async fn run(command: Command, providers: &Providers) -> Result<ExitCode, Comman
     Ok(ExitCode::SUCCESS)
 }
 
-async fn healthcheck(timeout: u64, providers: &Providers) -> Result<String, CommandError> {
+async fn healthcheck(timeout: u64, providers: &Providers) -> Result<String, ServerError> {
     let config =
         Config::from_vars_with(&gather_environment(std::path::Path::new("."))?, providers)?;
-    let target = health::target(&config)?;
-    health::check(&target, std::time::Duration::from_secs(timeout)).await?;
+    let target = health::target(&config).or_fail(ServerError::Other)?;
+    health::check(&target, std::time::Duration::from_secs(timeout))
+        .await
+        .or_fail(ServerError::Network)?;
     Ok(target.url())
 }
 

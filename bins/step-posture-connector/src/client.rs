@@ -15,11 +15,20 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::error::{OrFail as _, ServerError};
 use crate::tls::{crypto_provider, load_certificates, load_private_key};
 
 /// Builds a client TLS configuration: trust `ca` (or the Mozilla roots when `None`) and, if
-/// given, present a client certificate.
+/// given, present a client certificate (certificate and key paths, PEM). A file that cannot
+/// be read or used is a [`ServerError::Tls`].
 pub fn client_config(
+    ca: Option<&Path>,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<ClientConfig>, ServerError> {
+    tls_client_config(ca, identity).or_fail(ServerError::Tls)
+}
+
+fn tls_client_config(
     ca: Option<&Path>,
     identity: Option<(&Path, &Path)>,
 ) -> anyhow::Result<Arc<ClientConfig>> {
@@ -48,7 +57,23 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-/// One keep-alive HTTPS connection.
+/// One keep-alive HTTPS connection (HTTP/1.1), such as step-ca opens to a webhook. Errors
+/// are [`ServerError::Network`].
+///
+/// ```no_run
+/// use step_posture_connector::client::{Connection, client_config};
+///
+/// # async fn ask() -> Result<(), step_posture_connector::ServerError> {
+/// let url: http::Uri = "https://127.0.0.1:9443/livez".parse().unwrap();
+/// let tls = client_config(Some("ca.pem".as_ref()), None)?;
+/// let mut connection = Connection::open(&url, tls).await?;
+/// let (status, _body) = connection
+///     .send(http::Method::GET, &url, &http::HeaderMap::new(), bytes::Bytes::new())
+///     .await?;
+/// println!("{status}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Connection {
     sender: SendRequest<Full<Bytes>>,
@@ -56,8 +81,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to the host and port of `url`.
-    pub async fn open(url: &Uri, tls: Arc<ClientConfig>) -> anyhow::Result<Self> {
+    /// Connects to the host and port of `url`, which must be an `https` URL.
+    pub async fn open(url: &Uri, tls: Arc<ClientConfig>) -> Result<Self, ServerError> {
+        Self::connect(url, tls).await.or_fail(ServerError::Network)
+    }
+
+    async fn connect(url: &Uri, tls: Arc<ClientConfig>) -> anyhow::Result<Self> {
         if url.scheme_str() != Some("https") {
             bail!("{url}: only https URLs are supported");
         }
@@ -96,12 +125,24 @@ impl Connection {
         url: &Uri,
         headers: &HeaderMap,
         body: Bytes,
-    ) -> anyhow::Result<(StatusCode, Bytes)> {
+    ) -> Result<(StatusCode, Bytes), ServerError> {
         self.send(Method::POST, url, headers, body).await
     }
 
     /// Sends any request on the connection and returns the status and body.
     pub async fn send(
+        &mut self,
+        method: Method,
+        url: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), ServerError> {
+        self.exchange(method, url, headers, body)
+            .await
+            .or_fail(ServerError::Network)
+    }
+
+    async fn exchange(
         &mut self,
         method: Method,
         url: &Uri,

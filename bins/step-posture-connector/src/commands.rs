@@ -1,4 +1,9 @@
-//! The subcommands: `serve` (the default), `demo`, `simulate`, `check-config` and `lookup`.
+//! The subcommands: `serve` (the default), `demo`, `simulate`, `challenge issue`,
+//! `check-config` and `lookup`.
+//!
+//! Public are those an embedder calls with variables of its own, [`serve`],
+//! [`check_config`] and [`lookup`], and [`Server`], the server they start; the others are
+//! reached through [`crate::cli::main`].
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -14,7 +19,8 @@ use posture_core::{Decision, DeviceMode, DynPostureProvider, LookupRequest};
 use smallstep_webhook::{RequestBody, ResponseBody, Signer, Verifier, WebhookSecret};
 
 use crate::client::{Connection, client_config};
-use crate::config::{Config, ConfigErrors, ProviderChoice};
+use crate::config::{Config, ProviderChoice};
+use crate::error::{OrFail as _, ServerError};
 use crate::handler::{App, SCEP_CHALLENGE_PATH, SCEP_NOTIFY_PATH, WEBHOOK_PATH};
 use crate::metrics::Metrics;
 use crate::providers::Providers;
@@ -24,40 +30,15 @@ use crate::throttle::AuthThrottle;
 use crate::tls::{TlsState, build_server_config, sha256_hex};
 use crate::{logging, pki, providers, server};
 
-/// Exit status for configuration errors.
-pub const EXIT_CONFIG: u8 = 2;
-
-/// A failure that should end the process with a specific status.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CommandError {
-    /// The configuration is invalid; every problem is listed.
-    #[error("{0}")]
-    Config(#[from] ConfigErrors),
-    /// Anything else.
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
-
-impl CommandError {
-    /// The process exit status for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Config(_) => EXIT_CONFIG,
-            Self::Other(_) => 1,
-        }
-    }
-}
-
 /// Builds the configured provider. No network or file access happens before
 /// [`DynPostureProvider::check_ready_boxed`], except that the file provider loads its file.
-pub fn build_provider(choice: &ProviderChoice) -> anyhow::Result<Arc<dyn DynPostureProvider>> {
+fn build_provider(choice: &ProviderChoice) -> anyhow::Result<Arc<dyn DynPostureProvider>> {
     Ok(providers::build(choice)?.provider)
 }
 
 /// The TLS state of the `SCEP_ISSUER_ADDR` listener: the server certificate, and no client
 /// certificate asked for (an MDM in the cloud has none).
-pub fn issuer_tls_state(
+pub(crate) fn issuer_tls_state(
     settings: &crate::config::TlsSettings,
 ) -> Result<TlsState, crate::tls::TlsError> {
     let mut settings = settings.clone();
@@ -66,7 +47,7 @@ pub fn issuer_tls_state(
 }
 
 /// Builds the HMAC verifier from the configured webhooks.
-pub fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
+fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
     verifier_for(
         &config.webhooks,
         config.max_request_age,
@@ -93,10 +74,7 @@ fn verifier_for(
 
 /// Asks the provider whether it is ready, within the configured timeout, with an error
 /// that names the provider.
-pub async fn ensure_ready(
-    provider: &dyn DynPostureProvider,
-    timeout: Duration,
-) -> anyhow::Result<()> {
+async fn ensure_ready(provider: &dyn DynPostureProvider, timeout: Duration) -> anyhow::Result<()> {
     match tokio::time::timeout(timeout, provider.check_ready_boxed()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(err)) => Err(anyhow::Error::new(err))
@@ -109,22 +87,41 @@ pub async fn ensure_ready(
     }
 }
 
+/// Checks that `provider` is ready and loads the server's TLS configuration: the first
+/// steps of both [`Server::bind`] and [`check_config`], with the same errors.
+async fn ready_with_tls(
+    provider: &dyn DynPostureProvider,
+    config: &Config,
+) -> Result<TlsState, ServerError> {
+    ensure_ready(provider, config.timeout)
+        .await
+        .or_fail(ServerError::Provider)?;
+    build_server_config(&config.tls)
+        .context("TLS configuration")
+        .or_fail(ServerError::Tls)
+}
+
 /// `serve`: validates the configuration, checks the provider, then serves until SIGTERM
-/// or SIGINT.
+/// or SIGINT. Logging goes to stderr as `LOGGING_LEVEL` and `LOG_FORMAT` say.
+///
+/// `vars` are the variables to read, usually [`gather_environment`]'s; `providers` are the
+/// providers `PROVIDER` may name. To serve a configuration built some other way, or to stop
+/// on a signal of your own, use [`Server`].
+///
+/// [`gather_environment`]: crate::config::gather_environment
 pub async fn serve(
     vars: &HashMap<String, String>,
     providers: &Providers,
-) -> Result<(), CommandError> {
+) -> Result<(), ServerError> {
     let config = Config::from_vars_with(vars, providers)?;
-    run_server(config, server::shutdown_signal()).await?;
-    Ok(())
+    run_server(config, server::shutdown_signal()).await
 }
 
 /// Runs a server for a validated configuration until `shutdown` completes.
-pub async fn run_server(
+async fn run_server(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> Result<(), ServerError> {
     logging::init(config.logging_level, config.log_format);
     for warning in config.warnings() {
         tracing::warn!("{warning}");
@@ -139,6 +136,49 @@ pub async fn run_server(
 
 /// A server that has checked its provider, loaded its certificate and bound its port, and
 /// is ready to [`run`](Server::run).
+///
+/// Use it instead of [`serve`] to build the configuration yourself, to learn the port
+/// before serving (`PORT=0` picks a free one), to stop on a signal of your own, or to
+/// answer lookups with a provider of your own ([`Server::bind_with_provider`]):
+///
+/// ```
+/// use std::collections::HashMap;
+/// use step_posture_connector::commands::Server;
+/// use step_posture_connector::config::Config;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let dir = tempfile::tempdir()?;
+/// let pki = step_posture_connector::pki::generate_demo_pki()?;
+/// std::fs::write(dir.path().join("cert.pem"), &pki.cert_pem)?;
+/// std::fs::write(dir.path().join("key.pem"), &pki.key_pem)?;
+/// std::fs::write(dir.path().join("devices.json"), r#"{"devices":[{"identifier":"C02XL0GJJG5J"}]}"#)?;
+/// let path = |name: &str| dir.path().join(name).display().to_string();
+/// let secret = smallstep_webhook::WebhookSecret::generate()?.to_base64();
+/// let vars: HashMap<String, String> = [
+///     ("PROVIDER", "file".to_owned()),
+///     ("FILE_PATH", path("devices.json")),
+///     ("FILE_TYPE", "json".to_owned()),
+///     ("TLS_CERT_PATH", path("cert.pem")),
+///     ("TLS_KEY_PATH", path("key.pem")),
+///     ("WEBHOOK_IDS", "d09736a5-780b-476e-abdb-e2e4c0439cf9".to_owned()),
+///     ("WEBHOOK_SECRETS", secret),
+///     ("BIND_ADDRESS", "127.0.0.1".to_owned()),
+///     ("PORT", "0".to_owned()),
+/// ]
+/// .into_iter()
+/// .map(|(name, value)| (name.to_owned(), value))
+/// .collect();
+///
+/// let server = Server::bind(Config::from_vars(&vars)?).await?;
+/// let port = server.local_addr()?.port();
+/// assert_ne!(port, 0);
+/// // Serves until the future completes (here at once), then drains requests in flight.
+/// server.run(async {}).await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Server {
     listener: tokio::net::TcpListener,
@@ -166,10 +206,10 @@ impl Server {
     /// Builds the provider and checks it is ready, loads TLS, and binds the listening
     /// sockets (the webhook's and, with `METRICS_ADDR`, the metrics'). `PORT=0` picks a
     /// free port; see [`Server::local_addr`].
-    pub async fn bind(config: Config) -> anyhow::Result<Self> {
+    pub async fn bind(config: Config) -> Result<Self, ServerError> {
         // Stamp the files before loading them, so a change made meanwhile is reloaded.
         let watch = FileWatch::for_config(&config);
-        let parts = providers::build(&config.provider)?;
+        let parts = providers::build(&config.provider).or_fail(ServerError::Provider)?;
         Self::bind_parts(config, parts, watch).await
     }
 
@@ -179,7 +219,7 @@ impl Server {
     pub async fn bind_with_provider(
         config: Config,
         provider: Arc<dyn DynPostureProvider>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, ServerError> {
         let watch = FileWatch::for_config(&config);
         Self::bind_parts(config, providers::ProviderParts::custom(provider), watch).await
     }
@@ -188,10 +228,9 @@ impl Server {
         config: Config,
         parts: providers::ProviderParts,
         watch: FileWatch,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, ServerError> {
         let provider = parts.provider.clone();
-        ensure_ready(provider.as_ref(), config.timeout).await?;
-        let tls_state = build_server_config(&config.tls).context("TLS configuration")?;
+        let tls_state = ready_with_tls(provider.as_ref(), &config).await?;
         if !tls_state.certificate_is_current() {
             tracing::warn!(path = %config.tls.cert_path.display(), "the server certificate has expired");
         }
@@ -207,7 +246,8 @@ impl Server {
         }
         let metrics = Arc::new(metrics);
         let tls_for_ready = tls.clone();
-        let mut app = App::new(build_verifier(&config)?, provider.clone())
+        let verifier = build_verifier(&config).or_fail(ServerError::Other)?;
+        let mut app = App::new(verifier, provider.clone())
             .with_timeout(config.timeout)
             .with_max_body_bytes(config.limits.max_body_bytes)
             .with_metrics(metrics.clone())
@@ -215,7 +255,9 @@ impl Server {
                 tls_for_ready.load().certificate_is_current()
             }));
         if let Some(scep) = &config.scep {
-            let gate = ScepGate::new(scep).context("the Intune SCEP validation client")?;
+            let gate = ScepGate::new(scep)
+                .context("the Intune SCEP validation client")
+                .or_fail(ServerError::Other)?;
             app = app.with_scep(Arc::new(gate));
         }
         if let Some(throttle) = config.auth_throttle {
@@ -232,16 +274,20 @@ impl Server {
             Some(addr) => Some(
                 server::bind(addr)
                     .await
-                    .context("METRICS_ADDR: cannot serve metrics")?,
+                    .context("METRICS_ADDR: cannot serve metrics")
+                    .or_fail(ServerError::Network)?,
             ),
             None => None,
         };
         let issuer = match config.scep.as_ref().and_then(|scep| scep.issuer_addr) {
             Some(addr) => {
-                let state = issuer_tls_state(&config.tls).context("SCEP_ISSUER_ADDR: TLS")?;
+                let state = issuer_tls_state(&config.tls)
+                    .context("SCEP_ISSUER_ADDR: TLS")
+                    .or_fail(ServerError::Tls)?;
                 let listener = server::bind(addr)
                     .await
-                    .context("SCEP_ISSUER_ADDR: cannot serve the challenge-issuing routes")?;
+                    .context("SCEP_ISSUER_ADDR: cannot serve the challenge-issuing routes")
+                    .or_fail(ServerError::Network)?;
                 tracing::info!(
                     address = %listener.local_addr().unwrap_or(addr),
                     "serving the SCEP challenge-issuing routes on their own listener"
@@ -352,11 +398,6 @@ impl Server {
         self.reloader.clone()
     }
 
-    /// The metrics.
-    pub fn metrics(&self) -> Arc<Metrics> {
-        self.metrics.clone()
-    }
-
     /// Serves until `shutdown` completes, then lets requests in flight finish. Reloads on
     /// SIGHUP and on file changes meanwhile, and serves metrics if configured.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
@@ -428,33 +469,33 @@ impl Server {
 /// What `simulate` sends.
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct SimulateOptions {
+pub(crate) struct SimulateOptions {
     /// The webhook URL, e.g. `https://127.0.0.1:9443/webhook/device-attest?mode=computer`.
-    pub url: String,
+    pub(crate) url: String,
     /// The webhook ID step-ca would send.
-    pub webhook_id: String,
+    pub(crate) webhook_id: String,
     /// The webhook secret, base64 as step-ca prints it.
-    pub secret: String,
+    pub(crate) secret: String,
     /// The permanent identifier (serial number) to attest.
-    pub serial: String,
+    pub(crate) serial: String,
     /// The certificate's common name, when it should differ from the serial (to test the
     /// mismatch rule).
-    pub common_name: Option<String>,
+    pub(crate) common_name: Option<String>,
     /// Send an AUTHORIZING body instead of an ENRICHING one.
-    pub authorizing: bool,
+    pub(crate) authorizing: bool,
     /// CA bundle to trust instead of the Mozilla roots.
-    pub ca_cert: Option<PathBuf>,
+    pub(crate) ca_cert: Option<PathBuf>,
     /// Client certificate and key for mTLS.
-    pub client_identity: Option<(PathBuf, PathBuf)>,
+    pub(crate) client_identity: Option<(PathBuf, PathBuf)>,
     /// Play a SCEP provisioner instead of ACME: a SCEPCHALLENGE with this challenge, or a
     /// NOTIFYING body.
-    pub scep: Option<ScepSimulation>,
+    pub(crate) scep: Option<ScepSimulation>,
 }
 
 /// What `simulate` sends as a SCEP provisioner.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub enum ScepSimulation {
+pub(crate) enum ScepSimulation {
     /// A SCEPCHALLENGE body: a fresh CSR whose subject carries the serial (serialNumber
     /// attribute) and the common name, with this challenge password.
     Challenge(String),
@@ -467,7 +508,7 @@ pub enum ScepSimulation {
 impl SimulateOptions {
     /// Options with the required fields; the rest default to an enriching call with no CA
     /// override and no client certificate.
-    pub fn new(
+    pub(crate) fn new(
         url: impl Into<String>,
         webhook_id: impl Into<String>,
         secret: impl Into<String>,
@@ -490,23 +531,23 @@ impl SimulateOptions {
 /// The answer `simulate` got.
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct SimulateResult {
+pub(crate) struct SimulateResult {
     /// HTTP status.
-    pub status: http::StatusCode,
+    pub(crate) status: http::StatusCode,
     /// The parsed response, when the body was a webhook response.
-    pub response: Option<ResponseBody>,
+    pub(crate) response: Option<ResponseBody>,
     /// The raw body.
-    pub body: Bytes,
+    pub(crate) body: Bytes,
 }
 
 impl SimulateResult {
     /// Whether the webhook allowed the certificate.
-    pub fn allowed(&self) -> bool {
+    pub(crate) fn allowed(&self) -> bool {
         self.status == http::StatusCode::OK && self.response.as_ref().is_some_and(|r| r.allow)
     }
 
     /// A human summary, as `simulate` prints it.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         match &self.response {
             Some(response) if self.status == http::StatusCode::OK && response.allow => {
                 let data = response
@@ -541,7 +582,7 @@ fn pretty(json: &str) -> String {
 
 /// `simulate`: builds the body step-ca would build for a device-attest order (with a real
 /// CSR whose CN is the serial), signs it like step-ca, sends it and returns the answer.
-pub async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResult> {
+pub(crate) async fn simulate(options: &SimulateOptions) -> anyhow::Result<SimulateResult> {
     // Shown in errors without any password it may carry.
     let shown = posture_http::redact_userinfo(&options.url);
     let url: Uri = options
@@ -681,13 +722,21 @@ fn challenge_password(challenge: &str) -> rcgen::Attribute {
 
 /// `challenge issue`: a signed SCEP challenge from the configured `SCEP_CHALLENGE_KEY`,
 /// bound to `identifier` when given, valid for `ttl` (at most `SCEP_CHALLENGE_TTL`).
-pub fn issue_challenge(
+pub(crate) fn issue_challenge(
     vars: &HashMap<String, String>,
     providers: &Providers,
     identifier: Option<&str>,
     ttl: Option<Duration>,
-) -> Result<String, CommandError> {
+) -> Result<String, ServerError> {
     let config = Config::from_vars_with(vars, providers)?;
+    challenge_from(&config, identifier, ttl).or_fail(ServerError::Other)
+}
+
+fn challenge_from(
+    config: &Config,
+    identifier: Option<&str>,
+    ttl: Option<Duration>,
+) -> anyhow::Result<String> {
     let gate = config
         .scep
         .as_ref()
@@ -701,24 +750,38 @@ pub fn issue_challenge(
         Some(ttl) => signed.issue_for(identifier, ttl),
         None => signed.issue(identifier),
     };
-    Ok(challenge.context("issuing the challenge")?)
+    challenge.context("issuing the challenge")
 }
 
 /// `check-config`: validates the configuration, loads the TLS files, bootstraps the
-/// provider, and returns a summary with secrets redacted.
+/// provider, and returns a summary with secrets redacted, as the command prints it.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use step_posture_connector::ServerError;
+/// use step_posture_connector::commands::check_config;
+/// use step_posture_connector::providers::Providers;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let vars: HashMap<String, String> = [("PROVIDER".to_owned(), "nosuch".to_owned())].into();
+/// let err = check_config(&vars, &Providers::builtin()).await.unwrap_err();
+/// assert!(matches!(err, ServerError::Config(_)));
+/// assert!(err.to_string().contains("PROVIDER"));
+/// # });
+/// ```
 pub async fn check_config(
     vars: &HashMap<String, String>,
     providers: &Providers,
-) -> Result<String, CommandError> {
+) -> Result<String, ServerError> {
     let config = Config::from_vars_with(vars, providers)?;
     // The same steps, in the same order and with the same errors, as `Server::bind`.
-    let provider = build_provider(&config.provider)?;
-    ensure_ready(provider.as_ref(), config.timeout).await?;
-    let tls = build_server_config(&config.tls).context("TLS configuration")?;
-    build_verifier(&config)?;
+    let provider = build_provider(&config.provider).or_fail(ServerError::Provider)?;
+    let tls = ready_with_tls(provider.as_ref(), &config).await?;
+    build_verifier(&config).or_fail(ServerError::Other)?;
     let mut report = provider.report();
     if let Some(intune) = config.scep.as_ref().and_then(|s| s.intune.as_deref()) {
-        report.push(check_intune_scep(intune, config.timeout).await?);
+        let line = check_intune_scep(intune, config.timeout).await;
+        report.push(line.or_fail(ServerError::Network)?);
     }
     Ok(summary(&config, &tls, &report))
 }
@@ -821,7 +884,7 @@ fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
 async fn check_intune_scep(
     config: &posture_intune::scep::IntuneScepConfig,
     timeout: Duration,
-) -> Result<String, CommandError> {
+) -> anyhow::Result<String> {
     let client = posture_intune::scep::IntuneScepClient::new(config)
         .context("the Intune SCEP validation client")?;
     // Two tokens and a discovery: three calls in a row.
@@ -905,34 +968,40 @@ fn wrap_settings(entries: &[String]) -> Vec<String> {
 }
 
 /// `lookup`: asks the configured provider about one identifier, exactly as a webhook
-/// request would, and returns the decision.
+/// request would, and returns the decision. A provider that fails or does not answer
+/// within `TIMEOUT` is a [`ServerError::Provider`].
 pub async fn lookup(
     vars: &HashMap<String, String>,
     providers: &Providers,
     identifier: &str,
     mode: DeviceMode,
-) -> Result<Decision, CommandError> {
+) -> Result<Decision, ServerError> {
     let config = Config::from_vars_with(vars, providers)?;
-    let provider = build_provider(&config.provider)?;
-    ensure_ready(provider.as_ref(), config.timeout).await?;
+    let provider = build_provider(&config.provider).or_fail(ServerError::Provider)?;
+    ensure_ready(provider.as_ref(), config.timeout)
+        .await
+        .or_fail(ServerError::Provider)?;
     let request = LookupRequest::new(identifier).with_mode(mode);
     let decision = tokio::time::timeout(config.timeout, provider.lookup_boxed(&request))
         .await
-        .map_err(|_| anyhow::anyhow!("no answer within TIMEOUT ({} s)", config.timeout.as_secs()))?
-        .map_err(|err| {
-            anyhow::Error::new(err).context(format!("provider {} failed", provider.name()))
-        })?;
+        .map_err(|_| anyhow::anyhow!("no answer within TIMEOUT ({} s)", config.timeout.as_secs()))
+        .and_then(|answer| {
+            answer.map_err(|err| {
+                anyhow::Error::new(err).context(format!("provider {} failed", provider.name()))
+            })
+        })
+        .or_fail(ServerError::Provider)?;
     Ok(decision)
 }
 
 /// The example device list the demo serves.
-pub const DEMO_DEVICES: &str = include_str!("../demo/devices.json");
+pub(crate) const DEMO_DEVICES: &str = include_str!("../demo/devices.json");
 
 /// `demo`: starts a working server on 127.0.0.1 with a throwaway certificate, the example
 /// device list and a generated webhook ID and secret, and prints how to try it.
-pub async fn demo(port: u16, exe: &Path) -> Result<(), CommandError> {
+pub(crate) async fn demo(port: u16, exe: &Path) -> Result<(), ServerError> {
     let pki = pki::generate_demo_pki()?;
-    let files = DemoFiles::write(&std::env::temp_dir(), &pki)?;
+    let files = DemoFiles::write(&std::env::temp_dir(), &pki).or_fail(ServerError::Other)?;
     let DemoFiles {
         dir,
         ca: ca_path,
@@ -941,7 +1010,9 @@ pub async fn demo(port: u16, exe: &Path) -> Result<(), CommandError> {
         devices: devices_path,
     } = &files;
     let webhook_id = random_uuid()?;
-    let secret = WebhookSecret::generate().context("generating a webhook secret")?;
+    let secret = WebhookSecret::generate()
+        .context("generating a webhook secret")
+        .or_fail(ServerError::Other)?;
     let secret_b64 = secret.to_base64();
     let vars: HashMap<String, String> = [
         ("PROVIDER", "file".to_owned()),
@@ -998,7 +1069,7 @@ pub async fn demo(port: u16, exe: &Path) -> Result<(), CommandError> {
     }
     let result = run_server(config, server::shutdown_signal()).await;
     let _ = std::fs::remove_dir_all(dir);
-    result.map_err(CommandError::from)
+    result
 }
 
 /// Where `demo` put its certificate, key and device list.
@@ -1095,6 +1166,10 @@ fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
 }
 
 /// A random version-4 UUID, as step-ca generates for webhook IDs.
-pub fn random_uuid() -> anyhow::Result<String> {
-    Ok(posture_http::guid_v4(random_bytes::<16>()?))
+// Public but hidden: the load harness (bins/step-posture-load) makes its webhook IDs with it.
+#[doc(hidden)]
+pub fn random_uuid() -> Result<String, ServerError> {
+    Ok(posture_http::guid_v4(
+        random_bytes::<16>().or_fail(ServerError::Other)?,
+    ))
 }

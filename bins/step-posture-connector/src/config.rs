@@ -16,17 +16,15 @@ use smallstep_webhook::{Authorization, WebhookSecret};
 
 mod auth;
 mod scep;
-pub mod settings;
+pub(crate) mod settings;
 
 use crate::providers::Providers;
 
 #[cfg(test)]
 pub(crate) use scep::scep_settings;
-pub use scep::{
-    ChallengeMethod, Hidden, INTUNE_SCEP_SETTINGS, IdentifierSource, IssuerCredentials,
-    SCEP_SETTINGS, ScepSettings,
-};
-pub use settings::SETTINGS;
+pub use scep::{ChallengeMethod, Hidden, IdentifierSource, IssuerCredentials, ScepSettings};
+pub(crate) use scep::{INTUNE_SCEP_SETTINGS, SCEP_SETTINGS};
+pub(crate) use settings::SETTINGS;
 
 /// step-ca waits 10 s for a webhook, including one retry made 1 s after a 5xx. An attempt
 /// must finish within this for the retry to fit.
@@ -145,7 +143,7 @@ pub struct Config {
     /// `RELOAD_SETTLE`: how long a changed file must stay unchanged (size, modification
     /// time and identity) before it is reloaded, so that a file still being written is not
     /// loaded half done. SIGHUP waits for it too, at most
-    /// [`SIGHUP_SETTLE_FACTOR`](crate::reload::SIGHUP_SETTLE_FACTOR) times as long.
+    /// ten times as long.
     pub reload_settle: Duration,
     /// `AUTH_FAILURE_LIMIT` and `AUTH_FAILURE_WINDOW`: how many failed authentications a
     /// client address may make before its failures are throttled; `None` when
@@ -153,8 +151,8 @@ pub struct Config {
     pub auth_throttle: Option<AuthThrottleSettings>,
 }
 
-/// How failed authentications are throttled per client address (see
-/// [`crate::throttle`]).
+/// How failed authentications are throttled per client address: a token bucket per
+/// address, `limit` failures per `window`, then answered 429.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 #[non_exhaustive]
 pub struct AuthThrottleSettings {
@@ -449,8 +447,8 @@ impl Config {
     }
 }
 
-/// Every variable a server with `providers` reads: its own ([`SETTINGS`]), the SCEP gate's
-/// and each provider's, `_FILE` forms included. Fuzzing, property tests and the deployment
+/// Every variable a server with `providers` reads: its own, the SCEP gate's and each
+/// provider's, `_FILE` forms included. Fuzzing, property tests and the deployment
 /// checks take their names from here.
 pub fn known_variables(providers: &Providers) -> Vec<&'static str> {
     let mut names = posture_settings::variable_names(SETTINGS);

@@ -5,10 +5,13 @@
 //! boundary: cap the body, authenticate (headers, HMAC, optional `Authorization`), and only
 //! then parse; check the device-attest rules; ask the provider under a deadline.
 //!
-//! A failed authentication is counted against the client's address ([`crate::throttle`]);
-//! past its allowance it is answered `429` after a short hold. Every authenticated request
-//! gets its decision line; refused ones are summarised when they come fast
-//! ([`crate::logging::RefusalLog`]).
+//! A failed authentication is counted against the client's address (when the server
+//! throttles them, `AUTH_FAILURE_LIMIT`); past its allowance it is answered `429` after a
+//! short hold. Every authenticated request gets its decision line; refused ones are
+//! summarised when they come fast.
+//!
+//! [`App`] holds what requests share; [`handle`] answers one request, so an [`App`] can be
+//! served by [`crate::server::serve`] or by any hyper-compatible loop of your own.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -137,7 +140,7 @@ impl App {
 
     /// The same application serving only the challenge-issuing routes and `/livez`, for
     /// the `SCEP_ISSUER_ADDR` listener: nothing a webhook does is reachable there.
-    pub fn issuer_only(&self) -> Self {
+    pub(crate) fn issuer_only(&self) -> Self {
         Self {
             verifier: self.verifier.clone(),
             decider: self.decider.clone(),
@@ -156,47 +159,34 @@ impl App {
 
     /// Serves the SCEP webhooks and challenge-issuing routes through `gate`.
     #[must_use]
-    pub fn with_scep(mut self, gate: Arc<ScepGate>) -> Self {
+    pub(crate) fn with_scep(mut self, gate: Arc<ScepGate>) -> Self {
         self.scep = Some(gate);
         self
     }
 
     /// The webhook verifier, swappable: a reload stores a new one, and each request keeps
     /// the one it started with.
-    pub fn verifier(&self) -> &Arc<ArcSwap<Verifier>> {
+    pub(crate) fn verifier(&self) -> &Arc<ArcSwap<Verifier>> {
         &self.verifier
-    }
-
-    /// The SCEP gate, when configured.
-    pub fn scep(&self) -> Option<&Arc<ScepGate>> {
-        self.scep.as_ref()
     }
 
     /// Throttles failed authentications per client address (by default, nothing is
     /// throttled). See [`crate::throttle`].
     #[must_use]
-    pub fn with_auth_throttle(mut self, throttle: AuthThrottle) -> Self {
+    pub(crate) fn with_auth_throttle(mut self, throttle: AuthThrottle) -> Self {
         self.throttle = Some(throttle);
         self
     }
 
-    /// Which refused requests get a log line of their own (by default, at most
-    /// [`crate::logging::REFUSED_LINES_PER_SECOND`] a second, the rest summarised).
-    #[must_use]
-    pub fn with_refusal_log(mut self, refusals: RefusalLog) -> Self {
-        self.refusals = refusals;
-        self
-    }
-
     /// The log of refused requests, to write its summaries.
-    pub fn refusals(&self) -> &RefusalLog {
+    pub(crate) fn refusals(&self) -> &RefusalLog {
         &self.refusals
     }
 
     /// Where decisions, latencies and provider lookups are counted (by default, metrics
     /// that nothing serves).
     #[must_use]
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.decider = self
             .decider
             .with_observer(Arc::new(LookupMetrics(metrics.clone())));
@@ -205,7 +195,7 @@ impl App {
     }
 
     /// The metrics.
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
@@ -243,7 +233,41 @@ impl App {
     }
 }
 
-/// Answers one HTTP request.
+/// Answers one HTTP request: the webhooks (`POST` to [`WEBHOOK_PATH`] and, with SCEP, the
+/// SCEP paths), `/livez` and `/readyz`. It never fails; a refusal is an answer too.
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, Full};
+/// use posture_file::{DeviceList, FileFormat, FileProvider};
+/// use smallstep_webhook::Verifier;
+/// use step_posture_connector::handler::{App, WEBHOOK_PATH, handle};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let verifier = Verifier::builder()
+///     .webhook(
+///         "d09736a5-780b-476e-abdb-e2e4c0439cf9",
+///         "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==",
+///     )
+///     .build()?;
+/// let devices = DeviceList::parse(b"Identifier\nC02XL0GJJG5J\n".as_slice(), FileFormat::Csv, "example")?;
+/// let app = Arc::new(App::new(verifier, Arc::new(FileProvider::from_list(devices))));
+///
+/// let request = http::Request::get("/livez").body(Full::new(Bytes::new()))?;
+/// let Ok(response) = handle(app.clone(), request).await;
+/// assert_eq!(response.status(), http::StatusCode::OK);
+///
+/// // A webhook call without step-ca's signature is refused, and told nothing.
+/// let request = http::Request::post(WEBHOOK_PATH).body(Full::new(Bytes::from_static(b"{}")))?;
+/// let Ok(response) = handle(app, request).await;
+/// assert_eq!(response.status(), http::StatusCode::UNAUTHORIZED);
+/// assert_eq!(response.into_body().collect().await?.to_bytes(), r#"{"allow":false}"#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })
+/// # }
+/// ```
 pub async fn handle<B>(
     app: Arc<App>,
     request: Request<B>,

@@ -29,7 +29,7 @@ use crate::tls::crypto_provider;
 /// Where the health check asks.
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
-pub enum Target {
+pub(crate) enum Target {
     /// `http://<METRICS_ADDR>/livez`.
     Metrics(SocketAddr),
     /// `https://<address>/livez` on the webhook port.
@@ -38,7 +38,7 @@ pub enum Target {
 
 impl Target {
     /// The URL asked.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self {
             Self::Metrics(addr) => format!("http://{addr}/livez"),
             Self::Webhook(addr) => format!("https://{addr}/livez"),
@@ -48,7 +48,7 @@ impl Target {
 
 /// Chooses where to ask: the metrics listener if there is one, else the webhook port. An
 /// unspecified bind address (`0.0.0.0`, `::`) is asked on loopback.
-pub fn target(config: &Config) -> anyhow::Result<Target> {
+pub(crate) fn target(config: &Config) -> anyhow::Result<Target> {
     if let Some(addr) = config.metrics_addr {
         return Ok(Target::Metrics(loopback_if_unspecified(addr)));
     }
@@ -74,7 +74,7 @@ fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Asks `target`'s `/livez` within `timeout`; `Ok` when it answers 200.
-pub async fn check(target: &Target, timeout: Duration) -> anyhow::Result<()> {
+pub(crate) async fn check(target: &Target, timeout: Duration) -> anyhow::Result<()> {
     let status = tokio::time::timeout(timeout, ask(target))
         .await
         .map_err(|_| {

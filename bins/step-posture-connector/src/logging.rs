@@ -3,8 +3,8 @@
 //!
 //! # Where lines go, and when
 //!
-//! The subscriber formats each line whole, then hands it to [`LogSink`]. On a thread that
-//! called [`batch_this_thread`] (the runtime's workers, see [`runtime`]) the line joins a
+//! The subscriber formats each line whole, then hands it to `LogSink`. On a thread that
+//! called `batch_this_thread` (the runtime's workers, see `runtime`) the line joins a
 //! per-thread batch, written with one `write` when the worker runs out of work and parks,
 //! when the batch reaches 64 KiB, or when the thread stops. Anywhere else the line is
 //! written at once. stderr is usually a pipe to a log collector, and each `write` to a
@@ -25,9 +25,9 @@
 //!
 //! Every request that was authenticated gets its decision line. Requests refused before
 //! authentication (401, 413, 429, an unreadable body) are unauthenticated and cheap to send,
-//! so one line each would let anyone fill the disk: [`RefusalLog`] writes their lines only
-//! while they come at most [`REFUSED_LINES_PER_SECOND`] a second, and past that counts them
-//! and writes one summary line per [`REFUSAL_SUMMARY_INTERVAL`] instead. Every refused
+//! so one line each would let anyone fill the disk: `RefusalLog` writes their lines only
+//! while they come at most `REFUSED_LINES_PER_SECOND` a second, and past that counts them
+//! and writes one summary line per `REFUSAL_SUMMARY_INTERVAL` instead. Every refused
 //! request is either on a line of its own or counted in a summary.
 //!
 //! Writes go to a duplicate of the stderr descriptor rather than through
@@ -90,7 +90,7 @@ fn write_out(bytes: &[u8]) -> io::Result<()> {
 
 /// Makes the calling thread batch its log lines until [`flush_this_thread`]. For threads
 /// that flush when idle, such as the runtime's workers.
-pub fn batch_this_thread() {
+pub(crate) fn batch_this_thread() {
     BATCH.with(|batch| {
         batch
             .borrow_mut()
@@ -99,7 +99,7 @@ pub fn batch_this_thread() {
 }
 
 /// Writes the calling thread's batch, if it has one.
-pub fn flush_this_thread() {
+pub(crate) fn flush_this_thread() {
     BATCH.with(|batch| {
         if let Ok(mut batch) = batch.try_borrow_mut()
             && let Some(pending) = batch.as_mut()
@@ -142,7 +142,7 @@ pub(crate) fn write_line(format: impl FnOnce(&mut Vec<u8>)) {
 /// parks. The blocking pool's threads never park this way, so they never batch: a line
 /// logged there (a device-list reload, say) is written at once rather than when the
 /// thread retires.
-pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_park(|| {
@@ -155,7 +155,7 @@ pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
 
 /// The subscriber's writer: batches on batching threads, writes at once elsewhere.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct LogSink;
+pub(crate) struct LogSink;
 
 impl<'a> MakeWriter<'a> for LogSink {
     type Writer = Self;
@@ -194,10 +194,10 @@ impl Write for LogSink {
 
 /// Past this many refused requests in a second, they are summarised instead of logged one
 /// by one.
-pub const REFUSED_LINES_PER_SECOND: u32 = 10;
+pub(crate) const REFUSED_LINES_PER_SECOND: u32 = 10;
 
 /// How often a summary of refused requests is written while they are being summarised.
-pub const REFUSAL_SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const REFUSAL_SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Distinct client addresses counted per summary; more are counted together.
 const MAX_SUMMARY_ADDRESSES: usize = 1024;
@@ -213,21 +213,8 @@ const TOP_ADDRESSES: usize = 5;
 /// requests are only counted, and every [`REFUSAL_SUMMARY_INTERVAL`] one line says how many
 /// there were, for which reasons, from how many addresses and which sent the most. It
 /// switches back after an interval in which no second held more than the threshold.
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use step_posture_connector::logging::RefusalLog;
-///
-/// let log = RefusalLog::new(2, Duration::from_secs(10));
-/// let now = Instant::now();
-/// let own_lines = (0..5).filter(|_| log.admit("missingSignature", None, now)).count();
-/// assert_eq!(own_lines, 2);
-/// let summary = log.take_summary(now + Duration::from_secs(10), false).unwrap();
-/// assert_eq!((summary.refused, summary.logged, summary.suppressed), (5, 2, 3));
-/// assert_eq!(summary.reasons["missingSignature"], 5);
-/// ```
 #[derive(Debug)]
-pub struct RefusalLog {
+pub(crate) struct RefusalLog {
     per_second: u32,
     interval: Duration,
     state: Mutex<RefusalState>,
@@ -247,26 +234,26 @@ struct RefusalState {
 /// What a summary line reports: the refused requests of one interval.
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
 #[non_exhaustive]
-pub struct RefusalSummary {
+pub(crate) struct RefusalSummary {
     /// Refused requests in the interval.
-    pub refused: u64,
+    pub(crate) refused: u64,
     /// Of those, how many were logged on a line of their own.
-    pub logged: u64,
+    pub(crate) logged: u64,
     /// Of those, how many were only counted here.
-    pub suppressed: u64,
+    pub(crate) suppressed: u64,
     /// How long the interval lasted.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Refused requests per reason.
-    pub reasons: BTreeMap<&'static str, u64>,
+    pub(crate) reasons: BTreeMap<&'static str, u64>,
     /// Refused requests per client address (at most 1024 addresses).
-    pub clients: HashMap<Option<IpAddr>, u64>,
+    pub(crate) clients: HashMap<Option<IpAddr>, u64>,
     /// Refused requests from addresses beyond those counted one by one.
-    pub other_clients: u64,
+    pub(crate) other_clients: u64,
 }
 
 impl RefusalSummary {
     /// The addresses that sent the most, most first, at most `n`.
-    pub fn top_clients(&self, n: usize) -> Vec<(Option<IpAddr>, u64)> {
+    pub(crate) fn top_clients(&self, n: usize) -> Vec<(Option<IpAddr>, u64)> {
         let mut clients: Vec<(Option<IpAddr>, u64)> = self
             .clients
             .iter()
@@ -278,7 +265,7 @@ impl RefusalSummary {
     }
 
     /// Writes the summary line (target `step_posture_connector::decision`, level warn).
-    pub fn log(&self) {
+    pub(crate) fn log(&self) {
         let mut reasons = String::new();
         for (reason, count) in &self.reasons {
             let _ = write!(
@@ -315,7 +302,7 @@ impl Default for RefusalLog {
 impl RefusalLog {
     /// Lines of their own for up to `per_second` refused requests a second, and a summary
     /// every `interval` past that.
-    pub fn new(per_second: u32, interval: Duration) -> Self {
+    pub(crate) fn new(per_second: u32, interval: Duration) -> Self {
         Self {
             per_second,
             interval: interval.max(Duration::from_secs(1)),
@@ -326,7 +313,7 @@ impl RefusalLog {
     /// Counts one refused request, refused for `reason` from `client` at `now`. Returns
     /// whether it gets a line of its own; if not, it is counted in the next summary. Writes
     /// the previous interval's summary first if it is due.
-    pub fn admit(&self, reason: &'static str, client: Option<IpAddr>, now: Instant) -> bool {
+    pub(crate) fn admit(&self, reason: &'static str, client: Option<IpAddr>, now: Instant) -> bool {
         let (own_line, due) = {
             let mut guard = self.lock();
             let due = self.roll(&mut guard, now, false);
@@ -366,13 +353,13 @@ impl RefusalLog {
 
     /// Ends the current interval if it is over (or at once, with `force`) and returns its
     /// summary when it has requests that were not logged one by one.
-    pub fn take_summary(&self, now: Instant, force: bool) -> Option<RefusalSummary> {
+    pub(crate) fn take_summary(&self, now: Instant, force: bool) -> Option<RefusalSummary> {
         self.roll(&mut self.lock(), now, force)
     }
 
     /// Writes the summary that is due, if any; with `force`, ends the interval now (at
     /// shutdown, so no refused request goes uncounted).
-    pub fn flush(&self, now: Instant, force: bool) {
+    pub(crate) fn flush(&self, now: Instant, force: bool) {
         if let Some(summary) = self.take_summary(now, force) {
             summary.log();
         }
@@ -380,7 +367,7 @@ impl RefusalLog {
 
     /// Calls [`flush`](Self::flush) every second until `stop` completes, so a summary is
     /// written even when no further request comes.
-    pub async fn run(&self, stop: impl std::future::Future<Output = ()>) {
+    pub(crate) async fn run(&self, stop: impl std::future::Future<Output = ()>) {
         let mut stop = std::pin::pin!(stop);
         loop {
             tokio::select! {
@@ -445,7 +432,7 @@ pub fn filter_for_level(level: u8) -> &'static str {
 }
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
-pub fn init(level: u8, format: LogFormat) {
+pub(crate) fn init(level: u8, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(filter_for_level(level)));
     let builder = tracing_subscriber::fmt()
@@ -498,6 +485,27 @@ mod tests {
 
     fn ip(n: u32) -> Option<std::net::IpAddr> {
         Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(n)))
+    }
+
+    #[test]
+    fn refusal_log_admits_a_few_lines_a_second_and_summarises_the_rest() {
+        use super::RefusalLog;
+        use std::time::{Duration, Instant};
+
+        let log = RefusalLog::new(2, Duration::from_secs(10));
+        let now = Instant::now();
+        let own_lines = (0..5)
+            .filter(|_| log.admit("missingSignature", None, now))
+            .count();
+        assert_eq!(own_lines, 2);
+        let summary = log
+            .take_summary(now + Duration::from_secs(10), false)
+            .unwrap();
+        assert_eq!(
+            (summary.refused, summary.logged, summary.suppressed),
+            (5, 2, 3)
+        );
+        assert_eq!(summary.reasons["missingSignature"], 5);
     }
 
     #[test]

@@ -63,11 +63,11 @@ use crate::handler::{self, App};
 use crate::tls::TlsState;
 
 /// Connections the metrics listener serves at once; Prometheus and the probes need a few.
-pub const MAX_METRICS_CONNECTIONS: usize = 32;
+pub(crate) const MAX_METRICS_CONNECTIONS: usize = 32;
 
 /// Connections one client address may hold on the metrics listener: a quarter, as
 /// `MAX_CONNECTIONS_PER_ADDRESS` is by default on the webhook port.
-pub const MAX_METRICS_CONNECTIONS_PER_ADDRESS: usize = MAX_METRICS_CONNECTIONS / 4;
+pub(crate) const MAX_METRICS_CONNECTIONS_PER_ADDRESS: usize = MAX_METRICS_CONNECTIONS / 4;
 
 /// The OpenMetrics text content type.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -75,7 +75,7 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 /// How a webhook request ended, as the `outcome` label spells it.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
 #[non_exhaustive]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The certificate is allowed.
     Allow,
     /// The certificate is denied (HTTP 200 with a reason).
@@ -88,7 +88,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The label value.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Allow => "allow",
             Self::Deny => "deny",
@@ -101,7 +101,7 @@ impl Outcome {
 /// What a provider lookup came to, as the `result` label spells it.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 #[non_exhaustive]
-pub enum LookupResult {
+pub(crate) enum LookupResult {
     /// The provider allowed the device.
     Allow,
     /// The provider denied the device.
@@ -115,7 +115,7 @@ pub enum LookupResult {
 /// Which state a reload replaced.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 #[non_exhaustive]
-pub enum ReloadTarget {
+pub(crate) enum ReloadTarget {
     /// The TLS certificate, key and client CA.
     Tls,
     /// The file provider's device list.
@@ -126,7 +126,7 @@ pub enum ReloadTarget {
 
 impl ReloadTarget {
     /// The label value.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Tls => "tls",
             Self::Devices => "devices",
@@ -144,7 +144,7 @@ impl fmt::Display for ReloadTarget {
 /// Why a TLS handshake failed.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 #[non_exhaustive]
-pub enum HandshakeFailure {
+pub(crate) enum HandshakeFailure {
     /// The client or the server refused (bad certificate, protocol error, reset).
     Error,
     /// The client did not finish within `TLS_HANDSHAKE_TIMEOUT`.
@@ -218,7 +218,7 @@ struct LookupHistograms {
 
 /// The server's metrics. Cheap to record into from any thread; see the module
 /// documentation for the series.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     webhook_ids: Vec<Arc<str>>,
     decisions: Family<DecisionLabels, Counter>,
@@ -264,7 +264,7 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
 impl Metrics {
     /// Metrics for a server with these webhook IDs (the only values the `webhook_id` label
     /// takes; requests claiming another ID are counted without it) and this provider.
-    pub fn new<I, S>(webhook_ids: I, provider: &str) -> Self
+    pub(crate) fn new<I, S>(webhook_ids: I, provider: &str) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -392,14 +392,14 @@ impl Metrics {
     }
 
     /// Counts a SCEP challenge check: the method that passed, or `refused`.
-    pub fn record_scep_challenge(&self, result: &'static str) {
+    pub(crate) fn record_scep_challenge(&self, result: &'static str) {
         self.scep_challenges
             .get_or_create(&ResultLabels { result })
             .inc();
     }
 
     /// Counts a SCEP notification; a repeated delivery counts as `repeated` only.
-    pub fn record_scep_notification(&self, success: bool, repeated: bool) {
+    pub(crate) fn record_scep_notification(&self, success: bool, repeated: bool) {
         let result = match (repeated, success) {
             (true, _) => "repeated",
             (false, true) => "success",
@@ -411,7 +411,12 @@ impl Metrics {
     }
 
     /// Counts a call to Intune's SCEP validation service by action and result, and times it.
-    pub fn record_scep_intune(&self, action: &'static str, result: &'static str, took: Duration) {
+    pub(crate) fn record_scep_intune(
+        &self,
+        action: &'static str,
+        result: &'static str,
+        took: Duration,
+    ) {
         self.scep_intune_calls
             .get_or_create(&ActionLabels { action, result })
             .inc();
@@ -421,7 +426,7 @@ impl Metrics {
     }
 
     /// Counts a request to the challenge-issuing routes by outcome.
-    pub fn record_scep_issue(&self, outcome: &'static str) {
+    pub(crate) fn record_scep_issue(&self, outcome: &'static str) {
         self.scep_issued
             .get_or_create(&ResultLabels { result: outcome })
             .inc();
@@ -430,7 +435,7 @@ impl Metrics {
     /// Also exports the providers' own counters (tokens, caches, requests), read at scrape
     /// time, each series labelled with its provider's name.
     #[must_use]
-    pub fn with_provider_counters(
+    pub(crate) fn with_provider_counters(
         mut self,
         sources: Vec<(String, Arc<dyn ProviderCounters>)>,
     ) -> Self {
@@ -443,7 +448,7 @@ impl Metrics {
 
     /// Also exports when the served certificate expires, read at scrape time.
     #[must_use]
-    pub fn with_tls(mut self, tls: Arc<ArcSwap<TlsState>>) -> Self {
+    pub(crate) fn with_tls(mut self, tls: Arc<ArcSwap<TlsState>>) -> Self {
         self.registry
             .register_collector(Box::new(TlsCollector { tls }));
         self
@@ -451,7 +456,7 @@ impl Metrics {
 
     /// Also exports how many devices the file provider's current list holds.
     #[must_use]
-    pub fn with_devices(mut self, file: Arc<dyn ReloadableList>) -> Self {
+    pub(crate) fn with_devices(mut self, file: Arc<dyn ReloadableList>) -> Self {
         let stale_since = self.devices_stale_since.clone();
         self.registry
             .register_collector(Box::new(DevicesCollector { file, stale_since }));
@@ -460,7 +465,7 @@ impl Metrics {
 
     /// Records since when the device file on disk has differed from the list served
     /// (`None`: it has not), for `step_posture_devices_stale_seconds`.
-    pub fn set_devices_stale_since(&self, since: Option<Instant>) {
+    pub(crate) fn set_devices_stale_since(&self, since: Option<Instant>) {
         *self
             .devices_stale_since
             .lock()
@@ -468,7 +473,7 @@ impl Metrics {
     }
 
     /// Counts one webhook request and observes its duration.
-    pub fn record_decision(
+    pub(crate) fn record_decision(
         &self,
         outcome: Outcome,
         code: Option<&DenyCode>,
@@ -491,7 +496,7 @@ impl Metrics {
     }
 
     /// Observes one provider lookup.
-    pub fn record_lookup(&self, result: LookupResult, elapsed: Duration) {
+    pub(crate) fn record_lookup(&self, result: LookupResult, elapsed: Duration) {
         let histogram = match result {
             LookupResult::Allow => &self.lookups.allow,
             LookupResult::Deny => &self.lookups.deny,
@@ -501,18 +506,8 @@ impl Metrics {
         histogram.observe(elapsed.as_secs_f64());
     }
 
-    /// Starts timing a provider lookup; a timer dropped before
-    /// [`LookupTimer::finish`] counts as [`LookupResult::Cancelled`].
-    pub fn lookup_timer(&self) -> LookupTimer<'_> {
-        LookupTimer {
-            metrics: self,
-            started: Instant::now(),
-            done: false,
-        }
-    }
-
     /// Counts a failed TLS handshake.
-    pub fn record_handshake_failure(&self, failure: HandshakeFailure) {
+    pub(crate) fn record_handshake_failure(&self, failure: HandshakeFailure) {
         match failure {
             HandshakeFailure::Error => self.handshake_error.inc(),
             HandshakeFailure::Timeout => self.handshake_timeout.inc(),
@@ -520,7 +515,7 @@ impl Metrics {
     }
 
     /// Counts a reload.
-    pub fn record_reload(&self, target: ReloadTarget, success: bool) {
+    pub(crate) fn record_reload(&self, target: ReloadTarget, success: bool) {
         let counter = match (target, success) {
             (ReloadTarget::Tls, true) => &self.reload_tls_success,
             (ReloadTarget::Tls, false) => &self.reload_tls_failure,
@@ -533,35 +528,10 @@ impl Metrics {
     }
 
     /// The metrics in the OpenMetrics text format.
-    pub fn encode(&self) -> Result<String, fmt::Error> {
+    pub(crate) fn encode(&self) -> Result<String, fmt::Error> {
         let mut text = String::with_capacity(8 * 1024);
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
-    }
-}
-
-/// Times one provider lookup; see [`Metrics::lookup_timer`].
-#[derive(Debug)]
-pub struct LookupTimer<'a> {
-    metrics: &'a Metrics,
-    started: Instant,
-    done: bool,
-}
-
-impl LookupTimer<'_> {
-    /// Records the lookup's result and duration.
-    pub fn finish(mut self, result: LookupResult) {
-        self.done = true;
-        self.metrics.record_lookup(result, self.started.elapsed());
-    }
-}
-
-impl Drop for LookupTimer<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.metrics
-                .record_lookup(LookupResult::Cancelled, self.started.elapsed());
-        }
     }
 }
 
@@ -695,7 +665,7 @@ impl Collector for DevicesCollector {
 /// listener has the webhook port's admission rules and timeouts from `limits`, with
 /// [`MAX_METRICS_CONNECTIONS`] connections of which [`MAX_METRICS_CONNECTIONS_PER_ADDRESS`]
 /// per client address: a flood of idle sockets cannot fail the probes.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     app: Arc<App>,
@@ -875,23 +845,6 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
-    }
-
-    #[test]
-    fn a_dropped_lookup_timer_counts_as_cancelled() {
-        let metrics = Metrics::new(std::iter::empty::<&str>(), "jamf");
-        metrics.lookup_timer().finish(LookupResult::Deny);
-        drop(metrics.lookup_timer());
-        let text = metrics.encode().unwrap();
-        assert!(text.contains(
-            "step_posture_provider_lookup_duration_seconds_count{provider=\"jamf\",result=\"deny\"} 1"
-        ), "{text}");
-        assert!(text.contains(
-            "step_posture_provider_lookup_duration_seconds_count{provider=\"jamf\",result=\"cancelled\"} 1"
-        ), "{text}");
-        assert!(text.contains(
-            "step_posture_provider_lookup_duration_seconds_count{provider=\"jamf\",result=\"allow\"} 0"
-        ), "{text}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::error::{OrFail as _, ServerError};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType,
@@ -21,8 +22,18 @@ pub struct DemoPki {
     pub cert_der: Vec<u8>,
 }
 
-/// Generates a fresh CA and server certificate.
-pub fn generate_demo_pki() -> anyhow::Result<DemoPki> {
+/// Generates a fresh CA and server certificate; a failure is a [`ServerError::Tls`].
+///
+/// ```
+/// let pki = step_posture_connector::pki::generate_demo_pki()?;
+/// assert!(pki.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+/// # Ok::<(), step_posture_connector::ServerError>(())
+/// ```
+pub fn generate_demo_pki() -> Result<DemoPki, ServerError> {
+    generate().or_fail(ServerError::Tls)
+}
+
+fn generate() -> Result<DemoPki, rcgen::Error> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params

@@ -110,20 +110,20 @@ impl Providers {
 /// The configured provider, built, with the hooks the server uses.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct ProviderParts {
+pub(crate) struct ProviderParts {
     /// The provider every request asks.
-    pub provider: Arc<dyn DynPostureProvider>,
+    pub(crate) provider: Arc<dyn DynPostureProvider>,
     /// The list reloaded when its file changes (the file provider's), also inside a
     /// combined policy.
-    pub reloadable: Option<Arc<dyn ReloadableList>>,
+    pub(crate) reloadable: Option<Arc<dyn ReloadableList>>,
     /// Each member's counters, with the member's name, for `/metrics`.
-    pub counters: Vec<(String, Arc<dyn ProviderCounters>)>,
+    pub(crate) counters: Vec<(String, Arc<dyn ProviderCounters>)>,
 }
 
 impl ProviderParts {
     /// A provider the server did not build from its configuration: nothing to reload,
     /// no provider counters to export.
-    pub fn custom(provider: Arc<dyn DynPostureProvider>) -> Self {
+    pub(crate) fn custom(provider: Arc<dyn DynPostureProvider>) -> Self {
         Self {
             provider,
             reloadable: None,
@@ -134,7 +134,7 @@ impl ProviderParts {
 
 /// Builds the configured providers, combining several under `POLICY`. No network access
 /// happens before [`DynPostureProvider::check_ready_boxed`]; data files are loaded.
-pub fn build(choice: &ProviderChoice) -> Result<ProviderParts, BuildError> {
+pub(crate) fn build(choice: &ProviderChoice) -> Result<ProviderParts, BuildError> {
     let mut members = Vec::with_capacity(choice.members.len());
     let mut reloadable = None;
     let mut counters = Vec::new();

@@ -18,7 +18,7 @@
 //! the same for `RELOAD_SETTLE` (and for at least one more poll), and the device file must
 //! also stay the same while it is read: a file that a writer rewrites in place, pausing on
 //! the way, is not loaded half written. SIGHUP waits for the files to settle too, for at
-//! most [`SIGHUP_SETTLE_FACTOR`] × `RELOAD_SETTLE`. A failed reload is not retried until a
+//! most ten times `RELOAD_SETTLE`. A failed reload is not retried until a
 //! file changes again, so a broken file is reported once, not at every poll; meanwhile
 //! `step_posture_devices_stale_seconds` says how long the device file on disk has differed
 //! from the list served. Files behind symbolic links, such as Kubernetes Secret and
@@ -39,7 +39,7 @@ use crate::tls::{TlsError, TlsState, build_server_config};
 
 /// SIGHUP waits at most this many `RELOAD_SETTLE` intervals for changing files to settle;
 /// a file still changing then is left to the polling.
-pub const SIGHUP_SETTLE_FACTOR: u32 = 10;
+pub(crate) const SIGHUP_SETTLE_FACTOR: u32 = 10;
 
 /// Why a reload was refused. The previous state stays in place.
 #[derive(Debug, thiserror::Error)]
@@ -107,11 +107,11 @@ impl ReloadReport {
 
 /// Where a reload gets the webhooks from, and where it puts them.
 #[derive(Clone)]
-pub struct WebhookSource {
+pub(crate) struct WebhookSource {
     /// The verifier requests load, swapped whole.
-    pub verifier: Arc<ArcSwap<Verifier>>,
+    pub(crate) verifier: Arc<ArcSwap<Verifier>>,
     /// Builds a verifier from the current settings, or says why it can't.
-    pub build: Arc<dyn Fn() -> Result<(Verifier, usize), String> + Send + Sync>,
+    pub(crate) build: Arc<dyn Fn() -> Result<(Verifier, usize), String> + Send + Sync>,
 }
 
 impl std::fmt::Debug for WebhookSource {
@@ -157,7 +157,7 @@ struct Stale {
 impl Reloader {
     /// A reloader that rebuilds `tls` from `tls_settings` and reloads `devices`, counting
     /// into `metrics`.
-    pub fn new(
+    pub(crate) fn new(
         tls_settings: TlsSettings,
         tls: Arc<ArcSwap<TlsState>>,
         devices: Option<Arc<dyn ReloadableList>>,
@@ -180,7 +180,7 @@ impl Reloader {
     /// Also reloads the webhooks from `source` (on SIGHUP, and when
     /// [`FileWatch::for_config`]'s webhook files change). Set once.
     #[must_use]
-    pub fn with_webhooks(self, source: WebhookSource) -> Self {
+    pub(crate) fn with_webhooks(self, source: WebhookSource) -> Self {
         if self.inner.webhooks.set(source).is_err() {
             tracing::warn!("the webhook source was set twice; keeping the first");
         }
@@ -190,7 +190,7 @@ impl Reloader {
     /// Also rebuilds `tls`, the challenge-issuing listener's state, whenever the TLS files
     /// reload. Set once.
     #[must_use]
-    pub fn with_issuer_tls(self, tls: Arc<ArcSwap<TlsState>>) -> Self {
+    pub(crate) fn with_issuer_tls(self, tls: Arc<ArcSwap<TlsState>>) -> Self {
         if self.inner.issuer_tls.set(tls).is_err() {
             tracing::warn!("the issuer TLS state was set twice; keeping the first");
         }
@@ -348,7 +348,7 @@ impl Reloader {
 
     /// Reloads on `hangup` (see [`listen_for_sighup`]) and, unless `interval` is zero, when
     /// `watch` sees a file change, until `shutdown` completes.
-    pub async fn run(
+    pub(crate) async fn run(
         self,
         mut watch: FileWatch,
         interval: Duration,
@@ -564,7 +564,7 @@ fn seconds_since(at: SystemTime) -> u64 {
 
 /// Starts listening for SIGHUP. Call it before announcing that the server is up: from then
 /// on a SIGHUP is queued for [`Reloader::run`] instead of ending the process.
-pub fn listen_for_sighup() -> Option<tokio::signal::unix::Signal> {
+pub(crate) fn listen_for_sighup() -> Option<tokio::signal::unix::Signal> {
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(signal) => Some(signal),
         Err(err) => {
@@ -605,7 +605,7 @@ struct Watched {
 /// Watches files by polling their [`FileVersion`]s. No threads, no sockets:
 /// [`FileWatch::poll`] says which targets changed and have settled.
 #[derive(Debug)]
-pub struct FileWatch {
+pub(crate) struct FileWatch {
     files: Vec<Watched>,
     settle: Duration,
 }
@@ -614,7 +614,7 @@ impl FileWatch {
     /// Watches `files`, taking their current versions as loaded. Create it before loading
     /// the files, so that a change made while they load is seen. A change is due at the
     /// first poll that finds it unchanged since the one before; see [`Self::with_settle`].
-    pub fn new(files: impl IntoIterator<Item = (ReloadTarget, PathBuf)>) -> Self {
+    pub(crate) fn new(files: impl IntoIterator<Item = (ReloadTarget, PathBuf)>) -> Self {
         let now = Instant::now();
         Self {
             files: files
@@ -638,7 +638,7 @@ impl FileWatch {
     /// (`RELOAD_SETTLE`), so that a writer pausing mid-file for less than that is waited
     /// for. SIGHUP waits for it too.
     #[must_use]
-    pub fn with_settle(mut self, settle: Duration) -> Self {
+    pub(crate) fn with_settle(mut self, settle: Duration) -> Self {
         self.settle = settle;
         self
     }
@@ -646,7 +646,7 @@ impl FileWatch {
     /// The files a server with `config` reloads: the certificate, the key, the client CA
     /// (with mTLS) and the device file (with the file provider); settling for
     /// `RELOAD_SETTLE`.
-    pub fn for_config(config: &Config) -> Self {
+    pub(crate) fn for_config(config: &Config) -> Self {
         let mut files = vec![
             (ReloadTarget::Tls, config.tls.cert_path.clone()),
             (ReloadTarget::Tls, config.tls.key_path.clone()),
@@ -671,7 +671,7 @@ impl FileWatch {
     }
 
     /// Also watches `path` for `target`, taking its current version as loaded.
-    pub fn add(&mut self, target: ReloadTarget, path: PathBuf) {
+    pub(crate) fn add(&mut self, target: ReloadTarget, path: PathBuf) {
         let version = FileVersion::of(&path).ok();
         self.files.push(Watched {
             target,
@@ -686,7 +686,7 @@ impl FileWatch {
     /// differs from the version last loaded, provided none of the target's files changed
     /// since the previous poll and all have stayed unchanged for the settle interval (a
     /// certificate replaced a moment before its key waits for the key).
-    pub fn poll(&mut self) -> Vec<ReloadTarget> {
+    pub(crate) fn poll(&mut self) -> Vec<ReloadTarget> {
         let now = Instant::now();
         let changed = self.observe(now);
         let mut due = Vec::new();
@@ -700,7 +700,7 @@ impl FileWatch {
     }
 
     /// Records that `target` was just reloaded (or tried) from the versions last seen.
-    pub fn mark_applied(&mut self, target: ReloadTarget) {
+    pub(crate) fn mark_applied(&mut self, target: ReloadTarget) {
         for file in self.files.iter_mut().filter(|file| file.target == target) {
             file.applied = file.seen;
         }

@@ -16,6 +16,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::admission::{self, Admission};
 use crate::config::Limits;
 use crate::connection::{self, Protocols};
+use crate::error::{Cause, ServerError};
 use crate::handler::{self, App};
 use crate::metrics::HandshakeFailure;
 use crate::tls::TlsState;
@@ -112,9 +113,10 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Binds the listening socket, naming the address on failure.
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+/// Binds the listening socket; a failure is a [`ServerError::Network`] that names the
+/// address.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|err| anyhow::anyhow!("cannot listen on {addr}: {err}"))
+        .map_err(|err| ServerError::Network(Cause::msg(format!("cannot listen on {addr}: {err}"))))
 }

@@ -26,10 +26,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The most client addresses (or IPv6 /64s) tracked at once: about 64 bytes each.
-pub const MAX_TRACKED_ADDRESSES: usize = 4096;
+pub(crate) const MAX_TRACKED_ADDRESSES: usize = 4096;
 
 /// How long a throttled failure is held before it is answered (at most half of `TIMEOUT`).
-pub const THROTTLED_HOLD: Duration = Duration::from_secs(1);
+pub(crate) const THROTTLED_HOLD: Duration = Duration::from_secs(1);
 
 /// How often a full table may be searched for addresses that need no entry any more.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -37,7 +37,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// What the throttle makes of one failed authentication.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 #[non_exhaustive]
-pub enum FailureVerdict {
+pub(crate) enum FailureVerdict {
     /// Within the address's allowance: answer `401` as usual.
     Counted,
     /// The address is throttled: answer `429` after [`AuthThrottle::hold`].
@@ -48,27 +48,8 @@ pub enum FailureVerdict {
 }
 
 /// Failed authentications per client address, as token buckets in a bounded table.
-///
-/// ```
-/// use std::net::{IpAddr, Ipv4Addr};
-/// use std::time::{Duration, Instant};
-/// use step_posture_connector::throttle::{AuthThrottle, FailureVerdict};
-///
-/// let throttle = AuthThrottle::new(2, Duration::from_secs(60));
-/// let attacker = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
-/// let now = Instant::now();
-/// assert_eq!(throttle.record_failure(attacker, now), FailureVerdict::Counted);
-/// assert_eq!(throttle.record_failure(attacker, now), FailureVerdict::Counted);
-/// assert!(matches!(throttle.record_failure(attacker, now), FailureVerdict::Throttled { .. }));
-/// // Another address has its own allowance.
-/// let other = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 8)));
-/// assert_eq!(throttle.record_failure(other, now), FailureVerdict::Counted);
-/// // A token comes back every window / limit.
-/// let later = now + Duration::from_secs(30);
-/// assert_eq!(throttle.record_failure(attacker, later), FailureVerdict::Counted);
-/// ```
 #[derive(Debug)]
-pub struct AuthThrottle {
+pub(crate) struct AuthThrottle {
     limit: f64,
     /// Tokens regained per second.
     rate: f64,
@@ -118,7 +99,7 @@ impl Bucket {
 impl AuthThrottle {
     /// A throttle allowing `limit` failures per `window` to each address (at least one of
     /// each is used, whatever is passed).
-    pub fn new(limit: u32, window: Duration) -> Self {
+    pub(crate) fn new(limit: u32, window: Duration) -> Self {
         let limit = f64::from(limit.max(1));
         let window = window.max(Duration::from_millis(1));
         Self {
@@ -138,25 +119,27 @@ impl AuthThrottle {
 
     /// Holds throttled failures for `hold` instead of [`THROTTLED_HOLD`] (the handler holds
     /// them at most half of `TIMEOUT`).
+    #[cfg(test)]
     #[must_use]
-    pub fn with_hold(mut self, hold: Duration) -> Self {
+    pub(crate) fn with_hold(mut self, hold: Duration) -> Self {
         self.hold = hold;
         self
     }
 
     /// How long a throttled failure is held before it is answered.
-    pub fn hold(&self) -> Duration {
+    pub(crate) fn hold(&self) -> Duration {
         self.hold
     }
 
     /// How many addresses have an entry (at most [`MAX_TRACKED_ADDRESSES`]).
-    pub fn tracked_addresses(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn tracked_addresses(&self) -> usize {
         self.lock().buckets.len()
     }
 
     /// Counts one failed authentication from `client` (`None` when the address is not
     /// known) at `now`.
-    pub fn record_failure(&self, client: Option<IpAddr>, now: Instant) -> FailureVerdict {
+    pub(crate) fn record_failure(&self, client: Option<IpAddr>, now: Instant) -> FailureVerdict {
         let mut table = self.lock();
         let Table {
             buckets,
@@ -219,6 +202,38 @@ mod tests {
 
     fn throttled(verdict: FailureVerdict) -> bool {
         matches!(verdict, FailureVerdict::Throttled { .. })
+    }
+
+    #[test]
+    fn each_address_has_its_own_allowance_and_tokens_come_back() {
+        use super::{AuthThrottle, FailureVerdict};
+        use std::net::{IpAddr, Ipv4Addr};
+        use std::time::{Duration, Instant};
+
+        let throttle = AuthThrottle::new(2, Duration::from_secs(60));
+        let attacker = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
+        let now = Instant::now();
+        assert_eq!(
+            throttle.record_failure(attacker, now),
+            FailureVerdict::Counted
+        );
+        assert_eq!(
+            throttle.record_failure(attacker, now),
+            FailureVerdict::Counted
+        );
+        assert!(matches!(
+            throttle.record_failure(attacker, now),
+            FailureVerdict::Throttled { .. }
+        ));
+        // Another address has its own allowance.
+        let other = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 8)));
+        assert_eq!(throttle.record_failure(other, now), FailureVerdict::Counted);
+        // A token comes back every window / limit.
+        let later = now + Duration::from_secs(30);
+        assert_eq!(
+            throttle.record_failure(attacker, later),
+            FailureVerdict::Counted
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 }
 
 /// Reads every certificate in a PEM file.
-pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem_error = |reason: String| TlsError::Pem {
         path: path.display().to_string(),
         reason,
@@ -75,7 +75,7 @@ pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
 }
 
 /// Reads the first private key (PKCS#8, PKCS#1 or SEC1) in a PEM file.
-pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+pub(crate) fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path).map_err(|err| TlsError::Pem {
         path: path.display().to_string(),
         reason: format!("no usable private key: {err}"),
@@ -241,7 +241,7 @@ impl ClientCertVerifier for StepCaClientVerifier {
 /// Checks a chain-verified client certificate against the name allowlist and EKU rule: with
 /// `require_server_auth`, the serverAuth extended key usage itself (anyExtendedKeyUsage does
 /// not count).
-pub fn check_client_identity(
+pub(crate) fn check_client_identity(
     der: &[u8],
     allowed_names: &[String],
     require_server_auth: bool,

@@ -287,9 +287,10 @@ fn readme_tables_list_exactly_the_variables_each_provider_declares() {
 
 #[test]
 fn the_demo_serves_the_example_device_list() {
-    // The crate carries its own copy so that it packages on its own; they must not drift.
+    // The crate carries its own copy (`demo/devices.json`, which `demo` serves) so that it
+    // packages on its own; they must not drift.
     assert_eq!(
-        step_posture_connector::commands::DEMO_DEVICES,
+        repo_file("bins/step-posture-connector/demo/devices.json"),
         repo_file("examples/devices.json")
     );
 }

@@ -125,7 +125,7 @@ pub struct ScepSettings {
 }
 
 /// The variables of Intune SCEP validation beside the Intune provider's.
-pub const INTUNE_SCEP_SETTINGS: &[Setting] = &[
+pub(crate) const INTUNE_SCEP_SETTINGS: &[Setting] = &[
     Setting::text(
         "INTUNE_SCEP_SCOPE",
         "the Intune SCEP validation service's resource with /.default",
@@ -150,7 +150,7 @@ const SCEP_POSTURE: Setting = Setting::flag(
 );
 
 /// Every `SCEP_*` variable; `SCEP_CHALLENGE` first, which the others need.
-pub const SCEP_SETTINGS: &[Setting] = &[
+pub(crate) const SCEP_SETTINGS: &[Setting] = &[
     Setting::text(
         "SCEP_CHALLENGE",
         "the challenge methods, in order: static, signed and/or intune",

@@ -24,79 +24,76 @@ const MAX_ANSWER: usize = 16 * 1024 * 1024;
 /// `GET /version`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[non_exhaustive]
-pub struct VersionInfo {
+pub(crate) struct VersionInfo {
     /// Such as `0.28.1` (some builds prefix a `v` or add a suffix).
     #[serde(default)]
-    pub version: String,
-    /// Whether the CA asks clients for certificates on every request.
-    #[serde(default, rename = "requireClientAuthentication")]
-    pub require_client_authentication: bool,
+    pub(crate) version: String,
 }
 
 /// One provisioner as `GET /provisioners` shows it: only what the checks read.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
-pub struct Provisioner {
+pub(crate) struct Provisioner {
     /// `ACME`, `SCEP`, `JWK`, `OIDC`, `X5C`, …
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// The provisioner's name.
-    pub name: String,
+    pub(crate) name: String,
     /// ACME challenges (`device-attest-01`, `http-01`, …); empty means step-ca's defaults.
     #[serde(deserialize_with = "null_as_default")]
-    pub challenges: Vec<String>,
+    pub(crate) challenges: Vec<String>,
     /// ACME attestation formats (`apple`, `step`, `tpm`, …).
     #[serde(rename = "attestationFormats", deserialize_with = "null_as_default")]
-    pub attestation_formats: Vec<String>,
+    pub(crate) attestation_formats: Vec<String>,
     /// The provisioner's claims.
     #[serde(deserialize_with = "null_as_default")]
-    pub claims: Claims,
+    pub(crate) claims: Claims,
     /// The provisioner's options, where webhooks live.
     #[serde(deserialize_with = "null_as_default")]
-    pub options: Options,
+    pub(crate) options: Options,
 }
 
 /// The claims the checks read.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
-pub struct Claims {
+pub(crate) struct Claims {
     /// `disableRenewal`: `None` when the provisioner doesn't set it (the CA-wide claim, which
     /// `/provisioners` doesn't show, then applies).
     #[serde(rename = "disableRenewal")]
-    pub disable_renewal: Option<bool>,
+    pub(crate) disable_renewal: Option<bool>,
 }
 
 /// A provisioner's options.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
-pub struct Options {
+pub(crate) struct Options {
     /// Its webhooks, in the order step-ca calls them.
     #[serde(deserialize_with = "null_as_default")]
-    pub webhooks: Vec<Webhook>,
+    pub(crate) webhooks: Vec<Webhook>,
 }
 
 /// A webhook as step-ca publishes it (never its secret or credentials).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
-pub struct Webhook {
+pub(crate) struct Webhook {
     /// The ID step-ca sends in `X-Smallstep-Webhook-ID`.
-    pub id: String,
+    pub(crate) id: String,
     /// Unique per provisioner; the key under `.Webhooks` in templates.
-    pub name: String,
+    pub(crate) name: String,
     /// A Go template that renders to the URL called.
-    pub url: String,
+    pub(crate) url: String,
     /// `ENRICHING`, `AUTHORIZING`, `SCEPCHALLENGE` or `NOTIFYING`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// `ALL` (or empty), `X509` or `SSH`.
     #[serde(rename = "certType")]
-    pub cert_type: String,
+    pub(crate) cert_type: String,
     /// Whether step-ca calls it without a client certificate.
     #[serde(rename = "disableTLSClientAuth")]
-    pub disable_tls_client_auth: bool,
+    pub(crate) disable_tls_client_auth: bool,
 }
 
 #[derive(Deserialize)]
@@ -119,15 +116,13 @@ where
 /// Everything read from the CA.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
-pub struct CaSnapshot {
+pub(crate) struct CaSnapshot {
     /// The CA's URL, as given.
-    pub url: String,
+    pub(crate) url: String,
     /// `GET /version`.
-    pub version: VersionInfo,
+    pub(crate) version: VersionInfo,
     /// Every provisioner, from every page.
-    pub provisioners: Vec<Provisioner>,
-    /// How many pages `GET /provisioners` took.
-    pub pages: usize,
+    pub(crate) provisioners: Vec<Provisioner>,
 }
 
 /// Reads `/version` and every page of `/provisioners` from the CA at `ca_url`, trusting
@@ -186,7 +181,6 @@ pub(super) async fn fetch(ca_url: &str, root: Option<&Path>) -> anyhow::Result<C
         url: ca_url.to_owned(),
         version,
         provisioners,
-        pages,
     })
 }
 

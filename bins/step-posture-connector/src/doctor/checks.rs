@@ -20,7 +20,7 @@ const ENDPOINTS: [(&str, &[&str], &str); 3] = [
 #[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
-pub enum Level {
+pub(crate) enum Level {
     /// Checked and right.
     Ok,
     /// Works, but probably not as intended, or weaker than it could be.
@@ -31,7 +31,7 @@ pub enum Level {
 
 impl Level {
     /// `ok`, `warning` or `error`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::Warning => "warning",
@@ -43,18 +43,18 @@ impl Level {
 /// One line of the report.
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]
 #[non_exhaustive]
-pub struct Finding {
+pub(crate) struct Finding {
     /// How serious it is.
-    pub level: Level,
+    pub(crate) level: Level,
     /// A stable name for the check, for automation: `version`, `webhook-id`, `url`, …
-    pub check: &'static str,
+    pub(crate) check: &'static str,
     /// What it is about: `provisioner "acme" webhook "posture"`, or the CA.
-    pub subject: String,
+    pub(crate) subject: String,
     /// What was found.
-    pub message: String,
+    pub(crate) message: String,
     /// What to do about it; empty for `ok`.
     #[serde(skip_serializing_if = "String::is_empty")]
-    pub fix: String,
+    pub(crate) fix: String,
 }
 
 impl Finding {
@@ -72,21 +72,21 @@ impl Finding {
 /// This server's side of the wiring, from its configuration.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
-pub struct OurSide {
+pub(crate) struct OurSide {
     /// `WEBHOOK_IDS`.
-    pub webhook_ids: Vec<String>,
+    pub(crate) webhook_ids: Vec<String>,
     /// DNS names in the server certificate (lower case; `*.` wildcards kept).
-    pub dns_names: Vec<String>,
+    pub(crate) dns_names: Vec<String>,
     /// IP addresses in the server certificate.
-    pub ip_addresses: Vec<IpAddr>,
+    pub(crate) ip_addresses: Vec<IpAddr>,
     /// `PORT`.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Whether `ENABLE_MTLS` is on.
-    pub mtls: bool,
+    pub(crate) mtls: bool,
     /// Provisioner names to treat as admin provisioners, besides every JWK provisioner.
-    pub admin_provisioners: Vec<String>,
+    pub(crate) admin_provisioners: Vec<String>,
     /// `WEBHOOK_MTLS_ONLY_IDS`: webhooks authenticated by the client certificate alone.
-    pub mtls_only_ids: Vec<String>,
+    pub(crate) mtls_only_ids: Vec<String>,
 }
 
 /// The first step-ca release whose webhook signatures are right.
@@ -98,7 +98,7 @@ const DENY_REASONS: (u64, u64, u64) = (0, 28, 1);
 const AUTHORIZATION_BYPASS_FIXED: (u64, u64, u64) = (0, 29, 0);
 
 /// Every finding, errors first.
-pub fn check(ca: &CaSnapshot, us: &OurSide) -> Vec<Finding> {
+pub(crate) fn check(ca: &CaSnapshot, us: &OurSide) -> Vec<Finding> {
     let mut findings = vec![check_version(&ca.version.version)];
     let mut ours = 0;
     for provisioner in &ca.provisioners {
@@ -679,10 +679,8 @@ mod tests {
             url: "https://ca.example.com".to_owned(),
             version: VersionInfo {
                 version: version.to_owned(),
-                require_client_authentication: false,
             },
             provisioners,
-            pages: 1,
         }
     }
 

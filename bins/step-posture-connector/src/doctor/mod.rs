@@ -16,28 +16,28 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
-pub use ca::{CaSnapshot, Claims, Options, Provisioner, VersionInfo, Webhook};
-pub use checks::{Finding, Level, OurSide, check};
+pub(crate) use ca::CaSnapshot;
+pub(crate) use checks::{Finding, Level, OurSide, check};
 
-use crate::commands::CommandError;
 use crate::config::Config;
+use crate::error::{OrFail as _, ServerError};
 use crate::tls::load_certificates;
 
 /// What `doctor` was asked to do.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
-pub struct DoctorOptions {
+pub(crate) struct DoctorOptions {
     /// The CA's URL, such as `https://ca.example.com:9000`.
-    pub ca_url: String,
+    pub(crate) ca_url: String,
     /// The CA's root certificate (PEM), to trust its TLS certificate.
-    pub root: Option<PathBuf>,
+    pub(crate) root: Option<PathBuf>,
     /// Provisioner names to treat as admin provisioners, besides every JWK provisioner.
-    pub admin_provisioners: Vec<String>,
+    pub(crate) admin_provisioners: Vec<String>,
 }
 
 impl DoctorOptions {
     /// Options for the CA at `ca_url`, trusting the Mozilla roots.
-    pub fn new(ca_url: impl Into<String>) -> Self {
+    pub(crate) fn new(ca_url: impl Into<String>) -> Self {
         Self {
             ca_url: ca_url.into(),
             ..Self::default()
@@ -48,31 +48,22 @@ impl DoctorOptions {
 /// The findings, with what they were made from.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct DoctorReport {
+pub(crate) struct DoctorReport {
     /// What the CA published.
-    pub ca: CaSnapshot,
+    pub(crate) ca: CaSnapshot,
     /// Every finding, errors first.
-    pub findings: Vec<Finding>,
+    pub(crate) findings: Vec<Finding>,
 }
 
 impl DoctorReport {
     /// Whether any finding is an error (the command then exits non-zero).
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.level == Level::Error)
     }
 
     /// One line per finding, `error:`/`warning:`/`ok:`, each problem with its fix, and a
     /// closing count.
-    ///
-    /// ```
-    /// use step_posture_connector::doctor::{check, CaSnapshot, DoctorReport, OurSide};
-    /// let ca = CaSnapshot::default();
-    /// let report = DoctorReport::new(ca.clone(), check(&ca, &OurSide::default()));
-    /// let text = report.text();
-    /// assert!(text.lines().any(|l| l.starts_with("error: the CA: no webhook")));
-    /// assert!(text.ends_with("1 error, 1 warning, 0 ok\n"));
-    /// ```
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut text = format!(
             "CA {} (step-ca {}), {} provisioners\n",
             self.ca.url,
@@ -115,7 +106,7 @@ impl DoctorReport {
 
     /// The report as one JSON object, for automation:
     /// `{"ca":{"url","version","provisioners"},"findings":[{"level","check","subject","message","fix"}],"errors","warnings"}`.
-    pub fn json(&self) -> String {
+    pub(crate) fn json(&self) -> String {
         let count = |level| self.findings.iter().filter(|f| f.level == level).count();
         serde_json::json!({
             "ca": {
@@ -131,29 +122,31 @@ impl DoctorReport {
     }
 
     /// A report from findings already made.
-    pub fn new(ca: CaSnapshot, findings: Vec<Finding>) -> Self {
+    pub(crate) fn new(ca: CaSnapshot, findings: Vec<Finding>) -> Self {
         Self { ca, findings }
     }
 }
 
 /// `doctor`: validates the configuration, reads the CA, and checks one against the other.
 /// Reaches no MDM.
-pub async fn doctor(
+pub(crate) async fn doctor(
     vars: &HashMap<String, String>,
     providers: &crate::providers::Providers,
     options: &DoctorOptions,
-) -> Result<DoctorReport, CommandError> {
+) -> Result<DoctorReport, ServerError> {
     let config = Config::from_vars_with(vars, providers)?;
-    let mut ours = our_side(&config)?;
+    let mut ours = our_side(&config).or_fail(ServerError::Tls)?;
     ours.admin_provisioners
         .clone_from(&options.admin_provisioners);
-    let ca = ca::fetch(&options.ca_url, options.root.as_deref()).await?;
+    let ca = ca::fetch(&options.ca_url, options.root.as_deref())
+        .await
+        .or_fail(ServerError::Network)?;
     let findings = check(&ca, &ours);
     Ok(DoctorReport::new(ca, findings))
 }
 
 /// This server's side: webhook IDs, the certificate's names, the port, mTLS.
-pub fn our_side(config: &Config) -> anyhow::Result<OurSide> {
+pub(crate) fn our_side(config: &Config) -> anyhow::Result<OurSide> {
     let (dns_names, ip_addresses) = certificate_names(&config.tls.cert_path)?;
     Ok(OurSide {
         webhook_ids: config.webhooks.iter().map(|w| w.id.clone()).collect(),
@@ -202,4 +195,21 @@ fn certificate_names(path: &Path) -> anyhow::Result<(Vec<String>, Vec<std::net::
         }
     }
     Ok((dns, ips))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CaSnapshot, DoctorReport, OurSide, check};
+
+    #[test]
+    fn the_text_report_puts_each_finding_on_a_line_and_counts_them() {
+        let ca = CaSnapshot::default();
+        let report = DoctorReport::new(ca.clone(), check(&ca, &OurSide::default()));
+        let text = report.text();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("error: the CA: no webhook"))
+        );
+        assert!(text.ends_with("1 error, 1 warning, 0 ok\n"));
+    }
 }

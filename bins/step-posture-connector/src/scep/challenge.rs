@@ -20,7 +20,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 /// What PKCS #9 allows for a challengePassword.
-pub const MAX_CHALLENGE_LEN: usize = 255;
+pub(crate) const MAX_CHALLENGE_LEN: usize = 255;
 
 /// The domain every signed challenge's MAC is computed in, so no other HMAC this server (or
 /// anyone sharing the key by mistake) makes can pass for a challenge.
@@ -46,7 +46,7 @@ struct Claims {
 /// Why a challenge was refused. Messages never include the challenge.
 #[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ChallengeError {
+pub(crate) enum ChallengeError {
     /// Not a signed challenge of a version this server knows.
     #[error("not a signed challenge")]
     Malformed,
@@ -75,18 +75,18 @@ pub enum ChallengeError {
 /// What a verified signed challenge says.
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
-pub struct VerifiedChallenge {
+pub(crate) struct VerifiedChallenge {
     /// The device it is bound to, if any.
-    pub bound_to: Option<String>,
+    pub(crate) bound_to: Option<String>,
     /// Its unique ID.
-    pub id: String,
+    pub(crate) id: String,
     /// When it expires (Unix seconds).
-    pub expires: u64,
+    pub(crate) expires: u64,
 }
 
 /// Issues and verifies signed challenges, and remembers which public key each was used
 /// with until it expires.
-pub struct SignedChallenges {
+pub(crate) struct SignedChallenges {
     keys: Vec<hmac::Key>,
     ttl: Duration,
     rng: SystemRandom,
@@ -105,7 +105,7 @@ impl std::fmt::Debug for SignedChallenges {
 
 impl SignedChallenges {
     /// Challenges signed with the first of `keys` (any verifies), valid for `ttl`.
-    pub fn new(keys: &[&[u8]], ttl: Duration) -> Self {
+    pub(crate) fn new(keys: &[&[u8]], ttl: Duration) -> Self {
         Self {
             keys: keys
                 .iter()
@@ -118,17 +118,17 @@ impl SignedChallenges {
     }
 
     /// How long issued challenges are valid.
-    pub fn ttl(&self) -> Duration {
+    pub(crate) fn ttl(&self) -> Duration {
         self.ttl
     }
 
     /// A new challenge, bound to `identifier` when given.
-    pub fn issue(&self, identifier: Option<&str>) -> Result<String, ChallengeError> {
+    pub(crate) fn issue(&self, identifier: Option<&str>) -> Result<String, ChallengeError> {
         self.issue_at(identifier, now(), self.ttl)
     }
 
     /// A new challenge valid for `ttl` (at most the configured TTL).
-    pub fn issue_for(
+    pub(crate) fn issue_for(
         &self,
         identifier: Option<&str>,
         ttl: Duration,
@@ -164,7 +164,7 @@ impl SignedChallenges {
     }
 
     /// Checks `challenge` for a CSR naming `identifier` with public key `public_key`.
-    pub fn verify(
+    pub(crate) fn verify(
         &self,
         challenge: &str,
         identifier: &str,
@@ -271,7 +271,7 @@ impl SignedChallenges {
 
 /// A secret value compared in constant time: the static challenge, and the issuing
 /// routes' Basic credentials.
-pub struct StaticChallenge {
+pub(crate) struct StaticChallenge {
     key: hmac::Key,
     tag: hmac::Tag,
 }
@@ -284,7 +284,7 @@ impl std::fmt::Debug for StaticChallenge {
 
 impl StaticChallenge {
     /// The expected challenge.
-    pub fn new(expected: &[u8]) -> Self {
+    pub(crate) fn new(expected: &[u8]) -> Self {
         // A MAC of the expected value under a random key, compared with ring's constant-time
         // verify: the time taken doesn't depend on how much of a guess matches.
         let rng = SystemRandom::new();
@@ -296,13 +296,13 @@ impl StaticChallenge {
     }
 
     /// Whether `presented` is the expected challenge.
-    pub fn matches(&self, presented: &str) -> bool {
+    pub(crate) fn matches(&self, presented: &str) -> bool {
         self.matches_bytes(presented.as_bytes())
     }
 
     /// Whether `presented` is the expected value, as bytes (such as decoded Basic
     /// credentials, which need not be UTF-8).
-    pub fn matches_bytes(&self, presented: &[u8]) -> bool {
+    pub(crate) fn matches_bytes(&self, presented: &[u8]) -> bool {
         hmac::verify(&self.key, presented, self.tag.as_ref()).is_ok()
     }
 }
@@ -321,7 +321,7 @@ fn now() -> u64 {
 }
 
 /// Whether every character of `text` is in the ASN.1 PrintableString repertoire.
-pub fn is_printable_string(text: &str) -> bool {
+pub(crate) fn is_printable_string(text: &str) -> bool {
     text.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b))
 }

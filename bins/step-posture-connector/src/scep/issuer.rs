@@ -22,22 +22,22 @@ use serde::Deserialize;
 use super::ScepGate;
 
 /// The Jamf route.
-pub const JAMF_PATH: &str = "/scep/challenge/jamf";
+pub(crate) const JAMF_PATH: &str = "/scep/challenge/jamf";
 /// The NDES admin page route.
-pub const NDES_PATH: &str = "/certsrv/mscep_admin/";
+pub(crate) const NDES_PATH: &str = "/certsrv/mscep_admin/";
 /// The largest Jamf event accepted.
-pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_EVENT_BYTES: usize = 64 * 1024;
 
 /// What an issuing request came to, for the audit line.
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Issued {
+pub(crate) struct Issued {
     /// The answer.
-    pub response: Response<Full<Bytes>>,
+    pub(crate) response: Response<Full<Bytes>>,
     /// `issued`, `unauthorized` or `refused`.
-    pub outcome: &'static str,
+    pub(crate) outcome: &'static str,
     /// Why, when refused.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 #[derive(Deserialize)]
@@ -59,7 +59,7 @@ struct ScepEvent {
 }
 
 /// Answers `POST /scep/challenge/jamf` with `body`.
-pub fn jamf(gate: &ScepGate, headers: &HeaderMap, body: &[u8]) -> Issued {
+pub(crate) fn jamf(gate: &ScepGate, headers: &HeaderMap, body: &[u8]) -> Issued {
     if let Some(refused) = authenticate(gate, headers) {
         return refused;
     }
@@ -116,7 +116,7 @@ pub fn jamf(gate: &ScepGate, headers: &HeaderMap, body: &[u8]) -> Issued {
 
 /// Answers a `POST /scep/challenge/jamf` whose body could not be read whole (over
 /// [`MAX_EVENT_BYTES`], or cut off).
-pub fn unreadable(gate: &ScepGate, headers: &HeaderMap) -> Issued {
+pub(crate) fn unreadable(gate: &ScepGate, headers: &HeaderMap) -> Issued {
     authenticate(gate, headers).unwrap_or_else(|| {
         refused(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -126,7 +126,7 @@ pub fn unreadable(gate: &ScepGate, headers: &HeaderMap) -> Issued {
 }
 
 /// Answers `GET /certsrv/mscep_admin/`.
-pub fn ndes(gate: &ScepGate, headers: &HeaderMap) -> Issued {
+pub(crate) fn ndes(gate: &ScepGate, headers: &HeaderMap) -> Issued {
     if let Some(refused) = authenticate(gate, headers) {
         return refused;
     }

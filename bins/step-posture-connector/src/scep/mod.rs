@@ -8,8 +8,8 @@
 //! once each, however often step-ca delivers them; those of transactions Intune validated are
 //! also forwarded to Intune, once.
 
-pub mod challenge;
-pub mod issuer;
+pub(crate) mod challenge;
+pub(crate) mod issuer;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -26,7 +26,7 @@ use smallstep_webhook::{CsrIdentity, RequestBody};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::config::{ChallengeMethod, IdentifierSource, ScepSettings};
-pub use challenge::{ChallengeError, SignedChallenges, StaticChallenge, VerifiedChallenge};
+pub(crate) use challenge::{SignedChallenges, StaticChallenge};
 
 /// How long a delivered notification is remembered, so step-ca's retry of it is recognised.
 const NOTIFICATION_MEMORY: Duration = Duration::from_secs(600);
@@ -41,16 +41,16 @@ const MAX_INTUNE_TRANSACTIONS: usize = 10_000;
 /// the metrics.
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
-pub struct IntuneCall {
+pub(crate) struct IntuneCall {
     /// `validateRequest`, `successNotification` or `failureNotification`.
-    pub action: &'static str,
+    pub(crate) action: &'static str,
     /// `success`, `rejected`, `transient` or `error`: the metrics label.
-    pub result: &'static str,
+    pub(crate) result: &'static str,
     /// For the audit line: never the CSR or the challenge, which Intune's answers don't
     /// carry either.
-    pub description: String,
+    pub(crate) description: String,
     /// How long the call took, token and discovery included.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
 }
 
 impl IntuneCall {
@@ -91,7 +91,7 @@ impl IntuneCall {
     }
 
     /// Whether Intune said `Success`.
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.result == "success"
     }
 }
@@ -99,26 +99,26 @@ impl IntuneCall {
 /// A challenge that passed, and the device the CSR names.
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
-pub struct Admitted {
+pub(crate) struct Admitted {
     /// The device identifier read from the CSR.
-    pub identifier: String,
+    pub(crate) identifier: String,
     /// Which method the challenge passed.
-    pub method: ChallengeMethod,
+    pub(crate) method: ChallengeMethod,
     /// The `validateRequest` call, when Intune was asked.
-    pub intune: Option<IntuneCall>,
+    pub(crate) intune: Option<IntuneCall>,
 }
 
 /// Why a SCEPCHALLENGE request is refused, for the audit log (step-ca shows SCEP clients no
 /// reason).
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
-pub struct Refusal {
+pub(crate) struct Refusal {
     /// What went wrong; never the challenge itself.
-    pub reason: String,
+    pub(crate) reason: String,
     /// The device the CSR names, when it could be read.
-    pub identifier: Option<String>,
+    pub(crate) identifier: Option<String>,
     /// The `validateRequest` call, when Intune was asked.
-    pub intune: Option<IntuneCall>,
+    pub(crate) intune: Option<IntuneCall>,
 }
 
 impl Refusal {
@@ -132,7 +132,7 @@ impl Refusal {
 
     /// Whether no method passed only because Intune could not answer now (429, 5xx, a
     /// timeout): worth a retry, so the webhook answers 503.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         self.intune
             .as_ref()
             .is_some_and(|call| call.result == "transient")
@@ -141,7 +141,7 @@ impl Refusal {
 
 /// The SCEP gate's state: the challenge methods and what it remembers.
 #[derive(Debug)]
-pub struct ScepGate {
+pub(crate) struct ScepGate {
     methods: Vec<ChallengeMethod>,
     identifiers: Vec<IdentifierSource>,
     posture: bool,
@@ -157,7 +157,7 @@ pub struct ScepGate {
 
 impl ScepGate {
     /// The gate `settings` describe. Fails only when the Intune client cannot be built.
-    pub fn new(settings: &ScepSettings) -> Result<Self, posture_intune::IntuneError> {
+    pub(crate) fn new(settings: &ScepSettings) -> Result<Self, posture_intune::IntuneError> {
         let keys: Vec<&[u8]> = settings.challenge_keys.iter().map(|k| k.expose()).collect();
         let intune = settings
             .intune
@@ -186,31 +186,26 @@ impl ScepGate {
         })
     }
 
-    /// The Intune SCEP validation client, when `intune` is a method.
-    pub fn intune(&self) -> Option<&IntuneScepClient> {
-        self.intune.as_ref()
-    }
-
     /// Whether an admitted device must also pass the provider (`SCEP_POSTURE`).
-    pub fn posture(&self) -> bool {
+    pub(crate) fn posture(&self) -> bool {
         self.posture
     }
 
     /// The signed-challenge issuer, when `signed` is a method.
-    pub fn signed(&self) -> Option<&SignedChallenges> {
+    pub(crate) fn signed(&self) -> Option<&SignedChallenges> {
         self.signed.as_ref()
     }
 
     /// Whether the issuing routes are served (`SCEP_ISSUER_BASIC_AUTH` is set) and, if so,
     /// whether `presented` (decoded Basic credentials, `user:password`) are theirs, compared
     /// in constant time. `None` when the routes are not served.
-    pub fn issuer_accepts(&self, presented: Option<&[u8]>) -> Option<bool> {
+    pub(crate) fn issuer_accepts(&self, presented: Option<&[u8]>) -> Option<bool> {
         let expected = self.issuer.as_ref()?;
         Some(presented.is_some_and(|p| expected.matches_bytes(p)))
     }
 
     /// The device a verified SCEPCHALLENGE body's CSR names, by `SCEP_IDENTIFIER`.
-    pub fn identifier(&self, csr: &CsrIdentity) -> Option<String> {
+    pub(crate) fn identifier(&self, csr: &CsrIdentity) -> Option<String> {
         self.identifiers.iter().find_map(|source| match source {
             IdentifierSource::SerialNumber => csr.serial_number.clone(),
             IdentifierSource::CommonName => csr.common_name.clone(),
@@ -220,7 +215,7 @@ impl ScepGate {
 
     /// Checks a verified SCEPCHALLENGE body: the CSR (read from its DER) must name a device,
     /// and the challenge must pass one of the methods, in the order configured.
-    pub async fn check(&self, body: &RequestBody) -> Result<Admitted, Refusal> {
+    pub(crate) async fn check(&self, body: &RequestBody) -> Result<Admitted, Refusal> {
         let challenge = body
             .scep_challenge
             .as_deref()
@@ -342,7 +337,11 @@ impl ScepGate {
 
     /// After Intune validated a request that the gate then refused (posture): tells Intune
     /// no certificate will come, since step-ca sends no NOTIFYING for a refused challenge.
-    pub async fn intune_refused(&self, transaction: &str, reason: &str) -> Option<IntuneCall> {
+    pub(crate) async fn intune_refused(
+        &self,
+        transaction: &str,
+        reason: &str,
+    ) -> Option<IntuneCall> {
         let client = self.intune.as_ref()?;
         let csr = self.take_intune(transaction)?;
         let description = format!("refused by step-posture-connector: {reason}");
@@ -358,7 +357,7 @@ impl ScepGate {
     /// Forwards a first-delivered NOTIFYING for a transaction Intune validated:
     /// `successNotification` with the issued certificate's details, or
     /// `failureNotification`. `None` for other transactions.
-    pub async fn intune_notify(
+    pub(crate) async fn intune_notify(
         &self,
         notification: &Notification,
         body: &RequestBody,
@@ -403,7 +402,7 @@ impl ScepGate {
 
     /// Whether this notification was already delivered (step-ca retries once after a 5xx or
     /// a lost answer); remembers it otherwise.
-    pub fn already_notified(&self, key: &str) -> bool {
+    pub(crate) fn already_notified(&self, key: &str) -> bool {
         let mut seen = self
             .notifications
             .lock()
@@ -427,28 +426,28 @@ impl ScepGate {
 /// What a NOTIFYING body reports, for the audit line.
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
 #[non_exhaustive]
-pub struct Notification {
+pub(crate) struct Notification {
     /// `scepTransactionID`.
-    pub transaction_id: String,
+    pub(crate) transaction_id: String,
     /// Whether issuance succeeded.
-    pub success: bool,
+    pub(crate) success: bool,
     /// The issued certificate's serial number, hex.
-    pub serial: String,
+    pub(crate) serial: String,
     /// SHA-256 of the issued certificate's DER, hex.
-    pub sha256: String,
+    pub(crate) sha256: String,
     /// SHA-1 of the issued certificate's DER, hex (the thumbprint Intune and Windows show).
-    pub sha1: String,
+    pub(crate) sha1: String,
     /// The issued certificate's subject.
-    pub subject: String,
+    pub(crate) subject: String,
     /// When it expires, RFC 3339.
-    pub not_after: String,
+    pub(crate) not_after: String,
     /// The failure description, for a failure.
-    pub failure: String,
+    pub(crate) failure: String,
 }
 
 impl Notification {
     /// Reads a verified NOTIFYING body. A success must carry the issued certificate's DER.
-    pub fn from_body(body: &RequestBody) -> Result<Self, String> {
+    pub(crate) fn from_body(body: &RequestBody) -> Result<Self, String> {
         let transaction_id = body
             .scep_transaction_id
             .clone()
@@ -490,7 +489,7 @@ impl Notification {
     }
 
     /// What identifies one delivery, for de-duplication.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         format!(
             "{}:{}:{}",
             self.transaction_id,
