@@ -58,14 +58,18 @@ impl Vendor {
         match self {
             Self::File => {
                 let path = dir.join("burst-devices.json");
-                let devices: serde_json::Map<String, serde_json::Value> = serials
+                let devices: Vec<serde_json::Value> = serials
                     .iter()
-                    .map(|s| (s.clone(), serde_json::json!({"source": "burst"})))
+                    .map(|s| serde_json::json!({"identifier": s, "data": {"source": "burst"}}))
                     .collect();
+                let devices = serde_json::json!({ "devices": devices });
                 std::fs::write(&path, serde_json::to_vec(&devices)?)
                     .with_context(|| format!("writing {}", path.display()))?;
                 Ok(Fixture {
-                    env: vec![("FILE_PATH".to_owned(), path.display().to_string())],
+                    env: vec![
+                        ("FILE_PATH".to_owned(), path.display().to_string()),
+                        ("FILE_TYPE".to_owned(), "json".to_owned()),
+                    ],
                     enrol: Box::new(|_| {}),
                     calls: Box::new(|| 0),
                     _fake: Box::new(()),
