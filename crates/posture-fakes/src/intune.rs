@@ -1124,21 +1124,30 @@ const MANAGED_DEVICES_PAGE: usize = 1000;
 const DIRECTORY_PAGE: usize = 100;
 const DIRECTORY_MAX_PAGE: usize = 999;
 
-/// The directory's `$top`: 1–999, 100 when absent; the 400 the directory answers otherwise.
-fn directory_top(request: &FakeRequest) -> Result<usize, FakeResponse> {
-    let Some(top) = request.query_value("$top") else {
-        return Ok(DIRECTORY_PAGE);
+/// One page of a directory collection (`/devices`, `transitiveMembers`): `$top` is 1–999,
+/// 100 when absent; the directory refuses other sizes with 400.
+fn directory_page(
+    base_url: &str,
+    path: &str,
+    request: &FakeRequest,
+    items: Vec<Value>,
+) -> FakeResponse {
+    let top = match request.query_value("$top") {
+        None => DIRECTORY_PAGE,
+        Some(top) => match top.parse::<usize>() {
+            Ok(n) if (1..=DIRECTORY_MAX_PAGE).contains(&n) => n,
+            _ => {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_UnsupportedQuery",
+                    &format!(
+                        "Invalid page size specified: '{top}'. Must be between 1 and {DIRECTORY_MAX_PAGE} inclusive."
+                    ),
+                );
+            }
+        },
     };
-    match top.parse::<usize>() {
-        Ok(n) if (1..=DIRECTORY_MAX_PAGE).contains(&n) => Ok(n),
-        _ => Err(graph_error(
-            StatusCode::BAD_REQUEST,
-            "Request_UnsupportedQuery",
-            &format!(
-                "Invalid page size specified: '{top}'. Must be between 1 and {DIRECTORY_MAX_PAGE} inclusive."
-            ),
-        )),
-    }
+    paged(base_url, path, request, items, top)
 }
 
 /// The `$select`ed properties, if any.
@@ -1258,10 +1267,7 @@ fn entra_devices(shared: &Shared, request: &FakeRequest) -> FakeResponse {
             }),
         );
     }
-    match directory_top(request) {
-        Ok(top) => paged(&state.base_url, "devices", request, value, top),
-        Err(refused) => refused,
-    }
+    directory_page(&state.base_url, "devices", request, value)
 }
 
 /// `GET /groups/{id}/transitiveMembers`: the group's device objects; 404 for a group no
@@ -1287,16 +1293,8 @@ fn group_members(shared: &Shared, group_id: &str, request: &FakeRequest) -> Fake
         .filter(|d| in_group(d))
         .map(|d| project(entra_device_json(d), select.as_deref()))
         .collect();
-    match directory_top(request) {
-        Ok(top) => paged(
-            &state.base_url,
-            &format!("groups/{group_id}/transitiveMembers"),
-            request,
-            value,
-            top,
-        ),
-        Err(refused) => refused,
-    }
+    let path = format!("groups/{group_id}/transitiveMembers");
+    directory_page(&state.base_url, &path, request, value)
 }
 
 /// The records whose Entra ID device object exists, one per object.
