@@ -99,11 +99,11 @@ fn populate(intune: &FakeIntune) -> Vec<String> {
     serials
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synced_decisions_equal_live_decisions_device_by_device() {
     let intune = fake().await;
     let serials = populate(&intune);
-    let live = provider(&intune, strict);
+    let live = std::sync::Arc::new(provider(&intune, strict));
     let synced = provider(&intune, hourly);
     let before = intune.stats();
     let report = synced.sync_inventory().await.unwrap();
@@ -135,9 +135,29 @@ async fn synced_decisions_equal_live_decisions_device_by_device() {
     }
     assert_eq!(calls(&intune) - before, 1);
 
+    // The live lookups (some 2000 Graph calls) in a few parallel streams, to keep the test short.
+    let mut streams = tokio::task::JoinSet::new();
+    for (stream, chunk) in serials.chunks(serials.len().div_ceil(4)).enumerate() {
+        let (live, chunk) = (live.clone(), chunk.to_vec());
+        streams.spawn(async move {
+            let mut decisions = Vec::new();
+            for serial in chunk {
+                decisions.push(decide(&live, &serial).await);
+            }
+            (stream, decisions)
+        });
+    }
+    let mut live_decisions = streams.join_all().await;
+    live_decisions.sort_by_key(|(stream, _)| *stream);
+    let live_decisions: Vec<_> = live_decisions
+        .into_iter()
+        .flat_map(|(_, decisions)| decisions)
+        .collect();
+    assert_eq!(live_decisions.len(), serials.len());
     let mut allowed = 0;
-    for (serial, synced_decision) in serials.iter().zip(&from_index) {
-        let live_decision = decide(&live, serial).await;
+    for ((serial, synced_decision), live_decision) in
+        serials.iter().zip(&from_index).zip(live_decisions)
+    {
         assert_eq!(synced_decision, &live_decision, "{serial}");
         allowed += usize::from(live_decision.is_allowed());
     }
