@@ -16,9 +16,14 @@
 //!   outside its time range, `AADSTS500011` (`invalid_resource`) for a scope whose resource
 //!   is not Microsoft Graph;
 //! - `GET /v1.0/deviceManagement/managedDevices` with `$filter=serialNumber eq '…'`,
-//!   `$select` projection and `$top` paging (`@odata.nextLink`). Like Graph, a filter it
-//!   doesn't understand is silently ignored and every device is returned;
-//! - `GET /v1.0/devices?$filter=deviceId eq '…'` (Entra ID device objects);
+//!   `$select` projection and `$top` paging (`@odata.nextLink`, at most 1000 a page, 1000
+//!   without `$top`). Like Graph, a filter it doesn't understand is silently ignored and
+//!   every device is returned;
+//! - `GET /v1.0/devices?$filter=deviceId eq '…'` (Entra ID device objects), or without a
+//!   filter every device object, in pages of `$top` (1–999, 100 without it; 400 otherwise,
+//!   as the directory answers);
+//! - `GET /v1.0/groups/{id}/transitiveMembers` (the device objects of the group, nested or
+//!   not; 404 for a group no device belongs to), paged like `/devices`;
 //! - `POST /v1.0/devices/{object-id}/checkMemberGroups`;
 //! - bearer tokens that expire on time and can be revoked (401 with Graph's error body).
 //!
@@ -275,6 +280,9 @@ pub struct FakeManagedDevice {
     pub user_display_name: String,
     /// Object IDs of the Entra ID groups the device object is a (transitive) member of.
     pub entra_groups: Vec<String>,
+    /// Whether Entra ID has the device object of a registered `azure_ad_device_id` (true
+    /// unless [`without_entra_object`](Self::without_entra_object)).
+    pub entra_object: bool,
 }
 
 impl FakeManagedDevice {
@@ -299,6 +307,7 @@ impl FakeManagedDevice {
             email_address: "alice@contoso.com".to_owned(),
             user_display_name: "Alice Example".to_owned(),
             entra_groups: Vec::new(),
+            entra_object: true,
             serial_number,
         }
     }
@@ -344,6 +353,14 @@ impl FakeManagedDevice {
         self
     }
 
+    /// Keeps the `azureADDeviceId` but removes the Entra ID device object (deleted from the
+    /// directory since): Entra knows no device with that `deviceId`.
+    #[must_use]
+    pub fn without_entra_object(mut self) -> Self {
+        self.entra_object = false;
+        self
+    }
+
     /// The Entra ID object ID the fake gives this device's directory object.
     pub fn entra_object_id(&self) -> String {
         guid_from(&format!(
@@ -358,6 +375,11 @@ impl FakeManagedDevice {
                 .azure_ad_device_id
                 .bytes()
                 .any(|b| b != b'0' && b != b'-')
+    }
+
+    /// Whether Entra ID has this device's object.
+    fn in_entra(&self) -> bool {
+        self.registered() && self.entra_object
     }
 }
 
@@ -401,6 +423,8 @@ pub struct FakeStats {
     pub device_requests: u64,
     /// Entra ID `devices` requests.
     pub entra_requests: u64,
+    /// `groups/{id}/transitiveMembers` requests.
+    pub group_member_requests: u64,
     /// `checkMemberGroups` requests.
     pub member_checks: u64,
     /// Requests answered 401 for a missing, unknown, expired or revoked token.
@@ -453,6 +477,7 @@ struct Shared {
     graph_requests: AtomicU64,
     device_requests: AtomicU64,
     entra_requests: AtomicU64,
+    group_member_requests: AtomicU64,
     member_checks: AtomicU64,
     unauthorized: AtomicU64,
 }
@@ -605,8 +630,14 @@ impl FakeIntune {
         self.shared.fault.fail_next(fault, times);
     }
 
+    /// Lets the next `skip` managed-device requests through, then injects `fault` into
+    /// `times` (a sync failing midway).
+    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
+        self.shared.fault.fail_after(skip, fault, times);
+    }
+
     /// Injects `fault` into every Entra ID directory request (`/devices`,
-    /// `checkMemberGroups`), or stops injecting with `None`.
+    /// `transitiveMembers`, `checkMemberGroups`), or stops injecting with `None`.
     pub fn set_directory_fault(&self, fault: Option<Fault>) {
         self.shared.directory_fault.set(fault);
     }
@@ -629,6 +660,7 @@ impl FakeIntune {
             graph_requests: s.graph_requests.load(Ordering::SeqCst),
             device_requests: s.device_requests.load(Ordering::SeqCst),
             entra_requests: s.entra_requests.load(Ordering::SeqCst),
+            group_member_requests: s.group_member_requests.load(Ordering::SeqCst),
             member_checks: s.member_checks.load(Ordering::SeqCst),
             unauthorized: s.unauthorized.load(Ordering::SeqCst),
         }
@@ -731,6 +763,10 @@ async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
                 (&Method::GET, ["devices"]) => {
                     shared.entra_requests.fetch_add(1, Ordering::SeqCst);
                     entra_devices(shared, &request)
+                }
+                (&Method::GET, ["groups", group_id, "transitiveMembers"]) => {
+                    shared.group_member_requests.fetch_add(1, Ordering::SeqCst);
+                    group_members(shared, group_id, &request)
                 }
                 (&Method::POST, ["devices", object_id, "checkMemberGroups"]) => {
                     shared.member_checks.fetch_add(1, Ordering::SeqCst);
@@ -1052,19 +1088,7 @@ fn managed_devices(shared: &Shared, request: &FakeRequest, ignore_filter: bool) 
     let wanted = request
         .query_value("$filter")
         .and_then(|filter| parse_eq(filter, "serialNumber"));
-    let select: Option<Vec<&str>> = request
-        .query_value("$select")
-        .map(|s| s.split(',').map(str::trim).collect());
-    let top = request
-        .query_value("$top")
-        .and_then(|t| t.parse::<usize>().ok())
-        .unwrap_or(1000)
-        .max(1);
-    // Graph's skip tokens are opaque; here one is simply the index of the page's first record.
-    let skip = request
-        .query_value("$skiptoken")
-        .and_then(|t| t.parse::<usize>().ok())
-        .unwrap_or(0);
+    let select = selected(request);
     let matching: Vec<Value> = state
         .devices
         .iter()
@@ -1076,15 +1100,85 @@ fn managed_devices(shared: &Shared, request: &FakeRequest, ignore_filter: bool) 
         })
         .map(|d| project(managed_device_json(d), select.as_deref()))
         .collect();
-    let more = matching.len() > skip.saturating_add(top);
-    let value: Vec<Value> = matching.into_iter().skip(skip).take(top).collect();
+    // Intune's pages hold at most 1000 devices (and 1000 without `$top`); a larger `$top`
+    // is not an error, the page is just capped.
+    let top = request
+        .query_value("$top")
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or(MANAGED_DEVICES_PAGE)
+        .clamp(1, MANAGED_DEVICES_PAGE);
+    paged(
+        &state.base_url,
+        "deviceManagement/managedDevices",
+        request,
+        matching,
+        top,
+    )
+}
+
+/// The most managed devices Intune returns in one page.
+const MANAGED_DEVICES_PAGE: usize = 1000;
+
+/// The directory's page sizes (`/devices`, `transitiveMembers`): 100 without `$top`, at
+/// most 999.
+const DIRECTORY_PAGE: usize = 100;
+const DIRECTORY_MAX_PAGE: usize = 999;
+
+/// One page of a directory collection (`/devices`, `transitiveMembers`): `$top` is 1–999,
+/// 100 when absent; the directory refuses other sizes with 400.
+fn directory_page(
+    base_url: &str,
+    path: &str,
+    request: &FakeRequest,
+    items: Vec<Value>,
+) -> FakeResponse {
+    let top = match request.query_value("$top") {
+        None => DIRECTORY_PAGE,
+        Some(top) => match top.parse::<usize>() {
+            Ok(n) if (1..=DIRECTORY_MAX_PAGE).contains(&n) => n,
+            _ => {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_UnsupportedQuery",
+                    &format!(
+                        "Invalid page size specified: '{top}'. Must be between 1 and {DIRECTORY_MAX_PAGE} inclusive."
+                    ),
+                );
+            }
+        },
+    };
+    paged(base_url, path, request, items, top)
+}
+
+/// The `$select`ed properties, if any.
+fn selected(request: &FakeRequest) -> Option<Vec<&str>> {
+    request
+        .query_value("$select")
+        .map(|s| s.split(',').map(str::trim).collect())
+}
+
+/// One page of `items` at `path` (under `/v1.0/`): from the `$skiptoken`, `top` of them,
+/// with an `@odata.nextLink` repeating the request's query when more follow, as Graph's do.
+fn paged(
+    base_url: &str,
+    path: &str,
+    request: &FakeRequest,
+    items: Vec<Value>,
+    top: usize,
+) -> FakeResponse {
+    // Graph's skip tokens are opaque; here one is simply the index of the page's first item.
+    let skip = request
+        .query_value("$skiptoken")
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or(0);
+    let more = items.len() > skip.saturating_add(top);
+    let value: Vec<Value> = items.into_iter().skip(skip).take(top).collect();
     let mut body = json!({
-        "@odata.context": format!("{}/v1.0/$metadata#deviceManagement/managedDevices", state.base_url),
+        "@odata.context": format!("{base_url}/v1.0/$metadata#{path}"),
         "value": value,
     });
     if more && let Some(map) = body.as_object_mut() {
-        // Like Graph's, the link repeats the request's query, with the next skip token.
-        let mut next = format!("{}/v1.0/deviceManagement/managedDevices", state.base_url);
+        let mut next = format!("{base_url}/v1.0/{path}");
         let mut separator = '?';
         for (name, value) in request.query.iter().filter(|(n, _)| n != "$skiptoken") {
             next.push(separator);
@@ -1145,53 +1239,84 @@ fn managed_device_json(d: &FakeManagedDevice) -> Value {
 
 fn entra_devices(shared: &Shared, request: &FakeRequest) -> FakeResponse {
     let state = lock(&shared.state);
-    let Some(wanted) = request
-        .query_value("$filter")
-        .and_then(|filter| parse_eq(filter, "deviceId"))
-    else {
+    let select = selected(request);
+    let filter = request.query_value("$filter");
+    let wanted = filter.and_then(|filter| parse_eq(filter, "deviceId"));
+    if filter.is_some() && wanted.is_none() {
         return graph_error(
             StatusCode::BAD_REQUEST,
             "Request_UnsupportedQuery",
             "Unsupported or invalid query filter clause specified.",
         );
-    };
-    let select: Option<Vec<&str>> = request
-        .query_value("$select")
-        .map(|s| s.split(',').map(str::trim).collect());
-    let mut seen = Vec::new();
-    let value: Vec<Value> = state
-        .devices
-        .iter()
-        .filter(|d| d.registered() && d.azure_ad_device_id.eq_ignore_ascii_case(&wanted))
+    }
+    let value: Vec<Value> = entra_objects(&state.devices)
         .filter(|d| {
-            let object = d.entra_object_id();
-            let new = !seen.contains(&object);
-            seen.push(object);
-            new
+            wanted
+                .as_deref()
+                .is_none_or(|w| d.azure_ad_device_id.eq_ignore_ascii_case(w))
         })
-        .map(|d| {
-            project(
-                json!({
-                    "@odata.type": "#microsoft.graph.device",
-                    "id": d.entra_object_id(),
-                    "deviceId": d.azure_ad_device_id,
-                    "displayName": d.device_name,
-                    "isCompliant": d.compliance_state == "compliant",
-                    "isManaged": true,
-                    "accountEnabled": true,
-                    "operatingSystem": d.operating_system,
-                }),
-                select.as_deref(),
-            )
-        })
+        .map(|d| project(entra_device_json(d), select.as_deref()))
         .collect();
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "@odata.context": format!("{}/v1.0/$metadata#devices", state.base_url),
-            "value": value,
-        }),
-    )
+    if wanted.is_some() {
+        // One device ID: one object at most, in one page.
+        return json_response(
+            StatusCode::OK,
+            &json!({
+                "@odata.context": format!("{}/v1.0/$metadata#devices", state.base_url),
+                "value": value,
+            }),
+        );
+    }
+    directory_page(&state.base_url, "devices", request, value)
+}
+
+/// `GET /groups/{id}/transitiveMembers`: the group's device objects; 404 for a group no
+/// device belongs to (Entra doesn't know it).
+fn group_members(shared: &Shared, group_id: &str, request: &FakeRequest) -> FakeResponse {
+    let state = lock(&shared.state);
+    let select = selected(request);
+    let in_group = |d: &FakeManagedDevice| {
+        d.entra_groups
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(group_id))
+    };
+    if !state.devices.iter().any(in_group) {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{group_id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
+    }
+    let value: Vec<Value> = entra_objects(&state.devices)
+        .filter(|d| in_group(d))
+        .map(|d| project(entra_device_json(d), select.as_deref()))
+        .collect();
+    let path = format!("groups/{group_id}/transitiveMembers");
+    directory_page(&state.base_url, &path, request, value)
+}
+
+/// The records whose Entra ID device object exists, one per object.
+fn entra_objects(devices: &[FakeManagedDevice]) -> impl Iterator<Item = &FakeManagedDevice> {
+    let mut seen = HashSet::new();
+    devices
+        .iter()
+        .filter(|d| d.in_entra())
+        .filter(move |d| seen.insert(d.entra_object_id()))
+}
+
+fn entra_device_json(d: &FakeManagedDevice) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.device",
+        "id": d.entra_object_id(),
+        "deviceId": d.azure_ad_device_id,
+        "displayName": d.device_name,
+        "isCompliant": d.compliance_state == "compliant",
+        "isManaged": true,
+        "accountEnabled": true,
+        "operatingSystem": d.operating_system,
+    })
 }
 
 fn check_member_groups(shared: &Shared, object_id: &str, request: &FakeRequest) -> FakeResponse {
@@ -1199,7 +1324,7 @@ fn check_member_groups(shared: &Shared, object_id: &str, request: &FakeRequest) 
     let Some(device) = state
         .devices
         .iter()
-        .find(|d| d.registered() && d.entra_object_id().eq_ignore_ascii_case(object_id))
+        .find(|d| d.in_entra() && d.entra_object_id().eq_ignore_ascii_case(object_id))
     else {
         return graph_error(
             StatusCode::NOT_FOUND,

@@ -3,6 +3,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, CaBundle, Secret};
 use posture_settings::Reader;
 
@@ -290,6 +291,7 @@ pub struct IntuneConfig {
     extra_roots: CaBundle,
     token_renewal_margin: Duration,
     max_retry_after: Duration,
+    sync: SyncSettings,
 }
 
 const TENANT_EXPECTED: &str =
@@ -377,6 +379,7 @@ impl IntuneConfig {
             extra_roots: CaBundle::empty(),
             token_renewal_margin: Duration::from_secs(300),
             max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
+            sync: SyncSettings::new("INTUNE_SYNC_INTERVAL", "INTUNE_SYNC_MAX_AGE"),
         }
     }
 
@@ -410,6 +413,8 @@ impl IntuneConfig {
     /// | `INTUNE_NEGATIVE_CACHE_TTL` | seconds denies are reused; `0` disables | `10` |
     /// | `INTUNE_MAX_RETRY_AFTER` | longest `Retry-After` honoured, in seconds, 1–3600 | `60` |
     /// | `INTUNE_CA_PATH` | PEM file of extra CA certificates (a TLS-inspecting proxy) | none |
+    /// | `INTUNE_SYNC_INTERVAL` | seconds between inventory syncs; `0` looks each device up | `0` |
+    /// | `INTUNE_SYNC_MAX_AGE` | oldest synced inventory answered from; `0` is 3 × the interval | `0` |
     /// | `TIMEOUT` | seconds one lookup may take, 1–60 | `4` |
     ///
     /// ```
@@ -468,6 +473,11 @@ impl IntuneConfig {
         let negative_cache_ttl = reader.seconds(&kind::INTUNE_NEGATIVE_CACHE_TTL);
         let max_retry_after = reader.seconds(&kind::INTUNE_MAX_RETRY_AFTER);
         let extra_roots = env::read_ca_bundle(&mut reader, &kind::INTUNE_CA_PATH);
+        let sync = SyncSettings::read(
+            &mut reader,
+            &kind::INTUNE_SYNC_INTERVAL,
+            &kind::INTUNE_SYNC_MAX_AGE,
+        );
         let problems = reader.take_problems();
 
         match (
@@ -504,6 +514,7 @@ impl IntuneConfig {
                 negative_cache_ttl,
                 extra_roots,
                 max_retry_after,
+                sync,
                 ..Self::with_defaults(tenant_id, client_id, credential, authority_url, graph_url)
             }),
             _ => Err(ConfigProblems::new(problems)),
@@ -617,6 +628,24 @@ impl IntuneConfig {
         self.max_retry_after = env::max_retry_after_in_range(delay, "INTUNE_MAX_RETRY_AFTER")
             .map_err(ConfigProblems::one)?;
         Ok(self)
+    }
+
+    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
+    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
+    /// `INTUNE_SYNC_INTERVAL` and `INTUNE_SYNC_MAX_AGE` would refuse.
+    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, IntuneConfigError> {
+        let sync = SyncSettings::new("INTUNE_SYNC_INTERVAL", "INTUNE_SYNC_MAX_AGE")
+            .every(sync.interval())
+            .max_age(sync.oldest())
+            .checked()
+            .map_err(ConfigProblems::one)?;
+        self.sync = sync;
+        Ok(self)
+    }
+
+    /// The inventory sync settings.
+    pub fn sync(&self) -> &SyncSettings {
+        &self.sync
     }
 
     /// Sets how long allowed answers are reused; zero disables.

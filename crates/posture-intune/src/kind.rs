@@ -49,6 +49,11 @@ pub(crate) const INTUNE_CA_PATH: Setting = Setting::path(
     "extra PEM CA certificates (for a proxy or a test server)",
 );
 
+pub(crate) const INTUNE_SYNC_INTERVAL: Setting =
+    posture_http::sync::interval_setting("INTUNE_SYNC_INTERVAL");
+pub(crate) const INTUNE_SYNC_MAX_AGE: Setting =
+    posture_http::sync::max_age_setting("INTUNE_SYNC_MAX_AGE");
+
 /// Every variable the Intune provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
     Setting::text("INTUNE_TENANT_ID", "the Entra tenant ID (a GUID)").required(),
@@ -100,6 +105,8 @@ pub const SETTINGS: &[Setting] = &[
     INTUNE_NEGATIVE_CACHE_TTL,
     INTUNE_MAX_RETRY_AFTER,
     INTUNE_CA_PATH,
+    INTUNE_SYNC_INTERVAL,
+    INTUNE_SYNC_MAX_AGE,
 ];
 
 /// The Intune provider's [`ProviderKind`]: reads [`SETTINGS`] with
@@ -164,6 +171,7 @@ impl ProviderSetup for IntuneSetup {
                 states.join(","),
                 agents.join(",")
             ),
+            intune.sync().summary(),
         ]
     }
 
@@ -172,6 +180,12 @@ impl ProviderSetup for IntuneSetup {
             IntuneProvider::new(self.0.clone())
                 .map_err(|err| BuildError::new("cannot set up the Intune provider", err))?,
         );
+        // Detached: the task holds a weak reference and ends with the provider.
+        drop(posture_http::sync::spawn(
+            &intune,
+            self.0.sync(),
+            |intune| async move { intune.sync_inventory().await },
+        ));
         Ok(BuiltProvider::new(intune.clone()).with_counters(intune))
     }
 }
@@ -179,7 +193,7 @@ impl ProviderSetup for IntuneSetup {
 impl ProviderCounters for IntuneProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        vec![
+        let mut samples = vec![
             CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
                 .label("cache", "decisions"),
             CounterSample::new(CounterSample::CACHE_HITS, stats.entra_devices.hits)
@@ -191,7 +205,9 @@ impl ProviderCounters for IntuneProvider {
             CounterSample::new(CounterSample::TOKEN_REQUESTS, stats.token.fetches),
             CounterSample::new(CounterSample::TOKEN_FAILURES, stats.token.failures),
             CounterSample::new(CounterSample::REQUESTS, stats.graph_requests),
-        ]
+        ];
+        samples.extend(self.inventory().samples());
+        samples
     }
 }
 

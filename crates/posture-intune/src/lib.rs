@@ -112,7 +112,9 @@
 //!
 //! Both are application permissions and need admin consent. `GroupMember.Read.All` is not
 //! needed: Graph lists `Device.Read.All` for `checkMemberGroups` on a device. No user object
-//! is read, so `User.Read.All` isn't either.
+//! is read, so `User.Read.All` isn't either. The one exception: with `INTUNE_GROUP_ID` and
+//! `INTUNE_SYNC_INTERVAL`, the inventory sync lists the group's members
+//! (`GET /v1.0/groups/{id}/transitiveMembers`), which needs `GroupMember.Read.All`.
 //!
 //! # Caching
 //!

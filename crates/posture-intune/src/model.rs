@@ -112,15 +112,20 @@ impl ManagedDevice {
 /// Which of several records for one serial counts: the most recently synced. Records
 /// without a readable `lastSyncDateTime` rank last; among equals, Graph's order wins.
 pub(crate) fn most_recent(devices: Vec<ManagedDevice>) -> Option<ManagedDevice> {
-    let mut best: Option<(Option<OffsetDateTime>, ManagedDevice)> = None;
-    for device in devices {
-        let synced = device.last_sync();
+    most_recent_by(devices, |device| device)
+}
+
+/// [`most_recent`] among items that each carry a record (the inventory sync's).
+pub(crate) fn most_recent_by<T>(items: Vec<T>, record: impl Fn(&T) -> &ManagedDevice) -> Option<T> {
+    let mut best: Option<(Option<OffsetDateTime>, T)> = None;
+    for item in items {
+        let synced = record(&item).last_sync();
         match &best {
             Some((best_sync, _)) if synced <= *best_sync => {}
-            _ => best = Some((synced, device)),
+            _ => best = Some((synced, item)),
         }
     }
-    best.map(|(_, device)| device)
+    best.map(|(_, item)| item)
 }
 
 /// An Entra ID `device` object, as `GET /devices?$filter=deviceId eq '…'` returns it.

@@ -1,12 +1,15 @@
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
+use posture_http::sync::{FromIndex, Inventory, Pull, Readiness, SyncReport, SyncSource};
 use posture_http::{
     Answer, BaseUrl, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache,
     RecentSuccess, Serial, StatusCode, TokenStats, Url, decode_json,
 };
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::client::{Call, GraphClient, SERVICE, odata_query};
@@ -15,7 +18,9 @@ use crate::config::{
     agent_list,
 };
 use crate::error::IntuneError;
-use crate::model::{Collection, EntraDevice, ManagedDevice, MemberGroups, SELECT, most_recent};
+use crate::model::{
+    Collection, EntraDevice, ManagedDevice, MemberGroups, SELECT, most_recent, most_recent_by,
+};
 
 /// How many managed devices one lookup asks for. One serial should match one record; a few
 /// more allow for duplicates left by re-enrolment.
@@ -25,6 +30,14 @@ const PAGE_SIZE: usize = 25;
 /// the first page, so every record is one of ours: more than 100 records for one serial is
 /// no re-enrolment history, and the lookup stops rather than guess.
 const MAX_PAGES: usize = 4;
+
+/// The page size of the inventory sync's `managedDevices` pages: the most Intune returns in
+/// one page (also its default).
+const SYNC_PAGE_SIZE: usize = 1000;
+
+/// The page size of the inventory sync's directory pages (`/devices`, a group's
+/// `transitiveMembers`): the directory's largest `$top`.
+const DIRECTORY_PAGE_SIZE: usize = 999;
 
 /// How long a successful readiness check counts, so frequent probes cost few Graph calls.
 const READY_WINDOW: Duration = Duration::from_secs(60);
@@ -73,6 +86,8 @@ pub struct IntuneProvider {
     decisions: LookupCache<Serial, Decision>,
     entra_devices: LookupCache<String, Option<String>>,
     ready: RecentSuccess,
+    /// `INTUNE_SYNC_INTERVAL`: the synced inventory lookups ask first.
+    inventory: Inventory,
 }
 
 impl IntuneProvider {
@@ -97,12 +112,14 @@ impl IntuneProvider {
             CacheConfig::new(ENTRA_OBJECT_CACHE_TTL, config.negative_cache_ttl())
                 .with_max_entries(config.cache_capacity()),
         );
+        let inventory = Inventory::new("Intune", config.sync().clone());
         Ok(Self {
             config,
             client,
             decisions,
             entra_devices,
             ready: RecentSuccess::new(READY_WINDOW),
+            inventory,
         })
     }
 
@@ -122,6 +139,11 @@ impl IntuneProvider {
         }
     }
 
+    /// The synced inventory (empty while `INTUNE_SYNC_INTERVAL` is 0).
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
     /// Forgets every cached decision and Entra ID object ID (not the token).
     pub fn clear_cache(&self) {
         self.decisions.clear();
@@ -131,39 +153,58 @@ impl IntuneProvider {
     async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
         let Some(device) = self.find_device(serial).await? else {
             tracing::debug!(%serial, "not found in Intune");
-            return Ok(Decision::deny(
-                DenyCode::DEVICE_NOT_FOUND,
-                format!("no managed device with serial number {serial} in Intune"),
-            ));
+            return Ok(not_found(serial));
         };
-        if let Some(deny) = self.check_management_agent(serial, &device) {
+        if let Some(deny) = self.check_rules(serial, &device) {
             return Ok(deny);
+        }
+        let group = match self.config.group_id() {
+            Some(group) => self.group_check(&device, group).await?,
+            None => GroupCheck::Passed,
+        };
+        Ok(self.conclude(serial, &device, group))
+    }
+
+    /// The management-agent and compliance rules for the record that counts: the deny, or
+    /// `None` when the device may go on to the group check. Live lookups and the inventory
+    /// sync both decide with it.
+    fn check_rules(&self, serial: &Serial, device: &ManagedDevice) -> Option<Decision> {
+        if let Some(deny) = self.check_management_agent(serial, device) {
+            return Some(deny);
         }
         let state = device.compliance_state.trim();
         let allowed = state
             .parse::<ComplianceState>()
             .is_ok_and(|state| self.config.allowed_states().contains(&state));
-        if !allowed {
-            let shown = if state.is_empty() { "unknown" } else { state };
-            tracing::debug!(%serial, state = shown, "compliance state not allowed");
-            return Ok(Decision::deny(
+        if allowed {
+            return None;
+        }
+        let shown = if state.is_empty() { "unknown" } else { state };
+        tracing::debug!(%serial, state = shown, "compliance state not allowed");
+        Some(Decision::deny(
+            DenyCode::NOT_COMPLIANT,
+            format!(
+                "{serial} has compliance state {shown:?} in Intune; allowed: {}",
+                self.allowed_list()
+            ),
+        ))
+    }
+
+    /// The decision for a record that passed [`check_rules`](Self::check_rules), given what
+    /// the group check found (live, or from the synced directory).
+    fn conclude(&self, serial: &Serial, device: &ManagedDevice, group: GroupCheck) -> Decision {
+        if let (Some(group), GroupCheck::Failed(why)) = (self.config.group_id(), group) {
+            tracing::debug!(%serial, group, "not in the Entra ID group");
+            return Decision::deny(
                 DenyCode::NOT_COMPLIANT,
-                format!(
-                    "{serial} has compliance state {shown:?} in Intune; allowed: {}",
-                    self.allowed_list()
-                ),
-            ));
+                format!("{serial} is not a member of Entra ID group {group}: {why}"),
+            );
         }
-        if let Some(group) = self.config.group_id()
-            && let Some(deny) = self.check_group(serial, &device, group).await?
-        {
-            return Ok(deny);
-        }
-        tracing::debug!(%serial, state, "allowed");
+        tracing::debug!(%serial, state = device.compliance_state.trim(), "allowed");
         if self.config.enrich() {
-            Ok(Decision::allow_with(device.enrichment()))
+            Decision::allow_with(device.enrichment())
         } else {
-            Ok(Decision::allow())
+            Decision::allow()
         }
     }
 
@@ -234,18 +275,14 @@ impl IntuneProvider {
             } else {
                 format!("{first_request}, page {page_number}")
             };
-            let answer = self
-                .client
-                .call(url, Call::Get { query: "" }, &request)
-                .await?;
-            if answer.status != StatusCode::OK {
-                return Err(graph_error(
-                    &answer,
+            let page: Collection<ManagedDevice> = self
+                .get_page(
+                    &url,
                     &request,
                     "DeviceManagementManagedDevices.Read.All",
-                ));
-            }
-            let page: Collection<ManagedDevice> = decode_json(SERVICE, &request, &answer.body)?;
+                    false,
+                )
+                .await?;
             returned += page.value.len();
             for device in page.value {
                 if device
@@ -296,28 +333,17 @@ impl IntuneProvider {
     }
 
     /// Checks membership of the Entra ID group through the device object found from
-    /// `azureADDeviceId`. Returns the deny, or `None` when the device is a member.
-    async fn check_group(
+    /// `azureADDeviceId`.
+    async fn group_check(
         &self,
-        serial: &Serial,
         device: &ManagedDevice,
         group: &str,
-    ) -> Result<Option<Decision>, ProviderError> {
-        let not_member = |why: String| {
-            Some(Decision::deny(
-                DenyCode::NOT_COMPLIANT,
-                format!("{serial} is not a member of Entra ID group {group}: {why}"),
-            ))
-        };
+    ) -> Result<GroupCheck, ProviderError> {
         let Some(device_id) = device.entra_device_id() else {
-            return Ok(not_member(
-                "the device is not registered in Entra ID (no azureADDeviceId)".to_owned(),
-            ));
+            return Ok(GroupCheck::not_registered());
         };
         let Some(object_id) = self.entra_object_id(&device_id).await? else {
-            return Ok(not_member(format!(
-                "Entra ID has no device with deviceId {device_id}"
-            )));
+            return Ok(GroupCheck::unknown_to_entra(&device_id));
         };
         let url = self
             .client
@@ -330,7 +356,7 @@ impl IntuneProvider {
             .call(url, Call::PostJson { body: &body }, &request)
             .await?;
         if answer.status == StatusCode::NOT_FOUND {
-            return Ok(not_member(format!(
+            return Ok(GroupCheck::Failed(format!(
                 "Entra ID has no device object {object_id}"
             )));
         }
@@ -342,12 +368,42 @@ impl IntuneProvider {
             .value
             .iter()
             .any(|id| id.as_str().is_some_and(|id| id.eq_ignore_ascii_case(group)));
-        if member {
-            Ok(None)
+        Ok(if member {
+            GroupCheck::Passed
         } else {
-            tracing::debug!(%serial, group, "not in the Entra ID group");
-            Ok(not_member("checkMemberGroups did not list it".to_owned()))
+            GroupCheck::not_listed()
+        })
+    }
+
+    /// One page of a Graph collection: `GET url` through the client (token, 401 retry,
+    /// `Retry-After`), the status judged (a 403 names `permission`), the body read. With
+    /// `absent_is_empty`, a 404 (a collection of an object Entra doesn't know) is an empty
+    /// last page.
+    async fn get_page<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        request: &str,
+        permission: &str,
+        absent_is_empty: bool,
+    ) -> Result<Collection<T>, ProviderError> {
+        let answer = self
+            .client
+            .call(url.clone(), Call::Get { query: "" }, request)
+            .await?;
+        if absent_is_empty && answer.status == StatusCode::NOT_FOUND {
+            tracing::warn!(
+                request,
+                "Microsoft Graph has no such object (404); read as empty"
+            );
+            return Ok(Collection {
+                value: Vec::new(),
+                next_link: String::new(),
+            });
         }
+        if answer.status != StatusCode::OK {
+            return Err(graph_error(&answer, request, permission));
+        }
+        decode_json(SERVICE, request, &answer.body)
     }
 
     /// The Entra ID object ID of the device whose `deviceId` is `device_id`
@@ -396,6 +452,9 @@ impl PostureProvider for IntuneProvider {
                 return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
             }
         };
+        if let FromIndex::Decided(decision) = self.inventory.lookup(serial.as_str()) {
+            return Ok(decision);
+        }
         self.decisions
             .decide(serial.clone(), "Intune", self.config.timeout(), || {
                 self.fetch_decision(&serial)
@@ -408,7 +467,13 @@ impl PostureProvider for IntuneProvider {
     /// fast with an error naming the setting. A success counts for a minute and a failure for
     /// 10 s, and concurrent checks share the one in flight, so no probe rate makes more than
     /// one Graph check at a time, nor more than one per 10 s while Graph fails.
+    ///
+    /// With inventory sync on, a synced inventory younger than `INTUNE_SYNC_MAX_AGE` is
+    /// ready without a request; none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
+        if self.inventory.readiness()? == Readiness::Fresh {
+            return Ok(());
+        }
         self.ready.check(self.probe()).await
     }
 
@@ -445,7 +510,14 @@ impl PostureProvider for IntuneProvider {
                 "group check: GET /v1.0/devices?$filter=deviceId eq '…', then POST \
                  /v1.0/devices/{{id}}/checkMemberGroups for {group} (Device.Read.All)"
             ));
+            if self.inventory.settings().is_on() {
+                lines.push(format!(
+                    "group sync: GET /v1.0/devices and GET /v1.0/groups/{group}/transitiveMembers \
+                     (Device.Read.All, GroupMember.Read.All)"
+                ));
+            }
         }
+        lines.extend(self.inventory.report());
         lines
     }
 }
@@ -480,6 +552,236 @@ impl IntuneProvider {
                 timeout.as_secs_f32()
             ))
         })?
+    }
+}
+
+impl IntuneProvider {
+    /// Syncs the whole inventory now (after any sync in progress) and answers from it; the
+    /// server runs this on `INTUNE_SYNC_INTERVAL`. A failed sync keeps the previous
+    /// inventory.
+    pub async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
+        posture_http::sync::sync_now(&Synced(self)).await
+    }
+
+    /// Reads every page of the collection at `url`, one request at a time, each through
+    /// [`Pull::page`] (counted, retried after a transient error) and the client's token and
+    /// `Retry-After` gates, following `@odata.nextLink` on the Graph origin only. `each`
+    /// gets every page's items. A 404 is an empty collection when `absent_is_empty`.
+    async fn list_all<T: DeserializeOwned + Send, R>(
+        &self,
+        pull: &mut Pull<R>,
+        mut url: Url,
+        (what, permission, absent_is_empty): (&str, &str, bool),
+        mut each: impl FnMut(Vec<T>) + Send,
+    ) -> Result<(), ProviderError> {
+        for page_number in 1.. {
+            let request = format!("GET {what} (inventory sync, page {page_number})");
+            let page: Collection<T> = pull
+                .page(&request, || {
+                    self.get_page(&url, &request, permission, absent_is_empty)
+                })
+                .await?;
+            each(page.value);
+            if page.next_link.is_empty() {
+                break;
+            }
+            url = next_page(self.client.graph(), &page.next_link, &request)?;
+        }
+        Ok(())
+    }
+
+    /// A URL of Graph v1.0 with an OData query.
+    fn graph_url(&self, path: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut segments = vec!["v1.0"];
+        segments.extend_from_slice(path);
+        let mut url = self.client.graph().join(&segments);
+        url.set_query(Some(&odata_query(query)));
+        url
+    }
+
+    /// The facts the group check needs, for every device at once: each Entra ID device's
+    /// object ID by its `deviceId` (`GET /v1.0/devices`) and the group's members, nested
+    /// ones included (`GET /v1.0/groups/{id}/transitiveMembers`), as `checkMemberGroups`
+    /// counts them. A group Entra doesn't know (404) has no members, as `checkMemberGroups`
+    /// then lists none.
+    async fn pull_directory(
+        &self,
+        pull: &mut Pull<Listed>,
+        group: &str,
+    ) -> Result<Directory, ProviderError> {
+        let top = DIRECTORY_PAGE_SIZE.to_string();
+        let mut directory = Directory::default();
+        let url = self.graph_url(&["devices"], &[("$select", "id,deviceId"), ("$top", &top)]);
+        let devices = ("/v1.0/devices", "Device.Read.All", false);
+        self.list_all(pull, url, devices, |page| {
+            for object in page {
+                let EntraDevice { id, device_id } = object;
+                if !id.is_empty() {
+                    // The first object with a deviceId is the one the live lookup finds.
+                    directory
+                        .objects
+                        .entry(device_id.trim().to_ascii_lowercase())
+                        .or_insert(id);
+                }
+            }
+        })
+        .await?;
+        // Object IDs are unique across the directory, so a member's ID is a device's only
+        // if the device is the member; no type filter (an OData cast would need advanced
+        // queries) is needed.
+        let url = self.graph_url(
+            &["groups", group, "transitiveMembers"],
+            &[("$select", "id"), ("$top", &top)],
+        );
+        let what = format!("/v1.0/groups/{group}/transitiveMembers");
+        self.list_all(pull, url, (&what, "GroupMember.Read.All", true), |page| {
+            directory.members.extend(
+                page.into_iter()
+                    .map(|member: EntraDevice| member.id.to_ascii_lowercase()),
+            );
+        })
+        .await?;
+        Ok(directory)
+    }
+}
+
+/// What the Entra ID group check found.
+#[derive(Clone, Debug, Eq, PartialEq)]
+enum GroupCheck {
+    /// A member, or no group is required.
+    Passed,
+    /// Not a member, and why.
+    Failed(String),
+}
+
+impl GroupCheck {
+    fn not_registered() -> Self {
+        Self::Failed("the device is not registered in Entra ID (no azureADDeviceId)".to_owned())
+    }
+
+    fn unknown_to_entra(device_id: &str) -> Self {
+        Self::Failed(format!("Entra ID has no device with deviceId {device_id}"))
+    }
+
+    fn not_listed() -> Self {
+        Self::Failed("checkMemberGroups did not list it".to_owned())
+    }
+}
+
+fn not_found(serial: &Serial) -> Decision {
+    Decision::deny(
+        DenyCode::DEVICE_NOT_FOUND,
+        format!("no managed device with serial number {serial} in Intune"),
+    )
+}
+
+/// The directory as one inventory sync read it (with `INTUNE_GROUP_ID` only).
+#[derive(Debug, Default)]
+struct Directory {
+    /// Entra ID object IDs by lower-case `deviceId`.
+    objects: HashMap<String, String>,
+    /// The group's members' object IDs, lower case.
+    members: HashSet<String>,
+}
+
+impl Directory {
+    /// The group check of `device`, as [`IntuneProvider::group_check`] would find it.
+    fn check(&self, device: &ManagedDevice) -> GroupCheck {
+        let Some(device_id) = device.entra_device_id() else {
+            return GroupCheck::not_registered();
+        };
+        match self.objects.get(&device_id) {
+            None => GroupCheck::unknown_to_entra(&device_id),
+            Some(object) if self.members.contains(&object.to_ascii_lowercase()) => {
+                GroupCheck::Passed
+            }
+            Some(_) => GroupCheck::not_listed(),
+        }
+    }
+}
+
+/// One managed-device record of a sync, with its group check.
+struct Listed {
+    device: ManagedDevice,
+    group: GroupCheck,
+}
+
+/// The provider as a [`SyncSource`], over its private device model.
+struct Synced<'a>(&'a IntuneProvider);
+
+/// The whole inventory, read as lookups read it: `managedDevices` with the lookup's
+/// `$select`, in pages of [`SYNC_PAGE_SIZE`] following `@odata.nextLink`; with
+/// `INTUNE_GROUP_ID`, the directory's devices and the group's members too.
+impl SyncSource for Synced<'_> {
+    type Record = Listed;
+
+    fn inventory(&self) -> &Inventory {
+        &self.0.inventory
+    }
+
+    async fn pull(&self, pull: &mut Pull<Listed>) -> Result<(), ProviderError> {
+        let intune = self.0;
+        let top = SYNC_PAGE_SIZE.to_string();
+        let url = intune.graph_url(
+            &["deviceManagement", "managedDevices"],
+            &[("$select", SELECT), ("$top", &top)],
+        );
+        let mut records: HashMap<String, Vec<ManagedDevice>> = HashMap::new();
+        intune
+            .list_all(
+                pull,
+                url,
+                (
+                    "/v1.0/deviceManagement/managedDevices",
+                    "DeviceManagementManagedDevices.Read.All",
+                    false,
+                ),
+                |page: Vec<ManagedDevice>| {
+                    for device in page {
+                        // A record no lookup could name (no valid serial) is left out.
+                        if let Ok(serial) = Serial::check(device.serial_number.trim(), "Intune") {
+                            records
+                                .entry(serial.as_str().to_owned())
+                                .or_default()
+                                .push(device);
+                        }
+                    }
+                },
+            )
+            .await?;
+        let directory = match intune.config.group_id() {
+            Some(group) => Some(intune.pull_directory(pull, group).await?),
+            None => None,
+        };
+        for (serial, devices) in records {
+            // A live lookup of a serial with more records than it reads is an error: leave
+            // the serial out so that lookups still get that error.
+            if devices.len() > MAX_PAGES * PAGE_SIZE {
+                continue;
+            }
+            for device in devices {
+                let group = directory
+                    .as_ref()
+                    .map_or(GroupCheck::Passed, |directory| directory.check(&device));
+                pull.add(serial.clone(), Listed { device, group });
+            }
+        }
+        Ok(())
+    }
+
+    fn decide(&self, key: &str, records: Vec<Listed>) -> Decision {
+        let serial = match Serial::check(key, "Intune") {
+            Ok(serial) => serial,
+            Err(reason) => return Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
+        };
+        let Some(Listed { device, group }) = most_recent_by(records, |listed| &listed.device)
+        else {
+            return not_found(&serial);
+        };
+        if let Some(deny) = self.0.check_rules(&serial, &device) {
+            return deny;
+        }
+        self.0.conclude(&serial, &device, group)
     }
 }
 

@@ -13,4 +13,5 @@ mod failures;
 mod groups;
 mod scep;
 mod support;
+mod sync;
 mod tokens;
