@@ -316,8 +316,8 @@ impl Default for State {
     }
 }
 
-/// The largest `page-size` served; a larger one gets this many, as Jamf Pro's Spring-based
-/// API caps it.
+/// The largest `page-size` served by default; a larger one gets this many, as a server
+/// with a page cap answers. Jamf's schema names no maximum.
 pub const MAX_PAGE_SIZE: usize = 2000;
 
 /// Requests kept for [`FakeJamf::requests`]; older ones are dropped.

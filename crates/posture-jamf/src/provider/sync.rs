@@ -21,9 +21,9 @@ use crate::client::SERVICE;
 use crate::model::{Department, Device, ProComputer, ProMobile, SearchResults};
 use crate::routes::{Endpoint, Kind};
 
-/// How many records one sync page asks for. Jamf's schema declares no maximum; its Jamf Pro
-/// API (Spring) caps `page-size` at 2000, the size Jamf admins' tooling uses to list whole
-/// inventories. A server that sends fewer per page than asked is followed at its own size.
+/// How many records one sync page asks for. Jamf's schema declares no maximum for
+/// `page-size`; 2000 is the size admin tooling lists whole inventories with (and a common
+/// server-side cap). A server that sends fewer per page than asked is followed at its size.
 const SYNC_PAGE_SIZE: usize = 2000;
 
 /// The index key of a device: the family and the serial as lookups check it, since Jamf keeps
