@@ -748,9 +748,10 @@ impl PostureProvider for JamfProvider {
     /// Jamf call at a time, nor more than one per 10 s while Jamf fails.
     ///
     /// With inventory sync on, a synced inventory younger than `JAMF_SYNC_MAX_AGE` is ready
-    /// without a request; none past that age is not ready.
+    /// without a request, unless the sync left a family out (its lookups still go to Jamf,
+    /// so the checks above still apply); none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
-        if self.inventory.readiness()? == Readiness::Fresh {
+        if self.inventory.readiness()? == Readiness::Fresh && lock(&self.unsynced).is_empty() {
             return Ok(());
         }
         let timeout = self.config.timeout();

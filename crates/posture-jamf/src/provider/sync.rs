@@ -26,6 +26,11 @@ use crate::routes::{Endpoint, Kind};
 /// server-side cap). A server that sends fewer per page than asked is followed at its size.
 const SYNC_PAGE_SIZE: usize = 2000;
 
+/// The most pages one listing reads: 100 million records at 2000 a page. Only a server that
+/// ignores `page` and sends no `totalCount` gets near it, and the sync then fails rather
+/// than reading forever.
+const MAX_PAGES: usize = 50_000;
+
 /// The index key of a device: the family and the serial as lookups check it, since Jamf keeps
 /// computers and mobile devices apart and a lookup names the family (its mode).
 pub(super) fn key(kind: Kind, serial: &Serial) -> String {
@@ -178,7 +183,7 @@ impl<'a> Synced<'a> {
         let enrich = self.jamf.wants(kind).1;
         let mut size = SYNC_PAGE_SIZE;
         let mut seen: u64 = 0;
-        for page in 0usize.. {
+        for page in 0..MAX_PAGES {
             let listed = self.page(endpoint, kind, page, size, pull).await?;
             let (total, devices) = match listed {
                 Page::Listed(total, devices) => (total, devices),
@@ -210,7 +215,7 @@ impl<'a> Synced<'a> {
                 None => returned == size,
             };
             if returned == 0 || !more {
-                break;
+                return Ok(Listing::Done);
             }
             if page == 0 && returned < size {
                 // The server caps pages below what was asked: ask for its size from now on,
@@ -218,7 +223,7 @@ impl<'a> Synced<'a> {
                 size = returned;
             }
         }
-        Ok(Listing::Done)
+        Err(too_many_pages(&endpoint.route()))
     }
 
     /// Page `page` of `size` records, through the provider's client (token, connection cap,
@@ -276,7 +281,7 @@ impl<'a> Synced<'a> {
         let client = &self.jamf.client;
         let size_text = SYNC_PAGE_SIZE.to_string();
         let mut names = HashMap::new();
-        for page in 0usize.. {
+        for page in 0..MAX_PAGES {
             let page_text = page.to_string();
             let query = [
                 ("page", page_text.as_str()),
@@ -303,8 +308,7 @@ impl<'a> Synced<'a> {
                     "Jamf Pro refused {request}: give the API role the Read Departments \
                      privilege to get department names; sending empty departments"
                 );
-                names.clear();
-                break;
+                return self.keep_departments(HashMap::new());
             };
             let returned = departments.len();
             names.extend(departments.into_iter().map(|d| (d.id, d.name)));
@@ -313,12 +317,23 @@ impl<'a> Synced<'a> {
                 None => returned == SYNC_PAGE_SIZE,
             };
             if returned == 0 || !more {
-                break;
+                return self.keep_departments(names);
             }
         }
+        Err(too_many_pages("/api/v1/departments"))
+    }
+
+    fn keep_departments(&self, names: HashMap<String, String>) -> Result<(), ProviderError> {
         *lock(&self.departments) = names;
         Ok(())
     }
+}
+
+fn too_many_pages(route: &str) -> ProviderError {
+    ProviderError::permanent(format!(
+        "Jamf Pro kept sending pages of {route} past {MAX_PAGES} without saying how many \
+         records there are; the inventory sync stops"
+    ))
 }
 
 /// Both families through the Jamf Pro API, a page of [`SYNC_PAGE_SIZE`] at a time, one

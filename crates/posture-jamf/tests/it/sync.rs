@@ -303,6 +303,10 @@ async fn families_the_sync_cannot_list_are_looked_up_live() {
         lines.contains("mobile devices are not synced") && lines.contains("Classic"),
         "{lines}"
     );
+    // Readiness still checks Jamf: the families left out are looked up there.
+    let before = requests(&jamf);
+    synced.check_ready().await.unwrap();
+    assert!(requests(&jamf) > before);
     for serial in ["C02SYNCMAC01", "DMPSYNCIPH01", "C02NOTTHERE1"] {
         for mode in MODES {
             assert_eq!(
