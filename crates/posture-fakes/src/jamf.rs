@@ -16,7 +16,9 @@
 //! - `GET /api/v1/computers-inventory`, `/api/v3/…` and `/api/v4/…` (v4 with its renamed
 //!   `lastContact`) and `GET /api/v2/mobile-devices/detail`: `{"totalCount","results"}` with
 //!   only the requested `section`s filled and an RSQL `filter` on the serial;
-//! - `GET /api/v1/departments/{id}`;
+//! - `GET /api/v1/departments/{id}`, and `GET /api/v1/departments` in pages;
+//! - pages as the Jamf Pro API serves them: `page` from 0, `page-size` (default 100, at most
+//!   [`MAX_PAGE_SIZE`]), and `totalCount` for all pages;
 //! - bearer tokens that expire on time and can be revoked, answering 401.
 //!
 //! Like a real Jamf Pro it can lack endpoints (removed in a later release, or not yet added:
@@ -289,6 +291,7 @@ struct State {
     revoked: HashSet<FakePrivilege>,
     stale_computers: Vec<FakeDevice>,
     requests: Vec<RecordedRequest>,
+    max_page_size: usize,
 }
 
 impl Default for State {
@@ -308,9 +311,14 @@ impl Default for State {
             revoked: HashSet::new(),
             stale_computers: Vec::new(),
             requests: Vec::new(),
+            max_page_size: MAX_PAGE_SIZE,
         }
     }
 }
+
+/// The largest `page-size` served by default; a larger one gets this many, as a server
+/// with a page cap answers. Jamf's schema names no maximum.
+pub const MAX_PAGE_SIZE: usize = 2000;
 
 /// Requests kept for [`FakeJamf::requests`]; older ones are dropped.
 const MAX_RECORDED: usize = 10_000;
@@ -409,6 +417,17 @@ impl FakeJamf {
     /// Injects `fault` into the next `times` inventory lookups only.
     pub fn fail_next(&self, fault: Fault, times: usize) {
         self.shared.fault.fail_next(fault, times);
+    }
+
+    /// Serves at most `size` records a page (default [`MAX_PAGE_SIZE`]), whatever
+    /// `page-size` asks, as a server with a lower cap would.
+    pub fn set_max_page_size(&self, size: usize) {
+        lock(&self.shared.state).max_page_size = size.max(1);
+    }
+
+    /// Lets the next `skip` inventory lookups through, then injects `fault` into `times`.
+    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
+        self.shared.fault.fail_after(skip, fault, times);
     }
 
     /// Injects a failure into the token endpoint, or stops with `None`.
@@ -603,16 +622,28 @@ async fn handle(shared: &Shared, request: FakeRequest) -> Answer {
             })
             .await
         }
-        (&Method::GET, ["api", "v1", "departments", id]) => {
+        (&Method::GET, ["api", "v1", "departments"]) => {
             shared.department_requests.fetch_add(1, Ordering::SeqCst);
-            if let Some(denied) = check_token(shared, bearer.as_deref(), false) {
+            if let Some(denied) = departments_denied(shared, bearer.as_deref()) {
                 return denied;
             }
-            if lock(&shared.state)
-                .revoked
-                .contains(&FakePrivilege::ReadDepartments)
-            {
-                return api_error(StatusCode::FORBIDDEN, "FORBIDDEN", "Forbidden");
+            let state = lock(&shared.state);
+            // Jamf's default sort for departments is `id:asc`; IDs are numbers.
+            let mut all: Vec<(&String, &String)> = state.departments.iter().collect();
+            all.sort_by_key(|(id, _)| (id.parse::<u64>().unwrap_or(u64::MAX), id.as_str()));
+            let listed: Vec<Value> = paged(&query, state.max_page_size, &all)
+                .iter()
+                .map(|(id, name)| json!({"id": id, "name": name}))
+                .collect();
+            json_response(
+                StatusCode::OK,
+                &json!({"totalCount": all.len(), "results": listed}),
+            )
+        }
+        (&Method::GET, ["api", "v1", "departments", id]) => {
+            shared.department_requests.fetch_add(1, Ordering::SeqCst);
+            if let Some(denied) = departments_denied(shared, bearer.as_deref()) {
+                return denied;
             }
             let name = lock(&shared.state).departments.get(*id).cloned();
             match name {
@@ -622,6 +653,33 @@ async fn handle(shared: &Shared, request: FakeRequest) -> Answer {
         }
         _ => html(StatusCode::NOT_FOUND, "Not Found"),
     }
+}
+
+/// 401 without a valid token, 403 without Read Departments.
+fn departments_denied(shared: &Shared, bearer: Option<&str>) -> Option<Answer> {
+    if let Some(denied) = check_token(shared, bearer, false) {
+        return Some(denied);
+    }
+    lock(&shared.state)
+        .revoked
+        .contains(&FakePrivilege::ReadDepartments)
+        .then(|| api_error(StatusCode::FORBIDDEN, "FORBIDDEN", "Forbidden"))
+}
+
+/// The items of the page `query` asks for: `page` from 0 (default 0), `page-size` items
+/// (default 100, at most `max`).
+fn paged<'a, T>(query: &[(String, String)], max: usize, items: &'a [T]) -> &'a [T] {
+    let number = |name: &str, default: usize| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let size = number("page-size", 100).min(max);
+    let start = number("page", 0).saturating_mul(size).min(items.len());
+    let end = start.saturating_add(size).min(items.len());
+    items.get(start..end).unwrap_or_default()
 }
 
 /// What a Classic inventory request asks for.
@@ -1038,20 +1096,10 @@ fn pro(
         matching.splice(0..0, stale);
     }
     let total = matching.len();
-    let number = |name: &str, default: usize| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.parse::<usize>().ok())
-            .unwrap_or(default)
-    };
-    let (page, page_size) = (number("page", 0), number("page-size", 100));
-    let results: Vec<Value> = matching
+    let numbered: Vec<(usize, &FakeDevice)> = matching.into_iter().enumerate().collect();
+    let results: Vec<Value> = paged(query, state.max_page_size, &numbered)
         .iter()
-        .enumerate()
-        .skip(page.saturating_mul(page_size))
-        .take(page_size)
-        .map(|(i, d)| {
+        .map(|&(i, d)| {
             if computer {
                 pro_computer(i + 1, d, v4, has)
             } else {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use posture_core::DeviceMode;
 use posture_http::env;
+use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, CaBundle, Secret};
 use posture_settings::Reader;
 
@@ -160,6 +161,7 @@ pub struct JamfConfig {
     token_renewal_margin: Duration,
     max_connections: usize,
     max_retry_after: Duration,
+    sync: SyncSettings,
 }
 
 pub use posture_http::env::ConfigProblem;
@@ -261,6 +263,7 @@ impl JamfConfig {
             token_renewal_margin: Duration::from_secs(30),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
+            sync: SyncSettings::new("JAMF_SYNC_INTERVAL", "JAMF_SYNC_MAX_AGE"),
         })
     }
 
@@ -289,6 +292,8 @@ impl JamfConfig {
     /// | `JAMF_NEGATIVE_CACHE_TTL` | seconds denies are reused; `0` disables | `10` |
     /// | `JAMF_DEFAULT_MODE` | mode when the request has none: `computer`, `mobiledevice`, `auto` | `mobiledevice` |
     /// | `JAMF_CA_PATH` | PEM file of extra CA certificates for an on-premises Jamf | none |
+    /// | `JAMF_SYNC_INTERVAL` | seconds between inventory syncs; `0` looks each device up | `0` |
+    /// | `JAMF_SYNC_MAX_AGE` | oldest synced inventory answered from; `0` is 3 × the interval | `0` |
     ///
     /// ```
     /// use std::collections::HashMap;
@@ -328,6 +333,11 @@ impl JamfConfig {
             .choice(&kind::JAMF_DEFAULT_MODE)
             .and_then(|text| text.parse::<DeviceMode>().ok());
         let extra_roots = env::read_ca_bundle(&mut reader, &kind::JAMF_CA_PATH);
+        let sync = SyncSettings::read(
+            &mut reader,
+            &kind::JAMF_SYNC_INTERVAL,
+            &kind::JAMF_SYNC_MAX_AGE,
+        );
         let problems = reader.take_problems();
 
         match (
@@ -378,6 +388,7 @@ impl JamfConfig {
                 max_connections: usize::try_from(max_connections)
                     .unwrap_or(DEFAULT_MAX_CONNECTIONS),
                 max_retry_after,
+                sync,
             }),
             _ => Err(JamfConfigError { problems }),
         }
@@ -406,6 +417,23 @@ impl JamfConfig {
         self.max_retry_after = env::max_retry_after_in_range(delay, "JAMF_MAX_RETRY_AFTER")
             .map_err(JamfConfigError::one)?;
         Ok(self)
+    }
+
+    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
+    /// [`posture_http::sync`] and the crate documentation). Fails for an interval or maximum
+    /// age the variables `JAMF_SYNC_INTERVAL` and `JAMF_SYNC_MAX_AGE` would refuse.
+    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, JamfConfigError> {
+        self.sync = SyncSettings::new("JAMF_SYNC_INTERVAL", "JAMF_SYNC_MAX_AGE")
+            .every(sync.interval())
+            .max_age(sync.oldest())
+            .checked()
+            .map_err(JamfConfigError::one)?;
+        Ok(self)
+    }
+
+    /// The inventory sync settings (`JAMF_SYNC_INTERVAL`, `JAMF_SYNC_MAX_AGE`).
+    pub fn sync(&self) -> &SyncSettings {
+        &self.sync
     }
 
     /// Requires mobile devices to be members of this group (exact name, as Jamf shows it).

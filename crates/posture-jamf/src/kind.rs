@@ -96,6 +96,10 @@ pub(crate) const JAMF_CA_PATH: Setting = Setting::path(
     "JAMF_CA_PATH",
     "extra PEM CA certificates for a Jamf Pro server with a private CA",
 );
+pub(crate) const JAMF_SYNC_INTERVAL: Setting =
+    posture_http::sync::interval_setting("JAMF_SYNC_INTERVAL");
+pub(crate) const JAMF_SYNC_MAX_AGE: Setting =
+    posture_http::sync::max_age_setting("JAMF_SYNC_MAX_AGE");
 
 /// Every variable the Jamf provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
@@ -113,6 +117,8 @@ pub const SETTINGS: &[Setting] = &[
     JAMF_NEGATIVE_CACHE_TTL,
     JAMF_MAX_RETRY_AFTER,
     JAMF_CA_PATH,
+    JAMF_SYNC_INTERVAL,
+    JAMF_SYNC_MAX_AGE,
 ];
 
 /// The Jamf provider's [`ProviderKind`]: reads [`SETTINGS`] with [`JamfConfig::from_env`].
@@ -145,9 +151,21 @@ struct JamfSetup(JamfConfig);
 
 impl ProviderSetup for JamfSetup {
     fn summary(&self) -> Vec<String> {
-        // Every setting is in the declared summary; the endpoints in use are in the provider's
-        // report once it is ready.
-        Vec::new()
+        // Every other setting is in the declared summary; the endpoints in use are in the
+        // provider's report once it is ready.
+        vec![self.0.sync().summary()]
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        match (self.0.sync().is_on(), self.0.api()) {
+            (true, crate::JamfApi::Classic) => vec![
+                "JAMF_SYNC_INTERVAL is set but JAMF_API=classic: the Classic API can't list \
+                 devices in pages with their groups, so nothing is synced and every device is \
+                 looked up live"
+                    .to_owned(),
+            ],
+            _ => Vec::new(),
+        }
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
@@ -155,6 +173,12 @@ impl ProviderSetup for JamfSetup {
             JamfProvider::new(self.0.clone())
                 .map_err(|err| BuildError::new("cannot set up the Jamf provider", err))?,
         );
+        // Detached: the task holds a weak reference and ends with the provider.
+        drop(posture_http::sync::spawn(
+            &jamf,
+            self.0.sync(),
+            |jamf| async move { jamf.sync_inventory().await },
+        ));
         Ok(BuiltProvider::new(jamf.clone()).with_counters(jamf))
     }
 }
@@ -162,7 +186,7 @@ impl ProviderSetup for JamfSetup {
 impl ProviderCounters for JamfProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        vec![
+        let mut samples = vec![
             CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
                 .label("cache", "decisions"),
             CounterSample::new(CounterSample::CACHE_HITS, stats.departments.hits)
@@ -181,7 +205,9 @@ impl ProviderCounters for JamfProvider {
                 ),
                 stats.connection_waits,
             ),
-        ]
+        ];
+        samples.extend(self.inventory().samples());
+        samples
     }
 }
 

@@ -242,12 +242,20 @@ fn collect_group_names(value: &Value, names: &mut Vec<String>, depth: usize) {
 /// `ComputerInventorySearchResultsV3`, and the mobile devices' `MobileDeviceInventorySearchResults`.
 #[derive(Deserialize)]
 pub(crate) struct SearchResults<T> {
+    /// Records across all pages; a sync reads pages until it has seen this many.
+    #[serde(default, rename = "totalCount")]
+    total_count: Option<u64>,
     results: Vec<T>,
 }
 
 impl<T> SearchResults<T> {
     pub(crate) fn into_results(self) -> Vec<T> {
         self.results
+    }
+
+    /// `totalCount` (when Jamf sent it) and this page's records.
+    pub(crate) fn into_page(self) -> (Option<u64>, Vec<T>) {
+        (self.total_count, self.results)
     }
 }
 
@@ -407,9 +415,11 @@ impl From<ProMobile> for Device {
     }
 }
 
-/// `GET /api/v1/departments/{id}`.
+/// `GET /api/v1/departments/{id}`, and each item of `GET /api/v1/departments`.
 #[derive(Deserialize)]
 pub(crate) struct Department {
+    #[serde(default, deserialize_with = "text")]
+    pub(crate) id: String,
     #[serde(deserialize_with = "text")]
     pub(crate) name: String,
 }

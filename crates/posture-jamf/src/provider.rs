@@ -4,6 +4,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
+use posture_http::sync::{FromIndex, Inventory, Readiness};
 use posture_http::{
     Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial,
     StatusCode, TokenStats, decode_json, find_cause, status_error,
@@ -18,6 +19,8 @@ use crate::model::{
     SearchResults,
 };
 use crate::routes::{Endpoint, Kind, RouteMemo, advice};
+
+mod sync;
 
 /// How many inventory records one Jamf Pro API search may return. One serial should match one
 /// record; a few more allow for duplicates left by re-enrolment.
@@ -41,6 +44,15 @@ const ROUTE_PROBE: &str = "step-posture-connector-route-probe";
 #[error("the Jamf Pro API role lacks the {privilege} privilege")]
 struct MissingPrivilege {
     privilege: &'static str,
+}
+
+/// A device's decision, or the enrichment still to finish for an allowed one.
+enum Judged {
+    /// The decision.
+    Final(Decision),
+    /// Allowed with this device's enrichment, once its department name is known (see
+    /// [`department_to_fetch`]).
+    Enrich(Box<Device>),
 }
 
 /// What one endpoint said.
@@ -105,6 +117,10 @@ pub struct JamfProvider {
     token_ready: RecentSuccess,
     /// What the last readiness check found, for [`PostureProvider::report`].
     findings: Mutex<Vec<String>>,
+    /// `JAMF_SYNC_INTERVAL`: the synced inventory lookups ask first.
+    inventory: Inventory,
+    /// The device families the last successful sync left out, and why, for the report.
+    unsynced: Mutex<Vec<String>>,
 }
 
 impl JamfProvider {
@@ -137,6 +153,7 @@ impl JamfProvider {
             CacheConfig::new(DEPARTMENT_CACHE_TTL, config.negative_cache_ttl())
                 .with_max_entries(1_000),
         );
+        let inventory = Inventory::new(SERVICE, config.sync().clone());
         Ok(Self {
             routes: RouteMemo::new(config.api()),
             config,
@@ -147,6 +164,8 @@ impl JamfProvider {
             ready: RecentSuccess::new(READY_WINDOW),
             token_ready: RecentSuccess::new(Duration::ZERO),
             findings: Mutex::new(Vec::new()),
+            inventory,
+            unsynced: Mutex::new(Vec::new()),
         })
     }
 
@@ -164,6 +183,31 @@ impl JamfProvider {
             jamf_requests: self.client.requests.load(Ordering::Relaxed),
             retries_after_401: self.client.retries_after_401.load(Ordering::Relaxed),
             connection_waits: self.client.connection_waits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The synced inventory (empty while `JAMF_SYNC_INTERVAL` is 0).
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    /// The decision the synced inventory holds for `serial` in `mode`, if any. In `auto` mode
+    /// a computer the index lists is the answer; a serial no computer has goes on to mobile
+    /// devices, as a live lookup does after "no computer".
+    fn indexed_decision(&self, mode: DeviceMode, serial: &Serial) -> Option<Decision> {
+        let listed = |kind| match self.inventory.lookup(&sync::key(kind, serial)) {
+            FromIndex::Decided(decision) => Some(decision),
+            _ => None,
+        };
+        match mode {
+            DeviceMode::Computer => listed(Kind::Computer),
+            DeviceMode::MobileDevice => listed(Kind::MobileDevice),
+            DeviceMode::Auto => match self.inventory.lookup(&sync::key(Kind::Computer, serial)) {
+                FromIndex::Decided(decision) => Some(decision),
+                FromIndex::NotListed => listed(Kind::MobileDevice),
+                _ => None,
+            },
+            _ => None,
         }
     }
 
@@ -250,9 +294,25 @@ impl JamfProvider {
     }
 
     async fn fetch_decision(&self, kind: Kind, serial: &Serial) -> Result<Decision, ProviderError> {
-        let Some(mut device) = self.find(kind, serial).await? else {
+        let device = self.find(kind, serial).await?;
+        match self.judge(kind, serial, device) {
+            Judged::Final(decision) => Ok(decision),
+            Judged::Enrich(mut device) => {
+                if let Some(id) = department_to_fetch(&device) {
+                    device.user.department = self.department_name(&id).await?;
+                }
+                Ok(Decision::allow_with(device.enrichment()))
+            }
+        }
+    }
+
+    /// The decision for the device Jamf holds under `serial` (`None`: none), short of the
+    /// department name an enriched allow may still need. Live lookups and inventory syncs
+    /// both decide here, so they decide alike.
+    fn judge(&self, kind: Kind, serial: &Serial, device: Option<Device>) -> Judged {
+        let Some(device) = device else {
             tracing::debug!(%serial, kind = kind.noun(), "not found in Jamf Pro");
-            return Ok(Decision::deny(
+            return Judged::Final(Decision::deny(
                 DenyCode::DEVICE_NOT_FOUND,
                 format!("no {} with serial number {serial} in Jamf Pro", kind.noun()),
             ));
@@ -261,7 +321,7 @@ impl JamfProvider {
             Some(true) => {}
             Some(false) => {
                 tracing::debug!(%serial, kind = kind.noun(), "found but not managed");
-                return Ok(Decision::deny(
+                return Judged::Final(Decision::deny(
                     DenyCode::NOT_MANAGED,
                     format!("{} {serial} is in Jamf Pro but not managed", kind.noun()),
                 ));
@@ -270,7 +330,7 @@ impl JamfProvider {
                 // Jamf always reports the flag with the general section, so its absence is a
                 // partial record: never a reason to allow.
                 tracing::debug!(%serial, kind = kind.noun(), "no management state in the answer");
-                return Ok(Decision::deny(
+                return Judged::Final(Decision::deny(
                     DenyCode::NOT_MANAGED,
                     format!(
                         "Jamf Pro did not report whether {} {serial} is managed",
@@ -285,19 +345,35 @@ impl JamfProvider {
         {
             tracing::debug!(%serial, kind = kind.noun(), group, "not in the compliance group");
             // The Go version's wording, kept for anyone matching on it.
-            return Ok(Decision::deny(
+            return Judged::Final(Decision::deny(
                 DenyCode::NOT_COMPLIANT,
                 format!("{serial} is not a member of supplied compliance group \"{group}\""),
             ));
         }
         tracing::debug!(%serial, kind = kind.noun(), enrich, "allowed");
-        if !enrich {
-            return Ok(Decision::allow());
+        if enrich {
+            Judged::Enrich(Box::new(device))
+        } else {
+            Judged::Final(Decision::allow())
         }
-        if device.user.department.is_empty() && is_department_id(&device.user.department_id) {
-            device.user.department = self.department_name(&device.user.department_id).await?;
+    }
+
+    /// The sections a Jamf Pro API inventory read asks for: only what [`judge`](Self::judge)
+    /// and the enrichment read.
+    fn sections(&self, kind: Kind) -> Vec<(&'static str, &'static str)> {
+        let (group, enrich) = self.wants(kind);
+        let groups_section = match kind {
+            Kind::Computer => "GROUP_MEMBERSHIPS",
+            Kind::MobileDevice => "GROUPS",
+        };
+        let mut query = vec![("section", "GENERAL"), ("section", "HARDWARE")];
+        if enrich {
+            query.push(("section", "USER_AND_LOCATION"));
         }
-        Ok(Decision::allow_with(device.enrichment()))
+        if enrich || group.is_some() {
+            query.push(("section", groups_section));
+        }
+        query
     }
 
     /// The compliance group and the enrichment switch for `kind`.
@@ -452,20 +528,13 @@ impl JamfProvider {
         kind: Kind,
         serial: &Serial,
     ) -> Result<Reply<Option<Device>>, ProviderError> {
-        let (group, enrich) = self.wants(kind);
-        let (filter_field, groups_section) = match kind {
-            Kind::Computer => ("hardware.serialNumber", "GROUP_MEMBERSHIPS"),
-            Kind::MobileDevice => ("serialNumber", "GROUPS"),
+        let filter_field = match kind {
+            Kind::Computer => "hardware.serialNumber",
+            Kind::MobileDevice => "serialNumber",
         };
         // The serial is ASCII letters and digits only (checked), so it can't escape the quotes.
         let filter = format!("{filter_field}==\"{serial}\"");
-        let mut query = vec![("section", "GENERAL"), ("section", "HARDWARE")];
-        if enrich {
-            query.push(("section", "USER_AND_LOCATION"));
-        }
-        if enrich || group.is_some() {
-            query.push(("section", groups_section));
-        }
+        let mut query = self.sections(kind);
         query.extend([
             ("page", "0"),
             ("page-size", PAGE_SIZE),
@@ -499,11 +568,7 @@ impl JamfProvider {
                     .collect()
             }
         };
-        // Duplicates come from re-enrolment; prefer the managed record.
-        let managed = devices.iter().position(|d| d.managed == Some(true));
-        Ok(Reply::Answered(
-            devices.into_iter().nth(managed.unwrap_or(0)),
-        ))
+        Ok(Reply::Answered(pick(devices)))
     }
 
     /// A department's name from its ID (`GET /api/v1/departments/{id}`), cached for an hour.
@@ -663,6 +728,9 @@ impl PostureProvider for JamfProvider {
             DeviceMode::Unspecified => self.config.default_mode(),
             mode => mode,
         };
+        if let Some(decision) = self.indexed_decision(mode, &serial) {
+            return Ok(decision);
+        }
         let timeout = self.config.timeout();
         tokio::time::timeout(timeout, self.decide(mode, &serial))
             .await
@@ -678,7 +746,14 @@ impl PostureProvider for JamfProvider {
     /// once they pass; the token is checked every time. A failure is reused for 10 s, and
     /// concurrent checks wait for the one in flight, so no probe rate makes more than one
     /// Jamf call at a time, nor more than one per 10 s while Jamf fails.
+    ///
+    /// With inventory sync on, a synced inventory younger than `JAMF_SYNC_MAX_AGE` is ready
+    /// without a request, unless the sync left a family out (its lookups still go to Jamf,
+    /// so the checks above still apply); none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
+        if self.inventory.readiness()? == Readiness::Fresh && lock(&self.unsynced).is_empty() {
+            return Ok(());
+        }
         let timeout = self.config.timeout();
         match tokio::time::timeout(timeout, self.readiness()).await {
             Ok(result) => result,
@@ -692,9 +767,13 @@ impl PostureProvider for JamfProvider {
     }
 
     /// The endpoint and API version each device family uses, any family the API role can't
-    /// read, and the connection cap, as the last readiness check found them.
+    /// read, and the connection cap, as the last readiness check found them; with inventory
+    /// sync on, the index and the families it leaves out.
     fn report(&self) -> Vec<String> {
-        lock(&self.findings).clone()
+        let mut lines = lock(&self.findings).clone();
+        lines.extend(self.inventory.report());
+        lines.extend(lock(&self.unsynced).iter().cloned());
+        lines
     }
 }
 
@@ -728,6 +807,20 @@ fn forbidden(kind: Kind, request: &str) -> ProviderError {
 /// Whether `err` (or a copy the lookup cache shared) is a missing privilege.
 fn lacks_privilege(err: &ProviderError) -> bool {
     find_cause::<MissingPrivilege>(err).is_some()
+}
+
+/// The record to decide from among those Jamf holds for one serial, in Jamf's order:
+/// duplicates come from re-enrolment, so the managed record wins, else the first.
+fn pick(devices: Vec<Device>) -> Option<Device> {
+    let managed = devices.iter().position(|d| d.managed == Some(true));
+    devices.into_iter().nth(managed.unwrap_or(0))
+}
+
+/// The department whose name an enriched allow still needs: Jamf Pro API computers carry
+/// only its ID.
+fn department_to_fetch(device: &Device) -> Option<String> {
+    (device.user.department.is_empty() && is_department_id(&device.user.department_id))
+        .then(|| device.user.department_id.clone())
 }
 
 /// Jamf uses `-1` (and sometimes an empty string) for "no department".

@@ -12,4 +12,5 @@ mod endpoints;
 mod failures;
 mod ready;
 mod support;
+mod sync;
 mod tokens;

@@ -1,0 +1,363 @@
+//! Inventory sync (`JAMF_SYNC_INTERVAL`): the same decisions as live lookups, device by
+//! device and mode by mode; fall-back for devices enrolled since; a sync failing midway;
+//! pages retried after `Retry-After`; families the sync can't list.
+
+use std::time::Duration;
+
+use posture_core::{DeviceMode, PostureProvider, ProviderKind};
+use posture_fakes::Fault;
+use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf, FakePrivilege};
+use posture_http::sync::{FromIndex, SyncSettings};
+use posture_jamf::{JamfApi, JamfConfig, JamfProvider};
+
+use crate::support::{decide, fake, lookup, provider};
+
+const MODES: [DeviceMode; 3] = [
+    DeviceMode::Computer,
+    DeviceMode::MobileDevice,
+    DeviceMode::Auto,
+];
+
+/// Rules that every kind of device below trips one way or another.
+fn strict(config: JamfConfig) -> JamfConfig {
+    config
+        .with_computer_group("Compliant Macs")
+        .with_device_group("Compliant iPhones")
+        .with_computer_enrich(true)
+        .with_device_enrich(true)
+}
+
+fn hourly(config: JamfConfig) -> JamfConfig {
+    strict(config)
+        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
+        .unwrap()
+}
+
+fn hourly_plain(config: JamfConfig) -> JamfConfig {
+    config
+        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
+        .unwrap()
+}
+
+/// A fleet of every state the provider tells apart, in both families, and the serials a
+/// lookup may ask for (including unknown and malformed ones). The serials the index lists,
+/// by family, come second.
+fn populate(jamf: &FakeJamf) -> (Vec<String>, Vec<(DeviceMode, String)>) {
+    jamf.add_department("7", "Engineering");
+    jamf.add_department("8", "Sales");
+    let mut asked = Vec::new();
+    let mut listed = Vec::new();
+    for n in 0..230 {
+        let serial = format!("C02SYNC{n:05}");
+        let device = FakeDevice::new(&serial);
+        jamf.add_computer(match n % 6 {
+            0 => device.unmanaged().with_groups(["Compliant Macs"]),
+            1 => device.management_unreported(),
+            2 => device.with_groups(["Lab Macs"]),
+            3 => device
+                .with_groups(["Compliant Macs", "All Managed Clients"])
+                .with_department("7", "ignored by the Jamf Pro API"),
+            // A department Jamf no longer has: an empty name, as live.
+            4 => device
+                .with_groups(["Compliant Macs"])
+                .with_department("99", ""),
+            _ => device.with_groups(["Compliant Macs"]),
+        });
+        asked.push(serial.clone());
+        listed.push((DeviceMode::Computer, serial));
+    }
+    for n in 0..120 {
+        let serial = format!("DMPSYNC{n:05}");
+        let device = FakeDevice::new(&serial);
+        jamf.add_mobile_device(match n % 4 {
+            0 => device.unmanaged(),
+            1 => device.with_groups(["Other"]),
+            2 => device
+                .with_groups(["Compliant iPhones"])
+                .with_department("8", "Sales"),
+            _ => device.with_groups(["Compliant iPhones"]),
+        });
+        asked.push(serial.clone());
+        listed.push((DeviceMode::MobileDevice, serial));
+    }
+    // Re-enrolments: a stale record Jamf lists first. Managed live record: it wins. Neither
+    // managed: the first one (stale, no management state) is the answer.
+    jamf.add_stale_computer(FakeDevice::new("C02SYNCTWICE").unmanaged());
+    jamf.add_computer(FakeDevice::new("C02SYNCTWICE").with_groups(["Compliant Macs"]));
+    jamf.add_stale_computer(FakeDevice::new("C02SYNCSTALE").management_unreported());
+    jamf.add_computer(FakeDevice::new("C02SYNCSTALE").unmanaged());
+    // A record no lookup could name: left out of the index.
+    jamf.add_computer(FakeDevice::new("not a serial!"));
+    for serial in ["C02SYNCTWICE", "C02SYNCSTALE"] {
+        asked.push(serial.to_owned());
+        listed.push((DeviceMode::Computer, serial.to_owned()));
+    }
+    asked.extend(
+        [
+            "C02NOTTHERE1",
+            "c02sync00005",
+            "x",
+            "00008103-001A2B3C4D5E001E",
+            "not a serial!",
+        ]
+        .map(str::to_owned),
+    );
+    let auto: Vec<(DeviceMode, String)> = listed
+        .iter()
+        .map(|(_, serial)| (DeviceMode::Auto, serial.clone()))
+        .collect();
+    listed.extend(auto);
+    (asked, listed)
+}
+
+async fn allowed(provider: &JamfProvider, serial: &str, mode: DeviceMode) -> bool {
+    decide(provider, serial, mode).await.is_allowed()
+}
+
+/// `count` managed computers, `C02SYNC00000` on.
+fn add_computers(jamf: &FakeJamf, count: usize) {
+    for n in 0..count {
+        jamf.add_computer(FakeDevice::new(format!("C02SYNC{n:05}")));
+    }
+}
+
+fn requests(jamf: &FakeJamf) -> u64 {
+    let stats = jamf.stats();
+    stats.lookup_requests + stats.match_requests + stats.department_requests
+}
+
+#[tokio::test]
+async fn synced_decisions_equal_live_decisions_device_by_device() {
+    let jamf = fake().await;
+    let (asked, listed) = populate(&jamf);
+    // A server capping pages at 100 records: the sync follows its page size.
+    jamf.set_max_page_size(100);
+    let live = provider(&jamf, JamfApi::Auto, strict);
+    let synced = provider(&jamf, JamfApi::Auto, hourly);
+    let before = requests(&jamf);
+    let report = synced.sync_inventory().await.unwrap();
+    assert_eq!(report.devices, 232 + 120, "each serial once per family");
+    // 235 computer records in pages of 100, 120 mobile devices, one department page.
+    assert_eq!(report.calls, 3 + 2 + 1);
+    assert_eq!(requests(&jamf) - before, report.calls);
+
+    // Every listed device, in its family's mode and in auto mode: from the index, no call.
+    let before = requests(&jamf);
+    let mut allowed = 0;
+    for (mode, serial) in &listed {
+        let from_index = decide(&synced, serial, *mode).await;
+        allowed += usize::from(from_index.is_allowed());
+        assert!(
+            matches!(
+                from_index.deny_code().map(|c| c.as_str()),
+                None | Some("notManaged" | "notCompliant")
+            ),
+            "{serial} {mode:?}: {from_index:?}"
+        );
+    }
+    assert_eq!(requests(&jamf), before, "listed devices cost no Jamf call");
+    assert!(
+        allowed > 200 && listed.len() - allowed > 300,
+        "the rules allow some and deny others: {allowed} allowed"
+    );
+
+    // And every identifier in every mode gives the live decision, listed or not.
+    for serial in &asked {
+        for mode in MODES {
+            let from_index = lookup(&synced, serial, mode)
+                .await
+                .map_err(|e| e.to_string());
+            let from_jamf = lookup(&live, serial, mode).await.map_err(|e| e.to_string());
+            assert_eq!(from_index, from_jamf, "{serial} {mode:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_large_fleet_is_read_in_pages_of_2000() {
+    let jamf = fake().await;
+    for n in 0..2001 {
+        jamf.add_computer(FakeDevice::new(format!("C02PAGE{n:05}")));
+    }
+    jamf.add_mobile_device(FakeDevice::new("DMPPAGE00001"));
+    let synced = provider(&jamf, JamfApi::Auto, hourly_plain);
+    let report = synced.sync_inventory().await.unwrap();
+    assert_eq!((report.devices, report.calls), (2002, 3));
+    let pages: Vec<String> = jamf
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("computers-inventory"))
+        .map(|r| {
+            let get = |name: &str| {
+                r.query
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map_or("", |(_, v)| v.as_str())
+                    .to_owned()
+            };
+            format!("{} {} {}", get("page"), get("page-size"), get("sort"))
+        })
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "0 2000 general.name:asc,id:asc",
+            "1 2000 general.name:asc,id:asc"
+        ]
+    );
+    let before = requests(&jamf);
+    for serial in ["C02PAGE00000", "C02PAGE02000"] {
+        assert!(allowed(&synced, serial, DeviceMode::Computer).await);
+    }
+    assert!(allowed(&synced, "DMPPAGE00001", DeviceMode::Auto).await);
+    assert_eq!(requests(&jamf), before);
+}
+
+#[tokio::test]
+async fn a_device_enrolled_after_the_sync_is_looked_up_live() {
+    let jamf = fake().await;
+    jamf.add_computer(FakeDevice::new("C02SYNCFIRST"));
+    let synced = provider(&jamf, JamfApi::Auto, hourly_plain);
+    synced.sync_inventory().await.unwrap();
+    jamf.add_computer(FakeDevice::new("C02SYNCLATER"));
+    assert_eq!(
+        synced.inventory().lookup("computer/C02SYNCLATER"),
+        FromIndex::NotListed
+    );
+    let before = jamf.stats().lookup_requests;
+    assert!(allowed(&synced, "C02SYNCLATER", DeviceMode::Computer).await);
+    assert_eq!(jamf.stats().lookup_requests, before + 1);
+    // The next sync lists it: no more calls for it.
+    synced.sync_inventory().await.unwrap();
+    synced.clear_cache();
+    let before = requests(&jamf);
+    assert!(allowed(&synced, "C02SYNCLATER", DeviceMode::Computer).await);
+    assert_eq!(requests(&jamf), before);
+}
+
+#[tokio::test]
+async fn a_sync_failing_midway_keeps_the_previous_inventory() {
+    let jamf = fake().await;
+    jamf.set_max_page_size(100);
+    add_computers(&jamf, 150);
+    let synced = provider(&jamf, JamfApi::Auto, hourly_plain);
+    synced.sync_inventory().await.unwrap();
+    // The first page is served, the second refused: nothing of the first replaces the index.
+    jamf.add_computer(FakeDevice::new("C02SYNCNEW00"));
+    jamf.fail_after(1, Fault::Status(403), 1);
+    let err = synced.sync_inventory().await.unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    assert!(matches!(
+        synced.inventory().lookup("computer/C02SYNC00149"),
+        FromIndex::Decided(d) if d.is_allowed()
+    ));
+    assert_eq!(
+        synced.inventory().lookup("computer/C02SYNCNEW00"),
+        FromIndex::NotListed
+    );
+    assert!(synced.report().iter().any(|line| line.contains("403")));
+    // Readiness still holds without asking Jamf: the index is younger than the maximum age.
+    jamf.set_fault(Some(Fault::Status(503)));
+    let before = jamf.stats().token_requests + requests(&jamf);
+    synced.check_ready().await.unwrap();
+    assert_eq!(jamf.stats().token_requests + requests(&jamf), before);
+}
+
+#[tokio::test]
+async fn a_rate_limited_page_is_retried_after_retry_after() {
+    let jamf = fake().await;
+    jamf.set_max_page_size(100);
+    add_computers(&jamf, 101);
+    let synced = provider(&jamf, JamfApi::Auto, hourly_plain);
+    jamf.fail_after(
+        1,
+        Fault::TooManyRequests {
+            retry_after_secs: 1,
+        },
+        1,
+    );
+    let report = synced.sync_inventory().await.unwrap();
+    // Two computer pages (one of them twice) and the mobile devices' one.
+    assert_eq!((report.devices, report.calls), (101, 4));
+    assert!(report.duration >= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn families_the_sync_cannot_list_are_looked_up_live() {
+    let jamf = fake().await;
+    jamf.add_computer(FakeDevice::new("C02SYNCMAC01"));
+    jamf.add_mobile_device(FakeDevice::new("DMPSYNCIPH01"));
+    // Mobile devices only through Classic; computers not readable, and nothing needs them.
+    jamf.remove_endpoint(FakeEndpoint::MobileDevicesV2);
+    jamf.revoke_privilege(FakePrivilege::ReadComputers);
+    let synced = provider(&jamf, JamfApi::Auto, hourly_plain);
+    let live = provider(&jamf, JamfApi::Auto, |c| c);
+    let report = synced.sync_inventory().await.unwrap();
+    assert_eq!(report.devices, 0);
+    let lines = synced.report().join("\n");
+    assert!(
+        lines.contains("computers are not synced") && lines.contains("Read Computers"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("mobile devices are not synced") && lines.contains("Classic"),
+        "{lines}"
+    );
+    // Readiness still checks Jamf: the families left out are looked up there.
+    let before = requests(&jamf);
+    synced.check_ready().await.unwrap();
+    assert!(requests(&jamf) > before);
+    for serial in ["C02SYNCMAC01", "DMPSYNCIPH01", "C02NOTTHERE1"] {
+        for mode in MODES {
+            assert_eq!(
+                lookup(&synced, serial, mode)
+                    .await
+                    .map_err(|e| e.to_string()),
+                lookup(&live, serial, mode).await.map_err(|e| e.to_string()),
+                "{serial} {mode:?}"
+            );
+        }
+    }
+    // A family a setting needs must be listed: the sync fails, as readiness would.
+    let needs_computers = provider(&jamf, JamfApi::Auto, |c| {
+        hourly_plain(c.with_computer_group("Compliant Macs"))
+    });
+    let err = needs_computers.sync_inventory().await.unwrap_err();
+    assert!(err.to_string().contains("JAMF_COMPUTER_GROUP"), "{err}");
+}
+
+#[tokio::test]
+async fn sync_settings_come_from_the_environment_and_show_in_check_config() {
+    let jamf = fake().await;
+    let mut vars = jamf.env_vars();
+    vars.push(("JAMF_SYNC_INTERVAL".to_owned(), "900".to_owned()));
+    let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let config = JamfConfig::from_env(get).unwrap();
+    assert_eq!(config.sync().interval(), Duration::from_secs(900));
+    assert_eq!(config.sync().oldest(), Duration::from_secs(2700));
+    let provider = JamfProvider::new(config).unwrap();
+    let report = provider.report().join("\n");
+    assert!(report.contains("inventory sync: every 900 s"), "{report}");
+    assert!(report.contains("inventory index: none yet"), "{report}");
+
+    let setup = posture_jamf::KIND.configure(&get).unwrap();
+    assert!(
+        setup
+            .summary()
+            .iter()
+            .any(|line| line.starts_with("inventory sync: every 900 s")),
+        "{:?}",
+        setup.summary()
+    );
+    assert!(setup.warnings().is_empty());
+    vars.push(("JAMF_API".to_owned(), "classic".to_owned()));
+    let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let setup = posture_jamf::KIND.configure(&get).unwrap();
+    assert!(setup.warnings()[0].contains("JAMF_API=classic"));
+
+    vars.retain(|(k, _)| k != "JAMF_API");
+    vars.push(("JAMF_SYNC_MAX_AGE".to_owned(), "600".to_owned()));
+    let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let err = JamfConfig::from_env(get).unwrap_err();
+    assert_eq!(err.problems()[0].variable, "JAMF_SYNC_MAX_AGE");
+}
