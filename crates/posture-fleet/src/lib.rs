@@ -91,7 +91,8 @@
 //! Create an **API-only user** (`fleetctl user create --api-only`) with the **Observer**
 //! role, globally or on the teams whose hosts may get certificates, and use its token. The
 //! lookup reads one host (`GET /api/v1/fleet/hosts/identifier/…`); the readiness check reads
-//! the user itself (`GET /api/v1/fleet/me`).
+//! the user itself (`GET /api/v1/fleet/me`); the inventory sync lists hosts
+//! (`GET /api/v1/fleet/hosts`), which the same role may.
 //!
 //! # Caching
 //!
@@ -102,8 +103,8 @@
 //! # Inventory sync
 //!
 //! With `FLEET_SYNC_INTERVAL` set (seconds, 300 to 604 800), the provider lists every host at
-//! start-up and then on the interval with `GET /api/v1/fleet/hosts?page=…&per_page=500&\
-//! order_key=id` ([`SYNC_PAGE_SIZE`] hosts a page, pages from 0, one request at a time,
+//! start-up and then on the interval with `GET /api/v1/fleet/hosts` (`page` from 0,
+//! `per_page` [`SYNC_PAGE_SIZE`], `order_key=id`; one request at a time,
 //! through the same client and `Retry-After` gate as lookups), asking with
 //! `populate_labels`, `populate_policies`, `populate_users` and `device_mapping` for the
 //! lists the rules and the enrichment read, until a short page (or
