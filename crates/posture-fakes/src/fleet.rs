@@ -8,11 +8,20 @@
 //!   equals the identifier, as Fleet's `WHERE ? IN (hostname, …, uuid, hardware_serial)
 //!   LIMIT 1` does, so a host named after another's serial is found instead of it; else 404
 //!   `{"message":"Resource Not Found","errors":[{"name":"base","reason":…}]}`;
+//! - `GET /api/v1/fleet/hosts` (list hosts): `{"hosts": […]}`, paged as Fleet pages it
+//!   (`page` from 0, `per_page`; without `per_page`, every host), ordered by `order_key`
+//!   (`id`, `hostname`, `hardware_serial`; `order_direction` `asc` or `desc`; another key
+//!   is 422). A listed host carries `labels`, `policies`, `end_users` and `device_mapping`
+//!   only when asked with `populate_labels`, `populate_policies`, `populate_users` and
+//!   `device_mapping` (`true`), and not when told to ignore them as an older Fleet does
+//!   ([`FakeFleet::ignore_list_params`]). `meta.has_next_results` is added on request
+//!   ([`FakeFleet::set_list_meta`]), since list hosts doesn't document it;
 //! - `GET /api/v1/fleet/me`: the API-only user;
 //! - a static bearer token; anything else gets 401 `{"message":"Authentication required",…}`.
 //!
 //! A host's team is rendered as `team_id`/`team_name`, as `fleet_id`/`fleet_name` (Fleet's
-//! 2026 rename), or both ([`TeamFields`]). Faults ([`Fault`]) apply to host lookups: a
+//! 2026 rename), or both ([`TeamFields`]). Faults ([`Fault`]) apply to host lookups and host
+//! lists: a
 //! status with Fleet's error body, 429 with `Retry-After`, hanging, garbage, the wrong JSON
 //! shape, and [`Fault::IgnoreFilter`] (the first host, whatever was asked).
 //!
@@ -96,6 +105,9 @@ pub struct FakeFleetHost {
     pub policies: Vec<(u64, String, String)>,
     /// `end_users[0]`: e-mail (`idp_username`) and full name.
     pub end_user: Option<(String, String)>,
+    /// `device_mapping[]`: e-mail and source, listed only by list hosts with
+    /// `device_mapping=true` (Fleet's host detail doesn't carry it).
+    pub device_mapping: Vec<(String, String)>,
 }
 
 impl FakeFleetHost {
@@ -117,6 +129,7 @@ impl FakeFleetHost {
             labels: vec![(6, "All Hosts".to_owned()), (17, "wifi-allowed".to_owned())],
             policies: vec![(1, "Gatekeeper enabled".to_owned(), "pass".to_owned())],
             end_user: Some(("betty@example.com".to_owned(), "Betty Jackson".to_owned())),
+            device_mapping: Vec::new(),
             hardware_serial,
         }
     }
@@ -173,6 +186,21 @@ impl FakeFleetHost {
         self.end_user = None;
         self
     }
+
+    /// Sets the `uuid`.
+    #[must_use]
+    pub fn with_uuid(mut self, uuid: impl Into<String>) -> Self {
+        self.uuid = uuid.into();
+        self
+    }
+
+    /// Adds a `device_mapping` entry (an e-mail and its source, such as `custom`).
+    #[must_use]
+    pub fn with_device_mapping(mut self, email: &str, source: &str) -> Self {
+        self.device_mapping
+            .push((email.to_owned(), source.to_owned()));
+        self
+    }
 }
 
 /// Counters of what the fake served.
@@ -183,6 +211,8 @@ pub struct FakeFleetStats {
     pub requests: u64,
     /// Host lookups by identifier.
     pub host_requests: u64,
+    /// Host lists (pages of `GET /api/v1/fleet/hosts`).
+    pub list_requests: u64,
     /// Requests answered 401.
     pub unauthorized: u64,
 }
@@ -209,8 +239,12 @@ struct Shared {
     hosts: Mutex<Vec<FakeFleetHost>>,
     team_fields: Mutex<TeamFields>,
     fault: FaultSlot<Fault>,
+    /// List parameters treated as unknown, as by a Fleet older than them.
+    ignored_list_params: Mutex<Vec<String>>,
+    list_meta: Mutex<bool>,
     requests: AtomicU64,
     host_requests: AtomicU64,
+    list_requests: AtomicU64,
     unauthorized: AtomicU64,
 }
 
@@ -258,14 +292,32 @@ impl FakeFleet {
         *lock(&self.shared.team_fields) = fields;
     }
 
-    /// Injects `fault` into every host lookup, or stops injecting with `None`.
+    /// Makes list hosts ignore these parameters (`populate_labels`, `populate_policies`,
+    /// `populate_users`, `device_mapping`), as a Fleet older than them does: listed hosts
+    /// then lack the keys they add.
+    pub fn ignore_list_params(&self, params: &[&str]) {
+        *lock(&self.shared.ignored_list_params) = params.iter().map(|p| (*p).to_owned()).collect();
+    }
+
+    /// Adds `meta.has_next_results` and `meta.has_previous_results` to list hosts answers
+    /// (as Fleet's other paged lists have them), or stops.
+    pub fn set_list_meta(&self, meta: bool) {
+        *lock(&self.shared.list_meta) = meta;
+    }
+
+    /// Injects `fault` into every host lookup and list, or stops injecting with `None`.
     pub fn set_fault(&self, fault: Option<Fault>) {
         self.shared.fault.set(fault);
     }
 
-    /// Injects `fault` into the next `times` host lookups only.
+    /// Injects `fault` into the next `times` host lookups or lists only.
     pub fn fail_next(&self, fault: Fault, times: usize) {
         self.shared.fault.fail_next(fault, times);
+    }
+
+    /// Lets the next `skip` host lookups or lists through, then injects `fault` into `times`.
+    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
+        self.shared.fault.fail_after(skip, fault, times);
     }
 
     /// The counters.
@@ -274,6 +326,7 @@ impl FakeFleet {
         FakeFleetStats {
             requests: s.requests.load(Ordering::SeqCst),
             host_requests: s.host_requests.load(Ordering::SeqCst),
+            list_requests: s.list_requests.load(Ordering::SeqCst),
             unauthorized: s.unauthorized.load(Ordering::SeqCst),
         }
     }
@@ -334,6 +387,9 @@ async fn handle(shared: Arc<Shared>, request: FakeRequest) -> FakeResponse {
     if is_host {
         shared.host_requests.fetch_add(1, Ordering::SeqCst);
     }
+    if rest == ["hosts"] {
+        shared.list_requests.fetch_add(1, Ordering::SeqCst);
+    }
     if request.bearer() != Some(API_TOKEN) {
         shared.unauthorized.fetch_add(1, Ordering::SeqCst);
         return error(
@@ -355,6 +411,13 @@ async fn handle(shared: Arc<Shared>, request: FakeRequest) -> FakeResponse {
             },
             None => host(&shared, Some(identifier)),
         },
+        ["hosts"] => match shared.fault.take() {
+            Some(fault) => match fault.answer(&WORDING).await {
+                Some(injected) => injected,
+                None => list(&shared, &request),
+            },
+            None => list(&shared, &request),
+        },
         _ => error(StatusCode::NOT_FOUND, "Resource Not Found", "not found"),
     }
 }
@@ -371,7 +434,10 @@ fn host(shared: &Shared, identifier: Option<&str>) -> FakeResponse {
         })
     });
     match found {
-        Some(h) => json_response(StatusCode::OK, &json!({"host": host_json(h, fields)})),
+        Some(h) => json_response(
+            StatusCode::OK,
+            &json!({"host": host_json(h, fields, Populate::DETAIL)}),
+        ),
         None => error(
             StatusCode::NOT_FOUND,
             "Resource Not Found",
@@ -380,7 +446,103 @@ fn host(shared: &Shared, identifier: Option<&str>) -> FakeResponse {
     }
 }
 
-fn host_json(h: &FakeFleetHost, fields: TeamFields) -> Value {
+/// The list parameters Fleet's list hosts reads, each `true` or `1` to turn it on.
+fn flag(request: &FakeRequest, ignored: &[String], name: &str) -> bool {
+    !ignored.iter().any(|i| i == name)
+        && request
+            .query_value(name)
+            .is_some_and(|v| v == "true" || v == "1")
+}
+
+/// `GET /api/v1/fleet/hosts`: one page in the order asked for.
+fn list(shared: &Shared, request: &FakeRequest) -> FakeResponse {
+    // The parameter that isn't a whole number, if one isn't.
+    let number = |name: &'static str| -> Result<Option<usize>, &'static str> {
+        request
+            .query_value(name)
+            .map(|v| v.parse::<usize>().map_err(|_| name))
+            .transpose()
+    };
+    let (page, per_page) = match (number("page"), number("per_page")) {
+        (Ok(page), Ok(per_page)) => (page.unwrap_or(0), per_page.filter(|n| *n > 0)),
+        (Err(name), _) | (_, Err(name)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                &format!("invalid {name}"),
+            );
+        }
+    };
+    let ignored = lock(&shared.ignored_list_params).clone();
+    let populate = Populate {
+        labels: flag(request, &ignored, "populate_labels"),
+        policies: flag(request, &ignored, "populate_policies"),
+        users: flag(request, &ignored, "populate_users"),
+        device_mapping: flag(request, &ignored, "device_mapping"),
+    };
+    let fields = *lock(&shared.team_fields);
+    let mut hosts: Vec<FakeFleetHost> = lock(&shared.hosts).clone();
+    match request.query_value("order_key").unwrap_or("id") {
+        "id" => hosts.sort_by_key(|h| h.id),
+        "hostname" => hosts.sort_by(|a, b| a.hostname.cmp(&b.hostname)),
+        "hardware_serial" => hosts.sort_by(|a, b| a.hardware_serial.cmp(&b.hardware_serial)),
+        _ => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Validation Failed",
+                "invalid order key",
+            );
+        }
+    }
+    if request.query_value("order_direction") == Some("desc") {
+        hosts.reverse();
+    }
+    let total = hosts.len();
+    let (start, end) = match per_page {
+        Some(n) => (
+            page.saturating_mul(n).min(total),
+            page.saturating_mul(n).saturating_add(n).min(total),
+        ),
+        None => (0, total),
+    };
+    let listed: Vec<Value> = hosts
+        .get(start..end)
+        .unwrap_or_default()
+        .iter()
+        .map(|h| host_json(h, fields, populate))
+        .collect();
+    let mut body = json!({"hosts": listed});
+    if *lock(&shared.list_meta)
+        && let Some(map) = body.as_object_mut()
+    {
+        map.insert(
+            "meta".into(),
+            json!({"has_next_results": end < total, "has_previous_results": start > 0}),
+        );
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+/// Which of a host's lists an answer carries.
+#[derive(Clone, Copy, Debug)]
+struct Populate {
+    labels: bool,
+    policies: bool,
+    users: bool,
+    device_mapping: bool,
+}
+
+impl Populate {
+    /// The host detail: labels, policies and end users, but no device mapping.
+    const DETAIL: Self = Self {
+        labels: true,
+        policies: true,
+        users: true,
+        device_mapping: false,
+    };
+}
+
+fn host_json(h: &FakeFleetHost, fields: TeamFields, populate: Populate) -> Value {
     let failing = h.policies.iter().filter(|(_, _, r)| r == "fail").count();
     let mut host = json!({
         "id": h.id,
@@ -395,14 +557,6 @@ fn host_json(h: &FakeFleetHost, fields: TeamFields) -> Value {
         "seen_time": "2026-07-01T10:00:00Z",
         "issues": {"failing_policies_count": failing, "critical_vulnerabilities_count": 0,
                    "total_issues_count": failing},
-        "labels": h.labels.iter().map(|(id, name)| json!({
-            "id": id, "name": name,
-            "label_type": if *id < 10 { "builtin" } else { "regular" },
-            "label_membership_type": "dynamic",
-        })).collect::<Vec<_>>(),
-        "policies": h.policies.iter().map(|(id, name, response)| json!({
-            "id": id, "name": name, "query": "SELECT 1;", "response": response, "critical": false,
-        })).collect::<Vec<_>>(),
         "mdm": {
             "enrollment_status": h.enrollment_status,
             "name": if h.connected_to_fleet { "Fleet" } else { "Jamf Pro" },
@@ -411,16 +565,52 @@ fn host_json(h: &FakeFleetHost, fields: TeamFields) -> Value {
             "device_status": "unlocked",
             "pending_action": "",
         },
-        "end_users": h.end_user.iter().map(|(email, name)| json!({
-            "idp_id": "f26f", "idp_username": email, "idp_full_name": name,
-            "idp_groups": ["Engineering"], "other_emails": [],
-        })).collect::<Vec<_>>(),
     });
     let (id, name) = match &h.team {
         Some((id, name)) => (json!(id), json!(name)),
         None => (Value::Null, Value::Null),
     };
     if let Some(map) = host.as_object_mut() {
+        if populate.labels {
+            let labels = h.labels.iter().map(|(id, name)| {
+                json!({
+                    "id": id, "name": name,
+                    "label_type": if *id < 10 { "builtin" } else { "regular" },
+                    "label_membership_type": "dynamic",
+                })
+            });
+            map.insert("labels".into(), labels.collect());
+        }
+        if populate.policies {
+            let policies = h.policies.iter().map(|(id, name, response)| {
+                json!({
+                    "id": id, "name": name, "query": "SELECT 1;", "response": response,
+                    "critical": false,
+                })
+            });
+            map.insert("policies".into(), policies.collect());
+        }
+        if populate.users {
+            let users = h.end_user.iter().map(|(email, name)| {
+                json!({
+                    "idp_id": "f26f", "idp_username": email, "idp_full_name": name,
+                    "idp_groups": ["Engineering"], "other_emails": [],
+                })
+            });
+            map.insert("end_users".into(), users.collect());
+        }
+        if populate.device_mapping {
+            // Fleet answers null for a host without mappings.
+            let mapping = if h.device_mapping.is_empty() {
+                Value::Null
+            } else {
+                h.device_mapping
+                    .iter()
+                    .map(|(email, source)| json!({"email": email, "source": source}))
+                    .collect()
+            };
+            map.insert("device_mapping".into(), mapping);
+        }
         if fields != TeamFields::Fleet {
             map.insert("team_id".into(), id.clone());
             map.insert("team_name".into(), name.clone());

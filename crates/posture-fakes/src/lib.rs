@@ -7,7 +7,7 @@
 //! - [`intune::FakeIntune`]: the Microsoft identity platform, Microsoft Graph and Intune's
 //!   SCEP validation service;
 //! - [`kandji::FakeKandji`]: Kandji's device list behind its rate-limiting gateway;
-//! - [`fleet::FakeFleet`]: Fleet's host lookup by identifier;
+//! - [`fleet::FakeFleet`]: Fleet's host lookup by identifier and host list;
 //! - [`snipeit::FakeSnipeIt`]: Snipe-IT's asset lookup by serial, for the generic HTTP
 //!   inventory provider.
 //! - [`mosyle::FakeMosyle`]: Mosyle Manager and Mosyle Business (JWT login, device and

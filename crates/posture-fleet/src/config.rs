@@ -1,12 +1,13 @@
 use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, LookupSettings, Secret};
 use posture_settings::Reader;
 
 use crate::kind::{
     API_TOKEN, CA_PATH, CACHE_TTL, ENRICH, LABELS, MAX_RETRY_AFTER, NEGATIVE_CACHE_TTL, POLICIES,
-    REQUIRE_CONNECTED, TEAMS, URL,
+    REQUIRE_CONNECTED, SYNC_INTERVAL, SYNC_MAX_AGE, TEAMS, URL,
 };
 
 /// The default `TIMEOUT`: 4 s, so step-ca's retry fits in its 10 s budget.
@@ -49,6 +50,7 @@ pub struct FleetConfig {
     policies: Vec<String>,
     enrich: bool,
     lookup: LookupSettings,
+    sync: SyncSettings,
 }
 
 impl FleetConfig {
@@ -79,6 +81,7 @@ impl FleetConfig {
             policies: Vec::new(),
             enrich: true,
             lookup: LookupSettings::default(),
+            sync: SyncSettings::new(SYNC_INTERVAL.name, SYNC_MAX_AGE.name),
         })
     }
 
@@ -139,6 +142,7 @@ impl FleetConfig {
             &MAX_RETRY_AFTER,
             &CA_PATH,
         );
+        let sync = SyncSettings::read(&mut reader, &SYNC_INTERVAL, &SYNC_MAX_AGE);
         let has_problems = reader.has_problems();
         reader.finish()?;
         match (url, api_token, require_connected, enrich, lookup) {
@@ -154,6 +158,7 @@ impl FleetConfig {
                     policies,
                     enrich,
                     lookup,
+                    sync,
                 })
             }
             // Every None above came with a problem, so finish() has returned already.
@@ -206,6 +211,37 @@ impl FleetConfig {
     pub fn with_lookup(mut self, lookup: LookupSettings) -> Self {
         self.lookup = lookup;
         self
+    }
+
+    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
+    /// [`posture_http::sync`] and the crate documentation). Fails for an interval or maximum
+    /// age the variables `FLEET_SYNC_INTERVAL` and `FLEET_SYNC_MAX_AGE` would refuse.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use posture_fleet::FleetConfig;
+    /// use posture_http::sync::SyncSettings;
+    ///
+    /// let hourly = SyncSettings::new("", "").every(Duration::from_secs(3600));
+    /// let config = FleetConfig::new("https://fleet.example.com", "t")?.with_sync(hourly)?;
+    /// assert_eq!(config.sync().oldest(), Duration::from_secs(3 * 3600));
+    /// let too_often = SyncSettings::new("", "").every(Duration::from_secs(10));
+    /// let err = FleetConfig::new("https://fleet.example.com", "t")?.with_sync(too_often);
+    /// assert!(err.unwrap_err().to_string().starts_with("FLEET_SYNC_INTERVAL=\"10\" is invalid"));
+    /// # Ok::<(), posture_settings::ConfigProblems>(())
+    /// ```
+    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, ConfigProblems> {
+        self.sync = SyncSettings::new(SYNC_INTERVAL.name, SYNC_MAX_AGE.name)
+            .every(sync.interval())
+            .max_age(sync.oldest())
+            .checked()
+            .map_err(ConfigProblems::one)?;
+        Ok(self)
+    }
+
+    /// `FLEET_SYNC_INTERVAL` and `FLEET_SYNC_MAX_AGE`.
+    pub fn sync(&self) -> &SyncSettings {
+        &self.sync
     }
 
     /// `FLEET_URL`.

@@ -72,6 +72,10 @@ pub(crate) const CA_PATH: Setting = Setting::path(
     "extra PEM CA certificates (a private CA, a proxy, a test server)",
 );
 
+pub(crate) const SYNC_INTERVAL: Setting =
+    posture_http::sync::interval_setting("FLEET_SYNC_INTERVAL");
+pub(crate) const SYNC_MAX_AGE: Setting = posture_http::sync::max_age_setting("FLEET_SYNC_MAX_AGE");
+
 /// Every variable the Fleet provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
     URL,
@@ -85,6 +89,8 @@ pub const SETTINGS: &[Setting] = &[
     NEGATIVE_CACHE_TTL,
     MAX_RETRY_AFTER,
     CA_PATH,
+    SYNC_INTERVAL,
+    SYNC_MAX_AGE,
 ];
 
 /// The Fleet provider's [`ProviderKind`]: reads [`SETTINGS`] with [`FleetConfig::from_env`].
@@ -99,7 +105,10 @@ pub const SETTINGS: &[Setting] = &[
 /// let setup = posture_fleet::KIND.configure(&get).unwrap();
 /// assert_eq!(
 ///     setup.summary(),
-///     ["teams allowed: (any); labels required: (none); policies that must pass: (none)"]
+///     [
+///         "teams allowed: (any); labels required: (none); policies that must pass: (none)",
+///         "inventory sync: off (FLEET_SYNC_INTERVAL=0), every device is looked up live",
+///     ]
 /// );
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
@@ -140,12 +149,15 @@ impl ProviderSetup for FleetSetup {
     fn summary(&self) -> Vec<String> {
         // The variables themselves are in the declared summary check-config prints.
         let fleet = &self.0;
-        vec![format!(
-            "teams allowed: {}; labels required: {}; policies that must pass: {}",
-            shown(fleet.teams(), "any"),
-            shown(fleet.labels(), "none"),
-            shown(fleet.policies(), "none"),
-        )]
+        vec![
+            format!(
+                "teams allowed: {}; labels required: {}; policies that must pass: {}",
+                shown(fleet.teams(), "any"),
+                shown(fleet.labels(), "none"),
+                shown(fleet.policies(), "none"),
+            ),
+            fleet.sync().summary(),
+        ]
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
@@ -153,6 +165,12 @@ impl ProviderSetup for FleetSetup {
             FleetProvider::new(self.0.clone())
                 .map_err(|err| BuildError::new("cannot set up the Fleet provider", err))?,
         );
+        // Detached: the task holds a weak reference and ends with the provider.
+        drop(posture_http::sync::spawn(
+            &fleet,
+            self.0.sync(),
+            |fleet| async move { fleet.sync_inventory().await },
+        ));
         Ok(BuiltProvider::new(fleet.clone()).with_counters(fleet))
     }
 }
@@ -160,7 +178,19 @@ impl ProviderSetup for FleetSetup {
 impl ProviderCounters for FleetProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        posture_http::decision_counters(&stats.decisions, stats.fleet_requests)
+        let mut samples = posture_http::decision_counters(&stats.decisions, stats.fleet_requests);
+        samples.extend(self.inventory().samples());
+        if let Some(left_out) = self.left_out() {
+            samples.push(CounterSample::gauge(
+                (
+                    "provider_inventory_left_out",
+                    "Hosts the last inventory sync listed but left out of the index (no valid \
+                     serial, a key missing from the list, or a serial shared): looked up live.",
+                ),
+                left_out.total(),
+            ));
+        }
+        samples
     }
 }
 

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 pub(crate) struct Host {
     pub(crate) id: String,
     pub(crate) hardware_serial: String,
+    pub(crate) uuid: String,
     pub(crate) name: String,
     pub(crate) hostname: String,
     pub(crate) platform: String,
@@ -32,7 +33,11 @@ pub(crate) struct Host {
 
 /// Reads the answer of `GET /api/v1/fleet/hosts/identifier/{id}`: `{"host": {…}}`.
 pub(crate) fn host(body: &Value) -> Option<Host> {
-    let host = body.get("host")?.as_object()?;
+    Some(record(body.get("host")?.as_object()?))
+}
+
+/// Reads one host object: the detail's `host`, or an item of list hosts' `hosts`.
+pub(crate) fn record(host: &Map<String, Value>) -> Host {
     let get_text = |key: &str| host.get(key).map(text).unwrap_or_default();
     let mdm = host.get("mdm").and_then(Value::as_object);
     let mdm_text = |key: &str| mdm.and_then(|m| m.get(key)).map(text).unwrap_or_default();
@@ -68,22 +73,9 @@ pub(crate) fn host(body: &Value) -> Option<Host> {
         .and_then(|i| i.get("failing_policies_count"))
         .and_then(Value::as_u64);
     let end_user = objects("end_users").into_iter().next();
-    let mut user_email = end_user
-        .map(|u| {
-            let username = field(u, "idp_username");
-            if username.is_empty() {
-                field(u, "idp_email")
-            } else {
-                username
-            }
-        })
-        .unwrap_or_default();
+    let mut user_email = end_user.map(end_user_email).unwrap_or_default();
     if user_email.is_empty() {
-        user_email = objects("device_mapping")
-            .into_iter()
-            .map(|m| field(m, "email"))
-            .find(|e| !e.is_empty())
-            .unwrap_or_default();
+        user_email = mapping_email(host);
     }
     let user_name = end_user
         .map(|u| field(u, "idp_full_name"))
@@ -93,9 +85,10 @@ pub(crate) fn host(body: &Value) -> Option<Host> {
         .map(|k| text(host.get(*k).unwrap_or(&Value::Null)))
         .find(|n| !n.is_empty())
         .unwrap_or_default();
-    Some(Host {
+    Host {
         id: get_text("id"),
         hardware_serial: get_text("hardware_serial"),
+        uuid: get_text("uuid"),
         name,
         hostname: get_text("hostname"),
         platform: get_text("platform"),
@@ -110,7 +103,89 @@ pub(crate) fn host(body: &Value) -> Option<Host> {
         failing_policies_count,
         user_email,
         user_name,
-    })
+    }
+}
+
+/// The keys of a host object that a decision or the enrichment reads and that list hosts
+/// carries only when asked (`populate_labels`, `populate_policies`, `populate_users`,
+/// `device_mapping`), or not at all in Fleet versions older than the parameter.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub(crate) struct Needs {
+    /// `labels`: `FLEET_LABELS` or the enrichment.
+    pub(crate) labels: bool,
+    /// `policies`: `FLEET_POLICIES`.
+    pub(crate) policies: bool,
+    /// `issues.failing_policies_count`: the enrichment, or `FLEET_POLICIES=*` for a host
+    /// without policies.
+    pub(crate) issues: bool,
+    /// `end_users` (and `device_mapping` when they name no e-mail): the enrichment.
+    pub(crate) users: bool,
+}
+
+/// Why a listed host can't be decided as its live lookup would be, if it can't: a key the
+/// decision needs that the list left out, or an e-mail only `device_mapping` names (the
+/// enrichment's user then depends on whether the host detail carries `device_mapping`,
+/// which current Fleet versions leave out of it).
+pub(crate) fn unlike_detail(host: &Map<String, Value>, needs: Needs) -> Option<&'static str> {
+    let has = |key: &str| host.contains_key(key);
+    if !host.get("mdm").is_some_and(Value::is_object) {
+        return Some("mdm");
+    }
+    if needs.labels && !has("labels") {
+        return Some("labels");
+    }
+    if needs.policies && !has("policies") {
+        return Some("policies");
+    }
+    let count = host
+        .get("issues")
+        .and_then(|i| i.get("failing_policies_count"));
+    if needs.issues && !count.is_some_and(Value::is_u64) {
+        return Some("issues.failing_policies_count");
+    }
+    if needs.users {
+        if !has("end_users") {
+            return Some("end_users");
+        }
+        let from_users = host
+            .get("end_users")
+            .and_then(Value::as_array)
+            .and_then(|users| users.iter().find_map(Value::as_object))
+            .map(end_user_email)
+            .unwrap_or_default();
+        if from_users.is_empty() {
+            if !has("device_mapping") {
+                return Some("device_mapping");
+            }
+            if !mapping_email(host).is_empty() {
+                return Some("device_mapping (its only e-mail)");
+            }
+        }
+    }
+    None
+}
+
+/// An end user's address: `idp_username`, or `idp_email` in earlier versions.
+fn end_user_email(user: &Map<String, Value>) -> String {
+    let get = |key: &str| user.get(key).map(text).unwrap_or_default();
+    let username = get("idp_username");
+    if username.is_empty() {
+        get("idp_email")
+    } else {
+        username
+    }
+}
+
+/// The first e-mail of `device_mapping`.
+fn mapping_email(host: &Map<String, Value>) -> String {
+    host.get("device_mapping")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("email"))
+        .map(text)
+        .find(|e| !e.is_empty())
+        .unwrap_or_default()
 }
 
 impl Host {

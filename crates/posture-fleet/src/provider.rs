@@ -1,8 +1,10 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
+use posture_http::sync::{FromIndex, Inventory, Readiness, SyncReport};
 use posture_http::{
     Answer, Backoff, CacheStats, LookupCache, RecentSuccess, Serial, StatusCode, Url, decode_json,
     send_bearer,
@@ -11,6 +13,7 @@ use posture_http::{
 use crate::config::FleetConfig;
 use crate::error::FleetError;
 use crate::model::{self, Host};
+use crate::sync::{LeftOut, Synced};
 
 pub(crate) const SERVICE: &str = "Fleet";
 
@@ -18,7 +21,7 @@ pub(crate) const SERVICE: &str = "Fleet";
 const READY_WINDOW: Duration = Duration::from_secs(60);
 
 /// The largest answer read: a host without its software is a few tens of KiB.
-const MAX_BODY: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Counters for metrics: one snapshot of a [`FleetProvider`]'s activity since it was built.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
@@ -59,6 +62,10 @@ pub struct FleetProvider {
     requests: AtomicU64,
     backoff: Backoff,
     ready: RecentSuccess,
+    /// `FLEET_SYNC_INTERVAL`: the synced inventory lookups ask first.
+    inventory: Inventory,
+    /// The hosts the last successful sync listed but left out of the index.
+    left_out: Mutex<Option<LeftOut>>,
 }
 
 impl FleetProvider {
@@ -75,9 +82,11 @@ impl FleetProvider {
             decisions: lookup.decision_cache(),
             backoff: lookup.backoff(),
             http,
-            config,
             requests: AtomicU64::new(0),
             ready: RecentSuccess::new(READY_WINDOW),
+            inventory: Inventory::new(SERVICE, config.sync().clone()),
+            left_out: Mutex::new(None),
+            config,
         })
     }
 
@@ -99,9 +108,39 @@ impl FleetProvider {
         self.decisions.clear();
     }
 
-    /// One authenticated GET, honouring Fleet's `Retry-After` (nothing is sent while it
-    /// runs; when it ends, one request goes first).
-    async fn get(&self, url: Url, request: &str) -> Result<Answer, ProviderError> {
+    /// The synced inventory (empty while `FLEET_SYNC_INTERVAL` is 0).
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    /// Syncs the whole inventory now (after any sync in progress) and answers from it; the
+    /// server runs this on `FLEET_SYNC_INTERVAL`. A failed sync keeps the previous
+    /// inventory. See the crate documentation for the hosts it leaves to live lookups.
+    pub async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
+        posture_http::sync::sync_now(&Synced(self)).await
+    }
+
+    /// What the last successful sync left out of the index, by reason.
+    pub(crate) fn left_out(&self) -> Option<LeftOut> {
+        self.left_out
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_left_out(&self, left_out: LeftOut) {
+        *self.left_out.lock().unwrap_or_else(PoisonError::into_inner) = Some(left_out);
+    }
+
+    /// One authenticated GET of at most `limit` bytes, honouring Fleet's `Retry-After`
+    /// (nothing is sent while it runs; when it ends, one request goes first): every lookup,
+    /// readiness check and sync page goes through it.
+    pub(crate) async fn get(
+        &self,
+        url: Url,
+        request: &str,
+        limit: usize,
+    ) -> Result<Answer, ProviderError> {
         let pass = self.backoff.check(SERVICE)?;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let answer = send_bearer(
@@ -109,14 +148,14 @@ impl FleetProvider {
             self.config.api_token().expose(),
             SERVICE,
             request,
-            MAX_BODY,
+            limit,
         )
         .await?;
         pass.observe(answer.status, &answer.headers);
         Ok(answer)
     }
 
-    fn answer_error(&self, answer: &Answer, request: &str) -> ProviderError {
+    pub(crate) fn answer_error(&self, answer: &Answer, request: &str) -> ProviderError {
         match answer.status {
             StatusCode::UNAUTHORIZED => ProviderError::permanent(format!(
                 "Fleet at FLEET_URL ({}) refused FLEET_API_TOKEN for {request} (401 \
@@ -139,7 +178,7 @@ impl FleetProvider {
         url.query_pairs_mut()
             .append_pair("exclude_software", "true");
         let request = format!("GET /api/v1/fleet/hosts/identifier/{serial}");
-        let answer = self.get(url, &request).await?;
+        let answer = self.get(url, &request, MAX_BODY).await?;
         if answer.status == StatusCode::NOT_FOUND {
             return self.not_found(serial, &answer, &request);
         }
@@ -195,7 +234,8 @@ impl FleetProvider {
         }
     }
 
-    fn decide(&self, serial: &Serial, host: &Host) -> Decision {
+    /// The decision for a host whose serial is `serial`: the live lookup's and the sync's.
+    pub(crate) fn decide(&self, serial: &Serial, host: &Host) -> Decision {
         if !host.is_enrolled() {
             let status = if host.enrollment_status.is_empty() {
                 "none".to_owned()
@@ -324,7 +364,7 @@ impl FleetProvider {
         let setting = format!("FLEET_URL ({})", self.config.url());
         posture_http::probe_within(SERVICE, &setting, self.config.lookup().timeout(), async {
             let url = self.config.url().join(&["api", "v1", "fleet", "me"]);
-            let answer = self.get(url, request).await?;
+            let answer = self.get(url, request, MAX_BODY).await?;
             match answer.status {
                 StatusCode::OK => Ok(()),
                 StatusCode::NOT_FOUND => Err(ProviderError::permanent(format!(
@@ -351,6 +391,9 @@ impl PostureProvider for FleetProvider {
                 return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
             }
         };
+        if let FromIndex::Decided(decision) = self.inventory.lookup(serial.as_str()) {
+            return Ok(decision);
+        }
         self.decisions
             .decide(
                 serial.clone(),
@@ -364,17 +407,30 @@ impl PostureProvider for FleetProvider {
     /// `GET /api/v1/fleet/me`: a wrong URL or a refused token fails fast, naming the
     /// setting. A success counts for a minute, a failure for 10 s, and concurrent checks
     /// share the one in flight.
+    ///
+    /// With inventory sync on, a synced inventory younger than `FLEET_SYNC_MAX_AGE` is ready
+    /// without a request; none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
+        if self.inventory.readiness()? == Readiness::Fresh {
+            return Ok(());
+        }
         self.ready.check(self.probe()).await
     }
 
     fn report(&self) -> Vec<String> {
-        vec![format!(
+        let mut lines = vec![format!(
             "hosts: GET {} (Fleet REST API v1)",
             self.config
                 .url()
                 .join(&["api", "v1", "fleet", "hosts", "identifier", "{serial}"])
-        )]
+        )];
+        lines.extend(self.inventory.report());
+        if self.inventory.settings().is_on()
+            && let Some(left_out) = self.left_out()
+        {
+            lines.push(left_out.to_string());
+        }
+        lines
     }
 }
 

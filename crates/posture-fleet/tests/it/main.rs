@@ -8,3 +8,4 @@
 mod conformance;
 mod decisions;
 mod failures;
+mod sync;
