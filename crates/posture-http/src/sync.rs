@@ -336,6 +336,13 @@ impl Inventory {
 
     /// What the index says about the device with exactly this key.
     pub fn lookup(&self, key: &str) -> FromIndex {
+        self.lookup_first([key])
+    }
+
+    /// What the index says about the device under the first of `keys` it holds, counted as
+    /// one lookup: for a provider that indexes one device under several keys (one per
+    /// platform, say) and whose live lookup tries them in this order.
+    pub fn lookup_first<'k>(&self, keys: impl IntoIterator<Item = &'k str>) -> FromIndex {
         if !self.settings.is_on() {
             return FromIndex::Off;
         }
@@ -344,9 +351,9 @@ impl Inventory {
             self.stale.fetch_add(1, Ordering::Relaxed);
             return FromIndex::Stale;
         };
-        let decision = snapshot
-            .index
-            .find(key)
+        let decision = keys
+            .into_iter()
+            .find_map(|key| snapshot.index.find(key))
             .and_then(|device| snapshot.index.data(device))
             .and_then(decode);
         match decision {
