@@ -282,10 +282,8 @@ impl MosyleConfig {
     /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
     /// `MOSYLE_SYNC_INTERVAL` and `MOSYLE_SYNC_MAX_AGE` would refuse.
     pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, MosyleConfigError> {
-        self.sync = SyncSettings::new(SYNC_INTERVAL.name, SYNC_MAX_AGE.name)
-            .every(sync.interval())
-            .max_age(sync.oldest())
-            .checked()
+        self.sync = sync
+            .checked_as(&SYNC_INTERVAL, &SYNC_MAX_AGE)
             .map_err(ConfigProblems::one)?;
         Ok(self)
     }
@@ -496,6 +494,11 @@ mod tests {
                 .with_max_retry_after(Duration::ZERO)
                 .is_err()
         );
+        let every = |secs| SyncSettings::new("", "").every(Duration::from_secs(secs));
+        let synced = config.clone().with_sync(every(3600)).unwrap();
+        assert_eq!(synced.sync().interval(), Duration::from_secs(3600));
+        let err = config.clone().with_sync(every(60)).unwrap_err().to_string();
+        assert!(err.starts_with("MOSYLE_SYNC_INTERVAL=\"60\""), "{err}");
         assert!(!config.with_enrich(false).enrich());
         let err = MosyleConfig::new("x", "", " ", "").unwrap_err();
         assert_eq!(err.problems().len(), 4, "{err}");
