@@ -2,12 +2,13 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, CommonNames, CommonSettings, Secret, Url};
 use posture_settings::Reader;
 
 use crate::kind::{
     API_TOKEN, API_URL, CA_PATH, CACHE_TTL, ENRICH, MAX_REQUESTS, MAX_RETRY_AFTER,
-    NEGATIVE_CACHE_TTL, POLICIES, REQUIRE_COMPLIANT, TIMEOUT,
+    NEGATIVE_CACHE_TTL, POLICIES, REQUIRE_COMPLIANT, SYNC_INTERVAL, SYNC_MAX_AGE, TIMEOUT,
 };
 
 /// `TIMEOUT` and the common settings' Addigy names.
@@ -76,6 +77,7 @@ pub struct AddigyConfig {
     enrich: bool,
     max_requests_per_second: NonZeroU32,
     common: CommonSettings,
+    sync: SyncSettings,
 }
 
 impl AddigyConfig {
@@ -103,6 +105,7 @@ impl AddigyConfig {
                 enrich: true,
                 max_requests_per_second: DEFAULT_RATE,
                 common: CommonSettings::defaults(COMMON),
+                sync: SyncSettings::new(SYNC_INTERVAL.name, SYNC_MAX_AGE.name),
             }),
             _ => Err(ConfigProblems::new(problems)),
         }
@@ -149,6 +152,7 @@ impl AddigyConfig {
                 None
             }),
         };
+        let sync = SyncSettings::read(&mut reader, &SYNC_INTERVAL, &SYNC_MAX_AGE);
         reader.problems_from(problems);
         reader.finish()?;
         match (api_url, api_token, require_compliant, enrich, rate, common) {
@@ -167,9 +171,25 @@ impl AddigyConfig {
                 enrich,
                 max_requests_per_second,
                 common,
+                sync,
             }),
             _ => Err(ConfigProblems::new(Vec::new())),
         }
+    }
+
+    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
+    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
+    /// `ADDIGY_SYNC_INTERVAL` and `ADDIGY_SYNC_MAX_AGE` would refuse.
+    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, AddigyConfigError> {
+        self.sync = sync
+            .checked_as(&SYNC_INTERVAL, &SYNC_MAX_AGE)
+            .map_err(ConfigProblems::one)?;
+        Ok(self)
+    }
+
+    /// `ADDIGY_SYNC_INTERVAL` and `ADDIGY_SYNC_MAX_AGE`.
+    pub fn sync(&self) -> &SyncSettings {
+        &self.sync
     }
 
     /// Requires devices to be in one of these policies (IDs or names); empty allows any.
@@ -458,5 +478,10 @@ mod tests {
         );
         assert!(AddigyConfig::new("https://api.addigy.com", "").is_err());
         assert!(AddigyConfig::new("api.addigy.com", "t").is_err());
+        let every = |secs| SyncSettings::new("", "").every(Duration::from_secs(secs));
+        let synced = config.clone().with_sync(every(3600)).unwrap();
+        assert_eq!(synced.sync().interval(), Duration::from_secs(3600));
+        let err = config.with_sync(every(60)).unwrap_err().to_string();
+        assert!(err.starts_with("ADDIGY_SYNC_INTERVAL=\"60\""), "{err}");
     }
 }

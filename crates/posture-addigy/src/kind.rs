@@ -73,6 +73,10 @@ pub(crate) const CA_PATH: Setting = Setting::path(
 pub(crate) const TIMEOUT: Setting =
     Setting::seconds("TIMEOUT", 4, 1, 60, "seconds a whole lookup may take");
 
+pub(crate) const SYNC_INTERVAL: Setting =
+    posture_http::sync::interval_setting("ADDIGY_SYNC_INTERVAL");
+pub(crate) const SYNC_MAX_AGE: Setting = posture_http::sync::max_age_setting("ADDIGY_SYNC_MAX_AGE");
+
 /// Every variable the Addigy provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
     API_URL,
@@ -85,6 +89,8 @@ pub const SETTINGS: &[Setting] = &[
     MAX_REQUESTS,
     MAX_RETRY_AFTER,
     CA_PATH,
+    SYNC_INTERVAL,
+    SYNC_MAX_AGE,
 ];
 
 /// The Addigy provider's [`ProviderKind`]: reads [`SETTINGS`] with
@@ -148,6 +154,7 @@ impl ProviderSetup for AddigySetup {
                 addigy.common().summary(),
                 addigy.max_requests_per_second()
             ),
+            addigy.sync().summary(),
         ]
     }
 
@@ -156,6 +163,12 @@ impl ProviderSetup for AddigySetup {
             AddigyProvider::new(self.0.clone())
                 .map_err(|err| BuildError::new("cannot set up the Addigy provider", err))?,
         );
+        // Detached: the task holds a weak reference and ends with the provider.
+        drop(posture_http::sync::spawn(
+            &addigy,
+            self.0.sync(),
+            |addigy| async move { addigy.sync_inventory().await },
+        ));
         Ok(BuiltProvider::new(addigy.clone()).with_counters(addigy))
     }
 }
@@ -163,7 +176,7 @@ impl ProviderSetup for AddigySetup {
 impl ProviderCounters for AddigyProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        vec![
+        let mut samples = vec![
             CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
                 .label("cache", "decisions"),
             CounterSample::new(CounterSample::CACHE_MISSES, stats.decisions.misses)
@@ -176,7 +189,9 @@ impl ProviderCounters for AddigyProvider {
                 ),
                 stats.auth_fallbacks,
             ),
-        ]
+        ];
+        samples.extend(self.inventory().samples());
+        samples
     }
 }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::reqwest::header::AUTHORIZATION;
+use posture_http::sync::{FromIndex, Inventory, Pull, Readiness, SyncReport, SyncSource};
 use posture_http::{
     Answer, Backoff, CacheStats, ClientOptions, LookupCache, NoSlot, RateLimiter, RecentSuccess,
     Serial, StatusCode, bearer_header, decode_json, secret_header, send_json,
@@ -26,7 +27,8 @@ const READY_WINDOW: Duration = Duration::from_secs(60);
 /// The largest answer read.
 const MAX_BODY: usize = 8 * 1024 * 1024;
 
-/// Devices per page.
+/// Devices per page: the `per_page` of Addigy's documented examples, and the most any source
+/// shows; the inventory sync asks for it too.
 const PER_PAGE: u64 = 100;
 
 /// How many pages one lookup reads at most when the serial filter is not applied.
@@ -106,6 +108,8 @@ pub struct AddigyProvider {
     requests: AtomicU64,
     auth_fallbacks: AtomicU64,
     ready: RecentSuccess,
+    /// `ADDIGY_SYNC_INTERVAL`: the synced inventory lookups ask first.
+    inventory: Inventory,
 }
 
 impl AddigyProvider {
@@ -123,6 +127,7 @@ impl AddigyProvider {
         let decisions = LookupCache::new(common.cache_config());
         let limiter = RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW);
         let backoff = Backoff::new(common.max_retry_after());
+        let inventory = Inventory::new(SERVICE, config.sync().clone());
         Ok(Self {
             config,
             http,
@@ -133,6 +138,7 @@ impl AddigyProvider {
             requests: AtomicU64::new(0),
             auth_fallbacks: AtomicU64::new(0),
             ready: RecentSuccess::new(READY_WINDOW),
+            inventory,
         })
     }
 
@@ -158,6 +164,11 @@ impl AddigyProvider {
         } else {
             AuthStyle::Bearer
         }
+    }
+
+    /// The synced inventory (empty while `ADDIGY_SYNC_INTERVAL` is 0).
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
     }
 
     /// Forgets every cached decision.
@@ -336,6 +347,12 @@ impl AddigyProvider {
     async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
         let deadline = Instant::now() + self.config.common().timeout();
         let matching = self.exact_matches(serial, deadline).await?;
+        Ok(self.decide_among(serial, &matching))
+    }
+
+    /// The decision for `serial` from all its records, shared by live lookups and the
+    /// inventory sync.
+    fn decide_among(&self, serial: &Serial, matching: &[Device]) -> Decision {
         // Several records of one serial (a re-enrolment): one with MDM first.
         let device = matching
             .iter()
@@ -343,12 +360,12 @@ impl AddigyProvider {
             .or(matching.first());
         let Some(device) = device else {
             tracing::debug!(%serial, "not found in Addigy");
-            return Ok(Decision::deny(
+            return Decision::deny(
                 DenyCode::DEVICE_NOT_FOUND,
                 format!("no device with serial number {serial} in Addigy"),
-            ));
+            );
         };
-        Ok(self.decide(serial, device))
+        self.decide(serial, device)
     }
 
     fn decide(&self, serial: &Serial, device: &Device) -> Decision {
@@ -424,6 +441,9 @@ impl PostureProvider for AddigyProvider {
                 return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
             }
         };
+        if let FromIndex::Decided(decision) = self.inventory.lookup(serial.as_str()) {
+            return Ok(decision);
+        }
         self.decisions
             .decide(
                 serial.clone(),
@@ -437,17 +457,86 @@ impl PostureProvider for AddigyProvider {
     /// Searches for one device (`per_page` 1, no filter): a wrong URL, a refused token and
     /// a missing permission fail fast, naming the setting. A success counts for a minute,
     /// a failure for 10 s, and concurrent checks share one in flight.
+    ///
+    /// With inventory sync on, a synced inventory younger than `ADDIGY_SYNC_MAX_AGE` is
+    /// ready without a request; none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
+        if self.inventory.readiness()? == Readiness::Fresh {
+            return Ok(());
+        }
         self.ready.check(self.probe()).await
     }
 
     fn report(&self) -> Vec<String> {
-        vec![format!(
+        let mut lines = vec![format!(
             "devices: POST {} (Addigy API v2), token sent as {}, at most {} requests a second",
             self.config.devices_url(),
             self.auth_style(),
             self.config.max_requests_per_second()
-        )]
+        )];
+        lines.extend(self.inventory.report());
+        lines
+    }
+}
+
+impl AddigyProvider {
+    /// Syncs the whole inventory now (after any sync in progress) and answers from it; the
+    /// server runs this on `ADDIGY_SYNC_INTERVAL`. A failed sync keeps the previous
+    /// inventory.
+    pub async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
+        posture_http::sync::sync_now(&Synced(self)).await
+    }
+}
+
+/// The provider as a [`SyncSource`], over its private device model.
+struct Synced<'a>(&'a AddigyProvider);
+
+/// The whole inventory, read as lookups read it: unfiltered searches of [`PER_PAGE`]
+/// devices, pages 1 to `metadata.page_count`, each in a slot of the same client-side rate
+/// limit (`ADDIGY_MAX_REQUESTS_PER_SECOND`, shared with lookups, far below the 1,000 per
+/// 10 s that blocks the key for 24 hours) and behind the same `Retry-After` backoff.
+impl SyncSource for Synced<'_> {
+    type Record = Device;
+
+    fn inventory(&self) -> &Inventory {
+        &self.0.inventory
+    }
+
+    async fn pull(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
+        let addigy = self.0;
+        let timeout = addigy.config.common().timeout();
+        for page in 1_u64.. {
+            let body = json!({"page": page, "per_page": PER_PAGE, "query": {"filters": []}});
+            let request = format!("POST /api/v2/devices (inventory sync, page {page})");
+            let answer = pull
+                .page(&request, || {
+                    addigy.search(&body, &request, Instant::now() + timeout)
+                })
+                .await?;
+            let returned = answer.devices.len() as u64;
+            for device in answer.devices {
+                // A record no lookup could name (no valid serial) is left out.
+                if let Ok(serial) = Serial::check(device.serial_number.trim(), SERVICE) {
+                    pull.add(serial.as_str(), device);
+                }
+            }
+            // Without a page count, a full page may have a successor.
+            let more = match answer.page_count {
+                Some(count) => count > page,
+                None => returned >= PER_PAGE,
+            };
+            if !more || returned == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn decide(&self, key: &str, records: Vec<Device>) -> Decision {
+        match Serial::check(key, SERVICE) {
+            Ok(serial) => self.0.decide_among(&serial, &records),
+            Err(reason) => Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
+        }
     }
 }
 

@@ -272,6 +272,11 @@ impl FakeAddigy {
         self.shared.fault.fail_next(fault, times);
     }
 
+    /// Lets the next `skip` searches through, then injects `fault` into `times`.
+    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
+        self.shared.fault.fail_after(skip, fault, times);
+    }
+
     /// The counters.
     pub fn stats(&self) -> FakeAddigyStats {
         let s = &self.shared;

@@ -67,8 +67,14 @@ pub const EMAIL: &str = "api-admin@school.example";
 /// The administrator's password the fake accepts.
 pub const PASSWORD: &str = "fake-mosyle-password";
 
-/// How many devices a page holds.
-pub const PAGE_SIZE: usize = 50;
+/// How many devices a page of `listdevices` holds: 100, as Mosyle's documented answer
+/// (`"page_size": 100`); Mosyle documents no option to change it. Pages are numbered from 0
+/// ("Pagination start with 0"), `page` in the answer echoes the one asked, and `rows`
+/// counts every matching device.
+pub const PAGE_SIZE: usize = 100;
+
+/// How many device groups a page of `listdevicegroups` holds, as documented (`"page_size": 50`).
+pub const GROUP_PAGE_SIZE: usize = 50;
 
 /// A device in the fake inventory.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -322,6 +328,12 @@ impl FakeMosyle {
         self.shared.fault.fail_next(fault, times);
     }
 
+    /// Lets the next `skip` device and group lists through, then injects `fault` into
+    /// `times`.
+    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
+        self.shared.fault.fail_after(skip, fault, times);
+    }
+
     /// The counters.
     pub fn stats(&self) -> FakeMosyleStats {
         let s = &self.shared;
@@ -544,7 +556,7 @@ fn groups(state: &State, options: &Value) -> FakeResponse {
     let rows = groups.len();
     json_response(
         StatusCode::OK,
-        &json!({"status": "OK", "response": [{"groups": groups, "rows": rows, "page_size": PAGE_SIZE, "page": 1}]}),
+        &json!({"status": "OK", "response": [{"groups": groups, "rows": rows, "page_size": GROUP_PAGE_SIZE, "page": 1}]}),
     )
 }
 

@@ -214,6 +214,30 @@ impl SyncSettings {
         Ok(self)
     }
 
+    /// These values under a provider's two variables, checked as [`Self::read`] checks
+    /// them: for a `with_sync` setter given settings built in code, so that its errors and
+    /// messages name the provider's variables.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use posture_http::sync::{SyncSettings, interval_setting, max_age_setting};
+    /// const INTERVAL: posture_settings::Setting = interval_setting("ACME_SYNC_INTERVAL");
+    /// const MAX_AGE: posture_settings::Setting = max_age_setting("ACME_SYNC_MAX_AGE");
+    /// let hourly = SyncSettings::new("", "").every(Duration::from_secs(3600));
+    /// let named = hourly.checked_as(&INTERVAL, &MAX_AGE).unwrap();
+    /// assert!(named.summary().contains("every 3600 s"));
+    /// let err = SyncSettings::new("", "").every(Duration::from_secs(5)).checked_as(&INTERVAL, &MAX_AGE);
+    /// assert!(err.unwrap_err().to_string().starts_with("ACME_SYNC_INTERVAL=\"5\""));
+    /// ```
+    pub fn checked_as(self, interval: &Setting, max_age: &Setting) -> Result<Self, ConfigProblem> {
+        Self {
+            interval_name: interval.name,
+            max_age_name: max_age.name,
+            ..self
+        }
+        .checked()
+    }
+
     /// Whether the provider syncs.
     pub const fn is_on(&self) -> bool {
         !self.interval.is_zero()
@@ -336,6 +360,13 @@ impl Inventory {
 
     /// What the index says about the device with exactly this key.
     pub fn lookup(&self, key: &str) -> FromIndex {
+        self.lookup_first([key])
+    }
+
+    /// What the index says about the device under the first of `keys` it holds, counted as
+    /// one lookup: for a provider that indexes one device under several keys (one per
+    /// platform, say) and whose live lookup tries them in this order.
+    pub fn lookup_first<'k>(&self, keys: impl IntoIterator<Item = &'k str>) -> FromIndex {
         if !self.settings.is_on() {
             return FromIndex::Off;
         }
@@ -344,9 +375,9 @@ impl Inventory {
             self.stale.fetch_add(1, Ordering::Relaxed);
             return FromIndex::Stale;
         };
-        let decision = snapshot
-            .index
-            .find(key)
+        let decision = keys
+            .into_iter()
+            .find_map(|key| snapshot.index.find(key))
             .and_then(|device| snapshot.index.data(device))
             .and_then(decode);
         match decision {

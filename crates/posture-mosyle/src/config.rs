@@ -2,12 +2,13 @@ use std::fmt;
 use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, CommonNames, CommonSettings, Secret};
 use posture_settings::Reader;
 
 use crate::kind::{
     ACCESS_TOKEN, API_URL, CA_PATH, CACHE_TTL, EMAIL, ENRICH, GROUPS, MAX_RETRY_AFTER,
-    NEGATIVE_CACHE_TTL, PASSWORD, TIMEOUT,
+    NEGATIVE_CACHE_TTL, PASSWORD, SYNC_INTERVAL, SYNC_MAX_AGE, TIMEOUT,
 };
 
 /// `TIMEOUT` and the common settings' Mosyle names.
@@ -141,6 +142,7 @@ pub struct MosyleConfig {
     groups: Vec<Group>,
     enrich: bool,
     common: CommonSettings,
+    sync: SyncSettings,
 }
 
 impl MosyleConfig {
@@ -181,6 +183,7 @@ impl MosyleConfig {
                 groups: Vec::new(),
                 enrich: true,
                 common: CommonSettings::defaults(COMMON),
+                sync: SyncSettings::new(SYNC_INTERVAL.name, SYNC_MAX_AGE.name),
             }),
             _ => Err(ConfigProblems::new(problems)),
         }
@@ -221,6 +224,7 @@ impl MosyleConfig {
             .collect();
         let enrich = reader.flag(&ENRICH);
         let common = CommonSettings::read(&mut reader, COMMON);
+        let sync = SyncSettings::read(&mut reader, &SYNC_INTERVAL, &SYNC_MAX_AGE);
         reader.finish()?;
         match (api_url, access_token, email, password, enrich, common) {
             (
@@ -238,6 +242,7 @@ impl MosyleConfig {
                 groups,
                 enrich,
                 common,
+                sync,
             }),
             _ => Err(ConfigProblems::new(Vec::new())),
         }
@@ -271,6 +276,21 @@ impl MosyleConfig {
     pub fn map_common(mut self, change: impl FnOnce(CommonSettings) -> CommonSettings) -> Self {
         self.common = change(self.common);
         self
+    }
+
+    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
+    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
+    /// `MOSYLE_SYNC_INTERVAL` and `MOSYLE_SYNC_MAX_AGE` would refuse.
+    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, MosyleConfigError> {
+        self.sync = sync
+            .checked_as(&SYNC_INTERVAL, &SYNC_MAX_AGE)
+            .map_err(ConfigProblems::one)?;
+        Ok(self)
+    }
+
+    /// `MOSYLE_SYNC_INTERVAL` and `MOSYLE_SYNC_MAX_AGE`.
+    pub fn sync(&self) -> &SyncSettings {
+        &self.sync
     }
 
     /// `MOSYLE_API_URL`.
@@ -474,6 +494,11 @@ mod tests {
                 .with_max_retry_after(Duration::ZERO)
                 .is_err()
         );
+        let every = |secs| SyncSettings::new("", "").every(Duration::from_secs(secs));
+        let synced = config.clone().with_sync(every(3600)).unwrap();
+        assert_eq!(synced.sync().interval(), Duration::from_secs(3600));
+        let err = config.clone().with_sync(every(60)).unwrap_err().to_string();
+        assert!(err.starts_with("MOSYLE_SYNC_INTERVAL=\"60\""), "{err}");
         assert!(!config.with_enrich(false).enrich());
         let err = MosyleConfig::new("x", "", " ", "").unwrap_err();
         assert_eq!(err.problems().len(), 4, "{err}");

@@ -66,6 +66,9 @@ pub(crate) const CA_PATH: Setting = Setting::path(
     "MOSYLE_CA_PATH",
     "extra PEM CA certificates (for a proxy or a test server)",
 );
+pub(crate) const SYNC_INTERVAL: Setting =
+    posture_http::sync::interval_setting("MOSYLE_SYNC_INTERVAL");
+pub(crate) const SYNC_MAX_AGE: Setting = posture_http::sync::max_age_setting("MOSYLE_SYNC_MAX_AGE");
 /// The server's `TIMEOUT`, which bounds a whole lookup.
 pub(crate) const TIMEOUT: Setting =
     Setting::seconds("TIMEOUT", 4, 1, 60, "seconds a whole lookup may take");
@@ -82,6 +85,8 @@ pub const SETTINGS: &[Setting] = &[
     NEGATIVE_CACHE_TTL,
     MAX_RETRY_AFTER,
     CA_PATH,
+    SYNC_INTERVAL,
+    SYNC_MAX_AGE,
 ];
 
 /// The Mosyle provider's [`ProviderKind`]: reads [`SETTINGS`] with
@@ -148,6 +153,7 @@ impl ProviderSetup for MosyleSetup {
                 u8::from(mosyle.enrich())
             ),
             mosyle.common().summary(),
+            mosyle.sync().summary(),
         ]
     }
 
@@ -156,6 +162,12 @@ impl ProviderSetup for MosyleSetup {
             MosyleProvider::new(self.0.clone())
                 .map_err(|err| BuildError::new("cannot set up the Mosyle provider", err))?,
         );
+        // Detached: the task holds a weak reference and ends with the provider.
+        drop(posture_http::sync::spawn(
+            &mosyle,
+            self.0.sync(),
+            |mosyle| async move { mosyle.sync_inventory().await },
+        ));
         Ok(BuiltProvider::new(mosyle.clone()).with_counters(mosyle))
     }
 }
@@ -163,7 +175,7 @@ impl ProviderSetup for MosyleSetup {
 impl ProviderCounters for MosyleProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        vec![
+        let mut samples = vec![
             CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
                 .label("cache", "decisions"),
             CounterSample::new(CounterSample::CACHE_MISSES, stats.decisions.misses)
@@ -171,7 +183,9 @@ impl ProviderCounters for MosyleProvider {
             CounterSample::new(CounterSample::REQUESTS, stats.requests),
             CounterSample::new(CounterSample::TOKEN_REQUESTS, stats.tokens.fetches),
             CounterSample::new(CounterSample::TOKEN_FAILURES, stats.tokens.failures),
-        ]
+        ];
+        samples.extend(self.inventory().samples());
+        samples
     }
 }
 

@@ -1,10 +1,12 @@
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::reqwest::header::{AUTHORIZATION, HeaderMap};
+use posture_http::sync::{FromIndex, Inventory, Pull, Readiness, SyncReport, SyncSource};
 use posture_http::{
     AccessToken, Answer, Backoff, CacheStats, ClientOptions, FetchedToken, LookupCache,
     RecentSuccess, Serial, StatusCode, TokenCache, TokenStats, decode_json, secret_header,
@@ -78,6 +80,8 @@ pub struct MosyleProvider {
     backoff: Backoff,
     requests: AtomicU64,
     ready: RecentSuccess,
+    /// `MOSYLE_SYNC_INTERVAL`: the synced inventory lookups ask first.
+    inventory: Inventory,
 }
 
 impl MosyleProvider {
@@ -94,6 +98,7 @@ impl MosyleProvider {
             .map_err(MosyleError::client)?;
         let decisions = LookupCache::new(common.cache_config());
         let backoff = Backoff::new(common.max_retry_after());
+        let inventory = Inventory::new(SERVICE, config.sync().clone());
         Ok(Self {
             config,
             http,
@@ -102,6 +107,7 @@ impl MosyleProvider {
             backoff,
             requests: AtomicU64::new(0),
             ready: RecentSuccess::new(READY_WINDOW),
+            inventory,
         })
     }
 
@@ -117,6 +123,11 @@ impl MosyleProvider {
             requests: self.requests.load(Ordering::Relaxed),
             tokens: self.tokens.stats(),
         }
+    }
+
+    /// The synced inventory (empty while `MOSYLE_SYNC_INTERVAL` is 0).
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
     }
 
     /// Forgets every cached decision.
@@ -253,22 +264,28 @@ impl MosyleProvider {
         }
     }
 
-    /// One page of the devices of `os` with `serial` (Manager: `POST /listdevices`;
-    /// Business: `POST /devices` with `"operation": "list"`).
+    /// One page of the devices of `os` with `serial`, or of all of them (Manager:
+    /// `POST /listdevices`; Business: `POST /devices` with `"operation": "list"`).
     async fn list_page(
         &self,
         os: &str,
-        serial: &Serial,
+        serial: Option<&Serial>,
         page: Option<u64>,
     ) -> Result<Listing, ProviderError> {
-        let mut options = json!({"os": os, "serial_numbers": [serial.as_str()]});
-        if let (Some(page), Value::Object(map)) = (page, &mut options) {
-            map.insert("page".to_owned(), json!(page));
+        let mut options = json!({"os": os});
+        if let Value::Object(map) = &mut options {
+            if let Some(serial) = serial {
+                map.insert("serial_numbers".to_owned(), json!([serial.as_str()]));
+            }
+            if let Some(page) = page {
+                map.insert("page".to_owned(), json!(page));
+            }
         }
         let (path, body) = match self.config.flavor() {
             Flavor::Manager => ("listdevices", json!({"options": options})),
             Flavor::Business => ("devices", json!({"operation": "list", "options": options})),
         };
+        let serial = serial.map_or_else(|| "any".to_owned(), ToString::to_string);
         let request = match page {
             Some(page) => format!("POST /{path} (os {os}, serial {serial}, page {page})"),
             None => format!("POST /{path} (os {os}, serial {serial})"),
@@ -291,15 +308,15 @@ impl MosyleProvider {
         let mut matching = Vec::new();
         let mut page = None;
         for _ in 0..MAX_PAGES {
-            let (devices, page_size, answered_page) = match self.list_page(os, serial, page).await?
-            {
-                Listing::NotFound => return Ok(matching),
-                Listing::Devices {
-                    devices,
-                    page_size,
-                    page,
-                } => (devices, page_size, page),
-            };
+            let (devices, page_size, answered_page) =
+                match self.list_page(os, Some(serial), page).await? {
+                    Listing::NotFound => return Ok(matching),
+                    Listing::Devices {
+                        devices,
+                        page_size,
+                        page,
+                    } => (devices, page_size, page),
+                };
             let returned = devices.len() as u64;
             let mut new = 0;
             for device in devices {
@@ -315,12 +332,11 @@ impl MosyleProvider {
                     }
                 }
             }
-            let full = page_size.is_some_and(|size| size > 0 && returned >= size);
-            if !matching.is_empty() || !full || new == 0 {
+            if !matching.is_empty() || !is_full(page_size, returned) || new == 0 {
                 return Ok(matching);
             }
             tracing::debug!(%serial, os, "Mosyle ignored the serial filter; reading the next page");
-            page = Some(answered_page.or(page).map_or(1, |p| p + 1));
+            page = Some(next_page(answered_page, page));
         }
         Err(ProviderError::permanent(format!(
             "Mosyle ignored the serial_numbers filter and listed more than {MAX_PAGES} full \
@@ -341,35 +357,41 @@ impl MosyleProvider {
             }
         }
         tracing::debug!(%serial, "not found in Mosyle");
-        Ok(Decision::deny(
-            DenyCode::DEVICE_NOT_FOUND,
-            format!(
-                "no device with serial number {serial} in Mosyle (os {})",
-                oses.join(", ")
-            ),
-        ))
+        Ok(not_found(serial, oses))
     }
 
     async fn decide(&self, serial: &Serial, device: &Device) -> Result<Decision, ProviderError> {
+        // Only an enrolled device reaches the group check, as in `verdict`.
+        let in_group = if device.is_managed() && !self.config.groups().is_empty() {
+            self.in_any_group(device).await?
+        } else {
+            true
+        };
+        Ok(self.verdict(serial, device, in_group))
+    }
+
+    /// The decision for `device` once its group membership is known (`in_group`: in one of
+    /// `MOSYLE_GROUPS`, or no groups set), shared by live lookups and the inventory sync.
+    fn verdict(&self, serial: &Serial, device: &Device, in_group: bool) -> Decision {
         if device.is_deleted == Some(true) {
-            return Ok(Decision::deny(
+            return Decision::deny(
                 DenyCode::NOT_MANAGED,
                 format!("{serial} is deleted in Mosyle"),
-            ));
+            );
         }
         if !device.is_managed() {
-            return Ok(Decision::deny(
+            return Decision::deny(
                 DenyCode::NOT_MANAGED,
                 format!(
                     "{serial} is in Mosyle with status {:?}, not enrolled (INSTALLED or ENROLLED)",
                     device.status
                 ),
-            ));
+            );
         }
         let groups = self.config.groups();
-        if !groups.is_empty() && !self.in_any_group(device).await? {
+        if !in_group {
             let wanted: Vec<String> = groups.iter().map(ToString::to_string).collect();
-            return Ok(Decision::deny(
+            return Decision::deny(
                 DenyCode::NOT_COMPLIANT,
                 format!(
                     "{serial} (UDID {}) is in none of the Mosyle device groups {}",
@@ -380,14 +402,14 @@ impl MosyleProvider {
                     },
                     wanted.join(", ")
                 ),
-            ));
+            );
         }
         tracing::debug!(%serial, os = %device.os, "allowed");
-        Ok(if self.config.enrich() {
+        if self.config.enrich() {
             Decision::allow_with(device.enrichment())
         } else {
             Decision::allow()
-        })
+        }
     }
 
     /// Whether the device's UDID is a member of one of `MOSYLE_GROUPS`: names are resolved
@@ -409,20 +431,7 @@ impl MosyleProvider {
             ids.extend(self.group_ids(&device.os, &names).await?);
         }
         for id in ids {
-            let request = format!("POST /listdevicesbygroup (group {id})");
-            let body = self
-                .call(
-                    "listdevicesbygroup",
-                    json!({"options": {"iddevicegroup": id}}),
-                    &request,
-                )
-                .await?;
-            let udids = model::group_udids(&body).map_err(|why| {
-                ProviderError::permanent(format!(
-                    "Mosyle answered {request} with a body that is not the expected group \
-                     ({why})"
-                ))
-            })?;
+            let udids = self.group_members(&id).await?;
             if udids
                 .iter()
                 .any(|udid| udid.trim().eq_ignore_ascii_case(device.udid.trim()))
@@ -433,13 +442,26 @@ impl MosyleProvider {
         Ok(false)
     }
 
+    /// The UDIDs of the members of device group `id` (`listdevicesbygroup`).
+    async fn group_members(&self, id: &str) -> Result<Vec<String>, ProviderError> {
+        let request = format!("POST /listdevicesbygroup (group {id})");
+        let body = self
+            .call(
+                "listdevicesbygroup",
+                json!({"options": {"iddevicegroup": id}}),
+                &request,
+            )
+            .await?;
+        model::group_udids(&body).map_err(|why| {
+            ProviderError::permanent(format!(
+                "Mosyle answered {request} with a body that is not the expected group ({why})"
+            ))
+        })
+    }
+
     /// The IDs of the device groups of `os` called one of `names` (exactly).
     async fn group_ids(&self, os: &str, names: &[&str]) -> Result<Vec<String>, ProviderError> {
-        let os = if os.trim().is_empty() {
-            "mac"
-        } else {
-            os.trim()
-        };
+        let os = group_os(os);
         let mut ids = Vec::new();
         let mut seen = HashSet::new();
         for page in 0..MAX_GROUP_PAGES {
@@ -467,7 +489,7 @@ impl MosyleProvider {
                     }
                 }
             }
-            if !page_size.is_some_and(|size| size > 0 && returned >= size) || new == 0 {
+            if !is_full(page_size, returned) || new == 0 {
                 break;
             }
         }
@@ -494,6 +516,35 @@ fn jwt(headers: &HeaderMap) -> Option<String> {
         None => value,
     };
     (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// Whether a page of `returned` items was full, so that another may follow.
+fn is_full(page_size: Option<u64>, returned: u64) -> bool {
+    page_size.is_some_and(|size| size > 0 && returned >= size)
+}
+
+/// The page to ask for after the one answered: Mosyle's own `page` + 1 (its documentation
+/// says pages start at 0, its example answers 1), else the one asked + 1.
+fn next_page(answered: Option<u64>, asked: Option<u64>) -> u64 {
+    answered.or(asked).map_or(1, |p| p + 1)
+}
+
+/// The `os` whose device groups a device's group names are looked up in.
+fn group_os(os: &str) -> &str {
+    match os.trim() {
+        "" => "mac",
+        os => os,
+    }
+}
+
+fn not_found(serial: &Serial, oses: &[&str]) -> Decision {
+    Decision::deny(
+        DenyCode::DEVICE_NOT_FOUND,
+        format!(
+            "no device with serial number {serial} in Mosyle (os {})",
+            oses.join(", ")
+        ),
+    )
 }
 
 /// Which of several records for one serial counts: an enrolled one first, then Mosyle's
@@ -532,6 +583,16 @@ impl PostureProvider for MosyleProvider {
             }
         };
         let oses = oses(request.mode());
+        if self.inventory.settings().is_on() {
+            // The index holds a device under each `os` it is listed in; the first of the
+            // lookup's `os` values it holds answers, as the live lookup's order would.
+            let keys: Vec<String> = oses.iter().map(|os| index_key(&serial, os)).collect();
+            if let FromIndex::Decided(decision) =
+                self.inventory.lookup_first(keys.iter().map(String::as_str))
+            {
+                return Ok(decision);
+            }
+        }
         let key = match oses {
             [one] => (serial.clone(), *one),
             _ => (serial.clone(), "auto"),
@@ -545,7 +606,13 @@ impl PostureProvider for MosyleProvider {
 
     /// Logs in (or reuses the JWT, valid for a day): refused credentials fail fast, naming
     /// the settings. A success counts for a minute.
+    ///
+    /// With inventory sync on, a synced inventory younger than `MOSYLE_SYNC_MAX_AGE` is
+    /// ready without a request; none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
+        if self.inventory.readiness()? == Readiness::Fresh {
+            return Ok(());
+        }
         self.ready.check(self.probe()).await
     }
 
@@ -555,11 +622,180 @@ impl PostureProvider for MosyleProvider {
             Flavor::Manager => api.join(&["listdevices"]),
             Flavor::Business => api.join(&["devices"]),
         };
-        vec![format!(
+        let mut lines = vec![format!(
             "devices: POST {list} ({}), logged in as {}",
             self.config.flavor(),
             self.config.email()
-        )]
+        )];
+        lines.extend(self.inventory.report());
+        lines
+    }
+}
+
+/// The index key of a serial's records listed under `os`.
+fn index_key(serial: &Serial, os: &str) -> String {
+    format!("{serial}/{os}")
+}
+
+impl MosyleProvider {
+    /// Syncs the whole inventory now (after any sync in progress) and answers from it; the
+    /// server runs this on `MOSYLE_SYNC_INTERVAL`. A failed sync keeps the previous
+    /// inventory.
+    pub async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
+        let synced = Synced {
+            mosyle: self,
+            groups: OnceLock::new(),
+        };
+        posture_http::sync::sync_now(&synced).await
+    }
+}
+
+/// The provider as a [`SyncSource`], over its private device model, with the members of
+/// `MOSYLE_GROUPS` as this sync read them.
+struct Synced<'a> {
+    mosyle: &'a MosyleProvider,
+    groups: OnceLock<Membership>,
+}
+
+/// The members of `MOSYLE_GROUPS`, read once per sync so that no device needs a call of
+/// its own: the groups named by ID, those named by name per device `os`, and each one's
+/// UDIDs (lower-cased, as the live check compares them ignoring case).
+#[derive(Debug, Default)]
+struct Membership {
+    ids: Vec<String>,
+    named: HashMap<String, Vec<String>>,
+    udids: HashMap<String, HashSet<String>>,
+}
+
+impl Membership {
+    /// Whether `device` is in one of the groups, as `in_any_group` would say.
+    fn contains(&self, device: &Device) -> bool {
+        let udid = device.udid.trim().to_ascii_lowercase();
+        if udid.is_empty() {
+            return false;
+        }
+        let named = self.named.get(group_os(&device.os)).into_iter().flatten();
+        self.ids.iter().chain(named).any(|id| {
+            self.udids
+                .get(id)
+                .is_some_and(|udids| udids.contains(&udid))
+        })
+    }
+}
+
+/// The whole inventory, read as lookups read it: every `os`, page after page in Mosyle's
+/// numbering until a short page or one that repeats the last, through the same login,
+/// `Retry-After` and backoff; then, with `MOSYLE_GROUPS`, each group's members once.
+impl SyncSource for Synced<'_> {
+    type Record = Device;
+
+    fn inventory(&self) -> &Inventory {
+        &self.mosyle.inventory
+    }
+
+    async fn pull(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
+        let mosyle = self.mosyle;
+        // The `os` values whose group names an enrolled device's check would resolve.
+        let mut group_oses = BTreeSet::new();
+        for os in EVERY_OS {
+            let mut seen = HashSet::new();
+            let mut page = None;
+            loop {
+                let what = format!("Mosyle inventory sync, os {os}, page {page:?}");
+                let listing = pull
+                    .page(&what, || mosyle.list_page(os, None, page))
+                    .await?;
+                let Listing::Devices {
+                    devices,
+                    page_size,
+                    page: answered,
+                } = listing
+                else {
+                    break;
+                };
+                let returned = devices.len() as u64;
+                let mut new = 0;
+                for device in devices {
+                    if !seen.insert((device.udid.clone(), device.serial_number.clone())) {
+                        continue;
+                    }
+                    new += 1;
+                    // A record no lookup could name (no valid serial) is left out.
+                    let Ok(serial) = Serial::check(device.serial_number.trim(), SERVICE) else {
+                        continue;
+                    };
+                    if device.is_managed() && !device.udid.trim().is_empty() {
+                        group_oses.insert(group_os(&device.os).to_owned());
+                    }
+                    pull.add(index_key(&serial, os), device);
+                }
+                if !is_full(page_size, returned) || new == 0 {
+                    break;
+                }
+                page = Some(next_page(answered, page));
+            }
+        }
+        let membership = self.membership(pull, &group_oses).await?;
+        // Set once: each sync has its own `Synced`.
+        let _ = self.groups.set(membership);
+        Ok(())
+    }
+
+    fn decide(&self, key: &str, records: Vec<Device>) -> Decision {
+        let (serial, os) = key.split_once('/').unwrap_or((key, ""));
+        match (Serial::check(serial, SERVICE), current(records)) {
+            (Ok(serial), Some(device)) => {
+                let in_group = self.mosyle.config.groups().is_empty()
+                    || self.groups.get().is_some_and(|m| m.contains(&device));
+                self.mosyle.verdict(&serial, &device, in_group)
+            }
+            (Ok(serial), None) => not_found(&serial, &[os]),
+            (Err(reason), _) => Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
+        }
+    }
+}
+
+impl Synced<'_> {
+    /// Reads the members of `MOSYLE_GROUPS`: names resolved for each of `oses`, then every
+    /// group's UDIDs. A group Mosyle can't list fails the sync, as it fails the lookups
+    /// that reach it.
+    async fn membership(
+        &self,
+        pull: &mut Pull<Device>,
+        oses: &BTreeSet<String>,
+    ) -> Result<Membership, ProviderError> {
+        let mosyle = self.mosyle;
+        let mut membership = Membership::default();
+        let mut names = Vec::new();
+        for group in mosyle.config.groups() {
+            match group {
+                Group::Id(id) => membership.ids.push(id.clone()),
+                Group::Name(name) => names.push(name.as_str()),
+            }
+        }
+        if !names.is_empty() {
+            for os in oses {
+                let what = format!("Mosyle inventory sync, device groups of os {os}");
+                let ids = pull.page(&what, || mosyle.group_ids(os, &names)).await?;
+                membership.named.insert(os.clone(), ids);
+            }
+        }
+        let wanted: BTreeSet<String> = membership
+            .ids
+            .iter()
+            .chain(membership.named.values().flatten())
+            .cloned()
+            .collect();
+        for id in wanted {
+            let what = format!("Mosyle inventory sync, members of group {id}");
+            let udids = pull.page(&what, || mosyle.group_members(&id)).await?;
+            let udids = udids
+                .iter()
+                .map(|udid| udid.trim().to_ascii_lowercase())
+                .collect();
+            membership.udids.insert(id, udids);
+        }
+        Ok(membership)
     }
 }
 

@@ -9,3 +9,4 @@ mod conformance;
 mod decisions;
 mod failures;
 mod support;
+mod sync;

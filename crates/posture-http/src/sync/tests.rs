@@ -119,6 +119,29 @@ async fn a_sync_answers_every_listed_device_as_decide_does() {
 }
 
 #[tokio::test]
+async fn lookup_first_answers_from_the_first_key_listed_and_counts_once() {
+    let fleet = Fleet::new(hourly(), two_pages());
+    sync_now(&fleet).await.unwrap();
+    assert_eq!(
+        fleet.inventory.lookup_first(["Z9", "B2", "A1"]),
+        fleet.inventory.lookup("B2")
+    );
+    assert_eq!(
+        fleet.inventory.lookup_first(["Z9", "Y8"]),
+        FromIndex::NotListed
+    );
+    let count = |outcome: &str| {
+        fleet
+            .inventory
+            .samples()
+            .iter()
+            .find(|s| s.labels.iter().any(|(_, v)| v == outcome))
+            .map(|s| s.value)
+    };
+    assert_eq!((count("answered"), count("not_listed")), (Some(2), Some(1)));
+}
+
+#[tokio::test]
 async fn every_decision_shape_survives_the_index() {
     for decision in [
         Decision::allow(),

@@ -128,7 +128,7 @@ async fn both_not_found_shapes_mean_not_found() {
 async fn an_ignored_filter_is_caught_by_the_exact_recheck() {
     let mosyle = fake().await;
     // More than a page of other Macs before the one asked for.
-    for i in 0..120 {
+    for i in 0..220 {
         mosyle.add_device(FakeMosyleDevice::new(format!("C02OTHER{i:04}")));
     }
     mosyle.add_device(FakeMosyleDevice::new("C02XL0GJJG5J").with_status("UNINSTALLED"));
