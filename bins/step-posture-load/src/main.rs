@@ -88,6 +88,12 @@ enum Command {
         /// Lookups in flight at once.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Milliseconds the fakes (those that can) take to answer.
+        #[arg(long, default_value_t = 50)]
+        latency_ms: u64,
+        /// Seconds after which no new lookup of a burst starts (the rest count as not asked).
+        #[arg(long, default_value_t = 120.0)]
+        max_burst: f64,
         /// Providers to burst.
         #[arg(long, value_delimiter = ',', default_values_t = sync_burst::Vendor::ALL.to_vec())]
         providers: Vec<sync_burst::Vendor>,
@@ -209,6 +215,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             devices,
             added,
             concurrency,
+            latency_ms,
+            max_burst,
             providers,
             index_sizes,
             work_dir,
@@ -219,6 +227,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 added,
                 concurrency,
                 vendors: providers,
+                latency: Duration::from_millis(latency_ms),
+                max_burst: seconds(max_burst)?,
                 work_dir: work_dir
                     .unwrap_or_else(|| std::env::temp_dir().join("step-posture-load")),
             };

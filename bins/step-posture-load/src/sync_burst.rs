@@ -24,24 +24,52 @@ use tokio::task::JoinSet;
 pub(crate) enum Vendor {
     /// The device file (the baseline: no MDM at all).
     File,
+    /// Jamf Pro (computers).
+    Jamf,
+    /// Microsoft Intune.
+    Intune,
     /// Kandji (Iru).
     Kandji,
+    /// Fleet.
+    Fleet,
+    /// Mosyle Manager.
+    Mosyle,
+    /// Addigy.
+    Addigy,
 }
 
 impl Vendor {
-    pub(crate) const ALL: &[Self] = &[Self::File, Self::Kandji];
+    pub(crate) const ALL: &[Self] = &[
+        Self::File,
+        Self::Jamf,
+        Self::Intune,
+        Self::Kandji,
+        Self::Fleet,
+        Self::Mosyle,
+        Self::Addigy,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Self::File => "file",
+            Self::Jamf => "jamf",
+            Self::Intune => "intune",
             Self::Kandji => "kandji",
+            Self::Fleet => "fleet",
+            Self::Mosyle => "mosyle",
+            Self::Addigy => "addigy",
         }
     }
 
     fn kind(self) -> &'static dyn ProviderKind {
         match self {
             Self::File => &posture_file::KIND,
+            Self::Jamf => &posture_jamf::KIND,
+            Self::Intune => &posture_intune::KIND,
             Self::Kandji => &posture_kandji::KIND,
+            Self::Fleet => &posture_fleet::KIND,
+            Self::Mosyle => &posture_mosyle::KIND,
+            Self::Addigy => &posture_addigy::KIND,
         }
     }
 
@@ -49,12 +77,23 @@ impl Vendor {
     fn sync_variable(self) -> Option<&'static str> {
         match self {
             Self::File => None,
+            Self::Jamf => Some("JAMF_SYNC_INTERVAL"),
+            Self::Intune => Some("INTUNE_SYNC_INTERVAL"),
             Self::Kandji => Some("KANDJI_SYNC_INTERVAL"),
+            Self::Fleet => Some("FLEET_SYNC_INTERVAL"),
+            Self::Mosyle => Some("MOSYLE_SYNC_INTERVAL"),
+            Self::Addigy => Some("ADDIGY_SYNC_INTERVAL"),
         }
     }
 
-    /// Starts the fake with `serials` enrolled.
-    async fn start(self, serials: &[String], dir: &std::path::Path) -> anyhow::Result<Fixture> {
+    /// Starts the fake with `serials` enrolled, answering after `latency` where the fake
+    /// can wait.
+    async fn start(
+        self,
+        serials: &[String],
+        latency: Duration,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<Fixture> {
         match self {
             Self::File => {
                 let path = dir.join("burst-devices.json");
@@ -75,9 +114,52 @@ impl Vendor {
                     _fake: Box::new(()),
                 })
             }
+            Self::Jamf => {
+                use posture_fakes::jamf::{FakeDevice, FakeJamf};
+                let fake = Arc::new(FakeJamf::start().await?);
+                fake.set_latency(latency);
+                for serial in serials {
+                    fake.add_computer(FakeDevice::new(serial));
+                }
+                let (enrol, calls) = (fake.clone(), fake.clone());
+                let mut env = fake.env_vars();
+                // The burst's devices are Macs; a request without `?mode=` asks for this.
+                env.push(("JAMF_DEFAULT_MODE".to_owned(), "computer".to_owned()));
+                Ok(Fixture {
+                    env,
+                    enrol: Box::new(move |serial| enrol.add_computer(FakeDevice::new(serial))),
+                    calls: Box::new(move || {
+                        let stats = calls.stats();
+                        stats.token_requests
+                            + stats.lookup_requests
+                            + stats.match_requests
+                            + stats.department_requests
+                    }),
+                    _fake: Box::new(fake),
+                })
+            }
+            Self::Intune => {
+                use posture_fakes::intune::{FakeIntune, FakeManagedDevice};
+                let fake = Arc::new(FakeIntune::start().await?);
+                fake.set_latency(latency);
+                for serial in serials {
+                    fake.add_device(FakeManagedDevice::new(serial));
+                }
+                let (enrol, calls) = (fake.clone(), fake.clone());
+                Ok(Fixture {
+                    env: fake.env_vars(),
+                    enrol: Box::new(move |serial| enrol.add_device(FakeManagedDevice::new(serial))),
+                    calls: Box::new(move || {
+                        let stats = calls.stats();
+                        stats.token_requests + stats.graph_requests
+                    }),
+                    _fake: Box::new(fake),
+                })
+            }
             Self::Kandji => {
                 use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
                 let fake = Arc::new(FakeKandji::start().await?);
+                fake.set_latency(latency);
                 for serial in serials {
                     fake.add_device(FakeKandjiDevice::new(serial));
                 }
@@ -85,6 +167,49 @@ impl Vendor {
                 Ok(Fixture {
                     env: fake.env_vars(),
                     enrol: Box::new(move |serial| enrol.add_device(FakeKandjiDevice::new(serial))),
+                    calls: Box::new(move || calls.stats().requests),
+                    _fake: Box::new(fake),
+                })
+            }
+            Self::Fleet => {
+                use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
+                let fake = Arc::new(FakeFleet::start().await?);
+                for serial in serials {
+                    fake.add_host(FakeFleetHost::new(serial));
+                }
+                let (enrol, calls) = (fake.clone(), fake.clone());
+                Ok(Fixture {
+                    env: fake.env_vars(),
+                    enrol: Box::new(move |serial| enrol.add_host(FakeFleetHost::new(serial))),
+                    calls: Box::new(move || calls.stats().requests),
+                    _fake: Box::new(fake),
+                })
+            }
+            Self::Mosyle => {
+                use posture_fakes::mosyle::{FakeMosyle, FakeMosyleDevice};
+                let fake = Arc::new(FakeMosyle::start().await?);
+                fake.set_latency(latency);
+                for serial in serials {
+                    fake.add_device(FakeMosyleDevice::new(serial));
+                }
+                let (enrol, calls) = (fake.clone(), fake.clone());
+                Ok(Fixture {
+                    env: fake.env_vars(),
+                    enrol: Box::new(move |serial| enrol.add_device(FakeMosyleDevice::new(serial))),
+                    calls: Box::new(move || calls.stats().requests),
+                    _fake: Box::new(fake),
+                })
+            }
+            Self::Addigy => {
+                use posture_fakes::addigy::{FakeAddigy, FakeAddigyDevice};
+                let fake = Arc::new(FakeAddigy::start().await?);
+                for serial in serials {
+                    fake.add_device(FakeAddigyDevice::new(serial));
+                }
+                let (enrol, calls) = (fake.clone(), fake.clone());
+                Ok(Fixture {
+                    env: fake.env_vars(),
+                    enrol: Box::new(move |serial| enrol.add_device(FakeAddigyDevice::new(serial))),
                     calls: Box::new(move || calls.stats().requests),
                     _fake: Box::new(fake),
                 })
@@ -117,6 +242,10 @@ pub(crate) struct Options {
     pub(crate) concurrency: usize,
     pub(crate) vendors: Vec<Vendor>,
     pub(crate) work_dir: std::path::PathBuf,
+    /// How long the fakes that can wait take to answer.
+    pub(crate) latency: Duration,
+    /// No new lookup starts after this long; those not asked are counted.
+    pub(crate) max_burst: Duration,
 }
 
 /// One burst's figures.
@@ -129,6 +258,7 @@ pub(crate) struct BurstRow {
     allowed: usize,
     denied: usize,
     errors: usize,
+    not_asked: usize,
     p50: Duration,
     p99: Duration,
     wall: Duration,
@@ -173,7 +303,9 @@ async fn burst(
         0
     };
     let (first, after) = serials.split_at(serials.len() - late);
-    let fixture = vendor.start(first, &options.work_dir).await?;
+    let fixture = vendor
+        .start(first, options.latency, &options.work_dir)
+        .await?;
     let mut env = fixture.env.clone();
     env.push(("PROVIDER".to_owned(), vendor.name().to_owned()));
     if let (true, Some(variable)) = (sync, vendor.sync_variable()) {
@@ -207,8 +339,12 @@ async fn burst(
     let wall = Instant::now();
     let mut in_flight = JoinSet::new();
     let mut next = serials.iter();
+    let mut not_asked = 0;
     loop {
         while in_flight.len() < options.concurrency.max(1) {
+            if wall.elapsed() > options.max_burst {
+                not_asked = next.by_ref().count();
+            }
             let Some(serial) = next.next() else { break };
             let provider = provider.clone();
             let request = LookupRequest::new(serial.as_str());
@@ -225,8 +361,21 @@ async fn burst(
         latencies.push(latency);
         match outcome {
             Ok(Decision::Allow { .. }) => allowed += 1,
-            Ok(_) => denied += 1,
-            Err(_) => errors += 1,
+            Ok(decision) => {
+                if denied == 0 {
+                    crate::orchestrate::say(&format!(
+                        "  first deny: {}",
+                        decision.deny_message().unwrap_or_default()
+                    ));
+                }
+                denied += 1;
+            }
+            Err(err) => {
+                if errors == 0 {
+                    crate::orchestrate::say(&format!("  first error: {err}"));
+                }
+                errors += 1;
+            }
         }
     }
     let wall = wall.elapsed();
@@ -239,6 +388,7 @@ async fn burst(
         allowed,
         denied,
         errors,
+        not_asked,
         p50: percentile(&latencies, 50),
         p99: percentile(&latencies, 99),
         wall,
@@ -266,6 +416,18 @@ async fn wait_for_index(built: &posture_core::BuiltProvider, devices: usize) -> 
     }
 }
 
+/// Milliseconds, or microseconds below one.
+fn millis(duration: Duration) -> String {
+    let ms = duration.as_secs_f64() * 1e3;
+    if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else if ms >= 1.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.1} µs", ms * 1e3)
+    }
+}
+
 fn percentile(sorted: &[Duration], percent: usize) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -279,16 +441,21 @@ fn percentile(sorted: &[Duration], percent: usize) -> Duration {
 /// The bursts as a Markdown table.
 pub(crate) fn burst_table(rows: &[BurstRow], options: &Options) -> String {
     let mut out = format!(
-        "Burst of {} distinct devices, {} lookups in flight; with sync on, {} of them enrolled \
-         after the first sync.\n\n\
-         | provider | sync | MDM requests | first sync | allowed | denied | errors | p50 | p99 | burst wall time |\n\
-         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
-        options.devices, options.concurrency, options.added
+        "Burst of {} distinct devices, {} lookups in flight, fakes answering after {} ms (Fleet's \
+         and Addigy's at once); with sync on, {} of them enrolled after the first sync. No \
+         lookup starts after {} s.\n\n\
+         | provider | sync | MDM requests | first sync | allowed | denied | errors | not asked | p50 | p99 | burst wall time |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        options.devices,
+        options.concurrency,
+        options.latency.as_millis(),
+        options.added,
+        options.max_burst.as_secs()
     );
     for row in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {:.2} ms | {:.2} ms | {:.2} s |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} s |",
             row.provider,
             match row.sync {
                 None => "n/a",
@@ -301,8 +468,9 @@ pub(crate) fn burst_table(rows: &[BurstRow], options: &Options) -> String {
             row.allowed,
             row.denied,
             row.errors,
-            row.p50.as_secs_f64() * 1e3,
-            row.p99.as_secs_f64() * 1e3,
+            row.not_asked,
+            millis(row.p50),
+            millis(row.p99),
             row.wall.as_secs_f64(),
         );
     }
