@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use posture_fakes::jamf::{FakeDevice, FakeJamf};
+use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
 use smallstep_webhook::WebhookSecret;
 use step_posture_connector::client::{Connection, client_config};
 use step_posture_connector::commands::random_uuid;
@@ -26,7 +27,7 @@ use step_posture_connector::pki::generate_demo_pki;
 use crate::devices::{self, Format, SIZES};
 use crate::load::{self, CsrPool, Report, Stop, Target};
 use crate::procfs::{self, ClockTicks};
-use crate::report::{Results, Startup, mb};
+use crate::report::{BURST_DEVICES, Results, Startup, mb};
 
 /// Settings of `all`.
 #[derive(Clone, Debug)]
@@ -60,11 +61,13 @@ pub(crate) enum Group {
     Jamf,
     /// Jamf token requests per token lifetime.
     Tokens,
+    /// A burst of distinct devices: the file provider against a synced Kandji.
+    Sync,
 }
 
 impl Group {
     /// Every group, the default.
-    pub(crate) const ALL: [Self; 3] = [Self::File, Self::Jamf, Self::Tokens];
+    pub(crate) const ALL: [Self; 4] = [Self::File, Self::Jamf, Self::Tokens, Self::Sync];
 }
 
 impl fmt::Display for Group {
@@ -73,6 +76,7 @@ impl fmt::Display for Group {
             Self::File => "file",
             Self::Jamf => "jamf",
             Self::Tokens => "tokens",
+            Self::Sync => "sync",
         })
     }
 }
@@ -165,8 +169,21 @@ pub(crate) async fn all(options: &Options) -> anyhow::Result<Results> {
     }
     let jamf_ids = devices::sample(1_000, 1_000);
     let jamf_bodies = pool.bodies(&jamf_ids)?;
-
     let wants = |group| options.groups.contains(&group);
+    let (burst_ids, burst_bodies) = if wants(Group::Sync) {
+        let ids = devices::sample(100_000, BURST_DEVICES);
+        let started = Instant::now();
+        let bodies = pool.bodies(&ids)?;
+        say(&format!(
+            "  burst: {} CSRs ready in {:.2} s",
+            bodies.len(),
+            started.elapsed().as_secs_f64()
+        ));
+        (ids, bodies)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+
     for run in 1..=options.runs {
         say(&format!("== run {run} of {}", options.runs));
 
@@ -257,6 +274,13 @@ pub(crate) async fn all(options: &Options) -> anyhow::Result<Results> {
             let (warm, cold) = jamf(&setup, options, &jamf_ids, &jamf_bodies).await?;
             results.jamf_warm.push(warm);
             results.jamf_cold.push(cold);
+        }
+
+        if wants(Group::Sync) {
+            let (file, kandji, calls) = burst(&setup, options, &burst_ids, &burst_bodies).await?;
+            results.burst_file.push(file);
+            results.burst_kandji.push(kandji);
+            results.burst_kandji_calls.push(calls);
         }
 
         if run == 1 && wants(Group::Tokens) {
@@ -370,6 +394,68 @@ async fn jamf(
         stats.lookup_requests
     ));
     Ok((warm, cold))
+}
+
+/// A burst of distinct devices, each asked once: the file provider (100,000 devices, CSV)
+/// against a Kandji with inventory sync on (the same devices, 50 ms upstream), after its first
+/// sync. Returns both reports and the Kandji requests during the burst.
+async fn burst(
+    setup: &Setup,
+    options: &Options,
+    ids: &[String],
+    bodies: &[smallstep_webhook::RequestBody],
+) -> anyhow::Result<(Report, Report, u64)> {
+    let requests = Stop::Requests(bodies.len() as u64);
+    let vars = setup.file_vars(100_000, Format::Csv);
+    let mut process = Spawned::start(setup, Program::Server, &vars)?;
+    let startup = process.wait_ready(setup).await?;
+    let mut target = setup.target(startup.port, "", options.connections, 0);
+    target.server_pid = Some(process.pid);
+    let file = load::run(&target, bodies.to_vec(), requests, setup.clock).await;
+    process.stop();
+    let file = file?;
+    say(&format!(
+        "file, burst of {} devices: {}",
+        ids.len(),
+        file.summary()
+    ));
+
+    let fake = FakeKandji::start()
+        .await
+        .context("starting the fake Kandji")?;
+    for id in ids {
+        fake.add_device(FakeKandjiDevice::new(id.clone()));
+    }
+    fake.set_latency(options.jamf_latency);
+    let mut vars = setup.base_vars();
+    vars.insert("PROVIDER".into(), "kandji".into());
+    vars.extend(fake.env_vars());
+    vars.insert("KANDJI_SYNC_INTERVAL".into(), "3600".into());
+    let mut process = Spawned::start(setup, Program::Server, &vars)?;
+    let startup = process.wait_ready(setup).await?;
+    // The first sync reads every page of 300, then swaps the index in.
+    let pages = ids.len().div_ceil(300) as u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while fake.stats().device_requests < pages + 1 {
+        if Instant::now() > deadline {
+            anyhow::bail!("the synced Kandji's first sync did not finish within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = fake.stats().requests;
+    let mut target = setup.target(startup.port, "", options.connections, 0);
+    target.server_pid = Some(process.pid);
+    let kandji = load::run(&target, bodies.to_vec(), requests, setup.clock).await;
+    let calls = fake.stats().requests - before;
+    process.stop();
+    let kandji = kandji?;
+    say(&format!(
+        "kandji synced, burst of {} devices: {}; Kandji requests during the burst: {calls}",
+        ids.len(),
+        kandji.summary()
+    ));
+    Ok((file, kandji, calls))
 }
 
 /// Token requests per lifetime: a short token lifetime, no lookup cache, so every request

@@ -343,7 +343,7 @@ async fn burst(
     loop {
         while in_flight.len() < options.concurrency.max(1) {
             if wall.elapsed() > options.max_burst {
-                not_asked = next.by_ref().count();
+                not_asked += next.by_ref().count();
             }
             let Some(serial) = next.next() else { break };
             let provider = provider.clone();

@@ -231,10 +231,8 @@ impl FleetConfig {
     /// # Ok::<(), posture_settings::ConfigProblems>(())
     /// ```
     pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, ConfigProblems> {
-        self.sync = SyncSettings::new(SYNC_INTERVAL.name, SYNC_MAX_AGE.name)
-            .every(sync.interval())
-            .max_age(sync.oldest())
-            .checked()
+        self.sync = sync
+            .checked_as(&SYNC_INTERVAL, &SYNC_MAX_AGE)
             .map_err(ConfigProblems::one)?;
         Ok(self)
     }

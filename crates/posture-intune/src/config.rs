@@ -634,12 +634,12 @@ impl IntuneConfig {
     /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
     /// `INTUNE_SYNC_INTERVAL` and `INTUNE_SYNC_MAX_AGE` would refuse.
     pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, IntuneConfigError> {
-        let sync = SyncSettings::new("INTUNE_SYNC_INTERVAL", "INTUNE_SYNC_MAX_AGE")
-            .every(sync.interval())
-            .max_age(sync.oldest())
-            .checked()
+        self.sync = sync
+            .checked_as(
+                &crate::kind::INTUNE_SYNC_INTERVAL,
+                &crate::kind::INTUNE_SYNC_MAX_AGE,
+            )
             .map_err(ConfigProblems::one)?;
-        self.sync = sync;
         Ok(self)
     }
 

@@ -423,10 +423,11 @@ impl JamfConfig {
     /// [`posture_http::sync`] and the crate documentation). Fails for an interval or maximum
     /// age the variables `JAMF_SYNC_INTERVAL` and `JAMF_SYNC_MAX_AGE` would refuse.
     pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, JamfConfigError> {
-        self.sync = SyncSettings::new("JAMF_SYNC_INTERVAL", "JAMF_SYNC_MAX_AGE")
-            .every(sync.interval())
-            .max_age(sync.oldest())
-            .checked()
+        self.sync = sync
+            .checked_as(
+                &crate::kind::JAMF_SYNC_INTERVAL,
+                &crate::kind::JAMF_SYNC_MAX_AGE,
+            )
             .map_err(JamfConfigError::one)?;
         Ok(self)
     }

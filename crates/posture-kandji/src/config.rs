@@ -391,12 +391,9 @@ impl KandjiConfig {
     /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
     /// `KANDJI_SYNC_INTERVAL` and `KANDJI_SYNC_MAX_AGE` would refuse.
     pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, KandjiConfigError> {
-        let sync = SyncSettings::new("KANDJI_SYNC_INTERVAL", "KANDJI_SYNC_MAX_AGE")
-            .every(sync.interval())
-            .max_age(sync.oldest())
-            .checked()
+        self.sync = sync
+            .checked_as(&kind::KANDJI_SYNC_INTERVAL, &kind::KANDJI_SYNC_MAX_AGE)
             .map_err(ConfigProblems::one)?;
-        self.sync = sync;
         Ok(self)
     }
 
