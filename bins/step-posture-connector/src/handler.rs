@@ -246,8 +246,8 @@ impl App {
     }
 }
 
-/// Answers one HTTP request: the webhooks (`POST` to [`WEBHOOK_PATH`] and, with SCEP, the
-/// SCEP paths), `/livez` and `/readyz`. It never fails; a refusal is an answer too.
+/// Answers one HTTP request: the webhooks (`POST` to [`WEBHOOK_PATH`], with SCEP the SCEP
+/// paths, and with `JAMF_WEBHOOK_SECRET` [`JAMF_EVENTS_PATH`]), `/livez` and `/readyz`. It never fails; a refusal is an answer too.
 ///
 /// ```
 /// use std::sync::Arc;

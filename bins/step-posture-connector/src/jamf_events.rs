@@ -13,7 +13,7 @@
 //! `ComputerCheckIn`, `ComputerInventoryCompleted`, `ComputerPolicyFinished`,
 //! `ComputerPushCapabilityChanged`; mobile devices `MobileDeviceEnrolled`,
 //! `MobileDeviceUnEnrolled`, `MobileDeviceCheckIn`, `MobileDeviceCommandCompleted`,
-//! `MobileDeviceInventoryCompleted`, `MobileDevicePushSent`. The serial is
+//! `MobileDevicePushSent`. The serial is
 //! `event.serialNumber` (`ComputerAdded`, the mobile-device events) or
 //! `event.computer.serialNumber` (`ComputerCheckIn`, `ComputerInventoryCompleted`,
 //! `ComputerPolicyFinished`); both shapes are accepted for every event. Any other event
@@ -49,7 +49,6 @@ const MOBILE_DEVICE_EVENTS: &[&str] = &[
     "MobileDeviceUnEnrolled",
     "MobileDeviceCheckIn",
     "MobileDeviceCommandCompleted",
-    "MobileDeviceInventoryCompleted",
     "MobileDevicePushSent",
 ];
 
