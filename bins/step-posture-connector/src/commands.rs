@@ -21,7 +21,8 @@ use smallstep_webhook::{RequestBody, ResponseBody, Signer, Verifier, WebhookSecr
 use crate::client::{Connection, client_config};
 use crate::config::{Config, ProviderChoice};
 use crate::error::{OrFail as _, ServerError};
-use crate::handler::{App, SCEP_CHALLENGE_PATH, SCEP_NOTIFY_PATH, WEBHOOK_PATH};
+use crate::handler::{App, JAMF_EVENTS_PATH, SCEP_CHALLENGE_PATH, SCEP_NOTIFY_PATH, WEBHOOK_PATH};
+use crate::jamf_events::JamfEvents;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
 use crate::reload::{self, FileWatch, Reloader};
@@ -259,6 +260,27 @@ impl Server {
                 .context("the Intune SCEP validation client")
                 .or_fail(ServerError::Other)?;
             app = app.with_scep(Arc::new(gate));
+        }
+        if let Some(secret) = &config.jamf_webhook_secret {
+            // The configuration allows the secret only with a syncing Jamf provider; a
+            // custom provider (bind_with_provider) has no refresher, and no route.
+            match parts.refreshers.iter().find(|(name, _)| name == "jamf") {
+                Some((_, refresher)) => {
+                    app = app.with_jamf_events(Arc::new(JamfEvents::new(
+                        secret.expose(),
+                        refresher.clone(),
+                    )));
+                    tracing::info!(
+                        path = JAMF_EVENTS_PATH,
+                        "serving Jamf Pro change notifications"
+                    );
+                }
+                None => tracing::warn!(
+                    "JAMF_WEBHOOK_SECRET is set but the Jamf provider doesn't sync; {} is not \
+                     served",
+                    JAMF_EVENTS_PATH
+                ),
+            }
         }
         if let Some(throttle) = config.auth_throttle {
             app = app.with_auth_throttle(AuthThrottle::new(throttle.limit, throttle.window));
@@ -847,6 +869,12 @@ fn summary(config: &Config, tls: &TlsState, report: &[String]) -> String {
         ));
     }
     lines.push(scep_summary(config.scep.as_ref()));
+    if config.jamf_webhook_secret.is_some() {
+        lines.push(format!(
+            "Jamf change notifications: POST {JAMF_EVENTS_PATH} on the webhook port \
+             (JAMF_WEBHOOK_SECRET as Basic password or bearer token)"
+        ));
+    }
     lines.push(format!("TIMEOUT: {} s", config.timeout.as_secs()));
     lines.push(match config.metrics_addr {
         Some(addr) => format!("metrics: http://{addr}/metrics (also /livez and /readyz)"),

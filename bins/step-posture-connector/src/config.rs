@@ -149,6 +149,31 @@ pub struct Config {
     /// client address may make before its failures are throttled; `None` when
     /// `AUTH_FAILURE_LIMIT=0` turns throttling off.
     pub auth_throttle: Option<AuthThrottleSettings>,
+    /// `JAMF_WEBHOOK_SECRET` (or `_FILE`): serve `POST /webhook/jamf-events`, Jamf Pro
+    /// change notifications that refresh one device of the synced Jamf inventory. Only with
+    /// `PROVIDER` naming `jamf` and `JAMF_SYNC_INTERVAL` above 0.
+    pub jamf_webhook_secret: Option<JamfWebhookSecret>,
+}
+
+/// The secret Jamf Pro webhooks authenticate with (`JAMF_WEBHOOK_SECRET`): at least
+/// [`JamfWebhookSecret::MIN_LEN`] characters, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JamfWebhookSecret(String);
+
+impl JamfWebhookSecret {
+    /// The shortest secret accepted.
+    pub const MIN_LEN: usize = 16;
+
+    /// The secret, to compare requests with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for JamfWebhookSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JamfWebhookSecret([not shown])")
+    }
 }
 
 /// How failed authentications are throttled per client address: a token bucket per
@@ -531,6 +556,7 @@ fn validate(
         }
     }
     let reload_settle = declared.seconds(&settings::RELOAD_SETTLE, errors);
+    let jamf_webhook_secret = jamf_webhook_secret(vars, provider.as_ref(), errors);
     let auth_failure_limit = declared.number(&settings::AUTH_FAILURE_LIMIT, errors);
     let auth_failure_window = declared.seconds(&settings::AUTH_FAILURE_WINDOW, errors);
 
@@ -574,7 +600,55 @@ fn validate(
             (0, _) => None,
             (limit, window) => Some(AuthThrottleSettings { limit, window }),
         },
+        jamf_webhook_secret: jamf_webhook_secret?,
     })
+}
+
+/// `JAMF_WEBHOOK_SECRET` (or `_FILE`): long enough, and set only where it can work, with
+/// the Jamf provider syncing (without sync every lookup reads Jamf already).
+fn jamf_webhook_secret(
+    vars: &HashMap<String, String>,
+    provider: Option<&ProviderChoice>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Option<JamfWebhookSecret>> {
+    let setting = &settings::JAMF_WEBHOOK_SECRET;
+    let text = match scep::secret(vars, setting.name, "JAMF_WEBHOOK_SECRET_FILE", errors)? {
+        None => return Some(None),
+        Some(text) => text.trim().to_owned(),
+    };
+    let mut ok = true;
+    if text.chars().count() < JamfWebhookSecret::MIN_LEN {
+        errors.push(ConfigError::secret(
+            setting.name,
+            format!(
+                "a secret of at least {} characters, as set in the Jamf Pro webhook",
+                JamfWebhookSecret::MIN_LEN
+            ),
+        ));
+        ok = false;
+    }
+    let with_jamf = provider.is_none_or(|choice| choice.names().contains(&"jamf"));
+    if !with_jamf {
+        errors.push(ConfigError::secret(
+            setting.name,
+            "unset unless PROVIDER includes jamf: it authenticates Jamf Pro change \
+             notifications, which refresh the synced Jamf inventory",
+        ));
+        ok = false;
+    }
+    let syncing = vars
+        .get("JAMF_SYNC_INTERVAL")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|secs| secs > 0);
+    if with_jamf && !syncing {
+        errors.push(ConfigError::secret(
+            setting.name,
+            "unset unless JAMF_SYNC_INTERVAL is above 0: change notifications refresh the \
+             synced Jamf inventory, and without sync every lookup reads Jamf Pro already",
+        ));
+        ok = false;
+    }
+    ok.then_some(Some(JamfWebhookSecret(text)))
 }
 
 /// `MAX_CONNECTIONS_PER_ADDRESS`: 0 (no limit) up to `MAX_CONNECTIONS`; a quarter of it by
@@ -1128,5 +1202,43 @@ mod tests {
         .unwrap();
         let mtls = config.tls.mtls.unwrap();
         assert_eq!(mtls.allowed_names, ["ca.example.com", "CA2.example.com"]);
+    }
+
+    #[test]
+    fn the_jamf_webhook_secret_needs_a_syncing_jamf_and_is_never_shown() {
+        const SECRET: &str = "a-jamf-webhook-secret-long-enough";
+        let jamf = [
+            ("PROVIDER", "jamf"),
+            ("JAMF_BASE_URL", "https://example.jamfcloud.com"),
+            ("JAMF_CLIENT_ID", "id"),
+            ("JAMF_CLIENT_SECRET", "s3cret"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut all = jamf.to_vec();
+            all.extend_from_slice(extra);
+            all
+        };
+        let syncing = with(&[
+            ("JAMF_SYNC_INTERVAL", "3600"),
+            ("JAMF_WEBHOOK_SECRET", SECRET),
+        ]);
+        let config = Config::from_vars(&vars(&syncing)).unwrap();
+        let secret = config.jamf_webhook_secret.as_ref().unwrap();
+        assert_eq!(secret.expose(), SECRET);
+        assert!(!format!("{config:?}").contains(SECRET));
+
+        let text = errors(&with(&[("JAMF_WEBHOOK_SECRET", SECRET)]));
+        assert!(text.contains("JAMF_SYNC_INTERVAL is above 0"), "{text}");
+        let text = errors(&[("JAMF_WEBHOOK_SECRET", SECRET)]);
+        assert!(text.contains("PROVIDER includes jamf"), "{text}");
+        let text = errors(&with(&[
+            ("JAMF_SYNC_INTERVAL", "3600"),
+            ("JAMF_WEBHOOK_SECRET", "short"),
+        ]));
+        assert!(text.contains("at least 16 characters"), "{text}");
+        assert!(!text.contains("short"), "{text}");
+        // Unset: off.
+        let config = Config::from_vars(&vars(&jamf)).unwrap();
+        assert!(config.jamf_webhook_secret.is_none());
     }
 }

@@ -30,6 +30,8 @@ use posture_core::{DenyCode, DeviceMode, DynPostureProvider, LookupRequest};
 use posture_webhook::{Answer, Decider, LookupObserver};
 use smallstep_webhook::{ResponseBody, Verifier, VerifyError, WebhookHeaders};
 
+pub use crate::jamf_events::JAMF_EVENTS_PATH;
+use crate::jamf_events::{self, Event, JamfEvents};
 use crate::logging::{DecisionLine, RefusalLog};
 use crate::metrics::{LookupResult, Metrics, Outcome as Verdict};
 use crate::scep::{self, ScepGate, issuer};
@@ -103,6 +105,8 @@ pub struct App {
     issuer_only: bool,
     throttle: Option<AuthThrottle>,
     refusals: RefusalLog,
+    /// `POST /webhook/jamf-events` (`JAMF_WEBHOOK_SECRET`): Jamf Pro change notifications.
+    jamf_events: Option<Arc<JamfEvents>>,
 }
 
 impl fmt::Debug for App {
@@ -135,6 +139,7 @@ impl App {
             issuer_only: false,
             throttle: None,
             refusals: RefusalLog::default(),
+            jamf_events: None,
         }
     }
 
@@ -154,7 +159,15 @@ impl App {
             // The issuing routes have their own credentials and log their own lines.
             throttle: None,
             refusals: RefusalLog::default(),
+            jamf_events: None,
         }
+    }
+
+    /// Serves `POST /webhook/jamf-events` with `events`' secret and refresher.
+    #[must_use]
+    pub(crate) fn with_jamf_events(mut self, events: Arc<JamfEvents>) -> Self {
+        self.jamf_events = Some(events);
+        self
     }
 
     /// Serves the SCEP webhooks and challenge-issuing routes through `gate`.
@@ -233,8 +246,8 @@ impl App {
     }
 }
 
-/// Answers one HTTP request: the webhooks (`POST` to [`WEBHOOK_PATH`] and, with SCEP, the
-/// SCEP paths), `/livez` and `/readyz`. It never fails; a refusal is an answer too.
+/// Answers one HTTP request: the webhooks (`POST` to [`WEBHOOK_PATH`], with SCEP the SCEP
+/// paths, and with `JAMF_WEBHOOK_SECRET` [`JAMF_EVENTS_PATH`]), `/livez` and `/readyz`. It never fails; a refusal is an answer too.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -291,7 +304,11 @@ where
         (WEBHOOK_PATH, &Method::POST) => webhook(&app, request, Route::DeviceAttest).await,
         (SCEP_CHALLENGE_PATH, &Method::POST) => webhook(&app, request, Route::ScepChallenge).await,
         (SCEP_NOTIFY_PATH, &Method::POST) => webhook(&app, request, Route::ScepNotify).await,
+        (JAMF_EVENTS_PATH, &Method::POST) if app.jamf_events.is_some() => {
+            jamf_events(&app, request).await
+        }
         (WEBHOOK_PATH | SCEP_CHALLENGE_PATH | SCEP_NOTIFY_PATH, _) => method_not_allowed("POST"),
+        (JAMF_EVENTS_PATH, _) if app.jamf_events.is_some() => method_not_allowed("POST"),
         ("/readyz", &Method::GET | &Method::HEAD) => readyz(&app).await,
         ("/livez" | "/readyz", _) => method_not_allowed("GET, HEAD"),
         _ => json(
@@ -505,14 +522,7 @@ where
         }
         .log();
     }
-    let mut response = json(outcome.status, outcome.body);
-    if let Some(retry_after) = outcome.retry_after {
-        response.headers_mut().insert(
-            RETRY_AFTER,
-            HeaderValue::from(posture_webhook::retry_after_seconds(retry_after)),
-        );
-    }
-    response
+    json_retry_after(outcome.status, outcome.body, outcome.retry_after)
 }
 
 /// Everything but the log line, within `deadline`.
@@ -840,10 +850,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let Some(gate) = app.scep.as_deref() else {
-        return json(
-            StatusCode::NOT_FOUND,
-            Bytes::from_static(b"{\"error\":\"not found\"}"),
-        );
+        return not_found();
     };
     let (parts, body) = request.into_parts();
     let issued = if parts.method == Method::GET {
@@ -866,6 +873,146 @@ where
     issued.response
 }
 
+/// `POST /webhook/jamf-events`: authenticate (headers only), read at most 64 KiB, parse,
+/// and refresh the device the event names within `TIMEOUT`; one audit line per event, with
+/// the event, the serial and the outcome, never the credentials.
+async fn jamf_events<B>(app: &App, request: Request<B>) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let Some(events) = app.jamf_events.as_deref() else {
+        return not_found();
+    };
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let client = parts
+        .extensions
+        .get::<ClientAddr>()
+        .map(|ClientAddr(addr)| addr.ip().to_canonical());
+    let mut event = None;
+    let (status, outcome, reason, retry_after) = if events.authenticates(&parts.headers) {
+        match tokio::time::timeout(app.timeout, jamf_event(events, body)).await {
+            Ok((status, outcome, reason, parsed)) => {
+                event = parsed;
+                (status, outcome, reason, None)
+            }
+            Err(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error",
+                format!("no answer within TIMEOUT ({} s)", app.timeout.as_secs_f32()),
+                None,
+            ),
+        }
+    } else {
+        let reason = "missing or wrong JAMF_WEBHOOK_SECRET credentials".to_owned();
+        match app
+            .throttle
+            .as_ref()
+            .map(|throttle| (throttle, throttle.record_failure(client, Instant::now())))
+        {
+            Some((throttle, FailureVerdict::Throttled { retry_after })) => {
+                tokio::time::sleep(throttle.hold().min(app.timeout / 2)).await;
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "unauthorized",
+                    format!("{reason}; too many failed authentications from this address"),
+                    Some(retry_after),
+                )
+            }
+            _ => (StatusCode::UNAUTHORIZED, "unauthorized", reason, None),
+        }
+    };
+    let (name, serial, family) = match &event {
+        Some(Event::Device {
+            name,
+            serial,
+            family,
+        }) => (name.as_str(), serial.as_str(), *family),
+        Some(Event::Ignored { name }) => (name.as_str(), "", DeviceMode::Unspecified),
+        None => ("", "", DeviceMode::Unspecified),
+    };
+    tracing::info!(
+        target: "step_posture_connector::decision",
+        outcome,
+        status = status.as_u16(),
+        event = name,
+        identifier = serial,
+        mode = family.as_str(),
+        webhook = "jamf-events",
+        client = %client.map(|ip| ip.to_string()).unwrap_or_default(),
+        reason = %reason,
+        latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "jamf event"
+    );
+    let body = match status {
+        StatusCode::OK => Bytes::from_static(b"{}"),
+        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => {
+            Bytes::from_static(b"{\"error\":\"unauthorized\"}")
+        }
+        _ => Bytes::from_static(b"{\"error\":\"refused\"}"),
+    };
+    json_retry_after(status, body, retry_after)
+}
+
+/// An authenticated Jamf event: its status, outcome and reason, and the event once parsed.
+async fn jamf_event<B>(
+    events: &JamfEvents,
+    body: B,
+) -> (StatusCode, &'static str, String, Option<Event>)
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let max = jamf_events::MAX_EVENT_BYTES;
+    let bytes = match Limited::new(body, max).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "refused",
+                format!("event over {max} bytes"),
+                None,
+            );
+        }
+        Err(err) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "refused",
+                format!("could not read the request body: {err}"),
+                None,
+            );
+        }
+    };
+    let event = match jamf_events::parse(&bytes) {
+        Ok(event) => event,
+        Err(reason) => return (StatusCode::BAD_REQUEST, "refused", reason, None),
+    };
+    let Event::Device { serial, family, .. } = &event else {
+        return (
+            StatusCode::OK,
+            "ignored",
+            "not an event about one device".to_owned(),
+            Some(event),
+        );
+    };
+    match events.refresher().refresh(serial, *family).await {
+        Ok(()) => (StatusCode::OK, "refreshed", String::new(), Some(event)),
+        Err(err) if err.is_transient() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error",
+            err.to_string(),
+            Some(event),
+        ),
+        Err(err) => (
+            StatusCode::BAD_REQUEST,
+            "refused",
+            err.to_string(),
+            Some(event),
+        ),
+    }
+}
+
 /// `413`, counted under `bodyTooLarge`.
 fn too_large(max: usize) -> Outcome {
     let mut outcome = Outcome::from(Answer::too_large(max));
@@ -879,6 +1026,30 @@ fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// `404` with a JSON body.
+fn not_found() -> Response<Full<Bytes>> {
+    json(
+        StatusCode::NOT_FOUND,
+        Bytes::from_static(b"{\"error\":\"not found\"}"),
+    )
+}
+
+/// A JSON answer, with `Retry-After` when given (a throttled request).
+fn json_retry_after(
+    status: StatusCode,
+    body: Bytes,
+    retry_after: Option<Duration>,
+) -> Response<Full<Bytes>> {
+    let mut response = json(status, body);
+    if let Some(retry_after) = retry_after {
+        response.headers_mut().insert(
+            RETRY_AFTER,
+            HeaderValue::from(posture_webhook::retry_after_seconds(retry_after)),
+        );
+    }
     response
 }
 

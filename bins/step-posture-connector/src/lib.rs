@@ -76,6 +76,7 @@ mod doctor;
 mod error;
 pub mod handler;
 mod health;
+mod jamf_events;
 mod linger;
 // Public but hidden: the load harness (bins/step-posture-load) sets its servers' log filter
 // with `logging::filter_for_level`; nothing else in it is public.

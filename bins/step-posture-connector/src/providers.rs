@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use posture_core::{
-    BuildError, DynPostureProvider, PolicyProvider, ProviderCounters, ProviderKind, ReloadableList,
+    BuildError, DeviceRefresher, DynPostureProvider, PolicyProvider, ProviderCounters,
+    ProviderKind, ReloadableList,
 };
 
 use crate::config::ProviderChoice;
@@ -118,6 +119,9 @@ pub(crate) struct ProviderParts {
     pub(crate) reloadable: Option<Arc<dyn ReloadableList>>,
     /// Each member's counters, with the member's name, for `/metrics`.
     pub(crate) counters: Vec<(String, Arc<dyn ProviderCounters>)>,
+    /// Each member's refresh hook (a synced inventory read again on a change
+    /// notification), with the member's name.
+    pub(crate) refreshers: Vec<(String, Arc<dyn DeviceRefresher>)>,
 }
 
 impl ProviderParts {
@@ -128,6 +132,7 @@ impl ProviderParts {
             provider,
             reloadable: None,
             counters: Vec::new(),
+            refreshers: Vec::new(),
         }
     }
 }
@@ -138,6 +143,7 @@ pub(crate) fn build(choice: &ProviderChoice) -> Result<ProviderParts, BuildError
     let mut members = Vec::with_capacity(choice.members.len());
     let mut reloadable = None;
     let mut counters = Vec::new();
+    let mut refreshers = Vec::new();
     for member in &choice.members {
         let built = member.setup.build()?;
         if reloadable.is_none() {
@@ -145,6 +151,9 @@ pub(crate) fn build(choice: &ProviderChoice) -> Result<ProviderParts, BuildError
         }
         if let Some(source) = built.counters() {
             counters.push((member.name.to_owned(), source.clone()));
+        }
+        if let Some(refresher) = built.refresher() {
+            refreshers.push((member.name.to_owned(), refresher.clone()));
         }
         members.push(built.provider().clone());
     }
@@ -159,5 +168,6 @@ pub(crate) fn build(choice: &ProviderChoice) -> Result<ProviderParts, BuildError
         provider,
         reloadable,
         counters,
+        refreshers,
     })
 }

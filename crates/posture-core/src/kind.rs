@@ -66,7 +66,7 @@ use std::sync::Arc;
 
 use posture_settings::{ConfigProblems, Setting};
 
-use crate::{DynPostureProvider, FileVersion};
+use crate::{BoxFuture, DeviceMode, DynPostureProvider, FileVersion, ProviderError};
 
 /// A provider as a server sees it before configuration: a name for `PROVIDER`, the
 /// variables it reads, and how to turn them into a [`ProviderSetup`].
@@ -146,6 +146,7 @@ pub struct BuiltProvider {
     provider: Arc<dyn DynPostureProvider>,
     reloadable: Option<Arc<dyn ReloadableList>>,
     counters: Option<Arc<dyn ProviderCounters>>,
+    refresher: Option<Arc<dyn DeviceRefresher>>,
 }
 
 impl BuiltProvider {
@@ -155,6 +156,7 @@ impl BuiltProvider {
             provider,
             reloadable: None,
             counters: None,
+            refresher: None,
         }
     }
 
@@ -167,6 +169,13 @@ impl BuiltProvider {
     /// Adds the provider's counters, read by a server's metrics at scrape time.
     pub fn with_counters(mut self, counters: Arc<dyn ProviderCounters>) -> Self {
         self.counters = Some(counters);
+        self
+    }
+
+    /// Adds the hook that reads one device again when the MDM says it changed (a provider
+    /// answering from a synced inventory).
+    pub fn with_refresher(mut self, refresher: Arc<dyn DeviceRefresher>) -> Self {
+        self.refresher = Some(refresher);
         self
     }
 
@@ -184,6 +193,60 @@ impl BuiltProvider {
     pub fn counters(&self) -> Option<&Arc<dyn ProviderCounters>> {
         self.counters.as_ref()
     }
+
+    /// The refresh hook, for a provider that answers from a synced inventory and can read
+    /// one device again on a change notification.
+    pub fn refresher(&self) -> Option<&Arc<dyn DeviceRefresher>> {
+        self.refresher.as_ref()
+    }
+}
+
+/// A provider answering from a synced inventory, which reads one device again when its MDM
+/// says the device changed (a Jamf Pro webhook, say), so the next lookup answers what the
+/// MDM holds now rather than what the last sync read.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use posture_core::{BoxFuture, DeviceMode, DeviceRefresher, ProviderError};
+///
+/// /// Remembers what it was asked to read again.
+/// #[derive(Debug, Default)]
+/// struct Noted(Mutex<Vec<String>>);
+///
+/// impl DeviceRefresher for Noted {
+///     fn refresh<'a>(
+///         &'a self,
+///         identifier: &'a str,
+///         family: DeviceMode,
+///     ) -> BoxFuture<'a, Result<(), ProviderError>> {
+///         Box::pin(async move {
+///             self.0.lock().unwrap().push(format!("{family}/{identifier}"));
+///             Ok(())
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ProviderError> {
+/// let noted = Arc::new(Noted::default());
+/// let hook: Arc<dyn DeviceRefresher> = noted.clone();
+/// hook.refresh("C02XL0GJJG5J", DeviceMode::Computer).await?;
+/// assert_eq!(*noted.0.lock().unwrap(), ["computer/C02XL0GJJG5J"]);
+/// # Ok(())
+/// # }
+/// ```
+pub trait DeviceRefresher: Send + Sync + fmt::Debug {
+    /// Reads the device `identifier` from the MDM now, past every cache, and stores its
+    /// decision in the provider's synced inventory, so the next lookup answers it.
+    /// `family` is the device family the notification named ([`DeviceMode::Computer`] or
+    /// [`DeviceMode::MobileDevice`]); [`DeviceMode::Unspecified`] or [`DeviceMode::Auto`]
+    /// reads every family the provider knows. An identifier the provider can't look up is
+    /// refused with a permanent error, before any call.
+    fn refresh<'a>(
+        &'a self,
+        identifier: &'a str,
+        family: DeviceMode,
+    ) -> BoxFuture<'a, Result<(), ProviderError>>;
 }
 
 /// A provider serving a list read from a file, which a server reloads when the file

@@ -391,6 +391,15 @@ impl FakeJamf {
         lock(&self.shared.state).mobile_devices.insert(key, device);
     }
 
+    /// Removes the computer and the mobile device with this serial, as deleting them in
+    /// Jamf Pro does.
+    pub fn remove_device(&self, serial_number: &str) {
+        let key = serial_number.to_ascii_uppercase();
+        let mut state = lock(&self.shared.state);
+        state.computers.remove(&key);
+        state.mobile_devices.remove(&key);
+    }
+
     /// Adds (or renames) a department.
     pub fn add_department(&self, id: impl Into<String>, name: impl Into<String>) {
         lock(&self.shared.state)

@@ -14,6 +14,13 @@
 //! the last sync), and every device while the index is older than the maximum age, falls
 //! back to the provider's live lookup, so a new enrolment is never denied for staleness.
 //!
+//! Between syncs, a provider told that one device changed (a change notification from the
+//! MDM) reads that device again and stores the fresher decision with [`Inventory::refresh`]
+//! (or, for a device the MDM no longer lists, [`Inventory::unlist`]). These few entries sit
+//! in a bounded overlay ([`MAX_REFRESHED`]) that lookups consult before the index; the next
+//! sync to swap an index in drops the entries recorded before it started, since it read
+//! those devices afterwards, and keeps the ones recorded while it pulled.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
@@ -65,7 +72,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -96,6 +103,11 @@ pub const MAX_PAGE_WAIT: Duration = Duration::from_secs(60);
 /// The longest wait before a failed sync is tried again (sooner than the interval, so a
 /// short outage at sync time doesn't leave the index a whole interval older).
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// The most devices refreshed between two syncs ([`Inventory::refresh`]); past it a refresh
+/// is refused (logged and counted), and the device keeps its synced decision until the next
+/// sync, which empties the overlay.
+pub const MAX_REFRESHED: usize = 10_000;
 
 /// The declaration of a provider's `<PROVIDER>_SYNC_INTERVAL` variable.
 ///
@@ -319,6 +331,22 @@ struct Snapshot {
     report: SyncReport,
 }
 
+/// One device read again since the last sync: its decision (`None`: the MDM no longer lists
+/// it, so it is looked up live), and when it was recorded, in [`Overlay::next`] order.
+#[derive(Debug)]
+struct Refreshed {
+    decision: Option<Decision>,
+    seq: u64,
+}
+
+/// The devices refreshed since the last sync, consulted before the index.
+#[derive(Debug, Default)]
+struct Overlay {
+    entries: HashMap<String, Refreshed>,
+    /// The sequence number of the next entry.
+    next: u64,
+}
+
 /// A provider's synced inventory: the current index, its age and the sync counters.
 pub struct Inventory {
     service: &'static str,
@@ -333,6 +361,12 @@ pub struct Inventory {
     not_listed: AtomicU64,
     stale: AtomicU64,
     last_failure: Mutex<Option<String>>,
+    /// Devices refreshed since the last sync ([`Inventory::refresh`]).
+    overlay: Mutex<Overlay>,
+    /// How many entries the overlay holds, read without its lock by every lookup.
+    overlay_len: AtomicUsize,
+    refreshed: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl Inventory {
@@ -350,6 +384,10 @@ impl Inventory {
             not_listed: AtomicU64::new(0),
             stale: AtomicU64::new(0),
             last_failure: Mutex::new(None),
+            overlay: Mutex::new(Overlay::default()),
+            overlay_len: AtomicUsize::new(0),
+            refreshed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -375,11 +413,19 @@ impl Inventory {
             self.stale.fetch_add(1, Ordering::Relaxed);
             return FromIndex::Stale;
         };
-        let decision = keys
-            .into_iter()
-            .find_map(|key| snapshot.index.find(key))
-            .and_then(|device| snapshot.index.data(device))
-            .and_then(decode);
+        let overlay = (self.overlay_len.load(Ordering::Acquire) > 0).then(|| lock(&self.overlay));
+        let decision = keys.into_iter().find_map(|key| {
+            match overlay.as_ref().and_then(|o| o.entries.get(key)) {
+                // Read again since the sync: fresher than the index.
+                Some(refreshed) => refreshed.decision.clone(),
+                None => snapshot
+                    .index
+                    .find(key)
+                    .and_then(|device| snapshot.index.data(device))
+                    .and_then(decode),
+            }
+        });
+        drop(overlay);
         match decision {
             Some(decision) => {
                 self.answered.fetch_add(1, Ordering::Relaxed);
@@ -390,6 +436,66 @@ impl Inventory {
                 FromIndex::NotListed
             }
         }
+    }
+
+    /// Stores `decision` for the device `key` (normalised as [`Pull::add`] keys are), read
+    /// from the MDM just now, so that lookups answer it instead of the index's until the
+    /// next sync that starts after this call. False, with a warning, when sync is off or
+    /// [`MAX_REFRESHED`] other devices are already refreshed since the last sync.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use posture_core::{Decision, DenyCode};
+    /// use posture_http::sync::{FromIndex, Inventory, SyncSettings};
+    /// let hourly = SyncSettings::new("X_SYNC_INTERVAL", "X_SYNC_MAX_AGE").every(Duration::from_secs(3600));
+    /// let inventory = Inventory::new("Example", hourly);
+    /// let denied = Decision::deny(DenyCode::NOT_COMPLIANT, "left the group");
+    /// assert!(inventory.refresh("A1", denied));
+    /// // Answered once an index is in (none yet here, so the lookup goes live).
+    /// assert_eq!(inventory.lookup("A1"), FromIndex::Stale);
+    /// ```
+    pub fn refresh(&self, key: &str, decision: Decision) -> bool {
+        self.record(key, Some(decision))
+    }
+
+    /// Records that the MDM no longer lists the device `key`, so lookups of it go live
+    /// ([`FromIndex::NotListed`]) rather than to the index, until the next sync that starts
+    /// after this call. False as for [`Self::refresh`].
+    pub fn unlist(&self, key: &str) -> bool {
+        self.record(key, None)
+    }
+
+    fn record(&self, key: &str, decision: Option<Decision>) -> bool {
+        if !self.settings.is_on() {
+            return false;
+        }
+        let mut overlay = lock(&self.overlay);
+        if overlay.entries.len() >= MAX_REFRESHED && !overlay.entries.contains_key(key) {
+            drop(overlay);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                service = self.service,
+                limit = MAX_REFRESHED,
+                "{MAX_REFRESHED} devices were already refreshed since the last inventory sync; \
+                 this one keeps its synced decision until the next sync"
+            );
+            return false;
+        }
+        let seq = overlay.next;
+        overlay.next += 1;
+        overlay
+            .entries
+            .insert(key.to_owned(), Refreshed { decision, seq });
+        self.overlay_len
+            .store(overlay.entries.len(), Ordering::Release);
+        drop(overlay);
+        self.refreshed.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// How many devices are refreshed since the last sync.
+    pub fn refreshed_devices(&self) -> usize {
+        self.overlay_len.load(Ordering::Acquire)
     }
 
     /// Whether the provider may report ready from the index alone; an error once sync is
@@ -470,6 +576,11 @@ impl Inventory {
             "provider_inventory_syncs",
             "Inventory syncs, by result; a failed one leaves the previous index in place.",
         );
+        let refreshes = (
+            "provider_inventory_refreshes",
+            "Devices read again between syncs (a change notification), by result: stored, or \
+             refused past the overlay's bound.",
+        );
         let mut samples = vec![
             CounterSample::new(syncs, self.syncs_ok.load(Ordering::Relaxed)).label("result", "ok"),
             CounterSample::new(syncs, self.syncs_failed.load(Ordering::Relaxed))
@@ -480,6 +591,17 @@ impl Inventory {
                 .label("outcome", "not_listed"),
             CounterSample::new(lookups, self.stale.load(Ordering::Relaxed))
                 .label("outcome", "stale"),
+            CounterSample::new(refreshes, self.refreshed.load(Ordering::Relaxed))
+                .label("result", "stored"),
+            CounterSample::new(refreshes, self.refused.load(Ordering::Relaxed))
+                .label("result", "refused"),
+            CounterSample::gauge(
+                (
+                    "provider_inventory_refreshed_devices",
+                    "Devices read again since the last inventory sync, answered before the index.",
+                ),
+                to_u64(self.refreshed_devices()),
+            ),
         ];
         if let Some(snapshot) = self.current.load().as_deref() {
             let report = snapshot.report;
@@ -522,6 +644,22 @@ impl Inventory {
             ]);
         }
         samples
+    }
+
+    /// The sequence number the next refresh gets: a sync started now drops the entries below
+    /// it when it swaps its index in.
+    fn overlay_mark(&self) -> u64 {
+        lock(&self.overlay).next
+    }
+
+    /// Swaps `snapshot` in and drops the refreshes recorded before `mark` (when the sync
+    /// started), under the overlay's lock, so no lookup sees the new index with them.
+    fn swap_in(&self, snapshot: Snapshot, mark: u64) {
+        let mut overlay = lock(&self.overlay);
+        self.current.store(Some(Arc::new(snapshot)));
+        overlay.entries.retain(|_, refreshed| refreshed.seq >= mark);
+        self.overlay_len
+            .store(overlay.entries.len(), Ordering::Release);
     }
 
     fn is_fresh(&self, snapshot: &Snapshot) -> bool {
@@ -640,6 +778,7 @@ pub async fn sync_now<S: SyncSource>(source: &S) -> Result<SyncReport, ProviderE
     let inventory = source.inventory();
     let _one_at_a_time = inventory.running.lock().await;
     let started = Instant::now();
+    let mark = inventory.overlay_mark();
     let mut pull = Pull::new();
     let pulled = source.pull(&mut pull).await;
     let built = pulled.and_then(|()| build_index(source, pull.records));
@@ -656,12 +795,15 @@ pub async fn sync_now<S: SyncSource>(source: &S) -> Result<SyncReport, ProviderE
         duration: started.elapsed(),
         index_bytes: index.heap_bytes(),
     };
-    inventory.current.store(Some(Arc::new(Snapshot {
-        index,
-        finished: Instant::now(),
-        finished_at: SystemTime::now(),
-        report,
-    })));
+    inventory.swap_in(
+        Snapshot {
+            index,
+            finished: Instant::now(),
+            finished_at: SystemTime::now(),
+            report,
+        },
+        mark,
+    );
     inventory.syncs_ok.fetch_add(1, Ordering::Relaxed);
     *lock(&inventory.last_failure) = None;
     tracing::info!(

@@ -179,7 +179,14 @@ impl ProviderSetup for JamfSetup {
             self.0.sync(),
             |jamf| async move { jamf.sync_inventory().await },
         ));
-        Ok(BuiltProvider::new(jamf.clone()).with_counters(jamf))
+        let built = BuiltProvider::new(jamf.clone()).with_counters(jamf.clone());
+        // Change notifications refresh the synced inventory; without sync every lookup
+        // already reads Jamf.
+        Ok(if self.0.sync().is_on() {
+            built.with_refresher(jamf)
+        } else {
+            built
+        })
     }
 }
 

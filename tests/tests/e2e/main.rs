@@ -9,6 +9,7 @@ mod faults;
 mod fleet_http;
 mod http2;
 mod jamf;
+mod jamf_events;
 mod limits;
 mod mosyle_addigy;
 mod mtls;

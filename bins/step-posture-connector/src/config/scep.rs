@@ -383,7 +383,7 @@ pub(crate) fn scep_settings(
 
 /// A secret from `variable` or the file `file_variable` names: `Some(None)` when neither is
 /// set, `None` after recording a problem.
-fn secret(
+pub(crate) fn secret(
     vars: &HashMap<String, String>,
     variable: &str,
     file_variable: &str,

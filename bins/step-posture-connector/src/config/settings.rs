@@ -232,6 +232,14 @@ pub(crate) const AUTH_FAILURE_WINDOW: Setting = Setting::seconds(
     86_400,
     "the window over which AUTH_FAILURE_LIMIT refills",
 );
+/// `JAMF_WEBHOOK_SECRET` (or `_FILE`): turns on `POST /webhook/jamf-events`.
+pub(crate) const JAMF_WEBHOOK_SECRET: Setting = Setting::secret(
+    "JAMF_WEBHOOK_SECRET",
+    "JAMF_WEBHOOK_SECRET_FILE",
+    "the secret Jamf Pro webhooks send (Basic password or bearer token) to POST \
+     /webhook/jamf-events; needs PROVIDER with jamf and JAMF_SYNC_INTERVAL above 0",
+)
+.optional();
 
 /// Every variable the server reads itself (the SCEP gate's are in
 /// [`SCEP_SETTINGS`](super::SCEP_SETTINGS); providers declare their own).
@@ -269,4 +277,5 @@ pub(crate) const SETTINGS: &[Setting] = &[
     MAX_HEADER_BYTES,
     AUTH_FAILURE_LIMIT,
     AUTH_FAILURE_WINDOW,
+    JAMF_WEBHOOK_SECRET,
 ];

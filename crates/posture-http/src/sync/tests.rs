@@ -343,3 +343,105 @@ async fn concurrent_syncs_run_one_after_the_other() {
     assert!(!fleet.overlapped.load(Ordering::SeqCst));
     assert_eq!(fleet.sent.load(Ordering::Relaxed), 4);
 }
+
+/// `provider_inventory_refreshes` with this `result`.
+fn refreshes(inventory: &Inventory, result: &str) -> u64 {
+    inventory
+        .samples()
+        .into_iter()
+        .find(|s| s.name == "provider_inventory_refreshes" && s.labels[0].1 == result)
+        .unwrap()
+        .value
+}
+
+fn left_the_group(key: &str) -> Decision {
+    Decision::deny(DenyCode::NOT_COMPLIANT, format!("{key} left the group"))
+}
+
+#[tokio::test]
+async fn a_refresh_answers_before_the_index_and_is_counted() {
+    let fleet = Fleet::new(hourly(), two_pages());
+    sync_now(&fleet).await.unwrap();
+    assert!(fleet.inventory.refresh("C3", left_the_group("C3")));
+    assert!(fleet.inventory.refresh("N4", Decision::allow()));
+    assert_eq!(
+        fleet.inventory.lookup("C3"),
+        FromIndex::Decided(left_the_group("C3"))
+    );
+    // A device enrolled since the sync, refreshed: answered without a live lookup.
+    assert_eq!(
+        fleet.inventory.lookup("N4"),
+        FromIndex::Decided(Decision::allow())
+    );
+    // Unlisted: looked up live, not answered from the index.
+    assert!(fleet.inventory.unlist("B2"));
+    assert_eq!(fleet.inventory.lookup("B2"), FromIndex::NotListed);
+    // lookup_first goes on past an unlisted key to the next one.
+    assert!(matches!(
+        fleet.inventory.lookup_first(["B2", "A1"]),
+        FromIndex::Decided(d) if d.is_allowed()
+    ));
+    assert_eq!(fleet.inventory.refreshed_devices(), 3);
+    assert_eq!(refreshes(&fleet.inventory, "stored"), 3);
+}
+
+#[tokio::test]
+async fn the_next_sync_drops_refreshes_recorded_before_it_started() {
+    let fleet = Fleet::new(hourly(), two_pages());
+    sync_now(&fleet).await.unwrap();
+    fleet.inventory.refresh("C3", left_the_group("C3"));
+    sync_now(&fleet).await.unwrap();
+    assert!(matches!(fleet.inventory.lookup("C3"), FromIndex::Decided(d) if d.is_allowed()));
+    assert_eq!(fleet.inventory.refreshed_devices(), 0);
+}
+
+/// A source that refreshes a device while its pull is under way, as a notification
+/// arriving mid-sync would.
+struct RefreshedMidway(Fleet);
+
+impl SyncSource for RefreshedMidway {
+    type Record = bool;
+
+    fn inventory(&self) -> &Inventory {
+        &self.0.inventory
+    }
+
+    async fn pull(&self, pull: &mut Pull<bool>) -> Result<(), ProviderError> {
+        self.0.inventory.refresh("C3", left_the_group("C3"));
+        self.0.pull(pull).await
+    }
+
+    fn decide(&self, key: &str, records: Vec<bool>) -> Decision {
+        self.0.decide(key, records)
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_recorded_during_the_pull_survives_the_swap() {
+    let source = RefreshedMidway(Fleet::new(hourly(), two_pages()));
+    source.0.inventory.refresh("A1", left_the_group("A1"));
+    sync_now(&source).await.unwrap();
+    // Recorded before the sync started: the index answers.
+    assert!(matches!(source.0.inventory.lookup("A1"), FromIndex::Decided(d) if d.is_allowed()));
+    // Recorded while it pulled (maybe after the pull read C3): kept.
+    assert_eq!(
+        source.0.inventory.lookup("C3"),
+        FromIndex::Decided(left_the_group("C3"))
+    );
+}
+
+#[tokio::test]
+async fn refreshes_are_bounded_and_refused_while_sync_is_off() {
+    let off = Inventory::new("Fake", SyncSettings::new("A", "B"));
+    assert!(!off.refresh("A1", Decision::allow()));
+    let fleet = Fleet::new(hourly(), two_pages());
+    sync_now(&fleet).await.unwrap();
+    for n in 0..MAX_REFRESHED {
+        assert!(fleet.inventory.refresh(&format!("K{n}"), Decision::allow()));
+    }
+    assert!(!fleet.inventory.refresh("C3", left_the_group("C3")));
+    // A device already in the overlay can still be refreshed again.
+    assert!(fleet.inventory.refresh("K7", left_the_group("K7")));
+    assert!(matches!(fleet.inventory.lookup("C3"), FromIndex::Decided(d) if d.is_allowed()));
+    assert_eq!(refreshes(&fleet.inventory, "refused"), 1);
+}

@@ -8,11 +8,15 @@
 //! and get the answer (or the error) they get today: one served by the Classic API only
 //! (which has no pages and no group sections), or one the API role may not read when no
 //! setting needs it.
+//!
+//! Between syncs, [`JamfProvider::refresh_device`] (a Jamf Pro webhook event, through the
+//! server's `POST /webhook/jamf-events`) reads one device again, past the decision cache,
+//! and stores its decision in the inventory's overlay, so the next lookup answers it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use posture_core::{Decision, DenyCode, ProviderError};
+use posture_core::{BoxFuture, Decision, DenyCode, DeviceMode, DeviceRefresher, ProviderError};
 use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{Serial, StatusCode, decode_json};
 
@@ -69,6 +73,51 @@ impl JamfProvider {
         let report = posture_http::sync::sync_now(&synced).await?;
         *lock(&self.unsynced) = std::mem::take(&mut *lock(&synced.unsynced));
         Ok(report)
+    }
+
+    /// Reads the device with serial `identifier` from Jamf Pro now (the live lookup's
+    /// request, past the decision cache), within `TIMEOUT` for each family, and stores its
+    /// decision in the synced inventory, so the next lookup answers it without waiting for
+    /// a sync; its cached decisions are forgotten. A serial Jamf no longer has in a family
+    /// is unlisted there, so lookups of it go live (and `auto` mode on to mobile devices).
+    /// `family` names computers or mobile devices; any other mode reads both. A serial that
+    /// isn't one is a permanent error, before any call; with sync off nothing is stored.
+    pub async fn refresh_device(
+        &self,
+        identifier: &str,
+        family: DeviceMode,
+    ) -> Result<(), ProviderError> {
+        let serial = Serial::check(identifier, "Jamf").map_err(ProviderError::permanent)?;
+        let kinds: &[Kind] = match family {
+            DeviceMode::Computer => &[Kind::Computer],
+            DeviceMode::MobileDevice => &[Kind::MobileDevice],
+            _ => &Kind::ALL,
+        };
+        let timeout = self.config.timeout();
+        for &kind in kinds {
+            let decision = tokio::time::timeout(timeout, self.fetch_decision(kind, &serial))
+                .await
+                .map_err(|_| posture_http::timed_out("Jamf Pro", timeout))??;
+            let key = key(kind, &serial);
+            if decision.deny_code() == Some(&DenyCode::DEVICE_NOT_FOUND) {
+                self.inventory.unlist(&key);
+            } else {
+                self.inventory.refresh(&key, decision);
+            }
+            self.decisions.invalidate(&(kind, serial.clone())).await;
+            tracing::debug!(%serial, kind = kind.noun(), "refreshed from Jamf Pro");
+        }
+        Ok(())
+    }
+}
+
+impl DeviceRefresher for JamfProvider {
+    fn refresh<'a>(
+        &'a self,
+        identifier: &'a str,
+        family: DeviceMode,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(self.refresh_device(identifier, family))
     }
 }
 

@@ -361,3 +361,78 @@ async fn sync_settings_come_from_the_environment_and_show_in_check_config() {
     let err = JamfConfig::from_env(get).unwrap_err();
     assert_eq!(err.problems()[0].variable, "JAMF_SYNC_MAX_AGE");
 }
+
+#[tokio::test]
+async fn a_refreshed_device_is_answered_at_once_without_waiting_for_a_sync() {
+    let jamf = fake().await;
+    jamf.add_computer(FakeDevice::new("C02HOOK00001").with_groups(["Compliant Macs"]));
+    jamf.add_mobile_device(FakeDevice::new("DMPHOOK00001").with_groups(["Compliant iPhones"]));
+    let synced = provider(&jamf, JamfApi::Auto, |config| {
+        hourly_plain(config)
+            .with_computer_group("Compliant Macs")
+            .with_device_group("Compliant iPhones")
+    });
+    synced.sync_inventory().await.unwrap();
+    assert!(allowed(&synced, "C02HOOK00001", DeviceMode::Computer).await);
+
+    // Removed from the compliance group in Jamf: the index still allows it until refreshed.
+    jamf.add_computer(FakeDevice::new("C02HOOK00001").with_groups(["Lab Macs"]));
+    assert!(allowed(&synced, "C02HOOK00001", DeviceMode::Computer).await);
+    let before = jamf.stats().lookup_requests;
+    synced
+        .refresh_device("c02hook00001", DeviceMode::Computer)
+        .await
+        .unwrap();
+    assert_eq!(
+        jamf.stats().lookup_requests,
+        before + 1,
+        "one read, no cache"
+    );
+    let denied = decide(&synced, "C02HOOK00001", DeviceMode::Computer).await;
+    assert_eq!(denied.deny_code().map(|c| c.as_str()), Some("notCompliant"));
+    // Answered from the refreshed inventory: no further call.
+    assert_eq!(jamf.stats().lookup_requests, before + 1);
+
+    // Deleted from Jamf: unlisted, so lookups go live and find nothing; auto mode goes on
+    // to mobile devices as live.
+    jamf.remove_device("DMPHOOK00001");
+    synced
+        .refresh_device("DMPHOOK00001", DeviceMode::Unspecified)
+        .await
+        .unwrap();
+    assert_eq!(
+        synced.inventory().lookup("mobiledevice/DMPHOOK00001"),
+        FromIndex::NotListed
+    );
+    let gone = decide(&synced, "DMPHOOK00001", DeviceMode::Auto).await;
+    assert_eq!(gone.deny_code().map(|c| c.as_str()), Some("deviceNotFound"));
+
+    // Not a serial: refused before any call.
+    let before = jamf.stats().lookup_requests;
+    assert!(
+        synced
+            .refresh_device("not a serial!", DeviceMode::Computer)
+            .await
+            .is_err()
+    );
+    assert_eq!(jamf.stats().lookup_requests, before);
+
+    // The next sync reads the group change itself and drops the refresh.
+    synced.sync_inventory().await.unwrap();
+    assert_eq!(synced.inventory().refreshed_devices(), 0);
+    let denied = decide(&synced, "C02HOOK00001", DeviceMode::Computer).await;
+    assert_eq!(denied.deny_code().map(|c| c.as_str()), Some("notCompliant"));
+}
+
+#[tokio::test]
+async fn the_kind_registers_the_refresher_only_with_sync_on() {
+    let jamf = fake().await;
+    let mut vars = jamf.env_vars();
+    let build = |vars: &[(String, String)]| {
+        let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        posture_jamf::KIND.configure(&get).unwrap().build().unwrap()
+    };
+    assert!(build(&vars).refresher().is_none());
+    vars.push(("JAMF_SYNC_INTERVAL".to_owned(), "3600".to_owned()));
+    assert!(build(&vars).refresher().is_some());
+}
