@@ -25,7 +25,7 @@
 //! [`Layout`]: whole JSON objects, or only their values when every device has the same
 //! keys. A [`HashTable`] of device numbers, hashed
 //! by identifier, finds a device in constant time. Overhead beyond the identifiers and data
-//! themselves is one 8-byte [`Entry`] and one table slot per device.
+//! themselves is one 8-byte entry and one table slot per device.
 //!
 //! Offsets are `u32`, half the size of `usize`, so each arena holds at most 4 GiB: a
 //! million devices need about a hundredth of that, and the saving is 8 bytes a device.
