@@ -2,12 +2,12 @@ use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::sync::SyncSettings;
-use posture_http::{BaseUrl, LookupSettings, Secret};
+use posture_http::{BaseUrl, CommonSettings, Secret};
 use posture_settings::Reader;
 
 use crate::kind::{
-    API_TOKEN, CA_PATH, CACHE_TTL, ENRICH, LABELS, MAX_RETRY_AFTER, NEGATIVE_CACHE_TTL, POLICIES,
-    REQUIRE_CONNECTED, SYNC_INTERVAL, SYNC_MAX_AGE, TEAMS, URL,
+    API_TOKEN, COMMON, ENRICH, LABELS, POLICIES, REQUIRE_CONNECTED, SYNC_INTERVAL, SYNC_MAX_AGE,
+    TEAMS, URL,
 };
 
 /// The default `TIMEOUT`: 4 s, so step-ca's retry fits in its 10 s budget.
@@ -49,7 +49,7 @@ pub struct FleetConfig {
     labels: Vec<String>,
     policies: Vec<String>,
     enrich: bool,
-    lookup: LookupSettings,
+    lookup: CommonSettings,
     sync: SyncSettings,
 }
 
@@ -80,7 +80,7 @@ impl FleetConfig {
             labels: Vec::new(),
             policies: Vec::new(),
             enrich: true,
-            lookup: LookupSettings::default(),
+            lookup: CommonSettings::defaults(COMMON),
             sync: SyncSettings::new(SYNC_INTERVAL.name, SYNC_MAX_AGE.name),
         })
     }
@@ -135,13 +135,7 @@ impl FleetConfig {
             ));
         }
         let enrich = reader.flag(&ENRICH);
-        let lookup = LookupSettings::read(
-            &mut reader,
-            &CACHE_TTL,
-            &NEGATIVE_CACHE_TTL,
-            &MAX_RETRY_AFTER,
-            &CA_PATH,
-        );
+        let lookup = CommonSettings::read(&mut reader, COMMON);
         let sync = SyncSettings::read(&mut reader, &SYNC_INTERVAL, &SYNC_MAX_AGE);
         let has_problems = reader.has_problems();
         reader.finish()?;
@@ -208,7 +202,7 @@ impl FleetConfig {
     /// Sets `TIMEOUT`, the cache TTLs, the longest `Retry-After` honoured and extra CA
     /// certificates.
     #[must_use]
-    pub fn with_lookup(mut self, lookup: LookupSettings) -> Self {
+    pub fn with_lookup(mut self, lookup: CommonSettings) -> Self {
         self.lookup = lookup;
         self
     }
@@ -284,7 +278,7 @@ impl FleetConfig {
 
     /// `TIMEOUT`, `FLEET_CACHE_TTL`, `FLEET_NEGATIVE_CACHE_TTL`, `FLEET_MAX_RETRY_AFTER` and
     /// `FLEET_CA_PATH`.
-    pub fn lookup(&self) -> &LookupSettings {
+    pub fn lookup(&self) -> &CommonSettings {
         &self.lookup
     }
 }
@@ -395,7 +389,7 @@ mod tests {
         assert!(FleetConfig::new("https://fleet.example.com", "").is_err());
         let config = FleetConfig::new("http://127.0.0.1:9", "t")
             .unwrap()
-            .with_lookup(LookupSettings::default().with_cache_ttl(Duration::ZERO));
+            .with_lookup(CommonSettings::defaults(COMMON).with_cache_ttl(Duration::ZERO));
         assert_eq!(config.lookup().cache_ttl(), Duration::ZERO);
     }
 }

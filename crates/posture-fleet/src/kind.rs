@@ -72,6 +72,15 @@ pub(crate) const CA_PATH: Setting = Setting::path(
     "extra PEM CA certificates (a private CA, a proxy, a test server)",
 );
 
+/// The settings every HTTP provider shares, under this provider's names.
+pub(crate) const COMMON: posture_http::CommonNames = posture_http::CommonNames::new(
+    &posture_http::env::TIMEOUT,
+    &CACHE_TTL,
+    &NEGATIVE_CACHE_TTL,
+    &MAX_RETRY_AFTER,
+    &CA_PATH,
+);
+
 pub(crate) const SYNC_INTERVAL: Setting =
     posture_http::sync::interval_setting("FLEET_SYNC_INTERVAL");
 pub(crate) const SYNC_MAX_AGE: Setting = posture_http::sync::max_age_setting("FLEET_SYNC_MAX_AGE");

@@ -1,14 +1,11 @@
 use std::time::Duration;
 
-use posture_http::LookupSettings;
+use posture_http::CommonSettings;
 use posture_http::env::{ConfigProblem, ConfigProblems};
 use posture_http::reqwest::header::{HeaderName, HeaderValue};
 use posture_settings::Reader;
 
-use crate::kind::{
-    CA_PATH, CACHE_TTL, ENRICH, HEADERS, MATCH, MAX_RETRY_AFTER, NEGATIVE_CACHE_TTL, RECORD,
-    REQUIRE, URL,
-};
+use crate::kind::{COMMON, ENRICH, HEADERS, MATCH, RECORD, REQUIRE, URL};
 use crate::template::{Condition, UrlTemplate, check_pointer};
 
 /// The default `HTTP_CACHE_TTL`: allowed answers are reused for 60 s.
@@ -55,7 +52,7 @@ pub struct HttpInventoryConfig {
     match_pointer: String,
     require: Vec<Condition>,
     enrich: Vec<(String, String)>,
-    lookup: LookupSettings,
+    lookup: CommonSettings,
 }
 
 impl HttpInventoryConfig {
@@ -81,7 +78,7 @@ impl HttpInventoryConfig {
             match_pointer: match_pointer.to_owned(),
             require: Vec::new(),
             enrich: Vec::new(),
-            lookup: LookupSettings::default(),
+            lookup: CommonSettings::defaults(COMMON),
         })
     }
 
@@ -178,13 +175,7 @@ impl HttpInventoryConfig {
                 pairs
             }
         };
-        let lookup = LookupSettings::read(
-            &mut reader,
-            &CACHE_TTL,
-            &NEGATIVE_CACHE_TTL,
-            &MAX_RETRY_AFTER,
-            &CA_PATH,
-        );
+        let lookup = CommonSettings::read(&mut reader, COMMON);
         let complete = !reader.has_problems();
         reader.finish()?;
         match (url, headers, match_pointer, lookup) {
@@ -241,7 +232,7 @@ impl HttpInventoryConfig {
     /// Sets `TIMEOUT`, the cache TTLs, the longest `Retry-After` honoured and extra CA
     /// certificates.
     #[must_use]
-    pub fn with_lookup(mut self, lookup: LookupSettings) -> Self {
+    pub fn with_lookup(mut self, lookup: CommonSettings) -> Self {
         self.lookup = lookup;
         self
     }
@@ -282,7 +273,7 @@ impl HttpInventoryConfig {
 
     /// `TIMEOUT`, `HTTP_CACHE_TTL`, `HTTP_NEGATIVE_CACHE_TTL`, `HTTP_MAX_RETRY_AFTER` and
     /// `HTTP_CA_PATH`.
-    pub fn lookup(&self) -> &LookupSettings {
+    pub fn lookup(&self) -> &CommonSettings {
         &self.lookup
     }
 }

@@ -69,6 +69,15 @@ pub(crate) const CA_PATH: Setting = Setting::path(
     "extra PEM CA certificates (a private CA, a proxy, a test server)",
 );
 
+/// The settings every HTTP provider shares, under this provider's names.
+pub(crate) const COMMON: posture_http::CommonNames = posture_http::CommonNames::new(
+    &posture_http::env::TIMEOUT,
+    &CACHE_TTL,
+    &NEGATIVE_CACHE_TTL,
+    &MAX_RETRY_AFTER,
+    &CA_PATH,
+);
+
 /// Every variable the generic HTTP inventory provider reads (besides the server's
 /// `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[

@@ -2,12 +2,16 @@
 //! once here: `TIMEOUT`, the two cache TTLs, `*_MAX_RETRY_AFTER` and `*_CA_PATH`; and the
 //! readiness probe that names the provider's URL setting.
 
+use std::hash::Hash;
 use std::time::Duration;
 
-use posture_core::ProviderError;
+use posture_core::{CounterSample, Decision, ProviderError};
 use posture_settings::{ConfigProblem, ConfigProblems, Reader, Setting};
 
-use crate::{BaseUrl, CaBundle, CacheConfig, DEFAULT_MAX_RETRY_AFTER, env};
+use crate::{
+    Backoff, BaseUrl, CaBundle, CacheConfig, CacheStats, ClientError, ClientOptions,
+    DEFAULT_MAX_RETRY_AFTER, LookupCache, env,
+};
 
 /// The declarations of a provider's common settings (its own names, such as
 /// `MOSYLE_CACHE_TTL`).
@@ -208,6 +212,27 @@ impl CommonSettings {
         )
     }
 
+    /// The provider's HTTP client: `TIMEOUT`, the extra CA certificates, `user_agent`.
+    pub fn client(&self, user_agent: &str) -> Result<reqwest::Client, ClientError> {
+        ClientOptions::new(self.timeout)
+            .with_extra_roots(self.extra_roots.clone())
+            .with_user_agent(user_agent)
+            .build()
+    }
+
+    /// A decision cache with the two TTLs and the capacity.
+    pub fn decision_cache<K>(&self) -> LookupCache<K, Decision>
+    where
+        K: Hash + Eq + Send + Sync + 'static,
+    {
+        LookupCache::new(self.cache_config())
+    }
+
+    /// The provider's `Retry-After` gate, capped at `*_MAX_RETRY_AFTER`.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.max_retry_after)
+    }
+
     /// The decision cache's configuration.
     pub fn cache_config(&self) -> CacheConfig {
         CacheConfig::new(self.cache_ttl, self.negative_cache_ttl)
@@ -224,6 +249,22 @@ impl CommonSettings {
             _ => err,
         }
     }
+}
+
+/// The counters a provider with one decision cache exports on `/metrics`: cache hits and
+/// misses (labelled `cache="decisions"`) and requests sent.
+///
+/// ```
+/// let samples = posture_http::decision_counters(&posture_http::CacheStats::default(), 3);
+/// assert_eq!(samples.len(), 3);
+/// ```
+pub fn decision_counters(decisions: &CacheStats, requests: u64) -> Vec<CounterSample> {
+    vec![
+        CounterSample::new(CounterSample::CACHE_HITS, decisions.hits).label("cache", "decisions"),
+        CounterSample::new(CounterSample::CACHE_MISSES, decisions.misses)
+            .label("cache", "decisions"),
+        CounterSample::new(CounterSample::REQUESTS, requests),
+    ]
 }
 
 /// A provider's base URL from `setting` ([`BaseUrl`] rules), `default` when unset; a refused

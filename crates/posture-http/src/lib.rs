@@ -59,7 +59,6 @@ mod common;
 pub mod env;
 mod guid;
 pub mod lenient;
-mod lookup;
 pub mod oauth;
 mod ratelimit;
 mod recent;
@@ -80,9 +79,8 @@ pub use client::{
     CaBundle, CaBundleError, ClientError, ClientOptions, error_chain,
     install_ring_as_process_default, tls_config,
 };
-pub use common::{CommonNames, CommonSettings, read_base_url};
+pub use common::{CommonNames, CommonSettings, decision_counters, read_base_url};
 pub use guid::{colon_hex, guid_v4};
-pub use lookup::{LookupSettings, decision_counters};
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};
 pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess, probe_within};

@@ -6,17 +6,17 @@ use posture_core::{LookupRequest, PostureProvider, ProviderError};
 use posture_fakes::Fault;
 use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
 use posture_fleet::{FleetConfig, FleetProvider};
-use posture_http::LookupSettings;
 
 async fn setup(token: &str) -> (FakeFleet, FleetProvider) {
     let fleet = FakeFleet::start().await.unwrap();
     fleet.add_host(FakeFleetHost::new("C02XL0GJJG5J"));
-    let lookup = LookupSettings::default()
+    let config = FleetConfig::new(&fleet.url(), token).unwrap();
+    let lookup = config
+        .lookup()
+        .clone()
         .with_timeout(Duration::from_secs(1))
         .unwrap();
-    let config = FleetConfig::new(&fleet.url(), token)
-        .unwrap()
-        .with_lookup(lookup);
+    let config = config.with_lookup(lookup);
     (fleet, FleetProvider::new(config).unwrap())
 }
 
