@@ -823,20 +823,62 @@ pub async fn sync_now<S: SyncSource>(source: &S) -> Result<SyncReport, ProviderE
 /// sync is off or no Tokio runtime is running.
 ///
 /// ```
-/// # use std::sync::Arc;
-/// # use posture_core::ProviderError;
-/// # use posture_http::sync::{self, SyncReport, SyncSettings};
-/// # struct MyProvider { settings: SyncSettings }
-/// # impl MyProvider {
-/// #     async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> { unimplemented!() }
-/// # }
-/// fn start(provider: &Arc<MyProvider>) {
-///     let settings = provider.settings.clone();
-///     // Detached on purpose: it stops when the provider is dropped.
-///     drop(sync::spawn(provider, &settings, |provider| async move {
-///         provider.sync_inventory().await
-///     }));
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use posture_core::{Decision, ProviderError};
+/// use posture_http::sync::{self, FromIndex, Inventory, Pull, SyncReport, SyncSettings, SyncSource};
+///
+/// /// A provider whose MDM lists one managed device.
+/// struct MyProvider {
+///     inventory: Inventory,
 /// }
+///
+/// impl MyProvider {
+///     async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
+///         sync::sync_now(&Synced(self)).await
+///     }
+/// }
+///
+/// /// The provider as a sync source, so its record type can stay private.
+/// struct Synced<'a>(&'a MyProvider);
+///
+/// impl SyncSource for Synced<'_> {
+///     type Record = ();
+///
+///     fn inventory(&self) -> &Inventory {
+///         &self.0.inventory
+///     }
+///
+///     async fn pull(&self, pull: &mut Pull<()>) -> Result<(), ProviderError> {
+///         let page = pull.page("GET /devices", || async { Ok(["C02XL0GJJG5J"]) }).await?;
+///         for serial in page {
+///             pull.add(serial, ());
+///         }
+///         Ok(())
+///     }
+///
+///     fn decide(&self, _serial: &str, _records: Vec<()>) -> Decision {
+///         Decision::allow()
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let settings = SyncSettings::new("MY_SYNC_INTERVAL", "MY_SYNC_MAX_AGE")
+///     .every(Duration::from_secs(3600));
+/// let provider = Arc::new(MyProvider {
+///     inventory: Inventory::new("My MDM", settings.clone()),
+/// });
+/// let task = sync::spawn(&provider, &settings, |provider| async move {
+///     provider.sync_inventory().await
+/// })
+/// .expect("sync is on and a runtime runs");
+/// while !matches!(provider.inventory.lookup("C02XL0GJJG5J"), FromIndex::Decided(_)) {
+///     tokio::task::yield_now().await; // the first sync runs at once
+/// }
+/// drop(provider); // the task ends with the provider
+/// # task.abort();
+/// # }
 /// ```
 pub fn spawn<P, F, Fut>(
     provider: &Arc<P>,
