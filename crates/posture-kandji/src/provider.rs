@@ -309,14 +309,22 @@ impl KandjiProvider {
         // would be waiting to fail.
         let deadline = Instant::now() + self.config.timeout();
         let matching = self.exact_matches(serial, deadline).await?;
-        let Some(device) = model::current(matching) else {
-            tracing::debug!(%serial, "not found in Kandji");
-            return Ok(Decision::deny(
-                DenyCode::DEVICE_NOT_FOUND,
-                format!("no device with serial number {serial} in Kandji"),
-            ));
-        };
-        Ok(self.decide(serial, &device))
+        Ok(self.decide_records(serial, matching))
+    }
+
+    /// The decision from every record Kandji holds for `serial`: the current one decides,
+    /// none is not found. Live lookups and the inventory sync both end here.
+    fn decide_records(&self, serial: &Serial, records: Vec<Device>) -> Decision {
+        match model::current(records) {
+            Some(device) => self.decide(serial, &device),
+            None => {
+                tracing::debug!(%serial, "not found in Kandji");
+                Decision::deny(
+                    DenyCode::DEVICE_NOT_FOUND,
+                    format!("no device with serial number {serial} in Kandji"),
+                )
+            }
+        }
     }
 
     /// Every record whose serial is exactly `serial`, read page by page with `offset`, in
@@ -607,13 +615,9 @@ impl SyncSource for Synced<'_> {
     }
 
     fn decide(&self, key: &str, records: Vec<Device>) -> Decision {
-        match (Serial::check(key, SERVICE), model::current(records)) {
-            (Ok(serial), Some(device)) => self.0.decide(&serial, &device),
-            (Ok(serial), None) => Decision::deny(
-                DenyCode::DEVICE_NOT_FOUND,
-                format!("no device with serial number {serial} in Kandji"),
-            ),
-            (Err(reason), _) => Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
+        match Serial::check(key, SERVICE) {
+            Ok(serial) => self.0.decide_records(&serial, records),
+            Err(reason) => Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
         }
     }
 }
