@@ -6,3 +6,9 @@ pub mod pki;
 pub mod providers;
 pub mod raw;
 pub mod server;
+
+/// Compiles the workspace README's Rust example (the server crate's README, which lives
+/// outside that crate's package).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -113,3 +113,8 @@ pub use error::AddigyError;
 pub use kind::{AddigyKind, KIND, SETTINGS};
 pub use posture_http::CacheStats;
 pub use provider::{AddigyProvider, AddigyStats, AuthStyle};
+
+/// Compiles the README's examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -71,3 +71,8 @@ pub use version::FileVersion;
 
 /// The settings layer providers declare their variables with.
 pub use posture_settings;
+
+/// Compiles the README's examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

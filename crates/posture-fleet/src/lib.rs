@@ -154,3 +154,8 @@ pub use kind::{FleetKind, KIND, SETTINGS};
 pub use posture_http::CacheStats;
 pub use provider::{FleetProvider, FleetStats};
 pub use sync::SYNC_PAGE_SIZE;
+
+/// Compiles the README's examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

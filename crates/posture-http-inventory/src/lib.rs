@@ -96,3 +96,8 @@ pub use kind::{HttpInventoryKind, KIND, SETTINGS};
 pub use posture_http::CacheStats;
 pub use provider::{HttpInventoryProvider, HttpInventoryStats};
 pub use template::{Condition, UrlTemplate, check_pointer};
+
+/// Compiles the README's examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -88,3 +88,8 @@ pub use reqwest::{self, StatusCode, Url};
 pub use secret::Secret;
 pub use serial::Serial;
 pub use token::{AccessToken, FetchedToken, TokenCache, TokenStats};
+
+/// Compiles the README's examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -162,3 +162,8 @@ pub use kind::{IntuneKind, KIND, SETTINGS};
 pub use posture_http::env::ConfigProblem;
 pub use posture_http::{CacheStats, TokenStats};
 pub use provider::{IntuneProvider, IntuneStats};
+
+/// Compiles the README's examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

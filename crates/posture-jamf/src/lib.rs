@@ -125,3 +125,8 @@ pub use error::JamfError;
 pub use kind::{JamfKind, KIND, SETTINGS};
 pub use posture_http::{CacheStats, TokenStats};
 pub use provider::{JamfProvider, JamfStats};
+
+/// Compiles the README's examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

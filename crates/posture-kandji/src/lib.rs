@@ -144,3 +144,8 @@ pub use kind::{KIND, KandjiKind, SETTINGS};
 pub use posture_http::CacheStats;
 pub use posture_http::env::ConfigProblem;
 pub use provider::{KandjiProvider, KandjiStats};
+
+/// Compiles the README's examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -110,3 +110,8 @@ pub use error::MosyleError;
 pub use kind::{KIND, MosyleKind, SETTINGS};
 pub use posture_http::CacheStats;
 pub use provider::{MosyleProvider, MosyleStats, TOKEN_LIFETIME};
+
+/// Compiles the README's examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

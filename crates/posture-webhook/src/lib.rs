@@ -80,3 +80,8 @@ pub use smallstep_webhook;
 
 #[cfg(test)]
 mod tests;
+
+/// Compiles the README's examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -127,3 +127,8 @@ pub use verify::{
     ConfigError, DEFAULT_TIMESTAMP_TOLERANCE, REQUEST_ID_HEADER, SIGNATURE_HEADER, VerifiedRequest,
     Verifier, VerifierBuilder, VerifyError, WEBHOOK_ID_HEADER,
 };
+
+/// Compiles the README's examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
