@@ -376,10 +376,12 @@ impl SshCertificateTemplate {
         key_id: impl Into<String>,
         principals: impl IntoIterator<Item = P>,
     ) -> Self {
+        // step-ca renders the template from the request's type, key ID and principals.
+        let request = SshCertificateRequest::new(cert_type, key_id, principals);
         Self {
-            r#type: cert_type.into(),
-            key_id: key_id.into(),
-            principals: Some(principals.into_iter().map(Into::into).collect()),
+            r#type: request.r#type,
+            key_id: request.key_id,
+            principals: request.principals,
             ..Self::default()
         }
     }

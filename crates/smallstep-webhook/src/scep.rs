@@ -99,12 +99,9 @@ impl RequestBody {
         now: OffsetDateTime,
     ) -> Result<Self, CsrError> {
         Ok(Self {
-            timestamp: Some(now),
             provisioner_name: Some(provisioner_name.into()),
-            x509_certificate_request: Some(x509_request(csr_der)?),
             scep_challenge: Some(challenge.into()),
-            scep_transaction_id: Some(transaction_id.into()),
-            ..Self::default()
+            ..Self::scep(csr_der, transaction_id, now)?
         })
     }
 
@@ -127,21 +124,21 @@ impl RequestBody {
                 reason: format!("certificate: {e}"),
             })?;
         let validity = certificate.validity();
-        let request = x509_request(csr_der)?;
-        Ok(Self {
-            timestamp: Some(now),
-            x509_certificate: Some(X509Certificate {
-                template: None,
-                public_key: Some(certificate.public_key().raw.to_vec()),
-                public_key_algorithm: request.public_key_algorithm.clone(),
-                not_before: Some(validity.not_before.to_datetime()),
-                not_after: Some(validity.not_after.to_datetime()),
-                raw: Some(certificate_der.to_vec()),
-            }),
-            x509_certificate_request: Some(request),
-            scep_transaction_id: Some(transaction_id.into()),
-            ..Self::default()
-        })
+        let mut body = Self::scep(csr_der, transaction_id, now)?;
+        let public_key_algorithm = body
+            .x509_certificate_request
+            .as_ref()
+            .map(|request| request.public_key_algorithm.clone())
+            .unwrap_or_default();
+        body.x509_certificate = Some(X509Certificate {
+            template: None,
+            public_key: Some(certificate.public_key().raw.to_vec()),
+            public_key_algorithm,
+            not_before: Some(validity.not_before.to_datetime()),
+            not_after: Some(validity.not_after.to_datetime()),
+            raw: Some(certificate_der.to_vec()),
+        });
+        Ok(body)
     }
 
     /// The NOTIFYING body step-ca sends when issuing for `csr_der` in transaction
@@ -157,10 +154,22 @@ impl RequestBody {
         now: OffsetDateTime,
     ) -> Result<Self, CsrError> {
         Ok(Self {
+            scep_error_description: Some(description.into()),
+            ..Self::scep(csr_der, transaction_id, now)?
+        })
+    }
+
+    /// What every SCEP body carries: the time, the request for `csr_der` and the
+    /// transaction ID.
+    fn scep(
+        csr_der: &[u8],
+        transaction_id: impl Into<String>,
+        now: OffsetDateTime,
+    ) -> Result<Self, CsrError> {
+        Ok(Self {
             timestamp: Some(now),
             x509_certificate_request: Some(x509_request(csr_der)?),
             scep_transaction_id: Some(transaction_id.into()),
-            scep_error_description: Some(description.into()),
             ..Self::default()
         })
     }
