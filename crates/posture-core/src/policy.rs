@@ -1,4 +1,3 @@
-use std::error::Error as StdError;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -313,43 +312,13 @@ fn allow(data: &[(&str, Enrichment)]) -> Decision {
 /// The error, its message prefixed with the provider's name, of the same kind and with the
 /// same `Retry-After`.
 fn named(name: &str, err: ProviderError, suffix: &str) -> ProviderError {
-    let mut named = ProviderError::new(err.kind(), format!("{name}: {}{suffix}", err.message()));
-    if let Some(delay) = err.retry_after() {
-        named = named.with_retry_after(delay);
-    }
-    if err.source().is_some() {
-        named = named.with_source(SourceOf(err));
-    }
-    named
-}
-
-/// Stands for a wrapped error's source, so the chain reads `jamf: message: cause` without
-/// repeating the message.
-struct SourceOf(ProviderError);
-
-impl fmt::Debug for SourceOf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SourceOf").field(&self.0).finish()
-    }
-}
-
-impl fmt::Display for SourceOf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.source() {
-            Some(source) => fmt::Display::fmt(source, f),
-            None => Ok(()),
-        }
-    }
-}
-
-impl StdError for SourceOf {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source().and_then(StdError::source)
-    }
+    let message = format!("{name}: {}{suffix}", err.message());
+    ProviderError::reworded(err, message)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error as _;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
