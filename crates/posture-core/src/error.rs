@@ -1,5 +1,6 @@
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Whether retrying a failed lookup could succeed.
@@ -87,6 +88,86 @@ impl ProviderError {
     /// The message, without the source chain.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// An error of the same kind and `Retry-After` as `original`, with `message`, whose
+    /// source chain is `original`'s: it reads `message: cause`, without `original`'s own
+    /// message. `original` may be shared, for example between callers that waited on one
+    /// lookup; [`find_cause`] looks through the copy.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use posture_core::ProviderError;
+    /// let original = ProviderError::transient("answered 503")
+    ///     .with_source(std::io::Error::other("connection reset"));
+    /// let named = ProviderError::reworded(original, "jamf: answered 503");
+    /// assert!(named.is_transient());
+    /// assert_eq!(named.source().map(ToString::to_string).as_deref(), Some("connection reset"));
+    /// ```
+    pub fn reworded(original: impl Into<Arc<Self>>, message: impl Into<String>) -> Self {
+        let original = original.into();
+        let mut err = Self::new(original.kind(), message);
+        err.retry_after = original.retry_after();
+        if original.source().is_some() {
+            err = err.with_source(SourceOf(original));
+        }
+        err
+    }
+}
+
+/// The first error of type `T` in `err`'s source chain, looking through the copies
+/// [`ProviderError::reworded`] makes (whose chain only displays the original's). Providers
+/// use it to recognise a cause they attached, a missing privilege say, however the error
+/// was passed on.
+///
+/// ```
+/// use posture_core::{ProviderError, find_cause};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("no privilege")]
+/// struct NoPrivilege;
+///
+/// let err = ProviderError::permanent("denied").with_source(NoPrivilege);
+/// let named = ProviderError::reworded(err, "jamf: denied");
+/// assert!(find_cause::<NoPrivilege>(&named).is_some());
+/// assert!(find_cause::<std::io::Error>(&named).is_none());
+/// ```
+pub fn find_cause<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    let mut next = Some(err);
+    while let Some(current) = next {
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = match current.downcast_ref::<SourceOf>() {
+            Some(copy) => copy.0.source(),
+            None => current.source(),
+        };
+    }
+    None
+}
+
+/// Stands for an error's source, so a reworded copy's chain reads `message: cause` without
+/// repeating the original's message.
+struct SourceOf(Arc<ProviderError>);
+
+impl fmt::Debug for SourceOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SourceOf").field(&self.0).finish()
+    }
+}
+
+impl fmt::Display for SourceOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.source() {
+            Some(source) => fmt::Display::fmt(source, f),
+            None => Ok(()),
+        }
+    }
+}
+
+impl StdError for SourceOf {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source().and_then(StdError::source)
     }
 }
 

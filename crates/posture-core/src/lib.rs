@@ -59,7 +59,7 @@ mod version;
 
 pub use decision::{Decision, DenyCode, InvalidDenyCode};
 pub use enrichment::{Enrichment, InvalidEnrichment};
-pub use error::{ErrorKind, ProviderError};
+pub use error::{ErrorKind, ProviderError, find_cause};
 pub use kind::{
     BuildError, BuiltProvider, CounterSample, DeviceRefresher, ProviderCounters, ProviderKind,
     ProviderSetup, ReloadFailure, ReloadableList,

@@ -1,4 +1,3 @@
-use std::error::Error as StdError;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -313,43 +312,13 @@ fn allow(data: &[(&str, Enrichment)]) -> Decision {
 /// The error, its message prefixed with the provider's name, of the same kind and with the
 /// same `Retry-After`.
 fn named(name: &str, err: ProviderError, suffix: &str) -> ProviderError {
-    let mut named = ProviderError::new(err.kind(), format!("{name}: {}{suffix}", err.message()));
-    if let Some(delay) = err.retry_after() {
-        named = named.with_retry_after(delay);
-    }
-    if err.source().is_some() {
-        named = named.with_source(SourceOf(err));
-    }
-    named
-}
-
-/// Stands for a wrapped error's source, so the chain reads `jamf: message: cause` without
-/// repeating the message.
-struct SourceOf(ProviderError);
-
-impl fmt::Debug for SourceOf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SourceOf").field(&self.0).finish()
-    }
-}
-
-impl fmt::Display for SourceOf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.source() {
-            Some(source) => fmt::Display::fmt(source, f),
-            None => Ok(()),
-        }
-    }
-}
-
-impl StdError for SourceOf {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source().and_then(StdError::source)
-    }
+    let message = format!("{name}: {}{suffix}", err.message());
+    ProviderError::reworded(err, message)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error as _;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
@@ -431,55 +400,44 @@ mod tests {
         PolicyProvider::new(policy, providers).unwrap()
     }
 
-    async fn ask(provider: &PolicyProvider) -> Result<Decision, ProviderError> {
-        provider.lookup(&LookupRequest::new("C02XL0GJJG5J")).await
-    }
+    /// A scripted provider: its name and its answer.
+    type Step = (&'static str, fn() -> Result<Decision, ProviderError>);
 
-    fn calls(provider: &Scripted) -> usize {
-        provider.calls.load(Ordering::SeqCst)
+    /// Asks `policy` over providers scripted as `script` (name and answer, in order).
+    /// Returns the answer and how often each provider was asked.
+    async fn run(policy: Policy, script: &[Step]) -> (Result<Decision, ProviderError>, Vec<usize>) {
+        let providers: Vec<_> = script
+            .iter()
+            .map(|&(name, answer)| scripted(name, answer))
+            .collect();
+        let combined = self::policy(policy, &providers.iter().collect::<Vec<_>>());
+        let result = combined.lookup(&LookupRequest::new("C02XL0GJJG5J")).await;
+        let calls = providers
+            .iter()
+            .map(|p| p.calls.load(Ordering::SeqCst))
+            .collect();
+        (result, calls)
     }
 
     #[tokio::test]
     async fn all_merges_enrichment_under_each_name() {
-        let (file, bare, jamf) = (
-            scripted("file", allow_a),
-            scripted("bare", allow_bare),
-            scripted("jamf", allow_b),
-        );
-        let decision = ask(&policy(Policy::All, &[&file, &bare, &jamf]))
-            .await
-            .unwrap();
+        let script: &[Step] = &[("file", allow_a), ("bare", allow_bare), ("jamf", allow_b)];
+        let decision = run(Policy::All, script).await.0.unwrap();
         let data = decision.enrichment().unwrap();
         assert_eq!(data.as_bytes(), br#"{"file":{"a":1},"jamf":{"b":[2]}}"#);
-        let none = ask(&policy(Policy::All, &[&bare])).await.unwrap();
+        let none = run(Policy::All, &[("bare", allow_bare)]).await.0.unwrap();
         assert_eq!(none, Decision::allow());
     }
 
     #[tokio::test]
-    async fn all_stops_at_the_first_deny_and_names_the_provider() {
-        let (file, jamf, intune) = (
-            scripted("file", allow_a),
-            scripted("jamf", not_compliant),
-            scripted("intune", allow_b),
-        );
-        let decision = ask(&policy(Policy::All, &[&file, &jamf, &intune]))
-            .await
-            .unwrap();
-        assert_eq!(decision.deny_code(), Some(&DenyCode::NOT_COMPLIANT));
-        assert_eq!(decision.deny_message(), Some("jamf: not in the group"));
-        assert_eq!((calls(&file), calls(&jamf), calls(&intune)), (1, 1, 0));
-    }
-
-    #[tokio::test]
     async fn all_keeps_an_error_transient_and_its_retry_after() {
-        let (file, jamf, intune) = (
-            scripted("file", allow_a),
-            scripted("jamf", transient),
-            scripted("intune", not_found),
-        );
-        let err = ask(&policy(Policy::All, &[&file, &jamf, &intune]))
-            .await
-            .unwrap_err();
+        let script: &[Step] = &[
+            ("file", allow_a),
+            ("jamf", transient),
+            ("intune", not_found),
+        ];
+        let (err, calls) = run(Policy::All, script).await;
+        let err = err.unwrap_err();
         assert!(err.is_transient());
         assert_eq!(err.message(), "jamf: answered 503");
         assert_eq!(err.retry_after(), Some(Duration::from_secs(4)));
@@ -487,75 +445,82 @@ mod tests {
             err.source().map(ToString::to_string).as_deref(),
             Some("connection reset")
         );
-        assert_eq!(calls(&intune), 0, "an error ends the evaluation");
-        let err = ask(&policy(Policy::All, &[&scripted("kandji", permanent)]))
+        assert_eq!(calls[2], 0, "an error ends the evaluation");
+        let err = run(Policy::All, &[("kandji", permanent)])
             .await
+            .0
             .unwrap_err();
         assert!(!err.is_transient());
         assert_eq!(err.to_string(), "kandji: refused the credentials");
         assert!(err.source().is_none());
     }
 
+    /// `all` ends at the first deny, named after its provider, and `any` at the first
+    /// allow, its data under the provider's name; the providers after it are not asked.
     #[tokio::test]
-    async fn any_takes_the_first_allow_and_asks_no_further() {
-        let (jamf, intune, kandji) = (
-            scripted("jamf", not_found),
-            scripted("intune", allow_b),
-            scripted("kandji", allow_a),
-        );
-        let decision = ask(&policy(Policy::Any, &[&jamf, &intune, &kandji]))
-            .await
-            .unwrap();
-        assert_eq!(
-            decision.enrichment().unwrap().as_bytes(),
-            br#"{"intune":{"b":[2]}}"#
-        );
-        assert_eq!((calls(&jamf), calls(&intune), calls(&kandji)), (1, 1, 0));
-        // An error from an earlier provider doesn't stop a later one from allowing.
-        let (down, file) = (scripted("jamf", transient), scripted("file", allow_bare));
-        assert_eq!(
-            ask(&policy(Policy::Any, &[&down, &file])).await.unwrap(),
-            Decision::allow()
-        );
+    async fn the_deciding_answer_ends_the_evaluation() {
+        let cases: [(Policy, &[Step], Decision); 2] = [
+            (
+                Policy::All,
+                &[
+                    ("file", allow_a),
+                    ("jamf", not_compliant),
+                    ("intune", allow_b),
+                ],
+                Decision::deny(DenyCode::NOT_COMPLIANT, "jamf: not in the group"),
+            ),
+            (
+                Policy::Any,
+                &[
+                    ("jamf", not_found),
+                    ("intune", allow_b),
+                    ("kandji", allow_a),
+                ],
+                Decision::allow_with(Enrichment::from_json(r#"{"intune":{"b":[2]}}"#).unwrap()),
+            ),
+        ];
+        for (policy, script, expected) in cases {
+            let (decision, calls) = run(policy, script).await;
+            assert_eq!(decision.unwrap(), expected, "{policy}");
+            assert_eq!(calls, [1, 1, 0], "{policy}");
+        }
+    }
+
+    #[tokio::test]
+    async fn any_allows_after_an_earlier_error() {
+        let script: &[Step] = &[("jamf", transient), ("file", allow_bare)];
+        assert_eq!(run(Policy::Any, script).await.0.unwrap(), Decision::allow());
     }
 
     #[tokio::test]
     async fn any_denies_with_every_reason_and_the_most_specific_code() {
-        let (jamf, intune) = (
-            scripted("jamf", not_found),
-            scripted("intune", not_compliant),
-        );
-        let decision = ask(&policy(Policy::Any, &[&jamf, &intune])).await.unwrap();
+        let script: &[Step] = &[("jamf", not_found), ("intune", not_compliant)];
+        let decision = run(Policy::Any, script).await.0.unwrap();
         assert_eq!(decision.deny_code(), Some(&DenyCode::NOT_COMPLIANT));
         assert_eq!(
             decision.deny_message(),
             Some("jamf: no such device; intune: not in the group")
         );
-        let both_missing = ask(&policy(Policy::Any, &[&jamf, &scripted("file", not_found)]))
-            .await
-            .unwrap();
+        let script: &[Step] = &[("jamf", not_found), ("file", not_found)];
+        let both_missing = run(Policy::Any, script).await.0.unwrap();
         assert_eq!(both_missing.deny_code(), Some(&DenyCode::DEVICE_NOT_FOUND));
     }
 
     #[tokio::test]
     async fn any_fails_transiently_when_a_failed_provider_might_have_allowed() {
-        let (jamf, broken, down) = (
-            scripted("jamf", not_found),
-            scripted("kandji", permanent),
-            scripted("intune", transient),
-        );
-        let err = ask(&policy(Policy::Any, &[&jamf, &broken, &down]))
-            .await
-            .unwrap_err();
+        let script: &[Step] = &[
+            ("jamf", not_found),
+            ("kandji", permanent),
+            ("intune", transient),
+        ];
+        let err = run(Policy::Any, script).await.0.unwrap_err();
         assert!(err.is_transient(), "{err}");
         assert_eq!(
             err.message(),
             "intune: answered 503; no other provider allowed the device"
         );
         assert_eq!(err.retry_after(), Some(Duration::from_secs(4)));
-        let err = ask(&policy(Policy::Any, &[&jamf, &broken]))
-            .await
-            .unwrap_err();
+        let err = run(Policy::Any, &script[..2]).await.0.unwrap_err();
         assert!(!err.is_transient(), "{err}");
         assert!(err.message().starts_with("kandji: refused the credentials"));
     }

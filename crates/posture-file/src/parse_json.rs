@@ -482,26 +482,36 @@ impl Visitor<'_> for KeyVisitor {
     }
 }
 
+/// A raw JSON value as the walk holds it: borrowed from the input, or owned.
+trait RawJson<'de>: Deserialize<'de> + Deref<Target = RawValue> {}
+
+impl<'de, V: Deserialize<'de> + Deref<Target = RawValue>> RawJson<'de> for V {}
+
+/// What the walk hands each device to, with its index.
+trait Sink<V>: FnMut(usize, RawDevice<V>) -> Result<(), Failure> {}
+
+impl<V, F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>> Sink<V> for F {}
+
+/// Each visitor below is also its own seed: it asks the deserializer for the JSON shape
+/// (`$method`) it visits.
+macro_rules! seed_visits {
+    ($($visitor:ident: $method:ident),* $(,)?) => {$(
+        impl<'de, F: Sink<V>, V: RawJson<'de>> DeserializeSeed<'de> for $visitor<'_, F, V> {
+            type Value = ();
+
+            fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+                deserializer.$method(self)
+            }
+        }
+    )*};
+}
+
+seed_visits!(Top: deserialize_map, Devices: deserialize_option, Device: deserialize_map);
+
 /// The top-level object.
 struct Top<'w, F, V>(&'w mut Walker<F, V>);
 
-impl<'de, F, V> DeserializeSeed<'de> for Top<'_, F, V>
-where
-    V: Deserialize<'de> + Deref<Target = RawValue>,
-    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
-{
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, F, V> Visitor<'de> for Top<'_, F, V>
-where
-    V: Deserialize<'de> + Deref<Target = RawValue>,
-    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
-{
+impl<'de, F: Sink<V>, V: RawJson<'de>> Visitor<'de> for Top<'_, F, V> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -528,23 +538,7 @@ where
 /// The `devices` value: an array, or `null` for none.
 struct Devices<'w, F, V>(&'w mut Walker<F, V>);
 
-impl<'de, F, V> DeserializeSeed<'de> for Devices<'_, F, V>
-where
-    V: Deserialize<'de> + Deref<Target = RawValue>,
-    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
-{
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'de, F, V> Visitor<'de> for Devices<'_, F, V>
-where
-    V: Deserialize<'de> + Deref<Target = RawValue>,
-    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
-{
+impl<'de, F: Sink<V>, V: RawJson<'de>> Visitor<'de> for Devices<'_, F, V> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -585,23 +579,7 @@ struct Device<'w, F, V> {
     index: usize,
 }
 
-impl<'de, F, V> DeserializeSeed<'de> for Device<'_, F, V>
-where
-    V: Deserialize<'de> + Deref<Target = RawValue>,
-    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
-{
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, F, V> Visitor<'de> for Device<'_, F, V>
-where
-    V: Deserialize<'de> + Deref<Target = RawValue>,
-    F: FnMut(usize, RawDevice<V>) -> Result<(), Failure>,
-{
+impl<'de, F: Sink<V>, V: RawJson<'de>> Visitor<'de> for Device<'_, F, V> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use posture_core::{Decision, DenyCode, DynPostureProvider, LookupRequest};
-use smallstep_webhook::{Verifier, WebhookHeaders};
+use posture_core::{Decision, DenyCode, DeviceMode, DynPostureProvider, LookupRequest};
+use smallstep_webhook::{DeviceAttestRequest, Verifier, WebhookHeaders};
 
 use crate::answer::{Answer, Outcome, claimed_webhook_id, request_id};
 use crate::rules::{device_attest_request, mode_from_query};
@@ -277,7 +277,10 @@ impl Decider {
         deadline: tokio::time::Instant,
     ) -> Answer {
         let started = Instant::now();
-        let mut answer = self.decide_inner(headers, query, body, deadline).await;
+        let mut answer = match self.admit(headers, query, body) {
+            Ok((verified, mode)) => self.decide_admitted(&verified, mode, deadline).await,
+            Err(refusal) => *refusal,
+        };
         let record = answer.record_mut();
         record.request_id = request_id(&headers);
         record.webhook_id = claimed_webhook_id(&headers);
@@ -286,39 +289,47 @@ impl Decider {
         answer
     }
 
-    async fn decide_inner(
+    /// Steps 1 to 3 of [`Decider::decide_until`]: the checks that need no provider, and so
+    /// no await. `Err` is the answer of the first that fails.
+    fn admit(
         &self,
         headers: WebhookHeaders<'_>,
         query: Option<&str>,
         body: &[u8],
-        deadline: tokio::time::Instant,
-    ) -> Answer {
+    ) -> Result<(DeviceAttestRequest, DeviceMode), Box<Answer>> {
         if body.len() > self.max_body_bytes {
-            return Answer::too_large(self.max_body_bytes);
+            return Err(Box::new(Answer::too_large(self.max_body_bytes)));
         }
         // Nothing about the body is trusted before the HMAC checks. Only the members a
         // decision reads are parsed.
-        let verified = match self.verifier.verify_device_attest_parts_at(
-            headers,
-            body,
-            std::time::SystemTime::now(),
-        ) {
-            Ok(verified) => verified,
-            Err(err) if err.is_malformed_body() => {
-                return Answer::deny(
-                    DenyCode::BAD_REQUEST,
-                    format!("the request is not a step-ca webhook body: {err}"),
-                );
-            }
-            Err(err) => return Answer::unauthorized(err),
-        };
+        let verified = self
+            .verifier
+            .verify_device_attest_parts_at(headers, body, std::time::SystemTime::now())
+            .map_err(|err| {
+                Box::new(if err.is_malformed_body() {
+                    Answer::deny(
+                        DenyCode::BAD_REQUEST,
+                        format!("the request is not a step-ca webhook body: {err}"),
+                    )
+                } else {
+                    Answer::unauthorized(err)
+                })
+            })?;
         // The query is not covered by the HMAC, so it is read only now, and only chooses
         // which inventory to ask; the identifier always comes from the signed body.
-        let mode = match mode_from_query(query) {
-            Ok(mode) => mode,
-            Err(bad) => return Answer::deny(DenyCode::INVALID_MODE, bad.to_string()),
-        };
-        let mut answer = match device_attest_request(&verified) {
+        let mode = mode_from_query(query)
+            .map_err(|bad| Box::new(Answer::deny(DenyCode::INVALID_MODE, bad.to_string())))?;
+        Ok((verified, mode))
+    }
+
+    /// Steps 4 and 5 of [`Decider::decide_until`], for a verified body.
+    async fn decide_admitted(
+        &self,
+        verified: &DeviceAttestRequest,
+        mode: DeviceMode,
+        deadline: tokio::time::Instant,
+    ) -> Answer {
+        let mut answer = match device_attest_request(verified) {
             Ok(request) => self.lookup_until(&request.with_mode(mode), deadline).await,
             Err(deny) => *deny,
         };

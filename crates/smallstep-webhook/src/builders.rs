@@ -6,11 +6,10 @@ use std::net::IpAddr;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::csr::{self, CsrError};
-use crate::scep::x509_request;
+use crate::scep::{request_from_details, x509_request};
 use crate::types::{
-    AttestationData, CertificateRequestInfo, CertificateTemplate, Extension, Name, RequestBody,
-    SshCertificate, SshCertificateRequest, SshCertificateTemplate, SubjectAlternativeName,
-    X509Certificate, X509CertificateRequest,
+    AttestationData, CertificateTemplate, Extension, Name, RequestBody, SshCertificate,
+    SshCertificateRequest, SshCertificateTemplate, SubjectAlternativeName, X509Certificate,
 };
 
 /// OID of the subjectAltName extension.
@@ -55,12 +54,12 @@ impl RequestBody {
         csr_der: &[u8],
         now: OffsetDateTime,
     ) -> Result<Self, CsrError> {
-        let details = csr::details(csr_der)?;
+        let mut details = csr::details(csr_der)?;
         let common_name = details.subject.common_name.clone();
 
         // ACME canonicalize: the CN joins the DNS names, or the IPs if it is an IP.
-        let mut dns_names = details.dns_names;
-        let mut ip_addresses = details.ip_addresses;
+        let mut dns_names = std::mem::take(&mut details.dns_names);
+        let ip_addresses = &mut details.ip_addresses;
         if !common_name.is_empty() {
             match common_name.parse::<IpAddr>() {
                 Ok(ip) => ip_addresses.push(ip),
@@ -74,38 +73,16 @@ impl RequestBody {
         ip_addresses.dedup_by_key(|ip| csr::ip_sort_key(ip));
 
         // x509util: with an empty subject, the SAN extension is made critical.
-        let subject_is_empty = details.raw_subject.len() <= 2;
-        let mut extensions = details.extensions;
-        if subject_is_empty {
-            for ext in &mut extensions {
+        if details.raw_subject.len() <= 2 {
+            for ext in &mut details.extensions {
                 if ext.id == SUBJECT_ALT_NAME_OID {
                     ext.critical = true;
                 }
             }
         }
 
-        let request = CertificateRequestInfo {
-            version: details.version,
-            subject: details.subject,
-            raw_subject: Some(details.raw_subject),
-            dns_names: Some(dns_names),
-            email_addresses: non_empty(details.email_addresses),
-            ip_addresses: Some(ip_addresses.into_iter().map(csr::go_ip_string).collect()),
-            uris: non_empty(details.uris),
-            sans: None,
-            extensions: non_empty(extensions),
-            key_usage: details.key_usage,
-            ext_key_usage: details.ext_key_usage,
-            unknown_ext_key_usage: non_empty(details.unknown_ext_key_usage),
-            basic_constraints: details.basic_constraints,
-            signature_algorithm: String::new(),
-        };
-        let x509 = X509CertificateRequest {
-            request: Some(request),
-            public_key: Some(details.public_key),
-            public_key_algorithm: details.public_key_algorithm.to_owned(),
-            raw: Some(csr_der.to_vec()),
-        };
+        // ACME's DNS names are never null, even when there are none.
+        let x509 = request_from_details(details, Some(dns_names), csr_der);
         let body = Self {
             timestamp: Some(now),
             attestation_data: Some(AttestationData::new(permanent_identifier)),
@@ -376,10 +353,12 @@ impl SshCertificateTemplate {
         key_id: impl Into<String>,
         principals: impl IntoIterator<Item = P>,
     ) -> Self {
+        // step-ca renders the template from the request's type, key ID and principals.
+        let request = SshCertificateRequest::new(cert_type, key_id, principals);
         Self {
-            r#type: cert_type.into(),
-            key_id: key_id.into(),
-            principals: Some(principals.into_iter().map(Into::into).collect()),
+            r#type: request.r#type,
+            key_id: request.key_id,
+            principals: request.principals,
             ..Self::default()
         }
     }
@@ -411,10 +390,6 @@ impl SshCertificate {
         self.public_key = Some(ssh_wire);
         self
     }
-}
-
-fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
-    if items.is_empty() { None } else { Some(items) }
 }
 
 /// The DER of a GeneralNames holding one RFC 4043 permanentIdentifier otherName, as

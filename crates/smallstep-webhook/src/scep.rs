@@ -99,12 +99,9 @@ impl RequestBody {
         now: OffsetDateTime,
     ) -> Result<Self, CsrError> {
         Ok(Self {
-            timestamp: Some(now),
             provisioner_name: Some(provisioner_name.into()),
-            x509_certificate_request: Some(x509_request(csr_der)?),
             scep_challenge: Some(challenge.into()),
-            scep_transaction_id: Some(transaction_id.into()),
-            ..Self::default()
+            ..Self::scep(csr_der, transaction_id, now)?
         })
     }
 
@@ -127,21 +124,21 @@ impl RequestBody {
                 reason: format!("certificate: {e}"),
             })?;
         let validity = certificate.validity();
-        let request = x509_request(csr_der)?;
-        Ok(Self {
-            timestamp: Some(now),
-            x509_certificate: Some(X509Certificate {
-                template: None,
-                public_key: Some(certificate.public_key().raw.to_vec()),
-                public_key_algorithm: request.public_key_algorithm.clone(),
-                not_before: Some(validity.not_before.to_datetime()),
-                not_after: Some(validity.not_after.to_datetime()),
-                raw: Some(certificate_der.to_vec()),
-            }),
-            x509_certificate_request: Some(request),
-            scep_transaction_id: Some(transaction_id.into()),
-            ..Self::default()
-        })
+        let mut body = Self::scep(csr_der, transaction_id, now)?;
+        let public_key_algorithm = body
+            .x509_certificate_request
+            .as_ref()
+            .map(|request| request.public_key_algorithm.clone())
+            .unwrap_or_default();
+        body.x509_certificate = Some(X509Certificate {
+            template: None,
+            public_key: Some(certificate.public_key().raw.to_vec()),
+            public_key_algorithm,
+            not_before: Some(validity.not_before.to_datetime()),
+            not_after: Some(validity.not_after.to_datetime()),
+            raw: Some(certificate_der.to_vec()),
+        });
+        Ok(body)
     }
 
     /// The NOTIFYING body step-ca sends when issuing for `csr_der` in transaction
@@ -157,10 +154,22 @@ impl RequestBody {
         now: OffsetDateTime,
     ) -> Result<Self, CsrError> {
         Ok(Self {
+            scep_error_description: Some(description.into()),
+            ..Self::scep(csr_der, transaction_id, now)?
+        })
+    }
+
+    /// What every SCEP body carries: the time, the request for `csr_der` and the
+    /// transaction ID.
+    fn scep(
+        csr_der: &[u8],
+        transaction_id: impl Into<String>,
+        now: OffsetDateTime,
+    ) -> Result<Self, CsrError> {
+        Ok(Self {
             timestamp: Some(now),
             x509_certificate_request: Some(x509_request(csr_der)?),
             scep_transaction_id: Some(transaction_id.into()),
-            scep_error_description: Some(description.into()),
             ..Self::default()
         })
     }
@@ -168,13 +177,23 @@ impl RequestBody {
 
 /// `x509util.NewCertificateRequestFromX509`, as SCEP bodies carry it.
 pub(crate) fn x509_request(csr_der: &[u8]) -> Result<X509CertificateRequest, CsrError> {
-    let details = csr::details(csr_der)?;
-    let non_empty = |items: Vec<String>| Some(items).filter(|i| !i.is_empty());
+    let mut details = csr::details(csr_der)?;
+    let dns_names = non_empty(std::mem::take(&mut details.dns_names));
+    Ok(request_from_details(details, dns_names, csr_der))
+}
+
+/// `x509util.NewCertificateRequestFromX509` for the CSR `csr_der`, parsed as `details`,
+/// with `dns_names` for its DNS names: SCEP keeps the CSR's, ACME canonicalises them.
+pub(crate) fn request_from_details(
+    details: csr::CsrDetails,
+    dns_names: Option<Vec<String>>,
+    csr_der: &[u8],
+) -> X509CertificateRequest {
     let request = CertificateRequestInfo {
         version: details.version,
         subject: details.subject,
         raw_subject: Some(details.raw_subject),
-        dns_names: non_empty(details.dns_names),
+        dns_names,
         email_addresses: non_empty(details.email_addresses),
         ip_addresses: Some(
             details
@@ -185,17 +204,22 @@ pub(crate) fn x509_request(csr_der: &[u8]) -> Result<X509CertificateRequest, Csr
         ),
         uris: non_empty(details.uris),
         sans: None,
-        extensions: Some(details.extensions).filter(|e| !e.is_empty()),
+        extensions: non_empty(details.extensions),
         key_usage: details.key_usage,
         ext_key_usage: details.ext_key_usage,
         unknown_ext_key_usage: non_empty(details.unknown_ext_key_usage),
         basic_constraints: details.basic_constraints,
         signature_algorithm: String::new(),
     };
-    Ok(X509CertificateRequest {
+    X509CertificateRequest {
         request: Some(request),
         public_key: Some(details.public_key),
         public_key_algorithm: details.public_key_algorithm.to_owned(),
         raw: Some(csr_der.to_vec()),
-    })
+    }
+}
+
+/// `None` for an empty list, which Go writes as `null`.
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    if items.is_empty() { None } else { Some(items) }
 }

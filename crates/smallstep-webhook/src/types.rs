@@ -346,8 +346,7 @@ impl<'de> Deserialize<'de> for X509CertificateRequest {
             #[serde(default, with = "go_bytes")]
             raw: Option<Vec<u8>>,
         }
-        let (outer, request): (Outer, _) =
-            split_embedded(deserializer, CertificateRequestInfo::KEYS)?;
+        let (outer, request): (Outer, _) = split_embedded(deserializer)?;
         Ok(Self {
             request,
             public_key: outer.public_key,
@@ -424,25 +423,6 @@ pub struct CertificateRequestInfo {
     pub signature_algorithm: String,
 }
 
-impl CertificateRequestInfo {
-    const KEYS: &'static [&'static str] = &[
-        "version",
-        "subject",
-        "rawSubject",
-        "dnsNames",
-        "emailAddresses",
-        "ipAddresses",
-        "uris",
-        "sans",
-        "extensions",
-        "keyUsage",
-        "extKeyUsage",
-        "unknownExtKeyUsage",
-        "basicConstraints",
-        "signatureAlgorithm",
-    ];
-}
-
 /// The certificate in X.509 AUTHORIZING and SCEP NOTIFYING success bodies (Go
 /// `webhook.X509Certificate`: an embedded `*x509util.Certificate` plus fields of its own).
 #[non_exhaustive]
@@ -503,8 +483,7 @@ impl<'de> Deserialize<'de> for X509Certificate {
             #[serde(default, with = "go_bytes")]
             raw: Option<Vec<u8>>,
         }
-        let (outer, template): (Outer, _) =
-            split_embedded(deserializer, CertificateTemplate::KEYS)?;
+        let (outer, template): (Outer, _) = split_embedded(deserializer)?;
         Ok(Self {
             template,
             public_key: outer.public_key,
@@ -619,34 +598,6 @@ pub struct CertificateTemplate {
         deserialize_with = "null_default"
     )]
     pub signature_algorithm: String,
-}
-
-impl CertificateTemplate {
-    const KEYS: &'static [&'static str] = &[
-        "version",
-        "subject",
-        "rawSubject",
-        "issuer",
-        "serialNumber",
-        "dnsNames",
-        "emailAddresses",
-        "ipAddresses",
-        "uris",
-        "sans",
-        "extensions",
-        "keyUsage",
-        "extKeyUsage",
-        "unknownExtKeyUsage",
-        "subjectKeyId",
-        "authorityKeyId",
-        "ocspServer",
-        "issuingCertificateURL",
-        "crlDistributionPoints",
-        "policyIdentifiers",
-        "basicConstraints",
-        "nameConstraints",
-        "signatureAlgorithm",
-    ];
 }
 
 /// A distinguished name (Go `x509util.Name`). Every member is omitted when empty, so an
@@ -938,8 +889,7 @@ impl<'de> Deserialize<'de> for SshCertificate {
             #[serde(rename = "validAfter", default, deserialize_with = "null_default")]
             valid_after: u64,
         }
-        let (outer, template): (Outer, _) =
-            split_embedded(deserializer, SshCertificateTemplate::KEYS)?;
+        let (outer, template): (Outer, _) = split_embedded(deserializer)?;
         Ok(Self {
             template,
             public_key: outer.public_key,
@@ -980,19 +930,6 @@ pub struct SshCertificateTemplate {
     pub reserved: Option<Vec<u8>>,
 }
 
-impl SshCertificateTemplate {
-    const KEYS: &'static [&'static str] = &[
-        "nonce",
-        "serial",
-        "type",
-        "keyId",
-        "principals",
-        "criticalOptions",
-        "extensions",
-        "reserved",
-    ];
-}
-
 /// The X5C provisioner's authorizing certificate (Go `webhook.X5CCertificate`).
 #[non_exhaustive]
 #[derive(Clone, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
@@ -1019,15 +956,12 @@ pub struct X5cCertificate {
 }
 
 /// Deserializes a Go struct with an embedded pointer: the outer fields into `O`, and the
-/// embedded struct's fields into `Some(E)` if any of `embedded_keys` is present.
+/// embedded struct's fields into `Some(E)` if any of its JSON names is present.
 ///
 /// Go writes nothing for a nil embedded pointer, so presence of its keys is what tells
 /// `Some` from `None`. `#[serde(flatten)]` can't be used here: it does not support
 /// `RawValue` members and would always produce `Some`.
-fn split_embedded<'de, D, O, E>(
-    deserializer: D,
-    embedded_keys: &[&str],
-) -> Result<(O, Option<E>), D::Error>
+fn split_embedded<'de, D, O, E>(deserializer: D) -> Result<(O, Option<E>), D::Error>
 where
     D: Deserializer<'de>,
     O: DeserializeOwned,
@@ -1040,10 +974,94 @@ where
     let outer: O = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
     let present: HashMap<String, IgnoredAny> =
         serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+    let embedded_keys = field_names::<E>();
     let embedded = if present.keys().any(|k| embedded_keys.contains(&k.as_str())) {
         Some(serde_json::from_str(raw.get()).map_err(de::Error::custom)?)
     } else {
         None
     };
     Ok((outer, embedded))
+}
+
+/// The JSON names of a struct's fields, as its derived `Deserialize` lists them, so the
+/// list of an embedded struct's keys can't drift from the struct. Empty for a type that
+/// does not deserialize from a struct.
+fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    match T::deserialize(FieldNames) {
+        Err(FieldNamesError(names)) => names,
+        Ok(_) => &[],
+    }
+}
+
+/// A deserializer that only asks for a struct's field names: a derived `Deserialize` passes
+/// them to [`Deserializer::deserialize_struct`], which hands them back as the error.
+struct FieldNames;
+
+/// What [`FieldNames`] ends with: the field names, or none for anything but a struct.
+#[derive(Debug)]
+struct FieldNamesError(&'static [&'static str]);
+
+impl fmt::Display for FieldNamesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field names {:?}", self.0)
+    }
+}
+
+impl std::error::Error for FieldNamesError {}
+
+impl de::Error for FieldNamesError {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Self(&[])
+    }
+}
+
+impl<'de> Deserializer<'de> for FieldNames {
+    type Error = FieldNamesError;
+
+    fn deserialize_any<V: de::Visitor<'de>>(self, _: V) -> Result<V::Value, FieldNamesError> {
+        Err(FieldNamesError(&[]))
+    }
+
+    fn deserialize_struct<V: de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, FieldNamesError> {
+        Err(FieldNamesError(fields))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_keys_are_the_json_names_in_field_order() {
+        assert_eq!(
+            field_names::<SshCertificateTemplate>(),
+            [
+                "nonce",
+                "serial",
+                "type",
+                "keyId",
+                "principals",
+                "criticalOptions",
+                "extensions",
+                "reserved"
+            ]
+        );
+        let template = field_names::<CertificateTemplate>();
+        assert_eq!(template.len(), 23);
+        assert_eq!(template[..3], ["version", "subject", "rawSubject"]);
+        assert!(template.contains(&"issuingCertificateURL"));
+        assert_eq!(field_names::<CertificateRequestInfo>().len(), 14);
+        assert!(field_names::<String>().is_empty());
+    }
 }
