@@ -1,11 +1,11 @@
 //! The skeleton every fake is built on: a loopback HTTP server and its helpers.
 //!
 //! Each fake ([`FakeJamf`](crate::jamf::FakeJamf), [`FakeIntune`](crate::intune::FakeIntune),
-//! [`FakeKandji`](crate::kandji::FakeKandji)) is a [`FakeServer`] on `127.0.0.1` over plain
-//! HTTP with a handler that speaks the MDM's documented shapes. This module holds what every
-//! fake needs: the accept loop, a parsed [`FakeRequest`], response helpers, query and form
-//! decoding, and a [`FaultSlot`] for injected failures. A test can build its own fake with
-//! them.
+//! [`FakeKandji`](crate::kandji::FakeKandji), …) is a [`FakeServer`] on `127.0.0.1` over plain
+//! HTTP with a handler that speaks the MDM's documented shapes, inside the shell of
+//! [`mdm`](crate::mdm). This module holds what every fake needs: the accept loop, a parsed
+//! [`FakeRequest`], response helpers, query and form decoding, and a [`FaultSlot`] for
+//! injected failures. A test can build its own fake with them.
 //!
 //! ```
 //! use std::sync::Arc;
