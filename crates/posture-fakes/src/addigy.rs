@@ -45,14 +45,13 @@
 //! ```
 
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
 use crate::Wording;
 use crate::mdm::{ApiConnection, Fake, FakeState, Mdm};
 use crate::server::{
-    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock,
+    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, unix_now,
 };
 
 /// The API token the fake accepts.
@@ -289,10 +288,7 @@ impl Mdm for Addigy {
 
 /// Counts the request in its 10 s window; `Some(429)` when over the limit or blocked.
 fn admit(fake: &FakeState<Addigy>) -> Option<FakeResponse> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
+    let now = unix_now();
     let mut state = lock(&fake.mdm.state);
     if now / 10 != state.window {
         (state.window, state.in_window) = (now / 10, 0);

@@ -78,7 +78,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -89,8 +89,10 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::fault::TokenWording;
 use crate::mdm::{Fake, FakeState, Mdm, RequestLog};
+use crate::oauth::Tokens;
 use crate::server::{
     FakeRequest, FakeResponse, FaultSlot, Method, StatusCode, html_response, json_response, lock,
+    unix_now,
 };
 use crate::{Fault, TokenFault, Wording};
 
@@ -466,10 +468,7 @@ pub struct Intune {
 #[derive(Debug)]
 struct State {
     devices: Vec<FakeManagedDevice>,
-    tokens: HashMap<String, Instant>,
-    next_token: u64,
-    token_lifetime: Duration,
-    token_fault: Option<TokenFault>,
+    tokens: Tokens,
     certificates: Vec<RegisteredCertificate>,
     used_jtis: HashSet<String>,
     intune_tokens: HashSet<String>,
@@ -482,10 +481,7 @@ impl Default for State {
     fn default() -> Self {
         Self {
             devices: Vec::new(),
-            tokens: HashMap::new(),
-            next_token: 0,
-            token_lifetime: Duration::from_secs(3599),
-            token_fault: None,
+            tokens: Tokens::new(Duration::from_secs(3599)),
             certificates: Vec::new(),
             used_jtis: HashSet::new(),
             intune_tokens: HashSet::new(),
@@ -569,7 +565,7 @@ impl Fake<Intune> {
 
     /// Sets the lifetime of tokens issued from now on (whole seconds; default 3599 s).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
-        lock(&self.mdm().state).token_lifetime = lifetime;
+        lock(&self.mdm().state).tokens.set_lifetime(lifetime);
     }
 
     /// Injects `fault` into every Entra ID directory request (`/devices`,
@@ -580,12 +576,12 @@ impl Fake<Intune> {
 
     /// Injects a failure into the token endpoint, or stops with `None`.
     pub fn set_token_fault(&self, fault: Option<TokenFault>) {
-        lock(&self.mdm().state).token_fault = fault;
+        lock(&self.mdm().state).tokens.set_fault(fault);
     }
 
     /// Revokes every token issued so far: Graph answers 401 to them.
     pub fn revoke_tokens(&self) {
-        lock(&self.mdm().state).tokens.clear();
+        lock(&self.mdm().state).tokens.revoke_all();
     }
 
     /// The URL of the fake's SCEP validation service (what discovery finds).
@@ -695,7 +691,7 @@ impl Mdm for Intune {
 
 async fn token(shared: &Shared, tenant: &str, request: &FakeRequest) -> FakeResponse {
     shared.count(|s| s.token_requests += 1);
-    let fault = lock(&shared.mdm.state).token_fault.clone();
+    let fault = lock(&shared.mdm.state).tokens.fault();
     if let Some(fault) = fault {
         return fault.answer(&TOKEN_WORDING).await;
     }
@@ -801,19 +797,13 @@ async fn token(shared: &Shared, tenant: &str, request: &FakeRequest) -> FakeResp
         );
     }
     let mut state = lock(&shared.mdm.state);
-    state.next_token += 1;
-    let token = if intune {
-        format!("fake-intune-token-{}", state.next_token)
+    let (token, lifetime) = if intune {
+        let issued = state.tokens.issue("fake-intune-token-");
+        state.intune_tokens.insert(issued.0.clone());
+        issued
     } else {
-        format!("fake-graph-token-{}", state.next_token)
+        state.tokens.issue("fake-graph-token-")
     };
-    if intune {
-        state.intune_tokens.insert(token.clone());
-    }
-    let lifetime = state.token_lifetime;
-    state
-        .tokens
-        .insert(token.clone(), Instant::now() + lifetime);
     json_response(
         StatusCode::OK,
         &json!({
@@ -922,11 +912,7 @@ fn check_assertion(state: &mut State, assertion: &str, audience: &str) -> Option
         ));
     }
     let seconds = |key: &str| body.get(key).and_then(Value::as_i64);
-    let now_secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-        .try_into()
-        .unwrap_or(i64::MAX);
+    let now_secs = i64::try_from(unix_now()).unwrap_or(i64::MAX);
     match (seconds("nbf"), seconds("exp")) {
         (Some(nbf), Some(exp)) if nbf <= now_secs && now_secs < exp => {}
         (nbf, exp) => {
@@ -962,11 +948,7 @@ fn check_token(shared: &Shared, bearer: Option<&str>) -> Option<FakeResponse> {
 fn check_audience(shared: &Shared, bearer: Option<&str>, intune: bool) -> Option<FakeResponse> {
     let valid = bearer.is_some_and(|token| {
         let state = lock(&shared.mdm.state);
-        state.intune_tokens.contains(token) == intune
-            && state
-                .tokens
-                .get(token)
-                .is_some_and(|expires| Instant::now() < *expires)
+        state.intune_tokens.contains(token) == intune && state.tokens.is_valid(token)
     });
     if valid {
         return None;

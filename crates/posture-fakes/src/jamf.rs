@@ -60,13 +60,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::header::ACCEPT;
 use serde_json::{Value, json};
 
 use crate::fault::TokenWording;
 use crate::mdm::{Fake, FakeState, Mdm, RequestLog};
+use crate::oauth::Tokens;
 use crate::server::{
     FakeRequest, FakeResponse, Method, StatusCode, json_response, lock, parse_pairs,
     percent_decode, response,
@@ -262,10 +263,7 @@ struct State {
     computers: HashMap<String, FakeDevice>,
     mobile_devices: HashMap<String, FakeDevice>,
     departments: HashMap<String, String>,
-    tokens: HashMap<String, Instant>,
-    next_token: u64,
-    token_lifetime: Duration,
-    token_fault: Option<TokenFault>,
+    tokens: Tokens,
     group_shape: GroupShape,
     removed: HashSet<FakeEndpoint>,
     revoked: HashSet<FakePrivilege>,
@@ -280,10 +278,7 @@ impl Default for State {
             computers: HashMap::new(),
             mobile_devices: HashMap::new(),
             departments: HashMap::new(),
-            tokens: HashMap::new(),
-            next_token: 0,
-            token_lifetime: Duration::from_secs(1200),
-            token_fault: None,
+            tokens: Tokens::new(Duration::from_secs(1200)),
             group_shape: GroupShape::Flat,
             removed: HashSet::new(),
             revoked: HashSet::new(),
@@ -368,7 +363,7 @@ impl Fake<Jamf> {
     /// Sets the lifetime of tokens issued from now on (whole seconds in `expires_in`;
     /// default 1200 s).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
-        lock(&self.mdm().state).token_lifetime = lifetime;
+        lock(&self.mdm().state).tokens.set_lifetime(lifetime);
     }
 
     /// Serves at most `size` records a page (default [`MAX_PAGE_SIZE`]), whatever
@@ -379,7 +374,7 @@ impl Fake<Jamf> {
 
     /// Injects a failure into the token endpoint, or stops with `None`.
     pub fn set_token_fault(&self, fault: Option<TokenFault>) {
-        lock(&self.mdm().state).token_fault = fault;
+        lock(&self.mdm().state).tokens.set_fault(fault);
     }
 
     /// Renders Classic group lists in this shape.
@@ -411,7 +406,7 @@ impl Fake<Jamf> {
     /// Revokes every token issued so far: requests bearing them get 401, as after a token
     /// was invalidated on the Jamf side.
     pub fn revoke_tokens(&self) {
-        lock(&self.mdm().state).tokens.clear();
+        lock(&self.mdm().state).tokens.revoke_all();
     }
 
     /// The requests received, oldest first (at most the last 10 000).
@@ -649,7 +644,7 @@ fn inventory_privilege(computer: bool) -> FakePrivilege {
 
 async fn token(shared: &Shared, body: &[u8]) -> Answer {
     shared.count(|s| s.token_requests += 1);
-    let fault = lock(&shared.mdm.state).token_fault.clone();
+    let fault = lock(&shared.mdm.state).tokens.fault();
     if let Some(fault) = fault {
         return fault.answer(&TOKEN_WORDING).await;
     }
@@ -673,13 +668,7 @@ async fn token(shared: &Shared, body: &[u8]) -> Answer {
             }),
         );
     }
-    let mut state = lock(&shared.mdm.state);
-    state.next_token += 1;
-    let token = format!("fake-token-{}", state.next_token);
-    let lifetime = state.token_lifetime;
-    state
-        .tokens
-        .insert(token.clone(), Instant::now() + lifetime);
+    let (token, lifetime) = lock(&shared.mdm.state).tokens.issue("fake-token-");
     json_response(
         StatusCode::OK,
         &json!({
@@ -693,12 +682,7 @@ async fn token(shared: &Shared, body: &[u8]) -> Answer {
 
 /// 401 for a missing, unknown or expired token; `None` when the token is good.
 fn check_token(shared: &Shared, bearer: Option<&str>, classic: bool) -> Option<Answer> {
-    let valid = bearer.is_some_and(|token| {
-        lock(&shared.mdm.state)
-            .tokens
-            .get(token)
-            .is_some_and(|expires| Instant::now() < *expires)
-    });
+    let valid = bearer.is_some_and(|token| lock(&shared.mdm.state).tokens.is_valid(token));
     if valid {
         return None;
     }

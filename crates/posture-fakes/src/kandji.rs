@@ -50,7 +50,6 @@
 
 use std::cmp;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::header::{HeaderName, HeaderValue, LOCATION};
 use serde_json::{Value, json};
@@ -59,7 +58,7 @@ use url::Url;
 use crate::Wording;
 use crate::mdm::{ApiConnection, Fake, FakeState, Mdm, RequestLog};
 use crate::server::{
-    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock,
+    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, unix_now,
     with_retry_after,
 };
 
@@ -282,10 +281,7 @@ struct Admission {
 
 impl Quota {
     fn admit(&mut self) -> Admission {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = unix_now();
         if now != self.second {
             (self.second, self.used_second, self.arrived_second) = (now, 0, 0);
         }

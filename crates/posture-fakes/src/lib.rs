@@ -47,6 +47,7 @@ pub mod jamf;
 pub mod kandji;
 pub mod mdm;
 pub mod mosyle;
+mod oauth;
 pub mod server;
 pub mod snipeit;
 

@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use std::time::Duration;
+//! use std::time::{Duration, SystemTime, UNIX_EPOCH};
 //! use posture_fakes::server::{BoxResponse, FakeRequest, FakeServer, StatusCode, json_response};
 //! use posture_http::ClientOptions;
 //!
@@ -33,7 +33,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -330,6 +330,19 @@ impl<F: Clone> FaultSlot<F> {
         // The slot is replaced whole, so a panicking test thread can't leave it torn.
         self.fault.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Seconds since the Unix epoch (0 for a clock set before it): the time of the fakes' rate
+/// limit windows and of JWT claims.
+///
+/// ```
+/// assert!(posture_fakes::server::unix_now() > 1_700_000_000);
+/// ```
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Locks a fake's state, ignoring poisoning: the state is replaced field by field between
