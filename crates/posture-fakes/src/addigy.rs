@@ -49,7 +49,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 
 use crate::Wording;
-use crate::mdm::{ApiConnection, Fake, FakeState, Mdm};
+use crate::mdm::{ApiConnection, Fake, FakeState, Mdm, TokenMdm};
 use crate::server::{
     FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, unix_now,
 };
@@ -191,17 +191,6 @@ impl Default for State {
 }
 
 impl Fake<Addigy> {
-    /// The variables that point a server at this fake.
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        self.connection()
-            .env_vars("ADDIGY_API_URL", "ADDIGY_API_TOKEN")
-    }
-
-    /// The API URL and the token the fake accepts.
-    pub fn connection(&self) -> AddigyConnection {
-        ApiConnection::new(self.url(), API_TOKEN)
-    }
-
     /// Adds a device record.
     pub fn add_device(&self, device: FakeAddigyDevice) {
         lock(&self.mdm().state).devices.push(device);
@@ -221,6 +210,11 @@ impl Fake<Addigy> {
     pub fn unblock(&self) {
         lock(&self.mdm().state).blocked = false;
     }
+}
+
+impl TokenMdm for Addigy {
+    const API_TOKEN: &'static str = API_TOKEN;
+    const VARIABLES: [&'static str; 2] = ["ADDIGY_API_URL", "ADDIGY_API_TOKEN"];
 }
 
 impl Mdm for Addigy {

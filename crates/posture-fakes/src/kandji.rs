@@ -56,7 +56,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::Wording;
-use crate::mdm::{ApiConnection, Fake, FakeState, Mdm, RequestLog};
+use crate::mdm::{ApiConnection, Fake, FakeState, Mdm, RequestLog, TokenMdm};
 use crate::server::{
     FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, unix_now,
     with_retry_after,
@@ -325,18 +325,6 @@ impl Quota {
 }
 
 impl Fake<Kandji> {
-    /// The `KANDJI_API_URL` and `KANDJI_API_TOKEN` variables that point a server at this
-    /// fake.
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        self.connection()
-            .env_vars("KANDJI_API_URL", "KANDJI_API_TOKEN")
-    }
-
-    /// The API URL and the token the fake accepts.
-    pub fn connection(&self) -> KandjiConnection {
-        ApiConnection::new(self.url(), API_TOKEN)
-    }
-
     /// Adds a device record. Records may share a serial, as after a re-enrolment.
     pub fn add_device(&self, device: FakeKandjiDevice) {
         lock(&self.mdm().state).devices.push(device);
@@ -367,6 +355,11 @@ impl Fake<Kandji> {
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.mdm().requests.all()
     }
+}
+
+impl TokenMdm for Kandji {
+    const API_TOKEN: &'static str = API_TOKEN;
+    const VARIABLES: [&'static str; 2] = ["KANDJI_API_URL", "KANDJI_API_TOKEN"];
 }
 
 impl Mdm for Kandji {

@@ -7,8 +7,10 @@
 //! struct, counted under one lock) and the latency. `Fake<M>` serves the controls every fake
 //! has ([`set_fault`](Fake::set_fault), [`fail_next`](Fake::fail_next),
 //! [`fail_after`](Fake::fail_after), [`set_latency`](Fake::set_latency),
-//! [`stats`](Fake::stats)) and is a [`posture_conformance::Upstream`]; each vendor module
-//! names its fake (`pub type FakeKandji = Fake<Kandji>`) and adds its own controls.
+//! [`stats`](Fake::stats); for an MDM with one static token ([`TokenMdm`]), its
+//! [`connection`](Fake::connection) and [`env_vars`](Fake::env_vars)) and is a
+//! [`posture_conformance::Upstream`]; each vendor module names its fake
+//! (`pub type FakeKandji = Fake<Kandji>`) and adds its own controls.
 //!
 //! ```
 //! use posture_fakes::Fault;
@@ -62,6 +64,16 @@ pub trait Mdm: Debug + Default + Send + Sync + 'static {
     fn report(&self, counted: Self::Stats) -> Self::Stats {
         counted
     }
+}
+
+/// An MDM that takes one static API token: its fake hands out an [`ApiConnection`].
+pub trait TokenMdm: Mdm {
+    /// The token the fake accepts.
+    const API_TOKEN: &'static str;
+
+    /// The variables that name the API URL and the token, such as `KANDJI_API_URL` and
+    /// `KANDJI_API_TOKEN`.
+    const VARIABLES: [&'static str; 2];
 }
 
 /// What a fake's handler is given: the MDM's own state and what every fake keeps.
@@ -185,6 +197,22 @@ impl<M: Mdm> Fake<M> {
     }
 }
 
+impl<M: TokenMdm> Fake<M> {
+    /// The API URL and the token the fake accepts.
+    pub fn connection(&self) -> ApiConnection {
+        ApiConnection {
+            api_url: self.url(),
+            api_token: M::API_TOKEN,
+        }
+    }
+
+    /// The variables that point a server at this fake: the API URL and the token.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        let [url, token] = M::VARIABLES;
+        self.connection().env_vars(url, token)
+    }
+}
+
 impl<M: Mdm> posture_conformance::Upstream for Fake<M> {
     fn requests(&self) -> u64 {
         M::upstream_requests(&self.stats())
@@ -225,11 +253,6 @@ pub struct ApiConnection {
 }
 
 impl ApiConnection {
-    /// The URL and the token.
-    pub(crate) fn new(api_url: String, api_token: &'static str) -> Self {
-        Self { api_url, api_token }
-    }
-
     /// The variables that point a server at the fake: the URL named `url_var` and the
     /// token named `token_var`.
     ///
