@@ -52,6 +52,7 @@ use crate::Wording;
 use crate::mdm::{ApiConnection, Fake, FakeState, Mdm, TokenMdm};
 use crate::server::{
     FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, unix_now,
+    window,
 };
 
 /// The API token the fake accepts.
@@ -325,11 +326,10 @@ fn search(state: &State, body: &Value, ignore_filter: bool) -> FakeResponse {
         .collect();
     let total = matching.len() as u64;
     let page_count = total.div_ceil(per_page).max(1);
-    let items: Vec<Value> = matching
-        .into_iter()
-        .skip(((page - 1) * per_page) as usize)
-        .take(per_page as usize)
-        .map(device_json)
+    let first = (page - 1).saturating_mul(per_page) as usize;
+    let items: Vec<Value> = window(&matching, first, per_page as usize)
+        .iter()
+        .map(|d| device_json(d))
         .collect();
     json_response(
         StatusCode::OK,

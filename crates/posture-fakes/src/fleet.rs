@@ -54,7 +54,7 @@ use serde_json::{Value, json};
 use crate::Wording;
 use crate::mdm::{Fake, FakeState, Mdm, push_numbered};
 use crate::server::{
-    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock,
+    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, window,
 };
 
 /// The API token the fake accepts.
@@ -432,16 +432,10 @@ fn list(fleet: &Fleet, request: &FakeRequest) -> FakeResponse {
         hosts.reverse();
     }
     let total = hosts.len();
-    let (start, end) = match per_page {
-        Some(n) => (
-            page.saturating_mul(n).min(total),
-            page.saturating_mul(n).saturating_add(n).min(total),
-        ),
-        None => (0, total),
-    };
-    let listed: Vec<Value> = hosts
-        .get(start..end)
-        .unwrap_or_default()
+    let (first, size) = per_page.map_or((0, total), |n| (page.saturating_mul(n), n));
+    let shown = window(&hosts, first, size);
+    let (start, end) = (first.min(total), first.min(total) + shown.len());
+    let listed: Vec<Value> = shown
         .iter()
         .map(|h| host_json(h, fields, populate))
         .collect();

@@ -70,7 +70,7 @@ use crate::mdm::{Fake, FakeState, Mdm, RequestLog};
 use crate::oauth::Tokens;
 use crate::server::{
     FakeRequest, FakeResponse, Method, StatusCode, json_response, lock, parse_pairs,
-    percent_decode, response,
+    percent_decode, response, window,
 };
 use crate::{TokenFault, Wording};
 
@@ -601,9 +601,7 @@ fn paged<'a, T>(query: &[(String, String)], max: usize, items: &'a [T]) -> &'a [
             .unwrap_or(default)
     };
     let size = number("page-size", 100).min(max);
-    let start = number("page", 0).saturating_mul(size).min(items.len());
-    let end = start.saturating_add(size).min(items.len());
-    items.get(start..end).unwrap_or_default()
+    window(items, number("page", 0).saturating_mul(size), size)
 }
 
 /// What a Classic inventory request asks for.

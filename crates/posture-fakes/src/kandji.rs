@@ -59,7 +59,7 @@ use crate::Wording;
 use crate::mdm::{ApiConnection, Fake, FakeState, Mdm, RequestLog, TokenMdm};
 use crate::server::{
     FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, unix_now,
-    with_retry_after,
+    window, with_retry_after,
 };
 
 /// The API token the fake accepts.
@@ -477,10 +477,8 @@ fn list(kandji: &Kandji, request: &FakeRequest, ignore_filter: bool) -> FakeResp
     if let Some(ordering) = request.query_value("ordering") {
         order(&mut matching, ordering);
     }
-    let devices: Vec<Value> = matching
-        .into_iter()
-        .skip(offset)
-        .take(limit)
+    let devices: Vec<Value> = window(&matching, offset, limit)
+        .iter()
         .map(|d| device_json(d, state.string_booleans))
         .collect();
     json_response(StatusCode::OK, &Value::Array(devices))

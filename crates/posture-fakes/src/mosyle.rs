@@ -54,7 +54,7 @@ use serde_json::{Value, json};
 use crate::Wording;
 use crate::mdm::{Fake, FakeState, Mdm};
 use crate::server::{
-    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock,
+    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, window,
 };
 
 /// The API access token the fake accepts.
@@ -454,10 +454,8 @@ fn devices(state: &State, product: Product, options: &Value, ignore_filter: bool
         );
     }
     let rows = matching.len();
-    let devices: Vec<Value> = matching
-        .into_iter()
-        .skip(page * PAGE_SIZE)
-        .take(PAGE_SIZE)
+    let devices: Vec<Value> = window(&matching, page.saturating_mul(PAGE_SIZE), PAGE_SIZE)
+        .iter()
         .map(|d| device_json(d, state.tags_as_list))
         .collect();
     let inner = json!({

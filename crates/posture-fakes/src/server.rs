@@ -332,6 +332,21 @@ impl<F: Clone> FaultSlot<F> {
     }
 }
 
+/// The items from the `first`, at most `size` of them: one page of an inventory list, empty
+/// past its end.
+///
+/// ```
+/// use posture_fakes::server::window;
+/// let devices = ["a", "b", "c", "d", "e"];
+/// assert_eq!(window(&devices, 2 * 2, 2), ["e"]);
+/// assert!(window(&devices, 10, 2).is_empty());
+/// ```
+pub fn window<T>(items: &[T], first: usize, size: usize) -> &[T] {
+    let start = first.min(items.len());
+    let end = first.saturating_add(size).min(items.len());
+    &items[start..end]
+}
+
 /// Seconds since the Unix epoch (0 for a clock set before it): the time of the fakes' rate
 /// limit windows and of JWT claims.
 ///
