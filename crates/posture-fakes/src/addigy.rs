@@ -16,7 +16,7 @@
 //!   answered 429 and the key is **blocked** from then on (Addigy blocks it for 24 hours),
 //!   every request 429, until [`FakeAddigy::unblock`].
 //!
-//! Faults ([`Fault`]): a status, 429 with `Retry-After`, hanging, garbage, the wrong JSON
+//! Faults ([`Fault`](crate::Fault)): a status, 429 with `Retry-After`, hanging, garbage, the wrong JSON
 //! shape, an ignored filter (every device, a page at a time).
 //!
 //! ```
@@ -44,17 +44,15 @@
 //! # }
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use crate::Fault;
-use crate::fault::Wording;
+use crate::Wording;
+use crate::mdm::{ApiConnection, Fake, FakeState, Mdm, TokenMdm};
 use crate::server::{
-    BoxResponse, FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode,
-    html_response, json_response, lock,
+    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, unix_now,
+    window,
 };
 
 /// The API token the fake accepts.
@@ -155,32 +153,19 @@ pub struct FakeAddigyStats {
     pub blocked: bool,
 }
 
-/// What a provider needs to reach a [`FakeAddigy`]: `ADDIGY_API_URL` and
-/// `ADDIGY_API_TOKEN`.
-#[derive(Clone, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub struct AddigyConnection {
-    /// The API URL, such as `http://127.0.0.1:40123`.
-    pub api_url: String,
-    /// [`API_TOKEN`].
-    pub api_token: &'static str,
-}
+/// What a provider needs to reach a [`FakeAddigy`]: `ADDIGY_API_URL` and `ADDIGY_API_TOKEN`
+/// ([`API_TOKEN`]).
+pub type AddigyConnection = ApiConnection;
 
 /// A fake Addigy on `127.0.0.1`. Stops when dropped.
-#[derive(Debug)]
-pub struct FakeAddigy {
-    server: FakeServer,
-    shared: Arc<Shared>,
-}
+pub type FakeAddigy = Fake<Addigy>;
 
+/// Addigy's part of a [`FakeAddigy`]: its devices, its rate limit and how it answers.
+/// Faults apply to device searches.
 #[derive(Debug, Default)]
-struct Shared {
+#[non_exhaustive]
+pub struct Addigy {
     state: Mutex<State>,
-    fault: FaultSlot<Fault>,
-    requests: AtomicU64,
-    device_requests: AtomicU64,
-    unauthorized: AtomicU64,
-    rate_limited: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -190,7 +175,6 @@ struct State {
     limit: u64,
     window: u64,
     in_window: u64,
-    busiest_window: u64,
     blocked: bool,
 }
 
@@ -202,179 +186,116 @@ impl Default for State {
             limit: 1000,
             window: 0,
             in_window: 0,
-            busiest_window: 0,
             blocked: false,
         }
     }
 }
 
-impl FakeAddigy {
-    /// Starts a fake with no devices.
-    pub async fn start() -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
-        let handler_state = shared.clone();
-        let server = FakeServer::start(Arc::new(move |request| {
-            let shared = handler_state.clone();
-            Box::pin(async move { handle(&shared, request).await }) as BoxResponse
-        }))
-        .await?;
-        Ok(Self { server, shared })
-    }
-
-    /// The `ADDIGY_API_URL` to configure.
-    pub fn url(&self) -> String {
-        self.server.url()
-    }
-
-    /// The variables that point a server at this fake.
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        vec![
-            ("ADDIGY_API_URL".to_owned(), self.url()),
-            ("ADDIGY_API_TOKEN".to_owned(), API_TOKEN.to_owned()),
-        ]
-    }
-
-    /// The API URL and the token.
-    pub fn connection(&self) -> AddigyConnection {
-        AddigyConnection {
-            api_url: self.url(),
-            api_token: API_TOKEN,
-        }
-    }
-
+impl Fake<Addigy> {
     /// Adds a device record.
     pub fn add_device(&self, device: FakeAddigyDevice) {
-        lock(&self.shared.state).devices.push(device);
+        lock(&self.mdm().state).devices.push(device);
     }
 
     /// Chooses how the token must be sent.
     pub fn set_auth(&self, auth: AcceptedAuth) {
-        lock(&self.shared.state).auth = auth;
+        lock(&self.mdm().state).auth = auth;
     }
 
     /// Sets the requests allowed per 10 s window (Addigy's: 1,000).
     pub fn set_rate_limit(&self, per_10_seconds: u64) {
-        lock(&self.shared.state).limit = per_10_seconds;
+        lock(&self.mdm().state).limit = per_10_seconds;
     }
 
     /// Lifts the block that going over the limit set.
     pub fn unblock(&self) {
-        lock(&self.shared.state).blocked = false;
-    }
-
-    /// Injects `fault` into every device search, or stops with `None`.
-    pub fn set_fault(&self, fault: Option<Fault>) {
-        self.shared.fault.set(fault);
-    }
-
-    /// Injects `fault` into the next `times` searches only.
-    pub fn fail_next(&self, fault: Fault, times: usize) {
-        self.shared.fault.fail_next(fault, times);
-    }
-
-    /// Lets the next `skip` searches through, then injects `fault` into `times`.
-    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
-        self.shared.fault.fail_after(skip, fault, times);
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> FakeAddigyStats {
-        let s = &self.shared;
-        let state = lock(&s.state);
-        FakeAddigyStats {
-            requests: s.requests.load(Ordering::SeqCst),
-            device_requests: s.device_requests.load(Ordering::SeqCst),
-            unauthorized: s.unauthorized.load(Ordering::SeqCst),
-            rate_limited: s.rate_limited.load(Ordering::SeqCst),
-            busiest_window: state.busiest_window,
-            blocked: state.blocked,
-        }
+        lock(&self.mdm().state).blocked = false;
     }
 }
 
-impl posture_conformance::Upstream for FakeAddigy {
-    fn requests(&self) -> u64 {
-        self.stats().requests
-    }
-
-    fn inject(&self, fault: posture_conformance::Fault) {
-        self.set_fault(Some(fault.into()));
-    }
-
-    fn heal(&self) {
-        self.set_fault(None);
-    }
+impl TokenMdm for Addigy {
+    const API_TOKEN: &'static str = API_TOKEN;
+    const VARIABLES: [&'static str; 2] = ["ADDIGY_API_URL", "ADDIGY_API_TOKEN"];
 }
 
-/// How Addigy words injected failures.
-const WORDING: Wording = Wording {
-    error: |status| json_response(status, &json!({"error": "injected failure"})),
-    too_many: || {
-        json_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &json!({"error": "rate limit exceeded"}),
-        )
-    },
-    garbage: "{\"items\":[{\"agentid\":\"a1\",\"facts\":",
-    wrong_shape: || json!({"error": "nope"}),
-};
+impl Mdm for Addigy {
+    type Stats = FakeAddigyStats;
 
-async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
-    shared.requests.fetch_add(1, Ordering::SeqCst);
-    let segments = request.segments();
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    if (&request.method, segments.as_slice())
-        != (&Method::POST, ["api", "v2", "devices"].as_slice())
-    {
-        return html_response(StatusCode::NOT_FOUND, "Not Found");
-    }
-    // The limit counts every request the gateway sees, refused or not.
-    if let Some(refused) = admit(shared) {
-        return refused;
-    }
-    let accepted = match lock(&shared.state).auth {
-        AcceptedAuth::Bearer => request.bearer() == Some(API_TOKEN),
-        AcceptedAuth::ApiKey => {
-            request
-                .headers
-                .get("x-api-key")
-                .and_then(|v| v.to_str().ok())
-                == Some(API_TOKEN)
-        }
-    };
-    if !accepted {
-        shared.unauthorized.fetch_add(1, Ordering::SeqCst);
-        return json_response(StatusCode::UNAUTHORIZED, &json!({"error": "unauthorized"}));
-    }
-    let ignore_filter = match shared.fault.take() {
-        Some(fault) => match fault.answer(&WORDING).await {
-            Some(injected) => return injected,
-            None => true,
+    const WORDING: Wording = Wording {
+        error: |status| json_response(status, &json!({"error": "injected failure"})),
+        too_many: || {
+            json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"error": "rate limit exceeded"}),
+            )
         },
-        None => false,
+        garbage: "{\"items\":[{\"agentid\":\"a1\",\"facts\":",
+        wrong_shape: || json!({"error": "nope"}),
     };
-    shared.device_requests.fetch_add(1, Ordering::SeqCst);
-    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-    search(&lock(&shared.state), &body, ignore_filter)
+
+    async fn handle(fake: &FakeState<Self>, request: FakeRequest) -> FakeResponse {
+        fake.count(|s| s.requests += 1);
+        let segments = request.segments();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        if (&request.method, segments.as_slice())
+            != (&Method::POST, ["api", "v2", "devices"].as_slice())
+        {
+            return html_response(StatusCode::NOT_FOUND, "Not Found");
+        }
+        // The limit counts every request the gateway sees, refused or not.
+        if let Some(refused) = admit(fake) {
+            return refused;
+        }
+        fake.delay().await;
+        let accepted = match lock(&fake.mdm.state).auth {
+            AcceptedAuth::Bearer => request.bearer() == Some(API_TOKEN),
+            AcceptedAuth::ApiKey => {
+                request
+                    .headers
+                    .get("x-api-key")
+                    .and_then(|v| v.to_str().ok())
+                    == Some(API_TOKEN)
+            }
+        };
+        if !accepted {
+            fake.count(|s| s.unauthorized += 1);
+            return json_response(StatusCode::UNAUTHORIZED, &json!({"error": "unauthorized"}));
+        }
+        fake.faulted(|ignore_filter| {
+            fake.count(|s| s.device_requests += 1);
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+            search(&lock(&fake.mdm.state), &body, ignore_filter)
+        })
+        .await
+    }
+
+    fn upstream_requests(stats: &FakeAddigyStats) -> u64 {
+        stats.requests
+    }
+
+    fn report(&self, counted: FakeAddigyStats) -> FakeAddigyStats {
+        FakeAddigyStats {
+            blocked: lock(&self.state).blocked,
+            ..counted
+        }
+    }
 }
 
 /// Counts the request in its 10 s window; `Some(429)` when over the limit or blocked.
-fn admit(shared: &Shared) -> Option<FakeResponse> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let mut state = lock(&shared.state);
+fn admit(fake: &FakeState<Addigy>) -> Option<FakeResponse> {
+    let now = unix_now();
+    let mut state = lock(&fake.mdm.state);
     if now / 10 != state.window {
         (state.window, state.in_window) = (now / 10, 0);
     }
     state.in_window += 1;
-    state.busiest_window = state.busiest_window.max(state.in_window);
+    let in_window = state.in_window;
+    fake.count(|s| s.busiest_window = s.busiest_window.max(in_window));
     if state.in_window > state.limit {
         state.blocked = true;
     }
     if state.blocked {
-        shared.rate_limited.fetch_add(1, Ordering::SeqCst);
+        fake.count(|s| s.rate_limited += 1);
         return Some(json_response(
             StatusCode::TOO_MANY_REQUESTS,
             &json!({"error": "rate limit exceeded; further requests will be rejected for 24 hours"}),
@@ -405,11 +326,10 @@ fn search(state: &State, body: &Value, ignore_filter: bool) -> FakeResponse {
         .collect();
     let total = matching.len() as u64;
     let page_count = total.div_ceil(per_page).max(1);
-    let items: Vec<Value> = matching
-        .into_iter()
-        .skip(((page - 1) * per_page) as usize)
-        .take(per_page as usize)
-        .map(device_json)
+    let first = (page - 1).saturating_mul(per_page) as usize;
+    let items: Vec<Value> = window(&matching, first, per_page as usize)
+        .iter()
+        .map(|d| device_json(d))
         .collect();
     json_response(
         StatusCode::OK,

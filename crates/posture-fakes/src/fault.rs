@@ -60,8 +60,11 @@ impl From<posture_conformance::Fault> for Fault {
     }
 }
 
-/// How one MDM words the answers of a [`Fault`].
-pub(crate) struct Wording {
+/// How one MDM words the answers of a [`Fault`]: its error body, its 429, and the broken
+/// JSON of [`Fault::Garbage`] and [`Fault::WrongShape`] in its own shapes.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Wording {
     /// The error answer with this status.
     pub(crate) error: fn(StatusCode) -> FakeResponse,
     /// The 429 answer, before `Retry-After` is added.

@@ -20,10 +20,10 @@
 //! - a static bearer token; anything else gets 401 `{"message":"Authentication required",…}`.
 //!
 //! A host's team is rendered as `team_id`/`team_name`, as `fleet_id`/`fleet_name` (Fleet's
-//! 2026 rename), or both ([`TeamFields`]). Faults ([`Fault`]) apply to host lookups and host
+//! 2026 rename), or both ([`TeamFields`]). Faults ([`Fault`](crate::Fault)) apply to host lookups and host
 //! lists: a
 //! status with Fleet's error body, 429 with `Retry-After`, hanging, garbage, the wrong JSON
-//! shape, and [`Fault::IgnoreFilter`] (the first host, whatever was asked).
+//! shape, and [`Fault::IgnoreFilter`](crate::Fault::IgnoreFilter) (the first host, whatever was asked).
 //!
 //! ```
 //! use std::time::Duration;
@@ -47,16 +47,14 @@
 //! # }
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use crate::Fault;
-use crate::fault::Wording;
+use crate::Wording;
+use crate::mdm::{Fake, FakeState, Mdm, push_numbered};
 use crate::server::{
-    FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode, html_response,
-    json_response, lock,
+    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, window,
 };
 
 /// The API token the fake accepts.
@@ -228,39 +226,21 @@ pub struct FleetConnection {
 }
 
 /// A fake Fleet on `127.0.0.1`. Stops when dropped.
-#[derive(Debug)]
-pub struct FakeFleet {
-    server: FakeServer,
-    shared: Arc<Shared>,
-}
+pub type FakeFleet = Fake<Fleet>;
 
+/// Fleet's part of a [`FakeFleet`]: its hosts and how it answers. Faults apply to host
+/// lookups and host lists.
 #[derive(Debug, Default)]
-struct Shared {
+#[non_exhaustive]
+pub struct Fleet {
     hosts: Mutex<Vec<FakeFleetHost>>,
     team_fields: Mutex<TeamFields>,
-    fault: FaultSlot<Fault>,
     /// List parameters treated as unknown, as by a Fleet older than them.
     ignored_list_params: Mutex<Vec<String>>,
     list_meta: Mutex<bool>,
-    requests: AtomicU64,
-    host_requests: AtomicU64,
-    list_requests: AtomicU64,
-    unauthorized: AtomicU64,
 }
 
-impl FakeFleet {
-    /// Starts a fake with no hosts.
-    pub async fn start() -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
-        let server = FakeServer::start_with(shared.clone(), handle).await?;
-        Ok(Self { server, shared })
-    }
-
-    /// The `FLEET_URL` to configure.
-    pub fn url(&self) -> String {
-        self.server.url()
-    }
-
+impl Fake<Fleet> {
     /// The `FLEET_URL` and `FLEET_API_TOKEN` variables that point a server at this fake.
     pub fn env_vars(&self) -> Vec<(String, String)> {
         vec![
@@ -279,70 +259,26 @@ impl FakeFleet {
 
     /// Adds a host; it gets the next id when its own is 0. Lookups find hosts in the order
     /// added.
-    pub fn add_host(&self, mut host: FakeFleetHost) {
-        let mut hosts = lock(&self.shared.hosts);
-        if host.id == 0 {
-            host.id = hosts.len() as u64 + 1;
-        }
-        hosts.push(host);
+    pub fn add_host(&self, host: FakeFleetHost) {
+        push_numbered(&mut lock(&self.mdm().hosts), host, |h| &mut h.id);
     }
 
     /// How the team is named in answers (both pairs by default).
     pub fn set_team_fields(&self, fields: TeamFields) {
-        *lock(&self.shared.team_fields) = fields;
+        *lock(&self.mdm().team_fields) = fields;
     }
 
     /// Makes list hosts ignore these parameters (`populate_labels`, `populate_policies`,
     /// `populate_users`, `device_mapping`), as a Fleet older than them does: listed hosts
     /// then lack the keys they add.
     pub fn ignore_list_params(&self, params: &[&str]) {
-        *lock(&self.shared.ignored_list_params) = params.iter().map(|p| (*p).to_owned()).collect();
+        *lock(&self.mdm().ignored_list_params) = params.iter().map(|p| (*p).to_owned()).collect();
     }
 
     /// Adds `meta.has_next_results` and `meta.has_previous_results` to list hosts answers
     /// (as Fleet's other paged lists have them), or stops.
     pub fn set_list_meta(&self, meta: bool) {
-        *lock(&self.shared.list_meta) = meta;
-    }
-
-    /// Injects `fault` into every host lookup and list, or stops injecting with `None`.
-    pub fn set_fault(&self, fault: Option<Fault>) {
-        self.shared.fault.set(fault);
-    }
-
-    /// Injects `fault` into the next `times` host lookups or lists only.
-    pub fn fail_next(&self, fault: Fault, times: usize) {
-        self.shared.fault.fail_next(fault, times);
-    }
-
-    /// Lets the next `skip` host lookups or lists through, then injects `fault` into `times`.
-    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
-        self.shared.fault.fail_after(skip, fault, times);
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> FakeFleetStats {
-        let s = &self.shared;
-        FakeFleetStats {
-            requests: s.requests.load(Ordering::SeqCst),
-            host_requests: s.host_requests.load(Ordering::SeqCst),
-            list_requests: s.list_requests.load(Ordering::SeqCst),
-            unauthorized: s.unauthorized.load(Ordering::SeqCst),
-        }
-    }
-}
-
-impl posture_conformance::Upstream for FakeFleet {
-    fn requests(&self) -> u64 {
-        self.stats().requests
-    }
-
-    fn inject(&self, fault: posture_conformance::Fault) {
-        self.set_fault(Some(fault.into()));
-    }
-
-    fn heal(&self) {
-        self.set_fault(None);
+        *lock(&self.mdm().list_meta) = meta;
     }
 }
 
@@ -358,74 +294,72 @@ fn error(status: StatusCode, message: &str, reason: &str) -> FakeResponse {
     )
 }
 
-/// How Fleet words injected failures.
-const WORDING: Wording = Wording {
-    error: |status| error(status, "injected failure", "injected failure"),
-    too_many: || {
-        error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "limit exceeded, retry after: 1s",
-            "too many requests",
-        )
-    },
-    garbage: "{\"host\": {\"id\": 42, \"hardware_serial\": ",
-    wrong_shape: || json!({"hosts": []}),
-};
+impl Mdm for Fleet {
+    type Stats = FakeFleetStats;
 
-async fn handle(shared: Arc<Shared>, request: FakeRequest) -> FakeResponse {
-    shared.requests.fetch_add(1, Ordering::SeqCst);
-    let segments = request.segments();
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let (version, rest) = match segments.as_slice() {
-        ["api", version, "fleet", rest @ ..] => (*version, rest),
-        _ => return html_response(StatusCode::NOT_FOUND, "Not Found"),
+    const WORDING: Wording = Wording {
+        error: |status| error(status, "injected failure", "injected failure"),
+        too_many: || {
+            error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "limit exceeded, retry after: 1s",
+                "too many requests",
+            )
+        },
+        garbage: "{\"host\": {\"id\": 42, \"hardware_serial\": ",
+        wrong_shape: || json!({"hosts": []}),
     };
-    if !matches!(version, "v1" | "latest") || request.method != Method::GET {
-        return html_response(StatusCode::NOT_FOUND, "Not Found");
+
+    async fn handle(fake: &FakeState<Self>, request: FakeRequest) -> FakeResponse {
+        fake.count(|s| s.requests += 1);
+        fake.delay().await;
+        let fleet = &fake.mdm;
+        let segments = request.segments();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let (version, rest) = match segments.as_slice() {
+            ["api", version, "fleet", rest @ ..] => (*version, rest),
+            _ => return html_response(StatusCode::NOT_FOUND, "Not Found"),
+        };
+        if !matches!(version, "v1" | "latest") || request.method != Method::GET {
+            return html_response(StatusCode::NOT_FOUND, "Not Found");
+        }
+        match rest {
+            ["hosts", "identifier", _] => fake.count(|s| s.host_requests += 1),
+            ["hosts"] => fake.count(|s| s.list_requests += 1),
+            _ => {}
+        }
+        if request.bearer() != Some(API_TOKEN) {
+            fake.count(|s| s.unauthorized += 1);
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "Authentication required",
+                "Authentication required",
+            );
+        }
+        match rest {
+            ["me"] => json_response(
+                StatusCode::OK,
+                &json!({"user": {"id": 1, "name": "step-ca posture", "email": "posture@example.com",
+                                  "global_role": "observer", "api_only": true}}),
+            ),
+            ["hosts", "identifier", identifier] => {
+                fake.faulted(|ignore_filter| host(fleet, (!ignore_filter).then_some(*identifier)))
+                    .await
+            }
+            ["hosts"] => fake.faulted(|_| list(fleet, &request)).await,
+            _ => error(StatusCode::NOT_FOUND, "Resource Not Found", "not found"),
+        }
     }
-    let is_host = matches!(rest, ["hosts", "identifier", _]);
-    if is_host {
-        shared.host_requests.fetch_add(1, Ordering::SeqCst);
-    }
-    if rest == ["hosts"] {
-        shared.list_requests.fetch_add(1, Ordering::SeqCst);
-    }
-    if request.bearer() != Some(API_TOKEN) {
-        shared.unauthorized.fetch_add(1, Ordering::SeqCst);
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "Authentication required",
-            "Authentication required",
-        );
-    }
-    match rest {
-        ["me"] => json_response(
-            StatusCode::OK,
-            &json!({"user": {"id": 1, "name": "step-ca posture", "email": "posture@example.com",
-                              "global_role": "observer", "api_only": true}}),
-        ),
-        ["hosts", "identifier", identifier] => match shared.fault.take() {
-            Some(fault) => match fault.answer(&WORDING).await {
-                Some(injected) => injected,
-                None => host(&shared, None),
-            },
-            None => host(&shared, Some(identifier)),
-        },
-        ["hosts"] => match shared.fault.take() {
-            Some(fault) => match fault.answer(&WORDING).await {
-                Some(injected) => injected,
-                None => list(&shared, &request),
-            },
-            None => list(&shared, &request),
-        },
-        _ => error(StatusCode::NOT_FOUND, "Resource Not Found", "not found"),
+
+    fn upstream_requests(stats: &FakeFleetStats) -> u64 {
+        stats.requests
     }
 }
 
 /// The first host the identifier names (any host when `None`).
-fn host(shared: &Shared, identifier: Option<&str>) -> FakeResponse {
-    let hosts = lock(&shared.hosts);
-    let fields = *lock(&shared.team_fields);
+fn host(fleet: &Fleet, identifier: Option<&str>) -> FakeResponse {
+    let hosts = lock(&fleet.hosts);
+    let fields = *lock(&fleet.team_fields);
     let found = hosts.iter().find(|h| {
         identifier.is_none_or(|id| {
             [&h.hostname, &h.uuid, &h.hardware_serial]
@@ -455,7 +389,7 @@ fn flag(request: &FakeRequest, ignored: &[String], name: &str) -> bool {
 }
 
 /// `GET /api/v1/fleet/hosts`: one page in the order asked for.
-fn list(shared: &Shared, request: &FakeRequest) -> FakeResponse {
+fn list(fleet: &Fleet, request: &FakeRequest) -> FakeResponse {
     // The parameter that isn't a whole number, if one isn't.
     let number = |name: &'static str| -> Result<Option<usize>, &'static str> {
         request
@@ -473,15 +407,15 @@ fn list(shared: &Shared, request: &FakeRequest) -> FakeResponse {
             );
         }
     };
-    let ignored = lock(&shared.ignored_list_params).clone();
+    let ignored = lock(&fleet.ignored_list_params).clone();
     let populate = Populate {
         labels: flag(request, &ignored, "populate_labels"),
         policies: flag(request, &ignored, "populate_policies"),
         users: flag(request, &ignored, "populate_users"),
         device_mapping: flag(request, &ignored, "device_mapping"),
     };
-    let fields = *lock(&shared.team_fields);
-    let mut hosts: Vec<FakeFleetHost> = lock(&shared.hosts).clone();
+    let fields = *lock(&fleet.team_fields);
+    let mut hosts: Vec<FakeFleetHost> = lock(&fleet.hosts).clone();
     match request.query_value("order_key").unwrap_or("id") {
         "id" => hosts.sort_by_key(|h| h.id),
         "hostname" => hosts.sort_by(|a, b| a.hostname.cmp(&b.hostname)),
@@ -498,21 +432,15 @@ fn list(shared: &Shared, request: &FakeRequest) -> FakeResponse {
         hosts.reverse();
     }
     let total = hosts.len();
-    let (start, end) = match per_page {
-        Some(n) => (
-            page.saturating_mul(n).min(total),
-            page.saturating_mul(n).saturating_add(n).min(total),
-        ),
-        None => (0, total),
-    };
-    let listed: Vec<Value> = hosts
-        .get(start..end)
-        .unwrap_or_default()
+    let (first, size) = per_page.map_or((0, total), |n| (page.saturating_mul(n), n));
+    let shown = window(&hosts, first, size);
+    let (start, end) = (first.min(total), first.min(total) + shown.len());
+    let listed: Vec<Value> = shown
         .iter()
         .map(|h| host_json(h, fields, populate))
         .collect();
     let mut body = json!({"hosts": listed});
-    if *lock(&shared.list_meta)
+    if *lock(&fleet.list_meta)
         && let Some(map) = body.as_object_mut()
     {
         map.insert(

@@ -77,9 +77,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -88,12 +87,14 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::fault::{TokenWording, Wording};
+use crate::fault::TokenWording;
+use crate::mdm::{Fake, FakeState, Mdm, RequestLog};
+use crate::oauth::Tokens;
 use crate::server::{
-    BoxResponse, FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode,
-    html_response, json_response, lock,
+    FakeRequest, FakeResponse, FaultSlot, Method, StatusCode, html_response, json_response, lock,
+    unix_now,
 };
-use crate::{Fault, TokenFault};
+use crate::{Fault, TokenFault, Wording};
 
 /// The tenant ID the fake accepts.
 pub const TENANT_ID: &str = "8d6e3f8b-55a4-4a1f-9d0b-3c6f2b9e1a10";
@@ -431,19 +432,7 @@ pub struct FakeStats {
     pub unauthorized: u64,
 }
 
-/// One request the fake received.
-#[derive(Clone, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub struct RecordedRequest {
-    /// The method.
-    pub method: String,
-    /// The path.
-    pub path: String,
-    /// The decoded query parameters, in order.
-    pub query: Vec<(String, String)>,
-    /// The body, as text.
-    pub body: String,
-}
+pub use crate::mdm::RecordedRequest;
 
 /// What a provider needs to reach a [`FakeIntune`]: `INTUNE_TENANT_ID`, `INTUNE_CLIENT_ID`,
 /// `INTUNE_CLIENT_SECRET`, and one URL for both `INTUNE_AUTHORITY_URL` and
@@ -462,36 +451,24 @@ pub struct IntuneConnection {
 }
 
 /// A fake Intune on `127.0.0.1`. Stops when dropped.
-#[derive(Debug)]
-pub struct FakeIntune {
-    server: FakeServer,
-    shared: Arc<Shared>,
-}
+pub type FakeIntune = Fake<Intune>;
 
+/// Intune's part of a [`FakeIntune`]: its devices, the identity platform's tokens and
+/// certificates, the SCEP validation service, and how they answer. Faults apply to
+/// managed-device requests; directory requests have their own
+/// ([`FakeIntune::set_directory_fault`]).
 #[derive(Debug, Default)]
-struct Shared {
+#[non_exhaustive]
+pub struct Intune {
     state: Mutex<State>,
-    fault: FaultSlot<Fault>,
     directory_fault: FaultSlot<Fault>,
-    token_requests: AtomicU64,
-    graph_requests: AtomicU64,
-    device_requests: AtomicU64,
-    entra_requests: AtomicU64,
-    group_member_requests: AtomicU64,
-    member_checks: AtomicU64,
-    unauthorized: AtomicU64,
+    requests: RequestLog,
 }
 
 #[derive(Debug)]
 struct State {
-    base_url: String,
     devices: Vec<FakeManagedDevice>,
-    tokens: HashMap<String, Instant>,
-    next_token: u64,
-    token_lifetime: Duration,
-    latency: Duration,
-    token_fault: Option<TokenFault>,
-    requests: Vec<RecordedRequest>,
+    tokens: Tokens,
     certificates: Vec<RegisteredCertificate>,
     used_jtis: HashSet<String>,
     intune_tokens: HashSet<String>,
@@ -503,14 +480,8 @@ struct State {
 impl Default for State {
     fn default() -> Self {
         Self {
-            base_url: String::new(),
             devices: Vec::new(),
-            tokens: HashMap::new(),
-            next_token: 0,
-            token_lifetime: Duration::from_secs(3599),
-            latency: Duration::ZERO,
-            token_fault: None,
-            requests: Vec::new(),
+            tokens: Tokens::new(Duration::from_secs(3599)),
             certificates: Vec::new(),
             used_jtis: HashSet::new(),
             intune_tokens: HashSet::new(),
@@ -521,28 +492,10 @@ impl Default for State {
     }
 }
 
-/// Requests kept for [`FakeIntune::requests`]; older ones are dropped.
-const MAX_RECORDED: usize = 10_000;
+/// What Intune's handlers are given.
+type Shared = FakeState<Intune>;
 
-impl FakeIntune {
-    /// Starts a fake with no devices.
-    pub async fn start() -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
-        let handler_state = shared.clone();
-        let server = FakeServer::start(Arc::new(move |request| {
-            let shared = handler_state.clone();
-            Box::pin(async move { handle(&shared, request).await }) as BoxResponse
-        }))
-        .await?;
-        lock(&shared.state).base_url = server.url();
-        Ok(Self { server, shared })
-    }
-
-    /// The URL to use for both `INTUNE_AUTHORITY_URL` and `INTUNE_GRAPH_URL`.
-    pub fn url(&self) -> String {
-        self.server.url()
-    }
-
+impl Fake<Intune> {
     /// The variables that point a server at this fake: tenant, client ID and secret, and
     /// both URLs.
     pub fn env_vars(&self) -> Vec<(String, String)> {
@@ -584,7 +537,7 @@ impl FakeIntune {
             not_before: cert.validity().not_before.to_datetime(),
             not_after: cert.validity().not_after.to_datetime(),
         };
-        lock(&self.shared.state).certificates.push(registered);
+        lock(&self.mdm().state).certificates.push(registered);
         Ok(())
     }
 
@@ -600,70 +553,35 @@ impl FakeIntune {
 
     /// Adds a managed-device record. Records may share a serial, as after a re-enrolment.
     pub fn add_device(&self, device: FakeManagedDevice) {
-        lock(&self.shared.state).devices.push(device);
+        lock(&self.mdm().state).devices.push(device);
     }
 
     /// Removes every record with this serial.
     pub fn remove_device(&self, serial_number: &str) {
-        lock(&self.shared.state)
+        lock(&self.mdm().state)
             .devices
             .retain(|d| !d.serial_number.eq_ignore_ascii_case(serial_number));
     }
 
-    /// Delays every answer by `latency`.
-    pub fn set_latency(&self, latency: Duration) {
-        lock(&self.shared.state).latency = latency;
-    }
-
     /// Sets the lifetime of tokens issued from now on (whole seconds; default 3599 s).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
-        lock(&self.shared.state).token_lifetime = lifetime;
-    }
-
-    /// Injects `fault` into every managed-device request, or stops injecting with `None`.
-    pub fn set_fault(&self, fault: Option<Fault>) {
-        self.shared.fault.set(fault);
-    }
-
-    /// Injects `fault` into the next `times` managed-device requests only.
-    pub fn fail_next(&self, fault: Fault, times: usize) {
-        self.shared.fault.fail_next(fault, times);
-    }
-
-    /// Lets the next `skip` managed-device requests through, then injects `fault` into
-    /// `times` (a sync failing midway).
-    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
-        self.shared.fault.fail_after(skip, fault, times);
+        lock(&self.mdm().state).tokens.set_lifetime(lifetime);
     }
 
     /// Injects `fault` into every Entra ID directory request (`/devices`,
     /// `transitiveMembers`, `checkMemberGroups`), or stops injecting with `None`.
     pub fn set_directory_fault(&self, fault: Option<Fault>) {
-        self.shared.directory_fault.set(fault);
+        self.mdm().directory_fault.set(fault);
     }
 
     /// Injects a failure into the token endpoint, or stops with `None`.
     pub fn set_token_fault(&self, fault: Option<TokenFault>) {
-        lock(&self.shared.state).token_fault = fault;
+        lock(&self.mdm().state).tokens.set_fault(fault);
     }
 
     /// Revokes every token issued so far: Graph answers 401 to them.
     pub fn revoke_tokens(&self) {
-        lock(&self.shared.state).tokens.clear();
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> FakeStats {
-        let s = &self.shared;
-        FakeStats {
-            token_requests: s.token_requests.load(Ordering::SeqCst),
-            graph_requests: s.graph_requests.load(Ordering::SeqCst),
-            device_requests: s.device_requests.load(Ordering::SeqCst),
-            entra_requests: s.entra_requests.load(Ordering::SeqCst),
-            group_member_requests: s.group_member_requests.load(Ordering::SeqCst),
-            member_checks: s.member_checks.load(Ordering::SeqCst),
-            unauthorized: s.unauthorized.load(Ordering::SeqCst),
-        }
+        lock(&self.mdm().state).tokens.revoke_all();
     }
 
     /// The URL of the fake's SCEP validation service (what discovery finds).
@@ -673,119 +591,107 @@ impl FakeIntune {
 
     /// How `validateRequest` answers from now on (`Success` at first).
     pub fn set_scep_answer(&self, answer: ScepAnswer) {
-        lock(&self.shared.state).scep_answer = Some(answer);
+        lock(&self.mdm().state).scep_answer = Some(answer);
     }
 
     /// The SCEP validation calls received with a valid Intune token, in order.
     pub fn scep_calls(&self) -> Vec<ScepCall> {
-        lock(&self.shared.state).scep_calls.clone()
+        lock(&self.mdm().state).scep_calls.clone()
     }
 
     /// The scopes of every token request, in order.
     pub fn token_scopes(&self) -> Vec<String> {
-        lock(&self.shared.state).token_scopes.clone()
+        lock(&self.mdm().state).token_scopes.clone()
     }
 
     /// The requests received, oldest first (at most the last 10 000).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.state).requests.clone()
+        self.mdm().requests.all()
     }
 }
 
-impl posture_conformance::Upstream for FakeIntune {
-    /// Token and Graph requests.
-    fn requests(&self) -> u64 {
-        let stats = self.stats();
-        stats.token_requests + stats.graph_requests
-    }
+impl Mdm for Intune {
+    type Stats = FakeStats;
 
-    fn inject(&self, fault: posture_conformance::Fault) {
-        self.set_fault(Some(fault.into()));
-    }
-
-    fn heal(&self) {
-        self.set_fault(None);
-    }
-}
-
-async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
-    let latency = {
-        let mut state = lock(&shared.state);
-        if state.requests.len() >= MAX_RECORDED {
-            state.requests.remove(0);
-        }
-        state.requests.push(RecordedRequest {
-            method: request.method.to_string(),
-            path: request.path.clone(),
-            query: request.query.clone(),
-            body: String::from_utf8_lossy(&request.body).into_owned(),
-        });
-        state.latency
+    const WORDING: Wording = Wording {
+        error: |status| graph_error(status, "injectedFailure", "injected failure"),
+        too_many: || {
+            graph_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests",
+            )
+        },
+        garbage: "{\"value\": [{\"id\": \"1\", \"serialNumber\": ",
+        wrong_shape: || json!({"error": "nope"}),
     };
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+
+    async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
+        shared.mdm.requests.record(&request, &request.path);
+        shared.delay().await;
+        let segments = request.segments();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        match (&request.method, segments.as_slice()) {
+            (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => {
+                token(shared, tenant, &request).await
+            }
+            (&Method::POST, ["scep", "Gateway", "ScepActions", action]) => {
+                scep_action(shared, action, &request)
+            }
+            (_, ["v1.0", ..]) => {
+                shared.count(|s| s.graph_requests += 1);
+                if let Some(denied) = check_token(shared, request.bearer()) {
+                    return denied;
+                }
+                if let (&Method::GET, ["servicePrincipals", app, "endpoints"]) =
+                    (&request.method, &segments[1..])
+                {
+                    return service_endpoints(shared, app);
+                }
+                let slot = match segments.get(1) {
+                    Some(&"deviceManagement") => &shared.fault,
+                    _ => &shared.mdm.directory_fault,
+                };
+                Shared::guarded(slot, |ignore_filter| {
+                    match (&request.method, &segments[1..]) {
+                        (&Method::GET, ["deviceManagement", "managedDevices"]) => {
+                            shared.count(|s| s.device_requests += 1);
+                            managed_devices(shared, &request, ignore_filter)
+                        }
+                        (&Method::GET, ["devices"]) => {
+                            shared.count(|s| s.entra_requests += 1);
+                            entra_devices(shared, &request)
+                        }
+                        (&Method::GET, ["groups", group_id, "transitiveMembers"]) => {
+                            shared.count(|s| s.group_member_requests += 1);
+                            group_members(shared, group_id, &request)
+                        }
+                        (&Method::POST, ["devices", object_id, "checkMemberGroups"]) => {
+                            shared.count(|s| s.member_checks += 1);
+                            check_member_groups(shared, object_id, &request)
+                        }
+                        _ => graph_error(
+                            StatusCode::BAD_REQUEST,
+                            "BadRequest",
+                            "Resource not found for the segment.",
+                        ),
+                    }
+                })
+                .await
+            }
+            _ => html_response(StatusCode::NOT_FOUND, "Not Found"),
+        }
     }
-    let segments = request.segments();
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    match (&request.method, segments.as_slice()) {
-        (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => {
-            token(shared, tenant, &request).await
-        }
-        (&Method::POST, ["scep", "Gateway", "ScepActions", action]) => {
-            scep_action(shared, action, &request)
-        }
-        (_, ["v1.0", ..]) => {
-            shared.graph_requests.fetch_add(1, Ordering::SeqCst);
-            if let Some(denied) = check_token(shared, request.bearer()) {
-                return denied;
-            }
-            if let (&Method::GET, ["servicePrincipals", app, "endpoints"]) =
-                (&request.method, &segments[1..])
-            {
-                return service_endpoints(shared, app);
-            }
-            let fault = match segments.get(1) {
-                Some(&"deviceManagement") => shared.fault.take(),
-                _ => shared.directory_fault.take(),
-            };
-            let ignore_filter = match fault {
-                Some(fault) => match fault.answer(&WORDING).await {
-                    Some(injected) => return injected,
-                    None => true,
-                },
-                None => false,
-            };
-            match (&request.method, &segments[1..]) {
-                (&Method::GET, ["deviceManagement", "managedDevices"]) => {
-                    shared.device_requests.fetch_add(1, Ordering::SeqCst);
-                    managed_devices(shared, &request, ignore_filter)
-                }
-                (&Method::GET, ["devices"]) => {
-                    shared.entra_requests.fetch_add(1, Ordering::SeqCst);
-                    entra_devices(shared, &request)
-                }
-                (&Method::GET, ["groups", group_id, "transitiveMembers"]) => {
-                    shared.group_member_requests.fetch_add(1, Ordering::SeqCst);
-                    group_members(shared, group_id, &request)
-                }
-                (&Method::POST, ["devices", object_id, "checkMemberGroups"]) => {
-                    shared.member_checks.fetch_add(1, Ordering::SeqCst);
-                    check_member_groups(shared, object_id, &request)
-                }
-                _ => graph_error(
-                    StatusCode::BAD_REQUEST,
-                    "BadRequest",
-                    "Resource not found for the segment.",
-                ),
-            }
-        }
-        _ => html_response(StatusCode::NOT_FOUND, "Not Found"),
+
+    /// Token and Graph requests.
+    fn upstream_requests(stats: &FakeStats) -> u64 {
+        stats.token_requests + stats.graph_requests
     }
 }
 
 async fn token(shared: &Shared, tenant: &str, request: &FakeRequest) -> FakeResponse {
-    shared.token_requests.fetch_add(1, Ordering::SeqCst);
-    let fault = lock(&shared.state).token_fault.clone();
+    shared.count(|s| s.token_requests += 1);
+    let fault = lock(&shared.mdm.state).tokens.fault();
     if let Some(fault) = fault {
         return fault.answer(&TOKEN_WORDING).await;
     }
@@ -850,8 +756,8 @@ async fn token(shared: &Shared, tenant: &str, request: &FakeRequest) -> FakeResp
                     &format!("AADSTS90023: client_assertion_type must be {ASSERTION_TYPE}."),
                 );
             }
-            let mut state = lock(&shared.state);
-            let audience = format!("{}/{tenant}/oauth2/v2.0/token", state.base_url);
+            let mut state = lock(&shared.mdm.state);
+            let audience = format!("{}/{tenant}/oauth2/v2.0/token", shared.root_url());
             if let Some(refused) = check_assertion(&mut state, assertion, &audience) {
                 return refused;
             }
@@ -875,7 +781,7 @@ async fn token(shared: &Shared, tenant: &str, request: &FakeRequest) -> FakeResp
     };
     let resource = resource.trim_end_matches('/');
     let intune = resource.eq_ignore_ascii_case(INTUNE_RESOURCE);
-    lock(&shared.state).token_scopes.push(scope.to_owned());
+    lock(&shared.mdm.state).token_scopes.push(scope.to_owned());
     if !intune
         && !GRAPH_RESOURCES
             .iter()
@@ -890,20 +796,14 @@ async fn token(shared: &Shared, tenant: &str, request: &FakeRequest) -> FakeResp
             ),
         );
     }
-    let mut state = lock(&shared.state);
-    state.next_token += 1;
-    let token = if intune {
-        format!("fake-intune-token-{}", state.next_token)
+    let mut state = lock(&shared.mdm.state);
+    let (token, lifetime) = if intune {
+        let issued = state.tokens.issue("fake-intune-token-");
+        state.intune_tokens.insert(issued.0.clone());
+        issued
     } else {
-        format!("fake-graph-token-{}", state.next_token)
+        state.tokens.issue("fake-graph-token-")
     };
-    if intune {
-        state.intune_tokens.insert(token.clone());
-    }
-    let lifetime = state.token_lifetime;
-    state
-        .tokens
-        .insert(token.clone(), Instant::now() + lifetime);
     json_response(
         StatusCode::OK,
         &json!({
@@ -914,20 +814,6 @@ async fn token(shared: &Shared, tenant: &str, request: &FakeRequest) -> FakeResp
         }),
     )
 }
-
-/// How Graph words injected failures.
-const WORDING: Wording = Wording {
-    error: |status| graph_error(status, "injectedFailure", "injected failure"),
-    too_many: || {
-        graph_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Too many requests",
-        )
-    },
-    garbage: "{\"value\": [{\"id\": \"1\", \"serialNumber\": ",
-    wrong_shape: || json!({"error": "nope"}),
-};
 
 /// How the identity platform's token endpoint, or what stands in front of it, words
 /// injected failures.
@@ -1026,11 +912,7 @@ fn check_assertion(state: &mut State, assertion: &str, audience: &str) -> Option
         ));
     }
     let seconds = |key: &str| body.get(key).and_then(Value::as_i64);
-    let now_secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-        .try_into()
-        .unwrap_or(i64::MAX);
+    let now_secs = i64::try_from(unix_now()).unwrap_or(i64::MAX);
     match (seconds("nbf"), seconds("exp")) {
         (Some(nbf), Some(exp)) if nbf <= now_secs && now_secs < exp => {}
         (nbf, exp) => {
@@ -1065,17 +947,13 @@ fn check_token(shared: &Shared, bearer: Option<&str>) -> Option<FakeResponse> {
 /// the Intune API).
 fn check_audience(shared: &Shared, bearer: Option<&str>, intune: bool) -> Option<FakeResponse> {
     let valid = bearer.is_some_and(|token| {
-        let state = lock(&shared.state);
-        state.intune_tokens.contains(token) == intune
-            && state
-                .tokens
-                .get(token)
-                .is_some_and(|expires| Instant::now() < *expires)
+        let state = lock(&shared.mdm.state);
+        state.intune_tokens.contains(token) == intune && state.tokens.is_valid(token)
     });
     if valid {
         return None;
     }
-    shared.unauthorized.fetch_add(1, Ordering::SeqCst);
+    shared.count(|s| s.unauthorized += 1);
     Some(graph_error(
         StatusCode::UNAUTHORIZED,
         "InvalidAuthenticationToken",
@@ -1084,7 +962,7 @@ fn check_audience(shared: &Shared, bearer: Option<&str>, intune: bool) -> Option
 }
 
 fn managed_devices(shared: &Shared, request: &FakeRequest, ignore_filter: bool) -> FakeResponse {
-    let state = lock(&shared.state);
+    let state = lock(&shared.mdm.state);
     let wanted = request
         .query_value("$filter")
         .and_then(|filter| parse_eq(filter, "serialNumber"));
@@ -1108,7 +986,7 @@ fn managed_devices(shared: &Shared, request: &FakeRequest, ignore_filter: bool) 
         .unwrap_or(MANAGED_DEVICES_PAGE)
         .clamp(1, MANAGED_DEVICES_PAGE);
     paged(
-        &state.base_url,
+        shared.root_url(),
         "deviceManagement/managedDevices",
         request,
         matching,
@@ -1238,7 +1116,7 @@ fn managed_device_json(d: &FakeManagedDevice) -> Value {
 }
 
 fn entra_devices(shared: &Shared, request: &FakeRequest) -> FakeResponse {
-    let state = lock(&shared.state);
+    let state = lock(&shared.mdm.state);
     let select = selected(request);
     let filter = request.query_value("$filter");
     let wanted = filter.and_then(|filter| parse_eq(filter, "deviceId"));
@@ -1262,18 +1140,18 @@ fn entra_devices(shared: &Shared, request: &FakeRequest) -> FakeResponse {
         return json_response(
             StatusCode::OK,
             &json!({
-                "@odata.context": format!("{}/v1.0/$metadata#devices", state.base_url),
+                "@odata.context": format!("{}/v1.0/$metadata#devices", shared.root_url()),
                 "value": value,
             }),
         );
     }
-    directory_page(&state.base_url, "devices", request, value)
+    directory_page(shared.root_url(), "devices", request, value)
 }
 
 /// `GET /groups/{id}/transitiveMembers`: the group's device objects; 404 for a group no
 /// device belongs to (Entra doesn't know it).
 fn group_members(shared: &Shared, group_id: &str, request: &FakeRequest) -> FakeResponse {
-    let state = lock(&shared.state);
+    let state = lock(&shared.mdm.state);
     let select = selected(request);
     let in_group = |d: &FakeManagedDevice| {
         d.entra_groups
@@ -1294,7 +1172,7 @@ fn group_members(shared: &Shared, group_id: &str, request: &FakeRequest) -> Fake
         .map(|d| project(entra_device_json(d), select.as_deref()))
         .collect();
     let path = format!("groups/{group_id}/transitiveMembers");
-    directory_page(&state.base_url, &path, request, value)
+    directory_page(shared.root_url(), &path, request, value)
 }
 
 /// The records whose Entra ID device object exists, one per object.
@@ -1320,7 +1198,7 @@ fn entra_device_json(d: &FakeManagedDevice) -> Value {
 }
 
 fn check_member_groups(shared: &Shared, object_id: &str, request: &FakeRequest) -> FakeResponse {
-    let state = lock(&shared.state);
+    let state = lock(&shared.mdm.state);
     let Some(device) = state
         .devices
         .iter()
@@ -1358,7 +1236,7 @@ fn check_member_groups(shared: &Shared, object_id: &str, request: &FakeRequest) 
     json_response(
         StatusCode::OK,
         &json!({
-            "@odata.context": format!("{}/v1.0/$metadata#Collection(Edm.String)", state.base_url),
+            "@odata.context": format!("{}/v1.0/$metadata#Collection(Edm.String)", shared.root_url()),
             "value": member,
         }),
     )
@@ -1464,7 +1342,7 @@ fn service_endpoints(shared: &Shared, app: &str) -> FakeResponse {
             "Resource does not exist.",
         );
     }
-    let base = lock(&shared.state).base_url.clone();
+    let base = shared.root_url();
     json_response(
         StatusCode::OK,
         &json!({
@@ -1608,7 +1486,7 @@ fn scep_action(shared: &Shared, action: &str, request: &FakeRequest) -> FakeResp
     } else {
         Some("Content-Type is not application/json".to_owned())
     };
-    let mut state = lock(&shared.state);
+    let mut state = lock(&shared.mdm.state);
     state.scep_calls.push(ScepCall {
         action: action.to_owned(),
         api_version,

@@ -24,7 +24,7 @@
 //! Like a real Jamf Pro it can lack endpoints (removed in a later release, or not yet added:
 //! [`FakeJamf::remove_endpoint`]) and its API role can lack privileges
 //! ([`FakeJamf::revoke_privilege`]), answering 404 or 403 as Jamf does. It can add latency,
-//! inject faults ([`Fault`], [`TokenFault`]), and counts everything, including the most
+//! inject faults ([`Fault`](crate::Fault), [`TokenFault`]), and counts everything, including the most
 //! requests in flight at once.
 //!
 //! Point a provider at it with [`FakeJamf::connection`]: in posture-jamf's tests,
@@ -58,19 +58,21 @@
 //! ```
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::header::ACCEPT;
 use serde_json::{Value, json};
 
-use crate::fault::{TokenWording, Wording};
+use crate::fault::TokenWording;
+use crate::mdm::{Fake, FakeState, Mdm, RequestLog};
+use crate::oauth::Tokens;
 use crate::server::{
-    BoxResponse, FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode,
-    json_response, lock, parse_pairs, percent_decode, response,
+    FakeRequest, FakeResponse, Method, StatusCode, json_response, lock, parse_pairs,
+    percent_decode, response, window,
 };
-use crate::{Fault, TokenFault};
+use crate::{TokenFault, Wording};
 
 /// The client ID the fake accepts.
 pub const CLIENT_ID: &str = "5b8e6f44-2a0e-4a4e-9a43-0f4c9f8c1a11";
@@ -227,19 +229,7 @@ pub struct FakeStats {
     pub max_concurrent_requests: u64,
 }
 
-/// One request the fake received.
-#[derive(Clone, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub struct RecordedRequest {
-    /// The method.
-    pub method: String,
-    /// The path, without the fake's prefix.
-    pub path: String,
-    /// The decoded query parameters, in order.
-    pub query: Vec<(String, String)>,
-    /// The `Accept` header.
-    pub accept: Option<String>,
-}
+pub use crate::mdm::RecordedRequest;
 
 /// What a provider needs to reach a [`FakeJamf`]: `JAMF_BASE_URL`, `JAMF_CLIENT_ID`,
 /// `JAMF_CLIENT_SECRET`.
@@ -255,24 +245,16 @@ pub struct JamfConnection {
 }
 
 /// A fake Jamf Pro on `127.0.0.1`. Stops when dropped.
-#[derive(Debug)]
-pub struct FakeJamf {
-    server: FakeServer,
-    prefix: String,
-    shared: Arc<Shared>,
-}
+pub type FakeJamf = Fake<Jamf>;
 
+/// Jamf Pro's part of a [`FakeJamf`]: its inventory, tokens, endpoints and privileges, and
+/// how it answers. Faults apply to inventory lookups.
 #[derive(Debug, Default)]
-struct Shared {
+#[non_exhaustive]
+pub struct Jamf {
     state: Mutex<State>,
-    fault: FaultSlot<Fault>,
-    token_requests: AtomicU64,
-    lookup_requests: AtomicU64,
-    match_requests: AtomicU64,
-    department_requests: AtomicU64,
-    unauthorized: AtomicU64,
+    requests: RequestLog,
     in_flight: AtomicU64,
-    max_in_flight: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -281,16 +263,11 @@ struct State {
     computers: HashMap<String, FakeDevice>,
     mobile_devices: HashMap<String, FakeDevice>,
     departments: HashMap<String, String>,
-    tokens: HashMap<String, Instant>,
-    next_token: u64,
-    token_lifetime: Duration,
-    latency: Duration,
-    token_fault: Option<TokenFault>,
+    tokens: Tokens,
     group_shape: GroupShape,
     removed: HashSet<FakeEndpoint>,
     revoked: HashSet<FakePrivilege>,
     stale_computers: Vec<FakeDevice>,
-    requests: Vec<RecordedRequest>,
     max_page_size: usize,
 }
 
@@ -301,16 +278,11 @@ impl Default for State {
             computers: HashMap::new(),
             mobile_devices: HashMap::new(),
             departments: HashMap::new(),
-            tokens: HashMap::new(),
-            next_token: 0,
-            token_lifetime: Duration::from_secs(1200),
-            latency: Duration::ZERO,
-            token_fault: None,
+            tokens: Tokens::new(Duration::from_secs(1200)),
             group_shape: GroupShape::Flat,
             removed: HashSet::new(),
             revoked: HashSet::new(),
             stale_computers: Vec::new(),
-            requests: Vec::new(),
             max_page_size: MAX_PAGE_SIZE,
         }
     }
@@ -320,37 +292,18 @@ impl Default for State {
 /// with a page cap answers. Jamf's schema names no maximum.
 pub const MAX_PAGE_SIZE: usize = 2000;
 
-/// Requests kept for [`FakeJamf::requests`]; older ones are dropped.
-const MAX_RECORDED: usize = 10_000;
-
-impl FakeJamf {
-    /// Starts a fake with an empty inventory at the root path.
-    pub async fn start() -> std::io::Result<Self> {
-        Self::start_with_prefix("").await
-    }
-
+impl Fake<Jamf> {
     /// Starts a fake serving under a path prefix such as `/jamf`, as an on-premises Jamf
     /// behind a reverse proxy might.
     pub async fn start_with_prefix(prefix: &str) -> std::io::Result<Self> {
-        let prefix = prefix.trim_end_matches('/').to_owned();
-        let shared = Arc::new(Shared::default());
-        lock(&shared.state).prefix.clone_from(&prefix);
-        let handler_state = shared.clone();
-        let server = FakeServer::start(Arc::new(move |request| {
-            let shared = handler_state.clone();
-            Box::pin(async move { handle(&shared, request).await }) as BoxResponse
-        }))
-        .await?;
-        Ok(Self {
-            server,
-            prefix,
-            shared,
-        })
+        let jamf = Self::start().await?;
+        lock(&jamf.mdm().state).prefix = prefix.trim_end_matches('/').to_owned();
+        Ok(jamf)
     }
 
     /// The base URL to configure, such as `http://127.0.0.1:40123/jamf`.
     pub fn base_url(&self) -> String {
-        format!("{}{}", self.server.url(), self.prefix)
+        format!("{}{}", self.url(), lock(&self.mdm().state).prefix)
     }
 
     /// The base URL and the credentials the fake accepts.
@@ -375,301 +328,263 @@ impl FakeJamf {
     /// Adds (or replaces) a computer.
     pub fn add_computer(&self, device: FakeDevice) {
         let key = device.serial_number.to_ascii_uppercase();
-        lock(&self.shared.state).computers.insert(key, device);
+        lock(&self.mdm().state).computers.insert(key, device);
     }
 
     /// Adds a second, stale computer record for a serial, as a re-enrolment or a logic-board
     /// swap leaves behind. Jamf Pro API searches return it before the live record; Classic
     /// lookups by serial don't see it.
     pub fn add_stale_computer(&self, device: FakeDevice) {
-        lock(&self.shared.state).stale_computers.push(device);
+        lock(&self.mdm().state).stale_computers.push(device);
     }
 
     /// Adds (or replaces) a mobile device.
     pub fn add_mobile_device(&self, device: FakeDevice) {
         let key = device.serial_number.to_ascii_uppercase();
-        lock(&self.shared.state).mobile_devices.insert(key, device);
+        lock(&self.mdm().state).mobile_devices.insert(key, device);
     }
 
     /// Removes the computer and the mobile device with this serial, as deleting them in
     /// Jamf Pro does.
     pub fn remove_device(&self, serial_number: &str) {
         let key = serial_number.to_ascii_uppercase();
-        let mut state = lock(&self.shared.state);
+        let mut state = lock(&self.mdm().state);
         state.computers.remove(&key);
         state.mobile_devices.remove(&key);
     }
 
     /// Adds (or renames) a department.
     pub fn add_department(&self, id: impl Into<String>, name: impl Into<String>) {
-        lock(&self.shared.state)
+        lock(&self.mdm().state)
             .departments
             .insert(id.into(), name.into());
-    }
-
-    /// Delays every answer by `latency`.
-    pub fn set_latency(&self, latency: Duration) {
-        lock(&self.shared.state).latency = latency;
     }
 
     /// Sets the lifetime of tokens issued from now on (whole seconds in `expires_in`;
     /// default 1200 s).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
-        lock(&self.shared.state).token_lifetime = lifetime;
-    }
-
-    /// Injects `fault` into every inventory lookup, or stops injecting with `None`.
-    pub fn set_fault(&self, fault: Option<Fault>) {
-        self.shared.fault.set(fault);
-    }
-
-    /// Injects `fault` into the next `times` inventory lookups only.
-    pub fn fail_next(&self, fault: Fault, times: usize) {
-        self.shared.fault.fail_next(fault, times);
+        lock(&self.mdm().state).tokens.set_lifetime(lifetime);
     }
 
     /// Serves at most `size` records a page (default [`MAX_PAGE_SIZE`]), whatever
     /// `page-size` asks, as a server with a lower cap would.
     pub fn set_max_page_size(&self, size: usize) {
-        lock(&self.shared.state).max_page_size = size.max(1);
-    }
-
-    /// Lets the next `skip` inventory lookups through, then injects `fault` into `times`.
-    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
-        self.shared.fault.fail_after(skip, fault, times);
+        lock(&self.mdm().state).max_page_size = size.max(1);
     }
 
     /// Injects a failure into the token endpoint, or stops with `None`.
     pub fn set_token_fault(&self, fault: Option<TokenFault>) {
-        lock(&self.shared.state).token_fault = fault;
+        lock(&self.mdm().state).tokens.set_fault(fault);
     }
 
     /// Renders Classic group lists in this shape.
     pub fn set_group_shape(&self, shape: GroupShape) {
-        lock(&self.shared.state).group_shape = shape;
+        lock(&self.mdm().state).group_shape = shape;
     }
 
     /// Removes an endpoint, as a Jamf Pro release that dropped it (or predates it) would:
     /// its routes answer 404, an HTML page for Classic and an `ApiError` for the Jamf Pro API.
     pub fn remove_endpoint(&self, endpoint: FakeEndpoint) {
-        lock(&self.shared.state).removed.insert(endpoint);
+        lock(&self.mdm().state).removed.insert(endpoint);
     }
 
     /// Serves a removed endpoint again.
     pub fn restore_endpoint(&self, endpoint: FakeEndpoint) {
-        lock(&self.shared.state).removed.remove(&endpoint);
+        lock(&self.mdm().state).removed.remove(&endpoint);
     }
 
     /// Takes a privilege from the API role: the routes it guards answer 403.
     pub fn revoke_privilege(&self, privilege: FakePrivilege) {
-        lock(&self.shared.state).revoked.insert(privilege);
+        lock(&self.mdm().state).revoked.insert(privilege);
     }
 
     /// Grants a revoked privilege again.
     pub fn grant_privilege(&self, privilege: FakePrivilege) {
-        lock(&self.shared.state).revoked.remove(&privilege);
+        lock(&self.mdm().state).revoked.remove(&privilege);
     }
 
     /// Revokes every token issued so far: requests bearing them get 401, as after a token
     /// was invalidated on the Jamf side.
     pub fn revoke_tokens(&self) {
-        lock(&self.shared.state).tokens.clear();
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> FakeStats {
-        FakeStats {
-            token_requests: self.shared.token_requests.load(Ordering::SeqCst),
-            lookup_requests: self.shared.lookup_requests.load(Ordering::SeqCst),
-            match_requests: self.shared.match_requests.load(Ordering::SeqCst),
-            department_requests: self.shared.department_requests.load(Ordering::SeqCst),
-            unauthorized: self.shared.unauthorized.load(Ordering::SeqCst),
-            max_concurrent_requests: self.shared.max_in_flight.load(Ordering::SeqCst),
-        }
+        lock(&self.mdm().state).tokens.revoke_all();
     }
 
     /// The requests received, oldest first (at most the last 10 000).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.state).requests.clone()
-    }
-}
-
-impl posture_conformance::Upstream for FakeJamf {
-    /// Token, inventory and department requests.
-    fn requests(&self) -> u64 {
-        let stats = self.stats();
-        stats.token_requests + stats.lookup_requests + stats.department_requests
-    }
-
-    fn inject(&self, fault: posture_conformance::Fault) {
-        self.set_fault(Some(fault.into()));
-    }
-
-    fn heal(&self) {
-        self.set_fault(None);
+        self.mdm().requests.all()
     }
 }
 
 type Answer = FakeResponse;
 
-async fn handle(shared: &Shared, request: FakeRequest) -> Answer {
-    let accept = request
-        .headers
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let bearer = request.bearer().map(str::to_owned);
-    let FakeRequest {
-        method,
-        path: full,
-        query,
-        body,
-        ..
-    } = request;
-    let (path, latency) = {
-        let mut state = lock(&shared.state);
-        let Some(path) = full.strip_prefix(state.prefix.as_str()) else {
+/// What Jamf's handlers are given.
+type Shared = FakeState<Jamf>;
+
+impl Mdm for Jamf {
+    type Stats = FakeStats;
+
+    const WORDING: Wording = Wording {
+        error: |status| api_error(status, "FAULT", "injected failure"),
+        too_many: || {
+            api_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                "slow down",
+            )
+        },
+        garbage: "{\"computer\": {\"general\": [1, 2",
+        wrong_shape: || json!({"error": "nope"}),
+    };
+
+    async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
+        let accept = request
+            .headers
+            .get(ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bearer = request.bearer().map(str::to_owned);
+        let prefix = lock(&shared.mdm.state).prefix.clone();
+        let Some(path) = request.path.strip_prefix(prefix.as_str()) else {
             return html(StatusCode::NOT_FOUND, "Not Found");
         };
+        shared.mdm.requests.record(&request, path);
         let path = path.to_owned();
-        if state.requests.len() >= MAX_RECORDED {
-            state.requests.remove(0);
-        }
-        state.requests.push(RecordedRequest {
-            method: method.to_string(),
-            path: path.clone(),
-            query: query.clone(),
-            accept: accept.clone(),
-        });
-        (path, state.latency)
-    };
-    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    let _in_flight = InFlight(&shared.in_flight);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (&method, segments.as_slice()) {
-        (&Method::POST, ["api", "oauth", "token"] | ["api", "v1", "oauth", "token"]) => {
-            token(shared, &body).await
-        }
-        (
-            &Method::GET,
-            [
-                "JSSResource",
-                collection @ ("computers" | "mobiledevices"),
-                rest @ ..,
-            ],
-        ) => {
-            let computer = *collection == "computers";
-            let endpoint = if computer {
-                FakeEndpoint::ClassicComputers
-            } else {
-                FakeEndpoint::ClassicMobileDevices
-            };
-            let rest: Vec<String> = rest.iter().map(|s| percent_decode(s)).collect();
-            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-            let route = match rest.as_slice() {
-                ["serialnumber", serial] => ClassicRoute::Record(serial, None),
-                ["serialnumber", serial, "subset", subsets] => {
-                    ClassicRoute::Record(serial, Some(subsets))
-                }
-                ["match", pattern] => ClassicRoute::Match(pattern),
-                _ => return html(StatusCode::NOT_FOUND, "Not Found"),
-            };
-            let counter = match route {
-                ClassicRoute::Record(..) => &shared.lookup_requests,
-                ClassicRoute::Match(_) => &shared.match_requests,
-            };
-            if let Some(missing) = removed(shared, counter, endpoint, true) {
-                return missing;
+        let FakeRequest {
+            method,
+            query,
+            body,
+            ..
+        } = request;
+        let now = shared.mdm.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.count(|s| s.max_concurrent_requests = s.max_concurrent_requests.max(now));
+        let _in_flight = InFlight(&shared.mdm.in_flight);
+        shared.delay().await;
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match (&method, segments.as_slice()) {
+            (&Method::POST, ["api", "oauth", "token"] | ["api", "v1", "oauth", "token"]) => {
+                token(shared, &body).await
             }
-            let privilege = inventory_privilege(computer);
-            inventory(
-                shared,
-                bearer.as_deref(),
-                true,
-                privilege,
-                |_| match route {
-                    ClassicRoute::Record(serial, subsets) => {
-                        classic(shared, computer, serial, subsets, accept.as_deref())
+            (
+                &Method::GET,
+                [
+                    "JSSResource",
+                    collection @ ("computers" | "mobiledevices"),
+                    rest @ ..,
+                ],
+            ) => {
+                let computer = *collection == "computers";
+                let endpoint = if computer {
+                    FakeEndpoint::ClassicComputers
+                } else {
+                    FakeEndpoint::ClassicMobileDevices
+                };
+                let rest: Vec<String> = rest.iter().map(|s| percent_decode(s)).collect();
+                let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+                let route = match rest.as_slice() {
+                    ["serialnumber", serial] => ClassicRoute::Record(serial, None),
+                    ["serialnumber", serial, "subset", subsets] => {
+                        ClassicRoute::Record(serial, Some(subsets))
                     }
-                    ClassicRoute::Match(pattern) => classic_match(shared, computer, pattern),
-                },
-            )
-            .await
-        }
-        (&Method::GET, ["api", version @ ("v1" | "v3" | "v4"), "computers-inventory"]) => {
-            let endpoint = match *version {
-                "v1" => FakeEndpoint::ComputersV1,
-                "v3" => FakeEndpoint::ComputersV3,
-                _ => FakeEndpoint::ComputersV4,
-            };
-            if let Some(missing) = removed(shared, &shared.lookup_requests, endpoint, false) {
-                return missing;
+                    ["match", pattern] => ClassicRoute::Match(pattern),
+                    _ => return html(StatusCode::NOT_FOUND, "Not Found"),
+                };
+                let count: fn(&mut FakeStats) = match route {
+                    ClassicRoute::Record(..) => |s| s.lookup_requests += 1,
+                    ClassicRoute::Match(_) => |s| s.match_requests += 1,
+                };
+                if let Some(missing) = removed(shared, count, endpoint, true) {
+                    return missing;
+                }
+                let privilege = inventory_privilege(computer);
+                inventory(
+                    shared,
+                    bearer.as_deref(),
+                    true,
+                    privilege,
+                    |_| match route {
+                        ClassicRoute::Record(serial, subsets) => {
+                            classic(shared, computer, serial, subsets, accept.as_deref())
+                        }
+                        ClassicRoute::Match(pattern) => classic_match(shared, computer, pattern),
+                    },
+                )
+                .await
             }
-            let v4 = *version == "v4";
-            let privilege = inventory_privilege(true);
-            inventory(shared, bearer.as_deref(), false, privilege, |ignore| {
-                pro(shared, true, v4, &query, ignore)
-            })
-            .await
-        }
-        (&Method::GET, ["api", "v2", "mobile-devices", "detail"]) => {
-            if let Some(missing) = removed(
-                shared,
-                &shared.lookup_requests,
-                FakeEndpoint::MobileDevicesV2,
-                false,
-            ) {
-                return missing;
+            (&Method::GET, ["api", version @ ("v1" | "v3" | "v4"), "computers-inventory"]) => {
+                let endpoint = match *version {
+                    "v1" => FakeEndpoint::ComputersV1,
+                    "v3" => FakeEndpoint::ComputersV3,
+                    _ => FakeEndpoint::ComputersV4,
+                };
+                if let Some(missing) = removed(shared, LOOKUP, endpoint, false) {
+                    return missing;
+                }
+                let v4 = *version == "v4";
+                let privilege = inventory_privilege(true);
+                inventory(shared, bearer.as_deref(), false, privilege, |ignore| {
+                    pro(shared, true, v4, &query, ignore)
+                })
+                .await
             }
-            let privilege = inventory_privilege(false);
-            inventory(shared, bearer.as_deref(), false, privilege, |ignore| {
-                pro(shared, false, false, &query, ignore)
-            })
-            .await
-        }
-        (&Method::GET, ["api", "v1", "departments"]) => {
-            shared.department_requests.fetch_add(1, Ordering::SeqCst);
-            if let Some(denied) = departments_denied(shared, bearer.as_deref()) {
-                return denied;
+            (&Method::GET, ["api", "v2", "mobile-devices", "detail"]) => {
+                if let Some(missing) = removed(shared, LOOKUP, FakeEndpoint::MobileDevicesV2, false)
+                {
+                    return missing;
+                }
+                let privilege = inventory_privilege(false);
+                inventory(shared, bearer.as_deref(), false, privilege, |ignore| {
+                    pro(shared, false, false, &query, ignore)
+                })
+                .await
             }
-            let state = lock(&shared.state);
-            // Jamf's default sort for departments is `id:asc`; IDs are numbers.
-            let mut all: Vec<(&String, &String)> = state.departments.iter().collect();
-            all.sort_by_key(|(id, _)| (id.parse::<u64>().unwrap_or(u64::MAX), id.as_str()));
-            let listed: Vec<Value> = paged(&query, state.max_page_size, &all)
-                .iter()
-                .map(|(id, name)| json!({"id": id, "name": name}))
-                .collect();
-            json_response(
-                StatusCode::OK,
-                &json!({"totalCount": all.len(), "results": listed}),
-            )
-        }
-        (&Method::GET, ["api", "v1", "departments", id]) => {
-            shared.department_requests.fetch_add(1, Ordering::SeqCst);
-            if let Some(denied) = departments_denied(shared, bearer.as_deref()) {
-                return denied;
+            (&Method::GET, ["api", "v1", "departments"]) => {
+                shared.count(|s| s.department_requests += 1);
+                if let Some(denied) = departments_denied(shared, bearer.as_deref()) {
+                    return denied;
+                }
+                let state = lock(&shared.mdm.state);
+                // Jamf's default sort for departments is `id:asc`; IDs are numbers.
+                let mut all: Vec<(&String, &String)> = state.departments.iter().collect();
+                all.sort_by_key(|(id, _)| (id.parse::<u64>().unwrap_or(u64::MAX), id.as_str()));
+                let listed: Vec<Value> = paged(&query, state.max_page_size, &all)
+                    .iter()
+                    .map(|(id, name)| json!({"id": id, "name": name}))
+                    .collect();
+                json_response(
+                    StatusCode::OK,
+                    &json!({"totalCount": all.len(), "results": listed}),
+                )
             }
-            let name = lock(&shared.state).departments.get(*id).cloned();
-            match name {
-                Some(name) => json_response(StatusCode::OK, &json!({"id": id, "name": name})),
-                None => api_error(StatusCode::NOT_FOUND, "INVALID_ID", "Department not found"),
+            (&Method::GET, ["api", "v1", "departments", id]) => {
+                shared.count(|s| s.department_requests += 1);
+                if let Some(denied) = departments_denied(shared, bearer.as_deref()) {
+                    return denied;
+                }
+                let name = lock(&shared.mdm.state).departments.get(*id).cloned();
+                match name {
+                    Some(name) => json_response(StatusCode::OK, &json!({"id": id, "name": name})),
+                    None => api_error(StatusCode::NOT_FOUND, "INVALID_ID", "Department not found"),
+                }
             }
+            _ => html(StatusCode::NOT_FOUND, "Not Found"),
         }
-        _ => html(StatusCode::NOT_FOUND, "Not Found"),
+    }
+
+    /// Token, inventory and department requests.
+    fn upstream_requests(stats: &FakeStats) -> u64 {
+        stats.token_requests + stats.lookup_requests + stats.department_requests
     }
 }
+
+/// Counts an inventory lookup.
+const LOOKUP: fn(&mut FakeStats) = |s| s.lookup_requests += 1;
 
 /// 401 without a valid token, 403 without Read Departments.
 fn departments_denied(shared: &Shared, bearer: Option<&str>) -> Option<Answer> {
     if let Some(denied) = check_token(shared, bearer, false) {
         return Some(denied);
     }
-    lock(&shared.state)
+    lock(&shared.mdm.state)
         .revoked
         .contains(&FakePrivilege::ReadDepartments)
         .then(|| api_error(StatusCode::FORBIDDEN, "FORBIDDEN", "Forbidden"))
@@ -686,9 +601,7 @@ fn paged<'a, T>(query: &[(String, String)], max: usize, items: &'a [T]) -> &'a [
             .unwrap_or(default)
     };
     let size = number("page-size", 100).min(max);
-    let start = number("page", 0).saturating_mul(size).min(items.len());
-    let end = start.saturating_add(size).min(items.len());
-    items.get(start..end).unwrap_or_default()
+    window(items, number("page", 0).saturating_mul(size), size)
 }
 
 /// What a Classic inventory request asks for.
@@ -703,12 +616,12 @@ enum ClassicRoute<'a> {
 /// Pro API. Jamf routes before it authenticates, so no token is needed to get it.
 fn removed(
     shared: &Shared,
-    counter: &AtomicU64,
+    count: fn(&mut FakeStats),
     endpoint: FakeEndpoint,
     classic: bool,
 ) -> Option<Answer> {
-    counter.fetch_add(1, Ordering::SeqCst);
-    if !lock(&shared.state).removed.contains(&endpoint) {
+    shared.count(count);
+    if !lock(&shared.mdm.state).removed.contains(&endpoint) {
         return None;
     }
     Some(if classic {
@@ -728,8 +641,8 @@ fn inventory_privilege(computer: bool) -> FakePrivilege {
 }
 
 async fn token(shared: &Shared, body: &[u8]) -> Answer {
-    shared.token_requests.fetch_add(1, Ordering::SeqCst);
-    let fault = lock(&shared.state).token_fault.clone();
+    shared.count(|s| s.token_requests += 1);
+    let fault = lock(&shared.mdm.state).tokens.fault();
     if let Some(fault) = fault {
         return fault.answer(&TOKEN_WORDING).await;
     }
@@ -753,13 +666,7 @@ async fn token(shared: &Shared, body: &[u8]) -> Answer {
             }),
         );
     }
-    let mut state = lock(&shared.state);
-    state.next_token += 1;
-    let token = format!("fake-token-{}", state.next_token);
-    let lifetime = state.token_lifetime;
-    state
-        .tokens
-        .insert(token.clone(), Instant::now() + lifetime);
+    let (token, lifetime) = lock(&shared.mdm.state).tokens.issue("fake-token-");
     json_response(
         StatusCode::OK,
         &json!({
@@ -773,16 +680,11 @@ async fn token(shared: &Shared, body: &[u8]) -> Answer {
 
 /// 401 for a missing, unknown or expired token; `None` when the token is good.
 fn check_token(shared: &Shared, bearer: Option<&str>, classic: bool) -> Option<Answer> {
-    let valid = bearer.is_some_and(|token| {
-        lock(&shared.state)
-            .tokens
-            .get(token)
-            .is_some_and(|expires| Instant::now() < *expires)
-    });
+    let valid = bearer.is_some_and(|token| lock(&shared.mdm.state).tokens.is_valid(token));
     if valid {
         return None;
     }
-    shared.unauthorized.fetch_add(1, Ordering::SeqCst);
+    shared.count(|s| s.unauthorized += 1);
     Some(if classic {
         html(StatusCode::UNAUTHORIZED, "Unauthorized")
     } else {
@@ -802,7 +704,7 @@ async fn inventory(
     if let Some(denied) = check_token(shared, bearer, classic) {
         return denied;
     }
-    if lock(&shared.state).revoked.contains(&privilege) {
+    if lock(&shared.mdm.state).revoked.contains(&privilege) {
         return if classic {
             html(StatusCode::FORBIDDEN, "Forbidden")
         } else {
@@ -813,28 +715,8 @@ async fn inventory(
             )
         };
     }
-    match shared.fault.take() {
-        Some(fault) => match fault.answer(&WORDING).await {
-            Some(injected) => injected,
-            None => answer(true),
-        },
-        None => answer(false),
-    }
+    shared.faulted(answer).await
 }
-
-/// How Jamf words injected failures.
-const WORDING: Wording = Wording {
-    error: |status| api_error(status, "FAULT", "injected failure"),
-    too_many: || {
-        api_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TOO_MANY_REQUESTS",
-            "slow down",
-        )
-    },
-    garbage: "{\"computer\": {\"general\": [1, 2",
-    wrong_shape: || json!({"error": "nope"}),
-};
 
 /// How Jamf's token endpoint, or what stands in front of it, words injected failures.
 const TOKEN_WORDING: TokenWording = TokenWording {
@@ -858,7 +740,7 @@ fn classic(
     subsets: Option<&str>,
     accept: Option<&str>,
 ) -> Answer {
-    let state = lock(&shared.state);
+    let state = lock(&shared.mdm.state);
     let devices = if computer {
         &state.computers
     } else {
@@ -997,7 +879,7 @@ fn classic(
 /// `GET /JSSResource/{computers,mobiledevices}/match/{pattern}`: devices whose name or serial
 /// number matches the pattern (`*` matches any run of characters), case-insensitively.
 fn classic_match(shared: &Shared, computer: bool, pattern: &str) -> Answer {
-    let state = lock(&shared.state);
+    let state = lock(&shared.mdm.state);
     let devices = if computer {
         &state.computers
     } else {
@@ -1060,7 +942,7 @@ fn pro(
     query: &[(String, String)],
     ignore_filter: bool,
 ) -> Answer {
-    let state = lock(&shared.state);
+    let state = lock(&shared.mdm.state);
     let sections: Vec<&str> = query
         .iter()
         .filter(|(k, _)| k == "section")
@@ -1162,14 +1044,7 @@ fn pro_computer(id: usize, d: &FakeDevice, v4: bool, has: impl Fn(&str) -> bool)
             "room": "",
             "extensionAttributes": [],
         })),
-        "groupMemberships": section("GROUP_MEMBERSHIPS", Value::Array(
-            d.groups.iter().enumerate().map(|(i, name)| json!({
-                "groupId": (i + 1).to_string(),
-                "groupName": name,
-                "groupDescription": "",
-                "smartGroup": true,
-            })).collect()
-        )),
+        "groupMemberships": section("GROUP_MEMBERSHIPS", pro_groups(d, "smartGroup", true)),
     })
 }
 
@@ -1198,15 +1073,25 @@ fn pro_mobile(id: usize, d: &FakeDevice, has: impl Fn(&str) -> bool) -> Value {
             "departmentId": d.department_id,
             "department": d.department,
         })),
-        "groups": section("GROUPS", Value::Array(
-            d.groups.iter().enumerate().map(|(i, name)| json!({
+        "groups": section("GROUPS", pro_groups(d, "smart", false)),
+    })
+}
+
+/// A device's groups as the Jamf Pro API lists them, each with its smart-group flag under
+/// `smart_key` (`smartGroup` for computers, `smart` for mobile devices).
+fn pro_groups(d: &FakeDevice, smart_key: &str, smart: bool) -> Value {
+    d.groups
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            json!({
                 "groupId": (i + 1).to_string(),
                 "groupName": name,
                 "groupDescription": "",
-                "smart": false,
-            })).collect()
-        )),
-    })
+                smart_key: smart,
+            })
+        })
+        .collect()
 }
 
 /// Reads `field=="value"` or `field==value`; `None` for anything else.

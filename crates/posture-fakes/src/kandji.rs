@@ -19,7 +19,7 @@
 //!   `RateLimit-Reset`), and a request over a limit gets Kong's 429
 //!   `{"message":"API rate limit exceeded"}` with `Retry-After`.
 //!
-//! Faults ([`Fault`]): a status, 429 with `Retry-After`, hanging, garbage, the wrong JSON
+//! Faults ([`Fault`](crate::Fault)): a status, 429 with `Retry-After`, hanging, garbage, the wrong JSON
 //! shape, an ignored `serial_number`; and a host that has moved ([`FakeKandji::set_moved`]:
 //! 301 to another URL for every request).
 //!
@@ -49,19 +49,17 @@
 //! ```
 
 use std::cmp;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
 
 use hyper::header::{HeaderName, HeaderValue, LOCATION};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::Fault;
-use crate::fault::Wording;
+use crate::Wording;
+use crate::mdm::{ApiConnection, Fake, FakeState, Mdm, RequestLog, TokenMdm};
 use crate::server::{
-    BoxResponse, FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode,
-    html_response, json_response, lock, with_retry_after,
+    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, unix_now,
+    window, with_retry_after,
 };
 
 /// The API token the fake accepts.
@@ -216,54 +214,30 @@ pub struct FakeStats {
     pub rate_limited: u64,
 }
 
-/// One request the fake received.
-#[derive(Clone, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub struct RecordedRequest {
-    /// The method.
-    pub method: String,
-    /// The path.
-    pub path: String,
-    /// The decoded query parameters, in order.
-    pub query: Vec<(String, String)>,
-}
+pub use crate::mdm::RecordedRequest;
 
-/// What a provider needs to reach a [`FakeKandji`]: `KANDJI_API_URL` and
-/// `KANDJI_API_TOKEN`.
-#[derive(Clone, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub struct KandjiConnection {
-    /// The API URL, such as `http://127.0.0.1:40123`.
-    pub api_url: String,
-    /// The API token ([`API_TOKEN`]).
-    pub api_token: &'static str,
-}
+/// What a provider needs to reach a [`FakeKandji`]: `KANDJI_API_URL` and `KANDJI_API_TOKEN`
+/// ([`API_TOKEN`]).
+pub type KandjiConnection = ApiConnection;
 
 /// A fake Kandji on `127.0.0.1`. Stops when dropped.
-#[derive(Debug)]
-pub struct FakeKandji {
-    server: FakeServer,
-    shared: Arc<Shared>,
-}
+pub type FakeKandji = Fake<Kandji>;
 
+/// Kandji's part of a [`FakeKandji`]: its devices, its gateway and how it answers. Faults
+/// apply to device lists.
 #[derive(Debug, Default)]
-struct Shared {
+#[non_exhaustive]
+pub struct Kandji {
     state: Mutex<State>,
     quota: Mutex<Quota>,
-    fault: FaultSlot<Fault>,
-    requests: AtomicU64,
-    device_requests: AtomicU64,
-    unauthorized: AtomicU64,
-    rate_limited: AtomicU64,
+    requests: RequestLog,
 }
 
 #[derive(Debug, Default)]
 struct State {
     devices: Vec<FakeKandjiDevice>,
-    latency: Duration,
     string_booleans: bool,
     moved_to: Option<String>,
-    requests: Vec<RecordedRequest>,
 }
 
 /// Kong's rate limiting: fixed windows starting on the second and on the hour (UTC).
@@ -279,7 +253,6 @@ struct Quota {
     hour: u64,
     /// Requests that arrived in this second, refused ones included.
     arrived_second: u64,
-    busiest_second: u64,
 }
 
 impl Default for Quota {
@@ -292,7 +265,6 @@ impl Default for Quota {
             used_hour: 0,
             hour: 0,
             arrived_second: 0,
-            busiest_second: 0,
         }
     }
 }
@@ -302,15 +274,14 @@ impl Default for Quota {
 struct Admission {
     /// `Some(Retry-After)` when the request is refused.
     refused: Option<u64>,
+    /// Requests that arrived in this second so far, this one and refused ones included.
+    arrived_second: u64,
     headers: Vec<(&'static str, u64)>,
 }
 
 impl Quota {
     fn admit(&mut self) -> Admission {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = unix_now();
         if now != self.second {
             (self.second, self.used_second, self.arrived_second) = (now, 0, 0);
         }
@@ -318,7 +289,6 @@ impl Quota {
             (self.hour, self.used_hour) = (now / 3600, 0);
         }
         self.arrived_second += 1;
-        self.busiest_second = self.busiest_second.max(self.arrived_second);
         let hour_reset = 3600 - now % 3600;
         let hour_gone = self.used_hour >= self.per_hour;
         let refused = if hour_gone {
@@ -340,6 +310,7 @@ impl Quota {
         };
         Admission {
             refused,
+            arrived_second: self.arrived_second,
             headers: vec![
                 ("x-ratelimit-limit-second", self.per_second),
                 ("x-ratelimit-remaining-second", left_second),
@@ -353,79 +324,22 @@ impl Quota {
     }
 }
 
-/// Requests kept for [`FakeKandji::requests`]; older ones are dropped.
-const MAX_RECORDED: usize = 10_000;
-
-impl FakeKandji {
-    /// Starts a fake with no devices.
-    pub async fn start() -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
-        let handler_state = shared.clone();
-        let server = FakeServer::start(Arc::new(move |request| {
-            let shared = handler_state.clone();
-            Box::pin(async move { handle(&shared, request).await }) as BoxResponse
-        }))
-        .await?;
-        Ok(Self { server, shared })
-    }
-
-    /// The `KANDJI_API_URL` to configure.
-    pub fn url(&self) -> String {
-        self.server.url()
-    }
-
-    /// The `KANDJI_API_URL` and `KANDJI_API_TOKEN` variables that point a server at this
-    /// fake.
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        vec![
-            ("KANDJI_API_URL".to_owned(), self.url()),
-            ("KANDJI_API_TOKEN".to_owned(), API_TOKEN.to_owned()),
-        ]
-    }
-
-    /// The API URL and the token the fake accepts.
-    pub fn connection(&self) -> KandjiConnection {
-        KandjiConnection {
-            api_url: self.url(),
-            api_token: API_TOKEN,
-        }
-    }
-
+impl Fake<Kandji> {
     /// Adds a device record. Records may share a serial, as after a re-enrolment.
     pub fn add_device(&self, device: FakeKandjiDevice) {
-        lock(&self.shared.state).devices.push(device);
-    }
-
-    /// Delays every answer by `latency`.
-    pub fn set_latency(&self, latency: Duration) {
-        lock(&self.shared.state).latency = latency;
+        lock(&self.mdm().state).devices.push(device);
     }
 
     /// Renders booleans as Kandji's strings `"True"` / `"False"`.
     pub fn set_string_booleans(&self, strings: bool) {
-        lock(&self.shared.state).string_booleans = strings;
-    }
-
-    /// Injects `fault` into every device list, or stops injecting with `None`.
-    pub fn set_fault(&self, fault: Option<Fault>) {
-        self.shared.fault.set(fault);
-    }
-
-    /// Injects `fault` into the next `times` device lists only.
-    pub fn fail_next(&self, fault: Fault, times: usize) {
-        self.shared.fault.fail_next(fault, times);
-    }
-
-    /// Lets the next `skip` device lists through, then injects `fault` into `times`.
-    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
-        self.shared.fault.fail_after(skip, fault, times);
+        lock(&self.mdm().state).string_booleans = strings;
     }
 
     /// Sets the gateway's limits (Kandji's: 50 a second, 10 000 an hour). Requests over
     /// either get 429 `{"message":"API rate limit exceeded"}` with `Retry-After`: 1 for the
     /// second, the seconds left in the hour for the hour.
     pub fn set_rate_limits(&self, per_second: u64, per_hour: u64) {
-        let mut quota = lock(&self.shared.quota);
+        let mut quota = lock(&self.mdm().quota);
         quota.per_second = per_second;
         quota.per_hour = per_hour;
     }
@@ -434,77 +348,66 @@ impl FakeKandji {
     /// `Location: <url><path>?<query>`, as a host that has moved does (kandji.io to
     /// iru.com); `None` serves again.
     pub fn set_moved(&self, url: Option<String>) {
-        lock(&self.shared.state).moved_to = url;
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> FakeStats {
-        let s = &self.shared;
-        FakeStats {
-            requests: s.requests.load(Ordering::SeqCst),
-            device_requests: s.device_requests.load(Ordering::SeqCst),
-            unauthorized: s.unauthorized.load(Ordering::SeqCst),
-            busiest_second: lock(&s.quota).busiest_second,
-            rate_limited: s.rate_limited.load(Ordering::SeqCst),
-        }
+        lock(&self.mdm().state).moved_to = url;
     }
 
     /// The requests received, oldest first (at most the last 10 000).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.state).requests.clone()
+        self.mdm().requests.all()
     }
 }
 
-impl posture_conformance::Upstream for FakeKandji {
-    /// Requests of any kind.
-    fn requests(&self) -> u64 {
-        self.stats().requests
-    }
-
-    fn inject(&self, fault: posture_conformance::Fault) {
-        self.set_fault(Some(fault.into()));
-    }
-
-    fn heal(&self) {
-        self.set_fault(None);
-    }
+impl TokenMdm for Kandji {
+    const API_TOKEN: &'static str = API_TOKEN;
+    const VARIABLES: [&'static str; 2] = ["KANDJI_API_URL", "KANDJI_API_TOKEN"];
 }
 
-async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
-    shared.requests.fetch_add(1, Ordering::SeqCst);
-    let (latency, moved_to) = {
-        let mut state = lock(&shared.state);
-        if state.requests.len() >= MAX_RECORDED {
-            state.requests.remove(0);
-        }
-        state.requests.push(RecordedRequest {
-            method: request.method.to_string(),
-            path: request.path.clone(),
-            query: request.query.clone(),
-        });
-        (state.latency, state.moved_to.clone())
+impl Mdm for Kandji {
+    type Stats = FakeStats;
+
+    const WORDING: Wording = Wording {
+        error: |status| json_response(status, &json!({"detail": "injected failure"})),
+        too_many: || {
+            json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"message": "API rate limit exceeded"}),
+            )
+        },
+        garbage: "[{\"device_id\": \"03f8\", \"serial_number\": ",
+        wrong_shape: || json!({"detail": "nope"}),
     };
-    if let Some(url) = moved_to {
-        return moved(&url, &request);
-    }
-    // Kong counts a request when it arrives, before the API sees it.
-    let admission = lock(&shared.quota).admit();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let mut answer = match admission.refused {
-        Some(retry_after) => {
-            shared.rate_limited.fetch_add(1, Ordering::SeqCst);
-            with_retry_after((WORDING.too_many)(), retry_after)
+
+    async fn handle(fake: &FakeState<Self>, request: FakeRequest) -> FakeResponse {
+        fake.count(|s| s.requests += 1);
+        let kandji = &fake.mdm;
+        kandji.requests.record(&request, &request.path);
+        let moved_to = lock(&kandji.state).moved_to.clone();
+        if let Some(url) = moved_to {
+            return moved(&url, &request);
         }
-        None => route(shared, &request).await,
-    };
-    for (name, value) in admission.headers {
+        // Kong counts a request when it arrives, before the API sees it.
+        let admission = lock(&kandji.quota).admit();
+        fake.count(|s| s.busiest_second = s.busiest_second.max(admission.arrived_second));
+        fake.delay().await;
+        let mut answer = match admission.refused {
+            Some(retry_after) => {
+                fake.count(|s| s.rate_limited += 1);
+                with_retry_after((Self::WORDING.too_many)(), retry_after)
+            }
+            None => route(fake, &request).await,
+        };
+        for (name, value) in admission.headers {
+            answer
+                .headers_mut()
+                .insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
         answer
-            .headers_mut()
-            .insert(HeaderName::from_static(name), HeaderValue::from(value));
     }
-    answer
+
+    /// Requests of any kind.
+    fn upstream_requests(stats: &FakeStats) -> u64 {
+        stats.requests
+    }
 }
 
 fn moved(url: &str, request: &FakeRequest) -> FakeResponse {
@@ -520,14 +423,14 @@ fn moved(url: &str, request: &FakeRequest) -> FakeResponse {
     answer
 }
 
-async fn route(shared: &Shared, request: &FakeRequest) -> FakeResponse {
+async fn route(fake: &FakeState<Kandji>, request: &FakeRequest) -> FakeResponse {
     let segments = request.segments();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (&request.method, segments.as_slice()) {
         (&Method::GET, ["api", "v1", "devices"]) => {
-            shared.device_requests.fetch_add(1, Ordering::SeqCst);
+            fake.count(|s| s.device_requests += 1);
             if request.bearer() != Some(API_TOKEN) {
-                shared.unauthorized.fetch_add(1, Ordering::SeqCst);
+                fake.count(|s| s.unauthorized += 1);
                 let detail = if request.bearer().is_some() {
                     "Invalid token."
                 } else {
@@ -535,33 +438,15 @@ async fn route(shared: &Shared, request: &FakeRequest) -> FakeResponse {
                 };
                 return json_response(StatusCode::UNAUTHORIZED, &json!({"detail": detail}));
             }
-            match shared.fault.take() {
-                Some(fault) => match fault.answer(&WORDING).await {
-                    Some(injected) => injected,
-                    None => list(shared, request, true),
-                },
-                None => list(shared, request, false),
-            }
+            fake.faulted(|ignore_filter| list(&fake.mdm, request, ignore_filter))
+                .await
         }
         _ => html_response(StatusCode::NOT_FOUND, "Not Found"),
     }
 }
 
-/// How Kandji words injected failures.
-const WORDING: Wording = Wording {
-    error: |status| json_response(status, &json!({"detail": "injected failure"})),
-    too_many: || {
-        json_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &json!({"message": "API rate limit exceeded"}),
-        )
-    },
-    garbage: "[{\"device_id\": \"03f8\", \"serial_number\": ",
-    wrong_shape: || json!({"detail": "nope"}),
-};
-
-fn list(shared: &Shared, request: &FakeRequest, ignore_filter: bool) -> FakeResponse {
-    let state = lock(&shared.state);
+fn list(kandji: &Kandji, request: &FakeRequest, ignore_filter: bool) -> FakeResponse {
+    let state = lock(&kandji.state);
     let limit = match request.query_value("limit").map(str::parse::<usize>) {
         None => 300,
         Some(Ok(limit)) if (1..=300).contains(&limit) => limit,
@@ -592,10 +477,8 @@ fn list(shared: &Shared, request: &FakeRequest, ignore_filter: bool) -> FakeResp
     if let Some(ordering) = request.query_value("ordering") {
         order(&mut matching, ordering);
     }
-    let devices: Vec<Value> = matching
-        .into_iter()
-        .skip(offset)
-        .take(limit)
+    let devices: Vec<Value> = window(&matching, offset, limit)
+        .iter()
         .map(|d| device_json(d, state.string_booleans))
         .collect();
     json_response(StatusCode::OK, &Value::Array(devices))
@@ -683,7 +566,10 @@ fn device_json(d: &FakeKandjiDevice, string_booleans: bool) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::Fault;
 
     #[tokio::test]
     async fn an_ignored_filter_lists_every_device() {

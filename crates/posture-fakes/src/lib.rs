@@ -14,8 +14,10 @@
 //!   group lists);
 //! - [`addigy::FakeAddigy`]: Addigy's API v2 device search behind its rate limit.
 //!
-//! They share one skeleton ([`server`]) and one vocabulary of injected failures
-//! ([`Fault`], [`TokenFault`]), and each is a [`posture_conformance::Upstream`] for the
+//! They share one skeleton ([`server`]), one shell ([`Fake`], in [`mdm`]: the fault
+//! injection, counters, latency and conformance hooks every fake has, so that each vendor
+//! module holds only its MDM's wire shapes and routes) and one vocabulary of injected
+//! failures ([`Fault`], [`TokenFault`]); each is a [`posture_conformance::Upstream`] for the
 //! conformance suite.
 //!
 //! This crate depends on none of the provider crates (they dev-depend on it), so a fake
@@ -43,9 +45,12 @@ pub mod fleet;
 pub mod intune;
 pub mod jamf;
 pub mod kandji;
+pub mod mdm;
 pub mod mosyle;
+mod oauth;
 pub mod server;
 pub mod snipeit;
 
-pub use fault::{Fault, TokenFault};
+pub use fault::{Fault, TokenFault, Wording};
+pub use mdm::Fake;
 pub use server::at_once;

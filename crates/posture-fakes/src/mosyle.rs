@@ -22,7 +22,7 @@
 //! ([`FakeMosyle::set_not_found_status`]). Tokens expire when told
 //! ([`FakeMosyle::expire_tokens`]).
 //!
-//! Faults ([`Fault`]) apply to device and group lists: a status, 429 with `Retry-After`,
+//! Faults ([`Fault`](crate::Fault)) apply to device and group lists: a status, 429 with `Retry-After`,
 //! hanging, garbage, the wrong JSON shape, an ignored `serial_numbers` filter (every device
 //! of the `os`, a page at a time).
 //!
@@ -46,18 +46,15 @@
 //! # }
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use hyper::header::{AUTHORIZATION, HeaderValue};
 use serde_json::{Value, json};
 
-use crate::Fault;
-use crate::fault::Wording;
+use crate::Wording;
+use crate::mdm::{Fake, FakeState, Mdm};
 use crate::server::{
-    BoxResponse, FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode,
-    html_response, json_response, lock,
+    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, window,
 };
 
 /// The API access token the fake accepts.
@@ -214,21 +211,14 @@ pub struct MosyleConnection {
 }
 
 /// A fake Mosyle on `127.0.0.1`. Stops when dropped.
-#[derive(Debug)]
-pub struct FakeMosyle {
-    server: FakeServer,
-    shared: Arc<Shared>,
-}
+pub type FakeMosyle = Fake<Mosyle>;
 
+/// Mosyle's part of a [`FakeMosyle`]: its devices and groups, its tokens and how it
+/// answers. Faults apply to device and group lists.
 #[derive(Debug, Default)]
-struct Shared {
+#[non_exhaustive]
+pub struct Mosyle {
     state: Mutex<State>,
-    fault: FaultSlot<Fault>,
-    requests: AtomicU64,
-    logins: AtomicU64,
-    device_requests: AtomicU64,
-    group_requests: AtomicU64,
-    unauthorized: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -236,9 +226,10 @@ struct State {
     devices: Vec<FakeMosyleDevice>,
     groups: Vec<FakeMosyleGroup>,
     tokens: Vec<String>,
+    /// Logins answered, which number the tokens.
+    logins: u64,
     not_found_status: bool,
     tags_as_list: bool,
-    latency: Duration,
 }
 
 /// The products, by the path prefix that names them.
@@ -248,24 +239,7 @@ enum Product {
     Business,
 }
 
-impl FakeMosyle {
-    /// Starts a fake with no devices.
-    pub async fn start() -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
-        let handler_state = shared.clone();
-        let server = FakeServer::start(Arc::new(move |request| {
-            let shared = handler_state.clone();
-            Box::pin(async move { handle(&shared, request).await }) as BoxResponse
-        }))
-        .await?;
-        Ok(Self { server, shared })
-    }
-
-    /// The Mosyle Manager `MOSYLE_API_URL`.
-    pub fn url(&self) -> String {
-        format!("{}/v2", self.server.url())
-    }
-
+impl Fake<Mosyle> {
     /// The variables that point a server at this fake (Mosyle Manager).
     pub fn env_vars(&self) -> Vec<(String, String)> {
         vec![
@@ -280,7 +254,7 @@ impl FakeMosyle {
     pub fn connection(&self) -> MosyleConnection {
         MosyleConnection {
             manager_url: self.url(),
-            business_url: format!("{}/v1", self.server.url()),
+            business_url: format!("{}/v1", self.root_url()),
             access_token: ACCESS_TOKEN,
             email: EMAIL,
             password: PASSWORD,
@@ -289,167 +263,123 @@ impl FakeMosyle {
 
     /// Adds a device record. Records may share a serial.
     pub fn add_device(&self, device: FakeMosyleDevice) {
-        lock(&self.shared.state).devices.push(device);
+        lock(&self.mdm().state).devices.push(device);
     }
 
     /// Adds a device group.
     pub fn add_group(&self, group: FakeMosyleGroup) {
-        lock(&self.shared.state).groups.push(group);
+        lock(&self.mdm().state).groups.push(group);
     }
 
     /// Answers a serial no device has with `{"status":"DEVICES_NOTFOUND"}` instead of an
     /// empty list.
     pub fn set_not_found_status(&self, on: bool) {
-        lock(&self.shared.state).not_found_status = on;
+        lock(&self.mdm().state).not_found_status = on;
     }
 
     /// Renders `tags` as a JSON list instead of a comma-separated string.
     pub fn set_tags_as_list(&self, on: bool) {
-        lock(&self.shared.state).tags_as_list = on;
-    }
-
-    /// Delays every answer by `latency`.
-    pub fn set_latency(&self, latency: Duration) {
-        lock(&self.shared.state).latency = latency;
+        lock(&self.mdm().state).tags_as_list = on;
     }
 
     /// Makes every JWT handed out so far invalid (401), as after 24 hours.
     pub fn expire_tokens(&self) {
-        lock(&self.shared.state).tokens.clear();
-    }
-
-    /// Injects `fault` into every device and group list, or stops with `None`.
-    pub fn set_fault(&self, fault: Option<Fault>) {
-        self.shared.fault.set(fault);
-    }
-
-    /// Injects `fault` into the next `times` lists only.
-    pub fn fail_next(&self, fault: Fault, times: usize) {
-        self.shared.fault.fail_next(fault, times);
-    }
-
-    /// Lets the next `skip` device and group lists through, then injects `fault` into
-    /// `times`.
-    pub fn fail_after(&self, skip: usize, fault: Fault, times: usize) {
-        self.shared.fault.fail_after(skip, fault, times);
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> FakeMosyleStats {
-        let s = &self.shared;
-        FakeMosyleStats {
-            requests: s.requests.load(Ordering::SeqCst),
-            logins: s.logins.load(Ordering::SeqCst),
-            device_requests: s.device_requests.load(Ordering::SeqCst),
-            group_requests: s.group_requests.load(Ordering::SeqCst),
-            unauthorized: s.unauthorized.load(Ordering::SeqCst),
-        }
+        lock(&self.mdm().state).tokens.clear();
     }
 }
 
-impl posture_conformance::Upstream for FakeMosyle {
-    fn requests(&self) -> u64 {
-        self.stats().requests
-    }
+impl Mdm for Mosyle {
+    type Stats = FakeMosyleStats;
 
-    fn inject(&self, fault: posture_conformance::Fault) {
-        self.set_fault(Some(fault.into()));
-    }
+    /// Mosyle Manager's API, so that [`Fake::url`] is its `MOSYLE_API_URL`.
+    const API_PATH: &'static str = "/v2";
 
-    fn heal(&self) {
-        self.set_fault(None);
-    }
-}
-
-/// How Mosyle words injected failures.
-const WORDING: Wording = Wording {
-    error: |status| {
-        json_response(
-            status,
-            &json!({"status": "ERROR", "info": "injected failure"}),
-        )
-    },
-    too_many: || {
-        json_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &json!({"status": "ERROR", "info": "Too many requests"}),
-        )
-    },
-    garbage: "{\"status\":\"OK\",\"response\":{\"devices\":[{\"serial_number\":",
-    wrong_shape: || json!(["not", "a", "response"]),
-};
-
-async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
-    shared.requests.fetch_add(1, Ordering::SeqCst);
-    let latency = lock(&shared.state).latency;
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let segments = request.segments();
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let (product, endpoint) = match segments.as_slice() {
-        ["v2", endpoint] => (Product::Manager, *endpoint),
-        ["v1", endpoint] => (Product::Business, *endpoint),
-        _ => return html_response(StatusCode::NOT_FOUND, "Not Found"),
-    };
-    if request.method != Method::POST {
-        return html_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-    }
-    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-    let header_token = request
-        .headers
-        .get("accesstoken")
-        .and_then(|v| v.to_str().ok());
-    let access_token = body
-        .get("accessToken")
-        .and_then(Value::as_str)
-        .or(header_token);
-    if endpoint == "login" {
-        return login(shared, &body, access_token);
-    }
-    let jwt_ok = request
-        .bearer()
-        .is_some_and(|jwt| lock(&shared.state).tokens.iter().any(|t| t == jwt));
-    if !jwt_ok || access_token != Some(ACCESS_TOKEN) {
-        shared.unauthorized.fetch_add(1, Ordering::SeqCst);
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            &json!({"status": "UNAUTHORIZED", "info": "Invalid or expired token"}),
-        );
-    }
-    let options = body.get("options").cloned().unwrap_or(Value::Null);
-    let answer = match (product, endpoint) {
-        (Product::Manager, "listdevices") => Endpoint::Devices,
-        (Product::Business, "devices")
-            if body.get("operation").and_then(Value::as_str) == Some("list") =>
-        {
-            Endpoint::Devices
-        }
-        (_, "listdevicegroups") => Endpoint::Groups,
-        (_, "listdevicesbygroup") => Endpoint::Members,
-        _ => return html_response(StatusCode::NOT_FOUND, "Not Found"),
-    };
-    let ignore_filter = match shared.fault.take() {
-        Some(fault) => match fault.answer(&WORDING).await {
-            Some(injected) => return injected,
-            None => true,
+    const WORDING: Wording = Wording {
+        error: |status| {
+            json_response(
+                status,
+                &json!({"status": "ERROR", "info": "injected failure"}),
+            )
         },
-        None => false,
+        too_many: || {
+            json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"status": "ERROR", "info": "Too many requests"}),
+            )
+        },
+        garbage: "{\"status\":\"OK\",\"response\":{\"devices\":[{\"serial_number\":",
+        wrong_shape: || json!(["not", "a", "response"]),
     };
-    let state = lock(&shared.state);
-    match answer {
-        Endpoint::Devices => {
-            shared.device_requests.fetch_add(1, Ordering::SeqCst);
-            devices(&state, product, &options, ignore_filter)
+
+    async fn handle(fake: &FakeState<Self>, request: FakeRequest) -> FakeResponse {
+        fake.count(|s| s.requests += 1);
+        fake.delay().await;
+        let segments = request.segments();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let (product, endpoint) = match segments.as_slice() {
+            ["v2", endpoint] => (Product::Manager, *endpoint),
+            ["v1", endpoint] => (Product::Business, *endpoint),
+            _ => return html_response(StatusCode::NOT_FOUND, "Not Found"),
+        };
+        if request.method != Method::POST {
+            return html_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
         }
-        Endpoint::Groups => {
-            shared.group_requests.fetch_add(1, Ordering::SeqCst);
-            groups(&state, &options)
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let header_token = request
+            .headers
+            .get("accesstoken")
+            .and_then(|v| v.to_str().ok());
+        let access_token = body
+            .get("accessToken")
+            .and_then(Value::as_str)
+            .or(header_token);
+        if endpoint == "login" {
+            return login(fake, &body, access_token);
         }
-        Endpoint::Members => {
-            shared.group_requests.fetch_add(1, Ordering::SeqCst);
-            members(&state, &options)
+        let jwt_ok = request
+            .bearer()
+            .is_some_and(|jwt| lock(&fake.mdm.state).tokens.iter().any(|t| t == jwt));
+        if !jwt_ok || access_token != Some(ACCESS_TOKEN) {
+            fake.count(|s| s.unauthorized += 1);
+            return json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"status": "UNAUTHORIZED", "info": "Invalid or expired token"}),
+            );
         }
+        let options = body.get("options").cloned().unwrap_or(Value::Null);
+        let answer = match (product, endpoint) {
+            (Product::Manager, "listdevices") => Endpoint::Devices,
+            (Product::Business, "devices")
+                if body.get("operation").and_then(Value::as_str) == Some("list") =>
+            {
+                Endpoint::Devices
+            }
+            (_, "listdevicegroups") => Endpoint::Groups,
+            (_, "listdevicesbygroup") => Endpoint::Members,
+            _ => return html_response(StatusCode::NOT_FOUND, "Not Found"),
+        };
+        fake.faulted(|ignore_filter| {
+            let state = lock(&fake.mdm.state);
+            match answer {
+                Endpoint::Devices => {
+                    fake.count(|s| s.device_requests += 1);
+                    devices(&state, product, &options, ignore_filter)
+                }
+                Endpoint::Groups => {
+                    fake.count(|s| s.group_requests += 1);
+                    groups(&state, &options)
+                }
+                Endpoint::Members => {
+                    fake.count(|s| s.group_requests += 1);
+                    members(&state, &options)
+                }
+            }
+        })
+        .await
+    }
+
+    fn upstream_requests(stats: &FakeMosyleStats) -> u64 {
+        stats.requests
     }
 }
 
@@ -459,21 +389,24 @@ enum Endpoint {
     Members,
 }
 
-fn login(shared: &Shared, body: &Value, access_token: Option<&str>) -> FakeResponse {
+fn login(fake: &FakeState<Mosyle>, body: &Value, access_token: Option<&str>) -> FakeResponse {
     let field = |name: &str| body.get(name).and_then(Value::as_str);
     if access_token != Some(ACCESS_TOKEN)
         || field("email") != Some(EMAIL)
         || field("password") != Some(PASSWORD)
     {
-        shared.unauthorized.fetch_add(1, Ordering::SeqCst);
+        fake.count(|s| s.unauthorized += 1);
         return json_response(
             StatusCode::UNAUTHORIZED,
             &json!({"status": "WRONG_CREDENTIALS", "info": "Invalid credentials"}),
         );
     }
-    let n = shared.logins.fetch_add(1, Ordering::SeqCst) + 1;
-    let jwt = format!("eyJhbGciOiJIUzI1NiJ9.fake-mosyle-{n}.sig");
-    lock(&shared.state).tokens.push(jwt.clone());
+    fake.count(|s| s.logins += 1);
+    let mut state = lock(&fake.mdm.state);
+    state.logins += 1;
+    let jwt = format!("eyJhbGciOiJIUzI1NiJ9.fake-mosyle-{}.sig", state.logins);
+    state.tokens.push(jwt.clone());
+    drop(state);
     let mut answer = json_response(StatusCode::OK, &json!({"UserID": "42", "email": EMAIL}));
     if let Ok(value) = HeaderValue::from_str(&format!("Bearer {jwt}")) {
         answer.headers_mut().insert(AUTHORIZATION, value);
@@ -521,10 +454,8 @@ fn devices(state: &State, product: Product, options: &Value, ignore_filter: bool
         );
     }
     let rows = matching.len();
-    let devices: Vec<Value> = matching
-        .into_iter()
-        .skip(page * PAGE_SIZE)
-        .take(PAGE_SIZE)
+    let devices: Vec<Value> = window(&matching, page.saturating_mul(PAGE_SIZE), PAGE_SIZE)
+        .iter()
         .map(|d| device_json(d, state.tags_as_list))
         .collect();
     let inner = json!({

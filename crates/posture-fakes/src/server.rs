@@ -1,15 +1,15 @@
 //! The skeleton every fake is built on: a loopback HTTP server and its helpers.
 //!
 //! Each fake ([`FakeJamf`](crate::jamf::FakeJamf), [`FakeIntune`](crate::intune::FakeIntune),
-//! [`FakeKandji`](crate::kandji::FakeKandji)) is a [`FakeServer`] on `127.0.0.1` over plain
-//! HTTP with a handler that speaks the MDM's documented shapes. This module holds what every
-//! fake needs: the accept loop, a parsed [`FakeRequest`], response helpers, query and form
-//! decoding, and a [`FaultSlot`] for injected failures. A test can build its own fake with
-//! them.
+//! [`FakeKandji`](crate::kandji::FakeKandji), …) is a [`FakeServer`] on `127.0.0.1` over plain
+//! HTTP with a handler that speaks the MDM's documented shapes, inside the shell of
+//! [`mdm`](crate::mdm). This module holds what every fake needs: the accept loop, a parsed
+//! [`FakeRequest`], response helpers, query and form decoding, and a [`FaultSlot`] for
+//! injected failures. A test can build its own fake with them.
 //!
 //! ```
 //! use std::sync::Arc;
-//! use std::time::Duration;
+//! use std::time::{Duration, SystemTime, UNIX_EPOCH};
 //! use posture_fakes::server::{BoxResponse, FakeRequest, FakeServer, StatusCode, json_response};
 //! use posture_http::ClientOptions;
 //!
@@ -33,7 +33,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -330,6 +330,34 @@ impl<F: Clone> FaultSlot<F> {
         // The slot is replaced whole, so a panicking test thread can't leave it torn.
         self.fault.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The items from the `first`, at most `size` of them: one page of an inventory list, empty
+/// past its end.
+///
+/// ```
+/// use posture_fakes::server::window;
+/// let devices = ["a", "b", "c", "d", "e"];
+/// assert_eq!(window(&devices, 2 * 2, 2), ["e"]);
+/// assert!(window(&devices, 10, 2).is_empty());
+/// ```
+pub fn window<T>(items: &[T], first: usize, size: usize) -> &[T] {
+    let start = first.min(items.len());
+    let end = first.saturating_add(size).min(items.len());
+    &items[start..end]
+}
+
+/// Seconds since the Unix epoch (0 for a clock set before it): the time of the fakes' rate
+/// limit windows and of JWT claims.
+///
+/// ```
+/// assert!(posture_fakes::server::unix_now() > 1_700_000_000);
+/// ```
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Locks a fake's state, ignoring poisoning: the state is replaced field by field between

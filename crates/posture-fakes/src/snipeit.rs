@@ -17,8 +17,8 @@
 //! `category{id,name}`, `location{id,name}` or `null`, `assigned_to{id,username,name,
 //! first_name,last_name,email,employee_number,type}` or `null`, `custom_fields`.
 //!
-//! Faults ([`Fault`]): a status (Snipe-IT's error body), 429 with `Retry-After`, hanging,
-//! garbage, the wrong shape, and [`Fault::IgnoreFilter`] (every asset, as a search API that
+//! Faults ([`Fault`](crate::Fault)): a status (Snipe-IT's error body), 429 with `Retry-After`, hanging,
+//! garbage, the wrong shape, and [`Fault::IgnoreFilter`](crate::Fault::IgnoreFilter) (every asset, as a search API that
 //! ignores its filter would).
 //!
 //! ```
@@ -42,16 +42,14 @@
 //! # }
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use crate::Fault;
-use crate::fault::Wording;
+use crate::Wording;
+use crate::mdm::{Fake, FakeState, Mdm, push_numbered};
 use crate::server::{
-    FakeRequest, FakeResponse, FakeServer, FaultSlot, Method, StatusCode, html_response,
-    json_response, lock,
+    FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock,
 };
 
 /// The API token the fake accepts.
@@ -136,34 +134,18 @@ pub struct FakeSnipeItStats {
 }
 
 /// A fake Snipe-IT on `127.0.0.1`. Stops when dropped.
-#[derive(Debug)]
-pub struct FakeSnipeIt {
-    server: FakeServer,
-    shared: Arc<Shared>,
-}
+pub type FakeSnipeIt = Fake<SnipeIt>;
 
+/// Snipe-IT's part of a [`FakeSnipeIt`]: its assets and how it answers. Faults apply to
+/// asset lookups.
 #[derive(Debug, Default)]
-struct Shared {
+#[non_exhaustive]
+pub struct SnipeIt {
     assets: Mutex<Vec<FakeAsset>>,
     not_found: Mutex<NotFound>,
-    fault: FaultSlot<Fault>,
-    requests: AtomicU64,
-    unauthorized: AtomicU64,
 }
 
-impl FakeSnipeIt {
-    /// Starts a fake with no assets.
-    pub async fn start() -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
-        let server = FakeServer::start_with(shared.clone(), handle).await?;
-        Ok(Self { server, shared })
-    }
-
-    /// `http://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
-        self.server.url()
-    }
-
+impl Fake<SnipeIt> {
     /// The generic provider's variables for this fake, with the header given inline:
     /// `HTTP_URL` (the byserial route), `HTTP_HEADERS` (the bearer token), `HTTP_RECORD`
     /// (`/rows/0`) and `HTTP_MATCH` (`/serial`).
@@ -183,49 +165,13 @@ impl FakeSnipeIt {
     }
 
     /// Adds an asset; it gets the next id when its own is 0.
-    pub fn add_asset(&self, mut asset: FakeAsset) {
-        let mut assets = lock(&self.shared.assets);
-        if asset.id == 0 {
-            asset.id = assets.len() as u64 + 1;
-        }
-        assets.push(asset);
+    pub fn add_asset(&self, asset: FakeAsset) {
+        push_numbered(&mut lock(&self.mdm().assets), asset, |a| &mut a.id);
     }
 
     /// How unknown serials are answered.
     pub fn set_not_found(&self, style: NotFound) {
-        *lock(&self.shared.not_found) = style;
-    }
-
-    /// Injects `fault` into every lookup, or stops injecting with `None`.
-    pub fn set_fault(&self, fault: Option<Fault>) {
-        self.shared.fault.set(fault);
-    }
-
-    /// Injects `fault` into the next `times` lookups only.
-    pub fn fail_next(&self, fault: Fault, times: usize) {
-        self.shared.fault.fail_next(fault, times);
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> FakeSnipeItStats {
-        FakeSnipeItStats {
-            requests: self.shared.requests.load(Ordering::SeqCst),
-            unauthorized: self.shared.unauthorized.load(Ordering::SeqCst),
-        }
-    }
-}
-
-impl posture_conformance::Upstream for FakeSnipeIt {
-    fn requests(&self) -> u64 {
-        self.stats().requests
-    }
-
-    fn inject(&self, fault: posture_conformance::Fault) {
-        self.set_fault(Some(fault.into()));
-    }
-
-    fn heal(&self) {
-        self.set_fault(None);
+        *lock(&self.mdm().not_found) = style;
     }
 }
 
@@ -237,48 +183,52 @@ fn error(status: StatusCode, messages: &str) -> FakeResponse {
     )
 }
 
-const WORDING: Wording = Wording {
-    error: |status| error(status, "injected failure"),
-    too_many: || error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
-    garbage: "{\"total\": 1, \"rows\": [{\"id\": 1, \"serial\": ",
-    wrong_shape: || json!({"status": "success", "messages": "ok", "payload": []}),
-};
+impl Mdm for SnipeIt {
+    type Stats = FakeSnipeItStats;
 
-async fn handle(shared: Arc<Shared>, request: FakeRequest) -> FakeResponse {
-    shared.requests.fetch_add(1, Ordering::SeqCst);
-    let segments = request.segments();
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let ["api", "v1", "hardware", "byserial", serial] = segments.as_slice() else {
-        return html_response(StatusCode::NOT_FOUND, "Not Found");
+    const WORDING: Wording = Wording {
+        error: |status| error(status, "injected failure"),
+        too_many: || error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+        garbage: "{\"total\": 1, \"rows\": [{\"id\": 1, \"serial\": ",
+        wrong_shape: || json!({"status": "success", "messages": "ok", "payload": []}),
     };
-    if request.method != Method::GET {
-        return html_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+
+    async fn handle(fake: &FakeState<Self>, request: FakeRequest) -> FakeResponse {
+        fake.count(|s| s.requests += 1);
+        fake.delay().await;
+        let segments = request.segments();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let ["api", "v1", "hardware", "byserial", serial] = segments.as_slice() else {
+            return html_response(StatusCode::NOT_FOUND, "Not Found");
+        };
+        if request.method != Method::GET {
+            return html_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+        }
+        if request.bearer() != Some(API_TOKEN) {
+            fake.count(|s| s.unauthorized += 1);
+            return json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"message": "Unauthenticated."}),
+            );
+        }
+        fake.faulted(|ignore_filter| rows(&fake.mdm, (!ignore_filter).then_some(*serial)))
+            .await
     }
-    if request.bearer() != Some(API_TOKEN) {
-        shared.unauthorized.fetch_add(1, Ordering::SeqCst);
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            &json!({"message": "Unauthenticated."}),
-        );
-    }
-    match shared.fault.take() {
-        Some(fault) => match fault.answer(&WORDING).await {
-            Some(injected) => injected,
-            None => rows(&shared, None),
-        },
-        None => rows(&shared, Some(serial)),
+
+    fn upstream_requests(stats: &FakeSnipeItStats) -> u64 {
+        stats.requests
     }
 }
 
-fn rows(shared: &Shared, serial: Option<&str>) -> FakeResponse {
-    let assets = lock(&shared.assets);
+fn rows(snipe: &SnipeIt, serial: Option<&str>) -> FakeResponse {
+    let assets = lock(&snipe.assets);
     let rows: Vec<Value> = assets
         .iter()
         .filter(|a| serial.is_none_or(|s| a.serial.eq_ignore_ascii_case(s)))
         .map(asset_json)
         .collect();
     if rows.is_empty() {
-        return match *lock(&shared.not_found) {
+        return match *lock(&snipe.not_found) {
             NotFound::StatusError => error(StatusCode::OK, "Asset does not exist."),
             NotFound::EmptyRows => json_response(StatusCode::OK, &json!({"total": 0, "rows": []})),
             NotFound::Http404 => error(StatusCode::NOT_FOUND, "Asset does not exist."),
