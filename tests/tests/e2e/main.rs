@@ -22,3 +22,10 @@ mod rotation;
 mod scep;
 mod sync;
 mod tls_tools;
+
+use step_posture_tests::deployment::Deployment;
+
+/// A file-provider [`Deployment`] with `extra` variables; panics if it does not start.
+pub(crate) async fn start(extra: &[(&str, &str)]) -> Deployment {
+    Deployment::start(extra).await.unwrap()
+}
