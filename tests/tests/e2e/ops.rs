@@ -78,6 +78,11 @@ pub(super) fn replace(path: &Path, text: &str) {
     std::fs::rename(&staged, path).unwrap();
 }
 
+/// Files checked for changes every 25 ms.
+pub(super) const POLL: Option<Duration> = Some(Duration::from_millis(25));
+/// The plain-HTTP metrics and health listener, on a free port.
+pub(super) const METRICS: (&str, &str) = ("METRICS_ADDR", "127.0.0.1:0");
+
 /// A server on 127.0.0.1 with its files in a directory the test can change.
 pub(super) struct Ops {
     authority: Authority,
@@ -233,7 +238,7 @@ pub(super) fn value(metrics: &str, series: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn a_device_added_to_the_file_is_allowed_after_the_change_without_a_restart() {
-    let ops = Ops::start(Some(Duration::from_millis(25)), &[]).await;
+    let ops = Ops::start(POLL, &[]).await;
     let (_, body) = ops.ask("C02NEWDEVICE").await;
     assert_eq!(body["error"]["code"], "deviceNotFound");
 
@@ -260,11 +265,7 @@ async fn a_device_added_to_the_file_is_allowed_after_the_change_without_a_restar
 
 #[tokio::test]
 async fn a_corrupt_device_file_keeps_the_previous_list_and_counts_one_failure() {
-    let ops = Ops::start(
-        Some(Duration::from_millis(25)),
-        &[("METRICS_ADDR", "127.0.0.1:0")],
-    )
-    .await;
+    let ops = Ops::start(POLL, &[METRICS]).await;
     let failures = "step_posture_reloads_total{target=\"devices\",result=\"failure\"}";
     // Truncated JSON, as an interrupted copy would leave it.
     replace(
@@ -300,7 +301,7 @@ async fn a_corrupt_device_file_keeps_the_previous_list_and_counts_one_failure() 
 
 #[tokio::test]
 async fn a_replaced_certificate_is_served_on_new_handshakes_and_old_connections_finish() {
-    let ops = Ops::start(Some(Duration::from_millis(25)), &[]).await;
+    let ops = Ops::start(POLL, &[]).await;
     assert_eq!(ops.served_fingerprint().await, ops.first.fingerprint);
     // A keep-alive connection made before the change.
     let url = ops.webhook_url();
@@ -314,13 +315,8 @@ async fn a_replaced_certificate_is_served_on_new_handshakes_and_old_connections_
     })
     .await;
 
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
-    let (status, body) = old
-        .post(&url, &signed.headers, signed.body.into())
-        .await
-        .unwrap();
+    let (headers, body) = signed_enriching("C02XL0GJJG5J").unwrap();
+    let (status, body) = old.post(&url, &headers, body.into()).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json(&body)["allow"], true);
 
@@ -425,14 +421,10 @@ async fn requests_in_flight_during_reloads_all_complete() {
             tokio::spawn(async move {
                 let mut answered = 0;
                 for _ in 0..15 {
-                    let signed = enriching_signer()
-                        .unwrap()
-                        .sign_body(&enriching_body("C02NEWDEVICE", None).unwrap());
+                    let (headers, body) = signed_enriching("C02NEWDEVICE").unwrap();
                     let mut connection = Connection::open(&url, tls.clone()).await.unwrap();
-                    let (status, body) = connection
-                        .post(&url, &signed.headers, signed.body.into())
-                        .await
-                        .unwrap();
+                    let (status, body) =
+                        connection.post(&url, &headers, body.into()).await.unwrap();
                     assert_eq!(status, StatusCode::OK);
                     assert_eq!(json(&body)["allow"], true);
                     answered += 1;
@@ -455,24 +447,22 @@ async fn requests_in_flight_during_reloads_all_complete() {
 
 #[tokio::test]
 async fn metrics_name_every_series_and_count_what_happened() {
-    let ops = Ops::start(None, &[("METRICS_ADDR", "127.0.0.1:0")]).await;
+    let ops = Ops::start(None, &[METRICS]).await;
     // Two allows, a deny, an invalid mode, a forged signature.
     for serial in ["C02XL0GJJG5J", "F4KQ2J9XN7", "C02UNKNOWN00"] {
         ops.ask(serial).await;
     }
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
+    let (headers, body) = signed_enriching("C02XL0GJJG5J").unwrap();
     let url = ops.server.url("/webhook/device-attest?mode=laptop");
     let mut connection = Connection::open(&url, ops.tls.clone()).await.unwrap();
     connection
-        .post(&url, &signed.headers, signed.body.clone().into())
+        .post(&url, &headers, body.clone().into())
         .await
         .unwrap();
-    let mut forged = signed.headers.clone();
+    let mut forged = headers.clone();
     forged.insert("x-smallstep-signature", "00".repeat(32).parse().unwrap());
     let (status, _) = connection
-        .post(&ops.webhook_url(), &forged, signed.body.into())
+        .post(&ops.webhook_url(), &forged, body.into())
         .await
         .unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -550,7 +540,7 @@ async fn readyz_follows_jamf_and_its_cache_and_token_counters_are_exported() {
     // Short tokens, so that readiness asks Jamf for a new one soon.
     jamf.set_token_lifetime(Duration::from_secs(1));
     let vars = jamf.env_vars();
-    let extra = [("PROVIDER", "jamf"), ("METRICS_ADDR", "127.0.0.1:0")];
+    let extra = [("PROVIDER", "jamf"), METRICS];
     let ops = Ops::start(None, &with_vars(&vars, &extra)).await;
     let readyz = ops.server.url("/readyz");
     let ready = || async {
@@ -631,10 +621,7 @@ async fn intune_and_kandji_counters_reach_metrics_the_way_jamfs_do() {
     kandji.add_device(FakeKandjiDevice::new("C02XL0GJJG5J"));
     let mut vars = intune.env_vars();
     vars.extend(kandji.env_vars());
-    let extra = [
-        ("PROVIDER", "intune,kandji"),
-        ("METRICS_ADDR", "127.0.0.1:0"),
-    ];
+    let extra = [("PROVIDER", "intune,kandji"), METRICS];
     let ops = Ops::start(None, &with_vars(&vars, &extra)).await;
     for _ in 0..2 {
         assert_eq!(ops.ask("C02XL0GJJG5J").await.1["allow"], true);

@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use ring::hmac;
 use smallstep_webhook::RequestBody;
 use step_posture_tests::pki::Pki;
-use step_posture_tests::server::{Client, TestServer, enriching_signer, json};
+use step_posture_tests::server::{Client, TestServer, enriching_signer, json, with_vars};
 
 /// A signing key, base64 (32 bytes).
 const KEY: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
@@ -386,18 +386,20 @@ async fn the_issuing_routes_can_have_a_listener_of_their_own_without_client_cert
     );
 }
 
-/// The gate with `SCEP_CHALLENGE=intune` against a fake Intune (tenant, Graph discovery and
-/// the SCEP validation service), the file provider deciding posture.
-async fn intune_gate(intune: &posture_fakes::intune::FakeIntune) -> Gate {
+/// A fake Intune (tenant, Graph discovery and the SCEP validation service), the gate with
+/// `SCEP_CHALLENGE=intune` against it, the file provider deciding posture, and a device's
+/// key.
+async fn intune_gate() -> (posture_fakes::intune::FakeIntune, Gate, rcgen::KeyPair) {
+    let intune = posture_fakes::intune::FakeIntune::start().await.unwrap();
     let vars = intune.env_vars();
-    let mut extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    extra.extend([
+    let extra = [
         ("SCEP_CHALLENGE", "intune"),
         ("SCEP_CHALLENGE_KEY", ""),
         ("SCEP_STATIC_CHALLENGE", ""),
         ("METRICS_ADDR", "127.0.0.1:0"),
-    ]);
-    Gate::start(&extra).await
+    ];
+    let gate = Gate::start(&with_vars(&vars, &extra)).await;
+    (intune, gate, rcgen::KeyPair::generate().unwrap())
 }
 
 /// Every SCEP validation call had the documented shape (the fake checks path, api-version
@@ -415,9 +417,7 @@ fn actions(intune: &posture_fakes::intune::FakeIntune) -> Vec<String> {
 
 #[tokio::test]
 async fn an_intune_challenge_is_validated_by_intune() {
-    let intune = posture_fakes::intune::FakeIntune::start().await.unwrap();
-    let gate = intune_gate(&intune).await;
-    let key = rcgen::KeyPair::generate().unwrap();
+    let (intune, gate, key) = intune_gate().await;
     let der = csr(&key, LISTED);
     let (status, body) = challenge_with(&gate, &der).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -488,9 +488,7 @@ async fn challenge_with(gate: &Gate, der: &[u8]) -> (StatusCode, serde_json::Val
 
 #[tokio::test]
 async fn a_posture_refusal_after_intune_success_is_reported_to_intune() {
-    let intune = posture_fakes::intune::FakeIntune::start().await.unwrap();
-    let gate = intune_gate(&intune).await;
-    let key = rcgen::KeyPair::generate().unwrap();
+    let (intune, gate, key) = intune_gate().await;
     let (status, body) = gate
         .challenge(&key, UNLISTED, "opaque-intune-blob", "")
         .await;
@@ -508,9 +506,7 @@ async fn a_posture_refusal_after_intune_success_is_reported_to_intune() {
 
 #[tokio::test]
 async fn an_issued_certificate_is_reported_to_intune_once() {
-    let intune = posture_fakes::intune::FakeIntune::start().await.unwrap();
-    let gate = intune_gate(&intune).await;
-    let key = rcgen::KeyPair::generate().unwrap();
+    let (intune, gate, key) = intune_gate().await;
     let der = csr(&key, LISTED);
     let (_, body) = challenge_with(&gate, &der).await;
     assert_eq!(body["allow"], true, "{body}");
