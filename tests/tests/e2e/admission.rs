@@ -54,7 +54,7 @@ async fn silent_connections_from_one_address_do_not_keep_another_out() {
     let d = crate::start(&[("MAX_CONNECTIONS", "16")]).await;
     let (pki, server) = (&d.pki, &d.server);
     let flood = Flood::start(
-        &flood_tls(&pki),
+        &flood_tls(pki),
         server.addr(),
         loopback(2),
         64,
@@ -89,8 +89,8 @@ async fn a_connection_must_send_its_first_request_within_the_header_read_timeout
     let (pki, server) = (&d.pki, &d.server);
     let started = Instant::now();
     let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
-    let mut http1 = connect(&pki, server.addr()).await.unwrap();
-    let mut http2 = connect_with(tls_config(&pki, &[b"h2"]).unwrap(), server.addr())
+    let mut http1 = connect(pki, server.addr()).await.unwrap();
+    let mut http2 = connect_with(tls_config(pki, &[b"h2"]).unwrap(), server.addr())
         .await
         .unwrap();
     assert_eq!(http2.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
@@ -122,7 +122,7 @@ async fn idle_connections_yield_their_slots_to_new_clients_when_the_server_is_fu
     let (pki, server) = (&d.pki, &d.server);
     let mut idle = Vec::new();
     for _ in 0..4 {
-        let mut stream = connect(&pki, server.addr()).await.unwrap();
+        let mut stream = connect(pki, server.addr()).await.unwrap();
         assert_eq!(livez(&mut stream).await, 200);
         idle.push(stream);
         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -167,7 +167,7 @@ async fn the_metrics_listener_answers_probes_under_a_flood_of_idle_sockets() {
     let d = crate::start(&[("METRICS_ADDR", "127.0.0.1:0")]).await;
     let (pki, server) = (&d.pki, &d.server);
     let metrics = server.metrics_addr().unwrap();
-    let tls = flood_tls(&pki);
+    let tls = flood_tls(pki);
     let floods = [
         Flood::start(&tls, metrics, loopback(2), 40, &[Silence::Tcp]),
         Flood::start(&tls, metrics, loopback(3), 40, &[Silence::PlainIdle]),
@@ -207,7 +207,7 @@ async fn an_oversized_http1_body_is_answered_413_in_every_attempt() {
     let body = vec![b' '; 8 * 65536];
     let headers = enriching_signer().unwrap().headers(&body);
     let request = http1_request("POST", "/webhook/device-attest", &headers, &body);
-    let tls = tls_config(&pki, &[b"http/1.1"]).unwrap();
+    let tls = tls_config(pki, &[b"http/1.1"]).unwrap();
     let mut lost = Vec::new();
     for attempt in 0..50 {
         let socket = TcpSocket::new_v4().unwrap();
@@ -238,7 +238,7 @@ async fn an_oversized_http1_body_is_answered_413_in_every_attempt() {
 async fn one_address_gets_at_most_max_connections_per_address() {
     let d = start("16", "2").await;
     let (pki, server) = (&d.pki, &d.server);
-    let tls = tls_config(&pki, &[b"http/1.1"]).unwrap();
+    let tls = tls_config(pki, &[b"http/1.1"]).unwrap();
     let mut held = Vec::new();
     for _ in 0..2 {
         let tcp = tcp_from(loopback(6), server.addr()).await.unwrap();

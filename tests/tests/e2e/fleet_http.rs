@@ -114,14 +114,14 @@ async fn http_inventory_asks_snipe_it_over_tls() {
 async fn fleet_combines_with_the_file_under_both_policies() {
     let fleet = fake_fleet().await;
     let vars = fleet.env_vars();
-    combined_with_the_file("fleet", (&vars, &[]), INVENTORY_ONLY, [&[], &[]]).await;
+    combined_with_the_file("fleet", &vars, &[], INVENTORY_ONLY, [&[], &[]]).await;
 }
 
 #[tokio::test]
 async fn http_combines_with_the_file_under_both_policies() {
     let snipe = fake_snipe().await;
     let vars = snipe.env_vars();
-    combined_with_the_file("http", (&vars, &SNIPE_RULES), INVENTORY_ONLY, [&[], &[]]).await;
+    combined_with_the_file("http", &vars, &SNIPE_RULES, INVENTORY_ONLY, [&[], &[]]).await;
 }
 
 #[tokio::test]

@@ -98,7 +98,8 @@ async fn mosyle_with_file_under_all_and_any() {
     let with_serial = Expect::allowed().with_data("/mosyle/device/serial_number", LISTED_MAC);
     combined_with_the_file(
         "mosyle",
-        (&mosyle.env_vars(), &[]),
+        &mosyle.env_vars(),
+        &[],
         "DMPMOSYLE001",
         [
             &[(LISTED_MAC, with_serial)],
@@ -164,7 +165,8 @@ async fn addigy_with_file_under_all_and_any() {
     let with_serial = Expect::allowed().with_data("/addigy/device/serial_number", LISTED_MAC);
     combined_with_the_file(
         "addigy",
-        (&vars, &[]),
+        &vars,
+        &[],
         "C02ADDIGY001",
         [&[(LISTED_MAC, with_serial)], &[]],
     )

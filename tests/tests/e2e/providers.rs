@@ -27,7 +27,8 @@ pub(crate) const LISTED_KEY: &str = "13804722";
 /// `inventory_only` and a device neither knows, then about `also`'s cases under each policy.
 pub(crate) async fn combined_with_the_file(
     name: &str,
-    (vars, extra): (&[(String, String)], &[(&str, &str)]),
+    vars: &[(String, String)],
+    extra: &[(&str, &str)],
     inventory_only: &str,
     also: [&[(&str, Expect)]; 2],
 ) {
