@@ -115,12 +115,8 @@ async fn a_failing_token_endpoint_under_load_causes_no_stampede() {
     jamf.add_computer(FakeDevice::new("C02XL0GJJG5J"));
     jamf.set_latency(Duration::from_millis(50));
     let vars = jamf.env_vars();
-    let extra = [
-        ("PROVIDER", "jamf"),
-        ("TIMEOUT", "2"),
-        ("JAMF_CACHE_TTL", "0"),
-        ("JAMF_NEGATIVE_CACHE_TTL", "0"),
-    ];
+    let mut extra = vec![("PROVIDER", "jamf"), ("TIMEOUT", "2")];
+    extra.extend(crate::jamf::UNCACHED);
     let server = TestServer::start(&pki, &with_vars(&vars, &extra))
         .await
         .unwrap();

@@ -53,7 +53,8 @@ async fn start(extra: &[(&str, &str)]) -> (FakeJamf, Deployment) {
 }
 
 /// Jamf asked on every request: no cached decisions.
-const UNCACHED: [(&str, &str); 2] = [("JAMF_CACHE_TTL", "0"), ("JAMF_NEGATIVE_CACHE_TTL", "0")];
+pub(crate) const UNCACHED: [(&str, &str); 2] =
+    [("JAMF_CACHE_TTL", "0"), ("JAMF_NEGATIVE_CACHE_TTL", "0")];
 
 #[tokio::test]
 async fn a_managed_mac_in_the_compliance_group_is_allowed_with_go_shaped_enrichment() {

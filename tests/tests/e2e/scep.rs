@@ -300,14 +300,7 @@ async fn notifications_are_answered_and_a_retry_is_recognised() {
     let gate = Gate::start(&[]).await;
     let key = rcgen::KeyPair::generate().unwrap();
     let der = csr(&key, LISTED);
-    let issuer_key = rcgen::KeyPair::generate().unwrap();
-    let mut issuer = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    issuer.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let issuer = rcgen::CertifiedIssuer::self_signed(issuer, issuer_key).unwrap();
-    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    leaf.distinguished_name
-        .push(rcgen::DnType::CommonName, LISTED);
-    let certificate = leaf.signed_by(&key, &issuer).unwrap();
+    let certificate = issue(&key, None, None);
     let success = RequestBody::scep_notify_success(&der, certificate.der(), "tx-9", now()).unwrap();
     for _ in 0..2 {
         let (status, body) = gate.signed("/webhook/scep-notify", &success).await;
@@ -384,6 +377,29 @@ async fn the_issuing_routes_can_have_a_listener_of_their_own_without_client_cert
         .await
         .is_err()
     );
+}
+
+/// A certificate for `key` with the CN [`LISTED`] and `serial` as its serial number (else
+/// a random one), from a new CA with the CN `issuer_cn` (else rcgen's default name).
+fn issue(
+    key: &rcgen::KeyPair,
+    issuer_cn: Option<&str>,
+    serial: Option<&[u8]>,
+) -> rcgen::Certificate {
+    let mut issuer = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    issuer.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    if let Some(cn) = issuer_cn {
+        issuer
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+    }
+    let issuer_key = rcgen::KeyPair::generate().unwrap();
+    let issuer = rcgen::CertifiedIssuer::self_signed(issuer, issuer_key).unwrap();
+    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.serial_number = serial.map(rcgen::SerialNumber::from_slice);
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, LISTED);
+    leaf.signed_by(key, &issuer).unwrap()
 }
 
 /// A fake Intune (tenant, Graph discovery and the SCEP validation service), the gate with
@@ -510,18 +526,8 @@ async fn an_issued_certificate_is_reported_to_intune_once() {
     let der = csr(&key, LISTED);
     let (_, body) = challenge_with(&gate, &der).await;
     assert_eq!(body["allow"], true, "{body}");
-    let issuer_key = rcgen::KeyPair::generate().unwrap();
-    let mut issuer = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    issuer.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    issuer
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Example Issuing CA");
-    let issuer = rcgen::CertifiedIssuer::self_signed(issuer, issuer_key).unwrap();
-    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    leaf.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x5d, 0x2e, 0x0c, 0x01]));
-    leaf.distinguished_name
-        .push(rcgen::DnType::CommonName, LISTED);
-    let certificate = leaf.signed_by(&key, &issuer).unwrap();
+    let serial = [0x5d, 0x2e, 0x0c, 0x01];
+    let certificate = issue(&key, Some("Example Issuing CA"), Some(&serial));
     let success = RequestBody::scep_notify_success(&der, certificate.der(), "tx-1", now()).unwrap();
     // step-ca delivers twice (a retry after a lost answer).
     for _ in 0..2 {
