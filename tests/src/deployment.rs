@@ -113,11 +113,31 @@ impl Deployment {
     }
 
     /// The webhook URL with `query` (empty, or `?mode=…`) after it.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let d = step_posture_tests::deployment::Deployment::start(&[]).await?;
+    /// assert!(d.url("?mode=auto").to_string().ends_with("/webhook/device-attest?mode=auto"));
+    /// # Ok::<_, anyhow::Error>(()) })?;
+    /// # Ok::<_, anyhow::Error>(())
+    /// ```
     pub fn url(&self, query: &str) -> Uri {
         self.server.url(&format!("/webhook/device-attest{query}"))
     }
 
     /// POSTs `body` with `headers` to the webhook on a fresh connection.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// use http::StatusCode;
+    /// use step_posture_tests::deployment::Deployment;
+    ///
+    /// let d = Deployment::start(&[]).await?;
+    /// let (status, body) = d.post(&http::HeaderMap::new(), "{}").await?;
+    /// assert_eq!((status, body), (StatusCode::UNAUTHORIZED, serde_json::json!({"allow": false})));
+    /// # Ok::<_, anyhow::Error>(()) })?;
+    /// # Ok::<_, anyhow::Error>(())
+    /// ```
     pub async fn post(
         &self,
         headers: &HeaderMap,
@@ -180,11 +200,29 @@ impl Deployment {
     }
 
     /// Asks about `serial` as step-ca does ([`signed_enriching`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let d = step_posture_tests::deployment::Deployment::start(&[]).await?;
+    /// let (status, body) = d.ask("13804722").await?;
+    /// assert_eq!((status.as_u16(), body), (200, serde_json::json!({"allow": true})));
+    /// # Ok::<_, anyhow::Error>(()) })?;
+    /// # Ok::<_, anyhow::Error>(())
+    /// ```
     pub async fn ask(&self, serial: &str) -> anyhow::Result<Answer> {
         self.ask_at(serial, "").await
     }
 
     /// Asks about `serial` at the webhook URL with `query`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let d = step_posture_tests::deployment::Deployment::start(&[]).await?;
+    /// let (_, body) = d.ask_at("C02XL0GJJG5J", "?mode=laptop").await?;
+    /// assert_eq!(body["error"]["code"], "invalidMode");
+    /// # Ok::<_, anyhow::Error>(()) })?;
+    /// # Ok::<_, anyhow::Error>(())
+    /// ```
     pub async fn ask_at(&self, serial: &str, query: &str) -> anyhow::Result<Answer> {
         let (headers, body) = signed_enriching(serial)?;
         self.client
@@ -199,6 +237,16 @@ impl Deployment {
     }
 
     /// As [`Deployment::expect`], at the webhook URL with `query`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// use step_posture_tests::deployment::{Deployment, Expect};
+    ///
+    /// let d = Deployment::start(&[]).await?;
+    /// d.expect_at("?mode=computer", &[("C02XL0GJJG5J", Expect::allowed())]).await;
+    /// # Ok::<_, anyhow::Error>(()) })?;
+    /// # Ok::<_, anyhow::Error>(())
+    /// ```
     pub async fn expect_at(&self, query: &str, cases: &[(&str, Expect)]) {
         for (serial, expected) in cases {
             match self.ask_at(serial, query).await {

@@ -304,6 +304,19 @@ impl TestServer {
     }
 
     /// Reloads the server's files on demand, as SIGHUP does.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// use step_posture_tests::pki::Pki;
+    /// use step_posture_tests::server::TestServer;
+    ///
+    /// let pki = Pki::generate()?;
+    /// let server = TestServer::start(&pki, &[]).await?;
+    /// let reloaded = server.reloader().reload_devices().await;
+    /// assert!(matches!(reloaded, Some(Ok(3))), "{reloaded:?}");
+    /// # Ok::<_, anyhow::Error>(()) })?;
+    /// # Ok::<_, anyhow::Error>(())
+    /// ```
     pub fn reloader(&self) -> &Reloader {
         &self.reloader
     }
