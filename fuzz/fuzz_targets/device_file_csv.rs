@@ -3,22 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use posture_file::{DeviceList, FileFormat};
+use posture_file::FileFormat;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(list) = DeviceList::parse(data, FileFormat::Csv, "fuzz.csv") else {
-        return;
-    };
-    assert!(!list.is_empty(), "a loaded list is never empty");
-    for record in list.iter() {
-        let id = record.identifier();
-        assert!(!id.is_empty(), "no empty identifier is loaded");
-        assert!(list.get(id).is_some(), "every listed identifier is found");
-        if let Some(enrichment) = record.enrichment() {
-            let value: serde_json::Value = serde_json::from_slice(enrichment.as_bytes())
-                .unwrap_or_else(|err| panic!("enrichment of {id:?} is not JSON: {err}"));
-            assert!(value.is_object(), "enrichment of {id:?} is an object");
-        }
-        assert!(list.decide(id).is_allowed(), "a listed device is allowed");
-    }
+    step_posture_fuzz::device_file(data, FileFormat::Csv, "fuzz.csv");
 });

@@ -53,72 +53,37 @@ impl Pki {
     /// Generates everything.
     pub fn generate() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
+        let now = time::OffsetDateTime::now_utc();
+        let fresh = (
+            now - time::Duration::hours(1),
+            now + time::Duration::days(1),
+        );
         let root = issuer("Test step-ca Root")?;
         let foreign = issuer("Unrelated Root")?;
         let ca = dir.path().join("root.pem");
         std::fs::write(&ca, root.pem())?;
-        let server = leaf(
-            dir.path(),
-            "server",
-            &root,
-            &["localhost", "127.0.0.1"],
-            &[ExtendedKeyUsagePurpose::ServerAuth],
-        )?;
-        let both = [
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let step_ca = leaf(dir.path(), "step-ca", &root, &[STEP_CA_NAME], &both)?;
-        let wrong_name = leaf(
-            dir.path(),
-            "wrong-name",
-            &root,
-            &["evil.example.com"],
-            &both,
-        )?;
-        let device = leaf(
-            dir.path(),
-            "device",
-            &root,
-            &[],
-            &[ExtendedKeyUsagePurpose::ClientAuth],
-        )?;
-        let device_with_ca_name = leaf(
-            dir.path(),
-            "device-ca-name",
-            &root,
-            &[STEP_CA_NAME],
-            &[ExtendedKeyUsagePurpose::ClientAuth],
-        )?;
-        let other_ca = leaf(dir.path(), "other-ca", &foreign, &[STEP_CA_NAME], &both)?;
-        let any_eku_with_ca_name = leaf(
-            dir.path(),
-            "any-eku-ca-name",
-            &root,
-            &[STEP_CA_NAME],
-            &[
-                ExtendedKeyUsagePurpose::ClientAuth,
-                ExtendedKeyUsagePurpose::Any,
-            ],
-        )?;
+        let mint = |name, issuer, sans: &[&str], ekus: &[ExtendedKeyUsagePurpose], validity| {
+            leaf(dir.path(), name, issuer, sans, ekus, validity)
+        };
+        let server_auth = [ExtendedKeyUsagePurpose::ServerAuth];
+        let client_auth = [ExtendedKeyUsagePurpose::ClientAuth];
+        let both = [server_auth[0].clone(), client_auth[0].clone()];
+        let any = [client_auth[0].clone(), ExtendedKeyUsagePurpose::Any];
+        let local = ["localhost", "127.0.0.1"];
+        let step_ca_name = [STEP_CA_NAME];
+        let server = mint("server", &root, &local, &server_auth, fresh)?;
+        let step_ca = mint("step-ca", &root, &step_ca_name, &both, fresh)?;
+        let wrong_name = mint("wrong-name", &root, &["evil.example.com"], &both, fresh)?;
+        let device = mint("device", &root, &[], &client_auth, fresh)?;
+        let device_with_ca_name =
+            mint("device-ca-name", &root, &step_ca_name, &client_auth, fresh)?;
+        let other_ca = mint("other-ca", &foreign, &step_ca_name, &both, fresh)?;
+        let any_eku_with_ca_name = mint("any-eku-ca-name", &root, &step_ca_name, &any, fresh)?;
         let day = time::Duration::days(1);
-        let now = time::OffsetDateTime::now_utc();
-        let expired_step_ca = leaf_valid(
-            dir.path(),
-            "expired-step-ca",
-            &root,
-            &[STEP_CA_NAME],
-            &both,
-            (now - day * 2, now - day),
-        )?;
-        let future_step_ca = leaf_valid(
-            dir.path(),
-            "future-step-ca",
-            &root,
-            &[STEP_CA_NAME],
-            &both,
-            (now + day, now + day * 2),
-        )?;
+        let expired = (now - day * 2, now - day);
+        let expired_step_ca = mint("expired-step-ca", &root, &step_ca_name, &both, expired)?;
+        let future = (now + day, now + day * 2);
+        let future_step_ca = mint("future-step-ca", &root, &step_ca_name, &both, future)?;
         let root_as_client = Identity {
             cert: dir.path().join("root-as-client.pem"),
             key: dir.path().join("root-as-client-key.pem"),
@@ -155,22 +120,9 @@ fn issuer(name: &str) -> anyhow::Result<CertifiedIssuer<'static, KeyPair>> {
     Ok(CertifiedIssuer::self_signed(params, KeyPair::generate()?)?)
 }
 
+/// A leaf certificate from `issuer`, valid from the first to the second time, written to
+/// `dir` as `<name>.pem` and `<name>-key.pem`.
 fn leaf(
-    dir: &Path,
-    name: &str,
-    issuer: &CertifiedIssuer<'static, KeyPair>,
-    sans: &[&str],
-    ekus: &[ExtendedKeyUsagePurpose],
-) -> anyhow::Result<Identity> {
-    let now = time::OffsetDateTime::now_utc();
-    let validity = (
-        now - time::Duration::hours(1),
-        now + time::Duration::days(1),
-    );
-    leaf_valid(dir, name, issuer, sans, ekus, validity)
-}
-
-fn leaf_valid(
     dir: &Path,
     name: &str,
     issuer: &CertifiedIssuer<'static, KeyPair>,

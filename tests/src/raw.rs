@@ -177,6 +177,39 @@ where
     }
 }
 
+/// Writes one HTTP/1.1 request ([`http1_request`]) on `stream` and reads its response
+/// ([`read_response`]): the status and body.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// use step_posture_tests::pki::Pki;
+/// use step_posture_tests::raw::{connect, exchange};
+/// use step_posture_tests::server::TestServer;
+///
+/// let pki = Pki::generate()?;
+/// let server = TestServer::start(&pki, &[]).await?;
+/// let mut stream = connect(&pki, server.addr()).await?;
+/// let (status, _) = exchange(&mut stream, "GET", "/livez", &http::HeaderMap::new(), b"").await?;
+/// assert_eq!(status, 200);
+/// # Ok::<_, anyhow::Error>(()) })?;
+/// # Ok::<_, anyhow::Error>(())
+/// ```
+pub async fn exchange<S>(
+    stream: &mut S,
+    method: &str,
+    path: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> anyhow::Result<(u16, Vec<u8>)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream
+        .write_all(&http1_request(method, path, headers, body))
+        .await?;
+    read_response(stream).await
+}
+
 /// An HTTP/1.1 request: `method path`, `headers`, and `body` with its `Content-Length`.
 pub fn http1_request(method: &str, path: &str, headers: &http::HeaderMap, body: &[u8]) -> Vec<u8> {
     let mut out = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\n").into_bytes();

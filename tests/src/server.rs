@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use smallstep_webhook::{RequestBody, Signer, WebhookSecret};
 use step_posture_connector::client::{Connection, client_config};
 use step_posture_connector::commands::Server;
 use step_posture_connector::config::Config;
+use step_posture_connector::reload::Reloader;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -43,12 +45,82 @@ C02XL0GJJG5J,alice@example.com,Engineering\n\
 F4KQ2J9XN7,bob@example.com,Sales\n\
 13804722,ops@example.com,\"Operations, Keys\"\n";
 
+/// The variables every test server starts from: the file provider reading `devices` (a
+/// `.csv` name is read as CSV, any other as JSON), TLS from `cert` and `key`, both webhooks,
+/// and a free port on 127.0.0.1.
+///
+/// ```
+/// let vars = step_posture_tests::server::default_vars(
+///     "/tmp/devices.csv".as_ref(),
+///     "cert.pem".as_ref(),
+///     "key.pem".as_ref(),
+/// );
+/// assert_eq!(vars["FILE_TYPE"], "csv");
+/// assert_eq!(vars["PORT"], "0");
+/// ```
+pub fn default_vars(devices: &Path, cert: &Path, key: &Path) -> HashMap<String, String> {
+    let file_type = match devices.extension() {
+        Some(ext) if ext == "csv" => "csv",
+        _ => "json",
+    };
+    [
+        ("PROVIDER", "file".to_owned()),
+        ("FILE_PATH", devices.display().to_string()),
+        ("FILE_TYPE", file_type.to_owned()),
+        ("TLS_CERT_PATH", cert.display().to_string()),
+        ("TLS_KEY_PATH", key.display().to_string()),
+        ("WEBHOOK_IDS", format!("{ENRICHING_ID},{AUTHORIZING_ID}")),
+        (
+            "WEBHOOK_SECRETS",
+            format!("{ENRICHING_SECRET},{AUTHORIZING_SECRET}"),
+        ),
+        ("BIND_ADDRESS", "127.0.0.1".to_owned()),
+        ("PORT", "0".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Sets `extra` over `vars`, replacing what they had.
+///
+/// ```
+/// let mut vars = std::collections::HashMap::from([("PORT".to_owned(), "0".to_owned())]);
+/// step_posture_tests::server::set_vars(&mut vars, &[("PORT", "8443"), ("TIMEOUT", "1")]);
+/// assert_eq!((vars["PORT"].as_str(), vars["TIMEOUT"].as_str()), ("8443", "1"));
+/// ```
+pub fn set_vars(vars: &mut HashMap<String, String>, extra: &[(&str, &str)]) {
+    for (key, value) in extra {
+        vars.insert((*key).to_owned(), (*value).to_owned());
+    }
+}
+
+/// `owned` variables (as the fakes' `env_vars` give them) followed by `extra`, borrowed, as
+/// [`TestServer::start`] takes them; a later entry wins.
+///
+/// ```
+/// let owned = vec![("JAMF_URL".to_owned(), "https://127.0.0.1:1".to_owned())];
+/// let vars = step_posture_tests::server::with_vars(&owned, &[("PROVIDER", "jamf")]);
+/// assert_eq!(vars, [("JAMF_URL", "https://127.0.0.1:1"), ("PROVIDER", "jamf")]);
+/// ```
+pub fn with_vars<'a>(
+    owned: &'a [(String, String)],
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(extra.iter().copied())
+        .collect()
+}
+
 /// A running server. Dropping it stops it.
 #[derive(Debug)]
 pub struct TestServer {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     issuer_addr: Option<SocketAddr>,
+    reloader: Reloader,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     dir: TempDir,
@@ -70,7 +142,24 @@ pub struct Options<'a> {
     pub provider: Option<Arc<dyn DynPostureProvider>>,
     /// Reload the webhooks from this directory's `.env` (and the `WEBHOOK_*_FILE` files),
     /// as `serve` does from the working directory.
-    pub reload_webhooks_from: Option<&'a std::path::Path>,
+    pub reload_webhooks_from: Option<&'a Path>,
+}
+
+impl<'a> Options<'a> {
+    /// Only `tweak`, applied to the configuration after validation.
+    ///
+    /// ```
+    /// let options = step_posture_tests::server::Options::tweak(&|config| {
+    ///     config.timeout = std::time::Duration::from_millis(500);
+    /// });
+    /// assert!(options.tweak.is_some() && options.devices.is_none());
+    /// ```
+    pub fn tweak(tweak: Tweak<'a>) -> Self {
+        Self {
+            tweak: Some(tweak),
+            ..Self::default()
+        }
+    }
 }
 
 impl std::fmt::Debug for Options<'_> {
@@ -119,45 +208,54 @@ impl TestServer {
         let dir = tempfile::tempdir()?;
         let devices_path = dir.path().join(file_name);
         std::fs::write(&devices_path, devices)?;
-        let file_type = if file_name.ends_with(".csv") {
-            "csv"
-        } else {
-            "json"
-        };
-        let mut vars: HashMap<String, String> = [
-            ("PROVIDER", "file".to_owned()),
-            ("FILE_PATH", devices_path.display().to_string()),
-            ("FILE_TYPE", file_type.to_owned()),
-            ("TLS_CERT_PATH", pki.server.cert.display().to_string()),
-            ("TLS_KEY_PATH", pki.server.key.display().to_string()),
-            ("WEBHOOK_IDS", format!("{ENRICHING_ID},{AUTHORIZING_ID}")),
-            (
-                "WEBHOOK_SECRETS",
-                format!("{ENRICHING_SECRET},{AUTHORIZING_SECRET}"),
-            ),
-            ("BIND_ADDRESS", "127.0.0.1".to_owned()),
-            ("PORT", "0".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        for (key, value) in extra {
-            vars.insert((*key).to_owned(), (*value).to_owned());
-        }
+        let mut vars = default_vars(&devices_path, &pki.server.cert, &pki.server.key);
+        set_vars(&mut vars, extra);
         let mut config = Config::from_vars(&vars)?;
         if let Some(tweak) = options.tweak {
             tweak(&mut config);
         }
-        let mut server = match options.provider {
+        Self::run(config, dir, options.provider, options.reload_webhooks_from).await
+    }
+
+    /// Binds a server for `config` (with `provider` instead of the configured one, if
+    /// given, and reloading its webhooks from `reload_webhooks_from`, if given) and runs it
+    /// in the background; `dir` is kept for as long as the server runs.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// use std::collections::HashMap;
+    /// use step_posture_tests::pki::Pki;
+    /// use step_posture_tests::server::{DEVICES_JSON, TestServer, default_vars};
+    ///
+    /// let pki = Pki::generate()?;
+    /// let dir = tempfile::tempdir()?;
+    /// let devices = dir.path().join("devices.json");
+    /// std::fs::write(&devices, DEVICES_JSON)?;
+    /// let vars: HashMap<String, String> = default_vars(&devices, &pki.server.cert, &pki.server.key);
+    /// let config = step_posture_connector::config::Config::from_vars(&vars)?;
+    /// let server = TestServer::run(config, dir, None, None).await?;
+    /// assert_ne!(server.addr().port(), 0);
+    /// server.stop_cleanly().await?;
+    /// # Ok::<_, anyhow::Error>(()) })?;
+    /// # Ok::<_, anyhow::Error>(())
+    /// ```
+    pub async fn run(
+        config: Config,
+        dir: TempDir,
+        provider: Option<Arc<dyn DynPostureProvider>>,
+        reload_webhooks_from: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let mut server = match provider {
             Some(provider) => Server::bind_with_provider(config, provider).await?,
             None => Server::bind(config).await?,
         };
-        if let Some(dir) = options.reload_webhooks_from {
+        if let Some(dir) = reload_webhooks_from {
             server = server.reload_webhooks_from(dir);
         }
         let addr = server.local_addr()?;
         let metrics_addr = server.metrics_addr();
         let issuer_addr = server.issuer_addr();
+        let reloader = server.reloader();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = rx.await;
@@ -166,6 +264,7 @@ impl TestServer {
             addr,
             metrics_addr,
             issuer_addr,
+            reloader,
             shutdown: Some(tx),
             task: Some(task),
             dir,
@@ -204,13 +303,37 @@ impl TestServer {
         self.url("/webhook/device-attest")
     }
 
+    /// Reloads the server's files on demand, as SIGHUP does.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// use step_posture_tests::pki::Pki;
+    /// use step_posture_tests::server::TestServer;
+    ///
+    /// let pki = Pki::generate()?;
+    /// let server = TestServer::start(&pki, &[]).await?;
+    /// let reloaded = server.reloader().reload_devices().await;
+    /// assert!(matches!(reloaded, Some(Ok(3))), "{reloaded:?}");
+    /// # Ok::<_, anyhow::Error>(()) })?;
+    /// # Ok::<_, anyhow::Error>(())
+    /// ```
+    pub fn reloader(&self) -> &Reloader {
+        &self.reloader
+    }
+
     /// Stops the server and waits for it to finish.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        let _ = self.stop_cleanly().await;
+    }
+
+    /// Stops the server and waits for it to finish; an error if its task panicked.
+    pub async fn stop_cleanly(mut self) -> Result<(), tokio::task::JoinError> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        match self.task.take() {
+            Some(task) => task.await,
+            None => Ok(()),
         }
     }
 }
@@ -265,6 +388,45 @@ impl Client {
     ) -> anyhow::Result<(StatusCode, Bytes)> {
         self.send(Method::POST, url, headers, body).await
     }
+
+    /// POSTs on a fresh connection; the status and the answer read as JSON ([`json`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// use step_posture_tests::pki::Pki;
+    /// use step_posture_tests::server::{Client, TestServer, signed_enriching};
+    ///
+    /// let pki = Pki::generate()?;
+    /// let server = TestServer::start(&pki, &[]).await?;
+    /// let (headers, body) = signed_enriching("C02XL0GJJG5J")?;
+    /// let (status, answer) = Client::new(&pki)?.post_json(&server.webhook_url(), &headers, body).await?;
+    /// assert_eq!((status.as_u16(), &answer["allow"]), (200, &true.into()));
+    /// # Ok::<_, anyhow::Error>(()) })?;
+    /// # Ok::<_, anyhow::Error>(())
+    /// ```
+    pub async fn post_json(
+        &self,
+        url: &Uri,
+        headers: &HeaderMap,
+        body: impl Into<Bytes>,
+    ) -> anyhow::Result<(StatusCode, serde_json::Value)> {
+        let (status, body) = self.post(url, headers, body).await?;
+        Ok((status, json(&body)))
+    }
+}
+
+/// An ENRICHING device-attest request for `serial` as step-ca sends it ([`enriching_body`]
+/// signed by [`enriching_signer`]): its headers and body.
+///
+/// ```
+/// let (headers, body) = step_posture_tests::server::signed_enriching("C02XL0GJJG5J")?;
+/// assert!(headers.contains_key(smallstep_webhook::SIGNATURE_HEADER));
+/// assert!(String::from_utf8_lossy(&body).contains("C02XL0GJJG5J"));
+/// # Ok::<_, anyhow::Error>(())
+/// ```
+pub fn signed_enriching(serial: &str) -> anyhow::Result<(HeaderMap, Vec<u8>)> {
+    let signed = enriching_signer()?.sign_body(&enriching_body(serial, None)?);
+    Ok((signed.headers, signed.body))
 }
 
 /// An ENRICHING device-attest body for `serial`, with a real CSR whose CN is

@@ -8,38 +8,33 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method, StatusCode};
+use step_posture_tests::deployment::{Deployment, Expect};
 use step_posture_tests::flood::{Flood, FloodTls, Silence, UNFINISHED_HTTP2};
 use step_posture_tests::pki::Pki;
 use step_posture_tests::raw::{
-    connect, connect_with, http1_request, loopback, read_response, tcp_from, tls_config, tls_over,
-    wait_for_close,
+    connect, connect_with, exchange, http1_request, loopback, read_response, tcp_from, tls_config,
+    tls_over, wait_for_close,
 };
-use step_posture_tests::server::{Client, Options, TestServer, enriching_signer, json};
+use step_posture_tests::server::{Options, enriching_signer, json, signed_enriching};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::limits::signed_request;
-
 /// A server with `MAX_CONNECTIONS` and `MAX_CONNECTIONS_PER_ADDRESS` set.
-async fn start(pki: &Pki, max: &str, per_address: &str) -> TestServer {
-    TestServer::start(
-        pki,
-        &[
-            ("MAX_CONNECTIONS", max),
-            ("MAX_CONNECTIONS_PER_ADDRESS", per_address),
-        ],
-    )
+async fn start(max: &str, per_address: &str) -> Deployment {
+    crate::start(&[
+        ("MAX_CONNECTIONS", max),
+        ("MAX_CONNECTIONS_PER_ADDRESS", per_address),
+    ])
     .await
-    .unwrap()
 }
 
 /// `GET /livez` on an open HTTP/1.1 connection; the status.
 async fn livez<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> u16 {
-    stream
-        .write_all(&http1_request("GET", "/livez", &HeaderMap::new(), b""))
+    let none = HeaderMap::new();
+    exchange(stream, "GET", "/livez", &none, b"")
         .await
-        .unwrap();
-    read_response(stream).await.unwrap().0
+        .unwrap()
+        .0
 }
 
 fn flood_tls(pki: &Pki) -> FloodTls {
@@ -56,12 +51,10 @@ fn flood_tls(pki: &Pki) -> FloodTls {
 /// each within 1 s.
 #[tokio::test]
 async fn silent_connections_from_one_address_do_not_keep_another_out() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[("MAX_CONNECTIONS", "16")])
-        .await
-        .unwrap();
+    let d = crate::start(&[("MAX_CONNECTIONS", "16")]).await;
+    let (pki, server) = (&d.pki, &d.server);
     let flood = Flood::start(
-        &flood_tls(&pki),
+        &flood_tls(pki),
         server.addr(),
         loopback(2),
         64,
@@ -71,19 +64,13 @@ async fn silent_connections_from_one_address_do_not_keep_another_out() {
         flood.until_held(16, Duration::from_secs(5)).await,
         "the flood never reached the server's limit"
     );
-    let client = Client::new(&pki).unwrap();
     for attempt in 0..10 {
-        let (headers, body) = signed_request();
-        let answer = tokio::time::timeout(
-            Duration::from_secs(1),
-            client.post(&server.webhook_url(), &headers, body),
-        )
-        .await;
-        let (status, response) = answer
+        let (headers, body) = signed_enriching("C02XL0GJJG5J").unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(1), d.post(&headers, body)).await;
+        let answer = answer
             .unwrap_or_else(|_| panic!("request {attempt} not answered within 1 s"))
             .unwrap();
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(json(&response)["allow"], true);
+        Expect::allowed().check(&format!("request {attempt}"), &answer);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     flood.stop().await;
@@ -95,23 +82,15 @@ async fn silent_connections_from_one_address_do_not_keep_another_out() {
 /// first HEADERS frame are all closed then, not at `IDLE_TIMEOUT` (120 s).
 #[tokio::test]
 async fn a_connection_must_send_its_first_request_within_the_header_read_timeout() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start_with(
-        &pki,
-        &[],
-        Options {
-            tweak: Some(&|config| {
-                config.limits.header_read_timeout = Duration::from_millis(500);
-            }),
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
+    let options = Options::tweak(&|config| {
+        config.limits.header_read_timeout = Duration::from_millis(500);
+    });
+    let d = Deployment::start_with(&[], options).await.unwrap();
+    let (pki, server) = (&d.pki, &d.server);
     let started = Instant::now();
     let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
-    let mut http1 = connect(&pki, server.addr()).await.unwrap();
-    let mut http2 = connect_with(tls_config(&pki, &[b"h2"]).unwrap(), server.addr())
+    let mut http1 = connect(pki, server.addr()).await.unwrap();
+    let mut http2 = connect_with(tls_config(pki, &[b"h2"]).unwrap(), server.addr())
         .await
         .unwrap();
     assert_eq!(http2.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
@@ -139,19 +118,18 @@ async fn a_connection_must_send_its_first_request_within_the_header_read_timeout
 /// close_notify, then end of stream) to admit a new client at once; the others stay usable.
 #[tokio::test]
 async fn idle_connections_yield_their_slots_to_new_clients_when_the_server_is_full() {
-    let pki = Pki::generate().unwrap();
-    let server = start(&pki, "4", "0").await;
+    let d = start("4", "0").await;
+    let (pki, server) = (&d.pki, &d.server);
     let mut idle = Vec::new();
     for _ in 0..4 {
-        let mut stream = connect(&pki, server.addr()).await.unwrap();
+        let mut stream = connect(pki, server.addr()).await.unwrap();
         assert_eq!(livez(&mut stream).await, 200);
         idle.push(stream);
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     let answer = tokio::time::timeout(
         Duration::from_secs(1),
-        Client::new(&pki)
-            .unwrap()
+        d.client
             .send(Method::GET, &server.url("/livez"), &HeaderMap::new(), ""),
     )
     .await
@@ -186,12 +164,10 @@ async fn probe(addr: SocketAddr) -> anyhow::Result<u16> {
 /// once and then staying idle; `/livez` from a fifth address is answered within 1 s each time.
 #[tokio::test]
 async fn the_metrics_listener_answers_probes_under_a_flood_of_idle_sockets() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[("METRICS_ADDR", "127.0.0.1:0")])
-        .await
-        .unwrap();
+    let d = crate::start(&[("METRICS_ADDR", "127.0.0.1:0")]).await;
+    let (pki, server) = (&d.pki, &d.server);
     let metrics = server.metrics_addr().unwrap();
-    let tls = flood_tls(&pki);
+    let tls = flood_tls(pki);
     let floods = [
         Flood::start(&tls, metrics, loopback(2), 40, &[Silence::Tcp]),
         Flood::start(&tls, metrics, loopback(3), 40, &[Silence::PlainIdle]),
@@ -226,14 +202,12 @@ async fn the_metrics_listener_answers_probes_under_a_flood_of_idle_sockets() {
 /// is small, as on a slow link, so the body cannot hide in the kernel's buffers.
 #[tokio::test]
 async fn an_oversized_http1_body_is_answered_413_in_every_attempt() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[("MAX_BODY_BYTES", "65536")])
-        .await
-        .unwrap();
+    let d = crate::start(&[("MAX_BODY_BYTES", "65536")]).await;
+    let (pki, server) = (&d.pki, &d.server);
     let body = vec![b' '; 8 * 65536];
     let headers = enriching_signer().unwrap().headers(&body);
     let request = http1_request("POST", "/webhook/device-attest", &headers, &body);
-    let tls = tls_config(&pki, &[b"http/1.1"]).unwrap();
+    let tls = tls_config(pki, &[b"http/1.1"]).unwrap();
     let mut lost = Vec::new();
     for attempt in 0..50 {
         let socket = TcpSocket::new_v4().unwrap();
@@ -262,9 +236,9 @@ async fn an_oversized_http1_body_is_answered_413_in_every_attempt() {
 /// refused at once, and another address is admitted.
 #[tokio::test]
 async fn one_address_gets_at_most_max_connections_per_address() {
-    let pki = Pki::generate().unwrap();
-    let server = start(&pki, "16", "2").await;
-    let tls = tls_config(&pki, &[b"http/1.1"]).unwrap();
+    let d = start("16", "2").await;
+    let (pki, server) = (&d.pki, &d.server);
+    let tls = tls_config(pki, &[b"http/1.1"]).unwrap();
     let mut held = Vec::new();
     for _ in 0..2 {
         let tcp = tcp_from(loopback(6), server.addr()).await.unwrap();

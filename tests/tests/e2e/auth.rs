@@ -4,9 +4,9 @@
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use smallstep_webhook::{Authorization, RequestBody};
-use step_posture_tests::pki::Pki;
+use step_posture_tests::deployment::{Deployment, Expect};
 use step_posture_tests::server::{
-    Client, ENRICHING_ID, TestServer, authorizing_signer, enriching_body, enriching_signer, json,
+    ENRICHING_ID, authorizing_signer, enriching_body, enriching_signer, signed_enriching,
 };
 
 const TOKEN: &str = "s3cr3t-bearer-token";
@@ -14,7 +14,7 @@ const USER: &str = "step-ca";
 const PASSWORD: &str = "pa:ss;word";
 
 /// The ENRICHING webhook needs a bearer token, the AUTHORIZING one basic credentials.
-async fn server(pki: &Pki) -> TestServer {
+async fn deployment() -> Deployment {
     // The password holds a colon: only the first one separates it from the user name. The
     // credentials come from a file, one entry per line (the first, empty, is ENRICHING's).
     let dir = tempfile::tempdir().unwrap();
@@ -22,30 +22,13 @@ async fn server(pki: &Pki) -> TestServer {
     std::fs::write(&basic, format!("\n{USER}:{PASSWORD}\n")).unwrap();
     let basic = basic.display().to_string();
     let tokens = format!("{TOKEN},");
-    let server = TestServer::start(
-        pki,
-        &[
-            ("WEBHOOK_BEARER_TOKENS", tokens.as_str()),
-            ("WEBHOOK_BASIC_AUTH_FILE", basic.as_str()),
-        ],
-    )
-    .await
-    .unwrap();
+    let d = crate::start(&[
+        ("WEBHOOK_BEARER_TOKENS", tokens.as_str()),
+        ("WEBHOOK_BASIC_AUTH_FILE", basic.as_str()),
+    ])
+    .await;
     drop(dir);
-    server
-}
-
-async fn post(
-    server: &TestServer,
-    client: &Client,
-    headers: HeaderMap,
-    body: Vec<u8>,
-) -> (StatusCode, serde_json::Value) {
-    let (status, body) = client
-        .post(&server.webhook_url(), &headers, body)
-        .await
-        .unwrap();
-    (status, json(&body))
+    d
 }
 
 fn with_authorization(mut headers: HeaderMap, value: Option<&str>) -> HeaderMap {
@@ -56,170 +39,180 @@ fn with_authorization(mut headers: HeaderMap, value: Option<&str>) -> HeaderMap 
     headers
 }
 
-#[tokio::test]
-async fn a_bearer_token_is_required_and_checked_when_configured() {
-    let pki = Pki::generate().unwrap();
-    let server = server(&pki).await;
-    let client = Client::new(&pki).unwrap();
+/// A request about a listed device from the ENRICHING webhook, with its bearer token.
+fn with_the_bearer_token() -> (HeaderMap, Vec<u8>) {
     let signer = enriching_signer()
         .unwrap()
         .with_authorization(Authorization::bearer(TOKEN).unwrap());
     let signed = signer.sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
+    (signed.headers, signed.body)
+}
 
-    let (status, body) = post(
-        &server,
-        &client,
-        signed.headers.clone(),
-        signed.body.clone(),
+/// Each case's `Authorization` value (`None`: no header at all) in place of the right one
+/// gets a bare 401.
+async fn refused_with(
+    d: &Deployment,
+    (headers, body): (&HeaderMap, &[u8]),
+    cases: &[(&str, Option<String>)],
+) {
+    for (case, value) in cases {
+        let headers = with_authorization(headers.clone(), value.as_deref());
+        let unauthorized = Expect::refused(StatusCode::UNAUTHORIZED);
+        d.expect_post(case, &headers, body.to_vec(), &unauthorized)
+            .await;
+    }
+}
+
+/// `auth`'s header value, as a case for [`refused_with`].
+fn header(auth: &Authorization) -> Option<String> {
+    Some(auth.header_value().to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_bearer_token_is_required_and_checked_when_configured() {
+    let d = deployment().await;
+    let (headers, body) = with_the_bearer_token();
+    // The scheme is case-insensitive, as HTTP says.
+    let lower = with_authorization(headers.clone(), Some(&format!("bearer {TOKEN}")));
+    for (case, headers) in [("as signed", headers.clone()), ("lower-case scheme", lower)] {
+        d.expect_post(case, &headers, body.clone(), &Expect::allowed())
+            .await;
+    }
+    let prefix = &TOKEN[..TOKEN.len() - 1];
+    refused_with(
+        &d,
+        (&headers, &body),
+        &[
+            ("missing", None),
+            ("wrong token", Some("Bearer not-the-token".to_owned())),
+            ("token with a byte more", Some(format!("Bearer {TOKEN}x"))),
+            ("token prefix", Some(format!("Bearer {prefix}"))),
+            ("basic instead of bearer", Some(format!("Basic {TOKEN}"))),
+            ("no scheme", Some(TOKEN.to_owned())),
+            ("empty", Some(String::new())),
+        ],
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["allow"], true);
-    // The scheme is case-insensitive, as HTTP says.
-    let lower = with_authorization(signed.headers.clone(), Some(&format!("bearer {TOKEN}")));
-    assert_eq!(
-        post(&server, &client, lower, signed.body.clone()).await.0,
-        StatusCode::OK
-    );
-
-    for (case, value) in [
-        ("missing", None),
-        ("wrong token", Some("Bearer not-the-token".to_owned())),
-        ("token with a byte more", Some(format!("Bearer {TOKEN}x"))),
-        (
-            "token prefix",
-            Some(format!("Bearer {}", &TOKEN[..TOKEN.len() - 1])),
-        ),
-        ("basic instead of bearer", Some(format!("Basic {TOKEN}"))),
-        ("no scheme", Some(TOKEN.to_owned())),
-        ("empty", Some(String::new())),
-    ] {
-        let headers = with_authorization(signed.headers.clone(), value.as_deref());
-        let (status, body) = post(&server, &client, headers, signed.body.clone()).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{case}");
-        assert_eq!(body, serde_json::json!({"allow": false}), "{case}");
-    }
     // Two Authorization headers, one of them right: refused.
-    let mut twice = signed.headers.clone();
+    let mut twice = headers.clone();
     twice.append(AUTHORIZATION, HeaderValue::from_static("Bearer other"));
-    assert_eq!(
-        post(&server, &client, twice, signed.body.clone()).await.0,
-        StatusCode::UNAUTHORIZED
-    );
+    let unauthorized = Expect::refused(StatusCode::UNAUTHORIZED);
+    d.expect_post("twice", &twice, body, &unauthorized).await;
 }
 
 #[tokio::test]
 async fn the_right_token_does_not_replace_the_hmac() {
-    let pki = Pki::generate().unwrap();
-    let server = server(&pki).await;
-    let client = Client::new(&pki).unwrap();
-    let signer = enriching_signer()
-        .unwrap()
-        .with_authorization(Authorization::bearer(TOKEN).unwrap());
-    let signed = signer.sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
-    // Right token, body changed after signing.
-    let mut tampered = signed.body.clone();
+    let d = deployment().await;
+    let (headers, body) = with_the_bearer_token();
+    let mut tampered = body.clone();
     let last = tampered.len() - 2;
     tampered[last] ^= 1;
-    let (status, _) = post(&server, &client, signed.headers.clone(), tampered).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    // Right token, no signature at all.
-    let mut unsigned = signed.headers.clone();
+    let mut unsigned = headers.clone();
     unsigned.remove(smallstep_webhook::SIGNATURE_HEADER);
-    let (status, _) = post(&server, &client, unsigned, signed.body.clone()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    // Right token and signature, but the body was signed for the other webhook.
+    // Signed with the AUTHORIZING webhook's secret, sent under the ENRICHING ID.
     let other = authorizing_signer()
         .unwrap()
         .with_authorization(Authorization::bearer(TOKEN).unwrap());
-    let mut headers = other.headers(&signed.body);
-    headers.insert(
+    let mut cross = other.headers(&body);
+    cross.insert(
         smallstep_webhook::WEBHOOK_ID_HEADER,
         HeaderValue::from_static(ENRICHING_ID),
     );
-    let (status, _) = post(&server, &client, headers, signed.body).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for (case, headers, body) in [
+        ("right token, body changed after signing", headers, tampered),
+        ("right token, no signature at all", unsigned, body.clone()),
+        (
+            "right token and signature, for the other webhook",
+            cross,
+            body,
+        ),
+    ] {
+        let unauthorized = Expect::status(StatusCode::UNAUTHORIZED);
+        d.expect_post(case, &headers, body, &unauthorized).await;
+    }
 }
 
 #[tokio::test]
 async fn basic_credentials_are_required_and_checked_when_configured() {
-    let pki = Pki::generate().unwrap();
-    let server = server(&pki).await;
-    let client = Client::new(&pki).unwrap();
+    let d = deployment().await;
     let body =
         RequestBody::device_attest_authorizing("C02XL0GJJG5J", time::OffsetDateTime::now_utc());
     let right = authorizing_signer()
         .unwrap()
         .with_authorization(Authorization::basic(USER, PASSWORD).unwrap());
     let signed = right.sign_body(&body);
-    let (status, response) = post(
-        &server,
-        &client,
-        signed.headers.clone(),
-        signed.body.clone(),
+    let (headers, body) = (&signed.headers, &signed.body);
+    d.expect_post(
+        "right credentials",
+        headers,
+        body.clone(),
+        &Expect::allowed(),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{response}");
-    assert_eq!(response["allow"], true);
-
-    let wrong_password = Authorization::basic(USER, "wrong").unwrap();
-    let wrong_user = Authorization::basic("someone", PASSWORD).unwrap();
-    let bearer = Authorization::bearer(TOKEN).unwrap();
-    for (case, value) in [
-        ("missing", None),
-        (
-            "wrong password",
-            Some(wrong_password.header_value().to_str().unwrap().to_owned()),
-        ),
-        (
-            "wrong user",
-            Some(wrong_user.header_value().to_str().unwrap().to_owned()),
-        ),
-        (
-            "a bearer token instead",
-            Some(bearer.header_value().to_str().unwrap().to_owned()),
-        ),
-        ("not base64", Some("Basic !!!".to_owned())),
-        (
-            "unencoded credentials",
-            Some(format!("Basic {USER}:{PASSWORD}")),
-        ),
-    ] {
-        let headers = with_authorization(signed.headers.clone(), value.as_deref());
-        let (status, body) = post(&server, &client, headers, signed.body.clone()).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{case}");
-        assert_eq!(body, serde_json::json!({"allow": false}), "{case}");
-    }
+    refused_with(
+        &d,
+        (headers, body),
+        &[
+            ("missing", None),
+            (
+                "wrong password",
+                header(&Authorization::basic(USER, "wrong").unwrap()),
+            ),
+            (
+                "wrong user",
+                header(&Authorization::basic("someone", PASSWORD).unwrap()),
+            ),
+            (
+                "a bearer token instead",
+                header(&Authorization::bearer(TOKEN).unwrap()),
+            ),
+            ("not base64", Some("Basic !!!".to_owned())),
+            (
+                "unencoded credentials",
+                Some(format!("Basic {USER}:{PASSWORD}")),
+            ),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn webhooks_without_credentials_need_no_authorization_header() {
-    let pki = Pki::generate().unwrap();
     // Only the AUTHORIZING webhook has a token here; the ENRICHING one has an empty entry.
     let tokens = format!(",{TOKEN}");
-    let server = TestServer::start(&pki, &[("WEBHOOK_BEARER_TOKENS", tokens.as_str())])
-        .await
-        .unwrap();
-    let client = Client::new(&pki).unwrap();
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
-    let (status, _) = post(
-        &server,
-        &client,
-        signed.headers.clone(),
-        signed.body.clone(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    // An Authorization header nobody asked for changes nothing.
-    let headers = with_authorization(signed.headers, Some("Bearer whatever"));
-    let (status, _) = post(&server, &client, headers, signed.body).await;
-    assert_eq!(status, StatusCode::OK);
-    // The AUTHORIZING webhook needs its token.
-    let body =
-        RequestBody::device_attest_authorizing("C02XL0GJJG5J", time::OffsetDateTime::now_utc());
-    let signed = authorizing_signer().unwrap().sign_body(&body);
-    let (status, _) = post(&server, &client, signed.headers, signed.body).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let d = crate::start(&[("WEBHOOK_BEARER_TOKENS", tokens.as_str())]).await;
+    let (headers, body) = signed_enriching("C02XL0GJJG5J").unwrap();
+    let whatever = with_authorization(headers.clone(), Some("Bearer whatever"));
+    let authorizing =
+        authorizing_signer()
+            .unwrap()
+            .sign_body(&RequestBody::device_attest_authorizing(
+                "C02XL0GJJG5J",
+                time::OffsetDateTime::now_utc(),
+            ));
+    for (case, headers, body, status) in [
+        (
+            "ENRICHING, no header",
+            headers,
+            body.clone(),
+            StatusCode::OK,
+        ),
+        // An Authorization header nobody asked for changes nothing.
+        (
+            "ENRICHING, a header nobody asked for",
+            whatever,
+            body,
+            StatusCode::OK,
+        ),
+        // The AUTHORIZING webhook needs its token.
+        (
+            "AUTHORIZING without its token",
+            authorizing.headers,
+            authorizing.body,
+            StatusCode::UNAUTHORIZED,
+        ),
+    ] {
+        d.expect_post(case, &headers, body, &Expect::status(status))
+            .await;
+    }
 }

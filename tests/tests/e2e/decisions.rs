@@ -1,143 +1,79 @@
 //! What listed, unlisted and malformed device requests get.
 
 use http::{HeaderMap, Method, StatusCode};
+use serde_json::json;
 use smallstep_webhook::RequestBody;
-use step_posture_tests::pki::Pki;
+use step_posture_tests::deployment::{Deployment, Expect};
 use step_posture_tests::server::{
-    Client, DEVICES_CSV, TestServer, authorizing_signer, enriching_body, enriching_signer, json,
+    DEVICES_CSV, Options, authorizing_signer, enriching_body, enriching_signer, signed_enriching,
 };
 
 #[tokio::test]
-async fn a_listed_device_is_allowed_with_its_data_from_json() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
-    let (status, body) = Client::new(&pki)
-        .unwrap()
-        .post(&server.webhook_url(), &signed.headers, signed.body)
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        json(&body),
-        serde_json::json!({"allow": true, "data": {"user": {"email_address": "alice@example.com", "department": "Engineering"}, "groups": ["Compliant Macs"]}})
-    );
-    server.stop().await;
+async fn listed_devices_are_allowed_with_their_data_and_unlisted_ones_denied() {
+    let d = crate::start(&[]).await;
+    d.expect(&[
+        (
+            "C02XL0GJJG5J",
+            Expect::body(
+                json!({"allow": true, "data": {"user": {"email_address": "alice@example.com", "department": "Engineering"}, "groups": ["Compliant Macs"]}}),
+            ),
+        ),
+        // A device without data is allowed without data.
+        ("13804722", Expect::body(json!({"allow": true}))),
+        // An unlisted one is denied with an error object naming it.
+        (
+            "C02UNKNOWN00",
+            Expect::denied("deviceNotFound").containing("C02UNKNOWN00"),
+        ),
+    ])
+    .await;
+    d.server.stop().await;
 }
 
 #[tokio::test]
 async fn a_listed_device_is_allowed_with_its_data_from_csv() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start_with_devices(&pki, "devices.csv", DEVICES_CSV, &[])
-        .await
-        .unwrap();
-    let client = Client::new(&pki).unwrap();
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("13804722", None).unwrap());
-    let (status, body) = client
-        .post(&server.webhook_url(), &signed.headers, signed.body)
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        json(&body),
-        serde_json::json!({"allow": true, "data": {"email_address": "ops@example.com", "department": "Operations, Keys"}})
-    );
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn a_device_without_data_is_allowed_without_data() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("13804722", None).unwrap());
-    let (status, body) = Client::new(&pki)
-        .unwrap()
-        .post(&server.webhook_url(), &signed.headers, signed.body)
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(json(&body), serde_json::json!({"allow": true}));
-}
-
-#[tokio::test]
-async fn an_unlisted_device_is_denied_with_an_error_object() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("C02UNKNOWN00", None).unwrap());
-    let (status, body) = Client::new(&pki)
-        .unwrap()
-        .post(&server.webhook_url(), &signed.headers, signed.body)
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    let body = json(&body);
-    assert_eq!(body["allow"], false);
-    assert_eq!(body["error"]["code"], "deviceNotFound");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("C02UNKNOWN00"),
-        "{body}"
-    );
+    let options = Options {
+        devices: Some(("devices.csv", DEVICES_CSV)),
+        ..Options::default()
+    };
+    let d = Deployment::start_with(&[], options).await.unwrap();
+    let data = json!({"email_address": "ops@example.com", "department": "Operations, Keys"});
+    d.expect(&[(
+        "13804722",
+        Expect::body(json!({"allow": true, "data": data})),
+    )])
+    .await;
+    d.server.stop().await;
 }
 
 #[tokio::test]
 async fn an_authorizing_body_works_on_the_same_route() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let client = Client::new(&pki).unwrap();
+    let d = crate::start(&[]).await;
     let now = time::OffsetDateTime::now_utc();
-    for (serial, allowed) in [("F4KQ2J9XN7", true), ("C02UNKNOWN00", false)] {
-        let signed = authorizing_signer()
-            .unwrap()
-            .sign_body(&RequestBody::device_attest_authorizing(serial, now));
-        let (status, body) = client
-            .post(&server.webhook_url(), &signed.headers, signed.body)
-            .await
-            .unwrap();
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(json(&body)["allow"], allowed, "{serial}");
+    let signer = authorizing_signer().unwrap();
+    for (serial, expected) in [
+        ("F4KQ2J9XN7", Expect::allowed()),
+        ("C02UNKNOWN00", Expect::denied("deviceNotFound")),
+    ] {
+        let body = RequestBody::device_attest_authorizing(serial, now);
+        let answer = d.post_signed("", &signer, &body).await.unwrap();
+        expected.check(serial, &answer);
     }
 }
 
+/// The CSR's common name, when there is one, must be the identifier asked about.
 #[tokio::test]
-async fn a_csr_without_a_common_name_is_accepted() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("C02XL0GJJG5J", Some("")).unwrap());
-    let (status, body) = Client::new(&pki)
-        .unwrap()
-        .post(&server.webhook_url(), &signed.headers, signed.body)
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(json(&body)["allow"], true);
-}
-
-#[tokio::test]
-async fn a_common_name_that_differs_from_the_identifier_is_denied() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let client = Client::new(&pki).unwrap();
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("C02XL0GJJG5J", Some("F4KQ2J9XN7")).unwrap());
-    let (_, body) = client
-        .post(&server.webhook_url(), &signed.headers, signed.body)
-        .await
-        .unwrap();
-    assert_eq!(json(&body)["error"]["code"], "identifierMismatch");
+async fn a_common_name_is_absent_or_the_identifier() {
+    let d = crate::start(&[]).await;
+    let signer = enriching_signer().unwrap();
+    for (common_name, expected) in [
+        ("", Expect::allowed()),
+        ("F4KQ2J9XN7", Expect::denied("identifierMismatch")),
+    ] {
+        let body = enriching_body("C02XL0GJJG5J", Some(common_name)).unwrap();
+        let answer = d.post_signed("", &signer, &body).await.unwrap();
+        expected.check(common_name, &answer);
+    }
 
     // The authorizing form reads the CN from the rendered certificate.
     let mut body =
@@ -149,150 +85,92 @@ async fn a_common_name_that_differs_from_the_identifier_is_denied() {
     {
         template.subject = smallstep_webhook::Name::with_common_name("F4KQ2J9XN7");
     }
-    let signed = authorizing_signer().unwrap().sign_body(&body);
-    let (_, body) = client
-        .post(&server.webhook_url(), &signed.headers, signed.body)
-        .await
-        .unwrap();
-    assert_eq!(json(&body)["error"]["code"], "identifierMismatch");
+    let signer = authorizing_signer().unwrap();
+    let answer = d.post_signed("", &signer, &body).await.unwrap();
+    Expect::denied("identifierMismatch").check("authorizing", &answer);
 }
 
+/// Authentic bodies that name no device: no attestation data, an SSH request, broken JSON.
 #[tokio::test]
-async fn missing_attestation_data_is_denied() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let mut body = enriching_body("C02XL0GJJG5J", None).unwrap();
-    body.attestation_data = None;
-    let signed = enriching_signer().unwrap().sign_body(&body);
-    let (status, body) = Client::new(&pki)
-        .unwrap()
-        .post(&server.webhook_url(), &signed.headers, signed.body)
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(json(&body)["error"]["code"], "missingIdentifier");
-}
-
-#[tokio::test]
-async fn authentic_but_broken_json_is_denied() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let client = Client::new(&pki).unwrap();
-    for broken in [&b"{\"timestamp\":"[..], b"[]", b"not json", b""] {
-        let headers = enriching_signer().unwrap().headers(broken);
-        let (status, body) = client
-            .post(&server.webhook_url(), &headers, broken.to_vec())
-            .await
-            .unwrap();
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "{:?}",
-            String::from_utf8_lossy(broken)
-        );
-        assert_eq!(json(&body)["error"]["code"], "badRequest");
-    }
-}
-
-#[tokio::test]
-async fn an_ssh_body_is_not_a_device_attest_request() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let body = format!(
+async fn authentic_bodies_without_a_device_identifier_are_denied() {
+    let d = crate::start(&[]).await;
+    let mut no_attestation = enriching_body("C02XL0GJJG5J", None).unwrap();
+    no_attestation.attestation_data = None;
+    let ssh = format!(
         "{{\"timestamp\":\"{}\",\"sshCertificateRequest\":{{\"type\":\"user\",\"keyID\":\"alice\",\"principals\":[\"alice\"]}}}}",
         time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap()
     );
-    let headers = enriching_signer().unwrap().headers(body.as_bytes());
-    let (_, response) = Client::new(&pki)
-        .unwrap()
-        .post(&server.webhook_url(), &headers, body)
-        .await
-        .unwrap();
-    assert_eq!(json(&response)["error"]["code"], "missingIdentifier");
+    let signer = enriching_signer().unwrap();
+    for (case, body, code) in [
+        (
+            "no attestation data",
+            signer.sign_body(&no_attestation).body,
+            "missingIdentifier",
+        ),
+        ("an SSH request", ssh.into_bytes(), "missingIdentifier"),
+        ("cut short", b"{\"timestamp\":".to_vec(), "badRequest"),
+        ("an array", b"[]".to_vec(), "badRequest"),
+        ("not JSON", b"not json".to_vec(), "badRequest"),
+        ("empty", Vec::new(), "badRequest"),
+    ] {
+        let headers = signer.headers(&body);
+        d.expect_post(case, &headers, body, &Expect::denied(code))
+            .await;
+    }
 }
 
 #[tokio::test]
 async fn the_mode_query_is_checked() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let client = Client::new(&pki).unwrap();
+    let d = crate::start(&[]).await;
     for (query, expected) in [
-        ("?mode=computer", "allow"),
-        ("?mode=mobiledevice", "allow"),
-        ("?mode=auto", "allow"),
-        ("?mode=laptop", "invalidMode"),
+        ("?mode=computer", Expect::allowed()),
+        ("?mode=mobiledevice", Expect::allowed()),
+        ("?mode=auto", Expect::allowed()),
+        ("?mode=laptop", Expect::denied("invalidMode")),
     ] {
-        let signed = enriching_signer()
-            .unwrap()
-            .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
-        let url = server.url(&format!("/webhook/device-attest{query}"));
-        let (status, body) = client
-            .post(&url, &signed.headers, signed.body)
-            .await
-            .unwrap();
-        assert_eq!(status, StatusCode::OK);
-        let body = json(&body);
-        if expected == "allow" {
-            assert_eq!(body["allow"], true, "{query}");
-        } else {
-            assert_eq!(body["error"]["code"], expected, "{query}");
-        }
+        d.expect_at(query, &[("C02XL0GJJG5J", expected)]).await;
     }
 }
 
 #[tokio::test]
 async fn step_ca_retry_of_the_identical_request_gets_the_same_answer() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let client = Client::new(&pki).unwrap();
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
-    let first = client
-        .post(&server.webhook_url(), &signed.headers, signed.body.clone())
-        .await
-        .unwrap();
-    let second = client
-        .post(&server.webhook_url(), &signed.headers, signed.body)
-        .await
-        .unwrap();
+    let d = crate::start(&[]).await;
+    let (headers, body) = signed_enriching("C02XL0GJJG5J").unwrap();
+    let url = d.url("");
+    let first = d.client.post(&url, &headers, body.clone()).await.unwrap();
+    let second = d.client.post(&url, &headers, body).await.unwrap();
     assert_eq!(first, second);
     assert_eq!(first.0, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn health_endpoints_other_paths_and_methods() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[]).await.unwrap();
-    let client = Client::new(&pki).unwrap();
+    let d = crate::start(&[]).await;
     let none = HeaderMap::new();
-    let (status, _) = client
-        .send(Method::GET, &server.url("/livez"), &none, "")
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    let (status, body) = client
-        .send(Method::GET, &server.url("/readyz"), &none, "")
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK, "{body:?}");
-    let (status, _) = client
-        .send(Method::GET, &server.webhook_url(), &none, "")
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    let (status, _) = client
-        .send(Method::PUT, &server.webhook_url(), &none, "")
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    let (status, _) = client
-        .post(&server.url("/webhook/other"), &none, "")
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = client.post(&server.url("/"), &none, "").await.unwrap();
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    for (method, path, expected) in [
+        (Method::GET, "/livez", StatusCode::OK),
+        (Method::GET, "/readyz", StatusCode::OK),
+        (
+            Method::GET,
+            "/webhook/device-attest",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::PUT,
+            "/webhook/device-attest",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (Method::POST, "/webhook/other", StatusCode::NOT_FOUND),
+        (Method::POST, "/", StatusCode::NOT_FOUND),
+    ] {
+        let url = d.server.url(path);
+        let (status, body) = d
+            .client
+            .send(method.clone(), &url, &none, "")
+            .await
+            .unwrap();
+        assert_eq!(status, expected, "{method} {path}: {body:?}");
+    }
 }

@@ -13,7 +13,7 @@ use step_posture_connector::config::Config;
 use step_posture_tests::pki::Pki;
 use step_posture_tests::providers::{Behaviour, Scripted};
 use step_posture_tests::server::{
-    Client, DEVICES_JSON, Options, TestServer, enriching_body, enriching_signer, json,
+    Client, DEVICES_JSON, Options, TestServer, enriching_body, enriching_signer, json, with_vars,
 };
 
 async fn ask(
@@ -115,14 +115,11 @@ async fn a_failing_token_endpoint_under_load_causes_no_stampede() {
     jamf.add_computer(FakeDevice::new("C02XL0GJJG5J"));
     jamf.set_latency(Duration::from_millis(50));
     let vars = jamf.env_vars();
-    let mut extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    extra.extend([
-        ("PROVIDER", "jamf"),
-        ("TIMEOUT", "2"),
-        ("JAMF_CACHE_TTL", "0"),
-        ("JAMF_NEGATIVE_CACHE_TTL", "0"),
-    ]);
-    let server = TestServer::start(&pki, &extra).await.unwrap();
+    let mut extra = vec![("PROVIDER", "jamf"), ("TIMEOUT", "2")];
+    extra.extend(crate::jamf::UNCACHED);
+    let server = TestServer::start(&pki, &with_vars(&vars, &extra))
+        .await
+        .unwrap();
     let client = Client::new(&pki).unwrap();
     // The server took its token at start-up; now Jamf forgets it and its token endpoint fails.
     jamf.revoke_tokens();

@@ -10,7 +10,10 @@ use step_posture_connector::commands::check_config;
 use step_posture_connector::providers::Providers;
 use step_posture_tests::pki::Pki;
 
-use crate::providers::{Deployment, LISTED_KEY, LISTED_MAC, base_vars};
+use step_posture_tests::deployment::Expect;
+
+use crate::against;
+use crate::providers::{LISTED_MAC, base_vars, combined_with_the_file};
 
 /// Known to the inventory under test but not in the file.
 const INVENTORY_ONLY: &str = "DMPINVONLY01";
@@ -45,8 +48,8 @@ const SNIPE_RULES: [(&str, &str); 2] = [
 #[tokio::test]
 async fn fleet_allows_enrolled_labelled_hosts_over_tls() {
     let fleet = fake_fleet().await;
-    let d = Deployment::start(
-        fleet.env_vars(),
+    let d = against(
+        &fleet.env_vars(),
         &[
             ("PROVIDER", "fleet"),
             ("FLEET_LABELS", "wifi-allowed"),
@@ -54,31 +57,26 @@ async fn fleet_allows_enrolled_labelled_hosts_over_tls() {
         ],
     )
     .await;
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["data"]["team"]["name"], "Engineering", "{body}");
-    assert_eq!(body["data"]["user"]["email"], "betty@example.com", "{body}");
-    assert_eq!(body["data"]["host"]["serial_number"], LISTED_MAC, "{body}");
-    let (_, body) = d.ask("C02PENDING01").await;
-    assert_eq!(body["error"]["code"], "notManaged", "{body}");
-    let (_, body) = d.ask("C02NOWIFI001").await;
-    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("wifi-allowed"),
-        "{body}"
-    );
-    let (_, body) = d.ask("C02HOSTNAME1").await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
+    let enrolled = Expect::allowed()
+        .with_data("/team/name", "Engineering")
+        .with_data("/user/email", "betty@example.com")
+        .with_data("/host/serial_number", LISTED_MAC);
+    d.expect(&[
+        (LISTED_MAC, enrolled),
+        ("C02PENDING01", Expect::denied("notManaged")),
+        (
+            "C02NOWIFI001",
+            Expect::denied("notCompliant").containing("wifi-allowed"),
+        ),
+        ("C02HOSTNAME1", Expect::denied("deviceNotFound")),
+    ])
+    .await;
     fleet.set_fault(Some(Fault::Status(503)));
-    let (status, _) = d.ask("C02UNKNOWN01").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let unavailable = Expect::status(StatusCode::SERVICE_UNAVAILABLE);
+    d.expect(&[("C02UNKNOWN01", unavailable)]).await;
     fleet.set_fault(Some(Fault::Status(401)));
-    let (status, body) = d.ask("C02UNKNOWN02").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["error"]["code"], "providerError", "{body}");
+    d.expect(&[("C02UNKNOWN02", Expect::denied("providerError"))])
+        .await;
 }
 
 #[tokio::test]
@@ -86,104 +84,44 @@ async fn http_inventory_asks_snipe_it_over_tls() {
     let snipe = fake_snipe().await;
     let mut extra = vec![("PROVIDER", "http")];
     extra.extend(SNIPE_RULES);
-    let d = Deployment::start(snipe.env_vars(), &extra).await;
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        body["data"],
-        json!({"user": "alice", "location": "HQ"}),
-        "{body}"
-    );
-    // Checked in to nobody: allowed, the absent user left out.
-    let (_, body) = d.ask(INVENTORY_ONLY).await;
-    assert_eq!(body["data"], json!({"location": "HQ"}), "{body}");
-    let (_, body) = d.ask("C02INSTOCK01").await;
-    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
-    let (_, body) = d.ask("C02UNKNOWN01").await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Asset does not exist."),
-        "{body}"
-    );
+    let d = against(&snipe.env_vars(), &extra).await;
+    let user_and_location = json!({"user": "alice", "location": "HQ"});
+    d.expect(&[
+        (
+            LISTED_MAC,
+            Expect::allowed().with_data("", user_and_location),
+        ),
+        // Checked in to nobody: allowed, the absent user left out.
+        (
+            INVENTORY_ONLY,
+            Expect::allowed().with_data("", json!({"location": "HQ"})),
+        ),
+        ("C02INSTOCK01", Expect::denied("notCompliant")),
+        (
+            "C02UNKNOWN01",
+            Expect::denied("deviceNotFound").containing("Asset does not exist."),
+        ),
+    ])
+    .await;
     snipe.set_fault(Some(Fault::TooManyRequests {
         retry_after_secs: 1,
     }));
-    let (status, _) = d.ask("C02UNKNOWN02").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-}
-
-/// `PROVIDER=file,<name>` under `POLICY=all`, then `POLICY=any`.
-async fn combined_with_the_file(name: &str, vars: Vec<(String, String)>, extra: &[(&str, &str)]) {
-    let provider = format!("file,{name}");
-    let mut all_extra: Vec<(&str, &str)> = vec![("PROVIDER", &provider), ("POLICY", "all")];
-    all_extra.extend_from_slice(extra);
-    let d = Deployment::start(vars.clone(), &all_extra).await;
-    // In both: allowed, each provider's data under its name.
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["allow"], true, "{body}");
-    assert_eq!(
-        body["data"].as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["file", name],
-        "{body}"
-    );
-    // In the file only: the inventory's deny, named.
-    let (_, body) = d.ask(LISTED_KEY).await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("{name}: ")),
-        "{body}"
-    );
-    // In the inventory only: the file's deny.
-    let (_, body) = d.ask(INVENTORY_ONLY).await;
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("file: "),
-        "{body}"
-    );
-    drop(d);
-
-    let mut any_extra: Vec<(&str, &str)> = vec![("PROVIDER", &provider), ("POLICY", "any")];
-    any_extra.extend_from_slice(extra);
-    let d = Deployment::start(vars, &any_extra).await;
-    // The file allows first: its data only.
-    let (_, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(
-        body["data"].as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["file"],
-        "{body}"
-    );
-    // Only the inventory knows it: allowed by it.
-    let (_, body) = d.ask(INVENTORY_ONLY).await;
-    assert_eq!(body["allow"], true, "{body}");
-    assert!(body["data"].get(name).is_some(), "{body}");
-    // Neither: every reason.
-    let (_, body) = d.ask("C02NOBODY001").await;
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.starts_with("file: ") && message.contains(&format!("; {name}: ")),
-        "{message}"
-    );
+    let unavailable = Expect::status(StatusCode::SERVICE_UNAVAILABLE);
+    d.expect(&[("C02UNKNOWN02", unavailable)]).await;
 }
 
 #[tokio::test]
 async fn fleet_combines_with_the_file_under_both_policies() {
     let fleet = fake_fleet().await;
-    combined_with_the_file("fleet", fleet.env_vars(), &[]).await;
+    let vars = fleet.env_vars();
+    combined_with_the_file("fleet", &vars, &[], INVENTORY_ONLY, [&[], &[]]).await;
 }
 
 #[tokio::test]
 async fn http_combines_with_the_file_under_both_policies() {
     let snipe = fake_snipe().await;
-    combined_with_the_file("http", snipe.env_vars(), &SNIPE_RULES).await;
+    let vars = snipe.env_vars();
+    combined_with_the_file("http", &vars, &SNIPE_RULES, INVENTORY_ONLY, [&[], &[]]).await;
 }
 
 #[tokio::test]

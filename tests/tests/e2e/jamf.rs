@@ -6,15 +6,17 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use posture_fakes::Fault;
 use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf};
+use serde_json::json;
 use smallstep_webhook::RequestBody;
-use step_posture_tests::pki::Pki;
-use step_posture_tests::server::{
-    Client, TestServer, authorizing_signer, enriching_body, enriching_signer, json,
-};
+use step_posture_tests::deployment::{Deployment, Expect};
+use step_posture_tests::server::{authorizing_signer, json, signed_enriching};
+
+use crate::against;
 
 const MAC: &str = "C02XL0GJJG5J";
 const IPHONE: &str = "F4KQ2J9XN7";
 const UNCOMPLIANT_MAC: &str = "C02ZZ0GJJG5K";
+const COMPUTER: &str = "?mode=computer";
 
 /// A fake Jamf with a compliant Mac, a Mac outside the group, and an iPhone.
 async fn fake_jamf() -> FakeJamf {
@@ -36,205 +38,157 @@ async fn fake_jamf() -> FakeJamf {
 }
 
 /// A Jamf deployment as a Go-version `.env` would describe it, plus `extra`.
-struct Deployment {
-    jamf: FakeJamf,
-    server: TestServer,
-    client: Client,
+async fn start(extra: &[(&str, &str)]) -> (FakeJamf, Deployment) {
+    let jamf = fake_jamf().await;
+    let mut all = vec![
+        ("PROVIDER", "jamf"),
+        ("JAMF_COMPUTER_GROUP", "Compliant Macs"),
+        ("JAMF_COMPUTER_ENRICH", "1"),
+    ];
+    all.extend_from_slice(extra);
+    let d = against(&jamf.env_vars(), &all).await;
+    // The server and the client have loaded the certificates; the files can go.
+    std::fs::remove_dir_all(d.pki.dir()).unwrap();
+    (jamf, d)
 }
 
-impl Deployment {
-    async fn start(extra: &[(&str, &str)]) -> Self {
-        let pki = Pki::generate().unwrap();
-        let jamf = fake_jamf().await;
-        let vars = jamf.env_vars();
-        let mut all: Vec<(&str, &str)> =
-            vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        all.push(("PROVIDER", "jamf"));
-        all.push(("JAMF_COMPUTER_GROUP", "Compliant Macs"));
-        all.push(("JAMF_COMPUTER_ENRICH", "1"));
-        all.extend_from_slice(extra);
-        let server = TestServer::start(&pki, &all).await.unwrap();
-        let client = Client::new(&pki).unwrap();
-        // The server and the client have loaded the certificates; the files can go.
-        drop(pki);
-        Self {
-            jamf,
-            server,
-            client,
-        }
-    }
-
-    async fn ask(&self, serial: &str, query: &str) -> (StatusCode, serde_json::Value) {
-        let signed = enriching_signer()
-            .unwrap()
-            .sign_body(&enriching_body(serial, None).unwrap());
-        let url = self.server.url(&format!("/webhook/device-attest{query}"));
-        let (status, body) = self
-            .client
-            .post(&url, &signed.headers, signed.body)
-            .await
-            .unwrap();
-        (status, json(&body))
-    }
-}
+/// Jamf asked on every request: no cached decisions.
+pub(crate) const UNCACHED: [(&str, &str); 2] =
+    [("JAMF_CACHE_TTL", "0"), ("JAMF_NEGATIVE_CACHE_TTL", "0")];
 
 #[tokio::test]
 async fn a_managed_mac_in_the_compliance_group_is_allowed_with_go_shaped_enrichment() {
-    let d = Deployment::start(&[]).await;
-    let (status, body) = d.ask(MAC, "?mode=computer").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["allow"], true, "{body}");
-    let data = &body["data"];
-    assert_eq!(data["device"]["serial_number"], MAC);
-    assert_eq!(data["device"]["udid"], format!("UDID-{MAC}"));
-    assert_eq!(data["device"]["name"], format!("Device {MAC}"));
-    assert_eq!(data["user"]["username"], "alice");
-    assert_eq!(data["user"]["realname"], "Alice Example");
-    assert_eq!(data["user"]["email_address"], "alice@example.com");
-    assert_eq!(data["user"]["position"], "Engineer");
-    assert_eq!(data["user"]["department"], "Engineering");
-    assert!(
-        data["groups"]
-            .as_array()
-            .unwrap()
-            .contains(&serde_json::json!("Compliant Macs"))
-    );
+    let (_jamf, d) = start(&[]).await;
+    let answer = d.ask_at(MAC, COMPUTER).await.unwrap();
+    Expect::allowed()
+        .with_data("/device/serial_number", MAC)
+        .with_data("/device/udid", format!("UDID-{MAC}"))
+        .with_data("/device/name", format!("Device {MAC}"))
+        .with_data("/user/username", "alice")
+        .with_data("/user/realname", "Alice Example")
+        .with_data("/user/email_address", "alice@example.com")
+        .with_data("/user/position", "Engineer")
+        .with_data("/user/department", "Engineering")
+        .check(MAC, &answer);
+    let groups = answer.1["data"]["groups"].as_array().unwrap();
+    assert!(groups.contains(&json!("Compliant Macs")), "{groups:?}");
 }
 
 #[tokio::test]
 async fn a_mac_outside_the_group_is_not_compliant() {
-    let d = Deployment::start(&[]).await;
-    let (status, body) = d.ask(UNCOMPLIANT_MAC, "?mode=computer").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Compliant Macs")
-    );
+    let (_jamf, d) = start(&[]).await;
+    let outside = Expect::denied("notCompliant").containing("Compliant Macs");
+    d.expect_at(COMPUTER, &[(UNCOMPLIANT_MAC, outside)]).await;
 }
 
 #[tokio::test]
 async fn no_mode_means_mobile_device_as_in_the_go_version_and_enrichment_is_per_kind() {
-    let d = Deployment::start(&[]).await;
-    // JAMF_DEVICE_ENRICH is off, so the iPhone gets no data even though computers do.
-    let (_, body) = d.ask(IPHONE, "").await;
-    assert_eq!(body, serde_json::json!({"allow": true}));
-    // The Mac is not a mobile device.
-    let (_, body) = d.ask(MAC, "").await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
+    let (_jamf, d) = start(&[]).await;
+    d.expect(&[
+        // JAMF_DEVICE_ENRICH is off, so the iPhone gets no data even though computers do.
+        (IPHONE, Expect::body(json!({"allow": true}))),
+        // The Mac is not a mobile device.
+        (MAC, Expect::denied("deviceNotFound")),
+    ])
+    .await;
 }
 
 #[tokio::test]
 async fn mode_auto_serves_macs_and_iphones_from_one_url() {
-    let d = Deployment::start(&[("JAMF_DEVICE_ENRICH", "1")]).await;
-    let (_, mac) = d.ask(MAC, "?mode=auto").await;
-    assert_eq!(mac["allow"], true, "{mac}");
-    let (_, iphone) = d.ask(IPHONE, "?mode=auto").await;
-    assert_eq!(
-        iphone["data"]["user"]["email_address"], "bob@example.com",
-        "{iphone}"
-    );
-    let (_, unknown) = d.ask("C02UNKNOWN00", "?mode=auto").await;
-    assert_eq!(unknown["error"]["code"], "deviceNotFound");
+    let (_jamf, d) = start(&[("JAMF_DEVICE_ENRICH", "1")]).await;
+    let bob = Expect::allowed().with_data("/user/email_address", "bob@example.com");
+    d.expect_at(
+        "?mode=auto",
+        &[
+            (MAC, Expect::allowed()),
+            (IPHONE, bob),
+            ("C02UNKNOWN00", Expect::denied("deviceNotFound")),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_udid_is_denied_without_asking_jamf() {
-    let d = Deployment::start(&[]).await;
-    let before = d.jamf.stats().lookup_requests;
-    let (_, body) = d.ask("00008103-001A2B3C4D5E001E", "?mode=computer").await;
-    assert_eq!(body["error"]["code"], "invalidIdentifier", "{body}");
-    assert_eq!(d.jamf.stats().lookup_requests, before);
+    let (jamf, d) = start(&[]).await;
+    let before = jamf.stats().lookup_requests;
+    let udid = "00008103-001A2B3C4D5E001E";
+    d.expect_at(COMPUTER, &[(udid, Expect::denied("invalidIdentifier"))])
+        .await;
+    assert_eq!(jamf.stats().lookup_requests, before);
 }
 
 #[tokio::test]
 async fn the_authorizing_webhook_works_with_jamf() {
-    let d = Deployment::start(&[]).await;
+    let (_jamf, d) = start(&[]).await;
     let body = RequestBody::device_attest_authorizing(MAC, time::OffsetDateTime::now_utc());
-    let signed = authorizing_signer().unwrap().sign_body(&body);
-    let url = d.server.url("/webhook/device-attest?mode=computer");
-    let (status, response) = d
-        .client
-        .post(&url, &signed.headers, signed.body)
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(json(&response)["allow"], true);
+    let signer = authorizing_signer().unwrap();
+    let answer = d.post_signed(COMPUTER, &signer, &body).await.unwrap();
+    Expect::allowed().check("authorizing", &answer);
 }
 
 #[tokio::test]
 async fn jamf_failures_are_transient_and_answered_within_the_deadline() {
-    let d = Deployment::start(&[
-        ("TIMEOUT", "1"),
-        ("JAMF_CACHE_TTL", "0"),
-        ("JAMF_NEGATIVE_CACHE_TTL", "0"),
-    ])
-    .await;
+    let mut extra = vec![("TIMEOUT", "1")];
+    extra.extend(UNCACHED);
+    let (jamf, d) = start(&extra).await;
+    let unavailable = || Expect::refused(StatusCode::SERVICE_UNAVAILABLE);
     for fault in [Fault::Status(500), Fault::Hang] {
-        d.jamf.set_fault(Some(fault.clone()));
+        jamf.set_fault(Some(fault.clone()));
         let started = Instant::now();
-        let (status, body) = d.ask(MAC, "?mode=computer").await;
+        let answer = d.ask_at(MAC, COMPUTER).await.unwrap();
         let took = started.elapsed();
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{fault:?}: {body}");
-        assert_eq!(body, serde_json::json!({"allow": false}));
+        unavailable().check(&format!("{fault:?}"), &answer);
         assert!(took < Duration::from_secs(3), "{fault:?} took {took:?}");
     }
     // A 429 is transient too, and its Retry-After is honoured: until it has passed, requests
     // are answered 503 without calling Jamf.
-    d.jamf.set_fault(Some(Fault::TooManyRequests {
+    jamf.set_fault(Some(Fault::TooManyRequests {
         retry_after_secs: 1,
     }));
-    let (status, _) = d.ask(MAC, "?mode=computer").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    d.jamf.set_fault(None);
-    let calls = d.jamf.stats().lookup_requests;
-    let (status, _) = d.ask(MAC, "?mode=computer").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    d.expect_at(COMPUTER, &[(MAC, unavailable())]).await;
+    jamf.set_fault(None);
+    let calls = jamf.stats().lookup_requests;
+    d.expect_at(COMPUTER, &[(MAC, unavailable())]).await;
     assert_eq!(
-        d.jamf.stats().lookup_requests,
+        jamf.stats().lookup_requests,
         calls,
         "Jamf was called during Retry-After"
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // Garbage from Jamf is a permanent failure: a deny, failing closed.
-    d.jamf.set_fault(Some(Fault::Garbage));
-    let (status, body) = d.ask(MAC, "?mode=computer").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["error"]["code"], "providerError", "{body}");
+    jamf.set_fault(Some(Fault::Garbage));
+    d.expect_at(COMPUTER, &[(MAC, Expect::denied("providerError"))])
+        .await;
     // Once Jamf recovers, so does the answer.
-    d.jamf.set_fault(None);
-    let (_, body) = d.ask(MAC, "?mode=computer").await;
-    assert_eq!(body["allow"], true);
+    jamf.set_fault(None);
+    d.expect_at(COMPUTER, &[(MAC, Expect::allowed())]).await;
 }
 
 #[tokio::test]
 async fn the_pro_api_gives_the_same_answers() {
-    let d = Deployment::start(&[("JAMF_API", "pro"), ("JAMF_DEVICE_ENRICH", "1")]).await;
-    let (_, mac) = d.ask(MAC, "?mode=computer").await;
-    assert_eq!(mac["allow"], true, "{mac}");
-    assert_eq!(mac["data"]["device"]["serial_number"], MAC);
-    let (_, outside) = d.ask(UNCOMPLIANT_MAC, "?mode=computer").await;
-    assert_eq!(outside["error"]["code"], "notCompliant");
-    let (_, iphone) = d.ask(IPHONE, "?mode=mobiledevice").await;
-    assert_eq!(
-        iphone["data"]["user"]["email_address"], "bob@example.com",
-        "{iphone}"
-    );
+    let (_jamf, d) = start(&[("JAMF_API", "pro"), ("JAMF_DEVICE_ENRICH", "1")]).await;
+    let mac = Expect::allowed().with_data("/device/serial_number", MAC);
+    d.expect_at(
+        COMPUTER,
+        &[
+            (MAC, mac),
+            (UNCOMPLIANT_MAC, Expect::denied("notCompliant")),
+        ],
+    )
+    .await;
+    let bob = Expect::allowed().with_data("/user/email_address", "bob@example.com");
+    d.expect_at("?mode=mobiledevice", &[(IPHONE, bob)]).await;
 }
 
 #[tokio::test]
 async fn shutdown_lets_a_request_in_flight_finish() {
-    let d = Deployment::start(&[]).await;
-    d.jamf.set_latency(Duration::from_millis(400));
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body(MAC, None).unwrap());
-    let url = d.server.url("/webhook/device-attest?mode=computer");
+    let (jamf, d) = start(&[]).await;
+    jamf.set_latency(Duration::from_millis(400));
+    let (headers, body) = signed_enriching(MAC).unwrap();
+    let url = d.url(COMPUTER);
     let client = d.client.clone();
-    let in_flight =
-        tokio::spawn(async move { client.post(&url, &signed.headers, signed.body).await });
+    let in_flight = tokio::spawn(async move { client.post(&url, &headers, body).await });
     tokio::time::sleep(Duration::from_millis(150)).await;
     let started = Instant::now();
     d.server.stop().await;
@@ -249,17 +203,15 @@ async fn shutdown_lets_a_request_in_flight_finish() {
 
 #[tokio::test]
 async fn the_default_api_never_touches_the_deprecated_classic_computer_endpoints() {
-    let d = Deployment::start(&[("JAMF_DEVICE_ENRICH", "1")]).await;
-    d.jamf.remove_endpoint(FakeEndpoint::ClassicComputers);
-    let (status, mac) = d.ask(MAC, "?mode=computer").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(mac["allow"], true, "{mac}");
-    assert_eq!(mac["data"]["user"]["department"], "Engineering", "{mac}");
-    let (_, iphone) = d.ask(IPHONE, "?mode=auto").await;
-    assert_eq!(iphone["allow"], true, "{iphone}");
-    let (_, unknown) = d.ask("C02UNKNOWN00", "?mode=computer").await;
-    assert_eq!(unknown["error"]["code"], "deviceNotFound", "{unknown}");
-    let requests = d.jamf.requests();
+    let (jamf, d) = start(&[("JAMF_DEVICE_ENRICH", "1")]).await;
+    jamf.remove_endpoint(FakeEndpoint::ClassicComputers);
+    let engineering = Expect::allowed().with_data("/user/department", "Engineering");
+    d.expect_at(COMPUTER, &[(MAC, engineering)]).await;
+    d.expect_at("?mode=auto", &[(IPHONE, Expect::allowed())])
+        .await;
+    let unknown = Expect::denied("deviceNotFound");
+    d.expect_at(COMPUTER, &[("C02UNKNOWN00", unknown)]).await;
+    let requests = jamf.requests();
     assert!(
         requests
             .iter()
@@ -276,22 +228,24 @@ async fn the_default_api_never_touches_the_deprecated_classic_computer_endpoints
 #[tokio::test]
 async fn a_jamf_release_that_removes_the_classic_route_gets_503_not_deny() {
     // The Go version's settings (Classic API) while Jamf still serves Classic computers...
-    let d = Deployment::start(&[
-        ("JAMF_API", "classic"),
-        ("JAMF_CACHE_TTL", "0"),
-        ("JAMF_NEGATIVE_CACHE_TTL", "0"),
-    ])
+    let mut extra = vec![("JAMF_API", "classic")];
+    extra.extend(UNCACHED);
+    let (jamf, d) = start(&extra).await;
+    d.expect_at(
+        COMPUTER,
+        &[
+            (MAC, Expect::allowed()),
+            ("C02UNKNOWN00", Expect::denied("deviceNotFound")),
+        ],
+    )
     .await;
-    let (_, body) = d.ask(MAC, "?mode=computer").await;
-    assert_eq!(body["allow"], true, "{body}");
-    let (_, body) = d.ask("C02UNKNOWN00", "?mode=computer").await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
     // ...then an upgrade removes them: every Mac, known or not, gets a 503 (step-ca retries
     // and the operator sees errors), never a deny that would look like an unknown device.
-    d.jamf.remove_endpoint(FakeEndpoint::ClassicComputers);
-    for serial in [MAC, "C02UNKNOWN00"] {
-        let (status, body) = d.ask(serial, "?mode=computer").await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{serial}: {body}");
-        assert_eq!(body, serde_json::json!({"allow": false}));
-    }
+    jamf.remove_endpoint(FakeEndpoint::ClassicComputers);
+    let unavailable = || Expect::refused(StatusCode::SERVICE_UNAVAILABLE);
+    d.expect_at(
+        COMPUTER,
+        &[(MAC, unavailable()), ("C02UNKNOWN00", unavailable())],
+    )
+    .await;
 }

@@ -11,43 +11,28 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use step_posture_connector::config::Config;
-use step_posture_tests::pki::Pki;
+use step_posture_tests::deployment::{Deployment, Expect};
 use step_posture_tests::providers::{Behaviour, Scripted};
 use step_posture_tests::raw::{
-    connect, connect_with, dribble, http1_request, read_response, tls_config, wait_for_close,
+    connect, connect_with, dribble, exchange, http1_request, read_response, tls_config,
+    wait_for_close,
 };
-use step_posture_tests::server::{
-    Client, Options, TestServer, enriching_body, enriching_signer, json,
-};
+use step_posture_tests::server::{Options, enriching_signer, json, signed_enriching};
 use tokio::io::AsyncWriteExt;
 
-pub(crate) fn signed_request() -> (HeaderMap, Vec<u8>) {
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
-    (signed.headers, signed.body)
-}
+const WEBHOOK: &str = "/webhook/device-attest";
 
-async fn start(pki: &Pki, extra: &[(&str, &str)], tweak: &dyn Fn(&mut Config)) -> TestServer {
-    TestServer::start_with(
-        pki,
-        extra,
-        Options {
-            tweak: Some(tweak),
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap()
+/// A file-provider server with `tweak` applied to its configuration.
+async fn tweaked(tweak: &dyn Fn(&mut Config)) -> Deployment {
+    Deployment::start_with(&[], Options::tweak(tweak))
+        .await
+        .unwrap()
 }
 
 /// A request whose body has no declared length (chunked) must be cut at the cap too.
 #[tokio::test]
 async fn a_chunked_body_over_the_cap_is_refused_with_413() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[("MAX_BODY_BYTES", "4096")])
-        .await
-        .unwrap();
+    let d = crate::start(&[("MAX_BODY_BYTES", "4096")]).await;
     let big = vec![b' '; 5000];
     let mut headers = enriching_signer().unwrap().headers(&big);
     headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
@@ -64,100 +49,78 @@ async fn a_chunked_body_over_the_cap_is_refused_with_413() {
         request.extend_from_slice(b"\r\n");
     }
     request.extend_from_slice(b"0\r\n\r\n");
-    let mut stream = connect(&pki, server.addr()).await.unwrap();
+    let mut stream = connect(&d.pki, d.server.addr()).await.unwrap();
     stream.write_all(&request).await.unwrap();
     let (status, body) = read_response(&mut stream).await.unwrap();
     assert_eq!(status, 413);
     assert_eq!(json(&body), serde_json::json!({"allow": false}));
 }
 
-#[tokio::test]
-async fn too_many_headers_are_refused_over_http1_and_http2() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[("MAX_HEADERS", "16")])
+/// A header block past a limit is refused over HTTP/1.1 (431) and HTTP/2 (431, or the
+/// stream reset where `h2_may_reset`); within the limit, both protocols answer.
+async fn refused_over_http1_and_http2(d: &Deployment, too_much: &HeaderMap, h2_may_reset: bool) {
+    let (headers, body) = signed_enriching("C02XL0GJJG5J").unwrap();
+    let mut big = headers.clone();
+    big.extend(too_much.clone());
+    // HTTP/1.1: hyper refuses the head.
+    let mut stream = connect(&d.pki, d.server.addr()).await.unwrap();
+    let (status, _) = exchange(&mut stream, "POST", WEBHOOK, &big, &body)
         .await
         .unwrap();
-    let (headers, body) = signed_request();
-    let mut many = headers.clone();
+    assert_eq!(status, 431);
+    // HTTP/2: the server counts them.
+    match h2_post(&d.pki, &d.server, &big, body.clone()).await {
+        Ok((status, _)) => assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        Err(err) => assert!(h2_may_reset && !err.to_string().is_empty(), "{err}"),
+    }
+    let (status, response) = h2_post(&d.pki, &d.server, &headers, body.clone())
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&response)["allow"], true);
+    d.expect_post(
+        "HTTP/1.1 within the limit",
+        &headers,
+        body,
+        &Expect::allowed(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn too_many_headers_are_refused_over_http1_and_http2() {
+    let d = crate::start(&[("MAX_HEADERS", "16")]).await;
+    let mut many = HeaderMap::new();
     for i in 0..20 {
         many.insert(
             HeaderName::from_bytes(format!("x-padding-{i}").as_bytes()).unwrap(),
             HeaderValue::from_static("1"),
         );
     }
-    // HTTP/1.1: hyper refuses the head.
-    let mut stream = connect(&pki, server.addr()).await.unwrap();
-    stream
-        .write_all(&http1_request(
-            "POST",
-            "/webhook/device-attest",
-            &many,
-            &body,
-        ))
-        .await
-        .unwrap();
-    let (status, _) = read_response(&mut stream).await.unwrap();
-    assert_eq!(status, 431);
-    // HTTP/2: the server counts them.
-    let (status, _) = h2_post(&pki, &server, &many, body.clone()).await.unwrap();
-    assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-    // Within the limit, both protocols answer.
-    let (status, response) = h2_post(&pki, &server, &headers, body.clone())
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(json(&response)["allow"], true);
-    let (status, _) = Client::new(&pki)
-        .unwrap()
-        .post(&server.webhook_url(), &headers, body)
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
+    refused_over_http1_and_http2(&d, &many, false).await;
 }
 
 #[tokio::test]
 async fn an_oversized_header_block_is_refused_over_http1_and_http2() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(&pki, &[("MAX_HEADER_BYTES", "4096")])
-        .await
-        .unwrap();
-    let (headers, body) = signed_request();
-    let mut big = headers.clone();
+    let d = crate::start(&[("MAX_HEADER_BYTES", "4096")]).await;
+    let mut big = HeaderMap::new();
     big.insert(
         "x-padding",
         HeaderValue::from_str(&"a".repeat(5000)).unwrap(),
     );
-    let mut stream = connect(&pki, server.addr()).await.unwrap();
-    stream
-        .write_all(&http1_request(
-            "POST",
-            "/webhook/device-attest",
-            &big,
-            &body,
-        ))
-        .await
-        .unwrap();
-    let (status, _) = read_response(&mut stream).await.unwrap();
-    assert_eq!(status, 431);
     // HTTP/2 refuses the stream (hyper answers 431 or resets it).
-    match h2_post(&pki, &server, &big, body.clone()).await {
-        Ok((status, _)) => assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
-        Err(err) => assert!(!err.to_string().is_empty()),
-    }
-    let (status, _) = h2_post(&pki, &server, &headers, body).await.unwrap();
-    assert_eq!(status, StatusCode::OK);
+    refused_over_http1_and_http2(&d, &big, true).await;
 }
 
 /// Slowloris: the request line and a header arrive, then one byte every 100 ms. The server
 /// must drop the connection once `HEADER_READ_TIMEOUT` has passed since the first byte.
 #[tokio::test]
 async fn headers_dribbled_slowly_are_cut_off_at_the_header_read_timeout() {
-    let pki = Pki::generate().unwrap();
-    let server = start(&pki, &[], &|config| {
+    let d = tweaked(&|config| {
         config.limits.header_read_timeout = Duration::from_millis(400);
     })
     .await;
-    let mut stream = connect(&pki, server.addr()).await.unwrap();
+    let mut stream = connect(&d.pki, d.server.addr()).await.unwrap();
     let started = Instant::now();
     stream
         .write_all(b"POST /webhook/device-attest HTTP/1.1\r\nhost: localhost\r\n")
@@ -179,12 +142,13 @@ async fn headers_dribbled_slowly_are_cut_off_at_the_header_read_timeout() {
 
 #[tokio::test]
 async fn a_client_that_never_completes_the_tls_handshake_is_dropped() {
-    let pki = Pki::generate().unwrap();
-    let server = start(&pki, &[], &|config| {
+    let d = tweaked(&|config| {
         config.limits.handshake_timeout = Duration::from_millis(300);
     })
     .await;
-    let mut tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(d.server.addr())
+        .await
+        .unwrap();
     let closed = wait_for_close(&mut tcp, Duration::from_secs(3)).await;
     let (_, after) = closed.expect("the server kept a silent TCP connection open");
     assert!(
@@ -192,9 +156,9 @@ async fn a_client_that_never_completes_the_tls_handshake_is_dropped() {
         "closed too early: {after:?}"
     );
     // A client that does complete it is served.
-    let (status, _) = Client::new(&pki)
-        .unwrap()
-        .send(Method::GET, &server.url("/livez"), &HeaderMap::new(), "")
+    let (status, _) = d
+        .client
+        .send(Method::GET, &d.server.url("/livez"), &HeaderMap::new(), "")
         .await
         .unwrap();
     assert_eq!(status, StatusCode::OK);
@@ -204,25 +168,17 @@ async fn a_client_that_never_completes_the_tls_handshake_is_dropped() {
 /// reuses connections for up to 90 s) and is closed once `IDLE_TIMEOUT` passes.
 #[tokio::test]
 async fn idle_connections_live_until_the_idle_timeout_and_no_longer() {
-    let pki = Pki::generate().unwrap();
-    let server = start(&pki, &[], &|config| {
+    let d = tweaked(&|config| {
         config.limits.header_read_timeout = Duration::from_millis(200);
         config.limits.idle_timeout = Duration::from_millis(800);
     })
     .await;
-    let mut stream = connect(&pki, server.addr()).await.unwrap();
+    let mut stream = connect(&d.pki, d.server.addr()).await.unwrap();
     for _ in 0..2 {
-        let (headers, body) = signed_request();
-        stream
-            .write_all(&http1_request(
-                "POST",
-                "/webhook/device-attest",
-                &headers,
-                &body,
-            ))
+        let (headers, body) = signed_enriching("C02XL0GJJG5J").unwrap();
+        let (status, response) = exchange(&mut stream, "POST", WEBHOOK, &headers, &body)
             .await
             .unwrap();
-        let (status, response) = read_response(&mut stream).await.unwrap();
         assert_eq!(status, 200);
         assert_eq!(json(&response)["allow"], true);
         // Idle for twice the header-read timeout: the connection must survive it.
@@ -243,22 +199,16 @@ async fn idle_connections_live_until_the_idle_timeout_and_no_longer() {
 /// `admission.rs` tests it.)
 #[tokio::test]
 async fn past_max_connections_clients_wait_and_are_served_when_a_slot_frees() {
-    let pki = Pki::generate().unwrap();
-    let server = TestServer::start(
-        &pki,
-        &[
-            ("MAX_CONNECTIONS", "2"),
-            ("MAX_CONNECTIONS_PER_ADDRESS", "0"),
-        ],
-    )
-    .await
-    .unwrap();
-    let first = connect(&pki, server.addr()).await.unwrap();
-    let mut second = connect(&pki, server.addr()).await.unwrap();
-    let client = Client::new(&pki).unwrap();
-    let url = server.url("/livez");
+    let d = crate::start(&[
+        ("MAX_CONNECTIONS", "2"),
+        ("MAX_CONNECTIONS_PER_ADDRESS", "0"),
+    ])
+    .await;
+    let first = connect(&d.pki, d.server.addr()).await.unwrap();
+    let mut second = connect(&d.pki, d.server.addr()).await.unwrap();
+    let url = d.server.url("/livez");
     let waiting = tokio::spawn({
-        let client = client.clone();
+        let client = d.client.clone();
         let url = url.clone();
         async move { client.send(Method::GET, &url, &HeaderMap::new(), "").await }
     });
@@ -268,11 +218,10 @@ async fn past_max_connections_clients_wait_and_are_served_when_a_slot_frees() {
         "a third connection was served while two held the only slots"
     );
     // The held connections still work.
-    second
-        .write_all(&http1_request("GET", "/livez", &HeaderMap::new(), b""))
+    let (status, _) = exchange(&mut second, "GET", "/livez", &HeaderMap::new(), b"")
         .await
         .unwrap();
-    assert_eq!(read_response(&mut second).await.unwrap().0, 200);
+    assert_eq!(status, 200);
     drop(first);
     let (status, _) = tokio::time::timeout(Duration::from_secs(5), waiting)
         .await
@@ -286,33 +235,19 @@ async fn past_max_connections_clients_wait_and_are_served_when_a_slot_frees() {
 /// connection is free again (the next request on it is answered too).
 #[tokio::test]
 async fn a_hanging_provider_is_answered_with_503_within_the_request_deadline() {
-    let pki = Pki::generate().unwrap();
     let provider = Arc::new(Scripted::new(Behaviour::Hang));
-    let server = TestServer::start_with(
-        &pki,
-        &[],
-        Options {
-            tweak: Some(&|config: &mut Config| config.timeout = Duration::from_millis(500)),
-            provider: Some(provider.clone()),
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
-    let mut stream = connect(&pki, server.addr()).await.unwrap();
+    let options = Options {
+        provider: Some(provider.clone()),
+        ..Options::tweak(&|config: &mut Config| config.timeout = Duration::from_millis(500))
+    };
+    let d = Deployment::start_with(&[], options).await.unwrap();
+    let mut stream = connect(&d.pki, d.server.addr()).await.unwrap();
     for _ in 0..2 {
-        let (headers, body) = signed_request();
+        let (headers, body) = signed_enriching("C02XL0GJJG5J").unwrap();
         let started = Instant::now();
-        stream
-            .write_all(&http1_request(
-                "POST",
-                "/webhook/device-attest",
-                &headers,
-                &body,
-            ))
+        let (status, response) = exchange(&mut stream, "POST", WEBHOOK, &headers, &body)
             .await
             .unwrap();
-        let (status, response) = read_response(&mut stream).await.unwrap();
         let took = started.elapsed();
         assert_eq!(status, 503);
         assert_eq!(json(&response), serde_json::json!({"allow": false}));
@@ -325,15 +260,14 @@ async fn a_hanging_provider_is_answered_with_503_within_the_request_deadline() {
 /// A body sent slower than the deadline allows is answered 503 at the deadline, not held.
 #[tokio::test]
 async fn a_body_dribbled_past_the_deadline_is_answered_at_the_deadline() {
-    let pki = Pki::generate().unwrap();
-    let server = start(&pki, &[], &|config| {
+    let d = tweaked(&|config| {
         config.timeout = Duration::from_millis(500);
     })
     .await;
-    let (headers, body) = signed_request();
-    let request = http1_request("POST", "/webhook/device-attest", &headers, &body);
+    let (headers, body) = signed_enriching("C02XL0GJJG5J").unwrap();
+    let request = http1_request("POST", WEBHOOK, &headers, &body);
     let head_len = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let mut stream = connect(&pki, server.addr()).await.unwrap();
+    let mut stream = connect(&d.pki, d.server.addr()).await.unwrap();
     let started = Instant::now();
     stream.write_all(&request[..head_len + 10]).await.unwrap();
     let (mut reader, mut writer) = tokio::io::split(stream);
@@ -353,8 +287,8 @@ async fn a_body_dribbled_past_the_deadline_is_answered_at_the_deadline() {
 }
 
 async fn h2_post(
-    pki: &Pki,
-    server: &TestServer,
+    pki: &step_posture_tests::pki::Pki,
+    server: &step_posture_tests::server::TestServer,
     headers: &HeaderMap,
     body: Vec<u8>,
 ) -> anyhow::Result<(StatusCode, Bytes)> {

@@ -22,3 +22,19 @@ mod rotation;
 mod scep;
 mod sync;
 mod tls_tools;
+
+use step_posture_tests::deployment::Deployment;
+
+/// A file-provider [`Deployment`] with `extra` variables; panics if it does not start.
+pub(crate) async fn start(extra: &[(&str, &str)]) -> Deployment {
+    Deployment::start(extra).await.unwrap()
+}
+
+/// A [`Deployment`] configured by a fake MDM's `provider_vars`, then `extra`; panics if it
+/// does not start.
+pub(crate) async fn against(
+    provider_vars: &[(String, String)],
+    extra: &[(&str, &str)],
+) -> Deployment {
+    Deployment::against(provider_vars, extra).await.unwrap()
+}

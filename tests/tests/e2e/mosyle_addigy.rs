@@ -8,8 +8,11 @@ use step_posture_connector::commands::check_config;
 use step_posture_connector::providers::Providers;
 use step_posture_tests::pki::Pki;
 
+use step_posture_tests::deployment::Expect;
+
+use crate::against;
 use crate::ops::{http_get, value};
-use crate::providers::{Deployment, LISTED_KEY, LISTED_MAC, base_vars};
+use crate::providers::{LISTED_KEY, LISTED_MAC, base_vars, combined_with_the_file};
 
 // ---- Mosyle ------------------------------------------------------------------------------
 
@@ -36,8 +39,8 @@ async fn fake_mosyle() -> FakeMosyle {
 #[tokio::test]
 async fn mosyle_allows_enrolled_group_members_with_its_enrichment_and_counts_on_metrics() {
     let mosyle = fake_mosyle().await;
-    let d = Deployment::start(
-        mosyle.env_vars(),
+    let d = against(
+        &mosyle.env_vars(),
         &[
             ("PROVIDER", "mosyle"),
             ("MOSYLE_GROUPS", "Staff Macs,310"),
@@ -45,21 +48,21 @@ async fn mosyle_allows_enrolled_group_members_with_its_enrichment_and_counts_on_
         ],
     )
     .await;
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["allow"], true, "{body}");
-    assert_eq!(body["data"]["user"]["email"], "betty@school.example");
-    assert_eq!(body["data"]["device"]["os"], "mac");
-    assert_eq!(body["data"]["tags"], serde_json::json!(["staff", "macs"]));
-    let (_, body) = d.ask("DMPMOSYLE001").await;
-    assert_eq!(body["allow"], true, "{body}");
-    assert_eq!(body["data"]["device"]["os"], "ios");
-    let (_, body) = d.ask("C02UNINSTAL1").await;
-    assert_eq!(body["error"]["code"], "notManaged", "{body}");
-    let (_, body) = d.ask("C02OUTSIDE01").await;
-    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
-    let (_, body) = d.ask("C02UNKNOWN01").await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
+    let staff_mac = Expect::allowed()
+        .with_data("/user/email", "betty@school.example")
+        .with_data("/device/os", "mac")
+        .with_data("/tags", serde_json::json!(["staff", "macs"]));
+    d.expect(&[
+        (LISTED_MAC, staff_mac),
+        (
+            "DMPMOSYLE001",
+            Expect::allowed().with_data("/device/os", "ios"),
+        ),
+        ("C02UNINSTAL1", Expect::denied("notManaged")),
+        ("C02OUTSIDE01", Expect::denied("notCompliant")),
+        ("C02UNKNOWN01", Expect::denied("deviceNotFound")),
+    ])
+    .await;
     // One login for the readiness check and every lookup.
     assert_eq!(mosyle.stats().logins, 1);
 
@@ -85,61 +88,25 @@ async fn mosyle_allows_enrolled_group_members_with_its_enrichment_and_counts_on_
 
     // Mosyle down: 503, so step-ca retries.
     mosyle.set_fault(Some(posture_fakes::Fault::Status(503)));
-    let (status, _) = d.ask("C02FRESH0001").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let unavailable = Expect::status(StatusCode::SERVICE_UNAVAILABLE);
+    d.expect(&[("C02FRESH0001", unavailable)]).await;
 }
 
 #[tokio::test]
 async fn mosyle_with_file_under_all_and_any() {
     let mosyle = fake_mosyle().await;
-    let all = Deployment::start(
-        mosyle.env_vars(),
-        &[("PROVIDER", "file,mosyle"), ("POLICY", "all")],
+    let with_serial = Expect::allowed().with_data("/mosyle/device/serial_number", LISTED_MAC);
+    combined_with_the_file(
+        "mosyle",
+        &mosyle.env_vars(),
+        &[],
+        "DMPMOSYLE001",
+        [
+            &[(LISTED_MAC, with_serial)],
+            &[("C02UNINSTAL1", Expect::denied("notManaged"))],
+        ],
     )
     .await;
-    let (_, body) = all.ask(LISTED_MAC).await;
-    assert_eq!(body["allow"], true, "{body}");
-    assert_eq!(
-        body["data"]["mosyle"]["device"]["serial_number"],
-        LISTED_MAC
-    );
-    assert!(body["data"]["file"].is_object(), "{body}");
-    // In Mosyle only: the file's deny.
-    let (_, body) = all.ask("DMPMOSYLE001").await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("file: "),
-        "{body}"
-    );
-    // In the file only: Mosyle's deny.
-    let (_, body) = all.ask(LISTED_KEY).await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("mosyle: "),
-        "{body}"
-    );
-
-    let any = Deployment::start(
-        mosyle.env_vars(),
-        &[("PROVIDER", "file,mosyle"), ("POLICY", "any")],
-    )
-    .await;
-    let (_, body) = any.ask("DMPMOSYLE001").await;
-    assert_eq!(body["allow"], true, "{body}");
-    assert_eq!(
-        body["data"].as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["mosyle"]
-    );
-    let (_, body) = any.ask(LISTED_KEY).await;
-    assert_eq!(body["allow"], true, "{body}");
-    let (_, body) = any.ask("C02UNINSTAL1").await;
-    assert_eq!(body["error"]["code"], "notManaged", "{body}");
 }
 
 // ---- Addigy ------------------------------------------------------------------------------
@@ -159,8 +126,8 @@ async fn addigy_allows_compliant_devices_in_the_allowed_policies() {
     let addigy = fake_addigy().await;
     // The key only works as x-api-key: the bearer form falls back once, then sticks.
     addigy.set_auth(AcceptedAuth::ApiKey);
-    let d = Deployment::start(
-        addigy.env_vars(),
+    let d = against(
+        &addigy.env_vars(),
         &[
             ("PROVIDER", "addigy"),
             ("ADDIGY_POLICIES", "Staff Macs"),
@@ -169,23 +136,17 @@ async fn addigy_allows_compliant_devices_in_the_allowed_policies() {
         ],
     )
     .await;
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["allow"], true, "{body}");
-    assert_eq!(body["data"]["user"]["email"], "jason@example.com");
-    assert_eq!(
-        body["data"]["policies"]["names"],
-        serde_json::json!(["Staff Macs"])
-    );
-    for (serial, code) in [
-        ("C02NONCOMP01", "notCompliant"),
-        ("C02GUESTS001", "notCompliant"),
-        ("C02AGENTONLY", "notManaged"),
-        ("C02UNKNOWN01", "deviceNotFound"),
-    ] {
-        let (_, body) = d.ask(serial).await;
-        assert_eq!(body["error"]["code"], code, "{serial}: {body}");
-    }
+    let staff_mac = Expect::allowed()
+        .with_data("/user/email", "jason@example.com")
+        .with_data("/policies/names", serde_json::json!(["Staff Macs"]));
+    d.expect(&[
+        (LISTED_MAC, staff_mac),
+        ("C02NONCOMP01", Expect::denied("notCompliant")),
+        ("C02GUESTS001", Expect::denied("notCompliant")),
+        ("C02AGENTONLY", Expect::denied("notManaged")),
+        ("C02UNKNOWN01", Expect::denied("deviceNotFound")),
+    ])
+    .await;
     assert_eq!(
         addigy.stats().unauthorized,
         1,
@@ -193,56 +154,34 @@ async fn addigy_allows_compliant_devices_in_the_allowed_policies() {
     );
     assert!(!addigy.stats().blocked);
     addigy.set_fault(Some(posture_fakes::Fault::Status(500)));
-    let (status, _) = d.ask("C02FRESH0001").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let unavailable = Expect::status(StatusCode::SERVICE_UNAVAILABLE);
+    d.expect(&[("C02FRESH0001", unavailable)]).await;
 }
 
 #[tokio::test]
 async fn addigy_with_file_under_all_and_any() {
     let addigy = fake_addigy().await;
-    let all = Deployment::start(
-        addigy.env_vars(),
-        &[("PROVIDER", "file,addigy"), ("POLICY", "all")],
+    let vars = addigy.env_vars();
+    let with_serial = Expect::allowed().with_data("/addigy/device/serial_number", LISTED_MAC);
+    combined_with_the_file(
+        "addigy",
+        &vars,
+        &[],
+        "C02ADDIGY001",
+        [&[(LISTED_MAC, with_serial)], &[]],
     )
     .await;
-    let (_, body) = all.ask(LISTED_MAC).await;
-    assert_eq!(body["allow"], true, "{body}");
-    assert_eq!(
-        body["data"]["addigy"]["device"]["serial_number"],
-        LISTED_MAC
-    );
-    let (_, body) = all.ask("C02ADDIGY001").await;
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("file: "),
-        "{body}"
-    );
-    let (_, body) = all.ask(LISTED_KEY).await;
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("addigy: "),
-        "{body}"
-    );
-
-    let any = Deployment::start(
-        addigy.env_vars(),
-        &[("PROVIDER", "addigy,file"), ("POLICY", "any")],
-    )
+    // Addigy first under any: the same answers.
+    let d = against(&vars, &[("PROVIDER", "addigy,file"), ("POLICY", "any")]).await;
+    d.expect(&[
+        (
+            "C02ADDIGY001",
+            Expect::allowed().with_data_keys(&["addigy"]),
+        ),
+        (LISTED_KEY, Expect::allowed()),
+        ("C02NEITHER01", Expect::denied("deviceNotFound")),
+    ])
     .await;
-    let (_, body) = any.ask("C02ADDIGY001").await;
-    assert_eq!(
-        body["data"].as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["addigy"],
-        "{body}"
-    );
-    let (_, body) = any.ask(LISTED_KEY).await;
-    assert_eq!(body["allow"], true, "{body}");
-    let (_, body) = any.ask("C02NEITHER01").await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
 }
 
 #[tokio::test]

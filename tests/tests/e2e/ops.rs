@@ -2,7 +2,6 @@
 //! `/readyz` following the provider, and the Prometheus metrics, scraped over the real
 //! listener.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,18 +19,15 @@ use rcgen::{
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use step_posture_connector::client::{Connection, client_config};
-use step_posture_connector::commands::Server;
 use step_posture_connector::config::Config;
 use step_posture_connector::reload::Reloader;
 use step_posture_connector::tls::sha256_hex;
 use step_posture_tests::server::{
-    DEVICES_JSON, ENRICHING_ID, ENRICHING_SECRET, enriching_body, enriching_signer, json,
+    DEVICES_JSON, ENRICHING_ID, ENRICHING_SECRET, TestServer, default_vars, enriching_body,
+    enriching_signer, json, set_vars, signed_enriching, with_vars,
 };
-use tempfile::TempDir;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
 /// A certificate and key in PEM, with the certificate's SHA-256.
@@ -82,17 +78,19 @@ pub(super) fn replace(path: &Path, text: &str) {
     std::fs::rename(&staged, path).unwrap();
 }
 
+/// Files checked for changes every 25 ms.
+pub(super) const POLL: Option<Duration> = Some(Duration::from_millis(25));
+/// The plain-HTTP metrics and health listener, on a free port.
+pub(super) const METRICS: (&str, &str) = ("METRICS_ADDR", "127.0.0.1:0");
+
 /// A server on 127.0.0.1 with its files in a directory the test can change.
 pub(super) struct Ops {
-    dir: TempDir,
     authority: Authority,
     first: Leaf,
-    addr: SocketAddr,
+    server: TestServer,
     pub(super) metrics_addr: Option<SocketAddr>,
     pub(super) reloader: Reloader,
     tls: Arc<ClientConfig>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl Ops {
@@ -120,78 +118,56 @@ impl Ops {
         let dir = tempfile::tempdir().unwrap();
         let authority = Authority::new();
         let first = authority.leaf();
-        std::fs::write(dir.path().join("ca.pem"), authority.issuer.pem()).unwrap();
-        std::fs::write(dir.path().join("server.pem"), &first.cert).unwrap();
-        std::fs::write(dir.path().join("server-key.pem"), &first.key).unwrap();
-        std::fs::write(dir.path().join(name), devices).unwrap();
-        let path = |name: &str| dir.path().join(name).display().to_string();
-        let file_type = if name.ends_with(".csv") {
-            "csv"
-        } else {
-            "json"
-        };
-        let mut vars: HashMap<String, String> = [
-            ("PROVIDER", "file".to_owned()),
-            ("FILE_PATH", path(name)),
-            ("FILE_TYPE", file_type.to_owned()),
-            ("TLS_CERT_PATH", path("server.pem")),
-            ("TLS_KEY_PATH", path("server-key.pem")),
-            ("WEBHOOK_IDS", ENRICHING_ID.to_owned()),
-            ("WEBHOOK_SECRETS", ENRICHING_SECRET.to_owned()),
-            ("BIND_ADDRESS", "127.0.0.1".to_owned()),
-            ("PORT", "0".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        for (key, value) in extra {
-            vars.insert((*key).to_owned(), (*value).to_owned());
-        }
+        let path = |name: &str| dir.path().join(name);
+        std::fs::write(path("ca.pem"), authority.issuer.pem()).unwrap();
+        std::fs::write(path("server.pem"), &first.cert).unwrap();
+        std::fs::write(path("server-key.pem"), &first.key).unwrap();
+        std::fs::write(path(name), devices).unwrap();
+        let mut vars = default_vars(&path(name), &path("server.pem"), &path("server-key.pem"));
+        // The ENRICHING webhook only.
+        set_vars(
+            &mut vars,
+            &[
+                ("WEBHOOK_IDS", ENRICHING_ID),
+                ("WEBHOOK_SECRETS", ENRICHING_SECRET),
+            ],
+        );
+        set_vars(&mut vars, extra);
         let mut config = Config::from_vars(&vars).unwrap();
         config.reload_interval = poll.unwrap_or(Duration::ZERO);
         config.reload_settle = settle;
-        let (server, task, shutdown) = spawn(config).await;
-        let tls = client_config(Some(&dir.path().join("ca.pem")), None).unwrap();
+        let tls = client_config(Some(&path("ca.pem")), None).unwrap();
+        let server = TestServer::run(config, dir, None, None).await.unwrap();
         Self {
-            dir,
             authority,
             first,
-            addr: server.0,
-            metrics_addr: server.1,
-            reloader: server.2,
+            metrics_addr: server.metrics_addr(),
+            reloader: server.reloader().clone(),
+            server,
             tls,
-            shutdown: Some(shutdown),
-            task: Some(task),
         }
     }
 
     pub(super) fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.server.dir().join(name)
     }
 
     fn webhook_url(&self) -> http::Uri {
-        format!("https://{}/webhook/device-attest", self.addr)
-            .parse()
-            .unwrap()
+        self.server.webhook_url()
     }
 
     /// Asks about `serial` on a new connection; returns the status and `allow`.
     pub(super) async fn ask(&self, serial: &str) -> (StatusCode, serde_json::Value) {
-        let signed = enriching_signer()
-            .unwrap()
-            .sign_body(&enriching_body(serial, None).unwrap());
+        let (headers, body) = signed_enriching(serial).unwrap();
         let url = self.webhook_url();
         let mut connection = Connection::open(&url, self.tls.clone()).await.unwrap();
-        let (status, body) = connection
-            .post(&url, &signed.headers, signed.body.into())
-            .await
-            .unwrap();
+        let (status, body) = connection.post(&url, &headers, body.into()).await.unwrap();
         (status, json(&body))
     }
 
     /// The fingerprint of the certificate a new handshake is given.
     async fn served_fingerprint(&self) -> String {
-        let tcp = TcpStream::connect(self.addr).await.unwrap();
+        let tcp = TcpStream::connect(self.server.addr()).await.unwrap();
         let stream = TlsConnector::from(self.tls.clone())
             .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
             .await
@@ -200,30 +176,9 @@ impl Ops {
         sha256_hex(&leaf)
     }
 
-    pub(super) async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap();
-        }
+    pub(super) async fn stop(self) {
+        self.server.stop_cleanly().await.unwrap();
     }
-}
-
-type Started = (SocketAddr, Option<SocketAddr>, Reloader);
-
-async fn spawn(config: Config) -> (Started, JoinHandle<()>, oneshot::Sender<()>) {
-    let server = Server::bind(config).await.unwrap();
-    let started = (
-        server.local_addr().unwrap(),
-        server.metrics_addr(),
-        server.reloader(),
-    );
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(async {
-        let _ = rx.await;
-    }));
-    (started, task, tx)
 }
 
 /// Polls `check` every 20 ms until it holds, for at most 5 s.
@@ -283,7 +238,7 @@ pub(super) fn value(metrics: &str, series: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn a_device_added_to_the_file_is_allowed_after_the_change_without_a_restart() {
-    let ops = Ops::start(Some(Duration::from_millis(25)), &[]).await;
+    let ops = Ops::start(POLL, &[]).await;
     let (_, body) = ops.ask("C02NEWDEVICE").await;
     assert_eq!(body["error"]["code"], "deviceNotFound");
 
@@ -310,11 +265,7 @@ async fn a_device_added_to_the_file_is_allowed_after_the_change_without_a_restar
 
 #[tokio::test]
 async fn a_corrupt_device_file_keeps_the_previous_list_and_counts_one_failure() {
-    let ops = Ops::start(
-        Some(Duration::from_millis(25)),
-        &[("METRICS_ADDR", "127.0.0.1:0")],
-    )
-    .await;
+    let ops = Ops::start(POLL, &[METRICS]).await;
     let failures = "step_posture_reloads_total{target=\"devices\",result=\"failure\"}";
     // Truncated JSON, as an interrupted copy would leave it.
     replace(
@@ -350,7 +301,7 @@ async fn a_corrupt_device_file_keeps_the_previous_list_and_counts_one_failure() 
 
 #[tokio::test]
 async fn a_replaced_certificate_is_served_on_new_handshakes_and_old_connections_finish() {
-    let ops = Ops::start(Some(Duration::from_millis(25)), &[]).await;
+    let ops = Ops::start(POLL, &[]).await;
     assert_eq!(ops.served_fingerprint().await, ops.first.fingerprint);
     // A keep-alive connection made before the change.
     let url = ops.webhook_url();
@@ -364,13 +315,8 @@ async fn a_replaced_certificate_is_served_on_new_handshakes_and_old_connections_
     })
     .await;
 
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
-    let (status, body) = old
-        .post(&url, &signed.headers, signed.body.into())
-        .await
-        .unwrap();
+    let (headers, body) = signed_enriching("C02XL0GJJG5J").unwrap();
+    let (status, body) = old.post(&url, &headers, body.into()).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json(&body)["allow"], true);
 
@@ -434,7 +380,7 @@ async fn requests_in_flight_during_reloads_all_complete() {
     let mut pending = Vec::new();
     for _ in 0..20 {
         let signed = signer.sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
-        let tcp = TcpStream::connect(ops.addr).await.unwrap();
+        let tcp = TcpStream::connect(ops.server.addr()).await.unwrap();
         let mut stream = TlsConnector::from(ops.tls.clone())
             .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
             .await
@@ -475,14 +421,10 @@ async fn requests_in_flight_during_reloads_all_complete() {
             tokio::spawn(async move {
                 let mut answered = 0;
                 for _ in 0..15 {
-                    let signed = enriching_signer()
-                        .unwrap()
-                        .sign_body(&enriching_body("C02NEWDEVICE", None).unwrap());
+                    let (headers, body) = signed_enriching("C02NEWDEVICE").unwrap();
                     let mut connection = Connection::open(&url, tls.clone()).await.unwrap();
-                    let (status, body) = connection
-                        .post(&url, &signed.headers, signed.body.into())
-                        .await
-                        .unwrap();
+                    let (status, body) =
+                        connection.post(&url, &headers, body.into()).await.unwrap();
                     assert_eq!(status, StatusCode::OK);
                     assert_eq!(json(&body)["allow"], true);
                     answered += 1;
@@ -505,26 +447,22 @@ async fn requests_in_flight_during_reloads_all_complete() {
 
 #[tokio::test]
 async fn metrics_name_every_series_and_count_what_happened() {
-    let ops = Ops::start(None, &[("METRICS_ADDR", "127.0.0.1:0")]).await;
+    let ops = Ops::start(None, &[METRICS]).await;
     // Two allows, a deny, an invalid mode, a forged signature.
     for serial in ["C02XL0GJJG5J", "F4KQ2J9XN7", "C02UNKNOWN00"] {
         ops.ask(serial).await;
     }
-    let signed = enriching_signer()
-        .unwrap()
-        .sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
-    let url: http::Uri = format!("https://{}/webhook/device-attest?mode=laptop", ops.addr)
-        .parse()
-        .unwrap();
+    let (headers, body) = signed_enriching("C02XL0GJJG5J").unwrap();
+    let url = ops.server.url("/webhook/device-attest?mode=laptop");
     let mut connection = Connection::open(&url, ops.tls.clone()).await.unwrap();
     connection
-        .post(&url, &signed.headers, signed.body.clone().into())
+        .post(&url, &headers, body.clone().into())
         .await
         .unwrap();
-    let mut forged = signed.headers.clone();
+    let mut forged = headers.clone();
     forged.insert("x-smallstep-signature", "00".repeat(32).parse().unwrap());
     let (status, _) = connection
-        .post(&ops.webhook_url(), &forged, signed.body.into())
+        .post(&ops.webhook_url(), &forged, body.into())
         .await
         .unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -601,15 +539,10 @@ async fn readyz_follows_jamf_and_its_cache_and_token_counters_are_exported() {
     jamf.add_mobile_device(FakeDevice::new("C02XL0GJJG5J"));
     // Short tokens, so that readiness asks Jamf for a new one soon.
     jamf.set_token_lifetime(Duration::from_secs(1));
-    let mut extra: Vec<(String, String)> = jamf.env_vars();
-    extra.push(("PROVIDER".to_owned(), "jamf".to_owned()));
-    extra.push(("METRICS_ADDR".to_owned(), "127.0.0.1:0".to_owned()));
-    let extra: Vec<(&str, &str)> = extra
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let ops = Ops::start(None, &extra).await;
-    let readyz = format!("https://{}/readyz", ops.addr).parse().unwrap();
+    let vars = jamf.env_vars();
+    let extra = [("PROVIDER", "jamf"), METRICS];
+    let ops = Ops::start(None, &with_vars(&vars, &extra)).await;
+    let readyz = ops.server.url("/readyz");
     let ready = || async {
         let mut connection = Connection::open(&readyz, ops.tls.clone()).await.unwrap();
         let (status, body) = connection
@@ -686,15 +619,10 @@ async fn intune_and_kandji_counters_reach_metrics_the_way_jamfs_do() {
     intune.add_device(FakeManagedDevice::new("C02XL0GJJG5J"));
     let kandji = FakeKandji::start().await.unwrap();
     kandji.add_device(FakeKandjiDevice::new("C02XL0GJJG5J"));
-    let mut extra: Vec<(String, String)> = intune.env_vars();
-    extra.extend(kandji.env_vars());
-    extra.push(("PROVIDER".to_owned(), "intune,kandji".to_owned()));
-    extra.push(("METRICS_ADDR".to_owned(), "127.0.0.1:0".to_owned()));
-    let extra: Vec<(&str, &str)> = extra
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let ops = Ops::start(None, &extra).await;
+    let mut vars = intune.env_vars();
+    vars.extend(kandji.env_vars());
+    let extra = [("PROVIDER", "intune,kandji"), METRICS];
+    let ops = Ops::start(None, &with_vars(&vars, &extra)).await;
     for _ in 0..2 {
         assert_eq!(ops.ask("C02XL0GJJG5J").await.1["allow"], true);
     }

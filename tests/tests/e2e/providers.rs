@@ -8,45 +8,75 @@ use http::StatusCode;
 use posture_fakes::intune::{FakeIntune, FakeManagedDevice, TestCertificate};
 use posture_fakes::jamf::{FakeDevice, FakeJamf};
 use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
-use serde_json::{Value, json};
+use serde_json::json;
 use step_posture_connector::commands::check_config;
 use step_posture_connector::config::Config;
 use step_posture_connector::providers::Providers;
+use step_posture_tests::deployment::Expect;
 use step_posture_tests::pki::Pki;
-use step_posture_tests::server::{Client, TestServer, enriching_body, enriching_signer, json};
+
+use crate::against;
 
 /// In the file provider's [`DEVICES_JSON`](step_posture_tests::server::DEVICES_JSON).
 pub(crate) const LISTED_MAC: &str = "C02XL0GJJG5J";
 /// In the file too, without data.
 pub(crate) const LISTED_KEY: &str = "13804722";
 
-pub(crate) struct Deployment {
-    pub(crate) server: TestServer,
-    client: Client,
-}
-
-impl Deployment {
-    pub(crate) async fn start(vars: Vec<(String, String)>, extra: &[(&str, &str)]) -> Self {
-        let pki = Pki::generate().unwrap();
-        let mut all: Vec<(&str, &str)> =
-            vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+/// `PROVIDER=file,<name>` under `POLICY=all`, then `POLICY=any`, configured by `vars` and
+/// `extra`: each asked about [`LISTED_MAC`] (in both), [`LISTED_KEY`] (in the file only),
+/// `inventory_only` and a device neither knows, then about `also`'s cases under each policy.
+pub(crate) async fn combined_with_the_file(
+    name: &str,
+    vars: &[(String, String)],
+    extra: &[(&str, &str)],
+    inventory_only: &str,
+    also: [&[(&str, Expect)]; 2],
+) {
+    let provider = format!("file,{name}");
+    let theirs = format!("{name}: ");
+    let under = |policy| {
+        let mut all = vec![("PROVIDER", provider.as_str()), ("POLICY", policy)];
         all.extend_from_slice(extra);
-        let server = TestServer::start(&pki, &all).await.unwrap();
-        let client = Client::new(&pki).unwrap();
-        Self { server, client }
-    }
+        all
+    };
+    let d = against(vars, &under("all")).await;
+    d.expect(&[
+        // In both: allowed, each provider's data under its name.
+        (
+            LISTED_MAC,
+            Expect::allowed().with_data_keys(&["file", name]),
+        ),
+        // In the file only: the inventory's deny, named.
+        (
+            LISTED_KEY,
+            Expect::denied("deviceNotFound").starting(&theirs),
+        ),
+        // In the inventory only: the file's deny.
+        (
+            inventory_only,
+            Expect::denied("deviceNotFound").starting("file: "),
+        ),
+    ])
+    .await;
+    d.expect(also[0]).await;
+    drop(d);
 
-    pub(crate) async fn ask(&self, serial: &str) -> (StatusCode, Value) {
-        let signed = enriching_signer()
-            .unwrap()
-            .sign_body(&enriching_body(serial, None).unwrap());
-        let (status, body) = self
-            .client
-            .post(&self.server.webhook_url(), &signed.headers, signed.body)
-            .await
-            .unwrap();
-        (status, json(&body))
-    }
+    let d = against(vars, &under("any")).await;
+    let every_reason = Expect::denied("deviceNotFound").starting("file: ");
+    d.expect(&[
+        // The file allows first: its data only.
+        (LISTED_MAC, Expect::allowed().with_data_keys(&["file"])),
+        (LISTED_KEY, Expect::allowed()),
+        // Only the inventory knows it: allowed by it, its data only.
+        (inventory_only, Expect::allowed().with_data_keys(&[name])),
+        // Neither: every reason.
+        (
+            "C02NOBODY001",
+            every_reason.containing(&format!("; {theirs}")),
+        ),
+    ])
+    .await;
+    d.expect(also[1]).await;
 }
 
 // ---- Intune ------------------------------------------------------------------------------
@@ -64,46 +94,43 @@ async fn fake_intune() -> FakeIntune {
 #[tokio::test]
 async fn intune_allows_compliant_group_members_with_the_documented_enrichment() {
     let intune = fake_intune().await;
-    let d = Deployment::start(
-        intune.env_vars(),
+    let d = against(
+        &intune.env_vars(),
         &[("PROVIDER", "intune"), ("INTUNE_GROUP_ID", GROUP)],
     )
     .await;
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["allow"], true, "{body}");
-    let data = &body["data"];
-    assert_eq!(data["device"]["serial_number"], LISTED_MAC);
-    assert_eq!(data["device"]["operating_system"], "macOS");
-    assert_eq!(data["device"]["ownership"], "company");
-    assert_eq!(data["user"]["upn"], "alice@contoso.com");
-    assert_eq!(data["user"]["display_name"], "Alice Example");
-
-    let (_, body) = d.ask("C02NONCOMP01").await;
-    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("\"noncompliant\"")
-    );
-    let (_, body) = d.ask("C02OUTSIDE01").await;
-    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains(GROUP));
-    let (_, body) = d.ask("C02UNKNOWN00").await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
+    let documented = Expect::allowed()
+        .with_data("/device/serial_number", LISTED_MAC)
+        .with_data("/device/operating_system", "macOS")
+        .with_data("/device/ownership", "company")
+        .with_data("/user/upn", "alice@contoso.com")
+        .with_data("/user/display_name", "Alice Example");
+    d.expect(&[
+        (LISTED_MAC, documented),
+        (
+            "C02NONCOMP01",
+            Expect::denied("notCompliant").containing("\"noncompliant\""),
+        ),
+        (
+            "C02OUTSIDE01",
+            Expect::denied("notCompliant").containing(GROUP),
+        ),
+        ("C02UNKNOWN00", Expect::denied("deviceNotFound")),
+    ])
+    .await;
 
     let before = intune.stats().graph_requests;
-    let (_, body) = d.ask("00008103-001A2B3C4D5E001E").await;
-    assert_eq!(body["error"]["code"], "invalidIdentifier", "{body}");
+    let udid = "00008103-001A2B3C4D5E001E";
+    d.expect(&[(udid, Expect::denied("invalidIdentifier"))])
+        .await;
     assert_eq!(intune.stats().graph_requests, before);
 }
 
 #[tokio::test]
 async fn intune_throttling_is_a_503_and_garbage_a_provider_error() {
     let intune = fake_intune().await;
-    let d = Deployment::start(
-        intune.env_vars(),
+    let d = against(
+        &intune.env_vars(),
         &[
             ("PROVIDER", "intune"),
             ("INTUNE_CACHE_TTL", "0"),
@@ -112,29 +139,26 @@ async fn intune_throttling_is_a_503_and_garbage_a_provider_error() {
     )
     .await;
     intune.set_fault(Some(posture_fakes::Fault::Garbage));
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["error"]["code"], "providerError", "{body}");
+    d.expect(&[(LISTED_MAC, Expect::denied("providerError"))])
+        .await;
 
     intune.set_fault(Some(posture_fakes::Fault::TooManyRequests {
         retry_after_secs: 1,
     }));
     let throttled_at = std::time::Instant::now();
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body, json!({"allow": false}));
+    let unavailable = Expect::refused(StatusCode::SERVICE_UNAVAILABLE);
+    d.expect(&[(LISTED_MAC, unavailable)]).await;
     // Graph has recovered, but it asked for a second of quiet: step-ca's retry still gets
     // a 503, and Graph sees no request.
     intune.set_fault(None);
     let sent = intune.stats().graph_requests;
-    let (status, _) = d.ask(LISTED_MAC).await;
+    let (status, _) = d.ask(LISTED_MAC).await.unwrap();
     if throttled_at.elapsed() < std::time::Duration::from_millis(900) {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(intune.stats().graph_requests, sent);
     }
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let (_, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(body["allow"], true, "{body}");
+    d.expect(&[(LISTED_MAC, Expect::allowed())]).await;
 }
 
 #[tokio::test]
@@ -145,12 +169,12 @@ async fn intune_with_certificate_credentials_allows_and_check_config_shows_the_c
     intune.register_certificate(certificate.der()).unwrap();
     let (cert_path, key_path) = certificate.write_to(dir.path()).unwrap();
     let vars = intune.certificate_env_vars(&cert_path, &key_path);
-    let d = Deployment::start(vars.clone(), &[("PROVIDER", "intune")]).await;
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["allow"], true, "{body}");
-    let (_, body) = d.ask("C02NONCOMP01").await;
-    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
+    let d = against(&vars, &[("PROVIDER", "intune")]).await;
+    d.expect(&[
+        (LISTED_MAC, Expect::allowed()),
+        ("C02NONCOMP01", Expect::denied("notCompliant")),
+    ])
+    .await;
     // Every token request carried a client assertion, none a secret.
     let tokens: Vec<_> = intune
         .requests()
@@ -212,28 +236,20 @@ async fn intune_with_certificate_credentials_allows_and_check_config_shows_the_c
 async fn intune_denies_devices_no_mdm_manages() {
     let intune = fake_intune().await;
     intune.add_device(FakeManagedDevice::new("C02EASONLY01").with_management_agent("eas"));
-    let d = Deployment::start(intune.env_vars(), &[("PROVIDER", "intune")]).await;
-    let (status, body) = d.ask("C02EASONLY01").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["allow"], false, "{body}");
-    assert_eq!(body["error"]["code"], "notManaged", "{body}");
-    assert!(
-        body["error"]["message"].as_str().unwrap().starts_with(
-            "C02EASONLY01 has management agent \"eas\" in Intune, so it is not managed by an MDM"
-        ),
-        "{body}"
-    );
+    let d = against(&intune.env_vars(), &[("PROVIDER", "intune")]).await;
+    let eas = "C02EASONLY01 has management agent \"eas\" in Intune, so it is not managed by an MDM";
+    d.expect(&[("C02EASONLY01", Expect::denied("notManaged").starting(eas))])
+        .await;
     // Allowing eas explicitly allows it: the setting is what decides.
-    let d = Deployment::start(
-        intune.env_vars(),
+    let d = against(
+        &intune.env_vars(),
         &[
             ("PROVIDER", "intune"),
             ("INTUNE_ALLOWED_MANAGEMENT_AGENTS", "mdm,eas"),
         ],
     )
     .await;
-    let (_, body) = d.ask("C02EASONLY01").await;
-    assert_eq!(body["allow"], true, "{body}");
+    d.expect(&[("C02EASONLY01", Expect::allowed())]).await;
 }
 
 // ---- Kandji ------------------------------------------------------------------------------
@@ -245,8 +261,8 @@ async fn kandji_allows_enrolled_devices_in_the_allowed_blueprints() {
     kandji.add_device(FakeKandjiDevice::iphone("DMPXK2ABCD12"));
     kandji.add_device(FakeKandjiDevice::new("C02NOMDM0001").with_mdm_enabled(false));
     kandji.set_string_booleans(true);
-    let d = Deployment::start(
-        kandji.env_vars(),
+    let d = against(
+        &kandji.env_vars(),
         &[
             ("PROVIDER", "kandji"),
             ("KANDJI_BLUEPRINTS", "Engineering Macs,Shared iPhones"),
@@ -254,25 +270,22 @@ async fn kandji_allows_enrolled_devices_in_the_allowed_blueprints() {
         ],
     )
     .await;
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        body["data"]["blueprint"]["name"], "Engineering Macs",
-        "{body}"
-    );
-    assert_eq!(body["data"]["user"]["email"], "alice@example.com");
-    // No user assigned: empty user fields, still allowed.
-    let (_, body) = d.ask("DMPXK2ABCD12").await;
-    assert_eq!(
-        body["data"]["user"],
-        json!({"id": "", "name": "", "email": ""}),
-        "{body}"
-    );
-    let (_, body) = d.ask("C02NOMDM0001").await;
-    assert_eq!(body["error"]["code"], "notManaged", "{body}");
-    // A partial serial is not a device.
-    let (_, body) = d.ask("C02XL0GJ").await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
+    let in_blueprint = Expect::allowed()
+        .with_data("/blueprint/name", "Engineering Macs")
+        .with_data("/user/email", "alice@example.com");
+    let no_user = json!({"id": "", "name": "", "email": ""});
+    d.expect(&[
+        (LISTED_MAC, in_blueprint),
+        // No user assigned: empty user fields, still allowed.
+        (
+            "DMPXK2ABCD12",
+            Expect::allowed().with_data("/user", no_user),
+        ),
+        ("C02NOMDM0001", Expect::denied("notManaged")),
+        // A partial serial is not a device.
+        ("C02XL0GJ", Expect::denied("deviceNotFound")),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -285,8 +298,8 @@ async fn kandji_bursts_stay_within_its_per_second_limit() {
         kandji.add_device(FakeKandjiDevice::new(serial));
     }
     let d = std::sync::Arc::new(
-        Deployment::start(
-            kandji.env_vars(),
+        against(
+            &kandji.env_vars(),
             &[
                 ("PROVIDER", "kandji"),
                 ("KANDJI_MAX_REQUESTS_PER_SECOND", "5"),
@@ -299,11 +312,10 @@ async fn kandji_bursts_stay_within_its_per_second_limit() {
     let mut asks = tokio::task::JoinSet::new();
     for serial in serials {
         let d = d.clone();
-        asks.spawn(async move { d.ask(&serial).await });
+        asks.spawn(async move { (d.ask(&serial).await.unwrap(), serial) });
     }
-    for (status, body) in asks.join_all().await {
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["allow"], true, "{body}");
+    for (answer, serial) in asks.join_all().await {
+        Expect::allowed().check(&serial, &answer);
     }
     let stats = kandji.stats();
     assert_eq!(
@@ -361,8 +373,8 @@ async fn fake_jamf() -> FakeJamf {
 #[tokio::test]
 async fn all_requires_every_provider_and_merges_enrichment_by_name() {
     let jamf = fake_jamf().await;
-    let d = Deployment::start(
-        jamf.env_vars(),
+    let d = against(
+        &jamf.env_vars(),
         &[
             ("PROVIDER", "file,jamf"),
             ("POLICY", "all"),
@@ -370,43 +382,30 @@ async fn all_requires_every_provider_and_merges_enrichment_by_name() {
         ],
     )
     .await;
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["allow"], true, "{body}");
-    assert_eq!(
-        body["data"]["file"],
-        json!({"user": {"email_address": "alice@example.com", "department": "Engineering"}, "groups": ["Compliant Macs"]})
-    );
-    assert_eq!(body["data"]["jamf"]["device"]["serial_number"], LISTED_MAC);
-    assert_eq!(body["data"].as_object().unwrap().len(), 2, "{body}");
-
-    // Listed in the file but unknown to Jamf: Jamf's deny, named.
-    let (_, body) = d.ask(LISTED_KEY).await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("jamf: "),
-        "{body}"
-    );
+    let file = json!({"user": {"email_address": "alice@example.com", "department": "Engineering"}, "groups": ["Compliant Macs"]});
+    let merged = Expect::allowed()
+        .with_data("/file", file)
+        .with_data("/jamf/device/serial_number", LISTED_MAC)
+        .with_data_keys(&["file", "jamf"]);
+    d.expect(&[
+        (LISTED_MAC, merged),
+        // Listed in the file but unknown to Jamf: Jamf's deny, named.
+        (
+            LISTED_KEY,
+            Expect::denied("deviceNotFound").starting("jamf: "),
+        ),
+    ])
+    .await;
     // Known to Jamf but not in the file: the file's deny, and Jamf is not asked.
     let before = jamf.stats().lookup_requests;
-    let (_, body) = d.ask("DMPJAMFONLY1").await;
-    assert_eq!(body["error"]["code"], "deviceNotFound", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("file: "),
-        "{body}"
-    );
+    let files = Expect::denied("deviceNotFound").starting("file: ");
+    d.expect(&[("DMPJAMFONLY1", files)]).await;
     assert_eq!(jamf.stats().lookup_requests, before);
 
     // Jamf down: transient, 503, even though the file allows.
     jamf.set_fault(Some(posture_fakes::Fault::Status(503)));
-    let (status, _) = d.ask("F4KQ2J9XN7").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let unavailable = Expect::status(StatusCode::SERVICE_UNAVAILABLE);
+    d.expect(&[("F4KQ2J9XN7", unavailable)]).await;
 }
 
 #[tokio::test]
@@ -416,8 +415,8 @@ async fn any_takes_the_first_provider_that_allows_during_a_migration() {
     intune.add_device(FakeManagedDevice::new("C02MIGRATED1"));
     let mut vars = jamf.env_vars();
     vars.extend(intune.env_vars());
-    let d = Deployment::start(
-        vars,
+    let d = against(
+        &vars,
         &[
             ("PROVIDER", "jamf,intune"),
             ("POLICY", "any"),
@@ -428,46 +427,32 @@ async fn any_takes_the_first_provider_that_allows_during_a_migration() {
     .await;
     // Still in Jamf: Jamf allows, Intune is not asked.
     let before = intune.stats().device_requests;
-    let (_, body) = d.ask("DMPJAMFONLY1").await;
-    assert_eq!(body["allow"], true, "{body}");
-    assert_eq!(
-        body["data"].as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["jamf"]
-    );
+    let by_jamf = Expect::allowed().with_data_keys(&["jamf"]);
+    d.expect(&[("DMPJAMFONLY1", by_jamf)]).await;
     assert_eq!(intune.stats().device_requests, before);
-    // Moved to Intune: Intune allows, its data under its name.
-    let (_, body) = d.ask("C02MIGRATED1").await;
-    assert_eq!(
-        body["data"]["intune"]["device"]["serial_number"], "C02MIGRATED1",
-        "{body}"
-    );
-    // Neither allows: every reason, the most specific code.
-    let (_, body) = d.ask("C02NONCOMP01").await;
-    assert_eq!(body["error"]["code"], "notCompliant", "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.starts_with("jamf: no mobile device with serial number C02NONCOMP01"),
-        "{message}"
-    );
-    assert!(
-        message.contains("; intune: C02NONCOMP01 has compliance state"),
-        "{message}"
-    );
+    let by_intune = |serial| Expect::allowed().with_data("/intune/device/serial_number", serial);
+    d.expect(&[
+        // Moved to Intune: Intune allows, its data under its name.
+        ("C02MIGRATED1", by_intune("C02MIGRATED1")),
+        // Neither allows: every reason, the most specific code.
+        (
+            "C02NONCOMP01",
+            Expect::denied("notCompliant")
+                .starting("jamf: no mobile device with serial number C02NONCOMP01")
+                .containing("; intune: C02NONCOMP01 has compliance state"),
+        ),
+    ])
+    .await;
     // Jamf down but Intune allows: one allow is enough, whatever Jamf would have said.
     intune.add_device(FakeManagedDevice::new("C02MIGRATED3"));
     jamf.set_fault(Some(posture_fakes::Fault::Status(503)));
-    let (status, body) = d.ask("C02MIGRATED3").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["allow"], true, "{body}");
-    assert_eq!(
-        body["data"]["intune"]["device"]["serial_number"], "C02MIGRATED3",
-        "{body}"
-    );
+    d.expect(&[("C02MIGRATED3", by_intune("C02MIGRATED3"))])
+        .await;
     jamf.set_fault(None);
     // Intune down and Jamf doesn't know the device: it might have allowed, so 503.
     intune.set_fault(Some(posture_fakes::Fault::Status(503)));
-    let (status, _) = d.ask("C02MIGRATED2").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let unavailable = Expect::status(StatusCode::SERVICE_UNAVAILABLE);
+    d.expect(&[("C02MIGRATED2", unavailable)]).await;
 }
 
 // ---- Configuration -----------------------------------------------------------------------

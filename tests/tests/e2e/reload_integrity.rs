@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use step_posture_connector::reload::ReloadError;
 
-use super::ops::{Ops, eventually, replace, scrape, value};
+use super::ops::{METRICS, Ops, POLL, eventually, replace, scrape, value};
 
 const STALE: &str = "step_posture_devices_stale_seconds";
 const FAILURES: &str = "step_posture_reloads_total{target=\"devices\",result=\"failure\"}";
@@ -44,15 +44,8 @@ async fn a_csv_rewritten_in_place_with_a_pause_is_never_served_half_written() {
     let pause = Duration::from_millis(300);
     assert!(pause > poll * 10 && pause < settle);
     let old = devices_csv(2000, "old.example.com");
-    let ops = Arc::new(
-        Ops::start_with(
-            Some(poll),
-            settle,
-            ("devices.csv", &old),
-            &[("METRICS_ADDR", "127.0.0.1:0")],
-        )
-        .await,
-    );
+    let ops =
+        Arc::new(Ops::start_with(Some(poll), settle, ("devices.csv", &old), &[METRICS]).await);
     let new = devices_csv(2000, "new.example.com");
     // Cut inside device 1000's email, as a writer that flushes a buffer leaves it.
     let cut = new.find("SN01000,user01000@ne").unwrap() + "SN01000,user01000@ne".len();
@@ -114,11 +107,7 @@ async fn a_csv_rewritten_in_place_with_a_pause_is_never_served_half_written() {
 
 #[tokio::test]
 async fn the_stale_gauge_rises_after_a_failed_reload_and_returns_to_zero_after_a_good_one() {
-    let ops = Ops::start(
-        Some(Duration::from_millis(25)),
-        &[("METRICS_ADDR", "127.0.0.1:0")],
-    )
-    .await;
+    let ops = Ops::start(POLL, &[METRICS]).await;
     assert_eq!(value(&scrape(&ops).await, STALE), Some(0.0));
 
     replace(&ops.file("devices.json"), "{\"devices\":[");
@@ -153,11 +142,7 @@ async fn the_stale_gauge_rises_after_a_failed_reload_and_returns_to_zero_after_a
 async fn a_reload_to_fewer_than_half_the_devices_is_refused_unless_allowed() {
     let one_device = r#"{"devices":[{"identifier":"C02XL0GJJG5J","data":{"user":"only"}}]}"#;
 
-    let ops = Ops::start(
-        Some(Duration::from_millis(25)),
-        &[("METRICS_ADDR", "127.0.0.1:0")],
-    )
-    .await;
+    let ops = Ops::start(POLL, &[METRICS]).await;
     replace(&ops.file("devices.json"), one_device);
     eventually("the refused reload is counted", || async {
         value(&scrape(&ops).await, FAILURES) == Some(1.0)
@@ -180,14 +165,7 @@ async fn a_reload_to_fewer_than_half_the_devices_is_refused_unless_allowed() {
     );
     ops.stop().await;
 
-    let ops = Ops::start(
-        Some(Duration::from_millis(25)),
-        &[
-            ("METRICS_ADDR", "127.0.0.1:0"),
-            ("RELOAD_ALLOW_SHRINK", "1"),
-        ],
-    )
-    .await;
+    let ops = Ops::start(POLL, &[METRICS, ("RELOAD_ALLOW_SHRINK", "1")]).await;
     replace(&ops.file("devices.json"), one_device);
     eventually("the shrunk list is served", || async {
         ops.ask("F4KQ2J9XN7").await.1["error"]["code"] == "deviceNotFound"

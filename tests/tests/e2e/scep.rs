@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use ring::hmac;
 use smallstep_webhook::RequestBody;
 use step_posture_tests::pki::Pki;
-use step_posture_tests::server::{Client, TestServer, enriching_signer, json};
+use step_posture_tests::server::{Client, TestServer, enriching_signer, json, with_vars};
 
 /// A signing key, base64 (32 bytes).
 const KEY: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
@@ -300,14 +300,7 @@ async fn notifications_are_answered_and_a_retry_is_recognised() {
     let gate = Gate::start(&[]).await;
     let key = rcgen::KeyPair::generate().unwrap();
     let der = csr(&key, LISTED);
-    let issuer_key = rcgen::KeyPair::generate().unwrap();
-    let mut issuer = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    issuer.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let issuer = rcgen::CertifiedIssuer::self_signed(issuer, issuer_key).unwrap();
-    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    leaf.distinguished_name
-        .push(rcgen::DnType::CommonName, LISTED);
-    let certificate = leaf.signed_by(&key, &issuer).unwrap();
+    let certificate = issue(&key, None, None);
     let success = RequestBody::scep_notify_success(&der, certificate.der(), "tx-9", now()).unwrap();
     for _ in 0..2 {
         let (status, body) = gate.signed("/webhook/scep-notify", &success).await;
@@ -386,18 +379,43 @@ async fn the_issuing_routes_can_have_a_listener_of_their_own_without_client_cert
     );
 }
 
-/// The gate with `SCEP_CHALLENGE=intune` against a fake Intune (tenant, Graph discovery and
-/// the SCEP validation service), the file provider deciding posture.
-async fn intune_gate(intune: &posture_fakes::intune::FakeIntune) -> Gate {
+/// A certificate for `key` with the CN [`LISTED`] and `serial` as its serial number (else
+/// a random one), from a new CA with the CN `issuer_cn` (else rcgen's default name).
+fn issue(
+    key: &rcgen::KeyPair,
+    issuer_cn: Option<&str>,
+    serial: Option<&[u8]>,
+) -> rcgen::Certificate {
+    let mut issuer = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    issuer.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    if let Some(cn) = issuer_cn {
+        issuer
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+    }
+    let issuer_key = rcgen::KeyPair::generate().unwrap();
+    let issuer = rcgen::CertifiedIssuer::self_signed(issuer, issuer_key).unwrap();
+    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.serial_number = serial.map(rcgen::SerialNumber::from_slice);
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, LISTED);
+    leaf.signed_by(key, &issuer).unwrap()
+}
+
+/// A fake Intune (tenant, Graph discovery and the SCEP validation service), the gate with
+/// `SCEP_CHALLENGE=intune` against it, the file provider deciding posture, and a device's
+/// key.
+async fn intune_gate() -> (posture_fakes::intune::FakeIntune, Gate, rcgen::KeyPair) {
+    let intune = posture_fakes::intune::FakeIntune::start().await.unwrap();
     let vars = intune.env_vars();
-    let mut extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    extra.extend([
+    let extra = [
         ("SCEP_CHALLENGE", "intune"),
         ("SCEP_CHALLENGE_KEY", ""),
         ("SCEP_STATIC_CHALLENGE", ""),
         ("METRICS_ADDR", "127.0.0.1:0"),
-    ]);
-    Gate::start(&extra).await
+    ];
+    let gate = Gate::start(&with_vars(&vars, &extra)).await;
+    (intune, gate, rcgen::KeyPair::generate().unwrap())
 }
 
 /// Every SCEP validation call had the documented shape (the fake checks path, api-version
@@ -415,9 +433,7 @@ fn actions(intune: &posture_fakes::intune::FakeIntune) -> Vec<String> {
 
 #[tokio::test]
 async fn an_intune_challenge_is_validated_by_intune() {
-    let intune = posture_fakes::intune::FakeIntune::start().await.unwrap();
-    let gate = intune_gate(&intune).await;
-    let key = rcgen::KeyPair::generate().unwrap();
+    let (intune, gate, key) = intune_gate().await;
     let der = csr(&key, LISTED);
     let (status, body) = challenge_with(&gate, &der).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -488,9 +504,7 @@ async fn challenge_with(gate: &Gate, der: &[u8]) -> (StatusCode, serde_json::Val
 
 #[tokio::test]
 async fn a_posture_refusal_after_intune_success_is_reported_to_intune() {
-    let intune = posture_fakes::intune::FakeIntune::start().await.unwrap();
-    let gate = intune_gate(&intune).await;
-    let key = rcgen::KeyPair::generate().unwrap();
+    let (intune, gate, key) = intune_gate().await;
     let (status, body) = gate
         .challenge(&key, UNLISTED, "opaque-intune-blob", "")
         .await;
@@ -508,24 +522,12 @@ async fn a_posture_refusal_after_intune_success_is_reported_to_intune() {
 
 #[tokio::test]
 async fn an_issued_certificate_is_reported_to_intune_once() {
-    let intune = posture_fakes::intune::FakeIntune::start().await.unwrap();
-    let gate = intune_gate(&intune).await;
-    let key = rcgen::KeyPair::generate().unwrap();
+    let (intune, gate, key) = intune_gate().await;
     let der = csr(&key, LISTED);
     let (_, body) = challenge_with(&gate, &der).await;
     assert_eq!(body["allow"], true, "{body}");
-    let issuer_key = rcgen::KeyPair::generate().unwrap();
-    let mut issuer = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    issuer.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    issuer
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Example Issuing CA");
-    let issuer = rcgen::CertifiedIssuer::self_signed(issuer, issuer_key).unwrap();
-    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    leaf.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x5d, 0x2e, 0x0c, 0x01]));
-    leaf.distinguished_name
-        .push(rcgen::DnType::CommonName, LISTED);
-    let certificate = leaf.signed_by(&key, &issuer).unwrap();
+    let serial = [0x5d, 0x2e, 0x0c, 0x01];
+    let certificate = issue(&key, Some("Example Issuing CA"), Some(&serial));
     let success = RequestBody::scep_notify_success(&der, certificate.der(), "tx-1", now()).unwrap();
     // step-ca delivers twice (a retry after a lost answer).
     for _ in 0..2 {

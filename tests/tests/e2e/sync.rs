@@ -4,12 +4,14 @@
 
 use std::time::Duration;
 
-use http::StatusCode;
 use posture_fakes::Fault;
 use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
 
+use step_posture_tests::deployment::Expect;
+
+use crate::against;
 use crate::ops::{eventually, http_get, value};
-use crate::providers::{Deployment, LISTED_MAC};
+use crate::providers::LISTED_MAC;
 
 const METRIC_DEVICES: &str = "step_posture_provider_inventory_devices{provider=\"kandji\"}";
 
@@ -19,8 +21,8 @@ async fn a_synced_kandji_answers_from_its_index_and_looks_new_devices_up_live() 
     kandji.add_device(FakeKandjiDevice::new(LISTED_MAC));
     kandji.add_device(FakeKandjiDevice::iphone("DMPXK2ABCD12"));
     kandji.add_device(FakeKandjiDevice::new("C02NOMDM0001").with_mdm_enabled(false));
-    let d = Deployment::start(
-        kandji.env_vars(),
+    let d = against(
+        &kandji.env_vars(),
         &[
             ("PROVIDER", "kandji"),
             ("KANDJI_SYNC_INTERVAL", "300"),
@@ -35,15 +37,12 @@ async fn a_synced_kandji_answers_from_its_index_and_looks_new_devices_up_live() 
     })
     .await;
     let before = kandji.stats().device_requests;
-    let (status, body) = d.ask(LISTED_MAC).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["allow"], true, "{body}");
-    assert_eq!(
-        body["data"]["blueprint"]["name"], "Engineering Macs",
-        "{body}"
-    );
-    let (_, body) = d.ask("C02NOMDM0001").await;
-    assert_eq!(body["error"]["code"], "notManaged", "{body}");
+    let engineering = Expect::allowed().with_data("/blueprint/name", "Engineering Macs");
+    d.expect(&[
+        (LISTED_MAC, engineering),
+        ("C02NOMDM0001", Expect::denied("notManaged")),
+    ])
+    .await;
     assert_eq!(
         kandji.stats().device_requests,
         before,
@@ -52,18 +51,12 @@ async fn a_synced_kandji_answers_from_its_index_and_looks_new_devices_up_live() 
 
     // Enrolled after the sync: one live lookup.
     kandji.add_device(FakeKandjiDevice::new("C02ENROLLED1"));
-    let (_, body) = d.ask("C02ENROLLED1").await;
-    assert_eq!(body["allow"], true, "{body}");
+    d.expect(&[("C02ENROLLED1", Expect::allowed())]).await;
     assert_eq!(kandji.stats().device_requests, before + 1);
 
     // Kandji down: listed devices are still answered, and the server stays ready.
     kandji.set_fault(Some(Fault::Status(503)));
-    let (status, body) = d.ask("DMPXK2ABCD12").await;
-    assert_eq!(
-        (status, &body["allow"]),
-        (StatusCode::OK, &true.into()),
-        "{body}"
-    );
+    d.expect(&[("DMPXK2ABCD12", Expect::allowed())]).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(http_get(metrics_addr, "GET", "/readyz").await.0, 200);
 

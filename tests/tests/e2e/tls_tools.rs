@@ -60,59 +60,36 @@ async fn openssl_negotiates_only_tls_1_2_and_1_3_with_aead_suites() {
         let cbc = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA256:\
                    ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES128-SHA:AES128-SHA:AES256-SHA:\
                    AES128-SHA256:DES-CBC3-SHA:@SECLEVEL=0";
-        [
-            (
-                "TLS 1.0",
-                s_client(port, &ca, &["-tls1", "-cipher", old]),
-                false,
-            ),
-            (
-                "TLS 1.1",
-                s_client(port, &ca, &["-tls1_1", "-cipher", old]),
-                false,
-            ),
-            (
-                "TLS 1.2 with CBC suites only",
-                s_client(port, &ca, &["-tls1_2", "-cipher", cbc]),
-                false,
-            ),
-            (
-                "TLS 1.2 without forward secrecy (RSA key exchange)",
-                s_client(
-                    port,
-                    &ca,
-                    &["-tls1_2", "-cipher", "AES128-GCM-SHA256:AES256-GCM-SHA384"],
-                ),
-                false,
-            ),
-            ("TLS 1.2", s_client(port, &ca, &["-tls1_2"]), true),
-            (
-                "TLS 1.2 with ECDHE-ECDSA-AES128-GCM",
-                s_client(
-                    port,
-                    &ca,
-                    &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"],
-                ),
-                true,
-            ),
-            (
-                "TLS 1.2 with ECDHE-ECDSA-CHACHA20-POLY1305",
-                s_client(
-                    port,
-                    &ca,
-                    &["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"],
-                ),
-                true,
-            ),
-            ("TLS 1.3", s_client(port, &ca, &["-tls1_3"]), true),
-        ]
+        let rsa_key_exchange = "AES128-GCM-SHA256:AES256-GCM-SHA384";
+        let gcm = "ECDHE-ECDSA-AES128-GCM-SHA256";
+        let chacha = "ECDHE-ECDSA-CHACHA20-POLY1305";
+        // The protocol offered, the suites offered (`None`: openssl's defaults), and whether
+        // the handshake must succeed.
+        let cases = [
+            ("-tls1", Some(old), false),
+            ("-tls1_1", Some(old), false),
+            // TLS 1.2 with CBC suites only.
+            ("-tls1_2", Some(cbc), false),
+            // TLS 1.2 without forward secrecy.
+            ("-tls1_2", Some(rsa_key_exchange), false),
+            ("-tls1_2", None, true),
+            ("-tls1_2", Some(gcm), true),
+            ("-tls1_2", Some(chacha), true),
+            ("-tls1_3", None, true),
+        ];
+        cases.map(|(protocol, suites, expected)| {
+            let mut args = vec![protocol];
+            args.extend(suites.into_iter().flat_map(|suites| ["-cipher", suites]));
+            let case = format!("{protocol} {}", suites.unwrap_or("(defaults)"));
+            (case, s_client(port, &ca, &args), expected)
+        })
     })
     .await
     .unwrap();
     for (case, (connected, output), expected) in results {
         assert_eq!(connected, expected, "{case}:\n{output}");
         if expected {
-            let version = if case.starts_with("TLS 1.3") {
+            let version = if case.starts_with("-tls1_3") {
                 "TLSv1.3"
             } else {
                 "TLSv1.2"

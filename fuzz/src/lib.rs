@@ -1,0 +1,31 @@
+//! What the fuzz targets share.
+
+use posture_file::{DeviceList, FileFormat};
+
+/// Parses `data` as a device file in `format` (as the file `name`); when the parser accepts
+/// it, every record it loaded must be found by its identifier and allowed, with an
+/// enrichment that is a JSON object.
+///
+/// ```
+/// use posture_file::FileFormat;
+///
+/// step_posture_fuzz::device_file(b"Identifier,email\nC02XL0GJJG5J,a@example.com\n", FileFormat::Csv, "fuzz.csv");
+/// step_posture_fuzz::device_file(b"not a device file", FileFormat::Json, "fuzz.json");
+/// ```
+pub fn device_file(data: &[u8], format: FileFormat, name: &str) {
+    let Ok(list) = DeviceList::parse(data, format, name) else {
+        return;
+    };
+    assert!(!list.is_empty(), "a loaded list is never empty");
+    for record in list.iter() {
+        let id = record.identifier();
+        assert!(!id.is_empty(), "no empty identifier is loaded");
+        assert!(list.get(id).is_some(), "every listed identifier is found");
+        if let Some(enrichment) = record.enrichment() {
+            let value: serde_json::Value = serde_json::from_slice(enrichment.as_bytes())
+                .unwrap_or_else(|err| panic!("enrichment of {id:?} is not JSON: {err}"));
+            assert!(value.is_object(), "enrichment of {id:?} is an object");
+        }
+        assert!(list.decide(id).is_allowed(), "a listed device is allowed");
+    }
+}
