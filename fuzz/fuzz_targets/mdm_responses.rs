@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use posture_intune::fuzzing as intune;
 use posture_fleet::fuzzing as fleet;
+use posture_intune::fuzzing as intune;
 use posture_jamf::fuzzing as jamf;
 use posture_kandji::fuzzing as kandji;
 
