@@ -28,6 +28,8 @@
 //! - [`redirect_target`] and [`origin`]: where a redirect (never followed) points, for the
 //!   error message;
 //! - [`Serial`]: identifier hygiene, so only Apple serial numbers reach an MDM;
+//! - [`Front`]: the lookup glue every provider shares (the serial check, the synced index
+//!   asked first, the decision cache, the readiness memo, the request counter);
 //! - [`sync`]: inventory sync, a whole MDM inventory pulled in pages into a compact index
 //!   of decisions that lookups answer from, falling back to live lookups;
 //! - [`env`](mod@env): reading settings from environment-style variables, with problems that name the
@@ -57,6 +59,7 @@ mod classify;
 mod client;
 mod common;
 pub mod env;
+mod front;
 mod guid;
 pub mod lenient;
 pub mod oauth;
@@ -80,6 +83,7 @@ pub use client::{
     install_ring_as_process_default, tls_config,
 };
 pub use common::{CommonNames, CommonSettings, decision_counters, read_base_url};
+pub use front::{Front, checked_serial};
 pub use guid::{colon_hex, guid_v4};
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};

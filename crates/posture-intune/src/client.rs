@@ -7,8 +7,7 @@ use std::time::Duration;
 use posture_core::ProviderError;
 use posture_http::oauth::{self, TokenError, show_status};
 use posture_http::{
-    AccessToken, Answer, BaseUrl, FetchedToken, StatusCode, TokenCache, Url, error_chain,
-    send_bearer,
+    AccessToken, Answer, BaseUrl, FetchedToken, StatusCode, TokenCache, Url, send_bearer,
 };
 
 use crate::config::{IntuneConfig, IntuneCredential};
@@ -147,23 +146,15 @@ impl GraphClient {
 
     fn token_error(&self, err: TokenError, request: &str) -> ProviderError {
         match err {
-            TokenError::Unreachable { timed_out, source } => {
-                let what = if timed_out {
-                    "did not answer in time"
-                } else {
-                    "cannot be reached"
-                };
-                let message = format!(
-                    "the Microsoft identity platform at INTUNE_AUTHORITY_URL ({}) {what} ({request}): {}",
-                    self.authority,
-                    error_chain(&source)
-                );
-                if source.is_builder() {
-                    ProviderError::permanent(message).with_source(source)
-                } else {
-                    ProviderError::transient(message).with_source(source)
-                }
-            }
+            TokenError::Unreachable { timed_out, source } => oauth::unreachable(
+                &format!(
+                    "the Microsoft identity platform at INTUNE_AUTHORITY_URL ({})",
+                    self.authority
+                ),
+                request,
+                timed_out,
+                source,
+            ),
             TokenError::Refused {
                 status,
                 error,

@@ -6,8 +6,7 @@ use std::time::Duration;
 use posture_core::ProviderError;
 use posture_http::oauth::{self, TokenError, show_status};
 use posture_http::{
-    AccessToken, Answer, BaseUrl, FetchedToken, Secret, StatusCode, TokenCache, Url, error_chain,
-    send_bearer,
+    AccessToken, Answer, BaseUrl, FetchedToken, Secret, StatusCode, TokenCache, Url, send_bearer,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -110,23 +109,12 @@ impl JamfClient {
 
     fn token_error(&self, err: TokenError) -> ProviderError {
         match err {
-            TokenError::Unreachable { timed_out, source } => {
-                let what = if timed_out {
-                    "did not answer in time"
-                } else {
-                    "cannot be reached"
-                };
-                let message = format!(
-                    "Jamf Pro at JAMF_BASE_URL ({}) {what} (POST /api/oauth/token): {}",
-                    self.base,
-                    error_chain(&source)
-                );
-                if source.is_builder() {
-                    ProviderError::permanent(message).with_source(source)
-                } else {
-                    ProviderError::transient(message).with_source(source)
-                }
-            }
+            TokenError::Unreachable { timed_out, source } => oauth::unreachable(
+                &format!("Jamf Pro at JAMF_BASE_URL ({})", self.base),
+                "POST /api/oauth/token",
+                timed_out,
+                source,
+            ),
             TokenError::Refused { status, error, .. } => {
                 let detail = error.map(|e| format!(": {e}")).unwrap_or_default();
                 ProviderError::permanent(format!(

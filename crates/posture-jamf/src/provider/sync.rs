@@ -100,11 +100,11 @@ impl JamfProvider {
                 .map_err(|_| posture_http::timed_out("Jamf Pro", timeout))??;
             let key = key(kind, &serial);
             if decision.deny_code() == Some(&DenyCode::DEVICE_NOT_FOUND) {
-                self.inventory.unlist(&key);
+                self.front.inventory().unlist(&key);
             } else {
-                self.inventory.refresh(&key, decision);
+                self.front.inventory().refresh(&key, decision);
             }
-            self.decisions.invalidate(&(kind, serial.clone())).await;
+            self.front.invalidate(&(kind, serial.clone())).await;
             tracing::debug!(%serial, kind = kind.noun(), "refreshed from Jamf Pro");
         }
         Ok(())
@@ -392,7 +392,7 @@ impl SyncSource for Synced<'_> {
     type Record = Device;
 
     fn inventory(&self) -> &Inventory {
-        &self.jamf.inventory
+        self.jamf.front.inventory()
     }
 
     async fn pull(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
