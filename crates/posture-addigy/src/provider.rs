@@ -113,17 +113,9 @@ impl AddigyProvider {
     pub fn new(config: AddigyConfig) -> Result<Self, AddigyError> {
         let common = config.common();
         let http = common
-            .client(concat!(
-                "step-posture-connector posture-addigy/",
-                env!("CARGO_PKG_VERSION")
-            ))
+            .client(posture_http::user_agent!())
             .map_err(AddigyError::client)?;
-        let front = Front::new(
-            SERVICE,
-            common.timeout(),
-            common.cache_config(),
-            config.sync().clone(),
-        );
+        let front = Front::with_settings(SERVICE, common, config.sync().clone());
         Ok(Self {
             limiter: RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW),
             backoff: common.backoff(),

@@ -65,18 +65,10 @@ impl FleetProvider {
     pub fn new(config: FleetConfig) -> Result<Self, FleetError> {
         let lookup = config.lookup();
         let http = lookup
-            .client(concat!(
-                "step-posture-connector posture-fleet/",
-                env!("CARGO_PKG_VERSION")
-            ))
+            .client(posture_http::user_agent!())
             .map_err(FleetError::client)?;
         Ok(Self {
-            front: Front::new(
-                SERVICE,
-                lookup.timeout(),
-                lookup.cache_config(),
-                config.sync().clone(),
-            ),
+            front: Front::with_settings(SERVICE, lookup, config.sync().clone()),
             backoff: lookup.backoff(),
             http,
             left_out: Mutex::new(None),
@@ -411,9 +403,6 @@ impl PostureProvider for FleetProvider {
 
 impl fmt::Debug for FleetProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FleetProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "FleetProvider", &self.config, &self.stats())
     }
 }

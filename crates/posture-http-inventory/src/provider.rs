@@ -61,16 +61,13 @@ impl HttpInventoryProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: HttpInventoryConfig) -> Result<Self, HttpInventoryError> {
         let lookup = config.lookup();
-        let http = lookup
-            .client(concat!(
-                "step-posture-connector posture-http-inventory/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .map_err(|err| HttpInventoryError::Client {
+        let http = lookup.client(posture_http::user_agent!()).map_err(|err| {
+            HttpInventoryError::Client {
                 source: Box::new(err),
-            })?;
+            }
+        })?;
         Ok(Self {
-            front: Front::live(SERVICE, lookup.timeout(), lookup.cache_config()),
+            front: Front::live(SERVICE, lookup),
             backoff: lookup.backoff(),
             http,
             config,
@@ -277,9 +274,6 @@ impl PostureProvider for HttpInventoryProvider {
 
 impl fmt::Debug for HttpInventoryProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpInventoryProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "HttpInventoryProvider", &self.config, &self.stats())
     }
 }

@@ -7,6 +7,7 @@
 //! of one device share one call, and a fresh index makes the provider ready without a
 //! probe.
 
+use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +16,7 @@ use std::time::Duration;
 use posture_core::{Decision, DenyCode, LookupRequest, ProviderError};
 
 use crate::sync::{FromIndex, Inventory, Readiness, SyncSettings};
-use crate::{CacheConfig, CacheStats, LookupCache, RecentSuccess, Serial};
+use crate::{CacheConfig, CacheStats, CommonSettings, LookupCache, RecentSuccess, Serial};
 
 /// How long a successful readiness check counts, so frequent probes cost few MDM calls.
 const READY_WINDOW: Duration = Duration::from_secs(60);
@@ -105,10 +106,20 @@ where
         }
     }
 
+    /// The glue of `service` with the timeout and the decision cache of its common
+    /// settings, the inventory synced as `sync` says.
+    pub fn with_settings(
+        service: &'static str,
+        common: &CommonSettings,
+        sync: SyncSettings,
+    ) -> Self {
+        Self::new(service, common.timeout(), common.cache_config(), sync)
+    }
+
     /// The glue of a provider that never syncs: every lookup is live, readiness is the
     /// probe's, and the report gains no inventory lines.
-    pub fn live(service: &'static str, timeout: Duration, cache: CacheConfig) -> Self {
-        Self::new(service, timeout, cache, SyncSettings::new("", ""))
+    pub fn live(service: &'static str, common: &CommonSettings) -> Self {
+        Self::with_settings(service, common, SyncSettings::new("", ""))
     }
 
     /// The synced inventory (empty while sync is off).
@@ -215,4 +226,32 @@ impl Front<Serial> {
         }
         self.decide(serial.clone(), || fetch(serial)).await
     }
+}
+
+/// A provider's `Debug` text: its settings and a snapshot of its counters, nothing else (no
+/// client, token or cached answer).
+///
+/// ```
+/// use std::fmt;
+///
+/// struct Acme;
+///
+/// impl fmt::Debug for Acme {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         posture_http::debug_provider(f, "AcmeProvider", &"settings", &3)
+///     }
+/// }
+///
+/// assert_eq!(format!("{Acme:?}"), r#"AcmeProvider { config: "settings", stats: 3, .. }"#);
+/// ```
+pub fn debug_provider(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    config: &dyn fmt::Debug,
+    stats: &dyn fmt::Debug,
+) -> fmt::Result {
+    f.debug_struct(name)
+        .field("config", config)
+        .field("stats", stats)
+        .finish_non_exhaustive()
 }

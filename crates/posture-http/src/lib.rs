@@ -51,6 +51,25 @@
 //!
 //! TLS always uses rustls with *ring*; aws-lc is never linked.
 
+/// The `User-Agent` of the calling provider crate: `step-posture-connector <crate>/<version>`,
+/// such as `step-posture-connector posture-kandji/0.1.0`.
+///
+/// ```
+/// let ua = posture_http::user_agent!();
+/// assert_eq!(ua, concat!("step-posture-connector posture-http/", env!("CARGO_PKG_VERSION")));
+/// ```
+#[macro_export]
+macro_rules! user_agent {
+    () => {
+        concat!(
+            "step-posture-connector ",
+            env!("CARGO_PKG_NAME"),
+            "/",
+            env!("CARGO_PKG_VERSION")
+        )
+    };
+}
+
 mod backoff;
 mod base_url;
 mod bearer;
@@ -83,7 +102,7 @@ pub use client::{
     install_ring_as_process_default, tls_config,
 };
 pub use common::{CommonNames, CommonSettings, decision_counters, read_base_url};
-pub use front::{Front, checked_serial};
+pub use front::{Front, checked_serial, debug_provider};
 pub use guid::{colon_hex, guid_v4};
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};

@@ -91,14 +91,12 @@ impl IntuneProvider {
     /// [`check_ready`](PostureProvider::check_ready) fetches the token.
     pub fn new(config: IntuneConfig) -> Result<Self, IntuneError> {
         config.check_bounds()?;
-        let http = ClientOptions::new(config.timeout())
-            .with_extra_roots(config.extra_roots().clone())
-            .with_user_agent(concat!(
-                "step-posture-connector posture-intune/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(IntuneError::client)?;
+        let http = ClientOptions::for_provider(
+            config.timeout(),
+            config.extra_roots(),
+            posture_http::user_agent!(),
+        )
+        .map_err(IntuneError::client)?;
         let client = GraphClient::new(http, &config);
         let front = Front::new(
             "Intune",
@@ -765,10 +763,7 @@ impl SyncSource for Synced<'_> {
 
 impl fmt::Debug for IntuneProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IntuneProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "IntuneProvider", &self.config, &self.stats())
     }
 }
 

@@ -125,14 +125,12 @@ impl JamfProvider {
     /// [`check_ready`](PostureProvider::check_ready) fetches the token.
     pub fn new(config: JamfConfig) -> Result<Self, JamfError> {
         config.check_bounds()?;
-        let http = ClientOptions::new(config.timeout())
-            .with_extra_roots(config.extra_roots().clone())
-            .with_user_agent(concat!(
-                "step-posture-connector posture-jamf/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(JamfError::client)?;
+        let http = ClientOptions::for_provider(
+            config.timeout(),
+            config.extra_roots(),
+            posture_http::user_agent!(),
+        )
+        .map_err(JamfError::client)?;
         let client = JamfClient::new(
             http,
             config.base_url().clone(),
@@ -770,10 +768,7 @@ impl PostureProvider for JamfProvider {
 
 impl fmt::Debug for JamfProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JamfProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "JamfProvider", &self.config, &self.stats())
     }
 }
 

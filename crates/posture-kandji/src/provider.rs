@@ -106,14 +106,12 @@ impl KandjiProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: KandjiConfig) -> Result<Self, KandjiError> {
         config.check_bounds()?;
-        let http = ClientOptions::new(config.timeout())
-            .with_extra_roots(config.extra_roots().clone())
-            .with_user_agent(concat!(
-                "step-posture-connector posture-kandji/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(KandjiError::client)?;
+        let http = ClientOptions::for_provider(
+            config.timeout(),
+            config.extra_roots(),
+            posture_http::user_agent!(),
+        )
+        .map_err(KandjiError::client)?;
         let front = Front::new(
             SERVICE,
             config.timeout(),
@@ -576,9 +574,6 @@ impl SyncSource for Synced<'_> {
 
 impl fmt::Debug for KandjiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KandjiProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "KandjiProvider", &self.config, &self.stats())
     }
 }

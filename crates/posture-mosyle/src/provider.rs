@@ -82,17 +82,9 @@ impl MosyleProvider {
     pub fn new(config: MosyleConfig) -> Result<Self, MosyleError> {
         let common = config.common();
         let http = common
-            .client(concat!(
-                "step-posture-connector posture-mosyle/",
-                env!("CARGO_PKG_VERSION")
-            ))
+            .client(posture_http::user_agent!())
             .map_err(MosyleError::client)?;
-        let front = Front::new(
-            SERVICE,
-            common.timeout(),
-            common.cache_config(),
-            config.sync().clone(),
-        );
+        let front = Front::with_settings(SERVICE, common, config.sync().clone());
         Ok(Self {
             tokens: TokenCache::new(TOKEN_MARGIN),
             backoff: common.backoff(),
@@ -786,10 +778,7 @@ impl Synced<'_> {
 
 impl fmt::Debug for MosyleProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MosyleProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "MosyleProvider", &self.config, &self.stats())
     }
 }
 
