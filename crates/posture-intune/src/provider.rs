@@ -422,11 +422,7 @@ impl IntuneProvider {
                     .into_iter()
                     .find(|d| d.device_id.eq_ignore_ascii_case(device_id) && !d.id.is_empty())
                     .map(|d| d.id);
-                let class = if found.is_some() {
-                    CacheClass::Positive
-                } else {
-                    CacheClass::Negative
-                };
+                let class = CacheClass::positive_if(found.is_some());
                 Ok((found, class))
             })
             .await

@@ -6,6 +6,7 @@
 //! is an error.
 
 use posture_core::Enrichment;
+use posture_http::lenient::deserialize_text as text;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
@@ -433,16 +434,6 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
-/// A text field: strings as they are, numbers and booleans as their text, anything else empty.
-fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::String(s) => s,
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
-    })
 }
 
 /// A yes/no field: `true`/`false`, `"true"`/`"false"`, 1/0; anything else unknown.
