@@ -390,11 +390,7 @@ impl AddigyProvider {
             );
         }
         tracing::debug!(%serial, "allowed");
-        if self.config.enrich() {
-            Decision::allow_with(device.enrichment())
-        } else {
-            Decision::allow()
-        }
+        posture_http::allow(self.config.enrich(), || device.enrichment())
     }
 
     async fn probe(&self) -> Result<(), ProviderError> {

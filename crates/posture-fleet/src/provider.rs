@@ -248,11 +248,7 @@ impl FleetProvider {
             return Decision::deny(DenyCode::NOT_COMPLIANT, reason);
         }
         tracing::debug!(%serial, host = %host.id, "allowed");
-        if self.config.enrich() {
-            Decision::allow_with(host.enrichment())
-        } else {
-            Decision::allow()
-        }
+        posture_http::allow(self.config.enrich(), || host.enrichment())
     }
 
     /// Why the host fails `FLEET_TEAMS`, `FLEET_LABELS` or `FLEET_POLICIES`, if it does.

@@ -13,7 +13,7 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use posture_core::{Decision, DenyCode, LookupRequest, ProviderError};
+use posture_core::{Decision, DenyCode, Enrichment, LookupRequest, ProviderError};
 
 use crate::sync::{FromIndex, Inventory, Readiness, SyncSettings};
 use crate::{CacheConfig, CacheStats, CommonSettings, LookupCache, RecentSuccess, Serial};
@@ -225,6 +225,31 @@ impl Front<Serial> {
             return Ok(decision);
         }
         self.decide(serial.clone(), || fetch(serial)).await
+    }
+}
+
+/// The allow for a device that passed every rule: with its enrichment data when `enrich`
+/// (`*_ENRICH`) is on, which is only then built.
+///
+/// ```
+/// use std::cell::Cell;
+/// use posture_core::Enrichment;
+///
+/// let built = Cell::new(0);
+/// let enrichment = || {
+///     built.set(built.get() + 1);
+///     Enrichment::from_map(&serde_json::Map::new())
+/// };
+/// assert!(posture_http::allow(false, enrichment).is_allowed());
+/// assert_eq!(built.get(), 0);
+/// assert!(posture_http::allow(true, enrichment).is_allowed());
+/// assert_eq!(built.get(), 1);
+/// ```
+pub fn allow(enrich: bool, enrichment: impl FnOnce() -> Enrichment) -> Decision {
+    if enrich {
+        Decision::allow_with(enrichment())
+    } else {
+        Decision::allow()
     }
 }
 

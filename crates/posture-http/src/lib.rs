@@ -102,7 +102,7 @@ pub use client::{
     install_ring_as_process_default, tls_config,
 };
 pub use common::{CommonNames, CommonSettings, decision_counters, read_base_url};
-pub use front::{Front, checked_serial, debug_provider};
+pub use front::{Front, allow, checked_serial, debug_provider};
 pub use guid::{colon_hex, guid_v4};
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};

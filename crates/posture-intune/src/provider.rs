@@ -195,11 +195,7 @@ impl IntuneProvider {
             );
         }
         tracing::debug!(%serial, state = device.compliance_state.trim(), "allowed");
-        if self.config.enrich() {
-            Decision::allow_with(device.enrichment())
-        } else {
-            Decision::allow()
-        }
+        posture_http::allow(self.config.enrich(), || device.enrichment())
     }
 
     /// A record whose `managementAgent` does not mean MDM management (Exchange ActiveSync

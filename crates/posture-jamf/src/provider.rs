@@ -15,8 +15,7 @@ use crate::client::{JamfClient, SERVICE};
 use crate::config::{DEPARTMENT_CACHE_TTL, JamfConfig};
 use crate::error::JamfError;
 use crate::model::{
-    ClassicComputerEnvelope, ClassicMobileEnvelope, Department, Device, ProComputer, ProMobile,
-    SearchResults,
+    ClassicComputerEnvelope, ClassicMobileEnvelope, Department, Device, pro_results,
 };
 use crate::routes::{Endpoint, Kind, RouteMemo, advice};
 
@@ -540,25 +539,11 @@ impl JamfProvider {
             StatusCode::FORBIDDEN => return Err(forbidden(kind, &request)),
             _ => return Err(answer_error(&answer, &request)),
         }
-        let matches = |found: &str| found.eq_ignore_ascii_case(serial.as_str());
-        let devices: Vec<Device> = match kind {
-            Kind::Computer => {
-                decode_json::<SearchResults<ProComputer>>(SERVICE, &request, &answer.body)?
-                    .into_results()
-                    .into_iter()
-                    .filter(|c| matches(c.serial_number()))
-                    .map(Device::from)
-                    .collect()
-            }
-            Kind::MobileDevice => {
-                decode_json::<SearchResults<ProMobile>>(SERVICE, &request, &answer.body)?
-                    .into_results()
-                    .into_iter()
-                    .filter(|m| matches(m.serial_number()))
-                    .map(Device::from)
-                    .collect()
-            }
-        };
+        let (_, devices) = pro_results(kind, &request, &answer.body)?;
+        let devices: Vec<Device> = devices
+            .into_iter()
+            .filter(|d| d.serial_number.eq_ignore_ascii_case(serial.as_str()))
+            .collect();
         Ok(Reply::Answered(pick(devices)))
     }
 

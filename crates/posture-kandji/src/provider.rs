@@ -410,11 +410,7 @@ impl KandjiProvider {
             );
         }
         tracing::debug!(%serial, blueprint = %device.blueprint_name, "allowed");
-        if self.config.enrich() {
-            Decision::allow_with(device.enrichment())
-        } else {
-            Decision::allow()
-        }
+        posture_http::allow(self.config.enrich(), || device.enrichment())
     }
 }
 

@@ -388,11 +388,7 @@ impl MosyleProvider {
             );
         }
         tracing::debug!(%serial, os = %device.os, "allowed");
-        if self.config.enrich() {
-            Decision::allow_with(device.enrichment())
-        } else {
-            Decision::allow()
-        }
+        posture_http::allow(self.config.enrich(), || device.enrichment())
     }
 
     /// Whether the device's UDID is a member of one of `MOSYLE_GROUPS`: names are resolved

@@ -22,7 +22,7 @@ use posture_http::{Serial, StatusCode, decode_json};
 
 use super::{JamfProvider, Judged, answer_error, department_to_fetch, forbidden, lock, pick};
 use crate::client::SERVICE;
-use crate::model::{Department, Device, ProComputer, ProMobile, SearchResults};
+use crate::model::{Department, Device, SearchResults, pro_results};
 use crate::routes::{Endpoint, Kind};
 
 /// How many records one sync page asks for. Jamf's schema declares no maximum for
@@ -304,20 +304,7 @@ impl<'a> Synced<'a> {
                 StatusCode::FORBIDDEN => return Ok(Page::Forbidden(forbidden(kind, request))),
                 _ => return Err(answer_error(&answer, request)),
             }
-            let (total, devices) = match kind {
-                Kind::Computer => {
-                    let (total, results) =
-                        decode_json::<SearchResults<ProComputer>>(SERVICE, request, &answer.body)?
-                            .into_page();
-                    (total, results.into_iter().map(Device::from).collect())
-                }
-                Kind::MobileDevice => {
-                    let (total, results) =
-                        decode_json::<SearchResults<ProMobile>>(SERVICE, request, &answer.body)?
-                            .into_page();
-                    (total, results.into_iter().map(Device::from).collect())
-                }
-            };
+            let (total, devices) = pro_results(kind, request, &answer.body)?;
             Ok(Page::Listed(total, devices))
         })
         .await
