@@ -44,6 +44,50 @@ pub enum TokenError {
 }
 
 impl TokenError {
+    /// This failure as the provider's error. `service` names the token endpoint (`"Jamf
+    /// Pro"`), `setting` its URL setting with the value (`"JAMF_BASE_URL
+    /// (https://example.jamfcloud.com)"`); `refused` words a refusal from its status, OAuth
+    /// `error` and `error_description`, since only the provider knows which credential
+    /// settings to name.
+    ///
+    /// ```
+    /// use posture_core::ProviderError;
+    /// use posture_http::oauth::TokenError;
+    ///
+    /// let err = TokenError::NotATokenEndpoint("it answered an HTML page".to_owned());
+    /// let refused = |_, _, _| ProviderError::permanent("refused");
+    /// let err = err.into_error("Acme", "ACME_URL (https://acme.example)", "POST /token", refused);
+    /// assert_eq!(
+    ///     err.message(),
+    ///     "ACME_URL (https://acme.example) does not look like Acme: it answered an HTML page"
+    /// );
+    /// ```
+    pub fn into_error(
+        self,
+        service: &str,
+        setting: &str,
+        request: &str,
+        refused: impl FnOnce(StatusCode, Option<String>, Option<String>) -> ProviderError,
+    ) -> ProviderError {
+        match self {
+            Self::Unreachable { timed_out, source } => unreachable(
+                &format!("{service} at {setting}"),
+                request,
+                timed_out,
+                source,
+            ),
+            Self::Refused {
+                status,
+                error,
+                description,
+            } => refused(status, error, description),
+            Self::Unavailable(err) => err,
+            Self::NotATokenEndpoint(what) => {
+                ProviderError::permanent(format!("{setting} does not look like {service}: {what}"))
+            }
+        }
+    }
+
     /// Whether a retry could succeed.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -108,30 +108,21 @@ impl JamfClient {
     }
 
     fn token_error(&self, err: TokenError) -> ProviderError {
-        match err {
-            TokenError::Unreachable { timed_out, source } => oauth::unreachable(
-                &format!("Jamf Pro at JAMF_BASE_URL ({})", self.base),
-                "POST /api/oauth/token",
-                timed_out,
-                source,
-            ),
-            TokenError::Refused { status, error, .. } => {
+        let setting = format!("JAMF_BASE_URL ({})", self.base);
+        err.into_error(
+            SERVICE,
+            &setting,
+            "POST /api/oauth/token",
+            |status, error, _| {
                 let detail = error.map(|e| format!(": {e}")).unwrap_or_default();
                 ProviderError::permanent(format!(
-                    "Jamf Pro at JAMF_BASE_URL ({}) refused the API client credentials \
-                     JAMF_CLIENT_ID / JAMF_CLIENT_SECRET ({}{detail}); check the API client \
-                     exists, is enabled and the secret is current",
-                    self.base,
+                    "Jamf Pro at {setting} refused the API client credentials \
+                 JAMF_CLIENT_ID / JAMF_CLIENT_SECRET ({}{detail}); check the API client \
+                 exists, is enabled and the secret is current",
                     show_status(status),
                 ))
-            }
-            TokenError::Unavailable(err) => err,
-            TokenError::NotATokenEndpoint(what) => ProviderError::permanent(format!(
-                "JAMF_BASE_URL ({}) does not look like Jamf Pro: {what}",
-                self.base
-            )),
-            other => ProviderError::permanent(format!("token request failed: {other:?}")),
-        }
+            },
+        )
     }
 
     /// An authenticated GET that asks for JSON. A 401 invalidates the token, renews it once
