@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::reqwest::header::AUTHORIZATION;
-use posture_http::sync::{FromIndex, Inventory, Pull, Readiness, SyncReport, SyncSource};
+use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{
-    Answer, Backoff, CacheStats, ClientOptions, LookupCache, NoSlot, RateLimiter, RecentSuccess,
-    Serial, StatusCode, bearer_header, decode_json, secret_header, send_json,
+    Answer, Backoff, CacheStats, Front, NoSlot, RateLimiter, Serial, StatusCode, bearer_header,
+    decode_json, secret_header, send_json,
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -20,9 +20,6 @@ pub(crate) const SERVICE: &str = "Addigy";
 
 /// The header some clients send the API token in, instead of `Authorization: Bearer`.
 const API_KEY_HEADER: &str = "x-api-key";
-
-/// How long a successful readiness check counts.
-const READY_WINDOW: Duration = Duration::from_secs(60);
 
 /// The largest answer read.
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -100,45 +97,33 @@ impl fmt::Display for AuthStyle {
 pub struct AddigyProvider {
     config: AddigyConfig,
     http: posture_http::reqwest::Client,
-    decisions: LookupCache<Serial, Decision>,
+    /// The serial check, the synced inventory (`ADDIGY_SYNC_INTERVAL`) lookups ask first,
+    /// the decision cache, the readiness memo and the request counter (lookups, readiness
+    /// checks and auth fallbacks).
+    front: Front,
     limiter: RateLimiter,
     backoff: Backoff,
     /// Whether `x-api-key` is the style that works (learnt from a 401 to the bearer form).
     api_key: AtomicBool,
-    requests: AtomicU64,
     auth_fallbacks: AtomicU64,
-    ready: RecentSuccess,
-    /// `ADDIGY_SYNC_INTERVAL`: the synced inventory lookups ask first.
-    inventory: Inventory,
 }
 
 impl AddigyProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: AddigyConfig) -> Result<Self, AddigyError> {
         let common = config.common();
-        let http = ClientOptions::new(common.timeout())
-            .with_extra_roots(common.extra_roots().clone())
-            .with_user_agent(concat!(
-                "step-posture-connector posture-addigy/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
+        let http = common
+            .client(posture_http::user_agent!())
             .map_err(AddigyError::client)?;
-        let decisions = LookupCache::new(common.cache_config());
-        let limiter = RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW);
-        let backoff = Backoff::new(common.max_retry_after());
-        let inventory = Inventory::new(SERVICE, config.sync().clone());
+        let front = Front::with_settings(SERVICE, common, config.sync().clone());
         Ok(Self {
-            config,
+            limiter: RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW),
+            backoff: common.backoff(),
             http,
-            decisions,
-            limiter,
-            backoff,
+            front,
             api_key: AtomicBool::new(false),
-            requests: AtomicU64::new(0),
             auth_fallbacks: AtomicU64::new(0),
-            ready: RecentSuccess::new(READY_WINDOW),
-            inventory,
+            config,
         })
     }
 
@@ -150,8 +135,8 @@ impl AddigyProvider {
     /// A snapshot of the counters, for metrics.
     pub fn stats(&self) -> AddigyStats {
         AddigyStats {
-            decisions: self.decisions.stats(),
-            requests: self.requests.load(Ordering::Relaxed),
+            decisions: self.front.stats(),
+            requests: self.front.requests(),
             auth_fallbacks: self.auth_fallbacks.load(Ordering::Relaxed),
         }
     }
@@ -168,12 +153,12 @@ impl AddigyProvider {
 
     /// The synced inventory (empty while `ADDIGY_SYNC_INTERVAL` is 0).
     pub fn inventory(&self) -> &Inventory {
-        &self.inventory
+        self.front.inventory()
     }
 
     /// Forgets every cached decision.
     pub fn clear_cache(&self) {
-        self.decisions.clear();
+        self.front.clear();
     }
 
     /// `POST /api/v2/devices` with `body`, in a slot of the client-side rate limit before
@@ -237,7 +222,7 @@ impl AddigyProvider {
             AuthStyle::Bearer => builder.header(AUTHORIZATION, bearer_header(token, SERVICE)?),
             AuthStyle::ApiKey => builder.header(API_KEY_HEADER, secret_header(token, SERVICE)?),
         };
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.front.count_request();
         let answer = send_json(builder, SERVICE, request, MAX_BODY).await?;
         if answer.status == StatusCode::TOO_MANY_REQUESTS
             && posture_http::retry_after(&answer.headers).is_none()
@@ -405,11 +390,7 @@ impl AddigyProvider {
             );
         }
         tracing::debug!(%serial, "allowed");
-        if self.config.enrich() {
-            Decision::allow_with(device.enrichment())
-        } else {
-            Decision::allow()
-        }
+        posture_http::allow(self.config.enrich(), || device.enrichment())
     }
 
     async fn probe(&self) -> Result<(), ProviderError> {
@@ -434,24 +415,8 @@ impl PostureProvider for AddigyProvider {
     }
 
     async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let serial = match Serial::check(request.identifier(), SERVICE) {
-            Ok(serial) => serial,
-            Err(reason) => {
-                tracing::debug!(%reason, "identifier refused before any Addigy call");
-                return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
-            }
-        };
-        if let FromIndex::Decided(decision) = self.inventory.lookup(serial.as_str()) {
-            return Ok(decision);
-        }
-        self.decisions
-            .decide(
-                serial.clone(),
-                SERVICE,
-                self.config.common().timeout(),
-                || self.fetch_decision(&serial),
-            )
-            .await
+        let fetch = |serial| async move { self.fetch_decision(&serial).await };
+        self.front.lookup(request, SERVICE, fetch).await
     }
 
     /// Searches for one device (`per_page` 1, no filter): a wrong URL, a refused token and
@@ -461,21 +426,17 @@ impl PostureProvider for AddigyProvider {
     /// With inventory sync on, a synced inventory younger than `ADDIGY_SYNC_MAX_AGE` is
     /// ready without a request; none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
-        if self.inventory.readiness()? == Readiness::Fresh {
-            return Ok(());
-        }
-        self.ready.check(self.probe()).await
+        self.front.check_ready(self.probe()).await
     }
 
     fn report(&self) -> Vec<String> {
-        let mut lines = vec![format!(
+        let lines = vec![format!(
             "devices: POST {} (Addigy API v2), token sent as {}, at most {} requests a second",
             self.config.devices_url(),
             self.auth_style(),
             self.config.max_requests_per_second()
         )];
-        lines.extend(self.inventory.report());
-        lines
+        self.front.report(lines)
     }
 }
 
@@ -499,7 +460,7 @@ impl SyncSource for Synced<'_> {
     type Record = Device;
 
     fn inventory(&self) -> &Inventory {
-        &self.0.inventory
+        self.0.front.inventory()
     }
 
     async fn pull(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
@@ -533,10 +494,10 @@ impl SyncSource for Synced<'_> {
     }
 
     fn decide(&self, key: &str, records: Vec<Device>) -> Decision {
-        match Serial::check(key, SERVICE) {
-            Ok(serial) => self.0.decide_among(&serial, &records),
-            Err(reason) => Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
-        }
+        let addigy = self.0;
+        addigy
+            .front
+            .decide_synced(key, |serial| addigy.decide_among(&serial, &records))
     }
 }
 

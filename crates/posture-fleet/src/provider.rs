@@ -1,13 +1,10 @@
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
-use posture_http::sync::{FromIndex, Inventory, Readiness, SyncReport};
+use posture_http::sync::{Inventory, SyncReport};
 use posture_http::{
-    Answer, Backoff, CacheStats, LookupCache, RecentSuccess, Serial, StatusCode, Url, decode_json,
-    send_bearer,
+    Answer, Backoff, CacheStats, Front, Serial, StatusCode, Url, decode_json, send_bearer,
 };
 
 use crate::config::FleetConfig;
@@ -16,9 +13,6 @@ use crate::model::{self, Host};
 use crate::sync::{LeftOut, Synced};
 
 pub(crate) const SERVICE: &str = "Fleet";
-
-/// How long a successful readiness check counts.
-const READY_WINDOW: Duration = Duration::from_secs(60);
 
 /// The largest answer read: a host without its software is a few tens of KiB.
 pub(crate) const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -58,12 +52,10 @@ pub struct FleetStats {
 pub struct FleetProvider {
     config: FleetConfig,
     http: posture_http::reqwest::Client,
-    decisions: LookupCache<Serial, Decision>,
-    requests: AtomicU64,
+    /// The serial check, the synced inventory (`FLEET_SYNC_INTERVAL`) lookups ask first,
+    /// the decision cache, the readiness memo and the request counter.
+    pub(crate) front: Front,
     backoff: Backoff,
-    ready: RecentSuccess,
-    /// `FLEET_SYNC_INTERVAL`: the synced inventory lookups ask first.
-    inventory: Inventory,
     /// The hosts the last successful sync listed but left out of the index.
     left_out: Mutex<Option<LeftOut>>,
 }
@@ -73,18 +65,12 @@ impl FleetProvider {
     pub fn new(config: FleetConfig) -> Result<Self, FleetError> {
         let lookup = config.lookup();
         let http = lookup
-            .client(concat!(
-                "step-posture-connector posture-fleet/",
-                env!("CARGO_PKG_VERSION")
-            ))
+            .client(posture_http::user_agent!())
             .map_err(FleetError::client)?;
         Ok(Self {
-            decisions: lookup.decision_cache(),
+            front: Front::with_settings(SERVICE, lookup, config.sync().clone()),
             backoff: lookup.backoff(),
             http,
-            requests: AtomicU64::new(0),
-            ready: RecentSuccess::new(READY_WINDOW),
-            inventory: Inventory::new(SERVICE, config.sync().clone()),
             left_out: Mutex::new(None),
             config,
         })
@@ -98,19 +84,19 @@ impl FleetProvider {
     /// A snapshot of the counters, for metrics.
     pub fn stats(&self) -> FleetStats {
         FleetStats {
-            decisions: self.decisions.stats(),
-            fleet_requests: self.requests.load(Ordering::Relaxed),
+            decisions: self.front.stats(),
+            fleet_requests: self.front.requests(),
         }
     }
 
     /// Forgets every cached decision.
     pub fn clear_cache(&self) {
-        self.decisions.clear();
+        self.front.clear();
     }
 
     /// The synced inventory (empty while `FLEET_SYNC_INTERVAL` is 0).
     pub fn inventory(&self) -> &Inventory {
-        &self.inventory
+        self.front.inventory()
     }
 
     /// Syncs the whole inventory now (after any sync in progress) and answers from it; the
@@ -142,7 +128,7 @@ impl FleetProvider {
         limit: usize,
     ) -> Result<Answer, ProviderError> {
         let pass = self.backoff.check(SERVICE)?;
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.front.count_request();
         let answer = send_bearer(
             self.http.get(url),
             self.config.api_token().expose(),
@@ -262,11 +248,7 @@ impl FleetProvider {
             return Decision::deny(DenyCode::NOT_COMPLIANT, reason);
         }
         tracing::debug!(%serial, host = %host.id, "allowed");
-        if self.config.enrich() {
-            Decision::allow_with(host.enrichment())
-        } else {
-            Decision::allow()
-        }
+        posture_http::allow(self.config.enrich(), || host.enrichment())
     }
 
     /// Why the host fails `FLEET_TEAMS`, `FLEET_LABELS` or `FLEET_POLICIES`, if it does.
@@ -384,24 +366,8 @@ impl PostureProvider for FleetProvider {
     }
 
     async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let serial = match Serial::check(request.identifier(), SERVICE) {
-            Ok(serial) => serial,
-            Err(reason) => {
-                tracing::debug!(%reason, "identifier refused before any Fleet call");
-                return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
-            }
-        };
-        if let FromIndex::Decided(decision) = self.inventory.lookup(serial.as_str()) {
-            return Ok(decision);
-        }
-        self.decisions
-            .decide(
-                serial.clone(),
-                SERVICE,
-                self.config.lookup().timeout(),
-                || self.fetch_decision(&serial),
-            )
-            .await
+        let fetch = |serial| async move { self.fetch_decision(&serial).await };
+        self.front.lookup(request, SERVICE, fetch).await
     }
 
     /// `GET /api/v1/fleet/me`: a wrong URL or a refused token fails fast, naming the
@@ -411,21 +377,18 @@ impl PostureProvider for FleetProvider {
     /// With inventory sync on, a synced inventory younger than `FLEET_SYNC_MAX_AGE` is ready
     /// without a request; none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
-        if self.inventory.readiness()? == Readiness::Fresh {
-            return Ok(());
-        }
-        self.ready.check(self.probe()).await
+        self.front.check_ready(self.probe()).await
     }
 
     fn report(&self) -> Vec<String> {
-        let mut lines = vec![format!(
+        let lines = vec![format!(
             "hosts: GET {} (Fleet REST API v1)",
             self.config
                 .url()
                 .join(&["api", "v1", "fleet", "hosts", "identifier", "{serial}"])
         )];
-        lines.extend(self.inventory.report());
-        if self.inventory.settings().is_on()
+        let mut lines = self.front.report(lines);
+        if self.inventory().settings().is_on()
             && let Some(left_out) = self.left_out()
         {
             lines.push(left_out.to_string());
@@ -436,9 +399,6 @@ impl PostureProvider for FleetProvider {
 
 impl fmt::Debug for FleetProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FleetProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "FleetProvider", &self.config, &self.stats())
     }
 }

@@ -195,18 +195,17 @@ impl SyncSource for Synced<'_> {
     }
 
     fn decide(&self, key: &str, records: Vec<Host>) -> Decision {
-        let serial = match Serial::check(key, SERVICE) {
-            Ok(serial) => serial,
-            Err(reason) => return Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
-        };
-        match records.as_slice() {
-            [host] => self.0.decide(&serial, host),
-            // `pull` adds one host a serial (two would share it); a deny keeps this closed.
-            _ => Decision::deny(
-                DenyCode::DEVICE_NOT_FOUND,
-                format!("no single host with serial number {serial} in Fleet"),
-            ),
-        }
+        let fleet = self.0;
+        fleet
+            .front
+            .decide_synced(key, |serial| match records.as_slice() {
+                [host] => fleet.decide(&serial, host),
+                // `pull` adds one host a serial (two would share it); a deny keeps this closed.
+                _ => Decision::deny(
+                    DenyCode::DEVICE_NOT_FOUND,
+                    format!("no single host with serial number {serial} in Fleet"),
+                ),
+            })
     }
 }
 

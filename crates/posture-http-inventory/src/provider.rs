@@ -1,13 +1,10 @@
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use posture_core::{
     Decision, DenyCode, DeviceMode, Enrichment, LookupRequest, PostureProvider, ProviderError,
 };
 use posture_http::{
-    Answer, Backoff, CacheStats, LookupCache, RecentSuccess, Serial, StatusCode, decode_json,
-    send_json,
+    Answer, Backoff, CacheStats, Front, Serial, StatusCode, decode_json, send_json,
 };
 use serde_json::{Map, Value};
 
@@ -16,9 +13,6 @@ use crate::error::HttpInventoryError;
 use crate::template::{shown, text};
 
 pub(crate) const SERVICE: &str = "the inventory";
-
-/// How long a successful readiness check counts.
-const READY_WINDOW: Duration = Duration::from_secs(60);
 
 /// The largest answer read.
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -57,31 +51,26 @@ pub struct HttpInventoryStats {
 pub struct HttpInventoryProvider {
     config: HttpInventoryConfig,
     http: posture_http::reqwest::Client,
-    decisions: LookupCache<(Serial, DeviceMode), Decision>,
-    requests: AtomicU64,
+    /// The decision cache (by serial and mode), the readiness memo and the request counter;
+    /// no synced inventory.
+    front: Front<(Serial, DeviceMode)>,
     backoff: Backoff,
-    ready: RecentSuccess,
 }
 
 impl HttpInventoryProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: HttpInventoryConfig) -> Result<Self, HttpInventoryError> {
         let lookup = config.lookup();
-        let http = lookup
-            .client(concat!(
-                "step-posture-connector posture-http-inventory/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .map_err(|err| HttpInventoryError::Client {
+        let http = lookup.client(posture_http::user_agent!()).map_err(|err| {
+            HttpInventoryError::Client {
                 source: Box::new(err),
-            })?;
+            }
+        })?;
         Ok(Self {
-            decisions: lookup.decision_cache(),
+            front: Front::live(SERVICE, lookup),
             backoff: lookup.backoff(),
             http,
             config,
-            requests: AtomicU64::new(0),
-            ready: RecentSuccess::new(READY_WINDOW),
         })
     }
 
@@ -93,14 +82,14 @@ impl HttpInventoryProvider {
     /// A snapshot of the counters, for metrics.
     pub fn stats(&self) -> HttpInventoryStats {
         HttpInventoryStats {
-            decisions: self.decisions.stats(),
-            requests: self.requests.load(Ordering::Relaxed),
+            decisions: self.front.stats(),
+            requests: self.front.requests(),
         }
     }
 
     /// Forgets every cached decision.
     pub fn clear_cache(&self) {
-        self.decisions.clear();
+        self.front.clear();
     }
 
     /// `GET` the template for this serial and mode, with the configured headers, honouring
@@ -114,7 +103,7 @@ impl HttpInventoryProvider {
         // The path only: a query may carry a key someone put in the URL after all.
         let request = format!("GET {}", url.path());
         let pass = self.backoff.check(SERVICE)?;
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.front.count_request();
         let mut builder = self.http.get(url);
         for (name, value) in self.config.headers() {
             builder = builder.header(name, value);
@@ -247,12 +236,9 @@ impl PostureProvider for HttpInventoryProvider {
     }
 
     async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let serial = match Serial::check(request.identifier(), SERVICE) {
+        let serial = match self.front.serial(request, "inventory") {
             Ok(serial) => serial,
-            Err(reason) => {
-                tracing::debug!(%reason, "identifier refused before any inventory call");
-                return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
-            }
+            Err(deny) => return Ok(deny),
         };
         // Without {mode} in the URL, every mode asks the same question.
         let mode = if self.config.url().uses_mode() {
@@ -260,13 +246,10 @@ impl PostureProvider for HttpInventoryProvider {
         } else {
             DeviceMode::Unspecified
         };
-        self.decisions
-            .decide(
-                (serial.clone(), mode),
-                SERVICE,
-                self.config.lookup().timeout(),
-                || self.fetch_decision(&serial, mode),
-            )
+        self.front
+            .decide((serial.clone(), mode), || {
+                self.fetch_decision(&serial, mode)
+            })
             .await
     }
 
@@ -274,7 +257,7 @@ impl PostureProvider for HttpInventoryProvider {
     /// and the credentials; 401, 403, 5xx and the rest fail, naming the setting. A success
     /// counts for a minute, a failure for 10 s.
     async fn check_ready(&self) -> Result<(), ProviderError> {
-        self.ready.check(self.probe()).await
+        self.front.check_ready(self.probe()).await
     }
 
     fn report(&self) -> Vec<String> {
@@ -291,9 +274,6 @@ impl PostureProvider for HttpInventoryProvider {
 
 impl fmt::Debug for HttpInventoryProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpInventoryProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "HttpInventoryProvider", &self.config, &self.stats())
     }
 }

@@ -21,6 +21,23 @@ pub enum CacheClass {
     Uncached,
 }
 
+impl CacheClass {
+    /// [`Positive`](Self::Positive) for a positive answer, else [`Negative`](Self::Negative).
+    ///
+    /// ```
+    /// use posture_http::CacheClass;
+    /// assert_eq!(CacheClass::positive_if(true), CacheClass::Positive);
+    /// assert_eq!(CacheClass::positive_if(false), CacheClass::Negative);
+    /// ```
+    pub fn positive_if(positive: bool) -> Self {
+        if positive {
+            Self::Positive
+        } else {
+            Self::Negative
+        }
+    }
+}
+
 /// The TTLs and size of a [`LookupCache`].
 ///
 /// ```
@@ -261,11 +278,7 @@ where
             let decision = tokio::time::timeout(timeout, Box::pin(fetch()))
                 .await
                 .map_err(|_| crate::timed_out(service, timeout))??;
-            let class = if decision.is_allowed() {
-                CacheClass::Positive
-            } else {
-                CacheClass::Negative
-            };
+            let class = CacheClass::positive_if(decision.is_allowed());
             Ok((decision, class))
         })
         .await
@@ -369,6 +382,16 @@ mod tests {
         )))
     }
 
+    /// [`fetch_counted`], which must succeed.
+    async fn fetch_ok(
+        cache: &LookupCache<String, String>,
+        key: &str,
+        class: CacheClass,
+        count: &AtomicUsize,
+    ) -> String {
+        fetch_counted(cache, key, class, count).await.unwrap()
+    }
+
     async fn fetch_counted(
         cache: &LookupCache<String, String>,
         key: &str,
@@ -388,31 +411,19 @@ mod tests {
     async fn positive_and_negative_ttls_are_separate() {
         let cache = cache(60_000, 400);
         let count = AtomicUsize::new(0);
-        fetch_counted(&cache, "found", CacheClass::Positive, &count)
-            .await
-            .unwrap();
-        fetch_counted(&cache, "missing", CacheClass::Negative, &count)
-            .await
-            .unwrap();
-        fetch_counted(&cache, "found", CacheClass::Positive, &count)
-            .await
-            .unwrap();
-        fetch_counted(&cache, "missing", CacheClass::Negative, &count)
-            .await
-            .unwrap();
+        fetch_ok(&cache, "found", CacheClass::Positive, &count).await;
+        fetch_ok(&cache, "missing", CacheClass::Negative, &count).await;
+        fetch_ok(&cache, "found", CacheClass::Positive, &count).await;
+        fetch_ok(&cache, "missing", CacheClass::Negative, &count).await;
         assert_eq!(count.load(Ordering::SeqCst), 2);
         tokio::time::sleep(Duration::from_millis(600)).await;
-        fetch_counted(&cache, "found", CacheClass::Positive, &count)
-            .await
-            .unwrap();
+        fetch_ok(&cache, "found", CacheClass::Positive, &count).await;
         assert_eq!(
             count.load(Ordering::SeqCst),
             2,
             "positive entry still fresh"
         );
-        let again = fetch_counted(&cache, "missing", CacheClass::Negative, &count)
-            .await
-            .unwrap();
+        let again = fetch_ok(&cache, "missing", CacheClass::Negative, &count).await;
         assert_eq!(again, "answer-3", "negative entry expired");
         let stats = cache.stats();
         assert_eq!((stats.hits, stats.misses), (3, 3));
@@ -424,18 +435,12 @@ mod tests {
         assert!(!cache.config().is_enabled());
         let count = AtomicUsize::new(0);
         for _ in 0..3 {
-            fetch_counted(&cache, "k", CacheClass::Positive, &count)
-                .await
-                .unwrap();
+            fetch_ok(&cache, "k", CacheClass::Positive, &count).await;
         }
         assert_eq!(count.load(Ordering::SeqCst), 3);
         let uncached = self::cache(60_000, 60_000);
-        fetch_counted(&uncached, "k", CacheClass::Uncached, &count)
-            .await
-            .unwrap();
-        fetch_counted(&uncached, "k", CacheClass::Uncached, &count)
-            .await
-            .unwrap();
+        fetch_ok(&uncached, "k", CacheClass::Uncached, &count).await;
+        fetch_ok(&uncached, "k", CacheClass::Uncached, &count).await;
         assert_eq!(count.load(Ordering::SeqCst), 5);
     }
 
@@ -493,9 +498,7 @@ mod tests {
             assert_eq!(cause.as_deref(), Some("reset"));
         }
         assert_eq!(count.load(Ordering::SeqCst), 1);
-        let value = fetch_counted(&cache, "k", CacheClass::Positive, &count)
-            .await
-            .unwrap();
+        let value = fetch_ok(&cache, "k", CacheClass::Positive, &count).await;
         assert_eq!(value, "answer-2");
         assert_eq!(cache.stats().errors, 1);
     }

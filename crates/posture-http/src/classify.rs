@@ -7,6 +7,7 @@ use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::client::error_chain;
+use crate::oauth::show_status;
 
 /// The longest `Retry-After` we pass on; anything above is clamped.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -271,13 +272,6 @@ fn too_large(service: &str, request: &str, limit: usize) -> ProviderError {
     ProviderError::permanent(format!(
         "{service} answered {request} with more than {limit} bytes"
     ))
-}
-
-fn show_status(status: StatusCode) -> String {
-    match status.canonical_reason() {
-        Some(reason) => format!("{} {reason}", status.as_u16()),
-        None => status.as_u16().to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -292,6 +292,28 @@ impl ClientOptions {
                 reason: error_chain(&err),
             })
     }
+
+    /// A provider's client: requests within `timeout`, `extra_roots` trusted besides the
+    /// Mozilla roots, and the provider's `user_agent` ([`user_agent!`](crate::user_agent)).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use posture_http::{CaBundle, ClientOptions};
+    /// let ua = posture_http::user_agent!();
+    /// let client = ClientOptions::for_provider(Duration::from_secs(4), &CaBundle::empty(), ua)?;
+    /// # drop(client);
+    /// # Ok::<(), posture_http::ClientError>(())
+    /// ```
+    pub fn for_provider(
+        timeout: Duration,
+        extra_roots: &CaBundle,
+        user_agent: &str,
+    ) -> Result<reqwest::Client, ClientError> {
+        Self::new(timeout)
+            .with_extra_roots(extra_roots.clone())
+            .with_user_agent(user_agent)
+            .build()
+    }
 }
 
 /// Makes *ring* the process's default rustls crypto provider, unless one is set already;

@@ -14,6 +14,7 @@
 //! assert_eq!(lenient::strings(&json!(["a", 2, null])), ["a", "2"]);
 //! ```
 
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 /// A value as text: strings as they are, numbers and booleans as their JSON text, a
@@ -26,6 +27,31 @@ pub fn text(value: &Value) -> String {
         Value::Object(map) => map.get("value").map(text).unwrap_or_default(),
         _ => String::new(),
     }
+}
+
+/// A serde `deserialize_with` for a text field of a typed model: strings as they are, numbers
+/// and booleans as their JSON text, anything else (`null`, lists, objects) empty. Unlike
+/// [`text`], a `{"value": …}` wrapper is not unwrapped.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct Device {
+///     #[serde(deserialize_with = "posture_http::lenient::deserialize_text")]
+///     id: String,
+/// }
+///
+/// let device: Device = serde_json::from_str(r#"{"id": 42}"#).unwrap();
+/// assert_eq!(device.id, "42");
+/// let device: Device = serde_json::from_str(r#"{"id": {"value": "x"}}"#).unwrap();
+/// assert_eq!(device.id, "");
+/// ```
+pub fn deserialize_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(s) => s,
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
+    })
 }
 
 /// A boolean written as JSON `true`/`false`, `1`/`0`, or the strings `"true"`/`"false"`,

@@ -28,6 +28,8 @@
 //! - [`redirect_target`] and [`origin`]: where a redirect (never followed) points, for the
 //!   error message;
 //! - [`Serial`]: identifier hygiene, so only Apple serial numbers reach an MDM;
+//! - [`Front`]: the lookup glue every provider shares (the serial check, the synced index
+//!   asked first, the decision cache, the readiness memo, the request counter);
 //! - [`sync`]: inventory sync, a whole MDM inventory pulled in pages into a compact index
 //!   of decisions that lookups answer from, falling back to live lookups;
 //! - [`env`](mod@env): reading settings from environment-style variables, with problems that name the
@@ -49,6 +51,25 @@
 //!
 //! TLS always uses rustls with *ring*; aws-lc is never linked.
 
+/// The `User-Agent` of the calling provider crate: `step-posture-connector <crate>/<version>`,
+/// such as `step-posture-connector posture-kandji/0.1.0`.
+///
+/// ```
+/// let ua = posture_http::user_agent!();
+/// assert_eq!(ua, concat!("step-posture-connector posture-http/", env!("CARGO_PKG_VERSION")));
+/// ```
+#[macro_export]
+macro_rules! user_agent {
+    () => {
+        concat!(
+            "step-posture-connector ",
+            env!("CARGO_PKG_NAME"),
+            "/",
+            env!("CARGO_PKG_VERSION")
+        )
+    };
+}
+
 mod backoff;
 mod base_url;
 mod bearer;
@@ -57,6 +78,7 @@ mod classify;
 mod client;
 mod common;
 pub mod env;
+mod front;
 mod guid;
 pub mod lenient;
 pub mod oauth;
@@ -80,6 +102,7 @@ pub use client::{
     install_ring_as_process_default, tls_config,
 };
 pub use common::{CommonNames, CommonSettings, decision_counters, read_base_url};
+pub use front::{Front, allow, checked_serial, debug_provider};
 pub use guid::{colon_hex, guid_v4};
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
-use crate::{FetchedToken, Url, looks_like_html, read_body, status_error};
+use crate::{FetchedToken, Url, error_chain, looks_like_html, read_body, status_error};
 
 /// The token endpoint's answer is small; anything larger is not a token answer.
 const MAX_TOKEN_BODY: usize = 64 * 1024;
@@ -44,6 +44,50 @@ pub enum TokenError {
 }
 
 impl TokenError {
+    /// This failure as the provider's error. `service` names the token endpoint (`"Jamf
+    /// Pro"`), `setting` its URL setting with the value (`"JAMF_BASE_URL
+    /// (https://example.jamfcloud.com)"`); `refused` words a refusal from its status, OAuth
+    /// `error` and `error_description`, since only the provider knows which credential
+    /// settings to name.
+    ///
+    /// ```
+    /// use posture_core::ProviderError;
+    /// use posture_http::oauth::TokenError;
+    ///
+    /// let err = TokenError::NotATokenEndpoint("it answered an HTML page".to_owned());
+    /// let refused = |_, _, _| ProviderError::permanent("refused");
+    /// let err = err.into_error("Acme", "ACME_URL (https://acme.example)", "POST /token", refused);
+    /// assert_eq!(
+    ///     err.message(),
+    ///     "ACME_URL (https://acme.example) does not look like Acme: it answered an HTML page"
+    /// );
+    /// ```
+    pub fn into_error(
+        self,
+        service: &str,
+        setting: &str,
+        request: &str,
+        refused: impl FnOnce(StatusCode, Option<String>, Option<String>) -> ProviderError,
+    ) -> ProviderError {
+        match self {
+            Self::Unreachable { timed_out, source } => unreachable(
+                &format!("{service} at {setting}"),
+                request,
+                timed_out,
+                source,
+            ),
+            Self::Refused {
+                status,
+                error,
+                description,
+            } => refused(status, error, description),
+            Self::Unavailable(err) => err,
+            Self::NotATokenEndpoint(what) => {
+                ProviderError::permanent(format!("{setting} does not look like {service}: {what}"))
+            }
+        }
+    }
+
     /// Whether a retry could succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -209,6 +253,40 @@ fn first_line(text: &str) -> Option<String> {
         return None;
     }
     Some(line.chars().take(300).collect())
+}
+
+/// The error for [`TokenError::Unreachable`]: the token endpoint `at` (`"Jamf Pro at
+/// JAMF_BASE_URL (https://example.jamfcloud.com)"`) did not answer `request` in time or
+/// could not be reached, with the cause chain. Transient, except a request that could not
+/// even be built.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let client = posture_http::ClientOptions::new(std::time::Duration::from_secs(1)).build().unwrap();
+/// let source = client.get("http://[::1]:1/").send().await.unwrap_err();
+/// let err = posture_http::oauth::unreachable("Acme at ACME_URL (http://[::1]:1)", "POST /token", false, source);
+/// assert!(err.is_transient());
+/// assert!(err.message().starts_with("Acme at ACME_URL (http://[::1]:1) cannot be reached (POST /token): "));
+/// # }
+/// ```
+pub fn unreachable(
+    at: &str,
+    request: &str,
+    timed_out: bool,
+    source: reqwest::Error,
+) -> ProviderError {
+    let what = if timed_out {
+        "did not answer in time"
+    } else {
+        "cannot be reached"
+    };
+    let message = format!("{at} {what} ({request}): {}", error_chain(&source));
+    if source.is_builder() {
+        ProviderError::permanent(message).with_source(source)
+    } else {
+        ProviderError::transient(message).with_source(source)
+    }
 }
 
 /// `401 Unauthorized`, or the bare code when the status has no reason phrase.

@@ -7,8 +7,7 @@ use std::time::Duration;
 use posture_core::ProviderError;
 use posture_http::oauth::{self, TokenError, show_status};
 use posture_http::{
-    AccessToken, Answer, BaseUrl, FetchedToken, StatusCode, TokenCache, Url, error_chain,
-    send_bearer,
+    AccessToken, Answer, BaseUrl, FetchedToken, StatusCode, TokenCache, Url, send_bearer,
 };
 
 use crate::config::{IntuneConfig, IntuneCredential};
@@ -146,73 +145,57 @@ impl GraphClient {
     }
 
     fn token_error(&self, err: TokenError, request: &str) -> ProviderError {
-        match err {
-            TokenError::Unreachable { timed_out, source } => {
-                let what = if timed_out {
-                    "did not answer in time"
+        let setting = format!("INTUNE_AUTHORITY_URL ({})", self.authority);
+        err.into_error(
+            "the Microsoft identity platform",
+            &setting,
+            request,
+            |status, error, description| self.refused(status, error, description),
+        )
+    }
+
+    /// The token endpoint refused the scope or the credentials.
+    fn refused(
+        &self,
+        status: StatusCode,
+        error: Option<String>,
+        description: Option<String>,
+    ) -> ProviderError {
+        let scope_refused = matches!(error.as_deref(), Some("invalid_resource" | "invalid_scope"));
+        let detail = match (error, description) {
+            (Some(error), Some(description)) => format!(": {error}: {description}"),
+            (Some(error), None) => format!(": {error}"),
+            _ => String::new(),
+        };
+        let status = show_status(status);
+        if scope_refused {
+            return ProviderError::permanent(format!(
+                "the Microsoft identity platform refused the token scope {} ({status}{detail}); \
+                 set {} to the resource of the tenant's cloud{}",
+                self.scope,
+                self.scope_variable,
+                if self.service == SERVICE {
+                    ", such as https://graph.microsoft.com/.default"
                 } else {
-                    "cannot be reached"
-                };
-                let message = format!(
-                    "the Microsoft identity platform at INTUNE_AUTHORITY_URL ({}) {what} ({request}): {}",
-                    self.authority,
-                    error_chain(&source)
-                );
-                if source.is_builder() {
-                    ProviderError::permanent(message).with_source(source)
-                } else {
-                    ProviderError::transient(message).with_source(source)
+                    ", such as https://api.manage.microsoft.com//.default, and grant the app \
+                     Intune's scep_challenge_provider permission"
                 }
-            }
-            TokenError::Refused {
-                status,
-                error,
-                description,
-            } => {
-                let scope_refused =
-                    matches!(error.as_deref(), Some("invalid_resource" | "invalid_scope"));
-                let detail = match (error, description) {
-                    (Some(error), Some(description)) => format!(": {error}: {description}"),
-                    (Some(error), None) => format!(": {error}"),
-                    _ => String::new(),
-                };
-                let status = show_status(status);
-                if scope_refused {
-                    return ProviderError::permanent(format!(
-                        "the Microsoft identity platform refused the token scope {} ({status}{detail}); \
-                         set {} to the resource of the tenant's cloud{}",
-                        self.scope,
-                        self.scope_variable,
-                        if self.service == SERVICE {
-                            ", such as https://graph.microsoft.com/.default"
-                        } else {
-                            ", such as https://api.manage.microsoft.com//.default, and grant the app \
-                             Intune's scep_challenge_provider permission"
-                        }
-                    ));
-                }
-                let (credential, check) = match &self.credential {
-                    IntuneCredential::Secret(_) => {
-                        ("INTUNE_CLIENT_SECRET", "that the client secret is current")
-                    }
-                    IntuneCredential::Certificate(_) => (
-                        "INTUNE_CLIENT_CERT_PATH / INTUNE_CLIENT_KEY_PATH",
-                        "that the certificate is uploaded to the app registration (Certificates & secrets) and current",
-                    ),
-                };
-                ProviderError::permanent(format!(
-                    "the Microsoft identity platform refused the app credentials \
-                     INTUNE_TENANT_ID / INTUNE_CLIENT_ID / {credential} ({status}{detail}); \
-                     check the tenant, the app registration and {check}",
-                ))
-            }
-            TokenError::Unavailable(err) => err,
-            TokenError::NotATokenEndpoint(what) => ProviderError::permanent(format!(
-                "INTUNE_AUTHORITY_URL ({}) does not look like the Microsoft identity platform: {what}",
-                self.authority
-            )),
-            other => ProviderError::permanent(format!("token request failed: {other:?}")),
+            ));
         }
+        let (credential, check) = match &self.credential {
+            IntuneCredential::Secret(_) => {
+                ("INTUNE_CLIENT_SECRET", "that the client secret is current")
+            }
+            IntuneCredential::Certificate(_) => (
+                "INTUNE_CLIENT_CERT_PATH / INTUNE_CLIENT_KEY_PATH",
+                "that the certificate is uploaded to the app registration (Certificates & secrets) and current",
+            ),
+        };
+        ProviderError::permanent(format!(
+            "the Microsoft identity platform refused the app credentials \
+             INTUNE_TENANT_ID / INTUNE_CLIENT_ID / {credential} ({status}{detail}); \
+             check the tenant, the app registration and {check}",
+        ))
     }
 
     /// An authenticated Graph request. A 401 invalidates the token, renews it once and

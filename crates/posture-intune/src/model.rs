@@ -5,7 +5,8 @@
 //! error.
 
 use posture_core::Enrichment;
-use serde::{Deserialize, Deserializer};
+use posture_http::lenient::deserialize_text as text;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -142,16 +143,6 @@ pub(crate) struct EntraDevice {
 #[derive(Deserialize)]
 pub(crate) struct MemberGroups {
     pub(crate) value: Vec<Value>,
-}
-
-/// A string; `null`, numbers and booleans are taken as their text, anything else is empty.
-fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::String(s) => s,
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => String::new(),
-    })
 }
 
 #[cfg(test)]

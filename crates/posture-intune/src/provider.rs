@@ -1,13 +1,12 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
-use posture_http::sync::{FromIndex, Inventory, Pull, Readiness, SyncReport, SyncSource};
+use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{
-    Answer, BaseUrl, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache,
-    RecentSuccess, Serial, StatusCode, TokenStats, Url, decode_json,
+    Answer, BaseUrl, CacheClass, CacheConfig, CacheStats, ClientOptions, Front, LookupCache,
+    Serial, StatusCode, TokenStats, Url, decode_json,
 };
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -38,9 +37,6 @@ const SYNC_PAGE_SIZE: usize = 1000;
 /// The page size of the inventory sync's directory pages (`/devices`, a group's
 /// `transitiveMembers`): the directory's largest `$top`.
 const DIRECTORY_PAGE_SIZE: usize = 999;
-
-/// How long a successful readiness check counts, so frequent probes cost few Graph calls.
-const READY_WINDOW: Duration = Duration::from_secs(60);
 
 /// Counters for metrics: one snapshot of an [`IntuneProvider`]'s activity since it was built.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
@@ -83,11 +79,11 @@ pub struct IntuneStats {
 pub struct IntuneProvider {
     config: IntuneConfig,
     client: GraphClient,
-    decisions: LookupCache<Serial, Decision>,
+    /// The serial check, the synced inventory (`INTUNE_SYNC_INTERVAL`) lookups ask first,
+    /// the decision cache and the readiness memo (a success counts for a minute, so
+    /// frequent probes cost few Graph calls).
+    front: Front,
     entra_devices: LookupCache<String, Option<String>>,
-    ready: RecentSuccess,
-    /// `INTUNE_SYNC_INTERVAL`: the synced inventory lookups ask first.
-    inventory: Inventory,
 }
 
 impl IntuneProvider {
@@ -95,31 +91,29 @@ impl IntuneProvider {
     /// [`check_ready`](PostureProvider::check_ready) fetches the token.
     pub fn new(config: IntuneConfig) -> Result<Self, IntuneError> {
         config.check_bounds()?;
-        let http = ClientOptions::new(config.timeout())
-            .with_extra_roots(config.extra_roots().clone())
-            .with_user_agent(concat!(
-                "step-posture-connector posture-intune/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(IntuneError::client)?;
+        let http = ClientOptions::for_provider(
+            config.timeout(),
+            config.extra_roots(),
+            posture_http::user_agent!(),
+        )
+        .map_err(IntuneError::client)?;
         let client = GraphClient::new(http, &config);
-        let decisions = LookupCache::new(
+        let front = Front::new(
+            "Intune",
+            config.timeout(),
             CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
                 .with_max_entries(config.cache_capacity()),
+            config.sync().clone(),
         );
         let entra_devices = LookupCache::new(
             CacheConfig::new(ENTRA_OBJECT_CACHE_TTL, config.negative_cache_ttl())
                 .with_max_entries(config.cache_capacity()),
         );
-        let inventory = Inventory::new("Intune", config.sync().clone());
         Ok(Self {
             config,
             client,
-            decisions,
+            front,
             entra_devices,
-            ready: RecentSuccess::new(READY_WINDOW),
-            inventory,
         })
     }
 
@@ -132,7 +126,7 @@ impl IntuneProvider {
     pub fn stats(&self) -> IntuneStats {
         IntuneStats {
             token: self.client.tokens().stats(),
-            decisions: self.decisions.stats(),
+            decisions: self.front.stats(),
             entra_devices: self.entra_devices.stats(),
             graph_requests: self.client.requests.load(Ordering::Relaxed),
             retries_after_401: self.client.retries_after_401.load(Ordering::Relaxed),
@@ -141,12 +135,12 @@ impl IntuneProvider {
 
     /// The synced inventory (empty while `INTUNE_SYNC_INTERVAL` is 0).
     pub fn inventory(&self) -> &Inventory {
-        &self.inventory
+        self.front.inventory()
     }
 
     /// Forgets every cached decision and Entra ID object ID (not the token).
     pub fn clear_cache(&self) {
-        self.decisions.clear();
+        self.front.clear();
         self.entra_devices.clear();
     }
 
@@ -201,11 +195,7 @@ impl IntuneProvider {
             );
         }
         tracing::debug!(%serial, state = device.compliance_state.trim(), "allowed");
-        if self.config.enrich() {
-            Decision::allow_with(device.enrichment())
-        } else {
-            Decision::allow()
-        }
+        posture_http::allow(self.config.enrich(), || device.enrichment())
     }
 
     /// A record whose `managementAgent` does not mean MDM management (Exchange ActiveSync
@@ -428,11 +418,7 @@ impl IntuneProvider {
                     .into_iter()
                     .find(|d| d.device_id.eq_ignore_ascii_case(device_id) && !d.id.is_empty())
                     .map(|d| d.id);
-                let class = if found.is_some() {
-                    CacheClass::Positive
-                } else {
-                    CacheClass::Negative
-                };
+                let class = CacheClass::positive_if(found.is_some());
                 Ok((found, class))
             })
             .await
@@ -445,21 +431,8 @@ impl PostureProvider for IntuneProvider {
     }
 
     async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let serial = match Serial::check(request.identifier(), "Intune") {
-            Ok(serial) => serial,
-            Err(reason) => {
-                tracing::debug!(%reason, "identifier refused before any Graph call");
-                return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
-            }
-        };
-        if let FromIndex::Decided(decision) = self.inventory.lookup(serial.as_str()) {
-            return Ok(decision);
-        }
-        self.decisions
-            .decide(serial.clone(), "Intune", self.config.timeout(), || {
-                self.fetch_decision(&serial)
-            })
-            .await
+        let fetch = |serial| async move { self.fetch_decision(&serial).await };
+        self.front.lookup(request, "Graph", fetch).await
     }
 
     /// Fetches a token, then reads one managed device (`$top=1`), so refused credentials, a
@@ -471,10 +444,7 @@ impl PostureProvider for IntuneProvider {
     /// With inventory sync on, a synced inventory younger than `INTUNE_SYNC_MAX_AGE` is
     /// ready without a request; none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
-        if self.inventory.readiness()? == Readiness::Fresh {
-            return Ok(());
-        }
-        self.ready.check(self.probe()).await
+        self.front.check_ready(self.probe()).await
     }
 
     /// The endpoints, the credential and the scope in use, and the permission each call
@@ -510,15 +480,14 @@ impl PostureProvider for IntuneProvider {
                 "group check: GET /v1.0/devices?$filter=deviceId eq '…', then POST \
                  /v1.0/devices/{{id}}/checkMemberGroups for {group} (Device.Read.All)"
             ));
-            if self.inventory.settings().is_on() {
+            if self.front.inventory().settings().is_on() {
                 lines.push(format!(
                     "group sync: GET /v1.0/devices and GET /v1.0/groups/{group}/transitiveMembers \
                      (Device.Read.All, GroupMember.Read.All)"
                 ));
             }
         }
-        lines.extend(self.inventory.report());
-        lines
+        self.front.report(lines)
     }
 }
 
@@ -716,7 +685,7 @@ impl SyncSource for Synced<'_> {
     type Record = Listed;
 
     fn inventory(&self) -> &Inventory {
-        &self.0.inventory
+        self.0.front.inventory()
     }
 
     async fn pull(&self, pull: &mut Pull<Listed>) -> Result<(), ProviderError> {
@@ -770,27 +739,23 @@ impl SyncSource for Synced<'_> {
     }
 
     fn decide(&self, key: &str, records: Vec<Listed>) -> Decision {
-        let serial = match Serial::check(key, "Intune") {
-            Ok(serial) => serial,
-            Err(reason) => return Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
-        };
-        let Some(Listed { device, group }) = most_recent_by(records, |listed| &listed.device)
-        else {
-            return not_found(&serial);
-        };
-        if let Some(deny) = self.0.check_rules(&serial, &device) {
-            return deny;
-        }
-        self.0.conclude(&serial, &device, group)
+        let intune = self.0;
+        intune.front.decide_synced(key, |serial| {
+            let Some(Listed { device, group }) = most_recent_by(records, |listed| &listed.device)
+            else {
+                return not_found(&serial);
+            };
+            if let Some(deny) = intune.check_rules(&serial, &device) {
+                return deny;
+            }
+            intune.conclude(&serial, &device, group)
+        })
     }
 }
 
 impl fmt::Debug for IntuneProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IntuneProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "IntuneProvider", &self.config, &self.stats())
     }
 }
 

@@ -364,14 +364,12 @@ impl IntuneScepClient {
     /// Builds the client. Does no I/O.
     pub fn new(config: &IntuneScepConfig) -> Result<Self, IntuneError> {
         let intune = &config.intune;
-        let http = ClientOptions::new(intune.timeout())
-            .with_extra_roots(intune.extra_roots().clone())
-            .with_user_agent(concat!(
-                "step-posture-connector posture-intune/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(IntuneError::client)?;
+        let http = ClientOptions::for_provider(
+            intune.timeout(),
+            intune.extra_roots(),
+            posture_http::user_agent!(),
+        )
+        .map_err(IntuneError::client)?;
         Ok(Self {
             graph: GraphClient::new(http.clone(), intune),
             intune: GraphClient::for_resource(

@@ -6,8 +6,7 @@ use std::time::Duration;
 use posture_core::ProviderError;
 use posture_http::oauth::{self, TokenError, show_status};
 use posture_http::{
-    AccessToken, Answer, BaseUrl, FetchedToken, Secret, StatusCode, TokenCache, Url, error_chain,
-    send_bearer,
+    AccessToken, Answer, BaseUrl, FetchedToken, Secret, StatusCode, TokenCache, Url, send_bearer,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -109,41 +108,21 @@ impl JamfClient {
     }
 
     fn token_error(&self, err: TokenError) -> ProviderError {
-        match err {
-            TokenError::Unreachable { timed_out, source } => {
-                let what = if timed_out {
-                    "did not answer in time"
-                } else {
-                    "cannot be reached"
-                };
-                let message = format!(
-                    "Jamf Pro at JAMF_BASE_URL ({}) {what} (POST /api/oauth/token): {}",
-                    self.base,
-                    error_chain(&source)
-                );
-                if source.is_builder() {
-                    ProviderError::permanent(message).with_source(source)
-                } else {
-                    ProviderError::transient(message).with_source(source)
-                }
-            }
-            TokenError::Refused { status, error, .. } => {
+        let setting = format!("JAMF_BASE_URL ({})", self.base);
+        err.into_error(
+            SERVICE,
+            &setting,
+            "POST /api/oauth/token",
+            |status, error, _| {
                 let detail = error.map(|e| format!(": {e}")).unwrap_or_default();
                 ProviderError::permanent(format!(
-                    "Jamf Pro at JAMF_BASE_URL ({}) refused the API client credentials \
-                     JAMF_CLIENT_ID / JAMF_CLIENT_SECRET ({}{detail}); check the API client \
-                     exists, is enabled and the secret is current",
-                    self.base,
+                    "Jamf Pro at {setting} refused the API client credentials \
+                 JAMF_CLIENT_ID / JAMF_CLIENT_SECRET ({}{detail}); check the API client \
+                 exists, is enabled and the secret is current",
                     show_status(status),
                 ))
-            }
-            TokenError::Unavailable(err) => err,
-            TokenError::NotATokenEndpoint(what) => ProviderError::permanent(format!(
-                "JAMF_BASE_URL ({}) does not look like Jamf Pro: {what}",
-                self.base
-            )),
-            other => ProviderError::permanent(format!("token request failed: {other:?}")),
-        }
+            },
+        )
     }
 
     /// An authenticated GET that asks for JSON. A 401 invalidates the token, renews it once

@@ -9,9 +9,9 @@ use posture_http::decode_json;
 
 use crate::client::SERVICE;
 use crate::model::{
-    ClassicComputerEnvelope, ClassicMobileEnvelope, Department, Device, ProComputer, ProMobile,
-    SearchResults,
+    ClassicComputerEnvelope, ClassicMobileEnvelope, Department, Device, pro_results,
 };
+use crate::routes::Kind;
 use posture_http::oauth::parse_token_answer;
 
 /// Which Jamf answer a body is read as.
@@ -65,20 +65,14 @@ pub fn parse_response(kind: ResponseKind, body: &[u8]) -> Result<Vec<String>, St
             ]
         }
         ResponseKind::ProComputers => {
-            decode_json::<SearchResults<ProComputer>>(SERVICE, REQUEST, body)
+            pro_results(Kind::Computer, REQUEST, body)
                 .map_err(|e| e.to_string())?
-                .into_results()
-                .into_iter()
-                .map(Device::from)
-                .collect()
+                .1
         }
         ResponseKind::ProMobileDevices => {
-            decode_json::<SearchResults<ProMobile>>(SERVICE, REQUEST, body)
+            pro_results(Kind::MobileDevice, REQUEST, body)
                 .map_err(|e| e.to_string())?
-                .into_results()
-                .into_iter()
-                .map(Device::from)
-                .collect()
+                .1
         }
         ResponseKind::Department => {
             let department: Department =

@@ -6,7 +6,14 @@
 //! is an error.
 
 use posture_core::Enrichment;
+use posture_core::ProviderError;
+use posture_http::decode_json;
+use posture_http::lenient::deserialize_text as text;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+
+use crate::client::SERVICE;
+use crate::routes::Kind;
 use serde_json::{Map, Value, json};
 
 /// What the provider needs to know about one device, from either API.
@@ -249,10 +256,6 @@ pub(crate) struct SearchResults<T> {
 }
 
 impl<T> SearchResults<T> {
-    pub(crate) fn into_results(self) -> Vec<T> {
-        self.results
-    }
-
     /// `totalCount` (when Jamf sent it) and this page's records.
     pub(crate) fn into_page(self) -> (Option<u64>, Vec<T>) {
         (self.total_count, self.results)
@@ -312,9 +315,14 @@ struct ProGroup {
     group_name: String,
 }
 
-impl ProComputer {
-    pub(crate) fn serial_number(&self) -> &str {
-        &self.hardware.serial_number
+impl ProGroup {
+    /// The groups' names, empty ones left out.
+    fn names(groups: Vec<Self>) -> Vec<String> {
+        groups
+            .into_iter()
+            .map(|g| g.group_name)
+            .filter(|name| !name.is_empty())
+            .collect()
     }
 }
 
@@ -333,12 +341,7 @@ impl From<ProComputer> for Device {
                 department: String::new(),
                 department_id: c.user_and_location.department_id,
             },
-            groups: c
-                .group_memberships
-                .into_iter()
-                .map(|g| g.group_name)
-                .filter(|name| !name.is_empty())
-                .collect(),
+            groups: ProGroup::names(c.group_memberships),
         }
     }
 }
@@ -384,12 +387,6 @@ struct ProMobileUser {
     department_id: String,
 }
 
-impl ProMobile {
-    pub(crate) fn serial_number(&self) -> &str {
-        &self.hardware.serial_number
-    }
-}
-
 impl From<ProMobile> for Device {
     fn from(m: ProMobile) -> Self {
         Self {
@@ -405,12 +402,7 @@ impl From<ProMobile> for Device {
                 department: m.user_and_location.department,
                 department_id: m.user_and_location.department_id,
             },
-            groups: m
-                .groups
-                .into_iter()
-                .map(|g| g.group_name)
-                .filter(|name| !name.is_empty())
-                .collect(),
+            groups: ProGroup::names(m.groups),
         }
     }
 }
@@ -435,16 +427,6 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// A text field: strings as they are, numbers and booleans as their text, anything else empty.
-fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::String(s) => s,
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
-    })
-}
-
 /// A yes/no field: `true`/`false`, `"true"`/`"false"`, 1/0; anything else unknown.
 fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
     Ok(match Value::deserialize(deserializer)? {
@@ -454,6 +436,26 @@ fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::E
         Value::Number(n) => n.as_u64().map(|n| n != 0),
         _ => None,
     })
+}
+
+/// A Jamf Pro API search answer of `kind`'s inventory: `totalCount` (when Jamf sent it) and
+/// the records as devices.
+pub(crate) fn pro_results(
+    kind: Kind,
+    request: &str,
+    body: &[u8],
+) -> Result<(Option<u64>, Vec<Device>), ProviderError> {
+    fn page<T: DeserializeOwned + Into<Device>>(
+        request: &str,
+        body: &[u8],
+    ) -> Result<(Option<u64>, Vec<Device>), ProviderError> {
+        let (total, results) = decode_json::<SearchResults<T>>(SERVICE, request, body)?.into_page();
+        Ok((total, results.into_iter().map(Into::into).collect()))
+    }
+    match kind {
+        Kind::Computer => page::<ProComputer>(request, body),
+        Kind::MobileDevice => page::<ProMobile>(request, body),
+    }
 }
 
 #[cfg(test)]
@@ -536,8 +538,9 @@ mod tests {
             "position":"IT Team Lead","departmentId":"1"},"groupMemberships":[{"groupId":"1","groupName":"groupOne","smartGroup":true}]}]}"#;
         let mut results = serde_json::from_str::<SearchResults<ProComputer>>(body)
             .unwrap()
-            .into_results();
-        assert_eq!(results[0].serial_number(), "C02ZC2QYLVDL");
+            .into_page()
+            .1;
+        assert_eq!(results[0].hardware.serial_number, "C02ZC2QYLVDL");
         let device = Device::from(results.remove(0));
         assert_eq!(device.managed, Some(false));
         assert_eq!(device.user.department_id, "1");
@@ -550,7 +553,8 @@ mod tests {
             "groups":[{"groupId":"1","groupName":"Test Group","smart":false}]}]}"#;
         let mut results = serde_json::from_str::<SearchResults<ProMobile>>(body)
             .unwrap()
-            .into_results();
+            .into_page()
+            .1;
         let device = Device::from(results.remove(0));
         assert_eq!(device.name, "Banezicron");
         assert_eq!(device.user.realname, "IT Bob");

@@ -6,8 +6,8 @@ use std::time::Duration;
 use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::sync::{FromIndex, Inventory, Readiness};
 use posture_http::{
-    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, LookupCache, RecentSuccess, Serial,
-    StatusCode, TokenStats, decode_json, find_cause, status_error,
+    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, Front, LookupCache, RecentSuccess,
+    Serial, StatusCode, TokenStats, checked_serial, decode_json, find_cause, status_error,
 };
 use tokio::time::Instant;
 
@@ -15,8 +15,7 @@ use crate::client::{JamfClient, SERVICE};
 use crate::config::{DEPARTMENT_CACHE_TTL, JamfConfig};
 use crate::error::JamfError;
 use crate::model::{
-    ClassicComputerEnvelope, ClassicMobileEnvelope, Department, Device, ProComputer, ProMobile,
-    SearchResults,
+    ClassicComputerEnvelope, ClassicMobileEnvelope, Department, Device, pro_results,
 };
 use crate::routes::{Endpoint, Kind, RouteMemo, advice};
 
@@ -25,10 +24,6 @@ mod sync;
 /// How many inventory records one Jamf Pro API search may return. One serial should match one
 /// record; a few more allow for duplicates left by re-enrolment.
 const PAGE_SIZE: &str = "10";
-
-/// How long a successful readiness check is trusted before the next one calls Jamf again:
-/// probes come every few seconds, and each check costs a request per device family.
-const READY_WINDOW: Duration = Duration::from_secs(60);
 
 /// How long, in `auto` mode, a 403 on the computer inventory is remembered, so lookups go
 /// straight to mobile devices instead of spending one of Jamf's few connections on a refusal
@@ -106,19 +101,20 @@ pub struct JamfStats {
 pub struct JamfProvider {
     config: JamfConfig,
     client: JamfClient,
-    decisions: LookupCache<(Kind, Serial), Decision>,
+    /// The synced inventory (`JAMF_SYNC_INTERVAL`) lookups ask first, the decision cache
+    /// (by device family and serial) and the readiness memo: a success is trusted for a
+    /// minute before the next check calls Jamf again, since probes come every few seconds
+    /// and each check costs a request per device family.
+    front: Front<(Kind, Serial)>,
     departments: LookupCache<String, String>,
     routes: RouteMemo,
     /// When the computer inventory last answered 403, and what it said (`auto` mode).
     computers_forbidden: Mutex<Option<(Instant, String)>>,
-    ready: RecentSuccess,
     /// The token part of readiness. A cached token costs nothing, so no success is reused;
     /// a failure is, so that probes while Jamf fails can't each send a token request.
     token_ready: RecentSuccess,
     /// What the last readiness check found, for [`PostureProvider::report`].
     findings: Mutex<Vec<String>>,
-    /// `JAMF_SYNC_INTERVAL`: the synced inventory lookups ask first.
-    inventory: Inventory,
     /// The device families the last successful sync left out, and why, for the report.
     unsynced: Mutex<Vec<String>>,
 }
@@ -128,14 +124,12 @@ impl JamfProvider {
     /// [`check_ready`](PostureProvider::check_ready) fetches the token.
     pub fn new(config: JamfConfig) -> Result<Self, JamfError> {
         config.check_bounds()?;
-        let http = ClientOptions::new(config.timeout())
-            .with_extra_roots(config.extra_roots().clone())
-            .with_user_agent(concat!(
-                "step-posture-connector posture-jamf/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(JamfError::client)?;
+        let http = ClientOptions::for_provider(
+            config.timeout(),
+            config.extra_roots(),
+            posture_http::user_agent!(),
+        )
+        .map_err(JamfError::client)?;
         let client = JamfClient::new(
             http,
             config.base_url().clone(),
@@ -145,26 +139,26 @@ impl JamfProvider {
             config.max_connections(),
             config.max_retry_after(),
         );
-        let decisions = LookupCache::new(
+        let front = Front::new(
+            SERVICE,
+            config.timeout(),
             CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
                 .with_max_entries(config.cache_capacity()),
+            config.sync().clone(),
         );
         let departments = LookupCache::new(
             CacheConfig::new(DEPARTMENT_CACHE_TTL, config.negative_cache_ttl())
                 .with_max_entries(1_000),
         );
-        let inventory = Inventory::new(SERVICE, config.sync().clone());
         Ok(Self {
             routes: RouteMemo::new(config.api()),
             config,
             client,
-            decisions,
+            front,
             departments,
             computers_forbidden: Mutex::new(None),
-            ready: RecentSuccess::new(READY_WINDOW),
             token_ready: RecentSuccess::new(Duration::ZERO),
             findings: Mutex::new(Vec::new()),
-            inventory,
             unsynced: Mutex::new(Vec::new()),
         })
     }
@@ -178,7 +172,7 @@ impl JamfProvider {
     pub fn stats(&self) -> JamfStats {
         JamfStats {
             token: self.client.tokens().stats(),
-            decisions: self.decisions.stats(),
+            decisions: self.front.stats(),
             departments: self.departments.stats(),
             jamf_requests: self.client.requests.load(Ordering::Relaxed),
             retries_after_401: self.client.retries_after_401.load(Ordering::Relaxed),
@@ -188,21 +182,22 @@ impl JamfProvider {
 
     /// The synced inventory (empty while `JAMF_SYNC_INTERVAL` is 0).
     pub fn inventory(&self) -> &Inventory {
-        &self.inventory
+        self.front.inventory()
     }
 
     /// The decision the synced inventory holds for `serial` in `mode`, if any. In `auto` mode
     /// a computer the index lists is the answer; a serial no computer has goes on to mobile
     /// devices, as a live lookup does after "no computer".
     fn indexed_decision(&self, mode: DeviceMode, serial: &Serial) -> Option<Decision> {
-        let listed = |kind| match self.inventory.lookup(&sync::key(kind, serial)) {
+        let inventory = self.front.inventory();
+        let listed = |kind| match inventory.lookup(&sync::key(kind, serial)) {
             FromIndex::Decided(decision) => Some(decision),
             _ => None,
         };
         match mode {
             DeviceMode::Computer => listed(Kind::Computer),
             DeviceMode::MobileDevice => listed(Kind::MobileDevice),
-            DeviceMode::Auto => match self.inventory.lookup(&sync::key(Kind::Computer, serial)) {
+            DeviceMode::Auto => match inventory.lookup(&sync::key(Kind::Computer, serial)) {
                 FromIndex::Decided(decision) => Some(decision),
                 FromIndex::NotListed => listed(Kind::MobileDevice),
                 _ => None,
@@ -214,7 +209,7 @@ impl JamfProvider {
     /// Forgets every cached decision and department name (not the token, nor the endpoints
     /// found).
     pub fn clear_cache(&self) {
-        self.decisions.clear();
+        self.front.clear();
         self.departments.clear();
     }
 
@@ -283,13 +278,8 @@ impl JamfProvider {
 
     /// One kind's decision, from the cache or from Jamf (one call for concurrent askers).
     async fn decide_kind(&self, kind: Kind, serial: &Serial) -> Result<Decision, ProviderError> {
-        self.decisions
-            .decide(
-                (kind, serial.clone()),
-                "Jamf Pro",
-                self.config.timeout(),
-                || self.fetch_decision(kind, serial),
-            )
+        self.front
+            .decide((kind, serial.clone()), || self.fetch_decision(kind, serial))
             .await
     }
 
@@ -549,25 +539,11 @@ impl JamfProvider {
             StatusCode::FORBIDDEN => return Err(forbidden(kind, &request)),
             _ => return Err(answer_error(&answer, &request)),
         }
-        let matches = |found: &str| found.eq_ignore_ascii_case(serial.as_str());
-        let devices: Vec<Device> = match kind {
-            Kind::Computer => {
-                decode_json::<SearchResults<ProComputer>>(SERVICE, &request, &answer.body)?
-                    .into_results()
-                    .into_iter()
-                    .filter(|c| matches(c.serial_number()))
-                    .map(Device::from)
-                    .collect()
-            }
-            Kind::MobileDevice => {
-                decode_json::<SearchResults<ProMobile>>(SERVICE, &request, &answer.body)?
-                    .into_results()
-                    .into_iter()
-                    .filter(|m| matches(m.serial_number()))
-                    .map(Device::from)
-                    .collect()
-            }
-        };
+        let (_, devices) = pro_results(kind, &request, &answer.body)?;
+        let devices: Vec<Device> = devices
+            .into_iter()
+            .filter(|d| d.serial_number.eq_ignore_ascii_case(serial.as_str()))
+            .collect();
         Ok(Reply::Answered(pick(devices)))
     }
 
@@ -658,7 +634,7 @@ impl JamfProvider {
         }
     }
 
-    /// Fetches a token (or finds one cached), then, at most once a [`READY_WINDOW`] while
+    /// Fetches a token (or finds one cached), then, at most once a minute while
     /// they pass, reads each device family once. The token is checked every time: it costs
     /// nothing while cached, and it is what fails first when Jamf or the credentials do.
     /// Either failure is reused for [`RecentSuccess`]'s failure window, and concurrent
@@ -667,7 +643,7 @@ impl JamfProvider {
         self.token_ready
             .check(async { self.client.token().await.map(drop) })
             .await?;
-        self.ready.check(self.probe_families()).await
+        self.front.ready().check(self.probe_families()).await
     }
 
     /// Reads each device family once, recording what it found for the report.
@@ -717,12 +693,9 @@ impl PostureProvider for JamfProvider {
     }
 
     async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let serial = match Serial::check(request.identifier(), "Jamf") {
+        let serial = match checked_serial(request, "Jamf", "Jamf") {
             Ok(serial) => serial,
-            Err(reason) => {
-                tracing::debug!(%reason, "identifier refused before any Jamf call");
-                return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
-            }
+            Err(deny) => return Ok(deny),
         };
         let mode = match request.mode() {
             DeviceMode::Unspecified => self.config.default_mode(),
@@ -751,7 +724,9 @@ impl PostureProvider for JamfProvider {
     /// without a request, unless the sync left a family out (its lookups still go to Jamf,
     /// so the checks above still apply); none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
-        if self.inventory.readiness()? == Readiness::Fresh && lock(&self.unsynced).is_empty() {
+        if self.front.inventory().readiness()? == Readiness::Fresh
+            && lock(&self.unsynced).is_empty()
+        {
             return Ok(());
         }
         let timeout = self.config.timeout();
@@ -770,8 +745,7 @@ impl PostureProvider for JamfProvider {
     /// read, and the connection cap, as the last readiness check found them; with inventory
     /// sync on, the index and the families it leaves out.
     fn report(&self) -> Vec<String> {
-        let mut lines = lock(&self.findings).clone();
-        lines.extend(self.inventory.report());
+        let mut lines = self.front.report(lock(&self.findings).clone());
         lines.extend(lock(&self.unsynced).iter().cloned());
         lines
     }
@@ -779,10 +753,7 @@ impl PostureProvider for JamfProvider {
 
 impl fmt::Debug for JamfProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JamfProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "JamfProvider", &self.config, &self.stats())
     }
 }
 

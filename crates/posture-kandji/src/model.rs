@@ -6,6 +6,7 @@
 //! array of devices nor a single device object is an error.
 
 use posture_core::Enrichment;
+use posture_http::lenient::deserialize_text as text;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -125,16 +126,6 @@ pub(crate) fn current(devices: Vec<Device>) -> Option<Device> {
         }
     }
     best
-}
-
-/// A string; `null` is empty; numbers and booleans are taken as their text.
-fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::String(s) => s,
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => String::new(),
-    })
 }
 
 /// A boolean: JSON `true`/`false`, or Kandji's strings `"True"`/`"False"` (any case), or

@@ -4,10 +4,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::reqwest::header::HeaderMap;
-use posture_http::sync::{FromIndex, Inventory, Pull, Readiness, SyncReport, SyncSource};
+use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{
-    Answer, Backoff, CacheConfig, CacheStats, ClientOptions, LookupCache, MAX_RETRY_AFTER, NoSlot,
-    RateLimiter, RecentSuccess, Serial, StatusCode, Url, decode_json, send_bearer,
+    Answer, Backoff, CacheConfig, CacheStats, ClientOptions, Front, MAX_RETRY_AFTER, NoSlot,
+    RateLimiter, Serial, StatusCode, Url, decode_json, send_bearer,
 };
 use tokio::time::Instant;
 
@@ -24,10 +24,6 @@ const LIMIT: usize = 300;
 /// contains-match, so the exact serial may sit behind hundreds of longer ones; past this
 /// many (1500 devices), the lookup gives up rather than spend the hourly quota.
 const MAX_PAGES: usize = 5;
-
-/// How long a successful readiness check counts: probes every few seconds must not eat the
-/// hourly quota.
-const READY_WINDOW: Duration = Duration::from_secs(60);
 
 /// The largest answer read: 300 devices of about 1.5 KiB.
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -91,8 +87,10 @@ pub struct KandjiStats {
 pub struct KandjiProvider {
     config: KandjiConfig,
     http: posture_http::reqwest::Client,
-    decisions: LookupCache<Serial, Decision>,
-    requests: AtomicU64,
+    /// The serial check, the synced inventory (`KANDJI_SYNC_INTERVAL`) lookups ask first,
+    /// the decision cache and the readiness memo (a success counts for a minute: probes
+    /// every few seconds must not eat the hourly quota).
+    front: Front,
     /// Kandji's `Retry-After`, honoured up to `KANDJI_MAX_RETRY_AFTER`.
     backoff: Backoff,
     /// The hourly quota, used up: no request until it resets (Kong's own count, so its
@@ -102,42 +100,36 @@ pub struct KandjiProvider {
     limiter: RateLimiter,
     quota_left: AtomicU64,
     quota_limit: AtomicU64,
-    ready: RecentSuccess,
-    /// `KANDJI_SYNC_INTERVAL`: the synced inventory lookups ask first.
-    inventory: Inventory,
 }
 
 impl KandjiProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: KandjiConfig) -> Result<Self, KandjiError> {
         config.check_bounds()?;
-        let http = ClientOptions::new(config.timeout())
-            .with_extra_roots(config.extra_roots().clone())
-            .with_user_agent(concat!(
-                "step-posture-connector posture-kandji/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(KandjiError::client)?;
-        let decisions = LookupCache::new(
+        let http = ClientOptions::for_provider(
+            config.timeout(),
+            config.extra_roots(),
+            posture_http::user_agent!(),
+        )
+        .map_err(KandjiError::client)?;
+        let front = Front::new(
+            SERVICE,
+            config.timeout(),
             CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
                 .with_max_entries(config.cache_capacity()),
+            config.sync().clone(),
         );
         let limiter = RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW);
         let backoff = Backoff::new(config.max_retry_after());
-        let inventory = Inventory::new(SERVICE, config.sync().clone());
         Ok(Self {
             config,
             http,
-            decisions,
-            requests: AtomicU64::new(0),
+            front,
             backoff,
             quota: Backoff::default(),
             limiter,
             quota_left: AtomicU64::new(UNKNOWN),
             quota_limit: AtomicU64::new(UNKNOWN),
-            ready: RecentSuccess::new(READY_WINDOW),
-            inventory,
         })
     }
 
@@ -149,20 +141,20 @@ impl KandjiProvider {
     /// A snapshot of the counters, for metrics.
     pub fn stats(&self) -> KandjiStats {
         KandjiStats {
-            decisions: self.decisions.stats(),
-            kandji_requests: self.requests.load(Ordering::Relaxed),
+            decisions: self.front.stats(),
+            kandji_requests: self.front.requests(),
             hourly_quota_left: known(&self.quota_left),
         }
     }
 
     /// The synced inventory (empty while `KANDJI_SYNC_INTERVAL` is 0).
     pub fn inventory(&self) -> &Inventory {
-        &self.inventory
+        self.front.inventory()
     }
 
     /// Forgets every cached decision.
     pub fn clear_cache(&self) {
-        self.decisions.clear();
+        self.front.clear();
     }
 
     /// `GET /api/v1/devices` with `query`, authenticated with the API token, sent in a slot
@@ -187,7 +179,7 @@ impl KandjiProvider {
         let retry_pass = self.backoff.check(SERVICE)?;
         let quota_pass = self.quota.check(SERVICE).map_err(quota_used_up)?;
         let url = self.config.api_url().join(&["api", "v1", "devices"]);
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.front.count_request();
         let builder = self.http.get(url.clone()).query(query);
         let answer = send_bearer(
             builder,
@@ -418,11 +410,7 @@ impl KandjiProvider {
             );
         }
         tracing::debug!(%serial, blueprint = %device.blueprint_name, "allowed");
-        if self.config.enrich() {
-            Decision::allow_with(device.enrichment())
-        } else {
-            Decision::allow()
-        }
+        posture_http::allow(self.config.enrich(), || device.enrichment())
     }
 }
 
@@ -432,21 +420,8 @@ impl PostureProvider for KandjiProvider {
     }
 
     async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let serial = match Serial::check(request.identifier(), "Kandji") {
-            Ok(serial) => serial,
-            Err(reason) => {
-                tracing::debug!(%reason, "identifier refused before any Kandji call");
-                return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
-            }
-        };
-        if let FromIndex::Decided(decision) = self.inventory.lookup(serial.as_str()) {
-            return Ok(decision);
-        }
-        self.decisions
-            .decide(serial.clone(), "Kandji", self.config.timeout(), || {
-                self.fetch_decision(&serial)
-            })
-            .await
+        let fetch = |serial| async move { self.fetch_decision(&serial).await };
+        self.front.lookup(request, SERVICE, fetch).await
     }
 
     /// Lists one device (`limit=1`): a wrong URL, a refused token and a missing permission
@@ -458,10 +433,7 @@ impl PostureProvider for KandjiProvider {
     /// With inventory sync on, a synced inventory younger than `KANDJI_SYNC_MAX_AGE` is
     /// ready without a request; none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
-        if self.inventory.readiness()? == Readiness::Fresh {
-            return Ok(());
-        }
-        self.ready.check(self.probe()).await
+        self.front.check_ready(self.probe()).await
     }
 
     /// The endpoint and the request rate, the host's family (with what to set instead of a
@@ -489,8 +461,7 @@ impl PostureProvider for KandjiProvider {
                 "hourly quota: {left} of {limit} requests left (X-RateLimit-Remaining-Hour)"
             ));
         }
-        lines.extend(self.inventory.report());
-        lines
+        self.front.report(lines)
     }
 }
 
@@ -528,38 +499,13 @@ fn until_the_next_hour() -> Duration {
 impl KandjiProvider {
     async fn probe(&self) -> Result<(), ProviderError> {
         let timeout = self.config.timeout();
-        tokio::time::timeout(
-            timeout,
-            self.list(
-                &[("limit", "1")],
-                "GET /api/v1/devices?limit=1",
-                Instant::now() + timeout,
-            ),
-        )
-        .await
-        .map_err(|_| {
-            ProviderError::transient(format!(
-                "Kandji at KANDJI_API_URL ({}) did not answer within {} s (TIMEOUT)",
-                self.config.api_url(),
-                timeout.as_secs_f32()
-            ))
-        })?
-        .map(|_| ())
-        .map_err(|err| {
-            if err.is_transient() {
-                let message = format!(
-                    "Kandji at KANDJI_API_URL ({}) is not reachable: {err}",
-                    self.config.api_url()
-                );
-                match err.retry_after() {
-                    Some(delay) => ProviderError::transient(message).with_retry_after(delay),
-                    None => ProviderError::transient(message),
-                }
-                .with_source(err)
-            } else {
-                err
-            }
-        })
+        let setting = format!("KANDJI_API_URL ({})", self.config.api_url());
+        let list = self.list(
+            &[("limit", "1")],
+            "GET /api/v1/devices?limit=1",
+            Instant::now() + timeout,
+        );
+        posture_http::probe_within(SERVICE, &setting, timeout, async { list.await.map(drop) }).await
     }
 }
 
@@ -581,7 +527,7 @@ impl SyncSource for Synced<'_> {
     type Record = Device;
 
     fn inventory(&self) -> &Inventory {
-        &self.0.inventory
+        self.0.front.inventory()
     }
 
     async fn pull(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
@@ -615,18 +561,15 @@ impl SyncSource for Synced<'_> {
     }
 
     fn decide(&self, key: &str, records: Vec<Device>) -> Decision {
-        match Serial::check(key, SERVICE) {
-            Ok(serial) => self.0.decide_records(&serial, records),
-            Err(reason) => Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
-        }
+        let kandji = self.0;
+        kandji
+            .front
+            .decide_synced(key, |serial| kandji.decide_records(&serial, records))
     }
 }
 
 impl fmt::Debug for KandjiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KandjiProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "KandjiProvider", &self.config, &self.stats())
     }
 }

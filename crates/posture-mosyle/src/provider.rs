@@ -1,16 +1,14 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::reqwest::header::{AUTHORIZATION, HeaderMap};
-use posture_http::sync::{FromIndex, Inventory, Pull, Readiness, SyncReport, SyncSource};
+use posture_http::sync::{FromIndex, Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{
-    AccessToken, Answer, Backoff, CacheStats, ClientOptions, FetchedToken, LookupCache,
-    RecentSuccess, Serial, StatusCode, TokenCache, TokenStats, decode_json, secret_header,
-    send_bearer, send_json,
+    AccessToken, Answer, Backoff, CacheStats, FetchedToken, Front, Serial, StatusCode, TokenCache,
+    TokenStats, decode_json, secret_header, send_bearer, send_json,
 };
 use serde_json::{Value, json};
 
@@ -25,9 +23,6 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// How long before expiry a token is renewed.
 const TOKEN_MARGIN: Duration = Duration::from_secs(3600);
-
-/// How long a successful readiness check counts.
-const READY_WINDOW: Duration = Duration::from_secs(60);
 
 /// The largest answer read.
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -75,39 +70,27 @@ pub struct MosyleStats {
 pub struct MosyleProvider {
     config: MosyleConfig,
     http: posture_http::reqwest::Client,
-    decisions: LookupCache<(Serial, &'static str), Decision>,
+    /// The synced inventory (`MOSYLE_SYNC_INTERVAL`) lookups ask first, the decision cache
+    /// (by serial and `os`), the readiness memo and the request counter.
+    front: Front<(Serial, &'static str)>,
     tokens: TokenCache,
     backoff: Backoff,
-    requests: AtomicU64,
-    ready: RecentSuccess,
-    /// `MOSYLE_SYNC_INTERVAL`: the synced inventory lookups ask first.
-    inventory: Inventory,
 }
 
 impl MosyleProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: MosyleConfig) -> Result<Self, MosyleError> {
         let common = config.common();
-        let http = ClientOptions::new(common.timeout())
-            .with_extra_roots(common.extra_roots().clone())
-            .with_user_agent(concat!(
-                "step-posture-connector posture-mosyle/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
+        let http = common
+            .client(posture_http::user_agent!())
             .map_err(MosyleError::client)?;
-        let decisions = LookupCache::new(common.cache_config());
-        let backoff = Backoff::new(common.max_retry_after());
-        let inventory = Inventory::new(SERVICE, config.sync().clone());
+        let front = Front::with_settings(SERVICE, common, config.sync().clone());
         Ok(Self {
-            config,
-            http,
-            decisions,
             tokens: TokenCache::new(TOKEN_MARGIN),
-            backoff,
-            requests: AtomicU64::new(0),
-            ready: RecentSuccess::new(READY_WINDOW),
-            inventory,
+            backoff: common.backoff(),
+            http,
+            front,
+            config,
         })
     }
 
@@ -119,20 +102,20 @@ impl MosyleProvider {
     /// A snapshot of the counters, for metrics.
     pub fn stats(&self) -> MosyleStats {
         MosyleStats {
-            decisions: self.decisions.stats(),
-            requests: self.requests.load(Ordering::Relaxed),
+            decisions: self.front.stats(),
+            requests: self.front.requests(),
             tokens: self.tokens.stats(),
         }
     }
 
     /// The synced inventory (empty while `MOSYLE_SYNC_INTERVAL` is 0).
     pub fn inventory(&self) -> &Inventory {
-        &self.inventory
+        self.front.inventory()
     }
 
     /// Forgets every cached decision.
     pub fn clear_cache(&self) {
-        self.decisions.clear();
+        self.front.clear();
     }
 
     /// `POST /login`: the JWT comes back in the `Authorization` response header. The access
@@ -214,7 +197,7 @@ impl MosyleProvider {
         loop {
             let token = self.token().await?;
             let retry_pass = self.backoff.check(SERVICE)?;
-            self.requests.fetch_add(1, Ordering::Relaxed);
+            self.front.count_request();
             let builder = self
                 .http
                 .post(url.clone())
@@ -405,11 +388,7 @@ impl MosyleProvider {
             );
         }
         tracing::debug!(%serial, os = %device.os, "allowed");
-        if self.config.enrich() {
-            Decision::allow_with(device.enrichment())
-        } else {
-            Decision::allow()
-        }
+        posture_http::allow(self.config.enrich(), || device.enrichment())
     }
 
     /// Whether the device's UDID is a member of one of `MOSYLE_GROUPS`: names are resolved
@@ -575,20 +554,18 @@ impl PostureProvider for MosyleProvider {
     }
 
     async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let serial = match Serial::check(request.identifier(), SERVICE) {
+        let serial = match self.front.serial(request, SERVICE) {
             Ok(serial) => serial,
-            Err(reason) => {
-                tracing::debug!(%reason, "identifier refused before any Mosyle call");
-                return Ok(Decision::deny(DenyCode::INVALID_IDENTIFIER, reason));
-            }
+            Err(deny) => return Ok(deny),
         };
         let oses = oses(request.mode());
-        if self.inventory.settings().is_on() {
+        let inventory = self.front.inventory();
+        if inventory.settings().is_on() {
             // The index holds a device under each `os` it is listed in; the first of the
             // lookup's `os` values it holds answers, as the live lookup's order would.
             let keys: Vec<String> = oses.iter().map(|os| index_key(&serial, os)).collect();
             if let FromIndex::Decided(decision) =
-                self.inventory.lookup_first(keys.iter().map(String::as_str))
+                inventory.lookup_first(keys.iter().map(String::as_str))
             {
                 return Ok(decision);
             }
@@ -597,10 +574,8 @@ impl PostureProvider for MosyleProvider {
             [one] => (serial.clone(), *one),
             _ => (serial.clone(), "auto"),
         };
-        self.decisions
-            .decide(key, SERVICE, self.config.common().timeout(), || {
-                self.fetch_decision(&serial, oses)
-            })
+        self.front
+            .decide(key, || self.fetch_decision(&serial, oses))
             .await
     }
 
@@ -610,10 +585,7 @@ impl PostureProvider for MosyleProvider {
     /// With inventory sync on, a synced inventory younger than `MOSYLE_SYNC_MAX_AGE` is
     /// ready without a request; none past that age is not ready.
     async fn check_ready(&self) -> Result<(), ProviderError> {
-        if self.inventory.readiness()? == Readiness::Fresh {
-            return Ok(());
-        }
-        self.ready.check(self.probe()).await
+        self.front.check_ready(self.probe()).await
     }
 
     fn report(&self) -> Vec<String> {
@@ -622,13 +594,12 @@ impl PostureProvider for MosyleProvider {
             Flavor::Manager => api.join(&["listdevices"]),
             Flavor::Business => api.join(&["devices"]),
         };
-        let mut lines = vec![format!(
+        let lines = vec![format!(
             "devices: POST {list} ({}), logged in as {}",
             self.config.flavor(),
             self.config.email()
         )];
-        lines.extend(self.inventory.report());
-        lines
+        self.front.report(lines)
     }
 }
 
@@ -690,7 +661,7 @@ impl SyncSource for Synced<'_> {
     type Record = Device;
 
     fn inventory(&self) -> &Inventory {
-        &self.mosyle.inventory
+        self.mosyle.front.inventory()
     }
 
     async fn pull(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
@@ -743,15 +714,17 @@ impl SyncSource for Synced<'_> {
 
     fn decide(&self, key: &str, records: Vec<Device>) -> Decision {
         let (serial, os) = key.split_once('/').unwrap_or((key, ""));
-        match (Serial::check(serial, SERVICE), current(records)) {
-            (Ok(serial), Some(device)) => {
-                let in_group = self.mosyle.config.groups().is_empty()
-                    || self.groups.get().is_some_and(|m| m.contains(&device));
-                self.mosyle.verdict(&serial, &device, in_group)
-            }
-            (Ok(serial), None) => not_found(&serial, &[os]),
-            (Err(reason), _) => Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
-        }
+        let mosyle = self.mosyle;
+        mosyle
+            .front
+            .decide_synced(serial, |serial| match current(records) {
+                Some(device) => {
+                    let in_group = mosyle.config.groups().is_empty()
+                        || self.groups.get().is_some_and(|m| m.contains(&device));
+                    mosyle.verdict(&serial, &device, in_group)
+                }
+                None => not_found(&serial, &[os]),
+            })
     }
 }
 
@@ -801,10 +774,7 @@ impl Synced<'_> {
 
 impl fmt::Debug for MosyleProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MosyleProvider")
-            .field("config", &self.config)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        posture_http::debug_provider(f, "MosyleProvider", &self.config, &self.stats())
     }
 }
 

@@ -22,7 +22,7 @@ use posture_http::{Serial, StatusCode, decode_json};
 
 use super::{JamfProvider, Judged, answer_error, department_to_fetch, forbidden, lock, pick};
 use crate::client::SERVICE;
-use crate::model::{Department, Device, ProComputer, ProMobile, SearchResults};
+use crate::model::{Department, Device, SearchResults, pro_results};
 use crate::routes::{Endpoint, Kind};
 
 /// How many records one sync page asks for. Jamf's schema declares no maximum for
@@ -100,11 +100,11 @@ impl JamfProvider {
                 .map_err(|_| posture_http::timed_out("Jamf Pro", timeout))??;
             let key = key(kind, &serial);
             if decision.deny_code() == Some(&DenyCode::DEVICE_NOT_FOUND) {
-                self.inventory.unlist(&key);
+                self.front.inventory().unlist(&key);
             } else {
-                self.inventory.refresh(&key, decision);
+                self.front.inventory().refresh(&key, decision);
             }
-            self.decisions.invalidate(&(kind, serial.clone())).await;
+            self.front.invalidate(&(kind, serial.clone())).await;
             tracing::debug!(%serial, kind = kind.noun(), "refreshed from Jamf Pro");
         }
         Ok(())
@@ -304,20 +304,7 @@ impl<'a> Synced<'a> {
                 StatusCode::FORBIDDEN => return Ok(Page::Forbidden(forbidden(kind, request))),
                 _ => return Err(answer_error(&answer, request)),
             }
-            let (total, devices) = match kind {
-                Kind::Computer => {
-                    let (total, results) =
-                        decode_json::<SearchResults<ProComputer>>(SERVICE, request, &answer.body)?
-                            .into_page();
-                    (total, results.into_iter().map(Device::from).collect())
-                }
-                Kind::MobileDevice => {
-                    let (total, results) =
-                        decode_json::<SearchResults<ProMobile>>(SERVICE, request, &answer.body)?
-                            .into_page();
-                    (total, results.into_iter().map(Device::from).collect())
-                }
-            };
+            let (total, devices) = pro_results(kind, request, &answer.body)?;
             Ok(Page::Listed(total, devices))
         })
         .await
@@ -392,7 +379,7 @@ impl SyncSource for Synced<'_> {
     type Record = Device;
 
     fn inventory(&self) -> &Inventory {
-        &self.jamf.inventory
+        self.jamf.front.inventory()
     }
 
     async fn pull(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
