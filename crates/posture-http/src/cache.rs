@@ -1,4 +1,3 @@
-use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
@@ -301,77 +300,19 @@ fn unshare(shared: Arc<ProviderError>) -> ProviderError {
     Arc::try_unwrap(shared).unwrap_or_else(|shared| copy_error(&shared))
 }
 
-/// A copy of a shared error with the same kind, message and `Retry-After`, whose source is
-/// the original's source (so [`find_cause`] still finds what the original carried).
+/// A copy of a shared error with the same kind, message and `Retry-After`, whose source
+/// chain is the original's (so [`find_cause`] still finds what the original carried).
 pub(crate) fn copy_error(shared: &Arc<ProviderError>) -> ProviderError {
-    let mut err = ProviderError::new(shared.kind(), shared.message());
-    if let Some(delay) = shared.retry_after() {
-        err = err.with_retry_after(delay);
-    }
-    if shared.source().is_some() {
-        err = err.with_source(SharedSource(Arc::clone(shared)));
-    }
-    err
-}
-
-/// The first error of type `T` in `err`'s source chain, looking through the copies
-/// [`LookupCache`] hands to coalesced callers, whose chain only displays the original's.
-/// Providers use it to recognise a cause they attached (a missing privilege, say) whichever
-/// caller ran the fetch.
-///
-/// ```
-/// use posture_core::ProviderError;
-/// use posture_http::find_cause;
-///
-/// #[derive(Debug, thiserror::Error)]
-/// #[error("no privilege")]
-/// struct NoPrivilege;
-///
-/// let err = ProviderError::permanent("denied").with_source(NoPrivilege);
-/// assert!(find_cause::<NoPrivilege>(&err).is_some());
-/// assert!(find_cause::<std::io::Error>(&err).is_none());
-/// ```
-pub fn find_cause<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
-    let mut next = Some(err);
-    while let Some(current) = next {
-        if let Some(found) = current.downcast_ref::<T>() {
-            return Some(found);
-        }
-        next = match current.downcast_ref::<SharedSource>() {
-            Some(shared) => shared.0.source(),
-            None => current.source(),
-        };
-    }
-    None
-}
-
-/// The source chain of an error shared between coalesced callers.
-struct SharedSource(Arc<ProviderError>);
-
-impl fmt::Debug for SharedSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SharedSource").field(&self.0).finish()
-    }
-}
-
-impl fmt::Display for SharedSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.source() {
-            Some(source) => fmt::Display::fmt(source, f),
-            None => Ok(()),
-        }
-    }
-}
-
-impl StdError for SharedSource {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source().and_then(StdError::source)
-    }
+    let message = shared.message().to_owned();
+    ProviderError::reworded(Arc::clone(shared), message)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error as _;
     use std::sync::atomic::AtomicUsize;
+
+    use crate::find_cause;
 
     use super::*;
 

@@ -92,7 +92,7 @@ mod token;
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
 pub use base_url::{BaseUrl, BaseUrlError};
 pub use bearer::{Answer, bearer_header, secret_header, send_bearer, send_json};
-pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache, find_cause};
+pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache};
 pub use classify::{
     MAX_RETRY_AFTER, decode_json, looks_like_html, origin, read_body, redirect_target, retry_after,
     status_error, timed_out, transport_error,
@@ -104,6 +104,7 @@ pub use client::{
 pub use common::{CommonNames, CommonSettings, decision_counters, read_base_url};
 pub use front::{Front, allow, checked_serial, debug_provider};
 pub use guid::{colon_hex, guid_v4};
+pub use posture_core::find_cause;
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};
 pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess, probe_within};
