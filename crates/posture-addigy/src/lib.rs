@@ -110,6 +110,6 @@ pub use config::{
     MAX_REQUESTS_PER_SECOND,
 };
 pub use error::AddigyError;
-pub use kind::{AddigyKind, KIND, SETTINGS};
+pub use kind::{KIND, SETTINGS};
 pub use posture_http::CacheStats;
 pub use provider::{AddigyProvider, AddigyStats, AuthStyle};

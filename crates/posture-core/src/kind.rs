@@ -5,15 +5,23 @@
 //! A server holds a list of [`ProviderKind`]s; adding a provider is a new crate exporting
 //! one, and one more entry in that list. The server never names a provider's type.
 //!
+//! A provider whose validated configuration is a type of its own declares itself in a few
+//! lines: the configuration implements [`Configure`] (how to read it from the variables) and
+//! [`ProviderSetup`] (what `check-config` shows and how to build the provider), and the crate
+//! exports a [`Kind`] naming it. Hand-written [`ProviderKind`]s work too.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use posture_core::{
-//!     BuildError, BuiltProvider, Decision, DenyCode, LookupRequest, PostureProvider,
-//!     ProviderError, ProviderKind, ProviderSetup,
+//!     BuildError, BuiltProvider, Configure, Decision, DenyCode, Kind, LookupRequest,
+//!     PostureProvider, ProviderError, ProviderKind, ProviderSetup,
 //! };
 //! use posture_settings::{ConfigProblems, Reader, Setting};
 //!
 //! const ALLOW: Setting = Setting::list("ONLY_ALLOW", "the identifiers to allow").required();
+//!
+//! /// `PROVIDER=only`, for a server's list of providers.
+//! static KIND: Kind<OnlyConfig> = Kind::new("only", &[ALLOW]);
 //!
 //! #[derive(Debug)]
 //! struct Only(Vec<String>);
@@ -29,24 +37,20 @@
 //!     }
 //! }
 //!
+//! /// `ONLY_ALLOW`, validated.
 //! #[derive(Debug)]
-//! struct OnlyKind;
+//! struct OnlyConfig(Vec<String>);
 //!
-//! #[derive(Debug)]
-//! struct OnlySetup(Vec<String>);
-//!
-//! impl ProviderKind for OnlyKind {
-//!     fn name(&self) -> &'static str { "only" }
-//!     fn settings(&self) -> &'static [Setting] { &[ALLOW] }
-//!     fn configure(&self, get: &dyn Fn(&str) -> Option<String>) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
+//! impl Configure for OnlyConfig {
+//!     fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
 //!         let mut reader = Reader::new(get);
 //!         let ids = reader.list(&ALLOW);
 //!         reader.finish()?;
-//!         Ok(Box::new(OnlySetup(ids)))
+//!         Ok(Self(ids))
 //!     }
 //! }
 //!
-//! impl ProviderSetup for OnlySetup {
+//! impl ProviderSetup for OnlyConfig {
 //!     fn summary(&self) -> Vec<String> { vec![format!("ONLY_ALLOW={}", self.0.join(","))] }
 //!     fn build(&self) -> Result<BuiltProvider, BuildError> {
 //!         Ok(BuiltProvider::new(Arc::new(Only(self.0.clone()))))
@@ -54,13 +58,15 @@
 //! }
 //!
 //! let get = |name: &str| (name == "ONLY_ALLOW").then(|| "C02XL0GJJG5J".to_owned());
-//! let setup = OnlyKind.configure(&get).unwrap();
+//! let setup = KIND.configure(&get).unwrap();
 //! assert_eq!(setup.summary(), ["ONLY_ALLOW=C02XL0GJJG5J"]);
 //! let built = setup.build().unwrap();
 //! assert_eq!(built.provider().name(), "only");
+//! assert!(KIND.declaration_mismatches(&[], &[("ONLY_ALLOW", "C02XL0GJJG5J")]).is_empty());
 //! ```
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -71,8 +77,8 @@ use crate::{BoxFuture, DeviceMode, DynPostureProvider, FileVersion, ProviderErro
 /// A provider as a server sees it before configuration: a name for `PROVIDER`, the
 /// variables it reads, and how to turn them into a [`ProviderSetup`].
 ///
-/// Implementations are usually unit structs exported as a `static` by the provider crate
-/// (`posture_file::KIND`, `posture_jamf::KIND`, …).
+/// A provider crate exports one as a `static` (`posture_file::KIND`, `posture_jamf::KIND`,
+/// …), usually a [`Kind`] over its configuration type.
 pub trait ProviderKind: Send + Sync + fmt::Debug {
     /// The name `PROVIDER` uses, lower case, such as `jamf`. Unique among a server's kinds.
     fn name(&self) -> &'static str;
@@ -87,6 +93,103 @@ pub trait ProviderKind: Send + Sync + fmt::Debug {
         &self,
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Box<dyn ProviderSetup>, ConfigProblems>;
+}
+
+/// A provider's validated configuration as read from its variables: the half of a [`Kind`]
+/// that is the provider's own.
+///
+/// Implement it on the type that also implements [`ProviderSetup`], usually the provider's
+/// configuration (`JamfConfig`, …), and export `Kind::<ThatType>::new(…)` as the crate's
+/// `KIND`.
+pub trait Configure: Sized {
+    /// Reads and validates the variables (`get` returns a variable's value, `None` when
+    /// unset), reporting every problem, without network access or loading data.
+    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems>;
+}
+
+/// The [`ProviderKind`] of a provider whose configuration `C` reads itself ([`Configure`])
+/// and builds the provider ([`ProviderSetup`]): its `PROVIDER` name and declared settings
+/// are all a crate adds.
+///
+/// ```
+/// use posture_core::{BuildError, BuiltProvider, Configure, Kind, ProviderKind, ProviderSetup};
+/// use posture_settings::{ConfigProblems, Setting};
+///
+/// #[derive(Debug)]
+/// struct Nothing;
+///
+/// impl Configure for Nothing {
+///     fn from_vars(_: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
+///         Ok(Self)
+///     }
+/// }
+///
+/// impl ProviderSetup for Nothing {
+///     fn summary(&self) -> Vec<String> { vec!["nothing to configure".to_owned()] }
+///     fn build(&self) -> Result<BuiltProvider, BuildError> {
+///         Err(BuildError::new("the nothing provider", "it only shows the adapter"))
+///     }
+/// }
+///
+/// static KIND: Kind<Nothing> = Kind::new("nothing", &[]);
+/// assert_eq!(KIND.name(), "nothing");
+/// assert_eq!(KIND.configure(&|_| None)?.summary(), ["nothing to configure"]);
+/// # Ok::<(), ConfigProblems>(())
+/// ```
+#[non_exhaustive]
+pub struct Kind<C> {
+    name: &'static str,
+    settings: &'static [Setting],
+    // `fn() -> C` keeps the kind `Send + Sync` and const-constructible whatever `C` is: it
+    // never holds a `C`, it makes them.
+    config: PhantomData<fn() -> C>,
+}
+
+impl<C> Kind<C> {
+    /// The kind named `name` in `PROVIDER` (lower case, unique among a server's kinds),
+    /// reading the variables declared in `settings`.
+    pub const fn new(name: &'static str, settings: &'static [Setting]) -> Self {
+        Self {
+            name,
+            settings,
+            config: PhantomData,
+        }
+    }
+}
+
+impl<C: Configure> Kind<C> {
+    /// Everything on which the configuration's parser and the kind's declarations disagree
+    /// ([`posture_settings::declaration_mismatches`]): for the test every provider has,
+    /// asserting it is empty. `base` sets the variables a valid configuration needs;
+    /// `shared` names variables read but declared elsewhere, such as the server's `TIMEOUT`.
+    pub fn declaration_mismatches(&self, shared: &[&str], base: &[(&str, &str)]) -> Vec<String> {
+        posture_settings::declaration_mismatches(self.settings, shared, base, |get| {
+            C::from_vars(get).map(drop)
+        })
+    }
+}
+
+impl<C> fmt::Debug for Kind<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kind").field("name", &self.name).finish()
+    }
+}
+
+impl<C: Configure + ProviderSetup + 'static> ProviderKind for Kind<C> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn settings(&self) -> &'static [Setting] {
+        self.settings
+    }
+
+    fn configure(
+        &self,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
+        C::from_vars(get).map(|config| Box::new(config) as Box<dyn ProviderSetup>)
+    }
 }
 
 /// A validated provider configuration, not yet built.

@@ -78,7 +78,10 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use posture_core::{CounterSample, Decision, DenyCode, Enrichment, ProviderError};
+use posture_core::{
+    BuiltProvider, CounterSample, Decision, DenyCode, DynPostureProvider, Enrichment,
+    ProviderCounters, ProviderError,
+};
 use posture_index::{Builder, Index, Layout};
 use posture_settings::{ConfigProblem, Reader, Setting};
 use tokio::time::Instant;
@@ -911,6 +914,78 @@ where
             tokio::time::sleep(next).await;
         }
     }))
+}
+
+/// What a server gets from a provider answering from a synced inventory: its lookups and its
+/// counters, with `sync` started by [`spawn`] when `settings` turn sync on. The sync task is
+/// detached; it holds a weak reference and ends with the provider.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use posture_core::{
+///     CounterSample, Decision, LookupRequest, PostureProvider, ProviderCounters, ProviderError,
+/// };
+/// use posture_http::sync::{self, FromIndex, Inventory, Pull, SyncReport, SyncSettings, SyncSource};
+///
+/// /// A provider whose MDM lists one managed device.
+/// #[derive(Debug)]
+/// struct MyProvider(Inventory);
+///
+/// impl PostureProvider for MyProvider {
+///     fn name(&self) -> &str { "my-mdm" }
+///     async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
+///         match self.0.lookup(request.identifier()) {
+///             FromIndex::Decided(decision) => Ok(decision),
+///             _ => Err(ProviderError::transient("not synced yet")),
+///         }
+///     }
+/// }
+///
+/// impl ProviderCounters for MyProvider {
+///     fn samples(&self) -> Vec<CounterSample> { self.0.samples() }
+/// }
+///
+/// impl SyncSource for MyProvider {
+///     type Record = ();
+///     fn inventory(&self) -> &Inventory { &self.0 }
+///     async fn pull(&self, pull: &mut Pull<()>) -> Result<(), ProviderError> {
+///         let page = pull.page("GET /devices", || async { Ok(["C02XL0GJJG5J"]) }).await?;
+///         page.into_iter().for_each(|serial| pull.add(serial, ()));
+///         Ok(())
+///     }
+///     fn decide(&self, _serial: &str, _records: Vec<()>) -> Decision { Decision::allow() }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ProviderError> {
+/// let settings = SyncSettings::new("MY_SYNC_INTERVAL", "MY_SYNC_MAX_AGE")
+///     .every(Duration::from_secs(3600));
+/// let provider = Arc::new(MyProvider(Inventory::new("My MDM", settings.clone())));
+/// let built = sync::built_provider(provider.clone(), &settings, |provider| async move {
+///     sync::sync_now(&*provider).await
+/// });
+/// let request = LookupRequest::new("C02XL0GJJG5J");
+/// while !matches!(provider.0.lookup(request.identifier()), FromIndex::Decided(_)) {
+///     tokio::task::yield_now().await; // the first sync runs at once
+/// }
+/// assert!(built.provider().lookup_boxed(&request).await?.is_allowed());
+/// assert!(built.counters().is_some());
+/// # Ok(())
+/// # }
+/// ```
+pub fn built_provider<P, F, Fut>(
+    provider: Arc<P>,
+    settings: &SyncSettings,
+    sync: F,
+) -> BuiltProvider
+where
+    P: DynPostureProvider + ProviderCounters + 'static,
+    F: Fn(Arc<P>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<SyncReport, ProviderError>> + Send,
+{
+    drop(spawn(&provider, settings, sync));
+    BuiltProvider::new(provider.clone()).with_counters(provider)
 }
 
 fn build_index<S: SyncSource>(
