@@ -1,11 +1,10 @@
 //! The Addigy provider as a server composes it: `PROVIDER=addigy`.
 
-use std::sync::Arc;
-
 use posture_core::{
-    BuildError, BuiltProvider, Configure, CounterSample, Kind, ProviderCounters, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
-use posture_settings::{ConfigProblems, Setting};
+use posture_http::sync;
+use posture_settings::Setting;
 
 use crate::config::{DEFAULT_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND};
 use crate::{AddigyConfig, AddigyProvider};
@@ -22,7 +21,8 @@ use crate::{AddigyConfig, AddigyProvider};
 /// assert!(!summary.contains("k3y"));
 /// # Ok::<(), posture_settings::ConfigProblems>(())
 /// ```
-pub static KIND: Kind<AddigyConfig> = Kind::new("addigy", SETTINGS);
+pub static KIND: Kind<AddigyConfig> =
+    Kind::new("addigy", SETTINGS, |get| AddigyConfig::from_env(get));
 
 pub(crate) const API_URL: Setting = Setting::url(
     "ADDIGY_API_URL",
@@ -104,12 +104,6 @@ pub const SETTINGS: &[Setting] = &[
     SYNC_MAX_AGE,
 ];
 
-impl Configure for AddigyConfig {
-    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-        Self::from_env(get)
-    }
-}
-
 impl ProviderSetup for AddigyConfig {
     fn summary(&self) -> Vec<String> {
         vec![
@@ -137,13 +131,10 @@ impl ProviderSetup for AddigyConfig {
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let addigy = AddigyProvider::new(self.clone())
-            .map_err(|err| BuildError::new("cannot set up the Addigy provider", err))?;
-        Ok(posture_http::sync::built_provider(
-            Arc::new(addigy),
-            self.sync(),
-            |addigy| async move { addigy.sync_inventory().await },
-        ))
+        let addigy = AddigyProvider::new(self.clone());
+        sync::built("Addigy", addigy, self.sync(), |p| async move {
+            p.sync_inventory().await
+        })
     }
 }
 

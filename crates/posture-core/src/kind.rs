@@ -6,22 +6,23 @@
 //! one, and one more entry in that list. The server never names a provider's type.
 //!
 //! A provider whose validated configuration is a type of its own declares itself in a few
-//! lines: the configuration implements [`Configure`] (how to read it from the variables) and
-//! [`ProviderSetup`] (what `check-config` shows and how to build the provider), and the crate
-//! exports a [`Kind`] naming it. Hand-written [`ProviderKind`]s work too.
+//! lines: the configuration implements [`ProviderSetup`] (what `check-config` shows and how to
+//! build the provider), and the crate exports a [`Kind`] naming it with its `PROVIDER` name,
+//! its settings and the function that reads it from the variables. Hand-written
+//! [`ProviderKind`]s work too.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use posture_core::{
-//!     BuildError, BuiltProvider, Configure, Decision, DenyCode, Kind, LookupRequest,
-//!     PostureProvider, ProviderError, ProviderKind, ProviderSetup,
+//!     BuildError, BuiltProvider, Decision, DenyCode, Kind, LookupRequest, PostureProvider,
+//!     ProviderError, ProviderKind, ProviderSetup,
 //! };
 //! use posture_settings::{ConfigProblems, Reader, Setting};
 //!
 //! const ALLOW: Setting = Setting::list("ONLY_ALLOW", "the identifiers to allow").required();
 //!
 //! /// `PROVIDER=only`, for a server's list of providers.
-//! static KIND: Kind<OnlyConfig> = Kind::new("only", &[ALLOW]);
+//! static KIND: Kind<OnlyConfig> = Kind::new("only", &[ALLOW], OnlyConfig::from_vars);
 //!
 //! #[derive(Debug)]
 //! struct Only(Vec<String>);
@@ -41,7 +42,7 @@
 //! #[derive(Debug)]
 //! struct OnlyConfig(Vec<String>);
 //!
-//! impl Configure for OnlyConfig {
+//! impl OnlyConfig {
 //!     fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
 //!         let mut reader = Reader::new(get);
 //!         let ids = reader.list(&ALLOW);
@@ -66,7 +67,6 @@
 //! ```
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -95,34 +95,21 @@ pub trait ProviderKind: Send + Sync + fmt::Debug {
     ) -> Result<Box<dyn ProviderSetup>, ConfigProblems>;
 }
 
-/// A provider's validated configuration as read from its variables: the half of a [`Kind`]
-/// that is the provider's own.
-///
-/// Implement it on the type that also implements [`ProviderSetup`], usually the provider's
-/// configuration (`JamfConfig`, …), and export `Kind::<ThatType>::new(…)` as the crate's
-/// `KIND`.
-pub trait Configure: Sized {
-    /// Reads and validates the variables (`get` returns a variable's value, `None` when
-    /// unset), reporting every problem, without network access or loading data.
-    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems>;
-}
+/// How a [`Kind`] reads its configuration: from the variables (`get` returns a variable's
+/// value, `None` when unset), reporting every problem, without network access or loading
+/// data. Usually the configuration's own `from_env`.
+pub type Configure<C> = fn(&dyn Fn(&str) -> Option<String>) -> Result<C, ConfigProblems>;
 
-/// The [`ProviderKind`] of a provider whose configuration `C` reads itself ([`Configure`])
-/// and builds the provider ([`ProviderSetup`]): its `PROVIDER` name and declared settings
-/// are all a crate adds.
+/// The [`ProviderKind`] of a provider whose configuration `C` builds the provider
+/// ([`ProviderSetup`]): its `PROVIDER` name, its declared settings and how to read `C` from
+/// them are all a crate adds.
 ///
 /// ```
-/// use posture_core::{BuildError, BuiltProvider, Configure, Kind, ProviderKind, ProviderSetup};
-/// use posture_settings::{ConfigProblems, Setting};
+/// use posture_core::{BuildError, BuiltProvider, Kind, ProviderKind, ProviderSetup};
+/// use posture_settings::ConfigProblems;
 ///
 /// #[derive(Debug)]
 /// struct Nothing;
-///
-/// impl Configure for Nothing {
-///     fn from_vars(_: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-///         Ok(Self)
-///     }
-/// }
 ///
 /// impl ProviderSetup for Nothing {
 ///     fn summary(&self) -> Vec<String> { vec!["nothing to configure".to_owned()] }
@@ -131,7 +118,7 @@ pub trait Configure: Sized {
 ///     }
 /// }
 ///
-/// static KIND: Kind<Nothing> = Kind::new("nothing", &[]);
+/// static KIND: Kind<Nothing> = Kind::new("nothing", &[], |_| Ok(Nothing));
 /// assert_eq!(KIND.name(), "nothing");
 /// assert_eq!(KIND.configure(&|_| None)?.summary(), ["nothing to configure"]);
 /// # Ok::<(), ConfigProblems>(())
@@ -140,31 +127,31 @@ pub trait Configure: Sized {
 pub struct Kind<C> {
     name: &'static str,
     settings: &'static [Setting],
-    // `fn() -> C` keeps the kind `Send + Sync` and const-constructible whatever `C` is: it
-    // never holds a `C`, it makes them.
-    config: PhantomData<fn() -> C>,
+    configure: Configure<C>,
 }
 
 impl<C> Kind<C> {
     /// The kind named `name` in `PROVIDER` (lower case, unique among a server's kinds),
-    /// reading the variables declared in `settings`.
-    pub const fn new(name: &'static str, settings: &'static [Setting]) -> Self {
+    /// reading the variables declared in `settings` with `configure`.
+    pub const fn new(
+        name: &'static str,
+        settings: &'static [Setting],
+        configure: Configure<C>,
+    ) -> Self {
         Self {
             name,
             settings,
-            config: PhantomData,
+            configure,
         }
     }
-}
 
-impl<C: Configure> Kind<C> {
-    /// Everything on which the configuration's parser and the kind's declarations disagree
+    /// Everything on which `configure` and the declared settings disagree
     /// ([`posture_settings::declaration_mismatches`]): for the test every provider has,
     /// asserting it is empty. `base` sets the variables a valid configuration needs;
     /// `shared` names variables read but declared elsewhere, such as the server's `TIMEOUT`.
     pub fn declaration_mismatches(&self, shared: &[&str], base: &[(&str, &str)]) -> Vec<String> {
         posture_settings::declaration_mismatches(self.settings, shared, base, |get| {
-            C::from_vars(get).map(drop)
+            (self.configure)(get).map(drop)
         })
     }
 }
@@ -175,7 +162,7 @@ impl<C> fmt::Debug for Kind<C> {
     }
 }
 
-impl<C: Configure + ProviderSetup + 'static> ProviderKind for Kind<C> {
+impl<C: ProviderSetup + 'static> ProviderKind for Kind<C> {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -188,7 +175,7 @@ impl<C: Configure + ProviderSetup + 'static> ProviderKind for Kind<C> {
         &self,
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
-        C::from_vars(get).map(|config| Box::new(config) as Box<dyn ProviderSetup>)
+        (self.configure)(get).map(|config| Box::new(config) as Box<dyn ProviderSetup>)
     }
 }
 

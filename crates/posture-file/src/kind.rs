@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use posture_core::{
-    BuildError, BuiltProvider, Configure, FileVersion, Kind, ProviderSetup, ReloadFailure,
-    ReloadableList,
+    BuildError, BuiltProvider, FileVersion, Kind, ProviderSetup, ReloadFailure, ReloadableList,
 };
 use posture_settings::{ConfigProblem, ConfigProblems, Reader, Setting};
 
@@ -30,7 +29,7 @@ use crate::{FileFormat, FileProvider, LoadError, LoadOptions};
 /// assert_eq!(built.reloadable().map(|list| list.len()), Some(1));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub static KIND: Kind<FileConfig> = Kind::new("file", SETTINGS);
+pub static KIND: Kind<FileConfig> = Kind::new("file", SETTINGS, FileConfig::from_env);
 
 const FILE_PATH: Setting =
     Setting::path("FILE_PATH", "the path of a JSON or CSV device file").required();
@@ -72,8 +71,10 @@ impl FileConfig {
     }
 }
 
-impl Configure for FileConfig {
-    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
+impl FileConfig {
+    /// Reads `FILE_PATH`, `FILE_TYPE` and `RELOAD_ALLOW_SHRINK`, reporting every problem; the
+    /// file must be there, and is loaded at build time.
+    pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
         let mut reader = Reader::new(get);
         let path = reader.file(&FILE_PATH).flatten();
         let format = match reader.value(FILE_TYPE.name) {

@@ -1,12 +1,11 @@
 //! The Fleet provider as a server composes it: `PROVIDER=fleet`.
 
-use std::sync::Arc;
-
 use posture_core::{
-    BuildError, BuiltProvider, Configure, CounterSample, Kind, ProviderCounters, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::DEFAULT_MAX_RETRY_AFTER;
-use posture_settings::{ConfigProblems, Setting};
+use posture_http::sync;
+use posture_settings::Setting;
 
 use crate::config::{DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, MAX_TTL_SECS};
 use crate::{FleetConfig, FleetProvider};
@@ -30,7 +29,7 @@ use crate::{FleetConfig, FleetProvider};
 ///     ]
 /// );
 /// ```
-pub static KIND: Kind<FleetConfig> = Kind::new("fleet", SETTINGS);
+pub static KIND: Kind<FleetConfig> = Kind::new("fleet", SETTINGS, |get| FleetConfig::from_env(get));
 
 pub(crate) const URL: Setting = Setting::url(
     "FLEET_URL",
@@ -120,12 +119,6 @@ pub const SETTINGS: &[Setting] = &[
     SYNC_MAX_AGE,
 ];
 
-impl Configure for FleetConfig {
-    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-        Self::from_env(get)
-    }
-}
-
 fn shown(entries: &[String], empty: &str) -> String {
     if entries.is_empty() {
         format!("({empty})")
@@ -149,13 +142,10 @@ impl ProviderSetup for FleetConfig {
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let fleet = FleetProvider::new(self.clone())
-            .map_err(|err| BuildError::new("cannot set up the Fleet provider", err))?;
-        Ok(posture_http::sync::built_provider(
-            Arc::new(fleet),
-            self.sync(),
-            |fleet| async move { fleet.sync_inventory().await },
-        ))
+        let fleet = FleetProvider::new(self.clone());
+        sync::built("Fleet", fleet, self.sync(), |p| async move {
+            p.sync_inventory().await
+        })
     }
 }
 

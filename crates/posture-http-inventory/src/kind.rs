@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use posture_core::{
-    BuildError, BuiltProvider, Configure, CounterSample, Kind, ProviderCounters, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::DEFAULT_MAX_RETRY_AFTER;
-use posture_settings::{ConfigProblems, Setting};
+use posture_settings::Setting;
 
 use crate::config::{DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, MAX_TTL_SECS};
 use crate::{HttpInventoryConfig, HttpInventoryProvider};
@@ -27,7 +27,8 @@ use crate::{HttpInventoryConfig, HttpInventoryProvider};
 /// assert!(summary.contains("HTTP_HEADERS: authorization (values not shown)"), "{summary}");
 /// assert!(!summary.contains("s3cr3t"));
 /// ```
-pub static KIND: Kind<HttpInventoryConfig> = Kind::new("http", SETTINGS);
+pub static KIND: Kind<HttpInventoryConfig> =
+    Kind::new("http", SETTINGS, |get| HttpInventoryConfig::from_env(get));
 
 pub(crate) const URL: Setting = Setting::url(
     "HTTP_URL",
@@ -107,12 +108,6 @@ pub const SETTINGS: &[Setting] = &[
     MAX_RETRY_AFTER,
     CA_PATH,
 ];
-
-impl Configure for HttpInventoryConfig {
-    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-        Self::from_env(get)
-    }
-}
 
 impl ProviderSetup for HttpInventoryConfig {
     fn summary(&self) -> Vec<String> {

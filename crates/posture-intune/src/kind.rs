@@ -1,10 +1,9 @@
 //! The Intune provider as a server composes it: `PROVIDER=intune`.
 
-use std::sync::Arc;
-
 use posture_core::{
-    BuildError, BuiltProvider, Configure, CounterSample, Kind, ProviderCounters, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
+use posture_http::sync;
 use posture_http::{DEFAULT_MAX_RETRY_AFTER, colon_hex};
 use posture_settings::{ConfigProblems, Setting};
 
@@ -16,7 +15,8 @@ use crate::{IntuneConfig, IntuneProvider};
 
 /// `PROVIDER=intune`, for a server's list of providers: reads [`SETTINGS`] with
 /// [`IntuneConfig::from_env`].
-pub static KIND: Kind<IntuneConfig> = Kind::new("intune", SETTINGS);
+pub static KIND: Kind<IntuneConfig> =
+    Kind::new("intune", SETTINGS, |get| IntuneConfig::from_env(get));
 
 pub(crate) const INTUNE_CACHE_TTL: Setting = Setting::seconds(
     "INTUNE_CACHE_TTL",
@@ -110,12 +110,6 @@ pub const SETTINGS: &[Setting] = &[
     INTUNE_SYNC_MAX_AGE,
 ];
 
-impl Configure for IntuneConfig {
-    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-        Self::from_env(get)
-    }
-}
-
 impl ProviderSetup for IntuneConfig {
     fn summary(&self) -> Vec<String> {
         let credential = match self.client_certificate() {
@@ -153,13 +147,10 @@ impl ProviderSetup for IntuneConfig {
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let intune = IntuneProvider::new(self.clone())
-            .map_err(|err| BuildError::new("cannot set up the Intune provider", err))?;
-        Ok(posture_http::sync::built_provider(
-            Arc::new(intune),
-            self.sync(),
-            |intune| async move { intune.sync_inventory().await },
-        ))
+        let intune = IntuneProvider::new(self.clone());
+        sync::built("Intune", intune, self.sync(), |p| async move {
+            p.sync_inventory().await
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use posture_core::{
-    BuildError, BuiltProvider, Configure, CounterSample, Kind, ProviderCounters, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::DEFAULT_MAX_RETRY_AFTER;
 use posture_settings::{ConfigProblems, Setting};
@@ -16,7 +16,9 @@ use crate::{JamfConfig, JamfProvider};
 
 /// `PROVIDER=jamf`, for a server's list of providers: reads [`SETTINGS`] with
 /// [`JamfConfig::from_env`].
-pub static KIND: Kind<JamfConfig> = Kind::new("jamf", SETTINGS);
+pub static KIND: Kind<JamfConfig> = Kind::new("jamf", SETTINGS, |get| {
+    JamfConfig::from_env(get).map_err(|err| ConfigProblems::new(err.problems().to_vec()))
+});
 
 pub(crate) const JAMF_MAX_CONNECTIONS: Setting = Setting::number(
     "JAMF_MAX_CONNECTIONS",
@@ -122,12 +124,6 @@ pub const SETTINGS: &[Setting] = &[
     JAMF_SYNC_MAX_AGE,
 ];
 
-impl Configure for JamfConfig {
-    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-        Self::from_env(get).map_err(|err| ConfigProblems::new(err.problems().to_vec()))
-    }
-}
-
 impl ProviderSetup for JamfConfig {
     fn summary(&self) -> Vec<String> {
         // Every other setting is in the declared summary; the endpoints in use are in the
@@ -152,10 +148,13 @@ impl ProviderSetup for JamfConfig {
             JamfProvider::new(self.clone())
                 .map_err(|err| BuildError::new("cannot set up the Jamf provider", err))?,
         );
-        let built =
-            posture_http::sync::built_provider(jamf.clone(), self.sync(), |jamf| async move {
-                jamf.sync_inventory().await
-            });
+        // Detached: the task holds a weak reference and ends with the provider.
+        drop(posture_http::sync::spawn(
+            &jamf,
+            self.sync(),
+            |jamf| async move { jamf.sync_inventory().await },
+        ));
+        let built = BuiltProvider::new(jamf.clone()).with_counters(jamf.clone());
         // Change notifications refresh the synced inventory; without sync every lookup
         // already reads Jamf.
         Ok(if self.sync().is_on() {

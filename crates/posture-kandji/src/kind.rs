@@ -1,11 +1,10 @@
 //! The Kandji provider as a server composes it: `PROVIDER=kandji`.
 
-use std::sync::Arc;
-
 use posture_core::{
-    BuildError, BuiltProvider, Configure, CounterSample, Kind, ProviderCounters, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::DEFAULT_MAX_RETRY_AFTER;
+use posture_http::sync;
 use posture_settings::{ConfigProblems, Setting};
 
 use crate::config::{
@@ -16,7 +15,8 @@ use crate::{KandjiConfig, KandjiProvider};
 
 /// `PROVIDER=kandji`, for a server's list of providers: reads [`SETTINGS`] with
 /// [`KandjiConfig::from_env`].
-pub static KIND: Kind<KandjiConfig> = Kind::new("kandji", SETTINGS);
+pub static KIND: Kind<KandjiConfig> =
+    Kind::new("kandji", SETTINGS, |get| KandjiConfig::from_env(get));
 
 pub(crate) const KANDJI_CACHE_TTL: Setting = Setting::seconds(
     "KANDJI_CACHE_TTL",
@@ -104,12 +104,6 @@ pub const SETTINGS: &[Setting] = &[
     KANDJI_SYNC_MAX_AGE,
 ];
 
-impl Configure for KandjiConfig {
-    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-        Self::from_env(get)
-    }
-}
-
 impl ProviderSetup for KandjiConfig {
     fn summary(&self) -> Vec<String> {
         let blueprints: Vec<String> = self.blueprints().iter().map(ToString::to_string).collect();
@@ -131,13 +125,10 @@ impl ProviderSetup for KandjiConfig {
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let kandji = KandjiProvider::new(self.clone())
-            .map_err(|err| BuildError::new("cannot set up the Kandji provider", err))?;
-        Ok(posture_http::sync::built_provider(
-            Arc::new(kandji),
-            self.sync(),
-            |kandji| async move { kandji.sync_inventory().await },
-        ))
+        let kandji = KandjiProvider::new(self.clone());
+        sync::built("Kandji", kandji, self.sync(), |p| async move {
+            p.sync_inventory().await
+        })
     }
 }
 

@@ -1,11 +1,10 @@
 //! The Mosyle provider as a server composes it: `PROVIDER=mosyle`.
 
-use std::sync::Arc;
-
 use posture_core::{
-    BuildError, BuiltProvider, Configure, CounterSample, Kind, ProviderCounters, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
-use posture_settings::{ConfigProblems, Setting};
+use posture_http::sync;
+use posture_settings::Setting;
 
 use crate::{MosyleConfig, MosyleProvider};
 
@@ -26,7 +25,8 @@ use crate::{MosyleConfig, MosyleProvider};
 /// assert!(!summary.contains("t0ken") && !summary.contains("s3cr3t"));
 /// # Ok::<(), posture_settings::ConfigProblems>(())
 /// ```
-pub static KIND: Kind<MosyleConfig> = Kind::new("mosyle", SETTINGS);
+pub static KIND: Kind<MosyleConfig> =
+    Kind::new("mosyle", SETTINGS, |get| MosyleConfig::from_env(get));
 
 pub(crate) const API_URL: Setting = Setting::url(
     "MOSYLE_API_URL",
@@ -105,12 +105,6 @@ pub const SETTINGS: &[Setting] = &[
     SYNC_MAX_AGE,
 ];
 
-impl Configure for MosyleConfig {
-    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-        Self::from_env(get)
-    }
-}
-
 impl ProviderSetup for MosyleConfig {
     fn summary(&self) -> Vec<String> {
         let groups: Vec<String> = self.groups().iter().map(ToString::to_string).collect();
@@ -136,13 +130,10 @@ impl ProviderSetup for MosyleConfig {
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let mosyle = MosyleProvider::new(self.clone())
-            .map_err(|err| BuildError::new("cannot set up the Mosyle provider", err))?;
-        Ok(posture_http::sync::built_provider(
-            Arc::new(mosyle),
-            self.sync(),
-            |mosyle| async move { mosyle.sync_inventory().await },
-        ))
+        let mosyle = MosyleProvider::new(self.clone());
+        sync::built("Mosyle", mosyle, self.sync(), |p| async move {
+            p.sync_inventory().await
+        })
     }
 }
 
