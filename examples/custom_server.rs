@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use posture_core::posture_settings::{ConfigProblem, ConfigProblems, Reader, Setting};
 use posture_core::{
-    BuildError, BuiltProvider, Decision, DenyCode, Enrichment, LookupRequest, PostureProvider,
-    ProviderError, ProviderKind, ProviderSetup,
+    BuildError, BuiltProvider, Decision, DenyCode, Enrichment, Kind, LookupRequest,
+    PostureProvider, ProviderError, ProviderSetup,
 };
 use step_posture_connector::providers::Providers;
 
@@ -27,25 +27,18 @@ use step_posture_connector::providers::Providers;
 const STATIC_ALLOW: Setting =
     Setting::list("STATIC_ALLOW", "the identifiers to allow, comma-separated").required();
 
-/// `PROVIDER=static`.
+/// `PROVIDER=static`: its name, its variables and how to read them; `StaticConfig` does the
+/// rest.
+static STATIC: Kind<StaticConfig> = Kind::new("static", &[STATIC_ALLOW], StaticConfig::from_vars);
+
+/// `STATIC_ALLOW`, validated.
 #[derive(Debug)]
-struct StaticKind;
+struct StaticConfig {
+    allowed: Vec<String>,
+}
 
-static STATIC: StaticKind = StaticKind;
-
-impl ProviderKind for StaticKind {
-    fn name(&self) -> &'static str {
-        "static"
-    }
-
-    fn settings(&self) -> &'static [Setting] {
-        &[STATIC_ALLOW]
-    }
-
-    fn configure(
-        &self,
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
+impl StaticConfig {
+    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
         let mut reader = Reader::new(get);
         let allowed = reader.list(&STATIC_ALLOW);
         if allowed.is_empty() {
@@ -55,17 +48,11 @@ impl ProviderKind for StaticKind {
             ));
         }
         reader.finish()?;
-        Ok(Box::new(StaticSetup { allowed }))
+        Ok(Self { allowed })
     }
 }
 
-/// `STATIC_ALLOW`, validated.
-#[derive(Debug)]
-struct StaticSetup {
-    allowed: Vec<String>,
-}
-
-impl ProviderSetup for StaticSetup {
+impl ProviderSetup for StaticConfig {
     fn summary(&self) -> Vec<String> {
         vec![format!(
             "STATIC_ALLOW={} ({} identifiers)",

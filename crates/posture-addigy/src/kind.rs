@@ -1,17 +1,28 @@
 //! The Addigy provider as a server composes it: `PROVIDER=addigy`.
 
-use std::sync::Arc;
-
 use posture_core::{
-    BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
-use posture_settings::{ConfigProblems, Setting};
+use posture_http::sync;
+use posture_settings::Setting;
 
 use crate::config::{DEFAULT_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND};
 use crate::{AddigyConfig, AddigyProvider};
 
-/// `PROVIDER=addigy`, for a server's list of providers.
-pub static KIND: AddigyKind = AddigyKind;
+/// `PROVIDER=addigy`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`AddigyConfig::from_env`].
+///
+/// ```
+/// use posture_core::ProviderKind;
+/// let get = |name: &str| (name == "ADDIGY_API_TOKEN").then(|| "k3y".to_owned());
+/// let setup = posture_addigy::KIND.configure(&get)?;
+/// let summary = setup.summary().join("\n");
+/// assert!(summary.contains("ADDIGY_API_URL=https://api.addigy.com (token set, not shown)"));
+/// assert!(!summary.contains("k3y"));
+/// # Ok::<(), posture_settings::ConfigProblems>(())
+/// ```
+pub static KIND: Kind<AddigyConfig> =
+    Kind::new("addigy", SETTINGS, |get| AddigyConfig::from_env(get));
 
 pub(crate) const API_URL: Setting = Setting::url(
     "ADDIGY_API_URL",
@@ -93,103 +104,51 @@ pub const SETTINGS: &[Setting] = &[
     SYNC_MAX_AGE,
 ];
 
-/// The Addigy provider's [`ProviderKind`]: reads [`SETTINGS`] with
-/// [`AddigyConfig::from_env`].
-///
-/// ```
-/// use posture_core::ProviderKind;
-/// let get = |name: &str| (name == "ADDIGY_API_TOKEN").then(|| "k3y".to_owned());
-/// let setup = posture_addigy::KIND.configure(&get)?;
-/// let summary = setup.summary().join("\n");
-/// assert!(summary.contains("ADDIGY_API_URL=https://api.addigy.com (token set, not shown)"));
-/// assert!(!summary.contains("k3y"));
-/// # Ok::<(), posture_settings::ConfigProblems>(())
-/// ```
-#[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
-pub struct AddigyKind;
-
-impl ProviderKind for AddigyKind {
-    fn name(&self) -> &'static str {
-        "addigy"
-    }
-
-    fn settings(&self) -> &'static [Setting] {
-        SETTINGS
-    }
-
-    fn configure(
-        &self,
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
-        AddigyConfig::from_env(get)
-            .map(|config| Box::new(AddigySetup(config)) as Box<dyn ProviderSetup>)
-    }
-}
-
-/// A validated Addigy configuration.
-#[derive(Debug)]
-struct AddigySetup(AddigyConfig);
-
-impl ProviderSetup for AddigySetup {
+impl ProviderSetup for AddigyConfig {
     fn summary(&self) -> Vec<String> {
-        let addigy = &self.0;
         vec![
             format!(
                 "ADDIGY_API_URL={} (token set, not shown) ADDIGY_POLICIES={}",
-                addigy.api_url(),
-                if addigy.policies().is_empty() {
+                self.api_url(),
+                if self.policies().is_empty() {
                     "(any)".to_owned()
                 } else {
-                    addigy.policies().join(", ")
+                    self.policies().join(", ")
                 }
             ),
             format!(
                 "ADDIGY_REQUIRE_COMPLIANT={} ADDIGY_ENRICH={}",
-                u8::from(addigy.require_compliant()),
-                u8::from(addigy.enrich())
+                u8::from(self.require_compliant()),
+                u8::from(self.enrich())
             ),
             format!(
                 "{} ADDIGY_MAX_REQUESTS_PER_SECOND={}",
-                addigy.common().summary(),
-                addigy.max_requests_per_second()
+                self.common().summary(),
+                self.max_requests_per_second()
             ),
-            addigy.sync().summary(),
+            self.sync().summary(),
         ]
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let addigy = Arc::new(
-            AddigyProvider::new(self.0.clone())
-                .map_err(|err| BuildError::new("cannot set up the Addigy provider", err))?,
-        );
-        // Detached: the task holds a weak reference and ends with the provider.
-        drop(posture_http::sync::spawn(
-            &addigy,
-            self.0.sync(),
-            |addigy| async move { addigy.sync_inventory().await },
-        ));
-        Ok(BuiltProvider::new(addigy.clone()).with_counters(addigy))
+        let addigy = AddigyProvider::new(self.clone());
+        sync::built("Addigy", addigy, self.sync(), |p| async move {
+            p.sync_inventory().await
+        })
     }
 }
 
 impl ProviderCounters for AddigyProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        let mut samples = vec![
-            CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::CACHE_MISSES, stats.decisions.misses)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::REQUESTS, stats.requests),
-            CounterSample::new(
-                (
-                    "provider_auth_fallbacks",
-                    "Requests repeated with the other way of sending the API token after a 401.",
-                ),
-                stats.auth_fallbacks,
+        let mut samples = posture_http::decision_counters(&stats.decisions, stats.requests);
+        samples.push(CounterSample::new(
+            (
+                "provider_auth_fallbacks",
+                "Requests repeated with the other way of sending the API token after a 401.",
             ),
-        ];
+            stats.auth_fallbacks,
+        ));
         samples.extend(self.inventory().samples());
         samples
     }
@@ -197,20 +156,15 @@ impl ProviderCounters for AddigyProvider {
 
 #[cfg(test)]
 mod tests {
+    use posture_core::ProviderKind;
+
     use super::*;
 
     #[test]
-    fn declarations_match_what_the_parser_reads() {
-        let asked = posture_settings::variables_read(|get| {
-            let _ = AddigyConfig::from_env(get);
-        });
-        let mut declared: Vec<&str> = posture_settings::variable_names(SETTINGS);
-        declared.push("TIMEOUT");
-        declared.sort_unstable();
-        assert_eq!(
-            asked.iter().map(String::as_str).collect::<Vec<_>>(),
-            declared
-        );
+    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
+        let base = [("ADDIGY_API_TOKEN", "k3y")];
+        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], &base);
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 
     #[test]

@@ -110,7 +110,7 @@ pub use config::{
     MAX_REQUESTS_PER_SECOND,
 };
 pub use error::AddigyError;
-pub use kind::{AddigyKind, KIND, SETTINGS};
+pub use kind::{KIND, SETTINGS};
 pub use posture_http::CacheStats;
 pub use provider::{AddigyProvider, AddigyStats, AuthStyle};
 

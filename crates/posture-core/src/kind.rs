@@ -5,15 +5,24 @@
 //! A server holds a list of [`ProviderKind`]s; adding a provider is a new crate exporting
 //! one, and one more entry in that list. The server never names a provider's type.
 //!
+//! A provider whose validated configuration is a type of its own declares itself in a few
+//! lines: the configuration implements [`ProviderSetup`] (what `check-config` shows and how to
+//! build the provider), and the crate exports a [`Kind`] naming it with its `PROVIDER` name,
+//! its settings and the function that reads it from the variables. Hand-written
+//! [`ProviderKind`]s work too.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use posture_core::{
-//!     BuildError, BuiltProvider, Decision, DenyCode, LookupRequest, PostureProvider,
+//!     BuildError, BuiltProvider, Decision, DenyCode, Kind, LookupRequest, PostureProvider,
 //!     ProviderError, ProviderKind, ProviderSetup,
 //! };
 //! use posture_settings::{ConfigProblems, Reader, Setting};
 //!
 //! const ALLOW: Setting = Setting::list("ONLY_ALLOW", "the identifiers to allow").required();
+//!
+//! /// `PROVIDER=only`, for a server's list of providers.
+//! static KIND: Kind<OnlyConfig> = Kind::new("only", &[ALLOW], OnlyConfig::from_vars);
 //!
 //! #[derive(Debug)]
 //! struct Only(Vec<String>);
@@ -29,24 +38,20 @@
 //!     }
 //! }
 //!
+//! /// `ONLY_ALLOW`, validated.
 //! #[derive(Debug)]
-//! struct OnlyKind;
+//! struct OnlyConfig(Vec<String>);
 //!
-//! #[derive(Debug)]
-//! struct OnlySetup(Vec<String>);
-//!
-//! impl ProviderKind for OnlyKind {
-//!     fn name(&self) -> &'static str { "only" }
-//!     fn settings(&self) -> &'static [Setting] { &[ALLOW] }
-//!     fn configure(&self, get: &dyn Fn(&str) -> Option<String>) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
+//! impl OnlyConfig {
+//!     fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
 //!         let mut reader = Reader::new(get);
 //!         let ids = reader.list(&ALLOW);
 //!         reader.finish()?;
-//!         Ok(Box::new(OnlySetup(ids)))
+//!         Ok(Self(ids))
 //!     }
 //! }
 //!
-//! impl ProviderSetup for OnlySetup {
+//! impl ProviderSetup for OnlyConfig {
 //!     fn summary(&self) -> Vec<String> { vec![format!("ONLY_ALLOW={}", self.0.join(","))] }
 //!     fn build(&self) -> Result<BuiltProvider, BuildError> {
 //!         Ok(BuiltProvider::new(Arc::new(Only(self.0.clone()))))
@@ -54,10 +59,11 @@
 //! }
 //!
 //! let get = |name: &str| (name == "ONLY_ALLOW").then(|| "C02XL0GJJG5J".to_owned());
-//! let setup = OnlyKind.configure(&get).unwrap();
+//! let setup = KIND.configure(&get).unwrap();
 //! assert_eq!(setup.summary(), ["ONLY_ALLOW=C02XL0GJJG5J"]);
 //! let built = setup.build().unwrap();
 //! assert_eq!(built.provider().name(), "only");
+//! assert!(KIND.declaration_mismatches(&[], &[("ONLY_ALLOW", "C02XL0GJJG5J")]).is_empty());
 //! ```
 
 use std::fmt;
@@ -71,8 +77,8 @@ use crate::{BoxFuture, DeviceMode, DynPostureProvider, FileVersion, ProviderErro
 /// A provider as a server sees it before configuration: a name for `PROVIDER`, the
 /// variables it reads, and how to turn them into a [`ProviderSetup`].
 ///
-/// Implementations are usually unit structs exported as a `static` by the provider crate
-/// (`posture_file::KIND`, `posture_jamf::KIND`, …).
+/// A provider crate exports one as a `static` (`posture_file::KIND`, `posture_jamf::KIND`,
+/// …), usually a [`Kind`] over its configuration type.
 pub trait ProviderKind: Send + Sync + fmt::Debug {
     /// The name `PROVIDER` uses, lower case, such as `jamf`. Unique among a server's kinds.
     fn name(&self) -> &'static str;
@@ -87,6 +93,90 @@ pub trait ProviderKind: Send + Sync + fmt::Debug {
         &self,
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Box<dyn ProviderSetup>, ConfigProblems>;
+}
+
+/// How a [`Kind`] reads its configuration: from the variables (`get` returns a variable's
+/// value, `None` when unset), reporting every problem, without network access or loading
+/// data. Usually the configuration's own `from_env`.
+pub type Configure<C> = fn(&dyn Fn(&str) -> Option<String>) -> Result<C, ConfigProblems>;
+
+/// The [`ProviderKind`] of a provider whose configuration `C` builds the provider
+/// ([`ProviderSetup`]): its `PROVIDER` name, its declared settings and how to read `C` from
+/// them are all a crate adds.
+///
+/// ```
+/// use posture_core::{BuildError, BuiltProvider, Kind, ProviderKind, ProviderSetup};
+/// use posture_settings::ConfigProblems;
+///
+/// #[derive(Debug)]
+/// struct Nothing;
+///
+/// impl ProviderSetup for Nothing {
+///     fn summary(&self) -> Vec<String> { vec!["nothing to configure".to_owned()] }
+///     fn build(&self) -> Result<BuiltProvider, BuildError> {
+///         Err(BuildError::new("the nothing provider", "it only shows the adapter"))
+///     }
+/// }
+///
+/// static KIND: Kind<Nothing> = Kind::new("nothing", &[], |_| Ok(Nothing));
+/// assert_eq!(KIND.name(), "nothing");
+/// assert_eq!(KIND.configure(&|_| None)?.summary(), ["nothing to configure"]);
+/// # Ok::<(), ConfigProblems>(())
+/// ```
+#[non_exhaustive]
+pub struct Kind<C> {
+    name: &'static str,
+    settings: &'static [Setting],
+    configure: Configure<C>,
+}
+
+impl<C> Kind<C> {
+    /// The kind named `name` in `PROVIDER` (lower case, unique among a server's kinds),
+    /// reading the variables declared in `settings` with `configure`.
+    pub const fn new(
+        name: &'static str,
+        settings: &'static [Setting],
+        configure: Configure<C>,
+    ) -> Self {
+        Self {
+            name,
+            settings,
+            configure,
+        }
+    }
+
+    /// Everything on which `configure` and the declared settings disagree
+    /// ([`posture_settings::declaration_mismatches`]): for the test every provider has,
+    /// asserting it is empty. `base` sets the variables a valid configuration needs;
+    /// `shared` names variables read but declared elsewhere, such as the server's `TIMEOUT`.
+    pub fn declaration_mismatches(&self, shared: &[&str], base: &[(&str, &str)]) -> Vec<String> {
+        posture_settings::declaration_mismatches(self.settings, shared, base, |get| {
+            (self.configure)(get).map(drop)
+        })
+    }
+}
+
+impl<C> fmt::Debug for Kind<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kind").field("name", &self.name).finish()
+    }
+}
+
+impl<C: ProviderSetup + 'static> ProviderKind for Kind<C> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn settings(&self) -> &'static [Setting] {
+        self.settings
+    }
+
+    fn configure(
+        &self,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
+        (self.configure)(get).map(|config| Box::new(config) as Box<dyn ProviderSetup>)
+    }
 }
 
 /// A validated provider configuration, not yet built.

@@ -61,8 +61,8 @@ pub use decision::{Decision, DenyCode, InvalidDenyCode};
 pub use enrichment::{Enrichment, InvalidEnrichment};
 pub use error::{ErrorKind, ProviderError, find_cause};
 pub use kind::{
-    BuildError, BuiltProvider, CounterSample, DeviceRefresher, ProviderCounters, ProviderKind,
-    ProviderSetup, ReloadFailure, ReloadableList,
+    BuildError, BuiltProvider, Configure, CounterSample, DeviceRefresher, Kind, ProviderCounters,
+    ProviderKind, ProviderSetup, ReloadFailure, ReloadableList,
 };
 pub use policy::{Policy, PolicyError, PolicyProvider, UnknownPolicy};
 pub use provider::{BoxFuture, DynPostureProvider, PostureProvider};

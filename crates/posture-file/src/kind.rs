@@ -4,30 +4,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use posture_core::{
-    BuildError, BuiltProvider, FileVersion, ProviderKind, ProviderSetup, ReloadFailure,
-    ReloadableList,
+    BuildError, BuiltProvider, FileVersion, Kind, ProviderSetup, ReloadFailure, ReloadableList,
 };
 use posture_settings::{ConfigProblem, ConfigProblems, Reader, Setting};
 
 use crate::{FileFormat, FileProvider, LoadError, LoadOptions};
 
-/// `PROVIDER=file`, for a server's list of providers.
-pub static KIND: FileKind = FileKind;
-
-const FILE_PATH: Setting =
-    Setting::path("FILE_PATH", "the path of a JSON or CSV device file").required();
-const FILE_TYPE: Setting = Setting::choice("FILE_TYPE", &["json", "csv"], None, "json or csv");
-const RELOAD_ALLOW_SHRINK: Setting = Setting::flag(
-    "RELOAD_ALLOW_SHRINK",
-    false,
-    "let a reload drop more than half the devices",
-);
-
-/// Every variable the file provider reads.
-pub const SETTINGS: &[Setting] = &[FILE_PATH, FILE_TYPE, RELOAD_ALLOW_SHRINK];
-
-/// The file provider's [`ProviderKind`]: a JSON or CSV device list, reloaded when it
-/// changes ([`ReloadableList`]).
+/// `PROVIDER=file`, for a server's list of providers: a JSON or CSV device list, reloaded
+/// when it changes ([`ReloadableList`]).
 ///
 /// ```
 /// use posture_core::ProviderKind;
@@ -45,23 +29,52 @@ pub const SETTINGS: &[Setting] = &[FILE_PATH, FILE_TYPE, RELOAD_ALLOW_SHRINK];
 /// assert_eq!(built.reloadable().map(|list| list.len()), Some(1));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+pub static KIND: Kind<FileConfig> = Kind::new("file", SETTINGS, FileConfig::from_env);
+
+const FILE_PATH: Setting =
+    Setting::path("FILE_PATH", "the path of a JSON or CSV device file").required();
+const FILE_TYPE: Setting = Setting::choice("FILE_TYPE", &["json", "csv"], None, "json or csv");
+const RELOAD_ALLOW_SHRINK: Setting = Setting::flag(
+    "RELOAD_ALLOW_SHRINK",
+    false,
+    "let a reload drop more than half the devices",
+);
+
+/// Every variable the file provider reads.
+pub const SETTINGS: &[Setting] = &[FILE_PATH, FILE_TYPE, RELOAD_ALLOW_SHRINK];
+
+/// A validated file-provider configuration: the device file, its format and whether a
+/// reload may drop more than half the devices. [`KIND`] reads it from `FILE_PATH`,
+/// `FILE_TYPE` and `RELOAD_ALLOW_SHRINK`.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct FileKind;
+pub struct FileConfig {
+    path: PathBuf,
+    format: FileFormat,
+    allow_shrink: bool,
+}
 
-impl ProviderKind for FileKind {
-    fn name(&self) -> &'static str {
-        "file"
+impl FileConfig {
+    /// The device file (`FILE_PATH`).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
-    fn settings(&self) -> &'static [Setting] {
-        SETTINGS
+    /// Its format (`FILE_TYPE`).
+    pub fn format(&self) -> FileFormat {
+        self.format
     }
 
-    fn configure(
-        &self,
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
+    /// Whether a reload may drop more than half the devices (`RELOAD_ALLOW_SHRINK`).
+    pub fn allow_shrink(&self) -> bool {
+        self.allow_shrink
+    }
+}
+
+impl FileConfig {
+    /// Reads `FILE_PATH`, `FILE_TYPE` and `RELOAD_ALLOW_SHRINK`, reporting every problem; the
+    /// file must be there, and is loaded at build time.
+    pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
         let mut reader = Reader::new(get);
         let path = reader.file(&FILE_PATH).flatten();
         let format = match reader.value(FILE_TYPE.name) {
@@ -81,26 +94,18 @@ impl ProviderKind for FileKind {
         let allow_shrink = reader.flag(&RELOAD_ALLOW_SHRINK);
         reader.finish()?;
         match (path, format, allow_shrink) {
-            (Some(path), Some(format), Some(allow_shrink)) => Ok(Box::new(FileSetup {
+            (Some(path), Some(format), Some(allow_shrink)) => Ok(Self {
                 path,
                 format,
                 allow_shrink,
-            })),
+            }),
             // Every None pushed a problem, so `finish` has returned them.
             _ => Err(ConfigProblems::new(Vec::new())),
         }
     }
 }
 
-/// A validated file-provider configuration.
-#[derive(Debug)]
-struct FileSetup {
-    path: PathBuf,
-    format: FileFormat,
-    allow_shrink: bool,
-}
-
-impl ProviderSetup for FileSetup {
+impl ProviderSetup for FileConfig {
     fn summary(&self) -> Vec<String> {
         vec![
             if self.allow_shrink {
@@ -168,5 +173,18 @@ impl ReloadableList for FileProvider {
             Self::path(self).unwrap_or(Path::new("(none)")).display(),
             self.format()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
+        // Configuring only checks that the file is there; it is loaded at build time.
+        let base = [("FILE_PATH", file!()), ("FILE_TYPE", "csv")];
+        let mismatches = KIND.declaration_mismatches(&[], &base);
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }

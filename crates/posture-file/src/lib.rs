@@ -66,7 +66,7 @@ mod split_json;
 
 pub use error::LoadError;
 pub use format::{FileFormat, UnknownFileFormat};
-pub use kind::{FileKind, KIND, SETTINGS};
+pub use kind::{FileConfig, KIND, SETTINGS};
 pub use list::{DeviceList, DeviceRecord, LoadOptions};
 pub use posture_core::FileVersion;
 pub use provider::FileProvider;

@@ -1,18 +1,35 @@
 //! The Fleet provider as a server composes it: `PROVIDER=fleet`.
 
-use std::sync::Arc;
-
 use posture_core::{
-    BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::DEFAULT_MAX_RETRY_AFTER;
-use posture_settings::{ConfigProblems, Setting};
+use posture_http::sync;
+use posture_settings::Setting;
 
 use crate::config::{DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, MAX_TTL_SECS};
 use crate::{FleetConfig, FleetProvider};
 
-/// `PROVIDER=fleet`, for a server's list of providers.
-pub static KIND: FleetKind = FleetKind;
+/// `PROVIDER=fleet`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`FleetConfig::from_env`].
+///
+/// ```
+/// use posture_core::ProviderKind;
+/// let get = |name: &str| match name {
+///     "FLEET_URL" => Some("https://fleet.example.com".to_owned()),
+///     "FLEET_API_TOKEN" => Some("s3cr3t".to_owned()),
+///     _ => None,
+/// };
+/// let setup = posture_fleet::KIND.configure(&get).unwrap();
+/// assert_eq!(
+///     setup.summary(),
+///     [
+///         "teams allowed: (any); labels required: (none); policies that must pass: (none)",
+///         "inventory sync: off (FLEET_SYNC_INTERVAL=0), every device is looked up live",
+///     ]
+/// );
+/// ```
+pub static KIND: Kind<FleetConfig> = Kind::new("fleet", SETTINGS, |get| FleetConfig::from_env(get));
 
 pub(crate) const URL: Setting = Setting::url(
     "FLEET_URL",
@@ -102,50 +119,6 @@ pub const SETTINGS: &[Setting] = &[
     SYNC_MAX_AGE,
 ];
 
-/// The Fleet provider's [`ProviderKind`]: reads [`SETTINGS`] with [`FleetConfig::from_env`].
-///
-/// ```
-/// use posture_core::ProviderKind;
-/// let get = |name: &str| match name {
-///     "FLEET_URL" => Some("https://fleet.example.com".to_owned()),
-///     "FLEET_API_TOKEN" => Some("s3cr3t".to_owned()),
-///     _ => None,
-/// };
-/// let setup = posture_fleet::KIND.configure(&get).unwrap();
-/// assert_eq!(
-///     setup.summary(),
-///     [
-///         "teams allowed: (any); labels required: (none); policies that must pass: (none)",
-///         "inventory sync: off (FLEET_SYNC_INTERVAL=0), every device is looked up live",
-///     ]
-/// );
-/// ```
-#[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
-pub struct FleetKind;
-
-impl ProviderKind for FleetKind {
-    fn name(&self) -> &'static str {
-        "fleet"
-    }
-
-    fn settings(&self) -> &'static [Setting] {
-        SETTINGS
-    }
-
-    fn configure(
-        &self,
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
-        FleetConfig::from_env(get)
-            .map(|config| Box::new(FleetSetup(config)) as Box<dyn ProviderSetup>)
-    }
-}
-
-/// A validated Fleet configuration.
-#[derive(Debug)]
-struct FleetSetup(FleetConfig);
-
 fn shown(entries: &[String], empty: &str) -> String {
     if entries.is_empty() {
         format!("({empty})")
@@ -154,33 +127,25 @@ fn shown(entries: &[String], empty: &str) -> String {
     }
 }
 
-impl ProviderSetup for FleetSetup {
+impl ProviderSetup for FleetConfig {
     fn summary(&self) -> Vec<String> {
         // The variables themselves are in the declared summary check-config prints.
-        let fleet = &self.0;
         vec![
             format!(
                 "teams allowed: {}; labels required: {}; policies that must pass: {}",
-                shown(fleet.teams(), "any"),
-                shown(fleet.labels(), "none"),
-                shown(fleet.policies(), "none"),
+                shown(self.teams(), "any"),
+                shown(self.labels(), "none"),
+                shown(self.policies(), "none"),
             ),
-            fleet.sync().summary(),
+            self.sync().summary(),
         ]
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let fleet = Arc::new(
-            FleetProvider::new(self.0.clone())
-                .map_err(|err| BuildError::new("cannot set up the Fleet provider", err))?,
-        );
-        // Detached: the task holds a weak reference and ends with the provider.
-        drop(posture_http::sync::spawn(
-            &fleet,
-            self.0.sync(),
-            |fleet| async move { fleet.sync_inventory().await },
-        ));
-        Ok(BuiltProvider::new(fleet.clone()).with_counters(fleet))
+        let fleet = FleetProvider::new(self.clone());
+        sync::built("Fleet", fleet, self.sync(), |p| async move {
+            p.sync_inventory().await
+        })
     }
 }
 
@@ -208,16 +173,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn declarations_match_what_the_parser_reads() {
-        let asked = posture_settings::variables_read(|get| {
-            let _ = FleetConfig::from_env(get);
-        });
-        let mut declared: Vec<&str> = posture_settings::variable_names(SETTINGS);
-        declared.push("TIMEOUT");
-        declared.sort_unstable();
-        assert_eq!(
-            asked.iter().map(String::as_str).collect::<Vec<_>>(),
-            declared
-        );
+    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
+        let base = [
+            ("FLEET_URL", "https://fleet.example.com"),
+            ("FLEET_API_TOKEN", "t0ken"),
+        ];
+        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], &base);
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }

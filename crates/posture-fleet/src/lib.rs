@@ -150,7 +150,7 @@ pub use config::{
     ALL_POLICIES, DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT, FleetConfig,
 };
 pub use error::FleetError;
-pub use kind::{FleetKind, KIND, SETTINGS};
+pub use kind::{KIND, SETTINGS};
 pub use posture_http::CacheStats;
 pub use provider::{FleetProvider, FleetStats};
 pub use sync::SYNC_PAGE_SIZE;

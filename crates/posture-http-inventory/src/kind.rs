@@ -3,16 +3,32 @@
 use std::sync::Arc;
 
 use posture_core::{
-    BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::DEFAULT_MAX_RETRY_AFTER;
-use posture_settings::{ConfigProblems, Setting};
+use posture_settings::Setting;
 
 use crate::config::{DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, MAX_TTL_SECS};
 use crate::{HttpInventoryConfig, HttpInventoryProvider};
 
-/// `PROVIDER=http`, for a server's list of providers.
-pub static KIND: HttpInventoryKind = HttpInventoryKind;
+/// `PROVIDER=http`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`HttpInventoryConfig::from_env`].
+///
+/// ```
+/// use posture_core::ProviderKind;
+/// let get = |name: &str| match name {
+///     "HTTP_URL" => Some("https://assets.example.com/api/v1/hardware/byserial/{identifier}".to_owned()),
+///     "HTTP_HEADERS" => Some("Authorization: Bearer s3cr3t".to_owned()),
+///     "HTTP_MATCH" => Some("/serial".to_owned()),
+///     _ => None,
+/// };
+/// let setup = posture_http_inventory::KIND.configure(&get).unwrap();
+/// let summary = setup.summary().join("\n");
+/// assert!(summary.contains("HTTP_HEADERS: authorization (values not shown)"), "{summary}");
+/// assert!(!summary.contains("s3cr3t"));
+/// ```
+pub static KIND: Kind<HttpInventoryConfig> =
+    Kind::new("http", SETTINGS, |get| HttpInventoryConfig::from_env(get));
 
 pub(crate) const URL: Setting = Setting::url(
     "HTTP_URL",
@@ -93,54 +109,11 @@ pub const SETTINGS: &[Setting] = &[
     CA_PATH,
 ];
 
-/// The generic HTTP inventory's [`ProviderKind`]: reads [`SETTINGS`] with
-/// [`HttpInventoryConfig::from_env`].
-///
-/// ```
-/// use posture_core::ProviderKind;
-/// let get = |name: &str| match name {
-///     "HTTP_URL" => Some("https://assets.example.com/api/v1/hardware/byserial/{identifier}".to_owned()),
-///     "HTTP_HEADERS" => Some("Authorization: Bearer s3cr3t".to_owned()),
-///     "HTTP_MATCH" => Some("/serial".to_owned()),
-///     _ => None,
-/// };
-/// let setup = posture_http_inventory::KIND.configure(&get).unwrap();
-/// let summary = setup.summary().join("\n");
-/// assert!(summary.contains("HTTP_HEADERS: authorization (values not shown)"), "{summary}");
-/// assert!(!summary.contains("s3cr3t"));
-/// ```
-#[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
-pub struct HttpInventoryKind;
-
-impl ProviderKind for HttpInventoryKind {
-    fn name(&self) -> &'static str {
-        "http"
-    }
-
-    fn settings(&self) -> &'static [Setting] {
-        SETTINGS
-    }
-
-    fn configure(
-        &self,
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
-        HttpInventoryConfig::from_env(get)
-            .map(|config| Box::new(HttpSetup(config)) as Box<dyn ProviderSetup>)
-    }
-}
-
-/// A validated configuration.
-#[derive(Debug)]
-struct HttpSetup(HttpInventoryConfig);
-
-impl ProviderSetup for HttpSetup {
+impl ProviderSetup for HttpInventoryConfig {
     fn summary(&self) -> Vec<String> {
         // The variables themselves are in the declared summary check-config prints, header
         // values redacted; what is derived from them follows.
-        let c = &self.0;
-        let names = c.header_names();
+        let names = self.header_names();
         vec![
             format!(
                 "HTTP_HEADERS: {} (values not shown)",
@@ -152,19 +125,19 @@ impl ProviderSetup for HttpSetup {
             ),
             format!(
                 "device record: {}; must equal the identifier: {}",
-                if c.record().is_empty() {
+                if self.record().is_empty() {
                     "the whole answer"
                 } else {
-                    c.record()
+                    self.record()
                 },
-                c.match_pointer()
+                self.match_pointer()
             ),
         ]
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
         let provider =
-            Arc::new(HttpInventoryProvider::new(self.0.clone()).map_err(|err| {
+            Arc::new(HttpInventoryProvider::new(self.clone()).map_err(|err| {
                 BuildError::new("cannot set up the HTTP inventory provider", err)
             })?);
         Ok(BuiltProvider::new(provider.clone()).with_counters(provider))
@@ -183,16 +156,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn declarations_match_what_the_parser_reads() {
-        let asked = posture_settings::variables_read(|get| {
-            let _ = HttpInventoryConfig::from_env(get);
-        });
-        let mut declared: Vec<&str> = posture_settings::variable_names(SETTINGS);
-        declared.push("TIMEOUT");
-        declared.sort_unstable();
-        assert_eq!(
-            asked.iter().map(String::as_str).collect::<Vec<_>>(),
-            declared
-        );
+    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
+        let base = [
+            (
+                "HTTP_URL",
+                "https://assets.example.com/hardware/{identifier}",
+            ),
+            ("HTTP_MATCH", "/serial"),
+        ];
+        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], &base);
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }

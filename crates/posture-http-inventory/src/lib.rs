@@ -92,7 +92,7 @@ mod template;
 
 pub use config::{DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, HttpInventoryConfig};
 pub use error::HttpInventoryError;
-pub use kind::{HttpInventoryKind, KIND, SETTINGS};
+pub use kind::{KIND, SETTINGS};
 pub use posture_http::CacheStats;
 pub use provider::{HttpInventoryProvider, HttpInventoryStats};
 pub use template::{Condition, UrlTemplate, check_pointer};

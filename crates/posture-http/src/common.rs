@@ -259,12 +259,9 @@ impl CommonSettings {
 /// assert_eq!(samples.len(), 3);
 /// ```
 pub fn decision_counters(decisions: &CacheStats, requests: u64) -> Vec<CounterSample> {
-    vec![
-        CounterSample::new(CounterSample::CACHE_HITS, decisions.hits).label("cache", "decisions"),
-        CounterSample::new(CounterSample::CACHE_MISSES, decisions.misses)
-            .label("cache", "decisions"),
-        CounterSample::new(CounterSample::REQUESTS, requests),
-    ]
+    let mut samples = crate::cache_counters(&[("decisions", decisions)]);
+    samples.push(CounterSample::new(CounterSample::REQUESTS, requests));
+    samples
 }
 
 /// A provider's base URL from `setting` ([`BaseUrl`] rules), `default` when unset; a refused

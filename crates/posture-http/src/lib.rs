@@ -15,7 +15,8 @@
 //! - [`status_error`], [`transport_error`], [`decode_json`], [`read_body`]: turning HTTP
 //!   outcomes into [`posture_core::ProviderError`]s, transient (connect errors, timeouts, 5xx,
 //!   408, 429 with `Retry-After`) or permanent (401, 403, other 4xx, unparsable bodies);
-//! - [`TokenStats`] and [`CacheStats`]: counter snapshots a server can export as metrics;
+//! - [`TokenStats`] and [`CacheStats`]: counter snapshots a server can export as metrics,
+//!   as the samples every provider names alike ([`lookup_counters`], [`decision_counters`]);
 //! - [`oauth::client_credentials`]: the OAuth client-credentials grant (Jamf Pro, Microsoft
 //!   identity platform), with failures sorted for the provider to word;
 //! - [`send_bearer`]: an API request with a bearer token, read within a size limit;
@@ -77,6 +78,7 @@ mod cache;
 mod classify;
 mod client;
 mod common;
+mod counters;
 pub mod env;
 mod front;
 mod guid;
@@ -102,6 +104,7 @@ pub use client::{
     install_ring_as_process_default, tls_config,
 };
 pub use common::{CommonNames, CommonSettings, decision_counters, read_base_url};
+pub use counters::{cache_counters, lookup_counters, token_counters};
 pub use front::{Front, allow, checked_serial, debug_provider};
 pub use guid::{colon_hex, guid_v4};
 pub use posture_core::find_cause;

@@ -1,10 +1,9 @@
 //! The Intune provider as a server composes it: `PROVIDER=intune`.
 
-use std::sync::Arc;
-
 use posture_core::{
-    BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
+use posture_http::sync;
 use posture_http::{DEFAULT_MAX_RETRY_AFTER, colon_hex};
 use posture_settings::{ConfigProblems, Setting};
 
@@ -14,8 +13,10 @@ use crate::config::{
 };
 use crate::{IntuneConfig, IntuneProvider};
 
-/// `PROVIDER=intune`, for a server's list of providers.
-pub static KIND: IntuneKind = IntuneKind;
+/// `PROVIDER=intune`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`IntuneConfig::from_env`].
+pub static KIND: Kind<IntuneConfig> =
+    Kind::new("intune", SETTINGS, |get| IntuneConfig::from_env(get));
 
 pub(crate) const INTUNE_CACHE_TTL: Setting = Setting::seconds(
     "INTUNE_CACHE_TTL",
@@ -109,39 +110,9 @@ pub const SETTINGS: &[Setting] = &[
     INTUNE_SYNC_MAX_AGE,
 ];
 
-/// The Intune provider's [`ProviderKind`]: reads [`SETTINGS`] with
-/// [`IntuneConfig::from_env`].
-#[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
-pub struct IntuneKind;
-
-impl ProviderKind for IntuneKind {
-    fn name(&self) -> &'static str {
-        "intune"
-    }
-
-    fn settings(&self) -> &'static [Setting] {
-        SETTINGS
-    }
-
-    fn configure(
-        &self,
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
-        IntuneConfig::from_env(get)
-            .map(|config| Box::new(IntuneSetup(config)) as Box<dyn ProviderSetup>)
-            .map_err(|err| ConfigProblems::new(err.problems().to_vec()))
-    }
-}
-
-/// A validated Intune configuration.
-#[derive(Debug)]
-struct IntuneSetup(IntuneConfig);
-
-impl ProviderSetup for IntuneSetup {
+impl ProviderSetup for IntuneConfig {
     fn summary(&self) -> Vec<String> {
-        let intune = &self.0;
-        let credential = match intune.client_certificate() {
+        let credential = match self.client_certificate() {
             // The certificate's fingerprints and validity, never the key.
             Some(cert) => format!(
                 "client certificate: SHA-256 {}, Entra thumbprint {}, valid until {}, signing with {}",
@@ -152,8 +123,8 @@ impl ProviderSetup for IntuneSetup {
             ),
             None => "client secret (not shown)".to_owned(),
         };
-        let states: Vec<&str> = intune.allowed_states().iter().map(|s| s.as_str()).collect();
-        let agents: Vec<&str> = intune
+        let states: Vec<&str> = self.allowed_states().iter().map(|s| s.as_str()).collect();
+        let agents: Vec<&str> = self
             .allowed_management_agents()
             .iter()
             .map(|a| a.as_str())
@@ -162,8 +133,8 @@ impl ProviderSetup for IntuneSetup {
             credential,
             format!(
                 "scope {}{}; compliance states allowed: {}; management agents allowed: {}",
-                intune.scope(),
-                if intune.scope_is_set() {
+                self.scope(),
+                if self.scope_is_set() {
                     ""
                 } else {
                     " (default)"
@@ -171,41 +142,27 @@ impl ProviderSetup for IntuneSetup {
                 states.join(","),
                 agents.join(",")
             ),
-            intune.sync().summary(),
+            self.sync().summary(),
         ]
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let intune = Arc::new(
-            IntuneProvider::new(self.0.clone())
-                .map_err(|err| BuildError::new("cannot set up the Intune provider", err))?,
-        );
-        // Detached: the task holds a weak reference and ends with the provider.
-        drop(posture_http::sync::spawn(
-            &intune,
-            self.0.sync(),
-            |intune| async move { intune.sync_inventory().await },
-        ));
-        Ok(BuiltProvider::new(intune.clone()).with_counters(intune))
+        let intune = IntuneProvider::new(self.clone());
+        sync::built("Intune", intune, self.sync(), |p| async move {
+            p.sync_inventory().await
+        })
     }
 }
 
 impl ProviderCounters for IntuneProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        let mut samples = vec![
-            CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::CACHE_HITS, stats.entra_devices.hits)
-                .label("cache", "entra_devices"),
-            CounterSample::new(CounterSample::CACHE_MISSES, stats.decisions.misses)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::CACHE_MISSES, stats.entra_devices.misses)
-                .label("cache", "entra_devices"),
-            CounterSample::new(CounterSample::TOKEN_REQUESTS, stats.token.fetches),
-            CounterSample::new(CounterSample::TOKEN_FAILURES, stats.token.failures),
-            CounterSample::new(CounterSample::REQUESTS, stats.graph_requests),
+        let caches = [
+            ("decisions", &stats.decisions),
+            ("entra_devices", &stats.entra_devices),
         ];
+        let mut samples =
+            posture_http::lookup_counters(&caches, &stats.token, stats.graph_requests);
         samples.extend(self.inventory().samples());
         samples
     }
@@ -241,12 +198,7 @@ mod tests {
 
     #[test]
     fn values_set_in_code_meet_the_declared_bounds() {
-        let config = IntuneConfig::from_env(|name| {
-            BASE.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap();
+        let config = IntuneConfig::from_env(posture_settings::vars(BASE)).unwrap();
         assert!(config.check_bounds().is_ok());
         let too_long = config.with_cache_ttl(std::time::Duration::from_secs(86_401));
         let problems = too_long.check_bounds().unwrap_err();
@@ -256,12 +208,7 @@ mod tests {
 
     #[test]
     fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
-        let mismatches =
-            posture_settings::declaration_mismatches(SETTINGS, &["TIMEOUT"], BASE, |get| {
-                IntuneConfig::from_env(get)
-                    .map(drop)
-                    .map_err(|err| ConfigProblems::new(err.problems().to_vec()))
-            });
+        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], BASE);
         assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }

@@ -158,7 +158,7 @@ pub use credential::{
     AssertionAlgorithm, ClientCertificate, ClientCertificateError, UnknownAssertionAlgorithm,
 };
 pub use error::IntuneError;
-pub use kind::{IntuneKind, KIND, SETTINGS};
+pub use kind::{KIND, SETTINGS};
 pub use posture_http::env::ConfigProblem;
 pub use posture_http::{CacheStats, TokenStats};
 pub use provider::{IntuneProvider, IntuneStats};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use posture_core::{
-    BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::DEFAULT_MAX_RETRY_AFTER;
 use posture_settings::{ConfigProblems, Setting};
@@ -14,8 +14,11 @@ use crate::config::{
 };
 use crate::{JamfConfig, JamfProvider};
 
-/// `PROVIDER=jamf`, for a server's list of providers.
-pub static KIND: JamfKind = JamfKind;
+/// `PROVIDER=jamf`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`JamfConfig::from_env`].
+pub static KIND: Kind<JamfConfig> = Kind::new("jamf", SETTINGS, |get| {
+    JamfConfig::from_env(get).map_err(|err| ConfigProblems::new(err.problems().to_vec()))
+});
 
 pub(crate) const JAMF_MAX_CONNECTIONS: Setting = Setting::number(
     "JAMF_MAX_CONNECTIONS",
@@ -121,43 +124,15 @@ pub const SETTINGS: &[Setting] = &[
     JAMF_SYNC_MAX_AGE,
 ];
 
-/// The Jamf provider's [`ProviderKind`]: reads [`SETTINGS`] with [`JamfConfig::from_env`].
-#[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
-pub struct JamfKind;
-
-impl ProviderKind for JamfKind {
-    fn name(&self) -> &'static str {
-        "jamf"
-    }
-
-    fn settings(&self) -> &'static [Setting] {
-        SETTINGS
-    }
-
-    fn configure(
-        &self,
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
-        JamfConfig::from_env(get)
-            .map(|config| Box::new(JamfSetup(config)) as Box<dyn ProviderSetup>)
-            .map_err(|err| ConfigProblems::new(err.problems().to_vec()))
-    }
-}
-
-/// A validated Jamf configuration.
-#[derive(Debug)]
-struct JamfSetup(JamfConfig);
-
-impl ProviderSetup for JamfSetup {
+impl ProviderSetup for JamfConfig {
     fn summary(&self) -> Vec<String> {
         // Every other setting is in the declared summary; the endpoints in use are in the
         // provider's report once it is ready.
-        vec![self.0.sync().summary()]
+        vec![self.sync().summary()]
     }
 
     fn warnings(&self) -> Vec<String> {
-        match (self.0.sync().is_on(), self.0.api()) {
+        match (self.sync().is_on(), self.api()) {
             (true, crate::JamfApi::Classic) => vec![
                 "JAMF_SYNC_INTERVAL is set but JAMF_API=classic: the Classic API can't list \
                  devices in pages with their groups, so nothing is synced and every device is \
@@ -170,19 +145,19 @@ impl ProviderSetup for JamfSetup {
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
         let jamf = Arc::new(
-            JamfProvider::new(self.0.clone())
+            JamfProvider::new(self.clone())
                 .map_err(|err| BuildError::new("cannot set up the Jamf provider", err))?,
         );
         // Detached: the task holds a weak reference and ends with the provider.
         drop(posture_http::sync::spawn(
             &jamf,
-            self.0.sync(),
+            self.sync(),
             |jamf| async move { jamf.sync_inventory().await },
         ));
         let built = BuiltProvider::new(jamf.clone()).with_counters(jamf.clone());
         // Change notifications refresh the synced inventory; without sync every lookup
         // already reads Jamf.
-        Ok(if self.0.sync().is_on() {
+        Ok(if self.sync().is_on() {
             built.with_refresher(jamf)
         } else {
             built
@@ -193,26 +168,18 @@ impl ProviderSetup for JamfSetup {
 impl ProviderCounters for JamfProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        let mut samples = vec![
-            CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::CACHE_HITS, stats.departments.hits)
-                .label("cache", "departments"),
-            CounterSample::new(CounterSample::CACHE_MISSES, stats.decisions.misses)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::CACHE_MISSES, stats.departments.misses)
-                .label("cache", "departments"),
-            CounterSample::new(CounterSample::TOKEN_REQUESTS, stats.token.fetches),
-            CounterSample::new(CounterSample::TOKEN_FAILURES, stats.token.failures),
-            CounterSample::new(CounterSample::REQUESTS, stats.jamf_requests),
-            CounterSample::new(
-                (
-                    "provider_connection_waits",
-                    "Requests that waited for a free connection slot (JAMF_MAX_CONNECTIONS).",
-                ),
-                stats.connection_waits,
-            ),
+        let caches = [
+            ("decisions", &stats.decisions),
+            ("departments", &stats.departments),
         ];
+        let mut samples = posture_http::lookup_counters(&caches, &stats.token, stats.jamf_requests);
+        samples.push(CounterSample::new(
+            (
+                "provider_connection_waits",
+                "Requests that waited for a free connection slot (JAMF_MAX_CONNECTIONS).",
+            ),
+            stats.connection_waits,
+        ));
         samples.extend(self.inventory().samples());
         samples
     }
@@ -251,12 +218,7 @@ mod tests {
 
     #[test]
     fn values_set_in_code_meet_the_declared_bounds() {
-        let config = JamfConfig::from_env(|name| {
-            BASE.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap();
+        let config = JamfConfig::from_env(posture_settings::vars(BASE)).unwrap();
         assert!(config.check_bounds().is_ok());
         let too_long = config.with_cache_ttl(std::time::Duration::from_secs(86_401));
         let problems = too_long.check_bounds().unwrap_err();
@@ -266,12 +228,7 @@ mod tests {
 
     #[test]
     fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
-        let mismatches =
-            posture_settings::declaration_mismatches(SETTINGS, &["TIMEOUT"], BASE, |get| {
-                JamfConfig::from_env(get)
-                    .map(drop)
-                    .map_err(|err| ConfigProblems::new(err.problems().to_vec()))
-            });
+        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], BASE);
         assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }

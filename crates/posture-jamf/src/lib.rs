@@ -122,7 +122,7 @@ pub use config::{
     STEP_CA_ATTEMPT_BUDGET, UnknownJamfApi,
 };
 pub use error::JamfError;
-pub use kind::{JamfKind, KIND, SETTINGS};
+pub use kind::{KIND, SETTINGS};
 pub use posture_http::{CacheStats, TokenStats};
 pub use provider::{JamfProvider, JamfStats};
 

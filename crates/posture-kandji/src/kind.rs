@@ -1,11 +1,10 @@
 //! The Kandji provider as a server composes it: `PROVIDER=kandji`.
 
-use std::sync::Arc;
-
 use posture_core::{
-    BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::DEFAULT_MAX_RETRY_AFTER;
+use posture_http::sync;
 use posture_settings::{ConfigProblems, Setting};
 
 use crate::config::{
@@ -14,8 +13,10 @@ use crate::config::{
 };
 use crate::{KandjiConfig, KandjiProvider};
 
-/// `PROVIDER=kandji`, for a server's list of providers.
-pub static KIND: KandjiKind = KandjiKind;
+/// `PROVIDER=kandji`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`KandjiConfig::from_env`].
+pub static KIND: Kind<KandjiConfig> =
+    Kind::new("kandji", SETTINGS, |get| KandjiConfig::from_env(get));
 
 pub(crate) const KANDJI_CACHE_TTL: Setting = Setting::seconds(
     "KANDJI_CACHE_TTL",
@@ -103,43 +104,9 @@ pub const SETTINGS: &[Setting] = &[
     KANDJI_SYNC_MAX_AGE,
 ];
 
-/// The Kandji provider's [`ProviderKind`]: reads [`SETTINGS`] with
-/// [`KandjiConfig::from_env`].
-#[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
-pub struct KandjiKind;
-
-impl ProviderKind for KandjiKind {
-    fn name(&self) -> &'static str {
-        "kandji"
-    }
-
-    fn settings(&self) -> &'static [Setting] {
-        SETTINGS
-    }
-
-    fn configure(
-        &self,
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
-        KandjiConfig::from_env(get)
-            .map(|config| Box::new(KandjiSetup(config)) as Box<dyn ProviderSetup>)
-            .map_err(|err| ConfigProblems::new(err.problems().to_vec()))
-    }
-}
-
-/// A validated Kandji configuration.
-#[derive(Debug)]
-struct KandjiSetup(KandjiConfig);
-
-impl ProviderSetup for KandjiSetup {
+impl ProviderSetup for KandjiConfig {
     fn summary(&self) -> Vec<String> {
-        let blueprints: Vec<String> = self
-            .0
-            .blueprints()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let blueprints: Vec<String> = self.blueprints().iter().map(ToString::to_string).collect();
         vec![
             format!(
                 "blueprints allowed: {}",
@@ -149,39 +116,26 @@ impl ProviderSetup for KandjiSetup {
                     blueprints.join(", ")
                 }
             ),
-            self.0.sync().summary(),
+            self.sync().summary(),
         ]
     }
 
     fn warnings(&self) -> Vec<String> {
-        self.0.warnings()
+        Self::warnings(self)
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let kandji = Arc::new(
-            KandjiProvider::new(self.0.clone())
-                .map_err(|err| BuildError::new("cannot set up the Kandji provider", err))?,
-        );
-        // Detached: the task holds a weak reference and ends with the provider.
-        drop(posture_http::sync::spawn(
-            &kandji,
-            self.0.sync(),
-            |kandji| async move { kandji.sync_inventory().await },
-        ));
-        Ok(BuiltProvider::new(kandji.clone()).with_counters(kandji))
+        let kandji = KandjiProvider::new(self.clone());
+        sync::built("Kandji", kandji, self.sync(), |p| async move {
+            p.sync_inventory().await
+        })
     }
 }
 
 impl ProviderCounters for KandjiProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        let mut samples = vec![
-            CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::CACHE_MISSES, stats.decisions.misses)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::REQUESTS, stats.kandji_requests),
-        ];
+        let mut samples = posture_http::decision_counters(&stats.decisions, stats.kandji_requests);
         if let Some(left) = stats.hourly_quota_left {
             samples.push(CounterSample::gauge(
                 (
@@ -228,12 +182,7 @@ mod tests {
 
     #[test]
     fn values_set_in_code_meet_the_declared_bounds() {
-        let config = KandjiConfig::from_env(|name| {
-            BASE.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap();
+        let config = KandjiConfig::from_env(posture_settings::vars(BASE)).unwrap();
         assert!(config.check_bounds().is_ok());
         let too_long = config.with_cache_ttl(std::time::Duration::from_secs(86_401));
         let problems = too_long.check_bounds().unwrap_err();
@@ -243,12 +192,7 @@ mod tests {
 
     #[test]
     fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
-        let mismatches =
-            posture_settings::declaration_mismatches(SETTINGS, &["TIMEOUT"], BASE, |get| {
-                KandjiConfig::from_env(get)
-                    .map(drop)
-                    .map_err(|err| ConfigProblems::new(err.problems().to_vec()))
-            });
+        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], BASE);
         assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }

@@ -140,7 +140,7 @@ pub use config::{
     KandjiConfig, KandjiConfigError, MAX_REQUESTS_PER_SECOND,
 };
 pub use error::KandjiError;
-pub use kind::{KIND, KandjiKind, SETTINGS};
+pub use kind::{KIND, SETTINGS};
 pub use posture_http::CacheStats;
 pub use posture_http::env::ConfigProblem;
 pub use provider::{KandjiProvider, KandjiStats};

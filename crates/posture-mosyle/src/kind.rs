@@ -1,16 +1,32 @@
 //! The Mosyle provider as a server composes it: `PROVIDER=mosyle`.
 
-use std::sync::Arc;
-
 use posture_core::{
-    BuildError, BuiltProvider, CounterSample, ProviderCounters, ProviderKind, ProviderSetup,
+    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
-use posture_settings::{ConfigProblems, Setting};
+use posture_http::sync;
+use posture_settings::Setting;
 
 use crate::{MosyleConfig, MosyleProvider};
 
-/// `PROVIDER=mosyle`, for a server's list of providers.
-pub static KIND: MosyleKind = MosyleKind;
+/// `PROVIDER=mosyle`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`MosyleConfig::from_env`].
+///
+/// ```
+/// use posture_core::ProviderKind;
+/// let get = |name: &str| match name {
+///     "MOSYLE_ACCESS_TOKEN" => Some("t0ken".to_owned()),
+///     "MOSYLE_EMAIL" => Some("api@school.org".to_owned()),
+///     "MOSYLE_PASSWORD" => Some("s3cr3t".to_owned()),
+///     _ => None,
+/// };
+/// let setup = posture_mosyle::KIND.configure(&get)?;
+/// let summary = setup.summary().join("\n");
+/// assert!(summary.contains("MOSYLE_API_URL=https://managerapi.mosyle.com/v2 (Mosyle Manager)"));
+/// assert!(!summary.contains("t0ken") && !summary.contains("s3cr3t"));
+/// # Ok::<(), posture_settings::ConfigProblems>(())
+/// ```
+pub static KIND: Kind<MosyleConfig> =
+    Kind::new("mosyle", SETTINGS, |get| MosyleConfig::from_env(get));
 
 pub(crate) const API_URL: Setting = Setting::url(
     "MOSYLE_API_URL",
@@ -89,59 +105,15 @@ pub const SETTINGS: &[Setting] = &[
     SYNC_MAX_AGE,
 ];
 
-/// The Mosyle provider's [`ProviderKind`]: reads [`SETTINGS`] with
-/// [`MosyleConfig::from_env`].
-///
-/// ```
-/// use posture_core::ProviderKind;
-/// let get = |name: &str| match name {
-///     "MOSYLE_ACCESS_TOKEN" => Some("t0ken".to_owned()),
-///     "MOSYLE_EMAIL" => Some("api@school.org".to_owned()),
-///     "MOSYLE_PASSWORD" => Some("s3cr3t".to_owned()),
-///     _ => None,
-/// };
-/// let setup = posture_mosyle::KIND.configure(&get)?;
-/// let summary = setup.summary().join("\n");
-/// assert!(summary.contains("MOSYLE_API_URL=https://managerapi.mosyle.com/v2 (Mosyle Manager)"));
-/// assert!(!summary.contains("t0ken") && !summary.contains("s3cr3t"));
-/// # Ok::<(), posture_settings::ConfigProblems>(())
-/// ```
-#[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
-pub struct MosyleKind;
-
-impl ProviderKind for MosyleKind {
-    fn name(&self) -> &'static str {
-        "mosyle"
-    }
-
-    fn settings(&self) -> &'static [Setting] {
-        SETTINGS
-    }
-
-    fn configure(
-        &self,
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Box<dyn ProviderSetup>, ConfigProblems> {
-        MosyleConfig::from_env(get)
-            .map(|config| Box::new(MosyleSetup(config)) as Box<dyn ProviderSetup>)
-    }
-}
-
-/// A validated Mosyle configuration.
-#[derive(Debug)]
-struct MosyleSetup(MosyleConfig);
-
-impl ProviderSetup for MosyleSetup {
+impl ProviderSetup for MosyleConfig {
     fn summary(&self) -> Vec<String> {
-        let mosyle = &self.0;
-        let groups: Vec<String> = mosyle.groups().iter().map(ToString::to_string).collect();
+        let groups: Vec<String> = self.groups().iter().map(ToString::to_string).collect();
         vec![
             format!(
                 "MOSYLE_API_URL={} ({}) MOSYLE_EMAIL={} (access token and password set, not shown)",
-                mosyle.api_url(),
-                mosyle.flavor(),
-                mosyle.email()
+                self.api_url(),
+                self.flavor(),
+                self.email()
             ),
             format!(
                 "MOSYLE_GROUPS={} MOSYLE_ENRICH={}",
@@ -150,40 +122,26 @@ impl ProviderSetup for MosyleSetup {
                 } else {
                     groups.join(", ")
                 },
-                u8::from(mosyle.enrich())
+                u8::from(self.enrich())
             ),
-            mosyle.common().summary(),
-            mosyle.sync().summary(),
+            self.common().summary(),
+            self.sync().summary(),
         ]
     }
 
     fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let mosyle = Arc::new(
-            MosyleProvider::new(self.0.clone())
-                .map_err(|err| BuildError::new("cannot set up the Mosyle provider", err))?,
-        );
-        // Detached: the task holds a weak reference and ends with the provider.
-        drop(posture_http::sync::spawn(
-            &mosyle,
-            self.0.sync(),
-            |mosyle| async move { mosyle.sync_inventory().await },
-        ));
-        Ok(BuiltProvider::new(mosyle.clone()).with_counters(mosyle))
+        let mosyle = MosyleProvider::new(self.clone());
+        sync::built("Mosyle", mosyle, self.sync(), |p| async move {
+            p.sync_inventory().await
+        })
     }
 }
 
 impl ProviderCounters for MosyleProvider {
     fn samples(&self) -> Vec<CounterSample> {
         let stats = self.stats();
-        let mut samples = vec![
-            CounterSample::new(CounterSample::CACHE_HITS, stats.decisions.hits)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::CACHE_MISSES, stats.decisions.misses)
-                .label("cache", "decisions"),
-            CounterSample::new(CounterSample::REQUESTS, stats.requests),
-            CounterSample::new(CounterSample::TOKEN_REQUESTS, stats.tokens.fetches),
-            CounterSample::new(CounterSample::TOKEN_FAILURES, stats.tokens.failures),
-        ];
+        let mut samples = posture_http::decision_counters(&stats.decisions, stats.requests);
+        samples.extend(posture_http::token_counters(&stats.tokens));
         samples.extend(self.inventory().samples());
         samples
     }
@@ -191,20 +149,19 @@ impl ProviderCounters for MosyleProvider {
 
 #[cfg(test)]
 mod tests {
+    use posture_core::ProviderKind;
+
     use super::*;
 
     #[test]
-    fn declarations_match_what_the_parser_reads() {
-        let asked = posture_settings::variables_read(|get| {
-            let _ = MosyleConfig::from_env(get);
-        });
-        let mut declared: Vec<&str> = posture_settings::variable_names(SETTINGS);
-        declared.push("TIMEOUT");
-        declared.sort_unstable();
-        assert_eq!(
-            asked.iter().map(String::as_str).collect::<Vec<_>>(),
-            declared
-        );
+    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
+        let base = [
+            ("MOSYLE_ACCESS_TOKEN", "t0ken"),
+            ("MOSYLE_EMAIL", "api@school.org"),
+            ("MOSYLE_PASSWORD", "s3cr3t"),
+        ];
+        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], &base);
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 
     #[test]

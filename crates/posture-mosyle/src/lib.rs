@@ -107,7 +107,7 @@ pub use config::{
     DEFAULT_TIMEOUT, Flavor, Group, MosyleConfig, MosyleConfigError,
 };
 pub use error::MosyleError;
-pub use kind::{KIND, MosyleKind, SETTINGS};
+pub use kind::{KIND, SETTINGS};
 pub use posture_http::CacheStats;
 pub use provider::{MosyleProvider, MosyleStats, TOKEN_LIFETIME};
 

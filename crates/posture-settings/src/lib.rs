@@ -20,6 +20,7 @@
 
 mod problem;
 mod setting;
+mod vars;
 
 pub use problem::{ConfigProblem, ConfigProblems, redact_userinfo};
 pub use setting::{
@@ -27,6 +28,7 @@ pub use setting::{
     markdown_table, parse_bool, parser_disagreements, read_capped, read_secret_file,
     seconds_expected, split_list, summary, variable_names, variables_read,
 };
+pub use vars::vars;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
