@@ -752,12 +752,31 @@ mod tests {
         std::fs::write(path, text).unwrap();
     }
 
+    /// `name` in `dir`, holding `text`, and a watch on it for the device list.
+    fn devices_file(dir: &std::path::Path, name: &str, text: &str) -> (PathBuf, FileWatch) {
+        let devices = dir.join(name);
+        write(&devices, text);
+        let watch = FileWatch::new([(ReloadTarget::Devices, devices.clone())]);
+        (devices, watch)
+    }
+
+    /// `cert.pem` and `key.pem` in `dir`, and a watch on both for TLS.
+    fn tls_files(dir: &std::path::Path) -> (PathBuf, PathBuf, FileWatch) {
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        write(&cert, "cert-1");
+        write(&key, "key-1");
+        let watch = FileWatch::new([
+            (ReloadTarget::Tls, cert.clone()),
+            (ReloadTarget::Tls, key.clone()),
+        ]);
+        (cert, key, watch)
+    }
+
     #[test]
     fn a_change_is_due_once_it_has_settled_and_only_once() {
         let dir = tempfile::tempdir().unwrap();
-        let devices = dir.path().join("devices.json");
-        write(&devices, "one");
-        let mut watch = FileWatch::new([(ReloadTarget::Devices, devices.clone())]);
+        let (devices, mut watch) = devices_file(dir.path(), "devices.json", "one");
         assert!(watch.poll().is_empty(), "nothing changed");
 
         write(&devices, "two, longer");
@@ -773,9 +792,7 @@ mod tests {
     #[test]
     fn a_failed_reload_is_not_retried_until_the_file_changes_again() {
         let dir = tempfile::tempdir().unwrap();
-        let devices = dir.path().join("devices.json");
-        write(&devices, "good");
-        let mut watch = FileWatch::new([(ReloadTarget::Devices, devices.clone())]);
+        let (devices, mut watch) = devices_file(dir.path(), "devices.json", "good");
         write(&devices, "broken!");
         watch.poll();
         assert_eq!(watch.poll(), vec![ReloadTarget::Devices]);
@@ -790,14 +807,7 @@ mod tests {
     #[test]
     fn a_replaced_file_a_removed_file_and_a_symlink_swap_are_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let cert = dir.path().join("cert.pem");
-        let key = dir.path().join("key.pem");
-        write(&cert, "cert-1");
-        write(&key, "key-1");
-        let mut watch = FileWatch::new([
-            (ReloadTarget::Tls, cert.clone()),
-            (ReloadTarget::Tls, key.clone()),
-        ]);
+        let (cert, key, mut watch) = tls_files(dir.path());
         // Replaced by rename, same size: a new inode.
         let staged = dir.path().join("cert.pem.new");
         write(&staged, "cert-2");
@@ -833,14 +843,7 @@ mod tests {
     #[test]
     fn a_target_waits_while_any_of_its_files_is_still_changing() {
         let dir = tempfile::tempdir().unwrap();
-        let cert = dir.path().join("cert.pem");
-        let key = dir.path().join("key.pem");
-        write(&cert, "cert-1");
-        write(&key, "key-1");
-        let mut watch = FileWatch::new([
-            (ReloadTarget::Tls, cert.clone()),
-            (ReloadTarget::Tls, key.clone()),
-        ]);
+        let (cert, key, mut watch) = tls_files(dir.path());
         write(&cert, "cert-2 new");
         watch.poll();
         write(&key, "key-2 new");
@@ -854,11 +857,9 @@ mod tests {
     #[test]
     fn a_change_is_due_only_once_unchanged_for_the_settle_interval() {
         let dir = tempfile::tempdir().unwrap();
-        let devices = dir.path().join("devices.csv");
-        write(&devices, "Identifier\nA1\n");
         let settle = Duration::from_millis(500);
-        let mut watch =
-            FileWatch::new([(ReloadTarget::Devices, devices.clone())]).with_settle(settle);
+        let (devices, watch) = devices_file(dir.path(), "devices.csv", "Identifier\nA1\n");
+        let mut watch = watch.with_settle(settle);
         // A writer rewriting the file in place, pausing between writes for less than the
         // settle interval but longer than many polls.
         let started = Instant::now();
@@ -885,9 +886,7 @@ mod tests {
     #[test]
     fn with_no_settle_interval_a_change_is_due_at_the_next_poll() {
         let dir = tempfile::tempdir().unwrap();
-        let devices = dir.path().join("devices.csv");
-        write(&devices, "one");
-        let mut watch = FileWatch::new([(ReloadTarget::Devices, devices.clone())]);
+        let (devices, mut watch) = devices_file(dir.path(), "devices.csv", "one");
         write(&devices, "two, longer");
         let now = Instant::now();
         assert_eq!(watch.observe(now), vec![ReloadTarget::Devices]);

@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use step_posture_connector::pki::generate_demo_pki;
 
-const BIN: &str = env!("CARGO_BIN_EXE_step-posture-connector");
-const WEBHOOK_ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
-const SECRET: &str =
-    "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
+mod common;
+
+use common::{BIN, SECRET, WEBHOOK_ID};
 
 /// A working directory with certificates and device lists, like a Go deployment's.
 struct Deployment {
@@ -22,15 +21,7 @@ struct Deployment {
 impl Deployment {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let pki = generate_demo_pki().unwrap();
-        std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem).unwrap();
-        std::fs::write(dir.path().join("server.pem"), &pki.cert_pem).unwrap();
-        std::fs::write(dir.path().join("server.key"), &pki.key_pem).unwrap();
-        std::fs::write(
-            dir.path().join("devices.json"),
-            include_str!("../../../examples/devices.json"),
-        )
-        .unwrap();
+        common::write_deployment(dir.path());
         std::fs::write(
             dir.path().join("devices.csv"),
             include_str!("../../../examples/devices.csv"),
@@ -96,12 +87,7 @@ struct Running {
 
 impl Running {
     fn start(mut command: Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
+        let (mut child, stderr) = common::spawn_with_stderr(&mut command);
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn({

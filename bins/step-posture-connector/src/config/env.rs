@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use posture_settings::{Reader, Setting};
 
@@ -77,45 +76,17 @@ impl<'a> Declared<'a> {
         }
     }
 
-    fn collect<T>(&mut self, value: Option<T>, errors: &mut Vec<ConfigError>) -> Option<T> {
+    /// Reads `setting` with `read`, the [`Reader`] method for its kind (such as
+    /// `Reader::seconds`).
+    pub(super) fn read<T>(
+        &mut self,
+        read: fn(&mut Reader<'a>, &Setting) -> Option<T>,
+        setting: &Setting,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<T> {
+        let value = read(&mut self.reader, setting);
         errors.extend(self.reader.take_problems());
         value
-    }
-
-    pub(super) fn number(
-        &mut self,
-        setting: &Setting,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<u64> {
-        let value = self.reader.number(setting);
-        self.collect(value, errors)
-    }
-
-    pub(super) fn seconds(
-        &mut self,
-        setting: &Setting,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<Duration> {
-        let value = self.reader.seconds(setting);
-        self.collect(value, errors)
-    }
-
-    pub(super) fn flag(
-        &mut self,
-        setting: &Setting,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<bool> {
-        let value = self.reader.flag(setting);
-        self.collect(value, errors)
-    }
-
-    pub(super) fn choice(
-        &mut self,
-        setting: &Setting,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<&'static str> {
-        let value = self.reader.choice(setting);
-        self.collect(value, errors)
     }
 }
 

@@ -1,6 +1,8 @@
 //! The TLS settings: the server's certificate and key, and mTLS with the names step-ca's
 //! client certificate may carry.
 
+use posture_settings::Reader;
+
 use super::env::{Declared, RawEnv, is_dns_name, list, required_path};
 use super::{ConfigError, MtlsSettings, TlsSettings, settings};
 
@@ -21,8 +23,9 @@ pub(super) fn tls_settings(
         "the path of the server's PEM private key",
         errors,
     );
-    let enable_mtls = declared.flag(&settings::ENABLE_MTLS, errors);
-    let require_server_auth = declared.flag(&settings::MTLS_REQUIRE_SERVER_AUTH, errors);
+    let enable_mtls = declared.read(Reader::flag, &settings::ENABLE_MTLS, errors);
+    let require_server_auth =
+        declared.read(Reader::flag, &settings::MTLS_REQUIRE_SERVER_AUTH, errors);
     let allowed_names = list(&raw.mtls_allowed_names);
     for name in &allowed_names {
         if name.contains('*') {

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use posture_settings::Reader;
+
 use super::env::{Declared, RawEnv, list, number};
 use super::tls::tls_settings;
 use super::webhooks::{jamf_webhook_secret, webhook_entries};
@@ -21,11 +23,11 @@ pub(super) fn validate(
 ) -> Option<Config> {
     let get = |name: &str| vars.get(name).cloned();
     let mut declared = Declared::new(&get);
-    let timeout = declared.seconds(&settings::TIMEOUT, errors);
+    let timeout = declared.read(Reader::seconds, &settings::TIMEOUT, errors);
     let provider = provider_choice(&raw, vars, providers, errors);
     let tls = tls_settings(&raw, &mut declared, errors);
     let webhooks = webhook_entries(&raw, errors);
-    let port = declared.number(&settings::PORT, errors);
+    let port = declared.read(Reader::number, &settings::PORT, errors);
     let bind = match raw.bind_address.as_deref().map(str::trim) {
         None | Some("") => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         Some(text) => match text.parse::<IpAddr>() {
@@ -41,31 +43,33 @@ pub(super) fn validate(
         },
     };
     let logging_level = declared
-        .choice(&settings::LOGGING_LEVEL, errors)
+        .read(Reader::choice, &settings::LOGGING_LEVEL, errors)
         .and_then(|level| level.parse::<u8>().ok());
     let log_format = declared
-        .choice(&settings::LOG_FORMAT, errors)
+        .read(Reader::choice, &settings::LOG_FORMAT, errors)
         .map(|format| match format {
             "json" => LogFormat::Json,
             _ => LogFormat::Text,
         });
     let defaults = Limits::default();
-    let max_body_bytes = declared.number(&settings::MAX_BODY_BYTES, errors);
-    let max_connections = declared.number(&settings::MAX_CONNECTIONS, errors);
+    let max_body_bytes = declared.read(Reader::number, &settings::MAX_BODY_BYTES, errors);
+    let max_connections = declared.read(Reader::number, &settings::MAX_CONNECTIONS, errors);
     let max_connections_per_address = per_address(
         &raw.max_connections_per_address,
         max_connections.unwrap_or(defaults.max_connections as u64),
         errors,
     );
-    let handshake_timeout = declared.seconds(&settings::TLS_HANDSHAKE_TIMEOUT, errors);
-    let header_read_timeout = declared.seconds(&settings::HEADER_READ_TIMEOUT, errors);
-    let idle_timeout = declared.seconds(&settings::IDLE_TIMEOUT, errors);
-    let max_headers = declared.number(&settings::MAX_HEADERS, errors);
-    let max_header_bytes = declared.number(&settings::MAX_HEADER_BYTES, errors);
-    let max_request_age = declared.seconds(&settings::MAX_REQUEST_AGE, errors);
-    let max_clock_skew = declared.seconds(&settings::MAX_CLOCK_SKEW, errors);
+    let handshake_timeout =
+        declared.read(Reader::seconds, &settings::TLS_HANDSHAKE_TIMEOUT, errors);
+    let header_read_timeout =
+        declared.read(Reader::seconds, &settings::HEADER_READ_TIMEOUT, errors);
+    let idle_timeout = declared.read(Reader::seconds, &settings::IDLE_TIMEOUT, errors);
+    let max_headers = declared.read(Reader::number, &settings::MAX_HEADERS, errors);
+    let max_header_bytes = declared.read(Reader::number, &settings::MAX_HEADER_BYTES, errors);
+    let max_request_age = declared.read(Reader::seconds, &settings::MAX_REQUEST_AGE, errors);
+    let max_clock_skew = declared.read(Reader::seconds, &settings::MAX_CLOCK_SKEW, errors);
     let metrics_addr = metrics_address(&raw.metrics_addr, errors);
-    let reload_interval = declared.seconds(&settings::RELOAD_INTERVAL, errors);
+    let reload_interval = declared.read(Reader::seconds, &settings::RELOAD_INTERVAL, errors);
     let scep = scep::scep_settings(vars, errors);
     if !list(&raw.webhook_mtls_only_ids).is_empty() {
         let pinned = tls
@@ -81,10 +85,11 @@ pub(super) fn validate(
             ));
         }
     }
-    let reload_settle = declared.seconds(&settings::RELOAD_SETTLE, errors);
+    let reload_settle = declared.read(Reader::seconds, &settings::RELOAD_SETTLE, errors);
     let jamf_webhook_secret = jamf_webhook_secret(vars, provider.as_ref(), errors);
-    let auth_failure_limit = declared.number(&settings::AUTH_FAILURE_LIMIT, errors);
-    let auth_failure_window = declared.seconds(&settings::AUTH_FAILURE_WINDOW, errors);
+    let auth_failure_limit = declared.read(Reader::number, &settings::AUTH_FAILURE_LIMIT, errors);
+    let auth_failure_window =
+        declared.read(Reader::seconds, &settings::AUTH_FAILURE_WINDOW, errors);
 
     Some(Config {
         provider: provider?,
