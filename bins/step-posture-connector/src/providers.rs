@@ -55,7 +55,9 @@ impl Providers {
             #[cfg(feature = "addigy")]
             &posture_addigy::KIND,
         ];
-        kinds.iter().fold(Self::new(), |providers, kind| providers.with(*kind))
+        kinds
+            .iter()
+            .fold(Self::new(), |providers, kind| providers.with(*kind))
     }
 
     /// Adds a provider kind. A kind with the same name as one already listed replaces it,

@@ -405,34 +405,30 @@ impl Reloader {
     async fn on_hangup(&self, watch: &mut FileWatch) {
         let waited = watch.settle.saturating_mul(SIGHUP_SETTLE_FACTOR);
         let deadline = Instant::now() + waited;
-        let tls = match settled(watch, ReloadTarget::Tls, deadline, waited).await {
-            Ok(()) => {
-                let result = self.reload_tls().await;
-                watch.mark_applied(ReloadTarget::Tls);
-                result
-            }
-            Err(err) => {
-                let result = Err(err);
-                self.count(ReloadTarget::Tls, &result);
-                result
-            }
-        };
+        let tls = self
+            .when_settled(
+                watch,
+                ReloadTarget::Tls,
+                (deadline, waited),
+                async |_| self.reload_tls().await,
+                std::convert::identity,
+            )
+            .await;
         let devices = match self.inner.devices {
             None => None,
             Some(_) => loop {
-                let result = match settled(watch, ReloadTarget::Devices, deadline, waited).await {
-                    Ok(()) => {
-                        let version = watch.version_of(ReloadTarget::Devices);
-                        let result = self.reload_devices_at(version).await;
-                        watch.mark_applied(ReloadTarget::Devices);
-                        result
-                    }
-                    Err(err) => {
-                        let result = Err(err);
-                        self.count(ReloadTarget::Devices, &result);
-                        Some(result)
-                    }
-                };
+                let result = self
+                    .when_settled(
+                        watch,
+                        ReloadTarget::Devices,
+                        (deadline, waited),
+                        async |watch| {
+                            let version = watch.version_of(ReloadTarget::Devices);
+                            self.reload_devices_at(version).await
+                        },
+                        Some,
+                    )
+                    .await;
                 match result {
                     Some(Err(err)) if err.is_deferred() && Instant::now() < deadline => {}
                     result => break result,
@@ -443,18 +439,14 @@ impl Reloader {
         let webhooks = if self.inner.webhooks.get().is_none() {
             None
         } else {
-            match settled(watch, ReloadTarget::Webhooks, deadline, waited).await {
-                Ok(()) => {
-                    let result = self.reload_webhooks().await;
-                    watch.mark_applied(ReloadTarget::Webhooks);
-                    result
-                }
-                Err(err) => {
-                    let result = Err(err);
-                    self.count(ReloadTarget::Webhooks, &result);
-                    Some(result)
-                }
-            }
+            self.when_settled(
+                watch,
+                ReloadTarget::Webhooks,
+                (deadline, waited),
+                async |_| self.reload_webhooks().await,
+                Some,
+            )
+            .await
         };
         let report = ReloadReport {
             tls,
@@ -466,6 +458,31 @@ impl Reloader {
             tracing::info!("{summary}");
         } else {
             tracing::error!("{summary}");
+        }
+    }
+
+    /// Waits (until `deadline`, having allowed `waited`) for `target`'s files to settle, then
+    /// reloads it with `reload` and marks it applied. Files that do not settle are the
+    /// target's failed reload: counted, and returned through `failed`.
+    async fn when_settled<T, R>(
+        &self,
+        watch: &mut FileWatch,
+        target: ReloadTarget,
+        (deadline, waited): (Instant, Duration),
+        reload: impl AsyncFnOnce(&FileWatch) -> R,
+        failed: fn(Result<T, ReloadError>) -> R,
+    ) -> R {
+        match settled(watch, target, deadline, waited).await {
+            Ok(()) => {
+                let result = reload(watch).await;
+                watch.mark_applied(target);
+                result
+            }
+            Err(err) => {
+                let result = Err(err);
+                self.count(target, &result);
+                failed(result)
+            }
         }
     }
 
