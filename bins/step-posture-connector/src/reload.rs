@@ -769,6 +769,12 @@ mod tests {
         std::fs::write(path, text).unwrap();
     }
 
+    /// The second of two polls: the first sees a change, the second finds it settled.
+    fn poll_twice(watch: &mut FileWatch) -> Vec<ReloadTarget> {
+        watch.poll();
+        watch.poll()
+    }
+
     /// `name` in `dir`, holding `text`, and a watch on it for the device list.
     fn devices_file(dir: &std::path::Path, name: &str, text: &str) -> (PathBuf, FileWatch) {
         let devices = dir.join(name);
@@ -811,14 +817,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (devices, mut watch) = devices_file(dir.path(), "devices.json", "good");
         write(&devices, "broken!");
-        watch.poll();
-        assert_eq!(watch.poll(), vec![ReloadTarget::Devices]);
+        assert_eq!(poll_twice(&mut watch), vec![ReloadTarget::Devices]);
         watch.mark_applied(ReloadTarget::Devices); // the reload failed, but was tried
         assert!(watch.poll().is_empty());
         assert!(watch.poll().is_empty());
         write(&devices, "fixed again");
-        watch.poll();
-        assert_eq!(watch.poll(), vec![ReloadTarget::Devices]);
+        assert_eq!(poll_twice(&mut watch), vec![ReloadTarget::Devices]);
     }
 
     #[test]
@@ -829,8 +833,7 @@ mod tests {
         let staged = dir.path().join("cert.pem.new");
         write(&staged, "cert-2");
         std::fs::rename(&staged, &cert).unwrap();
-        watch.poll();
-        assert_eq!(watch.poll(), vec![ReloadTarget::Tls]);
+        assert_eq!(poll_twice(&mut watch), vec![ReloadTarget::Tls]);
         watch.mark_applied(ReloadTarget::Tls);
 
         std::fs::remove_file(&key).unwrap();
@@ -853,8 +856,7 @@ mod tests {
         let tmp_link = dir.path().join("ca.pem.tmp");
         std::os::unix::fs::symlink(&data2, &tmp_link).unwrap();
         std::fs::rename(&tmp_link, &link).unwrap();
-        watch.poll();
-        assert_eq!(watch.poll(), vec![ReloadTarget::Tls]);
+        assert_eq!(poll_twice(&mut watch), vec![ReloadTarget::Tls]);
     }
 
     #[test]
