@@ -332,14 +332,24 @@ impl Traffic {
         Ok(Some(status.as_u16()))
     }
 
-    /// Sends a valid request a few bytes at a time over 300 ms (within every limit).
-    async fn slow_client(&self) -> Result<u16, String> {
+    /// A raw connection and, to send on it, a signed request for a listed device as bytes,
+    /// with its body's length; `what` names the client in errors.
+    async fn raw_request(
+        &self,
+        what: &str,
+    ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>, usize), String> {
         let body = self.body(LISTED);
         let request = request_bytes(&self.signer.headers(&body), &body);
-        let mut stream = self
+        let stream = self
             .raw()
             .await
-            .map_err(|e| format!("slow: connect: {e}"))?;
+            .map_err(|e| format!("{what}: connect: {e}"))?;
+        Ok((stream, request, body.len()))
+    }
+
+    /// Sends a valid request a few bytes at a time over 300 ms (within every limit).
+    async fn slow_client(&self) -> Result<u16, String> {
+        let (mut stream, request, _) = self.raw_request("slow").await?;
         for chunk in request.chunks(request.len() / 6 + 1) {
             stream
                 .write_all(chunk)
@@ -362,13 +372,8 @@ impl Traffic {
 
     /// Sends the head and half the body, then drops the connection.
     async fn dropped(&self) -> Result<(), String> {
-        let body = self.body(LISTED);
-        let request = request_bytes(&self.signer.headers(&body), &body);
-        let mut stream = self
-            .raw()
-            .await
-            .map_err(|e| format!("drop: connect: {e}"))?;
-        let cut = request.len() - body.len() / 2;
+        let (mut stream, request, body_len) = self.raw_request("drop").await?;
+        let cut = request.len() - body_len / 2;
         stream
             .write_all(&request[..cut])
             .await
