@@ -142,94 +142,100 @@ pub(crate) async fn serve<S, H, F>(
             })
         }
     });
+    let watch = Watch {
+        activity: &activity,
+        limits: &protocols.limits,
+        shutdown,
+        peer,
+    };
     if http2 {
-        let connection = Box::pin(protocols.http2.serve_connection(io, service));
-        drive(
-            connection,
-            |c| c.graceful_shutdown(),
-            &activity,
-            &protocols.limits,
-            shutdown,
-            peer,
-        )
-        .await;
+        let connection = protocols.http2.serve_connection(io, service);
+        watch
+            .drive(Box::pin(connection), |c| c.graceful_shutdown())
+            .await;
     } else {
-        let connection = Box::pin(protocols.http1.serve_connection(io, service));
-        drive(
-            connection,
-            |c| c.graceful_shutdown(),
-            &activity,
-            &protocols.limits,
-            shutdown,
-            peer,
-        )
-        .await;
+        let connection = protocols.http1.serve_connection(io, service);
+        watch
+            .drive(Box::pin(connection), |c| c.graceful_shutdown())
+            .await;
     }
     drop(slot);
 }
 
-/// Runs `connection` under the watchdog and the server's shutdown signal.
-async fn drive<C>(
-    mut connection: Pin<Box<C>>,
-    graceful_shutdown: impl Fn(Pin<&mut C>),
-    activity: &Activity,
-    limits: &Limits,
-    mut shutdown: watch::Receiver<bool>,
+/// What a connection of either protocol is driven under: its watchdog, the listener's limits
+/// and the server's shutdown signal.
+struct Watch<'a> {
+    activity: &'a Activity,
+    limits: &'a Limits,
+    shutdown: watch::Receiver<bool>,
     peer: std::net::SocketAddr,
-) where
-    C: Future<Output = Result<(), hyper::Error>>,
-{
-    // After a graceful shutdown starts: how long the connection may take to close. For the
-    // server's shutdown, its drain period bounds this instead.
-    let mut closing: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    if *shutdown.borrow() {
-        graceful_shutdown(connection.as_mut());
-        closing = Some(Box::pin(tokio::time::sleep(FOREVER)));
-    }
-    loop {
-        tokio::select! {
-            result = connection.as_mut() => {
-                if let Err(err) = result {
-                    tracing::debug!(%peer, error = %err, "connection ended with an error");
-                }
-                return;
-            }
-            expiry = activity.expired(limits.header_read_timeout, limits.idle_timeout), if closing.is_none() => match expiry {
-                Expiry::FirstRequest => {
-                    tracing::debug!(%peer, "no request within HEADER_READ_TIMEOUT of the accept, closing");
-                    return;
-                }
-                Expiry::HeaderRead => {
-                    tracing::debug!(%peer, "request headers not received within HEADER_READ_TIMEOUT, closing");
-                    return;
-                }
-                Expiry::Idle | Expiry::Yield => {
-                    if expiry == Expiry::Idle {
-                        tracing::debug!(%peer, "connection idle for IDLE_TIMEOUT, closing");
-                    } else {
-                        tracing::debug!(%peer, "connection idle while the listener is full, closing to admit another");
+}
+
+impl Watch<'_> {
+    /// Runs `connection` until it ends, its watchdog expires, or the server shuts down;
+    /// `graceful_shutdown` is the protocol's own.
+    async fn drive<C>(self, mut connection: Pin<Box<C>>, graceful_shutdown: impl Fn(Pin<&mut C>))
+    where
+        C: Future<Output = Result<(), hyper::Error>>,
+    {
+        let Self {
+            activity,
+            limits,
+            mut shutdown,
+            peer,
+        } = self;
+        // After a graceful shutdown starts: how long the connection may take to close. For the
+        // server's shutdown, its drain period bounds this instead.
+        let mut closing: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        if *shutdown.borrow() {
+            graceful_shutdown(connection.as_mut());
+            closing = Some(Box::pin(tokio::time::sleep(FOREVER)));
+        }
+        loop {
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(err) = result {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error");
                     }
-                    graceful_shutdown(connection.as_mut());
+                    return;
+                }
+                expiry = activity.expired(limits.header_read_timeout, limits.idle_timeout), if closing.is_none() => match expiry {
+                    Expiry::FirstRequest => {
+                        tracing::debug!(%peer, "no request within HEADER_READ_TIMEOUT of the accept, closing");
+                        return;
+                    }
+                    Expiry::HeaderRead => {
+                        tracing::debug!(%peer, "request headers not received within HEADER_READ_TIMEOUT, closing");
+                        return;
+                    }
+                    Expiry::Idle | Expiry::Yield => {
+                        if expiry == Expiry::Idle {
+                            tracing::debug!(%peer, "connection idle for IDLE_TIMEOUT, closing");
+                        } else {
+                            tracing::debug!(%peer, "connection idle while the listener is full, closing to admit another");
+                        }
+                        graceful_shutdown(connection.as_mut());
+                        closing = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
+                    }
+                },
+                changed = shutdown.changed(), if closing.is_none() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        graceful_shutdown(connection.as_mut());
+                        closing = Some(Box::pin(tokio::time::sleep(FOREVER)));
+                    }
+                }
+                () = async {
+                    if let Some(sleep) = closing.as_mut() {
+                        sleep.as_mut().await;
+                    }
+                }, if closing.is_some() => {
+                    // A request that arrived just as the connection was chosen to close is
+                    // answered first (hyper closes right after it); TIMEOUT bounds it.
+                    if activity.in_flight() == 0 {
+                        return;
+                    }
                     closing = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
                 }
-            },
-            changed = shutdown.changed(), if closing.is_none() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    graceful_shutdown(connection.as_mut());
-                    closing = Some(Box::pin(tokio::time::sleep(FOREVER)));
-                }
-            }
-            () = async {
-                if let Some(sleep) = closing.as_mut() {
-                    sleep.as_mut().await;
-                }
-            }, if closing.is_some() => {
-                // A request that arrived just as the connection was chosen to close is
-                // answered first (hyper closes right after it); TIMEOUT bounds it.
-                if activity.in_flight() == 0 {
-                    return;
-                }
-                closing = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
             }
         }
     }

@@ -37,41 +37,27 @@ impl Providers {
     /// `http` (the generic HTTP inventory), `mosyle` and `addigy`, each behind the Cargo
     /// feature of the same name (all on by default).
     pub fn builtin() -> Self {
-        #[allow(unused_mut)]
-        let mut providers = Self::new();
-        #[cfg(feature = "file")]
-        {
-            providers = providers.with(&posture_file::KIND);
-        }
-        #[cfg(feature = "jamf")]
-        {
-            providers = providers.with(&posture_jamf::KIND);
-        }
-        #[cfg(feature = "intune")]
-        {
-            providers = providers.with(&posture_intune::KIND);
-        }
-        #[cfg(feature = "kandji")]
-        {
-            providers = providers.with(&posture_kandji::KIND);
-        }
-        #[cfg(feature = "fleet")]
-        {
-            providers = providers.with(&posture_fleet::KIND);
-        }
-        #[cfg(feature = "http")]
-        {
-            providers = providers.with(&posture_http_inventory::KIND);
-        }
-        #[cfg(feature = "mosyle")]
-        {
-            providers = providers.with(&posture_mosyle::KIND);
-        }
-        #[cfg(feature = "addigy")]
-        {
-            providers = providers.with(&posture_addigy::KIND);
-        }
-        providers
+        let kinds: &[&'static dyn ProviderKind] = &[
+            #[cfg(feature = "file")]
+            &posture_file::KIND,
+            #[cfg(feature = "jamf")]
+            &posture_jamf::KIND,
+            #[cfg(feature = "intune")]
+            &posture_intune::KIND,
+            #[cfg(feature = "kandji")]
+            &posture_kandji::KIND,
+            #[cfg(feature = "fleet")]
+            &posture_fleet::KIND,
+            #[cfg(feature = "http")]
+            &posture_http_inventory::KIND,
+            #[cfg(feature = "mosyle")]
+            &posture_mosyle::KIND,
+            #[cfg(feature = "addigy")]
+            &posture_addigy::KIND,
+        ];
+        kinds
+            .iter()
+            .fold(Self::new(), |providers, kind| providers.with(*kind))
     }
 
     /// Adds a provider kind. A kind with the same name as one already listed replaces it,

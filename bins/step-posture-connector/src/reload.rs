@@ -405,34 +405,30 @@ impl Reloader {
     async fn on_hangup(&self, watch: &mut FileWatch) {
         let waited = watch.settle.saturating_mul(SIGHUP_SETTLE_FACTOR);
         let deadline = Instant::now() + waited;
-        let tls = match settled(watch, ReloadTarget::Tls, deadline, waited).await {
-            Ok(()) => {
-                let result = self.reload_tls().await;
-                watch.mark_applied(ReloadTarget::Tls);
-                result
-            }
-            Err(err) => {
-                let result = Err(err);
-                self.count(ReloadTarget::Tls, &result);
-                result
-            }
-        };
+        let tls = self
+            .when_settled(
+                watch,
+                ReloadTarget::Tls,
+                (deadline, waited),
+                async |_| self.reload_tls().await,
+                std::convert::identity,
+            )
+            .await;
         let devices = match self.inner.devices {
             None => None,
             Some(_) => loop {
-                let result = match settled(watch, ReloadTarget::Devices, deadline, waited).await {
-                    Ok(()) => {
-                        let version = watch.version_of(ReloadTarget::Devices);
-                        let result = self.reload_devices_at(version).await;
-                        watch.mark_applied(ReloadTarget::Devices);
-                        result
-                    }
-                    Err(err) => {
-                        let result = Err(err);
-                        self.count(ReloadTarget::Devices, &result);
-                        Some(result)
-                    }
-                };
+                let result = self
+                    .when_settled(
+                        watch,
+                        ReloadTarget::Devices,
+                        (deadline, waited),
+                        async |watch| {
+                            let version = watch.version_of(ReloadTarget::Devices);
+                            self.reload_devices_at(version).await
+                        },
+                        Some,
+                    )
+                    .await;
                 match result {
                     Some(Err(err)) if err.is_deferred() && Instant::now() < deadline => {}
                     result => break result,
@@ -443,18 +439,14 @@ impl Reloader {
         let webhooks = if self.inner.webhooks.get().is_none() {
             None
         } else {
-            match settled(watch, ReloadTarget::Webhooks, deadline, waited).await {
-                Ok(()) => {
-                    let result = self.reload_webhooks().await;
-                    watch.mark_applied(ReloadTarget::Webhooks);
-                    result
-                }
-                Err(err) => {
-                    let result = Err(err);
-                    self.count(ReloadTarget::Webhooks, &result);
-                    Some(result)
-                }
-            }
+            self.when_settled(
+                watch,
+                ReloadTarget::Webhooks,
+                (deadline, waited),
+                async |_| self.reload_webhooks().await,
+                Some,
+            )
+            .await
         };
         let report = ReloadReport {
             tls,
@@ -466,6 +458,31 @@ impl Reloader {
             tracing::info!("{summary}");
         } else {
             tracing::error!("{summary}");
+        }
+    }
+
+    /// Waits (until `deadline`, having allowed `waited`) for `target`'s files to settle, then
+    /// reloads it with `reload` and marks it applied. Files that do not settle are the
+    /// target's failed reload: counted, and returned through `failed`.
+    async fn when_settled<T, R>(
+        &self,
+        watch: &mut FileWatch,
+        target: ReloadTarget,
+        (deadline, waited): (Instant, Duration),
+        reload: impl AsyncFnOnce(&FileWatch) -> R,
+        failed: fn(Result<T, ReloadError>) -> R,
+    ) -> R {
+        match settled(watch, target, deadline, waited).await {
+            Ok(()) => {
+                let result = reload(watch).await;
+                watch.mark_applied(target);
+                result
+            }
+            Err(err) => {
+                let result = Err(err);
+                self.count(target, &result);
+                failed(result)
+            }
         }
     }
 
@@ -752,12 +769,37 @@ mod tests {
         std::fs::write(path, text).unwrap();
     }
 
+    /// The second of two polls: the first sees a change, the second finds it settled.
+    fn poll_twice(watch: &mut FileWatch) -> Vec<ReloadTarget> {
+        watch.poll();
+        watch.poll()
+    }
+
+    /// `name` in `dir`, holding `text`, and a watch on it for the device list.
+    fn devices_file(dir: &std::path::Path, name: &str, text: &str) -> (PathBuf, FileWatch) {
+        let devices = dir.join(name);
+        write(&devices, text);
+        let watch = FileWatch::new([(ReloadTarget::Devices, devices.clone())]);
+        (devices, watch)
+    }
+
+    /// `cert.pem` and `key.pem` in `dir`, and a watch on both for TLS.
+    fn tls_files(dir: &std::path::Path) -> (PathBuf, PathBuf, FileWatch) {
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        write(&cert, "cert-1");
+        write(&key, "key-1");
+        let watch = FileWatch::new([
+            (ReloadTarget::Tls, cert.clone()),
+            (ReloadTarget::Tls, key.clone()),
+        ]);
+        (cert, key, watch)
+    }
+
     #[test]
     fn a_change_is_due_once_it_has_settled_and_only_once() {
         let dir = tempfile::tempdir().unwrap();
-        let devices = dir.path().join("devices.json");
-        write(&devices, "one");
-        let mut watch = FileWatch::new([(ReloadTarget::Devices, devices.clone())]);
+        let (devices, mut watch) = devices_file(dir.path(), "devices.json", "one");
         assert!(watch.poll().is_empty(), "nothing changed");
 
         write(&devices, "two, longer");
@@ -773,37 +815,25 @@ mod tests {
     #[test]
     fn a_failed_reload_is_not_retried_until_the_file_changes_again() {
         let dir = tempfile::tempdir().unwrap();
-        let devices = dir.path().join("devices.json");
-        write(&devices, "good");
-        let mut watch = FileWatch::new([(ReloadTarget::Devices, devices.clone())]);
+        let (devices, mut watch) = devices_file(dir.path(), "devices.json", "good");
         write(&devices, "broken!");
-        watch.poll();
-        assert_eq!(watch.poll(), vec![ReloadTarget::Devices]);
+        assert_eq!(poll_twice(&mut watch), vec![ReloadTarget::Devices]);
         watch.mark_applied(ReloadTarget::Devices); // the reload failed, but was tried
         assert!(watch.poll().is_empty());
         assert!(watch.poll().is_empty());
         write(&devices, "fixed again");
-        watch.poll();
-        assert_eq!(watch.poll(), vec![ReloadTarget::Devices]);
+        assert_eq!(poll_twice(&mut watch), vec![ReloadTarget::Devices]);
     }
 
     #[test]
     fn a_replaced_file_a_removed_file_and_a_symlink_swap_are_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let cert = dir.path().join("cert.pem");
-        let key = dir.path().join("key.pem");
-        write(&cert, "cert-1");
-        write(&key, "key-1");
-        let mut watch = FileWatch::new([
-            (ReloadTarget::Tls, cert.clone()),
-            (ReloadTarget::Tls, key.clone()),
-        ]);
+        let (cert, key, mut watch) = tls_files(dir.path());
         // Replaced by rename, same size: a new inode.
         let staged = dir.path().join("cert.pem.new");
         write(&staged, "cert-2");
         std::fs::rename(&staged, &cert).unwrap();
-        watch.poll();
-        assert_eq!(watch.poll(), vec![ReloadTarget::Tls]);
+        assert_eq!(poll_twice(&mut watch), vec![ReloadTarget::Tls]);
         watch.mark_applied(ReloadTarget::Tls);
 
         std::fs::remove_file(&key).unwrap();
@@ -826,21 +856,13 @@ mod tests {
         let tmp_link = dir.path().join("ca.pem.tmp");
         std::os::unix::fs::symlink(&data2, &tmp_link).unwrap();
         std::fs::rename(&tmp_link, &link).unwrap();
-        watch.poll();
-        assert_eq!(watch.poll(), vec![ReloadTarget::Tls]);
+        assert_eq!(poll_twice(&mut watch), vec![ReloadTarget::Tls]);
     }
 
     #[test]
     fn a_target_waits_while_any_of_its_files_is_still_changing() {
         let dir = tempfile::tempdir().unwrap();
-        let cert = dir.path().join("cert.pem");
-        let key = dir.path().join("key.pem");
-        write(&cert, "cert-1");
-        write(&key, "key-1");
-        let mut watch = FileWatch::new([
-            (ReloadTarget::Tls, cert.clone()),
-            (ReloadTarget::Tls, key.clone()),
-        ]);
+        let (cert, key, mut watch) = tls_files(dir.path());
         write(&cert, "cert-2 new");
         watch.poll();
         write(&key, "key-2 new");
@@ -854,11 +876,9 @@ mod tests {
     #[test]
     fn a_change_is_due_only_once_unchanged_for_the_settle_interval() {
         let dir = tempfile::tempdir().unwrap();
-        let devices = dir.path().join("devices.csv");
-        write(&devices, "Identifier\nA1\n");
         let settle = Duration::from_millis(500);
-        let mut watch =
-            FileWatch::new([(ReloadTarget::Devices, devices.clone())]).with_settle(settle);
+        let (devices, watch) = devices_file(dir.path(), "devices.csv", "Identifier\nA1\n");
+        let mut watch = watch.with_settle(settle);
         // A writer rewriting the file in place, pausing between writes for less than the
         // settle interval but longer than many polls.
         let started = Instant::now();
@@ -885,9 +905,7 @@ mod tests {
     #[test]
     fn with_no_settle_interval_a_change_is_due_at_the_next_poll() {
         let dir = tempfile::tempdir().unwrap();
-        let devices = dir.path().join("devices.csv");
-        write(&devices, "one");
-        let mut watch = FileWatch::new([(ReloadTarget::Devices, devices.clone())]);
+        let (devices, mut watch) = devices_file(dir.path(), "devices.csv", "one");
         write(&devices, "two, longer");
         let now = Instant::now();
         assert_eq!(watch.observe(now), vec![ReloadTarget::Devices]);

@@ -9,14 +9,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{
-    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
-};
+use rustls::{DistinguishedName, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
@@ -159,6 +156,7 @@ fn client_verifier(
             reason: format!("not a usable CA certificate: {err}"),
         })?;
     }
+    let algorithms = provider.signature_verification_algorithms;
     let chain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
         .map_err(|err| TlsError::Rustls {
@@ -167,6 +165,7 @@ fn client_verifier(
         })?;
     Ok(Arc::new(StepCaClientVerifier {
         chain,
+        algorithms,
         allowed_names: mtls.allowed_names.clone(),
         require_server_auth: mtls.require_server_auth,
     }))
@@ -178,6 +177,8 @@ fn client_verifier(
 #[derive(Debug)]
 struct StepCaClientVerifier {
     chain: Arc<dyn ClientCertVerifier>,
+    /// The signature algorithms `chain` checks with: the crypto provider's.
+    algorithms: WebPkiSupportedAlgorithms,
     allowed_names: Vec<String>,
     require_server_auth: bool,
 }
@@ -215,28 +216,52 @@ impl ClientCertVerifier for StepCaClientVerifier {
         Ok(verified)
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls12_signature(message, cert, dss)
-    }
+    handshake_signature_checks!();
+}
 
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.chain.supported_verify_schemes()
+impl StepCaClientVerifier {
+    /// The algorithms `chain` was built with, so the handshake signature is checked as it
+    /// would check it.
+    fn signature_algorithms(&self) -> &WebPkiSupportedAlgorithms {
+        &self.algorithms
     }
 }
+
+/// One handshake-signature method of a rustls verifier: `$verify` (rustls's TLS 1.2 or 1.3
+/// check) with the type's `signature_algorithms()`.
+macro_rules! signature_check {
+    ($name:ident, $verify:path) => {
+        fn $name(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            $verify(message, cert, dss, self.signature_algorithms())
+        }
+    };
+}
+pub(crate) use signature_check;
+
+/// The handshake-signature methods of a rustls client or server verifier, checked with the
+/// type's `signature_algorithms()` exactly as rustls's own WebPKI verifiers check them. The
+/// verifiers here differ only in how they judge the certificate itself.
+macro_rules! handshake_signature_checks {
+    () => {
+        $crate::tls::signature_check!(
+            verify_tls12_signature,
+            rustls::crypto::verify_tls12_signature
+        );
+        $crate::tls::signature_check!(
+            verify_tls13_signature,
+            rustls::crypto::verify_tls13_signature
+        );
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.signature_algorithms().supported_schemes()
+        }
+    };
+}
+pub(crate) use handshake_signature_checks;
 
 /// Checks a chain-verified client certificate against the name allowlist and EKU rule: with
 /// `require_server_auth`, the serverAuth extended key usage itself (anyExtendedKeyUsage does

@@ -2,21 +2,18 @@
 //! SIGTERM all reach stderr, whole, once each, in `LOG_FORMAT=json` and `LOG_FORMAT=text`.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Uri};
 use smallstep_webhook::{RequestBody, Signer, WebhookSecret};
 use step_posture_connector::client::{Connection, client_config};
-use step_posture_connector::pki::generate_demo_pki;
 
-const BIN: &str = env!("CARGO_BIN_EXE_step-posture-connector");
-const WEBHOOK_ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
-const SECRET: &str =
-    "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
+mod common;
+
+use common::{BIN, SECRET, Started, WEBHOOK_ID};
+
 const CONNECTIONS: usize = 8;
 const REQUESTS_EACH: usize = 40;
 
@@ -24,59 +21,18 @@ const REQUESTS_EACH: usize = 40;
 /// last is answered, and returns everything it wrote to stderr.
 fn lines_until_sigterm(format: &str, tag: &str) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
-    let pki = generate_demo_pki().unwrap();
-    let write = |name: &str, text: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    };
-    let ca = write("ca.pem", &pki.ca_pem);
-    write("server.pem", &pki.cert_pem);
-    write("server.key", &pki.key_pem);
-    write(
-        "devices.json",
-        include_str!("../../../examples/devices.json"),
+    let ca = common::write_deployment(dir.path());
+    let Started {
+        mut child,
+        addr,
+        log: reader,
+    } = common::start_server(
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(common::file_server_env())
+            .envs([("LOGGING_LEVEL", "0"), ("LOG_FORMAT", format)]),
     );
-    let mut child = Command::new(BIN)
-        .current_dir(dir.path())
-        .env_clear()
-        .envs([
-            ("PROVIDER", "file"),
-            ("FILE_PATH", "devices.json"),
-            ("FILE_TYPE", "json"),
-            ("TLS_CERT_PATH", "server.pem"),
-            ("TLS_KEY_PATH", "server.key"),
-            ("WEBHOOK_IDS", WEBHOOK_ID),
-            ("WEBHOOK_SECRETS", SECRET),
-            ("BIND_ADDRESS", "127.0.0.1"),
-            ("PORT", "0"),
-            ("LOGGING_LEVEL", "0"),
-            ("LOG_FORMAT", format),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(start) = line.find("listening on https://") {
-                let rest = &line[start + "listening on https://".len()..];
-                let addr: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                    .collect();
-                let _ = addr_tx.send(addr);
-            }
-            lines.push(line);
-        }
-        lines
-    });
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server did not start");
     let url: Uri = format!("https://{addr}/webhook/device-attest")
         .parse()
         .unwrap();
@@ -156,12 +112,23 @@ fn check_every_line_written_once(
     }
 }
 
+/// The lines of `tag`'s requests from a server in `format`, each checked to be written
+/// once (found by `request_id`).
+fn decision_lines(format: &str, tag: &str, request_id: impl Fn(&str) -> String) -> Vec<String> {
+    let lines = lines_until_sigterm(format, tag);
+    check_every_line_written_once(&lines, tag, request_id);
+    lines
+        .into_iter()
+        .filter(|line| line.contains(tag))
+        .collect()
+}
+
 #[test]
 fn json_lines_of_requests_answered_before_sigterm_are_all_written() {
-    let tag = "json-before-sigterm";
-    let lines = lines_until_sigterm("json", tag);
-    check_every_line_written_once(&lines, tag, |id| format!("\"request_id\":\"\\\"{id}\\\"\""));
-    for line in lines.iter().filter(|line| line.contains(tag)) {
+    let written = decision_lines("json", "json-before-sigterm", |id| {
+        format!("\"request_id\":\"\\\"{id}\\\"\"")
+    });
+    for line in &written {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(value["message"], "decision");
         assert_eq!(value["level"], "INFO");
@@ -170,10 +137,10 @@ fn json_lines_of_requests_answered_before_sigterm_are_all_written() {
 
 #[test]
 fn text_lines_of_requests_answered_before_sigterm_are_all_written() {
-    let tag = "text-before-sigterm";
-    let lines = lines_until_sigterm("text", tag);
-    check_every_line_written_once(&lines, tag, |id| format!(" request_id=\"{id}\" "));
-    for line in lines.iter().filter(|line| line.contains(tag)) {
+    let written = decision_lines("text", "text-before-sigterm", |id| {
+        format!(" request_id=\"{id}\" ")
+    });
+    for line in &written {
         assert_eq!(&line[26..44], "Z  INFO decision o", "{line}");
         assert!(line.contains(" latency_ms="), "{line}");
     }

@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use step_posture_connector::pki::generate_demo_pki;
 
-const BIN: &str = env!("CARGO_BIN_EXE_step-posture-connector");
-const WEBHOOK_ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
-const SECRET: &str =
-    "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
+mod common;
+
+use common::{BIN, SECRET, WEBHOOK_ID};
 
 /// A working directory with certificates and device lists, like a Go deployment's.
 struct Deployment {
@@ -22,21 +21,20 @@ struct Deployment {
 impl Deployment {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let pki = generate_demo_pki().unwrap();
-        std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem).unwrap();
-        std::fs::write(dir.path().join("server.pem"), &pki.cert_pem).unwrap();
-        std::fs::write(dir.path().join("server.key"), &pki.key_pem).unwrap();
-        std::fs::write(
-            dir.path().join("devices.json"),
-            include_str!("../../../examples/devices.json"),
-        )
-        .unwrap();
+        common::write_deployment(dir.path());
         std::fs::write(
             dir.path().join("devices.csv"),
             include_str!("../../../examples/devices.csv"),
         )
         .unwrap();
         Self { dir }
+    }
+
+    /// A deployment with a Go-style `.env` serving `devices.json`.
+    fn go_json() -> Self {
+        let deployment = Self::new();
+        deployment.write_go_dotenv("json");
+        deployment
     }
 
     fn path(&self) -> &Path {
@@ -96,12 +94,7 @@ struct Running {
 
 impl Running {
     fn start(mut command: Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
+        let (mut child, stderr) = common::spawn_with_stderr(&mut command);
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn({
@@ -463,8 +456,7 @@ fn a_short_webhook_secret_stops_start_up_naming_the_webhook_id() {
 
 #[test]
 fn mtls_without_a_ca_is_a_configuration_error() {
-    let deployment = Deployment::new();
-    deployment.write_go_dotenv("json");
+    let deployment = Deployment::go_json();
     let output = deployment.run(&[], &[("ENABLE_MTLS", "1")]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
@@ -492,8 +484,7 @@ fn a_broken_device_file_stops_start_up_with_status_1() {
 
 #[test]
 fn the_environment_wins_over_dotenv() {
-    let deployment = Deployment::new();
-    deployment.write_go_dotenv("json");
+    let deployment = Deployment::go_json();
     let output = deployment.run(&[], &[("PORT", "not-a-port")]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("PORT=\"not-a-port\""));
@@ -544,8 +535,7 @@ fn go_dotenv_json_and_csv_serve_allow_and_deny_then_stop_cleanly() {
 
 #[test]
 fn simulate_with_the_wrong_secret_is_refused() {
-    let deployment = Deployment::new();
-    deployment.write_go_dotenv("json");
+    let deployment = Deployment::go_json();
     let server = Running::start(deployment.command(&[], &[]));
     let ca = deployment.file("ca.pem");
     let output = deployment.run(
@@ -589,8 +579,7 @@ fn check_config_prints_a_redacted_summary() {
 
 #[test]
 fn lookup_prints_the_decision() {
-    let deployment = Deployment::new();
-    deployment.write_go_dotenv("json");
+    let deployment = Deployment::go_json();
     let found = deployment.run(&["lookup", "C02XL0GJJG5J"], &[]);
     assert!(found.status.success(), "{}", stderr(&found));
     assert!(stdout(&found).starts_with("ALLOW"));
@@ -632,8 +621,7 @@ mod jamf {
 
     /// Runs `check-config` with `extra` on top of the fake's variables.
     async fn check_config(jamf: &FakeJamf, extra: &[(&str, &str)]) -> (bool, String) {
-        let deployment = Deployment::new();
-        deployment.write_go_dotenv("json");
+        let deployment = Deployment::go_json();
         let mut env = jamf_env(jamf);
         env.extend(
             extra
@@ -715,8 +703,7 @@ mod jamf {
     #[tokio::test(flavor = "multi_thread")]
     async fn bad_credentials_and_unreachable_jamf_fail_fast_naming_the_setting() {
         let jamf = FakeJamf::start().await.unwrap();
-        let deployment = Deployment::new();
-        deployment.write_go_dotenv("json");
+        let deployment = Deployment::go_json();
         let mut bad_secret = jamf_env(&jamf);
         bad_secret.push(("JAMF_CLIENT_SECRET".to_owned(), "wrong".to_owned()));
         let mut unreachable = jamf_env(&jamf);
@@ -757,8 +744,7 @@ mod jamf {
 
 #[test]
 fn webhook_secrets_can_come_from_a_file() {
-    let deployment = Deployment::new();
-    deployment.write_go_dotenv("json");
+    let deployment = Deployment::go_json();
     let dotenv = std::fs::read_to_string(deployment.file(".env")).unwrap();
     let without_secret: String = dotenv
         .lines()
@@ -792,8 +778,7 @@ type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], i32, &'a str);
 
 #[test]
 fn check_config_fails_with_the_same_errors_and_status_as_start_up() {
-    let deployment = Deployment::new();
-    deployment.write_go_dotenv("json");
+    let deployment = Deployment::go_json();
     let other = generate_demo_pki().unwrap();
     std::fs::write(deployment.file("other.key"), &other.key_pem).unwrap();
     std::fs::write(deployment.file("garbage.pem"), "not a certificate\n").unwrap();
@@ -876,8 +861,7 @@ fn check_config_fails_with_the_same_errors_and_status_as_start_up() {
 
 #[test]
 fn check_config_summarises_metrics_and_reload() {
-    let deployment = Deployment::new();
-    deployment.write_go_dotenv("json");
+    let deployment = Deployment::go_json();
     let output = deployment.run(
         &["check-config"],
         &[("METRICS_ADDR", "127.0.0.1:9464"), ("RELOAD_INTERVAL", "0")],
@@ -910,8 +894,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn healthcheck_asks_livez_on_the_webhook_port_or_the_metrics_listener() {
-    let deployment = Deployment::new();
-    deployment.write_go_dotenv("json");
+    let deployment = Deployment::go_json();
     let port = free_port().to_string();
     let server = Running::start(deployment.command(&[], &[("PORT", &port)]));
     let healthy = deployment.run(&["healthcheck"], &[("PORT", &port)]);
@@ -954,8 +937,7 @@ fn healthcheck_asks_livez_on_the_webhook_port_or_the_metrics_listener() {
 
 #[test]
 fn sighup_reloads_the_device_list_without_a_restart() {
-    let deployment = Deployment::new();
-    deployment.write_go_dotenv("json");
+    let deployment = Deployment::go_json();
     // No polling: only the signal can make the change visible.
     let server = Running::start(deployment.command(&[], &[("RELOAD_INTERVAL", "0")]));
     let before = simulate(&deployment, &server.url, "C02NEWDEVICE", &[]);
@@ -1069,8 +1051,7 @@ fn sighup_waits_for_the_device_file_to_settle_and_logs_what_failed() {
 
 #[test]
 fn a_closed_stdout_is_not_a_panic() {
-    let deployment = Deployment::new();
-    deployment.write_go_dotenv("json");
+    let deployment = Deployment::go_json();
     let mut child = deployment
         .command(&["lookup", "C02XL0GJJG5J"], &[])
         .stdout(Stdio::piped())
@@ -1337,8 +1318,7 @@ async fn a_burst_of_refused_requests_is_summarised_and_every_decision_is_still_l
 
     const REFUSED: usize = 1000;
     const AUTHENTICATED_EVERY: usize = 20;
-    let deployment = Deployment::new();
-    deployment.write_go_dotenv("json");
+    let deployment = Deployment::go_json();
     // Throttling off, so that wrong signatures are answered at once.
     let server = Running::start(deployment.command(
         &[],

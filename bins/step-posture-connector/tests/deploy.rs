@@ -11,6 +11,13 @@ use smallstep_webhook::WebhookSecret;
 use step_posture_connector::config::{self, Config};
 use step_posture_connector::providers::Providers;
 
+/// Fails naming the first of `needles` that `text` (the file `name`) lacks.
+fn assert_contains_all(text: &str, name: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{name} lacks {needle:?}");
+    }
+}
+
 fn repo_file(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -151,27 +158,26 @@ fn the_kubernetes_configmap_sets_only_known_variables_with_valid_values() {
 fn the_deployment_probes_and_mounts_match_the_configuration() {
     let deployment = repo_file("deploy/kubernetes/deployment.yaml");
     let configmap = repo_file("deploy/kubernetes/configmap.yaml");
-    for needle in [
-        "replicas: 2",
-        "containerPort: 9443",
-        "containerPort: 9464",
-        "path: /livez",
-        "path: /readyz",
-        "scheme: HTTPS",
-        "runAsNonRoot: true",
-        "readOnlyRootFilesystem: true",
-        "allowPrivilegeEscalation: false",
-        "requests:",
-        "limits:",
-        "mountPath: /etc/step-posture-connector/tls",
-        "mountPath: /etc/step-posture-connector/devices",
-        "mountPath: /run/secrets/step-posture-connector",
-    ] {
-        assert!(
-            deployment.contains(needle),
-            "deployment.yaml lacks {needle:?}"
-        );
-    }
+    assert_contains_all(
+        &deployment,
+        "deployment.yaml",
+        &[
+            "replicas: 2",
+            "containerPort: 9443",
+            "containerPort: 9464",
+            "path: /livez",
+            "path: /readyz",
+            "scheme: HTTPS",
+            "runAsNonRoot: true",
+            "readOnlyRootFilesystem: true",
+            "allowPrivilegeEscalation: false",
+            "requests:",
+            "limits:",
+            "mountPath: /etc/step-posture-connector/tls",
+            "mountPath: /etc/step-posture-connector/devices",
+            "mountPath: /run/secrets/step-posture-connector",
+        ],
+    );
     assert!(
         !deployment.contains("subPath:"),
         "subPath mounts never see updates"
@@ -197,16 +203,18 @@ fn the_deployment_probes_and_mounts_match_the_configuration() {
 #[test]
 fn the_image_runs_as_nonroot_exposes_9443_and_checks_its_health_with_the_binary() {
     let dockerfile = repo_file("Dockerfile");
-    for needle in [
-        "FROM gcr.io/distroless/cc-debian12:nonroot",
-        "USER nonroot:nonroot",
-        "EXPOSE 9443",
-        "\"healthcheck\"",
-        "HEALTHCHECK",
-        "cargo build --release --locked -p step-posture-connector",
-    ] {
-        assert!(dockerfile.contains(needle), "Dockerfile lacks {needle:?}");
-    }
+    assert_contains_all(
+        &dockerfile,
+        "Dockerfile",
+        &[
+            "FROM gcr.io/distroless/cc-debian12:nonroot",
+            "USER nonroot:nonroot",
+            "EXPOSE 9443",
+            "\"healthcheck\"",
+            "HEALTHCHECK",
+            "cargo build --release --locked -p step-posture-connector",
+        ],
+    );
     // Two stages: the build tools stay out of the image.
     assert_eq!(
         dockerfile
@@ -229,16 +237,18 @@ fn the_image_runs_as_nonroot_exposes_9443_and_checks_its_health_with_the_binary(
 #[test]
 fn the_systemd_unit_reloads_with_sighup_and_is_hardened() {
     let unit = repo_file("deploy/systemd/step-posture-connector.service");
-    for needle in [
-        "ExecReload=/bin/kill -HUP $MAINPID",
-        "ExecStart=/usr/local/bin/step-posture-connector serve",
-        "NoNewPrivileges=yes",
-        "ProtectSystem=strict",
-        "CapabilityBoundingSet=\n",
-        "WorkingDirectory=/etc/step-posture-connector",
-    ] {
-        assert!(unit.contains(needle), "the unit lacks {needle:?}");
-    }
+    assert_contains_all(
+        &unit,
+        "the unit",
+        &[
+            "ExecReload=/bin/kill -HUP $MAINPID",
+            "ExecStart=/usr/local/bin/step-posture-connector serve",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "CapabilityBoundingSet=\n",
+            "WorkingDirectory=/etc/step-posture-connector",
+        ],
+    );
     assert!(!unit.lines().any(|l| l.starts_with("User=root")));
 }
 

@@ -18,10 +18,11 @@ use step_posture_connector::pki::generate_demo_pki;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-const BIN: &str = env!("CARGO_BIN_EXE_step-posture-connector");
+mod common;
+
+use common::{BIN, SECRET};
+
 const OUR_ID: &str = "0b5b0b2e-4f0d-4b4e-9f0c-1f2e3d4c5b6a";
-const SECRET: &str =
-    "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
 
 /// A fake step-ca: `version` and the provisioner pages it serves, and the paths it was asked.
 struct FakeCa {

@@ -15,9 +15,8 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -28,15 +27,14 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use smallstep_webhook::{RequestBody, SIGNATURE_HEADER, Signer, WEBHOOK_ID_HEADER, WebhookSecret};
 use step_posture_connector::client::{Connection, client_config};
-use step_posture_connector::pki::generate_demo_pki;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Mutex, watch};
 
-const BIN: &str = env!("CARGO_BIN_EXE_step-posture-connector");
-const WEBHOOK_ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
-const SECRET: &str =
-    "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
+mod common;
+
+use common::{BIN, SECRET, WEBHOOK_ID};
+
 const LISTED: &str = "C02XL0GJJG5J";
 const UNLISTED: &str = "C02UNKNOWN00";
 const MAX_BODY_BYTES: usize = 8192;
@@ -127,60 +125,22 @@ struct Server {
 impl Server {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let pki = generate_demo_pki().unwrap();
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        };
-        let ca = write("ca.pem", &pki.ca_pem);
-        write("server.pem", &pki.cert_pem);
-        write("server.key", &pki.key_pem);
-        write(
-            "devices.json",
-            include_str!("../../../examples/devices.json"),
+        let ca = common::write_deployment(dir.path());
+        let started = common::start_server(
+            Command::new(BIN)
+                .current_dir(dir.path())
+                .env_clear()
+                .envs(common::file_server_env())
+                .envs([
+                    ("MAX_BODY_BYTES", MAX_BODY_BYTES.to_string().as_str()),
+                    ("MAX_CONNECTIONS", MAX_CONNECTIONS.to_string().as_str()),
+                    ("HEADER_READ_TIMEOUT", "1"),
+                    ("TIMEOUT", "2"),
+                    // The start-up line, not one line per decision.
+                    ("RUST_LOG", "info,step_posture_connector::decision=warn"),
+                ]),
         );
-        let mut child = Command::new(BIN)
-            .current_dir(dir.path())
-            .env_clear()
-            .envs([
-                ("PROVIDER", "file"),
-                ("FILE_PATH", "devices.json"),
-                ("FILE_TYPE", "json"),
-                ("TLS_CERT_PATH", "server.pem"),
-                ("TLS_KEY_PATH", "server.key"),
-                ("WEBHOOK_IDS", WEBHOOK_ID),
-                ("WEBHOOK_SECRETS", SECRET),
-                ("BIND_ADDRESS", "127.0.0.1"),
-                ("PORT", "0"),
-                ("MAX_BODY_BYTES", &MAX_BODY_BYTES.to_string()),
-                ("MAX_CONNECTIONS", &MAX_CONNECTIONS.to_string()),
-                ("HEADER_READ_TIMEOUT", "1"),
-                ("TIMEOUT", "2"),
-                // The start-up line, not one line per decision.
-                ("RUST_LOG", "info,step_posture_connector::decision=warn"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(start) = line.find("listening on https://") {
-                    let rest = &line[start + "listening on https://".len()..];
-                    let addr = rest.split('/').next().unwrap_or("").to_owned();
-                    let _ = tx.send(addr);
-                }
-                // Keep draining so the server never blocks on a full pipe.
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server did not start")
-            .parse()
-            .unwrap();
+        let (child, addr) = (started.child, started.addr.parse().unwrap());
         Self {
             child,
             addr,
@@ -372,14 +332,24 @@ impl Traffic {
         Ok(Some(status.as_u16()))
     }
 
-    /// Sends a valid request a few bytes at a time over 300 ms (within every limit).
-    async fn slow_client(&self) -> Result<u16, String> {
+    /// A raw connection and, to send on it, a signed request for a listed device as bytes,
+    /// with its body's length; `what` names the client in errors.
+    async fn raw_request(
+        &self,
+        what: &str,
+    ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>, usize), String> {
         let body = self.body(LISTED);
         let request = request_bytes(&self.signer.headers(&body), &body);
-        let mut stream = self
+        let stream = self
             .raw()
             .await
-            .map_err(|e| format!("slow: connect: {e}"))?;
+            .map_err(|e| format!("{what}: connect: {e}"))?;
+        Ok((stream, request, body.len()))
+    }
+
+    /// Sends a valid request a few bytes at a time over 300 ms (within every limit).
+    async fn slow_client(&self) -> Result<u16, String> {
+        let (mut stream, request, _) = self.raw_request("slow").await?;
         for chunk in request.chunks(request.len() / 6 + 1) {
             stream
                 .write_all(chunk)
@@ -402,13 +372,8 @@ impl Traffic {
 
     /// Sends the head and half the body, then drops the connection.
     async fn dropped(&self) -> Result<(), String> {
-        let body = self.body(LISTED);
-        let request = request_bytes(&self.signer.headers(&body), &body);
-        let mut stream = self
-            .raw()
-            .await
-            .map_err(|e| format!("drop: connect: {e}"))?;
-        let cut = request.len() - body.len() / 2;
+        let (mut stream, request, body_len) = self.raw_request("drop").await?;
+        let cut = request.len() - body_len / 2;
         stream
             .write_all(&request[..cut])
             .await

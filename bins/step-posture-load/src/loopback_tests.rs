@@ -75,15 +75,18 @@ async fn the_real_server_allows_every_listed_device_and_denies_others() {
     let clock = ClockTicks::query().unwrap();
     let mut pool = CsrPool::default();
 
+    let target = target(&fixture, port);
+    // Sends `requests` requests of `bodies`; the report and its (allows, denies, errors).
+    let run = async |bodies, requests| {
+        let report = load::run(&target, bodies, Stop::Requests(requests), clock)
+            .await
+            .unwrap();
+        let counts = (report.allows, report.denies, report.errors);
+        (report, counts)
+    };
     let listed = pool.bodies(&devices::sample(50, 10)).unwrap();
-    let report = load::run(&target(&fixture, port), listed, Stop::Requests(40), clock)
-        .await
-        .unwrap();
-    assert_eq!(
-        (report.allows, report.denies, report.errors),
-        (40, 0, 0),
-        "{report:?}"
-    );
+    let (report, counts) = run(listed, 40).await;
+    assert_eq!(counts, (40, 0, 0), "{report:?}");
     assert_eq!(report.latencies_us.len(), 40);
     assert!(report.cpu_us_per_request().is_some() && report.peak_rss.is_some());
 
@@ -91,14 +94,8 @@ async fn the_real_server_allows_every_listed_device_and_denies_others() {
     let unlisted = pool
         .bodies(&[devices::identifier(50), devices::identifier(51)])
         .unwrap();
-    let report = load::run(&target(&fixture, port), unlisted, Stop::Requests(8), clock)
-        .await
-        .unwrap();
-    assert_eq!(
-        (report.allows, report.denies, report.errors),
-        (0, 8, 0),
-        "{report:?}"
-    );
+    let (report, counts) = run(unlisted, 8).await;
+    assert_eq!(counts, (0, 8, 0), "{report:?}");
 
     let _ = stop.send(());
     serving.await.unwrap();

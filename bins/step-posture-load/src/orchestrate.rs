@@ -189,30 +189,19 @@ pub(crate) async fn all(options: &Options) -> anyhow::Result<Results> {
 
         // The ceiling first, then the server on the same settings.
         if wants(Group::File) {
+            // A load of the file provider's bodies for `devices` devices.
+            let file_load = async |program, vars: &HashMap<String, String>, devices: usize| {
+                let bodies = bodies.get(&devices).cloned().unwrap_or_default();
+                load_process(&setup, options, program, vars, "", bodies).await
+            };
             let ceiling_vars = setup.file_vars(1_000, Format::Csv);
-            let (report, _) = load_process(
-                &setup,
-                options,
-                Program::Ceiling,
-                &ceiling_vars,
-                "",
-                bodies.get(&1_000).cloned().unwrap_or_default(),
-            )
-            .await?;
+            let (report, _) = file_load(Program::Ceiling, &ceiling_vars, 1_000).await?;
             say(&format!("ceiling: {}", report.summary()));
             results.ceiling.push(report);
 
             for devices in SIZES {
                 let vars = setup.file_vars(devices, Format::Csv);
-                let (report, startup) = load_process(
-                    &setup,
-                    options,
-                    Program::Server,
-                    &vars,
-                    "",
-                    bodies.get(&devices).cloned().unwrap_or_default(),
-                )
-                .await?;
+                let (report, startup) = file_load(Program::Server, &vars, devices).await?;
                 say(&format!(
                     "file, {devices} devices (CSV): listening after {:.0} ms, ready after {:.0} ms ({:.1} MB resident); {}",
                     startup.listening.as_secs_f64() * 1000.0,
@@ -237,15 +226,7 @@ pub(crate) async fn all(options: &Options) -> anyhow::Result<Results> {
                     filter_for_level(0)
                 ),
             );
-            let (report, _) = load_process(
-                &setup,
-                options,
-                Program::Server,
-                &vars,
-                "",
-                bodies.get(&1_000).cloned().unwrap_or_default(),
-            )
-            .await?;
+            let (report, _) = file_load(Program::Server, &vars, 1_000).await?;
             say(&format!(
                 "file, 1000 devices, decision lines off: {}",
                 report.summary()

@@ -116,103 +116,90 @@ impl Vendor {
             }
             Self::Jamf => {
                 use posture_fakes::jamf::{FakeDevice, FakeJamf};
-                let fake = Arc::new(FakeJamf::start().await?);
+                let fake = FakeJamf::start().await?;
                 fake.set_latency(latency);
-                for serial in serials {
-                    fake.add_computer(FakeDevice::new(serial));
-                }
-                let (enrol, calls) = (fake.clone(), fake.clone());
                 let mut env = fake.env_vars();
                 // The burst's devices are Macs; a request without `?mode=` asks for this.
                 env.push(("JAMF_DEFAULT_MODE".to_owned(), "computer".to_owned()));
-                Ok(Fixture {
+                Ok(Fixture::serving(
+                    fake,
                     env,
-                    enrol: Box::new(move |serial| enrol.add_computer(FakeDevice::new(serial))),
-                    calls: Box::new(move || {
-                        let stats = calls.stats();
+                    serials,
+                    |fake, serial| fake.add_computer(FakeDevice::new(serial)),
+                    |fake| {
+                        let stats = fake.stats();
                         stats.token_requests
                             + stats.lookup_requests
                             + stats.match_requests
                             + stats.department_requests
-                    }),
-                    _fake: Box::new(fake),
-                })
+                    },
+                ))
             }
             Self::Intune => {
                 use posture_fakes::intune::{FakeIntune, FakeManagedDevice};
-                let fake = Arc::new(FakeIntune::start().await?);
+                let fake = FakeIntune::start().await?;
                 fake.set_latency(latency);
-                for serial in serials {
-                    fake.add_device(FakeManagedDevice::new(serial));
-                }
-                let (enrol, calls) = (fake.clone(), fake.clone());
-                Ok(Fixture {
-                    env: fake.env_vars(),
-                    enrol: Box::new(move |serial| enrol.add_device(FakeManagedDevice::new(serial))),
-                    calls: Box::new(move || {
-                        let stats = calls.stats();
+                let env = fake.env_vars();
+                Ok(Fixture::serving(
+                    fake,
+                    env,
+                    serials,
+                    |fake, serial| fake.add_device(FakeManagedDevice::new(serial)),
+                    |fake| {
+                        let stats = fake.stats();
                         stats.token_requests + stats.graph_requests
-                    }),
-                    _fake: Box::new(fake),
-                })
+                    },
+                ))
             }
             Self::Kandji => {
                 use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
-                let fake = Arc::new(FakeKandji::start().await?);
+                let fake = FakeKandji::start().await?;
                 fake.set_latency(latency);
-                for serial in serials {
-                    fake.add_device(FakeKandjiDevice::new(serial));
-                }
-                let (enrol, calls) = (fake.clone(), fake.clone());
-                Ok(Fixture {
-                    env: fake.env_vars(),
-                    enrol: Box::new(move |serial| enrol.add_device(FakeKandjiDevice::new(serial))),
-                    calls: Box::new(move || calls.stats().requests),
-                    _fake: Box::new(fake),
-                })
+                let env = fake.env_vars();
+                Ok(Fixture::serving(
+                    fake,
+                    env,
+                    serials,
+                    |fake, serial| fake.add_device(FakeKandjiDevice::new(serial)),
+                    |fake| fake.stats().requests,
+                ))
             }
             Self::Fleet => {
                 use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
-                let fake = Arc::new(FakeFleet::start().await?);
-                for serial in serials {
-                    fake.add_host(FakeFleetHost::new(serial));
-                }
-                let (enrol, calls) = (fake.clone(), fake.clone());
-                Ok(Fixture {
-                    env: fake.env_vars(),
-                    enrol: Box::new(move |serial| enrol.add_host(FakeFleetHost::new(serial))),
-                    calls: Box::new(move || calls.stats().requests),
-                    _fake: Box::new(fake),
-                })
+                let fake = FakeFleet::start().await?;
+                let env = fake.env_vars();
+                Ok(Fixture::serving(
+                    fake,
+                    env,
+                    serials,
+                    |fake, serial| fake.add_host(FakeFleetHost::new(serial)),
+                    |fake| fake.stats().requests,
+                ))
             }
             Self::Mosyle => {
                 use posture_fakes::mosyle::{FakeMosyle, FakeMosyleDevice};
-                let fake = Arc::new(FakeMosyle::start().await?);
+                let fake = FakeMosyle::start().await?;
                 fake.set_latency(latency);
-                for serial in serials {
-                    fake.add_device(FakeMosyleDevice::new(serial));
-                }
-                let (enrol, calls) = (fake.clone(), fake.clone());
-                Ok(Fixture {
-                    env: fake.env_vars(),
-                    enrol: Box::new(move |serial| enrol.add_device(FakeMosyleDevice::new(serial))),
-                    calls: Box::new(move || calls.stats().requests),
-                    _fake: Box::new(fake),
-                })
+                let env = fake.env_vars();
+                Ok(Fixture::serving(
+                    fake,
+                    env,
+                    serials,
+                    |fake, serial| fake.add_device(FakeMosyleDevice::new(serial)),
+                    |fake| fake.stats().requests,
+                ))
             }
             Self::Addigy => {
                 use posture_fakes::addigy::{FakeAddigy, FakeAddigyDevice};
-                let fake = Arc::new(FakeAddigy::start().await?);
-                for serial in serials {
-                    fake.add_device(FakeAddigyDevice::new(serial));
-                }
-                let (enrol, calls) = (fake.clone(), fake.clone());
-                Ok(Fixture {
-                    env: fake.env_vars(),
-                    enrol: Box::new(move |serial| enrol.add_device(FakeAddigyDevice::new(serial))),
-                    calls: Box::new(move || calls.stats().requests),
-                    _fake: Box::new(fake),
-                })
+                let fake = FakeAddigy::start().await?;
+                let env = fake.env_vars();
+                Ok(Fixture::serving(
+                    fake,
+                    env,
+                    serials,
+                    |fake, serial| fake.add_device(FakeAddigyDevice::new(serial)),
+                    |fake| fake.stats().requests,
+                ))
             }
         }
     }
@@ -232,6 +219,32 @@ struct Fixture {
     /// Requests the fake has answered.
     calls: Box<dyn Fn() -> u64 + Send + Sync>,
     _fake: Box<dyn Any + Send + Sync>,
+}
+
+impl Fixture {
+    /// A fake with `serials` enrolled through `enrol`, which also enrols later devices;
+    /// `calls` counts the requests it has answered.
+    fn serving<F: Send + Sync + 'static, R: 'static>(
+        fake: F,
+        env: Vec<(String, String)>,
+        serials: &[String],
+        enrol: fn(&F, &str) -> R,
+        calls: fn(&F) -> u64,
+    ) -> Self {
+        let fake = Arc::new(fake);
+        for serial in serials {
+            enrol(&fake, serial);
+        }
+        let (enrolling, counting) = (fake.clone(), fake.clone());
+        Self {
+            env,
+            enrol: Box::new(move |serial| {
+                enrol(&enrolling, serial);
+            }),
+            calls: Box::new(move || calls(&counting)),
+            _fake: Box::new(fake),
+        }
+    }
 }
 
 /// What to measure.

@@ -216,29 +216,17 @@ pub(crate) fn scep_settings(
         return Some(None);
     };
     let before = errors.len();
-    let mut methods = Vec::new();
-    for item in methods_text
-        .split(',')
-        .map(str::trim)
-        .filter(|i| !i.is_empty())
-    {
-        let method = match item.to_ascii_lowercase().as_str() {
-            "static" => ChallengeMethod::Static,
-            "signed" => ChallengeMethod::Signed,
-            "intune" => ChallengeMethod::Intune,
-            _ => {
-                errors.push(ConfigError::invalid(
-                    "SCEP_CHALLENGE",
-                    &methods_text,
-                    "a comma-separated list of static, signed and intune",
-                ));
-                return None;
-            }
-        };
-        if !methods.contains(&method) {
-            methods.push(method);
-        }
-    }
+    let methods = choice_list(
+        &methods_text,
+        &[
+            ("static", ChallengeMethod::Static),
+            ("signed", ChallengeMethod::Signed),
+            ("intune", ChallengeMethod::Intune),
+        ],
+        "SCEP_CHALLENGE",
+        "a comma-separated list of static, signed and intune",
+        errors,
+    )?;
     let intune = if methods.contains(&ChallengeMethod::Intune) {
         match posture_intune::scep::IntuneScepConfig::from_env(|name| vars.get(name).cloned()) {
             Ok(config) => Some(Box::new(config)),
@@ -453,6 +441,30 @@ fn challenge_keys(text: &str, errors: &mut Vec<ConfigError>) -> Vec<Hidden> {
     keys
 }
 
+/// The distinct items of the comma-separated `text`, each one of `choices` (named in lower
+/// case, matched in any case), in the order given. An item that is none of them is a
+/// problem for `variable`, which expects `expected`.
+fn choice_list<T: Copy + PartialEq>(
+    text: &str,
+    choices: &[(&str, T)],
+    variable: &str,
+    expected: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Vec<T>> {
+    let mut chosen = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let lower = item.to_ascii_lowercase();
+        let Some(&(_, choice)) = choices.iter().find(|(name, _)| *name == lower) else {
+            errors.push(ConfigError::invalid(variable, text, expected));
+            return None;
+        };
+        if !chosen.contains(&choice) {
+            chosen.push(choice);
+        }
+    }
+    Some(chosen)
+}
+
 fn identifier_sources(
     text: Option<String>,
     errors: &mut Vec<ConfigError>,
@@ -463,25 +475,17 @@ fn identifier_sources(
             IdentifierSource::CommonName,
         ]);
     };
-    let mut sources = Vec::new();
-    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let source = match item.to_ascii_lowercase().as_str() {
-            "serialnumber" => IdentifierSource::SerialNumber,
-            "commonname" => IdentifierSource::CommonName,
-            "uri" => IdentifierSource::Uri,
-            _ => {
-                errors.push(ConfigError::invalid(
-                    "SCEP_IDENTIFIER",
-                    &text,
-                    "a comma-separated list of serialNumber, commonName and uri",
-                ));
-                return None;
-            }
-        };
-        if !sources.contains(&source) {
-            sources.push(source);
-        }
-    }
+    let sources = choice_list(
+        &text,
+        &[
+            ("serialnumber", IdentifierSource::SerialNumber),
+            ("commonname", IdentifierSource::CommonName),
+            ("uri", IdentifierSource::Uri),
+        ],
+        "SCEP_IDENTIFIER",
+        "a comma-separated list of serialNumber, commonName and uri",
+        errors,
+    )?;
     if sources.is_empty() {
         errors.push(ConfigError::invalid(
             "SCEP_IDENTIFIER",

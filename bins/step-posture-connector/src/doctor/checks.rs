@@ -635,6 +635,13 @@ mod tests {
     const ID: &str = "0b5b0b2e-4f0d-4b4e-9f0c-1f2e3d4c5b6a";
     const URL: &str = "https://posture.example.com:9443/webhook/device-attest?mode=computer";
 
+    /// Whether `findings` hold one from `check` at `level`.
+    fn has(findings: &[Finding], check: &str, level: Level) -> bool {
+        findings
+            .iter()
+            .any(|f| f.check == check && f.level == level)
+    }
+
     fn us() -> OurSide {
         OurSide {
             webhook_ids: vec![ID.to_owned()],
@@ -755,12 +762,7 @@ mod tests {
             ..webhook("https://other.example.net/hook", "ENRICHING")
         };
         let findings = check(&ca("0.29.0", vec![acme(vec![elsewhere])]), &us());
-        assert!(
-            findings
-                .iter()
-                .any(|f| f.level == Level::Error && f.check == "gate"),
-            "{findings:#?}"
-        );
+        assert!(has(&findings, "gate", Level::Error), "{findings:#?}");
     }
 
     #[test]
@@ -834,11 +836,7 @@ mod tests {
             &ca("0.29.0", vec![acme(vec![webhook(URL, "SCEPCHALLENGE")])]),
             &us(),
         );
-        assert!(
-            scep_kind
-                .iter()
-                .any(|f| f.check == "kind" && f.level == Level::Error)
-        );
+        assert!(has(&scep_kind, "kind", Level::Error));
 
         let mut ssh = webhook(URL, "ENRICHING");
         ssh.cert_type = "SSH".to_owned();
@@ -865,11 +863,7 @@ mod tests {
         let mut oidc = acme(vec![webhook(URL, "ENRICHING")]);
         oidc.kind = "OIDC".to_owned();
         let findings = check(&ca("0.29.0", vec![oidc]), &us());
-        assert!(
-            findings
-                .iter()
-                .any(|f| f.check == "provisioner" && f.level == Level::Error)
-        );
+        assert!(has(&findings, "provisioner", Level::Error));
     }
 
     #[test]
@@ -905,11 +899,7 @@ mod tests {
             &ca("0.29.0", vec![scep(vec![webhook(challenge, "NOTIFYING")])]),
             &us(),
         );
-        assert!(
-            findings
-                .iter()
-                .any(|f| f.check == "kind" && f.level == Level::Error)
-        );
+        assert!(has(&findings, "kind", Level::Error));
         let findings = check(
             &ca(
                 "0.29.0",
@@ -931,11 +921,7 @@ mod tests {
         jwk.kind = "JWK".to_owned();
         jwk.name = "admin".to_owned();
         let findings = check(&ca("0.29.0", vec![jwk]), &us());
-        assert!(
-            findings
-                .iter()
-                .any(|f| f.check == "admin" && f.level == Level::Error)
-        );
+        assert!(has(&findings, "admin", Level::Error));
 
         let mut named = us();
         named.admin_provisioners = vec!["acme-da".to_owned()];
@@ -954,12 +940,7 @@ mod tests {
             &ca("0.30.0", vec![acme(vec![webhook(URL, "ENRICHING")])]),
             &ours,
         );
-        assert!(
-            findings
-                .iter()
-                .any(|f| f.check == "mtls-only" && f.level == Level::Ok),
-            "{findings:#?}"
-        );
+        assert!(has(&findings, "mtls-only", Level::Ok), "{findings:#?}");
     }
 
     #[test]
@@ -977,11 +958,7 @@ mod tests {
         let mut mtls = us();
         mtls.mtls = true;
         let findings = check(&ca("0.29.0", vec![acme(vec![no_client_auth])]), &mtls);
-        assert!(
-            findings
-                .iter()
-                .any(|f| f.check == "mtls" && f.level == Level::Error)
-        );
+        assert!(has(&findings, "mtls", Level::Error));
     }
 
     #[test]

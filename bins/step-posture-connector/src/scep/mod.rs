@@ -139,6 +139,72 @@ impl Refusal {
     }
 }
 
+/// Keys remembered for `ttl` each, at most `max` at once, so that memory stays bounded
+/// whatever the clients send.
+#[derive(Debug)]
+struct Memory<V> {
+    entries: Mutex<HashMap<String, (V, Instant)>>,
+    max: usize,
+    ttl: Duration,
+}
+
+impl<V> Memory<V> {
+    fn new(max: usize, ttl: Duration) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            max,
+            ttl,
+        }
+    }
+
+    /// The entries as of `now`, locked; when the memory is full, expired entries are
+    /// dropped first.
+    fn pruned(&self, now: Instant) -> Pruned<'_, V> {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= self.max {
+            entries.retain(|_, (_, at)| now.duration_since(*at) < self.ttl);
+        }
+        Pruned {
+            entries,
+            memory: self,
+            now,
+        }
+    }
+}
+
+/// A [`Memory`]'s entries, locked, as of `now`.
+struct Pruned<'a, V> {
+    entries: std::sync::MutexGuard<'a, HashMap<String, (V, Instant)>>,
+    memory: &'a Memory<V>,
+    now: Instant,
+}
+
+impl<V> Pruned<'_, V> {
+    fn fresh(&self, at: Instant) -> bool {
+        self.now.duration_since(at) < self.memory.ttl
+    }
+
+    /// Whether `key` was remembered less than the memory's `ttl` ago.
+    fn is_fresh(&self, key: &str) -> bool {
+        self.entries.get(key).is_some_and(|(_, at)| self.fresh(*at))
+    }
+
+    /// Remembers `value` under `key`, unless the memory is full.
+    fn insert_if_room(&mut self, key: &str, value: V) {
+        if self.entries.len() < self.memory.max {
+            self.entries.insert(key.to_owned(), (value, self.now));
+        }
+    }
+
+    /// Forgets `key`, returning its value if it was still fresh.
+    fn take_fresh(&mut self, key: &str) -> Option<V> {
+        match self.entries.remove(key) {
+            Some((value, at)) if self.fresh(at) => Some(value),
+            _ => None,
+        }
+    }
+}
+
 /// The SCEP gate's state: the challenge methods and what it remembers.
 #[derive(Debug)]
 pub(crate) struct ScepGate {
@@ -149,10 +215,10 @@ pub(crate) struct ScepGate {
     signed: Option<SignedChallenges>,
     /// `user:password` of `SCEP_ISSUER_BASIC_AUTH`, ready for constant-time comparison.
     issuer: Option<StaticChallenge>,
-    notifications: Mutex<HashMap<String, Instant>>,
+    notifications: Memory<()>,
     intune: Option<IntuneScepClient>,
     /// Transactions Intune validated → (the base64 CSR, when), for their notifications.
-    intune_transactions: Mutex<HashMap<String, (String, Instant)>>,
+    intune_transactions: Memory<String>,
 }
 
 impl ScepGate {
@@ -180,9 +246,9 @@ impl ScepGate {
                 expected.extend_from_slice(credentials.password.expose());
                 StaticChallenge::new(&expected)
             }),
-            notifications: Mutex::new(HashMap::new()),
+            notifications: Memory::new(MAX_NOTIFICATIONS, NOTIFICATION_MEMORY),
             intune,
-            intune_transactions: Mutex::new(HashMap::new()),
+            intune_transactions: Memory::new(MAX_INTUNE_TRANSACTIONS, INTUNE_MEMORY),
         })
     }
 
@@ -307,32 +373,17 @@ impl ScepGate {
     }
 
     fn remember_intune(&self, transaction: &str, csr: String) {
-        let mut remembered = self
-            .intune_transactions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        if remembered.len() >= MAX_INTUNE_TRANSACTIONS {
-            remembered.retain(|_, (_, at)| now.duration_since(*at) < INTUNE_MEMORY);
-        }
         // Past the bound, a transaction is not remembered: its notification is not
         // forwarded, which Intune tolerates, rather than memory growing without end.
-        if remembered.len() < MAX_INTUNE_TRANSACTIONS {
-            remembered.insert(transaction.to_owned(), (csr, now));
-        }
+        let mut remembered = self.intune_transactions.pruned(Instant::now());
+        remembered.insert_if_room(transaction, csr);
     }
 
     /// The base64 CSR of a transaction Intune validated, forgotten as it is taken, so each
     /// transaction is notified once.
     fn take_intune(&self, transaction: &str) -> Option<String> {
-        let mut remembered = self
-            .intune_transactions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match remembered.remove(transaction) {
-            Some((csr, at)) if at.elapsed() < INTUNE_MEMORY => Some(csr),
-            _ => None,
-        }
+        let mut remembered = self.intune_transactions.pruned(Instant::now());
+        remembered.take_fresh(transaction)
     }
 
     /// After Intune validated a request that the gate then refused (posture): tells Intune
@@ -403,23 +454,12 @@ impl ScepGate {
     /// Whether this notification was already delivered (step-ca retries once after a 5xx or
     /// a lost answer); remembers it otherwise.
     pub(crate) fn already_notified(&self, key: &str) -> bool {
-        let mut seen = self
-            .notifications
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        if seen.len() >= MAX_NOTIFICATIONS {
-            seen.retain(|_, at| now.duration_since(*at) < NOTIFICATION_MEMORY);
+        let mut seen = self.notifications.pruned(Instant::now());
+        if seen.is_fresh(key) {
+            return true;
         }
-        match seen.get(key) {
-            Some(at) if now.duration_since(*at) < NOTIFICATION_MEMORY => true,
-            _ => {
-                if seen.len() < MAX_NOTIFICATIONS {
-                    seen.insert(key.to_owned(), now);
-                }
-                false
-            }
-        }
+        seen.insert_if_room(key, ());
+        false
     }
 }
 

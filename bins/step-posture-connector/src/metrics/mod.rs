@@ -5,7 +5,11 @@
 //! into an existing series takes a read lock and a few atomic operations, and allocates
 //! only for a provider's custom (owned) deny code. Counters that providers keep themselves
 //! (tokens, caches, requests: [`ProviderCounters`]) are read when Prometheus scrapes,
-//! through a [`Collector`], the same way for every provider.
+//! through a [`Collector`](prometheus_client::collector::Collector), the same way for every provider.
+//!
+//! This file holds the registry and the recording helpers; `collectors` the series read at
+//! scrape time, and `listener` the plain-HTTP listener, which reuses the webhook port's
+//! admission and connection handling.
 //!
 //! | series | labels |
 //! |---|---|
@@ -30,47 +34,26 @@
 //! | `step_posture_build_info` | `version` |
 
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
 use posture_core::{DenyCode, DeviceMode};
 use posture_core::{ProviderCounters, ReloadableList};
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
-};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-use crate::admission::{self, Admission};
-use crate::config::Limits;
-use crate::connection::{self, Protocols};
-use crate::handler::{self, App};
 use crate::tls::TlsState;
 
-/// Connections the metrics listener serves at once; Prometheus and the probes need a few.
-pub(crate) const MAX_METRICS_CONNECTIONS: usize = 32;
+mod collectors;
+mod listener;
 
-/// Connections one client address may hold on the metrics listener: a quarter, as
-/// `MAX_CONNECTIONS_PER_ADDRESS` is by default on the webhook port.
-pub(crate) const MAX_METRICS_CONNECTIONS_PER_ADDRESS: usize = MAX_METRICS_CONNECTIONS / 4;
-
-/// The OpenMetrics text content type.
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+use collectors::{DevicesCollector, ProviderCollector, TlsCollector};
+pub(crate) use listener::serve;
 
 /// How a webhook request ended, as the `outcome` label spells it.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -542,197 +525,6 @@ fn mode_label(mode: DeviceMode) -> &'static str {
         DeviceMode::Auto => "auto",
         _ => "unspecified",
     }
-}
-
-/// One series of a provider counter: its labels and value.
-type Series = (Vec<(&'static str, String)>, u64);
-
-/// Exports every provider's [`ProviderCounters`] at scrape time: one family per counter
-/// name, whichever providers report it, with `provider` as the first label.
-#[derive(Debug)]
-struct ProviderCollector {
-    sources: Vec<(String, Arc<dyn ProviderCounters>)>,
-}
-
-impl Collector for ProviderCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
-        // Families in the order their names first appear.
-        let mut families: Vec<(&str, &str, bool, Vec<Series>)> = Vec::new();
-        for (provider, source) in &self.sources {
-            for sample in source.samples() {
-                let mut labels = Vec::with_capacity(sample.labels.len() + 1);
-                labels.push(("provider", provider.clone()));
-                labels.extend(sample.labels);
-                let family = families
-                    .iter_mut()
-                    .find(|(name, _, gauge, _)| *name == sample.name && *gauge == sample.gauge);
-                match family {
-                    Some((.., series)) => series.push((labels, sample.value)),
-                    None => families.push((
-                        sample.name,
-                        sample.help,
-                        sample.gauge,
-                        vec![(labels, sample.value)],
-                    )),
-                }
-            }
-        }
-        for (name, help, gauge, series) in families {
-            let kind = if gauge {
-                MetricType::Gauge
-            } else {
-                MetricType::Counter
-            };
-            let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
-            for (labels, value) in series {
-                let labels: Vec<(&str, &str)> =
-                    labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                let family = metric.encode_family(&labels)?;
-                if gauge {
-                    ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(family)?;
-                } else {
-                    ConstCounter::new(value).encode(family)?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Exports the served certificate's expiry at scrape time.
-#[derive(Debug)]
-struct TlsCollector {
-    tls: Arc<ArcSwap<TlsState>>,
-}
-
-impl Collector for TlsCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
-        let Some(not_after) = self.tls.load().not_after else {
-            return Ok(());
-        };
-        let seconds = not_after
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let metric = encoder.encode_descriptor(
-            "tls_certificate_expiry_timestamp_seconds",
-            "When the server certificate served to new connections expires (Unix time).",
-            None,
-            MetricType::Gauge,
-        )?;
-        ConstGauge::new(seconds).encode(metric)
-    }
-}
-
-/// Exports the device count of the file provider's current list, and how long it has been
-/// out of date, at scrape time.
-#[derive(Debug)]
-struct DevicesCollector {
-    file: Arc<dyn ReloadableList>,
-    stale_since: Arc<Mutex<Option<Instant>>>,
-}
-
-impl Collector for DevicesCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
-        let devices = i64::try_from(self.file.len()).unwrap_or(i64::MAX);
-        let metric = encoder.encode_descriptor(
-            "devices",
-            "Devices in the file provider's current list.",
-            None,
-            MetricType::Gauge,
-        )?;
-        ConstGauge::new(devices).encode(metric)?;
-        // Computed now rather than stored, so the value keeps rising between polls.
-        let stale = self
-            .stale_since
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .map_or(0.0, |since| since.elapsed().as_secs_f64());
-        let metric = encoder.encode_descriptor(
-            "devices_stale",
-            "How long the device file on disk has differed from the list served, without a successful reload; 0 when current.",
-            Some(&Unit::Seconds),
-            MetricType::Gauge,
-        )?;
-        ConstGauge::new(stale).encode(metric)
-    }
-}
-
-/// Serves `GET /metrics`, and `/livez` and `/readyz` as the webhook port does, over plain
-/// HTTP/1.1 until `shutdown` completes. Nothing else: the webhook is never served here.
-///
-/// The health endpoints are here too so that probes work when the webhook port requires
-/// a client certificate (`ENABLE_MTLS=1`), which kubelets and Docker don't have. So this
-/// listener has the webhook port's admission rules and timeouts from `limits`, with
-/// [`MAX_METRICS_CONNECTIONS`] connections of which [`MAX_METRICS_CONNECTIONS_PER_ADDRESS`]
-/// per client address: a flood of idle sockets cannot fail the probes.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    metrics: Arc<Metrics>,
-    app: Arc<App>,
-    limits: Limits,
-    shutdown: impl Future<Output = ()>,
-) {
-    let protocols = Arc::new(Protocols::new(limits));
-    let admission = Admission::new(MAX_METRICS_CONNECTIONS, MAX_METRICS_CONNECTIONS_PER_ADDRESS);
-    // Dropped at the end: every connection then closes gracefully.
-    let (_stop, stopping) = watch::channel(false);
-    let shutdown = std::pin::pin!(shutdown);
-    admission::accept_loop(
-        &listener,
-        &admission,
-        shutdown,
-        "metrics",
-        move |tcp, peer, slot| {
-            let metrics = metrics.clone();
-            let app = app.clone();
-            let handler = move |request: Request<Incoming>| {
-                let metrics = metrics.clone();
-                let app = app.clone();
-                async move { route(&metrics, app, request).await }
-            };
-            tokio::spawn(connection::serve(
-                tcp,
-                false,
-                handler,
-                protocols.clone(),
-                stopping.clone(),
-                peer,
-                slot,
-            ));
-        },
-    )
-    .await;
-}
-
-async fn route(
-    metrics: &Metrics,
-    app: Arc<App>,
-    request: Request<Incoming>,
-) -> Response<Full<Bytes>> {
-    match (request.uri().path(), request.method()) {
-        ("/metrics", &Method::GET) => match metrics.encode() {
-            Ok(text) => {
-                let mut response = Response::new(Full::new(Bytes::from(text)));
-                response
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
-                response
-            }
-            Err(_) => status(StatusCode::INTERNAL_SERVER_ERROR),
-        },
-        ("/livez" | "/readyz", _) => match handler::handle(app, request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        },
-        ("/metrics", _) => status(StatusCode::METHOD_NOT_ALLOWED),
-        _ => status(StatusCode::NOT_FOUND),
-    }
-}
-
-fn status(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    response
 }
 
 #[cfg(test)]
