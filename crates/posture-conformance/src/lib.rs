@@ -44,6 +44,8 @@
 //! # }
 //! ```
 
+pub mod sync;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
