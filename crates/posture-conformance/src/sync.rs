@@ -499,6 +499,48 @@ pub async fn assert_same_decisions<'r, P: PostureProvider>(
     tally
 }
 
+/// What [`synced_decisions_equal_live`] found.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Equivalence {
+    /// The report of the sync.
+    pub report: SyncReport,
+    /// The synced provider's decisions.
+    pub tally: Tally,
+    /// The requests the fake received while both providers answered.
+    pub requests: u64,
+}
+
+/// Syncs `synced`, then asks it and `live` for each of `serials` (as
+/// [`SyncFixture::request`] asks for it) and panics, naming the serial, where the answers
+/// differ.
+pub async fn synced_decisions_equal_live<F: SyncFixture>(
+    fixture: &F,
+    synced: &F::Provider,
+    live: &F::Provider,
+    serials: &[String],
+) -> Equivalence {
+    let report = sync_ok(fixture, synced).await;
+    let requests: Vec<LookupRequest> = serials.iter().map(|s| fixture.request(s)).collect();
+    let before = fixture.requests();
+    let tally = assert_same_decisions(synced, live, &requests).await;
+    Equivalence {
+        report,
+        tally,
+        requests: fixture.requests() - before,
+    }
+}
+
+/// Sync settings that sync every hour, for a provider's `with_sync`.
+///
+/// ```
+/// let settings = posture_conformance::sync::hourly();
+/// assert_eq!(settings.interval().as_secs(), 3600);
+/// ```
+pub fn hourly() -> SyncSettings {
+    SyncSettings::new("", "").every(Duration::from_secs(3600))
+}
+
 fn enrol_numbered<F: SyncFixture>(fixture: &F, count: usize) {
     for n in 0..count {
         fixture.enrol(&numbered(n));

@@ -8,9 +8,7 @@ use std::time::Duration;
 use posture_addigy::{AddigyConfig, AddigyProvider};
 use posture_conformance::sync;
 use posture_conformance::{sync_fixture, sync_scenarios};
-use posture_core::LookupRequest;
 use posture_fakes::addigy::{FakeAddigy, FakeAddigyDevice, STAFF_POLICY_ID};
-use posture_http::sync::SyncSettings;
 
 use crate::support::{decide, fake, provider};
 
@@ -25,9 +23,7 @@ fn strict(config: AddigyConfig) -> AddigyConfig {
 }
 
 fn hourly(config: AddigyConfig) -> AddigyConfig {
-    config
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    config.with_sync(sync::hourly()).unwrap()
 }
 
 /// Every state Addigy reports, over two pages of 100, and the identifiers a lookup may ask
@@ -72,23 +68,19 @@ fn populate(addigy: &FakeAddigy) -> Vec<String> {
 
 #[tokio::test]
 async fn synced_decisions_equal_live_decisions_device_by_device() {
-    let addigy = fake().await;
-    let serials = populate(&addigy);
-    let live = provider(&addigy, strict);
-    let synced = provider(&addigy, |c| hourly(strict(c)));
-    let report = synced.sync_inventory().await.unwrap();
-    assert_eq!(report.devices, 141, "140 Macs and one serial twice");
-    assert_eq!(report.calls, 2, "143 records in pages of 100");
-    let after_sync = addigy.stats().requests;
-    let requests = serials.iter().map(LookupRequest::new).collect::<Vec<_>>();
-    sync::assert_same_decisions(&synced, &live, &requests)
-        .await
-        .assert_mixed(40, 60);
+    let addigy = Fixture(fake().await);
+    let serials = populate(&addigy.0);
+    let live = provider(&addigy.0, strict);
+    let synced = provider(&addigy.0, |c| hourly(strict(c)));
+    let run = sync::synced_decisions_equal_live(&addigy, &synced, &live, &serials).await;
+    assert_eq!(run.report.devices, 141, "140 Macs and one serial twice");
+    assert_eq!(run.report.calls, 2, "143 records in pages of 100");
+    run.tally.assert_mixed(40, 60);
     // The live provider searched once per distinct well-formed serial (142: the
     // lower-cased one comes from its cache); the synced one only for the serial Addigy
     // doesn't have.
-    assert_eq!(addigy.stats().requests - after_sync, 142 + 1);
-    assert_eq!(addigy.stats().rate_limited, 0);
+    assert_eq!(run.requests, 142 + 1);
+    assert_eq!(addigy.0.stats().rate_limited, 0);
 }
 
 sync_fixture! {

@@ -2,13 +2,11 @@
 //! host; hosts the list can't decide alike left to live lookups; fall-back for hosts
 //! enrolled since; a sync failing midway; a rate-limited page.
 
-use std::time::Duration;
-
 use posture_conformance::{sync, sync_fixture, sync_scenarios};
 use posture_core::{Decision, LookupRequest, PostureProvider};
 use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
 use posture_fleet::{FleetConfig, FleetProvider, SYNC_PAGE_SIZE};
-use posture_http::sync::{FromIndex, SyncSettings};
+use posture_http::sync::FromIndex;
 
 async fn fake() -> FakeFleet {
     FakeFleet::start().await.unwrap()
@@ -32,9 +30,7 @@ fn strict(config: FleetConfig) -> FleetConfig {
 }
 
 fn hourly(config: FleetConfig) -> FleetConfig {
-    config
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    config.with_sync(sync::hourly()).unwrap()
 }
 
 fn strict_hourly(config: FleetConfig) -> FleetConfig {
@@ -84,12 +80,14 @@ fn populate(fleet: &FakeFleet) -> Vec<String> {
 
 #[tokio::test]
 async fn synced_decisions_equal_live_decisions_host_by_host() {
-    let fleet = fake().await;
-    let serials = populate(&fleet);
+    let fixture = Fixture(fake().await);
+    let fleet = &fixture.0;
+    let serials = populate(fleet);
     let listed = (SYNC_PAGE_SIZE + 24) as u64;
-    let live = provider(&fleet, strict);
-    let synced = provider(&fleet, strict_hourly);
-    let report = synced.sync_inventory().await.unwrap();
+    let live = provider(fleet, strict);
+    let synced = provider(fleet, strict_hourly);
+    let run = sync::synced_decisions_equal_live(&fixture, &synced, &live, &serials).await;
+    let report = run.report;
     // Left out: no serial (1), the victim and the impostor's hostname (1), device_mapping (1).
     assert_eq!(report.devices as u64, listed - 3);
     assert_eq!(
@@ -107,11 +105,7 @@ async fn synced_decisions_equal_live_decisions_host_by_host() {
         )),
         "{lines}"
     );
-    let after_sync = fleet.stats().host_requests;
-    let requests = serials.iter().map(LookupRequest::new).collect::<Vec<_>>();
-    sync::assert_same_decisions(&synced, &live, &requests)
-        .await
-        .assert_mixed(100, 300);
+    run.tally.assert_mixed(100, 300);
     let user = |serial: &str| {
         let decision = match synced.inventory().lookup(serial) {
             FromIndex::Decided(decision) => decision,
@@ -125,11 +119,7 @@ async fn synced_decisions_equal_live_decisions_host_by_host() {
     // and the UDID; the lower-cased one comes from its cache); the synced one only for the
     // victim, the device_mapping host and the serial Fleet doesn't have.
     let distinct = serials.len() as u64 - 3 - 1;
-    assert_eq!(
-        fleet.stats().host_requests - after_sync,
-        distinct + 3,
-        "{distinct} live, 3 synced"
-    );
+    assert_eq!(run.requests, distinct + 3, "{distinct} live, 3 synced");
 }
 
 #[tokio::test]

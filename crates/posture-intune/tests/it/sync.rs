@@ -2,13 +2,11 @@
 //! device, group membership included; fall-back for devices enrolled since; a sync failing
 //! midway; a throttled page.
 
-use std::time::Duration;
-
 use posture_conformance::{sync, sync_fixture, sync_scenarios};
 use posture_core::{PostureProvider, ProviderCounters};
 use posture_fakes::Fault;
 use posture_fakes::intune::{FakeIntune, FakeManagedDevice};
-use posture_http::sync::{FromIndex, SyncSettings};
+use posture_http::sync::FromIndex;
 use posture_intune::{IntuneConfig, IntuneProvider};
 
 use crate::support::{decide, fake, provider};
@@ -23,15 +21,11 @@ fn strict(config: IntuneConfig) -> IntuneConfig {
 }
 
 fn hourly(config: IntuneConfig) -> IntuneConfig {
-    strict(config)
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    strict(config).with_sync(sync::hourly()).unwrap()
 }
 
 fn hourly_without_group(config: IntuneConfig) -> IntuneConfig {
-    config
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    config.with_sync(sync::hourly()).unwrap()
 }
 
 /// Calls the fake received: tokens and Graph requests of every kind.

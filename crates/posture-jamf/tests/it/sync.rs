@@ -2,12 +2,10 @@
 //! device and mode by mode; fall-back for devices enrolled since; a sync failing midway;
 //! pages retried after `Retry-After`; families the sync can't list.
 
-use std::time::Duration;
-
-use posture_conformance::{sync_fixture, sync_scenarios};
+use posture_conformance::{sync, sync_fixture, sync_scenarios};
 use posture_core::{DeviceMode, LookupRequest, PostureProvider, ProviderKind};
 use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf, FakePrivilege};
-use posture_http::sync::{FromIndex, SyncSettings};
+use posture_http::sync::FromIndex;
 use posture_jamf::{JamfApi, JamfConfig, JamfProvider};
 
 use crate::support::{decide, fake, lookup, provider};
@@ -28,15 +26,11 @@ fn strict(config: JamfConfig) -> JamfConfig {
 }
 
 fn hourly(config: JamfConfig) -> JamfConfig {
-    strict(config)
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    strict(config).with_sync(sync::hourly()).unwrap()
 }
 
 fn hourly_plain(config: JamfConfig) -> JamfConfig {
-    config
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    config.with_sync(sync::hourly()).unwrap()
 }
 
 /// A fleet of every state the provider tells apart, in both families, and the serials a

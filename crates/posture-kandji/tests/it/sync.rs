@@ -1,12 +1,8 @@
 //! Inventory sync (`KANDJI_SYNC_INTERVAL`): the same decisions as live lookups, device by
 //! device; fall-back for devices enrolled since; a sync failing midway.
 
-use std::time::Duration;
-
 use posture_conformance::{sync, sync_fixture, sync_scenarios};
-use posture_core::LookupRequest;
 use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
-use posture_http::sync::SyncSettings;
 use posture_kandji::{Blueprint, KandjiConfig, KandjiProvider};
 
 use crate::support::{fake, provider};
@@ -20,9 +16,7 @@ fn strict(config: KandjiConfig) -> KandjiConfig {
 }
 
 fn hourly(config: KandjiConfig) -> KandjiConfig {
-    strict(config)
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    strict(config).with_sync(sync::hourly()).unwrap()
 }
 
 /// A fleet of every state Kandji reports, over two pages of 300, and the serials a
@@ -61,24 +55,23 @@ fn populate(kandji: &FakeKandji) -> Vec<String> {
 
 #[tokio::test]
 async fn synced_decisions_equal_live_decisions_device_by_device() {
-    let kandji = fake().await;
-    let serials = populate(&kandji);
+    let kandji = Fixture(fake().await);
+    let serials = populate(&kandji.0);
     // Two providers at 50 a second each: more than one tenant's limit.
-    kandji.set_rate_limits(1000, 100_000);
-    let live = provider(&kandji, strict);
-    let synced = provider(&kandji, hourly);
-    let report = synced.sync_inventory().await.unwrap();
-    assert_eq!(report.devices, 312, "310 Macs, an iPhone, one serial twice");
-    assert_eq!(report.calls, 2, "313 records in pages of 300");
-    let after_sync = kandji.stats().requests;
-    let requests = serials.iter().map(LookupRequest::new).collect::<Vec<_>>();
-    sync::assert_same_decisions(&synced, &live, &requests)
-        .await
-        .assert_mixed(80, 200);
+    kandji.0.set_rate_limits(1000, 100_000);
+    let live = provider(&kandji.0, strict);
+    let synced = provider(&kandji.0, hourly);
+    let run = sync::synced_decisions_equal_live(&kandji, &synced, &live, &serials).await;
+    assert_eq!(
+        run.report.devices, 312,
+        "310 Macs, an iPhone, one serial twice"
+    );
+    assert_eq!(run.report.calls, 2, "313 records in pages of 300");
+    run.tally.assert_mixed(80, 200);
     // The live provider called Kandji once a distinct well-formed serial (313: the serial
     // listed twice and the lower-cased one come from its cache); the synced one only for
     // the one serial Kandji doesn't have.
-    assert_eq!(kandji.stats().requests - after_sync, 313 + 1);
+    assert_eq!(run.requests, 313 + 1);
 }
 
 sync_fixture! {

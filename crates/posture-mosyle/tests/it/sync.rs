@@ -1,8 +1,6 @@
 //! Inventory sync (`MOSYLE_SYNC_INTERVAL`): the same decisions as live lookups, device by
 //! device and mode by mode; fall-back for devices enrolled since; a sync failing midway.
 
-use std::time::Duration;
-
 use posture_conformance::{sync, sync_fixture, sync_scenarios};
 use posture_core::{DeviceMode, LookupRequest};
 use posture_fakes::Fault;
@@ -19,9 +17,7 @@ fn strict(config: MosyleConfig) -> MosyleConfig {
 }
 
 fn hourly(config: MosyleConfig) -> MosyleConfig {
-    config
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    config.with_sync(sync::hourly()).unwrap()
 }
 
 /// Every device state the provider tells apart, over three pages of Macs, and the
@@ -106,34 +102,31 @@ fn calls(mosyle: &FakeMosyle) -> u64 {
 
 #[tokio::test]
 async fn synced_decisions_equal_live_decisions_device_by_device() {
-    let mosyle = fake().await;
-    let serials = populate(&mosyle);
-    let live = provider(&mosyle, strict);
-    let synced = provider(&mosyle, |c| hourly(strict(c)));
-    let report = synced.sync_inventory().await.unwrap();
+    let fixture = Fixture(fake().await);
+    let mosyle = &fixture.0;
+    let serials = populate(mosyle);
+    let live = provider(mosyle, strict);
+    let synced = provider(mosyle, |c| hourly(strict(c)));
+    let run = sync::synced_decisions_equal_live(&fixture, &synced, &live, &serials).await;
+    let report = run.report;
     // Devices are indexed per os: 232 Mac serials, 13 iPad serials, an Apple TV.
     assert_eq!(report.devices, 232 + 13 + 1);
     // Macs in 3 pages of 100, one page each for ios, tvos and visionos; group names
     // resolved for mac, ios and tvos; the members of groups 210, 220 and 310.
     assert_eq!(report.calls, 3 + 3 + 3 + 3);
-    let after_sync = calls(&mosyle);
-    let auto = |serial: &String| LookupRequest::new(serial).with_mode(DeviceMode::Auto);
-    let requests = serials.iter().map(auto).collect::<Vec<_>>();
-    sync::assert_same_decisions(&synced, &live, &requests)
-        .await
-        .assert_mixed(40, 150);
+    run.tally.assert_mixed(40, 150);
     // The synced provider called Mosyle only for the one serial it doesn't have: its
     // four `os` lists.
     let live_calls = {
-        let probe = provider(&mosyle, strict);
-        let before = calls(&mosyle);
+        let probe = provider(mosyle, strict);
+        let before = calls(mosyle);
         for serial in &serials {
             decide(&probe, serial).await;
         }
-        calls(&mosyle) - before
+        calls(mosyle) - before
     };
     assert!(live_calls > 250, "{live_calls}");
-    let synced_calls = calls(&mosyle) - after_sync - 2 * live_calls;
+    let synced_calls = run.requests - live_calls;
     assert_eq!(synced_calls, 4);
     // Each mode too: a Mac asked for as a mobile device, or an iPad as a computer, is not
     // in that os's index and is looked up live, to the same answer.
@@ -165,7 +158,7 @@ async fn mosyle_business_syncs_in_its_own_dialect() {
     let c = mosyle.connection();
     let business = MosyleConfig::new(&c.business_url, c.access_token, c.email, c.password)
         .unwrap()
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
+        .with_sync(sync::hourly())
         .unwrap();
     let synced = MosyleProvider::new(business.clone()).unwrap();
     let live = MosyleProvider::new(business.with_sync(SyncSettings::new("", "")).unwrap()).unwrap();
@@ -202,6 +195,11 @@ sync_fixture! {
 
     fn request(&self, serial: &str) -> LookupRequest {
         LookupRequest::new(serial).with_mode(DeviceMode::Auto)
+    }
+
+    /// Device and group lists: the requests lookups and syncs send.
+    fn requests(&self) -> u64 {
+        calls(&self.0)
     }
 
     /// Tokens expire too, so that readiness would have to ask for one.
