@@ -44,6 +44,7 @@
 //! # }
 //! ```
 
+pub mod support;
 pub mod sync;
 
 use std::fmt;

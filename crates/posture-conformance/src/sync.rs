@@ -16,11 +16,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use posture_core::{
-    BuiltProvider, Decision, LookupRequest, PostureProvider, ProviderError, ProviderKind,
-};
+use posture_core::{BuiltProvider, LookupRequest, PostureProvider, ProviderError, ProviderKind};
 pub use posture_http::sync::{FromIndex, Inventory, SyncReport, SyncSettings};
 
+use crate::support::answer;
 use crate::{Fault, Upstream};
 
 /// How a [`SyncFixture`]'s fake fails one page of a sync.
@@ -399,33 +398,6 @@ macro_rules! sync_scenarios {
     };
 }
 
-/// `provider`'s decision for `request`; panics on an error.
-///
-/// ```
-/// use posture_conformance::sync::decide;
-/// use posture_core::{Decision, LookupRequest, PostureProvider, ProviderError};
-///
-/// #[derive(Debug)]
-/// struct Everyone;
-/// impl PostureProvider for Everyone {
-///     fn name(&self) -> &str { "everyone" }
-///     async fn lookup(&self, _: &LookupRequest) -> Result<Decision, ProviderError> {
-///         Ok(Decision::allow())
-///     }
-/// }
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// assert!(decide(&Everyone, &LookupRequest::new("C02XL0GJJG5J")).await.is_allowed());
-/// # }
-/// ```
-pub async fn decide<P: PostureProvider>(provider: &P, request: &LookupRequest) -> Decision {
-    match provider.lookup(request).await {
-        Ok(decision) => decision,
-        Err(err) => panic!("{}: {err}", request.identifier()),
-    }
-}
-
 /// How many of a run of decisions allowed and denied.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 #[non_exhaustive]
@@ -482,10 +454,10 @@ pub async fn assert_same_decisions<'r, P: PostureProvider>(
 ) -> Tally {
     let mut tally = Tally::default();
     for request in requests {
-        let from_index = decide(synced, request).await;
+        let from_index = answer(synced, request).await;
         assert_eq!(
             from_index,
-            decide(live, request).await,
+            answer(live, request).await,
             "{} {:?}",
             request.identifier(),
             request.mode()
@@ -570,15 +542,15 @@ pub async fn a_device_enrolled_after_the_sync_is_looked_up_live<F: SyncFixture>(
         FromIndex::NotListed
     );
     let before = fixture.requests();
-    assert!(decide(&synced, &later).await.is_allowed());
+    assert!(answer(&synced, &later).await.is_allowed());
     assert_eq!(fixture.requests(), before + 1, "one live lookup");
     // The next sync lists it: no more calls for it.
     sync_ok(fixture, &synced).await;
     fixture.clear_cache(&synced);
     let before = fixture.requests();
-    assert!(decide(&synced, &later).await.is_allowed());
+    assert!(answer(&synced, &later).await.is_allowed());
     let first = fixture.request("C02SYNCFIRST");
-    assert!(decide(&synced, &first).await.is_allowed());
+    assert!(answer(&synced, &first).await.is_allowed());
     assert_eq!(fixture.requests(), before);
 }
 

@@ -123,7 +123,7 @@ async fn bursts_stay_within_the_client_side_limit_and_never_get_the_key_blocked(
     let started = tokio::time::Instant::now();
     let results = posture_fakes::at_once(10, |i| {
         let p = p.clone();
-        async move { lookup(&p, &format!("C02BURST{i:04}")).await }
+        async move { lookup(&*p, &format!("C02BURST{i:04}")).await }
     })
     .await;
     assert!(

@@ -112,7 +112,7 @@ async fn a_sync_shares_the_client_side_limit_with_lookups_and_never_gets_the_key
     let started = tokio::time::Instant::now();
     let lookups = posture_fakes::at_once(4, |n| {
         let synced = synced.clone();
-        async move { decide(&synced, &format!("C02SYNC{n:05}")).await }
+        async move { decide(&*synced, &format!("C02SYNC{n:05}")).await }
     });
     let (report, decisions) = tokio::join!(synced.sync_inventory(), lookups);
     let report = report.unwrap();

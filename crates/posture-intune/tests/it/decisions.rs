@@ -186,12 +186,12 @@ async fn decisions_are_cached_and_concurrent_lookups_share_one_call() {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let p = intune_provider.clone();
-        tasks.spawn(async move { decide(&p, MAC).await.is_allowed() });
+        tasks.spawn(async move { decide(&*p, MAC).await.is_allowed() });
     }
     while let Some(allowed) = tasks.join_next().await {
         assert!(allowed.unwrap());
     }
-    assert!(decide(&intune_provider, MAC).await.is_allowed());
+    assert!(decide(&*intune_provider, MAC).await.is_allowed());
     let stats = intune.stats();
     assert_eq!((stats.token_requests, stats.device_requests), (1, 1));
     let own = intune_provider.stats();
@@ -200,10 +200,10 @@ async fn decisions_are_cached_and_concurrent_lookups_share_one_call() {
 
     // A removed device stays allowed for the TTL, then is seen as gone once cleared.
     intune.remove_device(MAC);
-    assert!(decide(&intune_provider, MAC).await.is_allowed());
+    assert!(decide(&*intune_provider, MAC).await.is_allowed());
     intune_provider.clear_cache();
     assert_eq!(
-        code(&decide(&intune_provider, MAC).await),
+        code(&decide(&*intune_provider, MAC).await),
         Some("deviceNotFound")
     );
 }

@@ -1,6 +1,6 @@
 //! Helpers shared by the test modules.
 
-use posture_core::{Decision, LookupRequest, PostureProvider, ProviderError};
+pub(crate) use posture_conformance::support::{decide, deny_code as code, lookup};
 use posture_fakes::intune::{FakeIntune, TestCertificate};
 use posture_intune::{ClientCertificate, IntuneConfig, IntuneProvider};
 
@@ -27,19 +27,4 @@ pub(crate) fn provider(
     tune: impl FnOnce(IntuneConfig) -> IntuneConfig,
 ) -> IntuneProvider {
     IntuneProvider::new(tune(config(intune))).unwrap()
-}
-
-pub(crate) async fn lookup(
-    provider: &IntuneProvider,
-    serial: &str,
-) -> Result<Decision, ProviderError> {
-    provider.lookup(&LookupRequest::new(serial)).await
-}
-
-pub(crate) async fn decide(provider: &IntuneProvider, serial: &str) -> Decision {
-    lookup(provider, serial).await.unwrap()
-}
-
-pub(crate) fn code(decision: &Decision) -> Option<&str> {
-    decision.deny_code().map(|c| c.as_str())
 }

@@ -127,7 +127,7 @@ async fn synced_decisions_equal_live_decisions_device_by_device() {
         streams.spawn(async move {
             let mut decisions = Vec::new();
             for serial in chunk {
-                decisions.push(decide(&live, &serial).await);
+                decisions.push(decide(&*live, &serial).await);
             }
             (stream, decisions)
         });

@@ -24,7 +24,7 @@ async fn one_token_for_many_concurrent_lookups_with_the_default_scope() {
     for i in 0..40 {
         let p = intune_provider.clone();
         tasks.spawn(async move {
-            decide(&p, &format!("C02XL0GJJG{:02}", i % 10))
+            decide(&*p, &format!("C02XL0GJJG{:02}", i % 10))
                 .await
                 .is_allowed()
         });

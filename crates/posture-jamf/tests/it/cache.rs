@@ -50,7 +50,8 @@ async fn concurrent_lookups_of_one_serial_are_coalesced() {
             let mut tasks = tokio::task::JoinSet::new();
             for _ in 0..50 {
                 let jamf_provider = jamf_provider.clone();
-                tasks.spawn(async move { decide(&jamf_provider, MAC, DeviceMode::Computer).await });
+                tasks
+                    .spawn(async move { decide(&*jamf_provider, MAC, DeviceMode::Computer).await });
             }
             while let Some(decision) = tasks.join_next().await {
                 assert!(decision.unwrap().is_allowed());

@@ -340,7 +340,7 @@ async fn at_most_max_connections_requests_are_in_flight() {
     let mut tasks = tokio::task::JoinSet::new();
     for serial in serials {
         let jamf_provider = jamf_provider.clone();
-        tasks.spawn(async move { decide(&jamf_provider, &serial, DeviceMode::Computer).await });
+        tasks.spawn(async move { decide(&*jamf_provider, &serial, DeviceMode::Computer).await });
     }
     while let Some(decision) = tasks.join_next().await {
         assert!(decision.unwrap().is_allowed());
@@ -375,7 +375,7 @@ async fn a_lookup_queued_past_its_timeout_fails_transiently() {
         let jamf_provider = jamf_provider.clone();
         tasks.spawn(async move {
             lookup(
-                &jamf_provider,
+                &*jamf_provider,
                 &format!("C02SLOW{i:05}"),
                 DeviceMode::Computer,
             )

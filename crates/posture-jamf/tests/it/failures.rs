@@ -101,14 +101,14 @@ async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends() {
         1,
     );
     let limited_at = Instant::now();
-    let err = lookup(&jamf_provider, &serials[0], DeviceMode::MobileDevice)
+    let err = lookup(&*jamf_provider, &serials[0], DeviceMode::MobileDevice)
         .await
         .unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)), "{err}");
     let sent = jamf.stats().lookup_requests;
 
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let err = lookup(&jamf_provider, &serials[1], DeviceMode::MobileDevice)
+    let err = lookup(&*jamf_provider, &serials[1], DeviceMode::MobileDevice)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("Retry-After"), "{err}");
@@ -124,7 +124,7 @@ async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends() {
     tokio::time::sleep(ends.saturating_duration_since(Instant::now())).await;
     let outcomes = at_once(serials.len(), |i| {
         let (jamf_provider, serial) = (jamf_provider.clone(), serials[i].clone());
-        async move { lookup(&jamf_provider, &serial, DeviceMode::MobileDevice).await }
+        async move { lookup(&*jamf_provider, &serial, DeviceMode::MobileDevice).await }
     })
     .await;
     let mut allowed = 0;
@@ -141,7 +141,7 @@ async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends() {
     assert_eq!(jamf.stats().lookup_requests, sent + 1);
     // Its answer opened the way for everyone.
     assert!(
-        decide(&jamf_provider, &serials[1], DeviceMode::MobileDevice)
+        decide(&*jamf_provider, &serials[1], DeviceMode::MobileDevice)
             .await
             .is_allowed()
     );

@@ -1,6 +1,8 @@
 //! Helpers shared by the test modules.
 
-use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider, ProviderError};
+pub(crate) use posture_conformance::support::{
+    decide_as as decide, deny_code as code, lookup_as as lookup,
+};
 use posture_fakes::jamf::FakeJamf;
 use posture_jamf::{JamfApi, JamfConfig, JamfProvider};
 
@@ -23,22 +25,4 @@ pub(crate) fn provider(
 ) -> JamfProvider {
     let config = tune(config(jamf).with_api(api));
     JamfProvider::new(config).unwrap()
-}
-
-pub(crate) async fn lookup(
-    provider: &JamfProvider,
-    serial: &str,
-    mode: DeviceMode,
-) -> Result<Decision, ProviderError> {
-    provider
-        .lookup(&LookupRequest::new(serial).with_mode(mode))
-        .await
-}
-
-pub(crate) async fn decide(provider: &JamfProvider, serial: &str, mode: DeviceMode) -> Decision {
-    lookup(provider, serial, mode).await.unwrap()
-}
-
-pub(crate) fn code(decision: &Decision) -> Option<&str> {
-    decision.deny_code().map(|c| c.as_str())
 }

@@ -26,7 +26,7 @@ async fn hundred_concurrent_lookups_without_a_token_make_one_token_request() {
         for i in 0..100 {
             let jamf_provider = jamf_provider.clone();
             tasks.spawn(
-                async move { decide(&jamf_provider, &serial(i), DeviceMode::Computer).await },
+                async move { decide(&*jamf_provider, &serial(i), DeviceMode::Computer).await },
             );
         }
         while let Some(decision) = tasks.join_next().await {
@@ -48,7 +48,7 @@ async fn an_expired_token_is_renewed_once() {
     jamf.set_token_lifetime(Duration::from_secs(1));
     let jamf_provider = Arc::new(provider(&jamf, posture_jamf::JamfApi::Classic, |c| c));
     assert!(
-        decide(&jamf_provider, &serial(0), DeviceMode::Computer)
+        decide(&*jamf_provider, &serial(0), DeviceMode::Computer)
             .await
             .is_allowed()
     );
@@ -58,7 +58,7 @@ async fn an_expired_token_is_renewed_once() {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 1..20 {
         let jamf_provider = jamf_provider.clone();
-        tasks.spawn(async move { decide(&jamf_provider, &serial(i), DeviceMode::Computer).await });
+        tasks.spawn(async move { decide(&*jamf_provider, &serial(i), DeviceMode::Computer).await });
     }
     while let Some(decision) = tasks.join_next().await {
         assert!(decision.unwrap().is_allowed());

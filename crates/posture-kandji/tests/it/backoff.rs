@@ -54,12 +54,12 @@ async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends() {
         1,
     );
     let limited_at = Instant::now();
-    let err = lookup(&kandji_provider, &serials[0]).await.unwrap_err();
+    let err = lookup(&*kandji_provider, &serials[0]).await.unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)), "{err}");
     let sent = kandji.stats().requests;
 
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let err = lookup(&kandji_provider, &serials[1]).await.unwrap_err();
+    let err = lookup(&*kandji_provider, &serials[1]).await.unwrap_err();
     assert!(err.to_string().contains("Retry-After"), "{err}");
     assert_eq!(kandji.stats().requests, sent, "called within the delay");
 
@@ -69,7 +69,7 @@ async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends() {
     tokio::time::sleep(ends.saturating_duration_since(Instant::now())).await;
     let outcomes = at_once(serials.len(), |i| {
         let (kandji_provider, serial) = (kandji_provider.clone(), serials[i].clone());
-        async move { lookup(&kandji_provider, &serial).await }
+        async move { lookup(&*kandji_provider, &serial).await }
     })
     .await;
     let probes = outcomes.iter().filter(|o| o.is_ok()).count();
@@ -79,5 +79,5 @@ async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends() {
     assert_eq!(probes, 1, "exactly one probe when the delay ends");
     assert_eq!(kandji.stats().requests, sent + 1);
     // Its answer opened the way for everyone.
-    assert!(decide(&kandji_provider, &serials[1]).await.is_allowed());
+    assert!(decide(&*kandji_provider, &serials[1]).await.is_allowed());
 }

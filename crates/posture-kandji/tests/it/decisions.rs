@@ -214,13 +214,13 @@ async fn the_cache_keeps_kandji_requests_to_one_per_device() {
     for i in 0..30 {
         let p = kandji_provider.clone();
         let serial = if i % 2 == 0 { MAC } else { "C02MISSING01" };
-        tasks.spawn(async move { decide(&p, serial).await.is_allowed() == (serial == MAC) });
+        tasks.spawn(async move { decide(&*p, serial).await.is_allowed() == (serial == MAC) });
     }
     while let Some(ok) = tasks.join_next().await {
         assert!(ok.unwrap());
     }
     for _ in 0..5 {
-        assert!(decide(&kandji_provider, MAC).await.is_allowed());
+        assert!(decide(&*kandji_provider, MAC).await.is_allowed());
     }
     assert_eq!(kandji.stats().device_requests, 2);
     assert_eq!(kandji_provider.stats().kandji_requests, 2);

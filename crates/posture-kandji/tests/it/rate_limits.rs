@@ -25,7 +25,7 @@ async fn burst(
     let mut tasks = tokio::task::JoinSet::new();
     for serial in serials {
         let (p, serial) = (kandji_provider.clone(), serial.clone());
-        tasks.spawn(async move { lookup(&p, &serial).await });
+        tasks.spawn(async move { lookup(&*p, &serial).await });
     }
     tasks.join_all().await
 }

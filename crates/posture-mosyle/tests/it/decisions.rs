@@ -203,7 +203,7 @@ async fn one_login_serves_every_lookup_and_a_401_logs_in_again() {
     let p = std::sync::Arc::new(provider(&mosyle, |c| c));
     let results = posture_fakes::at_once(20, |i| {
         let p = p.clone();
-        async move { lookup(&p, &format!("C02BURST{i:04}"), DeviceMode::Computer).await }
+        async move { lookup(p.as_ref(), &format!("C02BURST{i:04}"), DeviceMode::Computer).await }
     })
     .await;
     assert!(

@@ -1,0 +1,77 @@
+//! Lookups as provider tests write them: by serial (and mode), panicking where a test
+//! expects a decision and gets an error.
+//!
+//! ```
+//! use posture_conformance::support::{decide, decide_as, deny_code, lookup};
+//! use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
+//!
+//! /// Allows computers only.
+//! #[derive(Debug)]
+//! struct Computers;
+//! impl PostureProvider for Computers {
+//!     fn name(&self) -> &str { "computers" }
+//!     async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
+//!         match request.mode() {
+//!             DeviceMode::Computer => Ok(Decision::allow()),
+//!             DeviceMode::MobileDevice => Err(ProviderError::permanent("no phones here")),
+//!             _ => Ok(Decision::deny(DenyCode::DEVICE_NOT_FOUND, "say which")),
+//!         }
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let serial = "C02XL0GJJG5J";
+//! assert!(decide_as(&Computers, serial, DeviceMode::Computer).await.is_allowed());
+//! assert_eq!(deny_code(&decide(&Computers, serial).await), Some("deviceNotFound"));
+//! assert!(lookup(&Computers, serial).await.is_ok());
+//! # }
+//! ```
+
+use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider, ProviderError};
+
+/// `provider`'s answer for `serial`, with no mode.
+pub async fn lookup<P: PostureProvider>(
+    provider: &P,
+    serial: &str,
+) -> Result<Decision, ProviderError> {
+    lookup_as(provider, serial, DeviceMode::Unspecified).await
+}
+
+/// `provider`'s answer for `serial` asked for in `mode`.
+pub async fn lookup_as<P: PostureProvider>(
+    provider: &P,
+    serial: &str,
+    mode: DeviceMode,
+) -> Result<Decision, ProviderError> {
+    provider
+        .lookup(&LookupRequest::new(serial).with_mode(mode))
+        .await
+}
+
+/// `provider`'s decision for `serial`, with no mode; panics on an error.
+pub async fn decide<P: PostureProvider>(provider: &P, serial: &str) -> Decision {
+    decide_as(provider, serial, DeviceMode::Unspecified).await
+}
+
+/// `provider`'s decision for `serial` asked for in `mode`; panics on an error.
+pub async fn decide_as<P: PostureProvider>(
+    provider: &P,
+    serial: &str,
+    mode: DeviceMode,
+) -> Decision {
+    answer(provider, &LookupRequest::new(serial).with_mode(mode)).await
+}
+
+/// `provider`'s decision for `request`; panics, naming the identifier, on an error.
+pub async fn answer<P: PostureProvider>(provider: &P, request: &LookupRequest) -> Decision {
+    match provider.lookup(request).await {
+        Ok(decision) => decision,
+        Err(err) => panic!("{}: {err}", request.identifier()),
+    }
+}
+
+/// The deny code of `decision`, or `None` for an allow.
+pub fn deny_code(decision: &Decision) -> Option<&str> {
+    decision.deny_code().map(|code| code.as_str())
+}
