@@ -75,3 +75,35 @@ pub async fn answer<P: PostureProvider>(provider: &P, request: &LookupRequest) -
 pub fn deny_code(decision: &Decision) -> Option<&str> {
     decision.deny_code().map(|code| code.as_str())
 }
+
+/// The text of the permanent error `provider`'s readiness check gives; panics if it is
+/// ready or the error is transient.
+///
+/// ```
+/// use posture_conformance::support::refused_readiness;
+/// use posture_core::{Decision, LookupRequest, PostureProvider, ProviderError};
+///
+/// #[derive(Debug)]
+/// struct Misconfigured;
+/// impl PostureProvider for Misconfigured {
+///     fn name(&self) -> &str { "misconfigured" }
+///     async fn lookup(&self, _: &LookupRequest) -> Result<Decision, ProviderError> {
+///         Err(ProviderError::permanent("ACME_TOKEN is refused"))
+///     }
+///     async fn check_ready(&self) -> Result<(), ProviderError> {
+///         Err(ProviderError::permanent("ACME_TOKEN is refused"))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(refused_readiness(&Misconfigured).await, "ACME_TOKEN is refused");
+/// # }
+/// ```
+pub async fn refused_readiness<P: PostureProvider>(provider: &P) -> String {
+    match provider.check_ready().await {
+        Ok(()) => panic!("{} is ready", provider.name()),
+        Err(err) if err.is_transient() => panic!("a transient error: {err}"),
+        Err(err) => err.to_string(),
+    }
+}

@@ -9,6 +9,7 @@ use posture_fakes::Fault;
 use posture_fakes::addigy::{AcceptedAuth, FakeAddigyDevice};
 
 use crate::support::{decide, fake, lookup, provider};
+use posture_conformance::support::refused_readiness;
 
 #[tokio::test]
 async fn a_401_to_the_bearer_form_falls_back_to_x_api_key_once_and_remembers() {
@@ -94,16 +95,8 @@ async fn a_wrong_url_is_named() {
     let c = addigy.connection();
     let url = format!("{}/elsewhere/api/v3", c.api_url);
     let config = posture_addigy::AddigyConfig::new(&url, c.api_token).unwrap();
-    let err = posture_addigy::AddigyProvider::new(config)
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(!err.is_transient());
-    assert!(
-        err.to_string().contains("does not look like Addigy's API"),
-        "{err}"
-    );
+    let text = refused_readiness(&posture_addigy::AddigyProvider::new(config).unwrap()).await;
+    assert!(text.contains("does not look like Addigy's API"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

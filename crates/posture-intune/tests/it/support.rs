@@ -1,6 +1,8 @@
 //! Helpers shared by the test modules.
 
-pub(crate) use posture_conformance::support::{decide, deny_code as code, lookup};
+pub(crate) use posture_conformance::support::{
+    decide, deny_code as code, lookup, refused_readiness,
+};
 use posture_fakes::intune::{FakeIntune, TestCertificate};
 use posture_intune::{ClientCertificate, IntuneConfig, IntuneProvider};
 
@@ -15,6 +17,19 @@ pub(crate) fn config(intune: &FakeIntune) -> IntuneConfig {
         .and_then(|config| config.with_authority_url(&c.url))
         .and_then(|config| config.with_graph_url(&c.url))
         .unwrap()
+}
+
+/// A configuration with the fake's app credentials for tenant `tenant_id`, whose authority
+/// and Graph are both at `url`.
+pub(crate) fn config_at(tenant_id: &str, url: &str) -> IntuneConfig {
+    IntuneConfig::new(
+        tenant_id,
+        posture_fakes::intune::CLIENT_ID,
+        posture_fakes::intune::CLIENT_SECRET,
+    )
+    .and_then(|config| config.with_authority_url(url))
+    .and_then(|config| config.with_graph_url(url))
+    .unwrap()
 }
 
 /// The certificate as the provider reads it.

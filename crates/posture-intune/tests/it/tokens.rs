@@ -8,7 +8,7 @@ use posture_fakes::TokenFault;
 use posture_fakes::intune::FakeManagedDevice;
 use posture_intune::IntuneConfig;
 
-use crate::support::{decide, fake, provider};
+use crate::support::{config_at, decide, fake, provider, refused_readiness};
 
 const MAC: &str = "C02XL0GJJG5J";
 
@@ -151,22 +151,9 @@ async fn refused_credentials_name_the_settings_and_the_entra_error() {
     assert!(!text.contains("wrong-secret"), "{text}");
     assert!(!text.contains("Trace ID"), "{text}");
 
-    let config = IntuneConfig::new(
-        "11111111-2222-4333-8444-555555555555",
-        posture_fakes::intune::CLIENT_ID,
-        posture_fakes::intune::CLIENT_SECRET,
-    )
-    .unwrap()
-    .with_authority_url(&intune.url())
-    .unwrap()
-    .with_graph_url(&intune.url())
-    .unwrap();
-    let err = posture_intune::IntuneProvider::new(config)
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("AADSTS90002"), "{err}");
+    let config = config_at("11111111-2222-4333-8444-555555555555", &intune.url());
+    let text = refused_readiness(&posture_intune::IntuneProvider::new(config).unwrap()).await;
+    assert!(text.contains("AADSTS90002"), "{text}");
 }
 
 #[tokio::test]
@@ -200,16 +187,7 @@ async fn an_unreachable_authority_is_transient_and_named() {
     let intune = fake().await;
     let url = intune.url();
     drop(intune);
-    let config = IntuneConfig::new(
-        posture_fakes::intune::TENANT_ID,
-        posture_fakes::intune::CLIENT_ID,
-        posture_fakes::intune::CLIENT_SECRET,
-    )
-    .unwrap()
-    .with_authority_url(&url)
-    .unwrap()
-    .with_graph_url(&url)
-    .unwrap();
+    let config = config_at(posture_fakes::intune::TENANT_ID, &url);
     let err = posture_intune::IntuneProvider::new(config)
         .unwrap()
         .check_ready()

@@ -9,6 +9,8 @@ use posture_fakes::jamf::{CLIENT_ID, CLIENT_SECRET};
 use posture_fakes::{Fault, TokenFault};
 use posture_jamf::{JamfConfig, JamfProvider};
 
+use posture_conformance::support::refused_readiness;
+
 use crate::support::{config, fake};
 
 #[tokio::test]
@@ -48,13 +50,7 @@ async fn refused_credentials_name_the_settings() {
     let jamf = fake().await;
     for (id, secret) in [(CLIENT_ID, "wrong-secret"), ("wrong-id", CLIENT_SECRET)] {
         let config = JamfConfig::new(&jamf.base_url(), id, secret).unwrap();
-        let err = JamfProvider::new(config)
-            .unwrap()
-            .check_ready()
-            .await
-            .unwrap_err();
-        assert!(!err.is_transient(), "{err}");
-        let text = err.to_string();
+        let text = refused_readiness(&JamfProvider::new(config).unwrap()).await;
         assert!(
             text.contains("JAMF_CLIENT_ID / JAMF_CLIENT_SECRET"),
             "{text}"
@@ -102,13 +98,7 @@ async fn a_url_that_is_not_jamf_says_so() {
     ] {
         let jamf = fake().await;
         jamf.set_token_fault(Some(fault.clone()));
-        let err = JamfProvider::new(config(&jamf))
-            .unwrap()
-            .check_ready()
-            .await
-            .unwrap_err();
-        assert!(!err.is_transient(), "{fault:?}: {err}");
-        let text = err.to_string();
+        let text = refused_readiness(&JamfProvider::new(config(&jamf)).unwrap()).await;
         assert!(
             text.starts_with(&format!(
                 "JAMF_BASE_URL ({}) does not look like Jamf Pro",
