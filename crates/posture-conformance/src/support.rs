@@ -2,7 +2,7 @@
 //! expects a decision and gets an error.
 //!
 //! ```
-//! use posture_conformance::support::{decide, decide_as, deny_code, lookup};
+//! use posture_conformance::support::{allows_as, decide, decide_as, deny_code, lookup};
 //! use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
 //!
 //! /// Allows computers only.
@@ -23,6 +23,7 @@
 //! # async fn main() {
 //! let serial = "C02XL0GJJG5J";
 //! assert!(decide_as(&Computers, serial, DeviceMode::Computer).await.is_allowed());
+//! assert!(!allows_as(&Computers, serial, DeviceMode::Auto).await);
 //! assert_eq!(deny_code(&decide(&Computers, serial).await), Some("deviceNotFound"));
 //! assert!(lookup(&Computers, serial).await.is_ok());
 //! # }
@@ -61,6 +62,11 @@ pub async fn decide_as<P: PostureProvider>(
     mode: DeviceMode,
 ) -> Decision {
     answer(provider, &LookupRequest::new(serial).with_mode(mode)).await
+}
+
+/// Whether `provider` allows `serial` asked for in `mode`; panics on an error.
+pub async fn allows_as<P: PostureProvider>(provider: &P, serial: &str, mode: DeviceMode) -> bool {
+    decide_as(provider, serial, mode).await.is_allowed()
 }
 
 /// `provider`'s decision for `request`; panics, naming the identifier, on an error.

@@ -7,7 +7,7 @@ use posture_core::DeviceMode;
 use posture_fakes::Fault;
 use posture_fakes::jamf::FakeDevice;
 
-use crate::support::{APIS, code, decide, fake, lookup, provider};
+use crate::support::{APIS, allowed, code, decide, fake, lookup, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
 
@@ -17,16 +17,8 @@ async fn a_second_lookup_is_served_from_the_cache() {
         let jamf = fake().await;
         jamf.add_computer(FakeDevice::new(MAC));
         let jamf_provider = provider(&jamf, api, |c| c);
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
         assert_eq!(jamf.stats().lookup_requests, 1, "{api}");
         let stats = jamf_provider.stats().decisions;
         assert_eq!((stats.hits, stats.misses), (1, 1), "{api}");
@@ -128,11 +120,7 @@ async fn positive_and_negative_ttls_are_separate() {
         Some("deviceNotFound")
     );
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(
-        decide(&jamf_provider, "C02NEWDEVICE", DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, "C02NEWDEVICE", DeviceMode::Computer).await);
     decide(&jamf_provider, MAC, DeviceMode::Computer).await;
     assert_eq!(
         jamf.stats().lookup_requests,

@@ -7,7 +7,7 @@ use posture_fakes::jamf::{FakeDevice, FakeJamf, GroupShape};
 use posture_jamf::JamfApi;
 use serde_json::json;
 
-use crate::support::{APIS, code, decide, fake, provider};
+use crate::support::{APIS, allowed, code, decide, fake, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
 const IPHONE: &str = "DMPXK2ABCD12";
@@ -41,11 +41,7 @@ async fn found_and_not_found_for_both_kinds() {
             None,
             "{api}: enrichment is off by default"
         );
-        assert!(
-            decide(&jamf_provider, IPHONE, DeviceMode::MobileDevice)
-                .await
-                .is_allowed()
-        );
+        assert!(crate::support::allowed(&jamf_provider, IPHONE, DeviceMode::MobileDevice).await);
 
         let missing = decide(&jamf_provider, "C02MISSING01", DeviceMode::Computer).await;
         assert_eq!(code(&missing), Some("deviceNotFound"), "{api}");
@@ -125,11 +121,7 @@ async fn a_group_only_for_the_other_kind_leaves_this_kind_alone() {
         let jamf = inventory().await;
         jamf.add_computer(FakeDevice::new("C02NOGROUP01"));
         let jamf_provider = provider(&jamf, api, |c| c.with_device_group("Compliant iPhones"));
-        assert!(
-            decide(&jamf_provider, "C02NOGROUP01", DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, "C02NOGROUP01", DeviceMode::Computer).await);
     }
 }
 
@@ -142,11 +134,7 @@ async fn classic_groups_in_the_size_wrapped_shape() {
             .with_device_group("Compliant iPhones")
             .with_device_enrich(true)
     });
-    assert!(
-        decide(&jamf_provider, MAC, DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
     let decision = decide(&jamf_provider, IPHONE, DeviceMode::MobileDevice).await;
     assert_eq!(
         decision.enrichment().unwrap().to_value()["groups"],
@@ -330,16 +318,8 @@ async fn lower_case_serials_are_upper_cased() {
     for api in APIS {
         let jamf = inventory().await;
         let jamf_provider = provider(&jamf, api, |c| c);
-        assert!(
-            decide(&jamf_provider, &MAC.to_lowercase(), DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, &MAC.to_lowercase(), DeviceMode::Computer).await);
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
         assert_eq!(
             jamf.stats().lookup_requests,
             1,

@@ -9,7 +9,7 @@ use posture_core::{DeviceMode, PostureProvider};
 use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf, FakePrivilege, GroupShape};
 use posture_jamf::JamfApi;
 
-use crate::support::{APIS, code, decide, fake, lookup, provider};
+use crate::support::{APIS, allowed, code, decide, fake, lookup, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
 const IPHONE: &str = "DMPXK2ABCD12";
@@ -54,20 +54,12 @@ async fn auto_reads_computers_with_v4_then_v3_then_v1_and_remembers() {
             jamf.remove_endpoint(*endpoint);
         }
         let jamf_provider = provider(&jamf, JamfApi::Auto, |c| c);
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
         let first: Vec<String> = paths(&jamf);
         assert_eq!(first.len(), removed.len() + 1, "{first:?}");
         assert_eq!(first.last().map(String::as_str), Some(expected));
         // The next lookup goes straight to the endpoint that answered.
-        assert!(
-            decide(&jamf_provider, "C02SECOND001", DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, "C02SECOND001", DeviceMode::Computer).await);
         let all = paths(&jamf);
         assert_eq!(all.len(), first.len() + 1, "{all:?}");
         assert_eq!(all.last().map(String::as_str), Some(expected));
@@ -87,11 +79,7 @@ async fn auto_works_on_a_jamf_with_classic_computers_removed() {
         c.with_computer_group("Compliant Macs")
     });
     jamf_provider.check_ready().await.unwrap();
-    assert!(
-        decide(&jamf_provider, MAC, DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
     let missing = decide(&jamf_provider, "C02MISSING01", DeviceMode::Computer).await;
     assert_eq!(code(&missing), Some("deviceNotFound"));
 }
@@ -152,11 +140,7 @@ async fn a_remembered_endpoint_that_disappears_is_replaced() {
         c.with_negative_cache_ttl(Duration::ZERO)
             .with_cache_ttl(Duration::ZERO)
     });
-    assert!(
-        decide(&jamf_provider, MAC, DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
     assert_eq!(
         paths(&jamf).last().map(String::as_str),
         Some("/api/v3/computers-inventory")
@@ -164,11 +148,7 @@ async fn a_remembered_endpoint_that_disappears_is_replaced() {
     // An upgrade adds v4 and removes v3 while the server runs.
     jamf.restore_endpoint(FakeEndpoint::ComputersV4);
     jamf.remove_endpoint(FakeEndpoint::ComputersV3);
-    assert!(
-        decide(&jamf_provider, MAC, DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
     let all = paths(&jamf);
     assert_eq!(
         &all[all.len() - 2..],
@@ -181,11 +161,7 @@ async fn mobile_devices_fall_back_to_classic_only_in_auto() {
     let jamf = inventory().await;
     jamf.remove_endpoint(FakeEndpoint::MobileDevicesV2);
     let auto = provider(&jamf, JamfApi::Auto, |c| c);
-    assert!(
-        decide(&auto, IPHONE, DeviceMode::MobileDevice)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&auto, IPHONE, DeviceMode::MobileDevice).await);
     assert!(
         paths(&jamf)
             .last()
@@ -415,11 +391,7 @@ async fn auto_mode_finds_mobile_devices_when_computers_are_forbidden() {
             .any(|l| l.starts_with("warning: computers: ") && l.contains("Read Computers")),
         "{report:?}"
     );
-    assert!(
-        decide(&jamf_provider, IPHONE, DeviceMode::Auto)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, IPHONE, DeviceMode::Auto).await);
     // A Mac can't be told apart from an unknown device: an error naming the privilege.
     let err = lookup(&jamf_provider, MAC, DeviceMode::Auto)
         .await
@@ -524,11 +496,7 @@ async fn the_report_names_each_familys_endpoint() {
         );
         // Lookups then go straight to the endpoints readiness found.
         let before = jamf.requests().len();
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
         assert_eq!(jamf.requests().len(), before + 1, "{api}");
     }
 }
@@ -540,11 +508,7 @@ async fn short_lived_tokens_as_jamf_documents_them() {
     jamf.set_token_lifetime(Duration::from_secs(60));
     let jamf_provider = provider(&jamf, JamfApi::Auto, |c| c.with_cache_ttl(Duration::ZERO));
     for _ in 0..3 {
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
     }
     assert_eq!(jamf.stats().token_requests, 1);
     assert_eq!(jamf.stats().unauthorized, 0);

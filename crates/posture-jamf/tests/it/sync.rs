@@ -8,7 +8,7 @@ use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf, FakePrivilege};
 use posture_http::sync::FromIndex;
 use posture_jamf::{JamfApi, JamfConfig, JamfProvider};
 
-use crate::support::{decide, fake, lookup, provider};
+use crate::support::{allowed, decide, fake, lookup, provider};
 
 const MODES: [DeviceMode; 3] = [
     DeviceMode::Computer,
@@ -102,10 +102,6 @@ fn populate(jamf: &FakeJamf) -> (Vec<String>, Vec<(DeviceMode, String)>) {
         .collect();
     listed.extend(auto);
     (asked, listed)
-}
-
-async fn allowed(provider: &JamfProvider, serial: &str, mode: DeviceMode) -> bool {
-    decide(provider, serial, mode).await.is_allowed()
 }
 
 fn requests(jamf: &FakeJamf) -> u64 {

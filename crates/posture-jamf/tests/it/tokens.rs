@@ -7,7 +7,7 @@ use posture_core::DeviceMode;
 use posture_fakes::Fault;
 use posture_fakes::jamf::FakeDevice;
 
-use crate::support::{APIS, decide, fake, lookup, provider};
+use crate::support::{APIS, allowed, decide, fake, lookup, provider};
 
 fn serial(i: usize) -> String {
     format!("C02TEST{i:05}")
@@ -47,11 +47,7 @@ async fn an_expired_token_is_renewed_once() {
     }
     jamf.set_token_lifetime(Duration::from_secs(1));
     let jamf_provider = Arc::new(provider(&jamf, posture_jamf::JamfApi::Classic, |c| c));
-    assert!(
-        decide(&*jamf_provider, &serial(0), DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&*jamf_provider, &serial(0), DeviceMode::Computer).await);
     assert_eq!(jamf.stats().token_requests, 1);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -93,11 +89,7 @@ async fn a_401_mid_flight_renews_once_and_retries_once() {
         jamf.add_computer(FakeDevice::new(serial(0)));
         jamf.add_computer(FakeDevice::new(serial(1)));
         let jamf_provider = provider(&jamf, api, |c| c);
-        assert!(
-            decide(&jamf_provider, &serial(0), DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, &serial(0), DeviceMode::Computer).await);
 
         // Jamf forgets the token while we still think it is good.
         jamf.revoke_tokens();
