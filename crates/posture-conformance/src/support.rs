@@ -86,7 +86,7 @@ pub fn deny_code(decision: &Decision) -> Option<&str> {
 /// ready or the error is transient.
 ///
 /// ```
-/// use posture_conformance::support::refused_readiness;
+/// use posture_conformance::support::{permanent, refused_readiness, transient};
 /// use posture_core::{Decision, LookupRequest, PostureProvider, ProviderError};
 ///
 /// #[derive(Debug)]
@@ -94,7 +94,7 @@ pub fn deny_code(decision: &Decision) -> Option<&str> {
 /// impl PostureProvider for Misconfigured {
 ///     fn name(&self) -> &str { "misconfigured" }
 ///     async fn lookup(&self, _: &LookupRequest) -> Result<Decision, ProviderError> {
-///         Err(ProviderError::permanent("ACME_TOKEN is refused"))
+///         Err(ProviderError::transient("ACME is down"))
 ///     }
 ///     async fn check_ready(&self) -> Result<(), ProviderError> {
 ///         Err(ProviderError::permanent("ACME_TOKEN is refused"))
@@ -104,12 +104,29 @@ pub fn deny_code(decision: &Decision) -> Option<&str> {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// assert_eq!(refused_readiness(&Misconfigured).await, "ACME_TOKEN is refused");
+/// assert!(permanent(Misconfigured.check_ready().await).to_string().contains("ACME_TOKEN"));
+/// let request = LookupRequest::new("C02XL0GJJG5J");
+/// assert!(transient(Misconfigured.lookup(&request).await).retry_after().is_none());
 /// # }
 /// ```
 pub async fn refused_readiness<P: PostureProvider>(provider: &P) -> String {
-    match provider.check_ready().await {
-        Ok(()) => panic!("{} is ready", provider.name()),
-        Err(err) if err.is_transient() => panic!("a transient error: {err}"),
-        Err(err) => err.to_string(),
+    permanent(provider.check_ready().await).to_string()
+}
+
+/// The error of `result`; panics if it is `Ok` or the error is transient.
+pub fn permanent<T: std::fmt::Debug>(result: Result<T, ProviderError>) -> ProviderError {
+    match result {
+        Ok(value) => panic!("expected a permanent error, got {value:?}"),
+        Err(err) if err.is_transient() => panic!("expected a permanent error, got: {err}"),
+        Err(err) => err,
+    }
+}
+
+/// The error of `result`; panics if it is `Ok` or the error is permanent.
+pub fn transient<T: std::fmt::Debug>(result: Result<T, ProviderError>) -> ProviderError {
+    match result {
+        Ok(value) => panic!("expected a transient error, got {value:?}"),
+        Err(err) if !err.is_transient() => panic!("expected a transient error, got: {err}"),
+        Err(err) => err,
     }
 }

@@ -9,7 +9,7 @@ use posture_fakes::Fault;
 use posture_fakes::addigy::{AcceptedAuth, FakeAddigyDevice};
 
 use crate::support::{decide, fake, lookup, provider};
-use posture_conformance::support::refused_readiness;
+use posture_conformance::support::{permanent, refused_readiness, transient};
 
 #[tokio::test]
 async fn a_401_to_the_bearer_form_falls_back_to_x_api_key_once_and_remembers() {
@@ -41,8 +41,7 @@ async fn a_token_refused_both_ways_is_permanent_and_named() {
     let c = addigy.connection();
     let config = posture_addigy::AddigyConfig::new(&c.api_url, "wrong-token").unwrap();
     let p = posture_addigy::AddigyProvider::new(config).unwrap();
-    let err = p.check_ready().await.unwrap_err();
-    assert!(!err.is_transient());
+    let err = permanent(p.check_ready().await);
     let message = err.to_string();
     assert!(message.contains("refused ADDIGY_API_TOKEN"), "{message}");
     assert!(
@@ -63,8 +62,7 @@ async fn transient_answers_and_malformed_ones() {
     assert!(lookup(&p, "C02XL0GJJG5J").await.unwrap_err().is_transient());
     for fault in [Fault::Garbage, Fault::WrongShape] {
         addigy.fail_next(fault.clone(), 1);
-        let err = lookup(&p, "C02XL0GJJG5J").await.unwrap_err();
-        assert!(!err.is_transient(), "{fault:?}: {err}");
+        permanent(lookup(&p, "C02XL0GJJG5J").await);
     }
     addigy.fail_next(
         Fault::TooManyRequests {
@@ -72,8 +70,7 @@ async fn transient_answers_and_malformed_ones() {
         },
         1,
     );
-    let err = lookup(&p, "C02XL0GJJG5J").await.unwrap_err();
-    assert!(err.is_transient());
+    let err = transient(lookup(&p, "C02XL0GJJG5J").await);
     assert!(err.to_string().contains("blocks a key"), "{err}");
     assert!(
         err.retry_after()
@@ -142,8 +139,7 @@ async fn bursts_stay_within_the_client_side_limit_and_never_get_the_key_blocked(
     });
     assert!(lookup(&tight, "C02BURST0001").await.is_ok());
     let before = addigy.stats().requests;
-    let err = lookup(&tight, "C02BURST0002").await.unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(lookup(&tight, "C02BURST0002").await);
     assert!(
         err.to_string().contains("ADDIGY_MAX_REQUESTS_PER_SECOND=1"),
         "{err}"

@@ -1,5 +1,6 @@
 //! Allow, deny, duplicates and enrichment.
 
+use posture_conformance::support::permanent;
 use posture_fakes::Fault;
 use posture_fakes::intune::FakeManagedDevice;
 use posture_intune::{ComplianceState, ManagementAgent};
@@ -168,8 +169,7 @@ async fn an_ignored_filter_is_never_read_as_not_found() {
         MAC
     );
     // Devices with other serials, none with ours: an error, not a deny.
-    let err = lookup(&intune_provider, "C02MISSING01").await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&intune_provider, "C02MISSING01").await);
     assert!(
         err.to_string().contains("ignored the serialNumber filter"),
         "{err}"
@@ -254,8 +254,7 @@ async fn more_records_than_four_pages_is_a_permanent_error() {
         intune.add_device(FakeManagedDevice::new(MAC));
     }
     let intune_provider = provider(&intune, |c| c);
-    let err = lookup(&intune_provider, MAC).await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&intune_provider, MAC).await);
     assert_eq!(
         err.message(),
         "Intune has more than 100 managed-device records with serial number C02XL0GJJG5J; \
@@ -274,8 +273,7 @@ async fn an_ignored_filter_with_more_pages_is_not_crawled() {
     intune.set_fault(Some(Fault::IgnoreFilter));
     let intune_provider = provider(&intune, |c| c);
     // Ours is on the first page, but a newer record of it could be on any later one.
-    let err = lookup(&intune_provider, MAC).await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&intune_provider, MAC).await);
     assert_eq!(
         err.message(),
         "Microsoft Graph ignored the serialNumber filter of GET \

@@ -1,5 +1,6 @@
 //! The optional Entra ID group, checked through the device object.
 
+use posture_conformance::support::{permanent, transient};
 use posture_fakes::Fault;
 use posture_fakes::intune::FakeManagedDevice;
 
@@ -105,8 +106,7 @@ async fn a_missing_directory_permission_names_it_and_directory_outages_are_trans
             .with_negative_cache_ttl(std::time::Duration::ZERO)
     });
     intune.set_directory_fault(Some(Fault::Status(403)));
-    let err = lookup(&intune_provider, "C02MEMBER001").await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&intune_provider, "C02MEMBER001").await);
     assert!(
         err.to_string()
             .contains("grant the app registration the Device.Read.All application permission"),
@@ -116,8 +116,7 @@ async fn a_missing_directory_permission_names_it_and_directory_outages_are_trans
     intune.set_directory_fault(Some(Fault::TooManyRequests {
         retry_after_secs: 1,
     }));
-    let err = lookup(&intune_provider, "C02MEMBER001").await.unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(lookup(&intune_provider, "C02MEMBER001").await);
     assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(1)));
 
     // Once the directory has recovered and its Retry-After has passed, answers come back.

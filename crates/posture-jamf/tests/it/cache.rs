@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use posture_conformance::support::transient;
 use posture_core::DeviceMode;
 use posture_fakes::Fault;
 use posture_fakes::jamf::FakeDevice;
@@ -68,10 +69,7 @@ async fn errors_are_not_cached() {
         jamf.add_computer(FakeDevice::new(MAC));
         jamf.fail_next(Fault::Status(503), 1);
         let jamf_provider = provider(&jamf, api, |c| c);
-        let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
-            .await
-            .unwrap_err();
-        assert!(err.is_transient());
+        transient(lookup(&jamf_provider, MAC, DeviceMode::Computer).await);
         assert!(
             decide(&jamf_provider, MAC, DeviceMode::Computer)
                 .await

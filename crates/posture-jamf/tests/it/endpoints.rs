@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use posture_conformance::support::{permanent, transient};
 use posture_core::{DeviceMode, PostureProvider};
 use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf, FakePrivilege, GroupShape};
 use posture_jamf::JamfApi;
@@ -111,8 +112,7 @@ async fn a_removed_classic_route_is_an_error_never_a_deny() {
         // Jamf removes the family: every lookup, known device or not, is a transient error.
         jamf.remove_endpoint(endpoint);
         for serial in [serial, "C02UNKNOWN99"] {
-            let err = lookup(&jamf_provider, serial, mode).await.unwrap_err();
-            assert!(err.is_transient(), "{kind}: {err}");
+            let err = transient(lookup(&jamf_provider, serial, mode).await);
             let text = err.to_string();
             assert!(
                 text.contains(&format!("answered 404 for every {kind} endpoint")),
@@ -120,8 +120,7 @@ async fn a_removed_classic_route_is_an_error_never_a_deny() {
             );
             assert!(text.contains("JAMF_API=auto"), "{text}");
         }
-        let err = jamf_provider.check_ready().await.unwrap_err();
-        assert!(err.is_transient(), "{kind}: {err}");
+        transient(jamf_provider.check_ready().await);
 
         // Errors are not cached: once the route is back, the device is allowed again.
         jamf.restore_endpoint(endpoint);
@@ -170,10 +169,7 @@ async fn mobile_devices_fall_back_to_classic_only_in_auto() {
         paths(&jamf)
     );
     let pro = provider(&jamf, JamfApi::Pro, |c| c);
-    let err = lookup(&pro, IPHONE, DeviceMode::MobileDevice)
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(lookup(&pro, IPHONE, DeviceMode::MobileDevice).await);
     assert!(
         err.to_string().contains(
             "answered 404 for every mobile device endpoint (/api/v2/mobile-devices/detail)"
@@ -393,10 +389,7 @@ async fn auto_mode_finds_mobile_devices_when_computers_are_forbidden() {
     );
     assert!(allowed(&jamf_provider, IPHONE, DeviceMode::Auto).await);
     // A Mac can't be told apart from an unknown device: an error naming the privilege.
-    let err = lookup(&jamf_provider, MAC, DeviceMode::Auto)
-        .await
-        .unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&jamf_provider, MAC, DeviceMode::Auto).await);
     assert!(
         err.to_string().contains("Read Computers privilege"),
         "{err}"
@@ -428,8 +421,7 @@ async fn readiness_names_a_missing_privilege_that_settings_need() {
             let jamf = inventory().await;
             jamf.revoke_privilege(revoked);
             let jamf_provider = provider(&jamf, api, |c| c.with_default_mode(tune));
-            let err = jamf_provider.check_ready().await.unwrap_err();
-            assert!(!err.is_transient(), "{api}: {err}");
+            let err = permanent(jamf_provider.check_ready().await);
             let text = err.to_string();
             assert!(
                 text.contains(&format!("the {privilege} privilege")),

@@ -9,7 +9,7 @@ use posture_fakes::jamf::{CLIENT_ID, CLIENT_SECRET};
 use posture_fakes::{Fault, TokenFault};
 use posture_jamf::{JamfConfig, JamfProvider};
 
-use posture_conformance::support::refused_readiness;
+use posture_conformance::support::{refused_readiness, transient};
 
 use crate::support::{config, fake};
 
@@ -74,12 +74,7 @@ async fn an_unreachable_url_names_jamf_base_url_and_the_cause() {
         .unwrap()
         .with_timeout(Duration::from_secs(2))
         .unwrap();
-    let err = JamfProvider::new(config)
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(JamfProvider::new(config).unwrap().check_ready().await);
     let text = err.to_string();
     assert!(text.contains(&format!("JAMF_BASE_URL ({url})")), "{text}");
     assert!(text.contains("cannot be reached"), "{text}");
@@ -113,12 +108,12 @@ async fn a_url_that_is_not_jamf_says_so() {
 async fn a_failing_token_endpoint_is_transient() {
     let jamf = fake().await;
     jamf.set_token_fault(Some(TokenFault::Status(503)));
-    let err = JamfProvider::new(config(&jamf))
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    transient(
+        JamfProvider::new(config(&jamf))
+            .unwrap()
+            .check_ready()
+            .await,
+    );
 }
 
 /// `n` readiness checks at once; each must fail, transiently.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use posture_conformance::support::permanent;
 use posture_core::DeviceMode;
 use posture_fakes::Fault;
 use posture_fakes::jamf::FakeDevice;
@@ -119,10 +120,7 @@ async fn a_second_401_is_an_error_not_a_loop() {
         jamf.add_computer(FakeDevice::new(serial(0)));
         jamf.set_fault(Some(Fault::Status(401)));
         let jamf_provider = provider(&jamf, api, |c| c);
-        let err = lookup(&jamf_provider, &serial(0), DeviceMode::Computer)
-            .await
-            .unwrap_err();
-        assert!(!err.is_transient(), "{api}: {err}");
+        let err = permanent(lookup(&jamf_provider, &serial(0), DeviceMode::Computer).await);
         assert!(
             err.to_string().contains("refused a freshly issued token"),
             "{api}: {err}"

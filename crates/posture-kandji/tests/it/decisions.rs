@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use posture_conformance::support::permanent;
 use posture_fakes::kandji::{ENGINEERING_BLUEPRINT_ID, FakeKandjiDevice};
 use posture_kandji::Blueprint;
 use serde_json::json;
@@ -290,10 +291,7 @@ async fn a_flood_of_partial_matches_is_a_permanent_error_not_a_guess() {
     }
     kandji.add_device(FakeKandjiDevice::new(MAC));
     let kandji_provider = provider(&kandji, |c| c);
-    let err = crate::support::lookup(&kandji_provider, MAC)
-        .await
-        .unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(crate::support::lookup(&kandji_provider, MAC).await);
     assert_eq!(
         err.message(),
         "Kandji has more than 1500 devices whose serial number contains FVHHFKF7Q6L4; \
