@@ -44,6 +44,7 @@
 //! # }
 //! ```
 
+pub mod backoff;
 pub mod support;
 pub mod sync;
 

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use posture_conformance::backoff;
 use posture_conformance::support::{permanent, transient};
 use posture_core::{DeviceMode, LookupRequest, PostureProvider};
-use posture_fakes::at_once;
 use posture_fakes::jamf::FakeDevice;
 use posture_fakes::{Fault, TokenFault};
 use posture_jamf::JamfApi;
@@ -80,56 +80,18 @@ async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends() {
     for serial in &serials {
         jamf.add_mobile_device(FakeDevice::new(serial));
     }
-    let jamf_provider = Arc::new(provider(&jamf, JamfApi::Pro, |c| {
+    let jamf_provider = provider(&jamf, JamfApi::Pro, |c| {
         c.with_max_retry_after(Duration::from_secs(1)).unwrap()
-    }));
-    jamf.fail_next(
-        Fault::TooManyRequests {
-            retry_after_secs: 3600,
-        },
-        1,
-    );
-    let limited_at = Instant::now();
-    let err = lookup(&*jamf_provider, &serials[0], DeviceMode::MobileDevice)
-        .await
-        .unwrap_err();
-    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)), "{err}");
-    let sent = jamf.stats().lookup_requests;
-
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let err = lookup(&*jamf_provider, &serials[1], DeviceMode::MobileDevice)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("Retry-After"), "{err}");
-    assert_eq!(
-        jamf.stats().lookup_requests,
-        sent,
-        "called within the delay"
-    );
-
-    // A slow Jamf, so that the probe is still in flight when the others ask.
-    jamf.set_latency(Duration::from_millis(300));
-    let ends = limited_at + Duration::from_millis(1050);
-    tokio::time::sleep(ends.saturating_duration_since(Instant::now())).await;
-    let outcomes = at_once(serials.len(), |i| {
-        let (jamf_provider, serial) = (jamf_provider.clone(), serials[i].clone());
-        async move { lookup(&*jamf_provider, &serial, DeviceMode::MobileDevice).await }
-    })
+    });
+    let mobile = |serial: &String| LookupRequest::new(serial).with_mode(DeviceMode::MobileDevice);
+    let requests: Vec<_> = serials.iter().map(mobile).collect();
+    backoff::a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends(
+        Arc::new(jamf_provider),
+        &jamf,
+        &requests,
+        || jamf.set_latency(Duration::from_millis(300)),
+    )
     .await;
-    let mut allowed = 0;
-    for outcome in outcomes {
-        match outcome {
-            Ok(decision) => {
-                assert!(decision.is_allowed(), "{decision:?}");
-                allowed += 1;
-            }
-            Err(err) => assert!(err.to_string().contains("one request is checking"), "{err}"),
-        }
-    }
-    assert_eq!(allowed, 1, "exactly one probe when the delay ends");
-    assert_eq!(jamf.stats().lookup_requests, sent + 1);
-    // Its answer opened the way for everyone.
-    assert!(crate::support::allowed(&*jamf_provider, &serials[1], DeviceMode::MobileDevice).await);
 }
 
 #[tokio::test]

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posture_core::PostureProvider;
-use posture_fakes::at_once;
 use posture_fakes::jamf::{CLIENT_ID, CLIENT_SECRET};
 use posture_fakes::{Fault, TokenFault};
 use posture_jamf::{JamfConfig, JamfProvider};
@@ -12,6 +11,7 @@ use posture_jamf::{JamfConfig, JamfProvider};
 use posture_conformance::support::{refused_readiness, transient};
 
 use crate::support::{config, fake};
+use posture_conformance::backoff::all_unready;
 
 #[tokio::test]
 async fn a_good_configuration_is_ready() {
@@ -114,19 +114,6 @@ async fn a_failing_token_endpoint_is_transient() {
             .check_ready()
             .await,
     );
-}
-
-/// `n` readiness checks at once; each must fail, transiently.
-async fn all_unready(jamf_provider: &Arc<JamfProvider>, n: usize) {
-    let outcomes = at_once(n, |_| {
-        let jamf_provider = jamf_provider.clone();
-        async move { jamf_provider.check_ready().await }
-    })
-    .await;
-    for outcome in outcomes {
-        let err = outcome.unwrap_err();
-        assert!(err.is_transient(), "{err}");
-    }
 }
 
 /// `/readyz` needs no authentication: however many probes arrive while Jamf fails, Jamf
