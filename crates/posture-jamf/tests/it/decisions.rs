@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use posture_core::{DeviceMode, LookupRequest, PostureProvider};
 use posture_fakes::jamf::{FakeDevice, FakeJamf, GroupShape};
-use posture_jamf::JamfApi;
+use posture_jamf::{JamfApi, JamfConfig};
 use serde_json::json;
 
 use crate::support::{APIS, allowed, code, decide, fake, provider};
@@ -142,60 +142,57 @@ async fn classic_groups_in_the_size_wrapped_shape() {
     );
 }
 
+/// Each family's enrichment setting enriches that family only: `JAMF_COMPUTER_ENRICH`
+/// doesn't turn on mobile-device enrichment (the Go bug), nor the other way round.
 #[tokio::test]
-async fn computer_enrichment_only() {
-    for api in APIS {
-        let jamf = inventory().await;
-        let jamf_provider = provider(&jamf, api, |c| c.with_computer_enrich(true));
-        let mac = decide(&jamf_provider, MAC, DeviceMode::Computer).await;
-        assert_eq!(
-            mac.enrichment().unwrap().to_value(),
-            json!({
-                "device": {"udid": format!("UDID-{MAC}"), "serial_number": MAC, "name": format!("Device {MAC}")},
-                "user": {
-                    "username": "alice",
-                    "realname": "Alice Example",
-                    "email_address": "alice@example.com",
-                    "position": "Engineer",
-                    "department": "Engineering",
-                },
-                "groups": ["All Managed Clients", "Compliant Macs"],
-            }),
-            "{api}"
-        );
-        // JAMF_COMPUTER_ENRICH doesn't turn on mobile-device enrichment (the Go bug).
-        let iphone = decide(&jamf_provider, IPHONE, DeviceMode::MobileDevice).await;
-        assert!(iphone.is_allowed());
-        assert_eq!(iphone.enrichment(), None, "{api}");
-    }
-}
-
-#[tokio::test]
-async fn mobile_device_enrichment_only() {
-    for api in APIS {
-        let jamf = inventory().await;
-        let jamf_provider = provider(&jamf, api, |c| c.with_device_enrich(true));
-        let iphone = decide(&jamf_provider, IPHONE, DeviceMode::MobileDevice).await;
-        assert_eq!(
-            iphone.enrichment().unwrap().to_value(),
-            json!({
-                "device": {"udid": format!("UDID-{IPHONE}"), "serial_number": IPHONE, "name": format!("Device {IPHONE}")},
-                "user": {
-                    "username": "alice",
-                    "realname": "Alice Example",
-                    "email_address": "alice@example.com",
-                    "position": "Engineer",
-                    "department": "Sales",
-                },
-                "groups": ["All Managed iPhones", "Compliant iPhones"],
-            }),
-            "{api}"
-        );
-        let mac = decide(&jamf_provider, MAC, DeviceMode::Computer).await;
-        assert!(mac.is_allowed());
-        assert_eq!(mac.enrichment(), None, "{api}");
-        // Mobile devices carry their department name: no department lookup.
-        assert_eq!(jamf.stats().department_requests, 0, "{api}");
+async fn each_enrichment_setting_enriches_its_own_family_only() {
+    let computers: fn(JamfConfig) -> JamfConfig = |c| c.with_computer_enrich(true);
+    let mobile_devices: fn(JamfConfig) -> JamfConfig = |c| c.with_device_enrich(true);
+    let mac = (MAC, DeviceMode::Computer);
+    let iphone = (IPHONE, DeviceMode::MobileDevice);
+    for (tune, (serial, mode), department, groups, (plain, plain_mode)) in [
+        (
+            computers,
+            mac,
+            "Engineering",
+            ["All Managed Clients", "Compliant Macs"],
+            iphone,
+        ),
+        (
+            mobile_devices,
+            iphone,
+            "Sales",
+            ["All Managed iPhones", "Compliant iPhones"],
+            mac,
+        ),
+    ] {
+        for api in APIS {
+            let jamf = inventory().await;
+            let jamf_provider = provider(&jamf, api, tune);
+            let enriched = decide(&jamf_provider, serial, mode).await;
+            assert_eq!(
+                enriched.enrichment().unwrap().to_value(),
+                json!({
+                    "device": {"udid": format!("UDID-{serial}"), "serial_number": serial, "name": format!("Device {serial}")},
+                    "user": {
+                        "username": "alice",
+                        "realname": "Alice Example",
+                        "email_address": "alice@example.com",
+                        "position": "Engineer",
+                        "department": department,
+                    },
+                    "groups": groups,
+                }),
+                "{api}"
+            );
+            let other = decide(&jamf_provider, plain, plain_mode).await;
+            assert!(other.is_allowed());
+            assert_eq!(other.enrichment(), None, "{api}");
+            if mode == DeviceMode::MobileDevice {
+                // Mobile devices carry their department name: no department lookup.
+                assert_eq!(jamf.stats().department_requests, 0, "{api}");
+            }
+        }
     }
 }
 
