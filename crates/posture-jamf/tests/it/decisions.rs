@@ -235,21 +235,34 @@ async fn pro_api_department_names_are_resolved_and_cached() {
     assert_eq!(jamf.stats().department_requests, 2);
 }
 
+/// A device Jamf reports unmanaged, or reports without a management state, is denied as
+/// not managed, in both families and through every API.
 #[tokio::test]
-async fn unmanaged_devices_are_denied() {
-    for api in APIS {
-        let jamf = fake().await;
-        jamf.add_computer(FakeDevice::new(MAC).unmanaged());
-        jamf.add_mobile_device(FakeDevice::new(IPHONE).unmanaged());
-        let jamf_provider = provider(&jamf, api, |c| c);
-        let mac = decide(&jamf_provider, MAC, DeviceMode::Computer).await;
-        assert_eq!(code(&mac), Some("notManaged"), "{api}");
-        assert_eq!(
-            mac.deny_message(),
-            Some("computer C02XL0GJJG5J is in Jamf Pro but not managed")
-        );
-        let iphone = decide(&jamf_provider, IPHONE, DeviceMode::MobileDevice).await;
-        assert_eq!(code(&iphone), Some("notManaged"), "{api}");
+async fn unmanaged_devices_and_devices_without_a_management_state_are_denied() {
+    let unmanaged: fn(FakeDevice) -> FakeDevice = FakeDevice::unmanaged;
+    let unreported: fn(FakeDevice) -> FakeDevice = FakeDevice::management_unreported;
+    for (state, reason) in [
+        (unmanaged, "{noun} {serial} is in Jamf Pro but not managed"),
+        (
+            unreported,
+            "Jamf Pro did not report whether {noun} {serial} is managed",
+        ),
+    ] {
+        for api in APIS {
+            let jamf = fake().await;
+            jamf.add_computer(state(FakeDevice::new(MAC)));
+            jamf.add_mobile_device(state(FakeDevice::new(IPHONE)));
+            let jamf_provider = provider(&jamf, api, |c| c);
+            for (serial, mode, noun) in [
+                (MAC, DeviceMode::Computer, "computer"),
+                (IPHONE, DeviceMode::MobileDevice, "mobile device"),
+            ] {
+                let decision = decide(&jamf_provider, serial, mode).await;
+                assert_eq!(code(&decision), Some("notManaged"), "{api}");
+                let message = reason.replace("{noun}", noun).replace("{serial}", serial);
+                assert_eq!(decision.deny_message(), Some(message.as_str()), "{api}");
+            }
+        }
     }
 }
 

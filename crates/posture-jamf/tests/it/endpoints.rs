@@ -251,30 +251,6 @@ async fn classic_records_hold_only_the_subsets_asked_for() {
 }
 
 #[tokio::test]
-async fn a_record_without_a_management_state_is_not_allowed() {
-    for api in APIS {
-        let jamf = fake().await;
-        jamf.add_computer(FakeDevice::new(MAC).management_unreported());
-        jamf.add_mobile_device(FakeDevice::new(IPHONE).management_unreported());
-        let jamf_provider = provider(&jamf, api, |c| c);
-        for (serial, mode, noun) in [
-            (MAC, DeviceMode::Computer, "computer"),
-            (IPHONE, DeviceMode::MobileDevice, "mobile device"),
-        ] {
-            let decision = decide(&jamf_provider, serial, mode).await;
-            assert_eq!(code(&decision), Some("notManaged"), "{api}");
-            assert_eq!(
-                decision.deny_message(),
-                Some(
-                    format!("Jamf Pro did not report whether {noun} {serial} is managed").as_str()
-                ),
-                "{api}"
-            );
-        }
-    }
-}
-
-#[tokio::test]
 async fn duplicates_prefer_the_managed_record() {
     // A search can return a stale record (no longer managed, or partial) before the live one.
     for stale in [
