@@ -82,6 +82,24 @@ pub fn deny_code(decision: &Decision) -> Option<&str> {
     decision.deny_code().map(|code| code.as_str())
 }
 
+/// Panics unless `decision` denies with `code` and a message that contains `reason`.
+///
+/// ```
+/// use posture_conformance::support::assert_denied;
+/// use posture_core::{Decision, DenyCode};
+///
+/// let decision = Decision::deny(DenyCode::NOT_MANAGED, "C02XL0GJJG5J has no MDM profile");
+/// assert_denied(&decision, "notManaged", "no MDM");
+/// ```
+#[track_caller]
+pub fn assert_denied(decision: &Decision, code: &str, reason: &str) {
+    assert_eq!(deny_code(decision), Some(code), "{decision:?}");
+    assert!(
+        decision.deny_message().is_some_and(|m| m.contains(reason)),
+        "{reason:?} is not in {decision:?}"
+    );
+}
+
 /// The text of the permanent error `provider`'s readiness check gives; panics if it is
 /// ready or the error is transient.
 ///

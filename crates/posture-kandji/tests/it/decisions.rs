@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use posture_conformance::support::permanent;
+use posture_conformance::support::{assert_denied, permanent};
 use posture_fakes::kandji::{ENGINEERING_BLUEPRINT_ID, FakeKandjiDevice};
 use posture_kandji::Blueprint;
 use serde_json::json;
@@ -101,13 +101,7 @@ async fn removed_and_unmanaged_devices_are_not_managed() {
         Some("C02REMOVED01 was removed from Kandji")
     );
     let no_mdm = decide(&kandji_provider, "C02NOMDM0001").await;
-    assert_eq!(code(&no_mdm), Some("notManaged"));
-    assert!(
-        no_mdm
-            .deny_message()
-            .unwrap()
-            .contains("MDM is not enabled")
-    );
+    assert_denied(&no_mdm, "notManaged", "MDM is not enabled");
     // KANDJI_REQUIRE_MDM=0 lets it through.
     let lenient = provider(&kandji, |c| c.with_require_mdm(false));
     assert!(decide(&lenient, "C02NOMDM0001").await.is_allowed());
