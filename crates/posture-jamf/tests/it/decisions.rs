@@ -7,27 +7,10 @@ use posture_fakes::jamf::{FakeDevice, FakeJamf, GroupShape};
 use posture_jamf::{JamfApi, JamfConfig};
 use serde_json::json;
 
-use crate::support::{APIS, allowed, code, decide, fake, provider};
+use crate::support::{APIS, allowed, code, decide, fake, inventory, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
 const IPHONE: &str = "DMPXK2ABCD12";
-
-async fn inventory() -> FakeJamf {
-    let jamf = fake().await;
-    jamf.add_computer(
-        FakeDevice::new(MAC)
-            .with_groups(["All Managed Clients", "Compliant Macs"])
-            .with_department("7", "Engineering"),
-    );
-    jamf.add_mobile_device(
-        FakeDevice::new(IPHONE)
-            .with_groups(["All Managed iPhones", "Compliant iPhones"])
-            .with_department("8", "Sales"),
-    );
-    jamf.add_department("7", "Engineering");
-    jamf.add_department("8", "Sales");
-    jamf
-}
 
 #[tokio::test]
 async fn found_and_not_found_for_both_kinds() {

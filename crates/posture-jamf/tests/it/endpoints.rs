@@ -10,7 +10,7 @@ use posture_core::{DeviceMode, PostureProvider};
 use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf, FakePrivilege, GroupShape};
 use posture_jamf::JamfApi;
 
-use crate::support::{APIS, allowed, code, decide, fake, lookup, provider};
+use crate::support::{APIS, allowed, code, decide, fake, inventory, lookup, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
 const IPHONE: &str = "DMPXK2ABCD12";
@@ -22,18 +22,6 @@ fn paths(jamf: &FakeJamf) -> Vec<String> {
         .filter(|r| r.method == "GET")
         .map(|r| r.path)
         .collect()
-}
-
-async fn inventory() -> FakeJamf {
-    let jamf = fake().await;
-    jamf.add_computer(
-        FakeDevice::new(MAC)
-            .with_groups(["All Managed Clients", "Compliant Macs"])
-            .with_department("7", "Engineering"),
-    );
-    jamf.add_mobile_device(FakeDevice::new(IPHONE).with_groups(["Compliant iPhones"]));
-    jamf.add_department("7", "Engineering");
-    jamf
 }
 
 #[tokio::test]
