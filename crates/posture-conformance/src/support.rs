@@ -100,6 +100,36 @@ pub fn assert_denied(decision: &Decision, code: &str, reason: &str) {
     );
 }
 
+/// Panics unless the first line of `provider`'s report (the one naming where it looks
+/// devices up) contains `text`.
+///
+/// ```
+/// use posture_conformance::support::assert_reported;
+/// use posture_core::{Decision, LookupRequest, PostureProvider, ProviderError};
+///
+/// #[derive(Debug)]
+/// struct Acme;
+/// impl PostureProvider for Acme {
+///     fn name(&self) -> &str { "acme" }
+///     async fn lookup(&self, _: &LookupRequest) -> Result<Decision, ProviderError> {
+///         Ok(Decision::allow())
+///     }
+///     fn report(&self) -> Vec<String> {
+///         vec!["lookups: GET https://acme.example/devices/{serial}".to_owned()]
+///     }
+/// }
+///
+/// assert_reported(&Acme, "/devices/{serial}");
+/// ```
+#[track_caller]
+pub fn assert_reported<P: PostureProvider>(provider: &P, text: &str) {
+    let report = provider.report();
+    assert!(
+        report.first().is_some_and(|line| line.contains(text)),
+        "{text:?} is not in the first line of {report:?}"
+    );
+}
+
 /// The text of the permanent error `provider`'s readiness check gives; panics if it is
 /// ready or the error is transient.
 ///

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use posture_conformance::support::permanent;
+use posture_conformance::support::{assert_reported, permanent};
 use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider};
 use posture_fakes::Fault;
 use posture_fakes::snipeit::{FakeAsset, FakeSnipeIt, NotFound};
@@ -179,11 +179,7 @@ async fn the_mode_goes_into_the_url_and_the_cache_key() {
         assert!(p.lookup(&request).await.unwrap().is_allowed());
     }
     assert_eq!(snipe.stats().requests, 2);
-    assert!(
-        p.report()[0].contains("?kind={mode} with header(s) authorization"),
-        "{:?}",
-        p.report()
-    );
+    assert_reported(&p, "?kind={mode} with header(s) authorization");
 }
 
 #[tokio::test]

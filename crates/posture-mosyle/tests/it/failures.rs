@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use posture_conformance::support::{permanent, transient};
+use posture_conformance::support::{assert_reported, permanent, transient};
 use posture_core::{DeviceMode, PostureProvider};
 use posture_fakes::Fault;
 use posture_fakes::mosyle::FakeMosyleDevice;
@@ -34,11 +34,7 @@ async fn ready_means_logged_in() {
     p.check_ready().await.unwrap();
     p.check_ready().await.unwrap();
     assert_eq!(mosyle.stats().logins, 1);
-    assert!(
-        p.report()[0].contains("/v2/listdevices (Mosyle Manager)"),
-        "{:?}",
-        p.report()
-    );
+    assert_reported(&p, "/v2/listdevices (Mosyle Manager)");
 }
 
 #[tokio::test]
