@@ -103,22 +103,21 @@ fn ragged_rows_are_refused() {
     );
 }
 
+/// Identifiers a lookup could never match are refused, naming the line.
 #[test]
-fn empty_identifiers_are_refused() {
-    let err = load_error("devices-empty-identifier.csv", FileFormat::Csv);
-    assert_eq!(
-        err.to_string(),
-        "devices-empty-identifier.csv line 3: empty identifier"
-    );
-}
-
-#[test]
-fn padded_identifiers_are_refused() {
-    let err = load_error("devices-untrimmed.csv", FileFormat::Csv);
-    assert_eq!(
-        err.to_string(),
-        "devices-untrimmed.csv line 2: identifier \"C02XL0GJJG5J \" has leading or trailing whitespace"
-    );
+fn empty_and_padded_identifiers_are_refused() {
+    for (file, expected) in [
+        (
+            "devices-empty-identifier.csv",
+            "devices-empty-identifier.csv line 3: empty identifier",
+        ),
+        (
+            "devices-untrimmed.csv",
+            "devices-untrimmed.csv line 2: identifier \"C02XL0GJJG5J \" has leading or trailing whitespace",
+        ),
+    ] {
+        assert_eq!(load_error(file, FileFormat::Csv).to_string(), expected);
+    }
 }
 
 #[test]
