@@ -103,23 +103,6 @@ fn ragged_rows_are_refused() {
     );
 }
 
-/// Identifiers a lookup could never match are refused, naming the line.
-#[test]
-fn empty_and_padded_identifiers_are_refused() {
-    for (file, expected) in [
-        (
-            "devices-empty-identifier.csv",
-            "devices-empty-identifier.csv line 3: empty identifier",
-        ),
-        (
-            "devices-untrimmed.csv",
-            "devices-untrimmed.csv line 2: identifier \"C02XL0GJJG5J \" has leading or trailing whitespace",
-        ),
-    ] {
-        assert_eq!(load_error(file, FileFormat::Csv).to_string(), expected);
-    }
-}
-
 #[test]
 fn the_first_header_must_be_identifier() {
     let err = load_error("devices-bad-header.csv", FileFormat::Csv);
