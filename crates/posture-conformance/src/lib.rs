@@ -44,6 +44,10 @@
 //! # }
 //! ```
 
+pub mod backoff;
+pub mod support;
+pub mod sync;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use posture_conformance::support::assert_denied;
 use posture_fakes::Fault;
 use posture_fakes::addigy::{FakeAddigyDevice, STAFF_POLICY_ID};
 use serde_json::json;
@@ -48,13 +49,7 @@ async fn policies_by_id_or_name() {
             "{policies:?}"
         );
         let d = decide(&p, "C02GUESTS001").await;
-        assert_eq!(code(&d), Some("notCompliant"));
-        assert!(
-            d.deny_message()
-                .unwrap()
-                .contains("policy Guests, not one of"),
-            "{d:?}"
-        );
+        assert_denied(&d, "notCompliant", "policy Guests, not one of");
     }
 }
 
@@ -66,13 +61,7 @@ async fn compliance_is_read_only_when_required() {
     assert!(decide(&lax, "C02NONCOMP01").await.is_allowed());
     let strict = provider(&addigy, |c| c.with_require_compliant(true));
     let d = decide(&strict, "C02NONCOMP01").await;
-    assert_eq!(code(&d), Some("notCompliant"));
-    assert!(
-        d.deny_message()
-            .unwrap()
-            .contains("is_compliant fact is false"),
-        "{d:?}"
-    );
+    assert_denied(&d, "notCompliant", "is_compliant fact is false");
 }
 
 #[tokio::test]
@@ -81,8 +70,7 @@ async fn a_device_without_mdm_is_not_managed() {
     addigy.add_device(FakeAddigyDevice::new("C02AGENTONLY").with_mdm(false));
     let p = provider(&addigy, |c| c);
     let d = decide(&p, "C02AGENTONLY").await;
-    assert_eq!(code(&d), Some("notManaged"));
-    assert!(d.deny_message().unwrap().contains("has_mdm"), "{d:?}");
+    assert_denied(&d, "notManaged", "has_mdm");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use posture_fakes::Fault;
 use posture_fakes::addigy::{AcceptedAuth, FakeAddigyDevice};
 
 use crate::support::{decide, fake, lookup, provider};
+use posture_conformance::support::{assert_reported, permanent, refused_readiness, transient};
 
 #[tokio::test]
 async fn a_401_to_the_bearer_form_falls_back_to_x_api_key_once_and_remembers() {
@@ -23,11 +24,7 @@ async fn a_401_to_the_bearer_form_falls_back_to_x_api_key_once_and_remembers() {
     assert!(decide(&p, "C02OTHER0001").await.deny_code().is_some());
     assert_eq!(addigy.stats().unauthorized, 1, "the working style is kept");
     assert_eq!(p.stats().auth_fallbacks, 1);
-    assert!(
-        p.report()[0].contains("token sent as x-api-key"),
-        "{:?}",
-        p.report()
-    );
+    assert_reported(&p, "token sent as x-api-key");
     // And back, if the key's style changes again.
     addigy.set_auth(AcceptedAuth::Bearer);
     assert!(lookup(&p, "C02THIRD0001").await.is_ok());
@@ -40,8 +37,7 @@ async fn a_token_refused_both_ways_is_permanent_and_named() {
     let c = addigy.connection();
     let config = posture_addigy::AddigyConfig::new(&c.api_url, "wrong-token").unwrap();
     let p = posture_addigy::AddigyProvider::new(config).unwrap();
-    let err = p.check_ready().await.unwrap_err();
-    assert!(!err.is_transient());
+    let err = permanent(p.check_ready().await);
     let message = err.to_string();
     assert!(message.contains("refused ADDIGY_API_TOKEN"), "{message}");
     assert!(
@@ -62,8 +58,7 @@ async fn transient_answers_and_malformed_ones() {
     assert!(lookup(&p, "C02XL0GJJG5J").await.unwrap_err().is_transient());
     for fault in [Fault::Garbage, Fault::WrongShape] {
         addigy.fail_next(fault.clone(), 1);
-        let err = lookup(&p, "C02XL0GJJG5J").await.unwrap_err();
-        assert!(!err.is_transient(), "{fault:?}: {err}");
+        permanent(lookup(&p, "C02XL0GJJG5J").await);
     }
     addigy.fail_next(
         Fault::TooManyRequests {
@@ -71,8 +66,7 @@ async fn transient_answers_and_malformed_ones() {
         },
         1,
     );
-    let err = lookup(&p, "C02XL0GJJG5J").await.unwrap_err();
-    assert!(err.is_transient());
+    let err = transient(lookup(&p, "C02XL0GJJG5J").await);
     assert!(err.to_string().contains("blocks a key"), "{err}");
     assert!(
         err.retry_after()
@@ -94,16 +88,8 @@ async fn a_wrong_url_is_named() {
     let c = addigy.connection();
     let url = format!("{}/elsewhere/api/v3", c.api_url);
     let config = posture_addigy::AddigyConfig::new(&url, c.api_token).unwrap();
-    let err = posture_addigy::AddigyProvider::new(config)
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(!err.is_transient());
-    assert!(
-        err.to_string().contains("does not look like Addigy's API"),
-        "{err}"
-    );
+    let text = refused_readiness(&posture_addigy::AddigyProvider::new(config).unwrap()).await;
+    assert!(text.contains("does not look like Addigy's API"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +109,7 @@ async fn bursts_stay_within_the_client_side_limit_and_never_get_the_key_blocked(
     let started = tokio::time::Instant::now();
     let results = posture_fakes::at_once(10, |i| {
         let p = p.clone();
-        async move { lookup(&p, &format!("C02BURST{i:04}")).await }
+        async move { lookup(&*p, &format!("C02BURST{i:04}")).await }
     })
     .await;
     assert!(
@@ -149,8 +135,7 @@ async fn bursts_stay_within_the_client_side_limit_and_never_get_the_key_blocked(
     });
     assert!(lookup(&tight, "C02BURST0001").await.is_ok());
     let before = addigy.stats().requests;
-    let err = lookup(&tight, "C02BURST0002").await.unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(lookup(&tight, "C02BURST0002").await);
     assert!(
         err.to_string().contains("ADDIGY_MAX_REQUESTS_PER_SECOND=1"),
         "{err}"

@@ -1,7 +1,7 @@
 //! Helpers shared by the test modules.
 
 use posture_addigy::{AddigyConfig, AddigyProvider};
-use posture_core::{Decision, LookupRequest, PostureProvider, ProviderError};
+pub(crate) use posture_conformance::support::{decide, deny_code as code, lookup};
 use posture_fakes::addigy::FakeAddigy;
 
 pub(crate) async fn fake() -> FakeAddigy {
@@ -19,19 +19,4 @@ pub(crate) fn provider(
     tune: impl FnOnce(AddigyConfig) -> AddigyConfig,
 ) -> AddigyProvider {
     AddigyProvider::new(tune(config(addigy))).unwrap()
-}
-
-pub(crate) async fn lookup(
-    provider: &AddigyProvider,
-    serial: &str,
-) -> Result<Decision, ProviderError> {
-    provider.lookup(&LookupRequest::new(serial)).await
-}
-
-pub(crate) async fn decide(provider: &AddigyProvider, serial: &str) -> Decision {
-    lookup(provider, serial).await.unwrap()
-}
-
-pub(crate) fn code(decision: &Decision) -> Option<&str> {
-    decision.deny_code().map(|c| c.as_str())
 }

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posture_addigy::{AddigyConfig, AddigyProvider};
-use posture_core::{PostureProvider, ProviderKind};
-use posture_fakes::Fault;
+use posture_conformance::sync;
+use posture_conformance::{sync_fixture, sync_scenarios};
 use posture_fakes::addigy::{FakeAddigy, FakeAddigyDevice, STAFF_POLICY_ID};
-use posture_http::sync::{FromIndex, SyncSettings};
 
 use crate::support::{decide, fake, provider};
 
@@ -24,9 +23,7 @@ fn strict(config: AddigyConfig) -> AddigyConfig {
 }
 
 fn hourly(config: AddigyConfig) -> AddigyConfig {
-    config
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    config.with_sync(sync::hourly()).unwrap()
 }
 
 /// Every state Addigy reports, over two pages of 100, and the identifiers a lookup may ask
@@ -71,99 +68,31 @@ fn populate(addigy: &FakeAddigy) -> Vec<String> {
 
 #[tokio::test]
 async fn synced_decisions_equal_live_decisions_device_by_device() {
-    let addigy = fake().await;
-    let serials = populate(&addigy);
-    let live = provider(&addigy, strict);
-    let synced = provider(&addigy, |c| hourly(strict(c)));
-    let report = synced.sync_inventory().await.unwrap();
-    assert_eq!(report.devices, 141, "140 Macs and one serial twice");
-    assert_eq!(report.calls, 2, "143 records in pages of 100");
-    let after_sync = addigy.stats().requests;
-    let mut allowed = 0;
-    for serial in &serials {
-        let from_index = decide(&synced, serial).await;
-        assert_eq!(from_index, decide(&live, serial).await, "{serial}");
-        allowed += usize::from(from_index.is_allowed());
-    }
-    assert!(
-        allowed > 40 && serials.len() - allowed > 60,
-        "the rules allow some and deny others: {allowed} allowed"
-    );
+    let addigy = Fixture(fake().await);
+    let serials = populate(&addigy.0);
+    let live = provider(&addigy.0, strict);
+    let synced = provider(&addigy.0, |c| hourly(strict(c)));
+    let run = sync::synced_decisions_equal_live(&addigy, &synced, &live, &serials).await;
+    assert_eq!(run.report.devices, 141, "140 Macs and one serial twice");
+    assert_eq!(run.report.calls, 2, "143 records in pages of 100");
+    run.tally.assert_mixed(40, 60);
     // The live provider searched once per distinct well-formed serial (142: the
     // lower-cased one comes from its cache); the synced one only for the serial Addigy
     // doesn't have.
-    assert_eq!(addigy.stats().requests - after_sync, 142 + 1);
-    assert_eq!(addigy.stats().rate_limited, 0);
+    assert_eq!(run.requests, 142 + 1);
+    assert_eq!(addigy.0.stats().rate_limited, 0);
 }
 
-#[tokio::test]
-async fn a_device_enrolled_after_the_sync_is_looked_up_live() {
-    let addigy = fake().await;
-    addigy.add_device(FakeAddigyDevice::new("C02SYNCFIRST"));
-    let synced = provider(&addigy, hourly);
-    synced.sync_inventory().await.unwrap();
-    addigy.add_device(FakeAddigyDevice::new("C02SYNCLATER"));
-    assert_eq!(
-        synced.inventory().lookup("C02SYNCLATER"),
-        FromIndex::NotListed
-    );
-    let before = addigy.stats().requests;
-    assert!(decide(&synced, "C02SYNCLATER").await.is_allowed());
-    assert_eq!(addigy.stats().requests, before + 1);
-    // The next sync lists it: no more calls for it.
-    synced.sync_inventory().await.unwrap();
-    synced.clear_cache();
-    let before = addigy.stats().requests;
-    assert!(decide(&synced, "C02SYNCLATER").await.is_allowed());
-    assert_eq!(addigy.stats().requests, before);
+sync_fixture! {
+    /// The Addigy provider and its fake, for the sync scenarios every provider runs.
+    struct Fixture(FakeAddigy) -> AddigyProvider;
+    kind = posture_addigy::KIND;
+    page_size = 100;
+    enrol(addigy, serial) = addigy.add_device(FakeAddigyDevice::new(serial));
+    synced(addigy) = provider(addigy, hourly);
 }
 
-#[tokio::test]
-async fn a_sync_failing_midway_keeps_the_previous_inventory() {
-    let addigy = fake().await;
-    for n in 0..150 {
-        addigy.add_device(FakeAddigyDevice::new(format!("C02SYNC{n:05}")));
-    }
-    let synced = provider(&addigy, hourly);
-    synced.sync_inventory().await.unwrap();
-    // The first page is served, the second refused: nothing of the first replaces the index.
-    addigy.add_device(FakeAddigyDevice::new("C02SYNCNEW00"));
-    addigy.fail_after(1, Fault::Status(403), 1);
-    let err = synced.sync_inventory().await.unwrap_err();
-    assert!(err.to_string().contains("403"), "{err}");
-    assert!(matches!(
-        synced.inventory().lookup("C02SYNC00149"),
-        FromIndex::Decided(d) if d.is_allowed()
-    ));
-    assert_eq!(
-        synced.inventory().lookup("C02SYNCNEW00"),
-        FromIndex::NotListed
-    );
-    assert!(synced.report().iter().any(|line| line.contains("403")));
-    // Readiness still holds without a request: the index is younger than the maximum age.
-    addigy.set_fault(Some(Fault::Status(503)));
-    let before = addigy.stats().requests;
-    synced.check_ready().await.unwrap();
-    assert_eq!(addigy.stats().requests, before);
-}
-
-#[tokio::test]
-async fn a_rate_limited_page_is_retried_after_retry_after() {
-    let addigy = fake().await;
-    for n in 0..101 {
-        addigy.add_device(FakeAddigyDevice::new(format!("C02SYNC{n:05}")));
-    }
-    let synced = provider(&addigy, hourly);
-    addigy.fail_after(
-        1,
-        Fault::TooManyRequests {
-            retry_after_secs: 1,
-        },
-        1,
-    );
-    let report = synced.sync_inventory().await.unwrap();
-    assert_eq!((report.devices, report.calls), (101, 3));
-}
+sync_scenarios!(Fixture(fake().await));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_shares_the_client_side_limit_with_lookups_and_never_gets_the_key_blocked() {
@@ -183,7 +112,7 @@ async fn a_sync_shares_the_client_side_limit_with_lookups_and_never_gets_the_key
     let started = tokio::time::Instant::now();
     let lookups = posture_fakes::at_once(4, |n| {
         let synced = synced.clone();
-        async move { decide(&synced, &format!("C02SYNC{n:05}")).await }
+        async move { decide(&*synced, &format!("C02SYNC{n:05}")).await }
     });
     let (report, decisions) = tokio::join!(synced.sync_inventory(), lookups);
     let report = report.unwrap();
@@ -198,31 +127,4 @@ async fn a_sync_shares_the_client_side_limit_with_lookups_and_never_gets_the_key
     let stats = addigy.stats();
     assert_eq!(stats.rate_limited, 0, "{stats:?}");
     assert!(!stats.blocked);
-}
-
-#[tokio::test]
-async fn sync_settings_come_from_the_environment_and_show_in_check_config() {
-    let addigy = fake().await;
-    let mut vars = addigy.env_vars();
-    vars.push(("ADDIGY_SYNC_INTERVAL".to_owned(), "900".to_owned()));
-    let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let config = AddigyConfig::from_env(get).unwrap();
-    assert_eq!(config.sync().interval(), Duration::from_secs(900));
-    assert_eq!(config.sync().oldest(), Duration::from_secs(2700));
-    let summary = posture_addigy::KIND.configure(&get).unwrap().summary();
-    assert!(
-        summary
-            .iter()
-            .any(|l| l.starts_with("inventory sync: every 900 s")),
-        "{summary:?}"
-    );
-    let provider = AddigyProvider::new(config).unwrap();
-    let report = provider.report().join("\n");
-    assert!(report.contains("inventory sync: every 900 s"), "{report}");
-    assert!(report.contains("inventory index: none yet"), "{report}");
-    vars.push(("ADDIGY_SYNC_INTERVAL".to_owned(), "60".to_owned()));
-    vars.swap_remove(vars.len() - 2);
-    let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let err = AddigyConfig::from_env(get).unwrap_err().to_string();
-    assert!(err.contains("ADDIGY_SYNC_INTERVAL=\"60\""), "{err}");
 }

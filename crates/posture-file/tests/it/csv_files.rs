@@ -104,24 +104,6 @@ fn ragged_rows_are_refused() {
 }
 
 #[test]
-fn empty_identifiers_are_refused() {
-    let err = load_error("devices-empty-identifier.csv", FileFormat::Csv);
-    assert_eq!(
-        err.to_string(),
-        "devices-empty-identifier.csv line 3: empty identifier"
-    );
-}
-
-#[test]
-fn padded_identifiers_are_refused() {
-    let err = load_error("devices-untrimmed.csv", FileFormat::Csv);
-    assert_eq!(
-        err.to_string(),
-        "devices-untrimmed.csv line 2: identifier \"C02XL0GJJG5J \" has leading or trailing whitespace"
-    );
-}
-
-#[test]
 fn the_first_header_must_be_identifier() {
     let err = load_error("devices-bad-header.csv", FileFormat::Csv);
     assert_eq!(

@@ -113,31 +113,38 @@ fn duplicate_identifiers_name_both_lines() {
     ));
 }
 
+/// Identifiers a lookup could never match are refused, in either format, naming the line.
 #[test]
-fn empty_identifiers_are_refused() {
-    let err = load_error("devices-empty-identifier.json", FileFormat::Json);
-    assert_eq!(
-        err.to_string(),
-        "devices-empty-identifier.json line 3: empty identifier"
-    );
-}
-
-#[test]
-fn padded_identifiers_are_refused() {
-    let err = load_error("devices-untrimmed.json", FileFormat::Json);
-    assert_eq!(
-        err.to_string(),
-        "devices-untrimmed.json line 2: identifier \" C02XL0GJJG5J\" has leading or trailing whitespace"
-    );
-}
-
-#[test]
-fn missing_identifiers_are_refused() {
-    let err = load_error("devices-missing-identifier.json", FileFormat::Json);
-    assert_eq!(
-        err.to_string(),
-        "devices-missing-identifier.json line 3: device 2 has no identifier"
-    );
+fn empty_padded_and_missing_identifiers_are_refused() {
+    for (file, format, expected) in [
+        (
+            "devices-empty-identifier.json",
+            FileFormat::Json,
+            "devices-empty-identifier.json line 3: empty identifier",
+        ),
+        (
+            "devices-untrimmed.json",
+            FileFormat::Json,
+            "devices-untrimmed.json line 2: identifier \" C02XL0GJJG5J\" has leading or trailing whitespace",
+        ),
+        (
+            "devices-missing-identifier.json",
+            FileFormat::Json,
+            "devices-missing-identifier.json line 3: device 2 has no identifier",
+        ),
+        (
+            "devices-empty-identifier.csv",
+            FileFormat::Csv,
+            "devices-empty-identifier.csv line 3: empty identifier",
+        ),
+        (
+            "devices-untrimmed.csv",
+            FileFormat::Csv,
+            "devices-untrimmed.csv line 2: identifier \"C02XL0GJJG5J \" has leading or trailing whitespace",
+        ),
+    ] {
+        assert_eq!(load_error(file, format).to_string(), expected);
+    }
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use posture_conformance::support::assert_reported;
 use posture_core::{LookupRequest, PostureProvider, ProviderError};
 use posture_fakes::Fault;
 use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
@@ -50,11 +51,7 @@ async fn readiness_reads_the_user_once_a_minute() {
         p.check_ready().await.unwrap();
     }
     assert_eq!(fleet.stats().requests, 1);
-    assert!(
-        p.report()[0].contains("/api/v1/fleet/hosts/identifier/"),
-        "{:?}",
-        p.report()
-    );
+    assert_reported(&p, "/api/v1/fleet/hosts/identifier/");
 }
 
 #[tokio::test]

@@ -2,13 +2,11 @@
 //! host; hosts the list can't decide alike left to live lookups; fall-back for hosts
 //! enrolled since; a sync failing midway; a rate-limited page.
 
-use std::time::Duration;
-
+use posture_conformance::{sync, sync_fixture, sync_scenarios};
 use posture_core::{Decision, LookupRequest, PostureProvider};
-use posture_fakes::Fault;
 use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
 use posture_fleet::{FleetConfig, FleetProvider, SYNC_PAGE_SIZE};
-use posture_http::sync::{FromIndex, SyncSettings};
+use posture_http::sync::FromIndex;
 
 async fn fake() -> FakeFleet {
     FakeFleet::start().await.unwrap()
@@ -32,9 +30,7 @@ fn strict(config: FleetConfig) -> FleetConfig {
 }
 
 fn hourly(config: FleetConfig) -> FleetConfig {
-    config
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    config.with_sync(sync::hourly()).unwrap()
 }
 
 fn strict_hourly(config: FleetConfig) -> FleetConfig {
@@ -84,12 +80,14 @@ fn populate(fleet: &FakeFleet) -> Vec<String> {
 
 #[tokio::test]
 async fn synced_decisions_equal_live_decisions_host_by_host() {
-    let fleet = fake().await;
-    let serials = populate(&fleet);
+    let fixture = Fixture(fake().await);
+    let fleet = &fixture.0;
+    let serials = populate(fleet);
     let listed = (SYNC_PAGE_SIZE + 24) as u64;
-    let live = provider(&fleet, strict);
-    let synced = provider(&fleet, strict_hourly);
-    let report = synced.sync_inventory().await.unwrap();
+    let live = provider(fleet, strict);
+    let synced = provider(fleet, strict_hourly);
+    let run = sync::synced_decisions_equal_live(&fixture, &synced, &live, &serials).await;
+    let report = run.report;
     // Left out: no serial (1), the victim and the impostor's hostname (1), device_mapping (1).
     assert_eq!(report.devices as u64, listed - 3);
     assert_eq!(
@@ -107,17 +105,7 @@ async fn synced_decisions_equal_live_decisions_host_by_host() {
         )),
         "{lines}"
     );
-    let after_sync = fleet.stats().host_requests;
-    let mut allowed = 0;
-    for serial in &serials {
-        let from_index = decide(&synced, serial).await;
-        assert_eq!(from_index, decide(&live, serial).await, "{serial}");
-        allowed += usize::from(from_index.is_allowed());
-    }
-    assert!(
-        allowed > 100 && serials.len() - allowed > 300,
-        "the rules allow some and deny others: {allowed} allowed"
-    );
+    run.tally.assert_mixed(100, 300);
     let user = |serial: &str| {
         let decision = match synced.inventory().lookup(serial) {
             FromIndex::Decided(decision) => decision,
@@ -131,11 +119,7 @@ async fn synced_decisions_equal_live_decisions_host_by_host() {
     // and the UDID; the lower-cased one comes from its cache); the synced one only for the
     // victim, the device_mapping host and the serial Fleet doesn't have.
     let distinct = serials.len() as u64 - 3 - 1;
-    assert_eq!(
-        fleet.stats().host_requests - after_sync,
-        distinct + 3,
-        "{distinct} live, 3 synced"
-    );
+    assert_eq!(run.requests, distinct + 3, "{distinct} live, 3 synced");
 }
 
 #[tokio::test]
@@ -192,73 +176,16 @@ async fn hosts_an_older_fleet_lists_without_the_keys_needed_are_looked_up_live()
     );
 }
 
-#[tokio::test]
-async fn a_host_enrolled_after_the_sync_is_looked_up_live() {
-    let fleet = fake().await;
-    fleet.add_host(FakeFleetHost::new("C02SYNCFIRST"));
-    let synced = provider(&fleet, strict_hourly);
-    synced.sync_inventory().await.unwrap();
-    fleet.add_host(FakeFleetHost::new("C02SYNCLATER"));
-    assert_eq!(
-        synced.inventory().lookup("C02SYNCLATER"),
-        FromIndex::NotListed
-    );
-    let before = fleet.stats().host_requests;
-    assert!(decide(&synced, "C02SYNCLATER").await.is_allowed());
-    assert_eq!(fleet.stats().host_requests, before + 1);
-    // The next sync lists it: no more calls for it.
-    synced.sync_inventory().await.unwrap();
-    synced.clear_cache();
-    let before = fleet.stats().requests;
-    assert!(decide(&synced, "C02SYNCLATER").await.is_allowed());
-    assert!(decide(&synced, "C02SYNCFIRST").await.is_allowed());
-    assert_eq!(fleet.stats().requests, before);
+sync_fixture! {
+    /// The Fleet provider and its fake, for the sync scenarios every provider runs.
+    struct Fixture(FakeFleet) -> FleetProvider;
+    kind = posture_fleet::KIND;
+    page_size = SYNC_PAGE_SIZE;
+    enrol(fleet, serial) = fleet.add_host(FakeFleetHost::new(serial));
+    synced(fleet) = provider(fleet, strict_hourly);
 }
 
-#[tokio::test]
-async fn a_sync_failing_midway_keeps_the_previous_inventory() {
-    let fleet = fake().await;
-    for n in 0..SYNC_PAGE_SIZE + 100 {
-        fleet.add_host(FakeFleetHost::new(format!("C02SYNC{n:05}")));
-    }
-    let synced = provider(&fleet, strict_hourly);
-    synced.sync_inventory().await.unwrap();
-    // The first page is served, the second refused: nothing of the first replaces the index.
-    fleet.add_host(FakeFleetHost::new("C02SYNCNEW00"));
-    fleet.fail_after(1, Fault::Status(403), 1);
-    let err = synced.sync_inventory().await.unwrap_err();
-    assert!(err.to_string().contains("403"), "{err}");
-    assert!(matches!(
-        synced.inventory().lookup("C02SYNC00599"),
-        FromIndex::Decided(d) if d.is_allowed()
-    ));
-    assert_eq!(
-        synced.inventory().lookup("C02SYNCNEW00"),
-        FromIndex::NotListed
-    );
-    assert!(synced.report().iter().any(|line| line.contains("403")));
-    // Readiness still holds: the index is younger than the maximum age.
-    fleet.set_fault(Some(Fault::Status(503)));
-    synced.check_ready().await.unwrap();
-}
-
-#[tokio::test]
-async fn a_rate_limited_page_is_retried_after_retry_after() {
-    let fleet = fake().await;
-    for n in 0..=SYNC_PAGE_SIZE {
-        fleet.add_host(FakeFleetHost::new(format!("C02SYNC{n:05}")));
-    }
-    let synced = provider(&fleet, strict_hourly);
-    fleet.fail_after(
-        1,
-        Fault::TooManyRequests {
-            retry_after_secs: 1,
-        },
-        1,
-    );
-    let report = synced.sync_inventory().await.unwrap();
-    assert_eq!((report.devices, report.calls), (SYNC_PAGE_SIZE + 1, 3));
-}
+sync_scenarios!(Fixture(fake().await));
 
 #[tokio::test]
 async fn a_full_last_page_ends_the_sync_when_fleet_says_so() {
@@ -273,34 +200,4 @@ async fn a_full_last_page_ends_the_sync_when_fleet_says_so() {
     fleet.set_list_meta(true);
     let report = synced.sync_inventory().await.unwrap();
     assert_eq!((report.devices, report.calls), (2 * SYNC_PAGE_SIZE, 2));
-}
-
-#[tokio::test]
-async fn sync_settings_come_from_the_environment_and_show_in_the_report() {
-    let fleet = fake().await;
-    let mut vars = fleet.env_vars();
-    vars.push(("FLEET_SYNC_INTERVAL".to_owned(), "900".to_owned()));
-    let get = |vars: &[(String, String)], name: &str| {
-        vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-    };
-    let config = FleetConfig::from_env(|name| get(&vars, name)).unwrap();
-    assert_eq!(config.sync().interval(), Duration::from_secs(900));
-    assert_eq!(config.sync().oldest(), Duration::from_secs(2700));
-    let provider = FleetProvider::new(config).unwrap();
-    let report = provider.report().join("\n");
-    assert!(report.contains("inventory sync: every 900 s"), "{report}");
-    assert!(report.contains("inventory index: none yet"), "{report}");
-    vars.push(("FLEET_SYNC_MAX_AGE".to_owned(), "600".to_owned()));
-    let err = FleetConfig::from_env(|name| get(&vars, name))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.starts_with("FLEET_SYNC_MAX_AGE=\"600\" is invalid"),
-        "{err}"
-    );
-    // Off by default, and then the report says nothing of it.
-    let off = FleetConfig::from_env(|name| get(&fleet.env_vars(), name)).unwrap();
-    assert!(!off.sync().is_on());
-    let report = FleetProvider::new(off).unwrap().report().join("\n");
-    assert!(!report.contains("inventory"), "{report}");
 }

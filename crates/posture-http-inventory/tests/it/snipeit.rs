@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use posture_conformance::support::{assert_reported, permanent};
 use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider};
 use posture_fakes::Fault;
 use posture_fakes::snipeit::{FakeAsset, FakeSnipeIt, NotFound};
@@ -141,11 +142,7 @@ async fn a_record_for_another_device_is_not_this_device() {
 async fn credentials_go_in_headers_and_a_refusal_is_named() {
     let snipe = fake().await;
     let p = provider(&snipe, &[("HTTP_HEADERS", "Authorization: Bearer wrong")]);
-    let err = p
-        .lookup(&LookupRequest::new("C02XL0GJJG5J"))
-        .await
-        .unwrap_err();
-    assert!(!err.is_transient());
+    let err = permanent(p.lookup(&LookupRequest::new("C02XL0GJJG5J")).await);
     assert!(
         err.message()
             .contains("check the credentials in HTTP_HEADERS"),
@@ -182,11 +179,7 @@ async fn the_mode_goes_into_the_url_and_the_cache_key() {
         assert!(p.lookup(&request).await.unwrap().is_allowed());
     }
     assert_eq!(snipe.stats().requests, 2);
-    assert!(
-        p.report()[0].contains("?kind={mode} with header(s) authorization"),
-        "{:?}",
-        p.report()
-    );
+    assert_reported(&p, "?kind={mode} with header(s) authorization");
 }
 
 #[tokio::test]

@@ -15,6 +15,8 @@ use posture_intune::{AssertionAlgorithm, IntuneConfig, IntuneConfigError, Intune
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
+use posture_conformance::support::refused_readiness;
+
 use crate::support::{decide, fake};
 
 const MAC: &str = "C02XL0GJJG5J";
@@ -322,13 +324,7 @@ async fn entra_refuses_a_certificate_it_does_not_know_naming_the_settings() {
     let intune = registered(&registered_one).await;
     let (cert_path, key_path) = files(&dir, &unregistered);
     let config = from_vars(&intune.certificate_env_vars(&cert_path, &key_path)).unwrap();
-    let err = IntuneProvider::new(config)
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(!err.is_transient(), "{err}");
-    let text = err.to_string();
+    let text = refused_readiness(&IntuneProvider::new(config).unwrap()).await;
     assert!(
         text.starts_with(
             "the Microsoft identity platform refused the app credentials INTUNE_TENANT_ID / \

@@ -1,5 +1,6 @@
 //! Allow, deny, duplicates and enrichment.
 
+use posture_conformance::support::permanent;
 use posture_fakes::Fault;
 use posture_fakes::intune::FakeManagedDevice;
 use posture_intune::{ComplianceState, ManagementAgent};
@@ -168,8 +169,7 @@ async fn an_ignored_filter_is_never_read_as_not_found() {
         MAC
     );
     // Devices with other serials, none with ours: an error, not a deny.
-    let err = lookup(&intune_provider, "C02MISSING01").await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&intune_provider, "C02MISSING01").await);
     assert!(
         err.to_string().contains("ignored the serialNumber filter"),
         "{err}"
@@ -186,12 +186,12 @@ async fn decisions_are_cached_and_concurrent_lookups_share_one_call() {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let p = intune_provider.clone();
-        tasks.spawn(async move { decide(&p, MAC).await.is_allowed() });
+        tasks.spawn(async move { decide(&*p, MAC).await.is_allowed() });
     }
     while let Some(allowed) = tasks.join_next().await {
         assert!(allowed.unwrap());
     }
-    assert!(decide(&intune_provider, MAC).await.is_allowed());
+    assert!(decide(&*intune_provider, MAC).await.is_allowed());
     let stats = intune.stats();
     assert_eq!((stats.token_requests, stats.device_requests), (1, 1));
     let own = intune_provider.stats();
@@ -200,10 +200,10 @@ async fn decisions_are_cached_and_concurrent_lookups_share_one_call() {
 
     // A removed device stays allowed for the TTL, then is seen as gone once cleared.
     intune.remove_device(MAC);
-    assert!(decide(&intune_provider, MAC).await.is_allowed());
+    assert!(decide(&*intune_provider, MAC).await.is_allowed());
     intune_provider.clear_cache();
     assert_eq!(
-        code(&decide(&intune_provider, MAC).await),
+        code(&decide(&*intune_provider, MAC).await),
         Some("deviceNotFound")
     );
 }
@@ -254,8 +254,7 @@ async fn more_records_than_four_pages_is_a_permanent_error() {
         intune.add_device(FakeManagedDevice::new(MAC));
     }
     let intune_provider = provider(&intune, |c| c);
-    let err = lookup(&intune_provider, MAC).await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&intune_provider, MAC).await);
     assert_eq!(
         err.message(),
         "Intune has more than 100 managed-device records with serial number C02XL0GJJG5J; \
@@ -274,8 +273,7 @@ async fn an_ignored_filter_with_more_pages_is_not_crawled() {
     intune.set_fault(Some(Fault::IgnoreFilter));
     let intune_provider = provider(&intune, |c| c);
     // Ours is on the first page, but a newer record of it could be on any later one.
-    let err = lookup(&intune_provider, MAC).await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&intune_provider, MAC).await);
     assert_eq!(
         err.message(),
         "Microsoft Graph ignored the serialNumber filter of GET \

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use posture_conformance::support::{permanent, transient};
 use posture_core::PostureProvider;
 use posture_fakes::Fault;
 use posture_fakes::intune::FakeManagedDevice;
@@ -25,16 +26,14 @@ async fn server_errors_and_rate_limits_are_transient() {
         intune.add_device(FakeManagedDevice::new(MAC));
         intune.set_fault(Some(fault.clone()));
         let intune_provider = provider(&intune, |c| c);
-        let err = lookup(&intune_provider, MAC).await.unwrap_err();
-        assert!(err.is_transient(), "{fault:?}: {err}");
+        let err = transient(lookup(&intune_provider, MAC).await);
         assert!(err.to_string().contains("Microsoft Graph"), "{err}");
         intune.set_fault(None);
         if let Fault::TooManyRequests { .. } = fault {
             assert_eq!(err.retry_after(), Some(Duration::from_secs(12)));
             // Graph asked for quiet: until the delay passes, nothing is sent to it.
             let sent = intune.stats().graph_requests;
-            let err = lookup(&intune_provider, MAC).await.unwrap_err();
-            assert!(err.is_transient(), "{err}");
+            let err = transient(lookup(&intune_provider, MAC).await);
             assert!(
                 err.retry_after()
                     .is_some_and(|left| left <= Duration::from_secs(12))
@@ -68,8 +67,7 @@ async fn garbage_and_wrong_shapes_are_permanent_errors() {
         intune.add_device(FakeManagedDevice::new(MAC));
         intune.set_fault(Some(fault.clone()));
         let intune_provider = provider(&intune, |c| c);
-        let err = lookup(&intune_provider, MAC).await.unwrap_err();
-        assert!(!err.is_transient(), "{fault:?}: {err}");
+        let err = permanent(lookup(&intune_provider, MAC).await);
         assert!(err.to_string().contains("not the expected JSON"), "{err}");
     }
 }
@@ -79,8 +77,7 @@ async fn a_missing_permission_names_it() {
     let intune = fake().await;
     intune.set_fault(Some(Fault::Status(403)));
     let intune_provider = provider(&intune, |c| c);
-    let err = lookup(&intune_provider, MAC).await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&intune_provider, MAC).await);
     assert!(
         err.to_string().contains(
             "grant the app registration the DeviceManagementManagedDevices.Read.All application permission"

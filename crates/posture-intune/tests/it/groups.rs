@@ -1,7 +1,9 @@
 //! The optional Entra ID group, checked through the device object.
 
+use posture_conformance::support::{permanent, transient};
 use posture_fakes::Fault;
-use posture_fakes::intune::FakeManagedDevice;
+use posture_fakes::intune::{FakeIntune, FakeManagedDevice};
+use posture_intune::{IntuneConfig, IntuneProvider};
 
 use crate::support::{code, decide, fake, lookup, provider};
 
@@ -73,13 +75,7 @@ async fn the_compliance_state_is_checked_before_the_group() {
 
 #[tokio::test]
 async fn entra_object_ids_are_cached() {
-    let intune = fake().await;
-    intune.add_device(FakeManagedDevice::new("C02MEMBER001").with_entra_groups([GROUP]));
-    let intune_provider = provider(&intune, |c| {
-        c.with_group_id(GROUP)
-            .unwrap()
-            .with_cache_ttl(std::time::Duration::ZERO)
-    });
+    let (intune, intune_provider) = one_member_uncached(|c| c).await;
     for _ in 0..3 {
         assert!(decide(&intune_provider, "C02MEMBER001").await.is_allowed());
     }
@@ -96,17 +92,10 @@ async fn entra_object_ids_are_cached() {
 
 #[tokio::test]
 async fn a_missing_directory_permission_names_it_and_directory_outages_are_transient() {
-    let intune = fake().await;
-    intune.add_device(FakeManagedDevice::new("C02MEMBER001").with_entra_groups([GROUP]));
-    let intune_provider = provider(&intune, |c| {
-        c.with_group_id(GROUP)
-            .unwrap()
-            .with_cache_ttl(std::time::Duration::ZERO)
-            .with_negative_cache_ttl(std::time::Duration::ZERO)
-    });
+    let (intune, intune_provider) =
+        one_member_uncached(|c| c.with_negative_cache_ttl(std::time::Duration::ZERO)).await;
     intune.set_directory_fault(Some(Fault::Status(403)));
-    let err = lookup(&intune_provider, "C02MEMBER001").await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&intune_provider, "C02MEMBER001").await);
     assert!(
         err.to_string()
             .contains("grant the app registration the Device.Read.All application permission"),
@@ -116,8 +105,7 @@ async fn a_missing_directory_permission_names_it_and_directory_outages_are_trans
     intune.set_directory_fault(Some(Fault::TooManyRequests {
         retry_after_secs: 1,
     }));
-    let err = lookup(&intune_provider, "C02MEMBER001").await.unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(lookup(&intune_provider, "C02MEMBER001").await);
     assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(1)));
 
     // Once the directory has recovered and its Retry-After has passed, answers come back.
@@ -138,4 +126,21 @@ async fn a_missing_directory_permission_names_it_and_directory_outages_are_trans
         "{err}"
     );
     assert!(err.to_string().contains("checkMemberGroups"), "{err}");
+}
+
+/// A fake whose one device, C02MEMBER001, is a member of [`GROUP`], and a provider checking
+/// the group that caches no decision, tuned further by `tune`.
+async fn one_member_uncached(
+    tune: impl FnOnce(IntuneConfig) -> IntuneConfig,
+) -> (FakeIntune, IntuneProvider) {
+    let intune = fake().await;
+    intune.add_device(FakeManagedDevice::new("C02MEMBER001").with_entra_groups([GROUP]));
+    let intune_provider = provider(&intune, |c| {
+        tune(
+            c.with_group_id(GROUP)
+                .unwrap()
+                .with_cache_ttl(std::time::Duration::ZERO),
+        )
+    });
+    (intune, intune_provider)
 }

@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use posture_conformance::support::{permanent, transient};
 use posture_fakes::intune::{FakeIntune, ScepAnswer};
 use posture_http::BaseUrl;
 use posture_intune::scep::{
@@ -106,12 +107,10 @@ async fn refusals_are_verdicts_and_outages_are_transient() {
     );
     for status in [429, 500, 503] {
         intune.set_scep_answer(ScepAnswer::Status(status));
-        let err = client.validate_request("tx", &csr).await.unwrap_err();
-        assert!(err.is_transient(), "{status}: {err}");
+        transient(client.validate_request("tx", &csr).await);
     }
     intune.set_scep_answer(ScepAnswer::Status(403));
-    let err = client.validate_request("tx", &csr).await.unwrap_err();
-    assert!(!err.is_transient());
+    let err = permanent(client.validate_request("tx", &csr).await);
     assert!(err.message().contains("scep_challenge_provider"), "{err}");
 }
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the test modules.
 
-use posture_core::{Decision, LookupRequest, PostureProvider, ProviderError};
+pub(crate) use posture_conformance::support::{
+    decide, deny_code as code, lookup, refused_readiness,
+};
 use posture_fakes::intune::{FakeIntune, TestCertificate};
 use posture_intune::{ClientCertificate, IntuneConfig, IntuneProvider};
 
@@ -17,6 +19,19 @@ pub(crate) fn config(intune: &FakeIntune) -> IntuneConfig {
         .unwrap()
 }
 
+/// A configuration with the fake's app credentials for tenant `tenant_id`, whose authority
+/// and Graph are both at `url`.
+pub(crate) fn config_at(tenant_id: &str, url: &str) -> IntuneConfig {
+    IntuneConfig::new(
+        tenant_id,
+        posture_fakes::intune::CLIENT_ID,
+        posture_fakes::intune::CLIENT_SECRET,
+    )
+    .and_then(|config| config.with_authority_url(url))
+    .and_then(|config| config.with_graph_url(url))
+    .unwrap()
+}
+
 /// The certificate as the provider reads it.
 pub(crate) fn client_certificate(made: &TestCertificate) -> ClientCertificate {
     ClientCertificate::from_pem(made.cert_pem().as_bytes(), made.key_pem().as_bytes()).unwrap()
@@ -27,19 +42,4 @@ pub(crate) fn provider(
     tune: impl FnOnce(IntuneConfig) -> IntuneConfig,
 ) -> IntuneProvider {
     IntuneProvider::new(tune(config(intune))).unwrap()
-}
-
-pub(crate) async fn lookup(
-    provider: &IntuneProvider,
-    serial: &str,
-) -> Result<Decision, ProviderError> {
-    provider.lookup(&LookupRequest::new(serial)).await
-}
-
-pub(crate) async fn decide(provider: &IntuneProvider, serial: &str) -> Decision {
-    lookup(provider, serial).await.unwrap()
-}
-
-pub(crate) fn code(decision: &Decision) -> Option<&str> {
-    decision.deny_code().map(|c| c.as_str())
 }

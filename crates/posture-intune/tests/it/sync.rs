@@ -2,12 +2,11 @@
 //! device, group membership included; fall-back for devices enrolled since; a sync failing
 //! midway; a throttled page.
 
-use std::time::Duration;
-
-use posture_core::{PostureProvider, ProviderCounters, ProviderKind};
+use posture_conformance::{sync, sync_fixture, sync_scenarios};
+use posture_core::{PostureProvider, ProviderCounters};
 use posture_fakes::Fault;
 use posture_fakes::intune::{FakeIntune, FakeManagedDevice};
-use posture_http::sync::{FromIndex, SyncSettings};
+use posture_http::sync::FromIndex;
 use posture_intune::{IntuneConfig, IntuneProvider};
 
 use crate::support::{decide, fake, provider};
@@ -22,25 +21,11 @@ fn strict(config: IntuneConfig) -> IntuneConfig {
 }
 
 fn hourly(config: IntuneConfig) -> IntuneConfig {
-    strict(config)
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    strict(config).with_sync(sync::hourly()).unwrap()
 }
 
 fn hourly_without_group(config: IntuneConfig) -> IntuneConfig {
-    config
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
-}
-
-/// A fake with 1001 compliant Macs (two pages) and a provider syncing them hourly.
-async fn two_pages() -> (FakeIntune, IntuneProvider) {
-    let intune = fake().await;
-    for n in 0..1001 {
-        intune.add_device(FakeManagedDevice::new(format!("C02SYNC{n:05}")));
-    }
-    let synced = provider(&intune, hourly_without_group);
-    (intune, synced)
+    config.with_sync(sync::hourly()).unwrap()
 }
 
 /// Calls the fake received: tokens and Graph requests of every kind.
@@ -142,7 +127,7 @@ async fn synced_decisions_equal_live_decisions_device_by_device() {
         streams.spawn(async move {
             let mut decisions = Vec::new();
             for serial in chunk {
-                decisions.push(decide(&live, &serial).await);
+                decisions.push(decide(&*live, &serial).await);
             }
             (stream, decisions)
         });
@@ -192,55 +177,20 @@ async fn synced_decisions_equal_live_decisions_device_by_device() {
     }
 }
 
-#[tokio::test]
-async fn a_device_enrolled_after_the_sync_is_looked_up_live() {
-    let intune = fake().await;
-    intune.add_device(FakeManagedDevice::new("C02SYNCFIRST"));
-    let synced = provider(&intune, hourly_without_group);
-    synced.sync_inventory().await.unwrap();
-    intune.add_device(FakeManagedDevice::new("C02SYNCLATER"));
-    assert_eq!(
-        synced.inventory().lookup("C02SYNCLATER"),
-        FromIndex::NotListed
-    );
-    let before = calls(&intune);
-    assert!(decide(&synced, "C02SYNCLATER").await.is_allowed());
-    assert_eq!(calls(&intune), before + 1, "one managedDevices lookup");
-    // The next sync lists it: no more calls for it.
-    synced.sync_inventory().await.unwrap();
-    synced.clear_cache();
-    let before = calls(&intune);
-    assert!(decide(&synced, "C02SYNCLATER").await.is_allowed());
-    assert_eq!(calls(&intune), before);
+sync_fixture! {
+    /// The Intune provider and its fake, for the sync scenarios every provider runs.
+    struct Fixture(FakeIntune) -> IntuneProvider;
+    kind = posture_intune::KIND;
+    page_size = 1000;
+    enrol(intune, serial) = intune.add_device(FakeManagedDevice::new(serial));
+    synced(intune) = provider(intune, hourly_without_group);
+
+    fn refused_sync_names(&self) -> &[&'static str] {
+        &["DeviceManagementManagedDevices.Read.All"]
+    }
 }
 
-#[tokio::test]
-async fn a_sync_failing_midway_keeps_the_previous_inventory() {
-    let (intune, synced) = two_pages().await;
-    synced.sync_inventory().await.unwrap();
-    // The first page is served, the second refused: nothing of the first replaces the index.
-    intune.add_device(FakeManagedDevice::new("C02SYNCNEW00"));
-    intune.fail_after(1, Fault::Status(403), 1);
-    let err = synced.sync_inventory().await.unwrap_err();
-    assert!(err.to_string().contains("403"), "{err}");
-    assert!(
-        err.to_string()
-            .contains("DeviceManagementManagedDevices.Read.All"),
-        "{err}"
-    );
-    assert!(matches!(
-        synced.inventory().lookup("C02SYNC01000"),
-        FromIndex::Decided(d) if d.is_allowed()
-    ));
-    assert_eq!(
-        synced.inventory().lookup("C02SYNCNEW00"),
-        FromIndex::NotListed
-    );
-    assert!(synced.report().iter().any(|line| line.contains("403")));
-    // Readiness still holds: the index is younger than the maximum age.
-    intune.set_fault(Some(Fault::Status(503)));
-    synced.check_ready().await.unwrap();
-}
+sync_scenarios!(Fixture(fake().await));
 
 #[tokio::test]
 async fn a_sync_failing_in_the_directory_keeps_the_previous_inventory() {
@@ -273,44 +223,19 @@ async fn a_group_entra_does_not_know_has_no_members_as_live() {
 }
 
 #[tokio::test]
-async fn a_throttled_page_is_retried_after_retry_after() {
-    let (intune, synced) = two_pages().await;
-    intune.fail_after(
-        1,
-        Fault::TooManyRequests {
-            retry_after_secs: 1,
-        },
-        1,
-    );
-    let report = synced.sync_inventory().await.unwrap();
-    assert_eq!((report.devices, report.calls), (1001, 3));
+async fn a_throttled_page_costs_one_graph_request_more() {
+    let fixture = Fixture(fake().await);
+    sync::a_rate_limited_page_is_retried_after_retry_after(&fixture).await;
     // Two pages served, one answered 429 before it.
-    let stats = intune.stats();
+    let stats = fixture.0.stats();
     assert_eq!((stats.graph_requests, stats.device_requests), (3, 2));
 }
 
 #[tokio::test]
-async fn sync_settings_come_from_the_environment_and_show_in_reports() {
+async fn a_synced_index_shows_in_the_report_and_the_metrics() {
     let intune = fake().await;
     intune.add_device(FakeManagedDevice::new("C02SYNCFIRST"));
-    let mut vars = intune.env_vars();
-    vars.push(("INTUNE_SYNC_INTERVAL".to_owned(), "900".to_owned()));
-    let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let config = IntuneConfig::from_env(get).unwrap();
-    assert_eq!(config.sync().interval(), Duration::from_secs(900));
-    assert_eq!(config.sync().oldest(), Duration::from_secs(2700));
-    let summary = posture_intune::KIND.configure(&get).unwrap().summary();
-    assert!(
-        summary
-            .iter()
-            .any(|l| l.starts_with("inventory sync: every 900 s")),
-        "{summary:?}"
-    );
-
-    let synced = IntuneProvider::new(config).unwrap();
-    let report = synced.report().join("\n");
-    assert!(report.contains("inventory sync: every 900 s"), "{report}");
-    assert!(report.contains("inventory index: none yet"), "{report}");
+    let synced = provider(&intune, hourly_without_group);
     synced.sync_inventory().await.unwrap();
     let report = synced.report().join("\n");
     assert!(
@@ -319,27 +244,4 @@ async fn sync_settings_come_from_the_environment_and_show_in_reports() {
     );
     let samples = format!("{:?}", synced.samples());
     assert!(samples.contains("provider_inventory_devices"), "{samples}");
-
-    // Off by default, and said so; a too-short interval is refused by name.
-    let off = posture_intune::KIND
-        .configure(&|name: &str| {
-            intune
-                .env_vars()
-                .into_iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v)
-        })
-        .unwrap()
-        .summary();
-    assert!(
-        off.iter()
-            .any(|l| l
-                == "inventory sync: off (INTUNE_SYNC_INTERVAL=0), every device is looked up live"),
-        "{off:?}"
-    );
-    vars.retain(|(k, _)| k != "INTUNE_SYNC_INTERVAL");
-    vars.push(("INTUNE_SYNC_INTERVAL".to_owned(), "10".to_owned()));
-    let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let err = IntuneConfig::from_env(get).unwrap_err();
-    assert_eq!(err.problems()[0].variable, "INTUNE_SYNC_INTERVAL");
 }

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use posture_conformance::support::{permanent, transient};
 use posture_core::PostureProvider;
 use posture_fakes::TokenFault;
 use posture_fakes::intune::FakeManagedDevice;
 use posture_intune::IntuneConfig;
 
-use crate::support::{decide, fake, provider};
+use crate::support::{config_at, decide, fake, provider, refused_readiness};
 
 const MAC: &str = "C02XL0GJJG5J";
 
@@ -24,7 +25,7 @@ async fn one_token_for_many_concurrent_lookups_with_the_default_scope() {
     for i in 0..40 {
         let p = intune_provider.clone();
         tasks.spawn(async move {
-            decide(&p, &format!("C02XL0GJJG{:02}", i % 10))
+            decide(&*p, &format!("C02XL0GJJG{:02}", i % 10))
                 .await
                 .is_allowed()
         });
@@ -65,8 +66,7 @@ async fn a_scope_that_is_not_a_graph_resource_is_refused_as_entra_does() {
     let intune_provider = provider(&intune, |c| {
         c.with_scope(&format!("{}/.default", intune.url())).unwrap()
     });
-    let err = intune_provider.check_ready().await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(intune_provider.check_ready().await);
     let text = err.to_string();
     assert!(
         text.starts_with(&format!(
@@ -135,8 +135,7 @@ async fn refused_credentials_name_the_settings_and_the_entra_error() {
     .with_graph_url(&intune.url())
     .unwrap();
     let intune_provider = posture_intune::IntuneProvider::new(config).unwrap();
-    let err = intune_provider.check_ready().await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(intune_provider.check_ready().await);
     let text = err.to_string();
     assert!(
         text.contains("INTUNE_TENANT_ID / INTUNE_CLIENT_ID / INTUNE_CLIENT_SECRET"),
@@ -151,22 +150,9 @@ async fn refused_credentials_name_the_settings_and_the_entra_error() {
     assert!(!text.contains("wrong-secret"), "{text}");
     assert!(!text.contains("Trace ID"), "{text}");
 
-    let config = IntuneConfig::new(
-        "11111111-2222-4333-8444-555555555555",
-        posture_fakes::intune::CLIENT_ID,
-        posture_fakes::intune::CLIENT_SECRET,
-    )
-    .unwrap()
-    .with_authority_url(&intune.url())
-    .unwrap()
-    .with_graph_url(&intune.url())
-    .unwrap();
-    let err = posture_intune::IntuneProvider::new(config)
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("AADSTS90002"), "{err}");
+    let config = config_at("11111111-2222-4333-8444-555555555555", &intune.url());
+    let text = refused_readiness(&posture_intune::IntuneProvider::new(config).unwrap()).await;
+    assert!(text.contains("AADSTS90002"), "{text}");
 }
 
 #[tokio::test]
@@ -191,8 +177,7 @@ async fn token_endpoint_failures_are_classified() {
     let intune = fake().await;
     intune.set_token_fault(Some(TokenFault::Hang));
     let intune_provider = provider(&intune, |c| c.with_timeout(Duration::from_secs(1)).unwrap());
-    let err = intune_provider.check_ready().await.unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    transient(intune_provider.check_ready().await);
 }
 
 #[tokio::test]
@@ -200,22 +185,13 @@ async fn an_unreachable_authority_is_transient_and_named() {
     let intune = fake().await;
     let url = intune.url();
     drop(intune);
-    let config = IntuneConfig::new(
-        posture_fakes::intune::TENANT_ID,
-        posture_fakes::intune::CLIENT_ID,
-        posture_fakes::intune::CLIENT_SECRET,
-    )
-    .unwrap()
-    .with_authority_url(&url)
-    .unwrap()
-    .with_graph_url(&url)
-    .unwrap();
-    let err = posture_intune::IntuneProvider::new(config)
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let config = config_at(posture_fakes::intune::TENANT_ID, &url);
+    let err = transient(
+        posture_intune::IntuneProvider::new(config)
+            .unwrap()
+            .check_ready()
+            .await,
+    );
     assert!(err.to_string().contains("INTUNE_AUTHORITY_URL"), "{err}");
 }
 

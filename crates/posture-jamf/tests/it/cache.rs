@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use posture_conformance::support::transient;
 use posture_core::DeviceMode;
 use posture_fakes::Fault;
 use posture_fakes::jamf::FakeDevice;
 
-use crate::support::{APIS, code, decide, fake, lookup, provider};
+use crate::support::{APIS, allowed, code, decide, fake, lookup, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
 
@@ -17,16 +18,8 @@ async fn a_second_lookup_is_served_from_the_cache() {
         let jamf = fake().await;
         jamf.add_computer(FakeDevice::new(MAC));
         let jamf_provider = provider(&jamf, api, |c| c);
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
         assert_eq!(jamf.stats().lookup_requests, 1, "{api}");
         let stats = jamf_provider.stats().decisions;
         assert_eq!((stats.hits, stats.misses), (1, 1), "{api}");
@@ -50,7 +43,8 @@ async fn concurrent_lookups_of_one_serial_are_coalesced() {
             let mut tasks = tokio::task::JoinSet::new();
             for _ in 0..50 {
                 let jamf_provider = jamf_provider.clone();
-                tasks.spawn(async move { decide(&jamf_provider, MAC, DeviceMode::Computer).await });
+                tasks
+                    .spawn(async move { decide(&*jamf_provider, MAC, DeviceMode::Computer).await });
             }
             while let Some(decision) = tasks.join_next().await {
                 assert!(decision.unwrap().is_allowed());
@@ -75,10 +69,7 @@ async fn errors_are_not_cached() {
         jamf.add_computer(FakeDevice::new(MAC));
         jamf.fail_next(Fault::Status(503), 1);
         let jamf_provider = provider(&jamf, api, |c| c);
-        let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
-            .await
-            .unwrap_err();
-        assert!(err.is_transient());
+        transient(lookup(&jamf_provider, MAC, DeviceMode::Computer).await);
         assert!(
             decide(&jamf_provider, MAC, DeviceMode::Computer)
                 .await
@@ -127,11 +118,7 @@ async fn positive_and_negative_ttls_are_separate() {
         Some("deviceNotFound")
     );
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(
-        decide(&jamf_provider, "C02NEWDEVICE", DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, "C02NEWDEVICE", DeviceMode::Computer).await);
     decide(&jamf_provider, MAC, DeviceMode::Computer).await;
     assert_eq!(
         jamf.stats().lookup_requests,

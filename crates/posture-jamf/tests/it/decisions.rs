@@ -4,30 +4,13 @@ use std::time::Duration;
 
 use posture_core::{DeviceMode, LookupRequest, PostureProvider};
 use posture_fakes::jamf::{FakeDevice, FakeJamf, GroupShape};
-use posture_jamf::JamfApi;
+use posture_jamf::{JamfApi, JamfConfig};
 use serde_json::json;
 
-use crate::support::{APIS, code, decide, fake, provider};
+use crate::support::{APIS, allowed, code, decide, fake, inventory, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
 const IPHONE: &str = "DMPXK2ABCD12";
-
-async fn inventory() -> FakeJamf {
-    let jamf = fake().await;
-    jamf.add_computer(
-        FakeDevice::new(MAC)
-            .with_groups(["All Managed Clients", "Compliant Macs"])
-            .with_department("7", "Engineering"),
-    );
-    jamf.add_mobile_device(
-        FakeDevice::new(IPHONE)
-            .with_groups(["All Managed iPhones", "Compliant iPhones"])
-            .with_department("8", "Sales"),
-    );
-    jamf.add_department("7", "Engineering");
-    jamf.add_department("8", "Sales");
-    jamf
-}
 
 #[tokio::test]
 async fn found_and_not_found_for_both_kinds() {
@@ -41,11 +24,7 @@ async fn found_and_not_found_for_both_kinds() {
             None,
             "{api}: enrichment is off by default"
         );
-        assert!(
-            decide(&jamf_provider, IPHONE, DeviceMode::MobileDevice)
-                .await
-                .is_allowed()
-        );
+        assert!(crate::support::allowed(&jamf_provider, IPHONE, DeviceMode::MobileDevice).await);
 
         let missing = decide(&jamf_provider, "C02MISSING01", DeviceMode::Computer).await;
         assert_eq!(code(&missing), Some("deviceNotFound"), "{api}");
@@ -125,11 +104,7 @@ async fn a_group_only_for_the_other_kind_leaves_this_kind_alone() {
         let jamf = inventory().await;
         jamf.add_computer(FakeDevice::new("C02NOGROUP01"));
         let jamf_provider = provider(&jamf, api, |c| c.with_device_group("Compliant iPhones"));
-        assert!(
-            decide(&jamf_provider, "C02NOGROUP01", DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, "C02NOGROUP01", DeviceMode::Computer).await);
     }
 }
 
@@ -142,11 +117,7 @@ async fn classic_groups_in_the_size_wrapped_shape() {
             .with_device_group("Compliant iPhones")
             .with_device_enrich(true)
     });
-    assert!(
-        decide(&jamf_provider, MAC, DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
     let decision = decide(&jamf_provider, IPHONE, DeviceMode::MobileDevice).await;
     assert_eq!(
         decision.enrichment().unwrap().to_value()["groups"],
@@ -154,60 +125,57 @@ async fn classic_groups_in_the_size_wrapped_shape() {
     );
 }
 
+/// Each family's enrichment setting enriches that family only: `JAMF_COMPUTER_ENRICH`
+/// doesn't turn on mobile-device enrichment (the Go bug), nor the other way round.
 #[tokio::test]
-async fn computer_enrichment_only() {
-    for api in APIS {
-        let jamf = inventory().await;
-        let jamf_provider = provider(&jamf, api, |c| c.with_computer_enrich(true));
-        let mac = decide(&jamf_provider, MAC, DeviceMode::Computer).await;
-        assert_eq!(
-            mac.enrichment().unwrap().to_value(),
-            json!({
-                "device": {"udid": format!("UDID-{MAC}"), "serial_number": MAC, "name": format!("Device {MAC}")},
-                "user": {
-                    "username": "alice",
-                    "realname": "Alice Example",
-                    "email_address": "alice@example.com",
-                    "position": "Engineer",
-                    "department": "Engineering",
-                },
-                "groups": ["All Managed Clients", "Compliant Macs"],
-            }),
-            "{api}"
-        );
-        // JAMF_COMPUTER_ENRICH doesn't turn on mobile-device enrichment (the Go bug).
-        let iphone = decide(&jamf_provider, IPHONE, DeviceMode::MobileDevice).await;
-        assert!(iphone.is_allowed());
-        assert_eq!(iphone.enrichment(), None, "{api}");
-    }
-}
-
-#[tokio::test]
-async fn mobile_device_enrichment_only() {
-    for api in APIS {
-        let jamf = inventory().await;
-        let jamf_provider = provider(&jamf, api, |c| c.with_device_enrich(true));
-        let iphone = decide(&jamf_provider, IPHONE, DeviceMode::MobileDevice).await;
-        assert_eq!(
-            iphone.enrichment().unwrap().to_value(),
-            json!({
-                "device": {"udid": format!("UDID-{IPHONE}"), "serial_number": IPHONE, "name": format!("Device {IPHONE}")},
-                "user": {
-                    "username": "alice",
-                    "realname": "Alice Example",
-                    "email_address": "alice@example.com",
-                    "position": "Engineer",
-                    "department": "Sales",
-                },
-                "groups": ["All Managed iPhones", "Compliant iPhones"],
-            }),
-            "{api}"
-        );
-        let mac = decide(&jamf_provider, MAC, DeviceMode::Computer).await;
-        assert!(mac.is_allowed());
-        assert_eq!(mac.enrichment(), None, "{api}");
-        // Mobile devices carry their department name: no department lookup.
-        assert_eq!(jamf.stats().department_requests, 0, "{api}");
+async fn each_enrichment_setting_enriches_its_own_family_only() {
+    let computers: fn(JamfConfig) -> JamfConfig = |c| c.with_computer_enrich(true);
+    let mobile_devices: fn(JamfConfig) -> JamfConfig = |c| c.with_device_enrich(true);
+    let mac = (MAC, DeviceMode::Computer);
+    let iphone = (IPHONE, DeviceMode::MobileDevice);
+    for (tune, (serial, mode), department, groups, (plain, plain_mode)) in [
+        (
+            computers,
+            mac,
+            "Engineering",
+            ["All Managed Clients", "Compliant Macs"],
+            iphone,
+        ),
+        (
+            mobile_devices,
+            iphone,
+            "Sales",
+            ["All Managed iPhones", "Compliant iPhones"],
+            mac,
+        ),
+    ] {
+        for api in APIS {
+            let jamf = inventory().await;
+            let jamf_provider = provider(&jamf, api, tune);
+            let enriched = decide(&jamf_provider, serial, mode).await;
+            assert_eq!(
+                enriched.enrichment().unwrap().to_value(),
+                json!({
+                    "device": {"udid": format!("UDID-{serial}"), "serial_number": serial, "name": format!("Device {serial}")},
+                    "user": {
+                        "username": "alice",
+                        "realname": "Alice Example",
+                        "email_address": "alice@example.com",
+                        "position": "Engineer",
+                        "department": department,
+                    },
+                    "groups": groups,
+                }),
+                "{api}"
+            );
+            let other = decide(&jamf_provider, plain, plain_mode).await;
+            assert!(other.is_allowed());
+            assert_eq!(other.enrichment(), None, "{api}");
+            if mode == DeviceMode::MobileDevice {
+                // Mobile devices carry their department name: no department lookup.
+                assert_eq!(jamf.stats().department_requests, 0, "{api}");
+            }
+        }
     }
 }
 
@@ -250,21 +218,34 @@ async fn pro_api_department_names_are_resolved_and_cached() {
     assert_eq!(jamf.stats().department_requests, 2);
 }
 
+/// A device Jamf reports unmanaged, or reports without a management state, is denied as
+/// not managed, in both families and through every API.
 #[tokio::test]
-async fn unmanaged_devices_are_denied() {
-    for api in APIS {
-        let jamf = fake().await;
-        jamf.add_computer(FakeDevice::new(MAC).unmanaged());
-        jamf.add_mobile_device(FakeDevice::new(IPHONE).unmanaged());
-        let jamf_provider = provider(&jamf, api, |c| c);
-        let mac = decide(&jamf_provider, MAC, DeviceMode::Computer).await;
-        assert_eq!(code(&mac), Some("notManaged"), "{api}");
-        assert_eq!(
-            mac.deny_message(),
-            Some("computer C02XL0GJJG5J is in Jamf Pro but not managed")
-        );
-        let iphone = decide(&jamf_provider, IPHONE, DeviceMode::MobileDevice).await;
-        assert_eq!(code(&iphone), Some("notManaged"), "{api}");
+async fn unmanaged_devices_and_devices_without_a_management_state_are_denied() {
+    let unmanaged: fn(FakeDevice) -> FakeDevice = FakeDevice::unmanaged;
+    let unreported: fn(FakeDevice) -> FakeDevice = FakeDevice::management_unreported;
+    for (state, reason) in [
+        (unmanaged, "{noun} {serial} is in Jamf Pro but not managed"),
+        (
+            unreported,
+            "Jamf Pro did not report whether {noun} {serial} is managed",
+        ),
+    ] {
+        for api in APIS {
+            let jamf = fake().await;
+            jamf.add_computer(state(FakeDevice::new(MAC)));
+            jamf.add_mobile_device(state(FakeDevice::new(IPHONE)));
+            let jamf_provider = provider(&jamf, api, |c| c);
+            for (serial, mode, noun) in [
+                (MAC, DeviceMode::Computer, "computer"),
+                (IPHONE, DeviceMode::MobileDevice, "mobile device"),
+            ] {
+                let decision = decide(&jamf_provider, serial, mode).await;
+                assert_eq!(code(&decision), Some("notManaged"), "{api}");
+                let message = reason.replace("{noun}", noun).replace("{serial}", serial);
+                assert_eq!(decision.deny_message(), Some(message.as_str()), "{api}");
+            }
+        }
     }
 }
 
@@ -330,16 +311,8 @@ async fn lower_case_serials_are_upper_cased() {
     for api in APIS {
         let jamf = inventory().await;
         let jamf_provider = provider(&jamf, api, |c| c);
-        assert!(
-            decide(&jamf_provider, &MAC.to_lowercase(), DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, &MAC.to_lowercase(), DeviceMode::Computer).await);
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
         assert_eq!(
             jamf.stats().lookup_requests,
             1,

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use posture_conformance::support::{permanent, transient};
 use posture_core::{DeviceMode, PostureProvider};
 use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf, FakePrivilege, GroupShape};
 use posture_jamf::JamfApi;
 
-use crate::support::{APIS, code, decide, fake, lookup, provider};
+use crate::support::{APIS, allowed, code, decide, fake, inventory, lookup, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
 const IPHONE: &str = "DMPXK2ABCD12";
@@ -21,18 +22,6 @@ fn paths(jamf: &FakeJamf) -> Vec<String> {
         .filter(|r| r.method == "GET")
         .map(|r| r.path)
         .collect()
-}
-
-async fn inventory() -> FakeJamf {
-    let jamf = fake().await;
-    jamf.add_computer(
-        FakeDevice::new(MAC)
-            .with_groups(["All Managed Clients", "Compliant Macs"])
-            .with_department("7", "Engineering"),
-    );
-    jamf.add_mobile_device(FakeDevice::new(IPHONE).with_groups(["Compliant iPhones"]));
-    jamf.add_department("7", "Engineering");
-    jamf
 }
 
 #[tokio::test]
@@ -54,20 +43,12 @@ async fn auto_reads_computers_with_v4_then_v3_then_v1_and_remembers() {
             jamf.remove_endpoint(*endpoint);
         }
         let jamf_provider = provider(&jamf, JamfApi::Auto, |c| c);
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
         let first: Vec<String> = paths(&jamf);
         assert_eq!(first.len(), removed.len() + 1, "{first:?}");
         assert_eq!(first.last().map(String::as_str), Some(expected));
         // The next lookup goes straight to the endpoint that answered.
-        assert!(
-            decide(&jamf_provider, "C02SECOND001", DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, "C02SECOND001", DeviceMode::Computer).await);
         let all = paths(&jamf);
         assert_eq!(all.len(), first.len() + 1, "{all:?}");
         assert_eq!(all.last().map(String::as_str), Some(expected));
@@ -87,11 +68,7 @@ async fn auto_works_on_a_jamf_with_classic_computers_removed() {
         c.with_computer_group("Compliant Macs")
     });
     jamf_provider.check_ready().await.unwrap();
-    assert!(
-        decide(&jamf_provider, MAC, DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
     let missing = decide(&jamf_provider, "C02MISSING01", DeviceMode::Computer).await;
     assert_eq!(code(&missing), Some("deviceNotFound"));
 }
@@ -123,8 +100,7 @@ async fn a_removed_classic_route_is_an_error_never_a_deny() {
         // Jamf removes the family: every lookup, known device or not, is a transient error.
         jamf.remove_endpoint(endpoint);
         for serial in [serial, "C02UNKNOWN99"] {
-            let err = lookup(&jamf_provider, serial, mode).await.unwrap_err();
-            assert!(err.is_transient(), "{kind}: {err}");
+            let err = transient(lookup(&jamf_provider, serial, mode).await);
             let text = err.to_string();
             assert!(
                 text.contains(&format!("answered 404 for every {kind} endpoint")),
@@ -132,8 +108,7 @@ async fn a_removed_classic_route_is_an_error_never_a_deny() {
             );
             assert!(text.contains("JAMF_API=auto"), "{text}");
         }
-        let err = jamf_provider.check_ready().await.unwrap_err();
-        assert!(err.is_transient(), "{kind}: {err}");
+        transient(jamf_provider.check_ready().await);
 
         // Errors are not cached: once the route is back, the device is allowed again.
         jamf.restore_endpoint(endpoint);
@@ -152,11 +127,7 @@ async fn a_remembered_endpoint_that_disappears_is_replaced() {
         c.with_negative_cache_ttl(Duration::ZERO)
             .with_cache_ttl(Duration::ZERO)
     });
-    assert!(
-        decide(&jamf_provider, MAC, DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
     assert_eq!(
         paths(&jamf).last().map(String::as_str),
         Some("/api/v3/computers-inventory")
@@ -164,11 +135,7 @@ async fn a_remembered_endpoint_that_disappears_is_replaced() {
     // An upgrade adds v4 and removes v3 while the server runs.
     jamf.restore_endpoint(FakeEndpoint::ComputersV4);
     jamf.remove_endpoint(FakeEndpoint::ComputersV3);
-    assert!(
-        decide(&jamf_provider, MAC, DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
     let all = paths(&jamf);
     assert_eq!(
         &all[all.len() - 2..],
@@ -181,11 +148,7 @@ async fn mobile_devices_fall_back_to_classic_only_in_auto() {
     let jamf = inventory().await;
     jamf.remove_endpoint(FakeEndpoint::MobileDevicesV2);
     let auto = provider(&jamf, JamfApi::Auto, |c| c);
-    assert!(
-        decide(&auto, IPHONE, DeviceMode::MobileDevice)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&auto, IPHONE, DeviceMode::MobileDevice).await);
     assert!(
         paths(&jamf)
             .last()
@@ -194,10 +157,7 @@ async fn mobile_devices_fall_back_to_classic_only_in_auto() {
         paths(&jamf)
     );
     let pro = provider(&jamf, JamfApi::Pro, |c| c);
-    let err = lookup(&pro, IPHONE, DeviceMode::MobileDevice)
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(lookup(&pro, IPHONE, DeviceMode::MobileDevice).await);
     assert!(
         err.to_string().contains(
             "answered 404 for every mobile device endpoint (/api/v2/mobile-devices/detail)"
@@ -279,30 +239,6 @@ async fn classic_records_hold_only_the_subsets_asked_for() {
 }
 
 #[tokio::test]
-async fn a_record_without_a_management_state_is_not_allowed() {
-    for api in APIS {
-        let jamf = fake().await;
-        jamf.add_computer(FakeDevice::new(MAC).management_unreported());
-        jamf.add_mobile_device(FakeDevice::new(IPHONE).management_unreported());
-        let jamf_provider = provider(&jamf, api, |c| c);
-        for (serial, mode, noun) in [
-            (MAC, DeviceMode::Computer, "computer"),
-            (IPHONE, DeviceMode::MobileDevice, "mobile device"),
-        ] {
-            let decision = decide(&jamf_provider, serial, mode).await;
-            assert_eq!(code(&decision), Some("notManaged"), "{api}");
-            assert_eq!(
-                decision.deny_message(),
-                Some(
-                    format!("Jamf Pro did not report whether {noun} {serial} is managed").as_str()
-                ),
-                "{api}"
-            );
-        }
-    }
-}
-
-#[tokio::test]
 async fn duplicates_prefer_the_managed_record() {
     // A search can return a stale record (no longer managed, or partial) before the live one.
     for stale in [
@@ -340,7 +276,7 @@ async fn at_most_max_connections_requests_are_in_flight() {
     let mut tasks = tokio::task::JoinSet::new();
     for serial in serials {
         let jamf_provider = jamf_provider.clone();
-        tasks.spawn(async move { decide(&jamf_provider, &serial, DeviceMode::Computer).await });
+        tasks.spawn(async move { decide(&*jamf_provider, &serial, DeviceMode::Computer).await });
     }
     while let Some(decision) = tasks.join_next().await {
         assert!(decision.unwrap().is_allowed());
@@ -375,7 +311,7 @@ async fn a_lookup_queued_past_its_timeout_fails_transiently() {
         let jamf_provider = jamf_provider.clone();
         tasks.spawn(async move {
             lookup(
-                &jamf_provider,
+                &*jamf_provider,
                 &format!("C02SLOW{i:05}"),
                 DeviceMode::Computer,
             )
@@ -415,16 +351,9 @@ async fn auto_mode_finds_mobile_devices_when_computers_are_forbidden() {
             .any(|l| l.starts_with("warning: computers: ") && l.contains("Read Computers")),
         "{report:?}"
     );
-    assert!(
-        decide(&jamf_provider, IPHONE, DeviceMode::Auto)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&jamf_provider, IPHONE, DeviceMode::Auto).await);
     // A Mac can't be told apart from an unknown device: an error naming the privilege.
-    let err = lookup(&jamf_provider, MAC, DeviceMode::Auto)
-        .await
-        .unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&jamf_provider, MAC, DeviceMode::Auto).await);
     assert!(
         err.to_string().contains("Read Computers privilege"),
         "{err}"
@@ -456,8 +385,7 @@ async fn readiness_names_a_missing_privilege_that_settings_need() {
             let jamf = inventory().await;
             jamf.revoke_privilege(revoked);
             let jamf_provider = provider(&jamf, api, |c| c.with_default_mode(tune));
-            let err = jamf_provider.check_ready().await.unwrap_err();
-            assert!(!err.is_transient(), "{api}: {err}");
+            let err = permanent(jamf_provider.check_ready().await);
             let text = err.to_string();
             assert!(
                 text.contains(&format!("the {privilege} privilege")),
@@ -524,11 +452,7 @@ async fn the_report_names_each_familys_endpoint() {
         );
         // Lookups then go straight to the endpoints readiness found.
         let before = jamf.requests().len();
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
         assert_eq!(jamf.requests().len(), before + 1, "{api}");
     }
 }
@@ -540,11 +464,7 @@ async fn short_lived_tokens_as_jamf_documents_them() {
     jamf.set_token_lifetime(Duration::from_secs(60));
     let jamf_provider = provider(&jamf, JamfApi::Auto, |c| c.with_cache_ttl(Duration::ZERO));
     for _ in 0..3 {
-        assert!(
-            decide(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, MAC, DeviceMode::Computer).await);
     }
     assert_eq!(jamf.stats().token_requests, 1);
     assert_eq!(jamf.stats().unauthorized, 0);

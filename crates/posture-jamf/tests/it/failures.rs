@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use posture_conformance::backoff;
+use posture_conformance::support::{permanent, transient};
 use posture_core::{DeviceMode, LookupRequest, PostureProvider};
-use posture_fakes::at_once;
 use posture_fakes::jamf::FakeDevice;
 use posture_fakes::{Fault, TokenFault};
 use posture_jamf::JamfApi;
@@ -21,10 +22,7 @@ async fn server_errors_are_transient() {
             jamf.add_computer(FakeDevice::new(MAC));
             jamf.set_fault(Some(Fault::Status(status)));
             let jamf_provider = provider(&jamf, api, |c| c);
-            let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .unwrap_err();
-            assert!(err.is_transient(), "{api} {status}: {err}");
+            let err = transient(lookup(&jamf_provider, MAC, DeviceMode::Computer).await);
             assert!(err.to_string().contains(&status.to_string()), "{err}");
         }
     }
@@ -39,10 +37,7 @@ async fn rate_limits_are_transient_with_retry_after() {
             retry_after_secs: 7,
         }));
         let jamf_provider = provider(&jamf, api, |c| c);
-        let err = lookup(&jamf_provider, "DMPXK2ABCD12", DeviceMode::MobileDevice)
-            .await
-            .unwrap_err();
-        assert!(err.is_transient(), "{api}: {err}");
+        let err = transient(lookup(&jamf_provider, "DMPXK2ABCD12", DeviceMode::MobileDevice).await);
         assert_eq!(err.retry_after(), Some(Duration::from_secs(7)), "{api}");
         assert!(err.to_string().contains("429"), "{err}");
     }
@@ -60,16 +55,10 @@ async fn after_a_429_jamf_is_not_called_again_until_retry_after_has_passed() {
         1,
     );
     let jamf_provider = provider(&jamf, APIS[0], |c| c);
-    let err = lookup(&jamf_provider, "DMPXK2ABCD12", DeviceMode::MobileDevice)
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    transient(lookup(&jamf_provider, "DMPXK2ABCD12", DeviceMode::MobileDevice).await);
     let calls = jamf.stats().lookup_requests;
     // Within the delay, another device is refused locally: Jamf sees nothing.
-    let err = lookup(&jamf_provider, "DMPXK2ABCD13", DeviceMode::MobileDevice)
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(lookup(&jamf_provider, "DMPXK2ABCD13", DeviceMode::MobileDevice).await);
     assert!(err.to_string().contains("Retry-After"), "{err}");
     assert_eq!(jamf.stats().lookup_requests, calls);
     // Once it has passed, lookups reach Jamf again.
@@ -91,60 +80,18 @@ async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends() {
     for serial in &serials {
         jamf.add_mobile_device(FakeDevice::new(serial));
     }
-    let jamf_provider = Arc::new(provider(&jamf, JamfApi::Pro, |c| {
+    let jamf_provider = provider(&jamf, JamfApi::Pro, |c| {
         c.with_max_retry_after(Duration::from_secs(1)).unwrap()
-    }));
-    jamf.fail_next(
-        Fault::TooManyRequests {
-            retry_after_secs: 3600,
-        },
-        1,
-    );
-    let limited_at = Instant::now();
-    let err = lookup(&jamf_provider, &serials[0], DeviceMode::MobileDevice)
-        .await
-        .unwrap_err();
-    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)), "{err}");
-    let sent = jamf.stats().lookup_requests;
-
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let err = lookup(&jamf_provider, &serials[1], DeviceMode::MobileDevice)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("Retry-After"), "{err}");
-    assert_eq!(
-        jamf.stats().lookup_requests,
-        sent,
-        "called within the delay"
-    );
-
-    // A slow Jamf, so that the probe is still in flight when the others ask.
-    jamf.set_latency(Duration::from_millis(300));
-    let ends = limited_at + Duration::from_millis(1050);
-    tokio::time::sleep(ends.saturating_duration_since(Instant::now())).await;
-    let outcomes = at_once(serials.len(), |i| {
-        let (jamf_provider, serial) = (jamf_provider.clone(), serials[i].clone());
-        async move { lookup(&jamf_provider, &serial, DeviceMode::MobileDevice).await }
-    })
+    });
+    let mobile = |serial: &String| LookupRequest::new(serial).with_mode(DeviceMode::MobileDevice);
+    let requests: Vec<_> = serials.iter().map(mobile).collect();
+    backoff::a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends(
+        Arc::new(jamf_provider),
+        &jamf,
+        &requests,
+        || jamf.set_latency(Duration::from_millis(300)),
+    )
     .await;
-    let mut allowed = 0;
-    for outcome in outcomes {
-        match outcome {
-            Ok(decision) => {
-                assert!(decision.is_allowed(), "{decision:?}");
-                allowed += 1;
-            }
-            Err(err) => assert!(err.to_string().contains("one request is checking"), "{err}"),
-        }
-    }
-    assert_eq!(allowed, 1, "exactly one probe when the delay ends");
-    assert_eq!(jamf.stats().lookup_requests, sent + 1);
-    // Its answer opened the way for everyone.
-    assert!(
-        decide(&jamf_provider, &serials[1], DeviceMode::MobileDevice)
-            .await
-            .is_allowed()
-    );
 }
 
 #[tokio::test]
@@ -183,13 +130,9 @@ async fn a_hanging_token_endpoint_gives_a_transient_error_within_the_deadline() 
         c.with_timeout(Duration::from_secs(1)).unwrap()
     });
     let started = Instant::now();
-    let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    transient(lookup(&jamf_provider, MAC, DeviceMode::Computer).await);
     assert!(started.elapsed() < Duration::from_millis(1500));
-    let err = jamf_provider.check_ready().await.unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(jamf_provider.check_ready().await);
     assert!(err.to_string().contains("JAMF_BASE_URL"), "{err}");
 }
 
@@ -201,10 +144,7 @@ async fn garbage_json_is_an_error_not_a_panic() {
             jamf.add_computer(FakeDevice::new(MAC));
             jamf.set_fault(Some(fault.clone()));
             let jamf_provider = provider(&jamf, api, |c| c);
-            let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
-                .await
-                .unwrap_err();
-            assert!(!err.is_transient(), "{api} {fault:?}: {err}");
+            let err = permanent(lookup(&jamf_provider, MAC, DeviceMode::Computer).await);
             assert!(
                 err.to_string().contains("not the expected JSON"),
                 "{api} {fault:?}: {err}"
@@ -220,10 +160,7 @@ async fn a_missing_privilege_is_permanent() {
         jamf.add_computer(FakeDevice::new(MAC));
         jamf.set_fault(Some(Fault::Status(403)));
         let jamf_provider = provider(&jamf, api, |c| c);
-        let err = lookup(&jamf_provider, MAC, DeviceMode::Computer)
-            .await
-            .unwrap_err();
-        assert!(!err.is_transient(), "{api}: {err}");
+        let err = permanent(lookup(&jamf_provider, MAC, DeviceMode::Computer).await);
         assert!(
             err.to_string()
                 .ends_with("(403 Forbidden): give the API role the Read Computers privilege"),

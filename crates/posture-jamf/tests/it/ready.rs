@@ -4,12 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posture_core::PostureProvider;
-use posture_fakes::at_once;
 use posture_fakes::jamf::{CLIENT_ID, CLIENT_SECRET};
 use posture_fakes::{Fault, TokenFault};
 use posture_jamf::{JamfConfig, JamfProvider};
 
+use posture_conformance::support::{refused_readiness, transient};
+
 use crate::support::{config, fake};
+use posture_conformance::backoff::all_unready;
 
 #[tokio::test]
 async fn a_good_configuration_is_ready() {
@@ -48,13 +50,7 @@ async fn refused_credentials_name_the_settings() {
     let jamf = fake().await;
     for (id, secret) in [(CLIENT_ID, "wrong-secret"), ("wrong-id", CLIENT_SECRET)] {
         let config = JamfConfig::new(&jamf.base_url(), id, secret).unwrap();
-        let err = JamfProvider::new(config)
-            .unwrap()
-            .check_ready()
-            .await
-            .unwrap_err();
-        assert!(!err.is_transient(), "{err}");
-        let text = err.to_string();
+        let text = refused_readiness(&JamfProvider::new(config).unwrap()).await;
         assert!(
             text.contains("JAMF_CLIENT_ID / JAMF_CLIENT_SECRET"),
             "{text}"
@@ -78,12 +74,7 @@ async fn an_unreachable_url_names_jamf_base_url_and_the_cause() {
         .unwrap()
         .with_timeout(Duration::from_secs(2))
         .unwrap();
-    let err = JamfProvider::new(config)
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(JamfProvider::new(config).unwrap().check_ready().await);
     let text = err.to_string();
     assert!(text.contains(&format!("JAMF_BASE_URL ({url})")), "{text}");
     assert!(text.contains("cannot be reached"), "{text}");
@@ -102,13 +93,7 @@ async fn a_url_that_is_not_jamf_says_so() {
     ] {
         let jamf = fake().await;
         jamf.set_token_fault(Some(fault.clone()));
-        let err = JamfProvider::new(config(&jamf))
-            .unwrap()
-            .check_ready()
-            .await
-            .unwrap_err();
-        assert!(!err.is_transient(), "{fault:?}: {err}");
-        let text = err.to_string();
+        let text = refused_readiness(&JamfProvider::new(config(&jamf)).unwrap()).await;
         assert!(
             text.starts_with(&format!(
                 "JAMF_BASE_URL ({}) does not look like Jamf Pro",
@@ -123,25 +108,12 @@ async fn a_url_that_is_not_jamf_says_so() {
 async fn a_failing_token_endpoint_is_transient() {
     let jamf = fake().await;
     jamf.set_token_fault(Some(TokenFault::Status(503)));
-    let err = JamfProvider::new(config(&jamf))
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
-}
-
-/// `n` readiness checks at once; each must fail, transiently.
-async fn all_unready(jamf_provider: &Arc<JamfProvider>, n: usize) {
-    let outcomes = at_once(n, |_| {
-        let jamf_provider = jamf_provider.clone();
-        async move { jamf_provider.check_ready().await }
-    })
-    .await;
-    for outcome in outcomes {
-        let err = outcome.unwrap_err();
-        assert!(err.is_transient(), "{err}");
-    }
+    transient(
+        JamfProvider::new(config(&jamf))
+            .unwrap()
+            .check_ready()
+            .await,
+    );
 }
 
 /// `/readyz` needs no authentication: however many probes arrive while Jamf fails, Jamf

@@ -1,7 +1,9 @@
 //! Helpers shared by the test modules.
 
-use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider, ProviderError};
-use posture_fakes::jamf::FakeJamf;
+pub(crate) use posture_conformance::support::{
+    allows_as as allowed, decide_as as decide, deny_code as code, lookup_as as lookup,
+};
+use posture_fakes::jamf::{FakeDevice, FakeJamf};
 use posture_jamf::{JamfApi, JamfConfig, JamfProvider};
 
 pub(crate) const APIS: [JamfApi; 3] = [JamfApi::Auto, JamfApi::Classic, JamfApi::Pro];
@@ -25,20 +27,21 @@ pub(crate) fn provider(
     JamfProvider::new(config).unwrap()
 }
 
-pub(crate) async fn lookup(
-    provider: &JamfProvider,
-    serial: &str,
-    mode: DeviceMode,
-) -> Result<Decision, ProviderError> {
-    provider
-        .lookup(&LookupRequest::new(serial).with_mode(mode))
-        .await
-}
-
-pub(crate) async fn decide(provider: &JamfProvider, serial: &str, mode: DeviceMode) -> Decision {
-    lookup(provider, serial, mode).await.unwrap()
-}
-
-pub(crate) fn code(decision: &Decision) -> Option<&str> {
-    decision.deny_code().map(|c| c.as_str())
+/// A Jamf with one managed Mac (`C02XL0GJJG5J`, Engineering) and one managed iPhone
+/// (`DMPXK2ABCD12`, Sales), each in its family's compliance group.
+pub(crate) async fn inventory() -> FakeJamf {
+    let jamf = fake().await;
+    jamf.add_computer(
+        FakeDevice::new("C02XL0GJJG5J")
+            .with_groups(["All Managed Clients", "Compliant Macs"])
+            .with_department("7", "Engineering"),
+    );
+    jamf.add_mobile_device(
+        FakeDevice::new("DMPXK2ABCD12")
+            .with_groups(["All Managed iPhones", "Compliant iPhones"])
+            .with_department("8", "Sales"),
+    );
+    jamf.add_department("7", "Engineering");
+    jamf.add_department("8", "Sales");
+    jamf
 }

@@ -2,15 +2,13 @@
 //! device and mode by mode; fall-back for devices enrolled since; a sync failing midway;
 //! pages retried after `Retry-After`; families the sync can't list.
 
-use std::time::Duration;
-
-use posture_core::{DeviceMode, PostureProvider, ProviderKind};
-use posture_fakes::Fault;
+use posture_conformance::{sync, sync_fixture, sync_scenarios};
+use posture_core::{DeviceMode, LookupRequest, PostureProvider, ProviderKind};
 use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf, FakePrivilege};
-use posture_http::sync::{FromIndex, SyncSettings};
+use posture_http::sync::FromIndex;
 use posture_jamf::{JamfApi, JamfConfig, JamfProvider};
 
-use crate::support::{decide, fake, lookup, provider};
+use crate::support::{allowed, decide, fake, lookup, provider};
 
 const MODES: [DeviceMode; 3] = [
     DeviceMode::Computer,
@@ -28,15 +26,11 @@ fn strict(config: JamfConfig) -> JamfConfig {
 }
 
 fn hourly(config: JamfConfig) -> JamfConfig {
-    strict(config)
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    strict(config).with_sync(sync::hourly()).unwrap()
 }
 
 fn hourly_plain(config: JamfConfig) -> JamfConfig {
-    config
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    config.with_sync(sync::hourly()).unwrap()
 }
 
 /// A fleet of every state the provider tells apart, in both families, and the serials a
@@ -108,17 +102,6 @@ fn populate(jamf: &FakeJamf) -> (Vec<String>, Vec<(DeviceMode, String)>) {
         .collect();
     listed.extend(auto);
     (asked, listed)
-}
-
-async fn allowed(provider: &JamfProvider, serial: &str, mode: DeviceMode) -> bool {
-    decide(provider, serial, mode).await.is_allowed()
-}
-
-/// `count` managed computers, `C02SYNC00000` on.
-fn add_computers(jamf: &FakeJamf, count: usize) {
-    for n in 0..count {
-        jamf.add_computer(FakeDevice::new(format!("C02SYNC{n:05}")));
-    }
 }
 
 fn requests(jamf: &FakeJamf) -> u64 {
@@ -213,74 +196,37 @@ async fn a_large_fleet_is_read_in_pages_of_2000() {
     assert_eq!(requests(&jamf), before);
 }
 
-#[tokio::test]
-async fn a_device_enrolled_after_the_sync_is_looked_up_live() {
-    let jamf = fake().await;
-    jamf.add_computer(FakeDevice::new("C02SYNCFIRST"));
-    let synced = provider(&jamf, JamfApi::Auto, hourly_plain);
-    synced.sync_inventory().await.unwrap();
-    jamf.add_computer(FakeDevice::new("C02SYNCLATER"));
-    assert_eq!(
-        synced.inventory().lookup("computer/C02SYNCLATER"),
-        FromIndex::NotListed
-    );
-    let before = jamf.stats().lookup_requests;
-    assert!(allowed(&synced, "C02SYNCLATER", DeviceMode::Computer).await);
-    assert_eq!(jamf.stats().lookup_requests, before + 1);
-    // The next sync lists it: no more calls for it.
-    synced.sync_inventory().await.unwrap();
-    synced.clear_cache();
-    let before = requests(&jamf);
-    assert!(allowed(&synced, "C02SYNCLATER", DeviceMode::Computer).await);
-    assert_eq!(requests(&jamf), before);
+sync_fixture! {
+    /// The Jamf provider and its fake, for the sync scenarios every provider runs.
+    struct Fixture(FakeJamf) -> JamfProvider;
+    kind = posture_jamf::KIND;
+    page_size = 100;
+    enrol(jamf, serial) = jamf.add_computer(FakeDevice::new(serial));
+    synced(jamf) = provider(jamf, JamfApi::Auto, hourly_plain);
+
+    /// The mobile devices' page.
+    fn other_sync_calls(&self) -> u64 {
+        1
+    }
+
+    /// Devices are indexed per family.
+    fn key(&self, serial: &str) -> String {
+        format!("computer/{serial}")
+    }
+
+    fn request(&self, serial: &str) -> LookupRequest {
+        LookupRequest::new(serial).with_mode(DeviceMode::Computer)
+    }
 }
 
-#[tokio::test]
-async fn a_sync_failing_midway_keeps_the_previous_inventory() {
+/// A Jamf capping pages at 100 records, as some servers do.
+async fn fixture() -> Fixture {
     let jamf = fake().await;
     jamf.set_max_page_size(100);
-    add_computers(&jamf, 150);
-    let synced = provider(&jamf, JamfApi::Auto, hourly_plain);
-    synced.sync_inventory().await.unwrap();
-    // The first page is served, the second refused: nothing of the first replaces the index.
-    jamf.add_computer(FakeDevice::new("C02SYNCNEW00"));
-    jamf.fail_after(1, Fault::Status(403), 1);
-    let err = synced.sync_inventory().await.unwrap_err();
-    assert!(err.to_string().contains("403"), "{err}");
-    assert!(matches!(
-        synced.inventory().lookup("computer/C02SYNC00149"),
-        FromIndex::Decided(d) if d.is_allowed()
-    ));
-    assert_eq!(
-        synced.inventory().lookup("computer/C02SYNCNEW00"),
-        FromIndex::NotListed
-    );
-    assert!(synced.report().iter().any(|line| line.contains("403")));
-    // Readiness still holds without asking Jamf: the index is younger than the maximum age.
-    jamf.set_fault(Some(Fault::Status(503)));
-    let before = jamf.stats().token_requests + requests(&jamf);
-    synced.check_ready().await.unwrap();
-    assert_eq!(jamf.stats().token_requests + requests(&jamf), before);
+    Fixture(jamf)
 }
 
-#[tokio::test]
-async fn a_rate_limited_page_is_retried_after_retry_after() {
-    let jamf = fake().await;
-    jamf.set_max_page_size(100);
-    add_computers(&jamf, 101);
-    let synced = provider(&jamf, JamfApi::Auto, hourly_plain);
-    jamf.fail_after(
-        1,
-        Fault::TooManyRequests {
-            retry_after_secs: 1,
-        },
-        1,
-    );
-    let report = synced.sync_inventory().await.unwrap();
-    // Two computer pages (one of them twice) and the mobile devices' one.
-    assert_eq!((report.devices, report.calls), (101, 4));
-    assert!(report.duration >= Duration::from_secs(1));
-}
+sync_scenarios!(fixture().await);
 
 #[tokio::test]
 async fn families_the_sync_cannot_list_are_looked_up_live() {
@@ -327,39 +273,22 @@ async fn families_the_sync_cannot_list_are_looked_up_live() {
 }
 
 #[tokio::test]
-async fn sync_settings_come_from_the_environment_and_show_in_check_config() {
+async fn the_classic_api_cannot_sync_and_check_config_says_so() {
     let jamf = fake().await;
     let mut vars = jamf.env_vars();
     vars.push(("JAMF_SYNC_INTERVAL".to_owned(), "900".to_owned()));
     let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let config = JamfConfig::from_env(get).unwrap();
-    assert_eq!(config.sync().interval(), Duration::from_secs(900));
-    assert_eq!(config.sync().oldest(), Duration::from_secs(2700));
-    let provider = JamfProvider::new(config).unwrap();
-    let report = provider.report().join("\n");
-    assert!(report.contains("inventory sync: every 900 s"), "{report}");
-    assert!(report.contains("inventory index: none yet"), "{report}");
-
-    let setup = posture_jamf::KIND.configure(&get).unwrap();
     assert!(
-        setup
-            .summary()
-            .iter()
-            .any(|line| line.starts_with("inventory sync: every 900 s")),
-        "{:?}",
-        setup.summary()
+        posture_jamf::KIND
+            .configure(&get)
+            .unwrap()
+            .warnings()
+            .is_empty()
     );
-    assert!(setup.warnings().is_empty());
     vars.push(("JAMF_API".to_owned(), "classic".to_owned()));
     let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let setup = posture_jamf::KIND.configure(&get).unwrap();
     assert!(setup.warnings()[0].contains("JAMF_API=classic"));
-
-    vars.retain(|(k, _)| k != "JAMF_API");
-    vars.push(("JAMF_SYNC_MAX_AGE".to_owned(), "600".to_owned()));
-    let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let err = JamfConfig::from_env(get).unwrap_err();
-    assert_eq!(err.problems()[0].variable, "JAMF_SYNC_MAX_AGE");
 }
 
 #[tokio::test]

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use posture_conformance::support::permanent;
 use posture_core::DeviceMode;
 use posture_fakes::Fault;
 use posture_fakes::jamf::FakeDevice;
 
-use crate::support::{APIS, decide, fake, lookup, provider};
+use crate::support::{APIS, allowed, decide, fake, lookup, provider};
 
 fn serial(i: usize) -> String {
     format!("C02TEST{i:05}")
@@ -26,7 +27,7 @@ async fn hundred_concurrent_lookups_without_a_token_make_one_token_request() {
         for i in 0..100 {
             let jamf_provider = jamf_provider.clone();
             tasks.spawn(
-                async move { decide(&jamf_provider, &serial(i), DeviceMode::Computer).await },
+                async move { decide(&*jamf_provider, &serial(i), DeviceMode::Computer).await },
             );
         }
         while let Some(decision) = tasks.join_next().await {
@@ -47,18 +48,14 @@ async fn an_expired_token_is_renewed_once() {
     }
     jamf.set_token_lifetime(Duration::from_secs(1));
     let jamf_provider = Arc::new(provider(&jamf, posture_jamf::JamfApi::Classic, |c| c));
-    assert!(
-        decide(&jamf_provider, &serial(0), DeviceMode::Computer)
-            .await
-            .is_allowed()
-    );
+    assert!(allowed(&*jamf_provider, &serial(0), DeviceMode::Computer).await);
     assert_eq!(jamf.stats().token_requests, 1);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 1..20 {
         let jamf_provider = jamf_provider.clone();
-        tasks.spawn(async move { decide(&jamf_provider, &serial(i), DeviceMode::Computer).await });
+        tasks.spawn(async move { decide(&*jamf_provider, &serial(i), DeviceMode::Computer).await });
     }
     while let Some(decision) = tasks.join_next().await {
         assert!(decision.unwrap().is_allowed());
@@ -93,11 +90,7 @@ async fn a_401_mid_flight_renews_once_and_retries_once() {
         jamf.add_computer(FakeDevice::new(serial(0)));
         jamf.add_computer(FakeDevice::new(serial(1)));
         let jamf_provider = provider(&jamf, api, |c| c);
-        assert!(
-            decide(&jamf_provider, &serial(0), DeviceMode::Computer)
-                .await
-                .is_allowed()
-        );
+        assert!(allowed(&jamf_provider, &serial(0), DeviceMode::Computer).await);
 
         // Jamf forgets the token while we still think it is good.
         jamf.revoke_tokens();
@@ -127,10 +120,7 @@ async fn a_second_401_is_an_error_not_a_loop() {
         jamf.add_computer(FakeDevice::new(serial(0)));
         jamf.set_fault(Some(Fault::Status(401)));
         let jamf_provider = provider(&jamf, api, |c| c);
-        let err = lookup(&jamf_provider, &serial(0), DeviceMode::Computer)
-            .await
-            .unwrap_err();
-        assert!(!err.is_transient(), "{api}: {err}");
+        let err = permanent(lookup(&jamf_provider, &serial(0), DeviceMode::Computer).await);
         assert!(
             err.to_string().contains("refused a freshly issued token"),
             "{api}: {err}"

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use posture_conformance::support::{assert_denied, permanent};
 use posture_fakes::kandji::{ENGINEERING_BLUEPRINT_ID, FakeKandjiDevice};
 use posture_kandji::Blueprint;
 use serde_json::json;
@@ -100,13 +101,7 @@ async fn removed_and_unmanaged_devices_are_not_managed() {
         Some("C02REMOVED01 was removed from Kandji")
     );
     let no_mdm = decide(&kandji_provider, "C02NOMDM0001").await;
-    assert_eq!(code(&no_mdm), Some("notManaged"));
-    assert!(
-        no_mdm
-            .deny_message()
-            .unwrap()
-            .contains("MDM is not enabled")
-    );
+    assert_denied(&no_mdm, "notManaged", "MDM is not enabled");
     // KANDJI_REQUIRE_MDM=0 lets it through.
     let lenient = provider(&kandji, |c| c.with_require_mdm(false));
     assert!(decide(&lenient, "C02NOMDM0001").await.is_allowed());
@@ -214,13 +209,13 @@ async fn the_cache_keeps_kandji_requests_to_one_per_device() {
     for i in 0..30 {
         let p = kandji_provider.clone();
         let serial = if i % 2 == 0 { MAC } else { "C02MISSING01" };
-        tasks.spawn(async move { decide(&p, serial).await.is_allowed() == (serial == MAC) });
+        tasks.spawn(async move { decide(&*p, serial).await.is_allowed() == (serial == MAC) });
     }
     while let Some(ok) = tasks.join_next().await {
         assert!(ok.unwrap());
     }
     for _ in 0..5 {
-        assert!(decide(&kandji_provider, MAC).await.is_allowed());
+        assert!(decide(&*kandji_provider, MAC).await.is_allowed());
     }
     assert_eq!(kandji.stats().device_requests, 2);
     assert_eq!(kandji_provider.stats().kandji_requests, 2);
@@ -290,10 +285,7 @@ async fn a_flood_of_partial_matches_is_a_permanent_error_not_a_guess() {
     }
     kandji.add_device(FakeKandjiDevice::new(MAC));
     let kandji_provider = provider(&kandji, |c| c);
-    let err = crate::support::lookup(&kandji_provider, MAC)
-        .await
-        .unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(crate::support::lookup(&kandji_provider, MAC).await);
     assert_eq!(
         err.message(),
         "Kandji has more than 1500 devices whose serial number contains FVHHFKF7Q6L4; \

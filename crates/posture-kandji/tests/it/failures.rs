@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use posture_conformance::support::{permanent, transient};
 use posture_core::PostureProvider;
 use posture_fakes::Fault;
 use posture_fakes::kandji::FakeKandjiDevice;
@@ -24,16 +25,14 @@ async fn server_errors_and_rate_limits_are_transient() {
         kandji.add_device(FakeKandjiDevice::new(MAC));
         kandji.set_fault(Some(fault.clone()));
         let kandji_provider = provider(&kandji, |c| c);
-        let err = lookup(&kandji_provider, MAC).await.unwrap_err();
-        assert!(err.is_transient(), "{fault:?}: {err}");
+        let err = transient(lookup(&kandji_provider, MAC).await);
         if let Fault::TooManyRequests { .. } = fault {
             assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
             assert!(err.to_string().contains("Kandji rate-limited"), "{err}");
             // Until the delay passes nothing is sent: the quota is the tenant's, not ours.
             kandji.set_fault(None);
             let sent = kandji.stats().requests;
-            let err = lookup(&kandji_provider, MAC).await.unwrap_err();
-            assert!(err.is_transient(), "{err}");
+            let err = transient(lookup(&kandji_provider, MAC).await);
             assert!(
                 err.retry_after()
                     .is_some_and(|left| left <= Duration::from_secs(30))
@@ -53,11 +52,9 @@ async fn a_hanging_kandji_gives_a_transient_error_within_the_deadline() {
     kandji.set_fault(Some(Fault::Hang));
     let kandji_provider = provider(&kandji, |c| c.with_timeout(Duration::from_secs(1)).unwrap());
     let started = Instant::now();
-    let err = lookup(&kandji_provider, MAC).await.unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    transient(lookup(&kandji_provider, MAC).await);
     assert!(started.elapsed() < Duration::from_millis(1500));
-    let err = kandji_provider.check_ready().await.unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(kandji_provider.check_ready().await);
     assert!(err.to_string().contains("KANDJI_API_URL"), "{err}");
 }
 
@@ -67,8 +64,7 @@ async fn garbage_and_wrong_shapes_are_permanent_errors() {
         let kandji = fake().await;
         kandji.set_fault(Some(fault.clone()));
         let kandji_provider = provider(&kandji, |c| c);
-        let err = lookup(&kandji_provider, MAC).await.unwrap_err();
-        assert!(!err.is_transient(), "{fault:?}: {err}");
+        let err = permanent(lookup(&kandji_provider, MAC).await);
         assert!(err.to_string().contains("not the expected JSON"), "{err}");
     }
 }
@@ -78,15 +74,13 @@ async fn a_refused_token_and_a_missing_permission_name_the_setting() {
     let kandji = fake().await;
     let config = KandjiConfig::new(&kandji.url(), "wrong-token").unwrap();
     let kandji_provider = posture_kandji::KandjiProvider::new(config).unwrap();
-    let err = kandji_provider.check_ready().await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(kandji_provider.check_ready().await);
     assert!(
         err.to_string().contains("refused KANDJI_API_TOKEN"),
         "{err}"
     );
     assert!(!err.to_string().contains("wrong-token"), "{err}");
-    let err = lookup(&kandji_provider, MAC).await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    permanent(lookup(&kandji_provider, MAC).await);
 
     kandji.set_fault(Some(Fault::Status(403)));
     let good = provider(&kandji, |c| c);
@@ -102,12 +96,12 @@ async fn a_url_that_is_not_kandji_is_named() {
         posture_fakes::kandji::API_TOKEN,
     )
     .unwrap();
-    let err = posture_kandji::KandjiProvider::new(config)
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(
+        posture_kandji::KandjiProvider::new(config)
+            .unwrap()
+            .check_ready()
+            .await,
+    );
     assert!(
         err.to_string().contains("does not look like a Kandji API"),
         "{err}"
@@ -116,12 +110,12 @@ async fn a_url_that_is_not_kandji_is_named() {
     let url = kandji.url();
     drop(kandji);
     let config = KandjiConfig::new(&url, posture_fakes::kandji::API_TOKEN).unwrap();
-    let err = posture_kandji::KandjiProvider::new(config)
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(
+        posture_kandji::KandjiProvider::new(config)
+            .unwrap()
+            .check_ready()
+            .await,
+    );
     assert!(err.to_string().contains("KANDJI_API_URL"), "{err}");
 }
 

@@ -1,5 +1,6 @@
 //! Kandji is now Iru: both host families, a host that has moved, and what check-config hears.
 
+use posture_conformance::support::permanent;
 use posture_core::PostureProvider;
 use posture_fakes::kandji::{API_TOKEN, FakeKandjiDevice};
 use posture_kandji::{KandjiConfig, KandjiProvider};
@@ -22,11 +23,9 @@ async fn a_host_that_moved_is_named_and_the_token_never_follows() {
         old.url(),
         new.url()
     );
-    let err = moved.check_ready().await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(moved.check_ready().await);
     assert!(err.message().starts_with(&expected), "{err}");
-    let err = lookup(&moved, MAC).await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&moved, MAC).await);
     assert!(err.message().starts_with(&expected), "{err}");
     assert!(
         err.message().ends_with(
@@ -50,8 +49,7 @@ async fn a_host_that_moved_is_named_and_the_token_never_follows() {
 async fn a_redirect_on_the_same_host_points_at_the_path() {
     let kandji = fake().await;
     kandji.set_moved(Some(format!("{}/v2", kandji.url())));
-    let err = lookup(&provider(&kandji, |c| c), MAC).await.unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    let err = permanent(lookup(&provider(&kandji, |c| c), MAC).await);
     assert_eq!(
         err.message(),
         format!(

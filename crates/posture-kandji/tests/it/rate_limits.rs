@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use posture_conformance::support::transient;
 use posture_core::{Decision, PostureProvider, ProviderError};
 use posture_fakes::kandji::{API_TOKEN, FakeKandji, FakeKandjiDevice};
 use posture_http::ClientOptions;
@@ -25,7 +26,7 @@ async fn burst(
     let mut tasks = tokio::task::JoinSet::new();
     for serial in serials {
         let (p, serial) = (kandji_provider.clone(), serial.clone());
-        tasks.spawn(async move { lookup(&p, &serial).await });
+        tasks.spawn(async move { lookup(&*p, &serial).await });
     }
     tasks.join_all().await
 }
@@ -126,8 +127,7 @@ async fn an_hourly_quota_used_up_stops_requests_until_it_resets() {
     assert!(decide(&kandji_provider, "C02QUOTA0002").await.is_allowed());
     assert_eq!(kandji_provider.stats().hourly_quota_left, Some(0));
 
-    let err = lookup(&kandji_provider, "C02QUOTA0003").await.unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    let err = transient(lookup(&kandji_provider, "C02QUOTA0003").await);
     assert!(
         err.message().starts_with(
             "Kandji's hourly request quota is used up (X-RateLimit-Remaining-Hour: 0); not \

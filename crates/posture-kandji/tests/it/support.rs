@@ -1,6 +1,6 @@
 //! Helpers shared by the test modules.
 
-use posture_core::{Decision, LookupRequest, PostureProvider, ProviderError};
+pub(crate) use posture_conformance::support::{decide, deny_code as code, lookup};
 use posture_fakes::kandji::FakeKandji;
 use posture_kandji::{KandjiConfig, KandjiProvider};
 
@@ -19,19 +19,4 @@ pub(crate) fn provider(
     tune: impl FnOnce(KandjiConfig) -> KandjiConfig,
 ) -> KandjiProvider {
     KandjiProvider::new(tune(config(kandji))).unwrap()
-}
-
-pub(crate) async fn lookup(
-    provider: &KandjiProvider,
-    serial: &str,
-) -> Result<Decision, ProviderError> {
-    provider.lookup(&LookupRequest::new(serial)).await
-}
-
-pub(crate) async fn decide(provider: &KandjiProvider, serial: &str) -> Decision {
-    lookup(provider, serial).await.unwrap()
-}
-
-pub(crate) fn code(decision: &Decision) -> Option<&str> {
-    decision.deny_code().map(|c| c.as_str())
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use posture_conformance::support::{assert_reported, permanent, transient};
 use posture_core::{DeviceMode, PostureProvider};
 use posture_fakes::Fault;
 use posture_fakes::mosyle::FakeMosyleDevice;
@@ -16,18 +17,14 @@ async fn refused_credentials_are_permanent_and_named() {
     let config =
         MosyleConfig::new(&c.manager_url, c.access_token, c.email, "wrong-password").unwrap();
     let p = MosyleProvider::new(config).unwrap();
-    let err = p.check_ready().await.unwrap_err();
-    assert!(!err.is_transient());
+    let err = permanent(p.check_ready().await);
     let message = err.to_string();
     assert!(
         message.contains("refused the login of MOSYLE_EMAIL"),
         "{message}"
     );
     assert!(!message.contains("wrong-password"), "{message}");
-    let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
-        .await
-        .unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    permanent(lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer).await);
 }
 
 #[tokio::test]
@@ -37,11 +34,7 @@ async fn ready_means_logged_in() {
     p.check_ready().await.unwrap();
     p.check_ready().await.unwrap();
     assert_eq!(mosyle.stats().logins, 1);
-    assert!(
-        p.report()[0].contains("/v2/listdevices (Mosyle Manager)"),
-        "{:?}",
-        p.report()
-    );
+    assert_reported(&p, "/v2/listdevices (Mosyle Manager)");
 }
 
 #[tokio::test]
@@ -52,20 +45,14 @@ async fn transient_answers_are_transient_and_retry_after_is_honoured() {
         c.map_common(|s| s.with_max_retry_after(Duration::from_secs(2)).unwrap())
     });
     mosyle.fail_next(Fault::Status(502), 1);
-    let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    transient(lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer).await);
     mosyle.fail_next(
         Fault::TooManyRequests {
             retry_after_secs: 3600,
         },
         1,
     );
-    let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
-        .await
-        .unwrap_err();
-    assert!(err.is_transient());
+    let err = transient(lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer).await);
     // An hour asked for, MOSYLE_MAX_RETRY_AFTER honoured.
     assert!(
         err.retry_after()
@@ -73,10 +60,7 @@ async fn transient_answers_are_transient_and_retry_after_is_honoured() {
         "{err:?}"
     );
     let before = mosyle.stats().requests;
-    let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
-        .await
-        .unwrap_err();
-    assert!(err.is_transient());
+    transient(lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer).await);
     assert_eq!(
         mosyle.stats().requests,
         before,
@@ -90,10 +74,7 @@ async fn malformed_answers_are_permanent() {
     let p = provider(&mosyle, |c| c);
     for fault in [Fault::Garbage, Fault::WrongShape] {
         mosyle.fail_next(fault.clone(), 1);
-        let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
-            .await
-            .unwrap_err();
-        assert!(!err.is_transient(), "{fault:?}: {err}");
+        permanent(lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer).await);
     }
 }
 
@@ -103,12 +84,7 @@ async fn a_wrong_url_is_named() {
     let c = mosyle.connection();
     let url = c.manager_url.replace("/v2", "/v9");
     let config = MosyleConfig::new(&url, c.access_token, c.email, c.password).unwrap();
-    let err = MosyleProvider::new(config)
-        .unwrap()
-        .check_ready()
-        .await
-        .unwrap_err();
-    assert!(!err.is_transient());
+    let err = permanent(MosyleProvider::new(config).unwrap().check_ready().await);
     assert!(
         err.to_string().contains("does not look like Mosyle's API"),
         "{err}"
@@ -123,8 +99,5 @@ async fn a_hanging_mosyle_times_out_transiently() {
     });
     p.check_ready().await.unwrap();
     mosyle.set_fault(Some(Fault::Hang));
-    let err = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
-        .await
-        .unwrap_err();
-    assert!(err.is_transient(), "{err}");
+    transient(lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer).await);
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the test modules.
 
-use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider, ProviderError};
+use posture_conformance::support::decide_as;
+pub(crate) use posture_conformance::support::{deny_code as code, lookup_as as lookup};
+use posture_core::{Decision, DeviceMode};
 use posture_fakes::mosyle::FakeMosyle;
 use posture_mosyle::{MosyleConfig, MosyleProvider};
 
@@ -21,20 +23,7 @@ pub(crate) fn provider(
     MosyleProvider::new(tune(config(mosyle))).unwrap()
 }
 
-pub(crate) async fn lookup(
-    provider: &MosyleProvider,
-    serial: &str,
-    mode: DeviceMode,
-) -> Result<Decision, ProviderError> {
-    provider
-        .lookup(&LookupRequest::new(serial).with_mode(mode))
-        .await
-}
-
+/// The decision in auto mode, the mode these tests look devices up in unless they say.
 pub(crate) async fn decide(provider: &MosyleProvider, serial: &str) -> Decision {
-    lookup(provider, serial, DeviceMode::Auto).await.unwrap()
-}
-
-pub(crate) fn code(decision: &Decision) -> Option<&str> {
-    decision.deny_code().map(|c| c.as_str())
+    decide_as(provider, serial, DeviceMode::Auto).await
 }

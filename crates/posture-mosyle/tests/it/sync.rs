@@ -1,12 +1,11 @@
 //! Inventory sync (`MOSYLE_SYNC_INTERVAL`): the same decisions as live lookups, device by
 //! device and mode by mode; fall-back for devices enrolled since; a sync failing midway.
 
-use std::time::Duration;
-
-use posture_core::{DeviceMode, PostureProvider, ProviderKind};
+use posture_conformance::{sync, sync_fixture, sync_scenarios};
+use posture_core::{DeviceMode, LookupRequest};
 use posture_fakes::Fault;
 use posture_fakes::mosyle::{FakeMosyle, FakeMosyleDevice, FakeMosyleGroup};
-use posture_http::sync::{FromIndex, SyncSettings};
+use posture_http::sync::SyncSettings;
 use posture_mosyle::{Group, MosyleConfig, MosyleProvider};
 
 use crate::support::{decide, fake, lookup, provider};
@@ -18,9 +17,7 @@ fn strict(config: MosyleConfig) -> MosyleConfig {
 }
 
 fn hourly(config: MosyleConfig) -> MosyleConfig {
-    config
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
-        .unwrap()
+    config.with_sync(sync::hourly()).unwrap()
 }
 
 /// Every device state the provider tells apart, over three pages of Macs, and the
@@ -105,50 +102,39 @@ fn calls(mosyle: &FakeMosyle) -> u64 {
 
 #[tokio::test]
 async fn synced_decisions_equal_live_decisions_device_by_device() {
-    let mosyle = fake().await;
-    let serials = populate(&mosyle);
-    let live = provider(&mosyle, strict);
-    let synced = provider(&mosyle, |c| hourly(strict(c)));
-    let report = synced.sync_inventory().await.unwrap();
+    let fixture = Fixture(fake().await);
+    let mosyle = &fixture.0;
+    let serials = populate(mosyle);
+    let live = provider(mosyle, strict);
+    let synced = provider(mosyle, |c| hourly(strict(c)));
+    let run = sync::synced_decisions_equal_live(&fixture, &synced, &live, &serials).await;
+    let report = run.report;
     // Devices are indexed per os: 232 Mac serials, 13 iPad serials, an Apple TV.
     assert_eq!(report.devices, 232 + 13 + 1);
     // Macs in 3 pages of 100, one page each for ios, tvos and visionos; group names
     // resolved for mac, ios and tvos; the members of groups 210, 220 and 310.
     assert_eq!(report.calls, 3 + 3 + 3 + 3);
-    let after_sync = calls(&mosyle);
-    let mut allowed = 0;
-    for serial in &serials {
-        let from_index = decide(&synced, serial).await;
-        assert_eq!(from_index, decide(&live, serial).await, "{serial}");
-        allowed += usize::from(from_index.is_allowed());
-    }
-    assert!(
-        allowed > 40 && serials.len() - allowed > 150,
-        "the rules allow some and deny others: {allowed} allowed"
-    );
+    run.tally.assert_mixed(40, 150);
     // The synced provider called Mosyle only for the one serial it doesn't have: its
     // four `os` lists.
     let live_calls = {
-        let probe = provider(&mosyle, strict);
-        let before = calls(&mosyle);
+        let probe = provider(mosyle, strict);
+        let before = calls(mosyle);
         for serial in &serials {
             decide(&probe, serial).await;
         }
-        calls(&mosyle) - before
+        calls(mosyle) - before
     };
     assert!(live_calls > 250, "{live_calls}");
-    let synced_calls = calls(&mosyle) - after_sync - 2 * live_calls;
+    let synced_calls = run.requests - live_calls;
     assert_eq!(synced_calls, 4);
     // Each mode too: a Mac asked for as a mobile device, or an iPad as a computer, is not
     // in that os's index and is looked up live, to the same answer.
     for mode in [DeviceMode::Computer, DeviceMode::MobileDevice] {
-        for serial in &serials {
-            assert_eq!(
-                lookup(&synced, serial, mode).await.unwrap(),
-                lookup(&live, serial, mode).await.unwrap(),
-                "{serial} {mode:?}"
-            );
-        }
+        let requests = serials
+            .iter()
+            .map(|serial| LookupRequest::new(serial).with_mode(mode));
+        sync::assert_same_decisions(&synced, &live, &requests.collect::<Vec<_>>()).await;
     }
     let both = lookup(&synced, "C02SYNCBOTH1", DeviceMode::MobileDevice)
         .await
@@ -172,7 +158,7 @@ async fn mosyle_business_syncs_in_its_own_dialect() {
     let c = mosyle.connection();
     let business = MosyleConfig::new(&c.business_url, c.access_token, c.email, c.password)
         .unwrap()
-        .with_sync(SyncSettings::new("", "").every(Duration::from_secs(3600)))
+        .with_sync(sync::hourly())
         .unwrap();
     let synced = MosyleProvider::new(business.clone()).unwrap();
     let live = MosyleProvider::new(business.with_sync(SyncSettings::new("", "")).unwrap()).unwrap();
@@ -189,97 +175,38 @@ async fn mosyle_business_syncs_in_its_own_dialect() {
     }
 }
 
-#[tokio::test]
-async fn a_device_enrolled_after_the_sync_is_looked_up_live() {
-    let mosyle = fake().await;
-    mosyle.add_device(FakeMosyleDevice::new("C02SYNCFIRST"));
-    let synced = provider(&mosyle, hourly);
-    synced.sync_inventory().await.unwrap();
-    mosyle.add_device(FakeMosyleDevice::new("C02SYNCLATER"));
-    assert_eq!(
-        synced.inventory().lookup("C02SYNCLATER/mac"),
-        FromIndex::NotListed
-    );
-    let before = calls(&mosyle);
-    assert!(decide(&synced, "C02SYNCLATER").await.is_allowed());
-    assert_eq!(calls(&mosyle), before + 1, "one list of Macs");
-    // The next sync lists it: no more calls for it.
-    synced.sync_inventory().await.unwrap();
-    synced.clear_cache();
-    let before = calls(&mosyle);
-    assert!(decide(&synced, "C02SYNCLATER").await.is_allowed());
-    assert_eq!(calls(&mosyle), before);
-}
+sync_fixture! {
+    /// The Mosyle provider and its fake, for the sync scenarios every provider runs.
+    struct Fixture(FakeMosyle) -> MosyleProvider;
+    kind = posture_mosyle::KIND;
+    page_size = 100;
+    enrol(mosyle, serial) = mosyle.add_device(FakeMosyleDevice::new(serial));
+    synced(mosyle) = provider(mosyle, hourly);
 
-#[tokio::test]
-async fn a_sync_failing_midway_keeps_the_previous_inventory() {
-    let mosyle = fake().await;
-    for n in 0..150 {
-        mosyle.add_device(FakeMosyleDevice::new(format!("C02SYNC{n:05}")));
+    /// One page each for ios, tvos and visionos.
+    fn other_sync_calls(&self) -> u64 {
+        3
     }
-    let synced = provider(&mosyle, hourly);
-    synced.sync_inventory().await.unwrap();
-    // The first page is served, the second refused: nothing of the first replaces the index.
-    mosyle.add_device(FakeMosyleDevice::new("C02SYNCNEW00"));
-    mosyle.fail_after(1, Fault::Status(403), 1);
-    let err = synced.sync_inventory().await.unwrap_err();
-    assert!(err.to_string().contains("403"), "{err}");
-    assert!(matches!(
-        synced.inventory().lookup("C02SYNC00149/mac"),
-        FromIndex::Decided(d) if d.is_allowed()
-    ));
-    assert_eq!(
-        synced.inventory().lookup("C02SYNCNEW00/mac"),
-        FromIndex::NotListed
-    );
-    assert!(synced.report().iter().any(|line| line.contains("403")));
-    // Readiness still holds without a request: the index is younger than the maximum age.
-    mosyle.set_fault(Some(Fault::Status(503)));
-    mosyle.expire_tokens();
-    synced.check_ready().await.unwrap();
-}
 
-#[tokio::test]
-async fn a_rate_limited_page_is_retried_after_retry_after() {
-    let mosyle = fake().await;
-    for n in 0..101 {
-        mosyle.add_device(FakeMosyleDevice::new(format!("C02SYNC{n:05}")));
+    /// Devices are indexed per `os`.
+    fn key(&self, serial: &str) -> String {
+        format!("{serial}/mac")
     }
-    let synced = provider(&mosyle, hourly);
-    mosyle.fail_after(
-        1,
-        Fault::TooManyRequests {
-            retry_after_secs: 1,
-        },
-        1,
-    );
-    let report = synced.sync_inventory().await.unwrap();
-    // Two pages of Macs (the second twice), one each for ios, tvos and visionos.
-    assert_eq!((report.devices, report.calls), (101, 2 + 1 + 3));
+
+    fn request(&self, serial: &str) -> LookupRequest {
+        LookupRequest::new(serial).with_mode(DeviceMode::Auto)
+    }
+
+    /// Device and group lists: the requests lookups and syncs send.
+    fn requests(&self) -> u64 {
+        calls(&self.0)
+    }
+
+    /// Tokens expire too, so that readiness would have to ask for one.
+    fn go_down(&self) {
+        self.0.set_fault(Some(Fault::Status(503)));
+        self.0.expire_tokens();
+    }
 }
 
-#[tokio::test]
-async fn sync_settings_come_from_the_environment_and_show_in_check_config() {
-    let mosyle = fake().await;
-    let mut vars = mosyle.env_vars();
-    vars.push(("MOSYLE_SYNC_INTERVAL".to_owned(), "900".to_owned()));
-    let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let config = MosyleConfig::from_env(get).unwrap();
-    assert_eq!(config.sync().interval(), Duration::from_secs(900));
-    assert_eq!(config.sync().oldest(), Duration::from_secs(2700));
-    let summary = posture_mosyle::KIND.configure(&get).unwrap().summary();
-    assert!(
-        summary
-            .iter()
-            .any(|l| l.starts_with("inventory sync: every 900 s")),
-        "{summary:?}"
-    );
-    let provider = MosyleProvider::new(config).unwrap();
-    let report = provider.report().join("\n");
-    assert!(report.contains("inventory sync: every 900 s"), "{report}");
-    assert!(report.contains("inventory index: none yet"), "{report}");
-    vars.push(("MOSYLE_SYNC_MAX_AGE".to_owned(), "600".to_owned()));
-    let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let err = MosyleConfig::from_env(get).unwrap_err().to_string();
-    assert!(err.contains("MOSYLE_SYNC_MAX_AGE=\"600\""), "{err}");
-}
+sync_scenarios!(Fixture(fake().await));
