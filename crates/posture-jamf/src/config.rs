@@ -3,9 +3,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use posture_core::DeviceMode;
-use posture_http::env;
+use posture_http::env::{self, ConfigProblems};
 use posture_http::sync::SyncSettings;
-use posture_http::{BaseUrl, CaBundle, Secret};
+use posture_http::{BaseUrl, CommonSettings, Secret};
 use posture_settings::Reader;
 
 use crate::kind;
@@ -27,18 +27,12 @@ pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
 /// How long department names (Jamf Pro API) are kept: 1 hour.
 pub const DEPARTMENT_CACHE_TTL: Duration = Duration::from_secs(3600);
 
-/// The largest accepted `TIMEOUT`, in seconds.
-const MAX_TIMEOUT_SECS: u64 = 60;
-
 /// The default `JAMF_MAX_CONNECTIONS`: Jamf's scalability guide asks API clients for no more
 /// than 5 concurrent connections, and Jamf sends no 429 or `Retry-After` to enforce it.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 5;
 
 /// The largest accepted `JAMF_MAX_CONNECTIONS`.
 pub(crate) const MAX_MAX_CONNECTIONS: u64 = 50;
-
-/// The largest accepted cache TTL, in seconds (one day).
-pub(crate) const MAX_TTL_SECS: u64 = 86_400;
 
 /// Which of Jamf's two APIs answers lookups.
 ///
@@ -152,15 +146,10 @@ pub struct JamfConfig {
     computer_group: Option<String>,
     device_enrich: bool,
     computer_enrich: bool,
-    timeout: Duration,
-    cache_ttl: Duration,
-    negative_cache_ttl: Duration,
-    cache_capacity: u64,
+    common: CommonSettings,
     default_mode: DeviceMode,
-    extra_roots: CaBundle,
     token_renewal_margin: Duration,
     max_connections: usize,
-    max_retry_after: Duration,
     sync: SyncSettings,
 }
 
@@ -180,36 +169,7 @@ pub use posture_http::env::ConfigProblem;
 /// assert!(err.to_string().lines().any(|line| line.starts_with("TIMEOUT=\"soon\" is invalid")));
 /// assert!(err.problems().iter().any(|p| p.variable == "JAMF_CLIENT_ID"));
 /// ```
-#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub struct JamfConfigError {
-    problems: Vec<ConfigProblem>,
-}
-
-impl JamfConfigError {
-    /// The problems, in the order the variables are documented.
-    pub fn problems(&self) -> &[ConfigProblem] {
-        &self.problems
-    }
-
-    fn one(problem: ConfigProblem) -> Self {
-        Self {
-            problems: vec![problem],
-        }
-    }
-}
-
-impl fmt::Display for JamfConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.problems.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{problem}")?;
-        }
-        Ok(())
-    }
-}
+pub type JamfConfigError = ConfigProblems;
 
 impl JamfConfig {
     /// Settings with the required values and every default:
@@ -225,7 +185,7 @@ impl JamfConfig {
         client_secret: impl Into<String>,
     ) -> Result<Self, JamfConfigError> {
         let base_url = BaseUrl::parse(base_url).map_err(|err| {
-            JamfConfigError::one(ConfigProblem::invalid(
+            ConfigProblems::one(ConfigProblem::invalid(
                 "JAMF_BASE_URL",
                 base_url,
                 format!("{} ({err})", kind::JAMF_BASE_URL.doc),
@@ -233,14 +193,14 @@ impl JamfConfig {
         })?;
         let client_id = client_id.into();
         if client_id.trim().is_empty() {
-            return Err(JamfConfigError::one(ConfigProblem::missing(
+            return Err(ConfigProblems::one(ConfigProblem::missing(
                 "JAMF_CLIENT_ID",
                 "the client ID of a Jamf Pro API client",
             )));
         }
         let client_secret = Secret::new(client_secret);
         if client_secret.is_empty() {
-            return Err(JamfConfigError::one(ConfigProblem::missing(
+            return Err(ConfigProblems::one(ConfigProblem::missing(
                 "JAMF_CLIENT_SECRET",
                 "the client secret of the Jamf Pro API client",
             )));
@@ -254,15 +214,10 @@ impl JamfConfig {
             computer_group: None,
             device_enrich: false,
             computer_enrich: false,
-            timeout: DEFAULT_TIMEOUT,
-            cache_ttl: DEFAULT_CACHE_TTL,
-            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-            cache_capacity: 10_000,
+            common: CommonSettings::defaults(kind::COMMON),
             default_mode: DeviceMode::MobileDevice,
-            extra_roots: CaBundle::empty(),
             token_renewal_margin: Duration::from_secs(30),
             max_connections: DEFAULT_MAX_CONNECTIONS,
-            max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
             sync: SyncSettings::new("JAMF_SYNC_INTERVAL", "JAMF_SYNC_MAX_AGE"),
         })
     }
@@ -321,55 +276,32 @@ impl JamfConfig {
         let computer_group = reader.text(&kind::JAMF_COMPUTER_GROUP).flatten();
         let device_enrich = reader.flag(&kind::JAMF_DEVICE_ENRICH);
         let computer_enrich = reader.flag(&kind::JAMF_COMPUTER_ENRICH);
-        let timeout = reader.seconds(&env::TIMEOUT);
+        let common = CommonSettings::read(&mut reader, kind::COMMON);
         let api = reader
             .choice(&kind::JAMF_API)
             .and_then(|text| text.parse::<JamfApi>().ok());
-        let max_connections = reader.number(&kind::JAMF_MAX_CONNECTIONS);
-        let max_retry_after = reader.seconds(&kind::JAMF_MAX_RETRY_AFTER);
-        let cache_ttl = reader.seconds(&kind::JAMF_CACHE_TTL);
-        let negative_cache_ttl = reader.seconds(&kind::JAMF_NEGATIVE_CACHE_TTL);
+        let max_connections = reader
+            .number(&kind::JAMF_MAX_CONNECTIONS)
+            .and_then(|n| usize::try_from(n).ok());
         let default_mode = reader
             .choice(&kind::JAMF_DEFAULT_MODE)
             .and_then(|text| text.parse::<DeviceMode>().ok());
-        let extra_roots = env::read_ca_bundle(&mut reader, &kind::JAMF_CA_PATH);
         let sync = SyncSettings::read(
             &mut reader,
             &kind::JAMF_SYNC_INTERVAL,
             &kind::JAMF_SYNC_MAX_AGE,
         );
-        let problems = reader.take_problems();
-
+        reader.finish()?;
         match (
-            base_url,
-            client_id,
-            client_secret,
-            device_enrich,
-            computer_enrich,
-            timeout,
-            api,
-            cache_ttl,
-            negative_cache_ttl,
-            default_mode,
-            extra_roots,
-            max_connections,
-            max_retry_after,
+            (base_url, client_id, client_secret),
+            (device_enrich, computer_enrich, common),
+            (api, default_mode, max_connections),
         ) {
             (
-                Some(base_url),
-                Some(client_id),
-                Some(client_secret),
-                Some(device_enrich),
-                Some(computer_enrich),
-                Some(timeout),
-                Some(api),
-                Some(cache_ttl),
-                Some(negative_cache_ttl),
-                Some(default_mode),
-                Some(extra_roots),
-                Some(max_connections),
-                Some(max_retry_after),
-            ) if problems.is_empty() => Ok(Self {
+                (Some(base_url), Some(client_id), Some(client_secret)),
+                (Some(device_enrich), Some(computer_enrich), Some(common)),
+                (Some(api), Some(default_mode), Some(max_connections)),
+            ) => Ok(Self {
                 base_url,
                 client_id,
                 client_secret,
@@ -378,19 +310,13 @@ impl JamfConfig {
                 computer_group,
                 device_enrich,
                 computer_enrich,
-                timeout,
-                cache_ttl,
-                negative_cache_ttl,
-                cache_capacity: 10_000,
+                common,
                 default_mode,
-                extra_roots,
                 token_renewal_margin: Duration::from_secs(30),
-                max_connections: usize::try_from(max_connections)
-                    .unwrap_or(DEFAULT_MAX_CONNECTIONS),
-                max_retry_after,
+                max_connections,
                 sync,
             }),
-            _ => Err(JamfConfigError { problems }),
+            _ => Err(ConfigProblems::new(Vec::new())),
         }
     }
 
@@ -408,14 +334,6 @@ impl JamfConfig {
             .check(connections as u64)
             .map_err(JamfConfigError::one)?;
         self.max_connections = connections;
-        Ok(self)
-    }
-
-    /// Sets the longest `Retry-After` honoured (`JAMF_MAX_RETRY_AFTER`): when Jamf asks for
-    /// a longer wait, one request probes after this long. Fails outside 1 s–1 h.
-    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, JamfConfigError> {
-        self.max_retry_after = env::max_retry_after_in_range(delay, "JAMF_MAX_RETRY_AFTER")
-            .map_err(JamfConfigError::one)?;
         Ok(self)
     }
 
@@ -465,40 +383,6 @@ impl JamfConfig {
         self
     }
 
-    /// Sets how long one lookup may take, all Jamf calls included. Fails for zero.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, JamfConfigError> {
-        if timeout.is_zero() {
-            return Err(JamfConfigError::one(ConfigProblem::invalid(
-                "TIMEOUT",
-                "0",
-                format!("a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}"),
-            )));
-        }
-        self.timeout = timeout;
-        Ok(self)
-    }
-
-    /// Sets how long allowed answers are reused; zero disables.
-    #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how long denies are reused; zero disables.
-    #[must_use]
-    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how many answers the cache holds at most.
-    #[must_use]
-    pub fn with_cache_capacity(mut self, entries: u64) -> Self {
-        self.cache_capacity = entries;
-        self
-    }
-
     /// Sets the mode used when a request names none. [`DeviceMode::Unspecified`] means the
     /// Go default, [`DeviceMode::MobileDevice`].
     #[must_use]
@@ -507,13 +391,6 @@ impl JamfConfig {
             DeviceMode::Unspecified => DeviceMode::MobileDevice,
             other => other,
         };
-        self
-    }
-
-    /// Trusts these CA certificates in addition to the Mozilla roots.
-    #[must_use]
-    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
-        self.extra_roots = roots;
         self
     }
 
@@ -549,11 +426,6 @@ impl JamfConfig {
         self.max_connections
     }
 
-    /// `JAMF_MAX_RETRY_AFTER`.
-    pub fn max_retry_after(&self) -> Duration {
-        self.max_retry_after
-    }
-
     /// `JAMF_DEVICE_GROUP`.
     pub fn device_group(&self) -> Option<&str> {
         self.device_group.as_deref()
@@ -574,11 +446,6 @@ impl JamfConfig {
         self.computer_enrich
     }
 
-    /// `TIMEOUT`.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// Whether `TIMEOUT` fits step-ca's budget ([`STEP_CA_ATTEMPT_BUDGET`]). When it doesn't,
     /// a slow Jamf makes step-ca give up before its retry; servers should warn.
     ///
@@ -592,7 +459,7 @@ impl JamfConfig {
     /// # Ok::<(), posture_jamf::JamfConfigError>(())
     /// ```
     pub fn timeout_fits_step_ca(&self) -> bool {
-        self.timeout <= STEP_CA_ATTEMPT_BUDGET
+        self.timeout() <= STEP_CA_ATTEMPT_BUDGET
     }
 
     /// A one-line warning for the server to log when `TIMEOUT` doesn't fit step-ca's budget.
@@ -601,25 +468,10 @@ impl JamfConfig {
             format!(
                 "TIMEOUT={} exceeds {} s: step-ca waits 10 s in all and retries once after 1 s, \
                  so a Jamf lookup that slow leaves no time for the retry",
-                self.timeout.as_secs(),
+                self.timeout().as_secs(),
                 STEP_CA_ATTEMPT_BUDGET.as_secs()
             )
         })
-    }
-
-    /// `JAMF_CACHE_TTL`.
-    pub fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    /// `JAMF_NEGATIVE_CACHE_TTL`.
-    pub fn negative_cache_ttl(&self) -> Duration {
-        self.negative_cache_ttl
-    }
-
-    /// The most answers the cache holds.
-    pub fn cache_capacity(&self) -> u64 {
-        self.cache_capacity
     }
 
     /// `JAMF_DEFAULT_MODE`: never [`DeviceMode::Unspecified`].
@@ -627,16 +479,13 @@ impl JamfConfig {
         self.default_mode
     }
 
-    /// `JAMF_CA_PATH`, read.
-    pub fn extra_roots(&self) -> &CaBundle {
-        &self.extra_roots
-    }
-
     /// How long before expiry a token is renewed.
     pub fn token_renewal_margin(&self) -> Duration {
         self.token_renewal_margin
     }
 }
+
+posture_http::common_settings_accessors!(JamfConfig, setters);
 
 #[cfg(test)]
 mod tests {
