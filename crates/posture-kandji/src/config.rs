@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::sync::SyncSettings;
-use posture_http::{BaseUrl, CaBundle, Secret};
+use posture_http::{BaseUrl, CommonSettings, Secret};
 use posture_settings::Reader;
 
 use crate::kind;
@@ -24,9 +24,6 @@ pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
 /// Kandji's limit per tenant, `X-RateLimit-Limit-Second: 50`, and the default and largest
 /// `KANDJI_MAX_REQUESTS_PER_SECOND`.
 pub const MAX_REQUESTS_PER_SECOND: u32 = 50;
-
-const MAX_TIMEOUT_SECS: u64 = 60;
-pub(crate) const MAX_TTL_SECS: u64 = 86_400;
 
 /// One entry of `KANDJI_BLUEPRINTS`: a blueprint's ID or its name.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
@@ -168,13 +165,8 @@ pub struct KandjiConfig {
     require_agent: bool,
     deny_missing: bool,
     enrich: bool,
-    timeout: Duration,
-    cache_ttl: Duration,
-    negative_cache_ttl: Duration,
-    cache_capacity: u64,
+    common: CommonSettings,
     max_requests_per_second: NonZeroU32,
-    extra_roots: CaBundle,
-    max_retry_after: Duration,
     sync: SyncSettings,
 }
 
@@ -211,13 +203,8 @@ impl KandjiConfig {
             require_agent: false,
             deny_missing: false,
             enrich: true,
-            timeout: DEFAULT_TIMEOUT,
-            cache_ttl: DEFAULT_CACHE_TTL,
-            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-            cache_capacity: 10_000,
+            common: CommonSettings::defaults(kind::COMMON),
             max_requests_per_second: MAX_RATE,
-            extra_roots: CaBundle::empty(),
-            max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
             sync: SyncSettings::new("KANDJI_SYNC_INTERVAL", "KANDJI_SYNC_MAX_AGE"),
         })
     }
@@ -274,49 +261,27 @@ impl KandjiConfig {
         let require_agent = reader.flag(&kind::KANDJI_REQUIRE_AGENT);
         let deny_missing = reader.flag(&kind::KANDJI_DENY_MISSING);
         let enrich = reader.flag(&kind::KANDJI_ENRICH);
-        let timeout = reader.seconds(&env::TIMEOUT);
-        let cache_ttl = reader.seconds(&kind::KANDJI_CACHE_TTL);
-        let negative_cache_ttl = reader.seconds(&kind::KANDJI_NEGATIVE_CACHE_TTL);
+        let common = CommonSettings::read(&mut reader, kind::COMMON);
         let max_requests_per_second = reader
             .number(&kind::KANDJI_MAX_REQUESTS_PER_SECOND)
             .and_then(|n| u32::try_from(n).ok())
             .and_then(NonZeroU32::new);
-        let max_retry_after = reader.seconds(&kind::KANDJI_MAX_RETRY_AFTER);
-        let extra_roots = env::read_ca_bundle(&mut reader, &kind::KANDJI_CA_PATH);
         let sync = SyncSettings::read(
             &mut reader,
             &kind::KANDJI_SYNC_INTERVAL,
             &kind::KANDJI_SYNC_MAX_AGE,
         );
-        let problems = reader.take_problems();
+        reader.finish()?;
         match (
-            api_url,
-            api_token,
-            require_mdm,
-            require_agent,
-            deny_missing,
-            enrich,
-            timeout,
-            cache_ttl,
-            negative_cache_ttl,
-            max_requests_per_second,
-            extra_roots,
-            max_retry_after,
+            (api_url, api_token),
+            (require_mdm, require_agent, deny_missing, enrich),
+            (common, max_requests_per_second),
         ) {
             (
-                Some(api_url),
-                Some(api_token),
-                Some(require_mdm),
-                Some(require_agent),
-                Some(deny_missing),
-                Some(enrich),
-                Some(timeout),
-                Some(cache_ttl),
-                Some(negative_cache_ttl),
-                Some(max_requests_per_second),
-                Some(extra_roots),
-                Some(max_retry_after),
-            ) if problems.is_empty() => Ok(Self {
+                (Some(api_url), Some(api_token)),
+                (Some(require_mdm), Some(require_agent), Some(deny_missing), Some(enrich)),
+                (Some(common), Some(max_requests_per_second)),
+            ) => Ok(Self {
                 api_url,
                 api_token,
                 blueprints,
@@ -324,16 +289,11 @@ impl KandjiConfig {
                 require_agent,
                 deny_missing,
                 enrich,
-                timeout,
-                cache_ttl,
-                negative_cache_ttl,
-                cache_capacity: 10_000,
+                common,
                 max_requests_per_second,
-                extra_roots,
-                max_retry_after,
                 sync,
             }),
-            _ => Err(ConfigProblems::new(problems)),
+            _ => Err(ConfigProblems::new(Vec::new())),
         }
     }
 
@@ -374,19 +334,6 @@ impl KandjiConfig {
         self
     }
 
-    /// Sets how long one lookup may take. Fails for zero.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, KandjiConfigError> {
-        if timeout.is_zero() {
-            return Err(ConfigProblems::one(ConfigProblem::invalid(
-                "TIMEOUT",
-                "0",
-                format!("a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}"),
-            )));
-        }
-        self.timeout = timeout;
-        Ok(self)
-    }
-
     /// Syncs the whole inventory on `sync`'s interval and answers from it (see
     /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
     /// `KANDJI_SYNC_INTERVAL` and `KANDJI_SYNC_MAX_AGE` would refuse.
@@ -400,27 +347,6 @@ impl KandjiConfig {
     /// The inventory sync settings.
     pub fn sync(&self) -> &SyncSettings {
         &self.sync
-    }
-
-    /// Sets how long allowed answers are reused; zero disables.
-    #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how long denies are reused; zero disables.
-    #[must_use]
-    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how many answers the cache holds at most.
-    #[must_use]
-    pub fn with_cache_capacity(mut self, entries: u64) -> Self {
-        self.cache_capacity = entries;
-        self
     }
 
     /// Sends at most `per_second` requests a second (any second: the limit slides). Fails
@@ -440,21 +366,6 @@ impl KandjiConfig {
                 RATE_EXPECTED,
             ))),
         }
-    }
-
-    /// Sets the longest `Retry-After` honoured (`KANDJI_MAX_RETRY_AFTER`): when Kandji asks
-    /// for a longer wait, one request probes after this long. Fails outside 1 s–1 h.
-    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, KandjiConfigError> {
-        self.max_retry_after = env::max_retry_after_in_range(delay, "KANDJI_MAX_RETRY_AFTER")
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// Trusts these CA certificates in addition to the Mozilla roots.
-    #[must_use]
-    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
-        self.extra_roots = roots;
-        self
     }
 
     /// `KANDJI_API_URL`.
@@ -492,43 +403,13 @@ impl KandjiConfig {
         self.enrich
     }
 
-    /// `TIMEOUT`.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// `KANDJI_CACHE_TTL`.
-    pub fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    /// `KANDJI_NEGATIVE_CACHE_TTL`.
-    pub fn negative_cache_ttl(&self) -> Duration {
-        self.negative_cache_ttl
-    }
-
-    /// The most answers the cache holds.
-    pub fn cache_capacity(&self) -> u64 {
-        self.cache_capacity
-    }
-
     /// `KANDJI_MAX_REQUESTS_PER_SECOND`.
     pub fn max_requests_per_second(&self) -> u32 {
         self.max_requests_per_second.get()
     }
 
-    /// `KANDJI_MAX_RETRY_AFTER`.
-    pub fn max_retry_after(&self) -> Duration {
-        self.max_retry_after
-    }
-
     pub(crate) fn max_requests_per_second_nonzero(&self) -> NonZeroU32 {
         self.max_requests_per_second
-    }
-
-    /// `KANDJI_CA_PATH`, read.
-    pub fn extra_roots(&self) -> &CaBundle {
-        &self.extra_roots
     }
 
     /// The family of `KANDJI_API_URL`'s host.
@@ -587,6 +468,8 @@ impl KandjiConfig {
         })
     }
 }
+
+posture_http::common_settings_accessors!(KandjiConfig, setters);
 
 const MAX_RATE: NonZeroU32 = match NonZeroU32::new(MAX_REQUESTS_PER_SECOND) {
     Some(rate) => rate,
