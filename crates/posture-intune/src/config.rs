@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::sync::SyncSettings;
-use posture_http::{BaseUrl, CaBundle, Secret};
+use posture_http::{BaseUrl, CommonSettings, Secret};
 use posture_settings::Reader;
 
 use crate::credential::{AssertionAlgorithm, ClientCertificate, ClientCertificateError};
@@ -31,9 +31,6 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
 
 /// How long the Entra ID object ID of a device is kept (it never changes for a device).
 pub const ENTRA_OBJECT_CACHE_TTL: Duration = Duration::from_secs(3600);
-
-const MAX_TIMEOUT_SECS: u64 = 60;
-pub(crate) const MAX_TTL_SECS: u64 = 86_400;
 
 /// A `complianceState` of an Intune managed device (Microsoft Graph v1.0 enum).
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -284,13 +281,8 @@ pub struct IntuneConfig {
     allowed_agents: Vec<ManagementAgent>,
     group_id: Option<String>,
     enrich: bool,
-    timeout: Duration,
-    cache_ttl: Duration,
-    negative_cache_ttl: Duration,
-    cache_capacity: u64,
-    extra_roots: CaBundle,
+    common: CommonSettings,
     token_renewal_margin: Duration,
-    max_retry_after: Duration,
     sync: SyncSettings,
 }
 
@@ -372,13 +364,8 @@ impl IntuneConfig {
             allowed_agents: ManagementAgent::MDM_MANAGED.to_vec(),
             group_id: None,
             enrich: true,
-            timeout: DEFAULT_TIMEOUT,
-            cache_ttl: DEFAULT_CACHE_TTL,
-            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-            cache_capacity: 10_000,
-            extra_roots: CaBundle::empty(),
+            common: CommonSettings::defaults(kind::COMMON),
             token_renewal_margin: Duration::from_secs(300),
-            max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
             sync: SyncSettings::new("INTUNE_SYNC_INTERVAL", "INTUNE_SYNC_MAX_AGE"),
         }
     }
@@ -468,23 +455,17 @@ impl IntuneConfig {
         let mut reader = Reader::new(&get);
         reader.problems_from(problems);
         let enrich = reader.flag(&kind::INTUNE_ENRICH);
-        let timeout = reader.seconds(&env::TIMEOUT);
-        let cache_ttl = reader.seconds(&kind::INTUNE_CACHE_TTL);
-        let negative_cache_ttl = reader.seconds(&kind::INTUNE_NEGATIVE_CACHE_TTL);
-        let max_retry_after = reader.seconds(&kind::INTUNE_MAX_RETRY_AFTER);
-        let extra_roots = env::read_ca_bundle(&mut reader, &kind::INTUNE_CA_PATH);
+        let common = CommonSettings::read(&mut reader, kind::COMMON);
         let sync = SyncSettings::read(
             &mut reader,
             &kind::INTUNE_SYNC_INTERVAL,
             &kind::INTUNE_SYNC_MAX_AGE,
         );
-        let problems = reader.take_problems();
-
+        reader.finish()?;
         match (
             (tenant_id, client_id, credential, authority_url, graph_url),
             (scope, allowed_states, allowed_agents, group_id),
-            (enrich, timeout, cache_ttl, negative_cache_ttl, extra_roots),
-            max_retry_after,
+            (enrich, common),
         ) {
             (
                 (
@@ -495,29 +476,18 @@ impl IntuneConfig {
                     Some(graph_url),
                 ),
                 (Some(scope), Some(allowed_states), Some(allowed_agents), Some(group_id)),
-                (
-                    Some(enrich),
-                    Some(timeout),
-                    Some(cache_ttl),
-                    Some(negative_cache_ttl),
-                    Some(extra_roots),
-                ),
-                Some(max_retry_after),
-            ) if problems.is_empty() => Ok(Self {
+                (Some(enrich), Some(common)),
+            ) => Ok(Self {
                 scope,
                 allowed_states,
                 allowed_agents,
                 group_id,
                 enrich,
-                timeout,
-                cache_ttl,
-                negative_cache_ttl,
-                extra_roots,
-                max_retry_after,
+                common,
                 sync,
                 ..Self::with_defaults(tenant_id, client_id, credential, authority_url, graph_url)
             }),
-            _ => Err(ConfigProblems::new(problems)),
+            _ => Err(ConfigProblems::new(Vec::new())),
         }
     }
 
@@ -609,27 +579,6 @@ impl IntuneConfig {
         self
     }
 
-    /// Sets how long one lookup may take, all Graph calls included. Fails for zero.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, IntuneConfigError> {
-        if timeout.is_zero() {
-            return Err(ConfigProblems::one(ConfigProblem::invalid(
-                "TIMEOUT",
-                "0",
-                format!("a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}"),
-            )));
-        }
-        self.timeout = timeout;
-        Ok(self)
-    }
-
-    /// Sets the longest `Retry-After` honoured (`INTUNE_MAX_RETRY_AFTER`): when Graph asks
-    /// for a longer wait, one request probes after this long. Fails outside 1 s–1 h.
-    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, IntuneConfigError> {
-        self.max_retry_after = env::max_retry_after_in_range(delay, "INTUNE_MAX_RETRY_AFTER")
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
     /// Syncs the whole inventory on `sync`'s interval and answers from it (see
     /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
     /// `INTUNE_SYNC_INTERVAL` and `INTUNE_SYNC_MAX_AGE` would refuse.
@@ -646,34 +595,6 @@ impl IntuneConfig {
     /// The inventory sync settings.
     pub fn sync(&self) -> &SyncSettings {
         &self.sync
-    }
-
-    /// Sets how long allowed answers are reused; zero disables.
-    #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how long denies are reused; zero disables.
-    #[must_use]
-    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how many answers the cache holds at most.
-    #[must_use]
-    pub fn with_cache_capacity(mut self, entries: u64) -> Self {
-        self.cache_capacity = entries;
-        self
-    }
-
-    /// Trusts these CA certificates in addition to the Mozilla roots.
-    #[must_use]
-    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
-        self.extra_roots = roots;
-        self
     }
 
     /// Sets how long before expiry a token is renewed (halved for short-lived tokens).
@@ -760,41 +681,13 @@ impl IntuneConfig {
         self.enrich
     }
 
-    /// `TIMEOUT`.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// `INTUNE_CACHE_TTL`.
-    pub fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    /// `INTUNE_NEGATIVE_CACHE_TTL`.
-    pub fn negative_cache_ttl(&self) -> Duration {
-        self.negative_cache_ttl
-    }
-
-    /// `INTUNE_MAX_RETRY_AFTER`.
-    pub fn max_retry_after(&self) -> Duration {
-        self.max_retry_after
-    }
-
-    /// The most answers the cache holds.
-    pub fn cache_capacity(&self) -> u64 {
-        self.cache_capacity
-    }
-
-    /// `INTUNE_CA_PATH`, read.
-    pub fn extra_roots(&self) -> &CaBundle {
-        &self.extra_roots
-    }
-
     /// How long before expiry a token is renewed.
     pub fn token_renewal_margin(&self) -> Duration {
         self.token_renewal_margin
     }
 }
+
+posture_http::common_settings_accessors!(IntuneConfig, setters);
 
 fn parse_url(variable: &str, text: &str) -> Result<BaseUrl, IntuneConfigError> {
     let mut problems = Vec::new();
