@@ -326,33 +326,23 @@ fn rate(text: &str) -> Option<NonZeroU32> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
 
     const MINIMAL: [(&str, &str); 1] = [("ADDIGY_API_TOKEN", "top-secret-token")];
+    const CASES: EnvCases<'static> = EnvCases::new(&MINIMAL, "top-secret");
 
-    fn env(pairs: &[(&str, &str)]) -> Result<AddigyConfig, AddigyConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        AddigyConfig::from_env(|name| map.get(name).cloned())
+    fn env(pairs: &[(&str, &str)]) -> Result<AddigyConfig, ConfigProblems> {
+        EnvCases::read(pairs, |get| AddigyConfig::from_env(get))
     }
 
     fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        let mut pairs = MINIMAL.to_vec();
-        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        pairs.extend_from_slice(extra);
-        pairs
+        CASES.with(extra)
     }
 
     fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let err = env(pairs).unwrap_err();
-        let text = err.to_string();
-        assert_eq!(err.problems().len(), 1, "{text}");
-        assert!(!text.contains("top-secret"), "{text}");
-        text
+        CASES.only_problem(env(pairs))
     }
 
     #[test]

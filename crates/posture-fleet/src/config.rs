@@ -285,22 +285,21 @@ impl FleetConfig {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
 
+    const CASES: EnvCases<'static> = EnvCases::new(
+        &[
+            ("FLEET_URL", "https://fleet.example.com"),
+            ("FLEET_API_TOKEN", "top-secret-token"),
+        ],
+        "top-secret-token",
+    );
+
+    /// The minimal variables with `pairs` set.
     fn env(pairs: &[(&str, &str)]) -> Result<FleetConfig, ConfigProblems> {
-        let mut map: HashMap<String, String> = HashMap::from([
-            (
-                "FLEET_URL".to_owned(),
-                "https://fleet.example.com".to_owned(),
-            ),
-            ("FLEET_API_TOKEN".to_owned(), "top-secret-token".to_owned()),
-        ]);
-        for (k, v) in pairs {
-            map.insert((*k).to_owned(), (*v).to_owned());
-        }
-        FleetConfig::from_env(|name| map.get(name).cloned())
+        EnvCases::read(&CASES.with(pairs), |get| FleetConfig::from_env(get))
     }
 
     #[test]

@@ -324,35 +324,31 @@ fn parse_pair(entry: &str, earlier: &[(String, String)]) -> Result<(String, Stri
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
 
+    const CASES: EnvCases<'static> = EnvCases::new(
+        &[
+            (
+                "HTTP_URL",
+                "https://assets.example.com/api/v1/hardware/byserial/{identifier}",
+            ),
+            ("HTTP_MATCH", "/serial"),
+            ("HTTP_HEADERS", "Authorization: Bearer top-secret-token"),
+        ],
+        "top-secret-token",
+    );
+
+    /// The minimal variables with `pairs` set; an empty value unsets the variable.
     fn env(pairs: &[(&str, &str)]) -> Result<HttpInventoryConfig, ConfigProblems> {
-        let mut map: HashMap<String, String> = HashMap::from([
-            (
-                "HTTP_URL".to_owned(),
-                "https://assets.example.com/api/v1/hardware/byserial/{identifier}".to_owned(),
-            ),
-            ("HTTP_MATCH".to_owned(), "/serial".to_owned()),
-            (
-                "HTTP_HEADERS".to_owned(),
-                "Authorization: Bearer top-secret-token".to_owned(),
-            ),
-        ]);
-        for (k, v) in pairs {
-            map.insert((*k).to_owned(), (*v).to_owned());
-        }
-        map.retain(|_, v| !v.is_empty());
-        HttpInventoryConfig::from_env(|name| map.get(name).cloned())
+        let mut pairs = CASES.with(pairs);
+        pairs.retain(|(_, value)| !value.is_empty());
+        EnvCases::read(&pairs, |get| HttpInventoryConfig::from_env(get))
     }
 
     fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let err = env(pairs).unwrap_err();
-        assert_eq!(err.problems().len(), 1, "{err}");
-        let text = err.to_string();
-        assert!(!text.contains("top-secret-token"), "{text}");
-        text
+        CASES.only_problem(env(pairs))
     }
 
     #[test]

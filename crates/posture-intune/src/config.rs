@@ -957,7 +957,7 @@ fn enum_list<T: Copy + PartialEq + FromStr>(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
 
@@ -966,28 +966,18 @@ mod tests {
         ("INTUNE_CLIENT_ID", "6731de76-14a6-49ae-97bc-6eba6914391e"),
         ("INTUNE_CLIENT_SECRET", "top-secret-value"),
     ];
+    const CASES: EnvCases<'static> = EnvCases::new(&MINIMAL, "top-secret-value");
 
-    fn env(pairs: &[(&str, &str)]) -> Result<IntuneConfig, IntuneConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        IntuneConfig::from_env(|name| map.get(name).cloned())
+    fn env(pairs: &[(&str, &str)]) -> Result<IntuneConfig, ConfigProblems> {
+        EnvCases::read(pairs, |get| IntuneConfig::from_env(get))
     }
 
     fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        let mut pairs = MINIMAL.to_vec();
-        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        pairs.extend_from_slice(extra);
-        pairs
+        CASES.with(extra)
     }
 
     fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let err = env(pairs).unwrap_err();
-        assert_eq!(err.problems().len(), 1, "{err}");
-        let text = err.to_string();
-        assert!(!text.contains("top-secret-value"), "{text}");
-        text
+        CASES.only_problem(env(pairs))
     }
 
     #[test]

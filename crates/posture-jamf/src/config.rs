@@ -489,37 +489,28 @@ posture_http::common_settings_accessors!(JamfConfig, setters);
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Result<JamfConfig, JamfConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        JamfConfig::from_env(|name| map.get(name).cloned())
-    }
 
     const MINIMAL: [(&str, &str); 3] = [
         ("JAMF_BASE_URL", "https://example.jamfcloud.com"),
         ("JAMF_CLIENT_ID", "5b8e6f44-2a0e-4a4e-9a43-0f4c9f8c1a11"),
         ("JAMF_CLIENT_SECRET", "top-secret-value"),
     ];
+    const CASES: EnvCases<'static> = EnvCases::new(&MINIMAL, "top-secret-value");
+
+    fn env(pairs: &[(&str, &str)]) -> Result<JamfConfig, ConfigProblems> {
+        EnvCases::read(pairs, |get| JamfConfig::from_env(get))
+    }
 
     fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        let mut pairs = MINIMAL.to_vec();
-        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        pairs.extend_from_slice(extra);
-        pairs
+        CASES.with(extra)
     }
 
     fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let err = env(pairs).unwrap_err();
-        assert_eq!(err.problems().len(), 1, "{err}");
-        let text = err.to_string();
+        let text = CASES.only_problem(env(pairs));
         assert!(!text.contains('\n'));
-        assert!(!text.contains("top-secret-value"), "{text}");
         text
     }
 

@@ -478,7 +478,7 @@ const MAX_RATE: NonZeroU32 = match NonZeroU32::new(MAX_REQUESTS_PER_SECOND) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
 
@@ -486,28 +486,18 @@ mod tests {
         ("KANDJI_API_URL", "https://example.api.iru.com"),
         ("KANDJI_API_TOKEN", "top-secret-token"),
     ];
+    const CASES: EnvCases<'static> = EnvCases::new(&MINIMAL, "top-secret-token");
 
-    fn env(pairs: &[(&str, &str)]) -> Result<KandjiConfig, KandjiConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        KandjiConfig::from_env(|name| map.get(name).cloned())
+    fn env(pairs: &[(&str, &str)]) -> Result<KandjiConfig, ConfigProblems> {
+        EnvCases::read(pairs, |get| KandjiConfig::from_env(get))
     }
 
     fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        let mut pairs = MINIMAL.to_vec();
-        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        pairs.extend_from_slice(extra);
-        pairs
+        CASES.with(extra)
     }
 
     fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let err = env(pairs).unwrap_err();
-        assert_eq!(err.problems().len(), 1, "{err}");
-        let text = err.to_string();
-        assert!(!text.contains("top-secret-token"), "{text}");
-        text
+        CASES.only_problem(env(pairs))
     }
 
     #[test]

@@ -18,9 +18,11 @@
 //! assert!(reader.finish().is_ok());
 //! ```
 
+mod cases;
 mod problem;
 mod setting;
 
+pub use cases::EnvCases;
 pub use problem::{ConfigProblem, ConfigProblems, redact_userinfo};
 pub use setting::{
     BOOL_EXPECTED, Kind, MAX_SECRET_FILE_BYTES, Reader, Setting, declaration_mismatches,
