@@ -177,21 +177,6 @@ impl AddigyConfig {
         }
     }
 
-    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
-    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
-    /// `ADDIGY_SYNC_INTERVAL` and `ADDIGY_SYNC_MAX_AGE` would refuse.
-    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, AddigyConfigError> {
-        self.sync = sync
-            .checked_as(&SYNC_INTERVAL, &SYNC_MAX_AGE)
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// `ADDIGY_SYNC_INTERVAL` and `ADDIGY_SYNC_MAX_AGE`.
-    pub fn sync(&self) -> &SyncSettings {
-        &self.sync
-    }
-
     /// Requires devices to be in one of these policies (IDs or names); empty allows any.
     #[must_use]
     pub fn with_policies<S: Into<String>>(mut self, policies: impl IntoIterator<Item = S>) -> Self {
@@ -310,6 +295,8 @@ impl AddigyConfig {
     }
 }
 
+posture_http::sync_settings_accessors!(AddigyConfig, SYNC_INTERVAL, SYNC_MAX_AGE);
+
 const DEFAULT_RATE: NonZeroU32 = match NonZeroU32::new(DEFAULT_REQUESTS_PER_SECOND) {
     Some(rate) => rate,
     None => NonZeroU32::MIN,
@@ -331,23 +318,12 @@ mod tests {
     use super::*;
 
     const MINIMAL: [(&str, &str); 1] = [("ADDIGY_API_TOKEN", "top-secret-token")];
-    const CASES: EnvCases<'static> = EnvCases::new(&MINIMAL, "top-secret");
-
-    fn env(pairs: &[(&str, &str)]) -> Result<AddigyConfig, ConfigProblems> {
-        EnvCases::read(pairs, |get| AddigyConfig::from_env(get))
-    }
-
-    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        CASES.with(extra)
-    }
-
-    fn only_problem(pairs: &[(&str, &str)]) -> String {
-        CASES.only_problem(env(pairs))
-    }
+    const CASES: EnvCases<'static, AddigyConfig> =
+        EnvCases::new(&MINIMAL, "top-secret", |get| AddigyConfig::from_env(get));
 
     #[test]
     fn defaults() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert_eq!(config.api_url().as_str(), DEFAULT_API_URL);
         assert_eq!(
             config.devices_url().as_str(),
@@ -368,11 +344,14 @@ mod tests {
     #[test]
     fn the_rate_stays_well_below_addigys_limit() {
         for (text, expected) in [("1", 1), ("50", 50), (" 7 ", 7)] {
-            let config = env(&with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)])).unwrap();
+            let config = CASES
+                .env(&CASES.with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)]))
+                .unwrap();
             assert_eq!(config.max_requests_per_second(), expected, "{text}");
         }
         for text in ["0", "51", "100", "-1", "ten"] {
-            let message = only_problem(&with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)]));
+            let message =
+                CASES.only_problem(&CASES.with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)]));
             assert!(
                 message.starts_with(&format!(
                     "ADDIGY_MAX_REQUESTS_PER_SECOND={:?} is invalid: expected a whole number of \
@@ -398,41 +377,41 @@ mod tests {
     fn every_variable_names_itself() {
         for (pairs, start) in [
             (
-                with(&[("ADDIGY_API_URL", "http://api.addigy.com")]),
+                CASES.with(&[("ADDIGY_API_URL", "http://api.addigy.com")]),
                 "ADDIGY_API_URL=\"http://api.addigy.com\" is invalid: expected",
             ),
             (
-                with(&[("ADDIGY_REQUIRE_COMPLIANT", "yes")]),
+                CASES.with(&[("ADDIGY_REQUIRE_COMPLIANT", "yes")]),
                 "ADDIGY_REQUIRE_COMPLIANT=\"yes\" is invalid",
             ),
             (
-                with(&[("ADDIGY_ENRICH", "on")]),
+                CASES.with(&[("ADDIGY_ENRICH", "on")]),
                 "ADDIGY_ENRICH=\"on\" is invalid",
             ),
             (
-                with(&[("ADDIGY_CACHE_TTL", "1h")]),
+                CASES.with(&[("ADDIGY_CACHE_TTL", "1h")]),
                 "ADDIGY_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
             ),
             (
-                with(&[("ADDIGY_NEGATIVE_CACHE_TTL", "x")]),
+                CASES.with(&[("ADDIGY_NEGATIVE_CACHE_TTL", "x")]),
                 "ADDIGY_NEGATIVE_CACHE_TTL=\"x\" is invalid",
             ),
             (
-                with(&[("ADDIGY_MAX_RETRY_AFTER", "0")]),
+                CASES.with(&[("ADDIGY_MAX_RETRY_AFTER", "0")]),
                 "ADDIGY_MAX_RETRY_AFTER=\"0\" is invalid: expected a whole number of seconds from 1 to 3600",
             ),
             (
-                with(&[("ADDIGY_CA_PATH", "/nonexistent/ca.pem")]),
+                CASES.with(&[("ADDIGY_CA_PATH", "/nonexistent/ca.pem")]),
                 "ADDIGY_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
             ),
-            (with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
+            (CASES.with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
             (Vec::new(), "ADDIGY_API_TOKEN is not set: expected"),
             (
                 vec![("ADDIGY_API_TOKEN_FILE", "/nonexistent/token")],
                 "ADDIGY_API_TOKEN_FILE=\"/nonexistent/token\" is invalid",
             ),
         ] {
-            let text = only_problem(&pairs);
+            let text = CASES.only_problem(&pairs);
             assert!(text.starts_with(start), "{text}");
         }
     }
@@ -441,7 +420,9 @@ mod tests {
     fn the_token_comes_from_a_file() {
         let path = std::env::temp_dir().join(format!("posture-addigy-{}", std::process::id()));
         std::fs::write(&path, "file-token\n").unwrap();
-        let config = env(&[("ADDIGY_API_TOKEN_FILE", path.to_str().unwrap())]).unwrap();
+        let config = CASES
+            .env(&[("ADDIGY_API_TOKEN_FILE", path.to_str().unwrap())])
+            .unwrap();
         assert_eq!(config.api_token().expose(), "file-token");
         std::fs::remove_file(&path).unwrap();
     }

@@ -328,7 +328,7 @@ mod tests {
 
     use super::*;
 
-    const CASES: EnvCases<'static> = EnvCases::new(
+    const CASES: EnvCases<'static, HttpInventoryConfig> = EnvCases::new(
         &[
             (
                 "HTTP_URL",
@@ -338,22 +338,19 @@ mod tests {
             ("HTTP_HEADERS", "Authorization: Bearer top-secret-token"),
         ],
         "top-secret-token",
+        |get| HttpInventoryConfig::from_env(get),
     );
 
     /// The minimal variables with `pairs` set; an empty value unsets the variable.
-    fn env(pairs: &[(&str, &str)]) -> Result<HttpInventoryConfig, ConfigProblems> {
+    fn full<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
         let mut pairs = CASES.with(pairs);
         pairs.retain(|(_, value)| !value.is_empty());
-        EnvCases::read(&pairs, |get| HttpInventoryConfig::from_env(get))
-    }
-
-    fn only_problem(pairs: &[(&str, &str)]) -> String {
-        CASES.only_problem(env(pairs))
+        pairs
     }
 
     #[test]
     fn defaults() {
-        let config = env(&[]).unwrap();
+        let config = CASES.env(&full(&[])).unwrap();
         assert_eq!(config.record(), "");
         assert_eq!(config.match_pointer(), "/serial");
         assert!(config.require().is_empty() && config.enrich().is_empty());
@@ -364,9 +361,16 @@ mod tests {
             DEFAULT_NEGATIVE_CACHE_TTL
         );
         assert!(!format!("{config:?}").contains("top-secret-token"));
-        assert!(env(&[("HTTP_ENRICH", "0")]).unwrap().enrich().is_empty());
         assert!(
-            env(&[("HTTP_HEADERS", "")])
+            CASES
+                .env(&full(&[("HTTP_ENRICH", "0")]))
+                .unwrap()
+                .enrich()
+                .is_empty()
+        );
+        assert!(
+            CASES
+                .env(&full(&[("HTTP_HEADERS", "")]))
                 .unwrap()
                 .header_names()
                 .is_empty()
@@ -442,7 +446,7 @@ mod tests {
                 "HTTP_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
             ),
         ] {
-            let text = only_problem(&pairs);
+            let text = CASES.only_problem(&full(&pairs));
             assert!(text.starts_with(start), "{text}");
         }
     }
@@ -458,14 +462,15 @@ mod tests {
             "# Snipe-IT\nAuthorization: Bearer top-secret-token\n\nX-Tenant:acme\n",
         )
         .unwrap();
-        let config = env(&[
-            ("HTTP_HEADERS", ""),
-            ("HTTP_HEADERS_FILE", path.to_str().unwrap()),
-        ])
-        .unwrap();
+        let config = CASES
+            .env(&full(&[
+                ("HTTP_HEADERS", ""),
+                ("HTTP_HEADERS_FILE", path.to_str().unwrap()),
+            ]))
+            .unwrap();
         assert_eq!(config.header_names(), ["authorization", "x-tenant"]);
         assert!(config.headers().iter().all(|(_, v)| v.is_sensitive()));
-        let text = only_problem(&[("HTTP_HEADERS_FILE", path.to_str().unwrap())]);
+        let text = CASES.only_problem(&full(&[("HTTP_HEADERS_FILE", path.to_str().unwrap())]));
         assert!(text.contains("not both"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

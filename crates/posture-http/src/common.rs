@@ -511,3 +511,57 @@ macro_rules! common_settings_accessors {
         }
     };
 }
+
+/// Gives a provider's configuration type, which keeps its [`SyncSettings`](crate::sync::SyncSettings)
+/// in a field named `sync`, `with_sync(…)` and `sync()`: the setter refuses an interval or
+/// maximum age that the declarations `$interval` and `$max_age` would, naming them. The
+/// configuration's error type must be [`ConfigProblems`].
+///
+/// ```
+/// use std::time::Duration;
+/// use posture_http::sync::{SyncSettings, interval_setting, max_age_setting};
+/// use posture_settings::Setting;
+///
+/// const INTERVAL: Setting = interval_setting("ACME_SYNC_INTERVAL");
+/// const MAX_AGE: Setting = max_age_setting("ACME_SYNC_MAX_AGE");
+///
+/// /// An Acme provider's settings.
+/// #[derive(Clone, Debug)]
+/// pub struct AcmeConfig {
+///     sync: SyncSettings,
+/// }
+/// posture_http::sync_settings_accessors!(AcmeConfig, INTERVAL, MAX_AGE);
+///
+/// let config = AcmeConfig { sync: SyncSettings::new(INTERVAL.name, MAX_AGE.name) };
+/// let hourly = SyncSettings::new("", "").every(Duration::from_secs(3600));
+/// let synced = config.clone().with_sync(hourly)?;
+/// assert_eq!(synced.sync().oldest(), Duration::from_secs(3 * 3600));
+/// let too_often = SyncSettings::new("", "").every(Duration::from_secs(10));
+/// let err = config.with_sync(too_often).unwrap_err();
+/// assert!(err.to_string().starts_with("ACME_SYNC_INTERVAL=\"10\" is invalid"));
+/// # Ok::<(), posture_settings::ConfigProblems>(())
+/// ```
+#[macro_export]
+macro_rules! sync_settings_accessors {
+    ($config:ty, $interval:expr, $max_age:expr) => {
+        impl $config {
+            /// Syncs the whole inventory on `sync`'s interval and answers from it (see
+            /// [`posture_http::sync`]). Fails for an interval or maximum age the
+            /// `*_SYNC_INTERVAL` and `*_SYNC_MAX_AGE` variables would refuse.
+            pub fn with_sync(
+                mut self,
+                sync: $crate::sync::SyncSettings,
+            ) -> ::std::result::Result<Self, $crate::env::ConfigProblems> {
+                self.sync = sync
+                    .checked_as(&$interval, &$max_age)
+                    .map_err($crate::env::ConfigProblems::one)?;
+                Ok(self)
+            }
+
+            /// The inventory sync settings (`*_SYNC_INTERVAL`, `*_SYNC_MAX_AGE`).
+            pub fn sync(&self) -> &$crate::sync::SyncSettings {
+                &self.sync
+            }
+        }
+    };
+}

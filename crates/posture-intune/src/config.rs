@@ -579,24 +579,6 @@ impl IntuneConfig {
         self
     }
 
-    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
-    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
-    /// `INTUNE_SYNC_INTERVAL` and `INTUNE_SYNC_MAX_AGE` would refuse.
-    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, IntuneConfigError> {
-        self.sync = sync
-            .checked_as(
-                &crate::kind::INTUNE_SYNC_INTERVAL,
-                &crate::kind::INTUNE_SYNC_MAX_AGE,
-            )
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// The inventory sync settings.
-    pub fn sync(&self) -> &SyncSettings {
-        &self.sync
-    }
-
     /// Sets how long before expiry a token is renewed (halved for short-lived tokens).
     #[must_use]
     pub fn with_token_renewal_margin(mut self, margin: Duration) -> Self {
@@ -688,6 +670,11 @@ impl IntuneConfig {
 }
 
 posture_http::common_settings_accessors!(IntuneConfig, setters);
+posture_http::sync_settings_accessors!(
+    IntuneConfig,
+    kind::INTUNE_SYNC_INTERVAL,
+    kind::INTUNE_SYNC_MAX_AGE
+);
 
 fn parse_url(variable: &str, text: &str) -> Result<BaseUrl, IntuneConfigError> {
     let mut problems = Vec::new();
@@ -966,23 +953,14 @@ mod tests {
         ("INTUNE_CLIENT_ID", "6731de76-14a6-49ae-97bc-6eba6914391e"),
         ("INTUNE_CLIENT_SECRET", "top-secret-value"),
     ];
-    const CASES: EnvCases<'static> = EnvCases::new(&MINIMAL, "top-secret-value");
-
-    fn env(pairs: &[(&str, &str)]) -> Result<IntuneConfig, ConfigProblems> {
-        EnvCases::read(pairs, |get| IntuneConfig::from_env(get))
-    }
-
-    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        CASES.with(extra)
-    }
-
-    fn only_problem(pairs: &[(&str, &str)]) -> String {
-        CASES.only_problem(env(pairs))
-    }
+    const CASES: EnvCases<'static, IntuneConfig> =
+        EnvCases::new(&MINIMAL, "top-secret-value", |get| {
+            IntuneConfig::from_env(get)
+        });
 
     #[test]
     fn defaults() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert_eq!(config.authority_url().as_str(), DEFAULT_AUTHORITY_URL);
         assert_eq!(config.graph_url().as_str(), DEFAULT_GRAPH_URL);
         assert_eq!(config.scope(), "https://graph.microsoft.com/.default");
@@ -1025,15 +1003,18 @@ mod tests {
                 "https://graph.microsoft.com/.default",
             ),
         ] {
-            let config = env(&with(&[("INTUNE_GRAPH_URL", graph)])).unwrap();
+            let config = CASES
+                .env(&CASES.with(&[("INTUNE_GRAPH_URL", graph)]))
+                .unwrap();
             assert_eq!(config.scope(), scope, "{graph}");
             assert!(!config.scope_is_set());
         }
-        let config = env(&with(&[
-            ("INTUNE_GRAPH_URL", "https://graph-proxy.example.com"),
-            ("INTUNE_SCOPE", " https://graph.microsoft.us/.default "),
-        ]))
-        .unwrap();
+        let config = CASES
+            .env(&CASES.with(&[
+                ("INTUNE_GRAPH_URL", "https://graph-proxy.example.com"),
+                ("INTUNE_SCOPE", " https://graph.microsoft.us/.default "),
+            ]))
+            .unwrap();
         assert_eq!(config.scope(), "https://graph.microsoft.us/.default");
         assert!(config.scope_is_set());
         let set = IntuneConfig::new(MINIMAL[0].1, MINIMAL[1].1, "s")
@@ -1048,7 +1029,7 @@ mod tests {
             "/.default",
             "https://graph.microsoft.com/User.Read",
         ] {
-            let text = only_problem(&with(&[("INTUNE_SCOPE", bad)]));
+            let text = CASES.only_problem(&CASES.with(&[("INTUNE_SCOPE", bad)]));
             assert!(
                 text.starts_with(&format!("INTUNE_SCOPE={bad:?} is invalid: expected the resource of Microsoft Graph followed by /.default")),
                 "{text}"
@@ -1058,17 +1039,15 @@ mod tests {
 
     #[test]
     fn urls_with_a_path_are_refused() {
-        let text = only_problem(&with(&[(
-            "INTUNE_GRAPH_URL",
-            "https://graph.microsoft.com/v1.0",
-        )]));
+        let text = CASES
+            .only_problem(&CASES.with(&[("INTUNE_GRAPH_URL", "https://graph.microsoft.com/v1.0")]));
         assert_eq!(
             text,
             "INTUNE_GRAPH_URL=\"https://graph.microsoft.com/v1.0\" is invalid: expected the Microsoft \
              Graph URL, such as https://graph.microsoft.com, without a path: leave /v1.0 out, the \
              client adds /v1.0 itself"
         );
-        let text = only_problem(&with(&[(
+        let text = CASES.only_problem(&CASES.with(&[(
             "INTUNE_AUTHORITY_URL",
             "https://login.microsoftonline.com/contoso.onmicrosoft.com/",
         )]));
@@ -1086,21 +1065,20 @@ mod tests {
 
     #[test]
     fn management_agents() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert_eq!(
             config.allowed_management_agents(),
             ManagementAgent::MDM_MANAGED
         );
-        let config = env(&with(&[(
-            "INTUNE_ALLOWED_MANAGEMENT_AGENTS",
-            "MDM, eas,mdm",
-        )]))
-        .unwrap();
+        let config = CASES
+            .env(&CASES.with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", "MDM, eas,mdm")]))
+            .unwrap();
         assert_eq!(
             config.allowed_management_agents(),
             [ManagementAgent::Mdm, ManagementAgent::Eas]
         );
-        let text = only_problem(&with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", "mdm,intune")]));
+        let text =
+            CASES.only_problem(&CASES.with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", "mdm,intune")]));
         assert!(
             text.starts_with(
                 "INTUNE_ALLOWED_MANAGEMENT_AGENTS=\"mdm,intune\" is invalid: expected a comma-separated list of eas, mdm, easMdm, intuneClient, easIntuneClient, configurationManagerClient, configurationManagerClientMdm, configurationManagerClientMdmEas, unknown, jamf, googleCloudDevicePolicyController, microsoft365ManagedMdm"
@@ -1108,7 +1086,7 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("(\"intune\" is not one)"), "{text}");
-        let text = only_problem(&with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", " , ")]));
+        let text = CASES.only_problem(&CASES.with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", " , ")]));
         assert!(text.contains("at least one management agent"), "{text}");
         for agent in ManagementAgent::ALL {
             assert_eq!(agent.as_str().parse(), Ok(agent));
@@ -1117,13 +1095,14 @@ mod tests {
 
     #[test]
     fn national_clouds_and_fakes_derive_the_scope() {
-        let config = env(&with(&[
-            ("INTUNE_AUTHORITY_URL", "https://login.microsoftonline.us/"),
-            ("INTUNE_GRAPH_URL", "https://graph.microsoft.us"),
-            ("INTUNE_TENANT_ID", "Contoso.onmicrosoft.us"),
-            ("INTUNE_GROUP_ID", "C5A6B9A1-7F3E-4A55-9C1E-2F0F3A1D9E01"),
-        ]))
-        .unwrap();
+        let config = CASES
+            .env(&CASES.with(&[
+                ("INTUNE_AUTHORITY_URL", "https://login.microsoftonline.us/"),
+                ("INTUNE_GRAPH_URL", "https://graph.microsoft.us"),
+                ("INTUNE_TENANT_ID", "Contoso.onmicrosoft.us"),
+                ("INTUNE_GROUP_ID", "C5A6B9A1-7F3E-4A55-9C1E-2F0F3A1D9E01"),
+            ]))
+            .unwrap();
         assert_eq!(config.scope(), "https://graph.microsoft.us/.default");
         assert_eq!(config.tenant_id(), "contoso.onmicrosoft.us");
         assert_eq!(
@@ -1136,25 +1115,24 @@ mod tests {
 
     #[test]
     fn compliance_states() {
-        let config = env(&with(&[(
-            "INTUNE_ALLOWED_COMPLIANCE_STATES",
-            "Compliant, ingraceperiod,compliant",
-        )]))
-        .unwrap();
+        let config = CASES
+            .env(&CASES.with(&[(
+                "INTUNE_ALLOWED_COMPLIANCE_STATES",
+                "Compliant, ingraceperiod,compliant",
+            )]))
+            .unwrap();
         assert_eq!(
             config.allowed_states(),
             [ComplianceState::Compliant, ComplianceState::InGracePeriod]
         );
-        let text = only_problem(&with(&[(
-            "INTUNE_ALLOWED_COMPLIANCE_STATES",
-            "compliant,ok",
-        )]));
+        let text = CASES
+            .only_problem(&CASES.with(&[("INTUNE_ALLOWED_COMPLIANCE_STATES", "compliant,ok")]));
         assert!(
             text.starts_with("INTUNE_ALLOWED_COMPLIANCE_STATES=\"compliant,ok\" is invalid: expected a comma-separated list"),
             "{text}"
         );
         assert!(text.contains("\"ok\" is not one"), "{text}");
-        let text = only_problem(&with(&[("INTUNE_ALLOWED_COMPLIANCE_STATES", ",")]));
+        let text = CASES.only_problem(&CASES.with(&[("INTUNE_ALLOWED_COMPLIANCE_STATES", ",")]));
         assert!(text.contains("at least one compliance state"), "{text}");
     }
 
@@ -1162,48 +1140,48 @@ mod tests {
     fn every_variable_names_itself() {
         for (pairs, start) in [
             (
-                with(&[("INTUNE_TENANT_ID", "common")]),
+                CASES.with(&[("INTUNE_TENANT_ID", "common")]),
                 "INTUNE_TENANT_ID=\"common\" is invalid",
             ),
             (
-                with(&[("INTUNE_TENANT_ID", "not a tenant")]),
+                CASES.with(&[("INTUNE_TENANT_ID", "not a tenant")]),
                 "INTUNE_TENANT_ID=\"not a tenant\" is invalid",
             ),
             (
-                with(&[("INTUNE_CLIENT_ID", "app")]),
+                CASES.with(&[("INTUNE_CLIENT_ID", "app")]),
                 "INTUNE_CLIENT_ID=\"app\" is invalid",
             ),
             (
-                with(&[("INTUNE_GROUP_ID", "Compliant Macs")]),
+                CASES.with(&[("INTUNE_GROUP_ID", "Compliant Macs")]),
                 "INTUNE_GROUP_ID=\"Compliant Macs\" is invalid: expected the object ID",
             ),
             (
-                with(&[("INTUNE_GRAPH_URL", "http://graph.microsoft.com")]),
+                CASES.with(&[("INTUNE_GRAPH_URL", "http://graph.microsoft.com")]),
                 "INTUNE_GRAPH_URL=\"http://graph.microsoft.com\" is invalid",
             ),
             (
-                with(&[("INTUNE_AUTHORITY_URL", "login")]),
+                CASES.with(&[("INTUNE_AUTHORITY_URL", "login")]),
                 "INTUNE_AUTHORITY_URL=\"login\" is invalid",
             ),
             (
-                with(&[("INTUNE_CACHE_TTL", "-1")]),
+                CASES.with(&[("INTUNE_CACHE_TTL", "-1")]),
                 "INTUNE_CACHE_TTL=\"-1\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
             ),
             (
-                with(&[("INTUNE_NEGATIVE_CACHE_TTL", "x")]),
+                CASES.with(&[("INTUNE_NEGATIVE_CACHE_TTL", "x")]),
                 "INTUNE_NEGATIVE_CACHE_TTL=\"x\" is invalid",
             ),
-            (with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
+            (CASES.with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
             (
-                with(&[("INTUNE_MAX_RETRY_AFTER", "3601")]),
+                CASES.with(&[("INTUNE_MAX_RETRY_AFTER", "3601")]),
                 "INTUNE_MAX_RETRY_AFTER=\"3601\" is invalid: expected a whole number of seconds from 1 to 3600",
             ),
             (
-                with(&[("INTUNE_ENRICH", "yes")]),
+                CASES.with(&[("INTUNE_ENRICH", "yes")]),
                 "INTUNE_ENRICH=\"yes\" is invalid: expected 0 or 1",
             ),
             (
-                with(&[("INTUNE_CA_PATH", "/nonexistent/ca.pem")]),
+                CASES.with(&[("INTUNE_CA_PATH", "/nonexistent/ca.pem")]),
                 "INTUNE_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
             ),
             (vec![MINIMAL[1], MINIMAL[2]], "INTUNE_TENANT_ID is not set"),
@@ -1213,11 +1191,11 @@ mod tests {
                 "INTUNE_CLIENT_SECRET is not set: expected a client secret of the app registration (or INTUNE_CLIENT_SECRET_FILE, or a certificate: INTUNE_CLIENT_CERT_PATH and INTUNE_CLIENT_KEY_PATH)",
             ),
             (
-                with(&[("INTUNE_CLIENT_ASSERTION_ALG", "PS256")]),
+                CASES.with(&[("INTUNE_CLIENT_ASSERTION_ALG", "PS256")]),
                 "INTUNE_CLIENT_ASSERTION_ALG=\"PS256\" is invalid: expected no value with a client secret",
             ),
             (
-                with(&[
+                CASES.with(&[
                     ("INTUNE_CLIENT_CERT_PATH", "/etc/intune.crt"),
                     ("INTUNE_CLIENT_KEY_PATH", "/etc/intune.key"),
                 ]),
@@ -1249,14 +1227,14 @@ mod tests {
                 "INTUNE_CLIENT_CERT_PATH=\"/nonexistent.crt\" is invalid: expected a PEM file holding the certificate registered on the app registration (Certificates & secrets), valid now (cannot read the certificate:",
             ),
         ] {
-            let text = only_problem(&pairs);
+            let text = CASES.only_problem(&pairs);
             assert!(text.starts_with(start), "{text}");
         }
     }
 
     #[test]
     fn reports_every_problem() {
-        let err = env(&[("TIMEOUT", "x")]).unwrap_err();
+        let err = CASES.env(&[("TIMEOUT", "x")]).unwrap_err();
         let variables: Vec<_> = err.problems().iter().map(|p| p.variable.as_str()).collect();
         assert_eq!(
             variables,
@@ -1271,8 +1249,18 @@ mod tests {
 
     #[test]
     fn enrichment_is_a_switch() {
-        assert!(!env(&with(&[("INTUNE_ENRICH", "0")])).unwrap().enrich());
-        assert!(env(&with(&[("INTUNE_ENRICH", "true")])).unwrap().enrich());
+        assert!(
+            !CASES
+                .env(&CASES.with(&[("INTUNE_ENRICH", "0")]))
+                .unwrap()
+                .enrich()
+        );
+        assert!(
+            CASES
+                .env(&CASES.with(&[("INTUNE_ENRICH", "true")]))
+                .unwrap()
+                .enrich()
+        );
     }
 
     #[test]

@@ -337,24 +337,6 @@ impl JamfConfig {
         Ok(self)
     }
 
-    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
-    /// [`posture_http::sync`] and the crate documentation). Fails for an interval or maximum
-    /// age the variables `JAMF_SYNC_INTERVAL` and `JAMF_SYNC_MAX_AGE` would refuse.
-    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, JamfConfigError> {
-        self.sync = sync
-            .checked_as(
-                &crate::kind::JAMF_SYNC_INTERVAL,
-                &crate::kind::JAMF_SYNC_MAX_AGE,
-            )
-            .map_err(JamfConfigError::one)?;
-        Ok(self)
-    }
-
-    /// The inventory sync settings (`JAMF_SYNC_INTERVAL`, `JAMF_SYNC_MAX_AGE`).
-    pub fn sync(&self) -> &SyncSettings {
-        &self.sync
-    }
-
     /// Requires mobile devices to be members of this group (exact name, as Jamf shows it).
     #[must_use]
     pub fn with_device_group(mut self, group: impl Into<String>) -> Self {
@@ -486,6 +468,11 @@ impl JamfConfig {
 }
 
 posture_http::common_settings_accessors!(JamfConfig, setters);
+posture_http::sync_settings_accessors!(
+    JamfConfig,
+    kind::JAMF_SYNC_INTERVAL,
+    kind::JAMF_SYNC_MAX_AGE
+);
 
 #[cfg(test)]
 mod tests {
@@ -498,25 +485,20 @@ mod tests {
         ("JAMF_CLIENT_ID", "5b8e6f44-2a0e-4a4e-9a43-0f4c9f8c1a11"),
         ("JAMF_CLIENT_SECRET", "top-secret-value"),
     ];
-    const CASES: EnvCases<'static> = EnvCases::new(&MINIMAL, "top-secret-value");
-
-    fn env(pairs: &[(&str, &str)]) -> Result<JamfConfig, ConfigProblems> {
-        EnvCases::read(pairs, |get| JamfConfig::from_env(get))
-    }
-
-    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        CASES.with(extra)
-    }
+    const CASES: EnvCases<'static, JamfConfig> =
+        EnvCases::new(&MINIMAL, "top-secret-value", |get| {
+            JamfConfig::from_env(get)
+        });
 
     fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let text = CASES.only_problem(env(pairs));
+        let text = CASES.only_problem(pairs);
         assert!(!text.contains('\n'));
         text
     }
 
     #[test]
     fn defaults() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert_eq!(config.api(), JamfApi::Auto);
         assert_eq!(config.max_connections(), 5);
         assert_eq!(config.max_retry_after(), Duration::from_secs(60));
@@ -534,15 +516,16 @@ mod tests {
 
     #[test]
     fn go_env_file_values() {
-        let config = env(&with(&[
-            ("JAMF_BASE_URL", "https://example.jamfcloud.com/"),
-            ("JAMF_DEVICE_GROUP", "Compliant iPhones"),
-            ("JAMF_COMPUTER_GROUP", "Compliant Macs"),
-            ("JAMF_DEVICE_ENRICH", "0"),
-            ("JAMF_COMPUTER_ENRICH", "1"),
-            ("TIMEOUT", "10"),
-        ]))
-        .unwrap();
+        let config = CASES
+            .env(&CASES.with(&[
+                ("JAMF_BASE_URL", "https://example.jamfcloud.com/"),
+                ("JAMF_DEVICE_GROUP", "Compliant iPhones"),
+                ("JAMF_COMPUTER_GROUP", "Compliant Macs"),
+                ("JAMF_DEVICE_ENRICH", "0"),
+                ("JAMF_COMPUTER_ENRICH", "1"),
+                ("TIMEOUT", "10"),
+            ]))
+            .unwrap();
         assert_eq!(config.device_group(), Some("Compliant iPhones"));
         assert_eq!(config.computer_group(), Some("Compliant Macs"));
         assert!(!config.device_enrich());
@@ -573,15 +556,17 @@ mod tests {
             ("FALSE", false),
             ("False", false),
         ] {
-            let config = env(&with(&[("JAMF_COMPUTER_ENRICH", text)])).unwrap();
+            let config = CASES
+                .env(&CASES.with(&[("JAMF_COMPUTER_ENRICH", text)]))
+                .unwrap();
             assert_eq!(config.computer_enrich(), expected, "{text}");
         }
-        let text = only_problem(&with(&[("JAMF_DEVICE_ENRICH", "yes")]));
+        let text = only_problem(&CASES.with(&[("JAMF_DEVICE_ENRICH", "yes")]));
         assert_eq!(
             text,
             "JAMF_DEVICE_ENRICH=\"yes\" is invalid: expected 0 or 1 (or true/false)"
         );
-        let text = only_problem(&with(&[("JAMF_COMPUTER_ENRICH", "2")]));
+        let text = only_problem(&CASES.with(&[("JAMF_COMPUTER_ENRICH", "2")]));
         assert!(
             text.starts_with("JAMF_COMPUTER_ENRICH=\"2\" is invalid"),
             "{text}"
@@ -590,41 +575,43 @@ mod tests {
 
     #[test]
     fn every_variable_names_itself() {
-        let text = only_problem(&with(&[("JAMF_BASE_URL", "http://example.jamfcloud.com")]));
+        let text = only_problem(&CASES.with(&[("JAMF_BASE_URL", "http://example.jamfcloud.com")]));
         assert!(
             text.starts_with("JAMF_BASE_URL=\"http://example.jamfcloud.com\" is invalid: expected"),
             "{text}"
         );
         assert!(text.contains("only allowed for loopback"), "{text}");
-        let text = only_problem(&with(&[("JAMF_BASE_URL", "example.jamfcloud.com")]));
+        let text = only_problem(&CASES.with(&[("JAMF_BASE_URL", "example.jamfcloud.com")]));
         assert!(text.contains("not an absolute URL"), "{text}");
-        let text = only_problem(&with(&[("TIMEOUT", "0")]));
+        let text = only_problem(&CASES.with(&[("TIMEOUT", "0")]));
         assert_eq!(
             text,
             "TIMEOUT=\"0\" is invalid: expected a whole number of seconds from 1 to 60"
         );
-        let text = only_problem(&with(&[("TIMEOUT", "4s")]));
+        let text = only_problem(&CASES.with(&[("TIMEOUT", "4s")]));
         assert!(text.starts_with("TIMEOUT=\"4s\" is invalid"), "{text}");
-        let text = only_problem(&with(&[("JAMF_API", "v1")]));
+        let text = only_problem(&CASES.with(&[("JAMF_API", "v1")]));
         assert_eq!(
             text,
             "JAMF_API=\"v1\" is invalid: expected auto, classic or pro"
         );
         for api in ["auto", "Classic", "PRO"] {
-            let config = env(&with(&[("JAMF_API", api)])).unwrap();
+            let config = CASES.env(&CASES.with(&[("JAMF_API", api)])).unwrap();
             assert_eq!(config.api().as_str(), api.to_ascii_lowercase());
         }
-        let text = only_problem(&with(&[("JAMF_MAX_CONNECTIONS", "0")]));
+        let text = only_problem(&CASES.with(&[("JAMF_MAX_CONNECTIONS", "0")]));
         assert!(
             text.starts_with("JAMF_MAX_CONNECTIONS=\"0\" is invalid: expected"),
             "{text}"
         );
-        let text = only_problem(&with(&[("JAMF_MAX_CONNECTIONS", "51")]));
+        let text = only_problem(&CASES.with(&[("JAMF_MAX_CONNECTIONS", "51")]));
         assert!(text.contains("50"), "{text}");
-        let config = env(&with(&[("JAMF_MAX_CONNECTIONS", "2")])).unwrap();
+        let config = CASES
+            .env(&CASES.with(&[("JAMF_MAX_CONNECTIONS", "2")]))
+            .unwrap();
         assert_eq!(config.max_connections(), 2);
         for bad in ["0", "3601", "1m"] {
-            let text = only_problem(&with(&[("JAMF_MAX_RETRY_AFTER", bad)]));
+            let text = only_problem(&CASES.with(&[("JAMF_MAX_RETRY_AFTER", bad)]));
             assert_eq!(
                 text,
                 format!(
@@ -632,24 +619,26 @@ mod tests {
                 )
             );
         }
-        let config = env(&with(&[("JAMF_MAX_RETRY_AFTER", "5")])).unwrap();
+        let config = CASES
+            .env(&CASES.with(&[("JAMF_MAX_RETRY_AFTER", "5")]))
+            .unwrap();
         assert_eq!(config.max_retry_after(), Duration::from_secs(5));
-        let text = only_problem(&with(&[("JAMF_CACHE_TTL", "-1")]));
+        let text = only_problem(&CASES.with(&[("JAMF_CACHE_TTL", "-1")]));
         assert_eq!(
             text,
             "JAMF_CACHE_TTL=\"-1\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)"
         );
-        let text = only_problem(&with(&[("JAMF_NEGATIVE_CACHE_TTL", "ten")]));
+        let text = only_problem(&CASES.with(&[("JAMF_NEGATIVE_CACHE_TTL", "ten")]));
         assert!(
             text.starts_with("JAMF_NEGATIVE_CACHE_TTL=\"ten\" is invalid"),
             "{text}"
         );
-        let text = only_problem(&with(&[("JAMF_DEFAULT_MODE", "laptop")]));
+        let text = only_problem(&CASES.with(&[("JAMF_DEFAULT_MODE", "laptop")]));
         assert_eq!(
             text,
             "JAMF_DEFAULT_MODE=\"laptop\" is invalid: expected computer, mobiledevice or auto"
         );
-        let text = only_problem(&with(&[("JAMF_CA_PATH", "/nonexistent/ca.pem")]));
+        let text = only_problem(&CASES.with(&[("JAMF_CA_PATH", "/nonexistent/ca.pem")]));
         assert!(
             text.starts_with(
                 "JAMF_CA_PATH=\"/nonexistent/ca.pem\" is invalid: expected a readable PEM file"
@@ -680,15 +669,16 @@ mod tests {
         let path = dir.join("secret");
         std::fs::write(&path, "from-file\n").unwrap();
         let path_text = path.to_str().unwrap();
-        let config = env(&[
-            MINIMAL[0],
-            MINIMAL[1],
-            ("JAMF_CLIENT_SECRET_FILE", path_text),
-        ])
-        .unwrap();
+        let config = CASES
+            .env(&[
+                MINIMAL[0],
+                MINIMAL[1],
+                ("JAMF_CLIENT_SECRET_FILE", path_text),
+            ])
+            .unwrap();
         assert_eq!(config.client_secret().expose(), "from-file");
 
-        let text = only_problem(&with(&[("JAMF_CLIENT_SECRET_FILE", path_text)]));
+        let text = only_problem(&CASES.with(&[("JAMF_CLIENT_SECRET_FILE", path_text)]));
         assert_eq!(
             text,
             "JAMF_CLIENT_SECRET is invalid (value not shown, it is a secret): expected either JAMF_CLIENT_SECRET or JAMF_CLIENT_SECRET_FILE, not both"
@@ -714,7 +704,9 @@ mod tests {
 
     #[test]
     fn reports_every_problem() {
-        let err = env(&[("TIMEOUT", "x"), ("JAMF_API", "y")]).unwrap_err();
+        let err = CASES
+            .env(&[("TIMEOUT", "x"), ("JAMF_API", "y")])
+            .unwrap_err();
         let variables: Vec<_> = err.problems().iter().map(|p| p.variable.as_str()).collect();
         assert_eq!(
             variables,

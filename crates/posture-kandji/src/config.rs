@@ -334,21 +334,6 @@ impl KandjiConfig {
         self
     }
 
-    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
-    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
-    /// `KANDJI_SYNC_INTERVAL` and `KANDJI_SYNC_MAX_AGE` would refuse.
-    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, KandjiConfigError> {
-        self.sync = sync
-            .checked_as(&kind::KANDJI_SYNC_INTERVAL, &kind::KANDJI_SYNC_MAX_AGE)
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// The inventory sync settings.
-    pub fn sync(&self) -> &SyncSettings {
-        &self.sync
-    }
-
     /// Sends at most `per_second` requests a second (any second: the limit slides). Fails
     /// for 0 and above Kandji's 50.
     pub fn with_max_requests_per_second(
@@ -470,6 +455,11 @@ impl KandjiConfig {
 }
 
 posture_http::common_settings_accessors!(KandjiConfig, setters);
+posture_http::sync_settings_accessors!(
+    KandjiConfig,
+    kind::KANDJI_SYNC_INTERVAL,
+    kind::KANDJI_SYNC_MAX_AGE
+);
 
 const MAX_RATE: NonZeroU32 = match NonZeroU32::new(MAX_REQUESTS_PER_SECOND) {
     Some(rate) => rate,
@@ -486,23 +476,14 @@ mod tests {
         ("KANDJI_API_URL", "https://example.api.iru.com"),
         ("KANDJI_API_TOKEN", "top-secret-token"),
     ];
-    const CASES: EnvCases<'static> = EnvCases::new(&MINIMAL, "top-secret-token");
-
-    fn env(pairs: &[(&str, &str)]) -> Result<KandjiConfig, ConfigProblems> {
-        EnvCases::read(pairs, |get| KandjiConfig::from_env(get))
-    }
-
-    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        CASES.with(extra)
-    }
-
-    fn only_problem(pairs: &[(&str, &str)]) -> String {
-        CASES.only_problem(env(pairs))
-    }
+    const CASES: EnvCases<'static, KandjiConfig> =
+        EnvCases::new(&MINIMAL, "top-secret-token", |get| {
+            KandjiConfig::from_env(get)
+        });
 
     #[test]
     fn defaults() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert!(config.blueprints().is_empty());
         assert!(config.require_mdm());
         assert!(!config.require_agent());
@@ -541,7 +522,7 @@ mod tests {
             ),
             ("http://127.0.0.1:8080", ApiHost::Other, None),
         ] {
-            let config = env(&with(&[("KANDJI_API_URL", url)])).unwrap();
+            let config = CASES.env(&CASES.with(&[("KANDJI_API_URL", url)])).unwrap();
             assert_eq!(config.api_host(), host, "{url}");
             assert_eq!(config.iru_api_url().as_deref(), iru, "{url}");
             let warnings = config.warnings();
@@ -567,11 +548,14 @@ mod tests {
     #[test]
     fn the_request_rate_is_bounded_by_kandjis() {
         for (text, expected) in [("1", 1), ("50", 50), (" 7 ", 7)] {
-            let config = env(&with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)])).unwrap();
+            let config = CASES
+                .env(&CASES.with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)]))
+                .unwrap();
             assert_eq!(config.max_requests_per_second(), expected, "{text}");
         }
         for text in ["0", "51", "-1", "ten", "1.5"] {
-            let message = only_problem(&with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)]));
+            let message =
+                CASES.only_problem(&CASES.with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)]));
             assert_eq!(
                 message,
                 format!(
@@ -596,11 +580,12 @@ mod tests {
 
     #[test]
     fn blueprints_are_ids_or_names() {
-        let config = env(&with(&[(
-            "KANDJI_BLUEPRINTS",
-            " Engineering Macs ,AB102B9D-8E9C-420D-A498-F2A1123091C7,,",
-        )]))
-        .unwrap();
+        let config = CASES
+            .env(&CASES.with(&[(
+                "KANDJI_BLUEPRINTS",
+                " Engineering Macs ,AB102B9D-8E9C-420D-A498-F2A1123091C7,,",
+            )]))
+            .unwrap();
         assert_eq!(
             config.blueprints(),
             [
@@ -619,40 +604,43 @@ mod tests {
     fn every_variable_names_itself() {
         for (pairs, start) in [
             (
-                with(&[("KANDJI_API_URL", "http://example.api.iru.com")]),
+                CASES.with(&[("KANDJI_API_URL", "http://example.api.iru.com")]),
                 "KANDJI_API_URL=\"http://example.api.iru.com\" is invalid: expected the Kandji (Iru) API URL",
             ),
             (
-                with(&[("KANDJI_REQUIRE_MDM", "yes")]),
+                CASES.with(&[("KANDJI_REQUIRE_MDM", "yes")]),
                 "KANDJI_REQUIRE_MDM=\"yes\" is invalid: expected 0 or 1 (or true/false)",
             ),
             (
-                with(&[("KANDJI_REQUIRE_AGENT", "2")]),
+                CASES.with(&[("KANDJI_REQUIRE_AGENT", "2")]),
                 "KANDJI_REQUIRE_AGENT=\"2\" is invalid",
             ),
             (
-                with(&[("KANDJI_DENY_MISSING", "maybe")]),
+                CASES.with(&[("KANDJI_DENY_MISSING", "maybe")]),
                 "KANDJI_DENY_MISSING=\"maybe\" is invalid",
             ),
             (
-                with(&[("KANDJI_ENRICH", "on")]),
+                CASES.with(&[("KANDJI_ENRICH", "on")]),
                 "KANDJI_ENRICH=\"on\" is invalid",
             ),
             (
-                with(&[("KANDJI_CACHE_TTL", "1h")]),
+                CASES.with(&[("KANDJI_CACHE_TTL", "1h")]),
                 "KANDJI_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
             ),
             (
-                with(&[("KANDJI_MAX_RETRY_AFTER", "0")]),
+                CASES.with(&[("KANDJI_MAX_RETRY_AFTER", "0")]),
                 "KANDJI_MAX_RETRY_AFTER=\"0\" is invalid: expected a whole number of seconds from 1 to 3600",
             ),
             (
-                with(&[("KANDJI_NEGATIVE_CACHE_TTL", "-5")]),
+                CASES.with(&[("KANDJI_NEGATIVE_CACHE_TTL", "-5")]),
                 "KANDJI_NEGATIVE_CACHE_TTL=\"-5\" is invalid",
             ),
-            (with(&[("TIMEOUT", "61")]), "TIMEOUT=\"61\" is invalid"),
             (
-                with(&[("KANDJI_CA_PATH", "/nonexistent/ca.pem")]),
+                CASES.with(&[("TIMEOUT", "61")]),
+                "TIMEOUT=\"61\" is invalid",
+            ),
+            (
+                CASES.with(&[("KANDJI_CA_PATH", "/nonexistent/ca.pem")]),
                 "KANDJI_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
             ),
             (vec![MINIMAL[1]], "KANDJI_API_URL is not set"),
@@ -661,7 +649,7 @@ mod tests {
                 "KANDJI_API_TOKEN is not set: expected a Kandji API token (Settings > Access > API Token) (or KANDJI_API_TOKEN_FILE)",
             ),
         ] {
-            let text = only_problem(&pairs);
+            let text = CASES.only_problem(&pairs);
             assert!(text.starts_with(start), "{text}");
         }
     }
@@ -669,18 +657,18 @@ mod tests {
     #[test]
     fn string_booleans_in_any_go_spelling() {
         for (text, expected) in [("True", true), ("FALSE", false), ("1", true), ("f", false)] {
-            let config = env(&with(&[("KANDJI_REQUIRE_MDM", text)])).unwrap();
+            let config = CASES
+                .env(&CASES.with(&[("KANDJI_REQUIRE_MDM", text)]))
+                .unwrap();
             assert_eq!(config.require_mdm(), expected, "{text}");
         }
     }
 
     #[test]
     fn missing_devices_and_enrichment_are_switches() {
-        let config = env(&with(&[
-            ("KANDJI_DENY_MISSING", "1"),
-            ("KANDJI_ENRICH", "false"),
-        ]))
-        .unwrap();
+        let config = CASES
+            .env(&CASES.with(&[("KANDJI_DENY_MISSING", "1"), ("KANDJI_ENRICH", "false")]))
+            .unwrap();
         assert!(config.deny_missing());
         assert!(!config.enrich());
     }

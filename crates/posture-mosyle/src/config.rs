@@ -278,21 +278,6 @@ impl MosyleConfig {
         self
     }
 
-    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
-    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
-    /// `MOSYLE_SYNC_INTERVAL` and `MOSYLE_SYNC_MAX_AGE` would refuse.
-    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, MosyleConfigError> {
-        self.sync = sync
-            .checked_as(&SYNC_INTERVAL, &SYNC_MAX_AGE)
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// `MOSYLE_SYNC_INTERVAL` and `MOSYLE_SYNC_MAX_AGE`.
-    pub fn sync(&self) -> &SyncSettings {
-        &self.sync
-    }
-
     /// `MOSYLE_API_URL`.
     pub fn api_url(&self) -> &BaseUrl {
         &self.api_url
@@ -335,6 +320,8 @@ impl MosyleConfig {
     }
 }
 
+posture_http::sync_settings_accessors!(MosyleConfig, SYNC_INTERVAL, SYNC_MAX_AGE);
+
 #[cfg(test)]
 mod tests {
     use posture_settings::EnvCases;
@@ -346,23 +333,12 @@ mod tests {
         ("MOSYLE_EMAIL", "api@school.org"),
         ("MOSYLE_PASSWORD", "top-secret-password"),
     ];
-    const CASES: EnvCases<'static> = EnvCases::new(&MINIMAL, "top-secret");
-
-    fn env(pairs: &[(&str, &str)]) -> Result<MosyleConfig, ConfigProblems> {
-        EnvCases::read(pairs, |get| MosyleConfig::from_env(get))
-    }
-
-    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        CASES.with(extra)
-    }
-
-    fn only_problem(pairs: &[(&str, &str)]) -> String {
-        CASES.only_problem(env(pairs))
-    }
+    const CASES: EnvCases<'static, MosyleConfig> =
+        EnvCases::new(&MINIMAL, "top-secret", |get| MosyleConfig::from_env(get));
 
     #[test]
     fn defaults() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert_eq!(config.api_url().as_str(), DEFAULT_API_URL);
         assert_eq!(config.flavor(), Flavor::Manager);
         assert!(config.groups().is_empty());
@@ -383,14 +359,16 @@ mod tests {
             ("http://127.0.0.1:9/v1", Flavor::Business),
             ("http://127.0.0.1:9/v2", Flavor::Manager),
         ] {
-            let config = env(&with(&[("MOSYLE_API_URL", url)])).unwrap();
+            let config = CASES.env(&CASES.with(&[("MOSYLE_API_URL", url)])).unwrap();
             assert_eq!(config.flavor(), flavor, "{url}");
         }
     }
 
     #[test]
     fn groups_are_ids_or_names() {
-        let config = env(&with(&[("MOSYLE_GROUPS", "210, Staff Macs,,")])).unwrap();
+        let config = CASES
+            .env(&CASES.with(&[("MOSYLE_GROUPS", "210, Staff Macs,,")]))
+            .unwrap();
         assert_eq!(
             config.groups(),
             [Group::Id("210".into()), Group::Name("Staff Macs".into())]
@@ -401,30 +379,33 @@ mod tests {
     fn every_variable_names_itself() {
         for (pairs, start) in [
             (
-                with(&[("MOSYLE_API_URL", "http://managerapi.mosyle.com/v2")]),
+                CASES.with(&[("MOSYLE_API_URL", "http://managerapi.mosyle.com/v2")]),
                 "MOSYLE_API_URL=\"http://managerapi.mosyle.com/v2\" is invalid: expected",
             ),
             (
-                with(&[("MOSYLE_ENRICH", "on")]),
+                CASES.with(&[("MOSYLE_ENRICH", "on")]),
                 "MOSYLE_ENRICH=\"on\" is invalid",
             ),
             (
-                with(&[("MOSYLE_CACHE_TTL", "1h")]),
+                CASES.with(&[("MOSYLE_CACHE_TTL", "1h")]),
                 "MOSYLE_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
             ),
             (
-                with(&[("MOSYLE_NEGATIVE_CACHE_TTL", "-1")]),
+                CASES.with(&[("MOSYLE_NEGATIVE_CACHE_TTL", "-1")]),
                 "MOSYLE_NEGATIVE_CACHE_TTL=\"-1\" is invalid",
             ),
             (
-                with(&[("MOSYLE_MAX_RETRY_AFTER", "0")]),
+                CASES.with(&[("MOSYLE_MAX_RETRY_AFTER", "0")]),
                 "MOSYLE_MAX_RETRY_AFTER=\"0\" is invalid: expected a whole number of seconds from 1 to 3600",
             ),
             (
-                with(&[("MOSYLE_CA_PATH", "/nonexistent/ca.pem")]),
+                CASES.with(&[("MOSYLE_CA_PATH", "/nonexistent/ca.pem")]),
                 "MOSYLE_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
             ),
-            (with(&[("TIMEOUT", "61")]), "TIMEOUT=\"61\" is invalid"),
+            (
+                CASES.with(&[("TIMEOUT", "61")]),
+                "TIMEOUT=\"61\" is invalid",
+            ),
             (
                 vec![MINIMAL[1], MINIMAL[2]],
                 "MOSYLE_ACCESS_TOKEN is not set: expected",
@@ -443,7 +424,7 @@ mod tests {
                 "MOSYLE_PASSWORD_FILE=\"/nonexistent/password\" is invalid",
             ),
         ] {
-            let text = only_problem(&pairs);
+            let text = CASES.only_problem(&pairs);
             assert!(text.starts_with(start), "{text}");
         }
     }
@@ -456,12 +437,13 @@ mod tests {
         let password = dir.join("password");
         std::fs::write(&token, "file-token\n").unwrap();
         std::fs::write(&password, "file-password\n").unwrap();
-        let config = env(&[
-            ("MOSYLE_ACCESS_TOKEN_FILE", token.to_str().unwrap()),
-            ("MOSYLE_EMAIL", "api@school.org"),
-            ("MOSYLE_PASSWORD_FILE", password.to_str().unwrap()),
-        ])
-        .unwrap();
+        let config = CASES
+            .env(&[
+                ("MOSYLE_ACCESS_TOKEN_FILE", token.to_str().unwrap()),
+                ("MOSYLE_EMAIL", "api@school.org"),
+                ("MOSYLE_PASSWORD_FILE", password.to_str().unwrap()),
+            ])
+            .unwrap();
         assert_eq!(config.access_token().expose(), "file-token");
         assert_eq!(config.password().expose(), "file-password");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -22,7 +22,7 @@ mod cases;
 mod problem;
 mod setting;
 
-pub use cases::EnvCases;
+pub use cases::{EnvCases, Lookup};
 pub use problem::{ConfigProblem, ConfigProblems, redact_userinfo};
 pub use setting::{
     BOOL_EXPECTED, Kind, MAX_SECRET_FILE_BYTES, Reader, Setting, declaration_mismatches,
