@@ -86,16 +86,8 @@ impl AddigyConfig {
     /// a second, `Retry-After` honoured up to 60 s, no extra CA.
     pub fn new(api_url: &str, api_token: impl Into<String>) -> Result<Self, AddigyConfigError> {
         let mut problems = Vec::new();
-        let api_url = env::base_url(
-            Some(api_url.to_owned()),
-            API_URL.name,
-            &API_URL.expected(),
-            &mut problems,
-        );
-        let api_token = Secret::new(api_token);
-        if api_token.is_empty() {
-            problems.push(ConfigProblem::missing(API_TOKEN.name, API_TOKEN.expected()));
-        }
+        let api_url = env::given_url(&API_URL, api_url, &mut problems);
+        let api_token = env::given_secret(&API_TOKEN, api_token, &mut problems);
         match api_url {
             Some(api_url) if problems.is_empty() => Ok(Self {
                 api_url,
@@ -202,22 +194,6 @@ impl AddigyConfig {
         self
     }
 
-    /// Changes the common settings (`TIMEOUT`, the cache TTLs, `ADDIGY_MAX_RETRY_AFTER`,
-    /// `ADDIGY_CA_PATH`).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let config = posture_addigy::AddigyConfig::new(posture_addigy::DEFAULT_API_URL, "k")?
-    ///     .map_common(|c| c.with_negative_cache_ttl(Duration::ZERO));
-    /// assert_eq!(config.common().negative_cache_ttl(), Duration::ZERO);
-    /// # Ok::<(), posture_addigy::AddigyConfigError>(())
-    /// ```
-    #[must_use]
-    pub fn map_common(mut self, change: impl FnOnce(CommonSettings) -> CommonSettings) -> Self {
-        self.common = change(self.common);
-        self
-    }
-
     /// Sends at most `per_second` requests in any 1.1 s. Fails for 0 and above 50.
     pub fn with_max_requests_per_second(
         mut self,
@@ -287,14 +263,9 @@ impl AddigyConfig {
     pub(crate) fn max_requests_per_second_nonzero(&self) -> NonZeroU32 {
         self.max_requests_per_second
     }
-
-    /// `TIMEOUT`, `ADDIGY_CACHE_TTL`, `ADDIGY_NEGATIVE_CACHE_TTL`, `ADDIGY_MAX_RETRY_AFTER`
-    /// and `ADDIGY_CA_PATH`.
-    pub fn common(&self) -> &CommonSettings {
-        &self.common
-    }
 }
 
+posture_http::common_settings_accessors!(AddigyConfig);
 posture_http::sync_settings_accessors!(AddigyConfig, SYNC_INTERVAL, SYNC_MAX_AGE);
 
 const DEFAULT_RATE: NonZeroU32 = match NonZeroU32::new(DEFAULT_REQUESTS_PER_SECOND) {
@@ -345,7 +316,7 @@ mod tests {
     fn the_rate_stays_well_below_addigys_limit() {
         for (text, expected) in [("1", 1), ("50", 50), (" 7 ", 7)] {
             let config = CASES
-                .env(&CASES.with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)]))
+                .env_with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)])
                 .unwrap();
             assert_eq!(config.max_requests_per_second(), expected, "{text}");
         }
@@ -433,6 +404,10 @@ mod tests {
             .unwrap()
             .with_policies([" a ", "", "b"]);
         assert_eq!(config.policies(), ["a", "b"]);
+        let uncached = config
+            .clone()
+            .map_common(|c| c.with_negative_cache_ttl(Duration::ZERO));
+        assert_eq!(uncached.common().negative_cache_ttl(), Duration::ZERO);
         assert!(
             config
                 .common()

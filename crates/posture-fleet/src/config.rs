@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let config = CASES.env(&CASES.with(&[])).unwrap();
+        let config = CASES.env_with(&[]).unwrap();
         assert!(config.require_connected());
         assert!(config.enrich());
         assert!(config.teams().is_empty() && config.labels().is_empty());
@@ -345,7 +345,7 @@ mod tests {
                 "FLEET_API_TOKEN is invalid (value not shown, it is a secret): expected either FLEET_API_TOKEN or FLEET_API_TOKEN_FILE, not both",
             ),
         ] {
-            let err = CASES.env(&CASES.with(&pairs)).unwrap_err();
+            let err = CASES.env_with(&pairs).unwrap_err();
             assert_eq!(err.problems().len(), 1, "{err}");
             let text = err.to_string();
             assert!(text.starts_with(start), "{text}");
@@ -359,12 +359,12 @@ mod tests {
     #[test]
     fn lists_and_setters() {
         let config = CASES
-            .env(&CASES.with(&[
+            .env_with(&[
                 ("FLEET_TEAMS", " Engineering , 3,,"),
                 ("FLEET_LABELS", "wifi-allowed"),
                 ("FLEET_POLICIES", "Gatekeeper enabled,12"),
                 ("FLEET_REQUIRE_CONNECTED", "false"),
-            ]))
+            ])
             .unwrap();
         assert_eq!(config.teams(), ["Engineering", "3"]);
         assert_eq!(config.labels(), ["wifi-allowed"]);

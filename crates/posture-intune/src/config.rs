@@ -1003,17 +1003,15 @@ mod tests {
                 "https://graph.microsoft.com/.default",
             ),
         ] {
-            let config = CASES
-                .env(&CASES.with(&[("INTUNE_GRAPH_URL", graph)]))
-                .unwrap();
+            let config = CASES.env_with(&[("INTUNE_GRAPH_URL", graph)]).unwrap();
             assert_eq!(config.scope(), scope, "{graph}");
             assert!(!config.scope_is_set());
         }
         let config = CASES
-            .env(&CASES.with(&[
+            .env_with(&[
                 ("INTUNE_GRAPH_URL", "https://graph-proxy.example.com"),
                 ("INTUNE_SCOPE", " https://graph.microsoft.us/.default "),
-            ]))
+            ])
             .unwrap();
         assert_eq!(config.scope(), "https://graph.microsoft.us/.default");
         assert!(config.scope_is_set());
@@ -1071,7 +1069,7 @@ mod tests {
             ManagementAgent::MDM_MANAGED
         );
         let config = CASES
-            .env(&CASES.with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", "MDM, eas,mdm")]))
+            .env_with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", "MDM, eas,mdm")])
             .unwrap();
         assert_eq!(
             config.allowed_management_agents(),
@@ -1096,12 +1094,12 @@ mod tests {
     #[test]
     fn national_clouds_and_fakes_derive_the_scope() {
         let config = CASES
-            .env(&CASES.with(&[
+            .env_with(&[
                 ("INTUNE_AUTHORITY_URL", "https://login.microsoftonline.us/"),
                 ("INTUNE_GRAPH_URL", "https://graph.microsoft.us"),
                 ("INTUNE_TENANT_ID", "Contoso.onmicrosoft.us"),
                 ("INTUNE_GROUP_ID", "C5A6B9A1-7F3E-4A55-9C1E-2F0F3A1D9E01"),
-            ]))
+            ])
             .unwrap();
         assert_eq!(config.scope(), "https://graph.microsoft.us/.default");
         assert_eq!(config.tenant_id(), "contoso.onmicrosoft.us");
@@ -1116,10 +1114,10 @@ mod tests {
     #[test]
     fn compliance_states() {
         let config = CASES
-            .env(&CASES.with(&[(
+            .env_with(&[(
                 "INTUNE_ALLOWED_COMPLIANCE_STATES",
                 "Compliant, ingraceperiod,compliant",
-            )]))
+            )])
             .unwrap();
         assert_eq!(
             config.allowed_states(),
@@ -1249,15 +1247,10 @@ mod tests {
 
     #[test]
     fn enrichment_is_a_switch() {
-        assert!(
-            !CASES
-                .env(&CASES.with(&[("INTUNE_ENRICH", "0")]))
-                .unwrap()
-                .enrich()
-        );
+        assert!(!CASES.env_with(&[("INTUNE_ENRICH", "0")]).unwrap().enrich());
         assert!(
             CASES
-                .env(&CASES.with(&[("INTUNE_ENRICH", "true")]))
+                .env_with(&[("INTUNE_ENRICH", "true")])
                 .unwrap()
                 .enrich()
         );

@@ -517,14 +517,14 @@ mod tests {
     #[test]
     fn go_env_file_values() {
         let config = CASES
-            .env(&CASES.with(&[
+            .env_with(&[
                 ("JAMF_BASE_URL", "https://example.jamfcloud.com/"),
                 ("JAMF_DEVICE_GROUP", "Compliant iPhones"),
                 ("JAMF_COMPUTER_GROUP", "Compliant Macs"),
                 ("JAMF_DEVICE_ENRICH", "0"),
                 ("JAMF_COMPUTER_ENRICH", "1"),
                 ("TIMEOUT", "10"),
-            ]))
+            ])
             .unwrap();
         assert_eq!(config.device_group(), Some("Compliant iPhones"));
         assert_eq!(config.computer_group(), Some("Compliant Macs"));
@@ -556,9 +556,7 @@ mod tests {
             ("FALSE", false),
             ("False", false),
         ] {
-            let config = CASES
-                .env(&CASES.with(&[("JAMF_COMPUTER_ENRICH", text)]))
-                .unwrap();
+            let config = CASES.env_with(&[("JAMF_COMPUTER_ENRICH", text)]).unwrap();
             assert_eq!(config.computer_enrich(), expected, "{text}");
         }
         let text = only_problem(&CASES.with(&[("JAMF_DEVICE_ENRICH", "yes")]));
@@ -596,7 +594,7 @@ mod tests {
             "JAMF_API=\"v1\" is invalid: expected auto, classic or pro"
         );
         for api in ["auto", "Classic", "PRO"] {
-            let config = CASES.env(&CASES.with(&[("JAMF_API", api)])).unwrap();
+            let config = CASES.env_with(&[("JAMF_API", api)]).unwrap();
             assert_eq!(config.api().as_str(), api.to_ascii_lowercase());
         }
         let text = only_problem(&CASES.with(&[("JAMF_MAX_CONNECTIONS", "0")]));
@@ -606,9 +604,7 @@ mod tests {
         );
         let text = only_problem(&CASES.with(&[("JAMF_MAX_CONNECTIONS", "51")]));
         assert!(text.contains("50"), "{text}");
-        let config = CASES
-            .env(&CASES.with(&[("JAMF_MAX_CONNECTIONS", "2")]))
-            .unwrap();
+        let config = CASES.env_with(&[("JAMF_MAX_CONNECTIONS", "2")]).unwrap();
         assert_eq!(config.max_connections(), 2);
         for bad in ["0", "3601", "1m"] {
             let text = only_problem(&CASES.with(&[("JAMF_MAX_RETRY_AFTER", bad)]));
@@ -619,9 +615,7 @@ mod tests {
                 )
             );
         }
-        let config = CASES
-            .env(&CASES.with(&[("JAMF_MAX_RETRY_AFTER", "5")]))
-            .unwrap();
+        let config = CASES.env_with(&[("JAMF_MAX_RETRY_AFTER", "5")]).unwrap();
         assert_eq!(config.max_retry_after(), Duration::from_secs(5));
         let text = only_problem(&CASES.with(&[("JAMF_CACHE_TTL", "-1")]));
         assert_eq!(

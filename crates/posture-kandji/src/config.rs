@@ -522,7 +522,7 @@ mod tests {
             ),
             ("http://127.0.0.1:8080", ApiHost::Other, None),
         ] {
-            let config = CASES.env(&CASES.with(&[("KANDJI_API_URL", url)])).unwrap();
+            let config = CASES.env_with(&[("KANDJI_API_URL", url)]).unwrap();
             assert_eq!(config.api_host(), host, "{url}");
             assert_eq!(config.iru_api_url().as_deref(), iru, "{url}");
             let warnings = config.warnings();
@@ -549,7 +549,7 @@ mod tests {
     fn the_request_rate_is_bounded_by_kandjis() {
         for (text, expected) in [("1", 1), ("50", 50), (" 7 ", 7)] {
             let config = CASES
-                .env(&CASES.with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)]))
+                .env_with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)])
                 .unwrap();
             assert_eq!(config.max_requests_per_second(), expected, "{text}");
         }
@@ -581,10 +581,10 @@ mod tests {
     #[test]
     fn blueprints_are_ids_or_names() {
         let config = CASES
-            .env(&CASES.with(&[(
+            .env_with(&[(
                 "KANDJI_BLUEPRINTS",
                 " Engineering Macs ,AB102B9D-8E9C-420D-A498-F2A1123091C7,,",
-            )]))
+            )])
             .unwrap();
         assert_eq!(
             config.blueprints(),
@@ -657,9 +657,7 @@ mod tests {
     #[test]
     fn string_booleans_in_any_go_spelling() {
         for (text, expected) in [("True", true), ("FALSE", false), ("1", true), ("f", false)] {
-            let config = CASES
-                .env(&CASES.with(&[("KANDJI_REQUIRE_MDM", text)]))
-                .unwrap();
+            let config = CASES.env_with(&[("KANDJI_REQUIRE_MDM", text)]).unwrap();
             assert_eq!(config.require_mdm(), expected, "{text}");
         }
     }
@@ -667,7 +665,7 @@ mod tests {
     #[test]
     fn missing_devices_and_enrichment_are_switches() {
         let config = CASES
-            .env(&CASES.with(&[("KANDJI_DENY_MISSING", "1"), ("KANDJI_ENRICH", "false")]))
+            .env_with(&[("KANDJI_DENY_MISSING", "1"), ("KANDJI_ENRICH", "false")])
             .unwrap();
         assert!(config.deny_missing());
         assert!(!config.enrich());

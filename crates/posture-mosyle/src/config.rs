@@ -156,24 +156,13 @@ impl MosyleConfig {
         password: impl Into<String>,
     ) -> Result<Self, MosyleConfigError> {
         let mut problems = Vec::new();
-        let api_url = env::base_url(
-            Some(api_url.to_owned()),
-            API_URL.name,
-            &API_URL.expected(),
-            &mut problems,
-        );
-        let access_token = Secret::new(access_token);
+        let api_url = env::given_url(&API_URL, api_url, &mut problems);
+        let access_token = env::given_secret(&ACCESS_TOKEN, access_token, &mut problems);
         let email = email.into();
-        let password = Secret::new(password);
-        for (empty, setting) in [
-            (access_token.is_empty(), &ACCESS_TOKEN),
-            (email.trim().is_empty(), &EMAIL),
-            (password.is_empty(), &PASSWORD),
-        ] {
-            if empty {
-                problems.push(ConfigProblem::missing(setting.name, setting.expected()));
-            }
+        if email.trim().is_empty() {
+            problems.push(ConfigProblem::missing(EMAIL.name, EMAIL.expected()));
         }
+        let password = env::given_secret(&PASSWORD, password, &mut problems);
         match api_url {
             Some(api_url) if problems.is_empty() => Ok(Self {
                 api_url,
@@ -262,22 +251,6 @@ impl MosyleConfig {
         self
     }
 
-    /// Changes the common settings (`TIMEOUT`, the cache TTLs, `MOSYLE_MAX_RETRY_AFTER`,
-    /// `MOSYLE_CA_PATH`).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let config = posture_mosyle::MosyleConfig::new(posture_mosyle::DEFAULT_API_URL, "t", "e", "p")?
-    ///     .map_common(|c| c.with_cache_ttl(Duration::ZERO));
-    /// assert_eq!(config.common().cache_ttl(), Duration::ZERO);
-    /// # Ok::<(), posture_mosyle::MosyleConfigError>(())
-    /// ```
-    #[must_use]
-    pub fn map_common(mut self, change: impl FnOnce(CommonSettings) -> CommonSettings) -> Self {
-        self.common = change(self.common);
-        self
-    }
-
     /// `MOSYLE_API_URL`.
     pub fn api_url(&self) -> &BaseUrl {
         &self.api_url
@@ -312,14 +285,9 @@ impl MosyleConfig {
     pub fn enrich(&self) -> bool {
         self.enrich
     }
-
-    /// `TIMEOUT`, `MOSYLE_CACHE_TTL`, `MOSYLE_NEGATIVE_CACHE_TTL`, `MOSYLE_MAX_RETRY_AFTER`
-    /// and `MOSYLE_CA_PATH`.
-    pub fn common(&self) -> &CommonSettings {
-        &self.common
-    }
 }
 
+posture_http::common_settings_accessors!(MosyleConfig);
 posture_http::sync_settings_accessors!(MosyleConfig, SYNC_INTERVAL, SYNC_MAX_AGE);
 
 #[cfg(test)]
@@ -359,7 +327,7 @@ mod tests {
             ("http://127.0.0.1:9/v1", Flavor::Business),
             ("http://127.0.0.1:9/v2", Flavor::Manager),
         ] {
-            let config = CASES.env(&CASES.with(&[("MOSYLE_API_URL", url)])).unwrap();
+            let config = CASES.env_with(&[("MOSYLE_API_URL", url)]).unwrap();
             assert_eq!(config.flavor(), flavor, "{url}");
         }
     }
@@ -367,7 +335,7 @@ mod tests {
     #[test]
     fn groups_are_ids_or_names() {
         let config = CASES
-            .env(&CASES.with(&[("MOSYLE_GROUPS", "210, Staff Macs,,")]))
+            .env_with(&[("MOSYLE_GROUPS", "210, Staff Macs,,")])
             .unwrap();
         assert_eq!(
             config.groups(),
@@ -452,6 +420,10 @@ mod tests {
     #[test]
     fn setters() {
         let config = MosyleConfig::new("http://127.0.0.1:9/v2", "t", "e", "p").unwrap();
+        let uncached = config
+            .clone()
+            .map_common(|c| c.with_cache_ttl(Duration::ZERO));
+        assert_eq!(uncached.common().cache_ttl(), Duration::ZERO);
         assert!(
             config
                 .common()

@@ -60,6 +60,11 @@ impl<'a, T: Debug> EnvCases<'a, T> {
         })
     }
 
+    /// Parses the minimal variables with `extra` set ([`with`](Self::with)).
+    pub fn env_with(&self, extra: &[(&str, &str)]) -> Result<T, ConfigProblems> {
+        self.env(&self.with(extra))
+    }
+
     /// The minimal variables with `extra` set, replacing those of the same name.
     pub fn with<'b>(&self, extra: &[(&'b str, &'b str)]) -> Vec<(&'b str, &'b str)>
     where
