@@ -3,22 +3,13 @@ use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::sync::SyncSettings;
-use posture_http::{BaseUrl, CommonNames, CommonSettings, Secret, Url};
+use posture_http::{BaseUrl, CommonSettings, Secret, Url};
 use posture_settings::Reader;
 
 use crate::kind::{
-    API_TOKEN, API_URL, CA_PATH, CACHE_TTL, ENRICH, MAX_REQUESTS, MAX_RETRY_AFTER,
-    NEGATIVE_CACHE_TTL, POLICIES, REQUIRE_COMPLIANT, SYNC_INTERVAL, SYNC_MAX_AGE, TIMEOUT,
+    API_TOKEN, API_URL, COMMON, ENRICH, MAX_REQUESTS, POLICIES, REQUIRE_COMPLIANT, SYNC_INTERVAL,
+    SYNC_MAX_AGE,
 };
-
-/// `TIMEOUT` and the common settings' Addigy names.
-const COMMON: CommonNames = CommonNames::new(
-    &TIMEOUT,
-    &CACHE_TTL,
-    &NEGATIVE_CACHE_TTL,
-    &MAX_RETRY_AFTER,
-    &CA_PATH,
-);
 
 /// The settings were invalid: every problem found, one per line.
 pub type AddigyConfigError = ConfigProblems;

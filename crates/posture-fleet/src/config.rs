@@ -19,8 +19,6 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
 /// The default `FLEET_NEGATIVE_CACHE_TTL`: denies are reused for 10 s.
 pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
 
-pub(crate) const MAX_TTL_SECS: u64 = 86_400;
-
 /// `FLEET_POLICIES=*`: every policy the host has must pass.
 pub const ALL_POLICIES: &str = "*";
 

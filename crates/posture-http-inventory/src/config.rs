@@ -14,8 +14,6 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
 /// The default `HTTP_NEGATIVE_CACHE_TTL`: denies are reused for 10 s.
 pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
 
-pub(crate) const MAX_TTL_SECS: u64 = 86_400;
-
 /// Headers the client sets itself, or that would change how the request is framed.
 const RESERVED: [&str; 5] = [
     "host",

@@ -49,6 +49,35 @@ impl CommonNames {
     }
 }
 
+impl CommonNames {
+    /// The server's [`TIMEOUT`](crate::env::TIMEOUT) and a provider's four declarations.
+    ///
+    /// ```
+    /// use posture_http::{CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting};
+    /// use posture_settings::Setting;
+    /// const TTL: Setting = cache_ttl_setting("ACME_CACHE_TTL", "allow TTL");
+    /// const NEG: Setting = negative_cache_ttl_setting("ACME_NEGATIVE_CACHE_TTL", "deny TTL");
+    /// const RETRY: Setting = max_retry_after_setting("ACME_MAX_RETRY_AFTER", "longest wait");
+    /// const CA: Setting = Setting::path("ACME_CA_PATH", "extra CAs");
+    /// const NAMES: CommonNames = CommonNames::of(&TTL, &NEG, &RETRY, &CA);
+    /// assert_eq!(NAMES.timeout.name, "TIMEOUT");
+    /// ```
+    pub const fn of(
+        cache_ttl: &'static Setting,
+        negative_cache_ttl: &'static Setting,
+        max_retry_after: &'static Setting,
+        ca_path: &'static Setting,
+    ) -> Self {
+        Self::new(
+            &env::TIMEOUT,
+            cache_ttl,
+            negative_cache_ttl,
+            max_retry_after,
+            ca_path,
+        )
+    }
+}
+
 /// The values of a provider's common settings.
 ///
 /// ```

@@ -37,8 +37,7 @@ pub(crate) const INTUNE_CA_PATH: Setting = Setting::path(
     "extra PEM CA certificates (for a proxy or a test server)",
 );
 /// The settings every HTTP provider shares, under Intune's names.
-pub(crate) const COMMON: CommonNames = CommonNames::new(
-    &posture_http::env::TIMEOUT,
+pub(crate) const COMMON: CommonNames = CommonNames::of(
     &INTUNE_CACHE_TTL,
     &INTUNE_NEGATIVE_CACHE_TTL,
     &INTUNE_MAX_RETRY_AFTER,

@@ -87,8 +87,7 @@ pub(crate) const JAMF_CA_PATH: Setting = Setting::path(
     "extra PEM CA certificates for a Jamf Pro server with a private CA",
 );
 /// The settings every HTTP provider shares, under Jamf's names.
-pub(crate) const COMMON: CommonNames = CommonNames::new(
-    &posture_http::env::TIMEOUT,
+pub(crate) const COMMON: CommonNames = CommonNames::of(
     &JAMF_CACHE_TTL,
     &JAMF_NEGATIVE_CACHE_TTL,
     &JAMF_MAX_RETRY_AFTER,

@@ -68,8 +68,7 @@ pub(crate) const KANDJI_CA_PATH: Setting = Setting::path(
     "extra PEM CA certificates (for a proxy or a test server)",
 );
 /// The settings every HTTP provider shares, under Kandji's names.
-pub(crate) const COMMON: CommonNames = CommonNames::new(
-    &posture_http::env::TIMEOUT,
+pub(crate) const COMMON: CommonNames = CommonNames::of(
     &KANDJI_CACHE_TTL,
     &KANDJI_NEGATIVE_CACHE_TTL,
     &KANDJI_MAX_RETRY_AFTER,

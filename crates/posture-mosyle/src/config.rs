@@ -3,22 +3,12 @@ use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::sync::SyncSettings;
-use posture_http::{BaseUrl, CommonNames, CommonSettings, Secret};
+use posture_http::{BaseUrl, CommonSettings, Secret};
 use posture_settings::Reader;
 
 use crate::kind::{
-    ACCESS_TOKEN, API_URL, CA_PATH, CACHE_TTL, EMAIL, ENRICH, GROUPS, MAX_RETRY_AFTER,
-    NEGATIVE_CACHE_TTL, PASSWORD, SYNC_INTERVAL, SYNC_MAX_AGE, TIMEOUT,
+    ACCESS_TOKEN, API_URL, COMMON, EMAIL, ENRICH, GROUPS, PASSWORD, SYNC_INTERVAL, SYNC_MAX_AGE,
 };
-
-/// `TIMEOUT` and the common settings' Mosyle names.
-const COMMON: CommonNames = CommonNames::new(
-    &TIMEOUT,
-    &CACHE_TTL,
-    &NEGATIVE_CACHE_TTL,
-    &MAX_RETRY_AFTER,
-    &CA_PATH,
-);
 
 /// The settings were invalid: every problem found, one per line.
 pub type MosyleConfigError = ConfigProblems;
