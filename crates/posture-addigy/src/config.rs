@@ -190,17 +190,8 @@ impl AddigyConfig {
         mut self,
         per_second: u32,
     ) -> Result<Self, AddigyConfigError> {
-        match rate(&per_second.to_string()) {
-            Some(rate) => {
-                self.max_requests_per_second = rate;
-                Ok(self)
-            }
-            None => Err(ConfigProblems::one(ConfigProblem::invalid(
-                MAX_REQUESTS.name,
-                &per_second.to_string(),
-                RATE_EXPECTED,
-            ))),
-        }
+        self.max_requests_per_second = env::given_rate(&MAX_REQUESTS, per_second, RATE_EXPECTED)?;
+        Ok(self)
     }
 
     /// `ADDIGY_API_URL`.

@@ -108,6 +108,33 @@ pub fn given_url(
     )
 }
 
+/// A requests-a-second limit given in code (a builder's argument) for the number `setting`:
+/// from 1 to its declared maximum, else the problem that says `expected`.
+///
+/// ```
+/// use posture_settings::Setting;
+/// const RATE: Setting = Setting::number("ACME_RATE", 50, 1, 50, "requests a second", "limit");
+/// assert_eq!(posture_http::env::given_rate(&RATE, 8, "1 to 50").unwrap().get(), 8);
+/// let err = posture_http::env::given_rate(&RATE, 51, "1 to 50").unwrap_err();
+/// assert_eq!(err.to_string(), "ACME_RATE=\"51\" is invalid: expected 1 to 50");
+/// ```
+pub fn given_rate(
+    setting: &Setting,
+    per_second: u32,
+    expected: &str,
+) -> Result<std::num::NonZeroU32, ConfigProblems> {
+    let within = setting.check(u64::from(per_second)).is_ok();
+    std::num::NonZeroU32::new(per_second)
+        .filter(|_| within)
+        .ok_or_else(|| {
+            ConfigProblems::one(ConfigProblem::invalid(
+                setting.name,
+                &per_second.to_string(),
+                expected,
+            ))
+        })
+}
+
 /// A secret given in code for `setting`; an empty one is the problem of an unset variable.
 ///
 /// ```

@@ -340,17 +340,12 @@ impl KandjiConfig {
         mut self,
         per_second: u32,
     ) -> Result<Self, KandjiConfigError> {
-        match NonZeroU32::new(per_second).filter(|n| n.get() <= MAX_REQUESTS_PER_SECOND) {
-            Some(n) => {
-                self.max_requests_per_second = n;
-                Ok(self)
-            }
-            None => Err(ConfigProblems::one(ConfigProblem::invalid(
-                "KANDJI_MAX_REQUESTS_PER_SECOND",
-                &per_second.to_string(),
-                RATE_EXPECTED,
-            ))),
-        }
+        self.max_requests_per_second = env::given_rate(
+            &kind::KANDJI_MAX_REQUESTS_PER_SECOND,
+            per_second,
+            RATE_EXPECTED,
+        )?;
+        Ok(self)
     }
 
     /// `KANDJI_API_URL`.
