@@ -115,8 +115,7 @@ impl AddigyConfig {
     /// # Ok::<(), posture_addigy::AddigyConfigError>(())
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, AddigyConfigError> {
-        let get: &dyn Fn(&str) -> Option<String> = &get;
-        let mut reader = Reader::new(get);
+        let mut reader = Reader::new(&get);
         let mut problems = Vec::new();
         let api_url = posture_http::read_base_url(&mut reader, &API_URL, DEFAULT_API_URL);
         let api_token = reader.required_secret(&API_TOKEN);

@@ -110,8 +110,7 @@ impl FleetConfig {
     /// # Ok::<(), posture_settings::ConfigProblems>(())
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-        let get: &dyn Fn(&str) -> Option<String> = &get;
-        let mut reader = Reader::new(get);
+        let mut reader = Reader::new(&get);
         let mut problems = Vec::new();
         let url = env::base_url(
             reader.value(URL.name),

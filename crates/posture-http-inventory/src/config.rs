@@ -113,8 +113,7 @@ impl HttpInventoryConfig {
     /// # Ok::<(), posture_settings::ConfigProblems>(())
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-        let get: &dyn Fn(&str) -> Option<String> = &get;
-        let mut reader = Reader::new(get);
+        let mut reader = Reader::new(&get);
         let url = reader.required_text(&URL).and_then(|text| {
             UrlTemplate::parse(&text)
                 .map_err(|why| {

@@ -190,8 +190,7 @@ impl MosyleConfig {
     /// # Ok::<(), posture_mosyle::MosyleConfigError>(())
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, MosyleConfigError> {
-        let get: &dyn Fn(&str) -> Option<String> = &get;
-        let mut reader = Reader::new(get);
+        let mut reader = Reader::new(&get);
         let api_url = posture_http::read_base_url(&mut reader, &API_URL, DEFAULT_API_URL);
         let access_token = reader.required_secret(&ACCESS_TOKEN);
         let email = reader.required_text(&EMAIL);
