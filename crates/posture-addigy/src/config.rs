@@ -1,7 +1,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::env::{self, ConfigProblems};
 use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, CommonSettings, Secret, Url};
 use posture_settings::Reader;
@@ -41,7 +41,7 @@ pub const MAX_REQUESTS_PER_SECOND: u32 = 50;
 // half its limit.
 const _: () = assert!(MAX_REQUESTS_PER_SECOND * 10 <= ADDIGY_LIMIT_PER_10_SECONDS / 2);
 
-const RATE_EXPECTED: &str = "a whole number of requests a second from 1 to 50 (Addigy allows \
+pub(crate) const RATE_EXPECTED: &str = "a whole number of requests a second from 1 to 50 (Addigy allows \
      1,000 per 10 s and blocks the key for 24 hours beyond; 50 a second is half of that)";
 
 /// The validated settings of an [`AddigyProvider`](crate::AddigyProvider).
@@ -116,26 +116,14 @@ impl AddigyConfig {
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, AddigyConfigError> {
         let mut reader = Reader::new(&get);
-        let mut problems = Vec::new();
         let api_url = posture_http::read_base_url(&mut reader, &API_URL, DEFAULT_API_URL);
         let api_token = reader.required_secret(&API_TOKEN);
         let policies = reader.list(&POLICIES);
         let require_compliant = reader.flag(&REQUIRE_COMPLIANT);
         let enrich = reader.flag(&ENRICH);
         let common = CommonSettings::read(&mut reader, COMMON);
-        let rate = match reader.value(MAX_REQUESTS.name) {
-            None => Some(DEFAULT_RATE),
-            Some(text) => rate(&text).or_else(|| {
-                problems.push(ConfigProblem::invalid(
-                    MAX_REQUESTS.name,
-                    &text,
-                    RATE_EXPECTED,
-                ));
-                None
-            }),
-        };
+        let rate = env::read_rate(&mut reader, &MAX_REQUESTS);
         let sync = SyncSettings::read(&mut reader, &SYNC_INTERVAL, &SYNC_MAX_AGE);
-        reader.problems_from(problems);
         reader.finish()?;
         match (api_url, api_token, require_compliant, enrich, rate, common) {
             (
@@ -255,14 +243,6 @@ const DEFAULT_RATE: NonZeroU32 = match NonZeroU32::new(DEFAULT_REQUESTS_PER_SECO
 };
 
 /// A request rate from 1 to [`MAX_REQUESTS_PER_SECOND`].
-fn rate(text: &str) -> Option<NonZeroU32> {
-    text.trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|n| *n <= MAX_REQUESTS_PER_SECOND)
-        .and_then(NonZeroU32::new)
-}
-
 #[cfg(test)]
 mod tests {
     use posture_settings::EnvCases;

@@ -10,7 +10,7 @@ use posture_http::{
 };
 use posture_settings::{ConfigProblems, Setting};
 
-use crate::config::{DEFAULT_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND};
+use crate::config::{DEFAULT_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND, RATE_EXPECTED};
 use crate::{AddigyConfig, AddigyProvider};
 
 /// `PROVIDER=addigy`, for a server's list of providers.
@@ -50,7 +50,8 @@ pub(crate) const MAX_REQUESTS: Setting = Setting::number(
     MAX_REQUESTS_PER_SECOND as u64,
     "requests a second",
     "client-side rate limit, at most half of Addigy's 1,000 requests per 10 s",
-);
+)
+.expecting(RATE_EXPECTED);
 pub(crate) const MAX_RETRY_AFTER: Setting = max_retry_after_setting(
     "ADDIGY_MAX_RETRY_AFTER",
     "the longest Retry-After from Addigy that is honoured",

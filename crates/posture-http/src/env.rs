@@ -108,6 +108,23 @@ pub fn given_url(
     )
 }
 
+/// A requests-a-second limit read by the number declaration `setting` (its default when
+/// unset); a refused value is a problem kept in `reader`.
+///
+/// ```
+/// use posture_settings::{Reader, Setting};
+/// const RATE: Setting = Setting::number("ACME_RATE", 20, 1, 50, "requests a second", "limit");
+/// let get = |_: &str| Some("8".to_owned());
+/// let mut reader = Reader::new(&get);
+/// assert_eq!(posture_http::env::read_rate(&mut reader, &RATE).map(|n| n.get()), Some(8));
+/// ```
+pub fn read_rate(reader: &mut Reader<'_>, setting: &Setting) -> Option<std::num::NonZeroU32> {
+    reader
+        .number(setting)
+        .and_then(|n| u32::try_from(n).ok())
+        .and_then(std::num::NonZeroU32::new)
+}
+
 /// A requests-a-second limit given in code (a builder's argument) for the number `setting`:
 /// from 1 to its declared maximum, else the problem that says `expected`.
 ///

@@ -262,10 +262,8 @@ impl KandjiConfig {
         let deny_missing = reader.flag(&kind::KANDJI_DENY_MISSING);
         let enrich = reader.flag(&kind::KANDJI_ENRICH);
         let common = CommonSettings::read(&mut reader, kind::COMMON);
-        let max_requests_per_second = reader
-            .number(&kind::KANDJI_MAX_REQUESTS_PER_SECOND)
-            .and_then(|n| u32::try_from(n).ok())
-            .and_then(NonZeroU32::new);
+        let max_requests_per_second =
+            env::read_rate(&mut reader, &kind::KANDJI_MAX_REQUESTS_PER_SECOND);
         let sync = SyncSettings::read(
             &mut reader,
             &kind::KANDJI_SYNC_INTERVAL,
