@@ -1,24 +1,15 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::env::{self, ConfigProblems};
 use posture_http::sync::SyncSettings;
-use posture_http::{BaseUrl, CommonNames, CommonSettings, Secret, Url};
+use posture_http::{BaseUrl, CommonSettings, Secret, Url};
 use posture_settings::Reader;
 
 use crate::kind::{
-    API_TOKEN, API_URL, CA_PATH, CACHE_TTL, ENRICH, MAX_REQUESTS, MAX_RETRY_AFTER,
-    NEGATIVE_CACHE_TTL, POLICIES, REQUIRE_COMPLIANT, SYNC_INTERVAL, SYNC_MAX_AGE, TIMEOUT,
+    API_TOKEN, API_URL, COMMON, ENRICH, MAX_REQUESTS, POLICIES, REQUIRE_COMPLIANT, SYNC_INTERVAL,
+    SYNC_MAX_AGE,
 };
-
-/// `TIMEOUT` and the common settings' Addigy names.
-const COMMON: CommonNames = CommonNames::new(
-    &TIMEOUT,
-    &CACHE_TTL,
-    &NEGATIVE_CACHE_TTL,
-    &MAX_RETRY_AFTER,
-    &CA_PATH,
-);
 
 /// The settings were invalid: every problem found, one per line.
 pub type AddigyConfigError = ConfigProblems;
@@ -50,7 +41,7 @@ pub const MAX_REQUESTS_PER_SECOND: u32 = 50;
 // half its limit.
 const _: () = assert!(MAX_REQUESTS_PER_SECOND * 10 <= ADDIGY_LIMIT_PER_10_SECONDS / 2);
 
-const RATE_EXPECTED: &str = "a whole number of requests a second from 1 to 50 (Addigy allows \
+pub(crate) const RATE_EXPECTED: &str = "a whole number of requests a second from 1 to 50 (Addigy allows \
      1,000 per 10 s and blocks the key for 24 hours beyond; 50 a second is half of that)";
 
 /// The validated settings of an [`AddigyProvider`](crate::AddigyProvider).
@@ -86,16 +77,8 @@ impl AddigyConfig {
     /// a second, `Retry-After` honoured up to 60 s, no extra CA.
     pub fn new(api_url: &str, api_token: impl Into<String>) -> Result<Self, AddigyConfigError> {
         let mut problems = Vec::new();
-        let api_url = env::base_url(
-            Some(api_url.to_owned()),
-            API_URL.name,
-            &API_URL.expected(),
-            &mut problems,
-        );
-        let api_token = Secret::new(api_token);
-        if api_token.is_empty() {
-            problems.push(ConfigProblem::missing(API_TOKEN.name, API_TOKEN.expected()));
-        }
+        let api_url = env::given_url(&API_URL, api_url, &mut problems);
+        let api_token = env::given_secret(&API_TOKEN, api_token, &mut problems);
         match api_url {
             Some(api_url) if problems.is_empty() => Ok(Self {
                 api_url,
@@ -132,28 +115,15 @@ impl AddigyConfig {
     /// # Ok::<(), posture_addigy::AddigyConfigError>(())
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, AddigyConfigError> {
-        let get: &dyn Fn(&str) -> Option<String> = &get;
-        let mut reader = Reader::new(get);
-        let mut problems = Vec::new();
+        let mut reader = Reader::new(&get);
         let api_url = posture_http::read_base_url(&mut reader, &API_URL, DEFAULT_API_URL);
         let api_token = reader.required_secret(&API_TOKEN);
         let policies = reader.list(&POLICIES);
         let require_compliant = reader.flag(&REQUIRE_COMPLIANT);
         let enrich = reader.flag(&ENRICH);
         let common = CommonSettings::read(&mut reader, COMMON);
-        let rate = match reader.value(MAX_REQUESTS.name) {
-            None => Some(DEFAULT_RATE),
-            Some(text) => rate(&text).or_else(|| {
-                problems.push(ConfigProblem::invalid(
-                    MAX_REQUESTS.name,
-                    &text,
-                    RATE_EXPECTED,
-                ));
-                None
-            }),
-        };
+        let rate = env::read_rate(&mut reader, &MAX_REQUESTS);
         let sync = SyncSettings::read(&mut reader, &SYNC_INTERVAL, &SYNC_MAX_AGE);
-        reader.problems_from(problems);
         reader.finish()?;
         match (api_url, api_token, require_compliant, enrich, rate, common) {
             (
@@ -175,21 +145,6 @@ impl AddigyConfig {
             }),
             _ => Err(ConfigProblems::new(Vec::new())),
         }
-    }
-
-    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
-    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
-    /// `ADDIGY_SYNC_INTERVAL` and `ADDIGY_SYNC_MAX_AGE` would refuse.
-    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, AddigyConfigError> {
-        self.sync = sync
-            .checked_as(&SYNC_INTERVAL, &SYNC_MAX_AGE)
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// `ADDIGY_SYNC_INTERVAL` and `ADDIGY_SYNC_MAX_AGE`.
-    pub fn sync(&self) -> &SyncSettings {
-        &self.sync
     }
 
     /// Requires devices to be in one of these policies (IDs or names); empty allows any.
@@ -217,38 +172,13 @@ impl AddigyConfig {
         self
     }
 
-    /// Changes the common settings (`TIMEOUT`, the cache TTLs, `ADDIGY_MAX_RETRY_AFTER`,
-    /// `ADDIGY_CA_PATH`).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let config = posture_addigy::AddigyConfig::new(posture_addigy::DEFAULT_API_URL, "k")?
-    ///     .map_common(|c| c.with_negative_cache_ttl(Duration::ZERO));
-    /// assert_eq!(config.common().negative_cache_ttl(), Duration::ZERO);
-    /// # Ok::<(), posture_addigy::AddigyConfigError>(())
-    /// ```
-    #[must_use]
-    pub fn map_common(mut self, change: impl FnOnce(CommonSettings) -> CommonSettings) -> Self {
-        self.common = change(self.common);
-        self
-    }
-
     /// Sends at most `per_second` requests in any 1.1 s. Fails for 0 and above 50.
     pub fn with_max_requests_per_second(
         mut self,
         per_second: u32,
     ) -> Result<Self, AddigyConfigError> {
-        match rate(&per_second.to_string()) {
-            Some(rate) => {
-                self.max_requests_per_second = rate;
-                Ok(self)
-            }
-            None => Err(ConfigProblems::one(ConfigProblem::invalid(
-                MAX_REQUESTS.name,
-                &per_second.to_string(),
-                RATE_EXPECTED,
-            ))),
-        }
+        self.max_requests_per_second = env::given_rate(&MAX_REQUESTS, per_second, RATE_EXPECTED)?;
+        Ok(self)
     }
 
     /// `ADDIGY_API_URL`.
@@ -302,13 +232,10 @@ impl AddigyConfig {
     pub(crate) fn max_requests_per_second_nonzero(&self) -> NonZeroU32 {
         self.max_requests_per_second
     }
-
-    /// `TIMEOUT`, `ADDIGY_CACHE_TTL`, `ADDIGY_NEGATIVE_CACHE_TTL`, `ADDIGY_MAX_RETRY_AFTER`
-    /// and `ADDIGY_CA_PATH`.
-    pub fn common(&self) -> &CommonSettings {
-        &self.common
-    }
 }
+
+posture_http::common_settings_accessors!(AddigyConfig);
+posture_http::sync_settings_accessors!(AddigyConfig, SYNC_INTERVAL, SYNC_MAX_AGE);
 
 const DEFAULT_RATE: NonZeroU32 = match NonZeroU32::new(DEFAULT_REQUESTS_PER_SECOND) {
     Some(rate) => rate,
@@ -316,48 +243,19 @@ const DEFAULT_RATE: NonZeroU32 = match NonZeroU32::new(DEFAULT_REQUESTS_PER_SECO
 };
 
 /// A request rate from 1 to [`MAX_REQUESTS_PER_SECOND`].
-fn rate(text: &str) -> Option<NonZeroU32> {
-    text.trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|n| *n <= MAX_REQUESTS_PER_SECOND)
-        .and_then(NonZeroU32::new)
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
 
     const MINIMAL: [(&str, &str); 1] = [("ADDIGY_API_TOKEN", "top-secret-token")];
-
-    fn env(pairs: &[(&str, &str)]) -> Result<AddigyConfig, AddigyConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        AddigyConfig::from_env(|name| map.get(name).cloned())
-    }
-
-    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        let mut pairs = MINIMAL.to_vec();
-        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        pairs.extend_from_slice(extra);
-        pairs
-    }
-
-    fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let err = env(pairs).unwrap_err();
-        let text = err.to_string();
-        assert_eq!(err.problems().len(), 1, "{text}");
-        assert!(!text.contains("top-secret"), "{text}");
-        text
-    }
+    const CASES: EnvCases<'static, AddigyConfig> =
+        EnvCases::new(&MINIMAL, "top-secret", |get| AddigyConfig::from_env(get));
 
     #[test]
     fn defaults() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert_eq!(config.api_url().as_str(), DEFAULT_API_URL);
         assert_eq!(
             config.devices_url().as_str(),
@@ -378,11 +276,14 @@ mod tests {
     #[test]
     fn the_rate_stays_well_below_addigys_limit() {
         for (text, expected) in [("1", 1), ("50", 50), (" 7 ", 7)] {
-            let config = env(&with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)])).unwrap();
+            let config = CASES
+                .env_with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)])
+                .unwrap();
             assert_eq!(config.max_requests_per_second(), expected, "{text}");
         }
         for text in ["0", "51", "100", "-1", "ten"] {
-            let message = only_problem(&with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)]));
+            let message =
+                CASES.only_problem(&CASES.with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)]));
             assert!(
                 message.starts_with(&format!(
                     "ADDIGY_MAX_REQUESTS_PER_SECOND={:?} is invalid: expected a whole number of \
@@ -408,41 +309,41 @@ mod tests {
     fn every_variable_names_itself() {
         for (pairs, start) in [
             (
-                with(&[("ADDIGY_API_URL", "http://api.addigy.com")]),
+                CASES.with(&[("ADDIGY_API_URL", "http://api.addigy.com")]),
                 "ADDIGY_API_URL=\"http://api.addigy.com\" is invalid: expected",
             ),
             (
-                with(&[("ADDIGY_REQUIRE_COMPLIANT", "yes")]),
+                CASES.with(&[("ADDIGY_REQUIRE_COMPLIANT", "yes")]),
                 "ADDIGY_REQUIRE_COMPLIANT=\"yes\" is invalid",
             ),
             (
-                with(&[("ADDIGY_ENRICH", "on")]),
+                CASES.with(&[("ADDIGY_ENRICH", "on")]),
                 "ADDIGY_ENRICH=\"on\" is invalid",
             ),
             (
-                with(&[("ADDIGY_CACHE_TTL", "1h")]),
+                CASES.with(&[("ADDIGY_CACHE_TTL", "1h")]),
                 "ADDIGY_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
             ),
             (
-                with(&[("ADDIGY_NEGATIVE_CACHE_TTL", "x")]),
+                CASES.with(&[("ADDIGY_NEGATIVE_CACHE_TTL", "x")]),
                 "ADDIGY_NEGATIVE_CACHE_TTL=\"x\" is invalid",
             ),
             (
-                with(&[("ADDIGY_MAX_RETRY_AFTER", "0")]),
+                CASES.with(&[("ADDIGY_MAX_RETRY_AFTER", "0")]),
                 "ADDIGY_MAX_RETRY_AFTER=\"0\" is invalid: expected a whole number of seconds from 1 to 3600",
             ),
             (
-                with(&[("ADDIGY_CA_PATH", "/nonexistent/ca.pem")]),
+                CASES.with(&[("ADDIGY_CA_PATH", "/nonexistent/ca.pem")]),
                 "ADDIGY_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
             ),
-            (with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
+            (CASES.with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
             (Vec::new(), "ADDIGY_API_TOKEN is not set: expected"),
             (
                 vec![("ADDIGY_API_TOKEN_FILE", "/nonexistent/token")],
                 "ADDIGY_API_TOKEN_FILE=\"/nonexistent/token\" is invalid",
             ),
         ] {
-            let text = only_problem(&pairs);
+            let text = CASES.only_problem(&pairs);
             assert!(text.starts_with(start), "{text}");
         }
     }
@@ -451,7 +352,9 @@ mod tests {
     fn the_token_comes_from_a_file() {
         let path = std::env::temp_dir().join(format!("posture-addigy-{}", std::process::id()));
         std::fs::write(&path, "file-token\n").unwrap();
-        let config = env(&[("ADDIGY_API_TOKEN_FILE", path.to_str().unwrap())]).unwrap();
+        let config = CASES
+            .env(&[("ADDIGY_API_TOKEN_FILE", path.to_str().unwrap())])
+            .unwrap();
         assert_eq!(config.api_token().expose(), "file-token");
         std::fs::remove_file(&path).unwrap();
     }
@@ -462,6 +365,10 @@ mod tests {
             .unwrap()
             .with_policies([" a ", "", "b"]);
         assert_eq!(config.policies(), ["a", "b"]);
+        let uncached = config
+            .clone()
+            .map_common(|c| c.with_negative_cache_ttl(Duration::ZERO));
+        assert_eq!(uncached.common().negative_cache_ttl(), Duration::ZERO);
         assert!(
             config
                 .common()

@@ -4,9 +4,12 @@ use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::sync;
+use posture_http::{
+    CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting,
+};
 use posture_settings::Setting;
 
-use crate::config::{DEFAULT_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND};
+use crate::config::{DEFAULT_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND, RATE_EXPECTED};
 use crate::{AddigyConfig, AddigyProvider};
 
 /// `PROVIDER=addigy`, for a server's list of providers: reads [`SETTINGS`] with
@@ -47,20 +50,10 @@ pub(crate) const ENRICH: Setting = Setting::flag(
     true,
     "return device and user data as enrichment",
 );
-pub(crate) const CACHE_TTL: Setting = Setting::seconds(
-    "ADDIGY_CACHE_TTL",
-    60,
-    0,
-    86_400,
-    "how long an allowed answer is cached",
-);
-pub(crate) const NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
-    "ADDIGY_NEGATIVE_CACHE_TTL",
-    10,
-    0,
-    86_400,
-    "how long a deny is cached",
-);
+pub(crate) const CACHE_TTL: Setting =
+    cache_ttl_setting("ADDIGY_CACHE_TTL", "how long an allowed answer is cached");
+pub(crate) const NEGATIVE_CACHE_TTL: Setting =
+    negative_cache_ttl_setting("ADDIGY_NEGATIVE_CACHE_TTL", "how long a deny is cached");
 pub(crate) const MAX_REQUESTS: Setting = Setting::number(
     "ADDIGY_MAX_REQUESTS_PER_SECOND",
     DEFAULT_REQUESTS_PER_SECOND as u64,
@@ -68,21 +61,19 @@ pub(crate) const MAX_REQUESTS: Setting = Setting::number(
     MAX_REQUESTS_PER_SECOND as u64,
     "requests a second",
     "client-side rate limit, at most half of Addigy's 1,000 requests per 10 s",
-);
-pub(crate) const MAX_RETRY_AFTER: Setting = Setting::seconds(
+)
+.expecting(RATE_EXPECTED);
+pub(crate) const MAX_RETRY_AFTER: Setting = max_retry_after_setting(
     "ADDIGY_MAX_RETRY_AFTER",
-    60,
-    1,
-    3600,
     "the longest Retry-After from Addigy that is honoured",
 );
 pub(crate) const CA_PATH: Setting = Setting::path(
     "ADDIGY_CA_PATH",
     "extra PEM CA certificates (for a proxy or a test server)",
 );
-/// The server's `TIMEOUT`, which bounds a whole lookup.
-pub(crate) const TIMEOUT: Setting =
-    Setting::seconds("TIMEOUT", 4, 1, 60, "seconds a whole lookup may take");
+/// The settings every HTTP provider shares, under this provider's names.
+pub(crate) const COMMON: CommonNames =
+    CommonNames::of(&CACHE_TTL, &NEGATIVE_CACHE_TTL, &MAX_RETRY_AFTER, &CA_PATH);
 
 pub(crate) const SYNC_INTERVAL: Setting =
     posture_http::sync::interval_setting("ADDIGY_SYNC_INTERVAL");

@@ -19,8 +19,6 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
 /// The default `FLEET_NEGATIVE_CACHE_TTL`: denies are reused for 10 s.
 pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
 
-pub(crate) const MAX_TTL_SECS: u64 = 86_400;
-
 /// `FLEET_POLICIES=*`: every policy the host has must pass.
 pub const ALL_POLICIES: &str = "*";
 
@@ -112,8 +110,7 @@ impl FleetConfig {
     /// # Ok::<(), posture_settings::ConfigProblems>(())
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-        let get: &dyn Fn(&str) -> Option<String> = &get;
-        let mut reader = Reader::new(get);
+        let mut reader = Reader::new(&get);
         let mut problems = Vec::new();
         let url = env::base_url(
             reader.value(URL.name),
@@ -207,35 +204,6 @@ impl FleetConfig {
         self
     }
 
-    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
-    /// [`posture_http::sync`] and the crate documentation). Fails for an interval or maximum
-    /// age the variables `FLEET_SYNC_INTERVAL` and `FLEET_SYNC_MAX_AGE` would refuse.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use posture_fleet::FleetConfig;
-    /// use posture_http::sync::SyncSettings;
-    ///
-    /// let hourly = SyncSettings::new("", "").every(Duration::from_secs(3600));
-    /// let config = FleetConfig::new("https://fleet.example.com", "t")?.with_sync(hourly)?;
-    /// assert_eq!(config.sync().oldest(), Duration::from_secs(3 * 3600));
-    /// let too_often = SyncSettings::new("", "").every(Duration::from_secs(10));
-    /// let err = FleetConfig::new("https://fleet.example.com", "t")?.with_sync(too_often);
-    /// assert!(err.unwrap_err().to_string().starts_with("FLEET_SYNC_INTERVAL=\"10\" is invalid"));
-    /// # Ok::<(), posture_settings::ConfigProblems>(())
-    /// ```
-    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, ConfigProblems> {
-        self.sync = sync
-            .checked_as(&SYNC_INTERVAL, &SYNC_MAX_AGE)
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// `FLEET_SYNC_INTERVAL` and `FLEET_SYNC_MAX_AGE`.
-    pub fn sync(&self) -> &SyncSettings {
-        &self.sync
-    }
-
     /// `FLEET_URL`.
     pub fn url(&self) -> &BaseUrl {
         &self.url
@@ -283,29 +251,42 @@ impl FleetConfig {
     }
 }
 
+posture_http::sync_settings_accessors!(FleetConfig, SYNC_INTERVAL, SYNC_MAX_AGE);
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Result<FleetConfig, ConfigProblems> {
-        let mut map: HashMap<String, String> = HashMap::from([
-            (
-                "FLEET_URL".to_owned(),
-                "https://fleet.example.com".to_owned(),
-            ),
-            ("FLEET_API_TOKEN".to_owned(), "top-secret-token".to_owned()),
-        ]);
-        for (k, v) in pairs {
-            map.insert((*k).to_owned(), (*v).to_owned());
-        }
-        FleetConfig::from_env(|name| map.get(name).cloned())
+    const CASES: EnvCases<'static, FleetConfig> = EnvCases::new(
+        &[
+            ("FLEET_URL", "https://fleet.example.com"),
+            ("FLEET_API_TOKEN", "top-secret-token"),
+        ],
+        "top-secret-token",
+        |get| FleetConfig::from_env(get),
+    );
+
+    #[test]
+    fn sync_settings_meet_their_variables_bounds() {
+        let hourly = SyncSettings::new("", "").every(Duration::from_secs(3600));
+        let config = FleetConfig::new("https://fleet.example.com", "t")
+            .unwrap()
+            .with_sync(hourly)
+            .unwrap();
+        assert_eq!(config.sync().oldest(), Duration::from_secs(3 * 3600));
+        let too_often = SyncSettings::new("", "").every(Duration::from_secs(10));
+        let err = config.with_sync(too_often).unwrap_err().to_string();
+        assert!(
+            err.starts_with("FLEET_SYNC_INTERVAL=\"10\" is invalid"),
+            "{err}"
+        );
     }
 
     #[test]
     fn defaults() {
-        let config = env(&[]).unwrap();
+        let config = CASES.env_with(&[]).unwrap();
         assert!(config.require_connected());
         assert!(config.enrich());
         assert!(config.teams().is_empty() && config.labels().is_empty());
@@ -361,7 +342,7 @@ mod tests {
                 "FLEET_API_TOKEN is invalid (value not shown, it is a secret): expected either FLEET_API_TOKEN or FLEET_API_TOKEN_FILE, not both",
             ),
         ] {
-            let err = env(&pairs).unwrap_err();
+            let err = CASES.env_with(&pairs).unwrap_err();
             assert_eq!(err.problems().len(), 1, "{err}");
             let text = err.to_string();
             assert!(text.starts_with(start), "{text}");
@@ -374,13 +355,14 @@ mod tests {
 
     #[test]
     fn lists_and_setters() {
-        let config = env(&[
-            ("FLEET_TEAMS", " Engineering , 3,,"),
-            ("FLEET_LABELS", "wifi-allowed"),
-            ("FLEET_POLICIES", "Gatekeeper enabled,12"),
-            ("FLEET_REQUIRE_CONNECTED", "false"),
-        ])
-        .unwrap();
+        let config = CASES
+            .env_with(&[
+                ("FLEET_TEAMS", " Engineering , 3,,"),
+                ("FLEET_LABELS", "wifi-allowed"),
+                ("FLEET_POLICIES", "Gatekeeper enabled,12"),
+                ("FLEET_REQUIRE_CONNECTED", "false"),
+            ])
+            .unwrap();
         assert_eq!(config.teams(), ["Engineering", "3"]);
         assert_eq!(config.labels(), ["wifi-allowed"]);
         assert_eq!(config.policies(), ["Gatekeeper enabled", "12"]);

@@ -3,11 +3,12 @@
 use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
-use posture_http::DEFAULT_MAX_RETRY_AFTER;
 use posture_http::sync;
+use posture_http::{
+    CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting,
+};
 use posture_settings::Setting;
 
-use crate::config::{DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, MAX_TTL_SECS};
 use crate::{FleetConfig, FleetProvider};
 
 /// `PROVIDER=fleet`, for a server's list of providers: reads [`SETTINGS`] with
@@ -63,25 +64,12 @@ pub(crate) const ENRICH: Setting = Setting::flag(
     true,
     "return host, team, label and end-user data as enrichment",
 );
-pub(crate) const CACHE_TTL: Setting = Setting::seconds(
-    "FLEET_CACHE_TTL",
-    DEFAULT_CACHE_TTL.as_secs(),
-    0,
-    MAX_TTL_SECS,
-    "how long an allowed answer is cached",
-);
-pub(crate) const NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
-    "FLEET_NEGATIVE_CACHE_TTL",
-    DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
-    0,
-    MAX_TTL_SECS,
-    "how long a deny is cached",
-);
-pub(crate) const MAX_RETRY_AFTER: Setting = Setting::seconds(
+pub(crate) const CACHE_TTL: Setting =
+    cache_ttl_setting("FLEET_CACHE_TTL", "how long an allowed answer is cached");
+pub(crate) const NEGATIVE_CACHE_TTL: Setting =
+    negative_cache_ttl_setting("FLEET_NEGATIVE_CACHE_TTL", "how long a deny is cached");
+pub(crate) const MAX_RETRY_AFTER: Setting = max_retry_after_setting(
     "FLEET_MAX_RETRY_AFTER",
-    DEFAULT_MAX_RETRY_AFTER.as_secs(),
-    1,
-    3600,
     "the longest Retry-After from Fleet that is honoured",
 );
 pub(crate) const CA_PATH: Setting = Setting::path(
@@ -90,13 +78,8 @@ pub(crate) const CA_PATH: Setting = Setting::path(
 );
 
 /// The settings every HTTP provider shares, under this provider's names.
-pub(crate) const COMMON: posture_http::CommonNames = posture_http::CommonNames::new(
-    &posture_http::env::TIMEOUT,
-    &CACHE_TTL,
-    &NEGATIVE_CACHE_TTL,
-    &MAX_RETRY_AFTER,
-    &CA_PATH,
-);
+pub(crate) const COMMON: CommonNames =
+    CommonNames::of(&CACHE_TTL, &NEGATIVE_CACHE_TTL, &MAX_RETRY_AFTER, &CA_PATH);
 
 pub(crate) const SYNC_INTERVAL: Setting =
     posture_http::sync::interval_setting("FLEET_SYNC_INTERVAL");

@@ -14,8 +14,6 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
 /// The default `HTTP_NEGATIVE_CACHE_TTL`: denies are reused for 10 s.
 pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
 
-pub(crate) const MAX_TTL_SECS: u64 = 86_400;
-
 /// Headers the client sets itself, or that would change how the request is framed.
 const RESERVED: [&str; 5] = [
     "host",
@@ -115,8 +113,7 @@ impl HttpInventoryConfig {
     /// # Ok::<(), posture_settings::ConfigProblems>(())
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
-        let get: &dyn Fn(&str) -> Option<String> = &get;
-        let mut reader = Reader::new(get);
+        let mut reader = Reader::new(&get);
         let url = reader.required_text(&URL).and_then(|text| {
             UrlTemplate::parse(&text)
                 .map_err(|why| {
@@ -324,40 +321,33 @@ fn parse_pair(entry: &str, earlier: &[(String, String)]) -> Result<(String, Stri
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Result<HttpInventoryConfig, ConfigProblems> {
-        let mut map: HashMap<String, String> = HashMap::from([
+    const CASES: EnvCases<'static, HttpInventoryConfig> = EnvCases::new(
+        &[
             (
-                "HTTP_URL".to_owned(),
-                "https://assets.example.com/api/v1/hardware/byserial/{identifier}".to_owned(),
+                "HTTP_URL",
+                "https://assets.example.com/api/v1/hardware/byserial/{identifier}",
             ),
-            ("HTTP_MATCH".to_owned(), "/serial".to_owned()),
-            (
-                "HTTP_HEADERS".to_owned(),
-                "Authorization: Bearer top-secret-token".to_owned(),
-            ),
-        ]);
-        for (k, v) in pairs {
-            map.insert((*k).to_owned(), (*v).to_owned());
-        }
-        map.retain(|_, v| !v.is_empty());
-        HttpInventoryConfig::from_env(|name| map.get(name).cloned())
-    }
+            ("HTTP_MATCH", "/serial"),
+            ("HTTP_HEADERS", "Authorization: Bearer top-secret-token"),
+        ],
+        "top-secret-token",
+        |get| HttpInventoryConfig::from_env(get),
+    );
 
-    fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let err = env(pairs).unwrap_err();
-        assert_eq!(err.problems().len(), 1, "{err}");
-        let text = err.to_string();
-        assert!(!text.contains("top-secret-token"), "{text}");
-        text
+    /// The minimal variables with `pairs` set; an empty value unsets the variable.
+    fn full<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut pairs = CASES.with(pairs);
+        pairs.retain(|(_, value)| !value.is_empty());
+        pairs
     }
 
     #[test]
     fn defaults() {
-        let config = env(&[]).unwrap();
+        let config = CASES.env(&full(&[])).unwrap();
         assert_eq!(config.record(), "");
         assert_eq!(config.match_pointer(), "/serial");
         assert!(config.require().is_empty() && config.enrich().is_empty());
@@ -368,9 +358,16 @@ mod tests {
             DEFAULT_NEGATIVE_CACHE_TTL
         );
         assert!(!format!("{config:?}").contains("top-secret-token"));
-        assert!(env(&[("HTTP_ENRICH", "0")]).unwrap().enrich().is_empty());
         assert!(
-            env(&[("HTTP_HEADERS", "")])
+            CASES
+                .env(&full(&[("HTTP_ENRICH", "0")]))
+                .unwrap()
+                .enrich()
+                .is_empty()
+        );
+        assert!(
+            CASES
+                .env(&full(&[("HTTP_HEADERS", "")]))
                 .unwrap()
                 .header_names()
                 .is_empty()
@@ -446,7 +443,7 @@ mod tests {
                 "HTTP_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
             ),
         ] {
-            let text = only_problem(&pairs);
+            let text = CASES.only_problem(&full(&pairs));
             assert!(text.starts_with(start), "{text}");
         }
     }
@@ -462,14 +459,15 @@ mod tests {
             "# Snipe-IT\nAuthorization: Bearer top-secret-token\n\nX-Tenant:acme\n",
         )
         .unwrap();
-        let config = env(&[
-            ("HTTP_HEADERS", ""),
-            ("HTTP_HEADERS_FILE", path.to_str().unwrap()),
-        ])
-        .unwrap();
+        let config = CASES
+            .env(&full(&[
+                ("HTTP_HEADERS", ""),
+                ("HTTP_HEADERS_FILE", path.to_str().unwrap()),
+            ]))
+            .unwrap();
         assert_eq!(config.header_names(), ["authorization", "x-tenant"]);
         assert!(config.headers().iter().all(|(_, v)| v.is_sensitive()));
-        let text = only_problem(&[("HTTP_HEADERS_FILE", path.to_str().unwrap())]);
+        let text = CASES.only_problem(&full(&[("HTTP_HEADERS_FILE", path.to_str().unwrap())]));
         assert!(text.contains("not both"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -49,6 +49,35 @@ impl CommonNames {
     }
 }
 
+impl CommonNames {
+    /// The server's [`TIMEOUT`](crate::env::TIMEOUT) and a provider's four declarations.
+    ///
+    /// ```
+    /// use posture_http::{CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting};
+    /// use posture_settings::Setting;
+    /// const TTL: Setting = cache_ttl_setting("ACME_CACHE_TTL", "allow TTL");
+    /// const NEG: Setting = negative_cache_ttl_setting("ACME_NEGATIVE_CACHE_TTL", "deny TTL");
+    /// const RETRY: Setting = max_retry_after_setting("ACME_MAX_RETRY_AFTER", "longest wait");
+    /// const CA: Setting = Setting::path("ACME_CA_PATH", "extra CAs");
+    /// const NAMES: CommonNames = CommonNames::of(&TTL, &NEG, &RETRY, &CA);
+    /// assert_eq!(NAMES.timeout.name, "TIMEOUT");
+    /// ```
+    pub const fn of(
+        cache_ttl: &'static Setting,
+        negative_cache_ttl: &'static Setting,
+        max_retry_after: &'static Setting,
+        ca_path: &'static Setting,
+    ) -> Self {
+        Self::new(
+            &env::TIMEOUT,
+            cache_ttl,
+            negative_cache_ttl,
+            max_retry_after,
+            ca_path,
+        )
+    }
+}
+
 /// The values of a provider's common settings.
 ///
 /// ```
@@ -249,7 +278,90 @@ impl CommonSettings {
             _ => err,
         }
     }
+
+    /// Checks the four durations against their declarations, then `more` (a provider's own
+    /// bounded values), so that settings built in code meet the bounds a variable would,
+    /// with the same problems. `Ok` when every check passed.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use posture_http::{CommonNames, CommonSettings};
+    /// # use posture_settings::{ConfigProblem, Setting};
+    /// # const TIMEOUT: Setting = Setting::seconds("TIMEOUT", 4, 1, 60, "lookup time");
+    /// # const TTL: Setting = posture_http::cache_ttl_setting("ACME_CACHE_TTL", "allow TTL");
+    /// # const NEG: Setting = posture_http::negative_cache_ttl_setting("ACME_NEGATIVE_CACHE_TTL", "deny TTL");
+    /// # const RETRY: Setting = posture_http::max_retry_after_setting("ACME_MAX_RETRY_AFTER", "longest wait");
+    /// # const CA: Setting = Setting::path("ACME_CA_PATH", "extra CAs");
+    /// let common = CommonSettings::defaults(CommonNames::new(&TIMEOUT, &TTL, &NEG, &RETRY, &CA));
+    /// assert!(common.check_bounds([]).is_ok());
+    /// let long = common.with_cache_ttl(Duration::from_secs(86_401));
+    /// let rate = Err(ConfigProblem::invalid("ACME_RATE", "0", "1 to 50"));
+    /// let problems = long.check_bounds([rate]).unwrap_err();
+    /// assert_eq!(problems.problems()[0].variable, "ACME_CACHE_TTL");
+    /// assert_eq!(problems.problems()[1].variable, "ACME_RATE");
+    /// ```
+    pub fn check_bounds(
+        &self,
+        more: impl IntoIterator<Item = Result<(), ConfigProblem>>,
+    ) -> Result<(), ConfigProblems> {
+        let names = &self.names;
+        ConfigProblems::from_checks(
+            [
+                (names.timeout, self.timeout),
+                (names.cache_ttl, self.cache_ttl),
+                (names.negative_cache_ttl, self.negative_cache_ttl),
+                (names.max_retry_after, self.max_retry_after),
+            ]
+            .into_iter()
+            .map(|(setting, value)| setting.check_duration(value).map(drop))
+            .chain(more),
+        )
+    }
 }
+
+/// A provider's `*_CACHE_TTL` declaration: seconds an allowed answer is reused, 60 by
+/// default, 0 (off) to a day; `doc` says what is cached.
+///
+/// ```
+/// const TTL: posture_settings::Setting = posture_http::cache_ttl_setting("ACME_CACHE_TTL", "allow TTL");
+/// assert_eq!(TTL.default_text().as_deref(), Some("60"));
+/// ```
+pub const fn cache_ttl_setting(name: &'static str, doc: &'static str) -> Setting {
+    Setting::seconds(name, 60, 0, MAX_CACHE_TTL_SECS, doc)
+}
+
+/// A provider's `*_NEGATIVE_CACHE_TTL` declaration: seconds a deny is reused, 10 by default,
+/// 0 (off) to a day.
+///
+/// ```
+/// const NEG: posture_settings::Setting =
+///     posture_http::negative_cache_ttl_setting("ACME_NEGATIVE_CACHE_TTL", "deny TTL");
+/// assert_eq!(NEG.default_text().as_deref(), Some("10"));
+/// ```
+pub const fn negative_cache_ttl_setting(name: &'static str, doc: &'static str) -> Setting {
+    Setting::seconds(name, 10, 0, MAX_CACHE_TTL_SECS, doc)
+}
+
+/// A provider's `*_MAX_RETRY_AFTER` declaration: the longest `Retry-After` honoured,
+/// [`DEFAULT_MAX_RETRY_AFTER`] by default, 1 s to [`MAX_RETRY_AFTER`](crate::MAX_RETRY_AFTER).
+///
+/// ```
+/// const RETRY: posture_settings::Setting =
+///     posture_http::max_retry_after_setting("ACME_MAX_RETRY_AFTER", "longest wait");
+/// assert_eq!(RETRY.default_text().as_deref(), Some("60"));
+/// ```
+pub const fn max_retry_after_setting(name: &'static str, doc: &'static str) -> Setting {
+    Setting::seconds(
+        name,
+        DEFAULT_MAX_RETRY_AFTER.as_secs(),
+        1,
+        crate::MAX_RETRY_AFTER.as_secs(),
+        doc,
+    )
+}
+
+/// The longest cache TTL a provider accepts, in seconds: one day.
+pub const MAX_CACHE_TTL_SECS: u64 = 86_400;
 
 /// The counters a provider with one decision cache exports on `/metrics`: cache hits and
 /// misses (labelled `cache="decisions"`) and requests sent.
@@ -287,14 +399,195 @@ pub fn read_base_url(reader: &mut Reader<'_>, setting: &Setting, default: &str) 
 
 /// A duration within a seconds setting's declared bounds, or the problem naming it.
 fn in_bounds(setting: &Setting, value: Duration) -> Result<Duration, ConfigProblems> {
-    if let posture_settings::Kind::Seconds { min, max, .. } = setting.kind
-        && !(Duration::from_secs(min)..=Duration::from_secs(max)).contains(&value)
-    {
-        return Err(ConfigProblems::one(ConfigProblem::invalid(
-            setting.name,
-            &value.as_secs_f64().to_string(),
-            setting.expected(),
-        )));
-    }
-    Ok(value)
+    setting.check_duration(value).map_err(ConfigProblems::one)
+}
+
+/// Gives a provider's configuration type, which keeps its [`CommonSettings`] in a field
+/// named `common`, the methods that reach them: `common()` and `map_common(…)`; with
+/// `setters`, also one setter and one getter a setting (`with_timeout`, `timeout`,
+/// `with_cache_ttl`, `cache_ttl`, …), which delegate to [`CommonSettings`] and keep its
+/// bounds and problems. The configuration's error type must be [`ConfigProblems`].
+///
+/// ```
+/// use std::time::Duration;
+/// use posture_http::{CommonNames, CommonSettings};
+/// use posture_settings::Setting;
+///
+/// const TIMEOUT: Setting = Setting::seconds("TIMEOUT", 4, 1, 60, "lookup time");
+/// const TTL: Setting = posture_http::cache_ttl_setting("ACME_CACHE_TTL", "allow TTL");
+/// const NEG: Setting = posture_http::negative_cache_ttl_setting("ACME_NEGATIVE_CACHE_TTL", "deny TTL");
+/// const RETRY: Setting = posture_http::max_retry_after_setting("ACME_MAX_RETRY_AFTER", "longest wait");
+/// const CA: Setting = Setting::path("ACME_CA_PATH", "extra CAs");
+///
+/// /// An Acme provider's settings.
+/// #[derive(Clone, Debug)]
+/// pub struct AcmeConfig {
+///     common: CommonSettings,
+/// }
+/// posture_http::common_settings_accessors!(AcmeConfig, setters);
+///
+/// let config = AcmeConfig {
+///     common: CommonSettings::defaults(CommonNames::new(&TIMEOUT, &TTL, &NEG, &RETRY, &CA)),
+/// };
+/// let config = config.with_cache_ttl(Duration::ZERO).with_timeout(Duration::from_secs(2))?;
+/// assert_eq!(config.cache_ttl(), Duration::ZERO);
+/// assert_eq!(config.common().timeout(), Duration::from_secs(2));
+/// assert!(config.with_max_retry_after(Duration::ZERO).is_err());
+/// # Ok::<(), posture_settings::ConfigProblems>(())
+/// ```
+#[macro_export]
+macro_rules! common_settings_accessors {
+    ($config:ty) => {
+        impl $config {
+            /// Changes the common settings (`TIMEOUT`, the cache TTLs, `*_MAX_RETRY_AFTER`,
+            /// `*_CA_PATH`).
+            #[must_use]
+            pub fn map_common(
+                mut self,
+                change: impl FnOnce($crate::CommonSettings) -> $crate::CommonSettings,
+            ) -> Self {
+                self.common = change(self.common);
+                self
+            }
+
+            /// `TIMEOUT`, the cache TTLs, `*_MAX_RETRY_AFTER` and `*_CA_PATH`.
+            pub fn common(&self) -> &$crate::CommonSettings {
+                &self.common
+            }
+        }
+    };
+    ($config:ty, setters) => {
+        $crate::common_settings_accessors!($config);
+
+        impl $config {
+            /// Sets how long one lookup may take, every call included (`TIMEOUT`). Fails
+            /// outside 1–60 s.
+            pub fn with_timeout(
+                mut self,
+                timeout: ::std::time::Duration,
+            ) -> ::std::result::Result<Self, $crate::env::ConfigProblems> {
+                self.common = self.common.with_timeout(timeout)?;
+                Ok(self)
+            }
+
+            /// Sets the longest `Retry-After` honoured (`*_MAX_RETRY_AFTER`): when the MDM
+            /// asks for a longer wait, one request probes after this long. Fails outside
+            /// 1 s–1 h.
+            pub fn with_max_retry_after(
+                mut self,
+                delay: ::std::time::Duration,
+            ) -> ::std::result::Result<Self, $crate::env::ConfigProblems> {
+                self.common = self.common.with_max_retry_after(delay)?;
+                Ok(self)
+            }
+
+            /// Sets how long allowed answers are reused; zero disables.
+            #[must_use]
+            pub fn with_cache_ttl(self, ttl: ::std::time::Duration) -> Self {
+                self.map_common(|common| common.with_cache_ttl(ttl))
+            }
+
+            /// Sets how long denies are reused; zero disables.
+            #[must_use]
+            pub fn with_negative_cache_ttl(self, ttl: ::std::time::Duration) -> Self {
+                self.map_common(|common| common.with_negative_cache_ttl(ttl))
+            }
+
+            /// Sets how many answers the cache holds at most.
+            #[must_use]
+            pub fn with_cache_capacity(self, entries: u64) -> Self {
+                self.map_common(|common| common.with_cache_capacity(entries))
+            }
+
+            /// Trusts these CA certificates in addition to the Mozilla roots.
+            #[must_use]
+            pub fn with_extra_roots(self, roots: $crate::CaBundle) -> Self {
+                self.map_common(|common| common.with_extra_roots(roots))
+            }
+
+            /// `TIMEOUT`.
+            pub fn timeout(&self) -> ::std::time::Duration {
+                self.common.timeout()
+            }
+
+            /// `*_CACHE_TTL`.
+            pub fn cache_ttl(&self) -> ::std::time::Duration {
+                self.common.cache_ttl()
+            }
+
+            /// `*_NEGATIVE_CACHE_TTL`.
+            pub fn negative_cache_ttl(&self) -> ::std::time::Duration {
+                self.common.negative_cache_ttl()
+            }
+
+            /// The most answers the cache holds.
+            pub fn cache_capacity(&self) -> u64 {
+                self.common.cache_capacity()
+            }
+
+            /// `*_MAX_RETRY_AFTER`.
+            pub fn max_retry_after(&self) -> ::std::time::Duration {
+                self.common.max_retry_after()
+            }
+
+            /// `*_CA_PATH`, read.
+            pub fn extra_roots(&self) -> &$crate::CaBundle {
+                self.common.extra_roots()
+            }
+        }
+    };
+}
+
+/// Gives a provider's configuration type, which keeps its [`SyncSettings`](crate::sync::SyncSettings)
+/// in a field named `sync`, `with_sync(…)` and `sync()`: the setter refuses an interval or
+/// maximum age that the declarations `$interval` and `$max_age` would, naming them. The
+/// configuration's error type must be [`ConfigProblems`].
+///
+/// ```
+/// use std::time::Duration;
+/// use posture_http::sync::{SyncSettings, interval_setting, max_age_setting};
+/// use posture_settings::Setting;
+///
+/// const INTERVAL: Setting = interval_setting("ACME_SYNC_INTERVAL");
+/// const MAX_AGE: Setting = max_age_setting("ACME_SYNC_MAX_AGE");
+///
+/// /// An Acme provider's settings.
+/// #[derive(Clone, Debug)]
+/// pub struct AcmeConfig {
+///     sync: SyncSettings,
+/// }
+/// posture_http::sync_settings_accessors!(AcmeConfig, INTERVAL, MAX_AGE);
+///
+/// let config = AcmeConfig { sync: SyncSettings::new(INTERVAL.name, MAX_AGE.name) };
+/// let hourly = SyncSettings::new("", "").every(Duration::from_secs(3600));
+/// let synced = config.clone().with_sync(hourly)?;
+/// assert_eq!(synced.sync().oldest(), Duration::from_secs(3 * 3600));
+/// let too_often = SyncSettings::new("", "").every(Duration::from_secs(10));
+/// let err = config.with_sync(too_often).unwrap_err();
+/// assert!(err.to_string().starts_with("ACME_SYNC_INTERVAL=\"10\" is invalid"));
+/// # Ok::<(), posture_settings::ConfigProblems>(())
+/// ```
+#[macro_export]
+macro_rules! sync_settings_accessors {
+    ($config:ty, $interval:expr, $max_age:expr) => {
+        impl $config {
+            /// Syncs the whole inventory on `sync`'s interval and answers from it (see
+            /// [`posture_http::sync`]). Fails for an interval or maximum age the
+            /// `*_SYNC_INTERVAL` and `*_SYNC_MAX_AGE` variables would refuse.
+            pub fn with_sync(
+                mut self,
+                sync: $crate::sync::SyncSettings,
+            ) -> ::std::result::Result<Self, $crate::env::ConfigProblems> {
+                self.sync = sync
+                    .checked_as(&$interval, &$max_age)
+                    .map_err($crate::env::ConfigProblems::one)?;
+                Ok(self)
+            }
+
+            /// The inventory sync settings (`*_SYNC_INTERVAL`, `*_SYNC_MAX_AGE`).
+            pub fn sync(&self) -> &$crate::sync::SyncSettings {
+                &self.sync
+            }
+        }
+    };
 }

@@ -84,6 +84,96 @@ pub fn read_ca_bundle(reader: &mut Reader<'_>, setting: &Setting) -> Option<CaBu
 
 use crate::{BaseUrl, CaBundle, DEFAULT_MAX_RETRY_AFTER, MAX_RETRY_AFTER, Secret, redact_userinfo};
 
+/// A URL given in code (a builder's argument) for `setting`, with [`base_url`]'s rules and
+/// problems.
+///
+/// ```
+/// use posture_settings::Setting;
+/// const URL: Setting = Setting::url("ACME_API_URL", "the Acme API URL");
+/// let mut problems = Vec::new();
+/// assert!(posture_http::env::given_url(&URL, "https://acme.example", &mut problems).is_some());
+/// assert!(posture_http::env::given_url(&URL, "ftp://acme.example", &mut problems).is_none());
+/// assert_eq!(problems[0].variable, "ACME_API_URL");
+/// ```
+pub fn given_url(
+    setting: &Setting,
+    text: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<BaseUrl> {
+    base_url(
+        Some(text.to_owned()),
+        setting.name,
+        &setting.expected(),
+        problems,
+    )
+}
+
+/// A requests-a-second limit read by the number declaration `setting` (its default when
+/// unset); a refused value is a problem kept in `reader`.
+///
+/// ```
+/// use posture_settings::{Reader, Setting};
+/// const RATE: Setting = Setting::number("ACME_RATE", 20, 1, 50, "requests a second", "limit");
+/// let get = |_: &str| Some("8".to_owned());
+/// let mut reader = Reader::new(&get);
+/// assert_eq!(posture_http::env::read_rate(&mut reader, &RATE).map(|n| n.get()), Some(8));
+/// ```
+pub fn read_rate(reader: &mut Reader<'_>, setting: &Setting) -> Option<std::num::NonZeroU32> {
+    reader
+        .number(setting)
+        .and_then(|n| u32::try_from(n).ok())
+        .and_then(std::num::NonZeroU32::new)
+}
+
+/// A requests-a-second limit given in code (a builder's argument) for the number `setting`:
+/// from 1 to its declared maximum, else the problem that says `expected`.
+///
+/// ```
+/// use posture_settings::Setting;
+/// const RATE: Setting = Setting::number("ACME_RATE", 50, 1, 50, "requests a second", "limit");
+/// assert_eq!(posture_http::env::given_rate(&RATE, 8, "1 to 50").unwrap().get(), 8);
+/// let err = posture_http::env::given_rate(&RATE, 51, "1 to 50").unwrap_err();
+/// assert_eq!(err.to_string(), "ACME_RATE=\"51\" is invalid: expected 1 to 50");
+/// ```
+pub fn given_rate(
+    setting: &Setting,
+    per_second: u32,
+    expected: &str,
+) -> Result<std::num::NonZeroU32, ConfigProblems> {
+    let within = setting.check(u64::from(per_second)).is_ok();
+    std::num::NonZeroU32::new(per_second)
+        .filter(|_| within)
+        .ok_or_else(|| {
+            ConfigProblems::one(ConfigProblem::invalid(
+                setting.name,
+                &per_second.to_string(),
+                expected,
+            ))
+        })
+}
+
+/// A secret given in code for `setting`; an empty one is the problem of an unset variable.
+///
+/// ```
+/// use posture_settings::Setting;
+/// const TOKEN: Setting = Setting::secret("ACME_TOKEN", "ACME_TOKEN_FILE", "the API token");
+/// let mut problems = Vec::new();
+/// assert_eq!(posture_http::env::given_secret(&TOKEN, "t0ken", &mut problems).expose(), "t0ken");
+/// posture_http::env::given_secret(&TOKEN, "", &mut problems);
+/// assert!(problems[0].to_string().starts_with("ACME_TOKEN is not set"));
+/// ```
+pub fn given_secret(
+    setting: &Setting,
+    value: impl Into<String>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Secret {
+    let secret = Secret::new(value);
+    if secret.is_empty() {
+        problems.push(ConfigProblem::missing(setting.name, setting.expected()));
+    }
+    secret
+}
+
 /// A variable's value, trimmed; `None` when unset or empty.
 pub fn value(get: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     get(name)

@@ -103,7 +103,10 @@ pub use client::{
     CaBundle, CaBundleError, ClientError, ClientOptions, error_chain,
     install_ring_as_process_default, tls_config,
 };
-pub use common::{CommonNames, CommonSettings, decision_counters, read_base_url};
+pub use common::{
+    CommonNames, CommonSettings, MAX_CACHE_TTL_SECS, cache_ttl_setting, decision_counters,
+    max_retry_after_setting, negative_cache_ttl_setting, read_base_url,
+};
 pub use counters::{cache_counters, lookup_counters, token_counters};
 pub use front::{Front, allow, checked_serial, debug_provider};
 pub use guid::{colon_hex, guid_v4};

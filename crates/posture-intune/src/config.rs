@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::sync::SyncSettings;
-use posture_http::{BaseUrl, CaBundle, Secret};
+use posture_http::{BaseUrl, CommonSettings, Secret};
 use posture_settings::Reader;
 
 use crate::credential::{AssertionAlgorithm, ClientCertificate, ClientCertificateError};
@@ -31,9 +31,6 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
 
 /// How long the Entra ID object ID of a device is kept (it never changes for a device).
 pub const ENTRA_OBJECT_CACHE_TTL: Duration = Duration::from_secs(3600);
-
-const MAX_TIMEOUT_SECS: u64 = 60;
-pub(crate) const MAX_TTL_SECS: u64 = 86_400;
 
 /// A `complianceState` of an Intune managed device (Microsoft Graph v1.0 enum).
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -284,13 +281,8 @@ pub struct IntuneConfig {
     allowed_agents: Vec<ManagementAgent>,
     group_id: Option<String>,
     enrich: bool,
-    timeout: Duration,
-    cache_ttl: Duration,
-    negative_cache_ttl: Duration,
-    cache_capacity: u64,
-    extra_roots: CaBundle,
+    common: CommonSettings,
     token_renewal_margin: Duration,
-    max_retry_after: Duration,
     sync: SyncSettings,
 }
 
@@ -372,13 +364,8 @@ impl IntuneConfig {
             allowed_agents: ManagementAgent::MDM_MANAGED.to_vec(),
             group_id: None,
             enrich: true,
-            timeout: DEFAULT_TIMEOUT,
-            cache_ttl: DEFAULT_CACHE_TTL,
-            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-            cache_capacity: 10_000,
-            extra_roots: CaBundle::empty(),
+            common: CommonSettings::defaults(kind::COMMON),
             token_renewal_margin: Duration::from_secs(300),
-            max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
             sync: SyncSettings::new("INTUNE_SYNC_INTERVAL", "INTUNE_SYNC_MAX_AGE"),
         }
     }
@@ -468,23 +455,17 @@ impl IntuneConfig {
         let mut reader = Reader::new(&get);
         reader.problems_from(problems);
         let enrich = reader.flag(&kind::INTUNE_ENRICH);
-        let timeout = reader.seconds(&env::TIMEOUT);
-        let cache_ttl = reader.seconds(&kind::INTUNE_CACHE_TTL);
-        let negative_cache_ttl = reader.seconds(&kind::INTUNE_NEGATIVE_CACHE_TTL);
-        let max_retry_after = reader.seconds(&kind::INTUNE_MAX_RETRY_AFTER);
-        let extra_roots = env::read_ca_bundle(&mut reader, &kind::INTUNE_CA_PATH);
+        let common = CommonSettings::read(&mut reader, kind::COMMON);
         let sync = SyncSettings::read(
             &mut reader,
             &kind::INTUNE_SYNC_INTERVAL,
             &kind::INTUNE_SYNC_MAX_AGE,
         );
-        let problems = reader.take_problems();
-
+        reader.finish()?;
         match (
             (tenant_id, client_id, credential, authority_url, graph_url),
             (scope, allowed_states, allowed_agents, group_id),
-            (enrich, timeout, cache_ttl, negative_cache_ttl, extra_roots),
-            max_retry_after,
+            (enrich, common),
         ) {
             (
                 (
@@ -495,29 +476,18 @@ impl IntuneConfig {
                     Some(graph_url),
                 ),
                 (Some(scope), Some(allowed_states), Some(allowed_agents), Some(group_id)),
-                (
-                    Some(enrich),
-                    Some(timeout),
-                    Some(cache_ttl),
-                    Some(negative_cache_ttl),
-                    Some(extra_roots),
-                ),
-                Some(max_retry_after),
-            ) if problems.is_empty() => Ok(Self {
+                (Some(enrich), Some(common)),
+            ) => Ok(Self {
                 scope,
                 allowed_states,
                 allowed_agents,
                 group_id,
                 enrich,
-                timeout,
-                cache_ttl,
-                negative_cache_ttl,
-                extra_roots,
-                max_retry_after,
+                common,
                 sync,
                 ..Self::with_defaults(tenant_id, client_id, credential, authority_url, graph_url)
             }),
-            _ => Err(ConfigProblems::new(problems)),
+            _ => Err(ConfigProblems::new(Vec::new())),
         }
     }
 
@@ -609,73 +579,6 @@ impl IntuneConfig {
         self
     }
 
-    /// Sets how long one lookup may take, all Graph calls included. Fails for zero.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, IntuneConfigError> {
-        if timeout.is_zero() {
-            return Err(ConfigProblems::one(ConfigProblem::invalid(
-                "TIMEOUT",
-                "0",
-                format!("a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}"),
-            )));
-        }
-        self.timeout = timeout;
-        Ok(self)
-    }
-
-    /// Sets the longest `Retry-After` honoured (`INTUNE_MAX_RETRY_AFTER`): when Graph asks
-    /// for a longer wait, one request probes after this long. Fails outside 1 s–1 h.
-    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, IntuneConfigError> {
-        self.max_retry_after = env::max_retry_after_in_range(delay, "INTUNE_MAX_RETRY_AFTER")
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
-    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
-    /// `INTUNE_SYNC_INTERVAL` and `INTUNE_SYNC_MAX_AGE` would refuse.
-    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, IntuneConfigError> {
-        self.sync = sync
-            .checked_as(
-                &crate::kind::INTUNE_SYNC_INTERVAL,
-                &crate::kind::INTUNE_SYNC_MAX_AGE,
-            )
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// The inventory sync settings.
-    pub fn sync(&self) -> &SyncSettings {
-        &self.sync
-    }
-
-    /// Sets how long allowed answers are reused; zero disables.
-    #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how long denies are reused; zero disables.
-    #[must_use]
-    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how many answers the cache holds at most.
-    #[must_use]
-    pub fn with_cache_capacity(mut self, entries: u64) -> Self {
-        self.cache_capacity = entries;
-        self
-    }
-
-    /// Trusts these CA certificates in addition to the Mozilla roots.
-    #[must_use]
-    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
-        self.extra_roots = roots;
-        self
-    }
-
     /// Sets how long before expiry a token is renewed (halved for short-lived tokens).
     #[must_use]
     pub fn with_token_renewal_margin(mut self, margin: Duration) -> Self {
@@ -760,41 +663,18 @@ impl IntuneConfig {
         self.enrich
     }
 
-    /// `TIMEOUT`.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// `INTUNE_CACHE_TTL`.
-    pub fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    /// `INTUNE_NEGATIVE_CACHE_TTL`.
-    pub fn negative_cache_ttl(&self) -> Duration {
-        self.negative_cache_ttl
-    }
-
-    /// `INTUNE_MAX_RETRY_AFTER`.
-    pub fn max_retry_after(&self) -> Duration {
-        self.max_retry_after
-    }
-
-    /// The most answers the cache holds.
-    pub fn cache_capacity(&self) -> u64 {
-        self.cache_capacity
-    }
-
-    /// `INTUNE_CA_PATH`, read.
-    pub fn extra_roots(&self) -> &CaBundle {
-        &self.extra_roots
-    }
-
     /// How long before expiry a token is renewed.
     pub fn token_renewal_margin(&self) -> Duration {
         self.token_renewal_margin
     }
 }
+
+posture_http::common_settings_accessors!(IntuneConfig, setters);
+posture_http::sync_settings_accessors!(
+    IntuneConfig,
+    kind::INTUNE_SYNC_INTERVAL,
+    kind::INTUNE_SYNC_MAX_AGE
+);
 
 fn parse_url(variable: &str, text: &str) -> Result<BaseUrl, IntuneConfigError> {
     let mut problems = Vec::new();
@@ -1064,7 +944,7 @@ fn enum_list<T: Copy + PartialEq + FromStr>(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
 
@@ -1073,33 +953,14 @@ mod tests {
         ("INTUNE_CLIENT_ID", "6731de76-14a6-49ae-97bc-6eba6914391e"),
         ("INTUNE_CLIENT_SECRET", "top-secret-value"),
     ];
-
-    fn env(pairs: &[(&str, &str)]) -> Result<IntuneConfig, IntuneConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        IntuneConfig::from_env(|name| map.get(name).cloned())
-    }
-
-    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        let mut pairs = MINIMAL.to_vec();
-        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        pairs.extend_from_slice(extra);
-        pairs
-    }
-
-    fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let err = env(pairs).unwrap_err();
-        assert_eq!(err.problems().len(), 1, "{err}");
-        let text = err.to_string();
-        assert!(!text.contains("top-secret-value"), "{text}");
-        text
-    }
+    const CASES: EnvCases<'static, IntuneConfig> =
+        EnvCases::new(&MINIMAL, "top-secret-value", |get| {
+            IntuneConfig::from_env(get)
+        });
 
     #[test]
     fn defaults() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert_eq!(config.authority_url().as_str(), DEFAULT_AUTHORITY_URL);
         assert_eq!(config.graph_url().as_str(), DEFAULT_GRAPH_URL);
         assert_eq!(config.scope(), "https://graph.microsoft.com/.default");
@@ -1142,15 +1003,16 @@ mod tests {
                 "https://graph.microsoft.com/.default",
             ),
         ] {
-            let config = env(&with(&[("INTUNE_GRAPH_URL", graph)])).unwrap();
+            let config = CASES.env_with(&[("INTUNE_GRAPH_URL", graph)]).unwrap();
             assert_eq!(config.scope(), scope, "{graph}");
             assert!(!config.scope_is_set());
         }
-        let config = env(&with(&[
-            ("INTUNE_GRAPH_URL", "https://graph-proxy.example.com"),
-            ("INTUNE_SCOPE", " https://graph.microsoft.us/.default "),
-        ]))
-        .unwrap();
+        let config = CASES
+            .env_with(&[
+                ("INTUNE_GRAPH_URL", "https://graph-proxy.example.com"),
+                ("INTUNE_SCOPE", " https://graph.microsoft.us/.default "),
+            ])
+            .unwrap();
         assert_eq!(config.scope(), "https://graph.microsoft.us/.default");
         assert!(config.scope_is_set());
         let set = IntuneConfig::new(MINIMAL[0].1, MINIMAL[1].1, "s")
@@ -1165,7 +1027,7 @@ mod tests {
             "/.default",
             "https://graph.microsoft.com/User.Read",
         ] {
-            let text = only_problem(&with(&[("INTUNE_SCOPE", bad)]));
+            let text = CASES.only_problem(&CASES.with(&[("INTUNE_SCOPE", bad)]));
             assert!(
                 text.starts_with(&format!("INTUNE_SCOPE={bad:?} is invalid: expected the resource of Microsoft Graph followed by /.default")),
                 "{text}"
@@ -1175,17 +1037,15 @@ mod tests {
 
     #[test]
     fn urls_with_a_path_are_refused() {
-        let text = only_problem(&with(&[(
-            "INTUNE_GRAPH_URL",
-            "https://graph.microsoft.com/v1.0",
-        )]));
+        let text = CASES
+            .only_problem(&CASES.with(&[("INTUNE_GRAPH_URL", "https://graph.microsoft.com/v1.0")]));
         assert_eq!(
             text,
             "INTUNE_GRAPH_URL=\"https://graph.microsoft.com/v1.0\" is invalid: expected the Microsoft \
              Graph URL, such as https://graph.microsoft.com, without a path: leave /v1.0 out, the \
              client adds /v1.0 itself"
         );
-        let text = only_problem(&with(&[(
+        let text = CASES.only_problem(&CASES.with(&[(
             "INTUNE_AUTHORITY_URL",
             "https://login.microsoftonline.com/contoso.onmicrosoft.com/",
         )]));
@@ -1203,21 +1063,20 @@ mod tests {
 
     #[test]
     fn management_agents() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert_eq!(
             config.allowed_management_agents(),
             ManagementAgent::MDM_MANAGED
         );
-        let config = env(&with(&[(
-            "INTUNE_ALLOWED_MANAGEMENT_AGENTS",
-            "MDM, eas,mdm",
-        )]))
-        .unwrap();
+        let config = CASES
+            .env_with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", "MDM, eas,mdm")])
+            .unwrap();
         assert_eq!(
             config.allowed_management_agents(),
             [ManagementAgent::Mdm, ManagementAgent::Eas]
         );
-        let text = only_problem(&with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", "mdm,intune")]));
+        let text =
+            CASES.only_problem(&CASES.with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", "mdm,intune")]));
         assert!(
             text.starts_with(
                 "INTUNE_ALLOWED_MANAGEMENT_AGENTS=\"mdm,intune\" is invalid: expected a comma-separated list of eas, mdm, easMdm, intuneClient, easIntuneClient, configurationManagerClient, configurationManagerClientMdm, configurationManagerClientMdmEas, unknown, jamf, googleCloudDevicePolicyController, microsoft365ManagedMdm"
@@ -1225,7 +1084,7 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("(\"intune\" is not one)"), "{text}");
-        let text = only_problem(&with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", " , ")]));
+        let text = CASES.only_problem(&CASES.with(&[("INTUNE_ALLOWED_MANAGEMENT_AGENTS", " , ")]));
         assert!(text.contains("at least one management agent"), "{text}");
         for agent in ManagementAgent::ALL {
             assert_eq!(agent.as_str().parse(), Ok(agent));
@@ -1234,13 +1093,14 @@ mod tests {
 
     #[test]
     fn national_clouds_and_fakes_derive_the_scope() {
-        let config = env(&with(&[
-            ("INTUNE_AUTHORITY_URL", "https://login.microsoftonline.us/"),
-            ("INTUNE_GRAPH_URL", "https://graph.microsoft.us"),
-            ("INTUNE_TENANT_ID", "Contoso.onmicrosoft.us"),
-            ("INTUNE_GROUP_ID", "C5A6B9A1-7F3E-4A55-9C1E-2F0F3A1D9E01"),
-        ]))
-        .unwrap();
+        let config = CASES
+            .env_with(&[
+                ("INTUNE_AUTHORITY_URL", "https://login.microsoftonline.us/"),
+                ("INTUNE_GRAPH_URL", "https://graph.microsoft.us"),
+                ("INTUNE_TENANT_ID", "Contoso.onmicrosoft.us"),
+                ("INTUNE_GROUP_ID", "C5A6B9A1-7F3E-4A55-9C1E-2F0F3A1D9E01"),
+            ])
+            .unwrap();
         assert_eq!(config.scope(), "https://graph.microsoft.us/.default");
         assert_eq!(config.tenant_id(), "contoso.onmicrosoft.us");
         assert_eq!(
@@ -1253,25 +1113,24 @@ mod tests {
 
     #[test]
     fn compliance_states() {
-        let config = env(&with(&[(
-            "INTUNE_ALLOWED_COMPLIANCE_STATES",
-            "Compliant, ingraceperiod,compliant",
-        )]))
-        .unwrap();
+        let config = CASES
+            .env_with(&[(
+                "INTUNE_ALLOWED_COMPLIANCE_STATES",
+                "Compliant, ingraceperiod,compliant",
+            )])
+            .unwrap();
         assert_eq!(
             config.allowed_states(),
             [ComplianceState::Compliant, ComplianceState::InGracePeriod]
         );
-        let text = only_problem(&with(&[(
-            "INTUNE_ALLOWED_COMPLIANCE_STATES",
-            "compliant,ok",
-        )]));
+        let text = CASES
+            .only_problem(&CASES.with(&[("INTUNE_ALLOWED_COMPLIANCE_STATES", "compliant,ok")]));
         assert!(
             text.starts_with("INTUNE_ALLOWED_COMPLIANCE_STATES=\"compliant,ok\" is invalid: expected a comma-separated list"),
             "{text}"
         );
         assert!(text.contains("\"ok\" is not one"), "{text}");
-        let text = only_problem(&with(&[("INTUNE_ALLOWED_COMPLIANCE_STATES", ",")]));
+        let text = CASES.only_problem(&CASES.with(&[("INTUNE_ALLOWED_COMPLIANCE_STATES", ",")]));
         assert!(text.contains("at least one compliance state"), "{text}");
     }
 
@@ -1279,48 +1138,48 @@ mod tests {
     fn every_variable_names_itself() {
         for (pairs, start) in [
             (
-                with(&[("INTUNE_TENANT_ID", "common")]),
+                CASES.with(&[("INTUNE_TENANT_ID", "common")]),
                 "INTUNE_TENANT_ID=\"common\" is invalid",
             ),
             (
-                with(&[("INTUNE_TENANT_ID", "not a tenant")]),
+                CASES.with(&[("INTUNE_TENANT_ID", "not a tenant")]),
                 "INTUNE_TENANT_ID=\"not a tenant\" is invalid",
             ),
             (
-                with(&[("INTUNE_CLIENT_ID", "app")]),
+                CASES.with(&[("INTUNE_CLIENT_ID", "app")]),
                 "INTUNE_CLIENT_ID=\"app\" is invalid",
             ),
             (
-                with(&[("INTUNE_GROUP_ID", "Compliant Macs")]),
+                CASES.with(&[("INTUNE_GROUP_ID", "Compliant Macs")]),
                 "INTUNE_GROUP_ID=\"Compliant Macs\" is invalid: expected the object ID",
             ),
             (
-                with(&[("INTUNE_GRAPH_URL", "http://graph.microsoft.com")]),
+                CASES.with(&[("INTUNE_GRAPH_URL", "http://graph.microsoft.com")]),
                 "INTUNE_GRAPH_URL=\"http://graph.microsoft.com\" is invalid",
             ),
             (
-                with(&[("INTUNE_AUTHORITY_URL", "login")]),
+                CASES.with(&[("INTUNE_AUTHORITY_URL", "login")]),
                 "INTUNE_AUTHORITY_URL=\"login\" is invalid",
             ),
             (
-                with(&[("INTUNE_CACHE_TTL", "-1")]),
+                CASES.with(&[("INTUNE_CACHE_TTL", "-1")]),
                 "INTUNE_CACHE_TTL=\"-1\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
             ),
             (
-                with(&[("INTUNE_NEGATIVE_CACHE_TTL", "x")]),
+                CASES.with(&[("INTUNE_NEGATIVE_CACHE_TTL", "x")]),
                 "INTUNE_NEGATIVE_CACHE_TTL=\"x\" is invalid",
             ),
-            (with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
+            (CASES.with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
             (
-                with(&[("INTUNE_MAX_RETRY_AFTER", "3601")]),
+                CASES.with(&[("INTUNE_MAX_RETRY_AFTER", "3601")]),
                 "INTUNE_MAX_RETRY_AFTER=\"3601\" is invalid: expected a whole number of seconds from 1 to 3600",
             ),
             (
-                with(&[("INTUNE_ENRICH", "yes")]),
+                CASES.with(&[("INTUNE_ENRICH", "yes")]),
                 "INTUNE_ENRICH=\"yes\" is invalid: expected 0 or 1",
             ),
             (
-                with(&[("INTUNE_CA_PATH", "/nonexistent/ca.pem")]),
+                CASES.with(&[("INTUNE_CA_PATH", "/nonexistent/ca.pem")]),
                 "INTUNE_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
             ),
             (vec![MINIMAL[1], MINIMAL[2]], "INTUNE_TENANT_ID is not set"),
@@ -1330,11 +1189,11 @@ mod tests {
                 "INTUNE_CLIENT_SECRET is not set: expected a client secret of the app registration (or INTUNE_CLIENT_SECRET_FILE, or a certificate: INTUNE_CLIENT_CERT_PATH and INTUNE_CLIENT_KEY_PATH)",
             ),
             (
-                with(&[("INTUNE_CLIENT_ASSERTION_ALG", "PS256")]),
+                CASES.with(&[("INTUNE_CLIENT_ASSERTION_ALG", "PS256")]),
                 "INTUNE_CLIENT_ASSERTION_ALG=\"PS256\" is invalid: expected no value with a client secret",
             ),
             (
-                with(&[
+                CASES.with(&[
                     ("INTUNE_CLIENT_CERT_PATH", "/etc/intune.crt"),
                     ("INTUNE_CLIENT_KEY_PATH", "/etc/intune.key"),
                 ]),
@@ -1366,14 +1225,14 @@ mod tests {
                 "INTUNE_CLIENT_CERT_PATH=\"/nonexistent.crt\" is invalid: expected a PEM file holding the certificate registered on the app registration (Certificates & secrets), valid now (cannot read the certificate:",
             ),
         ] {
-            let text = only_problem(&pairs);
+            let text = CASES.only_problem(&pairs);
             assert!(text.starts_with(start), "{text}");
         }
     }
 
     #[test]
     fn reports_every_problem() {
-        let err = env(&[("TIMEOUT", "x")]).unwrap_err();
+        let err = CASES.env(&[("TIMEOUT", "x")]).unwrap_err();
         let variables: Vec<_> = err.problems().iter().map(|p| p.variable.as_str()).collect();
         assert_eq!(
             variables,
@@ -1388,8 +1247,13 @@ mod tests {
 
     #[test]
     fn enrichment_is_a_switch() {
-        assert!(!env(&with(&[("INTUNE_ENRICH", "0")])).unwrap().enrich());
-        assert!(env(&with(&[("INTUNE_ENRICH", "true")])).unwrap().enrich());
+        assert!(!CASES.env_with(&[("INTUNE_ENRICH", "0")]).unwrap().enrich());
+        assert!(
+            CASES
+                .env_with(&[("INTUNE_ENRICH", "true")])
+                .unwrap()
+                .enrich()
+        );
     }
 
     #[test]

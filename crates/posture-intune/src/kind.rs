@@ -4,13 +4,12 @@ use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::sync;
-use posture_http::{DEFAULT_MAX_RETRY_AFTER, colon_hex};
+use posture_http::{
+    CommonNames, cache_ttl_setting, colon_hex, max_retry_after_setting, negative_cache_ttl_setting,
+};
 use posture_settings::{ConfigProblems, Setting};
 
-use crate::config::{
-    DEFAULT_AUTHORITY_URL, DEFAULT_CACHE_TTL, DEFAULT_GRAPH_URL, DEFAULT_NEGATIVE_CACHE_TTL,
-    MAX_TTL_SECS,
-};
+use crate::config::{DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL};
 use crate::{IntuneConfig, IntuneProvider};
 
 /// `PROVIDER=intune`, for a server's list of providers: reads [`SETTINGS`] with
@@ -18,25 +17,14 @@ use crate::{IntuneConfig, IntuneProvider};
 pub static KIND: Kind<IntuneConfig> =
     Kind::new("intune", SETTINGS, |get| IntuneConfig::from_env(get));
 
-pub(crate) const INTUNE_CACHE_TTL: Setting = Setting::seconds(
-    "INTUNE_CACHE_TTL",
-    DEFAULT_CACHE_TTL.as_secs(),
-    0,
-    MAX_TTL_SECS,
-    "how long a decision is cached",
-);
-pub(crate) const INTUNE_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
+pub(crate) const INTUNE_CACHE_TTL: Setting =
+    cache_ttl_setting("INTUNE_CACHE_TTL", "how long a decision is cached");
+pub(crate) const INTUNE_NEGATIVE_CACHE_TTL: Setting = negative_cache_ttl_setting(
     "INTUNE_NEGATIVE_CACHE_TTL",
-    DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
-    0,
-    MAX_TTL_SECS,
     "how long a device-not-found answer is cached",
 );
-pub(crate) const INTUNE_MAX_RETRY_AFTER: Setting = Setting::seconds(
+pub(crate) const INTUNE_MAX_RETRY_AFTER: Setting = max_retry_after_setting(
     "INTUNE_MAX_RETRY_AFTER",
-    DEFAULT_MAX_RETRY_AFTER.as_secs(),
-    1,
-    3600,
     "the longest Retry-After from Graph that is honoured",
 );
 
@@ -48,6 +36,13 @@ pub(crate) const INTUNE_ENRICH: Setting = Setting::flag(
 pub(crate) const INTUNE_CA_PATH: Setting = Setting::path(
     "INTUNE_CA_PATH",
     "extra PEM CA certificates (for a proxy or a test server)",
+);
+/// The settings every HTTP provider shares, under Intune's names.
+pub(crate) const COMMON: CommonNames = CommonNames::of(
+    &INTUNE_CACHE_TTL,
+    &INTUNE_NEGATIVE_CACHE_TTL,
+    &INTUNE_MAX_RETRY_AFTER,
+    &INTUNE_CA_PATH,
 );
 
 pub(crate) const INTUNE_SYNC_INTERVAL: Setting =
@@ -173,15 +168,7 @@ impl IntuneConfig {
     /// configuration built in code meets the bounds a variable would, with the same problem
     /// messages. [`IntuneProvider::new`] runs it.
     pub fn check_bounds(&self) -> Result<(), ConfigProblems> {
-        ConfigProblems::from_checks([
-            INTUNE_CACHE_TTL.check_duration(self.cache_ttl()).map(drop),
-            INTUNE_NEGATIVE_CACHE_TTL
-                .check_duration(self.negative_cache_ttl())
-                .map(drop),
-            INTUNE_MAX_RETRY_AFTER
-                .check_duration(self.max_retry_after())
-                .map(drop),
-        ])
+        self.common().check_bounds([])
     }
 }
 

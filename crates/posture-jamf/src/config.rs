@@ -3,9 +3,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use posture_core::DeviceMode;
-use posture_http::env;
+use posture_http::env::{self, ConfigProblems};
 use posture_http::sync::SyncSettings;
-use posture_http::{BaseUrl, CaBundle, Secret};
+use posture_http::{BaseUrl, CommonSettings, Secret};
 use posture_settings::Reader;
 
 use crate::kind;
@@ -27,18 +27,12 @@ pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
 /// How long department names (Jamf Pro API) are kept: 1 hour.
 pub const DEPARTMENT_CACHE_TTL: Duration = Duration::from_secs(3600);
 
-/// The largest accepted `TIMEOUT`, in seconds.
-const MAX_TIMEOUT_SECS: u64 = 60;
-
 /// The default `JAMF_MAX_CONNECTIONS`: Jamf's scalability guide asks API clients for no more
 /// than 5 concurrent connections, and Jamf sends no 429 or `Retry-After` to enforce it.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 5;
 
 /// The largest accepted `JAMF_MAX_CONNECTIONS`.
 pub(crate) const MAX_MAX_CONNECTIONS: u64 = 50;
-
-/// The largest accepted cache TTL, in seconds (one day).
-pub(crate) const MAX_TTL_SECS: u64 = 86_400;
 
 /// Which of Jamf's two APIs answers lookups.
 ///
@@ -152,15 +146,10 @@ pub struct JamfConfig {
     computer_group: Option<String>,
     device_enrich: bool,
     computer_enrich: bool,
-    timeout: Duration,
-    cache_ttl: Duration,
-    negative_cache_ttl: Duration,
-    cache_capacity: u64,
+    common: CommonSettings,
     default_mode: DeviceMode,
-    extra_roots: CaBundle,
     token_renewal_margin: Duration,
     max_connections: usize,
-    max_retry_after: Duration,
     sync: SyncSettings,
 }
 
@@ -180,36 +169,7 @@ pub use posture_http::env::ConfigProblem;
 /// assert!(err.to_string().lines().any(|line| line.starts_with("TIMEOUT=\"soon\" is invalid")));
 /// assert!(err.problems().iter().any(|p| p.variable == "JAMF_CLIENT_ID"));
 /// ```
-#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub struct JamfConfigError {
-    problems: Vec<ConfigProblem>,
-}
-
-impl JamfConfigError {
-    /// The problems, in the order the variables are documented.
-    pub fn problems(&self) -> &[ConfigProblem] {
-        &self.problems
-    }
-
-    fn one(problem: ConfigProblem) -> Self {
-        Self {
-            problems: vec![problem],
-        }
-    }
-}
-
-impl fmt::Display for JamfConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.problems.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{problem}")?;
-        }
-        Ok(())
-    }
-}
+pub type JamfConfigError = ConfigProblems;
 
 impl JamfConfig {
     /// Settings with the required values and every default:
@@ -225,7 +185,7 @@ impl JamfConfig {
         client_secret: impl Into<String>,
     ) -> Result<Self, JamfConfigError> {
         let base_url = BaseUrl::parse(base_url).map_err(|err| {
-            JamfConfigError::one(ConfigProblem::invalid(
+            ConfigProblems::one(ConfigProblem::invalid(
                 "JAMF_BASE_URL",
                 base_url,
                 format!("{} ({err})", kind::JAMF_BASE_URL.doc),
@@ -233,14 +193,14 @@ impl JamfConfig {
         })?;
         let client_id = client_id.into();
         if client_id.trim().is_empty() {
-            return Err(JamfConfigError::one(ConfigProblem::missing(
+            return Err(ConfigProblems::one(ConfigProblem::missing(
                 "JAMF_CLIENT_ID",
                 "the client ID of a Jamf Pro API client",
             )));
         }
         let client_secret = Secret::new(client_secret);
         if client_secret.is_empty() {
-            return Err(JamfConfigError::one(ConfigProblem::missing(
+            return Err(ConfigProblems::one(ConfigProblem::missing(
                 "JAMF_CLIENT_SECRET",
                 "the client secret of the Jamf Pro API client",
             )));
@@ -254,15 +214,10 @@ impl JamfConfig {
             computer_group: None,
             device_enrich: false,
             computer_enrich: false,
-            timeout: DEFAULT_TIMEOUT,
-            cache_ttl: DEFAULT_CACHE_TTL,
-            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-            cache_capacity: 10_000,
+            common: CommonSettings::defaults(kind::COMMON),
             default_mode: DeviceMode::MobileDevice,
-            extra_roots: CaBundle::empty(),
             token_renewal_margin: Duration::from_secs(30),
             max_connections: DEFAULT_MAX_CONNECTIONS,
-            max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
             sync: SyncSettings::new("JAMF_SYNC_INTERVAL", "JAMF_SYNC_MAX_AGE"),
         })
     }
@@ -321,55 +276,32 @@ impl JamfConfig {
         let computer_group = reader.text(&kind::JAMF_COMPUTER_GROUP).flatten();
         let device_enrich = reader.flag(&kind::JAMF_DEVICE_ENRICH);
         let computer_enrich = reader.flag(&kind::JAMF_COMPUTER_ENRICH);
-        let timeout = reader.seconds(&env::TIMEOUT);
+        let common = CommonSettings::read(&mut reader, kind::COMMON);
         let api = reader
             .choice(&kind::JAMF_API)
             .and_then(|text| text.parse::<JamfApi>().ok());
-        let max_connections = reader.number(&kind::JAMF_MAX_CONNECTIONS);
-        let max_retry_after = reader.seconds(&kind::JAMF_MAX_RETRY_AFTER);
-        let cache_ttl = reader.seconds(&kind::JAMF_CACHE_TTL);
-        let negative_cache_ttl = reader.seconds(&kind::JAMF_NEGATIVE_CACHE_TTL);
+        let max_connections = reader
+            .number(&kind::JAMF_MAX_CONNECTIONS)
+            .and_then(|n| usize::try_from(n).ok());
         let default_mode = reader
             .choice(&kind::JAMF_DEFAULT_MODE)
             .and_then(|text| text.parse::<DeviceMode>().ok());
-        let extra_roots = env::read_ca_bundle(&mut reader, &kind::JAMF_CA_PATH);
         let sync = SyncSettings::read(
             &mut reader,
             &kind::JAMF_SYNC_INTERVAL,
             &kind::JAMF_SYNC_MAX_AGE,
         );
-        let problems = reader.take_problems();
-
+        reader.finish()?;
         match (
-            base_url,
-            client_id,
-            client_secret,
-            device_enrich,
-            computer_enrich,
-            timeout,
-            api,
-            cache_ttl,
-            negative_cache_ttl,
-            default_mode,
-            extra_roots,
-            max_connections,
-            max_retry_after,
+            (base_url, client_id, client_secret),
+            (device_enrich, computer_enrich, common),
+            (api, default_mode, max_connections),
         ) {
             (
-                Some(base_url),
-                Some(client_id),
-                Some(client_secret),
-                Some(device_enrich),
-                Some(computer_enrich),
-                Some(timeout),
-                Some(api),
-                Some(cache_ttl),
-                Some(negative_cache_ttl),
-                Some(default_mode),
-                Some(extra_roots),
-                Some(max_connections),
-                Some(max_retry_after),
-            ) if problems.is_empty() => Ok(Self {
+                (Some(base_url), Some(client_id), Some(client_secret)),
+                (Some(device_enrich), Some(computer_enrich), Some(common)),
+                (Some(api), Some(default_mode), Some(max_connections)),
+            ) => Ok(Self {
                 base_url,
                 client_id,
                 client_secret,
@@ -378,19 +310,13 @@ impl JamfConfig {
                 computer_group,
                 device_enrich,
                 computer_enrich,
-                timeout,
-                cache_ttl,
-                negative_cache_ttl,
-                cache_capacity: 10_000,
+                common,
                 default_mode,
-                extra_roots,
                 token_renewal_margin: Duration::from_secs(30),
-                max_connections: usize::try_from(max_connections)
-                    .unwrap_or(DEFAULT_MAX_CONNECTIONS),
-                max_retry_after,
+                max_connections,
                 sync,
             }),
-            _ => Err(JamfConfigError { problems }),
+            _ => Err(ConfigProblems::new(Vec::new())),
         }
     }
 
@@ -409,32 +335,6 @@ impl JamfConfig {
             .map_err(JamfConfigError::one)?;
         self.max_connections = connections;
         Ok(self)
-    }
-
-    /// Sets the longest `Retry-After` honoured (`JAMF_MAX_RETRY_AFTER`): when Jamf asks for
-    /// a longer wait, one request probes after this long. Fails outside 1 s–1 h.
-    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, JamfConfigError> {
-        self.max_retry_after = env::max_retry_after_in_range(delay, "JAMF_MAX_RETRY_AFTER")
-            .map_err(JamfConfigError::one)?;
-        Ok(self)
-    }
-
-    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
-    /// [`posture_http::sync`] and the crate documentation). Fails for an interval or maximum
-    /// age the variables `JAMF_SYNC_INTERVAL` and `JAMF_SYNC_MAX_AGE` would refuse.
-    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, JamfConfigError> {
-        self.sync = sync
-            .checked_as(
-                &crate::kind::JAMF_SYNC_INTERVAL,
-                &crate::kind::JAMF_SYNC_MAX_AGE,
-            )
-            .map_err(JamfConfigError::one)?;
-        Ok(self)
-    }
-
-    /// The inventory sync settings (`JAMF_SYNC_INTERVAL`, `JAMF_SYNC_MAX_AGE`).
-    pub fn sync(&self) -> &SyncSettings {
-        &self.sync
     }
 
     /// Requires mobile devices to be members of this group (exact name, as Jamf shows it).
@@ -465,40 +365,6 @@ impl JamfConfig {
         self
     }
 
-    /// Sets how long one lookup may take, all Jamf calls included. Fails for zero.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, JamfConfigError> {
-        if timeout.is_zero() {
-            return Err(JamfConfigError::one(ConfigProblem::invalid(
-                "TIMEOUT",
-                "0",
-                format!("a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}"),
-            )));
-        }
-        self.timeout = timeout;
-        Ok(self)
-    }
-
-    /// Sets how long allowed answers are reused; zero disables.
-    #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how long denies are reused; zero disables.
-    #[must_use]
-    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how many answers the cache holds at most.
-    #[must_use]
-    pub fn with_cache_capacity(mut self, entries: u64) -> Self {
-        self.cache_capacity = entries;
-        self
-    }
-
     /// Sets the mode used when a request names none. [`DeviceMode::Unspecified`] means the
     /// Go default, [`DeviceMode::MobileDevice`].
     #[must_use]
@@ -507,13 +373,6 @@ impl JamfConfig {
             DeviceMode::Unspecified => DeviceMode::MobileDevice,
             other => other,
         };
-        self
-    }
-
-    /// Trusts these CA certificates in addition to the Mozilla roots.
-    #[must_use]
-    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
-        self.extra_roots = roots;
         self
     }
 
@@ -549,11 +408,6 @@ impl JamfConfig {
         self.max_connections
     }
 
-    /// `JAMF_MAX_RETRY_AFTER`.
-    pub fn max_retry_after(&self) -> Duration {
-        self.max_retry_after
-    }
-
     /// `JAMF_DEVICE_GROUP`.
     pub fn device_group(&self) -> Option<&str> {
         self.device_group.as_deref()
@@ -574,11 +428,6 @@ impl JamfConfig {
         self.computer_enrich
     }
 
-    /// `TIMEOUT`.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// Whether `TIMEOUT` fits step-ca's budget ([`STEP_CA_ATTEMPT_BUDGET`]). When it doesn't,
     /// a slow Jamf makes step-ca give up before its retry; servers should warn.
     ///
@@ -592,7 +441,7 @@ impl JamfConfig {
     /// # Ok::<(), posture_jamf::JamfConfigError>(())
     /// ```
     pub fn timeout_fits_step_ca(&self) -> bool {
-        self.timeout <= STEP_CA_ATTEMPT_BUDGET
+        self.timeout() <= STEP_CA_ATTEMPT_BUDGET
     }
 
     /// A one-line warning for the server to log when `TIMEOUT` doesn't fit step-ca's budget.
@@ -601,35 +450,15 @@ impl JamfConfig {
             format!(
                 "TIMEOUT={} exceeds {} s: step-ca waits 10 s in all and retries once after 1 s, \
                  so a Jamf lookup that slow leaves no time for the retry",
-                self.timeout.as_secs(),
+                self.timeout().as_secs(),
                 STEP_CA_ATTEMPT_BUDGET.as_secs()
             )
         })
     }
 
-    /// `JAMF_CACHE_TTL`.
-    pub fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    /// `JAMF_NEGATIVE_CACHE_TTL`.
-    pub fn negative_cache_ttl(&self) -> Duration {
-        self.negative_cache_ttl
-    }
-
-    /// The most answers the cache holds.
-    pub fn cache_capacity(&self) -> u64 {
-        self.cache_capacity
-    }
-
     /// `JAMF_DEFAULT_MODE`: never [`DeviceMode::Unspecified`].
     pub fn default_mode(&self) -> DeviceMode {
         self.default_mode
-    }
-
-    /// `JAMF_CA_PATH`, read.
-    pub fn extra_roots(&self) -> &CaBundle {
-        &self.extra_roots
     }
 
     /// How long before expiry a token is renewed.
@@ -638,45 +467,38 @@ impl JamfConfig {
     }
 }
 
+posture_http::common_settings_accessors!(JamfConfig, setters);
+posture_http::sync_settings_accessors!(
+    JamfConfig,
+    kind::JAMF_SYNC_INTERVAL,
+    kind::JAMF_SYNC_MAX_AGE
+);
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Result<JamfConfig, JamfConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        JamfConfig::from_env(|name| map.get(name).cloned())
-    }
 
     const MINIMAL: [(&str, &str); 3] = [
         ("JAMF_BASE_URL", "https://example.jamfcloud.com"),
         ("JAMF_CLIENT_ID", "5b8e6f44-2a0e-4a4e-9a43-0f4c9f8c1a11"),
         ("JAMF_CLIENT_SECRET", "top-secret-value"),
     ];
-
-    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        let mut pairs = MINIMAL.to_vec();
-        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        pairs.extend_from_slice(extra);
-        pairs
-    }
+    const CASES: EnvCases<'static, JamfConfig> =
+        EnvCases::new(&MINIMAL, "top-secret-value", |get| {
+            JamfConfig::from_env(get)
+        });
 
     fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let err = env(pairs).unwrap_err();
-        assert_eq!(err.problems().len(), 1, "{err}");
-        let text = err.to_string();
+        let text = CASES.only_problem(pairs);
         assert!(!text.contains('\n'));
-        assert!(!text.contains("top-secret-value"), "{text}");
         text
     }
 
     #[test]
     fn defaults() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert_eq!(config.api(), JamfApi::Auto);
         assert_eq!(config.max_connections(), 5);
         assert_eq!(config.max_retry_after(), Duration::from_secs(60));
@@ -694,15 +516,16 @@ mod tests {
 
     #[test]
     fn go_env_file_values() {
-        let config = env(&with(&[
-            ("JAMF_BASE_URL", "https://example.jamfcloud.com/"),
-            ("JAMF_DEVICE_GROUP", "Compliant iPhones"),
-            ("JAMF_COMPUTER_GROUP", "Compliant Macs"),
-            ("JAMF_DEVICE_ENRICH", "0"),
-            ("JAMF_COMPUTER_ENRICH", "1"),
-            ("TIMEOUT", "10"),
-        ]))
-        .unwrap();
+        let config = CASES
+            .env_with(&[
+                ("JAMF_BASE_URL", "https://example.jamfcloud.com/"),
+                ("JAMF_DEVICE_GROUP", "Compliant iPhones"),
+                ("JAMF_COMPUTER_GROUP", "Compliant Macs"),
+                ("JAMF_DEVICE_ENRICH", "0"),
+                ("JAMF_COMPUTER_ENRICH", "1"),
+                ("TIMEOUT", "10"),
+            ])
+            .unwrap();
         assert_eq!(config.device_group(), Some("Compliant iPhones"));
         assert_eq!(config.computer_group(), Some("Compliant Macs"));
         assert!(!config.device_enrich());
@@ -733,15 +556,15 @@ mod tests {
             ("FALSE", false),
             ("False", false),
         ] {
-            let config = env(&with(&[("JAMF_COMPUTER_ENRICH", text)])).unwrap();
+            let config = CASES.env_with(&[("JAMF_COMPUTER_ENRICH", text)]).unwrap();
             assert_eq!(config.computer_enrich(), expected, "{text}");
         }
-        let text = only_problem(&with(&[("JAMF_DEVICE_ENRICH", "yes")]));
+        let text = only_problem(&CASES.with(&[("JAMF_DEVICE_ENRICH", "yes")]));
         assert_eq!(
             text,
             "JAMF_DEVICE_ENRICH=\"yes\" is invalid: expected 0 or 1 (or true/false)"
         );
-        let text = only_problem(&with(&[("JAMF_COMPUTER_ENRICH", "2")]));
+        let text = only_problem(&CASES.with(&[("JAMF_COMPUTER_ENRICH", "2")]));
         assert!(
             text.starts_with("JAMF_COMPUTER_ENRICH=\"2\" is invalid"),
             "{text}"
@@ -750,41 +573,41 @@ mod tests {
 
     #[test]
     fn every_variable_names_itself() {
-        let text = only_problem(&with(&[("JAMF_BASE_URL", "http://example.jamfcloud.com")]));
+        let text = only_problem(&CASES.with(&[("JAMF_BASE_URL", "http://example.jamfcloud.com")]));
         assert!(
             text.starts_with("JAMF_BASE_URL=\"http://example.jamfcloud.com\" is invalid: expected"),
             "{text}"
         );
         assert!(text.contains("only allowed for loopback"), "{text}");
-        let text = only_problem(&with(&[("JAMF_BASE_URL", "example.jamfcloud.com")]));
+        let text = only_problem(&CASES.with(&[("JAMF_BASE_URL", "example.jamfcloud.com")]));
         assert!(text.contains("not an absolute URL"), "{text}");
-        let text = only_problem(&with(&[("TIMEOUT", "0")]));
+        let text = only_problem(&CASES.with(&[("TIMEOUT", "0")]));
         assert_eq!(
             text,
             "TIMEOUT=\"0\" is invalid: expected a whole number of seconds from 1 to 60"
         );
-        let text = only_problem(&with(&[("TIMEOUT", "4s")]));
+        let text = only_problem(&CASES.with(&[("TIMEOUT", "4s")]));
         assert!(text.starts_with("TIMEOUT=\"4s\" is invalid"), "{text}");
-        let text = only_problem(&with(&[("JAMF_API", "v1")]));
+        let text = only_problem(&CASES.with(&[("JAMF_API", "v1")]));
         assert_eq!(
             text,
             "JAMF_API=\"v1\" is invalid: expected auto, classic or pro"
         );
         for api in ["auto", "Classic", "PRO"] {
-            let config = env(&with(&[("JAMF_API", api)])).unwrap();
+            let config = CASES.env_with(&[("JAMF_API", api)]).unwrap();
             assert_eq!(config.api().as_str(), api.to_ascii_lowercase());
         }
-        let text = only_problem(&with(&[("JAMF_MAX_CONNECTIONS", "0")]));
+        let text = only_problem(&CASES.with(&[("JAMF_MAX_CONNECTIONS", "0")]));
         assert!(
             text.starts_with("JAMF_MAX_CONNECTIONS=\"0\" is invalid: expected"),
             "{text}"
         );
-        let text = only_problem(&with(&[("JAMF_MAX_CONNECTIONS", "51")]));
+        let text = only_problem(&CASES.with(&[("JAMF_MAX_CONNECTIONS", "51")]));
         assert!(text.contains("50"), "{text}");
-        let config = env(&with(&[("JAMF_MAX_CONNECTIONS", "2")])).unwrap();
+        let config = CASES.env_with(&[("JAMF_MAX_CONNECTIONS", "2")]).unwrap();
         assert_eq!(config.max_connections(), 2);
         for bad in ["0", "3601", "1m"] {
-            let text = only_problem(&with(&[("JAMF_MAX_RETRY_AFTER", bad)]));
+            let text = only_problem(&CASES.with(&[("JAMF_MAX_RETRY_AFTER", bad)]));
             assert_eq!(
                 text,
                 format!(
@@ -792,24 +615,24 @@ mod tests {
                 )
             );
         }
-        let config = env(&with(&[("JAMF_MAX_RETRY_AFTER", "5")])).unwrap();
+        let config = CASES.env_with(&[("JAMF_MAX_RETRY_AFTER", "5")]).unwrap();
         assert_eq!(config.max_retry_after(), Duration::from_secs(5));
-        let text = only_problem(&with(&[("JAMF_CACHE_TTL", "-1")]));
+        let text = only_problem(&CASES.with(&[("JAMF_CACHE_TTL", "-1")]));
         assert_eq!(
             text,
             "JAMF_CACHE_TTL=\"-1\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)"
         );
-        let text = only_problem(&with(&[("JAMF_NEGATIVE_CACHE_TTL", "ten")]));
+        let text = only_problem(&CASES.with(&[("JAMF_NEGATIVE_CACHE_TTL", "ten")]));
         assert!(
             text.starts_with("JAMF_NEGATIVE_CACHE_TTL=\"ten\" is invalid"),
             "{text}"
         );
-        let text = only_problem(&with(&[("JAMF_DEFAULT_MODE", "laptop")]));
+        let text = only_problem(&CASES.with(&[("JAMF_DEFAULT_MODE", "laptop")]));
         assert_eq!(
             text,
             "JAMF_DEFAULT_MODE=\"laptop\" is invalid: expected computer, mobiledevice or auto"
         );
-        let text = only_problem(&with(&[("JAMF_CA_PATH", "/nonexistent/ca.pem")]));
+        let text = only_problem(&CASES.with(&[("JAMF_CA_PATH", "/nonexistent/ca.pem")]));
         assert!(
             text.starts_with(
                 "JAMF_CA_PATH=\"/nonexistent/ca.pem\" is invalid: expected a readable PEM file"
@@ -840,15 +663,16 @@ mod tests {
         let path = dir.join("secret");
         std::fs::write(&path, "from-file\n").unwrap();
         let path_text = path.to_str().unwrap();
-        let config = env(&[
-            MINIMAL[0],
-            MINIMAL[1],
-            ("JAMF_CLIENT_SECRET_FILE", path_text),
-        ])
-        .unwrap();
+        let config = CASES
+            .env(&[
+                MINIMAL[0],
+                MINIMAL[1],
+                ("JAMF_CLIENT_SECRET_FILE", path_text),
+            ])
+            .unwrap();
         assert_eq!(config.client_secret().expose(), "from-file");
 
-        let text = only_problem(&with(&[("JAMF_CLIENT_SECRET_FILE", path_text)]));
+        let text = only_problem(&CASES.with(&[("JAMF_CLIENT_SECRET_FILE", path_text)]));
         assert_eq!(
             text,
             "JAMF_CLIENT_SECRET is invalid (value not shown, it is a secret): expected either JAMF_CLIENT_SECRET or JAMF_CLIENT_SECRET_FILE, not both"
@@ -874,7 +698,9 @@ mod tests {
 
     #[test]
     fn reports_every_problem() {
-        let err = env(&[("TIMEOUT", "x"), ("JAMF_API", "y")]).unwrap_err();
+        let err = CASES
+            .env(&[("TIMEOUT", "x"), ("JAMF_API", "y")])
+            .unwrap_err();
         let variables: Vec<_> = err.problems().iter().map(|p| p.variable.as_str()).collect();
         assert_eq!(
             variables,

@@ -5,13 +5,12 @@ use std::sync::Arc;
 use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
-use posture_http::DEFAULT_MAX_RETRY_AFTER;
+use posture_http::{
+    CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting,
+};
 use posture_settings::{ConfigProblems, Setting};
 
-use crate::config::{
-    DEFAULT_CACHE_TTL, DEFAULT_MAX_CONNECTIONS, DEFAULT_NEGATIVE_CACHE_TTL, MAX_MAX_CONNECTIONS,
-    MAX_TTL_SECS,
-};
+use crate::config::{DEFAULT_MAX_CONNECTIONS, MAX_MAX_CONNECTIONS};
 use crate::{JamfConfig, JamfProvider};
 
 /// `PROVIDER=jamf`, for a server's list of providers: reads [`SETTINGS`] with
@@ -28,25 +27,16 @@ pub(crate) const JAMF_MAX_CONNECTIONS: Setting = Setting::number(
     "connections",
     "concurrent connections to Jamf Pro (Jamf asks for at most 5)",
 );
-pub(crate) const JAMF_CACHE_TTL: Setting = Setting::seconds(
+pub(crate) const JAMF_CACHE_TTL: Setting = cache_ttl_setting(
     "JAMF_CACHE_TTL",
-    DEFAULT_CACHE_TTL.as_secs(),
-    0,
-    MAX_TTL_SECS,
     "how long an allow or a managed device's decision is cached",
 );
-pub(crate) const JAMF_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
+pub(crate) const JAMF_NEGATIVE_CACHE_TTL: Setting = negative_cache_ttl_setting(
     "JAMF_NEGATIVE_CACHE_TTL",
-    DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
-    0,
-    MAX_TTL_SECS,
     "how long a device-not-found answer is cached",
 );
-pub(crate) const JAMF_MAX_RETRY_AFTER: Setting = Setting::seconds(
+pub(crate) const JAMF_MAX_RETRY_AFTER: Setting = max_retry_after_setting(
     "JAMF_MAX_RETRY_AFTER",
-    DEFAULT_MAX_RETRY_AFTER.as_secs(),
-    1,
-    3600,
     "the longest Retry-After from Jamf that is honoured",
 );
 
@@ -98,6 +88,13 @@ pub(crate) const JAMF_DEFAULT_MODE: Setting = Setting::choice(
 pub(crate) const JAMF_CA_PATH: Setting = Setting::path(
     "JAMF_CA_PATH",
     "extra PEM CA certificates for a Jamf Pro server with a private CA",
+);
+/// The settings every HTTP provider shares, under Jamf's names.
+pub(crate) const COMMON: CommonNames = CommonNames::of(
+    &JAMF_CACHE_TTL,
+    &JAMF_NEGATIVE_CACHE_TTL,
+    &JAMF_MAX_RETRY_AFTER,
+    &JAMF_CA_PATH,
 );
 pub(crate) const JAMF_SYNC_INTERVAL: Setting =
     posture_http::sync::interval_setting("JAMF_SYNC_INTERVAL");
@@ -190,18 +187,9 @@ impl JamfConfig {
     /// configuration built in code meets the bounds a variable would, with the same problem
     /// messages. [`JamfProvider::new`] runs it.
     pub fn check_bounds(&self) -> Result<(), ConfigProblems> {
-        ConfigProblems::from_checks([
-            JAMF_CACHE_TTL.check_duration(self.cache_ttl()).map(drop),
-            JAMF_NEGATIVE_CACHE_TTL
-                .check_duration(self.negative_cache_ttl())
-                .map(drop),
-            JAMF_MAX_RETRY_AFTER
-                .check_duration(self.max_retry_after())
-                .map(drop),
-            JAMF_MAX_CONNECTIONS
-                .check(self.max_connections() as u64)
-                .map(drop),
-        ])
+        self.common().check_bounds([JAMF_MAX_CONNECTIONS
+            .check(self.max_connections() as u64)
+            .map(drop)])
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::sync::SyncSettings;
-use posture_http::{BaseUrl, CaBundle, Secret};
+use posture_http::{BaseUrl, CommonSettings, Secret};
 use posture_settings::Reader;
 
 use crate::kind;
@@ -24,9 +24,6 @@ pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
 /// Kandji's limit per tenant, `X-RateLimit-Limit-Second: 50`, and the default and largest
 /// `KANDJI_MAX_REQUESTS_PER_SECOND`.
 pub const MAX_REQUESTS_PER_SECOND: u32 = 50;
-
-const MAX_TIMEOUT_SECS: u64 = 60;
-pub(crate) const MAX_TTL_SECS: u64 = 86_400;
 
 /// One entry of `KANDJI_BLUEPRINTS`: a blueprint's ID or its name.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
@@ -168,13 +165,8 @@ pub struct KandjiConfig {
     require_agent: bool,
     deny_missing: bool,
     enrich: bool,
-    timeout: Duration,
-    cache_ttl: Duration,
-    negative_cache_ttl: Duration,
-    cache_capacity: u64,
+    common: CommonSettings,
     max_requests_per_second: NonZeroU32,
-    extra_roots: CaBundle,
-    max_retry_after: Duration,
     sync: SyncSettings,
 }
 
@@ -211,13 +203,8 @@ impl KandjiConfig {
             require_agent: false,
             deny_missing: false,
             enrich: true,
-            timeout: DEFAULT_TIMEOUT,
-            cache_ttl: DEFAULT_CACHE_TTL,
-            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-            cache_capacity: 10_000,
+            common: CommonSettings::defaults(kind::COMMON),
             max_requests_per_second: MAX_RATE,
-            extra_roots: CaBundle::empty(),
-            max_retry_after: posture_http::DEFAULT_MAX_RETRY_AFTER,
             sync: SyncSettings::new("KANDJI_SYNC_INTERVAL", "KANDJI_SYNC_MAX_AGE"),
         })
     }
@@ -274,49 +261,25 @@ impl KandjiConfig {
         let require_agent = reader.flag(&kind::KANDJI_REQUIRE_AGENT);
         let deny_missing = reader.flag(&kind::KANDJI_DENY_MISSING);
         let enrich = reader.flag(&kind::KANDJI_ENRICH);
-        let timeout = reader.seconds(&env::TIMEOUT);
-        let cache_ttl = reader.seconds(&kind::KANDJI_CACHE_TTL);
-        let negative_cache_ttl = reader.seconds(&kind::KANDJI_NEGATIVE_CACHE_TTL);
-        let max_requests_per_second = reader
-            .number(&kind::KANDJI_MAX_REQUESTS_PER_SECOND)
-            .and_then(|n| u32::try_from(n).ok())
-            .and_then(NonZeroU32::new);
-        let max_retry_after = reader.seconds(&kind::KANDJI_MAX_RETRY_AFTER);
-        let extra_roots = env::read_ca_bundle(&mut reader, &kind::KANDJI_CA_PATH);
+        let common = CommonSettings::read(&mut reader, kind::COMMON);
+        let max_requests_per_second =
+            env::read_rate(&mut reader, &kind::KANDJI_MAX_REQUESTS_PER_SECOND);
         let sync = SyncSettings::read(
             &mut reader,
             &kind::KANDJI_SYNC_INTERVAL,
             &kind::KANDJI_SYNC_MAX_AGE,
         );
-        let problems = reader.take_problems();
+        reader.finish()?;
         match (
-            api_url,
-            api_token,
-            require_mdm,
-            require_agent,
-            deny_missing,
-            enrich,
-            timeout,
-            cache_ttl,
-            negative_cache_ttl,
-            max_requests_per_second,
-            extra_roots,
-            max_retry_after,
+            (api_url, api_token),
+            (require_mdm, require_agent, deny_missing, enrich),
+            (common, max_requests_per_second),
         ) {
             (
-                Some(api_url),
-                Some(api_token),
-                Some(require_mdm),
-                Some(require_agent),
-                Some(deny_missing),
-                Some(enrich),
-                Some(timeout),
-                Some(cache_ttl),
-                Some(negative_cache_ttl),
-                Some(max_requests_per_second),
-                Some(extra_roots),
-                Some(max_retry_after),
-            ) if problems.is_empty() => Ok(Self {
+                (Some(api_url), Some(api_token)),
+                (Some(require_mdm), Some(require_agent), Some(deny_missing), Some(enrich)),
+                (Some(common), Some(max_requests_per_second)),
+            ) => Ok(Self {
                 api_url,
                 api_token,
                 blueprints,
@@ -324,16 +287,11 @@ impl KandjiConfig {
                 require_agent,
                 deny_missing,
                 enrich,
-                timeout,
-                cache_ttl,
-                negative_cache_ttl,
-                cache_capacity: 10_000,
+                common,
                 max_requests_per_second,
-                extra_roots,
-                max_retry_after,
                 sync,
             }),
-            _ => Err(ConfigProblems::new(problems)),
+            _ => Err(ConfigProblems::new(Vec::new())),
         }
     }
 
@@ -374,87 +332,18 @@ impl KandjiConfig {
         self
     }
 
-    /// Sets how long one lookup may take. Fails for zero.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, KandjiConfigError> {
-        if timeout.is_zero() {
-            return Err(ConfigProblems::one(ConfigProblem::invalid(
-                "TIMEOUT",
-                "0",
-                format!("a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}"),
-            )));
-        }
-        self.timeout = timeout;
-        Ok(self)
-    }
-
-    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
-    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
-    /// `KANDJI_SYNC_INTERVAL` and `KANDJI_SYNC_MAX_AGE` would refuse.
-    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, KandjiConfigError> {
-        self.sync = sync
-            .checked_as(&kind::KANDJI_SYNC_INTERVAL, &kind::KANDJI_SYNC_MAX_AGE)
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// The inventory sync settings.
-    pub fn sync(&self) -> &SyncSettings {
-        &self.sync
-    }
-
-    /// Sets how long allowed answers are reused; zero disables.
-    #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how long denies are reused; zero disables.
-    #[must_use]
-    pub fn with_negative_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_cache_ttl = ttl;
-        self
-    }
-
-    /// Sets how many answers the cache holds at most.
-    #[must_use]
-    pub fn with_cache_capacity(mut self, entries: u64) -> Self {
-        self.cache_capacity = entries;
-        self
-    }
-
     /// Sends at most `per_second` requests a second (any second: the limit slides). Fails
     /// for 0 and above Kandji's 50.
     pub fn with_max_requests_per_second(
         mut self,
         per_second: u32,
     ) -> Result<Self, KandjiConfigError> {
-        match NonZeroU32::new(per_second).filter(|n| n.get() <= MAX_REQUESTS_PER_SECOND) {
-            Some(n) => {
-                self.max_requests_per_second = n;
-                Ok(self)
-            }
-            None => Err(ConfigProblems::one(ConfigProblem::invalid(
-                "KANDJI_MAX_REQUESTS_PER_SECOND",
-                &per_second.to_string(),
-                RATE_EXPECTED,
-            ))),
-        }
-    }
-
-    /// Sets the longest `Retry-After` honoured (`KANDJI_MAX_RETRY_AFTER`): when Kandji asks
-    /// for a longer wait, one request probes after this long. Fails outside 1 s–1 h.
-    pub fn with_max_retry_after(mut self, delay: Duration) -> Result<Self, KandjiConfigError> {
-        self.max_retry_after = env::max_retry_after_in_range(delay, "KANDJI_MAX_RETRY_AFTER")
-            .map_err(ConfigProblems::one)?;
+        self.max_requests_per_second = env::given_rate(
+            &kind::KANDJI_MAX_REQUESTS_PER_SECOND,
+            per_second,
+            RATE_EXPECTED,
+        )?;
         Ok(self)
-    }
-
-    /// Trusts these CA certificates in addition to the Mozilla roots.
-    #[must_use]
-    pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
-        self.extra_roots = roots;
-        self
     }
 
     /// `KANDJI_API_URL`.
@@ -492,43 +381,13 @@ impl KandjiConfig {
         self.enrich
     }
 
-    /// `TIMEOUT`.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// `KANDJI_CACHE_TTL`.
-    pub fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    /// `KANDJI_NEGATIVE_CACHE_TTL`.
-    pub fn negative_cache_ttl(&self) -> Duration {
-        self.negative_cache_ttl
-    }
-
-    /// The most answers the cache holds.
-    pub fn cache_capacity(&self) -> u64 {
-        self.cache_capacity
-    }
-
     /// `KANDJI_MAX_REQUESTS_PER_SECOND`.
     pub fn max_requests_per_second(&self) -> u32 {
         self.max_requests_per_second.get()
     }
 
-    /// `KANDJI_MAX_RETRY_AFTER`.
-    pub fn max_retry_after(&self) -> Duration {
-        self.max_retry_after
-    }
-
     pub(crate) fn max_requests_per_second_nonzero(&self) -> NonZeroU32 {
         self.max_requests_per_second
-    }
-
-    /// `KANDJI_CA_PATH`, read.
-    pub fn extra_roots(&self) -> &CaBundle {
-        &self.extra_roots
     }
 
     /// The family of `KANDJI_API_URL`'s host.
@@ -588,6 +447,13 @@ impl KandjiConfig {
     }
 }
 
+posture_http::common_settings_accessors!(KandjiConfig, setters);
+posture_http::sync_settings_accessors!(
+    KandjiConfig,
+    kind::KANDJI_SYNC_INTERVAL,
+    kind::KANDJI_SYNC_MAX_AGE
+);
+
 const MAX_RATE: NonZeroU32 = match NonZeroU32::new(MAX_REQUESTS_PER_SECOND) {
     Some(rate) => rate,
     None => NonZeroU32::MIN,
@@ -595,7 +461,7 @@ const MAX_RATE: NonZeroU32 = match NonZeroU32::new(MAX_REQUESTS_PER_SECOND) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
 
@@ -603,33 +469,14 @@ mod tests {
         ("KANDJI_API_URL", "https://example.api.iru.com"),
         ("KANDJI_API_TOKEN", "top-secret-token"),
     ];
-
-    fn env(pairs: &[(&str, &str)]) -> Result<KandjiConfig, KandjiConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        KandjiConfig::from_env(|name| map.get(name).cloned())
-    }
-
-    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        let mut pairs = MINIMAL.to_vec();
-        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        pairs.extend_from_slice(extra);
-        pairs
-    }
-
-    fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let err = env(pairs).unwrap_err();
-        assert_eq!(err.problems().len(), 1, "{err}");
-        let text = err.to_string();
-        assert!(!text.contains("top-secret-token"), "{text}");
-        text
-    }
+    const CASES: EnvCases<'static, KandjiConfig> =
+        EnvCases::new(&MINIMAL, "top-secret-token", |get| {
+            KandjiConfig::from_env(get)
+        });
 
     #[test]
     fn defaults() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert!(config.blueprints().is_empty());
         assert!(config.require_mdm());
         assert!(!config.require_agent());
@@ -668,7 +515,7 @@ mod tests {
             ),
             ("http://127.0.0.1:8080", ApiHost::Other, None),
         ] {
-            let config = env(&with(&[("KANDJI_API_URL", url)])).unwrap();
+            let config = CASES.env_with(&[("KANDJI_API_URL", url)]).unwrap();
             assert_eq!(config.api_host(), host, "{url}");
             assert_eq!(config.iru_api_url().as_deref(), iru, "{url}");
             let warnings = config.warnings();
@@ -694,11 +541,14 @@ mod tests {
     #[test]
     fn the_request_rate_is_bounded_by_kandjis() {
         for (text, expected) in [("1", 1), ("50", 50), (" 7 ", 7)] {
-            let config = env(&with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)])).unwrap();
+            let config = CASES
+                .env_with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)])
+                .unwrap();
             assert_eq!(config.max_requests_per_second(), expected, "{text}");
         }
         for text in ["0", "51", "-1", "ten", "1.5"] {
-            let message = only_problem(&with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)]));
+            let message =
+                CASES.only_problem(&CASES.with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)]));
             assert_eq!(
                 message,
                 format!(
@@ -723,11 +573,12 @@ mod tests {
 
     #[test]
     fn blueprints_are_ids_or_names() {
-        let config = env(&with(&[(
-            "KANDJI_BLUEPRINTS",
-            " Engineering Macs ,AB102B9D-8E9C-420D-A498-F2A1123091C7,,",
-        )]))
-        .unwrap();
+        let config = CASES
+            .env_with(&[(
+                "KANDJI_BLUEPRINTS",
+                " Engineering Macs ,AB102B9D-8E9C-420D-A498-F2A1123091C7,,",
+            )])
+            .unwrap();
         assert_eq!(
             config.blueprints(),
             [
@@ -746,40 +597,43 @@ mod tests {
     fn every_variable_names_itself() {
         for (pairs, start) in [
             (
-                with(&[("KANDJI_API_URL", "http://example.api.iru.com")]),
+                CASES.with(&[("KANDJI_API_URL", "http://example.api.iru.com")]),
                 "KANDJI_API_URL=\"http://example.api.iru.com\" is invalid: expected the Kandji (Iru) API URL",
             ),
             (
-                with(&[("KANDJI_REQUIRE_MDM", "yes")]),
+                CASES.with(&[("KANDJI_REQUIRE_MDM", "yes")]),
                 "KANDJI_REQUIRE_MDM=\"yes\" is invalid: expected 0 or 1 (or true/false)",
             ),
             (
-                with(&[("KANDJI_REQUIRE_AGENT", "2")]),
+                CASES.with(&[("KANDJI_REQUIRE_AGENT", "2")]),
                 "KANDJI_REQUIRE_AGENT=\"2\" is invalid",
             ),
             (
-                with(&[("KANDJI_DENY_MISSING", "maybe")]),
+                CASES.with(&[("KANDJI_DENY_MISSING", "maybe")]),
                 "KANDJI_DENY_MISSING=\"maybe\" is invalid",
             ),
             (
-                with(&[("KANDJI_ENRICH", "on")]),
+                CASES.with(&[("KANDJI_ENRICH", "on")]),
                 "KANDJI_ENRICH=\"on\" is invalid",
             ),
             (
-                with(&[("KANDJI_CACHE_TTL", "1h")]),
+                CASES.with(&[("KANDJI_CACHE_TTL", "1h")]),
                 "KANDJI_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
             ),
             (
-                with(&[("KANDJI_MAX_RETRY_AFTER", "0")]),
+                CASES.with(&[("KANDJI_MAX_RETRY_AFTER", "0")]),
                 "KANDJI_MAX_RETRY_AFTER=\"0\" is invalid: expected a whole number of seconds from 1 to 3600",
             ),
             (
-                with(&[("KANDJI_NEGATIVE_CACHE_TTL", "-5")]),
+                CASES.with(&[("KANDJI_NEGATIVE_CACHE_TTL", "-5")]),
                 "KANDJI_NEGATIVE_CACHE_TTL=\"-5\" is invalid",
             ),
-            (with(&[("TIMEOUT", "61")]), "TIMEOUT=\"61\" is invalid"),
             (
-                with(&[("KANDJI_CA_PATH", "/nonexistent/ca.pem")]),
+                CASES.with(&[("TIMEOUT", "61")]),
+                "TIMEOUT=\"61\" is invalid",
+            ),
+            (
+                CASES.with(&[("KANDJI_CA_PATH", "/nonexistent/ca.pem")]),
                 "KANDJI_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
             ),
             (vec![MINIMAL[1]], "KANDJI_API_URL is not set"),
@@ -788,7 +642,7 @@ mod tests {
                 "KANDJI_API_TOKEN is not set: expected a Kandji API token (Settings > Access > API Token) (or KANDJI_API_TOKEN_FILE)",
             ),
         ] {
-            let text = only_problem(&pairs);
+            let text = CASES.only_problem(&pairs);
             assert!(text.starts_with(start), "{text}");
         }
     }
@@ -796,18 +650,16 @@ mod tests {
     #[test]
     fn string_booleans_in_any_go_spelling() {
         for (text, expected) in [("True", true), ("FALSE", false), ("1", true), ("f", false)] {
-            let config = env(&with(&[("KANDJI_REQUIRE_MDM", text)])).unwrap();
+            let config = CASES.env_with(&[("KANDJI_REQUIRE_MDM", text)]).unwrap();
             assert_eq!(config.require_mdm(), expected, "{text}");
         }
     }
 
     #[test]
     fn missing_devices_and_enrichment_are_switches() {
-        let config = env(&with(&[
-            ("KANDJI_DENY_MISSING", "1"),
-            ("KANDJI_ENRICH", "false"),
-        ]))
-        .unwrap();
+        let config = CASES
+            .env_with(&[("KANDJI_DENY_MISSING", "1"), ("KANDJI_ENRICH", "false")])
+            .unwrap();
         assert!(config.deny_missing());
         assert!(!config.enrich());
     }

@@ -3,14 +3,13 @@
 use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
-use posture_http::DEFAULT_MAX_RETRY_AFTER;
 use posture_http::sync;
+use posture_http::{
+    CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting,
+};
 use posture_settings::{ConfigProblems, Setting};
 
-use crate::config::{
-    DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL, MAX_REQUESTS_PER_SECOND, MAX_TTL_SECS,
-    RATE_EXPECTED, TOKEN_EXPECTED, URL_EXPECTED,
-};
+use crate::config::{MAX_REQUESTS_PER_SECOND, RATE_EXPECTED, TOKEN_EXPECTED, URL_EXPECTED};
 use crate::{KandjiConfig, KandjiProvider};
 
 /// `PROVIDER=kandji`, for a server's list of providers: reads [`SETTINGS`] with
@@ -18,18 +17,10 @@ use crate::{KandjiConfig, KandjiProvider};
 pub static KIND: Kind<KandjiConfig> =
     Kind::new("kandji", SETTINGS, |get| KandjiConfig::from_env(get));
 
-pub(crate) const KANDJI_CACHE_TTL: Setting = Setting::seconds(
-    "KANDJI_CACHE_TTL",
-    DEFAULT_CACHE_TTL.as_secs(),
-    0,
-    MAX_TTL_SECS,
-    "how long a decision is cached",
-);
-pub(crate) const KANDJI_NEGATIVE_CACHE_TTL: Setting = Setting::seconds(
+pub(crate) const KANDJI_CACHE_TTL: Setting =
+    cache_ttl_setting("KANDJI_CACHE_TTL", "how long a decision is cached");
+pub(crate) const KANDJI_NEGATIVE_CACHE_TTL: Setting = negative_cache_ttl_setting(
     "KANDJI_NEGATIVE_CACHE_TTL",
-    DEFAULT_NEGATIVE_CACHE_TTL.as_secs(),
-    0,
-    MAX_TTL_SECS,
     "how long a device-not-found answer is cached",
 );
 pub(crate) const KANDJI_MAX_REQUESTS_PER_SECOND: Setting = Setting::number(
@@ -41,11 +32,8 @@ pub(crate) const KANDJI_MAX_REQUESTS_PER_SECOND: Setting = Setting::number(
     "client-side rate limit below Kandji's 50 a second",
 )
 .expecting(RATE_EXPECTED);
-pub(crate) const KANDJI_MAX_RETRY_AFTER: Setting = Setting::seconds(
+pub(crate) const KANDJI_MAX_RETRY_AFTER: Setting = max_retry_after_setting(
     "KANDJI_MAX_RETRY_AFTER",
-    DEFAULT_MAX_RETRY_AFTER.as_secs(),
-    1,
-    3600,
     "the longest Retry-After from Kandji that is honoured",
 );
 
@@ -79,6 +67,13 @@ pub(crate) const KANDJI_ENRICH: Setting = Setting::flag(
 pub(crate) const KANDJI_CA_PATH: Setting = Setting::path(
     "KANDJI_CA_PATH",
     "extra PEM CA certificates (for a proxy or a test server)",
+);
+/// The settings every HTTP provider shares, under Kandji's names.
+pub(crate) const COMMON: CommonNames = CommonNames::of(
+    &KANDJI_CACHE_TTL,
+    &KANDJI_NEGATIVE_CACHE_TTL,
+    &KANDJI_MAX_RETRY_AFTER,
+    &KANDJI_CA_PATH,
 );
 
 pub(crate) const KANDJI_SYNC_INTERVAL: Setting =
@@ -155,18 +150,9 @@ impl KandjiConfig {
     /// configuration built in code meets the bounds a variable would, with the same problem
     /// messages. [`KandjiProvider::new`] runs it.
     pub fn check_bounds(&self) -> Result<(), ConfigProblems> {
-        ConfigProblems::from_checks([
-            KANDJI_CACHE_TTL.check_duration(self.cache_ttl()).map(drop),
-            KANDJI_NEGATIVE_CACHE_TTL
-                .check_duration(self.negative_cache_ttl())
-                .map(drop),
-            KANDJI_MAX_RETRY_AFTER
-                .check_duration(self.max_retry_after())
-                .map(drop),
-            KANDJI_MAX_REQUESTS_PER_SECOND
-                .check(u64::from(self.max_requests_per_second()))
-                .map(drop),
-        ])
+        self.common().check_bounds([KANDJI_MAX_REQUESTS_PER_SECOND
+            .check(u64::from(self.max_requests_per_second()))
+            .map(drop)])
     }
 }
 

@@ -3,22 +3,12 @@ use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::sync::SyncSettings;
-use posture_http::{BaseUrl, CommonNames, CommonSettings, Secret};
+use posture_http::{BaseUrl, CommonSettings, Secret};
 use posture_settings::Reader;
 
 use crate::kind::{
-    ACCESS_TOKEN, API_URL, CA_PATH, CACHE_TTL, EMAIL, ENRICH, GROUPS, MAX_RETRY_AFTER,
-    NEGATIVE_CACHE_TTL, PASSWORD, SYNC_INTERVAL, SYNC_MAX_AGE, TIMEOUT,
+    ACCESS_TOKEN, API_URL, COMMON, EMAIL, ENRICH, GROUPS, PASSWORD, SYNC_INTERVAL, SYNC_MAX_AGE,
 };
-
-/// `TIMEOUT` and the common settings' Mosyle names.
-const COMMON: CommonNames = CommonNames::new(
-    &TIMEOUT,
-    &CACHE_TTL,
-    &NEGATIVE_CACHE_TTL,
-    &MAX_RETRY_AFTER,
-    &CA_PATH,
-);
 
 /// The settings were invalid: every problem found, one per line.
 pub type MosyleConfigError = ConfigProblems;
@@ -156,24 +146,13 @@ impl MosyleConfig {
         password: impl Into<String>,
     ) -> Result<Self, MosyleConfigError> {
         let mut problems = Vec::new();
-        let api_url = env::base_url(
-            Some(api_url.to_owned()),
-            API_URL.name,
-            &API_URL.expected(),
-            &mut problems,
-        );
-        let access_token = Secret::new(access_token);
+        let api_url = env::given_url(&API_URL, api_url, &mut problems);
+        let access_token = env::given_secret(&ACCESS_TOKEN, access_token, &mut problems);
         let email = email.into();
-        let password = Secret::new(password);
-        for (empty, setting) in [
-            (access_token.is_empty(), &ACCESS_TOKEN),
-            (email.trim().is_empty(), &EMAIL),
-            (password.is_empty(), &PASSWORD),
-        ] {
-            if empty {
-                problems.push(ConfigProblem::missing(setting.name, setting.expected()));
-            }
+        if email.trim().is_empty() {
+            problems.push(ConfigProblem::missing(EMAIL.name, EMAIL.expected()));
         }
+        let password = env::given_secret(&PASSWORD, password, &mut problems);
         match api_url {
             Some(api_url) if problems.is_empty() => Ok(Self {
                 api_url,
@@ -211,8 +190,7 @@ impl MosyleConfig {
     /// # Ok::<(), posture_mosyle::MosyleConfigError>(())
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, MosyleConfigError> {
-        let get: &dyn Fn(&str) -> Option<String> = &get;
-        let mut reader = Reader::new(get);
+        let mut reader = Reader::new(&get);
         let api_url = posture_http::read_base_url(&mut reader, &API_URL, DEFAULT_API_URL);
         let access_token = reader.required_secret(&ACCESS_TOKEN);
         let email = reader.required_text(&EMAIL);
@@ -262,37 +240,6 @@ impl MosyleConfig {
         self
     }
 
-    /// Changes the common settings (`TIMEOUT`, the cache TTLs, `MOSYLE_MAX_RETRY_AFTER`,
-    /// `MOSYLE_CA_PATH`).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let config = posture_mosyle::MosyleConfig::new(posture_mosyle::DEFAULT_API_URL, "t", "e", "p")?
-    ///     .map_common(|c| c.with_cache_ttl(Duration::ZERO));
-    /// assert_eq!(config.common().cache_ttl(), Duration::ZERO);
-    /// # Ok::<(), posture_mosyle::MosyleConfigError>(())
-    /// ```
-    #[must_use]
-    pub fn map_common(mut self, change: impl FnOnce(CommonSettings) -> CommonSettings) -> Self {
-        self.common = change(self.common);
-        self
-    }
-
-    /// Syncs the whole inventory on `sync`'s interval and answers from it (see
-    /// [`posture_http::sync`]). Fails for an interval or maximum age the variables
-    /// `MOSYLE_SYNC_INTERVAL` and `MOSYLE_SYNC_MAX_AGE` would refuse.
-    pub fn with_sync(mut self, sync: SyncSettings) -> Result<Self, MosyleConfigError> {
-        self.sync = sync
-            .checked_as(&SYNC_INTERVAL, &SYNC_MAX_AGE)
-            .map_err(ConfigProblems::one)?;
-        Ok(self)
-    }
-
-    /// `MOSYLE_SYNC_INTERVAL` and `MOSYLE_SYNC_MAX_AGE`.
-    pub fn sync(&self) -> &SyncSettings {
-        &self.sync
-    }
-
     /// `MOSYLE_API_URL`.
     pub fn api_url(&self) -> &BaseUrl {
         &self.api_url
@@ -327,17 +274,14 @@ impl MosyleConfig {
     pub fn enrich(&self) -> bool {
         self.enrich
     }
-
-    /// `TIMEOUT`, `MOSYLE_CACHE_TTL`, `MOSYLE_NEGATIVE_CACHE_TTL`, `MOSYLE_MAX_RETRY_AFTER`
-    /// and `MOSYLE_CA_PATH`.
-    pub fn common(&self) -> &CommonSettings {
-        &self.common
-    }
 }
+
+posture_http::common_settings_accessors!(MosyleConfig);
+posture_http::sync_settings_accessors!(MosyleConfig, SYNC_INTERVAL, SYNC_MAX_AGE);
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use posture_settings::EnvCases;
 
     use super::*;
 
@@ -346,33 +290,12 @@ mod tests {
         ("MOSYLE_EMAIL", "api@school.org"),
         ("MOSYLE_PASSWORD", "top-secret-password"),
     ];
-
-    fn env(pairs: &[(&str, &str)]) -> Result<MosyleConfig, MosyleConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        MosyleConfig::from_env(|name| map.get(name).cloned())
-    }
-
-    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        let mut pairs = MINIMAL.to_vec();
-        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        pairs.extend_from_slice(extra);
-        pairs
-    }
-
-    fn only_problem(pairs: &[(&str, &str)]) -> String {
-        let err = env(pairs).unwrap_err();
-        let text = err.to_string();
-        assert_eq!(err.problems().len(), 1, "{text}");
-        assert!(!text.contains("top-secret"), "{text}");
-        text
-    }
+    const CASES: EnvCases<'static, MosyleConfig> =
+        EnvCases::new(&MINIMAL, "top-secret", |get| MosyleConfig::from_env(get));
 
     #[test]
     fn defaults() {
-        let config = env(&MINIMAL).unwrap();
+        let config = CASES.env(&MINIMAL).unwrap();
         assert_eq!(config.api_url().as_str(), DEFAULT_API_URL);
         assert_eq!(config.flavor(), Flavor::Manager);
         assert!(config.groups().is_empty());
@@ -393,14 +316,16 @@ mod tests {
             ("http://127.0.0.1:9/v1", Flavor::Business),
             ("http://127.0.0.1:9/v2", Flavor::Manager),
         ] {
-            let config = env(&with(&[("MOSYLE_API_URL", url)])).unwrap();
+            let config = CASES.env_with(&[("MOSYLE_API_URL", url)]).unwrap();
             assert_eq!(config.flavor(), flavor, "{url}");
         }
     }
 
     #[test]
     fn groups_are_ids_or_names() {
-        let config = env(&with(&[("MOSYLE_GROUPS", "210, Staff Macs,,")])).unwrap();
+        let config = CASES
+            .env_with(&[("MOSYLE_GROUPS", "210, Staff Macs,,")])
+            .unwrap();
         assert_eq!(
             config.groups(),
             [Group::Id("210".into()), Group::Name("Staff Macs".into())]
@@ -411,30 +336,33 @@ mod tests {
     fn every_variable_names_itself() {
         for (pairs, start) in [
             (
-                with(&[("MOSYLE_API_URL", "http://managerapi.mosyle.com/v2")]),
+                CASES.with(&[("MOSYLE_API_URL", "http://managerapi.mosyle.com/v2")]),
                 "MOSYLE_API_URL=\"http://managerapi.mosyle.com/v2\" is invalid: expected",
             ),
             (
-                with(&[("MOSYLE_ENRICH", "on")]),
+                CASES.with(&[("MOSYLE_ENRICH", "on")]),
                 "MOSYLE_ENRICH=\"on\" is invalid",
             ),
             (
-                with(&[("MOSYLE_CACHE_TTL", "1h")]),
+                CASES.with(&[("MOSYLE_CACHE_TTL", "1h")]),
                 "MOSYLE_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
             ),
             (
-                with(&[("MOSYLE_NEGATIVE_CACHE_TTL", "-1")]),
+                CASES.with(&[("MOSYLE_NEGATIVE_CACHE_TTL", "-1")]),
                 "MOSYLE_NEGATIVE_CACHE_TTL=\"-1\" is invalid",
             ),
             (
-                with(&[("MOSYLE_MAX_RETRY_AFTER", "0")]),
+                CASES.with(&[("MOSYLE_MAX_RETRY_AFTER", "0")]),
                 "MOSYLE_MAX_RETRY_AFTER=\"0\" is invalid: expected a whole number of seconds from 1 to 3600",
             ),
             (
-                with(&[("MOSYLE_CA_PATH", "/nonexistent/ca.pem")]),
+                CASES.with(&[("MOSYLE_CA_PATH", "/nonexistent/ca.pem")]),
                 "MOSYLE_CA_PATH=\"/nonexistent/ca.pem\" is invalid",
             ),
-            (with(&[("TIMEOUT", "61")]), "TIMEOUT=\"61\" is invalid"),
+            (
+                CASES.with(&[("TIMEOUT", "61")]),
+                "TIMEOUT=\"61\" is invalid",
+            ),
             (
                 vec![MINIMAL[1], MINIMAL[2]],
                 "MOSYLE_ACCESS_TOKEN is not set: expected",
@@ -453,7 +381,7 @@ mod tests {
                 "MOSYLE_PASSWORD_FILE=\"/nonexistent/password\" is invalid",
             ),
         ] {
-            let text = only_problem(&pairs);
+            let text = CASES.only_problem(&pairs);
             assert!(text.starts_with(start), "{text}");
         }
     }
@@ -466,12 +394,13 @@ mod tests {
         let password = dir.join("password");
         std::fs::write(&token, "file-token\n").unwrap();
         std::fs::write(&password, "file-password\n").unwrap();
-        let config = env(&[
-            ("MOSYLE_ACCESS_TOKEN_FILE", token.to_str().unwrap()),
-            ("MOSYLE_EMAIL", "api@school.org"),
-            ("MOSYLE_PASSWORD_FILE", password.to_str().unwrap()),
-        ])
-        .unwrap();
+        let config = CASES
+            .env(&[
+                ("MOSYLE_ACCESS_TOKEN_FILE", token.to_str().unwrap()),
+                ("MOSYLE_EMAIL", "api@school.org"),
+                ("MOSYLE_PASSWORD_FILE", password.to_str().unwrap()),
+            ])
+            .unwrap();
         assert_eq!(config.access_token().expose(), "file-token");
         assert_eq!(config.password().expose(), "file-password");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -480,6 +409,10 @@ mod tests {
     #[test]
     fn setters() {
         let config = MosyleConfig::new("http://127.0.0.1:9/v2", "t", "e", "p").unwrap();
+        let uncached = config
+            .clone()
+            .map_common(|c| c.with_cache_ttl(Duration::ZERO));
+        assert_eq!(uncached.common().cache_ttl(), Duration::ZERO);
         assert!(
             config
                 .common()

@@ -18,10 +18,12 @@
 //! assert!(reader.finish().is_ok());
 //! ```
 
+mod cases;
 mod problem;
 mod setting;
 mod vars;
 
+pub use cases::{EnvCases, Lookup};
 pub use problem::{ConfigProblem, ConfigProblems, redact_userinfo};
 pub use setting::{
     BOOL_EXPECTED, Kind, MAX_SECRET_FILE_BYTES, Reader, Setting, declaration_mismatches,
