@@ -3,7 +3,9 @@
 
 use posture_settings::Reader;
 
-use super::env::{Declared, RawEnv, is_dns_name, list, required_path};
+use posture_http::env::list;
+
+use super::env::{Declared, RawEnv, is_dns_name, required_path};
 use super::{ConfigError, MtlsSettings, TlsSettings, settings};
 
 pub(super) fn tls_settings(
@@ -26,7 +28,7 @@ pub(super) fn tls_settings(
     let enable_mtls = declared.read(Reader::flag, &settings::ENABLE_MTLS, errors);
     let require_server_auth =
         declared.read(Reader::flag, &settings::MTLS_REQUIRE_SERVER_AUTH, errors);
-    let allowed_names = list(&raw.mtls_allowed_names);
+    let allowed_names = list(raw.mtls_allowed_names.clone());
     for name in &allowed_names {
         if name.contains('*') {
             // Names are compared literally with the certificate's DNS names, so a wildcard

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use posture_settings::Reader;
 
-use super::env::{Declared, RawEnv, list, number};
+use posture_http::env::list;
+
+use super::env::{Declared, RawEnv, number};
 use super::tls::tls_settings;
 use super::webhooks::{jamf_webhook_secret, webhook_entries};
 use super::{
@@ -71,7 +73,7 @@ pub(super) fn validate(
     let metrics_addr = metrics_address(&raw.metrics_addr, errors);
     let reload_interval = declared.read(Reader::seconds, &settings::RELOAD_INTERVAL, errors);
     let scep = scep::scep_settings(vars, errors);
-    if !list(&raw.webhook_mtls_only_ids).is_empty() {
+    if !list(raw.webhook_mtls_only_ids.clone()).is_empty() {
         let pinned = tls
             .as_ref()
             .and_then(|tls| tls.mtls.as_ref())

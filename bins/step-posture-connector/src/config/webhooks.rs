@@ -6,7 +6,9 @@ use std::path::Path;
 
 use smallstep_webhook::WebhookSecret;
 
-use super::env::{RawEnv, is_uuid, list};
+use posture_http::env::{is_guid, list};
+
+use super::env::RawEnv;
 use super::{
     ConfigError, JamfWebhookSecret, MIN_SECRET_BYTES, ProviderChoice, WebhookEntry, auth, scep,
     settings,
@@ -77,7 +79,7 @@ pub(super) fn webhook_entries(
 ) -> Option<Vec<WebhookEntry>> {
     const SECRET_EXPECTED: &str = "the base64 secret that `step ca provisioner webhook add` printed (88 characters ending in ==)";
     let ids_text = raw.webhook_ids.as_deref().map(str::trim).unwrap_or("");
-    let mtls_only = list(&raw.webhook_mtls_only_ids);
+    let mtls_only = list(raw.webhook_mtls_only_ids.clone());
     if ids_text.is_empty()
         && raw.webhook_secrets.is_none()
         && raw.webhook_secrets_file.is_none()
@@ -144,7 +146,7 @@ pub(super) fn webhook_entries(
     let mut entries = Vec::with_capacity(ids.len());
     let mut ok = true;
     for (index, (id, secret)) in ids.iter().zip(&secrets).enumerate() {
-        if !is_uuid(id) {
+        if !is_guid(id) {
             errors.push(ConfigError::invalid(
                 "WEBHOOK_IDS",
                 id,
