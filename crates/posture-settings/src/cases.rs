@@ -54,10 +54,7 @@ impl<'a, T: Debug> EnvCases<'a, T> {
 
     /// Parses with exactly the variables `pairs` set: every other one is unset.
     pub fn env(&self, pairs: &[(&str, &str)]) -> Result<T, ConfigProblems> {
-        (self.parse)(&|name| {
-            let value = pairs.iter().find(|(key, _)| *key == name);
-            value.map(|(_, value)| (*value).to_owned())
-        })
+        (self.parse)(&crate::vars(pairs))
     }
 
     /// Parses the minimal variables with `extra` set ([`with`](Self::with)).

@@ -293,11 +293,7 @@ fn settings_are_read_and_cross_checked() {
     const INTERVAL: Setting = interval_setting("FAKE_SYNC_INTERVAL");
     const MAX_AGE: Setting = max_age_setting("FAKE_SYNC_MAX_AGE");
     let read = |vars: &[(&str, &str)]| {
-        let get = |name: &str| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        };
+        let get = posture_settings::vars(vars);
         let mut reader = Reader::new(&get);
         let settings = SyncSettings::read(&mut reader, &INTERVAL, &MAX_AGE);
         reader.finish().map(|()| settings)
