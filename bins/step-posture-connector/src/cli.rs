@@ -150,9 +150,6 @@ enum ChallengeCommand {
 /// }
 /// ```
 pub fn main(providers: Providers) -> ExitCode {
-    // Before any HTTPS client exists: reqwest's rustls backend, shared by the whole build,
-    // has no crypto provider of its own.
-    posture_http::install_ring_as_process_default();
     let cli = Cli::parse();
     let runtime = match crate::logging::runtime() {
         Ok(runtime) => runtime,

@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
-use posture_http::reqwest::header::AUTHORIZATION;
+use posture_http::header::AUTHORIZATION;
 use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{
     Answer, Backoff, CacheStats, Front, NoSlot, RateLimiter, Serial, StatusCode, bearer_header,
@@ -96,7 +96,7 @@ impl fmt::Display for AuthStyle {
 /// ```
 pub struct AddigyProvider {
     config: AddigyConfig,
-    http: posture_http::reqwest::Client,
+    http: posture_http::HttpClient,
     /// The serial check, the synced inventory (`ADDIGY_SYNC_INTERVAL`) lookups ask first,
     /// the decision cache, the readiness memo and the request counter (lookups, readiness
     /// checks and auth fallbacks).

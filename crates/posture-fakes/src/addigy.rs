@@ -30,7 +30,7 @@
 //! let c = addigy.connection();
 //! let http = posture_http::ClientOptions::new(Duration::from_secs(2)).build()?;
 //! let found: serde_json::Value = http
-//!     .post(format!("{}/api/v2/devices", c.api_url))
+//!     .post(posture_http::Url::parse(&format!("{}/api/v2/devices", c.api_url))?)
 //!     .bearer_auth(c.api_token)
 //!     .json(&serde_json::json!({"page": 1, "per_page": 100, "query": {"filters": [
 //!         {"audit_field": "serial_number", "operation": "=", "type": "string", "value": "C02XL0GJJG5J"}
@@ -376,7 +376,7 @@ mod tests {
         let mut statuses = Vec::new();
         for _ in 0..4 {
             let answer = http
-                .post(format!("{}/api/v2/devices", c.api_url))
+                .post(posture_http::Url::parse(&format!("{}/api/v2/devices", c.api_url)).unwrap())
                 .bearer_auth(c.api_token)
                 .json(&json!({"page": 1}))
                 .send()

@@ -36,7 +36,7 @@
 //! let c = fleet.connection();
 //! let http = posture_http::ClientOptions::new(Duration::from_secs(2)).build()?;
 //! let answer: serde_json::Value = http
-//!     .get(format!("{}/api/v1/fleet/hosts/identifier/C02XL0GJJG5J?exclude_software=true", c.url))
+//!     .get(posture_http::Url::parse(&format!("{}/api/v1/fleet/hosts/identifier/C02XL0GJJG5J?exclude_software=true", c.url))?)
 //!     .bearer_auth(c.api_token)
 //!     .send()
 //!     .await?

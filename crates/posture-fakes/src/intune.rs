@@ -58,7 +58,7 @@
 //! let c = intune.connection();
 //! let http = posture_http::ClientOptions::new(Duration::from_secs(2)).build()?;
 //! let token: serde_json::Value = http
-//!     .post(format!("{}/{}/oauth2/v2.0/token", c.url, c.tenant_id))
+//!     .post(posture_http::Url::parse(&format!("{}/{}/oauth2/v2.0/token", c.url, c.tenant_id))?)
 //!     .form(&[
 //!         ("grant_type", "client_credentials"),
 //!         ("client_id", c.client_id),

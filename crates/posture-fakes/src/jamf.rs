@@ -41,7 +41,7 @@
 //! let c = jamf.connection();
 //! let http = posture_http::ClientOptions::new(Duration::from_secs(2)).build()?;
 //! let token: serde_json::Value = http
-//!     .post(format!("{}/api/oauth/token", c.base_url))
+//!     .post(posture_http::Url::parse(&format!("{}/api/oauth/token", c.base_url))?)
 //!     .form(&[
 //!         ("grant_type", "client_credentials"),
 //!         ("client_id", c.client_id),

@@ -37,7 +37,7 @@
 //! let c = kandji.connection();
 //! let http = posture_http::ClientOptions::new(Duration::from_secs(2)).build()?;
 //! let devices: serde_json::Value = http
-//!     .get(format!("{}/api/v1/devices?serial_number=FVHHFKF7Q6L4", c.api_url))
+//!     .get(posture_http::Url::parse(&format!("{}/api/v1/devices?serial_number=FVHHFKF7Q6L4", c.api_url))?)
 //!     .bearer_auth(c.api_token)
 //!     .send()
 //!     .await?
@@ -582,10 +582,13 @@ mod tests {
             .unwrap();
         let count = || async {
             let devices: Value = http
-                .get(format!(
-                    "{}/api/v1/devices?serial_number=FVHHFKF7Q6L4",
-                    c.api_url
-                ))
+                .get(
+                    posture_http::Url::parse(&format!(
+                        "{}/api/v1/devices?serial_number=FVHHFKF7Q6L4",
+                        c.api_url
+                    ))
+                    .unwrap(),
+                )
                 .bearer_auth(c.api_token)
                 .send()
                 .await

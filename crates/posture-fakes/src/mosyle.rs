@@ -37,7 +37,7 @@
 //! let c = mosyle.connection();
 //! let http = posture_http::ClientOptions::new(Duration::from_secs(2)).build()?;
 //! let login = http
-//!     .post(format!("{}/login", c.manager_url))
+//!     .post(posture_http::Url::parse(&format!("{}/login", c.manager_url))?)
 //!     .json(&serde_json::json!({"accessToken": c.access_token, "email": c.email, "password": c.password}))
 //!     .send()
 //!     .await?;

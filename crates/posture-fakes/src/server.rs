@@ -22,7 +22,7 @@
 //! }))
 //! .await?;
 //! let client = ClientOptions::new(Duration::from_secs(2)).build()?;
-//! let body = client.get(format!("{}/hello", server.url())).send().await?.text().await?;
+//! let body = client.get(posture_http::Url::parse(&format!("{}/hello", server.url()))?).send().await?.text().await?;
 //! assert_eq!(body, r#"{"path":"/hello"}"#);
 //! # Ok(())
 //! # }

@@ -31,7 +31,7 @@
 //! snipe.add_asset(FakeAsset::new("C02XL0GJJG5J"));
 //! let http = posture_http::ClientOptions::new(Duration::from_secs(2)).build()?;
 //! let answer: serde_json::Value = http
-//!     .get(format!("{}/api/v1/hardware/byserial/C02XL0GJJG5J", snipe.url()))
+//!     .get(posture_http::Url::parse(&format!("{}/api/v1/hardware/byserial/C02XL0GJJG5J", snipe.url()))?)
 //!     .bearer_auth(posture_fakes::snipeit::API_TOKEN)
 //!     .send()
 //!     .await?

@@ -51,7 +51,7 @@ pub struct FleetStats {
 /// ```
 pub struct FleetProvider {
     config: FleetConfig,
-    http: posture_http::reqwest::Client,
+    http: posture_http::HttpClient,
     /// The serial check, the synced inventory (`FLEET_SYNC_INTERVAL`) lookups ask first,
     /// the decision cache, the readiness memo and the request counter.
     pub(crate) front: Front,

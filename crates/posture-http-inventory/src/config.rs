@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use posture_http::CommonSettings;
 use posture_http::env::{ConfigProblem, ConfigProblems};
-use posture_http::reqwest::header::{HeaderName, HeaderValue};
+use posture_http::header::{HeaderName, HeaderValue};
 use posture_settings::Reader;
 
 use crate::kind::{COMMON, ENRICH, HEADERS, MATCH, RECORD, REQUIRE, URL};

@@ -50,7 +50,7 @@ pub struct HttpInventoryStats {
 /// ```
 pub struct HttpInventoryProvider {
     config: HttpInventoryConfig,
-    http: posture_http::reqwest::Client,
+    http: posture_http::HttpClient,
     /// The decision cache (by serial and mode), the readiness memo and the request counter;
     /// no synced inventory.
     front: Front<(Serial, DeviceMode)>,

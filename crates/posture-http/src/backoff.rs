@@ -1,9 +1,9 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use http::StatusCode;
+use http::header::HeaderMap;
 use posture_core::ProviderError;
-use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
 use crate::classify::retry_after;
@@ -30,7 +30,7 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// ```
 /// use std::time::Duration;
 /// use posture_http::{Backoff, StatusCode};
-/// use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+/// use posture_http::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 ///
 /// let backoff = Backoff::new(Duration::from_secs(60));
 /// let pass = backoff.check("Jamf Pro")?;
@@ -234,7 +234,7 @@ impl Drop for BackoffPass<'_> {
 
 #[cfg(test)]
 mod tests {
-    use reqwest::header::{HeaderValue, RETRY_AFTER};
+    use http::header::{HeaderValue, RETRY_AFTER};
 
     use super::*;
 

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use reqwest::Url;
+use url::Url;
 
 /// The validated base URL of an MDM tenant, such as `https://example.jamfcloud.com` or
 /// `https://mdm.example.com:8443/jamf`.

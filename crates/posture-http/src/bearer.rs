@@ -1,11 +1,11 @@
 //! Sending an API request with a bearer token and reading its answer.
 
 use bytes::Bytes;
+use http::StatusCode;
+use http::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use posture_core::ProviderError;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
-use reqwest::{RequestBuilder, StatusCode};
 
-use crate::{read_body, status_error, transport_error};
+use crate::{HttpRequest, read_body, status_error, transport_error};
 
 /// The answer to an authenticated request: the status is the caller's to judge.
 #[derive(Clone, Debug)]
@@ -60,7 +60,7 @@ pub fn secret_header(secret: &str, service: &str) -> Result<HeaderValue, Provide
 /// [`transport_error`]; a body over the limit is permanent. Any status is returned as an
 /// [`Answer`].
 pub async fn send_bearer(
-    builder: RequestBuilder,
+    builder: HttpRequest,
     token: &str,
     service: &str,
     request: &str,
@@ -81,9 +81,10 @@ pub async fn send_bearer(
 /// status is returned as an [`Answer`].
 ///
 /// ```no_run
-/// # async fn demo(client: posture_http::reqwest::Client) -> Result<(), posture_core::ProviderError> {
+/// # async fn demo(client: posture_http::HttpClient) -> Result<(), Box<dyn std::error::Error>> {
+/// let url = posture_http::Url::parse("https://assets.example.com/api/v1/hardware/byserial/C02XL0GJJG5J")?;
 /// let answer = posture_http::send_json(
-///     client.get("https://assets.example.com/api/v1/hardware/byserial/C02XL0GJJG5J"),
+///     client.get(url),
 ///     "Snipe-IT",
 ///     "GET /api/v1/hardware/byserial/C02XL0GJJG5J",
 ///     1024 * 1024,
@@ -94,7 +95,7 @@ pub async fn send_bearer(
 /// # }
 /// ```
 pub async fn send_json(
-    builder: RequestBuilder,
+    builder: HttpRequest,
     service: &str,
     request: &str,
     limit: usize,

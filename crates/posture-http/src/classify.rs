@@ -1,13 +1,15 @@
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use http::StatusCode;
+use http::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use posture_core::ProviderError;
-use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
-use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
+use url::Url;
 
 use crate::client::error_chain;
 use crate::oauth::show_status;
+use crate::{BodyError, HttpResponse, TransportError};
 
 /// The longest `Retry-After` we pass on; anything above is clamped.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -26,7 +28,7 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 ///
 /// ```
 /// use posture_http::{status_error, StatusCode};
-/// use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+/// use posture_http::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
@@ -106,7 +108,7 @@ fn redirected(service: &str, request: &str, shown: &str, headers: &HeaderMap) ->
 ///
 /// ```
 /// use posture_http::{Url, redirect_target};
-/// use reqwest::header::{HeaderMap, HeaderValue, LOCATION};
+/// use posture_http::header::{HeaderMap, HeaderValue, LOCATION};
 ///
 /// let asked = Url::parse("https://acme.api.kandji.io/api/v1/devices?limit=1")?;
 /// let mut headers = HeaderMap::new();
@@ -154,14 +156,12 @@ pub fn timed_out(service: &str, timeout: Duration) -> ProviderError {
     ))
 }
 
-/// Turns a reqwest error (no answer, or an answer cut short) into a [`ProviderError`].
+/// Turns a [`TransportError`] (no answer, or an answer cut short) into a [`ProviderError`].
 ///
 /// Timeouts, connection failures and bodies cut short are transient; a request that could not
 /// be built, or a redirect, is permanent. The message names the service and request and ends
 /// with the cause chain.
-pub fn transport_error(service: &str, request: &str, err: reqwest::Error) -> ProviderError {
-    // The request is named in the message; the URL would repeat it.
-    let err = err.without_url();
+pub fn transport_error(service: &str, request: &str, err: TransportError) -> ProviderError {
     let cause = error_chain(&err);
     let message = if err.is_timeout() {
         format!("{service} did not answer {request} in time: {cause}")
@@ -170,7 +170,7 @@ pub fn transport_error(service: &str, request: &str, err: reqwest::Error) -> Pro
     } else {
         format!("{service} request {request} failed: {cause}")
     };
-    let permanent = err.is_builder() || err.is_redirect();
+    let permanent = err.is_builder();
     if permanent {
         ProviderError::permanent(message).with_source(err)
     } else {
@@ -182,7 +182,7 @@ pub fn transport_error(service: &str, request: &str, err: reqwest::Error) -> Pro
 /// [`MAX_RETRY_AFTER`]. A date in the past means no wait.
 ///
 /// ```
-/// use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+/// use posture_http::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 /// let mut headers = HeaderMap::new();
 /// headers.insert(RETRY_AFTER, HeaderValue::from_static(" 3 "));
 /// assert_eq!(posture_http::retry_after(&headers), Some(std::time::Duration::from_secs(3)));
@@ -245,27 +245,16 @@ pub fn looks_like_html(body: &[u8]) -> bool {
 pub async fn read_body(
     service: &str,
     request: &str,
-    mut response: reqwest::Response,
+    response: HttpResponse,
     limit: usize,
 ) -> Result<Bytes, ProviderError> {
-    if let Some(length) = response.content_length()
-        && length > limit as u64
-    {
-        return Err(too_large(service, request, limit));
-    }
-    let mut body = BytesMut::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large(service, request, limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body.freeze()),
-            Err(err) => return Err(transport_error(service, request, err)),
-        }
-    }
+    response.bytes_within(limit).await.map_err(|err| match err {
+        BodyError::TooLarge { limit } => too_large(service, request, limit),
+        BodyError::Transport(err) => transport_error(service, request, err),
+        BodyError::Json(err) => ProviderError::permanent(format!(
+            "{service} answered {request} with a body that is not the expected JSON ({err})"
+        )),
+    })
 }
 
 fn too_large(service: &str, request: &str, limit: usize) -> ProviderError {
@@ -276,7 +265,7 @@ fn too_large(service: &str, request: &str, limit: usize) -> ProviderError {
 
 #[cfg(test)]
 mod tests {
-    use reqwest::header::HeaderValue;
+    use http::header::HeaderValue;
 
     use super::*;
 

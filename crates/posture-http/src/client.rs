@@ -7,6 +7,8 @@ use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use crate::HttpClient;
+
 /// Extra trust anchors for an on-premises MDM whose certificate chains to a private CA.
 ///
 /// The anchors are added to the Mozilla root set (from `webpki-roots`); they never replace it.
@@ -169,11 +171,11 @@ pub enum ClientError {
         /// What rustls said.
         reason: String,
     },
-    /// reqwest refused the configuration.
-    #[error("cannot build the HTTP client: {reason}")]
-    Build {
-        /// What reqwest said.
-        reason: String,
+    /// The `User-Agent` is not a valid header value.
+    #[error("the User-Agent {value:?} is not a valid HTTP header value")]
+    UserAgent {
+        /// The value given.
+        value: String,
     },
 }
 
@@ -262,10 +264,27 @@ impl ClientOptions {
         &self.extra_roots
     }
 
-    /// Builds the client: rustls with the *ring* provider, TLS 1.2 and 1.3, the Mozilla roots
-    /// plus the extra anchors, ALPN `h2` and `http/1.1`, no redirects (an API that redirects
-    /// is misconfigured, and following would move the bearer token), and the timeouts and
-    /// pool settings above. Does no I/O.
+    /// How long an idle pooled connection is kept.
+    pub fn pool_idle_timeout(&self) -> Duration {
+        self.pool_idle_timeout
+    }
+
+    /// How many idle connections per host are kept.
+    pub fn pool_max_idle_per_host(&self) -> usize {
+        self.pool_max_idle_per_host
+    }
+
+    /// The `User-Agent` header.
+    pub fn user_agent(&self) -> &str {
+        &self.user_agent
+    }
+
+    /// Builds the client: hyper over rustls with the *ring* provider (passed explicitly:
+    /// nothing is installed process-wide), TLS 1.2 and 1.3, the Mozilla roots plus the extra
+    /// anchors, ALPN `h2` and `http/1.1`, no redirects (an API that redirects is
+    /// misconfigured, and following would move the bearer token), and the timeouts and pool
+    /// settings above. Does no I/O; call it inside a Tokio runtime's context or outside, but
+    /// send requests from within one.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -274,23 +293,8 @@ impl ClientOptions {
     /// # drop(client);
     /// # Ok::<(), posture_http::ClientError>(())
     /// ```
-    pub fn build(&self) -> Result<reqwest::Client, ClientError> {
-        install_ring_as_process_default();
-        let tls = tls_config(&self.extra_roots)?;
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(self.request_timeout)
-            .connect_timeout(self.connect_timeout)
-            .read_timeout(self.read_timeout)
-            .pool_idle_timeout(self.pool_idle_timeout)
-            .pool_max_idle_per_host(self.pool_max_idle_per_host)
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(self.user_agent.as_str())
-            .build()
-            .map_err(|err| ClientError::Build {
-                reason: error_chain(&err),
-            })
+    pub fn build(&self) -> Result<HttpClient, ClientError> {
+        HttpClient::new(self)
     }
 
     /// A provider's client: requests within `timeout`, `extra_roots` trusted besides the
@@ -308,33 +312,12 @@ impl ClientOptions {
         timeout: Duration,
         extra_roots: &CaBundle,
         user_agent: &str,
-    ) -> Result<reqwest::Client, ClientError> {
+    ) -> Result<HttpClient, ClientError> {
         Self::new(timeout)
             .with_extra_roots(extra_roots.clone())
             .with_user_agent(user_agent)
             .build()
     }
-}
-
-/// Makes *ring* the process's default rustls crypto provider, unless one is set already;
-/// returns whether this call set it.
-///
-/// Depending on posture-http turns on reqwest's `rustls-no-provider` feature, and Cargo
-/// unifies features across a build: another reqwest client in the same program (your own
-/// `reqwest::get`, say) then uses rustls without a provider of its own and panics unless the
-/// process has a default. [`ClientOptions::build`] calls this, and so does the server at
-/// start-up; call it first thing in `main` if you build reqwest clients before either.
-///
-/// ```
-/// posture_http::install_ring_as_process_default();
-/// assert!(rustls::crypto::CryptoProvider::get_default().is_some());
-/// let plain = reqwest::Client::new(); // would panic without a process default
-/// # drop(plain);
-/// ```
-pub fn install_ring_as_process_default() -> bool {
-    rustls::crypto::ring::default_provider()
-        .install_default()
-        .is_ok()
 }
 
 /// The rustls client configuration [`ClientOptions::build`] uses: the *ring* crypto

@@ -242,7 +242,7 @@ impl CommonSettings {
     }
 
     /// The provider's HTTP client: `TIMEOUT`, the extra CA certificates, `user_agent`.
-    pub fn client(&self, user_agent: &str) -> Result<reqwest::Client, ClientError> {
+    pub fn client(&self, user_agent: &str) -> Result<crate::HttpClient, ClientError> {
         ClientOptions::new(self.timeout)
             .with_extra_roots(self.extra_roots.clone())
             .with_user_agent(user_agent)

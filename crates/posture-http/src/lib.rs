@@ -5,8 +5,8 @@
 //!
 //! - [`BaseUrl`]: a validated tenant URL (https, or http on loopback only; path prefix and
 //!   trailing slash handled);
-//! - [`ClientOptions`]: one pooled `reqwest` client per provider, over rustls with the *ring*
-//!   crypto provider, the Mozilla roots plus an optional private [`CaBundle`], connect, read
+//! - [`ClientOptions`] and [`HttpClient`]: one pooled hyper client per provider, over rustls
+//!   with the *ring* crypto provider passed explicitly (nothing installed process-wide), the Mozilla roots plus an optional private [`CaBundle`], connect, read
 //!   and total timeouts, and no redirects;
 //! - [`TokenCache`]: a single-flight OAuth bearer-token cache that renews before expiry and
 //!   can be invalidated after a 401;
@@ -50,7 +50,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! TLS always uses rustls with *ring*; aws-lc is never linked.
+//! TLS always uses rustls with *ring*; aws-lc is never linked. posture-http does not depend on
+//! reqwest and installs no process-wide rustls provider, so a program that depends on it keeps
+//! its own HTTP client's behaviour.
 
 /// The `User-Agent` of the calling provider crate: `step-posture-connector <crate>/<version>`,
 /// such as `step-posture-connector posture-kandji/0.1.0`.
@@ -90,6 +92,7 @@ mod secret;
 mod serial;
 pub mod sync;
 mod token;
+mod transport;
 
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
 pub use base_url::{BaseUrl, BaseUrlError};
@@ -99,10 +102,7 @@ pub use classify::{
     MAX_RETRY_AFTER, decode_json, looks_like_html, origin, read_body, redirect_target, retry_after,
     status_error, timed_out, transport_error,
 };
-pub use client::{
-    CaBundle, CaBundleError, ClientError, ClientOptions, error_chain,
-    install_ring_as_process_default, tls_config,
-};
+pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};
 pub use common::{
     CommonNames, CommonSettings, MAX_CACHE_TTL_SECS, cache_ttl_setting, decision_counters,
     max_retry_after_setting, negative_cache_ttl_setting, read_base_url,
@@ -110,14 +110,18 @@ pub use common::{
 pub use counters::{cache_counters, lookup_counters, token_counters};
 pub use front::{Front, allow, checked_serial, debug_provider};
 pub use guid::{colon_hex, guid_v4};
+pub use http::{Method, StatusCode, header};
 pub use posture_core::find_cause;
 pub use posture_settings::redact_userinfo;
 pub use ratelimit::{NoSlot, RateLimiter};
 pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess, probe_within};
-pub use reqwest::{self, StatusCode, Url};
 pub use secret::Secret;
 pub use serial::Serial;
 pub use token::{AccessToken, FetchedToken, TokenCache, TokenStats};
+pub use transport::{
+    BodyError, DEFAULT_BODY_LIMIT, HttpClient, HttpRequest, HttpResponse, TransportError,
+};
+pub use url::Url;
 
 /// Compiles the README's examples.
 #[cfg(doctest)]

@@ -3,12 +3,15 @@
 
 use std::time::Duration;
 
+use http::StatusCode;
+use http::header::ACCEPT;
 use posture_core::ProviderError;
-use reqwest::StatusCode;
-use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
-use crate::{FetchedToken, Url, error_chain, looks_like_html, read_body, status_error};
+use crate::{
+    FetchedToken, HttpClient, TransportError, Url, error_chain, looks_like_html, read_body,
+    status_error,
+};
 
 /// The token endpoint's answer is small; anything larger is not a token answer.
 const MAX_TOKEN_BODY: usize = 64 * 1024;
@@ -23,7 +26,7 @@ pub enum TokenError {
         /// Whether the request timed out.
         timed_out: bool,
         /// The cause, URL removed.
-        source: reqwest::Error,
+        source: TransportError,
     },
     /// The endpoint refused the credentials: 401, or 400/403 with an OAuth `error` code.
     /// Permanent.
@@ -130,7 +133,7 @@ impl OAuthError {
 /// The answer's `access_token` must be a non-empty string; `expires_in` may be a number or a
 /// numeric string (both occur), and `default_lifetime` is assumed when it is missing.
 pub async fn client_credentials(
-    http: &reqwest::Client,
+    http: &HttpClient,
     url: Url,
     form: &[(&str, &str)],
     service: &str,
@@ -143,12 +146,9 @@ pub async fn client_credentials(
         .form(form)
         .send()
         .await
-        .map_err(|err| {
-            let source = err.without_url();
-            TokenError::Unreachable {
-                timed_out: source.is_timeout(),
-                source,
-            }
+        .map_err(|source| TokenError::Unreachable {
+            timed_out: source.is_timeout(),
+            source,
         })?;
     let status = response.status();
     let headers = response.headers().clone();
@@ -264,7 +264,8 @@ fn first_line(text: &str) -> Option<String> {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let client = posture_http::ClientOptions::new(std::time::Duration::from_secs(1)).build().unwrap();
-/// let source = client.get("http://[::1]:1/").send().await.unwrap_err();
+/// let url = posture_http::Url::parse("http://[::1]:1/").unwrap();
+/// let source = client.get(url).send().await.unwrap_err();
 /// let err = posture_http::oauth::unreachable("Acme at ACME_URL (http://[::1]:1)", "POST /token", false, source);
 /// assert!(err.is_transient());
 /// assert!(err.message().starts_with("Acme at ACME_URL (http://[::1]:1) cannot be reached (POST /token): "));
@@ -274,7 +275,7 @@ pub fn unreachable(
     at: &str,
     request: &str,
     timed_out: bool,
-    source: reqwest::Error,
+    source: TransportError,
 ) -> ProviderError {
     let what = if timed_out {
         "did not answer in time"

@@ -9,12 +9,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use posture_http::{CaBundle, ClientOptions, transport_error};
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::StreamBody;
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use posture_http::{CaBundle, ClientOptions, HttpClient, Url, read_body, transport_error};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tokio_stream::wrappers::ReceiverStream;
 
 struct Pki {
     ca_pem: String,
@@ -49,11 +57,14 @@ fn pki() -> Pki {
     }
 }
 
-/// Serves `HTTP/1.1 200 ok` over TLS to every connection.
+/// Serves over TLS, offering h2 and http/1.1: `/ping` answers `ok <version>`, `/big` a
+/// body of 4 KiB, `/moved` a redirect, `/stall` headers and then nothing, `/silent` nothing.
 async fn serve(server: Arc<rustls::ServerConfig>) -> String {
+    let mut server = (*server).clone();
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}/ping", listener.local_addr().unwrap());
-    let acceptor = TlsAcceptor::from(server);
+    let acceptor = TlsAcceptor::from(Arc::new(server));
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -61,41 +72,81 @@ async fn serve(server: Arc<rustls::ServerConfig>) -> String {
             };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = tls
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                    )
+                let service = hyper::service::service_fn(answer);
+                let _ = Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
                     .await;
-                let _ = tls.shutdown().await;
             });
         }
     });
     url
 }
 
-#[tokio::test]
-async fn trusts_a_private_ca_from_a_pem_bundle() {
+type Body = StreamBody<ReceiverStream<Result<Frame<Bytes>, Infallible>>>;
+
+async fn answer(request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let body = StreamBody::new(ReceiverStream::new(receiver));
+    let response = match request.uri().path() {
+        "/ping" => {
+            let text = format!("ok {:?}", request.version());
+            let _ = sender.send(Ok(Frame::data(Bytes::from(text)))).await;
+            Response::new(body)
+        }
+        "/big" => {
+            let _ = sender
+                .send(Ok(Frame::data(Bytes::from(vec![b'x'; 4096]))))
+                .await;
+            Response::new(body)
+        }
+        "/moved" => Response::builder()
+            .status(302)
+            .header("location", "https://elsewhere.example/ping")
+            .body(body)
+            .unwrap(),
+        "/stall" => {
+            let _ = sender
+                .send(Ok(Frame::data(Bytes::from_static(b"par"))))
+                .await;
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                drop(sender);
+            });
+            Response::new(body)
+        }
+        _ => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Response::new(body)
+        }
+    };
+    Ok(response)
+}
+
+/// A server whose CA the client trusts, and that client with `timeout`.
+async fn private_server(timeout: Duration) -> (String, HttpClient) {
     let pki = pki();
     let url = serve(pki.server.clone()).await;
     let roots = CaBundle::from_pem(pki.ca_pem.as_bytes()).unwrap();
-    let client = ClientOptions::new(Duration::from_secs(2))
+    let client = ClientOptions::new(timeout)
         .with_extra_roots(roots)
         .build()
         .unwrap();
-    let response = client.get(&url).send().await.unwrap();
+    (url, client)
+}
+
+fn at(url: &str, path: &str) -> Url {
+    Url::parse(url).unwrap().join(path).unwrap()
+}
+
+#[tokio::test]
+async fn trusts_a_private_ca_from_a_pem_bundle_and_speaks_h2() {
+    let (url, client) = private_server(Duration::from_secs(2)).await;
+    let response = client.get(at(&url, "/ping")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.text().await.unwrap(), "ok");
+    assert_eq!(response.text().await.unwrap(), "ok HTTP/2.0");
 }
 
 #[tokio::test]
@@ -103,12 +154,74 @@ async fn refuses_an_unknown_ca() {
     let pki = pki();
     let url = serve(pki.server.clone()).await;
     let client = ClientOptions::new(Duration::from_secs(2)).build().unwrap();
-    let err = client.get(&url).send().await.unwrap_err();
+    let err = client.get(at(&url, "/ping")).send().await.unwrap_err();
+    assert!(err.is_connect(), "{err}");
     let err = transport_error("Jamf Pro", "GET /ping", err);
+    assert!(err.is_transient());
     let text = err.to_string();
     assert!(
         text.starts_with("cannot connect to Jamf Pro for GET /ping"),
         "{text}"
     );
     assert!(text.contains("UnknownIssuer"), "{text}");
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused() {
+    let (url, client) = private_server(Duration::from_secs(2)).await;
+    let response = client.get(at(&url, "/big")).send().await.unwrap();
+    let err = read_body("S", "GET /big", response, 1024)
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient());
+    assert_eq!(
+        err.message(),
+        "S answered GET /big with more than 1024 bytes"
+    );
+    let response = client.get(at(&url, "/big")).send().await.unwrap();
+    let body = read_body("S", "GET /big", response, 4096).await.unwrap();
+    assert_eq!(body.len(), 4096);
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let (url, client) = private_server(Duration::from_secs(2)).await;
+    let response = client.get(at(&url, "/moved")).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        response.headers()["location"],
+        "https://elsewhere.example/ping"
+    );
+}
+
+#[tokio::test]
+async fn the_request_timeout_bounds_the_head_and_the_body() {
+    let (url, client) = private_server(Duration::from_millis(300)).await;
+    let err = client.get(at(&url, "/silent")).send().await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let err = transport_error("S", "GET /silent", err);
+    assert!(err.is_transient());
+    assert!(
+        err.message()
+            .starts_with("S did not answer GET /silent in time"),
+        "{err}"
+    );
+
+    let response = client.get(at(&url, "/stall")).send().await.unwrap();
+    let err = read_body("S", "GET /stall", response, 1024)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(err.message().contains("in time"), "{err}");
+}
+
+#[tokio::test]
+async fn nothing_is_installed_process_wide() {
+    let (url, client) = private_server(Duration::from_secs(2)).await;
+    let response = client.get(at(&url, "/ping")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        rustls::crypto::CryptoProvider::get_default().is_none(),
+        "building and using a client must not set the process's rustls provider"
+    );
 }

@@ -40,7 +40,7 @@ pub(crate) enum Call<'a> {
 
 #[derive(Debug)]
 pub(crate) struct GraphClient {
-    http: posture_http::reqwest::Client,
+    http: posture_http::HttpClient,
     authority: BaseUrl,
     graph: BaseUrl,
     tenant_id: String,
@@ -58,13 +58,13 @@ pub(crate) struct GraphClient {
 }
 
 impl GraphClient {
-    pub(crate) fn new(http: posture_http::reqwest::Client, config: &IntuneConfig) -> Self {
+    pub(crate) fn new(http: posture_http::HttpClient, config: &IntuneConfig) -> Self {
         Self::for_resource(http, config, config.scope(), "INTUNE_SCOPE", SERVICE)
     }
 
     /// A client whose tokens are for another resource (Intune's SCEP validation service).
     pub(crate) fn for_resource(
-        http: posture_http::reqwest::Client,
+        http: posture_http::HttpClient,
         config: &IntuneConfig,
         scope: String,
         scope_variable: &'static str,

@@ -545,7 +545,13 @@ mod tests {
             .build()
             .unwrap();
         let answer = http
-            .post(format!("{}/{TENANT_ID}/oauth2/v2.0/token", intune.url()))
+            .post(
+                posture_http::Url::parse(&format!(
+                    "{}/{TENANT_ID}/oauth2/v2.0/token",
+                    intune.url()
+                ))
+                .unwrap(),
+            )
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", CLIENT_ID),

@@ -21,7 +21,7 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 pub(crate) struct JamfClient {
-    http: posture_http::reqwest::Client,
+    http: posture_http::HttpClient,
     base: BaseUrl,
     client_id: String,
     client_secret: Secret,
@@ -37,7 +37,7 @@ pub(crate) struct JamfClient {
 
 impl JamfClient {
     pub(crate) fn new(
-        http: posture_http::reqwest::Client,
+        http: posture_http::HttpClient,
         base: BaseUrl,
         client_id: String,
         client_secret: Secret,

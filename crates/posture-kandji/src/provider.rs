@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
-use posture_http::reqwest::header::HeaderMap;
+use posture_http::header::HeaderMap;
 use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{
     Answer, Backoff, CacheConfig, CacheStats, ClientOptions, Front, MAX_RETRY_AFTER, NoSlot,
@@ -86,7 +86,7 @@ pub struct KandjiStats {
 /// ```
 pub struct KandjiProvider {
     config: KandjiConfig,
-    http: posture_http::reqwest::Client,
+    http: posture_http::HttpClient,
     /// The serial check, the synced inventory (`KANDJI_SYNC_INTERVAL`) lookups ask first,
     /// the decision cache and the readiness memo (a success counts for a minute: probes
     /// every few seconds must not eat the hourly quota).

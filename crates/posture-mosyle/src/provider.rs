@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
-use posture_http::reqwest::header::{AUTHORIZATION, HeaderMap};
+use posture_http::header::{AUTHORIZATION, HeaderMap};
 use posture_http::sync::{FromIndex, Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{
     AccessToken, Answer, Backoff, CacheStats, FetchedToken, Front, Serial, StatusCode, TokenCache,
@@ -69,7 +69,7 @@ pub struct MosyleStats {
 /// ```
 pub struct MosyleProvider {
     config: MosyleConfig,
-    http: posture_http::reqwest::Client,
+    http: posture_http::HttpClient,
     /// The synced inventory (`MOSYLE_SYNC_INTERVAL`) lookups ask first, the decision cache
     /// (by serial and `os`), the readiness memo and the request counter.
     front: Front<(Serial, &'static str)>,
@@ -780,7 +780,7 @@ impl fmt::Debug for MosyleProvider {
 
 #[cfg(test)]
 mod tests {
-    use posture_http::reqwest::header::HeaderValue;
+    use posture_http::header::HeaderValue;
 
     use super::*;
 

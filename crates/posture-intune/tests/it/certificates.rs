@@ -359,7 +359,7 @@ async fn a_replayed_assertion_is_refused() {
         .build()
         .unwrap();
     let replay = http
-        .post(format!("{}{}", intune.url(), sent.path))
+        .post(posture_http::Url::parse(&format!("{}{}", intune.url(), sent.path)).unwrap())
         .header("content-type", "application/x-www-form-urlencoded")
         .body(sent.body.clone())
         .send()

@@ -8,7 +8,7 @@ use posture_conformance::support::transient;
 use posture_core::{Decision, PostureProvider, ProviderError};
 use posture_fakes::kandji::{API_TOKEN, FakeKandji, FakeKandjiDevice};
 use posture_http::ClientOptions;
-use posture_http::reqwest::header::{HeaderMap, RETRY_AFTER};
+use posture_http::header::{HeaderMap, RETRY_AFTER};
 use posture_kandji::KandjiProvider;
 use serde_json::{Value, json};
 
@@ -156,7 +156,7 @@ async fn the_fake_answers_like_kong_and_sorts_like_kandji() {
     kandji.add_device(FakeKandjiDevice::new("C02SORT00001"));
     let http = ClientOptions::new(Duration::from_secs(5)).build().unwrap();
     let get = |ordering: &'static str| {
-        http.get(format!("{}/api/v1/devices", kandji.url()))
+        http.get(posture_http::Url::parse(&format!("{}/api/v1/devices", kandji.url())).unwrap())
             .query(&[("serial_number", "C02SORT"), ("ordering", ordering)])
             .bearer_auth(API_TOKEN)
             .send()

@@ -1,0 +1,475 @@
+//! The HTTP client every provider talks to its MDM with: hyper over rustls with *ring*, built
+//! with an explicit crypto provider so nothing is installed process-wide, and no reqwest, so
+//! depending on posture-http never changes another crate's HTTP or TLS behaviour.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde::Serialize;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::{ClientError, ClientOptions};
+
+/// The body a caller reads without naming a limit ([`HttpResponse::text`],
+/// [`HttpResponse::json`]).
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// A pooled HTTPS client for one provider, made by [`ClientOptions::build`].
+///
+/// Cloning is cheap and shares the pool. Requests never follow redirects (an API that
+/// redirects is misconfigured, and following would take the credentials along), and the
+/// options' timeouts bound every request.
+///
+/// ```
+/// # use std::time::Duration;
+/// use posture_http::{ClientOptions, Url};
+/// let client = ClientOptions::new(Duration::from_secs(4)).build()?;
+/// let request = client
+///     .get(Url::parse("https://example.jamfcloud.com/api/v1/departments")?)
+///     .query(&[("page", "0")]);
+/// assert_eq!(request.url().as_str(), "https://example.jamfcloud.com/api/v1/departments?page=0");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    user_agent: HeaderValue,
+    request_timeout: Duration,
+    read_timeout: Duration,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("user_agent", &self.user_agent)
+            .field("request_timeout", &self.request_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    pub(crate) fn new(options: &ClientOptions) -> Result<Self, ClientError> {
+        let mut tls = crate::tls_config(options.extra_roots())?;
+        // The connector below offers h2 and http/1.1 itself, and refuses a preset list.
+        tls.alpn_protocols.clear();
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(options.connect_timeout()));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(tcp);
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(options.pool_idle_timeout())
+            .pool_max_idle_per_host(options.pool_max_idle_per_host())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        let user_agent =
+            HeaderValue::from_str(options.user_agent()).map_err(|_| ClientError::UserAgent {
+                value: options.user_agent().to_owned(),
+            })?;
+        Ok(Self {
+            inner,
+            user_agent,
+            request_timeout: options.request_timeout(),
+            read_timeout: options.read_timeout(),
+        })
+    }
+
+    /// A `GET` request to `url`.
+    pub fn get(&self, url: Url) -> HttpRequest {
+        self.request(Method::GET, url)
+    }
+
+    /// A `POST` request to `url`.
+    pub fn post(&self, url: Url) -> HttpRequest {
+        self.request(Method::POST, url)
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, url: Url) -> HttpRequest {
+        HttpRequest {
+            client: self.clone(),
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            problem: None,
+        }
+    }
+}
+
+/// A request being put together; [`send`](Self::send) sends it.
+///
+/// A header or body that cannot be encoded is remembered and reported by `send` as a
+/// [`TransportError::Build`], so the calls chain like a builder.
+#[derive(Debug)]
+#[must_use = "a request does nothing until it is sent"]
+pub struct HttpRequest {
+    client: HttpClient,
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Bytes,
+    problem: Option<String>,
+}
+
+impl HttpRequest {
+    /// The URL as it will be sent, query included.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The headers set so far (the `User-Agent` is added when sending).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// Appends `pairs`, URL-encoded, to the query string.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use posture_http::{ClientOptions, Url};
+    /// # let client = ClientOptions::new(Duration::from_secs(4)).build()?;
+    /// let request = client
+    ///     .get(Url::parse("https://mdm.example.com/devices?limit=1")?)
+    ///     .query(&[("serial_number", "C02 X")]);
+    /// assert_eq!(request.url().query(), Some("limit=1&serial_number=C02+X"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn query<T: Serialize + ?Sized>(mut self, pairs: &T) -> Self {
+        match serde_urlencoded::to_string(pairs) {
+            Ok(encoded) if encoded.is_empty() => {}
+            Ok(encoded) => {
+                let query = match self.url.query() {
+                    Some(existing) if !existing.is_empty() => format!("{existing}&{encoded}"),
+                    _ => encoded,
+                };
+                self.url.set_query(Some(&query));
+            }
+            Err(err) => self.remember(format!("cannot encode the query: {err}")),
+        }
+        self
+    }
+
+    /// Sets a header, replacing any earlier value of the same name.
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        match (name.try_into(), value.try_into()) {
+            (Ok(name), Ok(value)) => {
+                self.headers.insert(name, value);
+            }
+            _ => self.remember("a header name or value is not valid HTTP".to_owned()),
+        }
+        self
+    }
+
+    /// Sets `Authorization: Bearer <token>`, marked sensitive so it is never logged.
+    pub fn bearer_auth(mut self, token: &str) -> Self {
+        match HeaderValue::from_str(&format!("Bearer {token}")) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                self.headers.insert(AUTHORIZATION, value);
+            }
+            Err(_) => self.remember("the bearer token is not a valid header value".to_owned()),
+        }
+        self
+    }
+
+    /// Sends `body` as it is; set its `Content-Type` with [`header`](Self::header).
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends `value` as a JSON body (`Content-Type: application/json`).
+    pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(body) => {
+                self.body = Bytes::from(body);
+                self.headers
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            Err(err) => self.remember(format!("cannot encode the JSON body: {err}")),
+        }
+        self
+    }
+
+    /// Sends `pairs` as a form body (`Content-Type: application/x-www-form-urlencoded`).
+    pub fn form<T: Serialize + ?Sized>(mut self, pairs: &T) -> Self {
+        match serde_urlencoded::to_string(pairs) {
+            Ok(body) => {
+                self.body = Bytes::from(body);
+                self.headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+            }
+            Err(err) => self.remember(format!("cannot encode the form: {err}")),
+        }
+        self
+    }
+
+    fn remember(&mut self, problem: String) {
+        self.problem.get_or_insert(problem);
+    }
+
+    /// Sends the request and waits for the status and headers; the body is read from the
+    /// [`HttpResponse`]. The request timeout counts from here to the end of the body.
+    pub async fn send(self) -> Result<HttpResponse, TransportError> {
+        let Self {
+            client,
+            method,
+            url,
+            mut headers,
+            body,
+            problem,
+        } = self;
+        if let Some(reason) = problem {
+            return Err(TransportError::Build { reason });
+        }
+        headers
+            .entry(USER_AGENT)
+            .or_insert_with(|| client.user_agent.clone());
+        let mut request = Request::builder()
+            .method(method)
+            .uri(url.as_str())
+            .body(Full::new(body))
+            .map_err(|err| TransportError::Build {
+                reason: err.to_string(),
+            })?;
+        *request.headers_mut() = headers;
+        let deadline = Instant::now() + client.request_timeout;
+        let response = tokio::time::timeout_at(deadline, client.inner.request(request))
+            .await
+            .map_err(|_| TransportError::TimedOut {
+                after: client.request_timeout,
+            })?
+            .map_err(|err| {
+                if err.is_connect() {
+                    TransportError::Connect(Box::new(err))
+                } else {
+                    TransportError::Exchange(Box::new(err))
+                }
+            })?;
+        let (head, body) = response.into_parts();
+        Ok(HttpResponse {
+            status: head.status,
+            headers: head.headers,
+            body,
+            deadline,
+            request_timeout: client.request_timeout,
+            read_timeout: client.read_timeout,
+        })
+    }
+}
+
+/// An answer whose body has not been read yet.
+#[derive(Debug)]
+pub struct HttpResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Incoming,
+    deadline: Instant,
+    request_timeout: Duration,
+    read_timeout: Duration,
+}
+
+/// Reading a body failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The body was longer than the limit.
+    #[error("the body is longer than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The connection failed or timed out before the end of the body.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The body is not the JSON asked for.
+    #[error("the body is not the expected JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl HttpResponse {
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// Reads the whole body, refusing more than `limit` bytes, within the request timeout
+    /// and with no pause between reads longer than the read timeout.
+    pub async fn bytes_within(mut self, limit: usize) -> Result<Bytes, BodyError> {
+        let announced = hyper::body::Body::size_hint(&self.body).exact();
+        if announced.is_some_and(|length| length > limit as u64) {
+            return Err(BodyError::TooLarge { limit });
+        }
+        let mut collected = BytesMut::new();
+        loop {
+            let pause_limit = Instant::now() + self.read_timeout;
+            let frame = tokio::time::timeout_at(pause_limit.min(self.deadline), self.body.frame())
+                .await
+                .map_err(|_| TransportError::TimedOut {
+                    after: if pause_limit < self.deadline {
+                        self.read_timeout
+                    } else {
+                        self.request_timeout
+                    },
+                })?;
+            let Some(frame) = frame else {
+                return Ok(collected.freeze());
+            };
+            let frame = frame.map_err(|err| TransportError::Body(Box::new(err)))?;
+            if let Ok(data) = frame.into_data() {
+                if collected.len() + data.len() > limit {
+                    return Err(BodyError::TooLarge { limit });
+                }
+                collected.extend_from_slice(&data);
+            }
+        }
+    }
+
+    /// The body as text (invalid UTF-8 replaced), at most [`DEFAULT_BODY_LIMIT`] bytes.
+    pub async fn text(self) -> Result<String, BodyError> {
+        let body = self.bytes_within(DEFAULT_BODY_LIMIT).await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// The body parsed as JSON, at most [`DEFAULT_BODY_LIMIT`] bytes.
+    pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, BodyError> {
+        let body = self.bytes_within(DEFAULT_BODY_LIMIT).await?;
+        Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+/// A request got no complete answer.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # use std::time::Duration;
+/// let client = posture_http::ClientOptions::new(Duration::from_secs(1)).build()?;
+/// let err = client.get(posture_http::Url::parse("http://[::1]:1/")?).send().await.unwrap_err();
+/// assert!(err.is_connect());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The request could not be built (a header or body that cannot be encoded).
+    #[error("the request could not be built: {reason}")]
+    Build {
+        /// What was wrong.
+        reason: String,
+    },
+    /// No connection: DNS, TCP or the TLS handshake failed.
+    #[error("connection failed")]
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The time allowed ran out.
+    #[error("no answer within {} s", after.as_secs_f32())]
+    TimedOut {
+        /// The timeout that ran out.
+        after: Duration,
+    },
+    /// The connection failed while the request was sent or the answer's head was read.
+    #[error("the exchange failed")]
+    Exchange(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The connection failed while the body was read.
+    #[error("the answer was cut short")]
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl TransportError {
+    /// Whether the time allowed ran out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::TimedOut { .. })
+    }
+
+    /// Whether no connection could be made.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Self::Connect(_))
+    }
+
+    /// Whether the request could not even be built (a permanent failure).
+    pub fn is_builder(&self) -> bool {
+        matches!(self, Self::Build { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> HttpClient {
+        ClientOptions::new(Duration::from_secs(2)).build().unwrap()
+    }
+
+    #[test]
+    fn queries_append_to_the_existing_query() {
+        let url = Url::parse("https://h.example/p").unwrap();
+        let request = client()
+            .get(url.clone())
+            .query(&[("a", "1")])
+            .query(&[("b", "x y")]);
+        assert_eq!(request.url().as_str(), "https://h.example/p?a=1&b=x+y");
+        let empty: [(&str, &str); 0] = [];
+        let request = client().get(url).query(&empty);
+        assert_eq!(request.url().query(), None);
+    }
+
+    #[tokio::test]
+    async fn bad_headers_are_reported_when_sending() {
+        let url = Url::parse("http://127.0.0.1:1/").unwrap();
+        let err = client()
+            .get(url.clone())
+            .header("x-ok", "fine")
+            .header("x-bad", "a\nb")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.is_builder(), "{err}");
+        let request = client().get(url).bearer_auth("t0k3n");
+        assert!(request.headers()[AUTHORIZATION].is_sensitive());
+    }
+
+    #[test]
+    fn bodies_set_their_content_type() {
+        let url = Url::parse("https://h.example/token").unwrap();
+        let request = client()
+            .post(url.clone())
+            .form(&[("grant_type", "client_credentials")]);
+        assert_eq!(
+            request.headers()[CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
+        assert_eq!(&request.body[..], b"grant_type=client_credentials");
+        let request = client().post(url).json(&serde_json::json!({"a": 1}));
+        assert_eq!(request.headers()[CONTENT_TYPE], "application/json");
+        assert_eq!(&request.body[..], br#"{"a":1}"#);
+    }
+}
