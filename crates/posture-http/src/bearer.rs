@@ -20,6 +20,15 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// An answer read elsewhere (a test's stand-in, a cached reply).
+    pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// The [`status_error`] for this answer's status and headers.
     pub fn error(&self, service: &str, request: &str) -> ProviderError {
         status_error(service, request, self.status, &self.headers)

@@ -20,6 +20,8 @@
 //! - [`oauth::client_credentials`]: the OAuth client-credentials grant (Jamf Pro, Microsoft
 //!   identity platform), with failures sorted for the provider to word;
 //! - [`send_bearer`]: an API request with a bearer token, read within a size limit;
+//! - [`TokenSession`]: the token cache, the `Retry-After` backoff and "a 401 renews the token
+//!   and retries once", around the provider's own fetch and request;
 //! - [`RateLimiter`]: at most so many requests in any window, waiting for a slot only as
 //!   long as the caller's deadline allows;
 //! - [`Backoff`]: honours `Retry-After` up to a cap, then lets one probe through before the
@@ -90,6 +92,7 @@ mod ratelimit;
 mod recent;
 mod secret;
 mod serial;
+mod session;
 pub mod sync;
 mod token;
 mod transport;
@@ -117,6 +120,7 @@ pub use ratelimit::{NoSlot, RateLimiter};
 pub use recent::{DEFAULT_FAILURE_WINDOW, RecentSuccess, probe_within};
 pub use secret::Secret;
 pub use serial::Serial;
+pub use session::TokenSession;
 pub use token::{AccessToken, FetchedToken, TokenCache, TokenStats};
 pub use transport::{
     BodyError, DEFAULT_BODY_LIMIT, HttpClient, HttpRequest, HttpResponse, TransportError,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use posture_core::ProviderError;
 use posture_http::oauth::{self, TokenError, show_status};
 use posture_http::{
-    AccessToken, Answer, BaseUrl, FetchedToken, StatusCode, TokenCache, Url, send_bearer,
+    AccessToken, Answer, BaseUrl, FetchedToken, StatusCode, TokenSession, Url, send_bearer,
 };
 
 use crate::config::{IntuneConfig, IntuneCredential};
@@ -51,10 +51,8 @@ pub(crate) struct GraphClient {
     scope_variable: &'static str,
     /// The service named in messages and in the `Retry-After` backoff.
     service: &'static str,
-    tokens: TokenCache,
-    backoff: posture_http::Backoff,
+    session: TokenSession,
     pub(crate) requests: AtomicU64,
-    pub(crate) retries_after_401: AtomicU64,
 }
 
 impl GraphClient {
@@ -80,10 +78,8 @@ impl GraphClient {
             scope,
             scope_variable,
             service,
-            tokens: TokenCache::new(config.token_renewal_margin()),
-            backoff: posture_http::Backoff::new(config.max_retry_after()),
+            session: TokenSession::new(config.token_renewal_margin(), config.max_retry_after()),
             requests: AtomicU64::new(0),
-            retries_after_401: AtomicU64::new(0),
         }
     }
 
@@ -91,13 +87,13 @@ impl GraphClient {
         &self.graph
     }
 
-    pub(crate) fn tokens(&self) -> &TokenCache {
-        &self.tokens
+    pub(crate) fn session(&self) -> &TokenSession {
+        &self.session
     }
 
     /// A valid token, fetched once for all concurrent callers when none is cached.
     pub(crate) async fn token(&self) -> Result<AccessToken, ProviderError> {
-        self.tokens.get(|| self.fetch_token()).await
+        self.session.token(|| self.fetch_token()).await
     }
 
     /// The token endpoint: `{authority}/{tenant}/oauth2/v2.0/token`.
@@ -208,35 +204,22 @@ impl GraphClient {
         call: Call<'_>,
         request: &str,
     ) -> Result<Answer, ProviderError> {
-        let pass = self.backoff.check(self.service)?;
-        let token = self.token().await?;
-        let mut answer = self.send(&url, &call, request, &token).await?;
-        if answer.status == StatusCode::UNAUTHORIZED {
-            tracing::debug!(
-                request,
-                service = self.service,
-                "the service refused the token; renewing it and retrying once"
-            );
-            self.tokens.invalidate(&token);
-            self.retries_after_401.fetch_add(1, Ordering::Relaxed);
-            let token = self.token().await?;
-            answer = self.send(&url, &call, request, &token).await?;
-            if answer.status == StatusCode::UNAUTHORIZED {
-                self.tokens.invalidate(&token);
-                return Err(ProviderError::permanent(format!(
-                    "{} refused a freshly issued token for {request} \
-                     (401 Unauthorized); check {} matches INTUNE_AUTHORITY_URL's cloud",
-                    self.service,
-                    if self.service == SERVICE {
-                        "INTUNE_GRAPH_URL"
-                    } else {
-                        "INTUNE_SCEP_SCOPE"
-                    }
-                )));
-            }
-        }
-        pass.observe(answer.status, &answer.headers);
-        Ok(answer)
+        let send = |token| self.send(&url, &call, request, token);
+        let refused = || {
+            ProviderError::permanent(format!(
+                "{} refused a freshly issued token for {request} \
+                 (401 Unauthorized); check {} matches INTUNE_AUTHORITY_URL's cloud",
+                self.service,
+                if self.service == SERVICE {
+                    "INTUNE_GRAPH_URL"
+                } else {
+                    "INTUNE_SCEP_SCOPE"
+                }
+            ))
+        };
+        self.session
+            .send(self.service, request, || self.fetch_token(), send, refused)
+            .await
     }
 
     async fn send(
@@ -244,7 +227,7 @@ impl GraphClient {
         url: &Url,
         call: &Call<'_>,
         request: &str,
-        token: &AccessToken,
+        token: AccessToken,
     ) -> Result<Answer, ProviderError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let builder = match call {

@@ -125,11 +125,11 @@ impl IntuneProvider {
     /// A snapshot of the counters, for metrics.
     pub fn stats(&self) -> IntuneStats {
         IntuneStats {
-            token: self.client.tokens().stats(),
+            token: self.client.session().token_stats(),
             decisions: self.front.stats(),
             entra_devices: self.entra_devices.stats(),
             graph_requests: self.client.requests.load(Ordering::Relaxed),
-            retries_after_401: self.client.retries_after_401.load(Ordering::Relaxed),
+            retries_after_401: self.client.session().retries_after_401(),
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use posture_core::ProviderError;
 use posture_http::oauth::{self, TokenError, show_status};
 use posture_http::{
-    AccessToken, Answer, BaseUrl, FetchedToken, Secret, StatusCode, TokenCache, Url, send_bearer,
+    AccessToken, Answer, BaseUrl, FetchedToken, Secret, TokenSession, Url, send_bearer,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -25,13 +25,11 @@ pub(crate) struct JamfClient {
     base: BaseUrl,
     client_id: String,
     client_secret: Secret,
-    tokens: TokenCache,
-    backoff: posture_http::Backoff,
+    session: TokenSession,
     /// One permit per request in flight to Jamf (`JAMF_MAX_CONNECTIONS`): Jamf sends no 429,
     /// so this cap is the only thing that keeps a burst of cold lookups within its guidance.
     slots: Semaphore,
     pub(crate) requests: AtomicU64,
-    pub(crate) retries_after_401: AtomicU64,
     pub(crate) connection_waits: AtomicU64,
 }
 
@@ -50,11 +48,9 @@ impl JamfClient {
             base,
             client_id,
             client_secret,
-            tokens: TokenCache::new(renewal_margin),
-            backoff: posture_http::Backoff::new(max_retry_after),
+            session: TokenSession::new(renewal_margin, max_retry_after),
             slots: Semaphore::new(max_connections.max(1)),
             requests: AtomicU64::new(0),
-            retries_after_401: AtomicU64::new(0),
             connection_waits: AtomicU64::new(0),
         }
     }
@@ -76,13 +72,13 @@ impl JamfClient {
         &self.base
     }
 
-    pub(crate) fn tokens(&self) -> &TokenCache {
-        &self.tokens
+    pub(crate) fn session(&self) -> &TokenSession {
+        &self.session
     }
 
     /// A valid token, fetched once for all concurrent callers when none is cached.
     pub(crate) async fn token(&self) -> Result<AccessToken, ProviderError> {
-        self.tokens.get(|| self.fetch_token()).await
+        self.session.token(|| self.fetch_token()).await
     }
 
     /// `POST /api/oauth/token` with the client credentials.
@@ -133,28 +129,16 @@ impl JamfClient {
         query: &[(&str, &str)],
         request: &str,
     ) -> Result<Answer, ProviderError> {
-        let pass = self.backoff.check(SERVICE)?;
-        let token = self.token().await?;
-        let mut answer = self.send(&url, query, request, &token).await?;
-        if answer.status == StatusCode::UNAUTHORIZED {
-            tracing::debug!(
-                request,
-                "Jamf Pro refused the token; renewing it and retrying once"
-            );
-            self.tokens.invalidate(&token);
-            self.retries_after_401.fetch_add(1, Ordering::Relaxed);
-            let token = self.token().await?;
-            answer = self.send(&url, query, request, &token).await?;
-            if answer.status == StatusCode::UNAUTHORIZED {
-                self.tokens.invalidate(&token);
-                return Err(ProviderError::permanent(format!(
-                    "Jamf Pro refused a freshly issued token for {request} (401 Unauthorized); \
-                     check the API client JAMF_CLIENT_ID is enabled"
-                )));
-            }
-        }
-        pass.observe(answer.status, &answer.headers);
-        Ok(answer)
+        let send = |token| self.send(&url, query, request, token);
+        let refused = || {
+            ProviderError::permanent(format!(
+                "Jamf Pro refused a freshly issued token for {request} (401 Unauthorized); \
+                 check the API client JAMF_CLIENT_ID is enabled"
+            ))
+        };
+        self.session
+            .send(SERVICE, request, || self.fetch_token(), send, refused)
+            .await
     }
 
     async fn send(
@@ -162,7 +146,7 @@ impl JamfClient {
         url: &Url,
         query: &[(&str, &str)],
         request: &str,
-        token: &AccessToken,
+        token: AccessToken,
     ) -> Result<Answer, ProviderError> {
         let _slot = self.slot().await?;
         self.requests.fetch_add(1, Ordering::Relaxed);

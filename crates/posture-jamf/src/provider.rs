@@ -171,11 +171,11 @@ impl JamfProvider {
     /// A snapshot of the counters, for metrics.
     pub fn stats(&self) -> JamfStats {
         JamfStats {
-            token: self.client.tokens().stats(),
+            token: self.client.session().token_stats(),
             decisions: self.front.stats(),
             departments: self.departments.stats(),
             jamf_requests: self.client.requests.load(Ordering::Relaxed),
-            retries_after_401: self.client.retries_after_401.load(Ordering::Relaxed),
+            retries_after_401: self.client.session().retries_after_401(),
             connection_waits: self.client.connection_waits.load(Ordering::Relaxed),
         }
     }

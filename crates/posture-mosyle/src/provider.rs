@@ -7,7 +7,7 @@ use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvide
 use posture_http::header::{AUTHORIZATION, HeaderMap};
 use posture_http::sync::{FromIndex, Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{
-    AccessToken, Answer, Backoff, CacheStats, FetchedToken, Front, Serial, StatusCode, TokenCache,
+    AccessToken, Answer, CacheStats, FetchedToken, Front, Serial, StatusCode, TokenSession,
     TokenStats, decode_json, secret_header, send_bearer, send_json,
 };
 use serde_json::{Value, json};
@@ -73,8 +73,7 @@ pub struct MosyleProvider {
     /// The synced inventory (`MOSYLE_SYNC_INTERVAL`) lookups ask first, the decision cache
     /// (by serial and `os`), the readiness memo and the request counter.
     front: Front<(Serial, &'static str)>,
-    tokens: TokenCache,
-    backoff: Backoff,
+    session: TokenSession,
 }
 
 impl MosyleProvider {
@@ -86,8 +85,7 @@ impl MosyleProvider {
             .map_err(MosyleError::client)?;
         let front = Front::with_settings(SERVICE, common, config.sync().clone());
         Ok(Self {
-            tokens: TokenCache::new(TOKEN_MARGIN),
-            backoff: common.backoff(),
+            session: TokenSession::with_backoff(TOKEN_MARGIN, common.backoff()),
             http,
             front,
             config,
@@ -104,7 +102,7 @@ impl MosyleProvider {
         MosyleStats {
             decisions: self.front.stats(),
             requests: self.front.requests(),
-            tokens: self.tokens.stats(),
+            tokens: self.session.token_stats(),
         }
     }
 
@@ -123,7 +121,7 @@ impl MosyleProvider {
     /// Business); each product ignores the other's.
     async fn login(&self) -> Result<FetchedToken, ProviderError> {
         const REQUEST: &str = "POST /login";
-        let retry_pass = self.backoff.check(SERVICE)?;
+        let retry_pass = self.session.backoff().check(SERVICE)?;
         let url = self.config.api_url().join(&["login"]);
         let body = json!({
             "accessToken": self.config.access_token().expose(),
@@ -175,7 +173,7 @@ impl MosyleProvider {
     }
 
     async fn token(&self) -> Result<AccessToken, ProviderError> {
-        self.tokens.get(|| self.login()).await
+        self.session.token(|| self.login()).await
     }
 
     /// `POST <path>` with the JWT and the access token (in the body and a header), as every
@@ -193,37 +191,30 @@ impl MosyleProvider {
             );
         }
         let url = self.config.api_url().join(&[path]);
-        let mut renewed = false;
-        loop {
-            let token = self.token().await?;
-            let retry_pass = self.backoff.check(SERVICE)?;
+        let access_header = secret_header(self.config.access_token().expose(), SERVICE)?;
+        let send = |token: AccessToken| {
             self.front.count_request();
             let builder = self
                 .http
                 .post(url.clone())
-                .header(
-                    "accessToken",
-                    secret_header(self.config.access_token().expose(), SERVICE)?,
-                )
+                .header("accessToken", access_header.clone())
                 .json(&body);
-            let answer = send_bearer(builder, token.secret(), SERVICE, request, MAX_BODY).await?;
-            retry_pass.observe(answer.status, &answer.headers);
-            match answer.status {
-                StatusCode::OK => return decode_json(SERVICE, request, &answer.body),
-                StatusCode::UNAUTHORIZED if !renewed => {
-                    // Expired early, or revoked: one new login, then the answer stands.
-                    self.tokens.invalidate(&token);
-                    renewed = true;
-                }
-                StatusCode::UNAUTHORIZED => {
-                    return Err(ProviderError::permanent(format!(
-                        "Mosyle refused a fresh login's token for {request} (401 Unauthorized): \
-                         check that the administrator MOSYLE_EMAIL ({}) may use the API",
-                        self.config.email()
-                    )));
-                }
-                _ => return Err(self.answer_error(&answer, request)),
-            }
+            async move { send_bearer(builder, token.secret(), SERVICE, request, MAX_BODY).await }
+        };
+        let refused = || {
+            ProviderError::permanent(format!(
+                "Mosyle refused a fresh login's token for {request} (401 Unauthorized): \
+                 check that the administrator MOSYLE_EMAIL ({}) may use the API",
+                self.config.email()
+            ))
+        };
+        let answer = self
+            .session
+            .send(SERVICE, request, || self.login(), send, refused)
+            .await?;
+        match answer.status {
+            StatusCode::OK => decode_json(SERVICE, request, &answer.body),
+            _ => Err(self.answer_error(&answer, request)),
         }
     }
 
