@@ -4,9 +4,6 @@ use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::sync;
-use posture_http::{
-    CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting,
-};
 use posture_settings::Setting;
 
 use crate::config::{DEFAULT_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND, RATE_EXPECTED};
@@ -50,10 +47,11 @@ pub(crate) const ENRICH: Setting = Setting::flag(
     true,
     "return device and user data as enrichment",
 );
-pub(crate) const CACHE_TTL: Setting =
-    cache_ttl_setting("ADDIGY_CACHE_TTL", "how long an allowed answer is cached");
-pub(crate) const NEGATIVE_CACHE_TTL: Setting =
-    negative_cache_ttl_setting("ADDIGY_NEGATIVE_CACHE_TTL", "how long a deny is cached");
+posture_http::shared_settings! {
+    prefix: "ADDIGY",
+    service: "Addigy",
+    ca_path: "extra PEM CA certificates (for a proxy or a test server)",
+}
 pub(crate) const MAX_REQUESTS: Setting = Setting::number(
     "ADDIGY_MAX_REQUESTS_PER_SECOND",
     DEFAULT_REQUESTS_PER_SECOND as u64,
@@ -63,21 +61,6 @@ pub(crate) const MAX_REQUESTS: Setting = Setting::number(
     "client-side rate limit, at most half of Addigy's 1,000 requests per 10 s",
 )
 .expecting(RATE_EXPECTED);
-pub(crate) const MAX_RETRY_AFTER: Setting = max_retry_after_setting(
-    "ADDIGY_MAX_RETRY_AFTER",
-    "the longest Retry-After from Addigy that is honoured",
-);
-pub(crate) const CA_PATH: Setting = Setting::path(
-    "ADDIGY_CA_PATH",
-    "extra PEM CA certificates (for a proxy or a test server)",
-);
-/// The settings every HTTP provider shares, under this provider's names.
-pub(crate) const COMMON: CommonNames =
-    CommonNames::of(&CACHE_TTL, &NEGATIVE_CACHE_TTL, &MAX_RETRY_AFTER, &CA_PATH);
-
-pub(crate) const SYNC_INTERVAL: Setting =
-    posture_http::sync::interval_setting("ADDIGY_SYNC_INTERVAL");
-pub(crate) const SYNC_MAX_AGE: Setting = posture_http::sync::max_age_setting("ADDIGY_SYNC_MAX_AGE");
 
 /// Every variable the Addigy provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[

@@ -4,9 +4,6 @@ use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::sync;
-use posture_http::{
-    CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting,
-};
 use posture_settings::Setting;
 
 use crate::{FleetConfig, FleetProvider};
@@ -64,26 +61,11 @@ pub(crate) const ENRICH: Setting = Setting::flag(
     true,
     "return host, team, label and end-user data as enrichment",
 );
-pub(crate) const CACHE_TTL: Setting =
-    cache_ttl_setting("FLEET_CACHE_TTL", "how long an allowed answer is cached");
-pub(crate) const NEGATIVE_CACHE_TTL: Setting =
-    negative_cache_ttl_setting("FLEET_NEGATIVE_CACHE_TTL", "how long a deny is cached");
-pub(crate) const MAX_RETRY_AFTER: Setting = max_retry_after_setting(
-    "FLEET_MAX_RETRY_AFTER",
-    "the longest Retry-After from Fleet that is honoured",
-);
-pub(crate) const CA_PATH: Setting = Setting::path(
-    "FLEET_CA_PATH",
-    "extra PEM CA certificates (a private CA, a proxy, a test server)",
-);
-
-/// The settings every HTTP provider shares, under this provider's names.
-pub(crate) const COMMON: CommonNames =
-    CommonNames::of(&CACHE_TTL, &NEGATIVE_CACHE_TTL, &MAX_RETRY_AFTER, &CA_PATH);
-
-pub(crate) const SYNC_INTERVAL: Setting =
-    posture_http::sync::interval_setting("FLEET_SYNC_INTERVAL");
-pub(crate) const SYNC_MAX_AGE: Setting = posture_http::sync::max_age_setting("FLEET_SYNC_MAX_AGE");
+posture_http::shared_settings! {
+    prefix: "FLEET",
+    service: "Fleet",
+    ca_path: "extra PEM CA certificates (a private CA, a proxy, a test server)",
+}
 
 /// Every variable the Fleet provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[

@@ -5,9 +5,6 @@ use std::sync::Arc;
 use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
-use posture_http::{
-    CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting,
-};
 use posture_settings::Setting;
 
 use crate::{HttpInventoryConfig, HttpInventoryProvider};
@@ -60,22 +57,12 @@ pub(crate) const ENRICH: Setting = Setting::list(
     "HTTP_ENRICH",
     "name=pointer pairs building the enrichment data, comma-separated (0 or unset: none)",
 );
-pub(crate) const CACHE_TTL: Setting =
-    cache_ttl_setting("HTTP_CACHE_TTL", "how long an allowed answer is cached");
-pub(crate) const NEGATIVE_CACHE_TTL: Setting =
-    negative_cache_ttl_setting("HTTP_NEGATIVE_CACHE_TTL", "how long a deny is cached");
-pub(crate) const MAX_RETRY_AFTER: Setting = max_retry_after_setting(
-    "HTTP_MAX_RETRY_AFTER",
-    "the longest Retry-After from the inventory that is honoured",
-);
-pub(crate) const CA_PATH: Setting = Setting::path(
-    "HTTP_CA_PATH",
-    "extra PEM CA certificates (a private CA, a proxy, a test server)",
-);
-
-/// The settings every HTTP provider shares, under this provider's names.
-pub(crate) const COMMON: CommonNames =
-    CommonNames::of(&CACHE_TTL, &NEGATIVE_CACHE_TTL, &MAX_RETRY_AFTER, &CA_PATH);
+posture_http::shared_settings! {
+    prefix: "HTTP",
+    service: "the inventory",
+    ca_path: "extra PEM CA certificates (a private CA, a proxy, a test server)",
+    sync: false,
+}
 
 /// Every variable the generic HTTP inventory provider reads (besides the server's
 /// `TIMEOUT`).

@@ -591,3 +591,54 @@ macro_rules! sync_settings_accessors {
         }
     };
 }
+
+/// Declares the variables every HTTP provider reads under its own prefix, once for all of
+/// them: `CACHE_TTL`, `NEGATIVE_CACHE_TTL`, `MAX_RETRY_AFTER` and `CA_PATH` (with `COMMON`,
+/// their [`CommonNames`]), and unless `sync: false`, `SYNC_INTERVAL` and `SYNC_MAX_AGE`
+/// (inventory sync). Each is a `pub(crate) const` [`Setting`](posture_settings::Setting)
+/// named `<PREFIX>_…`; list them in the crate's `SETTINGS`.
+///
+/// ```
+/// posture_http::shared_settings! {
+///     prefix: "ACME",
+///     service: "Acme MDM",
+///     ca_path: "extra PEM CA certificates for an on-premises Acme server",
+/// }
+/// assert_eq!(CACHE_TTL.name, "ACME_CACHE_TTL");
+/// assert_eq!(SYNC_MAX_AGE.name, "ACME_SYNC_MAX_AGE");
+/// assert_eq!(MAX_RETRY_AFTER.doc, "the longest Retry-After from Acme MDM that is honoured");
+/// assert_eq!(COMMON.ca_path.name, "ACME_CA_PATH");
+/// ```
+#[macro_export]
+macro_rules! shared_settings {
+    (prefix: $prefix:literal, service: $service:literal, ca_path: $ca_doc:literal $(,)?) => {
+        $crate::shared_settings!(@common $prefix, $service, $ca_doc);
+        pub(crate) const SYNC_INTERVAL: $crate::env::Setting =
+            $crate::sync::interval_setting(concat!($prefix, "_SYNC_INTERVAL"));
+        pub(crate) const SYNC_MAX_AGE: $crate::env::Setting =
+            $crate::sync::max_age_setting(concat!($prefix, "_SYNC_MAX_AGE"));
+    };
+    (prefix: $prefix:literal, service: $service:literal, ca_path: $ca_doc:literal, sync: false $(,)?) => {
+        $crate::shared_settings!(@common $prefix, $service, $ca_doc);
+    };
+    (@common $prefix:literal, $service:literal, $ca_doc:literal) => {
+        pub(crate) const CACHE_TTL: $crate::env::Setting = $crate::cache_ttl_setting(
+            concat!($prefix, "_CACHE_TTL"),
+            "how long an allowed answer is cached",
+        );
+        pub(crate) const NEGATIVE_CACHE_TTL: $crate::env::Setting =
+            $crate::negative_cache_ttl_setting(
+                concat!($prefix, "_NEGATIVE_CACHE_TTL"),
+                "how long a deny is cached",
+            );
+        pub(crate) const MAX_RETRY_AFTER: $crate::env::Setting = $crate::max_retry_after_setting(
+            concat!($prefix, "_MAX_RETRY_AFTER"),
+            concat!("the longest Retry-After from ", $service, " that is honoured"),
+        );
+        pub(crate) const CA_PATH: $crate::env::Setting =
+            $crate::env::Setting::path(concat!($prefix, "_CA_PATH"), $ca_doc);
+        /// The settings every HTTP provider shares, under this provider's names.
+        pub(crate) const COMMON: $crate::CommonNames =
+            $crate::CommonNames::of(&CACHE_TTL, &NEGATIVE_CACHE_TTL, &MAX_RETRY_AFTER, &CA_PATH);
+    };
+}

@@ -31,10 +31,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use posture_settings::Reader;
+pub use posture_settings::Setting;
 pub use posture_settings::{
     BOOL_EXPECTED, ConfigProblem, ConfigProblems, parse_bool, seconds_expected,
 };
-use posture_settings::{Reader, Setting};
 
 /// The server's `TIMEOUT` as providers read it: whole seconds from 1 to 60, 4 by default, so
 /// step-ca's retry fits in its 10 s budget. Providers read it with their own variables (it

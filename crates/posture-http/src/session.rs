@@ -166,7 +166,9 @@ mod tests {
             async { Ok(answer(StatusCode::UNAUTHORIZED, HeaderMap::new())) }
         };
         let err = session
-            .send("S", "GET /a", fetch, send, || ProviderError::permanent("no"))
+            .send("S", "GET /a", fetch, send, || {
+                ProviderError::permanent("no")
+            })
             .await
             .unwrap_err();
         assert_eq!(err.message(), "no");

@@ -456,11 +456,7 @@ impl IntuneConfig {
         reader.problems_from(problems);
         let enrich = reader.flag(&kind::INTUNE_ENRICH);
         let common = CommonSettings::read(&mut reader, kind::COMMON);
-        let sync = SyncSettings::read(
-            &mut reader,
-            &kind::INTUNE_SYNC_INTERVAL,
-            &kind::INTUNE_SYNC_MAX_AGE,
-        );
+        let sync = SyncSettings::read(&mut reader, &kind::SYNC_INTERVAL, &kind::SYNC_MAX_AGE);
         reader.finish()?;
         match (
             (tenant_id, client_id, credential, authority_url, graph_url),
@@ -670,11 +666,7 @@ impl IntuneConfig {
 }
 
 posture_http::common_settings_accessors!(IntuneConfig, setters);
-posture_http::sync_settings_accessors!(
-    IntuneConfig,
-    kind::INTUNE_SYNC_INTERVAL,
-    kind::INTUNE_SYNC_MAX_AGE
-);
+posture_http::sync_settings_accessors!(IntuneConfig, kind::SYNC_INTERVAL, kind::SYNC_MAX_AGE);
 
 fn parse_url(variable: &str, text: &str) -> Result<BaseUrl, IntuneConfigError> {
     let mut problems = Vec::new();

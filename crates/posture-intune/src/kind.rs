@@ -3,10 +3,8 @@
 use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
+use posture_http::colon_hex;
 use posture_http::sync;
-use posture_http::{
-    CommonNames, cache_ttl_setting, colon_hex, max_retry_after_setting, negative_cache_ttl_setting,
-};
 use posture_settings::{ConfigProblems, Setting};
 
 use crate::config::{DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL};
@@ -17,38 +15,17 @@ use crate::{IntuneConfig, IntuneProvider};
 pub static KIND: Kind<IntuneConfig> =
     Kind::new("intune", SETTINGS, |get| IntuneConfig::from_env(get));
 
-pub(crate) const INTUNE_CACHE_TTL: Setting =
-    cache_ttl_setting("INTUNE_CACHE_TTL", "how long a decision is cached");
-pub(crate) const INTUNE_NEGATIVE_CACHE_TTL: Setting = negative_cache_ttl_setting(
-    "INTUNE_NEGATIVE_CACHE_TTL",
-    "how long a device-not-found answer is cached",
-);
-pub(crate) const INTUNE_MAX_RETRY_AFTER: Setting = max_retry_after_setting(
-    "INTUNE_MAX_RETRY_AFTER",
-    "the longest Retry-After from Graph that is honoured",
-);
+posture_http::shared_settings! {
+    prefix: "INTUNE",
+    service: "Microsoft Graph",
+    ca_path: "extra PEM CA certificates (for a proxy or a test server)",
+}
 
 pub(crate) const INTUNE_ENRICH: Setting = Setting::flag(
     "INTUNE_ENRICH",
     true,
     "return user and device data as enrichment",
 );
-pub(crate) const INTUNE_CA_PATH: Setting = Setting::path(
-    "INTUNE_CA_PATH",
-    "extra PEM CA certificates (for a proxy or a test server)",
-);
-/// The settings every HTTP provider shares, under Intune's names.
-pub(crate) const COMMON: CommonNames = CommonNames::of(
-    &INTUNE_CACHE_TTL,
-    &INTUNE_NEGATIVE_CACHE_TTL,
-    &INTUNE_MAX_RETRY_AFTER,
-    &INTUNE_CA_PATH,
-);
-
-pub(crate) const INTUNE_SYNC_INTERVAL: Setting =
-    posture_http::sync::interval_setting("INTUNE_SYNC_INTERVAL");
-pub(crate) const INTUNE_SYNC_MAX_AGE: Setting =
-    posture_http::sync::max_age_setting("INTUNE_SYNC_MAX_AGE");
 
 /// Every variable the Intune provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
@@ -97,12 +74,12 @@ pub const SETTINGS: &[Setting] = &[
         "an Entra group (object ID) the device must belong to",
     ),
     INTUNE_ENRICH,
-    INTUNE_CACHE_TTL,
-    INTUNE_NEGATIVE_CACHE_TTL,
-    INTUNE_MAX_RETRY_AFTER,
-    INTUNE_CA_PATH,
-    INTUNE_SYNC_INTERVAL,
-    INTUNE_SYNC_MAX_AGE,
+    CACHE_TTL,
+    NEGATIVE_CACHE_TTL,
+    MAX_RETRY_AFTER,
+    CA_PATH,
+    SYNC_INTERVAL,
+    SYNC_MAX_AGE,
 ];
 
 impl ProviderSetup for IntuneConfig {

@@ -286,11 +286,7 @@ impl JamfConfig {
         let default_mode = reader
             .choice(&kind::JAMF_DEFAULT_MODE)
             .and_then(|text| text.parse::<DeviceMode>().ok());
-        let sync = SyncSettings::read(
-            &mut reader,
-            &kind::JAMF_SYNC_INTERVAL,
-            &kind::JAMF_SYNC_MAX_AGE,
-        );
+        let sync = SyncSettings::read(&mut reader, &kind::SYNC_INTERVAL, &kind::SYNC_MAX_AGE);
         reader.finish()?;
         match (
             (base_url, client_id, client_secret),
@@ -468,11 +464,7 @@ impl JamfConfig {
 }
 
 posture_http::common_settings_accessors!(JamfConfig, setters);
-posture_http::sync_settings_accessors!(
-    JamfConfig,
-    kind::JAMF_SYNC_INTERVAL,
-    kind::JAMF_SYNC_MAX_AGE
-);
+posture_http::sync_settings_accessors!(JamfConfig, kind::SYNC_INTERVAL, kind::SYNC_MAX_AGE);
 
 #[cfg(test)]
 mod tests {

@@ -5,9 +5,6 @@ use std::sync::Arc;
 use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
-use posture_http::{
-    CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting,
-};
 use posture_settings::{ConfigProblems, Setting};
 
 use crate::config::{DEFAULT_MAX_CONNECTIONS, MAX_MAX_CONNECTIONS};
@@ -27,18 +24,11 @@ pub(crate) const JAMF_MAX_CONNECTIONS: Setting = Setting::number(
     "connections",
     "concurrent connections to Jamf Pro (Jamf asks for at most 5)",
 );
-pub(crate) const JAMF_CACHE_TTL: Setting = cache_ttl_setting(
-    "JAMF_CACHE_TTL",
-    "how long an allow or a managed device's decision is cached",
-);
-pub(crate) const JAMF_NEGATIVE_CACHE_TTL: Setting = negative_cache_ttl_setting(
-    "JAMF_NEGATIVE_CACHE_TTL",
-    "how long a device-not-found answer is cached",
-);
-pub(crate) const JAMF_MAX_RETRY_AFTER: Setting = max_retry_after_setting(
-    "JAMF_MAX_RETRY_AFTER",
-    "the longest Retry-After from Jamf that is honoured",
-);
+posture_http::shared_settings! {
+    prefix: "JAMF",
+    service: "Jamf Pro",
+    ca_path: "extra PEM CA certificates for a Jamf Pro server with a private CA",
+}
 
 pub(crate) const JAMF_BASE_URL: Setting = Setting::url(
     "JAMF_BASE_URL",
@@ -85,21 +75,6 @@ pub(crate) const JAMF_DEFAULT_MODE: Setting = Setting::choice(
     Some("mobiledevice"),
     "the device family when step-ca's URL names none",
 );
-pub(crate) const JAMF_CA_PATH: Setting = Setting::path(
-    "JAMF_CA_PATH",
-    "extra PEM CA certificates for a Jamf Pro server with a private CA",
-);
-/// The settings every HTTP provider shares, under Jamf's names.
-pub(crate) const COMMON: CommonNames = CommonNames::of(
-    &JAMF_CACHE_TTL,
-    &JAMF_NEGATIVE_CACHE_TTL,
-    &JAMF_MAX_RETRY_AFTER,
-    &JAMF_CA_PATH,
-);
-pub(crate) const JAMF_SYNC_INTERVAL: Setting =
-    posture_http::sync::interval_setting("JAMF_SYNC_INTERVAL");
-pub(crate) const JAMF_SYNC_MAX_AGE: Setting =
-    posture_http::sync::max_age_setting("JAMF_SYNC_MAX_AGE");
 
 /// Every variable the Jamf provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
@@ -113,12 +88,12 @@ pub const SETTINGS: &[Setting] = &[
     JAMF_DEVICE_ENRICH,
     JAMF_DEFAULT_MODE,
     JAMF_MAX_CONNECTIONS,
-    JAMF_CACHE_TTL,
-    JAMF_NEGATIVE_CACHE_TTL,
-    JAMF_MAX_RETRY_AFTER,
-    JAMF_CA_PATH,
-    JAMF_SYNC_INTERVAL,
-    JAMF_SYNC_MAX_AGE,
+    CACHE_TTL,
+    NEGATIVE_CACHE_TTL,
+    MAX_RETRY_AFTER,
+    CA_PATH,
+    SYNC_INTERVAL,
+    SYNC_MAX_AGE,
 ];
 
 impl ProviderSetup for JamfConfig {

@@ -264,11 +264,7 @@ impl KandjiConfig {
         let common = CommonSettings::read(&mut reader, kind::COMMON);
         let max_requests_per_second =
             env::read_rate(&mut reader, &kind::KANDJI_MAX_REQUESTS_PER_SECOND);
-        let sync = SyncSettings::read(
-            &mut reader,
-            &kind::KANDJI_SYNC_INTERVAL,
-            &kind::KANDJI_SYNC_MAX_AGE,
-        );
+        let sync = SyncSettings::read(&mut reader, &kind::SYNC_INTERVAL, &kind::SYNC_MAX_AGE);
         reader.finish()?;
         match (
             (api_url, api_token),
@@ -448,11 +444,7 @@ impl KandjiConfig {
 }
 
 posture_http::common_settings_accessors!(KandjiConfig, setters);
-posture_http::sync_settings_accessors!(
-    KandjiConfig,
-    kind::KANDJI_SYNC_INTERVAL,
-    kind::KANDJI_SYNC_MAX_AGE
-);
+posture_http::sync_settings_accessors!(KandjiConfig, kind::SYNC_INTERVAL, kind::SYNC_MAX_AGE);
 
 const MAX_RATE: NonZeroU32 = match NonZeroU32::new(MAX_REQUESTS_PER_SECOND) {
     Some(rate) => rate,

@@ -4,9 +4,6 @@ use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::sync;
-use posture_http::{
-    CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting,
-};
 use posture_settings::{ConfigProblems, Setting};
 
 use crate::config::{MAX_REQUESTS_PER_SECOND, RATE_EXPECTED, TOKEN_EXPECTED, URL_EXPECTED};
@@ -17,12 +14,11 @@ use crate::{KandjiConfig, KandjiProvider};
 pub static KIND: Kind<KandjiConfig> =
     Kind::new("kandji", SETTINGS, |get| KandjiConfig::from_env(get));
 
-pub(crate) const KANDJI_CACHE_TTL: Setting =
-    cache_ttl_setting("KANDJI_CACHE_TTL", "how long a decision is cached");
-pub(crate) const KANDJI_NEGATIVE_CACHE_TTL: Setting = negative_cache_ttl_setting(
-    "KANDJI_NEGATIVE_CACHE_TTL",
-    "how long a device-not-found answer is cached",
-);
+posture_http::shared_settings! {
+    prefix: "KANDJI",
+    service: "Kandji",
+    ca_path: "extra PEM CA certificates (for a proxy or a test server)",
+}
 pub(crate) const KANDJI_MAX_REQUESTS_PER_SECOND: Setting = Setting::number(
     "KANDJI_MAX_REQUESTS_PER_SECOND",
     MAX_REQUESTS_PER_SECOND as u64,
@@ -32,10 +28,6 @@ pub(crate) const KANDJI_MAX_REQUESTS_PER_SECOND: Setting = Setting::number(
     "client-side rate limit below Kandji's 50 a second",
 )
 .expecting(RATE_EXPECTED);
-pub(crate) const KANDJI_MAX_RETRY_AFTER: Setting = max_retry_after_setting(
-    "KANDJI_MAX_RETRY_AFTER",
-    "the longest Retry-After from Kandji that is honoured",
-);
 
 pub(crate) const KANDJI_API_URL: Setting = Setting::url("KANDJI_API_URL", URL_EXPECTED).required();
 pub(crate) const KANDJI_API_TOKEN: Setting =
@@ -64,22 +56,6 @@ pub(crate) const KANDJI_ENRICH: Setting = Setting::flag(
     true,
     "return user and device data as enrichment",
 );
-pub(crate) const KANDJI_CA_PATH: Setting = Setting::path(
-    "KANDJI_CA_PATH",
-    "extra PEM CA certificates (for a proxy or a test server)",
-);
-/// The settings every HTTP provider shares, under Kandji's names.
-pub(crate) const COMMON: CommonNames = CommonNames::of(
-    &KANDJI_CACHE_TTL,
-    &KANDJI_NEGATIVE_CACHE_TTL,
-    &KANDJI_MAX_RETRY_AFTER,
-    &KANDJI_CA_PATH,
-);
-
-pub(crate) const KANDJI_SYNC_INTERVAL: Setting =
-    posture_http::sync::interval_setting("KANDJI_SYNC_INTERVAL");
-pub(crate) const KANDJI_SYNC_MAX_AGE: Setting =
-    posture_http::sync::max_age_setting("KANDJI_SYNC_MAX_AGE");
 
 /// Every variable the Kandji provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
@@ -90,13 +66,13 @@ pub const SETTINGS: &[Setting] = &[
     KANDJI_REQUIRE_AGENT,
     KANDJI_DENY_MISSING,
     KANDJI_ENRICH,
-    KANDJI_CACHE_TTL,
-    KANDJI_NEGATIVE_CACHE_TTL,
+    CACHE_TTL,
+    NEGATIVE_CACHE_TTL,
     KANDJI_MAX_REQUESTS_PER_SECOND,
-    KANDJI_MAX_RETRY_AFTER,
-    KANDJI_CA_PATH,
-    KANDJI_SYNC_INTERVAL,
-    KANDJI_SYNC_MAX_AGE,
+    MAX_RETRY_AFTER,
+    CA_PATH,
+    SYNC_INTERVAL,
+    SYNC_MAX_AGE,
 ];
 
 impl ProviderSetup for KandjiConfig {

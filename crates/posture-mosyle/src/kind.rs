@@ -4,9 +4,6 @@ use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
 use posture_http::sync;
-use posture_http::{
-    CommonNames, cache_ttl_setting, max_retry_after_setting, negative_cache_ttl_setting,
-};
 use posture_settings::Setting;
 
 use crate::{MosyleConfig, MosyleProvider};
@@ -60,24 +57,11 @@ pub(crate) const ENRICH: Setting = Setting::flag(
     true,
     "return device and user data as enrichment",
 );
-pub(crate) const CACHE_TTL: Setting =
-    cache_ttl_setting("MOSYLE_CACHE_TTL", "how long an allowed answer is cached");
-pub(crate) const NEGATIVE_CACHE_TTL: Setting =
-    negative_cache_ttl_setting("MOSYLE_NEGATIVE_CACHE_TTL", "how long a deny is cached");
-pub(crate) const MAX_RETRY_AFTER: Setting = max_retry_after_setting(
-    "MOSYLE_MAX_RETRY_AFTER",
-    "the longest Retry-After from Mosyle that is honoured",
-);
-pub(crate) const CA_PATH: Setting = Setting::path(
-    "MOSYLE_CA_PATH",
-    "extra PEM CA certificates (for a proxy or a test server)",
-);
-pub(crate) const SYNC_INTERVAL: Setting =
-    posture_http::sync::interval_setting("MOSYLE_SYNC_INTERVAL");
-pub(crate) const SYNC_MAX_AGE: Setting = posture_http::sync::max_age_setting("MOSYLE_SYNC_MAX_AGE");
-/// The settings every HTTP provider shares, under this provider's names.
-pub(crate) const COMMON: CommonNames =
-    CommonNames::of(&CACHE_TTL, &NEGATIVE_CACHE_TTL, &MAX_RETRY_AFTER, &CA_PATH);
+posture_http::shared_settings! {
+    prefix: "MOSYLE",
+    service: "Mosyle",
+    ca_path: "extra PEM CA certificates (for a proxy or a test server)",
+}
 
 /// Every variable the Mosyle provider reads (besides the server's `TIMEOUT`).
 pub const SETTINGS: &[Setting] = &[
