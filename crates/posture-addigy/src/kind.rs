@@ -1,8 +1,6 @@
 //! The Addigy provider as a server composes it: `PROVIDER=addigy`.
 
-use posture_core::{
-    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
-};
+use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
 use posture_http::sync;
 use posture_settings::Setting;
 
@@ -109,22 +107,6 @@ impl ProviderSetup for AddigyConfig {
         sync::built("Addigy", addigy, self.sync(), |p| async move {
             p.sync_inventory().await
         })
-    }
-}
-
-impl ProviderCounters for AddigyProvider {
-    fn samples(&self) -> Vec<CounterSample> {
-        let stats = self.stats();
-        let mut samples = posture_http::decision_counters(&stats.decisions, stats.requests);
-        samples.push(CounterSample::new(
-            (
-                "provider_auth_fallbacks",
-                "Requests repeated with the other way of sending the API token after a 401.",
-            ),
-            stats.auth_fallbacks,
-        ));
-        samples.extend(self.inventory().samples());
-        samples
     }
 }
 

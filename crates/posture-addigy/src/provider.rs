@@ -510,3 +510,17 @@ impl fmt::Debug for AddigyProvider {
             .finish_non_exhaustive()
     }
 }
+
+impl posture_core::ProviderCounters for AddigyProvider {
+    fn samples(&self) -> Vec<posture_core::CounterSample> {
+        let mut samples = self.front.samples();
+        samples.push(posture_core::CounterSample::new(
+            (
+                "provider_auth_fallbacks",
+                "Requests repeated with the other way of sending the API token after a 401.",
+            ),
+            self.auth_fallbacks.load(Ordering::Relaxed),
+        ));
+        samples
+    }
+}

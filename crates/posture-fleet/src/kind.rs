@@ -1,8 +1,6 @@
 //! The Fleet provider as a server composes it: `PROVIDER=fleet`.
 
-use posture_core::{
-    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
-};
+use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
 use posture_http::sync;
 use posture_settings::Setting;
 
@@ -111,25 +109,6 @@ impl ProviderSetup for FleetConfig {
         sync::built("Fleet", fleet, self.sync(), |p| async move {
             p.sync_inventory().await
         })
-    }
-}
-
-impl ProviderCounters for FleetProvider {
-    fn samples(&self) -> Vec<CounterSample> {
-        let stats = self.stats();
-        let mut samples = posture_http::decision_counters(&stats.decisions, stats.fleet_requests);
-        samples.extend(self.inventory().samples());
-        if let Some(left_out) = self.left_out() {
-            samples.push(CounterSample::gauge(
-                (
-                    "provider_inventory_left_out",
-                    "Hosts the last inventory sync listed but left out of the index (no valid \
-                     serial, a key missing from the list, or a serial shared): looked up live.",
-                ),
-                left_out.total(),
-            ));
-        }
-        samples
     }
 }
 

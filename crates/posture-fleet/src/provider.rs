@@ -402,3 +402,20 @@ impl fmt::Debug for FleetProvider {
         posture_http::debug_provider(f, "FleetProvider", &self.config, &self.stats())
     }
 }
+
+impl posture_core::ProviderCounters for FleetProvider {
+    fn samples(&self) -> Vec<posture_core::CounterSample> {
+        let mut samples = self.front.samples();
+        if let Some(left_out) = self.left_out() {
+            samples.push(posture_core::CounterSample::gauge(
+                (
+                    "provider_inventory_left_out",
+                    "Hosts the last inventory sync listed but left out of the index (no valid \
+                     serial, a key missing from the list, or a serial shared): looked up live.",
+                ),
+                left_out.total(),
+            ));
+        }
+        samples
+    }
+}

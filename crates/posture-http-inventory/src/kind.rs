@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use posture_core::{
-    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
-};
+use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
 use posture_settings::Setting;
 
 use crate::{HttpInventoryConfig, HttpInventoryProvider};
@@ -111,13 +109,6 @@ impl ProviderSetup for HttpInventoryConfig {
                 BuildError::new("cannot set up the HTTP inventory provider", err)
             })?);
         Ok(BuiltProvider::new(provider.clone()).with_counters(provider))
-    }
-}
-
-impl ProviderCounters for HttpInventoryProvider {
-    fn samples(&self) -> Vec<CounterSample> {
-        let stats = self.stats();
-        posture_http::decision_counters(&stats.decisions, stats.requests)
     }
 }
 

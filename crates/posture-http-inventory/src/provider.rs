@@ -277,3 +277,9 @@ impl fmt::Debug for HttpInventoryProvider {
         posture_http::debug_provider(f, "HttpInventoryProvider", &self.config, &self.stats())
     }
 }
+
+impl posture_core::ProviderCounters for HttpInventoryProvider {
+    fn samples(&self) -> Vec<posture_core::CounterSample> {
+        self.front.samples()
+    }
+}

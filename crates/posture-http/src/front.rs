@@ -13,7 +13,7 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use posture_core::{Decision, DenyCode, Enrichment, LookupRequest, ProviderError};
+use posture_core::{CounterSample, Decision, DenyCode, Enrichment, LookupRequest, ProviderError};
 
 use crate::sync::{FromIndex, Inventory, Readiness, SyncSettings};
 use crate::{CacheConfig, CacheStats, CommonSettings, LookupCache, RecentSuccess, Serial};
@@ -145,6 +145,15 @@ where
     /// Forgets the cached decision for `key`, so the next lookup asks the MDM.
     pub async fn invalidate(&self, key: &K) {
         self.decisions.invalidate(key).await;
+    }
+
+    /// The counters every provider with a front exports on `/metrics`: the decision cache's
+    /// hits and misses, the requests sent, and the synced inventory's samples (none while
+    /// sync is off). A provider adds its own to these.
+    pub fn samples(&self) -> Vec<CounterSample> {
+        let mut samples = crate::decision_counters(&self.stats(), self.requests());
+        samples.extend(self.inventory.samples());
+        samples
     }
 
     /// Counts one request sent to the MDM.

@@ -1,8 +1,6 @@
 //! The Kandji provider as a server composes it: `PROVIDER=kandji`.
 
-use posture_core::{
-    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
-};
+use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
 use posture_http::sync;
 use posture_settings::{ConfigProblems, Setting};
 
@@ -100,24 +98,6 @@ impl ProviderSetup for KandjiConfig {
         sync::built("Kandji", kandji, self.sync(), |p| async move {
             p.sync_inventory().await
         })
-    }
-}
-
-impl ProviderCounters for KandjiProvider {
-    fn samples(&self) -> Vec<CounterSample> {
-        let stats = self.stats();
-        let mut samples = posture_http::decision_counters(&stats.decisions, stats.kandji_requests);
-        if let Some(left) = stats.hourly_quota_left {
-            samples.push(CounterSample::gauge(
-                (
-                    "provider_hourly_quota_left",
-                    "Requests left in the MDM's hourly quota, as its last answer said.",
-                ),
-                left,
-            ));
-        }
-        samples.extend(self.inventory().samples());
-        samples
     }
 }
 

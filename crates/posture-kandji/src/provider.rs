@@ -573,3 +573,19 @@ impl fmt::Debug for KandjiProvider {
         posture_http::debug_provider(f, "KandjiProvider", &self.config, &self.stats())
     }
 }
+
+impl posture_core::ProviderCounters for KandjiProvider {
+    fn samples(&self) -> Vec<posture_core::CounterSample> {
+        let mut samples = self.front.samples();
+        if let Some(left) = known(&self.quota_left) {
+            samples.push(posture_core::CounterSample::gauge(
+                (
+                    "provider_hourly_quota_left",
+                    "Requests left in the MDM's hourly quota, as its last answer said.",
+                ),
+                left,
+            ));
+        }
+        samples
+    }
+}

@@ -1,8 +1,6 @@
 //! The Mosyle provider as a server composes it: `PROVIDER=mosyle`.
 
-use posture_core::{
-    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
-};
+use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
 use posture_http::sync;
 use posture_settings::Setting;
 
@@ -108,16 +106,6 @@ impl ProviderSetup for MosyleConfig {
         sync::built("Mosyle", mosyle, self.sync(), |p| async move {
             p.sync_inventory().await
         })
-    }
-}
-
-impl ProviderCounters for MosyleProvider {
-    fn samples(&self) -> Vec<CounterSample> {
-        let stats = self.stats();
-        let mut samples = posture_http::decision_counters(&stats.decisions, stats.requests);
-        samples.extend(posture_http::token_counters(&stats.tokens));
-        samples.extend(self.inventory().samples());
-        samples
     }
 }
 

@@ -769,6 +769,14 @@ impl fmt::Debug for MosyleProvider {
     }
 }
 
+impl posture_core::ProviderCounters for MosyleProvider {
+    fn samples(&self) -> Vec<posture_core::CounterSample> {
+        let mut samples = self.front.samples();
+        samples.extend(posture_http::token_counters(&self.session.token_stats()));
+        samples
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use posture_http::header::HeaderValue;
