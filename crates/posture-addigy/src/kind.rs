@@ -49,6 +49,14 @@ posture_http::shared_settings! {
     prefix: "ADDIGY",
     service: "Addigy",
     ca_path: "extra PEM CA certificates (for a proxy or a test server)",
+    own: [
+        API_URL,
+        API_TOKEN,
+        POLICIES,
+        REQUIRE_COMPLIANT,
+        ENRICH,
+        MAX_REQUESTS,
+    ],
 }
 pub(crate) const MAX_REQUESTS: Setting = Setting::number(
     "ADDIGY_MAX_REQUESTS_PER_SECOND",
@@ -59,22 +67,6 @@ pub(crate) const MAX_REQUESTS: Setting = Setting::number(
     "client-side rate limit, at most half of Addigy's 1,000 requests per 10 s",
 )
 .expecting(RATE_EXPECTED);
-
-/// Every variable the Addigy provider reads (besides the server's `TIMEOUT`).
-pub const SETTINGS: &[Setting] = &[
-    API_URL,
-    API_TOKEN,
-    POLICIES,
-    REQUIRE_COMPLIANT,
-    ENRICH,
-    CACHE_TTL,
-    NEGATIVE_CACHE_TTL,
-    MAX_REQUESTS,
-    MAX_RETRY_AFTER,
-    CA_PATH,
-    SYNC_INTERVAL,
-    SYNC_MAX_AGE,
-];
 
 impl ProviderSetup for AddigyConfig {
     fn summary(&self) -> Vec<String> {

@@ -63,24 +63,16 @@ posture_http::shared_settings! {
     prefix: "FLEET",
     service: "Fleet",
     ca_path: "extra PEM CA certificates (a private CA, a proxy, a test server)",
+    own: [
+        URL,
+        API_TOKEN,
+        REQUIRE_CONNECTED,
+        TEAMS,
+        LABELS,
+        POLICIES,
+        ENRICH,
+    ],
 }
-
-/// Every variable the Fleet provider reads (besides the server's `TIMEOUT`).
-pub const SETTINGS: &[Setting] = &[
-    URL,
-    API_TOKEN,
-    REQUIRE_CONNECTED,
-    TEAMS,
-    LABELS,
-    POLICIES,
-    ENRICH,
-    CACHE_TTL,
-    NEGATIVE_CACHE_TTL,
-    MAX_RETRY_AFTER,
-    CA_PATH,
-    SYNC_INTERVAL,
-    SYNC_MAX_AGE,
-];
 
 fn shown(entries: &[String], empty: &str) -> String {
     if entries.is_empty() {

@@ -60,22 +60,15 @@ posture_http::shared_settings! {
     service: "the inventory",
     ca_path: "extra PEM CA certificates (a private CA, a proxy, a test server)",
     sync: false,
+    own: [
+        URL,
+        HEADERS,
+        RECORD,
+        MATCH,
+        REQUIRE,
+        ENRICH,
+    ],
 }
-
-/// Every variable the generic HTTP inventory provider reads (besides the server's
-/// `TIMEOUT`).
-pub const SETTINGS: &[Setting] = &[
-    URL,
-    HEADERS,
-    RECORD,
-    MATCH,
-    REQUIRE,
-    ENRICH,
-    CACHE_TTL,
-    NEGATIVE_CACHE_TTL,
-    MAX_RETRY_AFTER,
-    CA_PATH,
-];
 
 impl ProviderSetup for HttpInventoryConfig {
     fn summary(&self) -> Vec<String> {

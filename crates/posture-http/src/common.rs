@@ -593,33 +593,71 @@ macro_rules! sync_settings_accessors {
 }
 
 /// Declares the variables every HTTP provider reads under its own prefix, once for all of
-/// them: `CACHE_TTL`, `NEGATIVE_CACHE_TTL`, `MAX_RETRY_AFTER` and `CA_PATH` (with `COMMON`,
-/// their [`CommonNames`]), and unless `sync: false`, `SYNC_INTERVAL` and `SYNC_MAX_AGE`
-/// (inventory sync). Each is a `pub(crate) const` [`Setting`](posture_settings::Setting)
-/// named `<PREFIX>_…`; list them in the crate's `SETTINGS`.
+/// them, and the crate's `SETTINGS`: `CACHE_TTL`, `NEGATIVE_CACHE_TTL`, `MAX_RETRY_AFTER` and
+/// `CA_PATH` (with `COMMON`, their [`CommonNames`]), and unless `sync: false`,
+/// `SYNC_INTERVAL` and `SYNC_MAX_AGE` (inventory sync). Each is a `pub(crate) const`
+/// [`Setting`](posture_settings::Setting) named `<PREFIX>_…`. `SETTINGS` lists the provider's
+/// `own` settings first, then these.
 ///
 /// ```
+/// use posture_settings::Setting;
+///
+/// const URL: Setting = Setting::url("ACME_URL", "the Acme MDM URL").required();
 /// posture_http::shared_settings! {
 ///     prefix: "ACME",
 ///     service: "Acme MDM",
 ///     ca_path: "extra PEM CA certificates for an on-premises Acme server",
+///     own: [URL],
 /// }
 /// assert_eq!(CACHE_TTL.name, "ACME_CACHE_TTL");
-/// assert_eq!(SYNC_MAX_AGE.name, "ACME_SYNC_MAX_AGE");
 /// assert_eq!(MAX_RETRY_AFTER.doc, "the longest Retry-After from Acme MDM that is honoured");
 /// assert_eq!(COMMON.ca_path.name, "ACME_CA_PATH");
+/// let names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
+/// assert_eq!(names[0], "ACME_URL");
+/// assert_eq!(names.last(), Some(&"ACME_SYNC_MAX_AGE"));
 /// ```
 #[macro_export]
 macro_rules! shared_settings {
-    (prefix: $prefix:literal, service: $service:literal, ca_path: $ca_doc:literal $(,)?) => {
+    (
+        prefix: $prefix:literal,
+        service: $service:literal,
+        ca_path: $ca_doc:literal,
+        own: [$($own:expr),* $(,)?] $(,)?
+    ) => {
         $crate::shared_settings!(@common $prefix, $service, $ca_doc);
         pub(crate) const SYNC_INTERVAL: $crate::env::Setting =
             $crate::sync::interval_setting(concat!($prefix, "_SYNC_INTERVAL"));
         pub(crate) const SYNC_MAX_AGE: $crate::env::Setting =
             $crate::sync::max_age_setting(concat!($prefix, "_SYNC_MAX_AGE"));
+        /// Every variable this provider reads (besides the server's `TIMEOUT`): its own, then
+        /// the cache TTLs, the `Retry-After` cap, the CA path and inventory sync.
+        pub const SETTINGS: &[$crate::env::Setting] = &[
+            $($own,)*
+            CACHE_TTL,
+            NEGATIVE_CACHE_TTL,
+            MAX_RETRY_AFTER,
+            CA_PATH,
+            SYNC_INTERVAL,
+            SYNC_MAX_AGE,
+        ];
     };
-    (prefix: $prefix:literal, service: $service:literal, ca_path: $ca_doc:literal, sync: false $(,)?) => {
+    (
+        prefix: $prefix:literal,
+        service: $service:literal,
+        ca_path: $ca_doc:literal,
+        sync: false,
+        own: [$($own:expr),* $(,)?] $(,)?
+    ) => {
         $crate::shared_settings!(@common $prefix, $service, $ca_doc);
+        /// Every variable this provider reads (besides the server's `TIMEOUT`): its own, then
+        /// the cache TTLs, the `Retry-After` cap and the CA path.
+        pub const SETTINGS: &[$crate::env::Setting] = &[
+            $($own,)*
+            CACHE_TTL,
+            NEGATIVE_CACHE_TTL,
+            MAX_RETRY_AFTER,
+            CA_PATH,
+        ];
     };
     (@common $prefix:literal, $service:literal, $ca_doc:literal) => {
         pub(crate) const CACHE_TTL: $crate::env::Setting = $crate::cache_ttl_setting(

@@ -19,6 +19,53 @@ posture_http::shared_settings! {
     prefix: "INTUNE",
     service: "Microsoft Graph",
     ca_path: "extra PEM CA certificates (for a proxy or a test server)",
+    own: [
+        Setting::text("INTUNE_TENANT_ID", "the Entra tenant ID (a GUID)").required(),
+        Setting::text(
+            "INTUNE_CLIENT_ID",
+            "the app registration's application (client) ID (a GUID)",
+        )
+        .required(),
+        Setting::secret(
+            "INTUNE_CLIENT_SECRET",
+            "INTUNE_CLIENT_SECRET_FILE",
+            "the app registration's client secret (or use a certificate)",
+        )
+        .optional(),
+        Setting::path(
+            "INTUNE_CLIENT_CERT_PATH",
+            "the PEM certificate registered on the app registration, instead of a secret",
+        ),
+        Setting::path(
+            "INTUNE_CLIENT_KEY_PATH",
+            "the PEM RSA private key of INTUNE_CLIENT_CERT_PATH",
+        ),
+        Setting::choice(
+            "INTUNE_CLIENT_ASSERTION_ALG",
+            &["PS256", "RS256"],
+            Some("PS256"),
+            "the signature algorithm of certificate assertions",
+        ),
+        Setting::url("INTUNE_AUTHORITY_URL", DEFAULT_AUTHORITY_URL),
+        Setting::url("INTUNE_GRAPH_URL", DEFAULT_GRAPH_URL),
+        Setting::text(
+            "INTUNE_SCOPE",
+            "the Graph resource with /.default; by default the one of INTUNE_GRAPH_URL",
+        ),
+        Setting::list(
+            "INTUNE_ALLOWED_COMPLIANCE_STATES",
+            "compliance states that allow (default: compliant)",
+        ),
+        Setting::list(
+            "INTUNE_ALLOWED_MANAGEMENT_AGENTS",
+            "management agents that count as managed (default: every MDM agent)",
+        ),
+        Setting::text(
+            "INTUNE_GROUP_ID",
+            "an Entra group (object ID) the device must belong to",
+        ),
+        INTUNE_ENRICH,
+    ],
 }
 
 pub(crate) const INTUNE_ENRICH: Setting = Setting::flag(
@@ -26,61 +73,6 @@ pub(crate) const INTUNE_ENRICH: Setting = Setting::flag(
     true,
     "return user and device data as enrichment",
 );
-
-/// Every variable the Intune provider reads (besides the server's `TIMEOUT`).
-pub const SETTINGS: &[Setting] = &[
-    Setting::text("INTUNE_TENANT_ID", "the Entra tenant ID (a GUID)").required(),
-    Setting::text(
-        "INTUNE_CLIENT_ID",
-        "the app registration's application (client) ID (a GUID)",
-    )
-    .required(),
-    Setting::secret(
-        "INTUNE_CLIENT_SECRET",
-        "INTUNE_CLIENT_SECRET_FILE",
-        "the app registration's client secret (or use a certificate)",
-    )
-    .optional(),
-    Setting::path(
-        "INTUNE_CLIENT_CERT_PATH",
-        "the PEM certificate registered on the app registration, instead of a secret",
-    ),
-    Setting::path(
-        "INTUNE_CLIENT_KEY_PATH",
-        "the PEM RSA private key of INTUNE_CLIENT_CERT_PATH",
-    ),
-    Setting::choice(
-        "INTUNE_CLIENT_ASSERTION_ALG",
-        &["PS256", "RS256"],
-        Some("PS256"),
-        "the signature algorithm of certificate assertions",
-    ),
-    Setting::url("INTUNE_AUTHORITY_URL", DEFAULT_AUTHORITY_URL),
-    Setting::url("INTUNE_GRAPH_URL", DEFAULT_GRAPH_URL),
-    Setting::text(
-        "INTUNE_SCOPE",
-        "the Graph resource with /.default; by default the one of INTUNE_GRAPH_URL",
-    ),
-    Setting::list(
-        "INTUNE_ALLOWED_COMPLIANCE_STATES",
-        "compliance states that allow (default: compliant)",
-    ),
-    Setting::list(
-        "INTUNE_ALLOWED_MANAGEMENT_AGENTS",
-        "management agents that count as managed (default: every MDM agent)",
-    ),
-    Setting::text(
-        "INTUNE_GROUP_ID",
-        "an Entra group (object ID) the device must belong to",
-    ),
-    INTUNE_ENRICH,
-    CACHE_TTL,
-    NEGATIVE_CACHE_TTL,
-    MAX_RETRY_AFTER,
-    CA_PATH,
-    SYNC_INTERVAL,
-    SYNC_MAX_AGE,
-];
 
 impl ProviderSetup for IntuneConfig {
     fn summary(&self) -> Vec<String> {

@@ -28,6 +28,18 @@ posture_http::shared_settings! {
     prefix: "JAMF",
     service: "Jamf Pro",
     ca_path: "extra PEM CA certificates for a Jamf Pro server with a private CA",
+    own: [
+        JAMF_BASE_URL,
+        JAMF_CLIENT_ID,
+        JAMF_CLIENT_SECRET,
+        JAMF_API,
+        JAMF_COMPUTER_GROUP,
+        JAMF_DEVICE_GROUP,
+        JAMF_COMPUTER_ENRICH,
+        JAMF_DEVICE_ENRICH,
+        JAMF_DEFAULT_MODE,
+        JAMF_MAX_CONNECTIONS,
+    ],
 }
 
 pub(crate) const JAMF_BASE_URL: Setting = Setting::url(
@@ -75,26 +87,6 @@ pub(crate) const JAMF_DEFAULT_MODE: Setting = Setting::choice(
     Some("mobiledevice"),
     "the device family when step-ca's URL names none",
 );
-
-/// Every variable the Jamf provider reads (besides the server's `TIMEOUT`).
-pub const SETTINGS: &[Setting] = &[
-    JAMF_BASE_URL,
-    JAMF_CLIENT_ID,
-    JAMF_CLIENT_SECRET,
-    JAMF_API,
-    JAMF_COMPUTER_GROUP,
-    JAMF_DEVICE_GROUP,
-    JAMF_COMPUTER_ENRICH,
-    JAMF_DEVICE_ENRICH,
-    JAMF_DEFAULT_MODE,
-    JAMF_MAX_CONNECTIONS,
-    CACHE_TTL,
-    NEGATIVE_CACHE_TTL,
-    MAX_RETRY_AFTER,
-    CA_PATH,
-    SYNC_INTERVAL,
-    SYNC_MAX_AGE,
-];
 
 impl ProviderSetup for JamfConfig {
     fn summary(&self) -> Vec<String> {

@@ -16,6 +16,16 @@ posture_http::shared_settings! {
     prefix: "KANDJI",
     service: "Kandji",
     ca_path: "extra PEM CA certificates (for a proxy or a test server)",
+    own: [
+        KANDJI_API_URL,
+        KANDJI_API_TOKEN,
+        KANDJI_BLUEPRINTS,
+        KANDJI_REQUIRE_MDM,
+        KANDJI_REQUIRE_AGENT,
+        KANDJI_DENY_MISSING,
+        KANDJI_ENRICH,
+        KANDJI_MAX_REQUESTS_PER_SECOND,
+    ],
 }
 pub(crate) const KANDJI_MAX_REQUESTS_PER_SECOND: Setting = Setting::number(
     "KANDJI_MAX_REQUESTS_PER_SECOND",
@@ -54,24 +64,6 @@ pub(crate) const KANDJI_ENRICH: Setting = Setting::flag(
     true,
     "return user and device data as enrichment",
 );
-
-/// Every variable the Kandji provider reads (besides the server's `TIMEOUT`).
-pub const SETTINGS: &[Setting] = &[
-    KANDJI_API_URL,
-    KANDJI_API_TOKEN,
-    KANDJI_BLUEPRINTS,
-    KANDJI_REQUIRE_MDM,
-    KANDJI_REQUIRE_AGENT,
-    KANDJI_DENY_MISSING,
-    KANDJI_ENRICH,
-    CACHE_TTL,
-    NEGATIVE_CACHE_TTL,
-    KANDJI_MAX_REQUESTS_PER_SECOND,
-    MAX_RETRY_AFTER,
-    CA_PATH,
-    SYNC_INTERVAL,
-    SYNC_MAX_AGE,
-];
 
 impl ProviderSetup for KandjiConfig {
     fn summary(&self) -> Vec<String> {

@@ -59,23 +59,15 @@ posture_http::shared_settings! {
     prefix: "MOSYLE",
     service: "Mosyle",
     ca_path: "extra PEM CA certificates (for a proxy or a test server)",
+    own: [
+        API_URL,
+        ACCESS_TOKEN,
+        EMAIL,
+        PASSWORD,
+        GROUPS,
+        ENRICH,
+    ],
 }
-
-/// Every variable the Mosyle provider reads (besides the server's `TIMEOUT`).
-pub const SETTINGS: &[Setting] = &[
-    API_URL,
-    ACCESS_TOKEN,
-    EMAIL,
-    PASSWORD,
-    GROUPS,
-    ENRICH,
-    CACHE_TTL,
-    NEGATIVE_CACHE_TTL,
-    MAX_RETRY_AFTER,
-    CA_PATH,
-    SYNC_INTERVAL,
-    SYNC_MAX_AGE,
-];
 
 impl ProviderSetup for MosyleConfig {
     fn summary(&self) -> Vec<String> {
