@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{
-    Answer, BaseUrl, CacheClass, CacheConfig, CacheStats, ClientOptions, Front, LookupCache,
-    Serial, StatusCode, TokenStats, Url, decode_json,
+    Answer, BaseUrl, CacheClass, CacheConfig, CacheStats, Front, LookupCache, Serial, StatusCode,
+    TokenStats, Url, decode_json,
 };
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -91,12 +91,10 @@ impl IntuneProvider {
     /// [`check_ready`](PostureProvider::check_ready) fetches the token.
     pub fn new(config: IntuneConfig) -> Result<Self, IntuneError> {
         config.check_bounds()?;
-        let http = ClientOptions::for_provider(
-            config.timeout(),
-            config.extra_roots(),
-            posture_http::user_agent!(),
-        )
-        .map_err(IntuneError::client)?;
+        let http = config
+            .common()
+            .client(posture_http::user_agent!())
+            .map_err(IntuneError::client)?;
         let client = GraphClient::new(http, &config);
         let front = Front::new(
             "Intune",

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use posture_core::ProviderError;
 use posture_http::env::{ConfigProblem, ConfigProblems};
-use posture_http::{BaseUrl, ClientOptions, StatusCode, decode_json};
+use posture_http::{BaseUrl, StatusCode, decode_json};
 use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Deserialize;
@@ -364,12 +364,10 @@ impl IntuneScepClient {
     /// Builds the client. Does no I/O.
     pub fn new(config: &IntuneScepConfig) -> Result<Self, IntuneError> {
         let intune = &config.intune;
-        let http = ClientOptions::for_provider(
-            intune.timeout(),
-            intune.extra_roots(),
-            posture_http::user_agent!(),
-        )
-        .map_err(IntuneError::client)?;
+        let http = intune
+            .common()
+            .client(posture_http::user_agent!())
+            .map_err(IntuneError::client)?;
         Ok(Self {
             graph: GraphClient::new(http.clone(), intune),
             intune: GraphClient::for_resource(

@@ -6,8 +6,8 @@ use std::time::Duration;
 use posture_core::{Decision, DenyCode, DeviceMode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::sync::{FromIndex, Inventory, Readiness};
 use posture_http::{
-    Answer, CacheClass, CacheConfig, CacheStats, ClientOptions, Front, LookupCache, RecentSuccess,
-    Serial, StatusCode, TokenStats, checked_serial, decode_json, find_cause, status_error,
+    Answer, CacheClass, CacheConfig, CacheStats, Front, LookupCache, RecentSuccess, Serial,
+    StatusCode, TokenStats, checked_serial, decode_json, find_cause, status_error,
 };
 use tokio::time::Instant;
 
@@ -124,12 +124,10 @@ impl JamfProvider {
     /// [`check_ready`](PostureProvider::check_ready) fetches the token.
     pub fn new(config: JamfConfig) -> Result<Self, JamfError> {
         config.check_bounds()?;
-        let http = ClientOptions::for_provider(
-            config.timeout(),
-            config.extra_roots(),
-            posture_http::user_agent!(),
-        )
-        .map_err(JamfError::client)?;
+        let http = config
+            .common()
+            .client(posture_http::user_agent!())
+            .map_err(JamfError::client)?;
         let client = JamfClient::new(
             http,
             config.base_url().clone(),

@@ -6,8 +6,8 @@ use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderE
 use posture_http::header::HeaderMap;
 use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{
-    Answer, Backoff, CacheConfig, CacheStats, ClientOptions, Front, MAX_RETRY_AFTER, NoSlot,
-    RateLimiter, Serial, StatusCode, Url, decode_json, send_bearer,
+    Answer, Backoff, CacheConfig, CacheStats, Front, MAX_RETRY_AFTER, NoSlot, RateLimiter, Serial,
+    StatusCode, Url, decode_json, send_bearer,
 };
 use tokio::time::Instant;
 
@@ -106,12 +106,10 @@ impl KandjiProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: KandjiConfig) -> Result<Self, KandjiError> {
         config.check_bounds()?;
-        let http = ClientOptions::for_provider(
-            config.timeout(),
-            config.extra_roots(),
-            posture_http::user_agent!(),
-        )
-        .map_err(KandjiError::client)?;
+        let http = config
+            .common()
+            .client(posture_http::user_agent!())
+            .map_err(KandjiError::client)?;
         let front = Front::new(
             SERVICE,
             config.timeout(),
