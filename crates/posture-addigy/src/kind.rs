@@ -108,11 +108,11 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
-        let base = [("ADDIGY_API_TOKEN", "k3y")];
-        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], &base);
-        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    const BASE: &[(&str, &str)] = &[("ADDIGY_API_TOKEN", "k3y")];
+    posture_conformance::settings_tests! {
+        kind: KIND,
+        shared: ["TIMEOUT"],
+        base: BASE,
     }
 
     #[test]

@@ -45,6 +45,7 @@
 //! ```
 
 pub mod backoff;
+mod settings;
 pub mod support;
 pub mod sync;
 

@@ -180,11 +180,11 @@ impl ReloadableList for FileProvider {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
-        // Configuring only checks that the file is there; it is loaded at build time.
-        let base = [("FILE_PATH", file!()), ("FILE_TYPE", "csv")];
-        let mismatches = KIND.declaration_mismatches(&[], &base);
-        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    // Configuring only checks that the file is there; it is loaded at build time.
+    const BASE: &[(&str, &str)] = &[("FILE_PATH", file!()), ("FILE_TYPE", "csv")];
+    posture_conformance::settings_tests! {
+        kind: KIND,
+        shared: [],
+        base: BASE,
     }
 }

@@ -108,13 +108,13 @@ impl ProviderSetup for FleetConfig {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
-        let base = [
-            ("FLEET_URL", "https://fleet.example.com"),
-            ("FLEET_API_TOKEN", "t0ken"),
-        ];
-        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], &base);
-        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    const BASE: &[(&str, &str)] = &[
+        ("FLEET_URL", "https://fleet.example.com"),
+        ("FLEET_API_TOKEN", "t0ken"),
+    ];
+    posture_conformance::settings_tests! {
+        kind: KIND,
+        shared: ["TIMEOUT"],
+        base: BASE,
     }
 }

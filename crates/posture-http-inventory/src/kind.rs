@@ -109,16 +109,16 @@ impl ProviderSetup for HttpInventoryConfig {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
-        let base = [
-            (
-                "HTTP_URL",
-                "https://assets.example.com/hardware/{identifier}",
-            ),
-            ("HTTP_MATCH", "/serial"),
-        ];
-        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], &base);
-        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    const BASE: &[(&str, &str)] = &[
+        (
+            "HTTP_URL",
+            "https://assets.example.com/hardware/{identifier}",
+        ),
+        ("HTTP_MATCH", "/serial"),
+    ];
+    posture_conformance::settings_tests! {
+        kind: KIND,
+        shared: ["TIMEOUT"],
+        base: BASE,
     }
 }

@@ -114,19 +114,12 @@ mod tests {
         ("KANDJI_API_TOKEN", "t0ken"),
     ];
 
-    #[test]
-    fn values_set_in_code_meet_the_declared_bounds() {
-        let config = KandjiConfig::from_env(posture_settings::vars(BASE)).unwrap();
-        assert!(config.check_bounds().is_ok());
-        let too_long = config.with_cache_ttl(std::time::Duration::from_secs(86_401));
-        let problems = too_long.check_bounds().unwrap_err();
-        assert_eq!(problems.problems()[0].variable, "KANDJI_CACHE_TTL");
-        assert!(KandjiProvider::new(too_long).is_err());
-    }
-
-    #[test]
-    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
-        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], BASE);
-        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    posture_conformance::settings_tests! {
+        kind: KIND,
+        shared: ["TIMEOUT"],
+        base: BASE,
+        config: KandjiConfig,
+        provider: KandjiProvider,
+        cache_ttl: "KANDJI_CACHE_TTL",
     }
 }

@@ -107,15 +107,15 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn the_parser_reads_exactly_the_declared_variables_within_their_bounds() {
-        let base = [
-            ("MOSYLE_ACCESS_TOKEN", "t0ken"),
-            ("MOSYLE_EMAIL", "api@school.org"),
-            ("MOSYLE_PASSWORD", "s3cr3t"),
-        ];
-        let mismatches = KIND.declaration_mismatches(&["TIMEOUT"], &base);
-        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    const BASE: &[(&str, &str)] = &[
+        ("MOSYLE_ACCESS_TOKEN", "t0ken"),
+        ("MOSYLE_EMAIL", "api@school.org"),
+        ("MOSYLE_PASSWORD", "s3cr3t"),
+    ];
+    posture_conformance::settings_tests! {
+        kind: KIND,
+        shared: ["TIMEOUT"],
+        base: BASE,
     }
 
     #[test]
