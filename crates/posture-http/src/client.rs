@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -151,6 +152,7 @@ pub struct ClientOptions {
     pool_max_idle_per_host: usize,
     user_agent: String,
     extra_roots: CaBundle,
+    crypto_provider: Option<Arc<CryptoProvider>>,
 }
 
 /// The client could not be built.
@@ -171,6 +173,13 @@ pub enum ClientError {
         /// What rustls said.
         reason: String,
     },
+    /// No rustls crypto provider: posture-http was built without its `ring` feature, none
+    /// was given with [`ClientOptions::with_crypto_provider`], and the process has no default.
+    #[error(
+        "no rustls crypto provider: pass one with ClientOptions::with_crypto_provider, install \
+         a process default, or build posture-http with its `ring` feature"
+    )]
+    NoCryptoProvider,
     /// The `User-Agent` is not a valid header value.
     #[error("the User-Agent {value:?} is not a valid HTTP header value")]
     UserAgent {
@@ -192,6 +201,7 @@ impl ClientOptions {
             pool_max_idle_per_host: 32,
             user_agent: concat!("posture-http/", env!("CARGO_PKG_VERSION")).to_owned(),
             extra_roots: CaBundle::empty(),
+            crypto_provider: None,
         }
     }
 
@@ -242,6 +252,23 @@ impl ClientOptions {
     pub fn with_extra_roots(mut self, roots: CaBundle) -> Self {
         self.extra_roots = roots;
         self
+    }
+
+    /// Uses `provider` for TLS instead of the default (*ring* with the `ring` feature, else
+    /// the process's default provider).
+    #[must_use]
+    pub fn with_crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
+        self.crypto_provider = Some(provider);
+        self
+    }
+
+    /// The crypto provider TLS will use: the one given, else *ring* (with the `ring`
+    /// feature), else the process's default.
+    pub fn crypto_provider(&self) -> Result<Arc<CryptoProvider>, ClientError> {
+        if let Some(provider) = &self.crypto_provider {
+            return Ok(provider.clone());
+        }
+        default_provider()
     }
 
     /// The total per-request timeout.
@@ -320,8 +347,9 @@ impl ClientOptions {
     }
 }
 
-/// The rustls client configuration [`ClientOptions::build`] uses: the *ring* crypto
-/// provider, safe default protocol versions, the `webpki-roots` anchors plus `extra`, and
+/// The rustls client configuration [`ClientOptions::build`] uses by default: the *ring*
+/// crypto provider (without the `ring` feature, the process's default provider), safe
+/// default protocol versions, the `webpki-roots` anchors plus `extra`, and
 /// ALPN `h2`, `http/1.1`.
 ///
 /// ```
@@ -330,6 +358,28 @@ impl ClientOptions {
 /// # Ok::<(), posture_http::ClientError>(())
 /// ```
 pub fn tls_config(extra: &CaBundle) -> Result<rustls::ClientConfig, ClientError> {
+    tls_config_with(extra, default_provider()?)
+}
+
+/// *ring*, passed explicitly: nothing is installed process-wide.
+#[cfg(feature = "ring")]
+fn default_provider() -> Result<Arc<CryptoProvider>, ClientError> {
+    Ok(Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// Without the `ring` feature: the provider the program installed for the process.
+#[cfg(not(feature = "ring"))]
+fn default_provider() -> Result<Arc<CryptoProvider>, ClientError> {
+    CryptoProvider::get_default()
+        .cloned()
+        .ok_or(ClientError::NoCryptoProvider)
+}
+
+/// [`tls_config`] with the given crypto provider.
+pub(crate) fn tls_config_with(
+    extra: &CaBundle,
+    provider: Arc<CryptoProvider>,
+) -> Result<rustls::ClientConfig, ClientError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for (index, cert) in extra.certificates().iter().enumerate() {
@@ -340,7 +390,6 @@ pub fn tls_config(extra: &CaBundle) -> Result<rustls::ClientConfig, ClientError>
                 reason: err.to_string(),
             })?;
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|err| ClientError::Tls {
@@ -373,6 +422,18 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Options for the crate's tests: without the `ring` feature they pass *ring* themselves
+/// (the rustls dev-dependency turns its module on), as a program without it would.
+#[cfg(test)]
+pub(crate) fn test_options(timeout: Duration) -> ClientOptions {
+    let options = ClientOptions::new(timeout);
+    if cfg!(feature = "ring") {
+        options
+    } else {
+        options.with_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,7 +450,11 @@ mod tests {
         let pem = format!("{}\n{}", ca_pem(), ca_pem());
         let bundle = CaBundle::from_pem(pem.as_bytes()).unwrap();
         assert_eq!(bundle.len(), 2);
-        let config = tls_config(&bundle).unwrap();
+        let config = tls_config_with(
+            &bundle,
+            test_options(Duration::ZERO).crypto_provider().unwrap(),
+        )
+        .unwrap();
         assert_eq!(config.alpn_protocols.len(), 2);
     }
 
@@ -413,9 +478,30 @@ mod tests {
     #[test]
     fn builds_a_client_with_the_ring_provider() {
         let bundle = CaBundle::from_pem(ca_pem().as_bytes()).unwrap();
-        let options = ClientOptions::new(Duration::from_secs(2)).with_extra_roots(bundle);
+        let options = test_options(Duration::from_secs(2)).with_extra_roots(bundle);
         assert_eq!(options.connect_timeout(), Duration::from_secs(2));
         options.build().unwrap();
         assert!(format!("{:?}", options.extra_roots()).contains("certificates: 1"));
+    }
+
+    #[cfg(not(feature = "ring"))]
+    #[test]
+    fn without_ring_the_process_default_is_used_and_none_is_an_error() {
+        let options = ClientOptions::new(Duration::from_secs(2));
+        assert!(matches!(
+            options.build(),
+            Err(ClientError::NoCryptoProvider)
+        ));
+        let ring = Arc::new(rustls::crypto::ring::default_provider());
+        assert!(
+            options
+                .clone()
+                .with_crypto_provider(ring.clone())
+                .build()
+                .is_ok()
+        );
+        // Installed by the program, the default is what the client uses.
+        let _ = ring.as_ref().clone().install_default();
+        assert!(options.build().is_ok());
     }
 }

@@ -60,7 +60,8 @@ impl fmt::Debug for HttpClient {
 
 impl HttpClient {
     pub(crate) fn new(options: &ClientOptions) -> Result<Self, ClientError> {
-        let mut tls = crate::tls_config(options.extra_roots())?;
+        let mut tls =
+            crate::client::tls_config_with(options.extra_roots(), options.crypto_provider()?)?;
         // The connector below offers h2 and http/1.1 itself, and refuses a preset list.
         tls.alpn_protocols.clear();
         let mut tcp = HttpConnector::new();
@@ -426,7 +427,9 @@ mod tests {
     use super::*;
 
     fn client() -> HttpClient {
-        ClientOptions::new(Duration::from_secs(2)).build().unwrap()
+        crate::client::test_options(Duration::from_secs(2))
+            .build()
+            .unwrap()
     }
 
     #[test]

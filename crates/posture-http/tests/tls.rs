@@ -125,15 +125,22 @@ async fn answer(request: Request<Incoming>) -> Result<Response<Body>, Infallible
     Ok(response)
 }
 
+/// Client options: without posture-http's `ring` feature the test passes *ring* itself.
+fn options(timeout: Duration) -> ClientOptions {
+    let options = ClientOptions::new(timeout);
+    if cfg!(feature = "ring") {
+        options
+    } else {
+        options.with_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    }
+}
+
 /// A server whose CA the client trusts, and that client with `timeout`.
 async fn private_server(timeout: Duration) -> (String, HttpClient) {
     let pki = pki();
     let url = serve(pki.server.clone()).await;
     let roots = CaBundle::from_pem(pki.ca_pem.as_bytes()).unwrap();
-    let client = ClientOptions::new(timeout)
-        .with_extra_roots(roots)
-        .build()
-        .unwrap();
+    let client = options(timeout).with_extra_roots(roots).build().unwrap();
     (url, client)
 }
 
@@ -153,7 +160,7 @@ async fn trusts_a_private_ca_from_a_pem_bundle_and_speaks_h2() {
 async fn refuses_an_unknown_ca() {
     let pki = pki();
     let url = serve(pki.server.clone()).await;
-    let client = ClientOptions::new(Duration::from_secs(2)).build().unwrap();
+    let client = options(Duration::from_secs(2)).build().unwrap();
     let err = client.get(at(&url, "/ping")).send().await.unwrap_err();
     assert!(err.is_connect(), "{err}");
     let err = transport_error("Jamf Pro", "GET /ping", err);
@@ -215,6 +222,7 @@ async fn the_request_timeout_bounds_the_head_and_the_body() {
     assert!(err.message().contains("in time"), "{err}");
 }
 
+#[cfg(feature = "ring")]
 #[tokio::test]
 async fn nothing_is_installed_process_wide() {
     let (url, client) = private_server(Duration::from_secs(2)).await;
