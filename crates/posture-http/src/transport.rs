@@ -117,8 +117,9 @@ impl HttpClient {
 /// A request being put together; [`send`](Self::send) sends it.
 ///
 /// A header or body that cannot be encoded is remembered and reported by `send` as a
-/// [`TransportError::Build`], so the calls chain like a builder.
-#[derive(Debug)]
+/// [`TransportError::Build`], so the calls chain like a builder. `Debug` shows the body's
+/// length only (a token request's form holds the client secret), and sensitive headers as
+/// `Sensitive`.
 #[must_use = "a request does nothing until it is sent"]
 pub struct HttpRequest {
     client: HttpClient,
@@ -127,6 +128,17 @@ pub struct HttpRequest {
     headers: HeaderMap,
     body: Bytes,
     problem: Option<String>,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field("headers", &self.headers)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpRequest {
@@ -471,6 +483,15 @@ mod tests {
             "application/x-www-form-urlencoded"
         );
         assert_eq!(&request.body[..], b"grant_type=client_credentials");
+        let secret = client()
+            .post(Url::parse("https://h.example/token").unwrap())
+            .form(&[("client_secret", "s3cr3t")])
+            .bearer_auth("t0k3n");
+        let shown = format!("{secret:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("t0k3n"),
+            "{shown}"
+        );
         let request = client().post(url).json(&serde_json::json!({"a": 1}));
         assert_eq!(request.headers()[CONTENT_TYPE], "application/json");
         assert_eq!(&request.body[..], br#"{"a":1}"#);
