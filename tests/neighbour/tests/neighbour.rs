@@ -37,19 +37,17 @@ async fn our_crates_leave_reqwest_and_rustls_as_the_neighbour_set_them() {
 
     // The neighbour's own reqwest still works, on its own terms.
     let connection = jamf.connection();
-    let token: serde_json::Value = neighbour
-        .post(format!("{}/api/oauth/token", connection.base_url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=client_credentials&client_id={}&client_secret={}",
-            connection.client_id, connection.client_secret
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        connection.client_id, connection.client_secret
+    );
+    let url = format!("{}/api/oauth/token", connection.base_url);
+    let request = neighbour
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded");
+    let response = request.body(form).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let token: serde_json::Value = response.json().await.unwrap();
     assert_eq!(token["token_type"], "Bearer");
 
     assert!(
