@@ -123,6 +123,25 @@ impl Backoff {
         }
     }
 
+    /// Takes an answer to a request sent within another request's pass (a login the request
+    /// needed first, say): a 429 or 503 with `Retry-After` starts a delay, at most the cap.
+    /// Unlike [`BackoffPass::observe`] it opens nothing.
+    pub fn note(&self, status: StatusCode, headers: &HeaderMap) {
+        let asks_to_wait =
+            status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE;
+        if asks_to_wait && let Some(delay) = retry_after(headers) {
+            let honoured = delay.min(self.max_delay);
+            if honoured < delay {
+                tracing::debug!(
+                    asked_secs = delay.as_secs(),
+                    honoured_secs = honoured.as_secs(),
+                    "Retry-After longer than the cap; waiting only the cap"
+                );
+            }
+            self.hold_off(honoured);
+        }
+    }
+
     /// Refuses calls for `delay` from now (or longer, if an earlier delay ends later), then
     /// lets one probe through. `delay` is taken as given, not capped: for a wait the caller
     /// knows to be real, such as an hourly quota used up.
@@ -180,19 +199,7 @@ impl BackoffPass<'_> {
     /// Takes the answer: a 429 or 503 with `Retry-After` starts a delay (at most the
     /// backoff's cap); any other answer to the probe opens the way for every request.
     pub fn observe(self, status: StatusCode, headers: &HeaderMap) {
-        let asks_to_wait =
-            status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE;
-        if asks_to_wait && let Some(delay) = retry_after(headers) {
-            let honoured = delay.min(self.backoff.max_delay);
-            if honoured < delay {
-                tracing::debug!(
-                    asked_secs = delay.as_secs(),
-                    honoured_secs = honoured.as_secs(),
-                    "Retry-After longer than the cap; waiting only the cap"
-                );
-            }
-            self.backoff.hold_off(honoured);
-        }
+        self.backoff.note(status, headers);
         self.answered();
     }
 

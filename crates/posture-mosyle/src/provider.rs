@@ -121,7 +121,6 @@ impl MosyleProvider {
     /// Business); each product ignores the other's.
     async fn login(&self) -> Result<FetchedToken, ProviderError> {
         const REQUEST: &str = "POST /login";
-        let retry_pass = self.session.backoff().check(SERVICE)?;
         let url = self.config.api_url().join(&["login"]);
         let body = json!({
             "accessToken": self.config.access_token().expose(),
@@ -137,7 +136,10 @@ impl MosyleProvider {
             )
             .json(&body);
         let answer = send_json(builder, SERVICE, REQUEST, MAX_BODY).await?;
-        retry_pass.observe(answer.status, &answer.headers);
+        // The login runs within the pass of the request that needed it (or of the readiness
+        // check), so it only notes a Retry-After; taking a pass of its own here would find
+        // that request's probe in progress and refuse.
+        self.session.backoff().note(answer.status, &answer.headers);
         match answer.status {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -172,8 +174,12 @@ impl MosyleProvider {
         }
     }
 
+    /// A token outside a request (the readiness check), in a backoff pass of its own.
     async fn token(&self) -> Result<AccessToken, ProviderError> {
-        self.session.token(|| self.login()).await
+        let pass = self.session.backoff().check(SERVICE)?;
+        let token = self.session.token(|| self.login()).await?;
+        pass.answered();
+        Ok(token)
     }
 
     /// `POST <path>` with the JWT and the access token (in the body and a header), as every

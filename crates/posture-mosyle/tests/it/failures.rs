@@ -69,6 +69,32 @@ async fn transient_answers_are_transient_and_retry_after_is_honoured() {
 }
 
 #[tokio::test]
+async fn a_login_needed_by_the_probe_after_a_retry_after_goes_through() {
+    let mosyle = fake().await;
+    mosyle.add_device(FakeMosyleDevice::new("C02XL0GJJG5J"));
+    let p = provider(&mosyle, |c| {
+        c.map_common(|s| s.with_max_retry_after(Duration::from_secs(1)).unwrap())
+    });
+    p.check_ready().await.unwrap();
+    mosyle.fail_next(
+        Fault::TooManyRequests {
+            retry_after_secs: 1,
+        },
+        1,
+    );
+    transient(lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer).await);
+    // The JWT is refused once the wait is over: the probe request logs in again within its
+    // own turn, and must not find itself in the way.
+    mosyle.expire_tokens();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let decision = lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer)
+        .await
+        .unwrap();
+    assert!(decision.is_allowed(), "{decision:?}");
+    assert_eq!(mosyle.stats().logins, 2);
+}
+
+#[tokio::test]
 async fn malformed_answers_are_permanent() {
     let mosyle = fake().await;
     let p = provider(&mosyle, |c| c);
