@@ -212,14 +212,15 @@ impl ClientOptions {
         self
     }
 
-    /// Sets the time allowed to open a TCP connection.
+    /// Sets the time allowed to connect: the TCP connection and the TLS handshake.
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// Sets the longest wait for any single read.
+    /// Sets the longest pause between two reads of a response body. (The wait for the
+    /// answer's head is bounded by the request timeout.)
     #[must_use]
     pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
@@ -306,8 +307,8 @@ impl ClientOptions {
         &self.user_agent
     }
 
-    /// Builds the client: hyper over rustls with the *ring* provider (passed explicitly:
-    /// nothing is installed process-wide), TLS 1.2 and 1.3, the Mozilla roots plus the extra
+    /// Builds the client: hyper over rustls with [`crypto_provider`](Self::crypto_provider)
+    /// passed explicitly (nothing is installed process-wide), TLS 1.2 and 1.3, the Mozilla roots plus the extra
     /// anchors, ALPN `h2` and `http/1.1`, no redirects (an API that redirects is
     /// misconfigured, and following would move the bearer token), and the timeouts and pool
     /// settings above. Does no I/O; call it inside a Tokio runtime's context or outside, but

@@ -52,7 +52,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! TLS always uses rustls with *ring*; aws-lc is never linked. posture-http does not depend on
+//! TLS uses rustls with *ring* (the default `ring` feature; without it, the provider the
+//! program chose); posture-http never links aws-lc itself. posture-http does not depend on
 //! reqwest and installs no process-wide rustls provider, so a program that depends on it keeps
 //! its own HTTP client's behaviour.
 

@@ -1,13 +1,16 @@
-//! The HTTP client every provider talks to its MDM with: hyper over rustls with *ring*, built
-//! with an explicit crypto provider so nothing is installed process-wide, and no reqwest, so
+//! The HTTP client every provider talks to its MDM with: hyper over rustls, built with an
+//! explicit crypto provider (*ring* with the `ring` feature) so nothing is installed process-wide, and no reqwest, so
 //! depending on posture-http never changes another crate's HTTP or TLS behaviour.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
-use http::{Method, Request, StatusCode};
+use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -42,7 +45,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// ```
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: Client<TimedConnector<HttpsConnector<HttpConnector>>, Full<Bytes>>,
     user_agent: HeaderValue,
     request_timeout: Duration,
     read_timeout: Duration,
@@ -67,12 +70,16 @@ impl HttpClient {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
-        tcp.set_connect_timeout(Some(options.connect_timeout()));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(tcp);
+        // As reqwest did: a pooled connection a middlebox dropped is noticed.
+        tcp.set_keepalive(Some(Duration::from_secs(15)));
+        let connector = TimedConnector {
+            inner: hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_all_versions()
+                .wrap_connector(tcp),
+            timeout: options.connect_timeout(),
+        };
         let inner = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(options.pool_idle_timeout())
             .pool_max_idle_per_host(options.pool_max_idle_per_host())
@@ -111,6 +118,55 @@ impl HttpClient {
             body: Bytes::new(),
             problem: None,
         }
+    }
+}
+
+/// `by` from now; a timeout too long to represent means a year (no panic).
+fn later(by: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(by)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400))
+}
+
+/// A connector whose connect timeout covers the TCP connection and the TLS handshake
+/// together, as the client's connect timeout always has: a server that accepts and then
+/// stalls the handshake is "cannot connect", not a request that ran out of time.
+#[derive(Clone, Debug)]
+struct TimedConnector<C> {
+    inner: C,
+    timeout: Duration,
+}
+
+/// The connection (TCP and TLS) took longer than the connect timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no connection within {} s (TCP and TLS)", .0.as_secs_f32())]
+struct ConnectTimedOut(Duration);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<C> tower_service::Service<Uri> for TimedConnector<C>
+where
+    C: tower_service::Service<Uri>,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(ConnectTimedOut(timeout).into()),
+            }
+        })
     }
 }
 
@@ -269,7 +325,7 @@ impl HttpRequest {
                 reason: err.to_string(),
             })?;
         *request.headers_mut() = headers;
-        let deadline = Instant::now() + client.request_timeout;
+        let deadline = later(client.request_timeout);
         let response = tokio::time::timeout_at(deadline, client.inner.request(request))
             .await
             .map_err(|_| TransportError::TimedOut {
@@ -343,7 +399,7 @@ impl HttpResponse {
         }
         let mut collected = BytesMut::new();
         loop {
-            let pause_limit = Instant::now() + self.read_timeout;
+            let pause_limit = later(self.read_timeout);
             let frame = tokio::time::timeout_at(pause_limit.min(self.deadline), self.body.frame())
                 .await
                 .map_err(|_| TransportError::TimedOut {

@@ -222,6 +222,51 @@ async fn the_request_timeout_bounds_the_head_and_the_body() {
     assert!(err.message().contains("in time"), "{err}");
 }
 
+#[tokio::test]
+async fn the_connect_timeout_covers_a_stalled_tls_handshake() {
+    // Accepts the connection and never answers the ClientHello.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/ping", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    let client = options(Duration::from_secs(5))
+        .with_connect_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = client.get(at(&url, "/ping")).send().await.unwrap_err();
+    assert!(err.is_connect(), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = transport_error("Jamf Pro", "GET /ping", err);
+    assert!(err.is_transient());
+    assert!(
+        err.message()
+            .contains("no connection within 0.3 s (TCP and TLS)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_too_long_to_represent_does_not_panic() {
+    let client = options(Duration::MAX)
+        .with_read_timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    // Nothing listens on port 1: the request fails at once, after its deadline was set.
+    let refused = client
+        .get(Url::parse("http://127.0.0.1:1/").unwrap())
+        .send();
+    assert!(refused.await.unwrap_err().is_connect());
+}
+
 #[cfg(feature = "ring")]
 #[tokio::test]
 async fn nothing_is_installed_process_wide() {
