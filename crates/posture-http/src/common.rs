@@ -243,10 +243,7 @@ impl CommonSettings {
 
     /// The provider's HTTP client: `TIMEOUT`, the extra CA certificates, `user_agent`.
     pub fn client(&self, user_agent: &str) -> Result<crate::HttpClient, ClientError> {
-        ClientOptions::new(self.timeout)
-            .with_extra_roots(self.extra_roots.clone())
-            .with_user_agent(user_agent)
-            .build()
+        ClientOptions::for_provider(self.timeout, &self.extra_roots, user_agent)
     }
 
     /// A decision cache with the two TTLs and the capacity.
@@ -624,22 +621,13 @@ macro_rules! shared_settings {
         ca_path: $ca_doc:literal,
         own: [$($own:expr),* $(,)?] $(,)?
     ) => {
-        $crate::shared_settings!(@common $prefix, $service, $ca_doc);
         pub(crate) const SYNC_INTERVAL: $crate::env::Setting =
             $crate::sync::interval_setting(concat!($prefix, "_SYNC_INTERVAL"));
         pub(crate) const SYNC_MAX_AGE: $crate::env::Setting =
             $crate::sync::max_age_setting(concat!($prefix, "_SYNC_MAX_AGE"));
-        /// Every variable this provider reads (besides the server's `TIMEOUT`): its own, then
-        /// the cache TTLs, the `Retry-After` cap, the CA path and inventory sync.
-        pub const SETTINGS: &[$crate::env::Setting] = &[
-            $($own,)*
-            CACHE_TTL,
-            NEGATIVE_CACHE_TTL,
-            MAX_RETRY_AFTER,
-            CA_PATH,
-            SYNC_INTERVAL,
-            SYNC_MAX_AGE,
-        ];
+        $crate::shared_settings!(
+            @common $prefix, $service, $ca_doc, [$($own),*], [SYNC_INTERVAL, SYNC_MAX_AGE]
+        );
     };
     (
         prefix: $prefix:literal,
@@ -648,18 +636,23 @@ macro_rules! shared_settings {
         sync: false,
         own: [$($own:expr),* $(,)?] $(,)?
     ) => {
-        $crate::shared_settings!(@common $prefix, $service, $ca_doc);
+        $crate::shared_settings!(@common $prefix, $service, $ca_doc, [$($own),*], []);
+    };
+    (
+        @common $prefix:literal, $service:literal, $ca_doc:literal,
+        [$($own:expr),*], [$($sync:ident),*]
+    ) => {
         /// Every variable this provider reads (besides the server's `TIMEOUT`): its own, then
-        /// the cache TTLs, the `Retry-After` cap and the CA path.
+        /// the cache TTLs, the `Retry-After` cap, the CA path and, when it syncs, inventory
+        /// sync.
         pub const SETTINGS: &[$crate::env::Setting] = &[
             $($own,)*
             CACHE_TTL,
             NEGATIVE_CACHE_TTL,
             MAX_RETRY_AFTER,
             CA_PATH,
+            $($sync,)*
         ];
-    };
-    (@common $prefix:literal, $service:literal, $ca_doc:literal) => {
         pub(crate) const CACHE_TTL: $crate::env::Setting = $crate::cache_ttl_setting(
             concat!($prefix, "_CACHE_TTL"),
             "how long an allowed answer is cached",

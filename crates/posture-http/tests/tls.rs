@@ -17,7 +17,9 @@ use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
-use posture_http::{CaBundle, ClientOptions, HttpClient, Url, read_body, transport_error};
+use posture_http::{
+    CaBundle, ClientOptions, HttpClient, HttpResponse, Url, read_body, transport_error,
+};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
@@ -148,10 +150,15 @@ fn at(url: &str, path: &str) -> Url {
     Url::parse(url).unwrap().join(path).unwrap()
 }
 
+/// `GET path` on the test server, which must answer.
+async fn fetch(client: &HttpClient, url: &str, path: &str) -> HttpResponse {
+    client.get(at(url, path)).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn trusts_a_private_ca_from_a_pem_bundle_and_speaks_h2() {
     let (url, client) = private_server(Duration::from_secs(2)).await;
-    let response = client.get(at(&url, "/ping")).send().await.unwrap();
+    let response = fetch(&client, &url, "/ping").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "ok HTTP/2.0");
 }
@@ -176,7 +183,7 @@ async fn refuses_an_unknown_ca() {
 #[tokio::test]
 async fn bodies_over_the_limit_are_refused() {
     let (url, client) = private_server(Duration::from_secs(2)).await;
-    let response = client.get(at(&url, "/big")).send().await.unwrap();
+    let response = fetch(&client, &url, "/big").await;
     let err = read_body("S", "GET /big", response, 1024)
         .await
         .unwrap_err();
@@ -185,7 +192,7 @@ async fn bodies_over_the_limit_are_refused() {
         err.message(),
         "S answered GET /big with more than 1024 bytes"
     );
-    let response = client.get(at(&url, "/big")).send().await.unwrap();
+    let response = fetch(&client, &url, "/big").await;
     let body = read_body("S", "GET /big", response, 4096).await.unwrap();
     assert_eq!(body.len(), 4096);
 }
@@ -193,7 +200,7 @@ async fn bodies_over_the_limit_are_refused() {
 #[tokio::test]
 async fn redirects_are_not_followed() {
     let (url, client) = private_server(Duration::from_secs(2)).await;
-    let response = client.get(at(&url, "/moved")).send().await.unwrap();
+    let response = fetch(&client, &url, "/moved").await;
     assert_eq!(response.status(), 302);
     assert_eq!(
         response.headers()["location"],
@@ -214,7 +221,7 @@ async fn the_request_timeout_bounds_the_head_and_the_body() {
         "{err}"
     );
 
-    let response = client.get(at(&url, "/stall")).send().await.unwrap();
+    let response = fetch(&client, &url, "/stall").await;
     let err = read_body("S", "GET /stall", response, 1024)
         .await
         .unwrap_err();
@@ -271,7 +278,7 @@ async fn a_timeout_too_long_to_represent_does_not_panic() {
 #[tokio::test]
 async fn nothing_is_installed_process_wide() {
     let (url, client) = private_server(Duration::from_secs(2)).await;
-    let response = client.get(at(&url, "/ping")).send().await.unwrap();
+    let response = fetch(&client, &url, "/ping").await;
     assert_eq!(response.status(), 200);
     assert!(
         rustls::crypto::CryptoProvider::get_default().is_none(),
