@@ -1,5 +1,4 @@
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -9,58 +8,30 @@ use crate::{
     ProviderError,
 };
 
-/// How a [`PolicyProvider`] combines the answers of its providers.
-#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
-#[non_exhaustive]
-pub enum Policy {
-    /// Every provider must allow. They are asked in order; the first deny is the answer,
-    /// and the first error is the error (so a transient error stays transient). Example: an
-    /// explicit allowlist file *and* Jamf compliance.
-    #[default]
-    All,
-    /// The first provider that allows is the answer. They are asked in order until one
-    /// allows. Example: Jamf *or* Intune during a migration.
-    Any,
-}
-
-impl Policy {
-    /// `"all"` or `"any"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::All => "all",
-            Self::Any => "any",
-        }
-    }
-}
-
-impl fmt::Display for Policy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The policy was neither `all` nor `any`.
-#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
-#[error("unknown policy {0:?}: expected all or any")]
-pub struct UnknownPolicy(pub String);
-
-impl FromStr for Policy {
-    type Err = UnknownPolicy;
-
-    /// Parses `all` or `any`, in any case.
+posture_settings::spelled_enum! {
+    /// How a [`PolicyProvider`] combines the answers of its providers: `all` or `any`, in
+    /// any case.
     ///
     /// ```
     /// use posture_core::Policy;
     /// assert_eq!("ANY".parse(), Ok(Policy::Any));
     /// assert!("both".parse::<Policy>().is_err());
     /// ```
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "all" => Ok(Self::All),
-            "any" => Ok(Self::Any),
-            _ => Err(UnknownPolicy(s.to_owned())),
-        }
+    #[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
+    #[non_exhaustive]
+    pub enum Policy {
+        /// Every provider must allow. They are asked in order; the first deny is the answer,
+        /// and the first error is the error (so a transient error stays transient). Example:
+        /// an explicit allowlist file *and* Jamf compliance.
+        #[default]
+        All = "all",
+        /// The first provider that allows is the answer. They are asked in order until one
+        /// allows. Example: Jamf *or* Intune during a migration.
+        Any = "any",
     }
+    /// The policy was neither `all` nor `any`.
+    pub struct UnknownPolicy("policy");
+    parse: any_case
 }
 
 /// A [`PolicyProvider`] could not be built.

@@ -1,55 +1,24 @@
-use std::fmt;
-use std::str::FromStr;
-
-/// The format of a device inventory file.
-///
-/// ```
-/// use posture_file::FileFormat;
-/// assert_eq!("csv".parse(), Ok(FileFormat::Csv));
-/// assert_eq!(FileFormat::Json.to_string(), "json");
-/// assert!("CSV".parse::<FileFormat>().is_err());
-/// ```
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-#[non_exhaustive]
-pub enum FileFormat {
-    /// `{"devices":[{"identifier":"…","data":{…}}]}`.
-    Json,
-    /// A header line starting with `Identifier`, then one device per record.
-    Csv,
-}
-
-impl FileFormat {
-    /// The name used in configuration (the Go version's `FILE_TYPE`): `"json"` or `"csv"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Json => "json",
-            Self::Csv => "csv",
-        }
+posture_settings::spelled_enum! {
+    /// The format of a device inventory file, as the Go version's `FILE_TYPE` names it:
+    /// `json` or `csv`, exactly (lowercase).
+    ///
+    /// ```
+    /// use posture_file::FileFormat;
+    /// assert_eq!("csv".parse(), Ok(FileFormat::Csv));
+    /// assert_eq!(FileFormat::Json.to_string(), "json");
+    /// assert!("CSV".parse::<FileFormat>().is_err());
+    /// ```
+    #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+    #[non_exhaustive]
+    pub enum FileFormat {
+        /// `{"devices":[{"identifier":"…","data":{…}}]}`.
+        Json = "json",
+        /// A header line starting with `Identifier`, then one device per record.
+        Csv = "csv",
     }
-}
-
-impl fmt::Display for FileFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The file format was not `json` or `csv`.
-#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
-#[error("unknown device file type {0:?}: expected json or csv")]
-pub struct UnknownFileFormat(pub String);
-
-impl FromStr for FileFormat {
-    type Err = UnknownFileFormat;
-
-    /// Parses `json` or `csv`, exactly (lowercase), as the Go version's `FILE_TYPE` does.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "json" => Ok(Self::Json),
-            "csv" => Ok(Self::Csv),
-            other => Err(UnknownFileFormat(other.to_owned())),
-        }
-    }
+    /// The file format was not `json` or `csv`.
+    pub struct UnknownFileFormat("device file type");
+    parse: exact
 }
 
 #[cfg(test)]

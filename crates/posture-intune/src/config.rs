@@ -1,4 +1,3 @@
-use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -32,150 +31,93 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
 /// How long the Entra ID object ID of a device is kept (it never changes for a device).
 pub const ENTRA_OBJECT_CACHE_TTL: Duration = Duration::from_secs(3600);
 
-/// A `complianceState` of an Intune managed device (Microsoft Graph v1.0 enum).
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-#[non_exhaustive]
-pub enum ComplianceState {
-    /// `unknown`.
-    Unknown,
-    /// `compliant`.
-    Compliant,
-    /// `noncompliant`.
-    Noncompliant,
-    /// `conflict`.
-    Conflict,
-    /// `error`.
-    Error,
-    /// `inGracePeriod`: failing a policy, but within its grace period.
-    InGracePeriod,
-    /// `configManager`: compliance is managed by Configuration Manager.
-    ConfigManager,
-}
-
-impl ComplianceState {
-    /// Every state, in Graph's order.
-    pub const ALL: [Self; 7] = [
-        Self::Unknown,
-        Self::Compliant,
-        Self::Noncompliant,
-        Self::Conflict,
-        Self::Error,
-        Self::InGracePeriod,
-        Self::ConfigManager,
-    ];
-
-    /// Graph's spelling, such as `inGracePeriod`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Unknown => "unknown",
-            Self::Compliant => "compliant",
-            Self::Noncompliant => "noncompliant",
-            Self::Conflict => "conflict",
-            Self::Error => "error",
-            Self::InGracePeriod => "inGracePeriod",
-            Self::ConfigManager => "configManager",
-        }
-    }
-}
-
-impl fmt::Display for ComplianceState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A compliance state that Graph doesn't define.
-#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
-#[error(
-    "unknown compliance state {0:?}: expected unknown, compliant, noncompliant, conflict, error, inGracePeriod or configManager"
-)]
-pub struct UnknownComplianceState(pub String);
-
-impl FromStr for ComplianceState {
-    type Err = UnknownComplianceState;
-
-    /// Parses Graph's spelling, in any case.
+posture_settings::spelled_enum! {
+    /// A `complianceState` of an Intune managed device (Microsoft Graph v1.0 enum), in
+    /// Graph's order and spelling (parsed in any case).
     ///
     /// ```
     /// use posture_intune::ComplianceState;
     /// assert_eq!("InGracePeriod".parse(), Ok(ComplianceState::InGracePeriod));
     /// assert!("ok".parse::<ComplianceState>().is_err());
     /// ```
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnknownComplianceState(s.to_owned()))
+    #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+    #[non_exhaustive]
+    pub enum ComplianceState {
+        /// `unknown`.
+        Unknown = "unknown",
+        /// `compliant`.
+        Compliant = "compliant",
+        /// `noncompliant`.
+        Noncompliant = "noncompliant",
+        /// `conflict`.
+        Conflict = "conflict",
+        /// `error`.
+        Error = "error",
+        /// `inGracePeriod`: failing a policy, but within its grace period.
+        InGracePeriod = "inGracePeriod",
+        /// `configManager`: compliance is managed by Configuration Manager.
+        ConfigManager = "configManager",
     }
+    /// A compliance state that Graph doesn't define.
+    pub struct UnknownComplianceState("compliance state");
+    parse: any_case
 }
 
-/// A `managementAgent` of an Intune managed device (Microsoft Graph v1.0
-/// `managementAgentType`): what manages the device.
-///
-/// A certificate for a device is meant for a device under MDM management, so the default
-/// ([`ManagementAgent::MDM_MANAGED`]) is every agent that includes an MDM channel: Intune MDM
-/// alone or alongside Exchange ActiveSync, the Intune PC client, Configuration Manager
-/// co-management with MDM, Jamf (partner compliance: Jamf Pro is the device's MDM), Android
-/// Enterprise's Cloud DPC and Microsoft 365's basic MDM. Left out: `eas` (Exchange
-/// ActiveSync only: a mailbox connection, no device management), `configurationManagerClient`
-/// (Configuration Manager alone, without an MDM channel Intune can see) and `unknown`.
-///
-/// ```
-/// use posture_intune::ManagementAgent;
-/// assert_eq!("EASMDM".parse(), Ok(ManagementAgent::EasMdm));
-/// assert!(ManagementAgent::MDM_MANAGED.contains(&ManagementAgent::Jamf));
-/// assert!(!ManagementAgent::MDM_MANAGED.contains(&ManagementAgent::Eas));
-/// ```
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-#[non_exhaustive]
-pub enum ManagementAgent {
-    /// `eas`: Exchange ActiveSync only.
-    Eas,
-    /// `mdm`: Intune MDM.
-    Mdm,
-    /// `easMdm`: Exchange ActiveSync and Intune MDM.
-    EasMdm,
-    /// `intuneClient`: the Intune PC client.
-    IntuneClient,
-    /// `easIntuneClient`: Exchange ActiveSync and the Intune PC client.
-    EasIntuneClient,
-    /// `configurationManagerClient`: Configuration Manager alone.
-    ConfigurationManagerClient,
-    /// `configurationManagerClientMdm`: Configuration Manager and MDM (co-management).
-    ConfigurationManagerClientMdm,
-    /// `configurationManagerClientMdmEas`: Configuration Manager, MDM and Exchange
-    /// ActiveSync.
-    ConfigurationManagerClientMdmEas,
-    /// `unknown`.
-    Unknown,
-    /// `jamf`: managed by Jamf Pro, its attributes reported to Intune (partner compliance).
-    Jamf,
-    /// `googleCloudDevicePolicyController`: Android Enterprise, managed through Google's
-    /// Cloud DPC.
-    GoogleCloudDevicePolicyController,
-    /// `microsoft365ManagedMdm`: Basic Mobility and Security of Microsoft 365, through
-    /// Intune.
-    Microsoft365ManagedMdm,
+posture_settings::spelled_enum! {
+    /// A `managementAgent` of an Intune managed device (Microsoft Graph v1.0
+    /// `managementAgentType`): what manages the device.
+    ///
+    /// A certificate for a device is meant for a device under MDM management, so the default
+    /// ([`ManagementAgent::MDM_MANAGED`]) is every agent that includes an MDM channel: Intune MDM
+    /// alone or alongside Exchange ActiveSync, the Intune PC client, Configuration Manager
+    /// co-management with MDM, Jamf (partner compliance: Jamf Pro is the device's MDM), Android
+    /// Enterprise's Cloud DPC and Microsoft 365's basic MDM. Left out: `eas` (Exchange
+    /// ActiveSync only: a mailbox connection, no device management), `configurationManagerClient`
+    /// (Configuration Manager alone, without an MDM channel Intune can see) and `unknown`.
+    ///
+    /// ```
+    /// use posture_intune::ManagementAgent;
+    /// assert_eq!("EASMDM".parse(), Ok(ManagementAgent::EasMdm));
+    /// assert!(ManagementAgent::MDM_MANAGED.contains(&ManagementAgent::Jamf));
+    /// assert!(!ManagementAgent::MDM_MANAGED.contains(&ManagementAgent::Eas));
+    /// ```
+    #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+    #[non_exhaustive]
+    pub enum ManagementAgent {
+        /// `eas`: Exchange ActiveSync only.
+        Eas = "eas",
+        /// `mdm`: Intune MDM.
+        Mdm = "mdm",
+        /// `easMdm`: Exchange ActiveSync and Intune MDM.
+        EasMdm = "easMdm",
+        /// `intuneClient`: the Intune PC client.
+        IntuneClient = "intuneClient",
+        /// `easIntuneClient`: Exchange ActiveSync and the Intune PC client.
+        EasIntuneClient = "easIntuneClient",
+        /// `configurationManagerClient`: Configuration Manager alone.
+        ConfigurationManagerClient = "configurationManagerClient",
+        /// `configurationManagerClientMdm`: Configuration Manager and MDM (co-management).
+        ConfigurationManagerClientMdm = "configurationManagerClientMdm",
+        /// `configurationManagerClientMdmEas`: Configuration Manager, MDM and Exchange
+        /// ActiveSync.
+        ConfigurationManagerClientMdmEas = "configurationManagerClientMdmEas",
+        /// `unknown`.
+        Unknown = "unknown",
+        /// `jamf`: managed by Jamf Pro, its attributes reported to Intune (partner compliance).
+        Jamf = "jamf",
+        /// `googleCloudDevicePolicyController`: Android Enterprise, managed through Google's
+        /// Cloud DPC.
+        GoogleCloudDevicePolicyController = "googleCloudDevicePolicyController",
+        /// `microsoft365ManagedMdm`: Basic Mobility and Security of Microsoft 365, through
+        /// Intune.
+        Microsoft365ManagedMdm = "microsoft365ManagedMdm",
+    }
+    /// A management agent that Graph doesn't define.
+    pub struct UnknownManagementAgent("management agent");
+    parse: any_case
 }
 
 impl ManagementAgent {
-    /// Every agent, in Graph's order.
-    pub const ALL: [Self; 12] = [
-        Self::Eas,
-        Self::Mdm,
-        Self::EasMdm,
-        Self::IntuneClient,
-        Self::EasIntuneClient,
-        Self::ConfigurationManagerClient,
-        Self::ConfigurationManagerClientMdm,
-        Self::ConfigurationManagerClientMdmEas,
-        Self::Unknown,
-        Self::Jamf,
-        Self::GoogleCloudDevicePolicyController,
-        Self::Microsoft365ManagedMdm,
-    ];
-
     /// The default `INTUNE_ALLOWED_MANAGEMENT_AGENTS`: every agent that means the device is
     /// MDM-managed.
     pub const MDM_MANAGED: [Self; 9] = [
@@ -189,48 +131,6 @@ impl ManagementAgent {
         Self::GoogleCloudDevicePolicyController,
         Self::Microsoft365ManagedMdm,
     ];
-
-    /// Graph's spelling, such as `easMdm`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Eas => "eas",
-            Self::Mdm => "mdm",
-            Self::EasMdm => "easMdm",
-            Self::IntuneClient => "intuneClient",
-            Self::EasIntuneClient => "easIntuneClient",
-            Self::ConfigurationManagerClient => "configurationManagerClient",
-            Self::ConfigurationManagerClientMdm => "configurationManagerClientMdm",
-            Self::ConfigurationManagerClientMdmEas => "configurationManagerClientMdmEas",
-            Self::Unknown => "unknown",
-            Self::Jamf => "jamf",
-            Self::GoogleCloudDevicePolicyController => "googleCloudDevicePolicyController",
-            Self::Microsoft365ManagedMdm => "microsoft365ManagedMdm",
-        }
-    }
-}
-
-impl fmt::Display for ManagementAgent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A management agent that Graph doesn't define.
-#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
-#[error("unknown management agent {0:?}: expected one of {list}", list = agent_list(&ManagementAgent::ALL))]
-pub struct UnknownManagementAgent(pub String);
-
-impl FromStr for ManagementAgent {
-    type Err = UnknownManagementAgent;
-
-    /// Parses Graph's spelling, in any case.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        Self::ALL
-            .into_iter()
-            .find(|agent| agent.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnknownManagementAgent(s.to_owned()))
-    }
 }
 
 /// The agents, comma-separated.

@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,66 +30,40 @@ pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-
 /// only has to cover the request itself and some clock skew.
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
 
-/// The signature algorithm of the client assertion (`INTUNE_CLIENT_ASSERTION_ALG`).
-///
-/// The Microsoft identity platform's certificate-credentials documentation asks for
-/// `PS256` (RSASSA-PSS with SHA-256); `RS256` (PKCS#1 v1.5) is what older guidance and many
-/// clients use, and Entra still accepts it.
-///
-/// ```
-/// use posture_intune::AssertionAlgorithm;
-/// assert_eq!("rs256".parse(), Ok(AssertionAlgorithm::Rs256));
-/// assert_eq!(AssertionAlgorithm::default().as_str(), "PS256");
-/// assert!("ES256".parse::<AssertionAlgorithm>().is_err());
-/// ```
-#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
-#[non_exhaustive]
-pub enum AssertionAlgorithm {
-    /// `PS256`: RSASSA-PSS with SHA-256, the documented choice. The default.
-    #[default]
-    Ps256,
-    /// `RS256`: RSASSA-PKCS1-v1_5 with SHA-256.
-    Rs256,
+posture_settings::spelled_enum! {
+    /// The signature algorithm of the client assertion (`INTUNE_CLIENT_ASSERTION_ALG`): its
+    /// JWS `alg` name, parsed in any case.
+    ///
+    /// The Microsoft identity platform's certificate-credentials documentation asks for
+    /// `PS256` (RSASSA-PSS with SHA-256); `RS256` (PKCS#1 v1.5) is what older guidance and many
+    /// clients use, and Entra still accepts it.
+    ///
+    /// ```
+    /// use posture_intune::AssertionAlgorithm;
+    /// assert_eq!("rs256".parse(), Ok(AssertionAlgorithm::Rs256));
+    /// assert_eq!(AssertionAlgorithm::default().as_str(), "PS256");
+    /// assert!("ES256".parse::<AssertionAlgorithm>().is_err());
+    /// ```
+    #[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
+    #[non_exhaustive]
+    pub enum AssertionAlgorithm {
+        /// `PS256`: RSASSA-PSS with SHA-256, the documented choice. The default.
+        #[default]
+        Ps256 = "PS256",
+        /// `RS256`: RSASSA-PKCS1-v1_5 with SHA-256.
+        Rs256 = "RS256",
+    }
+    /// An assertion algorithm other than `PS256` and `RS256`.
+    pub struct UnknownAssertionAlgorithm("client assertion algorithm");
+    parse: any_case
 }
 
 impl AssertionAlgorithm {
-    /// The JWS `alg` name, such as `PS256`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Ps256 => "PS256",
-            Self::Rs256 => "RS256",
-        }
-    }
-
     fn encoding(self) -> &'static dyn RsaEncoding {
         match self {
             Self::Ps256 => &RSA_PSS_SHA256,
             Self::Rs256 => &RSA_PKCS1_SHA256,
         }
-    }
-}
-
-impl fmt::Display for AssertionAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An assertion algorithm other than `PS256` and `RS256`.
-#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
-#[error("unknown client assertion algorithm {0:?}: expected PS256 or RS256")]
-pub struct UnknownAssertionAlgorithm(pub String);
-
-impl FromStr for AssertionAlgorithm {
-    type Err = UnknownAssertionAlgorithm;
-
-    /// Parses `PS256` or `RS256`, in any case.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        [Self::Ps256, Self::Rs256]
-            .into_iter()
-            .find(|alg| alg.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnknownAssertionAlgorithm(s.to_owned()))
     }
 }
 

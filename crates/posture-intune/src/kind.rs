@@ -42,7 +42,7 @@ posture_http::shared_settings! {
         ),
         Setting::choice(
             "INTUNE_CLIENT_ASSERTION_ALG",
-            &["PS256", "RS256"],
+            &crate::AssertionAlgorithm::NAMES,
             Some("PS256"),
             "the signature algorithm of certificate assertions",
         ),

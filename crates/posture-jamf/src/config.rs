@@ -1,5 +1,3 @@
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use posture_core::DeviceMode;
@@ -34,83 +32,45 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 5;
 /// The largest accepted `JAMF_MAX_CONNECTIONS`.
 pub(crate) const MAX_MAX_CONNECTIONS: u64 = 50;
 
-/// Which of Jamf's two APIs answers lookups.
-///
-/// Jamf deprecated the Classic API's `computers` endpoints in Jamf Pro 11.15 (with a year of
-/// support, now over), and `/api/v3/computers-inventory` in 11.30 in favour of
-/// `/api/v4/computers-inventory`. [`Auto`](Self::Auto), the default, never touches a
-/// deprecated endpoint while a current one answers.
-#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
-#[non_exhaustive]
-pub enum JamfApi {
-    /// The best endpoint this Jamf Pro has, per device family, found at the first lookup or
-    /// readiness check and remembered:
+posture_settings::spelled_enum! {
+    /// Which of Jamf's two APIs answers lookups.
     ///
-    /// - computers: the Jamf Pro API's `GET /api/v4/computers-inventory`, falling back to
-    ///   `/api/v3/…` and then `/api/v1/…` when the newer route answers 404. Never the Classic
-    ///   API, whose computer endpoints are deprecated;
-    /// - mobile devices: the Jamf Pro API's `GET /api/v2/mobile-devices/detail` (not
-    ///   deprecated), falling back to the Classic `GET /JSSResource/mobiledevices/…` (not
-    ///   deprecated either) on a Jamf Pro too old to have it.
-    ///
-    /// Both need the same privileges as the Go version's Classic calls (Read Computers,
-    /// Read Mobile Devices); computer department names take `GET /api/v1/departments/{id}`
-    /// (cached), which needs Read Departments.
-    #[default]
-    Auto,
-    /// The Classic API for both families, as the Go step-posture-connector calls it, with
-    /// the record subsets the provider reads:
-    /// `GET /JSSResource/computers/serialnumber/{sn}/subset/General&Location&GroupsAccounts`
-    /// and `GET /JSSResource/mobiledevices/serialnumber/{sn}/subset/General&Location&MobileDeviceGroups`.
-    /// Its computer endpoints are deprecated by Jamf; choose it only for a Jamf Pro without
-    /// the Jamf Pro API inventory endpoints.
-    Classic,
-    /// The Jamf Pro API only: computers as in [`Auto`](Self::Auto) (v4, v3, v1) and mobile
-    /// devices through `GET /api/v2/mobile-devices/detail`, never falling back to Classic.
-    Pro,
-}
-
-impl JamfApi {
-    /// `"auto"`, `"classic"` or `"pro"`, as `JAMF_API` spells it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Classic => "classic",
-            Self::Pro => "pro",
-        }
+    /// Jamf deprecated the Classic API's `computers` endpoints in Jamf Pro 11.15 (with a year of
+    /// support, now over), and `/api/v3/computers-inventory` in 11.30 in favour of
+    /// `/api/v4/computers-inventory`. [`Auto`](Self::Auto), the default, never touches a
+    /// deprecated endpoint while a current one answers.
+    #[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
+    #[non_exhaustive]
+    pub enum JamfApi {
+        /// The best endpoint this Jamf Pro has, per device family, found at the first lookup or
+        /// readiness check and remembered:
+        ///
+        /// - computers: the Jamf Pro API's `GET /api/v4/computers-inventory`, falling back to
+        ///   `/api/v3/…` and then `/api/v1/…` when the newer route answers 404. Never the Classic
+        ///   API, whose computer endpoints are deprecated;
+        /// - mobile devices: the Jamf Pro API's `GET /api/v2/mobile-devices/detail` (not
+        ///   deprecated), falling back to the Classic `GET /JSSResource/mobiledevices/…` (not
+        ///   deprecated either) on a Jamf Pro too old to have it.
+        ///
+        /// Both need the same privileges as the Go version's Classic calls (Read Computers,
+        /// Read Mobile Devices); computer department names take `GET /api/v1/departments/{id}`
+        /// (cached), which needs Read Departments.
+        #[default]
+        Auto = "auto",
+        /// The Classic API for both families, as the Go step-posture-connector calls it, with
+        /// the record subsets the provider reads:
+        /// `GET /JSSResource/computers/serialnumber/{sn}/subset/General&Location&GroupsAccounts`
+        /// and `GET /JSSResource/mobiledevices/serialnumber/{sn}/subset/General&Location&MobileDeviceGroups`.
+        /// Its computer endpoints are deprecated by Jamf; choose it only for a Jamf Pro without
+        /// the Jamf Pro API inventory endpoints.
+        Classic = "classic",
+        /// The Jamf Pro API only: computers as in [`Auto`](Self::Auto) (v4, v3, v1) and mobile
+        /// devices through `GET /api/v2/mobile-devices/detail`, never falling back to Classic.
+        Pro = "pro",
     }
-}
-
-impl fmt::Display for JamfApi {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// `JAMF_API` was none of `auto`, `classic` and `pro`.
-#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
-#[error("unknown Jamf API {0:?}: expected auto, classic or pro")]
-pub struct UnknownJamfApi(pub String);
-
-impl FromStr for JamfApi {
-    type Err = UnknownJamfApi;
-
-    /// Parses `auto`, `classic` or `pro`, in any case.
-    ///
-    /// ```
-    /// use posture_jamf::JamfApi;
-    /// assert_eq!("Pro".parse(), Ok(JamfApi::Pro));
-    /// assert_eq!("auto".parse(), Ok(JamfApi::Auto));
-    /// assert!("v2".parse::<JamfApi>().is_err());
-    /// ```
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "classic" => Ok(Self::Classic),
-            "pro" => Ok(Self::Pro),
-            _ => Err(UnknownJamfApi(s.to_owned())),
-        }
-    }
+    /// `JAMF_API` was none of `auto`, `classic` and `pro`.
+    pub struct UnknownJamfApi("Jamf API");
+    parse: any_case
 }
 
 /// The validated settings of a [`JamfProvider`](crate::JamfProvider).

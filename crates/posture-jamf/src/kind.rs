@@ -59,7 +59,7 @@ pub(crate) const JAMF_CLIENT_SECRET: Setting = Setting::secret(
 );
 pub(crate) const JAMF_API: Setting = Setting::choice(
     "JAMF_API",
-    &["auto", "classic", "pro"],
+    &crate::JamfApi::NAMES,
     Some("auto"),
     "which API reads devices: auto finds the newest route the server has",
 );

@@ -21,6 +21,7 @@
 mod cases;
 mod problem;
 mod setting;
+mod spelled;
 mod vars;
 
 pub use cases::{EnvCases, Lookup};
@@ -30,6 +31,7 @@ pub use setting::{
     markdown_table, parse_bool, parser_disagreements, read_capped, read_secret_file,
     seconds_expected, split_list, summary, variable_names, variables_read,
 };
+pub use spelled::one_of;
 pub use vars::vars;
 
 #[cfg(doctest)]

@@ -249,7 +249,7 @@ impl Setting {
             Kind::Number { min, max, unit, .. } => {
                 format!("a whole number of {unit} from {min} to {max}")
             }
-            Kind::Choice { values, .. } => one_of(values),
+            Kind::Choice { values, .. } => crate::one_of(values),
             Kind::Secret { file } if !self.required => format!("{} (or {file})", self.doc),
             Kind::Text | Kind::Secret { .. } | Kind::List | Kind::Path | Kind::Url => {
                 self.doc.to_owned()
@@ -428,15 +428,6 @@ pub fn declaration_mismatches(
     );
     mismatches.extend(parser_disagreements(settings, base, parse));
     mismatches
-}
-
-/// "a, b or c".
-fn one_of(values: &[&str]) -> String {
-    match values {
-        [] => String::new(),
-        [only] => (*only).to_owned(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
-    }
 }
 
 /// What a number of seconds from `min` to `max` must be; when `min` is 0, saying that 0

@@ -12,7 +12,7 @@ pub(crate) const PROVIDER: Setting = Setting::text(
 /// `POLICY`.
 pub(crate) const POLICY: Setting = Setting::choice(
     "POLICY",
-    &["all", "any"],
+    &posture_core::Policy::NAMES,
     Some("all"),
     "how several providers combine: all must allow, or any one",
 );

@@ -1,0 +1,170 @@
+//! Enums whose variants each have one spelling in configuration or on the wire.
+
+/// `"a"`, `"a or b"`, `"a, b or c"`: how a problem message lists the accepted values.
+///
+/// ```
+/// assert_eq!(posture_settings::one_of(&["auto", "classic", "pro"]), "auto, classic or pro");
+/// ```
+pub fn one_of(values: &[&str]) -> String {
+    match values {
+        [] => String::new(),
+        [only] => (*only).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// Declares an enum whose variants each have one spelling, with what every such enum needs:
+/// `ALL` and `NAMES` (in declaration order), `as_str`, `Display`, and `FromStr` with an error
+/// type that names the value and every accepted spelling.
+///
+/// `parse: exact` accepts the spelling only as written; `parse: any_case` trims the text
+/// and ignores ASCII case. `NAMES` fits [`Setting::choice`](crate::Setting::choice), so a
+/// variable's accepted values are the enum's.
+///
+/// ```
+/// posture_settings::spelled_enum! {
+///     /// Which API reads devices.
+///     #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+///     pub enum Api {
+///         /// Find the newest.
+///         #[default]
+///         Auto = "auto",
+///         /// The Classic API.
+///         Classic = "classic",
+///     }
+///     /// A value that is not an [`Api`].
+///     pub struct UnknownApi("API");
+///     parse: any_case
+/// }
+///
+/// assert_eq!(" Classic".parse(), Ok(Api::Classic));
+/// assert_eq!(Api::Auto.to_string(), "auto");
+/// assert_eq!(Api::NAMES, ["auto", "classic"]);
+/// assert_eq!(
+///     "v2".parse::<Api>().unwrap_err().to_string(),
+///     "unknown API \"v2\": expected auto or classic"
+/// );
+/// ```
+#[macro_export]
+macro_rules! spelled_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$variant_meta:meta])* $variant:ident = $spelling:literal ),+ $(,)?
+        }
+        $(#[$error_meta:meta])*
+        $error_vis:vis struct $error:ident($what:literal);
+        parse: $parse:ident
+    ) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $( $(#[$variant_meta])* $variant, )+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            $vis const ALL: [Self; [$($spelling),+].len()] = [$(Self::$variant),+];
+
+            /// Every spelling, in declaration order.
+            $vis const NAMES: [&'static str; [$($spelling),+].len()] = [$($spelling),+];
+
+            /// The variant's spelling.
+            $vis const fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $spelling, )+
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        $(#[$error_meta])*
+        #[derive(Clone, Debug, Eq, PartialEq)]
+        $error_vis struct $error($error_vis String);
+
+        impl ::std::fmt::Display for $error {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(
+                    f,
+                    "unknown {} {:?}: expected {}",
+                    $what,
+                    self.0,
+                    $crate::one_of(&$name::NAMES)
+                )
+            }
+        }
+
+        impl ::std::error::Error for $error {}
+
+        impl ::std::str::FromStr for $name {
+            type Err = $error;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                $crate::spelled_enum!(@find $parse, $name, text).ok_or_else(|| $error(text.to_owned()))
+            }
+        }
+    };
+    (@find exact, $name:ident, $text:ident) => {
+        $name::ALL.into_iter().find(|variant| variant.as_str() == $text)
+    };
+    (@find any_case, $name:ident, $text:ident) => {
+        $name::ALL
+            .into_iter()
+            .find(|variant| variant.as_str().eq_ignore_ascii_case($text.trim()))
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    crate::spelled_enum! {
+        /// A format.
+        #[derive(Clone, Copy, Debug, Eq, PartialEq)]
+        pub(crate) enum Format {
+            /// JSON.
+            Json = "json",
+            /// CSV.
+            Csv = "csv",
+            /// One more, for the list.
+            Yaml = "yaml",
+        }
+        /// Not a format.
+        pub(crate) struct UnknownFormat("format");
+        parse: exact
+    }
+
+    #[test]
+    fn exact_parsing_takes_only_the_spelling() {
+        assert_eq!("csv".parse(), Ok(Format::Csv));
+        assert_eq!(
+            "CSV".parse::<Format>(),
+            Err(UnknownFormat("CSV".to_owned()))
+        );
+        assert_eq!(
+            " csv".parse::<Format>(),
+            Err(UnknownFormat(" csv".to_owned()))
+        );
+        assert_eq!(
+            UnknownFormat("xml".to_owned()).to_string(),
+            "unknown format \"xml\": expected json, csv or yaml"
+        );
+    }
+
+    #[test]
+    fn every_variant_round_trips() {
+        for variant in Format::ALL {
+            assert_eq!(variant.to_string().parse(), Ok(variant));
+        }
+        assert_eq!(Format::NAMES.len(), Format::ALL.len());
+    }
+
+    #[test]
+    fn one_of_lists_like_a_sentence() {
+        assert_eq!(super::one_of(&[]), "");
+        assert_eq!(super::one_of(&["a"]), "a");
+        assert_eq!(super::one_of(&["a", "b"]), "a or b");
+    }
+}
