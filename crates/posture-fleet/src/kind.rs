@@ -2,7 +2,7 @@
 
 use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
 use posture_http::sync;
-use posture_settings::Setting;
+use posture_settings::{Setting, listed};
 
 use crate::{FleetConfig, FleetProvider};
 
@@ -74,23 +74,15 @@ posture_http::shared_settings! {
     ],
 }
 
-fn shown(entries: &[String], empty: &str) -> String {
-    if entries.is_empty() {
-        format!("({empty})")
-    } else {
-        entries.join(", ")
-    }
-}
-
 impl ProviderSetup for FleetConfig {
     fn summary(&self) -> Vec<String> {
         // The variables themselves are in the declared summary check-config prints.
         vec![
             format!(
                 "teams allowed: {}; labels required: {}; policies that must pass: {}",
-                shown(self.teams(), "any"),
-                shown(self.labels(), "none"),
-                shown(self.policies(), "none"),
+                listed(self.teams(), "any"),
+                listed(self.labels(), "none"),
+                listed(self.policies(), "none"),
             ),
             self.sync().summary(),
         ]

@@ -78,11 +78,7 @@ impl ProviderSetup for HttpInventoryConfig {
         vec![
             format!(
                 "HTTP_HEADERS: {} (values not shown)",
-                if names.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    names.join(", ")
-                }
+                posture_settings::listed(&names, "none")
             ),
             format!(
                 "device record: {}; must equal the identifier: {}",

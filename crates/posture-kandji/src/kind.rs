@@ -67,15 +67,10 @@ pub(crate) const KANDJI_ENRICH: Setting = Setting::flag(
 
 impl ProviderSetup for KandjiConfig {
     fn summary(&self) -> Vec<String> {
-        let blueprints: Vec<String> = self.blueprints().iter().map(ToString::to_string).collect();
         vec![
             format!(
                 "blueprints allowed: {}",
-                if blueprints.is_empty() {
-                    "any".to_owned()
-                } else {
-                    blueprints.join(", ")
-                }
+                posture_settings::listed(self.blueprints(), "any")
             ),
             self.sync().summary(),
         ]

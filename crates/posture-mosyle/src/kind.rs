@@ -19,8 +19,9 @@ use crate::{MosyleConfig, MosyleProvider};
 /// };
 /// let setup = posture_mosyle::KIND.configure(&get)?;
 /// let summary = setup.summary().join("\n");
-/// assert!(summary.contains("MOSYLE_API_URL=https://managerapi.mosyle.com/v2 (Mosyle Manager)"));
-/// assert!(!summary.contains("t0ken") && !summary.contains("s3cr3t"));
+/// assert!(summary.contains("product: Mosyle Manager; groups allowed: (any)"));
+/// let declared = posture_settings::summary(posture_mosyle::SETTINGS, &get).join("\n");
+/// assert!(!declared.contains("t0ken") && !declared.contains("s3cr3t"));
 /// # Ok::<(), posture_settings::ConfigProblems>(())
 /// ```
 pub static KIND: Kind<MosyleConfig> =
@@ -71,24 +72,13 @@ posture_http::shared_settings! {
 
 impl ProviderSetup for MosyleConfig {
     fn summary(&self) -> Vec<String> {
-        let groups: Vec<String> = self.groups().iter().map(ToString::to_string).collect();
+        // The variables themselves are in the declared summary check-config prints.
         vec![
             format!(
-                "MOSYLE_API_URL={} ({}) MOSYLE_EMAIL={} (access token and password set, not shown)",
-                self.api_url(),
+                "product: {}; groups allowed: {}",
                 self.flavor(),
-                self.email()
+                posture_settings::listed(self.groups(), "any")
             ),
-            format!(
-                "MOSYLE_GROUPS={} MOSYLE_ENRICH={}",
-                if groups.is_empty() {
-                    "(any)".to_owned()
-                } else {
-                    groups.join(", ")
-                },
-                u8::from(self.enrich())
-            ),
-            self.common().summary(),
             self.sync().summary(),
         ]
     }
@@ -119,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn the_summary_names_every_setting_and_hides_the_secrets() {
+    fn the_summary_names_the_product_and_groups_and_the_declared_one_hides_the_secrets() {
         let get = |name: &str| match name {
             "MOSYLE_API_URL" => Some("https://businessapi.mosyle.com/v1".to_owned()),
             "MOSYLE_ACCESS_TOKEN" => Some("t0ken".to_owned()),
@@ -129,15 +119,18 @@ mod tests {
             _ => None,
         };
         let setup = KIND.configure(&get).unwrap();
-        let summary = setup.summary().join("\n");
-        assert!(summary.contains("(Mosyle Business)"), "{summary}");
+        assert_eq!(
+            setup.summary()[0],
+            "product: Mosyle Business; groups allowed: group 210, group \"Staff\""
+        );
+        let declared = posture_settings::summary(SETTINGS, &get).join("\n");
         assert!(
-            summary.contains("MOSYLE_GROUPS=group 210, group \"Staff\""),
-            "{summary}"
+            declared.contains("MOSYLE_EMAIL=api@school.org"),
+            "{declared}"
         );
         assert!(
-            !summary.contains("t0ken") && !summary.contains("s3cr3t"),
-            "{summary}"
+            !declared.contains("t0ken") && !declared.contains("s3cr3t"),
+            "{declared}"
         );
         assert!(setup.build().is_ok());
     }

@@ -796,11 +796,11 @@ pub fn summary(settings: &[Setting], get: &dyn Fn(&str) -> Option<String>) -> Ve
             let set = setting.names().find_map(|name| reader.value(name));
             match (set, setting.is_secret()) {
                 (Some(_), true) => Some(format!("{}=(set, not shown)", setting.name)),
-                (Some(value), false) => Some(format!(
-                    "{}={}{unit}",
-                    setting.name,
-                    crate::redact_userinfo(&value)
-                )),
+                // A URL's user information may be a credential; an email address is not.
+                (Some(value), false) if setting.kind == Kind::Url || value.contains("://") => Some(
+                    format!("{}={}{unit}", setting.name, crate::redact_userinfo(&value)),
+                ),
+                (Some(value), false) => Some(format!("{}={value}{unit}", setting.name)),
                 (None, _) => setting
                     .default_text()
                     .map(|default| format!("{}={default}{unit} (default)", setting.name)),
@@ -866,4 +866,33 @@ pub fn variables_read(
         None
     });
     asked.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SETTINGS: &[Setting] = &[
+        Setting::url("ACME_URL", "the tenant URL"),
+        Setting::text("ACME_EMAIL", "the administrator's email"),
+        Setting::text("ACME_PROXY", "a proxy URL"),
+    ];
+
+    #[test]
+    fn the_summary_hides_url_credentials_but_shows_an_email() {
+        let get = |name: &str| match name {
+            "ACME_URL" => Some("admin:pa55@acme.example.com".to_owned()),
+            "ACME_EMAIL" => Some("api@school.org".to_owned()),
+            "ACME_PROXY" => Some("http://proxy:s3cr3t@10.0.0.1:3128".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            summary(SETTINGS, &get),
+            [
+                "ACME_URL=admin:[redacted]@acme.example.com",
+                "ACME_EMAIL=api@school.org",
+                "ACME_PROXY=http://[redacted]@10.0.0.1:3128",
+            ]
+        );
+    }
 }

@@ -13,6 +13,25 @@ pub fn one_of(values: &[&str]) -> String {
     }
 }
 
+/// Entries joined with `, `, or `(empty)` when there are none: how a `check-config` line
+/// shows a list such as the groups a device must be in.
+///
+/// ```
+/// assert_eq!(posture_settings::listed(&["Staff", "Macs"], "any"), "Staff, Macs");
+/// assert_eq!(posture_settings::listed::<&str>(&[], "any"), "(any)");
+/// ```
+pub fn listed<T: std::fmt::Display>(entries: &[T], empty: &str) -> String {
+    if entries.is_empty() {
+        format!("({empty})")
+    } else {
+        entries
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Declares an enum whose variants each have one spelling, with what every such enum needs:
 /// `ALL` and `NAMES` (in declaration order), `as_str`, `Display`, and `FromStr` with an error
 /// type that names the value and every accepted spelling.
