@@ -124,27 +124,18 @@ impl AddigyConfig {
         let common = CommonSettings::read(&mut reader, COMMON);
         let rate = env::read_rate(&mut reader, &MAX_REQUESTS);
         let sync = SyncSettings::read(&mut reader, &SYNC_INTERVAL, &SYNC_MAX_AGE);
-        reader.finish()?;
-        match (api_url, api_token, require_compliant, enrich, rate, common) {
-            (
-                Some(api_url),
-                Some(api_token),
-                Some(require_compliant),
-                Some(enrich),
-                Some(max_requests_per_second),
-                Some(common),
-            ) => Ok(Self {
-                api_url,
-                api_token: Secret::new(api_token),
+        reader.finish_with(|| {
+            Some(Self {
+                api_url: api_url?,
+                api_token: Secret::new(api_token?),
                 policies,
-                require_compliant,
-                enrich,
-                max_requests_per_second,
-                common,
+                require_compliant: require_compliant?,
+                enrich: enrich?,
+                max_requests_per_second: rate?,
+                common: common?,
                 sync,
-            }),
-            _ => Err(ConfigProblems::new(Vec::new())),
-        }
+            })
+        })
     }
 
     /// Requires devices to be in one of these policies (IDs or names); empty allows any.

@@ -93,16 +93,13 @@ impl FileConfig {
             }),
         };
         let allow_shrink = reader.flag(&RELOAD_ALLOW_SHRINK);
-        reader.finish()?;
-        match (path, format, allow_shrink) {
-            (Some(path), Some(format), Some(allow_shrink)) => Ok(Self {
-                path,
-                format,
-                allow_shrink,
-            }),
-            // Every None pushed a problem, so `finish` has returned them.
-            _ => Err(ConfigProblems::new(Vec::new())),
-        }
+        reader.finish_with(|| {
+            Some(Self {
+                path: path?,
+                format: format?,
+                allow_shrink: allow_shrink?,
+            })
+        })
     }
 }
 

@@ -134,27 +134,19 @@ impl FleetConfig {
         let enrich = reader.flag(&ENRICH);
         let lookup = CommonSettings::read(&mut reader, COMMON);
         let sync = SyncSettings::read(&mut reader, &SYNC_INTERVAL, &SYNC_MAX_AGE);
-        let has_problems = reader.has_problems();
-        reader.finish()?;
-        match (url, api_token, require_connected, enrich, lookup) {
-            (Some(url), Some(api_token), Some(require_connected), Some(enrich), Some(lookup))
-                if !has_problems =>
-            {
-                Ok(Self {
-                    url,
-                    api_token: Secret::new(api_token),
-                    require_connected,
-                    teams,
-                    labels,
-                    policies,
-                    enrich,
-                    lookup,
-                    sync,
-                })
-            }
-            // Every None above came with a problem, so finish() has returned already.
-            _ => Err(ConfigProblems::new(Vec::new())),
-        }
+        reader.finish_with(|| {
+            Some(Self {
+                url: url?,
+                api_token: Secret::new(api_token?),
+                require_connected: require_connected?,
+                teams,
+                labels,
+                policies,
+                enrich: enrich?,
+                lookup: lookup?,
+                sync,
+            })
+        })
     }
 
     /// Requires the host's MDM to be this Fleet (`mdm.connected_to_fleet`).

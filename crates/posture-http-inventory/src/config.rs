@@ -173,21 +173,17 @@ impl HttpInventoryConfig {
             }
         };
         let lookup = CommonSettings::read(&mut reader, COMMON);
-        let complete = !reader.has_problems();
-        reader.finish()?;
-        match (url, headers, match_pointer, lookup) {
-            (Some(url), Some(headers), Some(match_pointer), Some(lookup)) if complete => Ok(Self {
-                url,
-                headers,
+        reader.finish_with(|| {
+            Some(Self {
+                url: url?,
+                headers: headers?,
                 record,
-                match_pointer,
+                match_pointer: match_pointer?,
                 require,
                 enrich,
-                lookup,
-            }),
-            // Every None above came with a problem, so finish() has returned already.
-            _ => Err(ConfigProblems::new(Vec::new())),
-        }
+                lookup: lookup?,
+            })
+        })
     }
 
     /// Sends these headers, one `Name: value` a line, with every request.

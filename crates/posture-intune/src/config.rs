@@ -357,34 +357,24 @@ impl IntuneConfig {
         let enrich = reader.flag(&kind::INTUNE_ENRICH);
         let common = CommonSettings::read(&mut reader, kind::COMMON);
         let sync = SyncSettings::read(&mut reader, &kind::SYNC_INTERVAL, &kind::SYNC_MAX_AGE);
-        reader.finish()?;
-        match (
-            (tenant_id, client_id, credential, authority_url, graph_url),
-            (scope, allowed_states, allowed_agents, group_id),
-            (enrich, common),
-        ) {
-            (
-                (
-                    Some(tenant_id),
-                    Some(client_id),
-                    Some(credential),
-                    Some(authority_url),
-                    Some(graph_url),
-                ),
-                (Some(scope), Some(allowed_states), Some(allowed_agents), Some(group_id)),
-                (Some(enrich), Some(common)),
-            ) => Ok(Self {
-                scope,
-                allowed_states,
-                allowed_agents,
-                group_id,
-                enrich,
-                common,
+        reader.finish_with(|| {
+            Some(Self {
+                scope: scope?,
+                allowed_states: allowed_states?,
+                allowed_agents: allowed_agents?,
+                group_id: group_id?,
+                enrich: enrich?,
+                common: common?,
                 sync,
-                ..Self::with_defaults(tenant_id, client_id, credential, authority_url, graph_url)
-            }),
-            _ => Err(ConfigProblems::new(Vec::new())),
-        }
+                ..Self::with_defaults(
+                    tenant_id?,
+                    client_id?,
+                    credential?,
+                    authority_url?,
+                    graph_url?,
+                )
+            })
+        })
     }
 
     /// Sets the Microsoft identity platform URL (a national cloud, or a fake in tests). It

@@ -247,33 +247,23 @@ impl JamfConfig {
             .choice(&kind::JAMF_DEFAULT_MODE)
             .and_then(|text| text.parse::<DeviceMode>().ok());
         let sync = SyncSettings::read(&mut reader, &kind::SYNC_INTERVAL, &kind::SYNC_MAX_AGE);
-        reader.finish()?;
-        match (
-            (base_url, client_id, client_secret),
-            (device_enrich, computer_enrich, common),
-            (api, default_mode, max_connections),
-        ) {
-            (
-                (Some(base_url), Some(client_id), Some(client_secret)),
-                (Some(device_enrich), Some(computer_enrich), Some(common)),
-                (Some(api), Some(default_mode), Some(max_connections)),
-            ) => Ok(Self {
-                base_url,
-                client_id,
-                client_secret,
-                api,
+        reader.finish_with(|| {
+            Some(Self {
+                base_url: base_url?,
+                client_id: client_id?,
+                client_secret: client_secret?,
+                api: api?,
                 device_group,
                 computer_group,
-                device_enrich,
-                computer_enrich,
-                common,
-                default_mode,
+                device_enrich: device_enrich?,
+                computer_enrich: computer_enrich?,
+                common: common?,
+                default_mode: default_mode?,
                 token_renewal_margin: Duration::from_secs(30),
-                max_connections,
+                max_connections: max_connections?,
                 sync,
-            }),
-            _ => Err(ConfigProblems::new(Vec::new())),
-        }
+            })
+        })
     }
 
     /// Chooses the API ([`JamfApi`]).

@@ -265,30 +265,20 @@ impl KandjiConfig {
         let max_requests_per_second =
             env::read_rate(&mut reader, &kind::KANDJI_MAX_REQUESTS_PER_SECOND);
         let sync = SyncSettings::read(&mut reader, &kind::SYNC_INTERVAL, &kind::SYNC_MAX_AGE);
-        reader.finish()?;
-        match (
-            (api_url, api_token),
-            (require_mdm, require_agent, deny_missing, enrich),
-            (common, max_requests_per_second),
-        ) {
-            (
-                (Some(api_url), Some(api_token)),
-                (Some(require_mdm), Some(require_agent), Some(deny_missing), Some(enrich)),
-                (Some(common), Some(max_requests_per_second)),
-            ) => Ok(Self {
-                api_url,
-                api_token,
+        reader.finish_with(|| {
+            Some(Self {
+                api_url: api_url?,
+                api_token: api_token?,
                 blueprints,
-                require_mdm,
-                require_agent,
-                deny_missing,
-                enrich,
-                common,
-                max_requests_per_second,
+                require_mdm: require_mdm?,
+                require_agent: require_agent?,
+                deny_missing: deny_missing?,
+                enrich: enrich?,
+                common: common?,
+                max_requests_per_second: max_requests_per_second?,
                 sync,
-            }),
-            _ => Err(ConfigProblems::new(Vec::new())),
-        }
+            })
+        })
     }
 
     /// Requires devices to be in one of these blueprints; an empty list allows any.

@@ -203,27 +203,18 @@ impl MosyleConfig {
         let enrich = reader.flag(&ENRICH);
         let common = CommonSettings::read(&mut reader, COMMON);
         let sync = SyncSettings::read(&mut reader, &SYNC_INTERVAL, &SYNC_MAX_AGE);
-        reader.finish()?;
-        match (api_url, access_token, email, password, enrich, common) {
-            (
-                Some(api_url),
-                Some(access_token),
-                Some(email),
-                Some(password),
-                Some(enrich),
-                Some(common),
-            ) => Ok(Self {
-                api_url,
-                access_token: Secret::new(access_token),
-                email,
-                password: Secret::new(password),
+        reader.finish_with(|| {
+            Some(Self {
+                api_url: api_url?,
+                access_token: Secret::new(access_token?),
+                email: email?,
+                password: Secret::new(password?),
                 groups,
-                enrich,
-                common,
+                enrich: enrich?,
+                common: common?,
                 sync,
-            }),
-            _ => Err(ConfigProblems::new(Vec::new())),
-        }
+            })
+        })
     }
 
     /// Requires devices to be in one of these device groups; an empty list allows any.

@@ -589,6 +589,33 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Ends reading: every problem found, or else what `build` makes of the values read.
+    /// A value the reader gave as `None` always came with a problem, so `build` can take
+    /// each with `?`; should one not have, the result is still an error, never a default.
+    ///
+    /// ```
+    /// use posture_settings::{Reader, Setting};
+    /// const URL: Setting = Setting::url("ACME_URL", "the tenant URL").required();
+    /// const ENRICH: Setting = Setting::flag("ACME_ENRICH", true, "return enrichment data");
+    ///
+    /// let read = |get: &dyn Fn(&str) -> Option<String>| {
+    ///     let mut reader = Reader::new(get);
+    ///     let url = reader.required_text(&URL);
+    ///     let enrich = reader.flag(&ENRICH);
+    ///     reader.finish_with(|| Some((url?, enrich?)))
+    /// };
+    /// assert_eq!(
+    ///     read(&|name| (name == "ACME_URL").then(|| "https://acme.example.com".to_owned())),
+    ///     Ok(("https://acme.example.com".to_owned(), true))
+    /// );
+    /// let problems = read(&|name| (name == "ACME_ENRICH").then(|| "maybe".to_owned())).unwrap_err();
+    /// assert_eq!(problems.problems().len(), 2);
+    /// ```
+    pub fn finish_with<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ConfigProblems> {
+        self.finish()?;
+        build().ok_or_else(|| ConfigProblems::new(Vec::new()))
+    }
+
     /// The problems found so far, leaving none.
     pub fn take_problems(&mut self) -> Vec<ConfigProblem> {
         std::mem::take(&mut self.problems)
