@@ -317,27 +317,33 @@ impl HttpRequest {
         headers
             .entry(USER_AGENT)
             .or_insert_with(|| client.user_agent.clone());
-        let mut request = Request::builder()
-            .method(method)
-            .uri(url.as_str())
-            .body(Full::new(body))
-            .map_err(|err| TransportError::Build {
-                reason: err.to_string(),
-            })?;
-        *request.headers_mut() = headers;
+        let uri: Uri =
+            url.as_str()
+                .parse()
+                .map_err(|err: http::uri::InvalidUri| TransportError::Build {
+                    reason: err.to_string(),
+                })?;
         let deadline = later(client.request_timeout);
-        let response = tokio::time::timeout_at(deadline, client.inner.request(request))
-            .await
-            .map_err(|_| TransportError::TimedOut {
-                after: client.request_timeout,
-            })?
-            .map_err(|err| {
-                if err.is_connect() {
-                    TransportError::Connect(Box::new(err))
-                } else {
-                    TransportError::Exchange(Box::new(err))
+        let mut refusals = 0;
+        let response = loop {
+            let mut request = Request::new(Full::new(body.clone()));
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri.clone();
+            *request.headers_mut() = headers.clone();
+            let sent = tokio::time::timeout_at(deadline, client.inner.request(request))
+                .await
+                .map_err(|_| TransportError::TimedOut {
+                    after: client.request_timeout,
+                })?;
+            match sent {
+                Ok(response) => break response,
+                Err(err) if refusals < MAX_REFUSALS && refused_unprocessed(&err) => {
+                    refusals += 1;
                 }
-            })?;
+                Err(err) if err.is_connect() => return Err(TransportError::Connect(Box::new(err))),
+                Err(err) => return Err(TransportError::Exchange(Box::new(err))),
+            }
+        };
         let (head, body) = response.into_parts();
         Ok(HttpResponse {
             status: head.status,
@@ -348,6 +354,27 @@ impl HttpRequest {
             read_timeout: client.read_timeout,
         })
     }
+}
+
+/// How many times one request is sent again after an HTTP/2 server refused it unprocessed.
+const MAX_REFUSALS: u32 = 2;
+
+/// Whether an HTTP/2 server said it did not process the request, so that sending it again
+/// (on a new stream, or a new connection) is safe whatever its method: a graceful `GOAWAY`
+/// (`NO_ERROR`) that left the stream out, or `REFUSED_STREAM` (RFC 9113, section 8.7). A
+/// server restarting or rotating connections says this, and the request deserves an answer
+/// rather than a transient error.
+fn refused_unprocessed(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.is_remote()
+                && ((h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR))
+                    || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)));
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// An answer whose body has not been read yet.
