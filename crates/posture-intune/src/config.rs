@@ -4,7 +4,7 @@ use std::time::Duration;
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, CommonSettings, Secret};
-use posture_settings::Reader;
+use posture_settings::{Reader, Setting};
 
 use crate::credential::{AssertionAlgorithm, ClientCertificate, ClientCertificateError};
 use crate::kind;
@@ -186,19 +186,10 @@ pub struct IntuneConfig {
     sync: SyncSettings,
 }
 
-const TENANT_EXPECTED: &str =
-    "the Entra ID tenant: its ID (a GUID) or a verified domain such as contoso.onmicrosoft.com";
-const CLIENT_ID_EXPECTED: &str =
-    "the application (client) ID of the Entra ID app registration (a GUID)";
-const GROUP_EXPECTED: &str =
-    "the object ID (a GUID) of the Entra ID group compliant devices must belong to";
 const CERT_PATH: &str = "INTUNE_CLIENT_CERT_PATH";
 const KEY_PATH: &str = "INTUNE_CLIENT_KEY_PATH";
 const CERT_EXPECTED: &str = "a PEM file holding the certificate registered on the app registration (Certificates & secrets)";
 const KEY_EXPECTED: &str = "a PEM file holding the RSA private key of INTUNE_CLIENT_CERT_PATH";
-const SCOPE_EXPECTED: &str = "the resource of Microsoft Graph followed by /.default, such as \
-     https://graph.microsoft.com/.default (the client-credentials grant takes only .default scopes)";
-
 /// The Microsoft Graph hosts of Microsoft's clouds: global, US Government L4, US Government
 /// L5 (DoD) and China (21Vianet). Each is its cloud's Graph resource.
 const GRAPH_HOSTS: [&str; 4] = [
@@ -219,31 +210,31 @@ impl IntuneConfig {
         client_id: &str,
         client_secret: impl Into<String>,
     ) -> Result<Self, IntuneConfigError> {
-        let mut problems = Vec::new();
-        let tenant_id = tenant(Some(tenant_id.trim().to_owned()), &mut problems);
-        let client_id = guid(
-            Some(client_id.trim().to_owned()),
-            "INTUNE_CLIENT_ID",
-            CLIENT_ID_EXPECTED,
-            &mut problems,
-        );
+        let given = |name: &str| match name {
+            "INTUNE_TENANT_ID" => Some(tenant_id.to_owned()),
+            "INTUNE_CLIENT_ID" => Some(client_id.to_owned()),
+            _ => None,
+        };
+        let mut reader = Reader::new(&given);
+        let tenant_id = reader.required_parsed(&kind::TENANT_ID, tenant);
+        let client_id =
+            reader.required_parsed(&kind::CLIENT_ID, |text| guid(&kind::CLIENT_ID, text));
         let client_secret = Secret::new(client_secret);
         if client_secret.is_empty() {
-            problems.push(ConfigProblem::missing(
+            reader.problem(ConfigProblem::missing(
                 "INTUNE_CLIENT_SECRET",
                 "a client secret of the app registration",
             ));
         }
-        match (tenant_id, client_id) {
-            (Some(tenant_id), Some(client_id)) if problems.is_empty() => Ok(Self::with_defaults(
-                tenant_id,
-                client_id,
+        reader.finish_with(|| {
+            Some(Self::with_defaults(
+                tenant_id?,
+                client_id?,
                 IntuneCredential::Secret(client_secret),
-                parse_url("INTUNE_AUTHORITY_URL", DEFAULT_AUTHORITY_URL)?,
-                parse_url("INTUNE_GRAPH_URL", DEFAULT_GRAPH_URL)?,
-            )),
-            _ => Err(ConfigProblems::new(problems)),
-        }
+                authority(DEFAULT_AUTHORITY_URL).ok()?,
+                graph(DEFAULT_GRAPH_URL).ok()?,
+            ))
+        })
     }
 
     fn with_defaults(
@@ -320,40 +311,42 @@ impl IntuneConfig {
     /// # Ok::<(), posture_intune::IntuneConfigError>(())
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, IntuneConfigError> {
-        let mut problems = Vec::new();
-        let value = |name: &str| env::value(&get, name);
-
-        let tenant_id = tenant(value("INTUNE_TENANT_ID"), &mut problems);
-        let client_id = guid(
-            value("INTUNE_CLIENT_ID"),
-            "INTUNE_CLIENT_ID",
-            CLIENT_ID_EXPECTED,
-            &mut problems,
-        );
-        let credential = credential(&get, &mut problems);
-        let authority_url = root_url(
-            value("INTUNE_AUTHORITY_URL").unwrap_or_else(|| DEFAULT_AUTHORITY_URL.to_owned()),
-            "INTUNE_AUTHORITY_URL",
-            &mut problems,
-        );
-        let graph_url = root_url(
-            value("INTUNE_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.to_owned()),
-            "INTUNE_GRAPH_URL",
-            &mut problems,
-        );
-        let scope = match value("INTUNE_SCOPE") {
-            None => Some(None),
-            Some(text) => scope(&text).map(Some).map_err(|p| problems.push(p)).ok(),
-        };
-        let allowed_states = states(value("INTUNE_ALLOWED_COMPLIANCE_STATES"), &mut problems);
-        let allowed_agents = agents(value("INTUNE_ALLOWED_MANAGEMENT_AGENTS"), &mut problems);
-        let group_id = match value("INTUNE_GROUP_ID") {
-            None => Some(None),
-            text => guid(text, "INTUNE_GROUP_ID", GROUP_EXPECTED, &mut problems).map(Some),
-        };
-        // The variables with plain types, read by their declarations.
         let mut reader = Reader::new(&get);
+        let tenant_id = reader.required_parsed(&kind::TENANT_ID, tenant);
+        let client_id =
+            reader.required_parsed(&kind::CLIENT_ID, |text| guid(&kind::CLIENT_ID, text));
+        let mut problems = Vec::new();
+        let credential = credential(&get, &mut problems);
         reader.problems_from(problems);
+        let authority_url = match reader.parsed(&kind::AUTHORITY_URL, authority) {
+            Some(None) => authority(DEFAULT_AUTHORITY_URL).ok(),
+            read => read.flatten(),
+        };
+        let graph_url = match reader.parsed(&kind::GRAPH_URL, graph) {
+            Some(None) => graph(DEFAULT_GRAPH_URL).ok(),
+            read => read.flatten(),
+        };
+        let scope = reader.parsed(&kind::SCOPE, scope);
+        let allowed_states = reader
+            .parsed(&kind::ALLOWED_COMPLIANCE_STATES, |text| {
+                spelled_list(
+                    text,
+                    &ComplianceState::NAMES,
+                    "compliance state, such as compliant",
+                )
+            })
+            .map(|states| states.unwrap_or_else(|| vec![ComplianceState::Compliant]));
+        let allowed_agents = reader
+            .parsed(&kind::ALLOWED_MANAGEMENT_AGENTS, |text| {
+                spelled_list(
+                    text,
+                    &ManagementAgent::NAMES,
+                    "management agent, such as mdm",
+                )
+            })
+            .map(|agents| agents.unwrap_or_else(|| ManagementAgent::MDM_MANAGED.to_vec()));
+        let group_id = reader.parsed(&kind::GROUP_ID, |text| guid(&kind::GROUP_ID, text));
+        // The variables with plain types, read by their declarations.
         let enrich = reader.flag(&kind::INTUNE_ENRICH);
         let common = CommonSettings::read(&mut reader, kind::COMMON);
         let sync = SyncSettings::read(&mut reader, &kind::SYNC_INTERVAL, &kind::SYNC_MAX_AGE);
@@ -380,7 +373,9 @@ impl IntuneConfig {
     /// Sets the Microsoft identity platform URL (a national cloud, or a fake in tests). It
     /// must have no path: the client adds `/{tenant}/oauth2/v2.0/token`.
     pub fn with_authority_url(mut self, url: &str) -> Result<Self, IntuneConfigError> {
-        self.authority_url = parse_url("INTUNE_AUTHORITY_URL", url)?;
+        self.authority_url = kind::AUTHORITY_URL
+            .given(url, authority)
+            .map_err(ConfigProblems::one)?;
         Ok(self)
     }
 
@@ -388,13 +383,19 @@ impl IntuneConfig {
     /// have no path: the client adds `/v1.0`. Unless a scope was set, the token scope follows
     /// the host (see [`scope`](Self::scope)).
     pub fn with_graph_url(mut self, url: &str) -> Result<Self, IntuneConfigError> {
-        self.graph_url = parse_url("INTUNE_GRAPH_URL", url)?;
+        self.graph_url = kind::GRAPH_URL
+            .given(url, graph)
+            .map_err(ConfigProblems::one)?;
         Ok(self)
     }
 
     /// Sets the token scope (`INTUNE_SCOPE`), such as `https://graph.microsoft.us/.default`.
     pub fn with_scope(mut self, scope_text: &str) -> Result<Self, IntuneConfigError> {
-        self.scope = Some(scope(scope_text).map_err(ConfigProblems::one)?);
+        self.scope = Some(
+            kind::SCOPE
+                .given(scope_text, scope)
+                .map_err(ConfigProblems::one)?,
+        );
         Ok(self)
     }
 
@@ -444,17 +445,11 @@ impl IntuneConfig {
 
     /// Requires devices to be members of this Entra ID group (its object ID).
     pub fn with_group_id(mut self, group_id: &str) -> Result<Self, IntuneConfigError> {
-        let mut problems = Vec::new();
-        self.group_id = guid(
-            Some(group_id.trim().to_owned()),
-            "INTUNE_GROUP_ID",
-            GROUP_EXPECTED,
-            &mut problems,
-        );
-        match problems.pop() {
-            Some(problem) => Err(ConfigProblems::one(problem)),
-            None => Ok(self),
-        }
+        let group_id = kind::GROUP_ID
+            .given(group_id, |text| guid(&kind::GROUP_ID, text))
+            .map_err(ConfigProblems::one)?;
+        self.group_id = Some(group_id);
+        Ok(self)
     }
 
     /// Whether allowed answers carry the enrichment data. Off, an allow has no data: for a
@@ -558,39 +553,29 @@ impl IntuneConfig {
 posture_http::common_settings_accessors!(IntuneConfig, setters);
 posture_http::sync_settings_accessors!(IntuneConfig, kind::SYNC_INTERVAL, kind::SYNC_MAX_AGE);
 
-fn parse_url(variable: &str, text: &str) -> Result<BaseUrl, IntuneConfigError> {
-    let mut problems = Vec::new();
-    match root_url(text.to_owned(), variable, &mut problems) {
-        Some(url) => Ok(url),
-        None => Err(ConfigProblems::new(problems)),
-    }
+/// `INTUNE_AUTHORITY_URL`: the client adds the token endpoint's path itself.
+fn authority(text: &str) -> Result<BaseUrl, String> {
+    root_url(text, &kind::AUTHORITY_URL, "/{tenant}/oauth2/v2.0/token")
 }
 
-/// An `https://` URL without a path: the client adds Graph's `/v1.0` and the token
-/// endpoint's `/{tenant}/oauth2/v2.0/token` itself, so a path would be doubled.
-fn root_url(text: String, variable: &str, problems: &mut Vec<ConfigProblem>) -> Option<BaseUrl> {
-    let (what, adds) = if variable == "INTUNE_GRAPH_URL" {
-        (
-            "the Microsoft Graph URL, such as https://graph.microsoft.com",
-            "/v1.0",
-        )
-    } else {
-        (
-            "the Microsoft identity platform URL, such as https://login.microsoftonline.com",
-            "/{tenant}/oauth2/v2.0/token",
-        )
-    };
-    let url = env::base_url(Some(text.clone()), variable, what, problems)?;
+/// `INTUNE_GRAPH_URL`: the client adds Graph's `/v1.0` itself.
+fn graph(text: &str) -> Result<BaseUrl, String> {
+    root_url(text, &kind::GRAPH_URL, "/v1.0")
+}
+
+/// An `https://` URL without a path, since the client adds `adds` and a path would be
+/// doubled.
+fn root_url(text: &str, setting: &Setting, adds: &str) -> Result<BaseUrl, String> {
+    let what = setting.expected();
+    let url = BaseUrl::parse(text).map_err(|err| format!("{what} ({err})"))?;
     let path = url.join(&[]).path().to_owned();
     if path.is_empty() || path == "/" {
-        return Some(url);
+        Ok(url)
+    } else {
+        Err(format!(
+            "{what}, without a path: leave {path} out, the client adds {adds} itself"
+        ))
     }
-    problems.push(ConfigProblem::invalid(
-        variable,
-        &text,
-        format!("{what}, without a path: leave {path} out, the client adds {adds} itself"),
-    ));
-    None
 }
 
 /// The `.default` scope of the Graph resource of `graph`'s cloud.
@@ -603,11 +588,10 @@ fn default_scope(graph: &BaseUrl) -> String {
     format!("https://{resource}/.default")
 }
 
-fn scope(text: &str) -> Result<String, ConfigProblem> {
-    let text = text.trim();
+fn scope(text: &str) -> Result<String, String> {
     let resource = text.strip_suffix("/.default").unwrap_or_default();
     if resource.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ConfigProblem::invalid("INTUNE_SCOPE", text, SCOPE_EXPECTED));
+        return Err(kind::SCOPE.expected());
     }
     Ok(text.to_owned())
 }
@@ -712,30 +696,15 @@ fn certificate_problem(err: &ClientCertificateError, cert: &str, key: &str) -> C
     }
 }
 
-fn agents(
-    value: Option<String>,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<Vec<ManagementAgent>> {
-    enum_list(
-        value,
-        "INTUNE_ALLOWED_MANAGEMENT_AGENTS",
-        &agent_list(&ManagementAgent::ALL),
-        "management agent, such as mdm",
-        &ManagementAgent::MDM_MANAGED,
-        problems,
-    )
-}
-
-fn tenant(value: Option<String>, problems: &mut Vec<ConfigProblem>) -> Option<String> {
-    let text = env::required(value, "INTUNE_TENANT_ID", TENANT_EXPECTED, problems)?;
+/// The tenant, lower-cased: a GUID or a verified domain, never one of the multi-tenant
+/// aliases the client-credentials grant refuses.
+fn tenant(text: &str) -> Result<String, String> {
+    let expected = kind::TENANT_ID.expected();
     let lower = text.to_ascii_lowercase();
     if matches!(lower.as_str(), "common" | "organizations" | "consumers") {
-        problems.push(ConfigProblem::invalid(
-            "INTUNE_TENANT_ID",
-            &text,
-            format!("{TENANT_EXPECTED}; the client-credentials grant needs a specific tenant"),
+        return Err(format!(
+            "{expected}; the client-credentials grant needs a specific tenant"
         ));
-        return None;
     }
     let domain_like = lower.contains('.')
         && lower.split('.').all(|label| {
@@ -746,82 +715,44 @@ fn tenant(value: Option<String>, problems: &mut Vec<ConfigProblem>) -> Option<St
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     if env::is_guid(&lower) || domain_like {
-        Some(lower)
+        Ok(lower)
     } else {
-        problems.push(ConfigProblem::invalid(
-            "INTUNE_TENANT_ID",
-            &text,
-            TENANT_EXPECTED,
-        ));
-        None
+        Err(expected)
     }
 }
 
-fn guid(
-    value: Option<String>,
-    variable: &str,
-    expected: &str,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<String> {
-    let text = env::required(value, variable, expected, problems)?;
-    if env::is_guid(&text) {
-        Some(text.to_ascii_lowercase())
+/// A GUID, lower-cased.
+fn guid(setting: &Setting, text: &str) -> Result<String, String> {
+    if env::is_guid(text) {
+        Ok(text.to_ascii_lowercase())
     } else {
-        problems.push(ConfigProblem::invalid(variable, &text, expected));
-        None
+        Err(setting.expected())
     }
 }
 
-fn states(
-    value: Option<String>,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<Vec<ComplianceState>> {
-    enum_list(
-        value,
-        "INTUNE_ALLOWED_COMPLIANCE_STATES",
-        &ComplianceState::ALL.map(ComplianceState::as_str).join(", "),
-        "compliance state, such as compliant",
-        &[ComplianceState::Compliant],
-        problems,
-    )
-}
-
-/// A comma-separated list of enum values in any case, each kept once; `default` when unset.
-fn enum_list<T: Copy + PartialEq + FromStr>(
-    value: Option<String>,
-    variable: &str,
-    valid: &str,
+/// A comma-separated list of spellings in any case, each kept once, at least one.
+fn spelled_list<T: Copy + PartialEq + FromStr>(
+    text: &str,
+    names: &[&str],
     one: &str,
-    default: &[T],
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<Vec<T>> {
-    let Some(text) = value else {
-        return Some(default.to_vec());
-    };
+) -> Result<Vec<T>, String> {
     let mut allowed = Vec::new();
-    for item in env::list(Some(text.clone())) {
+    for item in env::list(Some(text.to_owned())) {
         match item.parse::<T>() {
             Ok(value) if !allowed.contains(&value) => allowed.push(value),
             Ok(_) => {}
             Err(_) => {
-                problems.push(ConfigProblem::invalid(
-                    variable,
-                    &text,
-                    format!("a comma-separated list of {valid} ({item:?} is not one)"),
+                return Err(format!(
+                    "a comma-separated list of {} ({item:?} is not one)",
+                    names.join(", ")
                 ));
-                return None;
             }
         }
     }
     if allowed.is_empty() {
-        problems.push(ConfigProblem::invalid(
-            variable,
-            &text,
-            format!("at least one {one}"),
-        ));
-        return None;
+        return Err(format!("at least one {one}"));
     }
-    Some(allowed)
+    Ok(allowed)
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ use posture_http::colon_hex;
 use posture_http::sync;
 use posture_settings::{ConfigProblems, Setting};
 
-use crate::config::{DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL};
 use crate::{IntuneConfig, IntuneProvider};
 
 /// `PROVIDER=intune`, for a server's list of providers: reads [`SETTINGS`] with
@@ -20,12 +19,8 @@ posture_http::shared_settings! {
     service: "Microsoft Graph",
     ca_path: "extra PEM CA certificates (for a proxy or a test server)",
     own: [
-        Setting::text("INTUNE_TENANT_ID", "the Entra tenant ID (a GUID)").required(),
-        Setting::text(
-            "INTUNE_CLIENT_ID",
-            "the app registration's application (client) ID (a GUID)",
-        )
-        .required(),
+        TENANT_ID,
+        CLIENT_ID,
         Setting::secret(
             "INTUNE_CLIENT_SECRET",
             "INTUNE_CLIENT_SECRET_FILE",
@@ -46,28 +41,61 @@ posture_http::shared_settings! {
             Some("PS256"),
             "the signature algorithm of certificate assertions",
         ),
-        Setting::url("INTUNE_AUTHORITY_URL", DEFAULT_AUTHORITY_URL),
-        Setting::url("INTUNE_GRAPH_URL", DEFAULT_GRAPH_URL),
-        Setting::text(
-            "INTUNE_SCOPE",
-            "the Graph resource with /.default; by default the one of INTUNE_GRAPH_URL",
-        ),
-        Setting::list(
-            "INTUNE_ALLOWED_COMPLIANCE_STATES",
-            "compliance states that allow (default: compliant)",
-        ),
-        Setting::list(
-            "INTUNE_ALLOWED_MANAGEMENT_AGENTS",
-            "management agents that count as managed (default: every MDM agent)",
-        ),
-        Setting::text(
-            "INTUNE_GROUP_ID",
-            "an Entra group (object ID) the device must belong to",
-        ),
+        AUTHORITY_URL,
+        GRAPH_URL,
+        SCOPE,
+        ALLOWED_COMPLIANCE_STATES,
+        ALLOWED_MANAGEMENT_AGENTS,
+        GROUP_ID,
         INTUNE_ENRICH,
     ],
 }
 
+pub(crate) const TENANT_ID: Setting = Setting::text(
+    "INTUNE_TENANT_ID",
+    "the Entra tenant: its ID (a GUID) or a verified domain",
+)
+.required()
+.expecting(
+    "the Entra ID tenant: its ID (a GUID) or a verified domain such as contoso.onmicrosoft.com",
+);
+pub(crate) const CLIENT_ID: Setting = Setting::text(
+    "INTUNE_CLIENT_ID",
+    "the app registration's application (client) ID (a GUID)",
+)
+.required()
+.expecting("the application (client) ID of the Entra ID app registration (a GUID)");
+pub(crate) const AUTHORITY_URL: Setting = Setting::url(
+    "INTUNE_AUTHORITY_URL",
+    "the Microsoft identity platform URL, no path (default https://login.microsoftonline.com)",
+)
+.expecting("the Microsoft identity platform URL, such as https://login.microsoftonline.com");
+pub(crate) const GRAPH_URL: Setting = Setting::url(
+    "INTUNE_GRAPH_URL",
+    "the Microsoft Graph URL, no path (default https://graph.microsoft.com)",
+)
+.expecting("the Microsoft Graph URL, such as https://graph.microsoft.com");
+pub(crate) const SCOPE: Setting = Setting::text(
+    "INTUNE_SCOPE",
+    "the Graph resource with /.default; by default the one of INTUNE_GRAPH_URL",
+)
+.expecting(
+    "the resource of Microsoft Graph followed by /.default, such as \
+     https://graph.microsoft.com/.default (the client-credentials grant takes only .default scopes)",
+);
+pub(crate) const ALLOWED_COMPLIANCE_STATES: Setting = Setting::list(
+    "INTUNE_ALLOWED_COMPLIANCE_STATES",
+    "compliance states that allow (default: compliant)",
+);
+pub(crate) const ALLOWED_MANAGEMENT_AGENTS: Setting = Setting::list(
+    "INTUNE_ALLOWED_MANAGEMENT_AGENTS",
+    "management agents that count as managed (default: every MDM agent)",
+);
+pub(crate) const GROUP_ID: Setting = Setting::text(
+    "INTUNE_GROUP_ID",
+    "an Entra group (object ID) the device must belong to",
+)
+.expecting("the object ID (a GUID) of the Entra ID group compliant devices must belong to");
 pub(crate) const INTUNE_ENRICH: Setting = Setting::flag(
     "INTUNE_ENRICH",
     true,

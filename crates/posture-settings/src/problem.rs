@@ -98,7 +98,7 @@ impl fmt::Display for ConfigProblem {
 
 /// `value` as a problem shows it: with the user information of anything that may be a URL
 /// with credentials redacted.
-fn shown_value<'a>(variable: &str, value: &'a str) -> Cow<'a, str> {
+pub(crate) fn shown_value<'a>(variable: &str, value: &'a str) -> Cow<'a, str> {
     let may_hold_userinfo = value
         .rfind('@')
         .is_some_and(|at| variable.ends_with("_URL") || value[..at].contains(':'));

@@ -259,6 +259,33 @@ impl Setting {
 }
 
 impl Setting {
+    /// Checks text given in code (a builder's argument, not a variable) as
+    /// [`Reader::parsed`] checks the variable: trimmed, not empty, and accepted by `parse`,
+    /// with the problem the variable would get.
+    ///
+    /// ```
+    /// use posture_settings::Setting;
+    /// const GROUP: Setting = Setting::text("ACME_GROUP", "a group ID (digits)");
+    /// let digits = |text: &str| text.parse::<u32>().map_err(|_| GROUP.expected());
+    /// assert_eq!(GROUP.given(" 42 ", digits), Ok(42));
+    /// assert_eq!(
+    ///     GROUP.given("ops", digits).unwrap_err().to_string(),
+    ///     "ACME_GROUP=\"ops\" is invalid: expected a group ID (digits)"
+    /// );
+    /// assert!(GROUP.given("", digits).is_err());
+    /// ```
+    pub fn given<T>(
+        &self,
+        text: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigProblem> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ConfigProblem::missing(self.name, self.expected()));
+        }
+        parse(text).map_err(|expected| ConfigProblem::invalid(self.name, text, expected))
+    }
+
     /// Checks a number given in code (a builder's value, not a variable) against the declared
     /// bounds, with the same problem a variable with that value gets. Kinds without bounds
     /// accept anything.
@@ -647,6 +674,60 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A value checked by `parse`, which returns it or says what a valid value looks like:
+    /// `Some(None)` when unset and optional; `None`, with a problem, when required and unset
+    /// or when `parse` refused it (the problem names the variable, shows the value as problems
+    /// do, and says `parse`'s expectation).
+    ///
+    /// ```
+    /// use posture_settings::{Reader, Setting};
+    /// const GROUP: Setting = Setting::text("ACME_GROUP", "a group ID (digits)");
+    /// let digits = |text: &str| text.parse::<u32>().map_err(|_| GROUP.expected());
+    ///
+    /// let get = |name: &str| (name == "ACME_GROUP").then(|| "ops".to_owned());
+    /// let mut reader = Reader::new(&get);
+    /// assert_eq!(reader.parsed(&GROUP, digits), None);
+    /// assert_eq!(
+    ///     reader.finish().unwrap_err().to_string(),
+    ///     "ACME_GROUP=\"ops\" is invalid: expected a group ID (digits)"
+    /// );
+    /// assert_eq!(Reader::new(&|_| None).parsed(&GROUP, digits), Some(None));
+    /// ```
+    pub fn parsed<T>(
+        &mut self,
+        setting: &Setting,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        let Some(text) = self.text(setting)? else {
+            return Some(None);
+        };
+        match parse(&text) {
+            Ok(value) => Some(Some(value)),
+            Err(expected) => {
+                self.problems
+                    .push(ConfigProblem::invalid(setting.name, &text, expected));
+                None
+            }
+        }
+    }
+
+    /// [`parsed`](Self::parsed) for a value that must be set, whether or not its declaration
+    /// says so: `None` (with a problem) when it is unset, or when `parse` refused it.
+    pub fn required_parsed<T>(
+        &mut self,
+        setting: &Setting,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.parsed(setting, parse)? {
+            Some(value) => Some(value),
+            None => {
+                self.problems
+                    .push(ConfigProblem::missing(setting.name, setting.expected()));
+                None
+            }
+        }
+    }
+
     /// A path that must name an existing file: `Some(None)` when unset and optional, `None`
     /// (with a problem) when required and unset, or when no file is there.
     pub fn file(&mut self, setting: &Setting) -> Option<Option<std::path::PathBuf>> {
@@ -823,11 +904,13 @@ pub fn summary(settings: &[Setting], get: &dyn Fn(&str) -> Option<String>) -> Ve
             let set = setting.names().find_map(|name| reader.value(name));
             match (set, setting.is_secret()) {
                 (Some(_), true) => Some(format!("{}=(set, not shown)", setting.name)),
-                // A URL's user information may be a credential; an email address is not.
-                (Some(value), false) if setting.kind == Kind::Url || value.contains("://") => Some(
-                    format!("{}={}{unit}", setting.name, crate::redact_userinfo(&value)),
-                ),
-                (Some(value), false) => Some(format!("{}={value}{unit}", setting.name)),
+                // As problems show values: a URL's user information may be a credential, an
+                // email address is not.
+                (Some(value), false) => Some(format!(
+                    "{}={}{unit}",
+                    setting.name,
+                    crate::problem::shown_value(setting.name, &value)
+                )),
                 (None, _) => setting
                     .default_text()
                     .map(|default| format!("{}={default}{unit} (default)", setting.name)),
