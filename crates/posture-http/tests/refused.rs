@@ -106,9 +106,10 @@ async fn a_refused_stream_is_sent_again_and_answered() {
     assert_eq!(server.streams.load(Ordering::SeqCst), 3);
 }
 
-#[tokio::test]
-async fn refusals_past_the_bound_are_an_error() {
-    let server = refusing_server(u32::MAX, Reason::REFUSED_STREAM).await;
+/// How many streams a GET took before it failed, against a server that resets the first
+/// `refusals` with `reason`.
+async fn streams_until_failure(refusals: u32, reason: Reason) -> u32 {
+    let server = refusing_server(refusals, reason).await;
     let err = server
         .client
         .get(server.url.clone())
@@ -116,18 +117,18 @@ async fn refusals_past_the_bound_are_an_error() {
         .await
         .unwrap_err();
     assert!(!err.is_connect(), "{err}");
-    assert_eq!(server.streams.load(Ordering::SeqCst), 3, "{err}");
+    server.streams.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn refusals_past_the_bound_are_an_error() {
+    assert_eq!(
+        streams_until_failure(u32::MAX, Reason::REFUSED_STREAM).await,
+        3
+    );
 }
 
 #[tokio::test]
 async fn other_resets_are_not_sent_again() {
-    let server = refusing_server(1, Reason::INTERNAL_ERROR).await;
-    let err = server
-        .client
-        .get(server.url.clone())
-        .send()
-        .await
-        .unwrap_err();
-    assert!(!err.is_connect(), "{err}");
-    assert_eq!(server.streams.load(Ordering::SeqCst), 1, "{err}");
+    assert_eq!(streams_until_failure(1, Reason::INTERNAL_ERROR).await, 1);
 }
