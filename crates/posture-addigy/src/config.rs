@@ -76,22 +76,11 @@ impl AddigyConfig {
     /// required, enrichment on, `TIMEOUT` 4 s, cache TTLs 60 s and 10 s, at most 20 requests
     /// a second, `Retry-After` honoured up to 60 s, no extra CA.
     pub fn new(api_url: &str, api_token: impl Into<String>) -> Result<Self, AddigyConfigError> {
-        let mut problems = Vec::new();
-        let api_url = env::given_url(&API_URL, api_url, &mut problems);
-        let api_token = env::given_secret(&API_TOKEN, api_token, &mut problems);
-        match api_url {
-            Some(api_url) if problems.is_empty() => Ok(Self {
-                api_url,
-                api_token,
-                policies: Vec::new(),
-                require_compliant: false,
-                enrich: true,
-                max_requests_per_second: DEFAULT_RATE,
-                common: CommonSettings::defaults(COMMON),
-                sync: SyncSettings::new(SYNC_INTERVAL.name, SYNC_MAX_AGE.name),
-            }),
-            _ => Err(ConfigProblems::new(problems)),
-        }
+        let api_token = api_token.into();
+        Self::from_env(posture_settings::vars(&[
+            (API_URL.name, api_url),
+            (API_TOKEN.name, &api_token),
+        ]))
     }
 
     /// Reads the settings from environment-style variables ([`SETTINGS`](crate::SETTINGS)
@@ -227,11 +216,6 @@ impl AddigyConfig {
 
 posture_http::common_settings_accessors!(AddigyConfig);
 posture_http::sync_settings_accessors!(AddigyConfig, SYNC_INTERVAL, SYNC_MAX_AGE);
-
-const DEFAULT_RATE: NonZeroU32 = match NonZeroU32::new(DEFAULT_REQUESTS_PER_SECOND) {
-    Some(rate) => rate,
-    None => NonZeroU32::MIN,
-};
 
 /// A request rate from 1 to [`MAX_REQUESTS_PER_SECOND`].
 #[cfg(test)]

@@ -56,31 +56,11 @@ impl FleetConfig {
     /// required, any team, no label or policy required, enrichment on, `TIMEOUT` 4 s, cache
     /// TTLs 60 s and 10 s (up to 10 000 answers), `Retry-After` honoured up to 60 s.
     pub fn new(url: &str, api_token: impl Into<String>) -> Result<Self, ConfigProblems> {
-        let url = BaseUrl::parse(url).map_err(|err| {
-            ConfigProblems::one(ConfigProblem::invalid(
-                URL.name,
-                &posture_http::redact_userinfo(url),
-                format!("{} ({err})", URL.expected()),
-            ))
-        })?;
-        let api_token = Secret::new(api_token);
-        if api_token.is_empty() {
-            return Err(ConfigProblems::one(ConfigProblem::missing(
-                API_TOKEN.name,
-                API_TOKEN.doc,
-            )));
-        }
-        Ok(Self {
-            url,
-            api_token,
-            require_connected: true,
-            teams: Vec::new(),
-            labels: Vec::new(),
-            policies: Vec::new(),
-            enrich: true,
-            lookup: CommonSettings::defaults(COMMON),
-            sync: SyncSettings::new(SYNC_INTERVAL.name, SYNC_MAX_AGE.name),
-        })
+        let api_token = api_token.into();
+        Self::from_env(posture_settings::vars(&[
+            (URL.name, url),
+            (API_TOKEN.name, &api_token),
+        ]))
     }
 
     /// Reads the settings ([`SETTINGS`](crate::SETTINGS) and `TIMEOUT`) from

@@ -85,30 +85,6 @@ pub fn read_ca_bundle(reader: &mut Reader<'_>, setting: &Setting) -> Option<CaBu
 
 use crate::{BaseUrl, CaBundle, DEFAULT_MAX_RETRY_AFTER, MAX_RETRY_AFTER, Secret, redact_userinfo};
 
-/// A URL given in code (a builder's argument) for `setting`, with [`base_url`]'s rules and
-/// problems.
-///
-/// ```
-/// use posture_settings::Setting;
-/// const URL: Setting = Setting::url("ACME_API_URL", "the Acme API URL");
-/// let mut problems = Vec::new();
-/// assert!(posture_http::env::given_url(&URL, "https://acme.example", &mut problems).is_some());
-/// assert!(posture_http::env::given_url(&URL, "ftp://acme.example", &mut problems).is_none());
-/// assert_eq!(problems[0].variable, "ACME_API_URL");
-/// ```
-pub fn given_url(
-    setting: &Setting,
-    text: &str,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<BaseUrl> {
-    base_url(
-        Some(text.to_owned()),
-        setting.name,
-        &setting.expected(),
-        problems,
-    )
-}
-
 /// A requests-a-second limit read by the number declaration `setting` (its default when
 /// unset); a refused value is a problem kept in `reader`.
 ///
@@ -151,28 +127,6 @@ pub fn given_rate(
                 expected,
             ))
         })
-}
-
-/// A secret given in code for `setting`; an empty one is the problem of an unset variable.
-///
-/// ```
-/// use posture_settings::Setting;
-/// const TOKEN: Setting = Setting::secret("ACME_TOKEN", "ACME_TOKEN_FILE", "the API token");
-/// let mut problems = Vec::new();
-/// assert_eq!(posture_http::env::given_secret(&TOKEN, "t0ken", &mut problems).expose(), "t0ken");
-/// posture_http::env::given_secret(&TOKEN, "", &mut problems);
-/// assert!(problems[0].to_string().starts_with("ACME_TOKEN is not set"));
-/// ```
-pub fn given_secret(
-    setting: &Setting,
-    value: impl Into<String>,
-    problems: &mut Vec<ConfigProblem>,
-) -> Secret {
-    let secret = Secret::new(value);
-    if secret.is_empty() {
-        problems.push(ConfigProblem::missing(setting.name, setting.expected()));
-    }
-    secret
 }
 
 /// A variable's value, trimmed; `None` when unset or empty.

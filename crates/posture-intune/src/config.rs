@@ -210,31 +210,12 @@ impl IntuneConfig {
         client_id: &str,
         client_secret: impl Into<String>,
     ) -> Result<Self, IntuneConfigError> {
-        let given = |name: &str| match name {
-            "INTUNE_TENANT_ID" => Some(tenant_id.to_owned()),
-            "INTUNE_CLIENT_ID" => Some(client_id.to_owned()),
-            _ => None,
-        };
-        let mut reader = Reader::new(&given);
-        let tenant_id = reader.required_parsed(&kind::TENANT_ID, tenant);
-        let client_id =
-            reader.required_parsed(&kind::CLIENT_ID, |text| guid(&kind::CLIENT_ID, text));
-        let client_secret = Secret::new(client_secret);
-        if client_secret.is_empty() {
-            reader.problem(ConfigProblem::missing(
-                "INTUNE_CLIENT_SECRET",
-                "a client secret of the app registration",
-            ));
-        }
-        reader.finish_with(|| {
-            Some(Self::with_defaults(
-                tenant_id?,
-                client_id?,
-                IntuneCredential::Secret(client_secret),
-                authority(DEFAULT_AUTHORITY_URL).ok()?,
-                graph(DEFAULT_GRAPH_URL).ok()?,
-            ))
-        })
+        let client_secret = client_secret.into();
+        Self::from_env(posture_settings::vars(&[
+            ("INTUNE_TENANT_ID", tenant_id),
+            ("INTUNE_CLIENT_ID", client_id),
+            ("INTUNE_CLIENT_SECRET", &client_secret),
+        ]))
     }
 
     fn with_defaults(

@@ -144,42 +144,12 @@ impl JamfConfig {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> Result<Self, JamfConfigError> {
-        let base_url = BaseUrl::parse(base_url).map_err(|err| {
-            ConfigProblems::one(ConfigProblem::invalid(
-                "JAMF_BASE_URL",
-                base_url,
-                format!("{} ({err})", kind::JAMF_BASE_URL.doc),
-            ))
-        })?;
-        let client_id = client_id.into();
-        if client_id.trim().is_empty() {
-            return Err(ConfigProblems::one(ConfigProblem::missing(
-                "JAMF_CLIENT_ID",
-                "the client ID of a Jamf Pro API client",
-            )));
-        }
-        let client_secret = Secret::new(client_secret);
-        if client_secret.is_empty() {
-            return Err(ConfigProblems::one(ConfigProblem::missing(
-                "JAMF_CLIENT_SECRET",
-                "the client secret of the Jamf Pro API client",
-            )));
-        }
-        Ok(Self {
-            base_url,
-            client_id: client_id.trim().to_owned(),
-            client_secret,
-            api: JamfApi::default(),
-            device_group: None,
-            computer_group: None,
-            device_enrich: false,
-            computer_enrich: false,
-            common: CommonSettings::defaults(kind::COMMON),
-            default_mode: DeviceMode::MobileDevice,
-            token_renewal_margin: Duration::from_secs(30),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            sync: SyncSettings::new("JAMF_SYNC_INTERVAL", "JAMF_SYNC_MAX_AGE"),
-        })
+        let (client_id, client_secret) = (client_id.into(), client_secret.into());
+        Self::from_env(posture_settings::vars(&[
+            ("JAMF_BASE_URL", base_url),
+            ("JAMF_CLIENT_ID", &client_id),
+            ("JAMF_CLIENT_SECRET", &client_secret),
+        ]))
     }
 
     /// Reads the settings from environment-style variables; `get` returns a variable's value,

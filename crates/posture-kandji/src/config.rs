@@ -2,7 +2,7 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::env::{self, ConfigProblems};
 use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, CommonSettings, Secret};
 use posture_settings::Reader;
@@ -181,32 +181,11 @@ impl KandjiConfig {
     /// agent not required, missing devices not denied, enrichment on, `TIMEOUT` 4 s, cache
     /// TTLs 60 s and 10 s (up to 10 000 answers), at most 50 requests a second, no extra CA.
     pub fn new(api_url: &str, api_token: impl Into<String>) -> Result<Self, KandjiConfigError> {
-        let api_url = BaseUrl::parse(api_url).map_err(|err| {
-            ConfigProblems::one(ConfigProblem::invalid(
-                "KANDJI_API_URL",
-                api_url,
-                format!("{URL_EXPECTED} ({err})"),
-            ))
-        })?;
-        let api_token = Secret::new(api_token);
-        if api_token.is_empty() {
-            return Err(ConfigProblems::one(ConfigProblem::missing(
-                "KANDJI_API_TOKEN",
-                TOKEN_EXPECTED,
-            )));
-        }
-        Ok(Self {
-            api_url,
-            api_token,
-            blueprints: Vec::new(),
-            require_mdm: true,
-            require_agent: false,
-            deny_missing: false,
-            enrich: true,
-            common: CommonSettings::defaults(kind::COMMON),
-            max_requests_per_second: MAX_RATE,
-            sync: SyncSettings::new("KANDJI_SYNC_INTERVAL", "KANDJI_SYNC_MAX_AGE"),
-        })
+        let api_token = api_token.into();
+        Self::from_env(posture_settings::vars(&[
+            ("KANDJI_API_URL", api_url),
+            ("KANDJI_API_TOKEN", &api_token),
+        ]))
     }
 
     /// Reads the settings from environment-style variables; `get` returns a variable's value,
@@ -436,11 +415,6 @@ impl KandjiConfig {
 posture_http::common_settings_accessors!(KandjiConfig, setters);
 posture_http::sync_settings_accessors!(KandjiConfig, kind::SYNC_INTERVAL, kind::SYNC_MAX_AGE);
 
-const MAX_RATE: NonZeroU32 = match NonZeroU32::new(MAX_REQUESTS_PER_SECOND) {
-    Some(rate) => rate,
-    None => NonZeroU32::MIN,
-};
-
 #[cfg(test)]
 mod tests {
     use posture_settings::EnvCases;
@@ -455,6 +429,24 @@ mod tests {
         EnvCases::new(&MINIMAL, "top-secret-token", |get| {
             KandjiConfig::from_env(get)
         });
+
+    #[test]
+    fn new_refuses_what_the_variables_refuse_with_the_same_problems() {
+        for (url, token) in [
+            ("ftp://example.api.iru.com", "t0ken"),
+            ("https://example.api.iru.com", ""),
+            ("", "  "),
+        ] {
+            let built = KandjiConfig::new(url, token).unwrap_err();
+            let read = CASES
+                .env(&[("KANDJI_API_URL", url), ("KANDJI_API_TOKEN", token)])
+                .unwrap_err();
+            assert_eq!(built, read, "{url:?} {token:?}");
+        }
+        let config = KandjiConfig::new(" https://example.api.iru.com ", "t0ken").unwrap();
+        assert_eq!(config.api_url().as_str(), "https://example.api.iru.com");
+        assert_eq!(config.max_requests_per_second(), MAX_REQUESTS_PER_SECOND);
+    }
 
     #[test]
     fn defaults() {

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use posture_http::env::{self, ConfigProblem, ConfigProblems};
+use posture_http::env::ConfigProblems;
 use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, CommonSettings, Secret};
 use posture_settings::Reader;
@@ -145,27 +145,13 @@ impl MosyleConfig {
         email: impl Into<String>,
         password: impl Into<String>,
     ) -> Result<Self, MosyleConfigError> {
-        let mut problems = Vec::new();
-        let api_url = env::given_url(&API_URL, api_url, &mut problems);
-        let access_token = env::given_secret(&ACCESS_TOKEN, access_token, &mut problems);
-        let email = email.into();
-        if email.trim().is_empty() {
-            problems.push(ConfigProblem::missing(EMAIL.name, EMAIL.expected()));
-        }
-        let password = env::given_secret(&PASSWORD, password, &mut problems);
-        match api_url {
-            Some(api_url) if problems.is_empty() => Ok(Self {
-                api_url,
-                access_token,
-                email: email.trim().to_owned(),
-                password,
-                groups: Vec::new(),
-                enrich: true,
-                common: CommonSettings::defaults(COMMON),
-                sync: SyncSettings::new(SYNC_INTERVAL.name, SYNC_MAX_AGE.name),
-            }),
-            _ => Err(ConfigProblems::new(problems)),
-        }
+        let (access_token, email, password) = (access_token.into(), email.into(), password.into());
+        Self::from_env(posture_settings::vars(&[
+            (API_URL.name, api_url),
+            (ACCESS_TOKEN.name, &access_token),
+            (EMAIL.name, &email),
+            (PASSWORD.name, &password),
+        ]))
     }
 
     /// Reads the settings from environment-style variables ([`SETTINGS`](crate::SETTINGS)

@@ -201,10 +201,11 @@ async fn check_config_summarises_mosyle_and_addigy_without_their_secrets() {
         "{summary}"
     );
     for line in [
-        format!("MOSYLE_API_URL={} (Mosyle Manager)", mosyle.url()),
-        "ADDIGY_MAX_REQUESTS_PER_SECOND=20".to_owned(),
-        "ADDIGY_REQUIRE_COMPLIANT=0".to_owned(),
-        "MOSYLE_GROUPS=(any)".to_owned(),
+        format!("MOSYLE_API_URL={}", mosyle.url()),
+        "product: Mosyle Manager; groups allowed: (any)".to_owned(),
+        "ADDIGY_MAX_REQUESTS_PER_SECOND=20 (default)".to_owned(),
+        "ADDIGY_REQUIRE_COMPLIANT=0 (default)".to_owned(),
+        "policies allowed: (any)".to_owned(),
     ] {
         assert!(summary.contains(&line), "{line:?} in\n{summary}");
     }
