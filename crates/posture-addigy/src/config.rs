@@ -77,6 +77,10 @@ impl AddigyConfig {
     /// a second, `Retry-After` honoured up to 60 s, no extra CA.
     pub fn new(api_url: &str, api_token: impl Into<String>) -> Result<Self, AddigyConfigError> {
         let api_token = api_token.into();
+        // An empty URL given in code is a mistake, not a request for the default.
+        API_URL
+            .given(api_url, |_| Ok(()))
+            .map_err(ConfigProblems::one)?;
         Self::from_env(posture_settings::vars(&[
             (API_URL.name, api_url),
             (API_TOKEN.name, &api_token),
@@ -105,7 +109,7 @@ impl AddigyConfig {
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, AddigyConfigError> {
         let mut reader = Reader::new(&get);
-        let api_url = posture_http::read_base_url(&mut reader, &API_URL, DEFAULT_API_URL);
+        let api_url = posture_http::env::read_base_url(&mut reader, &API_URL);
         let api_token = reader.required_secret(&API_TOKEN);
         let policies = reader.list(&POLICIES);
         let require_compliant = reader.flag(&REQUIRE_COMPLIANT);
@@ -246,6 +250,16 @@ mod tests {
         assert_eq!(config.max_requests_per_second(), 20);
         assert_eq!(common.max_retry_after(), Duration::from_secs(60));
         assert!(!format!("{config:?}").contains("top-secret"));
+    }
+
+    #[test]
+    fn new_refuses_an_empty_url_rather_than_use_the_default() {
+        for blank in ["", "  "] {
+            let err = AddigyConfig::new(blank, "k3y").unwrap_err().to_string();
+            assert!(err.starts_with("ADDIGY_API_URL is not set"), "{err}");
+        }
+        let err = AddigyConfig::new("ftp://api.addigy.com", "").unwrap_err();
+        assert_eq!(err.problems().len(), 2, "{err}");
     }
 
     #[test]

@@ -23,10 +23,8 @@ use crate::{AddigyConfig, AddigyProvider};
 pub static KIND: Kind<AddigyConfig> =
     Kind::new("addigy", SETTINGS, |get| AddigyConfig::from_env(get));
 
-pub(crate) const API_URL: Setting = Setting::url(
-    "ADDIGY_API_URL",
-    "the Addigy API URL, https://api.addigy.com (the default)",
-);
+pub(crate) const API_URL: Setting =
+    Setting::url("ADDIGY_API_URL", "the Addigy API URL").defaulting_to(crate::DEFAULT_API_URL);
 pub(crate) const API_TOKEN: Setting = Setting::secret(
     "ADDIGY_API_TOKEN",
     "ADDIGY_API_TOKEN_FILE",

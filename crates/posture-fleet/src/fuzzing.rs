@@ -1,4 +1,4 @@
-//! Entry points for fuzzing the reader of Fleet's host answer (feature `fuzzing`).
+//! Entry points for fuzzing the reader of Fleet's host answer (built with `--cfg fuzzing`).
 //!
 //! [`parse_host`] runs the decoding the provider runs on a Fleet answer — the lenient JSON
 //! reader with its `team_*`/`fleet_*` variants and end-user fields, and the enrichment —
@@ -12,14 +12,6 @@ use crate::provider::SERVICE;
 /// Reads `body` as the answer to `GET /api/v1/fleet/hosts/identifier/{serial}` and returns
 /// the host's enrichment JSON and whether it counts as enrolled. `Err` carries the
 /// provider's message for a body it refuses.
-///
-/// ```
-/// let (data, enrolled) = posture_fleet::fuzzing::parse_host(
-///     br#"{"host":{"id":1,"hardware_serial":"C02A","mdm":{"enrollment_status":"On (manual)"}}}"#,
-/// ).unwrap();
-/// assert!(enrolled && data.contains("C02A"));
-/// assert!(posture_fleet::fuzzing::parse_host(b"<html>").is_err());
-/// ```
 pub fn parse_host(body: &[u8]) -> Result<(String, bool), String> {
     const REQUEST: &str = "the fuzzed request";
     let value: serde_json::Value =
@@ -30,4 +22,19 @@ pub fn parse_host(body: &[u8]) -> Result<(String, bool), String> {
         String::from_utf8_lossy(host.enrichment().as_bytes()).into_owned(),
         host.is_enrolled(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_host_and_refuses_html() {
+        let (data, enrolled) = parse_host(
+            br#"{"host":{"id":1,"hardware_serial":"C02A","mdm":{"enrollment_status":"On (manual)"}}}"#,
+        )
+        .unwrap();
+        assert!(enrolled && data.contains("C02A"));
+        assert!(parse_host(b"<html>").is_err());
+    }
 }

@@ -9,7 +9,7 @@ use posture_core::{CounterSample, Decision, ProviderError};
 use posture_settings::{ConfigProblem, ConfigProblems, Reader, Setting};
 
 use crate::{
-    Backoff, BaseUrl, CaBundle, CacheConfig, CacheStats, ClientError, ClientOptions,
+    Backoff, CaBundle, CacheConfig, CacheStats, ClientError, ClientOptions,
     DEFAULT_MAX_RETRY_AFTER, LookupCache, env,
 };
 
@@ -371,27 +371,6 @@ pub fn decision_counters(decisions: &CacheStats, requests: u64) -> Vec<CounterSa
     let mut samples = crate::cache_counters(&[("decisions", decisions)]);
     samples.push(CounterSample::new(CounterSample::REQUESTS, requests));
     samples
-}
-
-/// A provider's base URL from `setting` ([`BaseUrl`] rules), `default` when unset; a refused
-/// URL is a problem kept in `reader`, naming the variable.
-///
-/// ```
-/// use posture_settings::{Reader, Setting};
-/// const URL: Setting = Setting::url("ACME_API_URL", "the Acme API URL");
-/// let get = |_: &str| None;
-/// let mut reader = Reader::new(&get);
-/// let url = posture_http::read_base_url(&mut reader, &URL, "https://api.acme.example").unwrap();
-/// assert_eq!(url.as_str(), "https://api.acme.example");
-/// ```
-pub fn read_base_url(reader: &mut Reader<'_>, setting: &Setting, default: &str) -> Option<BaseUrl> {
-    let text = reader
-        .value(setting.name)
-        .unwrap_or_else(|| default.to_owned());
-    let mut problems = Vec::new();
-    let url = env::base_url(Some(text), setting.name, &setting.expected(), &mut problems);
-    reader.problems_from(problems);
-    url
 }
 
 /// A duration within a seconds setting's declared bounds, or the problem naming it.

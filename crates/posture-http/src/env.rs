@@ -55,12 +55,14 @@ pub const TIMEOUT: Setting = Setting::seconds(
     "seconds one request may take to decide, provider call included",
 );
 
-/// A tenant URL declared by `setting`, read through `reader` with [`base_url`]'s rules; its
-/// doc line says what is expected.
+/// A tenant URL declared by `setting` (its declared default when unset), read through
+/// `reader` with [`base_url`]'s rules; its doc line says what is expected.
 pub fn read_base_url(reader: &mut Reader<'_>, setting: &Setting) -> Option<BaseUrl> {
     let mut problems = Vec::new();
     let url = base_url(
-        reader.value(setting.name),
+        reader
+            .value(setting.name)
+            .or(setting.fallback.map(str::to_owned)),
         setting.name,
         &setting.expected(),
         &mut problems,

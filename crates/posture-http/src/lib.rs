@@ -109,7 +109,7 @@ pub use classify::{
 pub use client::{CaBundle, CaBundleError, ClientError, ClientOptions, error_chain, tls_config};
 pub use common::{
     CommonNames, CommonSettings, MAX_CACHE_TTL_SECS, cache_ttl_setting, decision_counters,
-    max_retry_after_setting, negative_cache_ttl_setting, read_base_url,
+    max_retry_after_setting, negative_cache_ttl_setting,
 };
 pub use counters::{cache_counters, lookup_counters, token_counters};
 pub use front::{Front, allow, checked_serial, debug_provider};

@@ -299,14 +299,8 @@ impl IntuneConfig {
         let mut problems = Vec::new();
         let credential = credential(&get, &mut problems);
         reader.problems_from(problems);
-        let authority_url = match reader.parsed(&kind::AUTHORITY_URL, authority) {
-            Some(None) => authority(DEFAULT_AUTHORITY_URL).ok(),
-            read => read.flatten(),
-        };
-        let graph_url = match reader.parsed(&kind::GRAPH_URL, graph) {
-            Some(None) => graph(DEFAULT_GRAPH_URL).ok(),
-            read => read.flatten(),
-        };
+        let authority_url = reader.required_parsed(&kind::AUTHORITY_URL, authority);
+        let graph_url = reader.required_parsed(&kind::GRAPH_URL, graph);
         let scope = reader.parsed(&kind::SCOPE, scope);
         let allowed_states = reader
             .parsed(&kind::ALLOWED_COMPLIANCE_STATES, |text| {

@@ -1,4 +1,4 @@
-//! Entry points for fuzzing the readers of Microsoft Graph's answers (feature `fuzzing`).
+//! Entry points for fuzzing the readers of Microsoft Graph's answers (built with `--cfg fuzzing`).
 //!
 //! [`parse_response`] runs the decoding the provider runs on a Graph answer — the lenient
 //! JSON readers, the choice among several records, the enrichment — without a network, so

@@ -67,14 +67,14 @@ pub(crate) const CLIENT_ID: Setting = Setting::text(
 .expecting("the application (client) ID of the Entra ID app registration (a GUID)");
 pub(crate) const AUTHORITY_URL: Setting = Setting::url(
     "INTUNE_AUTHORITY_URL",
-    "the Microsoft identity platform URL, no path (default https://login.microsoftonline.com)",
+    "the Microsoft identity platform URL, no path",
 )
-.expecting("the Microsoft identity platform URL, such as https://login.microsoftonline.com");
-pub(crate) const GRAPH_URL: Setting = Setting::url(
-    "INTUNE_GRAPH_URL",
-    "the Microsoft Graph URL, no path (default https://graph.microsoft.com)",
-)
-.expecting("the Microsoft Graph URL, such as https://graph.microsoft.com");
+.expecting("the Microsoft identity platform URL, such as https://login.microsoftonline.com")
+.defaulting_to(crate::DEFAULT_AUTHORITY_URL);
+pub(crate) const GRAPH_URL: Setting =
+    Setting::url("INTUNE_GRAPH_URL", "the Microsoft Graph URL, no path")
+        .expecting("the Microsoft Graph URL, such as https://graph.microsoft.com")
+        .defaulting_to(crate::DEFAULT_GRAPH_URL);
 pub(crate) const SCOPE: Setting = Setting::text(
     "INTUNE_SCOPE",
     "the Graph resource with /.default; by default the one of INTUNE_GRAPH_URL",

@@ -131,8 +131,11 @@
 //!
 //! # Crate features
 //!
-//! - `fuzzing`: the `fuzzing` module, the readers of the MDM's answers as plain functions
-//!   for `cargo fuzz`. Off by default.
+//! - `ring` (default): the HTTP client uses rustls's *ring* provider; without it, the
+//!   provider the program installs as the process default (see posture-http's README).
+//!
+//! Built with `--cfg fuzzing`, as `cargo fuzz` builds it, the crate has a `fuzzing` module:
+//! the readers of the MDM's answers as plain functions, for the fuzz targets in the repository's `fuzz/`.
 //!
 //! The fake Intune / Graph the tests use is `posture_fakes::intune::FakeIntune`, in the
 //! repository's unpublished `posture-fakes` crate.
@@ -141,7 +144,7 @@ mod client;
 mod config;
 mod credential;
 mod error;
-#[cfg(feature = "fuzzing")]
+#[cfg(any(fuzzing, test))]
 pub mod fuzzing;
 mod kind;
 mod model;

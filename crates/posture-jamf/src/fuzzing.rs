@@ -1,4 +1,4 @@
-//! Entry points for fuzzing the parsers of Jamf's answers (feature `fuzzing`).
+//! Entry points for fuzzing the parsers of Jamf's answers (built with `--cfg fuzzing`).
 //!
 //! [`parse_response`] runs the same decoding the provider runs on a Jamf answer — the
 //! lenient JSON readers, the conversion into a device record, the enrichment — without a

@@ -100,8 +100,11 @@
 //!
 //! # Crate features
 //!
-//! - `fuzzing`: the `fuzzing` module, the response parsers as plain functions for
-//!   `cargo fuzz` and property tests. Off by default.
+//! - `ring` (default): the HTTP client uses rustls's *ring* provider; without it, the
+//!   provider the program installs as the process default (see posture-http's README).
+//!
+//! Built with `--cfg fuzzing`, as `cargo fuzz` builds it, the crate has a `fuzzing` module:
+//! the response parsers as plain functions, for the fuzz targets in the repository's `fuzz/`.
 //!
 //! The fake Jamf Pro the tests and examples use is `posture_fakes::jamf::FakeJamf`, in the
 //! repository's unpublished `posture-fakes` crate.
@@ -109,7 +112,7 @@
 mod client;
 mod config;
 mod error;
-#[cfg(feature = "fuzzing")]
+#[cfg(any(fuzzing, test))]
 pub mod fuzzing;
 mod kind;
 mod model;

@@ -1,4 +1,4 @@
-//! Entry points for fuzzing the reader of Kandji's device list (feature `fuzzing`).
+//! Entry points for fuzzing the reader of Kandji's device list (built with `--cfg fuzzing`).
 //!
 //! [`parse_devices`] runs the decoding the provider runs on a Kandji answer — the lenient
 //! JSON reader with its string booleans and empty-string users, the choice among several

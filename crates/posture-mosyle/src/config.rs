@@ -146,6 +146,10 @@ impl MosyleConfig {
         password: impl Into<String>,
     ) -> Result<Self, MosyleConfigError> {
         let (access_token, email, password) = (access_token.into(), email.into(), password.into());
+        // An empty URL given in code is a mistake, not a request for the default.
+        API_URL
+            .given(api_url, |_| Ok(()))
+            .map_err(ConfigProblems::one)?;
         Self::from_env(posture_settings::vars(&[
             (API_URL.name, api_url),
             (ACCESS_TOKEN.name, &access_token),
@@ -177,7 +181,7 @@ impl MosyleConfig {
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, MosyleConfigError> {
         let mut reader = Reader::new(&get);
-        let api_url = posture_http::read_base_url(&mut reader, &API_URL, DEFAULT_API_URL);
+        let api_url = posture_http::env::read_base_url(&mut reader, &API_URL);
         let access_token = reader.required_secret(&ACCESS_TOKEN);
         let email = reader.required_text(&EMAIL);
         let password = reader.required_secret(&PASSWORD);
@@ -283,6 +287,16 @@ mod tests {
         assert_eq!(common.negative_cache_ttl(), DEFAULT_NEGATIVE_CACHE_TTL);
         assert_eq!(common.max_retry_after(), Duration::from_secs(60));
         assert!(!format!("{config:?}").contains("top-secret"));
+    }
+
+    #[test]
+    fn new_refuses_an_empty_url_rather_than_use_the_default() {
+        let err = MosyleConfig::new(" ", "t0ken", "api@school.org", "s3cr3t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("MOSYLE_API_URL is not set"), "{err}");
+        let config = MosyleConfig::new(BUSINESS_API_URL, "t0ken", "api@school.org", "s3cr3t");
+        assert_eq!(config.unwrap().flavor(), Flavor::Business);
     }
 
     #[test]

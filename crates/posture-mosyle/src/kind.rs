@@ -29,9 +29,10 @@ pub static KIND: Kind<MosyleConfig> =
 
 pub(crate) const API_URL: Setting = Setting::url(
     "MOSYLE_API_URL",
-    "the Mosyle API URL: https://managerapi.mosyle.com/v2 (Mosyle Manager, the default) or \
-     https://businessapi.mosyle.com/v1 (Mosyle Business)",
-);
+    "the Mosyle API URL: the default for Mosyle Manager, or \
+     https://businessapi.mosyle.com/v1 for Mosyle Business",
+)
+.defaulting_to(crate::DEFAULT_API_URL);
 pub(crate) const ACCESS_TOKEN: Setting = Setting::secret(
     "MOSYLE_ACCESS_TOKEN",
     "MOSYLE_ACCESS_TOKEN_FILE",

@@ -91,6 +91,9 @@ pub struct Setting {
     /// What problem messages say a valid value looks like, when the type's own wording
     /// ([`Setting::expected`]) is not precise enough.
     pub expecting: Option<&'static str>,
+    /// The value an unset text, path or URL variable stands for
+    /// ([`defaulting_to`](Self::defaulting_to)).
+    pub fallback: Option<&'static str>,
 }
 
 impl Setting {
@@ -101,6 +104,7 @@ impl Setting {
             required: false,
             doc,
             expecting: None,
+            fallback: None,
         }
     }
 
@@ -196,6 +200,23 @@ impl Setting {
         self
     }
 
+    /// The same text, path or URL declaration, read as `value` when unset: the readers return
+    /// it, the summary and the README table show it as the default. (Other kinds declare
+    /// their defaults in their constructors.)
+    ///
+    /// ```
+    /// use posture_settings::{Reader, Setting};
+    /// const URL: Setting = Setting::url("ACME_URL", "the Acme API URL")
+    ///     .defaulting_to("https://api.acme.example");
+    /// assert_eq!(URL.default_text().as_deref(), Some("https://api.acme.example"));
+    /// let mut reader = Reader::new(&|_| None);
+    /// assert_eq!(reader.required_text(&URL).as_deref(), Some("https://api.acme.example"));
+    /// ```
+    pub const fn defaulting_to(mut self, value: &'static str) -> Self {
+        self.fallback = Some(value);
+        self
+    }
+
     /// The same declaration, optional.
     pub const fn optional(mut self) -> Self {
         self.required = false;
@@ -234,7 +255,8 @@ impl Setting {
                 Some(default.to_string())
             }
             Kind::Choice { default, .. } => default.map(str::to_owned),
-            Kind::Text | Kind::Secret { .. } | Kind::List | Kind::Path | Kind::Url => None,
+            Kind::Text | Kind::List | Kind::Path | Kind::Url => self.fallback.map(str::to_owned),
+            Kind::Secret { .. } => None,
         }
     }
 
@@ -640,7 +662,14 @@ impl<'a> Reader<'a> {
     /// ```
     pub fn finish_with<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ConfigProblems> {
         self.finish()?;
-        build().ok_or_else(|| ConfigProblems::new(Vec::new()))
+        // A reader that returned None without a problem is a bug in the caller; say so rather
+        // than fail without a word.
+        build().ok_or_else(|| {
+            ConfigProblems::one(ConfigProblem::missing(
+                "a setting",
+                "every value to be read or to come with a problem (a bug in this configuration's parser)",
+            ))
+        })
     }
 
     /// The problems found so far, leaving none.
@@ -648,11 +677,12 @@ impl<'a> Reader<'a> {
         std::mem::take(&mut self.problems)
     }
 
-    /// Optional text (also paths and URLs, unparsed): `Some(None)` when unset, `None` when
-    /// required and unset.
+    /// Optional text (also paths and URLs, unparsed): its declared default when unset
+    /// ([`Setting::defaulting_to`]), else `Some(None)`, or `None` when required.
     pub fn text(&mut self, setting: &Setting) -> Option<Option<String>> {
         match self.value(setting.name) {
             Some(text) => Some(Some(text)),
+            None if setting.fallback.is_some() => Some(setting.fallback.map(str::to_owned)),
             None if setting.required => {
                 self.problems
                     .push(ConfigProblem::missing(setting.name, setting.expected()));
@@ -662,10 +692,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Required text: `None` (with a problem) when unset.
+    /// Required text: its declared default when unset, else `None` (with a problem).
     pub fn required_text(&mut self, setting: &Setting) -> Option<String> {
         match self.value(setting.name) {
             Some(text) => Some(text),
+            None if setting.fallback.is_some() => setting.fallback.map(str::to_owned),
             None => {
                 self.problems
                     .push(ConfigProblem::missing(setting.name, setting.expected()));

@@ -57,6 +57,7 @@ pub fn listed<T: std::fmt::Display>(entries: &[T], empty: &str) -> String {
 /// }
 ///
 /// assert_eq!(" Classic".parse(), Ok(Api::Classic));
+/// assert_eq!(" v2 ".parse::<Api>(), Err(UnknownApi("v2".to_owned())));
 /// assert_eq!(Api::Auto.to_string(), "auto");
 /// assert_eq!(Api::NAMES, ["auto", "classic"]);
 /// assert_eq!(
@@ -123,17 +124,25 @@ macro_rules! spelled_enum {
             type Err = $error;
 
             fn from_str(text: &str) -> Result<Self, Self::Err> {
-                $crate::spelled_enum!(@find $parse, $name, text).ok_or_else(|| $error(text.to_owned()))
+                let text = $crate::spelled_enum!(@text $parse, text);
+                $name::ALL
+                    .into_iter()
+                    .find(|variant| $crate::spelled_enum!(@same $parse, variant.as_str(), text))
+                    .ok_or_else(|| $error(text.to_owned()))
             }
         }
     };
-    (@find exact, $name:ident, $text:ident) => {
-        $name::ALL.into_iter().find(|variant| variant.as_str() == $text)
+    (@text exact, $text:ident) => {
+        $text
     };
-    (@find any_case, $name:ident, $text:ident) => {
-        $name::ALL
-            .into_iter()
-            .find(|variant| variant.as_str().eq_ignore_ascii_case($text.trim()))
+    (@text any_case, $text:ident) => {
+        $text.trim()
+    };
+    (@same exact, $spelling:expr, $text:ident) => {
+        $spelling == $text
+    };
+    (@same any_case, $spelling:expr, $text:ident) => {
+        $spelling.eq_ignore_ascii_case($text)
     };
 }
 
