@@ -339,6 +339,7 @@ impl HttpRequest {
                 Ok(response) => break response,
                 Err(err) if refusals < MAX_REFUSALS && refused_unprocessed(&err) => {
                     refusals += 1;
+                    tracing::debug!(%uri, %err, refusals, "the server refused the request unprocessed; sending it again");
                 }
                 Err(err) if err.is_connect() => return Err(TransportError::Connect(Box::new(err))),
                 Err(err) => return Err(TransportError::Exchange(Box::new(err))),
