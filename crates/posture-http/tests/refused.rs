@@ -19,11 +19,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+/// The client's request timeout when the server pauses before refusing: long enough for two
+/// pauses, too short for three.
+const SLOW_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How the server refuses a stream.
 #[derive(Clone, Copy)]
 enum Refusal {
     /// `RST_STREAM` with this reason.
     Reset(Reason),
+    /// `REFUSED_STREAM`, each after this pause.
+    SlowReset(Duration),
     /// `GOAWAY` (`NO_ERROR`) saying no stream was processed, then the connection closes: a
     /// server shutting down gracefully while a request was on its way.
     GoAway,
@@ -81,10 +87,17 @@ async fn refusing_server(refusals: u32, refusal: Refusal) -> RefusingServer {
                     return;
                 };
                 while let Some(Ok((_request, mut respond))) = connection.accept().await {
-                    if counted.fetch_add(1, Ordering::SeqCst) < refusals
-                        && let Refusal::Reset(reason) = refusal
-                    {
-                        respond.send_reset(reason);
+                    if counted.fetch_add(1, Ordering::SeqCst) < refusals {
+                        match refusal {
+                            Refusal::Reset(reason) => respond.send_reset(reason),
+                            Refusal::SlowReset(pause) => {
+                                tokio::spawn(async move {
+                                    tokio::time::sleep(pause).await;
+                                    respond.send_reset(Reason::REFUSED_STREAM);
+                                });
+                            }
+                            Refusal::GoAway => {}
+                        }
                         continue;
                     }
                     let response = http::Response::new(());
@@ -96,7 +109,11 @@ async fn refusing_server(refusals: u32, refusal: Refusal) -> RefusingServer {
         }
     });
     let roots = CaBundle::from_pem(cert.pem().as_bytes()).unwrap();
-    let options = ClientOptions::new(Duration::from_secs(5)).with_extra_roots(roots);
+    let timeout = match refusal {
+        Refusal::SlowReset(_) => SLOW_TIMEOUT,
+        Refusal::Reset(_) | Refusal::GoAway => Duration::from_secs(5),
+    };
+    let options = ClientOptions::new(timeout).with_extra_roots(roots);
     let options = if cfg!(feature = "ring") {
         options
     } else {
@@ -199,4 +216,21 @@ async fn a_stream_left_out_by_a_graceful_goaway_is_sent_again_on_a_new_connectio
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "done");
     assert_eq!(server.streams.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn the_request_timeout_bounds_every_attempt_together() {
+    // Three refusals 400 ms apart end in a refusal error after 1.2 s unless the timeout of
+    // 1 s, counted once for all attempts, ends the request first.
+    let server = refusing_server(u32::MAX, Refusal::SlowReset(Duration::from_millis(400))).await;
+    let started = std::time::Instant::now();
+    let err = server
+        .client
+        .get(server.url.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(started.elapsed() < 2 * SLOW_TIMEOUT, "{err}");
+    assert!(server.streams.load(Ordering::SeqCst) >= 2, "{err}");
 }
