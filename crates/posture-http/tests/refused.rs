@@ -43,6 +43,13 @@ struct RefusingServer {
     client: HttpClient,
 }
 
+impl RefusingServer {
+    /// A GET that must fail, and how.
+    async fn failed_get(&self) -> posture_http::TransportError {
+        self.client.get(self.url.clone()).send().await.unwrap_err()
+    }
+}
+
 async fn refusing_server(refusals: u32, refusal: Refusal) -> RefusingServer {
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
@@ -183,12 +190,7 @@ async fn a_refused_stream_is_sent_again_and_answered() {
 /// `refusals` with `reason`.
 async fn streams_until_failure(refusals: u32, refusal: Refusal) -> u32 {
     let server = refusing_server(refusals, refusal).await;
-    let err = server
-        .client
-        .get(server.url.clone())
-        .send()
-        .await
-        .unwrap_err();
+    let err = server.failed_get().await;
     assert!(!err.is_connect(), "{err}");
     server.streams.load(Ordering::SeqCst)
 }
@@ -224,12 +226,7 @@ async fn the_request_timeout_bounds_every_attempt_together() {
     // 1 s, counted once for all attempts, ends the request first.
     let server = refusing_server(u32::MAX, Refusal::SlowReset(Duration::from_millis(400))).await;
     let started = std::time::Instant::now();
-    let err = server
-        .client
-        .get(server.url.clone())
-        .send()
-        .await
-        .unwrap_err();
+    let err = server.failed_get().await;
     assert!(err.is_timeout(), "{err}");
     assert!(started.elapsed() < 2 * SLOW_TIMEOUT, "{err}");
     assert!(server.streams.load(Ordering::SeqCst) >= 2, "{err}");
