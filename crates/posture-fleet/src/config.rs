@@ -91,14 +91,7 @@ impl FleetConfig {
     /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigProblems> {
         let mut reader = Reader::new(&get);
-        let mut problems = Vec::new();
-        let url = env::base_url(
-            reader.value(URL.name),
-            URL.name,
-            &URL.expected(),
-            &mut problems,
-        );
-        reader.problems_from(problems.drain(..));
+        let url = env::read_base_url(&mut reader, &URL);
         let api_token = reader.required_secret(&API_TOKEN);
         let require_connected = reader.flag(&REQUIRE_CONNECTED);
         let teams = reader.list(&TEAMS);

@@ -56,19 +56,24 @@ pub const TIMEOUT: Setting = Setting::seconds(
 );
 
 /// A tenant URL declared by `setting` (its declared default when unset), read through
-/// `reader` with [`base_url`]'s rules; its doc line says what is expected.
+/// `reader` with [`BaseUrl`]'s rules ([`parse_base_url`]); missing is a problem.
 pub fn read_base_url(reader: &mut Reader<'_>, setting: &Setting) -> Option<BaseUrl> {
-    let mut problems = Vec::new();
-    let url = base_url(
-        reader
-            .value(setting.name)
-            .or(setting.fallback.map(str::to_owned)),
-        setting.name,
-        &setting.expected(),
-        &mut problems,
-    );
-    reader.problems_from(problems);
-    url
+    reader.required_parsed(setting, |text| parse_base_url(setting, text))
+}
+
+/// `text` as the URL `setting` declares ([`BaseUrl`] rules), or what was expected and why
+/// not, for [`Reader::parsed`]; a problem made of it shows a URL's user information
+/// redacted, as every problem about a `*_URL` variable does.
+///
+/// ```
+/// use posture_settings::Setting;
+/// const URL: Setting = Setting::url("ACME_URL", "the Acme API URL");
+/// assert!(posture_http::env::parse_base_url(&URL, "https://acme.example").is_ok());
+/// let why = posture_http::env::parse_base_url(&URL, "ftp://acme.example").unwrap_err();
+/// assert!(why.starts_with("the Acme API URL ("), "{why}");
+/// ```
+pub fn parse_base_url(setting: &Setting, text: &str) -> Result<BaseUrl, String> {
+    BaseUrl::parse(text).map_err(|err| format!("{} ({err})", setting.expected()))
 }
 
 /// A secret declared by `setting` (inline or its `_FILE` form), read through `reader`;

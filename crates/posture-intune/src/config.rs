@@ -542,7 +542,7 @@ fn graph(text: &str) -> Result<BaseUrl, String> {
 /// doubled.
 fn root_url(text: &str, setting: &Setting, adds: &str) -> Result<BaseUrl, String> {
     let what = setting.expected();
-    let url = BaseUrl::parse(text).map_err(|err| format!("{what} ({err})"))?;
+    let url = env::parse_base_url(setting, text)?;
     let path = url.join(&[]).path().to_owned();
     if path.is_empty() || path == "/" {
         Ok(url)

@@ -680,9 +680,11 @@ impl<'a> Reader<'a> {
     /// Optional text (also paths and URLs, unparsed): its declared default when unset
     /// ([`Setting::defaulting_to`]), else `Some(None)`, or `None` when required.
     pub fn text(&mut self, setting: &Setting) -> Option<Option<String>> {
-        match self.value(setting.name) {
+        let value = self
+            .value(setting.name)
+            .or_else(|| setting.fallback.map(str::to_owned));
+        match value {
             Some(text) => Some(Some(text)),
-            None if setting.fallback.is_some() => Some(setting.fallback.map(str::to_owned)),
             None if setting.required => {
                 self.problems
                     .push(ConfigProblem::missing(setting.name, setting.expected()));
@@ -694,15 +696,7 @@ impl<'a> Reader<'a> {
 
     /// Required text: its declared default when unset, else `None` (with a problem).
     pub fn required_text(&mut self, setting: &Setting) -> Option<String> {
-        match self.value(setting.name) {
-            Some(text) => Some(text),
-            None if setting.fallback.is_some() => setting.fallback.map(str::to_owned),
-            None => {
-                self.problems
-                    .push(ConfigProblem::missing(setting.name, setting.expected()));
-                None
-            }
-        }
+        self.required_parsed(setting, |text| Ok(text.to_owned()))
     }
 
     /// A value checked by `parse`, which returns it or says what a valid value looks like:
