@@ -219,8 +219,9 @@ impl ClientOptions {
         self
     }
 
-    /// Sets the longest pause between two reads of a response body. (The wait for the
-    /// answer's head is bounded by the request timeout.)
+    /// Sets the longest wait for the answer's head (connecting and sending the request
+    /// included) and the longest pause between two reads of its body, as reqwest's read
+    /// timeout did. The request timeout still bounds the whole exchange.
     #[must_use]
     pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;

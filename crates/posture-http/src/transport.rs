@@ -128,6 +128,26 @@ fn later(by: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400))
 }
 
+/// Waits for `step` (the answer's head, or the next piece of its body) for at most the read
+/// timeout, and not past the request's deadline; the error names whichever ran out.
+async fn read_step<T>(
+    step: impl Future<Output = T>,
+    read_timeout: Duration,
+    deadline: Instant,
+    request_timeout: Duration,
+) -> Result<T, TransportError> {
+    let pause_limit = later(read_timeout);
+    tokio::time::timeout_at(pause_limit.min(deadline), step)
+        .await
+        .map_err(|_| TransportError::TimedOut {
+            after: if pause_limit < deadline {
+                read_timeout
+            } else {
+                request_timeout
+            },
+        })
+}
+
 /// A connector whose connect timeout covers the TCP connection and the TLS handshake
 /// together, as the client's connect timeout always has: a server that accepts and then
 /// stalls the handshake is "cannot connect", not a request that ran out of time.
@@ -301,7 +321,9 @@ impl HttpRequest {
     }
 
     /// Sends the request and waits for the status and headers; the body is read from the
-    /// [`HttpResponse`]. The request timeout counts from here to the end of the body.
+    /// [`HttpResponse`]. The request timeout counts from here to the end of the body; the
+    /// read timeout bounds each attempt's wait for the head (connecting and sending
+    /// included) and each pause in the body.
     pub async fn send(self) -> Result<HttpResponse, TransportError> {
         let Self {
             client,
@@ -330,11 +352,13 @@ impl HttpRequest {
             *request.method_mut() = method.clone();
             *request.uri_mut() = uri.clone();
             *request.headers_mut() = headers.clone();
-            let sent = tokio::time::timeout_at(deadline, client.inner.request(request))
-                .await
-                .map_err(|_| TransportError::TimedOut {
-                    after: client.request_timeout,
-                })?;
+            let sent = read_step(
+                client.inner.request(request),
+                client.read_timeout,
+                deadline,
+                client.request_timeout,
+            )
+            .await?;
             match sent {
                 Ok(response) => break response,
                 Err(err) if refusals < MAX_REFUSALS && refused_unprocessed(&err) => {
@@ -427,16 +451,13 @@ impl HttpResponse {
         }
         let mut collected = BytesMut::new();
         loop {
-            let pause_limit = later(self.read_timeout);
-            let frame = tokio::time::timeout_at(pause_limit.min(self.deadline), self.body.frame())
-                .await
-                .map_err(|_| TransportError::TimedOut {
-                    after: if pause_limit < self.deadline {
-                        self.read_timeout
-                    } else {
-                        self.request_timeout
-                    },
-                })?;
+            let frame = read_step(
+                self.body.frame(),
+                self.read_timeout,
+                self.deadline,
+                self.request_timeout,
+            )
+            .await?;
             let Some(frame) = frame else {
                 return Ok(collected.freeze());
             };

@@ -139,10 +139,15 @@ fn options(timeout: Duration) -> ClientOptions {
 
 /// A server whose CA the client trusts, and that client with `timeout`.
 async fn private_server(timeout: Duration) -> (String, HttpClient) {
+    private_server_with(options(timeout)).await
+}
+
+/// A server whose CA the client trusts, and a client with these options and that CA.
+async fn private_server_with(options: ClientOptions) -> (String, HttpClient) {
     let pki = pki();
     let url = serve(pki.server.clone()).await;
     let roots = CaBundle::from_pem(pki.ca_pem.as_bytes()).unwrap();
-    let client = options(timeout).with_extra_roots(roots).build().unwrap();
+    let client = options.with_extra_roots(roots).build().unwrap();
     (url, client)
 }
 
@@ -227,6 +232,32 @@ async fn the_request_timeout_bounds_the_head_and_the_body() {
         .unwrap_err();
     assert!(err.is_transient(), "{err}");
     assert!(err.message().contains("in time"), "{err}");
+}
+
+#[tokio::test]
+async fn the_read_timeout_bounds_the_wait_for_the_head_and_each_pause_in_the_body() {
+    let read_timeout = Duration::from_millis(300);
+    let (url, client) =
+        private_server_with(options(Duration::from_secs(20)).with_read_timeout(read_timeout)).await;
+    let started = std::time::Instant::now();
+    let err = client.get(at(&url, "/silent")).send().await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(err.to_string(), "no answer within 0.3 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let response = fetch(&client, &url, "/stall").await;
+    let started = std::time::Instant::now();
+    let err = response.bytes_within(1024).await.unwrap_err();
+    assert_eq!(err.to_string(), "no answer within 0.3 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
