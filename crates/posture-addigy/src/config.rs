@@ -161,7 +161,7 @@ impl AddigyConfig {
         mut self,
         per_second: u32,
     ) -> Result<Self, AddigyConfigError> {
-        self.max_requests_per_second = env::given_rate(&MAX_REQUESTS, per_second, RATE_EXPECTED)?;
+        self.max_requests_per_second = env::given_rate(&MAX_REQUESTS, per_second)?;
         Ok(self)
     }
 

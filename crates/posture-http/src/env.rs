@@ -110,28 +110,29 @@ pub fn read_rate(reader: &mut Reader<'_>, setting: &Setting) -> Option<std::num:
 }
 
 /// A requests-a-second limit given in code (a builder's argument) for the number `setting`:
-/// from 1 to its declared maximum, else the problem that says `expected`.
+/// within its declared bounds and not 0, else the problem a variable with that value gets.
 ///
 /// ```
 /// use posture_settings::Setting;
-/// const RATE: Setting = Setting::number("ACME_RATE", 50, 1, 50, "requests a second", "limit");
-/// assert_eq!(posture_http::env::given_rate(&RATE, 8, "1 to 50").unwrap().get(), 8);
-/// let err = posture_http::env::given_rate(&RATE, 51, "1 to 50").unwrap_err();
+/// const RATE: Setting = Setting::number("ACME_RATE", 50, 1, 50, "requests a second", "limit")
+///     .expecting("1 to 50");
+/// assert_eq!(posture_http::env::given_rate(&RATE, 8).unwrap().get(), 8);
+/// let err = posture_http::env::given_rate(&RATE, 51).unwrap_err();
 /// assert_eq!(err.to_string(), "ACME_RATE=\"51\" is invalid: expected 1 to 50");
 /// ```
 pub fn given_rate(
     setting: &Setting,
     per_second: u32,
-    expected: &str,
 ) -> Result<std::num::NonZeroU32, ConfigProblems> {
-    let within = setting.check(u64::from(per_second)).is_ok();
-    std::num::NonZeroU32::new(per_second)
-        .filter(|_| within)
+    setting
+        .check(u64::from(per_second))
+        .ok()
+        .and_then(|_| std::num::NonZeroU32::new(per_second))
         .ok_or_else(|| {
             ConfigProblems::one(ConfigProblem::invalid(
                 setting.name,
                 &per_second.to_string(),
-                expected,
+                setting.expected(),
             ))
         })
 }

@@ -303,11 +303,8 @@ impl KandjiConfig {
         mut self,
         per_second: u32,
     ) -> Result<Self, KandjiConfigError> {
-        self.max_requests_per_second = env::given_rate(
-            &kind::KANDJI_MAX_REQUESTS_PER_SECOND,
-            per_second,
-            RATE_EXPECTED,
-        )?;
+        self.max_requests_per_second =
+            env::given_rate(&kind::KANDJI_MAX_REQUESTS_PER_SECOND, per_second)?;
         Ok(self)
     }
 
