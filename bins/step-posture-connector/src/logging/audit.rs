@@ -128,72 +128,92 @@ impl DecisionLine<'_> {
     }
 
     /// `tracing-subscriber`'s `Full` format without colours or target: the message, then
-    /// each field as `name=value`, `&str` and `?` values quoted as `fmt::Debug` quotes
-    /// them, `%` values as they are.
+    /// each field as `name=value`.
     fn text(&self, now: SystemTime, out: &mut Vec<u8>) {
         timestamp(now, out);
-        out.extend_from_slice(b"  INFO decision outcome=");
-        debug_str(self.outcome, out);
-        out.extend_from_slice(b" status=");
-        out.extend_from_slice(itoa::Buffer::new().format(self.status).as_bytes());
-        out.extend_from_slice(b" code=");
-        debug_str(self.code, out);
-        out.extend_from_slice(b" identifier=");
-        debug_str(self.identifier, out);
-        out.extend_from_slice(b" webhook_id=");
-        debug_str(self.webhook_id, out);
-        out.extend_from_slice(b" request_id=");
-        debug_str(self.request_id, out);
-        out.extend_from_slice(b" provisioner=");
-        debug_str(self.provisioner, out);
-        out.extend_from_slice(b" mode=");
-        out.extend_from_slice(mode_name(self.mode).as_bytes());
-        out.extend_from_slice(b" provider=");
-        debug_str(self.provider, out);
-        out.extend_from_slice(b" webhook=");
-        debug_str(self.webhook, out);
-        out.extend_from_slice(b" client=");
-        ip(self.client, out);
-        out.extend_from_slice(b" reason=");
-        out.extend_from_slice(self.reason.as_bytes());
-        out.extend_from_slice(b" latency_ms=");
-        latency_ms(self.latency, out);
+        out.extend_from_slice(b"  INFO decision");
+        for (name, value) in self.fields() {
+            out.push(b' ');
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'=');
+            value.text(out);
+        }
         out.push(b'\n');
     }
 
-    /// `tracing-subscriber`'s `Json` format, flattened, without target or spans: the
-    /// `?` fields are strings holding their `fmt::Debug` form (quotes included), the `%`
-    /// fields strings, the status a number.
+    /// `tracing-subscriber`'s `Json` format, flattened, without target or spans.
     fn json(&self, now: SystemTime, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"timestamp\":\"");
         timestamp(now, out);
-        out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"decision\",\"outcome\":");
-        json_str(self.outcome, out);
-        out.extend_from_slice(b",\"status\":");
-        out.extend_from_slice(itoa::Buffer::new().format(self.status).as_bytes());
-        out.extend_from_slice(b",\"code\":");
-        json_str(self.code, out);
-        out.extend_from_slice(b",\"identifier\":");
-        json_debug_str(self.identifier, out);
-        out.extend_from_slice(b",\"webhook_id\":");
-        json_debug_str(self.webhook_id, out);
-        out.extend_from_slice(b",\"request_id\":");
-        json_debug_str(self.request_id, out);
-        out.extend_from_slice(b",\"provisioner\":");
-        json_debug_str(self.provisioner, out);
-        out.extend_from_slice(b",\"mode\":");
-        json_str(mode_name(self.mode), out);
-        out.extend_from_slice(b",\"provider\":");
-        json_str(self.provider, out);
-        out.extend_from_slice(b",\"webhook\":");
-        json_str(self.webhook, out);
-        out.extend_from_slice(b",\"client\":\"");
-        ip(self.client, out);
-        out.extend_from_slice(b"\",\"reason\":");
-        json_str(self.reason, out);
-        out.extend_from_slice(b",\"latency_ms\":\"");
-        latency_ms(self.latency, out);
-        out.extend_from_slice(b"\"}\n");
+        out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"decision\"");
+        for (name, value) in self.fields() {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            value.json(out);
+        }
+        out.extend_from_slice(b"}\n");
+    }
+
+    /// The fields in the order [`emit_via_tracing`](Self::emit_via_tracing) records them,
+    /// each recorded the way it records it.
+    fn fields(&self) -> [(&'static str, Field<'_>); 13] {
+        [
+            ("outcome", Field::Str(self.outcome)),
+            ("status", Field::Number(self.status)),
+            ("code", Field::Str(self.code)),
+            ("identifier", Field::Debug(self.identifier)),
+            ("webhook_id", Field::Debug(self.webhook_id)),
+            ("request_id", Field::Debug(self.request_id)),
+            ("provisioner", Field::Debug(self.provisioner)),
+            ("mode", Field::Display(mode_name(self.mode))),
+            ("provider", Field::Str(self.provider)),
+            ("webhook", Field::Str(self.webhook)),
+            ("client", Field::Client(self.client)),
+            ("reason", Field::Display(self.reason)),
+            ("latency_ms", Field::LatencyMs(self.latency)),
+        ]
+    }
+}
+
+/// One field's value, as `tracing` records it.
+enum Field<'a> {
+    /// A `&str` value: `fmt::Debug` in text, a JSON string.
+    Str(&'a str),
+    /// A `?` value: `fmt::Debug` in text, a JSON string holding that `fmt::Debug` form.
+    Debug(&'a str),
+    /// A `%` value: as it is in text, a JSON string.
+    Display(&'a str),
+    /// A number, as it is in both.
+    Number(u16),
+    /// The client's address, a `%` value (digits, dots and colons: nothing to escape).
+    Client(Option<IpAddr>),
+    /// The latency in milliseconds with two decimals, a `%` value.
+    LatencyMs(Duration),
+}
+
+impl Field<'_> {
+    fn text(&self, out: &mut Vec<u8>) {
+        match *self {
+            Self::Str(s) | Self::Debug(s) => debug_str(s, out),
+            Self::Display(s) => out.extend_from_slice(s.as_bytes()),
+            Self::Number(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            Self::Client(client) => ip(client, out),
+            Self::LatencyMs(latency) => latency_ms(latency, out),
+        }
+    }
+
+    fn json(&self, out: &mut Vec<u8>) {
+        match *self {
+            Self::Str(s) | Self::Display(s) => json_str(s, out),
+            Self::Debug(s) => json_debug_str(s, out),
+            Self::Number(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            Self::Client(_) | Self::LatencyMs(_) => {
+                out.push(b'"');
+                self.text(out);
+                out.push(b'"');
+            }
+        }
     }
 }
 
