@@ -16,6 +16,8 @@ use anyhow::{Context, bail};
 use posture_core::{
     CounterSample, Decision, DenyCode, Enrichment, LookupRequest, ProviderError, ProviderKind,
 };
+use posture_fakes::Fake;
+use posture_fakes::mdm::Mdm;
 use posture_http::sync::{Inventory, Pull, SyncSettings, SyncSource};
 use tokio::task::JoinSet;
 
@@ -86,8 +88,8 @@ impl Vendor {
         }
     }
 
-    /// Starts the fake with `serials` enrolled, answering after `latency` where the fake
-    /// can wait.
+    /// Starts the fake with `serials` enrolled, answering after `latency` (Fleet's and
+    /// Addigy's at once).
     async fn start(
         self,
         serials: &[String],
@@ -115,15 +117,9 @@ impl Vendor {
                 })
             }
             Self::Jamf => {
-                use posture_fakes::jamf::{FakeDevice, FakeJamf};
-                let fake = FakeJamf::start().await?;
-                fake.set_latency(latency);
-                let mut env = fake.env_vars();
-                // The burst's devices are Macs; a request without `?mode=` asks for this.
-                env.push(("JAMF_DEFAULT_MODE".to_owned(), "computer".to_owned()));
-                Ok(Fixture::serving(
-                    fake,
-                    env,
+                use posture_fakes::jamf::{FakeDevice, Jamf};
+                let mut fixture = Fixture::start_fake::<Jamf>(
+                    latency,
                     serials,
                     |fake, serial| fake.add_computer(FakeDevice::new(serial)),
                     |fake| {
@@ -133,77 +129,74 @@ impl Vendor {
                             + stats.match_requests
                             + stats.department_requests
                     },
-                ))
+                )
+                .await?;
+                // The burst's devices are Macs; a request without `?mode=` asks for this.
+                fixture
+                    .env
+                    .push(("JAMF_DEFAULT_MODE".to_owned(), "computer".to_owned()));
+                Ok(fixture)
             }
             Self::Intune => {
-                use posture_fakes::intune::{FakeIntune, FakeManagedDevice};
-                let fake = FakeIntune::start().await?;
-                fake.set_latency(latency);
-                let env = fake.env_vars();
-                Ok(Fixture::serving(
-                    fake,
-                    env,
+                use posture_fakes::intune::{FakeManagedDevice, Intune};
+                Fixture::start_fake::<Intune>(
+                    latency,
                     serials,
                     |fake, serial| fake.add_device(FakeManagedDevice::new(serial)),
                     |fake| {
                         let stats = fake.stats();
                         stats.token_requests + stats.graph_requests
                     },
-                ))
+                )
+                .await
             }
             Self::Kandji => {
-                use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
-                let fake = FakeKandji::start().await?;
-                fake.set_latency(latency);
-                let env = fake.env_vars();
-                Ok(Fixture::serving(
-                    fake,
-                    env,
+                use posture_fakes::kandji::{FakeKandjiDevice, Kandji};
+                Fixture::start_fake::<Kandji>(
+                    latency,
                     serials,
                     |fake, serial| fake.add_device(FakeKandjiDevice::new(serial)),
                     |fake| fake.stats().requests,
-                ))
+                )
+                .await
             }
             Self::Fleet => {
-                use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
-                let fake = FakeFleet::start().await?;
-                let env = fake.env_vars();
-                Ok(Fixture::serving(
-                    fake,
-                    env,
+                use posture_fakes::fleet::{FakeFleetHost, Fleet};
+                Fixture::start_fake::<Fleet>(
+                    AT_ONCE,
                     serials,
                     |fake, serial| fake.add_host(FakeFleetHost::new(serial)),
                     |fake| fake.stats().requests,
-                ))
+                )
+                .await
             }
             Self::Mosyle => {
-                use posture_fakes::mosyle::{FakeMosyle, FakeMosyleDevice};
-                let fake = FakeMosyle::start().await?;
-                fake.set_latency(latency);
-                let env = fake.env_vars();
-                Ok(Fixture::serving(
-                    fake,
-                    env,
+                use posture_fakes::mosyle::{FakeMosyleDevice, Mosyle};
+                Fixture::start_fake::<Mosyle>(
+                    latency,
                     serials,
                     |fake, serial| fake.add_device(FakeMosyleDevice::new(serial)),
                     |fake| fake.stats().requests,
-                ))
+                )
+                .await
             }
             Self::Addigy => {
-                use posture_fakes::addigy::{FakeAddigy, FakeAddigyDevice};
-                let fake = FakeAddigy::start().await?;
-                let env = fake.env_vars();
-                Ok(Fixture::serving(
-                    fake,
-                    env,
+                use posture_fakes::addigy::{Addigy, FakeAddigyDevice};
+                Fixture::start_fake::<Addigy>(
+                    AT_ONCE,
                     serials,
                     |fake, serial| fake.add_device(FakeAddigyDevice::new(serial)),
                     |fake| fake.stats().requests,
-                ))
+                )
+                .await
             }
         }
     }
 }
+
+/// The latency of Fleet's and Addigy's fakes in a burst: none, as the burst table's heading
+/// states.
+const AT_ONCE: Duration = Duration::ZERO;
 
 impl std::fmt::Display for Vendor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -222,28 +215,27 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// A fake with `serials` enrolled through `enrol`, which also enrols later devices;
-    /// `calls` counts the requests it has answered.
-    fn serving<F: Send + Sync + 'static, R: 'static>(
-        fake: F,
-        env: Vec<(String, String)>,
+    /// Starts `M`'s fake, answering after `latency`, with `serials` enrolled through
+    /// `enrol`, which also enrols later devices; `calls` counts the requests it has
+    /// answered.
+    async fn start_fake<M: Mdm>(
+        latency: Duration,
         serials: &[String],
-        enrol: fn(&F, &str) -> R,
-        calls: fn(&F) -> u64,
-    ) -> Self {
-        let fake = Arc::new(fake);
+        enrol: fn(&Fake<M>, &str),
+        calls: fn(&Fake<M>) -> u64,
+    ) -> anyhow::Result<Self> {
+        let fake = Arc::new(Fake::<M>::start().await?);
+        fake.set_latency(latency);
         for serial in serials {
             enrol(&fake, serial);
         }
         let (enrolling, counting) = (fake.clone(), fake.clone());
-        Self {
-            env,
-            enrol: Box::new(move |serial| {
-                enrol(&enrolling, serial);
-            }),
+        Ok(Self {
+            env: fake.env_vars(),
+            enrol: Box::new(move |serial| enrol(&enrolling, serial)),
             calls: Box::new(move || calls(&counting)),
             _fake: Box::new(fake),
-        }
+        })
     }
 }
 

@@ -215,7 +215,6 @@ impl Fake<Addigy> {
 
 impl TokenMdm for Addigy {
     const API_TOKEN: &'static str = API_TOKEN;
-    const VARIABLES: [&'static str; 2] = ["ADDIGY_API_URL", "ADDIGY_API_TOKEN"];
 }
 
 impl Mdm for Addigy {
@@ -267,6 +266,12 @@ impl Mdm for Addigy {
             search(&lock(&fake.mdm.state), &body, ignore_filter)
         })
         .await
+    }
+
+    /// `ADDIGY_API_URL` and `ADDIGY_API_TOKEN`.
+    fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
+        fake.connection()
+            .env_vars("ADDIGY_API_URL", "ADDIGY_API_TOKEN")
     }
 
     fn upstream_requests(stats: &FakeAddigyStats) -> u64 {

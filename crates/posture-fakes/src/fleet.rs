@@ -241,14 +241,6 @@ pub struct Fleet {
 }
 
 impl Fake<Fleet> {
-    /// The `FLEET_URL` and `FLEET_API_TOKEN` variables that point a server at this fake.
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        vec![
-            ("FLEET_URL".to_owned(), self.url()),
-            ("FLEET_API_TOKEN".to_owned(), API_TOKEN.to_owned()),
-        ]
-    }
-
     /// The URL and the token the fake accepts.
     pub fn connection(&self) -> FleetConnection {
         FleetConnection {
@@ -349,6 +341,14 @@ impl Mdm for Fleet {
             ["hosts"] => fake.faulted(|_| list(fleet, &request)).await,
             _ => error(StatusCode::NOT_FOUND, "Resource Not Found", "not found"),
         }
+    }
+
+    /// The `FLEET_URL` and `FLEET_API_TOKEN` variables that point a server at this fake.
+    fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
+        vec![
+            ("FLEET_URL".to_owned(), fake.url()),
+            ("FLEET_API_TOKEN".to_owned(), API_TOKEN.to_owned()),
+        ]
     }
 
     fn upstream_requests(stats: &FakeFleetStats) -> u64 {

@@ -496,18 +496,6 @@ impl Default for State {
 type Shared = FakeState<Intune>;
 
 impl Fake<Intune> {
-    /// The variables that point a server at this fake: tenant, client ID and secret, and
-    /// both URLs.
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        vec![
-            ("INTUNE_TENANT_ID".to_owned(), TENANT_ID.to_owned()),
-            ("INTUNE_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-            ("INTUNE_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
-            ("INTUNE_AUTHORITY_URL".to_owned(), self.url()),
-            ("INTUNE_GRAPH_URL".to_owned(), self.url()),
-        ]
-    }
-
     /// The variables that point a server at this fake with certificate credentials: like
     /// [`env_vars`](Self::env_vars), with `INTUNE_CLIENT_CERT_PATH` and
     /// `INTUNE_CLIENT_KEY_PATH` instead of the secret. Register the certificate first.
@@ -681,6 +669,18 @@ impl Mdm for Intune {
             }
             _ => html_response(StatusCode::NOT_FOUND, "Not Found"),
         }
+    }
+
+    /// The variables that point a server at this fake: tenant, client ID and secret, and
+    /// both URLs.
+    fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
+        vec![
+            ("INTUNE_TENANT_ID".to_owned(), TENANT_ID.to_owned()),
+            ("INTUNE_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
+            ("INTUNE_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
+            ("INTUNE_AUTHORITY_URL".to_owned(), fake.url()),
+            ("INTUNE_GRAPH_URL".to_owned(), fake.url()),
+        ]
     }
 
     /// Token and Graph requests.

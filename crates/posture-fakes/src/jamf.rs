@@ -315,16 +315,6 @@ impl Fake<Jamf> {
         }
     }
 
-    /// The `JAMF_BASE_URL`, `JAMF_CLIENT_ID` and `JAMF_CLIENT_SECRET` variables that point a
-    /// server at this fake.
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        vec![
-            ("JAMF_BASE_URL".to_owned(), self.base_url()),
-            ("JAMF_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-            ("JAMF_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
-        ]
-    }
-
     /// Adds (or replaces) a computer.
     pub fn add_computer(&self, device: FakeDevice) {
         let key = device.serial_number.to_ascii_uppercase();
@@ -568,6 +558,16 @@ impl Mdm for Jamf {
             }
             _ => html(StatusCode::NOT_FOUND, "Not Found"),
         }
+    }
+
+    /// The `JAMF_BASE_URL`, `JAMF_CLIENT_ID` and `JAMF_CLIENT_SECRET` variables that point a
+    /// server at this fake.
+    fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
+        vec![
+            ("JAMF_BASE_URL".to_owned(), fake.base_url()),
+            ("JAMF_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
+            ("JAMF_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
+        ]
     }
 
     /// Token, inventory and department requests.

@@ -359,7 +359,6 @@ impl Fake<Kandji> {
 
 impl TokenMdm for Kandji {
     const API_TOKEN: &'static str = API_TOKEN;
-    const VARIABLES: [&'static str; 2] = ["KANDJI_API_URL", "KANDJI_API_TOKEN"];
 }
 
 impl Mdm for Kandji {
@@ -402,6 +401,12 @@ impl Mdm for Kandji {
                 .insert(HeaderName::from_static(name), HeaderValue::from(value));
         }
         answer
+    }
+
+    /// `KANDJI_API_URL` and `KANDJI_API_TOKEN`.
+    fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
+        fake.connection()
+            .env_vars("KANDJI_API_URL", "KANDJI_API_TOKEN")
     }
 
     /// Requests of any kind.

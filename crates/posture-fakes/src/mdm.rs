@@ -7,8 +7,8 @@
 //! struct, counted under one lock) and the latency. `Fake<M>` serves the controls every fake
 //! has ([`set_fault`](Fake::set_fault), [`fail_next`](Fake::fail_next),
 //! [`fail_after`](Fake::fail_after), [`set_latency`](Fake::set_latency),
-//! [`stats`](Fake::stats); for an MDM with one static token ([`TokenMdm`]), its
-//! [`connection`](Fake::connection) and [`env_vars`](Fake::env_vars)) and is a
+//! [`stats`](Fake::stats), [`env_vars`](Fake::env_vars); for an MDM with one static token
+//! ([`TokenMdm`]), its [`connection`](Fake::connection)) and is a
 //! [`posture_conformance::Upstream`]; each vendor module names its fake
 //! (`pub type FakeKandji = Fake<Kandji>`) and adds its own controls.
 //!
@@ -55,6 +55,10 @@ pub trait Mdm: Debug + Default + Send + Sync + 'static {
         request: FakeRequest,
     ) -> impl Future<Output = FakeResponse> + Send;
 
+    /// The variables that point a server at `fake`, such as `KANDJI_API_URL` and
+    /// `KANDJI_API_TOKEN`: what [`Fake::env_vars`] answers.
+    fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)>;
+
     /// The requests the conformance suite counts
     /// ([`Upstream::requests`](posture_conformance::Upstream::requests)).
     fn upstream_requests(stats: &Self::Stats) -> u64;
@@ -70,10 +74,6 @@ pub trait Mdm: Debug + Default + Send + Sync + 'static {
 pub trait TokenMdm: Mdm {
     /// The token the fake accepts.
     const API_TOKEN: &'static str;
-
-    /// The variables that name the API URL and the token, such as `KANDJI_API_URL` and
-    /// `KANDJI_API_TOKEN`.
-    const VARIABLES: [&'static str; 2];
 }
 
 /// What a fake's handler is given: the MDM's own state and what every fake keeps.
@@ -188,6 +188,13 @@ impl<M: Mdm> Fake<M> {
         *lock(&self.shared.latency) = latency;
     }
 
+    /// The variables that point a server at this fake: its URL and the credentials it
+    /// accepts, under the names the provider reads (each MDM's [`Mdm::env_vars`] lists
+    /// them).
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        M::env_vars(self)
+    }
+
     /// The counters.
     pub fn stats(&self) -> M::Stats {
         // Copied out first: `report` may lock the MDM's state, which handlers hold while
@@ -204,12 +211,6 @@ impl<M: TokenMdm> Fake<M> {
             api_url: self.url(),
             api_token: M::API_TOKEN,
         }
-    }
-
-    /// The variables that point a server at this fake: the API URL and the token.
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        let [url, token] = M::VARIABLES;
-        self.connection().env_vars(url, token)
     }
 }
 

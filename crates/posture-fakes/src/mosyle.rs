@@ -240,16 +240,6 @@ enum Product {
 }
 
 impl Fake<Mosyle> {
-    /// The variables that point a server at this fake (Mosyle Manager).
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        vec![
-            ("MOSYLE_API_URL".to_owned(), self.url()),
-            ("MOSYLE_ACCESS_TOKEN".to_owned(), ACCESS_TOKEN.to_owned()),
-            ("MOSYLE_EMAIL".to_owned(), EMAIL.to_owned()),
-            ("MOSYLE_PASSWORD".to_owned(), PASSWORD.to_owned()),
-        ]
-    }
-
     /// The URLs and credentials.
     pub fn connection(&self) -> MosyleConnection {
         MosyleConnection {
@@ -376,6 +366,16 @@ impl Mdm for Mosyle {
             }
         })
         .await
+    }
+
+    /// The variables that point a server at this fake (Mosyle Manager).
+    fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
+        vec![
+            ("MOSYLE_API_URL".to_owned(), fake.url()),
+            ("MOSYLE_ACCESS_TOKEN".to_owned(), ACCESS_TOKEN.to_owned()),
+            ("MOSYLE_EMAIL".to_owned(), EMAIL.to_owned()),
+            ("MOSYLE_PASSWORD".to_owned(), PASSWORD.to_owned()),
+        ]
     }
 
     fn upstream_requests(stats: &FakeMosyleStats) -> u64 {

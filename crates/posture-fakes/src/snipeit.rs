@@ -146,24 +146,6 @@ pub struct SnipeIt {
 }
 
 impl Fake<SnipeIt> {
-    /// The generic provider's variables for this fake, with the header given inline:
-    /// `HTTP_URL` (the byserial route), `HTTP_HEADERS` (the bearer token), `HTTP_RECORD`
-    /// (`/rows/0`) and `HTTP_MATCH` (`/serial`).
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        vec![
-            (
-                "HTTP_URL".to_owned(),
-                format!("{}/api/v1/hardware/byserial/{{identifier}}", self.url()),
-            ),
-            (
-                "HTTP_HEADERS".to_owned(),
-                format!("Authorization: Bearer {API_TOKEN}"),
-            ),
-            ("HTTP_RECORD".to_owned(), "/rows/0".to_owned()),
-            ("HTTP_MATCH".to_owned(), "/serial".to_owned()),
-        ]
-    }
-
     /// Adds an asset; it gets the next id when its own is 0.
     pub fn add_asset(&self, asset: FakeAsset) {
         push_numbered(&mut lock(&self.mdm().assets), asset, |a| &mut a.id);
@@ -213,6 +195,24 @@ impl Mdm for SnipeIt {
         }
         fake.faulted(|ignore_filter| rows(&fake.mdm, (!ignore_filter).then_some(*serial)))
             .await
+    }
+
+    /// The generic provider's variables for this fake, with the header given inline:
+    /// `HTTP_URL` (the byserial route), `HTTP_HEADERS` (the bearer token), `HTTP_RECORD`
+    /// (`/rows/0`) and `HTTP_MATCH` (`/serial`).
+    fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
+        vec![
+            (
+                "HTTP_URL".to_owned(),
+                format!("{}/api/v1/hardware/byserial/{{identifier}}", fake.url()),
+            ),
+            (
+                "HTTP_HEADERS".to_owned(),
+                format!("Authorization: Bearer {API_TOKEN}"),
+            ),
+            ("HTTP_RECORD".to_owned(), "/rows/0".to_owned()),
+            ("HTTP_MATCH".to_owned(), "/serial".to_owned()),
+        ]
     }
 
     fn upstream_requests(stats: &FakeSnipeItStats) -> u64 {
