@@ -1,7 +1,7 @@
 //! Floods of connections that take a slot and ask nothing, from a chosen loopback address:
 //! the attack that once kept every connection slot full (docs/security.md, "Connection
 //! admission"). Bounded: a fixed number of sockets, each opened again at most
-//! [`MAX_OPENINGS`] times, until the flood is stopped.
+//! [`MAX_OPENINGS`] times (or as [`Reopening`] says), until the flood is stopped.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -13,7 +13,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::raw::{read_response, tcp_from, tls_over};
+use crate::pki::Pki;
+use crate::raw::{read_response, tcp_from, tls_config, tls_over};
 
 /// How often one flood socket is opened again after the server closed or refused it.
 pub const MAX_OPENINGS: usize = 50;
@@ -39,6 +40,27 @@ pub enum Silence {
     /// Plain HTTP (the metrics listener): one `GET /livez`, answered, then the connection is
     /// kept open and idle.
     PlainIdle,
+    /// As [`Silence::PlainIdle`] over TLS for HTTP/1.1 (the webhook listener).
+    TlsIdle,
+}
+
+/// When a flood socket that the server closed, or refused, is opened again.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct Reopening {
+    /// The pause before it is opened again.
+    pub pause: Duration,
+    /// How many times it is opened at most; `None`: until the flood is stopped.
+    pub at_most: Option<usize>,
+}
+
+impl Default for Reopening {
+    /// 10 ms later, at most [`MAX_OPENINGS`] times: a short test keeps its slots full.
+    fn default() -> Self {
+        Self {
+            pause: Duration::from_millis(10),
+            at_most: Some(MAX_OPENINGS),
+        }
+    }
 }
 
 /// The TLS client configurations a flood uses: one offering HTTP/1.1, one offering h2.
@@ -48,6 +70,16 @@ pub struct FloodTls {
     pub http1: Arc<ClientConfig>,
     /// Offers `h2`.
     pub http2: Arc<ClientConfig>,
+}
+
+impl FloodTls {
+    /// Both configurations, trusting the test root.
+    pub fn trusting(pki: &Pki) -> anyhow::Result<Self> {
+        Ok(Self {
+            http1: tls_config(pki, &[b"http/1.1"])?,
+            http2: tls_config(pki, &[b"h2"])?,
+        })
+    }
 }
 
 /// A running flood; [`Flood::stop`] ends it and closes its sockets.
@@ -79,6 +111,18 @@ impl Flood {
         sockets: usize,
         kinds: &[Silence],
     ) -> Self {
+        Self::start_reopening(tls, addr, from, sockets, kinds, Reopening::default())
+    }
+
+    /// As [`Flood::start`], opening closed connections again as `reopening` says.
+    pub fn start_reopening(
+        tls: &FloodTls,
+        addr: SocketAddr,
+        from: IpAddr,
+        sockets: usize,
+        kinds: &[Silence],
+        reopening: Reopening,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let counts = Arc::new(Counts::default());
         let tasks = (0..sockets)
@@ -88,13 +132,13 @@ impl Flood {
                 let counts = counts.clone();
                 let mut stopped = stopped.clone();
                 tokio::spawn(async move {
-                    for _ in 0..MAX_OPENINGS {
+                    for _ in 0..reopening.at_most.unwrap_or(usize::MAX) {
                         tokio::select! {
                             () = hold(&tls, addr, from, kind, &counts) => {}
                             _ = stopped.wait_for(|stop| *stop) => return,
                         }
                         tokio::select! {
-                            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+                            () = tokio::time::sleep(reopening.pause) => {}
                             _ = stopped.wait_for(|stop| *stop) => return,
                         }
                     }
@@ -164,16 +208,17 @@ async fn hold(tls: &FloodTls, addr: SocketAddr, from: IpAddr, kind: Silence, cou
             },
             Err(_) => Err(()),
         },
-        Silence::PlainIdle => {
-            let request = b"GET /livez HTTP/1.1\r\nhost: localhost\r\n\r\n";
-            match tcp.write_all(request).await {
-                Ok(()) => match read_response(&mut tcp).await {
-                    Ok((200, _)) => Ok(Box::new(tcp)),
-                    _ => Err(()),
-                },
-                Err(_) => Err(()),
-            }
-        }
+        Silence::PlainIdle => match livez(&mut tcp).await {
+            Ok(()) => Ok(Box::new(tcp)),
+            Err(()) => Err(()),
+        },
+        Silence::TlsIdle => match tls_over(tls.http1.clone(), tcp).await {
+            Ok(mut stream) => match livez(&mut stream).await {
+                Ok(()) => Ok(Box::new(stream)),
+                Err(()) => Err(()),
+            },
+            Err(_) => Err(()),
+        },
     };
     let Ok(mut stream) = quiet else {
         counts.refused.fetch_add(1, Ordering::Relaxed);
@@ -188,4 +233,17 @@ async fn hold(tls: &FloodTls, addr: SocketAddr, from: IpAddr, kind: Silence, cou
         }
     }
     counts.closed.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One `GET /livez` on `stream`; an error unless it is answered 200.
+async fn livez<S>(stream: &mut S) -> Result<(), ()>
+where
+    S: AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let request = b"GET /livez HTTP/1.1\r\nhost: localhost\r\n\r\n";
+    stream.write_all(request).await.map_err(drop)?;
+    match read_response(stream).await {
+        Ok((200, _)) => Ok(()),
+        _ => Err(()),
+    }
 }

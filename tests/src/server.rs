@@ -432,21 +432,33 @@ pub fn signed_enriching(serial: &str) -> anyhow::Result<(HeaderMap, Vec<u8>)> {
 /// An ENRICHING device-attest body for `serial`, with a real CSR whose CN is
 /// `common_name` (or the serial), timestamped now.
 pub fn enriching_body(serial: &str, common_name: Option<&str>) -> anyhow::Result<RequestBody> {
+    let csr = device_csr(common_name.unwrap_or(serial))?;
+    Ok(RequestBody::device_attest_enriching(
+        serial,
+        &csr,
+        time::OffsetDateTime::now_utc(),
+    )?)
+}
+
+/// A device's CSR (DER) for a fresh key, with `common_name` as its whole subject (none if
+/// it is empty).
+///
+/// ```
+/// let csr = step_posture_tests::server::device_csr("C02XL0GJJG5J")?;
+/// assert!(csr.windows(12).any(|w| w == b"C02XL0GJJG5J"));
+/// # Ok::<_, anyhow::Error>(())
+/// ```
+pub fn device_csr(common_name: &str) -> anyhow::Result<Vec<u8>> {
     let key = rcgen::KeyPair::generate()?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
     // rcgen's default subject has a CN of its own; devices send only theirs, or none.
     params.distinguished_name = rcgen::DistinguishedName::new();
-    if let Some(cn) = common_name.or(Some(serial)).filter(|cn| !cn.is_empty()) {
+    if !common_name.is_empty() {
         params
             .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
+            .push(rcgen::DnType::CommonName, common_name);
     }
-    let csr = params.serialize_request(&key)?;
-    Ok(RequestBody::device_attest_enriching(
-        serial,
-        csr.der(),
-        time::OffsetDateTime::now_utc(),
-    )?)
+    Ok(params.serialize_request(&key)?.der().to_vec())
 }
 
 /// A signer for the ENRICHING webhook.

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, Method, StatusCode};
 use step_posture_tests::deployment::{Deployment, Expect};
 use step_posture_tests::flood::{Flood, FloodTls, Silence, UNFINISHED_HTTP2};
-use step_posture_tests::pki::Pki;
 use step_posture_tests::raw::{
     connect, connect_with, exchange, http1_request, loopback, read_response, tcp_from, tls_config,
     tls_over, wait_for_close,
@@ -37,13 +36,6 @@ async fn livez<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> u16 {
         .0
 }
 
-fn flood_tls(pki: &Pki) -> FloodTls {
-    FloodTls {
-        http1: tls_config(pki, &[b"http/1.1"]).unwrap(),
-        http2: tls_config(pki, &[b"h2"]).unwrap(),
-    }
-}
-
 /// The attack run's first finding: connections that send nothing were kept for the idle
 /// timeout (120 s) in one global pool, so one address could keep every slot. Here one
 /// address keeps four times `MAX_CONNECTIONS` connections open in every kind of silence,
@@ -54,7 +46,7 @@ async fn silent_connections_from_one_address_do_not_keep_another_out() {
     let d = crate::start(&[("MAX_CONNECTIONS", "16")]).await;
     let (pki, server) = (&d.pki, &d.server);
     let flood = Flood::start(
-        &flood_tls(pki),
+        &FloodTls::trusting(pki).unwrap(),
         server.addr(),
         loopback(2),
         64,
@@ -167,7 +159,7 @@ async fn the_metrics_listener_answers_probes_under_a_flood_of_idle_sockets() {
     let d = crate::start(&[("METRICS_ADDR", "127.0.0.1:0")]).await;
     let (pki, server) = (&d.pki, &d.server);
     let metrics = server.metrics_addr().unwrap();
-    let tls = flood_tls(pki);
+    let tls = FloodTls::trusting(pki).unwrap();
     let floods = [
         Flood::start(&tls, metrics, loopback(2), 40, &[Silence::Tcp]),
         Flood::start(&tls, metrics, loopback(3), 40, &[Silence::PlainIdle]),

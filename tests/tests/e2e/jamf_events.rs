@@ -7,7 +7,9 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use posture_fakes::jamf::{FakeDevice, FakeJamf};
 use step_posture_tests::pki::Pki;
-use step_posture_tests::server::{Client, TestServer, enriching_body, enriching_signer, json};
+use step_posture_tests::server::{
+    Client, TestServer, enriching_body, enriching_signer, json, with_vars,
+};
 
 use crate::ops::{eventually, http_get, value};
 
@@ -38,15 +40,17 @@ async fn a_jamf_event_refreshes_the_device_before_the_next_sync() {
     jamf.add_computer(FakeDevice::new(MAC).with_groups(["Compliant Macs"]));
     let pki = Pki::generate().unwrap();
     let vars = jamf.env_vars();
-    let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    all.extend_from_slice(&[
-        ("PROVIDER", "jamf"),
-        ("JAMF_COMPUTER_GROUP", "Compliant Macs"),
-        ("JAMF_DEFAULT_MODE", "computer"),
-        ("JAMF_SYNC_INTERVAL", "300"),
-        ("JAMF_WEBHOOK_SECRET", SECRET),
-        ("METRICS_ADDR", "127.0.0.1:0"),
-    ]);
+    let all = with_vars(
+        &vars,
+        &[
+            ("PROVIDER", "jamf"),
+            ("JAMF_COMPUTER_GROUP", "Compliant Macs"),
+            ("JAMF_DEFAULT_MODE", "computer"),
+            ("JAMF_SYNC_INTERVAL", "300"),
+            ("JAMF_WEBHOOK_SECRET", SECRET),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ],
+    );
     let server = TestServer::start(&pki, &all).await.unwrap();
     let client = Client::new(&pki).unwrap();
     let metrics_addr = server.metrics_addr().unwrap();

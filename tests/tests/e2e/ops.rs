@@ -22,11 +22,12 @@ use step_posture_connector::client::{Connection, client_config};
 use step_posture_connector::config::Config;
 use step_posture_connector::reload::Reloader;
 use step_posture_connector::tls::sha256_hex;
+use step_posture_tests::raw::{connect_with, http1_request, read_response};
 use step_posture_tests::server::{
     DEVICES_JSON, ENRICHING_ID, ENRICHING_SECRET, TestServer, default_vars, enriching_body,
     enriching_signer, json, set_vars, signed_enriching, with_vars,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -328,47 +329,18 @@ async fn a_replaced_certificate_is_served_on_new_handshakes_and_old_connections_
     ops.stop().await;
 }
 
-/// Writes a request's head and the first half of its body, so the server is mid-request.
-async fn start_request<S: AsyncWrite + Unpin>(stream: &mut S, body: &[u8], headers: &HeaderMap) {
-    let mut head = format!(
-        "POST /webhook/device-attest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+/// Writes a webhook request's head and the first half of its body, so the server is
+/// mid-request; returns the rest, to send later.
+async fn start_request<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    body: &[u8],
+    headers: &HeaderMap,
+) -> Vec<u8> {
+    let request = http1_request("POST", "/webhook/device-attest", headers, body);
+    let (sent, rest) = request.split_at(request.len() - (body.len() - body.len() / 2));
+    stream.write_all(sent).await.unwrap();
     stream.flush().await.unwrap();
-}
-
-/// Reads one HTTP/1.1 response with a Content-Length body.
-async fn read_response<S: AsyncRead + Unpin>(stream: &mut S) -> (u16, Vec<u8>) {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut chunk).await.unwrap();
-        assert!(
-            n > 0,
-            "connection closed mid-response: {:?}",
-            String::from_utf8_lossy(&buffer)
-        );
-        buffer.extend_from_slice(&chunk[..n]);
-        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .map(|v| v.trim().parse().unwrap())
-            .unwrap();
-        if buffer.len() >= end + 4 + length {
-            let status = head[9..12].parse().unwrap();
-            return (status, buffer[end + 4..end + 4 + length].to_vec());
-        }
-    }
+    rest.to_vec()
 }
 
 #[tokio::test]
@@ -380,13 +352,11 @@ async fn requests_in_flight_during_reloads_all_complete() {
     let mut pending = Vec::new();
     for _ in 0..20 {
         let signed = signer.sign_body(&enriching_body("C02XL0GJJG5J", None).unwrap());
-        let tcp = TcpStream::connect(ops.server.addr()).await.unwrap();
-        let mut stream = TlsConnector::from(ops.tls.clone())
-            .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        let mut stream = connect_with(ops.tls.clone(), ops.server.addr())
             .await
             .unwrap();
-        start_request(&mut stream, &signed.body, &signed.headers).await;
-        pending.push((stream, signed.body));
+        let rest = start_request(&mut stream, &signed.body, &signed.headers).await;
+        pending.push((stream, rest));
     }
     // Meanwhile: a new certificate and a new device list, which keeps the device asked
     // about in flight and adds another.
@@ -402,9 +372,9 @@ async fn requests_in_flight_during_reloads_all_complete() {
     assert_eq!(ops.served_fingerprint().await, second.fingerprint);
 
     // The requests begun before the reload finish on their old connections.
-    for (mut stream, body) in pending {
-        stream.write_all(&body[body.len() / 2..]).await.unwrap();
-        let (status, answer) = read_response(&mut stream).await;
+    for (mut stream, rest) in pending {
+        stream.write_all(&rest).await.unwrap();
+        let (status, answer) = read_response(&mut stream).await.unwrap();
         assert_eq!(status, 200);
         assert_eq!(
             json(&answer)["allow"],

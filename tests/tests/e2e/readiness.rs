@@ -7,7 +7,7 @@ use http::{HeaderMap, Method, StatusCode};
 use posture_fakes::TokenFault;
 use posture_fakes::jamf::{FakeDevice, FakeJamf};
 use step_posture_tests::pki::Pki;
-use step_posture_tests::server::{Client, TestServer};
+use step_posture_tests::server::{Client, TestServer, with_vars};
 use tokio::task::JoinSet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,10 +18,10 @@ async fn readyz_hammered_while_jamf_fails_makes_at_most_a_couple_of_jamf_calls()
     // Tokens that expire within a second, so that each probe must ask Jamf for one: the
     // readiness check's only part that isn't trusted for a minute after start-up.
     jamf.set_token_lifetime(Duration::from_secs(1));
-    let mut vars = jamf.env_vars();
-    vars.push(("PROVIDER".to_owned(), "jamf".to_owned()));
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let server = TestServer::start(&pki, &vars).await.unwrap();
+    let vars = jamf.env_vars();
+    let server = TestServer::start(&pki, &with_vars(&vars, &[("PROVIDER", "jamf")]))
+        .await
+        .unwrap();
     let client = Client::new(&pki).unwrap();
 
     jamf.set_token_fault(Some(TokenFault::Status(500)));
