@@ -196,6 +196,17 @@ impl Drop for Running {
 }
 
 fn simulate(deployment: &Deployment, url: &str, serial: &str, extra: &[&str]) -> Output {
+    simulate_with_secret(deployment, url, serial, extra, SECRET)
+}
+
+/// `simulate` signing with `secret` instead of the test webhook's.
+fn simulate_with_secret(
+    deployment: &Deployment,
+    url: &str,
+    serial: &str,
+    extra: &[&str],
+    secret: &str,
+) -> Output {
     let ca = deployment.file("ca.pem");
     let mut args = vec![
         "simulate",
@@ -209,7 +220,7 @@ fn simulate(deployment: &Deployment, url: &str, serial: &str, extra: &[&str]) ->
         serial,
     ];
     args.extend_from_slice(extra);
-    deployment.run(&args, &[("SIMULATE_SECRET", SECRET)])
+    deployment.run(&args, &[("SIMULATE_SECRET", secret)])
 }
 
 #[test]
@@ -382,7 +393,7 @@ fn each_invalid_variable_is_named_with_its_value_and_what_is_expected() {
         (
             "WEBHOOK_SECRETS_FILE",
             "secrets.txt",
-            "WEBHOOK_SECRETS and WEBHOOK_SECRETS_FILE is invalid (value not shown, it is a secret): expected only one of the two",
+            "WEBHOOK_SECRETS is invalid (value not shown, it is a secret): expected either WEBHOOK_SECRETS or WEBHOOK_SECRETS_FILE, not both",
         ),
     ];
     for (variable, value, expected) in cases {
@@ -537,21 +548,10 @@ fn go_dotenv_json_and_csv_serve_allow_and_deny_then_stop_cleanly() {
 fn simulate_with_the_wrong_secret_is_refused() {
     let deployment = Deployment::go_json();
     let server = Running::start(deployment.command(&[], &[]));
-    let ca = deployment.file("ca.pem");
-    let output = deployment.run(
-        &[
-            "simulate",
-            "--url",
-            &server.url,
-            "--ca-cert",
-            ca.to_str().unwrap(),
-            "--webhook-id",
-            WEBHOOK_ID,
-            "--serial",
-            "C02XL0GJJG5J",
-        ],
-        &[("SIMULATE_SECRET", "Raje4mOlzC1LOxFk5v/rb8uwlZXPF41B+MFgjOB+Sp3jo9uq73XgQnqFbbFLVKhM0WiLaUDS+vtWQK5ucGev0Q==")],
-    );
+    // A well-formed secret, but another webhook's.
+    let wrong_secret =
+        "Raje4mOlzC1LOxFk5v/rb8uwlZXPF41B+MFgjOB+Sp3jo9uq73XgQnqFbbFLVKhM0WiLaUDS+vtWQK5ucGev0Q==";
+    let output = simulate_with_secret(&deployment, &server.url, "C02XL0GJJG5J", &[], wrong_secret);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stdout(&output).contains("REFUSED (HTTP 401)"),

@@ -114,7 +114,7 @@ impl AddigyProvider {
         let common = config.common();
         let http = common
             .client(posture_http::user_agent!())
-            .map_err(AddigyError::client)?;
+            .map_err(AddigyError::client(SERVICE))?;
         let front = Front::with_settings(SERVICE, common, config.sync().clone());
         Ok(Self {
             limiter: RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW),

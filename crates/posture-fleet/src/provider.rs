@@ -66,7 +66,7 @@ impl FleetProvider {
         let lookup = config.lookup();
         let http = lookup
             .client(posture_http::user_agent!())
-            .map_err(FleetError::client)?;
+            .map_err(FleetError::client(SERVICE))?;
         Ok(Self {
             front: Front::with_settings(SERVICE, lookup, config.sync().clone()),
             backoff: lookup.backoff(),

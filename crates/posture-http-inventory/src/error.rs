@@ -1,23 +1,7 @@
-use std::error::Error as StdError;
-
-/// An [`HttpInventoryProvider`](crate::HttpInventoryProvider) could not be built.
+/// A [`HttpInventoryProvider`](crate::HttpInventoryProvider) could not be built: a value set in code outside its
+/// variable's bounds, or an HTTP client that could not be made. Every MDM provider shares
+/// this type.
 ///
-/// Lookup failures are not `HttpInventoryError`s: they are
-/// [`posture_core::ProviderError`]s, which say whether a retry could help.
-///
-/// ```
-/// let err = posture_http_inventory::HttpInventoryError::Client { source: "no roots".into() };
-/// assert_eq!(err.to_string(), "cannot build the inventory's HTTP client");
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HttpInventoryError {
-    /// The HTTP client could not be built (for example, a CA from `HTTP_CA_PATH` was
-    /// refused by rustls).
-    #[error("cannot build the inventory's HTTP client")]
-    Client {
-        /// What went wrong.
-        #[source]
-        source: Box<dyn StdError + Send + Sync>,
-    },
-}
+/// Lookup failures are not `HttpInventoryError`s: they are [`posture_core::ProviderError`]s, which
+/// say whether a retry could help.
+pub type HttpInventoryError = posture_http::ProviderBuildError;

@@ -61,11 +61,9 @@ impl HttpInventoryProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: HttpInventoryConfig) -> Result<Self, HttpInventoryError> {
         let lookup = config.lookup();
-        let http = lookup.client(posture_http::user_agent!()).map_err(|err| {
-            HttpInventoryError::Client {
-                source: Box::new(err),
-            }
-        })?;
+        let http = lookup
+            .client(posture_http::user_agent!())
+            .map_err(HttpInventoryError::client(SERVICE))?;
         Ok(Self {
             front: Front::live(SERVICE, lookup),
             backoff: lookup.backoff(),

@@ -140,13 +140,7 @@ impl CommonSettings {
         let cache_ttl = reader.seconds(names.cache_ttl);
         let negative_cache_ttl = reader.seconds(names.negative_cache_ttl);
         let max_retry_after = reader.seconds(names.max_retry_after);
-        let mut problems = Vec::new();
-        let extra_roots = env::ca_bundle(
-            reader.value(names.ca_path.name),
-            names.ca_path.name,
-            &mut problems,
-        );
-        reader.problems_from(problems);
+        let extra_roots = env::read_ca_bundle(reader, names.ca_path);
         Some(Self {
             timeout: timeout?,
             cache_ttl: cache_ttl?,

@@ -1,41 +1,35 @@
-//! Reading a provider's settings from environment-style variables, with problems that name
-//! the variable, the value and what was expected.
-//!
-//! Every provider reads the same kinds of values (a URL, a secret or a secret file, a
-//! boolean, a number of seconds, a CA bundle, a list) and reports problems in the server's
-//! format. The helpers here push a [`ConfigProblem`] and return `None` on a bad value, so a
-//! provider can collect every problem before it fails:
+//! What every MDM provider reads beside its own declarations: the server's `TIMEOUT`, tenant
+//! URLs with [`BaseUrl`]'s rules, secrets as [`Secret`]s, extra CA bundles and request
+//! rates, each through a [`Reader`] so that problems name the variable, the value and what
+//! was expected, and every problem is reported at once.
 //!
 //! ```
-//! use std::time::Duration;
-//! use posture_http::env::{self, ConfigProblem, ConfigProblems};
+//! use posture_http::env;
+//! use posture_settings::{Reader, Setting};
+//!
+//! const URL: Setting = Setting::url("ACME_URL", "the tenant URL").required();
+//! const TOKEN: Setting = Setting::secret("ACME_TOKEN", "ACME_TOKEN_FILE", "the API token");
+//! const CA: Setting = Setting::path("ACME_CA_PATH", "extra PEM CA certificates");
 //!
 //! let get = |name: &str| match name {
 //!     "ACME_URL" => Some("https://acme.example.com/".to_owned()),
-//!     "ACME_CACHE_TTL" => Some("soon".to_owned()),
+//!     "ACME_CA_PATH" => Some("/nonexistent/ca.pem".to_owned()),
 //!     _ => None,
 //! };
-//! let mut problems = Vec::new();
-//! let url = env::base_url(env::value(&get, "ACME_URL"), "ACME_URL", "the tenant URL", &mut problems);
-//! let ttl = env::seconds(env::value(&get, "ACME_CACHE_TTL"), "ACME_CACHE_TTL",
-//!     Duration::from_secs(60), 0, 86_400, &mut problems);
-//! let token = env::secret(&get, "ACME_TOKEN", "ACME_TOKEN_FILE", "the API token", &mut problems);
-//! assert!(url.is_some() && ttl.is_none() && token.is_none());
-//! let err = ConfigProblems::new(problems);
-//! assert_eq!(err.to_string().lines().collect::<Vec<_>>(), [
-//!     "ACME_CACHE_TTL=\"soon\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
-//!     "ACME_TOKEN is not set: expected the API token (or ACME_TOKEN_FILE)",
-//! ]);
+//! let mut reader = Reader::new(&get);
+//! let url = env::read_base_url(&mut reader, &URL);
+//! let token = env::read_secret(&mut reader, &TOKEN);
+//! let roots = env::read_ca_bundle(&mut reader, &CA);
+//! assert!(url.is_some() && token.is_none() && roots.is_none());
+//! let problems = reader.finish().unwrap_err().to_string();
+//! let lines: Vec<&str> = problems.lines().collect();
+//! assert_eq!(lines[0], "ACME_TOKEN is not set: expected the API token (or ACME_TOKEN_FILE)");
+//! assert!(lines[1].starts_with("ACME_CA_PATH=\"/nonexistent/ca.pem\" is invalid"));
 //! ```
-
-use std::path::Path;
-use std::time::Duration;
 
 use posture_settings::Reader;
 pub use posture_settings::Setting;
-pub use posture_settings::{
-    BOOL_EXPECTED, ConfigProblem, ConfigProblems, parse_bool, seconds_expected,
-};
+pub use posture_settings::{ConfigProblem, ConfigProblems};
 
 /// The server's `TIMEOUT` as providers read it: whole seconds from 1 to 60, 4 by default, so
 /// step-ca's retry fits in its 10 s budget. Providers read it with their own variables (it
@@ -84,13 +78,23 @@ pub fn read_secret(reader: &mut Reader<'_>, setting: &Setting) -> Option<Option<
 
 /// A PEM CA bundle named by the path variable `setting`; empty when unset.
 pub fn read_ca_bundle(reader: &mut Reader<'_>, setting: &Setting) -> Option<CaBundle> {
-    let mut problems = Vec::new();
-    let bundle = ca_bundle(reader.value(setting.name), setting.name, &mut problems);
-    reader.problems_from(problems);
-    bundle
+    let Some(path) = reader.value(setting.name) else {
+        return Some(CaBundle::empty());
+    };
+    match CaBundle::from_pem_file(&path) {
+        Ok(bundle) => Some(bundle),
+        Err(err) => {
+            reader.problem(ConfigProblem::invalid(
+                setting.name,
+                &path,
+                format!("a readable PEM file of CA certificates ({err})"),
+            ));
+            None
+        }
+    }
 }
 
-use crate::{BaseUrl, CaBundle, DEFAULT_MAX_RETRY_AFTER, MAX_RETRY_AFTER, Secret, redact_userinfo};
+use crate::{BaseUrl, CaBundle, Secret};
 
 /// A requests-a-second limit read by the number declaration `setting` (its default when
 /// unset); a refused value is a problem kept in `reader`.
@@ -137,268 +141,25 @@ pub fn given_rate(
         })
 }
 
-/// A variable's value, trimmed; `None` when unset or empty.
-pub fn value(get: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
-    get(name)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-/// A required value: pushes a "not set" problem when it is missing.
-pub fn required(
-    value: Option<String>,
-    variable: &str,
-    expected: &str,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<String> {
-    if value.is_none() {
-        problems.push(ConfigProblem::missing(variable, expected));
-    }
-    value
-}
-
-/// A tenant URL ([`BaseUrl`] rules); `expected` describes it, such as "the Jamf Pro URL, such
-/// as `https://example.jamfcloud.com`". Missing is a problem. A refused URL is shown with its
-/// user information redacted ([`redact_userinfo`]).
-pub fn base_url(
-    value: Option<String>,
-    variable: &str,
-    expected: &str,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<BaseUrl> {
-    let text = required(value, variable, expected, problems)?;
-    match BaseUrl::parse(&text) {
-        Ok(url) => Some(url),
-        Err(err) => {
-            problems.push(ConfigProblem::invalid(
-                variable,
-                &redact_userinfo(&text),
-                format!("{expected} ({err})"),
-            ));
-            None
-        }
-    }
-}
-
-/// A secret given inline in `variable` or in the file named by `file_variable` (one trailing
-/// newline removed), not both. The inline value is taken as it is, untrimmed.
-pub fn secret(
-    get: &impl Fn(&str) -> Option<String>,
-    variable: &str,
-    file_variable: &str,
-    expected: &str,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<Secret> {
-    let inline = get(variable).filter(|v| !v.is_empty());
-    let file = value(get, file_variable);
-    match (inline, file) {
-        (Some(secret), None) => Some(Secret::new(secret)),
-        (None, Some(path)) => match read_secret_file(Path::new(&path)) {
-            Ok(secret) => Some(secret),
-            Err(reason) => {
-                problems.push(ConfigProblem::invalid(
-                    file_variable,
-                    &path,
-                    format!("a readable file holding {expected} ({reason})"),
-                ));
-                None
-            }
-        },
-        (Some(_), Some(_)) => {
-            problems.push(ConfigProblem::secret(
-                variable,
-                format!("either {variable} or {file_variable}, not both"),
-            ));
-            None
-        }
-        (None, None) => {
-            problems.push(ConfigProblem::missing(
-                variable,
-                format!("{expected} (or {file_variable})"),
-            ));
-            None
-        }
-    }
-}
-
-/// Reads a secret file with [`posture_settings::read_secret_file`] (at most 64 KiB, one
-/// trailing newline removed, not empty). On failure, returns the reason (never the content).
-pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    posture_settings::read_secret_file(path).map(Secret::new)
-}
-
-/// A boolean in [`parse_bool`]'s spellings; `default` when unset.
-pub fn boolean(
-    value: Option<String>,
-    variable: &str,
-    default: bool,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<bool> {
-    match value {
-        None => Some(default),
-        Some(text) => parse_bool(&text).or_else(|| {
-            problems.push(ConfigProblem::invalid(variable, &text, BOOL_EXPECTED));
-            None
-        }),
-    }
-}
-
-/// A whole number of seconds from `min` to `max`; `default` when unset. When `min` is 0 the
-/// message says that 0 disables.
-pub fn seconds(
-    value: Option<String>,
-    variable: &str,
-    default: Duration,
-    min: u64,
-    max: u64,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<Duration> {
-    if value.is_none() {
-        return Some(default);
-    }
-    number(
-        value,
-        variable,
-        min,
-        min,
-        max,
-        &seconds_expected(min, max),
-        problems,
-    )
-    .map(Duration::from_secs)
-}
-
-/// A provider's `*_MAX_RETRY_AFTER`: the longest `Retry-After` its [`Backoff`](crate::Backoff)
-/// honours, a whole number of seconds from 1 to 3600 ([`MAX_RETRY_AFTER`]);
-/// [`DEFAULT_MAX_RETRY_AFTER`] when unset.
+/// Whether `text` is a DNS name: at most 253 bytes, dot-separated labels of 1 to 63 ASCII
+/// letters, digits and hyphens. (No wildcard, no trailing dot.)
 ///
 /// ```
-/// use std::time::Duration;
-/// let mut problems = Vec::new();
-/// let read = |text: Option<&str>, problems: &mut Vec<_>| {
-///     posture_http::env::max_retry_after(text.map(Into::into), "JAMF_MAX_RETRY_AFTER", problems)
-/// };
-/// assert_eq!(read(None, &mut problems), Some(Duration::from_secs(60)));
-/// assert_eq!(read(Some("5"), &mut problems), Some(Duration::from_secs(5)));
-/// assert_eq!(read(Some("7200"), &mut problems), None);
-/// assert_eq!(
-///     problems[0].to_string(),
-///     "JAMF_MAX_RETRY_AFTER=\"7200\" is invalid: expected a whole number of seconds from 1 to 3600"
-/// );
+/// assert!(posture_http::env::is_dns_name("ca.example.com"));
+/// assert!(posture_http::env::is_dns_name("localhost"));
+/// assert!(!posture_http::env::is_dns_name("*.example.com"));
+/// assert!(!posture_http::env::is_dns_name("ca..example.com"));
 /// ```
-pub fn max_retry_after(
-    value: Option<String>,
-    variable: &str,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<Duration> {
-    seconds(
-        value,
-        variable,
-        DEFAULT_MAX_RETRY_AFTER,
-        1,
-        MAX_RETRY_AFTER.as_secs(),
-        problems,
-    )
-}
-
-/// Checks a `*_MAX_RETRY_AFTER` given in code rather than read with [`max_retry_after`]:
-/// from 1 s to [`MAX_RETRY_AFTER`]; the problem names `variable`.
-///
-/// ```
-/// use std::time::Duration;
-/// use posture_http::env::max_retry_after_in_range;
-/// assert!(max_retry_after_in_range(Duration::from_secs(1), "KANDJI_MAX_RETRY_AFTER").is_ok());
-/// let problem = max_retry_after_in_range(Duration::ZERO, "KANDJI_MAX_RETRY_AFTER").unwrap_err();
-/// assert_eq!(
-///     problem.to_string(),
-///     "KANDJI_MAX_RETRY_AFTER=\"0\" is invalid: expected a whole number of seconds from 1 to 3600"
-/// );
-/// ```
-pub fn max_retry_after_in_range(
-    delay: Duration,
-    variable: &str,
-) -> Result<Duration, ConfigProblem> {
-    if (Duration::from_secs(1)..=MAX_RETRY_AFTER).contains(&delay) {
-        return Ok(delay);
-    }
-    Err(ConfigProblem::invalid(
-        variable,
-        &delay.as_secs_f64().to_string(),
-        seconds_expected(1, MAX_RETRY_AFTER.as_secs()),
-    ))
-}
-
-/// A whole number from `min` to `max`; `default` when unset. `expected` says what the
-/// number counts and its bounds, such as "a whole number of requests a second from 1 to 50".
-///
-/// ```
-/// let mut problems = Vec::new();
-/// let expected = "a whole number of requests a second from 1 to 50";
-/// assert_eq!(posture_http::env::number(None, "RATE", 50, 1, 50, expected, &mut problems), Some(50));
-/// assert_eq!(posture_http::env::number(Some("8".into()), "RATE", 50, 1, 50, expected, &mut problems), Some(8));
-/// assert_eq!(posture_http::env::number(Some("51".into()), "RATE", 50, 1, 50, expected, &mut problems), None);
-/// assert_eq!(
-///     problems[0].to_string(),
-///     "RATE=\"51\" is invalid: expected a whole number of requests a second from 1 to 50"
-/// );
-/// ```
-pub fn number(
-    value: Option<String>,
-    variable: &str,
-    default: u64,
-    min: u64,
-    max: u64,
-    expected: &str,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<u64> {
-    match value {
-        None => Some(default),
-        Some(text) => match text.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Some(n),
-            _ => {
-                problems.push(ConfigProblem::invalid(variable, &text, expected));
-                None
-            }
-        },
-    }
-}
-
-/// A PEM file of extra CA certificates; an empty bundle when unset.
-pub fn ca_bundle(
-    value: Option<String>,
-    variable: &str,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<CaBundle> {
-    match value {
-        None => Some(CaBundle::empty()),
-        Some(path) => match CaBundle::from_pem_file(&path) {
-            Ok(bundle) => Some(bundle),
-            Err(err) => {
-                problems.push(ConfigProblem::invalid(
-                    variable,
-                    &path,
-                    format!("a readable PEM file of CA certificates ({err})"),
-                ));
-                None
-            }
-        },
-    }
-}
-
-/// A comma-separated list: items trimmed, empty items dropped.
-///
-/// ```
-/// assert_eq!(posture_http::env::list(Some(" a, ,b ".to_owned())), ["a", "b"]);
-/// ```
-pub fn list(value: Option<String>) -> Vec<String> {
-    value
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(str::to_owned)
-        .collect()
+pub fn is_dns_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// Whether `text` is a GUID in the 8-4-4-4-12 hex form (any case).
@@ -421,37 +182,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_inline_or_from_a_file_never_both() {
-        let dir = std::env::temp_dir().join(format!("posture-http-env-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("secret");
-        std::fs::write(&path, "from-file\r\n").unwrap();
-        let path_text = path.to_str().unwrap().to_owned();
-
-        let mut problems = Vec::new();
-        let get = |name: &str| (name == "S_FILE").then(|| path_text.clone());
-        let secret = secret(&get, "S", "S_FILE", "the secret", &mut problems).unwrap();
-        assert_eq!(secret.expose(), "from-file");
-
-        let both = |name: &str| match name {
-            "S" => Some("inline".to_owned()),
-            "S_FILE" => Some(path_text.clone()),
-            _ => None,
-        };
-        assert!(super::secret(&both, "S", "S_FILE", "the secret", &mut problems).is_none());
-        assert_eq!(
-            problems[0].to_string(),
-            "S is invalid (value not shown, it is a secret): expected either S or S_FILE, not both"
-        );
-
-        std::fs::write(&path, "\n").unwrap();
-        assert!(super::secret(&get, "S", "S_FILE", "the secret", &mut problems).is_none());
-        assert!(problems[1].to_string().contains("the file is empty"));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
     fn url_passwords_never_reach_a_problem() {
+        const URL: Setting = Setting::url("ACME_URL", "a URL");
         let password = "Hunter2-Url-Password";
         for text in [
             format!("https://admin:{password}@jamf.example.com"),
@@ -461,8 +193,10 @@ mod tests {
             format!("{password}@jamf.example.com"),
             format!("https://admin:{password}/x@jamf.example.com"),
         ] {
-            let mut problems = Vec::new();
-            assert!(base_url(Some(text.clone()), "ACME_URL", "a URL", &mut problems).is_none());
+            let get = |_: &str| Some(text.clone());
+            let mut reader = Reader::new(&get);
+            assert!(read_base_url(&mut reader, &URL).is_none());
+            let problems = reader.take_problems();
             let shown = format!("{} {:?}", problems[0], problems[0]);
             assert!(!shown.contains(password), "{text}: {shown}");
             assert!(shown.contains("ACME_URL"), "{shown}");
@@ -471,33 +205,37 @@ mod tests {
 
     #[test]
     fn values_name_their_variable() {
-        let mut problems = Vec::new();
-        assert_eq!(boolean(None, "B", true, &mut problems), Some(true));
-        assert_eq!(boolean(Some("yes".into()), "B", true, &mut problems), None);
+        const URL: Setting = Setting::url("U", "a URL");
+        const CA: Setting = Setting::path("C", "extra CA certificates");
+        const RATE: Setting = Setting::number("R", 20, 1, 50, "requests a second", "limit");
+        let get = |name: &str| match name {
+            "U" => Some("http://x.example.com".to_owned()),
+            "C" => Some("/nonexistent.pem".to_owned()),
+            "R" => Some("0".to_owned()),
+            _ => None,
+        };
+        let mut reader = Reader::new(&get);
+        assert!(read_base_url(&mut reader, &URL).is_none());
+        assert!(read_ca_bundle(&mut reader, &CA).is_none());
+        assert!(read_rate(&mut reader, &RATE).is_none());
+        let lines: Vec<String> = reader
+            .take_problems()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(lines[0].starts_with("U=\"http://x.example.com\" is invalid: expected a URL ("));
+        assert!(lines[1].starts_with("C=\"/nonexistent.pem\" is invalid: expected a readable PEM"));
         assert_eq!(
-            seconds(Some("0".into()), "T", Duration::ZERO, 1, 60, &mut problems),
-            None
+            lines[2],
+            "R=\"0\" is invalid: expected a whole number of requests a second from 1 to 50"
         );
-        assert!(
-            base_url(
-                Some("http://x.example.com".into()),
-                "U",
-                "a URL",
-                &mut problems
-            )
-            .is_none()
-        );
-        assert!(ca_bundle(Some("/nonexistent.pem".into()), "C", &mut problems).is_none());
-        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            lines[0],
-            "B=\"yes\" is invalid: expected 0 or 1 (or true/false)"
-        );
-        assert_eq!(
-            lines[1],
-            "T=\"0\" is invalid: expected a whole number of seconds from 1 to 60"
-        );
-        assert!(lines[2].starts_with("U=\"http://x.example.com\" is invalid: expected a URL ("));
-        assert!(lines[3].starts_with("C=\"/nonexistent.pem\" is invalid: expected a readable PEM"));
+    }
+
+    #[test]
+    fn an_unset_ca_path_is_an_empty_bundle() {
+        const CA: Setting = Setting::path("C", "extra CA certificates");
+        let mut reader = Reader::new(&|_| None);
+        assert!(read_ca_bundle(&mut reader, &CA).is_some());
+        assert!(reader.finish().is_ok());
     }
 }

@@ -35,8 +35,8 @@
 //!   asked first, the decision cache, the readiness memo, the request counter);
 //! - [`sync`]: inventory sync, a whole MDM inventory pulled in pages into a compact index
 //!   of decisions that lookups answer from, falling back to live lookups;
-//! - [`env`](mod@env): reading settings from environment-style variables, with problems that name the
-//!   variable, the value and what was expected.
+//! - [`env`](mod@env): what providers read beside their own declarations (`TIMEOUT`, tenant
+//!   URLs, secrets, CA bundles, request rates), through `posture_settings::Reader`.
 //!
 //! ```
 //! use std::time::Duration;
@@ -79,6 +79,7 @@ macro_rules! user_agent {
 mod backoff;
 mod base_url;
 mod bearer;
+mod build;
 mod cache;
 mod classify;
 mod client;
@@ -101,6 +102,7 @@ mod transport;
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
 pub use base_url::{BaseUrl, BaseUrlError};
 pub use bearer::{Answer, bearer_header, secret_header, send_bearer, send_json};
+pub use build::ProviderBuildError;
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache};
 pub use classify::{
     MAX_RETRY_AFTER, decode_json, looks_like_html, origin, read_body, redirect_target, retry_after,

@@ -1,10 +1,9 @@
-use std::str::FromStr;
 use std::time::Duration;
 
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, CommonSettings, Secret};
-use posture_settings::{Reader, Setting};
+use posture_settings::{Reader, Setting, spelled_list};
 
 use crate::credential::{AssertionAlgorithm, ClientCertificate, ClientCertificateError};
 use crate::kind;
@@ -296,9 +295,7 @@ impl IntuneConfig {
         let tenant_id = reader.required_parsed(&kind::TENANT_ID, tenant);
         let client_id =
             reader.required_parsed(&kind::CLIENT_ID, |text| guid(&kind::CLIENT_ID, text));
-        let mut problems = Vec::new();
-        let credential = credential(&get, &mut problems);
-        reader.problems_from(problems);
+        let credential = credential(&get, &mut reader);
         let authority_url = reader.required_parsed(&kind::AUTHORITY_URL, authority);
         let graph_url = reader.required_parsed(&kind::GRAPH_URL, graph);
         let scope = reader.parsed(&kind::SCOPE, scope);
@@ -574,15 +571,19 @@ fn scope(text: &str) -> Result<String, String> {
 /// The credential: a secret (inline or in a file) or a certificate and its key, exactly one.
 fn credential(
     get: &impl Fn(&str) -> Option<String>,
-    problems: &mut Vec<ConfigProblem>,
+    reader: &mut Reader<'_>,
 ) -> Option<IntuneCredential> {
-    let value = |name: &str| env::value(get, name);
-    let secret_given = get("INTUNE_CLIENT_SECRET").is_some_and(|v| !v.is_empty())
-        || value("INTUNE_CLIENT_SECRET_FILE").is_some();
-    let algorithm = value("INTUNE_CLIENT_ASSERTION_ALG");
-    match (secret_given, value(CERT_PATH), value(KEY_PATH)) {
+    // Given as the secret reader counts it: an inline value as it is, a file name trimmed.
+    let secret_given = get(kind::CLIENT_SECRET.name).is_some_and(|v| !v.is_empty())
+        || reader.value("INTUNE_CLIENT_SECRET_FILE").is_some();
+    let algorithm = reader.value("INTUNE_CLIENT_ASSERTION_ALG");
+    match (
+        secret_given,
+        reader.value(CERT_PATH),
+        reader.value(KEY_PATH),
+    ) {
         (false, None, None) => {
-            problems.push(ConfigProblem::missing(
+            reader.problem(ConfigProblem::missing(
                 "INTUNE_CLIENT_SECRET",
                 "a client secret of the app registration (or INTUNE_CLIENT_SECRET_FILE, or a \
                  certificate: INTUNE_CLIENT_CERT_PATH and INTUNE_CLIENT_KEY_PATH)",
@@ -591,21 +592,16 @@ fn credential(
         }
         (true, None, None) => {
             if let Some(alg) = algorithm {
-                problems.push(ConfigProblem::invalid(
+                reader.problem(ConfigProblem::invalid(
                     "INTUNE_CLIENT_ASSERTION_ALG",
                     &alg,
                     "no value with a client secret: it applies to certificate credentials \
                      (INTUNE_CLIENT_CERT_PATH and INTUNE_CLIENT_KEY_PATH) only",
                 ));
             }
-            env::secret(
-                get,
-                "INTUNE_CLIENT_SECRET",
-                "INTUNE_CLIENT_SECRET_FILE",
-                "a client secret of the app registration",
-                problems,
-            )
-            .map(IntuneCredential::Secret)
+            env::read_secret(reader, &kind::CLIENT_SECRET)
+                .flatten()
+                .map(IntuneCredential::Secret)
         }
         (true, cert, key) => {
             let (variable, path) = match (cert, key) {
@@ -613,7 +609,7 @@ fn credential(
                 (None, Some(key)) => (KEY_PATH, key),
                 (None, None) => return None,
             };
-            problems.push(ConfigProblem::invalid(
+            reader.problem(ConfigProblem::invalid(
                 variable,
                 &path,
                 "either a client secret (INTUNE_CLIENT_SECRET or INTUNE_CLIENT_SECRET_FILE) or \
@@ -622,11 +618,11 @@ fn credential(
             None
         }
         (false, Some(_), None) => {
-            problems.push(ConfigProblem::missing(KEY_PATH, KEY_EXPECTED));
+            reader.problem(ConfigProblem::missing(KEY_PATH, KEY_EXPECTED));
             None
         }
         (false, None, Some(_)) => {
-            problems.push(ConfigProblem::missing(CERT_PATH, CERT_EXPECTED));
+            reader.problem(ConfigProblem::missing(CERT_PATH, CERT_EXPECTED));
             None
         }
         (false, Some(cert), Some(key)) => {
@@ -635,7 +631,7 @@ fn credential(
                 Some(text) => match text.parse() {
                     Ok(alg) => alg,
                     Err(_) => {
-                        problems.push(ConfigProblem::invalid(
+                        reader.problem(ConfigProblem::invalid(
                             "INTUNE_CLIENT_ASSERTION_ALG",
                             &text,
                             "PS256 (the default, as Microsoft documents) or RS256",
@@ -649,7 +645,7 @@ fn credential(
                     certificate.with_algorithm(algorithm),
                 )),
                 Err(err) => {
-                    problems.push(certificate_problem(&err, &cert, &key));
+                    reader.problem(certificate_problem(&err, &cert, &key));
                     None
                 }
             }
@@ -681,14 +677,7 @@ fn tenant(text: &str) -> Result<String, String> {
             "{expected}; the client-credentials grant needs a specific tenant"
         ));
     }
-    let domain_like = lower.contains('.')
-        && lower.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
+    let domain_like = lower.contains('.') && env::is_dns_name(&lower);
     if env::is_guid(&lower) || domain_like {
         Ok(lower)
     } else {
@@ -703,31 +692,6 @@ fn guid(setting: &Setting, text: &str) -> Result<String, String> {
     } else {
         Err(setting.expected())
     }
-}
-
-/// A comma-separated list of spellings in any case, each kept once, at least one.
-fn spelled_list<T: Copy + PartialEq + FromStr>(
-    text: &str,
-    names: &[&str],
-    one: &str,
-) -> Result<Vec<T>, String> {
-    let mut allowed = Vec::new();
-    for item in env::list(Some(text.to_owned())) {
-        match item.parse::<T>() {
-            Ok(value) if !allowed.contains(&value) => allowed.push(value),
-            Ok(_) => {}
-            Err(_) => {
-                return Err(format!(
-                    "a comma-separated list of {} ({item:?} is not one)",
-                    names.join(", ")
-                ));
-            }
-        }
-    }
-    if allowed.is_empty() {
-        return Err(format!("at least one {one}"));
-    }
-    Ok(allowed)
 }
 
 #[cfg(test)]

@@ -21,12 +21,7 @@ posture_http::shared_settings! {
     own: [
         TENANT_ID,
         CLIENT_ID,
-        Setting::secret(
-            "INTUNE_CLIENT_SECRET",
-            "INTUNE_CLIENT_SECRET_FILE",
-            "the app registration's client secret (or use a certificate)",
-        )
-        .optional(),
+        CLIENT_SECRET,
         Setting::path(
             "INTUNE_CLIENT_CERT_PATH",
             "the PEM certificate registered on the app registration, instead of a secret",
@@ -51,6 +46,12 @@ posture_http::shared_settings! {
     ],
 }
 
+pub(crate) const CLIENT_SECRET: Setting = Setting::secret(
+    "INTUNE_CLIENT_SECRET",
+    "INTUNE_CLIENT_SECRET_FILE",
+    "the app registration's client secret (or use a certificate)",
+)
+.optional();
 pub(crate) const TENANT_ID: Setting = Setting::text(
     "INTUNE_TENANT_ID",
     "the Entra tenant: its ID (a GUID) or a verified domain",

@@ -94,7 +94,7 @@ impl IntuneProvider {
         let http = config
             .common()
             .client(posture_http::user_agent!())
-            .map_err(IntuneError::client)?;
+            .map_err(IntuneError::client(crate::client::SERVICE))?;
         let client = GraphClient::new(http, &config);
         let front = Front::new(
             "Intune",

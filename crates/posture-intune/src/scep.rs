@@ -367,7 +367,7 @@ impl IntuneScepClient {
         let http = intune
             .common()
             .client(posture_http::user_agent!())
-            .map_err(IntuneError::client)?;
+            .map_err(IntuneError::client(SERVICE))?;
         Ok(Self {
             graph: GraphClient::new(http.clone(), intune),
             intune: GraphClient::for_resource(

@@ -127,7 +127,7 @@ impl JamfProvider {
         let http = config
             .common()
             .client(posture_http::user_agent!())
-            .map_err(JamfError::client)?;
+            .map_err(JamfError::client(crate::client::SERVICE))?;
         let client = JamfClient::new(
             http,
             config.base_url().clone(),

@@ -109,7 +109,7 @@ impl KandjiProvider {
         let http = config
             .common()
             .client(posture_http::user_agent!())
-            .map_err(KandjiError::client)?;
+            .map_err(KandjiError::client(SERVICE))?;
         let front = Front::new(
             SERVICE,
             config.timeout(),

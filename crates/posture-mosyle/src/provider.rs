@@ -82,7 +82,7 @@ impl MosyleProvider {
         let common = config.common();
         let http = common
             .client(posture_http::user_agent!())
-            .map_err(MosyleError::client)?;
+            .map_err(MosyleError::client(SERVICE))?;
         let front = Front::with_settings(SERVICE, common, config.sync().clone());
         Ok(Self {
             session: TokenSession::with_backoff(TOKEN_MARGIN, common.backoff()),

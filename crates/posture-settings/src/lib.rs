@@ -31,7 +31,7 @@ pub use setting::{
     markdown_table, parse_bool, parser_disagreements, read_capped, read_secret_file,
     seconds_expected, split_list, summary, variable_names, variables_read,
 };
-pub use spelled::{listed, one_of};
+pub use spelled::{listed, one_of, spelled_list};
 pub use vars::vars;
 
 #[cfg(doctest)]

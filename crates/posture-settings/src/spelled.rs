@@ -32,6 +32,62 @@ pub fn listed<T: std::fmt::Display>(entries: &[T], empty: &str) -> String {
     }
 }
 
+/// The comma-separated `text` as values of a spelled enum (whose spellings are `names`), in
+/// the order given and each kept once; at least one. The error says what was expected, for
+/// [`Reader::parsed`](crate::Reader::parsed): `one` names a single value.
+///
+/// ```
+/// posture_settings::spelled_enum! {
+///     /// A colour.
+///     #[derive(Clone, Copy, Debug, Eq, PartialEq)]
+///     pub enum Colour {
+///         /// Red.
+///         Red = "red",
+///         /// Blue.
+///         Blue = "blue",
+///     }
+///     /// Not a colour.
+///     pub struct UnknownColour("colour");
+///     parse: any_case
+/// }
+/// use posture_settings::spelled_list;
+/// assert_eq!(
+///     spelled_list::<Colour>("Blue, red, blue", &Colour::NAMES, "colour"),
+///     Ok(vec![Colour::Blue, Colour::Red])
+/// );
+/// assert_eq!(
+///     spelled_list::<Colour>("red, green", &Colour::NAMES, "colour").unwrap_err(),
+///     "a comma-separated list of red, blue (\"green\" is not one)"
+/// );
+/// assert_eq!(
+///     spelled_list::<Colour>(" , ", &Colour::NAMES, "colour").unwrap_err(),
+///     "at least one colour"
+/// );
+/// ```
+pub fn spelled_list<T: PartialEq + std::str::FromStr>(
+    text: &str,
+    names: &[&str],
+    one: &str,
+) -> Result<Vec<T>, String> {
+    let mut chosen = Vec::new();
+    for item in crate::split_list(text) {
+        match item.parse::<T>() {
+            Ok(value) if !chosen.contains(&value) => chosen.push(value),
+            Ok(_) => {}
+            Err(_) => {
+                return Err(format!(
+                    "a comma-separated list of {} ({item:?} is not one)",
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    if chosen.is_empty() {
+        return Err(format!("at least one {one}"));
+    }
+    Ok(chosen)
+}
+
 /// Declares an enum whose variants each have one spelling, with what every such enum needs:
 /// `ALL` and `NAMES` (in declaration order), `as_str`, `Display`, and `FromStr` with an error
 /// type that names the value and every accepted spelling.

@@ -6,32 +6,26 @@
 //! with both is refused. When credentials are configured, the header is required in addition
 //! to the HMAC, never instead of it.
 
-use std::path::Path;
-
+use posture_settings::Setting;
 use smallstep_webhook::Authorization;
 
-use super::{ConfigError, RawEnv, WebhookEntry};
+use super::{ConfigError, RawEnv, WebhookEntry, settings};
 
-pub(super) use posture_settings::read_capped as read_secret_file;
-
-/// One of the two credential lists: its variable names and how an entry is read.
+/// One of the two credential lists: its declaration and how an entry is read.
 struct List {
-    variable: &'static str,
-    file_variable: &'static str,
+    setting: &'static Setting,
     expected: &'static str,
     parse: fn(&str) -> Result<Authorization, String>,
 }
 
 const BEARER: List = List {
-    variable: "WEBHOOK_BEARER_TOKENS",
-    file_variable: "WEBHOOK_BEARER_TOKENS_FILE",
+    setting: &settings::WEBHOOK_BEARER_TOKENS,
     expected: "bearer tokens without spaces, comma-separated in the order of WEBHOOK_IDS (an empty entry for a webhook without one)",
     parse: |token| Authorization::bearer(token).map_err(|err| err.to_string()),
 };
 
 const BASIC: List = List {
-    variable: "WEBHOOK_BASIC_AUTH",
-    file_variable: "WEBHOOK_BASIC_AUTH_FILE",
+    setting: &settings::WEBHOOK_BASIC_AUTH,
     expected: "username:password entries, comma-separated in the order of WEBHOOK_IDS (an empty entry for a webhook without one)",
     parse: |entry| match entry.split_once(':') {
         Some((user, password)) => {
@@ -55,20 +49,8 @@ pub(super) fn apply_authorizations(
         .split(',')
         .map(str::trim)
         .collect();
-    let bearer = read_list(
-        &BEARER,
-        &raw.webhook_bearer_tokens,
-        &raw.webhook_bearer_tokens_file,
-        &ids,
-        errors,
-    );
-    let basic = read_list(
-        &BASIC,
-        &raw.webhook_basic_auth,
-        &raw.webhook_basic_auth_file,
-        &ids,
-        errors,
-    );
+    let bearer = read_list(&BEARER, raw, &ids, errors);
+    let basic = read_list(&BASIC, raw, &ids, errors);
     let (Some(bearer), Some(basic)) = (bearer, basic) else {
         return false;
     };
@@ -97,33 +79,14 @@ pub(super) fn apply_authorizations(
 /// the list is invalid (reported in `errors`); all `None` when it is not set.
 fn read_list(
     list: &List,
-    inline: &Option<String>,
-    file: &Option<String>,
+    raw: &RawEnv,
     ids: &[&str],
     errors: &mut Vec<ConfigError>,
 ) -> Option<Vec<Option<Authorization>>> {
-    let text = match (inline, file) {
-        (None, None) => return Some(vec![None; ids.len()]),
-        (Some(text), None) => text.clone(),
-        (None, Some(path)) => match read_secret_file(Path::new(path)) {
-            // A file may hold one entry per line.
-            Ok(text) => text.trim_end().replace('\n', ","),
-            Err(err) => {
-                errors.push(ConfigError::invalid(
-                    list.file_variable,
-                    path,
-                    format!("a readable file of {} ({err})", list.expected),
-                ));
-                return None;
-            }
-        },
-        (Some(_), Some(_)) => {
-            errors.push(ConfigError::secret(
-                format!("{} and {}", list.variable, list.file_variable),
-                "only one of the two",
-            ));
-            return None;
-        }
+    // A file may hold one entry per line.
+    let text = match raw.webhook_secret(list.setting, errors)? {
+        None => return Some(vec![None; ids.len()]),
+        Some(text) => text.trim_end().replace('\n', ","),
     };
     if text.trim().is_empty() {
         return Some(vec![None; ids.len()]);
@@ -131,7 +94,7 @@ fn read_list(
     let items: Vec<&str> = text.split(',').map(str::trim).collect();
     if items.len() != ids.len() {
         errors.push(ConfigError::secret(
-            list.variable,
+            list.setting.name,
             format!(
                 "{} ({} entries for {} webhook IDs)",
                 list.expected,
@@ -152,7 +115,11 @@ fn read_list(
             Ok(auth) => out.push(Some(auth)),
             Err(why) => {
                 errors.push(ConfigError::secret(
-                    format!("{} item {} (for webhook ID {id})", list.variable, index + 1),
+                    format!(
+                        "{} item {} (for webhook ID {id})",
+                        list.setting.name,
+                        index + 1
+                    ),
                     format!("{} ({why})", list.expected),
                 ));
                 ok = false;
@@ -247,6 +214,20 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn an_empty_credentials_file_is_refused_not_taken_for_no_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, "\n").unwrap();
+        let path = path.to_str().unwrap();
+        let text = errors(&[("WEBHOOK_BEARER_TOKENS_FILE", path)]);
+        assert!(
+            text.contains(&format!("WEBHOOK_BEARER_TOKENS_FILE=\"{path}\" is invalid")),
+            "{text}"
+        );
+        assert!(text.contains("the file is empty"), "{text}");
+    }
+
+    #[test]
     fn bad_credentials_are_reported_without_their_value() {
         let text = errors(&[("WEBHOOK_BEARER_TOKENS", "only-one")]);
         assert!(text.contains("WEBHOOK_BEARER_TOKENS"), "{text}");
@@ -271,7 +252,13 @@ pub(super) mod tests {
             ("WEBHOOK_BEARER_TOKENS", "a,b"),
             ("WEBHOOK_BEARER_TOKENS_FILE", "/nonexistent"),
         ]);
-        assert!(text.contains("only one of the two"), "{text}");
+        assert!(
+            text.contains(
+                "WEBHOOK_BEARER_TOKENS is invalid (value not shown, it is a secret): expected \
+                 either WEBHOOK_BEARER_TOKENS or WEBHOOK_BEARER_TOKENS_FILE, not both"
+            ),
+            "{text}"
+        );
 
         let text = errors(&[("WEBHOOK_BASIC_AUTH_FILE", "/nonexistent/basic")]);
         assert!(

@@ -2,21 +2,17 @@
 //! through [`Declared`], and the small parsers the checks share.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use posture_settings::{Reader, Setting};
 
 use super::{ConfigError, settings};
 
 /// The text of the server's own variables, as given (untrimmed; `None` when unset), for the
-/// checks that need more than a declaration: lists that must line up, paths, addresses.
+/// checks that need more than a declaration: the provider list, and the webhook lists that
+/// must line up.
 #[derive(Debug, Default)]
 pub(super) struct RawEnv {
     pub(super) provider: Option<String>,
-    pub(super) policy: Option<String>,
-    pub(super) tls_cert_path: Option<String>,
-    pub(super) tls_key_path: Option<String>,
-    pub(super) tls_ca_path: Option<String>,
     pub(super) mtls_allowed_names: Option<String>,
     pub(super) webhook_ids: Option<String>,
     pub(super) webhook_secrets: Option<String>,
@@ -26,9 +22,6 @@ pub(super) struct RawEnv {
     pub(super) webhook_bearer_tokens_file: Option<String>,
     pub(super) webhook_basic_auth: Option<String>,
     pub(super) webhook_basic_auth_file: Option<String>,
-    pub(super) bind_address: Option<String>,
-    pub(super) max_connections_per_address: Option<String>,
-    pub(super) metrics_addr: Option<String>,
 }
 
 impl RawEnv {
@@ -43,10 +36,6 @@ impl RawEnv {
         };
         Self {
             provider: get(settings::PROVIDER.name),
-            policy: get(settings::POLICY.name),
-            tls_cert_path: get(settings::TLS_CERT_PATH.name),
-            tls_key_path: get(settings::TLS_KEY_PATH.name),
-            tls_ca_path: get(settings::TLS_CA_PATH.name),
             mtls_allowed_names: get(settings::MTLS_ALLOWED_NAMES.name),
             webhook_ids: get(settings::WEBHOOK_IDS.name),
             webhook_secrets: get(settings::WEBHOOK_SECRETS.name),
@@ -56,11 +45,62 @@ impl RawEnv {
             webhook_bearer_tokens_file: settings::WEBHOOK_BEARER_TOKENS.file_form().and_then(get),
             webhook_basic_auth: get(settings::WEBHOOK_BASIC_AUTH.name),
             webhook_basic_auth_file: settings::WEBHOOK_BASIC_AUTH.file_form().and_then(get),
-            bind_address: get(settings::BIND_ADDRESS.name),
-            max_connections_per_address: get(settings::MAX_CONNECTIONS_PER_ADDRESS.name),
-            metrics_addr: get(settings::METRICS_ADDR.name),
         }
     }
+}
+
+impl RawEnv {
+    /// One of the webhook credential secrets (`WEBHOOK_SECRETS`, `WEBHOOK_BEARER_TOKENS`,
+    /// `WEBHOOK_BASIC_AUTH`), inline or from its `_FILE` form, read by [`declared_secret`].
+    pub(super) fn webhook_secret(
+        &self,
+        setting: &Setting,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Option<String>> {
+        let forms = [
+            (
+                &settings::WEBHOOK_SECRETS,
+                &self.webhook_secrets,
+                &self.webhook_secrets_file,
+            ),
+            (
+                &settings::WEBHOOK_BEARER_TOKENS,
+                &self.webhook_bearer_tokens,
+                &self.webhook_bearer_tokens_file,
+            ),
+            (
+                &settings::WEBHOOK_BASIC_AUTH,
+                &self.webhook_basic_auth,
+                &self.webhook_basic_auth_file,
+            ),
+        ];
+        let get = |name: &str| {
+            forms.iter().find_map(|(declared, inline, file)| {
+                if name == declared.name {
+                    Some((*inline).clone())
+                } else if declared.file_form() == Some(name) {
+                    Some((*file).clone())
+                } else {
+                    None
+                }
+            })?
+        };
+        declared_secret(&get, setting, errors)
+    }
+}
+
+/// A declared secret, inline or from its `_FILE` form (a size-capped read), as every
+/// provider reads its own: `Some(None)` when neither is set and it is optional, `None` after
+/// recording the problem.
+pub(super) fn declared_secret(
+    get: &dyn Fn(&str) -> Option<String>,
+    setting: &Setting,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Option<String>> {
+    let mut reader = Reader::new(get);
+    let secret = reader.secret(setting);
+    errors.extend(reader.take_problems());
+    secret
 }
 
 /// Reads declared variables, moving each problem into the server's list as it is found, so
@@ -76,11 +116,11 @@ impl<'a> Declared<'a> {
         }
     }
 
-    /// Reads `setting` with `read`, the [`Reader`] method for its kind (such as
-    /// `Reader::seconds`).
+    /// Reads `setting` with `read`: the [`Reader`] method for its kind (such as
+    /// `Reader::seconds`), or [`Reader::parsed`] with the value's own rules.
     pub(super) fn read<T>(
         &mut self,
-        read: fn(&mut Reader<'a>, &Setting) -> Option<T>,
+        read: impl FnOnce(&mut Reader<'a>, &Setting) -> Option<T>,
         setting: &Setting,
         errors: &mut Vec<ConfigError>,
     ) -> Option<T> {
@@ -88,63 +128,4 @@ impl<'a> Declared<'a> {
         errors.extend(self.reader.take_problems());
         value
     }
-}
-
-pub(super) fn required_path(
-    value: &Option<String>,
-    variable: &str,
-    expected: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<PathBuf> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => {
-            errors.push(ConfigError::missing(variable, expected));
-            None
-        }
-        Some(path) => {
-            if Path::new(path).is_file() {
-                Some(PathBuf::from(path))
-            } else {
-                errors.push(ConfigError::invalid(
-                    variable,
-                    path,
-                    format!("{expected}; no readable file is there"),
-                ));
-                None
-            }
-        }
-    }
-}
-
-pub(super) fn number(
-    value: &Option<String>,
-    variable: &str,
-    default: u64,
-    min: u64,
-    max: u64,
-    expected: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<u64> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Some(default),
-        Some(text) => match text.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Some(n),
-            _ => {
-                errors.push(ConfigError::invalid(variable, text, expected));
-                None
-            }
-        },
-    }
-}
-
-pub(super) fn is_dns_name(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 253
-        && text.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
 }

@@ -418,14 +418,18 @@ mod tests {
     #[test]
     fn max_connections_per_address_defaults_to_a_quarter_and_zero_turns_it_off() {
         let mut errors = Vec::new();
-        assert_eq!(per_address(&None, 1024, &mut errors), Some(256));
-        assert_eq!(per_address(&None, 2, &mut errors), Some(1));
-        assert_eq!(per_address(&Some("0".into()), 16, &mut errors), Some(0));
-        assert_eq!(per_address(&Some(" 16 ".into()), 16, &mut errors), Some(16));
-        assert!(errors.is_empty(), "{errors:?}");
+        let mut per_address_of = |text: Option<&str>, max_connections: u64| {
+            let get = |_: &str| text.map(str::to_owned);
+            per_address(&mut env::Declared::new(&get), max_connections, &mut errors)
+        };
+        assert_eq!(per_address_of(None, 1024), Some(256));
+        assert_eq!(per_address_of(None, 2), Some(1));
+        assert_eq!(per_address_of(Some("0"), 16), Some(0));
+        assert_eq!(per_address_of(Some(" 16 "), 16), Some(16));
+        assert_eq!(per_address_of(Some("17"), 16), None);
+        assert_eq!(per_address_of(Some("-1"), 16), None);
         assert_eq!(Limits::default().max_connections_per_address, 256);
-        assert_eq!(per_address(&Some("17".into()), 16, &mut errors), None);
-        assert_eq!(per_address(&Some("-1".into()), 16, &mut errors), None);
+        assert_eq!(errors.len(), 2, "{errors:?}");
         let text = ConfigErrors(errors).to_string();
         assert!(
             text.contains(

@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
 
-use super::auth::read_secret_file;
-use posture_settings::{Reader, Setting};
+use posture_settings::{Reader, Setting, spelled_list};
+
+use super::env::declared_secret;
 
 use super::ConfigError;
 
@@ -18,56 +18,38 @@ const MIN_STATIC_CHALLENGE: usize = 16;
 /// The shortest signing key accepted, in decoded bytes.
 const MIN_CHALLENGE_KEY: usize = 32;
 
-/// How a SCEP client's challenge password can pass (`SCEP_CHALLENGE`).
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-#[non_exhaustive]
-pub enum ChallengeMethod {
-    /// One shared password, `SCEP_STATIC_CHALLENGE`.
-    Static,
-    /// Challenges this server issues and signs with `SCEP_CHALLENGE_KEY`.
-    Signed,
-    /// Microsoft Intune's SCEP validation service.
-    Intune,
-}
-
-impl ChallengeMethod {
-    /// `static`, `signed` or `intune`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Static => "static",
-            Self::Signed => "signed",
-            Self::Intune => "intune",
-        }
+posture_settings::spelled_enum! {
+    /// How a SCEP client's challenge password can pass (`SCEP_CHALLENGE`).
+    #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+    #[non_exhaustive]
+    pub enum ChallengeMethod {
+        /// One shared password, `SCEP_STATIC_CHALLENGE`.
+        Static = "static",
+        /// Challenges this server issues and signs with `SCEP_CHALLENGE_KEY`.
+        Signed = "signed",
+        /// Microsoft Intune's SCEP validation service.
+        Intune = "intune",
     }
+    /// A `SCEP_CHALLENGE` entry that is not a [`ChallengeMethod`].
+    pub struct UnknownChallengeMethod("challenge method");
+    parse: any_case
 }
 
-impl fmt::Display for ChallengeMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+posture_settings::spelled_enum! {
+    /// Where the device's identifier is read from in a SCEP CSR (`SCEP_IDENTIFIER`).
+    #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+    #[non_exhaustive]
+    pub enum IdentifierSource {
+        /// The subject's serialNumber attribute (OID 2.5.4.5).
+        SerialNumber = "serialNumber",
+        /// The subject's common name.
+        CommonName = "commonName",
+        /// A URI subject alternative name.
+        Uri = "uri",
     }
-}
-
-/// Where the device's identifier is read from in a SCEP CSR (`SCEP_IDENTIFIER`).
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-#[non_exhaustive]
-pub enum IdentifierSource {
-    /// The subject's serialNumber attribute (OID 2.5.4.5).
-    SerialNumber,
-    /// The subject's common name.
-    CommonName,
-    /// A URI subject alternative name.
-    Uri,
-}
-
-impl IdentifierSource {
-    /// `serialNumber`, `commonName` or `uri`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SerialNumber => "serialNumber",
-            Self::CommonName => "commonName",
-            Self::Uri => "uri",
-        }
-    }
+    /// A `SCEP_IDENTIFIER` entry that is not an [`IdentifierSource`].
+    pub struct UnknownIdentifierSource("identifier source");
+    parse: any_case
 }
 
 /// A secret that never shows in `Debug`.
@@ -149,36 +131,42 @@ const SCEP_POSTURE: Setting = Setting::flag(
     "also ask the provider about the device the CSR names",
 );
 
+const SCEP_CHALLENGE: Setting = Setting::text(
+    "SCEP_CHALLENGE",
+    "the challenge methods, in order: static, signed and/or intune",
+);
+const SCEP_STATIC_CHALLENGE: Setting = Setting::secret(
+    "SCEP_STATIC_CHALLENGE",
+    "SCEP_STATIC_CHALLENGE_FILE",
+    "the one challenge password every device sends",
+)
+.optional();
+const SCEP_CHALLENGE_KEY: Setting = Setting::secret(
+    "SCEP_CHALLENGE_KEY",
+    "SCEP_CHALLENGE_KEY_FILE",
+    "signing keys of signed challenges, the one that signs first",
+)
+.optional();
+const SCEP_IDENTIFIER: Setting = Setting::list(
+    "SCEP_IDENTIFIER",
+    "where the CSR names the device, in order (default: serialNumber, then CN)",
+);
+const SCEP_ISSUER_BASIC_AUTH: Setting = Setting::secret(
+    "SCEP_ISSUER_BASIC_AUTH",
+    "SCEP_ISSUER_BASIC_AUTH_FILE",
+    "username:password the MDM sends to the challenge-issuing routes",
+)
+.optional();
+
 /// Every `SCEP_*` variable; `SCEP_CHALLENGE` first, which the others need.
 pub(crate) const SCEP_SETTINGS: &[Setting] = &[
-    Setting::text(
-        "SCEP_CHALLENGE",
-        "the challenge methods, in order: static, signed and/or intune",
-    ),
-    Setting::secret(
-        "SCEP_STATIC_CHALLENGE",
-        "SCEP_STATIC_CHALLENGE_FILE",
-        "the one challenge password every device sends",
-    )
-    .optional(),
-    Setting::secret(
-        "SCEP_CHALLENGE_KEY",
-        "SCEP_CHALLENGE_KEY_FILE",
-        "signing keys of signed challenges, the one that signs first",
-    )
-    .optional(),
+    SCEP_CHALLENGE,
+    SCEP_STATIC_CHALLENGE,
+    SCEP_CHALLENGE_KEY,
     SCEP_CHALLENGE_TTL,
-    Setting::list(
-        "SCEP_IDENTIFIER",
-        "where the CSR names the device, in order (default: serialNumber, then CN)",
-    ),
+    SCEP_IDENTIFIER,
     SCEP_POSTURE,
-    Setting::secret(
-        "SCEP_ISSUER_BASIC_AUTH",
-        "SCEP_ISSUER_BASIC_AUTH_FILE",
-        "username:password the MDM sends to the challenge-issuing routes",
-    )
-    .optional(),
+    SCEP_ISSUER_BASIC_AUTH,
     Setting::text(
         "SCEP_ISSUER_ADDR",
         "a TLS listener of its own for the challenge-issuing routes",
@@ -216,17 +204,18 @@ pub(crate) fn scep_settings(
         return Some(None);
     };
     let before = errors.len();
-    let methods = choice_list(
-        &methods_text,
-        &[
-            ("static", ChallengeMethod::Static),
-            ("signed", ChallengeMethod::Signed),
-            ("intune", ChallengeMethod::Intune),
-        ],
-        "SCEP_CHALLENGE",
-        "a comma-separated list of static, signed and intune",
-        errors,
-    )?;
+    let methods = match spelled_list(&methods_text, &ChallengeMethod::NAMES, "challenge method") {
+        Ok(methods) => methods,
+        Err(expected) => {
+            errors.push(ConfigError::invalid(
+                SCEP_CHALLENGE.name,
+                &methods_text,
+                expected,
+            ));
+            return None;
+        }
+    };
+    let get = |name: &str| vars.get(name).cloned();
     let intune = if methods.contains(&ChallengeMethod::Intune) {
         match posture_intune::scep::IntuneScepConfig::from_env(|name| vars.get(name).cloned()) {
             Ok(config) => Some(Box::new(config)),
@@ -256,12 +245,7 @@ pub(crate) fn scep_settings(
         None
     };
 
-    let static_challenge = secret(
-        vars,
-        "SCEP_STATIC_CHALLENGE",
-        "SCEP_STATIC_CHALLENGE_FILE",
-        errors,
-    );
+    let static_challenge = declared_secret(&get, &SCEP_STATIC_CHALLENGE, errors);
     let static_challenge = match (methods.contains(&ChallengeMethod::Static), static_challenge) {
         (true, Some(Some(text))) if text.trim().chars().count() < MIN_STATIC_CHALLENGE => {
             errors.push(ConfigError::secret(
@@ -289,12 +273,7 @@ pub(crate) fn scep_settings(
         _ => None,
     };
 
-    let keys = secret(
-        vars,
-        "SCEP_CHALLENGE_KEY",
-        "SCEP_CHALLENGE_KEY_FILE",
-        errors,
-    );
+    let keys = declared_secret(&get, &SCEP_CHALLENGE_KEY, errors);
     let challenge_keys = match (methods.contains(&ChallengeMethod::Signed), keys) {
         (true, Some(Some(text))) => challenge_keys(&text, errors),
         (true, Some(None)) => {
@@ -315,19 +294,13 @@ pub(crate) fn scep_settings(
         _ => Vec::new(),
     };
 
-    let get = |name: &str| vars.get(name).cloned();
     let mut reader = Reader::new(&get);
     let challenge_ttl = reader.seconds(&SCEP_CHALLENGE_TTL);
     let posture = reader.flag(&SCEP_POSTURE);
     errors.extend(reader.take_problems());
-    let identifiers = identifier_sources(value("SCEP_IDENTIFIER"), errors);
+    let identifiers = identifier_sources(value(SCEP_IDENTIFIER.name), errors);
 
-    let issuer_credentials = match secret(
-        vars,
-        "SCEP_ISSUER_BASIC_AUTH",
-        "SCEP_ISSUER_BASIC_AUTH_FILE",
-        errors,
-    ) {
+    let issuer_credentials = match declared_secret(&get, &SCEP_ISSUER_BASIC_AUTH, errors) {
         Some(Some(text)) => issuer_credentials(text.trim(), errors),
         _ => None,
     };
@@ -369,51 +342,6 @@ pub(crate) fn scep_settings(
     }))
 }
 
-/// A secret from `variable` or the file `file_variable` names: `Some(None)` when neither is
-/// set, `None` after recording a problem.
-pub(crate) fn secret(
-    vars: &HashMap<String, String>,
-    variable: &str,
-    file_variable: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<Option<String>> {
-    let inline = vars.get(variable).filter(|v| !v.trim().is_empty());
-    let path = vars
-        .get(file_variable)
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty());
-    match (inline, path) {
-        (Some(_), Some(_)) => {
-            errors.push(ConfigError::secret(
-                format!("{variable} and {file_variable}"),
-                "only one of the two",
-            ));
-            None
-        }
-        (Some(text), None) => Some(Some(text.clone())),
-        (None, Some(path)) => match read_secret_file(Path::new(path)) {
-            Ok(text) if !text.trim().is_empty() => Some(Some(text)),
-            Ok(_) => {
-                errors.push(ConfigError::invalid(
-                    file_variable,
-                    path,
-                    "a file holding the secret; the file is empty",
-                ));
-                None
-            }
-            Err(err) => {
-                errors.push(ConfigError::invalid(
-                    file_variable,
-                    path,
-                    format!("a readable file holding the secret ({err})"),
-                ));
-                None
-            }
-        },
-        (None, None) => Some(None),
-    }
-}
-
 /// Comma- or newline-separated base64 keys, the signing one first.
 fn challenge_keys(text: &str, errors: &mut Vec<ConfigError>) -> Vec<Hidden> {
     let mut keys = Vec::new();
@@ -441,30 +369,6 @@ fn challenge_keys(text: &str, errors: &mut Vec<ConfigError>) -> Vec<Hidden> {
     keys
 }
 
-/// The distinct items of the comma-separated `text`, each one of `choices` (named in lower
-/// case, matched in any case), in the order given. An item that is none of them is a
-/// problem for `variable`, which expects `expected`.
-fn choice_list<T: Copy + PartialEq>(
-    text: &str,
-    choices: &[(&str, T)],
-    variable: &str,
-    expected: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<Vec<T>> {
-    let mut chosen = Vec::new();
-    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let lower = item.to_ascii_lowercase();
-        let Some(&(_, choice)) = choices.iter().find(|(name, _)| *name == lower) else {
-            errors.push(ConfigError::invalid(variable, text, expected));
-            return None;
-        };
-        if !chosen.contains(&choice) {
-            chosen.push(choice);
-        }
-    }
-    Some(chosen)
-}
-
 fn identifier_sources(
     text: Option<String>,
     errors: &mut Vec<ConfigError>,
@@ -475,26 +379,13 @@ fn identifier_sources(
             IdentifierSource::CommonName,
         ]);
     };
-    let sources = choice_list(
-        &text,
-        &[
-            ("serialnumber", IdentifierSource::SerialNumber),
-            ("commonname", IdentifierSource::CommonName),
-            ("uri", IdentifierSource::Uri),
-        ],
-        "SCEP_IDENTIFIER",
-        "a comma-separated list of serialNumber, commonName and uri",
-        errors,
-    )?;
-    if sources.is_empty() {
-        errors.push(ConfigError::invalid(
-            "SCEP_IDENTIFIER",
-            &text,
-            "a comma-separated list of serialNumber, commonName and uri",
-        ));
-        return None;
+    match spelled_list(&text, &IdentifierSource::NAMES, "identifier source") {
+        Ok(sources) => Some(sources),
+        Err(expected) => {
+            errors.push(ConfigError::invalid(SCEP_IDENTIFIER.name, &text, expected));
+            None
+        }
     }
-    Some(sources)
 }
 
 fn issuer_credentials(text: &str, errors: &mut Vec<ConfigError>) -> Option<IssuerCredentials> {
@@ -563,6 +454,75 @@ mod tests {
         assert!(settings.posture);
         assert_eq!(settings.challenge_keys.len(), 1);
         assert!(!format!("{settings:?}").contains("a-long-shared-challenge"));
+    }
+
+    #[test]
+    fn lists_take_any_case_once_each_and_name_what_is_not_one() {
+        let (settings, errors) = parse(&[
+            ("SCEP_CHALLENGE", "Signed, signed"),
+            ("SCEP_CHALLENGE_KEY", KEY),
+            ("SCEP_IDENTIFIER", "URI, serialnumber, uri"),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let settings = settings.unwrap().unwrap();
+        assert_eq!(settings.methods, [ChallengeMethod::Signed]);
+        assert_eq!(
+            settings.identifiers,
+            [IdentifierSource::Uri, IdentifierSource::SerialNumber]
+        );
+        for (pairs, expected) in [
+            (
+                vec![("SCEP_CHALLENGE", "static, ndes")],
+                "SCEP_CHALLENGE=\"static, ndes\" is invalid: expected a comma-separated list of \
+                 static, signed, intune (\"ndes\" is not one)",
+            ),
+            (
+                vec![("SCEP_CHALLENGE", ",")],
+                "SCEP_CHALLENGE=\",\" is invalid: expected at least one challenge method",
+            ),
+            (
+                vec![
+                    ("SCEP_CHALLENGE", "signed"),
+                    ("SCEP_CHALLENGE_KEY", KEY),
+                    ("SCEP_IDENTIFIER", " , "),
+                ],
+                "SCEP_IDENTIFIER=\",\" is invalid: expected at least one identifier source",
+            ),
+        ] {
+            let (settings, errors) = parse(&pairs);
+            assert!(settings.is_none(), "{pairs:?}");
+            assert_eq!(errors, [expected], "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_read_as_every_declared_secret_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("challenge");
+        std::fs::write(&path, "a-long-shared-challenge\n").unwrap();
+        let path = path.to_str().unwrap();
+        let (settings, errors) = parse(&[
+            ("SCEP_CHALLENGE", "static"),
+            ("SCEP_STATIC_CHALLENGE_FILE", path),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let settings = settings.unwrap().unwrap();
+        assert_eq!(
+            settings.static_challenge.unwrap().expose(),
+            b"a-long-shared-challenge"
+        );
+        let (_, errors) = parse(&[
+            ("SCEP_CHALLENGE", "static"),
+            ("SCEP_STATIC_CHALLENGE", "a-long-shared-challenge"),
+            ("SCEP_STATIC_CHALLENGE_FILE", path),
+        ]);
+        assert_eq!(
+            errors,
+            [
+                "SCEP_STATIC_CHALLENGE is invalid (value not shown, it is a secret): expected either \
+              SCEP_STATIC_CHALLENGE or SCEP_STATIC_CHALLENGE_FILE, not both"
+            ]
+        );
     }
 
     #[test]

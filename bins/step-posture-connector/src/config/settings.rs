@@ -165,7 +165,8 @@ pub(crate) const HEADER_READ_TIMEOUT: Setting = Setting::seconds(
 pub(crate) const METRICS_ADDR: Setting = Setting::text(
     "METRICS_ADDR",
     "where to serve /metrics over plain HTTP, such as 127.0.0.1:9464; empty for none",
-);
+)
+.expecting("an IP address and port such as 127.0.0.1:9464 or [::]:9464, or empty for no metrics");
 /// `RELOAD_INTERVAL`.
 pub(crate) const RELOAD_INTERVAL: Setting = Setting::seconds(
     "RELOAD_INTERVAL",

@@ -3,9 +3,11 @@
 
 use posture_settings::Reader;
 
-use posture_http::env::list;
+use posture_settings::split_list;
 
-use super::env::{Declared, RawEnv, is_dns_name, required_path};
+use posture_http::env::is_dns_name;
+
+use super::env::{Declared, RawEnv};
 use super::{ConfigError, MtlsSettings, TlsSettings, settings};
 
 pub(super) fn tls_settings(
@@ -13,22 +15,16 @@ pub(super) fn tls_settings(
     declared: &mut Declared<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<TlsSettings> {
-    let cert_path = required_path(
-        &raw.tls_cert_path,
-        "TLS_CERT_PATH",
-        "the path of the server's PEM certificate chain",
-        errors,
-    );
-    let key_path = required_path(
-        &raw.tls_key_path,
-        "TLS_KEY_PATH",
-        "the path of the server's PEM private key",
-        errors,
-    );
+    let cert_path = declared
+        .read(Reader::file, &settings::TLS_CERT_PATH, errors)
+        .flatten();
+    let key_path = declared
+        .read(Reader::file, &settings::TLS_KEY_PATH, errors)
+        .flatten();
     let enable_mtls = declared.read(Reader::flag, &settings::ENABLE_MTLS, errors);
     let require_server_auth =
         declared.read(Reader::flag, &settings::MTLS_REQUIRE_SERVER_AUTH, errors);
-    let allowed_names = list(raw.mtls_allowed_names.clone());
+    let allowed_names = split_list(raw.mtls_allowed_names.as_deref().unwrap_or(""));
     for name in &allowed_names {
         if name.contains('*') {
             // Names are compared literally with the certificate's DNS names, so a wildcard
@@ -52,12 +48,9 @@ pub(super) fn tls_settings(
     let mtls = match enable_mtls? {
         false => None,
         true => {
-            let ca_path = required_path(
-                &raw.tls_ca_path,
-                "TLS_CA_PATH",
-                "the path of the PEM CA certificate(s) client certificates must chain to (required with ENABLE_MTLS=1)",
-                errors,
-            );
+            let ca_path = declared
+                .read(Reader::file, &settings::TLS_CA_PATH.required(), errors)
+                .flatten();
             Some(MtlsSettings {
                 ca_path: ca_path?,
                 allowed_names,

@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use posture_settings::Reader;
+use posture_settings::{Reader, Setting};
 
-use posture_http::env::list;
+use posture_settings::split_list;
 
-use super::env::{Declared, RawEnv, number};
+use super::env::{Declared, RawEnv};
 use super::tls::tls_settings;
 use super::webhooks::{jamf_webhook_secret, webhook_entries};
 use super::{
@@ -26,24 +26,17 @@ pub(super) fn validate(
     let get = |name: &str| vars.get(name).cloned();
     let mut declared = Declared::new(&get);
     let timeout = declared.read(Reader::seconds, &settings::TIMEOUT, errors);
-    let provider = provider_choice(&raw, vars, providers, errors);
+    let provider = provider_choice(&raw, &mut declared, vars, providers, errors);
     let tls = tls_settings(&raw, &mut declared, errors);
     let webhooks = webhook_entries(&raw, errors);
     let port = declared.read(Reader::number, &settings::PORT, errors);
-    let bind = match raw.bind_address.as_deref().map(str::trim) {
-        None | Some("") => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        Some(text) => match text.parse::<IpAddr>() {
-            Ok(ip) => Some(ip),
-            Err(_) => {
-                errors.push(ConfigError::invalid(
-                    "BIND_ADDRESS",
-                    text,
-                    "an IP address such as 0.0.0.0, 127.0.0.1 or ::",
-                ));
-                None
-            }
-        },
-    };
+    let bind = declared
+        .read(
+            |reader, setting| reader.parsed(setting, |text| parsed_as(setting, text)),
+            &settings::BIND_ADDRESS,
+            errors,
+        )
+        .map(|bind| bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
     let logging_level = declared
         .read(Reader::choice, &settings::LOGGING_LEVEL, errors)
         .and_then(|level| level.parse::<u8>().ok());
@@ -57,7 +50,7 @@ pub(super) fn validate(
     let max_body_bytes = declared.read(Reader::number, &settings::MAX_BODY_BYTES, errors);
     let max_connections = declared.read(Reader::number, &settings::MAX_CONNECTIONS, errors);
     let max_connections_per_address = per_address(
-        &raw.max_connections_per_address,
+        &mut declared,
         max_connections.unwrap_or(defaults.max_connections as u64),
         errors,
     );
@@ -70,10 +63,14 @@ pub(super) fn validate(
     let max_header_bytes = declared.read(Reader::number, &settings::MAX_HEADER_BYTES, errors);
     let max_request_age = declared.read(Reader::seconds, &settings::MAX_REQUEST_AGE, errors);
     let max_clock_skew = declared.read(Reader::seconds, &settings::MAX_CLOCK_SKEW, errors);
-    let metrics_addr = metrics_address(&raw.metrics_addr, errors);
+    let metrics_addr = declared.read(
+        |reader, setting| reader.parsed(setting, |text| parsed_as(setting, text)),
+        &settings::METRICS_ADDR,
+        errors,
+    );
     let reload_interval = declared.read(Reader::seconds, &settings::RELOAD_INTERVAL, errors);
     let scep = scep::scep_settings(vars, errors);
-    if !list(raw.webhook_mtls_only_ids.clone()).is_empty() {
+    if !split_list(raw.webhook_mtls_only_ids.as_deref().unwrap_or("")).is_empty() {
         let pinned = tls
             .as_ref()
             .and_then(|tls| tls.mtls.as_ref())
@@ -140,42 +137,34 @@ pub(super) fn validate(
 /// `MAX_CONNECTIONS_PER_ADDRESS`: 0 (no limit) up to `MAX_CONNECTIONS`; a quarter of it by
 /// default.
 pub(super) fn per_address(
-    value: &Option<String>,
+    declared: &mut Declared<'_>,
     max_connections: u64,
     errors: &mut Vec<ConfigError>,
 ) -> Option<u64> {
-    number(
-        value,
-        "MAX_CONNECTIONS_PER_ADDRESS",
-        max_connections.div_ceil(PER_ADDRESS_SHARE as u64),
-        0,
-        max_connections,
-        &format!(
-            "0 (no limit) or a number of connections from 1 to MAX_CONNECTIONS ({max_connections})"
-        ),
-        errors,
-    )
+    declared
+        .read(
+            |reader, setting| {
+                reader.parsed(setting, |text| {
+                    text.parse::<u64>()
+                        .ok()
+                        .filter(|n| *n <= max_connections)
+                        .ok_or_else(|| {
+                            format!(
+                                "0 (no limit) or a number of connections from 1 to \
+                                 MAX_CONNECTIONS ({max_connections})"
+                            )
+                        })
+                })
+            },
+            &settings::MAX_CONNECTIONS_PER_ADDRESS,
+            errors,
+        )
+        .map(|n| n.unwrap_or(max_connections.div_ceil(PER_ADDRESS_SHARE as u64)))
 }
 
-/// `METRICS_ADDR`: empty or unset means no metrics listener.
-pub(super) fn metrics_address(
-    value: &Option<String>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<Option<SocketAddr>> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Some(None),
-        Some(text) => match text.parse::<SocketAddr>() {
-            Ok(addr) => Some(Some(addr)),
-            Err(_) => {
-                errors.push(ConfigError::invalid(
-                    "METRICS_ADDR",
-                    text,
-                    "an IP address and port such as 127.0.0.1:9464 or [::]:9464, or empty for no metrics",
-                ));
-                None
-            }
-        },
-    }
+/// `text` as a `T` (an address), or what `setting` expects.
+fn parsed_as<T: std::str::FromStr>(setting: &Setting, text: &str) -> Result<T, String> {
+    text.parse().map_err(|_| setting.expected())
 }
 
 /// What `PROVIDER` may name, given the kinds the server was built with.
@@ -183,8 +172,7 @@ pub(super) fn provider_expected(providers: &Providers) -> String {
     let names = providers.names();
     let list = match names.as_slice() {
         [] => "a provider".to_owned(),
-        [only] => (*only).to_owned(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+        names => posture_settings::one_of(names),
     };
     match names.as_slice() {
         [first, second, ..] => format!(
@@ -196,21 +184,15 @@ pub(super) fn provider_expected(providers: &Providers) -> String {
 
 pub(super) fn provider_choice(
     raw: &RawEnv,
+    declared: &mut Declared<'_>,
     vars: &HashMap<String, String>,
     providers: &Providers,
     errors: &mut Vec<ConfigError>,
 ) -> Option<ProviderChoice> {
     let text = raw.provider.as_deref().map(str::trim).unwrap_or("");
-    let policy = match raw.policy.as_deref().map(str::trim) {
-        None | Some("") => Some(posture_core::Policy::All),
-        Some(text) => match text.parse::<posture_core::Policy>() {
-            Ok(policy) => Some(policy),
-            Err(_) => {
-                errors.push(ConfigError::invalid("POLICY", text, "all or any"));
-                None
-            }
-        },
-    };
+    let policy = declared
+        .read(Reader::choice, &settings::POLICY, errors)
+        .and_then(|name| name.parse::<posture_core::Policy>().ok());
     if text.is_empty() {
         errors.push(ConfigError::missing(
             "PROVIDER",

@@ -2,16 +2,15 @@
 //! and the Jamf Pro change notifications' secret.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use smallstep_webhook::WebhookSecret;
 
-use posture_http::env::{is_guid, list};
+use posture_http::env::is_guid;
+use posture_settings::split_list;
 
-use super::env::RawEnv;
+use super::env::{RawEnv, declared_secret};
 use super::{
-    ConfigError, JamfWebhookSecret, MIN_SECRET_BYTES, ProviderChoice, WebhookEntry, auth, scep,
-    settings,
+    ConfigError, JamfWebhookSecret, MIN_SECRET_BYTES, ProviderChoice, WebhookEntry, auth, settings,
 };
 
 /// `JAMF_WEBHOOK_SECRET` (or `_FILE`): long enough, and set only where it can work, with
@@ -22,7 +21,8 @@ pub(super) fn jamf_webhook_secret(
     errors: &mut Vec<ConfigError>,
 ) -> Option<Option<JamfWebhookSecret>> {
     let setting = &settings::JAMF_WEBHOOK_SECRET;
-    let text = match scep::secret(vars, setting.name, "JAMF_WEBHOOK_SECRET_FILE", errors)? {
+    let get = |name: &str| vars.get(name).cloned();
+    let text = match declared_secret(&get, setting, errors)? {
         None => return Some(None),
         Some(text) => text.trim().to_owned(),
     };
@@ -79,7 +79,7 @@ pub(super) fn webhook_entries(
 ) -> Option<Vec<WebhookEntry>> {
     const SECRET_EXPECTED: &str = "the base64 secret that `step ca provisioner webhook add` printed (88 characters ending in ==)";
     let ids_text = raw.webhook_ids.as_deref().map(str::trim).unwrap_or("");
-    let mtls_only = list(raw.webhook_mtls_only_ids.clone());
+    let mtls_only = split_list(raw.webhook_mtls_only_ids.as_deref().unwrap_or(""));
     if ids_text.is_empty()
         && raw.webhook_secrets.is_none()
         && raw.webhook_secrets_file.is_none()
@@ -93,34 +93,10 @@ pub(super) fn webhook_entries(
             "a comma-separated list of step-ca webhook IDs (UUIDs)",
         ));
     }
-    let secrets_text = match (&raw.webhook_secrets, &raw.webhook_secrets_file) {
-        (Some(inline), None) => Some(inline.clone()),
-        (None, Some(path)) => match auth::read_secret_file(Path::new(path)) {
-            Ok(text) => Some(text),
-            Err(err) => {
-                errors.push(ConfigError::invalid(
-                    "WEBHOOK_SECRETS_FILE",
-                    path,
-                    format!("a readable file of webhook secrets ({err})"),
-                ));
-                return None;
-            }
-        },
-        (Some(_), Some(_)) => {
-            errors.push(ConfigError::secret(
-                "WEBHOOK_SECRETS and WEBHOOK_SECRETS_FILE",
-                "only one of the two",
-            ));
-            return None;
-        }
-        (None, None) => {
-            errors.push(ConfigError::missing(
-                "WEBHOOK_SECRETS",
-                "a comma-separated list of webhook secrets, in the order of WEBHOOK_IDS (or WEBHOOK_SECRETS_FILE)",
-            ));
-            return None;
-        }
-    };
+    // Declared required: when unset, the problem says what to set.
+    let secrets_text = raw
+        .webhook_secret(&settings::WEBHOOK_SECRETS, errors)
+        .flatten();
     if ids_text.is_empty() {
         return None;
     }
