@@ -11,8 +11,8 @@ use crate::Secret;
 
 /// A bearer token handed out by a [`TokenCache`].
 ///
-/// Cloning is cheap. `Debug` never shows the token.
-#[derive(Clone)]
+/// Cloning is cheap. `Debug` never shows the token ([`Secret`] redacts it).
+#[derive(Clone, Debug)]
 pub struct AccessToken {
     value: Arc<Secret>,
     generation: u64,
@@ -31,17 +31,9 @@ impl AccessToken {
     }
 }
 
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("value", &"[redacted]")
-            .field("generation", &self.generation)
-            .finish()
-    }
-}
-
-/// What a token endpoint returned: the token and how long it lives.
-#[derive(Clone)]
+/// What a token endpoint returned: the token and how long it lives. `Debug` never shows
+/// the token.
+#[derive(Clone, Debug)]
 pub struct FetchedToken {
     value: Secret,
     lifetime: Duration,
@@ -59,15 +51,6 @@ impl FetchedToken {
     /// How long the token lives.
     pub fn lifetime(&self) -> Duration {
         self.lifetime
-    }
-}
-
-impl fmt::Debug for FetchedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FetchedToken")
-            .field("value", &"[redacted]")
-            .field("lifetime", &self.lifetime)
-            .finish()
     }
 }
 
@@ -302,6 +285,25 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+
+    #[test]
+    fn debug_never_shows_a_token() {
+        let fetched = FetchedToken::new("tok-3n-s3cret", Duration::from_secs(60));
+        let shown = format!("{fetched:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("lifetime"),
+            "{shown}"
+        );
+        let token = AccessToken {
+            value: Arc::new(Secret::new("tok-3n-s3cret")),
+            generation: 7,
+        };
+        let shown = format!("{token:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("generation: 7"),
+            "{shown}"
+        );
+    }
 
     fn counting_fetch(
         counter: &Arc<AtomicUsize>,
