@@ -96,13 +96,7 @@ impl IntuneProvider {
             .client(posture_http::user_agent!())
             .map_err(IntuneError::client(crate::client::SERVICE))?;
         let client = GraphClient::new(http, &config);
-        let front = Front::new(
-            "Intune",
-            config.timeout(),
-            CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
-                .with_max_entries(config.cache_capacity()),
-            config.sync().clone(),
-        );
+        let front = Front::with_settings("Intune", config.common(), config.sync().clone());
         let entra_devices = LookupCache::new(
             CacheConfig::new(ENTRA_OBJECT_CACHE_TTL, config.negative_cache_ttl())
                 .with_max_entries(config.cache_capacity()),

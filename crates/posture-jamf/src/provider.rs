@@ -137,13 +137,7 @@ impl JamfProvider {
             config.max_connections(),
             config.max_retry_after(),
         );
-        let front = Front::new(
-            SERVICE,
-            config.timeout(),
-            CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
-                .with_max_entries(config.cache_capacity()),
-            config.sync().clone(),
-        );
+        let front = Front::with_settings(SERVICE, config.common(), config.sync().clone());
         let departments = LookupCache::new(
             CacheConfig::new(DEPARTMENT_CACHE_TTL, config.negative_cache_ttl())
                 .with_max_entries(1_000),

@@ -6,8 +6,8 @@ use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderE
 use posture_http::header::HeaderMap;
 use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
 use posture_http::{
-    Answer, Backoff, CacheConfig, CacheStats, Front, MAX_RETRY_AFTER, NoSlot, RateLimiter, Serial,
-    StatusCode, Url, decode_json, send_bearer,
+    Answer, Backoff, CacheStats, Front, MAX_RETRY_AFTER, NoSlot, RateLimiter, Serial, StatusCode,
+    Url, decode_json, send_bearer,
 };
 use tokio::time::Instant;
 
@@ -110,15 +110,9 @@ impl KandjiProvider {
             .common()
             .client(posture_http::user_agent!())
             .map_err(KandjiError::client(SERVICE))?;
-        let front = Front::new(
-            SERVICE,
-            config.timeout(),
-            CacheConfig::new(config.cache_ttl(), config.negative_cache_ttl())
-                .with_max_entries(config.cache_capacity()),
-            config.sync().clone(),
-        );
+        let front = Front::with_settings(SERVICE, config.common(), config.sync().clone());
         let limiter = RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW);
-        let backoff = Backoff::new(config.max_retry_after());
+        let backoff = config.common().backoff();
         Ok(Self {
             config,
             http,
