@@ -1,4 +1,4 @@
-/// A [`HttpInventoryProvider`](crate::HttpInventoryProvider) could not be built: a value set in code outside its
+/// An [`HttpInventoryProvider`](crate::HttpInventoryProvider) could not be built: a value set in code outside its
 /// variable's bounds, or an HTTP client that could not be made. Every MDM provider shares
 /// this type.
 ///

@@ -147,7 +147,8 @@ impl fmt::Debug for CaBundle {
 pub struct ClientOptions {
     request_timeout: Duration,
     connect_timeout: Duration,
-    read_timeout: Duration,
+    /// `None` follows the request timeout.
+    read_timeout: Option<Duration>,
     pool_idle_timeout: Duration,
     pool_max_idle_per_host: usize,
     user_agent: String,
@@ -190,13 +191,13 @@ pub enum ClientError {
 
 impl ClientOptions {
     /// Options with the given total per-request timeout. The connect timeout is the smaller
-    /// of 3 s and that timeout, the read timeout equals it, idle connections are kept for
-    /// 90 s, up to 32 per host.
+    /// of 3 s and that timeout, the read timeout follows the request timeout until set, idle
+    /// connections are kept for 90 s, up to 32 per host.
     pub fn new(request_timeout: Duration) -> Self {
         Self {
             request_timeout,
             connect_timeout: request_timeout.min(Duration::from_secs(3)),
-            read_timeout: request_timeout,
+            read_timeout: None,
             pool_idle_timeout: Duration::from_secs(90),
             pool_max_idle_per_host: 32,
             user_agent: concat!("posture-http/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -224,7 +225,7 @@ impl ClientOptions {
     /// timeout did. The request timeout still bounds the whole exchange.
     #[must_use]
     pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
-        self.read_timeout = timeout;
+        self.read_timeout = Some(timeout);
         self
     }
 
@@ -283,9 +284,19 @@ impl ClientOptions {
         self.connect_timeout
     }
 
-    /// The read timeout.
+    /// The read timeout: the request timeout unless [`with_read_timeout`](Self::with_read_timeout)
+    /// set one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use posture_http::ClientOptions;
+    /// let options = ClientOptions::new(Duration::from_secs(4)).with_request_timeout(Duration::from_secs(30));
+    /// assert_eq!(options.read_timeout(), Duration::from_secs(30));
+    /// let options = options.with_read_timeout(Duration::from_secs(5));
+    /// assert_eq!(options.with_request_timeout(Duration::from_secs(60)).read_timeout(), Duration::from_secs(5));
+    /// ```
     pub fn read_timeout(&self) -> Duration {
-        self.read_timeout
+        self.read_timeout.unwrap_or(self.request_timeout)
     }
 
     /// The extra trust anchors.

@@ -362,11 +362,14 @@ impl Setting {
     }
 }
 
-/// Checks that a parser agrees with the declarations: for every declared number or number of
-/// seconds, its bounds are accepted and the values just outside them are refused naming the
-/// variable; for every flag, `1` and `0` are accepted and `maybe` refused. `base` is a set of
-/// variables the parser accepts; `parse` runs the parser. Returns one line per disagreement,
-/// so a test asserts the list is empty.
+/// Checks that a parser agrees with the declarations, each value tried on top of `base` (a
+/// set of variables the parser accepts): for every number or number of seconds, its bounds
+/// are accepted and the values just outside them and a word are refused naming the variable;
+/// every flag accepts `1` and `0` and refuses `maybe`; every choice refuses a value it does
+/// not list; a URL refuses `not a url`, a path a file that is not there, and a
+/// secret's `_FILE` form (the inline form unset) a file that is not there, each naming its
+/// variable. `parse` runs the parser. Returns one line per disagreement, so a test asserts
+/// the list is empty.
 ///
 /// ```
 /// use posture_settings::{Reader, Setting, parser_disagreements};
@@ -386,10 +389,14 @@ pub fn parser_disagreements(
     base: &[(&str, &str)],
     parse: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<(), ConfigProblems>,
 ) -> Vec<String> {
-    let try_value = |name: &str, value: &str| {
+    // Whether the parser names `named` among its problems, with `set` on top of `base` and
+    // `unset` left out; `None` when it accepts the whole configuration.
+    let names = |named: &str, set: (&str, &str), unset: Option<&str>| {
         let get = |key: &str| {
-            if key == name {
-                Some(value.to_owned())
+            if key == set.0 {
+                Some(set.1.to_owned())
+            } else if Some(key) == unset {
+                None
             } else {
                 base.iter()
                     .find(|(k, _)| *k == key)
@@ -398,14 +405,15 @@ pub fn parser_disagreements(
         };
         match parse(&get) {
             Ok(()) => None,
-            Err(problems) => Some(problems.problems().iter().any(|p| p.variable == name)),
+            Err(problems) => Some(problems.problems().iter().any(|p| p.variable == named)),
         }
     };
     let mut disagreements = Vec::new();
     for setting in settings {
+        let name = setting.name;
         let (accepted, refused): (Vec<String>, Vec<String>) = match setting.kind {
             Kind::Seconds { min, max, .. } | Kind::Number { min, max, .. } => {
-                let mut refused = vec![(max + 1).to_string()];
+                let mut refused = vec![(max + 1).to_string(), "soon".to_owned()];
                 if min > 0 {
                     refused.push((min - 1).to_string());
                 }
@@ -415,27 +423,42 @@ pub fn parser_disagreements(
                 vec!["1".to_owned(), "0".to_owned()],
                 vec!["maybe".to_owned()],
             ),
-            _ => continue,
+            // Whether a listed value is accepted may depend on other variables (a signature
+            // algorithm only with a certificate): only the refusal is checked.
+            Kind::Choice { .. } => (Vec::new(), vec!["none-of-these".to_owned()]),
+            Kind::Url => (Vec::new(), vec!["not a url".to_owned()]),
+            Kind::Path => (Vec::new(), vec![MISSING_FILE.to_owned()]),
+            Kind::Secret { file } => {
+                // The file form, with the inline form unset: a file that is not there.
+                if names(file, (file, MISSING_FILE), Some(name)) != Some(true) {
+                    disagreements.push(format!(
+                        "{file}={MISSING_FILE} names no readable file but the parser does not name it"
+                    ));
+                }
+                continue;
+            }
+            Kind::Text | Kind::List => continue,
         };
         for value in accepted {
-            if try_value(setting.name, &value) == Some(true) {
+            if names(name, (name, &value), None) == Some(true) {
                 disagreements.push(format!(
-                    "{}={value} is declared valid but the parser refuses it",
-                    setting.name
+                    "{name}={value} is declared valid but the parser refuses it"
                 ));
             }
         }
         for value in refused {
-            if try_value(setting.name, &value) != Some(true) {
+            if names(name, (name, &value), None) != Some(true) {
                 disagreements.push(format!(
-                    "{}={value} is declared invalid but the parser does not name it",
-                    setting.name
+                    "{name}={value} is declared invalid but the parser does not name it"
                 ));
             }
         }
     }
     disagreements
 }
+
+/// A path no test machine has, for the checks that a path variable names a readable file.
+const MISSING_FILE: &str = "/nonexistent/posture-settings/missing";
 
 /// Everything on which a parser and its declarations disagree: variables it reads that are
 /// not declared (besides `shared` ones such as the server's `TIMEOUT`), declared ones it never
@@ -534,7 +557,8 @@ pub fn read_capped(path: &Path) -> Result<String, String> {
 }
 
 /// Reads a file holding one secret: at most [`MAX_SECRET_FILE_BYTES`], one trailing newline
-/// (`\n` or `\r\n`) removed, not empty. On failure, returns the reason (never the content).
+/// (`\n` or `\r\n`) removed, not empty or white space only. On failure, returns the reason
+/// (never the content).
 ///
 /// ```
 /// let dir = std::env::temp_dir().join(format!("posture-settings-doc-{}", std::process::id()));
@@ -543,6 +567,8 @@ pub fn read_capped(path: &Path) -> Result<String, String> {
 /// std::fs::write(&path, "s3cret\n").unwrap();
 /// assert_eq!(posture_settings::read_secret_file(&path).unwrap(), "s3cret");
 /// std::fs::write(&path, "\n").unwrap();
+/// assert_eq!(posture_settings::read_secret_file(&path).unwrap_err(), "the file is empty");
+/// std::fs::write(&path, " \n\n").unwrap();
 /// assert_eq!(posture_settings::read_secret_file(&path).unwrap_err(), "the file is empty");
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
@@ -553,7 +579,7 @@ pub fn read_secret_file(path: &Path) -> Result<String, String> {
     } else if text.ends_with('\n') {
         text.truncate(text.len() - 1);
     }
-    if text.is_empty() {
+    if text.trim().is_empty() {
         return Err("the file is empty".to_owned());
     }
     Ok(text)
@@ -853,11 +879,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An optional secret, inline (taken as it is, untrimmed) or from its `_FILE` form (read
-    /// with [`read_secret_file`]), not both: `Some(None)` when neither is set.
+    /// A secret, inline (taken as it is, untrimmed) or from its `_FILE` form (read with
+    /// [`read_secret_file`]), not both. When neither is set (a blank value counts as unset):
+    /// `Some(None)` if it is declared optional, else `None` with a problem.
     pub fn secret(&mut self, setting: &Setting) -> Option<Option<String>> {
         let file_variable = setting.file_form().unwrap_or("");
-        let inline = (self.get)(setting.name).filter(|v| !v.is_empty());
+        let inline = (self.get)(setting.name).filter(|v| !v.trim().is_empty());
         let file = self.value(file_variable);
         match (inline, file) {
             (Some(secret), None) => Some(Some(secret)),
@@ -1012,6 +1039,60 @@ mod tests {
         Setting::text("ACME_EMAIL", "the administrator's email"),
         Setting::text("ACME_PROXY", "a proxy URL"),
     ];
+
+    #[test]
+    fn a_secret_is_inline_or_in_its_file_never_blank_never_both() {
+        const TOKEN: Setting = Setting::secret("T", "T_FILE", "the token").optional();
+        let dir =
+            std::env::temp_dir().join(format!("posture-settings-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("token");
+        let path_text = path.to_str().unwrap().to_owned();
+        let read = |inline: Option<&str>, file: Option<&str>| {
+            let get = |name: &str| match name {
+                "T" => inline.map(str::to_owned),
+                "T_FILE" => file.map(str::to_owned),
+                _ => None,
+            };
+            let mut reader = Reader::new(&get);
+            let optional = reader.secret(&TOKEN);
+            let required = reader.secret(&TOKEN.required());
+            let problems: Vec<String> = reader
+                .take_problems()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            (optional, required, problems)
+        };
+
+        std::fs::write(&path, "from-file\r\n").unwrap();
+        let (optional, _, problems) = read(None, Some(&path_text));
+        assert_eq!(optional, Some(Some("from-file".to_owned())), "{problems:?}");
+        let (optional, _, _) = read(Some(" in line "), None);
+        assert_eq!(optional, Some(Some(" in line ".to_owned())));
+
+        // Blank counts as unset: optional gives none, required a problem.
+        let (optional, required, problems) = read(Some("  "), Some(" "));
+        assert_eq!((optional, required), (Some(None), None));
+        assert_eq!(problems, ["T is not set: expected the token (or T_FILE)"]);
+
+        let (optional, _, problems) = read(Some("in-line"), Some(&path_text));
+        assert_eq!(optional, None);
+        assert_eq!(
+            problems[0],
+            "T is invalid (value not shown, it is a secret): expected either T or T_FILE, not both"
+        );
+
+        std::fs::write(&path, " \n\n").unwrap();
+        let (optional, _, problems) = read(None, Some(&path_text));
+        assert_eq!(optional, None);
+        assert!(
+            problems[0].starts_with(&format!("T_FILE=\"{path_text}\" is invalid")),
+            "{problems:?}"
+        );
+        assert!(problems[0].ends_with("(the file is empty)"), "{problems:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_summary_hides_url_credentials_but_shows_an_email() {

@@ -1,5 +1,5 @@
 //! The optional per-webhook `Authorization` credentials (`WEBHOOK_BEARER_TOKENS`,
-//! `WEBHOOK_BASIC_AUTH` and their `_FILE` forms), and bounded reads of secret files.
+//! `WEBHOOK_BASIC_AUTH` and their `_FILE` forms), read as every declared secret is.
 //!
 //! Both lists pair with `WEBHOOK_IDS` by position; an empty entry means that webhook sends no
 //! `Authorization` header. step-ca sends a bearer token *or* basic credentials, so a webhook
@@ -83,6 +83,23 @@ fn read_list(
     ids: &[&str],
     errors: &mut Vec<ConfigError>,
 ) -> Option<Vec<Option<Authorization>>> {
+    // Elsewhere a blank variable counts as unset; here unset turns the check off, so a
+    // `_FILE` variable left blank (a template that expanded to nothing) is refused instead.
+    if let Some(file) = list.setting.file_form()
+        && raw
+            .webhook_file(file)
+            .is_some_and(|path| path.trim().is_empty())
+    {
+        errors.push(ConfigError::invalid(
+            file,
+            "",
+            format!(
+                "the path of a file of {}; unset it for no credentials",
+                list.expected
+            ),
+        ));
+        return None;
+    }
     // A file may hold one entry per line.
     let text = match raw.webhook_secret(list.setting, errors)? {
         None => return Some(vec![None; ids.len()]),
@@ -217,14 +234,28 @@ pub(super) mod tests {
     fn an_empty_credentials_file_is_refused_not_taken_for_no_credentials() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens");
-        std::fs::write(&path, "\n").unwrap();
-        let path = path.to_str().unwrap();
-        let text = errors(&[("WEBHOOK_BEARER_TOKENS_FILE", path)]);
-        assert!(
-            text.contains(&format!("WEBHOOK_BEARER_TOKENS_FILE=\"{path}\" is invalid")),
-            "{text}"
-        );
-        assert!(text.contains("the file is empty"), "{text}");
+        for blank in ["\n", " \n\n"] {
+            std::fs::write(&path, blank).unwrap();
+            let path = path.to_str().unwrap();
+            for variable in ["WEBHOOK_BEARER_TOKENS_FILE", "WEBHOOK_BASIC_AUTH_FILE"] {
+                let text = errors(&[(variable, path)]);
+                assert!(
+                    text.contains(&format!("{variable}=\"{path}\" is invalid")),
+                    "{text}"
+                );
+                assert!(text.contains("the file is empty"), "{text}");
+            }
+        }
+        for blank in ["", "  "] {
+            let text = errors(&[("WEBHOOK_BEARER_TOKENS_FILE", blank)]);
+            assert!(
+                text.contains(
+                    "WEBHOOK_BEARER_TOKENS_FILE=\"\" is invalid: expected the path of a file of \
+                     bearer tokens"
+                ),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Reading the server's own variables: their raw text ([`RawEnv`]), the declared ones
-//! through [`Declared`], and the small parsers the checks share.
+//! Reading the server's own variables: their raw text ([`RawEnv`]) for the checks that span
+//! several, the declared ones through [`Declared`], and declared secrets through the settings
+//! layer's one secret reader ([`declared_secret`]).
 
 use std::collections::HashMap;
 
@@ -86,6 +87,21 @@ impl RawEnv {
             })?
         };
         declared_secret(&get, setting, errors)
+    }
+
+    /// The raw text of a webhook credential's `_FILE` variable, `file`.
+    pub(super) fn webhook_file(&self, file: &str) -> Option<&str> {
+        [
+            (&settings::WEBHOOK_SECRETS, &self.webhook_secrets_file),
+            (
+                &settings::WEBHOOK_BEARER_TOKENS,
+                &self.webhook_bearer_tokens_file,
+            ),
+            (&settings::WEBHOOK_BASIC_AUTH, &self.webhook_basic_auth_file),
+        ]
+        .into_iter()
+        .find(|(declared, _)| declared.file_form() == Some(file))
+        .and_then(|(_, text)| text.as_deref())
     }
 }
 

@@ -345,12 +345,14 @@ pub(crate) fn scep_settings(
 /// Comma- or newline-separated base64 keys, the signing one first.
 fn challenge_keys(text: &str, errors: &mut Vec<ConfigError>) -> Vec<Hidden> {
     let mut keys = Vec::new();
+    let mut items = 0;
     for (index, item) in text
         .split([',', '\n'])
         .map(str::trim)
         .filter(|i| !i.is_empty())
         .enumerate()
     {
+        items += 1;
         match base64::engine::general_purpose::STANDARD.decode(item) {
             Ok(bytes) if bytes.len() >= MIN_CHALLENGE_KEY => keys.push(Hidden(bytes)),
             Ok(bytes) => errors.push(ConfigError::secret(
@@ -365,6 +367,12 @@ fn challenge_keys(text: &str, errors: &mut Vec<ConfigError>) -> Vec<Hidden> {
                 "standard base64 (openssl rand -base64 32)",
             )),
         }
+    }
+    if items == 0 {
+        errors.push(ConfigError::secret(
+            "SCEP_CHALLENGE_KEY",
+            "at least one base64 key of at least 32 bytes (openssl rand -base64 32)",
+        ));
     }
     keys
 }
@@ -553,6 +561,15 @@ mod tests {
             (
                 vec![("SCEP_CHALLENGE", "signed")],
                 "SCEP_CHALLENGE_KEY is not set",
+            ),
+            (
+                vec![("SCEP_CHALLENGE", "signed"), ("SCEP_CHALLENGE_KEY", "  ")],
+                "SCEP_CHALLENGE_KEY is not set",
+            ),
+            (
+                vec![("SCEP_CHALLENGE", "signed"), ("SCEP_CHALLENGE_KEY", " , ")],
+                "SCEP_CHALLENGE_KEY is invalid (value not shown, it is a secret): expected at \
+                 least one base64 key",
             ),
             (
                 vec![
