@@ -1041,6 +1041,54 @@ mod tests {
     ];
 
     #[test]
+    fn a_parser_that_lets_a_bad_value_through_is_caught_for_every_kind() {
+        const SETTINGS: &[Setting] = &[
+            Setting::seconds("A_TTL", 60, 0, 600, "a lifetime"),
+            Setting::choice("A_MODE", &["x", "y"], Some("x"), "a mode"),
+            Setting::url("A_URL", "a URL"),
+            Setting::path("A_PATH", "a file"),
+            Setting::secret("A_TOKEN", "A_TOKEN_FILE", "a token").optional(),
+        ];
+        // Reads every variable, and refuses nothing: a disagreement for each kind.
+        let lenient = |get: &dyn Fn(&str) -> Option<String>| {
+            for name in variable_names(SETTINGS) {
+                let _ = get(name);
+            }
+            Ok(())
+        };
+        assert_eq!(
+            parser_disagreements(SETTINGS, &[], lenient),
+            [
+                "A_TTL=601 is declared invalid but the parser does not name it",
+                "A_TTL=soon is declared invalid but the parser does not name it",
+                "A_MODE=none-of-these is declared invalid but the parser does not name it",
+                "A_URL=not a url is declared invalid but the parser does not name it",
+                "A_PATH=/nonexistent/posture-settings/missing is declared invalid but the parser \
+                 does not name it",
+                "A_TOKEN_FILE=/nonexistent/posture-settings/missing names no readable file but \
+                 the parser does not name it",
+            ]
+        );
+        // The layer's readers refuse each of them, naming the variable.
+        let strict = |get: &dyn Fn(&str) -> Option<String>| {
+            let mut reader = Reader::new(get);
+            reader.seconds(&SETTINGS[0]);
+            reader.choice(&SETTINGS[1]);
+            reader.parsed(&SETTINGS[2], |text| {
+                if text.contains("://") {
+                    Ok(())
+                } else {
+                    Err("a URL".to_owned())
+                }
+            });
+            reader.file(&SETTINGS[3]);
+            reader.secret(&SETTINGS[4]);
+            reader.finish()
+        };
+        assert!(parser_disagreements(SETTINGS, &[], strict).is_empty());
+    }
+
+    #[test]
     fn a_secret_is_inline_or_in_its_file_never_blank_never_both() {
         const TOKEN: Setting = Setting::secret("T", "T_FILE", "the token").optional();
         let dir =
