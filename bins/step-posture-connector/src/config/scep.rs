@@ -157,6 +157,11 @@ const SCEP_ISSUER_BASIC_AUTH: Setting = Setting::secret(
     "username:password the MDM sends to the challenge-issuing routes",
 )
 .optional();
+const SCEP_ISSUER_ADDR: Setting = Setting::text(
+    "SCEP_ISSUER_ADDR",
+    "a TLS listener of its own for the challenge-issuing routes",
+)
+.expecting("an IP address and port such as 0.0.0.0:9444");
 
 /// Every `SCEP_*` variable; `SCEP_CHALLENGE` first, which the others need.
 pub(crate) const SCEP_SETTINGS: &[Setting] = &[
@@ -167,10 +172,7 @@ pub(crate) const SCEP_SETTINGS: &[Setting] = &[
     SCEP_IDENTIFIER,
     SCEP_POSTURE,
     SCEP_ISSUER_BASIC_AUTH,
-    Setting::text(
-        "SCEP_ISSUER_ADDR",
-        "a TLS listener of its own for the challenge-issuing routes",
-    ),
+    SCEP_ISSUER_ADDR,
 ];
 
 /// Reads the `SCEP_*` variables. `Some(None)` when `SCEP_CHALLENGE` is unset (no SCEP gate);
@@ -297,35 +299,32 @@ pub(crate) fn scep_settings(
     let mut reader = Reader::new(&get);
     let challenge_ttl = reader.seconds(&SCEP_CHALLENGE_TTL);
     let posture = reader.flag(&SCEP_POSTURE);
+    let identifiers = reader
+        .parsed(&SCEP_IDENTIFIER, |text| {
+            spelled_list(text, &IdentifierSource::NAMES, "identifier source")
+        })
+        .map(|sources| {
+            sources.unwrap_or_else(|| {
+                vec![IdentifierSource::SerialNumber, IdentifierSource::CommonName]
+            })
+        });
     errors.extend(reader.take_problems());
-    let identifiers = identifier_sources(value(SCEP_IDENTIFIER.name), errors);
 
     let issuer_credentials = match declared_secret(&get, &SCEP_ISSUER_BASIC_AUTH, errors) {
         Some(Some(text)) => issuer_credentials(text.trim(), errors),
         _ => None,
     };
-    let issuer_addr = match value("SCEP_ISSUER_ADDR") {
-        None => Some(None),
-        Some(text) => match text.parse::<SocketAddr>() {
-            Ok(addr) if issuer_credentials.is_some() => Some(Some(addr)),
-            Ok(_) => {
-                errors.push(ConfigError::missing(
-                    "SCEP_ISSUER_BASIC_AUTH",
-                    "user:password for the challenge-issuing routes, since SCEP_ISSUER_ADDR \
-                     serves them",
-                ));
-                None
-            }
-            Err(_) => {
-                errors.push(ConfigError::invalid(
-                    "SCEP_ISSUER_ADDR",
-                    &text,
-                    "an IP address and port such as 0.0.0.0:9444",
-                ));
-                None
-            }
-        },
-    };
+    let issuer_addr = reader.parsed(&SCEP_ISSUER_ADDR, |text| {
+        text.parse::<SocketAddr>()
+            .map_err(|_| SCEP_ISSUER_ADDR.expected())
+    });
+    errors.extend(reader.take_problems());
+    if matches!(issuer_addr, Some(Some(_))) && issuer_credentials.is_none() {
+        errors.push(ConfigError::missing(
+            SCEP_ISSUER_BASIC_AUTH.name,
+            "user:password for the challenge-issuing routes, since SCEP_ISSUER_ADDR serves them",
+        ));
+    }
     if errors.len() > before {
         return None;
     }
@@ -375,25 +374,6 @@ fn challenge_keys(text: &str, errors: &mut Vec<ConfigError>) -> Vec<Hidden> {
         ));
     }
     keys
-}
-
-fn identifier_sources(
-    text: Option<String>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<Vec<IdentifierSource>> {
-    let Some(text) = text else {
-        return Some(vec![
-            IdentifierSource::SerialNumber,
-            IdentifierSource::CommonName,
-        ]);
-    };
-    match spelled_list(&text, &IdentifierSource::NAMES, "identifier source") {
-        Ok(sources) => Some(sources),
-        Err(expected) => {
-            errors.push(ConfigError::invalid(SCEP_IDENTIFIER.name, &text, expected));
-            None
-        }
-    }
 }
 
 fn issuer_credentials(text: &str, errors: &mut Vec<ConfigError>) -> Option<IssuerCredentials> {
