@@ -179,7 +179,13 @@ mod tests {
     use super::*;
 
     // Configuring only checks that the file is there; it is loaded at build time.
-    const BASE: &[(&str, &str)] = &[("FILE_PATH", file!()), ("FILE_TYPE", "csv")];
+    const BASE: &[(&str, &str)] = &[
+        (
+            "FILE_PATH",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/src/kind.rs"),
+        ),
+        ("FILE_TYPE", "csv"),
+    ];
     posture_conformance::settings_tests! {
         kind: KIND,
         shared: [],

@@ -141,12 +141,15 @@ impl fmt::Debug for CaBundle {
 /// let options = ClientOptions::new(Duration::from_secs(4));
 /// assert_eq!(options.request_timeout(), Duration::from_secs(4));
 /// assert_eq!(options.connect_timeout(), Duration::from_secs(3));
+/// let quick = options.with_request_timeout(Duration::from_secs(1));
+/// assert_eq!((quick.connect_timeout(), quick.read_timeout()), (Duration::from_secs(1), Duration::from_secs(1)));
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ClientOptions {
     request_timeout: Duration,
-    connect_timeout: Duration,
+    /// `None`: the smaller of 3 s and the request timeout.
+    connect_timeout: Option<Duration>,
     /// `None` follows the request timeout.
     read_timeout: Option<Duration>,
     pool_idle_timeout: Duration,
@@ -190,13 +193,14 @@ pub enum ClientError {
 }
 
 impl ClientOptions {
-    /// Options with the given total per-request timeout. The connect timeout is the smaller
-    /// of 3 s and that timeout, the read timeout follows the request timeout until set, idle
+    /// Options with the given total per-request timeout. Until set, the connect timeout is
+    /// the smaller of 3 s and the request timeout and the read timeout is the request
+    /// timeout (both follow [`with_request_timeout`](Self::with_request_timeout)); idle
     /// connections are kept for 90 s, up to 32 per host.
     pub fn new(request_timeout: Duration) -> Self {
         Self {
             request_timeout,
-            connect_timeout: request_timeout.min(Duration::from_secs(3)),
+            connect_timeout: None,
             read_timeout: None,
             pool_idle_timeout: Duration::from_secs(90),
             pool_max_idle_per_host: 32,
@@ -216,7 +220,7 @@ impl ClientOptions {
     /// Sets the time allowed to connect: the TCP connection and the TLS handshake.
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.connect_timeout = Some(timeout);
         self
     }
 
@@ -282,6 +286,7 @@ impl ClientOptions {
     /// The connect timeout.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+            .unwrap_or_else(|| self.request_timeout.min(Duration::from_secs(3)))
     }
 
     /// The read timeout: the request timeout unless [`with_read_timeout`](Self::with_read_timeout)

@@ -573,8 +573,8 @@ fn credential(
     get: &impl Fn(&str) -> Option<String>,
     reader: &mut Reader<'_>,
 ) -> Option<IntuneCredential> {
-    // Given as the secret reader counts it: an inline value as it is, a file name trimmed.
-    let secret_given = get(kind::CLIENT_SECRET.name).is_some_and(|v| !v.is_empty())
+    // Given as the secret reader counts it: a value or a file name that is not blank.
+    let secret_given = get(kind::CLIENT_SECRET.name).is_some_and(|v| !v.trim().is_empty())
         || reader.value("INTUNE_CLIENT_SECRET_FILE").is_some();
     let algorithm = reader.value("INTUNE_CLIENT_ASSERTION_ALG");
     match (
@@ -891,6 +891,10 @@ mod tests {
         // Flags, numbers, paths and secret files are checked for every declared variable by
         // the declarations test (`settings_tests!`); these are the rules of their own.
         for (pairs, start) in [
+            (
+                CASES.with(&[("INTUNE_CLIENT_SECRET", "  ")]),
+                "INTUNE_CLIENT_SECRET is not set: expected a client secret",
+            ),
             (
                 CASES.with(&[("INTUNE_TENANT_ID", "common")]),
                 "INTUNE_TENANT_ID=\"common\" is invalid",
