@@ -231,6 +231,31 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn credentials_with_only_mtls_only_webhooks_are_refused_not_ignored() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let mut vars = vars(&[
+            ("ENABLE_MTLS", "1"),
+            ("TLS_CA_PATH", file),
+            ("MTLS_ALLOWED_NAMES", "ca.example.com"),
+            ("WEBHOOK_MTLS_ONLY_IDS", ID1),
+            ("WEBHOOK_BASIC_AUTH_FILE", file),
+        ]);
+        vars.remove("WEBHOOK_IDS");
+        vars.remove("WEBHOOK_SECRETS");
+        let text = Config::from_vars(&vars).unwrap_err().to_string();
+        assert!(
+            text.contains(
+                "WEBHOOK_BASIC_AUTH is invalid (value not shown, it is a secret): expected unset \
+                 with only WEBHOOK_MTLS_ONLY_IDS"
+            ),
+            "{text}"
+        );
+        vars.remove("WEBHOOK_BASIC_AUTH_FILE");
+        let config = Config::from_vars(&vars).unwrap();
+        assert_eq!(config.webhooks.len(), 1);
+    }
+
+    #[test]
     fn an_empty_credentials_file_is_refused_not_taken_for_no_credentials() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens");

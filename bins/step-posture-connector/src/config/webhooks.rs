@@ -85,7 +85,35 @@ pub(super) fn webhook_entries(
         && raw.webhook_secrets_file.is_none()
         && !mtls_only.is_empty()
     {
-        return Some(mtls_only_entries(&mtls_only, &[]));
+        // The credential lists pair with WEBHOOK_IDS by position: with none, they would be
+        // ignored, which an operator who set them would not expect.
+        let credentials: Vec<&str> = [
+            (
+                &settings::WEBHOOK_BEARER_TOKENS,
+                &raw.webhook_bearer_tokens,
+                &raw.webhook_bearer_tokens_file,
+            ),
+            (
+                &settings::WEBHOOK_BASIC_AUTH,
+                &raw.webhook_basic_auth,
+                &raw.webhook_basic_auth_file,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, inline, file)| inline.is_some() || file.is_some())
+        .map(|(setting, _, _)| setting.name)
+        .collect();
+        if credentials.is_empty() {
+            return Some(mtls_only_entries(&mtls_only, &[]));
+        }
+        for name in credentials {
+            errors.push(ConfigError::secret(
+                name,
+                "unset with only WEBHOOK_MTLS_ONLY_IDS: its entries pair with WEBHOOK_IDS, and \
+                 mTLS-only webhooks are authenticated by step-ca's client certificate",
+            ));
+        }
+        return None;
     }
     if ids_text.is_empty() {
         errors.push(ConfigError::missing(
