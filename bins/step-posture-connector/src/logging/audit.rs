@@ -132,12 +132,7 @@ impl DecisionLine<'_> {
     fn text(&self, now: SystemTime, out: &mut Vec<u8>) {
         timestamp(now, out);
         out.extend_from_slice(b"  INFO decision");
-        for (name, value) in self.fields() {
-            out.push(b' ');
-            out.extend_from_slice(name.as_bytes());
-            out.push(b'=');
-            value.text(out);
-        }
+        self.write_fields(out, (b" ", b"="), |field, out| field.text(out));
         out.push(b'\n');
     }
 
@@ -146,13 +141,23 @@ impl DecisionLine<'_> {
         out.extend_from_slice(b"{\"timestamp\":\"");
         timestamp(now, out);
         out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"decision\"");
-        for (name, value) in self.fields() {
-            out.extend_from_slice(b",\"");
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"\":");
-            value.json(out);
-        }
+        self.write_fields(out, (b",\"", b"\":"), |field, out| field.json(out));
         out.extend_from_slice(b"}\n");
+    }
+
+    /// Each field as `before name after value`, the value written by `write`.
+    fn write_fields(
+        &self,
+        out: &mut Vec<u8>,
+        (before, after): (&[u8], &[u8]),
+        write: impl Fn(&Field<'_>, &mut Vec<u8>),
+    ) {
+        for (name, value) in self.fields() {
+            out.extend_from_slice(before);
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(after);
+            write(&value, out);
+        }
     }
 
     /// The fields in the order [`emit_via_tracing`](Self::emit_via_tracing) records them,
