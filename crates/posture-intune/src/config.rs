@@ -3,7 +3,7 @@ use std::time::Duration;
 use posture_http::env::{self, ConfigProblem, ConfigProblems};
 use posture_http::sync::SyncSettings;
 use posture_http::{BaseUrl, CommonSettings, Secret};
-use posture_settings::{Reader, Setting, spelled_list};
+use posture_settings::{Reader, Setting};
 
 use crate::credential::{AssertionAlgorithm, ClientCertificate, ClientCertificateError};
 use crate::kind;
@@ -299,24 +299,18 @@ impl IntuneConfig {
         let authority_url = reader.required_parsed(&kind::AUTHORITY_URL, authority);
         let graph_url = reader.required_parsed(&kind::GRAPH_URL, graph);
         let scope = reader.parsed(&kind::SCOPE, scope);
-        let allowed_states = reader
-            .parsed(&kind::ALLOWED_COMPLIANCE_STATES, |text| {
-                spelled_list(
-                    text,
-                    &ComplianceState::NAMES,
-                    "compliance state, such as compliant",
-                )
-            })
-            .map(|states| states.unwrap_or_else(|| vec![ComplianceState::Compliant]));
-        let allowed_agents = reader
-            .parsed(&kind::ALLOWED_MANAGEMENT_AGENTS, |text| {
-                spelled_list(
-                    text,
-                    &ManagementAgent::NAMES,
-                    "management agent, such as mdm",
-                )
-            })
-            .map(|agents| agents.unwrap_or_else(|| ManagementAgent::MDM_MANAGED.to_vec()));
+        let allowed_states = reader.spelled_list(
+            &kind::ALLOWED_COMPLIANCE_STATES,
+            &ComplianceState::NAMES,
+            "compliance state, such as compliant",
+            || vec![ComplianceState::Compliant],
+        );
+        let allowed_agents = reader.spelled_list(
+            &kind::ALLOWED_MANAGEMENT_AGENTS,
+            &ManagementAgent::NAMES,
+            "management agent, such as mdm",
+            || ManagementAgent::MDM_MANAGED.to_vec(),
+        );
         let group_id = reader.parsed(&kind::GROUP_ID, |text| guid(&kind::GROUP_ID, text));
         // The variables with plain types, read by their declarations.
         let enrich = reader.flag(&kind::INTUNE_ENRICH);

@@ -762,6 +762,45 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A comma-separated list of a spelled enum's values ([`spelled_list`](crate::spelled_list):
+    /// `names` are its spellings, `one` names a single value), or `default` when unset; `None`
+    /// (with a problem) when refused.
+    ///
+    /// ```
+    /// use posture_settings::{Reader, Setting};
+    /// const DAYS: Setting = Setting::list("ACME_DAYS", "days of the week, comma-separated");
+    /// posture_settings::spelled_enum! {
+    ///     /// A working day.
+    ///     #[derive(Clone, Copy, Debug, Eq, PartialEq)]
+    ///     pub enum Day {
+    ///         /// Monday.
+    ///         Mon = "mon",
+    ///         /// Friday.
+    ///         Fri = "fri",
+    ///     }
+    ///     /// Not a day.
+    ///     pub struct UnknownDay("day");
+    ///     parse: any_case
+    /// }
+    /// let get = |_: &str| Some("Fri, mon".to_owned());
+    /// let mut reader = Reader::new(&get);
+    /// let days = reader.spelled_list(&DAYS, &Day::NAMES, "day", Vec::new);
+    /// assert_eq!(days, Some(vec![Day::Fri, Day::Mon]));
+    /// let mut unset = Reader::new(&|_| None);
+    /// let days = unset.spelled_list(&DAYS, &Day::NAMES, "day", || vec![Day::Mon]);
+    /// assert_eq!(days, Some(vec![Day::Mon]));
+    /// ```
+    pub fn spelled_list<T: PartialEq + std::str::FromStr>(
+        &mut self,
+        setting: &Setting,
+        names: &[&str],
+        one: &str,
+        default: impl FnOnce() -> Vec<T>,
+    ) -> Option<Vec<T>> {
+        self.parsed(setting, |text| crate::spelled_list(text, names, one))
+            .map(|list| list.unwrap_or_else(default))
+    }
+
     /// [`parsed`](Self::parsed) for a value that must be set, whether or not its declaration
     /// says so: `None` (with a problem) when it is unset, or when `parse` refused it.
     pub fn required_parsed<T>(

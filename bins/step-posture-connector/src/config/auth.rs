@@ -87,7 +87,7 @@ fn read_list(
     // `_FILE` variable left blank (a template that expanded to nothing) is refused instead.
     if let Some(file) = list.setting.file_form()
         && raw
-            .webhook_file(file)
+            .webhook_credential(file)
             .is_some_and(|path| path.trim().is_empty())
     {
         errors.push(ConfigError::invalid(

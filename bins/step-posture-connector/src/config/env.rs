@@ -51,14 +51,10 @@ impl RawEnv {
 }
 
 impl RawEnv {
-    /// One of the webhook credential secrets (`WEBHOOK_SECRETS`, `WEBHOOK_BEARER_TOKENS`,
-    /// `WEBHOOK_BASIC_AUTH`), inline or from its `_FILE` form, read by [`declared_secret`].
-    pub(super) fn webhook_secret(
-        &self,
-        setting: &Setting,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<Option<String>> {
-        let forms = [
+    /// The raw text of one of the webhook credential variables (`WEBHOOK_SECRETS`,
+    /// `WEBHOOK_BEARER_TOKENS`, `WEBHOOK_BASIC_AUTH` or a `_FILE` form of them).
+    pub(super) fn webhook_credential(&self, name: &str) -> Option<&str> {
+        [
             (
                 &settings::WEBHOOK_SECRETS,
                 &self.webhook_secrets,
@@ -74,34 +70,37 @@ impl RawEnv {
                 &self.webhook_basic_auth,
                 &self.webhook_basic_auth_file,
             ),
-        ];
-        let get = |name: &str| {
-            forms.iter().find_map(|(declared, inline, file)| {
-                if name == declared.name {
-                    Some((*inline).clone())
-                } else if declared.file_form() == Some(name) {
-                    Some((*file).clone())
-                } else {
-                    None
-                }
-            })?
-        };
-        declared_secret(&get, setting, errors)
-    }
-
-    /// The raw text of a webhook credential's `_FILE` variable, `file`.
-    pub(super) fn webhook_file(&self, file: &str) -> Option<&str> {
-        [
-            (&settings::WEBHOOK_SECRETS, &self.webhook_secrets_file),
-            (
-                &settings::WEBHOOK_BEARER_TOKENS,
-                &self.webhook_bearer_tokens_file,
-            ),
-            (&settings::WEBHOOK_BASIC_AUTH, &self.webhook_basic_auth_file),
         ]
         .into_iter()
-        .find(|(declared, _)| declared.file_form() == Some(file))
-        .and_then(|(_, text)| text.as_deref())
+        .find_map(|(declared, inline, file)| {
+            if name == declared.name {
+                Some(inline)
+            } else if declared.file_form() == Some(name) {
+                Some(file)
+            } else {
+                None
+            }
+        })?
+        .as_deref()
+    }
+
+    /// Whether `setting`, one of the webhook credentials, is set in either form.
+    pub(super) fn webhook_credential_given(&self, setting: &Setting) -> bool {
+        self.webhook_credential(setting.name).is_some()
+            || setting
+                .file_form()
+                .is_some_and(|file| self.webhook_credential(file).is_some())
+    }
+
+    /// One of the webhook credential secrets, inline or from its `_FILE` form, read by
+    /// [`declared_secret`].
+    pub(super) fn webhook_secret(
+        &self,
+        setting: &Setting,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Option<String>> {
+        let get = |name: &str| self.webhook_credential(name).map(str::to_owned);
+        declared_secret(&get, setting, errors)
     }
 }
 

@@ -299,15 +299,12 @@ pub(crate) fn scep_settings(
     let mut reader = Reader::new(&get);
     let challenge_ttl = reader.seconds(&SCEP_CHALLENGE_TTL);
     let posture = reader.flag(&SCEP_POSTURE);
-    let identifiers = reader
-        .parsed(&SCEP_IDENTIFIER, |text| {
-            spelled_list(text, &IdentifierSource::NAMES, "identifier source")
-        })
-        .map(|sources| {
-            sources.unwrap_or_else(|| {
-                vec![IdentifierSource::SerialNumber, IdentifierSource::CommonName]
-            })
-        });
+    let identifiers = reader.spelled_list(
+        &SCEP_IDENTIFIER,
+        &IdentifierSource::NAMES,
+        "identifier source",
+        || vec![IdentifierSource::SerialNumber, IdentifierSource::CommonName],
+    );
     errors.extend(reader.take_problems());
 
     let issuer_credentials = match declared_secret(&get, &SCEP_ISSUER_BASIC_AUTH, errors) {

@@ -88,20 +88,12 @@ pub(super) fn webhook_entries(
         // The credential lists pair with WEBHOOK_IDS by position: with none, they would be
         // ignored, which an operator who set them would not expect.
         let credentials: Vec<&str> = [
-            (
-                &settings::WEBHOOK_BEARER_TOKENS,
-                &raw.webhook_bearer_tokens,
-                &raw.webhook_bearer_tokens_file,
-            ),
-            (
-                &settings::WEBHOOK_BASIC_AUTH,
-                &raw.webhook_basic_auth,
-                &raw.webhook_basic_auth_file,
-            ),
+            &settings::WEBHOOK_BEARER_TOKENS,
+            &settings::WEBHOOK_BASIC_AUTH,
         ]
         .into_iter()
-        .filter(|(_, inline, file)| inline.is_some() || file.is_some())
-        .map(|(setting, _, _)| setting.name)
+        .filter(|setting| raw.webhook_credential_given(setting))
+        .map(|setting| setting.name)
         .collect();
         if credentials.is_empty() {
             return Some(mtls_only_entries(&mtls_only, &[]));
