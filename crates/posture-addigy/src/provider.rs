@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::header::AUTHORIZATION;
-use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
+use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, Backoff, CacheStats, Front, NoSlot, RateLimiter, Serial, StatusCode, bearer_header,
     decode_json, secret_header, send_json,
@@ -445,33 +445,25 @@ impl AddigyProvider {
     /// server runs this on `ADDIGY_SYNC_INTERVAL`. A failed sync keeps the previous
     /// inventory.
     pub async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
-        posture_http::sync::sync_now(&Synced(self)).await
-    }
-}
-
-/// The provider as a [`SyncSource`], over its private device model.
-struct Synced<'a>(&'a AddigyProvider);
-
-/// The whole inventory, read as lookups read it: unfiltered searches of [`PER_PAGE`]
-/// devices, pages 1 to `metadata.page_count`, each in a slot of the same client-side rate
-/// limit (`ADDIGY_MAX_REQUESTS_PER_SECOND`, shared with lookups, far below the 1,000 per
-/// 10 s that blocks the key for 24 hours) and behind the same `Retry-After` backoff.
-impl SyncSource for Synced<'_> {
-    type Record = Device;
-
-    fn inventory(&self) -> &Inventory {
-        self.0.front.inventory()
+        let pull = async |pull: &mut Pull<Device>| self.pull_inventory(pull).await;
+        self.front
+            .sync_with(pull, |serial, records| self.decide_among(&serial, &records))
+            .await
     }
 
-    async fn pull(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
-        let addigy = self.0;
-        let timeout = addigy.config.common().timeout();
+    /// The whole inventory, read as lookups read it: unfiltered searches of [`PER_PAGE`]
+    /// devices, pages 1 to `metadata.page_count`, each in a slot of the same client-side
+    /// rate limit (`ADDIGY_MAX_REQUESTS_PER_SECOND`, shared with lookups, far below the
+    /// 1,000 per 10 s that blocks the key for 24 hours) and behind the same `Retry-After`
+    /// backoff.
+    async fn pull_inventory(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
+        let timeout = self.config.common().timeout();
         for page in 1_u64.. {
             let body = json!({"page": page, "per_page": PER_PAGE, "query": {"filters": []}});
             let request = format!("POST /api/v2/devices (inventory sync, page {page})");
             let answer = pull
                 .page(&request, || {
-                    addigy.search(&body, &request, Instant::now() + timeout)
+                    self.search(&body, &request, Instant::now() + timeout)
                 })
                 .await?;
             let returned = answer.devices.len() as u64;
@@ -491,13 +483,6 @@ impl SyncSource for Synced<'_> {
             }
         }
         Ok(())
-    }
-
-    fn decide(&self, key: &str, records: Vec<Device>) -> Decision {
-        let addigy = self.0;
-        addigy
-            .front
-            .decide_synced(key, |serial| addigy.decide_among(&serial, &records))
     }
 }
 

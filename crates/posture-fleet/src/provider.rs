@@ -2,7 +2,7 @@ use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
-use posture_http::sync::{Inventory, SyncReport};
+use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, Backoff, CacheStats, Front, Serial, StatusCode, Url, decode_json, send_bearer,
 };
@@ -10,7 +10,7 @@ use posture_http::{
 use crate::config::FleetConfig;
 use crate::error::FleetError;
 use crate::model::{self, Host};
-use crate::sync::{LeftOut, Synced};
+use crate::sync::LeftOut;
 
 pub(crate) const SERVICE: &str = "Fleet";
 
@@ -54,7 +54,7 @@ pub struct FleetProvider {
     http: posture_http::HttpClient,
     /// The serial check, the synced inventory (`FLEET_SYNC_INTERVAL`) lookups ask first,
     /// the decision cache, the readiness memo and the request counter.
-    pub(crate) front: Front,
+    front: Front,
     backoff: Backoff,
     /// The hosts the last successful sync listed but left out of the index.
     left_out: Mutex<Option<LeftOut>>,
@@ -103,7 +103,10 @@ impl FleetProvider {
     /// server runs this on `FLEET_SYNC_INTERVAL`. A failed sync keeps the previous
     /// inventory. See the crate documentation for the hosts it leaves to live lookups.
     pub async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
-        posture_http::sync::sync_now(&Synced(self)).await
+        let pull = async |pull: &mut Pull<Host>| self.pull_inventory(pull).await;
+        self.front
+            .sync_with(pull, |serial, hosts| self.decide_listed(&serial, &hosts))
+            .await
     }
 
     /// What the last successful sync left out of the index, by reason.

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use posture_core::{Decision, DenyCode, ProviderError};
-use posture_http::sync::{Inventory, Pull, SyncSource};
+use posture_http::sync::Pull;
 use posture_http::{Serial, StatusCode, Url, decode_json};
 use serde_json::Value;
 
@@ -141,27 +141,17 @@ struct Listed {
     unlike: Option<&'static str>,
 }
 
-/// The provider as a [`SyncSource`], over its private host model.
-pub(crate) struct Synced<'a>(pub(crate) &'a FleetProvider);
-
-impl SyncSource for Synced<'_> {
-    type Record = Host;
-
-    fn inventory(&self) -> &Inventory {
-        self.0.inventory()
-    }
-
+impl FleetProvider {
     /// Every page of [`SYNC_PAGE_SIZE`] hosts, one at a time through the lookups' client and
     /// `Retry-After` gate, until a short page or `meta.has_next_results: false`.
-    async fn pull(&self, pull: &mut Pull<Host>) -> Result<(), ProviderError> {
-        let fleet = self.0;
-        let needs = needs(fleet.config());
+    pub(crate) async fn pull_inventory(&self, pull: &mut Pull<Host>) -> Result<(), ProviderError> {
+        let needs = needs(self.config());
         let mut listed = Vec::new();
         for page in 0usize.. {
-            let url = page_url(fleet.config(), needs, page);
+            let url = page_url(self.config(), needs, page);
             let request = format!("GET /api/v1/fleet/hosts (inventory sync, page {page})");
             let (hosts, more) = pull
-                .page(&request, || list_page(fleet, url.clone(), &request))
+                .page(&request, || list_page(self, url.clone(), &request))
                 .await?;
             let returned = hosts.len();
             listed.extend(
@@ -190,22 +180,21 @@ impl SyncSource for Synced<'_> {
                 "hosts left out of the synced inventory; they are looked up live"
             );
         }
-        fleet.set_left_out(left_out);
+        self.set_left_out(left_out);
         Ok(())
     }
 
-    fn decide(&self, key: &str, records: Vec<Host>) -> Decision {
-        let fleet = self.0;
-        fleet
-            .front
-            .decide_synced(key, |serial| match records.as_slice() {
-                [host] => fleet.decide(&serial, host),
-                // `pull` adds one host a serial (two would share it); a deny keeps this closed.
-                _ => Decision::deny(
-                    DenyCode::DEVICE_NOT_FOUND,
-                    format!("no single host with serial number {serial} in Fleet"),
-                ),
-            })
+    /// The decision for `serial` from the hosts a sync listed under it.
+    pub(crate) fn decide_listed(&self, serial: &Serial, hosts: &[Host]) -> Decision {
+        match hosts {
+            [host] => self.decide(serial, host),
+            // `pull_inventory` adds one host a serial (two would share it); a deny keeps this
+            // closed.
+            _ => Decision::deny(
+                DenyCode::DEVICE_NOT_FOUND,
+                format!("no single host with serial number {serial} in Fleet"),
+            ),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use posture_core::{CounterSample, Decision, DenyCode, Enrichment, LookupRequest, ProviderError};
 
-use crate::sync::{FromIndex, Inventory, Readiness, SyncSettings};
+use crate::sync::{FromIndex, Inventory, Pull, Readiness, SyncReport, SyncSettings, sync_with};
 use crate::{CacheConfig, CacheStats, CommonSettings, LookupCache, RecentSuccess, Serial};
 
 /// How long a successful readiness check counts, so frequent probes cost few MDM calls.
@@ -209,6 +209,53 @@ where
             Ok(serial) => decide(serial),
             Err(reason) => Decision::deny(DenyCode::INVALID_IDENTIFIER, reason),
         }
+    }
+
+    /// Syncs this front's inventory now, keyed by serial ([`sync_with`]): `pull` adds every
+    /// record under its serial, and `decide` decides each serial from its records, as
+    /// [`decide_synced`](Self::decide_synced) checks it. This is all of a provider's
+    /// `sync_inventory`, with no adapter type for its private record type.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use posture_core::{Decision, DenyCode, ProviderError};
+    /// use posture_http::sync::{FromIndex, Pull, SyncSettings};
+    /// use posture_http::{CacheConfig, Front};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ProviderError> {
+    /// let cache = CacheConfig::new(Duration::from_secs(60), Duration::from_secs(10));
+    /// let sync = SyncSettings::new("ACME_SYNC_INTERVAL", "ACME_SYNC_MAX_AGE")
+    ///     .every(Duration::from_secs(3600));
+    /// let front: Front = Front::new("Acme", Duration::from_secs(4), cache, sync);
+    /// let pull = async |pull: &mut Pull<bool>| {
+    ///     let page = pull.page("GET /devices", || async { Ok([("C02XL0GJJG5J", false)]) }).await?;
+    ///     page.into_iter().for_each(|(serial, managed)| pull.add(serial, managed));
+    ///     Ok(())
+    /// };
+    /// let decide = |serial, managed: Vec<bool>| {
+    ///     if managed.contains(&true) {
+    ///         Decision::allow()
+    ///     } else {
+    ///         Decision::deny(DenyCode::NOT_MANAGED, format!("{serial} is not managed"))
+    ///     }
+    /// };
+    /// let report = front.sync_with(pull, decide).await?;
+    /// assert_eq!(report.devices, 1);
+    /// let FromIndex::Decided(decision) = front.inventory().lookup("C02XL0GJJG5J") else {
+    ///     panic!("the sync listed it");
+    /// };
+    /// assert_eq!(decision.deny_message(), Some("C02XL0GJJG5J is not managed"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn sync_with<R>(
+        &self,
+        pull: impl AsyncFnOnce(&mut Pull<R>) -> Result<(), ProviderError>,
+        mut decide: impl FnMut(Serial, Vec<R>) -> Decision,
+    ) -> Result<SyncReport, ProviderError> {
+        let decide = |key: &str, records| self.decide_synced(key, |serial| decide(serial, records));
+        sync_with(&self.inventory, pull, decide).await
     }
 }
 

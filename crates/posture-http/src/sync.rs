@@ -2,10 +2,11 @@
 //! once, and answers lookups from the result, so that a fleet asking for certificates all at
 //! once costs the MDM a few pages rather than one request a device.
 //!
-//! A provider that can list its devices implements [`SyncSource`]: how to pull every record
-//! (`pull`, page by page, through the same client, rate limit and `Retry-After` handling as
-//! its live lookups) and how to decide a device from its records (`decide`, the function its
-//! live lookup uses, so both give the same answer). [`spawn`] then runs [`sync_now`] at start
+//! A provider that can list its devices implements [`SyncSource`], or gives its two halves
+//! to [`sync_with`] as functions: how to pull every record (`pull`, page by page, through
+//! the same client, rate limit and `Retry-After` handling as its live lookups) and how to
+//! decide a device from its records (`decide`, the function its live lookup uses, so both
+//! give the same answer). [`spawn`] then runs [`sync_now`] (or [`sync_with`]) at start
 //! and on the interval; each run builds a new [`posture_index::Index`] of encoded decisions
 //! and swaps it in whole, so a failed or partial sync leaves the previous index untouched,
 //! and two indexes exist only while the new one is swapped in.
@@ -754,9 +755,11 @@ impl<R> Pull<R> {
 
 /// A provider whose MDM can list every device in pages.
 ///
-/// A provider whose record type is private implements it on a private adapter, such as
-/// `struct Synced<'a>(&'a MyProvider)`, and offers `sync_inventory(&self)` calling
-/// [`sync_now`] on it; [`spawn`] then runs that.
+/// A provider whose record type is private can't name it as the `Record` of a public
+/// type's impl; it implements the trait on a private adapter that also holds what one sync
+/// gathers for `decide` (such as `struct Synced<'a> { provider: &'a MyProvider, groups: … }`),
+/// or, with nothing to gather, calls [`sync_with`] with its own methods instead. Either way
+/// it offers `sync_inventory(&self)`, which [`spawn`] then runs.
 pub trait SyncSource: Send + Sync {
     /// What one page item becomes: the fields `decide` needs.
     type Record: Send;
@@ -778,13 +781,85 @@ pub trait SyncSource: Send + Sync {
 
 /// Runs one sync of `source` now (after any sync in progress) and swaps its index in.
 pub async fn sync_now<S: SyncSource>(source: &S) -> Result<SyncReport, ProviderError> {
-    let inventory = source.inventory();
+    let pull = async |pull: &mut Pull<S::Record>| source.pull(pull).await;
+    sync_with(source.inventory(), pull, |key, records| {
+        source.decide(key, records)
+    })
+    .await
+}
+
+/// Runs one sync into `inventory` now (after any sync in progress) and swaps its index in:
+/// [`sync_now`] with the two halves of a [`SyncSource`] given as functions, so that a
+/// provider whose record type is private needs no adapter type. `pull` fills the [`Pull`]
+/// as [`SyncSource::pull`] does; `decide` then decides each device from its records, as
+/// [`SyncSource::decide`] does.
+///
+/// ```
+/// use std::time::Duration;
+/// use posture_core::{Decision, DenyCode, ProviderError};
+/// use posture_http::sync::{self, FromIndex, Inventory, Pull, SyncReport, SyncSettings};
+///
+/// /// What the MDM lists of one device (private: no public trait names it).
+/// struct Record {
+///     managed: bool,
+/// }
+///
+/// pub struct MyProvider {
+///     inventory: Inventory,
+/// }
+///
+/// impl MyProvider {
+///     pub async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
+///         let pull = async |pull: &mut Pull<Record>| self.pull_inventory(pull).await;
+///         sync::sync_with(&self.inventory, pull, |serial, records| self.decide(serial, &records))
+///             .await
+///     }
+///
+///     async fn pull_inventory(&self, pull: &mut Pull<Record>) -> Result<(), ProviderError> {
+///         let page = pull
+///             .page("GET /devices", || async { Ok([("A1", true), ("B2", false)]) })
+///             .await?;
+///         for (serial, managed) in page {
+///             pull.add(serial, Record { managed });
+///         }
+///         Ok(())
+///     }
+///
+///     fn decide(&self, serial: &str, records: &[Record]) -> Decision {
+///         if records.iter().any(|record| record.managed) {
+///             Decision::allow()
+///         } else {
+///             Decision::deny(DenyCode::NOT_MANAGED, format!("{serial} is not managed"))
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ProviderError> {
+/// let settings = SyncSettings::new("MY_SYNC_INTERVAL", "MY_SYNC_MAX_AGE")
+///     .every(Duration::from_secs(3600));
+/// let provider = MyProvider { inventory: Inventory::new("My MDM", settings) };
+/// let report = provider.sync_inventory().await?;
+/// assert_eq!((report.devices, report.calls), (2, 1));
+/// assert!(matches!(provider.inventory.lookup("B2"), FromIndex::Decided(d) if !d.is_allowed()));
+/// # Ok(())
+/// # }
+/// ```
+pub async fn sync_with<R, P, D>(
+    inventory: &Inventory,
+    pull_all: P,
+    decide: D,
+) -> Result<SyncReport, ProviderError>
+where
+    P: AsyncFnOnce(&mut Pull<R>) -> Result<(), ProviderError>,
+    D: FnMut(&str, Vec<R>) -> Decision,
+{
     let _one_at_a_time = inventory.running.lock().await;
     let started = Instant::now();
     let mark = inventory.overlay_mark();
     let mut pull = Pull::new();
-    let pulled = source.pull(&mut pull).await;
-    let built = pulled.and_then(|()| build_index(source, pull.records));
+    let pulled = pull_all(&mut pull).await;
+    let built = pulled.and_then(|()| build_index(inventory.service, pull.records, decide));
     let index = match built {
         Ok(index) => index,
         Err(err) => {
@@ -829,7 +904,7 @@ pub async fn sync_now<S: SyncSource>(source: &S) -> Result<SyncReport, ProviderE
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use posture_core::{Decision, ProviderError};
-/// use posture_http::sync::{self, FromIndex, Inventory, Pull, SyncReport, SyncSettings, SyncSource};
+/// use posture_http::sync::{self, FromIndex, Inventory, Pull, SyncReport, SyncSettings};
 ///
 /// /// A provider whose MDM lists one managed device.
 /// struct MyProvider {
@@ -838,30 +913,14 @@ pub async fn sync_now<S: SyncSource>(source: &S) -> Result<SyncReport, ProviderE
 ///
 /// impl MyProvider {
 ///     async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
-///         sync::sync_now(&Synced(self)).await
-///     }
-/// }
-///
-/// /// The provider as a sync source, so its record type can stay private.
-/// struct Synced<'a>(&'a MyProvider);
-///
-/// impl SyncSource for Synced<'_> {
-///     type Record = ();
-///
-///     fn inventory(&self) -> &Inventory {
-///         &self.0.inventory
-///     }
-///
-///     async fn pull(&self, pull: &mut Pull<()>) -> Result<(), ProviderError> {
-///         let page = pull.page("GET /devices", || async { Ok(["C02XL0GJJG5J"]) }).await?;
-///         for serial in page {
-///             pull.add(serial, ());
-///         }
-///         Ok(())
-///     }
-///
-///     fn decide(&self, _serial: &str, _records: Vec<()>) -> Decision {
-///         Decision::allow()
+///         let pull = async |pull: &mut Pull<()>| {
+///             let page = pull.page("GET /devices", || async { Ok(["C02XL0GJJG5J"]) }).await?;
+///             for serial in page {
+///                 pull.add(serial, ());
+///             }
+///             Ok(())
+///         };
+///         sync::sync_with(&self.inventory, pull, |_serial, _records| Decision::allow()).await
 ///     }
 /// }
 ///
@@ -999,15 +1058,15 @@ where
     Ok(BuiltProvider::new(provider.clone()).with_counters(provider))
 }
 
-fn build_index<S: SyncSource>(
-    source: &S,
-    records: HashMap<String, Vec<S::Record>>,
+fn build_index<R>(
+    service: &str,
+    records: HashMap<String, Vec<R>>,
+    mut decide: impl FnMut(&str, Vec<R>) -> Decision,
 ) -> Result<Index, ProviderError> {
-    let service = source.inventory().service;
     let mut builder = Builder::with_data_capacity(0, Layout::Objects);
     let mut encoded = Vec::new();
     for (key, records) in records {
-        let decision = source.decide(&key, records);
+        let decision = decide(&key, records);
         encoded.clear();
         if !encode(&decision, &mut encoded) {
             continue;

@@ -3,7 +3,7 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
-use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
+use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, BaseUrl, CacheClass, CacheConfig, CacheStats, Front, LookupCache, Serial, StatusCode,
     TokenStats, Url, decode_json,
@@ -521,7 +521,74 @@ impl IntuneProvider {
     /// server runs this on `INTUNE_SYNC_INTERVAL`. A failed sync keeps the previous
     /// inventory.
     pub async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
-        posture_http::sync::sync_now(&Synced(self)).await
+        let pull = async |pull: &mut Pull<Listed>| self.pull_inventory(pull).await;
+        self.front
+            .sync_with(pull, |serial, records| self.decide_listed(&serial, records))
+            .await
+    }
+
+    /// The whole inventory, read as lookups read it: `managedDevices` with the lookup's
+    /// `$select`, in pages of [`SYNC_PAGE_SIZE`] following `@odata.nextLink`; with
+    /// `INTUNE_GROUP_ID`, the directory's devices and the group's members too.
+    async fn pull_inventory(&self, pull: &mut Pull<Listed>) -> Result<(), ProviderError> {
+        let top = SYNC_PAGE_SIZE.to_string();
+        let url = self.graph_url(
+            &["deviceManagement", "managedDevices"],
+            &[("$select", SELECT), ("$top", &top)],
+        );
+        let mut records: HashMap<String, Vec<ManagedDevice>> = HashMap::new();
+        self.list_all(
+            pull,
+            url,
+            (
+                "/v1.0/deviceManagement/managedDevices",
+                "DeviceManagementManagedDevices.Read.All",
+                false,
+            ),
+            |page: Vec<ManagedDevice>| {
+                for device in page {
+                    // A record no lookup could name (no valid serial) is left out.
+                    if let Ok(serial) = Serial::check(device.serial_number.trim(), "Intune") {
+                        records
+                            .entry(serial.as_str().to_owned())
+                            .or_default()
+                            .push(device);
+                    }
+                }
+            },
+        )
+        .await?;
+        let directory = match self.config.group_id() {
+            Some(group) => Some(self.pull_directory(pull, group).await?),
+            None => None,
+        };
+        for (serial, devices) in records {
+            // A live lookup of a serial with more records than it reads is an error: leave
+            // the serial out so that lookups still get that error.
+            if devices.len() > MAX_PAGES * PAGE_SIZE {
+                continue;
+            }
+            for device in devices {
+                let group = directory
+                    .as_ref()
+                    .map_or(GroupCheck::Passed, |directory| directory.check(&device));
+                pull.add(serial.clone(), Listed { device, group });
+            }
+        }
+        Ok(())
+    }
+
+    /// The decision for `serial` from the records a sync listed: the most recently synced
+    /// one, through the live lookup's rules and its group check as the directory found it.
+    fn decide_listed(&self, serial: &Serial, records: Vec<Listed>) -> Decision {
+        let Some(Listed { device, group }) = most_recent_by(records, |listed| &listed.device)
+        else {
+            return not_found(serial);
+        };
+        if let Some(deny) = self.check_rules(serial, &device) {
+            return deny;
+        }
+        self.conclude(serial, &device, group)
     }
 
     /// Reads every page of the collection at `url`, one request at a time, each through
@@ -665,84 +732,6 @@ impl Directory {
 struct Listed {
     device: ManagedDevice,
     group: GroupCheck,
-}
-
-/// The provider as a [`SyncSource`], over its private device model.
-struct Synced<'a>(&'a IntuneProvider);
-
-/// The whole inventory, read as lookups read it: `managedDevices` with the lookup's
-/// `$select`, in pages of [`SYNC_PAGE_SIZE`] following `@odata.nextLink`; with
-/// `INTUNE_GROUP_ID`, the directory's devices and the group's members too.
-impl SyncSource for Synced<'_> {
-    type Record = Listed;
-
-    fn inventory(&self) -> &Inventory {
-        self.0.front.inventory()
-    }
-
-    async fn pull(&self, pull: &mut Pull<Listed>) -> Result<(), ProviderError> {
-        let intune = self.0;
-        let top = SYNC_PAGE_SIZE.to_string();
-        let url = intune.graph_url(
-            &["deviceManagement", "managedDevices"],
-            &[("$select", SELECT), ("$top", &top)],
-        );
-        let mut records: HashMap<String, Vec<ManagedDevice>> = HashMap::new();
-        intune
-            .list_all(
-                pull,
-                url,
-                (
-                    "/v1.0/deviceManagement/managedDevices",
-                    "DeviceManagementManagedDevices.Read.All",
-                    false,
-                ),
-                |page: Vec<ManagedDevice>| {
-                    for device in page {
-                        // A record no lookup could name (no valid serial) is left out.
-                        if let Ok(serial) = Serial::check(device.serial_number.trim(), "Intune") {
-                            records
-                                .entry(serial.as_str().to_owned())
-                                .or_default()
-                                .push(device);
-                        }
-                    }
-                },
-            )
-            .await?;
-        let directory = match intune.config.group_id() {
-            Some(group) => Some(intune.pull_directory(pull, group).await?),
-            None => None,
-        };
-        for (serial, devices) in records {
-            // A live lookup of a serial with more records than it reads is an error: leave
-            // the serial out so that lookups still get that error.
-            if devices.len() > MAX_PAGES * PAGE_SIZE {
-                continue;
-            }
-            for device in devices {
-                let group = directory
-                    .as_ref()
-                    .map_or(GroupCheck::Passed, |directory| directory.check(&device));
-                pull.add(serial.clone(), Listed { device, group });
-            }
-        }
-        Ok(())
-    }
-
-    fn decide(&self, key: &str, records: Vec<Listed>) -> Decision {
-        let intune = self.0;
-        intune.front.decide_synced(key, |serial| {
-            let Some(Listed { device, group }) = most_recent_by(records, |listed| &listed.device)
-            else {
-                return not_found(&serial);
-            };
-            if let Some(deny) = intune.check_rules(&serial, &device) {
-                return deny;
-            }
-            intune.conclude(&serial, &device, group)
-        })
-    }
 }
 
 impl fmt::Debug for IntuneProvider {

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
 use posture_http::header::HeaderMap;
-use posture_http::sync::{Inventory, Pull, SyncReport, SyncSource};
+use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, Backoff, CacheStats, Front, MAX_RETRY_AFTER, NoSlot, RateLimiter, Serial, StatusCode,
     Url, decode_json, send_bearer,
@@ -506,24 +506,17 @@ impl KandjiProvider {
     /// server runs this on `KANDJI_SYNC_INTERVAL`. A failed sync keeps the previous
     /// inventory.
     pub async fn sync_inventory(&self) -> Result<SyncReport, ProviderError> {
-        posture_http::sync::sync_now(&Synced(self)).await
-    }
-}
-
-/// The provider as a [`SyncSource`], over its private device model.
-struct Synced<'a>(&'a KandjiProvider);
-
-/// The whole inventory, read as lookups read it: pages of [`LIMIT`] in [`ORDERING`], each
-/// through the rate limit, `Retry-After` and quota gates, until a short page.
-impl SyncSource for Synced<'_> {
-    type Record = Device;
-
-    fn inventory(&self) -> &Inventory {
-        self.0.front.inventory()
+        let pull = async |pull: &mut Pull<Device>| self.pull_inventory(pull).await;
+        self.front
+            .sync_with(pull, |serial, records| {
+                self.decide_records(&serial, records)
+            })
+            .await
     }
 
-    async fn pull(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
-        let kandji = self.0;
+    /// The whole inventory, read as lookups read it: pages of [`LIMIT`] in [`ORDERING`],
+    /// each through the rate limit, `Retry-After` and quota gates, until a short page.
+    async fn pull_inventory(&self, pull: &mut Pull<Device>) -> Result<(), ProviderError> {
         let limit = LIMIT.to_string();
         for page in 0.. {
             let offset = (page * LIMIT).to_string();
@@ -535,7 +528,7 @@ impl SyncSource for Synced<'_> {
             let request = format!("GET /api/v1/devices (inventory sync, offset {offset})");
             let devices = pull
                 .page(&request, || {
-                    kandji.list(&query, &request, Instant::now() + kandji.config.timeout())
+                    self.list(&query, &request, Instant::now() + self.config.timeout())
                 })
                 .await?;
             let returned = devices.len();
@@ -550,13 +543,6 @@ impl SyncSource for Synced<'_> {
             }
         }
         Ok(())
-    }
-
-    fn decide(&self, key: &str, records: Vec<Device>) -> Decision {
-        let kandji = self.0;
-        kandji
-            .front
-            .decide_synced(key, |serial| kandji.decide_records(&serial, records))
     }
 }
 
