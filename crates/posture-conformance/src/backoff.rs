@@ -1,5 +1,5 @@
-//! How a provider keeps quiet toward a failing or throttling MDM, as scenarios every provider
-//! with a `<PROVIDER>_MAX_RETRY_AFTER` runs against its fake.
+//! How a provider keeps quiet toward a failing or throttling MDM, as scenarios the providers
+//! run against their fakes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,6 +44,36 @@ pub async fn all_unready<P: PostureProvider + 'static>(provider: &Arc<P>, n: usi
     for outcome in checks.join_all().await {
         transient(outcome);
     }
+}
+
+/// A 429 with `Retry-After: <retry_after_secs>` is a transient error carrying the delay the
+/// provider honours, and until that delay has passed a lookup is a transient error carrying
+/// the time left, without a request reaching `upstream`.
+///
+/// `limited` meets the 429; `waiting` asks once `upstream` has healed. Returns the 429's
+/// error, for the provider's own checks of the delay (the one asked for, or its cap) and of
+/// its wording.
+pub async fn a_retry_after_is_honoured_without_a_request<P: PostureProvider>(
+    provider: &P,
+    upstream: &dyn Upstream,
+    retry_after_secs: u64,
+    limited: &LookupRequest,
+    waiting: &LookupRequest,
+) -> ProviderError {
+    upstream.inject(Fault::RateLimited { retry_after_secs });
+    let err = transient(provider.lookup(limited).await);
+    upstream.heal();
+    let Some(honoured) = err.retry_after() else {
+        panic!("the 429's error carries no delay: {err}");
+    };
+    let sent = upstream.requests();
+    let left = transient(provider.lookup(waiting).await);
+    assert!(
+        left.retry_after().is_some_and(|left| left <= honoured),
+        "within the delay of {honoured:?}: {left:?}"
+    );
+    assert_eq!(upstream.requests(), sent, "a request within the delay");
+    err
 }
 
 /// One `Retry-After: 3600` must not lock the MDM out for an hour: the delay honoured is

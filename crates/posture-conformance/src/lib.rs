@@ -1,7 +1,7 @@
 //! The conformance suite every device-posture provider runs.
 //!
 //! A provider's tests build it against a fake backend on loopback, describe it as a
-//! [`Subject`], and [`run`] the suite:
+//! [`Subject`], and [`run`] the suite (or, for the usual subject, call [`assert_conforms`]):
 //!
 //! | check | what must hold |
 //! |---|---|
@@ -430,6 +430,24 @@ impl Run<'_> {
         }
         self.record(CHECK, failures);
     }
+}
+
+/// Runs every check against `provider`, backed by the fake `upstream`, which lists the
+/// devices `allowed`; panics, listing every failure, unless every check passed.
+///
+/// The [`Subject`] of most MDM providers (requests with no mode, identifier checks on) in
+/// one call; build the [`Subject`] for anything else.
+pub async fn assert_conforms<P, U, I, S>(provider: P, upstream: U, allowed: I)
+where
+    P: DynPostureProvider + 'static,
+    U: Upstream + 'static,
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let subject = Subject::new(Arc::new(provider))
+        .with_allowed(allowed)
+        .with_upstream(Arc::new(upstream));
+    run(&subject).await.assert_passed();
 }
 
 /// One lookup in its own task, under [`DEADLINE`]: a panic or a hang becomes an `Err`.

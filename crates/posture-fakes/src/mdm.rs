@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use hyper::header::ACCEPT;
 
-use crate::server::{FakeRequest, FakeResponse, FakeServer, FaultSlot, lock};
+use crate::server::{FakeRequest, FakeResponse, FakeServer, FaultSlot, first_value, lock};
 use crate::{Fault, Wording};
 
 /// One MDM's part of a fake: its own state, its counters, how it words injected failures,
@@ -291,6 +291,11 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// The first query parameter called `key`.
+    pub fn query_value(&self, key: &str) -> Option<&str> {
+        first_value(&self.query, key)
+    }
+
     /// `request`, received at `path`.
     fn new(request: &FakeRequest, path: &str) -> Self {
         Self {

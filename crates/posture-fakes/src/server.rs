@@ -81,10 +81,7 @@ impl FakeRequest {
 
     /// The first query parameter called `key`.
     pub fn query_value(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        first_value(&self.query, key)
     }
 
     /// The body decoded as an `application/x-www-form-urlencoded` form.
@@ -388,6 +385,14 @@ where
         tasks.spawn(call(i));
     }
     tasks.join_all().await
+}
+
+/// The value of the first of `pairs` called `key`.
+pub(crate) fn first_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Decodes `a=b&c=d` as forms and queries encode it (`+` is a space).

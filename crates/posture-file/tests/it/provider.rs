@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,6 +19,15 @@ fn replace(path: &Path, content: &[u8]) {
     let staging = path.with_extension("staging");
     std::fs::write(&staging, content).expect("write the staging file");
     std::fs::rename(&staging, path).expect("rename over the file");
+}
+
+/// A `devices.csv` holding `content`, in a temporary directory removed when the returned
+/// guard drops.
+fn csv_file(content: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("devices.csv");
+    replace(&path, content);
+    (dir, path)
 }
 
 fn user(decision: &Decision) -> Option<String> {
@@ -102,9 +111,7 @@ fn load_errors_name_the_path() {
 
 #[tokio::test]
 async fn reload_picks_up_a_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("devices.csv");
-    replace(&path, VERSION_1.as_bytes());
+    let (_dir, path) = csv_file(VERSION_1.as_bytes());
     let provider = FileProvider::load(&path, FileFormat::Csv).unwrap();
     assert_eq!(provider.snapshot().len(), 2);
     let old = provider.snapshot();
@@ -133,9 +140,7 @@ async fn failed_reload_keeps_the_list(
     break_it: impl FnOnce(&Path),
     check: impl FnOnce(&LoadError, &Path),
 ) {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("devices.csv");
-    replace(&path, VERSION_1.as_bytes());
+    let (_dir, path) = csv_file(VERSION_1.as_bytes());
     let provider = FileProvider::load(&path, FileFormat::Csv).expect("the first version loads");
     let before = provider.snapshot();
 
@@ -245,9 +250,7 @@ async fn a_list_built_in_memory_cannot_be_reloaded() {
 
 #[test]
 fn reload_keeps_the_options_it_was_loaded_with() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("devices.csv");
-    replace(&path, VERSION_1.as_bytes());
+    let (_dir, path) = csv_file(VERSION_1.as_bytes());
     let options = LoadOptions::new().allow_empty(true).allow_shrink(true);
     let provider = FileProvider::load_with(&path, FileFormat::Csv, options).unwrap();
     replace(&path, b"Identifier,user\n");
@@ -266,9 +269,7 @@ fn csv_of(count: usize, user: &str) -> String {
 
 #[test]
 fn a_file_that_changes_while_it_is_read_is_not_loaded() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("devices.csv");
-    replace(&path, VERSION_1.as_bytes());
+    let (_dir, path) = csv_file(VERSION_1.as_bytes());
     let provider = FileProvider::load(&path, FileFormat::Csv).unwrap();
     let before = provider.snapshot();
     // Large enough that reading it takes far longer than one append.
@@ -318,9 +319,7 @@ fn a_file_that_changes_while_it_is_read_is_not_loaded() {
 
 #[test]
 fn a_reload_expecting_another_version_is_not_loaded() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("devices.csv");
-    replace(&path, VERSION_1.as_bytes());
+    let (_dir, path) = csv_file(VERSION_1.as_bytes());
     let provider = FileProvider::load(&path, FileFormat::Csv).unwrap();
     let served = provider.version().unwrap();
     assert_eq!(served, FileVersion::of(&path).unwrap());
@@ -344,9 +343,7 @@ fn a_reload_expecting_another_version_is_not_loaded() {
 
 #[test]
 fn a_reload_that_drops_more_than_half_the_devices_is_refused_unless_allowed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("devices.csv");
-    replace(&path, csv_of(2000, "first").as_bytes());
+    let (_dir, path) = csv_file(csv_of(2000, "first").as_bytes());
     let provider = FileProvider::load(&path, FileFormat::Csv).unwrap();
     let served = provider.version();
 
@@ -387,9 +384,7 @@ fn a_reload_that_drops_more_than_half_the_devices_is_refused_unless_allowed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lookups_during_reloads_always_see_a_whole_list() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("devices.csv");
-    replace(&path, VERSION_1.as_bytes());
+    let (_dir, path) = csv_file(VERSION_1.as_bytes());
     let provider = Arc::new(FileProvider::load(&path, FileFormat::Csv).unwrap());
     let done = Arc::new(AtomicBool::new(false));
 

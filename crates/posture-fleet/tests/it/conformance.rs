@@ -1,8 +1,6 @@
 //! The conformance suite every provider runs.
 
-use std::sync::Arc;
-
-use posture_conformance::{Subject, run};
+use posture_conformance::assert_conforms;
 use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
 use posture_fleet::{FleetConfig, FleetProvider};
 
@@ -13,8 +11,5 @@ async fn the_fleet_provider_conforms() {
     fleet.add_host(FakeFleetHost::new("DMPXK2ABCD12").with_team(None));
     let c = fleet.connection();
     let provider = FleetProvider::new(FleetConfig::new(&c.url, c.api_token).unwrap()).unwrap();
-    let subject = Subject::new(Arc::new(provider))
-        .with_allowed(["C02XL0GJJG5J", "DMPXK2ABCD12"])
-        .with_upstream(Arc::new(fleet));
-    run(&subject).await.assert_passed();
+    assert_conforms(provider, fleet, ["C02XL0GJJG5J", "DMPXK2ABCD12"]).await;
 }

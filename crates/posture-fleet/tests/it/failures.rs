@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use posture_conformance::backoff;
 use posture_conformance::support::assert_reported;
 use posture_core::{LookupRequest, PostureProvider, ProviderError};
 use posture_fakes::Fault;
@@ -97,17 +98,13 @@ async fn a_url_that_is_not_fleet_is_not_a_missing_device() {
 #[tokio::test]
 async fn retry_after_is_honoured_without_calling_fleet() {
     let (fleet, p) = setup(posture_fakes::fleet::API_TOKEN).await;
-    fleet.fail_next(
-        Fault::TooManyRequests {
-            retry_after_secs: 30,
-        },
-        1,
-    );
-    let err = error(&p, "C02XL0GJJG5J").await;
-    assert!(err.is_transient());
+    let err = backoff::a_retry_after_is_honoured_without_a_request(
+        &p,
+        &fleet,
+        30,
+        &LookupRequest::new("C02XL0GJJG5J"),
+        &LookupRequest::new("C02OTHER0001"),
+    )
+    .await;
     assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
-    let before = fleet.stats().requests;
-    let err = error(&p, "C02OTHER0001").await;
-    assert!(err.is_transient() && err.retry_after().is_some(), "{err}");
-    assert_eq!(fleet.stats().requests, before);
 }

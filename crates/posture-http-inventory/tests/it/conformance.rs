@@ -1,8 +1,6 @@
 //! The conformance suite every provider runs.
 
-use std::sync::Arc;
-
-use posture_conformance::{Subject, run};
+use posture_conformance::assert_conforms;
 use posture_fakes::snipeit::{FakeAsset, FakeSnipeIt};
 use posture_http_inventory::{HttpInventoryConfig, HttpInventoryProvider};
 
@@ -16,8 +14,6 @@ async fn the_http_inventory_provider_conforms() {
         env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     })
     .unwrap();
-    let subject = Subject::new(Arc::new(HttpInventoryProvider::new(config).unwrap()))
-        .with_allowed(["C02XL0GJJG5J", "DMPXK2ABCD12"])
-        .with_upstream(Arc::new(snipe));
-    run(&subject).await.assert_passed();
+    let provider = HttpInventoryProvider::new(config).unwrap();
+    assert_conforms(provider, snipe, ["C02XL0GJJG5J", "DMPXK2ABCD12"]).await;
 }

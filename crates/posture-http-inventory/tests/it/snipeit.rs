@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use posture_conformance::backoff;
 use posture_conformance::support::{assert_reported, permanent};
 use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider};
 use posture_fakes::Fault;
@@ -197,24 +198,13 @@ async fn transient_and_permanent_failures() {
         let err = p.lookup(&LookupRequest::new(serial)).await.unwrap_err();
         assert_eq!(err.is_transient(), transient, "{fault:?}: {err}");
     }
-    snipe.set_fault(Some(Fault::TooManyRequests {
-        retry_after_secs: 20,
-    }));
-    let err = p
-        .lookup(&LookupRequest::new("C02AAAAAAAA6"))
-        .await
-        .unwrap_err();
+    let err = backoff::a_retry_after_is_honoured_without_a_request(
+        &p,
+        &snipe,
+        20,
+        &LookupRequest::new("C02AAAAAAAA6"),
+        &LookupRequest::new("C02XL0GJJG5J"),
+    )
+    .await;
     assert_eq!(err.retry_after(), Some(Duration::from_secs(20)));
-    snipe.set_fault(None);
-    let before = snipe.stats().requests;
-    let err = p
-        .lookup(&LookupRequest::new("C02XL0GJJG5J"))
-        .await
-        .unwrap_err();
-    assert!(err.is_transient() && err.retry_after().is_some(), "{err}");
-    assert_eq!(
-        snipe.stats().requests,
-        before,
-        "nothing is sent within Retry-After"
-    );
 }

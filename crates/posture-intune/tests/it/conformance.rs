@@ -1,8 +1,6 @@
 //! The conformance suite every provider runs.
 
-use std::sync::Arc;
-
-use posture_conformance::{Subject, run};
+use posture_conformance::assert_conforms;
 use posture_fakes::intune::FakeManagedDevice;
 
 use crate::support::{fake, provider};
@@ -12,9 +10,6 @@ async fn the_intune_provider_conforms() {
     let intune = fake().await;
     intune.add_device(FakeManagedDevice::new("C02XL0GJJG5J"));
     intune.add_device(FakeManagedDevice::new("DMPXK2ABCD12"));
-    let intune_provider = Arc::new(provider(&intune, |c| c));
-    let subject = Subject::new(intune_provider)
-        .with_allowed(["C02XL0GJJG5J", "DMPXK2ABCD12"])
-        .with_upstream(Arc::new(intune));
-    run(&subject).await.assert_passed();
+    let intune_provider = provider(&intune, |c| c);
+    assert_conforms(intune_provider, intune, ["C02XL0GJJG5J", "DMPXK2ABCD12"]).await;
 }

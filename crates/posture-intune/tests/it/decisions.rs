@@ -49,18 +49,11 @@ async fn a_compliant_device_is_allowed_with_the_documented_enrichment() {
         .into_iter()
         .find(|r| r.path.ends_with("/managedDevices"))
         .unwrap();
-    let param = |name: &str| {
-        request
-            .query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
     assert_eq!(
-        param("$filter").as_deref(),
+        request.query_value("$filter"),
         Some("serialNumber eq 'C02XL0GJJG5J'")
     );
-    let select = param("$select").unwrap();
+    let select = request.query_value("$select").unwrap();
     assert!(select.contains("complianceState") && select.contains("azureADDeviceId"));
     assert!(!select.contains("activationLockBypassCode"));
 }
@@ -233,16 +226,9 @@ async fn every_page_is_read_so_the_newest_record_decides() {
         .filter(|r| r.path == "/v1.0/deviceManagement/managedDevices")
         .nth(1)
         .unwrap();
-    let query = |name: &str| {
-        second
-            .query
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
-    assert_eq!(query("$skiptoken").as_deref(), Some("25"));
+    assert_eq!(second.query_value("$skiptoken"), Some("25"));
     assert_eq!(
-        query("$filter").as_deref(),
+        second.query_value("$filter"),
         Some("serialNumber eq 'C02XL0GJJG5J'")
     );
 }

@@ -171,13 +171,7 @@ async fn a_large_fleet_is_read_in_pages_of_2000() {
         .iter()
         .filter(|r| r.path.ends_with("computers-inventory"))
         .map(|r| {
-            let get = |name: &str| {
-                r.query
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map_or("", |(_, v)| v.as_str())
-                    .to_owned()
-            };
+            let get = |name: &str| r.query_value(name).unwrap_or_default();
             format!("{} {} {}", get("page"), get("page-size"), get("sort"))
         })
         .collect();

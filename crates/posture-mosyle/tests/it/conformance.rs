@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use posture_conformance::{Subject, run};
+use posture_conformance::{Subject, assert_conforms, run};
 use posture_core::DeviceMode;
 use posture_fakes::mosyle::FakeMosyleDevice;
 
@@ -13,11 +13,8 @@ async fn the_mosyle_provider_conforms() {
     let mosyle = fake().await;
     mosyle.add_device(FakeMosyleDevice::new("C02XL0GJJG5J"));
     mosyle.add_device(FakeMosyleDevice::ipad("DMPXK2ABCD12"));
-    let mosyle_provider = Arc::new(provider(&mosyle, |c| c));
-    let subject = Subject::new(mosyle_provider)
-        .with_allowed(["C02XL0GJJG5J", "DMPXK2ABCD12"])
-        .with_upstream(Arc::new(mosyle));
-    run(&subject).await.assert_passed();
+    let mosyle_provider = provider(&mosyle, |c| c);
+    assert_conforms(mosyle_provider, mosyle, ["C02XL0GJJG5J", "DMPXK2ABCD12"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
