@@ -19,8 +19,8 @@ const ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
 const SECRET: &str =
     "MGdRmSlKVbaI+FXGAX30N8l0wK5vPyYvc75wW9+zx2bxnCrGclN2/+b3tdOEEZM1sGIv6f8L4OQc1N4NBvqDEQ==";
 
-/// Allows `ALLOWED` with data, fails on `DOWN` and `BROKEN`, hangs on `SLOW`, and denies
-/// the rest; remembers the modes it was asked with.
+/// Allows `ALLOWED` with data and `LATE` after 20 ms, fails on `DOWN` and `BROKEN`, hangs
+/// on `SLOW`, and denies the rest; remembers the modes it was asked with.
 #[derive(Debug, Default)]
 struct Inventory {
     modes: Mutex<Vec<DeviceMode>>,
@@ -42,6 +42,10 @@ impl PostureProvider for Inventory {
             "BROKEN" => Err(ProviderError::permanent("credentials refused")),
             "SLOW" => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(Decision::allow())
+            }
+            "LATE" => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 Ok(Decision::allow())
             }
             _ => Ok(Decision::deny(DenyCode::DEVICE_NOT_FOUND, "not listed")),
@@ -120,6 +124,85 @@ async fn denies_with_code_and_message() {
     );
     assert_eq!(answer.record().code, Some(DenyCode::DEVICE_NOT_FOUND));
     assert_eq!(answer.record().reason, "not listed");
+    assert!(!answer.timed_out());
+}
+
+#[tokio::test]
+async fn the_observer_hears_what_each_lookup_came_to() {
+    let (decider, _, lookups) = decider();
+    for identifier in ["ALLOWED", "UNKNOWN", "DOWN"] {
+        decide(&decider, identifier, None).await;
+    }
+    assert_eq!(
+        *lookups.0.lock().unwrap(),
+        [LookupResult::Allow, LookupResult::Deny, LookupResult::Error]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_gets_the_whole_timeout() {
+    let (decider, ..) = decider();
+    assert_eq!(decider.timeout(), Duration::from_secs(4));
+    let answer = decide(&decider, "LATE", None).await;
+    assert_eq!(answer.status(), StatusCode::OK, "{:?}", answer.record());
+    assert_eq!(answer.record().outcome, Outcome::Allow);
+    assert!(!answer.timed_out());
+    // One shorter than the provider needs cuts it off.
+    let hurried = decider.with_timeout(Duration::from_millis(10));
+    assert_eq!(hurried.timeout(), Duration::from_millis(10));
+    let answer = decide(&hurried, "LATE", None).await;
+    assert!(answer.timed_out());
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[test]
+fn outcomes_have_stable_labels() {
+    // Logs and metrics carry these words; changing one breaks dashboards.
+    let labels = [
+        Outcome::Allow,
+        Outcome::Deny,
+        Outcome::Unauthorized,
+        Outcome::Error,
+    ]
+    .map(Outcome::as_str);
+    assert_eq!(labels, ["allow", "deny", "unauthorized", "error"]);
+}
+
+#[tokio::test]
+async fn a_new_verifier_replaces_the_old_one() {
+    let (decider, ..) = decider();
+    let rotated = WebhookSecret::generate().unwrap();
+    let verifier = Verifier::builder()
+        .webhook(ID, &rotated.to_base64())
+        .build()
+        .unwrap();
+    let reloaded = decider.with_verifier(verifier);
+    let old = signed("ALLOWED");
+    let answer = reloaded
+        .decide((&old.headers).into(), None, &old.body)
+        .await;
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "the old secret");
+    let new = Signer::new(ID, rotated)
+        .unwrap()
+        .sign_body(&RequestBody::device_attest_authorizing(
+            "ALLOWED",
+            time_now(),
+        ));
+    let answer = reloaded
+        .decide((&new.headers).into(), None, &new.body)
+        .await;
+    assert_eq!(answer.status(), StatusCode::OK, "the new secret");
+    // The original decider keeps its verifier.
+    let answer = decider.decide((&new.headers).into(), None, &new.body).await;
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn debug_names_the_provider_and_no_secret() {
+    let (decider, ..) = decider();
+    let debug = format!("{decider:?}");
+    assert!(debug.contains("inventory"), "{debug}");
+    assert!(!debug.contains(SECRET), "{debug}");
 }
 
 #[tokio::test]
@@ -191,6 +274,35 @@ async fn refuses_before_reading_the_body() {
 }
 
 #[tokio::test]
+async fn the_body_limit_admits_a_body_of_exactly_its_size() {
+    let (decider, ..) = decider();
+    assert_eq!(decider.max_body_bytes(), 64 * 1024);
+    assert_eq!(crate::DEFAULT_MAX_BODY_BYTES, 64 * 1024);
+    let request = signed("ALLOWED");
+    let exact = decider.clone().with_max_body_bytes(request.body.len());
+    assert_eq!(exact.max_body_bytes(), request.body.len());
+    let answer = exact
+        .decide((&request.headers).into(), None, &request.body)
+        .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let answer = decider
+        .with_max_body_bytes(request.body.len() - 1)
+        .decide((&request.headers).into(), None, &request.body)
+        .await;
+    assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // 64 KiB of padding inside a signed body is still under the default limit.
+    let (decider, ..) = crate::tests::decider();
+    let mut body = RequestBody::device_attest_authorizing("ALLOWED", time_now());
+    body.provisioner_name = Some("p".repeat(60 * 1024));
+    let request = signer().sign_body(&body);
+    assert!(request.body.len() > 60 * 1024 && request.body.len() <= 64 * 1024);
+    let answer = decider
+        .decide((&request.headers).into(), None, &request.body)
+        .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn applies_the_device_attest_rules_and_the_mode() {
     let (decider, inventory, _) = decider();
     let code = |answer: &crate::Answer| answer.record().code.clone();
@@ -198,6 +310,14 @@ async fn applies_the_device_attest_rules_and_the_mode() {
     let answer = decide(&decider, "ALLOWED", Some("mode=laptop")).await;
     assert_eq!(code(&answer), Some(DenyCode::INVALID_MODE));
     assert_eq!(answer.record().identifier, None);
+    assert!(
+        answer.record().reason.contains("laptop"),
+        "{}",
+        answer.record().reason
+    );
+
+    let answer = decide(&decider, "", None).await;
+    assert_eq!(code(&answer), Some(DenyCode::MISSING_IDENTIFIER));
 
     let mut body = RequestBody::device_attest_authorizing("ALLOWED", time_now());
     body.attestation_data = None;

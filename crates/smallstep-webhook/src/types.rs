@@ -971,16 +971,28 @@ where
     if !raw.get().trim_start().starts_with('{') {
         return Err(de::Error::custom("expected a JSON object"));
     }
-    let outer: O = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+    let outer: O = serde_json::from_str(raw.get()).map_err(nested_error)?;
     let present: HashMap<String, IgnoredAny> =
-        serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+        serde_json::from_str(raw.get()).map_err(nested_error)?;
     let embedded_keys = field_names::<E>();
     let embedded = if present.keys().any(|k| embedded_keys.contains(&k.as_str())) {
-        Some(serde_json::from_str(raw.get()).map_err(de::Error::custom)?)
+        Some(serde_json::from_str(raw.get()).map_err(nested_error)?)
     } else {
         None
     };
     Ok((outer, embedded))
+}
+
+/// An error from parsing a member's text on its own, for the deserializer of the whole
+/// body. Its line and column are left out: serde_json would adopt them from the message,
+/// and they count from the start of the member, not of the body, so the body's
+/// deserializer places the error itself (at the end of that member).
+fn nested_error<E: de::Error>(err: serde_json::Error) -> E {
+    let what = match err.classify() {
+        serde_json::error::Category::Data => "an unexpected value",
+        _ => "invalid JSON",
+    };
+    E::custom(format_args!("{what} inside this member"))
 }
 
 /// The JSON names of a struct's fields, as its derived `Deserialize` lists them, so the

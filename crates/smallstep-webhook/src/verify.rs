@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName};
 use ring::hmac;
 
 use crate::headers::WebhookHeaders;
@@ -586,12 +586,14 @@ impl fmt::Debug for VerifierBuilder {
     }
 }
 
-/// Checks that `id` is non-empty and can travel in a header.
+/// Checks that `id` is non-empty and can travel in a header as text: visible ASCII (or
+/// tab) without surrounding whitespace, the values a verifier can read back, so that no
+/// configured ID is one no request can ever match.
 pub(crate) fn validate_id(id: &str) -> Result<(), ConfigError> {
     if id.is_empty() {
         return Err(ConfigError::EmptyId);
     }
-    if HeaderValue::from_str(id).is_err() || id.trim() != id {
+    if visible_ascii(id.as_bytes()).is_none() || id.trim() != id {
         return Err(ConfigError::InvalidId { id: id.to_owned() });
     }
     Ok(())
@@ -606,7 +608,8 @@ pub enum ConfigError {
     /// A webhook ID is empty.
     #[error("webhook id is empty")]
     EmptyId,
-    /// A webhook ID can't be sent in a header, or has surrounding whitespace.
+    /// A webhook ID is not visible ASCII (tabs allowed), so it can't be sent in a header
+    /// as text, or has surrounding whitespace.
     #[error("webhook id {id:?} is not a valid header value")]
     InvalidId {
         /// The ID.

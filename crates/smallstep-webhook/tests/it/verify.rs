@@ -247,16 +247,37 @@ fn freshness_window() {
     assert!(matches!(at(10.5), Err(VerifyError::StaleTimestamp { .. })));
     assert!(at(-1.5).is_ok());
     assert!(matches!(at(-2.5), Err(VerifyError::FutureTimestamp { .. })));
-    // Before the Unix epoch: no panic, just stale... or rather in the future.
-    assert!(
-        strict
-            .verify_at(
-                &headers,
-                V01.body,
-                std::time::UNIX_EPOCH - Duration::from_secs(5)
-            )
-            .is_err()
-    );
+    // A clock before the Unix epoch still measures ages the right way round.
+    let before_epoch = |secs: i64| {
+        let signer = signer(ID_01, SECRET_01);
+        let timestamp = time::OffsetDateTime::UNIX_EPOCH - time::Duration::seconds(secs);
+        signer.sign_body(&RequestBody::device_attest_authorizing(
+            "C02XL0GJJG5J",
+            timestamp,
+        ))
+    };
+    let at_epoch_minus = |request: &smallstep_webhook::SignedRequest, secs: u64| {
+        strict.verify_at(
+            &request.headers,
+            &request.body,
+            std::time::UNIX_EPOCH - Duration::from_secs(secs),
+        )
+    };
+    assert!(at_epoch_minus(&before_epoch(8), 5).is_ok(), "3 s old");
+    assert!(matches!(
+        at_epoch_minus(&before_epoch(20), 5),
+        Err(VerifyError::StaleTimestamp { age, .. }) if age.as_secs() == 15
+    ));
+    assert!(matches!(
+        at_epoch_minus(&before_epoch(5), 10),
+        Err(VerifyError::FutureTimestamp { ahead, .. }) if ahead.as_secs() == 5
+    ));
+    assert!(at_epoch_minus(&headers_request(), 5).is_err());
+}
+
+/// V01 as a signed request, for the checks that only need some authentic body.
+fn headers_request() -> smallstep_webhook::SignedRequest {
+    signer(ID_01, SECRET_01).sign_body(&fresh_body())
 }
 
 #[test]
@@ -280,21 +301,37 @@ fn missing_timestamp_is_refused() {
 #[test]
 fn malformed_body_after_a_valid_signature() {
     let signer = signer(ID_01, SECRET_01);
-    for body in [
-        &b"not json"[..],
-        b"",
-        b"[]",
-        br#"{"timestamp":"yesterday"}"#,
-        br#"{"x509CertificateRequest":{"raw":"***"}}"#,
-        br#"{"scepChallenge":"hunter2","scepErrorCode":"x"}"#,
+    // The reason names the JSON problem by category and position, never by content.
+    for (body, reason) in [
+        (&b"not json"[..], "body is not a JSON object"),
+        (b"", "body is not a JSON object"),
+        (b"[]", "body is not a JSON object"),
+        (
+            b"{\"timestamp\":",
+            "unexpected end of JSON at line 1 column 13",
+        ),
+        (b"{\"timestamp\" 1}", "invalid JSON at line 1 column 14"),
+        (
+            br#"{"timestamp":"yesterday"}"#,
+            "unexpected JSON value at line 1 column 25",
+        ),
+        (
+            br#"{"x509CertificateRequest":{"raw":"***"}}"#,
+            "unexpected JSON value at line 1 column 40",
+        ),
+        (
+            br#"{"scepChallenge":"hunter2","scepErrorCode":"x"}"#,
+            "unexpected JSON value at line 1 column 46",
+        ),
     ] {
         let result = verifier().verify_at(&signer.headers(body), body, now());
         match result {
             Err(err) => {
                 assert!(err.is_malformed_body(), "{err:?}");
                 assert!(!err.is_unauthenticated());
+                assert!(!err.is_timestamp());
                 let message = err.to_string();
-                assert!(message.starts_with("malformed request body: "), "{message}");
+                assert_eq!(message, format!("malformed request body: {reason}"));
                 assert!(!message.contains("hunter2"), "{message}");
             }
             Ok(ok) => panic!("{ok:?}"),
@@ -542,8 +579,33 @@ fn configuration_errors_name_the_webhook_not_the_secret() {
 
     let err = Verifier::builder().webhook("", SECRET_01).build().err();
     assert!(matches!(err, Some(ConfigError::EmptyId)));
-    let err = Verifier::builder().webhook("a\nb", SECRET_01).build().err();
-    assert!(matches!(err, Some(ConfigError::InvalidId { .. })));
+    for id in ["a\nb", " padded", "caf\u{e9}", "del\u{7f}"] {
+        let err = Verifier::builder().webhook(id, SECRET_01).build().err();
+        assert!(matches!(err, Some(ConfigError::InvalidId { .. })), "{id:?}");
+        let err = Signer::new(id, secret(SECRET_01)).err();
+        assert!(matches!(err, Some(ConfigError::InvalidId { .. })), "{id:?}");
+    }
+    // A tab is text in a header value, and both ways of handing headers over read it.
+    let id = "tab\there";
+    let verifier = build(Verifier::builder().webhook(id, SECRET_01));
+    let request = signer(id, SECRET_01).sign_body(&fresh_body());
+    assert_eq!(
+        verify(&verifier, &request.headers, &request.body)
+            .ok()
+            .as_deref(),
+        Some(id)
+    );
+    let signature = signer(id, SECRET_01).sign(&request.body);
+    let parts = smallstep_webhook::WebhookHeaders::new(
+        Some(id.as_bytes()),
+        Some(signature.as_bytes()),
+        None,
+    );
+    assert!(
+        verifier
+            .verify_parts_at(parts, &request.body, now())
+            .is_ok()
+    );
     let err = Verifier::builder()
         .webhook("dup", SECRET_01)
         .webhook("dup", SECRET_02)
