@@ -316,7 +316,21 @@ async fn applies_the_device_attest_rules_and_the_mode() {
         answer.record().reason
     );
 
-    let answer = decide(&decider, "", None).await;
+    // An empty permanentIdentifier, as a body can carry it, is no identifier.
+    let template = signed("ALLOWED").body;
+    let body = String::from_utf8_lossy(&template).replace(
+        r#""permanentIdentifier":"ALLOWED""#,
+        r#""permanentIdentifier":"""#,
+    );
+    assert_ne!(
+        body.as_bytes(),
+        &template[..],
+        "the body names the identifier"
+    );
+    let headers = signer().headers(body.as_bytes());
+    let answer = decider
+        .decide((&headers).into(), None, body.as_bytes())
+        .await;
     assert_eq!(code(&answer), Some(DenyCode::MISSING_IDENTIFIER));
 
     let mut body = RequestBody::device_attest_authorizing("ALLOWED", time_now());
