@@ -34,7 +34,7 @@ pub static KIND: Kind<FileConfig> = Kind::new("file", SETTINGS, FileConfig::from
 const FILE_PATH: Setting =
     Setting::path("FILE_PATH", "the path of a JSON or CSV device file").required();
 const FILE_TYPE: Setting =
-    Setting::choice("FILE_TYPE", &crate::FileFormat::NAMES, None, "json or csv");
+    Setting::choice("FILE_TYPE", &crate::FileFormat::NAMES, None, "json or csv").required();
 const RELOAD_ALLOW_SHRINK: Setting = Setting::flag(
     "RELOAD_ALLOW_SHRINK",
     false,

@@ -413,7 +413,13 @@ pub fn parser_disagreements(
         let name = setting.name;
         let (accepted, refused): (Vec<String>, Vec<String>) = match setting.kind {
             Kind::Seconds { min, max, .. } | Kind::Number { min, max, .. } => {
-                let mut refused = vec![(max + 1).to_string(), "soon".to_owned()];
+                // No value is above `u64::MAX`.
+                let mut refused: Vec<String> = max
+                    .checked_add(1)
+                    .map(|n| n.to_string())
+                    .into_iter()
+                    .collect();
+                refused.push("soon".to_owned());
                 if min > 0 {
                     refused.push((min - 1).to_string());
                 }
@@ -546,14 +552,16 @@ pub fn split_list(text: &str) -> Vec<String> {
 pub fn read_capped(path: &Path) -> Result<String, String> {
     use std::io::Read as _;
     let file = std::fs::File::open(path).map_err(|err| err.to_string())?;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     file.take(MAX_SECRET_FILE_BYTES + 1)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(|err| err.to_string())?;
-    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
+    // The size first: the byte past the cap may cut a character (or the file be binary), and
+    // the reason is its size, not its encoding.
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
         return Err(format!("larger than {MAX_SECRET_FILE_BYTES} bytes"));
     }
-    Ok(text)
+    String::from_utf8(bytes).map_err(|_| "stream did not contain valid UTF-8".to_owned())
 }
 
 /// Reads a file holding one secret: at most [`MAX_SECRET_FILE_BYTES`], one trailing newline

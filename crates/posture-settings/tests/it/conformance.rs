@@ -1,0 +1,540 @@
+//! The checks every provider's tests run: `declaration_mismatches` and `parser_disagreements`
+//! catch a parser that reads other variables than it declares or does not enforce its
+//! declarations (each parser below is wrong on purpose in one way), and `EnvCases` and `vars`.
+
+use std::time::Duration;
+
+use posture_settings::{
+    ConfigProblem, ConfigProblems, EnvCases, Lookup, Reader, Setting, declaration_mismatches,
+    parse_bool, parser_disagreements,
+};
+
+const URL: Setting = Setting::url("ACME_URL", "the tenant URL").required();
+const TOKEN: Setting = Setting::secret("ACME_TOKEN", "ACME_TOKEN_FILE", "the API token");
+const TTL: Setting = Setting::seconds("ACME_CACHE_TTL", 60, 5, 600, "cache lifetime");
+const WORKERS: Setting =
+    Setting::number("ACME_WORKERS", 4, 0, 8, "connections", "parallel requests");
+const ENRICH: Setting = Setting::flag("ACME_ENRICH", true, "return enrichment data");
+const API: Setting = Setting::choice("ACME_API", &["auto", "classic"], Some("auto"), "which API");
+const CA: Setting = Setting::path("ACME_CA", "a CA bundle");
+const GROUPS: Setting = Setting::list("ACME_GROUPS", "groups a device must be in");
+const NAME: Setting = Setting::text("ACME_NAME", "a display name");
+
+const SETTINGS: &[Setting] = &[URL, TOKEN, TTL, WORKERS, ENRICH, API, CA, GROUPS, NAME];
+/// What every parser below accepts, the token given inline.
+const BASE: &[(&str, &str)] = &[
+    ("ACME_URL", "https://acme.example.com"),
+    ("ACME_TOKEN", "t0ken"),
+];
+const MISSING: &str = "/nonexistent/posture-settings/missing";
+
+fn url(text: &str) -> Result<(), String> {
+    if text.contains("://") {
+        Ok(())
+    } else {
+        Err(URL.expected())
+    }
+}
+
+/// Reads every declared variable as declared.
+fn correct(get: Lookup<'_>) -> Result<(), ConfigProblems> {
+    let mut reader = Reader::new(get);
+    reader.parsed(&URL, url);
+    reader.required_secret(&TOKEN);
+    reader.seconds(&TTL);
+    reader.number(&WORKERS);
+    reader.flag(&ENRICH);
+    reader.choice(&API);
+    reader.file(&CA);
+    reader.list(&GROUPS);
+    reader.text(&NAME);
+    reader.finish()
+}
+
+/// A parser that reads `ACME_CACHE_TTL` by `ttl` rather than its declaration.
+fn ttl_read_as(ttl: Setting) -> impl Fn(Lookup<'_>) -> Result<(), ConfigProblems> {
+    move |get| {
+        let mut reader = Reader::new(get);
+        reader.seconds(&ttl);
+        reader.finish()
+    }
+}
+
+#[test]
+fn a_parser_that_reads_as_declared_has_no_disagreements() {
+    assert_eq!(
+        parser_disagreements(SETTINGS, BASE, correct),
+        Vec::<String>::new()
+    );
+    // Also without the base: each check looks for its own variable among the problems.
+    assert_eq!(
+        parser_disagreements(SETTINGS, &[], correct),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        declaration_mismatches(SETTINGS, &[], BASE, correct),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn wider_bounds_than_declared_are_caught_at_each_end() {
+    let wider = ttl_read_as(Setting::seconds(
+        "ACME_CACHE_TTL",
+        60,
+        0,
+        900,
+        "cache lifetime",
+    ));
+    assert_eq!(
+        parser_disagreements(&[TTL], &[], wider),
+        [
+            "ACME_CACHE_TTL=601 is declared invalid but the parser does not name it",
+            "ACME_CACHE_TTL=4 is declared invalid but the parser does not name it",
+        ]
+    );
+    let below = ttl_read_as(Setting::seconds(
+        "ACME_CACHE_TTL",
+        60,
+        4,
+        600,
+        "cache lifetime",
+    ));
+    assert_eq!(
+        parser_disagreements(&[TTL], &[], below),
+        ["ACME_CACHE_TTL=4 is declared invalid but the parser does not name it"]
+    );
+}
+
+#[test]
+fn narrower_bounds_than_declared_are_caught_at_each_end() {
+    let narrower = ttl_read_as(Setting::seconds(
+        "ACME_CACHE_TTL",
+        60,
+        6,
+        599,
+        "cache lifetime",
+    ));
+    assert_eq!(
+        parser_disagreements(&[TTL], &[], narrower),
+        [
+            "ACME_CACHE_TTL=5 is declared valid but the parser refuses it",
+            "ACME_CACHE_TTL=600 is declared valid but the parser refuses it",
+        ]
+    );
+}
+
+#[test]
+fn a_number_from_zero_is_checked_above_only() {
+    let loose = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        reader.number(&Setting::number("ACME_WORKERS", 4, 0, 9, "connections", ""));
+        reader.finish()
+    };
+    assert_eq!(
+        parser_disagreements(&[WORKERS], &[], loose),
+        ["ACME_WORKERS=9 is declared invalid but the parser does not name it"]
+    );
+    let exact = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        reader.number(&WORKERS);
+        reader.finish()
+    };
+    assert!(parser_disagreements(&[WORKERS], &[], exact).is_empty());
+}
+
+#[test]
+fn a_problem_that_names_another_variable_does_not_count() {
+    let misnamed = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        reader.seconds(&TTL);
+        let problems = reader.take_problems().into_iter().map(|mut problem| {
+            problem.variable = "CACHE_TTL".to_owned();
+            problem
+        });
+        reader.problems_from(problems.collect::<Vec<_>>());
+        reader.finish()
+    };
+    assert_eq!(
+        parser_disagreements(&[TTL], &[], misnamed),
+        [
+            "ACME_CACHE_TTL=601 is declared invalid but the parser does not name it",
+            "ACME_CACHE_TTL=soon is declared invalid but the parser does not name it",
+            "ACME_CACHE_TTL=4 is declared invalid but the parser does not name it",
+        ]
+    );
+}
+
+#[test]
+fn a_flag_must_take_1_and_0_and_refuse_maybe() {
+    let lenient = |get: Lookup<'_>| {
+        let reader = Reader::new(get);
+        let _ = reader
+            .value("ACME_ENRICH")
+            .map(|text| parse_bool(&text).unwrap_or(false));
+        reader.finish()
+    };
+    assert_eq!(
+        parser_disagreements(&[ENRICH], &[], lenient),
+        ["ACME_ENRICH=maybe is declared invalid but the parser does not name it"]
+    );
+    let words_only = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        if let Some(text) = reader.value("ACME_ENRICH")
+            && text != "true"
+            && text != "false"
+        {
+            reader.problem(ConfigProblem::invalid(
+                "ACME_ENRICH",
+                &text,
+                "true or false",
+            ));
+        }
+        reader.finish()
+    };
+    assert_eq!(
+        parser_disagreements(&[ENRICH], &[], words_only),
+        [
+            "ACME_ENRICH=1 is declared valid but the parser refuses it",
+            "ACME_ENRICH=0 is declared valid but the parser refuses it",
+        ]
+    );
+}
+
+#[test]
+fn a_choice_url_and_path_must_be_refused_when_invalid() {
+    let unchecked = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        reader.text(&API);
+        reader.text(&URL);
+        reader.text(&CA);
+        reader.finish()
+    };
+    assert_eq!(
+        parser_disagreements(&[API, URL, CA], BASE, unchecked),
+        [
+            "ACME_API=none-of-these is declared invalid but the parser does not name it",
+            "ACME_URL=not a url is declared invalid but the parser does not name it",
+            format!("ACME_CA={MISSING} is declared invalid but the parser does not name it")
+                .as_str(),
+        ]
+    );
+}
+
+#[test]
+fn a_secret_file_that_is_not_there_must_be_blamed_on_the_file_variable() {
+    let blames_inline = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        if reader.secret(&TOKEN).is_none() {
+            let _ = reader.take_problems();
+            reader.problem(ConfigProblem::secret("ACME_TOKEN", "a readable token"));
+        }
+        reader.finish()
+    };
+    let line =
+        format!("ACME_TOKEN_FILE={MISSING} names no readable file but the parser does not name it");
+    assert_eq!(
+        parser_disagreements(&[TOKEN], BASE, blames_inline),
+        std::slice::from_ref(&line)
+    );
+    // Checked with the inline form unset, though the base sets it.
+    let strict = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        reader.secret(&TOKEN);
+        reader.finish()
+    };
+    assert!(parser_disagreements(&[TOKEN], BASE, strict).is_empty());
+    let inline_only = |get: Lookup<'_>| {
+        let _ = get("ACME_TOKEN");
+        Ok(())
+    };
+    assert_eq!(parser_disagreements(&[TOKEN], BASE, inline_only), [line]);
+}
+
+#[test]
+fn text_and_lists_have_nothing_to_disagree_on() {
+    let ignores = |_: Lookup<'_>| Ok(());
+    assert!(parser_disagreements(&[GROUPS, NAME], &[], ignores).is_empty());
+}
+
+#[test]
+fn a_parser_that_refuses_valid_values_for_its_own_reasons_is_caught() {
+    let refuses = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        if let Some(text) = reader.value("ACME_CACHE_TTL") {
+            reader.problem(ConfigProblem::invalid("ACME_CACHE_TTL", &text, "nothing"));
+        }
+        reader.finish()
+    };
+    assert_eq!(
+        parser_disagreements(&[TTL], &[], refuses),
+        [
+            "ACME_CACHE_TTL=5 is declared valid but the parser refuses it",
+            "ACME_CACHE_TTL=600 is declared valid but the parser refuses it",
+        ]
+    );
+}
+
+#[test]
+fn a_variable_read_but_not_declared_is_a_mismatch_unless_shared() {
+    let reads_more = |get: Lookup<'_>| {
+        let _ = get("TIMEOUT");
+        let _ = get("ACME_EXTRA");
+        correct(get)
+    };
+    assert_eq!(
+        declaration_mismatches(SETTINGS, &[], BASE, reads_more),
+        [
+            "ACME_EXTRA is read but not declared",
+            "TIMEOUT is read but not declared",
+        ]
+    );
+    assert_eq!(
+        declaration_mismatches(SETTINGS, &["TIMEOUT"], BASE, reads_more),
+        ["ACME_EXTRA is read but not declared"]
+    );
+    assert_eq!(
+        declaration_mismatches(SETTINGS, &["TIMEOUT", "ACME_EXTRA"], BASE, reads_more),
+        Vec::<String>::new()
+    );
+    // A shared variable need not be read.
+    assert_eq!(
+        declaration_mismatches(SETTINGS, &["TIMEOUT", "PORT"], BASE, correct),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_variable_declared_but_never_read_is_a_mismatch() {
+    let forgets_groups = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        reader.parsed(&URL, url);
+        reader.required_secret(&TOKEN);
+        reader.seconds(&TTL);
+        reader.number(&WORKERS);
+        reader.flag(&ENRICH);
+        reader.choice(&API);
+        reader.file(&CA);
+        reader.text(&NAME);
+        reader.finish()
+    };
+    assert_eq!(
+        declaration_mismatches(SETTINGS, &[], BASE, forgets_groups),
+        ["ACME_GROUPS is declared but never read"]
+    );
+}
+
+#[test]
+fn a_secret_whose_file_form_is_never_read_is_a_mismatch() {
+    let inline_only = |get: Lookup<'_>| {
+        let reader = Reader::new(get);
+        let _ = reader.value("ACME_TOKEN");
+        reader.finish()
+    };
+    assert_eq!(
+        declaration_mismatches(&[TOKEN], &[], BASE, inline_only),
+        [
+            "ACME_TOKEN_FILE is declared but never read".to_owned(),
+            format!(
+                "ACME_TOKEN_FILE={MISSING} names no readable file but the parser does not name it"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn declaration_mismatches_lists_undeclared_then_unread_then_disagreements() {
+    let wrong = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        let _ = reader.value("ACME_TIMEOUT");
+        reader.seconds(&Setting::seconds("ACME_CACHE_TTL", 60, 5, 900, ""));
+        reader.finish()
+    };
+    assert_eq!(
+        declaration_mismatches(&[TTL, NAME], &[], &[], wrong),
+        [
+            "ACME_TIMEOUT is read but not declared",
+            "ACME_NAME is declared but never read",
+            "ACME_CACHE_TTL=601 is declared invalid but the parser does not name it",
+        ]
+    );
+}
+
+#[derive(Debug, PartialEq)]
+struct Config {
+    url: String,
+    token: String,
+    ttl: Duration,
+}
+
+fn from_env(get: Lookup<'_>) -> Result<Config, ConfigProblems> {
+    let mut reader = Reader::new(get);
+    let url = reader.required_text(&URL);
+    let token = reader.required_secret(&TOKEN);
+    let ttl = reader.seconds(&TTL);
+    reader.finish_with(|| {
+        Some(Config {
+            url: url?,
+            token: token?,
+            ttl: ttl?,
+        })
+    })
+}
+
+const CASES: EnvCases<'static, Config> = EnvCases::new(
+    &[
+        ("ACME_URL", "https://acme.example.com"),
+        ("ACME_TOKEN", "t0p-s3cret"),
+    ],
+    "t0p-s3cret",
+    from_env,
+);
+
+#[test]
+fn env_cases_with_replaces_same_names_and_appends_the_rest() {
+    assert_eq!(CASES.with(&[]), CASES.minimal);
+    assert_eq!(
+        CASES.with(&[
+            ("ACME_CACHE_TTL", "90"),
+            ("ACME_URL", "https://eu.acme.example")
+        ]),
+        [
+            ("ACME_TOKEN", "t0p-s3cret"),
+            ("ACME_CACHE_TTL", "90"),
+            ("ACME_URL", "https://eu.acme.example"),
+        ]
+    );
+}
+
+#[test]
+fn env_cases_parse_exactly_the_pairs_given() {
+    assert_eq!(
+        CASES.env(CASES.minimal),
+        Ok(Config {
+            url: "https://acme.example.com".to_owned(),
+            token: "t0p-s3cret".to_owned(),
+            ttl: Duration::from_secs(60),
+        })
+    );
+    assert_eq!(
+        CASES.env_with(&[("ACME_CACHE_TTL", "90")]).map(|c| c.ttl),
+        Ok(Duration::from_secs(90))
+    );
+    assert_eq!(
+        CASES.env(&[]).unwrap_err().problems().len(),
+        2,
+        "the URL and the token are unset"
+    );
+}
+
+#[test]
+fn env_cases_only_problem_gives_the_one_problem_displayed() {
+    assert_eq!(
+        CASES.only_problem(&CASES.with(&[("ACME_CACHE_TTL", "1h")])),
+        "ACME_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 5 to 600"
+    );
+    assert_eq!(
+        CASES.only_problem(&[("ACME_TOKEN", "t0p-s3cret")]),
+        "ACME_URL is not set: expected the tenant URL"
+    );
+}
+
+#[test]
+#[should_panic(expected = "the settings should be refused")]
+fn env_cases_only_problem_fails_when_the_settings_are_accepted() {
+    CASES.only_problem(CASES.minimal);
+}
+
+#[test]
+#[should_panic(expected = "ACME_URL is not set")]
+fn env_cases_only_problem_fails_on_more_than_one_problem() {
+    CASES.only_problem(&[]);
+}
+
+fn leaky(get: Lookup<'_>) -> Result<(), ConfigProblems> {
+    let mut reader = Reader::new(get);
+    if let Some(token) = reader.value("ACME_TOKEN") {
+        reader.problem(ConfigProblem::invalid(
+            "ACME_TOKEN",
+            &token,
+            "a longer token",
+        ));
+    }
+    reader.finish()
+}
+
+#[test]
+#[should_panic(expected = "ACME_TOKEN=\"t0p-s3cret\" is invalid")]
+fn env_cases_only_problem_fails_when_a_problem_shows_the_secret() {
+    const LEAKY: EnvCases<'static, ()> = EnvCases::new(&[], "t0p-s3cret", leaky);
+    LEAKY.only_problem(&[("ACME_TOKEN", "t0p-s3cret")]);
+}
+
+#[test]
+fn vars_gives_the_first_value_of_a_name_and_none_for_others() {
+    let get = posture_settings::vars(&[("A", "1"), ("B", ""), ("A", "2")]);
+    assert_eq!(get("A").as_deref(), Some("1"));
+    assert_eq!(get("B").as_deref(), Some(""));
+    assert_eq!(get("C"), None);
+    assert_eq!(get("a"), None);
+}
+
+#[test]
+fn a_number_without_an_upper_bound_is_checked_below_and_with_a_word() {
+    const BYTES: Setting = Setting::number("ACME_MAX_BYTES", 0, 1, u64::MAX, "bytes", "a limit");
+    let exact = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        reader.number(&BYTES);
+        reader.finish()
+    };
+    assert!(parser_disagreements(&[BYTES], &[], exact).is_empty());
+    let from_zero = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        reader.number(&Setting::number(
+            "ACME_MAX_BYTES",
+            0,
+            0,
+            u64::MAX,
+            "bytes",
+            "",
+        ));
+        reader.finish()
+    };
+    assert_eq!(
+        parser_disagreements(&[BYTES], &[], from_zero),
+        ["ACME_MAX_BYTES=0 is declared invalid but the parser does not name it"]
+    );
+}
+
+#[test]
+fn each_value_is_tried_with_the_other_variables_as_the_base_sets_them() {
+    const CACHE: Setting = Setting::flag("ACME_CACHE", false, "cache answers");
+    // A lifetime may only be set with the cache on.
+    let dependent = |get: Lookup<'_>| {
+        let mut reader = Reader::new(get);
+        let cache = reader.flag(&CACHE);
+        let _ = reader.value("ACME_URL");
+        if reader.value("ACME_CACHE_TTL").is_some() && cache != Some(true) {
+            reader.problem(ConfigProblem::invalid(
+                "ACME_CACHE_TTL",
+                "set",
+                "no lifetime without ACME_CACHE=1",
+            ));
+        } else {
+            reader.seconds(&TTL);
+        }
+        reader.finish()
+    };
+    let base = [
+        ("ACME_URL", "https://acme.example.com"),
+        ("ACME_CACHE", "1"),
+    ];
+    assert!(parser_disagreements(&[TTL], &base, dependent).is_empty());
+    assert_eq!(
+        parser_disagreements(&[TTL], &[("ACME_CACHE", "0")], dependent),
+        [
+            "ACME_CACHE_TTL=5 is declared valid but the parser refuses it",
+            "ACME_CACHE_TTL=600 is declared valid but the parser refuses it",
+        ]
+    );
+}
