@@ -649,6 +649,7 @@ fn nothing_secret_in_debug_output() {
     let debug = format!("{verifier:?}");
     assert!(debug.contains(ID_01), "{debug}");
     let builder = Verifier::builder().webhook(ID_01, SECRET_01);
+    assert!(format!("{builder:?}").contains(ID_01), "{builder:?}");
     let signer = signer(ID_01, SECRET_01)
         .with_authorization(Authorization::basic("user", "pw").unwrap_or_else(|e| panic!("{e}")));
     for debug in [
