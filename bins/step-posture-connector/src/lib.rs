@@ -27,6 +27,10 @@
 //! Metrics, the SCEP gate, logging, throttling and `doctor` are internal: they are reached
 //! through the configuration and the command line, not called.
 //!
+//! Built with `--cfg fuzzing`, as `cargo fuzz` builds it, the crate has a `fuzzing` module:
+//! the handler of a configuration without TLS or a socket, and the signed-challenge issuer
+//! and verifier, for the fuzz targets in the repository's `fuzz/`.
+//!
 //! # Example
 //!
 //! Validating a configuration as `check-config` does, with the built-in providers:
@@ -74,6 +78,8 @@ pub mod config;
 mod connection;
 mod doctor;
 mod error;
+#[cfg(any(fuzzing, test))]
+pub mod fuzzing;
 pub mod handler;
 mod health;
 mod jamf_events;

@@ -6,6 +6,7 @@
 //! documented firmly: several spellings are read (see [`Device::from_value`]).
 
 use posture_core::Enrichment;
+use posture_http::Serial;
 use posture_http::lenient::{flag, strings, text};
 use serde_json::{Map, Value, json};
 
@@ -89,6 +90,14 @@ impl Device {
             policy_ids: all(item, &["policy_id", "policy_ids", "policies"], "id"),
             policy_names: all(item, &["policy_name", "policy_names", "policies"], "name"),
         }
+    }
+
+    /// Whether the record is `serial`'s: its `serial_number` fact, trimmed, equals it
+    /// ignoring case (the search filter may not be applied, so every record is compared).
+    pub(crate) fn has_serial(&self, serial: &Serial) -> bool {
+        self.serial_number
+            .trim()
+            .eq_ignore_ascii_case(serial.as_str())
     }
 
     /// Whether the device is in the policy `wanted`: an ID (any case) or a name (exactly).

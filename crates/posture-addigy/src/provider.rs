@@ -310,12 +310,7 @@ impl AddigyProvider {
             };
             let answer = self.search(&body, &request, deadline).await?;
             let returned = answer.devices.len() as u64;
-            matching.extend(
-                answer
-                    .devices
-                    .into_iter()
-                    .filter(|d| d.serial_number.trim().eq_ignore_ascii_case(serial.as_str())),
-            );
+            matching.extend(answer.devices.into_iter().filter(|d| d.has_serial(serial)));
             let more = answer.page_count.is_some_and(|count| count > page) && returned > 0;
             if !matching.is_empty() || !more {
                 return Ok(matching);
@@ -337,7 +332,7 @@ impl AddigyProvider {
 
     /// The decision for `serial` from all its records, shared by live lookups and the
     /// inventory sync.
-    fn decide_among(&self, serial: &Serial, matching: &[Device]) -> Decision {
+    pub(crate) fn decide_among(&self, serial: &Serial, matching: &[Device]) -> Decision {
         // Several records of one serial (a re-enrolment): one with MDM first.
         let device = matching
             .iter()

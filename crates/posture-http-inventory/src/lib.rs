@@ -83,9 +83,15 @@
 //! Decisions are cached per serial (and mode, when the URL has `{mode}`): allowed answers for
 //! `HTTP_CACHE_TTL` (60 s), denies for `HTTP_NEGATIVE_CACHE_TTL` (10 s); `0` disables
 //! either. Concurrent lookups of one serial make one request. Errors are never cached.
+//!
+//! Built with `--cfg fuzzing`, as `cargo fuzz` builds it, the crate has a `fuzzing` module:
+//! the decision from an answer under any rules as a plain function, for the fuzz targets in
+//! the repository's `fuzz/`.
 
 mod config;
 mod error;
+#[cfg(any(fuzzing, test))]
+pub mod fuzzing;
 mod kind;
 mod provider;
 mod template;

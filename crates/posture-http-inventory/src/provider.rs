@@ -136,75 +136,7 @@ impl HttpInventoryProvider {
             return Err(self.answer_error(&answer, &request));
         }
         let body: Value = decode_json(SERVICE, &request, &answer.body)?;
-        let record = match body.pointer(self.config.record()) {
-            Some(record) if !record.is_null() => record,
-            _ => return Ok(not_found(serial, self.why_no_record(&body))),
-        };
-        let match_pointer = self.config.match_pointer();
-        match record.pointer(match_pointer).and_then(text) {
-            Some(found) if found.eq_ignore_ascii_case(serial.as_str()) => {}
-            found => {
-                return Ok(not_found(
-                    serial,
-                    format!(
-                        "the record it answered has {match_pointer} (HTTP_MATCH) = {}, not {serial}",
-                        found.map_or_else(
-                            || shown(record.pointer(match_pointer)),
-                            |f| format!("{f:?}")
-                        )
-                    ),
-                ));
-            }
-        }
-        if let Some(failed) = self.config.require().iter().find(|c| !c.holds(record)) {
-            return Ok(Decision::deny(
-                DenyCode::NOT_COMPLIANT,
-                format!(
-                    "{serial} fails the HTTP_REQUIRE condition {failed} (the inventory has {})",
-                    shown(record.pointer(failed.pointer()))
-                ),
-            ));
-        }
-        tracing::debug!(%serial, "allowed");
-        Ok(match self.enrichment(record) {
-            Some(data) => Decision::allow_with(data),
-            None => Decision::allow(),
-        })
-    }
-
-    /// Why the answer holds no record: the `HTTP_RECORD` pointer found nothing, with
-    /// Snipe-IT's (and Laravel APIs') `{"status":"error","messages":…}` quoted when present.
-    fn why_no_record(&self, body: &Value) -> String {
-        let record = match self.config.record() {
-            "" => "the answer".to_owned(),
-            pointer => format!("{pointer} (HTTP_RECORD)"),
-        };
-        let status_error = body.get("status").and_then(Value::as_str) == Some("error");
-        match body.get("messages").or_else(|| body.get("message")) {
-            Some(messages) if status_error => {
-                format!("{record} is missing; it answered {}", shown(Some(messages)))
-            }
-            _ => format!("{record} is missing from its answer"),
-        }
-    }
-
-    /// The `HTTP_ENRICH` object; absent and `null` fields are left out. `None` when
-    /// `HTTP_ENRICH` names no field.
-    fn enrichment(&self, record: &Value) -> Option<Enrichment> {
-        let pairs = self.config.enrich();
-        if pairs.is_empty() {
-            return None;
-        }
-        let map: Map<String, Value> = pairs
-            .iter()
-            .filter_map(|(name, pointer)| {
-                record
-                    .pointer(pointer)
-                    .filter(|v| !v.is_null())
-                    .map(|v| (name.clone(), v.clone()))
-            })
-            .collect();
-        Some(Enrichment::from_map(&map))
+        Ok(decide(&self.config, serial, &body))
     }
 
     async fn probe(&self) -> Result<(), ProviderError> {
@@ -218,6 +150,81 @@ impl HttpInventoryProvider {
         })
         .await
     }
+}
+
+/// The decision for `serial` from the inventory's answer `body`, by `config`'s rules: the
+/// record at `HTTP_RECORD`, the exact re-check at `HTTP_MATCH`, every `HTTP_REQUIRE`
+/// condition, and the `HTTP_ENRICH` object.
+pub(crate) fn decide(config: &HttpInventoryConfig, serial: &Serial, body: &Value) -> Decision {
+    let record = match body.pointer(config.record()) {
+        Some(record) if !record.is_null() => record,
+        _ => return not_found(serial, why_no_record(config, body)),
+    };
+    let match_pointer = config.match_pointer();
+    match record.pointer(match_pointer).and_then(text) {
+        Some(found) if found.eq_ignore_ascii_case(serial.as_str()) => {}
+        found => {
+            return not_found(
+                serial,
+                format!(
+                    "the record it answered has {match_pointer} (HTTP_MATCH) = {}, not {serial}",
+                    found.map_or_else(
+                        || shown(record.pointer(match_pointer)),
+                        |f| format!("{f:?}")
+                    )
+                ),
+            );
+        }
+    }
+    if let Some(failed) = config.require().iter().find(|c| !c.holds(record)) {
+        return Decision::deny(
+            DenyCode::NOT_COMPLIANT,
+            format!(
+                "{serial} fails the HTTP_REQUIRE condition {failed} (the inventory has {})",
+                shown(record.pointer(failed.pointer()))
+            ),
+        );
+    }
+    tracing::debug!(%serial, "allowed");
+    match enrichment(config, record) {
+        Some(data) => Decision::allow_with(data),
+        None => Decision::allow(),
+    }
+}
+
+/// Why the answer holds no record: the `HTTP_RECORD` pointer found nothing, with
+/// Snipe-IT's (and Laravel APIs') `{"status":"error","messages":…}` quoted when present.
+fn why_no_record(config: &HttpInventoryConfig, body: &Value) -> String {
+    let record = match config.record() {
+        "" => "the answer".to_owned(),
+        pointer => format!("{pointer} (HTTP_RECORD)"),
+    };
+    let status_error = body.get("status").and_then(Value::as_str) == Some("error");
+    match body.get("messages").or_else(|| body.get("message")) {
+        Some(messages) if status_error => {
+            format!("{record} is missing; it answered {}", shown(Some(messages)))
+        }
+        _ => format!("{record} is missing from its answer"),
+    }
+}
+
+/// The `HTTP_ENRICH` object; absent and `null` fields are left out. `None` when
+/// `HTTP_ENRICH` names no field.
+fn enrichment(config: &HttpInventoryConfig, record: &Value) -> Option<Enrichment> {
+    let pairs = config.enrich();
+    if pairs.is_empty() {
+        return None;
+    }
+    let map: Map<String, Value> = pairs
+        .iter()
+        .filter_map(|(name, pointer)| {
+            record
+                .pointer(pointer)
+                .filter(|v| !v.is_null())
+                .map(|v| (name.clone(), v.clone()))
+        })
+        .collect();
+    Some(Enrichment::from_map(&map))
 }
 
 fn not_found(serial: &Serial, why: String) -> Decision {

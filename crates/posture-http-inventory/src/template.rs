@@ -16,11 +16,14 @@ enum Part {
 
 /// `HTTP_URL`: a URL with `{identifier}` and optionally `{mode}`, each replaced by its value
 /// percent-encoded (every byte but ASCII letters, digits and `-._~`), so a value can't add a
-/// path segment, a query parameter or a fragment.
+/// path segment, a query parameter or a fragment. A value that would make a `.` or `..`
+/// segment of the path, alone or with the text around it, is refused: the URL parser reads
+/// those as steps up the path however they are encoded.
 ///
 /// Rules, checked at configure time: `https://`, or `http://` for loopback hosts only; no
-/// user name or password; no fragment; `{identifier}` at least once; no other `{…}`; and no
-/// placeholder in the scheme or the host.
+/// user name or password; no fragment; no `.` or `..` path segment; `{identifier}` at least
+/// once; no other `{…}`; and no placeholder in the scheme or the host (the host must be the
+/// same whatever the values, as the URL parser reads it).
 ///
 /// ```
 /// use posture_http_inventory::UrlTemplate;
@@ -49,6 +52,11 @@ impl UrlTemplate {
     /// text).
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
+        if text.chars().any(|c| c.is_ascii_control()) {
+            // The URL parser drops tabs and line breaks and trims other control characters
+            // from the ends, so the text would not say what is requested.
+            return Err("a control character in the URL".to_owned());
+        }
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find(['{', '}']) {
@@ -94,7 +102,21 @@ impl UrlTemplate {
             text: text.to_owned(),
             parts,
         };
+        if has_dot_segment(&template.fill("IDENTIFIER", "auto")) {
+            return Err("a . or .. segment in the path".to_owned());
+        }
         let sample = template.expand("IDENTIFIER", "auto")?;
+        // The text before the first placeholder holds the authority as written, but the URL
+        // parser may read the host from further on (it skips a third slash, and drops tabs
+        // and line breaks): the host must come out the same whatever the values.
+        let other = template.expand("0", "computer")?;
+        if (sample.scheme(), sample.host_str(), sample.port())
+            != (other.scheme(), other.host_str(), other.port())
+        {
+            return Err(
+                "a placeholder in the host: only the path and the query may have them".to_owned(),
+            );
+        }
         if !sample.username().is_empty() || sample.password().is_some() {
             return Err(
                 "the URL must not contain a user name or password: send credentials \
@@ -114,18 +136,32 @@ impl UrlTemplate {
         Ok(template)
     }
 
-    /// The URL for one lookup. `Err` only for a template that no longer parses as a URL,
+    /// The URL for one lookup. `Err` for values that would make a `.` or `..` segment of the
+    /// path (no serial number does), and for a template that no longer parses as a URL,
     /// which [`parse`](Self::parse) has ruled out.
     pub fn expand(&self, identifier: &str, mode: &str) -> Result<Url, String> {
+        let url = self.fill(identifier, mode);
+        if has_dot_segment(&url) {
+            return Err(
+                "the value would make a . or .. segment of the path, a step up the path".to_owned(),
+            );
+        }
+        Url::parse(&url).map_err(|err| format!("not an absolute URL ({err})"))
+    }
+
+    /// The template's text with the values, percent-encoded, in place of the placeholders.
+    /// Spaces of the text are written `%20`, as the URL parser writes them, so that one
+    /// before an empty value at the end is kept rather than trimmed away.
+    fn fill(&self, identifier: &str, mode: &str) -> String {
         let mut url = String::with_capacity(self.text.len() + identifier.len());
         for part in &self.parts {
             match part {
-                Part::Literal(text) => url.push_str(text),
+                Part::Literal(text) => url.push_str(&text.replace(' ', "%20")),
                 Part::Identifier => encode_into(&mut url, identifier),
                 Part::Mode => encode_into(&mut url, mode),
             }
         }
-        Url::parse(&url).map_err(|err| format!("not an absolute URL ({err})"))
+        url
     }
 
     /// Whether the template has `{mode}`.
@@ -149,6 +185,24 @@ impl fmt::Debug for UrlTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "UrlTemplate({:?})", self.text)
     }
+}
+
+/// Whether the path of `url`, read as the URL parser of an `http` or `https` URL reads it
+/// (`\` a separator like `/`; a template has no control characters to drop), has a `.` or
+/// `..` segment, in any of the spellings it takes for one (`%2e` is a dot).
+fn has_dot_segment(url: &str) -> bool {
+    let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let rest = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    // The authority runs to the first separator; the path is what follows.
+    let Some(start) = rest.find(['/', '\\']) else {
+        return false;
+    };
+    rest[start..].split(['/', '\\']).any(|segment| {
+        matches!(
+            segment.to_ascii_lowercase().as_str(),
+            "." | ".." | "%2e" | ".%2e" | "%2e." | "%2e%2e"
+        )
+    })
 }
 
 /// Appends `value` with every byte but unreserved ones (`A-Z a-z 0-9 - . _ ~`) as `%XX`.
@@ -292,5 +346,86 @@ pub(crate) fn shown(value: Option<&Value>) -> String {
             }
             shown
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `mdm_responses` fuzz target: with a third slash the URL parser skips
+    /// the empty authority and reads the host from what follows, placeholder included.
+    #[test]
+    fn a_placeholder_behind_an_empty_authority_is_in_the_host() {
+        for text in [
+            "https:///{identifier}.devices.example.com/api",
+            "https:///devices-{identifier}.example.com/api",
+        ] {
+            let refused = UrlTemplate::parse(text);
+            assert!(refused.is_err(), "{text}: {refused:?}");
+        }
+        // The host is read the same way whatever the values, so an empty authority
+        // followed by a fixed host is still a fixed host.
+        let fixed =
+            UrlTemplate::parse("https:///assets.example.com/hardware/{identifier}").unwrap();
+        assert_eq!(
+            fixed.expand("C02XL0GJJG5J", "").unwrap().host_str(),
+            Some("assets.example.com")
+        );
+    }
+
+    /// A value that makes a dot segment, alone or with the text around it, would move the
+    /// request up the path (`%2e` is a dot to the URL parser too).
+    #[test]
+    fn a_value_never_steps_through_the_path() {
+        let status =
+            UrlTemplate::parse("https://assets.example.com/api/{identifier}/status").unwrap();
+        for value in [".", ".."] {
+            let expanded = status.expand(value, "");
+            assert!(expanded.is_err(), "{value}: {expanded:?}");
+        }
+        let dotted = UrlTemplate::parse("https://assets.example.com/api/.{identifier}/x").unwrap();
+        assert!(dotted.expand(".", "").is_err());
+        let percent = UrlTemplate::parse("https://assets.example.com/api/%{identifier}/x").unwrap();
+        assert!(percent.expand("2e", "").is_err());
+        assert_eq!(
+            percent.expand("2f", "").unwrap().path(),
+            "/api/%2f/x",
+            "a value that makes no dot segment goes in as it is"
+        );
+        // In the query, dots are plain text.
+        let query =
+            UrlTemplate::parse("https://cmdb.example.com/devices?serial={identifier}").unwrap();
+        assert_eq!(query.expand("..", "").unwrap().query(), Some("serial=.."));
+        // Templates with dot segments of their own are refused when configured.
+        assert!(UrlTemplate::parse("https://assets.example.com/api/../{identifier}").is_err());
+        assert!(UrlTemplate::parse("https://assets.example.com/api/%2E/{identifier}").is_err());
+    }
+
+    /// Found by the `mdm_responses` fuzz target: the URL parser trims control characters
+    /// and spaces from the ends of a URL, so text before an empty value at the end could
+    /// vanish, here making `/.` of `/. ` and stepping up the path.
+    #[test]
+    fn the_text_around_an_empty_value_stays() {
+        for text in [
+            "https://\t/{identifier}.example.com/",
+            "https://assets.example.com/api/.\0{identifier}",
+            "https://assets.example.com/api/\n{identifier}",
+        ] {
+            let refused = UrlTemplate::parse(text);
+            assert!(refused.is_err(), "{text:?}: {refused:?}");
+        }
+        let spaced =
+            UrlTemplate::parse("https://assets.example.com/api/. {mode}/{identifier}").unwrap();
+        assert_eq!(
+            spaced.expand("C02XL0GJJG5J", "").unwrap().path(),
+            "/api/.%20/C02XL0GJJG5J"
+        );
+        let trailing =
+            UrlTemplate::parse("https://assets.example.com/api/{identifier}/. {mode}").unwrap();
+        assert_eq!(
+            trailing.expand("C02XL0GJJG5J", "").unwrap().path(),
+            "/api/C02XL0GJJG5J/.%20"
+        );
     }
 }

@@ -95,9 +95,15 @@
 //! Decisions are cached per serial and mode: allowed answers for `MOSYLE_CACHE_TTL` (60 s),
 //! denies for `MOSYLE_NEGATIVE_CACHE_TTL` (10 s); `0` disables either. Concurrent lookups
 //! of one serial make one request. Errors are never cached.
+//!
+//! Built with `--cfg fuzzing`, as `cargo fuzz` builds it, the crate has a `fuzzing` module:
+//! the readers of Mosyle's answers and the decision from a device list as plain functions,
+//! for the fuzz targets in the repository's `fuzz/`.
 
 mod config;
 mod error;
+#[cfg(any(fuzzing, test))]
+pub mod fuzzing;
 mod kind;
 mod model;
 mod provider;

@@ -6,6 +6,7 @@
 //! other than `OK`, at the top or inside `response`.
 
 use posture_core::Enrichment;
+use posture_http::Serial;
 use posture_http::lenient::{flag, strings, text};
 use serde_json::{Map, Value, json};
 
@@ -51,6 +52,14 @@ impl Device {
             user_type: field("usertype"),
             tags: value.get("tags").map(strings).unwrap_or_default(),
         }
+    }
+
+    /// Whether the record is `serial`'s: its `serial_number`, trimmed, equals it ignoring case
+    /// (the `serial_numbers` filter may be ignored, so every record returned is compared).
+    pub(crate) fn has_serial(&self, serial: &Serial) -> bool {
+        self.serial_number
+            .trim()
+            .eq_ignore_ascii_case(serial.as_str())
     }
 
     /// Whether Mosyle says the device is enrolled: `status` `INSTALLED` or `ENROLLED` (any

@@ -303,11 +303,7 @@ impl MosyleProvider {
                 let key = (device.udid.clone(), device.serial_number.clone());
                 if seen.insert(key) {
                     new += 1;
-                    if device
-                        .serial_number
-                        .trim()
-                        .eq_ignore_ascii_case(serial.as_str())
-                    {
+                    if device.has_serial(serial) {
                         matching.push(device);
                     }
                 }
@@ -352,7 +348,7 @@ impl MosyleProvider {
 
     /// The decision for `device` once its group membership is known (`in_group`: in one of
     /// `MOSYLE_GROUPS`, or no groups set), shared by live lookups and the inventory sync.
-    fn verdict(&self, serial: &Serial, device: &Device, in_group: bool) -> Decision {
+    pub(crate) fn verdict(&self, serial: &Serial, device: &Device, in_group: bool) -> Decision {
         if device.is_deleted == Some(true) {
             return Decision::deny(
                 DenyCode::NOT_MANAGED,
@@ -525,7 +521,7 @@ fn not_found(serial: &Serial, oses: &[&str]) -> Decision {
 
 /// Which of several records for one serial counts: an enrolled one first, then Mosyle's
 /// order.
-fn current(devices: Vec<Device>) -> Option<Device> {
+pub(crate) fn current(devices: Vec<Device>) -> Option<Device> {
     let mut best: Option<Device> = None;
     for device in devices {
         match &best {

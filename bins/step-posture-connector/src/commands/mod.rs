@@ -18,7 +18,11 @@ use smallstep_webhook::Verifier;
 
 use crate::config::{Config, ProviderChoice};
 use crate::error::{OrFail as _, ServerError};
+use crate::handler::App;
+use crate::metrics::Metrics;
 use crate::providers;
+use crate::scep::ScepGate;
+use crate::throttle::AuthThrottle;
 use crate::tls::{TlsState, build_server_config};
 
 mod challenge;
@@ -49,6 +53,33 @@ pub(crate) fn issuer_tls_state(
     let mut settings = settings.clone();
     settings.mtls = None;
     build_server_config(&settings)
+}
+
+/// The handler a server answers webhooks with for `config`, asking `provider` and counting
+/// into `metrics`: the verifier of the configured webhooks, `TIMEOUT`, `MAX_BODY_BYTES`, the
+/// SCEP gate (with `SCEP_CHALLENGE`) and the throttle of failed authentications. What needs
+/// the listener (readiness of the certificate) or the provider's refreshers (Jamf events)
+/// is added by [`Server::bind`].
+pub(crate) fn app_for(
+    config: &Config,
+    provider: Arc<dyn DynPostureProvider>,
+    metrics: Arc<Metrics>,
+) -> Result<App, ServerError> {
+    let verifier = build_verifier(config).or_fail(ServerError::Other)?;
+    let mut app = App::new(verifier, provider)
+        .with_timeout(config.timeout)
+        .with_max_body_bytes(config.limits.max_body_bytes)
+        .with_metrics(metrics);
+    if let Some(scep) = &config.scep {
+        let gate = ScepGate::new(scep)
+            .context("the Intune SCEP validation client")
+            .or_fail(ServerError::Other)?;
+        app = app.with_scep(Arc::new(gate));
+    }
+    if let Some(throttle) = config.auth_throttle {
+        app = app.with_auth_throttle(AuthThrottle::new(throttle.limit, throttle.window));
+    }
+    Ok(app)
 }
 
 /// Builds the HMAC verifier from the configured webhooks.

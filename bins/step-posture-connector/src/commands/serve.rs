@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use posture_core::DynPostureProvider;
 use smallstep_webhook::Verifier;
 
-use super::{build_verifier, issuer_tls_state, ready_with_tls, verifier_for};
+use super::{app_for, issuer_tls_state, ready_with_tls, verifier_for};
 use crate::config::Config;
 use crate::error::{OrFail as _, ServerError};
 use crate::handler::{App, JAMF_EVENTS_PATH, WEBHOOK_PATH};
@@ -18,8 +18,6 @@ use crate::jamf_events::JamfEvents;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
 use crate::reload::{self, FileWatch, Reloader};
-use crate::scep::ScepGate;
-use crate::throttle::AuthThrottle;
 use crate::tls::TlsState;
 use crate::{logging, providers, server};
 
@@ -168,20 +166,9 @@ impl Server {
         }
         let metrics = Arc::new(metrics);
         let tls_for_ready = tls.clone();
-        let verifier = build_verifier(&config).or_fail(ServerError::Other)?;
-        let mut app = App::new(verifier, provider.clone())
-            .with_timeout(config.timeout)
-            .with_max_body_bytes(config.limits.max_body_bytes)
-            .with_metrics(metrics.clone())
-            .with_readiness(Arc::new(move || {
-                tls_for_ready.load().certificate_is_current()
-            }));
-        if let Some(scep) = &config.scep {
-            let gate = ScepGate::new(scep)
-                .context("the Intune SCEP validation client")
-                .or_fail(ServerError::Other)?;
-            app = app.with_scep(Arc::new(gate));
-        }
+        let mut app = app_for(&config, provider.clone(), metrics.clone())?.with_readiness(
+            Arc::new(move || tls_for_ready.load().certificate_is_current()),
+        );
         if let Some(secret) = &config.jamf_webhook_secret {
             // The configuration allows the secret only with a syncing Jamf provider; a
             // custom provider (bind_with_provider) has no refresher, and no route.
@@ -202,9 +189,6 @@ impl Server {
                     JAMF_EVENTS_PATH
                 ),
             }
-        }
-        if let Some(throttle) = config.auth_throttle {
-            app = app.with_auth_throttle(AuthThrottle::new(throttle.limit, throttle.window));
         }
         let reloader = Reloader::new(
             config.tls.clone(),

@@ -136,7 +136,7 @@ impl SignedChallenges {
         self.issue_at(identifier, now(), ttl.min(self.ttl))
     }
 
-    fn issue_at(
+    pub(crate) fn issue_at(
         &self,
         identifier: Option<&str>,
         now: u64,
@@ -173,7 +173,7 @@ impl SignedChallenges {
         self.verify_at(challenge, identifier, public_key, now())
     }
 
-    fn verify_at(
+    pub(crate) fn verify_at(
         &self,
         challenge: &str,
         identifier: &str,
