@@ -33,13 +33,13 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use libfuzzer_sys::fuzz_target;
 use posture_file::{DeviceList, FileFormat};
 use smallstep_webhook::{CsrIdentity, RequestBody, Signer, WebhookSecret};
 use step_posture_connector::config::Config;
 use step_posture_connector::fuzzing::{ChallengeIssuer, app};
-use step_posture_connector::handler::{App, SCEP_CHALLENGE_PATH, SCEP_NOTIFY_PATH, handle};
+use step_posture_connector::handler::{App, SCEP_CHALLENGE_PATH, SCEP_NOTIFY_PATH};
 
 const ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
 const SECRET: &str =
@@ -352,19 +352,7 @@ fuzz_target!(|data: &[u8]| {
     };
     *request.headers_mut() = headers;
 
-    let (status, answer) = fixture.runtime.block_on(async {
-        let response = handle(fixture.app.clone(), request)
-            .await
-            .unwrap_or_else(|never| match never {});
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        (status, bytes)
-    });
+    let (status, answer) = step_posture_fuzz::answer(&fixture.runtime, &fixture.app, request);
 
     assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR);
     let value: serde_json::Value =

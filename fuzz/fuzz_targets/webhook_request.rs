@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use libfuzzer_sys::fuzz_target;
 use posture_file::{DeviceList, FileFormat, FileProvider};
 use smallstep_webhook::{Authorization, Signer, Verifier, WebhookSecret};
-use step_posture_connector::handler::{App, handle};
+use step_posture_connector::handler::App;
 
 const PLAIN_ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
 const PLAIN_SECRET: &str =
@@ -116,19 +116,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     *request.headers_mut() = headers;
-    let (status, response) = fixture.runtime.block_on(async {
-        let response = handle(fixture.app.clone(), request)
-            .await
-            .unwrap_or_else(|never| match never {});
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        (status, bytes)
-    });
+    let (status, response) = step_posture_fuzz::answer(&fixture.runtime, &fixture.app, request);
     // Every answer is a JSON object with a boolean `allow`, and allows only an authentic
     // request for a listed device.
     let value: serde_json::Value = serde_json::from_slice(&response)

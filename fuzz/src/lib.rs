@@ -1,6 +1,34 @@
 //! What the fuzz targets share.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
 use posture_file::{DeviceList, FileFormat};
+use step_posture_connector::handler::{App, handle};
+
+/// Answers `request` with the server's handler, as a connection would, and returns the
+/// status and the whole body (empty if the body could not be read).
+pub fn answer(
+    runtime: &tokio::runtime::Runtime,
+    app: &Arc<App>,
+    request: Request<Full<Bytes>>,
+) -> (StatusCode, Bytes) {
+    runtime.block_on(async {
+        let response = handle(app.clone(), request)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        (status, bytes)
+    })
+}
 
 /// Parses `data` as a device file in `format` (as the file `name`); when the parser accepts
 /// it, every record it loaded must be found by its identifier and allowed, with an
