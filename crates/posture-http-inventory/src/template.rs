@@ -197,11 +197,11 @@ fn has_dot_segment(url: &str) -> bool {
     let Some(start) = rest.find(['/', '\\']) else {
         return false;
     };
+    const DOT_SEGMENTS: [&str; 6] = [".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"];
     rest[start..].split(['/', '\\']).any(|segment| {
-        matches!(
-            segment.to_ascii_lowercase().as_str(),
-            "." | ".." | "%2e" | ".%2e" | "%2e." | "%2e%2e"
-        )
+        DOT_SEGMENTS
+            .iter()
+            .any(|dot| segment.eq_ignore_ascii_case(dot))
     })
 }
 
