@@ -2,7 +2,6 @@
 
 use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
 use posture_http::sync;
-use posture_settings::Setting;
 
 use crate::config::{DEFAULT_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND, RATE_EXPECTED};
 use crate::{AddigyConfig, AddigyProvider};
@@ -23,27 +22,18 @@ use crate::{AddigyConfig, AddigyProvider};
 pub static KIND: Kind<AddigyConfig> =
     Kind::new("addigy", SETTINGS, |get| AddigyConfig::from_env(get));
 
-pub(crate) const API_URL: Setting =
-    Setting::url("ADDIGY_API_URL", "the Addigy API URL").defaulting_to(crate::DEFAULT_API_URL);
-pub(crate) const API_TOKEN: Setting = Setting::secret(
-    "ADDIGY_API_TOKEN",
-    "ADDIGY_API_TOKEN_FILE",
-    "an Addigy API v2 token (Account > Integrations > API & Webhooks > V2)",
-);
-pub(crate) const POLICIES: Setting = Setting::list(
-    "ADDIGY_POLICIES",
-    "policy IDs or names the device must be in, one of them (default: any)",
-);
-pub(crate) const REQUIRE_COMPLIANT: Setting = Setting::flag(
-    "ADDIGY_REQUIRE_COMPLIANT",
-    false,
-    "require the device's is_compliant fact to be true",
-);
-pub(crate) const ENRICH: Setting = Setting::flag(
-    "ADDIGY_ENRICH",
-    true,
-    "return device and user data as enrichment",
-);
+posture_settings::declare! {
+    /// the Addigy API URL
+    pub(crate) const API_URL = url("ADDIGY_API_URL").defaulting_to(crate::DEFAULT_API_URL);
+    /// an Addigy API v2 token (Account > Integrations > API & Webhooks > V2)
+    pub(crate) const API_TOKEN = secret("ADDIGY_API_TOKEN", "ADDIGY_API_TOKEN_FILE");
+    /// policy IDs or names the device must be in, one of them (default: any)
+    pub(crate) const POLICIES = list("ADDIGY_POLICIES");
+    /// require the device's is_compliant fact to be true
+    pub(crate) const REQUIRE_COMPLIANT = flag("ADDIGY_REQUIRE_COMPLIANT", false);
+    /// return device and user data as enrichment
+    pub(crate) const ENRICH = flag("ADDIGY_ENRICH", true);
+}
 posture_http::shared_settings! {
     prefix: "ADDIGY",
     service: "Addigy",
@@ -57,15 +47,13 @@ posture_http::shared_settings! {
         MAX_REQUESTS,
     ],
 }
-pub(crate) const MAX_REQUESTS: Setting = Setting::number(
-    "ADDIGY_MAX_REQUESTS_PER_SECOND",
-    DEFAULT_REQUESTS_PER_SECOND as u64,
-    1,
-    MAX_REQUESTS_PER_SECOND as u64,
-    "requests a second",
-    "client-side rate limit, at most half of Addigy's 1,000 requests per 10 s",
-)
-.expecting(RATE_EXPECTED);
+posture_settings::declare! {
+    /// client-side rate limit, at most half of Addigy's 1,000 requests per 10 s
+    pub(crate) const MAX_REQUESTS = number(
+        "ADDIGY_MAX_REQUESTS_PER_SECOND", DEFAULT_REQUESTS_PER_SECOND as u64, 1, MAX_REQUESTS_PER_SECOND as u64, "requests a second"
+    )
+        .expecting(RATE_EXPECTED);
+}
 
 impl ProviderSetup for AddigyConfig {
     fn summary(&self) -> Vec<String> {

@@ -31,15 +31,14 @@ use crate::{FileFormat, FileProvider, LoadError, LoadOptions};
 /// ```
 pub static KIND: Kind<FileConfig> = Kind::new("file", SETTINGS, FileConfig::from_env);
 
-const FILE_PATH: Setting =
-    Setting::path("FILE_PATH", "the path of a JSON or CSV device file").required();
-const FILE_TYPE: Setting =
-    Setting::choice("FILE_TYPE", &crate::FileFormat::NAMES, None, "json or csv").required();
-const RELOAD_ALLOW_SHRINK: Setting = Setting::flag(
-    "RELOAD_ALLOW_SHRINK",
-    false,
-    "let a reload drop more than half the devices",
-);
+posture_settings::declare! {
+    /// the path of a JSON or CSV device file
+    const FILE_PATH = path("FILE_PATH").required();
+    /// json or csv
+    const FILE_TYPE = choice("FILE_TYPE", &crate::FileFormat::NAMES, None).required();
+    /// let a reload drop more than half the devices
+    const RELOAD_ALLOW_SHRINK = flag("RELOAD_ALLOW_SHRINK", false);
+}
 
 /// Every variable the file provider reads.
 pub const SETTINGS: &[Setting] = &[FILE_PATH, FILE_TYPE, RELOAD_ALLOW_SHRINK];

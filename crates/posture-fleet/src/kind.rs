@@ -2,7 +2,7 @@
 
 use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
 use posture_http::sync;
-use posture_settings::{Setting, listed};
+use posture_settings::listed;
 
 use crate::{FleetConfig, FleetProvider};
 
@@ -27,38 +27,22 @@ use crate::{FleetConfig, FleetProvider};
 /// ```
 pub static KIND: Kind<FleetConfig> = Kind::new("fleet", SETTINGS, |get| FleetConfig::from_env(get));
 
-pub(crate) const URL: Setting = Setting::url(
-    "FLEET_URL",
-    "the Fleet server's URL, such as https://fleet.example.com",
-)
-.required();
-pub(crate) const API_TOKEN: Setting = Setting::secret(
-    "FLEET_API_TOKEN",
-    "FLEET_API_TOKEN_FILE",
-    "the API token of a Fleet API-only user (observer role)",
-);
-pub(crate) const REQUIRE_CONNECTED: Setting = Setting::flag(
-    "FLEET_REQUIRE_CONNECTED",
-    true,
-    "require the host's MDM to be this Fleet (mdm.connected_to_fleet)",
-);
-pub(crate) const TEAMS: Setting = Setting::list(
-    "FLEET_TEAMS",
-    "team (fleet) names or ids the host must be in (default: any)",
-);
-pub(crate) const LABELS: Setting = Setting::list(
-    "FLEET_LABELS",
-    "label names or ids the host must carry, all of them",
-);
-pub(crate) const POLICIES: Setting = Setting::list(
-    "FLEET_POLICIES",
-    "policy names or ids the host must pass; * for every policy of the host",
-);
-pub(crate) const ENRICH: Setting = Setting::flag(
-    "FLEET_ENRICH",
-    true,
-    "return host, team, label and end-user data as enrichment",
-);
+posture_settings::declare! {
+    /// the Fleet server's URL, such as https://fleet.example.com
+    pub(crate) const URL = url("FLEET_URL").required();
+    /// the API token of a Fleet API-only user (observer role)
+    pub(crate) const API_TOKEN = secret("FLEET_API_TOKEN", "FLEET_API_TOKEN_FILE");
+    /// require the host's MDM to be this Fleet (mdm.connected_to_fleet)
+    pub(crate) const REQUIRE_CONNECTED = flag("FLEET_REQUIRE_CONNECTED", true);
+    /// team (fleet) names or ids the host must be in (default: any)
+    pub(crate) const TEAMS = list("FLEET_TEAMS");
+    /// label names or ids the host must carry, all of them
+    pub(crate) const LABELS = list("FLEET_LABELS");
+    /// policy names or ids the host must pass; * for every policy of the host
+    pub(crate) const POLICIES = list("FLEET_POLICIES");
+    /// return host, team, label and end-user data as enrichment
+    pub(crate) const ENRICH = flag("FLEET_ENRICH", true);
+}
 posture_http::shared_settings! {
     prefix: "FLEET",
     service: "Fleet",

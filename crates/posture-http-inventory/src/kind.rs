@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
-use posture_settings::Setting;
 
 use crate::{HttpInventoryConfig, HttpInventoryProvider};
 
@@ -26,35 +25,20 @@ use crate::{HttpInventoryConfig, HttpInventoryProvider};
 pub static KIND: Kind<HttpInventoryConfig> =
     Kind::new("http", SETTINGS, |get| HttpInventoryConfig::from_env(get));
 
-pub(crate) const URL: Setting = Setting::url(
-    "HTTP_URL",
-    "the lookup URL with {identifier} (and optionally {mode}), such as \
-     https://assets.example.com/api/v1/hardware/byserial/{identifier}",
-)
-.required();
-pub(crate) const HEADERS: Setting = Setting::secret(
-    "HTTP_HEADERS",
-    "HTTP_HEADERS_FILE",
-    "extra request headers, one Name: value a line (such as Authorization: Bearer …)",
-)
-.optional();
-pub(crate) const RECORD: Setting = Setting::text(
-    "HTTP_RECORD",
-    "a JSON pointer to the device record in the answer, such as /rows/0 (default: the whole answer)",
-);
-pub(crate) const MATCH: Setting = Setting::text(
-    "HTTP_MATCH",
-    "a JSON pointer, in the record, to the field that must equal the identifier, such as /serial",
-)
-.required();
-pub(crate) const REQUIRE: Setting = Setting::list(
-    "HTTP_REQUIRE",
-    "conditions that must all hold, pointer=value or pointer (must be true), comma-separated",
-);
-pub(crate) const ENRICH: Setting = Setting::list(
-    "HTTP_ENRICH",
-    "name=pointer pairs building the enrichment data, comma-separated (0 or unset: none)",
-);
+posture_settings::declare! {
+    /// the lookup URL with {identifier} (and optionally {mode}), such as https://assets.example.com/api/v1/hardware/byserial/{identifier}
+    pub(crate) const URL = url("HTTP_URL").required();
+    /// extra request headers, one Name: value a line (such as Authorization: Bearer …)
+    pub(crate) const HEADERS = secret("HTTP_HEADERS", "HTTP_HEADERS_FILE").optional();
+    /// a JSON pointer to the device record in the answer, such as /rows/0 (default: the whole answer)
+    pub(crate) const RECORD = text("HTTP_RECORD");
+    /// a JSON pointer, in the record, to the field that must equal the identifier, such as /serial
+    pub(crate) const MATCH = text("HTTP_MATCH").required();
+    /// conditions that must all hold, pointer=value or pointer (must be true), comma-separated
+    pub(crate) const REQUIRE = list("HTTP_REQUIRE");
+    /// name=pointer pairs building the enrichment data, comma-separated (0 or unset: none)
+    pub(crate) const ENRICH = list("HTTP_ENRICH");
+}
 posture_http::shared_settings! {
     prefix: "HTTP",
     service: "the inventory",

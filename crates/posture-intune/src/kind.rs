@@ -46,62 +46,41 @@ posture_http::shared_settings! {
     ],
 }
 
-pub(crate) const CLIENT_SECRET: Setting = Setting::secret(
-    "INTUNE_CLIENT_SECRET",
-    "INTUNE_CLIENT_SECRET_FILE",
-    "the app registration's client secret (or use a certificate)",
-)
-.optional();
-pub(crate) const TENANT_ID: Setting = Setting::text(
-    "INTUNE_TENANT_ID",
-    "the Entra tenant: its ID (a GUID) or a verified domain",
-)
-.required()
-.expecting(
-    "the Entra ID tenant: its ID (a GUID) or a verified domain such as contoso.onmicrosoft.com",
-);
-pub(crate) const CLIENT_ID: Setting = Setting::text(
-    "INTUNE_CLIENT_ID",
-    "the app registration's application (client) ID (a GUID)",
-)
-.required()
-.expecting("the application (client) ID of the Entra ID app registration (a GUID)");
-pub(crate) const AUTHORITY_URL: Setting = Setting::url(
-    "INTUNE_AUTHORITY_URL",
-    "the Microsoft identity platform URL, no path",
-)
-.expecting("the Microsoft identity platform URL, such as https://login.microsoftonline.com")
-.defaulting_to(crate::DEFAULT_AUTHORITY_URL);
-pub(crate) const GRAPH_URL: Setting =
-    Setting::url("INTUNE_GRAPH_URL", "the Microsoft Graph URL, no path")
+posture_settings::declare! {
+    /// the app registration's client secret (or use a certificate)
+    pub(crate) const CLIENT_SECRET = secret("INTUNE_CLIENT_SECRET", "INTUNE_CLIENT_SECRET_FILE")
+        .optional();
+    /// the Entra tenant: its ID (a GUID) or a verified domain
+    pub(crate) const TENANT_ID = text("INTUNE_TENANT_ID")
+        .required()
+        .expecting("the Entra ID tenant: its ID (a GUID) or a verified domain such as contoso.onmicrosoft.com");
+    /// the app registration's application (client) ID (a GUID)
+    pub(crate) const CLIENT_ID = text("INTUNE_CLIENT_ID")
+        .required()
+        .expecting("the application (client) ID of the Entra ID app registration (a GUID)");
+    /// the Microsoft identity platform URL, no path
+    pub(crate) const AUTHORITY_URL = url("INTUNE_AUTHORITY_URL")
+        .expecting("the Microsoft identity platform URL, such as https://login.microsoftonline.com")
+        .defaulting_to(crate::DEFAULT_AUTHORITY_URL);
+    /// the Microsoft Graph URL, no path
+    pub(crate) const GRAPH_URL = url("INTUNE_GRAPH_URL")
         .expecting("the Microsoft Graph URL, such as https://graph.microsoft.com")
         .defaulting_to(crate::DEFAULT_GRAPH_URL);
-pub(crate) const SCOPE: Setting = Setting::text(
-    "INTUNE_SCOPE",
-    "the Graph resource with /.default; by default the one of INTUNE_GRAPH_URL",
-)
-.expecting(
-    "the resource of Microsoft Graph followed by /.default, such as \
-     https://graph.microsoft.com/.default (the client-credentials grant takes only .default scopes)",
-);
-pub(crate) const ALLOWED_COMPLIANCE_STATES: Setting = Setting::list(
-    "INTUNE_ALLOWED_COMPLIANCE_STATES",
-    "compliance states that allow (default: compliant)",
-);
-pub(crate) const ALLOWED_MANAGEMENT_AGENTS: Setting = Setting::list(
-    "INTUNE_ALLOWED_MANAGEMENT_AGENTS",
-    "management agents that count as managed (default: every MDM agent)",
-);
-pub(crate) const GROUP_ID: Setting = Setting::text(
-    "INTUNE_GROUP_ID",
-    "an Entra group (object ID) the device must belong to",
-)
-.expecting("the object ID (a GUID) of the Entra ID group compliant devices must belong to");
-pub(crate) const INTUNE_ENRICH: Setting = Setting::flag(
-    "INTUNE_ENRICH",
-    true,
-    "return user and device data as enrichment",
-);
+    /// the Graph resource with /.default; by default the one of INTUNE_GRAPH_URL
+    pub(crate) const SCOPE = text("INTUNE_SCOPE").expecting(
+        "the resource of Microsoft Graph followed by /.default, such as \
+         https://graph.microsoft.com/.default (the client-credentials grant takes only .default scopes)"
+    );
+    /// compliance states that allow (default: compliant)
+    pub(crate) const ALLOWED_COMPLIANCE_STATES = list("INTUNE_ALLOWED_COMPLIANCE_STATES");
+    /// management agents that count as managed (default: every MDM agent)
+    pub(crate) const ALLOWED_MANAGEMENT_AGENTS = list("INTUNE_ALLOWED_MANAGEMENT_AGENTS");
+    /// an Entra group (object ID) the device must belong to
+    pub(crate) const GROUP_ID = text("INTUNE_GROUP_ID")
+        .expecting("the object ID (a GUID) of the Entra ID group compliant devices must belong to");
+    /// return user and device data as enrichment
+    pub(crate) const INTUNE_ENRICH = flag("INTUNE_ENRICH", true);
+}
 
 impl ProviderSetup for IntuneConfig {
     fn summary(&self) -> Vec<String> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use posture_core::{
     BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
 };
-use posture_settings::{ConfigProblems, Setting};
+use posture_settings::ConfigProblems;
 
 use crate::config::{DEFAULT_MAX_CONNECTIONS, MAX_MAX_CONNECTIONS};
 use crate::{JamfConfig, JamfProvider};
@@ -16,14 +16,12 @@ pub static KIND: Kind<JamfConfig> = Kind::new("jamf", SETTINGS, |get| {
     JamfConfig::from_env(get).map_err(|err| ConfigProblems::new(err.problems().to_vec()))
 });
 
-pub(crate) const JAMF_MAX_CONNECTIONS: Setting = Setting::number(
-    "JAMF_MAX_CONNECTIONS",
-    DEFAULT_MAX_CONNECTIONS as u64,
-    1,
-    MAX_MAX_CONNECTIONS,
-    "connections",
-    "concurrent connections to Jamf Pro (Jamf asks for at most 5)",
-);
+posture_settings::declare! {
+    /// concurrent connections to Jamf Pro (Jamf asks for at most 5)
+    pub(crate) const JAMF_MAX_CONNECTIONS = number(
+        "JAMF_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS as u64, 1, MAX_MAX_CONNECTIONS, "connections"
+    );
+}
 posture_http::shared_settings! {
     prefix: "JAMF",
     service: "Jamf Pro",
@@ -42,51 +40,28 @@ posture_http::shared_settings! {
     ],
 }
 
-pub(crate) const JAMF_BASE_URL: Setting = Setting::url(
-    "JAMF_BASE_URL",
-    "the Jamf Pro URL, such as https://example.jamfcloud.com",
-)
-.required();
-pub(crate) const JAMF_CLIENT_ID: Setting = Setting::text(
-    "JAMF_CLIENT_ID",
-    "the client ID of a Jamf Pro API client (Settings > API roles and clients)",
-)
-.required();
-pub(crate) const JAMF_CLIENT_SECRET: Setting = Setting::secret(
-    "JAMF_CLIENT_SECRET",
-    "JAMF_CLIENT_SECRET_FILE",
-    "the client secret of the Jamf Pro API client",
-);
-pub(crate) const JAMF_API: Setting = Setting::choice(
-    "JAMF_API",
-    &crate::JamfApi::NAMES,
-    Some("auto"),
-    "which API reads devices: auto finds the newest route the server has",
-);
-pub(crate) const JAMF_COMPUTER_GROUP: Setting = Setting::text(
-    "JAMF_COMPUTER_GROUP",
-    "a computer group the computer must belong to",
-);
-pub(crate) const JAMF_DEVICE_GROUP: Setting = Setting::text(
-    "JAMF_DEVICE_GROUP",
-    "a mobile-device group the device must belong to",
-);
-pub(crate) const JAMF_COMPUTER_ENRICH: Setting = Setting::flag(
-    "JAMF_COMPUTER_ENRICH",
-    false,
-    "return user and department data for computers",
-);
-pub(crate) const JAMF_DEVICE_ENRICH: Setting = Setting::flag(
-    "JAMF_DEVICE_ENRICH",
-    false,
-    "return user and department data for mobile devices",
-);
-pub(crate) const JAMF_DEFAULT_MODE: Setting = Setting::choice(
-    "JAMF_DEFAULT_MODE",
-    &["computer", "mobiledevice", "auto"],
-    Some("mobiledevice"),
-    "the device family when step-ca's URL names none",
-);
+posture_settings::declare! {
+    /// the Jamf Pro URL, such as https://example.jamfcloud.com
+    pub(crate) const JAMF_BASE_URL = url("JAMF_BASE_URL").required();
+    /// the client ID of a Jamf Pro API client (Settings > API roles and clients)
+    pub(crate) const JAMF_CLIENT_ID = text("JAMF_CLIENT_ID").required();
+    /// the client secret of the Jamf Pro API client
+    pub(crate) const JAMF_CLIENT_SECRET = secret("JAMF_CLIENT_SECRET", "JAMF_CLIENT_SECRET_FILE");
+    /// which API reads devices: auto finds the newest route the server has
+    pub(crate) const JAMF_API = choice("JAMF_API", &crate::JamfApi::NAMES, Some("auto"));
+    /// a computer group the computer must belong to
+    pub(crate) const JAMF_COMPUTER_GROUP = text("JAMF_COMPUTER_GROUP");
+    /// a mobile-device group the device must belong to
+    pub(crate) const JAMF_DEVICE_GROUP = text("JAMF_DEVICE_GROUP");
+    /// return user and department data for computers
+    pub(crate) const JAMF_COMPUTER_ENRICH = flag("JAMF_COMPUTER_ENRICH", false);
+    /// return user and department data for mobile devices
+    pub(crate) const JAMF_DEVICE_ENRICH = flag("JAMF_DEVICE_ENRICH", false);
+    /// the device family when step-ca's URL names none
+    pub(crate) const JAMF_DEFAULT_MODE = choice(
+        "JAMF_DEFAULT_MODE", &["computer", "mobiledevice", "auto"], Some("mobiledevice")
+    );
+}
 
 impl ProviderSetup for JamfConfig {
     fn summary(&self) -> Vec<String> {

@@ -27,43 +27,29 @@ posture_http::shared_settings! {
         KANDJI_MAX_REQUESTS_PER_SECOND,
     ],
 }
-pub(crate) const KANDJI_MAX_REQUESTS_PER_SECOND: Setting = Setting::number(
-    "KANDJI_MAX_REQUESTS_PER_SECOND",
-    MAX_REQUESTS_PER_SECOND as u64,
-    1,
-    MAX_REQUESTS_PER_SECOND as u64,
-    "requests a second",
-    "client-side rate limit below Kandji's 50 a second",
-)
-.expecting(RATE_EXPECTED);
+posture_settings::declare! {
+    /// client-side rate limit below Kandji's 50 a second
+    pub(crate) const KANDJI_MAX_REQUESTS_PER_SECOND = number(
+        "KANDJI_MAX_REQUESTS_PER_SECOND", MAX_REQUESTS_PER_SECOND as u64, 1, MAX_REQUESTS_PER_SECOND as u64, "requests a second"
+    )
+        .expecting(RATE_EXPECTED);
+}
 
 pub(crate) const KANDJI_API_URL: Setting = Setting::url("KANDJI_API_URL", URL_EXPECTED).required();
 pub(crate) const KANDJI_API_TOKEN: Setting =
     Setting::secret("KANDJI_API_TOKEN", "KANDJI_API_TOKEN_FILE", TOKEN_EXPECTED);
-pub(crate) const KANDJI_BLUEPRINTS: Setting = Setting::list(
-    "KANDJI_BLUEPRINTS",
-    "blueprint names or IDs the device must be assigned to (default: any)",
-);
-pub(crate) const KANDJI_REQUIRE_MDM: Setting = Setting::flag(
-    "KANDJI_REQUIRE_MDM",
-    true,
-    "require the MDM profile to be installed",
-);
-pub(crate) const KANDJI_REQUIRE_AGENT: Setting = Setting::flag(
-    "KANDJI_REQUIRE_AGENT",
-    false,
-    "require the Kandji agent to be installed",
-);
-pub(crate) const KANDJI_DENY_MISSING: Setting = Setting::flag(
-    "KANDJI_DENY_MISSING",
-    false,
-    "deny devices Kandji marks as missing",
-);
-pub(crate) const KANDJI_ENRICH: Setting = Setting::flag(
-    "KANDJI_ENRICH",
-    true,
-    "return user and device data as enrichment",
-);
+posture_settings::declare! {
+    /// blueprint names or IDs the device must be assigned to (default: any)
+    pub(crate) const KANDJI_BLUEPRINTS = list("KANDJI_BLUEPRINTS");
+    /// require the MDM profile to be installed
+    pub(crate) const KANDJI_REQUIRE_MDM = flag("KANDJI_REQUIRE_MDM", true);
+    /// require the Kandji agent to be installed
+    pub(crate) const KANDJI_REQUIRE_AGENT = flag("KANDJI_REQUIRE_AGENT", false);
+    /// deny devices Kandji marks as missing
+    pub(crate) const KANDJI_DENY_MISSING = flag("KANDJI_DENY_MISSING", false);
+    /// return user and device data as enrichment
+    pub(crate) const KANDJI_ENRICH = flag("KANDJI_ENRICH", true);
+}
 
 impl ProviderSetup for KandjiConfig {
     fn summary(&self) -> Vec<String> {

@@ -19,6 +19,7 @@
 //! ```
 
 mod cases;
+mod declare;
 mod problem;
 mod setting;
 mod spelled;

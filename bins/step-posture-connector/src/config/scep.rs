@@ -118,50 +118,27 @@ pub(crate) const INTUNE_SCEP_SETTINGS: &[Setting] = &[
     ),
 ];
 
-const SCEP_CHALLENGE_TTL: Setting = Setting::seconds(
-    "SCEP_CHALLENGE_TTL",
-    3600,
-    60,
-    7 * 86_400,
-    "how long a signed challenge stays valid",
-);
-const SCEP_POSTURE: Setting = Setting::flag(
-    "SCEP_POSTURE",
-    true,
-    "also ask the provider about the device the CSR names",
-);
-
-const SCEP_CHALLENGE: Setting = Setting::text(
-    "SCEP_CHALLENGE",
-    "the challenge methods, in order: static, signed and/or intune",
-);
-const SCEP_STATIC_CHALLENGE: Setting = Setting::secret(
-    "SCEP_STATIC_CHALLENGE",
-    "SCEP_STATIC_CHALLENGE_FILE",
-    "the one challenge password every device sends",
-)
-.optional();
-const SCEP_CHALLENGE_KEY: Setting = Setting::secret(
-    "SCEP_CHALLENGE_KEY",
-    "SCEP_CHALLENGE_KEY_FILE",
-    "signing keys of signed challenges, the one that signs first",
-)
-.optional();
-const SCEP_IDENTIFIER: Setting = Setting::list(
-    "SCEP_IDENTIFIER",
-    "where the CSR names the device, in order (default: serialNumber, then CN)",
-);
-const SCEP_ISSUER_BASIC_AUTH: Setting = Setting::secret(
-    "SCEP_ISSUER_BASIC_AUTH",
-    "SCEP_ISSUER_BASIC_AUTH_FILE",
-    "username:password the MDM sends to the challenge-issuing routes",
-)
-.optional();
-const SCEP_ISSUER_ADDR: Setting = Setting::text(
-    "SCEP_ISSUER_ADDR",
-    "a TLS listener of its own for the challenge-issuing routes",
-)
-.expecting("an IP address and port such as 0.0.0.0:9444");
+posture_settings::declare! {
+    /// how long a signed challenge stays valid
+    const SCEP_CHALLENGE_TTL = seconds("SCEP_CHALLENGE_TTL", 3600, 60, 7 * 86_400);
+    /// also ask the provider about the device the CSR names
+    const SCEP_POSTURE = flag("SCEP_POSTURE", true);
+    /// the challenge methods, in order: static, signed and/or intune
+    const SCEP_CHALLENGE = text("SCEP_CHALLENGE");
+    /// the one challenge password every device sends
+    const SCEP_STATIC_CHALLENGE = secret("SCEP_STATIC_CHALLENGE", "SCEP_STATIC_CHALLENGE_FILE")
+        .optional();
+    /// signing keys of signed challenges, the one that signs first
+    const SCEP_CHALLENGE_KEY = secret("SCEP_CHALLENGE_KEY", "SCEP_CHALLENGE_KEY_FILE").optional();
+    /// where the CSR names the device, in order (default: serialNumber, then CN)
+    const SCEP_IDENTIFIER = list("SCEP_IDENTIFIER");
+    /// username:password the MDM sends to the challenge-issuing routes
+    const SCEP_ISSUER_BASIC_AUTH = secret("SCEP_ISSUER_BASIC_AUTH", "SCEP_ISSUER_BASIC_AUTH_FILE")
+        .optional();
+    /// a TLS listener of its own for the challenge-issuing routes
+    const SCEP_ISSUER_ADDR = text("SCEP_ISSUER_ADDR")
+        .expecting("an IP address and port such as 0.0.0.0:9444");
+}
 
 /// Every `SCEP_*` variable; `SCEP_CHALLENGE` first, which the others need.
 pub(crate) const SCEP_SETTINGS: &[Setting] = &[
