@@ -22,37 +22,26 @@ use crate::{AddigyConfig, AddigyProvider};
 pub static KIND: Kind<AddigyConfig> =
     Kind::new("addigy", SETTINGS, |get| AddigyConfig::from_env(get));
 
-posture_settings::declare! {
-    /// the Addigy API URL
-    pub(crate) const API_URL = url("ADDIGY_API_URL").defaulting_to(crate::DEFAULT_API_URL);
-    /// an Addigy API v2 token (Account > Integrations > API & Webhooks > V2)
-    pub(crate) const API_TOKEN = secret("ADDIGY_API_TOKEN", "ADDIGY_API_TOKEN_FILE");
-    /// policy IDs or names the device must be in, one of them (default: any)
-    pub(crate) const POLICIES = list("ADDIGY_POLICIES");
-    /// require the device's is_compliant fact to be true
-    pub(crate) const REQUIRE_COMPLIANT = flag("ADDIGY_REQUIRE_COMPLIANT", false);
-    /// return device and user data as enrichment
-    pub(crate) const ENRICH = flag("ADDIGY_ENRICH", true);
-}
 posture_http::shared_settings! {
     prefix: "ADDIGY",
     service: "Addigy",
     ca_path: "extra PEM CA certificates (for a proxy or a test server)",
-    own: [
-        API_URL,
-        API_TOKEN,
-        POLICIES,
-        REQUIRE_COMPLIANT,
-        ENRICH,
-        MAX_REQUESTS,
-    ],
-}
-posture_settings::declare! {
-    /// client-side rate limit, at most half of Addigy's 1,000 requests per 10 s
-    pub(crate) const MAX_REQUESTS = number(
-        "ADDIGY_MAX_REQUESTS_PER_SECOND", DEFAULT_REQUESTS_PER_SECOND as u64, 1, MAX_REQUESTS_PER_SECOND as u64, "requests a second"
-    )
-        .expecting(RATE_EXPECTED);
+    own: {
+        /// the Addigy API URL
+        pub(crate) const API_URL = url("ADDIGY_API_URL").defaulting_to(crate::DEFAULT_API_URL);
+        /// an Addigy API v2 token (Account > Integrations > API & Webhooks > V2)
+        pub(crate) const API_TOKEN = secret("ADDIGY_API_TOKEN", "ADDIGY_API_TOKEN_FILE");
+        /// policy IDs or names the device must be in, one of them (default: any)
+        pub(crate) const POLICIES = list("ADDIGY_POLICIES");
+        /// require the device's is_compliant fact to be true
+        pub(crate) const REQUIRE_COMPLIANT = flag("ADDIGY_REQUIRE_COMPLIANT", false);
+        /// return device and user data as enrichment
+        pub(crate) const ENRICH = flag("ADDIGY_ENRICH", true);
+        /// client-side rate limit, at most half of Addigy's 1,000 requests per 10 s
+        pub(crate) const MAX_REQUESTS = number(
+            "ADDIGY_MAX_REQUESTS_PER_SECOND", DEFAULT_REQUESTS_PER_SECOND as u64, 1, MAX_REQUESTS_PER_SECOND as u64, "requests a second"
+        ).expecting(RATE_EXPECTED);
+    }
 }
 
 impl ProviderSetup for AddigyConfig {

@@ -27,35 +27,26 @@ use crate::{FleetConfig, FleetProvider};
 /// ```
 pub static KIND: Kind<FleetConfig> = Kind::new("fleet", SETTINGS, |get| FleetConfig::from_env(get));
 
-posture_settings::declare! {
-    /// the Fleet server's URL, such as https://fleet.example.com
-    pub(crate) const URL = url("FLEET_URL").required();
-    /// the API token of a Fleet API-only user (observer role)
-    pub(crate) const API_TOKEN = secret("FLEET_API_TOKEN", "FLEET_API_TOKEN_FILE");
-    /// require the host's MDM to be this Fleet (mdm.connected_to_fleet)
-    pub(crate) const REQUIRE_CONNECTED = flag("FLEET_REQUIRE_CONNECTED", true);
-    /// team (fleet) names or ids the host must be in (default: any)
-    pub(crate) const TEAMS = list("FLEET_TEAMS");
-    /// label names or ids the host must carry, all of them
-    pub(crate) const LABELS = list("FLEET_LABELS");
-    /// policy names or ids the host must pass; * for every policy of the host
-    pub(crate) const POLICIES = list("FLEET_POLICIES");
-    /// return host, team, label and end-user data as enrichment
-    pub(crate) const ENRICH = flag("FLEET_ENRICH", true);
-}
 posture_http::shared_settings! {
     prefix: "FLEET",
     service: "Fleet",
     ca_path: "extra PEM CA certificates (a private CA, a proxy, a test server)",
-    own: [
-        URL,
-        API_TOKEN,
-        REQUIRE_CONNECTED,
-        TEAMS,
-        LABELS,
-        POLICIES,
-        ENRICH,
-    ],
+    own: {
+        /// the Fleet server's URL, such as https://fleet.example.com
+        pub(crate) const URL = url("FLEET_URL").required();
+        /// the API token of a Fleet API-only user (observer role)
+        pub(crate) const API_TOKEN = secret("FLEET_API_TOKEN", "FLEET_API_TOKEN_FILE");
+        /// require the host's MDM to be this Fleet (mdm.connected_to_fleet)
+        pub(crate) const REQUIRE_CONNECTED = flag("FLEET_REQUIRE_CONNECTED", true);
+        /// team (fleet) names or ids the host must be in (default: any)
+        pub(crate) const TEAMS = list("FLEET_TEAMS");
+        /// label names or ids the host must carry, all of them
+        pub(crate) const LABELS = list("FLEET_LABELS");
+        /// policy names or ids the host must pass; * for every policy of the host
+        pub(crate) const POLICIES = list("FLEET_POLICIES");
+        /// return host, team, label and end-user data as enrichment
+        pub(crate) const ENRICH = flag("FLEET_ENRICH", true);
+    }
 }
 
 impl ProviderSetup for FleetConfig {

@@ -25,33 +25,25 @@ use crate::{HttpInventoryConfig, HttpInventoryProvider};
 pub static KIND: Kind<HttpInventoryConfig> =
     Kind::new("http", SETTINGS, |get| HttpInventoryConfig::from_env(get));
 
-posture_settings::declare! {
-    /// the lookup URL with {identifier} (and optionally {mode}), such as https://assets.example.com/api/v1/hardware/byserial/{identifier}
-    pub(crate) const URL = url("HTTP_URL").required();
-    /// extra request headers, one Name: value a line (such as Authorization: Bearer …)
-    pub(crate) const HEADERS = secret("HTTP_HEADERS", "HTTP_HEADERS_FILE").optional();
-    /// a JSON pointer to the device record in the answer, such as /rows/0 (default: the whole answer)
-    pub(crate) const RECORD = text("HTTP_RECORD");
-    /// a JSON pointer, in the record, to the field that must equal the identifier, such as /serial
-    pub(crate) const MATCH = text("HTTP_MATCH").required();
-    /// conditions that must all hold, pointer=value or pointer (must be true), comma-separated
-    pub(crate) const REQUIRE = list("HTTP_REQUIRE");
-    /// name=pointer pairs building the enrichment data, comma-separated (0 or unset: none)
-    pub(crate) const ENRICH = list("HTTP_ENRICH");
-}
 posture_http::shared_settings! {
     prefix: "HTTP",
     service: "the inventory",
     ca_path: "extra PEM CA certificates (a private CA, a proxy, a test server)",
     sync: false,
-    own: [
-        URL,
-        HEADERS,
-        RECORD,
-        MATCH,
-        REQUIRE,
-        ENRICH,
-    ],
+    own: {
+        /// the lookup URL with {identifier} (and optionally {mode}), such as https://assets.example.com/api/v1/hardware/byserial/{identifier}
+        pub(crate) const URL = url("HTTP_URL").required();
+        /// extra request headers, one Name: value a line (such as Authorization: Bearer …)
+        pub(crate) const HEADERS = secret("HTTP_HEADERS", "HTTP_HEADERS_FILE").optional();
+        /// a JSON pointer to the device record in the answer, such as /rows/0 (default: the whole answer)
+        pub(crate) const RECORD = text("HTTP_RECORD");
+        /// a JSON pointer, in the record, to the field that must equal the identifier, such as /serial
+        pub(crate) const MATCH = text("HTTP_MATCH").required();
+        /// conditions that must all hold, pointer=value or pointer (must be true), comma-separated
+        pub(crate) const REQUIRE = list("HTTP_REQUIRE");
+        /// name=pointer pairs building the enrichment data, comma-separated (0 or unset: none)
+        pub(crate) const ENRICH = list("HTTP_ENRICH");
+    }
 }
 
 impl ProviderSetup for HttpInventoryConfig {

@@ -562,28 +562,32 @@ macro_rules! sync_settings_accessors {
     };
 }
 
-/// Declares the variables every HTTP provider reads under its own prefix, once for all of
-/// them, and the crate's `SETTINGS`: `CACHE_TTL`, `NEGATIVE_CACHE_TTL`, `MAX_RETRY_AFTER` and
-/// `CA_PATH` (with `COMMON`, their [`CommonNames`]), and unless `sync: false`,
-/// `SYNC_INTERVAL` and `SYNC_MAX_AGE` (inventory sync). Each is a `pub(crate) const`
-/// [`Setting`](posture_settings::Setting) named `<PREFIX>_…`. `SETTINGS` lists the provider's
-/// `own` settings first, then these.
+/// Declares a provider's variables and its `SETTINGS`: the provider's `own` declarations,
+/// written as for [`posture_settings::declare!`], then the variables every HTTP provider reads
+/// under its own prefix, declared here once for all of them: `CACHE_TTL`,
+/// `NEGATIVE_CACHE_TTL`, `MAX_RETRY_AFTER` and `CA_PATH` (with `COMMON`, their
+/// [`CommonNames`]), and unless `sync: false`, `SYNC_INTERVAL` and `SYNC_MAX_AGE` (inventory
+/// sync). Each shared one is a `pub(crate) const` [`Setting`](posture_settings::Setting)
+/// named `<PREFIX>_…`. `SETTINGS` lists the `own` settings first, in their order, then these.
 ///
 /// ```
-/// use posture_settings::Setting;
-///
-/// const URL: Setting = Setting::url("ACME_URL", "the Acme MDM URL").required();
 /// posture_http::shared_settings! {
 ///     prefix: "ACME",
 ///     service: "Acme MDM",
 ///     ca_path: "extra PEM CA certificates for an on-premises Acme server",
-///     own: [URL],
+///     own: {
+///         /// the Acme MDM URL
+///         pub(crate) const URL = url("ACME_URL").required();
+///         /// return device data as enrichment
+///         pub(crate) const ENRICH = flag("ACME_ENRICH", true);
+///     }
 /// }
+/// assert_eq!(URL.doc, "the Acme MDM URL");
 /// assert_eq!(CACHE_TTL.name, "ACME_CACHE_TTL");
 /// assert_eq!(MAX_RETRY_AFTER.doc, "the longest Retry-After from Acme MDM that is honoured");
 /// assert_eq!(COMMON.ca_path.name, "ACME_CA_PATH");
 /// let names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
-/// assert_eq!(names[0], "ACME_URL");
+/// assert_eq!(names[..2], ["ACME_URL", "ACME_ENRICH"]);
 /// assert_eq!(names.last(), Some(&"ACME_SYNC_MAX_AGE"));
 /// ```
 #[macro_export]
@@ -592,8 +596,23 @@ macro_rules! shared_settings {
         prefix: $prefix:literal,
         service: $service:literal,
         ca_path: $ca_doc:literal,
-        own: [$($own:expr),* $(,)?] $(,)?
+        $(sync: $sync:ident,)?
+        own: {$(
+            #[doc = $doc:literal]
+            $vis:vis const $name:ident = $constructor:ident($($arg:expr),* $(,)?)
+                $(.$method:ident($($method_arg:expr),* $(,)?))*;
+        )*} $(,)?
     ) => {
+        $crate::env::declare! {$(
+            #[doc = $doc]
+            $vis const $name = $constructor($($arg),*) $(.$method($($method_arg),*))*;
+        )*}
+        $crate::shared_settings!(@sync $($sync)? ; $prefix, $service, $ca_doc, [$($name),*]);
+    };
+    (@sync false ; $prefix:literal, $service:literal, $ca_doc:literal, [$($own:ident),*]) => {
+        $crate::shared_settings!(@common $prefix, $service, $ca_doc, [$($own),*], []);
+    };
+    (@sync ; $prefix:literal, $service:literal, $ca_doc:literal, [$($own:ident),*]) => {
         pub(crate) const SYNC_INTERVAL: $crate::env::Setting =
             $crate::sync::interval_setting(concat!($prefix, "_SYNC_INTERVAL"));
         pub(crate) const SYNC_MAX_AGE: $crate::env::Setting =
@@ -603,17 +622,8 @@ macro_rules! shared_settings {
         );
     };
     (
-        prefix: $prefix:literal,
-        service: $service:literal,
-        ca_path: $ca_doc:literal,
-        sync: false,
-        own: [$($own:expr),* $(,)?] $(,)?
-    ) => {
-        $crate::shared_settings!(@common $prefix, $service, $ca_doc, [$($own),*], []);
-    };
-    (
         @common $prefix:literal, $service:literal, $ca_doc:literal,
-        [$($own:expr),*], [$($sync:ident),*]
+        [$($own:ident),*], [$($sync:ident),*]
     ) => {
         /// Every variable this provider reads (besides the server's `TIMEOUT`): its own, then
         /// the cache TTLs, the `Retry-After` cap, the CA path and, when it syncs, inventory

@@ -28,8 +28,8 @@
 //! ```
 
 use posture_settings::Reader;
-pub use posture_settings::Setting;
 pub use posture_settings::{ConfigProblem, ConfigProblems};
+pub use posture_settings::{Setting, declare};
 
 /// The server's `TIMEOUT` as providers read it: whole seconds from 1 to 60, 4 by default, so
 /// step-ca's retry fits in its 10 s budget. Providers read it with their own variables (it

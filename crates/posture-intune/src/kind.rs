@@ -5,7 +5,7 @@ use posture_core::{
 };
 use posture_http::colon_hex;
 use posture_http::sync;
-use posture_settings::{ConfigProblems, Setting};
+use posture_settings::ConfigProblems;
 
 use crate::{IntuneConfig, IntuneProvider};
 
@@ -18,68 +18,47 @@ posture_http::shared_settings! {
     prefix: "INTUNE",
     service: "Microsoft Graph",
     ca_path: "extra PEM CA certificates (for a proxy or a test server)",
-    own: [
-        TENANT_ID,
-        CLIENT_ID,
-        CLIENT_SECRET,
-        Setting::path(
-            "INTUNE_CLIENT_CERT_PATH",
-            "the PEM certificate registered on the app registration, instead of a secret",
-        ),
-        Setting::path(
-            "INTUNE_CLIENT_KEY_PATH",
-            "the PEM RSA private key of INTUNE_CLIENT_CERT_PATH",
-        ),
-        Setting::choice(
-            "INTUNE_CLIENT_ASSERTION_ALG",
-            &crate::AssertionAlgorithm::NAMES,
-            Some("PS256"),
-            "the signature algorithm of certificate assertions",
-        ),
-        AUTHORITY_URL,
-        GRAPH_URL,
-        SCOPE,
-        ALLOWED_COMPLIANCE_STATES,
-        ALLOWED_MANAGEMENT_AGENTS,
-        GROUP_ID,
-        INTUNE_ENRICH,
-    ],
-}
-
-posture_settings::declare! {
-    /// the app registration's client secret (or use a certificate)
-    pub(crate) const CLIENT_SECRET = secret("INTUNE_CLIENT_SECRET", "INTUNE_CLIENT_SECRET_FILE")
-        .optional();
-    /// the Entra tenant: its ID (a GUID) or a verified domain
-    pub(crate) const TENANT_ID = text("INTUNE_TENANT_ID")
-        .required()
-        .expecting("the Entra ID tenant: its ID (a GUID) or a verified domain such as contoso.onmicrosoft.com");
-    /// the app registration's application (client) ID (a GUID)
-    pub(crate) const CLIENT_ID = text("INTUNE_CLIENT_ID")
-        .required()
-        .expecting("the application (client) ID of the Entra ID app registration (a GUID)");
-    /// the Microsoft identity platform URL, no path
-    pub(crate) const AUTHORITY_URL = url("INTUNE_AUTHORITY_URL")
-        .expecting("the Microsoft identity platform URL, such as https://login.microsoftonline.com")
-        .defaulting_to(crate::DEFAULT_AUTHORITY_URL);
-    /// the Microsoft Graph URL, no path
-    pub(crate) const GRAPH_URL = url("INTUNE_GRAPH_URL")
-        .expecting("the Microsoft Graph URL, such as https://graph.microsoft.com")
-        .defaulting_to(crate::DEFAULT_GRAPH_URL);
-    /// the Graph resource with /.default; by default the one of INTUNE_GRAPH_URL
-    pub(crate) const SCOPE = text("INTUNE_SCOPE").expecting(
-        "the resource of Microsoft Graph followed by /.default, such as \
-         https://graph.microsoft.com/.default (the client-credentials grant takes only .default scopes)"
-    );
-    /// compliance states that allow (default: compliant)
-    pub(crate) const ALLOWED_COMPLIANCE_STATES = list("INTUNE_ALLOWED_COMPLIANCE_STATES");
-    /// management agents that count as managed (default: every MDM agent)
-    pub(crate) const ALLOWED_MANAGEMENT_AGENTS = list("INTUNE_ALLOWED_MANAGEMENT_AGENTS");
-    /// an Entra group (object ID) the device must belong to
-    pub(crate) const GROUP_ID = text("INTUNE_GROUP_ID")
-        .expecting("the object ID (a GUID) of the Entra ID group compliant devices must belong to");
-    /// return user and device data as enrichment
-    pub(crate) const INTUNE_ENRICH = flag("INTUNE_ENRICH", true);
+    own: {
+        /// the Entra tenant: its ID (a GUID) or a verified domain
+        pub(crate) const TENANT_ID = text("INTUNE_TENANT_ID")
+            .required()
+            .expecting("the Entra ID tenant: its ID (a GUID) or a verified domain such as contoso.onmicrosoft.com");
+        /// the app registration's application (client) ID (a GUID)
+        pub(crate) const CLIENT_ID = text("INTUNE_CLIENT_ID")
+            .required()
+            .expecting("the application (client) ID of the Entra ID app registration (a GUID)");
+        /// the app registration's client secret (or use a certificate)
+        pub(crate) const CLIENT_SECRET = secret("INTUNE_CLIENT_SECRET", "INTUNE_CLIENT_SECRET_FILE")
+            .optional();
+        /// the PEM certificate registered on the app registration, instead of a secret
+        pub(crate) const CLIENT_CERT_PATH = path("INTUNE_CLIENT_CERT_PATH");
+        /// the PEM RSA private key of INTUNE_CLIENT_CERT_PATH
+        pub(crate) const CLIENT_KEY_PATH = path("INTUNE_CLIENT_KEY_PATH");
+        /// the signature algorithm of certificate assertions
+        pub(crate) const CLIENT_ASSERTION_ALG = choice("INTUNE_CLIENT_ASSERTION_ALG", &crate::AssertionAlgorithm::NAMES, Some("PS256"));
+        /// the Microsoft identity platform URL, no path
+        pub(crate) const AUTHORITY_URL = url("INTUNE_AUTHORITY_URL")
+            .expecting("the Microsoft identity platform URL, such as https://login.microsoftonline.com")
+            .defaulting_to(crate::DEFAULT_AUTHORITY_URL);
+        /// the Microsoft Graph URL, no path
+        pub(crate) const GRAPH_URL = url("INTUNE_GRAPH_URL")
+            .expecting("the Microsoft Graph URL, such as https://graph.microsoft.com")
+            .defaulting_to(crate::DEFAULT_GRAPH_URL);
+        /// the Graph resource with /.default; by default the one of INTUNE_GRAPH_URL
+        pub(crate) const SCOPE = text("INTUNE_SCOPE").expecting(
+            "the resource of Microsoft Graph followed by /.default, such as \
+             https://graph.microsoft.com/.default (the client-credentials grant takes only .default scopes)"
+        );
+        /// compliance states that allow (default: compliant)
+        pub(crate) const ALLOWED_COMPLIANCE_STATES = list("INTUNE_ALLOWED_COMPLIANCE_STATES");
+        /// management agents that count as managed (default: every MDM agent)
+        pub(crate) const ALLOWED_MANAGEMENT_AGENTS = list("INTUNE_ALLOWED_MANAGEMENT_AGENTS");
+        /// an Entra group (object ID) the device must belong to
+        pub(crate) const GROUP_ID = text("INTUNE_GROUP_ID")
+            .expecting("the object ID (a GUID) of the Entra ID group compliant devices must belong to");
+        /// return user and device data as enrichment
+        pub(crate) const INTUNE_ENRICH = flag("INTUNE_ENRICH", true);
+    }
 }
 
 impl ProviderSetup for IntuneConfig {

@@ -16,51 +16,36 @@ pub static KIND: Kind<JamfConfig> = Kind::new("jamf", SETTINGS, |get| {
     JamfConfig::from_env(get).map_err(|err| ConfigProblems::new(err.problems().to_vec()))
 });
 
-posture_settings::declare! {
-    /// concurrent connections to Jamf Pro (Jamf asks for at most 5)
-    pub(crate) const JAMF_MAX_CONNECTIONS = number(
-        "JAMF_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS as u64, 1, MAX_MAX_CONNECTIONS, "connections"
-    );
-}
 posture_http::shared_settings! {
     prefix: "JAMF",
     service: "Jamf Pro",
     ca_path: "extra PEM CA certificates for a Jamf Pro server with a private CA",
-    own: [
-        JAMF_BASE_URL,
-        JAMF_CLIENT_ID,
-        JAMF_CLIENT_SECRET,
-        JAMF_API,
-        JAMF_COMPUTER_GROUP,
-        JAMF_DEVICE_GROUP,
-        JAMF_COMPUTER_ENRICH,
-        JAMF_DEVICE_ENRICH,
-        JAMF_DEFAULT_MODE,
-        JAMF_MAX_CONNECTIONS,
-    ],
-}
-
-posture_settings::declare! {
-    /// the Jamf Pro URL, such as https://example.jamfcloud.com
-    pub(crate) const JAMF_BASE_URL = url("JAMF_BASE_URL").required();
-    /// the client ID of a Jamf Pro API client (Settings > API roles and clients)
-    pub(crate) const JAMF_CLIENT_ID = text("JAMF_CLIENT_ID").required();
-    /// the client secret of the Jamf Pro API client
-    pub(crate) const JAMF_CLIENT_SECRET = secret("JAMF_CLIENT_SECRET", "JAMF_CLIENT_SECRET_FILE");
-    /// which API reads devices: auto finds the newest route the server has
-    pub(crate) const JAMF_API = choice("JAMF_API", &crate::JamfApi::NAMES, Some("auto"));
-    /// a computer group the computer must belong to
-    pub(crate) const JAMF_COMPUTER_GROUP = text("JAMF_COMPUTER_GROUP");
-    /// a mobile-device group the device must belong to
-    pub(crate) const JAMF_DEVICE_GROUP = text("JAMF_DEVICE_GROUP");
-    /// return user and department data for computers
-    pub(crate) const JAMF_COMPUTER_ENRICH = flag("JAMF_COMPUTER_ENRICH", false);
-    /// return user and department data for mobile devices
-    pub(crate) const JAMF_DEVICE_ENRICH = flag("JAMF_DEVICE_ENRICH", false);
-    /// the device family when step-ca's URL names none
-    pub(crate) const JAMF_DEFAULT_MODE = choice(
-        "JAMF_DEFAULT_MODE", &["computer", "mobiledevice", "auto"], Some("mobiledevice")
-    );
+    own: {
+        /// the Jamf Pro URL, such as https://example.jamfcloud.com
+        pub(crate) const JAMF_BASE_URL = url("JAMF_BASE_URL").required();
+        /// the client ID of a Jamf Pro API client (Settings > API roles and clients)
+        pub(crate) const JAMF_CLIENT_ID = text("JAMF_CLIENT_ID").required();
+        /// the client secret of the Jamf Pro API client
+        pub(crate) const JAMF_CLIENT_SECRET = secret("JAMF_CLIENT_SECRET", "JAMF_CLIENT_SECRET_FILE");
+        /// which API reads devices: auto finds the newest route the server has
+        pub(crate) const JAMF_API = choice("JAMF_API", &crate::JamfApi::NAMES, Some("auto"));
+        /// a computer group the computer must belong to
+        pub(crate) const JAMF_COMPUTER_GROUP = text("JAMF_COMPUTER_GROUP");
+        /// a mobile-device group the device must belong to
+        pub(crate) const JAMF_DEVICE_GROUP = text("JAMF_DEVICE_GROUP");
+        /// return user and department data for computers
+        pub(crate) const JAMF_COMPUTER_ENRICH = flag("JAMF_COMPUTER_ENRICH", false);
+        /// return user and department data for mobile devices
+        pub(crate) const JAMF_DEVICE_ENRICH = flag("JAMF_DEVICE_ENRICH", false);
+        /// the device family when step-ca's URL names none
+        pub(crate) const JAMF_DEFAULT_MODE = choice(
+            "JAMF_DEFAULT_MODE", &["computer", "mobiledevice", "auto"], Some("mobiledevice")
+        );
+        /// concurrent connections to Jamf Pro (Jamf asks for at most 5)
+        pub(crate) const JAMF_MAX_CONNECTIONS = number(
+            "JAMF_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS as u64, 1, MAX_MAX_CONNECTIONS, "connections"
+        );
+    }
 }
 
 impl ProviderSetup for JamfConfig {

@@ -170,11 +170,8 @@ pub struct KandjiConfig {
     sync: SyncSettings,
 }
 
-pub(crate) const URL_EXPECTED: &str = "the Kandji (Iru) API URL of the tenant, such as \
-     https://example.api.iru.com (EU: https://example.api.eu.iru.com)";
 pub(crate) const RATE_EXPECTED: &str = "a whole number of requests a second from 1 to 50 (Kandji allows \
      50 a second per tenant)";
-pub(crate) const TOKEN_EXPECTED: &str = "a Kandji API token (Settings > Access > API Token)";
 
 impl KandjiConfig {
     /// Settings with the required values and every default: any blueprint, MDM required,

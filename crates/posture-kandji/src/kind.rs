@@ -2,9 +2,9 @@
 
 use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
 use posture_http::sync;
-use posture_settings::{ConfigProblems, Setting};
+use posture_settings::ConfigProblems;
 
-use crate::config::{MAX_REQUESTS_PER_SECOND, RATE_EXPECTED, TOKEN_EXPECTED, URL_EXPECTED};
+use crate::config::{MAX_REQUESTS_PER_SECOND, RATE_EXPECTED};
 use crate::{KandjiConfig, KandjiProvider};
 
 /// `PROVIDER=kandji`, for a server's list of providers: reads [`SETTINGS`] with
@@ -16,39 +16,26 @@ posture_http::shared_settings! {
     prefix: "KANDJI",
     service: "Kandji",
     ca_path: "extra PEM CA certificates (for a proxy or a test server)",
-    own: [
-        KANDJI_API_URL,
-        KANDJI_API_TOKEN,
-        KANDJI_BLUEPRINTS,
-        KANDJI_REQUIRE_MDM,
-        KANDJI_REQUIRE_AGENT,
-        KANDJI_DENY_MISSING,
-        KANDJI_ENRICH,
-        KANDJI_MAX_REQUESTS_PER_SECOND,
-    ],
-}
-posture_settings::declare! {
-    /// client-side rate limit below Kandji's 50 a second
-    pub(crate) const KANDJI_MAX_REQUESTS_PER_SECOND = number(
-        "KANDJI_MAX_REQUESTS_PER_SECOND", MAX_REQUESTS_PER_SECOND as u64, 1, MAX_REQUESTS_PER_SECOND as u64, "requests a second"
-    )
-        .expecting(RATE_EXPECTED);
-}
-
-pub(crate) const KANDJI_API_URL: Setting = Setting::url("KANDJI_API_URL", URL_EXPECTED).required();
-pub(crate) const KANDJI_API_TOKEN: Setting =
-    Setting::secret("KANDJI_API_TOKEN", "KANDJI_API_TOKEN_FILE", TOKEN_EXPECTED);
-posture_settings::declare! {
-    /// blueprint names or IDs the device must be assigned to (default: any)
-    pub(crate) const KANDJI_BLUEPRINTS = list("KANDJI_BLUEPRINTS");
-    /// require the MDM profile to be installed
-    pub(crate) const KANDJI_REQUIRE_MDM = flag("KANDJI_REQUIRE_MDM", true);
-    /// require the Kandji agent to be installed
-    pub(crate) const KANDJI_REQUIRE_AGENT = flag("KANDJI_REQUIRE_AGENT", false);
-    /// deny devices Kandji marks as missing
-    pub(crate) const KANDJI_DENY_MISSING = flag("KANDJI_DENY_MISSING", false);
-    /// return user and device data as enrichment
-    pub(crate) const KANDJI_ENRICH = flag("KANDJI_ENRICH", true);
+    own: {
+        /// the Kandji (Iru) API URL of the tenant, such as https://example.api.iru.com (EU: https://example.api.eu.iru.com)
+        pub(crate) const KANDJI_API_URL = url("KANDJI_API_URL").required();
+        /// a Kandji API token (Settings > Access > API Token)
+        pub(crate) const KANDJI_API_TOKEN = secret("KANDJI_API_TOKEN", "KANDJI_API_TOKEN_FILE");
+        /// blueprint names or IDs the device must be assigned to (default: any)
+        pub(crate) const KANDJI_BLUEPRINTS = list("KANDJI_BLUEPRINTS");
+        /// require the MDM profile to be installed
+        pub(crate) const KANDJI_REQUIRE_MDM = flag("KANDJI_REQUIRE_MDM", true);
+        /// require the Kandji agent to be installed
+        pub(crate) const KANDJI_REQUIRE_AGENT = flag("KANDJI_REQUIRE_AGENT", false);
+        /// deny devices Kandji marks as missing
+        pub(crate) const KANDJI_DENY_MISSING = flag("KANDJI_DENY_MISSING", false);
+        /// return user and device data as enrichment
+        pub(crate) const KANDJI_ENRICH = flag("KANDJI_ENRICH", true);
+        /// client-side rate limit below Kandji's 50 a second
+        pub(crate) const KANDJI_MAX_REQUESTS_PER_SECOND = number(
+            "KANDJI_MAX_REQUESTS_PER_SECOND", MAX_REQUESTS_PER_SECOND as u64, 1, MAX_REQUESTS_PER_SECOND as u64, "requests a second"
+        ).expecting(RATE_EXPECTED);
+    }
 }
 
 impl ProviderSetup for KandjiConfig {

@@ -51,8 +51,7 @@ posture_settings::declare! {
     /// the largest request body accepted; larger gets 413
     pub(crate) const MAX_BODY_BYTES = number(
         "MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024, "bytes"
-    )
-        .expecting("a byte count from 1024 to 16777216");
+    ).expecting("a byte count from 1024 to 16777216");
     /// how old a request's timestamp may be
     pub(crate) const MAX_REQUEST_AGE = seconds("MAX_REQUEST_AGE", 60, 1, 3600);
     /// how far in the future a request's timestamp may be
@@ -85,13 +84,11 @@ posture_settings::declare! {
     /// the largest request header block
     pub(crate) const MAX_HEADER_BYTES = number(
         "MAX_HEADER_BYTES", 16 * 1024, 4096, 1024 * 1024, "bytes"
-    )
-        .expecting("a byte count from 4096 to 1048576");
+    ).expecting("a byte count from 4096 to 1048576");
     /// failed authentications a client address may make per window; 0 turns throttling off
     pub(crate) const AUTH_FAILURE_LIMIT = number(
         "AUTH_FAILURE_LIMIT", 10, 0, 100_000, "failed authentications"
-    )
-        .expecting("a number of failed authentications per client address from 0 (no throttling) to 100000");
+    ).expecting("a number of failed authentications per client address from 0 (no throttling) to 100000");
     /// the window over which AUTH_FAILURE_LIMIT refills
     pub(crate) const AUTH_FAILURE_WINDOW = seconds("AUTH_FAILURE_WINDOW", 60, 1, 86_400);
     // Set, it turns on POST /webhook/jamf-events.
