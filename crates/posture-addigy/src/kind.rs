@@ -6,22 +6,6 @@ use posture_http::sync;
 use crate::config::{DEFAULT_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND, RATE_EXPECTED};
 use crate::{AddigyConfig, AddigyProvider};
 
-/// `PROVIDER=addigy`, for a server's list of providers: reads [`SETTINGS`] with
-/// [`AddigyConfig::from_env`].
-///
-/// ```
-/// use posture_core::ProviderKind;
-/// let get = |name: &str| (name == "ADDIGY_API_TOKEN").then(|| "k3y".to_owned());
-/// let setup = posture_addigy::KIND.configure(&get)?;
-/// let summary = setup.summary().join("\n");
-/// assert!(summary.contains("policies allowed: (any)"));
-/// let declared = posture_settings::summary(posture_addigy::SETTINGS, &get).join("\n");
-/// assert!(declared.contains("ADDIGY_API_TOKEN=(set, not shown)") && !declared.contains("k3y"));
-/// # Ok::<(), posture_settings::ConfigProblems>(())
-/// ```
-pub static KIND: Kind<AddigyConfig> =
-    Kind::new("addigy", SETTINGS, |get| AddigyConfig::from_env(get));
-
 posture_http::shared_settings! {
     prefix: "ADDIGY",
     service: "Addigy",
@@ -43,6 +27,22 @@ posture_http::shared_settings! {
         ).expecting(RATE_EXPECTED);
     }
 }
+
+/// `PROVIDER=addigy`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`AddigyConfig::from_env`].
+///
+/// ```
+/// use posture_core::ProviderKind;
+/// let get = |name: &str| (name == "ADDIGY_API_TOKEN").then(|| "k3y".to_owned());
+/// let setup = posture_addigy::KIND.configure(&get)?;
+/// let summary = setup.summary().join("\n");
+/// assert!(summary.contains("policies allowed: (any)"));
+/// let declared = posture_settings::summary(posture_addigy::SETTINGS, &get).join("\n");
+/// assert!(declared.contains("ADDIGY_API_TOKEN=(set, not shown)") && !declared.contains("k3y"));
+/// # Ok::<(), posture_settings::ConfigProblems>(())
+/// ```
+pub static KIND: Kind<AddigyConfig> =
+    Kind::new("addigy", SETTINGS, |get| AddigyConfig::from_env(get));
 
 impl ProviderSetup for AddigyConfig {
     fn summary(&self) -> Vec<String> {

@@ -6,27 +6,6 @@ use posture_settings::listed;
 
 use crate::{FleetConfig, FleetProvider};
 
-/// `PROVIDER=fleet`, for a server's list of providers: reads [`SETTINGS`] with
-/// [`FleetConfig::from_env`].
-///
-/// ```
-/// use posture_core::ProviderKind;
-/// let get = |name: &str| match name {
-///     "FLEET_URL" => Some("https://fleet.example.com".to_owned()),
-///     "FLEET_API_TOKEN" => Some("s3cr3t".to_owned()),
-///     _ => None,
-/// };
-/// let setup = posture_fleet::KIND.configure(&get).unwrap();
-/// assert_eq!(
-///     setup.summary(),
-///     [
-///         "teams allowed: (any); labels required: (none); policies that must pass: (none)",
-///         "inventory sync: off (FLEET_SYNC_INTERVAL=0), every device is looked up live",
-///     ]
-/// );
-/// ```
-pub static KIND: Kind<FleetConfig> = Kind::new("fleet", SETTINGS, |get| FleetConfig::from_env(get));
-
 posture_http::shared_settings! {
     prefix: "FLEET",
     service: "Fleet",
@@ -48,6 +27,27 @@ posture_http::shared_settings! {
         pub(crate) const ENRICH = flag("FLEET_ENRICH", true);
     }
 }
+
+/// `PROVIDER=fleet`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`FleetConfig::from_env`].
+///
+/// ```
+/// use posture_core::ProviderKind;
+/// let get = |name: &str| match name {
+///     "FLEET_URL" => Some("https://fleet.example.com".to_owned()),
+///     "FLEET_API_TOKEN" => Some("s3cr3t".to_owned()),
+///     _ => None,
+/// };
+/// let setup = posture_fleet::KIND.configure(&get).unwrap();
+/// assert_eq!(
+///     setup.summary(),
+///     [
+///         "teams allowed: (any); labels required: (none); policies that must pass: (none)",
+///         "inventory sync: off (FLEET_SYNC_INTERVAL=0), every device is looked up live",
+///     ]
+/// );
+/// ```
+pub static KIND: Kind<FleetConfig> = Kind::new("fleet", SETTINGS, |get| FleetConfig::from_env(get));
 
 impl ProviderSetup for FleetConfig {
     fn summary(&self) -> Vec<String> {

@@ -6,25 +6,6 @@ use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
 
 use crate::{HttpInventoryConfig, HttpInventoryProvider};
 
-/// `PROVIDER=http`, for a server's list of providers: reads [`SETTINGS`] with
-/// [`HttpInventoryConfig::from_env`].
-///
-/// ```
-/// use posture_core::ProviderKind;
-/// let get = |name: &str| match name {
-///     "HTTP_URL" => Some("https://assets.example.com/api/v1/hardware/byserial/{identifier}".to_owned()),
-///     "HTTP_HEADERS" => Some("Authorization: Bearer s3cr3t".to_owned()),
-///     "HTTP_MATCH" => Some("/serial".to_owned()),
-///     _ => None,
-/// };
-/// let setup = posture_http_inventory::KIND.configure(&get).unwrap();
-/// let summary = setup.summary().join("\n");
-/// assert!(summary.contains("HTTP_HEADERS: authorization (values not shown)"), "{summary}");
-/// assert!(!summary.contains("s3cr3t"));
-/// ```
-pub static KIND: Kind<HttpInventoryConfig> =
-    Kind::new("http", SETTINGS, |get| HttpInventoryConfig::from_env(get));
-
 posture_http::shared_settings! {
     prefix: "HTTP",
     service: "the inventory",
@@ -45,6 +26,25 @@ posture_http::shared_settings! {
         pub(crate) const ENRICH = list("HTTP_ENRICH");
     }
 }
+
+/// `PROVIDER=http`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`HttpInventoryConfig::from_env`].
+///
+/// ```
+/// use posture_core::ProviderKind;
+/// let get = |name: &str| match name {
+///     "HTTP_URL" => Some("https://assets.example.com/api/v1/hardware/byserial/{identifier}".to_owned()),
+///     "HTTP_HEADERS" => Some("Authorization: Bearer s3cr3t".to_owned()),
+///     "HTTP_MATCH" => Some("/serial".to_owned()),
+///     _ => None,
+/// };
+/// let setup = posture_http_inventory::KIND.configure(&get).unwrap();
+/// let summary = setup.summary().join("\n");
+/// assert!(summary.contains("HTTP_HEADERS: authorization (values not shown)"), "{summary}");
+/// assert!(!summary.contains("s3cr3t"));
+/// ```
+pub static KIND: Kind<HttpInventoryConfig> =
+    Kind::new("http", SETTINGS, |get| HttpInventoryConfig::from_env(get));
 
 impl ProviderSetup for HttpInventoryConfig {
     fn summary(&self) -> Vec<String> {

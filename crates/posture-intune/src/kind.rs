@@ -9,11 +9,6 @@ use posture_settings::ConfigProblems;
 
 use crate::{IntuneConfig, IntuneProvider};
 
-/// `PROVIDER=intune`, for a server's list of providers: reads [`SETTINGS`] with
-/// [`IntuneConfig::from_env`].
-pub static KIND: Kind<IntuneConfig> =
-    Kind::new("intune", SETTINGS, |get| IntuneConfig::from_env(get));
-
 posture_http::shared_settings! {
     prefix: "INTUNE",
     service: "Microsoft Graph",
@@ -60,6 +55,11 @@ posture_http::shared_settings! {
         pub(crate) const INTUNE_ENRICH = flag("INTUNE_ENRICH", true);
     }
 }
+
+/// `PROVIDER=intune`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`IntuneConfig::from_env`].
+pub static KIND: Kind<IntuneConfig> =
+    Kind::new("intune", SETTINGS, |get| IntuneConfig::from_env(get));
 
 impl ProviderSetup for IntuneConfig {
     fn summary(&self) -> Vec<String> {

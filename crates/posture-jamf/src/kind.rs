@@ -10,12 +10,6 @@ use posture_settings::ConfigProblems;
 use crate::config::{DEFAULT_MAX_CONNECTIONS, MAX_MAX_CONNECTIONS};
 use crate::{JamfConfig, JamfProvider};
 
-/// `PROVIDER=jamf`, for a server's list of providers: reads [`SETTINGS`] with
-/// [`JamfConfig::from_env`].
-pub static KIND: Kind<JamfConfig> = Kind::new("jamf", SETTINGS, |get| {
-    JamfConfig::from_env(get).map_err(|err| ConfigProblems::new(err.problems().to_vec()))
-});
-
 posture_http::shared_settings! {
     prefix: "JAMF",
     service: "Jamf Pro",
@@ -47,6 +41,12 @@ posture_http::shared_settings! {
         );
     }
 }
+
+/// `PROVIDER=jamf`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`JamfConfig::from_env`].
+pub static KIND: Kind<JamfConfig> = Kind::new("jamf", SETTINGS, |get| {
+    JamfConfig::from_env(get).map_err(|err| ConfigProblems::new(err.problems().to_vec()))
+});
 
 impl ProviderSetup for JamfConfig {
     fn summary(&self) -> Vec<String> {

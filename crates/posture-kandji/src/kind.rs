@@ -7,11 +7,6 @@ use posture_settings::ConfigProblems;
 use crate::config::{MAX_REQUESTS_PER_SECOND, RATE_EXPECTED};
 use crate::{KandjiConfig, KandjiProvider};
 
-/// `PROVIDER=kandji`, for a server's list of providers: reads [`SETTINGS`] with
-/// [`KandjiConfig::from_env`].
-pub static KIND: Kind<KandjiConfig> =
-    Kind::new("kandji", SETTINGS, |get| KandjiConfig::from_env(get));
-
 posture_http::shared_settings! {
     prefix: "KANDJI",
     service: "Kandji",
@@ -37,6 +32,11 @@ posture_http::shared_settings! {
         ).expecting(RATE_EXPECTED);
     }
 }
+
+/// `PROVIDER=kandji`, for a server's list of providers: reads [`SETTINGS`] with
+/// [`KandjiConfig::from_env`].
+pub static KIND: Kind<KandjiConfig> =
+    Kind::new("kandji", SETTINGS, |get| KandjiConfig::from_env(get));
 
 impl ProviderSetup for KandjiConfig {
     fn summary(&self) -> Vec<String> {

@@ -5,6 +5,26 @@ use posture_http::sync;
 
 use crate::{MosyleConfig, MosyleProvider};
 
+posture_http::shared_settings! {
+    prefix: "MOSYLE",
+    service: "Mosyle",
+    ca_path: "extra PEM CA certificates (for a proxy or a test server)",
+    own: {
+        /// the Mosyle API URL: the default for Mosyle Manager, or https://businessapi.mosyle.com/v1 for Mosyle Business
+        pub(crate) const API_URL = url("MOSYLE_API_URL").defaulting_to(crate::DEFAULT_API_URL);
+        /// the Mosyle API access token (Organization > API Integration)
+        pub(crate) const ACCESS_TOKEN = secret("MOSYLE_ACCESS_TOKEN", "MOSYLE_ACCESS_TOKEN_FILE");
+        /// the email of the Mosyle administrator the API logs in as
+        pub(crate) const EMAIL = text("MOSYLE_EMAIL").required();
+        /// that administrator's password
+        pub(crate) const PASSWORD = secret("MOSYLE_PASSWORD", "MOSYLE_PASSWORD_FILE");
+        /// device group IDs or names the device must be in, one of them (default: any)
+        pub(crate) const GROUPS = list("MOSYLE_GROUPS");
+        /// return device and user data as enrichment
+        pub(crate) const ENRICH = flag("MOSYLE_ENRICH", true);
+    }
+}
+
 /// `PROVIDER=mosyle`, for a server's list of providers: reads [`SETTINGS`] with
 /// [`MosyleConfig::from_env`].
 ///
@@ -25,26 +45,6 @@ use crate::{MosyleConfig, MosyleProvider};
 /// ```
 pub static KIND: Kind<MosyleConfig> =
     Kind::new("mosyle", SETTINGS, |get| MosyleConfig::from_env(get));
-
-posture_http::shared_settings! {
-    prefix: "MOSYLE",
-    service: "Mosyle",
-    ca_path: "extra PEM CA certificates (for a proxy or a test server)",
-    own: {
-        /// the Mosyle API URL: the default for Mosyle Manager, or https://businessapi.mosyle.com/v1 for Mosyle Business
-        pub(crate) const API_URL = url("MOSYLE_API_URL").defaulting_to(crate::DEFAULT_API_URL);
-        /// the Mosyle API access token (Organization > API Integration)
-        pub(crate) const ACCESS_TOKEN = secret("MOSYLE_ACCESS_TOKEN", "MOSYLE_ACCESS_TOKEN_FILE");
-        /// the email of the Mosyle administrator the API logs in as
-        pub(crate) const EMAIL = text("MOSYLE_EMAIL").required();
-        /// that administrator's password
-        pub(crate) const PASSWORD = secret("MOSYLE_PASSWORD", "MOSYLE_PASSWORD_FILE");
-        /// device group IDs or names the device must be in, one of them (default: any)
-        pub(crate) const GROUPS = list("MOSYLE_GROUPS");
-        /// return device and user data as enrichment
-        pub(crate) const ENRICH = flag("MOSYLE_ENRICH", true);
-    }
-}
 
 impl ProviderSetup for MosyleConfig {
     fn summary(&self) -> Vec<String> {
