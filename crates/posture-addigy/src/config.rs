@@ -142,20 +142,6 @@ impl AddigyConfig {
         self
     }
 
-    /// Whether the device's `is_compliant` fact must be true.
-    #[must_use]
-    pub fn with_require_compliant(mut self, require: bool) -> Self {
-        self.require_compliant = require;
-        self
-    }
-
-    /// Whether allowed answers carry enrichment data.
-    #[must_use]
-    pub fn with_enrich(mut self, enrich: bool) -> Self {
-        self.enrich = enrich;
-        self
-    }
-
     /// Sends at most `per_second` requests in any 1.1 s. Fails for 0 and above 50.
     pub fn with_max_requests_per_second(
         mut self,
@@ -198,16 +184,6 @@ impl AddigyConfig {
         &self.policies
     }
 
-    /// `ADDIGY_REQUIRE_COMPLIANT`.
-    pub fn require_compliant(&self) -> bool {
-        self.require_compliant
-    }
-
-    /// `ADDIGY_ENRICH`.
-    pub fn enrich(&self) -> bool {
-        self.enrich
-    }
-
     /// `ADDIGY_MAX_REQUESTS_PER_SECOND`.
     pub fn max_requests_per_second(&self) -> u32 {
         self.max_requests_per_second.get()
@@ -215,6 +191,19 @@ impl AddigyConfig {
 
     pub(crate) fn max_requests_per_second_nonzero(&self) -> NonZeroU32 {
         self.max_requests_per_second
+    }
+}
+
+posture_settings::flag_accessors! {
+    AddigyConfig {
+        /// Whether the device's `is_compliant` fact must be true.
+        ///
+        /// `ADDIGY_REQUIRE_COMPLIANT`.
+        require_compliant / with_require_compliant,
+        /// Whether allowed answers carry enrichment data.
+        ///
+        /// `ADDIGY_ENRICH`.
+        enrich / with_enrich,
     }
 }
 

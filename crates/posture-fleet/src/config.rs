@@ -122,13 +122,6 @@ impl FleetConfig {
         })
     }
 
-    /// Requires the host's MDM to be this Fleet (`mdm.connected_to_fleet`).
-    #[must_use]
-    pub fn with_require_connected(mut self, require: bool) -> Self {
-        self.require_connected = require;
-        self
-    }
-
     /// Requires the host to be in one of these teams (names or ids); empty allows any.
     #[must_use]
     pub fn with_teams<I: IntoIterator<Item = S>, S: Into<String>>(mut self, teams: I) -> Self {
@@ -154,13 +147,6 @@ impl FleetConfig {
         self
     }
 
-    /// Whether allowed answers carry enrichment data.
-    #[must_use]
-    pub fn with_enrich(mut self, enrich: bool) -> Self {
-        self.enrich = enrich;
-        self
-    }
-
     /// Sets `TIMEOUT`, the cache TTLs, the longest `Retry-After` honoured and extra CA
     /// certificates.
     #[must_use]
@@ -177,11 +163,6 @@ impl FleetConfig {
     /// `FLEET_API_TOKEN`, redacted in `Debug`.
     pub fn api_token(&self) -> &Secret {
         &self.api_token
-    }
-
-    /// `FLEET_REQUIRE_CONNECTED`.
-    pub fn require_connected(&self) -> bool {
-        self.require_connected
     }
 
     /// `FLEET_TEAMS`.
@@ -204,15 +185,23 @@ impl FleetConfig {
         self.policies.iter().any(|p| p == ALL_POLICIES)
     }
 
-    /// `FLEET_ENRICH`.
-    pub fn enrich(&self) -> bool {
-        self.enrich
-    }
-
     /// `TIMEOUT`, `FLEET_CACHE_TTL`, `FLEET_NEGATIVE_CACHE_TTL`, `FLEET_MAX_RETRY_AFTER` and
     /// `FLEET_CA_PATH`.
     pub fn lookup(&self) -> &CommonSettings {
         &self.lookup
+    }
+}
+
+posture_settings::flag_accessors! {
+    FleetConfig {
+        /// Requires the host's MDM to be this Fleet (`mdm.connected_to_fleet`).
+        ///
+        /// `FLEET_REQUIRE_CONNECTED`.
+        require_connected / with_require_connected,
+        /// Whether allowed answers carry enrichment data.
+        ///
+        /// `FLEET_ENRICH`.
+        enrich / with_enrich,
     }
 }
 

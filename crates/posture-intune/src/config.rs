@@ -418,14 +418,6 @@ impl IntuneConfig {
         Ok(self)
     }
 
-    /// Whether allowed answers carry the enrichment data. Off, an allow has no data: for a
-    /// template that doesn't use it, the user's UPN and email need not reach step-ca.
-    #[must_use]
-    pub fn with_enrich(mut self, enrich: bool) -> Self {
-        self.enrich = enrich;
-        self
-    }
-
     /// Sets how long before expiry a token is renewed (halved for short-lived tokens).
     #[must_use]
     pub fn with_token_renewal_margin(mut self, margin: Duration) -> Self {
@@ -505,14 +497,19 @@ impl IntuneConfig {
         self.group_id.as_deref()
     }
 
-    /// `INTUNE_ENRICH`.
-    pub fn enrich(&self) -> bool {
-        self.enrich
-    }
-
     /// How long before expiry a token is renewed.
     pub fn token_renewal_margin(&self) -> Duration {
         self.token_renewal_margin
+    }
+}
+
+posture_settings::flag_accessors! {
+    IntuneConfig {
+        /// Whether allowed answers carry the enrichment data. Off, an allow has no data: for a
+        /// template that doesn't use it, the user's UPN and email need not reach step-ca.
+        ///
+        /// `INTUNE_ENRICH`.
+        enrich / with_enrich,
     }
 }
 

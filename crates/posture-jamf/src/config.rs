@@ -267,20 +267,6 @@ impl JamfConfig {
         self
     }
 
-    /// Returns enrichment data for allowed mobile devices.
-    #[must_use]
-    pub fn with_device_enrich(mut self, enrich: bool) -> Self {
-        self.device_enrich = enrich;
-        self
-    }
-
-    /// Returns enrichment data for allowed computers.
-    #[must_use]
-    pub fn with_computer_enrich(mut self, enrich: bool) -> Self {
-        self.computer_enrich = enrich;
-        self
-    }
-
     /// Sets the mode used when a request names none. [`DeviceMode::Unspecified`] means the
     /// Go default, [`DeviceMode::MobileDevice`].
     #[must_use]
@@ -334,16 +320,6 @@ impl JamfConfig {
         self.computer_group.as_deref()
     }
 
-    /// `JAMF_DEVICE_ENRICH`.
-    pub fn device_enrich(&self) -> bool {
-        self.device_enrich
-    }
-
-    /// `JAMF_COMPUTER_ENRICH`.
-    pub fn computer_enrich(&self) -> bool {
-        self.computer_enrich
-    }
-
     /// Whether `TIMEOUT` fits step-ca's budget ([`STEP_CA_ATTEMPT_BUDGET`]). When it doesn't,
     /// a slow Jamf makes step-ca give up before its retry; servers should warn.
     ///
@@ -380,6 +356,19 @@ impl JamfConfig {
     /// How long before expiry a token is renewed.
     pub fn token_renewal_margin(&self) -> Duration {
         self.token_renewal_margin
+    }
+}
+
+posture_settings::flag_accessors! {
+    JamfConfig {
+        /// Returns enrichment data for allowed mobile devices.
+        ///
+        /// `JAMF_DEVICE_ENRICH`.
+        device_enrich / with_device_enrich,
+        /// Returns enrichment data for allowed computers.
+        ///
+        /// `JAMF_COMPUTER_ENRICH`.
+        computer_enrich / with_computer_enrich,
     }
 }
 

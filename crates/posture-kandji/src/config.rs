@@ -264,36 +264,6 @@ impl KandjiConfig {
         self
     }
 
-    /// Whether devices must have MDM enabled.
-    #[must_use]
-    pub fn with_require_mdm(mut self, require: bool) -> Self {
-        self.require_mdm = require;
-        self
-    }
-
-    /// Whether Macs must have the Kandji agent installed.
-    #[must_use]
-    pub fn with_require_agent(mut self, require: bool) -> Self {
-        self.require_agent = require;
-        self
-    }
-
-    /// Whether devices Kandji flags as missing (`is_missing`: not checked in for longer
-    /// than the tenant's threshold) are denied.
-    #[must_use]
-    pub fn with_deny_missing(mut self, deny: bool) -> Self {
-        self.deny_missing = deny;
-        self
-    }
-
-    /// Whether allowed answers carry the enrichment data. Off, an allow has no data: for a
-    /// template that doesn't use it, the user's name and email need not reach step-ca.
-    #[must_use]
-    pub fn with_enrich(mut self, enrich: bool) -> Self {
-        self.enrich = enrich;
-        self
-    }
-
     /// Sends at most `per_second` requests a second (any second: the limit slides). Fails
     /// for 0 and above Kandji's 50.
     pub fn with_max_requests_per_second(
@@ -318,26 +288,6 @@ impl KandjiConfig {
     /// `KANDJI_BLUEPRINTS`.
     pub fn blueprints(&self) -> &[Blueprint] {
         &self.blueprints
-    }
-
-    /// `KANDJI_REQUIRE_MDM`.
-    pub fn require_mdm(&self) -> bool {
-        self.require_mdm
-    }
-
-    /// `KANDJI_REQUIRE_AGENT`.
-    pub fn require_agent(&self) -> bool {
-        self.require_agent
-    }
-
-    /// `KANDJI_DENY_MISSING`.
-    pub fn deny_missing(&self) -> bool {
-        self.deny_missing
-    }
-
-    /// `KANDJI_ENRICH`.
-    pub fn enrich(&self) -> bool {
-        self.enrich
     }
 
     /// `KANDJI_MAX_REQUESTS_PER_SECOND`.
@@ -403,6 +353,29 @@ impl KandjiConfig {
                      tenants)"
                 .to_owned(),
         })
+    }
+}
+
+posture_settings::flag_accessors! {
+    KandjiConfig {
+        /// Whether devices must have MDM enabled.
+        ///
+        /// `KANDJI_REQUIRE_MDM`.
+        require_mdm / with_require_mdm,
+        /// Whether Macs must have the Kandji agent installed.
+        ///
+        /// `KANDJI_REQUIRE_AGENT`.
+        require_agent / with_require_agent,
+        /// Whether devices Kandji flags as missing (`is_missing`: not checked in for longer
+        /// than the tenant's threshold) are denied.
+        ///
+        /// `KANDJI_DENY_MISSING`.
+        deny_missing / with_deny_missing,
+        /// Whether allowed answers carry the enrichment data. Off, an allow has no data: for a
+        /// template that doesn't use it, the user's name and email need not reach step-ca.
+        ///
+        /// `KANDJI_ENRICH`.
+        enrich / with_enrich,
     }
 }
 

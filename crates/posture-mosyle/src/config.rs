@@ -214,13 +214,6 @@ impl MosyleConfig {
         self
     }
 
-    /// Whether allowed answers carry enrichment data.
-    #[must_use]
-    pub fn with_enrich(mut self, enrich: bool) -> Self {
-        self.enrich = enrich;
-        self
-    }
-
     /// `MOSYLE_API_URL`.
     pub fn api_url(&self) -> &BaseUrl {
         &self.api_url
@@ -250,10 +243,14 @@ impl MosyleConfig {
     pub fn groups(&self) -> &[Group] {
         &self.groups
     }
+}
 
-    /// `MOSYLE_ENRICH`.
-    pub fn enrich(&self) -> bool {
-        self.enrich
+posture_settings::flag_accessors! {
+    MosyleConfig {
+        /// Whether allowed answers carry enrichment data.
+        ///
+        /// `MOSYLE_ENRICH`.
+        enrich / with_enrich,
     }
 }
 

@@ -47,3 +47,53 @@ macro_rules! declare {
         )*
     };
 }
+
+/// Writes the getter and the `with_` setter of a configuration's on/off settings, one pair
+/// per `bool` field, both documented by the lines given.
+///
+/// A flag's getter and setter are the same two lines in every configuration type; writing them
+/// once keeps their wording and `#[must_use]` consistent.
+///
+/// ```
+/// #[derive(Default)]
+/// pub struct AcmeConfig {
+///     enrich: bool,
+///     require_mdm: bool,
+/// }
+///
+/// posture_settings::flag_accessors! {
+///     AcmeConfig {
+///         /// Whether allowed answers carry enrichment data (`ACME_ENRICH`).
+///         enrich / with_enrich,
+///         /// Whether devices must have MDM enabled (`ACME_REQUIRE_MDM`).
+///         require_mdm / with_require_mdm,
+///     }
+/// }
+///
+/// let config = AcmeConfig::default().with_enrich(true);
+/// assert!(config.enrich());
+/// assert!(!config.require_mdm());
+/// ```
+#[macro_export]
+macro_rules! flag_accessors {
+    ($config:ty {$(
+        $(#[doc = $doc:literal])+
+        $field:ident / $setter:ident
+    ),* $(,)?}) => {
+        impl $config {$(
+            $(#[doc = $doc])+
+            pub fn $field(&self) -> bool {
+                self.$field
+            }
+
+            #[doc = concat!("Sets [`", stringify!($field), "`](Self::", stringify!($field), ").")]
+            #[doc = ""]
+            $(#[doc = $doc])+
+            #[must_use]
+            pub fn $setter(mut self, on: bool) -> Self {
+                self.$field = on;
+                self
+            }
+        )*}
+    };
+}
