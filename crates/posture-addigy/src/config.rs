@@ -77,14 +77,10 @@ impl AddigyConfig {
     /// a second, `Retry-After` honoured up to 60 s, no extra CA.
     pub fn new(api_url: &str, api_token: impl Into<String>) -> Result<Self, AddigyConfigError> {
         let api_token = api_token.into();
-        // An empty URL given in code is a mistake, not a request for the default.
-        API_URL
-            .given(api_url, |_| Ok(()))
-            .map_err(ConfigProblems::one)?;
-        Self::from_env(posture_settings::vars(&[
-            (API_URL.name, api_url),
-            (API_TOKEN.name, &api_token),
-        ]))
+        Self::from_env(posture_settings::given(&[
+            (&API_URL, api_url),
+            (&API_TOKEN, &api_token),
+        ])?)
     }
 
     /// Reads the settings from environment-style variables ([`SETTINGS`](crate::SETTINGS)

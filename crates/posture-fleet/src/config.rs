@@ -57,10 +57,10 @@ impl FleetConfig {
     /// TTLs 60 s and 10 s (up to 10 000 answers), `Retry-After` honoured up to 60 s.
     pub fn new(url: &str, api_token: impl Into<String>) -> Result<Self, ConfigProblems> {
         let api_token = api_token.into();
-        Self::from_env(posture_settings::vars(&[
-            (URL.name, url),
-            (API_TOKEN.name, &api_token),
-        ]))
+        Self::from_env(posture_settings::given(&[
+            (&URL, url),
+            (&API_TOKEN, &api_token),
+        ])?)
     }
 
     /// Reads the settings ([`SETTINGS`](crate::SETTINGS) and `TIMEOUT`) from

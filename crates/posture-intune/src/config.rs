@@ -210,11 +210,11 @@ impl IntuneConfig {
         client_secret: impl Into<String>,
     ) -> Result<Self, IntuneConfigError> {
         let client_secret = client_secret.into();
-        Self::from_env(posture_settings::vars(&[
-            ("INTUNE_TENANT_ID", tenant_id),
-            ("INTUNE_CLIENT_ID", client_id),
-            ("INTUNE_CLIENT_SECRET", &client_secret),
-        ]))
+        Self::from_env(posture_settings::given(&[
+            (&kind::TENANT_ID, tenant_id),
+            (&kind::CLIENT_ID, client_id),
+            (&kind::CLIENT_SECRET, &client_secret),
+        ])?)
     }
 
     fn with_defaults(

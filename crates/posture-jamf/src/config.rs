@@ -145,11 +145,11 @@ impl JamfConfig {
         client_secret: impl Into<String>,
     ) -> Result<Self, JamfConfigError> {
         let (client_id, client_secret) = (client_id.into(), client_secret.into());
-        Self::from_env(posture_settings::vars(&[
-            ("JAMF_BASE_URL", base_url),
-            ("JAMF_CLIENT_ID", &client_id),
-            ("JAMF_CLIENT_SECRET", &client_secret),
-        ]))
+        Self::from_env(posture_settings::given(&[
+            (&kind::JAMF_BASE_URL, base_url),
+            (&kind::JAMF_CLIENT_ID, &client_id),
+            (&kind::JAMF_CLIENT_SECRET, &client_secret),
+        ])?)
     }
 
     /// Reads the settings from environment-style variables; `get` returns a variable's value,

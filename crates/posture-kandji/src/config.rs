@@ -179,10 +179,10 @@ impl KandjiConfig {
     /// TTLs 60 s and 10 s (up to 10 000 answers), at most 50 requests a second, no extra CA.
     pub fn new(api_url: &str, api_token: impl Into<String>) -> Result<Self, KandjiConfigError> {
         let api_token = api_token.into();
-        Self::from_env(posture_settings::vars(&[
-            ("KANDJI_API_URL", api_url),
-            ("KANDJI_API_TOKEN", &api_token),
-        ]))
+        Self::from_env(posture_settings::given(&[
+            (&kind::KANDJI_API_URL, api_url),
+            (&kind::KANDJI_API_TOKEN, &api_token),
+        ])?)
     }
 
     /// Reads the settings from environment-style variables; `get` returns a variable's value,

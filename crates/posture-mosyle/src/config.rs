@@ -146,16 +146,12 @@ impl MosyleConfig {
         password: impl Into<String>,
     ) -> Result<Self, MosyleConfigError> {
         let (access_token, email, password) = (access_token.into(), email.into(), password.into());
-        // An empty URL given in code is a mistake, not a request for the default.
-        API_URL
-            .given(api_url, |_| Ok(()))
-            .map_err(ConfigProblems::one)?;
-        Self::from_env(posture_settings::vars(&[
-            (API_URL.name, api_url),
-            (ACCESS_TOKEN.name, &access_token),
-            (EMAIL.name, &email),
-            (PASSWORD.name, &password),
-        ]))
+        Self::from_env(posture_settings::given(&[
+            (&API_URL, api_url),
+            (&ACCESS_TOKEN, &access_token),
+            (&EMAIL, &email),
+            (&PASSWORD, &password),
+        ])?)
     }
 
     /// Reads the settings from environment-style variables ([`SETTINGS`](crate::SETTINGS)

@@ -33,7 +33,7 @@ pub use setting::{
     seconds_expected, split_list, summary, variable_names, variables_read,
 };
 pub use spelled::{listed, one_of, spelled_list};
-pub use vars::vars;
+pub use vars::{given, vars};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
