@@ -79,12 +79,14 @@ mod tests {
 
     #[test]
     fn the_summary_lists_the_policies_and_the_declared_one_hides_the_token() {
-        let get = |name: &str| match name {
-            "ADDIGY_API_TOKEN" => Some("k3y".to_owned()),
-            "ADDIGY_POLICIES" => Some("Staff, 5b5b5b5b-0000-4000-8000-0000000000ff".to_owned()),
-            "ADDIGY_REQUIRE_COMPLIANT" => Some("1".to_owned()),
-            _ => None,
-        };
+        let get = posture_settings::vars(&[
+            ("ADDIGY_API_TOKEN", "k3y"),
+            (
+                "ADDIGY_POLICIES",
+                "Staff, 5b5b5b5b-0000-4000-8000-0000000000ff",
+            ),
+            ("ADDIGY_REQUIRE_COMPLIANT", "1"),
+        ]);
         let setup = KIND.configure(&get).unwrap();
         assert_eq!(
             setup.summary()[0],

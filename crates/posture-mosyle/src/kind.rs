@@ -86,14 +86,13 @@ mod tests {
 
     #[test]
     fn the_summary_names_the_product_and_groups_and_the_declared_one_hides_the_secrets() {
-        let get = |name: &str| match name {
-            "MOSYLE_API_URL" => Some("https://businessapi.mosyle.com/v1".to_owned()),
-            "MOSYLE_ACCESS_TOKEN" => Some("t0ken".to_owned()),
-            "MOSYLE_EMAIL" => Some("api@school.org".to_owned()),
-            "MOSYLE_PASSWORD" => Some("s3cr3t".to_owned()),
-            "MOSYLE_GROUPS" => Some("210,Staff".to_owned()),
-            _ => None,
-        };
+        let get = posture_settings::vars(&[
+            ("MOSYLE_API_URL", "https://businessapi.mosyle.com/v1"),
+            ("MOSYLE_ACCESS_TOKEN", "t0ken"),
+            ("MOSYLE_EMAIL", "api@school.org"),
+            ("MOSYLE_PASSWORD", "s3cr3t"),
+            ("MOSYLE_GROUPS", "210,Staff"),
+        ]);
         let setup = KIND.configure(&get).unwrap();
         assert_eq!(
             setup.summary()[0],
