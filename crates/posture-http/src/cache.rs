@@ -313,6 +313,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use crate::find_cause;
+    use crate::testing::{assert_transient, concurrently};
 
     use super::*;
 
@@ -389,15 +390,13 @@ mod tests {
     async fn concurrent_lookups_of_one_key_are_coalesced() {
         for cache in [cache(60_000, 60_000), cache(0, 0)] {
             let count = Arc::new(AtomicUsize::new(0));
-            let mut tasks = tokio::task::JoinSet::new();
-            for _ in 0..50 {
+            let results = concurrently(50, || {
                 let (cache, count) = (cache.clone(), count.clone());
-                tasks.spawn(async move {
-                    fetch_counted(&cache, "same", CacheClass::Positive, &count).await
-                });
-            }
-            while let Some(result) = tasks.join_next().await {
-                assert_eq!(result.unwrap().unwrap(), "answer-1");
+                async move { fetch_counted(&cache, "same", CacheClass::Positive, &count).await }
+            })
+            .await;
+            for result in results {
+                assert_eq!(result.unwrap(), "answer-1");
             }
             assert_eq!(count.load(Ordering::SeqCst), 1);
             let stats = cache.stats();
@@ -410,10 +409,9 @@ mod tests {
     async fn errors_are_shared_but_never_stored() {
         let cache = cache(60_000, 60_000);
         let count = Arc::new(AtomicUsize::new(0));
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..10 {
+        let results = concurrently(10, || {
             let (cache, count) = (cache.clone(), count.clone());
-            tasks.spawn(async move {
+            async move {
                 cache
                     .get_or_fetch("k".to_owned(), async move {
                         count.fetch_add(1, Ordering::SeqCst);
@@ -423,13 +421,12 @@ mod tests {
                             .with_source(std::io::Error::other("reset")))
                     })
                     .await
-            });
-        }
-        while let Some(result) = tasks.join_next().await {
-            let err = result.unwrap().unwrap_err();
-            assert!(err.is_transient());
-            assert_eq!(err.message(), "upstream 503");
-            assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+            }
+        })
+        .await;
+        for result in results {
+            let err = result.unwrap_err();
+            assert_transient(&err, "upstream 503", Duration::from_secs(1));
             assert_eq!(
                 err.source().map(ToString::to_string).as_deref(),
                 Some("reset")

@@ -96,6 +96,8 @@ mod secret;
 mod serial;
 mod session;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 mod token;
 mod transport;
 

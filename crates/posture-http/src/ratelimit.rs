@@ -142,6 +142,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::testing::concurrently;
 
     fn limiter(permits: u32, window: Duration) -> Arc<RateLimiter> {
         Arc::new(RateLimiter::new(NonZeroU32::new(permits).unwrap(), window))
@@ -149,41 +150,38 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
 
+    /// Takes a slot, which must come `at` after `start` (on the paused clock, exactly).
+    async fn acquire_at(limiter: &RateLimiter, start: Instant, at: Duration) {
+        limiter.acquire().await;
+        assert_eq!(start.elapsed(), at);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_first_permits_go_at_once_and_the_next_when_the_first_leaves_the_window() {
         let limiter = limiter(3, SECOND);
         let start = Instant::now();
         for _ in 0..3 {
-            limiter.acquire().await;
+            acquire_at(&limiter, start, Duration::ZERO).await;
         }
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        limiter.acquire().await;
-        assert_eq!(start.elapsed(), SECOND);
+        acquire_at(&limiter, start, SECOND).await;
         // The second and third slots were taken at 0: they leave the window at 1 s too.
-        limiter.acquire().await;
-        limiter.acquire().await;
-        assert_eq!(start.elapsed(), SECOND);
-        limiter.acquire().await;
-        assert_eq!(start.elapsed(), 2 * SECOND);
+        acquire_at(&limiter, start, SECOND).await;
+        acquire_at(&limiter, start, SECOND).await;
+        acquire_at(&limiter, start, 2 * SECOND).await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn concurrent_callers_never_exceed_the_limit_in_any_window() {
         let limiter = limiter(4, SECOND);
         let start = Instant::now();
-        let times = Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..23 {
-            let (limiter, times) = (limiter.clone(), times.clone());
-            tasks.spawn(async move {
+        let mut times = concurrently(23, || {
+            let limiter = limiter.clone();
+            async move {
                 limiter.acquire().await;
-                times.lock().unwrap().push(start.elapsed());
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            joined.unwrap();
-        }
-        let mut times = times.lock().unwrap().clone();
+                start.elapsed()
+            }
+        })
+        .await;
         times.sort();
         assert_eq!(times.len(), 23);
         for pair in times.windows(5) {
@@ -220,15 +218,13 @@ mod tests {
     async fn a_caller_dropped_while_waiting_never_lets_more_through() {
         let limiter = limiter(2, SECOND);
         let start = Instant::now();
-        limiter.acquire().await;
-        limiter.acquire().await;
+        acquire_at(&limiter, start, Duration::ZERO).await;
+        acquire_at(&limiter, start, Duration::ZERO).await;
         let gave_up = tokio::time::timeout(Duration::from_millis(300), limiter.acquire()).await;
         assert!(gave_up.is_err());
         // Its slot (1 s) stays counted: the next two come at 1 s and 2 s.
-        limiter.acquire().await;
-        assert_eq!(start.elapsed(), SECOND);
-        limiter.acquire().await;
-        assert_eq!(start.elapsed(), 2 * SECOND);
+        acquire_at(&limiter, start, SECOND).await;
+        acquire_at(&limiter, start, 2 * SECOND).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -239,9 +235,8 @@ mod tests {
         }
         tokio::time::sleep(10 * SECOND).await;
         let start = Instant::now();
-        limiter.acquire().await;
-        limiter.acquire().await;
-        assert_eq!(start.elapsed(), Duration::ZERO);
+        acquire_at(&limiter, start, Duration::ZERO).await;
+        acquire_at(&limiter, start, Duration::ZERO).await;
         assert_eq!((limiter.permits(), limiter.window()), (2, SECOND));
     }
 }

@@ -295,9 +295,8 @@ impl Drop for Pending<'_> {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use tokio::task::JoinSet;
-
     use super::*;
+    use crate::testing::assert_transient;
 
     const WINDOW: Duration = Duration::from_secs(60);
     const FAILURE_WINDOW: Duration = Duration::from_secs(10);
@@ -343,12 +342,11 @@ mod tests {
         ready: &Arc<RecentSuccess>,
         backend: &Arc<Backend>,
     ) -> Vec<Result<(), ProviderError>> {
-        let mut tasks = JoinSet::new();
-        for _ in 0..n {
+        crate::testing::concurrently(n, || {
             let (ready, backend) = (ready.clone(), backend.clone());
-            tasks.spawn(async move { ready.check(backend.probe()).await });
-        }
-        tasks.join_all().await
+            async move { ready.check(backend.probe()).await }
+        })
+        .await
     }
 
     #[tokio::test(start_paused = true)]
@@ -370,9 +368,7 @@ mod tests {
         assert_eq!(backend.calls(), 1);
         for outcome in outcomes {
             let err = outcome.unwrap_err();
-            assert!(err.is_transient());
-            assert_eq!(err.message(), "Kandji answered 500");
-            assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+            assert_transient(&err, "Kandji answered 500", Duration::from_secs(7));
             assert_eq!(
                 std::error::Error::source(&err).unwrap().to_string(),
                 "connection reset"

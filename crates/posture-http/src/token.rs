@@ -285,6 +285,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+    use crate::testing::{assert_transient, concurrently};
 
     #[test]
     fn debug_never_shows_a_token() {
@@ -317,28 +318,31 @@ mod tests {
         }
     }
 
+    /// A token from `cache`, which counts a fetch in `counter` when it has none fresh.
+    async fn counted(
+        cache: &TokenCache,
+        counter: &Arc<AtomicUsize>,
+        lifetime: Duration,
+    ) -> AccessToken {
+        cache
+            .get(|| counting_fetch(counter, lifetime))
+            .await
+            .unwrap()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn renews_before_expiry_with_margin() {
         let cache = TokenCache::new(Duration::from_secs(30));
         let count = Arc::new(AtomicUsize::new(0));
         let lifetime = Duration::from_secs(300);
-        let first = cache
-            .get(|| counting_fetch(&count, lifetime))
-            .await
-            .unwrap();
+        let first = counted(&cache, &count, lifetime).await;
         assert_eq!(first.secret(), "token-1");
         tokio::time::advance(Duration::from_secs(260)).await;
-        let still = cache
-            .get(|| counting_fetch(&count, lifetime))
-            .await
-            .unwrap();
+        let still = counted(&cache, &count, lifetime).await;
         assert_eq!(still.secret(), "token-1");
         // 300 s lifetime, 30 s margin: renewed from 270 s on.
         tokio::time::advance(Duration::from_secs(11)).await;
-        let renewed = cache
-            .get(|| counting_fetch(&count, lifetime))
-            .await
-            .unwrap();
+        let renewed = counted(&cache, &count, lifetime).await;
         assert_eq!(renewed.secret(), "token-2");
         assert_eq!(renewed.generation(), 2);
         assert_eq!(count.load(Ordering::SeqCst), 2);
@@ -349,21 +353,12 @@ mod tests {
         let cache = TokenCache::new(Duration::from_secs(30));
         let count = Arc::new(AtomicUsize::new(0));
         let lifetime = Duration::from_secs(10);
-        cache
-            .get(|| counting_fetch(&count, lifetime))
-            .await
-            .unwrap();
+        counted(&cache, &count, lifetime).await;
         tokio::time::advance(Duration::from_secs(4)).await;
-        cache
-            .get(|| counting_fetch(&count, lifetime))
-            .await
-            .unwrap();
+        counted(&cache, &count, lifetime).await;
         assert_eq!(count.load(Ordering::SeqCst), 1);
         tokio::time::advance(Duration::from_secs(2)).await;
-        cache
-            .get(|| counting_fetch(&count, lifetime))
-            .await
-            .unwrap();
+        counted(&cache, &count, lifetime).await;
         assert_eq!(count.load(Ordering::SeqCst), 2);
     }
 
@@ -371,19 +366,17 @@ mod tests {
     async fn concurrent_callers_share_one_fetch() {
         let cache = Arc::new(TokenCache::new(Duration::from_secs(30)));
         let count = Arc::new(AtomicUsize::new(0));
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..100 {
+        let generations = concurrently(100, || {
             let (cache, count) = (cache.clone(), count.clone());
-            tasks.spawn(async move {
-                cache
-                    .get(|| counting_fetch(&count, Duration::from_secs(600)))
+            async move {
+                counted(&cache, &count, Duration::from_secs(600))
                     .await
-                    .unwrap()
                     .generation()
-            });
-        }
-        while let Some(generation) = tasks.join_next().await {
-            assert_eq!(generation.unwrap(), 1);
+            }
+        })
+        .await;
+        for generation in generations {
+            assert_eq!(generation, 1);
         }
         assert_eq!(count.load(Ordering::SeqCst), 1);
         assert_eq!(cache.stats().fetches, 1);
@@ -393,10 +386,9 @@ mod tests {
     async fn waiters_share_a_failure_then_the_next_call_retries() {
         let cache = Arc::new(TokenCache::new(Duration::from_secs(30)));
         let count = Arc::new(AtomicUsize::new(0));
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..20 {
+        let errors = concurrently(20, || {
             let (cache, count) = (cache.clone(), count.clone());
-            tasks.spawn(async move {
+            async move {
                 cache
                     .get(|| async move {
                         count.fetch_add(1, Ordering::SeqCst);
@@ -408,23 +400,18 @@ mod tests {
                     })
                     .await
                     .unwrap_err()
-            });
-        }
-        while let Some(err) = tasks.join_next().await {
-            let err = err.unwrap();
-            assert!(err.is_transient());
-            assert_eq!(err.message(), "token endpoint down");
-            assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+            }
+        })
+        .await;
+        for err in errors {
+            assert_transient(&err, "token endpoint down", Duration::from_secs(2));
         }
         assert_eq!(count.load(Ordering::SeqCst), 1);
         assert_eq!(cache.stats().shared_failures, 19);
         assert_eq!(cache.stats().failures, 1);
 
         // Failures are not cached: the next caller fetches again.
-        let token = cache
-            .get(|| counting_fetch(&count, Duration::from_secs(60)))
-            .await
-            .unwrap();
+        let token = counted(&cache, &count, Duration::from_secs(60)).await;
         assert_eq!(token.generation(), 1);
         assert_eq!(count.load(Ordering::SeqCst), 2);
     }
@@ -433,21 +420,12 @@ mod tests {
     async fn invalidate_ignores_stale_tokens() {
         let cache = TokenCache::new(Duration::from_secs(1));
         let count = Arc::new(AtomicUsize::new(0));
-        let old = cache
-            .get(|| counting_fetch(&count, Duration::from_secs(60)))
-            .await
-            .unwrap();
+        let old = counted(&cache, &count, Duration::from_secs(60)).await;
         assert!(cache.invalidate(&old));
-        let new = cache
-            .get(|| counting_fetch(&count, Duration::from_secs(60)))
-            .await
-            .unwrap();
+        let new = counted(&cache, &count, Duration::from_secs(60)).await;
         // A second 401 answered to a request made with the old token must not drop the new.
         assert!(!cache.invalidate(&old));
-        let again = cache
-            .get(|| counting_fetch(&count, Duration::from_secs(60)))
-            .await
-            .unwrap();
+        let again = counted(&cache, &count, Duration::from_secs(60)).await;
         assert_eq!(again.generation(), new.generation());
         assert_eq!(cache.stats().invalidations, 1);
         assert!(!format!("{again:?}").contains("token-"));

@@ -18,7 +18,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use posture_http::{
-    CaBundle, ClientOptions, HttpClient, HttpResponse, Url, read_body, transport_error,
+    CaBundle, ClientOptions, HttpClient, HttpResponse, TransportError, Url, read_body,
+    transport_error,
 };
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -160,10 +161,22 @@ async fn fetch(client: &HttpClient, url: &str, path: &str) -> HttpResponse {
     client.get(at(url, path)).send().await.unwrap()
 }
 
+/// What `transport_error` makes of `err`, which must be transient (worth a retry).
+fn transient(service: &str, request: &str, err: TransportError) -> posture_core::ProviderError {
+    let err = transport_error(service, request, err);
+    assert!(err.is_transient(), "{err}");
+    err
+}
+
+/// `GET path` on a new test server, by a new client (2 s timeout) that trusts its CA.
+async fn fetch_trusted(path: &str) -> HttpResponse {
+    let (url, client) = private_server(Duration::from_secs(2)).await;
+    fetch(&client, &url, path).await
+}
+
 #[tokio::test]
 async fn trusts_a_private_ca_from_a_pem_bundle_and_speaks_h2() {
-    let (url, client) = private_server(Duration::from_secs(2)).await;
-    let response = fetch(&client, &url, "/ping").await;
+    let response = fetch_trusted("/ping").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "ok HTTP/2.0");
 }
@@ -175,8 +188,7 @@ async fn refuses_an_unknown_ca() {
     let client = options(Duration::from_secs(2)).build().unwrap();
     let err = client.get(at(&url, "/ping")).send().await.unwrap_err();
     assert!(err.is_connect(), "{err}");
-    let err = transport_error("Jamf Pro", "GET /ping", err);
-    assert!(err.is_transient());
+    let err = transient("Jamf Pro", "GET /ping", err);
     let text = err.to_string();
     assert!(
         text.starts_with("cannot connect to Jamf Pro for GET /ping"),
@@ -204,8 +216,7 @@ async fn bodies_over_the_limit_are_refused() {
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let (url, client) = private_server(Duration::from_secs(2)).await;
-    let response = fetch(&client, &url, "/moved").await;
+    let response = fetch_trusted("/moved").await;
     assert_eq!(response.status(), 302);
     assert_eq!(
         response.headers()["location"],
@@ -218,8 +229,7 @@ async fn the_request_timeout_bounds_the_head_and_the_body() {
     let (url, client) = private_server(Duration::from_millis(300)).await;
     let err = client.get(at(&url, "/silent")).send().await.unwrap_err();
     assert!(err.is_timeout(), "{err}");
-    let err = transport_error("S", "GET /silent", err);
-    assert!(err.is_transient());
+    let err = transient("S", "GET /silent", err);
     assert!(
         err.message()
             .starts_with("S did not answer GET /silent in time"),
@@ -283,8 +293,7 @@ async fn the_connect_timeout_covers_a_stalled_tls_handshake() {
         "{:?}",
         started.elapsed()
     );
-    let err = transport_error("Jamf Pro", "GET /ping", err);
-    assert!(err.is_transient());
+    let err = transient("Jamf Pro", "GET /ping", err);
     assert!(
         err.message()
             .contains("no connection within 0.3 s (TCP and TLS)"),
@@ -308,8 +317,7 @@ async fn a_timeout_too_long_to_represent_does_not_panic() {
 #[cfg(feature = "ring")]
 #[tokio::test]
 async fn nothing_is_installed_process_wide() {
-    let (url, client) = private_server(Duration::from_secs(2)).await;
-    let response = fetch(&client, &url, "/ping").await;
+    let response = fetch_trusted("/ping").await;
     assert_eq!(response.status(), 200);
     assert!(
         rustls::crypto::CryptoProvider::get_default().is_none(),

@@ -2,7 +2,7 @@ use posture_core::{Decision, DenyCode};
 use posture_file::{DeviceList, FileFormat, LoadError, LoadOptions};
 use serde_json::json;
 
-use crate::{load, load_error};
+use crate::{load, parse_error, refused_with};
 
 #[test]
 fn allows_listed_devices_with_their_fields_as_strings() {
@@ -43,15 +43,6 @@ fn an_identifier_only_file_gives_no_data() {
 }
 
 #[test]
-fn skips_a_byte_order_mark_and_reads_crlf() {
-    let list = load("devices-bom.csv", FileFormat::Csv).unwrap();
-    assert_eq!(
-        list.decide("C02XL0GJJG5J").enrichment().unwrap().as_bytes(),
-        br#"{"user":"alice"}"#
-    );
-}
-
-#[test]
 fn reads_quoted_fields_with_commas_quotes_and_line_breaks() {
     let list = load("devices-quoted.csv", FileFormat::Csv).unwrap();
     assert_eq!(list.len(), 2);
@@ -72,19 +63,19 @@ fn reads_quoted_fields_with_commas_quotes_and_line_breaks() {
 
 #[test]
 fn duplicate_identifiers_name_both_lines() {
-    let err = load_error("devices-duplicate.csv", FileFormat::Csv);
-    assert_eq!(
-        err.to_string(),
-        "devices-duplicate.csv line 4: duplicate identifier \"C02XL0GJJG5J\" (first seen on line 2)"
+    refused_with(
+        "devices-duplicate.csv",
+        FileFormat::Csv,
+        "devices-duplicate.csv line 4: duplicate identifier \"C02XL0GJJG5J\" (first seen on line 2)",
     );
 }
 
 #[test]
 fn ragged_rows_are_refused() {
-    let err = load_error("devices-ragged.csv", FileFormat::Csv);
-    assert_eq!(
-        err.to_string(),
-        "devices-ragged.csv line 3: the record has 2 fields, but the header has 3"
+    let err = refused_with(
+        "devices-ragged.csv",
+        FileFormat::Csv,
+        "devices-ragged.csv line 3: the record has 2 fields, but the header has 3",
     );
     assert!(matches!(
         err,
@@ -96,23 +87,22 @@ fn ragged_rows_are_refused() {
         }
     ));
     let long = b"Identifier,user\nA,alice,extra\n";
-    let err = DeviceList::parse(long, FileFormat::Csv, "t.csv").unwrap_err();
     assert_eq!(
-        err.to_string(),
+        parse_error(long, FileFormat::Csv).to_string(),
         "t.csv line 2: the record has 3 fields, but the header has 2"
     );
 }
 
 #[test]
 fn the_first_header_must_be_identifier() {
-    let err = load_error("devices-bad-header.csv", FileFormat::Csv);
-    assert_eq!(
-        err.to_string(),
-        "devices-bad-header.csv line 1: the first header must be \"Identifier\", found \"SerialNumber\""
+    refused_with(
+        "devices-bad-header.csv",
+        FileFormat::Csv,
+        "devices-bad-header.csv line 1: the first header must be \"Identifier\", found \"SerialNumber\"",
     );
     for header in ["identifier", " Identifier", "Identifier "] {
         let csv = format!("{header},user\nA,alice\n");
-        let err = DeviceList::parse(csv.as_bytes(), FileFormat::Csv, "t.csv").unwrap_err();
+        let err = parse_error(csv.as_bytes(), FileFormat::Csv);
         assert!(
             matches!(err, LoadError::BadHeader { .. }),
             "{header:?}: {err}"
@@ -122,26 +112,26 @@ fn the_first_header_must_be_identifier() {
 
 #[test]
 fn empty_and_duplicate_headers_are_refused() {
-    let err = load_error("devices-empty-header.csv", FileFormat::Csv);
-    assert_eq!(
-        err.to_string(),
-        "devices-empty-header.csv line 1: header 3 is empty"
+    refused_with(
+        "devices-empty-header.csv",
+        FileFormat::Csv,
+        "devices-empty-header.csv line 1: header 3 is empty",
     );
-    let err = load_error("devices-duplicate-header.csv", FileFormat::Csv);
-    assert_eq!(
-        err.to_string(),
-        "devices-duplicate-header.csv line 1: duplicate header \"user\" (columns 2 and 4)"
+    refused_with(
+        "devices-duplicate-header.csv",
+        FileFormat::Csv,
+        "devices-duplicate-header.csv line 1: duplicate header \"user\" (columns 2 and 4)",
     );
 }
 
 #[test]
 fn a_header_without_devices_is_refused_unless_allowed() {
-    let err = load_error("devices-header-only.csv", FileFormat::Csv);
-    assert!(matches!(err, LoadError::NoDevices { .. }), "{err}");
-    assert_eq!(
-        err.to_string(),
-        "devices-header-only.csv lists no devices (an empty device list would deny every device)"
+    let err = refused_with(
+        "devices-header-only.csv",
+        FileFormat::Csv,
+        "devices-header-only.csv lists no devices (an empty device list would deny every device)",
     );
+    assert!(matches!(err, LoadError::NoDevices { .. }), "{err}");
     let options = LoadOptions::new().allow_empty(true);
     let list =
         DeviceList::parse_with(b"Identifier,user\n", FileFormat::Csv, "t.csv", options).unwrap();
@@ -150,16 +140,19 @@ fn a_header_without_devices_is_refused_unless_allowed() {
 
 #[test]
 fn an_empty_file_is_refused() {
-    let err = load_error("devices-zero-bytes.csv", FileFormat::Csv);
-    assert_eq!(err.to_string(), "devices-zero-bytes.csv is empty");
+    refused_with(
+        "devices-zero-bytes.csv",
+        FileFormat::Csv,
+        "devices-zero-bytes.csv is empty",
+    );
 }
 
 #[test]
 fn text_that_is_not_utf8_is_refused() {
-    let err = load_error("devices-latin1.csv", FileFormat::Csv);
-    assert_eq!(
-        err.to_string(),
-        "devices-latin1.csv line 2: field 2 is not valid UTF-8 (save the file as UTF-8)"
+    refused_with(
+        "devices-latin1.csv",
+        FileFormat::Csv,
+        "devices-latin1.csv line 2: field 2 is not valid UTF-8 (save the file as UTF-8)",
     );
 }
 
@@ -170,7 +163,7 @@ fn blank_lines_are_skipped_as_go_does() {
     assert_eq!(list.len(), 2);
     // A line holding only spaces is a record, not a blank line.
     let csv = b"Identifier\nA\n   \n";
-    let err = DeviceList::parse(csv, FileFormat::Csv, "t.csv").unwrap_err();
+    let err = parse_error(csv, FileFormat::Csv);
     assert!(
         matches!(err, LoadError::UntrimmedIdentifier { line: 3, .. }),
         "{err}"

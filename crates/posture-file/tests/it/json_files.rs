@@ -2,7 +2,7 @@ use posture_core::{Decision, DenyCode};
 use posture_file::{DeviceList, FileFormat, LoadError, LoadOptions};
 use serde_json::json;
 
-use crate::{load, load_error};
+use crate::{load, parse_error, refused_with};
 
 #[test]
 fn allows_listed_devices_with_their_data_bytes_verbatim() {
@@ -78,13 +78,20 @@ fn iterates_in_file_order() {
     );
 }
 
+/// In either format; the CSV fixture also ends its lines with CRLF.
 #[test]
 fn skips_a_byte_order_mark() {
-    let list = load("devices-bom.json", FileFormat::Json).unwrap();
-    assert_eq!(
-        list.decide("C02XL0GJJG5J").enrichment().unwrap().as_bytes(),
-        br#"{"user":"alice"}"#
-    );
+    for (name, format) in [
+        ("devices-bom.json", FileFormat::Json),
+        ("devices-bom.csv", FileFormat::Csv),
+    ] {
+        let list = load(name, format).unwrap();
+        assert_eq!(
+            list.decide("C02XL0GJJG5J").enrichment().unwrap().as_bytes(),
+            br#"{"user":"alice"}"#,
+            "{name}"
+        );
+    }
 }
 
 #[test]
@@ -101,10 +108,10 @@ fn ignores_unknown_keys_as_the_go_version_does() {
 
 #[test]
 fn duplicate_identifiers_name_both_lines() {
-    let err = load_error("devices-duplicate.json", FileFormat::Json);
-    assert_eq!(
-        err.to_string(),
-        "devices-duplicate.json line 6: duplicate identifier \"C02XL0GJJG5J\" (first seen on line 3)"
+    let err = refused_with(
+        "devices-duplicate.json",
+        FileFormat::Json,
+        "devices-duplicate.json line 6: duplicate identifier \"C02XL0GJJG5J\" (first seen on line 3)",
     );
     assert!(matches!(
         err,
@@ -143,16 +150,16 @@ fn empty_padded_and_missing_identifiers_are_refused() {
             "devices-untrimmed.csv line 2: identifier \"C02XL0GJJG5J \" has leading or trailing whitespace",
         ),
     ] {
-        assert_eq!(load_error(file, format).to_string(), expected);
+        refused_with(file, format, expected);
     }
 }
 
 #[test]
 fn invalid_json_names_line_and_column() {
-    let err = load_error("devices-invalid.json", FileFormat::Json);
-    assert_eq!(
-        err.to_string(),
-        "devices-invalid.json line 4 column 35: invalid JSON: expected `,` or `}`"
+    let err = refused_with(
+        "devices-invalid.json",
+        FileFormat::Json,
+        "devices-invalid.json line 4 column 35: invalid JSON: expected `,` or `}`",
     );
     assert!(matches!(
         err,
@@ -166,19 +173,19 @@ fn invalid_json_names_line_and_column() {
 
 #[test]
 fn truncated_json_is_refused() {
-    let err = load_error("devices-truncated.json", FileFormat::Json);
-    assert_eq!(
-        err.to_string(),
-        "devices-truncated.json line 4 column 47: invalid JSON: EOF while parsing a string"
+    refused_with(
+        "devices-truncated.json",
+        FileFormat::Json,
+        "devices-truncated.json line 4 column 47: invalid JSON: EOF while parsing a string",
     );
 }
 
 #[test]
 fn data_must_be_an_object() {
-    let err = load_error("devices-data-not-object.json", FileFormat::Json);
-    assert_eq!(
-        err.to_string(),
-        "devices-data-not-object.json line 4: the data of \"C02YM1HKKH6K\" must be an object or null, found an array"
+    refused_with(
+        "devices-data-not-object.json",
+        FileFormat::Json,
+        "devices-data-not-object.json line 4: the data of \"C02YM1HKKH6K\" must be an object or null, found an array",
     );
     for (data, found) in [
         ("\"alice\"", "a string"),
@@ -186,7 +193,7 @@ fn data_must_be_an_object() {
         ("true", "a boolean"),
     ] {
         let json = format!(r#"{{"devices":[{{"identifier":"A","data":{data}}}]}}"#);
-        let err = DeviceList::parse(json.as_bytes(), FileFormat::Json, "t.json").unwrap_err();
+        let err = parse_error(json.as_bytes(), FileFormat::Json);
         assert!(
             matches!(err, LoadError::DataNotObject { found: f, .. } if f == found),
             "{err}"
@@ -196,10 +203,10 @@ fn data_must_be_an_object() {
 
 #[test]
 fn an_empty_device_list_is_refused_unless_allowed() {
-    let err = load_error("devices-no-devices.json", FileFormat::Json);
-    assert_eq!(
-        err.to_string(),
-        "devices-no-devices.json lists no devices (an empty device list would deny every device)"
+    refused_with(
+        "devices-no-devices.json",
+        FileFormat::Json,
+        "devices-no-devices.json lists no devices (an empty device list would deny every device)",
     );
     let json = br#"{"devices":[]}"#;
     let options = LoadOptions::new().allow_empty(true);
@@ -223,9 +230,8 @@ fn an_empty_file_is_refused_even_when_empty_lists_are_allowed() {
 #[test]
 fn identifiers_must_be_strings() {
     let json = b"{\"devices\":[\n  {\"identifier\": 12345}\n]}";
-    let err = DeviceList::parse(json, FileFormat::Json, "t.json").unwrap_err();
     assert_eq!(
-        err.to_string(),
+        parse_error(json, FileFormat::Json).to_string(),
         "t.json line 2 column 18: the identifier must be a string, found a number"
     );
 }
@@ -234,11 +240,11 @@ fn identifiers_must_be_strings() {
 fn numbers_step_ca_cannot_read_are_refused_where_they_are() {
     // Found by fuzzing: raw values check number syntax only, so 1e999 loaded and every
     // answer for the device would have been refused by step-ca's float64 decoding.
-    let err = load_error("devices-number-out-of-range.json", FileFormat::Json);
-    assert_eq!(
-        err.to_string(),
+    refused_with(
+        "devices-number-out-of-range.json",
+        FileFormat::Json,
         "devices-number-out-of-range.json line 8 column 49: the data of \"C02XL0GJJG5J\" holds a \
-         number step-ca cannot read (it must fit a 64-bit float): number out of range"
+         number step-ca cannot read (it must fit a 64-bit float): number out of range",
     );
     let digits = "9".repeat(400);
     for data in [
@@ -247,7 +253,7 @@ fn numbers_step_ca_cannot_read_are_refused_where_they_are() {
         r#"{"list":[1,[2,{"x":3e309}]]}"#.to_owned(),
     ] {
         let json = format!(r#"{{"devices":[{{"identifier":"A","data":{data}}}]}}"#);
-        let err = DeviceList::parse(json.as_bytes(), FileFormat::Json, "t.json").unwrap_err();
+        let err = parse_error(json.as_bytes(), FileFormat::Json);
         assert!(
             matches!(err, LoadError::InvalidJson { .. }),
             "{data}: {err}"

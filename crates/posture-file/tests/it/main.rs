@@ -30,3 +30,21 @@ fn load_error(name: &str, format: FileFormat) -> LoadError {
         Err(err) => err,
     }
 }
+
+/// The error of `bytes` that must fail to parse, naming them `t.csv` or `t.json`.
+fn parse_error(bytes: &[u8], format: FileFormat) -> LoadError {
+    let name = format!("t.{format}");
+    match DeviceList::parse(bytes, format, &name) {
+        Ok(list) => panic!("{name} parsed to {} devices but should fail", list.len()),
+        Err(err) => err,
+    }
+}
+
+/// Asserts that a fixture fails to load with `message`, and returns the error for any further
+/// checks.
+#[track_caller]
+fn refused_with(name: &str, format: FileFormat, message: &str) -> LoadError {
+    let err = load_error(name, format);
+    assert_eq!(err.to_string(), message);
+    err
+}

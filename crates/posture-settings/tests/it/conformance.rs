@@ -9,15 +9,12 @@ use posture_settings::{
     parse_bool, parser_disagreements,
 };
 
-const URL: Setting = Setting::url("ACME_URL", "the tenant URL").required();
-const TOKEN: Setting = Setting::secret("ACME_TOKEN", "ACME_TOKEN_FILE", "the API token");
+use crate::fixtures::{API, ENRICH, GROUPS, TOKEN, URL};
+
 const TTL: Setting = Setting::seconds("ACME_CACHE_TTL", 60, 5, 600, "cache lifetime");
 const WORKERS: Setting =
     Setting::number("ACME_WORKERS", 4, 0, 8, "connections", "parallel requests");
-const ENRICH: Setting = Setting::flag("ACME_ENRICH", true, "return enrichment data");
-const API: Setting = Setting::choice("ACME_API", &["auto", "classic"], Some("auto"), "which API");
 const CA: Setting = Setting::path("ACME_CA", "a CA bundle");
-const GROUPS: Setting = Setting::list("ACME_GROUPS", "groups a device must be in");
 const NAME: Setting = Setting::text("ACME_NAME", "a display name");
 
 const SETTINGS: &[Setting] = &[URL, TOKEN, TTL, WORKERS, ENRICH, API, CA, GROUPS, NAME];
@@ -25,6 +22,11 @@ const SETTINGS: &[Setting] = &[URL, TOKEN, TTL, WORKERS, ENRICH, API, CA, GROUPS
 const BASE: &[(&str, &str)] = &[
     ("ACME_URL", "https://acme.example.com"),
     ("ACME_TOKEN", "t0ken"),
+];
+/// What `parser_disagreements` says of `TTL` when the parser refuses both ends of its range.
+const TTL_ENDS_REFUSED: [&str; 2] = [
+    "ACME_CACHE_TTL=5 is declared valid but the parser refuses it",
+    "ACME_CACHE_TTL=600 is declared valid but the parser refuses it",
 ];
 const MISSING: &str = "/nonexistent/posture-settings/missing";
 
@@ -36,9 +38,18 @@ fn url(text: &str) -> Result<(), String> {
     }
 }
 
-/// Reads every declared variable as declared.
-fn correct(get: Lookup<'_>) -> Result<(), ConfigProblems> {
-    let mut reader = Reader::new(get);
+/// The parser that runs `read` on a reader over the variables and then finishes it: most
+/// parsers below differ only in what they read.
+fn reading(read: impl Fn(&mut Reader<'_>)) -> impl Fn(Lookup<'_>) -> Result<(), ConfigProblems> {
+    move |get| {
+        let mut reader = Reader::new(get);
+        read(&mut reader);
+        reader.finish()
+    }
+}
+
+/// Reads every declared variable as declared but `GROUPS`, which one parser below forgets.
+fn all_but_groups(reader: &mut Reader<'_>) {
     reader.parsed(&URL, url);
     reader.required_secret(&TOKEN);
     reader.seconds(&TTL);
@@ -46,18 +57,22 @@ fn correct(get: Lookup<'_>) -> Result<(), ConfigProblems> {
     reader.flag(&ENRICH);
     reader.choice(&API);
     reader.file(&CA);
-    reader.list(&GROUPS);
     reader.text(&NAME);
-    reader.finish()
+}
+
+/// Reads every declared variable as declared.
+fn correct(get: Lookup<'_>) -> Result<(), ConfigProblems> {
+    reading(|reader| {
+        all_but_groups(reader);
+        reader.list(&GROUPS);
+    })(get)
 }
 
 /// A parser that reads `ACME_CACHE_TTL` by `ttl` rather than its declaration.
 fn ttl_read_as(ttl: Setting) -> impl Fn(Lookup<'_>) -> Result<(), ConfigProblems> {
-    move |get| {
-        let mut reader = Reader::new(get);
+    reading(move |reader| {
         reader.seconds(&ttl);
-        reader.finish()
-    }
+    })
 }
 
 #[test]
@@ -117,44 +132,35 @@ fn narrower_bounds_than_declared_are_caught_at_each_end() {
     ));
     assert_eq!(
         parser_disagreements(&[TTL], &[], narrower),
-        [
-            "ACME_CACHE_TTL=5 is declared valid but the parser refuses it",
-            "ACME_CACHE_TTL=600 is declared valid but the parser refuses it",
-        ]
+        TTL_ENDS_REFUSED
     );
 }
 
 #[test]
 fn a_number_from_zero_is_checked_above_only() {
-    let loose = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let loose = reading(|reader| {
         reader.number(&Setting::number("ACME_WORKERS", 4, 0, 9, "connections", ""));
-        reader.finish()
-    };
+    });
     assert_eq!(
         parser_disagreements(&[WORKERS], &[], loose),
         ["ACME_WORKERS=9 is declared invalid but the parser does not name it"]
     );
-    let exact = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let exact = reading(|reader| {
         reader.number(&WORKERS);
-        reader.finish()
-    };
+    });
     assert!(parser_disagreements(&[WORKERS], &[], exact).is_empty());
 }
 
 #[test]
 fn a_problem_that_names_another_variable_does_not_count() {
-    let misnamed = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let misnamed = reading(|reader| {
         reader.seconds(&TTL);
         let problems = reader.take_problems().into_iter().map(|mut problem| {
             problem.variable = "CACHE_TTL".to_owned();
             problem
         });
         reader.problems_from(problems.collect::<Vec<_>>());
-        reader.finish()
-    };
+    });
     assert_eq!(
         parser_disagreements(&[TTL], &[], misnamed),
         [
@@ -167,19 +173,16 @@ fn a_problem_that_names_another_variable_does_not_count() {
 
 #[test]
 fn a_flag_must_take_1_and_0_and_refuse_maybe() {
-    let lenient = |get: Lookup<'_>| {
-        let reader = Reader::new(get);
+    let lenient = reading(|reader| {
         let _ = reader
             .value("ACME_ENRICH")
             .map(|text| parse_bool(&text).unwrap_or(false));
-        reader.finish()
-    };
+    });
     assert_eq!(
         parser_disagreements(&[ENRICH], &[], lenient),
         ["ACME_ENRICH=maybe is declared invalid but the parser does not name it"]
     );
-    let words_only = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let words_only = reading(|reader| {
         if let Some(text) = reader.value("ACME_ENRICH")
             && text != "true"
             && text != "false"
@@ -190,8 +193,7 @@ fn a_flag_must_take_1_and_0_and_refuse_maybe() {
                 "true or false",
             ));
         }
-        reader.finish()
-    };
+    });
     assert_eq!(
         parser_disagreements(&[ENRICH], &[], words_only),
         [
@@ -203,13 +205,11 @@ fn a_flag_must_take_1_and_0_and_refuse_maybe() {
 
 #[test]
 fn a_choice_url_and_path_must_be_refused_when_invalid() {
-    let unchecked = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let unchecked = reading(|reader| {
         reader.text(&API);
         reader.text(&URL);
         reader.text(&CA);
-        reader.finish()
-    };
+    });
     assert_eq!(
         parser_disagreements(&[API, URL, CA], BASE, unchecked),
         [
@@ -223,14 +223,12 @@ fn a_choice_url_and_path_must_be_refused_when_invalid() {
 
 #[test]
 fn a_secret_file_that_is_not_there_must_be_blamed_on_the_file_variable() {
-    let blames_inline = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let blames_inline = reading(|reader| {
         if reader.secret(&TOKEN).is_none() {
             let _ = reader.take_problems();
             reader.problem(ConfigProblem::secret("ACME_TOKEN", "a readable token"));
         }
-        reader.finish()
-    };
+    });
     let line =
         format!("ACME_TOKEN_FILE={MISSING} names no readable file but the parser does not name it");
     assert_eq!(
@@ -238,11 +236,9 @@ fn a_secret_file_that_is_not_there_must_be_blamed_on_the_file_variable() {
         std::slice::from_ref(&line)
     );
     // Checked with the inline form unset, though the base sets it.
-    let strict = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let strict = reading(|reader| {
         reader.secret(&TOKEN);
-        reader.finish()
-    };
+    });
     assert!(parser_disagreements(&[TOKEN], BASE, strict).is_empty());
     let inline_only = |get: Lookup<'_>| {
         let _ = get("ACME_TOKEN");
@@ -259,20 +255,12 @@ fn text_and_lists_have_nothing_to_disagree_on() {
 
 #[test]
 fn a_parser_that_refuses_valid_values_for_its_own_reasons_is_caught() {
-    let refuses = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let refuses = reading(|reader| {
         if let Some(text) = reader.value("ACME_CACHE_TTL") {
             reader.problem(ConfigProblem::invalid("ACME_CACHE_TTL", &text, "nothing"));
         }
-        reader.finish()
-    };
-    assert_eq!(
-        parser_disagreements(&[TTL], &[], refuses),
-        [
-            "ACME_CACHE_TTL=5 is declared valid but the parser refuses it",
-            "ACME_CACHE_TTL=600 is declared valid but the parser refuses it",
-        ]
-    );
+    });
+    assert_eq!(parser_disagreements(&[TTL], &[], refuses), TTL_ENDS_REFUSED);
 }
 
 #[test]
@@ -306,18 +294,7 @@ fn a_variable_read_but_not_declared_is_a_mismatch_unless_shared() {
 
 #[test]
 fn a_variable_declared_but_never_read_is_a_mismatch() {
-    let forgets_groups = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
-        reader.parsed(&URL, url);
-        reader.required_secret(&TOKEN);
-        reader.seconds(&TTL);
-        reader.number(&WORKERS);
-        reader.flag(&ENRICH);
-        reader.choice(&API);
-        reader.file(&CA);
-        reader.text(&NAME);
-        reader.finish()
-    };
+    let forgets_groups = reading(all_but_groups);
     assert_eq!(
         declaration_mismatches(SETTINGS, &[], BASE, forgets_groups),
         ["ACME_GROUPS is declared but never read"]
@@ -326,11 +303,9 @@ fn a_variable_declared_but_never_read_is_a_mismatch() {
 
 #[test]
 fn a_secret_whose_file_form_is_never_read_is_a_mismatch() {
-    let inline_only = |get: Lookup<'_>| {
-        let reader = Reader::new(get);
+    let inline_only = reading(|reader| {
         let _ = reader.value("ACME_TOKEN");
-        reader.finish()
-    };
+    });
     assert_eq!(
         declaration_mismatches(&[TOKEN], &[], BASE, inline_only),
         [
@@ -344,12 +319,10 @@ fn a_secret_whose_file_form_is_never_read_is_a_mismatch() {
 
 #[test]
 fn declaration_mismatches_lists_undeclared_then_unread_then_disagreements() {
-    let wrong = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let wrong = reading(|reader| {
         let _ = reader.value("ACME_TIMEOUT");
         reader.seconds(&Setting::seconds("ACME_CACHE_TTL", 60, 5, 900, ""));
-        reader.finish()
-    };
+    });
     assert_eq!(
         declaration_mismatches(&[TTL, NAME], &[], &[], wrong),
         [
@@ -482,14 +455,11 @@ fn vars_gives_the_first_value_of_a_name_and_none_for_others() {
 #[test]
 fn a_number_without_an_upper_bound_is_checked_below_and_with_a_word() {
     const BYTES: Setting = Setting::number("ACME_MAX_BYTES", 0, 1, u64::MAX, "bytes", "a limit");
-    let exact = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let exact = reading(|reader| {
         reader.number(&BYTES);
-        reader.finish()
-    };
+    });
     assert!(parser_disagreements(&[BYTES], &[], exact).is_empty());
-    let from_zero = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let from_zero = reading(|reader| {
         reader.number(&Setting::number(
             "ACME_MAX_BYTES",
             0,
@@ -498,8 +468,7 @@ fn a_number_without_an_upper_bound_is_checked_below_and_with_a_word() {
             "bytes",
             "",
         ));
-        reader.finish()
-    };
+    });
     assert_eq!(
         parser_disagreements(&[BYTES], &[], from_zero),
         ["ACME_MAX_BYTES=0 is declared invalid but the parser does not name it"]
@@ -510,8 +479,7 @@ fn a_number_without_an_upper_bound_is_checked_below_and_with_a_word() {
 fn each_value_is_tried_with_the_other_variables_as_the_base_sets_them() {
     const CACHE: Setting = Setting::flag("ACME_CACHE", false, "cache answers");
     // A lifetime may only be set with the cache on.
-    let dependent = |get: Lookup<'_>| {
-        let mut reader = Reader::new(get);
+    let dependent = reading(|reader| {
         let cache = reader.flag(&CACHE);
         let _ = reader.value("ACME_URL");
         if reader.value("ACME_CACHE_TTL").is_some() && cache != Some(true) {
@@ -523,18 +491,14 @@ fn each_value_is_tried_with_the_other_variables_as_the_base_sets_them() {
         } else {
             reader.seconds(&TTL);
         }
-        reader.finish()
-    };
+    });
     let base = [
         ("ACME_URL", "https://acme.example.com"),
         ("ACME_CACHE", "1"),
     ];
-    assert!(parser_disagreements(&[TTL], &base, dependent).is_empty());
+    assert!(parser_disagreements(&[TTL], &base, &dependent).is_empty());
     assert_eq!(
         parser_disagreements(&[TTL], &[("ACME_CACHE", "0")], dependent),
-        [
-            "ACME_CACHE_TTL=5 is declared valid but the parser refuses it",
-            "ACME_CACHE_TTL=600 is declared valid but the parser refuses it",
-        ]
+        TTL_ENDS_REFUSED
     );
 }

@@ -3,16 +3,9 @@
 
 use posture_settings::{Setting, markdown_table, summary, variable_names, variables_read};
 
-const URL: Setting = Setting::url("ACME_URL", "the tenant URL").required();
-const TOKEN: Setting = Setting::secret("ACME_TOKEN", "ACME_TOKEN_FILE", "the API token");
+use crate::fixtures::{API, ENRICH, FORMAT, GROUPS, STRICT, TOKEN, URL, WORKERS};
+
 const TTL: Setting = Setting::seconds("ACME_CACHE_TTL", 60, 0, 86_400, "cache lifetime");
-const WORKERS: Setting =
-    Setting::number("ACME_WORKERS", 4, 1, 8, "connections", "parallel requests");
-const ENRICH: Setting = Setting::flag("ACME_ENRICH", true, "return enrichment data");
-const STRICT: Setting = Setting::flag("ACME_STRICT", false, "refuse unknown devices");
-const API: Setting = Setting::choice("ACME_API", &["auto", "classic"], Some("auto"), "which API");
-const FORMAT: Setting = Setting::choice("ACME_FORMAT", &["json", "csv"], None, "json or csv");
-const GROUPS: Setting = Setting::list("ACME_GROUPS", "groups a device must be in");
 const REGION: Setting = Setting::text("ACME_REGION", "the region").defaulting_to("eu");
 const CA: Setting = Setting::path("ACME_CA", "a CA bundle");
 const PROXY: Setting = Setting::url("ACME_PROXY", "a proxy").defaulting_to("http://proxy:3128");

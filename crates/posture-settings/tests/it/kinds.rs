@@ -5,19 +5,15 @@ use std::time::Duration;
 
 use posture_settings::{BOOL_EXPECTED, ConfigProblem, Reader, Setting};
 
-use crate::read;
+use crate::fixtures::{ENRICH, FORMAT, GROUPS, STRICT, State, WORKERS};
+use crate::{read, read_ok, read_refused};
 
 const NAME: Setting = Setting::text("ACME_NAME", "the tenant name");
 const URL: Setting = Setting::url(
     "ACME_URL",
     "the tenant URL, such as https://acme.example.com",
 );
-const ENRICH: Setting = Setting::flag("ACME_ENRICH", true, "return enrichment data");
-const STRICT: Setting = Setting::flag("ACME_STRICT", false, "refuse unknown devices");
-const WORKERS: Setting =
-    Setting::number("ACME_WORKERS", 4, 1, 8, "connections", "parallel requests");
 const TTL: Setting = Setting::seconds("ACME_CACHE_TTL", 60, 0, 600, "cache lifetime");
-const GROUPS: Setting = Setting::list("ACME_GROUPS", "groups a device must be in");
 const CA: Setting = Setting::path("ACME_CA", "a PEM file of CA certificates");
 const API: Setting = Setting::choice(
     "ACME_API",
@@ -25,7 +21,6 @@ const API: Setting = Setting::choice(
     Some("auto"),
     "which API",
 );
-const FORMAT: Setting = Setting::choice("ACME_FORMAT", &["json", "csv"], None, "json or csv");
 
 /// A URL check as providers write them: something with a scheme.
 fn url(text: &str) -> Result<String, String> {
@@ -38,35 +33,34 @@ fn url(text: &str) -> Result<String, String> {
 
 #[test]
 fn text_is_trimmed_and_unset_or_blank_text_is_none() {
-    let (value, problems) = read(&[("ACME_NAME", "  Acme Corp \t")], |r| r.text(&NAME));
-    assert_eq!(value, Some(Some("Acme Corp".to_owned())));
-    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(
+        read_ok(&[("ACME_NAME", "  Acme Corp \t")], |r| r.text(&NAME)),
+        Some(Some("Acme Corp".to_owned()))
+    );
 
     for pairs in [&[][..], &[("ACME_NAME", "")], &[("ACME_NAME", " \t ")]] {
-        let (value, problems) = read(pairs, |r| r.text(&NAME));
-        assert_eq!(value, Some(None), "{pairs:?}");
-        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(read_ok(pairs, |r| r.text(&NAME)), Some(None), "{pairs:?}");
     }
 }
 
 #[test]
 fn required_text_unset_is_a_problem_naming_the_variable_and_its_doc() {
-    let (value, problems) = read(&[("ACME_NAME", "  ")], |r| r.text(&NAME.required()));
-    assert_eq!(value, None);
-    assert_eq!(problems, ["ACME_NAME is not set: expected the tenant name"]);
+    assert_eq!(
+        read_refused(&[("ACME_NAME", "  ")], |r| r.text(&NAME.required())),
+        ["ACME_NAME is not set: expected the tenant name"]
+    );
 
-    let (value, problems) = read(&[("ACME_NAME", "Acme")], |r| r.text(&NAME.required()));
-    assert_eq!(value, Some(Some("Acme".to_owned())));
-    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(
+        read_ok(&[("ACME_NAME", "Acme")], |r| r.text(&NAME.required())),
+        Some(Some("Acme".to_owned()))
+    );
 }
 
 #[test]
 fn optional_undoes_required() {
     let setting = NAME.required().optional();
     assert!(!setting.required);
-    let (value, problems) = read(&[], |r| r.text(&setting));
-    assert_eq!(value, Some(None));
-    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(read_ok(&[], |r| r.text(&setting)), Some(None));
 }
 
 #[test]
@@ -85,12 +79,14 @@ fn expecting_replaces_the_wording_of_problems() {
 fn defaulting_to_stands_in_for_an_unset_value_even_when_required() {
     let setting = URL.defaulting_to("https://api.acme.example").required();
     for pairs in [&[][..], &[("ACME_URL", " ")]] {
-        let (value, problems) = read(pairs, |r| r.text(&setting));
-        assert_eq!(value, Some(Some("https://api.acme.example".to_owned())));
-        assert!(problems.is_empty(), "{problems:?}");
-        let (value, problems) = read(pairs, |r| r.required_text(&setting));
-        assert_eq!(value.as_deref(), Some("https://api.acme.example"));
-        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            read_ok(pairs, |r| r.text(&setting)),
+            Some(Some("https://api.acme.example".to_owned()))
+        );
+        assert_eq!(
+            read_ok(pairs, |r| r.required_text(&setting)).as_deref(),
+            Some("https://api.acme.example")
+        );
     }
     let (value, _) = read(&[("ACME_URL", "https://eu.acme.example")], |r| {
         r.required_text(&setting)
@@ -100,56 +96,59 @@ fn defaulting_to_stands_in_for_an_unset_value_even_when_required() {
 
 #[test]
 fn required_text_returns_the_value_or_says_it_is_missing_whatever_the_declaration() {
-    let (value, problems) = read(&[("ACME_NAME", " Acme ")], |r| r.required_text(&NAME));
-    assert_eq!(value.as_deref(), Some("Acme"));
-    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(
+        read_ok(&[("ACME_NAME", " Acme ")], |r| r.required_text(&NAME)).as_deref(),
+        Some("Acme")
+    );
 
     // Declared optional, asked for as required: one problem, not two.
-    let (value, problems) = read(&[], |r| r.required_text(&NAME));
-    assert_eq!(value, None);
-    assert_eq!(problems, ["ACME_NAME is not set: expected the tenant name"]);
-    let (value, problems) = read(&[], |r| r.required_text(&NAME.required()));
-    assert_eq!(value, None);
-    assert_eq!(problems, ["ACME_NAME is not set: expected the tenant name"]);
+    assert_eq!(
+        read_refused(&[], |r| r.required_text(&NAME)),
+        ["ACME_NAME is not set: expected the tenant name"]
+    );
+    assert_eq!(
+        read_refused(&[], |r| r.required_text(&NAME.required())),
+        ["ACME_NAME is not set: expected the tenant name"]
+    );
 }
 
 #[test]
 fn parsed_gives_the_parsed_value_or_the_problem_with_the_parsers_expectation() {
-    let (value, problems) = read(&[("ACME_URL", " https://acme.example.com ")], |r| {
-        r.parsed(&URL, url)
-    });
-    assert_eq!(value, Some(Some("https://acme.example.com".to_owned())));
-    assert!(problems.is_empty(), "{problems:?}");
-
-    let (value, problems) = read(&[("ACME_URL", "acme.example.com")], |r| r.parsed(&URL, url));
-    assert_eq!(value, None);
     assert_eq!(
-        problems,
+        read_ok(&[("ACME_URL", " https://acme.example.com ")], |r| {
+            r.parsed(&URL, url)
+        }),
+        Some(Some("https://acme.example.com".to_owned()))
+    );
+
+    assert_eq!(
+        read_refused(&[("ACME_URL", "acme.example.com")], |r| r.parsed(&URL, url)),
         [
             "ACME_URL=\"acme.example.com\" is invalid: expected the tenant URL, such as \
              https://acme.example.com"
         ]
     );
 
-    let (value, problems) = read(&[], |r| r.parsed(&URL, url));
-    assert_eq!(value, Some(None));
-    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(read_ok(&[], |r| r.parsed(&URL, url)), Some(None));
 }
 
 #[test]
 fn required_parsed_gives_the_value_and_refuses_unset_or_invalid() {
     let digits = |text: &str| text.parse::<u32>().map_err(|_| "digits".to_owned());
-    let (value, problems) = read(&[("ACME_NAME", "42")], |r| r.required_parsed(&NAME, digits));
-    assert_eq!(value, Some(42));
-    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(
+        read_ok(&[("ACME_NAME", "42")], |r| r.required_parsed(&NAME, digits)),
+        Some(42)
+    );
 
-    let (value, problems) = read(&[], |r| r.required_parsed(&NAME, digits));
-    assert_eq!(value, None);
-    assert_eq!(problems, ["ACME_NAME is not set: expected the tenant name"]);
+    assert_eq!(
+        read_refused(&[], |r| r.required_parsed(&NAME, digits)),
+        ["ACME_NAME is not set: expected the tenant name"]
+    );
 
-    let (value, problems) = read(&[("ACME_NAME", "x")], |r| r.required_parsed(&NAME, digits));
-    assert_eq!(value, None);
-    assert_eq!(problems, ["ACME_NAME=\"x\" is invalid: expected digits"]);
+    assert_eq!(
+        read_refused(&[("ACME_NAME", "x")], |r| r.required_parsed(&NAME, digits)),
+        ["ACME_NAME=\"x\" is invalid: expected digits"]
+    );
 }
 
 #[test]
@@ -190,9 +189,11 @@ fn a_flag_takes_go_spellings_trimmed_and_its_default_when_unset() {
         ("0", false),
         ("F", false),
     ] {
-        let (value, problems) = read(&[("ACME_ENRICH", text)], |r| r.flag(&ENRICH));
-        assert_eq!(value, Some(expected), "{text:?}");
-        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            read_ok(&[("ACME_ENRICH", text)], |r| r.flag(&ENRICH)),
+            Some(expected),
+            "{text:?}"
+        );
     }
     assert_eq!(read(&[], |r| r.flag(&ENRICH)), (Some(true), vec![]));
     assert_eq!(read(&[], |r| r.flag(&STRICT)), (Some(false), vec![]));
@@ -204,10 +205,8 @@ fn a_flag_takes_go_spellings_trimmed_and_its_default_when_unset() {
 
 #[test]
 fn a_flag_refuses_other_words_naming_the_value_and_the_spellings() {
-    let (value, problems) = read(&[("ACME_ENRICH", "yes")], |r| r.flag(&ENRICH));
-    assert_eq!(value, None);
     assert_eq!(
-        problems,
+        read_refused(&[("ACME_ENRICH", "yes")], |r| r.flag(&ENRICH)),
         ["ACME_ENRICH=\"yes\" is invalid: expected 0 or 1 (or true/false)"]
     );
     assert_eq!(BOOL_EXPECTED, "0 or 1 (or true/false)");
@@ -243,10 +242,8 @@ fn seconds_are_a_duration_within_their_bounds_or_the_default() {
         read(&[("ACME_CACHE_TTL", "0")], |r| r.seconds(&TTL)),
         (Some(Duration::ZERO), vec![])
     );
-    let (value, problems) = read(&[("ACME_CACHE_TTL", "1h")], |r| r.seconds(&TTL));
-    assert_eq!(value, None);
     assert_eq!(
-        problems,
+        read_refused(&[("ACME_CACHE_TTL", "1h")], |r| r.seconds(&TTL)),
         [
             "ACME_CACHE_TTL=\"1h\" is invalid: expected a whole number of seconds from 0 to 600 \
              (0 disables)"
@@ -283,16 +280,15 @@ fn a_path_must_name_an_existing_file() {
     std::fs::write(&file, "-----BEGIN CERTIFICATE-----\n").unwrap();
     let file_text = file.to_str().unwrap();
 
-    let (value, problems) = read(&[("ACME_CA", file_text)], |r| r.file(&CA));
-    assert_eq!(value, Some(Some(file.clone())));
-    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(
+        read_ok(&[("ACME_CA", file_text)], |r| r.file(&CA)),
+        Some(Some(file.clone()))
+    );
 
     let missing = dir.path().join("missing.pem");
     let missing_text = missing.to_str().unwrap();
-    let (value, problems) = read(&[("ACME_CA", missing_text)], |r| r.file(&CA));
-    assert_eq!(value, None);
     assert_eq!(
-        problems,
+        read_refused(&[("ACME_CA", missing_text)], |r| r.file(&CA)),
         [format!(
             "ACME_CA={missing_text:?} is invalid: expected a PEM file of CA certificates; no \
              readable file is there"
@@ -306,10 +302,8 @@ fn a_path_must_name_an_existing_file() {
     assert_eq!(problems.len(), 1, "{problems:?}");
 
     assert_eq!(read(&[], |r| r.file(&CA)), (Some(None), vec![]));
-    let (value, problems) = read(&[], |r| r.file(&CA.required()));
-    assert_eq!(value, None);
     assert_eq!(
-        problems,
+        read_refused(&[], |r| r.file(&CA.required())),
         ["ACME_CA is not set: expected a PEM file of CA certificates"]
     );
 }
@@ -329,19 +323,18 @@ fn a_choice_ignores_case_and_returns_the_declared_spelling() {
 
 #[test]
 fn a_choice_refuses_an_unlisted_value_listing_the_choices() {
-    let (value, problems) = read(&[("ACME_API", "v2")], |r| r.choice(&API));
-    assert_eq!(value, None);
     assert_eq!(
-        problems,
+        read_refused(&[("ACME_API", "v2")], |r| r.choice(&API)),
         ["ACME_API=\"v2\" is invalid: expected auto, classic or pro"]
     );
 }
 
 #[test]
 fn a_choice_without_a_default_must_be_set() {
-    let (value, problems) = read(&[], |r| r.choice(&FORMAT));
-    assert_eq!(value, None);
-    assert_eq!(problems, ["ACME_FORMAT is not set: expected json or csv"]);
+    assert_eq!(
+        read_refused(&[], |r| r.choice(&FORMAT)),
+        ["ACME_FORMAT is not set: expected json or csv"]
+    );
     assert_eq!(
         read(&[("ACME_FORMAT", "csv")], |r| r.choice(&FORMAT)),
         (Some("csv"), vec![])
@@ -353,58 +346,42 @@ fn a_choice_read_from_another_kind_is_none() {
     assert_eq!(read(&[("ACME_NAME", "x")], |r| r.choice(&NAME)).0, None);
 }
 
-posture_settings::spelled_enum! {
-    /// A working day.
-    #[derive(Clone, Copy, Debug, Eq, PartialEq)]
-    pub(crate) enum Day {
-        /// Monday.
-        Mon = "mon",
-        /// Tuesday.
-        Tue = "tue",
-        /// Friday.
-        Fri = "fri",
-    }
-    /// Not a day.
-    pub(crate) struct UnknownDay("day");
-    parse: any_case
-}
-
-const DAYS: Setting = Setting::list("ACME_DAYS", "working days, comma-separated");
+const STATES: Setting = Setting::list("ACME_STATES", "compliance states, comma-separated");
 
 #[test]
 fn a_spelled_list_is_read_in_order_once_each_or_its_default() {
-    let (value, problems) = read(&[("ACME_DAYS", "Fri, mon ,fri")], |r| {
-        r.spelled_list::<Day>(&DAYS, &Day::NAMES, "day", Vec::new)
-    });
-    assert_eq!(value, Some(vec![Day::Fri, Day::Mon]));
-    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(
+        read_ok(
+            &[("ACME_STATES", "Noncompliant, compliant ,noncompliant")],
+            |r| r.spelled_list::<State>(&STATES, &State::NAMES, "state", Vec::new),
+        ),
+        Some(vec![State::Noncompliant, State::Compliant])
+    );
 
     let (value, _) = read(&[], |r| {
-        r.spelled_list(&DAYS, &Day::NAMES, "day", || vec![Day::Tue])
+        r.spelled_list(&STATES, &State::NAMES, "state", || {
+            vec![State::InGracePeriod]
+        })
     });
-    assert_eq!(value, Some(vec![Day::Tue]));
+    assert_eq!(value, Some(vec![State::InGracePeriod]));
 }
 
 #[test]
 fn a_spelled_list_refuses_an_unknown_or_no_value_naming_the_variable() {
-    let (value, problems) = read(&[("ACME_DAYS", "mon, sun")], |r| {
-        r.spelled_list::<Day>(&DAYS, &Day::NAMES, "day", Vec::new)
-    });
-    assert_eq!(value, None);
     assert_eq!(
-        problems,
+        read_refused(&[("ACME_STATES", "compliant, pending")], |r| {
+            r.spelled_list::<State>(&STATES, &State::NAMES, "state", Vec::new)
+        }),
         [
-            "ACME_DAYS=\"mon, sun\" is invalid: expected a comma-separated list of mon, tue, fri \
-             (\"sun\" is not one)"
+            "ACME_STATES=\"compliant, pending\" is invalid: expected a comma-separated list of \
+             compliant, inGracePeriod, noncompliant (\"pending\" is not one)"
         ]
     );
-    let (value, problems) = read(&[("ACME_DAYS", ", ,")], |r| {
-        r.spelled_list::<Day>(&DAYS, &Day::NAMES, "day", Vec::new)
-    });
-    assert_eq!(value, None);
     assert_eq!(
-        problems,
-        ["ACME_DAYS=\", ,\" is invalid: expected at least one day"]
+        read_refused(&[("ACME_STATES", ", ,")], |r| {
+            r.spelled_list::<State>(&STATES, &State::NAMES, "state", Vec::new)
+        }),
+        ["ACME_STATES=\", ,\" is invalid: expected at least one state"]
     );
 }
 

@@ -4,6 +4,7 @@
 mod bounds;
 mod conformance;
 mod docs;
+mod fixtures;
 mod kinds;
 mod problems;
 mod secrets;
@@ -26,4 +27,23 @@ pub(crate) fn read<T>(
         .map(ToString::to_string)
         .collect();
     (value, problems)
+}
+
+/// Like [`read`], for a read that must keep no problem: returns what `read` returned.
+#[track_caller]
+pub(crate) fn read_ok<T>(pairs: &[(&str, &str)], read: impl FnOnce(&mut Reader<'_>) -> T) -> T {
+    let (value, problems) = crate::read(pairs, read);
+    assert!(problems.is_empty(), "{problems:?}");
+    value
+}
+
+/// Like [`read`], for a read that must be refused: returns the problems it kept, displayed.
+#[track_caller]
+pub(crate) fn read_refused<T: std::fmt::Debug>(
+    pairs: &[(&str, &str)],
+    read: impl FnOnce(&mut Reader<'_>) -> Option<T>,
+) -> Vec<String> {
+    let (value, problems) = crate::read(pairs, read);
+    assert!(value.is_none(), "{value:?}");
+    problems
 }

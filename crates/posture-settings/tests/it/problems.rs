@@ -25,24 +25,29 @@ fn an_invalid_value_names_the_variable_the_quoted_value_and_the_expectation() {
     );
 }
 
+/// Asserts that `problem` shows no value, is a secret's or not as `secret` says, and reads
+/// `shown`.
+fn assert_without_value(problem: &ConfigProblem, secret: bool, shown: &str) {
+    assert_eq!((problem.value.as_deref(), problem.secret), (None, secret));
+    assert_eq!(problem.to_string(), shown);
+}
+
 #[test]
 fn a_missing_value_says_it_is_not_set() {
-    let problem = ConfigProblem::missing("ACME_URL", "the tenant URL");
-    assert_eq!((problem.value.as_deref(), problem.secret), (None, false));
-    assert_eq!(
-        problem.to_string(),
-        "ACME_URL is not set: expected the tenant URL"
+    assert_without_value(
+        &ConfigProblem::missing("ACME_URL", "the tenant URL"),
+        false,
+        "ACME_URL is not set: expected the tenant URL",
     );
 }
 
 #[test]
 fn a_secret_problem_never_has_a_value() {
-    let problem = ConfigProblem::secret("ACME_TOKEN", "a token of 40 characters");
-    assert_eq!((problem.value.as_deref(), problem.secret), (None, true));
-    assert_eq!(
-        problem.to_string(),
+    assert_without_value(
+        &ConfigProblem::secret("ACME_TOKEN", "a token of 40 characters"),
+        true,
         "ACME_TOKEN is invalid (value not shown, it is a secret): expected a token of 40 \
-         characters"
+         characters",
     );
 }
 

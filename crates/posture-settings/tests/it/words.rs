@@ -3,6 +3,8 @@
 
 use posture_settings::{listed, one_of, parse_bool, seconds_expected, spelled_list, split_list};
 
+use crate::fixtures::{State, UnknownState};
+
 #[test]
 fn parse_bool_accepts_every_go_spelling() {
     for text in ["1", "t", "T", "true", "TRUE", "True"] {
@@ -68,22 +70,6 @@ fn listed_joins_entries_or_names_the_empty_case() {
     assert_eq!(listed(&[1, 2, 3], "none"), "1, 2, 3");
     assert_eq!(listed::<&str>(&[], "any"), "(any)");
     assert_eq!(listed::<&str>(&[], "none"), "(none)");
-}
-
-posture_settings::spelled_enum! {
-    /// A compliance state.
-    #[derive(Clone, Copy, Debug, Eq, PartialEq)]
-    pub(crate) enum State {
-        /// Compliant.
-        Compliant = "compliant",
-        /// In its grace period.
-        InGracePeriod = "inGracePeriod",
-        /// Not compliant.
-        Noncompliant = "noncompliant",
-    }
-    /// Not a state.
-    pub(crate) struct UnknownState("compliance state");
-    parse: any_case
 }
 
 #[test]

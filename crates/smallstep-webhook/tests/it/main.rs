@@ -1,5 +1,23 @@
 //! Integration tests for smallstep-webhook. One binary; the modules below hold the cases.
 
+/// Asserts that `result` is an error matching `pattern`, showing the result (after `message`,
+/// a format string, when given) when it is not. It borrows `result`, which stays usable after.
+/// Defined before the modules so they can use it.
+macro_rules! assert_refused {
+    ($result:expr, $pattern:pat $(,)?) => {{
+        let result = &$result;
+        assert!(matches!(result, Err($pattern)), "{result:?}");
+    }};
+    ($result:expr, $pattern:pat, $($message:tt)+) => {{
+        let result = &$result;
+        assert!(
+            matches!(result, Err($pattern)),
+            "{}: {result:?}",
+            format_args!($($message)+)
+        );
+    }};
+}
+
 mod csr;
 mod parsing;
 mod props;

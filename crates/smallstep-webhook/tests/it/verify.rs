@@ -35,6 +35,13 @@ fn signer(id: &str, base64: &str) -> Signer {
     }
 }
 
+/// `headers` with `value` as their one `Authorization` header.
+fn authorized(headers: &HeaderMap, value: HeaderValue) -> HeaderMap {
+    let mut headers = headers.clone();
+    headers.insert("authorization", value);
+    headers
+}
+
 fn now() -> std::time::SystemTime {
     after(V01.timestamp, 1.0)
 }
@@ -111,10 +118,10 @@ fn malformed_signatures() {
         "z".repeat(64),
     ];
     for signature in cases {
-        let result = verify(&verifier, &headers(ID_01, &signature), V01.body);
-        assert!(
-            matches!(result, Err(VerifyError::MalformedSignature)),
-            "{signature:?}: {result:?}"
+        assert_refused!(
+            verify(&verifier, &headers(ID_01, &signature), V01.body),
+            VerifyError::MalformedSignature,
+            "{signature:?}"
         );
     }
     // Non-ASCII bytes in the header value.
@@ -130,49 +137,43 @@ fn malformed_signatures() {
 
 #[test]
 fn signature_format_is_checked_before_the_id() {
-    let result = verify(&verifier(), &headers("unknown", "xyz"), V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::MalformedSignature)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier(), &headers("unknown", "xyz"), V01.body),
+        VerifyError::MalformedSignature
     );
 }
 
 #[test]
 fn unknown_webhook_ids() {
     let verifier = verifier();
-    let result = verify(&verifier, &headers("other-id", V01.signature), V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::UnknownWebhook)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier, &headers("other-id", V01.signature), V01.body),
+        VerifyError::UnknownWebhook
     );
     // An empty ID, as a ca.json-only webhook sends, with the empty-key signature.
     let empty_key = "ea0e9495f0c17afa03d0e0c87e3cb1100e545441d09d4786eea0e886134f9627";
-    let result = verify(&verifier, &headers("", empty_key), V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::UnknownWebhook)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier, &headers("", empty_key), V01.body),
+        VerifyError::UnknownWebhook
     );
-    let result = verify(&verifier, &headers("nobody", empty_key), V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::UnknownWebhook)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier, &headers("nobody", empty_key), V01.body),
+        VerifyError::UnknownWebhook
     );
     // IDs are matched exactly.
     let upper = ID_01.to_ascii_uppercase();
-    let result = verify(&verifier, &headers(&upper, V01.signature), V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::UnknownWebhook)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier, &headers(&upper, V01.signature), V01.body),
+        VerifyError::UnknownWebhook
     );
 }
 
 #[test]
 fn wrong_secret() {
     let verifier = build(Verifier::builder().webhook(ID_01, SECRET_02));
-    let result = verify(&verifier, &headers(ID_01, V01.signature), V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::SignatureMismatch)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier, &headers(ID_01, V01.signature), V01.body),
+        VerifyError::SignatureMismatch
     );
 }
 
@@ -187,10 +188,9 @@ fn body_signed_for_another_webhook() {
     // Swap in webhook 01's ID: the signature was made with the other secret.
     let mut headers = request.headers.clone();
     headers.insert(WEBHOOK_ID_HEADER, HeaderValue::from_static(ID_01));
-    let result = verifier.verify_at(&headers, &request.body, now());
-    assert!(
-        matches!(result, Err(VerifyError::SignatureMismatch)),
-        "{result:?}"
+    assert_refused!(
+        verifier.verify_at(&headers, &request.body, now()),
+        VerifyError::SignatureMismatch
     );
     // Unchanged, it verifies as "other".
     let result = verifier.verify_at(&request.headers, &request.body, now());
@@ -285,16 +285,12 @@ fn missing_timestamp_is_refused() {
     let signer = signer(ID_01, SECRET_01);
     let body = br#"{"attestationData":{"permanentIdentifier":"C02XL0GJJG5J"}}"#;
     let result = verifier().verify_at(&signer.headers(body), body, now());
-    assert!(
-        matches!(result, Err(VerifyError::MissingTimestamp)),
-        "{result:?}"
-    );
+    assert_refused!(result, VerifyError::MissingTimestamp);
     assert!(result.is_err_and(|e| e.is_timestamp() && e.is_unauthenticated()));
     let body = br#"{"timestamp":null}"#;
-    let result = verifier().verify_at(&signer.headers(body), body, now());
-    assert!(
-        matches!(result, Err(VerifyError::MissingTimestamp)),
-        "{result:?}"
+    assert_refused!(
+        verifier().verify_at(&signer.headers(body), body, now()),
+        VerifyError::MissingTimestamp
     );
 }
 
@@ -338,10 +334,9 @@ fn malformed_body_after_a_valid_signature() {
         }
     }
     // The same garbage with a bad signature is an authentication failure, not a parse error.
-    let result = verify(&verifier(), &headers(ID_01, V01.signature), b"not json");
-    assert!(
-        matches!(result, Err(VerifyError::SignatureMismatch)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier(), &headers(ID_01, V01.signature), b"not json"),
+        VerifyError::SignatureMismatch
     );
 }
 
@@ -359,24 +354,15 @@ fn bearer_token_required_in_addition_to_the_hmac() {
     let base = headers(ID_01, V01.signature);
 
     // Missing.
-    let result = verify(&verifier, &base, V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::MissingAuthorization)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier, &base, V01.body),
+        VerifyError::MissingAuthorization
     );
 
     // Right token.
-    let mut ok = base.clone();
-    ok.insert(
-        "authorization",
-        HeaderValue::from_static("Bearer s3cret-token"),
-    );
+    let ok = authorized(&base, HeaderValue::from_static("Bearer s3cret-token"));
     assert!(verify(&verifier, &ok, V01.body).is_ok());
-    let mut lower_scheme = base.clone();
-    lower_scheme.insert(
-        "authorization",
-        HeaderValue::from_static("bearer s3cret-token"),
-    );
+    let lower_scheme = authorized(&base, HeaderValue::from_static("bearer s3cret-token"));
     assert!(verify(&verifier, &lower_scheme, V01.body).is_ok());
 
     // Wrong tokens, near misses, wrong scheme.
@@ -390,12 +376,11 @@ fn bearer_token_required_in_addition_to_the_hmac() {
         "Basic s3cret-token",
         "Token s3cret-token",
     ] {
-        let mut wrong = base.clone();
-        wrong.insert("authorization", HeaderValue::from_static(value));
-        let result = verify(&verifier, &wrong, V01.body);
-        assert!(
-            matches!(result, Err(VerifyError::AuthorizationMismatch)),
-            "{value:?}: {result:?}"
+        let wrong = authorized(&base, HeaderValue::from_static(value));
+        assert_refused!(
+            verify(&verifier, &wrong, V01.body),
+            VerifyError::AuthorizationMismatch,
+            "{value:?}"
         );
     }
 
@@ -405,24 +390,22 @@ fn bearer_token_required_in_addition_to_the_hmac() {
         "authorization",
         HeaderValue::from_static("Bearer s3cret-token"),
     );
-    let result = verify(&verifier, &twice, V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::DuplicateAuthorization)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier, &twice, V01.body),
+        VerifyError::DuplicateAuthorization
     );
 
     // The token never replaces the signature.
-    let mut token_only = ok.clone();
+    let mut token_only = ok;
     token_only.insert(
         SIGNATURE_HEADER,
         HeaderValue::from_static(
             "0000000000000000000000000000000000000000000000000000000000000000",
         ),
     );
-    let result = verify(&verifier, &token_only, V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::SignatureMismatch)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier, &token_only, V01.body),
+        VerifyError::SignatureMismatch
     );
 
     // The Signer sends it, and that verifies.
@@ -447,10 +430,9 @@ fn basic_auth_required_in_addition_to_the_hmac() {
             .authorization(ID_01, basic("step", "pa:ss")),
     );
     let base = headers(ID_01, V01.signature);
-    let result = verify(&verifier, &base, V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::MissingAuthorization)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier, &base, V01.body),
+        VerifyError::MissingAuthorization
     );
 
     let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("-"));
@@ -458,11 +440,7 @@ fn basic_auth_required_in_addition_to_the_hmac() {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(s)
     };
-    let mut ok = base.clone();
-    ok.insert(
-        "authorization",
-        value(&format!("Basic {}", encode("step:pa:ss"))),
-    );
+    let ok = authorized(&base, value(&format!("Basic {}", encode("step:pa:ss"))));
     assert!(verify(&verifier, &ok, V01.body).is_ok());
 
     for credentials in [
@@ -474,23 +452,22 @@ fn basic_auth_required_in_addition_to_the_hmac() {
         format!("Bearer {}", encode("step:pa:ss")),
         "Basic".to_owned(),
     ] {
-        let mut wrong = base.clone();
-        wrong.insert("authorization", value(&credentials));
-        let result = verify(&verifier, &wrong, V01.body);
-        assert!(
-            matches!(result, Err(VerifyError::AuthorizationMismatch)),
-            "{credentials:?}: {result:?}"
+        let wrong = authorized(&base, value(&credentials));
+        assert_refused!(
+            verify(&verifier, &wrong, V01.body),
+            VerifyError::AuthorizationMismatch,
+            "{credentials:?}"
         );
     }
-    let mut twice = ok.clone();
+    let mut twice = ok;
     twice.append(
         "authorization",
         value(&format!("Basic {}", encode("step:pa:ss"))),
     );
-    assert!(matches!(
+    assert_refused!(
         verify(&verifier, &twice, V01.body),
-        Err(VerifyError::DuplicateAuthorization)
-    ));
+        VerifyError::DuplicateAuthorization
+    );
 
     // Authorization is per webhook: another webhook without it needs none.
     let verifier = build(
@@ -510,10 +487,9 @@ fn authorization_is_checked_before_the_hmac() {
     ));
     // Bad signature and no Authorization: the Authorization failure is reported.
     let headers = headers(ID_01, &"0".repeat(64));
-    let result = verify(&verifier, &headers, V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::MissingAuthorization)),
-        "{result:?}"
+    assert_refused!(
+        verify(&verifier, &headers, V01.body),
+        VerifyError::MissingAuthorization
     );
 }
 
@@ -527,10 +503,10 @@ fn constant_time_paths_accept_only_exact_values() {
         let mut bad = good.as_bytes().to_vec();
         bad[i] = if bad[i] == b'0' { b'1' } else { b'0' };
         let bad = String::from_utf8_lossy(&bad).into_owned();
-        let result = verify(&verifier, &headers(ID_01, &bad), V01.body);
-        assert!(
-            matches!(result, Err(VerifyError::SignatureMismatch)),
-            "{i}: {result:?}"
+        assert_refused!(
+            verify(&verifier, &headers(ID_01, &bad), V01.body),
+            VerifyError::SignatureMismatch,
+            "{i}"
         );
     }
     // Tokens differing in one character at each position.
@@ -548,10 +524,10 @@ fn constant_time_paths_accept_only_exact_values() {
             "authorization",
             HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("-")),
         );
-        let result = verify(&verifier, &headers, V01.body);
-        assert!(
-            matches!(result, Err(VerifyError::AuthorizationMismatch)),
-            "{i}: {result:?}"
+        assert_refused!(
+            verify(&verifier, &headers, V01.body),
+            VerifyError::AuthorizationMismatch,
+            "{i}"
         );
     }
 }
@@ -674,10 +650,9 @@ fn nothing_secret_in_debug_output() {
 #[test]
 fn verify_uses_the_system_clock() {
     // Vector 01 is from 2025: long stale by the system clock.
-    let result = verifier().verify(&headers(ID_01, V01.signature), V01.body);
-    assert!(
-        matches!(result, Err(VerifyError::StaleTimestamp { .. })),
-        "{result:?}"
+    assert_refused!(
+        verifier().verify(&headers(ID_01, V01.signature), V01.body),
+        VerifyError::StaleTimestamp { .. }
     );
     // A body stamped now verifies.
     let body = RequestBody::device_attest_authorizing("X", time::OffsetDateTime::now_utc());
