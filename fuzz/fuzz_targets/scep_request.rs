@@ -28,8 +28,7 @@
 //! a challenge issued for a device, names that device.
 #![no_main]
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
@@ -37,9 +36,8 @@ use http_body_util::Full;
 use libfuzzer_sys::fuzz_target;
 use posture_file::{DeviceList, FileFormat};
 use smallstep_webhook::{CsrIdentity, RequestBody, Signer, WebhookSecret};
-use step_posture_connector::config::Config;
-use step_posture_connector::fuzzing::{ChallengeIssuer, app};
-use step_posture_connector::handler::{App, SCEP_CHALLENGE_PATH, SCEP_NOTIFY_PATH};
+use step_posture_connector::fuzzing::{ChallengeIssuer, app, file_config};
+use step_posture_connector::handler::{SCEP_CHALLENGE_PATH, SCEP_NOTIFY_PATH};
 
 const ID: &str = "d09736a5-780b-476e-abdb-e2e4c0439cf9";
 const SECRET: &str =
@@ -58,8 +56,7 @@ const DEVICES: &str = r#"{"devices":[
 ]}"#;
 
 struct Fixture {
-    runtime: tokio::runtime::Runtime,
-    app: Arc<App>,
+    handler: step_posture_fuzz::Handler,
     issuer: ChallengeIssuer,
     signer: Signer,
     wrong: Signer,
@@ -76,33 +73,22 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("spc-fuzz-scep-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let write = |name: &str, text: &str| {
-            let path = dir.join(name);
-            std::fs::write(&path, text).expect("fixture file");
-            path.display().to_string()
-        };
-        let vars: HashMap<String, String> = [
-            ("PROVIDER", "file".to_owned()),
-            ("FILE_PATH", write("devices.json", DEVICES)),
-            ("FILE_TYPE", "json".to_owned()),
-            // Checked to exist, never read: the App has no TLS.
-            ("TLS_CERT_PATH", write("cert.pem", "not read")),
-            ("TLS_KEY_PATH", write("key.pem", "not read")),
-            ("WEBHOOK_IDS", ID.to_owned()),
-            ("WEBHOOK_SECRETS", SECRET.to_owned()),
-            ("SCEP_CHALLENGE", "static,signed".to_owned()),
-            ("SCEP_STATIC_CHALLENGE", STATIC.to_owned()),
-            ("SCEP_CHALLENGE_KEY", KEYS.to_owned()),
-            // The shortest: the replay memory forgets expired challenges soonest.
-            ("SCEP_CHALLENGE_TTL", "60".to_owned()),
-            ("SCEP_IDENTIFIER", "serialNumber,commonName,uri".to_owned()),
-            ("SCEP_POSTURE", "1".to_owned()),
-            ("AUTH_FAILURE_LIMIT", "0".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let config = Config::from_vars(&vars).expect("fixed configuration");
+        let config = file_config(
+            &dir,
+            DEVICES,
+            (ID, SECRET),
+            &[
+                ("SCEP_CHALLENGE", "static,signed"),
+                ("SCEP_STATIC_CHALLENGE", STATIC),
+                ("SCEP_CHALLENGE_KEY", KEYS),
+                // The shortest: the replay memory forgets expired challenges soonest.
+                ("SCEP_CHALLENGE_TTL", "60"),
+                ("SCEP_IDENTIFIER", "serialNumber,commonName,uri"),
+                ("SCEP_POSTURE", "1"),
+                ("AUTH_FAILURE_LIMIT", "0"),
+            ],
+        )
+        .expect("fixed configuration");
         let app = app(&config).expect("the configuration's App");
         let issuer = ChallengeIssuer::new(&config).expect("signed challenges are configured");
         let secret = |s: &str| WebhookSecret::from_base64(s).expect("fixed secret");
@@ -121,11 +107,7 @@ fn fixture() -> &'static Fixture {
             .der()
             .to_vec();
         Fixture {
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-                .expect("runtime"),
-            app: Arc::new(app),
+            handler: step_posture_fuzz::Handler::new(app),
             issuer,
             signer: Signer::new(ID, secret(SECRET)).expect("signer"),
             wrong: Signer::new(ID, secret(WRONG_SECRET)).expect("signer"),
@@ -352,7 +334,7 @@ fuzz_target!(|data: &[u8]| {
     };
     *request.headers_mut() = headers;
 
-    let (status, answer) = step_posture_fuzz::answer(&fixture.runtime, &fixture.app, request);
+    let (status, answer) = fixture.handler.answer(request);
 
     assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR);
     let value: serde_json::Value =

@@ -28,8 +28,7 @@ const AUTH_SECRET: &str =
 const TOKEN: &str = "fuzz-token";
 
 struct Fixture {
-    runtime: tokio::runtime::Runtime,
-    app: Arc<App>,
+    handler: step_posture_fuzz::Handler,
     plain: Signer,
     auth: Signer,
 }
@@ -57,11 +56,7 @@ fn fixture() -> &'static Fixture {
         let app = App::new(verifier, Arc::new(FileProvider::from_list(list)))
             .with_max_body_bytes(64 * 1024);
         Fixture {
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-                .expect("runtime"),
-            app: Arc::new(app),
+            handler: step_posture_fuzz::Handler::new(app),
             plain: Signer::new(PLAIN_ID, secret(PLAIN_SECRET)).expect("signer"),
             auth: Signer::new(AUTH_ID, secret(AUTH_SECRET))
                 .expect("signer")
@@ -116,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     *request.headers_mut() = headers;
-    let (status, response) = step_posture_fuzz::answer(&fixture.runtime, &fixture.app, request);
+    let (status, response) = fixture.handler.answer(request);
     // Every answer is a JSON object with a boolean `allow`, and allows only an authentic
     // request for a listed device.
     let value: serde_json::Value = serde_json::from_slice(&response)

@@ -8,26 +8,42 @@ use http_body_util::{BodyExt, Full};
 use posture_file::{DeviceList, FileFormat};
 use step_posture_connector::handler::{App, handle};
 
-/// Answers `request` with the server's handler, as a connection would, and returns the
-/// status and the whole body (empty if the body could not be read).
-pub fn answer(
-    runtime: &tokio::runtime::Runtime,
-    app: &Arc<App>,
-    request: Request<Full<Bytes>>,
-) -> (StatusCode, Bytes) {
-    runtime.block_on(async {
-        let response = handle(app.clone(), request)
-            .await
-            .unwrap_or_else(|never| match never {});
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        (status, bytes)
-    })
+/// An [`App`] and the runtime its handler runs on in the targets: one thread with a clock,
+/// as a connection's task has; built once per target and kept for every input.
+pub struct Handler {
+    runtime: tokio::runtime::Runtime,
+    app: Arc<App>,
+}
+
+impl Handler {
+    /// `app` on a fresh current-thread runtime.
+    pub fn new(app: App) -> Self {
+        Self {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("runtime"),
+            app: Arc::new(app),
+        }
+    }
+
+    /// Answers `request` with the server's handler, as a connection would, and returns the
+    /// status and the whole body (empty if the body could not be read).
+    pub fn answer(&self, request: Request<Full<Bytes>>) -> (StatusCode, Bytes) {
+        self.runtime.block_on(async {
+            let response = handle(self.app.clone(), request)
+                .await
+                .unwrap_or_else(|never| match never {});
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            (status, bytes)
+        })
+    }
 }
 
 /// Parses `data` as a device file in `format` (as the file `name`); when the parser accepts

@@ -6,13 +6,18 @@
 //! webhooks with for a [`Config`] — the verifier, `TIMEOUT`, `MAX_BODY_BYTES`, the SCEP gate,
 //! the throttle and the provider, as [`Server::bind`](crate::commands::Server::bind) builds
 //! them — without TLS or a socket, so that the fuzz targets in the repository's `fuzz/` send
-//! SCEPCHALLENGE and NOTIFYING bodies through [`handle`](crate::handler::handle).
+//! SCEPCHALLENGE and NOTIFYING bodies through [`handle`](crate::handler::handle);
+//! [`file_config`] writes the files of such a configuration, with the file provider.
 //! [`ChallengeIssuer`] issues signed challenges from the configuration's keys, as
 //! `challenge issue` does, and [`ChallengeVerifier`] runs the signed-challenge issuer and
 //! verifier at a time of the caller's choosing. Nothing in the server calls them.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::error::{OrFail as _, ServerError};
@@ -33,6 +38,44 @@ pub fn app(config: &Config) -> Result<App, ServerError> {
         parts.provider.name(),
     );
     crate::commands::app_for(config, parts.provider, Arc::new(metrics))
+}
+
+/// The configuration of a server with the file provider over `devices` (a JSON device
+/// file) and one webhook, `webhook_id` signing with `webhook_secret`, then `extra`; its files
+/// are written into `dir`. The TLS files it names exist but hold no certificate, since
+/// [`app`] reads none. `Err` names a file that could not be written, or what the
+/// configuration lacks.
+pub fn file_config(
+    dir: &Path,
+    devices: &str,
+    (webhook_id, webhook_secret): (&str, &str),
+    extra: &[(&str, &str)],
+) -> Result<Config, ServerError> {
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .with_context(|| format!("writing {}", path.display()))
+            .or_fail(ServerError::Other)?;
+        Ok::<_, ServerError>(path.display().to_string())
+    };
+    let mut vars: HashMap<String, String> = [
+        ("PROVIDER", "file".to_owned()),
+        ("FILE_PATH", write("devices.json", devices)?),
+        ("FILE_TYPE", "json".to_owned()),
+        ("TLS_CERT_PATH", write("cert.pem", "not read")?),
+        ("TLS_KEY_PATH", write("key.pem", "not read")?),
+        ("WEBHOOK_IDS", webhook_id.to_owned()),
+        ("WEBHOOK_SECRETS", webhook_secret.to_owned()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    vars.extend(
+        extra
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+    );
+    Ok(Config::from_vars(&vars)?)
 }
 
 /// Issues signed challenges with the first `SCEP_CHALLENGE_KEY` of a configuration, valid
@@ -104,8 +147,6 @@ pub fn is_printable_string(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
     use smallstep_webhook::{RequestBody, Signer, WebhookSecret};
@@ -131,35 +172,19 @@ mod tests {
     #[tokio::test]
     async fn the_app_of_a_configuration_serves_its_scep_gate() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path.display().to_string()
-        };
-        let vars: HashMap<String, String> = [
-            ("PROVIDER", "file".to_owned()),
-            (
-                "FILE_PATH",
-                write(
-                    "devices.json",
-                    r#"{"devices":[{"identifier":"C02XL0GJJG5J"}]}"#,
+        let config = file_config(
+            dir.path(),
+            r#"{"devices":[{"identifier":"C02XL0GJJG5J"}]}"#,
+            (ID, SECRET),
+            &[
+                ("SCEP_CHALLENGE", "signed"),
+                (
+                    "SCEP_CHALLENGE_KEY",
+                    "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
                 ),
-            ),
-            ("FILE_TYPE", "json".to_owned()),
-            ("TLS_CERT_PATH", write("cert.pem", "not read")),
-            ("TLS_KEY_PATH", write("key.pem", "not read")),
-            ("WEBHOOK_IDS", ID.to_owned()),
-            ("WEBHOOK_SECRETS", SECRET.to_owned()),
-            ("SCEP_CHALLENGE", "signed".to_owned()),
-            (
-                "SCEP_CHALLENGE_KEY",
-                "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=".to_owned(),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let config = Config::from_vars(&vars).unwrap();
+            ],
+        )
+        .unwrap();
         let app = Arc::new(app(&config).unwrap());
         let issuer = ChallengeIssuer::new(&config).unwrap();
         let signer = Signer::new(ID, WebhookSecret::from_base64(SECRET).unwrap()).unwrap();

@@ -476,11 +476,22 @@ impl LookupObserver for LookupMetrics {
     }
 }
 
-async fn webhook<B>(app: &App, request: Request<B>, route: Route) -> Response<Full<Bytes>>
+/// A request body as [`handle`] accepts it, named once for the functions it hands the
+/// body to.
+trait IncomingBody: Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> {}
+
+impl<B> IncomingBody for B
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+}
+
+async fn webhook<B: IncomingBody>(
+    app: &App,
+    request: Request<B>,
+    route: Route,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + app.timeout;
     let (parts, body) = request.into_parts();
@@ -526,7 +537,7 @@ where
 }
 
 /// Everything but the log line, within `deadline`.
-async fn decide<B>(
+async fn decide<B: IncomingBody>(
     app: &App,
     parts: &http::request::Parts,
     headers: WebhookHeaders<'_>,
@@ -534,11 +545,7 @@ async fn decide<B>(
     route: Route,
     client: Option<IpAddr>,
     deadline: tokio::time::Instant,
-) -> Outcome
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Outcome {
     // 1. Cap the body. A declared length over the cap is refused before reading anything.
     let bytes = match tokio::time::timeout_at(deadline, read_body(app, &parts.headers, body)).await
     {
@@ -586,11 +593,11 @@ where
 }
 
 /// Reads the body, up to `MAX_BODY_BYTES`.
-async fn read_body<B>(app: &App, headers: &HeaderMap, body: B) -> Result<Bytes, Outcome>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+async fn read_body<B: IncomingBody>(
+    app: &App,
+    headers: &HeaderMap,
+    body: B,
+) -> Result<Bytes, Outcome> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -844,11 +851,7 @@ fn scep_refusal(reason: impl Into<String>) -> Outcome {
 
 /// The challenge-issuing routes: their own credentials, `Cache-Control: no-store`, and an
 /// audit line without the challenge.
-async fn issue_challenge<B>(app: &App, request: Request<B>) -> Response<Full<Bytes>>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+async fn issue_challenge<B: IncomingBody>(app: &App, request: Request<B>) -> Response<Full<Bytes>> {
     let Some(gate) = app.scep.as_deref() else {
         return not_found();
     };
@@ -876,11 +879,7 @@ where
 /// `POST /webhook/jamf-events`: authenticate (headers only), read at most 64 KiB, parse,
 /// and refresh the device the event names within `TIMEOUT`; one audit line per event, with
 /// the event, the serial and the outcome, never the credentials.
-async fn jamf_events<B>(app: &App, request: Request<B>) -> Response<Full<Bytes>>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+async fn jamf_events<B: IncomingBody>(app: &App, request: Request<B>) -> Response<Full<Bytes>> {
     let Some(events) = app.jamf_events.as_deref() else {
         return not_found();
     };
@@ -956,14 +955,10 @@ where
 }
 
 /// An authenticated Jamf event: its status, outcome and reason, and the event once parsed.
-async fn jamf_event<B>(
+async fn jamf_event<B: IncomingBody>(
     events: &JamfEvents,
     body: B,
-) -> (StatusCode, &'static str, String, Option<Event>)
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> (StatusCode, &'static str, String, Option<Event>) {
     let max = jamf_events::MAX_EVENT_BYTES;
     let bytes = match Limited::new(body, max).collect().await {
         Ok(collected) => collected.to_bytes(),

@@ -28,8 +28,9 @@
 //! through the configuration and the command line, not called.
 //!
 //! Built with `--cfg fuzzing`, as `cargo fuzz` builds it, the crate has a `fuzzing` module:
-//! the handler of a configuration without TLS or a socket, and the signed-challenge issuer
-//! and verifier, for the fuzz targets in the repository's `fuzz/`.
+//! the handler of a configuration without TLS or a socket (and a file-provider configuration
+//! to build it from), and the signed-challenge issuer and verifier, for the fuzz targets in
+//! the repository's `fuzz/`.
 //!
 //! # Example
 //!

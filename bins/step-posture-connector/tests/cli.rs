@@ -11,7 +11,7 @@ use step_posture_connector::pki::generate_demo_pki;
 
 mod common;
 
-use common::{BIN, SECRET, WEBHOOK_ID};
+use common::{BIN, SECRET, WEBHOOK_ID, assert_contains_all};
 
 /// A working directory with certificates and device lists, like a Go deployment's.
 struct Deployment {
@@ -55,6 +55,19 @@ impl Deployment {
         std::fs::write(self.file(".env"), text).unwrap();
     }
 
+    /// Takes `WEBHOOK_SECRETS` out of the `.env`, for a test that sets
+    /// `WEBHOOK_SECRETS_FILE` instead: the two conflict, and an empty value in the
+    /// environment can't unset one the `.env` sets.
+    fn remove_secrets_from_dotenv(&self) {
+        let dotenv = std::fs::read_to_string(self.file(".env")).unwrap();
+        let without_secrets: String = dotenv
+            .lines()
+            .filter(|line| !line.starts_with("WEBHOOK_SECRETS="))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        std::fs::write(self.file(".env"), without_secrets).unwrap();
+    }
+
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(BIN);
         command
@@ -79,6 +92,18 @@ fn stderr(output: &Output) -> String {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Fails unless what `output` printed on stdout contains `needle`, showing it.
+#[track_caller]
+fn assert_stdout_contains(output: &Output, needle: &str) {
+    assert_contains_all(&stdout(output), &[needle]);
+}
+
+/// Fails unless what `output` printed on stderr contains `needle`, showing it.
+#[track_caller]
+fn assert_stderr_contains(output: &Output, needle: &str) {
+    assert_contains_all(&stderr(output), &[needle]);
 }
 
 /// A running server process, stopped with SIGTERM when dropped.
@@ -174,6 +199,13 @@ impl Running {
 
     fn stop(self) -> std::process::ExitStatus {
         self.stop_with_log().0
+    }
+
+    /// Stops the server with SIGTERM; fails unless it exits successfully.
+    #[track_caller]
+    fn stop_cleanly(self) {
+        let status = self.stop();
+        assert!(status.success(), "exit after SIGTERM: {status:?}");
     }
 
     /// Stops the server with SIGTERM and returns its exit status and every line it logged.
@@ -533,14 +565,9 @@ fn go_dotenv_json_and_csv_serve_allow_and_deny_then_stop_cleanly() {
             "C02XL0GJJG5J",
             &["--common-name", "F4KQ2J9XN7"],
         );
-        assert!(
-            stdout(&mismatch).contains("code: identifierMismatch"),
-            "{}",
-            stdout(&mismatch)
-        );
+        assert_stdout_contains(&mismatch, "code: identifierMismatch");
 
-        let status = server.stop();
-        assert!(status.success(), "exit after SIGTERM: {status:?}");
+        server.stop_cleanly();
     }
 }
 
@@ -553,11 +580,7 @@ fn simulate_with_the_wrong_secret_is_refused() {
         "Raje4mOlzC1LOxFk5v/rb8uwlZXPF41B+MFgjOB+Sp3jo9uq73XgQnqFbbFLVKhM0WiLaUDS+vtWQK5ucGev0Q==";
     let output = simulate_with_secret(&deployment, &server.url, "C02XL0GJJG5J", &[], wrong_secret);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stdout(&output).contains("REFUSED (HTTP 401)"),
-        "{}",
-        stdout(&output)
-    );
+    assert_stdout_contains(&output, "REFUSED (HTTP 401)");
     server.stop();
 }
 
@@ -568,9 +591,10 @@ fn check_config_prints_a_redacted_summary() {
     let output = deployment.run(&["check-config"], &[]);
     let text = stdout(&output);
     assert!(output.status.success(), "{text}{}", stderr(&output));
-    assert!(text.contains("configuration OK"), "{text}");
-    assert!(text.contains("provider: file (ready)"), "{text}");
-    assert!(text.contains(WEBHOOK_ID), "{text}");
+    assert_contains_all(
+        &text,
+        &["configuration OK", "provider: file (ready)", WEBHOOK_ID],
+    );
     assert!(!text.contains(SECRET), "{text}");
 
     let broken = deployment.run(&["check-config"], &[("FILE_TYPE", "yaml")]);
@@ -610,12 +634,17 @@ mod jamf {
         let jamf = FakeJamf::start().await.unwrap();
         let (ok, text) = check_config(&jamf, &[]).await;
         assert!(ok, "{text}");
-        assert!(text.contains("provider: jamf (ready)"), "{text}");
-        assert!(text.contains("JAMF_COMPUTER_ENRICH=0"), "{text}");
+        assert_contains_all(
+            &text,
+            &[
+                "provider: jamf (ready)",
+                "JAMF_COMPUTER_ENRICH=0",
+                "JAMF_API=auto",
+                "JAMF_MAX_CONNECTIONS=5",
+                "JAMF_MAX_RETRY_AFTER=60 s",
+            ],
+        );
         assert!(!text.contains(posture_fakes::jamf::CLIENT_SECRET), "{text}");
-        assert!(text.contains("JAMF_API=auto"), "{text}");
-        assert!(text.contains("JAMF_MAX_CONNECTIONS=5"), "{text}");
-        assert!(text.contains("JAMF_MAX_RETRY_AFTER=60 s"), "{text}");
         assert_eq!(jamf.stats().token_requests, 1);
     }
 
@@ -745,13 +774,7 @@ mod jamf {
 #[test]
 fn webhook_secrets_can_come_from_a_file() {
     let deployment = Deployment::go_json();
-    let dotenv = std::fs::read_to_string(deployment.file(".env")).unwrap();
-    let without_secret: String = dotenv
-        .lines()
-        .filter(|line| !line.starts_with("WEBHOOK_SECRETS="))
-        .map(|line| format!("{line}\n"))
-        .collect();
-    std::fs::write(deployment.file(".env"), without_secret).unwrap();
+    deployment.remove_secrets_from_dotenv();
     std::fs::write(deployment.file("secrets.txt"), format!("{SECRET}\n")).unwrap();
     let output = deployment.run(
         &["check-config"],
@@ -819,16 +842,9 @@ fn check_config_fails_with_the_same_errors_and_status_as_start_up() {
         ),
     ];
     for (case, env, code, expected) in cases {
-        // WEBHOOK_SECRETS from .env would conflict with WEBHOOK_SECRETS_FILE; an empty
-        // environment value can't unset it, so that case gets its own .env.
+        // That case gets its own .env.
         if env.iter().any(|(k, _)| *k == "WEBHOOK_SECRETS_FILE") {
-            let text = std::fs::read_to_string(deployment.file(".env")).unwrap();
-            let without: String = text
-                .lines()
-                .filter(|l| !l.starts_with("WEBHOOK_SECRETS="))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            std::fs::write(deployment.file(".env"), without).unwrap();
+            deployment.remove_secrets_from_dotenv();
         }
         let env: Vec<(&str, &str)> = env
             .iter()
@@ -868,19 +884,15 @@ fn check_config_summarises_metrics_and_reload() {
     );
     let text = stdout(&output);
     assert!(output.status.success(), "{text}{}", stderr(&output));
-    assert!(
-        text.contains("metrics: http://127.0.0.1:9464/metrics"),
-        "{text}"
-    );
-    assert!(text.contains("reload: on SIGHUP only"), "{text}");
-    assert!(
-        text.contains("loaded once unchanged for RELOAD_SETTLE=1 s (SIGHUP waits up to 10 s)"),
-        "{text}"
-    );
-    assert!(text.contains("RELOAD_ALLOW_SHRINK=0 (default)"), "{text}");
-    assert!(
-        text.contains("  a reload that drops more than half the devices is refused"),
-        "{text}"
+    assert_contains_all(
+        &text,
+        &[
+            "metrics: http://127.0.0.1:9464/metrics",
+            "reload: on SIGHUP only",
+            "loaded once unchanged for RELOAD_SETTLE=1 s (SIGHUP waits up to 10 s)",
+            "RELOAD_ALLOW_SHRINK=0 (default)",
+            "  a reload that drops more than half the devices is refused",
+        ],
     );
 }
 
@@ -906,7 +918,7 @@ fn healthcheck_asks_livez_on_the_webhook_port_or_the_metrics_listener() {
     server.stop();
     let down = deployment.run(&["healthcheck", "--timeout", "2"], &[("PORT", &port)]);
     assert_eq!(down.status.code(), Some(1));
-    assert!(stderr(&down).contains("unhealthy"), "{}", stderr(&down));
+    assert_stderr_contains(&down, "unhealthy");
 
     // With mTLS the webhook port wants a client certificate: the metrics listener answers.
     let metrics = format!("127.0.0.1:{}", free_port());
@@ -918,11 +930,7 @@ fn healthcheck_asks_livez_on_the_webhook_port_or_the_metrics_listener() {
     ];
     let refused = deployment.run(&["healthcheck"], &mtls);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains("set METRICS_ADDR"),
-        "{}",
-        stderr(&refused)
-    );
+    assert_stderr_contains(&refused, "set METRICS_ADDR");
     let mut env = mtls.to_vec();
     env.push(("METRICS_ADDR", &metrics));
     let server = Running::start(deployment.command(&[], &env));
@@ -941,11 +949,7 @@ fn sighup_reloads_the_device_list_without_a_restart() {
     // No polling: only the signal can make the change visible.
     let server = Running::start(deployment.command(&[], &[("RELOAD_INTERVAL", "0")]));
     let before = simulate(&deployment, &server.url, "C02NEWDEVICE", &[]);
-    assert!(
-        stdout(&before).contains("code: deviceNotFound"),
-        "{}",
-        stdout(&before)
-    );
+    assert_stdout_contains(&before, "code: deviceNotFound");
 
     // Two devices for three: a reload may not drop more than half of them.
     let devices = r#"{"devices":[{"identifier":"C02NEWDEVICE","data":{"user":"new"}},{"identifier":"C02NEWDEVICE2"}]}"#;
@@ -959,11 +963,7 @@ fn sighup_reloads_the_device_list_without_a_restart() {
     loop {
         let after = simulate(&deployment, &server.url, "C02NEWDEVICE", &[]);
         if after.status.success() {
-            assert!(
-                stdout(&after).contains("\"user\": \"new\""),
-                "{}",
-                stdout(&after)
-            );
+            assert_stdout_contains(&after, "\"user\": \"new\"");
             break;
         }
         assert!(
@@ -975,13 +975,8 @@ fn sighup_reloads_the_device_list_without_a_restart() {
     }
     // The old list is gone whole.
     let old = simulate(&deployment, &server.url, "C02XL0GJJG5J", &[]);
-    assert!(
-        stdout(&old).contains("code: deviceNotFound"),
-        "{}",
-        stdout(&old)
-    );
-    let status = server.stop();
-    assert!(status.success(), "{status:?}");
+    assert_stdout_contains(&old, "code: deviceNotFound");
+    server.stop_cleanly();
 }
 
 /// A CSV of `count` devices `SN0000…`.
@@ -1015,10 +1010,9 @@ fn sighup_waits_for_the_device_file_to_settle_and_logs_what_failed() {
     file.write_all(&new.as_bytes()[half..]).unwrap();
     drop(file);
     let summary = server.log_from("reload on SIGHUP");
-    assert!(summary.contains("reload on SIGHUP: OK"), "{summary}");
-    assert!(
-        summary.contains("devices: reloaded, 110 devices"),
-        "{summary}"
+    assert_contains_all(
+        &summary,
+        &["reload on SIGHUP: OK", "devices: reloaded, 110 devices"],
     );
     let device = simulate(&deployment, &server.url, "SN0105", &[]);
     assert!(device.status.success(), "{}", stdout(&device));
@@ -1029,24 +1023,21 @@ fn sighup_waits_for_the_device_file_to_settle_and_logs_what_failed() {
     std::fs::rename(&staged, &path).unwrap();
     server.hangup();
     let summary = server.log_from("reload on SIGHUP");
-    for expected in [
-        "reload on SIGHUP: FAILED",
-        "device file: FILE_PATH=devices.csv FILE_TYPE=csv",
-        "devices: not reloaded: cannot load the device file: devices.csv line 2: the record \
-         has 1 fields, but the header has 2",
-        "still serving: 110 devices, loaded ",
-        "out of date: the file on disk has differed from the list served since ",
-        "TLS: reloaded",
-    ] {
-        assert!(
-            summary.contains(expected),
-            "{expected:?} missing from:\n{summary}"
-        );
-    }
+    assert_contains_all(
+        &summary,
+        &[
+            "reload on SIGHUP: FAILED",
+            "device file: FILE_PATH=devices.csv FILE_TYPE=csv",
+            "devices: not reloaded: cannot load the device file: devices.csv line 2: the record \
+             has 1 fields, but the header has 2",
+            "still serving: 110 devices, loaded ",
+            "out of date: the file on disk has differed from the list served since ",
+            "TLS: reloaded",
+        ],
+    );
     let device = simulate(&deployment, &server.url, "SN0105", &[]);
     assert!(device.status.success(), "{}", stdout(&device));
-    let status = server.stop();
-    assert!(status.success(), "{status:?}");
+    server.stop_cleanly();
 }
 
 #[test]
@@ -1210,24 +1201,13 @@ fn run_demo_after(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(path) = line.strip_prefix("device list:") {
-                let _ = tx.send(PathBuf::from(path.trim()));
-            }
-        }
+    let rx = common::watch_lines(child.stdout.take().unwrap(), |line| {
+        let path = line.strip_prefix("device list:")?;
+        Some(PathBuf::from(path.trim()))
     });
     // SIGTERM stops the demo cleanly (removing its directory) once it serves.
-    let stderr = child.stderr.take().unwrap();
-    let (listening, serving) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("listening on https://") {
-                let _ = listening.send(());
-            }
-        }
+    let serving = common::watch_lines(child.stderr.take().unwrap(), |line| {
+        line.contains("listening on https://").then_some(())
     });
     let devices = rx.recv_timeout(Duration::from_secs(60));
     let ready = serving.recv_timeout(Duration::from_secs(60));

@@ -118,7 +118,8 @@ impl Vendor {
             }
             Self::Jamf => {
                 use posture_fakes::jamf::{FakeDevice, Jamf};
-                let mut fixture = Fixture::start_fake::<Jamf>(
+                // Match requests count too, which Jamf's upstream requests leave out.
+                let mut fixture = Fixture::start_fake_counting::<Jamf>(
                     latency,
                     serials,
                     |fake, serial| fake.add_computer(FakeDevice::new(serial)),
@@ -139,55 +140,37 @@ impl Vendor {
             }
             Self::Intune => {
                 use posture_fakes::intune::{FakeManagedDevice, Intune};
-                Fixture::start_fake::<Intune>(
-                    latency,
-                    serials,
-                    |fake, serial| fake.add_device(FakeManagedDevice::new(serial)),
-                    |fake| {
-                        let stats = fake.stats();
-                        stats.token_requests + stats.graph_requests
-                    },
-                )
+                Fixture::start_fake::<Intune>(latency, serials, |fake, serial| {
+                    fake.add_device(FakeManagedDevice::new(serial));
+                })
                 .await
             }
             Self::Kandji => {
                 use posture_fakes::kandji::{FakeKandjiDevice, Kandji};
-                Fixture::start_fake::<Kandji>(
-                    latency,
-                    serials,
-                    |fake, serial| fake.add_device(FakeKandjiDevice::new(serial)),
-                    |fake| fake.stats().requests,
-                )
+                Fixture::start_fake::<Kandji>(latency, serials, |fake, serial| {
+                    fake.add_device(FakeKandjiDevice::new(serial));
+                })
                 .await
             }
             Self::Fleet => {
                 use posture_fakes::fleet::{FakeFleetHost, Fleet};
-                Fixture::start_fake::<Fleet>(
-                    AT_ONCE,
-                    serials,
-                    |fake, serial| fake.add_host(FakeFleetHost::new(serial)),
-                    |fake| fake.stats().requests,
-                )
+                Fixture::start_fake::<Fleet>(AT_ONCE, serials, |fake, serial| {
+                    fake.add_host(FakeFleetHost::new(serial));
+                })
                 .await
             }
             Self::Mosyle => {
                 use posture_fakes::mosyle::{FakeMosyleDevice, Mosyle};
-                Fixture::start_fake::<Mosyle>(
-                    latency,
-                    serials,
-                    |fake, serial| fake.add_device(FakeMosyleDevice::new(serial)),
-                    |fake| fake.stats().requests,
-                )
+                Fixture::start_fake::<Mosyle>(latency, serials, |fake, serial| {
+                    fake.add_device(FakeMosyleDevice::new(serial));
+                })
                 .await
             }
             Self::Addigy => {
                 use posture_fakes::addigy::{Addigy, FakeAddigyDevice};
-                Fixture::start_fake::<Addigy>(
-                    AT_ONCE,
-                    serials,
-                    |fake, serial| fake.add_device(FakeAddigyDevice::new(serial)),
-                    |fake| fake.stats().requests,
-                )
+                Fixture::start_fake::<Addigy>(AT_ONCE, serials, |fake, serial| {
+                    fake.add_device(FakeAddigyDevice::new(serial));
+                })
                 .await
             }
         }
@@ -216,9 +199,21 @@ struct Fixture {
 
 impl Fixture {
     /// Starts `M`'s fake, answering after `latency`, with `serials` enrolled through
-    /// `enrol`, which also enrols later devices; `calls` counts the requests it has
-    /// answered.
+    /// `enrol`, which also enrols later devices; its calls are the requests the MDM counts
+    /// as upstream ([`Mdm::upstream_requests`]).
     async fn start_fake<M: Mdm>(
+        latency: Duration,
+        serials: &[String],
+        enrol: fn(&Fake<M>, &str),
+    ) -> anyhow::Result<Self> {
+        Self::start_fake_counting(latency, serials, enrol, |fake| {
+            M::upstream_requests(&fake.stats())
+        })
+        .await
+    }
+
+    /// [`Self::start_fake`], with `calls` counting the requests the fake has answered.
+    async fn start_fake_counting<M: Mdm>(
         latency: Duration,
         serials: &[String],
         enrol: fn(&Fake<M>, &str),

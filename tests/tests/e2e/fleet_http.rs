@@ -12,8 +12,8 @@ use step_posture_tests::pki::Pki;
 
 use step_posture_tests::deployment::Expect;
 
-use crate::against;
 use crate::providers::{LISTED_MAC, base_vars, combined_with_the_file};
+use crate::{against, assert_contains_all, assert_contains_none};
 
 /// Known to the inventory under test but not in the file.
 const INVENTORY_ONLY: &str = "DMPINVONLY01";
@@ -149,22 +149,20 @@ async fn check_config_shows_fleet_and_the_header_names_but_no_secret() {
     );
     vars.insert("PROVIDER".to_owned(), "fleet,http".to_owned());
     let summary = check_config(&vars, &Providers::builtin()).await.unwrap();
-    assert!(
-        summary.contains("providers: fleet,http with POLICY=all (ready)"),
-        "{summary}"
+    assert_contains_all(
+        &summary,
+        &[
+            "providers: fleet,http with POLICY=all (ready)",
+            "HTTP_HEADERS: authorization (values not shown)",
+            "FLEET_REQUIRE_CONNECTED=1",
+        ],
     );
-    assert!(
-        summary.contains("HTTP_HEADERS: authorization (values not shown)"),
-        "{summary}"
-    );
-    assert!(summary.contains("FLEET_REQUIRE_CONNECTED=1"), "{summary}");
-    assert!(
-        !summary.contains(posture_fakes::snipeit::API_TOKEN),
-        "{summary}"
-    );
-    assert!(
-        !summary.contains(posture_fakes::fleet::API_TOKEN),
-        "{summary}"
+    assert_contains_none(
+        &summary,
+        &[
+            posture_fakes::snipeit::API_TOKEN,
+            posture_fakes::fleet::API_TOKEN,
+        ],
     );
 
     // A refused token stops check-config, naming the variable.

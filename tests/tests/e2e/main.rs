@@ -38,3 +38,19 @@ pub(crate) async fn against(
 ) -> Deployment {
     Deployment::against(provider_vars, extra).await.unwrap()
 }
+
+/// Fails naming the first of `needles` that `text` (a summary, an error) lacks.
+#[track_caller]
+pub(crate) fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+}
+
+/// Fails naming the first of `secrets` that `text` (a summary, an error) shows.
+#[track_caller]
+pub(crate) fn assert_contains_none(text: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret:?} shown in:\n{text}");
+    }
+}

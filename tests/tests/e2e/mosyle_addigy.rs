@@ -10,9 +10,9 @@ use step_posture_tests::pki::Pki;
 
 use step_posture_tests::deployment::Expect;
 
-use crate::against;
 use crate::ops::{http_get, value};
 use crate::providers::{LISTED_KEY, LISTED_MAC, base_vars, combined_with_the_file};
+use crate::{against, assert_contains_all, assert_contains_none};
 
 // ---- Mosyle ------------------------------------------------------------------------------
 
@@ -196,26 +196,25 @@ async fn check_config_summarises_mosyle_and_addigy_without_their_secrets() {
     vars.insert("PROVIDER".to_owned(), "mosyle,addigy".to_owned());
     vars.insert("POLICY".to_owned(), "any".to_owned());
     let summary = check_config(&vars, &Providers::builtin()).await.unwrap();
-    assert!(
-        summary.contains("providers: mosyle,addigy with POLICY=any (ready)"),
-        "{summary}"
+    assert_contains_all(
+        &summary,
+        &[
+            "providers: mosyle,addigy with POLICY=any (ready)",
+            &format!("MOSYLE_API_URL={}", mosyle.url()),
+            "product: Mosyle Manager; groups allowed: (any)",
+            "ADDIGY_MAX_REQUESTS_PER_SECOND=20 (default)",
+            "ADDIGY_REQUIRE_COMPLIANT=0 (default)",
+            "policies allowed: (any)",
+        ],
     );
-    for line in [
-        format!("MOSYLE_API_URL={}", mosyle.url()),
-        "product: Mosyle Manager; groups allowed: (any)".to_owned(),
-        "ADDIGY_MAX_REQUESTS_PER_SECOND=20 (default)".to_owned(),
-        "ADDIGY_REQUIRE_COMPLIANT=0 (default)".to_owned(),
-        "policies allowed: (any)".to_owned(),
-    ] {
-        assert!(summary.contains(&line), "{line:?} in\n{summary}");
-    }
-    for secret in [
-        posture_fakes::mosyle::ACCESS_TOKEN,
-        posture_fakes::mosyle::PASSWORD,
-        posture_fakes::addigy::API_TOKEN,
-    ] {
-        assert!(!summary.contains(secret), "{summary}");
-    }
+    assert_contains_none(
+        &summary,
+        &[
+            posture_fakes::mosyle::ACCESS_TOKEN,
+            posture_fakes::mosyle::PASSWORD,
+            posture_fakes::addigy::API_TOKEN,
+        ],
+    );
     assert_eq!(mosyle.stats().logins, 1);
 
     // Refused Mosyle credentials stop the combination, naming the provider and the setting.

@@ -15,7 +15,7 @@ use step_posture_connector::providers::Providers;
 use step_posture_tests::deployment::Expect;
 use step_posture_tests::pki::Pki;
 
-use crate::against;
+use crate::{against, assert_contains_all, assert_contains_none};
 
 /// In the file provider's [`DEVICES_JSON`](step_posture_tests::server::DEVICES_JSON).
 pub(crate) const LISTED_MAC: &str = "C02XL0GJJG5J";
@@ -199,37 +199,24 @@ async fn intune_with_certificate_credentials_allows_and_check_config_shows_the_c
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":");
-    assert!(
-        summary.contains(&format!("INTUNE_CLIENT_CERT_PATH={}", cert_path.display())),
-        "{summary}"
+    assert_contains_all(
+        &summary,
+        &[
+            &format!("INTUNE_CLIENT_CERT_PATH={}", cert_path.display()),
+            &format!("INTUNE_CLIENT_KEY_PATH={}", key_path.display()),
+            &format!("  client certificate: SHA-256 {thumbprint}, Entra thumbprint "),
+            ", signing with RS256",
+            &format!(
+                "  token: {}/{}/oauth2/v2.0/token, client certificate (RS256, x5t#S256 {}), scope https://graph.microsoft.com/.default",
+                intune.url(),
+                posture_fakes::intune::TENANT_ID,
+                certificate.x5t_s256()
+            ),
+            "  scope https://graph.microsoft.com/.default (default); ",
+        ],
     );
-    assert!(
-        summary.contains(&format!("INTUNE_CLIENT_KEY_PATH={}", key_path.display())),
-        "{summary}"
-    );
-    assert!(
-        summary.contains(&format!(
-            "  client certificate: SHA-256 {thumbprint}, Entra thumbprint "
-        )),
-        "{summary}"
-    );
-    assert!(summary.contains(", signing with RS256"), "{summary}");
-    assert!(
-        summary.contains(&format!(
-            "  token: {}/{}/oauth2/v2.0/token, client certificate (RS256, x5t#S256 {}), scope https://graph.microsoft.com/.default",
-            intune.url(),
-            posture_fakes::intune::TENANT_ID,
-            certificate.x5t_s256()
-        )),
-        "{summary}"
-    );
-    assert!(
-        summary.contains("  scope https://graph.microsoft.com/.default (default); "),
-        "{summary}"
-    );
-    assert!(!summary.contains("PRIVATE KEY"), "{summary}");
     let key_body = certificate.key_pem().lines().nth(1).unwrap();
-    assert!(!summary.contains(key_body), "{summary}");
+    assert_contains_none(&summary, &["PRIVATE KEY", key_body]);
 }
 
 #[tokio::test]
@@ -581,17 +568,16 @@ async fn check_config_bootstraps_every_provider_of_a_combination() {
     vars.insert("POLICY".to_owned(), "any".to_owned());
     vars.insert("KANDJI_MAX_RETRY_AFTER".to_owned(), "30".to_owned());
     let summary = check_config(&vars, &Providers::builtin()).await.unwrap();
-    assert!(
-        summary.contains("providers: kandji,intune with POLICY=any (ready)"),
-        "{summary}"
+    assert_contains_all(
+        &summary,
+        &[
+            "providers: kandji,intune with POLICY=any (ready)",
+            "KANDJI_API_URL=",
+            "KANDJI_MAX_REQUESTS_PER_SECOND=50",
+            "KANDJI_MAX_RETRY_AFTER=30 s",
+            "INTUNE_MAX_RETRY_AFTER=60 s",
+        ],
     );
-    assert!(summary.contains("KANDJI_API_URL="), "{summary}");
-    assert!(
-        summary.contains("KANDJI_MAX_REQUESTS_PER_SECOND=50"),
-        "{summary}"
-    );
-    assert!(summary.contains("KANDJI_MAX_RETRY_AFTER=30 s"), "{summary}");
-    assert!(summary.contains("INTUNE_MAX_RETRY_AFTER=60 s"), "{summary}");
     // What Kandji told the readiness check, under its provider's name.
     for line in [
         format!(
@@ -607,13 +593,12 @@ async fn check_config_bootstraps_every_provider_of_a_combination() {
         summary.contains("compliance states allowed: compliant;"),
         "{summary}"
     );
-    assert!(
-        !summary.contains(posture_fakes::kandji::API_TOKEN),
-        "{summary}"
-    );
-    assert!(
-        !summary.contains(posture_fakes::intune::CLIENT_SECRET),
-        "{summary}"
+    assert_contains_none(
+        &summary,
+        &[
+            posture_fakes::kandji::API_TOKEN,
+            posture_fakes::intune::CLIENT_SECRET,
+        ],
     );
     assert_eq!(intune.stats().token_requests, 1);
     assert_eq!(kandji.stats().device_requests, 1);

@@ -179,6 +179,18 @@ pub(super) mod tests {
         vars
     }
 
+    /// `contents` written to the file `name` in a fresh temporary directory, with its path;
+    /// the file lasts as long as the directory returned.
+    pub(in crate::config) fn temp_file(
+        name: &str,
+        contents: impl AsRef<[u8]>,
+    ) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        (dir, path.display().to_string())
+    }
+
     /// The errors `extra` on top of [`vars`] causes; panics if it is accepted.
     pub(in crate::config) fn errors(extra: &[(&str, &str)]) -> String {
         match Config::from_vars(&vars(extra)) {
@@ -215,10 +227,7 @@ pub(super) mod tests {
 
     #[test]
     fn credential_files_hold_one_entry_per_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tokens");
-        std::fs::write(&path, "first\nsecond\n").unwrap();
-        let path = path.display().to_string();
+        let (_dir, path) = temp_file("tokens", "first\nsecond\n");
         let config = Config::from_vars(&vars(&[("WEBHOOK_BEARER_TOKENS_FILE", &path)])).unwrap();
         assert_eq!(
             config.webhooks[1]
@@ -325,14 +334,10 @@ pub(super) mod tests {
 
     #[test]
     fn secret_files_are_read_up_to_a_bound() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big");
-        std::fs::write(
-            &path,
+        let (_dir, path) = temp_file(
+            "big",
             vec![b'a'; posture_settings::MAX_SECRET_FILE_BYTES as usize + 1],
-        )
-        .unwrap();
-        let path = path.display().to_string();
+        );
         let mut vars = vars(&[("WEBHOOK_SECRETS_FILE", &path)]);
         vars.remove("WEBHOOK_SECRETS");
         let text = Config::from_vars(&vars).unwrap_err().to_string();

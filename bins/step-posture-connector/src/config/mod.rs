@@ -412,7 +412,7 @@ pub fn known_variables(providers: &Providers) -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::auth::tests::{errors, vars};
+    use super::auth::tests::{errors, temp_file, vars};
     use super::*;
 
     #[test]
@@ -467,10 +467,8 @@ mod tests {
             assert_eq!(text.lines().count(), 1, "{text}");
 
             // The same from a secrets file.
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("secrets");
-            std::fs::write(&path, format!("{strong}\n{weak}\n")).unwrap();
-            let mut vars = vars(&[("WEBHOOK_SECRETS_FILE", &path.display().to_string())]);
+            let (_dir, path) = temp_file("secrets", format!("{strong}\n{weak}\n"));
+            let mut vars = vars(&[("WEBHOOK_SECRETS_FILE", &path)]);
             vars.remove("WEBHOOK_SECRETS");
             let text = Config::from_vars(&vars).unwrap_err().to_string();
             assert!(text.contains(&format!("for webhook ID {ID2}")), "{text}");

@@ -459,10 +459,9 @@ mod tests {
 
     #[test]
     fn secrets_are_read_as_every_declared_secret_is() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("challenge");
-        std::fs::write(&path, "a-long-shared-challenge\n").unwrap();
-        let path = path.to_str().unwrap();
+        let (_dir, path) =
+            crate::config::auth::tests::temp_file("challenge", "a-long-shared-challenge\n");
+        let path = path.as_str();
         let (settings, errors) = parse(&[
             ("SCEP_CHALLENGE", "static"),
             ("SCEP_STATIC_CHALLENGE_FILE", path),

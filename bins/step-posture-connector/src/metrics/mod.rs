@@ -45,7 +45,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 
 use crate::tls::TlsState;
 
@@ -219,7 +219,7 @@ pub(crate) struct Metrics {
     scep_notifications: Family<ResultLabels, Counter>,
     scep_issued: Family<ResultLabels, Counter>,
     scep_intune_calls: Family<ActionLabels, Counter>,
-    scep_intune_duration: Family<IntuneActionLabels, Histogram, fn() -> Histogram>,
+    scep_intune_duration: Latencies<IntuneActionLabels>,
     /// Since when the device file has differed from the list served; shared with the
     /// collector that exports it.
     devices_stale_since: Arc<Mutex<Option<Instant>>>,
@@ -244,6 +244,34 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.0005, 2.0, 15)
 }
 
+/// A fresh `M` registered as `name`: the handle returned and the registered series share
+/// their values, so recording into the handle is what a scrape reads.
+fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// `metric` registered as `name`, in seconds (the series name ends `_seconds`); returned
+/// to be recorded into.
+fn registered_seconds<M: Metric + Clone>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    metric: M,
+) -> M {
+    registry.register_with_unit(name, help, Unit::Seconds, metric.clone());
+    metric
+}
+
+/// A family of latency histograms, one per label set.
+type Latencies<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// A [`Latencies`] family whose histograms have the [`latency_buckets`].
+fn latencies<L: Clone + Eq + std::hash::Hash>() -> Latencies<L> {
+    Family::new_with_constructor(|| Histogram::new(latency_buckets()))
+}
+
 impl Metrics {
     /// Metrics for a server with these webhook IDs (the only values the `webhook_id` label
     /// takes; requests claiming another ID are counted without it) and this provider.
@@ -253,28 +281,22 @@ impl Metrics {
         S: AsRef<str>,
     {
         let mut registry = Registry::with_prefix("step_posture");
-        let decisions = Family::<DecisionLabels, Counter>::default();
-        registry.register(
+        let decisions: Family<DecisionLabels, Counter> = registered(
+            &mut registry,
             "decisions",
             "Webhook requests by outcome, deny code, webhook ID and device mode",
-            decisions.clone(),
         );
-        let request_duration = Histogram::new(latency_buckets());
-        registry.register_with_unit(
+        let request_duration = registered_seconds(
+            &mut registry,
             "request_duration",
             "Time to answer a webhook request, from its first byte to the answer",
-            Unit::Seconds,
-            request_duration.clone(),
+            Histogram::new(latency_buckets()),
         );
-        let lookup_family =
-            Family::<ProviderLabels, Histogram, fn() -> Histogram>::new_with_constructor(|| {
-                Histogram::new(latency_buckets())
-            });
-        registry.register_with_unit(
+        let lookup_family: Latencies<ProviderLabels> = registered_seconds(
+            &mut registry,
             "provider_lookup_duration",
             "Time the provider took to decide, by provider and result",
-            Unit::Seconds,
-            lookup_family.clone(),
+            latencies(),
         );
         let provider: Arc<str> = Arc::from(provider);
         let lookup = |result: &'static str| {
@@ -289,17 +311,15 @@ impl Metrics {
             error: lookup("error"),
             cancelled: lookup("cancelled"),
         };
-        let handshakes = Family::<ReasonLabels, Counter>::default();
-        registry.register(
+        let handshakes: Family<ReasonLabels, Counter> = registered(
+            &mut registry,
             "tls_handshake_failures",
             "TLS handshakes on the webhook port that failed or timed out",
-            handshakes.clone(),
         );
-        let reloads = Family::<ReloadLabels, Counter>::default();
-        registry.register(
+        let reloads: Family<ReloadLabels, Counter> = registered(
+            &mut registry,
             "reloads",
             "Reloads of the TLS files and of the device list, by result",
-            reloads.clone(),
         );
         let reload = |target: ReloadTarget, result: &'static str| {
             reloads.get_or_create_owned(&ReloadLabels {
@@ -307,39 +327,31 @@ impl Metrics {
                 result,
             })
         };
-        let scep_challenges = Family::<ResultLabels, Counter>::default();
-        registry.register(
+        let scep_challenges = registered(
+            &mut registry,
             "scep_challenges",
             "SCEP challenges checked, by the method that passed (static, signed, intune) or refused",
-            scep_challenges.clone(),
         );
-        let scep_notifications = Family::<ResultLabels, Counter>::default();
-        registry.register(
+        let scep_notifications = registered(
+            &mut registry,
             "scep_notifications",
             "SCEP notifications received, by result (success, failure, repeated)",
-            scep_notifications.clone(),
         );
-        let scep_issued = Family::<ResultLabels, Counter>::default();
-        registry.register(
+        let scep_issued = registered(
+            &mut registry,
             "scep_challenge_requests",
             "Requests to the challenge-issuing routes, by outcome (issued, unauthorized, refused)",
-            scep_issued.clone(),
         );
-        let scep_intune_duration =
-            Family::<IntuneActionLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                || Histogram::new(latency_buckets()),
-            );
-        registry.register_with_unit(
+        let scep_intune_duration = registered_seconds(
+            &mut registry,
             "scep_intune_call_duration",
             "Time each Intune SCEP validation call took, token and discovery included, by action",
-            Unit::Seconds,
-            scep_intune_duration.clone(),
+            latencies(),
         );
-        let scep_intune_calls = Family::<ActionLabels, Counter>::default();
-        registry.register(
+        let scep_intune_calls = registered(
+            &mut registry,
             "scep_intune_calls",
             "Calls to Intune's SCEP validation service, by action and result (success, rejected, transient, error)",
-            scep_intune_calls.clone(),
         );
         registry.register(
             "build",

@@ -334,6 +334,13 @@ mod tests {
     const KEY_B: &[u8] = b"fedcba9876543210fedcba9876543210";
     const HOUR: Duration = Duration::from_secs(3600);
 
+    /// A signer with `KEY_A`, and a challenge it issued at 1_000_000 for `bound`.
+    fn issued(bound: Option<&str>) -> (SignedChallenges, String) {
+        let signer = SignedChallenges::new(&[KEY_A], HOUR);
+        let challenge = signer.issue_at(bound, 1_000_000, HOUR).unwrap();
+        (signer, challenge)
+    }
+
     #[test]
     fn issued_challenges_verify_and_fit_printable_string() {
         let signer = SignedChallenges::new(&[KEY_A], HOUR);
@@ -357,10 +364,7 @@ mod tests {
 
     #[test]
     fn refusals() {
-        let signer = SignedChallenges::new(&[KEY_A], HOUR);
-        let challenge = signer
-            .issue_at(Some("C02XL0GJJG5J"), 1_000_000, HOUR)
-            .unwrap();
+        let (signer, challenge) = issued(Some("C02XL0GJJG5J"));
         // Expired, and not yet valid.
         assert_eq!(
             signer.verify_at(&challenge, "C02XL0GJJG5J", b"k", 1_003_600),
@@ -418,18 +422,11 @@ mod tests {
 
     #[test]
     fn a_retry_with_the_same_key_passes_and_another_key_is_a_replay() {
-        let signer = SignedChallenges::new(&[KEY_A], HOUR);
-        let challenge = signer.issue_at(None, 1_000_000, HOUR).unwrap();
-        assert!(
-            signer
-                .verify_at(&challenge, "A1", b"public-key-1", 1_000_001)
-                .is_ok()
-        );
-        assert!(
-            signer
-                .verify_at(&challenge, "A1", b"public-key-1", 1_000_002)
-                .is_ok()
-        );
+        let (signer, challenge) = issued(None);
+        for now in [1_000_001, 1_000_002] {
+            let verified = signer.verify_at(&challenge, "A1", b"public-key-1", now);
+            assert!(verified.is_ok(), "at {now}: {verified:?}");
+        }
         assert_eq!(
             signer.verify_at(&challenge, "A2", b"public-key-2", 1_000_003),
             Err(ChallengeError::Replayed)
@@ -438,8 +435,7 @@ mod tests {
 
     #[test]
     fn keys_rotate() {
-        let old = SignedChallenges::new(&[KEY_A], HOUR);
-        let challenge = old.issue_at(None, 1_000_000, HOUR).unwrap();
+        let (old, challenge) = issued(None);
         let rotated = SignedChallenges::new(&[KEY_B, KEY_A], HOUR);
         assert!(rotated.verify_at(&challenge, "A1", b"k", 1_000_001).is_ok());
         let fresh = rotated.issue_at(None, 1_000_000, HOUR).unwrap();

@@ -379,11 +379,12 @@ impl ScepGate {
         remembered.insert_if_room(transaction, csr);
     }
 
-    /// The base64 CSR of a transaction Intune validated, forgotten as it is taken, so each
-    /// transaction is notified once.
-    fn take_intune(&self, transaction: &str) -> Option<String> {
+    /// The Intune client and the base64 CSR of a transaction Intune validated, forgotten
+    /// as it is taken, so each transaction is notified once.
+    fn take_intune(&self, transaction: &str) -> Option<(&IntuneScepClient, String)> {
+        let client = self.intune.as_ref()?;
         let mut remembered = self.intune_transactions.pruned(Instant::now());
-        remembered.take_fresh(transaction)
+        Some((client, remembered.take_fresh(transaction)?))
     }
 
     /// After Intune validated a request that the gate then refused (posture): tells Intune
@@ -393,8 +394,7 @@ impl ScepGate {
         transaction: &str,
         reason: &str,
     ) -> Option<IntuneCall> {
-        let client = self.intune.as_ref()?;
-        let csr = self.take_intune(transaction)?;
+        let (client, csr) = self.take_intune(transaction)?;
         let description = format!("refused by step-posture-connector: {reason}");
         Some(
             IntuneCall::timed(
@@ -413,9 +413,8 @@ impl ScepGate {
         notification: &Notification,
         body: &RequestBody,
     ) -> Option<IntuneCall> {
-        let client = self.intune.as_ref()?;
         let transaction = notification.transaction_id.as_str();
-        let csr = self.take_intune(transaction)?;
+        let (client, csr) = self.take_intune(transaction)?;
         if !notification.success {
             return Some(
                 IntuneCall::timed(

@@ -3,7 +3,7 @@
 // Each test crate uses its own part of this module.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::mpsc;
@@ -49,6 +49,31 @@ pub(crate) fn file_server_env() -> [(&'static str, &'static str); 9] {
         ("BIND_ADDRESS", "127.0.0.1"),
         ("PORT", "0"),
     ]
+}
+
+/// Fails naming the first of `needles` that `text` (output, a log) lacks.
+#[track_caller]
+pub(crate) fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+}
+
+/// Reads `pipe` to its end on a thread of its own, so that the child never blocks on a full
+/// pipe, and sends what `pick` finds in a line, for every line it finds something in.
+pub(crate) fn watch_lines<T: Send + 'static>(
+    pipe: impl Read + Send + 'static,
+    pick: impl Fn(&str) -> Option<T> + Send + 'static,
+) -> mpsc::Receiver<T> {
+    let (found, picked) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if let Some(value) = pick(&line) {
+                let _ = found.send(value);
+            }
+        }
+    });
+    picked
 }
 
 /// A server started by [`start_server`].
