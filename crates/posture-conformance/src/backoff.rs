@@ -80,17 +80,23 @@ pub async fn a_retry_after_is_honoured_without_a_request<P: PostureProvider>(
 /// capped, and when it ends one lookup probes while the others fail fast until its answer
 /// arrives, instead of all of them reaching the MDM at once.
 ///
-/// `provider` caps `Retry-After` at 1 s; `requests` (two or more) ask for devices
-/// `upstream` lists and the provider allows; `slow_down` gives `upstream` a latency of some
-/// 300 ms, so that the probe is still in flight when the others ask.
+/// `provider` caps `Retry-After` at 1 s; the scenario enrols twenty devices in `upstream`
+/// ([`Upstream::enrol`]) and asks for each as `request` words it; it gives `upstream` a
+/// latency of 300 ms, so that the probe is still in flight when the others ask.
 pub async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends<P>(
     provider: Arc<P>,
     upstream: &dyn Upstream,
-    requests: &[LookupRequest],
-    slow_down: impl FnOnce(),
+    request: impl Fn(String) -> LookupRequest,
 ) where
     P: PostureProvider + 'static,
 {
+    let requests: Vec<LookupRequest> = (0..20)
+        .map(|i| {
+            let serial = format!("C02BACK{i:05}");
+            upstream.enrol(&serial);
+            request(serial)
+        })
+        .collect();
     upstream.inject(Fault::RateLimited {
         retry_after_secs: 3600,
     });
@@ -105,11 +111,11 @@ pub async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends<
     assert!(err.to_string().contains("Retry-After"), "{err}");
     assert_eq!(upstream.requests(), sent, "called within the delay");
 
-    slow_down();
+    upstream.set_latency(Duration::from_millis(300));
     let ends = limited_at + Duration::from_millis(1050);
     tokio::time::sleep(ends.saturating_duration_since(Instant::now())).await;
     let mut lookups = JoinSet::new();
-    for request in requests {
+    for request in &requests {
         let (provider, request) = (provider.clone(), request.clone());
         lookups.spawn(async move { provider.lookup(&request).await });
     }

@@ -1,7 +1,8 @@
 //! The conformance suite every device-posture provider runs.
 //!
 //! A provider's tests build it against a fake backend on loopback, describe it as a
-//! [`Subject`], and [`run`] the suite (or, for the usual subject, call [`assert_conforms`]):
+//! [`Subject`], and [`run`] the suite (or, for the usual subject, call [`assert_conforms`], or
+//! [`assert_conforms_enrolled`] to have the fake enrol the devices too):
 //!
 //! | check | what must hold |
 //! |---|---|
@@ -68,6 +69,13 @@ pub trait Upstream: Send + Sync {
 
     /// Stops injecting faults.
     fn heal(&self);
+
+    /// Adds a device that a provider with default rules allows: an enrolled, managed device
+    /// of the family a lookup with no mode asks for.
+    fn enrol(&self, serial: &str);
+
+    /// Delays every answer from now on by `latency`.
+    fn set_latency(&self, latency: Duration);
 }
 
 /// A failure for the backend to inject.
@@ -448,6 +456,20 @@ where
         .with_allowed(allowed)
         .with_upstream(Arc::new(upstream));
     run(&subject).await.assert_passed();
+}
+
+/// [`assert_conforms`], with each of `allowed` first enrolled in `upstream` as a default
+/// device ([`Upstream::enrol`]): for the MDMs whose every device a provider with default
+/// rules allows, so that the test names each device once.
+pub async fn assert_conforms_enrolled<P, U>(provider: P, upstream: U, allowed: &[&str])
+where
+    P: DynPostureProvider + 'static,
+    U: Upstream + 'static,
+{
+    for serial in allowed {
+        upstream.enrol(serial);
+    }
+    assert_conforms(provider, upstream, allowed.iter().copied()).await;
 }
 
 /// One lookup in its own task, under [`DEADLINE`]: a panic or a hang becomes an `Err`.

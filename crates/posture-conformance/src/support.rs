@@ -82,6 +82,39 @@ pub fn deny_code(decision: &Decision) -> Option<&str> {
     decision.deny_code().map(|code| code.as_str())
 }
 
+/// The deny code and message of `decision`, or `("allowed", "")` for an allow: a whole
+/// decision to compare in one `assert_eq!`.
+///
+/// ```
+/// use posture_conformance::support::denial;
+/// use posture_core::{Decision, DenyCode};
+///
+/// let decision = Decision::deny(DenyCode::NOT_MANAGED, "C02XL0GJJG5J has no MDM profile");
+/// assert_eq!(denial(&decision), ("notManaged", "C02XL0GJJG5J has no MDM profile"));
+/// assert_eq!(denial(&Decision::allow()), ("allowed", ""));
+/// ```
+pub fn denial(decision: &Decision) -> (&str, &str) {
+    (
+        deny_code(decision).unwrap_or("allowed"),
+        decision.deny_message().unwrap_or(""),
+    )
+}
+
+/// Panics unless `decision` allows and carries no enrichment, as with the provider's
+/// enrichment off.
+///
+/// ```
+/// use posture_conformance::support::assert_allowed_plainly;
+/// use posture_core::Decision;
+///
+/// assert_allowed_plainly(&Decision::allow());
+/// ```
+#[track_caller]
+pub fn assert_allowed_plainly(decision: &Decision) {
+    assert!(decision.is_allowed(), "{decision:?}");
+    assert!(decision.enrichment().is_none(), "{decision:?}");
+}
+
 /// Panics unless `decision` denies with `code` and a message that contains `reason`.
 ///
 /// ```

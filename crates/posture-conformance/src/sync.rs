@@ -84,8 +84,11 @@ pub trait SyncFixture: Send + Sync {
     /// The environment variables that point the provider at the fake, sync off.
     fn env_vars(&self) -> Vec<(String, String)>;
 
-    /// Adds a device that a provider with default rules allows and a sync lists.
-    fn enrol(&self, serial: &str);
+    /// Adds a device that a provider with default rules allows and a sync lists: by default
+    /// the fake's own ([`Upstream::enrol`]).
+    fn enrol(&self, serial: &str) {
+        self.upstream().enrol(serial);
+    }
 
     /// How many of the devices [`enrol`](Self::enrol) adds one page of the sync lists.
     fn page_size(&self) -> usize;
@@ -148,8 +151,8 @@ pub trait SyncFixture: Send + Sync {
 ///
 /// The fake is one of `posture_fakes`' (the expansion names `posture_fakes::Fault`): its
 /// `env_vars`, `fail_after` and [`Upstream`] impl serve `env_vars`, `fail_page_after`,
-/// `upstream`, `requests` and `go_down`; the provider's `sync_inventory`, `inventory` and
-/// `clear_cache` serve `sync`, `inventory` and `clear_cache`. The invocation gives the rest
+/// `upstream`, `requests`, `enrol` and `go_down`; the provider's `sync_inventory`,
+/// `inventory` and `clear_cache` serve `sync`, `inventory` and `clear_cache`. The invocation gives the rest
 /// and may add or override any other trait method after them.
 ///
 /// ```
@@ -176,6 +179,8 @@ pub trait SyncFixture: Send + Sync {
 ///     fn requests(&self) -> u64 { 0 }
 ///     fn inject(&self, _: SuiteFault) {}
 ///     fn heal(&self) {}
+///     fn enrol(&self, _serial: &str) {}
+///     fn set_latency(&self, _: std::time::Duration) {}
 /// }
 ///
 /// /// A stand-in for a synced provider.
@@ -213,7 +218,6 @@ pub trait SyncFixture: Send + Sync {
 ///     struct Fixture(FakeMdm) -> AcmeProvider;
 ///     kind = KIND;
 ///     page_size = 500;
-///     enrol(_fake, _serial) = {};
 ///     synced(_fake) = AcmeProvider(Inventory::new("Acme", SyncSettings::new("", "")));
 ///
 ///     fn key(&self, serial: &str) -> String {
@@ -235,7 +239,6 @@ macro_rules! sync_fixture {
         struct $name:ident($fake:ty) -> $provider:ty;
         kind = $kind:expr;
         page_size = $page_size:expr;
-        enrol($enrol_fake:ident, $serial:ident) = $enrol:expr;
         synced($synced_fake:ident) = $synced:expr;
         $($extra:item)*
     ) => {
@@ -251,11 +254,6 @@ macro_rules! sync_fixture {
 
             fn env_vars(&self) -> ::std::vec::Vec<(::std::string::String, ::std::string::String)> {
                 self.0.env_vars()
-            }
-
-            fn enrol(&self, $serial: &str) {
-                let $enrol_fake = &self.0;
-                $enrol;
             }
 
             fn page_size(&self) -> usize {
@@ -329,6 +327,8 @@ macro_rules! sync_fixture {
 /// #     fn requests(&self) -> u64 { 0 }
 /// #     fn inject(&self, _: SuiteFault) {}
 /// #     fn heal(&self) {}
+/// #     fn enrol(&self, _serial: &str) {}
+/// #     fn set_latency(&self, _: std::time::Duration) {}
 /// # }
 /// #
 /// # /// A stand-in for a synced provider.
@@ -366,7 +366,6 @@ macro_rules! sync_fixture {
 ///     struct Fixture(FakeMdm) -> AcmeProvider;
 ///     kind = KIND;
 ///     page_size = 500;
-///     enrol(_fake, _serial) = {};
 ///     synced(_fake) = AcmeProvider(Inventory::new("Acme", SyncSettings::new("", "")));
 ///
 ///     fn key(&self, serial: &str) -> String {

@@ -274,6 +274,11 @@ impl Mdm for Addigy {
             .env_vars("ADDIGY_API_URL", "ADDIGY_API_TOKEN")
     }
 
+    /// A compliant Mac with MDM.
+    fn enrol(fake: &Fake<Self>, serial: &str) {
+        fake.add_device(FakeAddigyDevice::new(serial));
+    }
+
     fn upstream_requests(stats: &FakeAddigyStats) -> u64 {
         stats.requests
     }

@@ -351,6 +351,11 @@ impl Mdm for Fleet {
         ]
     }
 
+    /// A Mac enrolled in Fleet's MDM.
+    fn enrol(fake: &Fake<Self>, serial: &str) {
+        fake.add_host(FakeFleetHost::new(serial));
+    }
+
     fn upstream_requests(stats: &FakeFleetStats) -> u64 {
         stats.requests
     }

@@ -596,6 +596,14 @@ impl Fake<Intune> {
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.mdm().requests.all()
     }
+
+    /// The requests received at a path ending with `suffix`, such as `/oauth2/v2.0/token`
+    /// or `/managedDevices`, oldest first.
+    pub fn requests_to(&self, suffix: &str) -> Vec<RecordedRequest> {
+        let mut requests = self.requests();
+        requests.retain(|r| r.path.ends_with(suffix));
+        requests
+    }
 }
 
 impl Mdm for Intune {
@@ -681,6 +689,11 @@ impl Mdm for Intune {
             ("INTUNE_AUTHORITY_URL".to_owned(), fake.url()),
             ("INTUNE_GRAPH_URL".to_owned(), fake.url()),
         ]
+    }
+
+    /// A compliant, managed Mac.
+    fn enrol(fake: &Fake<Self>, serial: &str) {
+        fake.add_device(FakeManagedDevice::new(serial));
     }
 
     /// Token and Graph requests.

@@ -570,6 +570,11 @@ impl Mdm for Jamf {
         ]
     }
 
+    /// A mobile device: what a lookup with no mode asks Jamf for.
+    fn enrol(fake: &Fake<Self>, serial: &str) {
+        fake.add_mobile_device(FakeDevice::new(serial));
+    }
+
     /// Token, inventory and department requests.
     fn upstream_requests(stats: &FakeStats) -> u64 {
         stats.token_requests + stats.lookup_requests + stats.department_requests

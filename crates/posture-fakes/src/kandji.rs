@@ -409,6 +409,11 @@ impl Mdm for Kandji {
             .env_vars("KANDJI_API_URL", "KANDJI_API_TOKEN")
     }
 
+    /// An enrolled Mac.
+    fn enrol(fake: &Fake<Self>, serial: &str) {
+        fake.add_device(FakeKandjiDevice::new(serial));
+    }
+
     /// Requests of any kind.
     fn upstream_requests(stats: &FakeStats) -> u64 {
         stats.requests

@@ -59,6 +59,10 @@ pub trait Mdm: Debug + Default + Send + Sync + 'static {
     /// `KANDJI_API_TOKEN`: what [`Fake::env_vars`] answers.
     fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)>;
 
+    /// Adds a device that a provider with default rules allows
+    /// ([`Upstream::enrol`](posture_conformance::Upstream::enrol)).
+    fn enrol(fake: &Fake<Self>, serial: &str);
+
     /// The requests the conformance suite counts
     /// ([`Upstream::requests`](posture_conformance::Upstream::requests)).
     fn upstream_requests(stats: &Self::Stats) -> u64;
@@ -225,6 +229,14 @@ impl<M: Mdm> posture_conformance::Upstream for Fake<M> {
 
     fn heal(&self) {
         self.set_fault(None);
+    }
+
+    fn enrol(&self, serial: &str) {
+        M::enrol(self, serial);
+    }
+
+    fn set_latency(&self, latency: Duration) {
+        Self::set_latency(self, latency);
     }
 }
 

@@ -378,6 +378,11 @@ impl Mdm for Mosyle {
         ]
     }
 
+    /// An enrolled Mac.
+    fn enrol(fake: &Fake<Self>, serial: &str) {
+        fake.add_device(FakeMosyleDevice::new(serial));
+    }
+
     fn upstream_requests(stats: &FakeMosyleStats) -> u64 {
         stats.requests
     }

@@ -215,6 +215,11 @@ impl Mdm for SnipeIt {
         ]
     }
 
+    /// A deployable asset.
+    fn enrol(fake: &Fake<Self>, serial: &str) {
+        fake.add_asset(FakeAsset::new(serial));
+    }
+
     fn upstream_requests(stats: &FakeSnipeItStats) -> u64 {
         stats.requests
     }

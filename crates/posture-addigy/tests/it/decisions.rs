@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use posture_conformance::support::assert_denied;
+use posture_conformance::support::{assert_allowed_plainly, assert_denied};
 use posture_fakes::Fault;
 use posture_fakes::addigy::{FakeAddigyDevice, STAFF_POLICY_ID};
 use serde_json::json;
@@ -27,7 +27,7 @@ async fn devices_are_allowed_with_the_documented_enrichment() {
         })
     );
     let plain = provider(&addigy, |c| c.with_enrich(false));
-    assert!(decide(&plain, "C02XL0GJJG5J").await.enrichment().is_none());
+    assert_allowed_plainly(&decide(&plain, "C02XL0GJJG5J").await);
     assert_eq!(
         code(&decide(&p, "C02UNKNOWN01").await),
         Some("deviceNotFound")

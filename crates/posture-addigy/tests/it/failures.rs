@@ -8,7 +8,7 @@ use posture_core::{LookupRequest, PostureProvider};
 use posture_fakes::Fault;
 use posture_fakes::addigy::{AcceptedAuth, FakeAddigyDevice};
 
-use crate::support::{decide, fake, lookup, provider};
+use crate::support::{assert_never_blocked, decide, fake, lookup, paced, provider, scaled_down};
 use posture_conformance::backoff;
 use posture_conformance::support::{assert_reported, permanent, refused_readiness, transient};
 
@@ -86,18 +86,9 @@ async fn a_wrong_url_is_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bursts_stay_within_the_client_side_limit_and_never_get_the_key_blocked() {
-    // Addigy's 1,000 per 10 s scaled down: the fake blocks past 30 per 10 s, the provider
-    // sends at most 2 a second (about 20 per 10 s).
-    let addigy = fake().await;
-    addigy.set_rate_limit(30);
-    for i in 0..10 {
-        addigy.add_device(FakeAddigyDevice::new(format!("C02BURST{i:04}")));
-    }
-    let p = Arc::new(provider(&addigy, |c| {
-        c.with_max_requests_per_second(2)
-            .unwrap()
-            .map_common(|s| s.with_timeout(Duration::from_secs(10)).unwrap())
-    }));
+    // The provider sends at most 2 a second (about 20 per 10 s).
+    let addigy = scaled_down((0..10).map(|i| format!("C02BURST{i:04}"))).await;
+    let p = Arc::new(provider(&addigy, |c| paced(c, 2, Duration::from_secs(10))));
     let started = tokio::time::Instant::now();
     let results = posture_fakes::at_once(10, |i| {
         let p = p.clone();
@@ -116,15 +107,9 @@ async fn bursts_stay_within_the_client_side_limit_and_never_get_the_key_blocked(
         "{:?}",
         started.elapsed()
     );
-    let stats = addigy.stats();
-    assert_eq!(stats.rate_limited, 0, "{stats:?}");
-    assert!(!stats.blocked);
+    assert_never_blocked(&addigy);
     // A lookup whose slot would come after TIMEOUT fails at once, without a request.
-    let tight = provider(&addigy, |c| {
-        c.with_max_requests_per_second(1)
-            .unwrap()
-            .map_common(|s| s.with_timeout(Duration::from_secs(1)).unwrap())
-    });
+    let tight = provider(&addigy, |c| paced(c, 1, Duration::from_secs(1)));
     assert!(lookup(&tight, "C02BURST0001").await.is_ok());
     let before = addigy.stats().requests;
     let err = transient(lookup(&tight, "C02BURST0002").await);

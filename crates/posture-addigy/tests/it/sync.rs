@@ -10,7 +10,7 @@ use posture_conformance::sync;
 use posture_conformance::{sync_fixture, sync_scenarios};
 use posture_fakes::addigy::{FakeAddigy, FakeAddigyDevice, STAFF_POLICY_ID};
 
-use crate::support::{decide, fake, provider};
+use crate::support::{assert_never_blocked, decide, fake, paced, provider, scaled_down};
 
 /// Rules that every kind of device below trips one way or another, at the highest
 /// client-side rate, so that the live lookups of the whole fleet stay quick.
@@ -88,7 +88,6 @@ sync_fixture! {
     struct Fixture(FakeAddigy) -> AddigyProvider;
     kind = posture_addigy::KIND;
     page_size = 100;
-    enrol(addigy, serial) = addigy.add_device(FakeAddigyDevice::new(serial));
     synced(addigy) = provider(addigy, hourly);
 }
 
@@ -96,18 +95,11 @@ sync_scenarios!(Fixture(fake().await));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_shares_the_client_side_limit_with_lookups_and_never_gets_the_key_blocked() {
-    // Addigy's 1,000 per 10 s scaled down: the fake blocks past 30 per 10 s, the provider
-    // sends at most 3 a second (about 27 per 10 s), sync pages and lookups together.
-    let addigy = fake().await;
-    addigy.set_rate_limit(30);
-    for n in 0..450 {
-        addigy.add_device(FakeAddigyDevice::new(format!("C02SYNC{n:05}")));
-    }
+    // The provider sends at most 3 a second (about 27 per 10 s), sync pages and lookups
+    // together.
+    let addigy = scaled_down((0..450).map(|n| format!("C02SYNC{n:05}"))).await;
     let synced = Arc::new(provider(&addigy, |c| {
-        hourly(c)
-            .with_max_requests_per_second(3)
-            .unwrap()
-            .map_common(|s| s.with_timeout(Duration::from_secs(10)).unwrap())
+        paced(hourly(c), 3, Duration::from_secs(10))
     }));
     let started = tokio::time::Instant::now();
     let lookups = posture_fakes::at_once(4, |n| {
@@ -124,7 +116,5 @@ async fn a_sync_shares_the_client_side_limit_with_lookups_and_never_gets_the_key
         "{:?}",
         started.elapsed()
     );
-    let stats = addigy.stats();
-    assert_eq!(stats.rate_limited, 0, "{stats:?}");
-    assert!(!stats.blocked);
+    assert_never_blocked(&addigy);
 }

@@ -1,33 +1,18 @@
 //! What the Fleet provider decides, and why.
 
-use posture_core::{Decision, LookupRequest, PostureProvider};
+use posture_conformance::support::assert_allowed_plainly;
 use posture_fakes::Fault;
 use posture_fakes::fleet::{FakeFleet, FakeFleetHost, TeamFields};
-use posture_fleet::{FleetConfig, FleetProvider};
 use serde_json::json;
 
+use crate::support::{decide, denial, fake, provider};
+
 async fn fleet_with(hosts: Vec<FakeFleetHost>) -> FakeFleet {
-    let fleet = FakeFleet::start().await.unwrap();
+    let fleet = fake().await;
     for host in hosts {
         fleet.add_host(host);
     }
     fleet
-}
-
-fn provider(fleet: &FakeFleet, tune: impl FnOnce(FleetConfig) -> FleetConfig) -> FleetProvider {
-    let c = fleet.connection();
-    FleetProvider::new(tune(FleetConfig::new(&c.url, c.api_token).unwrap())).unwrap()
-}
-
-async fn decide(provider: &FleetProvider, serial: &str) -> Decision {
-    provider.lookup(&LookupRequest::new(serial)).await.unwrap()
-}
-
-fn denied(decision: &Decision) -> (&str, &str) {
-    (
-        decision.deny_code().map_or("allowed", |c| c.as_str()),
-        decision.deny_message().unwrap_or(""),
-    )
 }
 
 #[tokio::test]
@@ -48,8 +33,7 @@ async fn an_enrolled_connected_host_is_allowed_with_the_documented_enrichment() 
         })
     );
     let quiet = provider(&fleet, |c| c.with_enrich(false));
-    let decision = decide(&quiet, "C02XL0GJJG5J").await;
-    assert!(decision.is_allowed() && decision.enrichment().is_none());
+    assert_allowed_plainly(&decide(&quiet, "C02XL0GJJG5J").await);
 }
 
 #[tokio::test]
@@ -62,7 +46,7 @@ async fn a_hostname_that_is_another_devices_serial_is_not_that_device() {
     .await;
     let p = provider(&fleet, |c| c);
     let decision = decide(&p, "C02XL0GJJG5J").await;
-    let (code, message) = denied(&decision);
+    let (code, message) = denial(&decision);
     assert_eq!(code, "deviceNotFound");
     assert!(
         message.contains("matched host 1 by name or UUID; its serial is \"C02IMPOSTER1\""),
@@ -71,7 +55,7 @@ async fn a_hostname_that_is_another_devices_serial_is_not_that_device() {
     // The same when Fleet returns any host it likes.
     fleet.fail_next(Fault::IgnoreFilter, 1);
     let decision = decide(&p, "C02OTHER0001").await;
-    assert_eq!(denied(&decision).0, "deviceNotFound");
+    assert_eq!(denial(&decision).0, "deviceNotFound");
 }
 
 #[tokio::test]
@@ -93,7 +77,7 @@ async fn enrollment_and_connection_are_management() {
         ("C02JAMF00001", "not connected to this Fleet"),
     ] {
         let decision = decide(&p, serial).await;
-        let (code, message) = denied(&decision);
+        let (code, message) = denial(&decision);
         assert_eq!(code, "notManaged", "{serial}");
         assert!(message.contains(status), "{serial}: {message}");
     }
@@ -125,7 +109,7 @@ async fn teams_by_name_or_id_in_either_field_pair() {
             "{fields:?}"
         );
         let decision = decide(&by_name, "C02SALES0001").await;
-        let (code, message) = denied(&decision);
+        let (code, message) = denial(&decision);
         assert_eq!(code, "notCompliant");
         assert_eq!(
             message,
@@ -133,7 +117,7 @@ async fn teams_by_name_or_id_in_either_field_pair() {
         );
         let decision = decide(&by_name, "C02NOTEAM001").await;
         assert!(
-            denied(&decision).1.contains("is in no team"),
+            denial(&decision).1.contains("is in no team"),
             "{decision:?}"
         );
     }
@@ -150,7 +134,7 @@ async fn labels_must_all_be_carried() {
     assert!(decide(&p, "C02XL0GJJG5J").await.is_allowed());
     let decision = decide(&p, "C02NOWIFI001").await;
     assert_eq!(
-        denied(&decision),
+        denial(&decision),
         (
             "notCompliant",
             "C02NOWIFI001 does not carry the label(s) wifi-allowed (FLEET_LABELS)"
@@ -168,7 +152,7 @@ async fn named_policies_and_every_policy() {
     .await;
     let named = provider(&fleet, |c| c.with_policies(["Gatekeeper enabled", "2"]));
     let decision = decide(&named, "C02XL0GJJG5J").await;
-    let (code, message) = denied(&decision);
+    let (code, message) = denial(&decision);
     assert_eq!(code, "notCompliant");
     assert!(
         message.ends_with("\"2\": not a policy of this host"),
@@ -176,14 +160,14 @@ async fn named_policies_and_every_policy() {
     );
     let decision = decide(&named, "C02FAILING01").await;
     assert!(
-        denied(&decision).1.ends_with("\"FileVault on\" (2): fail"),
+        denial(&decision).1.ends_with("\"FileVault on\" (2): fail"),
         "{decision:?}"
     );
     let every = provider(&fleet, |c| c.with_policies(["*"]));
     assert!(decide(&every, "C02XL0GJJG5J").await.is_allowed());
     let decision = decide(&every, "C02FAILING01").await;
     assert_eq!(
-        denied(&decision),
+        denial(&decision),
         (
             "notCompliant",
             "C02FAILING01 does not pass every policy (FLEET_POLICIES=*): \"FileVault on\" (2): fail"
@@ -191,7 +175,7 @@ async fn named_policies_and_every_policy() {
     );
     let decision = decide(&every, "C02NOTRUN001").await;
     assert!(
-        denied(&decision)
+        denial(&decision)
             .1
             .contains("\"Firewall on\" (3): not yet run"),
         "{decision:?}"

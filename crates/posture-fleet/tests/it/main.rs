@@ -8,4 +8,5 @@
 mod conformance;
 mod decisions;
 mod failures;
+mod support;
 mod sync;

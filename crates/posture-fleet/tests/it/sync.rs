@@ -3,23 +3,12 @@
 //! enrolled since; a sync failing midway; a rate-limited page.
 
 use posture_conformance::{sync, sync_fixture, sync_scenarios};
-use posture_core::{Decision, LookupRequest, PostureProvider};
+use posture_core::PostureProvider;
 use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
 use posture_fleet::{FleetConfig, FleetProvider, SYNC_PAGE_SIZE};
 use posture_http::sync::FromIndex;
 
-async fn fake() -> FakeFleet {
-    FakeFleet::start().await.unwrap()
-}
-
-fn provider(fleet: &FakeFleet, tune: impl FnOnce(FleetConfig) -> FleetConfig) -> FleetProvider {
-    let c = fleet.connection();
-    FleetProvider::new(tune(FleetConfig::new(&c.url, c.api_token).unwrap())).unwrap()
-}
-
-async fn decide(provider: &FleetProvider, serial: &str) -> Decision {
-    provider.lookup(&LookupRequest::new(serial)).await.unwrap()
-}
+use crate::support::{decide, fake, provider};
 
 /// Rules that every kind of host below trips one way or another, with the enrichment on.
 fn strict(config: FleetConfig) -> FleetConfig {
@@ -181,7 +170,6 @@ sync_fixture! {
     struct Fixture(FakeFleet) -> FleetProvider;
     kind = posture_fleet::KIND;
     page_size = SYNC_PAGE_SIZE;
-    enrol(fleet, serial) = fleet.add_host(FakeFleetHost::new(serial));
     synced(fleet) = provider(fleet, strict_hourly);
 }
 

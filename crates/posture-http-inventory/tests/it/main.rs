@@ -8,3 +8,4 @@
 
 mod conformance;
 mod snipeit;
+mod support;

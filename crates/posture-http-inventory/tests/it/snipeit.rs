@@ -3,39 +3,13 @@
 use std::time::Duration;
 
 use posture_conformance::backoff;
-use posture_conformance::support::{assert_reported, permanent};
-use posture_core::{Decision, DeviceMode, LookupRequest, PostureProvider};
+use posture_conformance::support::{assert_allowed_plainly, assert_reported, permanent};
+use posture_core::{DeviceMode, LookupRequest, PostureProvider};
 use posture_fakes::Fault;
 use posture_fakes::snipeit::{FakeAsset, FakeSnipeIt, NotFound};
-use posture_http_inventory::{HttpInventoryConfig, HttpInventoryProvider};
 use serde_json::json;
 
-fn provider(snipe: &FakeSnipeIt, extra: &[(&str, &str)]) -> HttpInventoryProvider {
-    let mut env = snipe.env_vars();
-    for (k, v) in extra {
-        env.retain(|(name, _)| name != k);
-        env.push(((*k).to_owned(), (*v).to_owned()));
-    }
-    let config = HttpInventoryConfig::from_env(|name| {
-        env.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    })
-    .unwrap();
-    HttpInventoryProvider::new(config).unwrap()
-}
-
-async fn decide(provider: &HttpInventoryProvider, serial: &str) -> Decision {
-    provider.lookup(&LookupRequest::new(serial)).await.unwrap()
-}
-
-fn denied(decision: &Decision) -> (&str, &str) {
-    (
-        decision.deny_code().map_or("allowed", |c| c.as_str()),
-        decision.deny_message().unwrap_or(""),
-    )
-}
+use crate::support::{decide, denial, provider};
 
 async fn fake() -> FakeSnipeIt {
     let snipe = FakeSnipeIt::start().await.unwrap();
@@ -72,7 +46,7 @@ async fn deployed_assets_are_allowed_with_the_configured_enrichment() {
     );
     let decision = decide(&p, "C02INSTOCK01").await;
     assert_eq!(
-        denied(&decision),
+        denial(&decision),
         (
             "notCompliant",
             "C02INSTOCK01 fails the HTTP_REQUIRE condition /status_label/status_meta=deployed \
@@ -81,8 +55,7 @@ async fn deployed_assets_are_allowed_with_the_configured_enrichment() {
     );
     // No HTTP_ENRICH: allowed without data.
     let plain = provider(&snipe, &[]);
-    let decision = decide(&plain, "C02XL0GJJG5J").await;
-    assert!(decision.is_allowed() && decision.enrichment().is_none());
+    assert_allowed_plainly(&decide(&plain, "C02XL0GJJG5J").await);
 }
 
 #[tokio::test]
@@ -103,7 +76,7 @@ async fn every_documented_not_found_is_device_not_found() {
         snipe.set_not_found(style);
         let decision = decide(&p, "C02UNKNOWN01").await;
         assert_eq!(
-            denied(&decision),
+            denial(&decision),
             (
                 "deviceNotFound",
                 format!("no device with serial number C02UNKNOWN01 in the inventory: {why}")
@@ -122,7 +95,7 @@ async fn a_record_for_another_device_is_not_this_device() {
     snipe.fail_next(Fault::IgnoreFilter, 1);
     let decision = decide(&p, "C02INSTOCK01").await;
     assert_eq!(
-        denied(&decision),
+        denial(&decision),
         (
             "deviceNotFound",
             "no device with serial number C02INSTOCK01 in the inventory: the record it answered \
@@ -132,7 +105,7 @@ async fn a_record_for_another_device_is_not_this_device() {
     let missing = provider(&snipe, &[("HTTP_MATCH", "/serial_number")]);
     let decision = decide(&missing, "C02XL0GJJG5J").await;
     assert!(
-        denied(&decision)
+        denial(&decision)
             .1
             .ends_with("has /serial_number (HTTP_MATCH) = missing, not C02XL0GJJG5J"),
         "{decision:?}"

@@ -7,7 +7,6 @@ use std::time::Duration;
 use posture_conformance::backoff;
 use posture_core::LookupRequest;
 use posture_fakes::Fault;
-use posture_fakes::intune::FakeManagedDevice;
 
 use crate::support::{fake, provider};
 
@@ -34,20 +33,14 @@ async fn readiness_probes_while_graph_fails_make_one_check() {
 /// answer arrives.
 #[tokio::test]
 async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends() {
-    let serials: Vec<String> = (0..20).map(|i| format!("C02BACK{i:05}")).collect();
     let intune = fake().await;
-    for serial in &serials {
-        intune.add_device(FakeManagedDevice::new(serial));
-    }
-    let intune_provider = provider(&intune, |c| {
+    let capped = provider(&intune, |c| {
         c.with_max_retry_after(Duration::from_secs(1)).unwrap()
     });
-    let requests: Vec<_> = serials.iter().map(LookupRequest::new).collect();
     backoff::a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends(
-        Arc::new(intune_provider),
+        Arc::new(capped),
         &intune,
-        &requests,
-        || intune.set_latency(Duration::from_millis(300)),
+        LookupRequest::new,
     )
     .await;
 }

@@ -73,9 +73,8 @@ fn decode(part: &str) -> Value {
 /// The form fields of every token request the fake received.
 fn token_forms(intune: &FakeIntune) -> Vec<HashMap<String, String>> {
     intune
-        .requests()
+        .requests_to("/oauth2/v2.0/token")
         .into_iter()
-        .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
         .map(|r| {
             posture_fakes::server::parse_pairs(&r.body)
                 .into_iter()
@@ -350,11 +349,7 @@ async fn a_replayed_assertion_is_refused() {
         .check_ready()
         .await
         .unwrap();
-    let sent = intune
-        .requests()
-        .into_iter()
-        .find(|r| r.path.ends_with("/oauth2/v2.0/token"))
-        .unwrap();
+    let sent = intune.requests_to("/oauth2/v2.0/token").remove(0);
     let http = posture_http::ClientOptions::new(std::time::Duration::from_secs(5))
         .build()
         .unwrap();

@@ -1,12 +1,12 @@
 //! Allow, deny, duplicates and enrichment.
 
-use posture_conformance::support::permanent;
+use posture_conformance::support::{assert_allowed_plainly, permanent};
 use posture_fakes::Fault;
 use posture_fakes::intune::FakeManagedDevice;
 use posture_intune::{ComplianceState, ManagementAgent};
 use serde_json::json;
 
-use crate::support::{code, decide, fake, lookup, provider};
+use crate::support::{code, decide, denial, fake, lookup, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
 
@@ -44,11 +44,7 @@ async fn a_compliant_device_is_allowed_with_the_documented_enrichment() {
         })
     );
     // The request filtered by the upper-cased serial and selected only what is used.
-    let request = intune
-        .requests()
-        .into_iter()
-        .find(|r| r.path.ends_with("/managedDevices"))
-        .unwrap();
+    let request = intune.requests_to("/managedDevices").remove(0);
     assert_eq!(
         request.query_value("$filter"),
         Some("serialNumber eq 'C02XL0GJJG5J'")
@@ -64,10 +60,12 @@ async fn an_unknown_device_is_not_found() {
     intune.add_device(FakeManagedDevice::new(MAC));
     let intune_provider = provider(&intune, |c| c);
     let decision = decide(&intune_provider, "C02MISSING01").await;
-    assert_eq!(code(&decision), Some("deviceNotFound"));
     assert_eq!(
-        decision.deny_message(),
-        Some("no managed device with serial number C02MISSING01 in Intune")
+        denial(&decision),
+        (
+            "deviceNotFound",
+            "no managed device with serial number C02MISSING01 in Intune"
+        )
     );
 }
 
@@ -275,9 +273,7 @@ async fn enrichment_can_be_turned_off() {
     let intune = fake().await;
     intune.add_device(FakeManagedDevice::new(MAC));
     let quiet = provider(&intune, |c| c.with_enrich(false));
-    let decision = decide(&quiet, MAC).await;
-    assert!(decision.is_allowed(), "{decision:?}");
-    assert!(decision.enrichment().is_none());
+    assert_allowed_plainly(&decide(&quiet, MAC).await);
 }
 
 #[tokio::test]

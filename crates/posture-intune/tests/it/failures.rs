@@ -3,12 +3,12 @@
 use std::time::{Duration, Instant};
 
 use posture_conformance::backoff;
-use posture_conformance::support::{permanent, transient};
+use posture_conformance::support::{assert_denied, permanent, transient};
 use posture_core::{LookupRequest, PostureProvider};
 use posture_fakes::Fault;
 use posture_fakes::intune::FakeManagedDevice;
 
-use crate::support::{code, decide, fake, lookup, provider};
+use crate::support::{decide, fake, lookup, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
 
@@ -103,11 +103,7 @@ async fn identifiers_that_are_not_serials_make_no_call() {
         ("", "empty"),
     ] {
         let decision = decide(&intune_provider, identifier).await;
-        assert_eq!(code(&decision), Some("invalidIdentifier"), "{identifier:?}");
-        assert!(
-            decision.deny_message().unwrap().contains(reason),
-            "{decision:?}"
-        );
+        assert_denied(&decision, "invalidIdentifier", reason);
     }
     assert!(intune.requests().is_empty());
 }

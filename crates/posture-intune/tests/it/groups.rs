@@ -26,11 +26,7 @@ async fn members_are_allowed_and_everyone_else_is_not_compliant() {
     });
 
     assert!(decide(&intune_provider, "C02MEMBER001").await.is_allowed());
-    let checks = intune
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/checkMemberGroups"))
-        .collect::<Vec<_>>();
+    let checks = intune.requests_to("/checkMemberGroups");
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].body, format!("{{\"groupIds\":[\"{GROUP}\"]}}"));
 

@@ -84,11 +84,7 @@ async fn validates_and_notifies_with_the_documented_shapes() {
     );
     assert_eq!(calls[2].body["notification"]["hResult"], 0x8009_4004_i64);
     // Discovery is cached: one endpoints request for all of the above.
-    let discoveries = intune
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/endpoints"))
-        .count();
+    let discoveries = intune.requests_to("/endpoints").len();
     assert_eq!(discoveries, 1);
 }
 
@@ -121,12 +117,7 @@ async fn a_fixed_service_url_skips_discovery_and_a_graph_token_is_refused_by_the
         .with_service_url(BaseUrl::parse(&intune.scep_service_url()).unwrap());
     let client = IntuneScepClient::new(&config).unwrap();
     client.validate_request("tx", &csr()).await.unwrap();
-    assert!(
-        !intune
-            .requests()
-            .iter()
-            .any(|r| r.path.ends_with("/endpoints"))
-    );
+    assert!(intune.requests_to("/endpoints").is_empty());
 
     // A scope for Graph gets a Graph token, which the service refuses (twice: one renewal).
     let wrong = IntuneScepConfig::new(support::config(&intune))

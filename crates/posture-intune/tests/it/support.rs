@@ -1,7 +1,7 @@
 //! Helpers shared by the test modules.
 
 pub(crate) use posture_conformance::support::{
-    decide, deny_code as code, lookup, refused_readiness,
+    decide, denial, deny_code as code, lookup, refused_readiness,
 };
 use posture_fakes::intune::{FakeIntune, TestCertificate};
 use posture_intune::{ClientCertificate, IntuneConfig, IntuneProvider};

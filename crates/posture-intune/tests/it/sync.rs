@@ -182,7 +182,6 @@ sync_fixture! {
     struct Fixture(FakeIntune) -> IntuneProvider;
     kind = posture_intune::KIND;
     page_size = 1000;
-    enrol(intune, serial) = intune.add_device(FakeManagedDevice::new(serial));
     synced(intune) = provider(intune, hourly_without_group);
 
     fn refused_sync_names(&self) -> &[&'static str] {

@@ -35,11 +35,7 @@ async fn one_token_for_many_concurrent_lookups_with_the_default_scope() {
     }
     assert_eq!(intune.stats().token_requests, 1);
     assert_eq!(intune.stats().device_requests, 10);
-    let token = intune
-        .requests()
-        .into_iter()
-        .find(|r| r.path.ends_with("/oauth2/v2.0/token"))
-        .unwrap();
+    let token = intune.requests_to("/oauth2/v2.0/token").remove(0);
     assert_eq!(
         token.path,
         format!("/{}/oauth2/v2.0/token", posture_fakes::intune::TENANT_ID)

@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
+use posture_conformance::support::assert_denied;
 use posture_core::{DeviceMode, LookupRequest, PostureProvider};
 use posture_fakes::jamf::{FakeDevice, FakeJamf, GroupShape};
 use posture_jamf::{JamfApi, JamfConfig};
 use serde_json::json;
 
-use crate::support::{APIS, allowed, code, decide, fake, inventory, provider};
+use crate::support::{APIS, allowed, code, decide, denial, fake, inventory, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
 const IPHONE: &str = "DMPXK2ABCD12";
@@ -27,16 +28,22 @@ async fn found_and_not_found_for_both_kinds() {
         assert!(crate::support::allowed(&jamf_provider, IPHONE, DeviceMode::MobileDevice).await);
 
         let missing = decide(&jamf_provider, "C02MISSING01", DeviceMode::Computer).await;
-        assert_eq!(code(&missing), Some("deviceNotFound"), "{api}");
         assert_eq!(
-            missing.deny_message(),
-            Some("no computer with serial number C02MISSING01 in Jamf Pro")
+            denial(&missing),
+            (
+                "deviceNotFound",
+                "no computer with serial number C02MISSING01 in Jamf Pro"
+            ),
+            "{api}"
         );
         let missing = decide(&jamf_provider, "DMPMISSING01", DeviceMode::MobileDevice).await;
-        assert_eq!(code(&missing), Some("deviceNotFound"), "{api}");
         assert_eq!(
-            missing.deny_message(),
-            Some("no mobile device with serial number DMPMISSING01 in Jamf Pro")
+            denial(&missing),
+            (
+                "deviceNotFound",
+                "no mobile device with serial number DMPMISSING01 in Jamf Pro"
+            ),
+            "{api}"
         );
         // The inventories are separate: a Mac is not a mobile device.
         let wrong_kind = decide(&jamf_provider, MAC, DeviceMode::MobileDevice).await;
@@ -68,20 +75,17 @@ async fn compliance_groups_per_kind() {
         );
 
         let denied = decide(&jamf_provider, "C02OUTSIDE01", DeviceMode::Computer).await;
-        assert_eq!(code(&denied), Some("notCompliant"), "{api}");
         assert_eq!(
-            denied.deny_message(),
-            Some("C02OUTSIDE01 is not a member of supplied compliance group \"Compliant Macs\"")
+            denial(&denied),
+            (
+                "notCompliant",
+                "C02OUTSIDE01 is not a member of supplied compliance group \"Compliant Macs\""
+            ),
+            "{api}"
         );
         // The computer group doesn't count for mobile devices.
         let denied = decide(&jamf_provider, "DMPOUTSIDE01", DeviceMode::MobileDevice).await;
-        assert_eq!(code(&denied), Some("notCompliant"), "{api}");
-        assert!(
-            denied
-                .deny_message()
-                .unwrap()
-                .contains("\"Compliant iPhones\"")
-        );
+        assert_denied(&denied, "notCompliant", "\"Compliant iPhones\"");
     }
 }
 
@@ -379,10 +383,13 @@ async fn auto_mode_tries_computers_then_mobile_devices() {
         assert_eq!(jamf.stats().lookup_requests, 4, "{api}");
 
         let missing = decide(&jamf_provider, "XYZMISSING01", DeviceMode::Auto).await;
-        assert_eq!(code(&missing), Some("deviceNotFound"), "{api}");
         assert_eq!(
-            missing.deny_message(),
-            Some("no computer or mobile device with serial number XYZMISSING01 in Jamf Pro")
+            denial(&missing),
+            (
+                "deviceNotFound",
+                "no computer or mobile device with serial number XYZMISSING01 in Jamf Pro"
+            ),
+            "{api}"
         );
     }
 }

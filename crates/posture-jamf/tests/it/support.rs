@@ -1,7 +1,7 @@
 //! Helpers shared by the test modules.
 
 pub(crate) use posture_conformance::support::{
-    allows_as as allowed, decide_as as decide, deny_code as code, lookup_as as lookup,
+    allows_as as allowed, decide_as as decide, denial, deny_code as code, lookup_as as lookup,
 };
 use posture_fakes::jamf::{FakeDevice, FakeJamf};
 use posture_jamf::{JamfApi, JamfConfig, JamfProvider};

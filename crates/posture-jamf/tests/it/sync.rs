@@ -195,8 +195,12 @@ sync_fixture! {
     struct Fixture(FakeJamf) -> JamfProvider;
     kind = posture_jamf::KIND;
     page_size = 100;
-    enrol(jamf, serial) = jamf.add_computer(FakeDevice::new(serial));
     synced(jamf) = provider(jamf, JamfApi::Auto, hourly_plain);
+
+    /// A computer: the family the sync lists first.
+    fn enrol(&self, serial: &str) {
+        self.0.add_computer(FakeDevice::new(serial));
+    }
 
     /// The mobile devices' page.
     fn other_sync_calls(&self) -> u64 {

@@ -8,7 +8,6 @@ use std::time::Duration;
 use posture_conformance::backoff;
 use posture_core::LookupRequest;
 use posture_fakes::Fault;
-use posture_fakes::kandji::FakeKandjiDevice;
 
 use crate::support::{fake, provider};
 
@@ -30,20 +29,14 @@ async fn readiness_probes_while_kandji_fails_make_one_request() {
 /// answer arrives.
 #[tokio::test]
 async fn a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends() {
-    let serials: Vec<String> = (0..20).map(|i| format!("C02BACK{i:05}")).collect();
     let kandji = fake().await;
-    for serial in &serials {
-        kandji.add_device(FakeKandjiDevice::new(serial));
-    }
-    let kandji_provider = provider(&kandji, |c| {
+    let capped = provider(&kandji, |c| {
         c.with_max_retry_after(Duration::from_secs(1)).unwrap()
     });
-    let requests: Vec<_> = serials.iter().map(LookupRequest::new).collect();
     backoff::a_retry_after_of_an_hour_is_capped_and_one_probe_goes_when_it_ends(
-        Arc::new(kandji_provider),
+        Arc::new(capped),
         &kandji,
-        &requests,
-        || kandji.set_latency(Duration::from_millis(300)),
+        LookupRequest::new,
     )
     .await;
 }

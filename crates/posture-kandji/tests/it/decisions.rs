@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use posture_conformance::support::{assert_denied, permanent};
+use posture_conformance::support::{assert_allowed_plainly, assert_denied, permanent};
 use posture_fakes::kandji::{ENGINEERING_BLUEPRINT_ID, FakeKandjiDevice};
 use posture_kandji::Blueprint;
 use serde_json::json;
 
-use crate::support::{code, decide, fake, provider};
+use crate::support::{code, decide, denial, fake, fake_with, provider};
 
 const MAC: &str = "FVHHFKF7Q6L4";
 const IPHONE: &str = "DMPXK2ABCD12";
@@ -81,10 +81,13 @@ async fn partial_serial_matches_are_not_the_device() {
     );
     // A serial that is only part of another's is not found.
     let decision = decide(&kandji_provider, "FVHHFKF7").await;
-    assert_eq!(code(&decision), Some("deviceNotFound"), "{decision:?}");
     assert_eq!(
-        decision.deny_message(),
-        Some("no device with serial number FVHHFKF7 in Kandji")
+        denial(&decision),
+        (
+            "deviceNotFound",
+            "no device with serial number FVHHFKF7 in Kandji"
+        ),
+        "{decision:?}"
     );
 }
 
@@ -95,10 +98,9 @@ async fn removed_and_unmanaged_devices_are_not_managed() {
     kandji.add_device(FakeKandjiDevice::new("C02NOMDM0001").with_mdm_enabled(false));
     let kandji_provider = provider(&kandji, |c| c);
     let removed = decide(&kandji_provider, "C02REMOVED01").await;
-    assert_eq!(code(&removed), Some("notManaged"));
     assert_eq!(
-        removed.deny_message(),
-        Some("C02REMOVED01 was removed from Kandji")
+        denial(&removed),
+        ("notManaged", "C02REMOVED01 was removed from Kandji")
     );
     let no_mdm = decide(&kandji_provider, "C02NOMDM0001").await;
     assert_denied(&no_mdm, "notManaged", "MDM is not enabled");
@@ -129,10 +131,12 @@ async fn the_agent_check_applies_to_macs_only() {
     assert!(decide(&off, "C02NOAGENT01").await.is_allowed());
     let on = provider(&kandji, |c| c.with_require_agent(true));
     let denied = decide(&on, "C02NOAGENT01").await;
-    assert_eq!(code(&denied), Some("notCompliant"));
     assert_eq!(
-        denied.deny_message(),
-        Some("C02NOAGENT01 does not have the Kandji agent installed")
+        denial(&denied),
+        (
+            "notCompliant",
+            "C02NOAGENT01 does not have the Kandji agent installed"
+        )
     );
     assert!(
         decide(&on, IPHONE).await.is_allowed(),
@@ -178,10 +182,10 @@ async fn blueprints_allow_by_id_or_exact_name() {
     });
     assert!(decide(&by_name, MAC).await.is_allowed());
     let denied = decide(&by_name, IPHONE).await;
-    assert_eq!(code(&denied), Some("notCompliant"));
     assert_eq!(
-        denied.deny_message(),
-        Some(
+        denial(&denied),
+        (
+            "notCompliant",
             "DMPXK2ABCD12 is in blueprint \"Shared iPhones\" (5b5b5b5b-0000-4000-8000-0000000000ff), not one of \"Engineering Macs\""
         )
     );
@@ -229,11 +233,7 @@ fn longer_serials(serial: &str, count: usize) -> impl Iterator<Item = FakeKandji
 
 #[tokio::test]
 async fn the_exact_serial_is_found_behind_a_full_page_of_longer_ones() {
-    let kandji = fake().await;
-    for device in longer_serials(MAC, 300) {
-        kandji.add_device(device);
-    }
-    kandji.add_device(FakeKandjiDevice::new(MAC));
+    let kandji = fake_with(longer_serials(MAC, 300).chain([FakeKandjiDevice::new(MAC)])).await;
     let kandji_provider = provider(&kandji, |c| c);
     let decision = decide(&kandji_provider, MAC).await;
     assert!(decision.is_allowed(), "{decision:?}");
@@ -251,10 +251,7 @@ async fn the_exact_serial_is_found_behind_a_full_page_of_longer_ones() {
     // Both pages in the same, total order, so the second continues where the first ended.
     assert_eq!(requests[0].query[..3], requests[1].query[..3]);
     // Not there at all: the list ends on the short second page, so the answer is "not found".
-    let kandji = fake().await;
-    for device in longer_serials(MAC, 301) {
-        kandji.add_device(device);
-    }
+    let kandji = fake_with(longer_serials(MAC, 301)).await;
     let kandji_provider = provider(&kandji, |c| c);
     assert_eq!(
         code(&decide(&kandji_provider, MAC).await),
@@ -265,12 +262,15 @@ async fn the_exact_serial_is_found_behind_a_full_page_of_longer_ones() {
 
 #[tokio::test]
 async fn a_live_record_on_a_later_page_beats_a_removed_one_on_the_first() {
-    let kandji = fake().await;
-    kandji.add_device(FakeKandjiDevice::new(MAC).removed());
-    for device in longer_serials(MAC, 299) {
-        kandji.add_device(device);
-    }
-    kandji.add_device(FakeKandjiDevice::new(MAC));
+    let removed = FakeKandjiDevice::new(MAC).removed();
+    let live = FakeKandjiDevice::new(MAC);
+    let kandji = fake_with(
+        [removed]
+            .into_iter()
+            .chain(longer_serials(MAC, 299))
+            .chain([live]),
+    )
+    .await;
     let kandji_provider = provider(&kandji, |c| c);
     let decision = decide(&kandji_provider, MAC).await;
     assert!(decision.is_allowed(), "{decision:?}");
@@ -279,11 +279,7 @@ async fn a_live_record_on_a_later_page_beats_a_removed_one_on_the_first() {
 
 #[tokio::test]
 async fn a_flood_of_partial_matches_is_a_permanent_error_not_a_guess() {
-    let kandji = fake().await;
-    for device in longer_serials(MAC, 1500) {
-        kandji.add_device(device);
-    }
-    kandji.add_device(FakeKandjiDevice::new(MAC));
+    let kandji = fake_with(longer_serials(MAC, 1500).chain([FakeKandjiDevice::new(MAC)])).await;
     let kandji_provider = provider(&kandji, |c| c);
     let err = permanent(crate::support::lookup(&kandji_provider, MAC).await);
     assert_eq!(
@@ -305,10 +301,12 @@ async fn missing_devices_are_denied_only_when_asked() {
     assert!(decide(&lenient, MAC).await.is_allowed());
     let strict = provider(&kandji, |c| c.with_deny_missing(true));
     let denied = decide(&strict, MAC).await;
-    assert_eq!(code(&denied), Some("notCompliant"));
     assert_eq!(
-        denied.deny_message(),
-        Some("FVHHFKF7Q6L4 is flagged as missing in Kandji: it has not checked in recently")
+        denial(&denied),
+        (
+            "notCompliant",
+            "FVHHFKF7Q6L4 is flagged as missing in Kandji: it has not checked in recently"
+        )
     );
     assert!(decide(&strict, "C02PRESENT01").await.is_allowed());
 }
@@ -318,7 +316,5 @@ async fn enrichment_can_be_turned_off() {
     let kandji = fake().await;
     kandji.add_device(FakeKandjiDevice::new(MAC));
     let quiet = provider(&kandji, |c| c.with_enrich(false));
-    let decision = decide(&quiet, MAC).await;
-    assert!(decision.is_allowed(), "{decision:?}");
-    assert!(decision.enrichment().is_none());
+    assert_allowed_plainly(&decide(&quiet, MAC).await);
 }

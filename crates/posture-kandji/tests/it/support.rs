@@ -1,11 +1,20 @@
 //! Helpers shared by the test modules.
 
-pub(crate) use posture_conformance::support::{decide, deny_code as code, lookup};
-use posture_fakes::kandji::FakeKandji;
+pub(crate) use posture_conformance::support::{decide, denial, deny_code as code, lookup};
+use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
 use posture_kandji::{KandjiConfig, KandjiProvider};
 
 pub(crate) async fn fake() -> FakeKandji {
     FakeKandji::start().await.unwrap()
+}
+
+/// A fake listing `devices`, in order.
+pub(crate) async fn fake_with(devices: impl IntoIterator<Item = FakeKandjiDevice>) -> FakeKandji {
+    let kandji = fake().await;
+    for device in devices {
+        kandji.add_device(device);
+    }
+    kandji
 }
 
 /// A configuration pointing at the fake, with every default.

@@ -79,7 +79,6 @@ sync_fixture! {
     struct Fixture(FakeKandji) -> KandjiProvider;
     kind = posture_kandji::KIND;
     page_size = 300;
-    enrol(kandji, serial) = kandji.add_device(FakeKandjiDevice::new(serial));
     synced(kandji) = provider(kandji, hourly);
 }
 

@@ -180,7 +180,6 @@ sync_fixture! {
     struct Fixture(FakeMosyle) -> MosyleProvider;
     kind = posture_mosyle::KIND;
     page_size = 100;
-    enrol(mosyle, serial) = mosyle.add_device(FakeMosyleDevice::new(serial));
     synced(mosyle) = provider(mosyle, hourly);
 
     /// One page each for ios, tvos and visionos.
