@@ -84,7 +84,7 @@ struct ClassicComputer {
     #[serde(deserialize_with = "or_default")]
     general: ClassicComputerGeneral,
     #[serde(deserialize_with = "or_default")]
-    location: Location,
+    location: ClassicLocation,
     #[serde(deserialize_with = "or_default")]
     groups_accounts: ClassicGroupsAccounts,
 }
@@ -109,25 +109,19 @@ struct Managed {
     managed: Option<bool>,
 }
 
-/// A device's user, read into one shape from the Classic API's `location` and the Jamf Pro
-/// API's `userAndLocation`, which spells some fields its own way (`realName` and
-/// `emailAddress` for mobile devices, `email` for computers, `departmentId`). Pro computers
-/// carry only the department's ID; its name is looked up.
 #[derive(Default, Deserialize)]
 #[serde(default)]
-struct Location {
+struct ClassicLocation {
     #[serde(deserialize_with = "text")]
     username: String,
-    #[serde(alias = "realName", deserialize_with = "text")]
+    #[serde(deserialize_with = "text")]
     realname: String,
-    #[serde(alias = "emailAddress", alias = "email", deserialize_with = "text")]
+    #[serde(deserialize_with = "text")]
     email_address: String,
     #[serde(deserialize_with = "text")]
     position: String,
     #[serde(deserialize_with = "text")]
     department: String,
-    #[serde(alias = "departmentId", deserialize_with = "text")]
-    department_id: String,
 }
 
 #[derive(Default, Deserialize)]
@@ -150,15 +144,15 @@ impl From<ClassicComputerEnvelope> for Device {
     }
 }
 
-impl From<Location> for User {
-    fn from(l: Location) -> Self {
+impl From<ClassicLocation> for User {
+    fn from(l: ClassicLocation) -> Self {
         Self {
             username: l.username,
             realname: l.realname,
             email_address: l.email_address,
             position: l.position,
             department: l.department,
-            department_id: l.department_id,
+            department_id: String::new(),
         }
     }
 }
@@ -174,7 +168,7 @@ struct ClassicMobile {
     #[serde(deserialize_with = "or_default")]
     general: ClassicMobileGeneral,
     #[serde(deserialize_with = "or_default")]
-    location: Location,
+    location: ClassicLocation,
     mobile_device_groups: Value,
 }
 
@@ -278,7 +272,7 @@ pub(crate) struct ProComputer {
     #[serde(deserialize_with = "or_default")]
     hardware: ProHardware,
     #[serde(deserialize_with = "or_default")]
-    user_and_location: Location,
+    user_and_location: ProComputerUser,
     #[serde(deserialize_with = "or_default")]
     group_memberships: Vec<ProGroup>,
 }
@@ -297,6 +291,21 @@ struct ProComputerGeneral {
 struct ProHardware {
     #[serde(deserialize_with = "text")]
     serial_number: String,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ProComputerUser {
+    #[serde(deserialize_with = "text")]
+    username: String,
+    #[serde(deserialize_with = "text")]
+    realname: String,
+    #[serde(deserialize_with = "text")]
+    email: String,
+    #[serde(deserialize_with = "text")]
+    position: String,
+    #[serde(deserialize_with = "text")]
+    department_id: String,
 }
 
 #[derive(Default, Deserialize)]
@@ -324,7 +333,14 @@ impl From<ProComputer> for Device {
             serial_number: c.hardware.serial_number,
             name: c.general.name,
             managed: c.general.remote_management.managed,
-            user: c.user_and_location.into(),
+            user: User {
+                username: c.user_and_location.username,
+                realname: c.user_and_location.realname,
+                email_address: c.user_and_location.email,
+                position: c.user_and_location.position,
+                department: String::new(),
+                department_id: c.user_and_location.department_id,
+            },
             groups: ProGroup::names(c.group_memberships),
         }
     }
@@ -338,7 +354,7 @@ pub(crate) struct ProMobile {
     #[serde(deserialize_with = "or_default")]
     hardware: ProHardware,
     #[serde(deserialize_with = "or_default")]
-    user_and_location: Location,
+    user_and_location: ProMobileUser,
     #[serde(deserialize_with = "or_default")]
     groups: Vec<ProGroup>,
 }
@@ -354,6 +370,23 @@ struct ProMobileGeneral {
     managed: Option<bool>,
 }
 
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ProMobileUser {
+    #[serde(deserialize_with = "text")]
+    username: String,
+    #[serde(deserialize_with = "text")]
+    real_name: String,
+    #[serde(deserialize_with = "text")]
+    email_address: String,
+    #[serde(deserialize_with = "text")]
+    position: String,
+    #[serde(deserialize_with = "text")]
+    department: String,
+    #[serde(deserialize_with = "text")]
+    department_id: String,
+}
+
 impl From<ProMobile> for Device {
     fn from(m: ProMobile) -> Self {
         Self {
@@ -361,7 +394,14 @@ impl From<ProMobile> for Device {
             serial_number: m.hardware.serial_number,
             name: m.general.display_name,
             managed: m.general.managed,
-            user: m.user_and_location.into(),
+            user: User {
+                username: m.user_and_location.username,
+                realname: m.user_and_location.real_name,
+                email_address: m.user_and_location.email_address,
+                position: m.user_and_location.position,
+                department: m.user_and_location.department,
+                department_id: m.user_and_location.department_id,
+            },
             groups: ProGroup::names(m.groups),
         }
     }
