@@ -194,7 +194,7 @@ impl FleetConfig {
 
 posture_settings::flag_accessors! {
     FleetConfig {
-        /// Requires the host's MDM to be this Fleet (`mdm.connected_to_fleet`).
+        /// Whether the host's MDM must be this Fleet (`mdm.connected_to_fleet`).
         ///
         /// `FLEET_REQUIRE_CONNECTED`.
         require_connected / with_require_connected,

@@ -28,8 +28,11 @@
 //! ```
 
 use posture_settings::Reader;
+pub use posture_settings::Setting;
 pub use posture_settings::{ConfigProblem, ConfigProblems};
-pub use posture_settings::{Setting, declare};
+// For `shared_settings!`, which expands in the provider's crate.
+#[doc(hidden)]
+pub use posture_settings::declare;
 
 /// The server's `TIMEOUT` as providers read it: whole seconds from 1 to 60, 4 by default, so
 /// step-ca's retry fits in its 10 s budget. Providers read it with their own variables (it

@@ -185,8 +185,8 @@ pub struct IntuneConfig {
     sync: SyncSettings,
 }
 
-const CERT_PATH: &str = "INTUNE_CLIENT_CERT_PATH";
-const KEY_PATH: &str = "INTUNE_CLIENT_KEY_PATH";
+const CERT_PATH: &str = kind::CLIENT_CERT_PATH.name;
+const KEY_PATH: &str = kind::CLIENT_KEY_PATH.name;
 const CERT_EXPECTED: &str = "a PEM file holding the certificate registered on the app registration (Certificates & secrets)";
 const KEY_EXPECTED: &str = "a PEM file holding the RSA private key of INTUNE_CLIENT_CERT_PATH";
 /// The Microsoft Graph hosts of Microsoft's clouds: global, US Government L4, US Government
@@ -567,7 +567,7 @@ fn credential(
     // Given as the secret reader counts it: a value or a file name that is not blank.
     let secret_given = get(kind::CLIENT_SECRET.name).is_some_and(|v| !v.trim().is_empty())
         || reader.value("INTUNE_CLIENT_SECRET_FILE").is_some();
-    let algorithm = reader.value("INTUNE_CLIENT_ASSERTION_ALG");
+    let algorithm = reader.value(kind::CLIENT_ASSERTION_ALG.name);
     match (
         secret_given,
         reader.value(CERT_PATH),
@@ -584,7 +584,7 @@ fn credential(
         (true, None, None) => {
             if let Some(alg) = algorithm {
                 reader.problem(ConfigProblem::invalid(
-                    "INTUNE_CLIENT_ASSERTION_ALG",
+                    kind::CLIENT_ASSERTION_ALG.name,
                     &alg,
                     "no value with a client secret: it applies to certificate credentials \
                      (INTUNE_CLIENT_CERT_PATH and INTUNE_CLIENT_KEY_PATH) only",
@@ -623,7 +623,7 @@ fn credential(
                     Ok(alg) => alg,
                     Err(_) => {
                         reader.problem(ConfigProblem::invalid(
-                            "INTUNE_CLIENT_ASSERTION_ALG",
+                            kind::CLIENT_ASSERTION_ALG.name,
                             &text,
                             "PS256 (the default, as Microsoft documents) or RS256",
                         ));

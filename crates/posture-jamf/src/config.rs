@@ -361,11 +361,11 @@ impl JamfConfig {
 
 posture_settings::flag_accessors! {
     JamfConfig {
-        /// Returns enrichment data for allowed mobile devices.
+        /// Whether allowed mobile devices carry enrichment data.
         ///
         /// `JAMF_DEVICE_ENRICH`.
         device_enrich / with_device_enrich,
-        /// Returns enrichment data for allowed computers.
+        /// Whether allowed computers carry enrichment data.
         ///
         /// `JAMF_COMPUTER_ENRICH`.
         computer_enrich / with_computer_enrich,

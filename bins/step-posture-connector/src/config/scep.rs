@@ -106,17 +106,15 @@ pub struct ScepSettings {
     pub intune: Option<Box<posture_intune::scep::IntuneScepConfig>>,
 }
 
+posture_settings::declare! {
+    /// the Intune SCEP validation service's resource with /.default
+    const INTUNE_SCEP_SCOPE = text("INTUNE_SCEP_SCOPE");
+    /// the validation service URL, instead of discovering it through Graph
+    const INTUNE_SCEP_SERVICE_URL = url("INTUNE_SCEP_SERVICE_URL");
+}
+
 /// The variables of Intune SCEP validation beside the Intune provider's.
-pub(crate) const INTUNE_SCEP_SETTINGS: &[Setting] = &[
-    Setting::text(
-        "INTUNE_SCEP_SCOPE",
-        "the Intune SCEP validation service's resource with /.default",
-    ),
-    Setting::url(
-        "INTUNE_SCEP_SERVICE_URL",
-        "the validation service URL, instead of discovering it through Graph",
-    ),
-];
+pub(crate) const INTUNE_SCEP_SETTINGS: &[Setting] = &[INTUNE_SCEP_SCOPE, INTUNE_SCEP_SERVICE_URL];
 
 posture_settings::declare! {
     /// how long a signed challenge stays valid
