@@ -317,20 +317,9 @@ mod tests {
             .clone()
             .map_common(|c| c.with_negative_cache_ttl(Duration::ZERO));
         assert_eq!(uncached.common().negative_cache_ttl(), Duration::ZERO);
-        assert!(
-            config
-                .common()
-                .clone()
-                .with_timeout(Duration::ZERO)
-                .is_err()
-        );
-        assert!(
-            config
-                .common()
-                .clone()
-                .with_max_retry_after(Duration::ZERO)
-                .is_err()
-        );
+        let common = config.common();
+        assert!(common.clone().with_timeout(Duration::ZERO).is_err());
+        assert!(common.clone().with_max_retry_after(Duration::ZERO).is_err());
         assert!(AddigyConfig::new("https://api.addigy.com", "").is_err());
         assert!(AddigyConfig::new("api.addigy.com", "t").is_err());
         let every = |secs| SyncSettings::new("", "").every(Duration::from_secs(secs));

@@ -76,6 +76,27 @@ pub async fn a_retry_after_is_honoured_without_a_request<P: PostureProvider>(
     err
 }
 
+/// A 429 asking for an hour (`Retry-After: 3600`) is honoured for `cap` at the most, the
+/// provider's `…_MAX_RETRY_AFTER`, and keeps requests from `upstream` meanwhile, as
+/// [`a_retry_after_is_honoured_without_a_request`] checks with `request` both meeting the
+/// 429 and asking within the delay. Returns the 429's error, for the provider's checks of
+/// its wording.
+pub async fn an_hour_asked_for_is_capped<P: PostureProvider>(
+    provider: &P,
+    upstream: &dyn Upstream,
+    request: &LookupRequest,
+    cap: Duration,
+) -> ProviderError {
+    let err =
+        a_retry_after_is_honoured_without_a_request(provider, upstream, 3600, request, request)
+            .await;
+    assert!(
+        err.retry_after().is_some_and(|honoured| honoured <= cap),
+        "an hour asked for, {cap:?} at the most honoured: {err:?}"
+    );
+    err
+}
+
 /// One `Retry-After: 3600` must not lock the MDM out for an hour: the delay honoured is
 /// capped, and when it ends one lookup probes while the others fail fast until its answer
 /// arrives, instead of all of them reaching the MDM at once.

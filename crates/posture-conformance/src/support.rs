@@ -194,6 +194,34 @@ pub async fn refused_readiness<P: PostureProvider>(provider: &P) -> String {
     permanent(provider.check_ready().await).to_string()
 }
 
+/// The text of the transient error `provider`'s readiness check gives; panics if it is
+/// ready or the error is permanent.
+///
+/// ```
+/// use posture_conformance::support::unready;
+/// use posture_core::{Decision, LookupRequest, PostureProvider, ProviderError};
+///
+/// #[derive(Debug)]
+/// struct Down;
+/// impl PostureProvider for Down {
+///     fn name(&self) -> &str { "down" }
+///     async fn lookup(&self, _: &LookupRequest) -> Result<Decision, ProviderError> {
+///         Err(ProviderError::transient("ACME is down"))
+///     }
+///     async fn check_ready(&self) -> Result<(), ProviderError> {
+///         Err(ProviderError::transient("ACME_URL cannot be reached"))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(unready(&Down).await, "ACME_URL cannot be reached");
+/// # }
+/// ```
+pub async fn unready<P: PostureProvider>(provider: &P) -> String {
+    transient(provider.check_ready().await).to_string()
+}
+
 /// The error of `result`; panics if it is `Ok` or the error is transient.
 pub fn permanent<T: std::fmt::Debug>(result: Result<T, ProviderError>) -> ProviderError {
     match result {

@@ -474,39 +474,27 @@ mod tests {
 
     #[test]
     fn every_variable_names_itself() {
-        let text = only_problem(&CASES.with(&[("JAMF_BASE_URL", "http://example.jamfcloud.com")]));
-        assert!(
-            text.starts_with("JAMF_BASE_URL=\"http://example.jamfcloud.com\" is invalid: expected"),
-            "{text}"
-        );
-        assert!(text.contains("only allowed for loopback"), "{text}");
-        let text = only_problem(&CASES.with(&[("JAMF_BASE_URL", "example.jamfcloud.com")]));
-        assert!(text.contains("not an absolute URL"), "{text}");
-        let text = only_problem(&CASES.with(&[("TIMEOUT", "0")]));
-        assert_eq!(
-            text,
-            "TIMEOUT=\"0\" is invalid: expected a whole number of seconds from 1 to 60"
-        );
-        let text = only_problem(&CASES.with(&[("TIMEOUT", "4s")]));
-        assert!(text.starts_with("TIMEOUT=\"4s\" is invalid"), "{text}");
-        let text = only_problem(&CASES.with(&[("JAMF_API", "v1")]));
-        assert_eq!(
-            text,
-            "JAMF_API=\"v1\" is invalid: expected auto, classic or pro"
-        );
-        for api in ["auto", "Classic", "PRO"] {
-            let config = CASES.env_with(&[("JAMF_API", api)]).unwrap();
-            assert_eq!(config.api().as_str(), api.to_ascii_lowercase());
+        // The whole message.
+        for (pairs, expected) in [
+            (
+                CASES.with(&[("TIMEOUT", "0")]),
+                "TIMEOUT=\"0\" is invalid: expected a whole number of seconds from 1 to 60",
+            ),
+            (
+                CASES.with(&[("JAMF_API", "v1")]),
+                "JAMF_API=\"v1\" is invalid: expected auto, classic or pro",
+            ),
+            (
+                CASES.with(&[("JAMF_CACHE_TTL", "-1")]),
+                "JAMF_CACHE_TTL=\"-1\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)",
+            ),
+            (
+                CASES.with(&[("JAMF_DEFAULT_MODE", "laptop")]),
+                "JAMF_DEFAULT_MODE=\"laptop\" is invalid: expected computer, mobiledevice or auto",
+            ),
+        ] {
+            assert_eq!(only_problem(&pairs), expected, "{pairs:?}");
         }
-        let text = only_problem(&CASES.with(&[("JAMF_MAX_CONNECTIONS", "0")]));
-        assert!(
-            text.starts_with("JAMF_MAX_CONNECTIONS=\"0\" is invalid: expected"),
-            "{text}"
-        );
-        let text = only_problem(&CASES.with(&[("JAMF_MAX_CONNECTIONS", "51")]));
-        assert!(text.contains("50"), "{text}");
-        let config = CASES.env_with(&[("JAMF_MAX_CONNECTIONS", "2")]).unwrap();
-        assert_eq!(config.max_connections(), 2);
         for bad in ["0", "3601", "1m"] {
             let text = only_problem(&CASES.with(&[("JAMF_MAX_RETRY_AFTER", bad)]));
             assert_eq!(
@@ -516,45 +504,68 @@ mod tests {
                 )
             );
         }
+        // How the message starts.
+        for (pairs, start) in [
+            (
+                CASES.with(&[("JAMF_BASE_URL", "http://example.jamfcloud.com")]),
+                "JAMF_BASE_URL=\"http://example.jamfcloud.com\" is invalid: expected",
+            ),
+            (
+                CASES.with(&[("TIMEOUT", "4s")]),
+                "TIMEOUT=\"4s\" is invalid",
+            ),
+            (
+                CASES.with(&[("JAMF_MAX_CONNECTIONS", "0")]),
+                "JAMF_MAX_CONNECTIONS=\"0\" is invalid: expected",
+            ),
+            (
+                CASES.with(&[("JAMF_NEGATIVE_CACHE_TTL", "ten")]),
+                "JAMF_NEGATIVE_CACHE_TTL=\"ten\" is invalid",
+            ),
+            (
+                CASES.with(&[("JAMF_CA_PATH", "/nonexistent/ca.pem")]),
+                "JAMF_CA_PATH=\"/nonexistent/ca.pem\" is invalid: expected a readable PEM file",
+            ),
+            (
+                vec![MINIMAL[0], MINIMAL[2]],
+                "JAMF_CLIENT_ID is not set: expected",
+            ),
+            (
+                vec![MINIMAL[0], MINIMAL[1]],
+                "JAMF_CLIENT_SECRET is not set: expected",
+            ),
+            (
+                vec![MINIMAL[1], MINIMAL[2]],
+                "JAMF_BASE_URL is not set: expected",
+            ),
+        ] {
+            let text = only_problem(&pairs);
+            assert!(text.starts_with(start), "{text}");
+        }
+        // What the message says of the value.
+        for (pairs, part) in [
+            (
+                CASES.with(&[("JAMF_BASE_URL", "http://example.jamfcloud.com")]),
+                "only allowed for loopback",
+            ),
+            (
+                CASES.with(&[("JAMF_BASE_URL", "example.jamfcloud.com")]),
+                "not an absolute URL",
+            ),
+            (CASES.with(&[("JAMF_MAX_CONNECTIONS", "51")]), "50"),
+        ] {
+            let text = only_problem(&pairs);
+            assert!(text.contains(part), "{text}");
+        }
+        // Values taken.
+        for api in ["auto", "Classic", "PRO"] {
+            let config = CASES.env_with(&[("JAMF_API", api)]).unwrap();
+            assert_eq!(config.api().as_str(), api.to_ascii_lowercase());
+        }
+        let config = CASES.env_with(&[("JAMF_MAX_CONNECTIONS", "2")]).unwrap();
+        assert_eq!(config.max_connections(), 2);
         let config = CASES.env_with(&[("JAMF_MAX_RETRY_AFTER", "5")]).unwrap();
         assert_eq!(config.max_retry_after(), Duration::from_secs(5));
-        let text = only_problem(&CASES.with(&[("JAMF_CACHE_TTL", "-1")]));
-        assert_eq!(
-            text,
-            "JAMF_CACHE_TTL=\"-1\" is invalid: expected a whole number of seconds from 0 to 86400 (0 disables)"
-        );
-        let text = only_problem(&CASES.with(&[("JAMF_NEGATIVE_CACHE_TTL", "ten")]));
-        assert!(
-            text.starts_with("JAMF_NEGATIVE_CACHE_TTL=\"ten\" is invalid"),
-            "{text}"
-        );
-        let text = only_problem(&CASES.with(&[("JAMF_DEFAULT_MODE", "laptop")]));
-        assert_eq!(
-            text,
-            "JAMF_DEFAULT_MODE=\"laptop\" is invalid: expected computer, mobiledevice or auto"
-        );
-        let text = only_problem(&CASES.with(&[("JAMF_CA_PATH", "/nonexistent/ca.pem")]));
-        assert!(
-            text.starts_with(
-                "JAMF_CA_PATH=\"/nonexistent/ca.pem\" is invalid: expected a readable PEM file"
-            ),
-            "{text}"
-        );
-        let text = only_problem(&[MINIMAL[0], MINIMAL[2]]);
-        assert!(
-            text.starts_with("JAMF_CLIENT_ID is not set: expected"),
-            "{text}"
-        );
-        let text = only_problem(&[MINIMAL[0], MINIMAL[1]]);
-        assert!(
-            text.starts_with("JAMF_CLIENT_SECRET is not set: expected"),
-            "{text}"
-        );
-        let text = only_problem(&[MINIMAL[1], MINIMAL[2]]);
-        assert!(
-            text.starts_with("JAMF_BASE_URL is not set: expected"),
-            "{text}"
-        );
     }
 
     #[test]

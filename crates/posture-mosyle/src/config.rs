@@ -371,20 +371,9 @@ mod tests {
             .clone()
             .map_common(|c| c.with_cache_ttl(Duration::ZERO));
         assert_eq!(uncached.common().cache_ttl(), Duration::ZERO);
-        assert!(
-            config
-                .common()
-                .clone()
-                .with_timeout(Duration::ZERO)
-                .is_err()
-        );
-        assert!(
-            config
-                .common()
-                .clone()
-                .with_max_retry_after(Duration::ZERO)
-                .is_err()
-        );
+        let common = config.common();
+        assert!(common.clone().with_timeout(Duration::ZERO).is_err());
+        assert!(common.clone().with_max_retry_after(Duration::ZERO).is_err());
         let every = |secs| SyncSettings::new("", "").every(Duration::from_secs(secs));
         let synced = config.clone().with_sync(every(3600)).unwrap();
         assert_eq!(synced.sync().interval(), Duration::from_secs(3600));

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use posture_conformance::support::{permanent, transient};
+use posture_conformance::support::unready;
 use posture_core::PostureProvider;
 use posture_fakes::TokenFault;
 use posture_fakes::intune::FakeManagedDevice;
@@ -62,8 +62,7 @@ async fn a_scope_that_is_not_a_graph_resource_is_refused_as_entra_does() {
     let intune_provider = provider(&intune, |c| {
         c.with_scope(&format!("{}/.default", intune.url())).unwrap()
     });
-    let err = permanent(intune_provider.check_ready().await);
-    let text = err.to_string();
+    let text = refused_readiness(&intune_provider).await;
     assert!(
         text.starts_with(&format!(
             "the Microsoft identity platform refused the token scope {}/.default (400 Bad Request: invalid_resource: AADSTS500011: The resource principal named {} was not found",
@@ -131,8 +130,7 @@ async fn refused_credentials_name_the_settings_and_the_entra_error() {
     .with_graph_url(&intune.url())
     .unwrap();
     let intune_provider = posture_intune::IntuneProvider::new(config).unwrap();
-    let err = permanent(intune_provider.check_ready().await);
-    let text = err.to_string();
+    let text = refused_readiness(&intune_provider).await;
     assert!(
         text.contains("INTUNE_TENANT_ID / INTUNE_CLIENT_ID / INTUNE_CLIENT_SECRET"),
         "{text}"
@@ -173,7 +171,7 @@ async fn token_endpoint_failures_are_classified() {
     let intune = fake().await;
     intune.set_token_fault(Some(TokenFault::Hang));
     let intune_provider = provider(&intune, |c| c.with_timeout(Duration::from_secs(1)).unwrap());
-    transient(intune_provider.check_ready().await);
+    unready(&intune_provider).await;
 }
 
 #[tokio::test]
@@ -182,13 +180,8 @@ async fn an_unreachable_authority_is_transient_and_named() {
     let url = intune.url();
     drop(intune);
     let config = config_at(posture_fakes::intune::TENANT_ID, &url);
-    let err = transient(
-        posture_intune::IntuneProvider::new(config)
-            .unwrap()
-            .check_ready()
-            .await,
-    );
-    assert!(err.to_string().contains("INTUNE_AUTHORITY_URL"), "{err}");
+    let text = unready(&posture_intune::IntuneProvider::new(config).unwrap()).await;
+    assert!(text.contains("INTUNE_AUTHORITY_URL"), "{text}");
 }
 
 #[tokio::test]

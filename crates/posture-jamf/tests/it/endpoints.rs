@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use posture_conformance::support::{permanent, transient};
+use posture_conformance::support::{permanent, refused_readiness, transient, unready};
 use posture_core::{DeviceMode, PostureProvider};
 use posture_fakes::jamf::{FakeDevice, FakeEndpoint, FakeJamf, FakePrivilege, GroupShape};
 use posture_jamf::JamfApi;
@@ -108,7 +108,7 @@ async fn a_removed_classic_route_is_an_error_never_a_deny() {
             );
             assert!(text.contains("JAMF_API=auto"), "{text}");
         }
-        transient(jamf_provider.check_ready().await);
+        unready(&jamf_provider).await;
 
         // Errors are not cached: once the route is back, the device is allowed again.
         jamf.restore_endpoint(endpoint);
@@ -385,8 +385,7 @@ async fn readiness_names_a_missing_privilege_that_settings_need() {
             let jamf = inventory().await;
             jamf.revoke_privilege(revoked);
             let jamf_provider = provider(&jamf, api, |c| c.with_default_mode(tune));
-            let err = permanent(jamf_provider.check_ready().await);
-            let text = err.to_string();
+            let text = refused_readiness(&jamf_provider).await;
             assert!(
                 text.contains(&format!("the {privilege} privilege")),
                 "{text}"

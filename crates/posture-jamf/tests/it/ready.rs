@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posture_core::PostureProvider;
-use posture_fakes::jamf::{CLIENT_ID, CLIENT_SECRET};
+use posture_fakes::jamf::{CLIENT_ID, CLIENT_SECRET, FakeJamf};
 use posture_fakes::{Fault, TokenFault};
 use posture_jamf::{JamfConfig, JamfProvider};
 
-use posture_conformance::support::{refused_readiness, transient};
+use posture_conformance::support::{refused_readiness, unready};
 
 use crate::support::{config, fake};
 use posture_conformance::backoff::all_unready;
@@ -74,8 +74,7 @@ async fn an_unreachable_url_names_jamf_base_url_and_the_cause() {
         .unwrap()
         .with_timeout(Duration::from_secs(2))
         .unwrap();
-    let err = transient(JamfProvider::new(config).unwrap().check_ready().await);
-    let text = err.to_string();
+    let text = unready(&JamfProvider::new(config).unwrap()).await;
     assert!(text.contains(&format!("JAMF_BASE_URL ({url})")), "{text}");
     assert!(text.contains("cannot be reached"), "{text}");
     assert!(
@@ -108,12 +107,14 @@ async fn a_url_that_is_not_jamf_says_so() {
 async fn a_failing_token_endpoint_is_transient() {
     let jamf = fake().await;
     jamf.set_token_fault(Some(TokenFault::Status(503)));
-    transient(
-        JamfProvider::new(config(&jamf))
-            .unwrap()
-            .check_ready()
-            .await,
-    );
+    unready(&JamfProvider::new(config(&jamf)).unwrap()).await;
+}
+
+/// A provider of `jamf` that 200 readiness probes at once have found unready.
+async fn probed(jamf: &FakeJamf) -> Arc<JamfProvider> {
+    let jamf_provider = Arc::new(JamfProvider::new(config(jamf)).unwrap());
+    all_unready(&jamf_provider, 200).await;
+    jamf_provider
 }
 
 /// `/readyz` needs no authentication: however many probes arrive while Jamf fails, Jamf
@@ -123,8 +124,7 @@ async fn a_failing_token_endpoint_is_transient() {
 async fn readiness_probes_while_jamf_fails_make_one_check() {
     let jamf = fake().await;
     jamf.set_fault(Some(Fault::Status(500)));
-    let jamf_provider = Arc::new(JamfProvider::new(config(&jamf)).unwrap());
-    all_unready(&jamf_provider, 200).await;
+    let jamf_provider = probed(&jamf).await;
     let stats = jamf.stats();
     assert_eq!(stats.token_requests, 1, "{stats:?}");
     assert!(stats.lookup_requests <= 2, "{stats:?}");
@@ -140,8 +140,7 @@ async fn readiness_probes_while_jamf_fails_make_one_check() {
 async fn readiness_probes_while_the_token_endpoint_fails_make_one_token_request() {
     let jamf = fake().await;
     jamf.set_token_fault(Some(TokenFault::Status(500)));
-    let jamf_provider = Arc::new(JamfProvider::new(config(&jamf)).unwrap());
-    all_unready(&jamf_provider, 200).await;
+    let jamf_provider = probed(&jamf).await;
     for _ in 0..20 {
         all_unready(&jamf_provider, 1).await;
     }

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use posture_conformance::backoff;
-use posture_conformance::support::{permanent, transient};
+use posture_conformance::support::{permanent, refused_readiness, transient, unready};
 use posture_core::{LookupRequest, PostureProvider};
 use posture_fakes::Fault;
 use posture_fakes::kandji::FakeKandjiDevice;
@@ -50,8 +50,8 @@ async fn a_hanging_kandji_gives_a_transient_error_within_the_deadline() {
     let started = Instant::now();
     transient(lookup(&kandji_provider, MAC).await);
     assert!(started.elapsed() < Duration::from_millis(1500));
-    let err = transient(kandji_provider.check_ready().await);
-    assert!(err.to_string().contains("KANDJI_API_URL"), "{err}");
+    let text = unready(&kandji_provider).await;
+    assert!(text.contains("KANDJI_API_URL"), "{text}");
 }
 
 #[tokio::test]
@@ -70,12 +70,9 @@ async fn a_refused_token_and_a_missing_permission_name_the_setting() {
     let kandji = fake().await;
     let config = KandjiConfig::new(&kandji.url(), "wrong-token").unwrap();
     let kandji_provider = posture_kandji::KandjiProvider::new(config).unwrap();
-    let err = permanent(kandji_provider.check_ready().await);
-    assert!(
-        err.to_string().contains("refused KANDJI_API_TOKEN"),
-        "{err}"
-    );
-    assert!(!err.to_string().contains("wrong-token"), "{err}");
+    let text = refused_readiness(&kandji_provider).await;
+    assert!(text.contains("refused KANDJI_API_TOKEN"), "{text}");
+    assert!(!text.contains("wrong-token"), "{text}");
     permanent(lookup(&kandji_provider, MAC).await);
 
     kandji.set_fault(Some(Fault::Status(403)));
@@ -92,27 +89,14 @@ async fn a_url_that_is_not_kandji_is_named() {
         posture_fakes::kandji::API_TOKEN,
     )
     .unwrap();
-    let err = permanent(
-        posture_kandji::KandjiProvider::new(config)
-            .unwrap()
-            .check_ready()
-            .await,
-    );
-    assert!(
-        err.to_string().contains("does not look like a Kandji API"),
-        "{err}"
-    );
+    let text = refused_readiness(&posture_kandji::KandjiProvider::new(config).unwrap()).await;
+    assert!(text.contains("does not look like a Kandji API"), "{text}");
 
     let url = kandji.url();
     drop(kandji);
     let config = KandjiConfig::new(&url, posture_fakes::kandji::API_TOKEN).unwrap();
-    let err = transient(
-        posture_kandji::KandjiProvider::new(config)
-            .unwrap()
-            .check_ready()
-            .await,
-    );
-    assert!(err.to_string().contains("KANDJI_API_URL"), "{err}");
+    let text = unready(&posture_kandji::KandjiProvider::new(config).unwrap()).await;
+    assert!(text.contains("KANDJI_API_URL"), "{text}");
 }
 
 #[tokio::test]

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use posture_conformance::backoff;
-use posture_conformance::support::{assert_reported, permanent, transient};
+use posture_conformance::support::{assert_reported, permanent, refused_readiness, transient};
 use posture_core::{DeviceMode, LookupRequest, PostureProvider};
 use posture_fakes::Fault;
-use posture_fakes::mosyle::FakeMosyleDevice;
+use posture_fakes::mosyle::{FakeMosyle, FakeMosyleDevice};
 use posture_mosyle::{MosyleConfig, MosyleProvider};
 
 use crate::support::{fake, lookup, provider};
@@ -18,8 +18,7 @@ async fn refused_credentials_are_permanent_and_named() {
     let config =
         MosyleConfig::new(&c.manager_url, c.access_token, c.email, "wrong-password").unwrap();
     let p = MosyleProvider::new(config).unwrap();
-    let err = permanent(p.check_ready().await);
-    let message = err.to_string();
+    let message = refused_readiness(&p).await;
     assert!(
         message.contains("refused the login of MOSYLE_EMAIL"),
         "{message}"
@@ -38,34 +37,30 @@ async fn ready_means_logged_in() {
     assert_reported(&p, "/v2/listdevices (Mosyle Manager)");
 }
 
-#[tokio::test]
-async fn transient_answers_are_transient_and_retry_after_is_honoured() {
+/// A Mosyle listing one Mac, C02XL0GJJG5J, and a provider honouring a `Retry-After` for at
+/// most `secs` (`MOSYLE_MAX_RETRY_AFTER`).
+async fn capped_at(secs: u64) -> (FakeMosyle, MosyleProvider) {
     let mosyle = fake().await;
     mosyle.add_device(FakeMosyleDevice::new("C02XL0GJJG5J"));
     let p = provider(&mosyle, |c| {
-        c.map_common(|s| s.with_max_retry_after(Duration::from_secs(2)).unwrap())
+        c.map_common(|s| s.with_max_retry_after(Duration::from_secs(secs)).unwrap())
     });
+    (mosyle, p)
+}
+
+#[tokio::test]
+async fn transient_answers_are_transient_and_retry_after_is_honoured() {
+    let (mosyle, p) = capped_at(2).await;
     mosyle.fail_next(Fault::Status(502), 1);
     transient(lookup(&p, "C02XL0GJJG5J", DeviceMode::Computer).await);
     let request = LookupRequest::new("C02XL0GJJG5J").with_mode(DeviceMode::Computer);
-    let err =
-        backoff::a_retry_after_is_honoured_without_a_request(&p, &mosyle, 3600, &request, &request)
-            .await;
-    // An hour asked for, MOSYLE_MAX_RETRY_AFTER honoured.
-    assert!(
-        err.retry_after()
-            .is_some_and(|d| d <= Duration::from_secs(2)),
-        "{err:?}"
-    );
+    // MOSYLE_MAX_RETRY_AFTER honoured.
+    backoff::an_hour_asked_for_is_capped(&p, &mosyle, &request, Duration::from_secs(2)).await;
 }
 
 #[tokio::test]
 async fn a_login_needed_by_the_probe_after_a_retry_after_goes_through() {
-    let mosyle = fake().await;
-    mosyle.add_device(FakeMosyleDevice::new("C02XL0GJJG5J"));
-    let p = provider(&mosyle, |c| {
-        c.map_common(|s| s.with_max_retry_after(Duration::from_secs(1)).unwrap())
-    });
+    let (mosyle, p) = capped_at(1).await;
     p.check_ready().await.unwrap();
     mosyle.fail_next(
         Fault::TooManyRequests {
@@ -101,11 +96,8 @@ async fn a_wrong_url_is_named() {
     let c = mosyle.connection();
     let url = c.manager_url.replace("/v2", "/v9");
     let config = MosyleConfig::new(&url, c.access_token, c.email, c.password).unwrap();
-    let err = permanent(MosyleProvider::new(config).unwrap().check_ready().await);
-    assert!(
-        err.to_string().contains("does not look like Mosyle's API"),
-        "{err}"
-    );
+    let text = refused_readiness(&MosyleProvider::new(config).unwrap()).await;
+    assert!(text.contains("does not look like Mosyle's API"), "{text}");
 }
 
 #[tokio::test]
