@@ -353,17 +353,23 @@ pub(crate) fn shown(value: Option<&Value>) -> String {
 mod tests {
     use super::*;
 
+    /// Panics unless every one of `templates` is refused when configured.
+    #[track_caller]
+    fn assert_refused(templates: &[&str]) {
+        for text in templates {
+            let refused = UrlTemplate::parse(text);
+            assert!(refused.is_err(), "{text:?}: {refused:?}");
+        }
+    }
+
     /// Found by the `mdm_responses` fuzz target: with a third slash the URL parser skips
     /// the empty authority and reads the host from what follows, placeholder included.
     #[test]
     fn a_placeholder_behind_an_empty_authority_is_in_the_host() {
-        for text in [
+        assert_refused(&[
             "https:///{identifier}.devices.example.com/api",
             "https:///devices-{identifier}.example.com/api",
-        ] {
-            let refused = UrlTemplate::parse(text);
-            assert!(refused.is_err(), "{text}: {refused:?}");
-        }
+        ]);
         // The host is read the same way whatever the values, so an empty authority
         // followed by a fixed host is still a fixed host.
         let fixed =
@@ -407,14 +413,11 @@ mod tests {
     /// vanish, here making `/.` of `/. ` and stepping up the path.
     #[test]
     fn the_text_around_an_empty_value_stays() {
-        for text in [
+        assert_refused(&[
             "https://\t/{identifier}.example.com/",
             "https://assets.example.com/api/.\0{identifier}",
             "https://assets.example.com/api/\n{identifier}",
-        ] {
-            let refused = UrlTemplate::parse(text);
-            assert!(refused.is_err(), "{text:?}: {refused:?}");
-        }
+        ]);
         let spaced =
             UrlTemplate::parse("https://assets.example.com/api/. {mode}/{identifier}").unwrap();
         assert_eq!(
