@@ -249,22 +249,16 @@ mod tests {
 
     #[test]
     fn the_rate_stays_well_below_addigys_limit() {
-        for (text, expected) in [("1", 1), ("50", 50), (" 7 ", 7)] {
-            let config = CASES
-                .env_with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)])
-                .unwrap();
-            assert_eq!(config.max_requests_per_second(), expected, "{text}");
-        }
+        CASES.assert_read(
+            "ADDIGY_MAX_REQUESTS_PER_SECOND",
+            AddigyConfig::max_requests_per_second,
+            &[("1", 1), ("50", 50), (" 7 ", 7)],
+        );
         for text in ["0", "51", "100", "-1", "ten"] {
-            let message =
-                CASES.only_problem(&CASES.with(&[("ADDIGY_MAX_REQUESTS_PER_SECOND", text)]));
+            let expected = CASES.refusal("ADDIGY_MAX_REQUESTS_PER_SECOND", text);
             assert!(
-                message.starts_with(&format!(
-                    "ADDIGY_MAX_REQUESTS_PER_SECOND={:?} is invalid: expected a whole number of \
-                     requests a second from 1 to 50",
-                    text.trim()
-                )),
-                "{message}"
+                expected.starts_with("a whole number of requests a second from 1 to 50"),
+                "{text}: {expected}"
             );
         }
         let config = AddigyConfig::new("https://api.addigy.com", "t").unwrap();
@@ -283,17 +277,15 @@ mod tests {
     fn every_variable_names_itself() {
         // Flags, numbers, paths and secret files are checked for every declared variable by
         // the declarations test (`settings_tests!`); these are the rules of their own.
-        for (pairs, start) in [
+        CASES.assert_refused(&[
             (
-                CASES.with(&[("ADDIGY_API_URL", "http://api.addigy.com")]),
-                "ADDIGY_API_URL=\"http://api.addigy.com\" is invalid: expected",
+                "ADDIGY_API_URL",
+                "http://api.addigy.com",
+                "the Addigy API URL (",
             ),
-            (CASES.with(&[("TIMEOUT", "0")]), "TIMEOUT=\"0\" is invalid"),
-            (Vec::new(), "ADDIGY_API_TOKEN is not set: expected"),
-        ] {
-            let text = CASES.only_problem(&pairs);
-            assert!(text.starts_with(start), "{text}");
-        }
+            ("TIMEOUT", "0", "a whole number of seconds from 1 to 60"),
+        ]);
+        CASES.assert_required(&[("ADDIGY_API_TOKEN", "an Addigy API v2 token")]);
     }
 
     #[test]

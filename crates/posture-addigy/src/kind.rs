@@ -1,7 +1,6 @@
 //! The Addigy provider as a server composes it: `PROVIDER=addigy`.
 
-use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
-use posture_http::sync;
+use posture_core::Kind;
 
 use crate::config::{DEFAULT_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND, RATE_EXPECTED};
 use crate::{AddigyConfig, AddigyProvider};
@@ -44,24 +43,12 @@ posture_http::shared_settings! {
 pub static KIND: Kind<AddigyConfig> =
     Kind::new("addigy", SETTINGS, |get| AddigyConfig::from_env(get));
 
-impl ProviderSetup for AddigyConfig {
-    fn summary(&self) -> Vec<String> {
-        // The variables themselves are in the declared summary check-config prints.
-        vec![
-            format!(
-                "policies allowed: {}",
-                posture_settings::listed(self.policies(), "any")
-            ),
-            self.sync().summary(),
-        ]
-    }
-
-    fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let addigy = AddigyProvider::new(self.clone());
-        sync::built("Addigy", addigy, self.sync(), |p| async move {
-            p.sync_inventory().await
-        })
-    }
+posture_http::synced_setup! {
+    AddigyConfig => AddigyProvider, "Addigy",
+    summary: |config| vec![format!(
+        "policies allowed: {}",
+        posture_settings::listed(config.policies(), "any")
+    )],
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use posture_core::Enrichment;
 use posture_http::Serial;
 use posture_http::lenient::{flag, strings, text};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// A device of `POST /api/v2/devices`.
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
@@ -122,10 +122,7 @@ impl Device {
             "policies": {"ids": self.policy_ids, "names": self.policy_names},
             "compliant": self.is_compliant.map_or_else(String::new, |c| c.to_string()),
         });
-        match value {
-            Value::Object(map) => Enrichment::from_map(&map),
-            _ => Enrichment::from_map(&Map::new()),
-        }
+        posture_http::provider::enrichment(value)
     }
 }
 

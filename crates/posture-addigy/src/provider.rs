@@ -2,8 +2,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
+use posture_core::{Decision, DenyCode, ProviderError};
 use posture_http::header::AUTHORIZATION;
+use posture_http::provider::FrontProvider;
 use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, Backoff, CacheStats, Front, NoSlot, RateLimiter, Serial, StatusCode, bearer_header,
@@ -76,7 +77,7 @@ impl fmt::Display for AuthStyle {
     }
 }
 
-/// A [`PostureProvider`] backed by Addigy's API v2.
+/// A [`PostureProvider`](posture_core::PostureProvider) backed by Addigy's API v2.
 ///
 /// See the crate documentation for the whole behaviour.
 ///
@@ -112,9 +113,7 @@ impl AddigyProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: AddigyConfig) -> Result<Self, AddigyError> {
         let common = config.common();
-        let http = common
-            .client(posture_http::user_agent!())
-            .map_err(AddigyError::client(SERVICE))?;
+        let http = posture_http::provider_client!(common, SERVICE)?;
         let front = Front::with_settings(SERVICE, common, config.sync().clone());
         Ok(Self {
             limiter: RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW),
@@ -324,12 +323,6 @@ impl AddigyProvider {
         )))
     }
 
-    async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
-        let deadline = Instant::now() + self.config.common().timeout();
-        let matching = self.exact_matches(serial, deadline).await?;
-        Ok(self.decide_among(serial, &matching))
-    }
-
     /// The decision for `serial` from all its records, shared by live lookups and the
     /// inventory sync.
     pub(crate) fn decide_among(&self, serial: &Serial, matching: &[Device]) -> Decision {
@@ -387,6 +380,33 @@ impl AddigyProvider {
         tracing::debug!(%serial, "allowed");
         posture_http::allow(self.config.enrich(), || device.enrichment())
     }
+}
+
+posture_http::front_provider! {
+    impl PostureProvider for AddigyProvider {
+        /// Searches for one device (`per_page` 1, no filter): a wrong URL, a refused token
+        /// and a missing permission fail fast, naming the setting. A success counts for a
+        /// minute, a failure for 10 s, and concurrent checks share one in flight.
+        ///
+        /// With inventory sync on, a synced inventory younger than `ADDIGY_SYNC_MAX_AGE` is
+        /// ready without a request; none past that age is not ready.
+        check_ready;
+    }
+}
+
+impl FrontProvider for AddigyProvider {
+    const NAME: &'static str = "addigy";
+    const CALLS: &'static str = SERVICE;
+
+    fn front(&self) -> &Front {
+        &self.front
+    }
+
+    async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
+        let deadline = Instant::now() + self.config.common().timeout();
+        let matching = self.exact_matches(serial, deadline).await?;
+        Ok(self.decide_among(serial, &matching))
+    }
 
     async fn probe(&self) -> Result<(), ProviderError> {
         let timeout = self.config.common().timeout();
@@ -402,29 +422,8 @@ impl AddigyProvider {
         })
         .await
     }
-}
 
-impl PostureProvider for AddigyProvider {
-    fn name(&self) -> &str {
-        "addigy"
-    }
-
-    async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let fetch = |serial| async move { self.fetch_decision(&serial).await };
-        self.front.lookup(request, SERVICE, fetch).await
-    }
-
-    /// Searches for one device (`per_page` 1, no filter): a wrong URL, a refused token and
-    /// a missing permission fail fast, naming the setting. A success counts for a minute,
-    /// a failure for 10 s, and concurrent checks share one in flight.
-    ///
-    /// With inventory sync on, a synced inventory younger than `ADDIGY_SYNC_MAX_AGE` is
-    /// ready without a request; none past that age is not ready.
-    async fn check_ready(&self) -> Result<(), ProviderError> {
-        self.front.check_ready(self.probe()).await
-    }
-
-    fn report(&self) -> Vec<String> {
+    fn report_lines(&self) -> Vec<String> {
         let lines = vec![format!(
             "devices: POST {} (Addigy API v2), token sent as {}, at most {} requests a second",
             self.config.devices_url(),

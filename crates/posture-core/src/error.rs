@@ -148,13 +148,8 @@ pub fn find_cause<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) 
 
 /// Stands for an error's source, so a reworded copy's chain reads `message: cause` without
 /// repeating the original's message.
+#[derive(Debug)]
 struct SourceOf(Arc<ProviderError>);
-
-impl fmt::Debug for SourceOf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SourceOf").field(&self.0).finish()
-    }
-}
 
 impl fmt::Display for SourceOf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,7 +1,6 @@
 //! The Fleet provider as a server composes it: `PROVIDER=fleet`.
 
-use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
-use posture_http::sync;
+use posture_core::Kind;
 use posture_settings::listed;
 
 use crate::{FleetConfig, FleetProvider};
@@ -49,26 +48,14 @@ posture_http::shared_settings! {
 /// ```
 pub static KIND: Kind<FleetConfig> = Kind::new("fleet", SETTINGS, |get| FleetConfig::from_env(get));
 
-impl ProviderSetup for FleetConfig {
-    fn summary(&self) -> Vec<String> {
-        // The variables themselves are in the declared summary check-config prints.
-        vec![
-            format!(
-                "teams allowed: {}; labels required: {}; policies that must pass: {}",
-                listed(self.teams(), "any"),
-                listed(self.labels(), "none"),
-                listed(self.policies(), "none"),
-            ),
-            self.sync().summary(),
-        ]
-    }
-
-    fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let fleet = FleetProvider::new(self.clone());
-        sync::built("Fleet", fleet, self.sync(), |p| async move {
-            p.sync_inventory().await
-        })
-    }
+posture_http::synced_setup! {
+    FleetConfig => FleetProvider, "Fleet",
+    summary: |config| vec![format!(
+        "teams allowed: {}; labels required: {}; policies that must pass: {}",
+        listed(config.teams(), "any"),
+        listed(config.labels(), "none"),
+        listed(config.policies(), "none"),
+    )],
 }
 
 #[cfg(test)]

@@ -220,10 +220,7 @@ impl Host {
             "failing_policies": self.failing_policies(),
             "user": {"email": self.user_email, "name": self.user_name},
         });
-        match value {
-            Value::Object(map) => Enrichment::from_map(&map),
-            _ => Enrichment::from_map(&Map::new()),
-        }
+        posture_http::provider::enrichment(value)
     }
 }
 

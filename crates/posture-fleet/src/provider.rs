@@ -1,7 +1,8 @@
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
-use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
+use posture_core::{Decision, DenyCode, ProviderError};
+use posture_http::provider::FrontProvider;
 use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, Backoff, CacheStats, Front, Serial, StatusCode, Url, decode_json, send_bearer,
@@ -28,7 +29,7 @@ pub struct FleetStats {
     pub fleet_requests: u64,
 }
 
-/// A [`PostureProvider`] backed by Fleet.
+/// A [`PostureProvider`](posture_core::PostureProvider) backed by Fleet.
 ///
 /// It looks hosts up by serial number with `GET /api/v1/fleet/hosts/identifier/{serial}`,
 /// re-checks the host's `hardware_serial`, allows hosts that are enrolled (and connected to
@@ -64,9 +65,7 @@ impl FleetProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: FleetConfig) -> Result<Self, FleetError> {
         let lookup = config.lookup();
-        let http = lookup
-            .client(posture_http::user_agent!())
-            .map_err(FleetError::client(SERVICE))?;
+        let http = posture_http::provider_client!(lookup, SERVICE)?;
         Ok(Self {
             front: Front::with_settings(SERVICE, lookup, config.sync().clone()),
             backoff: lookup.backoff(),
@@ -157,44 +156,6 @@ impl FleetProvider {
             )),
             _ => answer.error(SERVICE, request),
         }
-    }
-
-    async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
-        let mut url =
-            self.config
-                .url()
-                .join(&["api", "v1", "fleet", "hosts", "identifier", serial.as_str()]);
-        url.query_pairs_mut()
-            .append_pair("exclude_software", "true");
-        let request = format!("GET /api/v1/fleet/hosts/identifier/{serial}");
-        let answer = self.get(url, &request, MAX_BODY).await?;
-        if answer.status == StatusCode::NOT_FOUND {
-            return self.not_found(serial, &answer, &request);
-        }
-        if answer.status != StatusCode::OK {
-            return Err(self.answer_error(&answer, &request));
-        }
-        let body: serde_json::Value = decode_json(SERVICE, &request, &answer.body)?;
-        let Some(host) = model::host(&body) else {
-            return Err(ProviderError::permanent(format!(
-                "Fleet answered {request} with a body that is not the expected JSON (no \
-                 \"host\" object)"
-            )));
-        };
-        // The identifier route also matches hostnames, UUIDs and osquery ids, first match
-        // wins: a host whose hostname is this serial is another device.
-        if !host.hardware_serial.eq_ignore_ascii_case(serial.as_str()) {
-            tracing::debug!(%serial, host = %host.id, "Fleet matched another host");
-            return Ok(Decision::deny(
-                DenyCode::DEVICE_NOT_FOUND,
-                format!(
-                    "no host with serial number {serial} in Fleet (the identifier matched host \
-                     {} by name or UUID; its serial is {:?})",
-                    host.id, host.hardware_serial
-                ),
-            ));
-        }
-        Ok(self.decide(serial, &host))
     }
 
     /// Fleet's 404 is JSON (`{"message":"Resource Not Found","errors":[…]}`); any other 404
@@ -343,6 +304,65 @@ impl FleetProvider {
             )
         })
     }
+}
+
+posture_http::front_provider! {
+    impl PostureProvider for FleetProvider {
+        /// `GET /api/v1/fleet/me`: a wrong URL or a refused token fails fast, naming the
+        /// setting. A success counts for a minute, a failure for 10 s, and concurrent
+        /// checks share the one in flight.
+        ///
+        /// With inventory sync on, a synced inventory younger than `FLEET_SYNC_MAX_AGE` is
+        /// ready without a request; none past that age is not ready.
+        check_ready;
+    }
+}
+
+impl FrontProvider for FleetProvider {
+    const NAME: &'static str = "fleet";
+    const CALLS: &'static str = SERVICE;
+
+    fn front(&self) -> &Front {
+        &self.front
+    }
+
+    async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
+        let mut url =
+            self.config
+                .url()
+                .join(&["api", "v1", "fleet", "hosts", "identifier", serial.as_str()]);
+        url.query_pairs_mut()
+            .append_pair("exclude_software", "true");
+        let request = format!("GET /api/v1/fleet/hosts/identifier/{serial}");
+        let answer = self.get(url, &request, MAX_BODY).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return self.not_found(serial, &answer, &request);
+        }
+        if answer.status != StatusCode::OK {
+            return Err(self.answer_error(&answer, &request));
+        }
+        let body: serde_json::Value = decode_json(SERVICE, &request, &answer.body)?;
+        let Some(host) = model::host(&body) else {
+            return Err(ProviderError::permanent(format!(
+                "Fleet answered {request} with a body that is not the expected JSON (no \
+                 \"host\" object)"
+            )));
+        };
+        // The identifier route also matches hostnames, UUIDs and osquery ids, first match
+        // wins: a host whose hostname is this serial is another device.
+        if !host.hardware_serial.eq_ignore_ascii_case(serial.as_str()) {
+            tracing::debug!(%serial, host = %host.id, "Fleet matched another host");
+            return Ok(Decision::deny(
+                DenyCode::DEVICE_NOT_FOUND,
+                format!(
+                    "no host with serial number {serial} in Fleet (the identifier matched host \
+                     {} by name or UUID; its serial is {:?})",
+                    host.id, host.hardware_serial
+                ),
+            ));
+        }
+        Ok(self.decide(serial, &host))
+    }
 
     async fn probe(&self) -> Result<(), ProviderError> {
         let request = "GET /api/v1/fleet/me";
@@ -361,29 +381,8 @@ impl FleetProvider {
         })
         .await
     }
-}
 
-impl PostureProvider for FleetProvider {
-    fn name(&self) -> &str {
-        "fleet"
-    }
-
-    async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let fetch = |serial| async move { self.fetch_decision(&serial).await };
-        self.front.lookup(request, SERVICE, fetch).await
-    }
-
-    /// `GET /api/v1/fleet/me`: a wrong URL or a refused token fails fast, naming the
-    /// setting. A success counts for a minute, a failure for 10 s, and concurrent checks
-    /// share the one in flight.
-    ///
-    /// With inventory sync on, a synced inventory younger than `FLEET_SYNC_MAX_AGE` is ready
-    /// without a request; none past that age is not ready.
-    async fn check_ready(&self) -> Result<(), ProviderError> {
-        self.front.check_ready(self.probe()).await
-    }
-
-    fn report(&self) -> Vec<String> {
+    fn report_lines(&self) -> Vec<String> {
         let lines = vec![format!(
             "hosts: GET {} (Fleet REST API v1)",
             self.config

@@ -61,9 +61,7 @@ impl HttpInventoryProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: HttpInventoryConfig) -> Result<Self, HttpInventoryError> {
         let lookup = config.lookup();
-        let http = lookup
-            .client(posture_http::user_agent!())
-            .map_err(HttpInventoryError::client(SERVICE))?;
+        let http = posture_http::provider_client!(lookup, SERVICE)?;
         Ok(Self {
             front: Front::live(SERVICE, lookup),
             backoff: lookup.backoff(),

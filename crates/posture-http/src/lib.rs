@@ -1,4 +1,5 @@
-//! HTTP plumbing shared by the MDM posture providers (Jamf Pro, and later Intune and Kandji).
+//! HTTP plumbing shared by the MDM posture providers (Jamf Pro, Intune, Kandji, Fleet, Mosyle,
+//! Addigy and the HTTP inventory).
 //!
 //! Everything a provider needs between "a lookup request" and "a JSON answer from the MDM",
 //! so each provider crate holds only what is specific to its API:
@@ -35,6 +36,10 @@
 //!   asked first, the decision cache, the readiness memo, the request counter);
 //! - [`sync`]: inventory sync, a whole MDM inventory pulled in pages into a compact index
 //!   of decisions that lookups answer from, falling back to live lookups;
+//! - [`provider`]: a Front-based provider's `PostureProvider` impl written once
+//!   ([`front_provider!`]), its HTTP client ([`provider_client!`]) and its enrichment;
+//! - [`setup`]: the `ProviderSetup` of a provider with inventory sync written once
+//!   ([`synced_setup!`]);
 //! - [`env`](mod@env): what providers read beside their own declarations (`TIMEOUT`, tenant
 //!   URLs, secrets, CA bundles, request rates), through `posture_settings::Reader`.
 //!
@@ -90,11 +95,13 @@ mod front;
 mod guid;
 pub mod lenient;
 pub mod oauth;
+pub mod provider;
 mod ratelimit;
 mod recent;
 mod secret;
 mod serial;
 mod session;
+pub mod setup;
 pub mod sync;
 #[cfg(test)]
 mod testing;

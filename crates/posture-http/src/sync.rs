@@ -585,28 +585,28 @@ impl Inventory {
             "Devices read again between syncs (a change notification), by result: stored, or \
              refused past the overlay's bound.",
         );
-        let mut samples = vec![
-            CounterSample::new(syncs, self.syncs_ok.load(Ordering::Relaxed)).label("result", "ok"),
-            CounterSample::new(syncs, self.syncs_failed.load(Ordering::Relaxed))
-                .label("result", "failed"),
-            CounterSample::new(lookups, self.answered.load(Ordering::Relaxed))
-                .label("outcome", "answered"),
-            CounterSample::new(lookups, self.not_listed.load(Ordering::Relaxed))
-                .label("outcome", "not_listed"),
-            CounterSample::new(lookups, self.stale.load(Ordering::Relaxed))
-                .label("outcome", "stale"),
-            CounterSample::new(refreshes, self.refreshed.load(Ordering::Relaxed))
-                .label("result", "stored"),
-            CounterSample::new(refreshes, self.refused.load(Ordering::Relaxed))
-                .label("result", "refused"),
-            CounterSample::gauge(
-                (
-                    "provider_inventory_refreshed_devices",
-                    "Devices read again since the last inventory sync, answered before the index.",
-                ),
-                to_u64(self.refreshed_devices()),
-            ),
+        let counters = [
+            (syncs, "result", "ok", &self.syncs_ok),
+            (syncs, "result", "failed", &self.syncs_failed),
+            (lookups, "outcome", "answered", &self.answered),
+            (lookups, "outcome", "not_listed", &self.not_listed),
+            (lookups, "outcome", "stale", &self.stale),
+            (refreshes, "result", "stored", &self.refreshed),
+            (refreshes, "result", "refused", &self.refused),
         ];
+        let mut samples: Vec<CounterSample> = counters
+            .into_iter()
+            .map(|(metric, label, value, count)| {
+                CounterSample::new(metric, count.load(Ordering::Relaxed)).label(label, value)
+            })
+            .collect();
+        samples.push(CounterSample::gauge(
+            (
+                "provider_inventory_refreshed_devices",
+                "Devices read again since the last inventory sync, answered before the index.",
+            ),
+            to_u64(self.refreshed_devices()),
+        ));
         if let Some(snapshot) = self.current.load().as_deref() {
             let report = snapshot.report;
             samples.extend([

@@ -1,10 +1,7 @@
 //! The Intune provider as a server composes it: `PROVIDER=intune`.
 
-use posture_core::{
-    BuildError, BuiltProvider, CounterSample, Kind, ProviderCounters, ProviderSetup,
-};
+use posture_core::{CounterSample, Kind, ProviderCounters};
 use posture_http::colon_hex;
-use posture_http::sync;
 use posture_settings::ConfigProblems;
 
 use crate::{IntuneConfig, IntuneProvider};
@@ -61,9 +58,10 @@ posture_http::shared_settings! {
 pub static KIND: Kind<IntuneConfig> =
     Kind::new("intune", SETTINGS, |get| IntuneConfig::from_env(get));
 
-impl ProviderSetup for IntuneConfig {
-    fn summary(&self) -> Vec<String> {
-        let credential = match self.client_certificate() {
+posture_http::synced_setup! {
+    IntuneConfig => IntuneProvider, "Intune",
+    summary: |config| {
+        let credential = match config.client_certificate() {
             // The certificate's fingerprints and validity, never the key.
             Some(cert) => format!(
                 "client certificate: SHA-256 {}, Entra thumbprint {}, valid until {}, signing with {}",
@@ -74,8 +72,8 @@ impl ProviderSetup for IntuneConfig {
             ),
             None => "client secret (not shown)".to_owned(),
         };
-        let states: Vec<&str> = self.allowed_states().iter().map(|s| s.as_str()).collect();
-        let agents: Vec<&str> = self
+        let states: Vec<&str> = config.allowed_states().iter().map(|s| s.as_str()).collect();
+        let agents: Vec<&str> = config
             .allowed_management_agents()
             .iter()
             .map(|a| a.as_str())
@@ -84,8 +82,8 @@ impl ProviderSetup for IntuneConfig {
             credential,
             format!(
                 "scope {}{}; compliance states allowed: {}; management agents allowed: {}",
-                self.scope(),
-                if self.scope_is_set() {
+                config.scope(),
+                if config.scope_is_set() {
                     ""
                 } else {
                     " (default)"
@@ -93,16 +91,8 @@ impl ProviderSetup for IntuneConfig {
                 states.join(","),
                 agents.join(",")
             ),
-            self.sync().summary(),
         ]
-    }
-
-    fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let intune = IntuneProvider::new(self.clone());
-        sync::built("Intune", intune, self.sync(), |p| async move {
-            p.sync_inventory().await
-        })
-    }
+    },
 }
 
 impl ProviderCounters for IntuneProvider {

@@ -2,7 +2,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::Ordering;
 
-use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
+use posture_core::{Decision, DenyCode, ProviderError};
+use posture_http::provider::FrontProvider;
 use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, BaseUrl, CacheClass, CacheConfig, CacheStats, Front, LookupCache, Serial, StatusCode,
@@ -55,7 +56,7 @@ pub struct IntuneStats {
     pub retries_after_401: u64,
 }
 
-/// A [`PostureProvider`] backed by Microsoft Intune, through Microsoft Graph.
+/// A [`PostureProvider`](posture_core::PostureProvider) backed by Microsoft Intune, through Microsoft Graph.
 ///
 /// It looks devices up by serial number in Intune's managed devices, allows those whose
 /// `complianceState` is allowed (and, optionally, that are members of an Entra ID group),
@@ -88,13 +89,10 @@ pub struct IntuneProvider {
 
 impl IntuneProvider {
     /// Builds the provider and its HTTP client. Does no I/O: the first lookup or
-    /// [`check_ready`](PostureProvider::check_ready) fetches the token.
+    /// [`check_ready`](posture_core::PostureProvider::check_ready) fetches the token.
     pub fn new(config: IntuneConfig) -> Result<Self, IntuneError> {
         config.check_bounds()?;
-        let http = config
-            .common()
-            .client(posture_http::user_agent!())
-            .map_err(IntuneError::client(crate::client::SERVICE))?;
+        let http = posture_http::provider_client!(config.common(), crate::client::SERVICE)?;
         let client = GraphClient::new(http, &config);
         let front = Front::with_settings("Intune", config.common(), config.sync().clone());
         let entra_devices = LookupCache::new(
@@ -134,21 +132,6 @@ impl IntuneProvider {
     pub fn clear_cache(&self) {
         self.front.clear();
         self.entra_devices.clear();
-    }
-
-    async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
-        let Some(device) = self.find_device(serial).await? else {
-            tracing::debug!(%serial, "not found in Intune");
-            return Ok(not_found(serial));
-        };
-        if let Some(deny) = self.check_rules(serial, &device) {
-            return Ok(deny);
-        }
-        let group = match self.config.group_id() {
-            Some(group) => self.group_check(&device, group).await?,
-            None => GroupCheck::Passed,
-        };
-        Ok(self.conclude(serial, &device, group))
     }
 
     /// The management-agent and compliance rules for the record that counts: the deny, or
@@ -417,31 +400,78 @@ impl IntuneProvider {
     }
 }
 
-impl PostureProvider for IntuneProvider {
-    fn name(&self) -> &str {
-        "intune"
+posture_http::front_provider! {
+    impl PostureProvider for IntuneProvider {
+        /// Fetches a token, then reads one managed device (`$top=1`), so refused
+        /// credentials, a wrong URL and a missing `DeviceManagementManagedDevices.Read.All`
+        /// permission each fail fast with an error naming the setting. A success counts for
+        /// a minute and a failure for 10 s, and concurrent checks share the one in flight,
+        /// so no probe rate makes more than one Graph check at a time, nor more than one per
+        /// 10 s while Graph fails.
+        ///
+        /// With inventory sync on, a synced inventory younger than `INTUNE_SYNC_MAX_AGE` is
+        /// ready without a request; none past that age is not ready.
+        check_ready;
+    }
+}
+
+impl FrontProvider for IntuneProvider {
+    const NAME: &'static str = "intune";
+    const CALLS: &'static str = "Graph";
+
+    fn front(&self) -> &Front {
+        &self.front
     }
 
-    async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let fetch = |serial| async move { self.fetch_decision(&serial).await };
-        self.front.lookup(request, "Graph", fetch).await
+    async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
+        let Some(device) = self.find_device(serial).await? else {
+            tracing::debug!(%serial, "not found in Intune");
+            return Ok(not_found(serial));
+        };
+        if let Some(deny) = self.check_rules(serial, &device) {
+            return Ok(deny);
+        }
+        let group = match self.config.group_id() {
+            Some(group) => self.group_check(&device, group).await?,
+            None => GroupCheck::Passed,
+        };
+        Ok(self.conclude(serial, &device, group))
     }
 
-    /// Fetches a token, then reads one managed device (`$top=1`), so refused credentials, a
-    /// wrong URL and a missing `DeviceManagementManagedDevices.Read.All` permission each fail
-    /// fast with an error naming the setting. A success counts for a minute and a failure for
-    /// 10 s, and concurrent checks share the one in flight, so no probe rate makes more than
-    /// one Graph check at a time, nor more than one per 10 s while Graph fails.
-    ///
-    /// With inventory sync on, a synced inventory younger than `INTUNE_SYNC_MAX_AGE` is
-    /// ready without a request; none past that age is not ready.
-    async fn check_ready(&self) -> Result<(), ProviderError> {
-        self.front.check_ready(self.probe()).await
+    async fn probe(&self) -> Result<(), ProviderError> {
+        let timeout = self.config.timeout();
+        let probe = async {
+            let url = self
+                .client
+                .graph()
+                .join(&["v1.0", "deviceManagement", "managedDevices"]);
+            let query = odata_query(&[("$select", "id"), ("$top", "1")]);
+            let request = "GET /v1.0/deviceManagement/managedDevices?$top=1";
+            let answer = self
+                .client
+                .call(url, Call::Get { query: &query }, request)
+                .await?;
+            if answer.status != StatusCode::OK {
+                return Err(graph_error(
+                    &answer,
+                    request,
+                    "DeviceManagementManagedDevices.Read.All",
+                ));
+            }
+            decode_json::<Collection<serde_json::Value>>(SERVICE, request, &answer.body)?;
+            Ok(())
+        };
+        tokio::time::timeout(timeout, probe).await.map_err(|_| {
+            ProviderError::transient(format!(
+                "Intune did not answer the readiness check within {} s (TIMEOUT)",
+                timeout.as_secs_f32()
+            ))
+        })?
     }
 
     /// The endpoints, the credential and the scope in use, and the permission each call
     /// needs. No secret or key material.
-    fn report(&self) -> Vec<String> {
+    fn report_lines(&self) -> Vec<String> {
         let graph = self.client.graph().join(&[]).origin().ascii_serialization();
         let credential = match self.config.credential() {
             IntuneCredential::Certificate(certificate) => format!(
@@ -480,39 +510,6 @@ impl PostureProvider for IntuneProvider {
             }
         }
         self.front.report(lines)
-    }
-}
-
-impl IntuneProvider {
-    async fn probe(&self) -> Result<(), ProviderError> {
-        let timeout = self.config.timeout();
-        let probe = async {
-            let url = self
-                .client
-                .graph()
-                .join(&["v1.0", "deviceManagement", "managedDevices"]);
-            let query = odata_query(&[("$select", "id"), ("$top", "1")]);
-            let request = "GET /v1.0/deviceManagement/managedDevices?$top=1";
-            let answer = self
-                .client
-                .call(url, Call::Get { query: &query }, request)
-                .await?;
-            if answer.status != StatusCode::OK {
-                return Err(graph_error(
-                    &answer,
-                    request,
-                    "DeviceManagementManagedDevices.Read.All",
-                ));
-            }
-            decode_json::<Collection<serde_json::Value>>(SERVICE, request, &answer.body)?;
-            Ok(())
-        };
-        tokio::time::timeout(timeout, probe).await.map_err(|_| {
-            ProviderError::transient(format!(
-                "Intune did not answer the readiness check within {} s (TIMEOUT)",
-                timeout.as_secs_f32()
-            ))
-        })?
     }
 }
 

@@ -364,10 +364,7 @@ impl IntuneScepClient {
     /// Builds the client. Does no I/O.
     pub fn new(config: &IntuneScepConfig) -> Result<Self, IntuneError> {
         let intune = &config.intune;
-        let http = intune
-            .common()
-            .client(posture_http::user_agent!())
-            .map_err(IntuneError::client(SERVICE))?;
+        let http = posture_http::provider_client!(intune.common(), SERVICE)?;
         Ok(Self {
             graph: GraphClient::new(http.clone(), intune),
             intune: GraphClient::for_resource(

@@ -443,23 +443,24 @@ mod tests {
 
     #[test]
     fn go_parse_bool_spellings() {
-        for (text, expected) in [
-            ("1", true),
-            ("t", true),
-            ("T", true),
-            ("true", true),
-            ("TRUE", true),
-            ("True", true),
-            ("0", false),
-            ("f", false),
-            ("F", false),
-            ("false", false),
-            ("FALSE", false),
-            ("False", false),
-        ] {
-            let config = CASES.env_with(&[("JAMF_COMPUTER_ENRICH", text)]).unwrap();
-            assert_eq!(config.computer_enrich(), expected, "{text}");
-        }
+        CASES.assert_read(
+            "JAMF_COMPUTER_ENRICH",
+            JamfConfig::computer_enrich,
+            &[
+                ("1", true),
+                ("t", true),
+                ("T", true),
+                ("true", true),
+                ("TRUE", true),
+                ("True", true),
+                ("0", false),
+                ("f", false),
+                ("F", false),
+                ("false", false),
+                ("FALSE", false),
+                ("False", false),
+            ],
+        );
         let text = only_problem(&CASES.with(&[("JAMF_DEVICE_ENRICH", "yes")]));
         assert_eq!(
             text,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::client::SERVICE;
 use crate::routes::Kind;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// What the provider needs to know about one device, from either API.
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
@@ -60,10 +60,7 @@ impl Device {
             },
             "groups": self.groups,
         });
-        match value {
-            Value::Object(map) => Enrichment::from_map(&map),
-            _ => Enrichment::from_map(&Map::new()),
-        }
+        posture_http::provider::enrichment(value)
     }
 
     pub(crate) fn in_group(&self, group: &str) -> bool {

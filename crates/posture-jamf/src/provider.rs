@@ -124,10 +124,7 @@ impl JamfProvider {
     /// [`check_ready`](PostureProvider::check_ready) fetches the token.
     pub fn new(config: JamfConfig) -> Result<Self, JamfError> {
         config.check_bounds()?;
-        let http = config
-            .common()
-            .client(posture_http::user_agent!())
-            .map_err(JamfError::client(crate::client::SERVICE))?;
+        let http = posture_http::provider_client!(config.common(), crate::client::SERVICE)?;
         let client = JamfClient::new(
             http,
             config.base_url().clone(),

@@ -481,22 +481,17 @@ mod tests {
 
     #[test]
     fn the_request_rate_is_bounded_by_kandjis() {
-        for (text, expected) in [("1", 1), ("50", 50), (" 7 ", 7)] {
-            let config = CASES
-                .env_with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)])
-                .unwrap();
-            assert_eq!(config.max_requests_per_second(), expected, "{text}");
-        }
+        CASES.assert_read(
+            "KANDJI_MAX_REQUESTS_PER_SECOND",
+            KandjiConfig::max_requests_per_second,
+            &[("1", 1), ("50", 50), (" 7 ", 7)],
+        );
         for text in ["0", "51", "-1", "ten", "1.5"] {
-            let message =
-                CASES.only_problem(&CASES.with(&[("KANDJI_MAX_REQUESTS_PER_SECOND", text)]));
             assert_eq!(
-                message,
-                format!(
-                    "KANDJI_MAX_REQUESTS_PER_SECOND={:?} is invalid: expected a whole number \
-                     of requests a second from 1 to 50 (Kandji allows 50 a second per tenant)",
-                    text.trim()
-                )
+                CASES.refusal("KANDJI_MAX_REQUESTS_PER_SECOND", text),
+                "a whole number of requests a second from 1 to 50 (Kandji allows 50 a second per \
+                 tenant)",
+                "{text}"
             );
         }
         let config = KandjiConfig::new("https://x.api.iru.com", "t").unwrap();
@@ -538,32 +533,30 @@ mod tests {
     fn every_variable_names_itself() {
         // Flags, numbers, paths and secret files are checked for every declared variable by
         // the declarations test (`settings_tests!`); these are the rules of their own.
-        for (pairs, start) in [
+        CASES.assert_refused(&[
             (
-                CASES.with(&[("KANDJI_API_URL", "http://example.api.iru.com")]),
-                "KANDJI_API_URL=\"http://example.api.iru.com\" is invalid: expected the Kandji (Iru) API URL",
+                "KANDJI_API_URL",
+                "http://example.api.iru.com",
+                "the Kandji (Iru) API URL",
             ),
+            ("TIMEOUT", "61", "a whole number of seconds from 1 to 60"),
+        ]);
+        CASES.assert_required(&[
+            ("KANDJI_API_URL", "the Kandji (Iru) API URL"),
             (
-                CASES.with(&[("TIMEOUT", "61")]),
-                "TIMEOUT=\"61\" is invalid",
+                "KANDJI_API_TOKEN",
+                "a Kandji API token (Settings > Access > API Token) (or KANDJI_API_TOKEN_FILE)",
             ),
-            (vec![MINIMAL[1]], "KANDJI_API_URL is not set"),
-            (
-                vec![MINIMAL[0]],
-                "KANDJI_API_TOKEN is not set: expected a Kandji API token (Settings > Access > API Token) (or KANDJI_API_TOKEN_FILE)",
-            ),
-        ] {
-            let text = CASES.only_problem(&pairs);
-            assert!(text.starts_with(start), "{text}");
-        }
+        ]);
     }
 
     #[test]
     fn string_booleans_in_any_go_spelling() {
-        for (text, expected) in [("True", true), ("FALSE", false), ("1", true), ("f", false)] {
-            let config = CASES.env_with(&[("KANDJI_REQUIRE_MDM", text)]).unwrap();
-            assert_eq!(config.require_mdm(), expected, "{text}");
-        }
+        CASES.assert_read(
+            "KANDJI_REQUIRE_MDM",
+            KandjiConfig::require_mdm,
+            &[("True", true), ("FALSE", false), ("1", true), ("f", false)],
+        );
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! The Kandji provider as a server composes it: `PROVIDER=kandji`.
 
-use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
-use posture_http::sync;
+use posture_core::Kind;
 use posture_settings::ConfigProblems;
 
 use crate::config::{MAX_REQUESTS_PER_SECOND, RATE_EXPECTED};
@@ -38,27 +37,13 @@ posture_http::shared_settings! {
 pub static KIND: Kind<KandjiConfig> =
     Kind::new("kandji", SETTINGS, |get| KandjiConfig::from_env(get));
 
-impl ProviderSetup for KandjiConfig {
-    fn summary(&self) -> Vec<String> {
-        vec![
-            format!(
-                "blueprints allowed: {}",
-                posture_settings::listed(self.blueprints(), "any")
-            ),
-            self.sync().summary(),
-        ]
-    }
-
-    fn warnings(&self) -> Vec<String> {
-        Self::warnings(self)
-    }
-
-    fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let kandji = KandjiProvider::new(self.clone());
-        sync::built("Kandji", kandji, self.sync(), |p| async move {
-            p.sync_inventory().await
-        })
-    }
+posture_http::synced_setup! {
+    KandjiConfig => KandjiProvider, "Kandji",
+    summary: |config| vec![format!(
+        "blueprints allowed: {}",
+        posture_settings::listed(config.blueprints(), "any")
+    )],
+    warnings: KandjiConfig::warnings,
 }
 
 impl KandjiConfig {

@@ -8,7 +8,7 @@
 use posture_core::Enrichment;
 use posture_http::lenient::deserialize_text as text;
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -95,10 +95,7 @@ impl Device {
             },
             "tags": self.tags,
         });
-        match value {
-            Value::Object(map) => Enrichment::from_map(&map),
-            _ => Enrichment::from_map(&Map::new()),
-        }
+        posture_http::provider::enrichment(value)
     }
 }
 

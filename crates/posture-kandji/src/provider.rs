@@ -2,8 +2,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
+use posture_core::{Decision, DenyCode, ProviderError};
 use posture_http::header::HeaderMap;
+use posture_http::provider::FrontProvider;
 use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, Backoff, CacheStats, Front, MAX_RETRY_AFTER, NoSlot, RateLimiter, Serial, StatusCode,
@@ -63,7 +64,7 @@ pub struct KandjiStats {
     pub hourly_quota_left: Option<u64>,
 }
 
-/// A [`PostureProvider`] backed by Kandji.
+/// A [`PostureProvider`](posture_core::PostureProvider) backed by Kandji.
 ///
 /// It looks devices up by serial number with `GET /api/v1/devices`, allows those that are
 /// enrolled and pass the configured checks (MDM enabled, agent installed, blueprint), and
@@ -106,10 +107,7 @@ impl KandjiProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: KandjiConfig) -> Result<Self, KandjiError> {
         config.check_bounds()?;
-        let http = config
-            .common()
-            .client(posture_http::user_agent!())
-            .map_err(KandjiError::client(SERVICE))?;
+        let http = posture_http::provider_client!(config.common(), SERVICE)?;
         let front = Front::with_settings(SERVICE, config.common(), config.sync().clone());
         let limiter = RateLimiter::new(config.max_requests_per_second_nonzero(), RATE_WINDOW);
         let backoff = config.common().backoff();
@@ -288,14 +286,6 @@ impl KandjiProvider {
         }
     }
 
-    async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
-        // The cache runs this under the same TIMEOUT; waiting for a rate-limit slot past it
-        // would be waiting to fail.
-        let deadline = Instant::now() + self.config.timeout();
-        let matching = self.exact_matches(serial, deadline).await?;
-        Ok(self.decide_records(serial, matching))
-    }
-
     /// The decision from every record Kandji holds for `serial`: the current one decides,
     /// none is not found. Live lookups and the inventory sync both end here.
     fn decide_records(&self, serial: &Serial, records: Vec<Device>) -> Decision {
@@ -406,31 +396,50 @@ impl KandjiProvider {
     }
 }
 
-impl PostureProvider for KandjiProvider {
-    fn name(&self) -> &str {
-        "kandji"
+posture_http::front_provider! {
+    impl PostureProvider for KandjiProvider {
+        /// Lists one device (`limit=1`): a wrong URL, a refused token and a missing
+        /// permission each fail fast with an error naming the setting. A success counts for
+        /// a minute and a failure for 10 s, and concurrent checks share the one in flight,
+        /// so readiness probes at any rate cost at most 60 requests an hour while Kandji
+        /// answers, and 360 while it fails.
+        ///
+        /// With inventory sync on, a synced inventory younger than `KANDJI_SYNC_MAX_AGE` is
+        /// ready without a request; none past that age is not ready.
+        check_ready;
+    }
+}
+
+impl FrontProvider for KandjiProvider {
+    const NAME: &'static str = "kandji";
+    const CALLS: &'static str = SERVICE;
+
+    fn front(&self) -> &Front {
+        &self.front
     }
 
-    async fn lookup(&self, request: &LookupRequest) -> Result<Decision, ProviderError> {
-        let fetch = |serial| async move { self.fetch_decision(&serial).await };
-        self.front.lookup(request, SERVICE, fetch).await
+    async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
+        // The cache runs this under the same TIMEOUT; waiting for a rate-limit slot past it
+        // would be waiting to fail.
+        let deadline = Instant::now() + self.config.timeout();
+        let matching = self.exact_matches(serial, deadline).await?;
+        Ok(self.decide_records(serial, matching))
     }
 
-    /// Lists one device (`limit=1`): a wrong URL, a refused token and a missing permission
-    /// each fail fast with an error naming the setting. A success counts for a minute and a
-    /// failure for 10 s, and concurrent checks share the one in flight, so readiness probes
-    /// at any rate cost at most 60 requests an hour while Kandji answers, and 360 while it
-    /// fails.
-    ///
-    /// With inventory sync on, a synced inventory younger than `KANDJI_SYNC_MAX_AGE` is
-    /// ready without a request; none past that age is not ready.
-    async fn check_ready(&self) -> Result<(), ProviderError> {
-        self.front.check_ready(self.probe()).await
+    async fn probe(&self) -> Result<(), ProviderError> {
+        let timeout = self.config.timeout();
+        let setting = format!("KANDJI_API_URL ({})", self.config.api_url());
+        let list = self.list(
+            &[("limit", "1")],
+            "GET /api/v1/devices?limit=1",
+            Instant::now() + timeout,
+        );
+        posture_http::probe_within(SERVICE, &setting, timeout, async { list.await.map(drop) }).await
     }
 
     /// The endpoint and the request rate, the host's family (with what to set instead of a
     /// kandji.io host), and the hourly quota left, when an answer has said.
-    fn report(&self) -> Vec<String> {
+    fn report_lines(&self) -> Vec<String> {
         let api_url = self.config.api_url();
         let mut lines = vec![format!(
             "devices: GET {} (Kandji/Iru API v1), at most {} requests a second",
@@ -486,19 +495,6 @@ fn until_the_next_hour() -> Duration {
         .unwrap_or_default()
         .as_secs();
     Duration::from_secs(3600 - now % 3600)
-}
-
-impl KandjiProvider {
-    async fn probe(&self) -> Result<(), ProviderError> {
-        let timeout = self.config.timeout();
-        let setting = format!("KANDJI_API_URL ({})", self.config.api_url());
-        let list = self.list(
-            &[("limit", "1")],
-            "GET /api/v1/devices?limit=1",
-            Instant::now() + timeout,
-        );
-        posture_http::probe_within(SERVICE, &setting, timeout, async { list.await.map(drop) }).await
-    }
 }
 
 impl KandjiProvider {

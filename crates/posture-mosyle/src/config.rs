@@ -294,15 +294,16 @@ mod tests {
 
     #[test]
     fn both_products_are_accepted() {
-        for (url, flavor) in [
-            ("https://managerapi.mosyle.com/v2", Flavor::Manager),
-            ("https://businessapi.mosyle.com/v1/", Flavor::Business),
-            ("http://127.0.0.1:9/v1", Flavor::Business),
-            ("http://127.0.0.1:9/v2", Flavor::Manager),
-        ] {
-            let config = CASES.env_with(&[("MOSYLE_API_URL", url)]).unwrap();
-            assert_eq!(config.flavor(), flavor, "{url}");
-        }
+        CASES.assert_read(
+            "MOSYLE_API_URL",
+            MosyleConfig::flavor,
+            &[
+                ("https://managerapi.mosyle.com/v2", Flavor::Manager),
+                ("https://businessapi.mosyle.com/v1/", Flavor::Business),
+                ("http://127.0.0.1:9/v1", Flavor::Business),
+                ("http://127.0.0.1:9/v2", Flavor::Manager),
+            ],
+        );
     }
 
     #[test]
@@ -320,28 +321,19 @@ mod tests {
     fn every_variable_names_itself() {
         // Flags, numbers, paths and secret files are checked for every declared variable by
         // the declarations test (`settings_tests!`); these are the rules of their own.
-        for (pairs, start) in [
+        CASES.assert_refused(&[
             (
-                CASES.with(&[("MOSYLE_API_URL", "http://managerapi.mosyle.com/v2")]),
-                "MOSYLE_API_URL=\"http://managerapi.mosyle.com/v2\" is invalid: expected",
+                "MOSYLE_API_URL",
+                "http://managerapi.mosyle.com/v2",
+                "the Mosyle API URL: ",
             ),
-            (
-                CASES.with(&[("TIMEOUT", "61")]),
-                "TIMEOUT=\"61\" is invalid",
-            ),
-            (
-                vec![MINIMAL[1], MINIMAL[2]],
-                "MOSYLE_ACCESS_TOKEN is not set: expected",
-            ),
-            (vec![MINIMAL[0], MINIMAL[2]], "MOSYLE_EMAIL is not set"),
-            (
-                vec![MINIMAL[0], MINIMAL[1]],
-                "MOSYLE_PASSWORD is not set: expected",
-            ),
-        ] {
-            let text = CASES.only_problem(&pairs);
-            assert!(text.starts_with(start), "{text}");
-        }
+            ("TIMEOUT", "61", "a whole number of seconds from 1 to 60"),
+        ]);
+        CASES.assert_required(&[
+            ("MOSYLE_ACCESS_TOKEN", "the Mosyle API access token"),
+            ("MOSYLE_EMAIL", "the email of the Mosyle administrator"),
+            ("MOSYLE_PASSWORD", "that administrator's password"),
+        ]);
     }
 
     #[test]

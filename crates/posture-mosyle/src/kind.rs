@@ -1,7 +1,6 @@
 //! The Mosyle provider as a server composes it: `PROVIDER=mosyle`.
 
-use posture_core::{BuildError, BuiltProvider, Kind, ProviderSetup};
-use posture_http::sync;
+use posture_core::Kind;
 
 use crate::{MosyleConfig, MosyleProvider};
 
@@ -46,25 +45,13 @@ posture_http::shared_settings! {
 pub static KIND: Kind<MosyleConfig> =
     Kind::new("mosyle", SETTINGS, |get| MosyleConfig::from_env(get));
 
-impl ProviderSetup for MosyleConfig {
-    fn summary(&self) -> Vec<String> {
-        // The variables themselves are in the declared summary check-config prints.
-        vec![
-            format!(
-                "product: {}; groups allowed: {}",
-                self.flavor(),
-                posture_settings::listed(self.groups(), "any")
-            ),
-            self.sync().summary(),
-        ]
-    }
-
-    fn build(&self) -> Result<BuiltProvider, BuildError> {
-        let mosyle = MosyleProvider::new(self.clone());
-        sync::built("Mosyle", mosyle, self.sync(), |p| async move {
-            p.sync_inventory().await
-        })
-    }
+posture_http::synced_setup! {
+    MosyleConfig => MosyleProvider, "Mosyle",
+    summary: |config| vec![format!(
+        "product: {}; groups allowed: {}",
+        config.flavor(),
+        posture_settings::listed(config.groups(), "any")
+    )],
 }
 
 #[cfg(test)]

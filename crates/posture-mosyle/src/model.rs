@@ -8,7 +8,7 @@
 use posture_core::Enrichment;
 use posture_http::Serial;
 use posture_http::lenient::{flag, strings, text};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// The status that means no device matched.
 pub(crate) const DEVICES_NOTFOUND: &str = "DEVICES_NOTFOUND";
@@ -90,10 +90,7 @@ impl Device {
             },
             "tags": self.tags,
         });
-        match value {
-            Value::Object(map) => Enrichment::from_map(&map),
-            _ => Enrichment::from_map(&Map::new()),
-        }
+        posture_http::provider::enrichment(value)
     }
 }
 

@@ -80,9 +80,7 @@ impl MosyleProvider {
     /// Builds the provider and its HTTP client. Does no I/O.
     pub fn new(config: MosyleConfig) -> Result<Self, MosyleError> {
         let common = config.common();
-        let http = common
-            .client(posture_http::user_agent!())
-            .map_err(MosyleError::client(SERVICE))?;
+        let http = posture_http::provider_client!(common, SERVICE)?;
         let front = Front::with_settings(SERVICE, common, config.sync().clone());
         Ok(Self {
             session: TokenSession::with_backoff(TOKEN_MARGIN, common.backoff()),
