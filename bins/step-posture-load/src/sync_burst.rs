@@ -17,7 +17,13 @@ use posture_core::{
     CounterSample, Decision, DenyCode, Enrichment, LookupRequest, ProviderError, ProviderKind,
 };
 use posture_fakes::Fake;
+use posture_fakes::addigy::Addigy;
+use posture_fakes::fleet::Fleet;
+use posture_fakes::intune::Intune;
+use posture_fakes::jamf::{FakeDevice, Jamf};
+use posture_fakes::kandji::Kandji;
 use posture_fakes::mdm::Mdm;
+use posture_fakes::mosyle::Mosyle;
 use posture_http::sync::{Inventory, Pull, SyncSettings, SyncSource};
 use tokio::task::JoinSet;
 
@@ -117,7 +123,6 @@ impl Vendor {
                 })
             }
             Self::Jamf => {
-                use posture_fakes::jamf::{FakeDevice, Jamf};
                 // Match requests count too, which Jamf's upstream requests leave out.
                 let mut fixture = Fixture::start_fake_counting::<Jamf>(
                     latency,
@@ -138,41 +143,11 @@ impl Vendor {
                     .push(("JAMF_DEFAULT_MODE".to_owned(), "computer".to_owned()));
                 Ok(fixture)
             }
-            Self::Intune => {
-                use posture_fakes::intune::{FakeManagedDevice, Intune};
-                Fixture::start_fake::<Intune>(latency, serials, |fake, serial| {
-                    fake.add_device(FakeManagedDevice::new(serial));
-                })
-                .await
-            }
-            Self::Kandji => {
-                use posture_fakes::kandji::{FakeKandjiDevice, Kandji};
-                Fixture::start_fake::<Kandji>(latency, serials, |fake, serial| {
-                    fake.add_device(FakeKandjiDevice::new(serial));
-                })
-                .await
-            }
-            Self::Fleet => {
-                use posture_fakes::fleet::{FakeFleetHost, Fleet};
-                Fixture::start_fake::<Fleet>(AT_ONCE, serials, |fake, serial| {
-                    fake.add_host(FakeFleetHost::new(serial));
-                })
-                .await
-            }
-            Self::Mosyle => {
-                use posture_fakes::mosyle::{FakeMosyleDevice, Mosyle};
-                Fixture::start_fake::<Mosyle>(latency, serials, |fake, serial| {
-                    fake.add_device(FakeMosyleDevice::new(serial));
-                })
-                .await
-            }
-            Self::Addigy => {
-                use posture_fakes::addigy::{Addigy, FakeAddigyDevice};
-                Fixture::start_fake::<Addigy>(AT_ONCE, serials, |fake, serial| {
-                    fake.add_device(FakeAddigyDevice::new(serial));
-                })
-                .await
-            }
+            Self::Intune => Fixture::start_fake::<Intune>(latency, serials).await,
+            Self::Kandji => Fixture::start_fake::<Kandji>(latency, serials).await,
+            Self::Fleet => Fixture::start_fake::<Fleet>(AT_ONCE, serials).await,
+            Self::Mosyle => Fixture::start_fake::<Mosyle>(latency, serials).await,
+            Self::Addigy => Fixture::start_fake::<Addigy>(AT_ONCE, serials).await,
         }
     }
 }
@@ -198,21 +173,19 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// Starts `M`'s fake, answering after `latency`, with `serials` enrolled through
-    /// `enrol`, which also enrols later devices; its calls are the requests the MDM counts
-    /// as upstream ([`Mdm::upstream_requests`]).
-    async fn start_fake<M: Mdm>(
-        latency: Duration,
-        serials: &[String],
-        enrol: fn(&Fake<M>, &str),
-    ) -> anyhow::Result<Self> {
-        Self::start_fake_counting(latency, serials, enrol, |fake| {
+    /// Starts `M`'s fake, answering after `latency`, with `serials` (and later devices)
+    /// enrolled as devices a provider with default rules allows ([`Mdm::enrol`]); its calls
+    /// are the requests the MDM counts as upstream ([`Mdm::upstream_requests`]).
+    async fn start_fake<M: Mdm>(latency: Duration, serials: &[String]) -> anyhow::Result<Self> {
+        Self::start_fake_counting(latency, serials, M::enrol, |fake| {
             M::upstream_requests(&fake.stats())
         })
         .await
     }
 
-    /// [`Self::start_fake`], with `calls` counting the requests the fake has answered.
+    /// Starts `M`'s fake, answering after `latency`, with `serials` enrolled through
+    /// `enrol`, which also enrols later devices, and `calls` counting the requests the fake
+    /// has answered.
     async fn start_fake_counting<M: Mdm>(
         latency: Duration,
         serials: &[String],

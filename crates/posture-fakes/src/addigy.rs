@@ -248,13 +248,7 @@ impl Mdm for Addigy {
         fake.delay().await;
         let accepted = match lock(&fake.mdm.state).auth {
             AcceptedAuth::Bearer => request.bearer() == Some(API_TOKEN),
-            AcceptedAuth::ApiKey => {
-                request
-                    .headers
-                    .get("x-api-key")
-                    .and_then(|v| v.to_str().ok())
-                    == Some(API_TOKEN)
-            }
+            AcceptedAuth::ApiKey => request.header("x-api-key") == Some(API_TOKEN),
         };
         if !accepted {
             fake.count(|s| s.unauthorized += 1);
@@ -262,8 +256,7 @@ impl Mdm for Addigy {
         }
         fake.faulted(|ignore_filter| {
             fake.count(|s| s.device_requests += 1);
-            let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-            search(&lock(&fake.mdm.state), &body, ignore_filter)
+            search(&lock(&fake.mdm.state), &request.json_body(), ignore_filter)
         })
         .await
     }

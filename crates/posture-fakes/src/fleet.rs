@@ -52,7 +52,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 
 use crate::Wording;
-use crate::mdm::{Fake, FakeState, Mdm, push_numbered};
+use crate::mdm::{Fake, FakeState, Mdm, owned_vars, push_numbered};
 use crate::server::{
     FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, window,
 };
@@ -345,10 +345,7 @@ impl Mdm for Fleet {
 
     /// The `FLEET_URL` and `FLEET_API_TOKEN` variables that point a server at this fake.
     fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
-        vec![
-            ("FLEET_URL".to_owned(), fake.url()),
-            ("FLEET_API_TOKEN".to_owned(), API_TOKEN.to_owned()),
-        ]
+        owned_vars(&[("FLEET_URL", &fake.url()), ("FLEET_API_TOKEN", API_TOKEN)])
     }
 
     /// A Mac enrolled in Fleet's MDM.

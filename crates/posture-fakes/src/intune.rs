@@ -88,7 +88,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::fault::TokenWording;
-use crate::mdm::{Fake, FakeState, Mdm, RequestLog};
+use crate::mdm::{Fake, FakeState, Mdm, RequestLog, owned_vars};
 use crate::oauth::Tokens;
 use crate::server::{
     FakeRequest, FakeResponse, FaultSlot, Method, StatusCode, html_response, json_response, lock,
@@ -502,14 +502,10 @@ impl Fake<Intune> {
     pub fn certificate_env_vars(&self, cert_path: &Path, key_path: &Path) -> Vec<(String, String)> {
         let mut vars = self.env_vars();
         vars.retain(|(name, _)| name != "INTUNE_CLIENT_SECRET");
-        vars.push((
-            "INTUNE_CLIENT_CERT_PATH".to_owned(),
-            cert_path.display().to_string(),
-        ));
-        vars.push((
-            "INTUNE_CLIENT_KEY_PATH".to_owned(),
-            key_path.display().to_string(),
-        ));
+        vars.extend(owned_vars(&[
+            ("INTUNE_CLIENT_CERT_PATH", &cert_path.display().to_string()),
+            ("INTUNE_CLIENT_KEY_PATH", &key_path.display().to_string()),
+        ]));
         vars
     }
 
@@ -682,13 +678,14 @@ impl Mdm for Intune {
     /// The variables that point a server at this fake: tenant, client ID and secret, and
     /// both URLs.
     fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
-        vec![
-            ("INTUNE_TENANT_ID".to_owned(), TENANT_ID.to_owned()),
-            ("INTUNE_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-            ("INTUNE_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
-            ("INTUNE_AUTHORITY_URL".to_owned(), fake.url()),
-            ("INTUNE_GRAPH_URL".to_owned(), fake.url()),
-        ]
+        let url = fake.url();
+        owned_vars(&[
+            ("INTUNE_TENANT_ID", TENANT_ID),
+            ("INTUNE_CLIENT_ID", CLIENT_ID),
+            ("INTUNE_CLIENT_SECRET", CLIENT_SECRET),
+            ("INTUNE_AUTHORITY_URL", &url),
+            ("INTUNE_GRAPH_URL", &url),
+        ])
     }
 
     /// A compliant, managed Mac.
@@ -1478,16 +1475,10 @@ fn scep_action(shared: &Shared, action: &str, request: &FakeRequest) -> FakeResp
     if let Some(denied) = check_audience(shared, request.bearer(), true) {
         return denied;
     }
-    let header = |name: &str| {
-        request
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let header = |name: &str| request.header(name).map(str::to_owned);
     let api_version = header("api-version");
     let client_request_id = header("client-request-id");
-    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let body = request.json_body();
     let json_type = header("content-type").is_some_and(|t| t.starts_with("application/json"));
     let refused = if json_type {
         scep_shape(

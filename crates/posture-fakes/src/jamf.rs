@@ -66,7 +66,7 @@ use hyper::header::ACCEPT;
 use serde_json::{Value, json};
 
 use crate::fault::TokenWording;
-use crate::mdm::{Fake, FakeState, Mdm, RequestLog};
+use crate::mdm::{Fake, FakeState, Mdm, RequestLog, owned_vars};
 use crate::oauth::Tokens;
 use crate::server::{
     FakeRequest, FakeResponse, Method, StatusCode, json_response, lock, parse_pairs,
@@ -427,11 +427,7 @@ impl Mdm for Jamf {
     };
 
     async fn handle(shared: &Shared, request: FakeRequest) -> FakeResponse {
-        let accept = request
-            .headers
-            .get(ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let accept = request.header(ACCEPT).map(str::to_owned);
         let bearer = request.bearer().map(str::to_owned);
         let prefix = lock(&shared.mdm.state).prefix.clone();
         let Some(path) = request.path.strip_prefix(prefix.as_str()) else {
@@ -563,11 +559,11 @@ impl Mdm for Jamf {
     /// The `JAMF_BASE_URL`, `JAMF_CLIENT_ID` and `JAMF_CLIENT_SECRET` variables that point a
     /// server at this fake.
     fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
-        vec![
-            ("JAMF_BASE_URL".to_owned(), fake.base_url()),
-            ("JAMF_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-            ("JAMF_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
-        ]
+        owned_vars(&[
+            ("JAMF_BASE_URL", &fake.base_url()),
+            ("JAMF_CLIENT_ID", CLIENT_ID),
+            ("JAMF_CLIENT_SECRET", CLIENT_SECRET),
+        ])
     }
 
     /// A mobile device: what a lookup with no mode asks Jamf for.

@@ -279,11 +279,15 @@ impl ApiConnection {
     /// # }
     /// ```
     pub fn env_vars(&self, url_var: &str, token_var: &str) -> Vec<(String, String)> {
-        vec![
-            (url_var.to_owned(), self.api_url.clone()),
-            (token_var.to_owned(), self.api_token.to_owned()),
-        ]
+        owned_vars(&[(url_var, &self.api_url), (token_var, self.api_token)])
     }
+}
+
+/// Variables, each a name and its value, as [`Fake::env_vars`] answers them.
+pub(crate) fn owned_vars(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+    vars.iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
 }
 
 /// One request a fake received.
@@ -314,11 +318,7 @@ impl RecordedRequest {
             method: request.method.to_string(),
             path: path.to_owned(),
             query: request.query.clone(),
-            accept: request
-                .headers
-                .get(ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            accept: request.header(ACCEPT).map(str::to_owned),
             body: String::from_utf8_lossy(&request.body).into_owned(),
         }
     }

@@ -52,7 +52,7 @@ use hyper::header::{AUTHORIZATION, HeaderValue};
 use serde_json::{Value, json};
 
 use crate::Wording;
-use crate::mdm::{Fake, FakeState, Mdm};
+use crate::mdm::{Fake, FakeState, Mdm, owned_vars};
 use crate::server::{
     FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock, window,
 };
@@ -314,15 +314,11 @@ impl Mdm for Mosyle {
         if request.method != Method::POST {
             return html_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
         }
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let header_token = request
-            .headers
-            .get("accesstoken")
-            .and_then(|v| v.to_str().ok());
+        let body = request.json_body();
         let access_token = body
             .get("accessToken")
             .and_then(Value::as_str)
-            .or(header_token);
+            .or(request.header("accesstoken"));
         if endpoint == "login" {
             return login(fake, &body, access_token);
         }
@@ -370,12 +366,12 @@ impl Mdm for Mosyle {
 
     /// The variables that point a server at this fake (Mosyle Manager).
     fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
-        vec![
-            ("MOSYLE_API_URL".to_owned(), fake.url()),
-            ("MOSYLE_ACCESS_TOKEN".to_owned(), ACCESS_TOKEN.to_owned()),
-            ("MOSYLE_EMAIL".to_owned(), EMAIL.to_owned()),
-            ("MOSYLE_PASSWORD".to_owned(), PASSWORD.to_owned()),
-        ]
+        owned_vars(&[
+            ("MOSYLE_API_URL", &fake.url()),
+            ("MOSYLE_ACCESS_TOKEN", ACCESS_TOKEN),
+            ("MOSYLE_EMAIL", EMAIL),
+            ("MOSYLE_PASSWORD", PASSWORD),
+        ])
     }
 
     /// An enrolled Mac.

@@ -37,7 +37,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use hyper::header::{
+    AUTHORIZATION, AsHeaderName, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER,
+};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -73,15 +75,50 @@ pub struct FakeRequest {
 impl FakeRequest {
     /// The token of an `Authorization: Bearer …` header.
     pub fn bearer(&self) -> Option<&str> {
-        self.headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+        self.header(AUTHORIZATION)?.strip_prefix("Bearer ")
+    }
+
+    /// The value of the header `name`, if the request has it and it is text (an example is
+    /// at [`json_body`](Self::json_body)).
+    pub fn header(&self, name: impl AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The first query parameter called `key`.
     pub fn query_value(&self, key: &str) -> Option<&str> {
         first_value(&self.query, key)
+    }
+
+    /// The body as JSON; `null` when it is not JSON.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use posture_fakes::server::{FakeServer, StatusCode, json_response};
+    /// use serde_json::json;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let echo = FakeServer::start_with(Arc::new(()), |_, request| async move {
+    ///     let answer = json!({"serial": request.json_body()["serial"], "key": request.header("x-api-key")});
+    ///     json_response(StatusCode::OK, &answer)
+    /// })
+    /// .await?;
+    /// let client = posture_http::ClientOptions::new(Duration::from_secs(2)).build()?;
+    /// let answer: serde_json::Value = client
+    ///     .post(posture_http::Url::parse(&echo.url())?)
+    ///     .header("x-api-key", "k-1")
+    ///     .json(&json!({"serial": "C02XL0GJJG5J"}))
+    ///     .send()
+    ///     .await?
+    ///     .json()
+    ///     .await?;
+    /// assert_eq!(answer, json!({"serial": "C02XL0GJJG5J", "key": "k-1"}));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn json_body(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
 
     /// The body decoded as an `application/x-www-form-urlencoded` form.
@@ -402,17 +439,9 @@ pub(crate) fn first_value<'a>(pairs: &'a [(String, String)], key: &str) -> Optio
 /// assert_eq!(parse_pairs("a=b%2Bc+d&e"), [("a".into(), "b+c d".into()), ("e".into(), String::new())]);
 /// ```
 pub fn parse_pairs(text: &str) -> Vec<(String, String)> {
-    text.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(key), form_decode(value))
-        })
+    url::form_urlencoded::parse(text.as_bytes())
+        .into_owned()
         .collect()
-}
-
-fn form_decode(text: &str) -> String {
-    percent_decode(&text.replace('+', " "))
 }
 
 /// Decodes `%XX` escapes; malformed escapes are kept as they are.
@@ -423,9 +452,13 @@ pub fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         if bytes[i] == b'%'
             && i + 2 < bytes.len()
-            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+            && let (Some(hi), Some(lo)) = (
+                char::from(bytes[i + 1]).to_digit(16),
+                char::from(bytes[i + 2]).to_digit(16),
+            )
         {
-            out.push(hi * 16 + lo);
+            // Two hex digits make at most 0xFF: the cast can't truncate.
+            out.push((hi * 16 + lo) as u8);
             i += 3;
             continue;
         }
@@ -433,13 +466,4 @@ pub fn percent_decode(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }

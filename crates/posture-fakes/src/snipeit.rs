@@ -47,7 +47,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 
 use crate::Wording;
-use crate::mdm::{Fake, FakeState, Mdm, push_numbered};
+use crate::mdm::{Fake, FakeState, Mdm, owned_vars, push_numbered};
 use crate::server::{
     FakeRequest, FakeResponse, Method, StatusCode, html_response, json_response, lock,
 };
@@ -201,18 +201,18 @@ impl Mdm for SnipeIt {
     /// `HTTP_URL` (the byserial route), `HTTP_HEADERS` (the bearer token), `HTTP_RECORD`
     /// (`/rows/0`) and `HTTP_MATCH` (`/serial`).
     fn env_vars(fake: &Fake<Self>) -> Vec<(String, String)> {
-        vec![
+        owned_vars(&[
             (
-                "HTTP_URL".to_owned(),
-                format!("{}/api/v1/hardware/byserial/{{identifier}}", fake.url()),
+                "HTTP_URL",
+                &format!("{}/api/v1/hardware/byserial/{{identifier}}", fake.url()),
             ),
             (
-                "HTTP_HEADERS".to_owned(),
-                format!("Authorization: Bearer {API_TOKEN}"),
+                "HTTP_HEADERS",
+                &format!("Authorization: Bearer {API_TOKEN}"),
             ),
-            ("HTTP_RECORD".to_owned(), "/rows/0".to_owned()),
-            ("HTTP_MATCH".to_owned(), "/serial".to_owned()),
-        ]
+            ("HTTP_RECORD", "/rows/0"),
+            ("HTTP_MATCH", "/serial"),
+        ])
     }
 
     /// A deployable asset.

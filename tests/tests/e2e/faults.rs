@@ -13,8 +13,10 @@ use step_posture_connector::config::Config;
 use step_posture_tests::pki::Pki;
 use step_posture_tests::providers::{Behaviour, Scripted};
 use step_posture_tests::server::{
-    Client, DEVICES_JSON, Options, TestServer, enriching_body, enriching_signer, json, with_vars,
+    Client, DEVICES_JSON, Options, TestServer, enriching_body, enriching_signer, json,
 };
+
+use crate::against;
 
 async fn ask(
     server: &TestServer,
@@ -110,27 +112,20 @@ async fn provider_faults_are_answered_within_the_deadline_and_fail_closed() {
 /// twenty), every answer a 503 or a providerError deny, and the server recovers with Jamf.
 #[tokio::test]
 async fn a_failing_token_endpoint_under_load_causes_no_stampede() {
-    let pki = Pki::generate().unwrap();
     let jamf = FakeJamf::start().await.unwrap();
     jamf.add_computer(FakeDevice::new("C02XL0GJJG5J"));
     jamf.set_latency(Duration::from_millis(50));
-    let vars = jamf.env_vars();
     let mut extra = vec![("PROVIDER", "jamf"), ("TIMEOUT", "2")];
     extra.extend(crate::jamf::UNCACHED);
-    let server = TestServer::start(&pki, &with_vars(&vars, &extra))
-        .await
-        .unwrap();
-    let client = Client::new(&pki).unwrap();
+    let d = Arc::new(against(&jamf.env_vars(), &extra).await);
     // The server took its token at start-up; now Jamf forgets it and its token endpoint fails.
     jamf.revoke_tokens();
     jamf.set_token_fault(Some(TokenFault::Status(500)));
     let before = jamf.stats().token_requests;
-    let server = Arc::new(server);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
-        let server = server.clone();
-        let client = client.clone();
-        tasks.spawn(async move { ask(&server, &client, "C02XL0GJJG5J").await });
+        let d = d.clone();
+        tasks.spawn(async move { ask(&d.server, &d.client, "C02XL0GJJG5J").await });
     }
     while let Some(result) = tasks.join_next().await {
         let (status, body, took) = result.unwrap();
@@ -147,7 +142,7 @@ async fn a_failing_token_endpoint_under_load_causes_no_stampede() {
     );
     // Jamf recovers: so does the server.
     jamf.set_token_fault(None);
-    let (status, body, _) = ask(&server, &client, "C02XL0GJJG5J").await;
+    let (status, body, _) = ask(&d.server, &d.client, "C02XL0GJJG5J").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["allow"], true, "{body}");
 }

@@ -6,13 +6,9 @@ use posture_fakes::Fault;
 use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
 use posture_fakes::snipeit::{FakeAsset, FakeSnipeIt};
 use serde_json::json;
-use step_posture_connector::commands::check_config;
-use step_posture_connector::providers::Providers;
-use step_posture_tests::pki::Pki;
-
 use step_posture_tests::deployment::Expect;
 
-use crate::providers::{LISTED_MAC, base_vars, combined_with_the_file};
+use crate::providers::{ConfigCheck, LISTED_MAC, combined_with_the_file};
 use crate::{against, assert_contains_all, assert_contains_none};
 
 /// Known to the inventory under test but not in the file.
@@ -126,11 +122,13 @@ async fn http_combines_with_the_file_under_both_policies() {
 
 #[tokio::test]
 async fn check_config_shows_fleet_and_the_header_names_but_no_secret() {
-    let pki = Pki::generate().unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let fleet = fake_fleet().await;
     let snipe = fake_snipe().await;
-    let headers = dir.path().join("snipe-headers");
+    let mut check = ConfigCheck::new(
+        &[fleet.env_vars(), snipe.env_vars()],
+        &[("PROVIDER", "fleet,http")],
+    );
+    let headers = check.dir.path().join("snipe-headers");
     std::fs::write(
         &headers,
         format!(
@@ -139,16 +137,9 @@ async fn check_config_shows_fleet_and_the_header_names_but_no_secret() {
         ),
     )
     .unwrap();
-    let mut vars = base_vars(&pki, dir.path());
-    vars.extend(fleet.env_vars());
-    vars.extend(snipe.env_vars());
-    vars.remove("HTTP_HEADERS");
-    vars.insert(
-        "HTTP_HEADERS_FILE".to_owned(),
-        headers.display().to_string(),
-    );
-    vars.insert("PROVIDER".to_owned(), "fleet,http".to_owned());
-    let summary = check_config(&vars, &Providers::builtin()).await.unwrap();
+    check.vars.remove("HTTP_HEADERS");
+    check.set("HTTP_HEADERS_FILE", &headers.display().to_string());
+    let summary = check.summary().await;
     assert_contains_all(
         &summary,
         &[
@@ -166,10 +157,8 @@ async fn check_config_shows_fleet_and_the_header_names_but_no_secret() {
     );
 
     // A refused token stops check-config, naming the variable.
-    vars.insert("FLEET_API_TOKEN".to_owned(), "stale-token-x9".to_owned());
-    let err = check_config(&vars, &Providers::builtin())
-        .await
-        .unwrap_err();
+    check.set("FLEET_API_TOKEN", "stale-token-x9");
+    let err = check.refusal().await;
     let mut chain = err.to_string();
     let mut source = std::error::Error::source(&err);
     while let Some(cause) = source {

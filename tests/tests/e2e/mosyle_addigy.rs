@@ -4,14 +4,10 @@
 use http::StatusCode;
 use posture_fakes::addigy::{AcceptedAuth, FakeAddigy, FakeAddigyDevice};
 use posture_fakes::mosyle::{FakeMosyle, FakeMosyleDevice, FakeMosyleGroup};
-use step_posture_connector::commands::check_config;
-use step_posture_connector::providers::Providers;
-use step_posture_tests::pki::Pki;
-
 use step_posture_tests::deployment::Expect;
 
 use crate::ops::{http_get, value};
-use crate::providers::{LISTED_KEY, LISTED_MAC, base_vars, combined_with_the_file};
+use crate::providers::{ConfigCheck, LISTED_KEY, LISTED_MAC, combined_with_the_file};
 use crate::{against, assert_contains_all, assert_contains_none};
 
 // ---- Mosyle ------------------------------------------------------------------------------
@@ -186,16 +182,13 @@ async fn addigy_with_file_under_all_and_any() {
 
 #[tokio::test]
 async fn check_config_summarises_mosyle_and_addigy_without_their_secrets() {
-    let pki = Pki::generate().unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let mosyle = fake_mosyle().await;
     let addigy = fake_addigy().await;
-    let mut vars = base_vars(&pki, dir.path());
-    vars.extend(mosyle.env_vars());
-    vars.extend(addigy.env_vars());
-    vars.insert("PROVIDER".to_owned(), "mosyle,addigy".to_owned());
-    vars.insert("POLICY".to_owned(), "any".to_owned());
-    let summary = check_config(&vars, &Providers::builtin()).await.unwrap();
+    let mut check = ConfigCheck::new(
+        &[mosyle.env_vars(), addigy.env_vars()],
+        &[("PROVIDER", "mosyle,addigy"), ("POLICY", "any")],
+    );
+    let summary = check.summary().await;
     assert_contains_all(
         &summary,
         &[
@@ -218,13 +211,8 @@ async fn check_config_summarises_mosyle_and_addigy_without_their_secrets() {
     assert_eq!(mosyle.stats().logins, 1);
 
     // Refused Mosyle credentials stop the combination, naming the provider and the setting.
-    vars.insert("MOSYLE_PASSWORD".to_owned(), "wrong".to_owned());
-    let err = format!(
-        "{:#}",
-        check_config(&vars, &Providers::builtin())
-            .await
-            .unwrap_err()
-    );
+    check.set("MOSYLE_PASSWORD", "wrong");
+    let err = format!("{:#}", check.refusal().await);
     assert!(err.contains("MOSYLE_EMAIL"), "{err}");
     assert!(!err.contains("wrong"), "{err}");
 }

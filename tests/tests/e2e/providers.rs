@@ -9,6 +9,7 @@ use posture_fakes::intune::{FakeIntune, FakeManagedDevice, TestCertificate};
 use posture_fakes::jamf::{FakeDevice, FakeJamf};
 use posture_fakes::kandji::{FakeKandji, FakeKandjiDevice};
 use serde_json::json;
+use step_posture_connector::ServerError;
 use step_posture_connector::commands::check_config;
 use step_posture_connector::config::Config;
 use step_posture_connector::providers::Providers;
@@ -187,12 +188,14 @@ async fn intune_with_certificate_credentials_allows_and_check_config_shows_the_c
         assert!(!token.body.contains("client_secret"), "{}", token.body);
     }
 
-    let pki = Pki::generate().unwrap();
-    let mut all = base_vars(&pki, dir.path());
-    all.extend(vars);
-    all.insert("PROVIDER".to_owned(), "intune".to_owned());
-    all.insert("INTUNE_CLIENT_ASSERTION_ALG".to_owned(), "RS256".to_owned());
-    let summary = check_config(&all, &Providers::builtin()).await.unwrap();
+    let check = ConfigCheck::new(
+        &[vars],
+        &[
+            ("PROVIDER", "intune"),
+            ("INTUNE_CLIENT_ASSERTION_ALG", "RS256"),
+        ],
+    );
+    let summary = check.summary().await;
     let thumbprint = ring::digest::digest(&ring::digest::SHA256, certificate.der())
         .as_ref()
         .iter()
@@ -315,20 +318,11 @@ async fn kandji_bursts_stay_within_its_per_second_limit() {
 
 #[tokio::test]
 async fn kandji_moved_to_another_host_is_named_by_check_config() {
-    let pki = Pki::generate().unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let old = FakeKandji::start().await.unwrap();
     let new = FakeKandji::start().await.unwrap();
     old.set_moved(Some(new.url()));
-    let mut vars = base_vars(&pki, dir.path());
-    vars.extend(old.env_vars());
-    vars.insert("PROVIDER".to_owned(), "kandji".to_owned());
-    let err = format!(
-        "{:#}",
-        check_config(&vars, &Providers::builtin())
-            .await
-            .unwrap_err()
-    );
+    let check = ConfigCheck::new(&[old.env_vars()], &[("PROVIDER", "kandji")]);
+    let err = format!("{:#}", check.refusal().await);
     assert!(
         err.contains(&format!(
             "KANDJI_API_URL ({}) redirects to {}; set KANDJI_API_URL to it",
@@ -444,7 +438,7 @@ async fn any_takes_the_first_provider_that_allows_during_a_migration() {
 
 // ---- Configuration -----------------------------------------------------------------------
 
-pub(crate) fn base_vars(pki: &Pki, dir: &std::path::Path) -> HashMap<String, String> {
+fn base_vars(pki: &Pki, dir: &std::path::Path) -> HashMap<String, String> {
     let devices = dir.join("devices.json");
     std::fs::write(&devices, step_posture_tests::server::DEVICES_JSON).unwrap();
     [
@@ -464,6 +458,53 @@ pub(crate) fn base_vars(pki: &Pki, dir: &std::path::Path) -> HashMap<String, Str
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+/// What `check-config` is given: a server's own variables ([`base_vars`]), then the fakes',
+/// then the test's; and the certificates and the directory they name.
+pub(crate) struct ConfigCheck {
+    /// The variables, for a test to change between checks.
+    pub(crate) vars: HashMap<String, String>,
+    /// Holds the device file, and any other file a test writes for its variables.
+    pub(crate) dir: tempfile::TempDir,
+    _pki: Pki,
+}
+
+impl ConfigCheck {
+    /// [`base_vars`], every fake's variables in `fakes`, then `extra` (`PROVIDER`, settings).
+    pub(crate) fn new(fakes: &[Vec<(String, String)>], extra: &[(&str, &str)]) -> Self {
+        let pki = Pki::generate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut vars = base_vars(&pki, dir.path());
+        vars.extend(fakes.iter().flatten().cloned());
+        for (name, value) in extra {
+            vars.insert((*name).to_owned(), (*value).to_owned());
+        }
+        Self {
+            vars,
+            dir,
+            _pki: pki,
+        }
+    }
+
+    /// Sets the variable `name` to `value`.
+    pub(crate) fn set(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// The summary of a configuration `check-config` accepts; panics if it refuses it.
+    pub(crate) async fn summary(&self) -> String {
+        check_config(&self.vars, &Providers::builtin())
+            .await
+            .unwrap()
+    }
+
+    /// Why `check-config` refuses the configuration; panics if it accepts it.
+    pub(crate) async fn refusal(&self) -> ServerError {
+        check_config(&self.vars, &Providers::builtin())
+            .await
+            .unwrap_err()
+    }
 }
 
 #[tokio::test]
@@ -557,17 +598,17 @@ async fn provider_lists_and_policies_are_validated() {
 
 #[tokio::test]
 async fn check_config_bootstraps_every_provider_of_a_combination() {
-    let pki = Pki::generate().unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let kandji = FakeKandji::start().await.unwrap();
     let intune = FakeIntune::start().await.unwrap();
-    let mut vars = base_vars(&pki, dir.path());
-    vars.extend(kandji.env_vars());
-    vars.extend(intune.env_vars());
-    vars.insert("PROVIDER".to_owned(), "kandji,intune".to_owned());
-    vars.insert("POLICY".to_owned(), "any".to_owned());
-    vars.insert("KANDJI_MAX_RETRY_AFTER".to_owned(), "30".to_owned());
-    let summary = check_config(&vars, &Providers::builtin()).await.unwrap();
+    let check = ConfigCheck::new(
+        &[kandji.env_vars(), intune.env_vars()],
+        &[
+            ("PROVIDER", "kandji,intune"),
+            ("POLICY", "any"),
+            ("KANDJI_MAX_RETRY_AFTER", "30"),
+        ],
+    );
+    let summary = check.summary().await;
     assert_contains_all(
         &summary,
         &[
@@ -605,23 +646,18 @@ async fn check_config_bootstraps_every_provider_of_a_combination() {
 
     // One provider not ready stops the whole combination, naming it.
     intune.set_token_fault(Some(posture_fakes::TokenFault::Status(401)));
-    let err = check_config(&vars, &Providers::builtin())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = check.refusal().await.to_string();
     assert!(err.contains("any(kandji,intune)"), "{err}");
 }
 
 #[tokio::test]
 async fn check_config_with_intune_scep_validation_gets_both_tokens_and_the_service_url() {
     let intune = fake_intune().await;
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::generate().unwrap();
-    let mut all = base_vars(&pki, dir.path());
-    all.extend(intune.env_vars());
-    all.insert("PROVIDER".to_owned(), "intune".to_owned());
-    all.insert("SCEP_CHALLENGE".to_owned(), "intune".to_owned());
-    let summary = check_config(&all, &Providers::builtin()).await.unwrap();
+    let check = ConfigCheck::new(
+        &[intune.env_vars()],
+        &[("PROVIDER", "intune"), ("SCEP_CHALLENGE", "intune")],
+    );
+    let summary = check.summary().await;
     assert!(
         summary.contains(&format!(
             "ScepRequestValidationFEService at {} (discovered)",

@@ -6,23 +6,18 @@ use std::time::Duration;
 use http::{HeaderMap, Method, StatusCode};
 use posture_fakes::TokenFault;
 use posture_fakes::jamf::{FakeDevice, FakeJamf};
-use step_posture_tests::pki::Pki;
-use step_posture_tests::server::{Client, TestServer, with_vars};
 use tokio::task::JoinSet;
+
+use crate::against;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_hammered_while_jamf_fails_makes_at_most_a_couple_of_jamf_calls() {
-    let pki = Pki::generate().unwrap();
     let jamf = FakeJamf::start().await.unwrap();
     jamf.add_mobile_device(FakeDevice::new("DMPXK2ABCD12"));
     // Tokens that expire within a second, so that each probe must ask Jamf for one: the
     // readiness check's only part that isn't trusted for a minute after start-up.
     jamf.set_token_lifetime(Duration::from_secs(1));
-    let vars = jamf.env_vars();
-    let server = TestServer::start(&pki, &with_vars(&vars, &[("PROVIDER", "jamf")]))
-        .await
-        .unwrap();
-    let client = Client::new(&pki).unwrap();
+    let d = against(&jamf.env_vars(), &[("PROVIDER", "jamf")]).await;
 
     jamf.set_token_fault(Some(TokenFault::Status(500)));
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -30,7 +25,7 @@ async fn readyz_hammered_while_jamf_fails_makes_at_most_a_couple_of_jamf_calls()
     // 300 probes from 20 clients at once, each sending its next as soon as one is answered.
     let mut clients = JoinSet::new();
     for _ in 0..20 {
-        let (client, url) = (client.clone(), server.url("/readyz"));
+        let (client, url) = (d.client.clone(), d.server.url("/readyz"));
         clients.spawn(async move {
             for _ in 0..15 {
                 let (status, _) = client
@@ -49,5 +44,5 @@ async fn readyz_hammered_while_jamf_fails_makes_at_most_a_couple_of_jamf_calls()
         (1..=2).contains(&calls),
         "{calls} Jamf requests for 300 probes"
     );
-    server.stop().await;
+    d.server.stop().await;
 }

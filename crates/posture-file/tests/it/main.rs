@@ -4,6 +4,7 @@ mod csv_files;
 mod json_files;
 mod props;
 mod provider;
+mod refused;
 mod streaming;
 
 use std::path::PathBuf;

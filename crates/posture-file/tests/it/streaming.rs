@@ -65,51 +65,55 @@ fn every_fixture_loads_as_it_parses() {
 
 #[test]
 fn errors_keep_their_lines_and_columns() {
-    for (csv, expected) in [
+    for (format, text, expected) in [
         (
+            FileFormat::Csv,
             "\nIdentifier,note\n\nA,\"x\ny\"\n\nA,z\n",
             "line 7: duplicate identifier \"A\" (first seen on line 4)",
         ),
         (
+            FileFormat::Csv,
             "\n\nIdentifier,user\n\n\nA,alice\n\n\nB\n",
             "line 9: the record has 1 fields, but the header has 2",
         ),
         (
+            FileFormat::Csv,
             "Identifier\r\n\r\nA\r\n\r\n \r\n",
             "line 5: identifier \" \" has leading or trailing whitespace",
         ),
         (
+            FileFormat::Csv,
             "\n\n\nuser,Identifier\n",
             "line 4: the first header must be \"Identifier\", found \"user\"",
         ),
-    ] {
-        let err = same_both_ways(csv.as_bytes(), FileFormat::Csv).unwrap_err();
-        assert!(err.contains(expected), "{csv:?}: {err}");
-    }
-    for (json, expected) in [
         (
+            FileFormat::Json,
             "{\"devices\":[\n{\"identifier\":\"A\"},\n\n{\"identifier\":7}]}",
             "line 4 column 15: the identifier must be a string",
         ),
         (
+            FileFormat::Json,
             "{\"devices\":[{\"identifier\":\"A\"},\n\n{\n\"data\":{}}]}",
             "line 3: device 2 has no identifier",
         ),
         (
+            FileFormat::Json,
             "{\"devices\":[\n{\"identifier\":\"A\"},\n{\"identifier\":\"A\"}]}",
             "line 3: duplicate identifier \"A\" (first seen on line 2)",
         ),
         (
+            FileFormat::Json,
             "{\"devices\":[\n{\"identifier\":\"A\",\n\"data\":[1]}]}",
             "line 3: the data of \"A\" must be an object or null, found an array",
         ),
         (
+            FileFormat::Json,
             "{\"devices\":[\n{\"identifier\":\"A\"}\n{",
             "line 3 column 1: invalid JSON: expected `,` or `]`",
         ),
     ] {
-        let err = same_both_ways(json.as_bytes(), FileFormat::Json).unwrap_err();
-        assert!(err.contains(expected), "{json:?}: {err}");
+        let err = same_both_ways(text.as_bytes(), format).unwrap_err();
+        assert!(err.contains(expected), "{format}: {text:?}: {err}");
     }
 }
 

@@ -3,12 +3,12 @@
 //! enrolled since; a sync failing midway; a rate-limited page.
 
 use posture_conformance::{sync, sync_fixture, sync_scenarios};
-use posture_core::PostureProvider;
+use posture_core::{LookupRequest, PostureProvider};
 use posture_fakes::fleet::{FakeFleet, FakeFleetHost};
 use posture_fleet::{FleetConfig, FleetProvider, SYNC_PAGE_SIZE};
 use posture_http::sync::FromIndex;
 
-use crate::support::{decide, fake, provider};
+use crate::support::{fake, provider};
 
 /// Rules that every kind of host below trips one way or another, with the enrichment on.
 fn strict(config: FleetConfig) -> FleetConfig {
@@ -138,14 +138,10 @@ async fn hosts_an_older_fleet_lists_without_the_keys_needed_are_looked_up_live()
         "{lines}"
     );
     let before = fleet.stats().host_requests;
-    for n in 0..30 {
-        let serial = format!("C02OLD{n:06}");
-        assert_eq!(
-            decide(&synced, &serial).await,
-            decide(&live, &serial).await,
-            "{serial}"
-        );
-    }
+    let requests: Vec<LookupRequest> = (0..30)
+        .map(|n| LookupRequest::new(format!("C02OLD{n:06}")))
+        .collect();
+    sync::assert_same_decisions(&synced, &live, &requests).await;
     assert_eq!(
         fleet.stats().host_requests - before,
         60,

@@ -3,12 +3,25 @@
 use posture_conformance::support::{assert_allowed_plainly, permanent};
 use posture_fakes::Fault;
 use posture_fakes::intune::FakeManagedDevice;
-use posture_intune::{ComplianceState, ManagementAgent};
+use posture_intune::{ComplianceState, IntuneProvider, ManagementAgent};
 use serde_json::json;
 
 use crate::support::{code, decide, denial, fake, lookup, provider};
 
 const MAC: &str = "C02XL0GJJG5J";
+
+/// Panics unless `provider` denies each serial of `denials` with `deny_code` and exactly its
+/// message.
+async fn assert_each_denied(
+    provider: &IntuneProvider,
+    deny_code: &str,
+    denials: impl IntoIterator<Item = (&str, String)>,
+) {
+    for (serial, message) in denials {
+        let decision = decide(provider, serial).await;
+        assert_eq!(denial(&decision), (deny_code, message.as_str()), "{serial}");
+    }
+}
 
 #[tokio::test]
 async fn a_compliant_device_is_allowed_with_the_documented_enrichment() {
@@ -72,40 +85,40 @@ async fn an_unknown_device_is_not_found() {
 #[tokio::test]
 async fn compliance_states_outside_the_allowed_set_are_denied_naming_the_state() {
     let intune = fake().await;
-    for (serial, state) in [
-        ("C02NONCOMP01", "noncompliant"),
-        ("C02GRACE0001", "inGracePeriod"),
-        ("C02UNKNOWN01", "unknown"),
-        ("C02FUTURE001", "unknownFutureValue"),
-        ("C02EMPTY0001", ""),
-    ] {
+    // Each device's state, and how a deny shows it.
+    let states = [
+        ("C02NONCOMP01", "noncompliant", "\"noncompliant\""),
+        ("C02GRACE0001", "inGracePeriod", "\"inGracePeriod\""),
+        ("C02UNKNOWN01", "unknown", "\"unknown\""),
+        (
+            "C02FUTURE001",
+            "unknownFutureValue",
+            "\"unknownFutureValue\"",
+        ),
+        ("C02EMPTY0001", "", "\"unknown\""),
+    ];
+    for (serial, state, _) in states {
         intune.add_device(FakeManagedDevice::new(serial).with_compliance_state(state));
     }
     let strict = provider(&intune, |c| c);
-    for (serial, shown) in [
-        ("C02NONCOMP01", "\"noncompliant\""),
-        ("C02GRACE0001", "\"inGracePeriod\""),
-        ("C02UNKNOWN01", "\"unknown\""),
-        ("C02FUTURE001", "\"unknownFutureValue\""),
-        ("C02EMPTY0001", "\"unknown\""),
-    ] {
-        let decision = decide(&strict, serial).await;
-        assert_eq!(code(&decision), Some("notCompliant"), "{serial}");
-        assert_eq!(
-            decision.deny_message().unwrap(),
-            format!("{serial} has compliance state {shown} in Intune; allowed: compliant")
-        );
-    }
+    let denials = states.map(|(serial, _, shown)| {
+        let message =
+            format!("{serial} has compliance state {shown} in Intune; allowed: compliant");
+        (serial, message)
+    });
+    assert_each_denied(&strict, "notCompliant", denials).await;
     let lenient = provider(&intune, |c| {
         c.with_allowed_states([ComplianceState::Compliant, ComplianceState::InGracePeriod])
     });
     assert!(decide(&lenient, "C02GRACE0001").await.is_allowed());
     let denied = decide(&lenient, "C02NONCOMP01").await;
-    assert!(
-        denied
-            .deny_message()
-            .unwrap()
-            .ends_with("allowed: compliant, inGracePeriod")
+    assert_eq!(
+        denial(&denied),
+        (
+            "notCompliant",
+            "C02NONCOMP01 has compliance state \"noncompliant\" in Intune; allowed: compliant, \
+             inGracePeriod"
+        )
     );
 }
 
@@ -302,19 +315,16 @@ async fn records_no_mdm_manages_are_not_managed_whatever_their_compliance() {
         intune.add_device(FakeManagedDevice::new(serial).with_management_agent(agent.as_str()));
     }
     let intune_provider = provider(&intune, |c| c);
-    for (serial, _, shown) in unmanaged {
-        let decision = decide(&intune_provider, serial).await;
-        assert_eq!(code(&decision), Some("notManaged"), "{serial}");
-        assert_eq!(
-            decision.deny_message().unwrap(),
-            format!(
-                "{serial} has {shown} in Intune, so it is not managed by an MDM; allowed: mdm, \
-                 easMdm, intuneClient, easIntuneClient, configurationManagerClientMdm, \
-                 configurationManagerClientMdmEas, jamf, googleCloudDevicePolicyController, \
-                 microsoft365ManagedMdm"
-            )
+    let denials = unmanaged.map(|(serial, _, shown)| {
+        let message = format!(
+            "{serial} has {shown} in Intune, so it is not managed by an MDM; allowed: mdm, \
+             easMdm, intuneClient, easIntuneClient, configurationManagerClientMdm, \
+             configurationManagerClientMdmEas, jamf, googleCloudDevicePolicyController, \
+             microsoft365ManagedMdm"
         );
-    }
+        (serial, message)
+    });
+    assert_each_denied(&intune_provider, "notManaged", denials).await;
     for (serial, agent) in &managed {
         let decision = decide(&intune_provider, serial).await;
         assert!(decision.is_allowed(), "{agent}: {decision:?}");

@@ -1,6 +1,6 @@
 //! The optional Entra ID group, checked through the device object.
 
-use posture_conformance::support::{permanent, transient};
+use posture_conformance::support::{assert_denied, permanent, transient};
 use posture_fakes::Fault;
 use posture_fakes::intune::{FakeIntune, FakeManagedDevice};
 use posture_intune::{IntuneConfig, IntuneProvider};
@@ -60,12 +60,7 @@ async fn the_compliance_state_is_checked_before_the_group() {
     );
     let intune_provider = provider(&intune, |c| c.with_group_id(GROUP).unwrap());
     let decision = decide(&intune_provider, "C02NONCOMP01").await;
-    assert!(
-        decision
-            .deny_message()
-            .unwrap()
-            .contains("compliance state")
-    );
+    assert_denied(&decision, "notCompliant", "compliance state");
     assert_eq!(intune.stats().member_checks, 0);
 }
 

@@ -39,7 +39,6 @@ fn hourly_plain(config: JamfConfig) -> JamfConfig {
 fn populate(jamf: &FakeJamf) -> (Vec<String>, Vec<(DeviceMode, String)>) {
     jamf.add_department("7", "Engineering");
     jamf.add_department("8", "Sales");
-    let mut asked = Vec::new();
     let mut listed = Vec::new();
     for n in 0..230 {
         let serial = format!("C02SYNC{n:05}");
@@ -57,7 +56,6 @@ fn populate(jamf: &FakeJamf) -> (Vec<String>, Vec<(DeviceMode, String)>) {
                 .with_department("99", ""),
             _ => device.with_groups(["Compliant Macs"]),
         });
-        asked.push(serial.clone());
         listed.push((DeviceMode::Computer, serial));
     }
     for n in 0..120 {
@@ -71,7 +69,6 @@ fn populate(jamf: &FakeJamf) -> (Vec<String>, Vec<(DeviceMode, String)>) {
                 .with_department("8", "Sales"),
             _ => device.with_groups(["Compliant iPhones"]),
         });
-        asked.push(serial.clone());
         listed.push((DeviceMode::MobileDevice, serial));
     }
     // Re-enrolments: a stale record Jamf lists first. Managed live record: it wins. Neither
@@ -83,9 +80,9 @@ fn populate(jamf: &FakeJamf) -> (Vec<String>, Vec<(DeviceMode, String)>) {
     // A record no lookup could name: left out of the index.
     jamf.add_computer(FakeDevice::new("not a serial!"));
     for serial in ["C02SYNCTWICE", "C02SYNCSTALE"] {
-        asked.push(serial.to_owned());
         listed.push((DeviceMode::Computer, serial.to_owned()));
     }
+    let mut asked: Vec<String> = listed.iter().map(|(_, serial)| serial.clone()).collect();
     asked.extend(
         [
             "C02NOTTHERE1",

@@ -105,15 +105,15 @@ async fn both_not_found_shapes_mean_not_found() {
     let p = provider(&mosyle, |c| {
         c.map_common(|s| s.with_negative_cache_ttl(Duration::ZERO))
     });
-    assert_eq!(
-        code(&decide(&p, "C02UNKNOWN01").await),
-        Some("deviceNotFound")
-    );
-    mosyle.set_not_found_status(true);
-    assert_eq!(
-        code(&decide(&p, "C02UNKNOWN01").await),
-        Some("deviceNotFound")
-    );
+    for not_found_status in [false, true] {
+        mosyle.set_not_found_status(not_found_status);
+        let decision = decide(&p, "C02UNKNOWN01").await;
+        assert_eq!(
+            code(&decision),
+            Some("deviceNotFound"),
+            "not-found status {not_found_status}: {decision:?}"
+        );
+    }
 }
 
 #[tokio::test]

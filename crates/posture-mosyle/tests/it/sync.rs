@@ -165,14 +165,9 @@ async fn mosyle_business_syncs_in_its_own_dialect() {
     let report = synced.sync_inventory().await.unwrap();
     // Two pages of Macs; ios, tvos and visionos answer DEVICES_NOTFOUND.
     assert_eq!((report.devices, report.calls), (150, 2 + 3));
-    for n in [0, 1, 149] {
-        let serial = format!("C02SYNC{n:05}");
-        assert_eq!(
-            decide(&synced, &serial).await,
-            decide(&live, &serial).await,
-            "{serial}"
-        );
-    }
+    let requests = [0, 1, 149]
+        .map(|n| LookupRequest::new(format!("C02SYNC{n:05}")).with_mode(DeviceMode::Auto));
+    sync::assert_same_decisions(&synced, &live, &requests).await;
 }
 
 sync_fixture! {
