@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use posture_core::{Decision, DenyCode, ProviderError};
 use posture_http::header::AUTHORIZATION;
-use posture_http::provider::FrontProvider;
 use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, Backoff, CacheStats, Front, NoSlot, RateLimiter, Serial, StatusCode, bearer_header,
@@ -384,6 +383,8 @@ impl AddigyProvider {
 
 posture_http::front_provider! {
     impl PostureProvider for AddigyProvider {
+        name: "addigy",
+        calls: SERVICE,
         /// Searches for one device (`per_page` 1, no filter): a wrong URL, a refused token
         /// and a missing permission fail fast, naming the setting. A success counts for a
         /// minute, a failure for 10 s, and concurrent checks share one in flight.
@@ -394,14 +395,7 @@ posture_http::front_provider! {
     }
 }
 
-impl FrontProvider for AddigyProvider {
-    const NAME: &'static str = "addigy";
-    const CALLS: &'static str = SERVICE;
-
-    fn front(&self) -> &Front {
-        &self.front
-    }
-
+impl AddigyProvider {
     async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
         let deadline = Instant::now() + self.config.common().timeout();
         let matching = self.exact_matches(serial, deadline).await?;

@@ -432,11 +432,17 @@ pub(crate) fn first_value<'a>(pairs: &'a [(String, String)], key: &str) -> Optio
         .map(|(_, v)| v.as_str())
 }
 
-/// Decodes `a=b&c=d` as forms and queries encode it (`+` is a space).
+/// Decodes `a=b&c=d` as forms and queries encode it (`+` is a space); a malformed escape is
+/// kept as it is, bytes that are not UTF-8 become U+FFFD, and empty pairs are skipped.
 ///
 /// ```
 /// use posture_fakes::server::parse_pairs;
 /// assert_eq!(parse_pairs("a=b%2Bc+d&e"), [("a".into(), "b+c d".into()), ("e".into(), String::new())]);
+/// let pairs = |text| -> Vec<(String, String)> { parse_pairs(text) };
+/// assert_eq!(
+///     pairs("a=%zz%4&&b=%FF&c=x=y"),
+///     [("a".into(), "%zz%4".into()), ("b".into(), "\u{FFFD}".into()), ("c".into(), "x=y".into())]
+/// );
 /// ```
 pub fn parse_pairs(text: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(text.as_bytes())
@@ -444,26 +450,16 @@ pub fn parse_pairs(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Decodes `%XX` escapes; malformed escapes are kept as they are.
+/// Decodes `%XX` escapes; malformed escapes are kept as they are, and bytes that are not
+/// UTF-8 become U+FFFD.
+///
+/// ```
+/// use posture_fakes::server::percent_decode;
+/// assert_eq!(percent_decode("a%20b+%2B%zz%4"), "a b++%zz%4");
+/// assert_eq!(percent_decode("%C3%BC%FF"), "\u{FC}\u{FFFD}");
+/// ```
 pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(hi), Some(lo)) = (
-                char::from(bytes[i + 1]).to_digit(16),
-                char::from(bytes[i + 2]).to_digit(16),
-            )
-        {
-            // Two hex digits make at most 0xFF: the cast can't truncate.
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }

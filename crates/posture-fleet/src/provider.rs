@@ -2,7 +2,6 @@ use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
 use posture_core::{Decision, DenyCode, ProviderError};
-use posture_http::provider::FrontProvider;
 use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, Backoff, CacheStats, Front, Serial, StatusCode, Url, decode_json, send_bearer,
@@ -308,6 +307,8 @@ impl FleetProvider {
 
 posture_http::front_provider! {
     impl PostureProvider for FleetProvider {
+        name: "fleet",
+        calls: SERVICE,
         /// `GET /api/v1/fleet/me`: a wrong URL or a refused token fails fast, naming the
         /// setting. A success counts for a minute, a failure for 10 s, and concurrent
         /// checks share the one in flight.
@@ -318,14 +319,7 @@ posture_http::front_provider! {
     }
 }
 
-impl FrontProvider for FleetProvider {
-    const NAME: &'static str = "fleet";
-    const CALLS: &'static str = SERVICE;
-
-    fn front(&self) -> &Front {
-        &self.front
-    }
-
+impl FleetProvider {
     async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
         let mut url =
             self.config

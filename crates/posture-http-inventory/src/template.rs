@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use posture_http::{BaseUrl, Url};
+use posture_http::{BaseUrl, Url, percent_encode_into};
 use serde_json::Value;
 
 /// One piece of a [`UrlTemplate`].
@@ -157,8 +157,8 @@ impl UrlTemplate {
         for part in &self.parts {
             match part {
                 Part::Literal(text) => url.push_str(&text.replace(' ', "%20")),
-                Part::Identifier => encode_into(&mut url, identifier),
-                Part::Mode => encode_into(&mut url, mode),
+                Part::Identifier => percent_encode_into(&mut url, identifier, b""),
+                Part::Mode => percent_encode_into(&mut url, mode, b""),
             }
         }
         url
@@ -203,17 +203,6 @@ fn has_dot_segment(url: &str) -> bool {
             .iter()
             .any(|dot| segment.eq_ignore_ascii_case(dot))
     })
-}
-
-/// Appends `value` with every byte but unreserved ones (`A-Z a-z 0-9 - . _ ~`) as `%XX`.
-fn encode_into(out: &mut String, value: &str) {
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
 }
 
 /// Checks an RFC 6901 JSON pointer as `serde_json::Value::pointer` reads it: empty (the

@@ -36,10 +36,10 @@
 //!   asked first, the decision cache, the readiness memo, the request counter);
 //! - [`sync`]: inventory sync, a whole MDM inventory pulled in pages into a compact index
 //!   of decisions that lookups answer from, falling back to live lookups;
-//! - [`provider`]: a Front-based provider's `PostureProvider` impl written once
-//!   ([`front_provider!`]), its HTTP client ([`provider_client!`]) and its enrichment;
-//! - [`setup`]: the `ProviderSetup` of a provider with inventory sync written once
-//!   ([`synced_setup!`]);
+//! - [`provider`]: what every provider crate would otherwise write again: its HTTP client
+//!   ([`provider_client!`]), its enrichment, and for a provider built on a [`Front`] its
+//!   `PostureProvider` impl ([`front_provider!`]);
+//! - [`synced_setup!`]: the `ProviderSetup` of a provider with inventory sync, written once;
 //! - [`env`](mod@env): what providers read beside their own declarations (`TIMEOUT`, tenant
 //!   URLs, secrets, CA bundles, request rates), through `posture_settings::Reader`.
 //!
@@ -101,7 +101,7 @@ mod recent;
 mod secret;
 mod serial;
 mod session;
-pub mod setup;
+mod setup;
 pub mod sync;
 #[cfg(test)]
 mod testing;
@@ -109,7 +109,7 @@ mod token;
 mod transport;
 
 pub use backoff::{Backoff, BackoffPass, DEFAULT_MAX_RETRY_AFTER};
-pub use base_url::{BaseUrl, BaseUrlError};
+pub use base_url::{BaseUrl, BaseUrlError, percent_encode_into};
 pub use bearer::{Answer, bearer_header, secret_header, send_bearer, send_json};
 pub use build::ProviderBuildError;
 pub use cache::{CacheClass, CacheConfig, CacheStats, LookupCache};
@@ -138,6 +138,15 @@ pub use transport::{
     BodyError, DEFAULT_BODY_LIMIT, HttpClient, HttpRequest, HttpResponse, TransportError,
 };
 pub use url::Url;
+
+/// Paths the exported macros expand to in the calling crate; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use posture_core::{
+        BuildError, BuiltProvider, Decision, LookupRequest, PostureProvider, ProviderError,
+        ProviderSetup,
+    };
+}
 
 /// Compiles the README's examples.
 #[cfg(doctest)]

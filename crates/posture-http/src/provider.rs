@@ -1,73 +1,44 @@
 //! What the provider crates would otherwise each write again: their HTTP client, named by
 //! their own user agent ([`provider_client!`]); for those built on a [`Front`] keyed by
-//! serial, their [`PostureProvider`] impl ([`FrontProvider`] and [`front_provider!`]); and
-//! the step from an enrichment object to [`Enrichment`] ([`enrichment`]).
+//! serial, their [`PostureProvider`] impl ([`front_provider!`]); and the step from an
+//! enrichment object to [`Enrichment`] ([`enrichment`]).
 //!
 //! [`front_provider!`]: crate::front_provider
 //! [`provider_client!`]: crate::provider_client
 
-use std::fmt;
-use std::future::Future;
-
 use posture_core::Enrichment;
-// For `front_provider!`, which expands in the provider's crate.
-#[doc(hidden)]
-pub use posture_core::{Decision, LookupRequest, PostureProvider, ProviderError};
+#[cfg(doc)]
+use posture_core::PostureProvider;
 use serde_json::{Map, Value};
 
-use crate::{Front, Serial};
+#[cfg(doc)]
+use crate::Front;
 
-/// What the [`PostureProvider`] impl of a provider whose lookups go through a [`Front`]
-/// keyed by serial needs from it; [`front_provider!`] writes that impl, so every such
-/// provider answers alike: an identifier that is no serial is denied before any call, a
-/// fresh synced index answers (and makes the provider ready) without one, and the decision
-/// cache and the readiness memo stand before the MDM.
+/// Writes `impl PostureProvider` for a provider whose lookups go through a [`Front`] keyed by
+/// serial, so every such provider answers alike: an identifier that is no serial is denied
+/// before any call, a fresh synced index answers (and makes the provider ready) without one,
+/// and the decision cache and the readiness memo stand before the MDM.
 ///
-/// See [`front_provider!`] for an example.
+/// The provider type has a field `front: Front` and three inherent methods, private or not
+/// (the impl is written in the provider's crate, where it can reach them):
 ///
-/// [`front_provider!`]: crate::front_provider
-pub trait FrontProvider: Send + Sync + fmt::Debug {
-    /// [`PostureProvider::name`]: short and stable, for logs and metrics, such as
-    /// `"kandji"`.
-    const NAME: &'static str;
-
-    /// What an identifier that is no serial spares, in the debug log (`"Graph"`).
-    const CALLS: &'static str;
-
-    /// The provider's front: the serial check, the synced index, the decision cache, the
-    /// readiness memo and the request counter.
-    fn front(&self) -> &Front;
-
-    /// The decision for `serial` from the MDM itself, when neither the synced index nor the
-    /// decision cache has one.
-    fn fetch_decision(
-        &self,
-        serial: &Serial,
-    ) -> impl Future<Output = Result<Decision, ProviderError>> + Send;
-
-    /// One cheap request that proves the URL, the credentials and the permissions, its
-    /// error naming the setting to fix. The front decides when it runs.
-    fn probe(&self) -> impl Future<Output = Result<(), ProviderError>> + Send;
-
-    /// What [`PostureProvider::report`] says: the provider's endpoints and settings, then
-    /// the front's inventory lines.
-    fn report_lines(&self) -> Vec<String>;
-}
-
-/// Writes `impl PostureProvider` for a type that implements [`FrontProvider`]: `name` is
-/// its [`NAME`](FrontProvider::NAME), `lookup` goes through its front
-/// ([`Front::lookup`]) to [`fetch_decision`](FrontProvider::fetch_decision), `check_ready`
-/// is the front's ([`Front::check_ready`]) around [`probe`](FrontProvider::probe), and
-/// `report` is [`report_lines`](FrontProvider::report_lines). The doc comments written
-/// before `check_ready` document the provider's readiness check.
+/// - `async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError>`,
+///   the decision from the MDM itself when neither the index nor the cache has one;
+/// - `async fn probe(&self) -> Result<(), ProviderError>`, one cheap request that proves the
+///   URL, the credentials and the permissions (the front decides when it runs);
+/// - `fn report_lines(&self) -> Vec<String>`, what `report` says.
+///
+/// `name` is the provider's name for logs and metrics (`"kandji"`), `calls` what an
+/// identifier that is no serial spares, in the debug log (`"Kandji"`, `"Graph"`). The doc
+/// comments written before `check_ready` document the provider's readiness check.
 ///
 /// A macro, not a blanket impl, because `PostureProvider` and the provider types both live
-/// in other crates than this one.
+/// in other crates than this one; and not a public trait, which would let any caller reach
+/// past the cache and the readiness memo.
 ///
 /// ```
 /// use std::time::Duration;
 /// use posture_core::{Decision, DenyCode, LookupRequest, PostureProvider, ProviderError};
-/// use posture_http::provider::FrontProvider;
 /// use posture_http::sync::SyncSettings;
 /// use posture_http::{CacheConfig, Front, Serial};
 ///
@@ -76,14 +47,7 @@ pub trait FrontProvider: Send + Sync + fmt::Debug {
 ///     front: Front,
 /// }
 ///
-/// impl FrontProvider for AcmeProvider {
-///     const NAME: &'static str = "acme";
-///     const CALLS: &'static str = "Acme";
-///
-///     fn front(&self) -> &Front {
-///         &self.front
-///     }
-///
+/// impl AcmeProvider {
 ///     async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
 ///         self.front.count_request();
 ///         Ok(Decision::deny(DenyCode::DEVICE_NOT_FOUND, format!("no {serial} in Acme")))
@@ -101,6 +65,8 @@ pub trait FrontProvider: Send + Sync + fmt::Debug {
 ///
 /// posture_http::front_provider! {
 ///     impl PostureProvider for AcmeProvider {
+///         name: "acme",
+///         calls: "Acme",
 ///         /// Lists one device. A success counts for a minute, a failure for 10 s.
 ///         check_ready;
 ///     }
@@ -128,45 +94,37 @@ pub trait FrontProvider: Send + Sync + fmt::Debug {
 macro_rules! front_provider {
     (
         impl PostureProvider for $provider:ty {
+            name: $name:expr,
+            calls: $calls:expr,
             $(#[$check_ready_doc:meta])*
             check_ready;
         }
     ) => {
-        impl $crate::provider::PostureProvider for $provider {
+        impl $crate::__private::PostureProvider for $provider {
             fn name(&self) -> &str {
-                <Self as $crate::provider::FrontProvider>::NAME
+                $name
             }
 
             async fn lookup(
                 &self,
-                request: &$crate::provider::LookupRequest,
+                request: &$crate::__private::LookupRequest,
             ) -> ::std::result::Result<
-                $crate::provider::Decision,
-                $crate::provider::ProviderError,
+                $crate::__private::Decision,
+                $crate::__private::ProviderError,
             > {
-                let fetch = |serial| async move {
-                    $crate::provider::FrontProvider::fetch_decision(self, &serial).await
-                };
-                $crate::provider::FrontProvider::front(self)
-                    .lookup(
-                        request,
-                        <Self as $crate::provider::FrontProvider>::CALLS,
-                        fetch,
-                    )
-                    .await
+                let fetch = |serial| async move { Self::fetch_decision(self, &serial).await };
+                self.front.lookup(request, $calls, fetch).await
             }
 
             $(#[$check_ready_doc])*
             async fn check_ready(
                 &self,
-            ) -> ::std::result::Result<(), $crate::provider::ProviderError> {
-                $crate::provider::FrontProvider::front(self)
-                    .check_ready($crate::provider::FrontProvider::probe(self))
-                    .await
+            ) -> ::std::result::Result<(), $crate::__private::ProviderError> {
+                self.front.check_ready(Self::probe(self)).await
             }
 
             fn report(&self) -> ::std::vec::Vec<::std::string::String> {
-                $crate::provider::FrontProvider::report_lines(self)
+                Self::report_lines(self)
             }
         }
     };

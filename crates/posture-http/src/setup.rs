@@ -6,9 +6,8 @@
 //! the configuration and starts its sync ([`sync::built`](crate::sync::built)). Only the lines
 //! about its own rules, its warnings and its service's name differ.
 
-// For `synced_setup!`, which expands in the provider's crate.
-#[doc(hidden)]
-pub use posture_core::{BuildError, BuiltProvider, ProviderSetup};
+#[cfg(doc)]
+use posture_core::ProviderSetup;
 
 /// Implements [`ProviderSetup`] for the configuration of a provider that answers from a synced
 /// inventory ([`sync`](crate::sync)).
@@ -105,7 +104,7 @@ macro_rules! synced_setup {
         summary: $summary:expr
         $(, warnings: $warnings:expr)? $(,)?
     ) => {
-        impl $crate::setup::ProviderSetup for $config {
+        impl $crate::__private::ProviderSetup for $config {
             fn summary(&self) -> ::std::vec::Vec<::std::string::String> {
                 let rules: fn(&Self) -> ::std::vec::Vec<::std::string::String> = $summary;
                 let mut lines = rules(self);
@@ -123,7 +122,7 @@ macro_rules! synced_setup {
 
             fn build(
                 &self,
-            ) -> ::std::result::Result<$crate::setup::BuiltProvider, $crate::setup::BuildError>
+            ) -> ::std::result::Result<$crate::__private::BuiltProvider, $crate::__private::BuildError>
             {
                 $crate::sync::built(
                     $service,

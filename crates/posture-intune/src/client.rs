@@ -262,13 +262,7 @@ pub(crate) fn odata_query(pairs: &[(&str, &str)]) -> String {
         }
         query.push_str(name);
         query.push('=');
-        for byte in value.bytes() {
-            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b',') {
-                query.push(char::from(byte));
-            } else {
-                query.push_str(&format!("%{byte:02X}"));
-            }
-        }
+        posture_http::percent_encode_into(&mut query, value, b",");
     }
     query
 }

@@ -3,7 +3,6 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 use posture_core::{Decision, DenyCode, ProviderError};
-use posture_http::provider::FrontProvider;
 use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, BaseUrl, CacheClass, CacheConfig, CacheStats, Front, LookupCache, Serial, StatusCode,
@@ -56,7 +55,8 @@ pub struct IntuneStats {
     pub retries_after_401: u64,
 }
 
-/// A [`PostureProvider`](posture_core::PostureProvider) backed by Microsoft Intune, through Microsoft Graph.
+/// A [`PostureProvider`](posture_core::PostureProvider) backed by Microsoft Intune, through
+/// Microsoft Graph.
 ///
 /// It looks devices up by serial number in Intune's managed devices, allows those whose
 /// `complianceState` is allowed (and, optionally, that are members of an Entra ID group),
@@ -402,6 +402,8 @@ impl IntuneProvider {
 
 posture_http::front_provider! {
     impl PostureProvider for IntuneProvider {
+        name: "intune",
+        calls: "Graph",
         /// Fetches a token, then reads one managed device (`$top=1`), so refused
         /// credentials, a wrong URL and a missing `DeviceManagementManagedDevices.Read.All`
         /// permission each fail fast with an error naming the setting. A success counts for
@@ -415,14 +417,7 @@ posture_http::front_provider! {
     }
 }
 
-impl FrontProvider for IntuneProvider {
-    const NAME: &'static str = "intune";
-    const CALLS: &'static str = "Graph";
-
-    fn front(&self) -> &Front {
-        &self.front
-    }
-
+impl IntuneProvider {
     async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
         let Some(device) = self.find_device(serial).await? else {
             tracing::debug!(%serial, "not found in Intune");

@@ -4,7 +4,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posture_core::{Decision, DenyCode, ProviderError};
 use posture_http::header::HeaderMap;
-use posture_http::provider::FrontProvider;
 use posture_http::sync::{Inventory, Pull, SyncReport};
 use posture_http::{
     Answer, Backoff, CacheStats, Front, MAX_RETRY_AFTER, NoSlot, RateLimiter, Serial, StatusCode,
@@ -398,6 +397,8 @@ impl KandjiProvider {
 
 posture_http::front_provider! {
     impl PostureProvider for KandjiProvider {
+        name: "kandji",
+        calls: SERVICE,
         /// Lists one device (`limit=1`): a wrong URL, a refused token and a missing
         /// permission each fail fast with an error naming the setting. A success counts for
         /// a minute and a failure for 10 s, and concurrent checks share the one in flight,
@@ -410,14 +411,7 @@ posture_http::front_provider! {
     }
 }
 
-impl FrontProvider for KandjiProvider {
-    const NAME: &'static str = "kandji";
-    const CALLS: &'static str = SERVICE;
-
-    fn front(&self) -> &Front {
-        &self.front
-    }
-
+impl KandjiProvider {
     async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError> {
         // The cache runs this under the same TIMEOUT; waiting for a rate-limit slot past it
         // would be waiting to fail.

@@ -160,15 +160,7 @@ pub(super) async fn fetch(ca_url: &str, root: Option<&Path>) -> anyhow::Result<C
         if pages > MAX_PAGES {
             bail!("GET {ca_url}/provisioners gave more than {MAX_PAGES} pages; stopped");
         }
-        let query = if cursor.is_empty() {
-            format!("/provisioners?limit={PAGE_LIMIT}")
-        } else {
-            format!(
-                "/provisioners?limit={PAGE_LIMIT}&cursor={}",
-                percent_encode(&cursor)
-            )
-        };
-        let body = get_json(&mut connection, &get(query)).await?;
+        let body = get_json(&mut connection, &get(provisioners_query(&cursor))).await?;
         let page: ProvisionersPage = serde_json::from_slice(&body)
             .with_context(|| format!("GET {ca_url}/provisioners did not answer step-ca's JSON"))?;
         provisioners.extend(page.provisioners);
@@ -204,17 +196,15 @@ async fn get_json(connection: &mut Connection, url: &str) -> anyhow::Result<Byte
     Ok(body)
 }
 
-/// Percent-encodes a cursor for a query string (step-ca's cursors are opaque strings).
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
+/// The path and query of a page of provisioners; `cursor` is step-ca's opaque string from the
+/// previous page (empty for the first), percent-encoded.
+fn provisioners_query(cursor: &str) -> String {
+    let mut query = format!("/provisioners?limit={PAGE_LIMIT}");
+    if !cursor.is_empty() {
+        query.push_str("&cursor=");
+        posture_http::percent_encode_into(&mut query, cursor, b"");
     }
-    out
+    query
 }
 
 #[cfg(test)]
@@ -246,6 +236,13 @@ mod tests {
 
     #[test]
     fn cursors_are_encoded() {
-        assert_eq!(percent_encode("a b/c=="), "a%20b%2Fc%3D%3D");
+        assert_eq!(
+            provisioners_query(""),
+            format!("/provisioners?limit={PAGE_LIMIT}")
+        );
+        assert_eq!(
+            provisioners_query("a b/c=="),
+            format!("/provisioners?limit={PAGE_LIMIT}&cursor=a%20b%2Fc%3D%3D")
+        );
     }
 }

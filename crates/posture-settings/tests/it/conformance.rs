@@ -424,6 +424,91 @@ fn env_cases_only_problem_fails_on_more_than_one_problem() {
     CASES.only_problem(&[]);
 }
 
+#[test]
+fn env_cases_assertions_pass_on_what_the_parser_says() {
+    assert_eq!(
+        CASES.refusal("ACME_CACHE_TTL", " 1h "),
+        "a whole number of seconds from 5 to 600"
+    );
+    CASES.assert_refused(&[("ACME_CACHE_TTL", "4", "a whole number of seconds")]);
+    CASES.assert_required(&[("ACME_URL", "the tenant URL"), ("ACME_TOKEN", "")]);
+    CASES.assert_read(
+        "ACME_CACHE_TTL",
+        |config| config.ttl,
+        &[
+            ("90", Duration::from_secs(90)),
+            (" 5 ", Duration::from_secs(5)),
+        ],
+    );
+}
+
+#[test]
+#[should_panic(expected = "ACME_CACHE_TTL=\"4\": a whole number of seconds from 5 to 600")]
+fn env_cases_assert_refused_fails_on_another_expectation() {
+    CASES.assert_refused(&[("ACME_CACHE_TTL", "4", "a number of minutes")]);
+}
+
+#[test]
+#[should_panic(
+    expected = "the problem should start \"ACME_CACHE_TTL=\\\"90\\\" is invalid: expected \""
+)]
+fn env_cases_refusal_fails_when_the_problem_is_not_the_value_given() {
+    // The one problem is the unset URL, not the (valid) cache TTL.
+    const UNREAD: EnvCases<'static, Config> =
+        EnvCases::new(&[("ACME_TOKEN", "t0p-s3cret")], "t0p-s3cret", from_env);
+    UNREAD.refusal("ACME_CACHE_TTL", "90");
+}
+
+#[test]
+#[should_panic(expected = "one problem, one line")]
+fn env_cases_refusal_fails_on_a_problem_of_two_lines() {
+    fn two_lines(get: Lookup<'_>) -> Result<(), ConfigProblems> {
+        let mut reader = Reader::new(get);
+        if let Some(value) = reader.value("ACME_NAME") {
+            reader.problem(ConfigProblem::invalid(
+                "ACME_NAME",
+                &value,
+                "one line\nthen another",
+            ));
+        }
+        reader.finish()
+    }
+    const TWO_LINES: EnvCases<'static, ()> = EnvCases::new(&[], "t0p-s3cret", two_lines);
+    TWO_LINES.refusal("ACME_NAME", "x");
+}
+
+#[test]
+#[should_panic(expected = "ACME_URL: the tenant URL")]
+fn env_cases_assert_required_fails_on_another_expectation() {
+    CASES.assert_required(&[("ACME_URL", "the API token")]);
+}
+
+#[test]
+#[should_panic(expected = "the settings should be refused")]
+fn env_cases_assert_required_fails_for_a_name_not_among_the_minimal_variables() {
+    CASES.assert_required(&[("ACME_CACHE_TTL", "")]);
+}
+
+#[test]
+#[should_panic(expected = "ACME_CACHE_TTL=\"4\" should be accepted")]
+fn env_cases_assert_read_fails_when_the_text_is_refused() {
+    CASES.assert_read(
+        "ACME_CACHE_TTL",
+        |config| config.ttl,
+        &[("4", Duration::from_secs(4))],
+    );
+}
+
+#[test]
+#[should_panic(expected = "ACME_CACHE_TTL=\"90\"")]
+fn env_cases_assert_read_fails_on_another_value() {
+    CASES.assert_read(
+        "ACME_CACHE_TTL",
+        |config| config.ttl,
+        &[("90", Duration::from_secs(60))],
+    );
+}
+
 fn leaky(get: Lookup<'_>) -> Result<(), ConfigProblems> {
     let mut reader = Reader::new(get);
     if let Some(token) = reader.value("ACME_TOKEN") {
