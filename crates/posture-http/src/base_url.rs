@@ -187,7 +187,8 @@ impl std::str::FromStr for BaseUrl {
 /// Appends `value` to `out` percent-encoded for a URL's query or path segment: RFC 3986's
 /// unreserved bytes (`A-Z a-z 0-9 - . _ ~`) and those in `also_keep` as they are, every other
 /// byte (UTF-8 included) as `%XX` with upper-case hex digits. A vendor that wants a separator
-/// left alone (Microsoft Graph's `$select=id,deviceName`) names it in `also_keep`.
+/// left alone (Microsoft Graph's `$select=id,deviceName`) names it in `also_keep`, which holds
+/// ASCII bytes only.
 ///
 /// ```
 /// let mut query = String::from("$filter=");
@@ -199,6 +200,10 @@ impl std::str::FromStr for BaseUrl {
 /// assert_eq!(select, "id,deviceName");
 /// ```
 pub fn percent_encode_into(out: &mut String, value: &str, also_keep: &[u8]) {
+    debug_assert!(
+        also_keep.is_ascii(),
+        "only ASCII bytes can be kept unencoded"
+    );
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || also_keep.contains(&byte) {

@@ -19,8 +19,8 @@ use crate::Front;
 /// before any call, a fresh synced index answers (and makes the provider ready) without one,
 /// and the decision cache and the readiness memo stand before the MDM.
 ///
-/// The provider type has a field `front: Front` and three inherent methods, private or not
-/// (the impl is written in the provider's crate, where it can reach them):
+/// The provider type has a field `front: Front` and three inherent methods, visible where the
+/// macro is invoked (in the module that defines them, or `pub(crate)`):
 ///
 /// - `async fn fetch_decision(&self, serial: &Serial) -> Result<Decision, ProviderError>`,
 ///   the decision from the MDM itself when neither the index nor the cache has one;
