@@ -4,19 +4,15 @@
 //! (Docker and Kubernetes can't run here; this is what can be checked without them.)
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use common::assert_contains_all;
 use smallstep_webhook::WebhookSecret;
 use step_posture_connector::config::{self, Config};
 use step_posture_connector::providers::Providers;
-
-/// Fails naming the first of `needles` that `text` (the file `name`) lacks.
-fn assert_contains_all(text: &str, name: &str, needles: &[&str]) {
-    for needle in needles {
-        assert!(text.contains(needle), "{name} lacks {needle:?}");
-    }
-}
 
 fn repo_file(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -160,7 +156,6 @@ fn the_deployment_probes_and_mounts_match_the_configuration() {
     let configmap = repo_file("deploy/kubernetes/configmap.yaml");
     assert_contains_all(
         &deployment,
-        "deployment.yaml",
         &[
             "replicas: 2",
             "containerPort: 9443",
@@ -205,7 +200,6 @@ fn the_image_runs_as_nonroot_exposes_9443_and_checks_its_health_with_the_binary(
     let dockerfile = repo_file("Dockerfile");
     assert_contains_all(
         &dockerfile,
-        "Dockerfile",
         &[
             "FROM gcr.io/distroless/cc-debian12:nonroot",
             "USER nonroot:nonroot",
@@ -239,7 +233,6 @@ fn the_systemd_unit_reloads_with_sighup_and_is_hardened() {
     let unit = repo_file("deploy/systemd/step-posture-connector.service");
     assert_contains_all(
         &unit,
-        "the unit",
         &[
             "ExecReload=/bin/kill -HUP $MAINPID",
             "ExecStart=/usr/local/bin/step-posture-connector serve",

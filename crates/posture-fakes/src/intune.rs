@@ -596,9 +596,7 @@ impl Fake<Intune> {
     /// The requests received at a path ending with `suffix`, such as `/oauth2/v2.0/token`
     /// or `/managedDevices`, oldest first.
     pub fn requests_to(&self, suffix: &str) -> Vec<RecordedRequest> {
-        let mut requests = self.requests();
-        requests.retain(|r| r.path.ends_with(suffix));
-        requests
+        self.mdm().requests.to(suffix)
     }
 }
 

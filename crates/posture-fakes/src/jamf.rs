@@ -403,6 +403,12 @@ impl Fake<Jamf> {
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.mdm().requests.all()
     }
+
+    /// The requests received at a path ending with `suffix`, such as `/api/v1/computers-inventory`, oldest
+    /// first.
+    pub fn requests_to(&self, suffix: &str) -> Vec<RecordedRequest> {
+        self.mdm().requests.to(suffix)
+    }
 }
 
 type Answer = FakeResponse;

@@ -355,6 +355,12 @@ impl Fake<Kandji> {
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.mdm().requests.all()
     }
+
+    /// The requests received at a path ending with `suffix`, such as `/api/v1/devices`, oldest
+    /// first.
+    pub fn requests_to(&self, suffix: &str) -> Vec<RecordedRequest> {
+        self.mdm().requests.to(suffix)
+    }
 }
 
 impl TokenMdm for Kandji {

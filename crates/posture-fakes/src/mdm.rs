@@ -347,4 +347,13 @@ impl RequestLog {
     pub(crate) fn all(&self) -> Vec<RecordedRequest> {
         lock(&self.requests).iter().cloned().collect()
     }
+
+    /// The requests kept whose path ends with `suffix`, oldest first; only those are copied.
+    pub(crate) fn to(&self, suffix: &str) -> Vec<RecordedRequest> {
+        lock(&self.requests)
+            .iter()
+            .filter(|r| r.path.ends_with(suffix))
+            .cloned()
+            .collect()
+    }
 }

@@ -438,9 +438,8 @@ pub(crate) fn first_value<'a>(pairs: &'a [(String, String)], key: &str) -> Optio
 /// ```
 /// use posture_fakes::server::parse_pairs;
 /// assert_eq!(parse_pairs("a=b%2Bc+d&e"), [("a".into(), "b+c d".into()), ("e".into(), String::new())]);
-/// let pairs = |text| -> Vec<(String, String)> { parse_pairs(text) };
 /// assert_eq!(
-///     pairs("a=%zz%4&&b=%FF&c=x=y"),
+///     parse_pairs("a=%zz%4&&b=%FF&c=x=y"),
 ///     [("a".into(), "%zz%4".into()), ("b".into(), "\u{FFFD}".into()), ("c".into(), "x=y".into())]
 /// );
 /// ```

@@ -541,7 +541,9 @@ fn credential(
 ) -> Option<IntuneCredential> {
     // Given as the secret reader counts it: a value or a file name that is not blank.
     let secret_given = get(kind::CLIENT_SECRET.name).is_some_and(|v| !v.trim().is_empty())
-        || reader.value("INTUNE_CLIENT_SECRET_FILE").is_some();
+        || kind::CLIENT_SECRET
+            .file_form()
+            .is_some_and(|file| reader.value(file).is_some());
     let algorithm = reader.value(kind::CLIENT_ASSERTION_ALG.name);
     match (
         secret_given,
@@ -550,7 +552,7 @@ fn credential(
     ) {
         (false, None, None) => {
             reader.problem(ConfigProblem::missing(
-                "INTUNE_CLIENT_SECRET",
+                kind::CLIENT_SECRET.name,
                 "a client secret of the app registration (or INTUNE_CLIENT_SECRET_FILE, or a \
                  certificate: INTUNE_CLIENT_CERT_PATH and INTUNE_CLIENT_KEY_PATH)",
             ));

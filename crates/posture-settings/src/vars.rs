@@ -45,8 +45,8 @@ pub fn given<'a>(
 ) -> Result<impl Fn(&str) -> Option<String> + 'a, ConfigProblems> {
     let problems: Vec<ConfigProblem> = values
         .iter()
-        .filter(|(setting, value)| setting.fallback.is_some() && value.trim().is_empty())
-        .map(|(setting, _)| ConfigProblem::missing(setting.name, setting.expected()))
+        .filter(|(setting, _)| setting.fallback.is_some())
+        .filter_map(|(setting, value)| setting.given(value, |_| Ok(())).err())
         .collect();
     if !problems.is_empty() {
         return Err(ConfigProblems::new(problems));

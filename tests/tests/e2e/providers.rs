@@ -177,11 +177,7 @@ async fn intune_with_certificate_credentials_allows_and_check_config_shows_the_c
     ])
     .await;
     // Every token request carried a client assertion, none a secret.
-    let tokens: Vec<_> = intune
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
-        .collect();
+    let tokens = intune.requests_to("/oauth2/v2.0/token");
     assert!(!tokens.is_empty());
     for token in &tokens {
         assert!(token.body.contains("client_assertion="), "{}", token.body);

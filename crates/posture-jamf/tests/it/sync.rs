@@ -164,9 +164,8 @@ async fn a_large_fleet_is_read_in_pages_of_2000() {
     let report = synced.sync_inventory().await.unwrap();
     assert_eq!((report.devices, report.calls), (2002, 3));
     let pages: Vec<String> = jamf
-        .requests()
+        .requests_to("computers-inventory")
         .iter()
-        .filter(|r| r.path.ends_with("computers-inventory"))
         .map(|r| {
             let get = |name: &str| r.query_value(name).unwrap_or_default();
             format!("{} {} {}", get("page"), get("page-size"), get("sort"))
