@@ -558,7 +558,9 @@ async fn decide<B: IncomingBody>(
     let query = parts.uri.query();
     if route != Route::DeviceAttest {
         let authenticated = AtomicBool::new(false);
-        let scep = scep_decide(
+        // Boxed: the SCEP checks' state is about 12 KiB, and kept inline it would make every
+        // request's future that large, to be moved (and on HTTP/2 allocated) per request.
+        let scep = Box::pin(scep_decide(
             app,
             &parts.headers,
             query,
@@ -566,7 +568,7 @@ async fn decide<B: IncomingBody>(
             route,
             client,
             &authenticated,
-        );
+        ));
         return match tokio::time::timeout_at(deadline, scep).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::past_deadline(app.timeout, authenticated.load(Ordering::Relaxed)),
@@ -1101,6 +1103,15 @@ mod tests {
             .unwrap();
         *request.headers_mut() = headers;
         request
+    }
+
+    /// Each request's future is moved into hyper's connection state, and on HTTP/2 allocated
+    /// per stream: the SCEP checks' state (about 12 KiB) must stay behind a box.
+    #[test]
+    fn the_future_of_a_request_stays_small() {
+        let future = handle(app(), post(HeaderMap::new(), Vec::new()));
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 4096, "the handler's future is {size} bytes");
     }
 
     #[tokio::test]

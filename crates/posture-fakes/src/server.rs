@@ -123,7 +123,10 @@ impl FakeRequest {
 
     /// The body decoded as an `application/x-www-form-urlencoded` form.
     pub fn form(&self) -> Vec<(String, String)> {
-        parse_pairs(&String::from_utf8_lossy(&self.body))
+        // From the bytes: a form's escapes decode to bytes, which only then must be UTF-8.
+        url::form_urlencoded::parse(&self.body)
+            .into_owned()
+            .collect()
     }
 
     /// The path's segments, percent-decoded, without the leading slash.
