@@ -1,8 +1,9 @@
 //! The JSON format: `{"devices":[{"identifier":"…","data":{…}}]}`.
 //!
 //! The file is parsed in one streaming pass: each device's `identifier` and `data` are
-//! taken as raw JSON borrowed from the input, so `data` reaches the arena byte for byte and
-//! nothing is built per device but its index entry. As in the Go version (`encoding/json`),
+//! taken as raw JSON borrowed from the input, so `data` reaches the index byte for byte (as
+//! its values and its shape, [`Layout::Shapes`], given back exactly) and nothing is built per
+//! device but its index entry. As in the Go version (`encoding/json`),
 //! the keys `devices`, `identifier` and `data` match regardless of ASCII case and other keys
 //! are ignored. Unlike it, a key repeated within one object is an error, not "last wins".
 //!
@@ -34,7 +35,7 @@ use posture_index::{Builder, Layout};
 /// Parses a JSON device file in memory (without its byte-order mark) into a builder.
 pub(crate) fn parse(input: &[u8], file: &str) -> Result<Builder, LoadError> {
     // The data values are slices of the input, so the input's size bounds them.
-    let mut builder = Builder::with_data_capacity(input.len(), Layout::Objects);
+    let mut builder = Builder::with_data_capacity(input.len(), Layout::Shapes);
     let mut deserializer = serde_json::Deserializer::from_slice(input);
     let result = walk(&mut deserializer, |index, device: RawDevice<&RawValue>| {
         add_device(&mut builder, Some(input), file, index, &device)
@@ -50,7 +51,7 @@ pub(crate) fn parse_reader(
     size: usize,
     file: &str,
 ) -> Result<Builder, LoadError> {
-    let mut builder = Builder::with_data_capacity(size, Layout::Objects);
+    let mut builder = Builder::with_data_capacity(size, Layout::Shapes);
     let mut deserializer = serde_json::Deserializer::from_reader(input);
     let result = walk(
         &mut deserializer,
@@ -72,7 +73,7 @@ pub(crate) fn parse_split(
     file: &str,
 ) -> Option<Result<Builder, LoadError>> {
     let mut blocks = Blocks::new(input);
-    let mut builder = Builder::with_data_capacity(size, Layout::Objects);
+    let mut builder = Builder::with_data_capacity(size, Layout::Shapes);
     let result = (|| {
         let opened = blocks.eat(b'{')?
             && blocks.eat_ignoring_case(b"\"devices\"")?

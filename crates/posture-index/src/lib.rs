@@ -22,8 +22,8 @@
 //! `entries[i - 1].id_end..entries[i].id_end` of `ids` (all identifiers, concatenated) and
 //! `entries[i - 1].data_end..entries[i].data_end` of `data` (all enrichment data,
 //! concatenated; an empty range means no data). How the data is stored depends on the
-//! [`Layout`]: whole JSON objects, or only their values when every device has the same
-//! keys. A [`HashTable`] of device numbers, hashed
+//! [`Layout`]: whole JSON objects, only their values when every device has the same keys,
+//! or their values and a shape stored once for the devices that share it. A [`HashTable`] of device numbers, hashed
 //! by identifier, finds a device in constant time. Overhead beyond the identifiers and data
 //! themselves is one 8-byte entry and one table slot per device.
 //!
@@ -34,6 +34,7 @@
 //! would rehash every identifier several times, which costs more than the parse.
 
 use std::hash::BuildHasher;
+use std::ops::Range;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
@@ -91,7 +92,18 @@ pub enum Layout {
     /// followed by `:`; the arena holds only the values. A CSV file gives this: storing its
     /// header keys once rather than in every device saves about a third of the arena.
     Columns(Vec<Vec<u8>>),
+    /// JSON objects kept byte for byte, each split into its values and the bytes between
+    /// them (keys, punctuation, white space: its *shape*), with each shape stored once.
+    /// Devices of one inventory mostly share a few shapes, so the arena holds little more
+    /// than their values; an object whose shape is new once [`MAX_SHAPES`] are known, or
+    /// that is not an object, is kept whole. [`Index::data`] gives back the exact bytes.
+    Shapes,
 }
+
+/// The most distinct shapes a [`Layout::Shapes`] index stores; objects of further shapes
+/// are kept whole, so an inventory whose every object differs costs no more than
+/// [`Layout::Objects`].
+pub const MAX_SHAPES: usize = 1024;
 
 /// Collects devices, then indexes them with [`Builder::finish`].
 #[derive(Debug)]
@@ -100,6 +112,8 @@ pub struct Builder {
     data: Vec<u8>,
     layout: Layout,
     entries: Vec<Entry>,
+    /// With [`Layout::Shapes`]: the shapes seen so far, numbered from 1 in order.
+    shapes: Shapes,
     /// [`MAX_ARENA_BYTES`], lowered by tests to reach it without allocating 4 GiB.
     arena_limit: usize,
 }
@@ -122,6 +136,7 @@ impl Builder {
             data: arena,
             layout,
             entries: Vec::new(),
+            shapes: Shapes::default(),
             arena_limit: MAX_ARENA_BYTES,
         }
     }
@@ -152,9 +167,43 @@ impl Builder {
             return Err(Full::Devices);
         }
         let id_end = end_offset(self.ids.len(), id.len(), self.arena_limit)?;
+        if self.layout == Layout::Shapes && !data.is_empty() {
+            return self.push_shaped(id, id_end, data);
+        }
         let data_end = end_offset(self.data.len(), data.len(), self.arena_limit)?;
         self.ids.push_str(id);
         self.data.extend_from_slice(data);
+        self.entries.push(Entry { id_end, data_end });
+        Ok(())
+    }
+
+    /// Adds a device's object as its shape's number and its values, each after its length;
+    /// or, shape number 0, the object whole.
+    fn push_shaped(&mut self, id: &str, id_end: u32, data: &[u8]) -> Result<(), Full> {
+        let record_start = self.data.len();
+        match self.shapes.classify(data) {
+            Some(shape) => {
+                push_varint(&mut self.data, shape);
+                for value in &self.shapes.values {
+                    let bytes = data.get(value.clone()).unwrap_or_default();
+                    push_varint(&mut self.data, bytes.len());
+                    self.data.extend_from_slice(bytes);
+                }
+            }
+            None => {
+                push_varint(&mut self.data, 0);
+                self.data.extend_from_slice(data);
+            }
+        }
+        let Ok(data_end) = end_offset(
+            record_start,
+            self.data.len() - record_start,
+            self.arena_limit,
+        ) else {
+            self.data.truncate(record_start);
+            return Err(Full::Bytes);
+        };
+        self.ids.push_str(id);
         self.entries.push(Entry { id_end, data_end });
         Ok(())
     }
@@ -193,6 +242,7 @@ impl Builder {
         Ok(Index {
             ids: self.ids.into_boxed_str(),
             data: Bytes::from(self.data),
+            shapes: self.shapes.into_pieces(),
             layout: self.layout,
             entries: self.entries.into_boxed_slice(),
             table,
@@ -206,6 +256,8 @@ impl Builder {
 pub struct Index {
     ids: Box<str>,
     data: Bytes,
+    /// With [`Layout::Shapes`]: shape `n`'s pieces at `n - 1`, one more than its values.
+    shapes: Box<[Pieces]>,
     layout: Layout,
     entries: Box<[Entry]>,
     table: HashTable<u32>,
@@ -251,12 +303,29 @@ impl Index {
                 let values = self.data.get(start..end).unwrap_or_default();
                 Some(Bytes::from(assemble(keys, values)))
             }
+            Layout::Shapes => {
+                let record = self.data.get(start..end).unwrap_or_default();
+                let (shape, header) = read_varint(record)?;
+                if shape == 0 {
+                    return Some(self.data.slice(start + header..end));
+                }
+                let pieces = self.shapes.get(shape - 1)?;
+                reshape(pieces, record.get(header..)?).map(Bytes::from)
+            }
         }
     }
 
     /// Heap bytes spent on indexing, beyond the identifiers and data themselves.
     pub fn overhead_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.entries) + self.table.allocation_size()
+        let shapes: usize = self
+            .shapes
+            .iter()
+            .map(|pieces| {
+                std::mem::size_of_val(&**pieces)
+                    + pieces.iter().map(|piece| piece.len()).sum::<usize>()
+            })
+            .sum();
+        std::mem::size_of_val(&*self.entries) + self.table.allocation_size() + shapes
     }
 
     /// Heap bytes the index holds in all: identifiers, data and [`Self::overhead_bytes`].
@@ -304,6 +373,228 @@ fn string_len(text: &[u8]) -> usize {
         }
     }
     text.len()
+}
+
+/// One shape: the bytes before, between and after its values, one more piece than values.
+type Pieces = Box<[Box<[u8]>]>;
+
+/// The shapes a [`Layout::Shapes`] builder has seen, by their pieces.
+#[derive(Debug, Default)]
+struct Shapes {
+    /// Each shape's pieces, encoded as one key: every piece after its length.
+    numbers: hashbrown::HashMap<Box<[u8]>, usize>,
+    /// The key being looked up, reused from device to device.
+    key: Vec<u8>,
+    /// Where the last object classified has its values, reused from device to device.
+    values: Vec<Range<usize>>,
+}
+
+impl Shapes {
+    /// The number (from 1) of `object`'s shape, added if new, with its values' ranges left
+    /// in `self.values`; `None` when it is not an object, or its shape is new and
+    /// [`MAX_SHAPES`] are known.
+    fn classify(&mut self, object: &[u8]) -> Option<usize> {
+        split_object(object, &mut self.values)?;
+        self.key.clear();
+        let mut at = 0;
+        for value in &self.values {
+            let piece = object.get(at..value.start)?;
+            push_varint(&mut self.key, piece.len());
+            self.key.extend_from_slice(piece);
+            at = value.end;
+        }
+        let last = object.get(at..)?;
+        push_varint(&mut self.key, last.len());
+        self.key.extend_from_slice(last);
+        if let Some(&number) = self.numbers.get(self.key.as_slice()) {
+            return Some(number);
+        }
+        if self.numbers.len() >= MAX_SHAPES {
+            return None;
+        }
+        let number = self.numbers.len() + 1;
+        self.numbers.insert(self.key.as_slice().into(), number);
+        Some(number)
+    }
+
+    /// The pieces of each shape, shape `n` at `n - 1`.
+    fn into_pieces(self) -> Box<[Pieces]> {
+        let mut shapes: Vec<(usize, Pieces)> = self
+            .numbers
+            .into_iter()
+            .map(|(key, number)| (number, pieces_of(&key)))
+            .collect();
+        shapes.sort_unstable_by_key(|&(number, _)| number);
+        shapes.into_iter().map(|(_, pieces)| pieces).collect()
+    }
+}
+
+/// The pieces a shape's key holds, each after its length.
+fn pieces_of(mut key: &[u8]) -> Pieces {
+    let mut pieces = Vec::new();
+    while let Some((len, header)) = read_varint(key) {
+        let Some(piece) = key.get(header..header.saturating_add(len)) else {
+            break;
+        };
+        pieces.push(piece.into());
+        key = key.get(header + len..).unwrap_or_default();
+    }
+    pieces.into_boxed_slice()
+}
+
+/// An object put back together from its shape's `pieces` and `values`, each value after its
+/// length; `None` if the values do not fit the shape.
+fn reshape(pieces: &[Box<[u8]>], mut values: &[u8]) -> Option<Vec<u8>> {
+    let shape_len: usize = pieces.iter().map(|piece| piece.len()).sum();
+    let mut object = Vec::with_capacity(shape_len + values.len());
+    let (last, before) = pieces.split_last()?;
+    for piece in before {
+        object.extend_from_slice(piece);
+        let (len, header) = read_varint(values)?;
+        let value = values.get(header..header.checked_add(len)?)?;
+        object.extend_from_slice(value);
+        values = values.get(header + len..)?;
+    }
+    object.extend_from_slice(last);
+    values.is_empty().then_some(object)
+}
+
+/// Puts in `values` the byte ranges of the member values of the JSON object `object`; `None`
+/// if it is not one. Only the structure is followed (strings, nesting); the caller has
+/// validated the JSON, and whatever this finds, the values and the bytes between them are the
+/// object exactly.
+fn split_object(object: &[u8], values: &mut Vec<Range<usize>>) -> Option<()> {
+    let mut scan = Scan {
+        text: object,
+        at: 0,
+    };
+    values.clear();
+    scan.skip_space();
+    scan.expect(b'{')?;
+    scan.skip_space();
+    if scan.peek() == Some(b'}') {
+        return Some(());
+    }
+    loop {
+        scan.string()?;
+        scan.skip_space();
+        scan.expect(b':')?;
+        scan.skip_space();
+        let start = scan.at;
+        scan.value()?;
+        values.push(start..scan.at);
+        scan.skip_space();
+        match scan.next()? {
+            b',' => scan.skip_space(),
+            b'}' => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// A cursor over JSON text.
+struct Scan<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl Scan<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    fn skip_space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// A string, from its opening quote to just past its closing one.
+    fn string(&mut self) -> Option<()> {
+        self.expect(b'"')?;
+        loop {
+            match self.next()? {
+                b'\\' => {
+                    self.next()?;
+                }
+                b'"' => return Some(()),
+                _ => {}
+            }
+        }
+    }
+
+    /// One value: a string, an object or array with all it nests, or a number or literal.
+    fn value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string(),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek()? {
+                        b'"' => self.string()?,
+                        b'{' | b'[' => {
+                            depth += 1;
+                            self.at += 1;
+                        }
+                        b'}' | b']' => {
+                            depth = depth.checked_sub(1)?;
+                            self.at += 1;
+                            if depth == 0 {
+                                return Some(());
+                            }
+                        }
+                        _ => self.at += 1,
+                    }
+                }
+            }
+            _ => {
+                let start = self.at;
+                while !matches!(
+                    self.peek(),
+                    None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                ) {
+                    self.at += 1;
+                }
+                (self.at > start).then_some(())
+            }
+        }
+    }
+}
+
+/// Appends `value` as a LEB128 varint: seven bits a byte, low first.
+fn push_varint(out: &mut Vec<u8>, mut value: usize) {
+    while value >= 0x80 {
+        out.push((value & 0x7f) as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// The varint `bytes` starts with, and how many bytes it took; `None` if it is cut short or
+/// does not fit a `usize`.
+fn read_varint(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    for (position, &byte) in bytes.iter().enumerate() {
+        let shift = u32::try_from(position * 7).ok()?;
+        let bits = usize::from(byte & 0x7f);
+        value |= bits
+            .checked_shl(shift)
+            .filter(|shifted| shifted >> shift == bits)?;
+        if byte & 0x80 == 0 {
+            return Some((value, position + 1));
+        }
+    }
+    None
 }
 
 /// Where an arena of `len` bytes ends once `added` more are appended, if that is within
@@ -407,6 +698,157 @@ mod tests {
             index.data(1).as_deref(),
             Some(&br#"{"a":"say \"hi\"","b \"c\"":"ends in \\"}"#[..])
         );
+    }
+
+    /// Builds a [`Layout::Shapes`] index of `objects` and checks each comes back exactly.
+    fn shaped(objects: &[&[u8]]) -> Index {
+        let mut builder = Builder::with_data_capacity(0, Layout::Shapes);
+        for (n, object) in objects.iter().enumerate() {
+            builder.push(&format!("D{n}"), object).unwrap();
+        }
+        let index = builder.finish().unwrap();
+        for (n, object) in objects.iter().enumerate() {
+            let expected = (!object.is_empty()).then_some(*object);
+            assert_eq!(index.data(n).as_deref(), expected, "device {n}");
+        }
+        index
+    }
+
+    #[test]
+    fn shaped_objects_come_back_byte_for_byte() {
+        let index = shaped(&[
+            br#"{"user":"ada","groups":["a","b"],"n":1}"#,
+            br#"{"user":"bob","groups":[],"n":22}"#,
+            b"{ \"user\" : \"c\\\"}{[\" ,\n  \"groups\":[{\"x\":\"]\"}] , \"n\":-1.5e3 }",
+            br#"{}"#,
+            b" {\t} ",
+            br#"{"nested":{"deep":{"deeper":[1,[2,[3]]]}},"t":true,"f":false,"z":null}"#,
+            "{\"ünïcode\":\"日本\"}".as_bytes(),
+            b"",
+            br#"["not","an","object"]"#,
+            br#""a string""#,
+            br#"{"cut":"#,
+            br#"{"cut":"short"#,
+            br#"{"a":1,}"#,
+            br#"{"a" 1}"#,
+            b"\xff\xfe not JSON at all",
+        ]);
+        // The first two share a shape, stored once; the last seven are not objects (or not
+        // whole ones) and are kept whole.
+        assert_eq!(index.shapes.len(), 6, "{:?}", index.shapes);
+    }
+
+    #[test]
+    fn a_shared_shape_is_stored_once() {
+        let devices = 10_000;
+        let objects: Vec<Vec<u8>> = (0..devices)
+            .map(|n| format!(r#"{{"user":"user{n}","email":"user{n}@example.com","department":"Engineering","groups":["vpn"]}}"#).into_bytes())
+            .collect();
+        let mut whole = Builder::new();
+        let mut builder = Builder::with_data_capacity(0, Layout::Shapes);
+        for (n, object) in objects.iter().enumerate() {
+            whole.push(&format!("D{n}"), object).unwrap();
+            builder.push(&format!("D{n}"), object).unwrap();
+        }
+        let (whole, index) = (whole.finish().unwrap(), builder.finish().unwrap());
+        assert_eq!(index.shapes.len(), 1);
+        for n in (0..devices).step_by(101) {
+            assert_eq!(index.data(n), whole.data(n));
+        }
+        // The keys and punctuation (42 bytes a device) are stored once; each device adds a
+        // byte for its shape and one per value for the value's length.
+        assert!(
+            index.heap_bytes() + 36 * devices <= whole.heap_bytes(),
+            "{} bytes shaped, {} whole",
+            index.heap_bytes(),
+            whole.heap_bytes()
+        );
+    }
+
+    #[test]
+    fn past_the_most_shapes_objects_are_kept_whole() {
+        let objects: Vec<Vec<u8>> = (0..MAX_SHAPES + 10)
+            .map(|n| format!(r#"{{"key{n}":{n}}}"#).into_bytes())
+            .collect();
+        let borrowed: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
+        let index = shaped(&borrowed);
+        assert_eq!(index.shapes.len(), MAX_SHAPES);
+    }
+
+    #[test]
+    fn a_shaped_device_that_overflows_the_arena_leaves_nothing_behind() {
+        let mut builder = Builder {
+            layout: Layout::Shapes,
+            ..Builder::with_arena_limit(20)
+        };
+        builder.push("a", br#"{"n":"12345678"}"#).unwrap();
+        assert_eq!(builder.push("b", br#"{"n":"12345678"}"#), Err(Full::Bytes));
+        builder.push("c", br#"{"n":"1"}"#).unwrap();
+        let index = builder.finish().unwrap();
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.data(1).as_deref(), Some(&br#"{"n":"1"}"#[..]));
+    }
+
+    #[test]
+    fn varints_round_trip_and_refuse_what_does_not_fit() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u32::MAX as usize,
+            usize::MAX,
+        ] {
+            let mut bytes = Vec::new();
+            push_varint(&mut bytes, value);
+            assert_eq!(read_varint(&bytes), Some((value, bytes.len())), "{value}");
+            assert_eq!(
+                read_varint(&bytes[..bytes.len() - 1]),
+                None,
+                "{value} cut short"
+            );
+        }
+        assert_eq!(read_varint(&[0xff; 11]), None);
+        assert_eq!(
+            read_varint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+            None
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes, a shaped index gives them back exactly.
+        #[test]
+        fn any_bytes_come_back_exactly(objects in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 1..20)) {
+            let borrowed: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
+            shaped(&borrowed);
+        }
+
+        /// Objects put together from JSON-like pieces (escapes, nesting, white space) come
+        /// back exactly, and those of one shape share it.
+        #[test]
+        fn json_like_objects_come_back_exactly(
+            members in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![r#""a""#, r#""b\"c""#, r#""{""#, r#""ü""#, r#""""#]),
+                    proptest::sample::select(vec![r#""x""#, "1", "-2.5e3", "true", "null", "[]", r#"{"k":[1,{"m":"]"}]}"#, r#""\\""#, r#""}""#]),
+                    proptest::sample::select(vec!["", " ", "\n  "]),
+                ),
+                0..6,
+            ),
+            copies in 1usize..4,
+        ) {
+            let body: Vec<String> = members
+                .iter()
+                .map(|(key, value, space)| format!("{space}{key}{space}:{space}{value}{space}"))
+                .collect();
+            let object = format!("{{{}}}", body.join(","));
+            let objects = vec![object.as_bytes(); copies];
+            let index = shaped(&objects);
+            proptest::prop_assert_eq!(index.shapes.len(), 1);
+        }
     }
 
     #[test]
