@@ -46,10 +46,10 @@
 //!
 //! A loaded list keeps the identifiers in one buffer and the enrichment data, serialised,
 //! in another, and indexes them with 15 to 20 bytes per device (an 8-byte entry and a hash
-//! table slot), so a million devices cost little more than their data. JSON data is kept
-//! as written, and a lookup returns a reference-counted slice of it. For CSV only the
-//! values are kept, the header keys once, and a lookup puts the object together in a
-//! fresh buffer.
+//! table slot), so a million devices cost little more than their data. For JSON each
+//! object's values are kept and its shape (keys, punctuation, white space) once for all
+//! the devices that share it; for CSV the values, and the header keys once. A lookup puts
+//! the object together in a fresh buffer, for JSON byte for byte as the file has it.
 //!
 //! [`DeviceList::load`] parses the file as it reads it, so loading needs hardly more
 //! memory than the list it builds. Each buffer holds at most 4 GiB

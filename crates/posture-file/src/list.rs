@@ -381,9 +381,11 @@ impl<'a> DeviceRecord<'a> {
     /// The device's enrichment data, or `None` when the file gives it none (no `data`, a
     /// `null` or empty `data` object, or a CSV with no column but `Identifier`).
     ///
-    /// From a JSON file the value shares the list's buffer, so making it copies nothing.
-    /// A CSV list keeps each device's values without the header keys, to save memory, so
-    /// this puts the object together in a new buffer: one small allocation.
+    /// Both formats keep each device's values without the keys, to save memory (a CSV
+    /// list's header keys, a JSON list's object shapes, each stored once), so this puts the
+    /// object together in a new buffer: one small allocation. From a JSON file the bytes are
+    /// exactly the file's; an object of a rare shape (past the first 1,024) shares the
+    /// list's buffer instead.
     pub fn enrichment(&self) -> Option<Enrichment> {
         self.list
             .index
