@@ -374,16 +374,20 @@ fn assemble(keys: &[Vec<u8>], values: &[u8]) -> Vec<u8> {
 /// The length, quotes included, of the JSON string `text` starts with (or of all of `text`,
 /// should it end first).
 fn string_len(text: &[u8]) -> usize {
-    // Skip the opening quote; the string ends at the first quote not escaped.
-    let mut at = 1;
-    while let Some(&byte) = text.get(at) {
-        match byte {
+    // Skip the opening quote.
+    string_end(text, 1).unwrap_or(text.len())
+}
+
+/// Where the JSON string whose text starts at `at` (past its opening quote) ends: just past
+/// the first quote not escaped; `None` if `text` ends first.
+fn string_end(text: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        match text.get(at)? {
             b'\\' => at += 2,
-            b'"' => return at + 1,
+            b'"' => return Some(at + 1),
             _ => at += 1,
         }
     }
-    text.len()
 }
 
 /// One shape: the bytes before, between and after its values, one more piece than values.
@@ -544,15 +548,8 @@ impl Scan<'_> {
     /// A string, from its opening quote to just past its closing one.
     fn string(&mut self) -> Option<()> {
         self.expect(b'"')?;
-        loop {
-            match self.next()? {
-                b'\\' => {
-                    self.next()?;
-                }
-                b'"' => return Some(()),
-                _ => {}
-            }
-        }
+        self.at = string_end(self.text, self.at)?;
+        Some(())
     }
 
     /// One value: a string, an object or array with all it nests, or a number or literal.
